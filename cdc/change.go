@@ -1,0 +1,70 @@
+// Package cdc reads committed changes to one table from the database's change
+// stream (the MySQL binlog, PostgreSQL logical replication) and turns them into
+// one Change type that the engine applies to the shadow table.
+package cdc
+
+import "fmt"
+
+// Op is the kind of a Change.
+type Op uint8
+
+const (
+	// Insert carries After.
+	Insert Op = iota + 1
+	// Update carries After, and Before when the source knows the old row
+	// (always for MySQL; for PostgreSQL only when the key changed).
+	Update
+	// Delete carries Before (at least the key columns).
+	Delete
+	// Marker is a barrier the engine emitted through Source.EmitMarker; it
+	// carries no row, only Marker.
+	Marker
+)
+
+func (o Op) String() string {
+	switch o {
+	case Insert:
+		return "insert"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Marker:
+		return "marker"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Row is one row image in the source table's column order (table.Table.Columns).
+// A nil element is SQL NULL. Element types are the dialect's own (go-mysql's
+// decoded values for MySQL, pgoutput text values for PostgreSQL); only the
+// dialect's applier interprets them.
+type Row []any
+
+// Position is a place in the change stream (binlog file:pos, an LSN).
+type Position interface {
+	String() string
+}
+
+// Change is one row change committed to the source table, or a marker.
+type Change struct {
+	Op     Op
+	Before Row // old image; nil when the source does not send it
+	After  Row // new image
+	// Unchanged, when non-nil, has len(After) entries; true means the column's
+	// new value was not sent (PostgreSQL unchanged TOAST) and keeps its old value.
+	// The corresponding After entry is meaningless and must not be written.
+	Unchanged []bool
+	Marker    string   // Op == Marker: the id given to EmitMarker
+	Pos       Position // position of the event (or of its transaction's commit)
+}
+
+// Partial reports whether the change leaves some columns unwritten.
+func (c *Change) Partial() bool {
+	for _, u := range c.Unchanged {
+		if u {
+			return true
+		}
+	}
+	return false
+}

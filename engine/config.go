@@ -1,0 +1,44 @@
+package engine
+
+import "time"
+
+// Config is what the user asked of one migration, whatever the database.
+type Config struct {
+	Schema string // MySQL database, PostgreSQL schema ("" = public)
+	Table  string
+	Alter  string // the ALTER TABLE clauses, without "ALTER TABLE t"
+
+	Execute bool // false: dry run (create and alter the shadow, report, drop)
+
+	ChunkSize    int // rows per copy chunk
+	DMLBatchSize int // changes per apply transaction
+
+	CutOverLockTimeout time.Duration // per attempt
+	CutOverRetries     int
+	OkToDropTable      bool // drop the old table after cut-over
+
+	// PostponeCutOverFlagFile: while this file exists, the migration keeps
+	// applying changes and does not cut over.
+	PostponeCutOverFlagFile string
+
+	StatusInterval time.Duration
+}
+
+// Defaults fills zero fields with osc's defaults.
+func (c *Config) Defaults() {
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 1000
+	}
+	if c.DMLBatchSize <= 0 {
+		c.DMLBatchSize = 100
+	}
+	if c.CutOverLockTimeout <= 0 {
+		c.CutOverLockTimeout = 3 * time.Second
+	}
+	if c.CutOverRetries <= 0 {
+		c.CutOverRetries = 60
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = 5 * time.Second
+	}
+}

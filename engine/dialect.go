@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"context"
+
+	"osc/cdc"
+	"osc/table"
+)
+
+// Dialect is everything that differs between MySQL and PostgreSQL. The engine
+// drives one migration through it: Inspect, CreateShadow, then a Source,
+// a Copier and an Applier running concurrently, then CutOver, then Cleanup.
+type Dialect interface {
+	// Inspect connects, checks every precondition and takes the per-table
+	// advisory lock (held until Close). A refusal is an error whose message
+	// names the fix.
+	Inspect(ctx context.Context) error
+	// CreateShadow creates the shadow table (and any bookkeeping table) with
+	// the --alter applied and returns the plan. It refuses a plan that would
+	// lose data silently.
+	CreateShadow(ctx context.Context) (*table.Plan, error)
+	// NewSource returns the change capture for the plan's original table.
+	NewSource(plan *table.Plan) (Source, error)
+	// NewCopier returns the chunk copier from the original into the shadow.
+	NewCopier(plan *table.Plan) (Copier, error)
+	// NewApplier returns the writer of captured changes into the shadow.
+	NewApplier(plan *table.Plan) (Applier, error)
+	// CutOver swaps the tables atomically. While writes to the original are
+	// blocked it calls drain, which returns once every change committed before
+	// the call has been applied to the shadow. It retries lock timeouts itself.
+	CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error
+	// Cleanup drops what the migration made that must not outlive it: the
+	// shadow unless cutOver succeeded, bookkeeping tables, and the old table
+	// when the user asked for it. It must work on a fresh context after the
+	// migration's context was cancelled.
+	Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error
+	// Close releases the advisory lock and every connection.
+	Close() error
+}
+
+// Source captures committed changes to the original table in commit order.
+type Source interface {
+	// Start fixes the capture position: every change committed after Start
+	// returns is delivered by Next. It is called before the copy starts.
+	Start(ctx context.Context) error
+	// Next blocks until at least one change is available (or ctx ends) and
+	// returns the available changes in commit order, at most max of them.
+	// A change the migration cannot survive (TRUNCATE, DDL on the table)
+	// is an error.
+	Next(ctx context.Context, max int) ([]cdc.Change, error)
+	// EmitMarker commits a marker into the change stream; Next later returns
+	// it as a cdc.Marker change with the same id, after every change that was
+	// committed before EmitMarker was called.
+	EmitMarker(ctx context.Context, id string) error
+	// Ack reports that every change up to and including pos has been applied
+	// to the shadow and committed (PostgreSQL confirms it to the slot).
+	Ack(pos cdc.Position)
+	// Lag reports how far the reader is behind the server, as a position
+	// description for status lines.
+	Lag() string
+	// Close stops the reader and drops what it created (slot, publication).
+	Close(ctx context.Context) error
+}
+
+// Copier copies the original table into the shadow in key-ordered chunks.
+type Copier interface {
+	// CopyChunk copies the rows whose key is greater than after (nil: from the
+	// first row), at most about size of them, into the shadow without
+	// overwriting rows already there, in one short transaction.
+	CopyChunk(ctx context.Context, after []any, size int) (Chunk, error)
+}
+
+// Chunk is the result of one CopyChunk.
+type Chunk struct {
+	Last []any // the chunk's upper bound, the next call's after
+	Rows int64 // rows the chunk covered
+	Done bool  // no row remains past Last
+}
+
+// Applier writes captured changes into the shadow table.
+type Applier interface {
+	// Apply writes the changes, in order, in one transaction: insert and
+	// update become an upsert of the mapped columns (a key-changing update
+	// also deletes the old key), delete deletes by key. A Partial change
+	// updates only the columns it carries.
+	Apply(ctx context.Context, changes []cdc.Change) error
+}

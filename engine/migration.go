@@ -1,0 +1,391 @@
+// Package engine runs one online schema migration: the state machine that is
+// the same for MySQL and PostgreSQL, driving a Dialect.
+//
+//	inspect → shadow → capture started → copy ∥ apply → caught up → [postponed] → cut-over → cleanup
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"osc/cdc"
+	"osc/table"
+)
+
+// State is where a migration is.
+type State int32
+
+const (
+	StateInspecting State = iota
+	StateCopying
+	StateCaughtUp
+	StatePostponed
+	StateCuttingOver
+	StateDone
+	StateFailed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateInspecting:
+		return "inspecting"
+	case StateCopying:
+		return "migrating"
+	case StateCaughtUp:
+		return "caught up"
+	case StatePostponed:
+		return "postponed"
+	case StateCuttingOver:
+		return "cutting over"
+	case StateDone:
+		return "done"
+	case StateFailed:
+		return "failed"
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// cleanupTimeout bounds cleanup, which runs on a fresh context after the
+// migration's own context may have been cancelled (Ctrl-C).
+const cleanupTimeout = time.Minute
+
+// Migration is one run of osc against one table.
+type Migration struct {
+	cfg Config
+	d   Dialect
+	log *slog.Logger
+	out io.Writer // status lines
+
+	plan *table.Plan
+	src  Source
+	cp   Copier
+	ap   Applier
+
+	state     atomic.Int32
+	started   time.Time
+	copied    atomic.Int64 // rows the copy covered
+	applied   atomic.Int64 // changes applied
+	copyStart atomic.Int64 // unix nanos the copy started
+	copyEnd   atomic.Int64 // unix nanos the copy finished, 0 while copying
+
+	// applyMu serialises applying captured changes with the replays that follow
+	// each chunk, so a replayed change is always the latest for its key.
+	applyMu sync.Mutex
+	window  *replayWindow
+
+	markerMu sync.Mutex
+	markers  map[string]chan struct{}
+	markerN  atomic.Int64
+}
+
+// New prepares a migration; Run executes it.
+func New(cfg Config, d Dialect, log *slog.Logger, statusOut io.Writer) *Migration {
+	cfg.Defaults()
+	return &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}}
+}
+
+// State returns where the migration is.
+func (m *Migration) State() State { return State(m.state.Load()) }
+
+func (m *Migration) setState(s State) {
+	m.state.Store(int32(s))
+	m.log.Info("state", "state", s.String())
+}
+
+// Run executes the migration. Whatever happens, it leaves nothing behind but
+// what the user asked to keep: on failure or cancellation the shadow, the
+// change capture and every bookkeeping object are dropped.
+func (m *Migration) Run(ctx context.Context) (err error) {
+	m.started = time.Now()
+	m.setState(StateInspecting)
+	defer func() {
+		if err != nil {
+			m.setState(StateFailed)
+		}
+		if cerr := m.d.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
+	if err := m.d.Inspect(ctx); err != nil {
+		return err
+	}
+	plan, err := m.d.CreateShadow(ctx)
+	if err != nil {
+		m.cleanup(plan, false)
+		return err
+	}
+	m.plan = plan
+	for _, n := range plan.Notes {
+		m.log.Info("plan: " + n)
+	}
+	if !m.cfg.Execute {
+		m.log.Info("dry run (--noop): the shadow table was created and altered successfully; dropping it. Run with --execute to migrate.")
+		if err := m.cleanup(plan, false); err != nil {
+			return err
+		}
+		m.setState(StateDone)
+		return nil
+	}
+
+	cutOver := false
+	defer func() {
+		if cerr := m.cleanup(plan, cutOver); cerr != nil {
+			if err == nil {
+				err = cerr
+			} else {
+				m.log.Error("cleanup after failure", "err", cerr)
+			}
+		}
+	}()
+	cutOver, err = m.migrate(ctx)
+	if err == nil {
+		m.setState(StateDone)
+		m.log.Info("migration complete", "table", plan.Source.Name, "old table", plan.OldName,
+			"rows copied", m.copied.Load(), "changes applied", m.applied.Load(),
+			"elapsed", time.Since(m.started).Round(time.Millisecond).String())
+	}
+	return err
+}
+
+// cleanup drops what must not outlive the migration, on a context of its own.
+func (m *Migration) cleanup(plan *table.Plan, cutOver bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	var errs []error
+	if m.src != nil {
+		if err := m.src.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop change capture: %w", err))
+		}
+		m.src = nil
+	}
+	if plan != nil {
+		if err := m.d.Cleanup(ctx, plan, cutOver); err != nil {
+			errs = append(errs, fmt.Errorf("cleanup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// migrate runs capture, copy and apply, waits for the cut-over to be allowed
+// and cuts over. It reports whether the tables were swapped.
+func (m *Migration) migrate(parent context.Context) (bool, error) {
+	var err error
+	if m.src, err = m.d.NewSource(m.plan); err != nil {
+		return false, fmt.Errorf("change capture: %w", err)
+	}
+	if m.cp, err = m.d.NewCopier(m.plan); err != nil {
+		return false, fmt.Errorf("copier: %w", err)
+	}
+	if m.ap, err = m.d.NewApplier(m.plan); err != nil {
+		return false, fmt.Errorf("applier: %w", err)
+	}
+	m.window = newReplayWindow(m.plan)
+	if err := m.src.Start(parent); err != nil {
+		return false, fmt.Errorf("start change capture: %w", err)
+	}
+	m.log.Info("change capture started", "position", m.src.Lag())
+
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := m.applyLoop(ctx); err != nil {
+			cancel(err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		m.statusLoop(ctx)
+	}()
+	defer wg.Wait()
+	defer cancel(nil)
+
+	m.setState(StateCopying)
+	if err := m.copyLoop(ctx); err != nil {
+		return false, m.cause(ctx, err)
+	}
+	if err := m.drain(ctx); err != nil {
+		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
+	}
+	m.setState(StateCaughtUp)
+	m.printStatus()
+	if err := m.waitPostponed(ctx); err != nil {
+		return false, m.cause(ctx, err)
+	}
+	m.setState(StateCuttingOver)
+	if err := m.d.CutOver(ctx, m.plan, m.drain); err != nil {
+		return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
+	}
+	return true, nil
+}
+
+// cause prefers the error that cancelled ctx (an apply failure) over the
+// context error it caused elsewhere.
+func (m *Migration) cause(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return err
+}
+
+// copyLoop copies the table chunk by chunk; after each chunk it re-applies the
+// changes the chunk may have overwritten with an older row (see replayWindow).
+func (m *Migration) copyLoop(ctx context.Context) error {
+	m.copyStart.Store(time.Now().UnixNano())
+	var after []any
+	for n := 1; ; n++ {
+		start := time.Now()
+		chunk, err := m.cp.CopyChunk(ctx, after, m.cfg.ChunkSize)
+		if err != nil {
+			return fmt.Errorf("copy chunk %d: %w", n, err)
+		}
+		m.copied.Add(chunk.Rows)
+		if err := m.replay(ctx, after, chunk.Last, chunk.Done, start); err != nil {
+			return fmt.Errorf("copy chunk %d: %w", n, err)
+		}
+		if chunk.Done {
+			break
+		}
+		after = chunk.Last
+	}
+	m.copyEnd.Store(time.Now().UnixNano())
+	m.log.Info("row copy complete", "rows", m.copied.Load(),
+		"elapsed", time.Duration(m.copyEnd.Load()-m.copyStart.Load()).Round(time.Millisecond).String())
+	return nil
+}
+
+func (m *Migration) replay(ctx context.Context, lo, hi []any, done bool, start time.Time) error {
+	if done {
+		hi = nil
+	}
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	changes := m.window.replay(lo, hi, start)
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := m.ap.Apply(ctx, changes); err != nil {
+		return fmt.Errorf("re-apply %d changes after the chunk: %w", len(changes), err)
+	}
+	return nil
+}
+
+// applyLoop applies captured changes in batches until ctx ends.
+func (m *Migration) applyLoop(ctx context.Context) error {
+	for {
+		changes, err := m.src.Next(ctx, m.cfg.DMLBatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("change capture: %w", err)
+		}
+		// Rows before a marker are applied before the marker is released.
+		rows := changes[:0:0]
+		for _, c := range changes {
+			if c.Op != cdc.Marker {
+				rows = append(rows, c)
+				continue
+			}
+			if err := m.applyBatch(ctx, rows); err != nil {
+				return err
+			}
+			rows = rows[:0]
+			m.releaseMarker(c.Marker)
+		}
+		if err := m.applyBatch(ctx, rows); err != nil {
+			return err
+		}
+		if len(changes) > 0 {
+			m.src.Ack(changes[len(changes)-1].Pos)
+		}
+	}
+}
+
+func (m *Migration) applyBatch(ctx context.Context, rows []cdc.Change) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	if err := m.ap.Apply(ctx, rows); err != nil {
+		return fmt.Errorf("apply %d changes: %w", len(rows), err)
+	}
+	if m.copyEnd.Load() == 0 {
+		m.window.record(rows, time.Now())
+	}
+	m.applied.Add(int64(len(rows)))
+	return nil
+}
+
+// drain returns once every change committed before it was called has been
+// applied to the shadow: it emits a marker into the change stream and waits
+// for the apply loop to reach it.
+func (m *Migration) drain(ctx context.Context) error {
+	id := fmt.Sprintf("osc-%d-%d", os.Getpid(), m.markerN.Add(1))
+	ch := make(chan struct{})
+	m.markerMu.Lock()
+	m.markers[id] = ch
+	m.markerMu.Unlock()
+	defer func() {
+		m.markerMu.Lock()
+		delete(m.markers, id)
+		m.markerMu.Unlock()
+	}()
+	if err := m.src.EmitMarker(ctx, id); err != nil {
+		return fmt.Errorf("emit marker: %w", err)
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (m *Migration) releaseMarker(id string) {
+	m.markerMu.Lock()
+	defer m.markerMu.Unlock()
+	if ch, ok := m.markers[id]; ok {
+		close(ch)
+		delete(m.markers, id)
+	}
+}
+
+// waitPostponed holds the cut-over while the postpone flag file exists; the
+// apply loop keeps the shadow current meanwhile.
+func (m *Migration) waitPostponed(ctx context.Context) error {
+	f := m.cfg.PostponeCutOverFlagFile
+	if f == "" {
+		return nil
+	}
+	announced := false
+	for {
+		if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) {
+			if announced {
+				m.log.Info("postpone flag file removed; proceeding to cut-over", "file", f)
+			}
+			return nil
+		}
+		if !announced {
+			m.setState(StatePostponed)
+			m.log.Info("cut-over postponed: copy complete and caught up; applying changes until the flag file is removed", "file", f)
+			announced = true
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

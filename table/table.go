@@ -1,0 +1,62 @@
+// Package table describes tables (columns, keys) as read from the database's
+// catalog, and the migration plan: the shadow table, the chosen key and the
+// column mapping from the original to the shadow.
+package table
+
+// Column is one column as the catalog describes it.
+type Column struct {
+	Name       string
+	DataType   string // base type, lower case: "int", "varchar", "json", "numeric", "text[]"...
+	ColumnType string // full declared type: "int(10) unsigned", "character varying(20)"
+	Nullable   bool
+	Unsigned   bool   // MySQL integer UNSIGNED
+	Charset    string // MySQL character set of a text column ("" otherwise)
+	Generated  bool   // computed by the database: never written by osc
+}
+
+// Table is a table and its columns in ordinal order.
+type Table struct {
+	Schema  string // MySQL database or PostgreSQL schema
+	Name    string
+	Columns []Column
+}
+
+// ColumnIndex returns the position of the named column, or -1.
+func (t *Table) ColumnIndex(name string) int {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// ColumnMap maps one original column to the shadow column that receives it.
+type ColumnMap struct {
+	Source      string // name in the original table
+	Shadow      string // name in the shadow table (differs after a rename)
+	SourceIndex int    // position in Plan.Source.Columns (and in row images)
+}
+
+// Plan is what the migration will do, fixed once the shadow table exists.
+type Plan struct {
+	Source *Table // the original table
+	Shadow *Table // the shadow table, with the --alter applied
+
+	OldName       string // name the original gets at cut-over (_t_del / _t_old)
+	ChangelogName string // MySQL changelog table (_t_ghc); "" when unused
+
+	// Key is the chunking and apply key: a PRIMARY KEY or a non-null UNIQUE key
+	// present in both tables, as column names of the original.
+	Key []string
+	// KeyIndex holds the positions of Key in Source.Columns (and row images).
+	KeyIndex []int
+	// Mapping lists every column copied from the original to the shadow, in
+	// original column order; generated columns on either side are excluded.
+	Mapping []ColumnMap
+
+	EstimatedRows int64
+	// Notes are lines the dry run reports (added/dropped columns, renames,
+	// locks to be taken, long transactions...).
+	Notes []string
+}
