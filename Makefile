@@ -1,0 +1,34 @@
+# osc: build, test against the real-database sandbox (localtests/sandbox.sh), demo, bench.
+# Every target works without standard input (CI runs `make test` as root with CI=true).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+# A clean CI shell may not have Go on PATH.
+export PATH := /usr/local/go/bin:$(PATH)
+
+GO ?= go
+SANDBOX := bash localtests/sandbox.sh
+# Runs a command with the sandbox's OSC_* variables exported.
+WITH_SANDBOX_ENV := eval "$$($(SANDBOX) env)" &&
+
+.DEFAULT_GOAL := build
+.PHONY: build sandbox test demo bench down
+
+build:
+	$(GO) build -o bin/osc ./cmd/osc
+
+sandbox:
+	$(SANDBOX) up
+
+test: sandbox
+	$(WITH_SANDBOX_ENV) $(GO) vet ./...
+	$(WITH_SANDBOX_ENV) $(GO) test ./... -count=1 -timeout 25m
+
+demo: sandbox build
+	$(WITH_SANDBOX_ENV) $(GO) run ./cmd/osc-demo --osc bin/osc
+
+bench: sandbox
+	$(WITH_SANDBOX_ENV) $(GO) test ./localtests/ -run '^$$' -bench . -benchtime 1x -timeout 60m
+
+down:
+	$(SANDBOX) down
