@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"osc/cdc"
+	"osc/copier"
 	"osc/table"
 )
 
@@ -34,6 +35,9 @@ type Dialect interface {
 	// when the user asked for it. It must work on a fresh context after the
 	// migration's context was cancelled.
 	Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error
+	// Retryable reports whether err is transient (a deadlock, a lock wait
+	// timeout): the statement rolled back whole and may simply run again.
+	Retryable(err error) bool
 	// Close releases the advisory lock and every connection.
 	Close() error
 }
@@ -70,12 +74,9 @@ type Copier interface {
 	CopyChunk(ctx context.Context, after []any, size int) (Chunk, error)
 }
 
-// Chunk is the result of one CopyChunk.
-type Chunk struct {
-	Last []any // the chunk's upper bound, the next call's after
-	Rows int64 // rows the chunk covered
-	Done bool  // no row remains past Last
-}
+// Chunk is the result of one CopyChunk. It is defined in copier, which cannot
+// import engine, so that copiers implement Copier directly.
+type Chunk = copier.Chunk
 
 // Applier writes captured changes into the shadow table.
 type Applier interface {

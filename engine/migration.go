@@ -245,7 +245,11 @@ func (m *Migration) copyLoop(ctx context.Context) error {
 	var after []any
 	for n := 1; ; n++ {
 		start := time.Now()
-		chunk, err := m.cp.CopyChunk(ctx, after, m.cfg.ChunkSize)
+		var chunk Chunk
+		err := m.retry(ctx, "copy chunk", func() (err error) {
+			chunk, err = m.cp.CopyChunk(ctx, after, m.cfg.ChunkSize)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
 		}
@@ -274,7 +278,7 @@ func (m *Migration) replay(ctx context.Context, lo, hi []any, done bool, start t
 	if len(changes) == 0 {
 		return nil
 	}
-	if err := m.ap.Apply(ctx, changes); err != nil {
+	if err := m.retry(ctx, "re-apply", func() error { return m.ap.Apply(ctx, changes) }); err != nil {
 		return fmt.Errorf("re-apply %d changes after the chunk: %w", len(changes), err)
 	}
 	return nil
@@ -318,7 +322,7 @@ func (m *Migration) applyBatch(ctx context.Context, rows []cdc.Change) error {
 	}
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
-	if err := m.ap.Apply(ctx, rows); err != nil {
+	if err := m.retry(ctx, "apply", func() error { return m.ap.Apply(ctx, rows) }); err != nil {
 		return fmt.Errorf("apply %d changes: %w", len(rows), err)
 	}
 	if m.copyEnd.Load() == 0 {

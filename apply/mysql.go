@@ -1,0 +1,588 @@
+// Package apply writes captured changes into the shadow table.
+package apply
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/bits"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"osc/cdc"
+	"osc/table"
+)
+
+const (
+	// mysqlMaxRows bounds the rows of one statement; statements have 1, 2,
+	// 4, ... rows so that few shapes are prepared.
+	mysqlMaxRows = 256
+	// mysqlMaxParams is the protocol's limit of placeholders per statement.
+	mysqlMaxParams = 65535
+	// mysqlMaxBytes bounds the values of one statement (a statement with one
+	// row may exceed it), well under max_allowed_packet.
+	mysqlMaxBytes = 4 << 20
+)
+
+// MySQL applies binlog changes to the shadow table: inserts and updates
+// become multi-row REPLACE of the mapped columns, deletes and the old key of
+// a key-changing update become DELETE by key. Values are the binlog row
+// image's (go-mysql's decoding), converted per source column so that every
+// type is written back exactly.
+type MySQL struct {
+	db  *sql.DB
+	err error // the plan cannot be applied
+
+	replaceHead string // REPLACE INTO shadow (cols) VALUES
+	deleteHead  string // DELETE FROM shadow WHERE
+	cols        []mysqlColumn
+	keys        []mysqlColumn // key columns, named as in the shadow
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+// mysqlColumn is how one source column is written.
+type mysqlColumn struct {
+	index int                    // position in row images
+	name  string                 // quoted shadow column name
+	param string                 // placeholder expression
+	conv  func(any) (any, error) // binlog value -> driver argument (never nil value)
+}
+
+// NewMySQL returns the applier of changes into the plan's shadow table. A plan
+// it cannot apply makes every Apply fail.
+func NewMySQL(db *sql.DB, plan *table.Plan) *MySQL {
+	a := &MySQL{db: db, stmts: map[string]*sql.Stmt{}}
+	a.err = a.init(plan)
+	return a
+}
+
+func (a *MySQL) init(plan *table.Plan) error {
+	if plan == nil || plan.Source == nil || plan.Shadow == nil {
+		return errors.New("apply: the plan has no source or shadow table")
+	}
+	if len(plan.Mapping) == 0 || len(plan.Key) == 0 || len(plan.Key) != len(plan.KeyIndex) {
+		return errors.New("apply: the plan has no column mapping or no key")
+	}
+	shadow := myQuoteIdent(plan.Shadow.Schema) + "." + myQuoteIdent(plan.Shadow.Name)
+	if plan.Shadow.Schema == "" {
+		shadow = myQuoteIdent(plan.Source.Schema) + "." + myQuoteIdent(plan.Shadow.Name)
+	}
+	names := make([]string, 0, len(plan.Mapping))
+	for _, m := range plan.Mapping {
+		if m.SourceIndex < 0 || m.SourceIndex >= len(plan.Source.Columns) {
+			return fmt.Errorf("apply: column %s has no source position", m.Source)
+		}
+		c, err := newMySQLColumn(plan.Source.Columns[m.SourceIndex], m)
+		if err != nil {
+			return err
+		}
+		a.cols = append(a.cols, c)
+		names = append(names, c.name)
+	}
+	for i, k := range plan.Key {
+		found := false
+		for _, c := range a.cols {
+			if c.index == plan.KeyIndex[i] {
+				a.keys = append(a.keys, c)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("apply: key column %s is not copied to the shadow table", k)
+		}
+	}
+	a.replaceHead = "REPLACE INTO " + shadow + " (" + strings.Join(names, ", ") + ") VALUES "
+	a.deleteHead = "DELETE FROM " + shadow + " WHERE "
+	return nil
+}
+
+var myCharsetName = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+func newMySQLColumn(col table.Column, m table.ColumnMap) (mysqlColumn, error) {
+	c := mysqlColumn{index: m.SourceIndex, name: myQuoteIdent(m.Shadow), param: "?"}
+	switch col.DataType {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+		size := map[string]uint{"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}[col.DataType]
+		c.conv = func(v any) (any, error) { return myIntegerValue(v, size, col.Unsigned) }
+	case "float", "double", "real":
+		c.conv = myFloatValue
+	case "decimal", "numeric":
+		c.conv = myTextual
+	case "bit":
+		// BIT arrives as int64; write it as the unsigned integer of its bits.
+		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, true) }
+	case "year":
+		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, false) }
+	case "enum", "set":
+		// Binlog gives the ENUM index / SET bitmask; write the labels, which
+		// stay right when the ALTER reorders or extends the list.
+		labels, err := myParseLabels(col.ColumnType)
+		if err != nil {
+			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
+		}
+		if col.DataType == "enum" {
+			c.conv = func(v any) (any, error) { return myEnumValue(v, labels) }
+		} else {
+			c.conv = func(v any) (any, error) { return mySetValue(v, labels) }
+		}
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+		c.conv = myTextual
+		// Binlog text is in the column's character set; the connection's is
+		// utf8mb4. Other character sets get their bytes relabelled by the
+		// server rather than converted from utf8mb4.
+		if cs := strings.ToLower(col.Charset); cs != "" && cs != "utf8mb4" && cs != "binary" {
+			if !myCharsetName.MatchString(cs) {
+				return c, fmt.Errorf("apply: column %s: unexpected character set %q", col.Name, col.Charset)
+			}
+			c.param = "CONVERT(CONVERT(? USING binary) USING " + cs + ")"
+			c.conv = myBinaryValue
+		}
+	case "binary":
+		// The binlog drops BINARY's trailing zero bytes; put them back so
+		// that a shadow column changed to VARBINARY gets what the copy gives.
+		n, err := myBinaryLength(col.ColumnType)
+		if err != nil {
+			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
+		}
+		c.conv = func(v any) (any, error) { return myPadBinary(v, n) }
+	default:
+		// Temporal types (strings), binary strings and BLOBs ([]byte or
+		// string of raw bytes), JSON (text) and spatial types (internal
+		// format bytes) are written as they come.
+		c.conv = myTextual
+	}
+	return c, nil
+}
+
+// myIntegerValue converts a binlog integer to int64, or uint64 for an unsigned
+// column: without signedness metadata go-mysql decodes unsigned columns as
+// signed values of the column's size.
+func myIntegerValue(v any, size uint, unsigned bool) (any, error) {
+	var i int64
+	var u uint64
+	isUnsigned := false
+	switch x := v.(type) {
+	case int8:
+		i = int64(x)
+	case int16:
+		i = int64(x)
+	case int32:
+		i = int64(x)
+	case int64:
+		i = x
+	case int:
+		i = int64(x)
+	case uint8:
+		u, isUnsigned = uint64(x), true
+	case uint16:
+		u, isUnsigned = uint64(x), true
+	case uint32:
+		u, isUnsigned = uint64(x), true
+	case uint64:
+		u, isUnsigned = x, true
+	case uint:
+		u, isUnsigned = uint64(x), true
+	default:
+		return nil, fmt.Errorf("unexpected %T for an integer", v)
+	}
+	switch {
+	case unsigned && isUnsigned:
+		return u, nil
+	case unsigned:
+		u = uint64(i)
+		if size < 64 {
+			u &= 1<<size - 1
+		}
+		return u, nil
+	case isUnsigned:
+		return int64(u), nil
+	}
+	return i, nil
+}
+
+// myFloatValue passes FLOAT (float32) as the float64 of the same value, which
+// the server rounds back to the same float32; DOUBLE as it is.
+func myFloatValue(v any) (any, error) {
+	switch x := v.(type) {
+	case float32:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	}
+	return nil, fmt.Errorf("unexpected %T for a floating-point number", v)
+}
+
+func myTextual(v any) (any, error) {
+	switch v.(type) {
+	case string, []byte:
+		return v, nil
+	}
+	return nil, fmt.Errorf("unexpected %T for a string", v)
+}
+
+func myBinaryValue(v any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		return []byte(x), nil
+	case []byte:
+		return x, nil
+	}
+	return nil, fmt.Errorf("unexpected %T for a string", v)
+}
+
+var myBinaryType = regexp.MustCompile(`^binary\((\d+)\)`)
+
+func myBinaryLength(columnType string) (int, error) {
+	m := myBinaryType.FindStringSubmatch(strings.ToLower(columnType))
+	if m == nil {
+		return 0, fmt.Errorf("cannot read the length of %q", columnType)
+	}
+	return strconv.Atoi(m[1])
+}
+
+func myPadBinary(v any, n int) (any, error) {
+	b, ok := myAsBytes(v)
+	if !ok {
+		return nil, fmt.Errorf("unexpected %T for a binary string", v)
+	}
+	if len(b) >= n {
+		return b, nil
+	}
+	return append(append(make([]byte, 0, n), b...), make([]byte, n-len(b))...), nil
+}
+
+func myEnumValue(v any, labels []string) (any, error) {
+	n, err := myIntegerValue(v, 64, true)
+	if err != nil {
+		return nil, err
+	}
+	i := n.(uint64)
+	if i == 0 || i > uint64(len(labels)) {
+		return nil, fmt.Errorf("ENUM index %d outside 1..%d", i, len(labels))
+	}
+	return labels[i-1], nil
+}
+
+func mySetValue(v any, labels []string) (any, error) {
+	n, err := myIntegerValue(v, 64, true)
+	if err != nil {
+		return nil, err
+	}
+	mask := n.(uint64)
+	if bits.Len64(mask) > len(labels) {
+		return nil, fmt.Errorf("SET bitmask %#x has bits beyond its %d members", mask, len(labels))
+	}
+	var b strings.Builder
+	for i, l := range labels {
+		if mask&(1<<uint(i)) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(l)
+		}
+	}
+	return b.String(), nil
+}
+
+// myParseLabels reads the members of "enum('a','b')" or "set('a','b')" as
+// information_schema.COLUMNS.COLUMN_TYPE renders them.
+func myParseLabels(columnType string) ([]string, error) {
+	open, end := strings.IndexByte(columnType, '('), strings.LastIndexByte(columnType, ')')
+	if open < 0 || end < open {
+		return nil, fmt.Errorf("cannot read the members of %q", columnType)
+	}
+	body := columnType[open+1 : end]
+	var labels []string
+	for i := 0; i < len(body); {
+		if body[i] != '\'' {
+			return nil, fmt.Errorf("cannot read the members of %q", columnType)
+		}
+		var b strings.Builder
+		j := i + 1
+		for ; j < len(body); j++ {
+			ch := body[j]
+			if ch == '\'' {
+				if j+1 < len(body) && body[j+1] == '\'' {
+					b.WriteByte('\'')
+					j++
+					continue
+				}
+				break
+			}
+			if ch == '\\' && j+1 < len(body) {
+				j++
+				ch = myUnescape(body[j])
+			}
+			b.WriteByte(ch)
+		}
+		if j >= len(body) {
+			return nil, fmt.Errorf("cannot read the members of %q", columnType)
+		}
+		labels = append(labels, b.String())
+		i = j + 1
+		if i < len(body) {
+			if body[i] != ',' {
+				return nil, fmt.Errorf("cannot read the members of %q", columnType)
+			}
+			i++
+		}
+	}
+	return labels, nil
+}
+
+// myUnescape is the byte a backslash escape in a string literal stands for.
+func myUnescape(c byte) byte {
+	switch c {
+	case '0':
+		return 0
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	case 'b':
+		return '\b'
+	case 'Z':
+		return 0x1a
+	}
+	return c
+}
+
+// myOp is one statement row: a row to replace or a key to delete.
+type myOp struct {
+	del bool
+	row cdc.Row
+}
+
+// myBatch is one statement to run.
+type myBatch struct {
+	query string
+	args  []any
+}
+
+// Apply writes the changes in order in one transaction. Markers are skipped.
+func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
+	if a.err != nil {
+		return a.err
+	}
+	ops := make([]myOp, 0, len(changes))
+	for i := range changes {
+		c := &changes[i]
+		if c.Partial() {
+			return fmt.Errorf("apply: %s at %v carries a partial row", c.Op, c.Pos)
+		}
+		switch c.Op {
+		case cdc.Marker:
+		case cdc.Insert:
+			ops = append(ops, myOp{row: c.After})
+		case cdc.Update:
+			if c.Before != nil && !a.sameKey(c.Before, c.After) {
+				ops = append(ops, myOp{del: true, row: c.Before})
+			}
+			ops = append(ops, myOp{row: c.After})
+		case cdc.Delete:
+			ops = append(ops, myOp{del: true, row: c.Before})
+		default:
+			return fmt.Errorf("apply: unexpected change %s", c.Op)
+		}
+	}
+	var batches []myBatch
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[j].del == ops[i].del {
+			j++
+		}
+		b, err := a.batches(ops[i:j])
+		if err != nil {
+			return err
+		}
+		batches = append(batches, b...)
+		i = j
+	}
+	if len(batches) == 0 {
+		return nil
+	}
+	// Prepare before the transaction holds a connection.
+	stmts := make([]*sql.Stmt, len(batches))
+	for i, b := range batches {
+		st, err := a.stmt(ctx, b.query)
+		if err != nil {
+			return err
+		}
+		stmts[i] = st
+	}
+	tx, err := a.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return fmt.Errorf("apply: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	for i, b := range batches {
+		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, b.args...); err != nil {
+			return fmt.Errorf("apply: %.60s...: %w", b.query, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply: commit: %w", err)
+	}
+	return nil
+}
+
+// stmt returns the prepared statement of query, preparing it once.
+func (a *MySQL) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if st, ok := a.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := a.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("apply: prepare %.60s...: %w", query, err)
+	}
+	a.stmts[query] = st
+	return st, nil
+}
+
+// batches turns a run of ops of one kind into statements of 1, 2, 4...
+// rows, each under mysqlMaxBytes of values unless it has one row.
+func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
+	cols := a.cols
+	if ops[0].del {
+		cols = a.keys
+	}
+	rows := make([][]any, len(ops))
+	size := make([]int, len(ops)+1) // size[i]: bytes of rows[:i]
+	for i, o := range ops {
+		args := make([]any, len(cols))
+		n := 0
+		for j, c := range cols {
+			if c.index >= len(o.row) {
+				return nil, fmt.Errorf("apply: row image has %d columns, want column %d", len(o.row), c.index+1)
+			}
+			v := o.row[c.index]
+			if v == nil {
+				n += 8
+				continue
+			}
+			x, err := c.conv(v)
+			if err != nil {
+				return nil, fmt.Errorf("apply: column %s: %w", c.name, err)
+			}
+			args[j] = x
+			switch y := x.(type) {
+			case string:
+				n += len(y)
+			case []byte:
+				n += len(y)
+			default:
+				n += 8
+			}
+		}
+		rows[i] = args
+		size[i+1] = size[i] + n
+	}
+	limit := min(mysqlMaxRows, mysqlMaxParams/len(cols))
+	var out []myBatch
+	for start := 0; start < len(rows); {
+		n := 1 << (bits.Len(uint(min(len(rows)-start, limit))) - 1)
+		for n > 1 && size[start+n]-size[start] > mysqlMaxBytes {
+			n /= 2
+		}
+		args := make([]any, 0, n*len(cols))
+		for _, r := range rows[start : start+n] {
+			args = append(args, r...)
+		}
+		out = append(out, myBatch{query: a.query(ops[0].del, n), args: args})
+		start += n
+	}
+	return out, nil
+}
+
+// query is the statement for n rows to replace or n keys to delete.
+func (a *MySQL) query(del bool, n int) string {
+	var b strings.Builder
+	if !del {
+		b.WriteString(a.replaceHead)
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for j, c := range a.cols {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(c.param)
+			}
+			b.WriteByte(')')
+		}
+		return b.String()
+	}
+	b.WriteString(a.deleteHead)
+	if len(a.keys) == 1 {
+		b.WriteString(a.keys[0].name + " IN (")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(a.keys[0].param)
+		}
+		b.WriteByte(')')
+		return b.String()
+	}
+	for i := range n {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteByte('(')
+		for j, k := range a.keys {
+			if j > 0 {
+				b.WriteString(" AND ")
+			}
+			b.WriteString(k.name + " = " + k.param)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// sameKey reports whether two row images have the same key values.
+func (a *MySQL) sameKey(before, after cdc.Row) bool {
+	for _, k := range a.keys {
+		if k.index >= len(before) || k.index >= len(after) || !mySameValue(before[k.index], after[k.index]) {
+			return false
+		}
+	}
+	return true
+}
+
+func mySameValue(x, y any) bool {
+	xb, xText := myAsBytes(x)
+	yb, yText := myAsBytes(y)
+	if xText || yText {
+		return xText && yText && bytes.Equal(xb, yb)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func myAsBytes(v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case string:
+		return []byte(x), true
+	case []byte:
+		return x, true
+	}
+	return nil, false
+}
+
+func myQuoteIdent(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+}

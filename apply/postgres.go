@@ -1,0 +1,461 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/cdc"
+	"osc/table"
+)
+
+// Postgres applies captured changes to the shadow table of a PostgreSQL
+// migration. Values are pgoutput's text forms (strings); every one is sent as
+// a text parameter and converted in SQL with CAST(… AS <source column type>),
+// then stored with the assignment cast to the shadow column's type: the same
+// conversion the copy's INSERT … SELECT makes, so a type-changing ALTER
+// treats copied and applied rows alike.
+//
+// A batch is written in one transaction and one round trip (a pipeline of
+// statements in one implicit transaction). Consecutive full-row inserts and
+// updates become one INSERT … SELECT FROM unnest(…) ON CONFLICT (key) DO
+// UPDATE (GENERATED ALWAYS identity columns excluded), consecutive
+// deletes one DELETE … WHERE key IN (SELECT … FROM unnest(…)); the statement
+// texts do not depend on the batch size, so they are prepared once. A key
+// never appears twice in one upsert statement (PostgreSQL refuses to affect a
+// row twice): a repeated key starts the next statement, which keeps every
+// change in commit order, also with respect to other unique indexes.
+type Postgres struct {
+	pool *pgxpool.Pool
+	plan *table.Plan
+
+	mu     sync.Mutex
+	ready  bool
+	shadow string        // quoted shadow table
+	cols   []pgColumn    // mapped columns, in source order
+	keys   []pgKeyColumn // key columns, in key order
+	upsert string
+	delete string
+}
+
+// pgColumn is one mapped column.
+type pgColumn struct {
+	name    string // quoted shadow column
+	srcType string // source column type (format_type)
+	index   int    // position in the row images
+	key     bool
+	always  bool // the shadow column is GENERATED ALWAYS AS IDENTITY: it cannot be updated
+}
+
+// pgKeyColumn is one key column.
+type pgKeyColumn struct {
+	name    string // quoted shadow column
+	index   int    // position in the row images
+	srcType string // source column type
+	dstType string // shadow column type, "" when unknown
+}
+
+// expr converts a key's text form to a value of the shadow column's type:
+// through the source type (what the text is the form of), then, when the
+// ALTER changed the type, to the shadow's.
+func (k pgKeyColumn) expr(text string) string {
+	e := "CAST(" + text + " AS " + k.srcType + ")"
+	if k.dstType != "" && k.dstType != k.srcType {
+		e = "CAST(" + e + " AS " + k.dstType + ")"
+	}
+	return e
+}
+
+// NewPostgres returns the applier of the plan. The shadow's catalog is read
+// on first use.
+func NewPostgres(pool *pgxpool.Pool, plan *table.Plan) *Postgres {
+	return &Postgres{pool: pool, plan: plan}
+}
+
+func (a *Postgres) init(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ready {
+		return nil
+	}
+	p := a.plan
+	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
+		return errors.New("the plan has no source, shadow, key or column mapping")
+	}
+	schema := p.Shadow.Schema
+	if schema == "" {
+		schema = p.Source.Schema
+	}
+	a.shadow = pgx.Identifier{schema, p.Shadow.Name}.Sanitize()
+	always, err := a.alwaysIdentity(ctx)
+	if err != nil {
+		return err
+	}
+
+	isKey := map[int]bool{}
+	for _, k := range p.KeyIndex {
+		isKey[k] = true
+	}
+	shadowOf := map[int]string{}
+	a.cols = a.cols[:0]
+	for _, m := range p.Mapping {
+		if m.SourceIndex < 0 || m.SourceIndex >= len(p.Source.Columns) {
+			return fmt.Errorf("column mapping %s → %s: no source column %d", m.Source, m.Shadow, m.SourceIndex)
+		}
+		if p.Source.Columns[m.SourceIndex].ColumnType == "" {
+			return fmt.Errorf("column %s: the plan has no type for it", m.Source)
+		}
+		shadowOf[m.SourceIndex] = m.Shadow
+		a.cols = append(a.cols, pgColumn{
+			name:    pgx.Identifier{m.Shadow}.Sanitize(),
+			srcType: p.Source.Columns[m.SourceIndex].ColumnType,
+			index:   m.SourceIndex,
+			key:     isKey[m.SourceIndex],
+			always:  always[m.Shadow],
+		})
+	}
+	a.keys = a.keys[:0]
+	for n, k := range p.KeyIndex {
+		name, ok := shadowOf[k]
+		if !ok {
+			return fmt.Errorf("key column %q is not copied to the shadow", p.Key[n])
+		}
+		a.keys = append(a.keys, pgKeyColumn{
+			name:    pgx.Identifier{name}.Sanitize(),
+			index:   k,
+			srcType: p.Source.Columns[k].ColumnType,
+			dstType: shadowType(p.Shadow, name),
+		})
+	}
+	a.upsert = a.upsertSQL()
+	a.delete = a.deleteSQL()
+	a.ready = true
+	return nil
+}
+
+// alwaysIdentity returns the shadow's GENERATED ALWAYS identity columns: the
+// upsert must insert them with OVERRIDING SYSTEM VALUE and cannot update them.
+func (a *Postgres) alwaysIdentity(ctx context.Context) (map[string]bool, error) {
+	rows, err := a.pool.Query(ctx, `
+		SELECT attname::text FROM pg_attribute
+		WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attidentity = 'a'`, a.shadow)
+	if err != nil {
+		return nil, fmt.Errorf("identity columns of %s: %w", a.shadow, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("identity columns of %s: %w", a.shadow, err)
+	}
+	out := map[string]bool{}
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
+func shadowType(t *table.Table, name string) string {
+	if i := t.ColumnIndex(name); i >= 0 {
+		return t.Columns[i].ColumnType
+	}
+	return ""
+}
+
+func (a *Postgres) upsertSQL() string {
+	var names, casts, params, vars, set, conflict []string
+	for i, c := range a.cols {
+		v := fmt.Sprintf("v%d", i)
+		names = append(names, c.name)
+		casts = append(casts, "CAST(u."+v+" AS "+c.srcType+")")
+		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
+		vars = append(vars, v)
+		if !c.key && !c.always {
+			set = append(set, c.name+" = EXCLUDED."+c.name)
+		}
+	}
+	for _, k := range a.keys {
+		conflict = append(conflict, k.name)
+	}
+	action := "DO NOTHING"
+	if len(set) > 0 {
+		action = "DO UPDATE SET " + strings.Join(set, ", ")
+	}
+	return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n) ORDER BY u.n ON CONFLICT (%s) %s",
+		a.shadow, strings.Join(names, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "),
+		strings.Join(conflict, ", "), action)
+}
+
+func (a *Postgres) deleteSQL() string {
+	var names, casts, params, vars []string
+	for i, k := range a.keys {
+		v := fmt.Sprintf("v%d", i)
+		names = append(names, k.name)
+		casts = append(casts, k.expr("u."+v))
+		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
+		vars = append(vars, v)
+	}
+	return fmt.Sprintf("DELETE FROM %s WHERE (%s) IN (SELECT %s FROM unnest(%s) AS u(%s))",
+		a.shadow, strings.Join(names, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "))
+}
+
+// pgOpKind is what one statement of a batch does.
+type pgOpKind uint8
+
+const (
+	pgUpsert pgOpKind = iota + 1
+	pgDelete
+	pgUpdate
+)
+
+// pgOp is one row operation derived from a change.
+type pgOp struct {
+	kind pgOpKind
+	row  cdc.Row // upsert: the new row; delete: the old row (key); update: the new row
+	key  string  // upsert and delete: the key's text form, to group statements
+	// update only: the row holding the key to update (the old row when the
+	// key changed), and which columns to leave alone.
+	where      cdc.Row
+	keyChanged bool
+	unchanged  []bool
+}
+
+// Apply writes the changes in order in one transaction.
+func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
+	if err := a.init(ctx); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	ops, err := a.ops(changes)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	var (
+		b     pgx.Batch
+		descs []string
+	)
+	for start := 0; start < len(ops); {
+		end, query, args, desc, err := a.statement(ops, start)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		start = end
+		if query == "" {
+			continue
+		}
+		b.Queue(query, args...)
+		descs = append(descs, desc)
+	}
+	if len(descs) == 0 {
+		return nil
+	}
+	// The statements of one batch form one implicit transaction (they are
+	// pipelined with a single Sync, at which PostgreSQL commits them, or rolls
+	// all of them back after an error): atomic like BEGIN … COMMIT, without
+	// their two round trips.
+	br := a.pool.SendBatch(ctx, &b)
+	for _, d := range descs {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("apply: %s into %s: %w", d, a.shadow, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("apply: commit: %w", err)
+	}
+	return nil
+}
+
+// ops turns changes into row operations, in order.
+func (a *Postgres) ops(changes []cdc.Change) ([]pgOp, error) {
+	ops := make([]pgOp, 0, len(changes))
+	for i := range changes {
+		c := &changes[i]
+		switch c.Op {
+		case cdc.Insert, cdc.Update:
+			if err := a.checkRow(c.After); err != nil {
+				return nil, fmt.Errorf("%s: new row: %w", c.Op, err)
+			}
+			if c.Unchanged != nil && len(c.Unchanged) != len(c.After) {
+				return nil, fmt.Errorf("%s: %d unchanged flags for %d columns", c.Op, len(c.Unchanged), len(c.After))
+			}
+			var before string
+			if c.Before != nil {
+				if err := a.checkRow(c.Before); err != nil {
+					return nil, fmt.Errorf("%s: old row: %w", c.Op, err)
+				}
+				before = a.keyText(c.Before, nil)
+			}
+			if c.Partial() {
+				op := pgOp{kind: pgUpdate, row: c.After, where: c.After, unchanged: c.Unchanged}
+				if c.Before != nil && before != a.keyText(c.After, c.Unchanged) {
+					op.where, op.keyChanged = c.Before, true
+				} else if a.keyUnchanged(c.Unchanged) {
+					return nil, fmt.Errorf("%s: the key was not sent (unchanged TOAST value) and no old key either", c.Op)
+				}
+				ops = append(ops, op)
+				continue
+			}
+			after := a.keyText(c.After, nil)
+			if c.Before != nil && before != after {
+				ops = append(ops, pgOp{kind: pgDelete, row: c.Before, key: before})
+			}
+			ops = append(ops, pgOp{kind: pgUpsert, row: c.After, key: after})
+		case cdc.Delete:
+			if err := a.checkRow(c.Before); err != nil {
+				return nil, fmt.Errorf("delete: old row: %w", err)
+			}
+			ops = append(ops, pgOp{kind: pgDelete, row: c.Before, key: a.keyText(c.Before, nil)})
+		case cdc.Marker:
+		default:
+			return nil, fmt.Errorf("unknown change %s", c.Op)
+		}
+	}
+	return ops, nil
+}
+
+func (a *Postgres) checkRow(r cdc.Row) error {
+	if len(r) != len(a.plan.Source.Columns) {
+		return fmt.Errorf("%d values for %d columns", len(r), len(a.plan.Source.Columns))
+	}
+	return nil
+}
+
+func (a *Postgres) keyUnchanged(unchanged []bool) bool {
+	for _, k := range a.keys {
+		if unchanged[k.index] {
+			return true
+		}
+	}
+	return false
+}
+
+// keyText identifies a row's key; two rows with the same text have the same
+// key (different texts may still be equal values, which only costs a
+// redundant delete).
+func (a *Postgres) keyText(r cdc.Row, unchanged []bool) string {
+	var b strings.Builder
+	for _, k := range a.keys {
+		if unchanged != nil && unchanged[k.index] {
+			b.WriteString("u\x00")
+			continue
+		}
+		fmt.Fprintf(&b, "%T:%v\x00", r[k.index], r[k.index])
+	}
+	return b.String()
+}
+
+// statement builds the statement for the run of operations starting at
+// ops[start] and returns where the next run starts. An empty query means
+// nothing is to be written for the run.
+func (a *Postgres) statement(ops []pgOp, start int) (end int, query string, args []any, desc string, err error) {
+	switch ops[start].kind {
+	case pgUpdate:
+		query, args, err = a.updateSQL(ops[start])
+		return start + 1, query, args, "update 1 row", err
+	case pgUpsert:
+		seen := map[string]bool{}
+		arrays := make([][]*string, len(a.cols))
+		end = start
+		for ; end < len(ops) && ops[end].kind == pgUpsert && !seen[ops[end].key]; end++ {
+			seen[ops[end].key] = true
+			for i, c := range a.cols {
+				v, err := textValue(ops[end].row[c.index])
+				if err != nil {
+					return 0, "", nil, "", fmt.Errorf("column %s: %w", c.name, err)
+				}
+				arrays[i] = append(arrays[i], v)
+			}
+		}
+		return end, a.upsert, arrayArgs(arrays), fmt.Sprintf("upsert %d rows", end-start), nil
+	default:
+		seen := map[string]bool{}
+		arrays := make([][]*string, len(a.keys))
+		end = start
+		for ; end < len(ops) && ops[end].kind == pgDelete; end++ {
+			if seen[ops[end].key] {
+				continue
+			}
+			seen[ops[end].key] = true
+			for i, k := range a.keys {
+				v, err := textValue(ops[end].row[k.index])
+				if err != nil {
+					return 0, "", nil, "", fmt.Errorf("key column %s: %w", k.name, err)
+				}
+				if v == nil {
+					return 0, "", nil, "", fmt.Errorf("key column %s: no value in the old row", k.name)
+				}
+				arrays[i] = append(arrays[i], v)
+			}
+		}
+		return end, a.delete, arrayArgs(arrays), fmt.Sprintf("delete %d rows", len(seen)), nil
+	}
+}
+
+func arrayArgs(arrays [][]*string) []any {
+	args := make([]any, len(arrays))
+	for i, a := range arrays {
+		args[i] = a
+	}
+	return args
+}
+
+// updateSQL writes the columns a partial change carries (the others keep
+// their value in the shadow) to the row with the where-row's key, which may
+// not have been copied yet: then it updates nothing, and the engine applies
+// the change again once the row's chunk has landed.
+func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
+	var (
+		set  []string
+		args []any
+	)
+	for _, c := range a.cols {
+		if op.unchanged[c.index] || c.always || (c.key && !op.keyChanged) {
+			continue
+		}
+		v, err := textValue(op.row[c.index])
+		if err != nil {
+			return "", nil, fmt.Errorf("column %s: %w", c.name, err)
+		}
+		args = append(args, v)
+		set = append(set, fmt.Sprintf("%s = CAST($%d::text AS %s)", c.name, len(args), c.srcType))
+	}
+	if len(set) == 0 {
+		return "", nil, nil
+	}
+	var names, vals []string
+	for _, k := range a.keys {
+		v, err := textValue(op.where[k.index])
+		if err != nil {
+			return "", nil, fmt.Errorf("key column %s: %w", k.name, err)
+		}
+		if v == nil {
+			return "", nil, fmt.Errorf("key column %s: no value", k.name)
+		}
+		args = append(args, v)
+		names = append(names, k.name)
+		vals = append(vals, k.expr(fmt.Sprintf("$%d::text", len(args))))
+	}
+	return fmt.Sprintf("UPDATE %s SET %s WHERE (%s) = (%s)", a.shadow, strings.Join(set, ", "),
+		strings.Join(names, ", "), strings.Join(vals, ", ")), args, nil
+}
+
+// textValue is a row value as a text parameter: pgoutput sends strings; nil
+// is NULL.
+func textValue(v any) (*string, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return &x, nil
+	case []byte:
+		s := string(x)
+		return &s, nil
+	}
+	return nil, fmt.Errorf("unexpected value type %T (want the text form)", v)
+}

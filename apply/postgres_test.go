@@ -1,0 +1,436 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/cdc"
+	"osc/copier"
+	"osc/table"
+)
+
+const pgTestSchema = "pgdata_test_apply"
+
+func pgTestDSN() string {
+	env := func(k, def string) string {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
+		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
+}
+
+// pgTestPool connects to the sandbox with a session time zone far from the
+// walsender's UTC, and creates a fresh test schema, dropped when the test ends.
+func pgTestPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cfg, err := pgxpool.ParseConfig(pgTestDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["TimeZone"] = "America/St_Johns"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
+		}
+		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+	}
+	pgExec(t, pool, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE", "CREATE SCHEMA "+pgTestSchema)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
+			t.Errorf("drop test schema: %v", err)
+		}
+		pool.Close()
+	})
+	return pool
+}
+
+func pgExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := pool.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%.300s: %v", s, err)
+		}
+	}
+}
+
+// pgTestTable reads a table's columns and primary key from the catalog.
+func pgTestTable(t *testing.T, pool *pgxpool.Pool, name string) (*table.Table, []string, []int) {
+	t.Helper()
+	ctx := context.Background()
+	tb := &table.Table{Schema: pgTestSchema, Name: name}
+	rows, err := pool.Query(ctx, `
+		SELECT attname::text, format_type(atttypid, NULL), format_type(atttypid, atttypmod), NOT attnotnull, attgenerated <> ''
+		FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+		pgTestSchema+"."+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c table.Column
+		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated); err != nil {
+			t.Fatal(err)
+		}
+		tb.Columns = append(tb.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var key []string
+	err = pool.QueryRow(ctx, `
+		SELECT coalesce(array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)), '{}')
+		FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		WHERE i.indrelid = to_regclass($1) AND i.indisprimary`, pgTestSchema+"."+name).Scan(&key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []int
+	for _, k := range key {
+		idx = append(idx, tb.ColumnIndex(k))
+	}
+	return tb, key, idx
+}
+
+// pgTestPlan maps src's columns to the same-named columns of shadow.
+func pgTestPlan(t *testing.T, pool *pgxpool.Pool, src, shadow string) *table.Plan {
+	t.Helper()
+	tb, key, idx := pgTestTable(t, pool, src)
+	sh, _, _ := pgTestTable(t, pool, shadow)
+	p := &table.Plan{Source: tb, Shadow: sh, Key: key, KeyIndex: idx}
+	for i, c := range tb.Columns {
+		if j := sh.ColumnIndex(c.Name); !c.Generated && j >= 0 && !sh.Columns[j].Generated {
+			p.Mapping = append(p.Mapping, table.ColumnMap{Source: c.Name, Shadow: c.Name, SourceIndex: i})
+		}
+	}
+	return p
+}
+
+func pgTestName(t *testing.T) string {
+	n := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(pgTestSchema+"_"+t.Name()))
+	return n[:min(len(n), 63)]
+}
+
+// startSource starts capturing the plan's source; it is closed when the test ends.
+func startSource(t *testing.T, pool *pgxpool.Pool, plan *table.Plan) *cdc.PostgresSource {
+	t.Helper()
+	name := pgTestName(t)
+	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: pgTestDSN(), Slot: name, Publication: name}, pool, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := src.Close(ctx); err != nil {
+			t.Errorf("close source: %v", err)
+		}
+	})
+	return src
+}
+
+// applyUntilMarker emits a marker and applies what the source delivers, limit
+// changes per batch, until the marker arrives.
+func applyUntilMarker(t *testing.T, src *cdc.PostgresSource, ap *Postgres, limit int) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := fmt.Sprintf("m%d", time.Now().UnixNano())
+	if err := src.EmitMarker(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		cs, err := src.Next(ctx, limit)
+		if err != nil {
+			t.Fatalf("next: %v", err)
+		}
+		if err := ap.Apply(ctx, cs); err != nil {
+			t.Fatal(err)
+		}
+		n += len(cs)
+		src.Ack(cs[len(cs)-1].Pos)
+		if last := cs[len(cs)-1]; last.Op == cdc.Marker && last.Marker == id {
+			return n
+		}
+	}
+}
+
+// assertSameRows compares two tables row by row as text.
+func assertSameRows(t *testing.T, pool *pgxpool.Pool, a, b, orderBy string) {
+	t.Helper()
+	read := func(name string) []string {
+		q := fmt.Sprintf("SELECT x::text FROM %s.%s x ORDER BY %s", pgTestSchema, name, orderBy)
+		rows, err := pool.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ra, rb := read(a), read(b)
+	if len(ra) != len(rb) {
+		t.Fatalf("%s has %d rows, %s %d", a, len(ra), b, len(rb))
+	}
+	for i := range ra {
+		if ra[i] != rb[i] {
+			t.Errorf("row %d differs:\n%s: %.300s\n%s: %.300s", i, a, ra[i], b, rb[i])
+		}
+	}
+}
+
+func randomText(n int) string {
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = chars[rand.IntN(len(chars))]
+	}
+	return string(b)
+}
+
+const typesTable = `CREATE TABLE ` + pgTestSchema + `.types (
+	id int PRIMARY KEY,
+	i2 smallint, i4 integer, i8 bigint,
+	num numeric, num2 numeric(12,3),
+	f4 real, f8 double precision, f8b double precision,
+	t text, vc varchar(20), ch char(5),
+	b bytea, bo boolean,
+	d date, tm time, ttz timetz, ts timestamp(3), tstz timestamptz,
+	iv interval, u uuid, j json, jb jsonb,
+	ai integer[], at text[],
+	m ` + pgTestSchema + `.mood, dm ` + pgTestSchema + `.posint,
+	g integer GENERATED ALWAYS AS (i2 + 1) STORED,
+	big text)`
+
+// typesRows are INSERT values (all columns but g) covering edge values.
+var typesRows = []string{
+	`(1, -32768, -2147483648, -9223372036854775808,
+	  '-123456789012345678901234567890.123456789012345678901234567890123', 123456789.123,
+	  'NaN', '-0', 1e-310,
+	  E'tab\there "quote" \\ backslash ünïcode 🙂 \n newline', 'varchar', 'ab',
+	  '\x00ff005c7830'::bytea, true,
+	  '0044-03-15 BC', '23:59:59.999999', '12:34:56.5+05:30', '2024-02-29 12:00:00.123', '2024-06-01 12:00:00.123456+02',
+	  '1 year 2 mons -3 days 04:05:06.789', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+	  '{"b" : 1,   "a":[1, 2.50]  }', '{"b": 1, "a": [1, 2.50]}',
+	  '{1,NULL,3}', '{"a b",NULL,"c,d","\"q\"","NULL",""}',
+	  'happy', 5, 'BIG1')`,
+	`(2, 32767, 2147483647, 9223372036854775807, 'NaN', -0.001,
+	  'Infinity', '-Infinity', 0.1,
+	  '', 'x', 'abcde', ''::bytea, false,
+	  'infinity', '00:00:00', '00:00:00-12', '-infinity', 'infinity',
+	  '-1000 years -3 mons -45 days -12:34:56.000001', '00000000-0000-0000-0000-000000000000',
+	  '[]', '{}', '{}', '{}', 'sad', 2147483647, 'small')`,
+	`(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+	`(4, 1, 1, 1, 1e-20, 1, 3.4028235e+38, 1.7976931348623157e+308, 4.9e-324,
+	  'x', 'y', 'z', '\x01'::bytea, true,
+	  '2000-01-01', '12:00', '12:00:00+00', '1999-12-31 23:59:59.999', '1970-01-01 00:00:00+00:09:21',
+	  '-1 days +02:03:04', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'null', 'null', '{-1}', '{"\\\\"}', 'ok', 1, 'BIG4')`,
+}
+
+func TestPostgresRoundTripTypes(t *testing.T) {
+	pool := pgTestPool(t)
+	big1, big4, big5 := randomText(150_000), randomText(120_000), randomText(110_000)
+	sub := func(q string) string {
+		return strings.NewReplacer("'BIG1'", "'"+big1+"'", "'BIG4'", "'"+big4+"'").Replace(q)
+	}
+	cols := "(id, i2, i4, i8, num, num2, f4, f8, f8b, t, vc, ch, b, bo, d, tm, ttz, ts, tstz, iv, u, j, jb, ai, at, m, dm, big)"
+	pgExec(t, pool,
+		"CREATE TYPE "+pgTestSchema+".mood AS ENUM ('sad', 'ok', 'happy')",
+		"CREATE DOMAIN "+pgTestSchema+".posint AS integer CHECK (VALUE > 0)",
+		typesTable,
+		"CREATE TABLE "+pgTestSchema+"._types_new (LIKE "+pgTestSchema+".types INCLUDING ALL)",
+		// Rows that exist before capture starts reach the shadow by the copy.
+		"INSERT INTO "+pgTestSchema+".types "+cols+" VALUES "+sub(typesRows[3]),
+	)
+	plan := pgTestPlan(t, pool, "types", "_types_new")
+	src := startSource(t, pool, plan)
+	cp := copier.NewPostgres(pool, plan)
+	if ch, err := cp.CopyChunk(context.Background(), nil, 100); err != nil || !ch.Done || ch.Rows != 1 {
+		t.Fatalf("copy: %+v %v", ch, err)
+	}
+	ap := NewPostgres(pool, plan)
+	tbl := pgTestSchema + ".types"
+	pgExec(t, pool,
+		"INSERT INTO "+tbl+" "+cols+" VALUES "+sub(strings.Join(typesRows[:3], ",")),
+		// TOAST unchanged: only i4 and g are sent with the new row.
+		"UPDATE "+tbl+" SET i4 = 42 WHERE id = 1",
+		"UPDATE "+tbl+" SET i4 = 43 WHERE id = 4", // the copied row
+		// Key changes, one with an unchanged TOAST value.
+		"UPDATE "+tbl+" SET id = 20 WHERE id = 2",
+		"UPDATE "+tbl+" SET id = 10, t = 'moved' WHERE id = 1",
+		"DELETE FROM "+tbl+" WHERE id = 3",
+		// The same row several times in one transaction, a row inserted and
+		// deleted, a row deleted and inserted again.
+		"BEGIN; INSERT INTO "+tbl+" (id, t, big) VALUES (5, 'five', '"+big5+"'); UPDATE "+tbl+" SET t = 'five2' WHERE id = 5; "+
+			"UPDATE "+tbl+" SET t = 'five3', i8 = 5 WHERE id = 5; INSERT INTO "+tbl+" (id) VALUES (6); DELETE FROM "+tbl+" WHERE id = 6; "+
+			"DELETE FROM "+tbl+" WHERE id = 20; INSERT INTO "+tbl+" (id, t) VALUES (20, 'again'); COMMIT",
+		"UPDATE "+tbl+" SET big = NULL WHERE id = 4",
+		"UPDATE "+tbl+" SET big = 'short now' WHERE id = 5",
+	)
+	applyUntilMarker(t, src, ap, 3)
+	assertSameRows(t, pool, "types", "_types_new", "id")
+
+	var n int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM "+pgTestSchema+"._types_new WHERE id = 10 AND big = $1", big1).Scan(&n); err != nil || n != 1 {
+		t.Errorf("moved row keeps its big value: %d rows, %v", n, err)
+	}
+	// Large batches take the multi-row paths.
+	pgExec(t, pool,
+		"INSERT INTO "+tbl+" (id, i4, t) SELECT g, g, 't' || g FROM generate_series(100, 399) g",
+		"UPDATE "+tbl+" SET t = t || '!' WHERE id % 3 = 0",
+		"DELETE FROM "+tbl+" WHERE id % 7 = 0",
+		"UPDATE "+tbl+" SET id = id + 1000 WHERE id BETWEEN 200 AND 250")
+	applyUntilMarker(t, src, ap, 1000)
+	assertSameRows(t, pool, "types", "_types_new", "id")
+}
+
+// A partial change to a row the shadow does not hold yet updates nothing.
+func TestPostgresPartialUpdateOfMissingRow(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (2, 'old', 'kept')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ctx := context.Background()
+	err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Update, After: cdc.Row{"1", "v", nil}, Unchanged: []bool{false, false, true}},
+		{Op: cdc.Update, After: cdc.Row{"2", "new", nil}, Unchanged: []bool{false, false, true}},
+		{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"3", "newer", nil}, Unchanged: []bool{false, false, true}},
+		{Op: cdc.Marker, Marker: "x"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(ctx, "SELECT string_agg(x::text, ';' ORDER BY id) FROM "+pgTestSchema+"._t_new x").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "(3,newer,kept)" {
+		t.Errorf("shadow %s", got)
+	}
+}
+
+// The shadow's types differ from the source's (int → bigint key, text →
+// varchar, a new column, an identity column): values go through the source
+// type, then the assignment cast, as in the copy.
+func TestPostgresApplyAlteredShadow(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, n numeric(10,2), s text, seq int GENERATED ALWAYS AS IDENTITY)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (id bigint PRIMARY KEY, n integer, s varchar(5), seq int GENERATED ALWAYS AS IDENTITY, extra text DEFAULT 'd')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ctx := context.Background()
+	err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Insert, After: cdc.Row{"1", "2.50", "abc", "7"}},
+		{Op: cdc.Insert, After: cdc.Row{"2", "3.49", "de", "8"}},
+		{Op: cdc.Update, After: cdc.Row{"1", "2.51", "abcd", "7"}},
+		{Op: cdc.Update, Before: cdc.Row{"2", nil, nil, nil}, After: cdc.Row{"3", "1", "x", "8"}},
+		{Op: cdc.Insert, After: cdc.Row{"4", "0", "y", "9"}},
+		{Op: cdc.Delete, Before: cdc.Row{"4", nil, nil, nil}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(ctx, "SELECT string_agg(x::text, ';' ORDER BY id) FROM "+pgTestSchema+"._t_new x").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := "(1,3,abcd,7,d);(3,1,x,8,d)"
+	if got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+	// A value the shadow rejects fails the batch, which leaves nothing behind.
+	err = ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Insert, After: cdc.Row{"5", "1", "ok", "1"}},
+		{Op: cdc.Insert, After: cdc.Row{"6", "1", "too long", "1"}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("apply: %v", err)
+	}
+	// Also when the failing statement is not the first.
+	err = ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Insert, After: cdc.Row{"5", "1", "ok", "1"}},
+		{Op: cdc.Delete, Before: cdc.Row{"1", nil, nil, nil}},
+		{Op: cdc.Update, After: cdc.Row{"3", "1", "x", "8"}, Unchanged: []bool{false, false, false, true}},
+		{Op: cdc.Insert, After: cdc.Row{"6", "1", "too long", "1"}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("apply: %v", err)
+	}
+	var after string
+	if err := pool.QueryRow(ctx, "SELECT string_agg(x::text, ';' ORDER BY id) FROM "+pgTestSchema+"._t_new x").Scan(&after); err != nil || after != want {
+		t.Errorf("after failed batches: %s, %v; want %s", after, err, want)
+	}
+}
+
+// Changes apply in commit order also with respect to another unique index:
+// a value moves from one row to another within one batch.
+func TestPostgresApplyOrderWithUniqueIndex(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, email text UNIQUE)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'x'), (2, 'y')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ctx := context.Background()
+	err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Update, After: cdc.Row{"1", "q"}},
+		{Op: cdc.Update, After: cdc.Row{"2", "x"}},
+		{Op: cdc.Update, After: cdc.Row{"1", "y"}},
+		{Op: cdc.Delete, Before: cdc.Row{"2", nil}},
+		{Op: cdc.Insert, After: cdc.Row{"3", "x"}},
+		{Op: cdc.Update, After: cdc.Row{"1", "z"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(ctx, "SELECT string_agg(x::text, ';' ORDER BY id) FROM "+pgTestSchema+"._t_new x").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "(1,z);(3,x)"; got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+}

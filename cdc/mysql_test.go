@@ -1,0 +1,346 @@
+package cdc
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"osc/table"
+)
+
+func myTestEnv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// myOpenTestDB opens osc_test the way the engine does.
+func myOpenTestDB(t *testing.T) (*sql.DB, MySQLConfig) {
+	t.Helper()
+	host, user := myTestEnv("OSC_MYSQL_HOST", "127.0.0.1"), myTestEnv("OSC_MYSQL_USER", "root")
+	port, err := strconv.Atoi(myTestEnv("OSC_MYSQL_PORT", "13306"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd = user, os.Getenv("OSC_MYSQL_PASSWORD")
+	cfg.Net, cfg.Addr, cfg.DBName = "tcp", net.JoinHostPort(host, strconv.Itoa(port)), "osc_test"
+	cfg.Timeout = 5 * time.Second
+	cfg.Params = map[string]string{
+		"time_zone": "'+00:00'",
+		"sql_mode":  "'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+	}
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	t.Cleanup(func() { db.Close() })
+	var version string
+	if err := db.QueryRow("SELECT VERSION()").Scan(&version); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mysql: %v", err)
+		}
+		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+	}
+	flavor := "mysql"
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		flavor = "mariadb"
+	}
+	return db, MySQLConfig{Host: host, Port: uint16(port), User: user, Password: cfg.Passwd,
+		ServerID: 4000000 + mrand.Uint32N(1000000), Flavor: flavor}
+}
+
+func myRun(t *testing.T, db *sql.DB, q string) {
+	t.Helper()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// myTestTable creates tbl_mysqldata_<name> (id, v) with its changelog and
+// returns its plan; shadow names the shadow (not created).
+func myTestTable(t *testing.T, db *sql.DB, name string) *table.Plan {
+	t.Helper()
+	tbl, ghc, gho := "tbl_mysqldata_"+name, "_tbl_mysqldata_"+name+"_ghc", "_tbl_mysqldata_"+name+"_gho"
+	for _, n := range []string{tbl, ghc, gho, "_tbl_mysqldata_" + name + "_del"} {
+		myRun(t, db, "DROP TABLE IF EXISTS "+n)
+		t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS " + n) })
+	}
+	myRun(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY, v VARCHAR(20))")
+	myRun(t, db, "CREATE TABLE "+ghc+` (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		ts TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), hint VARCHAR(64) NOT NULL, value VARCHAR(4096) NOT NULL)`)
+	return &table.Plan{
+		Source: &table.Table{Schema: "osc_test", Name: tbl, Columns: []table.Column{
+			{Name: "id", DataType: "int", ColumnType: "int(11)"},
+			{Name: "v", DataType: "varchar", ColumnType: "varchar(20)", Nullable: true, Charset: "utf8mb4"},
+		}},
+		Shadow:        &table.Table{Schema: "osc_test", Name: gho},
+		ChangelogName: ghc,
+		Key:           []string{"id"},
+		KeyIndex:      []int{0},
+		Mapping:       []table.ColumnMap{{Source: "id", Shadow: "id"}, {Source: "v", Shadow: "v", SourceIndex: 1}},
+	}
+}
+
+func myStart(t *testing.T, db *sql.DB, cfg MySQLConfig, p *table.Plan) *MySQLSource {
+	t.Helper()
+	s, err := NewMySQL(cfg, db, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+// myNext reads n changes.
+func myNext(t *testing.T, s *MySQLSource, n int) []Change {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []Change
+	for len(out) < n {
+		cs, err := s.Next(ctx, n-len(out))
+		if err != nil {
+			t.Fatalf("next: %v after %d changes", err, len(out))
+		}
+		out = append(out, cs...)
+	}
+	return out
+}
+
+func TestMySQLChangesAndMarkers(t *testing.T) {
+	db, cfg := myOpenTestDB(t)
+	p := myTestTable(t, db, "cdc")
+	goroutines := runtime.NumGoroutine()
+	s := myStart(t, db, cfg, p)
+	ctx := context.Background()
+	myRun(t, db, "CREATE TABLE IF NOT EXISTS tbl_mysqldata_other (id INT PRIMARY KEY)")
+	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS tbl_mysqldata_other") })
+
+	myRun(t, db, "INSERT INTO tbl_mysqldata_cdc VALUES (1, 'a'), (2, NULL)")
+	myRun(t, db, "INSERT INTO tbl_mysqldata_other VALUES (1)") // not ours
+	if err := s.EmitMarker(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	myRun(t, db, "UPDATE tbl_mysqldata_cdc SET v = 'b' WHERE id = 1")
+	myRun(t, db, "DELETE FROM tbl_mysqldata_cdc WHERE id = 2")
+	if err := s.EmitMarker(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	cs := myNext(t, s, 6)
+	want := []string{"insert [1 a]", "insert [2 <nil>]", "marker first", "update [1 a] [1 b]", "delete [2 <nil>]", "marker second"}
+	var last MySQLPos
+	for i, c := range cs {
+		var got string
+		switch c.Op {
+		case Insert:
+			got = c.Op.String() + " " + myFmtRow(c.After)
+		case Update:
+			got = c.Op.String() + " " + myFmtRow(c.Before) + " " + myFmtRow(c.After)
+		case Delete:
+			got = c.Op.String() + " " + myFmtRow(c.Before)
+		case Marker:
+			got = c.Op.String() + " " + c.Marker
+		}
+		if got != want[i] {
+			t.Errorf("change %d = %s, want %s", i, got, want[i])
+		}
+		pos, ok := c.Pos.(MySQLPos)
+		if !ok || pos.File == "" || pos.File == last.File && pos.Pos < last.Pos {
+			t.Errorf("change %d at %v after %v", i, c.Pos, last)
+		}
+		last = pos
+	}
+	s.Ack(last)
+	if lag := s.Lag(); !strings.HasPrefix(lag, "binlog ") || !strings.Contains(lag, "applied "+last.String()) {
+		t.Errorf("lag %q", lag)
+	}
+
+	// DDL on the table fails the source, after the changes before it.
+	myRun(t, db, "INSERT INTO tbl_mysqldata_cdc VALUES (3, 'c')")
+	myRun(t, db, "ALTER TABLE tbl_mysqldata_cdc ADD COLUMN w INT")
+	if cs := myNext(t, s, 1); cs[0].Op != Insert {
+		t.Fatalf("got %v, want the insert", cs[0].Op)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := s.Next(tctx, 10)
+	if err == nil || !strings.Contains(err.Error(), "DDL on osc_test.tbl_mysqldata_cdc during migration: ALTER TABLE") {
+		t.Fatalf("next after ALTER: %v", err)
+	}
+
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Next(ctx, 1); err == nil {
+		t.Fatal("next after close succeeded")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > goroutines {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines after close, %d before:\n%s", n, goroutines, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func myFmtRow(r Row) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, v := range r {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		switch x := v.(type) {
+		case nil:
+			b.WriteString("<nil>")
+		case string:
+			b.WriteString(x)
+		case int32:
+			b.WriteString(strconv.Itoa(int(x)))
+		default:
+			b.WriteString("?")
+		}
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func TestMySQLTruncateAndStatementFail(t *testing.T) {
+	db, cfg := myOpenTestDB(t)
+	p := myTestTable(t, db, "trunc")
+	s := myStart(t, db, cfg, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	myRun(t, db, "TRUNCATE TABLE tbl_mysqldata_trunc")
+	if _, err := s.Next(ctx, 1); err == nil || !strings.Contains(err.Error(), "DDL on osc_test.tbl_mysqldata_trunc during migration: TRUNCATE") {
+		t.Fatalf("next after TRUNCATE: %v", err)
+	}
+
+	// A replica's server id must be unique: close the first source.
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ServerID++
+	s = myStart(t, db, cfg, p)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION binlog_format = 'STATEMENT'"); err != nil {
+		t.Skipf("cannot log statements: %v", err)
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT INTO tbl_mysqldata_trunc VALUES (1, 'x')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Next(ctx, 1); err == nil || !strings.Contains(err.Error(), "statement-based binlog event") {
+		t.Fatalf("next after a statement-logged insert: %v", err)
+	}
+}
+
+func TestMySQLCutOverEndsStream(t *testing.T) {
+	db, cfg := myOpenTestDB(t)
+	p := myTestTable(t, db, "cut")
+	myRun(t, db, "CREATE TABLE _tbl_mysqldata_cut_gho LIKE tbl_mysqldata_cut")
+	s := myStart(t, db, cfg, p)
+	myRun(t, db, "INSERT INTO tbl_mysqldata_cut VALUES (1, 'a')")
+	myRun(t, db, "RENAME TABLE tbl_mysqldata_cut TO _tbl_mysqldata_cut_del, _tbl_mysqldata_cut_gho TO tbl_mysqldata_cut")
+	myRun(t, db, "INSERT INTO tbl_mysqldata_cut VALUES (2, 'b')") // into the new table
+	if cs := myNext(t, s, 1); len(cs) != 1 || cs[0].Op != Insert {
+		t.Fatalf("got %v, want the first insert", cs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if cs, err := s.Next(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("after the cut-over: %v, %v; want no change until ctx ends", cs, err)
+	}
+}
+
+func TestMySQLEmptyRowImageRefused(t *testing.T) {
+	db, cfg := myOpenTestDB(t)
+	p := myTestTable(t, db, "minimal")
+	s := myStart(t, db, cfg, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION binlog_row_image = 'MINIMAL'"); err != nil {
+		t.Skipf("cannot set binlog_row_image: %v", err)
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT INTO tbl_mysqldata_minimal VALUES (1, 'x')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "UPDATE tbl_mysqldata_minimal SET v = 'y'"); err != nil {
+		t.Fatal(err)
+	}
+	var err2 error
+	for err2 == nil {
+		_, err2 = s.Next(ctx, 10)
+	}
+	if !strings.Contains(err2.Error(), "binlog_row_image=FULL") {
+		t.Fatalf("next with a minimal row image: %v", err2)
+	}
+}
+
+func TestMySQLClassify(t *testing.T) {
+	s := &MySQLSource{plan: &table.Plan{
+		Source: &table.Table{Schema: "db", Name: "t"},
+		Shadow: &table.Table{Schema: "db", Name: "_t_gho"},
+	}}
+	for _, c := range []struct {
+		schema, query string
+		want          myQueryKind
+	}{
+		{"db", "ALTER TABLE t ADD COLUMN x INT", myQueryDDL},
+		{"db", "alter table `t` add x int", myQueryDDL},
+		{"other", "ALTER TABLE db.t ADD x INT", myQueryDDL},
+		{"other", "ALTER TABLE `db` . `t` ADD x INT", myQueryDDL},
+		{"other", "ALTER TABLE t ADD x INT", myQueryOther},
+		{"db", "ALTER TABLE t2 ADD x INT", myQueryOther},
+		{"db", "ALTER TABLE _t_gho ADD x INT", myQueryOther},
+		{"db", "DROP TABLE IF EXISTS `t` /* generated by server */", myQueryDDL},
+		{"db", "DROP TABLE IF EXISTS `_t_del` /* generated by server */", myQueryOther},
+		{"db", "TRUNCATE t", myQueryDDL},
+		{"db", "RENAME TABLE t TO t_old", myQueryDDL},
+		{"db", "RENAME TABLE `t` TO `_t_del`, `_t_gho` TO `t`", myQueryCutOver},
+		{"x", "DROP DATABASE db", myQueryDDL},
+		{"x", "DROP SCHEMA `db`", myQueryDDL},
+		{"db", "CREATE OR REPLACE TABLE t (id INT)", myQueryDDL},
+		{"db", "CREATE TABLE _t_gho LIKE t", myQueryOther},
+		{"db", "/* c */ ALTER /*!50100 TABLE t */ ENGINE=InnoDB", myQueryDDL},
+		{"db", "/*!40000 ALTER TABLE `t` DISABLE KEYS */", myQueryDDL},
+		{"db", "-- t\nSELECT 1", myQueryOther},
+		{"db", "BEGIN", myQueryOther},
+		{"db", "INSERT INTO t VALUES (1, 'ALTER TABLE t')", myQueryDML},
+		{"db", "INSERT INTO t2 VALUES (1, 't')", myQueryOther},
+		{"db", "UPDATE db.t SET v = 1", myQueryDML},
+		{"db", "ALTER TABLE x COMMENT 'about t'", myQueryOther},
+	} {
+		if got := s.classify(c.schema, c.query); got != c.want {
+			t.Errorf("classify(%q, %q) = %d, want %d", c.schema, c.query, got, c.want)
+		}
+	}
+}

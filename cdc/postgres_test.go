@@ -1,0 +1,493 @@
+package cdc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/table"
+)
+
+const pgTestSchema = "pgdata_test_cdc"
+
+func pgTestDSN() string {
+	env := func(k, def string) string {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
+		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
+}
+
+// pgTestPool connects to the sandbox and creates a fresh test schema, dropped
+// when the test ends.
+func pgTestPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, pgTestDSN())
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
+		}
+		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+	}
+	pgExec(t, pool, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE", "CREATE SCHEMA "+pgTestSchema)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
+			t.Errorf("drop test schema: %v", err)
+		}
+		pool.Close()
+	})
+	return pool
+}
+
+func pgExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := pool.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// pgTestTable reads a table's columns and primary key from the catalog.
+func pgTestTable(t *testing.T, pool *pgxpool.Pool, name string) (*table.Table, []string, []int) {
+	t.Helper()
+	ctx := context.Background()
+	tb := &table.Table{Schema: pgTestSchema, Name: name}
+	rows, err := pool.Query(ctx, `
+		SELECT attname::text, format_type(atttypid, NULL), format_type(atttypid, atttypmod), NOT attnotnull, attgenerated <> ''
+		FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+		pgTestSchema+"."+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c table.Column
+		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated); err != nil {
+			t.Fatal(err)
+		}
+		tb.Columns = append(tb.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var key []string
+	err = pool.QueryRow(ctx, `
+		SELECT coalesce(array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)), '{}')
+		FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		WHERE i.indrelid = to_regclass($1) AND i.indisprimary`, pgTestSchema+"."+name).Scan(&key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []int
+	for _, k := range key {
+		idx = append(idx, tb.ColumnIndex(k))
+	}
+	return tb, key, idx
+}
+
+// pgTestPlan is the plan of migrating src into an identical shadow.
+func pgTestPlan(t *testing.T, pool *pgxpool.Pool, src string) *table.Plan {
+	t.Helper()
+	tb, key, idx := pgTestTable(t, pool, src)
+	p := &table.Plan{Source: tb, Shadow: &table.Table{Schema: tb.Schema, Name: "_" + src + "_new", Columns: tb.Columns}, Key: key, KeyIndex: idx}
+	for i, c := range tb.Columns {
+		if !c.Generated {
+			p.Mapping = append(p.Mapping, table.ColumnMap{Source: c.Name, Shadow: c.Name, SourceIndex: i})
+		}
+	}
+	return p
+}
+
+// pgTestName is a slot and publication name unique to the test.
+func pgTestName(t *testing.T) string {
+	n := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(pgTestSchema+"_"+t.Name()))
+	return n[:min(len(n), 63)]
+}
+
+// startSource starts a source on the table; it is closed when the test ends.
+func startSource(t *testing.T, pool *pgxpool.Pool, name string) *PostgresSource {
+	t.Helper()
+	id := pgTestName(t)
+	src, err := NewPostgres(PostgresConfig{DSN: pgTestDSN(), Slot: id, Publication: id}, pool, pgTestPlan(t, pool, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := src.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return src
+}
+
+// untilMarker reads changes (limit at a time) up to the marker id.
+func untilMarker(t *testing.T, src *PostgresSource, id string, limit int) []Change {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []Change
+	for {
+		cs, err := src.Next(ctx, limit)
+		if err != nil {
+			t.Fatalf("next: %v", err)
+		}
+		if len(cs) == 0 || len(cs) > limit {
+			t.Fatalf("next returned %d changes (limit %d)", len(cs), limit)
+		}
+		out = append(out, cs...)
+		src.Ack(cs[len(cs)-1].Pos)
+		if last := cs[len(cs)-1]; last.Op == Marker && last.Marker == id {
+			return out
+		}
+	}
+}
+
+func describe(c Change) string {
+	s := c.Op.String()
+	row := func(r Row) string {
+		var p []string
+		for _, v := range r {
+			if v == nil {
+				p = append(p, "∅")
+			} else if str := v.(string); len(str) > 20 {
+				p = append(p, fmt.Sprintf("<%d>", len(str)))
+			} else {
+				p = append(p, str)
+			}
+		}
+		return strings.Join(p, ",")
+	}
+	if c.Before != nil {
+		s += " before=" + row(c.Before)
+	}
+	if c.After != nil {
+		s += " after=" + row(c.After)
+	}
+	if c.Unchanged != nil {
+		s += fmt.Sprintf(" unchanged=%v", c.Unchanged)
+	}
+	if c.Op == Marker {
+		s += " " + c.Marker
+	}
+	return s
+}
+
+func TestPostgresSourceChanges(t *testing.T) {
+	pool := pgTestPool(t)
+	big := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz", 4000) // 144 kB
+	pgExec(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, g int GENERATED ALWAYS AS (id * 2) STORED, big text)",
+		"ALTER TABLE "+pgTestSchema+".t ALTER COLUMN big SET STORAGE EXTERNAL",
+		"INSERT INTO "+pgTestSchema+".t (id, v) VALUES (100, 'before start')")
+	src := startSource(t, pool, "t")
+	if lag := src.Lag(); !strings.HasPrefix(lag, "lsn ") || !strings.Contains(lag, "(server ") {
+		t.Errorf("lag %q", lag)
+	}
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO " + pgTestSchema + ".t (id, v, big) VALUES (1, 'a', '" + big + "'), (2, NULL, NULL)",
+		"UPDATE " + pgTestSchema + ".t SET v = 'b' WHERE id = 1",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pgExec(t, pool,
+		"UPDATE "+pgTestSchema+".t SET v = 'c' WHERE id = 1",
+		"UPDATE "+pgTestSchema+".t SET id = 3 WHERE id = 2",
+		"UPDATE "+pgTestSchema+".t SET id = 4 WHERE id = 1",
+		"DELETE FROM "+pgTestSchema+".t WHERE id = 3",
+		"UPDATE "+pgTestSchema+".t SET v = 'after start' WHERE id = 100")
+	if err := src.EmitMarker(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	got := untilMarker(t, src, "m1", 2)
+	var desc []string
+	for _, c := range got {
+		desc = append(desc, describe(c))
+	}
+	want := []string{
+		"insert after=1,a,∅,<144000>",
+		"insert after=2,∅,∅,∅",
+		// Even in the inserting transaction the big value is not sent again.
+		"update after=1,b,∅,∅ unchanged=[false false false true]",
+		"update after=1,c,∅,∅ unchanged=[false false false true]",
+		"update before=2,∅,∅,∅ after=3,∅,∅,∅",
+		"update before=1,∅,∅,∅ after=4,c,∅,∅ unchanged=[false false false true]",
+		"delete before=3,∅,∅,∅",
+		"update after=100,after start,∅,∅",
+		"marker m1",
+	}
+	if strings.Join(desc, "\n") != strings.Join(want, "\n") {
+		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(desc, "\n"), strings.Join(want, "\n"))
+	}
+	// Positions are commit LSNs, in commit order; one transaction shares one.
+	for i := 1; i < len(got); i++ {
+		if got[i].Pos.(LSN) < got[i-1].Pos.(LSN) {
+			t.Errorf("position %d (%s) before %d (%s)", i, got[i].Pos, i-1, got[i-1].Pos)
+		}
+	}
+	if got[0].Pos != got[2].Pos || got[2].Pos == got[3].Pos {
+		t.Errorf("positions %s %s %s: want one per transaction", got[0].Pos, got[2].Pos, got[3].Pos)
+	}
+}
+
+func TestPostgresSourceAck(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
+	src := startSource(t, pool, "t")
+	start := src.flushedPos()
+	pgExec(t, pool,
+		"INSERT INTO "+pgTestSchema+".t SELECT generate_series(1, 3)",
+		"INSERT INTO "+pgTestSchema+".t SELECT generate_series(4, 6)")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for src.queued() < 6 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d changes queued", src.queued())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// The first transaction is split: acking its position after only two of
+	// its three changes confirms nothing.
+	a, err := src.Next(ctx, 2)
+	if err != nil || len(a) != 2 {
+		t.Fatalf("next: %d changes, %v", len(a), err)
+	}
+	src.Ack(a[1].Pos)
+	if f := src.flushedPos(); f != start {
+		t.Errorf("acked a split transaction: flushed %s, start %s", f, start)
+	}
+	// Its last change and the first of the second transaction.
+	b, err := src.Next(ctx, 2)
+	if err != nil || len(b) != 2 {
+		t.Fatalf("next: %d changes, %v", len(b), err)
+	}
+	if b[0].Pos != a[0].Pos || b[1].Pos == a[0].Pos {
+		t.Fatalf("positions %s %s, first transaction %s", b[0].Pos, b[1].Pos, a[0].Pos)
+	}
+	src.Ack(b[1].Pos)
+	if f := src.flushedPos(); f != a[0].Pos {
+		t.Errorf("flushed %s, want the first transaction's %s", f, a[0].Pos)
+	}
+	c, err := src.Next(ctx, 10)
+	if err != nil || len(c) != 2 {
+		t.Fatalf("next: %d changes, %v", len(c), err)
+	}
+	src.Ack(c[1].Pos)
+	if f := src.flushedPos(); f < c[1].Pos.(LSN) {
+		t.Errorf("flushed %s, want at least %s", f, c[1].Pos)
+	}
+	// The server hears of it with the next status update.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var text string
+		if err := pool.QueryRow(ctx, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+			src.cfg.Slot).Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		confirmed, err := pglogrepl.ParseLSN(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if LSN(confirmed) >= c[1].Pos.(LSN) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("confirmed_flush_lsn %s, want %s", confirmed, c[1].Pos)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *PostgresSource) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+func (s *PostgresSource) flushedPos() LSN {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushed
+}
+
+func TestPostgresSourceTruncate(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
+	src := startSource(t, pool, "t")
+	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1)", "TRUNCATE "+pgTestSchema+".t")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		cs, err := src.Next(ctx, 10)
+		if err != nil {
+			if !strings.Contains(err.Error(), "TRUNCATE of "+pgTestSchema+".t during migration; the migration is aborted") {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		for _, c := range cs {
+			if c.Op != Insert {
+				t.Fatalf("unexpected %s", describe(c))
+			}
+		}
+	}
+}
+
+func TestPostgresSourceTableChanged(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v int)")
+	src := startSource(t, pool, "t")
+	pgExec(t, pool,
+		"INSERT INTO "+pgTestSchema+".t VALUES (1, 1)",
+		"ALTER TABLE "+pgTestSchema+".t ALTER COLUMN v TYPE bigint",
+		"INSERT INTO "+pgTestSchema+".t VALUES (2, 2)")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := 0
+	for {
+		cs, err := src.Next(ctx, 10)
+		if err != nil {
+			if !strings.Contains(err.Error(), "changed during migration") || n != 1 {
+				t.Fatalf("after %d changes: %v", n, err)
+			}
+			return
+		}
+		n += len(cs)
+	}
+}
+
+func TestPostgresSourceRefusesMissingReplicaIdentity(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int NOT NULL, v int)",
+		"CREATE UNIQUE INDEX t_id ON "+pgTestSchema+".t (id)")
+	tb, _, _ := pgTestTable(t, pool, "t")
+	name := pgTestName(t)
+	plan := &table.Plan{Source: tb, Shadow: tb, Key: []string{"id"}, KeyIndex: []int{0}}
+	src, err := NewPostgres(PostgresConfig{DSN: pgTestDSN(), Slot: name, Publication: name}, pool, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	err = src.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "REPLICA IDENTITY USING INDEX") {
+		t.Fatalf("start: %v", err)
+	}
+	assertNothingLeft(t, pool, name)
+	// With the index as replica identity it works.
+	pgExec(t, pool, "ALTER TABLE "+pgTestSchema+".t REPLICA IDENTITY USING INDEX t_id")
+	src, err = NewPostgres(PostgresConfig{DSN: pgTestDSN(), Slot: name, Publication: name}, pool, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1, 1)", "DELETE FROM "+pgTestSchema+".t")
+	if err := src.EmitMarker(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	got := untilMarker(t, src, "x", 10)
+	if len(got) != 3 || describe(got[1]) != "delete before=1,∅" {
+		t.Errorf("changes %v", got)
+	}
+	if err := src.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, pool, name)
+}
+
+func assertNothingLeft(t *testing.T, pool *pgxpool.Pool, name string) {
+	t.Helper()
+	var slots, pubs int
+	err := pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1),
+		(SELECT count(*) FROM pg_publication WHERE pubname = $1)`, name).Scan(&slots, &pubs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slots != 0 || pubs != 0 {
+		t.Errorf("%d slots and %d publications named %s left", slots, pubs, name)
+	}
+}
+
+func TestPostgresSourceCloseAfterCancel(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
+	plan := pgTestPlan(t, pool, "t")
+	name := pgTestName(t)
+	// The DSN in key=value form.
+	cfg := pool.Config().ConnConfig
+	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, cfg.Database)
+	src, err := NewPostgres(PostgresConfig{DSN: dsn, Slot: name, Publication: name}, pool, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var active bool
+	if err := pool.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1 AND temporary", name).Scan(&active); err != nil || !active {
+		t.Fatalf("slot: active %v, %v", active, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.Next(ctx, 10)
+		done <- err
+	}()
+	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1)")
+	cancel()
+	<-done // a change or the cancellation
+	cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer ccancel()
+	if err := src.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, pool, name)
+	if _, err := src.Next(cctx, 1); err == nil {
+		t.Error("next after close: no error")
+	}
+	if err := src.Close(cctx); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+}

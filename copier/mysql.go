@@ -1,0 +1,276 @@
+// Package copier copies the original table into the shadow table in
+// key-ordered chunks, never overwriting a row already in the shadow.
+package copier
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"osc/table"
+)
+
+// Chunk is the result of one CopyChunk. engine.Chunk is an alias of it: the
+// type lives here because engine imports copier.
+type Chunk struct {
+	Last []any // the chunk's upper bound, the next call's after
+	Rows int64 // rows the chunk covered
+	Done bool  // no row remains past Last
+}
+
+// MySQL copies chunks with INSERT ... SELECT ... ON DUPLICATE KEY UPDATE
+// k = k, a no-op on a row already in the shadow (unlike INSERT IGNORE, it
+// does not turn truncation and NOT NULL errors into warnings), in READ
+// COMMITTED transactions, which read the original without locking it.
+type MySQL struct {
+	db   *sql.DB
+	plan *table.Plan
+
+	mu      sync.Mutex
+	ready   bool
+	keys    []mysqlKey
+	from    string // "FROM src FORCE INDEX (idx)"
+	orderBy string
+	insert  string // "INSERT INTO shadow (cols) SELECT cols " (+ from)
+	odku    string // " ON DUPLICATE KEY UPDATE k = k"
+}
+
+// mysqlKey is one column of the chunking key.
+type mysqlKey struct {
+	name  string // quoted source column
+	expr  string // what the bound query selects
+	param string // placeholder expression comparing with the column
+}
+
+// NewMySQL returns the chunk copier of the plan; the key's index is looked up
+// on first use.
+func NewMySQL(db *sql.DB, plan *table.Plan) *MySQL {
+	return &MySQL{db: db, plan: plan}
+}
+
+var myDecimalType = regexp.MustCompile(`^decimal\((\d+)(?:,(\d+))?\)`)
+
+func (c *MySQL) init(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready {
+		return nil
+	}
+	p := c.plan
+	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
+		return errors.New("copy chunk: the plan has no source, shadow, key or column mapping")
+	}
+	index, err := c.keyIndex(ctx)
+	if err != nil {
+		return err
+	}
+	shadowSchema := p.Shadow.Schema
+	if shadowSchema == "" {
+		shadowSchema = p.Source.Schema
+	}
+	shadow := myQuoteIdent(shadowSchema) + "." + myQuoteIdent(p.Shadow.Name)
+
+	var src, dst []string
+	shadowKey := ""
+	for _, m := range p.Mapping {
+		src = append(src, myQuoteIdent(m.Source))
+		dst = append(dst, myQuoteIdent(m.Shadow))
+		if m.Source == p.Key[0] {
+			shadowKey = shadow + "." + myQuoteIdent(m.Shadow)
+		}
+	}
+	if shadowKey == "" {
+		return fmt.Errorf("copy chunk: key column %s is not copied to the shadow table", p.Key[0])
+	}
+	keys := make([]mysqlKey, len(p.Key))
+	order := make([]string, len(p.Key))
+	for i, name := range p.Key {
+		if p.KeyIndex[i] < 0 || p.KeyIndex[i] >= len(p.Source.Columns) {
+			return fmt.Errorf("copy chunk: key column %s has no source position", name)
+		}
+		col := p.Source.Columns[p.KeyIndex[i]]
+		k := mysqlKey{name: myQuoteIdent(name), param: "?"}
+		k.expr = k.name
+		switch col.DataType {
+		case "enum", "set", "bit":
+			// Ordered by number: bound and compare by number.
+			k.expr = k.name + "+0"
+		case "decimal":
+			// A string compared with a DECIMAL is compared as a double.
+			m := myDecimalType.FindStringSubmatch(strings.ToLower(col.ColumnType))
+			if m == nil {
+				return fmt.Errorf("copy chunk: key column %s: cannot read the precision of %q", name, col.ColumnType)
+			}
+			scale := m[2]
+			if scale == "" {
+				scale = "0"
+			}
+			k.param = "CAST(? AS DECIMAL(" + m[1] + "," + scale + "))"
+		}
+		keys[i] = k
+		order[i] = k.name
+	}
+	c.keys = keys
+	c.orderBy = " ORDER BY " + strings.Join(order, ", ")
+	c.from = "FROM " + myQuoteIdent(p.Source.Schema) + "." + myQuoteIdent(p.Source.Name) + " FORCE INDEX (" + myQuoteIdent(index) + ")"
+	c.insert = "INSERT INTO " + shadow + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
+	c.odku = " ON DUPLICATE KEY UPDATE " + shadowKey + " = " + shadowKey
+	c.ready = true
+	return nil
+}
+
+// keyIndex finds the unique index (PRIMARY first) whose columns are the key.
+func (c *MySQL) keyIndex(ctx context.Context) (string, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, SUB_PART IS NOT NULL
+		FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
+		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, c.plan.Source.Schema, c.plan.Source.Name)
+	if err != nil {
+		return "", fmt.Errorf("copy chunk: read indexes: %w", err)
+	}
+	defer rows.Close()
+	var order []string
+	cols := map[string][]string{}
+	prefix := map[string]bool{}
+	for rows.Next() {
+		var index, col string
+		var sub bool
+		if err := rows.Scan(&index, &col, &sub); err != nil {
+			return "", fmt.Errorf("copy chunk: read indexes: %w", err)
+		}
+		if _, ok := cols[index]; !ok {
+			order = append(order, index)
+		}
+		cols[index] = append(cols[index], col)
+		prefix[index] = prefix[index] || sub
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("copy chunk: read indexes: %w", err)
+	}
+	for _, index := range order {
+		if !prefix[index] && strings.Join(cols[index], "\x00") == strings.Join(c.plan.Key, "\x00") {
+			return index, nil
+		}
+	}
+	return "", fmt.Errorf("copy chunk: %s.%s has no unique index on (%s)", c.plan.Source.Schema, c.plan.Source.Name, strings.Join(c.plan.Key, ", "))
+}
+
+// CopyChunk copies the rows whose key is in (after, the size-th key after
+// it], or all the rows past after when fewer remain (Done).
+func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
+	if size < 1 {
+		return Chunk{}, fmt.Errorf("copy chunk: size %d", size)
+	}
+	if err := c.init(ctx); err != nil {
+		return Chunk{}, err
+	}
+	if after != nil && len(after) != len(c.keys) {
+		return Chunk{}, fmt.Errorf("copy chunk: %d key values for a %d-column key", len(after), len(c.keys))
+	}
+	tx, err := c.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+
+	var conds []string
+	var args []any
+	if after != nil {
+		cond, a := c.bound(after, ">", false)
+		conds, args = append(conds, cond), append(args, a...)
+	}
+	upper, err := c.upper(ctx, tx, conds, args, size)
+	if err != nil {
+		return Chunk{}, err
+	}
+	if upper != nil {
+		cond, a := c.bound(upper, "<", true)
+		conds, args = append(conds, cond), append(args, a...)
+	}
+	q := c.insert + c.from
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	res, err := tx.ExecContext(ctx, q+c.odku, args...)
+	if err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+	}
+	chunk := Chunk{Last: upper, Rows: int64(size)}
+	if upper == nil {
+		chunk.Last, chunk.Done = after, true
+		if chunk.Rows, err = res.RowsAffected(); err != nil {
+			return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: commit: %w", err)
+	}
+	return chunk, nil
+}
+
+// upper returns the size-th key past the conditions, or nil when fewer rows
+// remain. It runs as a prepared statement, whose binary results keep each
+// key value's type (int64, float64...) for the next queries' arguments.
+func (c *MySQL) upper(ctx context.Context, tx *sql.Tx, conds []string, args []any, size int) ([]any, error) {
+	exprs := make([]string, len(c.keys))
+	for i, k := range c.keys {
+		exprs[i] = k.expr
+	}
+	q := "SELECT " + strings.Join(exprs, ", ") + " " + c.from
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += c.orderBy + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
+	st, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
+	}
+	defer st.Close()
+	vals := make([]any, len(c.keys))
+	ptrs := make([]any, len(c.keys))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	switch err := st.QueryRowContext(ctx, args...).Scan(ptrs...); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
+	}
+	return vals, nil
+}
+
+// bound is the condition key > vals (op ">") or key <= vals (op "<",
+// inclusive), expanded column by column so that MariaDB range-optimises it.
+func (c *MySQL) bound(vals []any, op string, inclusive bool) (string, []any) {
+	var args []any
+	terms := make([]string, len(c.keys))
+	for i, k := range c.keys {
+		var t []string
+		for j := range i {
+			t = append(t, c.keys[j].name+" = "+c.keys[j].param)
+			args = append(args, vals[j])
+		}
+		last := op
+		if inclusive && i == len(c.keys)-1 {
+			last += "="
+		}
+		t = append(t, k.name+" "+last+" "+k.param)
+		args = append(args, vals[i])
+		terms[i] = strings.Join(t, " AND ")
+	}
+	if len(c.keys) == 1 {
+		return terms[0], args
+	}
+	// A leading bound on the first column gives the optimiser a range.
+	first := c.keys[0].name + " " + op + "= " + c.keys[0].param
+	return first + " AND (" + strings.Join(terms, " OR ") + ")", append([]any{vals[0]}, args...)
+}
+
+func myQuoteIdent(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+}

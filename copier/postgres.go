@@ -1,0 +1,203 @@
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/table"
+)
+
+// Postgres copies chunks with INSERT … SELECT … ON CONFLICT (key) DO NOTHING
+// in short READ COMMITTED transactions: rows the applier already wrote win,
+// and a row clashing with the shadow on another unique index fails the copy
+// instead of being skipped. Chunk bounds are the key's text forms, read back
+// with CAST(… AS <source key type>); the row comparison (k1, k2) > (…) is
+// served by the key's btree index.
+type Postgres struct {
+	pool *pgxpool.Pool
+	plan *table.Plan
+
+	mu     sync.Mutex
+	ready  bool
+	source string   // quoted source table
+	keys   []string // quoted source key columns
+	types  []string // their types
+	insert string   // "INSERT INTO shadow (cols) OVERRIDING SYSTEM VALUE SELECT cols FROM source"
+	onConf string   // " ORDER BY key ON CONFLICT (shadow key) DO NOTHING"
+}
+
+// NewPostgres returns the chunk copier of the plan.
+func NewPostgres(pool *pgxpool.Pool, plan *table.Plan) *Postgres {
+	return &Postgres{pool: pool, plan: plan}
+}
+
+func (c *Postgres) init() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready {
+		return nil
+	}
+	p := c.plan
+	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
+		return errors.New("the plan has no source, shadow, key or column mapping")
+	}
+	schema := p.Shadow.Schema
+	if schema == "" {
+		schema = p.Source.Schema
+	}
+	shadow := pgx.Identifier{schema, p.Shadow.Name}.Sanitize()
+	c.source = pgx.Identifier{p.Source.Schema, p.Source.Name}.Sanitize()
+
+	shadowOf := map[int]string{}
+	var src, dst []string
+	for _, m := range p.Mapping {
+		shadowOf[m.SourceIndex] = m.Shadow
+		src = append(src, pgx.Identifier{m.Source}.Sanitize())
+		dst = append(dst, pgx.Identifier{m.Shadow}.Sanitize())
+	}
+	c.keys, c.types = nil, nil
+	var conflict []string
+	for n, i := range p.KeyIndex {
+		if i < 0 || i >= len(p.Source.Columns) || p.Source.Columns[i].Name != p.Key[n] {
+			return fmt.Errorf("key column %q is not at position %d of the source", p.Key[n], i)
+		}
+		name, ok := shadowOf[i]
+		if !ok {
+			return fmt.Errorf("key column %q is not copied to the shadow", p.Key[n])
+		}
+		if p.Source.Columns[i].ColumnType == "" {
+			return fmt.Errorf("key column %q: the plan has no type for it", p.Key[n])
+		}
+		c.keys = append(c.keys, pgx.Identifier{p.Key[n]}.Sanitize())
+		c.types = append(c.types, p.Source.Columns[i].ColumnType)
+		conflict = append(conflict, pgx.Identifier{name}.Sanitize())
+	}
+	c.insert = fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
+		shadow, strings.Join(dst, ", "), strings.Join(src, ", "), c.source)
+	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(c.keys, ", "), strings.Join(conflict, ", "))
+	c.ready = true
+	return nil
+}
+
+// CopyChunk copies the rows with a key after after (nil: from the first row)
+// up to the size-th such row into the shadow.
+func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
+	if err := c.init(); err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+	}
+	if size < 1 {
+		size = 1
+	}
+	var (
+		conds []string
+		args  []any
+	)
+	if after != nil {
+		cond, err := c.compare(">", after, &args)
+		if err != nil {
+			return Chunk{}, fmt.Errorf("copy chunk: lower bound: %w", err)
+		}
+		conds = append(conds, cond)
+	}
+	upper, err := c.upper(ctx, conds, args, size)
+	if err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
+	}
+	if upper != nil {
+		cond, err := c.compare("<=", upper, &args)
+		if err != nil {
+			return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
+		}
+		conds = append(conds, cond)
+	}
+	query := c.insert
+	if len(conds) > 0 {
+		query += " WHERE " + strings.Join(conds, " AND ")
+	}
+	query += c.onConf
+
+	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: begin: %w", err)
+	}
+	// A no-op after Commit.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, query, args...)
+	if err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: commit: %w", err)
+	}
+	if upper == nil {
+		return Chunk{Rows: tag.RowsAffected(), Done: true}, nil
+	}
+	return Chunk{Last: upper, Rows: int64(size), Done: false}, nil
+}
+
+// upper returns the key of the size-th row matching conds, as text values,
+// or nil when fewer rows remain.
+func (c *Postgres) upper(ctx context.Context, conds []string, args []any, size int) ([]any, error) {
+	// ORDER BY names the table's columns qualified: unqualified, they would
+	// be the text output columns, ordered as text.
+	sel := make([]string, len(c.keys))
+	order := make([]string, len(c.keys))
+	for i, k := range c.keys {
+		sel[i] = "o." + k + "::text"
+		order[i] = "o." + k
+	}
+	query := "SELECT " + strings.Join(sel, ", ") + " FROM " + c.source + " AS o"
+	if len(conds) > 0 {
+		query += " WHERE " + strings.Join(conds, " AND ")
+	}
+	query += fmt.Sprintf(" ORDER BY %s LIMIT 1 OFFSET %d", strings.Join(order, ", "), size-1)
+	vals := make([]*string, len(c.keys))
+	dest := make([]any, len(c.keys))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	err := c.pool.QueryRow(ctx, query, args...).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		if v == nil {
+			return nil, fmt.Errorf("key column %s is NULL", c.keys[i])
+		}
+		out[i] = *v
+	}
+	return out, nil
+}
+
+// compare returns "(k1, k2) op (CAST($n AS t1), CAST($n+1 AS t2))" and
+// appends the bound's values to args.
+func (c *Postgres) compare(op string, bound []any, args *[]any) (string, error) {
+	if len(bound) != len(c.keys) {
+		return "", fmt.Errorf("%d values for a key of %d columns", len(bound), len(c.keys))
+	}
+	vals := make([]string, len(bound))
+	for i, v := range bound {
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case []byte:
+			s = string(x)
+		default:
+			return "", fmt.Errorf("key column %s: unexpected value type %T (want the text form)", c.keys[i], v)
+		}
+		*args = append(*args, s)
+		vals[i] = fmt.Sprintf("CAST($%d::text AS %s)", len(*args), c.types[i])
+	}
+	return "(" + strings.Join(c.keys, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")", nil
+}

@@ -1,0 +1,222 @@
+package copier
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/table"
+)
+
+const pgTestSchema = "pgdata_test_copier"
+
+func pgTestDSN() string {
+	env := func(k, def string) string {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
+		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
+}
+
+// pgTestPool connects to the sandbox and creates a fresh test schema, dropped
+// when the test ends.
+func pgTestPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, pgTestDSN())
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
+		}
+		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+	}
+	pgExec(t, pool, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE", "CREATE SCHEMA "+pgTestSchema)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
+			t.Errorf("drop test schema: %v", err)
+		}
+		pool.Close()
+	})
+	return pool
+}
+
+func pgExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := pool.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%.300s: %v", s, err)
+		}
+	}
+}
+
+// pgTestTable reads a table's columns from the catalog.
+func pgTestTable(t *testing.T, pool *pgxpool.Pool, name string) *table.Table {
+	t.Helper()
+	tb := &table.Table{Schema: pgTestSchema, Name: name}
+	rows, err := pool.Query(context.Background(), `
+		SELECT attname::text, format_type(atttypid, NULL), format_type(atttypid, atttypmod), NOT attnotnull, attgenerated <> ''
+		FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+		pgTestSchema+"."+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c table.Column
+		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated); err != nil {
+			t.Fatal(err)
+		}
+		tb.Columns = append(tb.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// pgTestPlan maps src's columns to the same-named columns of shadow, with key.
+func pgTestPlan(t *testing.T, pool *pgxpool.Pool, src, shadow string, key ...string) *table.Plan {
+	t.Helper()
+	tb, sh := pgTestTable(t, pool, src), pgTestTable(t, pool, shadow)
+	p := &table.Plan{Source: tb, Shadow: sh, Key: key}
+	for _, k := range key {
+		p.KeyIndex = append(p.KeyIndex, tb.ColumnIndex(k))
+	}
+	for i, c := range tb.Columns {
+		if j := sh.ColumnIndex(c.Name); !c.Generated && j >= 0 && !sh.Columns[j].Generated {
+			p.Mapping = append(p.Mapping, table.ColumnMap{Source: c.Name, Shadow: c.Name, SourceIndex: i})
+		}
+	}
+	return p
+}
+
+func rowsText(t *testing.T, pool *pgxpool.Pool, name string) string {
+	t.Helper()
+	var s string
+	q := fmt.Sprintf("SELECT coalesce(string_agg(x::text, E'\\n' ORDER BY a, b), '') FROM %s.%s x", pgTestSchema, name)
+	if err := pool.QueryRow(context.Background(), q).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestPostgresCopyCompositeKey(t *testing.T) {
+	pool := pgTestPool(t)
+	tbl := pgTestSchema + ".t"
+	pgExec(t, pool,
+		// A text key with mixed case, spaces and non-ASCII, ordered by the
+		// column's collation, and a generated column.
+		"CREATE TABLE "+tbl+" (a int, b text COLLATE \"C\", v text, g int GENERATED ALWAYS AS (a * 10) STORED, PRIMARY KEY (a, b))",
+		"INSERT INTO "+tbl+" (a, b, v) SELECT i % 7 - 3, (ARRAY['x', 'X', 'é', 'a b', '', 'z''q'])[i % 6 + 1] || (i / 42), 'v' || i FROM generate_series(0, 999) i",
+		"CREATE TABLE "+pgTestSchema+".s (LIKE "+tbl+" INCLUDING ALL)",
+		// The applier wrote these already: the copy must not overwrite them.
+		"INSERT INTO "+pgTestSchema+".s (a, b, v) VALUES (-3, 'X0', 'applied'), (3, 'z''q22', 'applied')",
+	)
+	want := rowsText(t, pool, "t")
+	c := NewPostgres(pool, pgTestPlan(t, pool, "t", "s", "a", "b"))
+	ctx := context.Background()
+	var (
+		after  []any
+		chunks int
+		rows   int64
+	)
+	for {
+		ch, err := c.CopyChunk(ctx, after, 97)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks++
+		rows += ch.Rows
+		if ch.Done {
+			break
+		}
+		if len(ch.Last) != 2 || ch.Rows != 97 {
+			t.Fatalf("chunk %d: %+v", chunks, ch)
+		}
+		after = ch.Last
+	}
+	if chunks != 11 {
+		t.Errorf("%d chunks, want 11", chunks)
+	}
+	// The last chunk counts the rows it inserted.
+	if rows < 998 || rows > 1000 {
+		t.Errorf("%d rows covered", rows)
+	}
+	got := rowsText(t, pool, "s")
+	want = strings.Replace(want, "(-3,X0,v7,-30)", "(-3,X0,applied,-30)", 1)
+	want = strings.Replace(want, "(3,z'q22,v965,30)", "(3,z'q22,applied,30)", 1)
+	if got != want {
+		t.Errorf("shadow differs from the original:\n%.2000s\nwant:\n%.2000s", got, want)
+	}
+	if !strings.Contains(got, "(-3,X0,applied,-30)") || !strings.Contains(got, "(3,z'q22,applied,30)") {
+		t.Error("the copy overwrote rows already in the shadow")
+	}
+}
+
+func TestPostgresCopyEdges(t *testing.T) {
+	pool := pgTestPool(t)
+	pgExec(t, pool,
+		"CREATE TABLE "+pgTestSchema+".e (id timestamptz PRIMARY KEY, v int GENERATED ALWAYS AS IDENTITY)",
+		"CREATE TABLE "+pgTestSchema+".e2 (LIKE "+pgTestSchema+".e INCLUDING ALL)",
+		"CREATE TABLE "+pgTestSchema+".u (a int, b int, PRIMARY KEY (a, b))",
+		"CREATE TABLE "+pgTestSchema+".u2 (a bigint, b int, c int UNIQUE, PRIMARY KEY (a, b))",
+		"INSERT INTO "+pgTestSchema+".u2 VALUES (1, 1, 1)",
+	)
+	ctx := context.Background()
+	// An empty table is one chunk.
+	c := NewPostgres(pool, pgTestPlan(t, pool, "e", "e2", "id"))
+	ch, err := c.CopyChunk(ctx, nil, 10)
+	if err != nil || !ch.Done || ch.Rows != 0 {
+		t.Fatalf("empty table: %+v %v", ch, err)
+	}
+	// Timestamps with fractions as key bounds, an identity column, and a
+	// chunk size that divides the row count.
+	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".e (id) SELECT '2024-01-01'::timestamptz + i * interval '1.000001 s' FROM generate_series(1, 20) i")
+	var after []any
+	n := 0
+	for {
+		ch, err := c.CopyChunk(ctx, after, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if ch.Done {
+			break
+		}
+		after = ch.Last
+	}
+	if n != 5 {
+		t.Errorf("%d chunks, want 5", n)
+	}
+	var diff int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM (SELECT * FROM "+pgTestSchema+".e EXCEPT SELECT * FROM "+pgTestSchema+".e2) x").Scan(&diff); err != nil || diff != 0 {
+		t.Errorf("%d rows differ, %v", diff, err)
+	}
+	// The copy keeps rows with an existing key, but a clash on another
+	// unique index of the shadow is an error, not a skipped row.
+	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".u VALUES (1, 1), (2, 2)")
+	c = NewPostgres(pool, pgTestPlan(t, pool, "u", "u2", "a", "b"))
+	pgExec(t, pool, "ALTER TABLE "+pgTestSchema+".u2 ALTER COLUMN c SET DEFAULT 1")
+	if _, err := c.CopyChunk(ctx, nil, 10); err == nil || !strings.Contains(err.Error(), "u2_c_key") {
+		t.Errorf("copy into a shadow with a clashing unique index: %v", err)
+	}
+	if _, err := c.CopyChunk(ctx, []any{"1"}, 10); err == nil {
+		t.Error("bound with too few values: no error")
+	}
+}

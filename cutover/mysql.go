@@ -1,0 +1,313 @@
+// Package cutover swaps the original table and the shadow atomically, blocking
+// writers only briefly and never failing them.
+package cutover
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"osc/table"
+)
+
+// mysqlSentryComment marks the sentry table, so that osc only ever drops a
+// table named like the old table when it is its own sentry.
+const mysqlSentryComment = "osc cut-over sentry"
+
+// MySQLOptions describes one MySQL/MariaDB cut-over.
+type MySQLOptions struct {
+	Schema string
+	Table  string // the original, renamed to Old
+	Shadow string // renamed to Table
+	Old    string // also the sentry's name while the swap is prepared
+
+	// LockTimeout bounds each attempt's waits: for the table lock, for the
+	// drain, and for the rename to queue up.
+	LockTimeout time.Duration
+	Retries     int // attempts in all
+	Log         *slog.Logger
+}
+
+// errAttempt marks a failure worth another attempt (a wait that timed out).
+var errAttempt = errors.New("cut-over attempt timed out")
+
+// MySQL swaps Table and Shadow with the two-connection sentry algorithm (as
+// gh-ost's atomic cut-over; it works on MariaDB, which refuses RENAME under
+// LOCK TABLES):
+//
+//   - connection A creates the sentry table Old and runs LOCK TABLES Table
+//     WRITE, Old WRITE: writers to Table start waiting;
+//   - drain applies every change committed before the lock to the shadow;
+//   - connection B runs RENAME TABLE Table TO Old, Shadow TO Table, which
+//     waits for A's locks and is queued ahead of the waiting writers;
+//   - once B is seen waiting, A drops the sentry and unlocks: the rename runs
+//     first, and the writers then resolve Table to the former shadow.
+//
+// Should A die at any point its locks go with it and B's rename fails on the
+// sentry that still exists: the tables are never swapped before the drain.
+// A failed attempt leaves no lock and no sentry, and is retried; once the
+// rename happened there is no retry.
+func MySQL(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(context.Context) error) error {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	retries := max(o.Retries, 1)
+	for attempt := 1; ; attempt++ {
+		log.Info("cut-over attempt", "attempt", attempt, "of", retries, "table", o.Table)
+		start := time.Now()
+		swapped, err := mysqlAttempt(ctx, db, o, drain)
+		if swapped {
+			if err != nil {
+				log.Warn("cut-over: the tables were swapped despite an error", "err", err)
+			}
+			log.Info("cut-over complete", "attempt", attempt, "attempt took",
+				time.Since(start).Round(time.Millisecond).String())
+			return nil
+		}
+		if !errors.Is(err, errAttempt) || attempt >= retries || ctx.Err() != nil {
+			return fmt.Errorf("cut-over attempt %d of %d: %w", attempt, retries, err)
+		}
+		backoff := min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)
+		log.Warn("cut-over attempt failed; retrying", "attempt", attempt, "err", err, "backoff", backoff.String())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cut-over: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// mysqlAttempt runs one attempt; it reports whether the tables were swapped.
+func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(context.Context) error) (swapped bool, err error) {
+	q := func(n string) string { return table.QuoteMySQL(o.Schema) + "." + table.QuoteMySQL(n) }
+	// Cleanup and checks must run even when ctx was cancelled.
+	bg := context.WithoutCancel(ctx)
+	if err := DropMySQLSentry(ctx, db, o.Schema, o.Old); err != nil {
+		return false, err
+	}
+	secs := int(math.Ceil(o.LockTimeout.Seconds()))
+	secs = max(secs, 1)
+
+	a, err := db.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("cut-over connection: %w", err)
+	}
+	defer discard(a)
+	b, err := db.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("cut-over connection: %w", err)
+	}
+	defer discard(b)
+	var bID int64
+	if err := b.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&bID); err != nil {
+		return false, fmt.Errorf("cut-over connection: %w", err)
+	}
+	if _, err := b.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", 2*secs+1)); err != nil {
+		return false, fmt.Errorf("cut-over connection: %w", err)
+	}
+	if _, err := a.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
+		return false, fmt.Errorf("cut-over connection: %w", err)
+	}
+
+	if _, err := a.ExecContext(ctx, "CREATE TABLE "+q(o.Old)+" (id INT PRIMARY KEY) ENGINE=InnoDB COMMENT='"+mysqlSentryComment+"'"); err != nil {
+		return false, retryable(fmt.Errorf("create sentry table %s: %w", o.Old, err))
+	}
+	// From here on, a failure leaves nothing behind: the rename is stopped
+	// first, then the lock released, then the sentry dropped.
+	var renameDone chan error
+	defer func() {
+		if swapped || err == nil {
+			return
+		}
+		if renameDone != nil {
+			if serr := stopRename(bg, db, bID, renameDone); serr != nil {
+				// The rename may still run once the lock is gone: keep the
+				// sentry so that it fails, and do not retry.
+				if _, uerr := a.ExecContext(bg, "UNLOCK TABLES"); uerr != nil {
+					discard(a)
+				}
+				err = fmt.Errorf("%w (after: %v)", serr, err)
+				return
+			}
+		}
+		if _, uerr := a.ExecContext(bg, "UNLOCK TABLES"); uerr != nil {
+			// A's session is broken; its locks end with it.
+			discard(a)
+		}
+		if s, cerr := mysqlSwapped(bg, db, o); cerr == nil && s {
+			swapped = true
+			return
+		}
+		if derr := DropMySQLSentry(bg, db, o.Schema, o.Old); derr != nil {
+			err = fmt.Errorf("%w (after: %v)", derr, err)
+		}
+	}()
+
+	if _, err := a.ExecContext(ctx, "LOCK TABLES "+q(o.Table)+" WRITE, "+q(o.Old)+" WRITE"); err != nil {
+		return false, retryable(fmt.Errorf("lock %s: %w", o.Table, err))
+	}
+	dctx, cancel := context.WithTimeout(ctx, o.LockTimeout)
+	err = drain(dctx)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return false, fmt.Errorf("%w: drain not done within %s: %v", errAttempt, o.LockTimeout, err)
+		}
+		return false, fmt.Errorf("drain under lock: %w", err)
+	}
+
+	renameDone = make(chan error, 1)
+	go func() {
+		// Not cancelled with ctx: closing the connection would not stop the
+		// server-side wait; KILL QUERY does (stopRename).
+		_, err := b.ExecContext(bg, "RENAME TABLE "+q(o.Table)+" TO "+q(o.Old)+", "+q(o.Shadow)+" TO "+q(o.Table))
+		renameDone <- err
+	}()
+	if err := waitRenameQueued(ctx, db, bID, o.LockTimeout, renameDone); err != nil {
+		return false, err
+	}
+
+	if _, err := a.ExecContext(bg, "DROP TABLE "+q(o.Old)); err != nil {
+		return false, retryable(fmt.Errorf("drop sentry table %s: %w", o.Old, err))
+	}
+	// The rename, queued first, runs as soon as the lock is released; writers
+	// follow it.
+	_, uerr := a.ExecContext(bg, "UNLOCK TABLES")
+	if uerr != nil {
+		discard(a)
+	}
+	renameErr := <-renameDone
+	renameDone = nil
+	s, cerr := mysqlSwapped(bg, db, o)
+	if cerr != nil {
+		return false, fmt.Errorf("check the swap: %w (rename: %v)", cerr, renameErr)
+	}
+	if !s {
+		if renameErr == nil {
+			renameErr = errors.New("the rename reported success")
+		}
+		return false, retryable(fmt.Errorf("tables not swapped: %w", renameErr))
+	}
+	return true, renameErr
+}
+
+// waitRenameQueued waits until connection id is seen waiting for a metadata
+// lock with the RENAME.
+func waitRenameQueued(ctx context.Context, db *sql.DB, id int64, timeout time.Duration, renameDone chan error) error {
+	deadline := time.Now().Add(timeout)
+	wait := 2 * time.Millisecond
+	for {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.PROCESSLIST
+			WHERE ID = ? AND STATE LIKE '%metadata lock%' AND INFO LIKE 'RENAME TABLE%'`, id).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("watch the rename: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: the rename was not seen waiting within %s", errAttempt, timeout)
+		}
+		select {
+		case err := <-renameDone:
+			// Put it back for stopRename.
+			renameDone <- err
+			if err == nil {
+				return errors.New("the rename ended before the lock was released")
+			}
+			return retryable(fmt.Errorf("rename ended before the lock was released: %w", err))
+		case <-ctx.Done():
+			return fmt.Errorf("watch the rename: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// stopRename kills the rename if it still runs and waits for it to end. It
+// returns an error when the rename could not be confirmed stopped.
+func stopRename(ctx context.Context, db *sql.DB, id int64, renameDone chan error) error {
+	select {
+	case <-renameDone:
+		return nil
+	default:
+	}
+	// MySQL's error 1094 (unknown thread) means it already ended.
+	_, kerr := db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
+	select {
+	case <-renameDone:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("the rename (connection %d) did not stop (kill: %v)", id, kerr)
+	}
+}
+
+// mysqlSwapped reports whether the swap happened: the original's name and
+// Old exist, the shadow's name does not.
+func mysqlSwapped(ctx context.Context, db *sql.DB, o MySQLOptions) (bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?)`, o.Schema, o.Table, o.Shadow, o.Old)
+	if err != nil {
+		return false, fmt.Errorf("list tables: %w", err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return false, fmt.Errorf("list tables: %w", err)
+		}
+		seen[n] = true
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("list tables: %w", err)
+	}
+	return seen[o.Table] && seen[o.Old] && !seen[o.Shadow], nil
+}
+
+// DropMySQLSentry drops schema.name if it is a cut-over sentry (and not, say,
+// the original table after a swap).
+func DropMySQLSentry(ctx context.Context, db *sql.DB, schema, name string) error {
+	var comment string
+	err := db.QueryRowContext(ctx, `SELECT TABLE_COMMENT FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schema, name).Scan(&comment)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look for sentry table %s: %w", name, err)
+	}
+	if comment != mysqlSentryComment {
+		return nil
+	}
+	return table.DropMySQLTable(ctx, db, schema, name)
+}
+
+// retryable marks lock wait timeouts, deadlocks and interrupted statements
+// as worth another attempt.
+func retryable(err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1205, 1213, 1317: // lock wait timeout, deadlock, query interrupted
+			return fmt.Errorf("%w: %w", errAttempt, err)
+		}
+	}
+	return err
+}
+
+// discard closes the connection without returning it to the pool: its
+// session settings and any lock must not outlive the attempt.
+func discard(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = c.Close()
+}

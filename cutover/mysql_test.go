@@ -1,0 +1,243 @@
+package cutover
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"osc/table"
+)
+
+func testMySQL(t *testing.T) *sql.DB {
+	t.Helper()
+	env := func(k, def string) string {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	port, err := strconv.Atoi(env("OSC_MYSQL_PORT", "13306"))
+	if err != nil {
+		t.Fatalf("OSC_MYSQL_PORT: %v", err)
+	}
+	c := table.MySQLConn{Host: env("OSC_MYSQL_HOST", "127.0.0.1"), Port: port,
+		User: env("OSC_MYSQL_USER", "root"), Password: os.Getenv("OSC_MYSQL_PASSWORD")}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	db, err := table.OpenMySQL(ctx, c, "osc_test")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mysql: %v", err)
+		}
+		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func exec(t *testing.T, db *sql.DB, q string) {
+	t.Helper()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func TestMySQLCutOverUnderWrites(t *testing.T) {
+	db := testMySQL(t)
+	const tbl, shadow, old = "tbl_mysqlplan_cut_t", "_tbl_mysqlplan_cut_t_gho", "_tbl_mysqlplan_cut_t_del"
+	drop := func() {
+		for _, n := range []string{tbl, shadow, old} {
+			exec(t, db, "DROP TABLE IF EXISTS "+n)
+		}
+	}
+	drop()
+	t.Cleanup(drop)
+	exec(t, db, "CREATE TABLE "+tbl+" (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB COMMENT='original'")
+	exec(t, db, "CREATE TABLE "+shadow+" (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL, extra INT NULL) ENGINE=InnoDB COMMENT='shadow'")
+	exec(t, db, "INSERT INTO "+tbl+" (v) VALUES (1), (2), (3)")
+
+	// Writers insert and update through the name for the whole cut-over;
+	// none may fail.
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var writes atomic.Int64
+	type span struct{ start, end time.Time }
+	var mu sync.Mutex
+	var spans []span
+	errs := make(chan error, 4)
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				var err error
+				start := time.Now()
+				if i%2 == 0 {
+					_, err = db.Exec("INSERT INTO "+tbl+" (v) VALUES (?)", w*1000000+i)
+				} else {
+					_, err = db.Exec("UPDATE "+tbl+" SET v = v + 1 WHERE id = ?", 1+i%3)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				writes.Add(1)
+				mu.Lock()
+				spans = append(spans, span{start, time.Now()})
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+
+	drained := 0
+	var locked span
+	drain := func(ctx context.Context) error {
+		drained++
+		// Writers are blocked now: no write may start and end meanwhile.
+		locked.start = time.Now()
+		time.Sleep(100 * time.Millisecond)
+		locked.end = time.Now()
+		return nil
+	}
+	err := MySQL(context.Background(), db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
+		LockTimeout: 2 * time.Second, Retries: 3, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}, drain)
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	wg.Wait()
+	close(errs)
+	for werr := range errs {
+		t.Errorf("writer failed: %v", werr)
+	}
+	if err != nil {
+		t.Fatalf("cut-over: %v", err)
+	}
+	if drained != 1 {
+		t.Errorf("drain called %d times, want 1", drained)
+	}
+	if writes.Load() == 0 {
+		t.Fatal("no write went through")
+	}
+	for _, sp := range spans {
+		if sp.start.After(locked.start) && sp.end.Before(locked.end) {
+			t.Errorf("a write ran while the table was locked: %v", sp)
+		}
+	}
+
+	comment := func(name string) string {
+		var c string
+		if err := db.QueryRow(`SELECT TABLE_COMMENT FROM information_schema.TABLES
+			WHERE TABLE_SCHEMA = 'osc_test' AND TABLE_NAME = ?`, name).Scan(&c); err != nil {
+			t.Fatalf("table %s: %v", name, err)
+		}
+		return c
+	}
+	if c := comment(tbl); c != "shadow" {
+		t.Errorf("%s is %q, want the former shadow", tbl, c)
+	}
+	if c := comment(old); c != "original" {
+		t.Errorf("%s is %q, want the former original", old, c)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = 'osc_test' AND TABLE_NAME = ?`, shadow).Scan(&n); err != nil || n != 0 {
+		t.Errorf("shadow name still exists (n=%d, err=%v)", n, err)
+	}
+	// The writers went on into the new table after the swap.
+	if err := db.QueryRow("SELECT COUNT(*) FROM " + tbl).Scan(&n); err != nil || n == 0 {
+		t.Errorf("no write reached the new table (n=%d, err=%v)", n, err)
+	}
+}
+
+// A lock the cut-over cannot get makes each attempt time out; the cut-over
+// gives up after its retries and leaves neither sentry nor lock behind.
+func TestMySQLCutOverGivesUp(t *testing.T) {
+	db := testMySQL(t)
+	const tbl, shadow, old = "tbl_mysqlplan_cut_g", "_tbl_mysqlplan_cut_g_gho", "_tbl_mysqlplan_cut_g_del"
+	drop := func() {
+		for _, n := range []string{tbl, shadow, old} {
+			exec(t, db, "DROP TABLE IF EXISTS "+n)
+		}
+	}
+	drop()
+	t.Cleanup(drop)
+	exec(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	exec(t, db, "CREATE TABLE "+shadow+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	exec(t, db, "INSERT INTO "+tbl+" VALUES (1)")
+
+	// An open transaction holds a metadata lock on the table.
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int
+	if err := tx.QueryRow("SELECT id FROM " + tbl + " WHERE id = 1").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	drain := func(context.Context) error { t.Error("drain called without the lock"); return nil }
+	err = MySQL(context.Background(), db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
+		LockTimeout: time.Second, Retries: 2}, drain)
+	if err == nil {
+		t.Fatal("cut-over succeeded under a held lock")
+	}
+	t.Logf("cut-over error: %v", err)
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = 'osc_test' AND TABLE_NAME = ?`, old).Scan(&n); err != nil || n != 0 {
+		t.Errorf("sentry left behind (n=%d, err=%v)", n, err)
+	}
+	// No lock left: a write goes through at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+tbl+" VALUES (2)"); err != nil {
+		t.Errorf("write after the failed cut-over: %v", err)
+	}
+}
+
+// Cancelled while the rename waits: the rename is killed, the lock released,
+// the sentry dropped, and the tables stay as they were.
+func TestMySQLCutOverCancelled(t *testing.T) {
+	db := testMySQL(t)
+	const tbl, shadow, old = "tbl_mysqlplan_cut_c", "_tbl_mysqlplan_cut_c_gho", "_tbl_mysqlplan_cut_c_del"
+	drop := func() {
+		for _, n := range []string{tbl, shadow, old} {
+			exec(t, db, "DROP TABLE IF EXISTS "+n)
+		}
+	}
+	drop()
+	t.Cleanup(drop)
+	exec(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	exec(t, db, "CREATE TABLE "+shadow+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	drain := func(context.Context) error { cancel(); return nil }
+	err := MySQL(ctx, db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
+		LockTimeout: time.Second, Retries: 3}, drain)
+	if err == nil {
+		t.Fatal("cut-over succeeded after cancellation")
+	}
+	t.Logf("cut-over error: %v", err)
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = 'osc_test' AND TABLE_NAME IN (?, ?, ?)`, tbl, shadow, old).Scan(&n); err != nil || n != 2 {
+		t.Errorf("tables after the cancelled cut-over: %d of original+shadow+sentry (err %v), want 2", n, err)
+	}
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%tbl_mysqlplan_cut_c%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("rename still running (n=%d, err=%v)", n, err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer wcancel()
+	if _, err := db.ExecContext(wctx, "INSERT INTO "+tbl+" VALUES (1)"); err != nil {
+		t.Errorf("write after the cancelled cut-over: %v", err)
+	}
+}

@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"osc/apply"
+	"osc/cdc"
+	"osc/copier"
+	"osc/cutover"
+	"osc/table"
+)
+
+// mysqlDialect is the Dialect of MySQL and MariaDB: binlog capture, INSERT
+// IGNORE chunks, REPLACE/DELETE apply, and the sentry cut-over.
+type mysqlDialect struct {
+	cfg  Config
+	conn table.MySQLConn
+	log  *slog.Logger
+
+	db     *sql.DB
+	lock   *table.MySQLLock
+	flavor string // "mariadb" or "mysql"
+	insp   *table.MySQLInspection
+}
+
+var _ Dialect = (*mysqlDialect)(nil)
+
+// NewMySQL returns the MySQL/MariaDB dialect for one migration. It connects
+// in Inspect.
+func NewMySQL(cfg Config, conn table.MySQLConn, log *slog.Logger) (Dialect, error) {
+	cfg.Defaults()
+	switch {
+	case cfg.Schema == "":
+		return nil, errors.New("mysql: the database is required (--database)")
+	case cfg.Table == "":
+		return nil, errors.New("mysql: the table is required (--table)")
+	case conn.Port <= 0 || conn.Port > 65535:
+		return nil, fmt.Errorf("mysql: port %d is out of range", conn.Port)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &mysqlDialect{cfg: cfg, conn: conn, log: log}, nil
+}
+
+func (d *mysqlDialect) Inspect(ctx context.Context) error {
+	if d.db == nil {
+		db, err := table.OpenMySQL(ctx, d.conn, d.cfg.Schema)
+		if err != nil {
+			return err
+		}
+		d.db = db
+	}
+	srv, err := table.ReadMySQLServer(ctx, d.db)
+	if err != nil {
+		return err
+	}
+	if err := srv.Check(); err != nil {
+		return err
+	}
+	d.flavor = srv.Flavor()
+	if d.lock == nil {
+		lock, err := table.LockMySQL(ctx, d.db, d.cfg.Schema, d.cfg.Table)
+		if err != nil {
+			return err
+		}
+		d.lock = lock
+	}
+	insp, err := table.InspectMySQLTable(ctx, d.db, d.cfg.Schema, d.cfg.Table, d.cfg.Alter)
+	if err != nil {
+		return err
+	}
+	d.insp = insp
+	d.log.Info("inspected", "server", srv.Version, "flavor", d.flavor,
+		"table", d.cfg.Schema+"."+d.cfg.Table, "estimated rows", insp.EstimatedRows)
+	return nil
+}
+
+func (d *mysqlDialect) CreateShadow(ctx context.Context) (*table.Plan, error) {
+	if d.insp == nil {
+		return nil, errors.New("mysql: CreateShadow before a successful Inspect")
+	}
+	return table.CreateMySQLShadow(ctx, d.db, d.insp)
+}
+
+// serverID is the id the binlog reader registers with: the configured one,
+// or one derived from the process id in 1000000..1999999.
+func (d *mysqlDialect) serverID() uint32 {
+	if d.conn.ReplicaServerID != 0 {
+		return d.conn.ReplicaServerID
+	}
+	return 1000000 + uint32(os.Getpid()%1000000)
+}
+
+func (d *mysqlDialect) NewSource(plan *table.Plan) (Source, error) {
+	src, err := cdc.NewMySQL(cdc.MySQLConfig{
+		Host:     d.conn.Host,
+		Port:     uint16(d.conn.Port),
+		User:     d.conn.User,
+		Password: d.conn.Password,
+		ServerID: d.serverID(),
+		Flavor:   d.flavor,
+	}, d.db, plan)
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+func (d *mysqlDialect) NewCopier(plan *table.Plan) (Copier, error) {
+	return copier.NewMySQL(d.db, plan), nil
+}
+
+func (d *mysqlDialect) NewApplier(plan *table.Plan) (Applier, error) {
+	return apply.NewMySQL(d.db, plan), nil
+}
+
+func (d *mysqlDialect) CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error {
+	return cutover.MySQL(ctx, d.db, cutover.MySQLOptions{
+		Schema:      plan.Source.Schema,
+		Table:       plan.Source.Name,
+		Shadow:      plan.Shadow.Name,
+		Old:         plan.OldName,
+		LockTimeout: d.cfg.CutOverLockTimeout,
+		Retries:     d.cfg.CutOverRetries,
+		Log:         d.log,
+	}, drain)
+}
+
+func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error {
+	if d.db == nil {
+		return errors.New("mysql: cleanup without a connection")
+	}
+	schema := plan.Source.Schema
+	var errs []error
+	drop := func(name, what string) {
+		if err := table.DropMySQLTable(ctx, d.db, schema, name); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		d.log.Info("dropped "+what, "table", schema+"."+name)
+	}
+	if plan.ChangelogName != "" {
+		drop(plan.ChangelogName, "changelog table")
+	}
+	if cutOver {
+		if d.cfg.OkToDropTable {
+			drop(plan.OldName, "old table")
+		} else {
+			d.log.Info("the original table is kept", "table", schema+"."+plan.OldName)
+		}
+		return errors.Join(errs...)
+	}
+	drop(plan.Shadow.Name, "shadow table")
+	if err := cutover.DropMySQLSentry(ctx, d.db, schema, plan.OldName); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Retryable: InnoDB deadlock victim (1213) or lock wait timeout (1205).
+func (d *mysqlDialect) Retryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
+func (d *mysqlDialect) Close() error {
+	var errs []error
+	if d.lock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		errs = append(errs, d.lock.Release(ctx))
+		d.lock = nil
+	}
+	if d.db != nil {
+		errs = append(errs, d.db.Close())
+		d.db = nil
+	}
+	return errors.Join(errs...)
+}

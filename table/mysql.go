@@ -1,0 +1,540 @@
+package table
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// MySQLConn is how to reach the MySQL/MariaDB primary.
+type MySQLConn struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	// ReplicaServerID is the server id osc's binlog reader registers with;
+	// 0 lets the dialect pick one.
+	ReplicaServerID uint32
+}
+
+// mysqlSQLMode is the session sql_mode of every osc connection: a value the
+// shadow cannot hold is an error, never a silent truncation, and 0 stays 0 in
+// an AUTO_INCREMENT column.
+const mysqlSQLMode = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+// OpenMySQL opens a pool of connections to database with osc's session
+// settings (utf8mb4, time_zone +00:00, strict sql_mode, no client-side
+// interpolation, times as text) and checks that the server answers.
+func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User = c.User
+	cfg.Passwd = c.Password
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	cfg.DBName = database
+	cfg.InterpolateParams = false
+	cfg.ParseTime = false
+	cfg.Timeout = 10 * time.Second
+	cfg.Params = map[string]string{
+		"time_zone": "'+00:00'",
+		"sql_mode":  "'" + mysqlSQLMode + "'",
+	}
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+		return nil, fmt.Errorf("mysql config: %w", err)
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql config: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(10)
+	db.SetMaxIdleConns(10)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to mysql %s as %s: %w", cfg.Addr, c.User, err)
+	}
+	return db, nil
+}
+
+// MySQLServer holds the server facts osc checks before starting.
+type MySQLServer struct {
+	Version        string
+	LogBin         string // @@log_bin: "1" or "0"
+	BinlogFormat   string
+	BinlogRowImage string
+	Grants         []string // SHOW GRANTS of the current user
+}
+
+// Flavor is "mariadb" or "mysql".
+func (s MySQLServer) Flavor() string {
+	if strings.Contains(strings.ToLower(s.Version), "mariadb") {
+		return "mariadb"
+	}
+	return "mysql"
+}
+
+// ReadMySQLServer reads the version, the binary log settings and the current
+// user's grants.
+func ReadMySQLServer(ctx context.Context, db *sql.DB) (MySQLServer, error) {
+	var s MySQLServer
+	err := db.QueryRowContext(ctx,
+		"SELECT VERSION(), @@global.log_bin, @@global.binlog_format, @@global.binlog_row_image").
+		Scan(&s.Version, &s.LogBin, &s.BinlogFormat, &s.BinlogRowImage)
+	if err != nil {
+		return s, fmt.Errorf("read server variables: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, "SHOW GRANTS")
+	if err != nil {
+		return s, fmt.Errorf("show grants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return s, fmt.Errorf("show grants: %w", err)
+		}
+		s.Grants = append(s.Grants, g)
+	}
+	if err := rows.Err(); err != nil {
+		return s, fmt.Errorf("show grants: %w", err)
+	}
+	return s, nil
+}
+
+// Check refuses a server osc cannot read changes from, naming the fix.
+func (s MySQLServer) Check() error {
+	if s.LogBin != "1" && !strings.EqualFold(s.LogBin, "ON") {
+		return fmt.Errorf("the binary log is off (log_bin=%s); osc reads changes from it: "+
+			"enable log_bin with binlog_format=ROW and binlog_row_image=FULL in my.cnf and restart the server", s.LogBin)
+	}
+	if !strings.EqualFold(s.BinlogFormat, "ROW") {
+		return fmt.Errorf("binlog_format is %s; osc needs ROW: SET GLOBAL binlog_format=ROW (and in my.cnf)", s.BinlogFormat)
+	}
+	if !strings.EqualFold(s.BinlogRowImage, "FULL") {
+		return fmt.Errorf("binlog_row_image is %s; osc needs FULL: SET GLOBAL binlog_row_image=FULL (and in my.cnf)", s.BinlogRowImage)
+	}
+	return checkMySQLGrants(s.Grants)
+}
+
+// checkMySQLGrants refuses a user that lacks REPLICATION SLAVE or REPLICATION
+// CLIENT (BINLOG MONITOR on MariaDB 10.5+) on *.*. Privileges that come
+// through a role are not listed by SHOW GRANTS, so a user with roles is given
+// the benefit of the doubt (the binlog reader then fails with the server's
+// own message).
+func checkMySQLGrants(grants []string) error {
+	var slave, client, roles bool
+	for _, g := range grants {
+		up := strings.ToUpper(g)
+		if !strings.HasPrefix(up, "GRANT ") {
+			continue
+		}
+		on := strings.Index(up, " ON ")
+		if on < 0 {
+			roles = true // GRANT `role` TO `user`
+			continue
+		}
+		if !strings.HasPrefix(strings.TrimSpace(up[on+4:]), "*.*") {
+			continue
+		}
+		for _, p := range strings.Split(up[len("GRANT "):on], ",") {
+			switch strings.TrimSpace(p) {
+			case "ALL PRIVILEGES", "ALL":
+				slave, client = true, true
+			case "REPLICATION SLAVE", "REPLICATION REPLICA":
+				slave = true
+			case "REPLICATION CLIENT", "BINLOG MONITOR", "SUPER":
+				client = true
+			}
+		}
+	}
+	if (slave && client) || roles {
+		return nil
+	}
+	var missing []string
+	if !slave {
+		missing = append(missing, "REPLICATION SLAVE")
+	}
+	if !client {
+		missing = append(missing, "REPLICATION CLIENT")
+	}
+	return fmt.Errorf("the user lacks %s, which osc needs to read the binary log: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO <user>",
+		strings.Join(missing, " and "))
+}
+
+// MySQLNames returns the names of the shadow, changelog and old tables of
+// table name.
+func MySQLNames(name string) (shadow, changelog, old string) {
+	return "_" + name + "_gho", "_" + name + "_ghc", "_" + name + "_del"
+}
+
+// mysqlMaxIdent is MySQL's identifier length limit.
+const mysqlMaxIdent = 64
+
+// MySQLLock is the per-table advisory lock that keeps two osc runs off the
+// same table. It lives on its own connection until Release.
+type MySQLLock struct {
+	conn *sql.Conn
+	Name string
+}
+
+// mysqlLockName is "osc:<db>.<table>", hashed when longer than the 64
+// characters MySQL allows a lock name.
+func mysqlLockName(schema, name string) string {
+	n := "osc:" + schema + "." + name
+	if len(n) <= mysqlMaxIdent {
+		return n
+	}
+	sum := sha256.Sum256([]byte(schema + "." + name))
+	return "osc:" + hex.EncodeToString(sum[:])[:mysqlMaxIdent-4]
+}
+
+// LockMySQL takes the advisory lock for schema.name without waiting.
+func LockMySQL(ctx context.Context, db *sql.DB, schema, name string) (*MySQLLock, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("advisory lock: %w", err)
+	}
+	l := &MySQLLock{conn: conn, Name: mysqlLockName(schema, name)}
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", l.Name).Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("advisory lock %s: %w", l.Name, err)
+	}
+	if !got.Valid || got.Int64 != 1 {
+		conn.Close()
+		return nil, fmt.Errorf("another osc is migrating %s.%s (advisory lock %s is held)", schema, name, l.Name)
+	}
+	// The lock dies with the session: keep an idle session from timing out.
+	if _, err := conn.ExecContext(ctx, "SET SESSION wait_timeout = 31536000"); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("advisory lock %s: keep session alive: %w", l.Name, err)
+	}
+	return l, nil
+}
+
+// Release releases the lock and its connection.
+func (l *MySQLLock) Release(ctx context.Context) error {
+	_, err := l.conn.ExecContext(ctx, "DO RELEASE_LOCK(?)", l.Name)
+	if cerr := l.conn.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("release advisory lock %s: %w", l.Name, err)
+	}
+	return nil
+}
+
+// MySQLInspection is what InspectMySQLTable found out about the original.
+type MySQLInspection struct {
+	Table         *Table
+	Indexes       []MySQLIndex
+	Collations    map[string]string // lower-case column name → collation
+	EstimatedRows int64
+	AutoIncrement int64 // next AUTO_INCREMENT value, 0 when none
+	Alter         *MySQLAlter
+}
+
+// InspectMySQLTable checks that schema.name can be migrated online with
+// alter and reads it. Each refusal names the fix.
+func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter string) (*MySQLInspection, error) {
+	if len(name)+len("__gho") > mysqlMaxIdent {
+		return nil, fmt.Errorf("table name %s is too long: osc's helper tables (_%s_gho) would exceed MySQL's %d-character limit; "+
+			"rename the table to at most %d characters first", name, name, mysqlMaxIdent, mysqlMaxIdent-len("__gho"))
+	}
+	info, err := readMySQLTableInfo(ctx, db, schema, name)
+	if err != nil {
+		return nil, err
+	}
+	if info == nil {
+		return nil, fmt.Errorf("table %s.%s does not exist", schema, name)
+	}
+	if info.tableType != "BASE TABLE" {
+		return nil, fmt.Errorf("%s.%s is a %s, not a base table; osc migrates base tables only", schema, name, info.tableType)
+	}
+	if !strings.EqualFold(info.engine, "InnoDB") {
+		return nil, fmt.Errorf("table %s.%s uses the %s engine; osc needs InnoDB (transactions and row locks): "+
+			"ALTER TABLE %s ENGINE=InnoDB first", schema, name, info.engine, QuoteMySQL(name))
+	}
+	if err := checkMySQLTriggers(ctx, db, schema, name); err != nil {
+		return nil, err
+	}
+	if err := checkMySQLForeignKeys(ctx, db, schema, name); err != nil {
+		return nil, err
+	}
+	t, colls, err := readMySQLColumns(ctx, db, schema, name)
+	if err != nil {
+		return nil, err
+	}
+	indexes, err := readMySQLIndexes(ctx, db, schema, name)
+	if err != nil {
+		return nil, err
+	}
+	usable := false
+	for _, ix := range indexes {
+		usable = usable || ix.keyUsable()
+	}
+	if !usable {
+		return nil, errNoKey(t)
+	}
+	if err := checkMySQLLeftovers(ctx, db, schema, name); err != nil {
+		return nil, err
+	}
+	a, err := ParseMySQLAlter(name, alter)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.CheckNewUnique(t, indexes); err != nil {
+		return nil, err
+	}
+	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
+		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a}, nil
+}
+
+type mysqlTableInfo struct {
+	tableType, engine string
+	rows              int64
+	autoIncrement     int64
+}
+
+// readMySQLTableInfo returns nil when the table does not exist.
+func readMySQLTableInfo(ctx context.Context, db *sql.DB, schema, name string) (*mysqlTableInfo, error) {
+	var info mysqlTableInfo
+	var ai sql.NullInt64
+	err := db.QueryRowContext(ctx, `SELECT TABLE_TYPE, COALESCE(ENGINE, ''), COALESCE(TABLE_ROWS, 0), AUTO_INCREMENT
+		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schema, name).
+		Scan(&info.tableType, &info.engine, &info.rows, &ai)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read table %s.%s: %w", schema, name, err)
+	}
+	info.autoIncrement = ai.Int64
+	return &info, nil
+}
+
+func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) error {
+	trg, err := queryStrings(ctx, db, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
+		WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME`, schema, name)
+	if err != nil {
+		return fmt.Errorf("read triggers of %s.%s: %w", schema, name, err)
+	}
+	if len(trg) > 0 {
+		return fmt.Errorf("table %s.%s has triggers (%s); osc does not support triggers (they would not follow the table): drop them first",
+			schema, name, strings.Join(trg, ", "))
+	}
+	return nil
+}
+
+func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string) error {
+	child, err := queryStrings(ctx, db, `SELECT DISTINCT CONCAT(CONSTRAINT_NAME, ' referencing ', REFERENCED_TABLE_SCHEMA, '.', REFERENCED_TABLE_NAME)
+		FROM information_schema.KEY_COLUMN_USAGE
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND REFERENCED_TABLE_NAME IS NOT NULL`, schema, name)
+	if err != nil {
+		return fmt.Errorf("read foreign keys of %s.%s: %w", schema, name, err)
+	}
+	if len(child) > 0 {
+		return fmt.Errorf("table %s.%s has foreign keys (%s); osc does not support foreign keys: drop them first",
+			schema, name, strings.Join(child, ", "))
+	}
+	parent, err := queryStrings(ctx, db, `SELECT DISTINCT CONCAT(CONSTRAINT_NAME, ' of ', TABLE_SCHEMA, '.', TABLE_NAME)
+		FROM information_schema.KEY_COLUMN_USAGE
+		WHERE REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?`, schema, name)
+	if err != nil {
+		return fmt.Errorf("read foreign keys referencing %s.%s: %w", schema, name, err)
+	}
+	if len(parent) > 0 {
+		return fmt.Errorf("table %s.%s is referenced by foreign keys (%s); osc does not support foreign keys "+
+			"(after the cut-over they would reference the old table): drop them first", schema, name, strings.Join(parent, ", "))
+	}
+	return nil
+}
+
+func checkMySQLLeftovers(ctx context.Context, db *sql.DB, schema, name string) error {
+	shadow, changelog, old := MySQLNames(name)
+	found, err := queryStrings(ctx, db, `SELECT TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?) ORDER BY TABLE_NAME`, schema, shadow, changelog, old)
+	if err != nil {
+		return fmt.Errorf("look for leftover tables of %s.%s: %w", schema, name, err)
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	drops := make([]string, len(found))
+	for i, f := range found {
+		drops[i] = "DROP TABLE " + QuoteMySQL(schema) + "." + QuoteMySQL(f) + ";"
+		if f == old {
+			drops[i] += " (" + old + " may hold the data of an earlier migration's original table: check it first, or rename it)"
+		}
+	}
+	return fmt.Errorf("tables left by an earlier osc run on %s.%s exist (%s); drop them and run again: %s",
+		schema, name, strings.Join(found, ", "), strings.Join(drops, " "))
+}
+
+// readMySQLColumns reads the table's columns in ordinal order and the
+// collation of each text column.
+func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Table, map[string]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE,
+			COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, ''), EXTRA, COALESCE(GENERATION_EXPRESSION, '')
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, schema, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read columns of %s.%s: %w", schema, name, err)
+	}
+	defer rows.Close()
+	t := &Table{Schema: schema, Name: name}
+	colls := map[string]string{}
+	for rows.Next() {
+		var c Column
+		var nullable, collation, extra, genExpr string
+		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &nullable, &c.Charset, &collation, &extra, &genExpr); err != nil {
+			return nil, nil, fmt.Errorf("read columns of %s.%s: %w", schema, name, err)
+		}
+		c.DataType = strings.ToLower(c.DataType)
+		c.Nullable = nullable == "YES"
+		c.Unsigned = strings.Contains(strings.ToLower(c.ColumnType), "unsigned")
+		// EXTRA is "VIRTUAL GENERATED", "STORED GENERATED" (MySQL, MariaDB) or
+		// "PERSISTENT GENERATED" (old MariaDB); MySQL's "DEFAULT_GENERATED" is
+		// only a default expression.
+		up := strings.ToUpper(extra)
+		c.Generated = genExpr != "" || strings.Contains(up, "VIRTUAL") || strings.Contains(up, "STORED") || strings.Contains(up, "PERSISTENT")
+		if collation != "" {
+			colls[strings.ToLower(c.Name)] = collation
+		}
+		t.Columns = append(t.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read columns of %s.%s: %w", schema, name, err)
+	}
+	if len(t.Columns) == 0 {
+		return nil, nil, fmt.Errorf("table %s.%s does not exist", schema, name)
+	}
+	return t, colls, nil
+}
+
+// readMySQLIndexes reads the table's indexes, the PRIMARY KEY first.
+func readMySQLIndexes(ctx context.Context, db *sql.DB, schema, name string) ([]MySQLIndex, error) {
+	rows, err := db.QueryContext(ctx, `SELECT INDEX_NAME, NON_UNIQUE, COALESCE(COLUMN_NAME, ''), COALESCE(SUB_PART, 0), NULLABLE
+		FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
+		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, schema, name)
+	if err != nil {
+		return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
+	}
+	defer rows.Close()
+	var out []MySQLIndex
+	for rows.Next() {
+		var ixName, col, nullable string
+		var nonUnique, sub int
+		if err := rows.Scan(&ixName, &nonUnique, &col, &sub, &nullable); err != nil {
+			return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
+		}
+		if len(out) == 0 || out[len(out)-1].Name != ixName {
+			out = append(out, MySQLIndex{Name: ixName, Primary: ixName == "PRIMARY", Unique: nonUnique == 0})
+		}
+		ix := &out[len(out)-1]
+		ix.Columns = append(ix.Columns, col)
+		ix.SubParts = append(ix.SubParts, sub)
+		ix.Nullable = ix.Nullable || nullable == "YES"
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
+	}
+	return out, nil
+}
+
+// mysqlChangelogDDL defines the changelog table, where the binlog reader's
+// markers are inserted.
+const mysqlChangelogDDL = `(id BIGINT AUTO_INCREMENT PRIMARY KEY, ts TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+hint VARCHAR(64) NOT NULL, value VARCHAR(4096) NOT NULL) ENGINE=InnoDB`
+
+// CreateMySQLShadow creates the shadow table (CREATE TABLE ... LIKE, then the
+// --alter) and the changelog table, and returns the plan. On failure it drops
+// what it created.
+func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p *Plan, err error) {
+	schema, name := in.Table.Schema, in.Table.Name
+	shadow, changelog, old := MySQLNames(name)
+	q := func(n string) string { return QuoteMySQL(schema) + "." + QuoteMySQL(n) }
+	defer func() {
+		if err == nil {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for _, n := range []string{shadow, changelog} {
+			if derr := DropMySQLTable(dctx, db, schema, n); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+	}()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
+		return nil, fmt.Errorf("create shadow table %s: %w", shadow, err)
+	}
+	if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
+		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
+	}
+	if in.AutoIncrement > 1 && !in.Alter.SetsAutoIncrement {
+		if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(in.AutoIncrement, 10)); err != nil {
+			return nil, fmt.Errorf("carry AUTO_INCREMENT over to the shadow table: %w", err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
+		return nil, fmt.Errorf("create changelog table %s: %w", changelog, err)
+	}
+	info, err := readMySQLTableInfo(ctx, db, schema, shadow)
+	if err != nil {
+		return nil, err
+	}
+	if info == nil {
+		return nil, fmt.Errorf("shadow table %s.%s vanished", schema, shadow)
+	}
+	if !strings.EqualFold(info.engine, "InnoDB") {
+		return nil, fmt.Errorf("the --alter makes the table use the %s engine; osc needs InnoDB", info.engine)
+	}
+	st, scolls, err := readMySQLColumns(ctx, db, schema, shadow)
+	if err != nil {
+		return nil, err
+	}
+	sidx, err := readMySQLIndexes(ctx, db, schema, shadow)
+	if err != nil {
+		return nil, err
+	}
+	return BuildMySQLPlan(MySQLPlanInput{
+		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
+		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,
+		SourceCollations: in.Collations, ShadowCollations: scolls,
+	})
+}
+
+// DropMySQLTable drops schema.name if it exists.
+func DropMySQLTable(ctx context.Context, db *sql.DB, schema, name string) error {
+	if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+QuoteMySQL(schema)+"."+QuoteMySQL(name)); err != nil {
+		return fmt.Errorf("drop table %s.%s: %w", schema, name, err)
+	}
+	return nil
+}

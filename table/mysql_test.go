@@ -1,0 +1,260 @@
+package table
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testSchema = "osc_test"
+
+func testMySQLConn(t *testing.T) MySQLConn {
+	t.Helper()
+	env := func(k, def string) string {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	port, err := strconv.Atoi(env("OSC_MYSQL_PORT", "13306"))
+	if err != nil {
+		t.Fatalf("OSC_MYSQL_PORT: %v", err)
+	}
+	return MySQLConn{Host: env("OSC_MYSQL_HOST", "127.0.0.1"), Port: port,
+		User: env("OSC_MYSQL_USER", "root"), Password: os.Getenv("OSC_MYSQL_PASSWORD")}
+}
+
+func testMySQL(t *testing.T) *sql.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	db, err := OpenMySQL(ctx, testMySQLConn(t), testSchema)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mysql: %v", err)
+		}
+		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// setup runs the statements and drops the named tables (and their osc
+// helper tables) before and after the test.
+func setup(t *testing.T, db *sql.DB, tables []string, stmts ...string) {
+	t.Helper()
+	drop := func() {
+		// Children before parents.
+		for i := len(tables) - 1; i >= 0; i-- {
+			n := tables[i]
+			shadow, changelog, old := MySQLNames(n)
+			for _, x := range []string{n, shadow, changelog, old} {
+				if _, err := db.Exec("DROP TABLE IF EXISTS " + QuoteMySQL(x)); err != nil {
+					t.Fatalf("drop %s: %v", x, err)
+				}
+			}
+			if _, err := db.Exec("DROP VIEW IF EXISTS " + QuoteMySQL(n)); err != nil {
+				t.Fatalf("drop view %s: %v", n, err)
+			}
+		}
+	}
+	drop()
+	t.Cleanup(drop)
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func TestOpenMySQLSession(t *testing.T) {
+	db := testMySQL(t)
+	var mode, tz, cs string
+	if err := db.QueryRow("SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.character_set_client").Scan(&mode, &tz, &cs); err != nil {
+		t.Fatal(err)
+	}
+	got, want := strings.Split(mode, ","), strings.Split(mysqlSQLMode, ",")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) || tz != "+00:00" || cs != "utf8mb4" {
+		t.Errorf("session sql_mode=%q time_zone=%q charset=%q", mode, tz, cs)
+	}
+}
+
+func TestInspectMySQLRefusals(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	setup(t, db, []string{"tbl_mysqlplan_parent", "tbl_mysqlplan_child", "tbl_mysqlplan_trg", "tbl_mysqlplan_nokey",
+		"tbl_mysqlplan_view", "tbl_mysqlplan_myisam", "tbl_mysqlplan_ok"},
+		"CREATE TABLE tbl_mysqlplan_parent (id INT PRIMARY KEY) ENGINE=InnoDB",
+		"CREATE TABLE tbl_mysqlplan_child (id INT PRIMARY KEY, pid INT, CONSTRAINT fk_mysqlplan FOREIGN KEY (pid) REFERENCES tbl_mysqlplan_parent (id)) ENGINE=InnoDB",
+		"CREATE TABLE tbl_mysqlplan_trg (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+		"CREATE TRIGGER trg_mysqlplan BEFORE INSERT ON tbl_mysqlplan_trg FOR EACH ROW SET NEW.v = 1",
+		"CREATE TABLE tbl_mysqlplan_nokey (id INT NULL, v INT, UNIQUE KEY (id)) ENGINE=InnoDB",
+		"CREATE VIEW tbl_mysqlplan_view AS SELECT 1 AS x",
+		"CREATE TABLE tbl_mysqlplan_myisam (id INT PRIMARY KEY) ENGINE=MyISAM",
+		"CREATE TABLE tbl_mysqlplan_ok (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+		"CREATE TABLE _tbl_mysqlplan_ok_gho (id INT PRIMARY KEY) ENGINE=InnoDB",
+	)
+	for _, tc := range []struct{ table, alter, want string }{
+		{"tbl_mysqlplan_missing", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_missing does not exist"},
+		{"tbl_mysqlplan_trg", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_trg has triggers (trg_mysqlplan); osc does not support triggers"},
+		{"tbl_mysqlplan_child", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_child has foreign keys (fk_mysqlplan referencing osc_test.tbl_mysqlplan_parent)"},
+		{"tbl_mysqlplan_parent", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_parent is referenced by foreign keys (fk_mysqlplan of osc_test.tbl_mysqlplan_child)"},
+		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns"},
+		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table"},
+		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB"},
+		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (_tbl_mysqlplan_ok_gho); drop them and run again: DROP TABLE `osc_test`.`_tbl_mysqlplan_ok_gho`;"},
+		{"tbl_mysqlplan_" + strings.Repeat("x", 50), "ADD COLUMN x INT", "is too long"},
+	} {
+		_, err := InspectMySQLTable(ctx, db, testSchema, tc.table, tc.alter)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.table, err, tc.want)
+		}
+	}
+
+	if _, err := db.Exec("DROP TABLE _tbl_mysqlplan_ok_gho"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ alter, want string }{
+		{"ADD COLUMN x INTEGRAL", "--alter does not parse"},
+		{"RENAME TO tbl_mysqlplan_other", "--alter renames the table (RENAME TO)"},
+		{"ADD UNIQUE KEY (v)", "--alter adds a UNIQUE key (v) that no existing unique key of the original implies"},
+	} {
+		_, err := InspectMySQLTable(ctx, db, testSchema, "tbl_mysqlplan_ok", tc.alter)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.alter, err, tc.want)
+		}
+	}
+}
+
+func TestLockMySQL(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	l, err := LockMySQL(ctx, db, testSchema, "tbl_mysqlplan_lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockMySQL(ctx, db, testSchema, "tbl_mysqlplan_lock"); err == nil ||
+		err.Error() != "another osc is migrating osc_test.tbl_mysqlplan_lock (advisory lock osc:osc_test.tbl_mysqlplan_lock is held)" {
+		t.Errorf("second lock: %v", err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, err = LockMySQL(ctx, db, testSchema, "tbl_mysqlplan_lock")
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCreateMySQLShadow(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	const name = "tbl_mysqlplan_shadow"
+	setup(t, db, []string{name},
+		`CREATE TABLE tbl_mysqlplan_shadow (
+			tenant INT UNSIGNED NOT NULL,
+			id BIGINT NOT NULL AUTO_INCREMENT,
+			name VARCHAR(50) CHARACTER SET latin1 NOT NULL,
+			obsolete TEXT,
+			twice INT GENERATED ALWAYS AS (tenant * 2) VIRTUAL,
+			PRIMARY KEY (tenant, id),
+			KEY (id)
+		) ENGINE=InnoDB`,
+		"INSERT INTO tbl_mysqlplan_shadow (tenant, id, name) VALUES (1, 1, 'a'), (1, 2, 'b'), (2, 70, 'c')",
+	)
+	in, err := InspectMySQLTable(ctx, db, testSchema, name,
+		"DROP COLUMN obsolete, CHANGE COLUMN name full_name VARCHAR(100) NOT NULL, ADD COLUMN created DATETIME(6) NULL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := CreateMySQLShadow(ctx, db, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSource := []Column{
+		{Name: "tenant", DataType: "int", ColumnType: "int(10) unsigned", Unsigned: true},
+		{Name: "id", DataType: "bigint", ColumnType: "bigint(20)"},
+		{Name: "name", DataType: "varchar", ColumnType: "varchar(50)", Charset: "latin1"},
+		{Name: "obsolete", DataType: "text", ColumnType: "text", Nullable: true, Charset: "utf8mb4"},
+		{Name: "twice", DataType: "int", ColumnType: "int(11)", Nullable: true, Generated: true},
+	}
+	if !reflect.DeepEqual(p.Source.Columns, wantSource) {
+		t.Errorf("source columns\n got %+v\nwant %+v", p.Source.Columns, wantSource)
+	}
+	var shadowNames []string
+	for _, c := range p.Shadow.Columns {
+		shadowNames = append(shadowNames, c.Name)
+	}
+	if want := []string{"tenant", "id", "full_name", "twice", "created"}; !reflect.DeepEqual(shadowNames, want) {
+		t.Errorf("shadow columns %v, want %v", shadowNames, want)
+	}
+	if p.Shadow.Name != "_tbl_mysqlplan_shadow_gho" || p.Shadow.Schema != testSchema ||
+		p.OldName != "_tbl_mysqlplan_shadow_del" || p.ChangelogName != "_tbl_mysqlplan_shadow_ghc" {
+		t.Errorf("names: shadow %s.%s old %s changelog %s", p.Shadow.Schema, p.Shadow.Name, p.OldName, p.ChangelogName)
+	}
+	wantMap := []ColumnMap{
+		{Source: "tenant", Shadow: "tenant", SourceIndex: 0},
+		{Source: "id", Shadow: "id", SourceIndex: 1},
+		{Source: "name", Shadow: "full_name", SourceIndex: 2},
+	}
+	if !reflect.DeepEqual(p.Mapping, wantMap) {
+		t.Errorf("mapping %+v, want %+v", p.Mapping, wantMap)
+	}
+	if !reflect.DeepEqual(p.Key, []string{"tenant", "id"}) || !reflect.DeepEqual(p.KeyIndex, []int{0, 1}) {
+		t.Errorf("key %v %v", p.Key, p.KeyIndex)
+	}
+	notes := strings.Join(p.Notes, "\n")
+	for _, want := range []string{"rename column name -> full_name", "drop column obsolete (its data will be lost)",
+		"add column created", "key: PRIMARY (tenant, id)", "rows: ~"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+
+	// The changelog table is there as the binlog reader expects it, and the
+	// shadow carries the AUTO_INCREMENT counter over.
+	if _, err := db.Exec("INSERT INTO _tbl_mysqlplan_shadow_ghc (hint, value) VALUES ('marker', 'x')"); err != nil {
+		t.Errorf("changelog insert: %v", err)
+	}
+	var ai int64
+	if err := db.QueryRow(`SELECT AUTO_INCREMENT FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '_tbl_mysqlplan_shadow_gho'`, testSchema).Scan(&ai); err != nil || ai != 71 {
+		t.Errorf("shadow AUTO_INCREMENT %d (err %v), want 71", ai, err)
+	}
+}
+
+func TestCreateMySQLShadowFailingAlter(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	const name = "tbl_mysqlplan_bad"
+	setup(t, db, []string{name}, "CREATE TABLE tbl_mysqlplan_bad (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+	for _, tc := range []struct{ alter, want string }{
+		{"DROP COLUMN nosuch", "the --alter fails on the shadow table: "},
+		{"DROP PRIMARY KEY, ADD PRIMARY KEY (id, v)", "no key is usable in both tables: osc needs the original's PRIMARY (id)"},
+	} {
+		in, err := InspectMySQLTable(ctx, db, testSchema, name, tc.alter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = CreateMySQLShadow(ctx, db, in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.alter, err, tc.want)
+		}
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?
+			AND TABLE_NAME IN ('_tbl_mysqlplan_bad_gho', '_tbl_mysqlplan_bad_ghc')`, testSchema).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%q: %d helper tables left behind (err %v)", tc.alter, n, err)
+		}
+	}
+}
