@@ -435,9 +435,20 @@ func (s *PostgresSource) Ack(pos Position) {
 }
 
 // EmitMarker commits a logical decoding message with prefix MarkerPrefix; the
-// stream delivers it after every change committed before.
+// stream delivers it after every change committed before. The commit flushes
+// its WAL at once (synchronous_commit on for this transaction only): under
+// asynchronous commit the walsender would send the marker only after the WAL
+// writer's next round (wal_writer_delay, 200 ms by default), and the cut-over
+// holds writers while it waits for the marker.
 func (s *PostgresSource) EmitMarker(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, "SELECT pg_logical_emit_message(true, $1::text, $2::text)", MarkerPrefix, id); err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(true, $1::text, $2::text)", MarkerPrefix, id)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("emit marker: %w", err)
 	}
 	return nil

@@ -1,0 +1,192 @@
+// Command osc changes the schema of a live MySQL/MariaDB or PostgreSQL table
+// online: it builds a shadow table with the new schema, copies the rows in
+// chunks while applying the table's live changes from the binlog or logical
+// replication, and swaps the tables atomically. No triggers.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"osc/engine"
+	"osc/table"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "osc: error: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// options are the command line, before it is turned into an engine.Config and
+// a dialect.
+type options struct {
+	cfg engine.Config
+
+	host, user, password, database string
+	port                           int
+	askPass, allowOnMaster         bool
+	replicaServerID                uint32
+
+	dsn string
+
+	noop                  bool
+	cutOverLockTimeoutS   int
+	statusIntervalS       int
+	verbose, debug, quiet bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, *pflag.FlagSet, error) {
+	o := &options{}
+	fs := pflag.NewFlagSet("osc", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `osc: online schema change for MySQL/MariaDB and PostgreSQL, without triggers.
+
+Usage:
+  osc --host H --user U --database D --table T --alter "ADD COLUMN c INT" [--execute]
+  osc --dsn postgres://user@host/db --table schema.t --alter "ADD COLUMN c int" [--execute]
+
+Without --execute osc does a dry run (--noop): it inspects, creates and alters
+the shadow table, reports the plan and drops everything it made.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+
+	// What to change.
+	fs.StringVar(&o.cfg.Table, "table", "", "table to alter (PostgreSQL: may be schema-qualified, schema.table)")
+	fs.StringVar(&o.cfg.Alter, "alter", "", `the ALTER TABLE clauses, without "ALTER TABLE t" (e.g. "ADD COLUMN c INT, DROP COLUMN d")`)
+	fs.BoolVar(&o.cfg.Execute, "execute", false, "really migrate the table (default: dry run)")
+	fs.BoolVar(&o.noop, "noop", false, "dry run: inspect, create and alter the shadow table, report, drop it (the default)")
+
+	// MySQL / MariaDB connection (gh-ost names).
+	fs.StringVar(&o.host, "host", "127.0.0.1", "MySQL: primary host")
+	fs.IntVar(&o.port, "port", 3306, "MySQL: primary port")
+	fs.StringVar(&o.user, "user", "", "MySQL: user (needs REPLICATION SLAVE and REPLICATION CLIENT)")
+	fs.StringVar(&o.password, "password", "", "MySQL: password (prefer OSC_PASSWORD or --ask-pass: a command-line password is visible to other users)")
+	fs.BoolVar(&o.askPass, "ask-pass", false, "MySQL: prompt for the password")
+	fs.StringVar(&o.database, "database", "", "MySQL: database of the table")
+	fs.BoolVar(&o.allowOnMaster, "allow-on-master", false, "accepted for gh-ost compatibility; osc always works on the primary")
+	fs.Uint32Var(&o.replicaServerID, "replica-server-id", 0, "MySQL: server_id osc uses to read the binlog (default: derived from the process id, in 1000000-1999999)")
+
+	// PostgreSQL connection.
+	fs.StringVar(&o.dsn, "dsn", "", `PostgreSQL: connection string, URL or "key=value" (libpq); PG* environment variables apply. Selects PostgreSQL.`)
+
+	// How.
+	fs.IntVar(&o.cfg.ChunkSize, "chunk-size", 1000, "rows per copy chunk")
+	fs.IntVar(&o.cfg.DMLBatchSize, "dml-batch-size", 100, "captured changes applied per transaction")
+	fs.IntVar(&o.cutOverLockTimeoutS, "cut-over-lock-timeout-seconds", 3, "longest a cut-over attempt may wait for (and so block writers behind) its locks")
+	fs.IntVar(&o.cfg.CutOverRetries, "cut-over-retries", 60, "cut-over attempts before giving up")
+	fs.BoolVar(&o.cfg.OkToDropTable, "ok-to-drop-table", false, "drop the old table after a successful cut-over (default: keep it)")
+	fs.StringVar(&o.cfg.PostponeCutOverFlagFile, "postpone-cut-over-flag-file", "", "while this file exists, keep the shadow in sync and do not cut over")
+	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
+	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
+	fs.BoolVar(&o.debug, "debug", false, "log everything")
+	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (status lines still print)")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fs, fmt.Errorf("unexpected argument %q (flags take the form --name value)", fs.Arg(0))
+	}
+	if o.noop && o.cfg.Execute {
+		return nil, fs, errors.New("--noop and --execute contradict each other")
+	}
+	if o.cfg.Table == "" {
+		return nil, fs, errors.New("--table is required")
+	}
+	if strings.TrimSpace(o.cfg.Alter) == "" {
+		return nil, fs, errors.New("--alter is required")
+	}
+	if o.cfg.ChunkSize < 1 {
+		return nil, fs, errors.New("--chunk-size must be at least 1")
+	}
+	if o.cfg.DMLBatchSize < 1 {
+		return nil, fs, errors.New("--dml-batch-size must be at least 1")
+	}
+	if o.cutOverLockTimeoutS < 1 {
+		return nil, fs, errors.New("--cut-over-lock-timeout-seconds must be at least 1")
+	}
+	o.cfg.CutOverLockTimeout = time.Duration(o.cutOverLockTimeoutS) * time.Second
+	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
+	return o, fs, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, fs, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	switch {
+	case o.debug || o.verbose:
+		level = slog.LevelDebug
+	case o.quiet:
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var d engine.Dialect
+	if fs.Changed("dsn") {
+		d, err = engine.NewPostgres(o.cfg, o.dsn, log)
+	} else {
+		d, err = mysqlDialect(o, log)
+	}
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := engine.New(o.cfg, d, log, stdout)
+	if err := m.Run(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; everything osc created was removed: %w", err)
+		}
+		return err
+	}
+	return nil
+}
+
+func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
+	if o.database == "" {
+		return nil, errors.New("--database is required for MySQL (for PostgreSQL give --dsn)")
+	}
+	if o.user == "" {
+		return nil, errors.New("--user is required for MySQL")
+	}
+	password := o.password
+	if password == "" {
+		password = os.Getenv("OSC_PASSWORD")
+	}
+	if o.askPass {
+		fmt.Fprint(os.Stderr, "Password: ")
+		p, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return nil, fmt.Errorf("read password: %w", err)
+		}
+		password = string(p)
+	}
+	o.cfg.Schema = o.database
+	return engine.NewMySQL(o.cfg, table.MySQLConn{
+		Host: o.host, Port: o.port, User: o.user, Password: password, ReplicaServerID: o.replicaServerID,
+	}, log)
+}

@@ -1,0 +1,610 @@
+// Package cutover swaps the shadow table in for the original, atomically, while
+// writers to the original wait.
+package cutover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/table"
+)
+
+// PostgresOptions tunes the PostgreSQL cut-over.
+type PostgresOptions struct {
+	// LockTimeout is the longest one attempt waits for a lock, and for the
+	// drain: writers queued behind the cut-over wait at most about twice that.
+	LockTimeout time.Duration
+	Retries     int // attempts before giving up
+	// ForeignKeys are the shadow's foreign keys, set aside while rows were
+	// copied; the new table gets them NOT VALID and they are validated after.
+	ForeignKeys []table.PostgresForeignKey
+	Log         *slog.Logger
+}
+
+// pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
+// it up to PostgresOptions.LockTimeout (pg_repack's ladder).
+const pgFirstLockTimeout = 100 * time.Millisecond
+
+// errDrainTimeout is a drain that did not finish within the attempt.
+var errDrainTimeout = errors.New("the last changes were not applied within the lock timeout")
+
+// Postgres swaps plan.Shadow in for plan.Source in one transaction and
+// carries over what binds to the original's oid rather than its name: index
+// and identity-sequence names, sequences owned by its columns, identity
+// positions, views, foreign keys both ways, ownership, grants, the table
+// comment and the replica identity. Writers wait on the original's lock and,
+// once the transaction commits, resolve the name again and write to the new
+// table. Lock timeouts (and deadlocks, and a drain that takes too long) roll
+// the attempt back and retry with a longer timeout.
+//
+// drain is called with the original locked and returns once every change
+// committed before the call has been applied to the shadow.
+func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts PostgresOptions, drain func(context.Context) error) error {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	log := opts.Log
+	timeout := min(pgFirstLockTimeout, opts.LockTimeout)
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		validate, err := pgAttempt(ctx, pool, plan, opts, timeout, drain)
+		if err == nil {
+			log.Info("cut-over: tables swapped", "table", plan.Source.Schema+"."+plan.Source.Name, "old table", plan.OldName,
+				"attempt", attempt, "locked for", time.Since(start).Round(time.Millisecond).String())
+			pgValidate(ctx, pool, validate, log)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cut-over attempt %d: %w", attempt, context.Cause(ctx))
+		}
+		if !pgRetryable(err) {
+			return fmt.Errorf("cut-over attempt %d: %w", attempt, err)
+		}
+		if attempt >= max(opts.Retries, 1) {
+			return fmt.Errorf("cut-over: gave up after %d attempts: %w", attempt, err)
+		}
+		log.Warn("cut-over attempt rolled back; retrying", "attempt", attempt, "lock_timeout", timeout.String(), "err", err)
+		timeout = min(2*timeout, opts.LockTimeout)
+	}
+}
+
+// pgRetryable reports whether an attempt failed only because it waited too
+// long: on a lock, in a deadlock, or for the drain.
+func pgRetryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "55P03" || pgErr.Code == "40P01" // lock_not_available, deadlock_detected
+	}
+	return errors.Is(err, errDrainTimeout)
+}
+
+// pgValidation is a NOT VALID foreign key to validate after the swap.
+type pgValidation struct{ table, name string }
+
+func pgValidate(ctx context.Context, pool *pgxpool.Pool, vs []pgValidation, log *slog.Logger) {
+	for _, v := range vs {
+		stmt := fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", v.table, table.QuotePostgres(v.name))
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			log.Error("cut-over done, but a foreign key of the new table could not be validated; it stays NOT VALID (enforced for new rows): fix the rows and run "+stmt,
+				"constraint", v.name, "table", v.table, "err", err)
+			continue
+		}
+		log.Info("cut-over: foreign key validated", "constraint", v.name, "table", v.table)
+	}
+}
+
+// pgSwap is one attempt's transaction.
+type pgSwap struct {
+	ctx  context.Context
+	tx   pgx.Tx
+	plan *table.Plan
+	opts PostgresOptions
+
+	schema, name        string // the original's schema and name: the new table's name after the swap
+	orig, shadow, old   string // quoted qualified names
+	oldOID, newOID, nsp uint32
+}
+
+func (s *pgSwap) exec(sql string, args ...any) error {
+	if _, err := s.tx.Exec(s.ctx, sql, args...); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+func (s *pgSwap) strings(sql string, args ...any) ([]string, error) {
+	rows, err := s.tx.Query(s.ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts PostgresOptions, timeout time.Duration, drain func(context.Context) error) ([]pgValidation, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	s := &pgSwap{ctx: ctx, tx: tx, plan: plan, opts: opts, schema: plan.Source.Schema, name: plan.Source.Name,
+		orig:   table.QuotePostgres(plan.Source.Schema, plan.Source.Name),
+		shadow: table.QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name),
+		old:    table.QuotePostgres(plan.Source.Schema, plan.OldName)}
+	if err := tx.QueryRow(ctx, `SELECT c.oid, c.relnamespace, coalesce(to_regclass($2)::oid, 0) FROM pg_class c WHERE c.oid = to_regclass($1)`,
+		s.orig, s.shadow).Scan(&s.oldOID, &s.nsp, &s.newOID); err != nil {
+		return nil, fmt.Errorf("find %s: %w", s.orig, err)
+	}
+	if s.newOID == 0 {
+		return nil, fmt.Errorf("shadow table %s is gone", s.shadow)
+	}
+
+	// Lock what the swap alters besides the two tables (views reading the
+	// original, tables its foreign keys link) up front with the original, in
+	// one statement, before the drain: a session reading a view holds the
+	// view while it waits for the original, and the swap would otherwise wait
+	// for it in turn, a deadlock PostgreSQL resolves by failing the session.
+	// Waiting for those locks can still meet a session in the middle of
+	// taking them; the lock_timeout is kept under deadlock_timeout divided by
+	// the number of relations, so that this attempt gives up first.
+	others, err := s.lockList()
+	if err != nil {
+		return nil, fmt.Errorf("list tables to lock: %w", err)
+	}
+	var deadlockMS int64
+	if err := tx.QueryRow(ctx, "SELECT setting::bigint FROM pg_settings WHERE name = 'deadlock_timeout'").Scan(&deadlockMS); err != nil {
+		return nil, fmt.Errorf("read deadlock_timeout: %w", err)
+	}
+	lockTimeout := timeout
+	if n := int64(len(others) + 1); n > 1 {
+		lockTimeout = min(lockTimeout, max(time.Duration(deadlockMS/n)*time.Millisecond, 10*time.Millisecond))
+	}
+	if err := s.exec(fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
+		return nil, err
+	}
+	if err := s.exec(fmt.Sprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", strings.Join(append(others, s.orig), ", "))); err != nil {
+		return nil, err
+	}
+
+	locked := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, opts.LockTimeout)
+	err = drain(dctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, errDrainTimeout
+		}
+		return nil, fmt.Errorf("drain: %w", err)
+	}
+	opts.Log.Debug("cut-over: drained with the original locked", "drain", time.Since(locked).String(), "locked", append(others, s.orig))
+	if err := s.exec(fmt.Sprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", s.shadow)); err != nil {
+		return nil, err
+	}
+	return s.swap()
+}
+
+// lockList returns the relations the swap alters besides the two tables, as
+// regclass text: views reading the original, tables whose foreign keys
+// reference it, tables its or the new table's foreign keys reference. Those
+// the user may not lock (a referenced table it only has REFERENCES on) are
+// left to the statements that need them.
+func (s *pgSwap) lockList() ([]string, error) {
+	refs := make([]string, 0, len(s.opts.ForeignKeys))
+	for _, fk := range s.opts.ForeignKeys {
+		refs = append(refs, fk.References)
+	}
+	// Locking a view locks the relations it reads too (as its owner): a view
+	// reading a table the user may not lock is left out.
+	return s.strings(`SELECT x.oid::regclass::text FROM (
+			SELECT r.ev_class AS oid, 1 AS ord FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+				WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND r.ev_class <> $1
+				AND NOT EXISTS (SELECT 1 FROM pg_depend d2 JOIN pg_rewrite r2 ON d2.classid = 'pg_rewrite'::regclass AND r2.oid = d2.objid
+					JOIN pg_class b ON b.oid = d2.refobjid
+					WHERE r2.ev_class = r.ev_class AND d2.refclassid = 'pg_class'::regclass AND b.oid <> r.ev_class
+					AND NOT (pg_has_role(b.relowner, 'USAGE') OR has_table_privilege(b.oid, 'UPDATE, DELETE, TRUNCATE')))
+			UNION SELECT conrelid, 2 FROM pg_constraint WHERE contype = 'f' AND confrelid = $1 AND conrelid <> $1
+			UNION SELECT confrelid, 3 FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid <> $1
+			UNION SELECT to_regclass(r)::oid, 3 FROM unnest($2::text[]) AS r) x
+		JOIN pg_class c ON c.oid = x.oid
+		WHERE x.oid NOT IN ($1, $3) AND (pg_has_role(c.relowner, 'USAGE') OR has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE'))
+		GROUP BY x.oid ORDER BY min(x.ord), 1`, s.oldOID, refs, s.newOID)
+}
+
+// pgView is a view to re-create on the new table.
+type pgView struct {
+	name, def string
+	options   []string
+}
+
+// pgIncoming is a foreign key of another table referencing the original.
+type pgIncoming struct {
+	table, name, def string
+	validated        bool
+}
+
+// pgSequence is a sequence bound to a column: owned (serial, deptype 'a') or
+// an identity's (deptype 'i').
+type pgSequence struct {
+	oid      uint32
+	name     string // relname
+	regclass string
+	column   string
+	identity bool
+}
+
+// pgGrant is one row of aclexplode.
+type pgGrant struct {
+	column, grantee, privilege string
+	grantable                  bool
+}
+
+func (s *pgSwap) swap() ([]pgValidation, error) {
+	ctx, tx := s.ctx, s.tx
+	// Read everything that names the original before the renames change
+	// what the names resolve to.
+	views, err := s.views()
+	if err != nil {
+		return nil, err
+	}
+	incoming, err := s.incoming()
+	if err != nil {
+		return nil, err
+	}
+	oldFKs, err := s.strings(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND conparentid = 0 ORDER BY 1`, s.oldOID)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	oldSeqs, err := s.sequences(s.oldOID)
+	if err != nil {
+		return nil, err
+	}
+	newSeqs, err := s.sequences(s.newOID)
+	if err != nil {
+		return nil, err
+	}
+	pairs, err := table.PostgresIndexPairs(ctx, tx, s.plan, s.oldOID, s.newOID)
+	if err != nil {
+		return nil, err
+	}
+	var owner, comment, replIdent, newReplIdent, replIndex string
+	var changeOwner bool
+	if err := tx.QueryRow(ctx, `SELECT pg_get_userbyid(o.relowner),
+		o.relowner <> n.relowner AND n.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user),
+		coalesce(quote_literal(obj_description(o.oid, 'pg_class')), ''), o.relreplident::text, n.relreplident::text,
+		coalesce((SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = o.oid AND i.indisreplident), '')
+		FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = $2`, s.oldOID, s.newOID).Scan(
+		&owner, &changeOwner, &comment, &replIdent, &newReplIdent, &replIndex); err != nil {
+		return nil, fmt.Errorf("read table properties: %w", err)
+	}
+	grants, err := s.grants(s.oldOID)
+	if err != nil {
+		return nil, err
+	}
+
+	// The swap.
+	if err := s.exec(fmt.Sprintf("ALTER TABLE %s RENAME TO %s", s.orig, table.QuotePostgres(s.plan.OldName))); err != nil {
+		return nil, err
+	}
+	if err := s.exec(fmt.Sprintf("ALTER TABLE %s RENAME TO %s", s.shadow, table.QuotePostgres(s.name))); err != nil {
+		return nil, err
+	}
+	newTable := s.orig // the original's name now names the new table
+
+	// Index names (and with them the names of the constraints they back).
+	for _, p := range pairs {
+		free, err := s.freeName(p[0])
+		if err != nil {
+			return nil, err
+		}
+		if err := s.exec(fmt.Sprintf("ALTER INDEX %s RENAME TO %s", table.QuotePostgres(s.schema, p[0]), table.QuotePostgres(free))); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range pairs {
+		if err := s.exec(fmt.Sprintf("ALTER INDEX %s RENAME TO %s", table.QuotePostgres(s.schema, p[1]), table.QuotePostgres(p[0]))); err != nil {
+			return nil, err
+		}
+	}
+
+	// Ownership first: it moves the owner's privileges and owned sequences.
+	// An owner the --alter set is kept.
+	if changeOwner {
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s OWNER TO %s", newTable, table.QuotePostgres(owner))); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := s.carrySequences(newTable, oldSeqs, newSeqs); err != nil {
+		return nil, err
+	}
+
+	for _, v := range views {
+		stmt := "CREATE OR REPLACE VIEW " + v.name
+		if len(v.options) > 0 {
+			stmt += " WITH (" + table.PostgresRelOptions(v.options) + ")"
+		}
+		if err := s.exec(stmt + " AS " + v.def); err != nil {
+			return nil, fmt.Errorf("re-create view %s on the new table: %w", v.name, err)
+		}
+	}
+
+	var validate []pgValidation
+	for _, fk := range incoming {
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", fk.table, table.QuotePostgres(fk.name))); err != nil {
+			return nil, err
+		}
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", fk.table, table.QuotePostgres(fk.name), fk.def)); err != nil {
+			return nil, err
+		}
+		if fk.validated {
+			validate = append(validate, pgValidation{fk.table, fk.name})
+		}
+	}
+	for _, name := range oldFKs { // the old table's rows must not hold back its parents' deletes
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", s.old, table.QuotePostgres(name))); err != nil {
+			return nil, err
+		}
+	}
+	for _, fk := range s.opts.ForeignKeys {
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", newTable, table.QuotePostgres(fk.Name), fk.Definition)); err != nil {
+			return nil, err
+		}
+		if fk.Validate {
+			validate = append(validate, pgValidation{newTable, fk.Name})
+		}
+	}
+
+	if err := s.carryGrants(newTable, grants); err != nil {
+		return nil, err
+	}
+	if comment != "" { // LIKE does not copy the table's comment, and ALTER TABLE cannot set one
+		if err := s.exec(fmt.Sprintf("COMMENT ON TABLE %s IS %s", newTable, comment)); err != nil {
+			return nil, err
+		}
+	}
+	if newReplIdent == "d" && replIdent != "d" {
+		var clause string
+		switch replIdent {
+		case "f":
+			clause = "FULL"
+		case "i": // (NOTHING is refused before the migration starts)
+			for _, p := range pairs {
+				if p[0] == replIndex {
+					clause = "USING INDEX " + table.QuotePostgres(replIndex)
+				}
+			}
+		}
+		if clause == "" {
+			s.opts.Log.Warn("cut-over: the original's replica identity index has no counterpart on the new table; it keeps the default replica identity", "index", replIndex)
+		} else if err := s.exec(fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY %s", newTable, clause)); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return validate, nil
+}
+
+func (s *pgSwap) views() ([]pgView, error) {
+	rows, err := s.tx.Query(s.ctx, `SELECT v.oid::regclass::text, pg_get_viewdef(v.oid), coalesce(v.reloptions, '{}')
+		FROM pg_class v WHERE v.relkind = 'v' AND v.oid IN (
+			SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND r.ev_class <> $1)
+		ORDER BY v.oid`, s.oldOID)
+	if err != nil {
+		return nil, fmt.Errorf("read views: %w", err)
+	}
+	views, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgView, error) {
+		var v pgView
+		err := r.Scan(&v.name, &v.def, &v.options)
+		v.def = strings.TrimRight(strings.TrimSpace(v.def), ";")
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read views: %w", err)
+	}
+	return views, nil
+}
+
+func (s *pgSwap) incoming() ([]pgIncoming, error) {
+	rows, err := s.tx.Query(s.ctx, `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated
+		FROM pg_constraint WHERE contype = 'f' AND confrelid = $1 AND conrelid <> $1 AND conparentid = 0 ORDER BY 1, 2`, s.oldOID)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgIncoming, error) {
+		var f pgIncoming
+		err := r.Scan(&f.table, &f.name, &f.def, &f.validated)
+		f.def = strings.TrimSuffix(f.def, " NOT VALID")
+		return f, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	return fks, nil
+}
+
+func (s *pgSwap) sequences(oid uint32) ([]pgSequence, error) {
+	rows, err := s.tx.Query(s.ctx, `SELECT q.oid, q.relname, q.oid::regclass::text, a.attname, d.deptype = 'i'
+		FROM pg_depend d JOIN pg_class q ON q.oid = d.objid AND q.relkind = 'S'
+		JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+		WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1
+		AND d.deptype IN ('a', 'i') ORDER BY a.attnum`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read sequences: %w", err)
+	}
+	seqs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgSequence, error) {
+		var q pgSequence
+		return q, r.Scan(&q.oid, &q.name, &q.regclass, &q.column, &q.identity)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read sequences: %w", err)
+	}
+	return seqs, nil
+}
+
+// carrySequences gives each identity column of the new table its original's
+// sequence position (LIKE gave it a fresh sequence starting at 1) and the
+// original sequence's name, and hands serial sequences owned by the
+// original's columns to the new table's columns (else dropping the old
+// table would drop them while the new table's defaults still use them).
+func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) error {
+	shadowOf, sourceOf := map[string]string{}, map[string]string{}
+	for _, m := range s.plan.Mapping {
+		shadowOf[m.Source], sourceOf[m.Shadow] = m.Shadow, m.Source
+	}
+	newIdentity := map[string]bool{}
+	var renames [][2]string // sequence regclass, new name
+	for _, nq := range newSeqs {
+		if !nq.identity {
+			continue
+		}
+		newIdentity[nq.column] = true
+		src, mapped := sourceOf[nq.column]
+		var oq *pgSequence
+		for i := range oldSeqs {
+			if mapped && oldSeqs[i].column == src {
+				oq = &oldSeqs[i]
+			}
+		}
+		switch {
+		case oq != nil:
+			if err := s.exec(fmt.Sprintf("SELECT setval($1::oid::regclass, last_value, is_called) FROM %s", oq.regclass), nq.oid); err != nil {
+				return err
+			}
+			if oq.identity {
+				free, err := s.freeName(oq.name)
+				if err != nil {
+					return err
+				}
+				renames = append(renames, [2]string{oq.regclass, free}, [2]string{nq.regclass, oq.name})
+			}
+		case mapped: // a column that became an identity: start past its values
+			if err := s.exec(fmt.Sprintf("SELECT setval($1::oid::regclass, m) FROM (SELECT max(%s) AS m FROM %s) x WHERE m IS NOT NULL",
+				table.QuotePostgres(nq.column), newTable), nq.oid); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range renames {
+		if err := s.exec(fmt.Sprintf("ALTER SEQUENCE %s RENAME TO %s", r[0], table.QuotePostgres(r[1]))); err != nil {
+			return err
+		}
+	}
+	for _, oq := range oldSeqs {
+		sh, ok := shadowOf[oq.column]
+		if oq.identity || !ok || newIdentity[sh] {
+			continue
+		}
+		if err := s.exec(fmt.Sprintf("ALTER SEQUENCE %s OWNED BY %s.%s", oq.regclass, newTable, table.QuotePostgres(sh))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// freeName returns name with an _old suffix (and a number if needed) that no
+// relation of the schema has.
+func (s *pgSwap) freeName(name string) (string, error) {
+	for i := 1; ; i++ {
+		suffix := "_old"
+		if i > 1 {
+			suffix = fmt.Sprintf("_old%d", i)
+		}
+		cand := table.FitPostgresName(name, suffix)
+		var taken bool
+		if err := s.tx.QueryRow(s.ctx, "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $1 AND relname = $2)", s.nsp, cand).Scan(&taken); err != nil {
+			return "", fmt.Errorf("find a free name for %s: %w", name, err)
+		}
+		if !taken {
+			return cand, nil
+		}
+	}
+}
+
+// pgPrivilege is a privilege keyword as aclexplode spells it.
+var pgPrivilege = regexp.MustCompile(`^[A-Z][A-Z ]*$`)
+
+// grants reads the table's privileges (the owner's defaults when relacl is
+// NULL) and its columns'.
+func (s *pgSwap) grants(oid uint32) ([]pgGrant, error) {
+	rows, err := s.tx.Query(s.ctx, `SELECT '', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+			a.privilege_type, a.is_grantable
+		FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a WHERE c.oid = $1
+		UNION ALL
+		SELECT t.attname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+			a.privilege_type, a.is_grantable
+		FROM pg_attribute t, aclexplode(t.attacl) a WHERE t.attrelid = $1 AND t.attnum > 0 AND NOT t.attisdropped AND t.attacl IS NOT NULL`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read privileges: %w", err)
+	}
+	gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgGrant, error) {
+		var g pgGrant
+		return g, r.Scan(&g.column, &g.grantee, &g.privilege, &g.grantable)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read privileges: %w", err)
+	}
+	return gs, nil
+}
+
+// carryGrants gives the new table exactly the original's table privileges,
+// and its column privileges on the columns the new table kept.
+func (s *pgSwap) carryGrants(newTable string, grants []pgGrant) error {
+	current, err := s.grants(s.newOID)
+	if err != nil {
+		return err
+	}
+	revoke := map[string]bool{}
+	var grantees []string
+	for _, g := range current {
+		if g.column == "" && !revoke[g.grantee] {
+			revoke[g.grantee] = true
+			grantees = append(grantees, g.grantee)
+		}
+	}
+	if len(grantees) > 0 {
+		if err := s.exec(fmt.Sprintf("REVOKE ALL ON %s FROM %s CASCADE", newTable, strings.Join(grantees, ", "))); err != nil {
+			return err
+		}
+	}
+	shadowOf := map[string]string{}
+	for _, m := range s.plan.Mapping {
+		shadowOf[m.Source] = m.Shadow
+	}
+	for _, g := range grants {
+		if !pgPrivilege.MatchString(g.privilege) {
+			return fmt.Errorf("unexpected privilege %q", g.privilege)
+		}
+		priv := g.privilege
+		if g.column != "" {
+			sh, ok := shadowOf[g.column]
+			if !ok {
+				continue
+			}
+			priv += " (" + table.QuotePostgres(sh) + ")"
+		}
+		stmt := fmt.Sprintf("GRANT %s ON %s TO %s", priv, newTable, g.grantee)
+		if g.grantable {
+			stmt += " WITH GRANT OPTION"
+		}
+		if err := s.exec(stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}

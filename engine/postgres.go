@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/apply"
+	"osc/cdc"
+	"osc/copier"
+	"osc/cutover"
+	"osc/table"
+)
+
+// postgresDialect is the Dialect of PostgreSQL: logical replication (pgoutput)
+// capture, ON CONFLICT DO NOTHING chunks, upsert/delete apply, and a
+// one-transaction rename cut-over.
+type postgresDialect struct {
+	cfg   Config
+	dsn   string
+	log   *slog.Logger
+	names table.PostgresNames
+
+	pool   *pgxpool.Pool
+	lock   *table.PostgresLock
+	insp   *table.PostgresInspection
+	shadow *table.PostgresShadow
+}
+
+var _ Dialect = (*postgresDialect)(nil)
+
+// NewPostgres returns the PostgreSQL dialect for one migration. dsn is a
+// libpq URL or key=value string ("" uses the PG* environment variables).
+// Without cfg.Schema, cfg.Table may be "schema.table"; the schema defaults
+// to public. It connects in Inspect.
+func NewPostgres(cfg Config, dsn string, log *slog.Logger) (Dialect, error) {
+	cfg.Defaults()
+	if cfg.Schema == "" {
+		cfg.Schema = "public"
+		if s, t, ok := strings.Cut(cfg.Table, "."); ok {
+			cfg.Schema, cfg.Table = s, t
+		}
+	}
+	switch {
+	case cfg.Table == "":
+		return nil, errors.New("postgres: the table is required (--table)")
+	case cfg.Schema == "":
+		return nil, fmt.Errorf("postgres: the schema of %q is empty", "."+cfg.Table)
+	case strings.TrimSpace(cfg.Alter) == "":
+		return nil, errors.New("postgres: the --alter is empty")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &postgresDialect{cfg: cfg, dsn: dsn, log: log, names: table.NewPostgresNames(cfg.Schema, cfg.Table)}, nil
+}
+
+func (d *postgresDialect) Inspect(ctx context.Context) error {
+	if d.pool == nil {
+		pool, err := table.OpenPostgres(ctx, d.dsn)
+		if err != nil {
+			return err
+		}
+		d.pool = pool
+	}
+	if d.lock == nil {
+		lock, err := table.LockPostgres(ctx, d.pool, d.cfg.Schema, d.cfg.Table)
+		if err != nil {
+			return err
+		}
+		d.lock = lock
+	}
+	insp, err := table.InspectPostgresTable(ctx, d.pool, d.names)
+	if err != nil {
+		return err
+	}
+	d.insp = insp
+	d.log.Info("inspected", "server", insp.Server.Version, "table", d.cfg.Schema+"."+d.cfg.Table,
+		"estimated rows", insp.EstimatedRows)
+	return nil
+}
+
+func (d *postgresDialect) CreateShadow(ctx context.Context) (*table.Plan, error) {
+	if d.insp == nil {
+		return nil, errors.New("postgres: CreateShadow before a successful Inspect")
+	}
+	sh, err := table.CreatePostgresShadow(ctx, d.pool, d.insp, d.cfg.Alter, d.cfg.CutOverLockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	d.shadow = sh
+	return sh.Plan, nil
+}
+
+func (d *postgresDialect) NewSource(plan *table.Plan) (Source, error) {
+	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.dsn, Slot: d.names.Slot, Publication: d.names.Publication}, d.pool, plan)
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+func (d *postgresDialect) NewCopier(plan *table.Plan) (Copier, error) {
+	return copier.NewPostgres(d.pool, plan), nil
+}
+
+func (d *postgresDialect) NewApplier(plan *table.Plan) (Applier, error) {
+	return apply.NewPostgres(d.pool, plan), nil
+}
+
+func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error {
+	if d.shadow == nil || d.shadow.Plan != plan {
+		return errors.New("postgres: CutOver of a plan CreateShadow did not make")
+	}
+	return cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
+		LockTimeout: d.cfg.CutOverLockTimeout,
+		Retries:     d.cfg.CutOverRetries,
+		ForeignKeys: d.shadow.ForeignKeys,
+		Log:         d.log,
+	}, drain)
+}
+
+// Cleanup drops the shadow unless the cut-over happened (after it, the
+// shadow's name is gone: the new table has the original's), and the old
+// table when the user asked for it, never cascading to other objects.
+func (d *postgresDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error {
+	if d.pool == nil {
+		return errors.New("postgres: cleanup without a connection")
+	}
+	schema := plan.Source.Schema
+	name, what := plan.Shadow.Name, "shadow table"
+	if cutOver {
+		if !d.cfg.OkToDropTable {
+			d.log.Info("the original table is kept", "table", schema+"."+plan.OldName)
+			return nil
+		}
+		name, what = plan.OldName, "old table"
+	}
+	if err := table.DropPostgresTable(ctx, d.pool, schema, name); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "2BP01" { // dependent_objects_still_exist
+			return fmt.Errorf("%w (%s); drop or move those objects, then DROP TABLE %s", err, pgErr.Detail, table.QuotePostgres(schema, name))
+		}
+		return err
+	}
+	d.log.Info("dropped "+what, "table", schema+"."+name)
+	return nil
+}
+
+// Retryable: deadlock victim (40P01), serialization failure (40001), lock
+// timeout (55P03).
+func (d *postgresDialect) Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40P01", "40001", "55P03":
+		return true
+	}
+	return false
+}
+
+func (d *postgresDialect) Close() error {
+	var errs []error
+	if d.lock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		errs = append(errs, d.lock.Release(ctx))
+		d.lock = nil
+	}
+	if d.pool != nil {
+		d.pool.Close()
+		d.pool = nil
+	}
+	return errors.Join(errs...)
+}

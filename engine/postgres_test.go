@@ -1,0 +1,402 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/table"
+)
+
+const pgEngineSchema = "pgeng_test"
+
+func pgEngineDSN() string {
+	env := func(k, def string) string {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
+		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
+}
+
+// pgEngineDB connects to the sandbox and creates the test schema with stmts
+// run in it (search_path set), dropped when the test ends.
+func pgEngineDB(t *testing.T, stmts ...string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pool, err := table.OpenPostgres(ctx, pgEngineDSN())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
+		}
+		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgEngineSchema+" CASCADE"); err != nil {
+			t.Errorf("drop test schema: %v", err)
+		}
+		pool.Close()
+	})
+	pgEngineExec(t, pool, append([]string{"DROP SCHEMA IF EXISTS " + pgEngineSchema + " CASCADE", "CREATE SCHEMA " + pgEngineSchema}, stmts...)...)
+	return pool
+}
+
+func pgEngineExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
+	t.Helper()
+	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(context.Background(), "SET LOCAL search_path = "+pgEngineSchema); err != nil {
+			return err
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(context.Background(), s); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pgLeftovers lists the osc objects of table name that exist.
+func pgLeftovers(t *testing.T, pool *pgxpool.Pool, name string) []string {
+	t.Helper()
+	n := table.NewPostgresNames(pgEngineSchema, name)
+	var out []string
+	err := pool.QueryRow(context.Background(), `SELECT array_remove(ARRAY[
+		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $2),
+		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $3),
+		(SELECT 'slot ' || slot_name FROM pg_replication_slots WHERE slot_name = $4),
+		(SELECT 'publication ' || pubname FROM pg_publication WHERE pubname = $5)], NULL)`,
+		pgEngineSchema, n.Shadow, n.Old, n.Slot, n.Publication).Scan(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestNewPostgresValidates(t *testing.T) {
+	for _, tc := range []struct {
+		cfg                Config
+		schema, name, want string
+	}{
+		{cfg: Config{Table: "t", Alter: "x"}, schema: "public", name: "t"},
+		{cfg: Config{Table: "s.t", Alter: "x"}, schema: "s", name: "t"},
+		{cfg: Config{Schema: "s", Table: "a.b", Alter: "x"}, schema: "s", name: "a.b"},
+		{cfg: Config{Alter: "x"}, want: "table is required"},
+		{cfg: Config{Table: ".t", Alter: "x"}, want: "schema"},
+		{cfg: Config{Table: "t", Alter: " "}, want: "--alter is empty"},
+	} {
+		d, err := NewPostgres(tc.cfg, "", nil)
+		if tc.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%+v: %v", tc.cfg, err)
+			continue
+		}
+		n := d.(*postgresDialect).names
+		if n.Schema != tc.schema || n.Table != tc.name {
+			t.Errorf("%+v: names %+v", tc.cfg, n)
+		}
+	}
+}
+
+func TestPostgresDialectLockAndDryRun(t *testing.T) {
+	const name = "dry"
+	pool := pgEngineDB(t, "CREATE TABLE dry (id int PRIMARY KEY, v text)", "INSERT INTO dry VALUES (1, 'a')")
+	ctx := context.Background()
+	cfg := Config{Schema: pgEngineSchema, Table: name, Alter: "ADD COLUMN w int"}
+	first, err := NewPostgres(cfg, pgEngineDSN(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second, err := NewPostgres(cfg, pgEngineDSN(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Inspect(ctx); err == nil || !strings.Contains(err.Error(), "another osc is migrating pgeng_test.dry") {
+		t.Errorf("second Inspect: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Cleanup is idempotent, keeps the old table unless asked, and never
+	// cascades.
+	d, err := NewPostgres(cfg, pgEngineDSN(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := d.CreateShadow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := d.Cleanup(ctx, plan, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := pgLeftovers(t, pool, name); len(got) != 0 {
+		t.Errorf("cleanup left %v", got)
+	}
+	pgEngineExec(t, pool, "CREATE TABLE _dry_old (id int)", "CREATE VIEW dry_old_v AS SELECT id FROM _dry_old")
+	if err := d.Cleanup(ctx, plan, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := pgLeftovers(t, pool, name); fmt.Sprint(got) != "[table _dry_old]" {
+		t.Errorf("old table dropped without --ok-to-drop-table: %v", got)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.OkToDropTable = true
+	if d, err = NewPostgres(cfg, pgEngineDSN(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Inspect(ctx); err == nil || !strings.Contains(err.Error(), `DROP TABLE "pgeng_test"."_dry_old"`) {
+		t.Errorf("Inspect with _dry_old present: %v", err)
+	}
+	if err := d.Cleanup(ctx, plan, true); err == nil || !strings.Contains(err.Error(), "drop or move those objects") {
+		t.Errorf("cleanup cascading to a view: %v", err)
+	}
+	pgEngineExec(t, pool, "DROP VIEW dry_old_v")
+	if err := d.Cleanup(ctx, plan, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := pgLeftovers(t, pool, name); len(got) != 0 {
+		t.Errorf("cleanup left %v", got)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.OkToDropTable = false
+
+	// The engine's dry run: shadow created, reported and dropped.
+	d, err = NewPostgres(cfg, pgEngineDSN(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := New(cfg, d, slog.New(slog.DiscardHandler), io.Discard).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := pgLeftovers(t, pool, name); len(got) != 0 {
+		t.Errorf("dry run left %v", got)
+	}
+	var cols int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+		pgEngineSchema, name).Scan(&cols); err != nil || cols != 2 {
+		t.Errorf("dry run changed the table: %d columns (%v)", cols, err)
+	}
+}
+
+// TestPostgresMigration runs a whole migration through the engine while
+// writers insert, update (the key too) and delete, through the cut-over; each
+// writer owns its rows and remembers what it did, and the new table must
+// hold exactly that.
+func TestPostgresMigration(t *testing.T) {
+	const name = "e2e"
+	pool := pgEngineDB(t,
+		"CREATE TABLE e2e (id bigserial PRIMARY KEY, owner int NOT NULL, v int NOT NULL DEFAULT 1, s text, junk text)",
+		"INSERT INTO e2e (owner, v, s, junk) SELECT i % 3, i, 's' || i, repeat('j', 100) FROM generate_series(1, 20000) i",
+		"CREATE VIEW e2e_v AS SELECT id, s FROM e2e",
+		"CREATE TABLE e2e_child (id serial PRIMARY KEY, e2e_id bigint REFERENCES e2e ON DELETE CASCADE)",
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := Config{Schema: pgEngineSchema, Table: name, Execute: true, ChunkSize: 500, DMLBatchSize: 50,
+		Alter:              "RENAME COLUMN v TO val; ALTER COLUMN val TYPE bigint, DROP COLUMN junk, ADD COLUMN c int NOT NULL DEFAULT 7",
+		CutOverLockTimeout: time.Second, CutOverRetries: 10, StatusInterval: time.Hour, OkToDropTable: true}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := NewPostgres(cfg, pgEngineDSN(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(cfg, d, log, io.Discard)
+
+	type row struct {
+		v int64
+		s *string
+	}
+	states := []map[int64]*row{{}, {}, {}} // by owner
+	rows, err := pool.Query(ctx, "SELECT id, owner, v, s FROM "+pgEngineSchema+".e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, v int64
+		var owner int
+		var s *string
+		if err := rows.Scan(&id, &owner, &v, &s); err != nil {
+			t.Fatal(err)
+		}
+		states[owner][id] = &row{v, s}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The writers run until the migration is over, through the cut-over:
+	// before it their changes are captured and applied, after it they land on
+	// the new table. Each one touches only its own rows and remembers them;
+	// a statement is never cancelled (it could commit unseen).
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	werrs := make(chan error, 3)
+	for w := range 3 {
+		own := states[w]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			pick := func() int64 { // one of this writer's rows
+				for id := range own {
+					if r.IntN(8) == 0 {
+						return id
+					}
+				}
+				for id := range own {
+					return id
+				}
+				return 0
+			}
+			for n := 0; wctx.Err() == nil; n++ {
+				var err error
+				id := pick()
+				switch k := r.IntN(10); {
+				case k < 3 || id == 0:
+					var nid int64
+					err = pool.QueryRow(ctx, "INSERT INTO "+pgEngineSchema+".e2e (owner, s) VALUES ($1, 'new') RETURNING id", w).Scan(&nid)
+					if err == nil {
+						s := "new"
+						own[nid] = &row{1, &s}
+					}
+				case k < 5:
+					_, err = pool.Exec(ctx, "DELETE FROM "+pgEngineSchema+".e2e WHERE id = $1", id)
+					if err == nil {
+						delete(own, id)
+					}
+				case k < 6:
+					// A fresh key: shifting by a constant never meets another row.
+					nid := id + 10_000_000
+					_, err = pool.Exec(ctx, "UPDATE "+pgEngineSchema+".e2e SET id = $1 WHERE id = $2", nid, id)
+					if err == nil {
+						own[nid] = own[id]
+						delete(own, id)
+					}
+				default:
+					var s *string
+					if n%2 == 0 {
+						v := fmt.Sprintf("w%d-%d", w, n)
+						s = &v
+					}
+					_, err = pool.Exec(ctx, "UPDATE "+pgEngineSchema+".e2e SET s = $1 WHERE id = $2", s, id)
+					if err == nil {
+						own[id].s = s
+					}
+				}
+				if err != nil {
+					werrs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+				time.Sleep(time.Millisecond) // leave the 2-core sandbox some room to apply
+			}
+		}()
+	}
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-ctx.Done():
+		runErr = ctx.Err()
+	}
+	time.Sleep(100 * time.Millisecond) // writes to the new table
+	stop()
+	wg.Wait()
+	close(werrs)
+	for err := range werrs {
+		t.Error(err)
+	}
+	if runErr != nil {
+		t.Fatalf("migration: %v", runErr)
+	}
+
+	want := map[int64]row{}
+	for _, own := range states {
+		for id, r := range own {
+			want[id] = *r
+		}
+	}
+	got := map[int64]row{}
+	rows, err = pool.Query(ctx, "SELECT id, val, s FROM "+pgEngineSchema+".e2e WHERE c = 7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, v int64
+		var s *string
+		if err := rows.Scan(&id, &v, &s); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = row{v, s}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("new table has %d rows, want %d", len(got), len(want))
+	}
+	for id, g := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("row %d: %+v should not be there", id, g)
+		}
+	}
+	diffs := 0
+	for id, w := range want {
+		g, ok := got[id]
+		if !ok || g.v != w.v || (g.s == nil) != (w.s == nil) || g.s != nil && *g.s != *w.s {
+			if diffs++; diffs <= 5 {
+				t.Errorf("row %d: got %+v (present %v), want %+v", id, g, ok, w)
+			}
+		}
+	}
+	if got := pgLeftovers(t, pool, name); len(got) != 0 {
+		t.Errorf("left behind: %v", got)
+	}
+	var viewRows, tableRows int64
+	if err := pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM "+pgEngineSchema+".e2e_v), (SELECT count(*) FROM "+pgEngineSchema+".e2e)").Scan(&viewRows, &tableRows); err != nil {
+		t.Fatal(err)
+	}
+	if viewRows != tableRows {
+		t.Errorf("view has %d rows, table %d", viewRows, tableRows)
+	}
+}

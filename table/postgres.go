@@ -1,0 +1,1456 @@
+package table
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PostgresQuerier is what the PostgreSQL catalog readers need: a pool, a
+// connection or a transaction.
+type PostgresQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// pgMaxIdent is PostgreSQL's identifier length limit in bytes (NAMEDATALEN-1).
+const pgMaxIdent = 63
+
+// OpenPostgres opens a pool of connections to the database dsn names (a libpq
+// URL or key=value string; empty uses the PG* environment variables) and
+// checks that the server answers.
+func OpenPostgres(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres connection string: %w", err)
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "osc"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres %s:%d as %s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.User, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres %s:%d as %s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.User, err)
+	}
+	return pool, nil
+}
+
+// QuotePostgres quotes and joins identifiers: QuotePostgres("s", "t") is "s"."t".
+func QuotePostgres(parts ...string) string {
+	return pgx.Identifier(parts).Sanitize()
+}
+
+// PostgresNames are the objects osc creates or renames for one table.
+type PostgresNames struct {
+	Schema, Table string // the original
+	Shadow, Old   string // the shadow, and the name the original gets at cut-over (same schema)
+	Slot          string // the logical replication slot
+	Publication   string
+}
+
+// NewPostgresNames returns the names for schema.name: _<t>_osc, _<t>_old,
+// and osc_[<schema>_]<t> for the slot and the publication, made of [a-z0-9_]
+// (with a hash of the exact name when that changed it) in at most 63 bytes.
+func NewPostgresNames(schema, name string) PostgresNames {
+	capture := pgCaptureName(schema, name)
+	return PostgresNames{
+		Schema: schema, Table: name,
+		Shadow: FitPostgresName("_"+name, "_osc"), Old: FitPostgresName("_"+name, "_old"),
+		Slot: capture, Publication: capture,
+	}
+}
+
+// FitPostgresName is base+suffix, base cut (on a character boundary) so that
+// the result fits in an identifier (63 bytes).
+func FitPostgresName(base, suffix string) string {
+	max := pgMaxIdent - len(suffix)
+	for len(base) > max {
+		_, size := utf8.DecodeLastRuneInString(base)
+		base = base[:len(base)-size]
+	}
+	return base + suffix
+}
+
+func pgCaptureName(schema, name string) string {
+	raw := name
+	if schema != "public" {
+		raw = schema + "_" + name
+	}
+	var b strings.Builder
+	b.WriteString("osc_")
+	changed := false
+	for _, r := range raw {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			b.WriteRune(r)
+		case r >= 'A' && r <= 'Z':
+			b.WriteRune(r - 'A' + 'a')
+			changed = true
+		default:
+			b.WriteByte('_')
+			changed = true
+		}
+	}
+	s := b.String()
+	if !changed && len(s) <= pgMaxIdent {
+		return s
+	}
+	h := fnv.New32a()
+	h.Write([]byte(schema + "." + name))
+	suffix := fmt.Sprintf("_%08x", h.Sum32())
+	if len(s) > pgMaxIdent-len(suffix) {
+		s = s[:pgMaxIdent-len(suffix)]
+	}
+	return s + suffix
+}
+
+// PostgresServer holds the server facts osc checks before starting.
+type PostgresServer struct {
+	Version             int // server_version_num
+	WalLevel            string
+	MaxReplicationSlots int
+	ReplicationSlots    int // slots in use
+	MaxWalSenders       int
+	WalSenders          int // WAL sender processes running
+	User                string
+	Superuser           bool
+	Replication         bool // the user has the REPLICATION attribute
+}
+
+// ReadPostgresServer reads the server facts.
+func ReadPostgresServer(ctx context.Context, q PostgresQuerier) (PostgresServer, error) {
+	var s PostgresServer
+	err := q.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('wal_level'),
+		current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots)::int,
+		current_setting('max_wal_senders')::int,
+		(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int,
+		r.rolname, r.rolsuper, r.rolreplication
+		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&s.Version, &s.WalLevel, &s.MaxReplicationSlots,
+		&s.ReplicationSlots, &s.MaxWalSenders, &s.WalSenders, &s.User, &s.Superuser, &s.Replication)
+	if err != nil {
+		return s, fmt.Errorf("read server settings: %w", err)
+	}
+	return s, nil
+}
+
+// Check refuses a server osc cannot read changes from, naming the fixes.
+func (s PostgresServer) Check() error {
+	var problems []string
+	if s.Version < 140000 {
+		problems = append(problems, fmt.Sprintf("PostgreSQL %d is too old: osc needs PostgreSQL 14 or later (pgoutput with logical decoding messages)", s.Version))
+	}
+	if s.WalLevel != "logical" {
+		problems = append(problems, fmt.Sprintf("wal_level is %q: osc reads changes through logical decoding; set wal_level = logical in postgresql.conf and restart PostgreSQL", s.WalLevel))
+	}
+	if s.MaxReplicationSlots-s.ReplicationSlots < 1 {
+		problems = append(problems, fmt.Sprintf("no free replication slot (max_replication_slots = %d, %d in use): drop an unused slot (SELECT pg_drop_replication_slot('name')) or raise max_replication_slots and restart",
+			s.MaxReplicationSlots, s.ReplicationSlots))
+	}
+	if s.MaxWalSenders-s.WalSenders < 1 {
+		problems = append(problems, fmt.Sprintf("no free WAL sender (max_wal_senders = %d, %d running): raise max_wal_senders and restart",
+			s.MaxWalSenders, s.WalSenders))
+	}
+	if !s.Superuser && !s.Replication {
+		problems = append(problems, fmt.Sprintf("user %s lacks the REPLICATION attribute osc needs for logical replication: ALTER ROLE %s REPLICATION",
+			s.User, QuotePostgres(s.User)))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
+}
+
+// PostgresLock is the per-table advisory lock that keeps two osc runs off the
+// same table, held on a connection of its own until Release.
+type PostgresLock struct {
+	conn *pgx.Conn
+	key  string
+}
+
+// LockPostgres takes pg_try_advisory_lock(hashtext('osc:<schema>.<name>'))
+// without waiting.
+func LockPostgres(ctx context.Context, pool *pgxpool.Pool, schema, name string) (*PostgresLock, error) {
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("advisory lock: connect: %w", err)
+	}
+	l := &PostgresLock{conn: conn, key: "osc:" + schema + "." + name}
+	// The lock dies with the session: an idle session must not be ended.
+	if _, err := conn.Exec(ctx, "SET idle_session_timeout = 0"); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42704" { // undefined_object: before PostgreSQL 14
+			conn.Close(ctx)
+			return nil, fmt.Errorf("advisory lock: %w", err)
+		}
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", l.key).Scan(&got); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("advisory lock %s: %w", l.key, err)
+	}
+	if !got {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("another osc is migrating %s.%s (advisory lock hashtext('%s') is held; "+
+			"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('%s')::oid shows its session)",
+			schema, name, l.key, l.key)
+	}
+	return l, nil
+}
+
+// Release releases the lock and closes its connection.
+func (l *PostgresLock) Release(ctx context.Context) error {
+	_, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock(hashtext($1))", l.key)
+	if cerr := l.conn.Close(ctx); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("release advisory lock %s: %w", l.key, err)
+	}
+	return nil
+}
+
+// pgColumn is a column with the catalog facts the plan needs.
+type pgColumn struct {
+	Column
+	Num        int16 // attnum
+	Identity   bool
+	HasDefault bool
+}
+
+func pgReadColumns(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgColumn, error) {
+	rows, err := q.Query(ctx, `SELECT a.attnum, a.attname, format_type(a.atttypid, NULL), format_type(a.atttypid, a.atttypmod),
+		NOT a.attnotnull, a.attgenerated <> '', a.attidentity <> '', a.atthasdef
+		FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgColumn, error) {
+		var c pgColumn
+		err := r.Scan(&c.Num, &c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated, &c.Identity, &c.HasDefault)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	return cols, nil
+}
+
+func pgTable(schema, name string, cols []pgColumn) *Table {
+	t := &Table{Schema: schema, Name: name}
+	for _, c := range cols {
+		t.Columns = append(t.Columns, c.Column)
+	}
+	return t
+}
+
+// pgIndex is one index as pg_index describes it.
+type pgIndex struct {
+	Name                                                   string
+	Primary, Unique, Exclusion, Immediate, Valid, NullsNot bool // NullsNot: NULLS NOT DISTINCT
+	Columns                                                []string
+	Include                                                []string
+	Exprs, Pred                                            string
+	Method                                                 string
+	OpClasses, Options, Collations                         string
+	ConstraintDef                                          string // the exclusion constraint
+}
+
+func pgReadIndexes(ctx context.Context, q PostgresQuerier, oid uint32, version int) ([]pgIndex, error) {
+	nullsNot := "false"
+	if version >= 150000 {
+		nullsNot = "i.indnullsnotdistinct"
+	}
+	rows, err := q.Query(ctx, `SELECT c.relname, i.indisprimary, i.indisunique, i.indisexclusion, i.indimmediate,
+		i.indisvalid AND i.indisready AND i.indislive, `+nullsNot+`, i.indnkeyatts::int,
+		ARRAY(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(num, ord)
+			LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num ORDER BY k.ord),
+		coalesce(pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_get_expr(i.indpred, i.indrelid), ''),
+		am.amname, i.indclass::text, i.indoption::text, i.indcollation::text,
+		coalesce((SELECT pg_get_constraintdef(con.oid) FROM pg_constraint con
+			WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype = 'x' LIMIT 1), '')
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+		WHERE i.indrelid = $1 ORDER BY c.relname`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read indexes: %w", err)
+	}
+	idx, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgIndex, error) {
+		var ix pgIndex
+		var nkey int
+		var all []string
+		err := r.Scan(&ix.Name, &ix.Primary, &ix.Unique, &ix.Exclusion, &ix.Immediate, &ix.Valid, &ix.NullsNot, &nkey,
+			&all, &ix.Exprs, &ix.Pred, &ix.Method, &ix.OpClasses, &ix.Options, &ix.Collations, &ix.ConstraintDef)
+		if nkey > len(all) {
+			nkey = len(all)
+		}
+		ix.Columns, ix.Include = all[:nkey], all[nkey:]
+		return ix, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read indexes: %w", err)
+	}
+	return idx, nil
+}
+
+// keyUsable reports whether the index identifies rows and can be an ON
+// CONFLICT arbiter: valid, unique, not deferrable, no expression, not
+// partial, over NOT NULL columns.
+func (ix pgIndex) keyUsable(cols []pgColumn) bool {
+	if !ix.Valid || !ix.Unique || !ix.Immediate || ix.Exprs != "" || ix.Pred != "" || len(ix.Columns) == 0 {
+		return false
+	}
+	for _, name := range ix.Columns {
+		c := pgFindColumn(cols, name)
+		if c == nil || c.Nullable {
+			return false
+		}
+	}
+	return true
+}
+
+func (ix pgIndex) describe() string {
+	kind := "unique index"
+	switch {
+	case ix.Primary:
+		kind = "primary key"
+	case ix.Exclusion:
+		kind = "exclusion constraint"
+	case !ix.Unique:
+		kind = "index"
+	}
+	cols := make([]string, len(ix.Columns))
+	for i, c := range ix.Columns {
+		if c == "" {
+			c = "<expression>"
+		}
+		cols[i] = c
+	}
+	s := fmt.Sprintf("%s %s (%s)", kind, ix.Name, strings.Join(cols, ", "))
+	if ix.Pred != "" {
+		s += " WHERE " + ix.Pred
+	}
+	return s
+}
+
+// signature describes the index with its column names passed through rename;
+// ok is false when a column has no name under rename. strict adds operator
+// classes, options and collations, which change with a column's type.
+func (ix pgIndex) signature(rename func(string) (string, bool), strict bool) (string, bool) {
+	mapCols := func(cols []string) (string, bool) {
+		out := make([]string, len(cols))
+		for i, c := range cols {
+			if c == "" {
+				continue
+			}
+			n, ok := rename(c)
+			if !ok {
+				return "", false
+			}
+			out[i] = n
+		}
+		return strings.Join(out, ","), true
+	}
+	key, ok := mapCols(ix.Columns)
+	if !ok {
+		return "", false
+	}
+	inc, ok := mapCols(ix.Include)
+	if !ok {
+		return "", false
+	}
+	parts := []string{ix.Method, fmt.Sprint(ix.Primary, ix.Unique, ix.Exclusion, ix.NullsNot), key, inc, ix.Exprs, ix.Pred}
+	if strict {
+		parts = append(parts, ix.OpClasses, ix.Options, ix.Collations, ix.ConstraintDef)
+	}
+	return strings.Join(parts, "\x00"), true
+}
+
+func pgFindColumn(cols []pgColumn, name string) *pgColumn {
+	for i := range cols {
+		if cols[i].Name == name {
+			return &cols[i]
+		}
+	}
+	return nil
+}
+
+// PostgresInspection is what InspectPostgresTable found out about the original.
+type PostgresInspection struct {
+	Names         PostgresNames
+	Server        PostgresServer
+	OID           uint32
+	Source        *Table
+	EstimatedRows int64
+	SizeBytes     int64
+	Notes         []string // long transactions, views re-created and foreign keys moved at cut-over
+}
+
+// pgTableFacts is what the refusals are decided on.
+type pgTableFacts struct {
+	Exists            bool
+	Kind, Persistence string // relkind, relpersistence
+	Owner             string
+	Owns              bool // the user is (a member of) the owner
+	RowSecurity       bool // row security enabled or forced
+	Policies          []string
+	Parents, Children int // pg_inherits both ways
+	HasKey            bool
+	HasPrimary        bool     // a primary key (usable or not)
+	ReplIdent         string   // relreplident
+	AllTablesPubs     []string // FOR ALL TABLES
+	SchemaPubs        []string // FOR TABLES IN SCHEMA of the table's schema
+	TablePubs         []string // publications listing the table
+	Triggers, Rules   []string
+	MatViews          []string // materialized views reading the table
+	OtherRules        []string // rules of other relations reading the table (not a view's _RETURN)
+	ForeignViews      []string // views reading the table that the user does not own
+	RowTypeUsers      []string // objects using the table's row type
+	Functions         []string // functions whose body is bound to the table (BEGIN ATOMIC)
+	SelfForeignKeys   []string
+	PartitionedFKs    []string // foreign keys to the table from partitioned tables
+	ForeignChildren   []string // foreign keys to the table from tables the user does not own
+	LeftoverPub       bool
+	LeftoverSlot      bool
+	LeftoverSlotPID   int32
+	LeftoverShadow    bool
+	LeftoverOld       bool
+}
+
+// problems lists every refusal, each naming its fix.
+func (f *pgTableFacts) problems(n PostgresNames) []string {
+	t := n.Schema + "." + n.Table
+	if !f.Exists {
+		return []string{fmt.Sprintf("table %s does not exist", t)}
+	}
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	list := func(s []string) string { return strings.Join(s, ", ") }
+	switch f.Kind {
+	case "r":
+	case "p":
+		add("%s is a partitioned table: osc does not migrate partitioned tables yet; alter each partition, or use ALTER TABLE directly", t)
+	default:
+		add("%s is not an ordinary table (relkind %q)", t, f.Kind)
+	}
+	if f.Persistence != "p" {
+		add("%s is unlogged or temporary: its changes are not written to the WAL, so logical decoding cannot capture them; ALTER TABLE %s SET LOGGED first",
+			t, QuotePostgres(n.Schema, n.Table))
+	}
+	if !f.Owns {
+		add("%s is owned by %s: run osc as the owner (or a member of its role), as the swap renames the table", t, f.Owner)
+	}
+	if f.Parents > 0 || f.Children > 0 {
+		add("%s takes part in inheritance (%d parents, %d children): osc does not migrate inherited tables or partitions", t, f.Parents, f.Children)
+	}
+	if !f.HasKey {
+		add("%s has no PRIMARY KEY and no usable UNIQUE index (valid, not deferrable, not partial, no expression, all columns NOT NULL); "+
+			"osc needs one to copy and apply rows: add a PRIMARY KEY first", t)
+	}
+	switch {
+	case f.ReplIdent == "n", f.ReplIdent == "d" && !f.HasPrimary:
+		add("the replica identity of %s carries no key (%s), so logical replication cannot tell which row an UPDATE or DELETE changed: "+
+			"ALTER TABLE %s REPLICA IDENTITY USING INDEX <a unique index on NOT NULL columns> (or REPLICA IDENTITY FULL)",
+			t, map[string]string{"n": "NOTHING", "d": "DEFAULT, and no primary key"}[f.ReplIdent], QuotePostgres(n.Schema, n.Table))
+	}
+	if len(f.AllTablesPubs) > 0 {
+		add("publication %s is FOR ALL TABLES: it would publish osc's shadow table too; osc refuses to run while one exists (DROP PUBLICATION %s, or migrate outside osc)",
+			list(f.AllTablesPubs), QuotePostgres(f.AllTablesPubs[0]))
+	}
+	if len(f.SchemaPubs) > 0 {
+		add("publication %s publishes every table of schema %s (FOR TABLES IN SCHEMA): it would publish osc's shadow table too; ALTER PUBLICATION %s DROP TABLES IN SCHEMA %s first",
+			list(f.SchemaPubs), n.Schema, QuotePostgres(f.SchemaPubs[0]), QuotePostgres(n.Schema))
+	}
+	if len(f.TablePubs) > 0 {
+		add("%s is in publication %s, which would keep publishing the old table after the swap: ALTER PUBLICATION %s DROP TABLE %s first and add the table back after the migration",
+			t, list(f.TablePubs), QuotePostgres(f.TablePubs[0]), QuotePostgres(n.Schema, n.Table))
+	}
+	if f.LeftoverPub {
+		add("publication %s is left over from an earlier osc run: DROP PUBLICATION %s", n.Publication, QuotePostgres(n.Publication))
+	}
+	if f.LeftoverSlot {
+		fix := fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", n.Slot)
+		if f.LeftoverSlotPID != 0 {
+			fix = fmt.Sprintf("SELECT pg_terminate_backend(%d); then %s", f.LeftoverSlotPID, fix)
+		}
+		add("replication slot %s is left over from an earlier osc run (it retains WAL): %s", n.Slot, fix)
+	}
+	if f.LeftoverShadow {
+		add("table %s.%s is left over from an earlier osc run: DROP TABLE %s", n.Schema, n.Shadow, QuotePostgres(n.Schema, n.Shadow))
+	}
+	if f.LeftoverOld {
+		add("table %s.%s (the name the original gets at cut-over) exists, from an earlier osc run: DROP TABLE %s, or rename it",
+			n.Schema, n.Old, QuotePostgres(n.Schema, n.Old))
+	}
+	if len(f.Triggers) > 0 {
+		add("%s has triggers (%s), which osc does not carry over to the new table yet: drop them first and re-create them after the migration", t, list(f.Triggers))
+	}
+	if f.RowSecurity || len(f.Policies) > 0 {
+		add("%s has row level security enabled or policies (%s), which osc does not carry over yet: disable and drop them first and re-create them after the migration",
+			t, list(f.Policies))
+	}
+	if len(f.Rules) > 0 {
+		add("%s has rules (%s), which osc does not carry over yet: drop them first and re-create them after the migration", t, list(f.Rules))
+	}
+	if len(f.MatViews) > 0 {
+		add("materialized views read %s (%s), which osc does not carry over yet: drop them first and re-create them after the migration", t, list(f.MatViews))
+	}
+	if len(f.OtherRules) > 0 {
+		add("rules of other relations read %s (%s), which osc does not carry over yet: drop them first", t, list(f.OtherRules))
+	}
+	if len(f.ForeignViews) > 0 {
+		add("views read %s (%s) that the user does not own; osc re-creates them on the new table at cut-over and must own them: run osc as their owner or ALTER VIEW ... OWNER TO the user",
+			t, list(f.ForeignViews))
+	}
+	if len(f.RowTypeUsers) > 0 {
+		add("the row type of %s is used by %s, which would stay bound to the old table: drop them first", t, list(f.RowTypeUsers))
+	}
+	if len(f.Functions) > 0 {
+		add("functions %s have bodies bound to %s (BEGIN ATOMIC), which would keep using the old table: drop them first and re-create them after the migration", list(f.Functions), t)
+	}
+	if len(f.SelfForeignKeys) > 0 {
+		add("%s has self-referencing foreign keys (%s), which osc does not carry over yet: drop them first and re-add them after the migration", t, list(f.SelfForeignKeys))
+	}
+	if len(f.ForeignChildren) > 0 {
+		add("foreign keys reference %s from tables the user does not own (%s); osc moves them to the new table at cut-over and must own those tables: run osc as their owner",
+			t, list(f.ForeignChildren))
+	}
+	if len(f.PartitionedFKs) > 0 {
+		add("partitioned tables reference %s (%s), which osc cannot move to the new table yet: drop those foreign keys first", t, list(f.PartitionedFKs))
+	}
+	return p
+}
+
+// pgStrings runs a query returning one text column.
+func pgStrings(ctx context.Context, q PostgresQuerier, sql string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// InspectPostgresTable checks the server and the table named by n, and reads
+// the table. Every refusal names its fix; all are reported at once.
+func InspectPostgresTable(ctx context.Context, q PostgresQuerier, n PostgresNames) (*PostgresInspection, error) {
+	srv, err := ReadPostgresServer(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	if err := srv.Check(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	in := &PostgresInspection{Names: n, Server: srv}
+	f, err := pgReadFacts(ctx, q, n, srv.Version, in)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s.%s: %w", n.Schema, n.Table, err)
+	}
+	problems = append(problems, f.problems(n)...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("osc cannot migrate %s.%s:\n  - %s", n.Schema, n.Table, strings.Join(problems, "\n  - "))
+	}
+	cols, err := pgReadColumns(ctx, q, in.OID)
+	if err != nil {
+		return nil, err
+	}
+	in.Source = pgTable(n.Schema, n.Table, cols)
+	if in.EstimatedRows < 0 {
+		if err := q.QueryRow(ctx, "SELECT count(*) FROM "+QuotePostgres(n.Schema, n.Table)).Scan(&in.EstimatedRows); err != nil {
+			return nil, fmt.Errorf("count rows: %w", err)
+		}
+	}
+	notes, err := pgLongTransactions(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	in.Notes = append(in.Notes, notes...)
+	views, err := pgStrings(ctx, q, `SELECT DISTINCT v.oid::regclass::text FROM pg_depend d
+		JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+		JOIN pg_class v ON v.oid = r.ev_class
+		WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v' ORDER BY 1`, in.OID)
+	if err != nil {
+		return nil, fmt.Errorf("read views: %w", err)
+	}
+	if len(views) > 0 {
+		in.Notes = append(in.Notes, "views re-created on the new table at cut-over: "+strings.Join(views, ", "))
+	}
+	fks, err := pgStrings(ctx, q, `SELECT con.conname || ' on ' || con.conrelid::regclass::text FROM pg_constraint con
+		WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conrelid <> $1 AND con.conparentid = 0 ORDER BY 1`, in.OID)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	if len(fks) > 0 {
+		in.Notes = append(in.Notes, "foreign keys moved to the new table at cut-over (NOT VALID, validated right after): "+strings.Join(fks, ", "))
+	}
+	return in, nil
+}
+
+func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, version int, in *PostgresInspection) (*pgTableFacts, error) {
+	f := &pgTableFacts{}
+	var reltuples float64
+	var nsp uint32
+	err := q.QueryRow(ctx, `SELECT c.oid, n.oid, c.relkind::text, c.relpersistence::text, pg_get_userbyid(c.relowner),
+		pg_has_role(c.relowner, 'USAGE'), c.relrowsecurity OR c.relforcerowsecurity, c.reltuples::float8,
+		pg_total_relation_size(c.oid), c.relreplident::text
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+		n.Schema, n.Table).Scan(&in.OID, &nsp, &f.Kind, &f.Persistence, &f.Owner, &f.Owns, &f.RowSecurity, &reltuples, &in.SizeBytes, &f.ReplIdent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read table: %w", err)
+	}
+	f.Exists = true
+	in.EstimatedRows = int64(reltuples)
+	if reltuples < 0 {
+		in.EstimatedRows = -1
+	}
+	oid := in.OID
+
+	if err := q.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_inherits WHERE inhrelid = $1)::int,
+		(SELECT count(*) FROM pg_inherits WHERE inhparent = $1)::int`, oid).Scan(&f.Parents, &f.Children); err != nil {
+		return nil, fmt.Errorf("read inheritance: %w", err)
+	}
+	cols, err := pgReadColumns(ctx, q, oid)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := pgReadIndexes(ctx, q, oid, version)
+	if err != nil {
+		return nil, err
+	}
+	for _, ix := range idx {
+		if ix.keyUsable(cols) {
+			f.HasKey = true
+		}
+		if ix.Primary {
+			f.HasPrimary = true
+		}
+	}
+
+	type list struct {
+		dst  *[]string
+		what string
+		sql  string
+		args []any
+	}
+	lists := []list{
+		{&f.AllTablesPubs, "publications", `SELECT pubname FROM pg_publication WHERE puballtables ORDER BY 1`, nil},
+		{&f.TablePubs, "publications", `SELECT p.pubname FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid
+			WHERE r.prrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.Triggers, "triggers", `SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY 1`, []any{oid}},
+		{&f.Policies, "policies", `SELECT polname FROM pg_policy WHERE polrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.Rules, "rules", `SELECT rulename FROM pg_rewrite WHERE ev_class = $1 ORDER BY 1`, []any{oid}},
+		{&f.MatViews, "materialized views", `SELECT DISTINCT v.oid::regclass::text FROM pg_depend d
+			JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+			JOIN pg_class v ON v.oid = r.ev_class
+			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'm' ORDER BY 1`, []any{oid}},
+		{&f.OtherRules, "rules", `SELECT DISTINCT r.rulename || ' on ' || v.oid::regclass::text FROM pg_depend d
+			JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+			JOIN pg_class v ON v.oid = r.ev_class
+			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind <> 'm'
+			AND r.rulename <> '_RETURN' ORDER BY 1`, []any{oid}},
+		{&f.ForeignViews, "views", `SELECT DISTINCT v.oid::regclass::text || ' (owner ' || pg_get_userbyid(v.relowner) || ')' FROM pg_depend d
+			JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+			JOIN pg_class v ON v.oid = r.ev_class
+			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'
+			AND NOT pg_has_role(v.relowner, 'USAGE') ORDER BY 1`, []any{oid}},
+		{&f.RowTypeUsers, "row type users", `SELECT pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend d
+			WHERE d.refclassid = 'pg_type'::regclass AND d.refobjid = (SELECT reltype FROM pg_class WHERE oid = $1)
+			AND d.deptype = 'n' ORDER BY 1`, []any{oid}},
+		{&f.Functions, "functions", `SELECT DISTINCT d.objid::regprocedure::text FROM pg_depend d
+			WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 ORDER BY 1`, []any{oid}},
+		{&f.SelfForeignKeys, "foreign keys", `SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.PartitionedFKs, "foreign keys", `SELECT con.conname || ' on ' || con.conrelid::regclass::text FROM pg_constraint con
+			JOIN pg_class c ON c.oid = con.conrelid
+			WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conrelid <> $1 AND (c.relkind = 'p' OR c.relispartition) ORDER BY 1`, []any{oid}},
+		{&f.ForeignChildren, "foreign keys", `SELECT con.conname || ' on ' || con.conrelid::regclass::text || ' (owner ' || pg_get_userbyid(c.relowner) || ')'
+			FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+			WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conrelid <> $1 AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1`, []any{oid}},
+	}
+	if version >= 150000 {
+		lists = append(lists, list{&f.SchemaPubs, "publications", `SELECT p.pubname FROM pg_publication p JOIN pg_publication_namespace s ON s.pnpubid = p.oid
+			WHERE s.pnnspid = $1 ORDER BY 1`, []any{nsp}})
+	}
+	for _, l := range lists {
+		if *l.dst, err = pgStrings(ctx, q, l.sql, l.args...); err != nil {
+			return nil, fmt.Errorf("read %s: %w", l.what, err)
+		}
+	}
+	// osc's own publication is reported as a leftover, not as a user's.
+	f.TablePubs = pgWithout(f.TablePubs, n.Publication)
+
+	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1),
+		EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2),
+		coalesce((SELECT active_pid FROM pg_replication_slots WHERE slot_name = $2), 0),
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $4),
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $5)`,
+		n.Publication, n.Slot, nsp, n.Shadow, n.Old).Scan(&f.LeftoverPub, &f.LeftoverSlot, &f.LeftoverSlotPID, &f.LeftoverShadow, &f.LeftoverOld)
+	if err != nil {
+		return nil, fmt.Errorf("look for leftovers: %w", err)
+	}
+	return f, nil
+}
+
+func pgWithout(s []string, drop string) []string {
+	out := s[:0:0]
+	for _, v := range s {
+		if v != drop {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// pgLongTransactions describes transactions open for more than a minute.
+func pgLongTransactions(ctx context.Context, q PostgresQuerier) ([]string, error) {
+	notes, err := pgStrings(ctx, q, `SELECT format('long transaction: pid %s (%s, %s) open for %s: %s',
+			pid, coalesce(usename, backend_type), coalesce(state, ''), date_trunc('second', now() - xact_start),
+			left(regexp_replace(coalesce(query, ''), '\s+', ' ', 'g'), 80))
+		FROM pg_stat_activity WHERE xact_start < now() - interval '1 minute' AND pid <> pg_backend_pid()
+		ORDER BY xact_start`)
+	if err != nil {
+		return nil, fmt.Errorf("read long transactions: %w", err)
+	}
+	if len(notes) > 0 {
+		notes = append(notes, "long transactions holding locks on the table will hold the cut-over lock queue: the cut-over retries until they end")
+	}
+	return notes, nil
+}
+
+// PostgresForeignKey is a foreign key the new table gets at cut-over.
+type PostgresForeignKey struct {
+	Name       string
+	Definition string // pg_get_constraintdef text, without NOT VALID
+	References string // the referenced table (regclass text)
+	Validate   bool   // validate after the swap (false: it was NOT VALID on the original)
+}
+
+// PostgresShadow is the created shadow table and what the cut-over needs to
+// know of it beyond the plan.
+type PostgresShadow struct {
+	Plan *Plan
+	// ForeignKeys are the shadow's own foreign keys (the original's, as
+	// changed by the --alter), kept off the shadow while rows are copied and
+	// added to the new table at cut-over.
+	ForeignKeys []PostgresForeignKey
+}
+
+// SplitPostgresAlter splits the --alter at top-level semicolons (outside
+// quotes and dollar quotes) into ALTER TABLE clauses, so that RENAME, which
+// PostgreSQL does not combine with other clauses, can be given too.
+func SplitPostgresAlter(alter string) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(alter); i++ {
+		switch alter[i] {
+		case '\'', '"':
+			q := alter[i]
+			for i++; i < len(alter); i++ {
+				if alter[i] == q {
+					if i+1 < len(alter) && alter[i+1] == q {
+						i++
+						continue
+					}
+					break
+				}
+			}
+		case '$':
+			end := strings.IndexByte(alter[i+1:], '$')
+			if end < 0 {
+				continue
+			}
+			tag := alter[i : i+end+2]
+			if !pgDollarTag(tag) {
+				continue
+			}
+			close := strings.Index(alter[i+len(tag):], tag)
+			if close < 0 {
+				i = len(alter)
+			} else {
+				i += len(tag) + close + len(tag) - 1
+			}
+		case ';':
+			parts = append(parts, alter[start:i])
+			start = i + 1
+		}
+	}
+	parts = append(parts, alter[start:])
+	out := parts[:0]
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pgDollarTag reports whether s is $tag$ with an identifier-like tag.
+func pgDollarTag(s string) bool {
+	for i, r := range s[1 : len(s)-1] {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= 0x80 || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// CreatePostgresShadow creates the shadow table like the original (defaults,
+// constraints, indexes, identity, generated columns, storage, comments,
+// storage parameters and foreign keys), applies the --alter to it and builds
+// the plan, in one transaction: any refusal leaves nothing behind. lockTimeout
+// bounds its waits for locks (on the original, and on the tables its foreign
+// keys reference).
+func CreatePostgresShadow(ctx context.Context, pool *pgxpool.Pool, in *PostgresInspection, alter string, lockTimeout time.Duration) (*PostgresShadow, error) {
+	clauses := SplitPostgresAlter(alter)
+	if len(clauses) == 0 {
+		return nil, errors.New("the --alter is empty")
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create shadow: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	sh, err := pgCreateShadow(ctx, tx, in, clauses, lockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("create shadow: commit: %w", err)
+	}
+	return sh, nil
+}
+
+func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clauses []string, lockTimeout time.Duration) (*PostgresShadow, error) {
+	n := in.Names
+	orig, shadow := QuotePostgres(n.Schema, n.Table), QuotePostgres(n.Schema, n.Shadow)
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
+		return nil, fmt.Errorf("create shadow: %w", err)
+	}
+	var tablespace string
+	var reloptions []string
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace), ''),
+		coalesce(c.reloptions, '{}') || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) o WHERE t.oid = c.reltoastrelid)
+		FROM pg_class c WHERE c.oid = $1`, in.OID).Scan(&tablespace, &reloptions); err != nil {
+		return nil, fmt.Errorf("create shadow: read table options: %w", err)
+	}
+	create := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", shadow, orig)
+	if tablespace != "" {
+		create += " TABLESPACE " + QuotePostgres(tablespace)
+	}
+	if _, err := tx.Exec(ctx, create); err != nil {
+		return nil, fmt.Errorf("create shadow %s: %w", shadow, err)
+	}
+	if len(reloptions) > 0 {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s SET (%s)", shadow, PostgresRelOptions(reloptions))); err != nil {
+			return nil, fmt.Errorf("create shadow: copy storage parameters: %w", err)
+		}
+	}
+	var shadowOID uint32
+	if err := tx.QueryRow(ctx, "SELECT $1::regclass::oid", shadow).Scan(&shadowOID); err != nil {
+		return nil, fmt.Errorf("create shadow: %w", err)
+	}
+	// LIKE lays the columns out in the original's order with fresh attnums;
+	// a column keeps its attnum through RENAME COLUMN and ALTER TYPE.
+	pre, err := pgReadColumns(ctx, tx, shadowOID)
+	if err != nil {
+		return nil, err
+	}
+	preAlter := map[int16]string{}
+	for _, c := range pre {
+		preAlter[c.Num] = c.Name
+	}
+	// The original's foreign keys go on the shadow so that the --alter sees
+	// them; they are read back and taken off before any row is copied.
+	origFKs, err := pgReadForeignKeys(ctx, tx, in.OID)
+	if err != nil {
+		return nil, err
+	}
+	for _, fk := range origFKs {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", shadow, QuotePostgres(fk.Name), fk.Definition)); err != nil {
+			return nil, fmt.Errorf("create shadow: copy foreign key %s: %w", fk.Name, err)
+		}
+	}
+
+	srcIdx, err := pgReadIndexes(ctx, tx, in.OID, in.Server.Version)
+	if err != nil {
+		return nil, err
+	}
+	likeIdx, err := pgReadIndexes(ctx, tx, shadowOID, in.Server.Version)
+	if err != nil {
+		return nil, err
+	}
+	indexNames := map[string]string{}
+	for _, p := range pgPairIndexes(srcIdx, likeIdx, func(s string) (string, bool) { return s, true }) {
+		indexNames[p[0]] = p[1]
+	}
+	for _, c := range clauses {
+		c = pgMapConstraintNames(c, indexNames)
+		// The extended protocol runs exactly one statement.
+		if _, err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE "+shadow+" "+c, nil, nil, nil, nil).Close(); err != nil {
+			return nil, fmt.Errorf("the --alter fails on the shadow table (ALTER TABLE %s %s): %w", shadow, c, err)
+		}
+	}
+	var relname, nspname, relkind string
+	var inherits bool
+	if err := tx.QueryRow(ctx, `SELECT c.relname, n.nspname, c.relkind::text, EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`, shadowOID).Scan(&relname, &nspname, &relkind, &inherits); err != nil {
+		return nil, fmt.Errorf("read shadow: %w", err)
+	}
+	if relname != n.Shadow || nspname != n.Schema {
+		return nil, errors.New("the --alter renames the table or moves it to another schema; osc changes a table in place: rename it with ALTER TABLE directly")
+	}
+	if relkind != "r" || inherits {
+		return nil, errors.New("the --alter makes the table partitioned or inherit from another; osc does not support that")
+	}
+
+	post, err := pgReadColumns(ctx, tx, shadowOID)
+	if err != nil {
+		return nil, err
+	}
+	src, err := pgReadColumns(ctx, tx, in.OID)
+	if err != nil {
+		return nil, err
+	}
+	shIdx, err := pgReadIndexes(ctx, tx, shadowOID, in.Server.Version)
+	if err != nil {
+		return nil, err
+	}
+	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter,
+		SourceIndexes: srcIdx, ShadowIndexes: shIdx, EstimatedRows: in.EstimatedRows})
+	if err != nil {
+		return nil, err
+	}
+	if err := pgCheckDependents(ctx, tx, in.OID, plan, kept, shIdx); err != nil {
+		return nil, err
+	}
+
+	// The shadow's foreign keys: carried over at cut-over, off the shadow meanwhile
+	// (a row copied after its parent's deletion must not fail the copy).
+	shFKs, err := pgReadForeignKeys(ctx, tx, shadowOID)
+	if err != nil {
+		return nil, err
+	}
+	out := &PostgresShadow{Plan: plan}
+	for _, fk := range shFKs {
+		validate := true
+		for _, o := range origFKs {
+			if o.Name == fk.Name && !o.Validate {
+				validate = false
+			}
+		}
+		if fk.ReferencesOID == shadowOID {
+			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", fk.Name)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", shadow, QuotePostgres(fk.Name))); err != nil {
+			return nil, fmt.Errorf("create shadow: set foreign key %s aside: %w", fk.Name, err)
+		}
+		fk.Validate = validate
+		out.ForeignKeys = append(out.ForeignKeys, fk.PostgresForeignKey)
+		plan.Notes = append(plan.Notes, fmt.Sprintf("foreign key %s added to the new table at cut-over (NOT VALID, validated right after)", fk.Name))
+	}
+
+	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
+	plan.Notes = append(plan.Notes, in.Notes...)
+	plan.Notes = append(plan.Notes, fmt.Sprintf("cut-over: LOCK TABLE %s and then %s IN ACCESS EXCLUSIVE MODE (with the views reading it and, through them, their tables, "+
+		"and the tables its foreign keys link) for the time it takes to drain the last changes and swap the names, with a short lock_timeout and retries", orig, shadow))
+	return out, nil
+}
+
+// PostgresRelOptions renders pg_class.reloptions ("key=value", or
+// "toast.key=value") for a WITH (...) or SET (...) list.
+func PostgresRelOptions(opts []string) string {
+	parts := make([]string, len(opts))
+	for i, o := range opts {
+		k, v, _ := strings.Cut(o, "=")
+		parts[i] = QuotePostgres(strings.Split(k, ".")...) + " = '" + strings.ReplaceAll(v, "'", "''") + "'"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func pgSize(b int64) string {
+	units := []string{"bytes", "kB", "MB", "GB", "TB"}
+	v, u := float64(b), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d bytes", b)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[u])
+}
+
+type pgForeignKey struct {
+	PostgresForeignKey
+	ReferencesOID uint32 // confrelid
+}
+
+// pgReadForeignKeys reads the table's foreign keys (its own constraints, not
+// those of partitions), with NOT VALID cut off the definition.
+func pgReadForeignKeys(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgForeignKey, error) {
+	rows, err := q.Query(ctx, `SELECT conname, pg_get_constraintdef(oid), convalidated, confrelid, confrelid::regclass::text
+		FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND conparentid = 0 ORDER BY conname`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgForeignKey, error) {
+		var fk pgForeignKey
+		err := r.Scan(&fk.Name, &fk.Definition, &fk.Validate, &fk.ReferencesOID, &fk.References)
+		fk.Definition = strings.TrimSuffix(fk.Definition, " NOT VALID")
+		return fk, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	return fks, nil
+}
+
+// pgCheckDependents refuses an --alter that the cut-over could not carry the
+// original's dependents through: a view reading a column the alter drops,
+// renames or retypes (CREATE OR REPLACE VIEW would fail), or a foreign key
+// from another table whose referenced columns lose their name or their
+// unique index.
+func pgCheckDependents(ctx context.Context, tx pgx.Tx, oid uint32, plan *Plan, shadowOf map[string]string, shIdx []pgIndex) error {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT v.oid::regclass::text, a.attname FROM pg_depend d
+		JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+		JOIN pg_class v ON v.oid = r.ev_class
+		JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+		WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid > 0 AND v.oid <> $1 ORDER BY 1, 2`, oid)
+	if err != nil {
+		return fmt.Errorf("read view columns: %w", err)
+	}
+	type use struct{ view, col string }
+	uses, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (use, error) {
+		var u use
+		return u, r.Scan(&u.view, &u.col)
+	})
+	if err != nil {
+		return fmt.Errorf("read view columns: %w", err)
+	}
+	for _, u := range uses {
+		sh, ok := shadowOf[u.col]
+		switch {
+		case !ok:
+			return fmt.Errorf("view %s reads column %s, which the --alter drops: drop or change the view first", u.view, u.col)
+		case sh != u.col:
+			return fmt.Errorf("view %s reads column %s, which the --alter renames to %s: drop or change the view first", u.view, u.col, sh)
+		}
+		sc, dc := plan.Source.Columns[plan.Source.ColumnIndex(u.col)], plan.Shadow.Columns[plan.Shadow.ColumnIndex(sh)]
+		if sc.ColumnType != dc.ColumnType {
+			return fmt.Errorf("view %s reads column %s, whose type the --alter changes (%s -> %s); the view could not be re-created on the new table: drop or change the view first",
+				u.view, u.col, sc.ColumnType, dc.ColumnType)
+		}
+	}
+
+	rows, err = tx.Query(ctx, `SELECT con.conname || ' on ' || con.conrelid::regclass::text,
+		ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
+			JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord)
+		FROM pg_constraint con WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conrelid <> $1 AND con.conparentid = 0`, oid)
+	if err != nil {
+		return fmt.Errorf("read foreign keys: %w", err)
+	}
+	type ref struct {
+		name string
+		cols []string
+	}
+	refs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ref, error) {
+		var f ref
+		return f, r.Scan(&f.name, &f.cols)
+	})
+	if err != nil {
+		return fmt.Errorf("read foreign keys: %w", err)
+	}
+	for _, f := range refs {
+		for _, c := range f.cols {
+			if sh, ok := shadowOf[c]; !ok || sh != c {
+				return fmt.Errorf("foreign key %s references column %s, which the --alter drops or renames: drop the foreign key first", f.name, c)
+			}
+		}
+		found := false
+		for _, ix := range shIdx {
+			if ix.Valid && ix.Unique && ix.Immediate && ix.Exprs == "" && ix.Pred == "" && pgSameSet(ix.Columns, f.cols) {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("foreign key %s references (%s), which has no unique index left after the --alter: drop the foreign key first",
+				f.name, strings.Join(f.cols, ", "))
+		}
+	}
+	return nil
+}
+
+func pgSameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, s := range a {
+		seen[s]++
+	}
+	for _, s := range b {
+		if seen[s] == 0 {
+			return false
+		}
+		seen[s]--
+	}
+	return true
+}
+
+type pgPlanInput struct {
+	Names                        PostgresNames
+	Source, Shadow               []pgColumn
+	PreAlter                     map[int16]string // shadow attnum → original column name, read before the alter
+	SourceIndexes, ShadowIndexes []pgIndex
+	EstimatedRows                int64
+}
+
+// pgBuildPlan maps the original's columns onto the shadow's by attnum,
+// chooses the key and refuses a shadow that would lose or reject rows:
+// a unique or exclusion constraint the original does not guarantee, a new
+// NOT NULL column without a default, a generated column made ordinary.
+// kept maps every original column the shadow keeps (generated ones too) to
+// its shadow name.
+func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error) {
+	p := &Plan{
+		Source:  pgTable(in.Names.Schema, in.Names.Table, in.Source),
+		Shadow:  pgTable(in.Names.Schema, in.Names.Shadow, in.Shadow),
+		OldName: in.Names.Old, EstimatedRows: in.EstimatedRows,
+	}
+	shadowOf := map[string]*pgColumn{} // original name → shadow column
+	toSource := map[string]string{}    // shadow name → original name
+	kept = map[string]string{}
+	for i := range in.Shadow {
+		sc := &in.Shadow[i]
+		if orig, ok := in.PreAlter[sc.Num]; ok {
+			shadowOf[orig] = sc
+			toSource[sc.Name] = orig
+			kept[orig] = sc.Name
+		}
+	}
+	var notes []string
+	for i, c := range in.Source {
+		sc := shadowOf[c.Name]
+		if sc == nil {
+			if c.Generated {
+				notes = append(notes, "drop generated column "+c.Name)
+			} else {
+				notes = append(notes, "drop column "+c.Name+" (its data will be lost)")
+			}
+			continue
+		}
+		if sc.Name != c.Name {
+			notes = append(notes, "rename column "+c.Name+" -> "+sc.Name)
+		}
+		if sc.ColumnType != c.ColumnType {
+			notes = append(notes, fmt.Sprintf("change column %s: %s -> %s", sc.Name, c.ColumnType, sc.ColumnType))
+		}
+		if c.Nullable && !sc.Nullable {
+			notes = append(notes, fmt.Sprintf("column %s becomes NOT NULL: a NULL in the original makes the copy fail", sc.Name))
+		}
+		switch {
+		case c.Generated && !sc.Generated:
+			return nil, nil, fmt.Errorf("the --alter makes generated column %s an ordinary one; logical replication does not carry generated values, so osc cannot fill it: "+
+				"add a new column and fill it after the migration instead", c.Name)
+		case c.Generated:
+		case sc.Generated:
+			notes = append(notes, "column "+c.Name+" becomes generated (computed by the database)")
+		default:
+			p.Mapping = append(p.Mapping, ColumnMap{Source: c.Name, Shadow: sc.Name, SourceIndex: i})
+		}
+	}
+	for _, sc := range in.Shadow {
+		if _, ok := in.PreAlter[sc.Num]; ok {
+			continue
+		}
+		if !sc.Nullable && !sc.HasDefault && !sc.Identity && !sc.Generated {
+			return nil, nil, fmt.Errorf("the --alter adds column %s NOT NULL without a default: rows copied from the original cannot fill it; give it a DEFAULT", sc.Name)
+		}
+		kind := "column"
+		if sc.Generated {
+			kind = "generated column"
+		}
+		notes = append(notes, fmt.Sprintf("add %s %s %s", kind, sc.Name, sc.ColumnType))
+	}
+	typeSafe := func(shadowName string) bool {
+		orig, ok := toSource[shadowName]
+		if !ok {
+			return false
+		}
+		sc := shadowOf[orig]
+		return pgEqualityKept(pgFindColumn(in.Source, orig).ColumnType, sc.ColumnType)
+	}
+	if err := pgCheckNewUnique(in.SourceIndexes, in.ShadowIndexes, toSource, typeSafe); err != nil {
+		return nil, nil, err
+	}
+	key, err := pgChooseKey(in, shadowOf, typeSafe)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range key.Columns {
+		p.Key = append(p.Key, k)
+		p.KeyIndex = append(p.KeyIndex, p.Source.ColumnIndex(k))
+	}
+	notes = append(notes, "key: "+key.describe())
+	p.Notes = notes
+	return p, kept, nil
+}
+
+// pgEqualityKept reports whether changing a column's type from one to the
+// other keeps distinct values distinct (so a unique index over it stays
+// implied): the same type, a wider integer, text and varchar of any length,
+// or a numeric with no fewer digits either side of the point.
+func pgEqualityKept(from, to string) bool {
+	if from == to {
+		return true
+	}
+	ints := map[string]int{"smallint": 1, "integer": 2, "bigint": 3}
+	if a, b := ints[from], ints[to]; a > 0 && b > 0 {
+		return b >= a
+	}
+	isText := func(t string) bool {
+		return t == "text" || t == "character varying" || strings.HasPrefix(t, "character varying(")
+	}
+	if isText(from) && isText(to) {
+		return true
+	}
+	var p1, s1, p2, s2 int
+	if _, err := fmt.Sscanf(from, "numeric(%d,%d)", &p1, &s1); err == nil {
+		if to == "numeric" {
+			return true
+		}
+		if _, err := fmt.Sscanf(to, "numeric(%d,%d)", &p2, &s2); err == nil {
+			return s2 >= s1 && p2-s2 >= p1-s1
+		}
+	}
+	return false
+}
+
+// pgCheckNewUnique refuses a unique index or exclusion constraint of the
+// shadow that no valid index of the original implies: copying with ON
+// CONFLICT DO NOTHING would drop the rows violating it silently. A shadow
+// index is implied by an original one with the same definition, or (plain
+// unique indexes) by a non-partial unique index on a subset of its columns.
+func pgCheckNewUnique(src, sh []pgIndex, toSource map[string]string, typeSafe func(string) bool) error {
+	rename := func(s string) (string, bool) { n, ok := toSource[s]; return n, ok }
+	same := func(s string) (string, bool) { return s, true }
+	for _, u := range sh {
+		if !u.Unique && !u.Exclusion {
+			continue
+		}
+		colsSafe := true
+		for _, c := range append(append([]string{}, u.Columns...), u.Include...) {
+			if c != "" && !typeSafe(c) {
+				colsSafe = false
+			}
+		}
+		implied := false
+		if colsSafe {
+			us, ok := u.signature(rename, true)
+			for _, o := range src {
+				if !o.Valid {
+					continue
+				}
+				if os, _ := o.signature(same, true); ok && os == us {
+					implied = true
+					break
+				}
+				if u.Unique && u.Exprs == "" && o.Unique && o.Exprs == "" && o.Pred == "" && (!u.NullsNot || o.NullsNot) &&
+					pgSubset(o.Columns, u.Columns, rename) {
+					implied = true
+					break
+				}
+			}
+		}
+		if !implied {
+			return fmt.Errorf("the shadow table would have %s, which the original does not guarantee (a new unique or exclusion constraint, one over a column whose type changes, "+
+				"or the copy of an invalid index of the original, which must then be dropped first): "+
+				"copying with ON CONFLICT DO NOTHING would silently drop the rows that violate it; migrate without it and add it afterwards (CREATE UNIQUE INDEX CONCURRENTLY)",
+				u.describe())
+		}
+	}
+	return nil
+}
+
+// pgSubset reports whether every column of o (original names) is among the
+// columns of u (shadow names, mapped back by rename).
+func pgSubset(o, u []string, rename func(string) (string, bool)) bool {
+	have := map[string]bool{}
+	for _, c := range u {
+		n, ok := rename(c)
+		if !ok {
+			return false
+		}
+		have[n] = true
+	}
+	for _, c := range o {
+		if !have[c] {
+			return false
+		}
+	}
+	return len(o) > 0
+}
+
+// pgChooseKey returns the original's primary key, or else its unique index
+// with the fewest columns, that is usable as a key in the original and whose
+// columns reach the shadow (types keeping equality) and form a usable key
+// there too.
+func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(string) bool) (pgIndex, error) {
+	var cands []pgIndex
+	for _, ix := range in.SourceIndexes {
+		if ix.keyUsable(in.Source) {
+			cands = append(cands, ix)
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].Primary != cands[j].Primary {
+			return cands[i].Primary
+		}
+		return len(cands[i].Columns) < len(cands[j].Columns)
+	})
+	for _, ix := range cands {
+		var want []string
+		for _, c := range ix.Columns {
+			sc := shadowOf[c]
+			if sc == nil || sc.Generated || !typeSafe(sc.Name) {
+				want = nil
+				break
+			}
+			want = append(want, sc.Name)
+		}
+		if want == nil {
+			continue
+		}
+		for _, u := range in.ShadowIndexes {
+			if u.keyUsable(in.Shadow) && pgSameSet(u.Columns, want) {
+				return ix, nil
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return pgIndex{}, fmt.Errorf("table %s.%s has no PRIMARY KEY and no usable UNIQUE index; osc needs one to copy and apply rows: add a PRIMARY KEY first",
+			in.Names.Schema, in.Names.Table)
+	}
+	return pgIndex{}, fmt.Errorf("no key is usable in both tables: osc needs the original's %s to keep its columns (and their types) "+
+		"and stay a PRIMARY KEY or a UNIQUE index on NOT NULL columns in the altered table, and the --alter changes it", cands[0].describe())
+}
+
+// PostgresIndexPairs pairs the indexes of the original (oldOID) with the
+// shadow's (newOID) that have the same definition under the plan's column
+// mapping, as [original name, shadow name]; the cut-over gives the shadow's
+// the original's names. Only shadow indexes PostgreSQL named (LIKE, or a
+// constraint the --alter added without a name) are paired: a name the
+// --alter chose is kept.
+func PostgresIndexPairs(ctx context.Context, q PostgresQuerier, plan *Plan, oldOID, newOID uint32) ([][2]string, error) {
+	var version int
+	if err := q.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return nil, fmt.Errorf("read server version: %w", err)
+	}
+	oldIdx, err := pgReadIndexes(ctx, q, oldOID, version)
+	if err != nil {
+		return nil, err
+	}
+	newIdx, err := pgReadIndexes(ctx, q, newOID, version)
+	if err != nil {
+		return nil, err
+	}
+	toSource := map[string]string{}
+	for _, m := range plan.Mapping {
+		toSource[m.Shadow] = m.Source
+	}
+	for _, c := range plan.Shadow.Columns { // generated columns keep their name
+		if _, ok := toSource[c.Name]; !ok && c.Generated && plan.Source.ColumnIndex(c.Name) >= 0 {
+			toSource[c.Name] = c.Name
+		}
+	}
+	named := newIdx[:0:0]
+	for _, u := range newIdx {
+		if strings.HasPrefix(u.Name, plan.Shadow.Name+"_") {
+			named = append(named, u)
+		}
+	}
+	return pgPairIndexes(oldIdx, named, func(s string) (string, bool) { n, ok := toSource[s]; return n, ok }), nil
+}
+
+// pgPairIndexes pairs each old index with a new one of the same definition
+// (new columns mapped back by rename): first exactly, then ignoring operator
+// classes, options and collations (which follow a column's type), then the
+// primary keys left over.
+func pgPairIndexes(oldIdx, newIdx []pgIndex, rename func(string) (string, bool)) [][2]string {
+	same := func(s string) (string, bool) { return s, true }
+	used := make([]bool, len(newIdx))
+	paired := map[string]bool{}
+	var pairs [][2]string
+	match := func(o pgIndex, ok func(pgIndex) bool) {
+		for j, u := range newIdx {
+			if !used[j] && ok(u) {
+				used[j], paired[o.Name] = true, true
+				pairs = append(pairs, [2]string{o.Name, u.Name})
+				return
+			}
+		}
+	}
+	for _, strict := range []bool{true, false} {
+		for _, o := range oldIdx {
+			if paired[o.Name] {
+				continue
+			}
+			os, _ := o.signature(same, strict)
+			match(o, func(u pgIndex) bool { us, ok := u.signature(rename, strict); return ok && us == os })
+		}
+	}
+	for _, o := range oldIdx {
+		if o.Primary && !paired[o.Name] {
+			match(o, func(u pgIndex) bool { return u.Primary })
+		}
+	}
+	return pairs
+}
+
+// pgConstraintRef matches the clauses of an ALTER TABLE that name an index
+// or an index-backed constraint, and the name.
+var pgConstraintRef = regexp.MustCompile(`(?i)\b((?:DROP\s+CONSTRAINT\s+(?:IF\s+EXISTS\s+)?|ALTER\s+CONSTRAINT\s+|RENAME\s+CONSTRAINT\s+|VALIDATE\s+CONSTRAINT\s+|USING\s+INDEX\s+|CLUSTER\s+ON\s+))("(?:[^"]|"")+"|[A-Za-z_\x{80}-\x{10FFFF}][A-Za-z0-9_$\x{80}-\x{10FFFF}]*)`)
+
+// pgMapConstraintNames rewrites the names of the original's indexes and
+// index-backed constraints (primary key, unique, exclusion) in an --alter
+// clause to their counterparts on the shadow, which LIKE had to name
+// differently (index names are unique in a schema). Other constraints keep
+// their names on the shadow.
+func pgMapConstraintNames(clause string, names map[string]string) string {
+	return pgConstraintRef.ReplaceAllStringFunc(clause, func(m string) string {
+		sub := pgConstraintRef.FindStringSubmatch(m)
+		name := sub[2]
+		if strings.HasPrefix(name, `"`) {
+			name = strings.ReplaceAll(name[1:len(name)-1], `""`, `"`)
+		} else {
+			name = strings.ToLower(name)
+		}
+		if to, ok := names[name]; ok {
+			return sub[1] + QuotePostgres(to)
+		}
+		return m
+	})
+}
+
+// DropPostgresTable drops schema.name if it exists, refusing to cascade to
+// objects that depend on it.
+func DropPostgresTable(ctx context.Context, q PostgresQuerier, schema, name string) error {
+	if _, err := q.Exec(ctx, "DROP TABLE IF EXISTS "+QuotePostgres(schema, name)+" RESTRICT"); err != nil {
+		return fmt.Errorf("drop table %s.%s: %w", schema, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,597 @@
+package table
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+const pgTestSchema = "pgplan_test"
+
+func pgTestDSN() string {
+	env := func(k, def string) string {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
+		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
+}
+
+// pgTestPool connects to the sandbox and creates a fresh test schema with the
+// given statements run in it, dropped when the test ends.
+func pgTestPool(t *testing.T, stmts ...string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pool, err := OpenPostgres(ctx, pgTestDSN())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
+		}
+		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
+			t.Errorf("drop test schema: %v", err)
+		}
+		pool.Close()
+	})
+	pgTestExec(t, pool, append([]string{"DROP SCHEMA IF EXISTS " + pgTestSchema + " CASCADE", "CREATE SCHEMA " + pgTestSchema,
+		"SET search_path = " + pgTestSchema}, stmts...)...)
+	return pool
+}
+
+// pgTestExec runs the statements on one connection with the test schema first
+// on the search path.
+func pgTestExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET search_path = "+pgTestSchema+", public"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "RESET search_path"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pgTestExists(t *testing.T, pool *pgxpool.Pool, name string) bool {
+	t.Helper()
+	var ok bool
+	if err := pool.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", pgTestSchema+"."+name).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func pgQueryOne[T any](t *testing.T, pool *pgxpool.Pool, sql string) T {
+	t.Helper()
+	var v T
+	if err := pool.QueryRow(context.Background(), sql).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
+
+func wantErr(t *testing.T, err error, subs ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", subs)
+	}
+	for _, s := range subs {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not contain %q", err, s)
+		}
+	}
+}
+
+func TestPostgresServerCheck(t *testing.T) {
+	ok := PostgresServer{Version: 150000, WalLevel: "logical", MaxReplicationSlots: 10, ReplicationSlots: 2,
+		MaxWalSenders: 10, WalSenders: 1, User: "osc", Replication: true}
+	if err := ok.Check(); err != nil {
+		t.Fatal(err)
+	}
+	super := ok
+	super.Replication, super.Superuser = false, true
+	if err := super.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mod  func(*PostgresServer)
+		want string
+	}{
+		{func(s *PostgresServer) { s.WalLevel = "replica" }, "set wal_level = logical in postgresql.conf and restart"},
+		{func(s *PostgresServer) { s.ReplicationSlots = 10 }, "no free replication slot"},
+		{func(s *PostgresServer) { s.WalSenders = 10 }, "raise max_wal_senders"},
+		{func(s *PostgresServer) { s.Replication = false }, `ALTER ROLE "osc" REPLICATION`},
+		{func(s *PostgresServer) { s.Version = 130000 }, "PostgreSQL 14 or later"},
+	} {
+		s := ok
+		c.mod(&s)
+		wantErr(t, s.Check(), c.want)
+	}
+}
+
+func TestPostgresNames(t *testing.T) {
+	n := NewPostgresNames("public", "orders")
+	if n.Shadow != "_orders_osc" || n.Old != "_orders_old" || n.Slot != "osc_orders" || n.Publication != "osc_orders" {
+		t.Errorf("names %+v", n)
+	}
+	if s := NewPostgresNames("sales", "orders").Slot; s != "osc_sales_orders" {
+		t.Errorf("slot %q", s)
+	}
+	up := NewPostgresNames("public", "Orders").Slot
+	if !strings.HasPrefix(up, "osc_orders_") || len(up) != len("osc_orders_")+8 || up == NewPostgresNames("public", "orders").Slot {
+		t.Errorf("slot of a mixed-case name %q", up)
+	}
+	long := strings.Repeat("é", 40) // 80 bytes
+	ln := NewPostgresNames(strings.Repeat("s", 70), long)
+	for _, name := range []string{ln.Shadow, ln.Old, ln.Slot} {
+		if len(name) > 63 || !utf8Valid(name) {
+			t.Errorf("name %q: %d bytes", name, len(name))
+		}
+	}
+	if !strings.HasSuffix(ln.Shadow, "_osc") || !strings.HasSuffix(ln.Old, "_old") {
+		t.Errorf("long names %+v", ln)
+	}
+	for _, s := range []string{ln.Slot, up} {
+		for _, r := range s {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+				t.Errorf("slot %q has %q", s, r)
+			}
+		}
+	}
+}
+
+func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+func TestSplitPostgresAlter(t *testing.T) {
+	for in, want := range map[string][]string{
+		"ADD COLUMN a int": {"ADD COLUMN a int"},
+		"RENAME COLUMN a TO b; ADD COLUMN c text DEFAULT 'x;y' ;  ": {"RENAME COLUMN a TO b", "ADD COLUMN c text DEFAULT 'x;y'"},
+		`ADD COLUMN "we;ird" int; DROP COLUMN d`:                    {`ADD COLUMN "we;ird" int`, "DROP COLUMN d"},
+		"ADD COLUMN e text DEFAULT $q$a;'b$q$; DROP COLUMN f":       {"ADD COLUMN e text DEFAULT $q$a;'b$q$", "DROP COLUMN f"},
+		"ADD COLUMN g text DEFAULT 'it''s;'; DROP COLUMN h":         {"ADD COLUMN g text DEFAULT 'it''s;'", "DROP COLUMN h"},
+		" ; ;": nil,
+	} {
+		got := SplitPostgresAlter(in)
+		if fmt.Sprint(got) != fmt.Sprint(want) || len(got) != len(want) {
+			t.Errorf("SplitPostgresAlter(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPgEqualityKept(t *testing.T) {
+	for _, c := range []struct {
+		from, to string
+		want     bool
+	}{
+		{"integer", "integer", true},
+		{"integer", "bigint", true},
+		{"bigint", "integer", false},
+		{"character varying(10)", "text", true},
+		{"text", "character varying(5)", true},
+		{"numeric(10,2)", "numeric(12,2)", true},
+		{"numeric(10,2)", "numeric(10,0)", false},
+		{"numeric(10,2)", "numeric", true},
+		{"text", "citext", false},
+		{"timestamp without time zone", "date", false},
+	} {
+		if got := pgEqualityKept(c.from, c.to); got != c.want {
+			t.Errorf("pgEqualityKept(%q, %q) = %v", c.from, c.to, got)
+		}
+	}
+}
+
+func TestPgFactsProblems(t *testing.T) {
+	n := NewPostgresNames("s", "t")
+	ok := pgTableFacts{Exists: true, Kind: "r", Persistence: "p", Owns: true, HasKey: true, HasPrimary: true, ReplIdent: "d"}
+	if p := ok.problems(n); len(p) != 0 {
+		t.Fatalf("problems of a good table: %q", p)
+	}
+	for _, c := range []struct {
+		mod  func(*pgTableFacts)
+		want string
+	}{
+		{func(f *pgTableFacts) { f.Exists = false }, "does not exist"},
+		{func(f *pgTableFacts) { f.Kind = "p" }, "partitioned"},
+		{func(f *pgTableFacts) { f.Kind = "v" }, "not an ordinary table"},
+		{func(f *pgTableFacts) { f.Persistence = "u" }, "SET LOGGED"},
+		{func(f *pgTableFacts) { f.Owns, f.Owner = false, "bob" }, "owned by bob"},
+		{func(f *pgTableFacts) { f.Children = 1 }, "inheritance"},
+		{func(f *pgTableFacts) { f.HasKey = false }, "add a PRIMARY KEY"},
+		{func(f *pgTableFacts) { f.HasPrimary = false }, "REPLICA IDENTITY USING INDEX"},
+		{func(f *pgTableFacts) { f.ReplIdent = "n" }, "carries no key (NOTHING)"},
+		{func(f *pgTableFacts) { f.AllTablesPubs = []string{"everything"} }, `DROP PUBLICATION "everything"`},
+		{func(f *pgTableFacts) { f.SchemaPubs = []string{"sp"} }, "DROP TABLES IN SCHEMA"},
+		{func(f *pgTableFacts) { f.TablePubs = []string{"tp"} }, `ALTER PUBLICATION "tp" DROP TABLE "s"."t"`},
+		{func(f *pgTableFacts) { f.LeftoverPub = true }, `DROP PUBLICATION "osc_s_t"`},
+		{func(f *pgTableFacts) { f.LeftoverSlot = true }, "SELECT pg_drop_replication_slot('osc_s_t')"},
+		{func(f *pgTableFacts) { f.LeftoverSlot, f.LeftoverSlotPID = true, 42 }, "pg_terminate_backend(42)"},
+		{func(f *pgTableFacts) { f.LeftoverShadow = true }, `DROP TABLE "s"."_t_osc"`},
+		{func(f *pgTableFacts) { f.LeftoverOld = true }, `DROP TABLE "s"."_t_old"`},
+		{func(f *pgTableFacts) { f.Triggers = []string{"trg"} }, "triggers (trg)"},
+		{func(f *pgTableFacts) { f.RowSecurity = true }, "row level security"},
+		{func(f *pgTableFacts) { f.Policies = []string{"pol"} }, "pol"},
+		{func(f *pgTableFacts) { f.Rules = []string{"r"} }, "rules (r)"},
+		{func(f *pgTableFacts) { f.MatViews = []string{"mv"} }, "materialized views"},
+		{func(f *pgTableFacts) { f.OtherRules = []string{"r on v"} }, "r on v"},
+		{func(f *pgTableFacts) { f.ForeignViews = []string{"v (owner bob)"} }, "must own them"},
+		{func(f *pgTableFacts) { f.RowTypeUsers = []string{"function f(t)"} }, "row type"},
+		{func(f *pgTableFacts) { f.Functions = []string{"f()"} }, "BEGIN ATOMIC"},
+		{func(f *pgTableFacts) { f.SelfForeignKeys = []string{"fk"} }, "self-referencing"},
+		{func(f *pgTableFacts) { f.PartitionedFKs = []string{"fk on p"} }, "partitioned tables reference"},
+		{func(f *pgTableFacts) { f.ForeignChildren = []string{"fk on c (owner bob)"} }, "must own those tables"},
+	} {
+		f := ok
+		c.mod(&f)
+		p := f.problems(n)
+		if len(p) != 1 || !strings.Contains(p[0], c.want) {
+			t.Errorf("problems %q, want one containing %q", p, c.want)
+		}
+	}
+}
+
+func TestPgCheckNewUnique(t *testing.T) {
+	src := []pgIndex{
+		{Name: "t_pkey", Primary: true, Unique: true, Immediate: true, Valid: true, Columns: []string{"id"}, Method: "btree"},
+		{Name: "t_a_key", Unique: true, Immediate: true, Valid: true, Columns: []string{"a"}, Method: "btree"},
+		{Name: "t_lower", Unique: true, Immediate: true, Valid: true, Columns: []string{""}, Exprs: "lower(b)", Method: "btree"},
+		{Name: "t_broken", Unique: true, Immediate: true, Valid: false, Columns: []string{"c"}, Method: "btree"},
+	}
+	toSource := map[string]string{"id": "id", "a2": "a", "b": "b", "c": "c"}
+	safe := func(string) bool { return true }
+	ok := [][]pgIndex{
+		{src[0]},
+		{{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"a2"}, Method: "btree"}},      // renamed column
+		{{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"a2", "b"}, Method: "btree"}}, // superset
+		{{Name: "x", Unique: true, Valid: true, Columns: []string{"id"}, Pred: "b > ''", Method: "btree"}},       // partial of a key
+		{src[2]},
+	}
+	for _, sh := range ok {
+		if err := pgCheckNewUnique(src, sh, toSource, safe); err != nil {
+			t.Errorf("%v: %v", sh, err)
+		}
+	}
+	bad := [][]pgIndex{
+		{{Name: "x", Unique: true, Valid: true, Columns: []string{"b"}, Method: "btree"}},                             // new
+		{{Name: "x", Unique: true, Valid: true, Columns: []string{"c"}, Method: "btree"}},                             // the original's is invalid
+		{{Name: "x", Unique: true, Valid: true, Columns: []string{"new"}, Method: "btree"}},                           // new column
+		{{Name: "x", Unique: true, Valid: true, Columns: []string{"a2"}, NullsNot: true, Method: "btree"}},            // NULLS NOT DISTINCT
+		{{Name: "x", Exclusion: true, Valid: true, Columns: []string{"b"}, Method: "gist", ConstraintDef: "EXCLUDE"}}, // exclusion
+	}
+	for _, sh := range bad {
+		wantErr(t, pgCheckNewUnique(src, sh, toSource, safe), "ON CONFLICT DO NOTHING")
+	}
+	wantErr(t, pgCheckNewUnique(src, []pgIndex{src[1]}, map[string]string{"a": "a"}, func(string) bool { return false }),
+		"whose type changes")
+}
+
+func pgInspect(t *testing.T, q PostgresQuerier, name string) (*PostgresInspection, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return InspectPostgresTable(ctx, q, NewPostgresNames(pgTestSchema, name))
+}
+
+func TestInspectPostgresRefusals(t *testing.T) {
+	pool := pgTestPool(t,
+		"CREATE TABLE good (id bigserial PRIMARY KEY, a int, b text)",
+		"CREATE TABLE nokey (a int, b text)",
+		"CREATE TABLE nullkey (a int UNIQUE, b text)",
+		"CREATE TABLE partkey (a int NOT NULL, b text)",
+		"CREATE UNIQUE INDEX ON partkey (a) WHERE b IS NOT NULL",
+		"CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id)",
+		"CREATE TABLE parent (id int PRIMARY KEY)",
+		"CREATE TABLE child (x int) INHERITS (parent)",
+		"CREATE TABLE trig (id int PRIMARY KEY)",
+		"CREATE TRIGGER trig_t BEFORE UPDATE ON trig FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()",
+		"CREATE TABLE mv_src (id int PRIMARY KEY)",
+		"CREATE MATERIALIZED VIEW mv AS SELECT id FROM mv_src",
+		"CREATE TABLE left1 (id int PRIMARY KEY)",
+		"CREATE TABLE _left1_osc (id int)",
+		"CREATE UNLOGGED TABLE unl (id int PRIMARY KEY)",
+		"CREATE TABLE selfref (id int PRIMARY KEY, parent_id int REFERENCES selfref)",
+		"CREATE TABLE rowtype (id int PRIMARY KEY)",
+		"CREATE VIEW rowtype_v AS SELECT r FROM rowtype r",
+		"CREATE TABLE fn_t (id int PRIMARY KEY)",
+		"CREATE FUNCTION fn_count() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM fn_t; END",
+		"CREATE TABLE pol (id int PRIMARY KEY)",
+		"ALTER TABLE pol ENABLE ROW LEVEL SECURITY",
+		"CREATE TABLE ruled (id int PRIMARY KEY)",
+		"CREATE TABLE uniq (id int NOT NULL UNIQUE)",
+		"CREATE TABLE uniq_ri (id int NOT NULL UNIQUE)",
+		"ALTER TABLE uniq_ri REPLICA IDENTITY USING INDEX uniq_ri_id_key",
+		"CREATE RULE ruled_r AS ON DELETE TO ruled DO INSTEAD NOTHING",
+	)
+	if _, err := pgInspect(t, pool, "uniq_ri"); err != nil {
+		t.Errorf("a unique key as replica identity: %v", err)
+	}
+	in, err := pgInspect(t, pool, "good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Source.Name != "good" || len(in.Source.Columns) != 3 || in.Source.Columns[1].ColumnType != "integer" || in.EstimatedRows != 0 {
+		t.Errorf("inspection %+v, source %+v", in, in.Source)
+	}
+	for name, want := range map[string]string{
+		"missing":  "does not exist",
+		"nokey":    "no PRIMARY KEY",
+		"nullkey":  "no PRIMARY KEY",
+		"partkey":  "no PRIMARY KEY",
+		"parted":   "partitioned",
+		"parent":   "inheritance",
+		"child":    "inheritance",
+		"trig":     "triggers (trig_t)",
+		"mv_src":   "materialized views",
+		"left1":    `DROP TABLE "pgplan_test"."_left1_osc"`,
+		"unl":      "SET LOGGED",
+		"selfref":  "self-referencing",
+		"rowtype":  "column r of view",
+		"fn_t":     "functions pgplan_test.fn_count() have bodies bound",
+		"pol":      "row level security",
+		"ruled":    "rules (ruled_r)",
+		"uniq":     "REPLICA IDENTITY USING INDEX",
+		"_left1_o": "does not exist",
+	} {
+		_, err := pgInspect(t, pool, name)
+		if err == nil {
+			t.Errorf("%s: no refusal, want %q", name, want)
+			continue
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: refusal %q does not contain %q", name, err, want)
+		}
+	}
+}
+
+// A FOR ALL TABLES publication is created, inspected and rolled back in one
+// transaction: nobody else ever sees it.
+func TestInspectPostgresAllTablesPublication(t *testing.T) {
+	pool := pgTestPool(t, "CREATE TABLE good (id int PRIMARY KEY)")
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "CREATE PUBLICATION pgplan_test_all FOR ALL TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgInspect(t, tx, "good")
+	wantErr(t, err, "pgplan_test_all is FOR ALL TABLES", `DROP PUBLICATION "pgplan_test_all"`)
+	if _, err := tx.Exec(ctx, "DROP PUBLICATION pgplan_test_all"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "CREATE PUBLICATION pgplan_test_one FOR TABLE "+pgTestSchema+".good"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgInspect(t, tx, "good")
+	wantErr(t, err, "is in publication pgplan_test_one")
+}
+
+func TestInspectPostgresLeftoverSlot(t *testing.T) {
+	pool := pgTestPool(t, "CREATE TABLE slotted (id int PRIMARY KEY)")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := NewPostgresNames(pgTestSchema, "slotted")
+	// A temporary slot dies with its session.
+	conn, err := pgx.Connect(ctx, pgTestDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput', true)", n.Slot); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgInspect(t, pool, "slotted")
+	wantErr(t, err, "replication slot "+n.Slot+" is left over", "pg_terminate_backend(", "pg_drop_replication_slot('"+n.Slot+"')")
+	if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", n.Slot); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLockPostgres(t *testing.T) {
+	pool := pgTestPool(t)
+	ctx := context.Background()
+	l, err := LockPostgres(ctx, pool, pgTestSchema, "locked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LockPostgres(ctx, pool, pgTestSchema, "locked")
+	wantErr(t, err, "another osc is migrating pgplan_test.locked")
+	other, err := LockPostgres(ctx, pool, pgTestSchema, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, err = LockPostgres(ctx, pool, pgTestSchema, "locked")
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pgShadow(t *testing.T, pool *pgxpool.Pool, name, alter string) (*PostgresShadow, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in, err := pgInspect(t, pool, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := CreatePostgresShadow(ctx, pool, in, alter, time.Second)
+	if err == nil {
+		t.Cleanup(func() {
+			if err := DropPostgresTable(context.Background(), pool, pgTestSchema, in.Names.Shadow); err != nil {
+				t.Error(err)
+			}
+		})
+	} else if pgTestExists(t, pool, in.Names.Shadow) {
+		t.Errorf("a refused shadow %s was left behind", in.Names.Shadow)
+	}
+	return sh, err
+}
+
+func TestCreatePostgresShadowPlan(t *testing.T) {
+	pool := pgTestPool(t,
+		"CREATE TABLE parent (id int PRIMARY KEY)",
+		// gone is dropped first so that the original's attnums have a hole
+		// the shadow's do not.
+		"CREATE TABLE plan_t (id bigserial PRIMARY KEY, gone int, a int, b text, c text, g bigint GENERATED ALWAYS AS (id * 2) STORED, "+
+			"p int REFERENCES parent ON DELETE CASCADE, d numeric(10,2) DEFAULT 1.5)",
+		"ALTER TABLE plan_t DROP COLUMN gone",
+		"CREATE INDEX plan_t_c ON plan_t (c)",
+		"ALTER TABLE plan_t SET (fillfactor = 90, toast.autovacuum_enabled = false)",
+		"COMMENT ON COLUMN plan_t.c IS 'the c'",
+	)
+	sh, err := pgShadow(t, pool, "plan_t", "ADD COLUMN e int DEFAULT 0; DROP COLUMN b; RENAME COLUMN c TO c2; ALTER COLUMN a TYPE bigint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sh.Plan
+	if got := fmt.Sprint(p.Mapping); got != "[{id id 0} {a a 1} {c c2 3} {p p 5} {d d 6}]" {
+		t.Errorf("mapping %s", got)
+	}
+	if fmt.Sprint(p.Key, p.KeyIndex) != "[id] [0]" || p.OldName != "_plan_t_old" || p.Shadow.Name != "_plan_t_osc" || p.Shadow.Schema != pgTestSchema {
+		t.Errorf("plan %+v", p)
+	}
+	if c := p.Source.Columns[4]; c.Name != "g" || !c.Generated {
+		t.Errorf("generated column %+v", c)
+	}
+	if c := p.Shadow.Columns[p.Shadow.ColumnIndex("a")]; c.ColumnType != "bigint" || c.DataType != "bigint" {
+		t.Errorf("shadow column a %+v", c)
+	}
+	if c := p.Source.Columns[6]; c.ColumnType != "numeric(10,2)" || c.DataType != "numeric" || !c.Nullable {
+		t.Errorf("source column d %+v", c)
+	}
+	notes := strings.Join(p.Notes, "\n")
+	for _, want := range []string{"drop column b (its data will be lost)", "rename column c -> c2", "add column e integer",
+		"change column a: integer -> bigint", "key: primary key plan_t_pkey (id)", "rows: ~0", "foreign key plan_t_p_fkey added to the new table at cut-over", "LOCK TABLE"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	if len(sh.ForeignKeys) != 1 || sh.ForeignKeys[0].Definition != "FOREIGN KEY (p) REFERENCES pgplan_test.parent(id) ON DELETE CASCADE" ||
+		!sh.ForeignKeys[0].Validate || sh.ForeignKeys[0].References != "pgplan_test.parent" {
+		t.Errorf("foreign keys %+v", sh.ForeignKeys)
+	}
+	var fks int
+	var opts []string
+	var comment string
+	if err := pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM pg_constraint WHERE conrelid = c.oid AND contype = 'f'),
+		c.reloptions, col_description(c.oid, (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = 'c2'))
+		FROM pg_class c WHERE c.oid = 'pgplan_test._plan_t_osc'::regclass`).Scan(&fks, &opts, &comment); err != nil {
+		t.Fatal(err)
+	}
+	toast := pgQueryOne[[]string](t, pool, "SELECT reloptions FROM pg_class WHERE oid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'pgplan_test._plan_t_osc'::regclass)")
+	if fks != 0 || fmt.Sprint(opts) != "[fillfactor=90]" || fmt.Sprint(toast) != "[autovacuum_enabled=false]" || comment != "the c" {
+		t.Errorf("shadow: %d foreign keys (want them set aside), options %v, comment %q", fks, opts, comment)
+	}
+}
+
+func TestCreatePostgresShadowRefusals(t *testing.T) {
+	pool := pgTestPool(t,
+		"CREATE TABLE r (id int PRIMARY KEY, a int, b text, u int UNIQUE)",
+		"CREATE VIEW r_v AS SELECT b, a FROM r",
+		"CREATE TABLE r_child (id int PRIMARY KEY, rid int REFERENCES r (id))",
+	)
+	for alter, want := range map[string]string{
+		"ADD COLUMN x nosuchtype":                        "the --alter fails on the shadow table",
+		"ADD COLUMN x int; SELECT 1":                     "the --alter fails on the shadow table",
+		"ADD CONSTRAINT r_a_key UNIQUE (a)":              "ON CONFLICT DO NOTHING",
+		"ALTER COLUMN u TYPE smallint":                   "ON CONFLICT DO NOTHING",
+		"ADD COLUMN z int NOT NULL":                      "NOT NULL without a default",
+		"RENAME TO r2":                                   "renames the table",
+		"SET SCHEMA public":                              "another schema",
+		"DROP COLUMN b":                                  "view pgplan_test.r_v reads column b, which the --alter drops",
+		"RENAME COLUMN b TO b2":                          "renames to b2",
+		"ALTER COLUMN b TYPE varchar(10)":                "whose type the --alter changes",
+		"RENAME COLUMN id TO id2":                        "foreign key r_child_rid_fkey on pgplan_test.r_child references column id",
+		"DROP CONSTRAINT r_pkey":                         "no key is usable in both tables",
+		"ADD COLUMN s int REFERENCES pgplan_test._r_osc": "self-referencing",
+		// The original's constraint name is mapped to the shadow's; the drop then reaches the checks.
+		"DROP CONSTRAINT r_u_key; ALTER COLUMN a TYPE text":                                  "view pgplan_test.r_v reads column a, whose type",
+		"ADD COLUMN q int GENERATED ALWAYS AS (a + 1) STORED; ADD CONSTRAINT q_u UNIQUE (q)": "ON CONFLICT DO NOTHING",
+	} {
+		_, err := pgShadow(t, pool, "r", alter)
+		if err == nil {
+			t.Errorf("%s: no refusal, want %q", alter, want)
+			continue
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: refusal %q does not contain %q", alter, err, want)
+		}
+	}
+	// A wider key, a unique index implied by the original's, the original's
+	// constraint names: fine.
+	sh, err := pgShadow(t, pool, "r", `ALTER COLUMN id TYPE bigint; ADD CONSTRAINT r_u_b UNIQUE (u, b); DROP CONSTRAINT "r_pkey", ADD PRIMARY KEY (id)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(sh.Plan.Notes, "\n"), "key: primary key r_pkey (id)") {
+		t.Errorf("notes %q", sh.Plan.Notes)
+	}
+}
+
+func TestPostgresIndexPairs(t *testing.T) {
+	pool := pgTestPool(t,
+		"CREATE TABLE ip (id int PRIMARY KEY, a int, b text)",
+		"CREATE INDEX ip_a ON ip (a)",
+		"CREATE INDEX ip_b_pattern ON ip (b text_pattern_ops)",
+		"CREATE INDEX ip_b ON ip (b)",
+		"CREATE INDEX ip_lower ON ip (lower(b))",
+	)
+	sh, err := pgShadow(t, pool, "ip", "ALTER COLUMN id TYPE bigint; RENAME COLUMN a TO a2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var oldOID, newOID uint32
+	if err := pool.QueryRow(ctx, "SELECT 'pgplan_test.ip'::regclass::oid, 'pgplan_test._ip_osc'::regclass::oid").Scan(&oldOID, &newOID); err != nil {
+		t.Fatal(err)
+	}
+	var pairs [][2]string
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		pairs, err = PostgresIndexPairs(ctx, tx, sh.Plan, oldOID, newOID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range pairs {
+		got[p[0]] = p[1]
+	}
+	// LIKE named the copy of ip_b_pattern (created first) _ip_osc_b_idx.
+	want := map[string]string{"ip_pkey": "_ip_osc_pkey", "ip_a": "_ip_osc_a_idx", "ip_b": "_ip_osc_b_idx1", "ip_b_pattern": "_ip_osc_b_idx", "ip_lower": "_ip_osc_lower_idx"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pairs %v, want %v", got, want)
+	}
+}
