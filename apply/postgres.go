@@ -209,6 +209,9 @@ const (
 	pgUpsert pgOpKind = iota + 1
 	pgDelete
 	pgUpdate
+	// pgMove is a partial update that changes the key: the row moves to its
+	// new key, keeping the columns the change did not carry.
+	pgMove
 )
 
 // pgOp is one row operation derived from a change.
@@ -216,11 +219,10 @@ type pgOp struct {
 	kind pgOpKind
 	row  cdc.Row // upsert: the new row; delete: the old row (key); update: the new row
 	key  string  // upsert and delete: the key's text form, to group statements
-	// update only: the row holding the key to update (the old row when the
-	// key changed), and which columns to leave alone.
-	where      cdc.Row
-	keyChanged bool
-	unchanged  []bool
+	// update and move only: the row holding the key to update (move: the old
+	// row), and which columns to leave alone.
+	where     cdc.Row
+	unchanged []bool
 }
 
 // Apply writes the changes in order in one transaction.
@@ -294,7 +296,7 @@ func (a *Postgres) ops(changes []cdc.Change) ([]pgOp, error) {
 			if c.Partial() {
 				op := pgOp{kind: pgUpdate, row: c.After, where: c.After, unchanged: c.Unchanged}
 				if c.Before != nil && before != a.keyText(c.After, c.Unchanged) {
-					op.where, op.keyChanged = c.Before, true
+					op.kind, op.where = pgMove, c.Before
 				} else if a.keyUnchanged(c.Unchanged) {
 					return nil, fmt.Errorf("%s: the key was not sent (unchanged TOAST value) and no old key either", c.Op)
 				}
@@ -355,6 +357,9 @@ func (a *Postgres) keyText(r cdc.Row, unchanged []bool) string {
 // nothing is to be written for the run.
 func (a *Postgres) statement(ops []pgOp, start int) (end int, query string, args []any, desc string, err error) {
 	switch ops[start].kind {
+	case pgMove:
+		query, args, err = a.moveSQL(ops[start])
+		return start + 1, query, args, "move 1 row", err
 	case pgUpdate:
 		query, args, err = a.updateSQL(ops[start])
 		return start + 1, query, args, "update 1 row", err
@@ -415,7 +420,7 @@ func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 		args []any
 	)
 	for _, c := range a.cols {
-		if op.unchanged[c.index] || c.always || (c.key && !op.keyChanged) {
+		if op.unchanged[c.index] || c.always || c.key {
 			continue
 		}
 		v, err := textValue(op.row[c.index])
@@ -428,21 +433,75 @@ func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 	if len(set) == 0 {
 		return "", nil, nil
 	}
-	var names, vals []string
-	for _, k := range a.keys {
-		v, err := textValue(op.where[k.index])
-		if err != nil {
-			return "", nil, fmt.Errorf("key column %s: %w", k.name, err)
+	where, err := a.keyMatch(op.where, &args)
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("UPDATE %s SET %s WHERE %s", a.shadow, strings.Join(set, ", "), where), args, nil
+}
+
+// moveSQL moves a row to its new key for a partial update that changed the
+// key: it deletes the old row and inserts it under the new key with the
+// columns the change carries, the others taken from the old row. When the
+// shadow already holds the new key — a chunk copied the row after the update
+// committed, possibly still in flight — the insert waits for that chunk and
+// then updates the copied row instead of failing on the duplicate key.
+// When the old row is not in the shadow yet, nothing is written: the copy
+// brings the row, or the engine applies the change again after the chunk.
+func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
+	var (
+		args             []any
+		names, vals, set []string
+		conflict         []string
+	)
+	for _, c := range a.cols {
+		names = append(names, c.name)
+		if op.unchanged[c.index] {
+			vals = append(vals, "moved."+c.name)
+			continue
 		}
-		if v == nil {
-			return "", nil, fmt.Errorf("key column %s: no value", k.name)
+		v, err := textValue(op.row[c.index])
+		if err != nil {
+			return "", nil, fmt.Errorf("column %s: %w", c.name, err)
 		}
 		args = append(args, v)
-		names = append(names, k.name)
-		vals = append(vals, k.expr(fmt.Sprintf("$%d::text", len(args))))
+		vals = append(vals, fmt.Sprintf("CAST($%d::text AS %s)", len(args), c.srcType))
+		if !c.key && !c.always {
+			set = append(set, c.name+" = EXCLUDED."+c.name)
+		}
 	}
-	return fmt.Sprintf("UPDATE %s SET %s WHERE (%s) = (%s)", a.shadow, strings.Join(set, ", "),
-		strings.Join(names, ", "), strings.Join(vals, ", ")), args, nil
+	for _, k := range a.keys {
+		conflict = append(conflict, k.name)
+	}
+	where, err := a.keyMatch(op.where, &args)
+	if err != nil {
+		return "", nil, err
+	}
+	action := "DO NOTHING"
+	if len(set) > 0 {
+		action = "DO UPDATE SET " + strings.Join(set, ", ")
+	}
+	return fmt.Sprintf("WITH moved AS (DELETE FROM %s WHERE %s RETURNING *) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved ON CONFLICT (%s) %s",
+		a.shadow, where, a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(conflict, ", "), action), args, nil
+}
+
+// keyMatch is the condition "the key equals r's key", its values appended to
+// args as text parameters.
+func (a *Postgres) keyMatch(r cdc.Row, args *[]any) (string, error) {
+	var names, vals []string
+	for _, k := range a.keys {
+		v, err := textValue(r[k.index])
+		if err != nil {
+			return "", fmt.Errorf("key column %s: %w", k.name, err)
+		}
+		if v == nil {
+			return "", fmt.Errorf("key column %s: no value", k.name)
+		}
+		*args = append(*args, v)
+		names = append(names, k.name)
+		vals = append(vals, k.expr(fmt.Sprintf("$%d::text", len(*args))))
+	}
+	return fmt.Sprintf("(%s) = (%s)", strings.Join(names, ", "), strings.Join(vals, ", ")), nil
 }
 
 // textValue is a row value as a text parameter: pgoutput sends strings; nil
