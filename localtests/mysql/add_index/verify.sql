@@ -1,0 +1,2 @@
+SELECT 'idx_qty missing' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND INDEX_NAME = 'idx_qty');
+SELECT 'idx_created_name missing' FROM DUAL WHERE (SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND INDEX_NAME = 'idx_created_name') <> 2;

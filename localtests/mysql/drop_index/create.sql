@@ -1,0 +1,13 @@
+CREATE TABLE t (
+  id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  name VARCHAR(40) NOT NULL,
+  qty INT NULL,
+  price DECIMAL(10,2) NULL,
+  note TEXT NULL,
+  created DATETIME(6) NOT NULL,
+  KEY idx_name (name)
+) ENGINE=InnoDB;
+INSERT INTO t (id, name, qty, price, note, created)
+SELECT seq, CONCAT('name-', seq), IF(seq % 7 = 0, NULL, seq * 3), IF(seq % 11 = 0, NULL, seq / 7),
+       IF(seq % 5 = 0, NULL, REPEAT(CHAR(65 + seq % 26), seq % 300)), TIMESTAMP('2024-01-01') + INTERVAL seq * 1001 MICROSECOND
+FROM seq_1_to_3000;

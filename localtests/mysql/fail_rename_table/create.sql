@@ -1,0 +1,5 @@
+CREATE TABLE t (
+  id INT NOT NULL PRIMARY KEY,
+  name VARCHAR(40) NOT NULL
+) ENGINE=InnoDB;
+INSERT INTO t (id, name) SELECT seq, CONCAT('name-', seq) FROM seq_1_to_500;

@@ -1,0 +1,1 @@
+SELECT uid FROM t WHERE extra IS NULL OR extra <> 7;

@@ -1,0 +1,1 @@
+SELECT tenant, code FROM t WHERE flag <> 1;

@@ -1,0 +1,2 @@
+-- Creates another table, not t.
+CREATE TABLE u (id int PRIMARY KEY);

@@ -1,0 +1,2 @@
+-- The identity goes on from where it was, not from 1.
+INSERT INTO t (payload, n) VALUES ('after cut-over', 1);
