@@ -361,6 +361,7 @@ type oscProcess struct {
 	done      chan struct{}   // closed when osc has exited; err is then set
 	err       error
 	cancel    context.CancelFunc
+	proc      *os.Process
 }
 
 func startOsc(ctx context.Context, bin string, args []string) (*oscProcess, error) {
@@ -376,12 +377,17 @@ func startOsc(ctx context.Context, bin string, args []string) (*oscProcess, erro
 		cancel()
 		return nil, fmt.Errorf("start osc: %w", err)
 	}
-	p := &oscProcess{args: args, out: out, postponed: out.postponed, done: make(chan struct{}), cancel: cancel}
+	p := &oscProcess{args: args, out: out, postponed: out.postponed, done: make(chan struct{}), cancel: cancel, proc: cmd.Process}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// signal sends sig to osc.
+func (p *oscProcess) signal(sig os.Signal) error {
+	return p.proc.Signal(sig)
 }
 
 // stop terminates osc if it still runs, and waits for it.
