@@ -55,6 +55,9 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 	log := opts.Log
 	timeout := min(pgFirstLockTimeout, opts.LockTimeout)
 	for attempt := 1; ; attempt++ {
+		if err := pgCancelAutovacuum(ctx, pool, plan, log); err != nil {
+			return fmt.Errorf("cut-over attempt %d: %w", attempt, err)
+		}
 		start := time.Now()
 		validate, err := pgAttempt(ctx, pool, plan, opts, timeout, drain)
 		if err == nil {
@@ -75,6 +78,41 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 		log.Warn("cut-over attempt rolled back; retrying", "attempt", attempt, "lock_timeout", timeout.String(), "err", err)
 		timeout = min(2*timeout, opts.LockTimeout)
 	}
+}
+
+// pgCancelAutovacuum cancels autovacuum workers holding or awaiting a lock on
+// the original or the shadow (a freshly copied shadow is a prime candidate
+// for one). PostgreSQL cancels an autovacuum that blocks a lock request only
+// after deadlock_timeout (1 s by default), longer than a cut-over attempt
+// waits: every attempt would time out behind it and hold writers for its
+// whole lock_timeout. Autovacuum comes back later; one that prevents
+// transaction ID wraparound is left alone.
+func pgCancelAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, log *slog.Logger) error {
+	rows, err := pool.Query(ctx, `
+		SELECT a.pid, a.query FROM pg_stat_activity a
+		WHERE a.backend_type = 'autovacuum worker'
+		  AND a.query NOT LIKE '%to prevent wraparound%'
+		  AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation IN (to_regclass($1), to_regclass($2)))
+		  AND pg_cancel_backend(a.pid)`,
+		table.QuotePostgres(plan.Source.Schema, plan.Source.Name), table.QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name))
+	if err != nil {
+		return fmt.Errorf("cancel autovacuum: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			pid   int32
+			query string
+		)
+		if err := rows.Scan(&pid, &query); err != nil {
+			return fmt.Errorf("cancel autovacuum: %w", err)
+		}
+		log.Info("cut-over: cancelled an autovacuum that would block the table locks", "pid", pid, "query", query)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cancel autovacuum: %w", err)
+	}
+	return nil
 }
 
 // pgRetryable reports whether an attempt failed only because it waited too
