@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,29 +89,41 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 // whole lock_timeout. Autovacuum comes back later; one that prevents
 // transaction ID wraparound is left alone.
 func pgCancelAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, log *slog.Logger) error {
+	// The workers are listed first and cancelled one by one: a
+	// pg_cancel_backend in the WHERE clause could run before the other
+	// conditions and cancel the user's sessions.
 	rows, err := pool.Query(ctx, `
 		SELECT a.pid, a.query FROM pg_stat_activity a
 		WHERE a.backend_type = 'autovacuum worker'
 		  AND a.query NOT LIKE '%to prevent wraparound%'
-		  AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation IN (to_regclass($1), to_regclass($2)))
-		  AND pg_cancel_backend(a.pid)`,
+		  AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation IN (to_regclass($1), to_regclass($2)))`,
 		table.QuotePostgres(plan.Source.Schema, plan.Source.Name), table.QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name))
 	if err != nil {
-		return fmt.Errorf("cancel autovacuum: %w", err)
+		return fmt.Errorf("find autovacuum workers: %w", err)
 	}
-	defer rows.Close()
+	type worker struct {
+		pid   int32
+		query string
+	}
+	var workers []worker
 	for rows.Next() {
-		var (
-			pid   int32
-			query string
-		)
-		if err := rows.Scan(&pid, &query); err != nil {
-			return fmt.Errorf("cancel autovacuum: %w", err)
+		var w worker
+		if err := rows.Scan(&w.pid, &w.query); err != nil {
+			rows.Close()
+			return fmt.Errorf("find autovacuum workers: %w", err)
 		}
-		log.Info("cut-over: cancelled an autovacuum that would block the table locks", "pid", pid, "query", query)
+		workers = append(workers, w)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("cancel autovacuum: %w", err)
+		return fmt.Errorf("find autovacuum workers: %w", err)
+	}
+	for _, w := range workers {
+		if _, err := pool.Exec(ctx, `SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+			WHERE pid = $1 AND backend_type = 'autovacuum worker'`, w.pid); err != nil {
+			return fmt.Errorf("cancel autovacuum worker %d: %w", w.pid, err)
+		}
+		log.Info("cut-over: cancelled an autovacuum that would block the table locks", "pid", w.pid, "query", w.query)
 	}
 	return nil
 }
@@ -217,6 +230,9 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 		return nil, err
 	}
 
+	if err := s.checkColumns(); err != nil {
+		return nil, err
+	}
 	locked := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, opts.LockTimeout)
 	err = drain(dctx)
@@ -232,6 +248,27 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 		return nil, err
 	}
 	return s.swap()
+}
+
+// checkColumns fails the cut-over when the original's columns are no longer
+// those the shadow was planned from: DDL run on it during the migration
+// reaches logical decoding only with the next row change, if any, and the
+// swap would silently drop what it added.
+func (s *pgSwap) checkColumns() error {
+	now, err := s.strings(`SELECT attname::text || ' ' || format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, s.oldOID)
+	if err != nil {
+		return fmt.Errorf("read the columns of %s: %w", s.orig, err)
+	}
+	var planned []string
+	for _, c := range s.plan.Source.Columns {
+		planned = append(planned, c.Name+" "+c.ColumnType)
+	}
+	if !slices.Equal(now, planned) {
+		return fmt.Errorf("%s changed during the migration (columns now: %s; planned: %s): the shadow no longer matches it; run osc again",
+			s.orig, strings.Join(now, ", "), strings.Join(planned, ", "))
+	}
+	return nil
 }
 
 // lockList returns the relations the swap alters besides the two tables, as

@@ -383,3 +383,19 @@ func TestPostgresCutOverSlowDrain(t *testing.T) {
 		t.Errorf("drain called %d times, want 2", calls)
 	}
 }
+
+// DDL on the original after the shadow was planned (it reaches logical
+// decoding only with a later row change) fails the cut-over before the swap.
+func TestPostgresCutOverRefusesChangedTable(t *testing.T) {
+	pool := pgTestPool(t, "CREATE TABLE drift (id int PRIMARY KEY, v text)", "INSERT INTO drift VALUES (1, 'a')")
+	sh := pgTestShadow(t, pool, "drift", "ADD COLUMN c int")
+	pgTestExec(t, pool, "ALTER TABLE pgcut_test.drift ADD COLUMN added_meanwhile int")
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{LockTimeout: time.Second, Retries: 3},
+		func(context.Context) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "changed during the migration") || !strings.Contains(err.Error(), "added_meanwhile") {
+		t.Fatalf("err %v, want the cut-over refused because the table changed", err)
+	}
+	if !pgQuery[bool](t, pool, "SELECT to_regclass('pgcut_test._drift_osc') IS NOT NULL AND to_regclass('pgcut_test._drift_old') IS NULL") {
+		t.Error("the tables were swapped anyway")
+	}
+}
