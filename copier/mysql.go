@@ -1,5 +1,3 @@
-// Package copier copies the original table into the shadow table in
-// key-ordered chunks, never overwriting a row already in the shadow.
 package copier
 
 import (
@@ -13,14 +11,6 @@ import (
 
 	"osc/table"
 )
-
-// Chunk is the result of one CopyChunk. engine.Chunk is an alias of it: the
-// type lives here because engine imports copier.
-type Chunk struct {
-	Last []any // the chunk's upper bound, the next call's after
-	Rows int64 // rows the chunk covered
-	Done bool  // no row remains past Last
-}
 
 // MySQL copies chunks with INSERT ... SELECT ... ON DUPLICATE KEY UPDATE
 // k = k, a no-op on a row already in the shadow (unlike INSERT IGNORE, it

@@ -1,5 +1,3 @@
-// Package cutover swaps the shadow table in for the original, atomically, while
-// writers to the original wait.
 package cutover
 
 import (
