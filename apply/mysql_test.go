@@ -8,19 +8,15 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
-	"net"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"osc/apply"
 	"osc/cdc"
 	"osc/copier"
 	"osc/engine"
+	"osc/internal/testdb"
 	"osc/table"
 )
 
@@ -30,63 +26,21 @@ var (
 	_ engine.Applier = (*apply.MySQL)(nil)
 )
 
-func myEnv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 // myOpenDB opens osc_test the way the engine does.
 func myOpenDB(t *testing.T) (*sql.DB, cdc.MySQLConfig) {
 	t.Helper()
-	host, user := myEnv("OSC_MYSQL_HOST", "127.0.0.1"), myEnv("OSC_MYSQL_USER", "root")
-	port, err := strconv.Atoi(myEnv("OSC_MYSQL_PORT", "13306"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd = user, os.Getenv("OSC_MYSQL_PASSWORD")
-	cfg.Net, cfg.Addr, cfg.DBName = "tcp", net.JoinHostPort(host, strconv.Itoa(port)), "osc_test"
+	srv := testdb.MySQL(t)
+	cfg := srv.Config(t, "osc_test")
 	cfg.InterpolateParams, cfg.ParseTime = false, false
 	cfg.MaxAllowedPacket = 0
-	cfg.Timeout = 5 * time.Second
 	cfg.Params = map[string]string{
 		"time_zone": "'+00:00'",
 		"sql_mode":  "'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 	}
-	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(conn)
-	t.Cleanup(func() { db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var version string
-	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mysql: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
-	flavor := "mysql"
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		flavor = "mariadb"
-	}
+	db := testdb.OpenMySQL(t, cfg)
 	return db, cdc.MySQLConfig{
-		Host: host, Port: uint16(port), User: user, Password: cfg.Passwd,
-		ServerID: 3000000 + mrand.Uint32N(1000000), Flavor: flavor,
-	}
-}
-
-func myExec(t *testing.T, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatalf("%s: %v", q, err)
+		Host: srv.Host, Port: uint16(srv.Port), User: srv.User, Password: srv.Password,
+		ServerID: 3000000 + mrand.Uint32N(1000000), Flavor: testdb.MySQLFlavor(t, db),
 	}
 }
 
@@ -95,10 +49,9 @@ func myExec(t *testing.T, db *sql.DB, q string, args ...any) {
 func myLoadPlan(t *testing.T, db *sql.DB, src, shadow string) *table.Plan {
 	t.Helper()
 	ghc := "_" + src + "_ghc"
-	myExec(t, db, "DROP TABLE IF EXISTS "+ghc)
-	myExec(t, db, "CREATE TABLE "+ghc+` (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+	testdb.DropMySQLTables(t, db, ghc)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+ghc+` (id BIGINT AUTO_INCREMENT PRIMARY KEY,
 		ts TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), hint VARCHAR(64) NOT NULL, value VARCHAR(4096) NOT NULL)`)
-	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS " + ghc) })
 	read := func(name string) *table.Table {
 		rows, err := db.Query(`SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE = 'YES',
 			COALESCE(CHARACTER_SET_NAME, ''), EXTRA LIKE '%GENERATED%'
@@ -352,25 +305,22 @@ func myInsertAllTypes(t *testing.T, db *sql.DB, name string, base int) {
 func TestMySQLRoundTripAllTypes(t *testing.T) {
 	db, cfg := myOpenDB(t)
 	const orig, shadow, copied = "tbl_mysqldata_rt", "_tbl_mysqldata_rt_gho", "tbl_mysqldata_rt_copy"
-	for _, n := range []string{orig, shadow, copied} {
-		myExec(t, db, "DROP TABLE IF EXISTS "+n)
-		t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS " + n) })
-	}
-	myExec(t, db, "CREATE TABLE "+orig+" "+myAllTypes)
-	myExec(t, db, "CREATE TABLE "+shadow+" LIKE "+orig)
-	myExec(t, db, "CREATE TABLE "+copied+" LIKE "+orig)
+	testdb.DropMySQLTables(t, db, orig, shadow, copied)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+orig+" "+myAllTypes)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+shadow+" LIKE "+orig)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+copied+" LIKE "+orig)
 	p := myLoadPlan(t, db, orig, shadow)
 	src := myStartSource(t, db, cfg, p)
 	ctx := context.Background()
 
 	myInsertAllTypes(t, db, orig, 0)
 	myInsertAllTypes(t, db, orig, 10)
-	myExec(t, db, "INSERT INTO "+orig+" (id) VALUES (20), (21), (22)")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+orig+" (id) VALUES (20), (21), (22)")
 	// Updates in place, a key change, deletes, and a multi-row update event.
-	myExec(t, db, "UPDATE "+orig+" SET f = f / 3, db = db / 3, tm = '-01:02:03.000004', vcl = CONCAT(vcl, 'ü'), e = 'é', st = 'q,r', b64 = b'1' WHERE id = 13")
-	myExec(t, db, "UPDATE "+orig+" SET id = 30, bl = REPEAT('z', 10) WHERE id = 12")
-	myExec(t, db, "UPDATE "+orig+" SET tiu = 200, miu = 16000000, iu = 4000000000, biu = 18000000000000000000 WHERE id IN (20, 21, 22)")
-	myExec(t, db, "DELETE FROM "+orig+" WHERE id IN (11, 14)")
+	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET f = f / 3, db = db / 3, tm = '-01:02:03.000004', vcl = CONCAT(vcl, 'ü'), e = 'é', st = 'q,r', b64 = b'1' WHERE id = 13")
+	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET id = 30, bl = REPEAT('z', 10) WHERE id = 12")
+	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET tiu = 200, miu = 16000000, iu = 4000000000, biu = 18000000000000000000 WHERE id IN (20, 21, 22)")
+	testdb.ExecMySQL(t, db, "DELETE FROM "+orig+" WHERE id IN (11, 14)")
 	if err := src.EmitMarker(ctx, "m1"); err != nil {
 		t.Fatal(err)
 	}
@@ -417,24 +367,21 @@ func TestMySQLRoundTripAllTypes(t *testing.T) {
 func TestMySQLKeyChangingUpdate(t *testing.T) {
 	db, cfg := myOpenDB(t)
 	const orig, shadow = "tbl_mysqldata_kc", "_tbl_mysqldata_kc_gho"
-	for _, n := range []string{orig, shadow} {
-		myExec(t, db, "DROP TABLE IF EXISTS "+n)
-		t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS " + n) })
-	}
-	myExec(t, db, "CREATE TABLE "+orig+" (a INT NOT NULL, b VARCHAR(20) CHARACTER SET latin1 NOT NULL, v VARCHAR(20), PRIMARY KEY (a, b))")
-	myExec(t, db, "CREATE TABLE "+shadow+" LIKE "+orig)
-	myExec(t, db, "INSERT INTO "+orig+" VALUES (1, 'é', 'one'), (2, 'x', 'two')")
-	myExec(t, db, "INSERT INTO "+shadow+" SELECT * FROM "+orig)
+	testdb.DropMySQLTables(t, db, orig, shadow)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+orig+" (a INT NOT NULL, b VARCHAR(20) CHARACTER SET latin1 NOT NULL, v VARCHAR(20), PRIMARY KEY (a, b))")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+shadow+" LIKE "+orig)
+	testdb.ExecMySQL(t, db, "INSERT INTO "+orig+" VALUES (1, 'é', 'one'), (2, 'x', 'two')")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+shadow+" SELECT * FROM "+orig)
 	p := myLoadPlan(t, db, orig, shadow)
 	src := myStartSource(t, db, cfg, p)
 	ctx := context.Background()
 
-	myExec(t, db, "UPDATE "+orig+" SET b = 'ü' WHERE a = 1")            // key change in a latin1 column
-	myExec(t, db, "UPDATE "+orig+" SET a = 3, v = 'three' WHERE a = 2") // key change
-	myExec(t, db, "INSERT INTO "+orig+" VALUES (2, 'x', 'again')")      // the old key reused
-	myExec(t, db, "UPDATE "+orig+" SET v = 'same key' WHERE a = 3")     // no key change
-	myExec(t, db, "UPDATE "+orig+" SET a = 4 WHERE a = 2")
-	myExec(t, db, "DELETE FROM "+orig+" WHERE a = 4")
+	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET b = 'ü' WHERE a = 1")            // key change in a latin1 column
+	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET a = 3, v = 'three' WHERE a = 2") // key change
+	testdb.ExecMySQL(t, db, "INSERT INTO "+orig+" VALUES (2, 'x', 'again')")      // the old key reused
+	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET v = 'same key' WHERE a = 3")     // no key change
+	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET a = 4 WHERE a = 2")
+	testdb.ExecMySQL(t, db, "DELETE FROM "+orig+" WHERE a = 4")
 	if err := src.EmitMarker(ctx, "kc"); err != nil {
 		t.Fatal(err)
 	}
@@ -449,8 +396,8 @@ func TestMySQLKeyChangingUpdate(t *testing.T) {
 	}
 
 	// The same changes applied one by one, in one batch each.
-	myExec(t, db, "DELETE FROM "+shadow)
-	myExec(t, db, "INSERT INTO "+shadow+" VALUES (1, 'é', 'one'), (2, 'x', 'two')")
+	testdb.ExecMySQL(t, db, "DELETE FROM "+shadow)
+	testdb.ExecMySQL(t, db, "INSERT INTO "+shadow+" VALUES (1, 'é', 'one'), (2, 'x', 'two')")
 	a := apply.NewMySQL(db, p)
 	for _, c := range changes {
 		if err := a.Apply(ctx, []cdc.Change{c}); err != nil {

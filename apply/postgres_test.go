@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,65 +12,21 @@ import (
 
 	"osc/cdc"
 	"osc/copier"
+	"osc/internal/testdb"
 	"osc/table"
 )
 
 const pgTestSchema = "pgdata_test_apply"
 
-func pgTestDSN() string {
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
-		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
-}
-
 // pgTestPool connects to the sandbox with a session time zone far from the
 // walsender's UTC, and creates a fresh test schema, dropped when the test ends.
 func pgTestPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cfg, err := pgxpool.ParseConfig(pgTestDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testdb.PostgresConfig(t)
 	cfg.ConnConfig.RuntimeParams["TimeZone"] = "America/St_Johns"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		if pool != nil {
-			pool.Close()
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
-	pgExec(t, pool, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE", "CREATE SCHEMA "+pgTestSchema)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		pool.Close()
-	})
+	pool := testdb.OpenPostgres(t, cfg)
+	testdb.ResetPostgresSchema(t, pool, pgTestSchema)
 	return pool
-}
-
-func pgExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
-	t.Helper()
-	for _, s := range stmts {
-		if _, err := pool.Exec(context.Background(), s); err != nil {
-			t.Fatalf("%.300s: %v", s, err)
-		}
-	}
 }
 
 // pgTestTable reads a table's columns and primary key from the catalog.
@@ -139,7 +94,7 @@ func pgTestName(t *testing.T) string {
 func startSource(t *testing.T, pool *pgxpool.Pool, plan *table.Plan) *cdc.PostgresSource {
 	t.Helper()
 	name := pgTestName(t)
-	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: pgTestDSN(), Slot: name, Publication: name}, pool, plan)
+	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: testdb.PostgresDSN(), Slot: name, Publication: name}, pool, plan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +230,7 @@ func TestPostgresRoundTripTypes(t *testing.T) {
 		return strings.NewReplacer("'BIG1'", "'"+big1+"'", "'BIG4'", "'"+big4+"'").Replace(q)
 	}
 	cols := "(id, i2, i4, i8, num, num2, f4, f8, f8b, t, vc, ch, b, bo, d, tm, ttz, ts, tstz, iv, u, j, jb, ai, at, m, dm, big)"
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"CREATE TYPE "+pgTestSchema+".mood AS ENUM ('sad', 'ok', 'happy')",
 		"CREATE DOMAIN "+pgTestSchema+".posint AS integer CHECK (VALUE > 0)",
 		typesTable,
@@ -291,7 +246,7 @@ func TestPostgresRoundTripTypes(t *testing.T) {
 	}
 	ap := NewPostgres(pool, plan)
 	tbl := pgTestSchema + ".types"
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"INSERT INTO "+tbl+" "+cols+" VALUES "+sub(strings.Join(typesRows[:3], ",")),
 		// TOAST unchanged: only i4 and g are sent with the new row.
 		"UPDATE "+tbl+" SET i4 = 42 WHERE id = 1",
@@ -316,7 +271,7 @@ func TestPostgresRoundTripTypes(t *testing.T) {
 		t.Errorf("moved row keeps its big value: %d rows, %v", n, err)
 	}
 	// Large batches take the multi-row paths.
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"INSERT INTO "+tbl+" (id, i4, t) SELECT g, g, 't' || g FROM generate_series(100, 399) g",
 		"UPDATE "+tbl+" SET t = t || '!' WHERE id % 3 = 0",
 		"DELETE FROM "+tbl+" WHERE id % 7 = 0",
@@ -328,7 +283,7 @@ func TestPostgresRoundTripTypes(t *testing.T) {
 // A partial change to a row the shadow does not hold yet updates nothing.
 func TestPostgresPartialUpdateOfMissingRow(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
 		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
 		"INSERT INTO "+pgTestSchema+"._t_new VALUES (2, 'old', 'kept')")
@@ -357,7 +312,7 @@ func TestPostgresPartialUpdateOfMissingRow(t *testing.T) {
 // row keeps its unchanged column and gets the carried ones; no duplicate key.
 func TestPostgresPartialMoveOntoCopiedKey(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
 		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
 		"INSERT INTO "+pgTestSchema+"._t_new VALUES (2, 'old', 'kept'), (3, 'copied', 'kept too')")
@@ -383,7 +338,7 @@ func TestPostgresPartialMoveOntoCopiedKey(t *testing.T) {
 // type, then the assignment cast, as in the copy.
 func TestPostgresApplyAlteredShadow(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, n numeric(10,2), s text, seq int GENERATED ALWAYS AS IDENTITY)",
 		"CREATE TABLE "+pgTestSchema+"._t_new (id bigint PRIMARY KEY, n integer, s varchar(5), seq int GENERATED ALWAYS AS IDENTITY, extra text DEFAULT 'd')")
 	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
@@ -435,7 +390,7 @@ func TestPostgresApplyAlteredShadow(t *testing.T) {
 // a value moves from one row to another within one batch.
 func TestPostgresApplyOrderWithUniqueIndex(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, email text UNIQUE)",
 		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
 		"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'x'), (2, 'y')")

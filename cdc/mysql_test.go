@@ -5,71 +5,28 @@ import (
 	"database/sql"
 	"errors"
 	mrand "math/rand/v2"
-	"net"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
+	"osc/internal/testdb"
 	"osc/table"
 )
-
-func myTestEnv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
 
 // myOpenTestDB opens osc_test the way the engine does.
 func myOpenTestDB(t *testing.T) (*sql.DB, MySQLConfig) {
 	t.Helper()
-	host, user := myTestEnv("OSC_MYSQL_HOST", "127.0.0.1"), myTestEnv("OSC_MYSQL_USER", "root")
-	port, err := strconv.Atoi(myTestEnv("OSC_MYSQL_PORT", "13306"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd = user, os.Getenv("OSC_MYSQL_PASSWORD")
-	cfg.Net, cfg.Addr, cfg.DBName = "tcp", net.JoinHostPort(host, strconv.Itoa(port)), "osc_test"
-	cfg.Timeout = 5 * time.Second
+	srv := testdb.MySQL(t)
+	cfg := srv.Config(t, "osc_test")
 	cfg.Params = map[string]string{
 		"time_zone": "'+00:00'",
 		"sql_mode":  "'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 	}
-	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(conn)
-	t.Cleanup(func() { db.Close() })
-	var version string
-	if err := db.QueryRow("SELECT VERSION()").Scan(&version); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mysql: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
-	flavor := "mysql"
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		flavor = "mariadb"
-	}
-	return db, MySQLConfig{Host: host, Port: uint16(port), User: user, Password: cfg.Passwd,
-		ServerID: 4000000 + mrand.Uint32N(1000000), Flavor: flavor}
-}
-
-func myRun(t *testing.T, db *sql.DB, q string) {
-	t.Helper()
-	if _, err := db.Exec(q); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
+	db := testdb.OpenMySQL(t, cfg)
+	return db, MySQLConfig{Host: srv.Host, Port: uint16(srv.Port), User: srv.User, Password: srv.Password,
+		ServerID: 4000000 + mrand.Uint32N(1000000), Flavor: testdb.MySQLFlavor(t, db)}
 }
 
 // myTestTable creates tbl_mysqldata_<name> (id, v) with its changelog and
@@ -77,12 +34,9 @@ func myRun(t *testing.T, db *sql.DB, q string) {
 func myTestTable(t *testing.T, db *sql.DB, name string) *table.Plan {
 	t.Helper()
 	tbl, ghc, gho := "tbl_mysqldata_"+name, "_tbl_mysqldata_"+name+"_ghc", "_tbl_mysqldata_"+name+"_gho"
-	for _, n := range []string{tbl, ghc, gho, "_tbl_mysqldata_" + name + "_del"} {
-		myRun(t, db, "DROP TABLE IF EXISTS "+n)
-		t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS " + n) })
-	}
-	myRun(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY, v VARCHAR(20))")
-	myRun(t, db, "CREATE TABLE "+ghc+` (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+	testdb.DropMySQLTables(t, db, tbl, ghc, gho, "_tbl_mysqldata_"+name+"_del")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY, v VARCHAR(20))")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+ghc+` (id BIGINT AUTO_INCREMENT PRIMARY KEY,
 		ts TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), hint VARCHAR(64) NOT NULL, value VARCHAR(4096) NOT NULL)`)
 	return &table.Plan{
 		Source: &table.Table{Schema: "osc_test", Name: tbl, Columns: []table.Column{
@@ -132,16 +86,16 @@ func TestMySQLChangesAndMarkers(t *testing.T) {
 	goroutines := runtime.NumGoroutine()
 	s := myStart(t, db, cfg, p)
 	ctx := context.Background()
-	myRun(t, db, "CREATE TABLE IF NOT EXISTS tbl_mysqldata_other (id INT PRIMARY KEY)")
+	testdb.ExecMySQL(t, db, "CREATE TABLE IF NOT EXISTS tbl_mysqldata_other (id INT PRIMARY KEY)")
 	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS tbl_mysqldata_other") })
 
-	myRun(t, db, "INSERT INTO tbl_mysqldata_cdc VALUES (1, 'a'), (2, NULL)")
-	myRun(t, db, "INSERT INTO tbl_mysqldata_other VALUES (1)") // not ours
+	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_cdc VALUES (1, 'a'), (2, NULL)")
+	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_other VALUES (1)") // not ours
 	if err := s.EmitMarker(ctx, "first"); err != nil {
 		t.Fatal(err)
 	}
-	myRun(t, db, "UPDATE tbl_mysqldata_cdc SET v = 'b' WHERE id = 1")
-	myRun(t, db, "DELETE FROM tbl_mysqldata_cdc WHERE id = 2")
+	testdb.ExecMySQL(t, db, "UPDATE tbl_mysqldata_cdc SET v = 'b' WHERE id = 1")
+	testdb.ExecMySQL(t, db, "DELETE FROM tbl_mysqldata_cdc WHERE id = 2")
 	if err := s.EmitMarker(ctx, "second"); err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +129,8 @@ func TestMySQLChangesAndMarkers(t *testing.T) {
 	}
 
 	// DDL on the table fails the source, after the changes before it.
-	myRun(t, db, "INSERT INTO tbl_mysqldata_cdc VALUES (3, 'c')")
-	myRun(t, db, "ALTER TABLE tbl_mysqldata_cdc ADD COLUMN w INT")
+	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_cdc VALUES (3, 'c')")
+	testdb.ExecMySQL(t, db, "ALTER TABLE tbl_mysqldata_cdc ADD COLUMN w INT")
 	if cs := myNext(t, s, 1); cs[0].Op != Insert {
 		t.Fatalf("got %v, want the insert", cs[0].Op)
 	}
@@ -231,7 +185,7 @@ func TestMySQLTruncateAndStatementFail(t *testing.T) {
 	s := myStart(t, db, cfg, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	myRun(t, db, "TRUNCATE TABLE tbl_mysqldata_trunc")
+	testdb.ExecMySQL(t, db, "TRUNCATE TABLE tbl_mysqldata_trunc")
 	if _, err := s.Next(ctx, 1); err == nil || !strings.Contains(err.Error(), "DDL on osc_test.tbl_mysqldata_trunc during migration: TRUNCATE") {
 		t.Fatalf("next after TRUNCATE: %v", err)
 	}
@@ -261,11 +215,11 @@ func TestMySQLTruncateAndStatementFail(t *testing.T) {
 func TestMySQLCutOverEndsStream(t *testing.T) {
 	db, cfg := myOpenTestDB(t)
 	p := myTestTable(t, db, "cut")
-	myRun(t, db, "CREATE TABLE _tbl_mysqldata_cut_gho LIKE tbl_mysqldata_cut")
+	testdb.ExecMySQL(t, db, "CREATE TABLE _tbl_mysqldata_cut_gho LIKE tbl_mysqldata_cut")
 	s := myStart(t, db, cfg, p)
-	myRun(t, db, "INSERT INTO tbl_mysqldata_cut VALUES (1, 'a')")
-	myRun(t, db, "RENAME TABLE tbl_mysqldata_cut TO _tbl_mysqldata_cut_del, _tbl_mysqldata_cut_gho TO tbl_mysqldata_cut")
-	myRun(t, db, "INSERT INTO tbl_mysqldata_cut VALUES (2, 'b')") // into the new table
+	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_cut VALUES (1, 'a')")
+	testdb.ExecMySQL(t, db, "RENAME TABLE tbl_mysqldata_cut TO _tbl_mysqldata_cut_del, _tbl_mysqldata_cut_gho TO tbl_mysqldata_cut")
+	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_cut VALUES (2, 'b')") // into the new table
 	if cs := myNext(t, s, 1); len(cs) != 1 || cs[0].Op != Insert {
 		t.Fatalf("got %v, want the first insert", cs)
 	}

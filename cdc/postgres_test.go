@@ -3,7 +3,6 @@ package cdc
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,60 +10,19 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"osc/internal/testdb"
 	"osc/table"
 )
 
 const pgTestSchema = "pgdata_test_cdc"
 
-func pgTestDSN() string {
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
-		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
-}
-
 // pgTestPool connects to the sandbox and creates a fresh test schema, dropped
 // when the test ends.
 func pgTestPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, pgTestDSN())
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		if pool != nil {
-			pool.Close()
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
-	pgExec(t, pool, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE", "CREATE SCHEMA "+pgTestSchema)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		pool.Close()
-	})
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	testdb.ResetPostgresSchema(t, pool, pgTestSchema)
 	return pool
-}
-
-func pgExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
-	t.Helper()
-	for _, s := range stmts {
-		if _, err := pool.Exec(context.Background(), s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
 }
 
 // pgTestTable reads a table's columns and primary key from the catalog.
@@ -132,7 +90,7 @@ func pgTestName(t *testing.T) string {
 func startSource(t *testing.T, pool *pgxpool.Pool, name string) *PostgresSource {
 	t.Helper()
 	id := pgTestName(t)
-	src, err := NewPostgres(PostgresConfig{DSN: pgTestDSN(), Slot: id, Publication: id}, pool, pgTestPlan(t, pool, name))
+	src, err := NewPostgres(PostgresConfig{DSN: testdb.PostgresDSN(), Slot: id, Publication: id}, pool, pgTestPlan(t, pool, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +164,7 @@ func describe(c Change) string {
 func TestPostgresSourceChanges(t *testing.T) {
 	pool := pgTestPool(t)
 	big := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz", 4000) // 144 kB
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, g int GENERATED ALWAYS AS (id * 2) STORED, big text)",
 		"ALTER TABLE "+pgTestSchema+".t ALTER COLUMN big SET STORAGE EXTERNAL",
 		"INSERT INTO "+pgTestSchema+".t (id, v) VALUES (100, 'before start')")
@@ -230,7 +188,7 @@ func TestPostgresSourceChanges(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"UPDATE "+pgTestSchema+".t SET v = 'c' WHERE id = 1",
 		"UPDATE "+pgTestSchema+".t SET id = 3 WHERE id = 2",
 		"UPDATE "+pgTestSchema+".t SET id = 4 WHERE id = 1",
@@ -272,10 +230,10 @@ func TestPostgresSourceChanges(t *testing.T) {
 
 func TestPostgresSourceAck(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
+	testdb.ExecPostgres(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
 	src := startSource(t, pool, "t")
 	start := src.flushedPos()
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"INSERT INTO "+pgTestSchema+".t SELECT generate_series(1, 3)",
 		"INSERT INTO "+pgTestSchema+".t SELECT generate_series(4, 6)")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -353,9 +311,9 @@ func (s *PostgresSource) flushedPos() LSN {
 
 func TestPostgresSourceTruncate(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
+	testdb.ExecPostgres(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
 	src := startSource(t, pool, "t")
-	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1)", "TRUNCATE "+pgTestSchema+".t")
+	testdb.ExecPostgres(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1)", "TRUNCATE "+pgTestSchema+".t")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
@@ -376,9 +334,9 @@ func TestPostgresSourceTruncate(t *testing.T) {
 
 func TestPostgresSourceTableChanged(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v int)")
+	testdb.ExecPostgres(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v int)")
 	src := startSource(t, pool, "t")
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"INSERT INTO "+pgTestSchema+".t VALUES (1, 1)",
 		"ALTER TABLE "+pgTestSchema+".t ALTER COLUMN v TYPE bigint",
 		"INSERT INTO "+pgTestSchema+".t VALUES (2, 2)")
@@ -399,12 +357,12 @@ func TestPostgresSourceTableChanged(t *testing.T) {
 
 func TestPostgresSourceRefusesMissingReplicaIdentity(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int NOT NULL, v int)",
+	testdb.ExecPostgres(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int NOT NULL, v int)",
 		"CREATE UNIQUE INDEX t_id ON "+pgTestSchema+".t (id)")
 	tb, _, _ := pgTestTable(t, pool, "t")
 	name := pgTestName(t)
 	plan := &table.Plan{Source: tb, Shadow: tb, Key: []string{"id"}, KeyIndex: []int{0}}
-	src, err := NewPostgres(PostgresConfig{DSN: pgTestDSN(), Slot: name, Publication: name}, pool, plan)
+	src, err := NewPostgres(PostgresConfig{DSN: testdb.PostgresDSN(), Slot: name, Publication: name}, pool, plan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,15 +373,15 @@ func TestPostgresSourceRefusesMissingReplicaIdentity(t *testing.T) {
 	}
 	assertNothingLeft(t, pool, name)
 	// With the index as replica identity it works.
-	pgExec(t, pool, "ALTER TABLE "+pgTestSchema+".t REPLICA IDENTITY USING INDEX t_id")
-	src, err = NewPostgres(PostgresConfig{DSN: pgTestDSN(), Slot: name, Publication: name}, pool, plan)
+	testdb.ExecPostgres(t, pool, "ALTER TABLE "+pgTestSchema+".t REPLICA IDENTITY USING INDEX t_id")
+	src, err = NewPostgres(PostgresConfig{DSN: testdb.PostgresDSN(), Slot: name, Publication: name}, pool, plan)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1, 1)", "DELETE FROM "+pgTestSchema+".t")
+	testdb.ExecPostgres(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1, 1)", "DELETE FROM "+pgTestSchema+".t")
 	if err := src.EmitMarker(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +410,7 @@ func assertNothingLeft(t *testing.T, pool *pgxpool.Pool, name string) {
 
 func TestPostgresSourceCloseAfterCancel(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
+	testdb.ExecPostgres(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
 	plan := pgTestPlan(t, pool, "t")
 	name := pgTestName(t)
 	// The DSN in key=value form.
@@ -475,7 +433,7 @@ func TestPostgresSourceCloseAfterCancel(t *testing.T) {
 		_, err := src.Next(ctx, 10)
 		done <- err
 	}()
-	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1)")
+	testdb.ExecPostgres(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (1)")
 	cancel()
 	<-done // a change or the cancellation
 	cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -5,64 +5,23 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"net"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"osc/copier"
+	"osc/internal/testdb"
 	"osc/table"
 )
-
-func myEnv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
 
 // myOpenDB opens osc_test the way the engine does.
 func myOpenDB(t *testing.T) *sql.DB {
 	t.Helper()
-	port, err := strconv.Atoi(myEnv("OSC_MYSQL_PORT", "13306"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd = myEnv("OSC_MYSQL_USER", "root"), os.Getenv("OSC_MYSQL_PASSWORD")
-	cfg.Net, cfg.Addr, cfg.DBName = "tcp", net.JoinHostPort(myEnv("OSC_MYSQL_HOST", "127.0.0.1"), strconv.Itoa(port)), "osc_test"
-	cfg.Timeout = 5 * time.Second
+	cfg := testdb.MySQL(t).Config(t, "osc_test")
 	cfg.Params = map[string]string{
 		"time_zone": "'+00:00'",
 		"sql_mode":  "'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 	}
-	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(conn)
-	t.Cleanup(func() { db.Close() })
-	if err := db.Ping(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mysql: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
-	return db
-}
-
-func myRun(t *testing.T, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
+	return testdb.OpenMySQL(t, cfg)
 }
 
 // myPlan is the plan of copying the columns of src (key: the first keyLen
@@ -92,14 +51,6 @@ func myPlan(t *testing.T, db *sql.DB, src, dst string, keyLen int) *table.Plan {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func myTables(t *testing.T, db *sql.DB, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		myRun(t, db, "DROP TABLE IF EXISTS "+n)
-		t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS " + n) })
-	}
 }
 
 // myCopyAll walks the table in chunks of size and checks each chunk's report.
@@ -145,8 +96,8 @@ func TestMySQLCompositeKeyChunks(t *testing.T) {
 	for _, cs := range []string{"latin1", "utf8mb4"} {
 		t.Run(cs, func(t *testing.T) {
 			src, dst := "tbl_mysqldata_ck_"+cs, "tbl_mysqldata_ck_"+cs+"_copy"
-			myTables(t, db, src, dst)
-			myRun(t, db, "CREATE TABLE "+src+" (a INT NOT NULL, b VARCHAR(20) NOT NULL, v INT, PRIMARY KEY (a, b)) CHARACTER SET "+cs)
+			testdb.DropMySQLTables(t, db, src, dst)
+			testdb.ExecMySQL(t, db, "CREATE TABLE "+src+" (a INT NOT NULL, b VARCHAR(20) NOT NULL, v INT, PRIMARY KEY (a, b)) CHARACTER SET "+cs)
 			words := []string{"", " ", "a", "A ", "b", "é", "ü", "z", "ÿy", "e", "f"}
 			if cs == "utf8mb4" {
 				words = append(words, "😀", "日本")
@@ -163,10 +114,10 @@ func TestMySQLCompositeKeyChunks(t *testing.T) {
 					n++
 				}
 			}
-			myRun(t, db, "CREATE TABLE "+dst+" AS SELECT * FROM "+src+" WHERE 0") // no key: duplicates stay
+			testdb.ExecMySQL(t, db, "CREATE TABLE "+dst+" AS SELECT * FROM "+src+" WHERE 0") // no key: duplicates stay
 			cp := copier.NewMySQL(db, myPlan(t, db, src, dst, 2))
 			for _, size := range []int{1, 4, 7, n, n + 1} {
-				myRun(t, db, "DELETE FROM "+dst)
+				testdb.ExecMySQL(t, db, "DELETE FROM "+dst)
 				chunks := myCopyAll(t, cp, size)
 				if want := n/size + 1; chunks != want {
 					t.Errorf("size %d: %d chunks, want %d", size, chunks, want)
@@ -199,16 +150,16 @@ func TestMySQLKeyTypes(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src, dst := "tbl_mysqldata_kt_"+c.name, "tbl_mysqldata_kt_"+c.name+"_copy"
-			myTables(t, db, src, dst)
-			myRun(t, db, "CREATE TABLE "+src+" (k "+c.typ+" NOT NULL PRIMARY KEY, n INT)")
+			testdb.DropMySQLTables(t, db, src, dst)
+			testdb.ExecMySQL(t, db, "CREATE TABLE "+src+" (k "+c.typ+" NOT NULL PRIMARY KEY, n INT)")
 			for i, v := range c.vals {
-				myRun(t, db, "INSERT INTO "+src+" VALUES (?, ?)", v, i)
+				testdb.ExecMySQL(t, db, "INSERT INTO "+src+" VALUES (?, ?)", v, i)
 			}
 			n := myCount(t, db, "SELECT COUNT(*) FROM "+src)
-			myRun(t, db, "CREATE TABLE "+dst+" AS SELECT * FROM "+src+" WHERE 0")
+			testdb.ExecMySQL(t, db, "CREATE TABLE "+dst+" AS SELECT * FROM "+src+" WHERE 0")
 			cp := copier.NewMySQL(db, myPlan(t, db, src, dst, 1))
 			for _, size := range []int{1, 2} {
-				myRun(t, db, "DELETE FROM "+dst)
+				testdb.ExecMySQL(t, db, "DELETE FROM "+dst)
 				myCopyAll(t, cp, size)
 				if got := myCount(t, db, "SELECT COUNT(*) FROM "+src+" s JOIN "+dst+" d ON s.k <=> d.k AND s.n = d.n"); got != n {
 					t.Errorf("size %d: %d rows copied once, want %d (copy has %d)", size, got, n, myCount(t, db, "SELECT COUNT(*) FROM "+dst))
@@ -223,11 +174,11 @@ func TestMySQLKeyTypes(t *testing.T) {
 func TestMySQLCopyNeverOverwrites(t *testing.T) {
 	db := myOpenDB(t)
 	src, dst := "tbl_mysqldata_ow", "_tbl_mysqldata_ow_gho"
-	myTables(t, db, src, dst)
-	myRun(t, db, "CREATE TABLE "+src+" (id INT PRIMARY KEY, v VARCHAR(10))")
-	myRun(t, db, "CREATE TABLE "+dst+" LIKE "+src)
-	myRun(t, db, "INSERT INTO "+src+" VALUES (1, 'old'), (2, 'old'), (3, 'old'), (4, NULL)")
-	myRun(t, db, "INSERT INTO "+dst+" VALUES (2, 'applied')")
+	testdb.DropMySQLTables(t, db, src, dst)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+src+" (id INT PRIMARY KEY, v VARCHAR(10))")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+dst+" LIKE "+src)
+	testdb.ExecMySQL(t, db, "INSERT INTO "+src+" VALUES (1, 'old'), (2, 'old'), (3, 'old'), (4, NULL)")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+dst+" VALUES (2, 'applied')")
 	cp := copier.NewMySQL(db, myPlan(t, db, src, dst, 1))
 	ch, err := cp.CopyChunk(context.Background(), nil, 3)
 	if err != nil {
@@ -244,7 +195,7 @@ func TestMySQLCopyNeverOverwrites(t *testing.T) {
 		t.Errorf("shadow has %s", v)
 	}
 
-	myRun(t, db, "ALTER TABLE "+dst+" MODIFY v VARCHAR(10) NOT NULL")
+	testdb.ExecMySQL(t, db, "ALTER TABLE "+dst+" MODIFY v VARCHAR(10) NOT NULL")
 	if _, err := cp.CopyChunk(context.Background(), ch.Last, 3); err == nil || !strings.Contains(err.Error(), "cannot be null") {
 		t.Errorf("copying a NULL into a NOT NULL column: %v", err)
 	}

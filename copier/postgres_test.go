@@ -3,67 +3,24 @@ package copier
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"osc/internal/testdb"
 	"osc/table"
 )
 
 const pgTestSchema = "pgdata_test_copier"
 
-func pgTestDSN() string {
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
-		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
-}
-
 // pgTestPool connects to the sandbox and creates a fresh test schema, dropped
 // when the test ends.
 func pgTestPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, pgTestDSN())
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		if pool != nil {
-			pool.Close()
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
-	pgExec(t, pool, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE", "CREATE SCHEMA "+pgTestSchema)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		pool.Close()
-	})
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	testdb.ResetPostgresSchema(t, pool, pgTestSchema)
 	return pool
-}
-
-func pgExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
-	t.Helper()
-	for _, s := range stmts {
-		if _, err := pool.Exec(context.Background(), s); err != nil {
-			t.Fatalf("%.300s: %v", s, err)
-		}
-	}
 }
 
 // pgTestTable reads a table's columns from the catalog.
@@ -119,7 +76,7 @@ func rowsText(t *testing.T, pool *pgxpool.Pool, name string) string {
 func TestPostgresCopyCompositeKey(t *testing.T) {
 	pool := pgTestPool(t)
 	tbl := pgTestSchema + ".t"
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		// A text key with mixed case, spaces and non-ASCII, ordered by the
 		// column's collation, and a generated column.
 		"CREATE TABLE "+tbl+" (a int, b text COLLATE \"C\", v text, g int GENERATED ALWAYS AS (a * 10) STORED, PRIMARY KEY (a, b))",
@@ -171,7 +128,7 @@ func TestPostgresCopyCompositeKey(t *testing.T) {
 
 func TestPostgresCopyEdges(t *testing.T) {
 	pool := pgTestPool(t)
-	pgExec(t, pool,
+	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".e (id timestamptz PRIMARY KEY, v int GENERATED ALWAYS AS IDENTITY)",
 		"CREATE TABLE "+pgTestSchema+".e2 (LIKE "+pgTestSchema+".e INCLUDING ALL)",
 		"CREATE TABLE "+pgTestSchema+".u (a int, b int, PRIMARY KEY (a, b))",
@@ -187,7 +144,7 @@ func TestPostgresCopyEdges(t *testing.T) {
 	}
 	// Timestamps with fractions as key bounds, an identity column, and a
 	// chunk size that divides the row count.
-	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".e (id) SELECT '2024-01-01'::timestamptz + i * interval '1.000001 s' FROM generate_series(1, 20) i")
+	testdb.ExecPostgres(t, pool, "INSERT INTO "+pgTestSchema+".e (id) SELECT '2024-01-01'::timestamptz + i * interval '1.000001 s' FROM generate_series(1, 20) i")
 	var after []any
 	n := 0
 	for {
@@ -210,9 +167,9 @@ func TestPostgresCopyEdges(t *testing.T) {
 	}
 	// The copy keeps rows with an existing key, but a clash on another
 	// unique index of the shadow is an error, not a skipped row.
-	pgExec(t, pool, "INSERT INTO "+pgTestSchema+".u VALUES (1, 1), (2, 2)")
+	testdb.ExecPostgres(t, pool, "INSERT INTO "+pgTestSchema+".u VALUES (1, 1), (2, 2)")
 	c = NewPostgres(pool, pgTestPlan(t, pool, "u", "u2", "a", "b"))
-	pgExec(t, pool, "ALTER TABLE "+pgTestSchema+".u2 ALTER COLUMN c SET DEFAULT 1")
+	testdb.ExecPostgres(t, pool, "ALTER TABLE "+pgTestSchema+".u2 ALTER COLUMN c SET DEFAULT 1")
 	if _, err := c.CopyChunk(ctx, nil, 10); err == nil || !strings.Contains(err.Error(), "u2_c_key") {
 		t.Errorf("copy into a shadow with a clashing unique index: %v", err)
 	}

@@ -5,62 +5,32 @@ import (
 	"database/sql"
 	"log/slog"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"osc/internal/testdb"
 	"osc/table"
 )
 
 func testMySQL(t *testing.T) *sql.DB {
 	t.Helper()
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	port, err := strconv.Atoi(env("OSC_MYSQL_PORT", "13306"))
-	if err != nil {
-		t.Fatalf("OSC_MYSQL_PORT: %v", err)
-	}
-	c := table.MySQLConn{Host: env("OSC_MYSQL_HOST", "127.0.0.1"), Port: port,
-		User: env("OSC_MYSQL_USER", "root"), Password: os.Getenv("OSC_MYSQL_PASSWORD")}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	db, err := table.OpenMySQL(ctx, c, "osc_test")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mysql: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
+	srv := testdb.MySQL(t)
+	db := testdb.Connect(t, "MySQL", func(ctx context.Context) (*sql.DB, error) {
+		return table.OpenMySQL(ctx, table.MySQLConn{Host: srv.Host, Port: srv.Port, User: srv.User, Password: srv.Password}, "osc_test")
+	})
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-func exec(t *testing.T, db *sql.DB, q string) {
-	t.Helper()
-	if _, err := db.Exec(q); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
 }
 
 func TestMySQLCutOverUnderWrites(t *testing.T) {
 	db := testMySQL(t)
 	const tbl, shadow, old = "tbl_mysqlplan_cut_t", "_tbl_mysqlplan_cut_t_gho", "_tbl_mysqlplan_cut_t_del"
-	drop := func() {
-		for _, n := range []string{tbl, shadow, old} {
-			exec(t, db, "DROP TABLE IF EXISTS "+n)
-		}
-	}
-	drop()
-	t.Cleanup(drop)
-	exec(t, db, "CREATE TABLE "+tbl+" (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB COMMENT='original'")
-	exec(t, db, "CREATE TABLE "+shadow+" (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL, extra INT NULL) ENGINE=InnoDB COMMENT='shadow'")
-	exec(t, db, "INSERT INTO "+tbl+" (v) VALUES (1), (2), (3)")
+	testdb.DropMySQLTables(t, db, tbl, shadow, old)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB COMMENT='original'")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+shadow+" (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL, extra INT NULL) ENGINE=InnoDB COMMENT='shadow'")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+tbl+" (v) VALUES (1), (2), (3)")
 
 	// Writers insert and update through the name for the whole cut-over;
 	// none may fail.
@@ -160,16 +130,10 @@ func TestMySQLCutOverUnderWrites(t *testing.T) {
 func TestMySQLCutOverGivesUp(t *testing.T) {
 	db := testMySQL(t)
 	const tbl, shadow, old = "tbl_mysqlplan_cut_g", "_tbl_mysqlplan_cut_g_gho", "_tbl_mysqlplan_cut_g_del"
-	drop := func() {
-		for _, n := range []string{tbl, shadow, old} {
-			exec(t, db, "DROP TABLE IF EXISTS "+n)
-		}
-	}
-	drop()
-	t.Cleanup(drop)
-	exec(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY) ENGINE=InnoDB")
-	exec(t, db, "CREATE TABLE "+shadow+" (id INT PRIMARY KEY) ENGINE=InnoDB")
-	exec(t, db, "INSERT INTO "+tbl+" VALUES (1)")
+	testdb.DropMySQLTables(t, db, tbl, shadow, old)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+shadow+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+tbl+" VALUES (1)")
 
 	// An open transaction holds a metadata lock on the table.
 	tx, err := db.Begin()
@@ -208,15 +172,9 @@ func TestMySQLCutOverGivesUp(t *testing.T) {
 func TestMySQLCutOverCancelled(t *testing.T) {
 	db := testMySQL(t)
 	const tbl, shadow, old = "tbl_mysqlplan_cut_c", "_tbl_mysqlplan_cut_c_gho", "_tbl_mysqlplan_cut_c_del"
-	drop := func() {
-		for _, n := range []string{tbl, shadow, old} {
-			exec(t, db, "DROP TABLE IF EXISTS "+n)
-		}
-	}
-	drop()
-	t.Cleanup(drop)
-	exec(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY) ENGINE=InnoDB")
-	exec(t, db, "CREATE TABLE "+shadow+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	testdb.DropMySQLTables(t, db, tbl, shadow, old)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+shadow+" (id INT PRIMARY KEY) ENGINE=InnoDB")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"osc/internal/testdb"
 	"osc/table"
 )
 
@@ -21,65 +21,28 @@ const (
 	pgTestRole   = "pgcut_test_reader"
 )
 
+// pgTestPool connects to the sandbox and creates a fresh test schema, with
+// the given statements run in it, and a fresh role; both are dropped when the
+// test ends.
 func pgTestPool(t *testing.T, stmts ...string) *pgxpool.Pool {
 	t.Helper()
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	dsn := fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
-		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pool, err := table.OpenPostgres(ctx, dsn)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
-	drop := func() error {
+	pool := testdb.Connect(t, "PostgreSQL", func(ctx context.Context) (*pgxpool.Pool, error) {
+		return table.OpenPostgres(ctx, testdb.PostgresDSN())
+	})
+	t.Cleanup(pool.Close)
+	// The role goes after the schema, whose objects may hold its grants.
+	dropRole := "DROP ROLE IF EXISTS " + pgTestRole
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
-			return err
+		if _, err := pool.Exec(ctx, dropRole); err != nil {
+			t.Errorf("drop test role: %v", err)
 		}
-		_, err := pool.Exec(ctx, "DROP ROLE IF EXISTS "+pgTestRole)
-		return err
-	}
-	t.Cleanup(func() {
-		if err := drop(); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		pool.Close()
 	})
-	if err := drop(); err != nil {
-		t.Fatal(err)
-	}
-	pgTestExec(t, pool, append([]string{"CREATE SCHEMA " + pgTestSchema, "CREATE ROLE " + pgTestRole}, stmts...)...)
+	testdb.ResetPostgresSchema(t, pool, pgTestSchema)
+	testdb.ExecPostgres(t, pool, dropRole)
+	testdb.ExecPostgresIn(t, pool, pgTestSchema, append([]string{"CREATE ROLE " + pgTestRole}, stmts...)...)
 	return pool
-}
-
-// pgTestExec runs statements with the test schema on the search path.
-func pgTestExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SET search_path = "+pgTestSchema+", public"); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(ctx, "RESET search_path")
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
 }
 
 func pgQuery[T any](t *testing.T, pool *pgxpool.Pool, sql string, args ...any) T {
@@ -108,7 +71,7 @@ func pgTestShadow(t *testing.T, pool *pgxpool.Pool, name, alter string) *table.P
 	for _, m := range sh.Plan.Mapping {
 		cols = append(cols, table.QuotePostgres(m.Shadow))
 	}
-	pgTestExec(t, pool, fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
+	testdb.ExecPostgresIn(t, pool, pgTestSchema, fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
 		table.QuotePostgres(pgTestSchema, sh.Plan.Shadow.Name), strings.Join(cols, ", "), strings.Join(cols, ", "),
 		table.QuotePostgres(pgTestSchema, name)))
 	return sh
@@ -278,7 +241,7 @@ func TestPostgresCutOverUnderWrites(t *testing.T) {
 	if id := pgQuery[int64](t, pool, "INSERT INTO pgcut_test.acct (name, p) VALUES ('after', 2) RETURNING id"); id <= maxID {
 		t.Errorf("insert after the cut-over got id %d, max was %d", id, maxID)
 	}
-	pgTestExec(t, pool, "INSERT INTO orders (acct_id) VALUES (1)")
+	testdb.ExecPostgresIn(t, pool, pgTestSchema, "INSERT INTO orders (acct_id) VALUES (1)")
 	if _, err := pool.Exec(context.Background(), "INSERT INTO pgcut_test.orders (acct_id) VALUES (-1)"); err == nil {
 		t.Error("the moved foreign key does not hold")
 	}
@@ -389,7 +352,7 @@ func TestPostgresCutOverSlowDrain(t *testing.T) {
 func TestPostgresCutOverRefusesChangedTable(t *testing.T) {
 	pool := pgTestPool(t, "CREATE TABLE drift (id int PRIMARY KEY, v text)", "INSERT INTO drift VALUES (1, 'a')")
 	sh := pgTestShadow(t, pool, "drift", "ADD COLUMN c int")
-	pgTestExec(t, pool, "ALTER TABLE pgcut_test.drift ADD COLUMN added_meanwhile int")
+	testdb.ExecPostgresIn(t, pool, pgTestSchema, "ALTER TABLE pgcut_test.drift ADD COLUMN added_meanwhile int")
 	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{LockTimeout: time.Second, Retries: 3},
 		func(context.Context) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "changed during the migration") || !strings.Contains(err.Error(), "added_meanwhile") {

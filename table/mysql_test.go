@@ -3,44 +3,22 @@ package table
 import (
 	"context"
 	"database/sql"
-	"os"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"osc/internal/testdb"
 )
 
 const testSchema = "osc_test"
 
-func testMySQLConn(t *testing.T) MySQLConn {
-	t.Helper()
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	port, err := strconv.Atoi(env("OSC_MYSQL_PORT", "13306"))
-	if err != nil {
-		t.Fatalf("OSC_MYSQL_PORT: %v", err)
-	}
-	return MySQLConn{Host: env("OSC_MYSQL_HOST", "127.0.0.1"), Port: port,
-		User: env("OSC_MYSQL_USER", "root"), Password: os.Getenv("OSC_MYSQL_PASSWORD")}
-}
-
 func testMySQL(t *testing.T) *sql.DB {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	db, err := OpenMySQL(ctx, testMySQLConn(t), testSchema)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mysql: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
+	srv := testdb.MySQL(t)
+	db := testdb.Connect(t, "MySQL", func(ctx context.Context) (*sql.DB, error) {
+		return OpenMySQL(ctx, MySQLConn{Host: srv.Host, Port: srv.Port, User: srv.User, Password: srv.Password}, testSchema)
+	})
 	t.Cleanup(func() { db.Close() })
 	return db
 }
@@ -55,21 +33,15 @@ func setup(t *testing.T, db *sql.DB, tables []string, stmts ...string) {
 			n := tables[i]
 			shadow, changelog, old := MySQLNames(n)
 			for _, x := range []string{n, shadow, changelog, old} {
-				if _, err := db.Exec("DROP TABLE IF EXISTS " + QuoteMySQL(x)); err != nil {
-					t.Fatalf("drop %s: %v", x, err)
-				}
+				testdb.ExecMySQL(t, db, "DROP TABLE IF EXISTS "+QuoteMySQL(x))
 			}
-			if _, err := db.Exec("DROP VIEW IF EXISTS " + QuoteMySQL(n)); err != nil {
-				t.Fatalf("drop view %s: %v", n, err)
-			}
+			testdb.ExecMySQL(t, db, "DROP VIEW IF EXISTS "+QuoteMySQL(n))
 		}
 	}
 	drop()
 	t.Cleanup(drop)
 	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
+		testdb.ExecMySQL(t, db, s)
 	}
 }
 

@@ -3,75 +3,29 @@ package table
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/internal/testdb"
 )
 
 const pgTestSchema = "pgplan_test"
-
-func pgTestDSN() string {
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
-		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
-}
 
 // pgTestPool connects to the sandbox and creates a fresh test schema with the
 // given statements run in it, dropped when the test ends.
 func pgTestPool(t *testing.T, stmts ...string) *pgxpool.Pool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pool, err := OpenPostgres(ctx, pgTestDSN())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgTestSchema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		pool.Close()
+	pool := testdb.Connect(t, "PostgreSQL", func(ctx context.Context) (*pgxpool.Pool, error) {
+		return OpenPostgres(ctx, testdb.PostgresDSN())
 	})
-	pgTestExec(t, pool, append([]string{"DROP SCHEMA IF EXISTS " + pgTestSchema + " CASCADE", "CREATE SCHEMA " + pgTestSchema,
-		"SET search_path = " + pgTestSchema}, stmts...)...)
+	t.Cleanup(pool.Close)
+	testdb.ResetPostgresSchema(t, pool, pgTestSchema)
+	testdb.ExecPostgresIn(t, pool, pgTestSchema, append([]string{"SET search_path = " + pgTestSchema}, stmts...)...)
 	return pool
-}
-
-// pgTestExec runs the statements on one connection with the test schema first
-// on the search path.
-func pgTestExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SET search_path = "+pgTestSchema+", public"); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	if _, err := conn.Exec(ctx, "RESET search_path"); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func pgTestExists(t *testing.T, pool *pgxpool.Pool, name string) bool {
@@ -395,7 +349,7 @@ func TestInspectPostgresLeftoverSlot(t *testing.T) {
 	defer cancel()
 	n := NewPostgresNames(pgTestSchema, "slotted")
 	// A temporary slot dies with its session.
-	conn, err := pgx.Connect(ctx, pgTestDSN())
+	conn, err := pgx.Connect(ctx, testdb.PostgresDSN())
 	if err != nil {
 		t.Fatal(err)
 	}
