@@ -22,6 +22,10 @@ type Config struct {
 	PostponeCutOverFlagFile string
 
 	StatusInterval time.Duration
+
+	// Control is the operator's: throttling, the interactive socket, hooks
+	// and the status output (see control.go).
+	Control Control
 }
 
 // Defaults fills zero fields with osc's defaults.

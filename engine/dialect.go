@@ -6,6 +6,7 @@ import (
 	"osc/cdc"
 	"osc/copier"
 	"osc/table"
+	"osc/throttle"
 )
 
 // Dialect is everything that differs between MySQL and PostgreSQL. The engine
@@ -35,6 +36,10 @@ type Dialect interface {
 	// when the user asked for it. It must work on a fresh context after the
 	// migration's context was cancelled.
 	Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error
+	// Throttle returns the probe the throttler measures the server and its
+	// replicas with (heartbeat, replica lag, load, retained WAL). It is
+	// called after NewSource and Start, once per migration.
+	Throttle(plan *table.Plan) (throttle.Probe, error)
 	// Retryable reports whether err is transient (a deadlock, a lock wait
 	// timeout): the statement rolled back whole and may simply run again.
 	Retryable(err error) bool

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"osc/cdc"
+	"osc/hooks"
 	"osc/table"
 )
 
@@ -84,12 +85,16 @@ type Migration struct {
 	markerMu sync.Mutex
 	markers  map[string]chan struct{}
 	markerN  atomic.Int64
+
+	ctl *control // the operator's runtime settings (control.go)
 }
 
 // New prepares a migration; Run executes it.
 func New(cfg Config, d Dialect, log *slog.Logger, statusOut io.Writer) *Migration {
 	cfg.Defaults()
-	return &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}}
+	m := &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}}
+	m.ctl = newControl(&m.cfg)
+	return m
 }
 
 // State returns where the migration is.
@@ -114,7 +119,15 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 			err = fmt.Errorf("close: %w", cerr)
 		}
 	}()
+	ctx, finish, err := m.startControl(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { err = finish(err) }()
 	if err := m.d.Inspect(ctx); err != nil {
+		return err
+	}
+	if err := m.hook(ctx, hooks.OnValidated, hooks.Env{}); err != nil {
 		return err
 	}
 	plan, err := m.d.CreateShadow(ctx)
@@ -123,6 +136,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.plan = plan
+	m.ctl.setPlan(plan)
 	for _, n := range plan.Notes {
 		m.log.Info("plan: " + n)
 	}
@@ -165,6 +179,7 @@ func (m *Migration) cleanup(plan *table.Plan, cutOver bool) error {
 			errs = append(errs, fmt.Errorf("stop change capture: %w", err))
 		}
 		m.src = nil
+		m.ctl.setSource(nil)
 	}
 	if plan != nil {
 		if err := m.d.Cleanup(ctx, plan, cutOver); err != nil {
@@ -178,9 +193,13 @@ func (m *Migration) cleanup(plan *table.Plan, cutOver bool) error {
 // and cuts over. It reports whether the tables were swapped.
 func (m *Migration) migrate(parent context.Context) (bool, error) {
 	var err error
+	if err := m.hook(parent, hooks.OnRowCountComplete, hooks.Env{}); err != nil {
+		return false, err
+	}
 	if m.src, err = m.d.NewSource(m.plan); err != nil {
 		return false, fmt.Errorf("change capture: %w", err)
 	}
+	m.ctl.setSource(m.src)
 	if m.cp, err = m.d.NewCopier(m.plan); err != nil {
 		return false, fmt.Errorf("copier: %w", err)
 	}
@@ -195,6 +214,11 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
+	stopThrottle, err := m.startThrottle(ctx, cancel)
+	if err != nil {
+		return false, err
+	}
+	defer stopThrottle()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -210,9 +234,15 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	defer wg.Wait()
 	defer cancel(nil)
 
+	if err := m.hook(ctx, hooks.OnBeforeRowCopy, hooks.Env{}); err != nil {
+		return false, err
+	}
 	m.setState(StateCopying)
 	if err := m.copyLoop(ctx); err != nil {
 		return false, m.cause(ctx, err)
+	}
+	if err := m.hook(ctx, hooks.OnRowCopyComplete, hooks.Env{}); err != nil {
+		return false, err
 	}
 	if err := m.drain(ctx); err != nil {
 		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
@@ -220,6 +250,9 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	m.setState(StateCaughtUp)
 	m.printStatus()
 	if err := m.waitPostponed(ctx); err != nil {
+		return false, m.cause(ctx, err)
+	}
+	if err := m.beforeCutOver(ctx); err != nil {
 		return false, m.cause(ctx, err)
 	}
 	m.setState(StateCuttingOver)
@@ -244,10 +277,13 @@ func (m *Migration) copyLoop(ctx context.Context) error {
 	m.copyStart.Store(time.Now().UnixNano())
 	var after []any
 	for n := 1; ; n++ {
+		if err := m.waitThrottle(ctx); err != nil {
+			return err
+		}
 		start := time.Now()
 		var chunk Chunk
 		err := m.retry(ctx, "copy chunk", func() (err error) {
-			chunk, err = m.cp.CopyChunk(ctx, after, m.cfg.ChunkSize)
+			chunk, err = m.cp.CopyChunk(ctx, after, m.chunkSize())
 			return err
 		})
 		if err != nil {
@@ -261,6 +297,9 @@ func (m *Migration) copyLoop(ctx context.Context) error {
 			break
 		}
 		after = chunk.Last
+		if err := m.niceSleep(ctx, time.Since(start)); err != nil {
+			return err
+		}
 	}
 	m.copyEnd.Store(time.Now().UnixNano())
 	m.log.Info("row copy complete", "rows", m.copied.Load(),
@@ -287,7 +326,7 @@ func (m *Migration) replay(ctx context.Context, lo, hi []any, done bool, start t
 // applyLoop applies captured changes in batches until ctx ends.
 func (m *Migration) applyLoop(ctx context.Context) error {
 	for {
-		changes, err := m.src.Next(ctx, m.cfg.DMLBatchSize)
+		changes, err := m.src.Next(ctx, m.batchSize())
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -385,6 +424,9 @@ func (m *Migration) waitPostponed(ctx context.Context) error {
 			m.setState(StatePostponed)
 			m.log.Info("cut-over postponed: copy complete and caught up; applying changes until the flag file is removed", "file", f)
 			announced = true
+			if err := m.hook(ctx, hooks.OnBeginPostponed, hooks.Env{}); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -16,6 +16,7 @@ import (
 	"osc/copier"
 	"osc/cutover"
 	"osc/table"
+	"osc/throttle"
 )
 
 // mysqlDialect is the Dialect of MySQL and MariaDB: binlog capture, INSERT
@@ -164,6 +165,15 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bo
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Throttle measures through the changelog table's heartbeat row and the
+// replicas registered with the primary.
+func (d *mysqlDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
+	if d.db == nil {
+		return nil, errors.New("mysql: Throttle before a successful Inspect")
+	}
+	return throttle.NewMySQL(d.db, d.conn, plan.Source.Schema, plan.ChangelogName, d.serverID(), d.log), nil
 }
 
 // Retryable: InnoDB deadlock victim (1213) or lock wait timeout (1205).

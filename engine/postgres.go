@@ -16,6 +16,7 @@ import (
 	"osc/copier"
 	"osc/cutover"
 	"osc/table"
+	"osc/throttle"
 )
 
 // postgresDialect is the Dialect of PostgreSQL: logical replication (pgoutput)
@@ -151,6 +152,15 @@ func (d *postgresDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver
 	}
 	d.log.Info("dropped "+what, "table", schema+"."+name)
 	return nil
+}
+
+// Throttle measures through WAL heartbeats, the standbys streaming from the
+// primary and the retained WAL of the change capture's slot.
+func (d *postgresDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
+	if d.pool == nil {
+		return nil, errors.New("postgres: Throttle before a successful Inspect")
+	}
+	return throttle.NewPostgres(d.pool, d.dsn, d.names.Slot, d.log), nil
 }
 
 // Retryable: deadlock victim (40P01), serialization failure (40001), lock

@@ -18,23 +18,35 @@ type Status struct {
 	ETAKnown   bool
 	Capture    string // change capture position
 	CopyFinish bool
+
+	// Operator control (filled by control.go).
+	Throttled bool
+	Throttle  string        // why the copy is paused
+	Lag       time.Duration // the largest replica lag read
+	LagKnown  bool
+	Backlog   time.Duration // how long a change committed now takes to reach the shadow
 }
 
 // Status returns the migration's progress now.
 func (m *Migration) Status() Status {
+	// The socket asks from its own goroutines: read what Run sets through
+	// the control's lock.
+	plan, src, started := m.ctl.view()
 	s := Status{
 		State:   m.State(),
 		Copied:  m.copied.Load(),
 		Applied: m.applied.Load(),
-		Elapsed: time.Since(m.started),
 	}
-	if m.plan != nil {
-		s.Estimated = m.plan.EstimatedRows
+	if !started.IsZero() {
+		s.Elapsed = time.Since(started)
+	}
+	if plan != nil {
+		s.Estimated = plan.EstimatedRows
 	}
 	if s.Copied > s.Estimated {
 		s.Estimated = s.Copied
 	}
-	if src := m.src; src != nil {
+	if src != nil {
 		s.Capture = src.Lag()
 	}
 	if start := m.copyStart.Load(); start != 0 {
@@ -54,6 +66,7 @@ func (m *Migration) Status() Status {
 		s.ETA = time.Duration(float64(s.Estimated-s.Copied) / s.CopyRate * float64(time.Second))
 		s.ETAKnown = true
 	}
+	m.controlStatus(&s)
 	return s
 }
 
@@ -67,22 +80,31 @@ func (s Status) String() string {
 	if s.ETAKnown {
 		eta = s.ETA.Round(time.Second).String()
 	}
-	return fmt.Sprintf("Copy: %d/%d %.1f%%; Rate: %.0f rows/s; Applied: %d; Capture: %s; State: %s; Elapsed: %s; ETA: %s",
-		s.Copied, s.Estimated, pct, s.CopyRate, s.Applied, s.Capture, s.State, s.Elapsed.Round(time.Second), eta)
+	lag := "n/a"
+	if s.LagKnown {
+		lag = fmt.Sprintf("%.2fs", s.Lag.Seconds())
+	}
+	line := fmt.Sprintf("Copy: %d/%d %.1f%%; Rate: %.0f rows/s; Applied: %d; Backlog: %s; Lag: %s; Capture: %s; State: %s; Elapsed: %s; ETA: %s",
+		s.Copied, s.Estimated, pct, s.CopyRate, s.Applied, s.Backlog.Round(time.Millisecond), lag, s.Capture, s.State,
+		s.Elapsed.Round(time.Second), eta)
+	if s.Throttled {
+		line += "; Throttled: " + s.Throttle
+	}
+	return line
 }
 
 func (m *Migration) printStatus() {
 	if m.out != nil {
-		fmt.Fprintln(m.out, m.Status().String())
+		m.emitStatus(m.Status())
 	}
 }
 
 // statusLoop prints a status line every StatusInterval, every second during
-// the first ten seconds.
+// the first minute.
 func (m *Migration) statusLoop(ctx context.Context) {
 	for {
 		wait := m.cfg.StatusInterval
-		if time.Since(m.started) < 10*time.Second && wait > time.Second {
+		if time.Since(m.started) < time.Minute && wait > time.Second {
 			wait = time.Second
 		}
 		select {

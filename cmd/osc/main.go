@@ -61,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *pflag.FlagSet, erro
 Usage:
   osc --host H --user U --database D --table T --alter "ADD COLUMN c INT" [--execute]
   osc --dsn postgres://user@host/db --table schema.t --alter "ADD COLUMN c int" [--execute]
+  osc ctl --database D --table T status      (steer a running osc; osc ctl --help)
 
 Without --execute osc does a dry run (--noop): it inspects, creates and alters
 the shadow table, reports the plan and drops everything it made.
@@ -100,6 +101,7 @@ Flags:
 	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (status lines still print)")
+	ctl := addControlFlags(fs)
 
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -127,14 +129,21 @@ Flags:
 	}
 	o.cfg.CutOverLockTimeout = time.Duration(o.cutOverLockTimeoutS) * time.Second
 	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
+	if err := ctl.apply(fs, o); err != nil {
+		return nil, fs, err
+	}
 	return o, fs, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "ctl" {
+		return runCtl(args[1:], stdout, stderr)
+	}
 	o, fs, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
+	o.cfg.Control.ProgressBar = isTerminal(stdout)
 	level := slog.LevelInfo
 	switch {
 	case o.debug || o.verbose:
