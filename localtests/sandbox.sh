@@ -106,10 +106,21 @@ my_sql() {
 	mariadb --no-defaults --protocol=TCP -h "$HOST" -P "$(my_port "$role")" -uroot --batch --skip-column-names "$@"
 }
 
+# proc_alive PID NAME: PID is a live process running NAME. kill -0 is not enough: it succeeds on a
+# zombie (a killed server its parent has not reaped yet) and on a pid recycled by another program,
+# and either would make `up` wait for a server that will never answer.
+proc_alive() {
+	local pid=$1 name=$2 stat
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	[[ ${stat##*) } != Z* ]] || return 1
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]]
+}
+
 my_pid_alive() {
 	local pidfile
 	pidfile="$(my_dir "$1")/mariadbd.pid"
-	[[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+	[[ -s $pidfile ]] && proc_alive "$(cat "$pidfile")" mariadbd
 }
 
 # my_login checks a real root login over TCP (mariadb-admin ping succeeds even on access denied).
@@ -294,11 +305,11 @@ my_stop() {
 	dir=$(my_dir "$role")
 	[[ -s $dir/mariadbd.pid ]] || return 0
 	pid=$(cat "$dir/mariadbd.pid")
-	kill -0 "$pid" 2>/dev/null || return 0
+	proc_alive "$pid" mariadbd || return 0
 	log "stopping MariaDB $role (pid $pid)"
 	mariadb-admin --defaults-file="$dir/my.cnf" --connect-timeout=5 shutdown >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		proc_alive "$pid" mariadbd || return 0
 		sleep 0.2
 	done
 	log "MariaDB $role (pid $pid) did not stop in 60s, killing it"
@@ -320,7 +331,7 @@ pg_sql() {
 pg_pid_alive() {
 	local pidfile
 	pidfile="$(pg_data "$1")/postmaster.pid"
-	[[ -s $pidfile ]] && kill -0 "$(head -n 1 "$pidfile")" 2>/dev/null
+	[[ -s $pidfile ]] && proc_alive "$(head -n 1 "$pidfile")" postgres
 }
 
 pg_ready() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$(pg_port "$1")" -U postgres -t 2 >/dev/null 2>&1; }
