@@ -414,11 +414,14 @@ pg_start() {
 		die "PostgreSQL $role runs but does not answer on port $(pg_port "$role"); try: $0 down"
 	fi
 	log "starting PostgreSQL $role on $HOST:$(pg_port "$role")"
+	# A killed postmaster may linger as a zombie, which PostgreSQL's own lock-file checks take for a
+	# running server; proc_alive already said it is not one.
+	rm -f "$data/postmaster.pid" "$PG_SOCK_DIR/.s.PGSQL.$(pg_port "$role")" "$PG_SOCK_DIR/.s.PGSQL.$(pg_port "$role").lock"
 	# pg_ctl daemonizes the postmaster in its own session (setsid), so it outlives this script.
 	# 9>&-: the postmaster must not inherit the lock descriptor.
 	if ! as_postgres "$PG_BIN/pg_ctl" -D "$data" -l "$logf" -w -t "$START_TIMEOUT" start >/dev/null 9>&-; then
 		tail -n 30 "$logf" >&2 || true
-		die "PostgreSQL $role did not start on port $(pg_port "$role") within ${START_TIMEOUT}s (log: $logf)"
+		die "PostgreSQL $role did not start on port $(pg_port "$role") (log: $logf)"
 	fi
 	local i
 	for ((i = 0; i < START_TIMEOUT * 5; i++)); do
