@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/bits"
 	"reflect"
@@ -64,11 +63,8 @@ func NewMySQL(db *sql.DB, plan *table.Plan) *MySQL {
 }
 
 func (a *MySQL) init(plan *table.Plan) error {
-	if plan == nil || plan.Source == nil || plan.Shadow == nil {
-		return errors.New("apply: the plan has no source or shadow table")
-	}
-	if len(plan.Mapping) == 0 || len(plan.Key) == 0 || len(plan.Key) != len(plan.KeyIndex) {
-		return errors.New("apply: the plan has no column mapping or no key")
+	if err := plan.Usable(); err != nil {
+		return fmt.Errorf("apply: %w", err)
 	}
 	shadow := myQuoteIdent(plan.Shadow.Schema) + "." + myQuoteIdent(plan.Shadow.Name)
 	if plan.Shadow.Schema == "" {

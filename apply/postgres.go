@@ -2,7 +2,6 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -84,8 +83,8 @@ func (a *Postgres) init(ctx context.Context) error {
 		return nil
 	}
 	p := a.plan
-	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
-		return errors.New("the plan has no source, shadow, key or column mapping")
+	if err := p.Usable(); err != nil {
+		return err
 	}
 	schema := p.Shadow.Schema
 	if schema == "" {

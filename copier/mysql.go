@@ -51,8 +51,8 @@ func (c *MySQL) init(ctx context.Context) error {
 		return nil
 	}
 	p := c.plan
-	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
-		return errors.New("copy chunk: the plan has no source, shadow, key or column mapping")
+	if err := p.Usable(); err != nil {
+		return fmt.Errorf("copy chunk: %w", err)
 	}
 	index, err := c.keyIndex(ctx)
 	if err != nil {

@@ -3,6 +3,8 @@
 // column mapping from the original to the shadow.
 package table
 
+import "errors"
+
 // Column is one column as the catalog describes it.
 type Column struct {
 	Name       string
@@ -59,4 +61,13 @@ type Plan struct {
 	// Notes are lines the dry run reports (added/dropped columns, renames,
 	// locks to be taken, long transactions...).
 	Notes []string
+}
+
+// Usable reports whether a plan has what copying and applying need: both
+// tables, a key whose positions are known, and a column mapping.
+func (p *Plan) Usable() error {
+	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
+		return errors.New("the plan has no source, shadow, key or column mapping")
+	}
+	return nil
 }
