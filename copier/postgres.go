@@ -15,12 +15,13 @@ import (
 )
 
 // Postgres copies chunks with INSERT … SELECT in short READ COMMITTED
-// transactions. Most chunks meet no row the applier wrote, and a plain INSERT
-// is about twice as fast as ON CONFLICT's speculative insertion; a chunk that
-// does meet one fails whole on the duplicate key and runs again with ON
-// CONFLICT (key) DO NOTHING: rows the applier already wrote win, and a row
-// clashing with the shadow on another unique index still fails the copy
-// instead of being skipped. Chunk bounds are the key's text forms, read back
+// transactions. A plain INSERT is about twice as fast as ON CONFLICT's
+// speculative insertion, and most chunks meet no row the applier wrote: a
+// probe of the shadow's key range decides. A range that holds applied rows,
+// or a plain INSERT that meets one written meanwhile (it fails whole on the
+// duplicate key), is copied with ON CONFLICT (key) DO NOTHING: rows the
+// applier already wrote win, and a row clashing with the shadow on another
+// unique index still fails the copy instead of being skipped. Chunk bounds are the key's text forms, read back
 // with CAST(… AS <source key type>); the row comparison (k1, k2) > (…) is
 // served by the key's btree index.
 type Postgres struct {
@@ -30,7 +31,9 @@ type Postgres struct {
 	mu     sync.Mutex
 	ready  bool
 	source string   // quoted source table
+	shadow string   // quoted shadow table
 	keys   []string // quoted source key columns
+	skeys  []string // the same columns in the shadow (renamed by the ALTER, maybe)
 	types  []string // their types
 	insert string   // "INSERT INTO shadow (cols) OVERRIDING SYSTEM VALUE SELECT cols FROM source"
 	onConf string   // " ORDER BY key ON CONFLICT (shadow key) DO NOTHING"
@@ -48,14 +51,14 @@ func (c *Postgres) init() error {
 		return nil
 	}
 	p := c.plan
-	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
-		return errors.New("the plan has no source, shadow, key or column mapping")
+	if err := p.Usable(); err != nil {
+		return err
 	}
 	schema := p.Shadow.Schema
 	if schema == "" {
 		schema = p.Source.Schema
 	}
-	shadow := pgx.Identifier{schema, p.Shadow.Name}.Sanitize()
+	c.shadow = pgx.Identifier{schema, p.Shadow.Name}.Sanitize()
 	c.source = pgx.Identifier{p.Source.Schema, p.Source.Name}.Sanitize()
 
 	shadowOf := map[int]string{}
@@ -65,8 +68,7 @@ func (c *Postgres) init() error {
 		src = append(src, pgx.Identifier{m.Source}.Sanitize())
 		dst = append(dst, pgx.Identifier{m.Shadow}.Sanitize())
 	}
-	c.keys, c.types = nil, nil
-	var conflict []string
+	c.keys, c.skeys, c.types = nil, nil, nil
 	for n, i := range p.KeyIndex {
 		if i < 0 || i >= len(p.Source.Columns) || p.Source.Columns[i].Name != p.Key[n] {
 			return fmt.Errorf("key column %q is not at position %d of the source", p.Key[n], i)
@@ -80,11 +82,11 @@ func (c *Postgres) init() error {
 		}
 		c.keys = append(c.keys, pgx.Identifier{p.Key[n]}.Sanitize())
 		c.types = append(c.types, p.Source.Columns[i].ColumnType)
-		conflict = append(conflict, pgx.Identifier{name}.Sanitize())
+		c.skeys = append(c.skeys, pgx.Identifier{name}.Sanitize())
 	}
 	c.insert = fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
-		shadow, strings.Join(dst, ", "), strings.Join(src, ", "), c.source)
-	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(c.keys, ", "), strings.Join(conflict, ", "))
+		c.shadow, strings.Join(dst, ", "), strings.Join(src, ", "), c.source)
+	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(c.keys, ", "), strings.Join(c.skeys, ", "))
 	c.ready = true
 	return nil
 }
@@ -99,34 +101,51 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		size = 1
 	}
 	var (
-		conds []string
-		args  []any
+		conds, probe    []string // the chunk's range on the source's and on the shadow's key
+		args, probeArgs []any
 	)
-	if after != nil {
-		cond, err := c.compare(">", after, &args)
+	bound := func(op string, key []any) error {
+		cond, err := c.compare(c.keys, op, key, &args)
 		if err != nil {
-			return Chunk{}, fmt.Errorf("copy chunk: lower bound: %w", err)
+			return err
 		}
 		conds = append(conds, cond)
+		cond, err = c.compare(c.skeys, op, key, &probeArgs)
+		probe = append(probe, cond)
+		return err
+	}
+	if after != nil {
+		if err := bound(">", after); err != nil {
+			return Chunk{}, fmt.Errorf("copy chunk: lower bound: %w", err)
+		}
 	}
 	upper, err := c.upper(ctx, conds, args, size)
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
 	}
 	if upper != nil {
-		cond, err := c.compare("<=", upper, &args)
-		if err != nil {
+		if err := bound("<=", upper); err != nil {
 			return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
 		}
-		conds = append(conds, cond)
 	}
-	query := c.insert
+	query, probeQuery := c.insert, "SELECT EXISTS (SELECT 1 FROM "+c.shadow
 	if len(conds) > 0 {
 		query += " WHERE " + strings.Join(conds, " AND ")
+		probeQuery += " WHERE " + strings.Join(probe, " AND ")
+	}
+	// A range the applier already wrote rows into goes straight to ON
+	// CONFLICT; otherwise the plain INSERT is tried first and only a row the
+	// applier writes meanwhile sends it there.
+	var applied bool
+	if err := c.pool.QueryRow(ctx, probeQuery+")", probeArgs...).Scan(&applied); err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: look for applied rows: %w", err)
+	}
+	if applied {
+		query += c.onConf
 	}
 	tag, err := c.exec(ctx, query, args)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == pgUniqueViolation {
+	if !applied && errors.As(err, &pgErr) && pgErr.Code == pgUniqueViolation {
 		tag, err = c.exec(ctx, query+c.onConf, args)
 	}
 	if err != nil {
@@ -199,9 +218,9 @@ func (c *Postgres) upper(ctx context.Context, conds []string, args []any, size i
 
 // compare returns "(k1, k2) op (CAST($n AS t1), CAST($n+1 AS t2))" and
 // appends the bound's values to args.
-func (c *Postgres) compare(op string, bound []any, args *[]any) (string, error) {
-	if len(bound) != len(c.keys) {
-		return "", fmt.Errorf("%d values for a key of %d columns", len(bound), len(c.keys))
+func (c *Postgres) compare(cols []string, op string, bound []any, args *[]any) (string, error) {
+	if len(bound) != len(cols) {
+		return "", fmt.Errorf("%d values for a key of %d columns", len(bound), len(cols))
 	}
 	vals := make([]string, len(bound))
 	for i, v := range bound {
@@ -212,10 +231,10 @@ func (c *Postgres) compare(op string, bound []any, args *[]any) (string, error) 
 		case []byte:
 			s = string(x)
 		default:
-			return "", fmt.Errorf("key column %s: unexpected value type %T (want the text form)", c.keys[i], v)
+			return "", fmt.Errorf("key column %s: unexpected value type %T (want the text form)", cols[i], v)
 		}
 		*args = append(*args, s)
 		vals[i] = fmt.Sprintf("CAST($%d::text AS %s)", len(*args), c.types[i])
 	}
-	return "(" + strings.Join(c.keys, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")", nil
+	return "(" + strings.Join(cols, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")", nil
 }
