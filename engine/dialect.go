@@ -19,7 +19,7 @@ type Dialect interface {
 	Inspect(ctx context.Context) error
 	// CreateShadow creates the shadow table (and any bookkeeping table) with
 	// the --alter applied and returns the plan. It refuses a plan that would
-	// lose data silently.
+	// lose data silently. On error it drops whatever it created itself.
 	CreateShadow(ctx context.Context) (*table.Plan, error)
 	// NewSource returns the change capture for the plan's original table.
 	NewSource(plan *table.Plan) (Source, error)

@@ -132,7 +132,6 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 	plan, err := m.d.CreateShadow(ctx)
 	if err != nil {
-		m.cleanup(plan, false)
 		return err
 	}
 	m.plan = plan
@@ -207,6 +206,7 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 		return false, fmt.Errorf("applier: %w", err)
 	}
 	m.window = newReplayWindow(m.plan)
+	m.log.Info("starting change capture")
 	if err := m.src.Start(parent); err != nil {
 		return false, fmt.Errorf("start change capture: %w", err)
 	}

@@ -726,7 +726,9 @@ func pgLongTransactions(ctx context.Context, q PostgresQuerier) ([]string, error
 		return nil, fmt.Errorf("read long transactions: %w", err)
 	}
 	if len(notes) > 0 {
-		notes = append(notes, "long transactions holding locks on the table will hold the cut-over lock queue: the cut-over retries until they end")
+		notes = append(notes,
+			"change capture starts only once transactions open now have ended (creating a logical replication slot waits for them)",
+			"long transactions holding locks on the table will hold the cut-over lock queue: the cut-over retries until they end")
 	}
 	return notes, nil
 }
