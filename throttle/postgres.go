@@ -326,7 +326,7 @@ func (p *PostgresProbe) Query(ctx context.Context, q string) (int64, error) {
 // RetainedWAL is the WAL the change capture's slot keeps on the primary.
 func (p *PostgresProbe) RetainedWAL(ctx context.Context) (int64, bool, error) {
 	var n sql.NullInt64
-	err := p.pool.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots
+	err := p.pool.QueryRow(ctx, `SELECT (pg_current_wal_insert_lsn() - restart_lsn)::bigint FROM pg_replication_slots
 		WHERE slot_name = $1`, p.slot).Scan(&n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
