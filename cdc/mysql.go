@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -559,12 +560,20 @@ const (
 // first keyword and every (schema.)name mentioned. It errs on the side of
 // reporting DDL.
 func (s *MySQLSource) classify(defaultSchema, query string) myQueryKind {
-	toks := myTokenize(query)
+	toks := myStatementBody(myTokenize(query))
 	if len(toks) == 0 || toks[0].quoted {
 		return myQueryOther
 	}
 	kind := myQueryOther
 	switch strings.ToUpper(toks[0].text) {
+	case "WITH":
+		// WITH … UPDATE/DELETE/INSERT (MySQL 8): a write behind a CTE.
+		for _, t := range toks {
+			if !t.quoted && !t.punct && slices.Contains([]string{"INSERT", "UPDATE", "DELETE", "REPLACE"}, strings.ToUpper(t.text)) {
+				kind = myQueryDML
+				break
+			}
+		}
 	case "ALTER", "DROP", "RENAME", "TRUNCATE":
 		kind = myQueryDDL
 	case "CREATE":
@@ -588,9 +597,8 @@ func (s *MySQLSource) classify(defaultSchema, query string) myQueryKind {
 			schema, name = toks[i].text, toks[i+2].text
 			i += 2
 		}
-		// DROP DATABASE / SCHEMA drops the table too.
-		if strings.EqualFold(name, s.plan.Source.Schema) && i >= 1 && !toks[i-1].quoted &&
-			(strings.EqualFold(toks[i-1].text, "DATABASE") || strings.EqualFold(toks[i-1].text, "SCHEMA")) {
+		// DROP DATABASE / SCHEMA [IF EXISTS] drops the table too.
+		if strings.EqualFold(name, s.plan.Source.Schema) && myAfterDatabase(toks[:i]) {
 			src = true
 		}
 		if !strings.EqualFold(schema, s.plan.Source.Schema) {
@@ -610,6 +618,34 @@ func (s *MySQLSource) classify(defaultSchema, query string) myQueryKind {
 		return myQueryCutOver
 	}
 	return kind
+}
+
+// myStatementBody skips MariaDB's SET STATEMENT var=value[, …] FOR prefix,
+// which the binlog keeps word for word: the statement is what follows FOR.
+func myStatementBody(toks []myToken) []myToken {
+	if len(toks) < 2 || toks[0].quoted || toks[1].quoted ||
+		!strings.EqualFold(toks[0].text, "SET") || !strings.EqualFold(toks[1].text, "STATEMENT") {
+		return toks
+	}
+	for i := 2; i < len(toks); i++ {
+		if !toks[i].quoted && !toks[i].punct && strings.EqualFold(toks[i].text, "FOR") {
+			return toks[i+1:]
+		}
+	}
+	return toks
+}
+
+// myAfterDatabase reports whether the tokens before a name end with DATABASE
+// or SCHEMA, optionally followed by IF EXISTS.
+func myAfterDatabase(before []myToken) bool {
+	word := func(i int, w string) bool {
+		return i >= 0 && !before[i].quoted && !before[i].punct && strings.EqualFold(before[i].text, w)
+	}
+	n := len(before) - 1
+	if word(n, "EXISTS") && word(n-1, "IF") {
+		n -= 2
+	}
+	return word(n, "DATABASE") || word(n, "SCHEMA")
 }
 
 type myToken struct {

@@ -292,6 +292,15 @@ func TestMySQLClassify(t *testing.T) {
 		{"db", "INSERT INTO t2 VALUES (1, 't')", myQueryOther},
 		{"db", "UPDATE db.t SET v = 1", myQueryDML},
 		{"db", "ALTER TABLE x COMMENT 'about t'", myQueryOther},
+		// MariaDB logs SET STATEMENT … FOR word for word.
+		{"db", "SET STATEMENT max_statement_time=100 FOR TRUNCATE TABLE t", myQueryDDL},
+		{"db", "SET STATEMENT max_statement_time=100, sql_mode='' FOR ALTER TABLE t ADD x INT", myQueryDDL},
+		{"db", "SET STATEMENT max_statement_time=100 FOR ALTER TABLE t2 ADD x INT", myQueryOther},
+		{"x", "DROP DATABASE IF EXISTS db", myQueryDDL},
+		{"x", "DROP SCHEMA IF EXISTS `db`", myQueryDDL},
+		{"x", "DROP DATABASE IF EXISTS db2", myQueryOther},
+		{"db", "WITH x AS (SELECT 1) UPDATE t SET v = 1", myQueryDML},
+		{"db", "WITH x AS (SELECT 1) SELECT * FROM t", myQueryOther},
 	} {
 		if got := s.classify(c.schema, c.query); got != c.want {
 			t.Errorf("classify(%q, %q) = %d, want %d", c.schema, c.query, got, c.want)
