@@ -349,18 +349,17 @@ func (m *Migration) waitThrottle(ctx context.Context) error {
 	return th.Wait(ctx)
 }
 
-// beforeCutOver holds the cut-over while throttled (a lagging replica would
-// lag further behind the swap) and runs the on-before-cut-over hook.
-func (m *Migration) beforeCutOver(ctx context.Context) error {
-	if th, _ := m.ctl.currentThrottler(); th != nil {
-		if st := th.Status(); st.Throttled {
-			m.log.Info("cut-over waits while throttled", "reason", st.Reason())
-		}
-		if err := th.Wait(ctx); err != nil {
-			return err
-		}
+// waitCutOverThrottle holds the cut-over while throttled (a lagging replica
+// would lag further behind the swap).
+func (m *Migration) waitCutOverThrottle(ctx context.Context) error {
+	th, _ := m.ctl.currentThrottler()
+	if th == nil {
+		return nil
 	}
-	return m.hook(ctx, hooks.OnBeforeCutOver, hooks.Env{})
+	if st := th.Status(); st.Throttled {
+		m.log.Info("cut-over waits while throttled", "reason", st.Reason())
+	}
+	return th.Wait(ctx)
 }
 
 // niceSleep sleeps nice-ratio times the chunk's duration.

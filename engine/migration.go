@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,10 @@ type Migration struct {
 	markerMu sync.Mutex
 	markers  map[string]chan struct{}
 	markerN  atomic.Int64
+	// runID makes marker ids unique across runs: PostgreSQL delivers a
+	// logical message to every slot of the database, so another osc's marker
+	// with the same id would release this run's drain early.
+	runID string
 
 	ctl *control // the operator's runtime settings (control.go)
 }
@@ -92,7 +97,7 @@ type Migration struct {
 // New prepares a migration; Run executes it.
 func New(cfg Config, d Dialect, log *slog.Logger, statusOut io.Writer) *Migration {
 	cfg.Defaults()
-	m := &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}}
+	m := &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}, runID: rand.Text()}
 	m.ctl = newControl(&m.cfg)
 	return m
 }
@@ -115,8 +120,13 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		if err != nil {
 			m.setState(StateFailed)
 		}
-		if cerr := m.d.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close: %w", cerr)
+		if cerr := m.d.Close(); cerr != nil {
+			switch {
+			case err == nil && m.State() == StateDone:
+				m.log.Warn("the migration succeeded; closing its connections failed", "err", cerr)
+			case err == nil:
+				err = fmt.Errorf("close: %w", cerr)
+			}
 		}
 	}()
 	ctx, finish, err := m.startControl(ctx)
@@ -148,17 +158,19 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		return nil
 	}
 
-	cutOver := false
-	defer func() {
-		if cerr := m.cleanup(plan, cutOver); cerr != nil {
-			if err == nil {
-				err = cerr
-			} else {
-				m.log.Error("cleanup after failure", "err", cerr)
-			}
+	cutOver, err := m.migrate(ctx)
+	if cerr := m.cleanup(plan, cutOver); cerr != nil {
+		switch {
+		case cutOver:
+			// The table is migrated: a failure now must not send the
+			// operator to run osc again on the altered table.
+			m.log.Warn("the migration succeeded, but cleaning up after it failed; drop what is listed by hand", "err", cerr)
+		case err == nil:
+			err = cerr
+		default:
+			m.log.Error("cleanup after failure", "err", cerr)
 		}
-	}()
-	cutOver, err = m.migrate(ctx)
+	}
 	if err == nil {
 		m.setState(StateDone)
 		m.log.Info("migration complete", "table", plan.Source.Name, "old table", plan.OldName,
@@ -249,11 +261,27 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	}
 	m.setState(StateCaughtUp)
 	m.printStatus()
-	if err := m.waitPostponed(ctx); err != nil {
-		return false, m.cause(ctx, err)
+	// A postpone sent while the cut-over waited for the throttle holds it
+	// again.
+	for {
+		if err := m.waitPostponed(ctx); err != nil {
+			return false, m.cause(ctx, err)
+		}
+		if err := m.waitCutOverThrottle(ctx); err != nil {
+			return false, m.cause(ctx, err)
+		}
+		if !m.postponeRequested() {
+			break
+		}
 	}
-	if err := m.beforeCutOver(ctx); err != nil {
-		return false, m.cause(ctx, err)
+	if err := m.hook(ctx, hooks.OnBeforeCutOver, hooks.Env{}); err != nil {
+		return false, err
+	}
+	// Catch up once more without the lock: a long postpone or throttle can
+	// leave a backlog, which the cut-over's own drain would apply while
+	// holding writers.
+	if err := m.drain(ctx); err != nil {
+		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
 	}
 	m.setState(StateCuttingOver)
 	if err := m.d.CutOver(ctx, m.plan, m.drain); err != nil {
@@ -375,7 +403,7 @@ func (m *Migration) applyBatch(ctx context.Context, rows []cdc.Change) error {
 // applied to the shadow: it emits a marker into the change stream and waits
 // for the apply loop to reach it.
 func (m *Migration) drain(ctx context.Context) error {
-	id := fmt.Sprintf("osc-%d-%d", os.Getpid(), m.markerN.Add(1))
+	id := fmt.Sprintf("osc-%s-%d", m.runID, m.markerN.Add(1))
 	ch := make(chan struct{})
 	m.markerMu.Lock()
 	m.markers[id] = ch
@@ -405,6 +433,16 @@ func (m *Migration) releaseMarker(id string) {
 	}
 }
 
+// postponeRequested reports whether the postpone flag file exists.
+func (m *Migration) postponeRequested() bool {
+	f := m.cfg.PostponeCutOverFlagFile
+	if f == "" {
+		return false
+	}
+	_, err := os.Stat(f)
+	return !errors.Is(err, os.ErrNotExist)
+}
+
 // waitPostponed holds the cut-over while the postpone flag file exists; the
 // apply loop keeps the shadow current meanwhile.
 func (m *Migration) waitPostponed(ctx context.Context) error {
@@ -414,7 +452,7 @@ func (m *Migration) waitPostponed(ctx context.Context) error {
 	}
 	announced := false
 	for {
-		if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) {
+		if !m.postponeRequested() {
 			if announced {
 				m.log.Info("postpone flag file removed; proceeding to cut-over", "file", f)
 			}
