@@ -68,6 +68,18 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 		return err
 	}
 	d.flavor = srv.Flavor()
+	// Use the names as the server stores them: with lower_case_table_names
+	// set, --table Orders finds orders, but the binlog names orders, and
+	// events under another spelling would never match.
+	var schema, name string
+	err = d.db.QueryRowContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, d.cfg.Schema, d.cfg.Table).Scan(&schema, &name)
+	switch {
+	case err == nil:
+		d.cfg.Schema, d.cfg.Table = schema, name
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("look up %s.%s: %w", d.cfg.Schema, d.cfg.Table, err)
+	}
 	if d.lock == nil {
 		lock, err := table.LockMySQL(ctx, d.db, d.cfg.Schema, d.cfg.Table)
 		if err != nil {
