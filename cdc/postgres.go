@@ -223,6 +223,9 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("create replication slot %s: consistent point %q: %w", s.cfg.Slot, slot.ConsistentPoint, err)
 	}
+	if err := s.waitCommittedVisible(ctx); err != nil {
+		return err
+	}
 	err = pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, start, pglogrepl.StartReplicationOptions{
 		Mode: pglogrepl.LogicalReplication,
 		PluginArgs: []string{
@@ -243,6 +246,40 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 	s.done = make(chan struct{})
 	go s.run(rctx, conn)
 	return nil
+}
+
+// waitCommittedVisible returns once every transaction that was running when
+// the slot became consistent and has committed since is visible to new
+// snapshots. The slot does not stream a transaction whose commit record
+// precedes its consistent point, so the copy must see it; one still waiting
+// for a synchronous standby's acknowledgement is committed in the WAL but
+// invisible to everybody else until then. Transactions that commit later are
+// streamed and need no wait.
+func (s *PostgresSource) waitCommittedVisible(ctx context.Context) error {
+	var snap string
+	if err := s.pool.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
+		return fmt.Errorf("read the snapshot at the slot's consistent point: %w", err)
+	}
+	for wait := time.Now(); ; {
+		var invisible int
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_snapshot_xip($1::pg_snapshot) AS x
+			WHERE pg_xact_status(x) = 'committed' AND NOT pg_visible_in_snapshot(x, pg_current_snapshot())`, snap).Scan(&invisible)
+		if err != nil {
+			return fmt.Errorf("wait for committed transactions to become visible: %w", err)
+		}
+		if invisible == 0 {
+			return nil
+		}
+		if time.Since(wait) > 5*time.Second {
+			return fmt.Errorf("%d transactions committed before change capture started are still not visible after 5 s "+
+				"(waiting for a synchronous standby?); they would be neither streamed nor copied: fix the standby and run osc again", invisible)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // inspect checks the server version and the table's replica identity, and
