@@ -140,13 +140,24 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 	if err := c.pool.QueryRow(ctx, probeQuery+")", probeArgs...).Scan(&applied); err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: look for applied rows: %w", err)
 	}
-	if applied {
-		query += c.onConf
-	}
-	tag, err := c.exec(ctx, query, args)
-	var pgErr *pgconn.PgError
-	if !applied && errors.As(err, &pgErr) && pgErr.Code == pgUniqueViolation {
-		tag, err = c.exec(ctx, query+c.onConf, args)
+	var tag pgconn.CommandTag
+	onConf := applied
+	for attempt := 1; ; attempt++ {
+		q := query
+		if onConf {
+			q += c.onConf
+		}
+		tag, err = c.exec(ctx, q, args)
+		var pgErr *pgconn.PgError
+		if attempt == 3 || !errors.As(err, &pgErr) || pgErr.Code != pgUniqueViolation {
+			break
+		}
+		// The plain INSERT met a row the applier wrote meanwhile: skip it.
+		// Under ON CONFLICT (key), a clash on another unique index can come
+		// from a stale read (the row was deleted since and its value taken by
+		// another, both applied): a fresh statement no longer reads it, while a
+		// real duplicate fails again.
+		onConf = true
 	}
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: %w", err)

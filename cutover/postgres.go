@@ -52,6 +52,12 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	log := opts.Log
+	// The shadow was filled by the copy: without statistics the planner would
+	// meet the new table blind, and the autovacuum that would gather them is
+	// cancelled below. ANALYZE takes no lock that writers wait for.
+	if _, err := pool.Exec(ctx, "ANALYZE "+table.QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name)); err != nil {
+		return fmt.Errorf("analyze the shadow table: %w", err)
+	}
 	timeout := min(pgFirstLockTimeout, opts.LockTimeout)
 	for attempt := 1; ; attempt++ {
 		if err := pgCancelAutovacuum(ctx, pool, plan, log); err != nil {
