@@ -173,6 +173,11 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bo
 		return errors.Join(errs...)
 	}
 	drop(plan.Shadow.Name, "shadow table")
+	if len(errs) > 0 {
+		// A cut-over RENAME that osc could not kill may still be queued: the
+		// sentry makes it fail, so it stays while the shadow does.
+		return errors.Join(errs...)
+	}
 	if err := cutover.DropMySQLSentry(ctx, d.db, schema, plan.OldName); err != nil {
 		errs = append(errs, err)
 	}
