@@ -154,12 +154,13 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bo
 	}
 	schema := plan.Source.Schema
 	var errs []error
-	drop := func(name, what string) {
+	drop := func(name, what string) bool {
 		if err := table.DropMySQLTable(ctx, d.db, schema, name); err != nil {
 			errs = append(errs, err)
-			return
+			return false
 		}
 		d.log.Info("dropped "+what, "table", schema+"."+name)
+		return true
 	}
 	if plan.ChangelogName != "" {
 		drop(plan.ChangelogName, "changelog table")
@@ -172,8 +173,7 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bo
 		}
 		return errors.Join(errs...)
 	}
-	drop(plan.Shadow.Name, "shadow table")
-	if len(errs) > 0 {
+	if !drop(plan.Shadow.Name, "shadow table") {
 		// A cut-over RENAME that osc could not kill may still be queued: the
 		// sentry makes it fail, so it stays while the shadow does.
 		return errors.Join(errs...)
