@@ -52,6 +52,10 @@ type mysqlColumn struct {
 	name  string                 // quoted shadow column name
 	param string                 // placeholder expression
 	conv  func(any) (any, error) // binlog value -> driver argument (never nil value)
+	// exact, for a text key column compared under a collation, is the
+	// condition that the column holds exactly the parameter's bytes (as the
+	// copy would have written them); "" otherwise.
+	exact string
 }
 
 // NewMySQL returns the applier of changes into the plan's shadow table. A plan
@@ -84,8 +88,13 @@ func (a *MySQL) init(plan *table.Plan) error {
 	}
 	for i, k := range plan.Key {
 		found := false
-		for _, c := range a.cols {
+		for j, c := range a.cols {
 			if c.index == plan.KeyIndex[i] {
+				exact, err := myExactCondition(c, plan.Source.Columns[c.index], plan.Shadow, plan.Mapping[j].Shadow)
+				if err != nil {
+					return err
+				}
+				c.exact = exact
 				a.keys = append(a.keys, c)
 				found = true
 				break
@@ -156,6 +165,41 @@ func newMySQLColumn(col table.Column, m table.ColumnMap) (mysqlColumn, error) {
 		c.conv = myTextual
 	}
 	return c, nil
+}
+
+// myExactCondition is the byte-exact condition of a key column whose source
+// values are text in a character set and whose shadow column compares them
+// under a collation, which may equate different bytes ('a' = 'A', 'a' =
+// 'a '); "" for other columns. The parameter's bytes are converted to the
+// shadow column's character set, as the copy converts them, then both sides
+// are compared as binary strings, which have no pad attribute. (CHAR values
+// come back without their trailing spaces, as the binlog sends them.)
+func myExactCondition(c mysqlColumn, src table.Column, shadow *table.Table, shadowName string) (string, error) {
+	switch src.DataType {
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+	default:
+		// ENUM and SET members are distinct under their collation; numbers,
+		// temporal and binary values have no collation.
+		return "", nil
+	}
+	cs := strings.ToLower(src.Charset)
+	if cs == "" || cs == "binary" {
+		return "", nil
+	}
+	if i := shadow.ColumnIndex(shadowName); i >= 0 {
+		cs = strings.ToLower(shadow.Columns[i].Charset)
+	}
+	if cs == "" || cs == "binary" {
+		return "", nil
+	}
+	if !myCharsetName.MatchString(cs) {
+		return "", fmt.Errorf("apply: column %s: unexpected character set %q", shadowName, cs)
+	}
+	value := c.param
+	if cs != strings.ToLower(src.Charset) {
+		value = "CONVERT(" + value + " USING " + cs + ")"
+	}
+	return "CONVERT(" + c.name + " USING binary) = CONVERT(" + value + " USING binary)", nil
 }
 
 // myIntegerValue converts a binlog integer to int64, or uint64 for an unsigned
@@ -355,8 +399,9 @@ func myUnescape(c byte) byte {
 
 // myOp is one statement row: a row to replace or a key to delete.
 type myOp struct {
-	del bool
-	row cdc.Row
+	del   bool
+	exact bool // del: only a row with exactly the key's bytes (cdc.Change.Replay)
+	row   cdc.Row
 }
 
 // myBatch is one statement to run.
@@ -382,11 +427,11 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 			ops = append(ops, myOp{row: c.After})
 		case cdc.Update:
 			if c.Before != nil && !a.sameKey(c.Before, c.After) {
-				ops = append(ops, myOp{del: true, row: c.Before})
+				ops = append(ops, myOp{del: true, exact: c.Replay, row: c.Before})
 			}
 			ops = append(ops, myOp{row: c.After})
 		case cdc.Delete:
-			ops = append(ops, myOp{del: true, row: c.Before})
+			ops = append(ops, myOp{del: true, exact: c.Replay, row: c.Before})
 		default:
 			return fmt.Errorf("apply: unexpected change %s", c.Op)
 		}
@@ -394,7 +439,7 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	var batches []myBatch
 	for i := 0; i < len(ops); {
 		j := i + 1
-		for j < len(ops) && ops[j].del == ops[i].del {
+		for j < len(ops) && ops[j].del == ops[i].del && ops[j].exact == ops[i].exact {
 			j++
 		}
 		b, err := a.batches(ops[i:j])
@@ -454,6 +499,7 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 	if ops[0].del {
 		cols = a.keys
 	}
+	exact := ops[0].del && ops[0].exact && a.hasExact()
 	rows := make([][]any, len(ops))
 	size := make([]int, len(ops)+1) // size[i]: bytes of rows[:i]
 	for i, o := range ops {
@@ -482,28 +528,48 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 				n += 8
 			}
 		}
+		if exact {
+			// The key values, then again those of the byte-exact conditions.
+			for j, c := range cols {
+				if c.exact != "" {
+					args = append(args, args[j])
+				}
+			}
+		}
 		rows[i] = args
 		size[i+1] = size[i] + n
 	}
-	limit := min(mysqlMaxRows, mysqlMaxParams/len(cols))
+	limit := min(mysqlMaxRows, mysqlMaxParams/len(rows[0]))
 	var out []myBatch
 	for start := 0; start < len(rows); {
 		n := 1 << (bits.Len(uint(min(len(rows)-start, limit))) - 1)
 		for n > 1 && size[start+n]-size[start] > mysqlMaxBytes {
 			n /= 2
 		}
-		args := make([]any, 0, n*len(cols))
+		args := make([]any, 0, n*len(rows[0]))
 		for _, r := range rows[start : start+n] {
 			args = append(args, r...)
 		}
-		out = append(out, myBatch{query: a.query(ops[0].del, n), args: args})
+		out = append(out, myBatch{query: a.query(ops[0].del, exact, n), args: args})
 		start += n
 	}
 	return out, nil
 }
 
-// query is the statement for n rows to replace or n keys to delete.
-func (a *MySQL) query(del bool, n int) string {
+// hasExact reports whether some key column has a byte-exact condition.
+func (a *MySQL) hasExact() bool {
+	for _, k := range a.keys {
+		if k.exact != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// query is the statement for n rows to replace or n keys to delete; exact
+// deletes also require the byte-exact condition of every key column that has
+// one.
+func (a *MySQL) query(del, exact bool, n int) string {
 	var b strings.Builder
 	if !del {
 		b.WriteString(a.replaceHead)
@@ -523,7 +589,7 @@ func (a *MySQL) query(del bool, n int) string {
 		return b.String()
 	}
 	b.WriteString(a.deleteHead)
-	if len(a.keys) == 1 {
+	if len(a.keys) == 1 && !exact {
 		b.WriteString(a.keys[0].name + " IN (")
 		for i := range n {
 			if i > 0 {
@@ -544,6 +610,13 @@ func (a *MySQL) query(del bool, n int) string {
 				b.WriteString(" AND ")
 			}
 			b.WriteString(k.name + " = " + k.param)
+		}
+		if exact {
+			for _, k := range a.keys {
+				if k.exact != "" {
+					b.WriteString(" AND " + k.exact)
+				}
+			}
 		}
 		b.WriteByte(')')
 	}

@@ -406,3 +406,122 @@ func TestMySQLKeyChangingUpdate(t *testing.T) {
 	}
 	mySameTables(t, db, p, orig, shadow)
 }
+
+// myKeys lists a table's keys as utf8mb4 bytes in hex, sorted.
+func myKeys(t *testing.T, db *sql.DB, name string) []string {
+	t.Helper()
+	rows, err := db.Query("SELECT CONCAT(a, ':', HEX(CONVERT(k USING utf8mb4))) x FROM " + name + " ORDER BY x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A replayed delete (cdc.Change.Replay) removes only the row whose key has
+// exactly the deleted key's bytes: after a key change to a collation-equal
+// key ('key' -> 'KEY', 'key' -> 'key '), replaying the delete of the old key
+// must not delete the live row with the new one.
+func TestMySQLReplayDeleteIsByteExact(t *testing.T) {
+	db, cfg := myOpenDB(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, orig, shadow string
+		updates            []string
+	}{
+		{"u8", "a INT NOT NULL, k VARCHAR(20) COLLATE utf8mb4_general_ci NOT NULL, PRIMARY KEY (k)", "",
+			[]string{"KEY000001:key000001", "key000050 :key000050", "KEYÉ:keyé"}},
+		{"l1", "a INT NOT NULL, k VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci NOT NULL, PRIMARY KEY (k)", "",
+			[]string{"KEY000001:key000001", "key000050 :key000050", "KEYÉ:keyé"}},
+		// CHAR drops trailing spaces: 'key000050 ' is the same value.
+		{"ch", "a INT NOT NULL, k CHAR(12) COLLATE utf8mb4_general_ci NOT NULL, PRIMARY KEY (k)", "",
+			[]string{"KEY000001:key000001", "KEYÉ:keyé"}},
+		// The ALTER changed the key's character set: bytes differ between the tables.
+		{"cv", "a INT NOT NULL, k VARCHAR(20) CHARACTER SET latin1 NOT NULL, PRIMARY KEY (k)",
+			"a INT NOT NULL, k VARCHAR(20) COLLATE utf8mb4_general_ci NOT NULL, PRIMARY KEY (k)",
+			[]string{"KEY000001:key000001", "key000050 :key000050", "KEYÉ:keyé"}},
+		{"ck", "a INT NOT NULL, k VARCHAR(20) COLLATE utf8mb4_general_ci NOT NULL, PRIMARY KEY (a, k)", "",
+			[]string{"KEY000001:key000001", "key000050 :key000050", "KEYÉ:keyé"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orig, shadow := "tbl_myreplay_"+tc.name, "_tbl_myreplay_"+tc.name+"_gho"
+			testdb.DropMySQLTables(t, db, orig, shadow)
+			t.Cleanup(func() { testdb.DropMySQLTables(t, db, orig, shadow, "_"+orig+"_ghc") })
+			testdb.ExecMySQL(t, db, "CREATE TABLE "+orig+" ("+tc.orig+")")
+			if tc.shadow == "" {
+				testdb.ExecMySQL(t, db, "CREATE TABLE "+shadow+" LIKE "+orig)
+			} else {
+				testdb.ExecMySQL(t, db, "CREATE TABLE "+shadow+" ("+tc.shadow+")")
+			}
+			testdb.ExecMySQL(t, db, "INSERT INTO "+orig+" VALUES (1, 'key000001'), (1, 'key000050'), (1, 'keyé'), (2, 'other')")
+			testdb.ExecMySQL(t, db, "INSERT INTO "+shadow+" SELECT * FROM "+orig)
+			p := myLoadPlan(t, db, orig, shadow)
+			src := myStartSource(t, db, cfg, p)
+			for _, u := range tc.updates {
+				to, from, _ := strings.Cut(u, ":")
+				testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET k = ? WHERE k = ?", to, from)
+			}
+			if err := src.EmitMarker(ctx, "rp"); err != nil {
+				t.Fatal(err)
+			}
+			changes := myReadUntil(t, src, "rp")
+			a := apply.NewMySQL(db, p)
+			if err := a.Apply(ctx, changes); err != nil {
+				t.Fatal(err)
+			}
+			want := myKeys(t, db, orig)
+			if got := myKeys(t, db, shadow); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("after applying: shadow has %v, want %v", got, want)
+			}
+			var olds, news []cdc.Change
+			for _, c := range changes {
+				if c.Op == cdc.Update {
+					olds = append(olds, cdc.Change{Op: cdc.Delete, Before: c.Before, Replay: true})
+					news = append(news, cdc.Change{Op: cdc.Delete, Before: c.After, Replay: true})
+				}
+			}
+			if len(olds) != len(tc.updates) {
+				t.Fatalf("%d updates read, want %d", len(olds), len(tc.updates))
+			}
+			// Replayed deletes of the old keys, in one statement and one by one.
+			if err := a.Apply(ctx, olds); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range olds {
+				if err := a.Apply(ctx, []cdc.Change{c}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := myKeys(t, db, shadow); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("replayed deletes of the old keys removed rows: shadow has %v, want %v", got, want)
+			}
+			// A plain delete still matches under the collation (unchanged path).
+			plain := olds[0]
+			plain.Replay = false
+			if err := a.Apply(ctx, []cdc.Change{plain}); err != nil {
+				t.Fatal(err)
+			}
+			if got := myKeys(t, db, shadow); len(got) != len(want)-1 {
+				t.Fatalf("a plain delete of the old key under the collation left %v", got)
+			}
+			// Replayed deletes of the exact keys remove their rows.
+			if err := a.Apply(ctx, news); err != nil {
+				t.Fatal(err)
+			}
+			if got := myKeys(t, db, shadow); len(got) != 4-len(tc.updates) || got[len(got)-1] != "2:6F74686572" {
+				t.Fatalf("replayed deletes of the exact keys left %v, want only the rows not updated", got)
+			}
+		})
+	}
+}

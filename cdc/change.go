@@ -57,6 +57,16 @@ type Change struct {
 	Unchanged []bool
 	Marker    string   // Op == Marker: the id given to EmitMarker
 	Pos       Position // position of the event (or of its transaction's commit)
+	// Replay marks a change the engine applies again after a chunk (its
+	// replay window). A replayed delete must remove only a row whose key has
+	// exactly the bytes of Before's key, not one merely equal under the
+	// column's collation (case-insensitive, PAD SPACE): the row it guards
+	// against is a byte-exact copy of the old row made by the chunk copy,
+	// while a collation-equal row is a live row with a new key. The MySQL
+	// applier compares text key columns byte for byte; the PostgreSQL applier
+	// ignores it, since its deterministic collations compare equal only equal
+	// bytes.
+	Replay bool
 }
 
 // Partial reports whether the change leaves some columns unwritten.

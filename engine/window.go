@@ -112,8 +112,9 @@ func (w *replayWindow) rememberPartial(key string, c *cdc.Change, now time.Time)
 }
 
 // replay returns the changes to apply again after a chunk covering (lo, hi]
-// (nil: unbounded) that started reading at start, and forgets entries no
-// later chunk can need.
+// (nil: unbounded) that started reading at start, marked Replay (the keys are
+// remembered byte for byte, so a replayed delete must match its key's bytes
+// exactly), and forgets entries no later chunk can need.
 func (w *replayWindow) replay(lo, hi []any, start time.Time) []cdc.Change {
 	from := start.Add(-visibilityGap)
 	var loKey, hiKey *big.Int
@@ -134,7 +135,9 @@ func (w *replayWindow) replay(lo, hi []any, start time.Time) []cdc.Change {
 		if e.key != nil && ((loKey != nil && e.key.Cmp(loKey) <= 0) || (hiKey != nil && e.key.Cmp(hiKey) > 0)) {
 			continue
 		}
-		out = append(out, e.change)
+		c := e.change
+		c.Replay = true
+		out = append(out, c)
 	}
 	return out
 }

@@ -17,9 +17,15 @@ func intPlan() *table.Plan {
 	}
 }
 
-func ops(cs []cdc.Change) map[string]cdc.Op {
+// ops returns the replayed changes by key, and fails unless each is marked
+// Replay (a replayed delete must match the remembered key's bytes exactly).
+func ops(t *testing.T, cs []cdc.Change) map[string]cdc.Op {
+	t.Helper()
 	out := map[string]cdc.Op{}
 	for _, c := range cs {
+		if !c.Replay {
+			t.Errorf("replayed %s is not marked Replay", c.Op)
+		}
 		row := c.Before
 		if c.Op == cdc.Update {
 			row = c.After
@@ -38,12 +44,12 @@ func TestReplayWindowDeleteInChunk(t *testing.T) {
 		{Op: cdc.Delete, Before: cdc.Row{"7", nil, nil}},
 		{Op: cdc.Insert, After: cdc.Row{"7", "x", "y"}}, // re-inserted: nothing to replay
 	}, now)
-	got := ops(w.replay([]any{"1"}, []any{"10"}, now))
+	got := ops(t, w.replay([]any{"1"}, []any{"10"}, now))
 	if len(got) != 1 || got["5"] != cdc.Delete {
 		t.Fatalf("replay in (1,10] = %v, want only the delete of 5", got)
 	}
 	// The last chunk is unbounded above.
-	got = ops(w.replay([]any{"10"}, nil, now))
+	got = ops(t, w.replay([]any{"10"}, nil, now))
 	if len(got) != 1 || got["50"] != cdc.Delete {
 		t.Fatalf("replay in (10,∞) = %v, want only the delete of 50", got)
 	}
@@ -55,7 +61,7 @@ func TestReplayWindowKeyChangeAndExpiry(t *testing.T) {
 	w.record([]cdc.Change{{Op: cdc.Delete, Before: cdc.Row{"3", nil, nil}}}, old)
 	now := time.Now()
 	w.record([]cdc.Change{{Op: cdc.Update, Before: cdc.Row{"4", "a", "b"}, After: cdc.Row{"40", "a", "b"}}}, now)
-	got := ops(w.replay(nil, nil, now))
+	got := ops(t, w.replay(nil, nil, now))
 	if len(got) != 1 || got["4"] != cdc.Delete {
 		t.Fatalf("replay = %v, want the old key 4 deleted and the expired delete of 3 forgotten", got)
 	}
@@ -76,6 +82,9 @@ func TestReplayWindowMergesPartialUpdates(t *testing.T) {
 		t.Fatalf("replay = %v, want one merged update", cs)
 	}
 	c := cs[0]
+	if !c.Replay {
+		t.Error("the replayed update is not marked Replay")
+	}
 	if c.After[1] != "v1" || c.After[2] != "big2" || c.Unchanged[1] || c.Unchanged[2] {
 		t.Fatalf("merged update = %+v, want v=v1 and big=big2 both sent", c)
 	}
