@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,6 +30,11 @@ import (
 // never appears twice in one upsert statement (PostgreSQL refuses to affect a
 // row twice): a repeated key starts the next statement, which keeps every
 // change in commit order, also with respect to other unique indexes.
+//
+// A partial update that changes the key (a "move") ends its batch: when the
+// shadow did not hold the old row, the row is fetched from the source after
+// that batch commits (see fetchMoved), and the remaining changes follow in a
+// new batch.
 type Postgres struct {
 	pool *pgxpool.Pool
 	plan *table.Plan
@@ -36,15 +42,18 @@ type Postgres struct {
 	mu     sync.Mutex
 	ready  bool
 	shadow string        // quoted shadow table
+	source string        // quoted source table
 	cols   []pgColumn    // mapped columns, in source order
 	keys   []pgKeyColumn // key columns, in key order
 	upsert string
 	delete string
+	fetch  string // copies the source row with a key into the shadow if absent: see fetchMoved
 }
 
 // pgColumn is one mapped column.
 type pgColumn struct {
 	name    string // quoted shadow column
+	srcName string // quoted source column
 	srcType string // source column type (format_type)
 	index   int    // position in the row images
 	key     bool
@@ -54,6 +63,7 @@ type pgColumn struct {
 // pgKeyColumn is one key column.
 type pgKeyColumn struct {
 	name    string // quoted shadow column
+	srcName string // quoted source column
 	index   int    // position in the row images
 	srcType string // source column type
 	dstType string // shadow column type, "" when unknown
@@ -91,6 +101,7 @@ func (a *Postgres) init(ctx context.Context) error {
 		schema = p.Source.Schema
 	}
 	a.shadow = pgx.Identifier{schema, p.Shadow.Name}.Sanitize()
+	a.source = pgx.Identifier{p.Source.Schema, p.Source.Name}.Sanitize()
 	always, err := a.alwaysIdentity(ctx)
 	if err != nil {
 		return err
@@ -112,6 +123,7 @@ func (a *Postgres) init(ctx context.Context) error {
 		shadowOf[m.SourceIndex] = m.Shadow
 		a.cols = append(a.cols, pgColumn{
 			name:    pgx.Identifier{m.Shadow}.Sanitize(),
+			srcName: pgx.Identifier{m.Source}.Sanitize(),
 			srcType: p.Source.Columns[m.SourceIndex].ColumnType,
 			index:   m.SourceIndex,
 			key:     isKey[m.SourceIndex],
@@ -126,6 +138,7 @@ func (a *Postgres) init(ctx context.Context) error {
 		}
 		a.keys = append(a.keys, pgKeyColumn{
 			name:    pgx.Identifier{name}.Sanitize(),
+			srcName: pgx.Identifier{p.Source.Columns[k].Name}.Sanitize(),
 			index:   k,
 			srcType: p.Source.Columns[k].ColumnType,
 			dstType: shadowType(p.Shadow, name),
@@ -133,6 +146,7 @@ func (a *Postgres) init(ctx context.Context) error {
 	}
 	a.upsert = a.upsertSQL()
 	a.delete = a.deleteSQL()
+	a.fetch = a.fetchSQL()
 	a.ready = true
 	return nil
 }
@@ -224,7 +238,20 @@ type pgOp struct {
 	unchanged []bool
 }
 
-// Apply writes the changes in order in one transaction.
+// pgStmt is one statement of a batch.
+type pgStmt struct {
+	query string
+	args  []any
+	desc  string
+	move  *pgOp // the move the statement makes; nil for other statements
+}
+
+// Apply writes the changes in order, in one transaction unless they contain
+// a move (a partial update that changes the key): a move ends its
+// transaction, see fetchMoved. Each transaction holds a prefix of what is
+// left, so a failed Apply leaves the shadow as if a prefix of the changes was
+// applied, and applying all of them again (the engine's retry) is harmless:
+// every statement is idempotent and they run again in the same order.
 func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err := a.init(ctx); err != nil {
 		return fmt.Errorf("apply: %w", err)
@@ -233,43 +260,70 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	if len(ops) == 0 {
-		return nil
-	}
-	var (
-		b     pgx.Batch
-		descs []string
-	)
+	var stmts []pgStmt
 	for start := 0; start < len(ops); {
 		end, query, args, desc, err := a.statement(ops, start)
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		start = end
-		if query == "" {
-			continue
+		if query != "" {
+			st := pgStmt{query: query, args: args, desc: desc}
+			if ops[start].kind == pgMove {
+				st.move = &ops[start]
+			}
+			stmts = append(stmts, st)
 		}
-		b.Queue(query, args...)
-		descs = append(descs, desc)
+		start = end
 	}
-	if len(descs) == 0 {
-		return nil
+	for len(stmts) > 0 {
+		n := len(stmts)
+		for i := range stmts {
+			if stmts[i].move != nil {
+				n = i + 1
+				break
+			}
+		}
+		moved, err := a.send(ctx, stmts[:n])
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		if last := stmts[n-1]; last.move != nil && moved == 0 {
+			if err := a.fetchMoved(ctx, *last.move); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+		}
+		stmts = stmts[n:]
 	}
+	return nil
+}
+
+// send writes the statements in one transaction and returns how many rows
+// the last one moved when it is a move.
+func (a *Postgres) send(ctx context.Context, stmts []pgStmt) (moved int64, err error) {
 	// The statements of one batch form one implicit transaction (they are
 	// pipelined with a single Sync, at which PostgreSQL commits them, or rolls
 	// all of them back after an error): atomic like BEGIN … COMMIT, without
 	// their two round trips.
+	var b pgx.Batch
+	for _, st := range stmts {
+		b.Queue(st.query, st.args...)
+	}
 	br := a.pool.SendBatch(ctx, &b)
-	for _, d := range descs {
-		if _, err := br.Exec(); err != nil {
+	for _, st := range stmts {
+		if st.move != nil {
+			err = br.QueryRow().Scan(&moved)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
 			br.Close()
-			return fmt.Errorf("apply: %s into %s: %w", d, a.shadow, err)
+			return 0, fmt.Errorf("%s into %s: %w", st.desc, a.shadow, err)
 		}
 	}
 	if err := br.Close(); err != nil {
-		return fmt.Errorf("apply: commit: %w", err)
+		return 0, fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return moved, nil
 }
 
 // ops turns changes into row operations, in order.
@@ -445,8 +499,9 @@ func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 // shadow already holds the new key — a chunk copied the row after the update
 // committed, possibly still in flight — the insert waits for that chunk and
 // then updates the copied row instead of failing on the duplicate key.
-// When the old row is not in the shadow yet, nothing is written: the copy
-// brings the row, or the engine applies the change again after the chunk.
+// The statement returns the number of rows it moved (0 or 1): when the old
+// row is not in the shadow yet, it writes nothing and Apply fetches the row
+// from the source (fetchMoved).
 func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	var (
 		args             []any
@@ -480,8 +535,118 @@ func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	if len(set) > 0 {
 		action = "DO UPDATE SET " + strings.Join(set, ", ")
 	}
-	return fmt.Sprintf("WITH moved AS (DELETE FROM %s WHERE %s RETURNING *) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved ON CONFLICT (%s) %s",
+	// A data-modifying WITH runs to completion whether or not the main query
+	// reads it.
+	return fmt.Sprintf("WITH moved AS (DELETE FROM %s WHERE %s RETURNING *), ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved ON CONFLICT (%s) %s RETURNING 1) SELECT count(*) FROM moved",
 		a.shadow, where, a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(conflict, ", "), action), args, nil
+}
+
+// How long fetchMoved waits for the moving transaction's commit to become
+// visible, and how often it looks.
+const (
+	pgFetchWait = 200 * time.Millisecond
+	pgFetchPoll = 10 * time.Millisecond
+)
+
+// fetchSQL copies the source row with the new key $1… into the shadow unless
+// the shadow holds that key (the copier's INSERT … SELECT: same columns, same
+// assignment casts). It returns whether the row is settled — the source
+// showed it (then it was inserted, or the shadow had the key: ON CONFLICT
+// does nothing only for a row that exists), or the shadow holds the key —
+// and whether the source shows a row with the old key $n+1…, all in one
+// snapshot.
+func (a *Postgres) fetchSQL() string {
+	var src, dst, srcKeys, newVals, oldVals, dstKeys, dstVals []string
+	for _, c := range a.cols {
+		src = append(src, c.srcName)
+		dst = append(dst, c.name)
+	}
+	for i, k := range a.keys {
+		p := fmt.Sprintf("$%d::text", i+1)
+		srcKeys = append(srcKeys, k.srcName)
+		newVals = append(newVals, "CAST("+p+" AS "+k.srcType+")")
+		oldVals = append(oldVals, fmt.Sprintf("CAST($%d::text AS %s)", len(a.keys)+i+1, k.srcType))
+		dstKeys = append(dstKeys, k.name)
+		dstVals = append(dstVals, k.expr(p))
+	}
+	return fmt.Sprintf("WITH src AS (SELECT %s FROM %s WHERE (%s) = (%s)), "+
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT * FROM src ON CONFLICT (%s) DO NOTHING) "+
+		"SELECT EXISTS (SELECT 1 FROM src) OR EXISTS (SELECT 1 FROM %s WHERE (%s) = (%s)), EXISTS (SELECT 1 FROM %s WHERE (%s) = (%s))",
+		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
+		a.shadow, strings.Join(dst, ", "), strings.Join(dstKeys, ", "),
+		a.shadow, strings.Join(dstKeys, ", "), strings.Join(dstVals, ", "),
+		a.source, strings.Join(srcKeys, ", "), strings.Join(oldVals, ", "))
+}
+
+// fetchMoved brings the row of a move that found no old row in the shadow:
+// the old row's chunk was not copied yet, and the copy will not bring it (its
+// old key is gone from the source); when the new key lies in a range the copy
+// has already passed, nothing else would bring it either, and the row would
+// be lost at cut-over. The change lacks the unchanged (TOASTed) columns, so
+// the row is read from the source under its new key and inserted unless the
+// shadow holds that key.
+//
+// Reading the source is normally the trap: the change is decoded from the WAL
+// before its transaction is visible to other snapshots. What the read can see:
+//   - nothing, before the move's commit is visible: then the same snapshot
+//     still shows the row under its old key (the version the move replaced,
+//     whose writer had to finish and become visible before the move could
+//     update it), and it looks again every pgFetchPoll, up to pgFetchWait
+//     (the gap between writing the commit record and showing the commit is
+//     normally microseconds);
+//   - the row as the move left it, or a later version (a later transaction
+//     changed it): later changes come after this one in the stream and are
+//     applied after it (Apply ends its batch at the move and sends the rest
+//     afterwards), idempotently;
+//   - never an older row at that key: the move's insert of the new key waited
+//     for any transaction that had deleted or moved away an older row there,
+//     until that one committed and became visible, before the move committed;
+//   - nothing, ever, when a later transaction deleted the row or moved it
+//     again: its change follows and removes or moves the row, so giving up is
+//     correct. When the old key is gone from the source too, the move is
+//     visible and it gives up at once: rows that keep moving (and the engine's
+//     replays of their moves) must not cost a wait each. Only when a later
+//     transaction reused the old key does it wait the full pgFetchWait.
+//
+// It runs outside the move's transaction (it sleeps between attempts) and is
+// idempotent: it inserts only an absent key, and any row it inserts is as
+// new as the change or newer.
+func (a *Postgres) fetchMoved(ctx context.Context, op pgOp) error {
+	args := make([]any, 2*len(a.keys))
+	for i, k := range a.keys {
+		v := op.row[k.index]
+		if op.unchanged[k.index] {
+			// An unsent key column kept its old value.
+			v = op.where[k.index]
+		}
+		for j, v := range []any{v, op.where[k.index]} {
+			s, err := textValue(v)
+			if err != nil {
+				return fmt.Errorf("fetch moved row: key column %s: %w", k.name, err)
+			}
+			if s == nil {
+				return fmt.Errorf("fetch moved row: key column %s: no value", k.name)
+			}
+			args[j*len(a.keys)+i] = s
+		}
+	}
+	deadline := time.Now().Add(pgFetchWait)
+	for {
+		var settled, oldKey bool
+		if err := a.pool.QueryRow(ctx, a.fetch, args...).Scan(&settled, &oldKey); err != nil {
+			return fmt.Errorf("fetch moved row from %s into %s: %w", a.source, a.shadow, err)
+		}
+		if settled || !oldKey || !time.Now().Before(deadline) {
+			return nil
+		}
+		t := time.NewTimer(pgFetchPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("fetch moved row: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // keyMatch is the condition "the key equals r's key", its values appended to
