@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/internal/testdb"
+	"osc/internal/testplan"
 	"osc/table"
 )
 
@@ -26,24 +27,7 @@ func pgTestPool(t *testing.T) *pgxpool.Pool {
 // pgTestTable reads a table's columns from the catalog.
 func pgTestTable(t *testing.T, pool *pgxpool.Pool, name string) *table.Table {
 	t.Helper()
-	tb := &table.Table{Schema: pgTestSchema, Name: name}
-	rows, err := pool.Query(context.Background(), `
-		SELECT attname::text, format_type(atttypid, NULL), format_type(atttypid, atttypmod), NOT attnotnull, attgenerated <> ''
-		FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-		pgTestSchema+"."+name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var c table.Column
-		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated); err != nil {
-			t.Fatal(err)
-		}
-		tb.Columns = append(tb.Columns, c)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	tb, _, _ := testplan.PostgresTable(t, pool, pgTestSchema, name)
 	return tb
 }
 
