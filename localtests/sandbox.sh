@@ -328,6 +328,15 @@ pg_sql() {
 	"$PG_BIN/psql" -X -q -h "$HOST" -p "$(pg_port "$role")" -U postgres -d postgres -v ON_ERROR_STOP=1 -At "$@"
 }
 
+# pg_current ROLE: the running server is the installed build. A package upgrade under a running server
+# leaves it with libraries (PL/pgSQL, ...) it can no longer load.
+pg_current() {
+	local running installed
+	running=$(pg_sql "$1" -c "SHOW server_version" 2>/dev/null) || return 1
+	installed=$("$PG_BIN/postgres" -V)
+	[[ $installed == *") $running" ]]
+}
+
 pg_pid_alive() {
 	local pidfile
 	pidfile="$(pg_data "$1")/postmaster.pid"
@@ -408,6 +417,12 @@ pg_start() {
 	data=$(pg_data "$role")
 	logf="$(dirname "$data")/postgres.log"
 	if pg_up "$role"; then
+		if pg_current "$role"; then
+			return 0
+		fi
+		log "restarting PostgreSQL $role: it runs $(pg_sql "$role" -c "SHOW server_version"), the installed build is $("$PG_BIN/postgres" -V)"
+		as_postgres "$PG_BIN/pg_ctl" -D "$data" -l "$logf" -w -t "$START_TIMEOUT" -m fast restart >/dev/null 9>&- ||
+			die "PostgreSQL $role did not restart (log: $logf)"
 		return 0
 	fi
 	if pg_pid_alive "$role"; then
@@ -508,7 +523,7 @@ summary() {
 
 cmd_up() {
 	with_lock
-	if [[ -f $MARKER ]] && all_up && replication_ok; then
+	if [[ -f $MARKER ]] && all_up && replication_ok && pg_current primary && pg_current standby; then
 		summary
 		return 0
 	fi
