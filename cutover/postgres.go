@@ -237,6 +237,11 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 	if err := s.checkColumns(); err != nil {
 		return nil, err
 	}
+	// The inspection's refusals again, against what was added to the table
+	// during the run (DDL on it waits for this lock now).
+	if err := table.RecheckPostgresTable(ctx, tx, table.NewPostgresNames(plan.Source.Schema, plan.Source.Name)); err != nil {
+		return nil, err
+	}
 	locked := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, opts.LockTimeout)
 	err = drain(dctx)

@@ -362,3 +362,19 @@ func TestPostgresCutOverRefusesChangedTable(t *testing.T) {
 		t.Error("the tables were swapped anyway")
 	}
 }
+
+// A trigger created on the original during the run (the swap would leave it
+// on the old table) refuses the cut-over, with the table locked.
+func TestPostgresCutOverRefusesNewTrigger(t *testing.T) {
+	pool := pgTestPool(t, "CREATE TABLE trig (id int PRIMARY KEY, v text)", "INSERT INTO trig VALUES (1, 'a')")
+	sh := pgTestShadow(t, pool, "trig", "ADD COLUMN c int")
+	testdb.ExecPostgresIn(t, pool, pgTestSchema, "CREATE TRIGGER added_meanwhile BEFORE UPDATE ON pgcut_test.trig FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()")
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{LockTimeout: time.Second, Retries: 3},
+		func(context.Context) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "changed during the migration") || !strings.Contains(err.Error(), "added_meanwhile") {
+		t.Fatalf("err %v, want the cut-over refused because a trigger was added", err)
+	}
+	if !pgQuery[bool](t, pool, "SELECT to_regclass('pgcut_test._trig_osc') IS NOT NULL AND to_regclass('pgcut_test._trig_old') IS NULL") {
+		t.Error("the tables were swapped anyway")
+	}
+}

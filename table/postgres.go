@@ -598,6 +598,28 @@ func InspectPostgresTable(ctx context.Context, q PostgresQuerier, n PostgresName
 	return in, nil
 }
 
+// RecheckPostgresTable repeats the inspection's refusals on a table being
+// migrated, for the cut-over to run with the table locked: a trigger, rule,
+// policy, publication or dependent object added during the run would
+// otherwise be left on the old table or break the swap. osc's own
+// publication, slot and shadow exist by now and are not refusals.
+func RecheckPostgresTable(ctx context.Context, q PostgresQuerier, n PostgresNames) error {
+	srv, err := ReadPostgresServer(ctx, q)
+	if err != nil {
+		return err
+	}
+	f, err := pgReadFacts(ctx, q, n, srv.Version, &PostgresInspection{Names: n})
+	if err != nil {
+		return fmt.Errorf("inspect %s.%s again: %w", n.Schema, n.Table, err)
+	}
+	f.LeftoverPub, f.LeftoverSlot, f.LeftoverShadow = false, false, false
+	if problems := f.problems(n); len(problems) > 0 {
+		return fmt.Errorf("%s.%s changed during the migration; osc cannot swap it:\n  - %s",
+			n.Schema, n.Table, strings.Join(problems, "\n  - "))
+	}
+	return nil
+}
+
 func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, version int, in *PostgresInspection) (*pgTableFacts, error) {
 	f := &pgTableFacts{}
 	var reltuples float64
