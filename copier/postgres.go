@@ -21,9 +21,9 @@ import (
 // or a plain INSERT that meets one written meanwhile (it fails whole on the
 // duplicate key), is copied with ON CONFLICT (key) DO NOTHING: rows the
 // applier already wrote win, and a row clashing with the shadow on another
-// unique index still fails the copy instead of being skipped. Chunk bounds are the key's text forms, read back
-// with CAST(… AS <source key type>); the row comparison (k1, k2) > (…) is
-// served by the key's btree index.
+// unique index still fails the copy instead of being skipped. Chunk bounds
+// are the key's text forms, read back with CAST(… AS <source key type>); the
+// row comparison (k1, k2) > (…) is served by the key's btree index.
 type Postgres struct {
 	pool *pgxpool.Pool
 	plan *table.Plan
