@@ -46,9 +46,20 @@ var errAttempt = errors.New("cut-over attempt timed out")
 //     WRITE, Old WRITE: writers to Table start waiting;
 //   - drain applies every change committed before the lock to the shadow;
 //   - connection B runs RENAME TABLE Table TO Old, Shadow TO Table, which
-//     waits for A's locks and is queued ahead of the waiting writers;
+//     waits for A's lock on Table;
 //   - once B is seen waiting, A drops the sentry and unlocks: the rename runs
 //     first, and the writers then resolve Table to the former shadow.
+//
+// The rename is queued ahead of the writers only if it waits for Table
+// itself. A RENAME takes its metadata locks one by one in name order; had it
+// reached Table after waiting on another name (gh-ost's sentry, _t_del,
+// sorts before t), then when A unlocks, the writers already queued on Table
+// would be granted it before the rename asks for it, and their writes would
+// land in the old table after the drain: lost. So Shadow and Old must sort
+// after Table (table.MySQLNames: t_osc_new, t_osc_old), which MySQL checks:
+// then Table is the first lock the rename asks for, the one it is seen
+// waiting for, and on release a waiting exclusive lock is granted before the
+// writers' shared ones.
 //
 // Should A die at any point its locks go with it and B's rename fails on the
 // sentry that still exists: the tables are never swapped before the drain.
@@ -58,6 +69,10 @@ func MySQL(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(context.C
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Shadow <= o.Table || o.Old <= o.Table {
+		return fmt.Errorf("cut-over: the shadow %s and the old table %s must sort after %s, or writers could reach the old table after the drain",
+			o.Shadow, o.Old, o.Table)
 	}
 	retries := max(o.Retries, 1)
 	for attempt := 1; ; attempt++ {
@@ -200,7 +215,8 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 }
 
 // waitRenameQueued waits until connection id is seen waiting for a metadata
-// lock with the RENAME.
+// lock with the RENAME: the lock on the original table, the first it asks
+// for (see MySQL).
 func waitRenameQueued(ctx context.Context, db *sql.DB, id int64, timeout time.Duration, renameDone chan error) error {
 	deadline := time.Now().Add(timeout)
 	wait := 2 * time.Millisecond

@@ -438,8 +438,8 @@ func TestControlHooks(t *testing.T) {
 	}
 	env, _ := os.ReadFile(filepath.Join(out, "env"))
 	hostname, _ := os.Hostname()
-	for _, v := range []string{"OSC_DATABASE_NAME=osc_test", "OSC_TABLE_NAME=" + name, "OSC_GHOST_TABLE_NAME=_" + name + "_gho",
-		"OSC_OLD_TABLE_NAME=_" + name + "_del", "OSC_DDL=ADD COLUMN w INT", "OSC_COPIED_ROWS=300",
+	for _, v := range []string{"OSC_DATABASE_NAME=osc_test", "OSC_TABLE_NAME=" + name, "OSC_GHOST_TABLE_NAME=" + name + "_osc_new",
+		"OSC_OLD_TABLE_NAME=" + name + "_osc_old", "OSC_DDL=ADD COLUMN w INT", "OSC_COPIED_ROWS=300",
 		"OSC_MIGRATED_HOST=127.0.0.1:13306", "OSC_INSPECTED_HOST=127.0.0.1:13306", "OSC_EXECUTING_HOST=" + hostname,
 		"OSC_HOOKS_HINT=ticket-42", "OSC_DRIVER=mysql", "OSC_STATE=caught up", "OSC_HOOK=on-before-cut-over"} {
 		if !strings.Contains(string(env), v+"\n") {

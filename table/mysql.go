@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -72,7 +73,10 @@ type MySQLServer struct {
 	LogBin         string // @@log_bin: "1" or "0"
 	BinlogFormat   string
 	BinlogRowImage string
-	Grants         []string // SHOW GRANTS of the current user
+	// OrderCommits is MySQL's @@binlog_order_commits ("" on MariaDB, which
+	// always commits in binlog order).
+	OrderCommits string
+	Grants       []string // SHOW GRANTS of the current user
 }
 
 // Flavor is "mariadb" or "mysql".
@@ -92,6 +96,11 @@ func ReadMySQLServer(ctx context.Context, db *sql.DB) (MySQLServer, error) {
 		Scan(&s.Version, &s.LogBin, &s.BinlogFormat, &s.BinlogRowImage)
 	if err != nil {
 		return s, fmt.Errorf("read server variables: %w", err)
+	}
+	if s.Flavor() == "mysql" {
+		if err := db.QueryRowContext(ctx, "SELECT @@global.binlog_order_commits").Scan(&s.OrderCommits); err != nil {
+			return s, fmt.Errorf("read server variables: %w", err)
+		}
 	}
 	rows, err := db.QueryContext(ctx, "SHOW GRANTS")
 	if err != nil {
@@ -122,6 +131,12 @@ func (s MySQLServer) Check() error {
 	}
 	if !strings.EqualFold(s.BinlogRowImage, "FULL") {
 		return fmt.Errorf("binlog_row_image is %s; osc needs FULL: SET GLOBAL binlog_row_image=FULL (and in my.cnf)", s.BinlogRowImage)
+	}
+	if s.OrderCommits == "0" || strings.EqualFold(s.OrderCommits, "OFF") {
+		// The copy relies on commits becoming visible in binlog order (see
+		// engine's replayWindow).
+		return errors.New("binlog_order_commits is OFF; osc needs transactions to commit in binary log order: " +
+			"SET GLOBAL binlog_order_commits=ON (and in my.cnf)")
 	}
 	return checkMySQLGrants(s.Grants)
 }
@@ -172,10 +187,16 @@ func checkMySQLGrants(grants []string) error {
 }
 
 // MySQLNames returns the names of the shadow, changelog and old tables of
-// table name.
+// table name. The shadow and the old table (the cut-over's sentry) start
+// with the table's own name, so that they sort after it: the cut-over's
+// RENAME takes its metadata locks in name order, and must wait for the
+// original table first (see cutover.MySQL).
 func MySQLNames(name string) (shadow, changelog, old string) {
-	return "_" + name + "_gho", "_" + name + "_ghc", "_" + name + "_del"
+	return name + mysqlShadowSuffix, name + "_osc_log", name + "_osc_old"
 }
+
+// mysqlShadowSuffix is the longest suffix MySQLNames adds.
+const mysqlShadowSuffix = "_osc_new"
 
 // mysqlMaxIdent is MySQL's identifier length limit.
 const mysqlMaxIdent = 64
@@ -247,9 +268,9 @@ type MySQLInspection struct {
 // InspectMySQLTable checks that schema.name can be migrated online with
 // alter and reads it. Each refusal names the fix.
 func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter string) (*MySQLInspection, error) {
-	if len(name)+len("__gho") > mysqlMaxIdent {
-		return nil, fmt.Errorf("table name %s is too long: osc's helper tables (_%s_gho) would exceed MySQL's %d-character limit; "+
-			"rename the table to at most %d characters first", name, name, mysqlMaxIdent, mysqlMaxIdent-len("__gho"))
+	if n := utf8.RuneCountInString(name) + len(mysqlShadowSuffix); n > mysqlMaxIdent {
+		return nil, fmt.Errorf("table name %s is too long: osc's helper tables (%s%s) would exceed MySQL's %d-character limit; "+
+			"rename the table to at most %d characters first", name, name, mysqlShadowSuffix, mysqlMaxIdent, mysqlMaxIdent-len(mysqlShadowSuffix))
 	}
 	info, err := readMySQLTableInfo(ctx, db, schema, name)
 	if err != nil {

@@ -234,6 +234,7 @@ func TestMySQLServerCheck(t *testing.T) {
 		{func(s *MySQLServer) { s.BinlogFormat = "STATEMENT" }, "binlog_format is STATEMENT; osc needs ROW: SET GLOBAL binlog_format=ROW (and in my.cnf)"},
 		{func(s *MySQLServer) { s.BinlogFormat = "MIXED" }, "binlog_format is MIXED"},
 		{func(s *MySQLServer) { s.BinlogRowImage = "MINIMAL" }, "binlog_row_image is MINIMAL; osc needs FULL: SET GLOBAL binlog_row_image=FULL"},
+		{func(s *MySQLServer) { s.Version, s.OrderCommits = "8.0.36", "0" }, "binlog_order_commits is OFF; osc needs transactions to commit in binary log order"},
 		{func(s *MySQLServer) { s.Grants = []string{"GRANT SELECT, INSERT ON *.* TO `u`@`%`"} }, "lacks REPLICATION SLAVE and REPLICATION CLIENT"},
 		{func(s *MySQLServer) {
 			s.Grants = []string{"GRANT REPLICATION SLAVE ON *.* TO `u`@`%`", "GRANT ALL PRIVILEGES ON `osc_test`.* TO `u`@`%`"}

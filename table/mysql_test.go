@@ -72,7 +72,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		"CREATE VIEW tbl_mysqlplan_view AS SELECT 1 AS x",
 		"CREATE TABLE tbl_mysqlplan_myisam (id INT PRIMARY KEY) ENGINE=MyISAM",
 		"CREATE TABLE tbl_mysqlplan_ok (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
-		"CREATE TABLE _tbl_mysqlplan_ok_gho (id INT PRIMARY KEY) ENGINE=InnoDB",
+		"CREATE TABLE tbl_mysqlplan_ok_osc_new (id INT PRIMARY KEY) ENGINE=InnoDB",
 	)
 	for _, tc := range []struct{ table, alter, want string }{
 		{"tbl_mysqlplan_missing", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_missing does not exist"},
@@ -82,8 +82,8 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns"},
 		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table"},
 		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB"},
-		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (_tbl_mysqlplan_ok_gho); drop them and run again: DROP TABLE `osc_test`.`_tbl_mysqlplan_ok_gho`;"},
-		{"tbl_mysqlplan_" + strings.Repeat("x", 50), "ADD COLUMN x INT", "is too long"},
+		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (tbl_mysqlplan_ok_osc_new); drop them and run again: DROP TABLE `osc_test`.`tbl_mysqlplan_ok_osc_new`;"},
+		{"tbl_mysqlplan_" + strings.Repeat("x", 47), "ADD COLUMN x INT", "is too long"},
 	} {
 		_, err := InspectMySQLTable(ctx, db, testSchema, tc.table, tc.alter)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -91,7 +91,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		}
 	}
 
-	if _, err := db.Exec("DROP TABLE _tbl_mysqlplan_ok_gho"); err != nil {
+	if _, err := db.Exec("DROP TABLE tbl_mysqlplan_ok_osc_new"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ alter, want string }{
@@ -171,8 +171,8 @@ func TestCreateMySQLShadow(t *testing.T) {
 	if want := []string{"tenant", "id", "full_name", "twice", "created"}; !reflect.DeepEqual(shadowNames, want) {
 		t.Errorf("shadow columns %v, want %v", shadowNames, want)
 	}
-	if p.Shadow.Name != "_tbl_mysqlplan_shadow_gho" || p.Shadow.Schema != testSchema ||
-		p.OldName != "_tbl_mysqlplan_shadow_del" || p.ChangelogName != "_tbl_mysqlplan_shadow_ghc" {
+	if p.Shadow.Name != "tbl_mysqlplan_shadow_osc_new" || p.Shadow.Schema != testSchema ||
+		p.OldName != "tbl_mysqlplan_shadow_osc_old" || p.ChangelogName != "tbl_mysqlplan_shadow_osc_log" {
 		t.Errorf("names: shadow %s.%s old %s changelog %s", p.Shadow.Schema, p.Shadow.Name, p.OldName, p.ChangelogName)
 	}
 	wantMap := []ColumnMap{
@@ -196,12 +196,12 @@ func TestCreateMySQLShadow(t *testing.T) {
 
 	// The changelog table is there as the binlog reader expects it, and the
 	// shadow carries the AUTO_INCREMENT counter over.
-	if _, err := db.Exec("INSERT INTO _tbl_mysqlplan_shadow_ghc (hint, value) VALUES ('marker', 'x')"); err != nil {
+	if _, err := db.Exec("INSERT INTO tbl_mysqlplan_shadow_osc_log (hint, value) VALUES ('marker', 'x')"); err != nil {
 		t.Errorf("changelog insert: %v", err)
 	}
 	var ai int64
 	if err := db.QueryRow(`SELECT AUTO_INCREMENT FROM information_schema.TABLES
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '_tbl_mysqlplan_shadow_gho'`, testSchema).Scan(&ai); err != nil || ai != 71 {
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'tbl_mysqlplan_shadow_osc_new'`, testSchema).Scan(&ai); err != nil || ai != 71 {
 		t.Errorf("shadow AUTO_INCREMENT %d (err %v), want 71", ai, err)
 	}
 }
@@ -225,7 +225,7 @@ func TestCreateMySQLShadowFailingAlter(t *testing.T) {
 		}
 		var n int
 		if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?
-			AND TABLE_NAME IN ('_tbl_mysqlplan_bad_gho', '_tbl_mysqlplan_bad_ghc')`, testSchema).Scan(&n); err != nil || n != 0 {
+			AND TABLE_NAME IN ('tbl_mysqlplan_bad_osc_new', 'tbl_mysqlplan_bad_osc_log')`, testSchema).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%q: %d helper tables left behind (err %v)", tc.alter, n, err)
 		}
 	}

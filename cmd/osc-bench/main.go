@@ -128,7 +128,7 @@ func mysqlBench(rows int) bench {
 		},
 		settle:      "ANALYZE TABLE osc_bench",
 		createCopy:  "CREATE TABLE osc_bench_copy LIKE osc_bench",
-		dropHelpers: "DROP TABLE IF EXISTS osc_bench_copy, _osc_bench_gho, _osc_bench_ghc, _osc_bench_del",
+		dropHelpers: "DROP TABLE IF EXISTS osc_bench_copy, osc_bench_osc_new, osc_bench_osc_log, osc_bench_osc_old",
 		oscArgs:     []string{"--host", host, "--port", port, "--user", user, "--database", "osc_demo", "--table", "osc_bench"},
 		write:       writeLoad(rows),
 	}

@@ -66,7 +66,7 @@ func mysqlDemo() demo {
 		driver: "mysql",
 		dsn:    fmt.Sprintf("%s@tcp(%s:%s)/osc_demo", user, host, port),
 		setup: []string{
-			"DROP TABLE IF EXISTS orders, _orders_del, _orders_gho, _orders_ghc",
+			"DROP TABLE IF EXISTS orders, orders_osc_old, orders_osc_new, orders_osc_log",
 			`CREATE TABLE orders (
 				id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
 				customer_id INT NOT NULL,
