@@ -57,6 +57,9 @@ type Change struct {
 	Unchanged []bool
 	Marker    string   // Op == Marker: the id given to EmitMarker
 	Pos       Position // position of the event (or of its transaction's commit)
+	// Xid is the PostgreSQL transaction that made the change (0 for MySQL):
+	// the engine asks a chunk's snapshot whether the chunk saw the change.
+	Xid uint32
 	// Replay marks a change the engine applies again after a chunk (its
 	// replay window). A replayed delete must remove only a row whose key has
 	// exactly the bytes of Before's key, not one merely equal under the

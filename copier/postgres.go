@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -140,14 +141,17 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 	if err := c.pool.QueryRow(ctx, probeQuery+")", probeArgs...).Scan(&applied); err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: look for applied rows: %w", err)
 	}
-	var tag pgconn.CommandTag
+	var (
+		rows int64
+		snap *PostgresSnapshot
+	)
 	onConf := applied
 	for attempt := 1; ; attempt++ {
 		q := query
 		if onConf {
 			q += c.onConf
 		}
-		tag, err = c.exec(ctx, q, args)
+		rows, snap, err = c.exec(ctx, q, args)
 		var pgErr *pgconn.PgError
 		if attempt == 3 || !errors.As(err, &pgErr) || pgErr.Code != pgUniqueViolation {
 			break
@@ -163,30 +167,101 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
 	}
 	if upper == nil {
-		return Chunk{Rows: tag.RowsAffected(), Done: true}, nil
+		return Chunk{Rows: rows, Done: true, Snapshot: snap}, nil
 	}
-	return Chunk{Last: upper, Rows: int64(size), Done: false}, nil
+	return Chunk{Last: upper, Rows: int64(size), Done: false, Snapshot: snap}, nil
 }
+
+// ReportsSnapshots marks the copier's chunks as carrying the snapshot they
+// read (Chunk.Snapshot).
+func (c *Postgres) ReportsSnapshots() {}
 
 // pgUniqueViolation is SQLSTATE unique_violation.
 const pgUniqueViolation = "23505"
 
-// exec runs one chunk's INSERT in its own READ COMMITTED transaction.
-func (c *Postgres) exec(ctx context.Context, query string, args []any) (pgconn.CommandTag, error) {
+// exec runs one chunk's INSERT in its own READ COMMITTED transaction and
+// returns the rows it inserted and the snapshot it read the source with: the
+// statement's own, read by pg_current_snapshot() in the same statement (every
+// part of a statement with a data-modifying WITH runs on one snapshot).
+func (c *Postgres) exec(ctx context.Context, insert string, args []any) (int64, *PostgresSnapshot, error) {
 	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
-		return pgconn.CommandTag{}, fmt.Errorf("begin: %w", err)
+		return 0, nil, fmt.Errorf("begin: %w", err)
 	}
 	// A no-op after Commit.
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	tag, err := tx.Exec(ctx, query, args...)
+	var (
+		rows int64
+		text string
+	)
+	q := "WITH ins AS (" + insert + " RETURNING 1) SELECT (SELECT count(*) FROM ins), pg_current_snapshot()::text"
+	if err := tx.QueryRow(ctx, q, args...).Scan(&rows, &text); err != nil {
+		return 0, nil, err
+	}
+	snap, err := ParsePostgresSnapshot(text)
 	if err != nil {
-		return tag, err
+		return 0, nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return tag, fmt.Errorf("commit: %w", err)
+		return 0, nil, fmt.Errorf("commit: %w", err)
 	}
-	return tag, nil
+	return rows, snap, nil
+}
+
+// PostgresSnapshot is a snapshot as pg_current_snapshot() shows it: xmin,
+// xmax and the transactions in progress, as 64-bit transaction ids.
+type PostgresSnapshot struct {
+	Xmin, Xmax uint64
+	Xip        map[uint64]bool
+}
+
+// ParsePostgresSnapshot reads pg_snapshot's text form "xmin:xmax:xip,…".
+func ParsePostgresSnapshot(s string) (*PostgresSnapshot, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("snapshot %q: want xmin:xmax:xip", s)
+	}
+	var snap PostgresSnapshot
+	var err error
+	if snap.Xmin, err = strconv.ParseUint(parts[0], 10, 64); err != nil {
+		return nil, fmt.Errorf("snapshot %q: xmin: %w", s, err)
+	}
+	if snap.Xmax, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
+		return nil, fmt.Errorf("snapshot %q: xmax: %w", s, err)
+	}
+	if parts[2] != "" {
+		snap.Xip = map[uint64]bool{}
+		for _, x := range strings.Split(parts[2], ",") {
+			n, err := strconv.ParseUint(x, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("snapshot %q: xip: %w", s, err)
+			}
+			snap.Xip[n] = true
+		}
+	}
+	return &snap, nil
+}
+
+// Sees reports whether transaction xid (32 bits, as pgoutput sends it) had
+// committed when the snapshot was taken. The full id is the one within 2^31
+// of xmax, as PostgreSQL's wraparound rules guarantee for a running
+// transaction.
+func (s *PostgresSnapshot) Sees(xid uint32) bool {
+	if xid == 0 {
+		return false
+	}
+	full := int64(s.Xmax) + int64(int32(xid-uint32(s.Xmax)))
+	if full < 0 {
+		return false
+	}
+	f := uint64(full)
+	switch {
+	case f >= s.Xmax:
+		return false
+	case f < s.Xmin:
+		return true
+	}
+	return !s.Xip[f]
 }
 
 // upper returns the key of the size-th row matching conds, as text values,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"osc/cdc"
+	"osc/copier"
 	"osc/hooks"
 	"osc/table"
 )
@@ -303,12 +304,25 @@ func (m *Migration) cause(ctx context.Context, err error) error {
 // changes the chunk may have overwritten with an older row (see replayWindow).
 func (m *Migration) copyLoop(ctx context.Context) error {
 	m.copyStart.Store(time.Now().UnixNano())
+	_, snapshots := m.cp.(snapshotCopier)
 	var after []any
 	for n := 1; ; n++ {
 		if err := m.waitThrottle(ctx); err != nil {
 			return err
 		}
 		start := time.Now()
+		marker := ""
+		if !snapshots {
+			// Committed before the chunk reads: what precedes it in the
+			// change stream is visible to the read (see replayWindow).
+			marker = m.markerID()
+			m.applyMu.Lock()
+			m.window.expect(marker)
+			m.applyMu.Unlock()
+			if err := m.src.EmitMarker(ctx, marker); err != nil {
+				return fmt.Errorf("copy chunk %d: emit marker: %w", n, err)
+			}
+		}
 		var chunk Chunk
 		err := m.retry(ctx, "copy chunk", func() (err error) {
 			chunk, err = m.cp.CopyChunk(ctx, after, m.chunkSize())
@@ -318,7 +332,7 @@ func (m *Migration) copyLoop(ctx context.Context) error {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
 		}
 		m.copied.Add(chunk.Rows)
-		if err := m.replay(ctx, after, chunk.Last, chunk.Done, start); err != nil {
+		if err := m.replay(ctx, chunk.Snapshot, marker); err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
 		}
 		if chunk.Done {
@@ -329,19 +343,26 @@ func (m *Migration) copyLoop(ctx context.Context) error {
 			return err
 		}
 	}
+	m.applyMu.Lock()
 	m.copyEnd.Store(time.Now().UnixNano())
+	m.window.reset()
+	m.applyMu.Unlock()
 	m.log.Info("row copy complete", "rows", m.copied.Load(),
 		"elapsed", time.Duration(m.copyEnd.Load()-m.copyStart.Load()).Round(time.Millisecond).String())
 	return nil
 }
 
-func (m *Migration) replay(ctx context.Context, lo, hi []any, done bool, start time.Time) error {
-	if done {
-		hi = nil
-	}
+// snapshotCopier is a Copier whose chunks report the snapshot they read
+// (Chunk.Snapshot): the replay window then needs no marker per chunk.
+type snapshotCopier interface {
+	Copier
+	ReportsSnapshots()
+}
+
+func (m *Migration) replay(ctx context.Context, snap copier.Snapshot, marker string) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
-	changes := m.window.replay(lo, hi, start)
+	changes := m.window.replay(snap, marker)
 	if len(changes) == 0 {
 		return nil
 	}
@@ -372,6 +393,9 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 				return err
 			}
 			rows = rows[:0]
+			m.applyMu.Lock()
+			m.window.passed(c.Marker)
+			m.applyMu.Unlock()
 			m.releaseMarker(c.Marker)
 		}
 		if err := m.applyBatch(ctx, rows); err != nil {
@@ -393,7 +417,7 @@ func (m *Migration) applyBatch(ctx context.Context, rows []cdc.Change) error {
 		return fmt.Errorf("apply %d changes: %w", len(rows), err)
 	}
 	if m.copyEnd.Load() == 0 {
-		m.window.record(rows, time.Now())
+		m.window.record(rows)
 	}
 	m.applied.Add(int64(len(rows)))
 	return nil
@@ -403,7 +427,7 @@ func (m *Migration) applyBatch(ctx context.Context, rows []cdc.Change) error {
 // applied to the shadow: it emits a marker into the change stream and waits
 // for the apply loop to reach it.
 func (m *Migration) drain(ctx context.Context) error {
-	id := fmt.Sprintf("osc-%s-%d", m.runID, m.markerN.Add(1))
+	id := m.markerID()
 	ch := make(chan struct{})
 	m.markerMu.Lock()
 	m.markers[id] = ch
@@ -422,6 +446,11 @@ func (m *Migration) drain(ctx context.Context) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// markerID returns a marker id unique to this run.
+func (m *Migration) markerID() string {
+	return fmt.Sprintf("osc-%s-%d", m.runID, m.markerN.Add(1))
 }
 
 func (m *Migration) releaseMarker(id string) {

@@ -2,20 +2,12 @@ package engine
 
 import (
 	"fmt"
-	"math/big"
 	"strings"
-	"time"
 
 	"osc/cdc"
+	"osc/copier"
 	"osc/table"
 )
-
-// visibilityGap bounds how long a change may be applied before (or while) a
-// chunk's read could still see the row as it was before the change: the
-// binlog reaches readers before the commit is visible to other sessions, and
-// an INSERT … SELECT reads its rows at statement start but inserts them later.
-// It is generous: the real gap is microseconds to milliseconds.
-const visibilityGap = 2 * time.Second
 
 // replayWindow closes the hole in the copy/apply race that the copy's
 // insert-if-absent cannot: a DELETE (or the old key of a key-changing UPDATE)
@@ -24,80 +16,94 @@ const visibilityGap = 2 * time.Second
 // unchanged TOAST) applied to a row the shadow does not hold yet is lost the
 // same way when the chunk read the row before the update.
 //
-// The window remembers, per key, the last change of those two kinds applied
-// recently. After a chunk commits, every remembered change applied since
-// visibilityGap before the chunk started, whose key lies in the chunk, is
-// applied again. Re-applying is always correct because the replayed change is
-// still the latest change applied for its key: a full upsert of the key
-// removes the entry, and replay runs under the same lock as apply.
+// Both need a change the chunk's read could not see, applied before the
+// chunk committed. The window remembers, per key, the last change of those
+// two kinds applied during the copy. After a chunk commits, it asks of each
+// remembered change whether the chunk's read saw it — exactly, never by
+// time:
+//   - PostgreSQL: the chunk reports the snapshot its INSERT … SELECT read
+//     with (copier.Snapshot); a change is seen when its transaction id is
+//     visible in that snapshot;
+//   - MySQL: before each chunk the engine commits a marker into the binlog.
+//     Commits become visible in binlog order (MariaDB's commit_ordered,
+//     MySQL's binlog_order_commits), so when the marker's commit returns,
+//     every change before it in the binlog is visible to the chunk's later
+//     read; a change after it may not be.
+//
+// A change the chunk saw cannot be undone by it (the chunk read the row
+// without it: absent, or with its values), and every later chunk reads later,
+// so it is forgotten. A change the chunk may not have seen is applied again
+// and kept for the next chunk. Re-applying is always correct because the
+// replayed change is still the latest change applied for its key: a full
+// upsert of the key removes the entry, and replay runs under the same lock as
+// apply. Re-applying a change whose key lies outside the chunk is harmless for
+// the same reason, so no key comparison (and no collation) is involved.
 type replayWindow struct {
 	keyIndex []int
-	intKey   bool // single integer key: replay can be limited to the chunk's range
-	unsigned bool // the integer key is MySQL UNSIGNED (the binlog sends it signed)
+	seq      uint64 // changes recorded so far
 	entries  map[string]*windowEntry
+	// markers maps the id of a chunk's marker to seq when the applier
+	// passed it; only expected ids are kept.
+	markers map[string]*uint64
 }
 
 type windowEntry struct {
-	change  cdc.Change // a Delete, or a partial Update (After, Unchanged merged)
-	applied time.Time
-	key     *big.Int // intKey only
+	change cdc.Change // a Delete, or a partial Update (After, Unchanged merged)
+	seq    uint64     // position in apply order of the last change merged in
 }
 
 func newReplayWindow(plan *table.Plan) *replayWindow {
-	w := &replayWindow{keyIndex: plan.KeyIndex, entries: map[string]*windowEntry{}}
-	if len(plan.KeyIndex) == 1 {
-		col := plan.Source.Columns[plan.KeyIndex[0]]
-		w.intKey = isIntegerType(col.DataType)
-		w.unsigned = col.Unsigned
-	}
-	return w
+	return &replayWindow{keyIndex: plan.KeyIndex, entries: map[string]*windowEntry{}, markers: map[string]*uint64{}}
 }
 
-func isIntegerType(t string) bool {
-	switch strings.ToLower(t) {
-	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
-		return true
+// expect registers the marker a chunk is about to emit.
+func (w *replayWindow) expect(id string) { w.markers[id] = nil }
+
+// passed notes that the applier reached marker id: every change recorded so
+// far came before it in the change stream.
+func (w *replayWindow) passed(id string) {
+	if _, ok := w.markers[id]; ok {
+		seq := w.seq
+		w.markers[id] = &seq
 	}
-	return false
 }
 
-// record notes changes just applied at time now.
-func (w *replayWindow) record(changes []cdc.Change, now time.Time) {
+// record notes changes just applied, in apply order.
+func (w *replayWindow) record(changes []cdc.Change) {
 	for i := range changes {
 		c := &changes[i]
+		w.seq++
 		switch c.Op {
 		case cdc.Insert:
 			delete(w.entries, w.keyOf(c.After))
 		case cdc.Delete:
-			w.remember(c.Before, cdc.Change{Op: cdc.Delete, Before: c.Before}, now)
+			w.remember(c.Before, cdc.Change{Op: cdc.Delete, Before: c.Before, Xid: c.Xid})
 		case cdc.Update:
 			newKey := w.keyOf(c.After)
 			if c.Before != nil {
 				if oldKey := w.keyOf(c.Before); oldKey != newKey {
-					w.remember(c.Before, cdc.Change{Op: cdc.Delete, Before: c.Before}, now)
+					w.remember(c.Before, cdc.Change{Op: cdc.Delete, Before: c.Before, Xid: c.Xid})
 				}
 			}
 			if !c.Partial() {
 				delete(w.entries, newKey)
 				continue
 			}
-			w.rememberPartial(newKey, c, now)
+			w.rememberPartial(newKey, c)
 		}
 	}
 }
 
-func (w *replayWindow) remember(row cdc.Row, c cdc.Change, now time.Time) {
-	e := &windowEntry{change: c, applied: now}
-	if w.intKey {
-		e.key = w.intKeyValue(row[w.keyIndex[0]])
-	}
-	w.entries[w.keyOf(row)] = e
+func (w *replayWindow) remember(row cdc.Row, c cdc.Change) {
+	w.entries[w.keyOf(row)] = &windowEntry{change: c, seq: w.seq}
 }
 
 // rememberPartial merges a partial update into what is remembered for its key:
 // a later value of a column replaces an earlier one; a column sent by either
 // update is sent by the merge. The merged change updates the new key only.
-func (w *replayWindow) rememberPartial(key string, c *cdc.Change, now time.Time) {
+// It carries the latest transaction id: an earlier update of the same row
+// committed, and became visible, before the latest could update the row.
+func (w *replayWindow) rememberPartial(key string, c *cdc.Change) {
 	after := append(cdc.Row(nil), c.After...)
 	unchanged := append([]bool(nil), c.Unchanged...)
 	if prev, ok := w.entries[key]; ok && prev.change.Op == cdc.Update {
@@ -108,31 +114,33 @@ func (w *replayWindow) rememberPartial(key string, c *cdc.Change, now time.Time)
 			}
 		}
 	}
-	w.remember(after, cdc.Change{Op: cdc.Update, After: after, Unchanged: unchanged}, now)
+	w.remember(after, cdc.Change{Op: cdc.Update, After: after, Unchanged: unchanged, Xid: c.Xid})
 }
 
-// replay returns the changes to apply again after a chunk covering (lo, hi]
-// (nil: unbounded) that started reading at start, marked Replay (the keys are
-// remembered byte for byte, so a replayed delete must match its key's bytes
-// exactly), and forgets entries no later chunk can need.
-func (w *replayWindow) replay(lo, hi []any, start time.Time) []cdc.Change {
-	from := start.Add(-visibilityGap)
-	var loKey, hiKey *big.Int
-	if w.intKey {
-		if lo != nil {
-			loKey = w.intKeyValue(lo[0])
-		}
-		if hi != nil {
-			hiKey = w.intKeyValue(hi[0])
-		}
+// replay returns the changes to apply again after a chunk that read with
+// snapshot snap (PostgreSQL), or that emitted marker before reading (MySQL;
+// snap is nil), marked Replay (the keys are remembered byte for byte, so a
+// replayed delete must match its key's bytes exactly). It forgets the changes
+// the chunk saw, and the marker.
+func (w *replayWindow) replay(snap copier.Snapshot, marker string) []cdc.Change {
+	var seen func(e *windowEntry) bool
+	switch {
+	case snap != nil:
+		seen = func(e *windowEntry) bool { return snap.Sees(e.change.Xid) }
+	case marker != "":
+		at, ok := w.markers[marker]
+		delete(w.markers, marker)
+		// A marker the applier has not reached yet follows every change
+		// applied so far.
+		seen = func(e *windowEntry) bool { return ok && (at == nil || e.seq <= *at) }
+	default:
+		// Nothing tells what the chunk saw: replay everything, forget nothing.
+		seen = func(*windowEntry) bool { return false }
 	}
 	var out []cdc.Change
 	for k, e := range w.entries {
-		if e.applied.Before(from) {
+		if seen(e) {
 			delete(w.entries, k)
-			continue
-		}
-		if e.key != nil && ((loKey != nil && e.key.Cmp(loKey) <= 0) || (hiKey != nil && e.key.Cmp(hiKey) > 0)) {
 			continue
 		}
 		c := e.change
@@ -142,15 +150,10 @@ func (w *replayWindow) replay(lo, hi []any, start time.Time) []cdc.Change {
 	return out
 }
 
-// intKeyValue is intValue, except for a negative value of an UNSIGNED column
-// (the binlog may deliver it signed): its true value depends on the column's
-// width, so it gets nil, which only disables the range filter for it.
-func (w *replayWindow) intKeyValue(v any) *big.Int {
-	n := intValue(v)
-	if n != nil && w.unsigned && n.Sign() < 0 {
-		return nil
-	}
-	return n
+// reset forgets everything: the copy is over.
+func (w *replayWindow) reset() {
+	clear(w.entries)
+	clear(w.markers)
 }
 
 func (w *replayWindow) keyOf(row cdc.Row) string {
@@ -159,43 +162,4 @@ func (w *replayWindow) keyOf(row cdc.Row) string {
 		fmt.Fprintf(&b, "%T:%v\x00", row[i], row[i])
 	}
 	return b.String()
-}
-
-// intValue reads an integer key value as the dialects deliver it: Go integers
-// from the binlog, decimal text from pgoutput and from scanned chunk bounds.
-// It returns nil for anything else, which disables range filtering for it.
-func intValue(v any) *big.Int {
-	switch x := v.(type) {
-	case int:
-		return big.NewInt(int64(x))
-	case int8:
-		return big.NewInt(int64(x))
-	case int16:
-		return big.NewInt(int64(x))
-	case int32:
-		return big.NewInt(int64(x))
-	case int64:
-		return big.NewInt(x)
-	case uint8:
-		return new(big.Int).SetUint64(uint64(x))
-	case uint16:
-		return new(big.Int).SetUint64(uint64(x))
-	case uint32:
-		return new(big.Int).SetUint64(uint64(x))
-	case uint64:
-		return new(big.Int).SetUint64(x)
-	case uint:
-		return new(big.Int).SetUint64(uint64(x))
-	case string:
-		n, ok := new(big.Int).SetString(x, 10)
-		if ok {
-			return n
-		}
-	case []byte:
-		n, ok := new(big.Int).SetString(string(x), 10)
-		if ok {
-			return n
-		}
-	}
-	return nil
 }

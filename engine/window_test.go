@@ -2,7 +2,6 @@ package engine
 
 import (
 	"testing"
-	"time"
 
 	"osc/cdc"
 	"osc/table"
@@ -35,84 +34,104 @@ func ops(t *testing.T, cs []cdc.Change) map[string]cdc.Op {
 	return out
 }
 
-func TestReplayWindowDeleteInChunk(t *testing.T) {
+// xids is a snapshot that sees the listed transactions.
+type xids map[uint32]bool
+
+func (s xids) Sees(xid uint32) bool { return s[xid] }
+
+// MySQL: changes before the chunk's marker were visible to the chunk's read
+// and are forgotten; changes after it are replayed, and kept for the next
+// chunk until a marker passes them.
+func TestReplayWindowMarker(t *testing.T) {
 	w := newReplayWindow(intPlan())
-	now := time.Now()
+	w.expect("m1")
 	w.record([]cdc.Change{
 		{Op: cdc.Delete, Before: cdc.Row{"5", nil, nil}},
-		{Op: cdc.Delete, Before: cdc.Row{"50", nil, nil}},
 		{Op: cdc.Delete, Before: cdc.Row{"7", nil, nil}},
-		{Op: cdc.Insert, After: cdc.Row{"7", "x", "y"}}, // re-inserted: nothing to replay
-	}, now)
-	got := ops(t, w.replay([]any{"1"}, []any{"10"}, now))
-	if len(got) != 1 || got["5"] != cdc.Delete {
-		t.Fatalf("replay in (1,10] = %v, want only the delete of 5", got)
+	})
+	w.passed("m1")
+	w.record([]cdc.Change{
+		{Op: cdc.Delete, Before: cdc.Row{"50", nil, nil}},
+		{Op: cdc.Update, Before: cdc.Row{"4", "a", "b"}, After: cdc.Row{"40", "a", "b"}}, // key change: 4 deleted
+		{Op: cdc.Delete, Before: cdc.Row{"8", nil, nil}},
+		{Op: cdc.Insert, After: cdc.Row{"8", "x", "y"}}, // re-inserted: nothing to replay
+	})
+	got := ops(t, w.replay(nil, "m1"))
+	if len(got) != 2 || got["50"] != cdc.Delete || got["4"] != cdc.Delete {
+		t.Fatalf("replay after m1 = %v, want the deletes of 50 and 4 (after the marker) only", got)
 	}
-	// The last chunk is unbounded above.
-	got = ops(t, w.replay([]any{"10"}, nil, now))
-	if len(got) != 1 || got["50"] != cdc.Delete {
-		t.Fatalf("replay in (10,∞) = %v, want only the delete of 50", got)
+	if len(w.markers) != 0 {
+		t.Fatalf("markers kept after replay: %v", w.markers)
+	}
+	// The next chunk's marker, not reached by the applier yet, follows
+	// every change applied so far: all were visible to that chunk.
+	w.expect("m2")
+	if got := w.replay(nil, "m2"); len(got) != 0 || len(w.entries) != 0 {
+		t.Fatalf("replay before the applier reached m2 = %v (entries %d), want nothing left", got, len(w.entries))
+	}
+	// A marker the applier passed and nothing after it: nothing to replay.
+	w.expect("m3")
+	w.record([]cdc.Change{{Op: cdc.Delete, Before: cdc.Row{"9", nil, nil}}})
+	w.passed("m3")
+	w.passed("unrelated") // the drain's and the status line's markers are ignored
+	if got := w.replay(nil, "m3"); len(got) != 0 || len(w.entries) != 0 || len(w.markers) != 0 {
+		t.Fatalf("replay = %v, entries %d, markers %v: want nothing", got, len(w.entries), w.markers)
 	}
 }
 
-func TestReplayWindowKeyChangeAndExpiry(t *testing.T) {
+// PostgreSQL: a change is replayed while the chunk's snapshot did not see its
+// transaction.
+func TestReplayWindowSnapshot(t *testing.T) {
 	w := newReplayWindow(intPlan())
-	old := time.Now().Add(-time.Hour)
-	w.record([]cdc.Change{{Op: cdc.Delete, Before: cdc.Row{"3", nil, nil}}}, old)
-	now := time.Now()
-	w.record([]cdc.Change{{Op: cdc.Update, Before: cdc.Row{"4", "a", "b"}, After: cdc.Row{"40", "a", "b"}}}, now)
-	got := ops(t, w.replay(nil, nil, now))
-	if len(got) != 1 || got["4"] != cdc.Delete {
-		t.Fatalf("replay = %v, want the old key 4 deleted and the expired delete of 3 forgotten", got)
+	w.record([]cdc.Change{
+		{Op: cdc.Delete, Before: cdc.Row{"1", nil, nil}, Xid: 100},
+		{Op: cdc.Delete, Before: cdc.Row{"2", nil, nil}, Xid: 101},
+		{Op: cdc.Update, After: cdc.Row{"3", "v", nil}, Unchanged: []bool{false, false, true}, Xid: 102},
+	})
+	got := ops(t, w.replay(xids{100: true}, ""))
+	if len(got) != 2 || got["2"] != cdc.Delete || got["3"] != cdc.Update {
+		t.Fatalf("replay = %v, want the delete of 2 and the partial update of 3", got)
 	}
-	if _, ok := w.entries[w.keyOf(cdc.Row{"3"})]; ok {
-		t.Fatal("an entry older than the visibility gap before the chunk was kept")
+	got = ops(t, w.replay(xids{100: true, 101: true}, ""))
+	if len(got) != 1 || got["3"] != cdc.Update {
+		t.Fatalf("second replay = %v, want only the partial update of 3", got)
+	}
+	if got := w.replay(xids{102: true}, ""); len(got) != 0 || len(w.entries) != 0 {
+		t.Fatalf("third replay = %v, want nothing left", got)
+	}
+	// Without a snapshot or a marker nothing is known: replay all, keep all.
+	w.record([]cdc.Change{{Op: cdc.Delete, Before: cdc.Row{"4", nil, nil}, Xid: 103}})
+	for range 2 {
+		if got := w.replay(nil, ""); len(got) != 1 {
+			t.Fatalf("replay without a snapshot = %v, want the delete of 4", got)
+		}
+	}
+	w.reset()
+	if got := w.replay(nil, ""); len(got) != 0 {
+		t.Fatalf("replay after reset = %v", got)
 	}
 }
 
 func TestReplayWindowMergesPartialUpdates(t *testing.T) {
 	w := newReplayWindow(intPlan())
-	now := time.Now()
 	w.record([]cdc.Change{
-		{Op: cdc.Update, After: cdc.Row{"9", "v1", nil}, Unchanged: []bool{false, false, true}},
-		{Op: cdc.Update, After: cdc.Row{"9", nil, "big2"}, Unchanged: []bool{false, true, false}},
-	}, now)
-	cs := w.replay(nil, nil, now)
+		{Op: cdc.Update, After: cdc.Row{"9", "v1", nil}, Unchanged: []bool{false, false, true}, Xid: 1},
+		{Op: cdc.Update, After: cdc.Row{"9", nil, "big2"}, Unchanged: []bool{false, true, false}, Xid: 2},
+	})
+	cs := w.replay(xids{1: true}, "")
 	if len(cs) != 1 {
 		t.Fatalf("replay = %v, want one merged update", cs)
 	}
 	c := cs[0]
-	if !c.Replay {
-		t.Error("the replayed update is not marked Replay")
+	if !c.Replay || c.Xid != 2 {
+		t.Errorf("the replayed update is not marked Replay or has xid %d, want the latest (2)", c.Xid)
 	}
 	if c.After[1] != "v1" || c.After[2] != "big2" || c.Unchanged[1] || c.Unchanged[2] {
 		t.Fatalf("merged update = %+v, want v=v1 and big=big2 both sent", c)
 	}
 	// A full update afterwards supersedes it.
-	w.record([]cdc.Change{{Op: cdc.Update, After: cdc.Row{"9", "v3", "big3"}}}, now)
-	if cs := w.replay(nil, nil, now); len(cs) != 0 {
+	w.record([]cdc.Change{{Op: cdc.Update, After: cdc.Row{"9", "v3", "big3"}, Xid: 3}})
+	if cs := w.replay(xids{}, ""); len(cs) != 0 {
 		t.Fatalf("replay after a full update = %v, want nothing", cs)
-	}
-}
-
-func TestReplayWindowNonIntegerKeyReplaysAll(t *testing.T) {
-	p := intPlan()
-	p.Source.Columns[0].DataType = "varchar"
-	w := newReplayWindow(p)
-	now := time.Now()
-	w.record([]cdc.Change{{Op: cdc.Delete, Before: cdc.Row{"zzz", nil, nil}}}, now)
-	if cs := w.replay([]any{"a"}, []any{"b"}, now); len(cs) != 1 {
-		t.Fatalf("replay with a text key = %v, want the delete regardless of range", cs)
-	}
-}
-
-func TestReplayWindowUnsignedNegativeIsUnfiltered(t *testing.T) {
-	p := intPlan()
-	p.Source.Columns[0].Unsigned = true
-	w := newReplayWindow(p)
-	now := time.Now()
-	w.record([]cdc.Change{{Op: cdc.Delete, Before: cdc.Row{int64(-1), nil, nil}}}, now)
-	if cs := w.replay([]any{"1"}, []any{"10"}, now); len(cs) != 1 {
-		t.Fatalf("replay = %v, want the delete of an unsigned value the binlog sent negative", cs)
 	}
 }
