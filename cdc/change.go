@@ -57,6 +57,10 @@ type Change struct {
 	Unchanged []bool
 	Marker    string   // Op == Marker: the id given to EmitMarker
 	Pos       Position // position of the event (or of its transaction's commit)
+	// Xid is the PostgreSQL transaction id (32 bits, as pgoutput sends it) of
+	// the change's transaction; 0 from MySQL. The applier waits for it to be
+	// visible before it reads the source on the change's behalf.
+	Xid uint32
 	// Replay marks a change the engine applies again after a chunk (its
 	// replay window). A replayed delete must remove only a row whose key has
 	// exactly the bytes of Before's key, not one merely equal under the

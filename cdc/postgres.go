@@ -121,15 +121,16 @@ type PostgresSource struct {
 	err        error // the reader's failure; returned by Next
 	relSeen    bool  // a Relation message for the table was received
 	inTxn      bool
-	txnLSN     LSN // commit LSN of the open transaction
-	lastCommit LSN // commit LSN of the last transaction whose Commit arrived
-	complete   LSN // every transaction committed at or before it was returned whole by Next
-	returned   LSN // Pos of the last change Next returned
-	ackedPos   LSN // highest Pos given to Ack
-	flushed    LSN // confirmed to the server
-	idlePos    LSN // last position received outside any transaction
-	received   LSN // highest WAL position received
-	serverEnd  LSN // the server's WAL end as last reported
+	txnLSN     LSN    // commit LSN of the open transaction
+	txnXid     uint32 // transaction id of the open transaction
+	lastCommit LSN    // commit LSN of the last transaction whose Commit arrived
+	complete   LSN    // every transaction committed at or before it was returned whole by Next
+	returned   LSN    // Pos of the last change Next returned
+	ackedPos   LSN    // highest Pos given to Ack
+	flushed    LSN    // confirmed to the server
+	idlePos    LSN    // last position received outside any transaction
+	received   LSN    // highest WAL position received
+	serverEnd  LSN    // the server's WAL end as last reported
 }
 
 // NewPostgres returns a source for plan.Source. Start begins the capture.
@@ -705,7 +706,7 @@ func (s *PostgresSource) handleMessage(msg pglogrepl.Message) error {
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
 		s.mu.Lock()
-		s.inTxn, s.txnLSN = true, LSN(m.FinalLSN)
+		s.inTxn, s.txnLSN, s.txnXid = true, LSN(m.FinalLSN), m.Xid
 		s.mu.Unlock()
 	case *pglogrepl.CommitMessage:
 		s.mu.Lock()
@@ -865,7 +866,7 @@ func (s *PostgresSource) decodeTuple(t *pglogrepl.TupleData) (Row, []bool, error
 // push queues a change of the open transaction for Next.
 func (s *PostgresSource) push(c Change) {
 	s.mu.Lock()
-	c.Pos = s.txnLSN
+	c.Pos, c.Xid = s.txnLSN, s.txnXid
 	s.queue = append(s.queue, c)
 	s.queueBytes += changeSize(&c)
 	s.mu.Unlock()
