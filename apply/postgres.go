@@ -48,6 +48,18 @@ type Postgres struct {
 	keys      []pgKeyColumn // key columns, in key order
 	upsert    string
 	delete    string
+
+	// ahead remembers, by key, the new rows moves wrote from a source read
+	// that may have seen later changes than the move (see move). Apply is
+	// called by one goroutine at a time.
+	ahead map[string]pgAheadRead
+}
+
+// pgAheadRead is a source read a move wrote its new row from: the snapshot
+// it read in, and a WAL position after every commit that snapshot saw.
+type pgAheadRead struct {
+	snap string
+	lsn  cdc.LSN
 }
 
 // pgColumn is one mapped column.
@@ -241,7 +253,8 @@ type pgOp struct {
 	// row), and which columns to leave alone.
 	where     cdc.Row
 	unchanged []bool
-	xid       uint32 // move only: the transaction that made it
+	xid       uint32  // move only: the transaction that made it
+	pos       cdc.LSN // move only: its commit position
 }
 
 // pgStmt is one statement of a batch, or a move.
@@ -362,6 +375,7 @@ func (a *Postgres) ops(changes []cdc.Change) ([]pgOp, error) {
 						return nil, fmt.Errorf("%s: a key change with an unchanged TOAST value has no transaction id", c.Op)
 					}
 					op.kind, op.where, op.xid = pgMove, c.Before, c.Xid
+					op.pos, _ = c.Pos.(cdc.LSN)
 				} else if a.keyUnchanged(c.Unchanged) {
 					return nil, fmt.Errorf("%s: the key was not sent (unchanged TOAST value) and no old key either", c.Op)
 				}
@@ -531,12 +545,34 @@ func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 // move moved. When osc's cut-over holds or awaits the source's lock
 // (cutOverLocked), the move is made within the shadow (moveSQL). Any other
 // session's lock is waited for.
+//
+// A source read can be ahead of the applier: it may see the row moved on
+// from the new key and another row there, whose values the move then writes
+// (later changes put that right, in commit order). Until the applier has
+// passed every commit the read saw, the row it wrote is not the row as of
+// the changes applied meanwhile, and a move within the shadow must not take
+// values from it: a move whose old key holds such a row, and whose
+// transaction the read saw, waits for the lock and reads the source.
 func (a *Postgres) move(ctx context.Context, op pgOp) error {
 	query, args, err := a.moveSourceSQL(op)
 	if err != nil {
 		return fmt.Errorf("move: %w", err)
 	}
+	for k, r := range a.ahead {
+		if r.lsn < op.pos {
+			// Every commit the read saw precedes this move's, and has been
+			// applied.
+			delete(a.ahead, k)
+		}
+	}
 	lockWait, poll := true, time.Millisecond
+	if r, ok := a.ahead[a.keyText(op.where, nil)]; ok {
+		seen, err := a.seen(ctx, r.snap, op.xid)
+		if err != nil {
+			return fmt.Errorf("move: %w", err)
+		}
+		lockWait = !seen
+	}
 	for {
 		if lockWait {
 			locked, err := a.cutOverLocked(ctx)
@@ -558,7 +594,10 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 				lockWait = false
 			}
 		}
-		var visible bool
+		var (
+			visible, wrote bool
+			read           pgAheadRead
+		)
 		stmts := []pgStmt{{query: query, args: args, desc: "move 1 row into " + a.shadow}}
 		if lockWait {
 			// Give up the wait for a lock taken meanwhile, and look again
@@ -566,7 +605,7 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 			stmts = append([]pgStmt{{query: "SELECT set_config('lock_timeout', $1, true)",
 				args: []any{fmt.Sprint(pgMoveLockWait.Milliseconds())}, desc: "set lock_timeout"}}, stmts...)
 		}
-		err := a.sendVisible(ctx, stmts, &visible)
+		err := a.sendScan(ctx, stmts, &visible, &wrote, &read.snap, &read.lsn)
 		var pgErr *pgconn.PgError
 		switch {
 		case errors.As(err, &pgErr) && pgErr.Code == pgLockNotAvailable && lockWait:
@@ -574,6 +613,12 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		case err != nil:
 			return fmt.Errorf("move: %w", err)
 		case visible:
+			if wrote {
+				if a.ahead == nil {
+					a.ahead = map[string]pgAheadRead{}
+				}
+				a.ahead[a.keyText(a.newKey(op), nil)] = read
+			}
 			return nil
 		}
 		t := time.NewTimer(poll)
@@ -598,9 +643,9 @@ const (
 	pgLockNotAvailable = "55P03"
 )
 
-// sendVisible runs the statements in one transaction and scans the last
-// one's single boolean into visible.
-func (a *Postgres) sendVisible(ctx context.Context, stmts []pgStmt, visible *bool) error {
+// sendScan runs the statements in one transaction and scans the last one's
+// row into dest.
+func (a *Postgres) sendScan(ctx context.Context, stmts []pgStmt, dest ...any) error {
 	var b pgx.Batch
 	for _, st := range stmts {
 		b.Queue(st.query, st.args...)
@@ -609,7 +654,7 @@ func (a *Postgres) sendVisible(ctx context.Context, stmts []pgStmt, visible *boo
 	for i, st := range stmts {
 		var err error
 		if i == len(stmts)-1 {
-			err = br.QueryRow().Scan(visible)
+			err = br.QueryRow().Scan(dest...)
 		} else {
 			_, err = br.Exec()
 		}
@@ -643,19 +688,51 @@ func (a *Postgres) cutOverLocked(ctx context.Context) (bool, error) {
 	return locked, nil
 }
 
+// seen reports whether the transaction xid is visible in the snapshot snap.
+func (a *Postgres) seen(ctx context.Context, snap string, xid uint32) (bool, error) {
+	var seen bool
+	err := a.pool.QueryRow(ctx, "SELECT pg_visible_in_snapshot("+
+		pgFullXid("$1::bigint", "pg_snapshot_xmax(pg_current_snapshot())::text::bigint")+", $2::pg_snapshot)",
+		int64(xid), snap).Scan(&seen)
+	if err != nil {
+		return false, fmt.Errorf("was transaction %d visible to an earlier read: %w", xid, err)
+	}
+	return seen, nil
+}
+
+// pgFullXid is the full transaction id (xid8) of a committed transaction
+// from its 32 bits as pgoutput sends them (the expression xid32): the latest
+// id with those low bits below xmax, the xmax of a snapshot taken after the
+// commit (an expression for the snapshot's xmax as bigint).
+func pgFullXid(xid32, xmax string) string {
+	x := "(((" + xmax + ") >> 32) << 32 | " + xid32 + ")"
+	return "(CASE WHEN " + x + " >= (" + xmax + ") THEN " + x + " - 4294967296 ELSE " + x + " END)::text::xid8"
+}
+
+// newKey is the new row's key columns, in op.row's layout: an unsent key
+// column kept its old value.
+func (a *Postgres) newKey(op pgOp) cdc.Row {
+	row := make(cdc.Row, len(op.row))
+	for _, k := range a.keys {
+		row[k.index] = op.row[k.index]
+		if op.unchanged[k.index] {
+			row[k.index] = op.where[k.index]
+		}
+	}
+	return row
+}
+
 // moveSourceSQL is the move from the source (see move). In one snapshot, and
 // only when that snapshot sees the move's transaction, it deletes the old
 // key from the shadow and upserts the new key with the change's values and,
 // for the columns the change lacks, the source row's under the new key (no
 // row there: nothing is upserted). It returns whether the snapshot saw the
-// transaction; when it did not, it wrote nothing.
-//
-// pgoutput sends 32-bit transaction ids; the full id is the latest one with
-// those low bits that is below the snapshot's xmax (the transaction has
-// committed, so its id is below xmax).
+// transaction (when it did not, it wrote nothing), whether it upserted the
+// new key, the snapshot, and a WAL position after every commit the snapshot
+// saw (read after the snapshot was taken).
 func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	args := []any{int64(op.xid)}
-	var names, src, vals, set, srcKeys, newKey, conflict []string
+	var names, src, vals, set []string
 	for _, c := range a.cols {
 		names = append(names, c.name)
 		src = append(src, c.srcName)
@@ -673,13 +750,10 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 		args = append(args, v)
 		vals = append(vals, fmt.Sprintf("CAST($%d::text AS %s)", len(args), c.srcType))
 	}
+	newKey := a.newKey(op)
+	var srcKeys, newVals, conflict []string
 	for _, k := range a.keys {
-		v := op.row[k.index]
-		if op.unchanged[k.index] {
-			// An unsent key column kept its old value.
-			v = op.where[k.index]
-		}
-		s, err := textValue(v)
+		s, err := textValue(newKey[k.index])
 		if err != nil {
 			return "", nil, fmt.Errorf("key column %s: %w", k.name, err)
 		}
@@ -688,7 +762,7 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 		}
 		args = append(args, s)
 		srcKeys = append(srcKeys, k.srcName)
-		newKey = append(newKey, fmt.Sprintf("CAST($%d::text AS %s)", len(args), k.srcType))
+		newVals = append(newVals, fmt.Sprintf("CAST($%d::text AS %s)", len(args), k.srcType))
 		conflict = append(conflict, k.name)
 	}
 	oldKey, err := a.keyMatch(op.where, &args)
@@ -703,13 +777,13 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	// reads it; every part of the statement reads the same snapshot, the one
 	// pg_current_snapshot returns.
 	return fmt.Sprintf("WITH snap AS (SELECT pg_current_snapshot() AS s, pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax), "+
-		"full_xid AS (SELECT s, xmax, ((xmax >> 32) << 32) | $1::bigint AS x FROM snap), "+
-		"vis AS (SELECT pg_visible_in_snapshot((CASE WHEN x >= xmax THEN x - 4294967296 ELSE x END)::text::xid8, s) AS ok FROM full_xid), "+
+		"vis AS (SELECT s, pg_visible_in_snapshot(%s, s) AS ok FROM snap), "+
 		"src AS (SELECT %s FROM %s WHERE (%s) = (%s) AND (SELECT ok FROM vis)), "+
 		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis)), "+
-		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM src ON CONFLICT (%s) %s) "+
-		"SELECT ok FROM vis",
-		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newKey, ", "),
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM src ON CONFLICT (%s) %s RETURNING 1) "+
+		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint FROM vis",
+		pgFullXid("$1::bigint", "xmax"),
+		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
 		a.shadow, oldKey,
 		a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(conflict, ", "), action), args, nil
 }

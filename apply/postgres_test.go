@@ -657,3 +657,57 @@ func TestPostgresPartialMoveWhileSourceLocked(t *testing.T) {
 		t.Errorf("shadow %s, want %s", got, want)
 	}
 }
+
+// A move read the source after the row had moved on from its new key and
+// another row (with no big value) had taken that key, so it wrote that row's
+// value there. The cut-over then holds the source locked while the next move
+// of the row, from that key, is applied: taking the value from the shadow
+// would carry the other row's NULL along, so it waits for the lock and reads
+// the source.
+func TestPostgresPartialMoveAfterAheadRead(t *testing.T) {
+	pool := pgTestPool(t)
+	big := randomText(100_000)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'one', '"+big+"')",
+		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t")
+	tbl := pgTestSchema + ".t"
+	first := sourceTx(t, pool, "UPDATE "+tbl+" SET id = 2 WHERE id = 1")
+	second := sourceTx(t, pool, "UPDATE "+tbl+" SET id = 3 WHERE id = 2")
+	testdb.ExecPostgres(t, pool, "INSERT INTO "+tbl+" VALUES (2, 'other', NULL)")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ctx := context.Background()
+	if err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Update, Before: cdc.Row{"1", nil, nil}, After: cdc.Row{"2", "one", nil}, Unchanged: []bool{false, false, true}, Xid: first},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cutOver, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cutOver.Rollback(ctx)
+	if _, err := cutOver.Exec(ctx, "LOCK TABLE "+tbl+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- ap.Apply(ctx, []cdc.Change{
+			{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"3", "one", nil}, Unchanged: []bool{false, false, true}, Xid: second},
+			{Op: cdc.Insert, After: cdc.Row{"2", "other", nil}},
+		})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the move was made within the shadow: %v", err)
+	case <-time.After(time.Second):
+	}
+	if err := cutOver.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	assertSameRows(t, pool, "t", "_t_new", "id")
+}
