@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,10 +32,8 @@ import (
 // row twice): a repeated key starts the next statement, which keeps every
 // change in commit order, also with respect to other unique indexes.
 //
-// A partial update that changes the key (a "move") ends its batch: when the
-// shadow did not hold the old row, the row is fetched from the source after
-// that batch commits (see fetchMoved), and the remaining changes follow in a
-// new batch.
+// A partial update that changes the key (a "move") is applied in a
+// transaction of its own, between the batches before and after it: see move.
 type Postgres struct {
 	pool *pgxpool.Pool
 	plan *table.Plan
@@ -47,7 +46,20 @@ type Postgres struct {
 	keys   []pgKeyColumn // key columns, in key order
 	upsert string
 	delete string
-	fetch  string // copies the source row with a key into the shadow if absent: see fetchMoved
+
+	// ahead remembers, by key, the new rows moves wrote from a source read
+	// that may have seen later changes than the move (see move). Apply is
+	// called by one goroutine at a time.
+	ahead map[string]pgAheadRead
+	// copyDone is set by CopyDone.
+	copyDone atomic.Bool
+}
+
+// pgAheadRead is a source read a move wrote its new row from: the snapshot
+// it read in, and a WAL position after every commit that snapshot saw.
+type pgAheadRead struct {
+	snap string
+	lsn  cdc.LSN
 }
 
 // pgColumn is one mapped column.
@@ -146,7 +158,6 @@ func (a *Postgres) init(ctx context.Context) error {
 	}
 	a.upsert = a.upsertSQL()
 	a.delete = a.deleteSQL()
-	a.fetch = a.fetchSQL()
 	a.ready = true
 	return nil
 }
@@ -223,7 +234,7 @@ const (
 	pgDelete
 	pgUpdate
 	// pgMove is a partial update that changes the key: the row moves to its
-	// new key, keeping the columns the change did not carry.
+	// new key, keeping the columns the change did not carry (see move).
 	pgMove
 )
 
@@ -236,22 +247,28 @@ type pgOp struct {
 	// row), and which columns to leave alone.
 	where     cdc.Row
 	unchanged []bool
+	xid       uint32  // move only: the transaction that made it
+	pos       cdc.LSN // move only: its commit position
 }
 
-// pgStmt is one statement of a batch.
+// pgStmt is one statement of a batch, or a move.
 type pgStmt struct {
 	query string
 	args  []any
 	desc  string
-	move  *pgOp // the move the statement makes; nil for other statements
+	// move is the move the entry stands for: in Apply's list, an entry with
+	// no query, applied by move; in a batch, a moveSQL statement, whose
+	// result send returns.
+	move *pgOp
 }
 
 // Apply writes the changes in order, in one transaction unless they contain
-// a move (a partial update that changes the key): a move ends its
-// transaction, see fetchMoved. Each transaction holds a prefix of what is
-// left, so a failed Apply leaves the shadow as if a prefix of the changes was
-// applied, and applying all of them again (the engine's retry) is harmless:
-// every statement is idempotent and they run again in the same order.
+// a move (a partial update that changes the key): a move is applied in a
+// transaction of its own, see move. Each transaction holds a prefix of what
+// is left, so a failed Apply leaves the shadow as if a prefix of the changes
+// was applied, and applying all of them again (the engine's retry) is
+// harmless: every statement is idempotent and they run again in the same
+// order.
 func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err := a.init(ctx); err != nil {
 		return fmt.Errorf("apply: %w", err)
@@ -262,35 +279,34 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	}
 	var stmts []pgStmt
 	for start := 0; start < len(ops); {
+		if ops[start].kind == pgMove {
+			stmts = append(stmts, pgStmt{move: &ops[start]})
+			start++
+			continue
+		}
 		end, query, args, desc, err := a.statement(ops, start)
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
 		if query != "" {
-			st := pgStmt{query: query, args: args, desc: desc}
-			if ops[start].kind == pgMove {
-				st.move = &ops[start]
-			}
-			stmts = append(stmts, st)
+			stmts = append(stmts, pgStmt{query: query, args: args, desc: desc})
 		}
 		start = end
 	}
 	for len(stmts) > 0 {
-		n := len(stmts)
-		for i := range stmts {
-			if stmts[i].move != nil {
-				n = i + 1
-				break
-			}
-		}
-		moved, err := a.send(ctx, stmts[:n])
-		if err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-		if last := stmts[n-1]; last.move != nil && moved == 0 {
-			if err := a.fetchMoved(ctx, *last.move); err != nil {
+		if op := stmts[0].move; op != nil {
+			if err := a.move(ctx, *op); err != nil {
 				return fmt.Errorf("apply: %w", err)
 			}
+			stmts = stmts[1:]
+			continue
+		}
+		n := 1
+		for n < len(stmts) && stmts[n].move == nil {
+			n++
+		}
+		if _, err := a.send(ctx, stmts[:n]); err != nil {
+			return fmt.Errorf("apply: %w", err)
 		}
 		stmts = stmts[n:]
 	}
@@ -298,7 +314,7 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 }
 
 // send writes the statements in one transaction and returns how many rows
-// the last one moved when it is a move.
+// the last one moved when it is a shadow move (moveSQL).
 func (a *Postgres) send(ctx context.Context, stmts []pgStmt) (moved int64, err error) {
 	// The statements of one batch form one implicit transaction (they are
 	// pipelined with a single Sync, at which PostgreSQL commits them, or rolls
@@ -349,7 +365,11 @@ func (a *Postgres) ops(changes []cdc.Change) ([]pgOp, error) {
 			if c.Partial() {
 				op := pgOp{kind: pgUpdate, row: c.After, where: c.After, unchanged: c.Unchanged}
 				if c.Before != nil && before != a.keyText(c.After, c.Unchanged) {
-					op.kind, op.where = pgMove, c.Before
+					if c.Xid == 0 {
+						return nil, fmt.Errorf("%s: a key change with an unchanged TOAST value has no transaction id", c.Op)
+					}
+					op.kind, op.where, op.xid = pgMove, c.Before, c.Xid
+					op.pos, _ = c.Pos.(cdc.LSN)
 				} else if a.keyUnchanged(c.Unchanged) {
 					return nil, fmt.Errorf("%s: the key was not sent (unchanged TOAST value) and no old key either", c.Op)
 				}
@@ -410,9 +430,6 @@ func (a *Postgres) keyText(r cdc.Row, unchanged []bool) string {
 // nothing is to be written for the run.
 func (a *Postgres) statement(ops []pgOp, start int) (end int, query string, args []any, desc string, err error) {
 	switch ops[start].kind {
-	case pgMove:
-		query, args, err = a.moveSQL(ops[start])
-		return start + 1, query, args, "move 1 row", err
 	case pgUpdate:
 		query, args, err = a.updateSQL(ops[start])
 		return start + 1, query, args, "update 1 row", err
@@ -493,15 +510,244 @@ func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 	return fmt.Sprintf("UPDATE %s SET %s WHERE %s", a.shadow, strings.Join(set, ", "), where), args, nil
 }
 
-// moveSQL moves a row to its new key for a partial update that changed the
-// key: it deletes the old row and inserts it under the new key with the
-// columns the change carries, the others taken from the old row. When the
-// shadow already holds the new key — a chunk copied the row after the update
-// committed, possibly still in flight — the insert waits for that chunk and
-// then updates the copied row instead of failing on the duplicate key.
-// The statement returns the number of rows it moved (0 or 1): when the old
-// row is not in the shadow yet, it writes nothing and Apply fetches the row
-// from the source (fetchMoved).
+// move applies a move: a partial update that changed the key. The old row
+// goes; the row under its new key gets the columns the change carries and,
+// for the others (unchanged TOAST values, which the change lacks), the values
+// the row had before the move.
+//
+// Those values cannot be taken from the shadow's row under the old key while
+// the copy runs: a chunk that read the source after the move committed holds
+// there whatever row took the old key later (another row moved or inserted
+// there), or nothing, while the moved row itself is elsewhere. Taking that
+// other row's columns wrote its value — NULL, say — into the moved row, and
+// a later chunk, finding the key taken, kept it. So the move reads them from
+// the source, under the new key, in a snapshot that sees the move's
+// transaction (moveSourceSQL): then the source shows the row as the move left
+// it, or as a later transaction left it, or (moved on or deleted since) not
+// at all. Later changes follow in the stream and are applied after this one,
+// so a newer value is overwritten by them in commit order, and nothing to
+// read means a later change removes the key anyway. Waiting for the move's
+// transaction is exact: it has committed (it was decoded), so it becomes
+// visible, however long that takes (a synchronous standby, a busy machine).
+//
+// Once the copy is over and the applier has passed a marker emitted after
+// the last chunk (the engine then calls CopyDone), every row a chunk copied
+// is at or behind the changes still to apply, so the shadow's row under the
+// old key is the row the move moved, and the move is made within the shadow
+// (moveSQL). That is also what the cut-over needs: it holds the source
+// locked while it waits for the applier to drain, so the applier could not
+// read the source then.
+//
+// A source read can be ahead of the applier: it may see the row moved on
+// from the new key and another row there, whose values the move then writes
+// (later changes put that right, in commit order). Until the applier has
+// passed every commit the read saw, the row it wrote is not the row as of
+// the changes applied meanwhile, and a move within the shadow must not take
+// values from it: a move whose old key holds such a row, and whose
+// transaction the read saw, reads the source (during the cut-over it waits
+// for the lock: that attempt's drain times out and the cut-over retries).
+func (a *Postgres) move(ctx context.Context, op pgOp) error {
+	for k, r := range a.ahead {
+		if r.lsn < op.pos {
+			// Every commit the read saw precedes this move's, and has been
+			// applied.
+			delete(a.ahead, k)
+		}
+	}
+	if a.copyDone.Load() {
+		fromShadow := true
+		if r, ok := a.ahead[a.keyText(op.where, nil)]; ok {
+			seen, err := a.seen(ctx, r.snap, op.xid)
+			if err != nil {
+				return fmt.Errorf("move: %w", err)
+			}
+			fromShadow = !seen
+		}
+		if fromShadow {
+			q, args, err := a.moveSQL(op)
+			if err != nil {
+				return fmt.Errorf("move: %w", err)
+			}
+			moved, err := a.send(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row", move: &op}})
+			if err != nil || moved == 1 {
+				return err
+			}
+			// No old row in the shadow: a later change moved or deleted it,
+			// or a source read wrote it elsewhere; read the source.
+		}
+	}
+	query, args, err := a.moveSourceSQL(op)
+	if err != nil {
+		return fmt.Errorf("move: %w", err)
+	}
+	for poll := time.Millisecond; ; poll = min(2*poll, pgMovePoll) {
+		var (
+			visible, wrote bool
+			read           pgAheadRead
+		)
+		stmts := []pgStmt{{query: query, args: args, desc: "move 1 row into " + a.shadow}}
+		if err := a.sendScan(ctx, stmts, &visible, &wrote, &read.snap, &read.lsn); err != nil {
+			return fmt.Errorf("move: %w", err)
+		}
+		if visible {
+			if wrote {
+				if a.ahead == nil {
+					a.ahead = map[string]pgAheadRead{}
+				}
+				a.ahead[a.keyText(a.newKey(op), nil)] = read
+			}
+			return nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("move: wait for transaction %d to be visible: %w", op.xid, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// CopyDone tells the applier that the copy is over and that it has applied
+// every change up to a marker emitted after the last chunk: moves are then
+// made within the shadow (see move).
+func (a *Postgres) CopyDone() { a.copyDone.Store(true) }
+
+// pgMovePoll is the longest pause between looks at whether a move's
+// transaction is visible yet; it does not affect what is written.
+const pgMovePoll = 20 * time.Millisecond
+
+// sendScan runs the statements in one transaction and scans the last one's
+// row into dest.
+func (a *Postgres) sendScan(ctx context.Context, stmts []pgStmt, dest ...any) error {
+	var b pgx.Batch
+	for _, st := range stmts {
+		b.Queue(st.query, st.args...)
+	}
+	br := a.pool.SendBatch(ctx, &b)
+	for i, st := range stmts {
+		var err error
+		if i == len(stmts)-1 {
+			err = br.QueryRow().Scan(dest...)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("%s: %w", st.desc, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// seen reports whether the transaction xid is visible in the snapshot snap.
+func (a *Postgres) seen(ctx context.Context, snap string, xid uint32) (bool, error) {
+	var seen bool
+	err := a.pool.QueryRow(ctx, "SELECT pg_visible_in_snapshot("+
+		pgFullXid("$1::bigint", "pg_snapshot_xmax(pg_current_snapshot())::text::bigint")+", $2::pg_snapshot)",
+		int64(xid), snap).Scan(&seen)
+	if err != nil {
+		return false, fmt.Errorf("was transaction %d visible to an earlier read: %w", xid, err)
+	}
+	return seen, nil
+}
+
+// pgFullXid is the full transaction id (xid8) of a committed transaction
+// from its 32 bits as pgoutput sends them (the expression xid32): the latest
+// id with those low bits below xmax, the xmax of a snapshot taken after the
+// commit (an expression for the snapshot's xmax as bigint).
+func pgFullXid(xid32, xmax string) string {
+	x := "(((" + xmax + ") >> 32) << 32 | " + xid32 + ")"
+	return "(CASE WHEN " + x + " >= (" + xmax + ") THEN " + x + " - 4294967296 ELSE " + x + " END)::text::xid8"
+}
+
+// newKey is the new row's key columns, in op.row's layout: an unsent key
+// column kept its old value.
+func (a *Postgres) newKey(op pgOp) cdc.Row {
+	row := make(cdc.Row, len(op.row))
+	for _, k := range a.keys {
+		row[k.index] = op.row[k.index]
+		if op.unchanged[k.index] {
+			row[k.index] = op.where[k.index]
+		}
+	}
+	return row
+}
+
+// moveSourceSQL is the move from the source (see move). In one snapshot, and
+// only when that snapshot sees the move's transaction, it deletes the old
+// key from the shadow and upserts the new key with the change's values and,
+// for the columns the change lacks, the source row's under the new key (no
+// row there: nothing is upserted). It returns whether the snapshot saw the
+// transaction (when it did not, it wrote nothing), whether it upserted the
+// new key, the snapshot, and a WAL position after every commit the snapshot
+// saw (read after the snapshot was taken).
+func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
+	args := []any{int64(op.xid)}
+	var names, src, vals, set []string
+	for _, c := range a.cols {
+		names = append(names, c.name)
+		src = append(src, c.srcName)
+		if !c.key && !c.always {
+			set = append(set, c.name+" = EXCLUDED."+c.name)
+		}
+		if op.unchanged[c.index] {
+			vals = append(vals, "src."+c.srcName)
+			continue
+		}
+		v, err := textValue(op.row[c.index])
+		if err != nil {
+			return "", nil, fmt.Errorf("column %s: %w", c.name, err)
+		}
+		args = append(args, v)
+		vals = append(vals, fmt.Sprintf("CAST($%d::text AS %s)", len(args), c.srcType))
+	}
+	newKey := a.newKey(op)
+	var srcKeys, newVals, conflict []string
+	for _, k := range a.keys {
+		s, err := textValue(newKey[k.index])
+		if err != nil {
+			return "", nil, fmt.Errorf("key column %s: %w", k.name, err)
+		}
+		if s == nil {
+			return "", nil, fmt.Errorf("key column %s: no value", k.name)
+		}
+		args = append(args, s)
+		srcKeys = append(srcKeys, k.srcName)
+		newVals = append(newVals, fmt.Sprintf("CAST($%d::text AS %s)", len(args), k.srcType))
+		conflict = append(conflict, k.name)
+	}
+	oldKey, err := a.keyMatch(op.where, &args)
+	if err != nil {
+		return "", nil, err
+	}
+	action := "DO NOTHING"
+	if len(set) > 0 {
+		action = "DO UPDATE SET " + strings.Join(set, ", ")
+	}
+	// A data-modifying WITH runs to completion whether or not the main query
+	// reads it; every part of the statement reads the same snapshot, the one
+	// pg_current_snapshot returns.
+	return fmt.Sprintf("WITH snap AS (SELECT pg_current_snapshot() AS s, pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax), "+
+		"vis AS (SELECT s, pg_visible_in_snapshot(%s, s) AS ok FROM snap), "+
+		"src AS (SELECT %s FROM %s WHERE (%s) = (%s) AND (SELECT ok FROM vis)), "+
+		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis)), "+
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM src ON CONFLICT (%s) %s RETURNING 1) "+
+		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint FROM vis",
+		pgFullXid("$1::bigint", "xmax"),
+		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
+		a.shadow, oldKey,
+		a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(conflict, ", "), action), args, nil
+}
+
+// moveSQL is the move within the shadow, for the cut-over (see move): it
+// deletes the old row and inserts it under the new key with the columns the
+// change carries, the others taken from the old row; should the shadow hold
+// the new key, it updates that row with the carried columns instead. The
+// statement returns the number of rows it moved (0 or 1).
 func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	var (
 		args             []any
@@ -539,114 +785,6 @@ func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	// reads it.
 	return fmt.Sprintf("WITH moved AS (DELETE FROM %s WHERE %s RETURNING *), ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved ON CONFLICT (%s) %s RETURNING 1) SELECT count(*) FROM moved",
 		a.shadow, where, a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(conflict, ", "), action), args, nil
-}
-
-// How long fetchMoved waits for the moving transaction's commit to become
-// visible, and how often it looks.
-const (
-	pgFetchWait = 200 * time.Millisecond
-	pgFetchPoll = 10 * time.Millisecond
-)
-
-// fetchSQL copies the source row with the new key $1… into the shadow unless
-// the shadow holds that key (the copier's INSERT … SELECT: same columns, same
-// assignment casts). It returns whether the row is settled — the source
-// showed it (then it was inserted, or the shadow had the key: ON CONFLICT
-// does nothing only for a row that exists), or the shadow holds the key —
-// and whether the source shows a row with the old key $n+1…, all in one
-// snapshot.
-func (a *Postgres) fetchSQL() string {
-	var src, dst, srcKeys, newVals, oldVals, dstKeys, dstVals []string
-	for _, c := range a.cols {
-		src = append(src, c.srcName)
-		dst = append(dst, c.name)
-	}
-	for i, k := range a.keys {
-		p := fmt.Sprintf("$%d::text", i+1)
-		srcKeys = append(srcKeys, k.srcName)
-		newVals = append(newVals, "CAST("+p+" AS "+k.srcType+")")
-		oldVals = append(oldVals, fmt.Sprintf("CAST($%d::text AS %s)", len(a.keys)+i+1, k.srcType))
-		dstKeys = append(dstKeys, k.name)
-		dstVals = append(dstVals, k.expr(p))
-	}
-	return fmt.Sprintf("WITH src AS (SELECT %s FROM %s WHERE (%s) = (%s)), "+
-		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT * FROM src ON CONFLICT (%s) DO NOTHING) "+
-		"SELECT EXISTS (SELECT 1 FROM src) OR EXISTS (SELECT 1 FROM %s WHERE (%s) = (%s)), EXISTS (SELECT 1 FROM %s WHERE (%s) = (%s))",
-		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
-		a.shadow, strings.Join(dst, ", "), strings.Join(dstKeys, ", "),
-		a.shadow, strings.Join(dstKeys, ", "), strings.Join(dstVals, ", "),
-		a.source, strings.Join(srcKeys, ", "), strings.Join(oldVals, ", "))
-}
-
-// fetchMoved brings the row of a move that found no old row in the shadow:
-// the old row's chunk was not copied yet, and the copy will not bring it (its
-// old key is gone from the source); when the new key lies in a range the copy
-// has already passed, nothing else would bring it either, and the row would
-// be lost at cut-over. The change lacks the unchanged (TOASTed) columns, so
-// the row is read from the source under its new key and inserted unless the
-// shadow holds that key.
-//
-// Reading the source is normally the trap: the change is decoded from the WAL
-// before its transaction is visible to other snapshots. What the read can see:
-//   - nothing, before the move's commit is visible: then the same snapshot
-//     still shows the row under its old key (the version the move replaced,
-//     whose writer had to finish and become visible before the move could
-//     update it), and it looks again every pgFetchPoll, up to pgFetchWait
-//     (the gap between writing the commit record and showing the commit is
-//     normally microseconds);
-//   - the row as the move left it, or a later version (a later transaction
-//     changed it): later changes come after this one in the stream and are
-//     applied after it (Apply ends its batch at the move and sends the rest
-//     afterwards), idempotently;
-//   - never an older row at that key: the move's insert of the new key waited
-//     for any transaction that had deleted or moved away an older row there,
-//     until that one committed and became visible, before the move committed;
-//   - nothing, ever, when a later transaction deleted the row or moved it
-//     again: its change follows and removes or moves the row, so giving up is
-//     correct. When the old key is gone from the source too, the move is
-//     visible and it gives up at once: rows that keep moving (and the engine's
-//     replays of their moves) must not cost a wait each. Only when a later
-//     transaction reused the old key does it wait the full pgFetchWait.
-//
-// It runs outside the move's transaction (it sleeps between attempts) and is
-// idempotent: it inserts only an absent key, and any row it inserts is as
-// new as the change or newer.
-func (a *Postgres) fetchMoved(ctx context.Context, op pgOp) error {
-	args := make([]any, 2*len(a.keys))
-	for i, k := range a.keys {
-		v := op.row[k.index]
-		if op.unchanged[k.index] {
-			// An unsent key column kept its old value.
-			v = op.where[k.index]
-		}
-		for j, v := range []any{v, op.where[k.index]} {
-			s, err := textValue(v)
-			if err != nil {
-				return fmt.Errorf("fetch moved row: key column %s: %w", k.name, err)
-			}
-			if s == nil {
-				return fmt.Errorf("fetch moved row: key column %s: no value", k.name)
-			}
-			args[j*len(a.keys)+i] = s
-		}
-	}
-	deadline := time.Now().Add(pgFetchWait)
-	for {
-		var settled, oldKey bool
-		if err := a.pool.QueryRow(ctx, a.fetch, args...).Scan(&settled, &oldKey); err != nil {
-			return fmt.Errorf("fetch moved row from %s into %s: %w", a.source, a.shadow, err)
-		}
-		if settled || !oldKey || !time.Now().Before(deadline) {
-			return nil
-		}
-		t := time.NewTimer(pgFetchPoll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("fetch moved row: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
 }
 
 // keyMatch is the condition "the key equals r's key", its values appended to

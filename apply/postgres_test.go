@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/cdc"
@@ -144,6 +145,40 @@ func assertSameRows(t *testing.T, pool *pgxpool.Pool, a, b, orderBy string) {
 	}
 }
 
+// sourceTx runs the statements in one transaction on the source and returns
+// its transaction id as pgoutput sends it (32 bits).
+func sourceTx(t *testing.T, pool *pgxpool.Pool, stmts ...string) uint32 {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	xid := openTx(t, tx, stmts...)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return xid
+}
+
+// openTx runs the statements in tx and returns its transaction id as
+// pgoutput sends it (32 bits).
+func openTx(t *testing.T, tx pgx.Tx, stmts ...string) uint32 {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var xid int64
+	if err := tx.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(xid)
+}
+
 func randomText(n int) string {
 	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	b := make([]byte, n)
@@ -256,13 +291,15 @@ func TestPostgresPartialUpdateOfMissingRow(t *testing.T) {
 	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
 		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (2, 'new', 'kept')",
 		"INSERT INTO "+pgTestSchema+"._t_new VALUES (2, 'old', 'kept')")
+	xid := sourceTx(t, pool, "UPDATE "+pgTestSchema+".t SET id = 3, v = 'newer' WHERE id = 2")
 	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
 	ctx := context.Background()
 	err := ap.Apply(ctx, []cdc.Change{
 		{Op: cdc.Update, After: cdc.Row{"1", "v", nil}, Unchanged: []bool{false, false, true}},
 		{Op: cdc.Update, After: cdc.Row{"2", "new", nil}, Unchanged: []bool{false, false, true}},
-		{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"3", "newer", nil}, Unchanged: []bool{false, false, true}},
+		{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"3", "newer", nil}, Unchanged: []bool{false, false, true}, Xid: xid},
 		{Op: cdc.Marker, Marker: "x"},
 	})
 	if err != nil {
@@ -278,18 +315,24 @@ func TestPostgresPartialUpdateOfMissingRow(t *testing.T) {
 }
 
 // A partial key-changing update whose new key a chunk already copied (the
-// copy read the row after the update committed): the old row goes, the copied
-// row keeps its unchanged column and gets the carried ones; no duplicate key.
+// copy read the row after the update committed, and after a later update):
+// the old row goes, the copied row gets the carried columns and keeps its
+// unchanged one; no duplicate key.
 func TestPostgresPartialMoveOntoCopiedKey(t *testing.T) {
 	pool := pgTestPool(t)
 	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
 		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
-		"INSERT INTO "+pgTestSchema+"._t_new VALUES (2, 'old', 'kept'), (3, 'copied', 'kept too')")
+		"INSERT INTO "+pgTestSchema+".t VALUES (2, 'old', 'kept too')",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (2, 'old', 'kept too')")
+	xid := sourceTx(t, pool, "UPDATE "+pgTestSchema+".t SET id = 3, v = 'moved' WHERE id = 2")
+	testdb.ExecPostgres(t, pool,
+		"UPDATE "+pgTestSchema+".t SET v = 'copied' WHERE id = 3",
+		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t WHERE id = 3")
 	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
 	ctx := context.Background()
 	err := ap.Apply(ctx, []cdc.Change{
-		{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"3", "moved", nil}, Unchanged: []bool{false, false, true}},
+		{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"3", "moved", nil}, Unchanged: []bool{false, false, true}, Xid: xid},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -388,10 +431,10 @@ func TestPostgresApplyOrderWithUniqueIndex(t *testing.T) {
 
 // A partial key-changing update whose old row the copy has not reached, onto
 // a key in a range the copy has passed: the copy will never bring the row
-// (its old key is gone from the source), so the applier fetches it from the
+// (its old key is gone from the source), so the applier reads it from the
 // source under its new key, unchanged TOASTed column included. Changes after
-// the move in the same Apply are applied after the fetch, and applying the
-// whole batch again changes nothing.
+// the move in the same Apply are applied after it, and applying the whole
+// batch again changes nothing.
 func TestPostgresPartialMoveOfUncopiedRow(t *testing.T) {
 	pool := pgTestPool(t)
 	big := randomText(100_000)
@@ -400,14 +443,14 @@ func TestPostgresPartialMoveOfUncopiedRow(t *testing.T) {
 		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
 		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'one', 'b1'), (2, 'two', 'b2'), (3, 'three', '"+big+"'), (4, 'four', 'b4')",
 		// The copy has done (0, 2].
-		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t WHERE id <= 2",
-		"UPDATE "+pgTestSchema+".t SET id = 0, v = 'zero' WHERE id = 3")
+		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t WHERE id <= 2")
+	xid := sourceTx(t, pool, "UPDATE "+pgTestSchema+".t SET id = 0, v = 'zero' WHERE id = 3")
 	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
 	ctx := context.Background()
 	changes := []cdc.Change{
 		{Op: cdc.Update, After: cdc.Row{"1", "uno", nil}, Unchanged: []bool{false, false, true}},
-		{Op: cdc.Update, Before: cdc.Row{"3", nil, nil}, After: cdc.Row{"0", "zero", nil}, Unchanged: []bool{false, false, true}},
-		// Not in the source: shows that it is applied after the fetch.
+		{Op: cdc.Update, Before: cdc.Row{"3", nil, nil}, After: cdc.Row{"0", "zero", nil}, Unchanged: []bool{false, false, true}, Xid: xid},
+		// Not in the source: shows that it is applied after the move.
 		{Op: cdc.Update, After: cdc.Row{"0", "after", nil}, Unchanged: []bool{false, false, true}},
 	}
 	for range 2 {
@@ -428,61 +471,45 @@ func TestPostgresPartialMoveOfUncopiedRow(t *testing.T) {
 	}
 }
 
-// The same move when a later transaction deleted the row from the source: the
-// fetch finds neither the new nor the old key and gives up at once, writing
-// nothing (the later delete follows in the stream).
+// The same move when a later transaction deleted the row from the source:
+// the source shows nothing under the new key, and the move writes nothing
+// there (the later delete follows in the stream), also when the old key was
+// taken again meanwhile.
 func TestPostgresPartialMoveOfDeletedRow(t *testing.T) {
 	pool := pgTestPool(t)
 	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
 		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
 		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'one', 'b1'), (2, 'two', 'b2'), (3, 'three', '"+randomText(100_000)+"')",
-		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t WHERE id <= 2",
-		"UPDATE "+pgTestSchema+".t SET id = 0 WHERE id = 3",
-		"DELETE FROM "+pgTestSchema+".t WHERE id = 0")
+		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t WHERE id <= 2")
+	xid := sourceTx(t, pool, "UPDATE "+pgTestSchema+".t SET id = 0 WHERE id = 3")
+	testdb.ExecPostgres(t, pool, "DELETE FROM "+pgTestSchema+".t WHERE id = 0")
 	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
 	ctx := context.Background()
-	began := time.Now()
-	err := ap.Apply(ctx, []cdc.Change{
-		{Op: cdc.Update, Before: cdc.Row{"3", nil, nil}, After: cdc.Row{"0", "three", nil}, Unchanged: []bool{false, false, true}},
-	})
-	if err != nil {
-		t.Fatal(err)
+	move := []cdc.Change{
+		{Op: cdc.Update, Before: cdc.Row{"3", nil, nil}, After: cdc.Row{"0", "three", nil}, Unchanged: []bool{false, false, true}, Xid: xid},
 	}
-	if d := time.Since(began); d > time.Second {
-		t.Errorf("apply took %v", d)
-	}
-	var got string
-	if err := pool.QueryRow(ctx, "SELECT string_agg(id::text, ',' ORDER BY id) FROM "+pgTestSchema+"._t_new").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != "1,2" {
-		t.Errorf("shadow ids %s, want 1,2", got)
-	}
-	// A later transaction reused the old key: the fetch cannot tell the move
-	// is visible, waits its short limit, and still writes nothing.
-	testdb.ExecPostgres(t, pool, "INSERT INTO "+pgTestSchema+".t VALUES (3, 'new three', 'b3')")
-	began = time.Now()
-	err = ap.Apply(ctx, []cdc.Change{
-		{Op: cdc.Update, Before: cdc.Row{"3", nil, nil}, After: cdc.Row{"0", "three", nil}, Unchanged: []bool{false, false, true}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(began); d > time.Second {
-		t.Errorf("apply took %v", d)
-	}
-	if err := pool.QueryRow(ctx, "SELECT string_agg(id::text, ',' ORDER BY id) FROM "+pgTestSchema+"._t_new").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != "1,2" {
-		t.Errorf("shadow ids %s, want 1,2", got)
+	for _, then := range []string{"", "INSERT INTO " + pgTestSchema + ".t VALUES (3, 'new three', 'b3')"} {
+		if then != "" {
+			testdb.ExecPostgres(t, pool, then)
+		}
+		if err := ap.Apply(ctx, move); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := pool.QueryRow(ctx, "SELECT string_agg(id::text, ',' ORDER BY id) FROM "+pgTestSchema+"._t_new").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != "1,2" {
+			t.Errorf("shadow ids %s, want 1,2", got)
+		}
 	}
 }
 
 // The move is applied before its transaction is visible (its change is
-// decoded first): the source still shows the row under its old key, so the
-// fetch looks again until the move shows.
+// decoded first, and a synchronous standby or a busy machine can hold the
+// commit invisible for any time): the move waits for it, however long, and
+// then reads the row under its new key.
 func TestPostgresPartialMoveNotYetVisible(t *testing.T) {
 	pool := pgTestPool(t)
 	big := randomText(100_000)
@@ -491,18 +518,26 @@ func TestPostgresPartialMoveNotYetVisible(t *testing.T) {
 		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
 		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'one', 'b1'), (3, 'three', '"+big+"')",
 		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t WHERE id <= 2")
-	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
 	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	xid := openTx(t, tx, "UPDATE "+pgTestSchema+".t SET id = 0 WHERE id = 3")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
 	done := make(chan error, 1)
 	go func() {
-		time.Sleep(50 * time.Millisecond)
-		_, err := pool.Exec(ctx, "UPDATE "+pgTestSchema+".t SET id = 0 WHERE id = 3")
-		done <- err
+		done <- ap.Apply(ctx, []cdc.Change{
+			{Op: cdc.Update, Before: cdc.Row{"3", nil, nil}, After: cdc.Row{"0", "three", nil}, Unchanged: []bool{false, false, true}, Xid: xid},
+		})
 	}()
-	err := ap.Apply(ctx, []cdc.Change{
-		{Op: cdc.Update, Before: cdc.Row{"3", nil, nil}, After: cdc.Row{"0", "three", nil}, Unchanged: []bool{false, false, true}},
-	})
-	if err != nil {
+	select {
+	case err := <-done:
+		t.Fatalf("the move was applied before its transaction committed: %v", err)
+	case <-time.After(time.Second):
+	}
+	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -512,4 +547,167 @@ func TestPostgresPartialMoveNotYetVisible(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT s.big = o.big FROM "+pgTestSchema+"._t_new s, "+pgTestSchema+".t o WHERE s.id = 0 AND o.id = 0").Scan(&same); err != nil || !same {
 		t.Errorf("moved row's big value equals the source's: %v, %v", same, err)
 	}
+}
+
+// Issue 8: a chunk read the source after a row with a big TOASTed value had
+// moved away from key 10 and another row had taken that key; the moved row
+// lay beyond the chunk. The moves, applied afterwards, carry no big value
+// (unchanged): taking it from the row the shadow holds under the old key
+// gave the moved row the other row's value (NULL), and the last chunk,
+// finding the new key taken, kept it.
+func TestPostgresPartialMoveAfterChunkSawKeyReused(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
+		"ALTER TABLE "+pgTestSchema+".t ALTER big SET STORAGE EXTERNAL",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (10, 'big row', repeat(md5('x'), 400)), (5, 'small row', NULL)")
+	plan := pgTestPlan(t, pool, "t", "_t_new")
+	src := startSource(t, pool, plan)
+	tbl := pgTestSchema + ".t"
+	testdb.ExecPostgres(t, pool,
+		"UPDATE "+tbl+" SET id = 20 WHERE id = 10",
+		"UPDATE "+tbl+" SET id = 10 WHERE id = 5",
+		"UPDATE "+tbl+" SET id = 30, v = 'moved twice' WHERE id = 20")
+	ctx := context.Background()
+	cp := copier.NewPostgres(pool, plan)
+	first, err := cp.CopyChunk(ctx, nil, 1)
+	if err != nil || first.Done {
+		t.Fatalf("copy the first chunk: %+v %v", first, err)
+	}
+	ap := NewPostgres(pool, plan)
+	applyUntilMarker(t, src, ap, 100)
+	if last, err := cp.CopyChunk(ctx, first.Last, 100); err != nil || !last.Done {
+		t.Fatalf("copy the last chunk: %+v %v", last, err)
+	}
+	assertSameRows(t, pool, "t", "_t_new", "id")
+}
+
+// Once the copy is over (CopyDone), the cut-over holds the source locked while
+// it waits for the applier to drain: a move is then made within the shadow,
+// whose old row is the moved row. Before that, a move reads the source and
+// waits for any lock on it.
+func TestPostgresPartialMoveWhileSourceLocked(t *testing.T) {
+	pool := pgTestPool(t)
+	big := randomText(100_000)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'one', '"+big+"'), (2, 'two', '"+big+"')",
+		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ctx := context.Background()
+	lock := func() pgx.Tx {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback(ctx) })
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+pgTestSchema+".t IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	shadow := func() string {
+		var got string
+		if err := pool.QueryRow(ctx, "SELECT string_agg(format('%s,%s,%s', id, v, s.big = $1), ';' ORDER BY id) FROM "+pgTestSchema+"._t_new s", big).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	// During the copy: the move reads the source, and waits for the lock.
+	xid := sourceTx(t, pool, "UPDATE "+pgTestSchema+".t SET id = 20, v = 'twenty' WHERE id = 2")
+	other := lock()
+	done := make(chan error, 1)
+	go func() {
+		done <- ap.Apply(ctx, []cdc.Change{
+			{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"20", "twenty", nil}, Unchanged: []bool{false, false, true}, Xid: xid},
+		})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the move did not wait for the lock during the copy: %v", err)
+	case <-time.After(time.Second):
+	}
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := shadow(), "1,one,t;20,twenty,t"; got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+
+	// The cut-over, after the copy: the move is made within the shadow.
+	ap.CopyDone()
+	xid = sourceTx(t, pool, "UPDATE "+pgTestSchema+".t SET id = 10, v = 'ten' WHERE id = 1")
+	cutOver := lock()
+	if err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Update, Before: cdc.Row{"1", nil, nil}, After: cdc.Row{"10", "ten", nil}, Unchanged: []bool{false, false, true}, Xid: xid},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := shadow(), "10,ten,t;20,twenty,t"; got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+	if err := cutOver.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A move read the source after the row had moved on from its new key and
+// another row (with no big value) had taken that key, so it wrote that row's
+// value there. After the copy, the cut-over holds the source locked while the next move
+// of the row, from that key, is applied: taking the value from the shadow
+// would carry the other row's NULL along, so it waits for the lock and reads
+// the source.
+func TestPostgresPartialMoveAfterAheadRead(t *testing.T) {
+	pool := pgTestPool(t)
+	big := randomText(100_000)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, v text, big text)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'one', '"+big+"')",
+		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t")
+	tbl := pgTestSchema + ".t"
+	first := sourceTx(t, pool, "UPDATE "+tbl+" SET id = 2 WHERE id = 1")
+	second := sourceTx(t, pool, "UPDATE "+tbl+" SET id = 3 WHERE id = 2")
+	testdb.ExecPostgres(t, pool, "INSERT INTO "+tbl+" VALUES (2, 'other', NULL)")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ctx := context.Background()
+	if err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Update, Before: cdc.Row{"1", nil, nil}, After: cdc.Row{"2", "one", nil}, Unchanged: []bool{false, false, true}, Xid: first},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ap.CopyDone()
+	cutOver, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cutOver.Rollback(ctx)
+	if _, err := cutOver.Exec(ctx, "LOCK TABLE "+tbl+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- ap.Apply(ctx, []cdc.Change{
+			{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"3", "one", nil}, Unchanged: []bool{false, false, true}, Xid: second},
+			{Op: cdc.Insert, After: cdc.Row{"2", "other", nil}},
+		})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the move was made within the shadow: %v", err)
+	case <-time.After(time.Second):
+	}
+	if err := cutOver.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	assertSameRows(t, pool, "t", "_t_new", "id")
 }

@@ -91,3 +91,11 @@ type Applier interface {
 	// updates only the columns it carries.
 	Apply(ctx context.Context, changes []cdc.Change) error
 }
+
+// copyDoneApplier is an Applier told when the copy is over and it has applied
+// every change the chunks' reads saw: the shadow then equals the source as of
+// the change being applied (PostgreSQL moves rely on it).
+type copyDoneApplier interface {
+	Applier
+	CopyDone()
+}

@@ -260,6 +260,12 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	if err := m.drain(ctx); err != nil {
 		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
 	}
+	if cd, ok := m.ap.(copyDoneApplier); ok {
+		// Every change any chunk's read saw has been applied now.
+		m.applyMu.Lock()
+		cd.CopyDone()
+		m.applyMu.Unlock()
+	}
 	m.setState(StateCaughtUp)
 	m.printStatus()
 	// A postpone sent while the cut-over waited for the throttle holds it
