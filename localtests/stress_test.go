@@ -344,12 +344,15 @@ func runStress(t *testing.T, target stressTarget, v stressVariant, admin *sql.DB
 	if oscOK {
 		time.Sleep(stressAfterExit)
 	}
-	writerErr := ws.stop()
+	for _, e := range ws.stop() {
+		when := fmt.Sprintf("%v after osc started", e.at.Sub(start).Round(time.Millisecond))
+		if oscOK && e.at.Sub(start) > res.oscDuration {
+			when = fmt.Sprintf("%v after osc exited", (e.at.Sub(start) - res.oscDuration).Round(time.Millisecond))
+		}
+		problem("writer error %s: %v", when, e.err)
+	}
 	res.transactions = ws.committed.Load()
 	res.longest = ws.longest()
-	if writerErr != nil {
-		problem("writer error: %v", writerErr)
-	}
 	t.Logf("osc %v; writer transactions: %d in all, %d while osc ran (%.0f/s), longest %v",
 		res.oscDuration.Round(time.Millisecond), res.transactions, during, float64(during)/max(res.oscDuration, time.Millisecond).Seconds(),
 		res.longest.Round(time.Millisecond))
@@ -726,7 +729,7 @@ type stressLoad struct {
 	done      chan struct{}
 	wg        sync.WaitGroup
 	committed atomic.Int64
-	errs      []error
+	errs      []writerError
 	mu        sync.Mutex
 	maxTx     time.Duration
 	stopOnce  sync.Once
@@ -795,7 +798,7 @@ func startStressWriters(ctx context.Context, target stressTarget, v stressVarian
 			defer conns[i].Close()
 			if err := s.write(ctx, conns[i], w); err != nil {
 				s.mu.Lock()
-				s.errs = append(s.errs, err)
+				s.errs = append(s.errs, writerError{err, time.Now()})
 				s.mu.Unlock()
 			}
 		}()
@@ -836,12 +839,18 @@ func (s *stressLoad) longest() time.Duration {
 	return s.maxTx
 }
 
+// writerError is the error that stopped a writer, and when.
+type writerError struct {
+	err error
+	at  time.Time
+}
+
 // stop stops the writers after their current transaction and returns the
 // errors they met.
-func (s *stressLoad) stop() error {
+func (s *stressLoad) stop() []writerError {
 	s.stopOnce.Do(func() { close(s.done) })
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return errors.Join(s.errs...)
+	return s.errs
 }
