@@ -265,11 +265,16 @@ type stressResult struct {
 	problems     []string
 }
 
+// summary is the first line of each problem (the log has the rest).
 func (r stressResult) summary() string {
 	if len(r.problems) == 0 {
 		return "failed before the comparison (see its log)"
 	}
-	return strings.Join(r.problems, "; ")
+	firsts := make([]string, len(r.problems))
+	for i, p := range r.problems {
+		firsts[i], _, _ = strings.Cut(p, "\n")
+	}
+	return strings.Join(firsts, "; ")
 }
 
 // runStress runs one stress case in namespace ns and reports what went wrong
