@@ -12,7 +12,7 @@ SANDBOX := bash localtests/sandbox.sh
 WITH_SANDBOX_ENV := eval "$$($(SANDBOX) env)" &&
 
 .DEFAULT_GOAL := build
-.PHONY: build sandbox test demo bench down
+.PHONY: build sandbox test stress demo bench down
 
 build:
 	$(GO) build -o bin/osc ./cmd/osc
@@ -23,6 +23,15 @@ sandbox:
 test: sandbox
 	$(WITH_SANDBOX_ENV) $(GO) vet ./...
 	$(WITH_SANDBOX_ENV) $(GO) test ./... -count=1 -timeout 25m
+
+# The stress cases (localtests/stress_test.go) STRESS_RUNS times per database and table variant, with
+# busy loops on every core, ending with runs / failed runs per variant. STRESS_CASES narrows them down
+# (a go test -run pattern below TestStress: postgres, mysql/int_pk, postgres/toast).
+STRESS_RUNS ?= 100
+STRESS_CASES ?= .
+stress: sandbox
+	$(WITH_SANDBOX_ENV) OSC_STRESS_RUNS=$(STRESS_RUNS) OSC_STRESS_CPU=1 \
+		$(GO) test ./localtests -run 'TestStress/$(STRESS_CASES)' -count=1 -v -timeout 0 </dev/null
 
 demo: sandbox build
 	$(WITH_SANDBOX_ENV) $(GO) run ./cmd/osc-demo --osc bin/osc

@@ -1,1 +1,1 @@
-SELECT id FROM t WHERE big IS NOT NULL AND length(big) <> 200000;
+SELECT id FROM t WHERE big IS NOT NULL AND length(big) <> 20000;
