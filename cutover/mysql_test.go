@@ -206,6 +206,35 @@ func TestMySQLCutOverQueuedWritersReachNewTable(t *testing.T) {
 	}
 }
 
+// The shadow's statistics date from when it was empty; the cut-over refreshes
+// them, or writers' key lookups turn into full scans after the swap.
+func TestMySQLCutOverAnalyzesShadow(t *testing.T) {
+	db := testMySQL(t)
+	const tbl, shadow, old = "tbl_mysqlplan_cut_a", "tbl_mysqlplan_cut_a_osc_new", "tbl_mysqlplan_cut_a_osc_old"
+	testdb.DropMySQLTables(t, db, tbl, shadow, old)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+shadow+" (id INT PRIMARY KEY) ENGINE=InnoDB STATS_PERSISTENT=1 STATS_AUTO_RECALC=0")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+shadow+" SELECT seq FROM seq_1_to_5000")
+	stats := func(name string) int {
+		var n int
+		if err := db.QueryRow(`SELECT n_rows FROM mysql.innodb_table_stats WHERE database_name = 'osc_test' AND table_name = ?`,
+			name).Scan(&n); err != nil {
+			t.Fatalf("statistics of %s: %v", name, err)
+		}
+		return n
+	}
+	if n := stats(shadow); n != 0 {
+		t.Fatalf("the shadow's statistics say %d rows before the cut-over; the test needs them stale", n)
+	}
+	if err := MySQL(context.Background(), db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
+		LockTimeout: 2 * time.Second, Retries: 3}, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := stats(tbl); n < 4000 {
+		t.Errorf("the new table's statistics say %d rows, want about 5000", n)
+	}
+}
+
 // Names that sort before the table would let queued writers reach the old
 // table: the cut-over refuses them.
 func TestMySQLCutOverRefusesNamesSortingFirst(t *testing.T) {
