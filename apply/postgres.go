@@ -655,13 +655,15 @@ func (a *Postgres) seen(ctx context.Context, snap string, xid uint32) (bool, err
 	return seen, nil
 }
 
-// pgFullXid is the full transaction id (xid8) of a committed transaction
-// from its 32 bits as pgoutput sends them (the expression xid32): the latest
-// id with those low bits below xmax, the xmax of a snapshot taken after the
-// commit (an expression for the snapshot's xmax as bigint).
+// pgFullXid is the full transaction id (xid8) of a transaction from its 32
+// bits as pgoutput sends them (the expression xid32): the one within 2^31 of
+// xmax (an expression for a snapshot's xmax as bigint), as PostgreSQL's
+// wraparound rules guarantee for a recent transaction. A transaction decoded
+// but not yet visible can be at or above xmax (xmax is the latest completed
+// transaction + 1): it must map there, not into the previous epoch, where it
+// would sort below xmin and count as visible.
 func pgFullXid(xid32, xmax string) string {
-	x := "(((" + xmax + ") >> 32) << 32 | " + xid32 + ")"
-	return "(CASE WHEN " + x + " >= (" + xmax + ") THEN " + x + " - 4294967296 ELSE " + x + " END)::text::xid8"
+	return "((" + xmax + ") + (((" + xid32 + ") - ((" + xmax + ") & 4294967295) + 6442450944) % 4294967296) - 2147483648)::text::xid8"
 }
 
 // newKey is the new row's key columns, in op.row's layout: an unsent key

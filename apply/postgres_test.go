@@ -711,3 +711,30 @@ func TestPostgresPartialMoveAfterAheadRead(t *testing.T) {
 	}
 	assertSameRows(t, pool, "t", "_t_new", "id")
 }
+
+// pgFullXid maps pgoutput's 32-bit xid to the full id within 2^31 of a
+// snapshot's xmax, in every epoch, also at or above xmax (a transaction
+// decoded before it became visible).
+func TestPostgresFullXid(t *testing.T) {
+	pool := pgTestPool(t)
+	const e = int64(1) << 32
+	for _, tc := range []struct{ xid, xmax, want int64 }{
+		{90, 100, 90},
+		{100, 100, 100}, // at xmax: not visible yet
+		{150, 100, 150}, // above xmax
+		{90, e + 100, e + 90},
+		{100, e + 100, e + 100}, // epoch 1, at xmax: must not fall into epoch 0
+		{200, e + 100, e + 200},
+		{4294967290, e + 5, 4294967290}, // just before the epoch boundary
+		{3, e - 5, e + 3},               // just after it
+	} {
+		var got string
+		if err := pool.QueryRow(context.Background(), "SELECT "+pgFullXid("$1::bigint", "$2::bigint")+"::text",
+			tc.xid, tc.xmax).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != fmt.Sprint(tc.want) {
+			t.Errorf("pgFullXid(%d, xmax %d) = %s, want %d", tc.xid, tc.xmax, got, tc.want)
+		}
+	}
+}

@@ -282,11 +282,17 @@ func (s *MySQLSource) run(ctx context.Context, streamer *replication.BinlogStrea
 	}
 }
 
+// mariadbPreparedXA is MariaDB's FL_PREPARED_XA flag of a GTID event.
+const mariadbPreparedXA = 64
+
 // myReader is the state of the reader goroutine.
 type myReader struct {
 	s       *MySQLSource
 	file    string
 	lastPos uint32
+	// xa is set inside an XA transaction (XA START … XA PREPARE): its rows
+	// are binlogged at the prepare, before it commits or rolls back.
+	xa bool
 }
 
 func (r *myReader) pos() MySQLPos { return MySQLPos{File: r.file, Pos: r.lastPos} }
@@ -314,7 +320,11 @@ func (r *myReader) event(ctx context.Context, ev *replication.BinlogEvent) (end 
 	switch e := ev.Event.(type) {
 	case *replication.MariadbGTIDEvent:
 		gtid = e.GTID.String()
+		// MariaDB marks the prepared part of an XA transaction in its GTID
+		// event (FL_PREPARED_XA); MySQL logs XA START (below).
+		r.xa = e.Flags&mariadbPreparedXA != 0
 	case *replication.GTIDEvent:
+		r.xa = false
 		if set, err := e.GTIDNext(); err == nil {
 			gtid = set.String()
 		}
@@ -322,7 +332,12 @@ func (r *myReader) event(ctx context.Context, ev *replication.BinlogEvent) (end 
 		if err := r.rows(ctx, ev.Header, e); err != nil {
 			return false, err
 		}
+	case *replication.XIDEvent:
+		r.xa = false
 	case *replication.QueryEvent:
+		if q := strings.ToUpper(strings.TrimSpace(string(e.Query))); strings.HasPrefix(q, "XA START") || strings.HasPrefix(q, "XA BEGIN") {
+			r.xa = true
+		}
 		switch r.s.classify(string(e.Schema), string(e.Query)) {
 		case myQueryCutOver:
 			r.setPos(ev.Header.LogPos, "")
@@ -370,6 +385,12 @@ func (r *myReader) rows(ctx context.Context, h *replication.EventHeader, e *repl
 	}
 	if kind == myChangelogTable {
 		return r.markers(ctx, e, pos)
+	}
+	if r.xa {
+		// Its rows reach the binlog at XA PREPARE, before it commits or
+		// rolls back (and before it is visible): applying them could write
+		// changes that never happen, and breaks the copy's argument.
+		return fmt.Errorf("binlog source: an XA transaction changed %s at %s; osc cannot migrate a table written by XA transactions", name, pos)
 	}
 
 	if n := len(r.s.plan.Source.Columns); int(e.ColumnCount) != n {
@@ -489,9 +510,20 @@ func (s *MySQLSource) Next(ctx context.Context, limit int) ([]Change, error) {
 // EmitMarker inserts a marker row into the changelog table (autocommit): Next
 // returns it after every change committed before.
 func (s *MySQLSource) EmitMarker(ctx context.Context, id string) error {
-	q := "INSERT INTO " + myQuoteName(s.plan.Source.Schema, s.plan.ChangelogName) + " (hint, value) VALUES (?, ?)"
-	if _, err := s.db.ExecContext(ctx, q, myMarkerHint, id); err != nil {
+	// In a transaction of its own, committed before EmitMarker returns, even
+	// where the session does not autocommit (init_connect): the engine relies
+	// on every change before the marker being visible once it returns.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
 		return fmt.Errorf("binlog source: emit marker: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	q := "INSERT INTO " + myQuoteName(s.plan.Source.Schema, s.plan.ChangelogName) + " (hint, value) VALUES (?, ?)"
+	if _, err := tx.ExecContext(ctx, q, myMarkerHint, id); err != nil {
+		return fmt.Errorf("binlog source: emit marker: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("binlog source: emit marker: commit: %w", err)
 	}
 	return nil
 }

@@ -212,6 +212,36 @@ func TestMySQLTruncateAndStatementFail(t *testing.T) {
 	}
 }
 
+// An XA transaction's rows reach the binlog at XA PREPARE, before it commits
+// or rolls back: the source refuses them; a plain transaction before it is
+// delivered.
+func TestMySQLXARefused(t *testing.T) {
+	db, cfg := myOpenTestDB(t)
+	p := myTestTable(t, db, "xa")
+	s := myStart(t, db, cfg, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_xa VALUES (1, 'plain')")
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"XA START 'osc_test_xa'", "INSERT INTO tbl_mysqldata_xa VALUES (2, 'xa')",
+		"XA END 'osc_test_xa'", "XA PREPARE 'osc_test_xa'", "XA ROLLBACK 'osc_test_xa'"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	cs, err := s.Next(ctx, 10)
+	if err != nil || len(cs) != 1 || cs[0].Op != Insert {
+		t.Fatalf("first changes %+v (%v), want the plain insert", cs, err)
+	}
+	if _, err := s.Next(ctx, 10); err == nil || !strings.Contains(err.Error(), "an XA transaction changed osc_test.tbl_mysqldata_xa") {
+		t.Fatalf("next after an XA transaction: %v", err)
+	}
+}
+
 func TestMySQLCutOverEndsStream(t *testing.T) {
 	db, cfg := myOpenTestDB(t)
 	p := myTestTable(t, db, "cut")

@@ -245,16 +245,18 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 	return true, renameErr
 }
 
-// waitRenameQueued waits until connection id is seen waiting for a metadata
-// lock with the RENAME: the lock on the original table, the first it asks
-// for (see MySQL).
+// waitRenameQueued waits until connection id is seen waiting for a table
+// metadata lock with the RENAME: the lock on the original table, the first
+// table it asks for (see MySQL). A wait for another kind of lock (the schema's,
+// behind a queued ALTER DATABASE; the backup lock) is not enough: the writers
+// take none of those and would reach the table first.
 func waitRenameQueued(ctx context.Context, db *sql.DB, id int64, timeout time.Duration, renameDone chan error) error {
 	deadline := time.Now().Add(timeout)
 	wait := 2 * time.Millisecond
 	for {
 		var n int
 		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.PROCESSLIST
-			WHERE ID = ? AND STATE LIKE '%metadata lock%' AND INFO LIKE 'RENAME TABLE%'`, id).Scan(&n)
+			WHERE ID = ? AND STATE = 'Waiting for table metadata lock' AND INFO LIKE 'RENAME TABLE%'`, id).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("watch the rename: %w", err)
 		}

@@ -156,10 +156,13 @@ func (w *replayWindow) reset() {
 	clear(w.markers)
 }
 
+// keyOf identifies a row's key: each column's type and value, length-prefixed
+// so that no two keys share an encoding.
 func (w *replayWindow) keyOf(row cdc.Row) string {
 	var b strings.Builder
 	for _, i := range w.keyIndex {
-		fmt.Fprintf(&b, "%T:%v\x00", row[i], row[i])
+		v := fmt.Sprintf("%T:%v", row[i], row[i])
+		fmt.Fprintf(&b, "%d:%s", len(v), v)
 	}
 	return b.String()
 }

@@ -112,6 +112,18 @@ func TestReplayWindowSnapshot(t *testing.T) {
 	}
 }
 
+// Composite text keys whose parts hold separators do not collide.
+func TestReplayWindowKeyEncoding(t *testing.T) {
+	p := intPlan()
+	p.KeyIndex = []int{0, 1}
+	w := newReplayWindow(p)
+	a := cdc.Row{"a\x00string:b", "c", nil}
+	b := cdc.Row{"a", "b\x00string:c", nil}
+	if w.keyOf(a) == w.keyOf(b) {
+		t.Fatalf("keys %q and %q encode alike", a[:2], b[:2])
+	}
+}
+
 func TestReplayWindowMergesPartialUpdates(t *testing.T) {
 	w := newReplayWindow(intPlan())
 	w.record([]cdc.Change{

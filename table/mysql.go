@@ -76,7 +76,10 @@ type MySQLServer struct {
 	// OrderCommits is MySQL's @@binlog_order_commits ("" on MariaDB, which
 	// always commits in binlog order).
 	OrderCommits string
-	Grants       []string // SHOW GRANTS of the current user
+	// MaxWriteLockCount is @@max_write_lock_count: after that many strong
+	// metadata locks in a row, weaker waiters go first.
+	MaxWriteLockCount uint64
+	Grants            []string // SHOW GRANTS of the current user
 }
 
 // Flavor is "mariadb" or "mysql".
@@ -92,8 +95,8 @@ func (s MySQLServer) Flavor() string {
 func ReadMySQLServer(ctx context.Context, db *sql.DB) (MySQLServer, error) {
 	var s MySQLServer
 	err := db.QueryRowContext(ctx,
-		"SELECT VERSION(), @@global.log_bin, @@global.binlog_format, @@global.binlog_row_image").
-		Scan(&s.Version, &s.LogBin, &s.BinlogFormat, &s.BinlogRowImage)
+		"SELECT VERSION(), @@global.log_bin, @@global.binlog_format, @@global.binlog_row_image, @@global.max_write_lock_count").
+		Scan(&s.Version, &s.LogBin, &s.BinlogFormat, &s.BinlogRowImage, &s.MaxWriteLockCount)
 	if err != nil {
 		return s, fmt.Errorf("read server variables: %w", err)
 	}
@@ -138,8 +141,17 @@ func (s MySQLServer) Check() error {
 		return errors.New("binlog_order_commits is OFF; osc needs transactions to commit in binary log order: " +
 			"SET GLOBAL binlog_order_commits=ON (and in my.cnf)")
 	}
+	if s.MaxWriteLockCount != 0 && s.MaxWriteLockCount < mysqlMinWriteLockCount {
+		// The cut-over's RENAME must be granted the table before the writers
+		// queued on it (see cutover.MySQL).
+		return fmt.Errorf("max_write_lock_count is %d; osc's cut-over needs its RENAME to go before the writers waiting on the table: "+
+			"SET GLOBAL max_write_lock_count=4294967295 (the default, or more; and in my.cnf)", s.MaxWriteLockCount)
+	}
 	return checkMySQLGrants(s.Grants)
 }
+
+// mysqlMinWriteLockCount is the smallest max_write_lock_count osc accepts.
+const mysqlMinWriteLockCount = 1000
 
 // checkMySQLGrants refuses a user that lacks REPLICATION SLAVE or REPLICATION
 // CLIENT (BINLOG MONITOR on MariaDB 10.5+) on *.*. Privileges that come

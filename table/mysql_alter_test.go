@@ -235,6 +235,7 @@ func TestMySQLServerCheck(t *testing.T) {
 		{func(s *MySQLServer) { s.BinlogFormat = "MIXED" }, "binlog_format is MIXED"},
 		{func(s *MySQLServer) { s.BinlogRowImage = "MINIMAL" }, "binlog_row_image is MINIMAL; osc needs FULL: SET GLOBAL binlog_row_image=FULL"},
 		{func(s *MySQLServer) { s.Version, s.OrderCommits = "8.0.36", "0" }, "binlog_order_commits is OFF; osc needs transactions to commit in binary log order"},
+		{func(s *MySQLServer) { s.MaxWriteLockCount = 1 }, "max_write_lock_count is 1; osc's cut-over needs its RENAME to go before the writers"},
 		{func(s *MySQLServer) { s.Grants = []string{"GRANT SELECT, INSERT ON *.* TO `u`@`%`"} }, "lacks REPLICATION SLAVE and REPLICATION CLIENT"},
 		{func(s *MySQLServer) {
 			s.Grants = []string{"GRANT REPLICATION SLAVE ON *.* TO `u`@`%`", "GRANT ALL PRIVILEGES ON `osc_test`.* TO `u`@`%`"}
