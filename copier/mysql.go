@@ -27,6 +27,10 @@ type MySQL struct {
 	orderBy string
 	insert  string // "INSERT INTO shadow (cols) SELECT cols " (+ from)
 	odku    string // " ON DUPLICATE KEY UPDATE k = k"
+	// limit is the highest key when the copy started (nil: the table was
+	// empty): rows inserted above it later reach the shadow as captured
+	// changes, so the copy stops there instead of chasing them.
+	limit []any
 }
 
 // mysqlKey is one column of the chunking key.
@@ -109,8 +113,41 @@ func (c *MySQL) init(ctx context.Context) error {
 	c.from = "FROM " + myQuoteIdent(p.Source.Schema) + "." + myQuoteIdent(p.Source.Name) + " FORCE INDEX (" + myQuoteIdent(index) + ")"
 	c.insert = "INSERT INTO " + shadow + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
 	c.odku = " ON DUPLICATE KEY UPDATE " + shadowKey + " = " + shadowKey
+	// Read on the first chunk, after change capture started.
+	if c.limit, err = c.last(ctx); err != nil {
+		return err
+	}
 	c.ready = true
 	return nil
+}
+
+// last returns the highest key, or nil when the table is empty.
+func (c *MySQL) last(ctx context.Context) ([]any, error) {
+	exprs := make([]string, len(c.keys))
+	order := make([]string, len(c.keys))
+	for i, k := range c.keys {
+		exprs[i] = k.expr
+		order[i] = k.name + " DESC"
+	}
+	q := "SELECT " + strings.Join(exprs, ", ") + " " + c.from + " ORDER BY " + strings.Join(order, ", ") + " LIMIT 1"
+	// Prepared, like upper: binary results keep each value's type.
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("copy: highest key: %w", err)
+	}
+	defer st.Close()
+	vals := make([]any, len(c.keys))
+	ptrs := make([]any, len(c.keys))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	switch err := st.QueryRowContext(ctx).Scan(ptrs...); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("copy: highest key: %w", err)
+	}
+	return vals, nil
 }
 
 // keyIndex finds the unique index (PRIMARY first) whose columns are the key.
@@ -150,7 +187,8 @@ func (c *MySQL) keyIndex(ctx context.Context) (string, error) {
 }
 
 // CopyChunk copies the rows whose key is in (after, the size-th key after
-// it], or all the rows past after when fewer remain (Done).
+// it], or all the rows past after up to the highest key the table had when
+// the copy started when fewer remain (Done).
 func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
 	if size < 1 {
 		return Chunk{}, fmt.Errorf("copy chunk: size %d", size)
@@ -161,14 +199,17 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 	if after != nil && len(after) != len(c.keys) {
 		return Chunk{}, fmt.Errorf("copy chunk: %d key values for a %d-column key", len(after), len(c.keys))
 	}
+	if c.limit == nil {
+		return Chunk{Last: after, Done: true}, nil
+	}
 	tx, err := c.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 
-	var conds []string
-	var args []any
+	cond, args := c.bound(c.limit, "<", true)
+	conds := []string{cond}
 	if after != nil {
 		cond, a := c.bound(after, ">", false)
 		conds, args = append(conds, cond), append(args, a...)

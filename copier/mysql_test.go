@@ -200,3 +200,33 @@ func TestMySQLCopyNeverOverwrites(t *testing.T) {
 		t.Errorf("copying a NULL into a NOT NULL column: %v", err)
 	}
 }
+
+// Rows inserted above the highest key once the copy started are left to
+// change capture: the copy stops at that key instead of chasing them.
+func TestMySQLCopyStopsAtHighestKey(t *testing.T) {
+	db := myOpenDB(t)
+	src, dst := "tbl_mysqldata_limit", "tbl_mysqldata_limit_copy"
+	testdb.DropMySQLTables(t, db, src, dst)
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+src+" (id INT PRIMARY KEY, v INT)")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+src+" SELECT seq, seq FROM seq_1_to_20")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+dst+" LIKE "+src)
+	cp := copier.NewMySQL(db, myPlan(t, db, src, dst, 1))
+	ctx := context.Background()
+	var after []any
+	for n := 0; ; n++ {
+		ch, err := cp.CopyChunk(ctx, after, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			testdb.ExecMySQL(t, db, "INSERT INTO "+src+" VALUES (100, 100), (15000, 0)")
+		}
+		if ch.Done {
+			break
+		}
+		after = ch.Last
+	}
+	if got := myCount(t, db, "SELECT COUNT(*) FROM "+dst); got != 20 {
+		t.Errorf("copied %d rows, want the 20 there when the copy started", got)
+	}
+}

@@ -38,6 +38,10 @@ type Postgres struct {
 	types  []string // their types
 	insert string   // "INSERT INTO shadow (cols) OVERRIDING SYSTEM VALUE SELECT cols FROM source"
 	onConf string   // " ORDER BY key ON CONFLICT (shadow key) DO NOTHING"
+	// limit is the highest key when the copy started, as text (nil: the
+	// table was empty): rows inserted above it later reach the shadow as
+	// captured changes, so the copy stops there instead of chasing them.
+	limit []any
 }
 
 // NewPostgres returns the chunk copier of the plan.
@@ -45,7 +49,7 @@ func NewPostgres(pool *pgxpool.Pool, plan *table.Plan) *Postgres {
 	return &Postgres{pool: pool, plan: plan}
 }
 
-func (c *Postgres) init() error {
+func (c *Postgres) init(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ready {
@@ -88,6 +92,12 @@ func (c *Postgres) init() error {
 	c.insert = fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
 		c.shadow, strings.Join(dst, ", "), strings.Join(src, ", "), c.source)
 	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(c.keys, ", "), strings.Join(c.skeys, ", "))
+	// Read on the first chunk, after change capture started.
+	limit, err := c.edge(ctx, nil, nil, "DESC", 0)
+	if err != nil {
+		return fmt.Errorf("highest key: %w", err)
+	}
+	c.limit = limit
 	c.ready = true
 	return nil
 }
@@ -95,8 +105,11 @@ func (c *Postgres) init() error {
 // CopyChunk copies the rows with a key after after (nil: from the first row)
 // up to the size-th such row into the shadow.
 func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
-	if err := c.init(); err != nil {
+	if err := c.init(ctx); err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+	}
+	if c.limit == nil {
+		return Chunk{Last: after, Done: true}, nil
 	}
 	if size < 1 {
 		size = 1
@@ -115,12 +128,15 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		probe = append(probe, cond)
 		return err
 	}
+	if err := bound("<=", c.limit); err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: highest key: %w", err)
+	}
 	if after != nil {
 		if err := bound(">", after); err != nil {
 			return Chunk{}, fmt.Errorf("copy chunk: lower bound: %w", err)
 		}
 	}
-	upper, err := c.upper(ctx, conds, args, size)
+	upper, err := c.edge(ctx, conds, args, "", size-1)
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
 	}
@@ -264,22 +280,23 @@ func (s *PostgresSnapshot) Sees(xid uint32) bool {
 	return !s.Xip[f]
 }
 
-// upper returns the key of the size-th row matching conds, as text values,
-// or nil when fewer rows remain.
-func (c *Postgres) upper(ctx context.Context, conds []string, args []any, size int) ([]any, error) {
+// edge returns the key, as text values, of the row matching conds at offset
+// in key order (dir "" ascending, "DESC" descending), or nil when there is
+// none.
+func (c *Postgres) edge(ctx context.Context, conds []string, args []any, dir string, offset int) ([]any, error) {
 	// ORDER BY names the table's columns qualified: unqualified, they would
 	// be the text output columns, ordered as text.
 	sel := make([]string, len(c.keys))
 	order := make([]string, len(c.keys))
 	for i, k := range c.keys {
 		sel[i] = "o." + k + "::text"
-		order[i] = "o." + k
+		order[i] = "o." + k + " " + dir
 	}
 	query := "SELECT " + strings.Join(sel, ", ") + " FROM " + c.source + " AS o"
 	if len(conds) > 0 {
 		query += " WHERE " + strings.Join(conds, " AND ")
 	}
-	query += fmt.Sprintf(" ORDER BY %s LIMIT 1 OFFSET %d", strings.Join(order, ", "), size-1)
+	query += fmt.Sprintf(" ORDER BY %s LIMIT 1 OFFSET %d", strings.Join(order, ", "), offset)
 	vals := make([]*string, len(c.keys))
 	dest := make([]any, len(c.keys))
 	for i := range vals {
