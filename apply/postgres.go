@@ -608,6 +608,20 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 	}
 }
 
+// Settled forgets the source reads whose commits have all been applied, every
+// change before pos having been, and reports whether none is left: then no
+// move in the shadow needs to read the source (see move).
+func (a *Postgres) Settled(pos cdc.Position) bool {
+	if p, ok := pos.(cdc.LSN); ok {
+		for k, r := range a.ahead {
+			if r.lsn < p {
+				delete(a.ahead, k)
+			}
+		}
+	}
+	return len(a.ahead) == 0
+}
+
 // CopyDone tells the applier that the copy is over and that it has applied
 // every change up to a marker emitted after the last chunk: moves are then
 // made within the shadow (see move).

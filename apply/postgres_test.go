@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -682,6 +683,9 @@ func TestPostgresPartialMoveAfterAheadRead(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if ap.Settled(cdc.LSN(0)) {
+		t.Fatal("settled, with a read ahead of the applier")
+	}
 	ap.CopyDone()
 	cutOver, err := pool.Begin(ctx)
 	if err != nil {
@@ -710,6 +714,9 @@ func TestPostgresPartialMoveAfterAheadRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertSameRows(t, pool, "t", "_t_new", "id")
+	if !ap.Settled(cdc.LSN(math.MaxUint64)) {
+		t.Error("not settled once every change was applied")
+	}
 }
 
 // pgFullXid maps pgoutput's 32-bit xid to the full id within 2^31 of a

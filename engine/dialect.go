@@ -92,6 +92,15 @@ type Applier interface {
 	Apply(ctx context.Context, changes []cdc.Change) error
 }
 
+// settlingApplier is an Applier that may need to read the source for some
+// changes (PostgreSQL moves after an earlier read ran ahead of it): the
+// cut-over, which locks the source, waits until it is Settled — nothing it
+// holds needs such a read once every change before pos has been applied.
+type settlingApplier interface {
+	Applier
+	Settled(pos cdc.Position) bool
+}
+
 // copyDoneApplier is an Applier told when the copy is over and it has applied
 // every change the chunks' reads saw: the shadow then equals the source as of
 // the change being applied (PostgreSQL moves rely on it).

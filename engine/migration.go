@@ -83,6 +83,8 @@ type Migration struct {
 	// each chunk, so a replayed change is always the latest for its key.
 	applyMu sync.Mutex
 	window  *replayWindow
+	// markerPos is the position of the last marker the applier passed.
+	markerPos cdc.Position
 
 	markerMu sync.Mutex
 	markers  map[string]chan struct{}
@@ -286,8 +288,9 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	}
 	// Catch up once more without the lock: a long postpone or throttle can
 	// leave a backlog, which the cut-over's own drain would apply while
-	// holding writers.
-	if err := m.drain(ctx); err != nil {
+	// holding writers; and wait until the applier needs nothing the
+	// cut-over's lock would block (settled).
+	if err := m.settle(ctx); err != nil {
 		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
 	}
 	m.setState(StateCuttingOver)
@@ -401,6 +404,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 			rows = rows[:0]
 			m.applyMu.Lock()
 			m.window.passed(c.Marker)
+			m.markerPos = c.Pos
 			m.applyMu.Unlock()
 			m.releaseMarker(c.Marker)
 		}
@@ -451,6 +455,31 @@ func (m *Migration) drain(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	}
+}
+
+// settle drains until the applier is settled (settlingApplier), or just
+// drains for an applier that always is.
+func (m *Migration) settle(ctx context.Context) error {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		if err := m.drain(ctx); err != nil {
+			return err
+		}
+		s, ok := m.ap.(settlingApplier)
+		if !ok {
+			return nil
+		}
+		m.applyMu.Lock()
+		settled := s.Settled(m.markerPos)
+		m.applyMu.Unlock()
+		if settled {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(wait):
+		}
 	}
 }
 
