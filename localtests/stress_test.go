@@ -59,6 +59,7 @@ type stressVariant struct {
 	// pause, if set, is a pause after each writer transaction: for a load
 	// osc applies more slowly than a writer at full speed makes it.
 	pause time.Duration
+	extra []string // more osc flags, after the database's
 }
 
 // stressTarget is a database the stress cases run on.
@@ -176,6 +177,9 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 					// caught up within the time limit. Paced, it still races
 					// every chunk and the cut-over.
 					writers: 1, pause: time.Millisecond,
+					// Smaller chunks: the copy lasts long enough for the paced
+					// writer to race it.
+					extra: []string{"--chunk-size", "50"},
 				},
 			},
 		},
@@ -327,6 +331,7 @@ func runStress(t *testing.T, target stressTarget, v stressVariant, admin *sql.DB
 
 	args := append(d.oscArgs(ns, "t"), "--alter", v.alter, "--execute", "--chunk-size", stressChunkSize)
 	args = append(args, target.extra...)
+	args = append(args, v.extra...)
 	start := time.Now()
 	osc, err := startOsc(ctx, bin, args)
 	if err != nil {
