@@ -75,7 +75,9 @@ type Source interface {
 type Copier interface {
 	// CopyChunk copies the rows whose key is greater than after (nil: from the
 	// first row), at most about size of them, into the shadow without
-	// overwriting rows already there, in one short transaction.
+	// overwriting rows already there, in one short transaction. It stops at
+	// the highest key the table had at its first call (made after change
+	// capture started): rows above it arrive as captured changes.
 	CopyChunk(ctx context.Context, after []any, size int) (Chunk, error)
 }
 
