@@ -475,6 +475,9 @@ func (m *Migration) settle(ctx context.Context) error {
 		if settled {
 			return nil
 		}
+		if wait == 10*time.Millisecond {
+			m.log.Info("waiting for the applier to settle before the cut-over: it still has to read the source for some changes")
+		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
