@@ -58,7 +58,7 @@ type Postgres struct {
 // pgAheadRead is a source read a move wrote its new row from: the snapshot
 // it read in, and a WAL position after every commit that snapshot saw.
 type pgAheadRead struct {
-	snap string
+	snap *cdc.PostgresSnapshot
 	lsn  cdc.LSN
 }
 
@@ -557,11 +557,7 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 	if a.copyDone.Load() {
 		fromShadow := true
 		if r, ok := a.ahead[a.keyText(op.where, nil)]; ok {
-			seen, err := a.seen(ctx, r.snap, op.xid)
-			if err != nil {
-				return fmt.Errorf("move: %w", err)
-			}
-			fromShadow = !seen
+			fromShadow = !r.snap.Sees(op.xid)
 		}
 		if fromShadow {
 			q, args, err := a.moveSQL(op)
@@ -583,14 +579,18 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 	for poll := time.Millisecond; ; poll = min(2*poll, pgMovePoll) {
 		var (
 			visible, wrote bool
+			snap           string
 			read           pgAheadRead
 		)
 		stmts := []pgStmt{{query: query, args: args, desc: "move 1 row into " + a.shadow}}
-		if err := a.sendScan(ctx, stmts, &visible, &wrote, &read.snap, &read.lsn); err != nil {
+		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn); err != nil {
 			return fmt.Errorf("move: %w", err)
 		}
 		if visible {
 			if wrote {
+				if read.snap, err = cdc.ParsePostgresSnapshot(snap); err != nil {
+					return fmt.Errorf("move: %w", err)
+				}
 				if a.ahead == nil {
 					a.ahead = map[string]pgAheadRead{}
 				}
@@ -655,18 +655,6 @@ func (a *Postgres) sendScan(ctx context.Context, stmts []pgStmt, dest ...any) er
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
-}
-
-// seen reports whether the transaction xid is visible in the snapshot snap.
-func (a *Postgres) seen(ctx context.Context, snap string, xid uint32) (bool, error) {
-	var seen bool
-	err := a.pool.QueryRow(ctx, "SELECT pg_visible_in_snapshot("+
-		pgFullXid("$1::bigint", "pg_snapshot_xmax(pg_current_snapshot())::text::bigint")+", $2::pg_snapshot)",
-		int64(xid), snap).Scan(&seen)
-	if err != nil {
-		return false, fmt.Errorf("was transaction %d visible to an earlier read: %w", xid, err)
-	}
-	return seen, nil
 }
 
 // pgFullXid is the full transaction id (xid8) of a transaction from its 32

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"osc/cdc"
 	"osc/table"
 )
 
@@ -159,7 +159,7 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 	}
 	var (
 		rows int64
-		snap *PostgresSnapshot
+		snap *cdc.PostgresSnapshot
 	)
 	onConf := applied
 	for attempt := 1; ; attempt++ {
@@ -199,7 +199,7 @@ const pgUniqueViolation = "23505"
 // returns the rows it inserted and the snapshot it read the source with: the
 // statement's own, read by pg_current_snapshot() in the same statement (every
 // part of a statement with a data-modifying WITH runs on one snapshot).
-func (c *Postgres) exec(ctx context.Context, insert string, args []any) (int64, *PostgresSnapshot, error) {
+func (c *Postgres) exec(ctx context.Context, insert string, args []any) (int64, *cdc.PostgresSnapshot, error) {
 	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return 0, nil, fmt.Errorf("begin: %w", err)
@@ -214,7 +214,7 @@ func (c *Postgres) exec(ctx context.Context, insert string, args []any) (int64, 
 	if err := tx.QueryRow(ctx, q, args...).Scan(&rows, &text); err != nil {
 		return 0, nil, err
 	}
-	snap, err := ParsePostgresSnapshot(text)
+	snap, err := cdc.ParsePostgresSnapshot(text)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -222,62 +222,6 @@ func (c *Postgres) exec(ctx context.Context, insert string, args []any) (int64, 
 		return 0, nil, fmt.Errorf("commit: %w", err)
 	}
 	return rows, snap, nil
-}
-
-// PostgresSnapshot is a snapshot as pg_current_snapshot() shows it: xmin,
-// xmax and the transactions in progress, as 64-bit transaction ids.
-type PostgresSnapshot struct {
-	Xmin, Xmax uint64
-	Xip        map[uint64]bool
-}
-
-// ParsePostgresSnapshot reads pg_snapshot's text form "xmin:xmax:xip,…".
-func ParsePostgresSnapshot(s string) (*PostgresSnapshot, error) {
-	parts := strings.Split(s, ":")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("snapshot %q: want xmin:xmax:xip", s)
-	}
-	var snap PostgresSnapshot
-	var err error
-	if snap.Xmin, err = strconv.ParseUint(parts[0], 10, 64); err != nil {
-		return nil, fmt.Errorf("snapshot %q: xmin: %w", s, err)
-	}
-	if snap.Xmax, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
-		return nil, fmt.Errorf("snapshot %q: xmax: %w", s, err)
-	}
-	if parts[2] != "" {
-		snap.Xip = map[uint64]bool{}
-		for _, x := range strings.Split(parts[2], ",") {
-			n, err := strconv.ParseUint(x, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("snapshot %q: xip: %w", s, err)
-			}
-			snap.Xip[n] = true
-		}
-	}
-	return &snap, nil
-}
-
-// Sees reports whether transaction xid (32 bits, as pgoutput sends it) had
-// committed when the snapshot was taken. The full id is the one within 2^31
-// of xmax, as PostgreSQL's wraparound rules guarantee for a running
-// transaction.
-func (s *PostgresSnapshot) Sees(xid uint32) bool {
-	if xid == 0 {
-		return false
-	}
-	full := int64(s.Xmax) + int64(int32(xid-uint32(s.Xmax)))
-	if full < 0 {
-		return false
-	}
-	f := uint64(full)
-	switch {
-	case f >= s.Xmax:
-		return false
-	case f < s.Xmin:
-		return true
-	}
-	return !s.Xip[f]
 }
 
 // edge returns the key, as text values, of the row matching conds at offset
