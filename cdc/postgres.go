@@ -118,6 +118,11 @@ type PostgresSource struct {
 	mu         sync.Mutex
 	queue      []Change
 	queueBytes int
+	// emitted holds the ids of the markers EmitMarker committed and Next has
+	// not returned yet: a logical message reaches every slot of the
+	// database, so other sources' markers (another osc's, a test's) are
+	// dropped.
+	emitted map[string]bool
 	err        error // the reader's failure; returned by Next
 	relSeen    bool  // a Relation message for the table was received
 	inTxn      bool
@@ -479,6 +484,12 @@ func (s *PostgresSource) Ack(pos Position) {
 // writer's next round (wal_writer_delay, 200 ms by default), and the cut-over
 // holds writers while it waits for the marker.
 func (s *PostgresSource) EmitMarker(ctx context.Context, id string) error {
+	s.mu.Lock()
+	if s.emitted == nil {
+		s.emitted = map[string]bool{}
+	}
+	s.emitted[id] = true
+	s.mu.Unlock()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
 			return err
@@ -487,6 +498,9 @@ func (s *PostgresSource) EmitMarker(ctx context.Context, id string) error {
 		return err
 	})
 	if err != nil {
+		s.mu.Lock()
+		delete(s.emitted, id)
+		s.mu.Unlock()
 		return fmt.Errorf("emit marker: %w", err)
 	}
 	return nil
@@ -776,7 +790,14 @@ func (s *PostgresSource) handleMessage(msg pglogrepl.Message) error {
 		}
 	case *pglogrepl.LogicalDecodingMessage:
 		if m.Prefix == MarkerPrefix && m.Transactional {
-			s.push(Change{Op: Marker, Marker: string(m.Content)})
+			id := string(m.Content)
+			s.mu.Lock()
+			ours := s.emitted[id]
+			delete(s.emitted, id)
+			s.mu.Unlock()
+			if ours {
+				s.push(Change{Op: Marker, Marker: id})
+			}
 		}
 	}
 	return nil

@@ -93,17 +93,10 @@ func untilMarker(t *testing.T, src *PostgresSource, id string, limit int) []Chan
 		if len(cs) == 0 || len(cs) > limit {
 			t.Fatalf("next returned %d changes (limit %d)", len(cs), limit)
 		}
+		out = append(out, cs...)
 		src.Ack(cs[len(cs)-1].Pos)
-		for _, c := range cs {
-			// A logical message reaches every slot of the database: markers
-			// of other tests running meanwhile (apply's, osc's) are not ours.
-			if c.Op == Marker && c.Marker != id {
-				continue
-			}
-			out = append(out, c)
-			if c.Op == Marker {
-				return out
-			}
+		if last := cs[len(cs)-1]; last.Op == Marker && last.Marker == id {
+			return out
 		}
 	}
 }
