@@ -15,7 +15,7 @@ WITH_SANDBOX_ENV := eval "$$($(SANDBOX) env)" &&
 .PHONY: build sandbox test stress demo bench down
 
 build:
-	$(GO) build -o bin/osc ./cmd/osc
+	$(GO) build -buildvcs=auto -o bin/osc ./cmd/osc
 
 sandbox:
 	$(SANDBOX) up

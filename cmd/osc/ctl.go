@@ -19,16 +19,16 @@ const ctlTimeout = 40 * time.Second
 
 // runCtl is `osc ctl`: it sends one interactive command to a running osc
 // and prints the reply, so that nobody needs netcat.
-func runCtl(args []string, stdout, stderr io.Writer) error {
+func runCtl(args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("osc ctl", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
 	fs.SortFlags = false
 	socket := fs.String("socket", "", "the running osc's --serve-socket-file")
 	database := fs.String("database", "", "with --table: find the socket osc serves by default for this database (PostgreSQL: the database of the DSN)")
 	tbl := fs.String("table", "", "with --database: the migrated table (PostgreSQL: schema.table or table in public)")
 	tcp := fs.String("tcp", "", "host:port of a running osc's --serve-tcp-port instead of a socket")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `osc ctl: send an interactive command to a running osc.
+		fmt.Fprint(stdout, `osc ctl: send an interactive command to a running osc.
 
 Usage:
   osc ctl --socket PATH COMMAND
@@ -46,19 +46,21 @@ Flags:
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	command := strings.TrimSpace(strings.Join(fs.Args(), " "))
 	if command == "" {
-		fs.Usage()
-		return errors.New("no command (try: osc ctl --socket PATH help)")
+		return usageError{errors.New("no command (try: osc ctl --socket PATH help)")}
 	}
 	if strings.ContainsAny(command, "\r\n") {
-		return errors.New("a command is one line")
+		return usageError{errors.New("a command is one line")}
 	}
 	network, addr, err := ctlAddress(*socket, *database, *tbl, *tcp)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	reply, err := ctlSend(network, addr, command)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -24,11 +25,28 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprintf(os.Stderr, "osc: error: %v\n", err)
-		}
-		os.Exit(1)
+	os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// usageError is a command line osc cannot run: an unknown flag, a missing
+// or contradictory one. It exits 2, as flag errors do in most tools.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode prints err and returns the process's exit status: 0 for success
+// and for --help, 2 for a command line error, 1 for a failed run.
+func exitCode(err error, stderr io.Writer) int {
+	var usage usageError
+	switch {
+	case err == nil || errors.Is(err, pflag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "osc: %v (see --help)\n", usage.error)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "osc: error: %v\n", err)
+		return 1
 	}
 }
 
@@ -50,13 +68,14 @@ type options struct {
 	verbose, debug, quiet bool
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, *pflag.FlagSet, error) {
+// parseFlags reads the command line; --help prints to usageOut.
+func parseFlags(args []string, usageOut io.Writer) (*options, *pflag.FlagSet, error) {
 	o := &options{}
 	fs := pflag.NewFlagSet("osc", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(usageOut)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `osc: online schema change for MySQL/MariaDB and PostgreSQL, without triggers.
+		fmt.Fprint(usageOut, `osc: online schema change for MySQL/MariaDB and PostgreSQL, without triggers.
 
 Usage:
   osc --host H --user U --database D --table T --alter "ADD COLUMN c INT" [--execute]
@@ -103,43 +122,66 @@ Flags:
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (status lines still print)")
 	ctl := addControlFlags(fs)
 
+	version := fs.Bool("version", false, "print osc's version and exit")
 	if err := fs.Parse(args); err != nil {
-		return nil, fs, err
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, fs, err
+		}
+		return nil, fs, usageError{err}
 	}
-	if fs.NArg() > 0 {
-		return nil, fs, fmt.Errorf("unexpected argument %q (flags take the form --name value)", fs.Arg(0))
+	if *version {
+		return nil, fs, errVersion
 	}
-	if o.noop && o.cfg.Execute {
-		return nil, fs, errors.New("--noop and --execute contradict each other")
-	}
-	if o.cfg.Table == "" {
-		return nil, fs, errors.New("--table is required")
-	}
-	if strings.TrimSpace(o.cfg.Alter) == "" {
-		return nil, fs, errors.New("--alter is required")
-	}
-	if o.cfg.ChunkSize < 1 {
-		return nil, fs, errors.New("--chunk-size must be at least 1")
-	}
-	if o.cfg.DMLBatchSize < 1 {
-		return nil, fs, errors.New("--dml-batch-size must be at least 1")
-	}
-	if o.cutOverLockTimeoutS < 1 {
-		return nil, fs, errors.New("--cut-over-lock-timeout-seconds must be at least 1")
-	}
-	o.cfg.CutOverLockTimeout = time.Duration(o.cutOverLockTimeoutS) * time.Second
-	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
-	if err := ctl.apply(fs, o); err != nil {
-		return nil, fs, err
+	o, err := checkFlags(fs, o, ctl)
+	if err != nil {
+		return nil, fs, usageError{err}
 	}
 	return o, fs, nil
 }
 
+// errVersion asks run to print the version instead of migrating.
+var errVersion = errors.New("version requested")
+
+// checkFlags validates the parsed command line and completes the options.
+func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, error) {
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags take the form --name value)", fs.Arg(0))
+	}
+	if o.noop && o.cfg.Execute {
+		return nil, errors.New("--noop and --execute contradict each other")
+	}
+	if o.cfg.Table == "" {
+		return nil, errors.New("--table is required")
+	}
+	if strings.TrimSpace(o.cfg.Alter) == "" {
+		return nil, errors.New("--alter is required")
+	}
+	if o.cfg.ChunkSize < 1 {
+		return nil, errors.New("--chunk-size must be at least 1")
+	}
+	if o.cfg.DMLBatchSize < 1 {
+		return nil, errors.New("--dml-batch-size must be at least 1")
+	}
+	if o.cutOverLockTimeoutS < 1 {
+		return nil, errors.New("--cut-over-lock-timeout-seconds must be at least 1")
+	}
+	o.cfg.CutOverLockTimeout = time.Duration(o.cutOverLockTimeoutS) * time.Second
+	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
+	if err := ctl.apply(fs, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "ctl" {
-		return runCtl(args[1:], stdout, stderr)
+		return runCtl(args[1:], stdout)
 	}
-	o, fs, err := parseFlags(args, stderr)
+	o, fs, err := parseFlags(args, stdout)
+	if errors.Is(err, errVersion) {
+		_, err = fmt.Fprintln(stdout, "osc", version())
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -176,10 +218,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
 	if o.database == "" {
-		return nil, errors.New("--database is required for MySQL (for PostgreSQL give --dsn)")
+		return nil, usageError{errors.New("--database is required for MySQL (for PostgreSQL give --dsn)")}
 	}
 	if o.user == "" {
-		return nil, errors.New("--user is required for MySQL")
+		return nil, usageError{errors.New("--user is required for MySQL")}
 	}
 	password := o.password
 	if password == "" {
@@ -198,4 +240,32 @@ func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
 	return engine.NewMySQL(o.cfg, table.MySQLConn{
 		Host: o.host, Port: o.port, User: o.user, Password: password, ReplicaServerID: o.replicaServerID,
 	}, log)
+}
+
+// version is the module version osc was built as (a tag, or a pseudo-version
+// for go install), else the commit it was built from.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := info.Main.Version
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+dirty"
+			}
+		}
+	}
+	if v != "" && v != "(devel)" {
+		return v
+	}
+	if rev == "" {
+		return "(devel)"
+	}
+	return "commit " + rev + modified
 }

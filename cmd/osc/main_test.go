@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes: help is not an error, a bad command line exits 2 with one
+// line naming the problem, a failed run exits 1.
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string // a fragment of standard output
+		stderr string // a fragment of standard error ("" = empty)
+	}{
+		{[]string{"--help"}, 0, "Usage:", ""},
+		{[]string{"ctl", "--help"}, 0, "osc ctl --socket PATH COMMAND", ""},
+		{[]string{"--version"}, 0, "osc ", ""},
+		{[]string{"--bogus"}, 2, "", "osc: unknown flag: --bogus (see --help)\n"},
+		{[]string{"--table", "t"}, 2, "", "osc: --alter is required (see --help)\n"},
+		{[]string{"--table", "t", "--alter", "ADD c INT"}, 2, "", "--database is required"},
+		{[]string{"ctl", "--nope"}, 2, "", "unknown flag: --nope"},
+		{[]string{"ctl"}, 2, "", "no command"},
+		{[]string{"ctl", "--socket", "/nonexistent/osc.sock", "status"}, 1, "", "osc: error: "},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := exitCode(run(tc.args, &stdout, &stderr), &stderr)
+		if code != tc.code {
+			t.Errorf("%q: exit %d, want %d (stderr %q)", tc.args, code, tc.code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), tc.stdout) {
+			t.Errorf("%q: stdout %q lacks %q", tc.args, stdout.String(), tc.stdout)
+		}
+		if tc.stderr == "" && stderr.Len() > 0 || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("%q: stderr %q, want %q", tc.args, stderr.String(), tc.stderr)
+		}
+		if tc.code == 2 && strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("%q: a command line error is one line, got %q", tc.args, stderr.String())
+		}
+	}
+}
