@@ -67,12 +67,12 @@ func pgTestShadow(t *testing.T, pool *pgxpool.Pool, name, alter string) *table.P
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cols []string
+	var cols, src []string
 	for _, m := range sh.Plan.Mapping {
-		cols = append(cols, table.QuotePostgres(m.Shadow))
+		cols, src = append(cols, table.QuotePostgres(m.Shadow)), append(src, table.QuotePostgres(m.Source))
 	}
 	testdb.ExecPostgresIn(t, pool, pgTestSchema, fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
-		table.QuotePostgres(pgTestSchema, sh.Plan.Shadow.Name), strings.Join(cols, ", "), strings.Join(cols, ", "),
+		table.QuotePostgres(pgTestSchema, sh.Plan.Shadow.Name), strings.Join(cols, ", "), strings.Join(src, ", "),
 		table.QuotePostgres(pgTestSchema, name)))
 	return sh
 }
