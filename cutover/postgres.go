@@ -392,7 +392,6 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	}
 	newTable := s.orig // the original's name now names the new table
 
-
 	// Ownership first: it moves the owner's privileges and owned sequences.
 	// An owner the --alter set is kept.
 	if changeOwner {
