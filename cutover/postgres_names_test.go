@@ -42,8 +42,11 @@ func pgCatalogFacts(t *testing.T, pool *pgxpool.Pool, schema string) []string {
 		UNION ALL
 		SELECT format('statistics %s %s', stxname, pg_get_statisticsobjdef_columns(oid)) FROM pg_statistic_ext WHERE stxrelid = $1
 		UNION ALL
-		SELECT format('column %s %s options=%s', attname, format_type(atttypid, atttypmod), attoptions)
+		SELECT format('column %s %s options=%s statistics=%s', attname, format_type(atttypid, atttypmod), attoptions, attstattarget)
 			FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped
+		UNION ALL
+		SELECT format('index column %s.%s statistics=%s', x.relname, a.attnum, a.attstattarget)
+			FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_attribute a ON a.attrelid = i.indexrelid WHERE i.indrelid = $1
 		UNION ALL
 		SELECT format('replica identity %s', relreplident) FROM pg_class WHERE oid = $1`, oid)
 	if err != nil {
@@ -115,6 +118,17 @@ func TestPostgresSameAsPlainAlter(t *testing.T) {
 			"INSERT INTO t SELECT i, 1, 5, -i, i FROM generate_series(1, 20) i",
 			"ALTER TABLE t ADD CONSTRAINT fk0 FOREIGN KEY (r) REFERENCES p NOT VALID, ADD CONSTRAINT cc CHECK (c < 0) NOT VALID, ADD CONSTRAINT cb CHECK (b < 0) NOT VALID",
 		}, "ADD FOREIGN KEY (s) REFERENCES {s}.p NOT VALID, ADD CHECK (b > 10) NOT VALID; VALIDATE CONSTRAINT fk0; VALIDATE CONSTRAINT cc"},
+		{"properties LIKE does not copy", []string{
+			"CREATE TABLE t (id int PRIMARY KEY, a int NOT NULL, c int)",
+			"CREATE UNIQUE INDEX ui ON t (id, a)",
+			"ALTER TABLE t REPLICA IDENTITY USING INDEX ui",
+			"ALTER TABLE t ALTER COLUMN c SET (n_distinct = 5), ALTER COLUMN a SET STATISTICS 300",
+			"CLUSTER t USING ui",
+			"COMMENT ON CONSTRAINT t_pkey ON t IS 'the key'",
+			"CREATE INDEX ie ON t ((c + 1))",
+			"ALTER INDEX ie ALTER COLUMN 1 SET STATISTICS 500",
+			"INSERT INTO t SELECT i, i, i FROM generate_series(1, 20) i",
+		}, "ADD COLUMN z int, ALTER COLUMN a TYPE bigint"},
 		{"identity sequences", []string{
 			"CREATE TABLE t (id int PRIMARY KEY, a smallint GENERATED ALWAYS AS IDENTITY, b int GENERATED ALWAYS AS IDENTITY, c int)",
 			"INSERT INTO t (id, c) SELECT i, i FROM generate_series(1, 20) i",

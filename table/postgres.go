@@ -945,6 +945,9 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	for _, p := range pgPairIndexes(srcIdx, likeIdx, func(s string) (string, bool) { return s, true }) {
 		indexNames[p[0]] = p[1]
 	}
+	if err := pgCopyProperties(ctx, tx, in.OID, n.Schema, n.Shadow, indexNames); err != nil {
+		return nil, err
+	}
 	for _, c := range clauses {
 		c = pgMapConstraintNames(c, indexNames)
 		// The extended protocol runs exactly one statement.
