@@ -985,8 +985,12 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, err
 	}
 	pgDisplayNames(shIdx, renames)
+	replIdent, err := pgReadReplicaIdentity(ctx, tx, in.OID)
+	if err != nil {
+		return nil, err
+	}
 	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter,
-		SourceIndexes: srcIdx, ShadowIndexes: shIdx, EstimatedRows: in.EstimatedRows})
+		SourceIndexes: srcIdx, ShadowIndexes: shIdx, EstimatedRows: in.EstimatedRows, ReplIdent: replIdent})
 	if err != nil {
 		return nil, err
 	}
@@ -1182,6 +1186,7 @@ type pgPlanInput struct {
 	PreAlter                     map[int16]string // shadow attnum → original column name, read before the alter
 	SourceIndexes, ShadowIndexes []pgIndex
 	EstimatedRows                int64
+	ReplIdent                    pgReplicaIdentity // the original's
 }
 
 // pgBuildPlan maps the original's columns onto the shadow's by attnum,
@@ -1381,7 +1386,11 @@ func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 			cands = append(cands, ix)
 		}
 	}
+	// A key the replica identity does not carry cannot be captured.
 	sort.SliceStable(cands, func(i, j int) bool {
+		if ci, cj := in.ReplIdent.covers(cands[i].Columns), in.ReplIdent.covers(cands[j].Columns); ci != cj {
+			return ci
+		}
 		if cands[i].Primary != cands[j].Primary {
 			return cands[i].Primary
 		}
@@ -1402,6 +1411,9 @@ func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 		}
 		for _, u := range in.ShadowIndexes {
 			if u.keyUsable(in.Shadow) && pgSameSet(u.Columns, want) {
+				if !in.ReplIdent.covers(ix.Columns) {
+					return pgIndex{}, in.ReplIdent.refusal(in.Names, ix)
+				}
 				return ix, nil
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -75,8 +76,8 @@ func pgReadNamed(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgNamed,
 }
 
 // pgMatchNamed pairs each object of a with the object of b of the same kind
-// and definition (the n-th of a kind and definition with the n-th), as
-// a's name → b's name.
+// and definition, as a's object → b's name: one of the same name if there is
+// one, else the n-th left of a kind and definition with the n-th left.
 func pgMatchNamed(a, b []pgNamed) map[pgNamed]string {
 	type group struct{ kind, key string }
 	rest := map[group][]string{}
@@ -85,7 +86,17 @@ func pgMatchNamed(a, b []pgNamed) map[pgNamed]string {
 		rest[g] = append(rest[g], o.name)
 	}
 	out := map[pgNamed]string{}
+	var left []pgNamed
 	for _, o := range a {
+		g := group{o.kind, o.key}
+		if i := slices.Index(rest[g], o.name); i >= 0 {
+			out[o] = o.name
+			rest[g] = slices.Delete(rest[g], i, i+1)
+		} else {
+			left = append(left, o)
+		}
+	}
+	for _, o := range left {
 		g := group{o.kind, o.key}
 		if names := rest[g]; len(names) > 0 {
 			out[o] = names[0]

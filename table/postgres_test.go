@@ -475,6 +475,10 @@ func TestCreatePostgresShadowRefusals(t *testing.T) {
 		"CREATE TABLE r (id int PRIMARY KEY, a int, b text, u int UNIQUE)",
 		"CREATE VIEW r_v AS SELECT b, a FROM r",
 		"CREATE TABLE r_child (id int PRIMARY KEY, rid int REFERENCES r (id))",
+		"CREATE TABLE ri (id int PRIMARY KEY, a int NOT NULL, b int)",
+		"CREATE UNIQUE INDEX ri_a ON ri (a)",
+		"ALTER TABLE ri REPLICA IDENTITY USING INDEX ri_a",
+		"CREATE UNIQUE INDEX ri_b ON ri (b)",
 	)
 	for alter, want := range map[string]string{
 		"ADD COLUMN x nosuchtype":                        "the --alter fails",
@@ -490,6 +494,11 @@ func TestCreatePostgresShadowRefusals(t *testing.T) {
 		"RENAME COLUMN id TO id2":                        "foreign key r_child_rid_fkey on pgplan_test.r_child references column id",
 		"DROP CONSTRAINT r_pkey":                         "no key is usable in both tables",
 		"ADD COLUMN s int REFERENCES pgplan_test._r_osc": "self-referencing",
+		// The table's own name, as a plain ALTER reads it (on the shadow it
+		// would name the original).
+		"ADD COLUMN s int REFERENCES r": "self-referencing foreign key r_s_fkey",
+		// Refused with the user's names, not the shadow's.
+		"ADD UNIQUE (a)": "unique index r_a_key (a)",
 		// The original's constraint name is mapped to the shadow's; the drop then reaches the checks.
 		"DROP CONSTRAINT r_u_key; ALTER COLUMN a TYPE text":                                  "view pgplan_test.r_v reads column a, whose type",
 		"ADD COLUMN q int GENERATED ALWAYS AS (a + 1) STORED; ADD CONSTRAINT q_u UNIQUE (q)": "ON CONFLICT DO NOTHING",
@@ -503,9 +512,22 @@ func TestCreatePostgresShadowRefusals(t *testing.T) {
 			t.Errorf("%s: refusal %q does not contain %q", alter, err, want)
 		}
 	}
+	// The replica identity carries the key osc chooses, or the plan refuses.
+	_, err := pgShadow(t, pool, "ri", "ALTER COLUMN a DROP NOT NULL")
+	if err == nil || !strings.Contains(err.Error(), `replica identity of pgplan_test.ri is USING INDEX ri_a (a), which lacks columns of the key osc copies and applies rows by, primary key ri_pkey (id): `+
+		`logical replication would not say which row an UPDATE or DELETE changed; ALTER TABLE "pgplan_test"."ri" REPLICA IDENTITY DEFAULT (or FULL) first`) {
+		t.Errorf("replica identity: %v", err)
+	}
+	sh, err := pgShadow(t, pool, "ri", "ALTER COLUMN b TYPE bigint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(sh.Plan.Notes, "\n"), "key: unique index ri_a (a)") {
+		t.Errorf("replica identity: the key is not the one it carries: %q", sh.Plan.Notes)
+	}
 	// A wider key, a unique index implied by the original's, the original's
 	// constraint names: fine.
-	sh, err := pgShadow(t, pool, "r", `ALTER COLUMN id TYPE bigint; ADD CONSTRAINT r_u_b UNIQUE (u, b); DROP CONSTRAINT "r_pkey", ADD PRIMARY KEY (id)`)
+	sh, err = pgShadow(t, pool, "r", `ALTER COLUMN id TYPE bigint; ADD CONSTRAINT r_u_b UNIQUE (u, b); DROP CONSTRAINT "r_pkey", ADD PRIMARY KEY (id)`)
 	if err != nil {
 		t.Fatal(err)
 	}
