@@ -111,6 +111,10 @@ func TestPostgresSameAsPlainAlter(t *testing.T) {
 			"ALTER TABLE t REPLICA IDENTITY USING INDEX i",
 			"INSERT INTO t SELECT i, i FROM generate_series(1, 20) i",
 		}, "ADD PRIMARY KEY USING INDEX i"},
+		{"a constraint re-created under the original's index name", []string{
+			"CREATE TABLE t (id int PRIMARY KEY, c int)",
+			"INSERT INTO t SELECT i, i FROM generate_series(1, 20) i",
+		}, "DROP CONSTRAINT t_pkey, ADD CONSTRAINT t_pkey PRIMARY KEY (id) INCLUDE (c)"},
 		{"constraint states", []string{
 			"CREATE TABLE p (id int PRIMARY KEY)",
 			"INSERT INTO p VALUES (1)",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -458,4 +459,29 @@ func pgFallbackNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, sha
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Shadow < out[j].Shadow })
 	return out, nil
+}
+
+// pgNewIndexConstraint matches an --alter clause adding a named constraint
+// backed by an index (whose name is the constraint's).
+var pgNewIndexConstraint = regexp.MustCompile(`(?i)\b(ADD\s+CONSTRAINT\s+)("(?:[^"]|"")+"|[A-Za-z_\x{80}-\x{10FFFF}][A-Za-z0-9_$\x{80}-\x{10FFFF}]*)(\s+(?:PRIMARY\s+KEY|UNIQUE|EXCLUDE)\b)`)
+
+// pgMapNewIndexNames rewrites, in an --alter clause, the name of an index
+// constraint it adds that an index of the original holds (as in DROP
+// CONSTRAINT t_pkey, ADD CONSTRAINT t_pkey PRIMARY KEY (…)), which the
+// shadow cannot take while the original holds it, to one derived from the
+// shadow's name; the cut-over gives it the name the --alter chose.
+func pgMapNewIndexNames(clause string, origIndexes map[string]string, shadow string) string {
+	return pgNewIndexConstraint.ReplaceAllStringFunc(clause, func(m string) string {
+		sub := pgNewIndexConstraint.FindStringSubmatch(m)
+		name := sub[2]
+		if strings.HasPrefix(name, `"`) {
+			name = strings.ReplaceAll(name[1:len(name)-1], `""`, `"`)
+		} else {
+			name = strings.ToLower(name)
+		}
+		if _, ok := origIndexes[name]; !ok {
+			return m
+		}
+		return sub[1] + QuotePostgres(FitPostgresName(shadow+"_"+name, "")) + sub[3]
+	})
 }
