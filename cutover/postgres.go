@@ -26,7 +26,16 @@ type PostgresOptions struct {
 	// ForeignKeys are the shadow's foreign keys, set aside while rows were
 	// copied; the new table gets them NOT VALID and they are validated after.
 	ForeignKeys []table.PostgresForeignKey
-	Log         *slog.Logger
+	// Checks are the shadow's NOT VALID CHECK constraints, set aside while
+	// rows were copied; the new table gets them NOT VALID.
+	Checks []table.PostgresCheck
+	// Renames give the shadow's objects the original's names, which the
+	// original's objects give up.
+	Renames []table.PostgresRename
+	// RestartedIdentity are the new table's identity columns whose sequence
+	// the --alter restarted: their position is not carried over.
+	RestartedIdentity []string
+	Log               *slog.Logger
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -359,10 +368,6 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	if err != nil {
 		return nil, err
 	}
-	pairs, err := table.PostgresIndexPairs(ctx, tx, s.plan, s.oldOID, s.newOID)
-	if err != nil {
-		return nil, err
-	}
 	var owner, comment, replIdent, newReplIdent, replIndex string
 	var changeOwner bool
 	if err := tx.QueryRow(ctx, `SELECT pg_get_userbyid(o.relowner),
@@ -387,22 +392,6 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	}
 	newTable := s.orig // the original's name now names the new table
 
-	// Index names (and with them the names of the constraints they back).
-	for _, p := range pairs {
-		free, err := s.freeName(p[0])
-		if err != nil {
-			return nil, err
-		}
-		if err := s.exec(fmt.Sprintf("ALTER INDEX %s RENAME TO %s", table.QuotePostgres(s.schema, p[0]), table.QuotePostgres(free))); err != nil {
-			return nil, err
-		}
-	}
-	for _, p := range pairs {
-		if err := s.exec(fmt.Sprintf("ALTER INDEX %s RENAME TO %s", table.QuotePostgres(s.schema, p[1]), table.QuotePostgres(p[0]))); err != nil {
-			return nil, err
-		}
-	}
-
 	// Ownership first: it moves the owner's privileges and owned sequences.
 	// An owner the --alter set is kept.
 	if changeOwner {
@@ -412,6 +401,11 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	}
 
 	if err := s.carrySequences(newTable, oldSeqs, newSeqs); err != nil {
+		return nil, err
+	}
+	// Index (and with them constraint), sequence and statistics names, once
+	// the sequences named as read before (oldSeqs) are carried over.
+	if err := s.rename(); err != nil {
 		return nil, err
 	}
 
@@ -442,6 +436,11 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 			return nil, err
 		}
 	}
+	for _, c := range s.opts.Checks {
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", newTable, table.QuotePostgres(c.Name), c.Definition)); err != nil {
+			return nil, err
+		}
+	}
 	for _, fk := range s.opts.ForeignKeys {
 		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", newTable, table.QuotePostgres(fk.Name), fk.Definition)); err != nil {
 			return nil, err
@@ -465,10 +464,13 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 		case "f":
 			clause = "FULL"
 		case "i": // (NOTHING is refused before the migration starts)
-			for _, p := range pairs {
-				if p[0] == replIndex {
-					clause = "USING INDEX " + table.QuotePostgres(replIndex)
-				}
+			var found bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+				WHERE i.indrelid = $1 AND c.relname = $2)`, s.newOID, replIndex).Scan(&found); err != nil {
+				return nil, fmt.Errorf("find the replica identity index: %w", err)
+			}
+			if found {
+				clause = "USING INDEX " + table.QuotePostgres(replIndex)
 			}
 		}
 		if clause == "" {
@@ -542,8 +544,8 @@ func (s *pgSwap) sequences(oid uint32) ([]pgSequence, error) {
 }
 
 // carrySequences gives each identity column of the new table its original's
-// sequence position (LIKE gave it a fresh sequence starting at 1) and the
-// original sequence's name, and hands serial sequences owned by the
+// sequence position (LIKE gave it a fresh sequence starting at 1; its name is
+// among the renames), and hands serial sequences owned by the
 // original's columns to the new table's columns (else dropping the old
 // table would drop them while the new table's defaults still use them).
 func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) error {
@@ -552,7 +554,6 @@ func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) 
 		shadowOf[m.Source], sourceOf[m.Shadow] = m.Shadow, m.Source
 	}
 	newIdentity := map[string]bool{}
-	var renames [][2]string // sequence regclass, new name
 	for _, nq := range newSeqs {
 		if !nq.identity {
 			continue
@@ -566,27 +567,16 @@ func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) 
 			}
 		}
 		switch {
+		case slices.Contains(s.opts.RestartedIdentity, nq.column):
 		case oq != nil:
 			if err := s.exec(fmt.Sprintf("SELECT setval($1::oid::regclass, last_value, is_called) FROM %s", oq.regclass), nq.oid); err != nil {
 				return err
-			}
-			if oq.identity {
-				free, err := s.freeName(oq.name)
-				if err != nil {
-					return err
-				}
-				renames = append(renames, [2]string{oq.regclass, free}, [2]string{nq.regclass, oq.name})
 			}
 		case mapped: // a column that became an identity: start past its values
 			if err := s.exec(fmt.Sprintf("SELECT setval($1::oid::regclass, m) FROM (SELECT max(%s) AS m FROM %s) x WHERE m IS NOT NULL",
 				table.QuotePostgres(nq.column), newTable), nq.oid); err != nil {
 				return err
 			}
-		}
-	}
-	for _, r := range renames {
-		if err := s.exec(fmt.Sprintf("ALTER SEQUENCE %s RENAME TO %s", r[0], table.QuotePostgres(r[1]))); err != nil {
-			return err
 		}
 	}
 	for _, oq := range oldSeqs {
@@ -602,7 +592,7 @@ func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) 
 }
 
 // freeName returns name with an _old suffix (and a number if needed) that no
-// relation of the schema has.
+// relation or statistics object of the schema has.
 func (s *pgSwap) freeName(name string) (string, error) {
 	for i := 1; ; i++ {
 		suffix := "_old"
@@ -611,7 +601,8 @@ func (s *pgSwap) freeName(name string) (string, error) {
 		}
 		cand := table.FitPostgresName(name, suffix)
 		var taken bool
-		if err := s.tx.QueryRow(s.ctx, "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $1 AND relname = $2)", s.nsp, cand).Scan(&taken); err != nil {
+		if err := s.tx.QueryRow(s.ctx, `SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $1 AND relname = $2)
+			OR EXISTS (SELECT 1 FROM pg_statistic_ext WHERE stxnamespace = $1 AND stxname = $2)`, s.nsp, cand).Scan(&taken); err != nil {
 			return "", fmt.Errorf("find a free name for %s: %w", name, err)
 		}
 		if !taken {

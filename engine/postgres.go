@@ -120,10 +120,13 @@ func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain f
 		return errors.New("postgres: CutOver of a plan CreateShadow did not make")
 	}
 	return cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
-		LockTimeout: d.cfg.CutOverLockTimeout,
-		Retries:     d.cfg.CutOverRetries,
-		ForeignKeys: d.shadow.ForeignKeys,
-		Log:         d.log,
+		LockTimeout:       d.cfg.CutOverLockTimeout,
+		Retries:           d.cfg.CutOverRetries,
+		ForeignKeys:       d.shadow.ForeignKeys,
+		Checks:            d.shadow.Checks,
+		Renames:           d.shadow.Renames,
+		RestartedIdentity: d.shadow.RestartedIdentity,
+		Log:               d.log,
 	}, drain)
 }
 

@@ -771,6 +771,14 @@ type PostgresShadow struct {
 	// changed by the --alter), kept off the shadow while rows are copied and
 	// added to the new table at cut-over.
 	ForeignKeys []PostgresForeignKey
+	// Checks are the shadow's NOT VALID CHECK constraints, kept off the
+	// shadow while rows are copied and added NOT VALID at cut-over.
+	Checks []PostgresCheck
+	// Renames are names of the original the shadow's objects take at cut-over.
+	Renames []PostgresRename
+	// RestartedIdentity are identity columns whose sequence the --alter
+	// restarted: the cut-over keeps their position.
+	RestartedIdentity []string
 }
 
 // SplitPostgresAlter splits the --alter at top-level semicolons (outside
@@ -897,16 +905,32 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	for _, c := range pre {
 		preAlter[c.Num] = c.Name
 	}
-	// The original's foreign keys go on the shadow so that the --alter sees
-	// them; they are read back and taken off before any row is copied.
+	// The original's foreign keys go on the shadow, valid or not as on the
+	// original, so that the --alter sees them; they are read back and taken
+	// off before any row is copied.
 	origFKs, err := pgReadForeignKeys(ctx, tx, in.OID)
 	if err != nil {
 		return nil, err
 	}
 	for _, fk := range origFKs {
-		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", shadow, QuotePostgres(fk.Name), fk.Definition)); err != nil {
+		stmt := fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", shadow, QuotePostgres(fk.Name), fk.Definition)
+		if !fk.Validate {
+			stmt += " NOT VALID"
+		}
+		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create shadow: copy foreign key %s: %w", fk.Name, err)
 		}
+	}
+	if err := pgCopyCheckValidity(ctx, tx, in.OID, shadow); err != nil {
+		return nil, err
+	}
+	identity, err := pgPrepareIdentity(ctx, tx, in.OID, shadowOID)
+	if err != nil {
+		return nil, err
+	}
+	naming, err := pgLearnNames(ctx, tx, in, clauses)
+	if err != nil {
+		return nil, err
 	}
 
 	srcIdx, err := pgReadIndexes(ctx, tx, in.OID, in.Server.Version)
@@ -921,8 +945,11 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	for _, p := range pgPairIndexes(srcIdx, likeIdx, func(s string) (string, bool) { return s, true }) {
 		indexNames[p[0]] = p[1]
 	}
+	if err := pgCopyProperties(ctx, tx, in.OID, n.Schema, n.Shadow, indexNames); err != nil {
+		return nil, err
+	}
 	for _, c := range clauses {
-		c = pgMapConstraintNames(c, indexNames)
+		c = pgMapConstraintNames(pgMapNewIndexNames(c, indexNames, n.Shadow), indexNames)
 		// The extended protocol runs exactly one statement.
 		if _, err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE "+shadow+" "+c, nil, nil, nil, nil).Close(); err != nil {
 			return nil, fmt.Errorf("the --alter fails on the shadow table (ALTER TABLE %s %s): %w", shadow, c, err)
@@ -940,6 +967,10 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if relkind != "r" || inherits {
 		return nil, errors.New("the --alter makes the table partitioned or inherit from another; osc does not support that")
 	}
+	renames, err := pgApplyNames(ctx, tx, in, shadowOID, naming)
+	if err != nil {
+		return nil, err
+	}
 
 	post, err := pgReadColumns(ctx, tx, shadowOID)
 	if err != nil {
@@ -953,8 +984,13 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
+	pgDisplayNames(shIdx, renames)
+	replIdent, err := pgReadReplicaIdentity(ctx, tx, in.OID)
+	if err != nil {
+		return nil, err
+	}
 	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter,
-		SourceIndexes: srcIdx, ShadowIndexes: shIdx, EstimatedRows: in.EstimatedRows})
+		SourceIndexes: srcIdx, ShadowIndexes: shIdx, EstimatedRows: in.EstimatedRows, ReplIdent: replIdent})
 	if err != nil {
 		return nil, err
 	}
@@ -970,21 +1006,30 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	}
 	out := &PostgresShadow{Plan: plan}
 	for _, fk := range shFKs {
-		validate := true
-		for _, o := range origFKs {
-			if o.Name == fk.Name && !o.Validate {
-				validate = false
-			}
-		}
 		if fk.ReferencesOID == shadowOID {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", fk.Name)
 		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", shadow, QuotePostgres(fk.Name))); err != nil {
 			return nil, fmt.Errorf("create shadow: set foreign key %s aside: %w", fk.Name, err)
 		}
-		fk.Validate = validate
 		out.ForeignKeys = append(out.ForeignKeys, fk.PostgresForeignKey)
-		plan.Notes = append(plan.Notes, fmt.Sprintf("foreign key %s added to the new table at cut-over (NOT VALID, validated right after)", fk.Name))
+		how := "NOT VALID, validated right after"
+		if !fk.Validate {
+			how = "NOT VALID, as a plain ALTER TABLE leaves it"
+		}
+		plan.Notes = append(plan.Notes, fmt.Sprintf("foreign key %s added to the new table at cut-over (%s)", fk.Name, how))
+	}
+	if out.Checks, err = pgSetAsideChecks(ctx, tx, shadowOID, shadow); err != nil {
+		return nil, err
+	}
+	for _, c := range out.Checks {
+		plan.Notes = append(plan.Notes, fmt.Sprintf("check constraint %s added to the new table at cut-over, NOT VALID: it checks the writes after the cut-over, not the rows copied", c.Name))
+	}
+	if out.RestartedIdentity, err = pgRestartedIdentity(ctx, tx, shadowOID, identity); err != nil {
+		return nil, err
+	}
+	if out.Renames, err = pgFinishNames(ctx, tx, in, shadowOID, naming, renames, plan); err != nil {
+		return nil, err
 	}
 
 	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
@@ -1141,6 +1186,7 @@ type pgPlanInput struct {
 	PreAlter                     map[int16]string // shadow attnum → original column name, read before the alter
 	SourceIndexes, ShadowIndexes []pgIndex
 	EstimatedRows                int64
+	ReplIdent                    pgReplicaIdentity // the original's
 }
 
 // pgBuildPlan maps the original's columns onto the shadow's by attnum,
@@ -1340,7 +1386,11 @@ func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 			cands = append(cands, ix)
 		}
 	}
+	// A key the replica identity does not carry cannot be captured.
 	sort.SliceStable(cands, func(i, j int) bool {
+		if ci, cj := in.ReplIdent.covers(cands[i].Columns), in.ReplIdent.covers(cands[j].Columns); ci != cj {
+			return ci
+		}
 		if cands[i].Primary != cands[j].Primary {
 			return cands[i].Primary
 		}
@@ -1361,6 +1411,9 @@ func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 		}
 		for _, u := range in.ShadowIndexes {
 			if u.keyUsable(in.Shadow) && pgSameSet(u.Columns, want) {
+				if !in.ReplIdent.covers(ix.Columns) {
+					return pgIndex{}, in.ReplIdent.refusal(in.Names, ix)
+				}
 				return ix, nil
 			}
 		}
@@ -1371,43 +1424,6 @@ func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 	}
 	return pgIndex{}, fmt.Errorf("no key is usable in both tables: osc needs the original's %s to keep its columns (and their types) "+
 		"and stay a PRIMARY KEY or a UNIQUE index on NOT NULL columns in the altered table, and the --alter changes it", cands[0].describe())
-}
-
-// PostgresIndexPairs pairs the indexes of the original (oldOID) with the
-// shadow's (newOID) that have the same definition under the plan's column
-// mapping, as [original name, shadow name]; the cut-over gives the shadow's
-// the original's names. Only shadow indexes PostgreSQL named (LIKE, or a
-// constraint the --alter added without a name) are paired: a name the
-// --alter chose is kept.
-func PostgresIndexPairs(ctx context.Context, q PostgresQuerier, plan *Plan, oldOID, newOID uint32) ([][2]string, error) {
-	var version int
-	if err := q.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
-		return nil, fmt.Errorf("read server version: %w", err)
-	}
-	oldIdx, err := pgReadIndexes(ctx, q, oldOID, version)
-	if err != nil {
-		return nil, err
-	}
-	newIdx, err := pgReadIndexes(ctx, q, newOID, version)
-	if err != nil {
-		return nil, err
-	}
-	toSource := map[string]string{}
-	for _, m := range plan.Mapping {
-		toSource[m.Shadow] = m.Source
-	}
-	for _, c := range plan.Shadow.Columns { // generated columns keep their name
-		if _, ok := toSource[c.Name]; !ok && c.Generated && plan.Source.ColumnIndex(c.Name) >= 0 {
-			toSource[c.Name] = c.Name
-		}
-	}
-	named := newIdx[:0:0]
-	for _, u := range newIdx {
-		if strings.HasPrefix(u.Name, plan.Shadow.Name+"_") {
-			named = append(named, u)
-		}
-	}
-	return pgPairIndexes(oldIdx, named, func(s string) (string, bool) { n, ok := toSource[s]; return n, ok }), nil
 }
 
 // pgPairIndexes pairs each old index with a new one of the same definition

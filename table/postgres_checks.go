@@ -1,0 +1,76 @@
+package table
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A NOT VALID CHECK constraint holds for rows written after it was added, not
+// for the rows already there. A plain ALTER adds it (or keeps the original's)
+// at one instant; osc's equivalent instant is the cut-over: rows the original
+// held or accepted until then are the "existing rows", which the copy and the
+// applier bring to the shadow. So the shadow goes without its NOT VALID CHECKs
+// while rows are copied and applied, and the new table gets them NOT VALID at
+// cut-over, where they check every write after it.
+
+// PostgresCheck is a NOT VALID CHECK constraint the new table gets at
+// cut-over.
+type PostgresCheck struct {
+	Name       string
+	Definition string // pg_get_constraintdef text, without NOT VALID
+}
+
+// pgCopyCheckValidity makes the shadow's copies of the original's NOT VALID
+// CHECK constraints NOT VALID too (LIKE copies every CHECK as valid), so that
+// after the --alter the shadow's CHECKs are valid exactly where a plain
+// ALTER leaves them valid (VALIDATE CONSTRAINT validates one).
+func pgCopyCheckValidity(ctx context.Context, tx pgx.Tx, origOID uint32, shadow string) error {
+	checks, err := pgReadNotValidChecks(ctx, tx, origOID)
+	if err != nil {
+		return err
+	}
+	for _, c := range checks {
+		stmt := fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s, ADD CONSTRAINT %s %s NOT VALID", shadow, QuotePostgres(c.Name), QuotePostgres(c.Name), c.Definition)
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("create shadow: copy NOT VALID check constraint %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// pgSetAsideChecks takes the shadow's NOT VALID CHECK constraints off it and
+// returns them, for the cut-over to add.
+func pgSetAsideChecks(ctx context.Context, tx pgx.Tx, shadowOID uint32, shadow string) ([]PostgresCheck, error) {
+	checks, err := pgReadNotValidChecks(ctx, tx, shadowOID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range checks {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", shadow, QuotePostgres(c.Name))); err != nil {
+			return nil, fmt.Errorf("create shadow: set NOT VALID check constraint %s aside: %w", c.Name, err)
+		}
+	}
+	return checks, nil
+}
+
+// pgReadNotValidChecks reads the table's NOT VALID CHECK constraints.
+func pgReadNotValidChecks(ctx context.Context, q PostgresQuerier, oid uint32) ([]PostgresCheck, error) {
+	rows, err := q.Query(ctx, `SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = $1 AND contype = 'c' AND NOT convalidated ORDER BY conname`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read check constraints: %w", err)
+	}
+	checks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PostgresCheck, error) {
+		var c PostgresCheck
+		err := r.Scan(&c.Name, &c.Definition)
+		c.Definition = strings.TrimSuffix(c.Definition, " NOT VALID")
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read check constraints: %w", err)
+	}
+	return checks, nil
+}
