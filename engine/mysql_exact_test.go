@@ -299,18 +299,12 @@ func TestMySQLExactTimeZone(t *testing.T) {
 }
 
 // The same with a zone that has daylight saving time, where a TIMESTAMP
-// kept as one must keep its instant in the hour the zone repeats. It needs
-// the server's time zone tables.
+// kept as one must keep its instant in the hour the zone repeats, and a
+// DATETIME in that hour becomes the instant the ALTER picks. It needs the
+// server's time zone tables.
 func TestMySQLExactTimeZoneDST(t *testing.T) {
 	const zone = "Europe/Berlin"
-	db := mysqlTestDB(t)
-	var v sql.NullString
-	if err := db.QueryRow("SELECT CONVERT_TZ('2024-01-01 00:00:00', '+00:00', ?)", zone).Scan(&v); err != nil {
-		t.Fatal(err)
-	}
-	if !v.Valid {
-		t.Skipf("the server has no time zone tables (%s unknown): load them with mariadb-tzinfo-to-sql", zone)
-	}
+	skipWithoutZone(t, zone)
 	// 00:30 and 01:30 UTC on 2024-10-27 are both 02:30 in Berlin.
 	ambiguous := []string{"2024-10-27 00:30:00.250000", "2024-10-27 01:30:00.250000", "2024-10-27 00:59:59.999999",
 		"2024-10-27 01:00:00.000000", "2024-03-31 00:59:59.000000", "2024-03-31 01:00:00.000000"}
@@ -319,7 +313,7 @@ func TestMySQLExactTimeZoneDST(t *testing.T) {
 		create: `CREATE TABLE %s (id INT PRIMARY KEY, keep TIMESTAMP(6) NULL, ts TIMESTAMP(6) NULL, dt DATETIME(6) NULL) ENGINE=InnoDB`,
 		seed: []string{`INSERT INTO %s SELECT seq, FROM_UNIXTIME(1729985400 + seq * 7.5), FROM_UNIXTIME(1729985400 + seq * 7.5),
 			FROM_UNIXTIME(1729900000 + seq * 150) FROM seq_1_to_1000`},
-		alter: "MODIFY ts DATETIME(6) NULL, ADD COLUMN x INT NULL",
+		alter: "MODIFY ts DATETIME(6) NULL, MODIFY dt TIMESTAMP(6) NULL, ADD COLUMN x INT NULL",
 		zone:  zone,
 		write: func(r *rand.Rand) (string, []any) {
 			v := ambiguous[r.IntN(len(ambiguous))]
@@ -327,7 +321,8 @@ func TestMySQLExactTimeZoneDST(t *testing.T) {
 			case 0:
 				return "INSERT INTO %s (id, keep, ts, dt) VALUES (?, ?, ?, ?)", []any{1000 + r.IntN(100000), v, v, "2024-06-01 12:00:00"}
 			default:
-				return "UPDATE %s SET keep = ?, ts = ? WHERE id = ?", []any{v, v, 1 + r.IntN(1000)}
+				// dt: a local time Berlin has twice, which the ALTER reads as the first.
+				return "UPDATE %s SET keep = ?, ts = ?, dt = ? WHERE id = ?", []any{v, v, "2024-10-27 02:" + v[14:], 1 + r.IntN(1000)}
 			}
 		},
 	})
@@ -392,4 +387,54 @@ func TestMySQLExactImplicitDefault(t *testing.T) {
 			}
 		},
 	})
+}
+
+// A DATETIME that is no instant in the zone (before TIMESTAMP's range once
+// converted, or skipped by the zone's spring forward) fails the migration as
+// it fails a strict ALTER, whether it was copied or applied; CONVERT_TZ alone
+// would store it unconverted or moved.
+func TestMySQLExactTimeZoneRefused(t *testing.T) {
+	create := "CREATE TABLE %s (id INT PRIMARY KEY, dt DATETIME NULL) ENGINE=InnoDB"
+	seed := "INSERT INTO %s SELECT seq, FROM_UNIXTIME(1000000000 + seq * 86400) FROM seq_1_to_300"
+	cases := []struct{ name, zone, bad string }{
+		{"range", "+02:00", "1970-01-01 01:00:00"},
+		{"gap", "Europe/Berlin", "2024-03-31 02:30:00"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.zone == "Europe/Berlin" {
+				skipWithoutZone(t, c.zone)
+			}
+			t.Run("copy", func(t *testing.T) {
+				runExact(t, exactCase{name: "hme_exact_bad_copy", create: create, zone: c.zone,
+					seed:  []string{seed, "UPDATE %s SET dt = '" + c.bad + "' WHERE id = 150"},
+					alter: "MODIFY dt TIMESTAMP NULL", fail: "Incorrect datetime value",
+					write: func(r *rand.Rand) (string, []any) {
+						return "UPDATE %s SET dt = dt + INTERVAL 1 SECOND WHERE id = ?", []any{1 + r.IntN(149)}
+					},
+				})
+			})
+			t.Run("apply", func(t *testing.T) {
+				runExact(t, exactCase{name: "hme_exact_bad_apply", create: create, zone: c.zone, seed: []string{seed},
+					alter: "MODIFY dt TIMESTAMP NULL", fail: "Incorrect datetime value",
+					write: func(r *rand.Rand) (string, []any) {
+						return "UPDATE %s SET dt = ? WHERE id = ?", []any{c.bad, 1 + r.IntN(300)}
+					},
+				})
+			})
+		})
+	}
+}
+
+// skipWithoutZone skips a test that needs the server's time zone tables.
+func skipWithoutZone(t *testing.T, zone string) {
+	t.Helper()
+	db := mysqlTestDB(t)
+	var v sql.NullString
+	if err := db.QueryRow("SELECT CONVERT_TZ('2024-01-01 00:00:00', '+00:00', ?)", zone).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if !v.Valid {
+		t.Skipf("the server has no time zone tables (%s unknown): load them with mariadb-tzinfo-to-sql", zone)
+	}
 }

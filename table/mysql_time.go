@@ -26,14 +26,16 @@ import (
 //     server's zone, CONVERT_TZ(v, zone, '+00:00');
 //   - neither TIMESTAMP: no time zone is involved.
 //
+// A local time that the zone skips (spring forward), or whose instant is
+// outside TIMESTAMP's range, fails as in a strict ALTER: osc writes a text
+// that is no time instead. (Where sql_mode is not strict, that stores the
+// zero date, as the ALTER does for a time out of range; a skipped time the
+// ALTER moves past the gap instead.)
+//
 // CONVERT_TZ turns the zero date into NULL with a warning (an error in
 // strict mode), so the zero date is passed on as it is, as the server's
 // conversion keeps it; it is told by its text, which no other value of
-// either type starts with. Where CONVERT_TZ
-// cannot tell an error the server would raise (a local time that the zone
-// skips, or one that falls outside TIMESTAMP's range only once converted)
-// it converts silently or not at all, where a strict ALTER would fail: those
-// values are not refused.
+// either type starts with.
 //
 // Both the copy and the applier use these expressions, so a row gets the same
 // value whichever path wrote it.
@@ -91,7 +93,14 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 		v := "CAST(" + expr + " AS DATETIME(" + strconv.Itoa(mysqlFraction(src.ColumnType)) + "))"
 		return "IF(" + zero + ", " + v + ", CONVERT_TZ(" + v + ", '+00:00', '" + zone + "'))", nil
 	}
-	return "IF(" + zero + ", " + expr + ", CONVERT_TZ(" + expr + ", '" + zone + "', '+00:00'))", nil
+	// A local time the zone skips, or one whose instant is outside
+	// TIMESTAMP's range, does not come back from UTC as it was (CONVERT_TZ
+	// moves the first and leaves the second unconverted): storing it fails,
+	// as the server's own conversion fails in strict mode.
+	conv := "CONVERT_TZ(" + expr + ", '" + zone + "', '+00:00')"
+	back := "CONVERT_TZ(" + conv + ", '+00:00', '" + zone + "') <=> CAST(" + expr + " AS DATETIME(6))"
+	bad := "CONCAT(" + expr + ", ' is not a time in " + zone + "')"
+	return "IF(" + zero + ", " + expr + ", IF(" + back + ", " + conv + ", " + bad + "))", nil
 }
 
 var mysqlFractionDigits = regexp.MustCompile(`\((\d)\)`)

@@ -13,7 +13,8 @@ func TestMySQLTimeConversion(t *testing.T) {
 		{ts, ts, "?"},
 		{dt, vc, "?"},
 		{ts, dt, "IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin'))"},
-		{vc, ts, "IF(? LIKE '0000-00-00%', ?, CONVERT_TZ(?, 'Europe/Berlin', '+00:00'))"},
+		{vc, ts, "IF(? LIKE '0000-00-00%', ?, IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
+			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
 	} {
 		got, err := MySQLTimeConversion("?", tc.src, tc.dst, "Europe/Berlin")
 		if err != nil || got != tc.want {
