@@ -45,8 +45,22 @@ func runExact(t *testing.T, c exactCase) {
 	ctl := c.name + "_ctl"
 	db := mysqlTestDB(t, c.name, ctl)
 	mustExec(t, db, fmt.Sprintf(c.create, c.name))
-	for _, s := range c.seed {
-		mustExec(t, db, fmt.Sprintf(s, c.name))
+	// The seed may hold values the server's sql_mode refuses (zero dates
+	// under NO_ZERO_DATE): a table may have them from before.
+	seed, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append([]string{"SET SESSION sql_mode = ''"}, c.seed...) {
+		if strings.Contains(s, "%s") {
+			s = fmt.Sprintf(s, c.name)
+		}
+		if _, err := seed.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if err := seed.Close(); err != nil {
+		t.Fatal(err)
 	}
 	mustExec(t, db, "CREATE TABLE "+ctl+" LIKE "+c.name, "INSERT INTO "+ctl+" SELECT * FROM "+c.name)
 
@@ -163,7 +177,15 @@ wait:
 		return
 	}
 	if alterErr != nil {
-		t.Fatalf("plain ALTER: %v", alterErr)
+		// Where the server's mode refuses what the case expects it to
+		// accept, osc must refuse it with the same error (whose value may
+		// be shown with other digits, and whose table is another).
+		msg, _, _ := strings.Cut(alterErr.Error(), "'")
+		if runErr == nil || !strings.Contains(runErr.Error(), msg) {
+			t.Fatalf("plain ALTER failed (%v); osc: %v", alterErr, runErr)
+		}
+		t.Logf("both failed, as the server's sql_mode wants: %v", alterErr)
+		return
 	}
 	if runErr != nil {
 		t.Fatalf("osc: %v", runErr)
