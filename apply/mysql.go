@@ -41,6 +41,7 @@ type MySQL struct {
 	deleteHead  string // DELETE FROM shadow WHERE
 	cols        []mysqlColumn
 	keys        []mysqlColumn // key columns, named as in the shadow
+	fills       []string      // expressions of Plan.Fills, after cols in each row
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -50,7 +51,7 @@ type MySQL struct {
 type mysqlColumn struct {
 	index int                    // position in row images
 	name  string                 // quoted shadow column name
-	param string                 // placeholder expression
+	param string                 // placeholder expression (each "?" takes the value)
 	conv  func(any) (any, error) // binlog value -> driver argument (never nil value)
 	// exact, for a text key column compared under a collation, is the
 	// condition that the column holds exactly the parameter's bytes (as the
@@ -83,8 +84,21 @@ func (a *MySQL) init(plan *table.Plan) error {
 		if err != nil {
 			return err
 		}
+		if j := plan.Shadow.ColumnIndex(m.Shadow); j >= 0 {
+			// Converted to or from TIMESTAMP in the server's time zone, as
+			// the copy converts.
+			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+		}
 		a.cols = append(a.cols, c)
 		names = append(names, c.name)
+	}
+	for _, f := range plan.Fills {
+		// Added columns the ALTER fills otherwise than their DEFAULT, as
+		// the copy fills them.
+		names = append(names, myQuoteIdent(f.Shadow))
+		a.fills = append(a.fills, f.Expr)
 	}
 	for i, k := range plan.Key {
 		found := false
@@ -503,7 +517,7 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 	rows := make([][]any, len(ops))
 	size := make([]int, len(ops)+1) // size[i]: bytes of rows[:i]
 	for i, o := range ops {
-		args := make([]any, len(cols))
+		vals := make([]any, len(cols))
 		n := 0
 		for j, c := range cols {
 			if c.index >= len(o.row) {
@@ -518,7 +532,7 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 			if err != nil {
 				return nil, fmt.Errorf("apply: column %s: %w", c.name, err)
 			}
-			args[j] = x
+			vals[j] = x
 			switch y := x.(type) {
 			case string:
 				n += len(y)
@@ -528,11 +542,18 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 				n += 8
 			}
 		}
+		// Each column's value once per placeholder of its expression, then,
+		// for exact deletes, those of the byte-exact conditions.
+		args := make([]any, 0, len(cols))
+		for j, c := range cols {
+			for range strings.Count(c.param, "?") {
+				args = append(args, vals[j])
+			}
+		}
 		if exact {
-			// The key values, then again those of the byte-exact conditions.
 			for j, c := range cols {
-				if c.exact != "" {
-					args = append(args, args[j])
+				for range strings.Count(c.exact, "?") {
+					args = append(args, vals[j])
 				}
 			}
 		}
@@ -583,6 +604,9 @@ func (a *MySQL) query(del, exact bool, n int) string {
 					b.WriteString(", ")
 				}
 				b.WriteString(c.param)
+			}
+			for _, f := range a.fills {
+				b.WriteString(", " + f)
 			}
 			b.WriteByte(')')
 		}

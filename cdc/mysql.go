@@ -129,7 +129,9 @@ func (s *MySQLSource) start(ctx context.Context) error {
 		User:     s.cfg.User,
 		Password: s.cfg.Password,
 		// Values must reach the applier exactly as stored: temporal values as
-		// strings (TIMESTAMP rendered in UTC, the applier's session time zone),
+		// strings (TIMESTAMP rendered in UTC, the applier's session time zone,
+		// the one zone in which every instant has its own text; see
+		// table.MySQLTimeConversion),
 		// DECIMAL as its exact decimal string, and MySQL JSON as text that
 		// keeps each value's type (1.0 stays a double).
 		ParseTime:               false,

@@ -71,11 +71,24 @@ func (c *MySQL) init(ctx context.Context) error {
 	var src, dst []string
 	shadowKey := ""
 	for _, m := range p.Mapping {
-		src = append(src, myQuoteIdent(m.Source))
+		expr := myQuoteIdent(m.Source)
+		if j := p.Shadow.ColumnIndex(m.Shadow); j >= 0 && m.SourceIndex >= 0 && m.SourceIndex < len(p.Source.Columns) {
+			// Converted to or from TIMESTAMP in the server's time zone,
+			// as the applier converts binlog values.
+			if expr, err = table.MySQLTimeConversion(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j], p.TimeZone); err != nil {
+				return fmt.Errorf("copy chunk: %w", err)
+			}
+		}
+		src = append(src, expr)
 		dst = append(dst, myQuoteIdent(m.Shadow))
 		if m.Source == p.Key[0] {
 			shadowKey = shadow + "." + myQuoteIdent(m.Shadow)
 		}
+	}
+	for _, f := range p.Fills {
+		// Added columns the ALTER fills otherwise than their DEFAULT.
+		src = append(src, f.Expr)
+		dst = append(dst, myQuoteIdent(f.Shadow))
 	}
 	if shadowKey == "" {
 		return fmt.Errorf("copy chunk: key column %s is not copied to the shadow table", p.Key[0])

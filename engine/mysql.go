@@ -91,6 +91,7 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	insp.TimeZone = d.conn.TimeZone
 	d.insp = insp
 	d.log.Info("inspected", "server", srv.Version, "flavor", d.flavor,
 		"table", d.cfg.Schema+"."+d.cfg.Table, "estimated rows", insp.EstimatedRows)

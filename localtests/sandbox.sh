@@ -7,7 +7,8 @@
 #   bash localtests/sandbox.sh env     print `export OSC_...=...` lines (use with eval)
 #
 # Servers (all bound to 127.0.0.1, never the default ports 3306/5432):
-#   MariaDB primary 13306 (root, no password, binlog ROW/FULL, GTID), replica 13307 (GTID, read_only)
+#   MariaDB primary 13306 (root, no password, binlog ROW/FULL, GTID), replica 13307 (GTID, read_only),
+#     both with time zone tables and the global time_zone $OSC_SANDBOX_MYSQL_TZ (default Europe/Berlin)
 #   PostgreSQL 15 primary 15432 (postgres, trust, wal_level=logical), physical standby 15433
 # State lives in $OSC_SANDBOX_DIR (default /tmp/osc-sandbox). Sandbox use only: no passwords, no fsync.
 set -euo pipefail
@@ -28,6 +29,9 @@ PG_STANDBY_PORT=15433
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_SOCK_DIR="$SANDBOX_DIR/pg-sock"
 DATABASES=(osc_test osc_demo)
+# The MariaDB servers' global time_zone: not UTC, and with daylight saving time, so that every test runs
+# where converting to and from TIMESTAMP depends on the zone (and an hour repeats each autumn).
+MY_TIME_ZONE=${OSC_SANDBOX_MYSQL_TZ:-Europe/Berlin}
 START_TIMEOUT=${OSC_SANDBOX_TIMEOUT:-90}
 
 log() { echo "sandbox: $*" >&2; }
@@ -63,6 +67,9 @@ ensure_packages() {
 	fi
 	if [[ ! -x $PG_BIN/initdb || ! -x $PG_BIN/pg_basebackup ]]; then
 		pkgs+=(postgresql-15)
+	fi
+	if [[ ! -d /usr/share/zoneinfo ]]; then
+		pkgs+=(tzdata)
 	fi
 	if ((${#pkgs[@]} == 0)); then
 		return 0
@@ -251,6 +258,23 @@ my_start() {
 	done
 	tail -n 30 "$dir/error.log" >&2 || true
 	die "MariaDB $role does not accept TCP connections on $HOST:$(my_port "$role")"
+}
+
+# my_time_zone loads the time zone tables (once, not binlogged: each server loads its own) and sets the
+# global time_zone. It runs at every `up`: a named zone cannot be in my.cnf, whose default-time-zone is
+# read before the tables exist on a fresh datadir.
+my_time_zone() {
+	local role=$1 dir
+	dir=$(my_dir "$role")
+	if [[ $(my_sql "$role" -e "SELECT COUNT(*) FROM mysql.time_zone_name") == 0 ]]; then
+		[[ -d /usr/share/zoneinfo ]] || die "no /usr/share/zoneinfo: install tzdata"
+		log "loading time zone tables into MariaDB $role"
+		{
+			echo "SET SESSION sql_log_bin = 0;"
+			mariadb-tzinfo-to-sql /usr/share/zoneinfo 2>/dev/null
+		} | mariadb --defaults-file="$dir/my.cnf" -uroot mysql || die "loading time zone tables into MariaDB $role failed"
+	fi
+	my_sql "$role" -e "SET GLOBAL time_zone = '$MY_TIME_ZONE'" || die "MariaDB $role: SET GLOBAL time_zone = '$MY_TIME_ZONE' failed"
 }
 
 my_setup_primary() {
@@ -484,6 +508,12 @@ pg_stop() {
 
 all_up() { my_up primary && my_up replica && pg_up primary && pg_up standby; }
 
+# my_zone_ok: both MariaDB servers have the sandbox's global time_zone.
+my_zone_ok() {
+	[[ $(my_sql primary -e "SELECT @@global.time_zone" 2>/dev/null) == "$MY_TIME_ZONE" &&
+		$(my_sql replica -e "SELECT @@global.time_zone" 2>/dev/null) == "$MY_TIME_ZONE" ]]
+}
+
 replication_ok() {
 	local io sql
 	read -r io sql < <(my_slave_threads 2>/dev/null)
@@ -523,7 +553,7 @@ summary() {
 
 cmd_up() {
 	with_lock
-	if [[ -f $MARKER ]] && all_up && replication_ok && pg_current primary && pg_current standby; then
+	if [[ -f $MARKER ]] && all_up && replication_ok && my_zone_ok && pg_current primary && pg_current standby; then
 		summary
 		return 0
 	fi
@@ -537,8 +567,10 @@ cmd_up() {
 	touch "$MARKER"
 
 	my_start primary
+	my_time_zone primary
 	my_setup_primary
 	my_start replica
+	my_time_zone replica
 	my_setup_replica
 	my_wait_replica
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -25,16 +26,34 @@ type MySQLConn struct {
 	// ReplicaServerID is the server id osc's binlog reader registers with;
 	// 0 lets the dialect pick one.
 	ReplicaServerID uint32
+	// TimeZone is the zone in which values are converted between TIMESTAMP
+	// and other types, as the session running a plain ALTER would; "" is
+	// the server's global time_zone (see MySQLTimeConversion).
+	TimeZone string
 }
 
-// mysqlSQLMode is the session sql_mode of every osc connection: a value the
-// shadow cannot hold is an error, never a silent truncation, and 0 stays 0 in
-// an AUTO_INCREMENT column.
-const mysqlSQLMode = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+// mysqlSessionSQLMode is the session sql_mode of osc's connections: the
+// server's global sql_mode, which a DBA's session running the ALTER gets, so
+// that building and filling the shadow accepts and refuses what the plain
+// ALTER would (strictness, ERROR_FOR_DIVISION_BY_ZERO in a generated column,
+// NO_ZERO_DATE in a default), plus NO_AUTO_VALUE_ON_ZERO: the ALTER's own
+// copy keeps a 0 in an AUTO_INCREMENT column (it sets that mode while it
+// copies one, see MariaDB's copy_data_between_tables), and so must the copy
+// and the applier, or the 0 would become a new number.
+func mysqlSessionSQLMode(global string) string {
+	modes := []string{}
+	for _, m := range strings.Split(global, ",") {
+		if m = strings.TrimSpace(m); m != "" && !strings.EqualFold(m, "NO_AUTO_VALUE_ON_ZERO") {
+			modes = append(modes, m)
+		}
+	}
+	return strings.Join(append(modes, "NO_AUTO_VALUE_ON_ZERO"), ",")
+}
 
 // OpenMySQL opens a pool of connections to database with osc's session
-// settings (utf8mb4, time_zone +00:00, strict sql_mode, no client-side
-// interpolation, times as text) and checks that the server answers.
+// settings (utf8mb4, time_zone +00:00, the server's global sql_mode with
+// NO_AUTO_VALUE_ON_ZERO, no client-side interpolation, times as text) and
+// checks that the server answers.
 func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User = c.User
@@ -45,13 +64,18 @@ func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, erro
 	cfg.InterpolateParams = false
 	cfg.ParseTime = false
 	cfg.Timeout = 10 * time.Second
-	cfg.Params = map[string]string{
-		"time_zone": "'+00:00'",
-		"sql_mode":  "'" + mysqlSQLMode + "'",
-	}
+	// time_zone stays UTC: see MySQLTimeConversion.
+	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
 		return nil, fmt.Errorf("mysql config: %w", err)
 	}
+	// Read the global sql_mode once, so that every connection of the pool
+	// has the same mode even if the global one changes during the run.
+	global, err := readMySQLGlobalSQLMode(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Params["sql_mode"] = "'" + mysqlSessionSQLMode(global) + "'"
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql config: %w", err)
@@ -65,6 +89,26 @@ func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, erro
 		return nil, fmt.Errorf("connect to mysql %s as %s: %w", cfg.Addr, c.User, err)
 	}
 	return db, nil
+}
+
+var mysqlModeName = regexp.MustCompile(`^[A-Z0-9_,]*$`)
+
+// readMySQLGlobalSQLMode reads @@global.sql_mode on a connection of its own.
+func readMySQLGlobalSQLMode(ctx context.Context, cfg *mysql.Config) (string, error) {
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return "", fmt.Errorf("mysql config: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	var mode string
+	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode").Scan(&mode); err != nil {
+		return "", fmt.Errorf("connect to mysql %s as %s: %w", cfg.Addr, cfg.User, err)
+	}
+	if !mysqlModeName.MatchString(mode) {
+		return "", fmt.Errorf("the server's sql_mode %q is not a list of mode names", mode)
+	}
+	return mode, nil
 }
 
 // MySQLServer holds the server facts osc checks before starting.
@@ -275,6 +319,10 @@ type MySQLInspection struct {
 	EstimatedRows int64
 	AutoIncrement int64 // next AUTO_INCREMENT value, 0 when none
 	Alter         *MySQLAlter
+	// TimeZone is the zone of conversions to and from TIMESTAMP (see
+	// MySQLTimeConversion); CreateMySQLShadow reads the server's global
+	// time_zone when it is "".
+	TimeZone string
 }
 
 // InspectMySQLTable checks that schema.name can be migrated online with
@@ -435,7 +483,7 @@ func checkMySQLLeftovers(ctx context.Context, db *sql.DB, schema, name string) e
 // collation of each text column.
 func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Table, map[string]string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE,
-			COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, ''), EXTRA, COALESCE(GENERATION_EXPRESSION, '')
+			COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, ''), EXTRA, COALESCE(GENERATION_EXPRESSION, ''), COLUMN_DEFAULT
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, schema, name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read columns of %s.%s: %w", schema, name, err)
@@ -446,7 +494,8 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 	for rows.Next() {
 		var c Column
 		var nullable, collation, extra, genExpr string
-		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &nullable, &c.Charset, &collation, &extra, &genExpr); err != nil {
+		var def sql.NullString
+		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &nullable, &c.Charset, &collation, &extra, &genExpr, &def); err != nil {
 			return nil, nil, fmt.Errorf("read columns of %s.%s: %w", schema, name, err)
 		}
 		c.DataType = strings.ToLower(c.DataType)
@@ -457,6 +506,10 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 		// only a default expression.
 		up := strings.ToUpper(extra)
 		c.Generated = genExpr != "" || strings.Contains(up, "VIRTUAL") || strings.Contains(up, "STORED") || strings.Contains(up, "PERSISTENT")
+		if !c.Generated {
+			c.Default = def.String
+			c.NoDefault = !def.Valid && !strings.Contains(up, "AUTO_INCREMENT")
+		}
 		if collation != "" {
 			colls[strings.ToLower(c.Name)] = collation
 		}
@@ -557,10 +610,19 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if err != nil {
 		return nil, err
 	}
+	zone := in.TimeZone
+	if zone == "" {
+		if zone, err = ReadMySQLTimeZone(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
+		return nil, err
+	}
 	return BuildMySQLPlan(MySQLPlanInput{
 		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
 		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,
-		SourceCollations: in.Collations, ShadowCollations: scolls,
+		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone,
 	})
 }
 

@@ -280,6 +280,8 @@ type MySQLPlanInput struct {
 	EstimatedRows                int64
 	// Collations of text columns by lower-case column name (warnings only).
 	SourceCollations, ShadowCollations map[string]string
+	// TimeZone is the zone of conversions to and from TIMESTAMP.
+	TimeZone string
 }
 
 // BuildMySQLPlan maps the original's columns onto the shadow's, chooses the
@@ -287,7 +289,7 @@ type MySQLPlanInput struct {
 // original does not guarantee, or no key both tables share.
 func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	p := &Plan{Source: in.Source, Shadow: in.Shadow, OldName: in.OldName,
-		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows}
+		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone}
 	toSource := in.Alter.shadowToSource(in.Source)
 	for _, ix := range in.ShadowIndexes {
 		if ix.Unique && !impliedUnique(ix, toSource, in.SourceIndexes) {
@@ -331,8 +333,15 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		}
 		if sc.Generated {
 			notes = append(notes, "add generated column "+sc.Name)
-		} else {
-			notes = append(notes, "add column "+sc.Name)
+			continue
+		}
+		notes = append(notes, "add column "+sc.Name)
+		fill, err := mysqlFill(sc, in.TimeZone)
+		if err != nil {
+			return nil, err
+		}
+		if fill != "" {
+			p.Fills = append(p.Fills, ColumnFill{Shadow: sc.Name, Expr: fill})
 		}
 	}
 

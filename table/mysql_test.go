@@ -47,11 +47,12 @@ func setup(t *testing.T, db *sql.DB, tables []string, stmts ...string) {
 
 func TestOpenMySQLSession(t *testing.T) {
 	db := testMySQL(t)
-	var mode, tz, cs string
-	if err := db.QueryRow("SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.character_set_client").Scan(&mode, &tz, &cs); err != nil {
+	var mode, global, tz, cs string
+	if err := db.QueryRow("SELECT @@SESSION.sql_mode, @@GLOBAL.sql_mode, @@SESSION.time_zone, @@SESSION.character_set_client").Scan(&mode, &global, &tz, &cs); err != nil {
 		t.Fatal(err)
 	}
-	got, want := strings.Split(mode, ","), strings.Split(mysqlSQLMode, ",")
+	// The server's own mode, and 0 kept in AUTO_INCREMENT columns.
+	got, want := strings.Split(mode, ","), strings.Split(global+",NO_AUTO_VALUE_ON_ZERO", ",")
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) || tz != "+00:00" || cs != "utf8mb4" {
@@ -146,7 +147,8 @@ func TestCreateMySQLShadow(t *testing.T) {
 		"INSERT INTO tbl_mysqlplan_shadow (tenant, id, name) VALUES (1, 1, 'a'), (1, 2, 'b'), (2, 70, 'c')",
 	)
 	in, err := InspectMySQLTable(ctx, db, testSchema, name,
-		"DROP COLUMN obsolete, CHANGE COLUMN name full_name VARCHAR(100) NOT NULL, ADD COLUMN created DATETIME(6) NULL")
+		"DROP COLUMN obsolete, CHANGE COLUMN name full_name VARCHAR(100) NOT NULL, ADD COLUMN created DATETIME(6) NULL, "+
+			"ADD COLUMN n INT NOT NULL, ADD COLUMN at DATETIME(3) DEFAULT CURRENT_TIMESTAMP(3), ADD COLUMN ts TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +157,10 @@ func TestCreateMySQLShadow(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSource := []Column{
-		{Name: "tenant", DataType: "int", ColumnType: "int(10) unsigned", Unsigned: true},
+		{Name: "tenant", DataType: "int", ColumnType: "int(10) unsigned", Unsigned: true, NoDefault: true},
 		{Name: "id", DataType: "bigint", ColumnType: "bigint(20)"},
-		{Name: "name", DataType: "varchar", ColumnType: "varchar(50)", Charset: "latin1"},
-		{Name: "obsolete", DataType: "text", ColumnType: "text", Nullable: true, Charset: "utf8mb4"},
+		{Name: "name", DataType: "varchar", ColumnType: "varchar(50)", Charset: "latin1", NoDefault: true},
+		{Name: "obsolete", DataType: "text", ColumnType: "text", Nullable: true, Charset: "utf8mb4", Default: "NULL"},
 		{Name: "twice", DataType: "int", ColumnType: "int(11)", Nullable: true, Generated: true},
 	}
 	if !reflect.DeepEqual(p.Source.Columns, wantSource) {
@@ -168,8 +170,19 @@ func TestCreateMySQLShadow(t *testing.T) {
 	for _, c := range p.Shadow.Columns {
 		shadowNames = append(shadowNames, c.Name)
 	}
-	if want := []string{"tenant", "id", "full_name", "twice", "created"}; !reflect.DeepEqual(shadowNames, want) {
+	if want := []string{"tenant", "id", "full_name", "twice", "created", "n", "at", "ts"}; !reflect.DeepEqual(shadowNames, want) {
 		t.Errorf("shadow columns %v, want %v", shadowNames, want)
+	}
+	// The added NOT NULL column gets its implicit default, the DATETIME the
+	// clock in the server's zone; the TIMESTAMP's default needs no help.
+	zone, err := ReadMySQLTimeZone(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFills := []ColumnFill{{Shadow: "n", Expr: "0"},
+		{Shadow: "at", Expr: "CONVERT_TZ(CURRENT_TIMESTAMP(3), '+00:00', '" + zone + "')"}}
+	if !reflect.DeepEqual(p.Fills, wantFills) || p.TimeZone != zone {
+		t.Errorf("fills %+v in zone %q, want %+v in %q", p.Fills, p.TimeZone, wantFills, zone)
 	}
 	if p.Shadow.Name != "tbl_mysqlplan_shadow_osc_new" || p.Shadow.Schema != testSchema ||
 		p.OldName != "tbl_mysqlplan_shadow_osc_old" || p.ChangelogName != "tbl_mysqlplan_shadow_osc_log" {

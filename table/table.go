@@ -14,6 +14,10 @@ type Column struct {
 	Unsigned   bool   // MySQL integer UNSIGNED
 	Charset    string // MySQL character set of a text column ("" otherwise)
 	Generated  bool   // computed by the database: never written by osc
+	// Default (MySQL) is the column's DEFAULT as information_schema shows it;
+	// NoDefault is set when it has none (nor AUTO_INCREMENT).
+	Default   string
+	NoDefault bool
 }
 
 // Table is a table and its columns in ordinal order.
@@ -40,6 +44,13 @@ type ColumnMap struct {
 	SourceIndex int    // position in Plan.Source.Columns (and in row images)
 }
 
+// ColumnFill is a shadow column and the SQL expression (no placeholders)
+// whose value the copy and the applier write into it.
+type ColumnFill struct {
+	Shadow string
+	Expr   string
+}
+
 // Plan is what the migration will do, fixed once the shadow table exists.
 type Plan struct {
 	Source *Table // the original table
@@ -56,6 +67,14 @@ type Plan struct {
 	// Mapping lists every column copied from the original to the shadow, in
 	// original column order; generated columns on either side are excluded.
 	Mapping []ColumnMap
+
+	// Fills (MySQL) are the shadow columns no original column fills whose
+	// value osc writes itself, as the ALTER would fill them.
+	Fills []ColumnFill
+
+	// TimeZone (MySQL) is the server's global time_zone, in which values are
+	// converted between TIMESTAMP and other types (see MySQLTimeConversion).
+	TimeZone string
 
 	EstimatedRows int64
 	// Notes are lines the dry run reports (added/dropped columns, renames,

@@ -59,6 +59,7 @@ type options struct {
 	port                           int
 	askPass, allowOnMaster         bool
 	replicaServerID                uint32
+	timeZone                       string
 
 	dsn string
 
@@ -105,6 +106,7 @@ Flags:
 	fs.StringVar(&o.database, "database", "", "MySQL: database of the table")
 	fs.BoolVar(&o.allowOnMaster, "allow-on-master", false, "accepted for gh-ost compatibility; osc always works on the primary")
 	fs.Uint32Var(&o.replicaServerID, "replica-server-id", 0, "MySQL: server_id osc uses to read the binlog (default: derived from the process id, in 1000000-1999999)")
+	fs.StringVar(&o.timeZone, "time-zone", "", "MySQL: time zone in which the --alter converts values to and from TIMESTAMP, as a plain ALTER in a session with this time_zone would (default: the server's global time_zone)")
 
 	// PostgreSQL connection.
 	fs.StringVar(&o.dsn, "dsn", "", `PostgreSQL: connection string, URL or "key=value" (libpq); PG* environment variables apply. Selects PostgreSQL.`)
@@ -239,6 +241,7 @@ func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
 	o.cfg.Schema = o.database
 	return engine.NewMySQL(o.cfg, table.MySQLConn{
 		Host: o.host, Port: o.port, User: o.user, Password: password, ReplicaServerID: o.replicaServerID,
+		TimeZone: o.timeZone,
 	}, log)
 }
 

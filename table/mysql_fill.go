@@ -1,0 +1,69 @@
+package table
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+)
+
+// A column the --alter adds gets, from a plain ALTER, a value in every
+// existing row; the copy and the applier list only the original's columns,
+// so the server gives the others their DEFAULT. Two kinds of added column
+// would then differ from the ALTER, and osc writes them itself (Plan.Fills):
+//
+//   - NOT NULL without a DEFAULT: the ALTER fills the type's implicit default
+//     (0, '', the first ENUM member, the zero date...), where an INSERT that
+//     omits the column fails in strict mode ("Field 'd' doesn't have a
+//     default value"). osc writes that implicit default as a literal; the
+//     server then refuses what its ALTER refuses too (a zero date under
+//     NO_ZERO_DATE in strict mode). Two cases fail the copy where the ALTER
+//     succeeds: a spatial column (no literal here; the ALTER stores an empty
+//     value, which an INSERT refuses) and MariaDB's JSON, a LONGTEXT whose
+//     CHECK (json_valid) refuses the '' that the ALTER stores unchecked.
+//   - a DEFAULT CURRENT_TIMESTAMP on a column that is not a TIMESTAMP: the
+//     ALTER takes its session's clock in its time zone; osc's sessions are in
+//     UTC (see MySQLTimeConversion), so the time is converted to the zone.
+
+// mysqlImplicitDefaults is the value a plain ALTER TABLE gives existing rows
+// in a NOT NULL column added without a DEFAULT, by DATA_TYPE (MariaDB 10.11).
+var mysqlImplicitDefaults = map[string]string{
+	"tinyint": "0", "smallint": "0", "mediumint": "0", "int": "0", "integer": "0", "bigint": "0",
+	"decimal": "0", "numeric": "0", "float": "0", "double": "0", "real": "0", "bit": "0",
+	// YEAR from the number 0 is 0000 (from the string '0' it would be 2000).
+	"year": "0",
+	"char": "''", "varchar": "''", "tinytext": "''", "text": "''", "mediumtext": "''",
+	// BINARY pads '' with zero bytes, as the ALTER's value is.
+	"binary": "''", "varbinary": "''", "tinyblob": "''", "blob": "''", "mediumblob": "''", "longblob": "''",
+	// An ENUM's first member is number 1; a SET's implicit default is empty.
+	"enum": "1", "set": "''",
+	"date": "'0000-00-00'", "datetime": "'0000-00-00 00:00:00'", "timestamp": "'0000-00-00 00:00:00'",
+	"time": "'00:00:00'",
+	"uuid": "'00000000-0000-0000-0000-000000000000'", "inet6": "'::'", "inet4": "'0.0.0.0'",
+}
+
+// mysqlCurrentTimestamp matches a DEFAULT CURRENT_TIMESTAMP as
+// information_schema shows it (MariaDB "current_timestamp(3)", MySQL
+// "CURRENT_TIMESTAMP(3)").
+var mysqlCurrentTimestamp = regexp.MustCompile(`(?i)^current_timestamp(?:\((\d?)\))?$`)
+
+// mysqlFill is the expression osc writes into the added shadow column c, or
+// "" when the server's own DEFAULT is what the ALTER gives.
+func mysqlFill(c Column, zone string) (string, error) {
+	if c.Generated {
+		return "", nil
+	}
+	if c.NoDefault && !c.Nullable {
+		return mysqlImplicitDefaults[c.DataType], nil
+	}
+	if m := mysqlCurrentTimestamp.FindStringSubmatch(c.Default); m != nil && c.DataType != "timestamp" {
+		if !mysqlZoneName.MatchString(zone) {
+			return "", fmt.Errorf("column %s: time zone %q is not a zone name or offset", c.Name, zone)
+		}
+		fsp := 0
+		if m[1] != "" {
+			fsp, _ = strconv.Atoi(m[1])
+		}
+		return fmt.Sprintf("CONVERT_TZ(CURRENT_TIMESTAMP(%d), '+00:00', '%s')", fsp, zone), nil
+	}
+	return "", nil
+}

@@ -1,0 +1,116 @@
+package table
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"strconv"
+)
+
+// Time zones and the copy. osc's sessions keep time_zone '+00:00': the binlog
+// carries a TIMESTAMP as seconds since the epoch (go-mysql renders it in
+// UTC), and only a UTC session writes every such instant back exactly,
+// including the hour a zone with daylight saving time repeats, whose local
+// times name two instants (a session in that zone would store the first for
+// both). The server's own ALTER TABLE, though, converts between TIMESTAMP and
+// any other type in the time zone of the session that runs it, which for a
+// DBA is the server's global time_zone. So, for a source column s copied
+// into a shadow column d:
+//
+//   - s TIMESTAMP, d TIMESTAMP: the instant, unconverted (exact in UTC);
+//   - s TIMESTAMP, d anything else (DATETIME, DATE, TIME, strings, numbers):
+//     the instant as a local time of the server's zone, CONVERT_TZ(v,
+//     '+00:00', zone); every instant has one local time, so this is exact;
+//   - s anything else, d TIMESTAMP: the value read as a local time of the
+//     server's zone, CONVERT_TZ(v, zone, '+00:00');
+//   - neither TIMESTAMP: no time zone is involved.
+//
+// A local time that the zone skips (spring forward), or whose instant is
+// outside TIMESTAMP's range, fails as in a strict ALTER: osc writes a text
+// that is no time instead. (Where sql_mode is not strict, that stores the
+// zero date, as the ALTER does for a time out of range; a skipped time the
+// ALTER moves past the gap instead.)
+//
+// CONVERT_TZ turns the zero date into NULL with a warning (an error in
+// strict mode), so the zero date is passed on as it is, as the server's
+// conversion keeps it; it is told by its text, which no other value of
+// either type starts with.
+//
+// Both the copy and the applier use these expressions, so a row gets the same
+// value whichever path wrote it.
+
+// mysqlZoneName is what a time_zone value may look like: a named zone
+// ("Europe/Berlin"), an offset ("+02:00") or "SYSTEM".
+var mysqlZoneName = regexp.MustCompile(`^[A-Za-z0-9_+:/.-]+$`)
+
+// ReadMySQLTimeZone returns the server's global time_zone, the zone in which
+// its own ALTER TABLE would convert to and from TIMESTAMP.
+func ReadMySQLTimeZone(ctx context.Context, db *sql.DB) (string, error) {
+	var zone string
+	if err := db.QueryRowContext(ctx, "SELECT @@global.time_zone").Scan(&zone); err != nil {
+		return "", fmt.Errorf("read the server's time_zone: %w", err)
+	}
+	if !mysqlZoneName.MatchString(zone) {
+		return "", fmt.Errorf("the server's time_zone %q is not a zone name or offset osc understands", zone)
+	}
+	return zone, nil
+}
+
+// CheckMySQLTimeZone refuses a zone the server does not know (a named zone
+// needs the time zone tables, loaded with mariadb-tzinfo-to-sql).
+func CheckMySQLTimeZone(ctx context.Context, db *sql.DB, zone string) error {
+	if !mysqlZoneName.MatchString(zone) {
+		return fmt.Errorf("time zone %q is not a zone name or offset", zone)
+	}
+	var v sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT CONVERT_TZ('2000-01-01 00:00:00', '+00:00', ?)", zone).Scan(&v); err != nil {
+		return fmt.Errorf("check time zone %q: %w", zone, err)
+	}
+	if !v.Valid {
+		return fmt.Errorf("the server does not know time zone %q (load its time zone tables with mariadb-tzinfo-to-sql, or give an offset such as +02:00)", zone)
+	}
+	return nil
+}
+
+// MySQLTimeConversion returns the expression that turns expr, a value of
+// the source column src (a placeholder expression or a column reference,
+// which may appear in it more than once), into the value the server's ALTER
+// would store in the shadow column dst, converting in zone where one side is
+// a TIMESTAMP.
+func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, error) {
+	srcTS, dstTS := src.DataType == "timestamp", dst.DataType == "timestamp"
+	if srcTS == dstTS {
+		return expr, nil
+	}
+	if !mysqlZoneName.MatchString(zone) {
+		return "", fmt.Errorf("column %s: time zone %q is not a zone name or offset", dst.Name, zone)
+	}
+	zero := expr + " LIKE '0000-00-00%'"
+	if srcTS {
+		// Typed with the source's precision: a parameter would otherwise
+		// become a DATETIME(6), which a string column shows with six digits.
+		v := "CAST(" + expr + " AS DATETIME(" + strconv.Itoa(mysqlFraction(src.ColumnType)) + "))"
+		return "IF(" + zero + ", " + v + ", CONVERT_TZ(" + v + ", '+00:00', '" + zone + "'))", nil
+	}
+	// A local time the zone skips, or one whose instant is outside
+	// TIMESTAMP's range, does not come back from UTC as it was (CONVERT_TZ
+	// moves the first and leaves the second unconverted): storing it fails,
+	// as the server's own conversion fails in strict mode.
+	conv := "CONVERT_TZ(" + expr + ", '" + zone + "', '+00:00')"
+	back := "CONVERT_TZ(" + conv + ", '+00:00', '" + zone + "') <=> CAST(" + expr + " AS DATETIME(6))"
+	bad := "CONCAT(" + expr + ", ' is not a time in " + zone + "')"
+	return "IF(" + zero + ", " + expr + ", IF(" + back + ", " + conv + ", " + bad + "))", nil
+}
+
+var mysqlFractionDigits = regexp.MustCompile(`\((\d)\)`)
+
+// mysqlFraction is the fractional seconds precision of a temporal column
+// type such as "timestamp(3)" (0 when none is given).
+func mysqlFraction(columnType string) int {
+	m := mysqlFractionDigits.FindStringSubmatch(columnType)
+	if m == nil {
+		return 0
+	}
+	return int(m[1][0] - '0')
+}

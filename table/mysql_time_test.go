@@ -1,0 +1,63 @@
+package table
+
+import "testing"
+
+func TestMySQLTimeConversion(t *testing.T) {
+	ts := Column{Name: "a", DataType: "timestamp", ColumnType: "timestamp(3)"}
+	dt := Column{Name: "b", DataType: "datetime", ColumnType: "datetime"}
+	vc := Column{Name: "c", DataType: "varchar", ColumnType: "varchar(40)"}
+	for _, tc := range []struct {
+		src, dst Column
+		want     string
+	}{
+		{ts, ts, "?"},
+		{dt, vc, "?"},
+		{ts, dt, "IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin'))"},
+		{vc, ts, "IF(? LIKE '0000-00-00%', ?, IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
+			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
+	} {
+		got, err := MySQLTimeConversion("?", tc.src, tc.dst, "Europe/Berlin")
+		if err != nil || got != tc.want {
+			t.Errorf("%s -> %s: %q, %v; want %q", tc.src.ColumnType, tc.dst.ColumnType, got, err, tc.want)
+		}
+	}
+	if _, err := MySQLTimeConversion("?", ts, dt, "x'; DROP"); err == nil {
+		t.Error("a zone that is not a name or an offset was accepted")
+	}
+}
+
+func TestMySQLSessionSQLMode(t *testing.T) {
+	for global, want := range map[string]string{
+		"":                                  "NO_AUTO_VALUE_ON_ZERO",
+		"STRICT_TRANS_TABLES,NO_ZERO_DATE":  "STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_AUTO_VALUE_ON_ZERO",
+		"NO_AUTO_VALUE_ON_ZERO,ANSI_QUOTES": "ANSI_QUOTES,NO_AUTO_VALUE_ON_ZERO",
+		"ERROR_FOR_DIVISION_BY_ZERO":        "ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_VALUE_ON_ZERO",
+	} {
+		if got := mysqlSessionSQLMode(global); got != want {
+			t.Errorf("global %q: session %q, want %q", global, got, want)
+		}
+	}
+}
+
+func TestMySQLFill(t *testing.T) {
+	for _, tc := range []struct {
+		c    Column
+		want string
+	}{
+		{Column{Name: "i", DataType: "int", NoDefault: true}, "0"},
+		{Column{Name: "e", DataType: "enum", NoDefault: true}, "1"},
+		{Column{Name: "d", DataType: "datetime", NoDefault: true}, "'0000-00-00 00:00:00'"},
+		{Column{Name: "n", DataType: "int", Nullable: true, NoDefault: true}, ""},
+		{Column{Name: "g", DataType: "point", NoDefault: true}, ""},
+		{Column{Name: "v", DataType: "int", Default: "7"}, ""},
+		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp(3)"}, "CONVERT_TZ(CURRENT_TIMESTAMP(3), '+00:00', '+02:00')"},
+		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp()"}, "CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', '+02:00')"},
+		{Column{Name: "ts", DataType: "timestamp", Default: "current_timestamp()"}, ""},
+		{Column{Name: "g", DataType: "int", Generated: true}, ""},
+	} {
+		got, err := mysqlFill(tc.c, "+02:00")
+		if err != nil || got != tc.want {
+			t.Errorf("%+v: %q, %v; want %q", tc.c, got, err, tc.want)
+		}
+	}
+}
