@@ -921,11 +921,21 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	for _, p := range pgPairIndexes(srcIdx, likeIdx, func(s string) (string, bool) { return s, true }) {
 		indexNames[p[0]] = p[1]
 	}
+	using, err := pgNewUsingTracker(ctx, tx, n, in.OID, shadowOID, preAlter)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range clauses {
 		c = pgMapConstraintNames(c, indexNames)
+		if c, err = using.prepare(c); err != nil {
+			return nil, err
+		}
 		// The extended protocol runs exactly one statement.
 		if _, err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE "+shadow+" "+c, nil, nil, nil, nil).Close(); err != nil {
 			return nil, fmt.Errorf("the --alter fails on the shadow table (ALTER TABLE %s %s): %w", shadow, c, err)
+		}
+		if err := using.applied(ctx, tx); err != nil {
+			return nil, err
 		}
 	}
 	var relname, nspname, relkind string
@@ -953,9 +963,12 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter,
+	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter, Values: using.values(),
 		SourceIndexes: srcIdx, ShadowIndexes: shIdx, EstimatedRows: in.EstimatedRows})
 	if err != nil {
+		return nil, err
+	}
+	if err := pgCheckUsing(ctx, tx, plan, in.OID, src); err != nil {
 		return nil, err
 	}
 	if err := pgCheckDependents(ctx, tx, in.OID, plan, kept, shIdx); err != nil {
@@ -1138,7 +1151,8 @@ func pgSameSet(a, b []string) bool {
 type pgPlanInput struct {
 	Names                        PostgresNames
 	Source, Shadow               []pgColumn
-	PreAlter                     map[int16]string // shadow attnum → original column name, read before the alter
+	PreAlter                     map[int16]string  // shadow attnum → original column name, read before the alter
+	Values                       map[int16]pgValue // shadow attnum → the value a USING computes
 	SourceIndexes, ShadowIndexes []pgIndex
 	EstimatedRows                int64
 }
@@ -1180,7 +1194,9 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		if sc.Name != c.Name {
 			notes = append(notes, "rename column "+c.Name+" -> "+sc.Name)
 		}
-		if sc.ColumnType != c.ColumnType {
+		if v, ok := in.Values[sc.Num]; ok {
+			notes = append(notes, fmt.Sprintf("change column %s: %s -> %s, value computed USING %s", sc.Name, c.ColumnType, sc.ColumnType, strings.Join(v.Using, ", then USING ")))
+		} else if sc.ColumnType != c.ColumnType {
 			notes = append(notes, fmt.Sprintf("change column %s: %s -> %s", sc.Name, c.ColumnType, sc.ColumnType))
 		}
 		if c.Nullable && !sc.Nullable {
@@ -1194,7 +1210,7 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		case sc.Generated:
 			notes = append(notes, "column "+c.Name+" becomes generated (computed by the database)")
 		default:
-			p.Mapping = append(p.Mapping, ColumnMap{Source: c.Name, Shadow: sc.Name, SourceIndex: i})
+			p.Mapping = append(p.Mapping, ColumnMap{Source: c.Name, Shadow: sc.Name, SourceIndex: i, Expr: in.Values[sc.Num].Expr})
 		}
 	}
 	for _, sc := range in.Shadow {
@@ -1216,6 +1232,9 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 			return false
 		}
 		sc := shadowOf[orig]
+		if v, ok := in.Values[sc.Num]; ok && !v.Cast {
+			return false // a USING computes other values
+		}
 		return pgEqualityKept(pgFindColumn(in.Source, orig).ColumnType, sc.ColumnType)
 	}
 	if err := pgCheckNewUnique(in.SourceIndexes, in.ShadowIndexes, toSource, typeSafe); err != nil {
@@ -1301,7 +1320,7 @@ func pgCheckNewUnique(src, sh []pgIndex, toSource map[string]string, typeSafe fu
 			}
 		}
 		if !implied {
-			return fmt.Errorf("the shadow table would have %s, which the original does not guarantee (a new unique or exclusion constraint, one over a column whose type changes, "+
+			return fmt.Errorf("the shadow table would have %s, which the original does not guarantee (a new unique or exclusion constraint, one over a column whose type or values (USING) the --alter changes, "+
 				"or the copy of an invalid index of the original, which must then be dropped first): "+
 				"copying with ON CONFLICT DO NOTHING would silently drop the rows that violate it; migrate without it and add it afterwards (CREATE UNIQUE INDEX CONCURRENTLY)",
 				u.describe())
@@ -1369,7 +1388,7 @@ func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 		return pgIndex{}, fmt.Errorf("table %s.%s has no PRIMARY KEY and no usable UNIQUE index; osc needs one to copy and apply rows: add a PRIMARY KEY first",
 			in.Names.Schema, in.Names.Table)
 	}
-	return pgIndex{}, fmt.Errorf("no key is usable in both tables: osc needs the original's %s to keep its columns (and their types) "+
+	return pgIndex{}, fmt.Errorf("no key is usable in both tables: osc needs the original's %s to keep its columns (their types, and their values: no USING other than a cast) "+
 		"and stay a PRIMARY KEY or a UNIQUE index on NOT NULL columns in the altered table, and the --alter changes it", cands[0].describe())
 }
 

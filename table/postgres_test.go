@@ -237,7 +237,7 @@ func TestPgCheckNewUnique(t *testing.T) {
 		wantErr(t, pgCheckNewUnique(src, sh, toSource, safe), "ON CONFLICT DO NOTHING")
 	}
 	wantErr(t, pgCheckNewUnique(src, []pgIndex{src[1]}, map[string]string{"a": "a"}, func(string) bool { return false }),
-		"whose type changes")
+		"whose type or values (USING) the --alter changes")
 }
 
 func pgInspect(t *testing.T, q PostgresQuerier, name string) (*PostgresInspection, error) {
@@ -430,7 +430,7 @@ func TestCreatePostgresShadowPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := sh.Plan
-	if got := fmt.Sprint(p.Mapping); got != "[{id id 0} {a a 1} {c c2 3} {p p 5} {d d 6}]" {
+	if got := fmt.Sprint(p.Mapping); got != "[{id id 0  []} {a a 1  []} {c c2 3  []} {p p 5  []} {d d 6  []}]" {
 		t.Errorf("mapping %s", got)
 	}
 	if fmt.Sprint(p.Key, p.KeyIndex) != "[id] [0]" || p.OldName != "_plan_t_old" || p.Shadow.Name != "_plan_t_osc" || p.Shadow.Schema != pgTestSchema {
