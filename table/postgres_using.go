@@ -422,14 +422,19 @@ func pgClosing(toks []pgToken, open int) int {
 }
 
 // pgMentionsRow reports whether the expression has an identifier token
-// naming the table that is not qualified nor qualifies: a whole-row
-// reference (or a column or function of that name).
+// naming the table that is not qualified, does not qualify, is not a
+// function's name nor a type's (after :: or AS): a whole-row reference, or a
+// column of that name.
 func pgMentionsRow(toks []pgToken, table string) bool {
-	dot := func(i int) bool { return i >= 0 && i < len(toks) && toks[i].Kind == pgPunct && toks[i].Text == "." }
+	punct := func(i int, p string) bool { return i >= 0 && i < len(toks) && toks[i].Kind == pgPunct && toks[i].Text == p }
 	for i, t := range toks {
-		if n, ok := t.name(); ok && n == table && !dot(i-1) && !dot(i+1) {
-			return true
+		if n, ok := t.name(); !ok || n != table || punct(i-1, ".") || punct(i+1, ".") || punct(i+1, "(") {
+			continue
 		}
+		if i > 0 && (toks[i-1].Kind == pgOp && toks[i-1].Text == "::" || toks[i-1].is("as")) {
+			continue
+		}
+		return true
 	}
 	return false
 }
@@ -573,9 +578,13 @@ func (t *pgUsingTracker) prepare(clause string) (string, error) {
 		col := t.cols[num]
 		text := u.Text(clause)
 		expr := forms.Eval
+		// A whole-row reference would read columns that pg_depend does not
+		// list (see pgCheckUsing).
+		if _, isCol := byName[t.names.Table]; !isCol && pgMentionsRow(u.Expr, t.names.Table) {
+			return "", fmt.Errorf("the USING of column %s (%s) refers to the whole row (%s): osc does not support that; name the columns", u.Column, text, t.names.Table)
+		}
 		// The row before the clause, as far as the expression reads it: the
-		// columns it names (all of them for a whole-row reference).
-		whole := pgMentionsRow(u.Expr, t.names.Table)
+		// columns it names.
 		nums := make([]int16, 0, len(t.cols))
 		for n := range t.cols {
 			nums = append(nums, n)
@@ -584,7 +593,7 @@ func (t *pgUsingTracker) prepare(clause string) (string, error) {
 		var scope []string
 		for _, n := range nums {
 			c := t.cols[n]
-			if !whole && !pgMentions(u.Expr, c.name) {
+			if !pgMentions(u.Expr, c.name) {
 				continue
 			}
 			v, ok, err := c.read()

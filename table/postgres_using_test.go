@@ -110,6 +110,7 @@ func TestCreatePostgresShadowUsing(t *testing.T) {
 		{"ALTER COLUMN n TYPE bigint USING n / 2", "unique index _ut_osc_n_key"},
 		{"ALTER COLUMN a TYPE float8 USING random()", "volatile functions (random()"},
 		{"ALTER COLUMN s TYPE text USING s || big", "can be stored out of line"},
+		{"ALTER COLUMN s TYPE text USING ut::text", "refers to the whole row (ut)"},
 		{"ADD COLUMN c int; ALTER a TYPE int USING c", "which an earlier clause of the --alter adds"},
 		{"ALTER v TYPE varchar(3); ALTER a TYPE text USING v", "explicit cast truncates"},
 		{"ALTER COLUMN a TYPE bigint USING nosuch", `column "nosuch" does not exist`},
