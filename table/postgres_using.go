@@ -614,7 +614,7 @@ func (t *pgUsingTracker) prepare(clause string) (string, error) {
 		p := *col
 		p.val, p.valTyp = expr, ""
 		p.using = append(append([]string{}, col.using...), text)
-		p.castCand = identity && col.val == "" && pgUsingIsColumn(u.Expr, u.Column, t.names.Table)
+		p.castCand = col.val == "" && col.typ == col.origTyp && pgUsingIsColumn(u.Expr, u.Column, t.names.Table)
 		t.pending[num] = p
 	}
 	return out, nil

@@ -79,6 +79,7 @@ func TestCreatePostgresShadowUsing(t *testing.T) {
 	}{
 		{"ALTER COLUMN a TYPE integer USING 0", "a=0", "id"},
 		{"ALTER COLUMN id TYPE bigint USING id::bigint", "id=id::bigint", "id"},
+		{"RENAME COLUMN a TO a2; ALTER COLUMN id TYPE bigint USING CAST(ut.id AS int8)", `id=(SELECT (CAST("ut".id AS int8)) FROM (SELECT "id" AS "id") AS "ut")`, "id"},
 		{"ALTER COLUMN a TYPE int8 USING ut.a::int8 + pgplan_test.ut.n", `a="ut".a::int8 + "ut".n`, "id"},
 		// The second clause sees a renamed, and n as numeric.
 		{"RENAME COLUMN a TO a2; ALTER m TYPE numeric(10,1); ALTER a2 TYPE text USING a2 || '/' || m / 3",
