@@ -921,7 +921,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	for _, p := range pgPairIndexes(srcIdx, likeIdx, func(s string) (string, bool) { return s, true }) {
 		indexNames[p[0]] = p[1]
 	}
-	using, err := pgNewUsingTracker(ctx, tx, n, in.OID, shadowOID, preAlter)
+	using, err := pgNewUsingTracker(ctx, tx, n, shadowOID, preAlter)
 	if err != nil {
 		return nil, err
 	}

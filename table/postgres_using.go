@@ -426,7 +426,9 @@ func pgClosing(toks []pgToken, open int) int {
 // function's name nor a type's (after :: or AS): a whole-row reference, or a
 // column of that name.
 func pgMentionsRow(toks []pgToken, table string) bool {
-	punct := func(i int, p string) bool { return i >= 0 && i < len(toks) && toks[i].Kind == pgPunct && toks[i].Text == p }
+	punct := func(i int, p string) bool {
+		return i >= 0 && i < len(toks) && toks[i].Kind == pgPunct && toks[i].Text == p
+	}
 	for i, t := range toks {
 		if n, ok := t.name(); !ok || n != table || punct(i-1, ".") || punct(i+1, ".") || punct(i+1, "(") {
 			continue
@@ -481,7 +483,6 @@ type pgTracked struct {
 // --alter's clauses, and computes each USING's value over the original row.
 type pgUsingTracker struct {
 	names   PostgresNames
-	srcOID  uint32
 	shadow  uint32
 	cols    map[int16]*pgTracked
 	pending map[int16]pgTracked // set by prepare: the values a clause's USINGs give
@@ -515,12 +516,12 @@ func pgReadTracked(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgTrac
 
 // pgNewUsingTracker starts from the shadow as LIKE made it: preAlter maps its
 // attnums to the original's column names.
-func pgNewUsingTracker(ctx context.Context, q PostgresQuerier, n PostgresNames, srcOID, shadowOID uint32, preAlter map[int16]string) (*pgUsingTracker, error) {
+func pgNewUsingTracker(ctx context.Context, q PostgresQuerier, n PostgresNames, shadowOID uint32, preAlter map[int16]string) (*pgUsingTracker, error) {
 	cols, err := pgReadTracked(ctx, q, shadowOID)
 	if err != nil {
 		return nil, err
 	}
-	t := &pgUsingTracker{names: n, srcOID: srcOID, shadow: shadowOID, cols: map[int16]*pgTracked{}}
+	t := &pgUsingTracker{names: n, shadow: shadowOID, cols: map[int16]*pgTracked{}}
 	for _, c := range cols {
 		t.cols[c.num] = &pgTracked{name: c.name, typ: c.typ, limited: c.limited || c.dom, orig: preAlter[c.num], origTyp: c.typ}
 	}
@@ -811,7 +812,7 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 	}
 	if _, err := tx.Exec(ctx, insert+" FROM (SELECT "+strings.Join(row, ", ")+") AS "+QuotePostgres(plan.Source.Name)+" WHERE false"); err != nil {
 		return fmt.Errorf("the values the --alter's USING gives cannot be computed from a changed row (osc evaluates the expression over the row's columns, "+
-			"named like the original table, without its schema or other columns): %w", err)
+			"named like the original table, without its schema, system or generated columns): %w", err)
 	}
 	return nil
 }
