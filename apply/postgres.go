@@ -17,10 +17,13 @@ import (
 
 // Postgres applies captured changes to the shadow table of a PostgreSQL
 // migration. Values are pgoutput's text forms (strings); every one is sent as
-// a text parameter and converted in SQL with CAST(… AS <source column type>),
-// then stored with the assignment cast to the shadow column's type: the same
-// conversion the copy's INSERT … SELECT makes, so a type-changing ALTER
-// treats copied and applied rows alike.
+// a text parameter and converted in SQL with CAST(… AS <source column type>)
+// into a row of the original rebuilt as a derived table named like it; each
+// shadow column's value is computed over that row as the plan says (the
+// column itself, or an ALTER … TYPE … USING expression) and stored with the
+// assignment cast to the shadow column's type: what the copy's INSERT …
+// SELECT does over the original's rows, so the ALTER treats copied and
+// applied rows alike.
 //
 // A batch is written in one transaction and one round trip (a pipeline of
 // statements in one implicit transaction). Consecutive full-row inserts and
