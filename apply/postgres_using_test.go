@@ -14,13 +14,17 @@ import (
 	"osc/table"
 )
 
+const pgUsingSchema = "pgdata_test_apply_using"
+
 // An --alter with USING, copied and applied while the table changes (new
 // rows, updates of copied rows, partial updates and key changes of rows
 // whose TOASTed value is unchanged, deletes), gives the rows a plain ALTER
 // TABLE gives the same final table: the copy and every applied change compute
 // the new values with the expression.
 func TestPostgresUsingMatchesAlter(t *testing.T) {
-	pool := pgTestPool(t)
+	// A schema of its own: the other tests reset theirs.
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	testdb.ResetPostgresSchema(t, pool, pgUsingSchema)
 	for _, c := range []struct{ name, alter string }{
 		{"zero", "ALTER COLUMN a TYPE integer USING 0"},
 		{"case", "ALTER COLUMN b TYPE text USING CASE WHEN b THEN 'IT WAS TRUE' ELSE 'IT WAS FALSE' END"},
@@ -28,7 +32,7 @@ func TestPostgresUsingMatchesAlter(t *testing.T) {
 		{"no_assignment_cast", "ALTER COLUMN w TYPE boolean USING w <> 0"},
 		{"later_clause", "RENAME COLUMN a TO a2; ALTER COLUMN n TYPE numeric(10,1); " +
 			"ALTER COLUMN a2 TYPE text USING a2 || '/' || (n / 3) || '/' || b, ALTER COLUMN s TYPE text USING 'const'"},
-		{"qualified", "ALTER COLUMN a TYPE bigint USING {t}.a * 2 + " + pgTestSchema + ".{t}.n"},
+		{"qualified", "ALTER COLUMN a TYPE bigint USING {t}.a * 2 + " + pgUsingSchema + ".{t}.n"},
 		{"toast", "ALTER COLUMN big TYPE text USING upper(big)"},
 		{"key_cast", "ALTER COLUMN id TYPE bigint USING id::bigint, ALTER COLUMN a TYPE text USING 'x' || a, ALTER COLUMN b TYPE int USING b::int"},
 	} {
@@ -42,14 +46,14 @@ func TestPostgresUsingMatchesAlter(t *testing.T) {
 func testUsingMatchesAlter(t *testing.T, pool *pgxpool.Pool, name, alter string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tbl := pgTestSchema + "." + name
+	tbl := pgUsingSchema + "." + name
 	testdb.ExecPostgres(t, pool,
 		"CREATE TABLE "+tbl+" (id int PRIMARY KEY, a int, n int, b boolean, w bigint, big text, s text)",
 		"ALTER TABLE "+tbl+" ALTER COLUMN big SET STORAGE EXTERNAL",
 		"INSERT INTO "+tbl+" SELECT g, CASE WHEN g % 17 = 0 THEN NULL ELSE g * 3 END, g % 7, g % 2 = 0, CASE WHEN g % 3 = 0 THEN 0 ELSE g END, "+
 			"CASE WHEN g % 5 = 0 THEN (SELECT string_agg(md5(g::text || s), '') FROM generate_series(1, 400) s) ELSE 'small ' || g END, 's' || g "+
 			"FROM generate_series(1, 120) g")
-	in, err := table.InspectPostgresTable(ctx, pool, table.NewPostgresNames(pgTestSchema, name))
+	in, err := table.InspectPostgresTable(ctx, pool, table.NewPostgresNames(pgUsingSchema, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +124,7 @@ func testUsingMatchesAlter(t *testing.T, pool *pgxpool.Pool, name, alter string)
 		}
 		return out
 	}
-	want, got := read(tbl), read(pgTestSchema+"."+plan.Shadow.Name)
+	want, got := read(tbl), read(pgUsingSchema+"."+plan.Shadow.Name)
 	if len(want) != len(got) {
 		t.Errorf("ALTER gives %d rows, osc %d", len(want), len(got))
 	}
