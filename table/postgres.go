@@ -774,52 +774,27 @@ type PostgresShadow struct {
 }
 
 // SplitPostgresAlter splits the --alter at top-level semicolons (outside
-// quotes and dollar quotes) into ALTER TABLE clauses, so that RENAME, which
-// PostgreSQL does not combine with other clauses, can be given too.
+// quotes, dollar quotes and comments) into ALTER TABLE clauses, so that
+// RENAME, which PostgreSQL does not combine with other clauses, can be given
+// too. A part with nothing but white space and comments is no clause.
 func SplitPostgresAlter(alter string) []string {
 	var parts []string
-	start := 0
-	for i := 0; i < len(alter); i++ {
-		switch alter[i] {
-		case '\'', '"':
-			q := alter[i]
-			for i++; i < len(alter); i++ {
-				if alter[i] == q {
-					if i+1 < len(alter) && alter[i+1] == q {
-						i++
-						continue
-					}
-					break
-				}
-			}
-		case '$':
-			end := strings.IndexByte(alter[i+1:], '$')
-			if end < 0 {
-				continue
-			}
-			tag := alter[i : i+end+2]
-			if !pgDollarTag(tag) {
-				continue
-			}
-			close := strings.Index(alter[i+len(tag):], tag)
-			if close < 0 {
-				i = len(alter)
-			} else {
-				i += len(tag) + close + len(tag) - 1
-			}
-		case ';':
-			parts = append(parts, alter[start:i])
-			start = i + 1
+	start, tokens := 0, 0
+	flush := func(end int) {
+		if tokens > 0 {
+			parts = append(parts, strings.TrimSpace(alter[start:end]))
 		}
 	}
-	parts = append(parts, alter[start:])
-	out := parts[:0]
-	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+	for _, t := range pgLex(alter) {
+		if t.Kind == pgPunct && t.Text == ";" {
+			flush(t.Start)
+			start, tokens = t.End, 0
+			continue
 		}
+		tokens++
 	}
-	return out
+	flush(len(alter))
+	return parts
 }
 
 // pgDollarTag reports whether s is $tag$ with an identifier-like tag.

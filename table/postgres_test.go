@@ -126,6 +126,8 @@ func TestSplitPostgresAlter(t *testing.T) {
 		"ADD COLUMN e text DEFAULT $q$a;'b$q$; DROP COLUMN f":       {"ADD COLUMN e text DEFAULT $q$a;'b$q$", "DROP COLUMN f"},
 		"ADD COLUMN g text DEFAULT 'it''s;'; DROP COLUMN h":         {"ADD COLUMN g text DEFAULT 'it''s;'", "DROP COLUMN h"},
 		" ; ;": nil,
+		"ADD COLUMN i int -- a comment; still\n; /* one; more */ DROP COLUMN j; -- done": {"ADD COLUMN i int -- a comment; still", "/* one; more */ DROP COLUMN j"},
+		`ADD COLUMN k text DEFAULT E'\';'; DROP COLUMN l`:                                {`ADD COLUMN k text DEFAULT E'\';'`, "DROP COLUMN l"},
 	} {
 		got := SplitPostgresAlter(in)
 		if fmt.Sprint(got) != fmt.Sprint(want) || len(got) != len(want) {
