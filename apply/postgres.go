@@ -17,10 +17,13 @@ import (
 
 // Postgres applies captured changes to the shadow table of a PostgreSQL
 // migration. Values are pgoutput's text forms (strings); every one is sent as
-// a text parameter and converted in SQL with CAST(… AS <source column type>),
-// then stored with the assignment cast to the shadow column's type: the same
-// conversion the copy's INSERT … SELECT makes, so a type-changing ALTER
-// treats copied and applied rows alike.
+// a text parameter and converted in SQL with CAST(… AS <source column type>)
+// into a row of the original rebuilt as a derived table named like it; each
+// shadow column's value is computed over that row as the plan says (the
+// column itself, or an ALTER … TYPE … USING expression) and stored with the
+// assignment cast to the shadow column's type: what the copy's INSERT …
+// SELECT does over the original's rows, so the ALTER treats copied and
+// applied rows alike.
 //
 // A batch is written in one transaction and one round trip (a pipeline of
 // statements in one implicit transaction). Consecutive full-row inserts and
@@ -44,8 +47,16 @@ type Postgres struct {
 	source string        // quoted source table
 	cols   []pgColumn    // mapped columns, in source order
 	keys   []pgKeyColumn // key columns, in key order
-	upsert string
-	delete string
+	// row is the original's columns (generated ones excepted) that a row
+	// is rebuilt from, as the relation rowName, for the shadow's values to
+	// be computed over it; ord and out[i] are names no column has, for the
+	// upsert's ordinal and the computed values.
+	row     []pgRowColumn
+	rowName string
+	ord     string
+	out     []string
+	upsert  string
+	delete  string
 
 	// ahead remembers, by key, the new rows moves wrote from a source read
 	// that may have seen later changes than the move (see move). Apply is
@@ -70,6 +81,40 @@ type pgColumn struct {
 	index   int    // position in the row images
 	key     bool
 	always  bool // the shadow column is GENERATED ALWAYS AS IDENTITY: it cannot be updated
+	// value is the SQL of the column's value over a row of the original
+	// (see Postgres.row): the source column, or the expression of an ALTER
+	// … TYPE … USING; inputs are the positions in the row images of the
+	// columns it reads.
+	value  string
+	inputs []int
+}
+
+// pgRowColumn is a column of the original in a rebuilt row.
+type pgRowColumn struct {
+	name  string // quoted
+	typ   string
+	index int // position in the row images
+}
+
+// fromChange reports whether a partial change (unchanged: the columns it
+// does not carry, unchanged TOAST values) gives the column's value: when it
+// carries every column the value reads. When it carries none of them, the
+// value is unchanged; a value reading both kinds cannot be computed (the plan
+// refuses such a USING).
+func (c pgColumn) fromChange(unchanged []bool) (bool, error) {
+	n := 0
+	for _, i := range c.inputs {
+		if unchanged[i] {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return true, nil
+	case n == len(c.inputs):
+		return false, nil
+	}
+	return false, fmt.Errorf("column %s is computed from columns the change carries and from unchanged TOAST values it does not carry", c.name)
 }
 
 // pgKeyColumn is one key column.
@@ -125,6 +170,29 @@ func (a *Postgres) init(ctx context.Context) error {
 	}
 	shadowOf := map[int]string{}
 	a.cols = a.cols[:0]
+	taken := map[string]bool{}
+	for _, c := range p.Source.Columns {
+		taken[c.Name] = true
+	}
+	for _, c := range p.Shadow.Columns {
+		taken[c.Name] = true
+	}
+	unused := func(base string) string {
+		for taken[base] {
+			base += "_"
+		}
+		taken[base] = true
+		return pgx.Identifier{base}.Sanitize()
+	}
+	a.row = a.row[:0]
+	for i, c := range p.Source.Columns {
+		if !c.Generated {
+			a.row = append(a.row, pgRowColumn{name: pgx.Identifier{c.Name}.Sanitize(), typ: c.ColumnType, index: i})
+		}
+	}
+	a.rowName = pgx.Identifier{p.Source.Name}.Sanitize()
+	a.ord = unused("osc_ord")
+	a.out = a.out[:0]
 	for _, m := range p.Mapping {
 		if m.SourceIndex < 0 || m.SourceIndex >= len(p.Source.Columns) {
 			return fmt.Errorf("column mapping %s → %s: no source column %d", m.Source, m.Shadow, m.SourceIndex)
@@ -140,7 +208,10 @@ func (a *Postgres) init(ctx context.Context) error {
 			index:   m.SourceIndex,
 			key:     isKey[m.SourceIndex],
 			always:  always[m.Shadow],
+			value:   m.PostgresValue(),
+			inputs:  m.Inputs(),
 		})
+		a.out = append(a.out, unused(fmt.Sprintf("osc_v%d", len(a.cols)-1)))
 	}
 	a.keys = a.keys[:0]
 	for n, k := range p.KeyIndex {
@@ -190,13 +261,16 @@ func shadowType(t *table.Table, name string) string {
 }
 
 func (a *Postgres) upsertSQL() string {
-	var names, casts, params, vars, set, conflict []string
-	for i, c := range a.cols {
+	var names, vals, rowVals, params, vars, set, conflict []string
+	for i, r := range a.row {
 		v := fmt.Sprintf("v%d", i)
-		names = append(names, c.name)
-		casts = append(casts, "CAST(u."+v+" AS "+c.srcType+")")
+		rowVals = append(rowVals, "CAST(u."+v+" AS "+r.typ+") AS "+r.name)
 		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
 		vars = append(vars, v)
+	}
+	for _, c := range a.cols {
+		names = append(names, c.name)
+		vals = append(vals, c.value)
 		if !c.key && !c.always {
 			set = append(set, c.name+" = EXCLUDED."+c.name)
 		}
@@ -208,9 +282,10 @@ func (a *Postgres) upsertSQL() string {
 	if len(set) > 0 {
 		action = "DO UPDATE SET " + strings.Join(set, ", ")
 	}
-	return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n) ORDER BY u.n ON CONFLICT (%s) %s",
-		a.shadow, strings.Join(names, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "),
-		strings.Join(conflict, ", "), action)
+	return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s "+
+		"ORDER BY %s.%s ON CONFLICT (%s) %s",
+		a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "),
+		a.rowName, a.rowName, a.ord, strings.Join(conflict, ", "), action)
 }
 
 func (a *Postgres) deleteSQL() string {
@@ -435,11 +510,11 @@ func (a *Postgres) statement(ops []pgOp, start int) (end int, query string, args
 		return start + 1, query, args, "update 1 row", err
 	case pgUpsert:
 		seen := map[string]bool{}
-		arrays := make([][]*string, len(a.cols))
+		arrays := make([][]*string, len(a.row))
 		end = start
 		for ; end < len(ops) && ops[end].kind == pgUpsert && !seen[ops[end].key]; end++ {
 			seen[ops[end].key] = true
-			for i, c := range a.cols {
+			for i, c := range a.row {
 				v, err := textValue(ops[end].row[c.index])
 				if err != nil {
 					return 0, "", nil, "", fmt.Errorf("column %s: %w", c.name, err)
@@ -480,25 +555,31 @@ func arrayArgs(arrays [][]*string) []any {
 	return args
 }
 
-// updateSQL writes the columns a partial change carries (the others keep
-// their value in the shadow) to the row with the where-row's key, which may
-// not have been copied yet: then it updates nothing, and the engine applies
-// the change again once the row's chunk has landed.
+// updateSQL writes the columns whose values a partial change gives (the
+// others keep their value in the shadow) to the row with the where-row's
+// key, which may not have been copied yet: then it updates nothing, and the
+// engine applies the change again once the row's chunk has landed.
 func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 	var (
-		set  []string
-		args []any
+		set, vals []string
+		args      []any
 	)
-	for _, c := range a.cols {
-		if op.unchanged[c.index] || c.always || c.key {
+	row, err := a.changeRow(op, &args, nil, "")
+	if err != nil {
+		return "", nil, err
+	}
+	for i, c := range a.cols {
+		if c.always || c.key {
 			continue
 		}
-		v, err := textValue(op.row[c.index])
+		ok, err := c.fromChange(op.unchanged)
 		if err != nil {
-			return "", nil, fmt.Errorf("column %s: %w", c.name, err)
+			return "", nil, err
 		}
-		args = append(args, v)
-		set = append(set, fmt.Sprintf("%s = CAST($%d::text AS %s)", c.name, len(args), c.srcType))
+		if ok {
+			vals = append(vals, c.value+" AS "+a.out[i])
+			set = append(set, c.name+" = osc_e."+a.out[i])
+		}
 	}
 	if len(set) == 0 {
 		return "", nil, nil
@@ -507,7 +588,35 @@ func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return fmt.Sprintf("UPDATE %s SET %s WHERE %s", a.shadow, strings.Join(set, ", "), where), args, nil
+	return fmt.Sprintf("UPDATE %s SET %s FROM (SELECT %s FROM %s) AS osc_e WHERE %s",
+		a.shadow, strings.Join(set, ", "), strings.Join(vals, ", "), row, where), args, nil
+}
+
+// changeRow is a row of the original rebuilt from a change's values, as the
+// derived table rowName, for the shadow's values to be computed over it
+// (see pgColumn.value); the values are appended to args as text parameters,
+// and from is the derived table's FROM clause (" FROM src"), if any.
+// A column the change does not carry (unchanged) is taken from unchanged
+// (SQL naming the column, by its quoted name) or, when that is nil, is NULL:
+// no value computed from the change reads it (see pgColumn.fromChange).
+func (a *Postgres) changeRow(op pgOp, args *[]any, unchanged func(name string) string, from string) (string, error) {
+	var vals []string
+	for _, r := range a.row {
+		switch {
+		case op.unchanged[r.index] && unchanged != nil:
+			vals = append(vals, unchanged(r.name)+" AS "+r.name)
+		case op.unchanged[r.index]:
+			vals = append(vals, "CAST(NULL AS "+r.typ+") AS "+r.name)
+		default:
+			v, err := textValue(op.row[r.index])
+			if err != nil {
+				return "", fmt.Errorf("column %s: %w", r.name, err)
+			}
+			*args = append(*args, v)
+			vals = append(vals, fmt.Sprintf("CAST($%d::text AS %s) AS %s", len(*args), r.typ, r.name))
+		}
+	}
+	return "(SELECT " + strings.Join(vals, ", ") + from + ") AS " + a.rowName, nil
 }
 
 // move applies a move: a partial update that changed the key. The old row
@@ -692,22 +801,19 @@ func (a *Postgres) newKey(op pgOp) cdc.Row {
 func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	args := []any{int64(op.xid)}
 	var names, src, vals, set []string
+	for _, r := range a.row {
+		src = append(src, r.name)
+	}
 	for _, c := range a.cols {
 		names = append(names, c.name)
-		src = append(src, c.srcName)
+		vals = append(vals, c.value)
 		if !c.key && !c.always {
 			set = append(set, c.name+" = EXCLUDED."+c.name)
 		}
-		if op.unchanged[c.index] {
-			vals = append(vals, "src."+c.srcName)
-			continue
-		}
-		v, err := textValue(op.row[c.index])
-		if err != nil {
-			return "", nil, fmt.Errorf("column %s: %w", c.name, err)
-		}
-		args = append(args, v)
-		vals = append(vals, fmt.Sprintf("CAST($%d::text AS %s)", len(args), c.srcType))
+	}
+	row, err := a.changeRow(op, &args, func(name string) string { return "src." + name }, " FROM src")
+	if err != nil {
+		return "", nil, err
 	}
 	newKey := a.newKey(op)
 	var srcKeys, newVals, conflict []string
@@ -734,17 +840,19 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	}
 	// A data-modifying WITH runs to completion whether or not the main query
 	// reads it; every part of the statement reads the same snapshot, the one
-	// pg_current_snapshot returns.
+	// pg_current_snapshot returns. The row is rebuilt from the change's
+	// values and the source's (changeRow) for the shadow's values to be
+	// computed over it.
 	return fmt.Sprintf("WITH snap AS (SELECT pg_current_snapshot() AS s, pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax), "+
 		"vis AS (SELECT s, pg_visible_in_snapshot(%s, s) AS ok FROM snap), "+
 		"src AS (SELECT %s FROM %s WHERE (%s) = (%s) AND (SELECT ok FROM vis)), "+
 		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis)), "+
-		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM src ON CONFLICT (%s) %s RETURNING 1) "+
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s ON CONFLICT (%s) %s RETURNING 1) "+
 		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint FROM vis",
 		pgFullXid("$1::bigint", "xmax"),
 		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
 		a.shadow, oldKey,
-		a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(conflict, ", "), action), args, nil
+		a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), row, strings.Join(conflict, ", "), action), args, nil
 }
 
 // moveSQL is the move within the shadow, for the cut-over (see move): it
@@ -754,25 +862,33 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 // statement returns the number of rows it moved (0 or 1).
 func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	var (
-		args             []any
-		names, vals, set []string
-		conflict         []string
+		args                   []any
+		names, vals, set, comp []string
+		conflict               []string
 	)
-	for _, c := range a.cols {
+	row, err := a.changeRow(op, &args, nil, "")
+	if err != nil {
+		return "", nil, err
+	}
+	for i, c := range a.cols {
 		names = append(names, c.name)
-		if op.unchanged[c.index] {
+		ok, err := c.fromChange(op.unchanged)
+		if err != nil {
+			return "", nil, err
+		}
+		if !ok {
 			vals = append(vals, "moved."+c.name)
 			continue
 		}
-		v, err := textValue(op.row[c.index])
-		if err != nil {
-			return "", nil, fmt.Errorf("column %s: %w", c.name, err)
-		}
-		args = append(args, v)
-		vals = append(vals, fmt.Sprintf("CAST($%d::text AS %s)", len(args), c.srcType))
+		comp = append(comp, c.value+" AS "+a.out[i])
+		vals = append(vals, "osc_e."+a.out[i])
 		if !c.key && !c.always {
 			set = append(set, c.name+" = EXCLUDED."+c.name)
 		}
+	}
+	from := "moved"
+	if len(comp) > 0 {
+		from += ", (SELECT " + strings.Join(comp, ", ") + " FROM " + row + ") AS osc_e"
 	}
 	for _, k := range a.keys {
 		conflict = append(conflict, k.name)
@@ -786,9 +902,10 @@ func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 		action = "DO UPDATE SET " + strings.Join(set, ", ")
 	}
 	// A data-modifying WITH runs to completion whether or not the main query
-	// reads it.
-	return fmt.Sprintf("WITH moved AS (DELETE FROM %s WHERE %s RETURNING *), ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved ON CONFLICT (%s) %s RETURNING 1) SELECT count(*) FROM moved",
-		a.shadow, where, a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(conflict, ", "), action), args, nil
+	// reads it. The values the change gives are computed over a row rebuilt
+	// from it (changeRow), in a subquery that does not see the old row.
+	return fmt.Sprintf("WITH moved AS (DELETE FROM %s WHERE %s RETURNING *), ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s ON CONFLICT (%s) %s RETURNING 1) SELECT count(*) FROM moved",
+		a.shadow, where, a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), from, strings.Join(conflict, ", "), action), args, nil
 }
 
 // keyMatch is the condition "the key equals r's key", its values appended to

@@ -36,8 +36,11 @@ type Postgres struct {
 	keys   []string // quoted source key columns
 	skeys  []string // the same columns in the shadow (renamed by the ALTER, maybe)
 	types  []string // their types
-	insert string   // "INSERT INTO shadow (cols) OVERRIDING SYSTEM VALUE SELECT cols FROM source"
-	onConf string   // " ORDER BY key ON CONFLICT (shadow key) DO NOTHING"
+	// insert is "INSERT INTO shadow (cols) OVERRIDING SYSTEM VALUE SELECT
+	// values FROM source": each value the source column, or the expression
+	// the plan computes it with (ALTER … TYPE … USING), over the source row.
+	insert string
+	onConf string // " ORDER BY key ON CONFLICT (shadow key) DO NOTHING"
 	// limit is the highest key when the copy started, as text (nil: the
 	// table was empty): rows inserted above it later reach the shadow as
 	// captured changes, so the copy stops there instead of chasing them.
@@ -70,7 +73,7 @@ func (c *Postgres) init(ctx context.Context) error {
 	var src, dst []string
 	for _, m := range p.Mapping {
 		shadowOf[m.SourceIndex] = m.Shadow
-		src = append(src, pgx.Identifier{m.Source}.Sanitize())
+		src = append(src, m.PostgresValue())
 		dst = append(dst, pgx.Identifier{m.Shadow}.Sanitize())
 	}
 	c.keys, c.skeys, c.types = nil, nil, nil
@@ -91,7 +94,13 @@ func (c *Postgres) init(ctx context.Context) error {
 	}
 	c.insert = fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
 		c.shadow, strings.Join(dst, ", "), strings.Join(src, ", "), c.source)
-	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(c.keys, ", "), strings.Join(c.skeys, ", "))
+	// ORDER BY names the table's columns qualified: unqualified, a name
+	// would be an output column's (a USING expression's) if one is so named.
+	order := make([]string, len(c.keys))
+	for i, k := range c.keys {
+		order[i] = pgx.Identifier{p.Source.Name}.Sanitize() + "." + k
+	}
+	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(order, ", "), strings.Join(c.skeys, ", "))
 	// Read on the first chunk, after change capture started.
 	limit, err := c.edge(ctx, nil, nil, "DESC", 0)
 	if err != nil {

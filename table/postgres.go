@@ -782,52 +782,27 @@ type PostgresShadow struct {
 }
 
 // SplitPostgresAlter splits the --alter at top-level semicolons (outside
-// quotes and dollar quotes) into ALTER TABLE clauses, so that RENAME, which
-// PostgreSQL does not combine with other clauses, can be given too.
+// quotes, dollar quotes and comments) into ALTER TABLE clauses, so that
+// RENAME, which PostgreSQL does not combine with other clauses, can be given
+// too. A part with nothing but white space and comments is no clause.
 func SplitPostgresAlter(alter string) []string {
 	var parts []string
-	start := 0
-	for i := 0; i < len(alter); i++ {
-		switch alter[i] {
-		case '\'', '"':
-			q := alter[i]
-			for i++; i < len(alter); i++ {
-				if alter[i] == q {
-					if i+1 < len(alter) && alter[i+1] == q {
-						i++
-						continue
-					}
-					break
-				}
-			}
-		case '$':
-			end := strings.IndexByte(alter[i+1:], '$')
-			if end < 0 {
-				continue
-			}
-			tag := alter[i : i+end+2]
-			if !pgDollarTag(tag) {
-				continue
-			}
-			close := strings.Index(alter[i+len(tag):], tag)
-			if close < 0 {
-				i = len(alter)
-			} else {
-				i += len(tag) + close + len(tag) - 1
-			}
-		case ';':
-			parts = append(parts, alter[start:i])
-			start = i + 1
+	start, tokens := 0, 0
+	flush := func(end int) {
+		if tokens > 0 {
+			parts = append(parts, strings.TrimSpace(alter[start:end]))
 		}
 	}
-	parts = append(parts, alter[start:])
-	out := parts[:0]
-	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+	for _, t := range pgLex(alter) {
+		if t.Kind == pgPunct && t.Text == ";" {
+			flush(t.Start)
+			start, tokens = t.End, 0
+			continue
 		}
+		tokens++
 	}
-	return out
+	flush(len(alter))
+	return parts
 }
 
 // pgDollarTag reports whether s is $tag$ with an identifier-like tag.
@@ -948,11 +923,21 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err := pgCopyProperties(ctx, tx, in.OID, n.Schema, n.Shadow, indexNames); err != nil {
 		return nil, err
 	}
+	using, err := pgNewUsingTracker(ctx, tx, n, shadowOID, preAlter)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range clauses {
 		c = pgMapConstraintNames(pgMapNewIndexNames(c, indexNames, n.Shadow), indexNames)
+		if c, err = using.prepare(c); err != nil {
+			return nil, err
+		}
 		// The extended protocol runs exactly one statement.
 		if _, err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE "+shadow+" "+c, nil, nil, nil, nil).Close(); err != nil {
 			return nil, fmt.Errorf("the --alter fails on the shadow table (ALTER TABLE %s %s): %w", shadow, c, err)
+		}
+		if err := using.applied(ctx, tx); err != nil {
+			return nil, err
 		}
 	}
 	var relname, nspname, relkind string
@@ -989,9 +974,12 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter,
+	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter, Values: using.values(),
 		SourceIndexes: srcIdx, ShadowIndexes: shIdx, EstimatedRows: in.EstimatedRows, ReplIdent: replIdent})
 	if err != nil {
+		return nil, err
+	}
+	if err := pgCheckUsing(ctx, tx, plan, in.OID, src); err != nil {
 		return nil, err
 	}
 	if err := pgCheckDependents(ctx, tx, in.OID, plan, kept, shIdx); err != nil {
@@ -1183,7 +1171,8 @@ func pgSameSet(a, b []string) bool {
 type pgPlanInput struct {
 	Names                        PostgresNames
 	Source, Shadow               []pgColumn
-	PreAlter                     map[int16]string // shadow attnum → original column name, read before the alter
+	PreAlter                     map[int16]string  // shadow attnum → original column name, read before the alter
+	Values                       map[int16]pgValue // shadow attnum → the value a USING computes
 	SourceIndexes, ShadowIndexes []pgIndex
 	EstimatedRows                int64
 	ReplIdent                    pgReplicaIdentity // the original's
@@ -1226,7 +1215,9 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		if sc.Name != c.Name {
 			notes = append(notes, "rename column "+c.Name+" -> "+sc.Name)
 		}
-		if sc.ColumnType != c.ColumnType {
+		if v, ok := in.Values[sc.Num]; ok {
+			notes = append(notes, fmt.Sprintf("change column %s: %s -> %s, value computed USING %s", sc.Name, c.ColumnType, sc.ColumnType, strings.Join(v.Using, ", then USING ")))
+		} else if sc.ColumnType != c.ColumnType {
 			notes = append(notes, fmt.Sprintf("change column %s: %s -> %s", sc.Name, c.ColumnType, sc.ColumnType))
 		}
 		if c.Nullable && !sc.Nullable {
@@ -1240,7 +1231,7 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		case sc.Generated:
 			notes = append(notes, "column "+c.Name+" becomes generated (computed by the database)")
 		default:
-			p.Mapping = append(p.Mapping, ColumnMap{Source: c.Name, Shadow: sc.Name, SourceIndex: i})
+			p.Mapping = append(p.Mapping, ColumnMap{Source: c.Name, Shadow: sc.Name, SourceIndex: i, Expr: in.Values[sc.Num].Expr})
 		}
 	}
 	for _, sc := range in.Shadow {
@@ -1262,6 +1253,9 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 			return false
 		}
 		sc := shadowOf[orig]
+		if v, ok := in.Values[sc.Num]; ok && !v.Cast {
+			return false // a USING computes other values
+		}
 		return pgEqualityKept(pgFindColumn(in.Source, orig).ColumnType, sc.ColumnType)
 	}
 	if err := pgCheckNewUnique(in.SourceIndexes, in.ShadowIndexes, toSource, typeSafe); err != nil {
@@ -1347,7 +1341,7 @@ func pgCheckNewUnique(src, sh []pgIndex, toSource map[string]string, typeSafe fu
 			}
 		}
 		if !implied {
-			return fmt.Errorf("the shadow table would have %s, which the original does not guarantee (a new unique or exclusion constraint, one over a column whose type changes, "+
+			return fmt.Errorf("the shadow table would have %s, which the original does not guarantee (a new unique or exclusion constraint, one over a column whose type or values (USING) the --alter changes, "+
 				"or the copy of an invalid index of the original, which must then be dropped first): "+
 				"copying with ON CONFLICT DO NOTHING would silently drop the rows that violate it; migrate without it and add it afterwards (CREATE UNIQUE INDEX CONCURRENTLY)",
 				u.describe())
@@ -1422,7 +1416,7 @@ func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 		return pgIndex{}, fmt.Errorf("table %s.%s has no PRIMARY KEY and no usable UNIQUE index; osc needs one to copy and apply rows: add a PRIMARY KEY first",
 			in.Names.Schema, in.Names.Table)
 	}
-	return pgIndex{}, fmt.Errorf("no key is usable in both tables: osc needs the original's %s to keep its columns (and their types) "+
+	return pgIndex{}, fmt.Errorf("no key is usable in both tables: osc needs the original's %s to keep its columns (their types, and their values: no USING other than a cast) "+
 		"and stay a PRIMARY KEY or a UNIQUE index on NOT NULL columns in the altered table, and the --alter changes it", cands[0].describe())
 }
 

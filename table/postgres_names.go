@@ -236,7 +236,8 @@ func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, nil, err
 	}
 	for _, c := range clauses {
-		if _, err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE "+scratch+" "+c, nil, nil, nil, nil).Close(); err != nil {
+		// The copy is named like the original but lives in another schema.
+		if _, err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE "+scratch+" "+pgUsingUnqualified(c, in.Names), nil, nil, nil, nil).Close(); err != nil {
 			return nil, nil, fmt.Errorf("the --alter fails on an empty copy of the table (ALTER TABLE %s %s): %w", QuotePostgres(in.Names.Table), c, err)
 		}
 	}

@@ -126,6 +126,8 @@ func TestSplitPostgresAlter(t *testing.T) {
 		"ADD COLUMN e text DEFAULT $q$a;'b$q$; DROP COLUMN f":       {"ADD COLUMN e text DEFAULT $q$a;'b$q$", "DROP COLUMN f"},
 		"ADD COLUMN g text DEFAULT 'it''s;'; DROP COLUMN h":         {"ADD COLUMN g text DEFAULT 'it''s;'", "DROP COLUMN h"},
 		" ; ;": nil,
+		"ADD COLUMN i int -- a comment; still\n; /* one; more */ DROP COLUMN j; -- done": {"ADD COLUMN i int -- a comment; still", "/* one; more */ DROP COLUMN j"},
+		`ADD COLUMN k text DEFAULT E'\';'; DROP COLUMN l`:                                {`ADD COLUMN k text DEFAULT E'\';'`, "DROP COLUMN l"},
 	} {
 		got := SplitPostgresAlter(in)
 		if fmt.Sprint(got) != fmt.Sprint(want) || len(got) != len(want) {
@@ -237,7 +239,7 @@ func TestPgCheckNewUnique(t *testing.T) {
 		wantErr(t, pgCheckNewUnique(src, sh, toSource, safe), "ON CONFLICT DO NOTHING")
 	}
 	wantErr(t, pgCheckNewUnique(src, []pgIndex{src[1]}, map[string]string{"a": "a"}, func(string) bool { return false }),
-		"whose type changes")
+		"whose type or values (USING) the --alter changes")
 }
 
 func pgInspect(t *testing.T, q PostgresQuerier, name string) (*PostgresInspection, error) {
@@ -430,7 +432,7 @@ func TestCreatePostgresShadowPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := sh.Plan
-	if got := fmt.Sprint(p.Mapping); got != "[{id id 0} {a a 1} {c c2 3} {p p 5} {d d 6}]" {
+	if got := fmt.Sprint(p.Mapping); got != "[{id id 0  []} {a a 1  []} {c c2 3  []} {p p 5  []} {d d 6  []}]" {
 		t.Errorf("mapping %s", got)
 	}
 	if fmt.Sprint(p.Key, p.KeyIndex) != "[id] [0]" || p.OldName != "_plan_t_old" || p.Shadow.Name != "_plan_t_osc" || p.Shadow.Schema != pgTestSchema {

@@ -42,6 +42,24 @@ type ColumnMap struct {
 	Source      string // name in the original table
 	Shadow      string // name in the shadow table (differs after a rename)
 	SourceIndex int    // position in Plan.Source.Columns (and in row images)
+	// Expr is the shadow column's value as SQL over a row of the original
+	// (PostgreSQL: from an ALTER COLUMN … TYPE … USING), stored with the
+	// assignment cast to the shadow column's type: the original's columns are
+	// in scope under their own names, and the row's relation under the
+	// original table's name, unqualified. "" means the column Source itself.
+	Expr string
+	// Reads holds the positions in Plan.Source.Columns of the columns Expr
+	// reads (set with Expr).
+	Reads []int
+}
+
+// Inputs returns the positions in Plan.Source.Columns of the columns the
+// shadow column's value is computed from.
+func (m ColumnMap) Inputs() []int {
+	if m.Expr == "" {
+		return []int{m.SourceIndex}
+	}
+	return m.Reads
 }
 
 // ColumnFill is a shadow column and the SQL expression (no placeholders)
