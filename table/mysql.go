@@ -326,9 +326,6 @@ func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter stri
 	if err != nil {
 		return nil, err
 	}
-	if err := a.CheckNewUnique(t, indexes); err != nil {
-		return nil, err
-	}
 	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
 		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a}, nil
 }
@@ -528,13 +525,19 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
 		return nil, fmt.Errorf("create shadow table %s: %w", shadow, err)
 	}
-	if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
-		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
-	}
-	if in.AutoIncrement > 1 && !in.Alter.SetsAutoIncrement {
+	// The counter first: an AUTO_INCREMENT option of the --alter then
+	// overrides it, as it would on the original (ALTER TABLE keeps it).
+	if in.AutoIncrement > 1 {
 		if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(in.AutoIncrement, 10)); err != nil {
 			return nil, fmt.Errorf("carry AUTO_INCREMENT over to the shadow table: %w", err)
 		}
+	}
+	// The server judges the --alter: osc runs it as given.
+	if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
+		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
+	}
+	if in.Alter.unread != nil {
+		return nil, in.Alter.unread
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
 		return nil, fmt.Errorf("create changelog table %s: %w", changelog, err)
@@ -546,8 +549,21 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if info == nil {
 		return nil, fmt.Errorf("shadow table %s.%s vanished", schema, shadow)
 	}
+	if info.tableType != "BASE TABLE" {
+		return nil, fmt.Errorf("the --alter makes the table a %s table; osc migrates base tables only "+
+			"(it would fill a SYSTEM VERSIONED table's history with its own copy and apply): run it with a plain ALTER TABLE", info.tableType)
+	}
 	if !strings.EqualFold(info.engine, "InnoDB") {
 		return nil, fmt.Errorf("the --alter makes the table use the %s engine; osc needs InnoDB", info.engine)
+	}
+	fks, err := queryStrings(ctx, db, `SELECT CONCAT(CONSTRAINT_NAME, ' referencing ', UNIQUE_CONSTRAINT_SCHEMA, '.', REFERENCED_TABLE_NAME)
+		FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? ORDER BY CONSTRAINT_NAME`, schema, shadow)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys of the shadow table %s: %w", shadow, err)
+	}
+	if len(fks) > 0 {
+		return nil, fmt.Errorf("the --alter adds a foreign key (%s); osc does not support foreign keys "+
+			"(the cut-over would leave them pointing at the old table): drop the FOREIGN KEY or REFERENCES clause", strings.Join(fks, ", "))
 	}
 	st, scolls, err := readMySQLColumns(ctx, db, schema, shadow)
 	if err != nil {
