@@ -74,13 +74,13 @@ func tokenizeMySQL(text string) ([]sqlToken, error) {
 			}
 			end := strings.Index(text[i+2:], "*/")
 			if end < 0 {
-				return nil, fmt.Errorf("--alter has an unterminated comment at %q", excerpt(text, i))
+				return nil, fmt.Errorf("--alter has a syntax error: an unterminated comment at %q", excerpt(text, i))
 			}
 			i += 2 + end + 2
 		case c == '`' || c == '"' || c == '\'':
 			s, next, ok := readQuoted(text, i)
 			if !ok {
-				return nil, fmt.Errorf("--alter has an unterminated %c quote at %q", c, excerpt(text, i))
+				return nil, fmt.Errorf("--alter has a syntax error: an unterminated %c quote at %q", c, excerpt(text, i))
 			}
 			kind := tokQuoted
 			if c == '\'' {
@@ -190,7 +190,7 @@ func splitClauses(text string, toks []sqlToken) ([]sqlClause, error) {
 		case t.isPunct(")"):
 			depth--
 			if depth < 0 {
-				return nil, fmt.Errorf("--alter has an unbalanced ')' at %q", excerpt(text, t.pos))
+				return nil, fmt.Errorf("--alter has a syntax error: an unbalanced ')' at %q", excerpt(text, t.pos))
 			}
 		case t.isPunct(";") && depth == 0:
 			return nil, fmt.Errorf("--alter must be the clauses of one ALTER TABLE; it holds a ';' before %q "+
@@ -200,7 +200,7 @@ func splitClauses(text string, toks []sqlToken) ([]sqlClause, error) {
 		}
 	}
 	if depth > 0 {
-		return nil, fmt.Errorf("--alter has an unclosed '('")
+		return nil, fmt.Errorf("--alter has a syntax error: an unclosed '('")
 	}
 	flush(len(toks))
 	return out, nil
