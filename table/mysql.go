@@ -322,7 +322,12 @@ func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter stri
 	if err := checkMySQLLeftovers(ctx, db, schema, name); err != nil {
 		return nil, err
 	}
-	a, err := ParseMySQLAlter(name, alter)
+	// The alter runs on a connection of the same pool, with the same sql_mode.
+	var sqlMode string
+	if err := db.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&sqlMode); err != nil {
+		return nil, fmt.Errorf("read sql_mode: %w", err)
+	}
+	a, err := ParseMySQLAlter(name, alter, sqlMode)
 	if err != nil {
 		return nil, err
 	}

@@ -84,14 +84,15 @@ func (a *MySQLAlter) ShadowName(column string) string {
 	return column
 }
 
-// ParseMySQLAlter reads the --alter clauses for table name. Before anything
-// runs it refuses what osc cannot run on a shadow table: text that is not
-// the clauses of one ALTER TABLE, a RENAME of the table, and partition
-// operations that drop, empty or swap partitions (osc copies every row).
-// Everything else is left to the server.
-func ParseMySQLAlter(name, alter string) (*MySQLAlter, error) {
+// ParseMySQLAlter reads the --alter clauses for table name, with quotes read
+// as the server reads them under sqlMode (the session's @@sql_mode). Before
+// anything runs it refuses what osc cannot run on a shadow table: text that
+// is not the clauses of one ALTER TABLE, a RENAME of the table, and
+// partition operations that drop, empty or swap partitions (osc copies every
+// row). Everything else is left to the server.
+func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
 	text := strings.TrimSpace(alter)
-	toks, err := tokenizeMySQL(text)
+	toks, err := tokenizeMySQL(text, lexModeOf(sqlMode))
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +102,7 @@ func ParseMySQLAlter(name, alter string) (*MySQLAlter, error) {
 	if len(toks) == 0 {
 		return nil, fmt.Errorf("--alter is empty: give the clauses of the ALTER TABLE, e.g. \"ADD COLUMN c INT\"")
 	}
-	text = strings.TrimSpace(text[:toks[len(toks)-1].pos+tokenLen(text, toks[len(toks)-1])])
+	text = text[:toks[len(toks)-1].end]
 	if isAlterStatement(toks) {
 		return nil, fmt.Errorf("--alter takes only the clauses after ALTER TABLE %s (e.g. \"ADD COLUMN c INT\"), not a whole statement: %q", name, text)
 	}
@@ -125,16 +126,6 @@ func ParseMySQLAlter(name, alter string) (*MySQLAlter, error) {
 		}
 	}
 	return a, nil
-}
-
-// tokenLen is the length in text of the token t (quotes included).
-func tokenLen(text string, t sqlToken) int {
-	switch t.kind {
-	case tokQuoted, tokString:
-		_, next, _ := readQuoted(text, t.pos)
-		return next - t.pos
-	}
-	return len(t.text)
 }
 
 // isAlterStatement reports whether the tokens start with ALTER [ONLINE]

@@ -25,9 +25,31 @@ const (
 )
 
 type sqlToken struct {
-	kind sqlTokenKind
-	text string // a word as written, a quoted token's unquoted value, the punctuation character
-	pos  int    // byte offset of the token in the text
+	kind     sqlTokenKind
+	text     string // a word as written, a quoted token's unquoted value, the punctuation character
+	pos, end int    // byte offsets of the token's start and end in the text
+}
+
+// sqlLexMode is what the session's sql_mode changes in how the server reads
+// quotes.
+type sqlLexMode struct {
+	noBackslashEscapes bool // NO_BACKSLASH_ESCAPES: a backslash in a string is itself
+	ansiQuotes         bool // ANSI_QUOTES: "…" is an identifier, without backslash escapes
+}
+
+// lexModeOf reads the flags of a sql_mode value (as @@sql_mode shows it, with
+// combination modes such as ANSI expanded).
+func lexModeOf(sqlMode string) sqlLexMode {
+	var m sqlLexMode
+	for _, f := range strings.Split(strings.ToUpper(sqlMode), ",") {
+		switch strings.TrimSpace(f) {
+		case "NO_BACKSLASH_ESCAPES":
+			m.noBackslashEscapes = true
+		case "ANSI_QUOTES":
+			m.ansiQuotes = true
+		}
+	}
+	return m
 }
 
 // is reports whether t is the unquoted keyword kw (upper case), in any case.
@@ -51,12 +73,11 @@ func (t sqlToken) ident() (string, bool) {
 	return "", false
 }
 
-// tokenizeMySQL splits text into tokens, dropping whitespace and comments.
-// Strings follow the sql_mode of osc's sessions (mysqlSQLMode), which does not
-// set NO_BACKSLASH_ESCAPES: a backslash escapes the next character inside '…'
-// and "…". It refuses an executable comment (/*! … */, /*M! … */): the server
-// runs its content, which osc would have to read as code too.
-func tokenizeMySQL(text string) ([]sqlToken, error) {
+// tokenizeMySQL splits text into tokens, dropping whitespace and comments;
+// quotes are read as the server reads them under mode. It refuses an
+// executable comment (/*! … */, /*M! … */): the server runs its content,
+// which osc would have to read as code too.
+func tokenizeMySQL(text string, mode sqlLexMode) ([]sqlToken, error) {
 	var toks []sqlToken
 	for i := 0; i < len(text); {
 		c := text[i]
@@ -78,7 +99,8 @@ func tokenizeMySQL(text string) ([]sqlToken, error) {
 			}
 			i += 2 + end + 2
 		case c == '`' || c == '"' || c == '\'':
-			s, next, ok := readQuoted(text, i)
+			escapes := !mode.noBackslashEscapes && (c == '\'' || c == '"' && !mode.ansiQuotes)
+			s, next, ok := readQuoted(text, i, escapes)
 			if !ok {
 				return nil, fmt.Errorf("--alter has a syntax error: an unterminated %c quote at %q", c, excerpt(text, i))
 			}
@@ -86,17 +108,17 @@ func tokenizeMySQL(text string) ([]sqlToken, error) {
 			if c == '\'' {
 				kind = tokString
 			}
-			toks = append(toks, sqlToken{kind: kind, text: s, pos: i})
+			toks = append(toks, sqlToken{kind: kind, text: s, pos: i, end: next})
 			i = next
 		case isWordByte(c):
 			j := i
 			for j < len(text) && isWordByte(text[j]) {
 				j++
 			}
-			toks = append(toks, sqlToken{kind: tokWord, text: text[i:j], pos: i})
+			toks = append(toks, sqlToken{kind: tokWord, text: text[i:j], pos: i, end: j})
 			i = j
 		default:
-			toks = append(toks, sqlToken{kind: tokPunct, text: string(c), pos: i})
+			toks = append(toks, sqlToken{kind: tokPunct, text: string(c), pos: i, end: i + 1})
 			i++
 		}
 	}
@@ -121,16 +143,16 @@ func skipLine(text string, i int) int {
 }
 
 // readQuoted reads the quoted token starting at text[i]: a doubled quote
-// stands for itself, and inside '…' and "…" a backslash escapes the next
-// character (kept as written: osc only compares identifiers, which are
-// backticked or double-quoted without escapes in practice). It returns the
-// unquoted value and the offset after the closing quote.
-func readQuoted(text string, i int) (string, int, bool) {
+// stands for itself, and with escapes a backslash escapes the next character
+// (both kept as written: osc only compares identifiers, and the server takes
+// an escaped string for no identifier). It returns the unquoted value and
+// the offset after the closing quote.
+func readQuoted(text string, i int, escapes bool) (string, int, bool) {
 	q := text[i]
 	var b strings.Builder
 	for j := i + 1; j < len(text); j++ {
 		switch c := text[j]; {
-		case c == '\\' && q != '`':
+		case c == '\\' && escapes:
 			if j+1 >= len(text) {
 				return "", 0, false
 			}

@@ -10,7 +10,7 @@ import (
 
 func TestParseMySQLAlter(t *testing.T) {
 	a, err := ParseMySQLAlter("t", "ADD COLUMN x INT, DROP COLUMN y, CHANGE COLUMN a b BIGINT NOT NULL, "+
-		"RENAME COLUMN c TO d, CHANGE e e VARCHAR(10), MODIFY f INT, DROP COLUMN g, ADD COLUMN g TEXT, AUTO_INCREMENT = 5;")
+		"RENAME COLUMN c TO d, CHANGE e e VARCHAR(10), MODIFY f INT, DROP COLUMN g, ADD COLUMN g TEXT, AUTO_INCREMENT = 5;", mysqlSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestParseMySQLAlterClauses(t *testing.T) {
 		{"NOWAIT DROP COLUMN a", nil, []string{"a"}},
 		{"drop column a, change column b c int, rename column d to e", map[string]string{"b": "c", "d": "e"}, []string{"a"}},
 	} {
-		a, err := ParseMySQLAlter("t", tc.alter)
+		a, err := ParseMySQLAlter("t", tc.alter, mysqlSQLMode)
 		if err != nil {
 			t.Errorf("%q: %v", tc.alter, err)
 			continue
@@ -100,7 +100,7 @@ func TestParseMySQLAlterUnread(t *testing.T) {
 		{"RENAME COLUMN a b", "RENAME COLUMN old_name TO new_name"},
 		{"ADD COLUMN x INT, DROP COLUMN (a)", "osc cannot read the --alter clause \"DROP COLUMN (a)\""},
 	} {
-		a, err := ParseMySQLAlter("t", tc.alter)
+		a, err := ParseMySQLAlter("t", tc.alter, mysqlSQLMode)
 		if err != nil {
 			t.Errorf("%q: %v", tc.alter, err)
 			continue
@@ -135,15 +135,45 @@ func TestParseMySQLAlterRefusals(t *testing.T) {
 		{"TRUNCATE PARTITION p0", "drops, empties or exchanges partitions"},
 		{"EXCHANGE PARTITION p0 WITH TABLE u", "drops, empties or exchanges partitions"},
 	} {
-		_, err := ParseMySQLAlter("t", tc.alter)
+		_, err := ParseMySQLAlter("t", tc.alter, mysqlSQLMode)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want one containing %q", tc.alter, err, tc.want)
 		}
 	}
 }
 
+// TestParseMySQLAlterSQLMode: quotes are read as the session's sql_mode has
+// the server read them, so the clauses split where the server's do.
+func TestParseMySQLAlterSQLMode(t *testing.T) {
+	const alter = `MODIFY x VARCHAR(9) DEFAULT 'a\', DROP COLUMN y, COMMENT 'b' -- '`
+	for _, tc := range []struct {
+		mode    string
+		dropped map[string]bool
+	}{
+		{"STRICT_ALL_TABLES", map[string]bool{}}, // 'a\', DROP COLUMN y, COMMENT ' is one string
+		{"STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES", map[string]bool{"y": true}},
+	} {
+		a, err := ParseMySQLAlter("t", alter, tc.mode)
+		if err != nil {
+			t.Errorf("%s: %v", tc.mode, err)
+			continue
+		}
+		if !reflect.DeepEqual(a.Dropped, tc.dropped) {
+			t.Errorf("%s: dropped %v, want %v", tc.mode, a.Dropped, tc.dropped)
+		}
+	}
+	// ANSI_QUOTES: "…" is an identifier, where a backslash is itself.
+	a, err := ParseMySQLAlter("t", `RENAME COLUMN "a\" TO b, DROP COLUMN "c"`, "ANSI_QUOTES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a.Renames, map[string]string{`a\`: "b"}) || !reflect.DeepEqual(a.Dropped, map[string]bool{"c": true}) {
+		t.Errorf("ANSI_QUOTES: renames %v dropped %v", a.Renames, a.Dropped)
+	}
+}
+
 func TestTokenizeMySQL(t *testing.T) {
-	toks, err := tokenizeMySQL("CHANGE `a``b` \"c\"\"d\" x'00' 'it''s\\'' -- c\n#d\n/* e */ 1.5e3--2 -- ")
+	toks, err := tokenizeMySQL("CHANGE `a``b` \"c\"\"d\" x'00' 'it''s\\'' -- c\n#d\n/* e */ 1.5e3--2 -- ", sqlLexMode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +237,7 @@ func TestImpliedUnique(t *testing.T) {
 		{"MODIFY email VARCHAR(200)", key(""), false},                                        // an expression part
 
 	} {
-		a, err := ParseMySQLAlter("t", tc.alter)
+		a, err := ParseMySQLAlter("t", tc.alter, mysqlSQLMode)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.alter, err)
 		}
@@ -220,7 +250,7 @@ func TestImpliedUnique(t *testing.T) {
 func TestBuildMySQLPlan(t *testing.T) {
 	src, idx := testSource()
 	src.Columns = append(src.Columns, Column{Name: "g", DataType: "int", ColumnType: "int(11)", Generated: true})
-	a, err := ParseMySQLAlter("t", "CHANGE name full_name VARCHAR(200), DROP COLUMN note, ADD COLUMN age INT")
+	a, err := ParseMySQLAlter("t", "CHANGE name full_name VARCHAR(200), DROP COLUMN note, ADD COLUMN age INT", mysqlSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +331,7 @@ func TestBuildMySQLPlan(t *testing.T) {
 		{"CHANGE name nom VARCHAR(200), DROP COLUMN note", "osc read the --alter as renaming column name to nom, but the altered table has no column nom"},
 		{"CHANGE name full_name VARCHAR(200), CHANGE note full_name TEXT", "giving two columns of the original the name full_name"},
 	} {
-		if in.Alter, err = ParseMySQLAlter("t", tc.alter); err != nil {
+		if in.Alter, err = ParseMySQLAlter("t", tc.alter, mysqlSQLMode); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -315,7 +345,7 @@ func TestBuildMySQLPlanCompositeRenamedKey(t *testing.T) {
 		{Name: "a", ColumnType: "int"}, {Name: "b", ColumnType: "int"}, {Name: "v", ColumnType: "int"},
 	}}
 	idx := []MySQLIndex{{Name: "PRIMARY", Primary: true, Unique: true, Columns: []string{"a", "b"}, SubParts: []int{0, 0}}}
-	a, err := ParseMySQLAlter("t", "RENAME COLUMN b TO bb")
+	a, err := ParseMySQLAlter("t", "RENAME COLUMN b TO bb", mysqlSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}
