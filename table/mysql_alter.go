@@ -111,12 +111,18 @@ func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
 		return nil, err
 	}
 	// ALTER TABLE t [WAIT n | NOWAIT] clauses: the lock wait option comes
-	// before the first clause.
+	// before the first clause, whose keyword follows the number (5, 5.5, .5,
+	// 1e+1, 0x10: digits and signs, not letters).
 	first := &clauses[0]
 	switch {
-	case len(first.toks) > 2 && first.toks[0].is("WAIT"):
-		first.toks = first.toks[2:]
-	case len(first.toks) > 1 && first.toks[0].is("NOWAIT"):
+	case len(first.toks) > 0 && first.toks[0].is("WAIT"):
+		i := 1
+		for i < len(first.toks) && (first.toks[i].isPunct(".") || first.toks[i].isPunct("+") || first.toks[i].isPunct("-") ||
+			first.toks[i].kind == tokWord && first.toks[i].text[0] >= '0' && first.toks[i].text[0] <= '9') {
+			i++
+		}
+		first.toks = first.toks[i:]
+	case len(first.toks) > 0 && first.toks[0].is("NOWAIT"):
 		first.toks = first.toks[1:]
 	}
 	a := &MySQLAlter{Text: text, Renames: map[string]string{}, Dropped: map[string]bool{}}

@@ -66,6 +66,9 @@ func TestParseMySQLAlterClauses(t *testing.T) {
 		{"RENAME INDEX a TO b, RENAME KEY c TO d, ALTER COLUMN e DROP DEFAULT, ALTER INDEX i NOT IGNORED", nil, nil},
 		// The lock wait option before the first clause.
 		{"WAIT 5 CHANGE a b INT", map[string]string{"a": "b"}, nil},
+		{"WAIT 5.5 DROP a, WAIT .5", nil, []string{"a"}},
+		{"WAIT 1e+1 CHANGE a b INT", map[string]string{"a": "b"}, nil},
+		{"WAIT 0x10 DROP COLUMN `0x10`", nil, []string{"0x10"}},
 		{"NOWAIT DROP COLUMN a", nil, []string{"a"}},
 		{"drop column a, change column b c int, rename column d to e", map[string]string{"b": "c", "d": "e"}, []string{"a"}},
 	} {
