@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -244,6 +245,30 @@ func TestCreateMySQLShadowFailingAlter(t *testing.T) {
 			AND TABLE_NAME IN ('tbl_mysqlplan_bad_osc_new', 'tbl_mysqlplan_bad_osc_log')`, testSchema).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%q: %d helper tables left behind (err %v)", tc.alter, n, err)
 		}
+	}
+}
+
+// TestCreateMySQLShadowUnread: a clause osc cannot read fails the migration
+// once the server has accepted the alter (the server's error comes first),
+// and nothing is left behind.
+func TestCreateMySQLShadowUnread(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	const name = "hmp_unread"
+	setup(t, db, []string{name}, "CREATE TABLE hmp_unread (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+	in, err := InspectMySQLTable(ctx, db, testSchema, name, "CHANGE v w INT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unread := errors.New("osc cannot read the --alter clause")
+	in.Alter.unread = unread
+	if _, err := CreateMySQLShadow(ctx, db, in); !errors.Is(err, unread) {
+		t.Errorf("error %v, want %v", err, unread)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?
+		AND TABLE_NAME IN ('hmp_unread_osc_new', 'hmp_unread_osc_log')`, testSchema).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d helper tables left behind (err %v)", n, err)
 	}
 }
 
