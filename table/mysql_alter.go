@@ -5,8 +5,7 @@ import (
 	"strings"
 )
 
-// MySQLIndex is one index of a MySQL table as the catalog (or an --alter)
-// describes it.
+// MySQLIndex is one index of a MySQL table as the catalog describes it.
 type MySQLIndex struct {
 	Name     string
 	Primary  bool
