@@ -363,6 +363,10 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 			notes = append(notes, "add column "+sc.Name)
 		}
 	}
+	if cols := compressedColumns(in.Shadow); len(cols) > 0 {
+		notes = append(notes, "warning: the altered table has COMPRESSED columns ("+strings.Join(cols, ", ")+
+			"); osc cannot migrate it again while it has (its binlog reader cannot decode them)")
+	}
 	toSource := in.Alter.shadowToSource(in.Source)
 	for _, ix := range in.ShadowIndexes {
 		if ix.Unique && !impliedUnique(ix, toSource, in.SourceIndexes) {

@@ -64,7 +64,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 	db := testMySQL(t)
 	ctx := context.Background()
 	setup(t, db, []string{"tbl_mysqlplan_parent", "tbl_mysqlplan_child", "tbl_mysqlplan_trg", "tbl_mysqlplan_nokey",
-		"tbl_mysqlplan_view", "tbl_mysqlplan_myisam", "tbl_mysqlplan_ok"},
+		"tbl_mysqlplan_view", "tbl_mysqlplan_myisam", "tbl_mysqlplan_ok", "hmp_compressed"},
 		"CREATE TABLE tbl_mysqlplan_parent (id INT PRIMARY KEY) ENGINE=InnoDB",
 		"CREATE TABLE tbl_mysqlplan_child (id INT PRIMARY KEY, pid INT, CONSTRAINT fk_mysqlplan FOREIGN KEY (pid) REFERENCES tbl_mysqlplan_parent (id)) ENGINE=InnoDB",
 		"CREATE TABLE tbl_mysqlplan_trg (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
@@ -73,6 +73,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		"CREATE VIEW tbl_mysqlplan_view AS SELECT 1 AS x",
 		"CREATE TABLE tbl_mysqlplan_myisam (id INT PRIMARY KEY) ENGINE=MyISAM",
 		"CREATE TABLE tbl_mysqlplan_ok (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+		"CREATE TABLE hmp_compressed (id INT PRIMARY KEY, v VARCHAR(10) COMPRESSED, b BLOB COMPRESSED) ENGINE=InnoDB",
 		"CREATE TABLE tbl_mysqlplan_ok_osc_new (id INT PRIMARY KEY) ENGINE=InnoDB",
 	)
 	for _, tc := range []struct{ table, alter, want string }{
@@ -83,6 +84,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns"},
 		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table"},
 		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB"},
+		{"hmp_compressed", "ADD COLUMN x INT", "table osc_test.hmp_compressed has COMPRESSED columns (v, b); osc reads the table's changes from the binlog"},
 		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (tbl_mysqlplan_ok_osc_new); drop them and run again: DROP TABLE `osc_test`.`tbl_mysqlplan_ok_osc_new`;"},
 		{"tbl_mysqlplan_" + strings.Repeat("x", 47), "ADD COLUMN x INT", "is too long"},
 	} {
@@ -329,6 +331,10 @@ func TestCreateMySQLShadowMariaDBSyntax(t *testing.T) {
 		}
 		if !slices.Equal(got, tc.mapping) {
 			t.Errorf("%q: mapping %v, want %v", tc.alter, got, tc.mapping)
+		}
+		const compressedNote = "warning: the altered table has COMPRESSED columns (b, z); osc cannot migrate it again"
+		if notes := strings.Join(p.Notes, "\n"); strings.Contains(tc.alter, "COMPRESSED") != strings.Contains(notes, compressedNote) {
+			t.Errorf("%q: notes %q, want the COMPRESSED warning only after MODIFY b … COMPRESSED, ADD COLUMN z … COMPRESSED", tc.alter, notes)
 		}
 		testdb.ExecMySQL(t, db, "DROP TABLE IF EXISTS "+control)
 		testdb.ExecMySQL(t, db, "CREATE TABLE "+control+create)
