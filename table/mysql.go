@@ -490,29 +490,53 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 	return t, colls, nil
 }
 
-// readMySQLIndexes reads the table's indexes, the PRIMARY KEY first.
+// readMySQLIndexes reads the table's indexes, the PRIMARY KEY first. Whether
+// an index is ignored comes from MariaDB's IGNORED column (10.6+) or MySQL's
+// IS_VISIBLE, whichever the server has: all columns are read by name.
 func readMySQLIndexes(ctx context.Context, db *sql.DB, schema, name string) ([]MySQLIndex, error) {
-	rows, err := db.QueryContext(ctx, `SELECT INDEX_NAME, NON_UNIQUE, COALESCE(COLUMN_NAME, ''), COALESCE(SUB_PART, 0), NULLABLE
-		FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
+	rows, err := db.QueryContext(ctx, `SELECT * FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
 		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, schema, name)
 	if err != nil {
 		return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
 	}
 	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	get := func(col string) string {
+		for i, c := range cols {
+			if strings.EqualFold(c, col) {
+				return vals[i].String
+			}
+		}
+		return ""
+	}
 	var out []MySQLIndex
 	for rows.Next() {
-		var ixName, col, nullable string
-		var nonUnique, sub int
-		if err := rows.Scan(&ixName, &nonUnique, &col, &sub, &nullable); err != nil {
+		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
 		}
+		ixName := get("INDEX_NAME")
 		if len(out) == 0 || out[len(out)-1].Name != ixName {
-			out = append(out, MySQLIndex{Name: ixName, Primary: ixName == "PRIMARY", Unique: nonUnique == 0})
+			out = append(out, MySQLIndex{Name: ixName, Primary: ixName == "PRIMARY", Unique: get("NON_UNIQUE") == "0",
+				Ignored: get("IGNORED") == "YES" || get("IS_VISIBLE") == "NO"})
+		}
+		sub := 0
+		if s := get("SUB_PART"); s != "" {
+			if sub, err = strconv.Atoi(s); err != nil {
+				return nil, fmt.Errorf("read indexes of %s.%s: SUB_PART %q: %w", schema, name, s, err)
+			}
 		}
 		ix := &out[len(out)-1]
-		ix.Columns = append(ix.Columns, col)
+		ix.Columns = append(ix.Columns, get("COLUMN_NAME"))
 		ix.SubParts = append(ix.SubParts, sub)
-		ix.Nullable = ix.Nullable || nullable == "YES"
+		ix.Nullable = ix.Nullable || get("NULLABLE") == "YES"
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)

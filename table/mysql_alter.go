@@ -13,6 +13,9 @@ type MySQLIndex struct {
 	Columns  []string // column names; "" for an expression part
 	SubParts []int    // prefix length of each column, 0 for the whole value
 	Nullable bool     // some column of the index allows NULL
+	// Ignored: the optimizer may not use the index (MariaDB's IGNORED,
+	// MySQL's INVISIBLE), nor may FORCE INDEX name it.
+	Ignored bool
 }
 
 // keyUsable reports whether the index identifies rows: a PRIMARY KEY or a
@@ -401,8 +404,8 @@ func errColumnLost(col, sh string) error {
 }
 
 // chooseKey returns the original's PRIMARY KEY, or else its first UNIQUE key
-// over NOT NULL columns, whose columns all reach the shadow and form a
-// PRIMARY KEY or NOT NULL UNIQUE key there too.
+// over NOT NULL columns that is not ignored, whose columns all reach the
+// shadow and form a PRIMARY KEY or NOT NULL UNIQUE key there too.
 func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 	shadowOf := map[string]string{}
 	for _, m := range mapping {
@@ -410,7 +413,8 @@ func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 	}
 	var candidates []MySQLIndex
 	for _, ix := range in.SourceIndexes {
-		if ix.keyUsable() {
+		// The copy reads the original through its key (FORCE INDEX).
+		if ix.keyUsable() && !ix.Ignored {
 			if ix.Primary {
 				candidates = append([]MySQLIndex{ix}, candidates...)
 			} else {

@@ -313,6 +313,20 @@ func TestBuildMySQLPlan(t *testing.T) {
 		t.Errorf("key %v %v, want [email] [1]", p.Key, p.KeyIndex)
 	}
 
+	// An ignored unique key is never the key, even before a usable one.
+	in.SourceIndexes = []MySQLIndex{
+		{Name: "a_email", Unique: true, Columns: []string{"email"}, SubParts: []int{0}, Ignored: true},
+		{Name: "b_id", Unique: true, Columns: []string{"id"}, SubParts: []int{0}},
+	}
+	in.ShadowIndexes = []MySQLIndex{idx[1], {Name: "b_id", Unique: true, Columns: []string{"id"}, SubParts: []int{0}}}
+	if p, err = BuildMySQLPlan(in); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.Key, []string{"id"}) {
+		t.Errorf("key %v, want [id] (a_email is ignored)", p.Key)
+	}
+	in.SourceIndexes = idx
+
 	// Neither: refused.
 	in.ShadowIndexes = sidx[2:]
 	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), "no key is usable in both tables") {

@@ -250,6 +250,35 @@ func TestCreateMySQLShadowFailingAlter(t *testing.T) {
 	}
 }
 
+// TestCreateMySQLShadowIgnoredKey: an IGNORED unique key of the original is
+// never the key (the copy's FORCE INDEX cannot name it), even when it comes
+// first.
+func TestCreateMySQLShadowIgnoredKey(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	const name = "hmp_ignored"
+	setup(t, db, []string{name}, `CREATE TABLE hmp_ignored (id INT NOT NULL, id2 INT NOT NULL, v INT,
+		UNIQUE KEY z_id (id), UNIQUE KEY a_id2 (id2) IGNORED) ENGINE=InnoDB`)
+	in, err := InspectMySQLTable(ctx, db, testSchema, name, "ADD COLUMN x INT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []MySQLIndex{
+		{Name: "a_id2", Unique: true, Columns: []string{"id2"}, SubParts: []int{0}, Ignored: true},
+		{Name: "z_id", Unique: true, Columns: []string{"id"}, SubParts: []int{0}},
+	}
+	if !reflect.DeepEqual(in.Indexes, want) {
+		t.Errorf("indexes\n got %+v\nwant %+v", in.Indexes, want)
+	}
+	p, err := CreateMySQLShadow(ctx, db, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Key, []string{"id"}) {
+		t.Errorf("key %v, want [id]", p.Key)
+	}
+}
+
 // TestCreateMySQLShadowUnread: a clause osc cannot read fails the migration
 // once the server has accepted the alter (the server's error comes first),
 // and nothing is left behind.
