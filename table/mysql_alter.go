@@ -316,22 +316,24 @@ type MySQLPlanInput struct {
 // key and refuses a shadow that would lose rows silently: a unique key the
 // original does not guarantee, or no key both tables share.
 func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
+	if err := checkColumnsKept(in); err != nil {
+		return nil, err
+	}
 	p := &Plan{Source: in.Source, Shadow: in.Shadow, OldName: in.OldName,
 		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows}
+	toSource := in.Alter.shadowToSource(in.Source)
+	for _, ix := range in.ShadowIndexes {
+		if ix.Unique && !impliedUnique(ix, toSource, in.SourceIndexes) {
+			return nil, errNewUnique(ix)
+		}
+	}
+
 	shadowUsed := make([]bool, len(in.Shadow.Columns))
 	var notes []string
 	for i, c := range in.Source.Columns {
 		sh := in.Alter.ShadowName(c.Name)
 		j := columnIndexFold(in.Shadow, sh)
-		if sh != "" && j < 0 {
-			return nil, errColumnLost(c.Name, sh)
-		}
-		if j >= 0 && shadowUsed[j] {
-			return nil, fmt.Errorf("osc read the --alter as giving two columns of the original the name %s, "+
-				"which the server cannot have done; it does not guess which one the altered table's column holds: "+
-				"check the CHANGE and RENAME COLUMN clauses", sh)
-		}
-		if sh == "" {
+		if sh == "" || j < 0 {
 			if c.Generated {
 				notes = append(notes, "drop generated column "+c.Name)
 			} else {
@@ -370,13 +372,6 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		notes = append(notes, "warning: the altered table has COMPRESSED columns ("+strings.Join(cols, ", ")+
 			"); osc cannot migrate it again while it has (its binlog reader cannot decode them)")
 	}
-	toSource := in.Alter.shadowToSource(in.Source)
-	for _, ix := range in.ShadowIndexes {
-		if ix.Unique && !impliedUnique(ix, toSource, in.SourceIndexes) {
-			return nil, errNewUnique(ix)
-		}
-	}
-
 	key, err := chooseKey(in, p.Mapping)
 	if err != nil {
 		return nil, err
@@ -389,6 +384,30 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	notes = append(notes, fmt.Sprintf("rows: ~%d", in.EstimatedRows))
 	p.Notes = notes
 	return p, nil
+}
+
+// checkColumnsKept refuses an original column that the alter, as osc read
+// it, neither drops nor renames and that the altered table lacks, or lacks
+// under its new name; and two original columns read as renamed to one name.
+func checkColumnsKept(in MySQLPlanInput) error {
+	used := map[int]bool{}
+	for _, c := range in.Source.Columns {
+		sh := in.Alter.ShadowName(c.Name)
+		if sh == "" {
+			continue
+		}
+		j := columnIndexFold(in.Shadow, sh)
+		if j < 0 {
+			return errColumnLost(c.Name, sh)
+		}
+		if used[j] {
+			return fmt.Errorf("osc read the --alter as giving two columns of the original the name %s, "+
+				"which the server cannot have done; it does not guess which one the altered table's column holds: "+
+				"check the CHANGE and RENAME COLUMN clauses", sh)
+		}
+		used[j] = true
+	}
+	return nil
 }
 
 // errColumnLost refuses an original column that the altered table lacks

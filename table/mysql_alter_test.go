@@ -8,9 +8,13 @@ import (
 	"testing"
 )
 
+// testSQLMode is a session sql_mode under which the server reads quotes as
+// osc's tokenizer does by default.
+const testSQLMode = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO"
+
 func TestParseMySQLAlter(t *testing.T) {
 	a, err := ParseMySQLAlter("t", "ADD COLUMN x INT, DROP COLUMN y, CHANGE COLUMN a b BIGINT NOT NULL, "+
-		"RENAME COLUMN c TO d, CHANGE e e VARCHAR(10), MODIFY f INT, DROP COLUMN g, ADD COLUMN g TEXT, AUTO_INCREMENT = 5;", mysqlSQLMode)
+		"RENAME COLUMN c TO d, CHANGE e e VARCHAR(10), MODIFY f INT, DROP COLUMN g, ADD COLUMN g TEXT, AUTO_INCREMENT = 5;", testSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +77,7 @@ func TestParseMySQLAlterClauses(t *testing.T) {
 		{"drop column a, change column b c int, rename column d to e", map[string]string{"b": "c", "d": "e"}, []string{"a"}},
 		{"DROP \u212Aey", nil, []string{"key"}}, // a name with a Kelvin sign (lower case: key), not DROP KEY
 	} {
-		a, err := ParseMySQLAlter("t", tc.alter, mysqlSQLMode)
+		a, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err != nil {
 			t.Errorf("%q: %v", tc.alter, err)
 			continue
@@ -104,7 +108,7 @@ func TestParseMySQLAlterUnread(t *testing.T) {
 		{"RENAME COLUMN a b", "RENAME COLUMN old_name TO new_name"},
 		{"ADD COLUMN x INT, DROP COLUMN (a)", "osc cannot read the --alter clause \"DROP COLUMN (a)\""},
 	} {
-		a, err := ParseMySQLAlter("t", tc.alter, mysqlSQLMode)
+		a, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err != nil {
 			t.Errorf("%q: %v", tc.alter, err)
 			continue
@@ -139,7 +143,7 @@ func TestParseMySQLAlterRefusals(t *testing.T) {
 		{"TRUNCATE PARTITION p0", "drops, empties or exchanges partitions"},
 		{"EXCHANGE PARTITION p0 WITH TABLE u", "drops, empties or exchanges partitions"},
 	} {
-		_, err := ParseMySQLAlter("t", tc.alter, mysqlSQLMode)
+		_, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want one containing %q", tc.alter, err, tc.want)
 		}
@@ -241,7 +245,7 @@ func TestImpliedUnique(t *testing.T) {
 		{"MODIFY email VARCHAR(200)", key(""), false},                                        // an expression part
 
 	} {
-		a, err := ParseMySQLAlter("t", tc.alter, mysqlSQLMode)
+		a, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.alter, err)
 		}
@@ -254,7 +258,7 @@ func TestImpliedUnique(t *testing.T) {
 func TestBuildMySQLPlan(t *testing.T) {
 	src, idx := testSource()
 	src.Columns = append(src.Columns, Column{Name: "g", DataType: "int", ColumnType: "int(11)", Generated: true})
-	a, err := ParseMySQLAlter("t", "CHANGE name full_name VARCHAR(200), DROP COLUMN note, ADD COLUMN age INT", mysqlSQLMode)
+	a, err := ParseMySQLAlter("t", "CHANGE name full_name VARCHAR(200), DROP COLUMN note, ADD COLUMN age INT", testSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +353,7 @@ func TestBuildMySQLPlan(t *testing.T) {
 		{"CHANGE name nom VARCHAR(200), DROP COLUMN note", "osc read the --alter as renaming column name to nom, but the altered table has no column nom"},
 		{"CHANGE name full_name VARCHAR(200), CHANGE note full_name TEXT", "giving two columns of the original the name full_name"},
 	} {
-		if in.Alter, err = ParseMySQLAlter("t", tc.alter, mysqlSQLMode); err != nil {
+		if in.Alter, err = ParseMySQLAlter("t", tc.alter, testSQLMode); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -363,7 +367,7 @@ func TestBuildMySQLPlanCompositeRenamedKey(t *testing.T) {
 		{Name: "a", ColumnType: "int"}, {Name: "b", ColumnType: "int"}, {Name: "v", ColumnType: "int"},
 	}}
 	idx := []MySQLIndex{{Name: "PRIMARY", Primary: true, Unique: true, Columns: []string{"a", "b"}, SubParts: []int{0, 0}}}
-	a, err := ParseMySQLAlter("t", "RENAME COLUMN b TO bb", mysqlSQLMode)
+	a, err := ParseMySQLAlter("t", "RENAME COLUMN b TO bb", testSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}
