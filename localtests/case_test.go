@@ -30,6 +30,10 @@ type testCase struct {
 	workload []string // workload: SQL templates; nil = generic writers
 	after    []string // after.sql: statements that must succeed after cut-over
 	verify   []string // verify.sql: queries that must return no row at the end
+
+	// plainAlter (plain_alter, MySQL): the old table, altered with a plain
+	// ALTER TABLE after the cut-over, must equal the new one.
+	plainAlter bool
 }
 
 // loadCases reads every case under dir, sorted by name.
@@ -95,14 +99,16 @@ func loadCase(dir string) (*testCase, error) {
 	c.workload = lines(files["workload"])
 	c.after = splitSQL(files["after.sql"])
 	c.verify = splitSQL(files["verify.sql"])
+	_, err = os.Stat(filepath.Join(dir, "plain_alter"))
+	c.plainAlter = err == nil
 
 	switch {
 	case c.alter == "":
 		return nil, fmt.Errorf("case %s: alter is empty", c.name)
 	case len(splitSQL(c.create)) == 0:
 		return nil, fmt.Errorf("case %s: create.sql has no statement", c.name)
-	case c.expectFailure != nil && (c.workload != nil || c.after != nil || c.verify != nil || len(c.renamed) > 0):
-		return nil, fmt.Errorf("case %s: an expect_failure case has no workload, after.sql, verify.sql or renamed", c.name)
+	case c.expectFailure != nil && (c.workload != nil || c.after != nil || c.verify != nil || len(c.renamed) > 0 || c.plainAlter):
+		return nil, fmt.Errorf("case %s: an expect_failure case has no workload, after.sql, verify.sql, renamed or plain_alter", c.name)
 	}
 	for _, w := range c.workload {
 		if err := checkTemplate(w); err != nil {

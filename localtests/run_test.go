@@ -226,6 +226,9 @@ func checkResult(ctx context.Context, t *testing.T, d dialect, db *sql.DB, ns st
 	t.Logf("compared %d old and %d new rows on %d columns", cmp.oldRows, cmp.newRows, len(cols))
 
 	checkLeftovers(ctx, t, d, db, ns, c.table, false, baseline)
+	if c.plainAlter {
+		checkPlainAlter(ctx, t, d, db, ns, c)
+	}
 
 	if err := execScript(ctx, db, c.after); err != nil {
 		t.Errorf("after.sql: %v", err)

@@ -356,6 +356,11 @@ func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter stri
 	if err != nil {
 		return nil, err
 	}
+	if cols := compressedColumns(t); len(cols) > 0 {
+		return nil, fmt.Errorf("table %s.%s has COMPRESSED columns (%s); osc reads the table's changes from the binlog, "+
+			"and its binlog reader cannot decode compressed columns: migrate it with a plain ALTER TABLE, "+
+			"or MODIFY the columns without COMPRESSED first", schema, name, strings.Join(cols, ", "))
+	}
 	indexes, err := readMySQLIndexes(ctx, db, schema, name)
 	if err != nil {
 		return nil, err
@@ -370,15 +375,29 @@ func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter stri
 	if err := checkMySQLLeftovers(ctx, db, schema, name); err != nil {
 		return nil, err
 	}
-	a, err := ParseMySQLAlter(name, alter)
-	if err != nil {
-		return nil, err
+	// The alter runs on a connection of the same pool, with the same sql_mode.
+	var sqlMode string
+	if err := db.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&sqlMode); err != nil {
+		return nil, fmt.Errorf("read sql_mode: %w", err)
 	}
-	if err := a.CheckNewUnique(t, indexes); err != nil {
+	a, err := ParseMySQLAlter(name, alter, sqlMode)
+	if err != nil {
 		return nil, err
 	}
 	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
 		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a}, nil
+}
+
+// compressedColumns names the columns with MariaDB's COMPRESSED attribute,
+// which the catalog shows in the column type ("text /*M!100301 COMPRESSED*/").
+func compressedColumns(t *Table) []string {
+	var out []string
+	for _, c := range t.Columns {
+		if strings.Contains(strings.ToUpper(c.ColumnType), "COMPRESSED") {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }
 
 type mysqlTableInfo struct {
@@ -524,29 +543,53 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 	return t, colls, nil
 }
 
-// readMySQLIndexes reads the table's indexes, the PRIMARY KEY first.
+// readMySQLIndexes reads the table's indexes, the PRIMARY KEY first. Whether
+// an index is ignored comes from MariaDB's IGNORED column (10.6+) or MySQL's
+// IS_VISIBLE, whichever the server has: all columns are read by name.
 func readMySQLIndexes(ctx context.Context, db *sql.DB, schema, name string) ([]MySQLIndex, error) {
-	rows, err := db.QueryContext(ctx, `SELECT INDEX_NAME, NON_UNIQUE, COALESCE(COLUMN_NAME, ''), COALESCE(SUB_PART, 0), NULLABLE
-		FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
+	rows, err := db.QueryContext(ctx, `SELECT * FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
 		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, schema, name)
 	if err != nil {
 		return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
 	}
 	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	get := func(col string) string {
+		for i, c := range cols {
+			if strings.EqualFold(c, col) {
+				return vals[i].String
+			}
+		}
+		return ""
+	}
 	var out []MySQLIndex
 	for rows.Next() {
-		var ixName, col, nullable string
-		var nonUnique, sub int
-		if err := rows.Scan(&ixName, &nonUnique, &col, &sub, &nullable); err != nil {
+		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
 		}
+		ixName := get("INDEX_NAME")
 		if len(out) == 0 || out[len(out)-1].Name != ixName {
-			out = append(out, MySQLIndex{Name: ixName, Primary: ixName == "PRIMARY", Unique: nonUnique == 0})
+			out = append(out, MySQLIndex{Name: ixName, Primary: ixName == "PRIMARY", Unique: get("NON_UNIQUE") == "0",
+				Ignored: get("IGNORED") == "YES" || get("IS_VISIBLE") == "NO"})
+		}
+		sub := 0
+		if s := get("SUB_PART"); s != "" {
+			if sub, err = strconv.Atoi(s); err != nil {
+				return nil, fmt.Errorf("read indexes of %s.%s: SUB_PART %q: %w", schema, name, s, err)
+			}
 		}
 		ix := &out[len(out)-1]
-		ix.Columns = append(ix.Columns, col)
+		ix.Columns = append(ix.Columns, get("COLUMN_NAME"))
 		ix.SubParts = append(ix.SubParts, sub)
-		ix.Nullable = ix.Nullable || nullable == "YES"
+		ix.Nullable = ix.Nullable || get("NULLABLE") == "YES"
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read indexes of %s.%s: %w", schema, name, err)
@@ -581,13 +624,19 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
 		return nil, fmt.Errorf("create shadow table %s: %w", shadow, err)
 	}
-	if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
-		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
-	}
-	if in.AutoIncrement > 1 && !in.Alter.SetsAutoIncrement {
+	// The counter first: an AUTO_INCREMENT option of the --alter then
+	// overrides it, as it would on the original (ALTER TABLE keeps it).
+	if in.AutoIncrement > 1 {
 		if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(in.AutoIncrement, 10)); err != nil {
 			return nil, fmt.Errorf("carry AUTO_INCREMENT over to the shadow table: %w", err)
 		}
+	}
+	// The server judges the --alter: osc runs it as given.
+	if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
+		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
+	}
+	if in.Alter.unread != nil {
+		return nil, in.Alter.unread
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
 		return nil, fmt.Errorf("create changelog table %s: %w", changelog, err)
@@ -599,8 +648,21 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if info == nil {
 		return nil, fmt.Errorf("shadow table %s.%s vanished", schema, shadow)
 	}
+	if info.tableType != "BASE TABLE" {
+		return nil, fmt.Errorf("the --alter makes the table a %s table; osc migrates base tables only "+
+			"(it would fill a SYSTEM VERSIONED table's history with its own copy and apply): run it with a plain ALTER TABLE", info.tableType)
+	}
 	if !strings.EqualFold(info.engine, "InnoDB") {
 		return nil, fmt.Errorf("the --alter makes the table use the %s engine; osc needs InnoDB", info.engine)
+	}
+	fks, err := queryStrings(ctx, db, `SELECT CONCAT(CONSTRAINT_NAME, ' referencing ', UNIQUE_CONSTRAINT_SCHEMA, '.', REFERENCED_TABLE_NAME)
+		FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? ORDER BY CONSTRAINT_NAME`, schema, shadow)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys of the shadow table %s: %w", shadow, err)
+	}
+	if len(fks) > 0 {
+		return nil, fmt.Errorf("the --alter adds a foreign key (%s); osc does not support foreign keys "+
+			"(the cut-over would leave them pointing at the old table): drop the FOREIGN KEY or REFERENCES clause", strings.Join(fks, ", "))
 	}
 	st, scolls, err := readMySQLColumns(ctx, db, schema, shadow)
 	if err != nil {

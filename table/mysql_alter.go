@@ -3,15 +3,9 @@ package table
 import (
 	"fmt"
 	"strings"
-
-	"github.com/pingcap/tidb/pkg/parser"
-	"github.com/pingcap/tidb/pkg/parser/ast"
-	// The parser needs a value-expression driver to build literals (DEFAULT 0).
-	_ "github.com/pingcap/tidb/pkg/parser/test_driver"
 )
 
-// MySQLIndex is one index of a MySQL table as the catalog (or an --alter)
-// describes it.
+// MySQLIndex is one index of a MySQL table as the catalog describes it.
 type MySQLIndex struct {
 	Name     string
 	Primary  bool
@@ -19,6 +13,9 @@ type MySQLIndex struct {
 	Columns  []string // column names; "" for an expression part
 	SubParts []int    // prefix length of each column, 0 for the whole value
 	Nullable bool     // some column of the index allows NULL
+	// Ignored: the optimizer may not use the index (MariaDB's IGNORED,
+	// MySQL's INVISIBLE), nor may FORCE INDEX name it.
+	Ignored bool
 }
 
 // keyUsable reports whether the index identifies rows: a PRIMARY KEY or a
@@ -57,8 +54,11 @@ func (ix MySQLIndex) describe() string {
 	return name + " (" + strings.Join(parts, ", ") + ")"
 }
 
-// MySQLAlter is what osc needs to know of an --alter, read with the TiDB
-// parser before anything is created.
+// MySQLAlter is what osc needs to know of an --alter that the server cannot
+// tell it: the server judges the syntax when osc runs the alter on the shadow
+// table, and the catalog then shows the columns, indexes and types that
+// result; only renames and drops are read from the text (see
+// mysql_alter_lex.go).
 type MySQLAlter struct {
 	Text string // the clauses as the user gave them
 	// Renames maps the lower-case name of an original column to its new name
@@ -67,12 +67,11 @@ type MySQLAlter struct {
 	// Dropped holds the lower-case names of the original columns the alter
 	// drops. A column dropped and added again under the same name is new.
 	Dropped map[string]bool
-	// Unique lists the PRIMARY and UNIQUE keys the alter adds, by shadow
-	// column names.
-	Unique []MySQLIndex
-	// SetsAutoIncrement is true when the alter sets the AUTO_INCREMENT table
-	// option itself.
-	SetsAutoIncrement bool
+	// unread is why osc could not read a CHANGE, RENAME COLUMN or DROP
+	// clause. The alter still runs on the shadow, so that the server's own
+	// error reaches the user when the text is wrong; if the server accepts
+	// it, osc refuses with this.
+	unread error
 }
 
 // ShadowName returns the name the original column gets in the shadow table,
@@ -87,130 +86,161 @@ func (a *MySQLAlter) ShadowName(column string) string {
 	return column
 }
 
-// ParseMySQLAlter reads the --alter clauses for table name. It refuses what
-// osc cannot run online: text that is not one ALTER of the table, a RENAME of
-// the table, and foreign keys.
-func ParseMySQLAlter(name, alter string) (*MySQLAlter, error) {
-	text := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(alter), ";"))
-	if text == "" {
+// ParseMySQLAlter reads the --alter clauses for table name, with quotes read
+// as the server reads them under sqlMode (the session's @@sql_mode). Before
+// anything runs it refuses what osc cannot run on a shadow table: text that
+// is not the clauses of one ALTER TABLE, a RENAME of the table, and
+// partition operations that drop, empty or swap partitions (osc copies every
+// row). Everything else is left to the server.
+func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
+	text := strings.TrimSpace(alter)
+	toks, err := tokenizeMySQL(text, lexModeOf(sqlMode))
+	if err != nil {
+		return nil, err
+	}
+	for len(toks) > 0 && toks[len(toks)-1].isPunct(";") {
+		toks = toks[:len(toks)-1]
+	}
+	if len(toks) == 0 {
 		return nil, fmt.Errorf("--alter is empty: give the clauses of the ALTER TABLE, e.g. \"ADD COLUMN c INT\"")
 	}
-	if fields := strings.Fields(text); len(fields) >= 2 && strings.EqualFold(fields[0], "ALTER") && strings.EqualFold(fields[1], "TABLE") {
+	text = text[:toks[len(toks)-1].end]
+	if isAlterStatement(toks) {
 		return nil, fmt.Errorf("--alter takes only the clauses after ALTER TABLE %s (e.g. \"ADD COLUMN c INT\"), not a whole statement: %q", name, text)
 	}
-	stmts, _, err := parser.New().Parse("ALTER TABLE "+QuoteMySQL(name)+" "+text, "", "")
+	clauses, err := splitClauses(text, toks)
 	if err != nil {
-		return nil, fmt.Errorf("--alter does not parse as clauses of ALTER TABLE %s: %v", name, err)
+		return nil, err
 	}
-	if len(stmts) != 1 {
-		return nil, fmt.Errorf("--alter must be the clauses of one ALTER TABLE %s; it holds %d statements", name, len(stmts))
-	}
-	st, ok := stmts[0].(*ast.AlterTableStmt)
-	if !ok || st.Table.Schema.O != "" || !strings.EqualFold(st.Table.Name.O, name) {
-		return nil, fmt.Errorf("--alter must be the clauses of ALTER TABLE %s", name)
+	// ALTER TABLE t [WAIT n | NOWAIT] clauses: the lock wait option comes
+	// before the first clause, whose keyword follows the number (5, 5.5, .5,
+	// 1e+1, 0x10: digits and signs, not letters).
+	first := &clauses[0]
+	switch {
+	case len(first.toks) > 0 && first.toks[0].is("WAIT"):
+		i := 1
+		for i < len(first.toks) && (first.toks[i].isPunct(".") || first.toks[i].isPunct("+") || first.toks[i].isPunct("-") ||
+			first.toks[i].kind == tokWord && first.toks[i].text[0] >= '0' && first.toks[i].text[0] <= '9') {
+			i++
+		}
+		first.toks = first.toks[i:]
+	case len(first.toks) > 0 && first.toks[0].is("NOWAIT"):
+		first.toks = first.toks[1:]
 	}
 	a := &MySQLAlter{Text: text, Renames: map[string]string{}, Dropped: map[string]bool{}}
-	for _, sp := range st.Specs {
-		if err := a.addSpec(sp); err != nil {
+	for _, c := range clauses {
+		if err := a.readClause(c); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
 }
 
-func (a *MySQLAlter) addSpec(sp *ast.AlterTableSpec) error {
-	switch sp.Tp {
-	case ast.AlterTableRenameTable:
-		return fmt.Errorf("--alter renames the table (RENAME TO); osc swaps the names itself at cut-over: drop the RENAME clause and rename the table separately")
-	case ast.AlterTableAddColumns, ast.AlterTableModifyColumn:
-		for _, c := range sp.NewColumns {
-			if err := a.addColumnOptions(c); err != nil {
-				return err
+// isAlterStatement reports whether the tokens start with ALTER [ONLINE]
+// [IGNORE] TABLE: a whole statement, not clauses.
+func isAlterStatement(toks []sqlToken) bool {
+	if len(toks) == 0 || !toks[0].is("ALTER") {
+		return false
+	}
+	for _, t := range toks[1:] {
+		switch {
+		case t.is("TABLE"):
+			return true
+		case !t.is("ONLINE") && !t.is("IGNORE"):
+			return false
+		}
+	}
+	return false
+}
+
+// readClause records the renames and drops of one clause, and refuses the
+// clauses osc cannot run on a shadow table.
+func (a *MySQLAlter) readClause(c sqlClause) error {
+	t := c.toks
+	if len(t) == 0 {
+		return nil // the server rejects an empty clause
+	}
+	at := func(i int) sqlToken {
+		if i < len(t) {
+			return t[i]
+		}
+		return sqlToken{kind: tokPunct}
+	}
+	// skip steps over the keywords kws if they come at i.
+	skip := func(i int, kws ...string) int {
+		for j, kw := range kws {
+			if !at(i + j).is(kw) {
+				return i
 			}
 		}
-	case ast.AlterTableChangeColumn:
-		if sp.OldColumnName != nil && len(sp.NewColumns) == 1 {
-			old, nw := sp.OldColumnName.Name.O, sp.NewColumns[0].Name.Name.O
-			if !strings.EqualFold(old, nw) {
-				a.Renames[strings.ToLower(old)] = nw
-			}
+		return i + len(kws)
+	}
+	switch {
+	case t[0].is("CHANGE"):
+		// CHANGE [COLUMN] [IF EXISTS] old new definition
+		i := skip(skip(1, "COLUMN"), "IF", "EXISTS")
+		old, ok1 := at(i).ident()
+		nw, ok2 := at(i + 1).ident()
+		if !ok1 || !ok2 {
+			a.cannotRead(c, "CHANGE [COLUMN] old_name new_name definition")
+			return nil
 		}
-		for _, c := range sp.NewColumns {
-			if err := a.addColumnOptions(c); err != nil {
-				return err
+		a.rename(old, nw)
+	case t[0].is("RENAME"):
+		switch {
+		case at(1).is("COLUMN"):
+			// RENAME COLUMN [IF EXISTS] old TO new
+			i := skip(2, "IF", "EXISTS")
+			old, ok1 := at(i).ident()
+			nw, ok2 := at(i + 2).ident()
+			if !ok1 || !at(i+1).is("TO") || !ok2 {
+				a.cannotRead(c, "RENAME COLUMN old_name TO new_name")
+				return nil
 			}
+			a.rename(old, nw)
+		case at(1).is("INDEX") || at(1).is("KEY"):
+		default:
+			return fmt.Errorf("--alter renames the table (%s); osc swaps the names itself at cut-over: "+
+				"drop the clause and rename the table separately", c.text)
 		}
-	case ast.AlterTableRenameColumn:
-		a.Renames[sp.OldColumnName.Name.L] = sp.NewColumnName.Name.O
-	case ast.AlterTableDropColumn:
-		a.Dropped[sp.OldColumnName.Name.L] = true
-	case ast.AlterTableAddConstraint:
-		return a.addConstraint(sp.Constraint)
-	case ast.AlterTableOption:
-		for _, o := range sp.Options {
-			if o.Tp == ast.TableOptionAutoIncrement {
-				a.SetsAutoIncrement = true
+	case t[0].is("DROP"):
+		switch {
+		case at(1).is("PARTITION"):
+			return errPartitionRows(c)
+		case at(1).is("PRIMARY") || at(1).is("INDEX") || at(1).is("KEY") || at(1).is("FOREIGN") ||
+			at(1).is("CONSTRAINT") || at(1).is("CHECK") || at(1).is("SYSTEM") || at(1).is("PERIOD"):
+		default:
+			// DROP [COLUMN] [IF EXISTS] name [RESTRICT | CASCADE]
+			i := skip(skip(1, "COLUMN"), "IF", "EXISTS")
+			col, ok := at(i).ident()
+			if !ok {
+				a.cannotRead(c, "DROP [COLUMN] name")
+				return nil
 			}
+			a.Dropped[strings.ToLower(col)] = true
 		}
+	case t[0].is("EXCHANGE") || t[0].is("TRUNCATE"):
+		return errPartitionRows(c)
 	}
 	return nil
 }
 
-func (a *MySQLAlter) addColumnOptions(c *ast.ColumnDef) error {
-	for _, o := range c.Options {
-		switch o.Tp {
-		case ast.ColumnOptionPrimaryKey:
-			a.Unique = append(a.Unique, MySQLIndex{Name: "PRIMARY", Primary: true, Unique: true,
-				Columns: []string{c.Name.Name.O}, SubParts: []int{0}})
-		case ast.ColumnOptionUniqKey:
-			a.Unique = append(a.Unique, MySQLIndex{Unique: true, Columns: []string{c.Name.Name.O}, SubParts: []int{0}})
-		case ast.ColumnOptionReference:
-			return errForeignKeyAlter
-		}
+func (a *MySQLAlter) rename(old, nw string) {
+	if !strings.EqualFold(old, nw) {
+		a.Renames[strings.ToLower(old)] = nw
 	}
-	return nil
 }
 
-var errForeignKeyAlter = fmt.Errorf("--alter adds a foreign key; osc does not support foreign keys (the cut-over would leave them pointing at the old table): drop the REFERENCES clause")
-
-func (a *MySQLAlter) addConstraint(c *ast.Constraint) error {
-	if c == nil {
-		return nil
+func (a *MySQLAlter) cannotRead(c sqlClause, form string) {
+	if a.unread == nil {
+		a.unread = fmt.Errorf("osc cannot read the --alter clause %q: it needs to know which columns a clause renames or drops, "+
+			"and reads them in the form %s: write the clause that way", c.text, form)
 	}
-	ix := MySQLIndex{Name: c.Name, Unique: true}
-	switch c.Tp {
-	case ast.ConstraintForeignKey:
-		return errForeignKeyAlter
-	case ast.ConstraintPrimaryKey:
-		ix.Name, ix.Primary = "PRIMARY", true
-	case ast.ConstraintUniq, ast.ConstraintUniqKey, ast.ConstraintUniqIndex:
-	default:
-		return nil
-	}
-	for _, k := range c.Keys {
-		col, sub := "", 0
-		if k.Column != nil && k.Expr == nil {
-			col = k.Column.Name.O
-			sub = max(k.Length, 0)
-		}
-		ix.Columns = append(ix.Columns, col)
-		ix.SubParts = append(ix.SubParts, sub)
-	}
-	a.Unique = append(a.Unique, ix)
-	return nil
 }
 
-// CheckNewUnique refuses a unique key the alter adds that the original table
-// does not already guarantee: rows duplicating it would be dropped silently by
-// the copy (INSERT IGNORE) or deleted by the apply (REPLACE).
-func (a *MySQLAlter) CheckNewUnique(source *Table, indexes []MySQLIndex) error {
-	toSource := a.shadowToSource(source)
-	for _, u := range a.Unique {
-		if !impliedUnique(u, toSource, indexes) {
-			return errNewUnique(u)
-		}
-	}
-	return nil
+func errPartitionRows(c sqlClause) error {
+	return fmt.Errorf("--alter drops, empties or exchanges partitions (%s); osc copies every row of the table into a new one "+
+		"and cannot do that: run the partition operation with a plain ALTER TABLE", c.text)
 }
 
 func errNewUnique(u MySQLIndex) error {
@@ -288,6 +318,9 @@ type MySQLPlanInput struct {
 // key and refuses a shadow that would lose rows silently: a unique key the
 // original does not guarantee, or no key both tables share.
 func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
+	if err := checkColumnsKept(in); err != nil {
+		return nil, err
+	}
 	p := &Plan{Source: in.Source, Shadow: in.Shadow, OldName: in.OldName,
 		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone}
 	toSource := in.Alter.shadowToSource(in.Source)
@@ -344,7 +377,10 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 			p.Fills = append(p.Fills, ColumnFill{Shadow: sc.Name, Expr: fill})
 		}
 	}
-
+	if cols := compressedColumns(in.Shadow); len(cols) > 0 {
+		notes = append(notes, "warning: the altered table has COMPRESSED columns ("+strings.Join(cols, ", ")+
+			"); osc cannot migrate it again while it has (its binlog reader cannot decode them)")
+	}
 	key, err := chooseKey(in, p.Mapping)
 	if err != nil {
 		return nil, err
@@ -359,9 +395,45 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	return p, nil
 }
 
+// checkColumnsKept refuses an original column that the alter, as osc read
+// it, neither drops nor renames and that the altered table lacks, or lacks
+// under its new name; and two original columns read as renamed to one name.
+func checkColumnsKept(in MySQLPlanInput) error {
+	used := map[int]bool{}
+	for _, c := range in.Source.Columns {
+		sh := in.Alter.ShadowName(c.Name)
+		if sh == "" {
+			continue
+		}
+		j := columnIndexFold(in.Shadow, sh)
+		if j < 0 {
+			return errColumnLost(c.Name, sh)
+		}
+		if used[j] {
+			return fmt.Errorf("osc read the --alter as giving two columns of the original the name %s, "+
+				"which the server cannot have done; it does not guess which one the altered table's column holds: "+
+				"check the CHANGE and RENAME COLUMN clauses", sh)
+		}
+		used[j] = true
+	}
+	return nil
+}
+
+// errColumnLost refuses an original column that the altered table lacks
+// under the name osc expects: osc does not guess where its data went.
+func errColumnLost(col, sh string) error {
+	if !strings.EqualFold(col, sh) {
+		return fmt.Errorf("osc read the --alter as renaming column %s to %s, but the altered table has no column %s: "+
+			"rename the column with one CHANGE or RENAME COLUMN clause and keep its new name", col, sh, sh)
+	}
+	return fmt.Errorf("the altered table has no column %s, but osc read no clause of the --alter that drops or renames it; "+
+		"osc does not guess what became of its data: drop it with DROP COLUMN %s or rename it with RENAME COLUMN %s TO <new name>",
+		col, QuoteMySQL(col), QuoteMySQL(col))
+}
+
 // chooseKey returns the original's PRIMARY KEY, or else its first UNIQUE key
-// over NOT NULL columns, whose columns all reach the shadow and form a
-// PRIMARY KEY or NOT NULL UNIQUE key there too.
+// over NOT NULL columns that is not ignored, whose columns all reach the
+// shadow and form a PRIMARY KEY or NOT NULL UNIQUE key there too.
 func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 	shadowOf := map[string]string{}
 	for _, m := range mapping {
@@ -369,7 +441,8 @@ func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 	}
 	var candidates []MySQLIndex
 	for _, ix := range in.SourceIndexes {
-		if ix.keyUsable() {
+		// The copy reads the original through its key (FORCE INDEX).
+		if ix.keyUsable() && !ix.Ignored {
 			if ix.Primary {
 				candidates = append([]MySQLIndex{ix}, candidates...)
 			} else {

@@ -1,14 +1,20 @@
 package table
 
 import (
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
 
+// testSQLMode is a session sql_mode under which the server reads quotes as
+// osc's tokenizer does by default.
+const testSQLMode = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO"
+
 func TestParseMySQLAlter(t *testing.T) {
 	a, err := ParseMySQLAlter("t", "ADD COLUMN x INT, DROP COLUMN y, CHANGE COLUMN a b BIGINT NOT NULL, "+
-		"RENAME COLUMN c TO d, CHANGE e e VARCHAR(10), MODIFY f INT, DROP COLUMN g, ADD COLUMN g TEXT, AUTO_INCREMENT = 5;")
+		"RENAME COLUMN c TO d, CHANGE e e VARCHAR(10), MODIFY f INT, DROP COLUMN g, ADD COLUMN g TEXT, AUTO_INCREMENT = 5;", testSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,11 +24,12 @@ func TestParseMySQLAlter(t *testing.T) {
 	if want := map[string]bool{"y": true, "g": true}; !reflect.DeepEqual(a.Dropped, want) {
 		t.Errorf("dropped %v, want %v", a.Dropped, want)
 	}
-	if len(a.Unique) != 0 {
-		t.Errorf("unique %v, want none", a.Unique)
+	if a.unread != nil {
+		t.Errorf("unread: %v", a.unread)
 	}
-	if !a.SetsAutoIncrement {
-		t.Error("AUTO_INCREMENT option not seen")
+	if want := "ADD COLUMN x INT, DROP COLUMN y, CHANGE COLUMN a b BIGINT NOT NULL, " +
+		"RENAME COLUMN c TO d, CHANGE e e VARCHAR(10), MODIFY f INT, DROP COLUMN g, ADD COLUMN g TEXT, AUTO_INCREMENT = 5"; a.Text != want {
+		t.Errorf("text %q, want %q", a.Text, want)
 	}
 	for col, want := range map[string]string{"A": "b", "c": "d", "y": "", "g": "", "e": "e", "z": "z"} {
 		if got := a.ShadowName(col); got != want {
@@ -31,39 +38,160 @@ func TestParseMySQLAlter(t *testing.T) {
 	}
 }
 
-func TestParseMySQLAlterUnique(t *testing.T) {
-	a, err := ParseMySQLAlter("t", "ADD COLUMN u INT UNIQUE, ADD UNIQUE KEY uk (p(10), q), "+
-		"DROP PRIMARY KEY, ADD PRIMARY KEY (id, z), MODIFY m INT PRIMARY KEY, ADD UNIQUE ((lower(h)))")
-	if err != nil {
-		t.Fatal(err)
+// TestParseMySQLAlterClauses: renames and drops are read from the clauses
+// that make them, whatever the quoting, comments and MariaDB syntax around
+// them; nothing else is read as one.
+func TestParseMySQLAlterClauses(t *testing.T) {
+	for _, tc := range []struct {
+		alter   string
+		renames map[string]string
+		dropped []string
+	}{
+		// MariaDB syntax the TiDB parser refused.
+		{"CONVERT TO CHARACTER SET latin2, MODIFY c VARCHAR(10) CHARACTER SET cp1250", nil, nil},
+		{"ADD COLUMN x INT INVISIBLE, ADD INDEX i (c) IGNORED, ADD SPATIAL INDEX (g), ADD COLUMN b TEXT COMPRESSED", nil, nil},
+		{"ADD COLUMN r VARCHAR(20) DEFAULT REPEAT('x', 5), ADD COLUMN s INT DEFAULT (1+1), ALGORITHM=NOCOPY", nil, nil},
+		{"ADD COLUMN v INT AS (c+1) PERSISTENT, ADD COLUMN u UUID, ADD SYSTEM VERSIONING, DROP CONSTRAINT IF EXISTS ck", nil, nil},
+		// Quoting: backticks with spaces and doubled backticks, a column
+		// named change, double quotes, non-ASCII names.
+		{"CHANGE `change` `my change` INT", map[string]string{"change": "my change"}, nil},
+		{"CHANGE COLUMN `a``b` `c d` INT, RENAME COLUMN \"e f\" TO `g`", map[string]string{"a`b": "c d", "e f": "g"}, nil},
+		{"RENAME COLUMN größe TO Größe2, DROP `drop`, DROP COLUMN `column`", map[string]string{"größe": "Größe2"}, []string{"drop", "column"}},
+		{"CHANGE COLUMN IF EXISTS a b INT, RENAME COLUMN IF EXISTS c TO d, DROP COLUMN IF EXISTS e, DROP IF EXISTS f",
+			map[string]string{"a": "b", "c": "d"}, []string{"e", "f"}},
+		{"CHANGE Name NAME VARCHAR(10)", nil, nil}, // a change of case only is no rename
+		// Commas, keywords and quotes inside strings, parentheses and
+		// comments do not start clauses.
+		{"ADD COLUMN x VARCHAR(10) DEFAULT 'a, DROP COLUMN y', MODIFY e ENUM('x,y', 'it''s', 'back\\', 'q\\'') NOT NULL", nil, nil},
+		{"ADD COLUMN x INT /* , DROP COLUMN y */, ADD COLUMN z INT -- , DROP COLUMN w\n, ADD COLUMN v INT # , DROP u\n", nil, nil},
+		{"ADD COLUMN x INT DEFAULT 1--1\n, DROP COLUMN y", nil, []string{"y"}}, // --1 is no comment
+		{"ADD CONSTRAINT ck CHECK (a IN (1, 2)), ADD INDEX (a, b), DROP INDEX i, DROP KEY k, DROP PRIMARY KEY, " +
+			"DROP FOREIGN KEY f, DROP CONSTRAINT c, DROP SYSTEM VERSIONING, DROP PERIOD FOR SYSTEM_TIME", nil, nil},
+		{"RENAME INDEX a TO b, RENAME KEY c TO d, ALTER COLUMN e DROP DEFAULT, ALTER INDEX i NOT IGNORED", nil, nil},
+		// The lock wait option before the first clause.
+		{"WAIT 5 CHANGE a b INT", map[string]string{"a": "b"}, nil},
+		{"WAIT 5.5 DROP a, WAIT .5", nil, []string{"a"}},
+		{"WAIT 1e+1 CHANGE a b INT", map[string]string{"a": "b"}, nil},
+		{"WAIT 0x10 DROP COLUMN `0x10`", nil, []string{"0x10"}},
+		{"NOWAIT DROP COLUMN a", nil, []string{"a"}},
+		{"drop column a, change column b c int, rename column d to e", map[string]string{"b": "c", "d": "e"}, []string{"a"}},
+		{"DROP \u212Aey", nil, []string{"key"}}, // a name with a Kelvin sign (lower case: key), not DROP KEY
+	} {
+		a, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
+		if err != nil {
+			t.Errorf("%q: %v", tc.alter, err)
+			continue
+		}
+		if a.unread != nil {
+			t.Errorf("%q: unread: %v", tc.alter, a.unread)
+		}
+		want := map[string]bool{}
+		for _, d := range tc.dropped {
+			want[d] = true
+		}
+		if tc.renames == nil {
+			tc.renames = map[string]string{}
+		}
+		if !reflect.DeepEqual(a.Renames, tc.renames) || !reflect.DeepEqual(a.Dropped, want) {
+			t.Errorf("%q: renames %v dropped %v, want %v %v", tc.alter, a.Renames, a.Dropped, tc.renames, want)
+		}
 	}
-	want := []MySQLIndex{
-		{Unique: true, Columns: []string{"u"}, SubParts: []int{0}},
-		{Name: "uk", Unique: true, Columns: []string{"p", "q"}, SubParts: []int{10, 0}},
-		{Name: "PRIMARY", Primary: true, Unique: true, Columns: []string{"id", "z"}, SubParts: []int{0, 0}},
-		{Name: "PRIMARY", Primary: true, Unique: true, Columns: []string{"m"}, SubParts: []int{0}},
-		{Unique: true, Columns: []string{""}, SubParts: []int{0}},
-	}
-	if !reflect.DeepEqual(a.Unique, want) {
-		t.Errorf("unique\n got %+v\nwant %+v", a.Unique, want)
+}
+
+// TestParseMySQLAlterUnread: a clause osc needs and cannot read is not an
+// error yet (the server's error comes first), but is kept for after the
+// server accepted the alter.
+func TestParseMySQLAlterUnread(t *testing.T) {
+	for _, tc := range []struct{ alter, want string }{
+		{"CHANGE COLUMN a", "CHANGE [COLUMN] old_name new_name definition"},
+		{"CHANGE a 'b' INT", "CHANGE [COLUMN] old_name new_name definition"},
+		{"RENAME COLUMN a b", "RENAME COLUMN old_name TO new_name"},
+		{"ADD COLUMN x INT, DROP COLUMN (a)", "osc cannot read the --alter clause \"DROP COLUMN (a)\""},
+	} {
+		a, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
+		if err != nil {
+			t.Errorf("%q: %v", tc.alter, err)
+			continue
+		}
+		if a.unread == nil || !strings.Contains(a.unread.Error(), tc.want) {
+			t.Errorf("%q: unread %v, want one containing %q", tc.alter, a.unread, tc.want)
+		}
 	}
 }
 
 func TestParseMySQLAlterRefusals(t *testing.T) {
 	for _, tc := range []struct{ alter, want string }{
 		{"  ", "--alter is empty"},
+		{" ; ", "--alter is empty"},
+		{"-- nothing", "--alter is empty"},
 		{"ALTER TABLE t ADD COLUMN x INT", "not a whole statement"},
-		{"ADD COLUMN x INTEGRAL", "does not parse"},
-		{"ADD COLUMN x INT, RENAME TO u", "renames the table (RENAME TO)"},
-		{"RENAME AS u", "renames the table"},
-		{"ADD COLUMN x INT; DROP TABLE t", "holds 2 statements"},
-		{"ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES p (id)", "foreign key"},
-		{"ADD COLUMN x INT REFERENCES p (id)", "foreign key"},
+		{"alter online ignore table t ADD COLUMN x INT", "not a whole statement"},
+		{"ADD COLUMN x INT, RENAME TO u", "renames the table (RENAME TO u)"},
+		{"RENAME AS u", "renames the table (RENAME AS u)"},
+		{"RENAME u", "renames the table"},
+		{"RENAME `column`", "renames the table"},
+		{"ADD COLUMN x INT; DROP TABLE t", "holds a ';' before"},
+		{"ADD COLUMN x INT /*!, DROP COLUMN y */", "executable comment"},
+		{"ADD COLUMN x INT /*M!100000 , DROP COLUMN y */", "executable comment"},
+		{"ADD COLUMN x INT /* , DROP COLUMN y", "syntax error: an unterminated comment"},
+		{"ADD COLUMN x VARCHAR(3) DEFAULT 'abc", "syntax error: an unterminated ' quote"},
+		{"CHANGE `a b INT", "syntax error: an unterminated ` quote"},
+		{"ADD COLUMN x VARCHAR(3) DEFAULT 'ab\\'", "syntax error: an unterminated ' quote"},
+		{"ADD COLUMN x INT)", "syntax error: an unbalanced ')'"},
+		{"ADD COLUMN x DECIMAL(3", "syntax error: an unclosed '('"},
+		{"DROP PARTITION p0", "drops, empties or exchanges partitions (DROP PARTITION p0)"},
+		{"TRUNCATE PARTITION p0", "drops, empties or exchanges partitions"},
+		{"EXCHANGE PARTITION p0 WITH TABLE u", "drops, empties or exchanges partitions"},
 	} {
-		_, err := ParseMySQLAlter("t", tc.alter)
+		_, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want one containing %q", tc.alter, err, tc.want)
 		}
+	}
+}
+
+// TestParseMySQLAlterSQLMode: quotes are read as the session's sql_mode has
+// the server read them, so the clauses split where the server's do.
+func TestParseMySQLAlterSQLMode(t *testing.T) {
+	const alter = `MODIFY x VARCHAR(9) DEFAULT 'a\', DROP COLUMN y, COMMENT 'b' -- '`
+	for _, tc := range []struct {
+		mode    string
+		dropped map[string]bool
+	}{
+		{"STRICT_ALL_TABLES", map[string]bool{}}, // 'a\', DROP COLUMN y, COMMENT ' is one string
+		{"STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES", map[string]bool{"y": true}},
+	} {
+		a, err := ParseMySQLAlter("t", alter, tc.mode)
+		if err != nil {
+			t.Errorf("%s: %v", tc.mode, err)
+			continue
+		}
+		if !reflect.DeepEqual(a.Dropped, tc.dropped) {
+			t.Errorf("%s: dropped %v, want %v", tc.mode, a.Dropped, tc.dropped)
+		}
+	}
+	// ANSI_QUOTES: "…" is an identifier, where a backslash is itself.
+	a, err := ParseMySQLAlter("t", `RENAME COLUMN "a\" TO b, DROP COLUMN "c"`, "ANSI_QUOTES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a.Renames, map[string]string{`a\`: "b"}) || !reflect.DeepEqual(a.Dropped, map[string]bool{"c": true}) {
+		t.Errorf("ANSI_QUOTES: renames %v dropped %v", a.Renames, a.Dropped)
+	}
+}
+
+func TestTokenizeMySQL(t *testing.T) {
+	toks, err := tokenizeMySQL("CHANGE `a``b` \"c\"\"d\" x'00' 'it''s\\'' -- c\n#d\n/* e */ 1.5e3--2 -- ", sqlLexMode{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tk := range toks {
+		got = append(got, fmt.Sprintf("%d:%s", tk.kind, tk.text))
+	}
+	want := []string{"0:CHANGE", "1:a`b", "1:c\"d", "0:x", "2:00", "2:it's\\'", "0:1", "3:.", "0:5e3", "3:-", "3:-", "0:2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("tokens\n got %q\nwant %q", got, want)
 	}
 }
 
@@ -83,37 +211,46 @@ func testSource() (*Table, []MySQLIndex) {
 	return src, idx
 }
 
-func TestCheckNewUnique(t *testing.T) {
+// TestImpliedUnique: a unique key of the shadow is accepted only when some
+// unique key of the original implies it.
+func TestImpliedUnique(t *testing.T) {
 	src, idx := testSource()
+	key := func(cols ...string) MySQLIndex {
+		ix := MySQLIndex{Unique: true}
+		for _, c := range cols {
+			name, sub, _ := strings.Cut(c, ":")
+			n := 0
+			if sub != "" {
+				n, _ = strconv.Atoi(sub)
+			}
+			ix.Columns = append(ix.Columns, name)
+			ix.SubParts = append(ix.SubParts, n)
+		}
+		return ix
+	}
 	for _, tc := range []struct {
 		alter string
+		u     MySQLIndex
 		ok    bool
 	}{
-		{"ADD UNIQUE KEY (note(10))", false},      // not unique before
-		{"ADD COLUMN x INT UNIQUE", false},        // a new column
-		{"ADD UNIQUE KEY (id, note(10))", true},   // contains the PRIMARY KEY
-		{"ADD UNIQUE KEY (note(5), email)", true}, // contains uk_email
-		{"ADD UNIQUE KEY (name(10))", false},      // shorter prefix than uk_name
-		{"ADD UNIQUE KEY (name(30))", true},       // longer prefix
-		{"ADD UNIQUE KEY (name)", true},           // whole value
-		{"RENAME COLUMN email TO mail, ADD UNIQUE (mail)", true},
-		{"DROP COLUMN email, ADD COLUMN email INT, ADD UNIQUE (email)", false}, // a new column under the old name
-		{"DROP PRIMARY KEY, ADD PRIMARY KEY (email)", true},
-		{"DROP PRIMARY KEY, ADD PRIMARY KEY (note(10))", false},
-		{"MODIFY note VARCHAR(10) PRIMARY KEY", false},
-		{"ADD UNIQUE ((lower(email)))", false},
-		{"ADD INDEX (note(10))", true},
+		{"ADD UNIQUE KEY (note(10))", key("note:10"), false},          // not unique before
+		{"ADD COLUMN x INT UNIQUE", key("x"), false},                  // a new column
+		{"ADD UNIQUE KEY (id, note(10))", key("id", "note:10"), true}, // contains the PRIMARY KEY
+		{"ADD UNIQUE KEY (note(5), email)", key("note:5", "email"), true},
+		{"ADD UNIQUE KEY (name(10))", key("name:10"), false}, // shorter prefix than uk_name
+		{"ADD UNIQUE KEY (name(30))", key("name:30"), true},  // longer prefix
+		{"ADD UNIQUE KEY (name)", key("name"), true},         // whole value
+		{"RENAME COLUMN email TO mail, ADD UNIQUE (mail)", key("mail"), true},
+		{"DROP COLUMN email, ADD COLUMN email INT, ADD UNIQUE (email)", key("email"), false}, // a new column under the old name
+		{"MODIFY email VARCHAR(200)", key(""), false},                                        // an expression part
+
 	} {
-		a, err := ParseMySQLAlter("t", tc.alter)
+		a, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.alter, err)
 		}
-		err = a.CheckNewUnique(src, idx)
-		if tc.ok != (err == nil) {
-			t.Errorf("%q: error %v, want ok=%v", tc.alter, err, tc.ok)
-		}
-		if err != nil && !strings.Contains(err.Error(), "rows that duplicate it would be lost silently") {
-			t.Errorf("%q: unclear message %q", tc.alter, err)
+		if got := impliedUnique(tc.u, a.shadowToSource(src), idx); got != tc.ok {
+			t.Errorf("%q: implied %v, want %v", tc.alter, got, tc.ok)
 		}
 	}
 }
@@ -121,7 +258,7 @@ func TestCheckNewUnique(t *testing.T) {
 func TestBuildMySQLPlan(t *testing.T) {
 	src, idx := testSource()
 	src.Columns = append(src.Columns, Column{Name: "g", DataType: "int", ColumnType: "int(11)", Generated: true})
-	a, err := ParseMySQLAlter("t", "CHANGE name full_name VARCHAR(200), DROP COLUMN note, ADD COLUMN age INT")
+	a, err := ParseMySQLAlter("t", "CHANGE name full_name VARCHAR(200), DROP COLUMN note, ADD COLUMN age INT", testSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +318,20 @@ func TestBuildMySQLPlan(t *testing.T) {
 		t.Errorf("key %v %v, want [email] [1]", p.Key, p.KeyIndex)
 	}
 
+	// An ignored unique key is never the key, even before a usable one.
+	in.SourceIndexes = []MySQLIndex{
+		{Name: "a_email", Unique: true, Columns: []string{"email"}, SubParts: []int{0}, Ignored: true},
+		{Name: "b_id", Unique: true, Columns: []string{"id"}, SubParts: []int{0}},
+	}
+	in.ShadowIndexes = []MySQLIndex{idx[1], {Name: "b_id", Unique: true, Columns: []string{"id"}, SubParts: []int{0}}}
+	if p, err = BuildMySQLPlan(in); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.Key, []string{"id"}) {
+		t.Errorf("key %v, want [id] (a_email is ignored)", p.Key)
+	}
+	in.SourceIndexes = idx
+
 	// Neither: refused.
 	in.ShadowIndexes = sidx[2:]
 	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), "no key is usable in both tables") {
@@ -193,6 +344,22 @@ func TestBuildMySQLPlan(t *testing.T) {
 	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), "UNIQUE key uk_age (age)") {
 		t.Errorf("error %v, want new unique key refused", err)
 	}
+
+	// An original column the altered table lacks under the name osc read
+	// from the alter: refused, never guessed.
+	in.ShadowIndexes = sidx
+	for _, tc := range []struct{ alter, want string }{
+		{"DROP COLUMN note, ADD COLUMN age INT", "the altered table has no column name, but osc read no clause of the --alter that drops or renames it"},
+		{"CHANGE name nom VARCHAR(200), DROP COLUMN note", "osc read the --alter as renaming column name to nom, but the altered table has no column nom"},
+		{"CHANGE name full_name VARCHAR(200), CHANGE note full_name TEXT", "giving two columns of the original the name full_name"},
+	} {
+		if in.Alter, err = ParseMySQLAlter("t", tc.alter, testSQLMode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.alter, err, tc.want)
+		}
+	}
 }
 
 func TestBuildMySQLPlanCompositeRenamedKey(t *testing.T) {
@@ -200,7 +367,7 @@ func TestBuildMySQLPlanCompositeRenamedKey(t *testing.T) {
 		{Name: "a", ColumnType: "int"}, {Name: "b", ColumnType: "int"}, {Name: "v", ColumnType: "int"},
 	}}
 	idx := []MySQLIndex{{Name: "PRIMARY", Primary: true, Unique: true, Columns: []string{"a", "b"}, SubParts: []int{0, 0}}}
-	a, err := ParseMySQLAlter("t", "RENAME COLUMN b TO bb")
+	a, err := ParseMySQLAlter("t", "RENAME COLUMN b TO bb", testSQLMode)
 	if err != nil {
 		t.Fatal(err)
 	}

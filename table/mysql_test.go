@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -64,7 +65,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 	db := testMySQL(t)
 	ctx := context.Background()
 	setup(t, db, []string{"tbl_mysqlplan_parent", "tbl_mysqlplan_child", "tbl_mysqlplan_trg", "tbl_mysqlplan_nokey",
-		"tbl_mysqlplan_view", "tbl_mysqlplan_myisam", "tbl_mysqlplan_ok"},
+		"tbl_mysqlplan_view", "tbl_mysqlplan_myisam", "tbl_mysqlplan_ok", "hmp_compressed"},
 		"CREATE TABLE tbl_mysqlplan_parent (id INT PRIMARY KEY) ENGINE=InnoDB",
 		"CREATE TABLE tbl_mysqlplan_child (id INT PRIMARY KEY, pid INT, CONSTRAINT fk_mysqlplan FOREIGN KEY (pid) REFERENCES tbl_mysqlplan_parent (id)) ENGINE=InnoDB",
 		"CREATE TABLE tbl_mysqlplan_trg (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
@@ -73,6 +74,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		"CREATE VIEW tbl_mysqlplan_view AS SELECT 1 AS x",
 		"CREATE TABLE tbl_mysqlplan_myisam (id INT PRIMARY KEY) ENGINE=MyISAM",
 		"CREATE TABLE tbl_mysqlplan_ok (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+		"CREATE TABLE hmp_compressed (id INT PRIMARY KEY, v VARCHAR(10) COMPRESSED, b BLOB COMPRESSED) ENGINE=InnoDB",
 		"CREATE TABLE tbl_mysqlplan_ok_osc_new (id INT PRIMARY KEY) ENGINE=InnoDB",
 	)
 	for _, tc := range []struct{ table, alter, want string }{
@@ -83,6 +85,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns"},
 		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table"},
 		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB"},
+		{"hmp_compressed", "ADD COLUMN x INT", "table osc_test.hmp_compressed has COMPRESSED columns (v, b); osc reads the table's changes from the binlog"},
 		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (tbl_mysqlplan_ok_osc_new); drop them and run again: DROP TABLE `osc_test`.`tbl_mysqlplan_ok_osc_new`;"},
 		{"tbl_mysqlplan_" + strings.Repeat("x", 47), "ADD COLUMN x INT", "is too long"},
 	} {
@@ -96,9 +99,9 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ alter, want string }{
-		{"ADD COLUMN x INTEGRAL", "--alter does not parse"},
-		{"RENAME TO tbl_mysqlplan_other", "--alter renames the table (RENAME TO)"},
-		{"ADD UNIQUE KEY (v)", "--alter adds a UNIQUE key (v) that no existing unique key of the original implies"},
+		{"ALTER TABLE tbl_mysqlplan_ok ADD COLUMN x INT", "not a whole statement"},
+		{"RENAME TO tbl_mysqlplan_other", "--alter renames the table (RENAME TO tbl_mysqlplan_other)"},
+		{"ADD COLUMN x INT; DROP TABLE tbl_mysqlplan_ok", "holds a ';'"},
 	} {
 		_, err := InspectMySQLTable(ctx, db, testSchema, "tbl_mysqlplan_ok", tc.alter)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -223,10 +226,26 @@ func TestCreateMySQLShadowFailingAlter(t *testing.T) {
 	db := testMySQL(t)
 	ctx := context.Background()
 	const name = "tbl_mysqlplan_bad"
-	setup(t, db, []string{name}, "CREATE TABLE tbl_mysqlplan_bad (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+	setup(t, db, []string{"hmp_parent", name}, "CREATE TABLE hmp_parent (id INT PRIMARY KEY) ENGINE=InnoDB",
+		"CREATE TABLE tbl_mysqlplan_bad (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+	const syntax = "the --alter fails on the shadow table: Error 1064 (42000): You have an error in your SQL syntax"
 	for _, tc := range []struct{ alter, want string }{
-		{"DROP COLUMN nosuch", "the --alter fails on the shadow table: "},
+		{"DROP COLUMN nosuch", "the --alter fails on the shadow table: Error 1091 (42000): Can't DROP COLUMN `nosuch`"},
 		{"DROP PRIMARY KEY, ADD PRIMARY KEY (id, v)", "no key is usable in both tables: osc needs the original's PRIMARY (id)"},
+		{"ADD UNIQUE KEY (v)", "the --alter adds a UNIQUE key v (v) that no existing unique key of the original implies"},
+		// The server judges the syntax: MySQL's (and TiDB's) syntax that
+		// MariaDB refuses, which osc's former parser accepted, and text osc
+		// cannot read that the server refuses too.
+		{"ADD COLUMN x INTEGRAL", "the --alter fails on the shadow table: Error 4161 (HY000): Unknown data type: 'INTEGRAL'"},
+		{"ADD INDEX iv (v) INVISIBLE", syntax},
+		{"ADD INDEX ((v + 1))", syntax},
+		{"ADD COLUMN x INT AUTO_RANDOM", syntax},
+		{"CHANGE v 'w' INT", syntax},
+		// What the server accepts and osc cannot migrate.
+		{"ADD CONSTRAINT fk_hmp FOREIGN KEY (v) REFERENCES hmp_parent (id)",
+			"the --alter adds a foreign key (fk_hmp referencing osc_test.hmp_parent); osc does not support foreign keys"},
+		{"ADD SYSTEM VERSIONING", "the --alter makes the table a SYSTEM VERSIONED table; osc migrates base tables only"},
+		{"ENGINE=MyISAM", "the --alter makes the table use the MyISAM engine; osc needs InnoDB"},
 	} {
 		in, err := InspectMySQLTable(ctx, db, testSchema, name, tc.alter)
 		if err != nil {
@@ -242,4 +261,143 @@ func TestCreateMySQLShadowFailingAlter(t *testing.T) {
 			t.Errorf("%q: %d helper tables left behind (err %v)", tc.alter, n, err)
 		}
 	}
+}
+
+// TestCreateMySQLShadowIgnoredKey: an IGNORED unique key of the original is
+// never the key (the copy's FORCE INDEX cannot name it), even when it comes
+// first.
+func TestCreateMySQLShadowIgnoredKey(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	const name = "hmp_ignored"
+	setup(t, db, []string{name}, `CREATE TABLE hmp_ignored (id INT NOT NULL, id2 INT NOT NULL, v INT,
+		UNIQUE KEY z_id (id), UNIQUE KEY a_id2 (id2) IGNORED) ENGINE=InnoDB`)
+	in, err := InspectMySQLTable(ctx, db, testSchema, name, "ADD COLUMN x INT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []MySQLIndex{
+		{Name: "a_id2", Unique: true, Columns: []string{"id2"}, SubParts: []int{0}, Ignored: true},
+		{Name: "z_id", Unique: true, Columns: []string{"id"}, SubParts: []int{0}},
+	}
+	if !reflect.DeepEqual(in.Indexes, want) {
+		t.Errorf("indexes\n got %+v\nwant %+v", in.Indexes, want)
+	}
+	p, err := CreateMySQLShadow(ctx, db, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Key, []string{"id"}) {
+		t.Errorf("key %v, want [id]", p.Key)
+	}
+}
+
+// TestCreateMySQLShadowUnread: a clause osc cannot read fails the migration
+// once the server has accepted the alter (the server's error comes first),
+// and nothing is left behind.
+func TestCreateMySQLShadowUnread(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	const name = "hmp_unread"
+	setup(t, db, []string{name}, "CREATE TABLE hmp_unread (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+	in, err := InspectMySQLTable(ctx, db, testSchema, name, "CHANGE v w INT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unread := errors.New("osc cannot read the --alter clause")
+	in.Alter.unread = unread
+	if _, err := CreateMySQLShadow(ctx, db, in); !errors.Is(err, unread) {
+		t.Errorf("error %v, want %v", err, unread)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?
+		AND TABLE_NAME IN ('hmp_unread_osc_new', 'hmp_unread_osc_log')`, testSchema).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d helper tables left behind (err %v)", n, err)
+	}
+}
+
+// TestCreateMySQLShadowMariaDBSyntax: MariaDB syntax that osc's former
+// parser (TiDB's) refused makes the same table as a plain ALTER TABLE on an
+// identical one, and the plan maps the columns the alter renames and drops.
+func TestCreateMySQLShadowMariaDBSyntax(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	const name, control = "hmp_syntax", "hmp_syntax_ctl"
+	create := ` (
+			id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			a VARCHAR(20) CHARACTER SET latin1 NOT NULL DEFAULT '',
+			b TEXT,
+			g GEOMETRY NOT NULL,
+			c INT
+		) ENGINE=InnoDB`
+	setup(t, db, []string{name, control}, "CREATE TABLE "+name+create,
+		"INSERT INTO "+name+" (id, a, b, g, c) VALUES (1, 'x', 'y', POINT(1, 2), 3), (40, 'z', NULL, POINT(0, 0), NULL)")
+	for _, tc := range []struct {
+		alter   string
+		mapping []string // source:shadow of every copied column
+	}{
+		{"CONVERT TO CHARACTER SET latin2", nil},
+		{"CONVERT TO CHARACTER SET cp1250", nil},
+		{"CONVERT TO CHARACTER SET cp1251 COLLATE cp1251_bin", nil},
+		{"CONVERT TO CHARACTER SET utf16", nil},
+		{"MODIFY a VARCHAR(20) CHARACTER SET latin2 NOT NULL DEFAULT '', MODIFY b TEXT CHARACTER SET utf16", nil},
+		{"ADD COLUMN hidden INT INVISIBLE DEFAULT 7, MODIFY c INT INVISIBLE", nil},
+		{"ADD INDEX ia (a) IGNORED", nil},
+		{"ADD SPATIAL INDEX sg (g)", nil},
+		{"MODIFY b TEXT COMPRESSED, ADD COLUMN z BLOB COMPRESSED", nil},
+		{"ADD COLUMN r VARCHAR(20) DEFAULT REPEAT('x', 5)", nil},
+		{"ADD COLUMN s INT DEFAULT (1 + 1), ALGORITHM=COPY", nil},
+		{"ADD COLUMN u UUID, ADD COLUMN v INT AS (c + 1) PERSISTENT", nil},
+		{"AUTO_INCREMENT = 500, ADD COLUMN w INT", nil},
+		{"CHANGE `a` `my a` VARCHAR(30) CHARACTER SET cp1250 NOT NULL, DROP COLUMN c, ADD COLUMN c INT INVISIBLE",
+			[]string{"id:id", "a:my a", "b:b", "g:g"}},
+		{"WAIT 5 RENAME COLUMN b TO `change`, ADD INDEX ib (`change`(10)) IGNORED",
+			[]string{"id:id", "a:a", "b:change", "g:g", "c:c"}},
+	} {
+		in, err := InspectMySQLTable(ctx, db, testSchema, name, tc.alter)
+		if err != nil {
+			t.Errorf("%q: inspect: %v", tc.alter, err)
+			continue
+		}
+		p, err := CreateMySQLShadow(ctx, db, in)
+		if err != nil {
+			t.Errorf("%q: %v", tc.alter, err)
+			continue
+		}
+		var got []string
+		for _, m := range p.Mapping {
+			got = append(got, m.Source+":"+m.Shadow)
+		}
+		if tc.mapping == nil {
+			tc.mapping = []string{"id:id", "a:a", "b:b", "g:g", "c:c"}
+		}
+		if !slices.Equal(got, tc.mapping) {
+			t.Errorf("%q: mapping %v, want %v", tc.alter, got, tc.mapping)
+		}
+		const compressedNote = "warning: the altered table has COMPRESSED columns (b, z); osc cannot migrate it again"
+		if notes := strings.Join(p.Notes, "\n"); strings.Contains(tc.alter, "COMPRESSED") != strings.Contains(notes, compressedNote) {
+			t.Errorf("%q: notes %q, want the COMPRESSED warning only after MODIFY b … COMPRESSED, ADD COLUMN z … COMPRESSED", tc.alter, notes)
+		}
+		testdb.ExecMySQL(t, db, "DROP TABLE IF EXISTS "+control)
+		testdb.ExecMySQL(t, db, "CREATE TABLE "+control+create)
+		testdb.ExecMySQL(t, db, "ALTER TABLE "+control+" AUTO_INCREMENT = 41")
+		testdb.ExecMySQL(t, db, "ALTER TABLE "+control+" "+tc.alter)
+		shadow, _, _ := MySQLNames(name)
+		if a, b := showCreate(t, db, shadow), showCreate(t, db, control); a != b {
+			t.Errorf("%q: the shadow differs from a plain ALTER TABLE:\n%s\n%s", tc.alter, a, b)
+		}
+		for _, n := range []string{p.Shadow.Name, p.ChangelogName} {
+			testdb.ExecMySQL(t, db, "DROP TABLE "+QuoteMySQL(n))
+		}
+	}
+}
+
+// showCreate returns SHOW CREATE TABLE of name with the table's name left out.
+func showCreate(t *testing.T, db *sql.DB, name string) string {
+	t.Helper()
+	var n, ddl string
+	if err := db.QueryRow("SHOW CREATE TABLE "+QuoteMySQL(name)).Scan(&n, &ddl); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(ddl, QuoteMySQL(name), "<table>", 1)
 }

@@ -1,0 +1,5 @@
+CREATE TABLE t (
+  id INT NOT NULL PRIMARY KEY,
+  qty INT NULL
+) ENGINE=InnoDB;
+INSERT INTO t (id, qty) SELECT seq, seq * 3 FROM seq_1_to_500;
