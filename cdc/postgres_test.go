@@ -202,7 +202,6 @@ func TestPostgresSourceAck(t *testing.T) {
 	pool := pgTestPool(t)
 	testdb.ExecPostgres(t, pool, "CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY)")
 	src := startSource(t, pool, "t")
-	start := src.flushedPos()
 	testdb.ExecPostgres(t, pool,
 		"INSERT INTO "+pgTestSchema+".t SELECT generate_series(1, 3)",
 		"INSERT INTO "+pgTestSchema+".t SELECT generate_series(4, 6)")
@@ -216,14 +215,16 @@ func TestPostgresSourceAck(t *testing.T) {
 	}
 
 	// The first transaction is split: acking its position after only two of
-	// its three changes confirms nothing.
+	// its three changes confirms none of it. (The flushed position may have
+	// moved before it: WAL other sessions write elsewhere is confirmed while
+	// nothing is pending.)
 	a, err := src.Next(ctx, 2)
 	if err != nil || len(a) != 2 {
 		t.Fatalf("next: %d changes, %v", len(a), err)
 	}
 	src.Ack(a[1].Pos)
-	if f := src.flushedPos(); f != start {
-		t.Errorf("acked a split transaction: flushed %s, start %s", f, start)
+	if f := src.flushedPos(); f >= a[0].Pos.(LSN) {
+		t.Errorf("acked a split transaction: flushed %s, its position %s", f, a[0].Pos)
 	}
 	// Its last change and the first of the second transaction.
 	b, err := src.Next(ctx, 2)
