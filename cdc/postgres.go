@@ -122,7 +122,7 @@ type PostgresSource struct {
 	// not returned yet: a logical message reaches every slot of the
 	// database, so other sources' markers (another osc's, a test's) are
 	// dropped.
-	emitted map[string]bool
+	emitted    map[string]bool
 	err        error // the reader's failure; returned by Next
 	relSeen    bool  // a Relation message for the table was received
 	inTxn      bool
