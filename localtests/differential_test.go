@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -207,8 +208,10 @@ func runDiffMigration(ctx context.Context, t *testing.T, d differ, bin string, c
 	defer p.stop()
 
 	var problems []string
+	var beforeCaughtUp int64
 	select {
 	case <-p.postponed:
+		beforeCaughtUp = rec.n.Load()
 		time.Sleep(diffWriteAfter)
 	case <-p.done:
 	case <-time.After(diffOscTimeout):
@@ -219,7 +222,7 @@ func runDiffMigration(ctx context.Context, t *testing.T, d differ, bin string, c
 		problems = append(problems, fmt.Sprintf("a write to the original failed while osc ran: %v", err))
 	}
 	if len(writes) > 0 {
-		t.Logf("%d writes while osc ran, replayed on the plain copy", len(writes))
+		t.Logf("%d writes while osc ran (%d before it was caught up), replayed on the plain copy", len(writes), beforeCaughtUp)
 	}
 	if err := replay(ctx, d, plain, writes); err != nil {
 		t.Fatal(err)
@@ -456,6 +459,7 @@ type write struct {
 type recorder struct {
 	stopCh chan struct{}
 	done   chan struct{}
+	n      atomic.Int64 // len(writes), for other goroutines
 	writes []write
 	err    error
 }
@@ -503,6 +507,7 @@ func startRecorder(ctx context.Context, t *testing.T, d differ, db *sql.DB, w *w
 				return
 			default:
 				r.writes = append(r.writes, write{q, n})
+				r.n.Add(1)
 			}
 		}
 	}()
