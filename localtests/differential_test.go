@@ -34,6 +34,9 @@ const (
 	diffWriteAfter = 150 * time.Millisecond
 	diffMaxWrites  = 400
 	diffMaxLines   = 40 // differing lines shown per section
+	// diffPrefix starts the names of the differential cases' namespaces,
+	// <prefix><case>_p (plain ALTER) and <prefix><case>_o (osc).
+	diffPrefix = "hdf_"
 )
 
 // differ is a dialect that can describe a namespace for the differential
@@ -133,7 +136,7 @@ func diffPgDSN(t *testing.T) string {
 func runDiffCase(t *testing.T, d differ, admin *sql.DB, bin string, c *diffCase) (stillKnown bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), diffTimeout)
 	defer cancel()
-	plainNS, oscNS := "hdf_"+c.name+"_p", "hdf_"+c.name+"_o"
+	plainNS, oscNS := diffPrefix+c.name+"_p", diffPrefix+c.name+"_o"
 	plain := diffSetup(ctx, t, d, admin, plainNS, c)
 	osc := diffSetup(ctx, t, d, admin, oscNS, c)
 
