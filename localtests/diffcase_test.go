@@ -35,11 +35,15 @@ type diffCase struct {
 	// known is why osc differs today: a known case that still differs is
 	// logged, one that no longer differs fails so that the mark goes.
 	known string
+	// knownIf is a query whose one value says whether the known mark holds
+	// on this server (a difference that shows only where the server's
+	// time zone is not UTC, say); when false the case must compare equal.
+	knownIf string
 }
 
 // diffFields are the keys a case's lines may start with; a line that starts
 // with none of them continues the field above it.
-var diffFields = []string{"use", "setup", "more", "alter", "args", "writes", "both-refuse", "osc-refuses", "known"}
+var diffFields = []string{"use", "setup", "more", "alter", "args", "writes", "both-refuse", "osc-refuses", "known", "known-if"}
 
 var diffCaseName = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 
@@ -57,6 +61,7 @@ var diffCaseName = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 //	both-refuse: [text]    the server refuses; osc must fail (with text)
 //	osc-refuses: text      osc refuses on purpose, saying text
 //	known: reason          osc differs today, for this reason
+//	known-if: query        … only where this query returns true
 func parseDiffCases(name, text string) ([]*diffCase, error) {
 	type block struct {
 		kind, name string
@@ -196,6 +201,9 @@ func parseDiffCases(name, text string) ([]*diffCase, error) {
 		if c.known, _ = get("known"); strings.Contains(c.known, "\n") || (b.fields["known"] != nil && c.known == "") {
 			return nil, fmt.Errorf("%s: known: want a one-line reason", where)
 		}
+		if c.knownIf, _ = get("known-if"); c.knownIf != "" && c.known == "" {
+			return nil, fmt.Errorf("%s: known-if without known", where)
+		}
 		cases = append(cases, c)
 	}
 	if len(cases) == 0 {
@@ -246,6 +254,8 @@ both-refuse:
 == case three
 use: default
 alter: DROP COLUMN a
+known: r
+known-if: SELECT 1
 writes: none
 osc-refuses: not supported
 args: --chunk-size 1
@@ -266,7 +276,8 @@ args: --chunk-size 1
 		!slices.Equal(two.writes, []string{"INSERT INTO t (id) VALUES ({newid})"}) {
 		t.Errorf("case two: %+v", two)
 	}
-	if !three.noWrites || !three.oscRefuses || three.refuseMsg != "not supported" || !slices.Equal(three.args, []string{"--chunk-size", "1"}) {
+	if !three.noWrites || !three.oscRefuses || three.refuseMsg != "not supported" || !slices.Equal(three.args, []string{"--chunk-size", "1"}) ||
+		three.known != "r" || three.knownIf != "SELECT 1" {
 		t.Errorf("case three: %+v", three)
 	}
 	for _, bad := range []string{
@@ -277,6 +288,7 @@ args: --chunk-size 1
 		"== case x\nsetup: S;\nalter: A\nosc-refuses:\n",          // no message
 		"== case x\nsetup: S;\nalter: A\nwrites: SELECT {nope}\n", // bad hole
 		"stray\n== case x\nsetup: S;\nalter: A\n",
+		"== case x\nsetup: S;\nalter: A\nknown-if: SELECT 1\n", // known-if without known
 	} {
 		if _, err := parseDiffCases("x", bad); err == nil {
 			t.Errorf("accepted %q", bad)

@@ -80,13 +80,9 @@ func (d mysqlDialect) state(ctx context.Context, db *sql.DB, ns string) ([]secti
 		if tb.typ == "VIEW" {
 			what = "SHOW CREATE VIEW "
 		}
-		ls, err := queryLines(ctx, db, what+d.quote(ns)+"."+d.quote(tb.name))
+		create, err := showCreate(ctx, db, what+d.quote(ns)+"."+d.quote(tb.name))
 		if err != nil {
 			return nil, err
-		}
-		var create []string
-		for _, l := range ls {
-			create = append(create, strings.Split(l, "\n")...)
 		}
 		sections = append(sections, section{what + tb.name, create})
 	}
@@ -120,4 +116,34 @@ func (d mysqlDialect) state(ctx context.Context, db *sql.DB, ns string) ([]secti
 		sections = append(sections, section{"rows of " + tb.name, ls})
 	}
 	return sections, nil
+}
+
+// showCreate returns the statement SHOW CREATE TABLE (or VIEW) q returns,
+// one line of it a line, and the view's character set settings.
+func showCreate(ctx context.Context, db *sql.DB, q string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var out []string
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, strings.Split(vals[1].String, "\n")...)
+		for i := 2; i < len(cols); i++ {
+			out = append(out, cols[i]+"="+vals[i].String)
+		}
+	}
+	return out, rows.Err()
 }
