@@ -159,16 +159,23 @@ func pgDSN() string {
 
 // withSearchPath returns dsn (URL or key=value form) with search_path set.
 func withSearchPath(dsn, schema string) (string, error) {
+	return withDSNParam(dsn, "search_path", schema)
+}
+
+// withDSNParam returns dsn (URL or key=value form) with one more parameter.
+func withDSNParam(dsn, key, value string) (string, error) {
 	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema, nil
+		quoted := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(value) + "'"
+		return dsn + " " + key + "=" + quoted, nil
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "", fmt.Errorf("parse OSC_PG_DSN: %w", err)
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	q.Set(key, value)
+	// Spaces as %20: libpq and pgx take a '+' literally.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String(), nil
 }
 
