@@ -621,18 +621,37 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 			}
 		}
 	}()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
+	zone := in.TimeZone
+	if zone == "" {
+		if zone, err = ReadMySQLTimeZone(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
+		return nil, err
+	}
+	// The shadow's definition is read in the ALTER's time zone (mysql_ddl.go).
+	ddl, err := openMySQLDDLSession(ctx, db, zone)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if derr := ddl.discard(); derr != nil {
+			err = errors.Join(err, derr)
+		}
+	}()
+	if err := ddl.exec(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
 		return nil, fmt.Errorf("create shadow table %s: %w", shadow, err)
 	}
 	// The counter first: an AUTO_INCREMENT option of the --alter then
 	// overrides it, as it would on the original (ALTER TABLE keeps it).
 	if in.AutoIncrement > 1 {
-		if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(in.AutoIncrement, 10)); err != nil {
+		if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(in.AutoIncrement, 10)); err != nil {
 			return nil, fmt.Errorf("carry AUTO_INCREMENT over to the shadow table: %w", err)
 		}
 	}
 	// The server judges the --alter: osc runs it as given.
-	if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
+	if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
 		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
 	}
 	if in.Alter.unread != nil {
@@ -670,15 +689,6 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	}
 	sidx, err := readMySQLIndexes(ctx, db, schema, shadow)
 	if err != nil {
-		return nil, err
-	}
-	zone := in.TimeZone
-	if zone == "" {
-		if zone, err = ReadMySQLTimeZone(ctx, db); err != nil {
-			return nil, err
-		}
-	}
-	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
 		return nil, err
 	}
 	return BuildMySQLPlan(MySQLPlanInput{
