@@ -80,11 +80,16 @@ func (a *MySQL) init(plan *table.Plan) error {
 		if m.SourceIndex < 0 || m.SourceIndex >= len(plan.Source.Columns) {
 			return fmt.Errorf("apply: column %s has no source position", m.Source)
 		}
-		c, err := newMySQLColumn(plan.Source.Columns[m.SourceIndex], m)
+		var dst *table.Column
+		j := plan.Shadow.ColumnIndex(m.Shadow)
+		if j >= 0 {
+			dst = &plan.Shadow.Columns[j]
+		}
+		c, err := newMySQLColumn(plan.Source.Columns[m.SourceIndex], dst, m)
 		if err != nil {
 			return err
 		}
-		if j := plan.Shadow.ColumnIndex(m.Shadow); j >= 0 {
+		if j >= 0 {
 			// Converted to or from TIMESTAMP in the server's time zone, as
 			// the copy converts.
 			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {
@@ -125,7 +130,18 @@ func (a *MySQL) init(plan *table.Plan) error {
 
 var myCharsetName = regexp.MustCompile(`^[a-z0-9_]+$`)
 
-func newMySQLColumn(col table.Column, m table.ColumnMap) (mysqlColumn, error) {
+// myNumericTypes are the types into which the server converts an ENUM or a
+// SET by its number (the member's index, the members' bitmask), in an ALTER
+// as in the copy's INSERT … SELECT; into any other type (strings, another
+// ENUM or SET, temporal types) it converts by its text.
+var myNumericTypes = map[string]bool{
+	"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true,
+	"decimal": true, "numeric": true, "float": true, "double": true, "real": true, "bit": true, "year": true,
+}
+
+// newMySQLColumn returns how the source column col is written into the
+// shadow column dst (nil when the plan's shadow lacks it).
+func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mysqlColumn, error) {
 	c := mysqlColumn{index: m.SourceIndex, name: myQuoteIdent(m.Shadow), param: "?"}
 	switch col.DataType {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
@@ -141,8 +157,14 @@ func newMySQLColumn(col table.Column, m table.ColumnMap) (mysqlColumn, error) {
 	case "year":
 		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, false) }
 	case "enum", "set":
-		// Binlog gives the ENUM index / SET bitmask; write the labels, which
-		// stay right when the ALTER reorders or extends the list.
+		// Binlog gives the ENUM index / SET bitmask. A numeric shadow
+		// column takes that number, as the copy stores it; any other gets
+		// the labels, which stay right when the ALTER reorders or extends
+		// the list.
+		if dst != nil && myNumericTypes[dst.DataType] {
+			c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, true) }
+			break
+		}
 		labels, err := myParseLabels(col.ColumnType)
 		if err != nil {
 			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
@@ -319,8 +341,13 @@ func myEnumValue(v any, labels []string) (any, error) {
 		return nil, err
 	}
 	i := n.(uint64)
-	if i == 0 || i > uint64(len(labels)) {
-		return nil, fmt.Errorf("ENUM index %d outside 1..%d", i, len(labels))
+	if i == 0 {
+		// The error value, which a non-strict session stores for a text
+		// that is no member: the server reads it as ''.
+		return "", nil
+	}
+	if i > uint64(len(labels)) {
+		return nil, fmt.Errorf("ENUM index %d outside 0..%d", i, len(labels))
 	}
 	return labels[i-1], nil
 }
