@@ -58,10 +58,10 @@ func (c *MySQL) init(ctx context.Context) error {
 	if err := p.Usable(); err != nil {
 		return fmt.Errorf("copy chunk: %w", err)
 	}
-	index, err := c.keyIndex(ctx)
-	if err != nil {
-		return err
+	if p.KeyIndexName == "" {
+		return fmt.Errorf("copy chunk: the plan names no index of %s.%s on (%s)", p.Source.Schema, p.Source.Name, strings.Join(p.Key, ", "))
 	}
+	var err error
 	shadowSchema := p.Shadow.Schema
 	if shadowSchema == "" {
 		shadowSchema = p.Source.Schema
@@ -123,7 +123,7 @@ func (c *MySQL) init(ctx context.Context) error {
 	}
 	c.keys = keys
 	c.orderBy = " ORDER BY " + strings.Join(order, ", ")
-	c.from = "FROM " + myQuoteIdent(p.Source.Schema) + "." + myQuoteIdent(p.Source.Name) + " FORCE INDEX (" + myQuoteIdent(index) + ")"
+	c.from = "FROM " + myQuoteIdent(p.Source.Schema) + "." + myQuoteIdent(p.Source.Name) + " FORCE INDEX (" + myQuoteIdent(p.KeyIndexName) + ")"
 	c.insert = "INSERT INTO " + shadow + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
 	c.odku = " ON DUPLICATE KEY UPDATE " + shadowKey + " = " + shadowKey
 	// Read on the first chunk, after change capture started.
@@ -161,42 +161,6 @@ func (c *MySQL) last(ctx context.Context) ([]any, error) {
 		return nil, fmt.Errorf("copy: highest key: %w", err)
 	}
 	return vals, nil
-}
-
-// keyIndex finds the unique index (PRIMARY first) whose columns are the key.
-func (c *MySQL) keyIndex(ctx context.Context) (string, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, SUB_PART IS NOT NULL
-		FROM information_schema.STATISTICS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
-		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, c.plan.Source.Schema, c.plan.Source.Name)
-	if err != nil {
-		return "", fmt.Errorf("copy chunk: read indexes: %w", err)
-	}
-	defer rows.Close()
-	var order []string
-	cols := map[string][]string{}
-	prefix := map[string]bool{}
-	for rows.Next() {
-		var index, col string
-		var sub bool
-		if err := rows.Scan(&index, &col, &sub); err != nil {
-			return "", fmt.Errorf("copy chunk: read indexes: %w", err)
-		}
-		if _, ok := cols[index]; !ok {
-			order = append(order, index)
-		}
-		cols[index] = append(cols[index], col)
-		prefix[index] = prefix[index] || sub
-	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("copy chunk: read indexes: %w", err)
-	}
-	for _, index := range order {
-		if !prefix[index] && strings.Join(cols[index], "\x00") == strings.Join(c.plan.Key, "\x00") {
-			return index, nil
-		}
-	}
-	return "", fmt.Errorf("copy chunk: %s.%s has no unique index on (%s)", c.plan.Source.Schema, c.plan.Source.Name, strings.Join(c.plan.Key, ", "))
 }
 
 // CopyChunk copies the rows whose key is in (after, the size-th key after

@@ -287,8 +287,8 @@ func TestCreateMySQLShadowIgnoredKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(p.Key, []string{"id"}) {
-		t.Errorf("key %v, want [id]", p.Key)
+	if !slices.Equal(p.Key, []string{"id"}) || p.KeyIndexName != "z_id" {
+		t.Errorf("key %v (index %s), want [id] (z_id)", p.Key, p.KeyIndexName)
 	}
 }
 

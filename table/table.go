@@ -82,6 +82,10 @@ type Plan struct {
 	Key []string
 	// KeyIndex holds the positions of Key in Source.Columns (and row images).
 	KeyIndex []int
+	// KeyIndexName (MySQL) is the original's index on Key, which the copy
+	// reads through (FORCE INDEX): the one the plan chose, never an IGNORED
+	// index on the same columns.
+	KeyIndexName string
 	// Mapping lists every column copied from the original to the shadow, in
 	// original column order; generated columns on either side are excluded.
 	Mapping []ColumnMap
