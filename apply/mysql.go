@@ -42,6 +42,10 @@ type MySQL struct {
 	cols        []mysqlColumn
 	keys        []mysqlColumn // key columns, named as in the shadow
 	fills       []string      // expressions of Plan.Fills, after cols in each row
+	// renumbered is the position in cols of renumber's column, whose values
+	// a plain ALTER would renumber (Plan.Renumbered; -1: none).
+	renumbered int
+	renumber   *table.MySQLRenumbered
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -62,7 +66,7 @@ type mysqlColumn struct {
 // NewMySQL returns the applier of changes into the plan's shadow table. A plan
 // it cannot apply makes every Apply fail.
 func NewMySQL(db *sql.DB, plan *table.Plan) *MySQL {
-	a := &MySQL{db: db, stmts: map[string]*sql.Stmt{}}
+	a := &MySQL{db: db, stmts: map[string]*sql.Stmt{}, renumbered: -1}
 	a.err = a.init(plan)
 	return a
 }
@@ -95,6 +99,9 @@ func (a *MySQL) init(plan *table.Plan) error {
 			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {
 				return fmt.Errorf("apply: %w", err)
 			}
+		}
+		if plan.Renumbered != nil && plan.Renumbered.Column == m.Source {
+			a.renumbered, a.renumber = len(a.cols), plan.Renumbered
 		}
 		a.cols = append(a.cols, c)
 		names = append(names, c.name)
@@ -282,6 +289,26 @@ func myIntegerValue(v any, size uint, unsigned bool) (any, error) {
 		return int64(u), nil
 	}
 	return i, nil
+}
+
+// myIsZero reports whether a converted value is the number 0 (a string:
+// as the server reads it as a number, which an AUTO_INCREMENT column does).
+func myIsZero(x any) bool {
+	switch y := x.(type) {
+	case int64:
+		return y == 0
+	case uint64:
+		return y == 0
+	case float64:
+		return y == 0
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(y), 64)
+		return err == nil && f == 0
+	case []byte:
+		f, err := strconv.ParseFloat(strings.TrimSpace(string(y)), 64)
+		return err == nil && f == 0
+	}
+	return false
 }
 
 // myFloatValue passes FLOAT (float32) as the float64 of the same value, which
@@ -551,13 +578,20 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 				return nil, fmt.Errorf("apply: row image has %d columns, want column %d", len(o.row), c.index+1)
 			}
 			v := o.row[c.index]
+			renumbered := !ops[0].del && j == a.renumbered
 			if v == nil {
+				if renumbered && a.renumber.Null {
+					return nil, fmt.Errorf("apply: %w", a.renumber.Refusal("NULL"))
+				}
 				n += 8
 				continue
 			}
 			x, err := c.conv(v)
 			if err != nil {
 				return nil, fmt.Errorf("apply: column %s: %w", c.name, err)
+			}
+			if renumbered && a.renumber.Zero && myIsZero(x) {
+				return nil, fmt.Errorf("apply: %w", a.renumber.Refusal("0"))
 			}
 			vals[j] = x
 			switch y := x.(type) {

@@ -27,6 +27,9 @@ type MySQL struct {
 	orderBy string
 	insert  string // "INSERT INTO shadow (cols) SELECT cols " (+ from)
 	odku    string // " ON DUPLICATE KEY UPDATE k = k"
+	// renumbered selects, from the rows of a chunk, one that a plain ALTER
+	// would renumber (Plan.Renumbered); "" when there are none to find.
+	renumbered string
 	// limit is the highest key when the copy started (nil: the table was
 	// empty): rows inserted above it later reach the shadow as captured
 	// changes, so the copy stops there instead of chasing them.
@@ -126,6 +129,9 @@ func (c *MySQL) init(ctx context.Context) error {
 	c.from = "FROM " + myQuoteIdent(p.Source.Schema) + "." + myQuoteIdent(p.Source.Name) + " FORCE INDEX (" + myQuoteIdent(p.KeyIndexName) + ")"
 	c.insert = "INSERT INTO " + shadow + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
 	c.odku = " ON DUPLICATE KEY UPDATE " + shadowKey + " = " + shadowKey
+	if r := p.Renumbered; r != nil {
+		c.renumbered = "SELECT " + myQuoteIdent(r.Column) + " IS NULL " + c.from + " WHERE " + r.Cond() + " AND "
+	}
 	// Read on the first chunk, after change capture started.
 	if c.limit, err = c.last(ctx); err != nil {
 		return err
@@ -199,6 +205,9 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 		cond, a := c.bound(upper, "<", true)
 		conds, args = append(conds, cond), append(args, a...)
 	}
+	if err := c.refuseRenumbered(ctx, tx, conds, args); err != nil {
+		return Chunk{}, err
+	}
 	q := c.insert + c.from
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
@@ -218,6 +227,26 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 		return Chunk{}, fmt.Errorf("copy chunk: commit: %w", err)
 	}
 	return chunk, nil
+}
+
+// refuseRenumbered fails the chunk when one of its rows holds a value that a
+// plain ALTER would renumber (see table.MySQLRenumbered). A row that comes to
+// hold one after this read does so by a change committed after change
+// capture started, which the applier refuses.
+func (c *MySQL) refuseRenumbered(ctx context.Context, tx *sql.Tx, conds []string, args []any) error {
+	if c.renumbered == "" {
+		return nil
+	}
+	var null bool
+	switch err := tx.QueryRowContext(ctx, c.renumbered+strings.Join(conds, " AND ")+" LIMIT 1", args...).Scan(&null); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("copy chunk: look for values the ALTER renumbers: %w", err)
+	case null:
+		return fmt.Errorf("copy chunk: %w", c.plan.Renumbered.Refusal("NULL"))
+	}
+	return fmt.Errorf("copy chunk: %w", c.plan.Renumbered.Refusal("0"))
 }
 
 // upper returns the size-th key past the conditions, or nil when fewer rows
