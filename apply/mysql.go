@@ -99,6 +99,8 @@ func (a *MySQL) init(plan *table.Plan) error {
 			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {
 				return fmt.Errorf("apply: %w", err)
 			}
+			// Rounded into an ENUM or a SET, as the copy rounds.
+			c.param = table.MySQLEnumRounding(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 		}
 		if plan.Renumbered != nil && plan.Renumbered.Column == m.Source {
 			a.renumbered, a.renumber = len(a.cols), plan.Renumbered
@@ -137,6 +139,8 @@ func (a *MySQL) init(plan *table.Plan) error {
 
 var myCharsetName = regexp.MustCompile(`^[a-z0-9_]+$`)
 
+var myDecimalType = regexp.MustCompile(`^decimal\((\d+)(?:,(\d+))?\)`)
+
 // myNumericTypes are the types into which the server converts an ENUM or a
 // SET by its number (the member's index, the members' bitmask), in an ALTER
 // as in the copy's INSERT … SELECT; into any other type (strings, another
@@ -158,6 +162,19 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		c.conv = myFloatValue
 	case "decimal", "numeric":
 		c.conv = myTextual
+		if dst != nil && (dst.DataType == "enum" || dst.DataType == "set") {
+			// A number, not a text, for MySQLEnumRounding: ROUND of a
+			// text rounds a double, half to even.
+			m := myDecimalType.FindStringSubmatch(strings.ToLower(col.ColumnType))
+			if m == nil {
+				return c, fmt.Errorf("apply: column %s: cannot read the precision of %q", col.Name, col.ColumnType)
+			}
+			scale := m[2]
+			if scale == "" {
+				scale = "0"
+			}
+			c.param = "CAST(? AS DECIMAL(" + m[1] + "," + scale + "))"
+		}
 	case "bit":
 		// BIT arrives as int64; write it as the unsigned integer of its bits.
 		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, true) }

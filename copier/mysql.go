@@ -81,6 +81,8 @@ func (c *MySQL) init(ctx context.Context) error {
 			if expr, err = table.MySQLTimeConversion(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j], p.TimeZone); err != nil {
 				return fmt.Errorf("copy chunk: %w", err)
 			}
+			// Rounded into an ENUM or a SET, as the ALTER converts.
+			expr = table.MySQLEnumRounding(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j])
 		}
 		src = append(src, expr)
 		dst = append(dst, myQuoteIdent(m.Shadow))
