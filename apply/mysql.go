@@ -42,6 +42,10 @@ type MySQL struct {
 	cols        []mysqlColumn
 	keys        []mysqlColumn // key columns, named as in the shadow
 	fills       []string      // expressions of Plan.Fills, after cols in each row
+	// renumbered is the position in cols of renumber's column, whose values
+	// a plain ALTER would renumber (Plan.Renumbered; -1: none).
+	renumbered int
+	renumber   *table.MySQLRenumbered
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -62,7 +66,7 @@ type mysqlColumn struct {
 // NewMySQL returns the applier of changes into the plan's shadow table. A plan
 // it cannot apply makes every Apply fail.
 func NewMySQL(db *sql.DB, plan *table.Plan) *MySQL {
-	a := &MySQL{db: db, stmts: map[string]*sql.Stmt{}}
+	a := &MySQL{db: db, stmts: map[string]*sql.Stmt{}, renumbered: -1}
 	a.err = a.init(plan)
 	return a
 }
@@ -80,16 +84,26 @@ func (a *MySQL) init(plan *table.Plan) error {
 		if m.SourceIndex < 0 || m.SourceIndex >= len(plan.Source.Columns) {
 			return fmt.Errorf("apply: column %s has no source position", m.Source)
 		}
-		c, err := newMySQLColumn(plan.Source.Columns[m.SourceIndex], m)
+		var dst *table.Column
+		j := plan.Shadow.ColumnIndex(m.Shadow)
+		if j >= 0 {
+			dst = &plan.Shadow.Columns[j]
+		}
+		c, err := newMySQLColumn(plan.Source.Columns[m.SourceIndex], dst, m)
 		if err != nil {
 			return err
 		}
-		if j := plan.Shadow.ColumnIndex(m.Shadow); j >= 0 {
+		if j >= 0 {
 			// Converted to or from TIMESTAMP in the server's time zone, as
 			// the copy converts.
 			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {
 				return fmt.Errorf("apply: %w", err)
 			}
+			// Rounded into an ENUM or a SET, as the copy rounds.
+			c.param = table.MySQLEnumRounding(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+		}
+		if plan.Renumbered != nil && plan.Renumbered.Column == m.Source {
+			a.renumbered, a.renumber = len(a.cols), plan.Renumbered
 		}
 		a.cols = append(a.cols, c)
 		names = append(names, c.name)
@@ -125,7 +139,20 @@ func (a *MySQL) init(plan *table.Plan) error {
 
 var myCharsetName = regexp.MustCompile(`^[a-z0-9_]+$`)
 
-func newMySQLColumn(col table.Column, m table.ColumnMap) (mysqlColumn, error) {
+var myDecimalType = regexp.MustCompile(`^decimal\((\d+)(?:,(\d+))?\)`)
+
+// myNumericTypes are the types into which the server converts an ENUM or a
+// SET by its number (the member's index, the members' bitmask), in an ALTER
+// as in the copy's INSERT … SELECT; into any other type (strings, another
+// ENUM or SET, temporal types) it converts by its text.
+var myNumericTypes = map[string]bool{
+	"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true,
+	"decimal": true, "numeric": true, "float": true, "double": true, "real": true, "bit": true, "year": true,
+}
+
+// newMySQLColumn returns how the source column col is written into the
+// shadow column dst (nil when the plan's shadow lacks it).
+func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mysqlColumn, error) {
 	c := mysqlColumn{index: m.SourceIndex, name: myQuoteIdent(m.Shadow), param: "?"}
 	switch col.DataType {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
@@ -135,14 +162,33 @@ func newMySQLColumn(col table.Column, m table.ColumnMap) (mysqlColumn, error) {
 		c.conv = myFloatValue
 	case "decimal", "numeric":
 		c.conv = myTextual
+		if dst != nil && (dst.DataType == "enum" || dst.DataType == "set") {
+			// A number, not a text, for MySQLEnumRounding: ROUND of a
+			// text rounds a double, half to even.
+			m := myDecimalType.FindStringSubmatch(strings.ToLower(col.ColumnType))
+			if m == nil {
+				return c, fmt.Errorf("apply: column %s: cannot read the precision of %q", col.Name, col.ColumnType)
+			}
+			scale := m[2]
+			if scale == "" {
+				scale = "0"
+			}
+			c.param = "CAST(? AS DECIMAL(" + m[1] + "," + scale + "))"
+		}
 	case "bit":
 		// BIT arrives as int64; write it as the unsigned integer of its bits.
 		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, true) }
 	case "year":
 		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, false) }
 	case "enum", "set":
-		// Binlog gives the ENUM index / SET bitmask; write the labels, which
-		// stay right when the ALTER reorders or extends the list.
+		// Binlog gives the ENUM index / SET bitmask. A numeric shadow
+		// column takes that number, as the copy stores it; any other gets
+		// the labels, which stay right when the ALTER reorders or extends
+		// the list.
+		if dst != nil && myNumericTypes[dst.DataType] {
+			c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, true) }
+			break
+		}
 		labels, err := myParseLabels(col.ColumnType)
 		if err != nil {
 			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
@@ -262,6 +308,26 @@ func myIntegerValue(v any, size uint, unsigned bool) (any, error) {
 	return i, nil
 }
 
+// myIsZero reports whether a converted value is the number 0 (a string:
+// as the server reads it as a number, which an AUTO_INCREMENT column does).
+func myIsZero(x any) bool {
+	switch y := x.(type) {
+	case int64:
+		return y == 0
+	case uint64:
+		return y == 0
+	case float64:
+		return y == 0
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(y), 64)
+		return err == nil && f == 0
+	case []byte:
+		f, err := strconv.ParseFloat(strings.TrimSpace(string(y)), 64)
+		return err == nil && f == 0
+	}
+	return false
+}
+
 // myFloatValue passes FLOAT (float32) as the float64 of the same value, which
 // the server rounds back to the same float32; DOUBLE as it is.
 func myFloatValue(v any) (any, error) {
@@ -319,8 +385,13 @@ func myEnumValue(v any, labels []string) (any, error) {
 		return nil, err
 	}
 	i := n.(uint64)
-	if i == 0 || i > uint64(len(labels)) {
-		return nil, fmt.Errorf("ENUM index %d outside 1..%d", i, len(labels))
+	if i == 0 {
+		// The error value, which a non-strict session stores for a text
+		// that is no member: the server reads it as ''.
+		return "", nil
+	}
+	if i > uint64(len(labels)) {
+		return nil, fmt.Errorf("ENUM index %d outside 0..%d", i, len(labels))
 	}
 	return labels[i-1], nil
 }
@@ -524,13 +595,20 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 				return nil, fmt.Errorf("apply: row image has %d columns, want column %d", len(o.row), c.index+1)
 			}
 			v := o.row[c.index]
+			renumbered := !ops[0].del && j == a.renumbered
 			if v == nil {
+				if renumbered && a.renumber.Null {
+					return nil, fmt.Errorf("apply: %w", a.renumber.Refusal("NULL"))
+				}
 				n += 8
 				continue
 			}
 			x, err := c.conv(v)
 			if err != nil {
 				return nil, fmt.Errorf("apply: column %s: %w", c.name, err)
+			}
+			if renumbered && a.renumber.Zero && myIsZero(x) {
+				return nil, fmt.Errorf("apply: %w", a.renumber.Refusal("0"))
 			}
 			vals[j] = x
 			switch y := x.(type) {

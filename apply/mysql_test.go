@@ -74,7 +74,7 @@ func myLoadPlan(t *testing.T, db *sql.DB, src, shadow string) *table.Plan {
 		}
 		return tbl
 	}
-	p := &table.Plan{Source: read(src), Shadow: read(shadow), ChangelogName: ghc}
+	p := &table.Plan{Source: read(src), Shadow: read(shadow), ChangelogName: ghc, KeyIndexName: "PRIMARY"}
 	rows, err := db.Query(`SELECT COLUMN_NAME FROM information_schema.STATISTICS
 		WHERE TABLE_SCHEMA = 'osc_test' AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`, src)
 	if err != nil {

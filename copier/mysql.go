@@ -27,6 +27,9 @@ type MySQL struct {
 	orderBy string
 	insert  string // "INSERT INTO shadow (cols) SELECT cols " (+ from)
 	odku    string // " ON DUPLICATE KEY UPDATE k = k"
+	// renumbered selects, from the rows of a chunk, one that a plain ALTER
+	// would renumber (Plan.Renumbered); "" when there are none to find.
+	renumbered string
 	// limit is the highest key when the copy started (nil: the table was
 	// empty): rows inserted above it later reach the shadow as captured
 	// changes, so the copy stops there instead of chasing them.
@@ -58,10 +61,10 @@ func (c *MySQL) init(ctx context.Context) error {
 	if err := p.Usable(); err != nil {
 		return fmt.Errorf("copy chunk: %w", err)
 	}
-	index, err := c.keyIndex(ctx)
-	if err != nil {
-		return err
+	if p.KeyIndexName == "" {
+		return fmt.Errorf("copy chunk: the plan names no index of %s.%s on (%s)", p.Source.Schema, p.Source.Name, strings.Join(p.Key, ", "))
 	}
+	var err error
 	shadowSchema := p.Shadow.Schema
 	if shadowSchema == "" {
 		shadowSchema = p.Source.Schema
@@ -78,6 +81,8 @@ func (c *MySQL) init(ctx context.Context) error {
 			if expr, err = table.MySQLTimeConversion(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j], p.TimeZone); err != nil {
 				return fmt.Errorf("copy chunk: %w", err)
 			}
+			// Rounded into an ENUM or a SET, as the ALTER converts.
+			expr = table.MySQLEnumRounding(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j])
 		}
 		src = append(src, expr)
 		dst = append(dst, myQuoteIdent(m.Shadow))
@@ -123,9 +128,12 @@ func (c *MySQL) init(ctx context.Context) error {
 	}
 	c.keys = keys
 	c.orderBy = " ORDER BY " + strings.Join(order, ", ")
-	c.from = "FROM " + myQuoteIdent(p.Source.Schema) + "." + myQuoteIdent(p.Source.Name) + " FORCE INDEX (" + myQuoteIdent(index) + ")"
+	c.from = "FROM " + myQuoteIdent(p.Source.Schema) + "." + myQuoteIdent(p.Source.Name) + " FORCE INDEX (" + myQuoteIdent(p.KeyIndexName) + ")"
 	c.insert = "INSERT INTO " + shadow + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
 	c.odku = " ON DUPLICATE KEY UPDATE " + shadowKey + " = " + shadowKey
+	if r := p.Renumbered; r != nil {
+		c.renumbered = "SELECT " + myQuoteIdent(r.Column) + " IS NULL " + c.from + " WHERE " + r.Cond() + " AND "
+	}
 	// Read on the first chunk, after change capture started.
 	if c.limit, err = c.last(ctx); err != nil {
 		return err
@@ -161,42 +169,6 @@ func (c *MySQL) last(ctx context.Context) ([]any, error) {
 		return nil, fmt.Errorf("copy: highest key: %w", err)
 	}
 	return vals, nil
-}
-
-// keyIndex finds the unique index (PRIMARY first) whose columns are the key.
-func (c *MySQL) keyIndex(ctx context.Context) (string, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, SUB_PART IS NOT NULL
-		FROM information_schema.STATISTICS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
-		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, c.plan.Source.Schema, c.plan.Source.Name)
-	if err != nil {
-		return "", fmt.Errorf("copy chunk: read indexes: %w", err)
-	}
-	defer rows.Close()
-	var order []string
-	cols := map[string][]string{}
-	prefix := map[string]bool{}
-	for rows.Next() {
-		var index, col string
-		var sub bool
-		if err := rows.Scan(&index, &col, &sub); err != nil {
-			return "", fmt.Errorf("copy chunk: read indexes: %w", err)
-		}
-		if _, ok := cols[index]; !ok {
-			order = append(order, index)
-		}
-		cols[index] = append(cols[index], col)
-		prefix[index] = prefix[index] || sub
-	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("copy chunk: read indexes: %w", err)
-	}
-	for _, index := range order {
-		if !prefix[index] && strings.Join(cols[index], "\x00") == strings.Join(c.plan.Key, "\x00") {
-			return index, nil
-		}
-	}
-	return "", fmt.Errorf("copy chunk: %s.%s has no unique index on (%s)", c.plan.Source.Schema, c.plan.Source.Name, strings.Join(c.plan.Key, ", "))
 }
 
 // CopyChunk copies the rows whose key is in (after, the size-th key after
@@ -235,6 +207,9 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 		cond, a := c.bound(upper, "<", true)
 		conds, args = append(conds, cond), append(args, a...)
 	}
+	if err := c.refuseRenumbered(ctx, tx, conds, args); err != nil {
+		return Chunk{}, err
+	}
 	q := c.insert + c.from
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
@@ -254,6 +229,26 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 		return Chunk{}, fmt.Errorf("copy chunk: commit: %w", err)
 	}
 	return chunk, nil
+}
+
+// refuseRenumbered fails the chunk when one of its rows holds a value that a
+// plain ALTER would renumber (see table.MySQLRenumbered). A row that comes to
+// hold one after this read does so by a change committed after change
+// capture started, which the applier refuses.
+func (c *MySQL) refuseRenumbered(ctx context.Context, tx *sql.Tx, conds []string, args []any) error {
+	if c.renumbered == "" {
+		return nil
+	}
+	var null bool
+	switch err := tx.QueryRowContext(ctx, c.renumbered+strings.Join(conds, " AND ")+" LIMIT 1", args...).Scan(&null); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("copy chunk: look for values the ALTER renumbers: %w", err)
+	case null:
+		return fmt.Errorf("copy chunk: %w", c.plan.Renumbered.Refusal("NULL"))
+	}
+	return fmt.Errorf("copy chunk: %w", c.plan.Renumbered.Refusal("0"))
 }
 
 // upper returns the size-th key past the conditions, or nil when fewer rows

@@ -34,7 +34,7 @@ func myPlan(t *testing.T, db *sql.DB, src, dst string, keyLen int) *table.Plan {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	p := &table.Plan{Source: &table.Table{Schema: "osc_test", Name: src}, Shadow: &table.Table{Schema: "osc_test", Name: dst}}
+	p := &table.Plan{Source: &table.Table{Schema: "osc_test", Name: src}, Shadow: &table.Table{Schema: "osc_test", Name: dst}, KeyIndexName: "PRIMARY"}
 	for rows.Next() {
 		var c table.Column
 		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Charset); err != nil {

@@ -39,7 +39,8 @@ type MySQLConn struct {
 // NO_ZERO_DATE in a default), plus NO_AUTO_VALUE_ON_ZERO: the ALTER's own
 // copy keeps a 0 in an AUTO_INCREMENT column (it sets that mode while it
 // copies one, see MariaDB's copy_data_between_tables), and so must the copy
-// and the applier, or the 0 would become a new number.
+// and the applier, or the 0 would become a new number. (A column that only
+// becomes AUTO_INCREMENT the ALTER copies without it: see MySQLRenumbered.)
 func mysqlSessionSQLMode(global string) string {
 	modes := []string{}
 	for _, m := range strings.Split(global, ",") {
@@ -524,6 +525,7 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 		// "PERSISTENT GENERATED" (old MariaDB); MySQL's "DEFAULT_GENERATED" is
 		// only a default expression.
 		up := strings.ToUpper(extra)
+		c.AutoIncrement = strings.Contains(up, "AUTO_INCREMENT")
 		c.Generated = genExpr != "" || strings.Contains(up, "VIRTUAL") || strings.Contains(up, "STORED") || strings.Contains(up, "PERSISTENT")
 		if !c.Generated {
 			c.Default = def.String
@@ -621,18 +623,37 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 			}
 		}
 	}()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
+	zone := in.TimeZone
+	if zone == "" {
+		if zone, err = ReadMySQLTimeZone(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
+		return nil, err
+	}
+	// The shadow's definition is read in the ALTER's time zone (mysql_ddl.go).
+	ddl, err := openMySQLDDLSession(ctx, db, zone)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if derr := ddl.discard(); derr != nil {
+			err = errors.Join(err, derr)
+		}
+	}()
+	if err := ddl.exec(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
 		return nil, fmt.Errorf("create shadow table %s: %w", shadow, err)
 	}
 	// The counter first: an AUTO_INCREMENT option of the --alter then
 	// overrides it, as it would on the original (ALTER TABLE keeps it).
 	if in.AutoIncrement > 1 {
-		if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(in.AutoIncrement, 10)); err != nil {
+		if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(in.AutoIncrement, 10)); err != nil {
 			return nil, fmt.Errorf("carry AUTO_INCREMENT over to the shadow table: %w", err)
 		}
 	}
 	// The server judges the --alter: osc runs it as given.
-	if _, err := db.ExecContext(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
+	if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
 		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
 	}
 	if in.Alter.unread != nil {
@@ -672,20 +693,21 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if err != nil {
 		return nil, err
 	}
-	zone := in.TimeZone
-	if zone == "" {
-		if zone, err = ReadMySQLTimeZone(ctx, db); err != nil {
-			return nil, err
-		}
+	// The plain ALTER's session has the server's global sql_mode.
+	var globalMode string
+	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode").Scan(&globalMode); err != nil {
+		return nil, fmt.Errorf("read the server's sql_mode: %w", err)
 	}
-	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
-		return nil, err
-	}
-	return BuildMySQLPlan(MySQLPlanInput{
+	p, err = BuildMySQLPlan(MySQLPlanInput{
 		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
 		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,
 		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone,
 	})
+	if err != nil {
+		return nil, err
+	}
+	p.Renumbered = mysqlRenumbered(p.Source, p.Shadow, p.Mapping, globalMode)
+	return p, nil
 }
 
 // DropMySQLTable drops schema.name if it exists.

@@ -385,6 +385,7 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.KeyIndexName = key.Name
 	for _, k := range key.Columns {
 		p.Key = append(p.Key, k)
 		p.KeyIndex = append(p.KeyIndex, columnIndexFold(in.Source, k))

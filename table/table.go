@@ -18,6 +18,8 @@ type Column struct {
 	// NoDefault is set when it has none (nor AUTO_INCREMENT).
 	Default   string
 	NoDefault bool
+	// AutoIncrement (MySQL): the column is the table's AUTO_INCREMENT column.
+	AutoIncrement bool
 }
 
 // Table is a table and its columns in ordinal order.
@@ -82,6 +84,14 @@ type Plan struct {
 	Key []string
 	// KeyIndex holds the positions of Key in Source.Columns (and row images).
 	KeyIndex []int
+	// Renumbered (MySQL) is the original's column that becomes
+	// AUTO_INCREMENT, when a plain ALTER would give some of its values new
+	// numbers (see MySQLRenumbered); nil otherwise.
+	Renumbered *MySQLRenumbered
+	// KeyIndexName (MySQL) is the original's index on Key, which the copy
+	// reads through (FORCE INDEX): the one the plan chose, never an IGNORED
+	// index on the same columns.
+	KeyIndexName string
 	// Mapping lists every column copied from the original to the shadow, in
 	// original column order; generated columns on either side are excluded.
 	Mapping []ColumnMap
