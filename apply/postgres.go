@@ -842,12 +842,14 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	// reads it; every part of the statement reads the same snapshot, the one
 	// pg_current_snapshot returns. The row is rebuilt from the change's
 	// values and the source's (changeRow) for the shadow's values to be
-	// computed over it.
+	// computed over it. The insert reads del, so the old row is gone before
+	// the new one is written: an unread del would run last, and the new row
+	// would clash on another unique index with the old row it replaces.
 	return fmt.Sprintf("WITH snap AS (SELECT pg_current_snapshot() AS s, pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax), "+
 		"vis AS (SELECT s, pg_visible_in_snapshot(%s, s) AS ok FROM snap), "+
 		"src AS (SELECT %s FROM %s WHERE (%s) = (%s) AND (SELECT ok FROM vis)), "+
-		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis)), "+
-		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s ON CONFLICT (%s) %s RETURNING 1) "+
+		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis) RETURNING 1), "+
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s WHERE (SELECT count(*) FROM del) >= 0 ON CONFLICT (%s) %s RETURNING 1) "+
 		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint FROM vis",
 		pgFullXid("$1::bigint", "xmax"),
 		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),

@@ -347,6 +347,33 @@ func TestPostgresPartialMoveOntoCopiedKey(t *testing.T) {
 	}
 }
 
+// A move during the copy deletes the old row before it inserts the new one:
+// a secondary unique value the row keeps does not clash with itself.
+func TestPostgresPartialMoveWithUniqueIndex(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, u int UNIQUE, big text)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (2, 20, 'kept')",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (2, 20, 'kept')")
+	xid := sourceTx(t, pool, "UPDATE "+pgTestSchema+".t SET id = 3 WHERE id = 2")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ctx := context.Background()
+	err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"3", "20", nil}, Unchanged: []bool{false, false, true}, Xid: xid},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(ctx, "SELECT string_agg(x::text, ';' ORDER BY id) FROM "+pgTestSchema+"._t_new x").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != `(3,20,kept)` {
+		t.Errorf("shadow %s", got)
+	}
+}
+
 // The shadow's types differ from the source's (int → bigint key, text →
 // varchar, a new column, an identity column): values go through the source
 // type, then the assignment cast, as in the copy.
