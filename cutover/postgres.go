@@ -35,7 +35,10 @@ type PostgresOptions struct {
 	// RestartedIdentity are the new table's identity columns whose sequence
 	// the --alter restarted: their position is not carried over.
 	RestartedIdentity []string
-	Log               *slog.Logger
+	// AlwaysIdentity are the new table's identity columns to make
+	// GENERATED ALWAYS again (BY DEFAULT while rows were copied and applied).
+	AlwaysIdentity []string
+	Log            *slog.Logger
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -407,6 +410,11 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	// the sequences named as read before (oldSeqs) are carried over.
 	if err := s.rename(); err != nil {
 		return nil, err
+	}
+	for _, c := range s.opts.AlwaysIdentity {
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET GENERATED ALWAYS", newTable, table.QuotePostgres(c))); err != nil {
+			return nil, err
+		}
 	}
 
 	for _, v := range views {

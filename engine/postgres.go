@@ -126,6 +126,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain f
 		Checks:            d.shadow.Checks,
 		Renames:           d.shadow.Renames,
 		RestartedIdentity: d.shadow.RestartedIdentity,
+		AlwaysIdentity:    d.shadow.AlwaysIdentity,
 		Log:               d.log,
 	}, drain)
 }
