@@ -15,18 +15,20 @@ func (s *pgSwap) rename() error {
 	var take []table.PostgresRename
 	for _, r := range s.opts.Renames {
 		var holderOld, holderOther, present bool
+		var holderKind string // an original's object of another kind may hold the name
 		if err := s.tx.QueryRow(s.ctx, `
 			WITH holder AS (
 				SELECT c.oid, (EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = c.oid AND i.indrelid = $3)
 					OR EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-						AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $3 AND d.deptype IN ('a', 'i'))) AS old
+						AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $3 AND d.deptype IN ('a', 'i'))) AS old,
+					CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'sequence' END AS kind
 				FROM pg_class c WHERE $4::text <> 'statistics' AND c.relnamespace = $1 AND c.relname = $2
 				UNION ALL
-				SELECT x.oid, x.stxrelid = $3 FROM pg_statistic_ext x WHERE $4::text = 'statistics' AND x.stxnamespace = $1 AND x.stxname = $2)
-			SELECT EXISTS (SELECT 1 FROM holder WHERE old), EXISTS (SELECT 1 FROM holder WHERE NOT old),
+				SELECT x.oid, x.stxrelid = $3, 'statistics' FROM pg_statistic_ext x WHERE $4::text = 'statistics' AND x.stxnamespace = $1 AND x.stxname = $2)
+			SELECT EXISTS (SELECT 1 FROM holder WHERE old), coalesce((SELECT kind FROM holder WHERE old LIMIT 1), ''), EXISTS (SELECT 1 FROM holder WHERE NOT old),
 				EXISTS (SELECT 1 FROM pg_class WHERE $4::text <> 'statistics' AND relnamespace = $1 AND relname = $5)
 				OR EXISTS (SELECT 1 FROM pg_statistic_ext WHERE $4::text = 'statistics' AND stxnamespace = $1 AND stxname = $5)`,
-			s.nsp, r.Name, s.oldOID, r.Kind, r.Shadow).Scan(&holderOld, &holderOther, &present); err != nil {
+			s.nsp, r.Name, s.oldOID, r.Kind, r.Shadow).Scan(&holderOld, &holderKind, &holderOther, &present); err != nil {
 			return fmt.Errorf("find the holder of %s %s: %w", r.Kind, r.Name, err)
 		}
 		switch {
@@ -41,7 +43,7 @@ func (s *pgSwap) rename() error {
 			if err != nil {
 				return err
 			}
-			if err := s.exec(table.PostgresRenameStatement(r.Kind, s.schema, r.Name, free)); err != nil {
+			if err := s.exec(table.PostgresRenameStatement(holderKind, s.schema, r.Name, free)); err != nil {
 				return err
 			}
 		}
