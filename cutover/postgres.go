@@ -334,6 +334,7 @@ type pgSequence struct {
 	oid      uint32
 	name     string // relname
 	regclass string
+	owner    string // quoted
 	column   string
 	identity bool
 }
@@ -368,19 +369,28 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	if err != nil {
 		return nil, err
 	}
-	var owner, comment, replIdent, newReplIdent, replIndex string
+	var owner, newOwner, comment, replIdent, newReplIdent, replIndex string
 	var changeOwner bool
-	if err := tx.QueryRow(ctx, `SELECT pg_get_userbyid(o.relowner),
+	if err := tx.QueryRow(ctx, `SELECT quote_ident(pg_get_userbyid(o.relowner)), quote_ident(pg_get_userbyid(n.relowner)),
 		o.relowner <> n.relowner AND n.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user),
 		coalesce(quote_literal(obj_description(o.oid, 'pg_class')), ''), o.relreplident::text, n.relreplident::text,
 		coalesce((SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = o.oid AND i.indisreplident), '')
 		FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = $2`, s.oldOID, s.newOID).Scan(
-		&owner, &changeOwner, &comment, &replIdent, &newReplIdent, &replIndex); err != nil {
+		&owner, &newOwner, &changeOwner, &comment, &replIdent, &newReplIdent, &replIndex); err != nil {
 		return nil, fmt.Errorf("read table properties: %w", err)
 	}
 	grants, err := s.grants(s.oldOID)
 	if err != nil {
 		return nil, err
+	}
+	if !changeOwner && newOwner != owner {
+		// The --alter's OWNER TO: the server moves the old owner's
+		// privileges to the new owner (aclnewowner).
+		for i := range grants {
+			if grants[i].grantee == owner {
+				grants[i].grantee = newOwner
+			}
+		}
 	}
 
 	// The swap.
@@ -395,12 +405,13 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	// Ownership first: it moves the owner's privileges and owned sequences.
 	// An owner the --alter set is kept.
 	if changeOwner {
-		if err := s.exec(fmt.Sprintf("ALTER TABLE %s OWNER TO %s", newTable, table.QuotePostgres(owner))); err != nil {
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s OWNER TO %s", newTable, owner)); err != nil {
 			return nil, err
 		}
+		newOwner = owner
 	}
 
-	if err := s.carrySequences(newTable, oldSeqs, newSeqs); err != nil {
+	if err := s.carrySequences(newTable, newOwner, oldSeqs, newSeqs); err != nil {
 		return nil, err
 	}
 	// Index (and with them constraint), sequence and statistics names, once
@@ -525,7 +536,7 @@ func (s *pgSwap) incoming() ([]pgIncoming, error) {
 }
 
 func (s *pgSwap) sequences(oid uint32) ([]pgSequence, error) {
-	rows, err := s.tx.Query(s.ctx, `SELECT q.oid, q.relname, q.oid::regclass::text, a.attname, d.deptype = 'i'
+	rows, err := s.tx.Query(s.ctx, `SELECT q.oid, q.relname, q.oid::regclass::text, quote_ident(pg_get_userbyid(q.relowner)), a.attname, d.deptype = 'i'
 		FROM pg_depend d JOIN pg_class q ON q.oid = d.objid AND q.relkind = 'S'
 		JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 		WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1
@@ -535,7 +546,7 @@ func (s *pgSwap) sequences(oid uint32) ([]pgSequence, error) {
 	}
 	seqs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgSequence, error) {
 		var q pgSequence
-		return q, r.Scan(&q.oid, &q.name, &q.regclass, &q.column, &q.identity)
+		return q, r.Scan(&q.oid, &q.name, &q.regclass, &q.owner, &q.column, &q.identity)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read sequences: %w", err)
@@ -547,8 +558,9 @@ func (s *pgSwap) sequences(oid uint32) ([]pgSequence, error) {
 // sequence position (LIKE gave it a fresh sequence starting at 1; its name is
 // among the renames), and hands serial sequences owned by the
 // original's columns to the new table's columns (else dropping the old
-// table would drop them while the new table's defaults still use them).
-func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) error {
+// table would drop them while the new table's defaults still use them), and
+// to the new table's owner (quoted), as an OWNER TO in the --alter would.
+func (s *pgSwap) carrySequences(newTable, newOwner string, oldSeqs, newSeqs []pgSequence) error {
 	shadowOf, sourceOf := map[string]string{}, map[string]string{}
 	for _, m := range s.plan.Mapping {
 		shadowOf[m.Source], sourceOf[m.Shadow] = m.Shadow, m.Source
@@ -583,6 +595,14 @@ func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) 
 		sh, ok := shadowOf[oq.column]
 		if oq.identity || !ok || newIdentity[sh] {
 			continue
+		}
+		if oq.owner != newOwner {
+			// A sequence linked to a table has the table's owner.
+			for _, stmt := range []string{"ALTER SEQUENCE %[1]s OWNED BY NONE", "ALTER SEQUENCE %[1]s OWNER TO %[2]s"} {
+				if err := s.exec(fmt.Sprintf(stmt, oq.regclass, newOwner)); err != nil {
+					return err
+				}
+			}
 		}
 		if err := s.exec(fmt.Sprintf("ALTER SEQUENCE %s OWNED BY %s.%s", oq.regclass, newTable, table.QuotePostgres(sh))); err != nil {
 			return err
