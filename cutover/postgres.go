@@ -61,6 +61,24 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	log := opts.Log
+	// A foreign key the --alter adds or validates must hold for the rows
+	// now, or the plain ALTER TABLE would have failed: fail before the swap,
+	// with the original unchanged. A row that breaks it between this check
+	// and the swap fails the validation after it (pgValidate).
+	for _, fk := range opts.ForeignKeys {
+		if fk.Check == nil {
+			continue
+		}
+		if err := table.CheckPostgresForeignKey(ctx, pool, fk.Name, *fk.Check); err != nil {
+			var v *table.PostgresForeignKeyViolation
+			if errors.As(err, &v) {
+				return fmt.Errorf("%w, so a plain ALTER TABLE would fail; %s is unchanged: fix the rows, or add the key NOT VALID",
+					err, table.QuotePostgres(plan.Source.Schema, plan.Source.Name))
+			}
+			return err
+		}
+		log.Info("cut-over: the rows satisfy the new foreign key", "constraint", fk.Name)
+	}
 	// The shadow was filled by the copy: without statistics the planner would
 	// meet the new table blind, and the autovacuum that would gather them is
 	// cancelled below. ANALYZE takes no lock that writers wait for.
@@ -77,8 +95,7 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 		if err == nil {
 			log.Info("cut-over: tables swapped", "table", plan.Source.Schema+"."+plan.Source.Name, "old table", plan.OldName,
 				"attempt", attempt, "locked for", time.Since(start).Round(time.Millisecond).String())
-			pgValidate(ctx, pool, validate, log)
-			return nil
+			return pgValidate(ctx, pool, plan, validate, log)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("cut-over attempt %d: %w", attempt, context.Cause(ctx))
@@ -154,16 +171,49 @@ func pgRetryable(err error) bool {
 // pgValidation is a NOT VALID foreign key to validate after the swap.
 type pgValidation struct{ table, name string }
 
-func pgValidate(ctx context.Context, pool *pgxpool.Pool, vs []pgValidation, log *slog.Logger) {
+// PostgresNotValidError is a cut-over that swapped the tables but could not
+// validate some foreign keys: the new table is in place, with those keys NOT
+// VALID (they check new rows only).
+type PostgresNotValidError struct {
+	Table, OldTable string
+	Failed          []string // "constraint on table: error"
+	Statements      []string // what validates them once the rows are fixed
+}
+
+func (e *PostgresNotValidError) Error() string {
+	return fmt.Sprintf("the tables were swapped (%s is the new table, the original is kept as %s), but foreign keys could not be validated: %s; "+
+		"they stay NOT VALID, checking new rows only: fix the rows and run %s",
+		e.Table, e.OldTable, strings.Join(e.Failed, "; "), strings.Join(e.Statements, "; "))
+}
+
+// pgValidate validates the foreign keys the swap added NOT VALID, each in
+// its own transaction (SHARE UPDATE EXCLUSIVE on the table, which writers do
+// not wait for), and returns a *PostgresNotValidError for those that fail.
+func pgValidate(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, vs []pgValidation, log *slog.Logger) error {
+	nv := &PostgresNotValidError{Table: table.QuotePostgres(plan.Source.Schema, plan.Source.Name),
+		OldTable: table.QuotePostgres(plan.Source.Schema, plan.OldName)}
 	for _, v := range vs {
 		stmt := fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", v.table, table.QuotePostgres(v.name))
+		if ctx.Err() != nil {
+			nv.Failed = append(nv.Failed, fmt.Sprintf("%s on %s: not validated: %v", v.name, v.table, context.Cause(ctx)))
+			nv.Statements = append(nv.Statements, stmt)
+			continue
+		}
 		if _, err := pool.Exec(ctx, stmt); err != nil {
-			log.Error("cut-over done, but a foreign key of the new table could not be validated; it stays NOT VALID (enforced for new rows): fix the rows and run "+stmt,
-				"constraint", v.name, "table", v.table, "err", err)
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Detail != "" {
+				err = fmt.Errorf("%w: %s", err, pgErr.Detail)
+			}
+			nv.Failed = append(nv.Failed, fmt.Sprintf("%s on %s: %v", v.name, v.table, err))
+			nv.Statements = append(nv.Statements, stmt)
 			continue
 		}
 		log.Info("cut-over: foreign key validated", "constraint", v.name, "table", v.table)
 	}
+	if len(nv.Failed) > 0 {
+		return nv
+	}
+	return nil
 }
 
 // pgSwap is one attempt's transaction.

@@ -761,6 +761,9 @@ type PostgresForeignKey struct {
 	Definition string // pg_get_constraintdef text, without NOT VALID
 	References string // the referenced table (regclass text)
 	Validate   bool   // validate after the swap (false: it was NOT VALID on the original)
+	// Check, when set, finds the rows a plain ALTER TABLE would refuse the
+	// key for: the cut-over runs it first and fails if it finds one.
+	Check *PostgresForeignKeyCheck
 }
 
 // PostgresShadow is the created shadow table and what the cut-over needs to
@@ -997,13 +1000,19 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		if fk.ReferencesOID == shadowOID {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", fk.Name)
 		}
+		if fk.Check, err = pgForeignKeyCheck(ctx, tx, shadowOID, fk, origFKs, plan); err != nil {
+			return nil, err
+		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", shadow, QuotePostgres(fk.Name))); err != nil {
 			return nil, fmt.Errorf("create shadow: set foreign key %s aside: %w", fk.Name, err)
 		}
 		out.ForeignKeys = append(out.ForeignKeys, fk.PostgresForeignKey)
 		how := "NOT VALID, validated right after"
-		if !fk.Validate {
+		switch {
+		case !fk.Validate:
 			how = "NOT VALID, as a plain ALTER TABLE leaves it"
+		case fk.Check != nil:
+			how = "NOT VALID, validated right after; before the cut-over osc checks the rows for it, and fails if one does not match, as a plain ALTER TABLE fails"
 		}
 		plan.Notes = append(plan.Notes, fmt.Sprintf("foreign key %s added to the new table at cut-over (%s)", fk.Name, how))
 	}
