@@ -129,6 +129,10 @@ type PostgresServer struct {
 	User                string
 	Superuser           bool
 	Replication         bool // the user has the REPLICATION attribute
+	Database            string
+	// CreateOnDatabase: the user has the CREATE privilege on the database,
+	// which CREATE PUBLICATION and osc's scratch schema need.
+	CreateOnDatabase bool
 }
 
 // ReadPostgresServer reads the server facts.
@@ -138,9 +142,9 @@ func ReadPostgresServer(ctx context.Context, q PostgresQuerier) (PostgresServer,
 		current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots)::int,
 		current_setting('max_wal_senders')::int,
 		(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int,
-		r.rolname, r.rolsuper, r.rolreplication
+		r.rolname, r.rolsuper, r.rolreplication, current_database(), has_database_privilege(current_database(), 'CREATE')
 		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&s.Version, &s.WalLevel, &s.MaxReplicationSlots,
-		&s.ReplicationSlots, &s.MaxWalSenders, &s.WalSenders, &s.User, &s.Superuser, &s.Replication)
+		&s.ReplicationSlots, &s.MaxWalSenders, &s.WalSenders, &s.User, &s.Superuser, &s.Replication, &s.Database, &s.CreateOnDatabase)
 	if err != nil {
 		return s, fmt.Errorf("read server settings: %w", err)
 	}
@@ -167,6 +171,10 @@ func (s PostgresServer) Check() error {
 	if !s.Superuser && !s.Replication {
 		problems = append(problems, fmt.Sprintf("user %s lacks the REPLICATION attribute osc needs for logical replication: ALTER ROLE %s REPLICATION",
 			s.User, QuotePostgres(s.User)))
+	}
+	if !s.CreateOnDatabase {
+		problems = append(problems, fmt.Sprintf("user %s lacks the CREATE privilege on database %s, which osc needs for its publication and for the scratch schema in which it learns the names a plain ALTER TABLE gives: GRANT CREATE ON DATABASE %s TO %s",
+			s.User, s.Database, QuotePostgres(s.Database), QuotePostgres(s.User)))
 	}
 	if len(problems) == 0 {
 		return nil
@@ -1025,9 +1033,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if out.RestartedIdentity, err = pgRestartedIdentity(ctx, tx, shadowOID, identity); err != nil {
 		return nil, err
 	}
-	if out.Renames, err = pgFinishNames(ctx, tx, in, shadowOID, naming, renames, plan); err != nil {
-		return nil, err
-	}
+	out.Renames = renames
 
 	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
 	plan.Notes = append(plan.Notes, in.Notes...)
