@@ -57,6 +57,9 @@ type differ interface {
 	// search_path, which resolves the names the --alter gives without a
 	// schema).
 	oscSessionArgs(ns string) ([]string, error)
+	// plainAlter is the plain side of an --alter: the ALTER TABLE t
+	// statements to run, one transaction each.
+	plainAlter(alter string) []string
 }
 
 // section is one part of a namespace's description: pg_dump's output, the
@@ -263,7 +266,7 @@ func runDiffUnderWrites(ctx context.Context, t *testing.T, d differ, bin string,
 	if err := replay(ctx, d, plain, writes); err != nil {
 		t.Fatal(err)
 	}
-	plainErr := execScript(ctx, plain, []string{"ALTER TABLE t " + c.alter})
+	plainErr := execScript(ctx, plain, d.plainAlter(c.alter))
 
 	if err := os.Remove(flag); err != nil {
 		t.Fatal(err)
@@ -309,7 +312,7 @@ func runDiffRefusal(ctx context.Context, t *testing.T, d differ, bin string, c *
 	if err != nil {
 		t.Fatal(err)
 	}
-	plainErr := execScript(ctx, plain, []string{"ALTER TABLE t " + c.alter})
+	plainErr := execScript(ctx, plain, d.plainAlter(c.alter))
 	p, err := startOsc(ctx, bin, diffOscArgs(t, d, oscNS, c))
 	if err != nil {
 		t.Fatal(err)
