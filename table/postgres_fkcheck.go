@@ -29,7 +29,8 @@ func pgForeignKeyCheck(ctx context.Context, tx pgx.Tx, shadowOID uint32, fk pgFo
 		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT fa.attname::text, quote_ident(fa.attname), quote_ident(pa.attname),
-			fa.atttypid <> o.oprright, format_type(o.oprright, NULL), pa.atttypid <> o.oprleft, format_type(o.oprleft, NULL),
+			fa.atttypid <> o.oprright, (SELECT quote_ident(n.nspname) || '.' || quote_ident(y.typname) FROM pg_type y JOIN pg_namespace n ON n.oid = y.typnamespace WHERE y.oid = o.oprright),
+			pa.atttypid <> o.oprleft, (SELECT quote_ident(n.nspname) || '.' || quote_ident(y.typname) FROM pg_type y JOIN pg_namespace n ON n.oid = y.typnamespace WHERE y.oid = o.oprleft),
 			'OPERATOR(' || quote_ident(onsp.nspname) || '.' || o.oprname || ')',
 			CASE WHEN pa.attcollation <> fa.attcollation AND pa.attcollation <> 0
 				THEN ' COLLATE ' || quote_ident(cnsp.nspname) || '.' || quote_ident(co.collname) ELSE '' END,
@@ -78,7 +79,10 @@ func pgForeignKeyCheck(ctx context.Context, tx pgx.Tx, shadowOID uint32, fk pgFo
 			fkCol += "::" + k.fkType
 		}
 		sel = append(sel, "fk."+k.fk+"::text")
-		on = append(on, fmt.Sprintf("(%s %s %s)%s", pk, k.op, fkCol, k.collate))
+		// As ri_GenerateQual writes it: the types spelled out (no typmod,
+		// which bit or character would take as a length), the collation
+		// on the right operand.
+		on = append(on, fmt.Sprintf("(%s %s %s%s)", pk, k.op, fkCol, k.collate))
 		notNull = append(notNull, "fk."+k.fk+" IS NOT NULL")
 	}
 	sep := " AND "
