@@ -35,7 +35,10 @@ type PostgresOptions struct {
 	// RestartedIdentity are the new table's identity columns whose sequence
 	// the --alter restarted: their position is not carried over.
 	RestartedIdentity []string
-	Log               *slog.Logger
+	// OwnerSet: the --alter gave the new table its owner (OWNER TO), which
+	// the cut-over keeps; otherwise the new table gets the original's.
+	OwnerSet bool
+	Log      *slog.Logger
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -422,10 +425,10 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	var owner, newOwner, comment, replIdent, newReplIdent, replIndex string
 	var changeOwner bool
 	if err := tx.QueryRow(ctx, `SELECT quote_ident(pg_get_userbyid(o.relowner)), quote_ident(pg_get_userbyid(n.relowner)),
-		o.relowner <> n.relowner AND n.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user),
+		o.relowner <> n.relowner AND NOT $3,
 		coalesce(quote_literal(obj_description(o.oid, 'pg_class')), ''), o.relreplident::text, n.relreplident::text,
 		coalesce((SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = o.oid AND i.indisreplident), '')
-		FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = $2`, s.oldOID, s.newOID).Scan(
+		FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = $2`, s.oldOID, s.newOID, s.opts.OwnerSet).Scan(
 		&owner, &newOwner, &changeOwner, &comment, &replIdent, &newReplIdent, &replIndex); err != nil {
 		return nil, fmt.Errorf("read table properties: %w", err)
 	}
@@ -453,7 +456,7 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	newTable := s.orig // the original's name now names the new table
 
 	// Ownership first: it moves the owner's privileges and owned sequences.
-	// An owner the --alter set is kept.
+	// An owner the --alter set (OWNER TO) is kept.
 	if changeOwner {
 		if err := s.exec(fmt.Sprintf("ALTER TABLE %s OWNER TO %s", newTable, owner)); err != nil {
 			return nil, err

@@ -129,6 +129,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain f
 		Checks:            d.shadow.Checks,
 		Renames:           d.shadow.Renames,
 		RestartedIdentity: d.shadow.RestartedIdentity,
+		OwnerSet:          d.shadow.OwnerSet,
 		Log:               d.log,
 	}, drain)
 	var nv *cutover.PostgresNotValidError

@@ -790,6 +790,9 @@ type PostgresShadow struct {
 	// RestartedIdentity are identity columns whose sequence the --alter
 	// restarted: the cut-over keeps their position.
 	RestartedIdentity []string
+	// OwnerSet: the --alter gives the table an owner (OWNER TO), which the
+	// cut-over keeps.
+	OwnerSet bool
 }
 
 // SplitPostgresAlter splits the --alter at top-level semicolons (outside
@@ -1003,7 +1006,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	out := &PostgresShadow{Plan: plan}
+	out := &PostgresShadow{Plan: plan, OwnerSet: pgAlterSetsOwner(clauses)}
 	for _, fk := range shFKs {
 		if fk.ReferencesOID == shadowOID {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", fk.Name)
