@@ -34,27 +34,28 @@ func pgForeignKeyCheck(ctx context.Context, tx pgx.Tx, shadowOID uint32, fk pgFo
 			'OPERATOR(' || quote_ident(onsp.nspname) || '.' || o.oprname || ')',
 			CASE WHEN pa.attcollation <> fa.attcollation AND pa.attcollation <> 0
 				THEN ' COLLATE ' || quote_ident(cnsp.nspname) || '.' || quote_ident(co.collname) ELSE '' END,
-			c.confmatchtype::text, c.confrelid::regclass::text
-		FROM pg_constraint c, unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY AS k(fk, pk, op, i)
-		JOIN pg_attribute fa ON fa.attrelid = $1 AND fa.attnum = k.fk
-		JOIN pg_constraint c2 ON c2.conrelid = $1 AND c2.conname = $2
-		JOIN pg_attribute pa ON pa.attrelid = c2.confrelid AND pa.attnum = k.pk
+			c.confmatchtype::text, c.confrelid::regclass::text,
+			(SELECT quote_ident(n.nspname) || '.' || quote_ident(r.relname) FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.confrelid)
+		FROM pg_constraint c
+		CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY AS k(fk, pk, op, i)
+		JOIN pg_attribute fa ON fa.attrelid = c.conrelid AND fa.attnum = k.fk
+		JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk
 		JOIN pg_operator o ON o.oid = k.op
 		JOIN pg_namespace onsp ON onsp.oid = o.oprnamespace
 		LEFT JOIN pg_collation co ON co.oid = pa.attcollation
 		LEFT JOIN pg_namespace cnsp ON cnsp.oid = co.collnamespace
-		WHERE c.oid = c2.oid
+		WHERE c.conrelid = $1 AND c.conname = $2 AND c.contype = 'f'
 		ORDER BY k.i`, shadowOID, fk.Name)
 	if err != nil {
 		return nil, fmt.Errorf("read foreign key %s: %w", fk.Name, err)
 	}
 	type key struct {
-		name, fk, pk, fkType, pkType, op, collate, match, ref string
-		castFK, castPK                                        bool
+		name, fk, pk, fkType, pkType, op, collate, match, ref, refQuoted string
+		castFK, castPK                                                   bool
 	}
 	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
 		var k key
-		return k, r.Scan(&k.name, &k.fk, &k.pk, &k.castFK, &k.fkType, &k.castPK, &k.pkType, &k.op, &k.collate, &k.match, &k.ref)
+		return k, r.Scan(&k.name, &k.fk, &k.pk, &k.castFK, &k.fkType, &k.castPK, &k.pkType, &k.op, &k.collate, &k.match, &k.ref, &k.refQuoted)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read foreign key %s: %w", fk.Name, err)
@@ -94,7 +95,7 @@ func pgForeignKeyCheck(ctx context.Context, tx pgx.Tx, shadowOID uint32, fk pgFo
 		return nil, fmt.Errorf("foreign key %s: MATCH PARTIAL is not implemented", fk.Name)
 	}
 	q := fmt.Sprintf("SELECT %s FROM ONLY %s fk LEFT JOIN ONLY %s pk ON %s WHERE pk.%s IS NULL AND (%s) LIMIT 1",
-		strings.Join(sel, ", "), QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name), keys[0].ref,
+		strings.Join(sel, ", "), QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name), keys[0].refQuoted,
 		strings.Join(on, " AND "), keys[0].pk, strings.Join(notNull, sep))
 	return &PostgresForeignKeyCheck{Query: q, Columns: strings.Join(cols, ", "), Table: keys[0].ref}, nil
 }
