@@ -35,7 +35,8 @@ func pgForeignKeyCheck(ctx context.Context, tx pgx.Tx, shadowOID uint32, fk pgFo
 			CASE WHEN pa.attcollation <> fa.attcollation AND pa.attcollation <> 0
 				THEN ' COLLATE ' || quote_ident(cnsp.nspname) || '.' || quote_ident(co.collname) ELSE '' END,
 			c.confmatchtype::text, c.confrelid::regclass::text,
-			(SELECT quote_ident(n.nspname) || '.' || quote_ident(r.relname) FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.confrelid)
+			(SELECT CASE WHEN r.relkind = 'p' THEN '' ELSE 'ONLY ' END || quote_ident(n.nspname) || '.' || quote_ident(r.relname)
+				FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.confrelid)
 		FROM pg_constraint c
 		CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY AS k(fk, pk, op, i)
 		JOIN pg_attribute fa ON fa.attrelid = c.conrelid AND fa.attnum = k.fk
@@ -50,12 +51,12 @@ func pgForeignKeyCheck(ctx context.Context, tx pgx.Tx, shadowOID uint32, fk pgFo
 		return nil, fmt.Errorf("read foreign key %s: %w", fk.Name, err)
 	}
 	type key struct {
-		name, fk, pk, fkType, pkType, op, collate, match, ref, refQuoted string
-		castFK, castPK                                                   bool
+		name, fk, pk, fkType, pkType, op, collate, match, ref, refFrom string
+		castFK, castPK                                                 bool
 	}
 	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
 		var k key
-		return k, r.Scan(&k.name, &k.fk, &k.pk, &k.castFK, &k.fkType, &k.castPK, &k.pkType, &k.op, &k.collate, &k.match, &k.ref, &k.refQuoted)
+		return k, r.Scan(&k.name, &k.fk, &k.pk, &k.castFK, &k.fkType, &k.castPK, &k.pkType, &k.op, &k.collate, &k.match, &k.ref, &k.refFrom)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read foreign key %s: %w", fk.Name, err)
@@ -94,8 +95,9 @@ func pgForeignKeyCheck(ctx context.Context, tx pgx.Tx, shadowOID uint32, fk pgFo
 	default:
 		return nil, fmt.Errorf("foreign key %s: MATCH PARTIAL is not implemented", fk.Name)
 	}
-	q := fmt.Sprintf("SELECT %s FROM ONLY %s fk LEFT JOIN ONLY %s pk ON %s WHERE pk.%s IS NULL AND (%s) LIMIT 1",
-		strings.Join(sel, ", "), QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name), keys[0].refQuoted,
+	// A partitioned referenced table is read with its partitions.
+	q := fmt.Sprintf("SELECT %s FROM ONLY %s fk LEFT JOIN %s pk ON %s WHERE pk.%s IS NULL AND (%s) LIMIT 1",
+		strings.Join(sel, ", "), QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name), keys[0].refFrom,
 		strings.Join(on, " AND "), keys[0].pk, strings.Join(notNull, sep))
 	return &PostgresForeignKeyCheck{Query: q, Columns: strings.Join(cols, ", "), Table: keys[0].ref}, nil
 }
