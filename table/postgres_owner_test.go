@@ -4,7 +4,7 @@ import "testing"
 
 func TestPgAlterSetsOwner(t *testing.T) {
 	for clauses, want := range map[string]bool{
-		"OWNER TO app":                            true,
+		"OWNER TO app": true,
 		"ADD COLUMN n int, owner to CURRENT_USER": true,
 		"ADD COLUMN owner int":                    false,
 		"ALTER COLUMN a SET DEFAULT 'OWNER TO x'": false,

@@ -491,8 +491,12 @@ type pgTracked struct {
 	// "" where typ is an array of one or a domain.
 	input   string
 	inputOf string // the type whose text the input function reads: text or varbit
-	orig    string // the original column ("" for one a clause added)
-	origTyp string
+	// castable: a CAST to typ stores what the assignment stores (a type
+	// without a length limit, or a domain over one: its CHECKs run either
+	// way).
+	castable bool
+	orig     string // the original column ("" for one a clause added)
+	origTyp  string
 	// val is the value as SQL over the original row, stored in typ with the
 	// assignment cast; valTyp is the type val yields when known. A column
 	// no USING touched has val "" (the original column, which is stored with
@@ -516,11 +520,12 @@ type pgTrackedCol struct {
 	name, typ      string
 	limited, dom   bool
 	input, inputOf string
+	castable       bool
 }
 
 // track starts following a column as it is now.
 func (c pgTrackedCol) track() *pgTracked {
-	return &pgTracked{name: c.name, typ: c.typ, limited: c.limited || c.dom, input: c.input, inputOf: c.inputOf}
+	return &pgTracked{name: c.name, typ: c.typ, limited: c.limited || c.dom, input: c.input, inputOf: c.inputOf, castable: c.castable}
 }
 
 func pgReadTracked(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgTrackedCol, error) {
@@ -530,15 +535,20 @@ func pgReadTracked(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgTrac
 		t.typtype = 'd',
 		CASE WHEN a.atttypmod <> -1 AND a.atttypid IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype)
 			THEN format('pg_catalog.%s(%%s, %s, %s)', t.typinput::regproc::text, a.atttypid::int, a.atttypmod) ELSE '' END,
-		CASE WHEN a.atttypid IN ('bit'::regtype, 'varbit'::regtype) THEN 'varbit' ELSE 'text' END
-		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		CASE WHEN a.atttypid IN ('bit'::regtype, 'varbit'::regtype) THEN 'varbit' ELSE 'text' END,
+		NOT (a.atttypmod <> -1 AND (CASE WHEN t.typelem <> 0 AND t.typlen = -1 THEN t.typelem ELSE a.atttypid END)
+				IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype))
+			AND (t.typtype <> 'd' OR b.typtype <> 'd' AND NOT (t.typtypmod <> -1
+				AND (CASE WHEN b.typelem <> 0 AND b.typlen = -1 THEN b.typelem ELSE b.oid END)
+					IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype)))
+		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type b ON b.oid = t.typbasetype
 		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read shadow columns: %w", err)
 	}
 	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgTrackedCol, error) {
 		var c pgTrackedCol
-		return c, r.Scan(&c.num, &c.name, &c.typ, &c.limited, &c.dom, &c.input, &c.inputOf)
+		return c, r.Scan(&c.num, &c.name, &c.typ, &c.limited, &c.dom, &c.input, &c.inputOf, &c.castable)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read shadow columns: %w", err)
@@ -584,13 +594,14 @@ func (c *pgTracked) read() (expr string, ok bool, err error) {
 // the ALTER's assignment cast stores it: a CAST, except for a length-limited
 // type, where an explicit cast truncates what the assignment refuses; there
 // the type's input function with the column's typmod refuses it, with the
-// server's own message. An array of such a type or a domain is refused.
+// server's own message. An array of such a type, or a domain over one (or
+// over another domain), is refused.
 func (c *pgTracked) assign(val string) (string, error) {
 	switch {
 	case c.input != "":
 		return fmt.Sprintf(c.input, "CAST(CAST(("+val+") AS "+c.inputOf+") AS cstring)"), nil
-	case c.limited:
-		return "", fmt.Errorf("column %s's value would pass through type %s (a domain, or an array of a length-limited type) in a clause of the --alter "+
+	case !c.castable:
+		return "", fmt.Errorf("column %s's value would pass through type %s (an array of a length-limited type, or a domain over one) in a clause of the --alter "+
 			"before another changes it; osc cannot reproduce that conversion: change the column's type in one clause (with its USING), "+
 			"or in separate migrations", c.name, c.typ)
 	}
@@ -708,7 +719,7 @@ func (t *pgUsingTracker) applied(ctx context.Context, q pgx.Tx) error {
 			cur.castCand = false
 		}
 		cur.name, cur.typ, cur.limited = c.name, c.typ, c.limited || c.dom
-		cur.input, cur.inputOf = c.input, c.inputOf
+		cur.input, cur.inputOf, cur.castable = c.input, c.inputOf, c.castable
 		next[c.num] = &cur
 	}
 	t.cols, t.pending = next, nil
