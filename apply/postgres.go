@@ -371,7 +371,7 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	for len(stmts) > 0 {
 		if op := stmts[0].move; op != nil {
 			if err := a.move(ctx, *op); err != nil {
-				return fmt.Errorf("apply: %w", err)
+				return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
 			}
 			stmts = stmts[1:]
 			continue
@@ -381,7 +381,7 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 			n++
 		}
 		if _, err := a.send(ctx, stmts[:n]); err != nil {
-			return fmt.Errorf("apply: %w", err)
+			return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
 		}
 		stmts = stmts[n:]
 	}

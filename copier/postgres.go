@@ -189,7 +189,7 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		onConf = true
 	}
 	if err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+		return Chunk{}, fmt.Errorf("copy chunk: %w", table.PostgresShadowRefusal(err, c.plan))
 	}
 	if upper == nil {
 		return Chunk{Rows: rows, Done: true, Snapshot: snap}, nil

@@ -38,7 +38,10 @@ type PostgresOptions struct {
 	// AlwaysIdentity are the new table's identity columns to make
 	// GENERATED ALWAYS again (BY DEFAULT while rows were copied and applied).
 	AlwaysIdentity []string
-	Log            *slog.Logger
+	// OwnerSet: the --alter gave the new table its owner (OWNER TO), which
+	// the cut-over keeps; otherwise the new table gets the original's.
+	OwnerSet bool
+	Log      *slog.Logger
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -64,6 +67,24 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	log := opts.Log
+	// A foreign key the --alter adds or validates must hold for the rows
+	// now, or the plain ALTER TABLE would have failed: fail before the swap,
+	// with the original unchanged. A row that breaks it between this check
+	// and the swap fails the validation after it (pgValidate).
+	for _, fk := range opts.ForeignKeys {
+		if fk.Check == nil {
+			continue
+		}
+		if err := table.CheckPostgresForeignKey(ctx, pool, fk.Name, *fk.Check); err != nil {
+			var v *table.PostgresForeignKeyViolation
+			if errors.As(err, &v) {
+				return fmt.Errorf("%w, so a plain ALTER TABLE would fail; %s is unchanged: fix the rows, or add the key NOT VALID",
+					err, table.QuotePostgres(plan.Source.Schema, plan.Source.Name))
+			}
+			return err
+		}
+		log.Info("cut-over: the rows satisfy the new foreign key", "constraint", fk.Name)
+	}
 	// The shadow was filled by the copy: without statistics the planner would
 	// meet the new table blind, and the autovacuum that would gather them is
 	// cancelled below. ANALYZE takes no lock that writers wait for.
@@ -80,8 +101,7 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 		if err == nil {
 			log.Info("cut-over: tables swapped", "table", plan.Source.Schema+"."+plan.Source.Name, "old table", plan.OldName,
 				"attempt", attempt, "locked for", time.Since(start).Round(time.Millisecond).String())
-			pgValidate(ctx, pool, validate, log)
-			return nil
+			return pgValidate(ctx, pool, plan, validate, log)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("cut-over attempt %d: %w", attempt, context.Cause(ctx))
@@ -157,16 +177,49 @@ func pgRetryable(err error) bool {
 // pgValidation is a NOT VALID foreign key to validate after the swap.
 type pgValidation struct{ table, name string }
 
-func pgValidate(ctx context.Context, pool *pgxpool.Pool, vs []pgValidation, log *slog.Logger) {
+// PostgresNotValidError is a cut-over that swapped the tables but could not
+// validate some foreign keys: the new table is in place, with those keys NOT
+// VALID (they check new rows only).
+type PostgresNotValidError struct {
+	Table, OldTable string
+	Failed          []string // "constraint on table: error"
+	Statements      []string // what validates them once the rows are fixed
+}
+
+func (e *PostgresNotValidError) Error() string {
+	return fmt.Sprintf("the tables were swapped (%s is the new table, the original is kept as %s), but foreign keys could not be validated: %s; "+
+		"they stay NOT VALID, checking new rows only: fix the rows and run %s",
+		e.Table, e.OldTable, strings.Join(e.Failed, "; "), strings.Join(e.Statements, "; "))
+}
+
+// pgValidate validates the foreign keys the swap added NOT VALID, each in
+// its own transaction (SHARE UPDATE EXCLUSIVE on the table, which writers do
+// not wait for), and returns a *PostgresNotValidError for those that fail.
+func pgValidate(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, vs []pgValidation, log *slog.Logger) error {
+	nv := &PostgresNotValidError{Table: table.QuotePostgres(plan.Source.Schema, plan.Source.Name),
+		OldTable: table.QuotePostgres(plan.Source.Schema, plan.OldName)}
 	for _, v := range vs {
 		stmt := fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", v.table, table.QuotePostgres(v.name))
+		if ctx.Err() != nil {
+			nv.Failed = append(nv.Failed, fmt.Sprintf("%s on %s: not validated: %v", v.name, v.table, context.Cause(ctx)))
+			nv.Statements = append(nv.Statements, stmt)
+			continue
+		}
 		if _, err := pool.Exec(ctx, stmt); err != nil {
-			log.Error("cut-over done, but a foreign key of the new table could not be validated; it stays NOT VALID (enforced for new rows): fix the rows and run "+stmt,
-				"constraint", v.name, "table", v.table, "err", err)
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Detail != "" {
+				err = fmt.Errorf("%w: %s", err, pgErr.Detail)
+			}
+			nv.Failed = append(nv.Failed, fmt.Sprintf("%s on %s: %v", v.name, v.table, err))
+			nv.Statements = append(nv.Statements, stmt)
 			continue
 		}
 		log.Info("cut-over: foreign key validated", "constraint", v.name, "table", v.table)
 	}
+	if len(nv.Failed) > 0 {
+		return nv
+	}
+	return nil
 }
 
 // pgSwap is one attempt's transaction.
@@ -337,6 +390,7 @@ type pgSequence struct {
 	oid      uint32
 	name     string // relname
 	regclass string
+	owner    string // quoted
 	column   string
 	identity bool
 }
@@ -371,19 +425,28 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	if err != nil {
 		return nil, err
 	}
-	var owner, comment, replIdent, newReplIdent, replIndex string
+	var owner, newOwner, comment, replIdent, newReplIdent, replIndex string
 	var changeOwner bool
-	if err := tx.QueryRow(ctx, `SELECT pg_get_userbyid(o.relowner),
-		o.relowner <> n.relowner AND n.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user),
+	if err := tx.QueryRow(ctx, `SELECT quote_ident(pg_get_userbyid(o.relowner)), quote_ident(pg_get_userbyid(n.relowner)),
+		o.relowner <> n.relowner AND NOT $3,
 		coalesce(quote_literal(obj_description(o.oid, 'pg_class')), ''), o.relreplident::text, n.relreplident::text,
 		coalesce((SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = o.oid AND i.indisreplident), '')
-		FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = $2`, s.oldOID, s.newOID).Scan(
-		&owner, &changeOwner, &comment, &replIdent, &newReplIdent, &replIndex); err != nil {
+		FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = $2`, s.oldOID, s.newOID, s.opts.OwnerSet).Scan(
+		&owner, &newOwner, &changeOwner, &comment, &replIdent, &newReplIdent, &replIndex); err != nil {
 		return nil, fmt.Errorf("read table properties: %w", err)
 	}
 	grants, err := s.grants(s.oldOID)
 	if err != nil {
 		return nil, err
+	}
+	if !changeOwner && newOwner != owner {
+		// The --alter's OWNER TO: the server moves the old owner's
+		// privileges to the new owner (aclnewowner).
+		for i := range grants {
+			if grants[i].grantee == owner {
+				grants[i].grantee = newOwner
+			}
+		}
 	}
 
 	// The swap.
@@ -396,14 +459,15 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	newTable := s.orig // the original's name now names the new table
 
 	// Ownership first: it moves the owner's privileges and owned sequences.
-	// An owner the --alter set is kept.
+	// An owner the --alter set (OWNER TO) is kept.
 	if changeOwner {
-		if err := s.exec(fmt.Sprintf("ALTER TABLE %s OWNER TO %s", newTable, table.QuotePostgres(owner))); err != nil {
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s OWNER TO %s", newTable, owner)); err != nil {
 			return nil, err
 		}
+		newOwner = owner
 	}
 
-	if err := s.carrySequences(newTable, oldSeqs, newSeqs); err != nil {
+	if err := s.carrySequences(newTable, newOwner, oldSeqs, newSeqs); err != nil {
 		return nil, err
 	}
 	// Index (and with them constraint), sequence and statistics names, once
@@ -533,7 +597,7 @@ func (s *pgSwap) incoming() ([]pgIncoming, error) {
 }
 
 func (s *pgSwap) sequences(oid uint32) ([]pgSequence, error) {
-	rows, err := s.tx.Query(s.ctx, `SELECT q.oid, q.relname, q.oid::regclass::text, a.attname, d.deptype = 'i'
+	rows, err := s.tx.Query(s.ctx, `SELECT q.oid, q.relname, q.oid::regclass::text, quote_ident(pg_get_userbyid(q.relowner)), a.attname, d.deptype = 'i'
 		FROM pg_depend d JOIN pg_class q ON q.oid = d.objid AND q.relkind = 'S'
 		JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 		WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1
@@ -543,7 +607,7 @@ func (s *pgSwap) sequences(oid uint32) ([]pgSequence, error) {
 	}
 	seqs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgSequence, error) {
 		var q pgSequence
-		return q, r.Scan(&q.oid, &q.name, &q.regclass, &q.column, &q.identity)
+		return q, r.Scan(&q.oid, &q.name, &q.regclass, &q.owner, &q.column, &q.identity)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read sequences: %w", err)
@@ -555,8 +619,9 @@ func (s *pgSwap) sequences(oid uint32) ([]pgSequence, error) {
 // sequence position (LIKE gave it a fresh sequence starting at 1; its name is
 // among the renames), and hands serial sequences owned by the
 // original's columns to the new table's columns (else dropping the old
-// table would drop them while the new table's defaults still use them).
-func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) error {
+// table would drop them while the new table's defaults still use them), and
+// to the new table's owner (quoted), as an OWNER TO in the --alter would.
+func (s *pgSwap) carrySequences(newTable, newOwner string, oldSeqs, newSeqs []pgSequence) error {
 	shadowOf, sourceOf := map[string]string{}, map[string]string{}
 	for _, m := range s.plan.Mapping {
 		shadowOf[m.Source], sourceOf[m.Shadow] = m.Shadow, m.Source
@@ -591,6 +656,14 @@ func (s *pgSwap) carrySequences(newTable string, oldSeqs, newSeqs []pgSequence) 
 		sh, ok := shadowOf[oq.column]
 		if oq.identity || !ok || newIdentity[sh] {
 			continue
+		}
+		if oq.owner != newOwner {
+			// A sequence linked to a table has the table's owner.
+			for _, stmt := range []string{"ALTER SEQUENCE %[1]s OWNED BY NONE", "ALTER SEQUENCE %[1]s OWNER TO %[2]s"} {
+				if err := s.exec(fmt.Sprintf(stmt, oq.regclass, newOwner)); err != nil {
+					return err
+				}
+			}
 		}
 		if err := s.exec(fmt.Sprintf("ALTER SEQUENCE %s OWNED BY %s.%s", oq.regclass, newTable, table.QuotePostgres(sh))); err != nil {
 			return err

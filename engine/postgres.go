@@ -32,6 +32,9 @@ type postgresDialect struct {
 	lock   *table.PostgresLock
 	insp   *table.PostgresInspection
 	shadow *table.PostgresShadow
+	// swapped is a cut-over that failed after swapping the tables
+	// (cutover.PostgresNotValidError): Cleanup keeps the old table.
+	swapped bool
 }
 
 var _ Dialect = (*postgresDialect)(nil)
@@ -119,7 +122,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain f
 	if d.shadow == nil || d.shadow.Plan != plan {
 		return errors.New("postgres: CutOver of a plan CreateShadow did not make")
 	}
-	return cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
+	err := cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
 		LockTimeout:       d.cfg.CutOverLockTimeout,
 		Retries:           d.cfg.CutOverRetries,
 		ForeignKeys:       d.shadow.ForeignKeys,
@@ -127,8 +130,12 @@ func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain f
 		Renames:           d.shadow.Renames,
 		RestartedIdentity: d.shadow.RestartedIdentity,
 		AlwaysIdentity:    d.shadow.AlwaysIdentity,
+		OwnerSet:          d.shadow.OwnerSet,
 		Log:               d.log,
 	}, drain)
+	var nv *cutover.PostgresNotValidError
+	d.swapped = errors.As(err, &nv)
+	return err
 }
 
 // Cleanup drops the shadow unless the cut-over happened (after it, the
@@ -139,6 +146,10 @@ func (d *postgresDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver
 		return errors.New("postgres: cleanup without a connection")
 	}
 	schema := plan.Source.Schema
+	if d.swapped {
+		d.log.Info("the original table is kept: the migration did not complete", "table", schema+"."+plan.OldName)
+		return nil
+	}
 	name, what := plan.Shadow.Name, "shadow table"
 	if cutOver {
 		if !d.cfg.OkToDropTable {

@@ -10,6 +10,9 @@ import (
 
 func (mysqlDialect) casesFile() string { return "mysql.cases" }
 
+// plainAlter: MySQL's --alter is one statement's clauses.
+func (mysqlDialect) plainAlter(alter string) []string { return []string{"ALTER TABLE t " + alter} }
+
 func (mysqlDialect) sessionInfo(ctx context.Context, db *sql.DB) (string, error) {
 	var tz, sysTZ, mode string
 	if err := db.QueryRowContext(ctx, "SELECT @@time_zone, @@system_time_zone, @@sql_mode").Scan(&tz, &sysTZ, &mode); err != nil {

@@ -11,6 +11,27 @@ import (
 
 func (pgDialect) casesFile() string { return "postgres.cases" }
 
+// plainAlter: a PostgreSQL --alter may hold several ALTER TABLE statements'
+// clauses separated by ";" (osc accepts that, for RENAME and for type
+// changes in sequence); each part is one ALTER TABLE t, as a DBA would run
+// them. The split honours single quotes, which is all the cases need.
+func (pgDialect) plainAlter(alter string) []string {
+	var stmts []string
+	quoted, start := false, 0
+	for i := 0; i <= len(alter); i++ {
+		if i < len(alter) && alter[i] == '\'' {
+			quoted = !quoted
+		}
+		if i == len(alter) || alter[i] == ';' && !quoted {
+			if part := strings.TrimSpace(alter[start:i]); part != "" {
+				stmts = append(stmts, "ALTER TABLE t "+part)
+			}
+			start = i + 1
+		}
+	}
+	return stmts
+}
+
 func (pgDialect) sessionInfo(ctx context.Context, db *sql.DB) (string, error) {
 	var tz, style string
 	if err := db.QueryRowContext(ctx, "SELECT current_setting('TimeZone'), current_setting('DateStyle')").Scan(&tz, &style); err != nil {

@@ -57,6 +57,9 @@ type differ interface {
 	// search_path, which resolves the names the --alter gives without a
 	// schema).
 	oscSessionArgs(ns string) ([]string, error)
+	// plainAlter is the plain side of an --alter: the ALTER TABLE t
+	// statements to run, one transaction each.
+	plainAlter(alter string) []string
 }
 
 // section is one part of a namespace's description: pg_dump's output, the
@@ -143,9 +146,12 @@ func runDiffCase(t *testing.T, d differ, admin *sql.DB, bin string, c *diffCase)
 	osc := diffSetup(ctx, t, d, admin, oscNS, c)
 
 	var problems []string
-	if c.bothRefuse || c.oscRefuses {
+	switch {
+	case c.bothRefuse && c.writes != nil:
+		problems = runDiffRefusalUnderWrites(ctx, t, d, bin, c, plain, osc, plainNS, oscNS)
+	case c.bothRefuse || c.oscRefuses:
 		problems = runDiffRefusal(ctx, t, d, bin, c, plain, osc, plainNS, oscNS)
-	} else {
+	default:
 		problems = runDiffMigration(ctx, t, d, bin, c, plain, osc, plainNS, oscNS)
 	}
 
@@ -203,6 +209,24 @@ func diffSetup(ctx context.Context, t *testing.T, d differ, admin *sql.DB, ns st
 // plain copy, runs the plain ALTER there, lets osc cut over and compares.
 // It returns the differences.
 func runDiffMigration(ctx context.Context, t *testing.T, d differ, bin string, c *diffCase, plain, osc *sql.DB, plainNS, oscNS string) []string {
+	p, plainErr, problems := runDiffUnderWrites(ctx, t, d, bin, c, plain, osc, oscNS)
+	defer p.logOutput(t)
+	switch {
+	case plainErr != nil && p.err != nil:
+		return append(problems, fmt.Sprintf("both refuse (plain: %v; osc: %s): mark the case both-refuse", plainErr, p.lastErrorLine()))
+	case plainErr != nil:
+		return append(problems, fmt.Sprintf("osc succeeded where the server refuses: %v", plainErr))
+	case p.err != nil:
+		return append(problems, fmt.Sprintf("osc failed: %s", p.lastErrorLine()))
+	}
+	return append(problems, compareStates(ctx, t, d, plain, osc, plainNS, oscNS)...)
+}
+
+// runDiffUnderWrites runs osc under the case's writes until it postpones
+// the cut-over (or exits), replays the writes on the plain copy, runs the
+// plain ALTER there and lets osc go on until it exits. It returns osc's run,
+// the plain ALTER's error and the problems seen (leftovers included).
+func runDiffUnderWrites(ctx context.Context, t *testing.T, d differ, bin string, c *diffCase, plain, osc *sql.DB, oscNS string) (*oscProcess, error, []string) {
 	w, err := diffWorkload(ctx, d, osc, oscNS, c)
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +244,6 @@ func runDiffMigration(ctx context.Context, t *testing.T, d differ, bin string, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.logOutput(t)
 	defer p.stop()
 
 	var problems []string
@@ -243,7 +266,7 @@ func runDiffMigration(ctx context.Context, t *testing.T, d differ, bin string, c
 	if err := replay(ctx, d, plain, writes); err != nil {
 		t.Fatal(err)
 	}
-	plainErr := execScript(ctx, plain, []string{"ALTER TABLE t " + c.alter})
+	plainErr := execScript(ctx, plain, d.plainAlter(c.alter))
 
 	if err := os.Remove(flag); err != nil {
 		t.Fatal(err)
@@ -254,16 +277,28 @@ func runDiffMigration(ctx context.Context, t *testing.T, d differ, bin string, c
 		problems = append(problems, fmt.Sprintf("osc did not exit within %v of the cut-over's release", diffOscTimeout))
 		p.stop()
 	}
-	problems = append(problems, leftoverProblems(ctx, t, d, osc, oscNS, baseline)...)
-	switch {
-	case plainErr != nil && p.err != nil:
-		return append(problems, fmt.Sprintf("both refuse (plain: %v; osc: %s): mark the case both-refuse", plainErr, p.lastErrorLine()))
-	case plainErr != nil:
-		return append(problems, fmt.Sprintf("osc succeeded where the server refuses: %v", plainErr))
-	case p.err != nil:
-		return append(problems, fmt.Sprintf("osc failed: %s", p.lastErrorLine()))
+	return p, plainErr, append(problems, leftoverProblems(ctx, t, d, osc, oscNS, baseline)...)
+}
+
+// runDiffRefusalUnderWrites runs a both-refuse case with writes: osc runs
+// under them, as in a migration, and must fail; the plain copy, which had
+// the same writes and whose ALTER failed, is what osc must leave.
+func runDiffRefusalUnderWrites(ctx context.Context, t *testing.T, d differ, bin string, c *diffCase, plain, osc *sql.DB, plainNS, oscNS string) []string {
+	p, plainErr, problems := runDiffUnderWrites(ctx, t, d, bin, c, plain, osc, oscNS)
+	defer p.logOutput(t)
+	if plainErr == nil {
+		problems = append(problems, "the plain ALTER succeeds: the case is not both-refuse")
 	}
-	return append(problems, compareStates(ctx, t, d, plain, osc, plainNS, oscNS)...)
+	if p.err == nil {
+		return append(problems, "osc succeeded; want a refusal mentioning "+fmt.Sprintf("%q", c.refuseMsg))
+	}
+	if msg := p.lastErrorLine(); c.refuseMsg != "" && !failureMatches(msg, []string{c.refuseMsg}) {
+		problems = append(problems, fmt.Sprintf("osc's error %q does not mention %q", msg, c.refuseMsg))
+	}
+	for _, diff := range compareStates(ctx, t, d, plain, osc, plainNS, oscNS) {
+		problems = append(problems, "osc failed but left the table otherwise than the failed plain ALTER: "+diff)
+	}
+	return problems
 }
 
 // runDiffRefusal runs a case that osc must refuse: osc (without writes)
@@ -277,7 +312,7 @@ func runDiffRefusal(ctx context.Context, t *testing.T, d differ, bin string, c *
 	if err != nil {
 		t.Fatal(err)
 	}
-	plainErr := execScript(ctx, plain, []string{"ALTER TABLE t " + c.alter})
+	plainErr := execScript(ctx, plain, d.plainAlter(c.alter))
 	p, err := startOsc(ctx, bin, diffOscArgs(t, d, oscNS, c))
 	if err != nil {
 		t.Fatal(err)

@@ -129,6 +129,10 @@ type PostgresServer struct {
 	User                string
 	Superuser           bool
 	Replication         bool // the user has the REPLICATION attribute
+	Database            string
+	// CreateOnDatabase: the user has the CREATE privilege on the database,
+	// which CREATE PUBLICATION and osc's scratch schema need.
+	CreateOnDatabase bool
 }
 
 // ReadPostgresServer reads the server facts.
@@ -138,9 +142,9 @@ func ReadPostgresServer(ctx context.Context, q PostgresQuerier) (PostgresServer,
 		current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots)::int,
 		current_setting('max_wal_senders')::int,
 		(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int,
-		r.rolname, r.rolsuper, r.rolreplication
+		r.rolname, r.rolsuper, r.rolreplication, current_database(), has_database_privilege(current_database(), 'CREATE')
 		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&s.Version, &s.WalLevel, &s.MaxReplicationSlots,
-		&s.ReplicationSlots, &s.MaxWalSenders, &s.WalSenders, &s.User, &s.Superuser, &s.Replication)
+		&s.ReplicationSlots, &s.MaxWalSenders, &s.WalSenders, &s.User, &s.Superuser, &s.Replication, &s.Database, &s.CreateOnDatabase)
 	if err != nil {
 		return s, fmt.Errorf("read server settings: %w", err)
 	}
@@ -167,6 +171,10 @@ func (s PostgresServer) Check() error {
 	if !s.Superuser && !s.Replication {
 		problems = append(problems, fmt.Sprintf("user %s lacks the REPLICATION attribute osc needs for logical replication: ALTER ROLE %s REPLICATION",
 			s.User, QuotePostgres(s.User)))
+	}
+	if !s.CreateOnDatabase {
+		problems = append(problems, fmt.Sprintf("user %s lacks the CREATE privilege on database %s, which osc needs for its publication and for the scratch schema in which it learns the names a plain ALTER TABLE gives: GRANT CREATE ON DATABASE %s TO %s",
+			s.User, s.Database, QuotePostgres(s.Database), QuotePostgres(s.User)))
 	}
 	if len(problems) == 0 {
 		return nil
@@ -761,6 +769,9 @@ type PostgresForeignKey struct {
 	Definition string // pg_get_constraintdef text, without NOT VALID
 	References string // the referenced table (regclass text)
 	Validate   bool   // validate after the swap (false: it was NOT VALID on the original)
+	// Check, when set, finds the rows a plain ALTER TABLE would refuse the
+	// key for: the cut-over runs it first and fails if it finds one.
+	Check *PostgresForeignKeyCheck
 }
 
 // PostgresShadow is the created shadow table and what the cut-over needs to
@@ -784,6 +795,9 @@ type PostgresShadow struct {
 	// the original may change the column; ALWAYS would refuse to carry it)
 	// and ALWAYS again at cut-over.
 	AlwaysIdentity []string
+	// OwnerSet: the --alter gives the table an owner (OWNER TO), which the
+	// cut-over keeps.
+	OwnerSet bool
 }
 
 // SplitPostgresAlter splits the --alter at top-level semicolons (outside
@@ -997,18 +1011,24 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	out := &PostgresShadow{Plan: plan}
+	out := &PostgresShadow{Plan: plan, OwnerSet: pgAlterSetsOwner(clauses)}
 	for _, fk := range shFKs {
 		if fk.ReferencesOID == shadowOID {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", fk.Name)
+		}
+		if fk.Check, err = pgForeignKeyCheck(ctx, tx, shadowOID, fk, origFKs, plan); err != nil {
+			return nil, err
 		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", shadow, QuotePostgres(fk.Name))); err != nil {
 			return nil, fmt.Errorf("create shadow: set foreign key %s aside: %w", fk.Name, err)
 		}
 		out.ForeignKeys = append(out.ForeignKeys, fk.PostgresForeignKey)
 		how := "NOT VALID, validated right after"
-		if !fk.Validate {
+		switch {
+		case !fk.Validate:
 			how = "NOT VALID, as a plain ALTER TABLE leaves it"
+		case fk.Check != nil:
+			how = "NOT VALID, validated right after; before the cut-over osc checks the rows for it, and fails if one does not match, as a plain ALTER TABLE fails"
 		}
 		plan.Notes = append(plan.Notes, fmt.Sprintf("foreign key %s added to the new table at cut-over (%s)", fk.Name, how))
 	}
@@ -1024,9 +1044,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if out.AlwaysIdentity, err = pgIdentityByDefault(ctx, tx, shadowOID, shadow); err != nil {
 		return nil, err
 	}
-	if out.Renames, err = pgFinishNames(ctx, tx, in, shadowOID, naming, renames, plan); err != nil {
-		return nil, err
-	}
+	out.Renames = renames
 
 	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
 	plan.Notes = append(plan.Notes, in.Notes...)

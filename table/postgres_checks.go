@@ -2,10 +2,12 @@ package table
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // A NOT VALID CHECK constraint holds for rows written after it was added, not
@@ -73,4 +75,26 @@ func pgReadNotValidChecks(ctx context.Context, q PostgresQuerier, oid uint32) ([
 		return nil, fmt.Errorf("read check constraints: %w", err)
 	}
 	return checks, nil
+}
+
+// PostgresShadowRefusal explains a check or NOT NULL violation the shadow
+// raised on a row the copy or the applier wrote: the row, which the original
+// holds, breaks a constraint the --alter adds (a CHECK, a NOT NULL, a
+// domain's CHECK), so a plain ALTER TABLE would fail too. Other errors are
+// returned as they are.
+func PostgresShadowRefusal(err error, plan *Plan) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" && pgErr.Code != "23502" {
+		return err
+	}
+	onShadow := pgErr.TableName == plan.Shadow.Name && pgErr.SchemaName == plan.Shadow.Schema
+	if !onShadow && (pgErr.TableName != "" || pgErr.DataTypeName == "") {
+		return err
+	}
+	detail := ""
+	if pgErr.Detail != "" {
+		detail = " (" + strings.TrimSuffix(pgErr.Detail, ".") + ")"
+	}
+	return fmt.Errorf("a row of %s does not fit the altered table%s, so a plain ALTER TABLE would fail too; %s is unchanged: %w",
+		QuotePostgres(plan.Source.Schema, plan.Source.Name), detail, QuotePostgres(plan.Source.Schema, plan.Source.Name), err)
 }

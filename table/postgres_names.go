@@ -115,8 +115,8 @@ type pgNaming struct {
 
 // pgLearnNames applies the clauses to an empty copy of the original named
 // like it, in a scratch schema, within a savepoint it rolls back, and
-// returns the copy's named objects. It returns nil without the CREATE
-// privilege on the database, which the scratch schema needs. An --alter that
+// returns the copy's named objects (the scratch schema needs the CREATE
+// privilege on the database, which the inspection requires). An --alter that
 // fails on the copy fails here, with messages naming the user's table; one
 // that adds a foreign key referencing the table itself is refused (on the
 // shadow it would reference the original).
@@ -125,14 +125,9 @@ type pgNaming struct {
 // scratch schema holds only the copy) is made unavailable in the scratch
 // schema too, and the names are learned again.
 func pgLearnNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clauses []string) (*pgNaming, error) {
-	var canCreate bool
 	var nsp uint32
-	if err := tx.QueryRow(ctx, "SELECT has_database_privilege(current_database(), 'CREATE'), (SELECT relnamespace FROM pg_class WHERE oid = $1)",
-		in.OID).Scan(&canCreate, &nsp); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT relnamespace FROM pg_class WHERE oid = $1", in.OID).Scan(&nsp); err != nil {
 		return nil, fmt.Errorf("learn names: %w", err)
-	}
-	if !canCreate {
-		return nil, nil
 	}
 	orig, err := pgReadNamed(ctx, tx, in.OID)
 	if err != nil {
@@ -326,12 +321,8 @@ func pgRenameInPlace(ctx context.Context, tx pgx.Tx, schema, table string, renam
 // pgApplyNames gives the shadow's objects the names the scratch copy's
 // counterparts got, which a plain ALTER gives: constraint names, and index and
 // sequence names free in the schema, at once; it returns the renames left to
-// the cut-over, of names the original holds. Without a naming it does
-// nothing (see pgFinishNames).
+// the cut-over, of names the original holds.
 func pgApplyNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, shadowOID uint32, naming *pgNaming) ([]PostgresRename, error) {
-	if naming == nil {
-		return nil, nil
-	}
 	shadowNamed, err := pgReadNamed(ctx, tx, shadowOID)
 	if err != nil {
 		return nil, err
@@ -380,86 +371,6 @@ func pgDisplayNames(idx []pgIndex, renames []PostgresRename) {
 			}
 		}
 	}
-}
-
-// pgFinishNames returns the renames left to the cut-over: those pgApplyNames
-// returned or, without a naming (no scratch schema could be made), those
-// pairing the shadow's objects PostgreSQL named after the shadow with the
-// original's (pgFallbackNames); new ones then keep their names.
-func pgFinishNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, shadowOID uint32, naming *pgNaming, deferred []PostgresRename, plan *Plan) ([]PostgresRename, error) {
-	if naming != nil {
-		return deferred, nil
-	}
-	plan.Notes = append(plan.Notes, "objects the --alter adds keep names derived from the shadow table's name: "+
-		"to learn the names a plain ALTER TABLE gives, osc needs the CREATE privilege on the database (for a scratch schema it drops at once)")
-	return pgFallbackNames(ctx, tx, in, shadowOID, plan)
-}
-
-// pgFallbackNames pairs the shadow's indexes, identity sequences and
-// statistics that PostgreSQL named after the shadow with the original's: the
-// indexes by definition under the plan's column mapping, the sequences by
-// column, the statistics by definition.
-func pgFallbackNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, shadowOID uint32, plan *Plan) ([]PostgresRename, error) {
-	oldIdx, err := pgReadIndexes(ctx, tx, in.OID, in.Server.Version)
-	if err != nil {
-		return nil, err
-	}
-	newIdx, err := pgReadIndexes(ctx, tx, shadowOID, in.Server.Version)
-	if err != nil {
-		return nil, err
-	}
-	toSource := map[string]string{}
-	for _, m := range plan.Mapping {
-		toSource[m.Shadow] = m.Source
-	}
-	for _, c := range plan.Shadow.Columns { // generated columns keep their name
-		if _, ok := toSource[c.Name]; !ok && c.Generated && plan.Source.ColumnIndex(c.Name) >= 0 {
-			toSource[c.Name] = c.Name
-		}
-	}
-	prefix := plan.Shadow.Name + "_"
-	named := newIdx[:0:0]
-	for _, u := range newIdx {
-		if strings.HasPrefix(u.Name, prefix) {
-			named = append(named, u)
-		}
-	}
-	var out []PostgresRename
-	for _, p := range pgPairIndexes(oldIdx, named, func(s string) (string, bool) { n, ok := toSource[s]; return n, ok }) {
-		out = append(out, PostgresRename{Kind: "index", Shadow: p[1], Name: p[0]})
-	}
-	origNamed, err := pgReadNamed(ctx, tx, in.OID)
-	if err != nil {
-		return nil, err
-	}
-	shNamed, err := pgReadNamed(ctx, tx, shadowOID)
-	if err != nil {
-		return nil, err
-	}
-	byColumn := map[string]string{} // original identity column → its sequence
-	for _, o := range origNamed {
-		if o.kind == "sequence" && strings.HasPrefix(o.key, "i ") {
-			byColumn[strings.TrimPrefix(o.key, "i ")] = o.name
-		}
-	}
-	for _, s := range shNamed {
-		if s.kind == "sequence" && strings.HasPrefix(s.key, "i ") && strings.HasPrefix(s.name, prefix) {
-			if name, ok := byColumn[toSource[strings.TrimPrefix(s.key, "i ")]]; ok {
-				out = append(out, PostgresRename{Kind: "sequence", Shadow: s.name, Name: name})
-			}
-		}
-	}
-	var stats []pgNamed
-	for _, s := range shNamed {
-		if s.kind == "statistics" && strings.HasPrefix(s.name, prefix) {
-			stats = append(stats, s)
-		}
-	}
-	for s, name := range pgMatchNamed(stats, origNamed) {
-		out = append(out, PostgresRename{Kind: "statistics", Shadow: s.name, Name: name})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Shadow < out[j].Shadow })
-	return out, nil
 }
 
 // pgNewIndexConstraint matches an --alter clause adding a named constraint

@@ -60,7 +60,7 @@ func wantErr(t *testing.T, err error, subs ...string) {
 
 func TestPostgresServerCheck(t *testing.T) {
 	ok := PostgresServer{Version: 150000, WalLevel: "logical", MaxReplicationSlots: 10, ReplicationSlots: 2,
-		MaxWalSenders: 10, WalSenders: 1, User: "osc", Replication: true}
+		MaxWalSenders: 10, WalSenders: 1, User: "osc", Replication: true, Database: "app", CreateOnDatabase: true}
 	if err := ok.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +78,7 @@ func TestPostgresServerCheck(t *testing.T) {
 		{func(s *PostgresServer) { s.WalSenders = 10 }, "raise max_wal_senders"},
 		{func(s *PostgresServer) { s.Replication = false }, `ALTER ROLE "osc" REPLICATION`},
 		{func(s *PostgresServer) { s.Version = 130000 }, "PostgreSQL 14 or later"},
+		{func(s *PostgresServer) { s.CreateOnDatabase = false }, `GRANT CREATE ON DATABASE "app" TO "osc"`},
 	} {
 		s := ok
 		c.mod(&s)

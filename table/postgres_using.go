@@ -485,8 +485,18 @@ type pgTracked struct {
 	name    string // current name
 	typ     string // current type
 	limited bool   // typ limits a length: a CAST truncates where the ALTER fails
-	orig    string // the original column ("" for one a clause added)
-	origTyp string
+	// input is, for a scalar limited type, the SQL of a value of it from a
+	// cstring as a column of the type stores it (its input function with the
+	// column's typmod, %s the cstring), which fails where the ALTER fails;
+	// "" where typ is an array of one or a domain.
+	input   string
+	inputOf string // the type whose text the input function reads: text or varbit
+	// castable: a CAST to typ stores what the assignment stores (a type
+	// without a length limit, or a domain over one: its CHECKs run either
+	// way).
+	castable bool
+	orig     string // the original column ("" for one a clause added)
+	origTyp  string
 	// val is the value as SQL over the original row, stored in typ with the
 	// assignment cast; valTyp is the type val yields when known. A column
 	// no USING touched has val "" (the original column, which is stored with
@@ -506,24 +516,39 @@ type pgUsingTracker struct {
 }
 
 type pgTrackedCol struct {
-	num          int16
-	name, typ    string
-	limited, dom bool
+	num            int16
+	name, typ      string
+	limited, dom   bool
+	input, inputOf string
+	castable       bool
+}
+
+// track starts following a column as it is now.
+func (c pgTrackedCol) track() *pgTracked {
+	return &pgTracked{name: c.name, typ: c.typ, limited: c.limited || c.dom, input: c.input, inputOf: c.inputOf, castable: c.castable}
 }
 
 func pgReadTracked(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgTrackedCol, error) {
 	rows, err := q.Query(ctx, `SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
 		a.atttypmod <> -1 AND (CASE WHEN t.typelem <> 0 AND t.typlen = -1 THEN t.typelem ELSE a.atttypid END)
 			IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype),
-		t.typtype = 'd'
-		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		t.typtype = 'd',
+		CASE WHEN a.atttypmod <> -1 AND a.atttypid IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype)
+			THEN format('pg_catalog.%s(%%s, %s, %s)', t.typinput::regproc::text, a.atttypid::int, a.atttypmod) ELSE '' END,
+		CASE WHEN a.atttypid IN ('bit'::regtype, 'varbit'::regtype) THEN 'varbit' ELSE 'text' END,
+		NOT (a.atttypmod <> -1 AND (CASE WHEN t.typelem <> 0 AND t.typlen = -1 THEN t.typelem ELSE a.atttypid END)
+				IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype))
+			AND (t.typtype <> 'd' OR b.typtype <> 'd' AND NOT (t.typtypmod <> -1
+				AND (CASE WHEN b.typelem <> 0 AND b.typlen = -1 THEN b.typelem ELSE b.oid END)
+					IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype)))
+		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type b ON b.oid = t.typbasetype
 		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read shadow columns: %w", err)
 	}
 	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgTrackedCol, error) {
 		var c pgTrackedCol
-		return c, r.Scan(&c.num, &c.name, &c.typ, &c.limited, &c.dom)
+		return c, r.Scan(&c.num, &c.name, &c.typ, &c.limited, &c.dom, &c.input, &c.inputOf, &c.castable)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read shadow columns: %w", err)
@@ -540,7 +565,9 @@ func pgNewUsingTracker(ctx context.Context, q PostgresQuerier, n PostgresNames, 
 	}
 	t := &pgUsingTracker{names: n, shadow: shadowOID, cols: map[int16]*pgTracked{}}
 	for _, c := range cols {
-		t.cols[c.num] = &pgTracked{name: c.name, typ: c.typ, limited: c.limited || c.dom, orig: preAlter[c.num], origTyp: c.typ}
+		tc := c.track()
+		tc.orig, tc.origTyp = preAlter[c.num], c.typ
+		t.cols[c.num] = tc
 	}
 	return t, nil
 }
@@ -559,11 +586,26 @@ func (c *pgTracked) read() (expr string, ok bool, err error) {
 	if valTyp == c.typ {
 		return val, true, nil
 	}
-	if c.limited {
-		return "", true, fmt.Errorf("column %s's value would pass through type %s, which an explicit cast truncates where the ALTER fails; "+
-			"osc cannot reproduce that: give the USING in the first clause, or change the type and compute the value in separate migrations", c.name, c.typ)
+	v, err := c.assign(val)
+	return v, true, err
+}
+
+// assign is SQL for val stored in a column of the column's current type, as
+// the ALTER's assignment cast stores it: a CAST, except for a length-limited
+// type, where an explicit cast truncates what the assignment refuses; there
+// the type's input function with the column's typmod refuses it, with the
+// server's own message. An array of such a type, or a domain over one (or
+// over another domain), is refused.
+func (c *pgTracked) assign(val string) (string, error) {
+	switch {
+	case c.input != "":
+		return fmt.Sprintf(c.input, "CAST(CAST(("+val+") AS "+c.inputOf+") AS cstring)"), nil
+	case !c.castable:
+		return "", fmt.Errorf("column %s's value would pass through type %s (an array of a length-limited type, or a domain over one) in a clause of the --alter "+
+			"before another changes it; osc cannot reproduce that conversion: change the column's type in one clause (with its USING), "+
+			"or in separate migrations", c.name, c.typ)
 	}
-	return "CAST((" + val + ") AS " + c.typ + ")", true, nil
+	return "CAST((" + val + ") AS " + c.typ + ")", nil
 }
 
 // prepare reads the USINGs of the clause about to be applied to the shadow,
@@ -650,7 +692,7 @@ func (t *pgUsingTracker) applied(ctx context.Context, q pgx.Tx) error {
 	for _, c := range cols {
 		old, ok := t.cols[c.num]
 		if !ok {
-			next[c.num] = &pgTracked{name: c.name, typ: c.typ, limited: c.limited || c.dom}
+			next[c.num] = c.track()
 			continue
 		}
 		cur := *old
@@ -662,19 +704,22 @@ func (t *pgUsingTracker) applied(ctx context.Context, q pgx.Tx) error {
 				}
 				cur.castCand = cur.castCand && !c.limited && !c.dom
 			}
-		} else if c.typ != old.typ && old.val != "" {
-			// The value a USING gave is stored in the old type before the new
-			// type change converts it.
-			if old.valTyp != old.typ {
-				if old.limited {
-					return fmt.Errorf("column %s gets a value from a USING and then type %s from a later clause, through type %s, which an explicit cast truncates where the ALTER fails; "+
-						"osc cannot reproduce that: change the type in the clause of the USING", c.name, c.typ, old.typ)
-				}
-				cur.val, cur.valTyp = "CAST(("+old.val+") AS "+old.typ+")", old.typ
+		} else if c.typ != old.typ && (old.val != "" || old.orig != "" && old.typ != old.origTyp) {
+			// The value an earlier clause gave (a USING, or a type change
+			// without one, which can round, narrow or refuse it) is stored in
+			// the old type before this type change converts it.
+			v, _, err := old.read()
+			if err != nil {
+				return fmt.Errorf("column %s gets type %s from a later clause: %w", c.name, c.typ, err)
 			}
+			if old.val == "" {
+				cur.using = append(append([]string{}, old.using...), QuotePostgres(old.orig)+"::"+old.typ)
+			}
+			cur.val, cur.valTyp = v, old.typ
 			cur.castCand = false
 		}
 		cur.name, cur.typ, cur.limited = c.name, c.typ, c.limited || c.dom
+		cur.input, cur.inputOf, cur.castable = c.input, c.inputOf, c.castable
 		next[c.num] = &cur
 	}
 	t.cols, t.pending = next, nil

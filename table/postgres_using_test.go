@@ -85,6 +85,12 @@ func TestCreatePostgresShadowUsing(t *testing.T) {
 		// The second clause sees a renamed, and n as numeric.
 		{"RENAME COLUMN a TO a2; ALTER m TYPE numeric(10,1); ALTER a2 TYPE text USING a2 || '/' || m / 3",
 			`a2=(SELECT (a2 || '/' || m / 3) FROM (SELECT "a" AS "a2", CAST(("m") AS numeric(10,1)) AS "m") AS "ut") [1 4]`, "id"},
+		// A type change converts the value the one before stored.
+		{"ALTER m TYPE smallint; ALTER m TYPE numeric", `m=CAST(("m") AS smallint) [4]`, "id"},
+		// Into a length-limited type as the column stores it: too long fails.
+		{"ALTER v TYPE varchar(3); ALTER a TYPE text USING v",
+			`a=(SELECT (v) FROM (SELECT pg_catalog.varcharin(CAST(CAST(("v") AS text) AS cstring), 1043, 7) AS "v") AS "ut") [6]`, "id"},
+		{"ALTER s TYPE char(2); ALTER s TYPE text", `s=pg_catalog.bpcharin(CAST(CAST(("s") AS text) AS cstring), 1042, 6) [7]`, "id"},
 	} {
 		sh, err := pgShadow(t, pool, "ut", c.alter)
 		if err != nil {
@@ -114,7 +120,7 @@ func TestCreatePostgresShadowUsing(t *testing.T) {
 		{"ALTER COLUMN s TYPE text USING s || big", "can be stored out of line"},
 		{"ALTER COLUMN s TYPE text USING ut::text", "refers to the whole row (ut)"},
 		{"ADD COLUMN c int; ALTER a TYPE int USING c", "which an earlier clause of the --alter adds"},
-		{"ALTER v TYPE varchar(3); ALTER a TYPE text USING v", "explicit cast truncates"},
+		{"ALTER v TYPE varchar(3)[] USING ARRAY[v]; ALTER v TYPE text", "an array of a length-limited type, or a domain over one"},
 		{"ALTER COLUMN a TYPE bigint USING nosuch", `column "nosuch" does not exist`},
 	} {
 		_, err := pgShadow(t, pool, "ut", c.alter)
