@@ -767,9 +767,12 @@ func (m ColumnMap) PostgresValue() string {
 // pgCheckUsing checks, on the created shadow, the plan's USING values: each
 // one must be computable where osc computes it — over the original table (the
 // copy) and over a row built from captured values (the applier), stored into
-// the shadow — and must not call a volatile function (osc evaluates it when
-// it copies the row and again at each change, where the ALTER evaluates it
-// once). It sets each value's Reads, and refuses a value reading several
+// the shadow — and must not call a function whose value changes between
+// calls or transactions: a volatile one, the time of the transaction
+// (now(), CURRENT_TIMESTAMP…), its id, or a stable function of the user's
+// (which may read tables). osc evaluates it when it copies the row and again
+// at each change, where the ALTER evaluates it in one transaction. Stable
+// built-ins that only depend on settings (to_char…) are allowed. It sets each value's Reads, and refuses a value reading several
 // columns one of which can be stored out of line: a change leaving such a
 // value unchanged does not carry it (pgoutput's "unchanged TOAST"), so the
 // applier could not compute the value.
@@ -799,7 +802,11 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 			SELECT 0, false, p.oid::regprocedure::text
 			FROM pg_rewrite r, regexp_matches(r.ev_action::text, ':(?:funcid|opfuncid) (\d+)', 'g') AS f(m)
 			JOIN pg_proc p ON p.oid = f.m[1]::oid
-			WHERE r.ev_class = $1::regclass AND p.provolatile = 'v'`,
+			WHERE r.ev_class = $1::regclass AND (p.provolatile = 'v' OR p.provolatile = 's' AND (p.oid >= 16384 OR p.proname IN
+				('now', 'statement_timestamp', 'transaction_timestamp', 'txid_current', 'txid_current_if_assigned', 'pg_current_xact_id', 'pg_current_xact_id_if_assigned')))
+			UNION
+			SELECT 0, false, 'CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP, LOCALTIME or LOCALTIMESTAMP'
+			FROM pg_rewrite r WHERE r.ev_class = $1::regclass AND r.ev_action::text ~ 'SQLVALUEFUNCTION :op [0-8] '`,
 			view, srcOID)
 		if err != nil {
 			return fmt.Errorf("read what %s depends on: %w", what, err)
@@ -839,8 +846,9 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		sort.Ints(m.Reads)
 		sort.Strings(toast)
 		if len(volatile) > 0 {
-			return fmt.Errorf("%s calls volatile functions (%s): a plain ALTER evaluates it once per row, osc when it copies the row and again at each change to it, "+
-				"so the values would differ; compute the value after the migration (UPDATE), or use a stable expression", what, strings.Join(volatile, ", "))
+			return fmt.Errorf("%s calls functions whose value changes from one call or transaction to the next (%s): a plain ALTER evaluates it in one "+
+				"transaction, osc when it copies each chunk and again at each change to a row, so the values would differ; "+
+				"compute the value after the migration (UPDATE), or give a constant instead", what, strings.Join(volatile, ", "))
 		}
 		if len(m.Reads) > 1 && len(toast) > 0 {
 			return fmt.Errorf("%s reads several columns, and %s can be stored out of line (TOAST): an update that leaves such a value unchanged does not carry it "+

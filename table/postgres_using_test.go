@@ -116,7 +116,9 @@ func TestCreatePostgresShadowUsing(t *testing.T) {
 	for _, c := range []struct{ alter, want string }{
 		{"ALTER COLUMN id TYPE bigint USING id + 1", "primary key ut_pkey"},
 		{"ALTER COLUMN n TYPE bigint USING n / 2", "unique index ut_n_key"},
-		{"ALTER COLUMN a TYPE float8 USING random()", "volatile functions (random()"},
+		{"ALTER COLUMN a TYPE float8 USING random()", "to the next (random()"},
+		{"ALTER COLUMN a TYPE float8 USING extract(epoch from now())", "to the next (now()"},
+		{"ALTER COLUMN a TYPE text USING a::text || current_timestamp", "to the next (CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP"},
 		{"ALTER COLUMN s TYPE text USING s || big", "can be stored out of line"},
 		{"ALTER COLUMN s TYPE text USING ut::text", "refers to the whole row (ut)"},
 		{"ADD COLUMN c int; ALTER a TYPE int USING c", "which an earlier clause of the --alter adds"},
