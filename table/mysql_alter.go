@@ -267,15 +267,17 @@ func (a *MySQLAlter) shadowToSource(source *Table) map[string]string {
 
 // impliedUnique reports whether every set of rows distinct under some unique
 // index of the original is also distinct under u (given by shadow column
-// names): u contains all the parts of that index, each at least as long.
-func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLIndex) bool {
+// names): u contains all the parts of that index, each at least as long,
+// and the alter's type changes keep distinct values of each part distinct
+// (kept, by original column name; nil: every column's do).
+func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLIndex, kept func(string) bool) bool {
 	for _, ix := range indexes {
 		if !ix.Unique || len(ix.Columns) == 0 {
 			continue
 		}
 		all := true
 		for i, col := range ix.Columns {
-			if col == "" || !containsPart(u, toSource, col, ix.SubParts[i]) {
+			if col == "" || !containsPart(u, toSource, col, ix.SubParts[i]) || kept != nil && !kept(col) {
 				all = false
 				break
 			}
@@ -323,11 +325,8 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	}
 	p := &Plan{Source: in.Source, Shadow: in.Shadow, OldName: in.OldName,
 		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone}
-	toSource := in.Alter.shadowToSource(in.Source)
-	for _, ix := range in.ShadowIndexes {
-		if ix.Unique && !impliedUnique(ix, toSource, in.SourceIndexes) {
-			return nil, errNewUnique(ix)
-		}
+	if err := checkNewUnique(in); err != nil {
+		return nil, err
 	}
 
 	shadowUsed := make([]bool, len(in.Shadow.Columns))
@@ -350,10 +349,6 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		}
 		if sc.ColumnType != c.ColumnType {
 			notes = append(notes, fmt.Sprintf("change column %s: %s -> %s", sc.Name, c.ColumnType, sc.ColumnType))
-		}
-		if a, b := in.SourceCollations[strings.ToLower(c.Name)], in.ShadowCollations[strings.ToLower(sc.Name)]; a != b && inUniqueKey(in.ShadowIndexes, sc.Name) {
-			notes = append(notes, fmt.Sprintf("warning: unique key column %s changes collation %s -> %s; "+
-				"values distinct before but equal after would be lost", sc.Name, a, b))
 		}
 		if c.Generated || sc.Generated {
 			continue
@@ -395,6 +390,47 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	return p, nil
 }
 
+// checkNewUnique refuses a unique index of the shadow that no unique index
+// of the original implies, with its columns' type changes taken into
+// account (see mysqlEqualityKept): the copy and the applier would drop the
+// rows that duplicate others under it silently.
+func checkNewUnique(in MySQLPlanInput) error {
+	toSource := in.Alter.shadowToSource(in.Source)
+	kept := in.equalityKept
+	for _, ix := range in.ShadowIndexes {
+		if !ix.Unique || impliedUnique(ix, toSource, in.SourceIndexes, kept) {
+			continue
+		}
+		if impliedUnique(ix, toSource, in.SourceIndexes, nil) {
+			// Implied but for a type change: name the column.
+			for _, c := range ix.Columns {
+				src, ok := toSource[strings.ToLower(c)]
+				if ok && !kept(src) {
+					sc := in.Source.Columns[columnIndexFold(in.Source, src)]
+					dc := in.Shadow.Columns[columnIndexFold(in.Shadow, c)]
+					return errEqualityLost(ix, dc.Name, sc, dc, in.SourceCollations[strings.ToLower(sc.Name)],
+						in.ShadowCollations[strings.ToLower(dc.Name)])
+				}
+			}
+		}
+		return errNewUnique(ix)
+	}
+	return nil
+}
+
+// equalityKept reports whether the original column col reaches the shadow
+// with distinct values kept distinct (see mysqlEqualityKept).
+func (in MySQLPlanInput) equalityKept(col string) bool {
+	i := columnIndexFold(in.Source, col)
+	j := columnIndexFold(in.Shadow, in.Alter.ShadowName(col))
+	if i < 0 || j < 0 {
+		return false
+	}
+	sc, dc := in.Source.Columns[i], in.Shadow.Columns[j]
+	return mysqlEqualityKept(sc, dc, in.SourceCollations[strings.ToLower(sc.Name)],
+		in.ShadowCollations[strings.ToLower(dc.Name)], in.TimeZone)
+}
+
 // checkColumnsKept refuses an original column that the alter, as osc read
 // it, neither drops nor renames and that the altered table lacks, or lacks
 // under its new name; and two original columns read as renamed to one name.
@@ -433,7 +469,7 @@ func errColumnLost(col, sh string) error {
 
 // chooseKey returns the original's PRIMARY KEY, or else its first UNIQUE key
 // over NOT NULL columns that is not ignored, whose columns all reach the
-// shadow and form a PRIMARY KEY or NOT NULL UNIQUE key there too.
+// shadow with distinct values kept distinct and form a PRIMARY KEY or NOT NULL UNIQUE key there too.
 func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 	shadowOf := map[string]string{}
 	for _, m := range mapping {
@@ -454,8 +490,10 @@ func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 		want := MySQLIndex{SubParts: ix.SubParts}
 		ok := true
 		for _, c := range ix.Columns {
+			// A key whose values may merge would make the applier's
+			// lookups find another row.
 			sh, found := shadowOf[strings.ToLower(c)]
-			if !found {
+			if !found || !in.equalityKept(c) {
 				ok = false
 				break
 			}
@@ -502,20 +540,6 @@ func sameParts(a, b MySQLIndex) bool {
 		}
 	}
 	return true
-}
-
-func inUniqueKey(indexes []MySQLIndex, col string) bool {
-	for _, ix := range indexes {
-		if !ix.Unique {
-			continue
-		}
-		for _, c := range ix.Columns {
-			if strings.EqualFold(c, col) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // columnIndexFold is Table.ColumnIndex ignoring case, as MySQL compares
