@@ -89,9 +89,13 @@ func (a *MySQLAlter) ShadowName(column string) string {
 // ParseMySQLAlter reads the --alter clauses for table name, with quotes read
 // as the server reads them under sqlMode (the session's @@sql_mode). Before
 // anything runs it refuses what osc cannot run on a shadow table: text that
-// is not the clauses of one ALTER TABLE, a RENAME of the table, and
-// partition operations that drop, empty or swap partitions (osc copies every
-// row). Everything else is left to the server.
+// is not the clauses of one ALTER TABLE, a RENAME of the table, partition
+// operations that drop, empty or swap partitions (osc copies every row) or
+// move them to or from another table (CONVERT), and DISCARD or IMPORT
+// TABLESPACE. These are the clauses that name another table or act on the
+// table's files; the rest (ADD, REORGANIZE, COALESCE, REMOVE PARTITIONING,
+// ORDER BY, FORCE, …) acts on the shadow alone and is left to the server.
+// A FOREIGN KEY's REFERENCES is read from the result and refused there.
 func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
 	text := strings.TrimSpace(alter)
 	toks, err := tokenizeMySQL(text, lexModeOf(sqlMode))
@@ -221,6 +225,20 @@ func (a *MySQLAlter) readClause(c sqlClause) error {
 		}
 	case t[0].is("EXCHANGE") || t[0].is("TRUNCATE"):
 		return errPartitionRows(c)
+	case t[0].is("CONVERT") && (at(1).is("TABLE") || at(1).is("PARTITION")):
+		// CONVERT TABLE u TO PARTITION p …, CONVERT PARTITION p TO TABLE u
+		// move rows between the table and another one: run on the shadow,
+		// the first would move u into it (and a dry run's drop of the
+		// shadow would drop u's rows), the second would leave u behind with
+		// the shadow's rows.
+		return fmt.Errorf("--alter moves a partition to or from another table (%s); osc builds a new table and "+
+			"would move the other table's rows into it, or the partition's rows into a table it does not manage: "+
+			"run the CONVERT with a plain ALTER TABLE", c.text)
+	case t[0].is("DISCARD") || t[0].is("IMPORT"):
+		// [PARTITION …] DISCARD | IMPORT TABLESPACE acts on the table's
+		// data files, which a new table does not have.
+		return fmt.Errorf("--alter discards or imports a tablespace (%s); that acts on the table's own data files, "+
+			"which osc's new table does not have: run it with a plain ALTER TABLE", c.text)
 	}
 	return nil
 }

@@ -142,6 +142,11 @@ func TestParseMySQLAlterRefusals(t *testing.T) {
 		{"DROP PARTITION p0", "drops, empties or exchanges partitions (DROP PARTITION p0)"},
 		{"TRUNCATE PARTITION p0", "drops, empties or exchanges partitions"},
 		{"EXCHANGE PARTITION p0 WITH TABLE u", "drops, empties or exchanges partitions"},
+		{"CONVERT TABLE u TO PARTITION p2 VALUES LESS THAN (300)", "moves a partition to or from another table (CONVERT TABLE u"},
+		{"ADD COLUMN x INT, convert partition p0 to table u", "moves a partition to or from another table"},
+		{"DISCARD TABLESPACE", "discards or imports a tablespace"},
+		{"IMPORT PARTITION p0 TABLESPACE", "discards or imports a tablespace"},
+		{"DISCARD PARTITION ALL TABLESPACE", "discards or imports a tablespace"},
 	} {
 		_, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
