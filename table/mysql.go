@@ -530,7 +530,7 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 			c.NoDefault = !def.Valid && !strings.Contains(up, "AUTO_INCREMENT")
 		}
 		if collation != "" {
-			colls[strings.ToLower(c.Name)] = collation
+			colls[foldName(c.Name)] = collation
 		}
 		t.Columns = append(t.Columns, c)
 	}
@@ -564,7 +564,7 @@ func readMySQLIndexes(ctx context.Context, db *sql.DB, schema, name string) ([]M
 	}
 	get := func(col string) string {
 		for i, c := range cols {
-			if strings.EqualFold(c, col) {
+			if sameName(c, col) {
 				return vals[i].String
 			}
 		}

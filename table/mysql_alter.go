@@ -61,10 +61,10 @@ func (ix MySQLIndex) describe() string {
 // mysql_alter_lex.go).
 type MySQLAlter struct {
 	Text string // the clauses as the user gave them
-	// Renames maps the lower-case name of an original column to its new name
+	// Renames maps the folded name (foldName) of an original column to its new name
 	// (CHANGE COLUMN a b ..., RENAME COLUMN a TO b).
 	Renames map[string]string
-	// Dropped holds the lower-case names of the original columns the alter
+	// Dropped holds the folded names of the original columns the alter
 	// drops. A column dropped and added again under the same name is new.
 	Dropped map[string]bool
 	// unread is why osc could not read a CHANGE, RENAME COLUMN or DROP
@@ -77,10 +77,10 @@ type MySQLAlter struct {
 // ShadowName returns the name the original column gets in the shadow table,
 // or "" when the alter drops it.
 func (a *MySQLAlter) ShadowName(column string) string {
-	if n, ok := a.Renames[strings.ToLower(column)]; ok {
+	if n, ok := a.Renames[foldName(column)]; ok {
 		return n
 	}
-	if a.Dropped[strings.ToLower(column)] {
+	if a.Dropped[foldName(column)] {
 		return ""
 	}
 	return column
@@ -221,7 +221,7 @@ func (a *MySQLAlter) readClause(c sqlClause) error {
 				a.cannotRead(c, "DROP [COLUMN] name")
 				return nil
 			}
-			a.Dropped[strings.ToLower(col)] = true
+			a.Dropped[foldName(col)] = true
 		}
 	case t[0].is("EXCHANGE") || t[0].is("TRUNCATE"):
 		return errPartitionRows(c)
@@ -244,8 +244,8 @@ func (a *MySQLAlter) readClause(c sqlClause) error {
 }
 
 func (a *MySQLAlter) rename(old, nw string) {
-	if !strings.EqualFold(old, nw) {
-		a.Renames[strings.ToLower(old)] = nw
+	if !sameName(old, nw) {
+		a.Renames[foldName(old)] = nw
 	}
 }
 
@@ -277,7 +277,7 @@ func (a *MySQLAlter) shadowToSource(source *Table) map[string]string {
 	m := map[string]string{}
 	for _, c := range source.Columns {
 		if sh := a.ShadowName(c.Name); sh != "" {
-			m[strings.ToLower(sh)] = c.Name
+			m[foldName(sh)] = c.Name
 		}
 	}
 	return m
@@ -309,8 +309,8 @@ func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLInde
 
 func containsPart(u MySQLIndex, toSource map[string]string, col string, sub int) bool {
 	for j, c := range u.Columns {
-		src, ok := toSource[strings.ToLower(c)]
-		if c == "" || !ok || !strings.EqualFold(src, col) {
+		src, ok := toSource[foldName(c)]
+		if c == "" || !ok || !sameName(src, col) {
 			continue
 		}
 		if u.SubParts[j] == 0 || (sub > 0 && u.SubParts[j] >= sub) {
@@ -422,12 +422,12 @@ func checkNewUnique(in MySQLPlanInput) error {
 		if impliedUnique(ix, toSource, in.SourceIndexes, nil) {
 			// Implied but for a type change: name the column.
 			for _, c := range ix.Columns {
-				src, ok := toSource[strings.ToLower(c)]
+				src, ok := toSource[foldName(c)]
 				if ok && !kept(src) {
 					sc := in.Source.Columns[columnIndexFold(in.Source, src)]
 					dc := in.Shadow.Columns[columnIndexFold(in.Shadow, c)]
-					return errEqualityLost(ix, dc.Name, sc, dc, in.SourceCollations[strings.ToLower(sc.Name)],
-						in.ShadowCollations[strings.ToLower(dc.Name)])
+					return errEqualityLost(ix, dc.Name, sc, dc, in.SourceCollations[foldName(sc.Name)],
+						in.ShadowCollations[foldName(dc.Name)])
 				}
 			}
 		}
@@ -445,8 +445,8 @@ func (in MySQLPlanInput) equalityKept(col string) bool {
 		return false
 	}
 	sc, dc := in.Source.Columns[i], in.Shadow.Columns[j]
-	return mysqlEqualityKept(sc, dc, in.SourceCollations[strings.ToLower(sc.Name)],
-		in.ShadowCollations[strings.ToLower(dc.Name)], in.TimeZone)
+	return mysqlEqualityKept(sc, dc, in.SourceCollations[foldName(sc.Name)],
+		in.ShadowCollations[foldName(dc.Name)], in.TimeZone)
 }
 
 // checkColumnsKept refuses an original column that the alter, as osc read
@@ -476,12 +476,13 @@ func checkColumnsKept(in MySQLPlanInput) error {
 // errColumnLost refuses an original column that the altered table lacks
 // under the name osc expects: osc does not guess where its data went.
 func errColumnLost(col, sh string) error {
-	if !strings.EqualFold(col, sh) {
+	if !sameName(col, sh) {
 		return fmt.Errorf("osc read the --alter as renaming column %s to %s, but the altered table has no column %s: "+
 			"rename the column with one CHANGE or RENAME COLUMN clause and keep its new name", col, sh, sh)
 	}
 	return fmt.Errorf("the altered table has no column %s, but osc read no clause of the --alter that drops or renames it; "+
-		"osc does not guess what became of its data: drop it with DROP COLUMN %s or rename it with RENAME COLUMN %s TO <new name>",
+		"osc does not guess what became of its data: drop it with DROP COLUMN %s or rename it with RENAME COLUMN %s TO <new name> "+
+		"(osc matches the names in the --alter to the table's exactly, apart from the case of ASCII letters)",
 		col, QuoteMySQL(col), QuoteMySQL(col))
 }
 
@@ -491,7 +492,7 @@ func errColumnLost(col, sh string) error {
 func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 	shadowOf := map[string]string{}
 	for _, m := range mapping {
-		shadowOf[strings.ToLower(m.Source)] = m.Shadow
+		shadowOf[foldName(m.Source)] = m.Shadow
 	}
 	var candidates []MySQLIndex
 	for _, ix := range in.SourceIndexes {
@@ -510,7 +511,7 @@ func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 		for _, c := range ix.Columns {
 			// A key whose values may merge would make the applier's
 			// lookups find another row.
-			sh, found := shadowOf[strings.ToLower(c)]
+			sh, found := shadowOf[foldName(c)]
 			if !found || !in.equalityKept(c) {
 				ok = false
 				break
@@ -548,7 +549,7 @@ func sameParts(a, b MySQLIndex) bool {
 	for i, c := range a.Columns {
 		found := false
 		for j, d := range b.Columns {
-			if strings.EqualFold(c, d) && a.SubParts[i] == b.SubParts[j] {
+			if sameName(c, d) && a.SubParts[i] == b.SubParts[j] {
 				found = true
 				break
 			}
@@ -560,18 +561,42 @@ func sameParts(a, b MySQLIndex) bool {
 	return true
 }
 
-// columnIndexFold is Table.ColumnIndex ignoring case, as MySQL compares
-// column names.
+// columnIndexFold is Table.ColumnIndex ignoring the case of ASCII letters
+// (see sameName).
 func columnIndexFold(t *Table, name string) int {
 	if name == "" {
 		return -1
 	}
 	for i, c := range t.Columns {
-		if strings.EqualFold(c.Name, name) {
+		if sameName(c.Name, name) {
 			return i
 		}
 	}
 	return -1
+}
+
+// Column names. The server compares them with its own case folding
+// (of MariaDB's utf8mb3), which differs from Go's for non-ASCII letters: it
+// does not fold U+1E9E to ß. osc matches
+// names only where both agree, exact apart from the case of ASCII letters;
+// where the server matched names osc did not, the altered table lacks a
+// column osc expects, which checkColumnsKept refuses.
+
+// foldName lower-cases the ASCII letters of a name.
+func foldName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// sameName reports whether two names are equal apart from the case of
+// ASCII letters.
+func sameName(a, b string) bool {
+	return foldName(a) == foldName(b)
 }
 
 // QuoteMySQL quotes an identifier with backticks.

@@ -52,11 +52,11 @@ func lexModeOf(sqlMode string) sqlLexMode {
 	return m
 }
 
-// is reports whether t is the unquoted keyword kw (upper case), in any case.
-// The lengths must match too: Unicode folding would take "\u212Aey" (with a
-// Kelvin sign), which the server reads as a name, for KEY.
+// is reports whether t is the unquoted keyword kw (upper case), in any case
+// of its ASCII letters: Unicode folding would take "\u212Aey" (with a Kelvin
+// sign), which the server reads as a name, for KEY.
 func (t sqlToken) is(kw string) bool {
-	return t.kind == tokWord && len(t.text) == len(kw) && strings.EqualFold(t.text, kw)
+	return t.kind == tokWord && sameName(t.text, kw)
 }
 
 // isPunct reports whether t is the punctuation character p.

@@ -75,3 +75,22 @@ func TestTokenizeMySQLControlCharacters(t *testing.T) {
 		t.Errorf("dropped %v: the server reads the DROP as a comment", a.Dropped)
 	}
 }
+
+// TestMySQLNameFolding: only the case of ASCII letters is ignored in names
+// and keywords. The server does not fold U+1E9E to ß; it does fold the Kelvin
+// sign to k and Ä to ä, which osc then refuses from the result (a column
+// missing without a clause osc read).
+func TestMySQLNameFolding(t *testing.T) {
+	a, err := ParseMySQLAlter("t", "DROP COLUMN IF EXISTS `ẞ`, DROP COLUMN \u212A, CHANGE `Ä` `Ä2` INT, DROP COLUMN B", testSQLMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for col, want := range map[string]string{"ß": "ß", "k": "k", "ä": "ä", "Ä": "Ä2", "b": "", "B": ""} {
+		if got := a.ShadowName(col); got != want {
+			t.Errorf("ShadowName(%q) = %q, want %q", col, got, want)
+		}
+	}
+	if (sqlToken{kind: tokWord, text: "\u212Aey"}).is("KEY") || !(sqlToken{kind: tokWord, text: "kEy"}).is("KEY") {
+		t.Error("keywords: only ASCII letters fold")
+	}
+}

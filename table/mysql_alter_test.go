@@ -75,7 +75,7 @@ func TestParseMySQLAlterClauses(t *testing.T) {
 		{"WAIT 0x10 DROP COLUMN `0x10`", nil, []string{"0x10"}},
 		{"NOWAIT DROP COLUMN a", nil, []string{"a"}},
 		{"drop column a, change column b c int, rename column d to e", map[string]string{"b": "c", "d": "e"}, []string{"a"}},
-		{"DROP \u212Aey", nil, []string{"key"}}, // a name with a Kelvin sign (lower case: key), not DROP KEY
+		{"DROP \u212Aey", nil, []string{"\u212Aey"}}, // a name with a Kelvin sign, not DROP KEY; not folded (the server folds it to k: osc refuses then, from the result)
 	} {
 		a, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err != nil {
