@@ -525,9 +525,10 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 		// only a default expression.
 		up := strings.ToUpper(extra)
 		c.Generated = genExpr != "" || strings.Contains(up, "VIRTUAL") || strings.Contains(up, "STORED") || strings.Contains(up, "PERSISTENT")
+		c.AutoIncrement = strings.Contains(up, "AUTO_INCREMENT")
 		if !c.Generated {
 			c.Default = def.String
-			c.NoDefault = !def.Valid && !strings.Contains(up, "AUTO_INCREMENT")
+			c.NoDefault = !def.Valid && !c.AutoIncrement
 		}
 		if collation != "" {
 			colls[foldName(c.Name)] = collation

@@ -381,6 +381,9 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 			notes = append(notes, "add generated column "+sc.Name)
 			continue
 		}
+		if sc.AutoIncrement {
+			return nil, errAddedAutoIncrement(sc.Name)
+		}
 		notes = append(notes, "add column "+sc.Name)
 		fill, err := mysqlFill(sc, in.TimeZone)
 		if err != nil {
@@ -406,6 +409,18 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	notes = append(notes, fmt.Sprintf("rows: ~%d", in.EstimatedRows))
 	p.Notes = notes
 	return p, nil
+}
+
+// errAddedAutoIncrement refuses an added AUTO_INCREMENT column. The ALTER
+// numbers the existing rows in the order it copies them, at once; osc's
+// copy and applier write rows in another order and over time (a REPLACE of
+// an updated row takes a new number), so the numbers and the table's next
+// AUTO_INCREMENT value would differ.
+func errAddedAutoIncrement(col string) error {
+	return fmt.Errorf("the --alter adds the AUTO_INCREMENT column %s; osc cannot number the existing rows as a plain ALTER TABLE "+
+		"does (rows written during the migration would be numbered as osc writes them): add it with a plain ALTER TABLE, "+
+		"or in steps: add it with osc as a plain integer column (ADD COLUMN %s BIGINT NULL, ADD KEY (%s)), number the rows "+
+		"yourself, then MODIFY it to AUTO_INCREMENT", col, QuoteMySQL(col), QuoteMySQL(col))
 }
 
 // checkNewUnique refuses a unique index of the shadow that no unique index

@@ -18,6 +18,8 @@ type Column struct {
 	// NoDefault is set when it has none (nor AUTO_INCREMENT).
 	Default   string
 	NoDefault bool
+	// AutoIncrement (MySQL): the column is AUTO_INCREMENT.
+	AutoIncrement bool
 }
 
 // Table is a table and its columns in ordinal order.
