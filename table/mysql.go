@@ -682,11 +682,18 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
 		return nil, err
 	}
-	return BuildMySQLPlan(MySQLPlanInput{
+	p, err = BuildMySQLPlan(MySQLPlanInput{
 		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
 		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,
 		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone,
 	})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFillChecks(ctx, db, schema, shadow, p); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // DropMySQLTable drops schema.name if it exists.

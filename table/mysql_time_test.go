@@ -1,6 +1,9 @@
 package table
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestMySQLTimeConversion(t *testing.T) {
 	ts := Column{Name: "a", DataType: "timestamp", ColumnType: "timestamp(3)"}
@@ -48,7 +51,7 @@ func TestMySQLFill(t *testing.T) {
 		{Column{Name: "e", DataType: "enum", NoDefault: true}, "1"},
 		{Column{Name: "d", DataType: "datetime", NoDefault: true}, "'0000-00-00 00:00:00'"},
 		{Column{Name: "n", DataType: "int", Nullable: true, NoDefault: true}, ""},
-		{Column{Name: "g", DataType: "point", NoDefault: true}, ""},
+		{Column{Name: "l", DataType: "longtext", NoDefault: true}, "''"},
 		{Column{Name: "v", DataType: "int", Default: "7"}, ""},
 		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp(3)"}, "CONVERT_TZ(CURRENT_TIMESTAMP(3), '+00:00', '+02:00')"},
 		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp()"}, "CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', '+02:00')"},
@@ -59,5 +62,10 @@ func TestMySQLFill(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%+v: %q, %v; want %q", tc.c, got, err, tc.want)
 		}
+	}
+	// A spatial column: the ALTER's empty value has no literal.
+	if _, err := mysqlFill(Column{Name: "g", DataType: "point", ColumnType: "point", NoDefault: true}, "+02:00"); err == nil ||
+		!strings.Contains(err.Error(), "adds the column g point NOT NULL without a DEFAULT") {
+		t.Errorf("point: error %v, want a refusal", err)
 	}
 }
