@@ -371,6 +371,9 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		if c.Generated || sc.Generated {
 			continue
 		}
+		if err := checkTimeToDate(c, sc); err != nil {
+			return nil, err
+		}
 		p.Mapping = append(p.Mapping, ColumnMap{Source: c.Name, Shadow: sc.Name, SourceIndex: i})
 	}
 	for j, sc := range in.Shadow.Columns {

@@ -69,3 +69,13 @@ func TestMySQLFill(t *testing.T) {
 		t.Errorf("point: error %v, want a refusal", err)
 	}
 }
+
+func TestCheckTimeToDate(t *testing.T) {
+	tm := Column{Name: "tm", DataType: "time", ColumnType: "time(2)"}
+	for dst, refused := range map[string]bool{"timestamp": true, "datetime": true, "date": true, "varchar": false, "time": false, "int": false} {
+		err := checkTimeToDate(tm, Column{Name: "tm", DataType: dst, ColumnType: dst})
+		if (err != nil) != refused {
+			t.Errorf("time -> %s: error %v, want refused %v", dst, err, refused)
+		}
+	}
+}
