@@ -79,3 +79,22 @@ func TestCheckTimeToDate(t *testing.T) {
 		}
 	}
 }
+
+func TestMySQLFloatConversion(t *testing.T) {
+	vc := Column{DataType: "varchar", ColumnType: "varchar(30)"}
+	for _, tc := range []struct {
+		src, dst Column
+		want     string
+	}{
+		{Column{DataType: "float", ColumnType: "float"}, vc, "CONCAT(CAST(? AS FLOAT))"},
+		{Column{DataType: "float", ColumnType: "float(7,3)"}, vc, "CONCAT(CAST(? AS DECIMAL(65,3)))"},
+		{Column{DataType: "double", ColumnType: "double(9,4) unsigned"}, Column{DataType: "text", ColumnType: "text"}, "CONCAT(CAST(? AS DECIMAL(65,4)))"},
+		{Column{DataType: "double", ColumnType: "double"}, vc, "?"},
+		{Column{DataType: "float", ColumnType: "float"}, Column{DataType: "double", ColumnType: "double"}, "?"},
+		{Column{DataType: "int", ColumnType: "int(11)"}, vc, "?"},
+	} {
+		if got := MySQLFloatConversion("?", tc.src, tc.dst); got != tc.want {
+			t.Errorf("%s -> %s: %q, want %q", tc.src.ColumnType, tc.dst.ColumnType, got, tc.want)
+		}
+	}
+}
