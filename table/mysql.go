@@ -39,13 +39,24 @@ type MySQLConn struct {
 // NO_ZERO_DATE in a default), plus NO_AUTO_VALUE_ON_ZERO: the ALTER's own
 // copy keeps a 0 in an AUTO_INCREMENT column (it sets that mode while it
 // copies one, see MariaDB's copy_data_between_tables), and so must the copy
-// and the applier, or the 0 would become a new number.
+// and the applier, or the 0 would become a new number. Two flags are not
+// taken as they are (see mysql_sqlmode.go): a mode that is not strict gets
+// STRICT_TRANS_TABLES, and PAD_CHAR_TO_FULL_LENGTH is dropped.
 func mysqlSessionSQLMode(global string) string {
 	modes := []string{}
+	strict := false
 	for _, m := range strings.Split(global, ",") {
-		if m = strings.TrimSpace(m); m != "" && !strings.EqualFold(m, "NO_AUTO_VALUE_ON_ZERO") {
-			modes = append(modes, m)
+		m = strings.TrimSpace(m)
+		switch strings.ToUpper(m) {
+		case "", "NO_AUTO_VALUE_ON_ZERO", "PAD_CHAR_TO_FULL_LENGTH":
+			continue
+		case "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES":
+			strict = true
 		}
+		modes = append(modes, m)
+	}
+	if !strict {
+		modes = append(modes, "STRICT_TRANS_TABLES")
 	}
 	return strings.Join(append(modes, "NO_AUTO_VALUE_ON_ZERO"), ",")
 }
@@ -691,6 +702,9 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 		return nil, err
 	}
 	if err := checkFillChecks(ctx, db, schema, shadow, p); err != nil {
+		return nil, err
+	}
+	if err := checkPadChar(ctx, db, p); err != nil {
 		return nil, err
 	}
 	return p, nil

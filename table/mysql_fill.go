@@ -23,7 +23,7 @@ import (
 //     succeeds: a spatial column (no literal here; the ALTER stores an empty
 //     value, which an INSERT refuses), and a column with a column-level CHECK,
 //     such as MariaDB's JSON, a LONGTEXT with CHECK (json_valid(c)): an
-//     instant ADD COLUMN stores the '' unchecked, which the copy's INSERT
+//     instant ADD COLUMN stores the empty string unchecked, which the copy's INSERT
 //     would have checked (checkFillChecks).
 //   - a DEFAULT CURRENT_TIMESTAMP on a column that is not a TIMESTAMP: the
 //     ALTER takes its session's clock in its time zone; osc's sessions are in
@@ -31,17 +31,19 @@ import (
 
 // mysqlImplicitDefaults is the value a plain ALTER TABLE gives existing rows
 // in a NOT NULL column added without a DEFAULT, by DATA_TYPE (MariaDB 10.11).
+// The empty string is SPACE(0): under EMPTY_STRING_IS_NULL an empty string
+// literal would be NULL.
 var mysqlImplicitDefaults = map[string]string{
 	"tinyint": "0", "smallint": "0", "mediumint": "0", "int": "0", "integer": "0", "bigint": "0",
 	"decimal": "0", "numeric": "0", "float": "0", "double": "0", "real": "0", "bit": "0",
 	// YEAR from the number 0 is 0000 (from the string '0' it would be 2000).
 	"year": "0",
 	// MariaDB's JSON is a LONGTEXT (with a json_valid CHECK).
-	"char": "''", "varchar": "''", "tinytext": "''", "text": "''", "mediumtext": "''", "longtext": "''",
-	// BINARY pads '' with zero bytes, as the ALTER's value is.
-	"binary": "''", "varbinary": "''", "tinyblob": "''", "blob": "''", "mediumblob": "''", "longblob": "''",
+	"char": "SPACE(0)", "varchar": "SPACE(0)", "tinytext": "SPACE(0)", "text": "SPACE(0)", "mediumtext": "SPACE(0)", "longtext": "SPACE(0)",
+	// BINARY pads the empty string with zero bytes, as the ALTER's value is.
+	"binary": "SPACE(0)", "varbinary": "SPACE(0)", "tinyblob": "SPACE(0)", "blob": "SPACE(0)", "mediumblob": "SPACE(0)", "longblob": "SPACE(0)",
 	// An ENUM's first member is number 1; a SET's implicit default is empty.
-	"enum": "1", "set": "''",
+	"enum": "1", "set": "SPACE(0)",
 	"date": "'0000-00-00'", "datetime": "'0000-00-00 00:00:00'", "timestamp": "'0000-00-00 00:00:00'",
 	"time": "'00:00:00'",
 	"uuid": "'00000000-0000-0000-0000-000000000000'", "inet6": "'::'", "inet4": "'0.0.0.0'",
@@ -86,7 +88,7 @@ func mysqlFill(c Column, zone string) (string, error) {
 // column-level CHECK constraint (MariaDB names it after the column): an
 // instant ADD COLUMN stores the implicit default without checking it, where
 // osc's copy writes it through the CHECK, which may refuse it (JSON's
-// json_valid refuses ”).
+// json_valid refuses the empty string).
 func checkFillChecks(ctx context.Context, db *sql.DB, schema, shadow string, p *Plan) error {
 	for _, f := range p.Fills {
 		j := columnIndexFold(p.Shadow, f.Shadow)

@@ -31,10 +31,14 @@ func TestMySQLTimeConversion(t *testing.T) {
 
 func TestMySQLSessionSQLMode(t *testing.T) {
 	for global, want := range map[string]string{
-		"":                                  "NO_AUTO_VALUE_ON_ZERO",
-		"STRICT_TRANS_TABLES,NO_ZERO_DATE":  "STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_AUTO_VALUE_ON_ZERO",
-		"NO_AUTO_VALUE_ON_ZERO,ANSI_QUOTES": "ANSI_QUOTES,NO_AUTO_VALUE_ON_ZERO",
-		"ERROR_FOR_DIVISION_BY_ZERO":        "ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_VALUE_ON_ZERO",
+		"":                                 "STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO",
+		"STRICT_TRANS_TABLES,NO_ZERO_DATE": "STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_AUTO_VALUE_ON_ZERO",
+		"NO_AUTO_VALUE_ON_ZERO,ANSI_QUOTES,STRICT_ALL_TABLES": "ANSI_QUOTES,STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO",
+		// Not strict: made strict, so that a single-row write converts (or
+		// fails) as a multi-row one does.
+		"ERROR_FOR_DIVISION_BY_ZERO": "ERROR_FOR_DIVISION_BY_ZERO,STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO",
+		// PAD_CHAR_TO_FULL_LENGTH dropped: CHAR values read as the binlog has them.
+		"STRICT_TRANS_TABLES,PAD_CHAR_TO_FULL_LENGTH,EMPTY_STRING_IS_NULL": "STRICT_TRANS_TABLES,EMPTY_STRING_IS_NULL,NO_AUTO_VALUE_ON_ZERO",
 	} {
 		if got := mysqlSessionSQLMode(global); got != want {
 			t.Errorf("global %q: session %q, want %q", global, got, want)
@@ -51,7 +55,7 @@ func TestMySQLFill(t *testing.T) {
 		{Column{Name: "e", DataType: "enum", NoDefault: true}, "1"},
 		{Column{Name: "d", DataType: "datetime", NoDefault: true}, "'0000-00-00 00:00:00'"},
 		{Column{Name: "n", DataType: "int", Nullable: true, NoDefault: true}, ""},
-		{Column{Name: "l", DataType: "longtext", NoDefault: true}, "''"},
+		{Column{Name: "l", DataType: "longtext", NoDefault: true}, "SPACE(0)"},
 		{Column{Name: "v", DataType: "int", Default: "7"}, ""},
 		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp(3)"}, "CONVERT_TZ(CURRENT_TIMESTAMP(3), '+00:00', '+02:00')"},
 		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp()"}, "CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', '+02:00')"},
@@ -95,6 +99,24 @@ func TestMySQLFloatConversion(t *testing.T) {
 	} {
 		if got := MySQLFloatConversion("?", tc.src, tc.dst); got != tc.want {
 			t.Errorf("%s -> %s: %q, want %q", tc.src.ColumnType, tc.dst.ColumnType, got, tc.want)
+		}
+	}
+}
+
+func TestPadCharRefusal(t *testing.T) {
+	src := &Table{Columns: []Column{{Name: "id", DataType: "int"}, {Name: "c", DataType: "char", ColumnType: "char(5)"}}}
+	p := &Plan{Source: src, Mapping: []ColumnMap{{Source: "id", Shadow: "id"}, {Source: "c", Shadow: "c", SourceIndex: 1}}}
+	for _, tc := range []struct {
+		mode, shadowType string
+		refused          bool
+	}{
+		{"STRICT_TRANS_TABLES,PAD_CHAR_TO_FULL_LENGTH", "varchar", true},
+		{"STRICT_TRANS_TABLES,PAD_CHAR_TO_FULL_LENGTH", "char", false},
+		{"STRICT_TRANS_TABLES", "varchar", false},
+	} {
+		p.Shadow = &Table{Columns: []Column{{Name: "id", DataType: "int"}, {Name: "c", DataType: tc.shadowType, ColumnType: tc.shadowType + "(5)"}}}
+		if err := padCharRefusal(tc.mode, p); (err != nil) != tc.refused {
+			t.Errorf("%s, char -> %s: error %v, want refused %v", tc.mode, tc.shadowType, err, tc.refused)
 		}
 	}
 }
