@@ -2,6 +2,7 @@ package table
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -16,10 +17,7 @@ var mysqlFloatDecimals = regexp.MustCompile(`^(?:float|double|real)\(\d+,(\d+)\)
 // as a double (1.4285714626312256, 1.4290000200271606). Other columns, and
 // numeric shadow columns, get expr as it is.
 func MySQLFloatConversion(expr string, src, dst Column) string {
-	switch dst.DataType {
-	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext",
-		"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
-	default:
+	if !mysqlStringType(dst.DataType) {
 		return expr
 	}
 	if m := mysqlFloatDecimals.FindStringSubmatch(strings.ToLower(src.ColumnType)); m != nil {
@@ -29,4 +27,27 @@ func MySQLFloatConversion(expr string, src, dst Column) string {
 		return "CONCAT(CAST(" + expr + " AS FLOAT))"
 	}
 	return expr
+}
+
+// MySQLTimeText returns the expression that turns expr, a value of the TIME
+// source column src, into the text the ALTER stores in a shadow column dst of
+// a string type: with all of the column's fractional digits ("02:14:04.000"),
+// which the binlog's text of a TIME(3) lacks when they are zeros.
+func MySQLTimeText(expr string, src, dst Column) string {
+	if src.DataType != "time" || !mysqlStringType(dst.DataType) {
+		return expr
+	}
+	if n := mysqlFraction(src.ColumnType); n > 0 {
+		return "CAST(" + expr + " AS TIME(" + strconv.Itoa(n) + "))"
+	}
+	return expr
+}
+
+func mysqlStringType(dataType string) bool {
+	switch dataType {
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext",
+		"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
+		return true
+	}
+	return false
 }

@@ -120,3 +120,20 @@ func TestPadCharRefusal(t *testing.T) {
 		}
 	}
 }
+
+func TestMySQLTimeText(t *testing.T) {
+	vc := Column{DataType: "varchar", ColumnType: "varchar(30)"}
+	for _, tc := range []struct {
+		src, dst Column
+		want     string
+	}{
+		{Column{DataType: "time", ColumnType: "time(3)"}, vc, "CAST(? AS TIME(3))"},
+		{Column{DataType: "time", ColumnType: "time"}, vc, "?"},
+		{Column{DataType: "time", ColumnType: "time(3)"}, Column{DataType: "time", ColumnType: "time(6)"}, "?"},
+		{Column{DataType: "datetime", ColumnType: "datetime(2)"}, vc, "?"},
+	} {
+		if got := MySQLTimeText("?", tc.src, tc.dst); got != tc.want {
+			t.Errorf("%s -> %s: %q, want %q", tc.src.ColumnType, tc.dst.ColumnType, got, tc.want)
+		}
+	}
+}
