@@ -536,6 +536,7 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 		// only a default expression.
 		up := strings.ToUpper(extra)
 		c.Generated = genExpr != "" || strings.Contains(up, "VIRTUAL") || strings.Contains(up, "STORED") || strings.Contains(up, "PERSISTENT")
+		c.Expression = genExpr
 		c.AutoIncrement = strings.Contains(up, "AUTO_INCREMENT")
 		if !c.Generated {
 			c.Default = def.String

@@ -463,8 +463,29 @@ func (in MySQLPlanInput) equalityKept(col string) bool {
 		return false
 	}
 	sc, dc := in.Source.Columns[i], in.Shadow.Columns[j]
-	return mysqlEqualityKept(sc, dc, in.SourceCollations[foldName(sc.Name)],
-		in.ShadowCollations[foldName(dc.Name)], in.TimeZone)
+	if !mysqlEqualityKept(sc, dc, in.SourceCollations[foldName(sc.Name)], in.ShadowCollations[foldName(dc.Name)], in.TimeZone) {
+		return false
+	}
+	if !sc.Generated && !dc.Generated {
+		return true
+	}
+	// A generated column's values are its expression's: kept only if the
+	// expression and every column it may read stay as they were.
+	if !sc.Generated || !dc.Generated || sc.Expression != dc.Expression {
+		return false
+	}
+	for _, c := range in.Source.Columns {
+		k := columnIndexFold(in.Shadow, in.Alter.ShadowName(c.Name))
+		if c.Generated || k < 0 {
+			continue
+		}
+		d := in.Shadow.Columns[k]
+		if d.Name != c.Name || !strings.EqualFold(d.ColumnType, c.ColumnType) ||
+			in.SourceCollations[foldName(c.Name)] != in.ShadowCollations[foldName(d.Name)] {
+			return false
+		}
+	}
+	return true
 }
 
 // checkColumnsKept refuses an original column that the alter, as osc read

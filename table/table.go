@@ -20,6 +20,9 @@ type Column struct {
 	NoDefault bool
 	// AutoIncrement (MySQL): the column is AUTO_INCREMENT.
 	AutoIncrement bool
+	// Expression (MySQL) is a generated column's expression as
+	// information_schema shows it.
+	Expression string
 }
 
 // Table is a table and its columns in ordinal order.
