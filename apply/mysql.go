@@ -94,6 +94,9 @@ func (a *MySQL) init(plan *table.Plan) error {
 			return err
 		}
 		if j >= 0 {
+			// A FLOAT into a string rendered as the copy renders it.
+			c.param = table.MySQLFloatConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+			c.param = table.MySQLTimeText(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			// Converted to or from TIMESTAMP in the server's time zone, as
 			// the copy converts.
 			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {

@@ -76,6 +76,9 @@ func (c *MySQL) init(ctx context.Context) error {
 	for _, m := range p.Mapping {
 		expr := myQuoteIdent(m.Source)
 		if j := p.Shadow.ColumnIndex(m.Shadow); j >= 0 && m.SourceIndex >= 0 && m.SourceIndex < len(p.Source.Columns) {
+			// A FLOAT into a string rendered as the ALTER renders it.
+			expr = table.MySQLFloatConversion(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j])
+			expr = table.MySQLTimeText(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j])
 			// Converted to or from TIMESTAMP in the server's time zone,
 			// as the applier converts binlog values.
 			if expr, err = table.MySQLTimeConversion(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j], p.TimeZone); err != nil {

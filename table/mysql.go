@@ -41,12 +41,23 @@ type MySQLConn struct {
 // copies one, see MariaDB's copy_data_between_tables), and so must the copy
 // and the applier, or the 0 would become a new number. (A column that only
 // becomes AUTO_INCREMENT the ALTER copies without it: see MySQLRenumbered.)
+// Two flags are not taken as they are (see mysql_sqlmode.go): a mode that is
+// not strict gets STRICT_TRANS_TABLES, and PAD_CHAR_TO_FULL_LENGTH is dropped.
 func mysqlSessionSQLMode(global string) string {
 	modes := []string{}
+	strict := false
 	for _, m := range strings.Split(global, ",") {
-		if m = strings.TrimSpace(m); m != "" && !strings.EqualFold(m, "NO_AUTO_VALUE_ON_ZERO") {
-			modes = append(modes, m)
+		m = strings.TrimSpace(m)
+		switch strings.ToUpper(m) {
+		case "", "NO_AUTO_VALUE_ON_ZERO", "PAD_CHAR_TO_FULL_LENGTH":
+			continue
+		case "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES":
+			strict = true
 		}
+		modes = append(modes, m)
+	}
+	if !strict {
+		modes = append(modes, "STRICT_TRANS_TABLES")
 	}
 	return strings.Join(append(modes, "NO_AUTO_VALUE_ON_ZERO"), ",")
 }
@@ -527,12 +538,14 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 		up := strings.ToUpper(extra)
 		c.AutoIncrement = strings.Contains(up, "AUTO_INCREMENT")
 		c.Generated = genExpr != "" || strings.Contains(up, "VIRTUAL") || strings.Contains(up, "STORED") || strings.Contains(up, "PERSISTENT")
+		c.Expression = genExpr
+		c.AutoIncrement = strings.Contains(up, "AUTO_INCREMENT")
 		if !c.Generated {
 			c.Default = def.String
-			c.NoDefault = !def.Valid && !strings.Contains(up, "AUTO_INCREMENT")
+			c.NoDefault = !def.Valid && !c.AutoIncrement
 		}
 		if collation != "" {
-			colls[strings.ToLower(c.Name)] = collation
+			colls[foldName(c.Name)] = collation
 		}
 		t.Columns = append(t.Columns, c)
 	}
@@ -566,7 +579,7 @@ func readMySQLIndexes(ctx context.Context, db *sql.DB, schema, name string) ([]M
 	}
 	get := func(col string) string {
 		for i, c := range cols {
-			if strings.EqualFold(c, col) {
+			if sameName(c, col) {
 				return vals[i].String
 			}
 		}
@@ -707,6 +720,12 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 		return nil, err
 	}
 	p.Renumbered = mysqlRenumbered(p.Source, p.Shadow, p.Mapping, globalMode)
+	if err := checkFillChecks(ctx, db, schema, shadow, p); err != nil {
+		return nil, err
+	}
+	if err := padCharRefusal(globalMode, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -61,10 +61,10 @@ func (ix MySQLIndex) describe() string {
 // mysql_alter_lex.go).
 type MySQLAlter struct {
 	Text string // the clauses as the user gave them
-	// Renames maps the lower-case name of an original column to its new name
+	// Renames maps the folded name (foldName) of an original column to its new name
 	// (CHANGE COLUMN a b ..., RENAME COLUMN a TO b).
 	Renames map[string]string
-	// Dropped holds the lower-case names of the original columns the alter
+	// Dropped holds the folded names of the original columns the alter
 	// drops. A column dropped and added again under the same name is new.
 	Dropped map[string]bool
 	// unread is why osc could not read a CHANGE, RENAME COLUMN or DROP
@@ -77,10 +77,10 @@ type MySQLAlter struct {
 // ShadowName returns the name the original column gets in the shadow table,
 // or "" when the alter drops it.
 func (a *MySQLAlter) ShadowName(column string) string {
-	if n, ok := a.Renames[strings.ToLower(column)]; ok {
+	if n, ok := a.Renames[foldName(column)]; ok {
 		return n
 	}
-	if a.Dropped[strings.ToLower(column)] {
+	if a.Dropped[foldName(column)] {
 		return ""
 	}
 	return column
@@ -89,9 +89,13 @@ func (a *MySQLAlter) ShadowName(column string) string {
 // ParseMySQLAlter reads the --alter clauses for table name, with quotes read
 // as the server reads them under sqlMode (the session's @@sql_mode). Before
 // anything runs it refuses what osc cannot run on a shadow table: text that
-// is not the clauses of one ALTER TABLE, a RENAME of the table, and
-// partition operations that drop, empty or swap partitions (osc copies every
-// row). Everything else is left to the server.
+// is not the clauses of one ALTER TABLE, a RENAME of the table, partition
+// operations that drop, empty or swap partitions (osc copies every row) or
+// move them to or from another table (CONVERT), and DISCARD or IMPORT
+// TABLESPACE. These are the clauses that name another table or act on the
+// table's files; the rest (ADD, REORGANIZE, COALESCE, REMOVE PARTITIONING,
+// ORDER BY, FORCE, …) acts on the shadow alone and is left to the server.
+// A FOREIGN KEY's REFERENCES is read from the result and refused there.
 func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
 	text := strings.TrimSpace(alter)
 	toks, err := tokenizeMySQL(text, lexModeOf(sqlMode))
@@ -217,17 +221,31 @@ func (a *MySQLAlter) readClause(c sqlClause) error {
 				a.cannotRead(c, "DROP [COLUMN] name")
 				return nil
 			}
-			a.Dropped[strings.ToLower(col)] = true
+			a.Dropped[foldName(col)] = true
 		}
 	case t[0].is("EXCHANGE") || t[0].is("TRUNCATE"):
 		return errPartitionRows(c)
+	case t[0].is("CONVERT") && (at(1).is("TABLE") || at(1).is("PARTITION")):
+		// CONVERT TABLE u TO PARTITION p …, CONVERT PARTITION p TO TABLE u
+		// move rows between the table and another one: run on the shadow,
+		// the first would move u into it (and a dry run's drop of the
+		// shadow would drop u's rows), the second would leave u behind with
+		// the shadow's rows.
+		return fmt.Errorf("--alter moves a partition to or from another table (%s); osc builds a new table and "+
+			"would move the other table's rows into it, or the partition's rows into a table it does not manage: "+
+			"run the CONVERT with a plain ALTER TABLE", c.text)
+	case t[0].is("DISCARD") || t[0].is("IMPORT"):
+		// [PARTITION …] DISCARD | IMPORT TABLESPACE acts on the table's
+		// data files, which a new table does not have.
+		return fmt.Errorf("--alter discards or imports a tablespace (%s); that acts on the table's own data files, "+
+			"which osc's new table does not have: run it with a plain ALTER TABLE", c.text)
 	}
 	return nil
 }
 
 func (a *MySQLAlter) rename(old, nw string) {
-	if !strings.EqualFold(old, nw) {
-		a.Renames[strings.ToLower(old)] = nw
+	if !sameName(old, nw) {
+		a.Renames[foldName(old)] = nw
 	}
 }
 
@@ -259,7 +277,7 @@ func (a *MySQLAlter) shadowToSource(source *Table) map[string]string {
 	m := map[string]string{}
 	for _, c := range source.Columns {
 		if sh := a.ShadowName(c.Name); sh != "" {
-			m[strings.ToLower(sh)] = c.Name
+			m[foldName(sh)] = c.Name
 		}
 	}
 	return m
@@ -267,15 +285,17 @@ func (a *MySQLAlter) shadowToSource(source *Table) map[string]string {
 
 // impliedUnique reports whether every set of rows distinct under some unique
 // index of the original is also distinct under u (given by shadow column
-// names): u contains all the parts of that index, each at least as long.
-func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLIndex) bool {
+// names): u contains all the parts of that index, each at least as long,
+// and the alter's type changes keep distinct values of each part distinct
+// (kept, by original column name; nil: every column's do).
+func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLIndex, kept func(string) bool) bool {
 	for _, ix := range indexes {
 		if !ix.Unique || len(ix.Columns) == 0 {
 			continue
 		}
 		all := true
 		for i, col := range ix.Columns {
-			if col == "" || !containsPart(u, toSource, col, ix.SubParts[i]) {
+			if col == "" || !containsPart(u, toSource, col, ix.SubParts[i]) || kept != nil && !kept(col) {
 				all = false
 				break
 			}
@@ -289,8 +309,8 @@ func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLInde
 
 func containsPart(u MySQLIndex, toSource map[string]string, col string, sub int) bool {
 	for j, c := range u.Columns {
-		src, ok := toSource[strings.ToLower(c)]
-		if c == "" || !ok || !strings.EqualFold(src, col) {
+		src, ok := toSource[foldName(c)]
+		if c == "" || !ok || !sameName(src, col) {
 			continue
 		}
 		if u.SubParts[j] == 0 || (sub > 0 && u.SubParts[j] >= sub) {
@@ -323,11 +343,8 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	}
 	p := &Plan{Source: in.Source, Shadow: in.Shadow, OldName: in.OldName,
 		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone}
-	toSource := in.Alter.shadowToSource(in.Source)
-	for _, ix := range in.ShadowIndexes {
-		if ix.Unique && !impliedUnique(ix, toSource, in.SourceIndexes) {
-			return nil, errNewUnique(ix)
-		}
+	if err := checkNewUnique(in); err != nil {
+		return nil, err
 	}
 
 	shadowUsed := make([]bool, len(in.Shadow.Columns))
@@ -351,12 +368,11 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		if sc.ColumnType != c.ColumnType {
 			notes = append(notes, fmt.Sprintf("change column %s: %s -> %s", sc.Name, c.ColumnType, sc.ColumnType))
 		}
-		if a, b := in.SourceCollations[strings.ToLower(c.Name)], in.ShadowCollations[strings.ToLower(sc.Name)]; a != b && inUniqueKey(in.ShadowIndexes, sc.Name) {
-			notes = append(notes, fmt.Sprintf("warning: unique key column %s changes collation %s -> %s; "+
-				"values distinct before but equal after would be lost", sc.Name, a, b))
-		}
 		if c.Generated || sc.Generated {
 			continue
+		}
+		if err := checkTimeToDate(c, sc); err != nil {
+			return nil, err
 		}
 		p.Mapping = append(p.Mapping, ColumnMap{Source: c.Name, Shadow: sc.Name, SourceIndex: i})
 	}
@@ -367,6 +383,9 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		if sc.Generated {
 			notes = append(notes, "add generated column "+sc.Name)
 			continue
+		}
+		if sc.AutoIncrement {
+			return nil, errAddedAutoIncrement(sc.Name)
 		}
 		notes = append(notes, "add column "+sc.Name)
 		fill, err := mysqlFill(sc, in.TimeZone)
@@ -396,6 +415,80 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	return p, nil
 }
 
+// errAddedAutoIncrement refuses an added AUTO_INCREMENT column. The ALTER
+// numbers the existing rows in the order it copies them, at once; osc's
+// copy and applier write rows in another order and over time (a REPLACE of
+// an updated row takes a new number), so the numbers and the table's next
+// AUTO_INCREMENT value would differ.
+func errAddedAutoIncrement(col string) error {
+	return fmt.Errorf("the --alter adds the AUTO_INCREMENT column %s; osc cannot number the existing rows as a plain ALTER TABLE "+
+		"does (rows written during the migration would be numbered as osc writes them): add it with a plain ALTER TABLE, "+
+		"or in steps: add it with osc as a plain integer column (ADD COLUMN %s BIGINT NULL, ADD KEY (%s)), number the rows "+
+		"yourself, then MODIFY it to AUTO_INCREMENT", col, QuoteMySQL(col), QuoteMySQL(col))
+}
+
+// checkNewUnique refuses a unique index of the shadow that no unique index
+// of the original implies, with its columns' type changes taken into
+// account (see mysqlEqualityKept): the copy and the applier would drop the
+// rows that duplicate others under it silently.
+func checkNewUnique(in MySQLPlanInput) error {
+	toSource := in.Alter.shadowToSource(in.Source)
+	kept := in.equalityKept
+	for _, ix := range in.ShadowIndexes {
+		if !ix.Unique || impliedUnique(ix, toSource, in.SourceIndexes, kept) {
+			continue
+		}
+		if impliedUnique(ix, toSource, in.SourceIndexes, nil) {
+			// Implied but for a type change: name the column.
+			for _, c := range ix.Columns {
+				src, ok := toSource[foldName(c)]
+				if ok && !kept(src) {
+					sc := in.Source.Columns[columnIndexFold(in.Source, src)]
+					dc := in.Shadow.Columns[columnIndexFold(in.Shadow, c)]
+					return errEqualityLost(ix, dc.Name, sc, dc, in.SourceCollations[foldName(sc.Name)],
+						in.ShadowCollations[foldName(dc.Name)])
+				}
+			}
+		}
+		return errNewUnique(ix)
+	}
+	return nil
+}
+
+// equalityKept reports whether the original column col reaches the shadow
+// with distinct values kept distinct (see mysqlEqualityKept).
+func (in MySQLPlanInput) equalityKept(col string) bool {
+	i := columnIndexFold(in.Source, col)
+	j := columnIndexFold(in.Shadow, in.Alter.ShadowName(col))
+	if i < 0 || j < 0 {
+		return false
+	}
+	sc, dc := in.Source.Columns[i], in.Shadow.Columns[j]
+	if !mysqlEqualityKept(sc, dc, in.SourceCollations[foldName(sc.Name)], in.ShadowCollations[foldName(dc.Name)], in.TimeZone) {
+		return false
+	}
+	if !sc.Generated && !dc.Generated {
+		return true
+	}
+	// A generated column's values are its expression's: kept only if the
+	// expression and every column it may read stay as they were.
+	if !sc.Generated || !dc.Generated || sc.Expression != dc.Expression {
+		return false
+	}
+	for _, c := range in.Source.Columns {
+		k := columnIndexFold(in.Shadow, in.Alter.ShadowName(c.Name))
+		if c.Generated || k < 0 {
+			continue
+		}
+		d := in.Shadow.Columns[k]
+		if d.Name != c.Name || !strings.EqualFold(d.ColumnType, c.ColumnType) ||
+			in.SourceCollations[foldName(c.Name)] != in.ShadowCollations[foldName(d.Name)] {
+			return false
+		}
+	}
+	return true
+}
+
 // checkColumnsKept refuses an original column that the alter, as osc read
 // it, neither drops nor renames and that the altered table lacks, or lacks
 // under its new name; and two original columns read as renamed to one name.
@@ -423,22 +516,23 @@ func checkColumnsKept(in MySQLPlanInput) error {
 // errColumnLost refuses an original column that the altered table lacks
 // under the name osc expects: osc does not guess where its data went.
 func errColumnLost(col, sh string) error {
-	if !strings.EqualFold(col, sh) {
+	if !sameName(col, sh) {
 		return fmt.Errorf("osc read the --alter as renaming column %s to %s, but the altered table has no column %s: "+
 			"rename the column with one CHANGE or RENAME COLUMN clause and keep its new name", col, sh, sh)
 	}
 	return fmt.Errorf("the altered table has no column %s, but osc read no clause of the --alter that drops or renames it; "+
-		"osc does not guess what became of its data: drop it with DROP COLUMN %s or rename it with RENAME COLUMN %s TO <new name>",
+		"osc does not guess what became of its data: drop it with DROP COLUMN %s or rename it with RENAME COLUMN %s TO <new name> "+
+		"(osc matches the names in the --alter to the table's exactly, apart from the case of ASCII letters)",
 		col, QuoteMySQL(col), QuoteMySQL(col))
 }
 
 // chooseKey returns the original's PRIMARY KEY, or else its first UNIQUE key
 // over NOT NULL columns that is not ignored, whose columns all reach the
-// shadow and form a PRIMARY KEY or NOT NULL UNIQUE key there too.
+// shadow with distinct values kept distinct and form a PRIMARY KEY or NOT NULL UNIQUE key there too.
 func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 	shadowOf := map[string]string{}
 	for _, m := range mapping {
-		shadowOf[strings.ToLower(m.Source)] = m.Shadow
+		shadowOf[foldName(m.Source)] = m.Shadow
 	}
 	var candidates []MySQLIndex
 	for _, ix := range in.SourceIndexes {
@@ -455,8 +549,10 @@ func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 		want := MySQLIndex{SubParts: ix.SubParts}
 		ok := true
 		for _, c := range ix.Columns {
-			sh, found := shadowOf[strings.ToLower(c)]
-			if !found {
+			// A key whose values may merge would make the applier's
+			// lookups find another row.
+			sh, found := shadowOf[foldName(c)]
+			if !found || !in.equalityKept(c) {
 				ok = false
 				break
 			}
@@ -493,7 +589,7 @@ func sameParts(a, b MySQLIndex) bool {
 	for i, c := range a.Columns {
 		found := false
 		for j, d := range b.Columns {
-			if strings.EqualFold(c, d) && a.SubParts[i] == b.SubParts[j] {
+			if sameName(c, d) && a.SubParts[i] == b.SubParts[j] {
 				found = true
 				break
 			}
@@ -505,32 +601,42 @@ func sameParts(a, b MySQLIndex) bool {
 	return true
 }
 
-func inUniqueKey(indexes []MySQLIndex, col string) bool {
-	for _, ix := range indexes {
-		if !ix.Unique {
-			continue
-		}
-		for _, c := range ix.Columns {
-			if strings.EqualFold(c, col) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// columnIndexFold is Table.ColumnIndex ignoring case, as MySQL compares
-// column names.
+// columnIndexFold is Table.ColumnIndex ignoring the case of ASCII letters
+// (see sameName).
 func columnIndexFold(t *Table, name string) int {
 	if name == "" {
 		return -1
 	}
 	for i, c := range t.Columns {
-		if strings.EqualFold(c.Name, name) {
+		if sameName(c.Name, name) {
 			return i
 		}
 	}
 	return -1
+}
+
+// Column names. The server compares them with its own case folding
+// (of MariaDB's utf8mb3), which differs from Go's for non-ASCII letters: it
+// does not fold U+1E9E to ß. osc matches
+// names only where both agree, exact apart from the case of ASCII letters;
+// where the server matched names osc did not, the altered table lacks a
+// column osc expects, which checkColumnsKept refuses.
+
+// foldName lower-cases the ASCII letters of a name.
+func foldName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// sameName reports whether two names are equal apart from the case of
+// ASCII letters.
+func sameName(a, b string) bool {
+	return foldName(a) == foldName(b)
 }
 
 // QuoteMySQL quotes an identifier with backticks.

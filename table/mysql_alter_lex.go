@@ -52,11 +52,11 @@ func lexModeOf(sqlMode string) sqlLexMode {
 	return m
 }
 
-// is reports whether t is the unquoted keyword kw (upper case), in any case.
-// The lengths must match too: Unicode folding would take "\u212Aey" (with a
-// Kelvin sign), which the server reads as a name, for KEY.
+// is reports whether t is the unquoted keyword kw (upper case), in any case
+// of its ASCII letters: Unicode folding would take "\u212Aey" (with a Kelvin
+// sign), which the server reads as a name, for KEY.
 func (t sqlToken) is(kw string) bool {
-	return t.kind == tokWord && len(t.text) == len(kw) && strings.EqualFold(t.text, kw)
+	return t.kind == tokWord && sameName(t.text, kw)
 }
 
 // isPunct reports whether t is the punctuation character p.
@@ -88,8 +88,14 @@ func tokenizeMySQL(text string, mode sqlLexMode) ([]sqlToken, error) {
 			i++
 		case c == '#':
 			i = skipLine(text, i)
-		case c == '-' && strings.HasPrefix(text[i:], "--") && (i+2 == len(text) || isSQLSpace(text[i+2])):
+		case c == '-' && strings.HasPrefix(text[i:], "--") && (i+2 == len(text) || isSQLSpace(text[i+2]) || isSQLControl(text[i+2])):
+			// The server's rule (sql_lex.cc, MY_LEX_MINUS_OR_COMMENT):
+			// "--" then a space or a control character starts a comment.
 			i = skipLine(text, i)
+		case isSQLControl(c):
+			// The server reads no other control character outside quotes
+			// as code, and a NUL would end a comment early.
+			return nil, fmt.Errorf("--alter holds a control character (byte 0x%02x) outside quotes at %q: remove it", c, excerpt(text, i))
 		case c == '/' && strings.HasPrefix(text[i:], "/*"):
 			if strings.HasPrefix(text[i:], "/*!") || strings.HasPrefix(text[i:], "/*M!") {
 				return nil, fmt.Errorf("--alter holds an executable comment (/*! … */) at %q; "+
@@ -137,9 +143,22 @@ func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '$' || c >= 0x80
 }
 
+// isSQLControl reports whether c is an ASCII control character other than
+// whitespace.
+func isSQLControl(c byte) bool {
+	return (c < 0x20 || c == 0x7f) && !isSQLSpace(c)
+}
+
+// skipLine skips a -- or # comment: the server ends it at a newline, or at
+// a NUL byte, which the tokenizer then refuses.
 func skipLine(text string, i int) int {
-	if end := strings.IndexByte(text[i:], '\n'); end >= 0 {
-		return i + end + 1
+	for j := i; j < len(text); j++ {
+		switch text[j] {
+		case '\n':
+			return j + 1
+		case 0:
+			return j
+		}
 	}
 	return len(text)
 }

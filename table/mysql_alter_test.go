@@ -75,7 +75,7 @@ func TestParseMySQLAlterClauses(t *testing.T) {
 		{"WAIT 0x10 DROP COLUMN `0x10`", nil, []string{"0x10"}},
 		{"NOWAIT DROP COLUMN a", nil, []string{"a"}},
 		{"drop column a, change column b c int, rename column d to e", map[string]string{"b": "c", "d": "e"}, []string{"a"}},
-		{"DROP \u212Aey", nil, []string{"key"}}, // a name with a Kelvin sign (lower case: key), not DROP KEY
+		{"DROP \u212Aey", nil, []string{"\u212Aey"}}, // a name with a Kelvin sign, not DROP KEY; not folded (the server folds it to k: osc refuses then, from the result)
 	} {
 		a, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err != nil {
@@ -142,6 +142,11 @@ func TestParseMySQLAlterRefusals(t *testing.T) {
 		{"DROP PARTITION p0", "drops, empties or exchanges partitions (DROP PARTITION p0)"},
 		{"TRUNCATE PARTITION p0", "drops, empties or exchanges partitions"},
 		{"EXCHANGE PARTITION p0 WITH TABLE u", "drops, empties or exchanges partitions"},
+		{"CONVERT TABLE u TO PARTITION p2 VALUES LESS THAN (300)", "moves a partition to or from another table (CONVERT TABLE u"},
+		{"ADD COLUMN x INT, convert partition p0 to table u", "moves a partition to or from another table"},
+		{"DISCARD TABLESPACE", "discards or imports a tablespace"},
+		{"IMPORT PARTITION p0 TABLESPACE", "discards or imports a tablespace"},
+		{"DISCARD PARTITION ALL TABLESPACE", "discards or imports a tablespace"},
 	} {
 		_, err := ParseMySQLAlter("t", tc.alter, testSQLMode)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -249,7 +254,7 @@ func TestImpliedUnique(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", tc.alter, err)
 		}
-		if got := impliedUnique(tc.u, a.shadowToSource(src), idx); got != tc.ok {
+		if got := impliedUnique(tc.u, a.shadowToSource(src), idx, nil); got != tc.ok {
 			t.Errorf("%q: implied %v, want %v", tc.alter, got, tc.ok)
 		}
 	}
@@ -276,7 +281,7 @@ func TestBuildMySQLPlan(t *testing.T) {
 	}
 	in := MySQLPlanInput{Source: src, Shadow: shadow, SourceIndexes: idx, ShadowIndexes: sidx, Alter: a,
 		OldName: "_t_del", ChangelogName: "_t_ghc", EstimatedRows: 42,
-		SourceCollations: map[string]string{"name": "utf8mb4_bin"}, ShadowCollations: map[string]string{"full_name": "utf8mb4_general_ci"}}
+		SourceCollations: map[string]string{"name": "utf8mb3_bin"}, ShadowCollations: map[string]string{"full_name": "utf8mb4_bin"}}
 	p, err := BuildMySQLPlan(in)
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +303,6 @@ func TestBuildMySQLPlan(t *testing.T) {
 	wantNotes := []string{
 		"rename column name -> full_name",
 		"change column full_name: varchar(100) -> varchar(200)",
-		"warning: unique key column full_name changes collation utf8mb4_bin -> utf8mb4_general_ci; values distinct before but equal after would be lost",
 		"drop column note (its data will be lost)",
 		"add column age",
 		"key: PRIMARY (id)",
@@ -345,6 +349,31 @@ func TestBuildMySQLPlan(t *testing.T) {
 		t.Errorf("error %v, want new unique key refused", err)
 	}
 
+	// A unique key over a column whose change may merge values: refused,
+	// as a new unique key. The PRIMARY KEY over a narrowed column is
+	// neither implied nor the key.
+	in.ShadowIndexes = sidx
+	in.ShadowCollations = map[string]string{"full_name": "utf8mb4_general_ci"}
+	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(),
+		"changes column full_name (varchar(100) -> varchar(200), collation utf8mb3_bin -> utf8mb4_general_ci) of the UNIQUE key uk_name (full_name(20))") {
+		t.Errorf("error %v, want the collation change refused", err)
+	}
+	in.ShadowCollations = map[string]string{"full_name": "utf8mb4_bin"}
+	shadow.Columns[0].ColumnType = "smallint(6)"
+	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), "changes column id (int(11) -> smallint(6)) of the PRIMARY KEY PRIMARY (id)") {
+		t.Errorf("error %v, want the narrowed PRIMARY KEY refused", err)
+	}
+	in.ShadowIndexes = sidx[1:]
+	if p, err := BuildMySQLPlan(in); err != nil || !reflect.DeepEqual(p.Key, []string{"email"}) {
+		t.Errorf("key %v, error %v; want [email], the narrowed id not the key", p, err)
+	}
+	shadow.Columns[0].ColumnType = "bigint(20)"
+	in.ShadowIndexes = sidx
+	if p, err := BuildMySQLPlan(in); err != nil || !reflect.DeepEqual(p.Key, []string{"id"}) {
+		t.Errorf("key %v, error %v; want [id]: a wider type keeps the key", p, err)
+	}
+	shadow.Columns[0].ColumnType = "int(11)"
+
 	// An original column the altered table lacks under the name osc read
 	// from the alter: refused, never guessed.
 	in.ShadowIndexes = sidx
@@ -358,6 +387,59 @@ func TestBuildMySQLPlan(t *testing.T) {
 		}
 		if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want one containing %q", tc.alter, err, tc.want)
+		}
+	}
+}
+
+// TestMySQLEqualityKept: only the same type or a clearly widening change
+// keeps distinct values distinct.
+func TestMySQLEqualityKept(t *testing.T) {
+	for _, tc := range []struct {
+		from, to             string
+		fromColl, toColl, tz string
+		want                 bool
+	}{
+		{"int(11)", "int(11)", "", "", "Europe/Berlin", true},
+		{"int(11)", "bigint(20)", "", "", "", true},
+		{"int(10) unsigned", "bigint(20)", "", "", "", true},
+		{"int(10) unsigned", "int(11)", "", "", "", false},
+		{"int(11)", "int(10) unsigned", "", "", "", false},
+		{"bigint(20)", "int(11)", "", "", "", false},
+		{"int(11)", "decimal(10,0)", "", "", "", true},
+		{"int(11)", "decimal(12,3)", "", "", "", false},
+		{"decimal(10,2)", "decimal(10,1)", "", "", "", false},
+		{"decimal(10,2)", "decimal(12,3)", "", "", "", true},
+		{"decimal(10,2)", "decimal(9,2)", "", "", "", false},
+		{"decimal(10,2)", "int(11)", "", "", "", false},
+		{"float", "double", "", "", "", true},
+		{"double", "float", "", "", "", false},
+		{"datetime(6)", "datetime", "", "", "", false},
+		{"datetime", "datetime(3)", "", "", "", true},
+		{"date", "datetime", "", "", "", true},
+		{"datetime", "date", "", "", "", false},
+		{"timestamp", "datetime", "", "", "Europe/Berlin", false},
+		{"timestamp", "datetime", "", "", "+02:00", true},
+		{"datetime", "timestamp", "", "", "SYSTEM", false},
+		{"time(3)", "time", "", "", "", false},
+		{"varchar(40)", "varchar(80)", "utf8mb4_bin", "utf8mb4_bin", "", true},
+		{"varchar(40)", "varchar(20)", "utf8mb4_bin", "utf8mb4_bin", "", false},
+		{"varchar(40)", "varchar(40)", "utf8mb4_bin", "utf8mb4_general_ci", "", false},
+		{"varchar(40)", "varchar(40)", "utf8mb3_general_ci", "utf8mb4_general_ci", "", true},
+		{"varchar(40)", "varchar(40)", "latin1_swedish_ci", "utf8mb4_general_ci", "", false},
+		{"varchar(40)", "char(40)", "utf8mb4_nopad_bin", "utf8mb4_nopad_bin", "", false},
+		{"varchar(40)", "char(40)", "utf8mb4_bin", "utf8mb4_bin", "", true},
+		{"varchar(40)", "text", "utf8mb4_bin", "utf8mb4_bin", "", true},
+		{"varchar(100)", "tinytext", "utf8mb4_bin", "utf8mb4_bin", "", false},
+		{"text", "varchar(100)", "utf8mb4_bin", "utf8mb4_bin", "", false},
+		{"binary(4)", "varbinary(4)", "", "", "", true},
+		{"varbinary(4)", "binary(4)", "", "", "", false},
+		{"enum('a','b')", "enum('a','b','c')", "utf8mb4_bin", "utf8mb4_bin", "", true},
+		{"enum('a','b')", "enum('b','a')", "utf8mb4_bin", "utf8mb4_bin", "", false},
+		{"int(11)", "varchar(20)", "", "utf8mb4_bin", "", false},
+	} {
+		got := mysqlEqualityKept(Column{ColumnType: tc.from}, Column{ColumnType: tc.to}, tc.fromColl, tc.toColl, tc.tz)
+		if got != tc.want {
+			t.Errorf("%s (%s) -> %s (%s) in %q: %v, want %v", tc.from, tc.fromColl, tc.to, tc.toColl, tc.tz, got, tc.want)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package table
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -16,26 +19,31 @@ import (
 //     omits the column fails in strict mode ("Field 'd' doesn't have a
 //     default value"). osc writes that implicit default as a literal; the
 //     server then refuses what its ALTER refuses too (a zero date under
-//     NO_ZERO_DATE in strict mode). Two cases fail the copy where the ALTER
+//     NO_ZERO_DATE in strict mode). Two cases are refused where the ALTER
 //     succeeds: a spatial column (no literal here; the ALTER stores an empty
-//     value, which an INSERT refuses) and MariaDB's JSON, a LONGTEXT whose
-//     CHECK (json_valid) refuses the '' that the ALTER stores unchecked.
+//     value, which an INSERT refuses), and a column with a column-level CHECK,
+//     such as MariaDB's JSON, a LONGTEXT with CHECK (json_valid(c)): an
+//     instant ADD COLUMN stores the empty string unchecked, which the copy's INSERT
+//     would have checked (checkFillChecks).
 //   - a DEFAULT CURRENT_TIMESTAMP on a column that is not a TIMESTAMP: the
 //     ALTER takes its session's clock in its time zone; osc's sessions are in
 //     UTC (see MySQLTimeConversion), so the time is converted to the zone.
 
 // mysqlImplicitDefaults is the value a plain ALTER TABLE gives existing rows
 // in a NOT NULL column added without a DEFAULT, by DATA_TYPE (MariaDB 10.11).
+// The empty string is SPACE(0): under EMPTY_STRING_IS_NULL an empty string
+// literal would be NULL.
 var mysqlImplicitDefaults = map[string]string{
 	"tinyint": "0", "smallint": "0", "mediumint": "0", "int": "0", "integer": "0", "bigint": "0",
 	"decimal": "0", "numeric": "0", "float": "0", "double": "0", "real": "0", "bit": "0",
 	// YEAR from the number 0 is 0000 (from the string '0' it would be 2000).
 	"year": "0",
-	"char": "''", "varchar": "''", "tinytext": "''", "text": "''", "mediumtext": "''",
-	// BINARY pads '' with zero bytes, as the ALTER's value is.
-	"binary": "''", "varbinary": "''", "tinyblob": "''", "blob": "''", "mediumblob": "''", "longblob": "''",
+	// MariaDB's JSON is a LONGTEXT (with a json_valid CHECK).
+	"char": "SPACE(0)", "varchar": "SPACE(0)", "tinytext": "SPACE(0)", "text": "SPACE(0)", "mediumtext": "SPACE(0)", "longtext": "SPACE(0)",
+	// BINARY pads the empty string with zero bytes, as the ALTER's value is.
+	"binary": "SPACE(0)", "varbinary": "SPACE(0)", "tinyblob": "SPACE(0)", "blob": "SPACE(0)", "mediumblob": "SPACE(0)", "longblob": "SPACE(0)",
 	// An ENUM's first member is number 1; a SET's implicit default is empty.
-	"enum": "1", "set": "''",
+	"enum": "1", "set": "SPACE(0)",
 	"date": "'0000-00-00'", "datetime": "'0000-00-00 00:00:00'", "timestamp": "'0000-00-00 00:00:00'",
 	"time": "'00:00:00'",
 	"uuid": "'00000000-0000-0000-0000-000000000000'", "inet6": "'::'", "inet4": "'0.0.0.0'",
@@ -53,7 +61,15 @@ func mysqlFill(c Column, zone string) (string, error) {
 		return "", nil
 	}
 	if c.NoDefault && !c.Nullable {
-		return mysqlImplicitDefaults[c.DataType], nil
+		v, ok := mysqlImplicitDefaults[c.DataType]
+		if !ok {
+			// Spatial types: the ALTER stores an empty value, which no
+			// INSERT can write.
+			return "", fmt.Errorf("the --alter adds the column %s %s NOT NULL without a DEFAULT; a plain ALTER TABLE fills the "+
+				"existing rows with the type's implicit default, which osc cannot write for this type: "+
+				"add the column NULL, or with a DEFAULT", c.Name, c.ColumnType)
+		}
+		return v, nil
 	}
 	if m := mysqlCurrentTimestamp.FindStringSubmatch(c.Default); m != nil && c.DataType != "timestamp" {
 		if !mysqlZoneName.MatchString(zone) {
@@ -66,4 +82,32 @@ func mysqlFill(c Column, zone string) (string, error) {
 		return fmt.Sprintf("CONVERT_TZ(CURRENT_TIMESTAMP(%d), '+00:00', '%s')", fsp, zone), nil
 	}
 	return "", nil
+}
+
+// checkFillChecks refuses an implicit default fill of a shadow column with a
+// column-level CHECK constraint (MariaDB names it after the column): an
+// instant ADD COLUMN stores the implicit default without checking it, where
+// osc's copy writes it through the CHECK, which may refuse it (JSON's
+// json_valid refuses the empty string).
+func checkFillChecks(ctx context.Context, db *sql.DB, schema, shadow string, p *Plan) error {
+	for _, f := range p.Fills {
+		j := columnIndexFold(p.Shadow, f.Shadow)
+		if j < 0 || !p.Shadow.Columns[j].NoDefault {
+			continue
+		}
+		var clause string
+		err := db.QueryRowContext(ctx, `SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+			WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?`, schema, shadow, f.Shadow).Scan(&clause)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read the CHECK constraints of the shadow table: %w", err)
+		}
+		c := p.Shadow.Columns[j]
+		return fmt.Errorf("the --alter adds the column %s %s NOT NULL without a DEFAULT and with a CHECK (%s); a plain ALTER TABLE "+
+			"fills the existing rows with the type's implicit default (%s) without checking it, which osc's copy cannot do: "+
+			"give the column a DEFAULT, or add it NULL", c.Name, c.ColumnType, clause, f.Expr)
+	}
+	return nil
 }

@@ -164,7 +164,7 @@ func TestCreateMySQLShadow(t *testing.T) {
 		{Name: "id", DataType: "bigint", ColumnType: "bigint(20)", AutoIncrement: true},
 		{Name: "name", DataType: "varchar", ColumnType: "varchar(50)", Charset: "latin1", NoDefault: true},
 		{Name: "obsolete", DataType: "text", ColumnType: "text", Nullable: true, Charset: "utf8mb4", Default: "NULL"},
-		{Name: "twice", DataType: "int", ColumnType: "int(11)", Nullable: true, Generated: true},
+		{Name: "twice", DataType: "int", ColumnType: "int(11)", Nullable: true, Generated: true, Expression: "`tenant` * 2"},
 	}
 	if !reflect.DeepEqual(p.Source.Columns, wantSource) {
 		t.Errorf("source columns\n got %+v\nwant %+v", p.Source.Columns, wantSource)

@@ -114,3 +114,22 @@ func mysqlFraction(columnType string) int {
 	}
 	return int(m[1][0] - '0')
 }
+
+// checkTimeToDate refuses a TIME column changed to a type with a date. The
+// server's conversion takes the current date: the ALTER's statement date, in
+// its session's time zone, one date for every row. osc's copy and applier
+// write over hours, in UTC sessions, so rows written on either side of a
+// midnight would get other dates.
+func checkTimeToDate(src, dst Column) error {
+	if src.DataType != "time" {
+		return nil
+	}
+	switch dst.DataType {
+	case "date", "datetime", "timestamp":
+		return fmt.Errorf("the --alter changes column %s from %s to %s; the server completes a TIME with the current date, "+
+			"one date for every row at the time of its ALTER, which osc, copying and applying over time, cannot reproduce: "+
+			"run the change with a plain ALTER TABLE, or add a %s column and fill it yourself (e.g. with TIMESTAMP(CURRENT_DATE, %s))",
+			dst.Name, src.ColumnType, dst.ColumnType, dst.ColumnType, QuoteMySQL(src.Name))
+	}
+	return nil
+}

@@ -1,6 +1,9 @@
 package table
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestMySQLTimeConversion(t *testing.T) {
 	ts := Column{Name: "a", DataType: "timestamp", ColumnType: "timestamp(3)"}
@@ -28,10 +31,14 @@ func TestMySQLTimeConversion(t *testing.T) {
 
 func TestMySQLSessionSQLMode(t *testing.T) {
 	for global, want := range map[string]string{
-		"":                                  "NO_AUTO_VALUE_ON_ZERO",
-		"STRICT_TRANS_TABLES,NO_ZERO_DATE":  "STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_AUTO_VALUE_ON_ZERO",
-		"NO_AUTO_VALUE_ON_ZERO,ANSI_QUOTES": "ANSI_QUOTES,NO_AUTO_VALUE_ON_ZERO",
-		"ERROR_FOR_DIVISION_BY_ZERO":        "ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_VALUE_ON_ZERO",
+		"":                                 "STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO",
+		"STRICT_TRANS_TABLES,NO_ZERO_DATE": "STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_AUTO_VALUE_ON_ZERO",
+		"NO_AUTO_VALUE_ON_ZERO,ANSI_QUOTES,STRICT_ALL_TABLES": "ANSI_QUOTES,STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO",
+		// Not strict: made strict, so that a single-row write converts (or
+		// fails) as a multi-row one does.
+		"ERROR_FOR_DIVISION_BY_ZERO": "ERROR_FOR_DIVISION_BY_ZERO,STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO",
+		// PAD_CHAR_TO_FULL_LENGTH dropped: CHAR values read as the binlog has them.
+		"STRICT_TRANS_TABLES,PAD_CHAR_TO_FULL_LENGTH,EMPTY_STRING_IS_NULL": "STRICT_TRANS_TABLES,EMPTY_STRING_IS_NULL,NO_AUTO_VALUE_ON_ZERO",
 	} {
 		if got := mysqlSessionSQLMode(global); got != want {
 			t.Errorf("global %q: session %q, want %q", global, got, want)
@@ -48,7 +55,7 @@ func TestMySQLFill(t *testing.T) {
 		{Column{Name: "e", DataType: "enum", NoDefault: true}, "1"},
 		{Column{Name: "d", DataType: "datetime", NoDefault: true}, "'0000-00-00 00:00:00'"},
 		{Column{Name: "n", DataType: "int", Nullable: true, NoDefault: true}, ""},
-		{Column{Name: "g", DataType: "point", NoDefault: true}, ""},
+		{Column{Name: "l", DataType: "longtext", NoDefault: true}, "SPACE(0)"},
 		{Column{Name: "v", DataType: "int", Default: "7"}, ""},
 		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp(3)"}, "CONVERT_TZ(CURRENT_TIMESTAMP(3), '+00:00', '+02:00')"},
 		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp()"}, "CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', '+02:00')"},
@@ -58,6 +65,75 @@ func TestMySQLFill(t *testing.T) {
 		got, err := mysqlFill(tc.c, "+02:00")
 		if err != nil || got != tc.want {
 			t.Errorf("%+v: %q, %v; want %q", tc.c, got, err, tc.want)
+		}
+	}
+	// A spatial column: the ALTER's empty value has no literal.
+	if _, err := mysqlFill(Column{Name: "g", DataType: "point", ColumnType: "point", NoDefault: true}, "+02:00"); err == nil ||
+		!strings.Contains(err.Error(), "adds the column g point NOT NULL without a DEFAULT") {
+		t.Errorf("point: error %v, want a refusal", err)
+	}
+}
+
+func TestCheckTimeToDate(t *testing.T) {
+	tm := Column{Name: "tm", DataType: "time", ColumnType: "time(2)"}
+	for dst, refused := range map[string]bool{"timestamp": true, "datetime": true, "date": true, "varchar": false, "time": false, "int": false} {
+		err := checkTimeToDate(tm, Column{Name: "tm", DataType: dst, ColumnType: dst})
+		if (err != nil) != refused {
+			t.Errorf("time -> %s: error %v, want refused %v", dst, err, refused)
+		}
+	}
+}
+
+func TestMySQLFloatConversion(t *testing.T) {
+	vc := Column{DataType: "varchar", ColumnType: "varchar(30)"}
+	for _, tc := range []struct {
+		src, dst Column
+		want     string
+	}{
+		{Column{DataType: "float", ColumnType: "float"}, vc, "CONCAT(CAST(? AS FLOAT))"},
+		{Column{DataType: "float", ColumnType: "float(7,3)"}, vc, "CONCAT(CAST(? AS DECIMAL(65,3)))"},
+		{Column{DataType: "double", ColumnType: "double(9,4) unsigned"}, Column{DataType: "text", ColumnType: "text"}, "CONCAT(CAST(? AS DECIMAL(65,4)))"},
+		{Column{DataType: "double", ColumnType: "double"}, vc, "?"},
+		{Column{DataType: "float", ColumnType: "float"}, Column{DataType: "double", ColumnType: "double"}, "?"},
+		{Column{DataType: "int", ColumnType: "int(11)"}, vc, "?"},
+	} {
+		if got := MySQLFloatConversion("?", tc.src, tc.dst); got != tc.want {
+			t.Errorf("%s -> %s: %q, want %q", tc.src.ColumnType, tc.dst.ColumnType, got, tc.want)
+		}
+	}
+}
+
+func TestPadCharRefusal(t *testing.T) {
+	src := &Table{Columns: []Column{{Name: "id", DataType: "int"}, {Name: "c", DataType: "char", ColumnType: "char(5)"}}}
+	p := &Plan{Source: src, Mapping: []ColumnMap{{Source: "id", Shadow: "id"}, {Source: "c", Shadow: "c", SourceIndex: 1}}}
+	for _, tc := range []struct {
+		mode, shadowType string
+		refused          bool
+	}{
+		{"STRICT_TRANS_TABLES,PAD_CHAR_TO_FULL_LENGTH", "varchar", true},
+		{"STRICT_TRANS_TABLES,PAD_CHAR_TO_FULL_LENGTH", "char", false},
+		{"STRICT_TRANS_TABLES", "varchar", false},
+	} {
+		p.Shadow = &Table{Columns: []Column{{Name: "id", DataType: "int"}, {Name: "c", DataType: tc.shadowType, ColumnType: tc.shadowType + "(5)"}}}
+		if err := padCharRefusal(tc.mode, p); (err != nil) != tc.refused {
+			t.Errorf("%s, char -> %s: error %v, want refused %v", tc.mode, tc.shadowType, err, tc.refused)
+		}
+	}
+}
+
+func TestMySQLTimeText(t *testing.T) {
+	vc := Column{DataType: "varchar", ColumnType: "varchar(30)"}
+	for _, tc := range []struct {
+		src, dst Column
+		want     string
+	}{
+		{Column{DataType: "time", ColumnType: "time(3)"}, vc, "CAST(? AS TIME(3))"},
+		{Column{DataType: "time", ColumnType: "time"}, vc, "?"},
+		{Column{DataType: "time", ColumnType: "time(3)"}, Column{DataType: "time", ColumnType: "time(6)"}, "?"},
+		{Column{DataType: "datetime", ColumnType: "datetime(2)"}, vc, "?"},
+	} {
+		if got := MySQLTimeText("?", tc.src, tc.dst); got != tc.want {
+			t.Errorf("%s -> %s: %q, want %q", tc.src.ColumnType, tc.dst.ColumnType, got, tc.want)
 		}
 	}
 }

@@ -18,8 +18,11 @@ type Column struct {
 	// NoDefault is set when it has none (nor AUTO_INCREMENT).
 	Default   string
 	NoDefault bool
-	// AutoIncrement (MySQL): the column is the table's AUTO_INCREMENT column.
+	// AutoIncrement (MySQL): the column is AUTO_INCREMENT.
 	AutoIncrement bool
+	// Expression (MySQL) is a generated column's expression as
+	// information_schema shows it.
+	Expression string
 }
 
 // Table is a table and its columns in ordinal order.

@@ -1,0 +1,178 @@
+package table
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// A unique index over a column whose type the --alter changes is implied by
+// the original's unique index only if the change keeps distinct values
+// distinct. A narrowing change (DATETIME(6) to DATETIME, DECIMAL(10,2) to
+// DECIMAL(10,1), TIMESTAMP to DATETIME in a zone with daylight saving time,
+// a collation that folds more) may make two values equal: the plain ALTER
+// then fails with a duplicate key error, where osc's copy (ON DUPLICATE KEY
+// UPDATE) and applier (REPLACE) would drop one of the two rows silently. So
+// osc treats such an index as a new unique key and refuses it.
+// mysqlEqualityKept decides, conservatively: the same type and collation,
+// or a change that clearly widens the type; anything else may merge values.
+
+// mysqlColumnType is a column type as mysqlEqualityKept reads it from
+// information_schema's COLUMN_TYPE.
+type mysqlColumnType struct {
+	base     string // "int", "varchar", "decimal", ...
+	args     []int  // the numbers in parentheses: (10,2) -> [10 2]
+	unsigned bool
+}
+
+var mysqlTypeArgs = regexp.MustCompile(`^([a-z]+)(?:\(([0-9, ]+)\))?`)
+
+func parseMySQLColumnType(columnType string) (mysqlColumnType, bool) {
+	s := strings.ToLower(strings.TrimSpace(columnType))
+	m := mysqlTypeArgs.FindStringSubmatch(s)
+	if m == nil {
+		return mysqlColumnType{}, false
+	}
+	t := mysqlColumnType{base: m[1], unsigned: strings.Contains(s[len(m[0]):], "unsigned")}
+	if m[2] != "" {
+		for _, a := range strings.Split(m[2], ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(a))
+			if err != nil {
+				return mysqlColumnType{}, false
+			}
+			t.args = append(t.args, n)
+		}
+	}
+	return t, true
+}
+
+func (t mysqlColumnType) arg(i, def int) int {
+	if i < len(t.args) {
+		return t.args[i]
+	}
+	return def
+}
+
+// mysqlIntBits is the storage width of each integer type.
+var mysqlIntBits = map[string]uint{"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
+
+// mysqlIntDigits is the number of decimal digits of each integer type's
+// largest magnitude (signed, unsigned).
+var mysqlIntDigits = map[string][2]int{
+	"tinyint": {3, 3}, "smallint": {5, 5}, "mediumint": {7, 8}, "int": {10, 10}, "integer": {10, 10}, "bigint": {19, 20},
+}
+
+// mysqlTextBytes is the byte capacity of the TEXT and BLOB types.
+var mysqlTextBytes = map[string]int64{
+	"tinytext": 255, "text": 65535, "mediumtext": 1<<24 - 1, "longtext": 1<<32 - 1,
+	"tinyblob": 255, "blob": 65535, "mediumblob": 1<<24 - 1, "longblob": 1<<32 - 1,
+}
+
+// mysqlFixedZone reports whether a time_zone value has no daylight saving
+// time: an offset, or UTC.
+var mysqlFixedZone = regexp.MustCompile(`^(?i:[+-]\d{1,2}:\d\d|utc|etc/utc|gmt|etc/gmt)$`)
+
+// mysqlEqualityKept reports whether the server's conversion of a column of
+// type from (with collation fromColl, "" for a non-text column) to type to
+// (toColl) keeps any two distinct values distinct, in time zone zone.
+func mysqlEqualityKept(from, to Column, fromColl, toColl, zone string) bool {
+	if !collationKept(fromColl, toColl) {
+		return false
+	}
+	if strings.EqualFold(from.ColumnType, to.ColumnType) {
+		return true
+	}
+	f, ok1 := parseMySQLColumnType(from.ColumnType)
+	t, ok2 := parseMySQLColumnType(to.ColumnType)
+	if !ok1 || !ok2 {
+		return false
+	}
+	fb, tb := mysqlIntBits[f.base], mysqlIntBits[t.base]
+	switch {
+	case fb > 0 && tb > 0:
+		// The target's range contains the source's.
+		if f.unsigned {
+			return t.unsigned && tb >= fb || !t.unsigned && tb > fb
+		}
+		return !t.unsigned && tb >= fb
+	case fb > 0 && (t.base == "decimal" || t.base == "numeric"):
+		digits := mysqlIntDigits[f.base][0]
+		if f.unsigned {
+			digits = mysqlIntDigits[f.base][1]
+		}
+		return (f.unsigned || !t.unsigned) && t.arg(0, 10)-t.arg(1, 0) >= digits
+	case (f.base == "decimal" || f.base == "numeric") && (t.base == "decimal" || t.base == "numeric"):
+		p1, s1, p2, s2 := f.arg(0, 10), f.arg(1, 0), t.arg(0, 10), t.arg(1, 0)
+		return (f.unsigned || !t.unsigned) && s2 >= s1 && p2-s2 >= p1-s1
+	case f.base == "float" && len(f.args) == 0 && t.base == "double" && len(t.args) == 0:
+		return f.unsigned || !t.unsigned
+	case f.base == "bit" && t.base == "bit":
+		return t.arg(0, 1) >= f.arg(0, 1)
+	case (f.base == "char" || f.base == "varchar") && (t.base == "char" || t.base == "varchar"):
+		// CHAR drops trailing spaces, which a PAD SPACE collation ignores
+		// anyway; under a NO PAD one 'a' and 'a ' differ.
+		return t.arg(0, 1) >= f.arg(0, 1) && (t.base == "varchar" || !strings.Contains(toColl, "nopad"))
+	case (f.base == "char" || f.base == "varchar") && mysqlTextBytes[t.base] > 0 && strings.HasSuffix(t.base, "text"):
+		return int64(f.arg(0, 1))*4 <= mysqlTextBytes[t.base]
+	case strings.HasSuffix(f.base, "text") && strings.HasSuffix(t.base, "text"):
+		return mysqlTextBytes[f.base] > 0 && mysqlTextBytes[t.base] >= mysqlTextBytes[f.base]
+	case (f.base == "binary" || f.base == "varbinary") && (t.base == "binary" || t.base == "varbinary"):
+		// BINARY pads with zero bytes, which stay part of the value; a
+		// VARBINARY padded to a BINARY would equal one that had them.
+		return t.arg(0, 1) >= f.arg(0, 1) && (f.base == "binary" || t.base == "varbinary")
+	case (f.base == "binary" || f.base == "varbinary") && strings.HasSuffix(t.base, "blob"):
+		return int64(f.arg(0, 1)) <= mysqlTextBytes[t.base]
+	case strings.HasSuffix(f.base, "blob") && strings.HasSuffix(t.base, "blob"):
+		return mysqlTextBytes[f.base] > 0 && mysqlTextBytes[t.base] >= mysqlTextBytes[f.base]
+	case f.base == "enum" && t.base == "enum" || f.base == "set" && t.base == "set":
+		// Members added at the end: every value keeps its member.
+		fl, tl := strings.ToLower(from.ColumnType), strings.ToLower(to.ColumnType)
+		return strings.HasSuffix(fl, ")") && strings.HasPrefix(tl, strings.TrimSuffix(fl, ")")+",")
+	case f.base == "date" && (t.base == "datetime" || t.base == "timestamp" && mysqlFixedZone.MatchString(zone)):
+		return true
+	case (f.base == "datetime" || f.base == "timestamp") && (t.base == "datetime" || t.base == "timestamp"):
+		// Fewer fractional digits round; between TIMESTAMP and DATETIME, a
+		// zone with daylight saving time repeats an hour of local times.
+		return t.arg(0, 0) >= f.arg(0, 0) && (f.base == t.base || mysqlFixedZone.MatchString(zone))
+	case f.base == "time" && t.base == "time":
+		return t.arg(0, 0) >= f.arg(0, 0)
+	}
+	return false
+}
+
+// collationKept reports whether values equal under collation to were equal
+// under from too: the same collation, or the same one for utf8mb4 instead of
+// utf8mb3 (which holds a subset of its characters, with the same weights).
+func collationKept(from, to string) bool {
+	from, to = strings.ToLower(from), strings.ToLower(to)
+	if from == to {
+		return true
+	}
+	for _, p := range []string{"utf8mb3_", "utf8_"} {
+		if suffix, ok := strings.CutPrefix(from, p); ok && to == "utf8mb4_"+suffix {
+			return true
+		}
+	}
+	return false
+}
+
+// errEqualityLost refuses a unique index over a column whose type change
+// may make distinct values equal.
+func errEqualityLost(u MySQLIndex, col string, from, to Column, fromColl, toColl string) error {
+	kind := "UNIQUE key " + u.describe()
+	if u.Primary {
+		kind = "PRIMARY KEY " + u.describe()
+	}
+	change := fmt.Sprintf("%s -> %s", from.ColumnType, to.ColumnType)
+	if !strings.EqualFold(fromColl, toColl) {
+		change += fmt.Sprintf(", collation %s -> %s", fromColl, toColl)
+	}
+	if from.Generated || to.Generated {
+		change += fmt.Sprintf(", generated as %q -> %q, or a column it may read changes", from.Expression, to.Expression)
+	}
+	return fmt.Errorf("the --alter changes column %s (%s) of the %s in a way that may make distinct values equal; "+
+		"a plain ALTER TABLE fails on the duplicates, but osc's copy would lose the rows that duplicate others silently, "+
+		"so osc treats the key as a new unique key and refuses it: check for duplicates under the new type and run the change "+
+		"with a plain ALTER TABLE, or keep the column's type (or widen it)", col, change, kind)
+}
