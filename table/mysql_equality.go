@@ -77,6 +77,9 @@ var mysqlFixedZone = regexp.MustCompile(`^(?i:[+-]\d{1,2}:\d\d|utc|etc/utc|gmt|e
 // type from (with collation fromColl, "" for a non-text column) to type to
 // (toColl) keeps any two distinct values distinct, in time zone zone.
 func mysqlEqualityKept(from, to Column, fromColl, toColl, zone string) bool {
+	if kept, ok := mysqlEnumNumberKept(from, to); ok {
+		return kept
+	}
 	if !collationKept(fromColl, toColl) {
 		return false
 	}
@@ -175,4 +178,50 @@ func errEqualityLost(u MySQLIndex, col string, from, to Column, fromColl, toColl
 		"a plain ALTER TABLE fails on the duplicates, but osc's copy would lose the rows that duplicate others silently, "+
 		"so osc treats the key as a new unique key and refuses it: check for duplicates under the new type and run the change "+
 		"with a plain ALTER TABLE, or keep the column's type (or widen it)", col, change, kind)
+}
+
+// mysqlEnumNumberKept judges an ENUM or SET going into an integer column
+// (ok false otherwise): the ALTER stores an ENUM's member number (1 to at
+// most 65535) and a SET's bitmask (one bit per member), distinct for distinct
+// values whatever the collation, so equality is kept when the integer type
+// holds every number the column can have.
+func mysqlEnumNumberKept(from, to Column) (kept, ok bool) {
+	f, ok1 := parseMySQLColumnType(from.ColumnType)
+	t, ok2 := parseMySQLColumnType(to.ColumnType)
+	if !ok1 || !ok2 || f.base != "enum" && f.base != "set" || mysqlIntBits[t.base] == 0 {
+		return false, false
+	}
+	bits := mysqlIntBits[t.base]
+	if !t.unsigned {
+		bits--
+	}
+	if f.base == "enum" {
+		return bits >= 16, true
+	}
+	return int(bits) >= mysqlMembers(from.ColumnType), true
+}
+
+// mysqlMembers counts the quoted members of an ENUM or SET column type.
+func mysqlMembers(columnType string) int {
+	n := 0
+	for i := 0; i < len(columnType); i++ {
+		if columnType[i] != '\'' {
+			continue
+		}
+		n++
+		for i++; i < len(columnType); i++ {
+			if columnType[i] == '\\' {
+				i++
+				continue
+			}
+			if columnType[i] == '\'' {
+				if i+1 < len(columnType) && columnType[i+1] == '\'' {
+					i++
+					continue
+				}
+				break
+			}
+		}
+	}
+	return n
 }
