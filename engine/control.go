@@ -37,7 +37,6 @@ type Control struct {
 	ThrottleAdditionalFlagFile string
 	ThrottleQuery              string
 	ThrottleHTTP               string
-	MaxRetainedWAL             int64 // bytes, PostgreSQL (0: not checked)
 	// NiceRatio: after each chunk, sleep this many times the chunk's duration.
 	NiceRatio float64
 
@@ -61,8 +60,9 @@ type Control struct {
 	ProgressBar bool
 }
 
-// errPanic is the cause of an abort the operator commanded.
-var errPanic = errors.New("aborted by the operator's panic command")
+// ErrPanic is the cause of an abort the operator commanded (the panic
+// command): Run's error wraps it.
+var ErrPanic = errors.New("aborted by the operator's panic command")
 
 // control is the runtime side of Control: the settings the operator may
 // change while the migration runs, and what acts on them.
@@ -81,6 +81,10 @@ type control struct {
 	src     Source
 	started time.Time
 
+	// dialectSettings are the dialect's own throttle thresholds, as the
+	// status command lists them (throttleSettingsDialect).
+	dialectSettings []Setting
+
 	hooks hooks.Runner
 	abort context.CancelCauseFunc // cancels the whole Run
 
@@ -90,7 +94,7 @@ type control struct {
 	lastStatusHook atomic.Int64 // unix nanos on-status last ran
 }
 
-func newControl(cfg *Config) *control {
+func newControl(cfg *Config, d Dialect) *control {
 	c := &control{}
 	c.chunkSize.Store(int64(cfg.ChunkSize))
 	c.batchSize.Store(int64(cfg.DMLBatchSize))
@@ -100,7 +104,9 @@ func newControl(cfg *Config) *control {
 		MaxLag: k.MaxLag, Replicas: k.ThrottleControlReplicas, MaxLoad: k.MaxLoad, CriticalLoad: k.CriticalLoad,
 		CriticalLoadInterval: k.CriticalLoadInterval, FlagFile: k.ThrottleFlagFile,
 		AdditionalFlagFile: k.ThrottleAdditionalFlagFile, Query: k.ThrottleQuery, HTTP: k.ThrottleHTTP,
-		MaxRetainedWAL: k.MaxRetainedWAL,
+	}
+	if ts, ok := d.(throttleSettingsDialect); ok {
+		c.dialectSettings = ts.ThrottleSettings(&c.settings)
 	}
 	return c
 }
@@ -159,20 +165,6 @@ func (m *Migration) chunkSize() int { return int(m.ctl.chunkSize.Load()) }
 // batchSize is the apply batch size in force.
 func (m *Migration) batchSize() int { return int(m.ctl.batchSize.Load()) }
 
-// isPostgres tells the dialects apart where the operator's values differ
-// (replica lists, load metric names, retained WAL).
-func (m *Migration) isPostgres() bool {
-	_, ok := m.d.(*postgresDialect)
-	return ok
-}
-
-func (m *Migration) driver() string {
-	if m.isPostgres() {
-		return "postgres"
-	}
-	return "mysql"
-}
-
 // startControl validates the operator settings, serves the socket and runs
 // the on-startup hook. The returned context is cancelled by the panic
 // command; finish runs the on-success or on-failure hook, stops serving and
@@ -220,7 +212,7 @@ func (m *Migration) startControl(ctx context.Context) (context.Context, func(err
 func (m *Migration) checkControl() error {
 	k := m.cfg.Control
 	var errs []error
-	if _, err := throttle.ParseReplicas(strings.Join(k.ThrottleControlReplicas, ","), m.isPostgres()); err != nil {
+	if _, err := m.d.ParseReplicas(strings.Join(k.ThrottleControlReplicas, ",")); err != nil {
 		errs = append(errs, fmt.Errorf("throttle-control-replicas: %w", err))
 	}
 	if k.ThrottleHTTP != "" {
@@ -231,8 +223,8 @@ func (m *Migration) checkControl() error {
 	if k.NiceRatio < 0 || k.NiceRatio > maxNiceRatio {
 		errs = append(errs, fmt.Errorf("nice-ratio %g: want 0 to %d", k.NiceRatio, maxNiceRatio))
 	}
-	if k.MaxLag < 0 || k.CriticalLoadInterval < 0 || k.MaxRetainedWAL < 0 || k.HooksTimeout < 0 {
-		errs = append(errs, errors.New("negative durations or sizes in the throttle settings"))
+	if k.MaxLag < 0 || k.CriticalLoadInterval < 0 || k.HooksTimeout < 0 {
+		errs = append(errs, errors.New("negative durations in the throttle settings"))
 	}
 	return errors.Join(errs...)
 }
@@ -400,7 +392,7 @@ func (m *Migration) hook(ctx context.Context, name string, extra hooks.Env) erro
 	env.EstimatedRows, env.CopiedRows, env.AppliedEvents = s.Estimated, s.Copied, s.Applied
 	env.MigratedHost, env.InspectedHost = m.cfg.Control.Host, m.cfg.Control.Host
 	env.ExecutingHost, _ = os.Hostname()
-	env.Hint, env.Driver = m.cfg.Control.HooksHint, m.driver()
+	env.Hint, env.Driver = m.cfg.Control.HooksHint, m.d.Driver()
 	if env.State == "" {
 		env.State = s.State.String()
 	}
@@ -479,7 +471,7 @@ func (m *Migration) panicAbort(arg string) (string, error) {
 		return "", errors.New("the migration is not running")
 	}
 	m.log.Warn("panic commanded over the socket: aborting and cleaning up")
-	m.ctl.abort(errPanic)
+	m.ctl.abort(ErrPanic)
 	return "Panic: aborting; osc removes what it created and exits", nil
 }
 

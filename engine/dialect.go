@@ -43,9 +43,32 @@ type Dialect interface {
 	// Retryable reports whether err is transient (a deadlock, a lock wait
 	// timeout): the statement rolled back whole and may simply run again.
 	Retryable(err error) bool
+	// Driver names the database for hooks (OSC_DRIVER): "mysql" or
+	// "postgres".
+	Driver() string
+	// ParseReplicas checks a comma-separated list of replicas to watch
+	// (--throttle-control-replicas, and the socket command of that name) and
+	// returns its entries: host:port, and for PostgreSQL also connection
+	// strings.
+	ParseReplicas(list string) ([]string, error)
 	// Close releases the advisory lock and every connection.
 	Close() error
 }
+
+// throttleSettingsDialect is a Dialect with throttle thresholds of its own,
+// which only it can measure and which it takes as its own options
+// (PostgreSQL: --max-retained-wal). The engine adds them to the operator's
+// settings when the migration is made, and lists them with the settings the
+// status command prints. They do not change while the migration runs.
+type throttleSettingsDialect interface {
+	Dialect
+	// ThrottleSettings sets the dialect's thresholds in s and returns them
+	// as the status command lists them, in order.
+	ThrottleSettings(s *throttle.Settings) []Setting
+}
+
+// Setting is one line of the settings the status command lists: "# Name: Value".
+type Setting struct{ Name, Value string }
 
 // Source captures committed changes to the original table in commit order.
 type Source interface {

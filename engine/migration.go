@@ -101,7 +101,7 @@ type Migration struct {
 func New(cfg Config, d Dialect, log *slog.Logger, statusOut io.Writer) *Migration {
 	cfg.Defaults()
 	m := &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}, runID: rand.Text()}
-	m.ctl = newControl(&m.cfg)
+	m.ctl = newControl(&m.cfg, d)
 	return m
 }
 

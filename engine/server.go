@@ -345,7 +345,7 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 		if query {
 			return displayReplicas(c.throttleSettings().Replicas) + "\n", nil
 		}
-		r, err := throttle.ParseReplicas(arg, m.isPostgres())
+		r, err := m.d.ParseReplicas(arg)
 		if err != nil {
 			return "", fmt.Errorf("throttle-control-replicas: %w", err)
 		}
@@ -399,8 +399,8 @@ func (m *Migration) settingsText() string {
 	line("throttle-query", s.Query)
 	line("throttle-http", s.HTTP)
 	line("throttled by hand", s.Manual)
-	if m.isPostgres() {
-		line("max-retained-wal", throttle.FormatBytes(s.MaxRetainedWAL))
+	for _, ds := range c.dialectSettings {
+		line(ds.Name, ds.Value)
 	}
 	line("postpone-cut-over-flag-file", flagState(m.cfg.PostponeCutOverFlagFile))
 	line("force-named-cut-over", m.cfg.Control.ForceNamedCutOver)

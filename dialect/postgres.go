@@ -1,4 +1,4 @@
-package engine
+package dialect
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"osc/cdc"
 	"osc/copier"
 	"osc/cutover"
+	"osc/engine"
 	"osc/table"
 	"osc/throttle"
 )
@@ -23,8 +24,8 @@ import (
 // capture, ON CONFLICT DO NOTHING chunks, upsert/delete apply, and a
 // one-transaction rename cut-over.
 type postgresDialect struct {
-	cfg   Config
-	dsn   string
+	cfg   engine.Config
+	opts  PostgresOptions
 	log   *slog.Logger
 	names table.PostgresNames
 
@@ -34,13 +35,22 @@ type postgresDialect struct {
 	shadow *table.PostgresShadow
 }
 
-var _ Dialect = (*postgresDialect)(nil)
+var _ engine.Dialect = (*postgresDialect)(nil)
 
-// NewPostgres returns the PostgreSQL dialect for one migration. dsn is a
-// libpq URL or key=value string ("" uses the PG* environment variables).
-// Without cfg.Schema, cfg.Table may be "schema.table"; the schema defaults
-// to public. It connects in Inspect.
-func NewPostgres(cfg Config, dsn string, log *slog.Logger) (Dialect, error) {
+// PostgresOptions are the settings only PostgreSQL has.
+type PostgresOptions struct {
+	// DSN is a libpq URL or key=value string ("" uses the PG* environment
+	// variables).
+	DSN string
+	// MaxRetainedWAL throttles the copy while the change capture's slot
+	// retains more WAL than this many bytes (0: not checked).
+	MaxRetainedWAL int64
+}
+
+// NewPostgres returns the PostgreSQL dialect for one migration. Without
+// cfg.Schema, cfg.Table may be "schema.table"; the schema defaults to public.
+// It connects in Inspect.
+func NewPostgres(cfg engine.Config, opts PostgresOptions, log *slog.Logger) (engine.Dialect, error) {
 	cfg.Defaults()
 	if cfg.Schema == "" {
 		cfg.Schema = "public"
@@ -55,16 +65,18 @@ func NewPostgres(cfg Config, dsn string, log *slog.Logger) (Dialect, error) {
 		return nil, fmt.Errorf("postgres: the schema of %q is empty", "."+cfg.Table)
 	case strings.TrimSpace(cfg.Alter) == "":
 		return nil, errors.New("postgres: the --alter is empty")
+	case opts.MaxRetainedWAL < 0:
+		return nil, fmt.Errorf("postgres: max-retained-wal %d is negative", opts.MaxRetainedWAL)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &postgresDialect{cfg: cfg, dsn: dsn, log: log, names: table.NewPostgresNames(cfg.Schema, cfg.Table)}, nil
+	return &postgresDialect{cfg: cfg, opts: opts, log: log, names: table.NewPostgresNames(cfg.Schema, cfg.Table)}, nil
 }
 
 func (d *postgresDialect) Inspect(ctx context.Context) error {
 	if d.pool == nil {
-		pool, err := table.OpenPostgres(ctx, d.dsn)
+		pool, err := table.OpenPostgres(ctx, d.opts.DSN)
 		if err != nil {
 			return err
 		}
@@ -99,19 +111,19 @@ func (d *postgresDialect) CreateShadow(ctx context.Context) (*table.Plan, error)
 	return sh.Plan, nil
 }
 
-func (d *postgresDialect) NewSource(plan *table.Plan) (Source, error) {
-	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.dsn, Slot: d.names.Slot, Publication: d.names.Publication}, d.pool, plan)
+func (d *postgresDialect) NewSource(plan *table.Plan) (engine.Source, error) {
+	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: d.names.Slot, Publication: d.names.Publication}, d.pool, plan)
 	if err != nil {
 		return nil, err
 	}
 	return src, nil
 }
 
-func (d *postgresDialect) NewCopier(plan *table.Plan) (Copier, error) {
+func (d *postgresDialect) NewCopier(plan *table.Plan) (engine.Copier, error) {
 	return copier.NewPostgres(d.pool, plan), nil
 }
 
-func (d *postgresDialect) NewApplier(plan *table.Plan) (Applier, error) {
+func (d *postgresDialect) NewApplier(plan *table.Plan) (engine.Applier, error) {
 	return apply.NewPostgres(d.pool, plan), nil
 }
 
@@ -163,7 +175,7 @@ func (d *postgresDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
 	if d.pool == nil {
 		return nil, errors.New("postgres: Throttle before a successful Inspect")
 	}
-	return throttle.NewPostgres(d.pool, d.dsn, d.names.Slot, d.log), nil
+	return throttle.NewPostgres(d.pool, d.opts.DSN, d.names.Slot, d.log), nil
 }
 
 // Retryable: deadlock victim (40P01), serialization failure (40001), lock
@@ -178,6 +190,19 @@ func (d *postgresDialect) Retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+func (d *postgresDialect) Driver() string { return "postgres" }
+
+// ParseReplicas takes host:port entries and connection strings.
+func (d *postgresDialect) ParseReplicas(list string) ([]string, error) {
+	return throttle.ParseReplicas(list, true)
+}
+
+// ThrottleSettings adds the retained-WAL threshold (--max-retained-wal).
+func (d *postgresDialect) ThrottleSettings(s *throttle.Settings) []engine.Setting {
+	s.MaxRetainedWAL = d.opts.MaxRetainedWAL
+	return []engine.Setting{{Name: "max-retained-wal", Value: throttle.FormatBytes(d.opts.MaxRetainedWAL)}}
 }
 
 func (d *postgresDialect) Close() error {

@@ -1,4 +1,4 @@
-package engine
+package dialect
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"osc/cdc"
 	"osc/copier"
 	"osc/cutover"
+	"osc/engine"
 	"osc/table"
 	"osc/throttle"
 )
@@ -22,7 +23,7 @@ import (
 // mysqlDialect is the Dialect of MySQL and MariaDB: binlog capture, INSERT
 // IGNORE chunks, REPLACE/DELETE apply, and the sentry cut-over.
 type mysqlDialect struct {
-	cfg  Config
+	cfg  engine.Config
 	conn table.MySQLConn
 	log  *slog.Logger
 
@@ -32,11 +33,11 @@ type mysqlDialect struct {
 	insp   *table.MySQLInspection
 }
 
-var _ Dialect = (*mysqlDialect)(nil)
+var _ engine.Dialect = (*mysqlDialect)(nil)
 
 // NewMySQL returns the MySQL/MariaDB dialect for one migration. It connects
 // in Inspect.
-func NewMySQL(cfg Config, conn table.MySQLConn, log *slog.Logger) (Dialect, error) {
+func NewMySQL(cfg engine.Config, conn table.MySQLConn, log *slog.Logger) (engine.Dialect, error) {
 	cfg.Defaults()
 	switch {
 	case cfg.Schema == "":
@@ -114,7 +115,7 @@ func (d *mysqlDialect) serverID() uint32 {
 	return 1000000 + uint32(os.Getpid()%1000000)
 }
 
-func (d *mysqlDialect) NewSource(plan *table.Plan) (Source, error) {
+func (d *mysqlDialect) NewSource(plan *table.Plan) (engine.Source, error) {
 	src, err := cdc.NewMySQL(cdc.MySQLConfig{
 		Host:     d.conn.Host,
 		Port:     uint16(d.conn.Port),
@@ -129,11 +130,11 @@ func (d *mysqlDialect) NewSource(plan *table.Plan) (Source, error) {
 	return src, nil
 }
 
-func (d *mysqlDialect) NewCopier(plan *table.Plan) (Copier, error) {
+func (d *mysqlDialect) NewCopier(plan *table.Plan) (engine.Copier, error) {
 	return copier.NewMySQL(d.db, plan), nil
 }
 
-func (d *mysqlDialect) NewApplier(plan *table.Plan) (Applier, error) {
+func (d *mysqlDialect) NewApplier(plan *table.Plan) (engine.Applier, error) {
 	return apply.NewMySQL(d.db, plan), nil
 }
 
@@ -198,6 +199,13 @@ func (d *mysqlDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
 func (d *mysqlDialect) Retryable(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
+func (d *mysqlDialect) Driver() string { return "mysql" }
+
+// ParseReplicas takes host:port entries only.
+func (d *mysqlDialect) ParseReplicas(list string) ([]string, error) {
+	return throttle.ParseReplicas(list, false)
 }
 
 func (d *mysqlDialect) Close() error {
