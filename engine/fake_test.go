@@ -31,6 +31,7 @@ type fakeDB struct {
 	blocked bool
 	unblock chan struct{}
 	nextID  int64
+	applied int // row changes the applier wrote
 
 	// swapped: the cut-over renamed the shadow into place. oldAtSwap and
 	// newAtSwap are both tables as they were at that instant.
@@ -426,6 +427,7 @@ func (a *fakeApplier) Apply(ctx context.Context, changes []cdc.Change) error {
 			return fmt.Errorf("fake: cannot apply %s", c.Op)
 		}
 	}
+	db.applied += len(changes)
 	return nil
 }
 
