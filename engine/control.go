@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"osc/hooks"
-	"osc/table"
+	"osc/plan"
 	"osc/throttle"
 )
 
@@ -77,7 +77,7 @@ type control struct {
 	probe     throttle.Probe
 
 	// What Run sets as it goes, for Status and the socket's goroutines.
-	plan    *table.Plan
+	plan    *plan.Plan
 	src     Source
 	started time.Time
 
@@ -131,7 +131,7 @@ func (c *control) updateThrottle(fn func(*throttle.Settings)) {
 	}
 }
 
-func (c *control) setPlan(p *table.Plan) {
+func (c *control) setPlan(p *plan.Plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.plan = p
@@ -145,7 +145,7 @@ func (c *control) setSource(s Source) {
 
 // view returns the plan, the change capture and the start time, as far as
 // Run has set them.
-func (c *control) view() (*table.Plan, Source, time.Time) {
+func (c *control) view() (*plan.Plan, Source, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.plan, c.src, c.started

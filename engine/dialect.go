@@ -3,9 +3,8 @@ package engine
 import (
 	"context"
 
-	"osc/cdc"
-	"osc/copier"
-	"osc/table"
+	"osc/change"
+	"osc/plan"
 	"osc/throttle"
 )
 
@@ -20,26 +19,26 @@ type Dialect interface {
 	// CreateShadow creates the shadow table (and any bookkeeping table) with
 	// the --alter applied and returns the plan. It refuses a plan that would
 	// lose data silently. On error it drops whatever it created itself.
-	CreateShadow(ctx context.Context) (*table.Plan, error)
+	CreateShadow(ctx context.Context) (*plan.Plan, error)
 	// NewSource returns the change capture for the plan's original table.
-	NewSource(plan *table.Plan) (Source, error)
+	NewSource(plan *plan.Plan) (Source, error)
 	// NewCopier returns the chunk copier from the original into the shadow.
-	NewCopier(plan *table.Plan) (Copier, error)
+	NewCopier(plan *plan.Plan) (Copier, error)
 	// NewApplier returns the writer of captured changes into the shadow.
-	NewApplier(plan *table.Plan) (Applier, error)
+	NewApplier(plan *plan.Plan) (Applier, error)
 	// CutOver swaps the tables atomically. While writes to the original are
 	// blocked it calls drain, which returns once every change committed before
 	// the call has been applied to the shadow. It retries lock timeouts itself.
-	CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error
+	CutOver(ctx context.Context, plan *plan.Plan, drain func(context.Context) error) error
 	// Cleanup drops what the migration made that must not outlive it: the
 	// shadow unless cutOver succeeded, bookkeeping tables, and the old table
 	// when the user asked for it. It must work on a fresh context after the
 	// migration's context was cancelled.
-	Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error
+	Cleanup(ctx context.Context, plan *plan.Plan, cutOver bool) error
 	// Throttle returns the probe the throttler measures the server and its
 	// replicas with (heartbeat, replica lag, load, retained WAL). It is
 	// called after NewSource and Start, once per migration.
-	Throttle(plan *table.Plan) (throttle.Probe, error)
+	Throttle(plan *plan.Plan) (throttle.Probe, error)
 	// Retryable reports whether err is transient (a deadlock, a lock wait
 	// timeout): the statement rolled back whole and may simply run again.
 	Retryable(err error) bool
@@ -79,14 +78,14 @@ type Source interface {
 	// returns the available changes in commit order, at most max of them.
 	// A change the migration cannot survive (TRUNCATE, DDL on the table)
 	// is an error.
-	Next(ctx context.Context, max int) ([]cdc.Change, error)
+	Next(ctx context.Context, max int) ([]change.Change, error)
 	// EmitMarker commits a marker into the change stream; Next later returns
-	// it as a cdc.Marker change with the same id, after every change that was
+	// it as a change.Marker change with the same id, after every change that was
 	// committed before EmitMarker was called.
 	EmitMarker(ctx context.Context, id string) error
 	// Ack reports that every change up to and including pos has been applied
 	// to the shadow and committed (PostgreSQL confirms it to the slot).
-	Ack(pos cdc.Position)
+	Ack(pos change.Position)
 	// Lag reports how far the reader is behind the server, as a position
 	// description for status lines.
 	Lag() string
@@ -106,7 +105,7 @@ type Copier interface {
 
 // Chunk is the result of one CopyChunk. It is defined in copier, which cannot
 // import engine, so that copiers implement Copier directly.
-type Chunk = copier.Chunk
+type Chunk = change.Chunk
 
 // Applier writes captured changes into the shadow table.
 type Applier interface {
@@ -114,7 +113,7 @@ type Applier interface {
 	// update become an upsert of the mapped columns (a key-changing update
 	// also deletes the old key), delete deletes by key. A Partial change
 	// updates only the columns it carries.
-	Apply(ctx context.Context, changes []cdc.Change) error
+	Apply(ctx context.Context, changes []change.Change) error
 }
 
 // settlingApplier is an Applier that may need to read the source for some
@@ -123,7 +122,7 @@ type Applier interface {
 // holds needs such a read once every change before pos has been applied.
 type settlingApplier interface {
 	Applier
-	Settled(pos cdc.Position) bool
+	Settled(pos change.Position) bool
 }
 
 // copyDoneApplier is an Applier told when the copy is over and it has applied

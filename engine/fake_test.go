@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"osc/cdc"
-	"osc/table"
+	"osc/change"
+	"osc/plan"
 	"osc/throttle"
 )
 
@@ -25,7 +25,7 @@ type fakeDB struct {
 	mu     sync.Mutex
 	rows   map[int64]int64 // the table the application writes
 	shadow map[int64]int64 // nil until CreateShadow, and once dropped
-	stream []cdc.Change
+	stream []change.Change
 	notify chan struct{} // closed and replaced on every append to stream
 	// blocked holds writes (the cut-over's lock); unblock wakes them.
 	blocked bool
@@ -49,7 +49,7 @@ func newFakeDB(rows int) *fakeDB {
 }
 
 // appendLocked adds changes to the stream; the caller holds mu.
-func (db *fakeDB) appendLocked(cs ...cdc.Change) {
+func (db *fakeDB) appendLocked(cs ...change.Change) {
 	for _, c := range cs {
 		c.Pos = fakePos(len(db.stream) + 1)
 		db.stream = append(db.stream, c)
@@ -60,7 +60,7 @@ func (db *fakeDB) appendLocked(cs ...cdc.Change) {
 
 // write runs fn on the table and streams the changes it returns, waiting
 // while the cut-over blocks writes.
-func (db *fakeDB) write(ctx context.Context, fn func(rows map[int64]int64) []cdc.Change) error {
+func (db *fakeDB) write(ctx context.Context, fn func(rows map[int64]int64) []change.Change) error {
 	db.mu.Lock()
 	for db.blocked {
 		ch := db.unblock
@@ -79,44 +79,44 @@ func (db *fakeDB) write(ctx context.Context, fn func(rows map[int64]int64) []cdc
 	return nil
 }
 
-func row(id, v int64) cdc.Row { return cdc.Row{id, v} }
+func row(id, v int64) change.Row { return change.Row{id, v} }
 
 // insert adds a row with a new id.
 func (db *fakeDB) insert(ctx context.Context, v int64) error {
-	return db.write(ctx, func(rows map[int64]int64) []cdc.Change {
+	return db.write(ctx, func(rows map[int64]int64) []change.Change {
 		db.nextID++
 		rows[db.nextID] = v
-		return []cdc.Change{{Op: cdc.Insert, After: row(db.nextID, v)}}
+		return []change.Change{{Op: change.Insert, After: row(db.nextID, v)}}
 	})
 }
 
 // update sets v of row id, if there is one.
 func (db *fakeDB) update(ctx context.Context, id, v int64) error {
-	return db.write(ctx, func(rows map[int64]int64) []cdc.Change {
+	return db.write(ctx, func(rows map[int64]int64) []change.Change {
 		old, ok := rows[id]
 		if !ok {
 			return nil
 		}
 		rows[id] = v
-		return []cdc.Change{{Op: cdc.Update, Before: row(id, old), After: row(id, v)}}
+		return []change.Change{{Op: change.Update, Before: row(id, old), After: row(id, v)}}
 	})
 }
 
 // del deletes row id, if there is one.
 func (db *fakeDB) del(ctx context.Context, id int64) error {
-	return db.write(ctx, func(rows map[int64]int64) []cdc.Change {
+	return db.write(ctx, func(rows map[int64]int64) []change.Change {
 		old, ok := rows[id]
 		if !ok {
 			return nil
 		}
 		delete(rows, id)
-		return []cdc.Change{{Op: cdc.Delete, Before: row(id, old)}}
+		return []change.Change{{Op: change.Delete, Before: row(id, old)}}
 	})
 }
 
 // move gives row id a new key (a key-changing update), if there is one.
 func (db *fakeDB) move(ctx context.Context, id int64) error {
-	return db.write(ctx, func(rows map[int64]int64) []cdc.Change {
+	return db.write(ctx, func(rows map[int64]int64) []change.Change {
 		v, ok := rows[id]
 		if !ok {
 			return nil
@@ -124,7 +124,7 @@ func (db *fakeDB) move(ctx context.Context, id int64) error {
 		db.nextID++
 		delete(rows, id)
 		rows[db.nextID] = v
-		return []cdc.Change{{Op: cdc.Update, Before: row(id, v), After: row(db.nextID, v)}}
+		return []change.Change{{Op: change.Update, Before: row(id, v), After: row(db.nextID, v)}}
 	})
 }
 
@@ -151,7 +151,7 @@ type fakeDialect struct {
 	// copyFault, applyFault and cutOverErr, when set, are asked before each
 	// chunk (n counts calls from 1), apply and cut-over; an error fails it.
 	copyFault  func(n int) error
-	applyFault func(changes []cdc.Change) error
+	applyFault func(changes []change.Change) error
 	cutOverErr error
 	// between runs after a chunk's read and before its write into the
 	// shadow, with the keys read.
@@ -184,42 +184,42 @@ func (d *fakeDialect) Inspect(context.Context) error {
 	return d.inspectErr
 }
 
-func (d *fakeDialect) CreateShadow(context.Context) (*table.Plan, error) {
+func (d *fakeDialect) CreateShadow(context.Context) (*plan.Plan, error) {
 	d.call("CreateShadow")
 	d.db.mu.Lock()
 	d.db.shadow = map[int64]int64{}
 	n := len(d.db.rows)
 	d.db.mu.Unlock()
-	cols := []table.Column{{Name: "id", DataType: "bigint"}, {Name: "v", DataType: "bigint"}}
-	return &table.Plan{
-		Source:   &table.Table{Schema: "fake", Name: "t", Columns: cols},
-		Shadow:   &table.Table{Schema: "fake", Name: "t_osc_new", Columns: cols},
+	cols := []plan.Column{{Name: "id", DataType: "bigint"}, {Name: "v", DataType: "bigint"}}
+	return &plan.Plan{
+		Source:   &plan.Table{Schema: "fake", Name: "t", Columns: cols},
+		Shadow:   &plan.Table{Schema: "fake", Name: "t_osc_new", Columns: cols},
 		OldName:  "t_osc_old",
 		Key:      []string{"id"},
 		KeyIndex: []int{0},
-		Mapping: []table.ColumnMap{{Source: "id", Shadow: "id", SourceIndex: 0},
+		Mapping: []plan.ColumnMap{{Source: "id", Shadow: "id", SourceIndex: 0},
 			{Source: "v", Shadow: "v", SourceIndex: 1}},
 		EstimatedRows: int64(n),
 	}, nil
 }
 
-func (d *fakeDialect) NewSource(*table.Plan) (Source, error) {
+func (d *fakeDialect) NewSource(*plan.Plan) (Source, error) {
 	d.call("NewSource")
 	return &fakeSource{d: d}, nil
 }
 
-func (d *fakeDialect) NewCopier(*table.Plan) (Copier, error) {
+func (d *fakeDialect) NewCopier(*plan.Plan) (Copier, error) {
 	d.call("NewCopier")
 	return &fakeCopier{d: d}, nil
 }
 
-func (d *fakeDialect) NewApplier(*table.Plan) (Applier, error) {
+func (d *fakeDialect) NewApplier(*plan.Plan) (Applier, error) {
 	d.call("NewApplier")
 	return &fakeApplier{d: d}, nil
 }
 
 // CutOver blocks writes, drains, and swaps the tables.
-func (d *fakeDialect) CutOver(ctx context.Context, _ *table.Plan, drain func(context.Context) error) error {
+func (d *fakeDialect) CutOver(ctx context.Context, _ *plan.Plan, drain func(context.Context) error) error {
 	d.call("CutOver")
 	if d.cutOverErr != nil {
 		return d.cutOverErr
@@ -247,7 +247,7 @@ func (d *fakeDialect) CutOver(ctx context.Context, _ *table.Plan, drain func(con
 }
 
 // Cleanup drops the shadow unless the cut-over swapped it into place.
-func (d *fakeDialect) Cleanup(_ context.Context, _ *table.Plan, cutOver bool) error {
+func (d *fakeDialect) Cleanup(_ context.Context, _ *plan.Plan, cutOver bool) error {
 	d.call("Cleanup")
 	d.mu.Lock()
 	d.cleanups = append(d.cleanups, cutOver)
@@ -260,7 +260,7 @@ func (d *fakeDialect) Cleanup(_ context.Context, _ *table.Plan, cutOver bool) er
 	return nil
 }
 
-func (d *fakeDialect) Throttle(*table.Plan) (throttle.Probe, error) { return fakeProbe{}, nil }
+func (d *fakeDialect) Throttle(*plan.Plan) (throttle.Probe, error) { return fakeProbe{}, nil }
 
 func (d *fakeDialect) Retryable(err error) bool { return errors.Is(err, errTransient) }
 
@@ -290,7 +290,7 @@ func (s *fakeSource) Start(context.Context) error {
 	return nil
 }
 
-func (s *fakeSource) Next(ctx context.Context, max int) ([]cdc.Change, error) {
+func (s *fakeSource) Next(ctx context.Context, max int) ([]change.Change, error) {
 	db := s.d.db
 	for {
 		db.mu.Lock()
@@ -315,11 +315,11 @@ func (s *fakeSource) Next(ctx context.Context, max int) ([]cdc.Change, error) {
 func (s *fakeSource) EmitMarker(_ context.Context, id string) error {
 	s.d.db.mu.Lock()
 	defer s.d.db.mu.Unlock()
-	s.d.db.appendLocked(cdc.Change{Op: cdc.Marker, Marker: id})
+	s.d.db.appendLocked(change.Change{Op: change.Marker, Marker: id})
 	return nil
 }
 
-func (s *fakeSource) Ack(cdc.Position) {}
+func (s *fakeSource) Ack(change.Position) {}
 
 func (s *fakeSource) Lag() string { return "fake stream" }
 
@@ -402,7 +402,7 @@ func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chun
 // key-changing update as delete then upsert.
 type fakeApplier struct{ d *fakeDialect }
 
-func (a *fakeApplier) Apply(ctx context.Context, changes []cdc.Change) error {
+func (a *fakeApplier) Apply(ctx context.Context, changes []change.Change) error {
 	if a.d.applyFault != nil {
 		if err := a.d.applyFault(changes); err != nil {
 			return err
@@ -416,12 +416,12 @@ func (a *fakeApplier) Apply(ctx context.Context, changes []cdc.Change) error {
 	}
 	for _, c := range changes {
 		switch c.Op {
-		case cdc.Insert, cdc.Update:
+		case change.Insert, change.Update:
 			if c.Before != nil {
 				delete(db.shadow, c.Before[0].(int64))
 			}
 			db.shadow[c.After[0].(int64)] = c.After[1].(int64)
-		case cdc.Delete:
+		case change.Delete:
 			delete(db.shadow, c.Before[0].(int64))
 		default:
 			return fmt.Errorf("fake: cannot apply %s", c.Op)

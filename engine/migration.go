@@ -17,10 +17,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"osc/cdc"
-	"osc/copier"
+	"osc/change"
 	"osc/hooks"
-	"osc/table"
+	"osc/plan"
 )
 
 // State is where a migration is.
@@ -67,7 +66,7 @@ type Migration struct {
 	log *slog.Logger
 	out io.Writer // status lines
 
-	plan *table.Plan
+	plan *plan.Plan
 	src  Source
 	cp   Copier
 	ap   Applier
@@ -84,7 +83,7 @@ type Migration struct {
 	applyMu sync.Mutex
 	window  *replayWindow
 	// markerPos is the position of the last marker the applier passed.
-	markerPos cdc.Position
+	markerPos change.Position
 
 	markerMu sync.Mutex
 	markers  map[string]chan struct{}
@@ -184,7 +183,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 }
 
 // cleanup drops what must not outlive the migration, on a context of its own.
-func (m *Migration) cleanup(plan *table.Plan, cutOver bool) error {
+func (m *Migration) cleanup(plan *plan.Plan, cutOver bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	var errs []error
@@ -368,7 +367,7 @@ type snapshotCopier interface {
 	ReportsSnapshots()
 }
 
-func (m *Migration) replay(ctx context.Context, snap copier.Snapshot, marker string) error {
+func (m *Migration) replay(ctx context.Context, snap change.Snapshot, marker string) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	changes := m.window.replay(snap, marker)
@@ -394,7 +393,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 		// Rows before a marker are applied before the marker is released.
 		rows := changes[:0:0]
 		for _, c := range changes {
-			if c.Op != cdc.Marker {
+			if c.Op != change.Marker {
 				rows = append(rows, c)
 				continue
 			}
@@ -417,7 +416,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 	}
 }
 
-func (m *Migration) applyBatch(ctx context.Context, rows []cdc.Change) error {
+func (m *Migration) applyBatch(ctx context.Context, rows []change.Change) error {
 	if len(rows) == 0 {
 		return nil
 	}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"osc/cdc"
+	"osc/change"
 )
 
 // fakeConfig is a migration of the fake table, executed, with small chunks
@@ -327,7 +327,7 @@ func TestFakeMigrationRetries(t *testing.T) {
 			return nil
 		}
 		var applyFails sync.Once
-		d.applyFault = func([]cdc.Change) (err error) {
+		d.applyFault = func([]change.Change) (err error) {
 			applyFails.Do(func() { err = errTransient })
 			return err
 		}
@@ -365,7 +365,7 @@ func TestFakeMigrationRetries(t *testing.T) {
 	t.Run("apply fails", func(t *testing.T) {
 		d := newFake(200)
 		broken := errors.New("constraint violated")
-		d.applyFault = func([]cdc.Change) error { return broken }
+		d.applyFault = func([]change.Change) error { return broken }
 		d.between = func(keys []int64) {
 			if len(keys) > 0 {
 				if err := d.db.update(context.Background(), keys[0], -1); err != nil {
