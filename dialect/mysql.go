@@ -16,6 +16,7 @@ import (
 	"osc/copier"
 	"osc/cutover"
 	"osc/engine"
+	"osc/probe"
 	"osc/table"
 	"osc/throttle"
 )
@@ -192,7 +193,7 @@ func (d *mysqlDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
 	if d.db == nil {
 		return nil, errors.New("mysql: Throttle before a successful Inspect")
 	}
-	return throttle.NewMySQL(d.db, d.conn, plan.Source.Schema, plan.ChangelogName, d.serverID(), d.log), nil
+	return probe.NewMySQL(d.db, d.conn, plan.Source.Schema, plan.ChangelogName, d.serverID(), d.log), nil
 }
 
 // Retryable: InnoDB deadlock victim (1213) or lock wait timeout (1205).
@@ -207,6 +208,9 @@ func (d *mysqlDialect) Driver() string { return "mysql" }
 func (d *mysqlDialect) ParseReplicas(list string) ([]string, error) {
 	return throttle.ParseReplicas(list, false)
 }
+
+// DisplayReplica: a host:port entry holds no secret.
+func (d *mysqlDialect) DisplayReplica(entry string) string { return entry }
 
 func (d *mysqlDialect) Close() error {
 	var errs []error

@@ -16,6 +16,7 @@ import (
 	"osc/copier"
 	"osc/cutover"
 	"osc/engine"
+	"osc/probe"
 	"osc/table"
 	"osc/throttle"
 )
@@ -175,7 +176,7 @@ func (d *postgresDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
 	if d.pool == nil {
 		return nil, errors.New("postgres: Throttle before a successful Inspect")
 	}
-	return throttle.NewPostgres(d.pool, d.opts.DSN, d.names.Slot, d.log), nil
+	return probe.NewPostgres(d.pool, d.opts.DSN, d.names.Slot, d.log), nil
 }
 
 // Retryable: deadlock victim (40P01), serialization failure (40001), lock
@@ -198,6 +199,9 @@ func (d *postgresDialect) Driver() string { return "postgres" }
 func (d *postgresDialect) ParseReplicas(list string) ([]string, error) {
 	return throttle.ParseReplicas(list, true)
 }
+
+// DisplayReplica shows a connection string as its host:port.
+func (d *postgresDialect) DisplayReplica(entry string) string { return probe.DisplayReplica(entry) }
 
 // ThrottleSettings adds the retained-WAL threshold (--max-retained-wal).
 func (d *postgresDialect) ThrottleSettings(s *throttle.Settings) []engine.Setting {

@@ -50,6 +50,9 @@ type Dialect interface {
 	// returns its entries: host:port, and for PostgreSQL also connection
 	// strings.
 	ParseReplicas(list string) ([]string, error)
+	// DisplayReplica shows a replica entry as the status and the logs do:
+	// a connection string, which may hold a password, as its host:port.
+	DisplayReplica(entry string) string
 	// Close releases the advisory lock and every connection.
 	Close() error
 }

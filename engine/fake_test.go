@@ -270,6 +270,8 @@ func (d *fakeDialect) ParseReplicas(list string) ([]string, error) {
 	return throttle.ParseReplicas(list, false)
 }
 
+func (d *fakeDialect) DisplayReplica(entry string) string { return entry }
+
 func (d *fakeDialect) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
