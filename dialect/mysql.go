@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"osc/apply"
 	"osc/cdc"
 	"osc/copier"
@@ -196,11 +194,9 @@ func (d *mysqlDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
 	return probe.NewMySQL(d.db, d.conn, plan.Source.Schema, plan.ChangelogName, d.serverID(), d.log), nil
 }
 
-// Retryable: InnoDB deadlock victim (1213) or lock wait timeout (1205).
-func (d *mysqlDialect) Retryable(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
-}
+// Retryable: a deadlock, a lock wait timeout or an interrupted statement
+// (table.MySQLTransient).
+func (d *mysqlDialect) Retryable(err error) bool { return table.MySQLTransient(err) }
 
 func (d *mysqlDialect) Driver() string { return "mysql" }
 

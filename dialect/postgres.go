@@ -179,19 +179,9 @@ func (d *postgresDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
 	return probe.NewPostgres(d.pool, d.opts.DSN, d.names.Slot, d.log), nil
 }
 
-// Retryable: deadlock victim (40P01), serialization failure (40001), lock
-// timeout (55P03).
-func (d *postgresDialect) Retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code {
-	case "40P01", "40001", "55P03":
-		return true
-	}
-	return false
-}
+// Retryable: a deadlock, a serialization failure or a lock timeout
+// (table.PostgresTransient).
+func (d *postgresDialect) Retryable(err error) bool { return table.PostgresTransient(err) }
 
 func (d *postgresDialect) Driver() string { return "postgres" }
 
