@@ -106,8 +106,8 @@ type Copier interface {
 	CopyChunk(ctx context.Context, after []any, size int) (Chunk, error)
 }
 
-// Chunk is the result of one CopyChunk. It is defined in copier, which cannot
-// import engine, so that copiers implement Copier directly.
+// Chunk is the result of one CopyChunk. It is defined in package change,
+// which the copiers import, so that they implement Copier directly.
 type Chunk = change.Chunk
 
 // Applier writes captured changes into the shadow table.
