@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"osc/engine"
+	"osc/internal/testdb"
 	"osc/table"
 	"osc/throttle"
 )
@@ -345,10 +346,7 @@ func TestControlMySQLReplicaLag(t *testing.T) {
 	replica, err := table.OpenMySQL(ctx, rc, "")
 	cancel()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("replica: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+		testdb.Unreachable(t, "MySQL replica", err)
 	}
 	defer replica.Close()
 	flag := filepath.Join(t.TempDir(), "throttle")
@@ -489,10 +487,7 @@ func TestControlPostgres(t *testing.T) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, pgEngineDSN())
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+		testdb.Unreachable(t, "PostgreSQL", err)
 	}
 	t.Cleanup(func() { conn.Close(ctx) })
 	drop := func() {

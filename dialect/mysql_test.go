@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"osc/engine"
+	"osc/internal/testdb"
 	"osc/table"
 )
 
@@ -45,10 +46,7 @@ func mysqlTestDB(t *testing.T, tables ...string) *sql.DB {
 	defer cancel()
 	db, err := table.OpenMySQL(ctx, mysqlTestConn(t), mysqlTestSchema)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mysql: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+		testdb.Unreachable(t, "MySQL", err)
 	}
 	drop := func() {
 		for _, n := range tables {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/engine"
+	"osc/internal/testdb"
 	"osc/table"
 )
 
@@ -40,10 +41,7 @@ func pgEngineDB(t *testing.T, stmts ...string) *pgxpool.Pool {
 	defer cancel()
 	pool, err := table.OpenPostgres(ctx, pgEngineDSN())
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+		testdb.Unreachable(t, "PostgreSQL", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

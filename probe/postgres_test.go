@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"osc/internal/testdb"
 	"osc/table"
 	"osc/throttle"
 )
@@ -26,7 +27,7 @@ func pgProbePool(t *testing.T) (*pgxpool.Pool, string) {
 	defer cancel()
 	pool, err := table.OpenPostgres(ctx, dsn)
 	if err != nil {
-		sandboxUnreachable(t, err)
+		testdb.Unreachable(t, "PostgreSQL", err)
 	}
 	t.Cleanup(pool.Close)
 	return pool, dsn
