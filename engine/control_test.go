@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"osc/throttle"
 )
 
 // TestControlCommands checks the command protocol without a database.
@@ -154,5 +156,33 @@ func TestControlSocketFile(t *testing.T) {
 	}
 	if _, err := listenUnix(filepath.Join(dir, strings.Repeat("y", 120))); err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("a long path: %v", err)
+	}
+}
+
+// walDialect is a fake dialect with a throttle threshold of its own, as
+// PostgreSQL has --max-retained-wal.
+type walDialect struct{ *fakeDialect }
+
+func (walDialect) ThrottleSettings(s *throttle.Settings) []Setting {
+	s.MaxRetainedWAL = 5 << 20
+	return []Setting{{Name: "max-retained-wal", Value: throttle.FormatBytes(s.MaxRetainedWAL)}}
+}
+
+// TestControlDialectSettings: a dialect's own throttle thresholds reach the
+// throttler's settings and the status command's list, after the throttle
+// settings every dialect has; a dialect without any lists none.
+func TestControlDialectSettings(t *testing.T) {
+	cfg := Config{Schema: "d", Table: "t", Alter: "ADD COLUMN c INT"}
+	m := New(cfg, walDialect{&fakeDialect{db: newFakeDB(0)}}, slog.New(slog.DiscardHandler), io.Discard)
+	if got := m.ctl.throttleSettings().MaxRetainedWAL; got != 5<<20 {
+		t.Errorf("MaxRetainedWAL %d", got)
+	}
+	status, _ := m.command("status")
+	if !strings.Contains(status, "# throttled by hand: false\n# max-retained-wal: 5.0MB\n# postpone-cut-over-flag-file:") {
+		t.Errorf("status:\n%s", status)
+	}
+	plain := New(cfg, &fakeDialect{db: newFakeDB(0)}, slog.New(slog.DiscardHandler), io.Discard)
+	if status, _ := plain.command("status"); strings.Contains(status, "max-retained-wal") {
+		t.Errorf("status of a dialect without its own settings:\n%s", status)
 	}
 }
