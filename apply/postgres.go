@@ -208,7 +208,7 @@ func (a *Postgres) init(ctx context.Context) error {
 			index:   m.SourceIndex,
 			key:     isKey[m.SourceIndex],
 			always:  always[m.Shadow],
-			value:   table.PostgresValue(m),
+			value:   m.PostgresValue(),
 			inputs:  m.Inputs(),
 		})
 		a.out = append(a.out, unused(fmt.Sprintf("osc_v%d", len(a.cols)-1)))

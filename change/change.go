@@ -37,7 +37,7 @@ func (o Op) String() string {
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
 
-// Row is one row image in the source table's column order (plan.Table.Columns).
+// Row is one row image in the source table's column order (table.Table.Columns).
 // A nil element is SQL NULL. Element types are the dialect's own (go-mysql's
 // decoded values for MySQL, pgoutput text values for PostgreSQL); only the
 // dialect's applier interprets them.

@@ -73,7 +73,7 @@ func (c *Postgres) init(ctx context.Context) error {
 	var src, dst []string
 	for _, m := range p.Mapping {
 		shadowOf[m.SourceIndex] = m.Shadow
-		src = append(src, table.PostgresValue(m))
+		src = append(src, m.PostgresValue())
 		dst = append(dst, pgx.Identifier{m.Shadow}.Sanitize())
 	}
 	c.keys, c.skeys, c.types = nil, nil, nil

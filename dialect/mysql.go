@@ -30,6 +30,7 @@ type mysqlDialect struct {
 	lock   *table.MySQLLock
 	flavor string // "mariadb" or "mysql"
 	insp   *table.MySQLInspection
+	plan   *table.Plan // made by CreateShadow
 }
 
 var _ engine.Dialect = (*mysqlDialect)(nil)
@@ -98,11 +99,24 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	return nil
 }
 
-func (d *mysqlDialect) CreateShadow(ctx context.Context) (*table.Plan, error) {
+func (d *mysqlDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 	if d.insp == nil {
 		return nil, errors.New("mysql: CreateShadow before a successful Inspect")
 	}
-	return table.CreateMySQLShadow(ctx, d.db, d.insp)
+	plan, err := table.CreateMySQLShadow(ctx, d.db, d.insp)
+	if err != nil {
+		return nil, err
+	}
+	d.plan = plan
+	return enginePlan(plan), nil
+}
+
+// made returns the plan CreateShadow made.
+func (d *mysqlDialect) made() (*table.Plan, error) {
+	if d.plan == nil {
+		return nil, errors.New("mysql: no plan: CreateShadow did not succeed")
+	}
+	return d.plan, nil
 }
 
 // serverID is the id the binlog reader registers with: the configured one,
@@ -114,7 +128,11 @@ func (d *mysqlDialect) serverID() uint32 {
 	return 1000000 + uint32(os.Getpid()%1000000)
 }
 
-func (d *mysqlDialect) NewSource(plan *table.Plan) (engine.Source, error) {
+func (d *mysqlDialect) NewSource() (engine.Source, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	src, err := cdc.NewMySQL(cdc.MySQLConfig{
 		Host:     d.conn.Host,
 		Port:     uint16(d.conn.Port),
@@ -129,15 +147,27 @@ func (d *mysqlDialect) NewSource(plan *table.Plan) (engine.Source, error) {
 	return src, nil
 }
 
-func (d *mysqlDialect) NewCopier(plan *table.Plan) (engine.Copier, error) {
+func (d *mysqlDialect) NewCopier() (engine.Copier, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	return copier.NewMySQL(d.db, plan), nil
 }
 
-func (d *mysqlDialect) NewApplier(plan *table.Plan) (engine.Applier, error) {
+func (d *mysqlDialect) NewApplier() (engine.Applier, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	return apply.NewMySQL(d.db, plan), nil
 }
 
-func (d *mysqlDialect) CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error {
+func (d *mysqlDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
+	}
 	return cutover.MySQL(ctx, d.db, cutover.MySQLOptions{
 		Schema:      plan.Source.Schema,
 		Table:       plan.Source.Name,
@@ -149,7 +179,11 @@ func (d *mysqlDialect) CutOver(ctx context.Context, plan *table.Plan, drain func
 	}, drain)
 }
 
-func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error {
+func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
+	}
 	if d.db == nil {
 		return errors.New("mysql: cleanup without a connection")
 	}
@@ -187,7 +221,11 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bo
 
 // Throttle measures through the changelog table's heartbeat row and the
 // replicas registered with the primary.
-func (d *mysqlDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
+func (d *mysqlDialect) Throttle() (throttle.Probe, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	if d.db == nil {
 		return nil, errors.New("mysql: Throttle before a successful Inspect")
 	}

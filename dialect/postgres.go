@@ -100,7 +100,7 @@ func (d *postgresDialect) Inspect(ctx context.Context) error {
 	return nil
 }
 
-func (d *postgresDialect) CreateShadow(ctx context.Context) (*table.Plan, error) {
+func (d *postgresDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 	if d.insp == nil {
 		return nil, errors.New("postgres: CreateShadow before a successful Inspect")
 	}
@@ -109,10 +109,22 @@ func (d *postgresDialect) CreateShadow(ctx context.Context) (*table.Plan, error)
 		return nil, err
 	}
 	d.shadow = sh
-	return sh.Plan, nil
+	return enginePlan(sh.Plan), nil
 }
 
-func (d *postgresDialect) NewSource(plan *table.Plan) (engine.Source, error) {
+// made returns the plan CreateShadow made.
+func (d *postgresDialect) made() (*table.Plan, error) {
+	if d.shadow == nil {
+		return nil, errors.New("postgres: no plan: CreateShadow did not succeed")
+	}
+	return d.shadow.Plan, nil
+}
+
+func (d *postgresDialect) NewSource() (engine.Source, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: d.names.Slot, Publication: d.names.Publication}, d.pool, plan)
 	if err != nil {
 		return nil, err
@@ -120,17 +132,26 @@ func (d *postgresDialect) NewSource(plan *table.Plan) (engine.Source, error) {
 	return src, nil
 }
 
-func (d *postgresDialect) NewCopier(plan *table.Plan) (engine.Copier, error) {
+func (d *postgresDialect) NewCopier() (engine.Copier, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	return copier.NewPostgres(d.pool, plan), nil
 }
 
-func (d *postgresDialect) NewApplier(plan *table.Plan) (engine.Applier, error) {
+func (d *postgresDialect) NewApplier() (engine.Applier, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	return apply.NewPostgres(d.pool, plan), nil
 }
 
-func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error {
-	if d.shadow == nil || d.shadow.Plan != plan {
-		return errors.New("postgres: CutOver of a plan CreateShadow did not make")
+func (d *postgresDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
 	}
 	return cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
 		LockTimeout:       d.cfg.CutOverLockTimeout,
@@ -146,7 +167,11 @@ func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain f
 // Cleanup drops the shadow unless the cut-over happened (after it, the
 // shadow's name is gone: the new table has the original's), and the old
 // table when the user asked for it, never cascading to other objects.
-func (d *postgresDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error {
+func (d *postgresDialect) Cleanup(ctx context.Context, cutOver bool) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
+	}
 	if d.pool == nil {
 		return errors.New("postgres: cleanup without a connection")
 	}
@@ -172,7 +197,7 @@ func (d *postgresDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver
 
 // Throttle measures through WAL heartbeats, the standbys streaming from the
 // primary and the retained WAL of the change capture's slot.
-func (d *postgresDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
+func (d *postgresDialect) Throttle() (throttle.Probe, error) {
 	if d.pool == nil {
 		return nil, errors.New("postgres: Throttle before a successful Inspect")
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"osc/hooks"
-	"osc/plan"
 	"osc/throttle"
 )
 
@@ -77,7 +76,7 @@ type control struct {
 	probe     throttle.Probe
 
 	// What Run sets as it goes, for Status and the socket's goroutines.
-	plan    *plan.Plan
+	plan    *Plan
 	src     Source
 	started time.Time
 
@@ -131,7 +130,7 @@ func (c *control) updateThrottle(fn func(*throttle.Settings)) {
 	}
 }
 
-func (c *control) setPlan(p *plan.Plan) {
+func (c *control) setPlan(p *Plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.plan = p
@@ -145,7 +144,7 @@ func (c *control) setSource(s Source) {
 
 // view returns the plan, the change capture and the start time, as far as
 // Run has set them.
-func (c *control) view() (*plan.Plan, Source, time.Time) {
+func (c *control) view() (*Plan, Source, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.plan, c.src, c.started
@@ -247,7 +246,7 @@ func checkURL(s string) error {
 // measurement for the copy. Critical load cancels ctx through cancel. stop
 // ends both and waits for them.
 func (m *Migration) startThrottle(ctx context.Context, cancel context.CancelCauseFunc) (stop func(), err error) {
-	probe, err := m.d.Throttle(m.plan)
+	probe, err := m.d.Throttle()
 	if err != nil {
 		return nil, fmt.Errorf("throttle: %w", err)
 	}
@@ -378,8 +377,8 @@ func (m *Migration) hook(ctx context.Context, name string, extra hooks.Env) erro
 	s := m.Status()
 	env.Database, env.Table, env.DDL = m.cfg.Schema, m.cfg.Table, m.cfg.Alter
 	if p, _, _ := m.ctl.view(); p != nil {
-		env.Database, env.Table = p.Source.Schema, p.Source.Name
-		env.GhostTable, env.OldTable = p.Shadow.Name, p.OldName
+		env.Database, env.Table = p.Schema, p.Table
+		env.GhostTable, env.OldTable = p.Shadow, p.Old
 	}
 	env.Elapsed = s.Elapsed
 	if start := m.copyStart.Load(); start != 0 {
@@ -407,7 +406,7 @@ func (m *Migration) hook(ctx context.Context, name string, extra hooks.Env) erro
 func (m *Migration) tableMatches(arg string) bool {
 	names := []string{m.cfg.Table}
 	if p, _, _ := m.ctl.view(); p != nil {
-		names = append(names, p.Source.Name, p.Source.Schema+"."+p.Source.Name)
+		names = append(names, p.Table, p.Schema+"."+p.Table)
 	} else if m.cfg.Schema != "" {
 		names = append(names, m.cfg.Schema+"."+m.cfg.Table)
 	}

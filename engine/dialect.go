@@ -4,41 +4,44 @@ import (
 	"context"
 
 	"osc/change"
-	"osc/plan"
 	"osc/throttle"
 )
 
 // Dialect is everything that differs between MySQL and PostgreSQL. The engine
 // drives one migration through it: Inspect, CreateShadow, then a Source,
 // a Copier and an Applier running concurrently, then CutOver, then Cleanup.
+// The dialect keeps the plan CreateShadow made (columns, mapping, what only
+// its database needs) to itself; the methods after CreateShadow work on it.
 type Dialect interface {
 	// Inspect connects, checks every precondition and takes the per-table
 	// advisory lock (held until Close). A refusal is an error whose message
 	// names the fix.
 	Inspect(ctx context.Context) error
 	// CreateShadow creates the shadow table (and any bookkeeping table) with
-	// the --alter applied and returns the plan. It refuses a plan that would
-	// lose data silently. On error it drops whatever it created itself.
-	CreateShadow(ctx context.Context) (*plan.Plan, error)
-	// NewSource returns the change capture for the plan's original table.
-	NewSource(plan *plan.Plan) (Source, error)
+	// the --alter applied and returns what the engine needs to know of the
+	// plan. It refuses a plan that would lose data silently. On error it
+	// drops whatever it created itself.
+	CreateShadow(ctx context.Context) (*Plan, error)
+	// NewSource returns the change capture for the original table.
+	NewSource() (Source, error)
 	// NewCopier returns the chunk copier from the original into the shadow.
-	NewCopier(plan *plan.Plan) (Copier, error)
+	NewCopier() (Copier, error)
 	// NewApplier returns the writer of captured changes into the shadow.
-	NewApplier(plan *plan.Plan) (Applier, error)
+	NewApplier() (Applier, error)
 	// CutOver swaps the tables atomically. While writes to the original are
 	// blocked it calls drain, which returns once every change committed before
 	// the call has been applied to the shadow. It retries lock timeouts itself.
-	CutOver(ctx context.Context, plan *plan.Plan, drain func(context.Context) error) error
+	CutOver(ctx context.Context, drain func(context.Context) error) error
 	// Cleanup drops what the migration made that must not outlive it: the
 	// shadow unless cutOver succeeded, bookkeeping tables, and the old table
-	// when the user asked for it. It must work on a fresh context after the
-	// migration's context was cancelled.
-	Cleanup(ctx context.Context, plan *plan.Plan, cutOver bool) error
+	// when the user asked for it. It is called once CreateShadow succeeded,
+	// and must work on a fresh context after the migration's context was
+	// cancelled.
+	Cleanup(ctx context.Context, cutOver bool) error
 	// Throttle returns the probe the throttler measures the server and its
 	// replicas with (heartbeat, replica lag, load, retained WAL). It is
 	// called after NewSource and Start, once per migration.
-	Throttle(plan *plan.Plan) (throttle.Probe, error)
+	Throttle() (throttle.Probe, error)
 	// Retryable reports whether err is transient (a deadlock, a lock wait
 	// timeout): the statement rolled back whole and may simply run again.
 	Retryable(err error) bool
@@ -55,6 +58,22 @@ type Dialect interface {
 	DisplayReplica(entry string) string
 	// Close releases the advisory lock and every connection.
 	Close() error
+}
+
+// Plan is what the engine knows of the migration's plan: the tables' names,
+// where the key is in a row image, the size estimate and the notes.
+type Plan struct {
+	Schema string // the original's database (MySQL) or schema, as the server names it
+	Table  string // the original table, as the server names it
+	Shadow string // the shadow table, in Schema
+	Old    string // the name the original gets at the cut-over
+	// KeyIndex holds the positions of the key's columns in row images
+	// (change.Row): the replay window tells rows apart by them.
+	KeyIndex      []int
+	EstimatedRows int64
+	// Notes are lines the dry run reports (added/dropped columns, renames,
+	// locks to be taken, long transactions...).
+	Notes []string
 }
 
 // throttleSettingsDialect is a Dialect with throttle thresholds of its own,

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"osc/change"
-	"osc/plan"
 	"osc/throttle"
 )
 
@@ -184,42 +183,33 @@ func (d *fakeDialect) Inspect(context.Context) error {
 	return d.inspectErr
 }
 
-func (d *fakeDialect) CreateShadow(context.Context) (*plan.Plan, error) {
+func (d *fakeDialect) CreateShadow(context.Context) (*Plan, error) {
 	d.call("CreateShadow")
 	d.db.mu.Lock()
 	d.db.shadow = map[int64]int64{}
 	n := len(d.db.rows)
 	d.db.mu.Unlock()
-	cols := []plan.Column{{Name: "id", DataType: "bigint"}, {Name: "v", DataType: "bigint"}}
-	return &plan.Plan{
-		Source:   &plan.Table{Schema: "fake", Name: "t", Columns: cols},
-		Shadow:   &plan.Table{Schema: "fake", Name: "t_osc_new", Columns: cols},
-		OldName:  "t_osc_old",
-		Key:      []string{"id"},
-		KeyIndex: []int{0},
-		Mapping: []plan.ColumnMap{{Source: "id", Shadow: "id", SourceIndex: 0},
-			{Source: "v", Shadow: "v", SourceIndex: 1}},
-		EstimatedRows: int64(n),
-	}, nil
+	return &Plan{Schema: "fake", Table: "t", Shadow: "t_osc_new", Old: "t_osc_old", KeyIndex: []int{0},
+		EstimatedRows: int64(n)}, nil
 }
 
-func (d *fakeDialect) NewSource(*plan.Plan) (Source, error) {
+func (d *fakeDialect) NewSource() (Source, error) {
 	d.call("NewSource")
 	return &fakeSource{d: d}, nil
 }
 
-func (d *fakeDialect) NewCopier(*plan.Plan) (Copier, error) {
+func (d *fakeDialect) NewCopier() (Copier, error) {
 	d.call("NewCopier")
 	return &fakeCopier{d: d}, nil
 }
 
-func (d *fakeDialect) NewApplier(*plan.Plan) (Applier, error) {
+func (d *fakeDialect) NewApplier() (Applier, error) {
 	d.call("NewApplier")
 	return &fakeApplier{d: d}, nil
 }
 
 // CutOver blocks writes, drains, and swaps the tables.
-func (d *fakeDialect) CutOver(ctx context.Context, _ *plan.Plan, drain func(context.Context) error) error {
+func (d *fakeDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
 	d.call("CutOver")
 	if d.cutOverErr != nil {
 		return d.cutOverErr
@@ -247,7 +237,7 @@ func (d *fakeDialect) CutOver(ctx context.Context, _ *plan.Plan, drain func(cont
 }
 
 // Cleanup drops the shadow unless the cut-over swapped it into place.
-func (d *fakeDialect) Cleanup(_ context.Context, _ *plan.Plan, cutOver bool) error {
+func (d *fakeDialect) Cleanup(_ context.Context, cutOver bool) error {
 	d.call("Cleanup")
 	d.mu.Lock()
 	d.cleanups = append(d.cleanups, cutOver)
@@ -260,7 +250,7 @@ func (d *fakeDialect) Cleanup(_ context.Context, _ *plan.Plan, cutOver bool) err
 	return nil
 }
 
-func (d *fakeDialect) Throttle(*plan.Plan) (throttle.Probe, error) { return fakeProbe{}, nil }
+func (d *fakeDialect) Throttle() (throttle.Probe, error) { return fakeProbe{}, nil }
 
 func (d *fakeDialect) Retryable(err error) bool { return errors.Is(err, errTransient) }
 

@@ -19,7 +19,6 @@ import (
 
 	"osc/change"
 	"osc/hooks"
-	"osc/plan"
 )
 
 // State is where a migration is.
@@ -66,7 +65,7 @@ type Migration struct {
 	log *slog.Logger
 	out io.Writer // status lines
 
-	plan *plan.Plan
+	plan *Plan
 	src  Source
 	cp   Copier
 	ap   Applier
@@ -153,7 +152,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 	if !m.cfg.Execute {
 		m.log.Info("dry run (--noop): the shadow table was created and altered successfully; dropping it. Run with --execute to migrate.")
-		if err := m.cleanup(plan, false); err != nil {
+		if err := m.cleanup(false); err != nil {
 			return err
 		}
 		m.setState(StateDone)
@@ -161,7 +160,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 
 	cutOver, err := m.migrate(ctx)
-	if cerr := m.cleanup(plan, cutOver); cerr != nil {
+	if cerr := m.cleanup(cutOver); cerr != nil {
 		switch {
 		case cutOver:
 			// The table is migrated: a failure now must not send the
@@ -175,7 +174,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 	if err == nil {
 		m.setState(StateDone)
-		m.log.Info("migration complete", "table", plan.Source.Name, "old table", plan.OldName,
+		m.log.Info("migration complete", "table", plan.Table, "old table", plan.Old,
 			"rows copied", m.copied.Load(), "changes applied", m.applied.Load(),
 			"elapsed", time.Since(m.started).Round(time.Millisecond).String())
 	}
@@ -183,7 +182,8 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 }
 
 // cleanup drops what must not outlive the migration, on a context of its own.
-func (m *Migration) cleanup(plan *plan.Plan, cutOver bool) error {
+// The dialect's own cleanup runs only once the shadow was made.
+func (m *Migration) cleanup(cutOver bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	var errs []error
@@ -194,8 +194,8 @@ func (m *Migration) cleanup(plan *plan.Plan, cutOver bool) error {
 		m.src = nil
 		m.ctl.setSource(nil)
 	}
-	if plan != nil {
-		if err := m.d.Cleanup(ctx, plan, cutOver); err != nil {
+	if m.plan != nil {
+		if err := m.d.Cleanup(ctx, cutOver); err != nil {
 			errs = append(errs, fmt.Errorf("cleanup: %w", err))
 		}
 	}
@@ -209,17 +209,17 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	if err := m.hook(parent, hooks.OnRowCountComplete, hooks.Env{}); err != nil {
 		return false, err
 	}
-	if m.src, err = m.d.NewSource(m.plan); err != nil {
+	if m.src, err = m.d.NewSource(); err != nil {
 		return false, fmt.Errorf("change capture: %w", err)
 	}
 	m.ctl.setSource(m.src)
-	if m.cp, err = m.d.NewCopier(m.plan); err != nil {
+	if m.cp, err = m.d.NewCopier(); err != nil {
 		return false, fmt.Errorf("copier: %w", err)
 	}
-	if m.ap, err = m.d.NewApplier(m.plan); err != nil {
+	if m.ap, err = m.d.NewApplier(); err != nil {
 		return false, fmt.Errorf("applier: %w", err)
 	}
-	m.window = newReplayWindow(m.plan)
+	m.window = newReplayWindow(m.plan.KeyIndex)
 	m.log.Info("starting change capture")
 	if err := m.src.Start(parent); err != nil {
 		return false, fmt.Errorf("start change capture: %w", err)
@@ -293,7 +293,7 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
 	}
 	m.setState(StateCuttingOver)
-	if err := m.d.CutOver(ctx, m.plan, m.drain); err != nil {
+	if err := m.d.CutOver(ctx, m.drain); err != nil {
 		return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
 	}
 	return true, nil

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"osc/change"
-	"osc/plan"
 )
 
 // replayWindow closes the hole in the copy/apply race that the copy's
@@ -51,8 +50,10 @@ type windowEntry struct {
 	seq    uint64        // position in apply order of the last change merged in
 }
 
-func newReplayWindow(plan *plan.Plan) *replayWindow {
-	return &replayWindow{keyIndex: plan.KeyIndex, entries: map[string]*windowEntry{}, markers: map[string]*uint64{}}
+// newReplayWindow returns the window of a plan whose key columns are at
+// keyIndex in row images.
+func newReplayWindow(keyIndex []int) *replayWindow {
+	return &replayWindow{keyIndex: keyIndex, entries: map[string]*windowEntry{}, markers: map[string]*uint64{}}
 }
 
 // expect registers the marker a chunk is about to emit.

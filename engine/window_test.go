@@ -4,17 +4,10 @@ import (
 	"testing"
 
 	"osc/change"
-	"osc/plan"
 )
 
-func intPlan() *plan.Plan {
-	return &plan.Plan{
-		Source: &plan.Table{Columns: []plan.Column{
-			{Name: "id", DataType: "bigint"}, {Name: "v", DataType: "text"}, {Name: "big", DataType: "text"},
-		}},
-		Key: []string{"id"}, KeyIndex: []int{0},
-	}
-}
+// idKey is the key of rows (id, v, big): id.
+var idKey = []int{0}
 
 // ops returns the replayed changes by key, and fails unless each is marked
 // Replay (a replayed delete must match the remembered key's bytes exactly).
@@ -43,7 +36,7 @@ func (s xids) Sees(xid uint32) bool { return s[xid] }
 // and are forgotten; changes after it are replayed, and kept for the next
 // chunk until a marker passes them.
 func TestReplayWindowMarker(t *testing.T) {
-	w := newReplayWindow(intPlan())
+	w := newReplayWindow(idKey)
 	w.expect("m1")
 	w.record([]change.Change{
 		{Op: change.Delete, Before: change.Row{"5", nil, nil}},
@@ -82,7 +75,7 @@ func TestReplayWindowMarker(t *testing.T) {
 // PostgreSQL: a change is replayed while the chunk's snapshot did not see its
 // transaction.
 func TestReplayWindowSnapshot(t *testing.T) {
-	w := newReplayWindow(intPlan())
+	w := newReplayWindow(idKey)
 	w.record([]change.Change{
 		{Op: change.Delete, Before: change.Row{"1", nil, nil}, Xid: 100},
 		{Op: change.Delete, Before: change.Row{"2", nil, nil}, Xid: 101},
@@ -114,9 +107,7 @@ func TestReplayWindowSnapshot(t *testing.T) {
 
 // Composite text keys whose parts hold separators do not collide.
 func TestReplayWindowKeyEncoding(t *testing.T) {
-	p := intPlan()
-	p.KeyIndex = []int{0, 1}
-	w := newReplayWindow(p)
+	w := newReplayWindow([]int{0, 1})
 	a := change.Row{"a\x00string:b", "c", nil}
 	b := change.Row{"a", "b\x00string:c", nil}
 	if w.keyOf(a) == w.keyOf(b) {
@@ -125,7 +116,7 @@ func TestReplayWindowKeyEncoding(t *testing.T) {
 }
 
 func TestReplayWindowMergesPartialUpdates(t *testing.T) {
-	w := newReplayWindow(intPlan())
+	w := newReplayWindow(idKey)
 	w.record([]change.Change{
 		{Op: change.Update, After: change.Row{"9", "v1", nil}, Unchanged: []bool{false, false, true}, Xid: 1},
 		{Op: change.Update, After: change.Row{"9", nil, "big2"}, Unchanged: []bool{false, true, false}, Xid: 2},

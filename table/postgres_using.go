@@ -710,9 +710,9 @@ func (t *pgUsingTracker) values() map[int16]pgValue {
 	return out
 }
 
-// PostgresValue is the SQL of the shadow column m's value over a row of the
-// original: m.Expr, or the original column.
-func PostgresValue(m ColumnMap) string {
+// PostgresValue is the SQL of the shadow column's value over a row of the
+// original: Expr, or the original column.
+func (m ColumnMap) PostgresValue() string {
 	if m.Expr != "" {
 		return m.Expr
 	}
@@ -816,7 +816,7 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 	var names, vals, row []string
 	for _, m := range plan.Mapping {
 		names = append(names, QuotePostgres(m.Shadow))
-		vals = append(vals, PostgresValue(m))
+		vals = append(vals, m.PostgresValue())
 	}
 	for _, c := range plan.Source.Columns {
 		if !c.Generated {

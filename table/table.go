@@ -1,16 +1,110 @@
-// Package table reads tables (columns, keys) from the database's catalog,
-// checks what the migration needs of the server and the table, plans the
-// migration and creates the shadow table.
+// Package table describes tables (columns, keys) as read from the database's
+// catalog, and the migration plan: the shadow table, the chosen key and the
+// column mapping from the original to the shadow.
 package table
 
-import "osc/plan"
+import "errors"
 
-// The description of tables and of the migration is defined in package plan,
-// which the engine imports without a database driver.
-type (
-	Column     = plan.Column
-	Table      = plan.Table
-	ColumnMap  = plan.ColumnMap
-	ColumnFill = plan.ColumnFill
-	Plan       = plan.Plan
-)
+// Column is one column as the catalog describes it.
+type Column struct {
+	Name       string
+	DataType   string // base type, lower case: "int", "varchar", "json", "numeric", "text[]"...
+	ColumnType string // full declared type: "int(10) unsigned", "character varying(20)"
+	Nullable   bool
+	Unsigned   bool   // MySQL integer UNSIGNED
+	Charset    string // MySQL character set of a text column ("" otherwise)
+	Generated  bool   // computed by the database: never written by osc
+	// Default (MySQL) is the column's DEFAULT as information_schema shows it;
+	// NoDefault is set when it has none (nor AUTO_INCREMENT).
+	Default   string
+	NoDefault bool
+}
+
+// Table is a table and its columns in ordinal order.
+type Table struct {
+	Schema  string // MySQL database or PostgreSQL schema
+	Name    string
+	Columns []Column
+}
+
+// ColumnIndex returns the position of the named column, or -1.
+func (t *Table) ColumnIndex(name string) int {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// ColumnMap maps one original column to the shadow column that receives it.
+type ColumnMap struct {
+	Source      string // name in the original table
+	Shadow      string // name in the shadow table (differs after a rename)
+	SourceIndex int    // position in Plan.Source.Columns (and in row images)
+	// Expr is the shadow column's value as SQL over a row of the original
+	// (PostgreSQL: from an ALTER COLUMN … TYPE … USING), stored with the
+	// assignment cast to the shadow column's type: the original's columns are
+	// in scope under their own names, and the row's relation under the
+	// original table's name, unqualified. "" means the column Source itself.
+	Expr string
+	// Reads holds the positions in Plan.Source.Columns of the columns Expr
+	// reads (set with Expr).
+	Reads []int
+}
+
+// Inputs returns the positions in Plan.Source.Columns of the columns the
+// shadow column's value is computed from.
+func (m ColumnMap) Inputs() []int {
+	if m.Expr == "" {
+		return []int{m.SourceIndex}
+	}
+	return m.Reads
+}
+
+// ColumnFill is a shadow column and the SQL expression (no placeholders)
+// whose value the copy and the applier write into it.
+type ColumnFill struct {
+	Shadow string
+	Expr   string
+}
+
+// Plan is what the migration will do, fixed once the shadow table exists.
+type Plan struct {
+	Source *Table // the original table
+	Shadow *Table // the shadow table, with the --alter applied
+
+	OldName       string // name the original gets at cut-over (_t_del / _t_old)
+	ChangelogName string // MySQL changelog table (_t_ghc); "" when unused
+
+	// Key is the chunking and apply key: a PRIMARY KEY or a non-null UNIQUE key
+	// present in both tables, as column names of the original.
+	Key []string
+	// KeyIndex holds the positions of Key in Source.Columns (and row images).
+	KeyIndex []int
+	// Mapping lists every column copied from the original to the shadow, in
+	// original column order; generated columns on either side are excluded.
+	Mapping []ColumnMap
+
+	// Fills (MySQL) are the shadow columns no original column fills whose
+	// value osc writes itself, as the ALTER would fill them.
+	Fills []ColumnFill
+
+	// TimeZone (MySQL) is the server's global time_zone, in which values are
+	// converted between TIMESTAMP and other types (see MySQLTimeConversion).
+	TimeZone string
+
+	EstimatedRows int64
+	// Notes are lines the dry run reports (added/dropped columns, renames,
+	// locks to be taken, long transactions...).
+	Notes []string
+}
+
+// Usable reports whether a plan has what copying and applying need: both
+// tables, a key whose positions are known, and a column mapping.
+func (p *Plan) Usable() error {
+	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
+		return errors.New("the plan has no source, shadow, key or column mapping")
+	}
+	return nil
+}
