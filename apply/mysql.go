@@ -75,9 +75,9 @@ func (a *MySQL) init(plan *table.Plan) error {
 	if err := plan.Usable(); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	shadow := myQuoteIdent(plan.Shadow.Schema) + "." + myQuoteIdent(plan.Shadow.Name)
+	shadow := table.QuoteMySQL(plan.Shadow.Schema, plan.Shadow.Name)
 	if plan.Shadow.Schema == "" {
-		shadow = myQuoteIdent(plan.Source.Schema) + "." + myQuoteIdent(plan.Shadow.Name)
+		shadow = table.QuoteMySQL(plan.Source.Schema, plan.Shadow.Name)
 	}
 	names := make([]string, 0, len(plan.Mapping))
 	for _, m := range plan.Mapping {
@@ -114,7 +114,7 @@ func (a *MySQL) init(plan *table.Plan) error {
 	for _, f := range plan.Fills {
 		// Added columns the ALTER fills otherwise than their DEFAULT, as
 		// the copy fills them.
-		names = append(names, myQuoteIdent(f.Shadow))
+		names = append(names, table.QuoteMySQL(f.Shadow))
 		a.fills = append(a.fills, f.Expr)
 	}
 	for i, k := range plan.Key {
@@ -156,7 +156,7 @@ var myNumericTypes = map[string]bool{
 // newMySQLColumn returns how the source column col is written into the
 // shadow column dst (nil when the plan's shadow lacks it).
 func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mysqlColumn, error) {
-	c := mysqlColumn{index: m.SourceIndex, name: myQuoteIdent(m.Shadow), param: "?"}
+	c := mysqlColumn{index: m.SourceIndex, name: table.QuoteMySQL(m.Shadow), param: "?"}
 	switch col.DataType {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
 		size := map[string]uint{"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}[col.DataType]
@@ -755,8 +755,4 @@ func myAsBytes(v any) ([]byte, bool) {
 		return x, true
 	}
 	return nil, false
-}
-
-func myQuoteIdent(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
 }

@@ -3,81 +3,21 @@
 // one Change type that the engine applies to the shadow table.
 package cdc
 
-import "fmt"
+import "osc/change"
 
-// Op is the kind of a Change.
-type Op uint8
-
-const (
-	// Insert carries After.
-	Insert Op = iota + 1
-	// Update carries After, and Before when the source knows the old row
-	// (always for MySQL; for PostgreSQL only when the key changed).
-	Update
-	// Delete carries Before (at least the key columns).
-	Delete
-	// Marker is a barrier the engine emitted through Source.EmitMarker; it
-	// carries no row, only Marker.
-	Marker
+// The change types are defined in package change, which the engine imports
+// without a database driver.
+type (
+	Op       = change.Op
+	Row      = change.Row
+	Position = change.Position
+	Change   = change.Change
 )
 
-func (o Op) String() string {
-	switch o {
-	case Insert:
-		return "insert"
-	case Update:
-		return "update"
-	case Delete:
-		return "delete"
-	case Marker:
-		return "marker"
-	}
-	return fmt.Sprintf("op(%d)", uint8(o))
-}
-
-// Row is one row image in the source table's column order (table.Table.Columns).
-// A nil element is SQL NULL. Element types are the dialect's own (go-mysql's
-// decoded values for MySQL, pgoutput text values for PostgreSQL); only the
-// dialect's applier interprets them.
-type Row []any
-
-// Position is a place in the change stream (binlog file:pos, an LSN).
-type Position interface {
-	String() string
-}
-
-// Change is one row change committed to the source table, or a marker.
-type Change struct {
-	Op     Op
-	Before Row // old image; nil when the source does not send it
-	After  Row // new image
-	// Unchanged, when non-nil, has len(After) entries; true means the column's
-	// new value was not sent (PostgreSQL unchanged TOAST) and keeps its old value.
-	// The corresponding After entry is meaningless and must not be written.
-	Unchanged []bool
-	Marker    string   // Op == Marker: the id given to EmitMarker
-	Pos       Position // position of the event (or of its transaction's commit)
-	// Xid is the PostgreSQL transaction that made the change (0 for MySQL):
-	// the engine asks a chunk's snapshot whether the chunk saw the change.
-	Xid uint32
-	// Replay marks a change the engine applies again after a chunk (its
-	// replay window). A replayed delete must remove only a row whose key has
-	// exactly the bytes of Before's key, not one merely equal under the
-	// column's collation (case-insensitive, PAD SPACE): the row it guards
-	// against is a byte-exact copy of the old row made by the chunk copy,
-	// while a collation-equal row is a live row with a new key. The MySQL
-	// applier compares text key columns byte for byte; the PostgreSQL applier
-	// ignores it, since its deterministic collations compare equal only equal
-	// bytes.
-	Replay bool
-}
-
-// Partial reports whether the change leaves some columns unwritten.
-func (c *Change) Partial() bool {
-	for _, u := range c.Unchanged {
-		if u {
-			return true
-		}
-	}
-	return false
-}
+// The kinds of a Change.
+const (
+	Insert = change.Insert
+	Update = change.Update
+	Delete = change.Delete
+	Marker = change.Marker
+)

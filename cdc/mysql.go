@@ -520,7 +520,7 @@ func (s *MySQLSource) EmitMarker(ctx context.Context, id string) error {
 		return fmt.Errorf("binlog source: emit marker: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	q := "INSERT INTO " + myQuoteName(s.plan.Source.Schema, s.plan.ChangelogName) + " (hint, value) VALUES (?, ?)"
+	q := "INSERT INTO " + table.QuoteMySQL(s.plan.Source.Schema, s.plan.ChangelogName) + " (hint, value) VALUES (?, ?)"
 	if _, err := tx.ExecContext(ctx, q, myMarkerHint, id); err != nil {
 		return fmt.Errorf("binlog source: emit marker: %w", err)
 	}
@@ -770,13 +770,4 @@ func mySkipString(q string, i int) int {
 
 func myIsWordByte(c byte) bool {
 	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
-}
-
-// myQuoteName quotes schema.name for MySQL.
-func myQuoteName(schema, name string) string {
-	return myQuoteIdent(schema) + "." + myQuoteIdent(name)
-}
-
-func myQuoteIdent(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
 }

@@ -295,7 +295,7 @@ func (s *PostgresSource) inspect(ctx context.Context) error {
 	if err := s.pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
 		return fmt.Errorf("server version: %w", err)
 	}
-	if version < 140000 {
+	if version < table.MinPostgresVersion {
 		return fmt.Errorf("change capture needs PostgreSQL 14 or later (pgoutput messages); the server is %d", version)
 	}
 	var (

@@ -69,12 +69,12 @@ func (c *MySQL) init(ctx context.Context) error {
 	if shadowSchema == "" {
 		shadowSchema = p.Source.Schema
 	}
-	shadow := myQuoteIdent(shadowSchema) + "." + myQuoteIdent(p.Shadow.Name)
+	shadow := table.QuoteMySQL(shadowSchema, p.Shadow.Name)
 
 	var src, dst []string
 	shadowKey := ""
 	for _, m := range p.Mapping {
-		expr := myQuoteIdent(m.Source)
+		expr := table.QuoteMySQL(m.Source)
 		if j := p.Shadow.ColumnIndex(m.Shadow); j >= 0 && m.SourceIndex >= 0 && m.SourceIndex < len(p.Source.Columns) {
 			// A FLOAT into a string rendered as the ALTER renders it.
 			expr = table.MySQLFloatConversion(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j])
@@ -88,15 +88,15 @@ func (c *MySQL) init(ctx context.Context) error {
 			expr = table.MySQLEnumRounding(expr, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j])
 		}
 		src = append(src, expr)
-		dst = append(dst, myQuoteIdent(m.Shadow))
+		dst = append(dst, table.QuoteMySQL(m.Shadow))
 		if m.Source == p.Key[0] {
-			shadowKey = shadow + "." + myQuoteIdent(m.Shadow)
+			shadowKey = shadow + "." + table.QuoteMySQL(m.Shadow)
 		}
 	}
 	for _, f := range p.Fills {
 		// Added columns the ALTER fills otherwise than their DEFAULT.
 		src = append(src, f.Expr)
-		dst = append(dst, myQuoteIdent(f.Shadow))
+		dst = append(dst, table.QuoteMySQL(f.Shadow))
 	}
 	if shadowKey == "" {
 		return fmt.Errorf("copy chunk: key column %s is not copied to the shadow table", p.Key[0])
@@ -108,7 +108,7 @@ func (c *MySQL) init(ctx context.Context) error {
 			return fmt.Errorf("copy chunk: key column %s has no source position", name)
 		}
 		col := p.Source.Columns[p.KeyIndex[i]]
-		k := mysqlKey{name: myQuoteIdent(name), param: "?"}
+		k := mysqlKey{name: table.QuoteMySQL(name), param: "?"}
 		k.expr = k.name
 		switch col.DataType {
 		case "enum", "set", "bit":
@@ -131,11 +131,11 @@ func (c *MySQL) init(ctx context.Context) error {
 	}
 	c.keys = keys
 	c.orderBy = " ORDER BY " + strings.Join(order, ", ")
-	c.from = "FROM " + myQuoteIdent(p.Source.Schema) + "." + myQuoteIdent(p.Source.Name) + " FORCE INDEX (" + myQuoteIdent(p.KeyIndexName) + ")"
+	c.from = "FROM " + table.QuoteMySQL(p.Source.Schema, p.Source.Name) + " FORCE INDEX (" + table.QuoteMySQL(p.KeyIndexName) + ")"
 	c.insert = "INSERT INTO " + shadow + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
 	c.odku = " ON DUPLICATE KEY UPDATE " + shadowKey + " = " + shadowKey
 	if r := p.Renumbered; r != nil {
-		c.renumbered = "SELECT " + myQuoteIdent(r.Column) + " IS NULL " + c.from + " WHERE " + r.Cond() + " AND "
+		c.renumbered = "SELECT " + table.QuoteMySQL(r.Column) + " IS NULL " + c.from + " WHERE " + r.Cond() + " AND "
 	}
 	// Read on the first chunk, after change capture started.
 	if c.limit, err = c.last(ctx); err != nil {
@@ -311,8 +311,4 @@ func (c *MySQL) bound(vals []any, op string, inclusive bool) (string, []any) {
 	// A leading bound on the first column gives the optimiser a range.
 	first := c.keys[0].name + " " + op + "= " + c.keys[0].param
 	return first + " AND (" + strings.Join(terms, " OR ") + ")", append([]any{vals[0]}, args...)
-}
-
-func myQuoteIdent(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
 }

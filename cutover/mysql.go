@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"osc/table"
 )
 
@@ -342,14 +340,10 @@ func DropMySQLSentry(ctx context.Context, db *sql.DB, schema, name string) error
 }
 
 // retryable marks lock wait timeouts, deadlocks and interrupted statements
-// as worth another attempt.
+// (table.MySQLTransient) as worth another attempt.
 func retryable(err error) error {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1205, 1213, 1317: // lock wait timeout, deadlock, query interrupted
-			return fmt.Errorf("%w: %w", errAttempt, err)
-		}
+	if table.MySQLTransient(err) {
+		return fmt.Errorf("%w: %w", errAttempt, err)
 	}
 	return err
 }

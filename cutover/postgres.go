@@ -165,13 +165,10 @@ func pgCancelAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *table.Pla
 }
 
 // pgRetryable reports whether an attempt failed only because it waited too
-// long: on a lock, in a deadlock, or for the drain.
+// long or lost a race: on a lock, in a deadlock or a serialization failure
+// (table.PostgresTransient), or for the drain.
 func pgRetryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "55P03" || pgErr.Code == "40P01" // lock_not_available, deadlock_detected
-	}
-	return errors.Is(err, errDrainTimeout)
+	return table.PostgresTransient(err) || errors.Is(err, errDrainTimeout)
 }
 
 // pgValidation is a NOT VALID foreign key to validate after the swap.

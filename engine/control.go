@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"osc/hooks"
-	"osc/table"
 	"osc/throttle"
 )
 
@@ -37,7 +36,6 @@ type Control struct {
 	ThrottleAdditionalFlagFile string
 	ThrottleQuery              string
 	ThrottleHTTP               string
-	MaxRetainedWAL             int64 // bytes, PostgreSQL (0: not checked)
 	// NiceRatio: after each chunk, sleep this many times the chunk's duration.
 	NiceRatio float64
 
@@ -61,8 +59,9 @@ type Control struct {
 	ProgressBar bool
 }
 
-// errPanic is the cause of an abort the operator commanded.
-var errPanic = errors.New("aborted by the operator's panic command")
+// ErrPanic is the cause of an abort the operator commanded (the panic
+// command): Run's error wraps it.
+var ErrPanic = errors.New("aborted by the operator's panic command")
 
 // control is the runtime side of Control: the settings the operator may
 // change while the migration runs, and what acts on them.
@@ -77,9 +76,13 @@ type control struct {
 	probe     throttle.Probe
 
 	// What Run sets as it goes, for Status and the socket's goroutines.
-	plan    *table.Plan
+	plan    *Plan
 	src     Source
 	started time.Time
+
+	// dialectSettings are the dialect's own throttle thresholds, as the
+	// status command lists them (throttleSettingsDialect).
+	dialectSettings []Setting
 
 	hooks hooks.Runner
 	abort context.CancelCauseFunc // cancels the whole Run
@@ -90,7 +93,7 @@ type control struct {
 	lastStatusHook atomic.Int64 // unix nanos on-status last ran
 }
 
-func newControl(cfg *Config) *control {
+func newControl(cfg *Config, d Dialect) *control {
 	c := &control{}
 	c.chunkSize.Store(int64(cfg.ChunkSize))
 	c.batchSize.Store(int64(cfg.DMLBatchSize))
@@ -100,7 +103,9 @@ func newControl(cfg *Config) *control {
 		MaxLag: k.MaxLag, Replicas: k.ThrottleControlReplicas, MaxLoad: k.MaxLoad, CriticalLoad: k.CriticalLoad,
 		CriticalLoadInterval: k.CriticalLoadInterval, FlagFile: k.ThrottleFlagFile,
 		AdditionalFlagFile: k.ThrottleAdditionalFlagFile, Query: k.ThrottleQuery, HTTP: k.ThrottleHTTP,
-		MaxRetainedWAL: k.MaxRetainedWAL,
+	}
+	if ts, ok := d.(throttleSettingsDialect); ok {
+		c.dialectSettings = ts.ThrottleSettings(&c.settings)
 	}
 	return c
 }
@@ -125,7 +130,7 @@ func (c *control) updateThrottle(fn func(*throttle.Settings)) {
 	}
 }
 
-func (c *control) setPlan(p *table.Plan) {
+func (c *control) setPlan(p *Plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.plan = p
@@ -139,7 +144,7 @@ func (c *control) setSource(s Source) {
 
 // view returns the plan, the change capture and the start time, as far as
 // Run has set them.
-func (c *control) view() (*table.Plan, Source, time.Time) {
+func (c *control) view() (*Plan, Source, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.plan, c.src, c.started
@@ -158,20 +163,6 @@ func (m *Migration) chunkSize() int { return int(m.ctl.chunkSize.Load()) }
 
 // batchSize is the apply batch size in force.
 func (m *Migration) batchSize() int { return int(m.ctl.batchSize.Load()) }
-
-// isPostgres tells the dialects apart where the operator's values differ
-// (replica lists, load metric names, retained WAL).
-func (m *Migration) isPostgres() bool {
-	_, ok := m.d.(*postgresDialect)
-	return ok
-}
-
-func (m *Migration) driver() string {
-	if m.isPostgres() {
-		return "postgres"
-	}
-	return "mysql"
-}
 
 // startControl validates the operator settings, serves the socket and runs
 // the on-startup hook. The returned context is cancelled by the panic
@@ -220,7 +211,7 @@ func (m *Migration) startControl(ctx context.Context) (context.Context, func(err
 func (m *Migration) checkControl() error {
 	k := m.cfg.Control
 	var errs []error
-	if _, err := throttle.ParseReplicas(strings.Join(k.ThrottleControlReplicas, ","), m.isPostgres()); err != nil {
+	if _, err := m.d.ParseReplicas(strings.Join(k.ThrottleControlReplicas, ",")); err != nil {
 		errs = append(errs, fmt.Errorf("throttle-control-replicas: %w", err))
 	}
 	if k.ThrottleHTTP != "" {
@@ -231,8 +222,8 @@ func (m *Migration) checkControl() error {
 	if k.NiceRatio < 0 || k.NiceRatio > maxNiceRatio {
 		errs = append(errs, fmt.Errorf("nice-ratio %g: want 0 to %d", k.NiceRatio, maxNiceRatio))
 	}
-	if k.MaxLag < 0 || k.CriticalLoadInterval < 0 || k.MaxRetainedWAL < 0 || k.HooksTimeout < 0 {
-		errs = append(errs, errors.New("negative durations or sizes in the throttle settings"))
+	if k.MaxLag < 0 || k.CriticalLoadInterval < 0 || k.HooksTimeout < 0 {
+		errs = append(errs, errors.New("negative durations in the throttle settings"))
 	}
 	return errors.Join(errs...)
 }
@@ -255,7 +246,7 @@ func checkURL(s string) error {
 // measurement for the copy. Critical load cancels ctx through cancel. stop
 // ends both and waits for them.
 func (m *Migration) startThrottle(ctx context.Context, cancel context.CancelCauseFunc) (stop func(), err error) {
-	probe, err := m.d.Throttle(m.plan)
+	probe, err := m.d.Throttle()
 	if err != nil {
 		return nil, fmt.Errorf("throttle: %w", err)
 	}
@@ -386,8 +377,8 @@ func (m *Migration) hook(ctx context.Context, name string, extra hooks.Env) erro
 	s := m.Status()
 	env.Database, env.Table, env.DDL = m.cfg.Schema, m.cfg.Table, m.cfg.Alter
 	if p, _, _ := m.ctl.view(); p != nil {
-		env.Database, env.Table = p.Source.Schema, p.Source.Name
-		env.GhostTable, env.OldTable = p.Shadow.Name, p.OldName
+		env.Database, env.Table = p.Schema, p.Table
+		env.GhostTable, env.OldTable = p.Shadow, p.Old
 	}
 	env.Elapsed = s.Elapsed
 	if start := m.copyStart.Load(); start != 0 {
@@ -400,7 +391,7 @@ func (m *Migration) hook(ctx context.Context, name string, extra hooks.Env) erro
 	env.EstimatedRows, env.CopiedRows, env.AppliedEvents = s.Estimated, s.Copied, s.Applied
 	env.MigratedHost, env.InspectedHost = m.cfg.Control.Host, m.cfg.Control.Host
 	env.ExecutingHost, _ = os.Hostname()
-	env.Hint, env.Driver = m.cfg.Control.HooksHint, m.driver()
+	env.Hint, env.Driver = m.cfg.Control.HooksHint, m.d.Driver()
 	if env.State == "" {
 		env.State = s.State.String()
 	}
@@ -415,7 +406,7 @@ func (m *Migration) hook(ctx context.Context, name string, extra hooks.Env) erro
 func (m *Migration) tableMatches(arg string) bool {
 	names := []string{m.cfg.Table}
 	if p, _, _ := m.ctl.view(); p != nil {
-		names = append(names, p.Source.Name, p.Source.Schema+"."+p.Source.Name)
+		names = append(names, p.Table, p.Schema+"."+p.Table)
 	} else if m.cfg.Schema != "" {
 		names = append(names, m.cfg.Schema+"."+m.cfg.Table)
 	}
@@ -479,7 +470,7 @@ func (m *Migration) panicAbort(arg string) (string, error) {
 		return "", errors.New("the migration is not running")
 	}
 	m.log.Warn("panic commanded over the socket: aborting and cleaning up")
-	m.ctl.abort(errPanic)
+	m.ctl.abort(ErrPanic)
 	return "Panic: aborting; osc removes what it created and exits", nil
 }
 

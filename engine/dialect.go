@@ -3,49 +3,93 @@ package engine
 import (
 	"context"
 
-	"osc/cdc"
-	"osc/copier"
-	"osc/table"
+	"osc/change"
 	"osc/throttle"
 )
 
 // Dialect is everything that differs between MySQL and PostgreSQL. The engine
 // drives one migration through it: Inspect, CreateShadow, then a Source,
 // a Copier and an Applier running concurrently, then CutOver, then Cleanup.
+// The dialect keeps the plan CreateShadow made (columns, mapping, what only
+// its database needs) to itself; the methods after CreateShadow work on it.
 type Dialect interface {
 	// Inspect connects, checks every precondition and takes the per-table
 	// advisory lock (held until Close). A refusal is an error whose message
 	// names the fix.
 	Inspect(ctx context.Context) error
 	// CreateShadow creates the shadow table (and any bookkeeping table) with
-	// the --alter applied and returns the plan. It refuses a plan that would
-	// lose data silently. On error it drops whatever it created itself.
-	CreateShadow(ctx context.Context) (*table.Plan, error)
-	// NewSource returns the change capture for the plan's original table.
-	NewSource(plan *table.Plan) (Source, error)
+	// the --alter applied and returns what the engine needs to know of the
+	// plan. It refuses a plan that would lose data silently. On error it
+	// drops whatever it created itself.
+	CreateShadow(ctx context.Context) (*Plan, error)
+	// NewSource returns the change capture for the original table.
+	NewSource() (Source, error)
 	// NewCopier returns the chunk copier from the original into the shadow.
-	NewCopier(plan *table.Plan) (Copier, error)
+	NewCopier() (Copier, error)
 	// NewApplier returns the writer of captured changes into the shadow.
-	NewApplier(plan *table.Plan) (Applier, error)
+	NewApplier() (Applier, error)
 	// CutOver swaps the tables atomically. While writes to the original are
 	// blocked it calls drain, which returns once every change committed before
 	// the call has been applied to the shadow. It retries lock timeouts itself.
-	CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error
+	CutOver(ctx context.Context, drain func(context.Context) error) error
 	// Cleanup drops what the migration made that must not outlive it: the
 	// shadow unless cutOver succeeded, bookkeeping tables, and the old table
-	// when the user asked for it. It must work on a fresh context after the
-	// migration's context was cancelled.
-	Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error
+	// when the user asked for it. It is called once CreateShadow succeeded,
+	// and must work on a fresh context after the migration's context was
+	// cancelled.
+	Cleanup(ctx context.Context, cutOver bool) error
 	// Throttle returns the probe the throttler measures the server and its
 	// replicas with (heartbeat, replica lag, load, retained WAL). It is
 	// called after NewSource and Start, once per migration.
-	Throttle(plan *table.Plan) (throttle.Probe, error)
+	Throttle() (throttle.Probe, error)
 	// Retryable reports whether err is transient (a deadlock, a lock wait
 	// timeout): the statement rolled back whole and may simply run again.
 	Retryable(err error) bool
+	// Driver names the database for hooks (OSC_DRIVER): "mysql" or
+	// "postgres".
+	Driver() string
+	// ParseReplicas checks a comma-separated list of replicas to watch
+	// (--throttle-control-replicas, and the socket command of that name) and
+	// returns its entries: host:port, and for PostgreSQL also connection
+	// strings.
+	ParseReplicas(list string) ([]string, error)
+	// DisplayReplica shows a replica entry as the status and the logs do:
+	// a connection string, which may hold a password, as its host:port.
+	DisplayReplica(entry string) string
 	// Close releases the advisory lock and every connection.
 	Close() error
 }
+
+// Plan is what the engine knows of the migration's plan: the tables' names,
+// where the key is in a row image, the size estimate and the notes.
+type Plan struct {
+	Schema string // the original's database (MySQL) or schema, as the server names it
+	Table  string // the original table, as the server names it
+	Shadow string // the shadow table, in Schema
+	Old    string // the name the original gets at the cut-over
+	// KeyIndex holds the positions of the key's columns in row images
+	// (change.Row): the replay window tells rows apart by them.
+	KeyIndex      []int
+	EstimatedRows int64
+	// Notes are lines the dry run reports (added/dropped columns, renames,
+	// locks to be taken, long transactions...).
+	Notes []string
+}
+
+// throttleSettingsDialect is a Dialect with throttle thresholds of its own,
+// which only it can measure and which it takes as its own options
+// (PostgreSQL: --max-retained-wal). The engine adds them to the operator's
+// settings when the migration is made, and lists them with the settings the
+// status command prints. They do not change while the migration runs.
+type throttleSettingsDialect interface {
+	Dialect
+	// ThrottleSettings sets the dialect's thresholds in s and returns them
+	// as the status command lists them, in order.
+	ThrottleSettings(s *throttle.Settings) []Setting
+}
+
+// Setting is one line of the settings the status command lists: "# Name: Value".
+type Setting struct{ Name, Value string }
 
 // Source captures committed changes to the original table in commit order.
 type Source interface {
@@ -56,14 +100,14 @@ type Source interface {
 	// returns the available changes in commit order, at most max of them.
 	// A change the migration cannot survive (TRUNCATE, DDL on the table)
 	// is an error.
-	Next(ctx context.Context, max int) ([]cdc.Change, error)
+	Next(ctx context.Context, max int) ([]change.Change, error)
 	// EmitMarker commits a marker into the change stream; Next later returns
-	// it as a cdc.Marker change with the same id, after every change that was
+	// it as a change.Marker change with the same id, after every change that was
 	// committed before EmitMarker was called.
 	EmitMarker(ctx context.Context, id string) error
 	// Ack reports that every change up to and including pos has been applied
 	// to the shadow and committed (PostgreSQL confirms it to the slot).
-	Ack(pos cdc.Position)
+	Ack(pos change.Position)
 	// Lag reports how far the reader is behind the server, as a position
 	// description for status lines.
 	Lag() string
@@ -81,9 +125,9 @@ type Copier interface {
 	CopyChunk(ctx context.Context, after []any, size int) (Chunk, error)
 }
 
-// Chunk is the result of one CopyChunk. It is defined in copier, which cannot
-// import engine, so that copiers implement Copier directly.
-type Chunk = copier.Chunk
+// Chunk is the result of one CopyChunk. It is defined in package change,
+// which the copiers import, so that they implement Copier directly.
+type Chunk = change.Chunk
 
 // Applier writes captured changes into the shadow table.
 type Applier interface {
@@ -91,7 +135,7 @@ type Applier interface {
 	// update become an upsert of the mapped columns (a key-changing update
 	// also deletes the old key), delete deletes by key. A Partial change
 	// updates only the columns it carries.
-	Apply(ctx context.Context, changes []cdc.Change) error
+	Apply(ctx context.Context, changes []change.Change) error
 }
 
 // settlingApplier is an Applier that may need to read the source for some
@@ -100,7 +144,7 @@ type Applier interface {
 // holds needs such a read once every change before pos has been applied.
 type settlingApplier interface {
 	Applier
-	Settled(pos cdc.Position) bool
+	Settled(pos change.Position) bool
 }
 
 // copyDoneApplier is an Applier told when the copy is over and it has applied

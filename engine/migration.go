@@ -17,10 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"osc/cdc"
-	"osc/copier"
+	"osc/change"
 	"osc/hooks"
-	"osc/table"
 )
 
 // State is where a migration is.
@@ -67,7 +65,7 @@ type Migration struct {
 	log *slog.Logger
 	out io.Writer // status lines
 
-	plan *table.Plan
+	plan *Plan
 	src  Source
 	cp   Copier
 	ap   Applier
@@ -84,7 +82,7 @@ type Migration struct {
 	applyMu sync.Mutex
 	window  *replayWindow
 	// markerPos is the position of the last marker the applier passed.
-	markerPos cdc.Position
+	markerPos change.Position
 
 	markerMu sync.Mutex
 	markers  map[string]chan struct{}
@@ -101,7 +99,7 @@ type Migration struct {
 func New(cfg Config, d Dialect, log *slog.Logger, statusOut io.Writer) *Migration {
 	cfg.Defaults()
 	m := &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}, runID: rand.Text()}
-	m.ctl = newControl(&m.cfg)
+	m.ctl = newControl(&m.cfg, d)
 	return m
 }
 
@@ -154,7 +152,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 	if !m.cfg.Execute {
 		m.log.Info("dry run (--noop): the shadow table was created and altered successfully; dropping it. Run with --execute to migrate.")
-		if err := m.cleanup(plan, false); err != nil {
+		if err := m.cleanup(false); err != nil {
 			return err
 		}
 		m.setState(StateDone)
@@ -162,7 +160,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 
 	cutOver, err := m.migrate(ctx)
-	if cerr := m.cleanup(plan, cutOver); cerr != nil {
+	if cerr := m.cleanup(cutOver); cerr != nil {
 		switch {
 		case cutOver:
 			// The table is migrated: a failure now must not send the
@@ -176,7 +174,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 	if err == nil {
 		m.setState(StateDone)
-		m.log.Info("migration complete", "table", plan.Source.Name, "old table", plan.OldName,
+		m.log.Info("migration complete", "table", plan.Table, "old table", plan.Old,
 			"rows copied", m.copied.Load(), "changes applied", m.applied.Load(),
 			"elapsed", time.Since(m.started).Round(time.Millisecond).String())
 	}
@@ -184,7 +182,8 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 }
 
 // cleanup drops what must not outlive the migration, on a context of its own.
-func (m *Migration) cleanup(plan *table.Plan, cutOver bool) error {
+// The dialect's own cleanup runs only once the shadow was made.
+func (m *Migration) cleanup(cutOver bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	var errs []error
@@ -195,8 +194,8 @@ func (m *Migration) cleanup(plan *table.Plan, cutOver bool) error {
 		m.src = nil
 		m.ctl.setSource(nil)
 	}
-	if plan != nil {
-		if err := m.d.Cleanup(ctx, plan, cutOver); err != nil {
+	if m.plan != nil {
+		if err := m.d.Cleanup(ctx, cutOver); err != nil {
 			errs = append(errs, fmt.Errorf("cleanup: %w", err))
 		}
 	}
@@ -210,17 +209,17 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	if err := m.hook(parent, hooks.OnRowCountComplete, hooks.Env{}); err != nil {
 		return false, err
 	}
-	if m.src, err = m.d.NewSource(m.plan); err != nil {
+	if m.src, err = m.d.NewSource(); err != nil {
 		return false, fmt.Errorf("change capture: %w", err)
 	}
 	m.ctl.setSource(m.src)
-	if m.cp, err = m.d.NewCopier(m.plan); err != nil {
+	if m.cp, err = m.d.NewCopier(); err != nil {
 		return false, fmt.Errorf("copier: %w", err)
 	}
-	if m.ap, err = m.d.NewApplier(m.plan); err != nil {
+	if m.ap, err = m.d.NewApplier(); err != nil {
 		return false, fmt.Errorf("applier: %w", err)
 	}
-	m.window = newReplayWindow(m.plan)
+	m.window = newReplayWindow(m.plan.KeyIndex)
 	m.log.Info("starting change capture")
 	if err := m.src.Start(parent); err != nil {
 		return false, fmt.Errorf("start change capture: %w", err)
@@ -294,7 +293,7 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
 	}
 	m.setState(StateCuttingOver)
-	if err := m.d.CutOver(ctx, m.plan, m.drain); err != nil {
+	if err := m.d.CutOver(ctx, m.drain); err != nil {
 		return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
 	}
 	return true, nil
@@ -368,7 +367,7 @@ type snapshotCopier interface {
 	ReportsSnapshots()
 }
 
-func (m *Migration) replay(ctx context.Context, snap copier.Snapshot, marker string) error {
+func (m *Migration) replay(ctx context.Context, snap change.Snapshot, marker string) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	changes := m.window.replay(snap, marker)
@@ -394,7 +393,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 		// Rows before a marker are applied before the marker is released.
 		rows := changes[:0:0]
 		for _, c := range changes {
-			if c.Op != cdc.Marker {
+			if c.Op != change.Marker {
 				rows = append(rows, c)
 				continue
 			}
@@ -417,7 +416,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 	}
 }
 
-func (m *Migration) applyBatch(ctx context.Context, rows []cdc.Change) error {
+func (m *Migration) applyBatch(ctx context.Context, rows []change.Change) error {
 	if len(rows) == 0 {
 		return nil
 	}

@@ -223,7 +223,7 @@ func (m *Migration) command(line string) (string, error) {
 		switch name {
 		case "help", "status", "info", "sup", "coordinates":
 		case "throttle-control-replicas": // connection strings may hold passwords
-			m.log.Info("operator command", "command", name+"="+displayReplicas(m.ctl.throttleSettings().Replicas))
+			m.log.Info("operator command", "command", name+"="+m.displayReplicas(m.ctl.throttleSettings().Replicas))
 		default:
 			m.log.Info("operator command", "command", line)
 		}
@@ -343,14 +343,14 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 		return fmt.Sprintf("throttle-http set to %q\n", arg), nil
 	case "throttle-control-replicas":
 		if query {
-			return displayReplicas(c.throttleSettings().Replicas) + "\n", nil
+			return m.displayReplicas(c.throttleSettings().Replicas) + "\n", nil
 		}
-		r, err := throttle.ParseReplicas(arg, m.isPostgres())
+		r, err := m.d.ParseReplicas(arg)
 		if err != nil {
 			return "", fmt.Errorf("throttle-control-replicas: %w", err)
 		}
 		c.updateThrottle(func(s *throttle.Settings) { s.Replicas = r })
-		return fmt.Sprintf("throttle-control-replicas set to %q\n", displayReplicas(r)), nil
+		return fmt.Sprintf("throttle-control-replicas set to %q\n", m.displayReplicas(r)), nil
 	case "throttle", "pause", "suspend":
 		if err := noArg(); err != nil {
 			return "", err
@@ -390,7 +390,7 @@ func (m *Migration) settingsText() string {
 	line("dml-batch-size", c.batchSize.Load())
 	line("nice-ratio", c.nice())
 	line("max-lag-millis", s.MaxLag.Milliseconds())
-	line("throttle-control-replicas", displayReplicas(s.Replicas))
+	line("throttle-control-replicas", m.displayReplicas(s.Replicas))
 	line("max-load", s.MaxLoad)
 	line("critical-load", s.CriticalLoad)
 	line("critical-load-interval-millis", s.CriticalLoadInterval.Milliseconds())
@@ -399,8 +399,8 @@ func (m *Migration) settingsText() string {
 	line("throttle-query", s.Query)
 	line("throttle-http", s.HTTP)
 	line("throttled by hand", s.Manual)
-	if m.isPostgres() {
-		line("max-retained-wal", throttle.FormatBytes(s.MaxRetainedWAL))
+	for _, ds := range c.dialectSettings {
+		line(ds.Name, ds.Value)
 	}
 	line("postpone-cut-over-flag-file", flagState(m.cfg.PostponeCutOverFlagFile))
 	line("force-named-cut-over", m.cfg.Control.ForceNamedCutOver)
@@ -422,10 +422,10 @@ func (m *Migration) settingsText() string {
 
 // displayReplicas lists replica entries without the passwords connection
 // strings may hold.
-func displayReplicas(entries []string) string {
+func (m *Migration) displayReplicas(entries []string) string {
 	out := make([]string, len(entries))
 	for i, e := range entries {
-		out[i] = throttle.DisplayReplica(e)
+		out[i] = m.d.DisplayReplica(e)
 	}
 	return strings.Join(out, ",")
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"osc/cdc"
-	"osc/copier"
-	"osc/table"
+	"osc/change"
 )
 
 // replayWindow closes the hole in the copy/apply race that the copy's
@@ -22,7 +20,7 @@ import (
 // remembered change whether the chunk's read saw it — exactly, never by
 // time:
 //   - PostgreSQL: the chunk reports the snapshot its INSERT … SELECT read
-//     with (copier.Snapshot); a change is seen when its transaction id is
+//     with (change.Snapshot); a change is seen when its transaction id is
 //     visible in that snapshot;
 //   - MySQL: before each chunk the engine commits a marker into the binlog.
 //     Commits become visible in binlog order (MariaDB's commit_ordered,
@@ -48,12 +46,14 @@ type replayWindow struct {
 }
 
 type windowEntry struct {
-	change cdc.Change // a Delete, or a partial Update (After, Unchanged merged)
-	seq    uint64     // position in apply order of the last change merged in
+	change change.Change // a Delete, or a partial Update (After, Unchanged merged)
+	seq    uint64        // position in apply order of the last change merged in
 }
 
-func newReplayWindow(plan *table.Plan) *replayWindow {
-	return &replayWindow{keyIndex: plan.KeyIndex, entries: map[string]*windowEntry{}, markers: map[string]*uint64{}}
+// newReplayWindow returns the window of a plan whose key columns are at
+// keyIndex in row images.
+func newReplayWindow(keyIndex []int) *replayWindow {
+	return &replayWindow{keyIndex: keyIndex, entries: map[string]*windowEntry{}, markers: map[string]*uint64{}}
 }
 
 // expect registers the marker a chunk is about to emit.
@@ -69,20 +69,20 @@ func (w *replayWindow) passed(id string) {
 }
 
 // record notes changes just applied, in apply order.
-func (w *replayWindow) record(changes []cdc.Change) {
+func (w *replayWindow) record(changes []change.Change) {
 	for i := range changes {
 		c := &changes[i]
 		w.seq++
 		switch c.Op {
-		case cdc.Insert:
+		case change.Insert:
 			delete(w.entries, w.keyOf(c.After))
-		case cdc.Delete:
-			w.remember(c.Before, cdc.Change{Op: cdc.Delete, Before: c.Before, Xid: c.Xid})
-		case cdc.Update:
+		case change.Delete:
+			w.remember(c.Before, change.Change{Op: change.Delete, Before: c.Before, Xid: c.Xid})
+		case change.Update:
 			newKey := w.keyOf(c.After)
 			if c.Before != nil {
 				if oldKey := w.keyOf(c.Before); oldKey != newKey {
-					w.remember(c.Before, cdc.Change{Op: cdc.Delete, Before: c.Before, Xid: c.Xid})
+					w.remember(c.Before, change.Change{Op: change.Delete, Before: c.Before, Xid: c.Xid})
 				}
 			}
 			if !c.Partial() {
@@ -94,7 +94,7 @@ func (w *replayWindow) record(changes []cdc.Change) {
 	}
 }
 
-func (w *replayWindow) remember(row cdc.Row, c cdc.Change) {
+func (w *replayWindow) remember(row change.Row, c change.Change) {
 	w.entries[w.keyOf(row)] = &windowEntry{change: c, seq: w.seq}
 }
 
@@ -103,10 +103,10 @@ func (w *replayWindow) remember(row cdc.Row, c cdc.Change) {
 // update is sent by the merge. The merged change updates the new key only.
 // It carries the latest transaction id: an earlier update of the same row
 // committed, and became visible, before the latest could update the row.
-func (w *replayWindow) rememberPartial(key string, c *cdc.Change) {
-	after := append(cdc.Row(nil), c.After...)
+func (w *replayWindow) rememberPartial(key string, c *change.Change) {
+	after := append(change.Row(nil), c.After...)
 	unchanged := append([]bool(nil), c.Unchanged...)
-	if prev, ok := w.entries[key]; ok && prev.change.Op == cdc.Update {
+	if prev, ok := w.entries[key]; ok && prev.change.Op == change.Update {
 		for i, u := range unchanged {
 			if u && !prev.change.Unchanged[i] {
 				after[i] = prev.change.After[i]
@@ -114,7 +114,7 @@ func (w *replayWindow) rememberPartial(key string, c *cdc.Change) {
 			}
 		}
 	}
-	w.remember(after, cdc.Change{Op: cdc.Update, After: after, Unchanged: unchanged, Xid: c.Xid})
+	w.remember(after, change.Change{Op: change.Update, After: after, Unchanged: unchanged, Xid: c.Xid})
 }
 
 // replay returns the changes to apply again after a chunk that read with
@@ -122,7 +122,7 @@ func (w *replayWindow) rememberPartial(key string, c *cdc.Change) {
 // snap is nil), marked Replay (the keys are remembered byte for byte, so a
 // replayed delete must match its key's bytes exactly). It forgets the changes
 // the chunk saw, and the marker.
-func (w *replayWindow) replay(snap copier.Snapshot, marker string) []cdc.Change {
+func (w *replayWindow) replay(snap change.Snapshot, marker string) []change.Change {
 	var seen func(e *windowEntry) bool
 	switch {
 	case snap != nil:
@@ -137,7 +137,7 @@ func (w *replayWindow) replay(snap copier.Snapshot, marker string) []cdc.Change 
 		// Nothing tells what the chunk saw: replay everything, forget nothing.
 		seen = func(*windowEntry) bool { return false }
 	}
-	var out []cdc.Change
+	var out []change.Change
 	for k, e := range w.entries {
 		if seen(e) {
 			delete(w.entries, k)
@@ -158,7 +158,7 @@ func (w *replayWindow) reset() {
 
 // keyOf identifies a row's key: each column's type and value, length-prefixed
 // so that no two keys share an encoding.
-func (w *replayWindow) keyOf(row cdc.Row) string {
+func (w *replayWindow) keyOf(row change.Row) string {
 	var b strings.Builder
 	for _, i := range w.keyIndex {
 		v := fmt.Sprintf("%T:%v", row[i], row[i])

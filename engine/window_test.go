@@ -3,30 +3,23 @@ package engine
 import (
 	"testing"
 
-	"osc/cdc"
-	"osc/table"
+	"osc/change"
 )
 
-func intPlan() *table.Plan {
-	return &table.Plan{
-		Source: &table.Table{Columns: []table.Column{
-			{Name: "id", DataType: "bigint"}, {Name: "v", DataType: "text"}, {Name: "big", DataType: "text"},
-		}},
-		Key: []string{"id"}, KeyIndex: []int{0},
-	}
-}
+// idKey is the key of rows (id, v, big): id.
+var idKey = []int{0}
 
 // ops returns the replayed changes by key, and fails unless each is marked
 // Replay (a replayed delete must match the remembered key's bytes exactly).
-func ops(t *testing.T, cs []cdc.Change) map[string]cdc.Op {
+func ops(t *testing.T, cs []change.Change) map[string]change.Op {
 	t.Helper()
-	out := map[string]cdc.Op{}
+	out := map[string]change.Op{}
 	for _, c := range cs {
 		if !c.Replay {
 			t.Errorf("replayed %s is not marked Replay", c.Op)
 		}
 		row := c.Before
-		if c.Op == cdc.Update {
+		if c.Op == change.Update {
 			row = c.After
 		}
 		out[row[0].(string)] = c.Op
@@ -43,21 +36,21 @@ func (s xids) Sees(xid uint32) bool { return s[xid] }
 // and are forgotten; changes after it are replayed, and kept for the next
 // chunk until a marker passes them.
 func TestReplayWindowMarker(t *testing.T) {
-	w := newReplayWindow(intPlan())
+	w := newReplayWindow(idKey)
 	w.expect("m1")
-	w.record([]cdc.Change{
-		{Op: cdc.Delete, Before: cdc.Row{"5", nil, nil}},
-		{Op: cdc.Delete, Before: cdc.Row{"7", nil, nil}},
+	w.record([]change.Change{
+		{Op: change.Delete, Before: change.Row{"5", nil, nil}},
+		{Op: change.Delete, Before: change.Row{"7", nil, nil}},
 	})
 	w.passed("m1")
-	w.record([]cdc.Change{
-		{Op: cdc.Delete, Before: cdc.Row{"50", nil, nil}},
-		{Op: cdc.Update, Before: cdc.Row{"4", "a", "b"}, After: cdc.Row{"40", "a", "b"}}, // key change: 4 deleted
-		{Op: cdc.Delete, Before: cdc.Row{"8", nil, nil}},
-		{Op: cdc.Insert, After: cdc.Row{"8", "x", "y"}}, // re-inserted: nothing to replay
+	w.record([]change.Change{
+		{Op: change.Delete, Before: change.Row{"50", nil, nil}},
+		{Op: change.Update, Before: change.Row{"4", "a", "b"}, After: change.Row{"40", "a", "b"}}, // key change: 4 deleted
+		{Op: change.Delete, Before: change.Row{"8", nil, nil}},
+		{Op: change.Insert, After: change.Row{"8", "x", "y"}}, // re-inserted: nothing to replay
 	})
 	got := ops(t, w.replay(nil, "m1"))
-	if len(got) != 2 || got["50"] != cdc.Delete || got["4"] != cdc.Delete {
+	if len(got) != 2 || got["50"] != change.Delete || got["4"] != change.Delete {
 		t.Fatalf("replay after m1 = %v, want the deletes of 50 and 4 (after the marker) only", got)
 	}
 	if len(w.markers) != 0 {
@@ -71,7 +64,7 @@ func TestReplayWindowMarker(t *testing.T) {
 	}
 	// A marker the applier passed and nothing after it: nothing to replay.
 	w.expect("m3")
-	w.record([]cdc.Change{{Op: cdc.Delete, Before: cdc.Row{"9", nil, nil}}})
+	w.record([]change.Change{{Op: change.Delete, Before: change.Row{"9", nil, nil}}})
 	w.passed("m3")
 	w.passed("unrelated") // the drain's and the status line's markers are ignored
 	if got := w.replay(nil, "m3"); len(got) != 0 || len(w.entries) != 0 || len(w.markers) != 0 {
@@ -82,25 +75,25 @@ func TestReplayWindowMarker(t *testing.T) {
 // PostgreSQL: a change is replayed while the chunk's snapshot did not see its
 // transaction.
 func TestReplayWindowSnapshot(t *testing.T) {
-	w := newReplayWindow(intPlan())
-	w.record([]cdc.Change{
-		{Op: cdc.Delete, Before: cdc.Row{"1", nil, nil}, Xid: 100},
-		{Op: cdc.Delete, Before: cdc.Row{"2", nil, nil}, Xid: 101},
-		{Op: cdc.Update, After: cdc.Row{"3", "v", nil}, Unchanged: []bool{false, false, true}, Xid: 102},
+	w := newReplayWindow(idKey)
+	w.record([]change.Change{
+		{Op: change.Delete, Before: change.Row{"1", nil, nil}, Xid: 100},
+		{Op: change.Delete, Before: change.Row{"2", nil, nil}, Xid: 101},
+		{Op: change.Update, After: change.Row{"3", "v", nil}, Unchanged: []bool{false, false, true}, Xid: 102},
 	})
 	got := ops(t, w.replay(xids{100: true}, ""))
-	if len(got) != 2 || got["2"] != cdc.Delete || got["3"] != cdc.Update {
+	if len(got) != 2 || got["2"] != change.Delete || got["3"] != change.Update {
 		t.Fatalf("replay = %v, want the delete of 2 and the partial update of 3", got)
 	}
 	got = ops(t, w.replay(xids{100: true, 101: true}, ""))
-	if len(got) != 1 || got["3"] != cdc.Update {
+	if len(got) != 1 || got["3"] != change.Update {
 		t.Fatalf("second replay = %v, want only the partial update of 3", got)
 	}
 	if got := w.replay(xids{102: true}, ""); len(got) != 0 || len(w.entries) != 0 {
 		t.Fatalf("third replay = %v, want nothing left", got)
 	}
 	// Without a snapshot or a marker nothing is known: replay all, keep all.
-	w.record([]cdc.Change{{Op: cdc.Delete, Before: cdc.Row{"4", nil, nil}, Xid: 103}})
+	w.record([]change.Change{{Op: change.Delete, Before: change.Row{"4", nil, nil}, Xid: 103}})
 	for range 2 {
 		if got := w.replay(nil, ""); len(got) != 1 {
 			t.Fatalf("replay without a snapshot = %v, want the delete of 4", got)
@@ -114,21 +107,19 @@ func TestReplayWindowSnapshot(t *testing.T) {
 
 // Composite text keys whose parts hold separators do not collide.
 func TestReplayWindowKeyEncoding(t *testing.T) {
-	p := intPlan()
-	p.KeyIndex = []int{0, 1}
-	w := newReplayWindow(p)
-	a := cdc.Row{"a\x00string:b", "c", nil}
-	b := cdc.Row{"a", "b\x00string:c", nil}
+	w := newReplayWindow([]int{0, 1})
+	a := change.Row{"a\x00string:b", "c", nil}
+	b := change.Row{"a", "b\x00string:c", nil}
 	if w.keyOf(a) == w.keyOf(b) {
 		t.Fatalf("keys %q and %q encode alike", a[:2], b[:2])
 	}
 }
 
 func TestReplayWindowMergesPartialUpdates(t *testing.T) {
-	w := newReplayWindow(intPlan())
-	w.record([]cdc.Change{
-		{Op: cdc.Update, After: cdc.Row{"9", "v1", nil}, Unchanged: []bool{false, false, true}, Xid: 1},
-		{Op: cdc.Update, After: cdc.Row{"9", nil, "big2"}, Unchanged: []bool{false, true, false}, Xid: 2},
+	w := newReplayWindow(idKey)
+	w.record([]change.Change{
+		{Op: change.Update, After: change.Row{"9", "v1", nil}, Unchanged: []bool{false, false, true}, Xid: 1},
+		{Op: change.Update, After: change.Row{"9", nil, "big2"}, Unchanged: []bool{false, true, false}, Xid: 2},
 	})
 	cs := w.replay(xids{1: true}, "")
 	if len(cs) != 1 {
@@ -142,7 +133,7 @@ func TestReplayWindowMergesPartialUpdates(t *testing.T) {
 		t.Fatalf("merged update = %+v, want v=v1 and big=big2 both sent", c)
 	}
 	// A full update afterwards supersedes it.
-	w.record([]cdc.Change{{Op: cdc.Update, After: cdc.Row{"9", "v3", "big3"}, Xid: 3}})
+	w.record([]change.Change{{Op: change.Update, After: change.Row{"9", "v3", "big3"}, Xid: 3}})
 	if cs := w.replay(xids{}, ""); len(cs) != 0 {
 		t.Fatalf("replay after a full update = %v, want nothing", cs)
 	}

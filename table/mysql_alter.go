@@ -639,7 +639,13 @@ func sameName(a, b string) bool {
 	return foldName(a) == foldName(b)
 }
 
-// QuoteMySQL quotes an identifier with backticks.
-func QuoteMySQL(name string) string {
-	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+// QuoteMySQL quotes an identifier with backticks; several parts are quoted
+// one by one and joined with dots (QuoteMySQL(schema, table)). It is osc's
+// one MySQL identifier quoting.
+func QuoteMySQL(parts ...string) string {
+	q := make([]string, len(parts))
+	for i, p := range parts {
+		q[i] = "`" + strings.ReplaceAll(p, "`", "``") + "`"
+	}
+	return strings.Join(q, ".")
 }

@@ -151,10 +151,15 @@ func ReadPostgresServer(ctx context.Context, q PostgresQuerier) (PostgresServer,
 	return s, nil
 }
 
+// MinPostgresVersion is the oldest server osc reads changes from, as
+// server_version_num: PostgreSQL 14, whose pgoutput sends logical decoding
+// messages (osc's markers).
+const MinPostgresVersion = 140000
+
 // Check refuses a server osc cannot read changes from, naming the fixes.
 func (s PostgresServer) Check() error {
 	var problems []string
-	if s.Version < 140000 {
+	if s.Version < MinPostgresVersion {
 		problems = append(problems, fmt.Sprintf("PostgreSQL %d is too old: osc needs PostgreSQL 14 or later (pgoutput with logical decoding messages)", s.Version))
 	}
 	if s.WalLevel != "logical" {

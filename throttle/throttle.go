@@ -4,8 +4,9 @@
 // never pause; only the copy waits.
 //
 // The database-specific measurements (heartbeat, replica lag, load, retained
-// WAL) are behind Probe, implemented beside each other in mysql.go and
-// postgres.go.
+// WAL) are behind Probe, implemented by package probe (probe/mysql.go,
+// probe/postgres.go). This package imports no database driver: the engine
+// runs the throttler.
 package throttle
 
 import (
@@ -77,6 +78,10 @@ type Thresholds []Threshold
 
 var metricName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// IsMetricName reports whether name has the form of a load metric (a
+// status variable name): a probe may put it into SQL.
+func IsMetricName(name string) bool { return metricName.MatchString(name) }
+
 // ParseThresholds parses "Threads_running=25,Threads_connected=500". The
 // empty string is no thresholds.
 func ParseThresholds(s string) (Thresholds, error) {
@@ -145,7 +150,7 @@ func ParseReplicas(s string, dsnAllowed bool) ([]string, error) {
 }
 
 func checkReplica(r string, dsnAllowed bool) error {
-	if isDSN(r) {
+	if IsDSN(r) {
 		if !dsnAllowed {
 			return fmt.Errorf("replica %q: want host:port", r)
 		}
@@ -161,9 +166,9 @@ func checkReplica(r string, dsnAllowed bool) error {
 	return nil
 }
 
-// isDSN reports whether a replica entry is a PostgreSQL connection string
+// IsDSN reports whether a replica entry is a PostgreSQL connection string
 // rather than host:port.
-func isDSN(r string) bool {
+func IsDSN(r string) bool {
 	return strings.Contains(r, "://") || strings.Contains(r, "=")
 }
 

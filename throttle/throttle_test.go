@@ -3,7 +3,6 @@ package throttle
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseThresholds(t *testing.T) {
@@ -56,44 +55,5 @@ func TestParseBytes(t *testing.T) {
 	}
 	if FormatBytes(3<<29) != "1.5GB" || FormatBytes(100) != "100B" {
 		t.Errorf("FormatBytes: %s %s", FormatBytes(3<<29), FormatBytes(100))
-	}
-}
-
-func TestPostgresLagAt(t *testing.T) {
-	p := NewPostgres(nil, "", "", nil)
-	t0 := time.Now().Add(-time.Second)
-	if _, err := p.lagAt(100, t0); err == nil {
-		t.Error("lag without heartbeats")
-	}
-	// Heartbeats at t0, +100ms, +200ms ending at 100, 200, 300.
-	for i := range 3 {
-		p.beats = append(p.beats, pgBeat{at: t0.Add(time.Duration(i) * 100 * time.Millisecond), lsn: int64(100 * (i + 1))})
-	}
-	now := t0.Add(time.Second)
-	for _, tc := range []struct {
-		replayed int64
-		want     time.Duration
-	}{
-		{50, time.Second},              // before the first: at least since it
-		{100, time.Second},             // the first replayed
-		{250, 900 * time.Millisecond},  // the second replayed, not the third
-		{300, 800 * time.Millisecond},  // all replayed
-		{1000, 800 * time.Millisecond}, // beyond
-	} {
-		if got, err := p.lagAt(tc.replayed, now); err != nil || got != tc.want {
-			t.Errorf("replayed %d: %v %v, want %v", tc.replayed, got, err, tc.want)
-		}
-	}
-}
-
-func TestDisplayReplica(t *testing.T) {
-	for in, want := range map[string]string{
-		"postgres://u:secret@h1:5433/db": "h1:5433",
-		"host=h2 port=5 password=secret": "h2:5",
-		"r1:3306":                        "r1:3306",
-	} {
-		if got := DisplayReplica(in); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
 	}
 }

@@ -20,9 +20,9 @@ const (
 	// evalInterval is how often the flag files are looked at and the throttle
 	// decision is remade.
 	evalInterval = 100 * time.Millisecond
-	// probeTimeout bounds each measurement: a replica or URL that does not
+	// ProbeTimeout bounds each measurement: a replica or URL that does not
 	// answer in time throttles.
-	probeTimeout = 2 * time.Second
+	ProbeTimeout = 2 * time.Second
 )
 
 // Status is the throttler's latest decision and measurements.
@@ -74,7 +74,7 @@ func New(probe Probe, settings func() Settings, log *slog.Logger) *Throttler {
 	}
 	return &Throttler{
 		probe: probe, settings: settings, log: log,
-		http:    &http.Client{Timeout: probeTimeout},
+		http:    &http.Client{Timeout: ProbeTimeout},
 		poke:    make(chan struct{}, 1),
 		pokeLag: make(chan struct{}, 1),
 		pokeGen: make(chan struct{}, 1),
@@ -180,7 +180,7 @@ func (t *Throttler) heartbeat(ctx context.Context) {
 	if t.settings().MaxLag <= 0 {
 		return
 	}
-	hctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	hctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	if err := t.probe.Heartbeat(hctx, time.Now()); err != nil && ctx.Err() == nil {
 		// A missing heartbeat shows as growing lag: the replicas throttle.
@@ -192,7 +192,7 @@ func (t *Throttler) collectLag(ctx context.Context) {
 	s := t.settings()
 	var lags []ReplicaLag
 	if s.MaxLag > 0 {
-		lctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		lctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 		lags = t.probe.ReplicaLags(lctx, s.Replicas)
 		cancel()
 		if ctx.Err() != nil {
@@ -221,7 +221,7 @@ func (c *criticalState) next() time.Duration {
 // the retained WAL. It returns an error when critical load aborts.
 func (t *Throttler) collectGeneral(ctx context.Context, critical *criticalState) error {
 	s := t.settings()
-	gctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	gctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	var reasons []string
 	if len(s.CriticalLoad) > 0 {

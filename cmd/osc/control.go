@@ -109,7 +109,7 @@ func (f *controlFlags) apply(fs *pflag.FlagSet, o *options) error {
 		bad("--throttle-http %q: want an http:// or https:// URL", f.throttleHTTP)
 	}
 	k.ThrottleHTTP = f.throttleHTTP
-	if k.MaxRetainedWAL, err = throttle.ParseBytes(f.maxRetainedWAL); err != nil {
+	if o.maxRetainedWAL, err = throttle.ParseBytes(f.maxRetainedWAL); err != nil {
 		bad("--max-retained-wal: %v", err)
 	}
 	if f.niceRatio < 0 || f.niceRatio > 100 {

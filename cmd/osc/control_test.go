@@ -26,7 +26,7 @@ func TestControlFlagDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := o.cfg.Control
-	if k.MaxLag != 1500*time.Millisecond || k.MaxRetainedWAL != 1<<30 || k.ServeSocketFile != engine.DefaultSocketFile("d", "t") ||
+	if k.MaxLag != 1500*time.Millisecond || o.maxRetainedWAL != 1<<30 || k.ServeSocketFile != engine.DefaultSocketFile("d", "t") ||
 		k.ThrottleAdditionalFlagFile != filepath.Join(os.TempDir(), "osc.throttle") || k.Host != "127.0.0.1:3306" ||
 		k.JSONStatus || k.ServeTCPPort != 0 || k.HooksTimeout != time.Minute || k.HooksStatusInterval != time.Minute {
 		t.Errorf("defaults: %+v", k)
@@ -45,7 +45,7 @@ func TestControlFlagDefaults(t *testing.T) {
 	if k.ServeSocketFile != engine.DefaultSocketFile("app", "public.t") || k.Host != "db1:5433" || len(k.ThrottleControlReplicas) != 2 ||
 		k.MaxLoad.String() != "active_backends=30" || k.CriticalLoad.String() != "Threads_running=200" ||
 		k.CriticalLoadInterval != 500*time.Millisecond || k.NiceRatio != 0.5 || !k.JSONStatus || k.ServeTCPPort != 7777 ||
-		k.ServeTCPAddress != "127.0.0.1" || k.MaxRetainedWAL != 512<<20 {
+		k.ServeTCPAddress != "127.0.0.1" || o.maxRetainedWAL != 512<<20 {
 		t.Errorf("PostgreSQL flags: %+v", k)
 	}
 	o, err = parse(t, "--database", "d", "--serve-socket-file", "", "--max-lag-millis", "0")

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"osc/dialect"
 	"osc/engine"
 	"osc/table"
 )
@@ -61,7 +62,8 @@ type options struct {
 	replicaServerID                uint32
 	timeZone                       string
 
-	dsn string
+	dsn            string
+	maxRetainedWAL int64 // bytes (--max-retained-wal)
 
 	noop                  bool
 	cutOverLockTimeoutS   int
@@ -199,7 +201,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	var d engine.Dialect
 	if fs.Changed("dsn") {
-		d, err = engine.NewPostgres(o.cfg, o.dsn, log)
+		d, err = dialect.NewPostgres(o.cfg, dialect.PostgresOptions{DSN: o.dsn, MaxRetainedWAL: o.maxRetainedWAL}, log)
 	} else {
 		d, err = mysqlDialect(o, log)
 	}
@@ -239,7 +241,7 @@ func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
 		password = string(p)
 	}
 	o.cfg.Schema = o.database
-	return engine.NewMySQL(o.cfg, table.MySQLConn{
+	return dialect.NewMySQL(o.cfg, table.MySQLConn{
 		Host: o.host, Port: o.port, User: o.user, Password: password, ReplicaServerID: o.replicaServerID,
 		TimeZone: o.timeZone,
 	}, log)

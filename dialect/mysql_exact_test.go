@@ -1,4 +1,4 @@
-package engine
+package dialect
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"osc/engine"
 	"osc/table"
 )
 
@@ -68,7 +69,7 @@ func runExact(t *testing.T, c exactCase) {
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Schema: mysqlTestSchema, Table: c.name, Execute: true, ChunkSize: 50, DMLBatchSize: 20, Alter: c.alter,
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: c.name, Execute: true, ChunkSize: 50, DMLBatchSize: 20, Alter: c.alter,
 		PostponeCutOverFlagFile: flag, CutOverLockTimeout: 2 * time.Second, CutOverRetries: 3, StatusInterval: time.Hour}
 	conn := mysqlTestConn(t)
 	conn.TimeZone = c.zone
@@ -77,7 +78,7 @@ func runExact(t *testing.T, c exactCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := New(cfg, d, log, io.Discard)
+	m := engine.New(cfg, d, log, io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
@@ -134,7 +135,7 @@ wait:
 			finished = true
 			break wait
 		case <-time.After(20 * time.Millisecond):
-			if m.State() == StatePostponed {
+			if m.State() == engine.StatePostponed {
 				time.Sleep(200 * time.Millisecond) // writes while postponed
 				break wait
 			}

@@ -1,4 +1,8 @@
-package throttle
+// Package probe implements throttle.Probe for each database (mysql.go,
+// postgres.go): osc's heartbeat on the primary, the lag of each replica, load
+// metrics, the throttle query and (PostgreSQL) the WAL the change capture's
+// slot retains.
+package probe
 
 import (
 	"context"
@@ -14,6 +18,7 @@ import (
 	"time"
 
 	"osc/table"
+	"osc/throttle"
 )
 
 // mysqlHeartbeatID is the changelog row the heartbeat upserts. Negative ids
@@ -45,7 +50,7 @@ type MySQLProbe struct {
 	discoveredAt time.Time
 }
 
-var _ Probe = (*MySQLProbe)(nil)
+var _ throttle.Probe = (*MySQLProbe)(nil)
 
 // NewMySQL returns the probe of the primary db; conn (the primary's
 // credentials) is used for the replicas too. ownServerID is the server_id
@@ -77,7 +82,7 @@ func (p *MySQLProbe) Heartbeat(ctx context.Context, now time.Time) error {
 // (SHOW SLAVE HOSTS) concurrently. A discovered entry is watched only once
 // its server_id was checked: binlog clients such as osc's own readers
 // register as replicas too, with an address that is not a server.
-func (p *MySQLProbe) ReplicaLags(ctx context.Context, given []string) []ReplicaLag {
+func (p *MySQLProbe) ReplicaLags(ctx context.Context, given []string) []throttle.ReplicaLag {
 	p.mu.Lock()
 	due := time.Since(p.discoveredAt) >= mysqlDiscoverInterval
 	names := append([]string(nil), given...)
@@ -87,12 +92,12 @@ func (p *MySQLProbe) ReplicaLags(ctx context.Context, given []string) []ReplicaL
 		}
 	}
 	p.mu.Unlock()
-	out := make([]ReplicaLag, len(names))
+	out := make([]throttle.ReplicaLag, len(names))
 	var wg sync.WaitGroup
 	for i, n := range names {
 		wg.Go(func() {
 			lag, err := p.replicaLag(ctx, n)
-			out[i] = ReplicaLag{Name: n, Lag: lag, Err: err}
+			out[i] = throttle.ReplicaLag{Name: n, Lag: lag, Err: err}
 		})
 	}
 	wg.Wait()
@@ -285,7 +290,7 @@ func (p *MySQLProbe) closeUnused(inUse []string) {
 func (p *MySQLProbe) Load(ctx context.Context, names []string) ([]int64, error) {
 	quoted := make([]string, len(names))
 	for i, n := range names {
-		if !metricName.MatchString(n) {
+		if !throttle.IsMetricName(n) {
 			return nil, fmt.Errorf("%q is not a status variable name", n)
 		}
 		quoted[i] = "'" + n + "'"

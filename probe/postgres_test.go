@@ -1,4 +1,4 @@
-package throttle
+package probe
 
 import (
 	"context"
@@ -10,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"osc/internal/testdb"
 	"osc/table"
+	"osc/throttle"
 )
 
 func pgTestDSN(port string) string {
@@ -25,7 +27,7 @@ func pgProbePool(t *testing.T) (*pgxpool.Pool, string) {
 	defer cancel()
 	pool, err := table.OpenPostgres(ctx, dsn)
 	if err != nil {
-		sandboxUnreachable(t, err)
+		testdb.Unreachable(t, "PostgreSQL", err)
 	}
 	t.Cleanup(pool.Close)
 	return pool, dsn
@@ -33,7 +35,7 @@ func pgProbePool(t *testing.T) (*pgxpool.Pool, string) {
 
 // beatUntil writes heartbeats every 50 ms until cond holds on the lags read
 // (10 s at most).
-func beatUntil(t *testing.T, p *PostgresProbe, given []string, what string, cond func([]ReplicaLag) bool) []ReplicaLag {
+func beatUntil(t *testing.T, p *PostgresProbe, given []string, what string, cond func([]throttle.ReplicaLag) bool) []throttle.ReplicaLag {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
@@ -62,8 +64,8 @@ func TestPostgresProbe(t *testing.T) {
 	standbyDSN := pgTestDSN(standbyPort)
 	given := []string{standby, standbyDSN}
 
-	all := func(max time.Duration) func([]ReplicaLag) bool {
-		return func(lags []ReplicaLag) bool {
+	all := func(max time.Duration) func([]throttle.ReplicaLag) bool {
+		return func(lags []throttle.ReplicaLag) bool {
 			streaming := 0
 			for _, l := range lags {
 				if l.Err != nil || l.Lag > max {
@@ -105,7 +107,7 @@ func TestPostgresProbe(t *testing.T) {
 			t.Errorf("resume replay on the standby: %v", err)
 		}
 	})
-	beatUntil(t, p, given, "lag over 700ms on a paused standby", func(lags []ReplicaLag) bool {
+	beatUntil(t, p, given, "lag over 700ms on a paused standby", func(lags []throttle.ReplicaLag) bool {
 		for _, l := range lags {
 			if l.Err != nil || l.Lag < 700*time.Millisecond {
 				return false
@@ -158,5 +160,44 @@ func TestPostgresProbe(t *testing.T) {
 	n, ok, err := p.RetainedWAL(ctx)
 	if err != nil || !ok || n < 50000 {
 		t.Errorf("RetainedWAL with the slot: %d %v %v", n, ok, err)
+	}
+}
+
+func TestPostgresLagAt(t *testing.T) {
+	p := NewPostgres(nil, "", "", nil)
+	t0 := time.Now().Add(-time.Second)
+	if _, err := p.lagAt(100, t0); err == nil {
+		t.Error("lag without heartbeats")
+	}
+	// Heartbeats at t0, +100ms, +200ms ending at 100, 200, 300.
+	for i := range 3 {
+		p.beats = append(p.beats, pgBeat{at: t0.Add(time.Duration(i) * 100 * time.Millisecond), lsn: int64(100 * (i + 1))})
+	}
+	now := t0.Add(time.Second)
+	for _, tc := range []struct {
+		replayed int64
+		want     time.Duration
+	}{
+		{50, time.Second},              // before the first: at least since it
+		{100, time.Second},             // the first replayed
+		{250, 900 * time.Millisecond},  // the second replayed, not the third
+		{300, 800 * time.Millisecond},  // all replayed
+		{1000, 800 * time.Millisecond}, // beyond
+	} {
+		if got, err := p.lagAt(tc.replayed, now); err != nil || got != tc.want {
+			t.Errorf("replayed %d: %v %v, want %v", tc.replayed, got, err, tc.want)
+		}
+	}
+}
+
+func TestDisplayReplica(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:secret@h1:5433/db": "h1:5433",
+		"host=h2 port=5 password=secret": "h2:5",
+		"r1:3306":                        "r1:3306",
+	} {
+		if got := DisplayReplica(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package engine
+package dialect
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"osc/engine"
+	"osc/internal/testdb"
 	"osc/table"
 )
 
@@ -39,10 +41,7 @@ func pgEngineDB(t *testing.T, stmts ...string) *pgxpool.Pool {
 	defer cancel()
 	pool, err := table.OpenPostgres(ctx, pgEngineDSN())
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL sandbox unreachable: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+		testdb.Unreachable(t, "PostgreSQL", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -93,17 +92,17 @@ func pgLeftovers(t *testing.T, pool *pgxpool.Pool, name string) []string {
 
 func TestNewPostgresValidates(t *testing.T) {
 	for _, tc := range []struct {
-		cfg                Config
+		cfg                engine.Config
 		schema, name, want string
 	}{
-		{cfg: Config{Table: "t", Alter: "x"}, schema: "public", name: "t"},
-		{cfg: Config{Table: "s.t", Alter: "x"}, schema: "s", name: "t"},
-		{cfg: Config{Schema: "s", Table: "a.b", Alter: "x"}, schema: "s", name: "a.b"},
-		{cfg: Config{Alter: "x"}, want: "table is required"},
-		{cfg: Config{Table: ".t", Alter: "x"}, want: "schema"},
-		{cfg: Config{Table: "t", Alter: " "}, want: "--alter is empty"},
+		{cfg: engine.Config{Table: "t", Alter: "x"}, schema: "public", name: "t"},
+		{cfg: engine.Config{Table: "s.t", Alter: "x"}, schema: "s", name: "t"},
+		{cfg: engine.Config{Schema: "s", Table: "a.b", Alter: "x"}, schema: "s", name: "a.b"},
+		{cfg: engine.Config{Alter: "x"}, want: "table is required"},
+		{cfg: engine.Config{Table: ".t", Alter: "x"}, want: "schema"},
+		{cfg: engine.Config{Table: "t", Alter: " "}, want: "--alter is empty"},
 	} {
-		d, err := NewPostgres(tc.cfg, "", nil)
+		d, err := NewPostgres(tc.cfg, PostgresOptions{}, nil)
 		if tc.want != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
@@ -125,15 +124,15 @@ func TestPostgresDialectLockAndDryRun(t *testing.T) {
 	const name = "dry"
 	pool := pgEngineDB(t, "CREATE TABLE dry (id int PRIMARY KEY, v text)", "INSERT INTO dry VALUES (1, 'a')")
 	ctx := context.Background()
-	cfg := Config{Schema: pgEngineSchema, Table: name, Alter: "ADD COLUMN w int"}
-	first, err := NewPostgres(cfg, pgEngineDSN(), nil)
+	cfg := engine.Config{Schema: pgEngineSchema, Table: name, Alter: "ADD COLUMN w int"}
+	first, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := first.Inspect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	second, err := NewPostgres(cfg, pgEngineDSN(), nil)
+	second, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,19 +148,19 @@ func TestPostgresDialectLockAndDryRun(t *testing.T) {
 
 	// Cleanup is idempotent, keeps the old table unless asked, and never
 	// cascades.
-	d, err := NewPostgres(cfg, pgEngineDSN(), nil)
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Inspect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := d.CreateShadow(ctx)
-	if err != nil {
+	if _, err := d.CreateShadow(ctx); err != nil {
 		t.Fatal(err)
 	}
+	shadow := d.(*postgresDialect).shadow
 	for range 2 {
-		if err := d.Cleanup(ctx, plan, false); err != nil {
+		if err := d.Cleanup(ctx, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,7 +168,7 @@ func TestPostgresDialectLockAndDryRun(t *testing.T) {
 		t.Errorf("cleanup left %v", got)
 	}
 	pgEngineExec(t, pool, "CREATE TABLE _dry_old (id int)", "CREATE VIEW dry_old_v AS SELECT id FROM _dry_old")
-	if err := d.Cleanup(ctx, plan, true); err != nil {
+	if err := d.Cleanup(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := pgLeftovers(t, pool, name); fmt.Sprint(got) != "[table _dry_old]" {
@@ -179,17 +178,18 @@ func TestPostgresDialectLockAndDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.OkToDropTable = true
-	if d, err = NewPostgres(cfg, pgEngineDSN(), nil); err != nil {
+	if d, err = NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Inspect(ctx); err == nil || !strings.Contains(err.Error(), `DROP TABLE "pgeng_test"."_dry_old"`) {
 		t.Errorf("Inspect with _dry_old present: %v", err)
 	}
-	if err := d.Cleanup(ctx, plan, true); err == nil || !strings.Contains(err.Error(), "drop or move those objects") {
+	d.(*postgresDialect).shadow = shadow // as if this dialect had made it
+	if err := d.Cleanup(ctx, true); err == nil || !strings.Contains(err.Error(), "drop or move those objects") {
 		t.Errorf("cleanup cascading to a view: %v", err)
 	}
 	pgEngineExec(t, pool, "DROP VIEW dry_old_v")
-	if err := d.Cleanup(ctx, plan, true); err != nil {
+	if err := d.Cleanup(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := pgLeftovers(t, pool, name); len(got) != 0 {
@@ -201,11 +201,11 @@ func TestPostgresDialectLockAndDryRun(t *testing.T) {
 	cfg.OkToDropTable = false
 
 	// The engine's dry run: shadow created, reported and dropped.
-	d, err = NewPostgres(cfg, pgEngineDSN(), nil)
+	d, err = NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := New(cfg, d, slog.New(slog.DiscardHandler), io.Discard).Run(ctx); err != nil {
+	if err := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := pgLeftovers(t, pool, name); len(got) != 0 {
@@ -232,15 +232,15 @@ func TestPostgresMigration(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := Config{Schema: pgEngineSchema, Table: name, Execute: true, ChunkSize: 500, DMLBatchSize: 50,
+	cfg := engine.Config{Schema: pgEngineSchema, Table: name, Execute: true, ChunkSize: 500, DMLBatchSize: 50,
 		Alter:              "RENAME COLUMN v TO val; ALTER COLUMN val TYPE bigint, DROP COLUMN junk, ADD COLUMN c int NOT NULL DEFAULT 7",
 		CutOverLockTimeout: time.Second, CutOverRetries: 10, StatusInterval: time.Hour, OkToDropTable: true}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := NewPostgres(cfg, pgEngineDSN(), log)
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := New(cfg, d, log, io.Discard)
+	m := engine.New(cfg, d, log, io.Discard)
 
 	type row struct {
 		v int64

@@ -1,4 +1,4 @@
-package engine
+package dialect
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"osc/apply"
 	"osc/cdc"
 	"osc/copier"
 	"osc/cutover"
+	"osc/engine"
+	"osc/probe"
 	"osc/table"
 	"osc/throttle"
 )
@@ -22,7 +22,7 @@ import (
 // mysqlDialect is the Dialect of MySQL and MariaDB: binlog capture, INSERT
 // IGNORE chunks, REPLACE/DELETE apply, and the sentry cut-over.
 type mysqlDialect struct {
-	cfg  Config
+	cfg  engine.Config
 	conn table.MySQLConn
 	log  *slog.Logger
 
@@ -30,13 +30,14 @@ type mysqlDialect struct {
 	lock   *table.MySQLLock
 	flavor string // "mariadb" or "mysql"
 	insp   *table.MySQLInspection
+	plan   *table.Plan // made by CreateShadow
 }
 
-var _ Dialect = (*mysqlDialect)(nil)
+var _ engine.Dialect = (*mysqlDialect)(nil)
 
 // NewMySQL returns the MySQL/MariaDB dialect for one migration. It connects
 // in Inspect.
-func NewMySQL(cfg Config, conn table.MySQLConn, log *slog.Logger) (Dialect, error) {
+func NewMySQL(cfg engine.Config, conn table.MySQLConn, log *slog.Logger) (engine.Dialect, error) {
 	cfg.Defaults()
 	switch {
 	case cfg.Schema == "":
@@ -98,11 +99,24 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	return nil
 }
 
-func (d *mysqlDialect) CreateShadow(ctx context.Context) (*table.Plan, error) {
+func (d *mysqlDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 	if d.insp == nil {
 		return nil, errors.New("mysql: CreateShadow before a successful Inspect")
 	}
-	return table.CreateMySQLShadow(ctx, d.db, d.insp)
+	plan, err := table.CreateMySQLShadow(ctx, d.db, d.insp)
+	if err != nil {
+		return nil, err
+	}
+	d.plan = plan
+	return enginePlan(plan), nil
+}
+
+// made returns the plan CreateShadow made.
+func (d *mysqlDialect) made() (*table.Plan, error) {
+	if d.plan == nil {
+		return nil, errors.New("mysql: no plan: CreateShadow did not succeed")
+	}
+	return d.plan, nil
 }
 
 // serverID is the id the binlog reader registers with: the configured one,
@@ -114,7 +128,11 @@ func (d *mysqlDialect) serverID() uint32 {
 	return 1000000 + uint32(os.Getpid()%1000000)
 }
 
-func (d *mysqlDialect) NewSource(plan *table.Plan) (Source, error) {
+func (d *mysqlDialect) NewSource() (engine.Source, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	src, err := cdc.NewMySQL(cdc.MySQLConfig{
 		Host:     d.conn.Host,
 		Port:     uint16(d.conn.Port),
@@ -129,15 +147,27 @@ func (d *mysqlDialect) NewSource(plan *table.Plan) (Source, error) {
 	return src, nil
 }
 
-func (d *mysqlDialect) NewCopier(plan *table.Plan) (Copier, error) {
+func (d *mysqlDialect) NewCopier() (engine.Copier, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	return copier.NewMySQL(d.db, plan), nil
 }
 
-func (d *mysqlDialect) NewApplier(plan *table.Plan) (Applier, error) {
+func (d *mysqlDialect) NewApplier() (engine.Applier, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	return apply.NewMySQL(d.db, plan), nil
 }
 
-func (d *mysqlDialect) CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error {
+func (d *mysqlDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
+	}
 	return cutover.MySQL(ctx, d.db, cutover.MySQLOptions{
 		Schema:      plan.Source.Schema,
 		Table:       plan.Source.Name,
@@ -149,7 +179,11 @@ func (d *mysqlDialect) CutOver(ctx context.Context, plan *table.Plan, drain func
 	}, drain)
 }
 
-func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error {
+func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
+	}
 	if d.db == nil {
 		return errors.New("mysql: cleanup without a connection")
 	}
@@ -187,18 +221,30 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bo
 
 // Throttle measures through the changelog table's heartbeat row and the
 // replicas registered with the primary.
-func (d *mysqlDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
+func (d *mysqlDialect) Throttle() (throttle.Probe, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	if d.db == nil {
 		return nil, errors.New("mysql: Throttle before a successful Inspect")
 	}
-	return throttle.NewMySQL(d.db, d.conn, plan.Source.Schema, plan.ChangelogName, d.serverID(), d.log), nil
+	return probe.NewMySQL(d.db, d.conn, plan.Source.Schema, plan.ChangelogName, d.serverID(), d.log), nil
 }
 
-// Retryable: InnoDB deadlock victim (1213) or lock wait timeout (1205).
-func (d *mysqlDialect) Retryable(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+// Retryable: a deadlock, a lock wait timeout or an interrupted statement
+// (table.MySQLTransient).
+func (d *mysqlDialect) Retryable(err error) bool { return table.MySQLTransient(err) }
+
+func (d *mysqlDialect) Driver() string { return "mysql" }
+
+// ParseReplicas takes host:port entries only.
+func (d *mysqlDialect) ParseReplicas(list string) ([]string, error) {
+	return throttle.ParseReplicas(list, false)
 }
+
+// DisplayReplica: a host:port entry holds no secret.
+func (d *mysqlDialect) DisplayReplica(entry string) string { return entry }
 
 func (d *mysqlDialect) Close() error {
 	var errs []error

@@ -1,4 +1,4 @@
-package engine
+package dialect
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"osc/cdc"
 	"osc/copier"
 	"osc/cutover"
+	"osc/engine"
+	"osc/probe"
 	"osc/table"
 	"osc/throttle"
 )
@@ -23,8 +25,8 @@ import (
 // capture, ON CONFLICT DO NOTHING chunks, upsert/delete apply, and a
 // one-transaction rename cut-over.
 type postgresDialect struct {
-	cfg   Config
-	dsn   string
+	cfg   engine.Config
+	opts  PostgresOptions
 	log   *slog.Logger
 	names table.PostgresNames
 
@@ -37,13 +39,22 @@ type postgresDialect struct {
 	swapped bool
 }
 
-var _ Dialect = (*postgresDialect)(nil)
+var _ engine.Dialect = (*postgresDialect)(nil)
 
-// NewPostgres returns the PostgreSQL dialect for one migration. dsn is a
-// libpq URL or key=value string ("" uses the PG* environment variables).
-// Without cfg.Schema, cfg.Table may be "schema.table"; the schema defaults
-// to public. It connects in Inspect.
-func NewPostgres(cfg Config, dsn string, log *slog.Logger) (Dialect, error) {
+// PostgresOptions are the settings only PostgreSQL has.
+type PostgresOptions struct {
+	// DSN is a libpq URL or key=value string ("" uses the PG* environment
+	// variables).
+	DSN string
+	// MaxRetainedWAL throttles the copy while the change capture's slot
+	// retains more WAL than this many bytes (0: not checked).
+	MaxRetainedWAL int64
+}
+
+// NewPostgres returns the PostgreSQL dialect for one migration. Without
+// cfg.Schema, cfg.Table may be "schema.table"; the schema defaults to public.
+// It connects in Inspect.
+func NewPostgres(cfg engine.Config, opts PostgresOptions, log *slog.Logger) (engine.Dialect, error) {
 	cfg.Defaults()
 	if cfg.Schema == "" {
 		cfg.Schema = "public"
@@ -58,16 +69,18 @@ func NewPostgres(cfg Config, dsn string, log *slog.Logger) (Dialect, error) {
 		return nil, fmt.Errorf("postgres: the schema of %q is empty", "."+cfg.Table)
 	case strings.TrimSpace(cfg.Alter) == "":
 		return nil, errors.New("postgres: the --alter is empty")
+	case opts.MaxRetainedWAL < 0:
+		return nil, fmt.Errorf("postgres: max-retained-wal %d is negative", opts.MaxRetainedWAL)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &postgresDialect{cfg: cfg, dsn: dsn, log: log, names: table.NewPostgresNames(cfg.Schema, cfg.Table)}, nil
+	return &postgresDialect{cfg: cfg, opts: opts, log: log, names: table.NewPostgresNames(cfg.Schema, cfg.Table)}, nil
 }
 
 func (d *postgresDialect) Inspect(ctx context.Context) error {
 	if d.pool == nil {
-		pool, err := table.OpenPostgres(ctx, d.dsn)
+		pool, err := table.OpenPostgres(ctx, d.opts.DSN)
 		if err != nil {
 			return err
 		}
@@ -90,7 +103,7 @@ func (d *postgresDialect) Inspect(ctx context.Context) error {
 	return nil
 }
 
-func (d *postgresDialect) CreateShadow(ctx context.Context) (*table.Plan, error) {
+func (d *postgresDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 	if d.insp == nil {
 		return nil, errors.New("postgres: CreateShadow before a successful Inspect")
 	}
@@ -99,30 +112,51 @@ func (d *postgresDialect) CreateShadow(ctx context.Context) (*table.Plan, error)
 		return nil, err
 	}
 	d.shadow = sh
-	return sh.Plan, nil
+	return enginePlan(sh.Plan), nil
 }
 
-func (d *postgresDialect) NewSource(plan *table.Plan) (Source, error) {
-	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.dsn, Slot: d.names.Slot, Publication: d.names.Publication}, d.pool, plan)
+// made returns the plan CreateShadow made.
+func (d *postgresDialect) made() (*table.Plan, error) {
+	if d.shadow == nil {
+		return nil, errors.New("postgres: no plan: CreateShadow did not succeed")
+	}
+	return d.shadow.Plan, nil
+}
+
+func (d *postgresDialect) NewSource() (engine.Source, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
+	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: d.names.Slot, Publication: d.names.Publication}, d.pool, plan)
 	if err != nil {
 		return nil, err
 	}
 	return src, nil
 }
 
-func (d *postgresDialect) NewCopier(plan *table.Plan) (Copier, error) {
+func (d *postgresDialect) NewCopier() (engine.Copier, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	return copier.NewPostgres(d.pool, plan), nil
 }
 
-func (d *postgresDialect) NewApplier(plan *table.Plan) (Applier, error) {
+func (d *postgresDialect) NewApplier() (engine.Applier, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
 	return apply.NewPostgres(d.pool, plan), nil
 }
 
-func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain func(context.Context) error) error {
-	if d.shadow == nil || d.shadow.Plan != plan {
-		return errors.New("postgres: CutOver of a plan CreateShadow did not make")
+func (d *postgresDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
 	}
-	err := cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
+	err = cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
 		LockTimeout:       d.cfg.CutOverLockTimeout,
 		Retries:           d.cfg.CutOverRetries,
 		ForeignKeys:       d.shadow.ForeignKeys,
@@ -141,7 +175,11 @@ func (d *postgresDialect) CutOver(ctx context.Context, plan *table.Plan, drain f
 // Cleanup drops the shadow unless the cut-over happened (after it, the
 // shadow's name is gone: the new table has the original's), and the old
 // table when the user asked for it, never cascading to other objects.
-func (d *postgresDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver bool) error {
+func (d *postgresDialect) Cleanup(ctx context.Context, cutOver bool) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
+	}
 	if d.pool == nil {
 		return errors.New("postgres: cleanup without a connection")
 	}
@@ -171,25 +209,31 @@ func (d *postgresDialect) Cleanup(ctx context.Context, plan *table.Plan, cutOver
 
 // Throttle measures through WAL heartbeats, the standbys streaming from the
 // primary and the retained WAL of the change capture's slot.
-func (d *postgresDialect) Throttle(plan *table.Plan) (throttle.Probe, error) {
+func (d *postgresDialect) Throttle() (throttle.Probe, error) {
 	if d.pool == nil {
 		return nil, errors.New("postgres: Throttle before a successful Inspect")
 	}
-	return throttle.NewPostgres(d.pool, d.dsn, d.names.Slot, d.log), nil
+	return probe.NewPostgres(d.pool, d.opts.DSN, d.names.Slot, d.log), nil
 }
 
-// Retryable: deadlock victim (40P01), serialization failure (40001), lock
-// timeout (55P03).
-func (d *postgresDialect) Retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code {
-	case "40P01", "40001", "55P03":
-		return true
-	}
-	return false
+// Retryable: a deadlock, a serialization failure or a lock timeout
+// (table.PostgresTransient).
+func (d *postgresDialect) Retryable(err error) bool { return table.PostgresTransient(err) }
+
+func (d *postgresDialect) Driver() string { return "postgres" }
+
+// ParseReplicas takes host:port entries and connection strings.
+func (d *postgresDialect) ParseReplicas(list string) ([]string, error) {
+	return throttle.ParseReplicas(list, true)
+}
+
+// DisplayReplica shows a connection string as its host:port.
+func (d *postgresDialect) DisplayReplica(entry string) string { return probe.DisplayReplica(entry) }
+
+// ThrottleSettings adds the retained-WAL threshold (--max-retained-wal).
+func (d *postgresDialect) ThrottleSettings(s *throttle.Settings) []engine.Setting {
+	s.MaxRetainedWAL = d.opts.MaxRetainedWAL
+	return []engine.Setting{{Name: "max-retained-wal", Value: throttle.FormatBytes(d.opts.MaxRetainedWAL)}}
 }
 
 func (d *postgresDialect) Close() error {

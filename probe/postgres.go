@@ -1,4 +1,4 @@
-package throttle
+package probe
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/throttle"
 )
 
 // PostgresHeartbeatPrefix is the prefix of the logical decoding messages osc
@@ -55,7 +57,7 @@ type PostgresProbe struct {
 	standby map[string]*pgxpool.Pool // given replicas, by entry
 }
 
-var _ Probe = (*PostgresProbe)(nil)
+var _ throttle.Probe = (*PostgresProbe)(nil)
 
 // NewPostgres returns the probe of the primary pool (opened from dsn) whose
 // change capture uses slot.
@@ -108,21 +110,21 @@ func (p *PostgresProbe) lagAt(lsn int64, now time.Time) (time.Duration, error) {
 
 // ReplicaLags reads the standbys streaming from the primary and the given
 // ones.
-func (p *PostgresProbe) ReplicaLags(ctx context.Context, given []string) []ReplicaLag {
+func (p *PostgresProbe) ReplicaLags(ctx context.Context, given []string) []throttle.ReplicaLag {
 	now := time.Now()
-	var out []ReplicaLag
+	var out []throttle.ReplicaLag
 	streaming, err := p.streaming(ctx)
 	if err != nil {
-		out = append(out, ReplicaLag{Name: "pg_stat_replication", Err: err})
+		out = append(out, throttle.ReplicaLag{Name: "pg_stat_replication", Err: err})
 	}
 	for _, s := range streaming {
-		l := ReplicaLag{Name: s.name, Err: s.err}
+		l := throttle.ReplicaLag{Name: s.name, Err: s.err}
 		if l.Err == nil {
 			l.Lag, l.Err = p.lagAt(s.lsn, now)
 		}
 		out = append(out, l)
 	}
-	res := make([]ReplicaLag, len(given))
+	res := make([]throttle.ReplicaLag, len(given))
 	var wg sync.WaitGroup
 	for i, g := range given {
 		wg.Go(func() {
@@ -205,14 +207,14 @@ func (p *PostgresProbe) standbyPool(ctx context.Context, entry string) (*pgxpool
 		return pool, nil
 	}
 	dsn := entry
-	if !isDSN(entry) {
+	if !throttle.IsDSN(entry) {
 		dsn = p.dsn
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("connection string: %w", err)
 	}
-	if !isDSN(entry) {
+	if !throttle.IsDSN(entry) {
 		host, port, err := net.SplitHostPort(entry)
 		if err != nil {
 			return nil, fmt.Errorf("want host:port or a connection string: %w", err)
@@ -224,8 +226,8 @@ func (p *PostgresProbe) standbyPool(ctx context.Context, entry string) (*pgxpool
 		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(n), nil
 	}
 	cfg.MaxConns = 1
-	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > probeTimeout {
-		cfg.ConnConfig.ConnectTimeout = probeTimeout
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > throttle.ProbeTimeout {
+		cfg.ConnConfig.ConnectTimeout = throttle.ProbeTimeout
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "osc"
@@ -258,7 +260,7 @@ func (p *PostgresProbe) closeUnused(given []string) {
 // DisplayReplica is a replica entry as status lines and logs show it: a
 // connection string (which may hold a password) as its host:port.
 func DisplayReplica(entry string) string {
-	if !isDSN(entry) {
+	if !throttle.IsDSN(entry) {
 		return entry
 	}
 	cfg, err := pgx.ParseConfig(entry)

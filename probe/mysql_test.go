@@ -1,4 +1,4 @@
-package throttle
+package probe
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"osc/internal/testdb"
 	"osc/table"
 )
 
@@ -17,14 +18,6 @@ func testEnv(name, def string) string {
 		return v
 	}
 	return def
-}
-
-func sandboxUnreachable(t *testing.T, err error) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("sandbox unreachable: %v", err)
-	}
-	t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
 }
 
 // mysqlProbeDB opens osc_test on the sandbox primary and creates a changelog
@@ -41,7 +34,7 @@ func mysqlProbeDB(t *testing.T, changelog string) (*sql.DB, table.MySQLConn) {
 	defer cancel()
 	db, err := table.OpenMySQL(ctx, conn, "osc_test")
 	if err != nil {
-		sandboxUnreachable(t, err)
+		testdb.Unreachable(t, "MySQL", err)
 	}
 	drop := func() {
 		if _, err := db.Exec("DROP TABLE IF EXISTS " + table.QuoteMySQL(changelog)); err != nil {

@@ -1,4 +1,4 @@
-package engine
+package dialect
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"osc/engine"
+	"osc/internal/testdb"
 	"osc/table"
 )
 
@@ -44,10 +46,7 @@ func mysqlTestDB(t *testing.T, tables ...string) *sql.DB {
 	defer cancel()
 	db, err := table.OpenMySQL(ctx, mysqlTestConn(t), mysqlTestSchema)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mysql: %v", err)
-		}
-		t.Skipf("start the sandbox: bash localtests/sandbox.sh up (%v)", err)
+		testdb.Unreachable(t, "MySQL", err)
 	}
 	drop := func() {
 		for _, n := range tables {
@@ -95,13 +94,13 @@ func tablesExist(t *testing.T, db *sql.DB, names ...string) []string {
 func TestNewMySQLValidates(t *testing.T) {
 	c := table.MySQLConn{Host: "127.0.0.1", Port: 13306, User: "root"}
 	for _, tc := range []struct {
-		cfg  Config
+		cfg  engine.Config
 		conn table.MySQLConn
 		want string
 	}{
-		{Config{Table: "t"}, c, "database is required"},
-		{Config{Schema: "d"}, c, "table is required"},
-		{Config{Schema: "d", Table: "t"}, table.MySQLConn{Host: "h", Port: 70000}, "port 70000 is out of range"},
+		{engine.Config{Table: "t"}, c, "database is required"},
+		{engine.Config{Schema: "d"}, c, "table is required"},
+		{engine.Config{Schema: "d", Table: "t"}, table.MySQLConn{Host: "h", Port: 70000}, "port 70000 is out of range"},
 	} {
 		if _, err := NewMySQL(tc.cfg, tc.conn, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
@@ -114,7 +113,7 @@ func TestMySQLDialectAdvisoryLock(t *testing.T) {
 	db := mysqlTestDB(t, name)
 	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY) ENGINE=InnoDB")
 	ctx := context.Background()
-	cfg := Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN x INT"}
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN x INT"}
 	first, err := NewMySQL(cfg, mysqlTestConn(t), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +146,7 @@ func TestMySQLDialectShadowAndCleanup(t *testing.T) {
 	shadow, changelog, old := table.MySQLNames(name)
 	mustExec(t, db, "CREATE TABLE "+name+" (a INT NOT NULL, b INT NOT NULL, v INT, PRIMARY KEY (a, b)) ENGINE=InnoDB")
 	ctx := context.Background()
-	d, err := NewMySQL(Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT, RENAME COLUMN v TO vv"}, mysqlTestConn(t), nil)
+	d, err := NewMySQL(engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT, RENAME COLUMN v TO vv"}, mysqlTestConn(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +154,10 @@ func TestMySQLDialectShadowAndCleanup(t *testing.T) {
 	if err := d.Inspect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := d.CreateShadow(ctx)
-	if err != nil {
+	if _, err := d.CreateShadow(ctx); err != nil {
 		t.Fatal(err)
 	}
+	plan := d.(*mysqlDialect).plan
 	if got := tablesExist(t, db, shadow, changelog); len(got) != 2 {
 		t.Fatalf("after CreateShadow: %v", got)
 	}
@@ -167,22 +166,22 @@ func TestMySQLDialectShadowAndCleanup(t *testing.T) {
 	}
 	// A sentry left by a failed cut-over goes too.
 	mustExec(t, db, "CREATE TABLE "+old+" (id INT PRIMARY KEY) ENGINE=InnoDB COMMENT='osc cut-over sentry'")
-	if err := d.Cleanup(ctx, plan, false); err != nil {
+	if err := d.Cleanup(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := tablesExist(t, db, shadow, changelog, old); len(got) != 0 {
 		t.Errorf("left behind: %v", got)
 	}
 	// Idempotent.
-	if err := d.Cleanup(ctx, plan, false); err != nil {
+	if err := d.Cleanup(ctx, false); err != nil {
 		t.Errorf("second cleanup: %v", err)
 	}
 	// After a cut-over the old table is kept unless asked otherwise.
 	mustExec(t, db, "CREATE TABLE "+old+" (id INT PRIMARY KEY) ENGINE=InnoDB COMMENT='the old data'")
-	if err := d.Cleanup(ctx, plan, false); err != nil {
+	if err := d.Cleanup(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Cleanup(ctx, plan, true); err != nil {
+	if err := d.Cleanup(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := tablesExist(t, db, old); len(got) != 1 {
@@ -191,7 +190,7 @@ func TestMySQLDialectShadowAndCleanup(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d2, err := NewMySQL(Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT", OkToDropTable: true}, mysqlTestConn(t), nil)
+	d2, err := NewMySQL(engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT", OkToDropTable: true}, mysqlTestConn(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +198,8 @@ func TestMySQLDialectShadowAndCleanup(t *testing.T) {
 	if err := d2.Inspect(ctx); err == nil || !strings.Contains(err.Error(), "tables left by an earlier osc run") {
 		t.Errorf("Inspect with %s present: %v", old, err)
 	}
-	if err := d2.Cleanup(ctx, plan, true); err != nil {
+	d2.(*mysqlDialect).plan = plan // as if d2 had made it
+	if err := d2.Cleanup(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := tablesExist(t, db, old); len(got) != 0 {
@@ -226,7 +226,7 @@ func TestMySQLMigration(t *testing.T) {
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Schema: mysqlTestSchema, Table: name, Execute: true, ChunkSize: 200, DMLBatchSize: 50,
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Execute: true, ChunkSize: 200, DMLBatchSize: 50,
 		Alter:                   "CHANGE COLUMN v val BIGINT NOT NULL, DROP COLUMN junk, ADD COLUMN c INT NOT NULL DEFAULT 7",
 		PostponeCutOverFlagFile: flag, CutOverLockTimeout: 2 * time.Second, CutOverRetries: 3, StatusInterval: time.Hour}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -234,7 +234,7 @@ func TestMySQLMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := New(cfg, d, log, io.Discard)
+	m := engine.New(cfg, d, log, io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
@@ -269,7 +269,7 @@ func TestMySQLMigration(t *testing.T) {
 			}
 		}()
 	}
-	for m.State() != StatePostponed {
+	for m.State() != engine.StatePostponed {
 		select {
 		case err := <-done:
 			stop()

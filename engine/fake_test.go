@@ -1,0 +1,436 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"osc/change"
+	"osc/throttle"
+)
+
+// fakeDB is an in-memory database holding one table (id → v), its shadow and
+// a change stream. A write and its change stream entry are one atomic step,
+// so commit order, visibility order and stream order agree, as they do for
+// the MySQL binlog (see replayWindow). The copy reads a chunk and writes it
+// into the shadow in two steps, like INSERT … SELECT under concurrent
+// writes: a change can land in between (between, below).
+type fakeDB struct {
+	mu     sync.Mutex
+	rows   map[int64]int64 // the table the application writes
+	shadow map[int64]int64 // nil until CreateShadow, and once dropped
+	stream []change.Change
+	notify chan struct{} // closed and replaced on every append to stream
+	// blocked holds writes (the cut-over's lock); unblock wakes them.
+	blocked bool
+	unblock chan struct{}
+	nextID  int64
+	applied int // row changes the applier wrote
+
+	// swapped: the cut-over renamed the shadow into place. oldAtSwap and
+	// newAtSwap are both tables as they were at that instant.
+	swapped              bool
+	oldAtSwap, newAtSwap map[int64]int64
+}
+
+func newFakeDB(rows int) *fakeDB {
+	db := &fakeDB{rows: map[int64]int64{}, notify: make(chan struct{}), unblock: make(chan struct{})}
+	for i := range rows {
+		db.nextID++
+		db.rows[db.nextID] = int64(i)
+	}
+	return db
+}
+
+// appendLocked adds changes to the stream; the caller holds mu.
+func (db *fakeDB) appendLocked(cs ...change.Change) {
+	for _, c := range cs {
+		c.Pos = fakePos(len(db.stream) + 1)
+		db.stream = append(db.stream, c)
+	}
+	close(db.notify)
+	db.notify = make(chan struct{})
+}
+
+// write runs fn on the table and streams the changes it returns, waiting
+// while the cut-over blocks writes.
+func (db *fakeDB) write(ctx context.Context, fn func(rows map[int64]int64) []change.Change) error {
+	db.mu.Lock()
+	for db.blocked {
+		ch := db.unblock
+		db.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+		db.mu.Lock()
+	}
+	defer db.mu.Unlock()
+	if cs := fn(db.rows); len(cs) > 0 {
+		db.appendLocked(cs...)
+	}
+	return nil
+}
+
+func row(id, v int64) change.Row { return change.Row{id, v} }
+
+// insert adds a row with a new id.
+func (db *fakeDB) insert(ctx context.Context, v int64) error {
+	return db.write(ctx, func(rows map[int64]int64) []change.Change {
+		db.nextID++
+		rows[db.nextID] = v
+		return []change.Change{{Op: change.Insert, After: row(db.nextID, v)}}
+	})
+}
+
+// update sets v of row id, if there is one.
+func (db *fakeDB) update(ctx context.Context, id, v int64) error {
+	return db.write(ctx, func(rows map[int64]int64) []change.Change {
+		old, ok := rows[id]
+		if !ok {
+			return nil
+		}
+		rows[id] = v
+		return []change.Change{{Op: change.Update, Before: row(id, old), After: row(id, v)}}
+	})
+}
+
+// del deletes row id, if there is one.
+func (db *fakeDB) del(ctx context.Context, id int64) error {
+	return db.write(ctx, func(rows map[int64]int64) []change.Change {
+		old, ok := rows[id]
+		if !ok {
+			return nil
+		}
+		delete(rows, id)
+		return []change.Change{{Op: change.Delete, Before: row(id, old)}}
+	})
+}
+
+// move gives row id a new key (a key-changing update), if there is one.
+func (db *fakeDB) move(ctx context.Context, id int64) error {
+	return db.write(ctx, func(rows map[int64]int64) []change.Change {
+		v, ok := rows[id]
+		if !ok {
+			return nil
+		}
+		db.nextID++
+		delete(rows, id)
+		rows[db.nextID] = v
+		return []change.Change{{Op: change.Update, Before: row(id, v), After: row(db.nextID, v)}}
+	})
+}
+
+// table returns a copy of the table the application writes.
+func (db *fakeDB) table() map[int64]int64 {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return maps.Clone(db.rows)
+}
+
+type fakePos int
+
+func (p fakePos) String() string { return "fake:" + strconv.Itoa(int(p)) }
+
+// errTransient is the fake's deadlock: Retryable says yes.
+var errTransient = errors.New("fake deadlock")
+
+// fakeDialect drives a fakeDB. Its fields are what a test sets (failures
+// to inject) and what it checks afterwards (calls made).
+type fakeDialect struct {
+	db *fakeDB
+
+	inspectErr error
+	// copyFault, applyFault and cutOverErr, when set, are asked before each
+	// chunk (n counts calls from 1), apply and cut-over; an error fails it.
+	copyFault  func(n int) error
+	applyFault func(changes []change.Change) error
+	cutOverErr error
+	// between runs after a chunk's read and before its write into the
+	// shadow, with the keys read.
+	between func(keys []int64)
+
+	mu           sync.Mutex
+	calls        []string // Inspect, CreateShadow, NewSource, …, in order
+	cleanups     []bool   // the cutOver argument of each Cleanup
+	closed       int      // Close calls
+	sourceClosed bool
+	copyCalls    int
+}
+
+var _ Dialect = (*fakeDialect)(nil)
+
+func (d *fakeDialect) call(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, name)
+}
+
+func (d *fakeDialect) called() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.calls)
+}
+
+func (d *fakeDialect) Inspect(context.Context) error {
+	d.call("Inspect")
+	return d.inspectErr
+}
+
+func (d *fakeDialect) CreateShadow(context.Context) (*Plan, error) {
+	d.call("CreateShadow")
+	d.db.mu.Lock()
+	d.db.shadow = map[int64]int64{}
+	n := len(d.db.rows)
+	d.db.mu.Unlock()
+	return &Plan{Schema: "fake", Table: "t", Shadow: "t_osc_new", Old: "t_osc_old", KeyIndex: []int{0},
+		EstimatedRows: int64(n)}, nil
+}
+
+func (d *fakeDialect) NewSource() (Source, error) {
+	d.call("NewSource")
+	return &fakeSource{d: d}, nil
+}
+
+func (d *fakeDialect) NewCopier() (Copier, error) {
+	d.call("NewCopier")
+	return &fakeCopier{d: d}, nil
+}
+
+func (d *fakeDialect) NewApplier() (Applier, error) {
+	d.call("NewApplier")
+	return &fakeApplier{d: d}, nil
+}
+
+// CutOver blocks writes, drains, and swaps the tables.
+func (d *fakeDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
+	d.call("CutOver")
+	if d.cutOverErr != nil {
+		return d.cutOverErr
+	}
+	db := d.db
+	db.mu.Lock()
+	db.blocked = true
+	db.mu.Unlock()
+	defer func() {
+		db.mu.Lock()
+		db.blocked = false
+		close(db.unblock)
+		db.unblock = make(chan struct{})
+		db.mu.Unlock()
+	}()
+	if err := drain(ctx); err != nil {
+		return err
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.oldAtSwap, db.newAtSwap = maps.Clone(db.rows), maps.Clone(db.shadow)
+	db.rows, db.shadow = db.shadow, nil
+	db.swapped = true
+	return nil
+}
+
+// Cleanup drops the shadow unless the cut-over swapped it into place.
+func (d *fakeDialect) Cleanup(_ context.Context, cutOver bool) error {
+	d.call("Cleanup")
+	d.mu.Lock()
+	d.cleanups = append(d.cleanups, cutOver)
+	d.mu.Unlock()
+	if !cutOver {
+		d.db.mu.Lock()
+		d.db.shadow = nil
+		d.db.mu.Unlock()
+	}
+	return nil
+}
+
+func (d *fakeDialect) Throttle() (throttle.Probe, error) { return fakeProbe{}, nil }
+
+func (d *fakeDialect) Retryable(err error) bool { return errors.Is(err, errTransient) }
+
+func (d *fakeDialect) Driver() string { return "fake" }
+
+func (d *fakeDialect) ParseReplicas(list string) ([]string, error) {
+	return throttle.ParseReplicas(list, false)
+}
+
+func (d *fakeDialect) DisplayReplica(entry string) string { return entry }
+
+func (d *fakeDialect) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed++
+	return nil
+}
+
+// fakeSource reads the fakeDB's change stream from where Start found it.
+type fakeSource struct {
+	d   *fakeDialect
+	pos int
+}
+
+func (s *fakeSource) Start(context.Context) error {
+	s.d.db.mu.Lock()
+	defer s.d.db.mu.Unlock()
+	s.pos = len(s.d.db.stream)
+	return nil
+}
+
+func (s *fakeSource) Next(ctx context.Context, max int) ([]change.Change, error) {
+	db := s.d.db
+	for {
+		db.mu.Lock()
+		if n := min(len(db.stream)-s.pos, max); n > 0 {
+			out := slices.Clone(db.stream[s.pos : s.pos+n])
+			s.pos += n
+			db.mu.Unlock()
+			return out, nil
+		}
+		ch := db.notify
+		db.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// EmitMarker is never blocked by the cut-over: like osc's changelog table,
+// the marker is not written to the table being swapped.
+func (s *fakeSource) EmitMarker(_ context.Context, id string) error {
+	s.d.db.mu.Lock()
+	defer s.d.db.mu.Unlock()
+	s.d.db.appendLocked(change.Change{Op: change.Marker, Marker: id})
+	return nil
+}
+
+func (s *fakeSource) Ack(change.Position) {}
+
+func (s *fakeSource) Lag() string { return "fake stream" }
+
+func (s *fakeSource) Close(context.Context) error {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	s.d.sourceClosed = true
+	return nil
+}
+
+// fakeCopier copies key-ordered chunks, inserting only rows the shadow does
+// not hold, up to the highest key the table had at the first call.
+type fakeCopier struct {
+	d     *fakeDialect
+	hi    int64
+	fixed bool
+}
+
+func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
+	c.d.mu.Lock()
+	c.d.copyCalls++
+	n := c.d.copyCalls
+	c.d.mu.Unlock()
+	if c.d.copyFault != nil {
+		if err := c.d.copyFault(n); err != nil {
+			return Chunk{}, err
+		}
+	}
+	db := c.d.db
+	db.mu.Lock()
+	if !c.fixed {
+		for id := range db.rows {
+			c.hi = max(c.hi, id)
+		}
+		c.fixed = true
+	}
+	lo := int64(0)
+	if after != nil {
+		lo = after[0].(int64)
+	}
+	var keys []int64
+	for id := range db.rows {
+		if id > lo && id <= c.hi {
+			keys = append(keys, id)
+		}
+	}
+	slices.Sort(keys)
+	done := len(keys) <= size
+	keys = keys[:min(len(keys), size)]
+	read := map[int64]int64{}
+	for _, id := range keys {
+		read[id] = db.rows[id]
+	}
+	db.mu.Unlock()
+
+	if c.d.between != nil {
+		c.d.between(keys)
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.shadow == nil {
+		return Chunk{}, errors.New("fake: copy into a dropped shadow")
+	}
+	for id, v := range read {
+		if _, ok := db.shadow[id]; !ok {
+			db.shadow[id] = v
+		}
+	}
+	ch := Chunk{Rows: int64(len(keys)), Done: done}
+	if len(keys) > 0 {
+		ch.Last = []any{keys[len(keys)-1]}
+	}
+	if ch.Last == nil && !done {
+		return Chunk{}, fmt.Errorf("fake: empty chunk after %v that is not the last", after)
+	}
+	return ch, nil
+}
+
+// fakeApplier writes changes into the shadow: upsert, delete, and a
+// key-changing update as delete then upsert.
+type fakeApplier struct{ d *fakeDialect }
+
+func (a *fakeApplier) Apply(ctx context.Context, changes []change.Change) error {
+	if a.d.applyFault != nil {
+		if err := a.d.applyFault(changes); err != nil {
+			return err
+		}
+	}
+	db := a.d.db
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.shadow == nil {
+		return errors.New("fake: apply to a dropped shadow")
+	}
+	for _, c := range changes {
+		switch c.Op {
+		case change.Insert, change.Update:
+			if c.Before != nil {
+				delete(db.shadow, c.Before[0].(int64))
+			}
+			db.shadow[c.After[0].(int64)] = c.After[1].(int64)
+		case change.Delete:
+			delete(db.shadow, c.Before[0].(int64))
+		default:
+			return fmt.Errorf("fake: cannot apply %s", c.Op)
+		}
+	}
+	db.applied += len(changes)
+	return nil
+}
+
+// fakeProbe measures an idle server without replicas.
+type fakeProbe struct{}
+
+func (fakeProbe) Heartbeat(context.Context, time.Time) error                  { return nil }
+func (fakeProbe) ReplicaLags(context.Context, []string) []throttle.ReplicaLag { return nil }
+func (fakeProbe) Load(_ context.Context, names []string) ([]int64, error) {
+	return make([]int64, len(names)), nil
+}
+func (fakeProbe) Query(context.Context, string) (int64, error)     { return 0, nil }
+func (fakeProbe) RetainedWAL(context.Context) (int64, bool, error) { return 0, false, nil }
+func (fakeProbe) Close() error                                     { return nil }

@@ -1,0 +1,439 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"osc/change"
+)
+
+// fakeConfig is a migration of the fake table, executed, with small chunks
+// and batches.
+func fakeConfig() Config {
+	return Config{Schema: "fake", Table: "t", Alter: "ADD COLUMN w INT", Execute: true, ChunkSize: 50,
+		DMLBatchSize: 10, StatusInterval: time.Hour}
+}
+
+// startFake runs the migration in the background; its error arrives on the
+// channel.
+func startFake(ctx context.Context, m *Migration) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	return done
+}
+
+// waitFake returns the migration's error (the test fails after 30 s).
+func waitFake(t *testing.T, m *Migration, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the migration did not end; status: %s", m.Status())
+		return nil
+	}
+}
+
+// runFake runs the migration and returns its error.
+func runFake(t *testing.T, ctx context.Context, m *Migration) error {
+	t.Helper()
+	return waitFake(t, m, startFake(ctx, m))
+}
+
+func newFake(rows int) *fakeDialect { return &fakeDialect{db: newFakeDB(rows)} }
+
+func fakeMigration(cfg Config, d *fakeDialect) *Migration {
+	return New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+}
+
+// sameRows fails unless the two tables hold the same rows.
+func sameRows(t *testing.T, got, want map[int64]int64) {
+	t.Helper()
+	if maps.Equal(got, want) {
+		return
+	}
+	var diff []string
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		if g, ok := got[id]; !ok || g != want[id] {
+			diff = append(diff, fmt.Sprintf("id %d: %v (present %v), want %d", id, g, ok, want[id]))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[id]; !ok {
+			diff = append(diff, fmt.Sprintf("id %d: %d, want no row", id, got[id]))
+		}
+	}
+	t.Errorf("%d rows, want %d; %d differences, first: %s", len(got), len(want), len(diff), diff[:min(5, len(diff))])
+}
+
+// TestFakeMigration: a migration under concurrent inserts, updates,
+// deletes and key changes copies, applies, waits while postponed and cuts
+// over; at the swap the shadow holds exactly the original's rows.
+func TestFakeMigration(t *testing.T) {
+	d := newFake(2000)
+	// Widen the gap between a chunk's read and its write, where a change
+	// the chunk did not see can be undone by it (the replay window's case),
+	// and aim most writes at the chunk in flight.
+	var inFlight atomic.Pointer[[]int64]
+	d.between = func(keys []int64) {
+		inFlight.Store(&keys)
+		time.Sleep(time.Millisecond)
+	}
+	cfg := fakeConfig()
+	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
+	touch(t, cfg.PostponeCutOverFlagFile)
+	m := fakeMigration(cfg, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for wctx.Err() == nil {
+				id := 1 + r.Int64N(d.db.nextIDNow()+1)
+				if keys := inFlight.Load(); keys != nil && len(*keys) > 0 && r.IntN(4) != 0 {
+					id = (*keys)[r.IntN(len(*keys))]
+				}
+				var err error
+				switch r.IntN(10) {
+				case 0, 1:
+					err = d.db.insert(wctx, r.Int64N(1000))
+				case 2, 3, 4:
+					err = d.db.del(wctx, id)
+				case 5, 6:
+					err = d.db.move(wctx, id)
+				default:
+					err = d.db.update(wctx, id, r.Int64N(1000))
+				}
+				if err != nil && wctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+					return
+				}
+				// Let the applier keep up: the race needs a change applied
+				// before the chunk in flight writes.
+				time.Sleep(100 * time.Microsecond)
+			}
+		})
+	}
+	wg.Go(func() {
+		// Until postponed, or ended early (the test then fails on Run's error).
+		for s := m.State(); s != StatePostponed && s != StateFailed && s != StateDone; s = m.State() {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // writes while postponed
+		stop()
+	})
+	done := startFake(ctx, m)
+	wg.Wait()
+	if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFake(t, m, done); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	if !d.db.swapped {
+		t.Fatal("no swap")
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	if st := m.Status(); st.State != StateDone || st.Copied == 0 || st.Applied == 0 {
+		t.Errorf("status after the migration: %+v", st)
+	}
+	want := []string{"Inspect", "CreateShadow", "NewSource", "NewCopier", "NewApplier", "CutOver", "Cleanup"}
+	if got := d.called(); !slices.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+	if !slices.Equal(d.cleanups, []bool{true}) || !d.sourceClosed || d.closed != 1 {
+		t.Errorf("cleanups %v, source closed %v, Close calls %d", d.cleanups, d.sourceClosed, d.closed)
+	}
+}
+
+// touch creates an empty file.
+func touch(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// send sends one command over the socket and returns the reply.
+func send(t *testing.T, sock, command string) string {
+	t.Helper()
+	c, err := net.DialTimeout("unix", sock, 5*time.Second)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", sock, err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, command+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(reply)
+}
+
+// nextIDNow is the highest id given so far.
+func (db *fakeDB) nextIDNow() int64 {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.nextID
+}
+
+// TestFakeMigrationReplaysUnseenDelete: a delete committed after a chunk's
+// read, and applied to the shadow before the chunk writes, would be undone
+// by the chunk (it inserts the row it read); the replay window applies the
+// delete again after the chunk. Likewise the old key of a key change.
+func TestFakeMigrationReplaysUnseenDelete(t *testing.T) {
+	d := newFake(300)
+	ctx := context.Background()
+	var once sync.Once
+	var victims []int64
+	d.between = func(keys []int64) {
+		once.Do(func() {
+			deleted, moved := keys[3], keys[7]
+			victims = []int64{deleted, moved}
+			if err := d.db.del(ctx, deleted); err != nil {
+				t.Error(err)
+			}
+			if err := d.db.move(ctx, moved); err != nil {
+				t.Error(err)
+			}
+			// Wait until the applier has applied both to the shadow, where
+			// neither row is yet.
+			d.db.waitApplied(t, 2)
+		})
+	}
+	m := fakeMigration(fakeConfig(), d)
+	if err := runFake(t, ctx, m); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	for _, id := range victims {
+		if _, ok := d.db.newAtSwap[id]; ok {
+			t.Errorf("row %d was deleted (or moved) before the chunk wrote it, and is in the new table", id)
+		}
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+}
+
+// waitApplied waits until the fake applier has applied n row changes.
+func (db *fakeDB) waitApplied(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		db.mu.Lock()
+		got := db.applied
+		db.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the applier applied %d changes, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFakeMigrationInterrupted: cancelling the migration during the copy
+// (Ctrl-C) drops the shadow and the change capture, keeps the original
+// table as it was, and closes the dialect.
+func TestFakeMigrationInterrupted(t *testing.T) {
+	d := newFake(500)
+	before := d.db.table()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d.copyFault = func(n int) error {
+		if n == 3 {
+			cancel()
+		}
+		return nil
+	}
+	m := fakeMigration(fakeConfig(), d)
+	err := runFake(t, ctx, m)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("migration: %v, want context.Canceled", err)
+	}
+	if m.State() != StateFailed {
+		t.Errorf("state %s", m.State())
+	}
+	if !slices.Equal(d.cleanups, []bool{false}) || !d.sourceClosed || d.closed != 1 {
+		t.Errorf("cleanups %v, source closed %v, Close calls %d", d.cleanups, d.sourceClosed, d.closed)
+	}
+	if d.db.shadow != nil || d.db.swapped || slices.Contains(d.called(), "CutOver") {
+		t.Errorf("shadow left %v, swapped %v, calls %v", d.db.shadow != nil, d.db.swapped, d.called())
+	}
+	sameRows(t, d.db.table(), before)
+}
+
+// TestFakeMigrationRefused: a refused precondition ends the migration
+// before anything is created, with the dialect's error.
+func TestFakeMigrationRefused(t *testing.T) {
+	d := newFake(10)
+	refusal := errors.New("the table has no primary key; add one")
+	d.inspectErr = refusal
+	m := fakeMigration(fakeConfig(), d)
+	if err := runFake(t, context.Background(), m); !errors.Is(err, refusal) {
+		t.Fatalf("migration: %v, want the refusal", err)
+	}
+	if got := d.called(); !slices.Equal(got, []string{"Inspect"}) || d.closed != 1 || m.State() != StateFailed {
+		t.Errorf("calls %v, Close calls %d, state %s", got, d.closed, m.State())
+	}
+}
+
+// TestFakeDryRun: without Execute the shadow is created and dropped, and
+// nothing else happens.
+func TestFakeDryRun(t *testing.T) {
+	d := newFake(10)
+	cfg := fakeConfig()
+	cfg.Execute = false
+	m := fakeMigration(cfg, d)
+	if err := runFake(t, context.Background(), m); err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if got := d.called(); !slices.Equal(got, []string{"Inspect", "CreateShadow", "Cleanup"}) ||
+		!slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil || m.State() != StateDone {
+		t.Errorf("calls %v, cleanups %v, shadow left %v, state %s", got, d.cleanups, d.db.shadow != nil, m.State())
+	}
+}
+
+// TestFakeMigrationRetries: a transient failure (deadlock) of a chunk or of
+// an apply batch is retried and the migration succeeds; any other failure
+// aborts it and cleans up, with the failure as the error.
+func TestFakeMigrationRetries(t *testing.T) {
+	t.Run("transient", func(t *testing.T) {
+		d := newFake(200)
+		d.copyFault = func(n int) error {
+			if n <= 2 {
+				return fmt.Errorf("copy: %w", errTransient)
+			}
+			return nil
+		}
+		var applyFails sync.Once
+		d.applyFault = func([]change.Change) (err error) {
+			applyFails.Do(func() { err = errTransient })
+			return err
+		}
+		d.between = func(keys []int64) {
+			if len(keys) > 0 {
+				if err := d.db.del(context.Background(), keys[0]); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		m := fakeMigration(fakeConfig(), d)
+		if err := runFake(t, context.Background(), m); err != nil {
+			t.Fatalf("migration: %v", err)
+		}
+		sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	})
+	t.Run("copy fails", func(t *testing.T) {
+		d := newFake(200)
+		broken := errors.New("disk full")
+		d.copyFault = func(n int) error {
+			if n == 2 {
+				return broken
+			}
+			return nil
+		}
+		m := fakeMigration(fakeConfig(), d)
+		err := runFake(t, context.Background(), m)
+		if !errors.Is(err, broken) || !strings.Contains(err.Error(), "copy chunk 2") {
+			t.Fatalf("migration: %v, want the copy's failure", err)
+		}
+		if !slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil {
+			t.Errorf("cleanups %v, shadow left %v", d.cleanups, d.db.shadow != nil)
+		}
+	})
+	t.Run("apply fails", func(t *testing.T) {
+		d := newFake(200)
+		broken := errors.New("constraint violated")
+		d.applyFault = func([]change.Change) error { return broken }
+		d.between = func(keys []int64) {
+			if len(keys) > 0 {
+				if err := d.db.update(context.Background(), keys[0], -1); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		m := fakeMigration(fakeConfig(), d)
+		err := runFake(t, context.Background(), m)
+		if !errors.Is(err, broken) || !strings.Contains(err.Error(), "apply") {
+			t.Fatalf("migration: %v, want the applier's failure", err)
+		}
+		if !slices.Equal(d.cleanups, []bool{false}) || d.db.swapped {
+			t.Errorf("cleanups %v, swapped %v", d.cleanups, d.db.swapped)
+		}
+	})
+}
+
+// TestFakeCutOverFails: a failed cut-over leaves the original in place and
+// drops the shadow.
+func TestFakeCutOverFails(t *testing.T) {
+	d := newFake(100)
+	d.cutOverErr = errors.New("lock wait timeout, 3 attempts")
+	m := fakeMigration(fakeConfig(), d)
+	err := runFake(t, context.Background(), m)
+	if !errors.Is(err, d.cutOverErr) || !strings.HasPrefix(err.Error(), "cut-over: ") {
+		t.Fatalf("migration: %v", err)
+	}
+	if !slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil || d.db.swapped {
+		t.Errorf("cleanups %v, shadow left %v, swapped %v", d.cleanups, d.db.shadow != nil, d.db.swapped)
+	}
+}
+
+// TestFakeThrottleAndPanic: the throttle flag file holds the copy; the
+// socket answers while it waits, and panic aborts and cleans up.
+func TestFakeThrottleAndPanic(t *testing.T) {
+	d := newFake(100)
+	cfg := fakeConfig()
+	dir := t.TempDir()
+	cfg.Control.ThrottleFlagFile = filepath.Join(dir, "throttle")
+	cfg.Control.ServeSocketFile = filepath.Join(dir, "osc.sock")
+	touch(t, cfg.Control.ThrottleFlagFile)
+	m := fakeMigration(cfg, d)
+	done := startFake(context.Background(), m)
+	deadline := time.Now().Add(10 * time.Second)
+	for st := m.Status(); !st.Throttled; st = m.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not throttled: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if reply := send(t, cfg.Control.ServeSocketFile, "sup"); !strings.Contains(reply, "Throttled: flag-file "+cfg.Control.ThrottleFlagFile) {
+		t.Errorf("sup: %q", reply)
+	}
+	if n := m.Status().Copied; n != 0 {
+		t.Errorf("%d rows copied under the flag file", n)
+	}
+	if reply := send(t, cfg.Control.ServeSocketFile, "panic"); !strings.HasPrefix(reply, "Panic: aborting") {
+		t.Errorf("panic: %q", reply)
+	}
+	if err := waitFake(t, m, done); !errors.Is(err, ErrPanic) {
+		t.Fatalf("migration: %v, want the panic", err)
+	}
+	if !slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil {
+		t.Errorf("cleanups %v, shadow left %v", d.cleanups, d.db.shadow != nil)
+	}
+	if _, err := os.Stat(cfg.Control.ServeSocketFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the socket is left: %v", err)
+	}
+}

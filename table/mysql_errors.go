@@ -1,0 +1,27 @@
+package table
+
+import (
+	"errors"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// MySQLTransient reports whether err is a MySQL error after which the
+// failed statement had no effect and may simply run again: a deadlock
+// victim (1213, the server rolled the transaction back), a lock wait
+// timeout (1205) or an interrupted statement (1317, KILL QUERY, which the
+// cut-over sends its own queued RENAME), both of which roll the statement
+// back. The callers roll their transaction back before running it again.
+// It is osc's one classification of MySQL errors as transient: the copy's
+// and the applier's retries and the cut-over's attempts use it.
+func MySQLTransient(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1205, 1213, 1317: // lock wait timeout, deadlock, query interrupted
+		return true
+	}
+	return false
+}
