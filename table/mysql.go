@@ -726,6 +726,9 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if err := padCharRefusal(globalMode, p); err != nil {
 		return nil, err
 	}
+	if err := checkZoneExpressions(ctx, db, schema, shadow, p, zone); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
