@@ -612,36 +612,13 @@ func replay(ctx context.Context, d differ, db *sql.DB, writes []write) error {
 // queryLines runs q and renders each row as "column=value ..." (values
 // quoted, NULL bare), in the query's order.
 func queryLines(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", abbreviate(q, 100), err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	raw := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	var out []string
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
+	out, err := scanRows(ctx, db, q, -1, func(v value) string {
+		if v.null {
+			return "NULL"
 		}
-		parts := make([]string, len(raw))
-		for i, r := range raw {
-			v := "NULL"
-			if val := toValue(r); !val.null {
-				v = strconv.Quote(val.s) // whole: a long value may differ at its end
-			}
-			parts[i] = cols[i] + "=" + v
-		}
-		out = append(out, strings.Join(parts, " "))
-	}
-	if err := rows.Err(); err != nil {
+		return strconv.Quote(v.s) // whole: a long value may differ at its end
+	}, args...)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", abbreviate(q, 100), err)
 	}
 	return out, nil

@@ -328,7 +328,13 @@ func execScript(ctx context.Context, db *sql.DB, stmts []string) error {
 
 // queryRows returns up to max rows of q, each rendered as one string.
 func queryRows(ctx context.Context, db *sql.DB, q string, max int) ([]string, error) {
-	rows, err := db.QueryContext(ctx, q)
+	return scanRows(ctx, db, q, max, func(v value) string { return v.String() })
+}
+
+// scanRows runs q and renders up to max rows (max < 0: all) as
+// "column=value ...", each value rendered by render.
+func scanRows(ctx context.Context, db *sql.DB, q string, max int, render func(value) string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -343,13 +349,13 @@ func queryRows(ctx context.Context, db *sql.DB, q string, max int) ([]string, er
 		ptrs[i] = &raw[i]
 	}
 	var out []string
-	for len(out) < max && rows.Next() {
+	for (max < 0 || len(out) < max) && rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
 		}
 		parts := make([]string, len(raw))
 		for i, r := range raw {
-			parts[i] = cols[i] + "=" + toValue(r).String()
+			parts[i] = cols[i] + "=" + render(toValue(r))
 		}
 		out = append(out, strings.Join(parts, " "))
 	}
