@@ -543,13 +543,7 @@ func startRecorder(ctx context.Context, t *testing.T, d differ, db *sql.DB, w *w
 				return
 			case <-time.After(time.Duration(rng.Int64N(int64(diffWritePause)))):
 			}
-			group := w.groups[rng.IntN(len(w.groups))]
-			q := w.expand(group[rng.IntN(len(group))], rng)
-			res, err := conn.ExecContext(context.WithoutCancel(ctx), q)
-			var n int64
-			if err == nil {
-				n, err = res.RowsAffected()
-			}
+			q, n, err := w.execOne(ctx, conn, rng)
 			switch {
 			case err != nil && d.duplicateKey(err):
 				// Fails the same way on the plain copy: not replayed.

@@ -223,6 +223,18 @@ func (w *workload) start(ctx context.Context, db *sql.DB, d dialect) (*writers, 
 	return ws, nil
 }
 
+// execOne runs one statement drawn from the workload on conn, never
+// cancelled half-way, and returns it with the rows it affected.
+func (w *workload) execOne(ctx context.Context, conn *sql.Conn, rng *rand.Rand) (q string, n int64, err error) {
+	group := w.groups[rng.IntN(len(w.groups))]
+	q = w.expand(group[rng.IntN(len(group))], rng)
+	res, err := conn.ExecContext(context.WithoutCancel(ctx), q)
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	return q, n, err
+}
+
 func (w *workload) write(ctx context.Context, conn *sql.Conn, d dialect, rng *rand.Rand, stop <-chan struct{}) error {
 	for {
 		// A statement is never cancelled half-way: it would still commit on
@@ -234,13 +246,7 @@ func (w *workload) write(ctx context.Context, conn *sql.Conn, d dialect, rng *ra
 			return nil
 		case <-time.After(time.Duration(rng.Int64N(int64(writerPause)))):
 		}
-		group := w.groups[rng.IntN(len(w.groups))]
-		q := w.expand(group[rng.IntN(len(group))], rng)
-		res, err := conn.ExecContext(context.WithoutCancel(ctx), q)
-		var n int64
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
+		q, n, err := w.execOne(ctx, conn, rng)
 		switch {
 		case err != nil && d.duplicateKey(err):
 			w.noop.Add(1)
