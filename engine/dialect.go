@@ -154,3 +154,61 @@ type copyDoneApplier interface {
 	Applier
 	CopyDone()
 }
+
+// Checksum proves the shadow equal to the original before the cut-over. The
+// engine opens consistent views of both tables, compares them chunk by chunk
+// in key order, recopies the chunks that differ and checks them again.
+type Checksum interface {
+	// Open blocks writes to the original table (waiting for its lock at
+	// most the cut-over lock timeout per attempt, and retrying like the
+	// cut-over), calls blocked while they are blocked, opens n readers that
+	// all see both tables as they are at that moment, and lets the writers
+	// go. The engine's blocked drains the applier (every change committed
+	// before the lock is then in the shadow) and recopies chunks.
+	// Readers are closed by the caller. On error nothing stays open.
+	Open(ctx context.Context, n int, blocked func(context.Context) error) ([]ChecksumReader, error)
+	// Recopy replaces the shadow's rows whose key is in the chunk with the
+	// original's, converted as the copy converts them, in one transaction.
+	// It is called only from Open's blocked: writes to the original are
+	// blocked and every change committed before them is in the shadow, so
+	// no change races with it.
+	Recopy(ctx context.Context, c ChecksumChunk) error
+	// Close releases what the checksum holds (connections).
+	Close() error
+}
+
+// ChecksumChunk is a range of keys: those after After (nil: from the first)
+// up to and including Upto (nil: to the last). Chunks are compared on both
+// tables by the same range, so a row of the shadow that is not in the
+// original is found by the chunk its key falls in.
+type ChecksumChunk struct {
+	After, Upto []any
+}
+
+// ChecksumReader reads both tables in one snapshot (Checksum.Open). A reader
+// is used by one goroutine at a time.
+type ChecksumReader interface {
+	// Bound returns the key of the size-th row of the original after
+	// after (nil: counting from the first row), or nil when fewer rows
+	// remain: the next chunk is (after, Bound]. A dialect that cannot
+	// compare ranges of the shadow in the original's key order (the ALTER
+	// changes the key's order) returns nil at once: one chunk, the whole
+	// table.
+	Bound(ctx context.Context, after []any, size int) ([]any, error)
+	// Sum fingerprints the chunk's rows in the original, each mapped column
+	// converted as the copy converts it, and in the shadow.
+	Sum(ctx context.Context, c ChecksumChunk) (original, shadow ChecksumSum, err error)
+	// Diff describes the chunk's first difference in key order: the key and
+	// the first differing column, or the row missing from one side ("" when
+	// the chunk's rows are equal).
+	Diff(ctx context.Context, c ChecksumChunk) (string, error)
+	// Close ends the reader's snapshot.
+	Close() error
+}
+
+// ChecksumSum is a chunk's fingerprint: the number of rows and an
+// order-independent hash of them, NULL distinct from every value.
+type ChecksumSum struct {
+	Rows int64
+	Hash uint64
+}
