@@ -16,6 +16,12 @@ import (
 // reads, two aggregates per chunk, so larger chunks cost less per row.
 const checksumChunkFactor = 10
 
+// maxRecopyChunks bounds the chunks recopied while writes are blocked: more
+// differences than that are no stray row but a defect (or a conversion the
+// fingerprint does not reproduce), and recopying them would block writers
+// for as long as a copy of that much of the table takes.
+const maxRecopyChunks = 16
+
 // MaxChecksumThreads bounds --checksum-threads and its socket command: each
 // thread holds a connection in a snapshot transaction.
 const MaxChecksumThreads = 64
@@ -87,9 +93,13 @@ func (m *Migration) verify(ctx context.Context) error {
 				}
 				m.log.Warn("checksum: chunks differ", "pass", pass, "chunks", len(differ),
 					"first", chunkText(differ[0]), "difference", what)
-				if pass > m.cfg.ChecksumMaxRepairs {
+				switch {
+				case pass > m.cfg.ChecksumMaxRepairs:
 					err = fmt.Errorf("checksum: %d chunk(s) of the shadow differ from the table after %d repair(s); first: %s: %s",
 						len(differ), pass-1, chunkText(differ[0]), what)
+				case len(differ) > maxRecopyChunks:
+					err = fmt.Errorf("checksum: %d chunks of the shadow differ from the table, more than the %d osc recopies with writes blocked; first: %s: %s",
+						len(differ), maxRecopyChunks, chunkText(differ[0]), what)
 				}
 			}
 		}

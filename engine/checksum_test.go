@@ -147,3 +147,25 @@ func TestNoChecksum(t *testing.T) {
 		t.Errorf("calls %v, swapped %v", d.called(), d.db.swapped)
 	}
 }
+
+// TestChecksumTooManyDifferences: differences in more chunks than osc
+// recopies with writes blocked abort the migration without a repair.
+func TestChecksumTooManyDifferences(t *testing.T) {
+	d := newFake(20000)
+	d.blocked = func(shadow map[int64]int64) {
+		// Chunks are 10 copy chunks of 50 rows: one difference in each of
+		// the first 20.
+		for id := int64(1); id <= 20*500; id += 500 {
+			shadow[id] = -1
+		}
+	}
+	cfg := fakeConfig()
+	cfg.ChecksumMaxRepairs = 3
+	err := runFake(t, context.Background(), fakeMigration(cfg, d))
+	if err == nil || !strings.Contains(err.Error(), "20 chunks of the shadow differ from the table, more than the 16") {
+		t.Fatalf("migration: %v, want an abort for too many differences", err)
+	}
+	if d.db.swapped || len(d.recopied) != 0 {
+		t.Errorf("swapped %v, recopied %d chunks", d.db.swapped, len(d.recopied))
+	}
+}
