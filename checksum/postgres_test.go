@@ -38,6 +38,12 @@ func ckPool(t testing.TB, stmts ...string) *pgxpool.Pool {
 // does and copies the rows with the copier, in chunks of 7.
 func ckMigrate(t testing.TB, pool *pgxpool.Pool, name, alter string) *table.Plan {
 	t.Helper()
+	return ckMigrateBy(t, pool, name, alter, 7)
+}
+
+// ckMigrateBy is ckMigrate copying in chunks of size.
+func ckMigrateBy(t testing.TB, pool *pgxpool.Pool, name, alter string, size int) *table.Plan {
+	t.Helper()
 	ctx := context.Background()
 	in, err := table.InspectPostgresTable(ctx, pool, table.NewPostgresNames(ckSchema, name))
 	if err != nil {
@@ -50,7 +56,7 @@ func ckMigrate(t testing.TB, pool *pgxpool.Pool, name, alter string) *table.Plan
 	cp := copier.NewPostgres(pool, sh.Plan)
 	var after []any
 	for {
-		ch, err := cp.CopyChunk(ctx, after, 7)
+		ch, err := cp.CopyChunk(ctx, after, size)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,4 +503,75 @@ func TestPgKeyOrderKept(t *testing.T) {
 	if got := pgValue(m, "text", "integer"); got != `CAST((length(x)) AS integer)` {
 		t.Errorf("USING: %s", got)
 	}
+}
+
+// BenchmarkPostgresChecksum times, on a 200,000-row table, the copy (chunks
+// of 1,000 rows) and a checksum of every chunk, with one reader and chunks of
+// 1,000 and 10,000 rows, and with two readers in parallel (the engine's
+// default) and chunks of 10,000 rows. Run it with -benchtime 1x.
+func BenchmarkPostgresChecksum(b *testing.B) {
+	pool := ckPool(b, "CREATE TABLE ckpg_bench (id int PRIMARY KEY, a int, s text, ts timestamptz, n numeric(12,2), j jsonb)",
+		`INSERT INTO ckpg_bench SELECT i, i % 1000, md5(i::text) || ' ' || i, '2024-01-01'::timestamptz + i * interval '1 s', i / 7.0,
+			jsonb_build_object('i', i) FROM generate_series(1, 200000) i`, "VACUUM ANALYZE ckpg_bench")
+	start := time.Now()
+	plan := ckMigrateBy(b, pool, "ckpg_bench", "ALTER COLUMN a TYPE bigint, ADD COLUMN extra int DEFAULT 1", 1000)
+	copyTime := time.Since(start)
+	testdb.ExecPostgres(b, pool, "VACUUM ANALYZE "+table.QuotePostgres(ckSchema, plan.Shadow.Name))
+	ck := ckNew(pool, plan, nil)
+	b.ReportMetric(copyTime.Seconds(), "copy-s")
+	for b.Loop() {
+		for _, run := range []struct {
+			readers, size int
+		}{{1, 1000}, {1, 10000}, {2, 10000}} {
+			rs := ckOpen(b, ck, run.readers, nil)
+			start := time.Now()
+			ckParallelSums(b, rs, run.size)
+			d := time.Since(start)
+			ckClose(b, rs)
+			b.ReportMetric(d.Seconds(), fmt.Sprintf("sum-%dx%d-s", run.readers, run.size))
+			b.Logf("copy %v; checksum with %d reader(s), chunks of %d: %v (%.0f%% of the copy)", copyTime.Round(time.Millisecond),
+				run.readers, run.size, d.Round(time.Millisecond), 100*d.Seconds()/copyTime.Seconds())
+		}
+	}
+}
+
+// ckParallelSums bounds the chunks with the first reader, then sums them on
+// all readers at once, requiring them equal.
+func ckParallelSums(b *testing.B, rs []engine.ChecksumReader, size int) {
+	ctx := context.Background()
+	var all []engine.ChecksumChunk
+	var after []any
+	for {
+		upto, err := rs[0].Bound(ctx, after, size)
+		if err != nil {
+			b.Fatal(err)
+		}
+		all = append(all, engine.ChecksumChunk{After: after, Upto: upto})
+		if upto == nil {
+			break
+		}
+		after = upto
+	}
+	chunks := make(chan engine.ChecksumChunk, len(all))
+	for _, ch := range all {
+		chunks <- ch
+	}
+	close(chunks)
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ch := range chunks {
+				o, s, err := r.Sum(ctx, ch)
+				if err == nil && o != s {
+					err = fmt.Errorf("chunk %v differs", ch)
+				}
+				if err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
