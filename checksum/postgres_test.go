@@ -195,7 +195,7 @@ CREATE TABLE %[1]s (
 INSERT INTO %[1]s (id, i2, i4, i8, n, n2, r, d, t, vc, ch, by, b, dt, tm, ttz, ts, tstz, iv, u, j, jb, ai, at, ip, mac, bt, vb, e, dm, pt, rg, tv, x, big, gone) VALUES
 (1, 1, 10, 100, 1.5, 2.125, 1.25, 3.3333333333333335, 'one', 'v1', 'a', '\x01', true, '2024-03-31', '01:02:03', '01:02:03+02', '2024-03-31 02:30:00', '2024-03-31 02:30:00+00',
  '1 day 2 hours', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1, "a": 2}', '{"b": [1, 2]}', '{1,2}', '{x,y}', '10.0.0.1/8', '08:00:2b:01:02:03', B'1010', B'1', 'ok', 5,
- '(1,2)', '[1,5)', 'a fat cat', '<a>1</a>', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i), 'g1'),
+ '(1,2)', '[1,5)', 'a fat cat', '<a>1</a>', (SELECT string_agg(md5(i::text) || repeat('z', 32), '') FROM generate_series(1, 300) i), 'g1'),
 (2, 2, 20, 200, 2.50, 7.5, 0.1, 0.1, 'two', 'v2', 'bb', '\x0203', false, '2023-10-29', '23:59:59.999999', '12:00:00-05', '2023-10-29 02:30:00', '1999-12-31 23:59:59.5+05',
  '-3 mons', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', '[1, "x"]', '{"a": null}', '{3,NULL}', '{"a b","c,d"}', '::1', '08:00:2b:01:02:04', B'0101', B'', 'happy', 6,
  '(3.5,-4)', '(,)', 'the rat', '<b/>', (SELECT string_agg(md5((i * 7)::text), '') FROM generate_series(1, 300) i), 'g2'),
@@ -293,7 +293,12 @@ func TestPostgresChecksumNoFalseMismatch(t *testing.T) {
 func ckSimple(t *testing.T, name string) (*pgxpool.Pool, *table.Plan) {
 	t.Helper()
 	pool := ckPool(t, "CREATE TABLE "+name+" (id int PRIMARY KEY, v text, b int)",
-		"INSERT INTO "+name+" SELECT i * 10, CASE WHEN i % 7 = 0 THEN (SELECT string_agg(md5((i * k)::text), '') FROM generate_series(1, 200) k) ELSE 'v' || i END, i FROM generate_series(1, 100) i")
+		"INSERT INTO "+name+" SELECT i * 10, CASE WHEN i % 7 = 0 THEN (SELECT string_agg(md5((i * k)::text) || repeat('z', 32), '') FROM generate_series(1, 200) k) ELSE 'v' || i END, i FROM generate_series(1, 100) i")
+	// The large values are compressed and out of line.
+	var n int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM "+ckSchema+"."+name+" WHERE pg_column_compression(v) = 'pglz' AND pg_column_size(v) > 2100").Scan(&n); err != nil || n != 14 {
+		t.Fatalf("%d compressed large values (%v), want 14", n, err)
+	}
 	return pool, ckMigrate(t, pool, name, "ALTER COLUMN b TYPE bigint; RENAME COLUMN v TO w")
 }
 
