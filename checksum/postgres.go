@@ -178,7 +178,10 @@ func pgKeyOrderKept(from, to string) bool {
 }
 
 // Open locks the original IN SHARE MODE on a dedicated connection, calls
-// blocked, opens n readers on one snapshot and commits the lock.
+// blocked, opens n readers on one snapshot and commits the lock. A lock
+// wait longer than the lock timeout, a deadlock, or a blocked that takes
+// longer than the lock timeout rolls the attempt back; Open tries again
+// after a short pause, up to Retries attempts in all.
 func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context) error) ([]engine.ChecksumReader, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("checksum: %d readers", n)
@@ -191,7 +194,47 @@ func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context
 	if err := c.init(ctx); err != nil {
 		return nil, fmt.Errorf("checksum: %w", err)
 	}
-	conn, lock, err := c.lock(ctx)
+	for attempt := 1; ; attempt++ {
+		readers, err := c.attempt(ctx, n, blocked)
+		if err == nil {
+			out := make([]engine.ChecksumReader, len(readers))
+			for i, r := range readers {
+				out[i] = r
+			}
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("checksum: lock %s: %w", c.sql.Source, context.Cause(ctx))
+		}
+		if !table.PostgresTransient(err) && !errors.Is(err, errBlockedTimeout) {
+			return nil, err
+		}
+		if attempt >= max(c.opts.Retries, 1) {
+			return nil, fmt.Errorf("checksum: lock %s: gave up after %d attempts: %w", c.sql.Source, attempt, err)
+		}
+		c.opts.Log.Warn("checksum: attempt at the lock on the original rolled back; retrying", "attempt", attempt,
+			"lock_timeout", c.opts.LockTimeout.String(), "err", err)
+		t := time.NewTimer(pgChecksumBackoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("checksum: lock %s: %w", c.sql.Source, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// errBlockedTimeout is a blocked that did not finish within the lock
+// timeout: writers would wait longer than the cut-over lets them.
+var errBlockedTimeout = errors.New("the last changes were not applied (and chunks recopied) within the lock timeout")
+
+// attempt takes the lock, runs blocked within the lock timeout and opens
+// the readers, then releases the lock; on error everything is released.
+func (c *Postgres) attempt(ctx context.Context, n int, blocked func(context.Context) error) ([]*pgReader, error) {
+	if err := cutover.CancelPostgresAutovacuum(ctx, c.pool, c.plan, c.opts.Log); err != nil {
+		return nil, fmt.Errorf("checksum: %w", err)
+	}
+	conn, lock, err := c.lockAttempt(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +247,18 @@ func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context
 		}
 		conn.Release()
 	}()
-	readers, err := c.openLocked(ctx, n, blocked)
+	// Like the cut-over's drain, blocked has the lock timeout: writers
+	// then wait at most about twice that (the lock's wait, then blocked).
+	bctx, cancel := context.WithTimeout(ctx, c.opts.LockTimeout)
+	err = blocked(bctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w (%v)", errBlockedTimeout, err)
+		}
+		return nil, err
+	}
+	readers, err := c.openReaders(ctx, n)
 	if err == nil {
 		if err = lock.Commit(ctx); err != nil {
 			err = fmt.Errorf("checksum: release the lock: %w", err)
@@ -218,43 +272,7 @@ func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context
 	}
 	c.opts.Log.Info("checksum: snapshot taken", "table", c.plan.Source.Schema+"."+c.plan.Source.Name,
 		"readers", n, "writes blocked for", time.Since(start).Round(time.Millisecond).String())
-	out := make([]engine.ChecksumReader, len(readers))
-	for i, r := range readers {
-		out[i] = r
-	}
-	return out, nil
-}
-
-// lock begins a transaction holding the original's SHARE lock, waiting at
-// most LockTimeout per attempt.
-func (c *Postgres) lock(ctx context.Context) (*pgxpool.Conn, pgx.Tx, error) {
-	for attempt := 1; ; attempt++ {
-		if err := cutover.CancelPostgresAutovacuum(ctx, c.pool, c.plan, c.opts.Log); err != nil {
-			return nil, nil, fmt.Errorf("checksum: %w", err)
-		}
-		conn, tx, err := c.lockAttempt(ctx)
-		if err == nil {
-			return conn, tx, nil
-		}
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("checksum: lock %s: %w", c.sql.Source, context.Cause(ctx))
-		}
-		if !table.PostgresTransient(err) {
-			return nil, nil, fmt.Errorf("checksum: lock %s: %w", c.sql.Source, err)
-		}
-		if attempt >= max(c.opts.Retries, 1) {
-			return nil, nil, fmt.Errorf("checksum: lock %s: gave up after %d attempts: %w", c.sql.Source, attempt, err)
-		}
-		c.opts.Log.Warn("checksum: the lock on the original timed out; retrying", "attempt", attempt,
-			"lock_timeout", c.opts.LockTimeout.String(), "err", err)
-		t := time.NewTimer(pgChecksumBackoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, fmt.Errorf("checksum: lock %s: %w", c.sql.Source, context.Cause(ctx))
-		case <-t.C:
-		}
-	}
+	return readers, nil
 }
 
 func (c *Postgres) lockAttempt(ctx context.Context) (*pgxpool.Conn, pgx.Tx, error) {
@@ -285,11 +303,8 @@ func (c *Postgres) lockAttempt(ctx context.Context) (*pgxpool.Conn, pgx.Tx, erro
 	return conn, tx, nil
 }
 
-// openLocked runs blocked and opens the readers, with the lock held.
-func (c *Postgres) openLocked(ctx context.Context, n int, blocked func(context.Context) error) ([]*pgReader, error) {
-	if err := blocked(ctx); err != nil {
-		return nil, err
-	}
+// openReaders opens the readers on one snapshot, with the lock held.
+func (c *Postgres) openReaders(ctx context.Context, n int) ([]*pgReader, error) {
 	var readers []*pgReader
 	var snapshot string
 	for i := range n {

@@ -3,6 +3,7 @@ package checksum
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -370,13 +371,14 @@ func TestPostgresChecksumLock(t *testing.T) {
 	orig := ckSchema + ".ckpg_lock"
 	var log ckLog
 	ck := ckNew(pool, plan, slog.New(slog.NewTextHandler(&log, nil)))
+	ck.opts.LockTimeout = 2 * time.Second
 
 	// A writer waits while blocked runs, and succeeds after.
 	done := make(chan error, 1)
 	var waited bool
 	rs := ckOpen(t, ck, 2, func(ctx context.Context) error {
 		go func() {
-			_, err := pool.Exec(ctx, "INSERT INTO "+orig+" VALUES (2000, 'w', 1)")
+			_, err := pool.Exec(context.Background(), "INSERT INTO "+orig+" VALUES (2000, 'w', 1)")
 			done <- err
 		}()
 		select {
@@ -416,7 +418,7 @@ func TestPostgresChecksumLock(t *testing.T) {
 	if _, err := tx.Exec(ctx, "UPDATE "+orig+" SET b = b + 1 WHERE id = 10"); err != nil {
 		t.Fatal(err)
 	}
-	ck.opts.Retries = 2
+	ck.opts.Retries, ck.opts.LockTimeout = 2, 100*time.Millisecond
 	if err := ckOpenErr(t, ck, 1, func(context.Context) error { t.Error("blocked ran without the lock"); return nil }); err == nil ||
 		!strings.Contains(err.Error(), "gave up after 2 attempts") {
 		t.Errorf("Open behind a writer's transaction: %v", err)
@@ -434,13 +436,32 @@ func TestPostgresChecksumLock(t *testing.T) {
 	if time.Since(start) < 300*time.Millisecond {
 		t.Errorf("Open took the lock in %v, before the writer committed", time.Since(start))
 	}
-	if !strings.Contains(log.String(), "the lock on the original timed out; retrying") {
+	if !strings.Contains(log.String(), "attempt at the lock on the original rolled back; retrying") {
 		t.Errorf("no retry logged:\n%s", log.String())
 	}
 	if o, _, err := rs[0].Sum(ctx, engine.ChecksumChunk{}); err != nil || o.Rows != 102 {
 		t.Errorf("the reader sees %d rows (%v), want 102", o.Rows, err)
 	}
 	ckClose(t, rs)
+	// A blocked that outlasts the lock timeout is rolled back and tried
+	// again, and given up after Retries attempts.
+	calls := 0
+	rs = ckOpen(t, ck, 1, func(ctx context.Context) error {
+		if calls++; calls == 1 {
+			<-ctx.Done()
+			return fmt.Errorf("drain: %w", ctx.Err())
+		}
+		return nil
+	})
+	ckClose(t, rs)
+	if calls != 2 {
+		t.Errorf("blocked called %d times, want 2", calls)
+	}
+	ck.opts.Retries = 2
+	if err := ckOpenErr(t, ck, 1, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }); !errors.Is(err, errBlockedTimeout) ||
+		!strings.Contains(err.Error(), "gave up after 2 attempts") {
+		t.Errorf("Open with a blocked that outlasts the lock timeout: %v", err)
+	}
 	// A failing blocked leaves nothing open, and the pool's size bounds
 	// the readers.
 	if err := ckOpenErr(t, ck, 2, func(context.Context) error { return fmt.Errorf("drain failed") }); err == nil || err.Error() != "drain failed" {
