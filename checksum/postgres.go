@@ -206,7 +206,7 @@ func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("checksum: lock %s: %w", c.sql.Source, context.Cause(ctx))
 		}
-		if !table.PostgresTransient(err) && !errors.Is(err, errBlockedTimeout) {
+		if !table.PostgresTransient(err) && !errors.Is(err, errPgBlockedTimeout) {
 			return nil, err
 		}
 		if attempt >= max(c.opts.Retries, 1) {
@@ -224,9 +224,9 @@ func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context
 	}
 }
 
-// errBlockedTimeout is a blocked that did not finish within the lock
+// errPgBlockedTimeout is a blocked that did not finish within the lock
 // timeout: writers would wait longer than the cut-over lets them.
-var errBlockedTimeout = errors.New("the last changes were not applied (and chunks recopied) within the lock timeout")
+var errPgBlockedTimeout = errors.New("the last changes were not applied (and chunks recopied) within the lock timeout")
 
 // attempt takes the lock, runs blocked within the lock timeout and opens
 // the readers, then releases the lock; on error everything is released.
@@ -254,7 +254,7 @@ func (c *Postgres) attempt(ctx context.Context, n int, blocked func(context.Cont
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%w (%v)", errBlockedTimeout, err)
+			return nil, fmt.Errorf("%w (%v)", errPgBlockedTimeout, err)
 		}
 		return nil, err
 	}
@@ -375,7 +375,7 @@ func (c *Postgres) Recopy(ctx context.Context, ch engine.ChecksumChunk) error {
 	}
 	// A no-op after Commit.
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	del, ins := "DELETE FROM "+c.sql.Shadow+where(sconds), c.sql.Insert+where(conds)
+	del, ins := "DELETE FROM "+c.sql.Shadow+pgWhere(sconds), c.sql.Insert+pgWhere(conds)
 	if _, err := tx.Exec(ctx, del, sargs...); err != nil {
 		return fmt.Errorf("checksum: recopy: delete the shadow's rows: %w", err)
 	}
@@ -409,7 +409,7 @@ func (c *Postgres) ranges(ch engine.ChecksumChunk, cols []string, args *[]any) (
 	return conds, nil
 }
 
-func where(conds []string) string {
+func pgWhere(conds []string) string {
 	if len(conds) == 0 {
 		return ""
 	}
@@ -461,7 +461,7 @@ func (r *pgReader) Sum(ctx context.Context, ch engine.ChecksumChunk) (original, 
 		var s engine.ChecksumSum
 		var hash int64
 		q := "SELECT count(*), coalesce(bit_xor(hashtextextended((ROW(" + strings.Join(vals, ", ") + ")::text) COLLATE \"C\", 0)), 0) FROM " +
-			from + where(conds)
+			from + pgWhere(conds)
 		if err := r.tx.QueryRow(ctx, q, args...).Scan(&s.Rows, &hash); err != nil {
 			return s, err
 		}
@@ -506,7 +506,7 @@ func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, e
 		for i, v := range vals {
 			sel = append(sel, "("+v+")::text AS v"+fmt.Sprint(i))
 		}
-		return "SELECT " + strings.Join(sel, ", ") + " FROM " + from + where(conds)
+		return "SELECT " + strings.Join(sel, ", ") + " FROM " + from + pgWhere(conds)
 	}
 	var out, order []string
 	for i := range c.origKeys {
@@ -517,7 +517,7 @@ func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, e
 		out = append(out, fmt.Sprintf("u.v%d", i))
 	}
 	q := "SELECT u.s, " + strings.Join(out, ", ") + " FROM (" + side(0, c.origKeys, c.origVals, c.sql.Source, conds) +
-		" UNION ALL " + side(1, c.shadKeys, c.shadVals, c.sql.Shadow, sconds) + ") AS u(s" + columnList(len(c.origKeys), len(c.origVals)) +
+		" UNION ALL " + side(1, c.shadKeys, c.shadVals, c.sql.Shadow, sconds) + ") AS u(s" + pgColumnList(len(c.origKeys), len(c.origVals)) +
 		") ORDER BY " + strings.Join(order, ", ") + ", u.s"
 	rows, err := r.tx.Query(ctx, q, args...)
 	if err != nil {
@@ -543,7 +543,7 @@ func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, e
 			prev = cur
 			continue
 		}
-		if !prev.shadow && cur.shadow && sameText(prev.key, cur.key) {
+		if !prev.shadow && cur.shadow && pgSameText(prev.key, cur.key) {
 			if d := c.rowDiff(prev, cur); d != "" {
 				return d, nil
 			}
@@ -561,8 +561,8 @@ func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, e
 	return "", nil
 }
 
-// columnList is ", k0, …, v0, …" for the union's column aliases.
-func columnList(keys, vals int) string {
+// pgColumnList is ", k0, …, v0, …" for the union's column aliases.
+func pgColumnList(keys, vals int) string {
 	var b strings.Builder
 	for i := range keys {
 		fmt.Fprintf(&b, ", k%d", i)
@@ -573,7 +573,7 @@ func columnList(keys, vals int) string {
 	return b.String()
 }
 
-func sameText(a, b []*string) bool {
+func pgSameText(a, b []*string) bool {
 	for i := range a {
 		if (a[i] == nil) != (b[i] == nil) || a[i] != nil && *a[i] != *b[i] {
 			return false
@@ -586,7 +586,7 @@ func sameText(a, b []*string) bool {
 func (c *Postgres) keyText(key []*string) string {
 	parts := make([]string, len(key))
 	for i, k := range key {
-		parts[i] = c.plan.Key[i] + "=" + shorten(k)
+		parts[i] = c.plan.Key[i] + "=" + pgShorten(k)
 	}
 	return "(" + strings.Join(parts, ", ") + ")"
 }
@@ -600,11 +600,11 @@ func (c *Postgres) lone(r *pgRow) string {
 
 func (c *Postgres) rowDiff(o, s *pgRow) string {
 	for i := range o.vals {
-		if sameText(o.vals[i:i+1], s.vals[i:i+1]) {
+		if pgSameText(o.vals[i:i+1], s.vals[i:i+1]) {
 			continue
 		}
 		return fmt.Sprintf("key %s: column %q differs: original %s, shadow %s", c.keyText(o.key), c.plan.Mapping[i].Shadow,
-			quoted(o.vals[i]), quoted(s.vals[i]))
+			pgQuoted(o.vals[i]), pgQuoted(s.vals[i]))
 	}
 	return ""
 }
@@ -612,7 +612,7 @@ func (c *Postgres) rowDiff(o, s *pgRow) string {
 // pgShown is how many characters of a value a difference shows.
 const pgShown = 60
 
-func shorten(v *string) string {
+func pgShorten(v *string) string {
 	if v == nil {
 		return "NULL"
 	}
@@ -622,11 +622,11 @@ func shorten(v *string) string {
 	return *v
 }
 
-func quoted(v *string) string {
+func pgQuoted(v *string) string {
 	if v == nil {
 		return "NULL"
 	}
-	return fmt.Sprintf("%q", shorten(v))
+	return fmt.Sprintf("%q", pgShorten(v))
 }
 
 // Close rolls the snapshot back and returns the connection to the pool.

@@ -19,34 +19,34 @@ import (
 	"osc/table"
 )
 
-const ckSchema = "ckpg_test"
+const pgckSchema = "ckpg_test"
 
-// ckPool connects like the dialect (table.OpenPostgres), in a session time
+// pgckPool connects like the dialect (table.OpenPostgres), in a session time
 // zone other than the server's, and creates a fresh test schema with stmts
 // run in it.
-func ckPool(t testing.TB, stmts ...string) *pgxpool.Pool {
+func pgckPool(t testing.TB, stmts ...string) *pgxpool.Pool {
 	t.Helper()
 	pool := testdb.Connect(t, "PostgreSQL", func(ctx context.Context) (*pgxpool.Pool, error) {
 		return table.OpenPostgres(ctx, testdb.PostgresDSN()+"&timezone=America/New_York")
 	})
 	t.Cleanup(pool.Close)
-	testdb.ResetPostgresSchema(t, pool, ckSchema)
-	testdb.ExecPostgresIn(t, pool, ckSchema, stmts...)
+	testdb.ResetPostgresSchema(t, pool, pgckSchema)
+	testdb.ExecPostgresIn(t, pool, pgckSchema, stmts...)
 	return pool
 }
 
-// ckMigrate creates the shadow of ckSchema.name with alter as the dialect
+// pgckMigrate creates the shadow of pgckSchema.name with alter as the dialect
 // does and copies the rows with the copier, in chunks of 7.
-func ckMigrate(t testing.TB, pool *pgxpool.Pool, name, alter string) *table.Plan {
+func pgckMigrate(t testing.TB, pool *pgxpool.Pool, name, alter string) *table.Plan {
 	t.Helper()
-	return ckMigrateBy(t, pool, name, alter, 7)
+	return pgckMigrateBy(t, pool, name, alter, 7)
 }
 
-// ckMigrateBy is ckMigrate copying in chunks of size.
-func ckMigrateBy(t testing.TB, pool *pgxpool.Pool, name, alter string, size int) *table.Plan {
+// pgckMigrateBy is pgckMigrate copying in chunks of size.
+func pgckMigrateBy(t testing.TB, pool *pgxpool.Pool, name, alter string, size int) *table.Plan {
 	t.Helper()
 	ctx := context.Background()
-	in, err := table.InspectPostgresTable(ctx, pool, table.NewPostgresNames(ckSchema, name))
+	in, err := table.InspectPostgresTable(ctx, pool, table.NewPostgresNames(pgckSchema, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +68,12 @@ func ckMigrateBy(t testing.TB, pool *pgxpool.Pool, name, alter string, size int)
 	}
 }
 
-func ckNew(pool *pgxpool.Pool, plan *table.Plan, log *slog.Logger) *Postgres {
+func pgckNew(pool *pgxpool.Pool, plan *table.Plan, log *slog.Logger) *Postgres {
 	return NewPostgres(pool, plan, Options{LockTimeout: 100 * time.Millisecond, Retries: 3, Log: log})
 }
 
-// ckOpen opens n readers, calling blocked (nil: nothing) with writes blocked.
-func ckOpen(t testing.TB, ck *Postgres, n int, blocked func(context.Context) error) []engine.ChecksumReader {
+// pgckOpen opens n readers, calling blocked (nil: nothing) with writes blocked.
+func pgckOpen(t testing.TB, ck *Postgres, n int, blocked func(context.Context) error) []engine.ChecksumReader {
 	t.Helper()
 	if blocked == nil {
 		blocked = func(context.Context) error { return nil }
@@ -82,20 +82,20 @@ func ckOpen(t testing.TB, ck *Postgres, n int, blocked func(context.Context) err
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ckClose(t, rs) })
+	t.Cleanup(func() { pgckClose(t, rs) })
 	return rs
 }
 
-// ckOpenErr opens readers where an error is expected, and closes them if
+// pgckOpenErr opens readers where an error is expected, and closes them if
 // there is none.
-func ckOpenErr(t testing.TB, ck *Postgres, n int, blocked func(context.Context) error) error {
+func pgckOpenErr(t testing.TB, ck *Postgres, n int, blocked func(context.Context) error) error {
 	t.Helper()
 	rs, err := ck.Open(context.Background(), n, blocked)
-	ckClose(t, rs)
+	pgckClose(t, rs)
 	return err
 }
 
-func ckClose(t testing.TB, rs []engine.ChecksumReader) {
+func pgckClose(t testing.TB, rs []engine.ChecksumReader) {
 	t.Helper()
 	for _, r := range rs {
 		if err := r.Close(); err != nil {
@@ -104,18 +104,18 @@ func ckClose(t testing.TB, rs []engine.ChecksumReader) {
 	}
 }
 
-// ckResult is one chunk's fingerprints.
-type ckResult struct {
+// pgckResult is one chunk's fingerprints.
+type pgckResult struct {
 	chunk            engine.ChecksumChunk
 	original, shadow engine.ChecksumSum
 }
 
-// ckSums bounds the chunks with the first reader and sums them with the
+// pgckSums bounds the chunks with the first reader and sums them with the
 // readers in turn.
-func ckSums(t testing.TB, rs []engine.ChecksumReader, size int) []ckResult {
+func pgckSums(t testing.TB, rs []engine.ChecksumReader, size int) []pgckResult {
 	t.Helper()
 	ctx := context.Background()
-	var out []ckResult
+	var out []pgckResult
 	var after []any
 	for i := 0; ; i++ {
 		upto, err := rs[0].Bound(ctx, after, size)
@@ -127,7 +127,7 @@ func ckSums(t testing.TB, rs []engine.ChecksumReader, size int) []ckResult {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, ckResult{ch, o, s})
+		out = append(out, pgckResult{ch, o, s})
 		if upto == nil {
 			return out
 		}
@@ -135,9 +135,9 @@ func ckSums(t testing.TB, rs []engine.ChecksumReader, size int) []ckResult {
 	}
 }
 
-// ckDiffering returns the chunks whose fingerprints differ.
-func ckDiffering(res []ckResult) []ckResult {
-	var out []ckResult
+// pgckDiffering returns the chunks whose fingerprints differ.
+func pgckDiffering(res []pgckResult) []pgckResult {
+	var out []pgckResult
 	for _, r := range res {
 		if r.original != r.shadow {
 			out = append(out, r)
@@ -146,26 +146,26 @@ func ckDiffering(res []ckResult) []ckResult {
 	return out
 }
 
-// ckRequireEqual checks every chunk of a fresh Open, naming the first
+// pgckRequireEqual checks every chunk of a fresh Open, naming the first
 // difference of a chunk that differs.
-func ckRequireEqual(t testing.TB, ck *Postgres, size int) []ckResult {
+func pgckRequireEqual(t testing.TB, ck *Postgres, size int) []pgckResult {
 	t.Helper()
 	rs, err := ck.Open(context.Background(), 2, func(context.Context) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ckClose(t, rs)
-	res := ckSums(t, rs, size)
-	for _, r := range ckDiffering(res) {
+	defer pgckClose(t, rs)
+	res := pgckSums(t, rs, size)
+	for _, r := range pgckDiffering(res) {
 		d, err := rs[1].Diff(context.Background(), r.chunk)
 		t.Errorf("chunk %v: original %+v, shadow %+v: %s %v", r.chunk, r.original, r.shadow, d, err)
 	}
 	return res
 }
 
-// ckSameRows compares the text of every row of two queries, whatever their
+// pgckSameRows compares the text of every row of two queries, whatever their
 // order.
-func ckSameRows(t testing.TB, pool *pgxpool.Pool, a, b string) {
+func pgckSameRows(t testing.TB, pool *pgxpool.Pool, a, b string) {
 	t.Helper()
 	for _, q := range []string{
 		fmt.Sprintf("SELECT count(*) FROM ((SELECT ckpg_a::text FROM (%s) ckpg_a EXCEPT ALL SELECT ckpg_b::text FROM (%s) ckpg_b) UNION ALL "+
@@ -181,9 +181,9 @@ func ckSameRows(t testing.TB, pool *pgxpool.Pool, a, b string) {
 	}
 }
 
-// ckTypes creates a table of many types and fills it (run it twice for a
+// pgckTypes creates a table of many types and fills it (run it twice for a
 // plain copy: same values).
-const ckTypes = `
+const pgckTypes = `
 CREATE TABLE %[1]s (
 	id int PRIMARY KEY,
 	i2 smallint, i4 int, i8 bigint, n numeric, n2 numeric(10,3), r real, d double precision,
@@ -234,23 +234,23 @@ func TestPostgresChecksumNoFalseMismatch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := "ckpg_" + tc.name
-			pool := ckPool(t, "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN posint AS integer CHECK (VALUE > 0)",
-				fmt.Sprintf(ckTypes, name), fmt.Sprintf(ckTypes, name+"_plain"))
+			pool := pgckPool(t, "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN posint AS integer CHECK (VALUE > 0)",
+				fmt.Sprintf(pgckTypes, name), fmt.Sprintf(pgckTypes, name+"_plain"))
 			if tc.name == "convert" {
 				// abs(i4 + 1) of the extreme row does not fit an int.
-				testdb.ExecPostgresIn(t, pool, ckSchema, "UPDATE "+name+" SET i4 = 0 WHERE i4 = 2147483647", "UPDATE "+name+"_plain SET i4 = 0 WHERE i4 = 2147483647")
+				testdb.ExecPostgresIn(t, pool, pgckSchema, "UPDATE "+name+" SET i4 = 0 WHERE i4 = 2147483647", "UPDATE "+name+"_plain SET i4 = 0 WHERE i4 = 2147483647")
 			}
-			plan := ckMigrate(t, pool, name, tc.alter)
+			plan := pgckMigrate(t, pool, name, tc.alter)
 			// The server is the oracle of the ALTER: the shadow holds what a
 			// plain ALTER TABLE gives.
 			for _, c := range table.SplitPostgresAlter(tc.alter) {
-				testdb.ExecPostgresIn(t, pool, ckSchema, "ALTER TABLE "+name+"_plain "+c)
+				testdb.ExecPostgresIn(t, pool, pgckSchema, "ALTER TABLE "+name+"_plain "+c)
 			}
-			ckSameRows(t, pool, "SELECT * FROM "+table.QuotePostgres(ckSchema, plan.Shadow.Name), "SELECT * FROM "+ckSchema+"."+name+"_plain")
+			pgckSameRows(t, pool, "SELECT * FROM "+table.QuotePostgres(pgckSchema, plan.Shadow.Name), "SELECT * FROM "+pgckSchema+"."+name+"_plain")
 
-			ck := ckNew(pool, plan, nil)
+			ck := pgckNew(pool, plan, nil)
 			for _, size := range []int{1, 9, 1000} {
-				res := ckRequireEqual(t, ck, size)
+				res := pgckRequireEqual(t, ck, size)
 				if want := 65/size + 1; len(res) != want {
 					t.Errorf("chunk size %d: %d chunks, want %d", size, len(res), want)
 				}
@@ -258,7 +258,7 @@ func TestPostgresChecksumNoFalseMismatch(t *testing.T) {
 			// Every mapped column counts: the shadow's row 1 given row 2's
 			// value in one column differs, Diff names the column, and a
 			// recopy of the chunk repairs it.
-			shadow := table.QuotePostgres(ckSchema, plan.Shadow.Name)
+			shadow := table.QuotePostgres(pgckSchema, plan.Shadow.Name)
 			key := table.QuotePostgres(plan.Mapping[plan.KeyIndex[0]].Shadow)
 			for _, m := range plan.Mapping {
 				if m.SourceIndex == plan.KeyIndex[0] {
@@ -266,41 +266,41 @@ func TestPostgresChecksumNoFalseMismatch(t *testing.T) {
 				}
 				col := table.QuotePostgres(m.Shadow)
 				testdb.ExecPostgres(t, pool, fmt.Sprintf("UPDATE %[1]s s SET %[2]s = o.%[2]s FROM %[1]s o WHERE s.%[3]s = 1 AND o.%[3]s = 2", shadow, col, key))
-				rs := ckOpen(t, ck, 1, nil)
-				bad := ckDiffering(ckSums(t, rs, 3))
+				rs := pgckOpen(t, ck, 1, nil)
+				bad := pgckDiffering(pgckSums(t, rs, 3))
 				if len(bad) != 1 || bad[0].chunk.After != nil {
 					t.Errorf("column %s changed in row 1: differing chunks %+v", m.Shadow, bad)
-					ckClose(t, rs)
+					pgckClose(t, rs)
 					continue
 				}
 				d, err := rs[0].Diff(context.Background(), bad[0].chunk)
 				if want := fmt.Sprintf("key (id=1): column %q differs: original ", m.Shadow); err != nil || !strings.HasPrefix(d, want) {
 					t.Errorf("column %s: diff %q (%v), want %q…", m.Shadow, d, err, want)
 				}
-				ckClose(t, rs)
-				rs = ckOpen(t, ck, 1, func(ctx context.Context) error { return ck.Recopy(ctx, bad[0].chunk) })
-				if bad := ckDiffering(ckSums(t, rs, 3)); len(bad) != 0 {
+				pgckClose(t, rs)
+				rs = pgckOpen(t, ck, 1, func(ctx context.Context) error { return ck.Recopy(ctx, bad[0].chunk) })
+				if bad := pgckDiffering(pgckSums(t, rs, 3)); len(bad) != 0 {
 					t.Errorf("column %s: the recopy left %+v", m.Shadow, bad)
 				}
-				ckClose(t, rs)
+				pgckClose(t, rs)
 			}
-			ckSameRows(t, pool, "SELECT * FROM "+shadow, "SELECT * FROM "+ckSchema+"."+name+"_plain")
+			pgckSameRows(t, pool, "SELECT * FROM "+shadow, "SELECT * FROM "+pgckSchema+"."+name+"_plain")
 		})
 	}
 }
 
-// ckSimple is a table of keys 10, 20, …, 1000 with a large value every
+// pgckSimple is a table of keys 10, 20, …, 1000 with a large value every
 // seventh row, migrated with a rename and a widening.
-func ckSimple(t *testing.T, name string) (*pgxpool.Pool, *table.Plan) {
+func pgckSimple(t *testing.T, name string) (*pgxpool.Pool, *table.Plan) {
 	t.Helper()
-	pool := ckPool(t, "CREATE TABLE "+name+" (id int PRIMARY KEY, v text, b int)",
+	pool := pgckPool(t, "CREATE TABLE "+name+" (id int PRIMARY KEY, v text, b int)",
 		"INSERT INTO "+name+" SELECT i * 10, CASE WHEN i % 7 = 0 THEN (SELECT string_agg(md5((i * k)::text) || repeat('z', 32), '') FROM generate_series(1, 200) k) ELSE 'v' || i END, i FROM generate_series(1, 100) i")
 	// The large values are compressed and out of line.
 	var n int
-	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM "+ckSchema+"."+name+" WHERE pg_column_compression(v) = 'pglz' AND pg_column_size(v) > 2100").Scan(&n); err != nil || n != 14 {
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM "+pgckSchema+"."+name+" WHERE pg_column_compression(v) = 'pglz' AND pg_column_size(v) > 2100").Scan(&n); err != nil || n != 14 {
 		t.Fatalf("%d compressed large values (%v), want 14", n, err)
 	}
-	return pool, ckMigrate(t, pool, name, "ALTER COLUMN b TYPE bigint; RENAME COLUMN v TO w")
+	return pool, pgckMigrate(t, pool, name, "ALTER COLUMN b TYPE bigint; RENAME COLUMN v TO w")
 }
 
 func TestPostgresChecksumRepairs(t *testing.T) {
@@ -318,16 +318,16 @@ func TestPostgresChecksumRepairs(t *testing.T) {
 		{"after", "INSERT INTO %s VALUES (5000, 'x', 1)", 10, "key (id=5000) is in the shadow but not in the original"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pool, plan := ckSimple(t, "ckpg_rep")
-			shadow := table.QuotePostgres(ckSchema, plan.Shadow.Name)
+			pool, plan := pgckSimple(t, "ckpg_rep")
+			shadow := table.QuotePostgres(pgckSchema, plan.Shadow.Name)
 			testdb.ExecPostgres(t, pool, fmt.Sprintf(tc.corrupt, shadow))
-			ck := ckNew(pool, plan, nil)
-			rs := ckOpen(t, ck, 2, nil)
-			res := ckSums(t, rs, 10)
+			ck := pgckNew(pool, plan, nil)
+			rs := pgckOpen(t, ck, 2, nil)
+			res := pgckSums(t, rs, 10)
 			if len(res) != 11 {
 				t.Fatalf("%d chunks, want 11", len(res))
 			}
-			bad := ckDiffering(res)
+			bad := pgckDiffering(res)
 			if len(bad) != 1 || bad[0].chunk.Upto != nil && fmt.Sprint(bad[0].chunk) != fmt.Sprint(res[tc.chunk].chunk) {
 				t.Fatalf("differing chunks %+v, want chunk %d %+v", bad, tc.chunk, res[tc.chunk].chunk)
 			}
@@ -339,44 +339,44 @@ func TestPostgresChecksumRepairs(t *testing.T) {
 			if d, err := rs[0].Diff(context.Background(), res[(tc.chunk+1)%len(res)].chunk); d != "" || err != nil {
 				t.Errorf("diff of an equal chunk: %q %v", d, err)
 			}
-			ckClose(t, rs)
-			ckOpen(t, ck, 1, func(ctx context.Context) error { return ck.Recopy(ctx, bad[0].chunk) })
-			ckRequireEqual(t, ck, 10)
-			ckSameRows(t, pool, "SELECT id, v, b FROM "+ckSchema+".ckpg_rep", "SELECT id, w, b FROM "+shadow)
+			pgckClose(t, rs)
+			pgckOpen(t, ck, 1, func(ctx context.Context) error { return ck.Recopy(ctx, bad[0].chunk) })
+			pgckRequireEqual(t, ck, 10)
+			pgckSameRows(t, pool, "SELECT id, v, b FROM "+pgckSchema+".ckpg_rep", "SELECT id, w, b FROM "+shadow)
 		})
 	}
 }
 
-// ckLog collects the log's lines.
-type ckLog struct {
+// pgckLog collects the log's lines.
+type pgckLog struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (l *ckLog) Write(p []byte) (int, error) {
+func (l *pgckLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
 
-func (l *ckLog) String() string {
+func (l *pgckLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
 
 func TestPostgresChecksumLock(t *testing.T) {
-	pool, plan := ckSimple(t, "ckpg_lock")
+	pool, plan := pgckSimple(t, "ckpg_lock")
 	ctx := context.Background()
-	orig := ckSchema + ".ckpg_lock"
-	var log ckLog
-	ck := ckNew(pool, plan, slog.New(slog.NewTextHandler(&log, nil)))
+	orig := pgckSchema + ".ckpg_lock"
+	var log pgckLog
+	ck := pgckNew(pool, plan, slog.New(slog.NewTextHandler(&log, nil)))
 	ck.opts.LockTimeout = 2 * time.Second
 
 	// A writer waits while blocked runs, and succeeds after.
 	done := make(chan error, 1)
 	var waited bool
-	rs := ckOpen(t, ck, 2, func(ctx context.Context) error {
+	rs := pgckOpen(t, ck, 2, func(ctx context.Context) error {
 		go func() {
 			_, err := pool.Exec(context.Background(), "INSERT INTO "+orig+" VALUES (2000, 'w', 1)")
 			done <- err
@@ -406,7 +406,7 @@ func TestPostgresChecksumLock(t *testing.T) {
 			t.Errorf("a reader sees %d rows (%v), want 100", o.Rows, err)
 		}
 	}
-	ckClose(t, rs)
+	pgckClose(t, rs)
 
 	// An open transaction that wrote to the original makes the lock time
 	// out; Open retries and succeeds once it commits.
@@ -419,7 +419,7 @@ func TestPostgresChecksumLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck.opts.Retries, ck.opts.LockTimeout = 2, 100*time.Millisecond
-	if err := ckOpenErr(t, ck, 1, func(context.Context) error { t.Error("blocked ran without the lock"); return nil }); err == nil ||
+	if err := pgckOpenErr(t, ck, 1, func(context.Context) error { t.Error("blocked ran without the lock"); return nil }); err == nil ||
 		!strings.Contains(err.Error(), "gave up after 2 attempts") {
 		t.Errorf("Open behind a writer's transaction: %v", err)
 	}
@@ -432,7 +432,7 @@ func TestPostgresChecksumLock(t *testing.T) {
 		_ = tx.Commit(ctx)
 	}()
 	start := time.Now()
-	rs = ckOpen(t, ck, 1, nil)
+	rs = pgckOpen(t, ck, 1, nil)
 	if time.Since(start) < 300*time.Millisecond {
 		t.Errorf("Open took the lock in %v, before the writer committed", time.Since(start))
 	}
@@ -442,32 +442,32 @@ func TestPostgresChecksumLock(t *testing.T) {
 	if o, _, err := rs[0].Sum(ctx, engine.ChecksumChunk{}); err != nil || o.Rows != 102 {
 		t.Errorf("the reader sees %d rows (%v), want 102", o.Rows, err)
 	}
-	ckClose(t, rs)
+	pgckClose(t, rs)
 	// A blocked that outlasts the lock timeout is rolled back and tried
 	// again, and given up after Retries attempts.
 	calls := 0
-	rs = ckOpen(t, ck, 1, func(ctx context.Context) error {
+	rs = pgckOpen(t, ck, 1, func(ctx context.Context) error {
 		if calls++; calls == 1 {
 			<-ctx.Done()
 			return fmt.Errorf("drain: %w", ctx.Err())
 		}
 		return nil
 	})
-	ckClose(t, rs)
+	pgckClose(t, rs)
 	if calls != 2 {
 		t.Errorf("blocked called %d times, want 2", calls)
 	}
 	ck.opts.Retries = 2
-	if err := ckOpenErr(t, ck, 1, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }); !errors.Is(err, errBlockedTimeout) ||
+	if err := pgckOpenErr(t, ck, 1, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }); !errors.Is(err, errPgBlockedTimeout) ||
 		!strings.Contains(err.Error(), "gave up after 2 attempts") {
 		t.Errorf("Open with a blocked that outlasts the lock timeout: %v", err)
 	}
 	// A failing blocked leaves nothing open, and the pool's size bounds
 	// the readers.
-	if err := ckOpenErr(t, ck, 2, func(context.Context) error { return fmt.Errorf("drain failed") }); err == nil || err.Error() != "drain failed" {
+	if err := pgckOpenErr(t, ck, 2, func(context.Context) error { return fmt.Errorf("drain failed") }); err == nil || err.Error() != "drain failed" {
 		t.Errorf("Open with a failing blocked: %v", err)
 	}
-	if err := ckOpenErr(t, ck, int(pool.Config().MaxConns), nil); err == nil {
+	if err := pgckOpenErr(t, ck, int(pool.Config().MaxConns), nil); err == nil {
 		t.Error("Open with as many readers as the pool has connections: no error")
 	}
 	if n := pool.Stat().AcquiredConns(); n != 0 {
@@ -482,24 +482,24 @@ func TestPostgresChecksumLock(t *testing.T) {
 // A key whose collation the ALTER changes orders the shadow otherwise: one
 // chunk, compared whole, which cannot be recopied.
 func TestPostgresChecksumKeyOrderChanged(t *testing.T) {
-	pool := ckPool(t, `CREATE TABLE ckpg_coll (k text COLLATE "C" PRIMARY KEY, v int)`,
+	pool := pgckPool(t, `CREATE TABLE ckpg_coll (k text COLLATE "C" PRIMARY KEY, v int)`,
 		"INSERT INTO ckpg_coll SELECT chr(65 + i % 26) || chr(97 + i / 26) || CASE WHEN i % 2 = 0 THEN 'a' ELSE 'B' END, i FROM generate_series(0, 200) i")
-	plan := ckMigrate(t, pool, "ckpg_coll", `ALTER COLUMN k TYPE text COLLATE "de-x-icu"`)
-	ck := ckNew(pool, plan, nil)
-	if res := ckRequireEqual(t, ck, 10); len(res) != 1 {
+	plan := pgckMigrate(t, pool, "ckpg_coll", `ALTER COLUMN k TYPE text COLLATE "de-x-icu"`)
+	ck := pgckNew(pool, plan, nil)
+	if res := pgckRequireEqual(t, ck, 10); len(res) != 1 {
 		t.Errorf("%d chunks, want 1", len(res))
 	}
-	shadow := table.QuotePostgres(ckSchema, plan.Shadow.Name)
+	shadow := table.QuotePostgres(pgckSchema, plan.Shadow.Name)
 	testdb.ExecPostgres(t, pool, "UPDATE "+shadow+" SET v = -1 WHERE k = 'BbB'")
-	rs := ckOpen(t, ck, 1, nil)
-	bad := ckDiffering(ckSums(t, rs, 10))
+	rs := pgckOpen(t, ck, 1, nil)
+	bad := pgckDiffering(pgckSums(t, rs, 10))
 	if len(bad) != 1 {
 		t.Fatalf("differing chunks: %+v", bad)
 	}
 	if d, err := rs[0].Diff(context.Background(), bad[0].chunk); d != `key (k=BbB): column "v" differs: original "27", shadow "-1"` || err != nil {
 		t.Errorf("diff %q %v", d, err)
 	}
-	err := ckOpenErr(t, ck, 1, func(ctx context.Context) error { return ck.Recopy(ctx, bad[0].chunk) })
+	err := pgckOpenErr(t, ck, 1, func(ctx context.Context) error { return ck.Recopy(ctx, bad[0].chunk) })
 	if err == nil || !strings.Contains(err.Error(), `cannot be repaired: the --alter changes the collation of key column k from "C" to "de-x-icu"`) {
 		t.Errorf("recopy: %v", err)
 	}
@@ -536,24 +536,24 @@ func TestPgKeyOrderKept(t *testing.T) {
 // 1,000 and 10,000 rows, and with two readers in parallel (the engine's
 // default) and chunks of 10,000 rows. Run it with -benchtime 1x.
 func BenchmarkPostgresChecksum(b *testing.B) {
-	pool := ckPool(b, "CREATE TABLE ckpg_bench (id int PRIMARY KEY, a int, s text, ts timestamptz, n numeric(12,2), j jsonb)",
+	pool := pgckPool(b, "CREATE TABLE ckpg_bench (id int PRIMARY KEY, a int, s text, ts timestamptz, n numeric(12,2), j jsonb)",
 		`INSERT INTO ckpg_bench SELECT i, i % 1000, md5(i::text) || ' ' || i, '2024-01-01'::timestamptz + i * interval '1 s', i / 7.0,
 			jsonb_build_object('i', i) FROM generate_series(1, 200000) i`, "VACUUM ANALYZE ckpg_bench")
 	start := time.Now()
-	plan := ckMigrateBy(b, pool, "ckpg_bench", "ALTER COLUMN a TYPE bigint, ADD COLUMN extra int DEFAULT 1", 1000)
+	plan := pgckMigrateBy(b, pool, "ckpg_bench", "ALTER COLUMN a TYPE bigint, ADD COLUMN extra int DEFAULT 1", 1000)
 	copyTime := time.Since(start)
-	testdb.ExecPostgres(b, pool, "VACUUM ANALYZE "+table.QuotePostgres(ckSchema, plan.Shadow.Name))
-	ck := ckNew(pool, plan, nil)
+	testdb.ExecPostgres(b, pool, "VACUUM ANALYZE "+table.QuotePostgres(pgckSchema, plan.Shadow.Name))
+	ck := pgckNew(pool, plan, nil)
 	b.ReportMetric(copyTime.Seconds(), "copy-s")
 	for b.Loop() {
 		for _, run := range []struct {
 			readers, size int
 		}{{1, 1000}, {1, 10000}, {2, 10000}} {
-			rs := ckOpen(b, ck, run.readers, nil)
+			rs := pgckOpen(b, ck, run.readers, nil)
 			start := time.Now()
-			ckParallelSums(b, rs, run.size)
+			pgckParallelSums(b, rs, run.size)
 			d := time.Since(start)
-			ckClose(b, rs)
+			pgckClose(b, rs)
 			b.ReportMetric(d.Seconds(), fmt.Sprintf("sum-%dx%d-s", run.readers, run.size))
 			b.Logf("copy %v; checksum with %d reader(s), chunks of %d: %v (%.0f%% of the copy)", copyTime.Round(time.Millisecond),
 				run.readers, run.size, d.Round(time.Millisecond), 100*d.Seconds()/copyTime.Seconds())
@@ -561,9 +561,9 @@ func BenchmarkPostgresChecksum(b *testing.B) {
 	}
 }
 
-// ckParallelSums bounds the chunks with the first reader, then sums them on
+// pgckParallelSums bounds the chunks with the first reader, then sums them on
 // all readers at once, requiring them equal.
-func ckParallelSums(b *testing.B, rs []engine.ChecksumReader, size int) {
+func pgckParallelSums(b *testing.B, rs []engine.ChecksumReader, size int) {
 	ctx := context.Background()
 	var all []engine.ChecksumChunk
 	var after []any
