@@ -29,18 +29,11 @@ type Postgres struct {
 	pool *pgxpool.Pool
 	plan *table.Plan
 
-	mu     sync.Mutex
-	ready  bool
-	source string   // quoted source table
-	shadow string   // quoted shadow table
-	keys   []string // quoted source key columns
-	skeys  []string // the same columns in the shadow (renamed by the ALTER, maybe)
-	types  []string // their types
-	// insert is "INSERT INTO shadow (cols) OVERRIDING SYSTEM VALUE SELECT
-	// values FROM source": each value the source column, or the expression
-	// the plan computes it with (ALTER … TYPE … USING), over the source row.
-	insert string
-	onConf string // " ORDER BY key ON CONFLICT (shadow key) DO NOTHING"
+	mu    sync.Mutex
+	ready bool
+	sql   *PostgresStatements
+	// onConf is " ORDER BY key ON CONFLICT (shadow key) DO NOTHING".
+	onConf string
 	// limit is the highest key when the copy started, as text (nil: the
 	// table was empty): rows inserted above it later reach the shadow as
 	// captured changes, so the copy stops there instead of chasing them.
@@ -58,51 +51,20 @@ func (c *Postgres) init(ctx context.Context) error {
 	if c.ready {
 		return nil
 	}
-	p := c.plan
-	if err := p.Usable(); err != nil {
+	s, err := NewPostgresStatements(c.plan)
+	if err != nil {
 		return err
 	}
-	schema := p.Shadow.Schema
-	if schema == "" {
-		schema = p.Source.Schema
-	}
-	c.shadow = pgx.Identifier{schema, p.Shadow.Name}.Sanitize()
-	c.source = pgx.Identifier{p.Source.Schema, p.Source.Name}.Sanitize()
-
-	shadowOf := map[int]string{}
-	var src, dst []string
-	for _, m := range p.Mapping {
-		shadowOf[m.SourceIndex] = m.Shadow
-		src = append(src, m.PostgresValue())
-		dst = append(dst, pgx.Identifier{m.Shadow}.Sanitize())
-	}
-	c.keys, c.skeys, c.types = nil, nil, nil
-	for n, i := range p.KeyIndex {
-		if i < 0 || i >= len(p.Source.Columns) || p.Source.Columns[i].Name != p.Key[n] {
-			return fmt.Errorf("key column %q is not at position %d of the source", p.Key[n], i)
-		}
-		name, ok := shadowOf[i]
-		if !ok {
-			return fmt.Errorf("key column %q is not copied to the shadow", p.Key[n])
-		}
-		if p.Source.Columns[i].ColumnType == "" {
-			return fmt.Errorf("key column %q: the plan has no type for it", p.Key[n])
-		}
-		c.keys = append(c.keys, pgx.Identifier{p.Key[n]}.Sanitize())
-		c.types = append(c.types, p.Source.Columns[i].ColumnType)
-		c.skeys = append(c.skeys, pgx.Identifier{name}.Sanitize())
-	}
-	c.insert = fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
-		c.shadow, strings.Join(dst, ", "), strings.Join(src, ", "), c.source)
+	c.sql = s
 	// ORDER BY names the table's columns qualified: unqualified, a name
 	// would be an output column's (a USING expression's) if one is so named.
-	order := make([]string, len(c.keys))
-	for i, k := range c.keys {
-		order[i] = pgx.Identifier{p.Source.Name}.Sanitize() + "." + k
+	order := make([]string, len(s.Keys))
+	for i, k := range s.Keys {
+		order[i] = pgx.Identifier{c.plan.Source.Name}.Sanitize() + "." + k
 	}
-	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(order, ", "), strings.Join(c.skeys, ", "))
+	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(order, ", "), strings.Join(s.SKeys, ", "))
 	// Read on the first chunk, after change capture started.
-	limit, err := c.edge(ctx, nil, nil, "DESC", 0)
+	limit, err := s.Edge(ctx, c.pool, nil, nil, "DESC", 0)
 	if err != nil {
 		return fmt.Errorf("highest key: %w", err)
 	}
@@ -128,12 +90,12 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		args, probeArgs []any
 	)
 	bound := func(op string, key []any) error {
-		cond, err := c.compare(c.keys, op, key, &args)
+		cond, err := c.sql.Compare(c.sql.Keys, op, key, &args)
 		if err != nil {
 			return err
 		}
 		conds = append(conds, cond)
-		cond, err = c.compare(c.skeys, op, key, &probeArgs)
+		cond, err = c.sql.Compare(c.sql.SKeys, op, key, &probeArgs)
 		probe = append(probe, cond)
 		return err
 	}
@@ -145,7 +107,7 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 			return Chunk{}, fmt.Errorf("copy chunk: lower bound: %w", err)
 		}
 	}
-	upper, err := c.edge(ctx, conds, args, "", size-1)
+	upper, err := c.sql.Edge(ctx, c.pool, conds, args, "", size-1)
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
 	}
@@ -154,7 +116,7 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 			return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
 		}
 	}
-	query, probeQuery := c.insert, "SELECT EXISTS (SELECT 1 FROM "+c.shadow
+	query, probeQuery := c.sql.Insert, "SELECT EXISTS (SELECT 1 FROM "+c.sql.Shadow
 	if len(conds) > 0 {
 		query += " WHERE " + strings.Join(conds, " AND ")
 		probeQuery += " WHERE " + strings.Join(probe, " AND ")
@@ -231,66 +193,4 @@ func (c *Postgres) exec(ctx context.Context, insert string, args []any) (int64, 
 		return 0, nil, fmt.Errorf("commit: %w", err)
 	}
 	return rows, snap, nil
-}
-
-// edge returns the key, as text values, of the row matching conds at offset
-// in key order (dir "" ascending, "DESC" descending), or nil when there is
-// none.
-func (c *Postgres) edge(ctx context.Context, conds []string, args []any, dir string, offset int) ([]any, error) {
-	// ORDER BY names the table's columns qualified: unqualified, they would
-	// be the text output columns, ordered as text.
-	sel := make([]string, len(c.keys))
-	order := make([]string, len(c.keys))
-	for i, k := range c.keys {
-		sel[i] = "o." + k + "::text"
-		order[i] = "o." + k + " " + dir
-	}
-	query := "SELECT " + strings.Join(sel, ", ") + " FROM " + c.source + " AS o"
-	if len(conds) > 0 {
-		query += " WHERE " + strings.Join(conds, " AND ")
-	}
-	query += fmt.Sprintf(" ORDER BY %s LIMIT 1 OFFSET %d", strings.Join(order, ", "), offset)
-	vals := make([]*string, len(c.keys))
-	dest := make([]any, len(c.keys))
-	for i := range vals {
-		dest[i] = &vals[i]
-	}
-	err := c.pool.QueryRow(ctx, query, args...).Scan(dest...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]any, len(vals))
-	for i, v := range vals {
-		if v == nil {
-			return nil, fmt.Errorf("key column %s is NULL", c.keys[i])
-		}
-		out[i] = *v
-	}
-	return out, nil
-}
-
-// compare returns "(k1, k2) op (CAST($n AS t1), CAST($n+1 AS t2))" and
-// appends the bound's values to args.
-func (c *Postgres) compare(cols []string, op string, bound []any, args *[]any) (string, error) {
-	if len(bound) != len(cols) {
-		return "", fmt.Errorf("%d values for a key of %d columns", len(bound), len(cols))
-	}
-	vals := make([]string, len(bound))
-	for i, v := range bound {
-		var s string
-		switch x := v.(type) {
-		case string:
-			s = x
-		case []byte:
-			s = string(x)
-		default:
-			return "", fmt.Errorf("key column %s: unexpected value type %T (want the text form)", cols[i], v)
-		}
-		*args = append(*args, s)
-		vals[i] = fmt.Sprintf("CAST($%d::text AS %s)", len(*args), c.types[i])
-	}
-	return "(" + strings.Join(cols, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")", nil
 }

@@ -93,7 +93,7 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 	}
 	timeout := min(pgFirstLockTimeout, opts.LockTimeout)
 	for attempt := 1; ; attempt++ {
-		if err := pgCancelAutovacuum(ctx, pool, plan, log); err != nil {
+		if err := CancelPostgresAutovacuum(ctx, pool, plan, log); err != nil {
 			return fmt.Errorf("cut-over attempt %d: %w", attempt, err)
 		}
 		start := time.Now()
@@ -117,14 +117,15 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 	}
 }
 
-// pgCancelAutovacuum cancels autovacuum workers holding or awaiting a lock on
-// the original or the shadow (a freshly copied shadow is a prime candidate
-// for one). PostgreSQL cancels an autovacuum that blocks a lock request only
-// after deadlock_timeout (1 s by default), longer than a cut-over attempt
-// waits: every attempt would time out behind it and hold writers for its
-// whole lock_timeout. Autovacuum comes back later; one that prevents
-// transaction ID wraparound is left alone.
-func pgCancelAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, log *slog.Logger) error {
+// CancelPostgresAutovacuum cancels autovacuum workers holding or awaiting a
+// lock on the original or the shadow (a freshly copied shadow is a prime
+// candidate for one). PostgreSQL cancels an autovacuum that blocks a lock
+// request only after deadlock_timeout (1 s by default), longer than a
+// cut-over attempt (or the checksum's lock) waits: every attempt would time
+// out behind it and hold writers for its whole lock_timeout. Autovacuum
+// comes back later; one that prevents transaction ID wraparound is left
+// alone.
+func CancelPostgresAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, log *slog.Logger) error {
 	// The workers are listed first and cancelled one by one: a
 	// pg_cancel_backend in the WHERE clause could run before the other
 	// conditions and cancel the user's sessions.
@@ -159,7 +160,7 @@ func pgCancelAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *table.Pla
 			WHERE pid = $1 AND backend_type = 'autovacuum worker'`, w.pid); err != nil {
 			return fmt.Errorf("cancel autovacuum worker %d: %w", w.pid, err)
 		}
-		log.Info("cut-over: cancelled an autovacuum that would block the table locks", "pid", w.pid, "query", w.query)
+		log.Info("cancelled an autovacuum that would block the table locks", "pid", w.pid, "query", w.query)
 	}
 	return nil
 }

@@ -6,13 +6,9 @@ import (
 	"osc/engine"
 )
 
-// Placeholders until the checksum implementations merge (branches ck-mysql,
-// ck-pg): each replaces its method by the real one and deletes it here.
+// Placeholder until the MySQL checksum implementation merges (branch
+// ck-mysql): it replaces the method by the real one and deletes it here.
 
 func (d *mysqlDialect) NewChecksum() (engine.Checksum, error) {
 	return nil, errors.New("mysql: checksum not implemented on this branch")
-}
-
-func (d *postgresDialect) NewChecksum() (engine.Checksum, error) {
-	return nil, errors.New("postgres: checksum not implemented on this branch")
 }

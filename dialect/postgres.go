@@ -13,6 +13,7 @@ import (
 
 	"osc/apply"
 	"osc/cdc"
+	"osc/checksum"
 	"osc/copier"
 	"osc/cutover"
 	"osc/engine"
@@ -149,6 +150,18 @@ func (d *postgresDialect) NewApplier() (engine.Applier, error) {
 		return nil, err
 	}
 	return apply.NewPostgres(d.pool, plan), nil
+}
+
+// NewChecksum compares the shadow with the original before the cut-over,
+// locking the original with the cut-over's lock timeout and attempts.
+func (d *postgresDialect) NewChecksum() (engine.Checksum, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
+	return checksum.NewPostgres(d.pool, plan, checksum.Options{
+		LockTimeout: d.cfg.CutOverLockTimeout, Retries: d.cfg.CutOverRetries, Log: d.log,
+	}), nil
 }
 
 func (d *postgresDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {

@@ -1,0 +1,650 @@
+package checksum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/copier"
+	"osc/cutover"
+	"osc/engine"
+	"osc/table"
+)
+
+// Postgres is the checksum of a PostgreSQL migration. Open locks the
+// original IN SHARE MODE (writers wait, readers do not), lets the engine
+// drain the applier, and opens REPEATABLE READ READ ONLY readers on one
+// exported snapshot (pg_export_snapshot, SET TRANSACTION SNAPSHOT) before
+// committing the lock. A chunk's fingerprint is count(*) and the bit_xor of
+// hashtextextended(ROW(…)::text, 0) over its rows: on the original each
+// mapped column as the copy computes it (the column or the ALTER's USING
+// expression), cast to the shadow column's type when the types differ
+// (an explicit cast gives what the copy's assignment stored, for every
+// value the assignment accepts); on the shadow the stored columns. A row's
+// text form quotes each field as needed and leaves NULL empty, so NULL,
+// the empty string and 'NULL' differ, and no two rows share a form.
+//
+// It uses the pool's connections, so that readers have the copy's session
+// settings (TimeZone, DateStyle, extra_float_digits…), on which conversions
+// and text forms depend.
+type Postgres struct {
+	pool *pgxpool.Pool
+	plan *table.Plan
+	opts Options
+
+	mu    sync.Mutex
+	ready bool
+	sql   *copier.PostgresStatements
+	// origVals and shadVals are each mapped column's value on the
+	// original (converted as the copy converts it) and on the shadow.
+	origVals, shadVals []string
+	// origKeys and shadKeys are the key columns in the shadow's types,
+	// for ordering both tables' rows together (Diff).
+	origKeys, shadKeys []string
+	// unordered says why the shadow's key order may differ from the
+	// original's ("" when it does not): chunks are then the whole table,
+	// and cannot be recopied.
+	unordered string
+}
+
+var (
+	_ engine.Checksum       = (*Postgres)(nil)
+	_ engine.ChecksumReader = (*pgReader)(nil)
+)
+
+// NewPostgres returns the checksum of the plan; it reads the catalog on the
+// first Open.
+func NewPostgres(pool *pgxpool.Pool, plan *table.Plan, opts Options) *Postgres {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Postgres{pool: pool, plan: plan, opts: opts}
+}
+
+// pgChecksumBackoff is the pause between two attempts at the lock.
+const pgChecksumBackoff = 100 * time.Millisecond
+
+func (c *Postgres) init(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready {
+		return nil
+	}
+	s, err := copier.NewPostgresStatements(c.plan)
+	if err != nil {
+		return err
+	}
+	p := c.plan
+	c.origVals, c.shadVals = nil, nil
+	for _, m := range p.Mapping {
+		j := p.Shadow.ColumnIndex(m.Shadow)
+		if j < 0 || m.SourceIndex < 0 || m.SourceIndex >= len(p.Source.Columns) {
+			return fmt.Errorf("column %s of the mapping is not in the plan's tables", m.Shadow)
+		}
+		c.origVals = append(c.origVals, pgValue(m, p.Source.Columns[m.SourceIndex].ColumnType, p.Shadow.Columns[j].ColumnType))
+		c.shadVals = append(c.shadVals, table.QuotePostgres(m.Shadow))
+	}
+	unordered, err := c.keyOrder(ctx, s)
+	if err != nil {
+		return err
+	}
+	c.sql, c.unordered, c.ready = s, unordered, true
+	return nil
+}
+
+// pgValue is the original's side of a mapped column: the copy's value
+// (PostgresValue), cast to the shadow column's type unless it is the
+// column itself and the types are the same.
+func pgValue(m table.ColumnMap, from, to string) string {
+	if m.Expr == "" && from == to {
+		return m.PostgresValue()
+	}
+	return "CAST((" + m.PostgresValue() + ") AS " + to + ")"
+}
+
+// keyOrder compares the key columns' types and collations in both tables,
+// sets origKeys and shadKeys, and says why the shadow's key order may
+// differ from the original's ("" when it does not).
+func (c *Postgres) keyOrder(ctx context.Context, s *copier.PostgresStatements) (string, error) {
+	p := c.plan
+	c.origKeys, c.shadKeys = nil, nil
+	var why []string
+	for n, i := range p.KeyIndex {
+		src := p.Source.Columns[i]
+		var sh *table.Column
+		for _, m := range p.Mapping {
+			if m.SourceIndex == i {
+				if j := p.Shadow.ColumnIndex(m.Shadow); j >= 0 {
+					sh = &p.Shadow.Columns[j]
+				}
+			}
+		}
+		if sh == nil {
+			return "", fmt.Errorf("key column %s is not in the shadow", src.Name)
+		}
+		var origColl, shadColl string
+		err := c.pool.QueryRow(ctx, `SELECT
+			(SELECT coalesce(co.collname, '') FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = to_regclass($1) AND a.attname = $2),
+			(SELECT coalesce(co.collname, '') FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = to_regclass($3) AND a.attname = $4)`,
+			s.Source, src.Name, s.Shadow, sh.Name).Scan(&origColl, &shadColl)
+		if err != nil {
+			return "", fmt.Errorf("read the collations of key column %s: %w", src.Name, err)
+		}
+		o, k := s.Keys[n], s.SKeys[n]
+		if src.ColumnType != sh.ColumnType {
+			o = "CAST(" + o + " AS " + sh.ColumnType + ")"
+			if !pgKeyOrderKept(src.ColumnType, sh.ColumnType) {
+				why = append(why, fmt.Sprintf("the --alter changes key column %s from %s to %s", src.Name, src.ColumnType, sh.ColumnType))
+			}
+		}
+		if origColl != shadColl {
+			// Ordered together in one collation, whichever.
+			o, k = o+` COLLATE "C"`, k+` COLLATE "C"`
+			why = append(why, fmt.Sprintf("the --alter changes the collation of key column %s from %q to %q", src.Name, origColl, shadColl))
+		}
+		c.origKeys, c.shadKeys = append(c.origKeys, o), append(c.shadKeys, k)
+	}
+	return strings.Join(why, "; "), nil
+}
+
+// pgKeyOrderKept reports whether a key column changed from one type to the
+// other sorts its values in the same order: a wider integer, text and
+// varchar of any length, or a numeric with no fewer digits either side of
+// the point (the changes the plan keeps a key through).
+func pgKeyOrderKept(from, to string) bool {
+	if from == to {
+		return true
+	}
+	ints := map[string]int{"smallint": 1, "integer": 2, "bigint": 3}
+	if a, b := ints[from], ints[to]; a > 0 && b > 0 {
+		return b >= a
+	}
+	isText := func(t string) bool {
+		return t == "text" || t == "character varying" || strings.HasPrefix(t, "character varying(")
+	}
+	if isText(from) && isText(to) {
+		return true
+	}
+	isNumeric := func(t string) bool { return t == "numeric" || strings.HasPrefix(t, "numeric(") }
+	return isNumeric(from) && isNumeric(to)
+}
+
+// Open locks the original IN SHARE MODE on a dedicated connection, calls
+// blocked, opens n readers on one snapshot and commits the lock. A lock
+// wait longer than the lock timeout, a deadlock, or a blocked that takes
+// longer than the lock timeout rolls the attempt back; Open tries again
+// after a short pause, up to Retries attempts in all.
+func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context) error) ([]engine.ChecksumReader, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("checksum: %d readers", n)
+	}
+	// The lock's connection and the readers' are held together: a pool
+	// smaller than that would wait for itself.
+	if most := int(c.pool.Config().MaxConns); n+1 > most {
+		return nil, fmt.Errorf("checksum: %d readers and the lock need %d connections, and the pool has at most %d", n, n+1, most)
+	}
+	if err := c.init(ctx); err != nil {
+		return nil, fmt.Errorf("checksum: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		readers, err := c.attempt(ctx, n, blocked)
+		if err == nil {
+			out := make([]engine.ChecksumReader, len(readers))
+			for i, r := range readers {
+				out[i] = r
+			}
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("checksum: lock %s: %w", c.sql.Source, context.Cause(ctx))
+		}
+		if !table.PostgresTransient(err) && !errors.Is(err, errPgBlockedTimeout) {
+			return nil, err
+		}
+		if attempt >= max(c.opts.Retries, 1) {
+			return nil, fmt.Errorf("checksum: lock %s: gave up after %d attempts: %w", c.sql.Source, attempt, err)
+		}
+		c.opts.Log.Warn("checksum: attempt at the lock on the original rolled back; retrying", "attempt", attempt,
+			"lock_timeout", c.opts.LockTimeout.String(), "err", err)
+		t := time.NewTimer(pgChecksumBackoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("checksum: lock %s: %w", c.sql.Source, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// errPgBlockedTimeout is a blocked that did not finish within the lock
+// timeout: writers would wait longer than the cut-over lets them.
+var errPgBlockedTimeout = errors.New("the last changes were not applied (and chunks recopied) within the lock timeout")
+
+// attempt takes the lock, runs blocked within the lock timeout and opens
+// the readers, then releases the lock; on error everything is released.
+func (c *Postgres) attempt(ctx context.Context, n int, blocked func(context.Context) error) ([]*pgReader, error) {
+	if err := cutover.CancelPostgresAutovacuum(ctx, c.pool, c.plan, c.opts.Log); err != nil {
+		return nil, fmt.Errorf("checksum: %w", err)
+	}
+	conn, lock, err := c.lockAttempt(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	defer func() {
+		// A no-op after Commit; a connection whose rollback failed is in
+		// an unknown state and does not go back to the pool.
+		if err := lock.Rollback(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}()
+	// Like the cut-over's drain, blocked has the lock timeout: writers
+	// then wait at most about twice that (the lock's wait, then blocked).
+	bctx, cancel := context.WithTimeout(ctx, c.opts.LockTimeout)
+	err = blocked(bctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w (%v)", errPgBlockedTimeout, err)
+		}
+		return nil, err
+	}
+	readers, err := c.openReaders(ctx, n)
+	if err == nil {
+		if err = lock.Commit(ctx); err != nil {
+			err = fmt.Errorf("checksum: release the lock: %w", err)
+		}
+	}
+	if err != nil {
+		for _, r := range readers {
+			_ = r.Close()
+		}
+		return nil, err
+	}
+	c.opts.Log.Info("checksum: snapshot taken", "table", c.plan.Source.Schema+"."+c.plan.Source.Name,
+		"readers", n, "writes blocked for", time.Since(start).Round(time.Millisecond).String())
+	return readers, nil
+}
+
+func (c *Postgres) lockAttempt(ctx context.Context) (*pgxpool.Conn, pgx.Tx, error) {
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("acquire a connection: %w", err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		conn.Release()
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	for _, q := range []string{
+		fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", max(c.opts.LockTimeout.Milliseconds(), 1)),
+		"LOCK TABLE " + c.sql.Source + " IN SHARE MODE",
+	} {
+		if _, err = tx.Exec(ctx, q); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+		return nil, nil, err
+	}
+	return conn, tx, nil
+}
+
+// openReaders opens the readers on one snapshot, with the lock held.
+func (c *Postgres) openReaders(ctx context.Context, n int) ([]*pgReader, error) {
+	var readers []*pgReader
+	var snapshot string
+	for i := range n {
+		r, err := c.openReader(ctx, snapshot)
+		if err != nil {
+			return readers, fmt.Errorf("checksum: open reader %d: %w", i+1, err)
+		}
+		readers = append(readers, r)
+		if i == 0 {
+			if err := r.tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
+				return readers, fmt.Errorf("checksum: export the snapshot: %w", err)
+			}
+			if !pgSnapshotID.MatchString(snapshot) {
+				return readers, fmt.Errorf("checksum: unexpected snapshot id %q", snapshot)
+			}
+		}
+	}
+	return readers, nil
+}
+
+// pgSnapshotID is the form of pg_export_snapshot's ids (such as
+// 00000003-0000001B-1), quoted into SET TRANSACTION SNAPSHOT.
+var pgSnapshotID = regexp.MustCompile(`^[0-9A-Fa-f-]+$`)
+
+// openReader begins a REPEATABLE READ READ ONLY transaction on a dedicated
+// connection, on the exported snapshot unless it is "".
+func (c *Postgres) openReader(ctx context.Context, snapshot string) (*pgReader, error) {
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire a connection: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	r := &pgReader{c: c, conn: conn, tx: tx}
+	if snapshot != "" {
+		if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snapshot+"'"); err != nil {
+			_ = r.Close()
+			return nil, fmt.Errorf("import the snapshot: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Recopy deletes the shadow's rows in the chunk and copies the original's
+// into it with the copy's INSERT, in one transaction.
+func (c *Postgres) Recopy(ctx context.Context, ch engine.ChecksumChunk) error {
+	if err := c.init(ctx); err != nil {
+		return fmt.Errorf("checksum: recopy: %w", err)
+	}
+	if c.unordered != "" {
+		return fmt.Errorf("checksum: the chunk cannot be repaired: %s, so the shadow's rows are not in the original's key order", c.unordered)
+	}
+	var args, sargs []any
+	conds, err := c.ranges(ch, c.sql.Keys, &args)
+	if err != nil {
+		return fmt.Errorf("checksum: recopy: %w", err)
+	}
+	sconds, err := c.ranges(ch, c.sql.SKeys, &sargs)
+	if err != nil {
+		return fmt.Errorf("checksum: recopy: %w", err)
+	}
+	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("checksum: recopy: begin: %w", err)
+	}
+	// A no-op after Commit.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	del, ins := "DELETE FROM "+c.sql.Shadow+pgWhere(sconds), c.sql.Insert+pgWhere(conds)
+	if _, err := tx.Exec(ctx, del, sargs...); err != nil {
+		return fmt.Errorf("checksum: recopy: delete the shadow's rows: %w", err)
+	}
+	if _, err := tx.Exec(ctx, ins, args...); err != nil {
+		return fmt.Errorf("checksum: recopy: %w", table.PostgresShadowRefusal(err, c.plan))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("checksum: recopy: commit: %w", err)
+	}
+	return nil
+}
+
+// ranges returns the chunk's conditions on cols (the original's key
+// columns, sql.Keys, or the shadow's, sql.SKeys), appending their values to
+// args.
+func (c *Postgres) ranges(ch engine.ChecksumChunk, cols []string, args *[]any) ([]string, error) {
+	var conds []string
+	for _, b := range []struct {
+		op  string
+		key []any
+	}{{">", ch.After}, {"<=", ch.Upto}} {
+		if b.key == nil {
+			continue
+		}
+		cond, err := c.sql.Compare(cols, b.op, b.key, args)
+		if err != nil {
+			return nil, fmt.Errorf("chunk bound: %w", err)
+		}
+		conds = append(conds, cond)
+	}
+	return conds, nil
+}
+
+func pgWhere(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+// Close releases nothing: Open holds its lock only while it runs, and the
+// readers are closed by the caller.
+func (c *Postgres) Close() error { return nil }
+
+// pgReader is one snapshot transaction on a dedicated connection.
+type pgReader struct {
+	c    *Postgres
+	conn *pgxpool.Conn
+	tx   pgx.Tx
+}
+
+func (r *pgReader) Bound(ctx context.Context, after []any, size int) ([]any, error) {
+	if r.c.unordered != "" {
+		return nil, nil
+	}
+	var conds []string
+	var args []any
+	if after != nil {
+		cond, err := r.c.sql.Compare(r.c.sql.Keys, ">", after, &args)
+		if err != nil {
+			return nil, fmt.Errorf("checksum: bound: %w", err)
+		}
+		conds = append(conds, cond)
+	}
+	key, err := r.c.sql.Edge(ctx, r.tx, conds, args, "", max(size, 1)-1)
+	if err != nil {
+		return nil, fmt.Errorf("checksum: bound: %w", err)
+	}
+	return key, nil
+}
+
+func (r *pgReader) Sum(ctx context.Context, ch engine.ChecksumChunk) (original, shadow engine.ChecksumSum, err error) {
+	var args, sargs []any
+	conds, err := r.c.ranges(ch, r.c.sql.Keys, &args)
+	if err != nil {
+		return original, shadow, fmt.Errorf("checksum: sum: %w", err)
+	}
+	sconds, err := r.c.ranges(ch, r.c.sql.SKeys, &sargs)
+	if err != nil {
+		return original, shadow, fmt.Errorf("checksum: sum: %w", err)
+	}
+	sum := func(vals []string, from string, conds []string, args []any) (engine.ChecksumSum, error) {
+		var s engine.ChecksumSum
+		var hash int64
+		q := "SELECT count(*), coalesce(bit_xor(hashtextextended((ROW(" + strings.Join(vals, ", ") + ")::text) COLLATE \"C\", 0)), 0) FROM " +
+			from + pgWhere(conds)
+		if err := r.tx.QueryRow(ctx, q, args...).Scan(&s.Rows, &hash); err != nil {
+			return s, err
+		}
+		s.Hash = uint64(hash)
+		return s, nil
+	}
+	if original, err = sum(r.c.origVals, r.c.sql.Source, conds, args); err != nil {
+		return original, shadow, fmt.Errorf("checksum: sum of the original: %w", err)
+	}
+	if shadow, err = sum(r.c.shadVals, r.c.sql.Shadow, sconds, sargs); err != nil {
+		return original, shadow, fmt.Errorf("checksum: sum of the shadow: %w", err)
+	}
+	return original, shadow, nil
+}
+
+// pgRow is one side's row in Diff: its key and values as text (nil: NULL).
+type pgRow struct {
+	shadow bool
+	key    []*string
+	vals   []*string
+}
+
+func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, error) {
+	c := r.c
+	// One statement's parameters for both sides' ranges.
+	var args []any
+	conds, err := c.ranges(ch, c.sql.Keys, &args)
+	if err != nil {
+		return "", fmt.Errorf("checksum: diff: %w", err)
+	}
+	sconds, err := c.ranges(ch, c.sql.SKeys, &args)
+	if err != nil {
+		return "", fmt.Errorf("checksum: diff: %w", err)
+	}
+	// Both sides in one key order: the original's key brought to the
+	// shadow's types (origKeys).
+	side := func(s int, keys, vals []string, from string, conds []string) string {
+		sel := []string{fmt.Sprint(s)}
+		for i, k := range keys {
+			sel = append(sel, k+" AS k"+fmt.Sprint(i))
+		}
+		for i, v := range vals {
+			sel = append(sel, "("+v+")::text AS v"+fmt.Sprint(i))
+		}
+		return "SELECT " + strings.Join(sel, ", ") + " FROM " + from + pgWhere(conds)
+	}
+	var out, order []string
+	for i := range c.origKeys {
+		out = append(out, fmt.Sprintf("u.k%d::text", i))
+		order = append(order, fmt.Sprintf("u.k%d", i))
+	}
+	for i := range c.origVals {
+		out = append(out, fmt.Sprintf("u.v%d", i))
+	}
+	q := "SELECT u.s, " + strings.Join(out, ", ") + " FROM (" + side(0, c.origKeys, c.origVals, c.sql.Source, conds) +
+		" UNION ALL " + side(1, c.shadKeys, c.shadVals, c.sql.Shadow, sconds) + ") AS u(s" + pgColumnList(len(c.origKeys), len(c.origVals)) +
+		") ORDER BY " + strings.Join(order, ", ") + ", u.s"
+	rows, err := r.tx.Query(ctx, q, args...)
+	if err != nil {
+		return "", fmt.Errorf("checksum: diff: %w", err)
+	}
+	defer rows.Close()
+	var prev *pgRow
+	for rows.Next() {
+		cur := &pgRow{key: make([]*string, len(c.origKeys)), vals: make([]*string, len(c.origVals))}
+		var s int
+		dest := []any{&s}
+		for i := range cur.key {
+			dest = append(dest, &cur.key[i])
+		}
+		for i := range cur.vals {
+			dest = append(dest, &cur.vals[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return "", fmt.Errorf("checksum: diff: %w", err)
+		}
+		cur.shadow = s == 1
+		if prev == nil {
+			prev = cur
+			continue
+		}
+		if !prev.shadow && cur.shadow && pgSameText(prev.key, cur.key) {
+			if d := c.rowDiff(prev, cur); d != "" {
+				return d, nil
+			}
+			prev = nil
+			continue
+		}
+		return c.lone(prev), nil
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("checksum: diff: %w", err)
+	}
+	if prev != nil {
+		return c.lone(prev), nil
+	}
+	return "", nil
+}
+
+// pgColumnList is ", k0, …, v0, …" for the union's column aliases.
+func pgColumnList(keys, vals int) string {
+	var b strings.Builder
+	for i := range keys {
+		fmt.Fprintf(&b, ", k%d", i)
+	}
+	for i := range vals {
+		fmt.Fprintf(&b, ", v%d", i)
+	}
+	return b.String()
+}
+
+func pgSameText(a, b []*string) bool {
+	for i := range a {
+		if (a[i] == nil) != (b[i] == nil) || a[i] != nil && *a[i] != *b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// keyText is "(id=17)" or "(a=1, b=x)".
+func (c *Postgres) keyText(key []*string) string {
+	parts := make([]string, len(key))
+	for i, k := range key {
+		parts[i] = c.plan.Key[i] + "=" + pgShorten(k)
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+func (c *Postgres) lone(r *pgRow) string {
+	if r.shadow {
+		return "key " + c.keyText(r.key) + " is in the shadow but not in the original"
+	}
+	return "key " + c.keyText(r.key) + " is missing from the shadow"
+}
+
+func (c *Postgres) rowDiff(o, s *pgRow) string {
+	for i := range o.vals {
+		if pgSameText(o.vals[i:i+1], s.vals[i:i+1]) {
+			continue
+		}
+		return fmt.Sprintf("key %s: column %q differs: original %s, shadow %s", c.keyText(o.key), c.plan.Mapping[i].Shadow,
+			pgQuoted(o.vals[i]), pgQuoted(s.vals[i]))
+	}
+	return ""
+}
+
+// pgShown is how many characters of a value a difference shows.
+const pgShown = 60
+
+func pgShorten(v *string) string {
+	if v == nil {
+		return "NULL"
+	}
+	if r := []rune(*v); len(r) > pgShown {
+		return string(r[:pgShown]) + "…"
+	}
+	return *v
+}
+
+func pgQuoted(v *string) string {
+	if v == nil {
+		return "NULL"
+	}
+	return fmt.Sprintf("%q", pgShorten(v))
+}
+
+// Close rolls the snapshot back and returns the connection to the pool.
+func (r *pgReader) Close() error {
+	if r.conn == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := r.tx.Rollback(ctx)
+	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		// The connection's state is unknown: it does not go back.
+		_ = r.conn.Conn().Close(ctx)
+	}
+	r.conn.Release()
+	r.conn = nil
+	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return fmt.Errorf("checksum: close a reader: %w", err)
+	}
+	return nil
+}
