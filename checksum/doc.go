@@ -7,6 +7,7 @@
 package checksum
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -18,4 +19,21 @@ type Options struct {
 	LockTimeout time.Duration
 	Retries     int
 	Log         *slog.Logger
+}
+
+// readers returns how many of the n readers asked for the pool can hold at
+// once besides the lock's connection and one for the applier and the drain
+// (which run while writes are blocked and must not wait for a connection),
+// and logs when it is fewer. The engine needs two: one bounds chunks, one
+// compares them.
+func readers(n, pool int, log *slog.Logger) (int, error) {
+	most := pool - 2
+	if most < 2 {
+		return 0, fmt.Errorf("checksum: a pool of %d connections cannot hold two snapshot readers besides the lock and the applier", pool)
+	}
+	if n > most {
+		log.Warn("checksum: fewer threads than asked for: the connection pool holds no more readers", "readers asked", n, "readers", most, "pool", pool)
+		return most, nil
+	}
+	return n, nil
 }

@@ -188,8 +188,9 @@ func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context
 	}
 	// The lock's connection and the readers' are held together: a pool
 	// smaller than that would wait for itself.
-	if most := int(c.pool.Config().MaxConns); n+1 > most {
-		return nil, fmt.Errorf("checksum: %d readers and the lock need %d connections, and the pool has at most %d", n, n+1, most)
+	n, err := readers(n, int(c.pool.Config().MaxConns), c.opts.Log)
+	if err != nil {
+		return nil, err
 	}
 	if err := c.init(ctx); err != nil {
 		return nil, fmt.Errorf("checksum: %w", err)
@@ -270,8 +271,8 @@ func (c *Postgres) attempt(ctx context.Context, n int, blocked func(context.Cont
 		}
 		return nil, err
 	}
-	c.opts.Log.Info("checksum: snapshot taken", "table", c.plan.Source.Schema+"."+c.plan.Source.Name,
-		"readers", n, "writes blocked for", time.Since(start).Round(time.Millisecond).String())
+	c.opts.Log.Info("checksum: writes blocked", "for", time.Since(start).Round(time.Millisecond).String(),
+		"table", c.plan.Source.Schema+"."+c.plan.Source.Name, "readers", n)
 	return readers, nil
 }
 

@@ -35,6 +35,11 @@ func OpenPostgres(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres connection string: %w", err)
 	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// The copy, the applier, the throttle's probes, and during the
+		// checksum its lock and snapshot readers (as MySQL's pool).
+		cfg.MaxConns = 10
+	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "osc"
 	}
