@@ -1,0 +1,239 @@
+package checksum
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"osc/table"
+)
+
+// The fingerprint of a MySQL row renders every column the copy writes as
+// bytes, on each side: the shadow's stored value, and the original's value
+// as the copy selects it (table.MySQLCopy), brought to the shadow column's
+// type the way storing it there does. Where the two columns' types are
+// identical (type, character set and collation) and the copy writes the
+// column as it is, both sides render the column itself, with no cast. Each
+// rendering is then turned into bytes (CAST … AS BINARY) and length-prefixed
+// ("3:abc"), NULL as "N", so that no two rows of distinct values concatenate
+// alike.
+
+// mysqlCanonical is a column's rendering on both sides. Exact is false when
+// osc cannot reproduce the conversion of the original's value into the
+// shadow's type (the column is then compared by whether it is NULL only).
+type mysqlCanonical struct {
+	Original, Shadow string
+	Exact            bool
+}
+
+var mysqlTypeArgs = regexp.MustCompile(`^[a-z]+\((\d+)(?:,(\d+))?\)`)
+
+// mysqlArgs returns the numbers in a column type's parentheses.
+func mysqlArgs(columnType string) []string {
+	m := mysqlTypeArgs.FindStringSubmatch(strings.ToLower(columnType))
+	if m == nil {
+		return nil
+	}
+	if m[2] == "" {
+		return m[1:2]
+	}
+	return m[1:3]
+}
+
+func mysqlFsp(columnType string) string {
+	if a := mysqlArgs(columnType); len(a) > 0 {
+		return a[0]
+	}
+	return "0"
+}
+
+var mysqlIntTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true}
+
+var mysqlTextTypes = map[string]bool{"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true}
+
+var mysqlBlobTypes = map[string]bool{"varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+
+var mysqlDigits = regexp.MustCompile(`^[0-9]+$`)
+
+// mysqlCanonicalOf renders the copied column c, whose original column has
+// collation srcColl and whose shadow column has dstColl ("" for non-text
+// columns).
+func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCanonical {
+	dst := c.Shadow
+	q := table.QuoteMySQL(dst.Name)
+	x := c.Expr
+	src := c.Source
+	if src != nil && x == table.QuoteMySQL(src.Name) && strings.EqualFold(src.ColumnType, dst.ColumnType) &&
+		src.Charset == dst.Charset && srcColl == dstColl {
+		return mysqlCanonical{Original: x, Shadow: q, Exact: true}
+	}
+	// What the original's value is: a column's type, or for a fill a
+	// number or a string.
+	srcType := "varchar"
+	switch {
+	case src != nil:
+		srcType = src.DataType
+	case mysqlDigits.MatchString(x):
+		srcType = "bigint"
+	case strings.Contains(strings.ToUpper(x), "CURRENT_TIMESTAMP"):
+		// The clock when the copy wrote the row.
+		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL"}
+	}
+	numeric := mysqlIntTypes[srcType] || srcType == "bit" || srcType == "year"
+	inexact := mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL"}
+	conv := func(o string) mysqlCanonical { return mysqlCanonical{Original: o, Shadow: q, Exact: true} }
+	asNumber := func(o string) mysqlCanonical { return mysqlCanonical{Original: o, Shadow: q + "+0", Exact: true} }
+	t := dst.DataType
+	switch {
+	case mysqlIntTypes[t]:
+		if dst.Unsigned {
+			return conv("CAST(" + x + " AS UNSIGNED)")
+		}
+		return conv("CAST(" + x + " AS SIGNED)")
+	case t == "decimal" || t == "numeric":
+		a := mysqlArgs(dst.ColumnType)
+		if len(a) == 0 {
+			a = []string{"10"}
+		}
+		if len(a) == 1 {
+			a = append(a, "0")
+		}
+		return conv("CAST(" + x + " AS DECIMAL(" + a[0] + "," + a[1] + "))")
+	case t == "double" || t == "real":
+		if mysqlArgs(dst.ColumnType) != nil {
+			return inexact // DOUBLE(M,D) rounds to D decimals
+		}
+		return conv("CAST(" + x + " AS DOUBLE)")
+	case t == "float":
+		if mysqlArgs(dst.ColumnType) != nil {
+			return inexact
+		}
+		return conv("CAST(" + x + " AS FLOAT)")
+	case t == "bit":
+		if !numeric {
+			return inexact // a string goes into a BIT as its bytes
+		}
+		return asNumber("CAST(" + x + " AS UNSIGNED)")
+	case t == "year":
+		if !mysqlIntTypes[srcType] && srcType != "year" {
+			return inexact
+		}
+		// 1 to 69 are 2001 to 2069, 70 to 99 1970 to 1999.
+		return asNumber("IF(" + x + " BETWEEN 1 AND 69, " + x + " + 2000, IF(" + x + " BETWEEN 70 AND 99, " + x + " + 1900, " + x + "+0))")
+	case t == "date":
+		return conv("CAST(" + x + " AS DATE)")
+	case t == "datetime" || t == "timestamp":
+		// A TIMESTAMP shows as a DATETIME in osc's UTC sessions; the copy's
+		// expression already converted a value of another type to UTC.
+		return conv("CAST(" + x + " AS DATETIME(" + mysqlFsp(dst.ColumnType) + "))")
+	case t == "time":
+		return conv("CAST(" + x + " AS TIME(" + mysqlFsp(dst.ColumnType) + "))")
+	case mysqlTextTypes[t]:
+		if dst.Charset == "" {
+			return inexact
+		}
+		o := "CONVERT(" + x + " USING " + dst.Charset + ")"
+		if t == "char" {
+			// A CHAR drops its trailing spaces.
+			o = "TRIM(TRAILING ' ' FROM " + o + ")"
+		}
+		return conv(o)
+	case t == "binary":
+		if !mysqlTextTypes[srcType] && !mysqlBlobTypes[srcType] && srcType != "binary" && !mysqlIntTypes[srcType] && srcType != "decimal" {
+			return inexact
+		}
+		n := mysqlFsp(dst.ColumnType)
+		if n == "0" {
+			n = "1"
+		}
+		return conv("CAST(" + x + " AS BINARY(" + n + "))")
+	case mysqlBlobTypes[t]:
+		if !mysqlTextTypes[srcType] && !mysqlBlobTypes[srcType] && srcType != "binary" && !mysqlIntTypes[srcType] && srcType != "decimal" {
+			return inexact
+		}
+		return conv("CAST(" + x + " AS BINARY)")
+	case t == "enum":
+		switch {
+		case numeric || srcType == "decimal" || srcType == "float" || srcType == "double":
+			// The member's number (the copy rounded a fraction).
+			return asNumber("CAST(" + x + " AS UNSIGNED)")
+		case (mysqlTextTypes[srcType] || srcType == "enum") && dst.Charset != "" && dstColl != "":
+			members, ok := mysqlMembers(dst.ColumnType)
+			if !ok {
+				return inexact
+			}
+			// The member equal to the value under the column's collation.
+			return asNumber("IF(" + x + " IS NULL, NULL, FIELD(CONVERT(" + x + " USING " + dst.Charset + ") COLLATE " + dstColl + ", " + members + "))")
+		}
+		return inexact
+	case t == "set":
+		switch {
+		case numeric:
+			return asNumber("CAST(" + x + " AS UNSIGNED)")
+		case src == nil && x == "SPACE(0)":
+			return asNumber("0")
+		}
+		return inexact
+	case t == "uuid" || t == "inet4" || t == "inet6":
+		return conv("CAST(" + x + " AS " + strings.ToUpper(t) + ")")
+	}
+	return inexact
+}
+
+// mysqlMembers returns the quoted members of an ENUM or SET column type as
+// SQL literals ("'a','b'").
+func mysqlMembers(columnType string) (string, bool) {
+	open, end := strings.IndexByte(columnType, '('), strings.LastIndexByte(columnType, ')')
+	if open < 0 || end < open {
+		return "", false
+	}
+	return columnType[open+1 : end], true
+}
+
+// mysqlEncoded is a rendering as length-prefixed bytes, "N" for NULL.
+func mysqlEncoded(v string) string {
+	b := "CAST(" + v + " AS BINARY)"
+	return "COALESCE(CONCAT(LENGTH(" + b + "), ':', " + b + "), 'N')"
+}
+
+// mysqlOrderKept reports whether the shadow's column to, receiving the
+// original's column from, orders the keys as from does, compared with the
+// same bound values: the same type and collation, or a widening of the
+// same kind of type.
+func mysqlOrderKept(from, to table.Column, fromColl, toColl string) bool {
+	if fromColl != toColl || from.Charset != to.Charset {
+		return false
+	}
+	if strings.EqualFold(from.ColumnType, to.ColumnType) {
+		return true
+	}
+	fa, ta := mysqlArgs(from.ColumnType), mysqlArgs(to.ColumnType)
+	arg := func(a []string, i, def int) int {
+		if i < len(a) {
+			n, _ := strconv.Atoi(a[i])
+			return n
+		}
+		return def
+	}
+	f, t := from.DataType, to.DataType
+	switch {
+	case mysqlIntTypes[f] && mysqlIntTypes[t]:
+		bits := map[string]int{"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
+		if from.Unsigned {
+			return to.Unsigned && bits[t] >= bits[f] || !to.Unsigned && bits[t] > bits[f]
+		}
+		return !to.Unsigned && bits[t] >= bits[f]
+	case f == "decimal" && t == "decimal":
+		return (from.Unsigned || !to.Unsigned) && arg(ta, 1, 0) >= arg(fa, 1, 0) &&
+			arg(ta, 0, 10)-arg(ta, 1, 0) >= arg(fa, 0, 10)-arg(fa, 1, 0)
+	case f == "varchar" && t == "varchar", f == "char" && t == "char", f == "varbinary" && t == "varbinary":
+		return arg(ta, 0, 1) >= arg(fa, 0, 1)
+	case f == t && (f == "datetime" || f == "timestamp" || f == "time"):
+		return arg(ta, 0, 0) >= arg(fa, 0, 0)
+	case f == "enum" && t == "enum":
+		// Members added at the end keep every member's number.
+		fl, tl := strings.ToLower(from.ColumnType), strings.ToLower(to.ColumnType)
+		return strings.HasSuffix(fl, ")") && strings.HasPrefix(tl, strings.TrimSuffix(fl, ")")+",")
+	}
+	return false
+}
