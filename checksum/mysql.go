@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -419,10 +420,16 @@ func (m *MySQL) describeKey(row mysqlRow) string {
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
-// shortValue shows a value quoted and shortened, NULL as NULL.
+var mysqlNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// shortValue shows a value quoted and shortened, a number as it is, NULL as
+// NULL.
 func shortValue(v []byte) string {
 	if v == nil {
 		return "NULL"
+	}
+	if mysqlNumber.Match(v) {
+		return string(v)
 	}
 	const most = 40
 	s := string(v)

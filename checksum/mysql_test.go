@@ -255,12 +255,241 @@ func TestMySQLNoFalseMismatch(t *testing.T) {
 						t.Fatalf("changing column %s of row 400: %d chunks differ, want 1: %v", col.Name, len(differ), differ)
 					}
 					for _, d := range differ {
-						if !strings.Contains(d, "key (id=\"400\")") || !strings.Contains(d, fmt.Sprintf("column %q", col.Name)) {
+						if !strings.Contains(d, "key (id=400)") || !strings.Contains(d, fmt.Sprintf("column %q", col.Name)) {
 							t.Errorf("diff: %s", d)
 						}
 					}
 				})
 			}
 		})
+	}
+}
+
+// myRepairTable is a table with a two-column key, one of whose columns the
+// --alter renames.
+func myRepairTable(t *testing.T, db *sql.DB) *table.Plan {
+	t.Helper()
+	var rows []string
+	for a := 1; a <= 10; a++ {
+		for b := 1; b <= 5; b++ {
+			rows = append(rows, fmt.Sprintf("(%d, 'k%d', 'v%d')", a, b, a*b))
+		}
+	}
+	rows = append(rows, "(11, 'k1', NULL)", "(11, 'k2', '')")
+	return myMigrate(t, db, "ckmy_rep", "(a INT NOT NULL, b VARCHAR(10) NOT NULL, v VARCHAR(20), PRIMARY KEY (a, b))",
+		"CHANGE b bb VARCHAR(10) NOT NULL, MODIFY v VARCHAR(40)", strings.Join(rows, ", "))
+}
+
+// myEqualRows fails the test unless both tables hold the same rows.
+func myEqualRows(t *testing.T, db *sql.DB) {
+	t.Helper()
+	var orig, shadow, both int
+	err := db.QueryRow(`SELECT (SELECT COUNT(*) FROM ckmy_rep), (SELECT COUNT(*) FROM ckmy_rep_osc_new),
+		(SELECT COUNT(*) FROM ckmy_rep o JOIN ckmy_rep_osc_new s ON o.a = s.a AND BINARY o.b = BINARY s.bb AND o.v <=> s.v)`).Scan(&orig, &shadow, &both)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if orig != shadow || orig != both {
+		t.Errorf("original %d rows, shadow %d, equal %d", orig, shadow, both)
+	}
+}
+
+// TestMySQLRepair corrupts the shadow behind the copy's back, one way per
+// subtest: the checksum finds the chunk, Diff names the key, Recopy under
+// Open repairs it.
+func TestMySQLRepair(t *testing.T) {
+	db := myOpen(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, corrupt string
+		a             int64
+		b, diff       string
+	}{
+		{"value", "UPDATE ckmy_rep_osc_new SET v = 'bad' WHERE a = 5 AND bb = 'k3'", 5, "k3",
+			`key (a=5, b="k3"): column "v" differs: original "v15", shadow "bad"`},
+		{"null", "UPDATE ckmy_rep_osc_new SET v = NULL WHERE a = 7 AND bb = 'k1'", 7, "k1",
+			`key (a=7, b="k1"): column "v" differs: original "v7", shadow NULL`},
+		{"null to empty", "UPDATE ckmy_rep_osc_new SET v = '' WHERE a = 11 AND bb = 'k1'", 11, "k1",
+			`key (a=11, b="k1"): column "v" differs: original NULL, shadow ""`},
+		{"empty to NULL", "UPDATE ckmy_rep_osc_new SET v = NULL WHERE a = 11 AND bb = 'k2'", 11, "k2",
+			`key (a=11, b="k2"): column "v" differs: original "", shadow NULL`},
+		{"null to 'NULL'", "UPDATE ckmy_rep_osc_new SET v = 'NULL' WHERE a = 11 AND bb = 'k1'", 11, "k1",
+			`key (a=11, b="k1"): column "v" differs: original NULL, shadow "NULL"`},
+		{"delete", "DELETE FROM ckmy_rep_osc_new WHERE a = 4 AND bb = 'k2'", 4, "k2",
+			`key (a=4, b="k2") is missing from the shadow`},
+		{"extra", "INSERT INTO ckmy_rep_osc_new VALUES (6, 'k25', 'x')", 6, "k25",
+			`key (a=6, b="k25") is in the shadow but not in the original`},
+		{"before first", "INSERT INTO ckmy_rep_osc_new VALUES (0, 'a', 'x')", 0, "a",
+			`key (a=0, b="a") is in the shadow but not in the original`},
+		{"after last", "INSERT INTO ckmy_rep_osc_new VALUES (99, 'z', NULL)", 99, "z",
+			`key (a=99, b="z") is in the shadow but not in the original`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			plan := myRepairTable(t, db)
+			ck := myChecksum(t, db, plan)
+			testdb.ExecMySQL(t, db, c.corrupt)
+			r, chunks := myChunks(t, ck, 7, nothing)
+			if len(chunks) != 8 {
+				t.Fatalf("%d chunks of 52 rows, want 8", len(chunks))
+			}
+			differ, _ := mySums(t, r, chunks)
+			if len(differ) != 1 {
+				t.Fatalf("%d chunks differ, want 1: %v", len(differ), differ)
+			}
+			for i, d := range differ {
+				ch := chunks[i]
+				// (a, b) is in (After, Upto]: the keys' b are ASCII, compared
+				// as bytes as the collation compares them.
+				less := func(bound []any, a int64, b string) bool {
+					ba, bb := bound[0].(int64), string(bound[1].([]byte))
+					return ba < a || ba == a && bb < b
+				}
+				if ch.After != nil && !less(ch.After, c.a, c.b) || ch.Upto != nil && less(ch.Upto, c.a, c.b) {
+					t.Errorf("chunk (%v, %v] differs, which does not hold (%d, %s)", ch.After, ch.Upto, c.a, c.b)
+				}
+				if d != c.diff {
+					t.Errorf("diff: %s\nwant: %s", d, c.diff)
+				}
+				readers, err := ck.Open(ctx, 2, func(ctx context.Context) error { return ck.Recopy(ctx, ch) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range readers {
+					r.Close()
+				}
+			}
+			r, chunks = myChunks(t, ck, 7, nothing)
+			if differ, n := mySums(t, r, chunks); len(differ) > 0 || n != 52 {
+				t.Errorf("after the repair: %d rows, differences %v", n, differ)
+			}
+			myEqualRows(t, db)
+		})
+	}
+}
+
+// TestMySQLUnorderedKey: when the --alter changes the key's character set, the
+// whole table is one chunk and it cannot be repaired.
+func TestMySQLUnorderedKey(t *testing.T) {
+	db := myOpen(t)
+	plan := myMigrate(t, db, "ckmy_unord", "(k VARCHAR(10) NOT NULL PRIMARY KEY, v INT) CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci",
+		"MODIFY k VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL", "('a', 1), ('B', 2), ('c', 3), ('D', 4)")
+	ck := myChecksum(t, db, plan)
+	r, chunks := myChunks(t, ck, 1, nothing)
+	if len(chunks) != 1 || chunks[0].After != nil || chunks[0].Upto != nil {
+		t.Fatalf("chunks %v, want the whole table", chunks)
+	}
+	if differ, n := mySums(t, r, chunks); len(differ) > 0 || n != 4 {
+		t.Fatalf("%d rows, differences %v", n, differ)
+	}
+	testdb.ExecMySQL(t, db, "UPDATE ckmy_unord_osc_new SET v = 5 WHERE k = 'c'")
+	r, chunks = myChunks(t, ck, 1, nothing)
+	differ, _ := mySums(t, r, chunks)
+	if differ[0] != `key (k="c"): column "v" differs: original 3, shadow 5` {
+		t.Errorf("diff: %v", differ)
+	}
+	_, err := ck.Open(context.Background(), 1, func(ctx context.Context) error { return ck.Recopy(ctx, chunks[0]) })
+	if err == nil || !strings.Contains(err.Error(), "cannot be repaired") || !strings.Contains(err.Error(), "key column k") {
+		t.Errorf("recopy: %v", err)
+	}
+}
+
+// TestMySQLOpenBlocksWriters: a writer waits while blocked runs and succeeds
+// after; the readers do not see what it wrote.
+func TestMySQLOpenBlocksWriters(t *testing.T) {
+	db := myOpen(t)
+	ctx := context.Background()
+	plan := myRepairTable(t, db)
+	ck := myChecksum(t, db, plan)
+	done := make(chan error, 1)
+	var waited bool
+	readers, err := ck.Open(ctx, 2, func(ctx context.Context) error {
+		go func() {
+			_, err := db.Exec("INSERT INTO ckmy_rep VALUES (50, 'w', 'written')")
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			return fmt.Errorf("the writer was not blocked: %v", err)
+		case <-time.After(300 * time.Millisecond):
+			waited = true
+			return nil
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("writer: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer still waits after Open returned")
+	}
+	if !waited {
+		t.Fatal("blocked did not wait")
+	}
+	for _, r := range readers {
+		o, s, err := r.Sum(ctx, engine.ChecksumChunk{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Rows != 52 || o != s {
+			t.Errorf("reader sees %+v and %+v, want the 52 rows before the write", o, s)
+		}
+	}
+}
+
+// TestMySQLOpenWaitsForWriters: an open transaction that wrote to the
+// original makes Open's lock time out; Open retries and succeeds once it
+// commits, or fails when its attempts run out.
+func TestMySQLOpenWaitsForWriters(t *testing.T) {
+	db := myOpen(t)
+	ctx := context.Background()
+	plan := myRepairTable(t, db)
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("UPDATE ckmy_rep SET v = 'tx' WHERE a = 1 AND b = 'k1'"); err != nil {
+		t.Fatal(err)
+	}
+
+	one, err := checksum.NewMySQL(db, plan, checksum.Options{LockTimeout: time.Second, Retries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	blocked := func(context.Context) error { calls++; return nil }
+	if _, err := one.Open(ctx, 1, blocked); err == nil || !strings.Contains(err.Error(), "Lock wait timeout") || calls != 0 {
+		t.Fatalf("one attempt with the transaction open: %v (blocked called %d times)", err, calls)
+	}
+
+	ck, err := checksum.NewMySQL(db, plan, checksum.Options{LockTimeout: time.Second, Retries: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		tx.Commit()
+	}()
+	start := time.Now()
+	readers, err := ck.Open(ctx, 1, blocked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer readers[0].Close()
+	if took := time.Since(start); took < time.Second || calls != 1 {
+		t.Errorf("Open took %s, blocked called %d times", took, calls)
+	}
+	var v string
+	if err := db.QueryRow("SELECT v FROM ckmy_rep WHERE a = 1 AND b = 'k1'").Scan(&v); err != nil || v != "tx" {
+		t.Errorf("the transaction's write: %q, %v", v, err)
 	}
 }
