@@ -34,8 +34,8 @@ type MySQL struct {
 	mu    sync.Mutex
 	ready bool
 	copy  *table.MySQLCopy
-	// original and shadow render each copied column as bytes (see
-	// mysql_canon.go); columns are their names.
+	// original and shadow render each copied column (see mysql_canon.go);
+	// columns are their names.
 	original, shadow []string
 	columns          []string
 	// keyAt holds the positions in columns of the key's columns.
@@ -100,8 +100,8 @@ func (m *MySQL) init(ctx context.Context) error {
 			m.log.Warn("checksum: osc cannot reproduce the conversion of this column into the altered type; it compares only whether it is NULL",
 				"column", col.Shadow.Name, "type", col.Shadow.ColumnType, "copied as", col.Expr)
 		}
-		m.original = append(m.original, "CAST("+r.Original+" AS BINARY)")
-		m.shadow = append(m.shadow, "CAST("+r.Shadow+" AS BINARY)")
+		m.original = append(m.original, r.Original)
+		m.shadow = append(m.shadow, r.Shadow)
 		m.columns = append(m.columns, col.Shadow.Name)
 		if col.Source == nil {
 			continue
@@ -447,7 +447,7 @@ func (r *mysqlReader) Diff(ctx context.Context, c engine.ChecksumChunk) (string,
 		return "", err
 	}
 	of, oa, sf, sa := m.sides(c)
-	orig, err := r.conn.QueryContext(ctx, "SELECT "+strings.Join(m.original, ", ")+" "+of+" ORDER BY "+m.copy.Key.OrderBy(""), oa...)
+	orig, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.original)+" "+of+" ORDER BY "+m.copy.Key.OrderBy(""), oa...)
 	if err != nil {
 		return "", fmt.Errorf("checksum diff: read the original: %w", err)
 	}
@@ -458,7 +458,7 @@ func (r *mysqlReader) Diff(ctx context.Context, c engine.ChecksumChunk) (string,
 	if err != nil {
 		return "", fmt.Errorf("checksum diff: read the original: %w", err)
 	}
-	shadow, err := r.conn.QueryContext(ctx, "SELECT "+strings.Join(m.shadow, ", ")+" "+sf+" ORDER BY "+m.copy.ShadowKey.OrderBy(""), sa...)
+	shadow, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.shadow)+" "+sf+" ORDER BY "+m.copy.ShadowKey.OrderBy(""), sa...)
 	if err != nil {
 		return "", fmt.Errorf("checksum diff: read the shadow: %w", err)
 	}
@@ -468,6 +468,15 @@ func (r *mysqlReader) Diff(ctx context.Context, c engine.ChecksumChunk) (string,
 		return "", fmt.Errorf("checksum diff: read the shadow: %w", err)
 	}
 	return m.diffRows(origRows, shadowRows), nil
+}
+
+// binaries selects the renderings as bytes.
+func binaries(cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = "CAST(" + c + " AS BINARY)"
+	}
+	return strings.Join(out, ", ")
 }
 
 func scanRows(rows *sql.Rows, n int) ([]mysqlRow, error) {

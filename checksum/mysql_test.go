@@ -142,6 +142,9 @@ func myTypesRows() []string {
 		"(3, -32768, 18446744073709551615, -99999999.99, -1.5e30, 1e30, 'éàü NULL', '😀日本', 'a ', 'x\\0y', 0x00c3a910, 0x00ff, 'y', 'p,q', 'y', " +
 			"'2038-01-19 03:14:07.999', '9999-12-31', '-838:59:59.00', '2038-01-19 03:14:07.999', 2155, 31, '{\"a\": [1, 2]}', -1, DEFAULT)",
 	}
+	// Zero dates, which the conversions to and from TIMESTAMP pass on.
+	rows = append(rows, "(4, 1, 1, 1, 1, 1, 'z', 'z', 'z', 'z', 'z', 'z', 'x', 'p', 'x', '0000-00-00 00:00:00', '0000-00-00', '00:00:00', "+
+		"'0000-00-00 00:00:00', 1901, 1, '[]', 4, DEFAULT)")
 	for k := 4; k <= 60; k++ {
 		rows = append(rows, fmt.Sprintf("(%d, %d, %d, %d.%02d, %d/7, %d/3, 'l%d é', 'u%d ü', 'c%d', REPEAT('t', %d), UNHEX(HEX(%d)), 'vb%d', '%s', '%s', '%s', "+
 			"'2024-03-%02d %02d:%02d:%02d.%03d', '2024-01-%02d', '%02d:30:00.5', '2024-10-%02d 01:%02d:00', %d, %d, '[%d]', %d, DEFAULT)",
@@ -491,5 +494,84 @@ func TestMySQLOpenWaitsForWriters(t *testing.T) {
 	var v string
 	if err := db.QueryRow("SELECT v FROM ckmy_rep WHERE a = 1 AND b = 'k1'").Scan(&v); err != nil || v != "tx" {
 		t.Errorf("the transaction's write: %q, %v", v, err)
+	}
+}
+
+// BenchmarkMySQLChecksum times, on a 200,000-row table, the copy and the
+// fingerprints of every chunk (sizes 1000 and 10000): go test ./checksum
+// -run - -bench MySQLChecksum -benchtime 1x.
+func BenchmarkMySQLChecksum(b *testing.B) {
+	s := testdb.MySQL(b)
+	ctx := context.Background()
+	db := testdb.Connect(b, "MySQL", func(ctx context.Context) (*sql.DB, error) {
+		return table.OpenMySQL(ctx, table.MySQLConn{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password}, "osc_test")
+	})
+	b.Cleanup(func() { db.Close() }) // after the tables' drop
+	testdb.DropMySQLTables(b, db, "ckmy_bench", "ckmy_bench_osc_new", "ckmy_bench_osc_log")
+	testdb.ExecMySQL(b, db, `CREATE TABLE ckmy_bench (id INT PRIMARY KEY, a INT, b VARCHAR(64), c DATETIME, d DECIMAL(10,2), e TEXT)`)
+	testdb.ExecMySQL(b, db, `INSERT INTO ckmy_bench SELECT seq, seq * 7, MD5(seq), '2024-01-01' + INTERVAL seq SECOND, seq / 100, REPEAT(MD5(seq), 3)
+		FROM seq_1_to_200000`)
+	insp, err := table.InspectMySQLTable(ctx, db, "osc_test", "ckmy_bench", "MODIFY a BIGINT")
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan, err := table.CreateMySQLShadow(ctx, db, insp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	cp := copier.NewMySQL(db, plan)
+	var after []any
+	for {
+		ch, err := cp.CopyChunk(ctx, after, 1000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ch.Done {
+			break
+		}
+		after = ch.Last
+	}
+	b.Logf("copy: %s", time.Since(start).Round(time.Millisecond))
+	ck, err := checksum.NewMySQL(db, plan, checksum.Options{LockTimeout: time.Second, Retries: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			for range b.N {
+				start := time.Now()
+				readers, err := ck.Open(ctx, 1, nothing)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := readers[0]
+				var after []any
+				var rows int64
+				for {
+					upto, err := r.Bound(ctx, after, size)
+					if err != nil {
+						b.Fatal(err)
+					}
+					o, s, err := r.Sum(ctx, engine.ChecksumChunk{After: after, Upto: upto})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if o != s {
+						b.Fatalf("chunk (%v, %v] differs", after, upto)
+					}
+					rows += o.Rows
+					if upto == nil {
+						break
+					}
+					after = upto
+				}
+				r.Close()
+				if rows != 200000 {
+					b.Fatalf("%d rows", rows)
+				}
+				b.ReportMetric(time.Since(start).Seconds(), "checksum-s")
+			}
+		})
 	}
 }
