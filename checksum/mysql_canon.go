@@ -53,6 +53,9 @@ var mysqlTextTypes = map[string]bool{"char": true, "varchar": true, "tinytext": 
 
 var mysqlBlobTypes = map[string]bool{"varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
 
+var mysqlSpatialTypes = map[string]bool{"geometry": true, "point": true, "linestring": true, "polygon": true,
+	"multipoint": true, "multilinestring": true, "multipolygon": true, "geometrycollection": true}
+
 var mysqlDigits = regexp.MustCompile(`^[0-9]+$`)
 
 // mysqlCanonicalOf renders the copied column c, whose original column has
@@ -80,6 +83,18 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL"}
 	}
 	numeric := mysqlIntTypes[srcType] || srcType == "bit" || srcType == "year"
+	// An ENUM or a SET is its number where a number is wanted; a BIT goes
+	// into a string as its number's text.
+	xn := x
+	if srcType == "enum" || srcType == "set" {
+		xn = "(" + x + "+0)"
+	}
+	xs := x
+	if srcType == "bit" {
+		xs = "(" + x + "+0)"
+	}
+	// Types whose conversion into a string osc has not checked.
+	unchecked := srcType == "uuid" || srcType == "inet4" || srcType == "inet6" || mysqlSpatialTypes[srcType]
 	inexact := mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL"}
 	conv := func(o string) mysqlCanonical { return mysqlCanonical{Original: o, Shadow: q, Exact: true} }
 	asNumber := func(o string) mysqlCanonical { return mysqlCanonical{Original: o, Shadow: q + "+0", Exact: true} }
@@ -110,16 +125,16 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		}
 		return conv("CAST(" + x + " AS FLOAT)")
 	case t == "bit":
-		if !numeric {
+		if !numeric && srcType != "enum" && srcType != "set" {
 			return inexact // a string goes into a BIT as its bytes
 		}
 		return asNumber("CAST(" + x + " AS UNSIGNED)")
 	case t == "year":
-		if !mysqlIntTypes[srcType] && srcType != "year" {
+		if !mysqlIntTypes[srcType] && srcType != "year" && srcType != "enum" {
 			return inexact
 		}
 		// 1 to 69 are 2001 to 2069, 70 to 99 1970 to 1999.
-		return asNumber("IF(" + x + " BETWEEN 1 AND 69, " + x + " + 2000, IF(" + x + " BETWEEN 70 AND 99, " + x + " + 1900, " + x + "+0))")
+		return asNumber("IF(" + xn + " BETWEEN 1 AND 69, " + xn + " + 2000, IF(" + xn + " BETWEEN 70 AND 99, " + xn + " + 1900, " + xn + "+0))")
 	case t == "date":
 		return conv("CAST(" + x + " AS DATE)")
 	case t == "datetime" || t == "timestamp":
@@ -129,65 +144,104 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 	case t == "time":
 		return conv("CAST(" + x + " AS TIME(" + mysqlFsp(dst.ColumnType) + "))")
 	case mysqlTextTypes[t]:
-		if dst.Charset == "" {
+		if dst.Charset == "" || unchecked {
 			return inexact
 		}
-		o := "CONVERT(" + x + " USING " + dst.Charset + ")"
+		o := "CONVERT(" + xs + " USING " + dst.Charset + ")"
 		if t == "char" {
 			// A CHAR drops its trailing spaces.
 			o = "TRIM(TRAILING ' ' FROM " + o + ")"
 		}
 		return conv(o)
 	case t == "binary":
-		if !mysqlTextTypes[srcType] && !mysqlBlobTypes[srcType] && srcType != "binary" && !mysqlIntTypes[srcType] && srcType != "decimal" {
+		if unchecked {
 			return inexact
 		}
 		n := mysqlFsp(dst.ColumnType)
 		if n == "0" {
 			n = "1"
 		}
-		return conv("CAST(" + x + " AS BINARY(" + n + "))")
+		return conv("CAST(" + xs + " AS BINARY(" + n + "))")
 	case mysqlBlobTypes[t]:
-		if !mysqlTextTypes[srcType] && !mysqlBlobTypes[srcType] && srcType != "binary" && !mysqlIntTypes[srcType] && srcType != "decimal" {
+		if unchecked {
 			return inexact
 		}
-		return conv("CAST(" + x + " AS BINARY)")
-	case t == "enum":
+		return conv("CAST(" + xs + " AS BINARY)")
+	case t == "enum" || t == "set":
+		members, ok := mysqlMembers(dst.ColumnType)
+		labels := srcType == "enum" || srcType == "set" || mysqlTextTypes[srcType]
 		switch {
 		case numeric || srcType == "decimal" || srcType == "float" || srcType == "double":
-			// The member's number (the copy rounded a fraction).
-			return asNumber("CAST(" + x + " AS UNSIGNED)")
-		case (mysqlTextTypes[srcType] || srcType == "enum") && dst.Charset != "" && dstColl != "":
-			members, ok := mysqlMembers(dst.ColumnType)
-			if !ok {
-				return inexact
-			}
-			// The member equal to the value under the column's collation.
-			return asNumber("IF(" + x + " IS NULL, NULL, FIELD(CONVERT(" + x + " USING " + dst.Charset + ") COLLATE " + dstColl + ", " + members + "))")
-		}
-		return inexact
-	case t == "set":
-		switch {
-		case numeric:
+			// The member's number, or the set's bits (the copy rounded a
+			// fraction).
 			return asNumber("CAST(" + x + " AS UNSIGNED)")
 		case src == nil && x == "SPACE(0)":
 			return asNumber("0")
+		case !labels || !ok || dst.Charset == "" || dstColl == "":
+			return inexact
 		}
-		return inexact
+		// The members equal to the value's labels under the column's
+		// collation; a text that names none and is a number is the
+		// member's number or the set's bits.
+		v := "CONVERT(" + x + " USING " + dst.Charset + ") COLLATE " + dstColl
+		var found string
+		if t == "enum" {
+			found = "FIELD(" + v + ", " + strings.Join(members, ", ") + ")"
+		} else {
+			bits := make([]string, len(members))
+			for i, m := range members {
+				bits[i] = "(FIND_IN_SET(" + m + ", " + v + ") > 0) << " + strconv.Itoa(i)
+			}
+			found = "(" + strings.Join(bits, " | ") + ")"
+		}
+		return asNumber("IF(" + x + " IS NULL, NULL, IF(" + found + " > 0, " + found + ", CAST(" + x + " AS UNSIGNED)))")
 	case t == "uuid" || t == "inet4" || t == "inet6":
 		return conv("CAST(" + x + " AS " + strings.ToUpper(t) + ")")
 	}
 	return inexact
 }
 
-// mysqlMembers returns the quoted members of an ENUM or SET column type as
-// SQL literals ("'a','b'").
-func mysqlMembers(columnType string) (string, bool) {
+// mysqlMembers returns the members of an ENUM or SET column type as SQL
+// literals, quoted as information_schema quotes them (a quote in a member
+// doubled).
+func mysqlMembers(columnType string) ([]string, bool) {
 	open, end := strings.IndexByte(columnType, '('), strings.LastIndexByte(columnType, ')')
 	if open < 0 || end < open {
-		return "", false
+		return nil, false
 	}
-	return columnType[open+1 : end], true
+	list := columnType[open+1 : end]
+	var out []string
+	for i := 0; i < len(list); {
+		if list[i] != '\'' {
+			return nil, false
+		}
+		j := i + 1
+		for ; j < len(list); j++ {
+			if list[j] == '\\' {
+				j++
+				continue
+			}
+			if list[j] == '\'' {
+				if j+1 < len(list) && list[j+1] == '\'' {
+					j++
+					continue
+				}
+				break
+			}
+		}
+		if j >= len(list) {
+			return nil, false
+		}
+		out = append(out, list[i:j+1])
+		i = j + 1
+		if i < len(list) {
+			if list[i] != ',' {
+				return nil, false
+			}
+			i++
+		}
+	}
+	return out, len(out) > 0
 }
 
 // mysqlEncoded is the bytes v renders as (CAST … AS BINARY), prefixed

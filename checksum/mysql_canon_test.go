@@ -1,6 +1,7 @@
 package checksum
 
 import (
+	"strings"
 	"testing"
 
 	"osc/internal/testdb"
@@ -65,7 +66,8 @@ func TestMySQLCanonical(t *testing.T) {
 			mysqlCanonical{"CAST(`c` AS DECIMAL(10,1))", "`c`", true}},
 		{"into enum by label", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('a','b')", "utf8mb4"), Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"},
 			"utf8mb4_general_ci", "utf8mb4_general_ci",
-			mysqlCanonical{"IF(`c` IS NULL, NULL, FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a','b'))", "`c`+0", true}},
+			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b') > 0, " +
+				"FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b'), CAST(`c` AS UNSIGNED)))", "`c`+0", true}},
 		{"fill of a number", table.MySQLCopyColumn{Shadow: myCol("z", "int", "int(11)", ""), Expr: "0"}, "", "",
 			mysqlCanonical{"CAST(0 AS SIGNED)", "`z`", true}},
 		{"fill of the clock", table.MySQLCopyColumn{Shadow: myCol("z", "datetime", "datetime", ""),
@@ -82,6 +84,24 @@ func TestMySQLCanonical(t *testing.T) {
 
 // TestMySQLEncoding: NULL, the empty string and 'NULL' render apart, and so
 // do values that concatenate alike.
+func TestMySQLMembers(t *testing.T) {
+	for _, c := range []struct {
+		columnType string
+		want       []string
+	}{
+		{"enum('a','b')", []string{"'a'", "'b'"}},
+		{"set('a,','b''c','d\\'e',' ')", []string{"'a,'", "'b''c'", "'d\\'e'", "' '"}},
+		{"enum('')", []string{"''"}},
+		{"enum('a'", nil},
+		{"enum(a)", nil},
+	} {
+		got, ok := mysqlMembers(c.columnType)
+		if ok != (c.want != nil) || strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%s: %q %v, want %q", c.columnType, got, ok, c.want)
+		}
+	}
+}
+
 func TestMySQLEncoding(t *testing.T) {
 	cfg := testdb.MySQL(t).Config(t, "osc_test")
 	db := testdb.OpenMySQL(t, cfg)
