@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"osc/engine"
 	"osc/table"
 )
@@ -123,9 +125,13 @@ func (m *MySQL) init(ctx context.Context) error {
 	}
 	// Two CRC32s of different polynomials make a 64-bit hash (MariaDB
 	// 10.8+ has CRC32C); CRC32 alone elsewhere.
-	m.hash = "CRC32(%[1]s)"
-	if _, err := m.db.ExecContext(ctx, "DO CRC32C('')"); err == nil {
-		m.hash = "(CRC32(%[1]s) << 32 | CRC32C(%[1]s))"
+	m.hash = "(CRC32(%[1]s) << 32 | CRC32C(%[1]s))"
+	if _, err := m.db.ExecContext(ctx, "DO CRC32C('')"); err != nil {
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1305 && me.Number != 1064 { // no such function
+			return fmt.Errorf("checksum: %w", err)
+		}
+		m.hash = "CRC32(%[1]s)"
 	}
 	m.ready = true
 	return nil
@@ -247,7 +253,7 @@ func (m *MySQL) reader(ctx context.Context) (*mysqlReader, error) {
 }
 
 // chunkConds returns the conditions of the chunk's range on key.
-func chunkConds(key table.MySQLKeyRange, c engine.ChecksumChunk) (string, []any) {
+func chunkConds(key table.MySQLKeyRange, c engine.ChecksumChunk) ([]string, []any) {
 	var conds []string
 	var args []any
 	if c.After != nil {
@@ -258,10 +264,15 @@ func chunkConds(key table.MySQLKeyRange, c engine.ChecksumChunk) (string, []any)
 		cond, a := key.Cond(c.Upto, "<", true)
 		conds, args = append(conds, cond), append(args, a...)
 	}
+	return conds, args
+}
+
+// where is " WHERE conds", or "" when there are none.
+func where(conds []string) string {
 	if len(conds) == 0 {
-		return "", nil
+		return ""
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 func (m *MySQL) checkChunk(c engine.ChecksumChunk) error {
@@ -289,28 +300,15 @@ func (m *MySQL) Recopy(ctx context.Context, c engine.ChecksumChunk) error {
 		return fmt.Errorf("recopy: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	where, args := chunkConds(m.copy.ShadowKey, c)
-	if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.copy.Shadow+where, args...); err != nil {
+	conds, args := chunkConds(m.copy.ShadowKey, c)
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.copy.Shadow+where(conds), args...); err != nil {
 		return fmt.Errorf("recopy: delete the shadow's rows: %w", err)
 	}
-	where, args = chunkConds(m.copy.Key, c)
-	if m.copy.Renumbered != "" {
-		q := m.copy.Renumbered + "TRUE"
-		if where != "" {
-			q = m.copy.Renumbered + strings.TrimPrefix(where, " WHERE ")
-		}
-		var null bool
-		switch err := tx.QueryRowContext(ctx, q+" LIMIT 1", args...).Scan(&null); {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("recopy: look for values the ALTER renumbers: %w", err)
-		case null:
-			return fmt.Errorf("recopy: %w", m.plan.Renumbered.Refusal("NULL"))
-		default:
-			return fmt.Errorf("recopy: %w", m.plan.Renumbered.Refusal("0"))
-		}
+	conds, args = chunkConds(m.copy.Key, c)
+	if err := m.copy.RefuseRenumbered(ctx, tx, conds, args); err != nil {
+		return fmt.Errorf("recopy: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, m.copy.Insert()+m.copy.From+where+m.copy.OnDuplicate, args...); err != nil {
+	if _, err := tx.ExecContext(ctx, m.copy.Insert()+m.copy.From+where(conds)+m.copy.OnDuplicate, args...); err != nil {
 		return fmt.Errorf("recopy: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -338,8 +336,8 @@ func (r *mysqlReader) Bound(ctx context.Context, after []any, size int) ([]any, 
 		return nil, nil
 	}
 	key := m.copy.Key
-	where, args := chunkConds(key, engine.ChecksumChunk{After: after})
-	q := "SELECT " + strings.Join(key.Select(), ", ") + " " + m.copy.From + where +
+	conds, args := chunkConds(key, engine.ChecksumChunk{After: after})
+	q := "SELECT " + strings.Join(key.Select(), ", ") + " " + m.copy.From + where(conds) +
 		" ORDER BY " + key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
 	// Prepared: binary results keep each key value's type (see the copier).
 	st, err := r.conn.PrepareContext(ctx, q)
@@ -363,9 +361,9 @@ func (r *mysqlReader) Bound(ctx context.Context, after []any, size int) ([]any, 
 
 // sides returns the original's and the shadow's FROM … WHERE of the chunk.
 func (m *MySQL) sides(c engine.ChecksumChunk) (origFrom string, origArgs []any, shadowFrom string, shadowArgs []any) {
-	where, args := chunkConds(m.copy.Key, c)
-	swhere, sargs := chunkConds(m.copy.ShadowKey, c)
-	return m.copy.From + where, args, "FROM " + m.copy.Shadow + swhere, sargs
+	conds, args := chunkConds(m.copy.Key, c)
+	sconds, sargs := chunkConds(m.copy.ShadowKey, c)
+	return m.copy.From + where(conds), args, "FROM " + m.copy.Shadow + where(sconds), sargs
 }
 
 // Sum fingerprints the chunk on both sides.

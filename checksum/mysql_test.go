@@ -586,3 +586,26 @@ func BenchmarkMySQLChecksum(b *testing.B) {
 		})
 	}
 }
+
+// TestMySQLRecopyRefusesRenumbered: Recopy refuses, as the copy does, a row
+// whose value a plain ALTER would renumber.
+func TestMySQLRecopyRefusesRenumbered(t *testing.T) {
+	db := myOpen(t)
+	plan := myMigrate(t, db, "ckmy_renum", "(id INT PRIMARY KEY, u INT NULL, UNIQUE KEY u (u))",
+		"MODIFY u INT AUTO_INCREMENT", "(1, 11), (2, 12), (3, 13)")
+	if plan.Renumbered == nil {
+		t.Fatal("the plan renumbers nothing")
+	}
+	ck := myChecksum(t, db, plan)
+	testdb.ExecMySQL(t, db, "UPDATE ckmy_renum SET u = NULL WHERE id = 2")
+	_, err := ck.Open(context.Background(), 1, func(ctx context.Context) error {
+		return ck.Recopy(ctx, engine.ChecksumChunk{After: []any{int64(1)}, Upto: []any{int64(2)}})
+	})
+	if err == nil || !strings.Contains(err.Error(), "NULL") {
+		t.Fatalf("recopy of a NULL the ALTER renumbers: %v", err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM ckmy_renum_osc_new WHERE id = 2 AND u = 12").Scan(&n); err != nil || n != 1 {
+		t.Errorf("the refused recopy changed the shadow: %d, %v", n, err)
+	}
+}

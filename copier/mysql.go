@@ -112,8 +112,11 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 		cond, a := c.sql.Key.Cond(upper, "<", true)
 		conds, args = append(conds, cond), append(args, a...)
 	}
-	if err := c.refuseRenumbered(ctx, tx, conds, args); err != nil {
-		return Chunk{}, err
+	// A row that comes to hold a value the ALTER renumbers after this read
+	// does so by a change committed after change capture started, which
+	// the applier refuses.
+	if err := c.sql.RefuseRenumbered(ctx, tx, conds, args); err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
 	}
 	q := c.sql.Insert() + c.sql.From
 	if len(conds) > 0 {
@@ -134,26 +137,6 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 		return Chunk{}, fmt.Errorf("copy chunk: commit: %w", err)
 	}
 	return chunk, nil
-}
-
-// refuseRenumbered fails the chunk when one of its rows holds a value that a
-// plain ALTER would renumber (see table.MySQLRenumbered). A row that comes to
-// hold one after this read does so by a change committed after change
-// capture started, which the applier refuses.
-func (c *MySQL) refuseRenumbered(ctx context.Context, tx *sql.Tx, conds []string, args []any) error {
-	if c.sql.Renumbered == "" {
-		return nil
-	}
-	var null bool
-	switch err := tx.QueryRowContext(ctx, c.sql.Renumbered+strings.Join(conds, " AND ")+" LIMIT 1", args...).Scan(&null); {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil
-	case err != nil:
-		return fmt.Errorf("copy chunk: look for values the ALTER renumbers: %w", err)
-	case null:
-		return fmt.Errorf("copy chunk: %w", c.plan.Renumbered.Refusal("NULL"))
-	}
-	return fmt.Errorf("copy chunk: %w", c.plan.Renumbered.Refusal("0"))
 }
 
 // upper returns the size-th key past the conditions, or nil when fewer rows

@@ -1,6 +1,9 @@
 package table
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -26,10 +29,11 @@ type MySQLCopy struct {
 	// OnDuplicate is " ON DUPLICATE KEY UPDATE k = k": the copy never
 	// overwrites a row already in the shadow.
 	OnDuplicate string
-	// Renumbered selects, from the rows that match conditions appended to
+	// renumbered selects, from the rows that match conditions appended to
 	// it, one that a plain ALTER would renumber (Plan.Renumbered); "" when
 	// there are none to find.
-	Renumbered string
+	renumbered string
+	renumber   *MySQLRenumbered
 }
 
 // MySQLCopyColumn is one shadow column the copy writes.
@@ -138,9 +142,33 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 	c.From = "FROM " + QuoteMySQL(p.Source.Schema, p.Source.Name) + " FORCE INDEX (" + QuoteMySQL(p.KeyIndexName) + ")"
 	c.OnDuplicate = " ON DUPLICATE KEY UPDATE " + shadowKey + " = " + shadowKey
 	if r := p.Renumbered; r != nil {
-		c.Renumbered = "SELECT " + QuoteMySQL(r.Column) + " IS NULL " + c.From + " WHERE " + r.Cond() + " AND "
+		c.renumbered = "SELECT " + QuoteMySQL(r.Column) + " IS NULL " + c.From + " WHERE " + r.Cond() + " AND "
+		c.renumber = r
 	}
 	return c, nil
+}
+
+// RefuseRenumbered fails when one of the original's rows that match conds
+// (all of them when there are none) holds a value that a plain ALTER would
+// renumber (see MySQLRenumbered). It reads in tx, the copy's transaction.
+func (c *MySQLCopy) RefuseRenumbered(ctx context.Context, tx *sql.Tx, conds []string, args []any) error {
+	if c.renumbered == "" {
+		return nil
+	}
+	where := "TRUE"
+	if len(conds) > 0 {
+		where = strings.Join(conds, " AND ")
+	}
+	var null bool
+	switch err := tx.QueryRowContext(ctx, c.renumbered+where+" LIMIT 1", args...).Scan(&null); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look for values the ALTER renumbers: %w", err)
+	case null:
+		return c.renumber.Refusal("NULL")
+	}
+	return c.renumber.Refusal("0")
 }
 
 // MySQLKeyRange compares a key's columns with key values, as the copy
