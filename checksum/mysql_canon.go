@@ -21,10 +21,18 @@ import (
 // mysqlCanonical is a column's rendering on both sides. Exact is false when
 // osc cannot reproduce the conversion of the original's value into the
 // shadow's type (the column is then compared by whether it is NULL only).
+// Plain renderings are the text of a number or a time, which holds no zero
+// byte and does not start with N: they need no length prefix (see
+// mysqlEncoded).
 type mysqlCanonical struct {
 	Original, Shadow string
-	Exact            bool
+	Exact, Plain     bool
 }
+
+// mysqlPlainTypes are the types whose values render as numbers or times.
+var mysqlPlainTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true,
+	"decimal": true, "numeric": true, "float": true, "double": true, "real": true,
+	"date": true, "datetime": true, "timestamp": true, "time": true, "year": true}
 
 var mysqlTypeArgs = regexp.MustCompile(`^[a-z]+\((\d+)(?:,(\d+))?\)`)
 
@@ -68,7 +76,7 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 	src := c.Source
 	if src != nil && x == table.QuoteMySQL(src.Name) && strings.EqualFold(src.ColumnType, dst.ColumnType) &&
 		src.Charset == dst.Charset && srcColl == dstColl {
-		return mysqlCanonical{Original: x, Shadow: q, Exact: true}
+		return mysqlCanonical{Original: x, Shadow: q, Exact: true, Plain: mysqlPlainTypes[dst.DataType]}
 	}
 	// What the original's value is: a column's type, or for a fill a
 	// number or a string.
@@ -80,7 +88,7 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		srcType = "bigint"
 	case strings.Contains(strings.ToUpper(x), "CURRENT_TIMESTAMP"):
 		// The clock when the copy wrote the row.
-		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL"}
+		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Plain: true}
 	}
 	numeric := mysqlIntTypes[srcType] || srcType == "bit" || srcType == "year"
 	// An ENUM or a SET is its number where a number is wanted; a BIT goes
@@ -95,9 +103,13 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 	}
 	// Types whose conversion into a string osc has not checked.
 	unchecked := srcType == "uuid" || srcType == "inet4" || srcType == "inet6" || mysqlSpatialTypes[srcType]
-	inexact := mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL"}
-	conv := func(o string) mysqlCanonical { return mysqlCanonical{Original: o, Shadow: q, Exact: true} }
-	asNumber := func(o string) mysqlCanonical { return mysqlCanonical{Original: o, Shadow: q + "+0", Exact: true} }
+	inexact := mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Plain: true}
+	conv := func(o string) mysqlCanonical {
+		return mysqlCanonical{Original: o, Shadow: q, Exact: true, Plain: mysqlPlainTypes[dst.DataType]}
+	}
+	asNumber := func(o string) mysqlCanonical {
+		return mysqlCanonical{Original: o, Shadow: q + "+0", Exact: true, Plain: true}
+	}
 	t := dst.DataType
 	switch {
 	case mysqlIntTypes[t]:
@@ -245,10 +257,14 @@ func mysqlMembers(columnType string) ([]string, bool) {
 }
 
 // mysqlEncoded is the bytes v renders as (CAST … AS BINARY), prefixed
-// with their length, "N" for NULL. LENGTH counts v's bytes as they are, with
-// no cast (cheaper: the fingerprint evaluates it for every column of every
-// row).
-func mysqlEncoded(v string) string {
+// with their length, "N" for NULL, so that no two rows of distinct values
+// concatenate alike; LENGTH counts v's bytes as they are, with no cast. A
+// plain rendering ends with a zero byte instead (half the cost: the
+// fingerprint evaluates it for every column of every row).
+func mysqlEncoded(v string, plain bool) string {
+	if plain {
+		return "COALESCE(CONCAT(" + v + ", 0x00), 'N')"
+	}
 	return "COALESCE(CONCAT(LENGTH(" + v + "), ':', CAST(" + v + " AS BINARY)), 'N')"
 }
 
