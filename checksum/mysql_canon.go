@@ -91,14 +91,14 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Plain: true}
 	}
 	numeric := mysqlIntTypes[srcType] || srcType == "bit" || srcType == "year"
-	// An ENUM or a SET is its number where a number is wanted; a BIT goes
-	// into a string as its number's text.
+	// An ENUM or a SET is its number where a number is wanted; a BIT or a
+	// YEAR goes into a string as its number's text (YEAR 0000 as 0).
 	xn := x
 	if srcType == "enum" || srcType == "set" {
 		xn = "(" + x + "+0)"
 	}
 	xs := x
-	if srcType == "bit" {
+	if srcType == "bit" || srcType == "year" {
 		xs = "(" + x + "+0)"
 	}
 	// Types whose conversion into a string osc has not checked.
