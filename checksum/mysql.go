@@ -170,6 +170,12 @@ func (m *MySQL) Open(ctx context.Context, n int, blocked func(context.Context) e
 	if n < 1 {
 		return nil, fmt.Errorf("checksum: %d readers", n)
 	}
+	// The readers, the lock's connection, and one for the applier and the
+	// drain: a pool too small for them would wait for a connection with
+	// the writers blocked.
+	if most := m.db.Stats().MaxOpenConnections; most > 0 && n+2 > most {
+		return nil, fmt.Errorf("checksum: %d readers need %d connections of a pool of %d: use fewer checksum threads", n, n+2, most)
+	}
 	if err := m.init(ctx); err != nil {
 		return nil, err
 	}

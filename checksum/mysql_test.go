@@ -463,6 +463,19 @@ func TestMySQLOpenBlocksWriters(t *testing.T) {
 	}
 }
 
+// TestMySQLOpenTooManyReaders: Open refuses more readers than the pool can
+// give connections to, rather than wait for one with the writers blocked.
+func TestMySQLOpenTooManyReaders(t *testing.T) {
+	db := myOpen(t)
+	plan := myRepairTable(t, db)
+	ck := myChecksum(t, db, plan)
+	calls := 0
+	_, err := ck.Open(context.Background(), db.Stats().MaxOpenConnections, func(context.Context) error { calls++; return nil })
+	if err == nil || !strings.Contains(err.Error(), "fewer checksum threads") || calls != 0 {
+		t.Fatalf("Open: %v (blocked called %d times)", err, calls)
+	}
+}
+
 // TestMySQLOpenWaitsForWriters: an open transaction that wrote to the
 // original makes Open's lock time out; Open retries and succeeds once it
 // commits, or fails when its attempts run out.
