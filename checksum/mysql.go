@@ -37,10 +37,10 @@ type MySQL struct {
 	ready bool
 	copy  *table.MySQLCopy
 	// original and shadow render each copied column (see mysql_canon.go);
-	// columns are their names, plain whether the rendering is plain.
+	// columns are their names, encodings how they enter the row's.
 	original, shadow []string
 	columns          []string
-	plain            []bool
+	encodings        []mysqlEncoding
 	// keyAt holds the positions in columns of the key's columns.
 	keyAt []int
 	// unordered says why the shadow's key may order rows otherwise than
@@ -89,7 +89,7 @@ func (m *MySQL) init(ctx context.Context) error {
 		return err
 	}
 	m.copy = c
-	m.original, m.shadow, m.columns, m.plain, m.keyAt = nil, nil, nil, nil, make([]int, len(p.Key))
+	m.original, m.shadow, m.columns, m.encodings, m.keyAt = nil, nil, nil, nil, make([]int, len(p.Key))
 	for k := range m.keyAt {
 		m.keyAt[k] = -1
 	}
@@ -106,7 +106,7 @@ func (m *MySQL) init(ctx context.Context) error {
 		m.original = append(m.original, r.Original)
 		m.shadow = append(m.shadow, r.Shadow)
 		m.columns = append(m.columns, col.Shadow.Name)
-		m.plain = append(m.plain, r.Plain)
+		m.encodings = append(m.encodings, r.Encoding)
 		if col.Source == nil {
 			continue
 		}
@@ -384,7 +384,7 @@ func (r *mysqlReader) Sum(ctx context.Context, c engine.ChecksumChunk) (original
 	sum := func(cols []string, from string, args []any) (engine.ChecksumSum, error) {
 		enc := make([]string, len(cols))
 		for i, c := range cols {
-			enc[i] = mysqlEncoded(c, m.plain[i])
+			enc[i] = mysqlEncoded(c, m.encodings[i], m.hash)
 		}
 		hash := fmt.Sprintf(m.hash, "CONCAT("+strings.Join(enc, ", ")+")")
 		var s engine.ChecksumSum

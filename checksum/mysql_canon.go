@@ -1,6 +1,7 @@
 package checksum
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,13 +22,47 @@ import (
 // mysqlCanonical is a column's rendering on both sides. Exact is false when
 // osc cannot reproduce the conversion of the original's value into the
 // shadow's type (the column is then compared by whether it is NULL only).
-// Plain renderings are the text of a number or a time, which holds no zero
-// byte and does not start with N: they need no length prefix (see
-// mysqlEncoded).
+// Encoding is how the rendering enters the row's (see mysqlEncoded).
 type mysqlCanonical struct {
 	Original, Shadow string
-	Exact, Plain     bool
+	Exact            bool
+	Encoding         mysqlEncoding
 }
+
+// mysqlEncoding is how a column's rendering enters the row's, each one
+// self-delimiting (no encoding of a value is the prefix of another's), so
+// that no two rows of distinct values concatenate alike; NULL is "N".
+type mysqlEncoding int
+
+const (
+	// mysqlBytes: the bytes, prefixed with their length ("3:abc").
+	mysqlBytes mysqlEncoding = iota
+	// mysqlPlain: the text of a number or a time, which holds no zero byte
+	// and does not start with N, ended by a zero byte (half the cost of a
+	// length prefix: the fingerprint evaluates it for every column of every
+	// row).
+	mysqlPlain
+	// mysqlDigest: the length and the row hash of the bytes, for TEXT and
+	// BLOB columns, whose values concatenated could exceed
+	// max_allowed_packet (CONCAT then returns NULL, and the row's content
+	// would count for nothing).
+	mysqlDigest
+)
+
+// mysqlEncodingOf is the encoding of a value of the type, rendered as it is.
+func mysqlEncodingOf(dataType string) mysqlEncoding {
+	switch {
+	case mysqlPlainTypes[dataType]:
+		return mysqlPlain
+	case mysqlLargeTypes[dataType]:
+		return mysqlDigest
+	}
+	return mysqlBytes
+}
+
+// mysqlLargeTypes are the types whose values may be larger than a row.
+var mysqlLargeTypes = map[string]bool{"text": true, "mediumtext": true, "longtext": true, "blob": true, "mediumblob": true,
+	"longblob": true, "json": true}
 
 // mysqlPlainTypes are the types whose values render as numbers or times.
 var mysqlPlainTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true,
@@ -76,7 +111,7 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 	src := c.Source
 	if src != nil && x == table.QuoteMySQL(src.Name) && strings.EqualFold(src.ColumnType, dst.ColumnType) &&
 		src.Charset == dst.Charset && srcColl == dstColl {
-		return mysqlCanonical{Original: x, Shadow: q, Exact: true, Plain: mysqlPlainTypes[dst.DataType]}
+		return mysqlCanonical{Original: x, Shadow: q, Exact: true, Encoding: mysqlEncodingOf(dst.DataType)}
 	}
 	// What the original's value is: a column's type, or for a fill a
 	// number or a string.
@@ -88,7 +123,7 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		srcType = "bigint"
 	case strings.Contains(strings.ToUpper(x), "CURRENT_TIMESTAMP"):
 		// The clock when the copy wrote the row.
-		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Plain: true}
+		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Encoding: mysqlPlain}
 	}
 	numeric := mysqlIntTypes[srcType] || srcType == "bit" || srcType == "year"
 	// An ENUM or a SET is its number where a number is wanted; a BIT or a
@@ -103,12 +138,12 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 	}
 	// Types whose conversion into a string osc has not checked.
 	unchecked := srcType == "uuid" || srcType == "inet4" || srcType == "inet6" || mysqlSpatialTypes[srcType]
-	inexact := mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Plain: true}
+	inexact := mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Encoding: mysqlPlain}
 	conv := func(o string) mysqlCanonical {
-		return mysqlCanonical{Original: o, Shadow: q, Exact: true, Plain: mysqlPlainTypes[dst.DataType]}
+		return mysqlCanonical{Original: o, Shadow: q, Exact: true, Encoding: mysqlEncodingOf(dst.DataType)}
 	}
 	asNumber := func(o string) mysqlCanonical {
-		return mysqlCanonical{Original: o, Shadow: q + "+0", Exact: true, Plain: true}
+		return mysqlCanonical{Original: o, Shadow: q + "+0", Exact: true, Encoding: mysqlPlain}
 	}
 	t := dst.DataType
 	switch {
@@ -256,15 +291,16 @@ func mysqlMembers(columnType string) ([]string, bool) {
 	return out, len(out) > 0
 }
 
-// mysqlEncoded is the bytes v renders as (CAST … AS BINARY), prefixed
-// with their length, "N" for NULL, so that no two rows of distinct values
-// concatenate alike; LENGTH counts v's bytes as they are, with no cast. A
-// plain rendering ends with a zero byte instead (half the cost: the
-// fingerprint evaluates it for every column of every row).
-func mysqlEncoded(v string, plain bool) string {
-	if plain {
+// mysqlEncoded is the rendering v encoded as e; hash is the row hash's
+// format (a number of the bytes of %[1]s).
+func mysqlEncoded(v string, e mysqlEncoding, hash string) string {
+	switch e {
+	case mysqlPlain:
 		return "COALESCE(CONCAT(" + v + ", 0x00), 'N')"
+	case mysqlDigest:
+		return "COALESCE(CONCAT(LENGTH(" + v + "), ':', " + fmt.Sprintf(hash, v) + ", 0x00), 'N')"
 	}
+	// LENGTH counts v's bytes as they are, with no cast.
 	return "COALESCE(CONCAT(LENGTH(" + v + "), ':', CAST(" + v + " AS BINARY)), 'N')"
 }
 

@@ -53,28 +53,28 @@ func TestMySQLCanonical(t *testing.T) {
 	}{
 		{"identical: no cast", table.MySQLCopyColumn{Shadow: myCol("c", "varchar", "varchar(5)", "latin1"),
 			Source: src(myCol("c", "varchar", "varchar(5)", "latin1")), Expr: "`c`"}, "latin1_swedish_ci", "latin1_swedish_ci",
-			mysqlCanonical{"`c`", "`c`", true, false}},
+			mysqlCanonical{"`c`", "`c`", true, mysqlBytes}},
 		{"renamed", table.MySQLCopyColumn{Shadow: myCol("d", "int", "int(11)", ""), Source: src(myCol("c", "int", "int(11)", "")), Expr: "`c`"}, "", "",
-			mysqlCanonical{"`c`", "`d`", true, true}},
+			mysqlCanonical{"`c`", "`d`", true, mysqlPlain}},
 		{"charset", table.MySQLCopyColumn{Shadow: myCol("c", "varchar", "varchar(5)", "utf8mb4"),
 			Source: src(myCol("c", "varchar", "varchar(5)", "latin1")), Expr: "`c`"}, "latin1_swedish_ci", "utf8mb4_general_ci",
-			mysqlCanonical{"CONVERT(`c` USING utf8mb4)", "`c`", true, false}},
+			mysqlCanonical{"CONVERT(`c` USING utf8mb4)", "`c`", true, mysqlBytes}},
 		{"into char", table.MySQLCopyColumn{Shadow: myCol("c", "char", "char(5)", "utf8mb4"),
 			Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "utf8mb4_general_ci",
-			mysqlCanonical{"TRIM(TRAILING ' ' FROM CONVERT(`c` USING utf8mb4))", "`c`", true, false}},
+			mysqlCanonical{"TRIM(TRAILING ' ' FROM CONVERT(`c` USING utf8mb4))", "`c`", true, mysqlBytes}},
 		{"narrowed decimal", table.MySQLCopyColumn{Shadow: myCol("c", "decimal", "decimal(10,1)", ""), Source: src(myCol("c", "decimal", "decimal(10,2)", "")), Expr: "`c`"}, "", "",
-			mysqlCanonical{"CAST(`c` AS DECIMAL(10,1))", "`c`", true, true}},
+			mysqlCanonical{"CAST(`c` AS DECIMAL(10,1))", "`c`", true, mysqlPlain}},
 		{"into enum by label", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('a','b')", "utf8mb4"), Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"},
 			"utf8mb4_general_ci", "utf8mb4_general_ci",
 			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b') > 0, " +
-				"FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, true}},
+				"FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
 		{"fill of a number", table.MySQLCopyColumn{Shadow: myCol("z", "int", "int(11)", ""), Expr: "0"}, "", "",
-			mysqlCanonical{"CAST(0 AS SIGNED)", "`z`", true, true}},
+			mysqlCanonical{"CAST(0 AS SIGNED)", "`z`", true, mysqlPlain}},
 		{"fill of the clock", table.MySQLCopyColumn{Shadow: myCol("z", "datetime", "datetime", ""),
 			Expr: "CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', 'Europe/Berlin')"}, "", "",
-			mysqlCanonical{"CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', 'Europe/Berlin') IS NULL", "`z` IS NULL", false, true}},
+			mysqlCanonical{"CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', 'Europe/Berlin') IS NULL", "`z` IS NULL", false, mysqlPlain}},
 		{"into FLOAT(M,D)", table.MySQLCopyColumn{Shadow: myCol("c", "float", "float(7,2)", ""), Source: src(myCol("c", "double", "double", "")), Expr: "`c`"}, "", "",
-			mysqlCanonical{"`c` IS NULL", "`c` IS NULL", false, true}},
+			mysqlCanonical{"`c` IS NULL", "`c` IS NULL", false, mysqlPlain}},
 	} {
 		if got := mysqlCanonicalOf(c.col, c.srcColl, c.dstColl); got != c.want {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
@@ -105,14 +105,22 @@ func TestMySQLMembers(t *testing.T) {
 func TestMySQLEncoding(t *testing.T) {
 	cfg := testdb.MySQL(t).Config(t, "osc_test")
 	db := testdb.OpenMySQL(t, cfg)
-	// Values of numbers and times are plain, the others not.
+	// Values of numbers and times are plain, quoted ones bytes, those
+	// marked T digests.
 	row := func(vals ...string) string {
 		q := "SELECT HEX(CONCAT("
 		for i, v := range vals {
 			if i > 0 {
 				q += ", "
 			}
-			q += mysqlEncoded(v, !strings.HasPrefix(v, "'"))
+			e := mysqlPlain
+			switch {
+			case strings.HasPrefix(v, "'"):
+				e = mysqlBytes
+			case strings.HasPrefix(v, "T"): // a TEXT
+				e, v = mysqlDigest, v[1:]
+			}
+			q += mysqlEncoded(v, e, "(CRC32(%[1]s) << 32 | CRC32C(%[1]s))")
 		}
 		var out string
 		if err := db.QueryRow(q + "))").Scan(&out); err != nil {
@@ -126,6 +134,7 @@ func TestMySQLEncoding(t *testing.T) {
 		{"'ab'", "'c'"}, {"'a'", "'bc'"}, {"'abc'", "''"}, {"'abc'", "NULL"}, {"NULL", "'abc'"}, {"'1:a'", "NULL"}, {"'1'", "'a'"},
 		{"12", "3"}, {"1", "23"}, {"123", "NULL"}, {"NULL", "123"}, {"12", "'3'"}, {"1", "'23'"}, {"'1'", "23"}, {"-1.5e30", "0"}, {"CAST('2020-01-01' AS DATE)", "NULL"},
 		{"0", "NULL"}, {"NULL", "0"}, {"NULL", "NULL"}, {"0", "0"},
+		{"T'ab'", "T'c'"}, {"T'a'", "T'bc'"}, {"T''", "TNULL"}, {"TNULL", "T''"}, {"T'NULL'", "TNULL"}, {"T'x'", "1"}, {"T'x'", "NULL"},
 	} {
 		r := row(vals...)
 		if other, ok := seen[r]; ok {
