@@ -15,9 +15,8 @@ import (
 // type the way storing it there does. Where the two columns' types are
 // identical (type, character set and collation) and the copy writes the
 // column as it is, both sides render the column itself, with no cast. Each
-// rendering is then turned into bytes (CAST … AS BINARY) and length-prefixed
-// ("3:abc"), NULL as "N", so that no two rows of distinct values concatenate
-// alike.
+// rendering then enters the row's by its encoding (mysqlEncoding), and the
+// row's rendering is hashed.
 
 // mysqlCanonical is a column's rendering on both sides. Exact is false when
 // osc cannot reproduce the conversion of the original's value into the
@@ -109,7 +108,9 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 	q := table.QuoteMySQL(dst.Name)
 	x := c.Expr
 	src := c.Source
-	if src != nil && x == table.QuoteMySQL(src.Name) && strings.EqualFold(src.ColumnType, dst.ColumnType) &&
+	// The type compared as written: an ENUM whose members change case
+	// stores the new spelling.
+	if src != nil && x == table.QuoteMySQL(src.Name) && src.ColumnType == dst.ColumnType &&
 		src.Charset == dst.Charset && srcColl == dstColl {
 		return mysqlCanonical{Original: x, Shadow: q, Exact: true, Encoding: mysqlEncodingOf(dst.DataType)}
 	}

@@ -178,6 +178,7 @@ func TestMySQLNoFalseMismatch(t *testing.T) {
 		{"charsets", "MODIFY v VARCHAR(30) CHARACTER SET utf8mb4, MODIFY u VARBINARY(40), MODIFY c CHAR(10) CHARACTER SET utf16, MODIFY t TEXT CHARACTER SET latin1, " +
 			"MODIFY w VARCHAR(10) COLLATE utf8mb4_bin"},
 		{"labels", "MODIFY s SET('q','p','r'), MODIFY w SET('y','x'), MODIFY e YEAR, MODIFY bt VARCHAR(10), MODIFY v ENUM('éàü null','l4 é','z') CHARACTER SET latin1"},
+		{"labels respelled", "MODIFY e ENUM('X','Y'), MODIFY s SET('P','Q')"},
 		{"labels as bytes", "MODIFY s VARBINARY(10), MODIFY bt VARBINARY(10), MODIFY e BINARY(3), MODIFY w ENUM('x','y')"},
 		{"drop", "DROP COLUMN g, DROP COLUMN gen, ADD COLUMN gen2 INT AS (ii * 2) STORED, CHANGE i ii INT"},
 	} {
