@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -527,8 +528,9 @@ func TestMySQLOpenWaitsForWriters(t *testing.T) {
 }
 
 // BenchmarkMySQLChecksum times, on a 200,000-row table, the copy and the
-// fingerprints of every chunk (sizes 1000 and 10000): go test ./checksum
-// -run - -bench MySQLChecksum -benchtime 1x.
+// fingerprints of every chunk (sizes 1000 and 10000, one or two readers
+// comparing them as the engine's threads do): go test ./checksum -run -
+// -bench MySQLChecksum -benchtime 1x -v.
 func BenchmarkMySQLChecksum(b *testing.B) {
 	s := testdb.MySQL(b)
 	ctx := context.Background()
@@ -566,38 +568,59 @@ func BenchmarkMySQLChecksum(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, size := range []int{1000, 10000} {
-		b.Run(fmt.Sprint(size), func(b *testing.B) {
+	for _, c := range []struct{ size, threads int }{{1000, 1}, {10000, 1}, {10000, 2}} {
+		b.Run(fmt.Sprintf("%d rows x %d", c.size, c.threads), func(b *testing.B) {
 			for range b.N {
 				start := time.Now()
-				readers, err := ck.Open(ctx, 1, nothing)
+				// One reader bounds the chunks, the others compare them.
+				readers, err := ck.Open(ctx, c.threads+1, nothing)
 				if err != nil {
 					b.Fatal(err)
 				}
-				r := readers[0]
+				chunks := make(chan engine.ChecksumChunk)
+				sums := make(chan error, c.threads)
+				var rows atomic.Int64
+				for _, r := range readers[1:] {
+					go func() {
+						for ch := range chunks {
+							o, s, err := r.Sum(ctx, ch)
+							if err == nil && o != s {
+								err = fmt.Errorf("chunk (%v, %v] differs", ch.After, ch.Upto)
+							}
+							if err != nil {
+								sums <- err
+								for range chunks {
+								}
+								return
+							}
+							rows.Add(o.Rows)
+						}
+						sums <- nil
+					}()
+				}
 				var after []any
-				var rows int64
 				for {
-					upto, err := r.Bound(ctx, after, size)
+					upto, err := readers[0].Bound(ctx, after, c.size)
 					if err != nil {
 						b.Fatal(err)
 					}
-					o, s, err := r.Sum(ctx, engine.ChecksumChunk{After: after, Upto: upto})
-					if err != nil {
-						b.Fatal(err)
-					}
-					if o != s {
-						b.Fatalf("chunk (%v, %v] differs", after, upto)
-					}
-					rows += o.Rows
+					chunks <- engine.ChecksumChunk{After: after, Upto: upto}
 					if upto == nil {
 						break
 					}
 					after = upto
 				}
-				r.Close()
-				if rows != 200000 {
-					b.Fatalf("%d rows", rows)
+				close(chunks)
+				for range c.threads {
+					if err := <-sums; err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, r := range readers {
+					r.Close()
+				}
+				if rows.Load() != 200000 {
+					b.Fatalf("%d rows", rows.Load())
 				}
 				b.ReportMetric(time.Since(start).Seconds(), "checksum-s")
 			}
