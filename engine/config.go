@@ -23,6 +23,16 @@ type Config struct {
 
 	StatusInterval time.Duration
 
+	// NoChecksum skips the comparison of the shadow with the original
+	// before the cut-over (--checksum=false).
+	NoChecksum bool
+	// ChecksumThreads is the number of chunks compared at once.
+	ChecksumThreads int
+	// ChecksumMaxRepairs is how many times chunks that differ are recopied
+	// and compared again before osc gives up (0: give up at the first
+	// difference).
+	ChecksumMaxRepairs int
+
 	// Control is the operator's: throttling, the interactive socket, hooks
 	// and the status output (see control.go).
 	Control Control
@@ -41,6 +51,9 @@ func (c *Config) Defaults() {
 	}
 	if c.CutOverRetries <= 0 {
 		c.CutOverRetries = 60
+	}
+	if c.ChecksumThreads <= 0 {
+		c.ChecksumThreads = 2
 	}
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = 5 * time.Second

@@ -66,9 +66,10 @@ var ErrPanic = errors.New("aborted by the operator's panic command")
 // control is the runtime side of Control: the settings the operator may
 // change while the migration runs, and what acts on them.
 type control struct {
-	chunkSize atomic.Int64
-	batchSize atomic.Int64
-	niceRatio atomic.Uint64 // float64 bits
+	chunkSize       atomic.Int64
+	batchSize       atomic.Int64
+	checksumThreads atomic.Int64
+	niceRatio       atomic.Uint64 // float64 bits
 
 	mu        sync.Mutex
 	settings  throttle.Settings
@@ -97,6 +98,7 @@ func newControl(cfg *Config, d Dialect) *control {
 	c := &control{}
 	c.chunkSize.Store(int64(cfg.ChunkSize))
 	c.batchSize.Store(int64(cfg.DMLBatchSize))
+	c.checksumThreads.Store(int64(cfg.ChecksumThreads))
 	c.niceRatio.Store(math.Float64bits(cfg.Control.NiceRatio))
 	k := cfg.Control
 	c.settings = throttle.Settings{
@@ -160,6 +162,9 @@ func (c *control) nice() float64 { return math.Float64frombits(c.niceRatio.Load(
 
 // chunkSize is the copy's chunk size in force.
 func (m *Migration) chunkSize() int { return int(m.ctl.chunkSize.Load()) }
+
+// checksumThreads is the number of chunks the checksum compares at once.
+func (m *Migration) checksumThreads() int { return int(m.ctl.checksumThreads.Load()) }
 
 // batchSize is the apply batch size in force.
 func (m *Migration) batchSize() int { return int(m.ctl.batchSize.Load()) }

@@ -28,6 +28,9 @@ type Dialect interface {
 	NewCopier() (Copier, error)
 	// NewApplier returns the writer of captured changes into the shadow.
 	NewApplier() (Applier, error)
+	// NewChecksum returns the comparison of the shadow with the original
+	// that precedes the cut-over.
+	NewChecksum() (Checksum, error)
 	// CutOver swaps the tables atomically. While writes to the original are
 	// blocked it calls drain, which returns once every change committed before
 	// the call has been applied to the shadow. It retries lock timeouts itself.

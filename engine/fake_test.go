@@ -155,6 +155,10 @@ type fakeDialect struct {
 	// between runs after a chunk's read and before its write into the
 	// shadow, with the keys read.
 	between func(keys []int64)
+	// blocked, when set, runs at each checksum Open while writes are
+	// blocked, after the engine drained and recopied: a test corrupts the
+	// shadow there.
+	blocked func(shadow map[int64]int64)
 
 	mu           sync.Mutex
 	calls        []string // Inspect, CreateShadow, NewSource, …, in order
@@ -162,6 +166,8 @@ type fakeDialect struct {
 	closed       int      // Close calls
 	sourceClosed bool
 	copyCalls    int
+	recopied     []ChecksumChunk // Recopy calls
+	opens        int             // checksum Open calls
 }
 
 var _ Dialect = (*fakeDialect)(nil)
@@ -234,6 +240,11 @@ func (d *fakeDialect) CutOver(ctx context.Context, drain func(context.Context) e
 	db.rows, db.shadow = db.shadow, nil
 	db.swapped = true
 	return nil
+}
+
+func (d *fakeDialect) NewChecksum() (Checksum, error) {
+	d.call("NewChecksum")
+	return &fakeChecksum{d: d}, nil
 }
 
 // Cleanup drops the shadow unless the cut-over swapped it into place.
@@ -434,3 +445,126 @@ func (fakeProbe) Load(_ context.Context, names []string) ([]int64, error) {
 func (fakeProbe) Query(context.Context, string) (int64, error)     { return 0, nil }
 func (fakeProbe) RetainedWAL(context.Context) (int64, bool, error) { return 0, false, nil }
 func (fakeProbe) Close() error                                     { return nil }
+
+// fakeChecksum compares copies of both tables taken while writes are blocked.
+type fakeChecksum struct{ d *fakeDialect }
+
+func (c *fakeChecksum) Open(ctx context.Context, n int, blocked func(context.Context) error) ([]ChecksumReader, error) {
+	db := c.d.db
+	db.mu.Lock()
+	db.blocked = true
+	db.mu.Unlock()
+	defer func() {
+		db.mu.Lock()
+		db.blocked = false
+		close(db.unblock)
+		db.unblock = make(chan struct{})
+		db.mu.Unlock()
+	}()
+	if err := blocked(ctx); err != nil {
+		return nil, err
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	c.d.mu.Lock()
+	c.d.opens++
+	c.d.mu.Unlock()
+	if c.d.blocked != nil {
+		c.d.blocked(db.shadow)
+	}
+	snap := &fakeSnapshot{rows: maps.Clone(db.rows), shadow: maps.Clone(db.shadow)}
+	readers := make([]ChecksumReader, n)
+	for i := range readers {
+		readers[i] = snap
+	}
+	return readers, nil
+}
+
+// inChunk reports whether key id is in the chunk.
+func inChunk(c ChecksumChunk, id int64) bool {
+	return (c.After == nil || id > c.After[0].(int64)) && (c.Upto == nil || id <= c.Upto[0].(int64))
+}
+
+func (c *fakeChecksum) Recopy(_ context.Context, ch ChecksumChunk) error {
+	db := c.d.db
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if !db.blocked {
+		return errors.New("fake: recopy while writes are not blocked")
+	}
+	c.d.mu.Lock()
+	c.d.recopied = append(c.d.recopied, ch)
+	c.d.mu.Unlock()
+	for id := range db.shadow {
+		if inChunk(ch, id) {
+			delete(db.shadow, id)
+		}
+	}
+	for id, v := range db.rows {
+		if inChunk(ch, id) {
+			db.shadow[id] = v
+		}
+	}
+	return nil
+}
+
+func (c *fakeChecksum) Close() error { return nil }
+
+// fakeSnapshot is both tables as Open found them; it only reads, so its
+// readers share it.
+type fakeSnapshot struct{ rows, shadow map[int64]int64 }
+
+func (s *fakeSnapshot) Bound(_ context.Context, after []any, size int) ([]any, error) {
+	var keys []int64
+	for id := range s.rows {
+		if after == nil || id > after[0].(int64) {
+			keys = append(keys, id)
+		}
+	}
+	if len(keys) < size {
+		return nil, nil
+	}
+	slices.Sort(keys)
+	return []any{keys[size-1]}, nil
+}
+
+func fakeSum(rows map[int64]int64, c ChecksumChunk) ChecksumSum {
+	var sum ChecksumSum
+	for id, v := range rows {
+		if inChunk(c, id) {
+			sum.Rows++
+			sum.Hash ^= uint64(id)*0x9e3779b97f4a7c15 ^ uint64(v+1)*0xc2b2ae3d27d4eb4f
+		}
+	}
+	return sum
+}
+
+func (s *fakeSnapshot) Sum(_ context.Context, c ChecksumChunk) (ChecksumSum, ChecksumSum, error) {
+	return fakeSum(s.rows, c), fakeSum(s.shadow, c), nil
+}
+
+func (s *fakeSnapshot) Diff(_ context.Context, c ChecksumChunk) (string, error) {
+	keys := map[int64]bool{}
+	for _, m := range []map[int64]int64{s.rows, s.shadow} {
+		for id := range m {
+			if inChunk(c, id) {
+				keys[id] = true
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(keys)) {
+		o, inO := s.rows[id]
+		n, inS := s.shadow[id]
+		switch {
+		case !inS:
+			return fmt.Sprintf("key (id=%d) is missing from the shadow", id), nil
+		case !inO:
+			return fmt.Sprintf("key (id=%d) is in the shadow but not in the original", id), nil
+		case o != n:
+			return fmt.Sprintf("key (id=%d): column \"v\" differs: original %d, shadow %d", id, o, n), nil
+		}
+	}
+	return "", nil
+}
+
+func (s *fakeSnapshot) Close() error { return nil }

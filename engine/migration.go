@@ -1,7 +1,7 @@
 // Package engine runs one online schema migration: the state machine that is
 // the same for MySQL and PostgreSQL, driving a Dialect.
 //
-//	inspect → shadow → capture started → copy ∥ apply → caught up → [postponed] → cut-over → cleanup
+//	inspect → shadow → capture started → copy ∥ apply → caught up → [postponed] → checksum → cut-over → cleanup
 package engine
 
 import (
@@ -29,6 +29,7 @@ const (
 	StateCopying
 	StateCaughtUp
 	StatePostponed
+	StateChecksumming
 	StateCuttingOver
 	StateDone
 	StateFailed
@@ -44,6 +45,8 @@ func (s State) String() string {
 		return "caught up"
 	case StatePostponed:
 		return "postponed"
+	case StateChecksumming:
+		return "checksumming"
 	case StateCuttingOver:
 		return "cutting over"
 	case StateDone:
@@ -76,6 +79,9 @@ type Migration struct {
 	applied   atomic.Int64 // changes applied
 	copyStart atomic.Int64 // unix nanos the copy started
 	copyEnd   atomic.Int64 // unix nanos the copy finished, 0 while copying
+
+	checksummed   atomic.Int64 // rows of the original the checksum pass compared
+	checksumStart atomic.Int64 // unix nanos the checksum started, 0 before
 
 	// applyMu serialises applying captured changes with the replays that follow
 	// each chunk, so a replayed change is always the latest for its key.
@@ -149,6 +155,12 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	m.ctl.setPlan(plan)
 	for _, n := range plan.Notes {
 		m.log.Info("plan: " + n)
+	}
+	if m.cfg.NoChecksum {
+		m.log.Warn("plan: no checksum before the cut-over (--checksum=false)")
+	} else {
+		m.log.Info(fmt.Sprintf("plan: before the cut-over, compare the shadow with the table in chunks of %d rows, %d at a time; recopy chunks that differ up to %d time(s), then abort",
+			checksumChunkFactor*m.chunkSize(), m.cfg.ChecksumThreads, m.cfg.ChecksumMaxRepairs))
 	}
 	if !m.cfg.Execute {
 		m.log.Info("dry run (--noop): the shadow table was created and altered successfully; dropping it. Run with --execute to migrate.")
@@ -269,13 +281,20 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	}
 	m.setState(StateCaughtUp)
 	m.printStatus()
-	// A postpone sent while the cut-over waited for the throttle holds it
-	// again.
+	// A postpone sent while the cut-over waited for the throttle or for the
+	// checksum holds it again: the checksum that gates the cut-over is the
+	// one after the last release.
 	for {
 		if err := m.waitPostponed(ctx); err != nil {
 			return false, m.cause(ctx, err)
 		}
 		if err := m.waitCutOverThrottle(ctx); err != nil {
+			return false, m.cause(ctx, err)
+		}
+		if m.postponeRequested() {
+			continue
+		}
+		if err := m.verify(ctx); err != nil {
 			return false, m.cause(ctx, err)
 		}
 		if !m.postponeRequested() {

@@ -154,7 +154,7 @@ func TestFakeMigration(t *testing.T) {
 	if st := m.Status(); st.State != StateDone || st.Copied == 0 || st.Applied == 0 {
 		t.Errorf("status after the migration: %+v", st)
 	}
-	want := []string{"Inspect", "CreateShadow", "NewSource", "NewCopier", "NewApplier", "CutOver", "Cleanup"}
+	want := []string{"Inspect", "CreateShadow", "NewSource", "NewCopier", "NewApplier", "NewChecksum", "CutOver", "Cleanup"}
 	if got := d.called(); !slices.Equal(got, want) {
 		t.Errorf("calls %v, want %v", got, want)
 	}

@@ -185,6 +185,7 @@ sup                                  # print the status line
 coordinates                          # print the change capture position
 chunk-size=<rows>                    # set the copy's chunk size
 dml-batch-size=<changes>             # set the number of changes applied per transaction
+checksum-threads=<n>                 # set the number of chunks the checksum compares at once (more than at its start: from its next pass)
 nice-ratio=<ratio>                   # sleep ratio × each chunk's duration after it (0: none, 1: copy half as fast)
 max-lag-millis=<ms>                  # throttle while a replica lags more (0: do not check)
 throttle-control-replicas=<list>     # replicas to watch besides those discovered (host:port,...; PostgreSQL also DSNs)
@@ -274,6 +275,16 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 		}
 		v.Store(n)
 		return fmt.Sprintf("%s set to %d\n", name, n), nil
+	case "checksum-threads":
+		if query {
+			return strconv.FormatInt(c.checksumThreads.Load(), 10) + "\n", nil
+		}
+		n, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || n < 1 || n > MaxChecksumThreads {
+			return "", fmt.Errorf("checksum-threads=%q: want an integer from 1 to %d", arg, MaxChecksumThreads)
+		}
+		c.checksumThreads.Store(n)
+		return fmt.Sprintf("checksum-threads set to %d\n", n), nil
 	case "nice-ratio":
 		if query {
 			return strconv.FormatFloat(c.nice(), 'g', -1, 64) + "\n", nil
@@ -388,6 +399,7 @@ func (m *Migration) settingsText() string {
 	line("migrating", m.cfg.Table)
 	line("chunk-size", c.chunkSize.Load())
 	line("dml-batch-size", c.batchSize.Load())
+	line("checksum-threads", c.checksumThreads.Load())
 	line("nice-ratio", c.nice())
 	line("max-lag-millis", s.MaxLag.Milliseconds())
 	line("throttle-control-replicas", m.displayReplicas(s.Replicas))

@@ -19,6 +19,11 @@ type Status struct {
 	Capture    string // change capture position
 	CopyFinish bool
 
+	// Checksummed is the number of rows the checksum compared in its
+	// current pass, of Estimated; ChecksumRate is rows/s.
+	Checksummed  int64
+	ChecksumRate float64
+
 	// Operator control (filled by control.go).
 	Throttled bool
 	Throttle  string        // why the copy is paused
@@ -66,6 +71,16 @@ func (m *Migration) Status() Status {
 		s.ETA = time.Duration(float64(s.Estimated-s.Copied) / s.CopyRate * float64(time.Second))
 		s.ETAKnown = true
 	}
+	if start := m.checksumStart.Load(); start != 0 {
+		s.Checksummed = m.checksummed.Load()
+		if d := time.Since(time.Unix(0, start)); d > 0 {
+			s.ChecksumRate = float64(s.Checksummed) / d.Seconds()
+		}
+		if s.State == StateChecksumming && s.ChecksumRate > 0 {
+			s.ETA = time.Duration(float64(max(s.Estimated-s.Checksummed, 0)) / s.ChecksumRate * float64(time.Second))
+			s.ETAKnown = true
+		}
+	}
 	m.controlStatus(&s)
 	return s
 }
@@ -87,6 +102,13 @@ func (s Status) String() string {
 	line := fmt.Sprintf("Copy: %d/%d %.1f%%; Rate: %.0f rows/s; Applied: %d; Backlog: %s; Lag: %s; Capture: %s; State: %s; Elapsed: %s; ETA: %s",
 		s.Copied, s.Estimated, pct, s.CopyRate, s.Applied, s.Backlog.Round(time.Millisecond), lag, s.Capture, s.State,
 		s.Elapsed.Round(time.Second), eta)
+	if s.State == StateChecksumming {
+		cpct := 100.0
+		if s.Estimated > 0 {
+			cpct = min(100*float64(s.Checksummed)/float64(s.Estimated), 100)
+		}
+		line += fmt.Sprintf("; Checksum: %d/%d %.1f%% at %.0f rows/s", s.Checksummed, s.Estimated, cpct, s.ChecksumRate)
+	}
 	if s.Throttled {
 		line += "; Throttled: " + s.Throttle
 	}

@@ -43,6 +43,8 @@ type statusJSON struct {
 	Capture        string   `json:"capture"`
 	ElapsedSeconds float64  `json:"elapsed_seconds"`
 	ETASeconds     *float64 `json:"eta_seconds"`
+	Checksummed    int64    `json:"rows_checksummed"`
+	ChecksumRate   float64  `json:"checksum_rows_per_second"`
 }
 
 // JSON renders the status as one JSON object.
@@ -52,6 +54,7 @@ func (s Status) JSON() string {
 		Copied: s.Copied, Estimated: s.Estimated, Percent: s.percent(), Rate: s.CopyRate, Applied: s.Applied,
 		BacklogSeconds: s.Backlog.Seconds(), Throttled: s.Throttled, ThrottleReason: s.Throttle,
 		Capture: s.Capture, ElapsedSeconds: s.Elapsed.Seconds(),
+		Checksummed: s.Checksummed, ChecksumRate: s.ChecksumRate,
 	}
 	if s.LagKnown {
 		v := s.Lag.Seconds()

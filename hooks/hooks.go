@@ -28,6 +28,8 @@ const (
 	OnBeforeRowCopy      = "on-before-row-copy"
 	OnRowCopyComplete    = "on-row-copy-complete"
 	OnBeginPostponed     = "on-begin-postponed"
+	OnBeforeChecksum     = "on-before-checksum"
+	OnChecksumComplete   = "on-checksum-complete"
 	OnBeforeCutOver      = "on-before-cut-over"
 	OnInteractiveCommand = "on-interactive-command"
 	OnSuccess            = "on-success"

@@ -1,6 +1,8 @@
 package localtests
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,6 +36,13 @@ type testCase struct {
 	// plainAlter (plain_alter, MySQL): the old table, altered with a plain
 	// ALTER TABLE after the cut-over, must equal the new one.
 	plainAlter bool
+
+	// postponed, set by Go tests (not a case file), runs once the writers
+	// stopped while the cut-over is postponed (a test corrupts the shadow
+	// behind osc's back there); wantLog then lists strings osc's stderr
+	// must contain.
+	postponed func(ctx context.Context, db *sql.DB, ns string) error
+	wantLog   []string
 }
 
 // loadCases reads every case under dir, sorted by name.

@@ -163,6 +163,11 @@ func runMigration(ctx context.Context, t *testing.T, d dialect, db *sql.DB, ns, 
 		t.Fatalf("only %d writes succeeded while osc ran (want at least %d): the case ran without load", during, minWrites)
 	}
 
+	if c.postponed != nil {
+		if err := c.postponed(ctx, db, ns); err != nil {
+			t.Fatalf("while postponed: %v", err)
+		}
+	}
 	start := time.Now()
 	if err := os.Remove(flag); err != nil {
 		t.Fatal(err)
@@ -176,6 +181,11 @@ func runMigration(ctx context.Context, t *testing.T, d dialect, db *sql.DB, ns, 
 		t.Fatalf("osc failed after the flag file's removal: %s", osc.failure())
 	}
 	t.Logf("cut-over and exit: %v", time.Since(start).Round(time.Millisecond))
+	for _, want := range c.wantLog {
+		if !osc.logged(want) {
+			t.Errorf("osc's log lacks %q", want)
+		}
+	}
 
 	checkResult(ctx, t, d, db, ns, c, before, baseline)
 }
@@ -414,6 +424,13 @@ func (p *oscProcess) lastErrorLine() string {
 		return ""
 	}
 	return ls[len(ls)-1]
+}
+
+// logged reports whether osc's stderr contains s.
+func (p *oscProcess) logged(s string) bool {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return strings.Contains(p.out.stderr.String(), s)
 }
 
 func (p *oscProcess) failure() string {

@@ -193,6 +193,9 @@ type result struct {
 	raw        bool
 
 	cutFrom, cutTo time.Time     // osc's cutting-over state, as seen in its log
+	ckFrom, ckTo   time.Time     // osc's checksumming state, as seen in its log
+	ckBlocked      time.Duration // the longest the checksum blocked writes (its log)
+	ckP99, ckStall time.Duration // writes during the checksum: p99, longest in flight
 	load           *load.Stats   // nil when there was no load
 	cutStall       time.Duration // longest write in flight during the cut-over
 }
@@ -269,6 +272,7 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 		return res, fmt.Errorf("osc under load: %w", oscErr)
 	}
 	r.cutStall = st.MaxDuring(r.cutFrom, r.cutTo)
+	r.ckP99, r.ckStall = st.P99During(r.ckFrom, r.ckTo), st.MaxDuring(r.ckFrom, r.ckTo)
 	res = append(res, r)
 	if st.Errors > 0 {
 		return res, fmt.Errorf("osc under load: %d of %d writes failed; the first: %w", st.Errors, st.Count, st.FirstErr)
@@ -350,6 +354,17 @@ func (r *result) observe(line string, at time.Time) {
 	case strings.Contains(line, `msg="row copy complete"`):
 		r.rows, _ = strconv.ParseInt(field(line, "rows"), 10, 64)
 		r.copy, _ = time.ParseDuration(field(line, "elapsed"))
+	case strings.Contains(line, `msg=state state=checksumming`):
+		r.ckFrom = at
+	case strings.Contains(line, "msg=state ") && !r.ckFrom.IsZero() && r.ckTo.IsZero():
+		r.ckTo = at
+		if strings.Contains(line, `state="cutting over"`) {
+			r.cutFrom = at
+		}
+	case strings.Contains(line, `msg="checksum: writes blocked"`):
+		if d, err := time.ParseDuration(field(line, "for")); err == nil {
+			r.ckBlocked = max(r.ckBlocked, d)
+		}
 	case strings.Contains(line, `msg=state state="cutting over"`):
 		r.cutFrom = at
 	case strings.Contains(line, "msg=state ") && !r.cutFrom.IsZero() && r.cutTo.IsZero():
@@ -379,8 +394,9 @@ func printResults(o options, results []result) {
 	}
 	fmt.Print("\n\n")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	header := []string{"database", "run", "rows", "copy time", "rows/s", "vs raw", "osc wall", "cut-over",
-		"writes", "errors", "write p99", "write max", "max write during cut-over"}
+	header := []string{"database", "run", "rows", "copy time", "rows/s", "vs raw", "osc wall", "checksum", "vs copy",
+		"checksum block", "cut-over", "writes", "errors", "write p99", "write max", "max write during cut-over",
+		"p99 during checksum", "max write during checksum"}
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 	raw := map[string]float64{}
@@ -391,11 +407,13 @@ func printResults(o options, results []result) {
 		cells := []string{r.db, r.run, strconv.FormatInt(r.rows, 10), ms(r.copy), fmt.Sprintf("%.0f", r.rate()),
 			fmt.Sprintf("%.2f×", r.rate()/raw[r.db])}
 		if !r.raw {
-			cells = append(cells, ms(r.wall), ms(r.cutTo.Sub(r.cutFrom)))
+			ck := r.ckTo.Sub(r.ckFrom)
+			cells = append(cells, ms(r.wall), ms(ck), fmt.Sprintf("%.0f%%", 100*ck.Seconds()/r.copy.Seconds()),
+				ms(r.ckBlocked), ms(r.cutTo.Sub(r.cutFrom)))
 		}
 		if r.load != nil {
 			cells = append(cells, strconv.FormatInt(r.load.Count, 10), strconv.FormatInt(r.load.Errors, 10),
-				ms(r.load.P99), ms(r.load.Max), ms(r.cutStall))
+				ms(r.load.P99), ms(r.load.Max), ms(r.cutStall), ms(r.ckP99), ms(r.ckStall))
 		}
 		for len(cells) < len(header) {
 			cells = append(cells, "-")
@@ -405,7 +423,10 @@ func printResults(o options, results []result) {
 	tw.Flush()
 	fmt.Println("\nrows/s = rows copied / copy time (osc: its \"row copy complete\" log line; raw: the INSERT … SELECT).")
 	fmt.Println("cut-over = time osc spent in the cutting-over state (from its log); max write during cut-over =")
-	fmt.Println("the longest write in flight at some moment of it. The table is analyzed (PostgreSQL: vacuumed) before each run.")
+	fmt.Println("the longest write in flight at some moment of it. checksum = time in the checksumming state, vs copy = of the")
+	fmt.Println("copy time; checksum block = the longest the checksum blocked writes (its log); p99 / max write during checksum")
+	fmt.Println("= the writes that started in / were in flight during the checksumming state.")
+	fmt.Println("The table is analyzed (PostgreSQL: vacuumed) before each run.")
 	fmt.Printf("Targets: osc with no load ≥ %.1f× raw; max write during cut-over < %s.\n", minRatio, maxCutStall)
 	for _, r := range results {
 		switch {

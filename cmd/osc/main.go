@@ -66,6 +66,7 @@ type options struct {
 	maxRetainedWAL int64 // bytes (--max-retained-wal)
 
 	noop                  bool
+	checksum              bool
 	cutOverLockTimeoutS   int
 	statusIntervalS       int
 	verbose, debug, quiet bool
@@ -120,6 +121,9 @@ Flags:
 	fs.IntVar(&o.cfg.CutOverRetries, "cut-over-retries", 60, "cut-over attempts before giving up")
 	fs.BoolVar(&o.cfg.OkToDropTable, "ok-to-drop-table", false, "drop the old table after a successful cut-over (default: keep it)")
 	fs.StringVar(&o.cfg.PostponeCutOverFlagFile, "postpone-cut-over-flag-file", "", "while this file exists, keep the shadow in sync and do not cut over")
+	fs.BoolVar(&o.checksum, "checksum", true, "before the cut-over, compare the shadow with the table chunk by chunk, recopy what differs, and cut over only when they are equal")
+	fs.IntVar(&o.cfg.ChecksumThreads, "checksum-threads", 2, "chunks the checksum compares at once")
+	fs.IntVar(&o.cfg.ChecksumMaxRepairs, "checksum-max-repairs", 3, "times the checksum recopies chunks that differ before osc aborts (0: abort at the first difference)")
 	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
 	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
@@ -170,6 +174,13 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 		return nil, errors.New("--cut-over-lock-timeout-seconds must be at least 1")
 	}
 	o.cfg.CutOverLockTimeout = time.Duration(o.cutOverLockTimeoutS) * time.Second
+	if o.cfg.ChecksumThreads < 1 || o.cfg.ChecksumThreads > engine.MaxChecksumThreads {
+		return nil, fmt.Errorf("--checksum-threads must be from 1 to %d", engine.MaxChecksumThreads)
+	}
+	if o.cfg.ChecksumMaxRepairs < 0 {
+		return nil, errors.New("--checksum-max-repairs must be 0 or more")
+	}
+	o.cfg.NoChecksum = !o.checksum
 	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
 	if err := ctl.apply(fs, o); err != nil {
 		return nil, err

@@ -119,3 +119,19 @@ func (s Stats) MaxDuring(from, to time.Time) time.Duration {
 	}
 	return longest
 }
+
+// P99During returns the 99th percentile latency of the writes that started
+// between from and to (0 when none did).
+func (s Stats) P99During(from, to time.Time) time.Duration {
+	var took []time.Duration
+	for _, w := range s.samples {
+		if !w.start.Before(from) && w.start.Before(to) {
+			took = append(took, w.took)
+		}
+	}
+	if len(took) == 0 {
+		return 0
+	}
+	slices.Sort(took)
+	return took[len(took)*99/100]
+}

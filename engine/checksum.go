@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"osc/hooks"
+)
+
+// checksumChunkFactor: a checksum chunk covers this many copy chunks. It only
+// reads, two aggregates per chunk, so larger chunks cost less per row.
+const checksumChunkFactor = 10
+
+// maxRecopyChunks bounds the chunks recopied while writes are blocked: more
+// differences than that are no stray row but a defect (or a conversion the
+// fingerprint does not reproduce), and recopying them would block writers
+// for as long as a copy of that much of the table takes.
+const maxRecopyChunks = 16
+
+// MaxChecksumThreads bounds --checksum-threads and its socket command: each
+// thread holds a connection in a snapshot transaction.
+const MaxChecksumThreads = 64
+
+// verify proves the shadow equal to the original right before the cut-over.
+//
+// A pass opens readers that see both tables at one moment: writes to the
+// original are blocked, the applier drained (every change committed before the
+// block is then in the shadow, and the original cannot change until the
+// readers' snapshots are open), then the writers go on while the readers
+// compare the chunks in key order without blocking anyone. A chunk that
+// differs is recopied at the start of the next pass, while writes are blocked
+// and the applier drained again (nothing races with the recopy), and checked
+// again in that pass's snapshot. The cut-over follows only a pass in which
+// every chunk compared was equal; after ChecksumMaxRepairs passes that still
+// found differences, osc aborts and names the first difference.
+func (m *Migration) verify(ctx context.Context) error {
+	if m.cfg.NoChecksum {
+		m.log.Warn("checksum skipped (--checksum=false): the cut-over follows without comparing the shadow with the table")
+		return nil
+	}
+	if err := m.hook(ctx, hooks.OnBeforeChecksum, hooks.Env{}); err != nil {
+		return err
+	}
+	ck, err := m.d.NewChecksum()
+	if err != nil {
+		return fmt.Errorf("checksum: %w", err)
+	}
+	defer func() {
+		if err := ck.Close(); err != nil {
+			m.log.Warn("checksum: close", "err", err)
+		}
+	}()
+	prev := m.State()
+	m.setState(StateChecksumming)
+	start := time.Now()
+	m.checksummed.Store(0)
+	m.checksumStart.Store(start.UnixNano())
+	var repair []ChecksumChunk // differed in the last pass: recopy, check again
+	for pass := 1; ; pass++ {
+		// Catch up first, so that the drain under the block is short.
+		if err := m.settle(ctx); err != nil {
+			return fmt.Errorf("checksum: catch up: %w", err)
+		}
+		readers, err := ck.Open(ctx, m.checksumThreads()+1, func(ctx context.Context) error {
+			if err := m.drain(ctx); err != nil {
+				return fmt.Errorf("catch up: %w", err)
+			}
+			for _, c := range repair {
+				if err := ck.Recopy(ctx, c); err != nil {
+					return fmt.Errorf("recopy %s: %w", chunkText(c), err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("checksum pass %d: %w", pass, err)
+		}
+		if len(repair) > 0 {
+			m.log.Info("checksum: recopied the chunks that differed", "chunks", len(repair))
+		}
+		differ, rows, err := m.checksumPass(ctx, readers, repair)
+		if err == nil && len(differ) > 0 {
+			// Described in the snapshot the difference was seen in.
+			var what string
+			if what, err = readers[0].Diff(ctx, differ[0]); err == nil {
+				if what == "" {
+					what = "the fingerprints differ, the rows compared equal one by one"
+				}
+				m.log.Warn("checksum: chunks differ", "pass", pass, "chunks", len(differ),
+					"first", chunkText(differ[0]), "difference", what)
+				switch {
+				case pass > m.cfg.ChecksumMaxRepairs:
+					err = fmt.Errorf("checksum: %d chunk(s) of the shadow differ from the table after %d repair(s); first: %s: %s",
+						len(differ), pass-1, chunkText(differ[0]), what)
+				case len(differ) > maxRecopyChunks:
+					err = fmt.Errorf("checksum: %d chunks of the shadow differ from the table, more than the %d osc recopies with writes blocked; first: %s: %s",
+						len(differ), maxRecopyChunks, chunkText(differ[0]), what)
+				}
+			}
+		}
+		for _, r := range readers {
+			if cerr := r.Close(); cerr != nil {
+				m.log.Warn("checksum: close a reader", "err", cerr)
+			}
+		}
+		if err != nil {
+			return m.cause(ctx, fmt.Errorf("checksum pass %d: %w", pass, err))
+		}
+		if len(differ) == 0 {
+			m.log.Info("checksum: the shadow equals the table", "pass", pass, "rows compared", rows,
+				"elapsed", time.Since(start).Round(time.Millisecond).String())
+			break
+		}
+		repair = differ
+	}
+	m.setState(prev)
+	return m.hook(ctx, hooks.OnChecksumComplete, hooks.Env{})
+}
+
+// checksumPass compares chunks in the readers' snapshot: the given ones, or
+// all of them in key order when chunks is nil. readers[0] bounds the chunks
+// while the others compare them. It returns the chunks that differ, in key
+// order, and the rows of the original compared.
+func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, chunks []ChecksumChunk) ([]ChecksumChunk, int64, error) {
+	if len(readers) < 2 {
+		return nil, 0, fmt.Errorf("checksum: %d readers, want at least 2", len(readers))
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type job struct {
+		n int // position in key order
+		c ChecksumChunk
+	}
+	jobs := make(chan job)
+	var (
+		mu     sync.Mutex
+		differ = map[int]ChecksumChunk{}
+		rows   int64
+		wg     sync.WaitGroup
+	)
+	for i, r := range readers[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				// Fewer threads asked for since the pass began: idle.
+				for i >= m.checksumThreads() {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+				}
+				j, ok := <-jobs
+				if !ok {
+					return
+				}
+				if err := m.waitThrottle(ctx); err != nil {
+					cancel(err)
+					return
+				}
+				orig, shadow, err := r.Sum(ctx, j.c)
+				if err != nil {
+					cancel(fmt.Errorf("compare %s: %w", chunkText(j.c), err))
+					return
+				}
+				m.checksummed.Add(orig.Rows)
+				mu.Lock()
+				rows += orig.Rows
+				if orig != shadow {
+					differ[j.n] = j.c
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	produce := func() error {
+		defer close(jobs)
+		send := func(j job) error {
+			select {
+			case jobs <- j:
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		if chunks != nil {
+			for n, c := range chunks {
+				if err := send(job{n, c}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var after []any
+		for n := 0; ; n++ {
+			upto, err := readers[0].Bound(ctx, after, checksumChunkFactor*m.chunkSize())
+			if err != nil {
+				return fmt.Errorf("chunk %d bound: %w", n+1, err)
+			}
+			if err := send(job{n, ChecksumChunk{After: after, Upto: upto}}); err != nil {
+				return err
+			}
+			if upto == nil {
+				return nil
+			}
+			after = upto
+		}
+	}
+	if err := produce(); err != nil {
+		cancel(err)
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, 0, err
+	}
+	order := slices.Sorted(maps.Keys(differ))
+	out := make([]ChecksumChunk, len(order))
+	for i, n := range order {
+		out[i] = differ[n]
+	}
+	return out, rows, nil
+}
+
+// chunkText shows a chunk's key range for logs and errors.
+func chunkText(c ChecksumChunk) string {
+	show := func(k []any) string {
+		parts := make([]string, len(k))
+		for i, v := range k {
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			parts[i] = fmt.Sprint(v)
+		}
+		return "(" + strings.Join(parts, ", ") + ")"
+	}
+	switch {
+	case c.After == nil && c.Upto == nil:
+		return "the whole table"
+	case c.After == nil:
+		return "keys up to " + show(c.Upto)
+	case c.Upto == nil:
+		return "keys after " + show(c.After)
+	}
+	return "keys after " + show(c.After) + " up to " + show(c.Upto)
+}
