@@ -11,6 +11,7 @@ import (
 
 	"osc/apply"
 	"osc/cdc"
+	"osc/checksum"
 	"osc/copier"
 	"osc/cutover"
 	"osc/engine"
@@ -161,6 +162,20 @@ func (d *mysqlDialect) NewApplier() (engine.Applier, error) {
 		return nil, err
 	}
 	return apply.NewMySQL(d.db, plan), nil
+}
+
+// NewChecksum returns the checksum of the original against the shadow,
+// with the cut-over's lock settings.
+func (d *mysqlDialect) NewChecksum() (engine.Checksum, error) {
+	plan, err := d.made()
+	if err != nil {
+		return nil, err
+	}
+	return checksum.NewMySQL(d.db, plan, checksum.Options{
+		LockTimeout: d.cfg.CutOverLockTimeout,
+		Retries:     d.cfg.CutOverRetries,
+		Log:         d.log,
+	})
 }
 
 func (d *mysqlDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {

@@ -1,0 +1,570 @@
+package checksum
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"osc/engine"
+	"osc/table"
+)
+
+// MySQL is the checksum of a MySQL/MariaDB migration. Open takes LOCK TABLES
+// <original> READ on a connection of its own (writers wait, readers do not;
+// it is granted once every transaction that wrote the table has ended),
+// calls blocked, starts the readers' consistent-snapshot transactions and
+// unlocks. Fingerprints are count and BIT_XOR of a 64-bit hash per row
+// (CRC32 and CRC32C of the row's rendering, see mysql_canon.go).
+type MySQL struct {
+	db   *sql.DB
+	plan *table.Plan
+	opt  Options
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	ready bool
+	copy  *table.MySQLCopy
+	// original and shadow render each copied column (see mysql_canon.go);
+	// columns are their names, encodings how they enter the row's.
+	original, shadow []string
+	columns          []string
+	encodings        []mysqlEncoding
+	// keyAt holds the positions in columns of the key's columns.
+	keyAt []int
+	// unordered says why the shadow's key may order rows otherwise than
+	// the original's ("" when it does not): one chunk, no repair.
+	unordered string
+	// hash is the per-row hash of a row's rendering, %[1]s.
+	hash string
+}
+
+var _ engine.Checksum = (*MySQL)(nil)
+
+// NewMySQL returns the checksum of the plan; it reads the columns'
+// collations on first use.
+func NewMySQL(db *sql.DB, plan *table.Plan, o Options) (*MySQL, error) {
+	if err := plan.Usable(); err != nil {
+		return nil, fmt.Errorf("checksum: %w", err)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &MySQL{db: db, plan: plan, opt: o, log: log}, nil
+}
+
+func (m *MySQL) init(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ready {
+		return nil
+	}
+	p := m.plan
+	c, err := table.NewMySQLCopy(p)
+	if err != nil {
+		return fmt.Errorf("checksum: %w", err)
+	}
+	srcColl, err := m.collations(ctx, p.Source)
+	if err != nil {
+		return err
+	}
+	shadowSchema := p.Shadow.Schema
+	if shadowSchema == "" {
+		shadowSchema = p.Source.Schema
+	}
+	dstColl, err := m.collations(ctx, &table.Table{Schema: shadowSchema, Name: p.Shadow.Name})
+	if err != nil {
+		return err
+	}
+	m.copy = c
+	m.original, m.shadow, m.columns, m.encodings, m.keyAt = nil, nil, nil, nil, make([]int, len(p.Key))
+	for k := range m.keyAt {
+		m.keyAt[k] = -1
+	}
+	for i, col := range c.Columns {
+		sc := ""
+		if col.Source != nil {
+			sc = srcColl[col.Source.Name]
+		}
+		r := mysqlCanonicalOf(col, sc, dstColl[col.Shadow.Name])
+		if !r.Exact {
+			m.log.Warn("checksum: osc cannot reproduce the conversion of this column into the altered type; it compares only whether it is NULL",
+				"column", col.Shadow.Name, "type", col.Shadow.ColumnType, "copied as", col.Expr)
+		}
+		m.original = append(m.original, r.Original)
+		m.shadow = append(m.shadow, r.Shadow)
+		m.columns = append(m.columns, col.Shadow.Name)
+		m.encodings = append(m.encodings, r.Encoding)
+		if col.Source == nil {
+			continue
+		}
+		for k, name := range p.Key {
+			if col.Source.Name == name {
+				m.keyAt[k] = i
+				if !mysqlOrderKept(*col.Source, col.Shadow, sc, dstColl[col.Shadow.Name]) && m.unordered == "" {
+					m.unordered = fmt.Sprintf("the --alter changes key column %s (%s %s -> %s %s), so the altered table may order the keys otherwise",
+						name, col.Source.ColumnType, sc, col.Shadow.ColumnType, dstColl[col.Shadow.Name])
+				}
+			}
+		}
+	}
+	for k, at := range m.keyAt {
+		if at < 0 {
+			return fmt.Errorf("checksum: key column %s is not copied", p.Key[k])
+		}
+	}
+	// Two CRC32s of different polynomials make a 64-bit hash (MariaDB
+	// 10.8+ has CRC32C); CRC32 alone elsewhere.
+	m.hash = "(CRC32(%[1]s) << 32 | CRC32C(%[1]s))"
+	if _, err := m.db.ExecContext(ctx, "DO CRC32C('')"); err != nil {
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1305 && me.Number != 1064 { // no such function
+			return fmt.Errorf("checksum: %w", err)
+		}
+		m.hash = "CRC32(%[1]s)"
+	}
+	m.ready = true
+	return nil
+}
+
+// collations reads the collation of each text column of t.
+func (m *MySQL) collations(ctx context.Context, t *table.Table) (map[string]string, error) {
+	rows, err := m.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLLATION_NAME IS NOT NULL`, t.Schema, t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("checksum: read the collations of %s.%s: %w", t.Schema, t.Name, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var col, coll string
+		if err := rows.Scan(&col, &coll); err != nil {
+			return nil, fmt.Errorf("checksum: read the collations of %s.%s: %w", t.Schema, t.Name, err)
+		}
+		out[col] = coll
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("checksum: read the collations of %s.%s: %w", t.Schema, t.Name, err)
+	}
+	return out, nil
+}
+
+// errLockAttempt marks a lock wait that timed out: the attempt is retried.
+var errLockAttempt = errors.New("checksum lock attempt timed out")
+
+// Open locks the original against writes, calls blocked, opens n snapshot
+// readers and unlocks, retrying a lock wait that times out.
+func (m *MySQL) Open(ctx context.Context, n int, blocked func(context.Context) error) ([]engine.ChecksumReader, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("checksum: %d readers", n)
+	}
+	// The readers, the lock's connection, and one for the applier and the
+	// drain: a pool too small for them would wait for a connection with
+	// the writers blocked.
+	if most := m.db.Stats().MaxOpenConnections; most > 0 && n+2 > most {
+		return nil, fmt.Errorf("checksum: %d readers need %d connections of a pool of %d: use fewer checksum threads", n, n+2, most)
+	}
+	if err := m.init(ctx); err != nil {
+		return nil, err
+	}
+	retries := max(m.opt.Retries, 1)
+	for attempt := 1; ; attempt++ {
+		readers, err := m.open(ctx, n, blocked)
+		if err == nil {
+			return readers, nil
+		}
+		if !errors.Is(err, errLockAttempt) || attempt >= retries || ctx.Err() != nil {
+			return nil, fmt.Errorf("checksum lock attempt %d of %d: %w", attempt, retries, err)
+		}
+		backoff := min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)
+		m.log.Warn("checksum: lock attempt failed; retrying", "attempt", attempt, "err", err, "backoff", backoff.String())
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("checksum: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// open is one attempt of Open.
+func (m *MySQL) open(ctx context.Context, n int, blocked func(context.Context) error) (readers []engine.ChecksumReader, err error) {
+	p := m.plan
+	lock, err := m.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checksum lock connection: %w", err)
+	}
+	// Its session's lock_wait_timeout and lock must not outlive the attempt.
+	defer discard(lock)
+	secs := max(int(math.Ceil(m.opt.LockTimeout.Seconds())), 1)
+	if _, err := lock.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
+		return nil, fmt.Errorf("checksum lock connection: %w", err)
+	}
+	if _, err := lock.ExecContext(ctx, "LOCK TABLES "+table.QuoteMySQL(p.Source.Schema, p.Source.Name)+" READ"); err != nil {
+		err = fmt.Errorf("lock %s: %w", p.Source.Name, err)
+		if table.MySQLTransient(err) {
+			err = fmt.Errorf("%w: %w", errLockAttempt, err)
+		}
+		return nil, err
+	}
+	defer func() {
+		// The readers' snapshots are open (or closed on error): let the
+		// writers go.
+		if _, uerr := lock.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES"); uerr != nil && err == nil {
+			for _, r := range readers {
+				_ = r.Close()
+			}
+			readers, err = nil, fmt.Errorf("checksum: unlock %s: %w", p.Source.Name, uerr)
+		}
+	}()
+	if err := blocked(ctx); err != nil {
+		return nil, fmt.Errorf("checksum: while writes are blocked: %w", err)
+	}
+	for range n {
+		r, err := m.reader(ctx)
+		if err != nil {
+			for _, r := range readers {
+				_ = r.Close()
+			}
+			return nil, err
+		}
+		readers = append(readers, r)
+	}
+	return readers, nil
+}
+
+// reader opens a connection in a consistent-snapshot transaction.
+func (m *MySQL) reader(ctx context.Context) (*mysqlReader, error) {
+	conn, err := m.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checksum reader: %w", err)
+	}
+	for _, q := range []string{"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+		"START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			discard(conn)
+			return nil, fmt.Errorf("checksum reader: %s: %w", q, err)
+		}
+	}
+	return &mysqlReader{m: m, conn: conn}, nil
+}
+
+// chunkConds returns the conditions of the chunk's range on key.
+func chunkConds(key table.MySQLKeyRange, c engine.ChecksumChunk) ([]string, []any) {
+	var conds []string
+	var args []any
+	if c.After != nil {
+		cond, a := key.Cond(c.After, ">", false)
+		conds, args = append(conds, cond), append(args, a...)
+	}
+	if c.Upto != nil {
+		cond, a := key.Cond(c.Upto, "<", true)
+		conds, args = append(conds, cond), append(args, a...)
+	}
+	return conds, args
+}
+
+// where is " WHERE conds", or "" when there are none.
+func where(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+func (m *MySQL) checkChunk(c engine.ChecksumChunk) error {
+	k := m.copy.Key.Len()
+	if c.After != nil && len(c.After) != k || c.Upto != nil && len(c.Upto) != k {
+		return fmt.Errorf("checksum: chunk bounds %v, %v for a %d-column key", c.After, c.Upto, k)
+	}
+	return nil
+}
+
+// Recopy deletes the shadow's rows of the chunk and copies the original's
+// again, as the copy does, in one transaction.
+func (m *MySQL) Recopy(ctx context.Context, c engine.ChecksumChunk) error {
+	if err := m.init(ctx); err != nil {
+		return err
+	}
+	if m.unordered != "" {
+		return fmt.Errorf("checksum: the chunk (%v, %v] cannot be repaired: %s", c.After, c.Upto, m.unordered)
+	}
+	if err := m.checkChunk(c); err != nil {
+		return err
+	}
+	tx, err := m.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return fmt.Errorf("recopy: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	conds, args := chunkConds(m.copy.ShadowKey, c)
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.copy.Shadow+where(conds), args...); err != nil {
+		return fmt.Errorf("recopy: delete the shadow's rows: %w", err)
+	}
+	conds, args = chunkConds(m.copy.Key, c)
+	if err := m.copy.RefuseRenumbered(ctx, tx, conds, args); err != nil {
+		return fmt.Errorf("recopy: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, m.copy.Insert()+m.copy.From+where(conds)+m.copy.OnDuplicate, args...); err != nil {
+		return fmt.Errorf("recopy: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("recopy: commit: %w", err)
+	}
+	return nil
+}
+
+// Close releases nothing of its own: readers and locks are per Open.
+func (m *MySQL) Close() error { return nil }
+
+// mysqlReader is one snapshot connection.
+type mysqlReader struct {
+	m    *MySQL
+	conn *sql.Conn
+}
+
+// Bound returns the size-th key of the original after after, or nil.
+func (r *mysqlReader) Bound(ctx context.Context, after []any, size int) ([]any, error) {
+	m := r.m
+	if size < 1 {
+		return nil, fmt.Errorf("checksum bound: size %d", size)
+	}
+	if m.unordered != "" {
+		return nil, nil
+	}
+	key := m.copy.Key
+	conds, args := chunkConds(key, engine.ChecksumChunk{After: after})
+	q := "SELECT " + strings.Join(key.Select(), ", ") + " " + m.copy.From + where(conds) +
+		" ORDER BY " + key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
+	// Prepared: binary results keep each key value's type (see the copier).
+	st, err := r.conn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("checksum bound: %w", err)
+	}
+	defer st.Close()
+	vals := make([]any, key.Len())
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	switch err := st.QueryRowContext(ctx, args...).Scan(ptrs...); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("checksum bound: %w", err)
+	}
+	return vals, nil
+}
+
+// sides returns the original's and the shadow's FROM … WHERE of the chunk.
+func (m *MySQL) sides(c engine.ChecksumChunk) (origFrom string, origArgs []any, shadowFrom string, shadowArgs []any) {
+	conds, args := chunkConds(m.copy.Key, c)
+	sconds, sargs := chunkConds(m.copy.ShadowKey, c)
+	return m.copy.From + where(conds), args, "FROM " + m.copy.Shadow + where(sconds), sargs
+}
+
+// Sum fingerprints the chunk on both sides.
+func (r *mysqlReader) Sum(ctx context.Context, c engine.ChecksumChunk) (original, shadow engine.ChecksumSum, err error) {
+	m := r.m
+	if err := m.checkChunk(c); err != nil {
+		return original, shadow, err
+	}
+	of, oa, sf, sa := m.sides(c)
+	sum := func(cols []string, from string, args []any) (engine.ChecksumSum, error) {
+		enc := make([]string, len(cols))
+		for i, c := range cols {
+			enc[i] = mysqlEncoded(c, m.encodings[i], m.hash)
+		}
+		hash := fmt.Sprintf(m.hash, "CONCAT("+strings.Join(enc, ", ")+")")
+		var s engine.ChecksumSum
+		err := r.conn.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(BIT_XOR("+hash+"), 0) "+from, args...).Scan(&s.Rows, &s.Hash)
+		return s, err
+	}
+	if original, err = sum(m.original, of, oa); err != nil {
+		return original, shadow, fmt.Errorf("checksum of the original: %w", err)
+	}
+	if shadow, err = sum(m.shadow, sf, sa); err != nil {
+		return original, shadow, fmt.Errorf("checksum of the shadow: %w", err)
+	}
+	return original, shadow, nil
+}
+
+// mysqlRow is a row's rendering, one value per column (nil: NULL).
+type mysqlRow [][]byte
+
+func (m *MySQL) rowKey(row mysqlRow) string {
+	var b strings.Builder
+	for _, at := range m.keyAt {
+		v := row[at]
+		if v == nil {
+			b.WriteString("N")
+			continue
+		}
+		b.WriteString(strconv.Itoa(len(v)) + ":")
+		b.Write(v)
+	}
+	return b.String()
+}
+
+// describeKey is "(id=17, b='x')".
+func (m *MySQL) describeKey(row mysqlRow) string {
+	parts := make([]string, len(m.keyAt))
+	for k, at := range m.keyAt {
+		parts[k] = m.plan.Key[k] + "=" + shortValue(row[at])
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+var mysqlNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// shortValue shows a value quoted and shortened, a number as it is, NULL as
+// NULL.
+func shortValue(v []byte) string {
+	if v == nil {
+		return "NULL"
+	}
+	if mysqlNumber.Match(v) {
+		return string(v)
+	}
+	const most = 40
+	s := string(v)
+	if len(v) > most {
+		s = string(v[:most]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// Diff reads both sides of the chunk in key order and returns their first
+// difference.
+func (r *mysqlReader) Diff(ctx context.Context, c engine.ChecksumChunk) (string, error) {
+	m := r.m
+	if err := m.checkChunk(c); err != nil {
+		return "", err
+	}
+	of, oa, sf, sa := m.sides(c)
+	orig, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.original)+" "+of+" ORDER BY "+m.copy.Key.OrderBy(""), oa...)
+	if err != nil {
+		return "", fmt.Errorf("checksum diff: read the original: %w", err)
+	}
+	defer orig.Close()
+	// A second result set on one connection needs the first read whole
+	// first; the shadow is read on a second statement after it.
+	origRows, err := scanRows(orig, len(m.original))
+	if err != nil {
+		return "", fmt.Errorf("checksum diff: read the original: %w", err)
+	}
+	shadow, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.shadow)+" "+sf+" ORDER BY "+m.copy.ShadowKey.OrderBy(""), sa...)
+	if err != nil {
+		return "", fmt.Errorf("checksum diff: read the shadow: %w", err)
+	}
+	defer shadow.Close()
+	shadowRows, err := scanRows(shadow, len(m.shadow))
+	if err != nil {
+		return "", fmt.Errorf("checksum diff: read the shadow: %w", err)
+	}
+	return m.diffRows(origRows, shadowRows), nil
+}
+
+// binaries selects the renderings as bytes.
+func binaries(cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = "CAST(" + c + " AS BINARY)"
+	}
+	return strings.Join(out, ", ")
+}
+
+func scanRows(rows *sql.Rows, n int) ([]mysqlRow, error) {
+	var out []mysqlRow
+	ptrs := make([]any, n)
+	for rows.Next() {
+		row := make(mysqlRow, n)
+		for i := range row {
+			ptrs[i] = &row[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+// diffRows compares two key-ordered row lists and describes the first
+// difference, "" when there is none.
+func (m *MySQL) diffRows(orig, shadow []mysqlRow) string {
+	inShadow := make(map[string]mysqlRow, len(shadow))
+	for _, row := range shadow {
+		inShadow[m.rowKey(row)] = row
+	}
+	inOrig := make(map[string]bool, len(orig))
+	for _, row := range orig {
+		inOrig[m.rowKey(row)] = true
+	}
+	differs := func(o, s mysqlRow) string {
+		for c := range o {
+			if !bytes.Equal(o[c], s[c]) || (o[c] == nil) != (s[c] == nil) {
+				return fmt.Sprintf("key %s: column %q differs: original %s, shadow %s", m.describeKey(o), m.columns[c],
+					shortValue(o[c]), shortValue(s[c]))
+			}
+		}
+		return ""
+	}
+	for i, j := 0, 0; i < len(orig) || j < len(shadow); {
+		var ok, sk string
+		if i < len(orig) {
+			ok = m.rowKey(orig[i])
+		}
+		if j < len(shadow) {
+			sk = m.rowKey(shadow[j])
+		}
+		switch {
+		case i < len(orig) && j < len(shadow) && ok == sk:
+			if d := differs(orig[i], shadow[j]); d != "" {
+				return d
+			}
+			i, j = i+1, j+1
+		case i < len(orig) && inShadow[ok] == nil:
+			return "key " + m.describeKey(orig[i]) + " is missing from the shadow"
+		case j < len(shadow) && !inOrig[sk]:
+			return "key " + m.describeKey(shadow[j]) + " is in the shadow but not in the original"
+		case i < len(orig):
+			// The sides order this key otherwise.
+			if d := differs(orig[i], inShadow[ok]); d != "" {
+				return d
+			}
+			i++
+		default:
+			j++
+		}
+	}
+	return ""
+}
+
+// Close ends the snapshot and drops the connection.
+func (r *mysqlReader) Close() error {
+	_, err := r.conn.ExecContext(context.Background(), "ROLLBACK")
+	discard(r.conn)
+	if err != nil {
+		return fmt.Errorf("checksum reader: rollback: %w", err)
+	}
+	return nil
+}
+
+// discard closes the connection without returning it to the pool: its
+// session settings, snapshot and locks must not outlive it.
+func discard(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = c.Close()
+}

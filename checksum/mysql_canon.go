@@ -1,0 +1,348 @@
+package checksum
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"osc/table"
+)
+
+// The fingerprint of a MySQL row renders every column the copy writes as
+// bytes, on each side: the shadow's stored value, and the original's value
+// as the copy selects it (table.MySQLCopy), brought to the shadow column's
+// type the way storing it there does. Where the two columns' types are
+// identical (type, character set and collation) and the copy writes the
+// column as it is, both sides render the column itself, with no cast. Each
+// rendering then enters the row's by its encoding (mysqlEncoding), and the
+// row's rendering is hashed.
+
+// mysqlCanonical is a column's rendering on both sides. Exact is false when
+// osc cannot reproduce the conversion of the original's value into the
+// shadow's type (the column is then compared by whether it is NULL only).
+// Encoding is how the rendering enters the row's (see mysqlEncoded).
+type mysqlCanonical struct {
+	Original, Shadow string
+	Exact            bool
+	Encoding         mysqlEncoding
+}
+
+// mysqlEncoding is how a column's rendering enters the row's, each one
+// self-delimiting (no encoding of a value is the prefix of another's), so
+// that no two rows of distinct values concatenate alike; NULL is "N".
+type mysqlEncoding int
+
+const (
+	// mysqlBytes: the bytes, prefixed with their length ("3:abc").
+	mysqlBytes mysqlEncoding = iota
+	// mysqlPlain: the text of a number or a time, which holds no zero byte
+	// and does not start with N, ended by a zero byte (half the cost of a
+	// length prefix: the fingerprint evaluates it for every column of every
+	// row).
+	mysqlPlain
+	// mysqlDigest: the length and the row hash of the bytes, for TEXT and
+	// BLOB columns, whose values concatenated could exceed
+	// max_allowed_packet (CONCAT then returns NULL, and the row's content
+	// would count for nothing).
+	mysqlDigest
+)
+
+// mysqlEncodingOf is the encoding of a value of the type, rendered as it is.
+func mysqlEncodingOf(dataType string) mysqlEncoding {
+	switch {
+	case mysqlPlainTypes[dataType]:
+		return mysqlPlain
+	case mysqlLargeTypes[dataType]:
+		return mysqlDigest
+	}
+	return mysqlBytes
+}
+
+// mysqlLargeTypes are the types whose values may be larger than a row.
+var mysqlLargeTypes = map[string]bool{"text": true, "mediumtext": true, "longtext": true, "blob": true, "mediumblob": true,
+	"longblob": true, "json": true}
+
+// mysqlPlainTypes are the types whose values render as numbers or times.
+var mysqlPlainTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true,
+	"decimal": true, "numeric": true, "float": true, "double": true, "real": true,
+	"date": true, "datetime": true, "timestamp": true, "time": true, "year": true}
+
+var mysqlTypeArgs = regexp.MustCompile(`^[a-z]+\((\d+)(?:,(\d+))?\)`)
+
+// mysqlArgs returns the numbers in a column type's parentheses.
+func mysqlArgs(columnType string) []string {
+	m := mysqlTypeArgs.FindStringSubmatch(strings.ToLower(columnType))
+	if m == nil {
+		return nil
+	}
+	if m[2] == "" {
+		return m[1:2]
+	}
+	return m[1:3]
+}
+
+func mysqlFsp(columnType string) string {
+	if a := mysqlArgs(columnType); len(a) > 0 {
+		return a[0]
+	}
+	return "0"
+}
+
+var mysqlIntTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true}
+
+var mysqlTextTypes = map[string]bool{"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true}
+
+var mysqlBlobTypes = map[string]bool{"varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+
+var mysqlSpatialTypes = map[string]bool{"geometry": true, "point": true, "linestring": true, "polygon": true,
+	"multipoint": true, "multilinestring": true, "multipolygon": true, "geometrycollection": true}
+
+var mysqlDigits = regexp.MustCompile(`^[0-9]+$`)
+
+// mysqlCanonicalOf renders the copied column c, whose original column has
+// collation srcColl and whose shadow column has dstColl ("" for non-text
+// columns).
+func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCanonical {
+	dst := c.Shadow
+	q := table.QuoteMySQL(dst.Name)
+	x := c.Expr
+	src := c.Source
+	// The type compared as written: an ENUM whose members change case
+	// stores the new spelling.
+	if src != nil && x == table.QuoteMySQL(src.Name) && src.ColumnType == dst.ColumnType &&
+		src.Charset == dst.Charset && srcColl == dstColl {
+		return mysqlCanonical{Original: x, Shadow: q, Exact: true, Encoding: mysqlEncodingOf(dst.DataType)}
+	}
+	// What the original's value is: a column's type, or for a fill a
+	// number or a string.
+	srcType := "varchar"
+	switch {
+	case src != nil:
+		srcType = src.DataType
+	case mysqlDigits.MatchString(x):
+		srcType = "bigint"
+	case strings.Contains(strings.ToUpper(x), "CURRENT_TIMESTAMP"):
+		// The clock when the copy wrote the row.
+		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Encoding: mysqlPlain}
+	}
+	numeric := mysqlIntTypes[srcType] || srcType == "bit" || srcType == "year"
+	// An ENUM or a SET is its number where a number is wanted; a BIT or a
+	// YEAR goes into a string as its number's text (YEAR 0000 as 0).
+	xn := x
+	if srcType == "enum" || srcType == "set" {
+		xn = "(" + x + "+0)"
+	}
+	xs := x
+	if srcType == "bit" || srcType == "year" {
+		xs = "(" + x + "+0)"
+	}
+	// Types whose conversion into a string osc has not checked.
+	unchecked := srcType == "uuid" || srcType == "inet4" || srcType == "inet6" || mysqlSpatialTypes[srcType]
+	inexact := mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Encoding: mysqlPlain}
+	conv := func(o string) mysqlCanonical {
+		return mysqlCanonical{Original: o, Shadow: q, Exact: true, Encoding: mysqlEncodingOf(dst.DataType)}
+	}
+	asNumber := func(o string) mysqlCanonical {
+		return mysqlCanonical{Original: o, Shadow: q + "+0", Exact: true, Encoding: mysqlPlain}
+	}
+	t := dst.DataType
+	switch {
+	case mysqlIntTypes[t]:
+		if dst.Unsigned {
+			return conv("CAST(" + x + " AS UNSIGNED)")
+		}
+		return conv("CAST(" + x + " AS SIGNED)")
+	case t == "decimal" || t == "numeric":
+		a := mysqlArgs(dst.ColumnType)
+		if len(a) == 0 {
+			a = []string{"10"}
+		}
+		if len(a) == 1 {
+			a = append(a, "0")
+		}
+		return conv("CAST(" + x + " AS DECIMAL(" + a[0] + "," + a[1] + "))")
+	case t == "double" || t == "real":
+		if mysqlArgs(dst.ColumnType) != nil {
+			return inexact // DOUBLE(M,D) rounds to D decimals
+		}
+		return conv("CAST(" + x + " AS DOUBLE)")
+	case t == "float":
+		if mysqlArgs(dst.ColumnType) != nil {
+			return inexact
+		}
+		return conv("CAST(" + x + " AS FLOAT)")
+	case t == "bit":
+		if !numeric && srcType != "enum" && srcType != "set" {
+			return inexact // a string goes into a BIT as its bytes
+		}
+		return asNumber("CAST(" + x + " AS UNSIGNED)")
+	case t == "year":
+		if !mysqlIntTypes[srcType] && srcType != "year" && srcType != "enum" {
+			return inexact
+		}
+		// 1 to 69 are 2001 to 2069, 70 to 99 1970 to 1999.
+		return asNumber("IF(" + xn + " BETWEEN 1 AND 69, " + xn + " + 2000, IF(" + xn + " BETWEEN 70 AND 99, " + xn + " + 1900, " + xn + "+0))")
+	case t == "date":
+		return conv("CAST(" + x + " AS DATE)")
+	case t == "datetime" || t == "timestamp":
+		// A TIMESTAMP shows as a DATETIME in osc's UTC sessions; the copy's
+		// expression already converted a value of another type to UTC.
+		return conv("CAST(" + x + " AS DATETIME(" + mysqlFsp(dst.ColumnType) + "))")
+	case t == "time":
+		return conv("CAST(" + x + " AS TIME(" + mysqlFsp(dst.ColumnType) + "))")
+	case mysqlTextTypes[t]:
+		if dst.Charset == "" || unchecked {
+			return inexact
+		}
+		o := "CONVERT(" + xs + " USING " + dst.Charset + ")"
+		if t == "char" {
+			// A CHAR drops its trailing spaces.
+			o = "TRIM(TRAILING ' ' FROM " + o + ")"
+		}
+		return conv(o)
+	case t == "binary":
+		if unchecked {
+			return inexact
+		}
+		n := mysqlFsp(dst.ColumnType)
+		if n == "0" {
+			n = "1"
+		}
+		return conv("CAST(" + xs + " AS BINARY(" + n + "))")
+	case mysqlBlobTypes[t]:
+		if unchecked {
+			return inexact
+		}
+		return conv("CAST(" + xs + " AS BINARY)")
+	case t == "enum" || t == "set":
+		members, ok := mysqlMembers(dst.ColumnType)
+		labels := srcType == "enum" || srcType == "set" || mysqlTextTypes[srcType]
+		switch {
+		case numeric || srcType == "decimal" || srcType == "float" || srcType == "double":
+			// The member's number, or the set's bits (the copy rounded a
+			// fraction).
+			return asNumber("CAST(" + x + " AS UNSIGNED)")
+		case src == nil && x == "SPACE(0)":
+			return asNumber("0")
+		case !labels || !ok || dst.Charset == "" || dstColl == "":
+			return inexact
+		}
+		// The members equal to the value's labels under the column's
+		// collation; a text that names none and is a number is the
+		// member's number or the set's bits.
+		v := "CONVERT(" + x + " USING " + dst.Charset + ") COLLATE " + dstColl
+		var found string
+		if t == "enum" {
+			found = "FIELD(" + v + ", " + strings.Join(members, ", ") + ")"
+		} else {
+			bits := make([]string, len(members))
+			for i, m := range members {
+				bits[i] = "(FIND_IN_SET(" + m + ", " + v + ") > 0) << " + strconv.Itoa(i)
+			}
+			found = "(" + strings.Join(bits, " | ") + ")"
+		}
+		return asNumber("IF(" + x + " IS NULL, NULL, IF(" + found + " > 0, " + found + ", CAST(" + x + " AS UNSIGNED)))")
+	case t == "uuid" || t == "inet4" || t == "inet6":
+		return conv("CAST(" + x + " AS " + strings.ToUpper(t) + ")")
+	}
+	return inexact
+}
+
+// mysqlMembers returns the members of an ENUM or SET column type as SQL
+// literals, quoted as information_schema quotes them (a quote in a member
+// doubled).
+func mysqlMembers(columnType string) ([]string, bool) {
+	open, end := strings.IndexByte(columnType, '('), strings.LastIndexByte(columnType, ')')
+	if open < 0 || end < open {
+		return nil, false
+	}
+	list := columnType[open+1 : end]
+	var out []string
+	for i := 0; i < len(list); {
+		if list[i] != '\'' {
+			return nil, false
+		}
+		j := i + 1
+		for ; j < len(list); j++ {
+			if list[j] == '\\' {
+				j++
+				continue
+			}
+			if list[j] == '\'' {
+				if j+1 < len(list) && list[j+1] == '\'' {
+					j++
+					continue
+				}
+				break
+			}
+		}
+		if j >= len(list) {
+			return nil, false
+		}
+		out = append(out, list[i:j+1])
+		i = j + 1
+		if i < len(list) {
+			if list[i] != ',' {
+				return nil, false
+			}
+			i++
+		}
+	}
+	return out, len(out) > 0
+}
+
+// mysqlEncoded is the rendering v encoded as e; hash is the row hash's
+// format (a number of the bytes of %[1]s).
+func mysqlEncoded(v string, e mysqlEncoding, hash string) string {
+	switch e {
+	case mysqlPlain:
+		return "COALESCE(CONCAT(" + v + ", 0x00), 'N')"
+	case mysqlDigest:
+		return "COALESCE(CONCAT(LENGTH(" + v + "), ':', " + fmt.Sprintf(hash, v) + ", 0x00), 'N')"
+	}
+	// LENGTH counts v's bytes as they are, with no cast.
+	return "COALESCE(CONCAT(LENGTH(" + v + "), ':', CAST(" + v + " AS BINARY)), 'N')"
+}
+
+// mysqlOrderKept reports whether the shadow's column to, receiving the
+// original's column from, orders the keys as from does, compared with the
+// same bound values: the same type and collation, or a widening of the
+// same kind of type.
+func mysqlOrderKept(from, to table.Column, fromColl, toColl string) bool {
+	if fromColl != toColl || from.Charset != to.Charset {
+		return false
+	}
+	if strings.EqualFold(from.ColumnType, to.ColumnType) {
+		return true
+	}
+	fa, ta := mysqlArgs(from.ColumnType), mysqlArgs(to.ColumnType)
+	arg := func(a []string, i, def int) int {
+		if i < len(a) {
+			n, _ := strconv.Atoi(a[i])
+			return n
+		}
+		return def
+	}
+	f, t := from.DataType, to.DataType
+	switch {
+	case mysqlIntTypes[f] && mysqlIntTypes[t]:
+		bits := map[string]int{"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
+		if from.Unsigned {
+			return to.Unsigned && bits[t] >= bits[f] || !to.Unsigned && bits[t] > bits[f]
+		}
+		return !to.Unsigned && bits[t] >= bits[f]
+	case f == "decimal" && t == "decimal":
+		return (from.Unsigned || !to.Unsigned) && arg(ta, 1, 0) >= arg(fa, 1, 0) &&
+			arg(ta, 0, 10)-arg(ta, 1, 0) >= arg(fa, 0, 10)-arg(fa, 1, 0)
+	case f == "varchar" && t == "varchar", f == "char" && t == "char", f == "varbinary" && t == "varbinary":
+		return arg(ta, 0, 1) >= arg(fa, 0, 1)
+	case f == t && (f == "datetime" || f == "timestamp" || f == "time"):
+		return arg(ta, 0, 0) >= arg(fa, 0, 0)
+	case f == "enum" && t == "enum":
+		// Members added at the end keep every member's number.
+		fl, tl := strings.ToLower(from.ColumnType), strings.ToLower(to.ColumnType)
+		return strings.HasSuffix(fl, ")") && strings.HasPrefix(tl, strings.TrimSuffix(fl, ")")+",")
+	}
+	return false
+}

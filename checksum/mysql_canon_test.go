@@ -1,0 +1,175 @@
+package checksum
+
+import (
+	"strings"
+	"testing"
+
+	"osc/internal/testdb"
+	"osc/table"
+)
+
+func myCol(name, dataType, columnType, charset string) table.Column {
+	return table.Column{Name: name, DataType: dataType, ColumnType: columnType, Charset: charset,
+		Unsigned: len(columnType) > 9 && columnType[len(columnType)-9:] == " unsigned"}
+}
+
+func TestMySQLOrderKept(t *testing.T) {
+	for _, c := range []struct {
+		from, to         table.Column
+		fromColl, toColl string
+		want             bool
+	}{
+		{myCol("k", "int", "int(11)", ""), myCol("k", "int", "int(11)", ""), "", "", true},
+		{myCol("k", "int", "int(11)", ""), myCol("k", "bigint", "bigint(20)", ""), "", "", true},
+		{myCol("k", "bigint", "bigint(20)", ""), myCol("k", "int", "int(11)", ""), "", "", false},
+		{myCol("k", "int", "int(10) unsigned", ""), myCol("k", "int", "int(11)", ""), "", "", false},
+		{myCol("k", "int", "int(10) unsigned", ""), myCol("k", "bigint", "bigint(20)", ""), "", "", true},
+		{myCol("k", "int", "int(11)", ""), myCol("k", "decimal", "decimal(20,0)", ""), "", "", false},
+		{myCol("k", "decimal", "decimal(10,2)", ""), myCol("k", "decimal", "decimal(12,2)", ""), "", "", true},
+		{myCol("k", "decimal", "decimal(10,2)", ""), myCol("k", "decimal", "decimal(10,1)", ""), "", "", false},
+		{myCol("k", "varchar", "varchar(10)", "utf8mb4"), myCol("k", "varchar", "varchar(20)", "utf8mb4"), "utf8mb4_general_ci", "utf8mb4_general_ci", true},
+		{myCol("k", "varchar", "varchar(10)", "utf8mb4"), myCol("k", "varchar", "varchar(10)", "utf8mb4"), "utf8mb4_general_ci", "utf8mb4_bin", false},
+		{myCol("k", "varchar", "varchar(10)", "utf8mb3"), myCol("k", "varchar", "varchar(10)", "utf8mb4"), "utf8mb3_general_ci", "utf8mb4_general_ci", false},
+		{myCol("k", "varchar", "varchar(10)", "utf8mb4"), myCol("k", "char", "char(10)", "utf8mb4"), "utf8mb4_general_ci", "utf8mb4_general_ci", false},
+		{myCol("k", "enum", "enum('b','a')", "utf8mb4"), myCol("k", "enum", "enum('b','a','c')", "utf8mb4"), "utf8mb4_general_ci", "utf8mb4_general_ci", true},
+		{myCol("k", "enum", "enum('b','a')", "utf8mb4"), myCol("k", "enum", "enum('a','b')", "utf8mb4"), "utf8mb4_general_ci", "utf8mb4_general_ci", false},
+		{myCol("k", "datetime", "datetime", ""), myCol("k", "datetime", "datetime(3)", ""), "", "", true},
+		{myCol("k", "datetime", "datetime(3)", ""), myCol("k", "datetime", "datetime", ""), "", "", false},
+		{myCol("k", "date", "date", ""), myCol("k", "datetime", "datetime", ""), "", "", false},
+	} {
+		if got := mysqlOrderKept(c.from, c.to, c.fromColl, c.toColl); got != c.want {
+			t.Errorf("%s %s -> %s %s: %v, want %v", c.from.ColumnType, c.fromColl, c.to.ColumnType, c.toColl, got, c.want)
+		}
+	}
+}
+
+func TestMySQLCanonical(t *testing.T) {
+	src := func(c table.Column) *table.Column { return &c }
+	for _, c := range []struct {
+		name             string
+		col              table.MySQLCopyColumn
+		srcColl, dstColl string
+		want             mysqlCanonical
+	}{
+		{"identical: no cast", table.MySQLCopyColumn{Shadow: myCol("c", "varchar", "varchar(5)", "latin1"),
+			Source: src(myCol("c", "varchar", "varchar(5)", "latin1")), Expr: "`c`"}, "latin1_swedish_ci", "latin1_swedish_ci",
+			mysqlCanonical{"`c`", "`c`", true, mysqlBytes}},
+		{"renamed", table.MySQLCopyColumn{Shadow: myCol("d", "int", "int(11)", ""), Source: src(myCol("c", "int", "int(11)", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"`c`", "`d`", true, mysqlPlain}},
+		{"charset", table.MySQLCopyColumn{Shadow: myCol("c", "varchar", "varchar(5)", "utf8mb4"),
+			Source: src(myCol("c", "varchar", "varchar(5)", "latin1")), Expr: "`c`"}, "latin1_swedish_ci", "utf8mb4_general_ci",
+			mysqlCanonical{"CONVERT(`c` USING utf8mb4)", "`c`", true, mysqlBytes}},
+		{"into char", table.MySQLCopyColumn{Shadow: myCol("c", "char", "char(5)", "utf8mb4"),
+			Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "utf8mb4_general_ci",
+			mysqlCanonical{"TRIM(TRAILING ' ' FROM CONVERT(`c` USING utf8mb4))", "`c`", true, mysqlBytes}},
+		{"narrowed decimal", table.MySQLCopyColumn{Shadow: myCol("c", "decimal", "decimal(10,1)", ""), Source: src(myCol("c", "decimal", "decimal(10,2)", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"CAST(`c` AS DECIMAL(10,1))", "`c`", true, mysqlPlain}},
+		{"into enum by label", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('a','b')", "utf8mb4"), Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"},
+			"utf8mb4_general_ci", "utf8mb4_general_ci",
+			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b') > 0, " +
+				"FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
+		{"fill of a number", table.MySQLCopyColumn{Shadow: myCol("z", "int", "int(11)", ""), Expr: "0"}, "", "",
+			mysqlCanonical{"CAST(0 AS SIGNED)", "`z`", true, mysqlPlain}},
+		{"fill of the clock", table.MySQLCopyColumn{Shadow: myCol("z", "datetime", "datetime", ""),
+			Expr: "CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', 'Europe/Berlin')"}, "", "",
+			mysqlCanonical{"CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', 'Europe/Berlin') IS NULL", "`z` IS NULL", false, mysqlPlain}},
+		{"into FLOAT(M,D)", table.MySQLCopyColumn{Shadow: myCol("c", "float", "float(7,2)", ""), Source: src(myCol("c", "double", "double", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"`c` IS NULL", "`c` IS NULL", false, mysqlPlain}},
+	} {
+		if got := mysqlCanonicalOf(c.col, c.srcColl, c.dstColl); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestMySQLEncoding: NULL, the empty string and 'NULL' render apart, and so
+// do values that concatenate alike.
+func TestMySQLMembers(t *testing.T) {
+	for _, c := range []struct {
+		columnType string
+		want       []string
+	}{
+		{"enum('a','b')", []string{"'a'", "'b'"}},
+		{"set('a,','b''c','d\\'e',' ')", []string{"'a,'", "'b''c'", "'d\\'e'", "' '"}},
+		{"enum('')", []string{"''"}},
+		{"enum('a'", nil},
+		{"enum(a)", nil},
+	} {
+		got, ok := mysqlMembers(c.columnType)
+		if ok != (c.want != nil) || strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%s: %q %v, want %q", c.columnType, got, ok, c.want)
+		}
+	}
+}
+
+func TestMySQLEncoding(t *testing.T) {
+	cfg := testdb.MySQL(t).Config(t, "osc_test")
+	db := testdb.OpenMySQL(t, cfg)
+	// Values of numbers and times are plain, quoted ones bytes, those
+	// marked T digests.
+	row := func(vals ...string) string {
+		q := "SELECT HEX(CONCAT("
+		for i, v := range vals {
+			if i > 0 {
+				q += ", "
+			}
+			e := mysqlPlain
+			switch {
+			case strings.HasPrefix(v, "'"):
+				e = mysqlBytes
+			case strings.HasPrefix(v, "T"): // a TEXT
+				e, v = mysqlDigest, v[1:]
+			}
+			q += mysqlEncoded(v, e, "(CRC32(%[1]s) << 32 | CRC32C(%[1]s))")
+		}
+		var out string
+		if err := db.QueryRow(q + "))").Scan(&out); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return out
+	}
+	seen := map[string][]string{}
+	for _, vals := range [][]string{
+		{"NULL"}, {"''"}, {"'NULL'"}, {"'N'"},
+		{"'ab'", "'c'"}, {"'a'", "'bc'"}, {"'abc'", "''"}, {"'abc'", "NULL"}, {"NULL", "'abc'"}, {"'1:a'", "NULL"}, {"'1'", "'a'"},
+		{"12", "3"}, {"1", "23"}, {"123", "NULL"}, {"NULL", "123"}, {"12", "'3'"}, {"1", "'23'"}, {"'1'", "23"}, {"-1.5e30", "0"}, {"CAST('2020-01-01' AS DATE)", "NULL"},
+		{"0", "NULL"}, {"NULL", "0"}, {"NULL", "NULL"}, {"0", "0"},
+		{"T'ab'", "T'c'"}, {"T'a'", "T'bc'"}, {"T''", "TNULL"}, {"TNULL", "T''"}, {"T'NULL'", "TNULL"}, {"T'x'", "1"}, {"T'x'", "NULL"},
+	} {
+		r := row(vals...)
+		if other, ok := seen[r]; ok {
+			t.Errorf("%v and %v render alike: %s", vals, other, r)
+		}
+		seen[r] = vals
+	}
+}
+
+func TestMySQLDiffRows(t *testing.T) {
+	m := &MySQL{plan: &table.Plan{Key: []string{"id"}}, keyAt: []int{0}, columns: []string{"id", "v"}}
+	row := func(id, v string) mysqlRow {
+		if v == "NULL" {
+			return mysqlRow{[]byte(id), nil}
+		}
+		return mysqlRow{[]byte(id), []byte(v)}
+	}
+	rows := func(r ...mysqlRow) []mysqlRow { return r }
+	for _, c := range []struct {
+		orig, shadow []mysqlRow
+		want         string
+	}{
+		{rows(row("1", "a"), row("2", "b")), rows(row("1", "a"), row("2", "b")), ""},
+		{rows(row("1", "a"), row("2", "b")), rows(row("1", "a"), row("2", "NULL")), `key (id=2): column "v" differs: original "b", shadow NULL`},
+		{rows(row("1", "a"), row("2", "b"), row("3", "c")), rows(row("1", "a"), row("3", "x")), `key (id=2) is missing from the shadow`},
+		{rows(row("1", "a"), row("3", "c")), rows(row("1", "a"), row("2", "b"), row("3", "x")), `key (id=2) is in the shadow but not in the original`},
+		{rows(row("1", "a")), rows(row("1", "a"), row("9", "z")), `key (id=9) is in the shadow but not in the original`},
+		{rows(row("1", "a"), row("9", "z")), rows(row("1", "a")), `key (id=9) is missing from the shadow`},
+		{rows(row("1", "a"), row("2", "b")), rows(row("2", "b"), row("1", "x")), `key (id=1): column "v" differs: original "a", shadow "x"`},
+		{rows(row("1", "a"), row("2", "b")), rows(row("2", "b"), row("1", "a")), ``},
+		{rows(row("1", string(make([]byte, 50)))), rows(row("1", "")),
+			`key (id=1): column "v" differs: original "` + `\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00…", shadow ""`},
+	} {
+		if got := m.diffRows(c.orig, c.shadow); got != c.want {
+			t.Errorf("diff %q / %q:\n got %s\nwant %s", c.orig, c.shadow, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,234 @@
+package table
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// MySQLCopy is the SQL of copying rows of the original into the shadow, as
+// the copier writes every chunk: the shadow columns written, the expression
+// over a row of the original that each one gets, and the key's range
+// conditions. The copier and the checksum (its Recopy, and the original's
+// side of its fingerprints) build their statements from it, so that a
+// recopied or compared row is converted exactly as a copied one.
+type MySQLCopy struct {
+	// Shadow is the quoted shadow table, schema-qualified.
+	Shadow string
+	// Columns are the shadow columns written, in order: the mapped columns
+	// (Plan.Mapping order), then the plan's Fills.
+	Columns []MySQLCopyColumn
+	// From is "FROM <original> FORCE INDEX (<key index>)".
+	From string
+	// Key ranges over the original's key columns; ShadowKey over the
+	// shadow's columns that receive them, with the same parameters.
+	Key, ShadowKey MySQLKeyRange
+	// OnDuplicate is " ON DUPLICATE KEY UPDATE k = k": the copy never
+	// overwrites a row already in the shadow.
+	OnDuplicate string
+	// renumbered selects, from the rows that match conditions appended to
+	// it, one that a plain ALTER would renumber (Plan.Renumbered); "" when
+	// there are none to find.
+	renumbered string
+	renumber   *MySQLRenumbered
+}
+
+// MySQLCopyColumn is one shadow column the copy writes.
+type MySQLCopyColumn struct {
+	Shadow Column // the shadow's column
+	// Source is the original's column it is copied from; nil for a Fill.
+	Source *Column
+	// Expr is the value the copy selects: SQL over a row of the original.
+	Expr string
+}
+
+// Insert is "INSERT INTO shadow (cols) SELECT exprs ": followed by From,
+// the conditions and OnDuplicate it is the copy of a chunk.
+func (c *MySQLCopy) Insert() string {
+	dst := make([]string, len(c.Columns))
+	src := make([]string, len(c.Columns))
+	for i, col := range c.Columns {
+		dst[i] = QuoteMySQL(col.Shadow.Name)
+		src[i] = col.Expr
+	}
+	return "INSERT INTO " + c.Shadow + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
+}
+
+var mysqlDecimalType = regexp.MustCompile(`^decimal\((\d+)(?:,(\d+))?\)`)
+
+// NewMySQLCopy builds the copy's SQL for the plan.
+func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
+	if err := p.Usable(); err != nil {
+		return nil, err
+	}
+	if p.KeyIndexName == "" {
+		return nil, fmt.Errorf("the plan names no index of %s.%s on (%s)", p.Source.Schema, p.Source.Name, strings.Join(p.Key, ", "))
+	}
+	shadowSchema := p.Shadow.Schema
+	if shadowSchema == "" {
+		shadowSchema = p.Source.Schema
+	}
+	c := &MySQLCopy{Shadow: QuoteMySQL(shadowSchema, p.Shadow.Name)}
+	shadowKey := ""
+	shadowOf := map[string]string{}
+	for _, m := range p.Mapping {
+		expr := QuoteMySQL(m.Source)
+		col := MySQLCopyColumn{Shadow: Column{Name: m.Shadow}}
+		if j := p.Shadow.ColumnIndex(m.Shadow); j >= 0 && m.SourceIndex >= 0 && m.SourceIndex < len(p.Source.Columns) {
+			src, dst := p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j]
+			col.Shadow, col.Source = dst, &src
+			// A FLOAT into a string rendered as the ALTER renders it.
+			expr = MySQLFloatConversion(expr, src, dst)
+			expr = MySQLTimeText(expr, src, dst)
+			// Converted to or from TIMESTAMP in the server's time zone,
+			// as the applier converts binlog values.
+			var err error
+			if expr, err = MySQLTimeConversion(expr, src, dst, p.TimeZone); err != nil {
+				return nil, err
+			}
+			// Rounded into an ENUM or a SET, as the ALTER converts.
+			expr = MySQLEnumRounding(expr, src, dst)
+		}
+		col.Expr = expr
+		c.Columns = append(c.Columns, col)
+		shadowOf[m.Source] = m.Shadow
+		if m.Source == p.Key[0] {
+			shadowKey = c.Shadow + "." + QuoteMySQL(m.Shadow)
+		}
+	}
+	for _, f := range p.Fills {
+		// Added columns the ALTER fills otherwise than their DEFAULT.
+		col := MySQLCopyColumn{Shadow: Column{Name: f.Shadow}, Expr: f.Expr}
+		if j := p.Shadow.ColumnIndex(f.Shadow); j >= 0 {
+			col.Shadow = p.Shadow.Columns[j]
+		}
+		c.Columns = append(c.Columns, col)
+	}
+	if shadowKey == "" {
+		return nil, fmt.Errorf("key column %s is not copied to the shadow table", p.Key[0])
+	}
+	for i, name := range p.Key {
+		if p.KeyIndex[i] < 0 || p.KeyIndex[i] >= len(p.Source.Columns) {
+			return nil, fmt.Errorf("key column %s has no source position", name)
+		}
+		col := p.Source.Columns[p.KeyIndex[i]]
+		k := mysqlKeyColumn{name: QuoteMySQL(name), param: "?"}
+		k.expr = k.name
+		switch col.DataType {
+		case "enum", "set", "bit":
+			// Ordered by number: bound and compare by number.
+			k.expr = k.name + "+0"
+		case "decimal":
+			// A string compared with a DECIMAL is compared as a double.
+			m := mysqlDecimalType.FindStringSubmatch(strings.ToLower(col.ColumnType))
+			if m == nil {
+				return nil, fmt.Errorf("key column %s: cannot read the precision of %q", name, col.ColumnType)
+			}
+			scale := m[2]
+			if scale == "" {
+				scale = "0"
+			}
+			k.param = "CAST(? AS DECIMAL(" + m[1] + "," + scale + "))"
+		}
+		c.Key.cols = append(c.Key.cols, k)
+		sk := k
+		sk.name = QuoteMySQL(shadowOf[name])
+		sk.expr = strings.Replace(k.expr, k.name, sk.name, 1)
+		c.ShadowKey.cols = append(c.ShadowKey.cols, sk)
+	}
+	c.From = "FROM " + QuoteMySQL(p.Source.Schema, p.Source.Name) + " FORCE INDEX (" + QuoteMySQL(p.KeyIndexName) + ")"
+	c.OnDuplicate = " ON DUPLICATE KEY UPDATE " + shadowKey + " = " + shadowKey
+	if r := p.Renumbered; r != nil {
+		c.renumbered = "SELECT " + QuoteMySQL(r.Column) + " IS NULL " + c.From + " WHERE " + r.Cond() + " AND "
+		c.renumber = r
+	}
+	return c, nil
+}
+
+// RefuseRenumbered fails when one of the original's rows that match conds
+// (all of them when there are none) holds a value that a plain ALTER would
+// renumber (see MySQLRenumbered). It reads in tx, the copy's transaction.
+func (c *MySQLCopy) RefuseRenumbered(ctx context.Context, tx *sql.Tx, conds []string, args []any) error {
+	if c.renumbered == "" {
+		return nil
+	}
+	where := "TRUE"
+	if len(conds) > 0 {
+		where = strings.Join(conds, " AND ")
+	}
+	var null bool
+	switch err := tx.QueryRowContext(ctx, c.renumbered+where+" LIMIT 1", args...).Scan(&null); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look for values the ALTER renumbers: %w", err)
+	case null:
+		return c.renumber.Refusal("NULL")
+	}
+	return c.renumber.Refusal("0")
+}
+
+// MySQLKeyRange compares a key's columns with key values, as the copy
+// passes them from one chunk to the next.
+type MySQLKeyRange struct {
+	cols []mysqlKeyColumn
+}
+
+// mysqlKeyColumn is one column of the chunking key.
+type mysqlKeyColumn struct {
+	name  string // quoted column
+	expr  string // what a bound query selects
+	param string // placeholder expression comparing with the column
+}
+
+// Len is the number of the key's columns.
+func (k MySQLKeyRange) Len() int { return len(k.cols) }
+
+// Select is what a query reading key values selects: the key's columns,
+// ENUM, SET and BIT ones as numbers.
+func (k MySQLKeyRange) Select() []string {
+	out := make([]string, len(k.cols))
+	for i, c := range k.cols {
+		out[i] = c.expr
+	}
+	return out
+}
+
+// OrderBy is the key's columns, each followed by suffix (" DESC", or "").
+func (k MySQLKeyRange) OrderBy(suffix string) string {
+	out := make([]string, len(k.cols))
+	for i, c := range k.cols {
+		out[i] = c.name + suffix
+	}
+	return strings.Join(out, ", ")
+}
+
+// Cond is the condition key > vals (op ">") or key <= vals (op "<",
+// inclusive), expanded column by column so that MariaDB range-optimises it.
+func (k MySQLKeyRange) Cond(vals []any, op string, inclusive bool) (string, []any) {
+	var args []any
+	terms := make([]string, len(k.cols))
+	for i, c := range k.cols {
+		var t []string
+		for j := range i {
+			t = append(t, k.cols[j].name+" = "+k.cols[j].param)
+			args = append(args, vals[j])
+		}
+		last := op
+		if inclusive && i == len(k.cols)-1 {
+			last += "="
+		}
+		t = append(t, c.name+" "+last+" "+c.param)
+		args = append(args, vals[i])
+		terms[i] = strings.Join(t, " AND ")
+	}
+	if len(k.cols) == 1 {
+		return terms[0], args
+	}
+	// A leading bound on the first column gives the optimiser a range.
+	first := k.cols[0].name + " " + op + "= " + k.cols[0].param
+	return first + " AND (" + strings.Join(terms, " OR ") + ")", append([]any{vals[0]}, args...)
+}
