@@ -15,10 +15,24 @@ import (
 // Options are the checksum's lock settings, the cut-over's.
 type Options struct {
 	// LockTimeout bounds each attempt's wait for the write lock on the
-	// original; Retries is the number of attempts in all.
+	// original, and then how long the engine may keep writes blocked
+	// (draining, recopying); Retries is the number of attempts in all.
 	LockTimeout time.Duration
 	Retries     int
 	Log         *slog.Logger
+}
+
+// defaults fills what was left zero: the cut-over's defaults, one attempt,
+// no log.
+func (o Options) defaults() Options {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 3 * time.Second
+	}
+	o.Retries = max(o.Retries, 1)
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o
 }
 
 // readers returns how many of the n readers asked for the pool can hold at

@@ -58,11 +58,8 @@ func NewMySQL(db *sql.DB, plan *table.Plan, o Options) (*MySQL, error) {
 	if err := plan.Usable(); err != nil {
 		return nil, fmt.Errorf("checksum: %w", err)
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &MySQL{db: db, plan: plan, opt: o, log: log}, nil
+	o = o.defaults()
+	return &MySQL{db: db, plan: plan, opt: o, log: o.Log}, nil
 }
 
 func (m *MySQL) init(ctx context.Context) error {
@@ -173,8 +170,11 @@ func (m *MySQL) Open(ctx context.Context, n int, blocked func(context.Context) e
 	// The readers, the lock's connection, and one for the applier and the
 	// drain: a pool too small for them would wait for a connection with
 	// the writers blocked.
-	if most := m.db.Stats().MaxOpenConnections; most > 0 && n+2 > most {
-		return nil, fmt.Errorf("checksum: %d readers need %d connections of a pool of %d: use fewer checksum threads", n, n+2, most)
+	if most := m.db.Stats().MaxOpenConnections; most > 0 {
+		var err error
+		if n, err = readers(n, most, m.log); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.init(ctx); err != nil {
 		return nil, err
@@ -218,17 +218,31 @@ func (m *MySQL) open(ctx context.Context, n int, blocked func(context.Context) e
 		}
 		return nil, err
 	}
+	start := time.Now()
 	defer func() {
 		// The readers' snapshots are open (or closed on error): let the
 		// writers go.
-		if _, uerr := lock.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES"); uerr != nil && err == nil {
+		_, uerr := lock.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+		switch {
+		case uerr != nil && err == nil:
 			for _, r := range readers {
 				_ = r.Close()
 			}
 			readers, err = nil, fmt.Errorf("checksum: unlock %s: %w", p.Source.Name, uerr)
+		case err == nil:
+			m.log.Info("checksum: writes blocked", "for", time.Since(start).Round(time.Millisecond).String(),
+				"table", p.Source.Schema+"."+p.Source.Name, "readers", len(readers))
 		}
 	}()
-	if err := blocked(ctx); err != nil {
+	// Like the cut-over's drain, blocked has the lock timeout: writers wait
+	// at most about twice that (the lock's wait, then blocked).
+	bctx, cancel := context.WithTimeout(ctx, m.opt.LockTimeout)
+	err = blocked(bctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: the last changes were not applied (and chunks recopied) within the lock timeout: %w", errLockAttempt, err)
+		}
 		return nil, fmt.Errorf("checksum: while writes are blocked: %w", err)
 	}
 	for range n {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -63,10 +62,7 @@ var (
 // NewPostgres returns the checksum of the plan; it reads the catalog on the
 // first Open.
 func NewPostgres(pool *pgxpool.Pool, plan *table.Plan, opts Options) *Postgres {
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	return &Postgres{pool: pool, plan: plan, opts: opts}
+	return &Postgres{pool: pool, plan: plan, opts: opts.defaults()}
 }
 
 // pgChecksumBackoff is the pause between two attempts at the lock.
