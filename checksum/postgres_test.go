@@ -608,3 +608,27 @@ func pgckParallelSums(b *testing.B, rs []engine.ChecksumReader, size int) {
 	}
 	wg.Wait()
 }
+
+// TestPgHashed: the row hash takes exactly-hashed types as they are (text in
+// the "C" collation) and every other type by its text form.
+func TestPgHashed(t *testing.T) {
+	for typ, want := range map[string]string{
+		"integer":                        "v",
+		"bigint":                         "v",
+		"timestamp(3) without time zone": "v",
+		"timestamp with time zone":       "v",
+		"uuid":                           "v",
+		"text":                           `(v) COLLATE "C"`,
+		"character varying(40)":          `(v) COLLATE "C"`,
+		"numeric(10,2)":                  `((v)::text) COLLATE "C"`,
+		"double precision":               `((v)::text) COLLATE "C"`,
+		"character(3)":                   `((v)::text) COLLATE "C"`,
+		"jsonb":                          `((v)::text) COLLATE "C"`,
+		"integer[]":                      `((v)::text) COLLATE "C"`,
+		"citext":                         `((v)::text) COLLATE "C"`,
+	} {
+		if got := pgHashed("v", typ); got != want {
+			t.Errorf("pgHashed(v, %q) = %s, want %s", typ, got, want)
+		}
+	}
+}
