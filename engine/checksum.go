@@ -137,6 +137,9 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 		c ChecksumChunk
 	}
 	jobs := make(chan job)
+	// produced is closed once every job was taken (jobs is unbuffered): a
+	// worker idled by fewer threads then stops waiting.
+	produced := make(chan struct{})
 	var (
 		mu     sync.Mutex
 		differ = map[int]ChecksumChunk{}
@@ -152,6 +155,8 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 				for i >= m.checksumThreads() {
 					select {
 					case <-ctx.Done():
+						return
+					case <-produced:
 						return
 					case <-time.After(100 * time.Millisecond):
 					}
@@ -215,6 +220,7 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 	if err := produce(); err != nil {
 		cancel(err)
 	}
+	close(produced)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		return nil, 0, err

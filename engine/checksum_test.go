@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -167,5 +168,49 @@ func TestChecksumTooManyDifferences(t *testing.T) {
 	}
 	if d.db.swapped || len(d.recopied) != 0 {
 		t.Errorf("swapped %v, recopied %d chunks", d.db.swapped, len(d.recopied))
+	}
+}
+
+// loweringSnapshot is a snapshot whose first Sum lowers --checksum-threads, as
+// the socket command does while a pass runs.
+type loweringSnapshot struct {
+	*fakeSnapshot
+	m    *Migration
+	once atomic.Bool
+}
+
+func (r *loweringSnapshot) Sum(ctx context.Context, c ChecksumChunk) (ChecksumSum, ChecksumSum, error) {
+	if r.once.CompareAndSwap(false, true) {
+		r.m.ctl.checksumThreads.Store(1)
+	}
+	time.Sleep(5 * time.Millisecond)
+	return r.fakeSnapshot.Sum(ctx, c)
+}
+
+// TestChecksumThreadsLowered: a pass during which checksum-threads is
+// lowered ends (the idle workers once waited for the setting to rise again).
+func TestChecksumThreadsLowered(t *testing.T) {
+	d := newFake(3000)
+	cfg := fakeConfig()
+	cfg.ChecksumThreads = 3
+	m := fakeMigration(cfg, d)
+	snap := &fakeSnapshot{rows: map[int64]int64{}, shadow: map[int64]int64{}}
+	for i := range int64(3000) {
+		snap.rows[i], snap.shadow[i] = i, i
+	}
+	r := &loweringSnapshot{fakeSnapshot: snap, m: m}
+	readers := []ChecksumReader{r, r, r, r}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := m.checksumPass(context.Background(), readers, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the checksum pass did not end after checksum-threads was lowered from 3 to 1")
 	}
 }
