@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"osc/engine"
 	"osc/table"
 )
@@ -26,7 +24,7 @@ import (
 // it is granted once every transaction that wrote the table has ended),
 // calls blocked, starts the readers' consistent-snapshot transactions and
 // unlocks. Fingerprints are count and BIT_XOR of a 64-bit hash per row
-// (CRC32 and CRC32C of the row's rendering, see mysql_canon.go).
+// (the first 64 bits of the MD5 of the row's rendering, see mysql_canon.go).
 type MySQL struct {
 	db   *sql.DB
 	plan *table.Plan
@@ -46,8 +44,6 @@ type MySQL struct {
 	// unordered says why the shadow's key may order rows otherwise than
 	// the original's ("" when it does not): one chunk, no repair.
 	unordered string
-	// hash is the per-row hash of a row's rendering, %[1]s.
-	hash string
 }
 
 var _ engine.Checksum = (*MySQL)(nil)
@@ -96,6 +92,11 @@ func (m *MySQL) init(ctx context.Context) error {
 			sc = srcColl[col.Source.Name]
 		}
 		r := mysqlCanonicalOf(col, sc, dstColl[col.Shadow.Name])
+		if r.Exact && col.Shadow.DataType == "float" {
+			// A FLOAT shows 6 significant digits as text: 1.0000001 and
+			// 1.0000002 both show as 1. As a DOUBLE it shows exactly.
+			r.Original, r.Shadow = "CAST("+r.Original+" AS DOUBLE)", "CAST("+r.Shadow+" AS DOUBLE)"
+		}
 		if !r.Exact {
 			m.log.Warn("checksum: osc cannot reproduce the conversion of this column into the altered type; it compares only whether it is NULL",
 				"column", col.Shadow.Name, "type", col.Shadow.ColumnType, "copied as", col.Expr)
@@ -122,19 +123,16 @@ func (m *MySQL) init(ctx context.Context) error {
 			return fmt.Errorf("checksum: key column %s is not copied", p.Key[k])
 		}
 	}
-	// Two CRC32s of different polynomials make a 64-bit hash (MariaDB
-	// 10.8+ has CRC32C); CRC32 alone elsewhere.
-	m.hash = "(CRC32(%[1]s) << 32 | CRC32C(%[1]s))"
-	if _, err := m.db.ExecContext(ctx, "DO CRC32C('')"); err != nil {
-		var me *mysql.MySQLError
-		if !errors.As(err, &me) || me.Number != 1305 && me.Number != 1064 { // no such function
-			return fmt.Errorf("checksum: %w", err)
-		}
-		m.hash = "CRC32(%[1]s)"
-	}
 	m.ready = true
 	return nil
 }
+
+// mysqlRowHash is the hash of a row's rendering %[1]s: the first 64 bits of
+// its MD5. A CRC (CRC32, CRC32C) would be cheaper, but it is affine over XOR:
+// two rows of the same layout changed by the same bits (a value swapped
+// between them, one wrong UPDATE of two rows) change their CRCs by the same
+// bits, which cancel in the chunk's BIT_XOR.
+const mysqlRowHash = "CAST(CONV(LEFT(MD5(%[1]s), 16), 16, 10) AS UNSIGNED)"
 
 // collations reads the collation of each text column of t.
 func (m *MySQL) collations(ctx context.Context, t *table.Table) (map[string]string, error) {
@@ -398,9 +396,9 @@ func (r *mysqlReader) Sum(ctx context.Context, c engine.ChecksumChunk) (original
 	sum := func(cols []string, from string, args []any) (engine.ChecksumSum, error) {
 		enc := make([]string, len(cols))
 		for i, c := range cols {
-			enc[i] = mysqlEncoded(c, m.encodings[i], m.hash)
+			enc[i] = mysqlEncoded(c, m.encodings[i], mysqlRowHash)
 		}
-		hash := fmt.Sprintf(m.hash, "CONCAT("+strings.Join(enc, ", ")+")")
+		hash := fmt.Sprintf(mysqlRowHash, "CONCAT("+strings.Join(enc, ", ")+")")
 		var s engine.ChecksumSum
 		err := r.conn.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(BIT_XOR("+hash+"), 0) "+from, args...).Scan(&s.Rows, &s.Hash)
 		return s, err

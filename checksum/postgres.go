@@ -132,6 +132,11 @@ func pgHashed(v, typ string) string {
 		return "(" + v + ") COLLATE \"C\""
 	case pgExactHash.MatchString(typ):
 		return v
+	case typ == "real" || typ == "double precision":
+		// Their bytes: the text form depends on extra_float_digits (at 0
+		// or below, 1.0000001 and 1.0000002 both show as 1), and their
+		// hash equates -0 and 0.
+		return map[string]string{"real": "float4send", "double precision": "float8send"}[typ] + "(" + v + ")"
 	}
 	return "((" + v + ")::text) COLLATE \"C\""
 }
