@@ -303,33 +303,39 @@ func (m *MySQL) checkChunk(c engine.ChecksumChunk) error {
 	return nil
 }
 
-// Recopy deletes the shadow's rows of the chunk and copies the original's
-// again, as the copy does, in one transaction.
-func (m *MySQL) Recopy(ctx context.Context, c engine.ChecksumChunk) error {
+// Recopy deletes the shadow's rows of every chunk, then copies the
+// original's again, as the copy does, in one transaction.
+func (m *MySQL) Recopy(ctx context.Context, chunks []engine.ChecksumChunk) error {
 	if err := m.init(ctx); err != nil {
 		return err
 	}
 	if m.unordered != "" {
-		return fmt.Errorf("checksum: the chunk (%v, %v] cannot be repaired: %s", c.After, c.Upto, m.unordered)
+		return fmt.Errorf("checksum: the chunk cannot be repaired: %s", m.unordered)
 	}
-	if err := m.checkChunk(c); err != nil {
-		return err
+	for _, c := range chunks {
+		if err := m.checkChunk(c); err != nil {
+			return err
+		}
 	}
 	tx, err := m.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return fmt.Errorf("recopy: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	conds, args := chunkConds(m.copy.ShadowKey, c)
-	if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.copy.Shadow+where(conds), args...); err != nil {
-		return fmt.Errorf("recopy: delete the shadow's rows: %w", err)
+	for _, c := range chunks {
+		conds, args := chunkConds(m.copy.ShadowKey, c)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.copy.Shadow+where(conds), args...); err != nil {
+			return fmt.Errorf("recopy: delete the shadow's rows: %w", err)
+		}
 	}
-	conds, args = chunkConds(m.copy.Key, c)
-	if err := m.copy.RefuseRenumbered(ctx, tx, conds, args); err != nil {
-		return fmt.Errorf("recopy: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, m.copy.Insert()+m.copy.From+where(conds)+m.copy.OnDuplicate, args...); err != nil {
-		return fmt.Errorf("recopy: %w", err)
+	for _, c := range chunks {
+		conds, args := chunkConds(m.copy.Key, c)
+		if err := m.copy.RefuseRenumbered(ctx, tx, conds, args); err != nil {
+			return fmt.Errorf("recopy: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, m.copy.Insert()+m.copy.From+where(conds)+m.copy.OnDuplicate, args...); err != nil {
+			return fmt.Errorf("recopy: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("recopy: commit: %w", err)

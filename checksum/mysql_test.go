@@ -262,7 +262,7 @@ func TestMySQLNoFalseMismatch(t *testing.T) {
 						// Put the row back.
 						ctx := context.Background()
 						readers, err := ck.Open(ctx, 1, func(ctx context.Context) error {
-							return ck.Recopy(ctx, engine.ChecksumChunk{After: []any{int64(399)}, Upto: []any{int64(400)}})
+							return ck.Recopy(ctx, []engine.ChecksumChunk{{After: []any{int64(399)}, Upto: []any{int64(400)}}})
 						})
 						if err != nil {
 							t.Fatal(err)
@@ -370,7 +370,7 @@ func TestMySQLRepair(t *testing.T) {
 				if d != c.diff {
 					t.Errorf("diff: %s\nwant: %s", d, c.diff)
 				}
-				readers, err := ck.Open(ctx, 2, func(ctx context.Context) error { return ck.Recopy(ctx, ch) })
+				readers, err := ck.Open(ctx, 2, func(ctx context.Context) error { return ck.Recopy(ctx, []engine.ChecksumChunk{ch}) })
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -407,7 +407,7 @@ func TestMySQLUnorderedKey(t *testing.T) {
 	if differ[0] != `key (k="c"): column "v" differs: original 3, shadow 5` {
 		t.Errorf("diff: %v", differ)
 	}
-	_, err := ck.Open(context.Background(), 1, func(ctx context.Context) error { return ck.Recopy(ctx, chunks[0]) })
+	_, err := ck.Open(context.Background(), 1, func(ctx context.Context) error { return ck.Recopy(ctx, chunks[:1]) })
 	if err == nil || !strings.Contains(err.Error(), "cannot be repaired") || !strings.Contains(err.Error(), "key column k") {
 		t.Errorf("recopy: %v", err)
 	}
@@ -649,7 +649,7 @@ func TestMySQLRecopyRefusesRenumbered(t *testing.T) {
 	ck := myChecksum(t, db, plan)
 	testdb.ExecMySQL(t, db, "UPDATE ckmy_renum SET u = NULL WHERE id = 2")
 	_, err := ck.Open(context.Background(), 1, func(ctx context.Context) error {
-		return ck.Recopy(ctx, engine.ChecksumChunk{After: []any{int64(1)}, Upto: []any{int64(2)}})
+		return ck.Recopy(ctx, []engine.ChecksumChunk{{After: []any{int64(1)}, Upto: []any{int64(2)}}})
 	})
 	if err == nil || !strings.Contains(err.Error(), "NULL") {
 		t.Fatalf("recopy of a NULL the ALTER renumbers: %v", err)

@@ -385,21 +385,30 @@ func (c *Postgres) openReader(ctx context.Context, snapshot string) (*pgReader, 
 
 // Recopy deletes the shadow's rows in the chunk and copies the original's
 // into it with the copy's INSERT, in one transaction.
-func (c *Postgres) Recopy(ctx context.Context, ch engine.ChecksumChunk) error {
+func (c *Postgres) Recopy(ctx context.Context, chunks []engine.ChecksumChunk) error {
 	if err := c.init(ctx); err != nil {
 		return fmt.Errorf("checksum: recopy: %w", err)
 	}
 	if c.unordered != "" {
 		return fmt.Errorf("checksum: the chunk cannot be repaired: %s, so the shadow's rows are not in the original's key order", c.unordered)
 	}
-	var args, sargs []any
-	conds, err := c.ranges(ch, c.sql.Keys, &args)
-	if err != nil {
-		return fmt.Errorf("checksum: recopy: %w", err)
+	type stmt struct {
+		q    string
+		args []any
 	}
-	sconds, err := c.ranges(ch, c.sql.SKeys, &sargs)
-	if err != nil {
-		return fmt.Errorf("checksum: recopy: %w", err)
+	var dels, inss []stmt
+	for _, ch := range chunks {
+		var args, sargs []any
+		conds, err := c.ranges(ch, c.sql.Keys, &args)
+		if err != nil {
+			return fmt.Errorf("checksum: recopy: %w", err)
+		}
+		sconds, err := c.ranges(ch, c.sql.SKeys, &sargs)
+		if err != nil {
+			return fmt.Errorf("checksum: recopy: %w", err)
+		}
+		dels = append(dels, stmt{"DELETE FROM " + c.sql.Shadow + pgWhere(sconds), sargs})
+		inss = append(inss, stmt{c.sql.Insert + pgWhere(conds), args})
 	}
 	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
@@ -407,12 +416,15 @@ func (c *Postgres) Recopy(ctx context.Context, ch engine.ChecksumChunk) error {
 	}
 	// A no-op after Commit.
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	del, ins := "DELETE FROM "+c.sql.Shadow+pgWhere(sconds), c.sql.Insert+pgWhere(conds)
-	if _, err := tx.Exec(ctx, del, sargs...); err != nil {
-		return fmt.Errorf("checksum: recopy: delete the shadow's rows: %w", err)
+	for _, d := range dels {
+		if _, err := tx.Exec(ctx, d.q, d.args...); err != nil {
+			return fmt.Errorf("checksum: recopy: delete the shadow's rows: %w", err)
+		}
 	}
-	if _, err := tx.Exec(ctx, ins, args...); err != nil {
-		return fmt.Errorf("checksum: recopy: %w", table.PostgresShadowRefusal(err, c.plan))
+	for _, in := range inss {
+		if _, err := tx.Exec(ctx, in.q, in.args...); err != nil {
+			return fmt.Errorf("checksum: recopy: %w", table.PostgresShadowRefusal(err, c.plan))
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("checksum: recopy: commit: %w", err)

@@ -70,10 +70,11 @@ func (m *Migration) verify(ctx context.Context) error {
 			if err := m.drain(ctx); err != nil {
 				return fmt.Errorf("catch up: %w", err)
 			}
-			for _, c := range repair {
-				if err := ck.Recopy(ctx, c); err != nil {
-					return fmt.Errorf("recopy %s: %w", chunkText(c), err)
-				}
+			if len(repair) == 0 {
+				return nil
+			}
+			if err := ck.Recopy(ctx, repair); err != nil {
+				return fmt.Errorf("recopy %d chunk(s), the first %s: %w", len(repair), chunkText(repair[0]), err)
 			}
 			return nil
 		})
@@ -83,7 +84,11 @@ func (m *Migration) verify(ctx context.Context) error {
 		if len(repair) > 0 {
 			m.log.Info("checksum: recopied the chunks that differed", "chunks", len(repair))
 		}
-		differ, rows, err := m.checksumPass(ctx, readers, repair)
+		var differ []ChecksumChunk
+		found, rows, err := m.checksumPass(ctx, readers, repair)
+		if err == nil && len(found) > 0 {
+			differ, err = m.narrow(ctx, readers[0], found)
+		}
 		if err == nil && len(differ) > 0 {
 			// Described in the snapshot the difference was seen in.
 			var what string
@@ -122,11 +127,64 @@ func (m *Migration) verify(ctx context.Context) error {
 	return m.hook(ctx, hooks.OnChecksumComplete, hooks.Env{})
 }
 
+// differing is a chunk that differs, with its rows in the original.
+type differing struct {
+	c    ChecksumChunk
+	rows int64
+}
+
+// narrow splits each chunk that differs into chunks of the copy's size, in
+// the reader's snapshot, and returns those that differ, in key order: the
+// recopy, which blocks writers, then copies what the copy's chunks do.
+// Bound counts the original's rows, so the chunk's k-th bound of size rows
+// lies within it while k·size is less than its rows.
+func (m *Migration) narrow(ctx context.Context, r ChecksumReader, differ []differing) ([]ChecksumChunk, error) {
+	size := m.chunkSize()
+	var out []ChecksumChunk
+	for _, d := range differ {
+		parts := []ChecksumChunk{}
+		after := d.c.After
+		for n := int64(size); n < d.rows; n += int64(size) {
+			upto, err := r.Bound(ctx, after, size)
+			if err != nil {
+				return nil, fmt.Errorf("narrow %s: %w", chunkText(d.c), err)
+			}
+			if upto == nil {
+				break
+			}
+			parts = append(parts, ChecksumChunk{After: after, Upto: upto})
+			after = upto
+		}
+		if len(parts) == 0 {
+			out = append(out, d.c)
+			continue
+		}
+		parts = append(parts, ChecksumChunk{After: after, Upto: d.c.Upto})
+		found := false
+		for _, p := range parts {
+			orig, shadow, err := r.Sum(ctx, p)
+			if err != nil {
+				return nil, fmt.Errorf("narrow %s: %w", chunkText(d.c), err)
+			}
+			if orig != shadow {
+				out = append(out, p)
+				found = true
+			}
+		}
+		if !found {
+			// The parts' sums make up the chunk's: only a hash collision
+			// gets here. Recopy the whole chunk.
+			out = append(out, d.c)
+		}
+	}
+	return out, nil
+}
+
 // checksumPass compares chunks in the readers' snapshot: the given ones, or
 // all of them in key order when chunks is nil. readers[0] bounds the chunks
 // while the others compare them. It returns the chunks that differ, in key
 // order, and the rows of the original compared.
-func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, chunks []ChecksumChunk) ([]ChecksumChunk, int64, error) {
+func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, chunks []ChecksumChunk) ([]differing, int64, error) {
 	if len(readers) < 2 {
 		return nil, 0, fmt.Errorf("checksum: %d readers, want at least 2", len(readers))
 	}
@@ -142,7 +200,7 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 	produced := make(chan struct{})
 	var (
 		mu     sync.Mutex
-		differ = map[int]ChecksumChunk{}
+		differ = map[int]differing{}
 		rows   int64
 		wg     sync.WaitGroup
 	)
@@ -178,7 +236,7 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 				mu.Lock()
 				rows += orig.Rows
 				if orig != shadow {
-					differ[j.n] = j.c
+					differ[j.n] = differing{j.c, orig.Rows}
 				}
 				mu.Unlock()
 			}
@@ -226,7 +284,7 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 		return nil, 0, err
 	}
 	order := slices.Sorted(maps.Keys(differ))
-	out := make([]ChecksumChunk, len(order))
+	out := make([]differing, len(order))
 	for i, n := range order {
 		out[i] = differ[n]
 	}

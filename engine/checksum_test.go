@@ -214,3 +214,28 @@ func TestChecksumThreadsLowered(t *testing.T) {
 		t.Fatal("the checksum pass did not end after checksum-threads was lowered from 3 to 1")
 	}
 }
+
+// TestChecksumNarrows: a chunk that differs is narrowed to the copy's chunk
+// size before it is recopied with writes blocked.
+func TestChecksumNarrows(t *testing.T) {
+	d := newFake(3000)
+	once := sync.Once{}
+	d.blocked = func(shadow map[int64]int64) { once.Do(func() { shadow[1234] = -1 }) }
+	cfg := fakeConfig()
+	cfg.ChecksumMaxRepairs = 1
+	if err := runFake(t, context.Background(), fakeMigration(cfg, d)); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.recopied) != 1 || !inChunk(d.recopied[0], 1234) {
+		t.Fatalf("recopied %v, want one chunk holding key 1234", d.recopied)
+	}
+	n := 0
+	for id := range d.db.oldAtSwap {
+		if inChunk(d.recopied[0], id) {
+			n++
+		}
+	}
+	if n > cfg.ChunkSize {
+		t.Errorf("recopied a chunk of %d rows, more than the copy's %d", n, cfg.ChunkSize)
+	}
+}

@@ -170,12 +170,15 @@ type Checksum interface {
 	// before the lock is then in the shadow) and recopies chunks.
 	// Readers are closed by the caller. On error nothing stays open.
 	Open(ctx context.Context, n int, blocked func(context.Context) error) ([]ChecksumReader, error)
-	// Recopy replaces the shadow's rows whose key is in the chunk with the
-	// original's, converted as the copy converts them, in one transaction.
-	// It is called only from Open's blocked: writes to the original are
-	// blocked and every change committed before them is in the shadow, so
-	// no change races with it.
-	Recopy(ctx context.Context, c ChecksumChunk) error
+	// Recopy replaces the shadow's rows whose key is in the chunks with the
+	// original's, converted as the copy converts them, in one transaction:
+	// first it deletes the shadow's rows of every chunk, then copies the
+	// original's (a stray row in a later chunk must not clash with a row
+	// copied into an earlier one on another unique index). It is called
+	// only from Open's blocked: writes to the original are blocked and every
+	// change committed before them is in the shadow, so no change races
+	// with it.
+	Recopy(ctx context.Context, chunks []ChecksumChunk) error
 	// Close releases what the checksum holds (connections).
 	Close() error
 }

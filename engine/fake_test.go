@@ -485,7 +485,7 @@ func inChunk(c ChecksumChunk, id int64) bool {
 	return (c.After == nil || id > c.After[0].(int64)) && (c.Upto == nil || id <= c.Upto[0].(int64))
 }
 
-func (c *fakeChecksum) Recopy(_ context.Context, ch ChecksumChunk) error {
+func (c *fakeChecksum) Recopy(_ context.Context, chunks []ChecksumChunk) error {
 	db := c.d.db
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -493,16 +493,20 @@ func (c *fakeChecksum) Recopy(_ context.Context, ch ChecksumChunk) error {
 		return errors.New("fake: recopy while writes are not blocked")
 	}
 	c.d.mu.Lock()
-	c.d.recopied = append(c.d.recopied, ch)
+	c.d.recopied = append(c.d.recopied, chunks...)
 	c.d.mu.Unlock()
-	for id := range db.shadow {
-		if inChunk(ch, id) {
-			delete(db.shadow, id)
+	for _, ch := range chunks {
+		for id := range db.shadow {
+			if inChunk(ch, id) {
+				delete(db.shadow, id)
+			}
 		}
 	}
-	for id, v := range db.rows {
-		if inChunk(ch, id) {
-			db.shadow[id] = v
+	for _, ch := range chunks {
+		for id, v := range db.rows {
+			if inChunk(ch, id) {
+				db.shadow[id] = v
+			}
 		}
 	}
 	return nil
