@@ -83,6 +83,9 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 			// A FLOAT into a string rendered as the ALTER renders it.
 			expr = MySQLFloatConversion(expr, src, dst)
 			expr = MySQLTimeText(expr, src, dst)
+			// A YEAR into a string as its zero-padded text ("0000"), a
+			// YEAR(2) into a number as its two digits.
+			expr = MySQLYearConversion(expr, src, dst)
 			// Converted to or from TIMESTAMP in the server's time zone,
 			// as the applier converts binlog values.
 			var err error
