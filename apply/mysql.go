@@ -99,6 +99,8 @@ func (a *MySQL) init(plan *table.Plan) error {
 			c.param = table.MySQLTimeText(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			// A YEAR into a string or a number as the copy converts it.
 			c.param = table.MySQLYearConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+			// A time's text typed as its column, which goes into a number.
+			c.param = table.MySQLTimeNumber(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			// Converted to or from TIMESTAMP in the server's time zone, as
 			// the copy converts.
 			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {
