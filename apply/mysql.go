@@ -190,9 +190,10 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		c.conv = myFloatValue
 	case "decimal", "numeric":
 		c.conv = myTextual
-		if dst != nil && (dst.DataType == "enum" || dst.DataType == "set") {
+		if dst != nil && (dst.DataType == "enum" || dst.DataType == "set" || dst.DataType == "bit") {
 			// A number, not a text, for MySQLEnumRounding: ROUND of a
-			// text rounds a double, half to even.
+			// text rounds a double, half to even. A BIT takes a text as
+			// its bytes, and a DECIMAL rounded half away from zero.
 			m := myDecimalType.FindStringSubmatch(strings.ToLower(col.ColumnType))
 			if m == nil {
 				return c, fmt.Errorf("apply: column %s: cannot read the precision of %q", col.Name, col.ColumnType)
