@@ -97,6 +97,10 @@ func (a *MySQL) init(plan *table.Plan) error {
 			// A FLOAT into a string rendered as the copy renders it.
 			c.param = table.MySQLFloatConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			c.param = table.MySQLTimeText(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+			// A YEAR into a string or a number as the copy converts it.
+			c.param = table.MySQLYearConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+			// A time's text typed as its column, which goes into a number.
+			c.param = table.MySQLTimeNumber(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			// Converted to or from TIMESTAMP in the server's time zone, as
 			// the copy converts.
 			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {
@@ -153,6 +157,27 @@ var myNumericTypes = map[string]bool{
 	"decimal": true, "numeric": true, "float": true, "double": true, "real": true, "bit": true, "year": true,
 }
 
+// myBlobStored are the string types into which the server converts a BIT
+// column by its bytes, where the other string types take its number's text.
+var myBlobStored = map[string]bool{"tinytext": true, "text": true, "mediumtext": true, "longtext": true,
+	"tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+
+var myBitType = regexp.MustCompile(`^bit(?:\((\d+)\))?`)
+
+// myBitBytes is the number of bytes of a BIT column type's values: its bits
+// (1 when not given), rounded up to bytes.
+func myBitBytes(columnType string) (int, error) {
+	m := myBitType.FindStringSubmatch(strings.ToLower(columnType))
+	if m == nil {
+		return 0, fmt.Errorf("cannot read the length of %q", columnType)
+	}
+	bits := 1
+	if m[1] != "" {
+		bits, _ = strconv.Atoi(m[1])
+	}
+	return (bits + 7) / 8, nil
+}
+
 // newMySQLColumn returns how the source column col is written into the
 // shadow column dst (nil when the plan's shadow lacks it).
 func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mysqlColumn, error) {
@@ -165,9 +190,10 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		c.conv = myFloatValue
 	case "decimal", "numeric":
 		c.conv = myTextual
-		if dst != nil && (dst.DataType == "enum" || dst.DataType == "set") {
+		if dst != nil && (dst.DataType == "enum" || dst.DataType == "set" || dst.DataType == "bit") {
 			// A number, not a text, for MySQLEnumRounding: ROUND of a
-			// text rounds a double, half to even.
+			// text rounds a double, half to even. A BIT takes a text as
+			// its bytes, and a DECIMAL rounded half away from zero.
 			m := myDecimalType.FindStringSubmatch(strings.ToLower(col.ColumnType))
 			if m == nil {
 				return c, fmt.Errorf("apply: column %s: cannot read the precision of %q", col.Name, col.ColumnType)
@@ -181,6 +207,15 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 	case "bit":
 		// BIT arrives as int64; write it as the unsigned integer of its bits.
 		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, true) }
+		if dst != nil && myBlobStored[dst.DataType] {
+			// A TEXT or BLOB column stores a BIT's bytes (b'1000001' is
+			// 'A'), in the ALTER as in the copy; other strings its number.
+			n, err := myBitBytes(col.ColumnType)
+			if err != nil {
+				return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
+			}
+			c.param = "UNHEX(LPAD(HEX(?), " + strconv.Itoa(2*n) + ", '0'))"
+		}
 	case "year":
 		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, false) }
 	case "enum", "set":

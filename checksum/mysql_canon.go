@@ -95,6 +95,10 @@ var mysqlTextTypes = map[string]bool{"char": true, "varchar": true, "tinytext": 
 
 var mysqlBlobTypes = map[string]bool{"varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
 
+// mysqlBlobStored are the string types that store a BIT's bytes.
+var mysqlBlobStored = map[string]bool{"tinytext": true, "text": true, "mediumtext": true, "longtext": true,
+	"tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+
 var mysqlSpatialTypes = map[string]bool{"geometry": true, "point": true, "linestring": true, "polygon": true,
 	"multipoint": true, "multilinestring": true, "multipolygon": true, "geometrycollection": true}
 
@@ -127,14 +131,16 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		return mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Encoding: mysqlPlain}
 	}
 	numeric := mysqlIntTypes[srcType] || srcType == "bit" || srcType == "year"
-	// An ENUM or a SET is its number where a number is wanted; a BIT or a
-	// YEAR goes into a string as its number's text (YEAR 0000 as 0).
+	// An ENUM or a SET is its number where a number is wanted; a BIT goes
+	// into a string as its number's text, but into a TEXT or a BLOB as its
+	// bytes. (A YEAR's copy expression into a string is already its text,
+	// zero-padded: see table.MySQLYearConversion.)
 	xn := x
 	if srcType == "enum" || srcType == "set" {
 		xn = "(" + x + "+0)"
 	}
 	xs := x
-	if srcType == "bit" || srcType == "year" {
+	if srcType == "bit" && !mysqlBlobStored[dst.DataType] {
 		xs = "(" + x + "+0)"
 	}
 	// Types whose conversion into a string osc has not checked.

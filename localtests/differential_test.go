@@ -219,8 +219,17 @@ func runDiffMigration(ctx context.Context, t *testing.T, d differ, bin string, c
 	case p.err != nil:
 		return append(problems, fmt.Sprintf("osc failed: %s", p.lastErrorLine()))
 	}
+	if p.logged(diffChecksumDiffers) {
+		// The recopy that followed hid it: the copy and the applier wrote
+		// a row differently.
+		problems = append(problems, "osc's checksum found the shadow different from the table before it recopied chunks")
+	}
 	return append(problems, compareStates(ctx, t, d, plain, osc, plainNS, oscNS)...)
 }
+
+// diffChecksumDiffers is what osc logs when its checksum finds chunks that
+// differ.
+const diffChecksumDiffers = "checksum: chunks differ"
 
 // runDiffUnderWrites runs osc under the case's writes until it postpones
 // the cut-over (or exits), replays the writes on the plain copy, runs the

@@ -83,6 +83,11 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 			// A FLOAT into a string rendered as the ALTER renders it.
 			expr = MySQLFloatConversion(expr, src, dst)
 			expr = MySQLTimeText(expr, src, dst)
+			// A YEAR into a string as its zero-padded text ("0000"), a
+			// YEAR(2) into a number as its two digits.
+			expr = MySQLYearConversion(expr, src, dst)
+			// A TIME, DATETIME or DATE into a number or a BIT as its number.
+			expr = MySQLTimeNumber(expr, src, dst)
 			// Converted to or from TIMESTAMP in the server's time zone,
 			// as the applier converts binlog values.
 			var err error

@@ -1,0 +1,36 @@
+package table
+
+import "strconv"
+
+// MySQLTimeNumber returns the expression that turns expr, a value of the
+// TIME, DATETIME or DATE source column src (a column reference, or a
+// parameter that the applier passes as the binlog's text), into what the
+// server's ALTER stores in a numeric or BIT shadow column dst: the time's
+// number (12:00:00.5 is 120000.5, 2024-02-29 20240229), into a BIT with its
+// fraction truncated. The binlog's text would not go into a number ("Data
+// truncated"), so it is typed as the source column, which the server then
+// converts as it converts the column; into a BIT a time goes as its text's
+// bytes, in an INSERT … SELECT of the column too (which fails: "Data too
+// long"), so both take its number. Other columns (a TIMESTAMP is typed by
+// MySQLTimeConversion), and other shadow columns, get expr as it is.
+func MySQLTimeNumber(expr string, src, dst Column) string {
+	n := strconv.Itoa(mysqlFraction(src.ColumnType))
+	var typed string
+	switch src.DataType {
+	case "time":
+		typed = "CAST(" + expr + " AS TIME(" + n + "))"
+	case "datetime":
+		typed = "CAST(" + expr + " AS DATETIME(" + n + "))"
+	case "date":
+		typed = "CAST(" + expr + " AS DATE)"
+	default:
+		return expr
+	}
+	switch dst.DataType {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float", "double", "real":
+		return typed
+	case "bit":
+		return "TRUNCATE(" + typed + " + 0, 0)"
+	}
+	return expr
+}
