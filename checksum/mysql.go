@@ -180,7 +180,7 @@ func (m *MySQL) Open(ctx context.Context, n int, blocked func(context.Context) e
 		return nil, err
 	}
 	if m.opt.Unlocked {
-		return m.readers(ctx, n)
+		return m.openReaders(ctx, n)
 	}
 	retries := max(m.opt.Retries, 1)
 	for attempt := 1; ; attempt++ {
@@ -248,11 +248,11 @@ func (m *MySQL) open(ctx context.Context, n int, blocked func(context.Context) e
 		}
 		return nil, fmt.Errorf("checksum: while writes are blocked: %w", err)
 	}
-	return m.readers(ctx, n)
+	return m.openReaders(ctx, n)
 }
 
-// readers opens n snapshot readers; on error none stays open.
-func (m *MySQL) readers(ctx context.Context, n int) ([]engine.ChecksumReader, error) {
+// openReaders opens n snapshot readers; on error none stays open.
+func (m *MySQL) openReaders(ctx context.Context, n int) ([]engine.ChecksumReader, error) {
 	var readers []engine.ChecksumReader
 	for range n {
 		r, err := m.reader(ctx)
