@@ -20,6 +20,12 @@ type Options struct {
 	LockTimeout time.Duration
 	Retries     int
 	Log         *slog.Logger
+	// Unlocked opens the readers without the lock and without calling
+	// Open's blocked, for two tables no migration is writing (osc verify):
+	// PostgreSQL's readers still share one snapshot; MySQL's each start
+	// their own consistent snapshot of both tables, at moments apart by
+	// the time it takes to open them.
+	Unlocked bool
 }
 
 // defaults fills what was left zero: the cut-over's defaults, one attempt,

@@ -177,6 +177,9 @@ func (m *MySQL) Open(ctx context.Context, n int, blocked func(context.Context) e
 	if err := m.init(ctx); err != nil {
 		return nil, err
 	}
+	if m.opt.Unlocked {
+		return m.openReaders(ctx, n)
+	}
 	retries := max(m.opt.Retries, 1)
 	for attempt := 1; ; attempt++ {
 		readers, err := m.open(ctx, n, blocked)
@@ -243,6 +246,12 @@ func (m *MySQL) open(ctx context.Context, n int, blocked func(context.Context) e
 		}
 		return nil, fmt.Errorf("checksum: while writes are blocked: %w", err)
 	}
+	return m.openReaders(ctx, n)
+}
+
+// openReaders opens n snapshot readers; on error none stays open.
+func (m *MySQL) openReaders(ctx context.Context, n int) ([]engine.ChecksumReader, error) {
+	var readers []engine.ChecksumReader
 	for range n {
 		r, err := m.reader(ctx)
 		if err != nil {
@@ -466,32 +475,42 @@ func shortValue(v []byte) string {
 // Diff reads both sides of the chunk in key order and returns their first
 // difference.
 func (r *mysqlReader) Diff(ctx context.Context, c engine.ChecksumChunk) (string, error) {
+	d, err := r.Diffs(ctx, c, 1)
+	if len(d) == 0 {
+		return "", err
+	}
+	return d[0], err
+}
+
+// Diffs reads both sides of the chunk in key order and returns their first
+// most differences (at most one per key), as Diff describes them.
+func (r *mysqlReader) Diffs(ctx context.Context, c engine.ChecksumChunk, most int) ([]string, error) {
 	m := r.m
 	if err := m.checkChunk(c); err != nil {
-		return "", err
+		return nil, err
 	}
 	of, oa, sf, sa := m.sides(c)
 	orig, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.original)+" "+of+" ORDER BY "+m.copy.Key.OrderBy(""), oa...)
 	if err != nil {
-		return "", fmt.Errorf("checksum diff: read the original: %w", err)
+		return nil, fmt.Errorf("checksum diff: read the original: %w", err)
 	}
 	defer orig.Close()
 	// A second result set on one connection needs the first read whole
 	// first; the shadow is read on a second statement after it.
 	origRows, err := scanRows(orig, len(m.original))
 	if err != nil {
-		return "", fmt.Errorf("checksum diff: read the original: %w", err)
+		return nil, fmt.Errorf("checksum diff: read the original: %w", err)
 	}
 	shadow, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.shadow)+" "+sf+" ORDER BY "+m.copy.ShadowKey.OrderBy(""), sa...)
 	if err != nil {
-		return "", fmt.Errorf("checksum diff: read the shadow: %w", err)
+		return nil, fmt.Errorf("checksum diff: read the shadow: %w", err)
 	}
 	defer shadow.Close()
 	shadowRows, err := scanRows(shadow, len(m.shadow))
 	if err != nil {
-		return "", fmt.Errorf("checksum diff: read the shadow: %w", err)
+		return nil, fmt.Errorf("checksum diff: read the shadow: %w", err)
 	}
-	return m.diffRows(origRows, shadowRows), nil
+	return m.diffRows(origRows, shadowRows, most), nil
 }
 
 // binaries selects the renderings as bytes.
@@ -519,9 +538,10 @@ func scanRows(rows *sql.Rows, n int) ([]mysqlRow, error) {
 	return out, rows.Err()
 }
 
-// diffRows compares two key-ordered row lists and describes the first
-// difference, "" when there is none.
-func (m *MySQL) diffRows(orig, shadow []mysqlRow) string {
+// diffRows compares two key-ordered row lists and describes their first
+// most differences, none when they are equal.
+func (m *MySQL) diffRows(orig, shadow []mysqlRow, most int) []string {
+	var out []string
 	inShadow := make(map[string]mysqlRow, len(shadow))
 	for _, row := range shadow {
 		inShadow[m.rowKey(row)] = row
@@ -539,7 +559,7 @@ func (m *MySQL) diffRows(orig, shadow []mysqlRow) string {
 		}
 		return ""
 	}
-	for i, j := 0, 0; i < len(orig) || j < len(shadow); {
+	for i, j := 0, 0; (i < len(orig) || j < len(shadow)) && len(out) < most; {
 		var ok, sk string
 		if i < len(orig) {
 			ok = m.rowKey(orig[i])
@@ -550,24 +570,26 @@ func (m *MySQL) diffRows(orig, shadow []mysqlRow) string {
 		switch {
 		case i < len(orig) && j < len(shadow) && ok == sk:
 			if d := differs(orig[i], shadow[j]); d != "" {
-				return d
+				out = append(out, d)
 			}
 			i, j = i+1, j+1
 		case i < len(orig) && inShadow[ok] == nil:
-			return "key " + m.describeKey(orig[i]) + " is missing from the shadow"
+			out = append(out, "key "+m.describeKey(orig[i])+" is missing from the shadow")
+			i++
 		case j < len(shadow) && !inOrig[sk]:
-			return "key " + m.describeKey(shadow[j]) + " is in the shadow but not in the original"
+			out = append(out, "key "+m.describeKey(shadow[j])+" is in the shadow but not in the original")
+			j++
 		case i < len(orig):
 			// The sides order this key otherwise.
 			if d := differs(orig[i], inShadow[ok]); d != "" {
-				return d
+				out = append(out, d)
 			}
 			i++
 		default:
 			j++
 		}
 	}
-	return ""
+	return out
 }
 
 // Close ends the snapshot and drops the connection.

@@ -1,6 +1,7 @@
 package checksum
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,8 +169,18 @@ func TestMySQLDiffRows(t *testing.T) {
 		{rows(row("1", string(make([]byte, 50)))), rows(row("1", "")),
 			`key (id=1): column "v" differs: original "` + `\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00…", shadow ""`},
 	} {
-		if got := m.diffRows(c.orig, c.shadow); got != c.want {
+		if got := strings.Join(m.diffRows(c.orig, c.shadow, 1), "\n"); got != c.want {
 			t.Errorf("diff %q / %q:\n got %s\nwant %s", c.orig, c.shadow, got, c.want)
+		}
+	}
+	// Every difference, up to the most asked for.
+	orig, shadow := rows(row("1", "a"), row("2", "b"), row("3", "c")), rows(row("1", "x"), row("3", "c"), row("4", "d"))
+	all := []string{`key (id=1): column "v" differs: original "a", shadow "x"`, `key (id=2) is missing from the shadow`,
+		`key (id=4) is in the shadow but not in the original`}
+	for most := 1; most <= 4; most++ {
+		want := all[:min(most, len(all))]
+		if got := m.diffRows(orig, shadow, most); !slices.Equal(got, want) {
+			t.Errorf("diffs, at most %d:\n got %q\nwant %q", most, got, want)
 		}
 	}
 }

@@ -227,7 +227,18 @@ func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context
 		return nil, fmt.Errorf("checksum: %w", err)
 	}
 	for attempt := 1; ; attempt++ {
-		readers, err := c.attempt(ctx, n, blocked)
+		var readers []*pgReader
+		var err error
+		if c.opts.Unlocked {
+			if readers, err = c.openReaders(ctx, n); err != nil {
+				for _, r := range readers {
+					_ = r.Close()
+				}
+				return nil, err
+			}
+		} else {
+			readers, err = c.attempt(ctx, n, blocked)
+		}
 		if err == nil {
 			out := make([]engine.ChecksumReader, len(readers))
 			for i, r := range readers {
@@ -529,16 +540,26 @@ type pgRow struct {
 }
 
 func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, error) {
+	d, err := r.Diffs(ctx, ch, 1)
+	if len(d) == 0 {
+		return "", err
+	}
+	return d[0], err
+}
+
+// Diffs reads both sides of the chunk in one key order and returns their
+// first most differences (at most one per key), as Diff describes them.
+func (r *pgReader) Diffs(ctx context.Context, ch engine.ChecksumChunk, most int) ([]string, error) {
 	c := r.c
 	// One statement's parameters for both sides' ranges.
 	var args []any
 	conds, err := c.ranges(ch, c.sql.Keys, &args)
 	if err != nil {
-		return "", fmt.Errorf("checksum: diff: %w", err)
+		return nil, fmt.Errorf("checksum: diff: %w", err)
 	}
 	sconds, err := c.ranges(ch, c.sql.SKeys, &args)
 	if err != nil {
-		return "", fmt.Errorf("checksum: diff: %w", err)
+		return nil, fmt.Errorf("checksum: diff: %w", err)
 	}
 	// Both sides in one key order: the original's key brought to the
 	// shadow's types (origKeys).
@@ -565,11 +586,12 @@ func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, e
 		") ORDER BY " + strings.Join(order, ", ") + ", u.s"
 	rows, err := r.tx.Query(ctx, q, args...)
 	if err != nil {
-		return "", fmt.Errorf("checksum: diff: %w", err)
+		return nil, fmt.Errorf("checksum: diff: %w", err)
 	}
 	defer rows.Close()
+	var diffs []string
 	var prev *pgRow
-	for rows.Next() {
+	for len(diffs) < most && rows.Next() {
 		cur := &pgRow{key: make([]*string, len(c.origKeys)), vals: make([]*string, len(c.origVals))}
 		var s int
 		dest := []any{&s}
@@ -580,7 +602,7 @@ func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, e
 			dest = append(dest, &cur.vals[i])
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return "", fmt.Errorf("checksum: diff: %w", err)
+			return nil, fmt.Errorf("checksum: diff: %w", err)
 		}
 		cur.shadow = s == 1
 		if prev == nil {
@@ -589,20 +611,21 @@ func (r *pgReader) Diff(ctx context.Context, ch engine.ChecksumChunk) (string, e
 		}
 		if !prev.shadow && cur.shadow && pgSameText(prev.key, cur.key) {
 			if d := c.rowDiff(prev, cur); d != "" {
-				return d, nil
+				diffs = append(diffs, d)
 			}
 			prev = nil
 			continue
 		}
-		return c.lone(prev), nil
+		diffs = append(diffs, c.lone(prev))
+		prev = cur
 	}
 	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("checksum: diff: %w", err)
+		return nil, fmt.Errorf("checksum: diff: %w", err)
 	}
-	if prev != nil {
-		return c.lone(prev), nil
+	if prev != nil && len(diffs) < most {
+		diffs = append(diffs, c.lone(prev))
 	}
-	return "", nil
+	return diffs, nil
 }
 
 // pgColumnList is ", k0, …, v0, …" for the union's column aliases.

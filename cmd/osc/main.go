@@ -42,6 +42,8 @@ func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil || errors.Is(err, pflag.ErrHelp):
 		return 0
+	case errors.Is(err, errDiffer):
+		return 1 // osc verify printed the differences
 	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "osc: %v (see --help)\n", usage.error)
 		return 2
@@ -85,6 +87,7 @@ Usage:
   osc --host H --user U --database D --table T --alter "ADD COLUMN c INT" [--execute]
   osc --dsn postgres://user@host/db --table schema.t --alter "ADD COLUMN c int" [--execute]
   osc ctl --database D --table T status      (steer a running osc; osc ctl --help)
+  osc verify --table T --against OTHER ...   (compare two tables; osc verify --help)
 
 Without --execute osc does a dry run (--noop): it inspects, creates and alters
 the shadow table, reports the plan and drops everything it made.
@@ -192,6 +195,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "ctl" {
 		return runCtl(args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == "verify" {
+		return runVerify(args[1:], stdout, stderr)
+	}
 	o, fs, err := parseFlags(args, stdout)
 	if errors.Is(err, errVersion) {
 		_, err = fmt.Fprintln(stdout, "osc", version())
@@ -238,24 +244,26 @@ func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
 	if o.user == "" {
 		return nil, usageError{errors.New("--user is required for MySQL")}
 	}
-	password := o.password
-	if password == "" {
-		password = os.Getenv("OSC_PASSWORD")
-	}
-	if o.askPass {
-		fmt.Fprint(os.Stderr, "Password: ")
-		p, err := term.ReadPassword(int(os.Stdin.Fd()))
-		fmt.Fprintln(os.Stderr)
-		if err != nil {
-			return nil, fmt.Errorf("read password: %w", err)
-		}
-		password = string(p)
+	password, err := mysqlPassword(o)
+	if err != nil {
+		return nil, err
 	}
 	o.cfg.Schema = o.database
 	return dialect.NewMySQL(o.cfg, table.MySQLConn{
 		Host: o.host, Port: o.port, User: o.user, Password: password, ReplicaServerID: o.replicaServerID,
 		TimeZone: o.timeZone,
 	}, log)
+}
+
+// readPassword prompts for the password on the terminal.
+func readPassword() (string, error) {
+	fmt.Fprint(os.Stderr, "Password: ")
+	p, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return string(p), nil
 }
 
 // version is the module version osc was built as (a tag, or a pseudo-version
