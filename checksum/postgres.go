@@ -172,7 +172,7 @@ func (c *Postgres) keyOrder(ctx context.Context, s *copier.PostgresStatements) (
 		o, k := s.Keys[n], s.SKeys[n]
 		if src.ColumnType != sh.ColumnType {
 			o = "CAST(" + o + " AS " + sh.ColumnType + ")"
-			if !pgKeyOrderKept(src.ColumnType, sh.ColumnType) {
+			if !table.PostgresEqualityKept(src.ColumnType, sh.ColumnType) {
 				why = append(why, fmt.Sprintf("the --alter changes key column %s from %s to %s", src.Name, src.ColumnType, sh.ColumnType))
 			}
 		}
@@ -184,28 +184,6 @@ func (c *Postgres) keyOrder(ctx context.Context, s *copier.PostgresStatements) (
 		c.origKeys, c.shadKeys = append(c.origKeys, o), append(c.shadKeys, k)
 	}
 	return strings.Join(why, "; "), nil
-}
-
-// pgKeyOrderKept reports whether a key column changed from one type to the
-// other sorts its values in the same order: a wider integer, text and
-// varchar of any length, or a numeric with no fewer digits either side of
-// the point (the changes the plan keeps a key through).
-func pgKeyOrderKept(from, to string) bool {
-	if from == to {
-		return true
-	}
-	ints := map[string]int{"smallint": 1, "integer": 2, "bigint": 3}
-	if a, b := ints[from], ints[to]; a > 0 && b > 0 {
-		return b >= a
-	}
-	isText := func(t string) bool {
-		return t == "text" || t == "character varying" || strings.HasPrefix(t, "character varying(")
-	}
-	if isText(from) && isText(to) {
-		return true
-	}
-	isNumeric := func(t string) bool { return t == "numeric" || strings.HasPrefix(t, "numeric(") }
-	return isNumeric(from) && isNumeric(to)
 }
 
 // Open locks the original IN SHARE MODE on a dedicated connection, calls

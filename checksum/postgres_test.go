@@ -512,6 +512,8 @@ func TestPostgresChecksumKeyOrderChanged(t *testing.T) {
 	}
 }
 
+// TestPgKeyOrderKept: the key changes the checksum ranges the shadow by in
+// the original's order are those that keep equality (table).
 func TestPgKeyOrderKept(t *testing.T) {
 	for _, c := range []struct {
 		from, to string
@@ -521,8 +523,8 @@ func TestPgKeyOrderKept(t *testing.T) {
 		{"numeric(10,2)", "numeric(12,3)", true}, {"integer", "text", false}, {"character(3)", "text", false},
 		{"timestamp without time zone", "timestamp with time zone", false}, {"uuid", "uuid", true},
 	} {
-		if got := pgKeyOrderKept(c.from, c.to); got != c.want {
-			t.Errorf("pgKeyOrderKept(%q, %q) = %v", c.from, c.to, got)
+		if got := table.PostgresEqualityKept(c.from, c.to); got != c.want {
+			t.Errorf("PostgresEqualityKept(%q, %q) = %v", c.from, c.to, got)
 		}
 	}
 	m := table.ColumnMap{Source: "a b"}

@@ -1292,7 +1292,7 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		if v, ok := in.Values[sc.Num]; ok && !v.Cast {
 			return false // a USING computes other values
 		}
-		return pgEqualityKept(pgFindColumn(in.Source, orig).ColumnType, sc.ColumnType)
+		return PostgresEqualityKept(pgFindColumn(in.Source, orig).ColumnType, sc.ColumnType)
 	}
 	if err := pgCheckNewUnique(in.SourceIndexes, in.ShadowIndexes, toSource, typeSafe); err != nil {
 		return nil, nil, err
@@ -1310,11 +1310,12 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 	return p, kept, nil
 }
 
-// pgEqualityKept reports whether changing a column's type from one to the
-// other keeps distinct values distinct (so a unique index over it stays
+// PostgresEqualityKept reports whether changing a column's type from one to
+// the other keeps distinct values distinct (so a unique index over it stays
 // implied): the same type, a wider integer, text and varchar of any length,
-// or a numeric with no fewer digits either side of the point.
-func pgEqualityKept(from, to string) bool {
+// or a numeric with no fewer digits either side of the point. Each such
+// change also keeps the values' order, collations aside.
+func PostgresEqualityKept(from, to string) bool {
 	if from == to {
 		return true
 	}

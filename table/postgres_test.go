@@ -153,8 +153,8 @@ func TestPgEqualityKept(t *testing.T) {
 		{"text", "citext", false},
 		{"timestamp without time zone", "date", false},
 	} {
-		if got := pgEqualityKept(c.from, c.to); got != c.want {
-			t.Errorf("pgEqualityKept(%q, %q) = %v", c.from, c.to, got)
+		if got := PostgresEqualityKept(c.from, c.to); got != c.want {
+			t.Errorf("PostgresEqualityKept(%q, %q) = %v", c.from, c.to, got)
 		}
 	}
 }
