@@ -374,21 +374,8 @@ func (r *mysqlReader) Bound(ctx context.Context, after []any, size int) ([]any, 
 	conds, args := chunkConds(key, engine.ChecksumChunk{After: after})
 	q := "SELECT " + strings.Join(key.Select(), ", ") + " " + m.copy.From + where(conds) +
 		" ORDER BY " + key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
-	// Prepared: binary results keep each key value's type (see the copier).
-	st, err := r.conn.PrepareContext(ctx, q)
+	vals, err := key.QueryKey(ctx, r.conn, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("checksum bound: %w", err)
-	}
-	defer st.Close()
-	vals := make([]any, key.Len())
-	ptrs := make([]any, len(vals))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	switch err := st.QueryRowContext(ctx, args...).Scan(ptrs...); {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil
-	case err != nil:
 		return nil, fmt.Errorf("checksum bound: %w", err)
 	}
 	return vals, nil

@@ -3,7 +3,6 @@ package copier
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -56,21 +55,8 @@ func (c *MySQL) init(ctx context.Context) error {
 func (c *MySQL) last(ctx context.Context) ([]any, error) {
 	k := c.sql.Key
 	q := "SELECT " + strings.Join(k.Select(), ", ") + " " + c.sql.From + " ORDER BY " + k.OrderBy(" DESC") + " LIMIT 1"
-	// Prepared, like upper: binary results keep each value's type.
-	st, err := c.db.PrepareContext(ctx, q)
+	vals, err := k.QueryKey(ctx, c.db, q)
 	if err != nil {
-		return nil, fmt.Errorf("copy: highest key: %w", err)
-	}
-	defer st.Close()
-	vals := make([]any, c.sql.Key.Len())
-	ptrs := make([]any, len(vals))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	switch err := st.QueryRowContext(ctx).Scan(ptrs...); {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil
-	case err != nil:
 		return nil, fmt.Errorf("copy: highest key: %w", err)
 	}
 	return vals, nil
@@ -148,20 +134,8 @@ func (c *MySQL) upper(ctx context.Context, tx *sql.Tx, conds []string, args []an
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
 	q += " ORDER BY " + c.sql.Key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
-	st, err := tx.PrepareContext(ctx, q)
+	vals, err := c.sql.Key.QueryKey(ctx, tx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
-	}
-	defer st.Close()
-	vals := make([]any, c.sql.Key.Len())
-	ptrs := make([]any, len(vals))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	switch err := st.QueryRowContext(ctx, args...).Scan(ptrs...); {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil
-	case err != nil:
 		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
 	}
 	return vals, nil

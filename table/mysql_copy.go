@@ -182,6 +182,35 @@ type MySQLKeyRange struct {
 	cols []mysqlKeyColumn
 }
 
+// MySQLPreparer prepares statements: a *sql.DB, *sql.Conn or *sql.Tx.
+type MySQLPreparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// QueryKey runs q, which selects the key's columns (Select), and returns
+// its row's values, or nil when it returns none. It runs q as a prepared
+// statement, whose binary results keep each key value's type (int64,
+// float64...) for the next queries' arguments.
+func (k MySQLKeyRange) QueryKey(ctx context.Context, p MySQLPreparer, q string, args ...any) ([]any, error) {
+	st, err := p.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	vals := make([]any, k.Len())
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	switch err := st.QueryRowContext(ctx, args...).Scan(ptrs...); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return vals, nil
+}
+
 // mysqlKeyColumn is one column of the chunking key.
 type mysqlKeyColumn struct {
 	name  string // quoted column
