@@ -33,7 +33,8 @@ const MaxChecksumThreads = 64
 // block is then in the shadow, and the original cannot change until the
 // readers' snapshots are open), then the writers go on while the readers
 // compare the chunks in key order without blocking anyone. A chunk that
-// differs is recopied at the start of the next pass, while writes are blocked
+// differs is narrowed to the parts of the copy's chunk size that differ,
+// which are recopied at the start of the next pass, while writes are blocked
 // and the applier drained again (nothing races with the recopy), and checked
 // again in that pass's snapshot. The cut-over follows only a pass in which
 // every chunk compared was equal; after ChecksumMaxRepairs passes that still

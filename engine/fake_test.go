@@ -78,6 +78,21 @@ func (db *fakeDB) write(ctx context.Context, fn func(rows map[int64]int64) []cha
 	return nil
 }
 
+// block holds writes (the cut-over's or the checksum's lock) until the
+// returned function is called.
+func (db *fakeDB) block() (unblock func()) {
+	db.mu.Lock()
+	db.blocked = true
+	db.mu.Unlock()
+	return func() {
+		db.mu.Lock()
+		db.blocked = false
+		close(db.unblock)
+		db.unblock = make(chan struct{})
+		db.mu.Unlock()
+	}
+}
+
 func row(id, v int64) change.Row { return change.Row{id, v} }
 
 // insert adds a row with a new id.
@@ -221,16 +236,7 @@ func (d *fakeDialect) CutOver(ctx context.Context, drain func(context.Context) e
 		return d.cutOverErr
 	}
 	db := d.db
-	db.mu.Lock()
-	db.blocked = true
-	db.mu.Unlock()
-	defer func() {
-		db.mu.Lock()
-		db.blocked = false
-		close(db.unblock)
-		db.unblock = make(chan struct{})
-		db.mu.Unlock()
-	}()
+	defer db.block()()
 	if err := drain(ctx); err != nil {
 		return err
 	}
@@ -451,16 +457,7 @@ type fakeChecksum struct{ d *fakeDialect }
 
 func (c *fakeChecksum) Open(ctx context.Context, n int, blocked func(context.Context) error) ([]ChecksumReader, error) {
 	db := c.d.db
-	db.mu.Lock()
-	db.blocked = true
-	db.mu.Unlock()
-	defer func() {
-		db.mu.Lock()
-		db.blocked = false
-		close(db.unblock)
-		db.unblock = make(chan struct{})
-		db.mu.Unlock()
-	}()
+	defer db.block()()
 	if err := blocked(ctx); err != nil {
 		return nil, err
 	}
