@@ -398,7 +398,7 @@ func (r *mysqlReader) Sum(ctx context.Context, c engine.ChecksumChunk) (original
 	sum := func(cols []string, from string, args []any) (engine.ChecksumSum, error) {
 		enc := make([]string, len(cols))
 		for i, c := range cols {
-			enc[i] = mysqlEncoded(c, m.encodings[i], mysqlRowHash)
+			enc[i] = mysqlEncoded(c, m.encodings[i])
 		}
 		hash := fmt.Sprintf(mysqlRowHash, "CONCAT("+strings.Join(enc, ", ")+")")
 		var s engine.ChecksumSum

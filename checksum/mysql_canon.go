@@ -298,14 +298,14 @@ func mysqlMembers(columnType string) ([]string, bool) {
 	return out, len(out) > 0
 }
 
-// mysqlEncoded is the rendering v encoded as e; hash is the row hash's
-// format (a number of the bytes of %[1]s).
-func mysqlEncoded(v string, e mysqlEncoding, hash string) string {
+// mysqlEncoded is the rendering v encoded as e; a digest is the row hash's
+// (mysqlRowHash) of v.
+func mysqlEncoded(v string, e mysqlEncoding) string {
 	switch e {
 	case mysqlPlain:
 		return "COALESCE(CONCAT(" + v + ", 0x00), 'N')"
 	case mysqlDigest:
-		return "COALESCE(CONCAT(LENGTH(" + v + "), ':', " + fmt.Sprintf(hash, v) + ", 0x00), 'N')"
+		return "COALESCE(CONCAT(LENGTH(" + v + "), ':', " + fmt.Sprintf(mysqlRowHash, v) + ", 0x00), 'N')"
 	}
 	// LENGTH counts v's bytes as they are, with no cast.
 	return "COALESCE(CONCAT(LENGTH(" + v + "), ':', CAST(" + v + " AS BINARY)), 'N')"
