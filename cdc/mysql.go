@@ -771,3 +771,6 @@ func mySkipString(q string, i int) int {
 func myIsWordByte(c byte) bool {
 	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
+
+// Checkpoint is not implemented yet.
+func (s *MySQLSource) Checkpoint() string { return "" }

@@ -907,3 +907,6 @@ func changeSize(c *Change) int {
 	}
 	return n
 }
+
+// Checkpoint is not implemented yet.
+func (s *PostgresSource) Checkpoint() string { return "" }

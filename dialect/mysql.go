@@ -275,3 +275,13 @@ func (d *mysqlDialect) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Resume is not implemented yet for MySQL.
+func (d *mysqlDialect) Resume(context.Context) (*engine.Plan, *engine.Checkpoint, error) {
+	return nil, nil, errors.New("mysql: --resume is not implemented yet")
+}
+
+// SaveCheckpoint is not implemented yet for MySQL.
+func (d *mysqlDialect) SaveCheckpoint(context.Context, *engine.Checkpoint) error {
+	return errors.New("mysql: checkpoints are not implemented yet")
+}

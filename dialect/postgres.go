@@ -263,3 +263,13 @@ func (d *postgresDialect) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Resume is not implemented yet for PostgreSQL.
+func (d *postgresDialect) Resume(context.Context) (*engine.Plan, *engine.Checkpoint, error) {
+	return nil, nil, errors.New("postgres: --resume is not implemented yet")
+}
+
+// SaveCheckpoint is not implemented yet for PostgreSQL.
+func (d *postgresDialect) SaveCheckpoint(context.Context, *engine.Checkpoint) error {
+	return errors.New("postgres: checkpoints are not implemented yet")
+}

@@ -33,6 +33,28 @@ type Config struct {
 	// difference).
 	ChecksumMaxRepairs int
 
+	// NoCheckpoint turns checkpoints off (--checkpoint=false): a killed run
+	// then cannot be resumed, and PostgreSQL's replication slot is
+	// temporary.
+	NoCheckpoint bool
+	// CheckpointInterval is how often the checkpoint is saved.
+	CheckpointInterval time.Duration
+	// Resume continues the run a killed osc left (its shadow, capture
+	// position and copy watermark) instead of starting afresh.
+	Resume bool
+	// ResumeMaxAge refuses a checkpoint older than this (0: any age).
+	ResumeMaxAge time.Duration
+	// InitiallyDropShadow drops what a dead run of this migration left
+	// (shadow, bookkeeping, replication slot and publication) before
+	// starting afresh (--initially-drop-ghost-table).
+	InitiallyDropShadow bool
+	// InitiallyDropOld drops the old table a previous migration of this
+	// table kept (--initially-drop-old-table).
+	InitiallyDropOld bool
+	// Version is osc's version: a checkpoint saved by another version is
+	// not resumed.
+	Version string
+
 	// Control is the operator's: throttling, the interactive socket, hooks
 	// and the status output (see control.go).
 	Control Control
@@ -54,6 +76,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ChecksumThreads <= 0 {
 		c.ChecksumThreads = 2
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 5 * time.Second
 	}
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = 5 * time.Second

@@ -22,6 +22,24 @@ type Dialect interface {
 	// plan. It refuses a plan that would lose data silently. On error it
 	// drops whatever it created itself.
 	CreateShadow(ctx context.Context) (*Plan, error)
+	// Resume, in place of CreateShadow when the user asked to --resume,
+	// takes up the shadow and bookkeeping a killed run of the same
+	// migration left and returns the plan and the last checkpoint that run
+	// saved; NewSource's Start then continues from the checkpoint's
+	// Position. It refuses with an error that names the fix, and drops
+	// nothing, when the run cannot be resumed exactly: nothing to resume,
+	// no checkpoint, the shadow's or the original's definition changed
+	// since the checkpoint, the capture cannot restart at its position
+	// (binlog purged, slot gone). When the killed run had already swapped
+	// the tables it returns a checkpoint with CutOver set (the engine then
+	// only cleans up). The engine checks the version, the --alter and the
+	// age itself.
+	Resume(ctx context.Context) (*Plan, *Checkpoint, error)
+	// SaveCheckpoint stores ck in the migration's bookkeeping, replacing
+	// the last one, with what the dialect needs to check a resume (the
+	// definitions of both tables). CreateShadow makes what it needs; it is
+	// not called when checkpoints are off.
+	SaveCheckpoint(ctx context.Context, ck *Checkpoint) error
 	// NewSource returns the change capture for the original table.
 	NewSource() (Source, error)
 	// NewCopier returns the chunk copier from the original into the shadow.
@@ -111,6 +129,12 @@ type Source interface {
 	// Ack reports that every change up to and including pos has been applied
 	// to the shadow and committed (PostgreSQL confirms it to the slot).
 	Ack(pos change.Position)
+	// Checkpoint returns where a resumed run's capture can restart: a
+	// source started there (Dialect.Resume) delivers again every change
+	// not yet acknowledged through Ack, from a transaction's start (MySQL:
+	// the binlog position after the last transaction acked whole;
+	// PostgreSQL: the LSN confirmed to the slot).
+	Checkpoint() string
 	// Lag reports how far the reader is behind the server, as a position
 	// description for status lines.
 	Lag() string

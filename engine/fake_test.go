@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"osc/change"
@@ -36,6 +37,9 @@ type fakeDB struct {
 	// newAtSwap are both tables as they were at that instant.
 	swapped              bool
 	oldAtSwap, newAtSwap map[int64]int64
+
+	// store is the bookkeeping table: the checkpoint runs save.
+	store fakeStore
 }
 
 func newFakeDB(rows int) *fakeDB {
@@ -175,6 +179,10 @@ type fakeDialect struct {
 	// shadow there.
 	blocked func(shadow map[int64]int64)
 
+	// killed makes Cleanup and the source's Close leave everything, as a
+	// kill -9 would.
+	killed atomic.Bool
+
 	mu           sync.Mutex
 	calls        []string // Inspect, CreateShadow, NewSource, …, in order
 	cleanups     []bool   // the cutOver argument of each Cleanup
@@ -183,6 +191,7 @@ type fakeDialect struct {
 	copyCalls    int
 	recopied     []ChecksumChunk // Recopy calls
 	opens        int             // checksum Open calls
+	resumeAt     string          // the position Resume found
 }
 
 var _ Dialect = (*fakeDialect)(nil)
@@ -214,9 +223,51 @@ func (d *fakeDialect) CreateShadow(context.Context) (*Plan, error) {
 		EstimatedRows: int64(n)}, nil
 }
 
+// fakeStore is the fake's bookkeeping table: the last checkpoint saved.
+type fakeStore struct {
+	mu    sync.Mutex
+	ck    *Checkpoint
+	saves int
+}
+
+func (st *fakeStore) last() *Checkpoint {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ck == nil {
+		return nil
+	}
+	ck := *st.ck
+	return &ck
+}
+
+// Resume takes up the shadow a killed run left, from the last checkpoint.
+func (d *fakeDialect) Resume(context.Context) (*Plan, *Checkpoint, error) {
+	d.call("Resume")
+	ck := d.db.store.last()
+	d.db.mu.Lock()
+	defer d.db.mu.Unlock()
+	if d.db.shadow == nil || ck == nil {
+		return nil, nil, errors.New("fake: nothing to resume")
+	}
+	d.resumeAt = ck.Position
+	return &Plan{Schema: "fake", Table: "t", Shadow: "t_osc_new", Old: "t_osc_old", KeyIndex: []int{0},
+		EstimatedRows: int64(len(d.db.rows))}, ck, nil
+}
+
+// SaveCheckpoint keeps ck; a copy, as a table row would be.
+func (d *fakeDialect) SaveCheckpoint(_ context.Context, ck *Checkpoint) error {
+	c := *ck
+	c.After = slices.Clone(ck.After)
+	d.db.store.mu.Lock()
+	defer d.db.store.mu.Unlock()
+	d.db.store.ck = &c
+	d.db.store.saves++
+	return nil
+}
+
 func (d *fakeDialect) NewSource() (Source, error) {
 	d.call("NewSource")
-	return &fakeSource{d: d}, nil
+	return &fakeSource{d: d, resumeAt: d.resumeAt}, nil
 }
 
 func (d *fakeDialect) NewCopier() (Copier, error) {
@@ -256,6 +307,9 @@ func (d *fakeDialect) NewChecksum() (Checksum, error) {
 // Cleanup drops the shadow unless the cut-over swapped it into place.
 func (d *fakeDialect) Cleanup(_ context.Context, cutOver bool) error {
 	d.call("Cleanup")
+	if d.killed.Load() {
+		return nil
+	}
 	d.mu.Lock()
 	d.cleanups = append(d.cleanups, cutOver)
 	d.mu.Unlock()
@@ -286,16 +340,27 @@ func (d *fakeDialect) Close() error {
 	return nil
 }
 
-// fakeSource reads the fakeDB's change stream from where Start found it.
+// fakeSource reads the fakeDB's change stream from where Start found it, or
+// from the checkpoint's position when resuming.
 type fakeSource struct {
-	d   *fakeDialect
-	pos int
+	d        *fakeDialect
+	resumeAt string // "" unless resuming
+	pos      int
+	acked    atomic.Int64 // the stream's length up to the last change acked
 }
 
 func (s *fakeSource) Start(context.Context) error {
 	s.d.db.mu.Lock()
 	defer s.d.db.mu.Unlock()
 	s.pos = len(s.d.db.stream)
+	if s.resumeAt != "" {
+		n, err := strconv.Atoi(s.resumeAt)
+		if err != nil || n > len(s.d.db.stream) {
+			return fmt.Errorf("fake: bad position %q", s.resumeAt)
+		}
+		s.pos = n
+	}
+	s.acked.Store(int64(s.pos))
 	return nil
 }
 
@@ -328,7 +393,14 @@ func (s *fakeSource) EmitMarker(_ context.Context, id string) error {
 	return nil
 }
 
-func (s *fakeSource) Ack(change.Position) {}
+// Ack: a fakePos is the stream's length up to and including the change.
+func (s *fakeSource) Ack(pos change.Position) {
+	if p, ok := pos.(fakePos); ok {
+		s.acked.Store(max(s.acked.Load(), int64(p)))
+	}
+}
+
+func (s *fakeSource) Checkpoint() string { return strconv.FormatInt(s.acked.Load(), 10) }
 
 func (s *fakeSource) Lag() string { return "fake stream" }
 

@@ -99,6 +99,9 @@ type Migration struct {
 	runID string
 
 	ctl *control // the operator's runtime settings (control.go)
+
+	ckpt            *checkpoints // nil when checkpoints are off (checkpoint.go)
+	checkpointSaved atomic.Int64 // unix nanos the last checkpoint was saved, 0 before
 }
 
 // New prepares a migration; Run executes it.
@@ -147,9 +150,33 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	if err := m.hook(ctx, hooks.OnValidated, hooks.Env{}); err != nil {
 		return err
 	}
-	plan, err := m.d.CreateShadow(ctx)
-	if err != nil {
+	var plan *Plan
+	var ck *Checkpoint
+	if m.cfg.Resume {
+		// A refusal keeps everything the killed run left: m.plan stays nil,
+		// so nothing is cleaned up.
+		if plan, ck, err = m.d.Resume(ctx); err != nil {
+			return err
+		}
+		if err := m.checkResumable(ck); err != nil {
+			return err
+		}
+	} else if plan, err = m.d.CreateShadow(ctx); err != nil {
 		return err
+	}
+	if ck != nil && ck.CutOver {
+		m.log.Info("the killed run had already cut over: the table is migrated; cleaning up what it left", "table", plan.Table, "old table", plan.Old)
+		if !m.cfg.Execute {
+			m.log.Info("dry run (--noop): nothing was changed. Run with --execute to clean up.")
+			m.setState(StateDone)
+			return nil
+		}
+		m.plan = plan
+		if err := m.cleanup(true); err != nil {
+			return err
+		}
+		m.setState(StateDone)
+		return nil
 	}
 	m.plan = plan
 	m.ctl.setPlan(plan)
@@ -162,6 +189,15 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		m.log.Info(fmt.Sprintf("plan: before the cut-over, compare the shadow with the table in chunks of %d rows, %d at a time; recopy chunks that differ up to %d time(s), then abort",
 			checksumChunkFactor*m.chunkSize(), m.cfg.ChecksumThreads, m.cfg.ChecksumMaxRepairs))
 	}
+	if ck != nil {
+		m.log.Info("resuming", "checkpoint saved", ck.Saved.Format(time.RFC3339), "ago", time.Since(ck.Saved).Round(time.Second).String(),
+			"rows copied", ck.Copied, "copy done", ck.CopyDone, "capture from", ck.Position)
+		if !m.cfg.Execute {
+			m.log.Info("dry run (--noop): the killed run can be resumed; nothing was changed. Run with --execute to resume.")
+			m.setState(StateDone)
+			return nil
+		}
+	}
 	if !m.cfg.Execute {
 		m.log.Info("dry run (--noop): the shadow table was created and altered successfully; dropping it. Run with --execute to migrate.")
 		if err := m.cleanup(false); err != nil {
@@ -171,7 +207,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		return nil
 	}
 
-	cutOver, err := m.migrate(ctx)
+	cutOver, err := m.migrate(ctx, ck)
 	if cerr := m.cleanup(cutOver); cerr != nil {
 		switch {
 		case cutOver:
@@ -215,8 +251,9 @@ func (m *Migration) cleanup(cutOver bool) error {
 }
 
 // migrate runs capture, copy and apply, waits for the cut-over to be allowed
-// and cuts over. It reports whether the tables were swapped.
-func (m *Migration) migrate(parent context.Context) (bool, error) {
+// and cuts over; from ck when resuming (nil: from the start). It reports
+// whether the tables were swapped.
+func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error) {
 	var err error
 	if err := m.hook(parent, hooks.OnRowCountComplete, hooks.Env{}); err != nil {
 		return false, err
@@ -237,6 +274,13 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 		return false, fmt.Errorf("start change capture: %w", err)
 	}
 	m.log.Info("change capture started", "position", m.src.Lag())
+	var after []any
+	copyDone := false
+	if ck != nil {
+		after, copyDone = ck.After, ck.CopyDone
+		m.copied.Store(ck.Copied)
+		m.applied.Store(ck.Applied)
+	}
 
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
@@ -259,12 +303,14 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	}()
 	defer wg.Wait()
 	defer cancel(nil)
+	m.ckpt = m.startCheckpoints(ctx)
+	defer m.ckpt.end()
 
 	if err := m.hook(ctx, hooks.OnBeforeRowCopy, hooks.Env{}); err != nil {
 		return false, err
 	}
 	m.setState(StateCopying)
-	if err := m.copyLoop(ctx); err != nil {
+	if err := m.copyLoop(ctx, after, copyDone); err != nil {
 		return false, m.cause(ctx, err)
 	}
 	if err := m.hook(ctx, hooks.OnRowCopyComplete, hooks.Env{}); err != nil {
@@ -311,6 +357,10 @@ func (m *Migration) migrate(parent context.Context) (bool, error) {
 	if err := m.settle(ctx); err != nil {
 		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
 	}
+	// The cut-over renames the tables: no checkpoint is saved during it. A
+	// run killed in it is resumed from the last one, or, when the tables
+	// were swapped, only cleaned up (Dialect.Resume).
+	m.ckpt.end()
 	m.setState(StateCuttingOver)
 	if err := m.d.CutOver(ctx, m.drain); err != nil {
 		return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
@@ -327,13 +377,16 @@ func (m *Migration) cause(ctx context.Context, err error) error {
 	return err
 }
 
-// copyLoop copies the table chunk by chunk; after each chunk it re-applies the
-// changes the chunk may have overwritten with an older row (see replayWindow).
-func (m *Migration) copyLoop(ctx context.Context) error {
+// copyLoop copies the table chunk by chunk, from after (nil: the first row;
+// done: nothing is left, a resumed run's copy was complete); after each
+// chunk it re-applies the changes the chunk may have overwritten with an
+// older row (see replayWindow), and publishes the checkpoint it may be
+// resumed from.
+func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error {
 	m.copyStart.Store(time.Now().UnixNano())
 	_, snapshots := m.cp.(snapshotCopier)
-	var after []any
-	for n := 1; ; n++ {
+	m.ckpt.publishChunk(after)
+	for n := 1; !done; n++ {
 		if err := m.waitThrottle(ctx); err != nil {
 			return err
 		}
@@ -366,6 +419,7 @@ func (m *Migration) copyLoop(ctx context.Context) error {
 			break
 		}
 		after = chunk.Last
+		m.ckpt.publishChunk(after)
 		if err := m.niceSleep(ctx, time.Since(start)); err != nil {
 			return err
 		}
@@ -374,6 +428,7 @@ func (m *Migration) copyLoop(ctx context.Context) error {
 	m.copyEnd.Store(time.Now().UnixNano())
 	m.window.reset()
 	m.applyMu.Unlock()
+	m.ckpt.publishCopyDone()
 	m.log.Info("row copy complete", "rows", m.copied.Load(),
 		"elapsed", time.Duration(m.copyEnd.Load()-m.copyStart.Load()).Round(time.Millisecond).String())
 	return nil

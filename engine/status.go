@@ -24,6 +24,11 @@ type Status struct {
 	Checksummed  int64
 	ChecksumRate float64
 
+	// CheckpointAge is how long ago the last checkpoint was saved
+	// (CheckpointKnown: one was).
+	CheckpointAge   time.Duration
+	CheckpointKnown bool
+
 	// Operator control (filled by control.go).
 	Throttled bool
 	Throttle  string        // why the copy is paused
@@ -81,6 +86,9 @@ func (m *Migration) Status() Status {
 			s.ETAKnown = true
 		}
 	}
+	if t := m.checkpointSaved.Load(); t != 0 {
+		s.CheckpointAge, s.CheckpointKnown = time.Since(time.Unix(0, t)), true
+	}
 	m.controlStatus(&s)
 	return s
 }
@@ -108,6 +116,9 @@ func (s Status) String() string {
 			cpct = min(100*float64(s.Checksummed)/float64(s.Estimated), 100)
 		}
 		line += fmt.Sprintf("; Checksum: %d/%d %.1f%% at %.0f rows/s", s.Checksummed, s.Estimated, cpct, s.ChecksumRate)
+	}
+	if s.CheckpointKnown {
+		line += "; Checkpoint: " + s.CheckpointAge.Round(time.Second).String() + " ago"
 	}
 	if s.Throttled {
 		line += "; Throttled: " + s.Throttle

@@ -45,6 +45,7 @@ type statusJSON struct {
 	ETASeconds     *float64 `json:"eta_seconds"`
 	Checksummed    int64    `json:"rows_checksummed"`
 	ChecksumRate   float64  `json:"checksum_rows_per_second"`
+	CheckpointAge  *float64 `json:"checkpoint_age_seconds"`
 }
 
 // JSON renders the status as one JSON object.
@@ -63,6 +64,10 @@ func (s Status) JSON() string {
 	if s.ETAKnown {
 		v := s.ETA.Seconds()
 		j.ETASeconds = &v
+	}
+	if s.CheckpointKnown {
+		v := s.CheckpointAge.Seconds()
+		j.CheckpointAge = &v
 	}
 	b, err := json.Marshal(j)
 	if err != nil {

@@ -69,6 +69,8 @@ type options struct {
 
 	noop                  bool
 	checksum              bool
+	checkpoint            bool
+	checkpointSeconds     int
 	cutOverLockTimeoutS   int
 	statusIntervalS       int
 	verbose, debug, quiet bool
@@ -127,6 +129,12 @@ Flags:
 	fs.BoolVar(&o.checksum, "checksum", true, "before the cut-over, compare the shadow with the table chunk by chunk, recopy what differs, and cut over only when they are equal")
 	fs.IntVar(&o.cfg.ChecksumThreads, "checksum-threads", 2, "chunks the checksum compares at once")
 	fs.IntVar(&o.cfg.ChecksumMaxRepairs, "checksum-max-repairs", 3, "times the checksum recopies chunks that differ before osc aborts (0: abort at the first difference)")
+	fs.BoolVar(&o.checkpoint, "checkpoint", true, "save a checkpoint every --checkpoint-seconds, so that a killed run can be continued with --resume (PostgreSQL: the replication slot is then permanent until osc exits)")
+	fs.IntVar(&o.checkpointSeconds, "checkpoint-seconds", 5, "seconds between checkpoints")
+	fs.BoolVar(&o.cfg.Resume, "resume", false, "continue the migration a killed osc left (same table and --alter) from its last checkpoint")
+	fs.DurationVar(&o.cfg.ResumeMaxAge, "resume-max-age", 7*24*time.Hour, "refuse to resume from a checkpoint older than this (0: any age)")
+	fs.BoolVar(&o.cfg.InitiallyDropShadow, "initially-drop-ghost-table", false, "drop what a killed run of this migration left (shadow, bookkeeping, replication slot, publication) and start afresh")
+	fs.BoolVar(&o.cfg.InitiallyDropOld, "initially-drop-old-table", false, "drop the old table an earlier migration of this table kept, before starting")
 	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
 	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
@@ -184,6 +192,20 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 		return nil, errors.New("--checksum-max-repairs must be 0 or more")
 	}
 	o.cfg.NoChecksum = !o.checksum
+	if o.checkpointSeconds < 1 {
+		return nil, errors.New("--checkpoint-seconds must be at least 1")
+	}
+	o.cfg.NoCheckpoint = !o.checkpoint
+	o.cfg.CheckpointInterval = time.Duration(o.checkpointSeconds) * time.Second
+	switch {
+	case o.cfg.ResumeMaxAge < 0:
+		return nil, errors.New("--resume-max-age must be 0 or more")
+	case o.cfg.Resume && o.cfg.InitiallyDropShadow:
+		return nil, errors.New("--resume and --initially-drop-ghost-table contradict each other: resume what the killed run left, or drop it and start afresh")
+	case o.cfg.Resume && o.cfg.NoCheckpoint:
+		return nil, errors.New("--resume needs checkpoints (--checkpoint=false)")
+	}
+	o.cfg.Version = version()
 	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
 	if err := ctl.apply(fs, o); err != nil {
 		return nil, err

@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Checkpoint is what a run saves every CheckpointInterval so that, killed,
+// it can be continued with --resume: where the copy is and where the capture
+// can restart, such that restarting the capture at Position and the copy
+// after After leaves the shadow exactly as an uninterrupted run would.
+//
+// Why the pair is safe. The copy loop takes it after a chunk's replay and
+// before the next chunk starts: every chunk up to After has been copied and
+// replayed, and every change before Position has been applied. A chunk past
+// After, copied before the kill or after the resume, read the original after
+// every change before Position committed, so it holds nothing older than
+// them; every change at or after Position is applied again on resume (each
+// apply is idempotent: an upsert of the row image, or a delete by key), after
+// whatever such a chunk wrote, and the copy past After never overwrites. Once
+// the copy is done, any Position the source reports will do.
+type Checkpoint struct {
+	Version  string // osc's version that saved it
+	Alter    string // the --alter
+	After    []any  // the copy's watermark: chunks up to and including this key are copied (nil: none yet)
+	CopyDone bool   // the copy is complete
+	Position string // Source.Checkpoint: where the capture restarts
+	Copied   int64  // rows copied so far
+	Applied  int64  // changes applied so far
+	Saved    time.Time
+	// CutOver is set by Dialect.Resume only: the killed run had swapped the
+	// tables, and all that is left is cleaning up.
+	CutOver bool
+}
+
+// sameAlter compares two --alter texts, ignoring differences in spacing.
+func sameAlter(a, b string) bool {
+	return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
+}
+
+// checkResumable refuses a checkpoint the engine cannot continue from
+// exactly: another osc version (whose copy or apply may convert differently),
+// another --alter, or one older than ResumeMaxAge. Everything is kept.
+func (m *Migration) checkResumable(ck *Checkpoint) error {
+	keep := "; nothing was changed (to start afresh instead, run without --resume and with --initially-drop-ghost-table)"
+	switch {
+	case ck == nil:
+		return fmt.Errorf("no checkpoint to resume from%s", keep)
+	case ck.Version != m.cfg.Version:
+		return fmt.Errorf("the checkpoint was saved by osc %s, this is osc %s: resume with that version%s", ck.Version, m.cfg.Version, keep)
+	case !sameAlter(ck.Alter, m.cfg.Alter):
+		return fmt.Errorf("the checkpoint is of a migration with --alter %q, not %q: resume with the same --alter%s", ck.Alter, m.cfg.Alter, keep)
+	case m.cfg.ResumeMaxAge > 0 && time.Since(ck.Saved) > m.cfg.ResumeMaxAge:
+		return fmt.Errorf("the checkpoint was saved %s ago, more than --resume-max-age %s%s",
+			time.Since(ck.Saved).Round(time.Second), m.cfg.ResumeMaxAge, keep)
+	}
+	return nil
+}
+
+// checkpoints saves the latest safe checkpoint every CheckpointInterval. The
+// copy loop publishes the pairs it may be resumed from (publish); once the
+// copy is done, the source's position at the time of the save is used.
+type checkpoints struct {
+	m *Migration
+
+	mu       sync.Mutex
+	after    []any
+	position string
+	copyDone bool
+	ready    bool // a pair was published
+
+	stop func() // ends the loop and waits for a save in flight
+}
+
+// publish records a pair the run may be resumed from (see Checkpoint).
+func (c *checkpoints) publish(after []any, position string, copyDone bool) {
+	c.mu.Lock()
+	c.after, c.position, c.copyDone, c.ready = after, position, copyDone, true
+	c.mu.Unlock()
+}
+
+// startCheckpoints starts saving checkpoints, unless they are off. The
+// returned checkpoints is nil then; its methods work on nil.
+func (m *Migration) startCheckpoints(ctx context.Context) *checkpoints {
+	if m.cfg.NoCheckpoint {
+		return nil
+	}
+	c := &checkpoints{m: m}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(m.cfg.CheckpointInterval):
+			}
+			c.save(ctx)
+		}
+	}()
+	c.stop = func() {
+		cancel()
+		<-done
+	}
+	return c
+}
+
+// save stores the last published pair. A failure is logged, not fatal: the
+// migration goes on, resumable from the checkpoint before.
+func (c *checkpoints) save(ctx context.Context) {
+	c.mu.Lock()
+	if !c.ready {
+		c.mu.Unlock()
+		return
+	}
+	ck := &Checkpoint{
+		Version: c.m.cfg.Version, Alter: c.m.cfg.Alter,
+		After: c.after, CopyDone: c.copyDone, Position: c.position,
+		Copied: c.m.copied.Load(), Applied: c.m.applied.Load(), Saved: time.Now(),
+	}
+	c.mu.Unlock()
+	if ck.CopyDone {
+		// Any position will do once the copy is over.
+		ck.Position = c.m.src.Checkpoint()
+	}
+	if err := c.m.d.SaveCheckpoint(ctx, ck); err != nil {
+		if ctx.Err() == nil {
+			c.m.log.Warn("saving the checkpoint failed; a resume would start from the one before", "err", err)
+		}
+		return
+	}
+	c.m.checkpointSaved.Store(ck.Saved.UnixNano())
+}
+
+// end stops saving checkpoints (before the cut-over renames the tables).
+func (c *checkpoints) end() {
+	if c != nil && c.stop != nil {
+		c.stop()
+		c.stop = nil
+	}
+}
+
+// publishChunk records the pair after a chunk's replay: the chunk's last key
+// and the source's position now, before the next chunk reads.
+func (c *checkpoints) publishChunk(after []any) {
+	if c != nil {
+		c.publish(after, c.m.src.Checkpoint(), false)
+	}
+}
+
+// publishCopyDone records that the copy is over (its window closed).
+func (c *checkpoints) publishCopyDone() {
+	if c != nil {
+		c.publish(nil, "", true)
+	}
+}
