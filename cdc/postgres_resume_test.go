@@ -125,13 +125,21 @@ func TestPostgresPermanentSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	resumed := rspgSource(t, pool, "p", saved)
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if err := resumed.Start(ctx); err == nil {
-			break
-		} else if time.Since(start) > 10*time.Second {
-			t.Fatalf("resume: %v", err)
+		var active bool
+		if err := pool.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", src.cfg.Slot).Scan(&active); err != nil {
+			t.Fatal(err)
 		}
+		if !active {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the slot is still active 10 s after its connection closed")
+		}
+	}
+	resumed := rspgSource(t, pool, "p", saved)
+	if err := resumed.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if got := resumed.Checkpoint(); got != saved {
 		t.Errorf("resumed at %s, want %s", got, saved)
