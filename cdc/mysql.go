@@ -774,3 +774,7 @@ func myIsWordByte(c byte) bool {
 
 // Checkpoint is not implemented yet.
 func (s *MySQLSource) Checkpoint() string { return "" }
+
+// Saved: the binlog keeps every position until it is purged, whatever osc
+// acknowledged; nothing to bound.
+func (s *MySQLSource) Saved(string) {}

@@ -419,6 +419,9 @@ func (s *fakeSource) Ack(pos change.Position) {
 
 func (s *fakeSource) Checkpoint() string { return strconv.FormatInt(s.acked.Load(), 10) }
 
+// Saved: the fake restarts at any position, as the binlog does.
+func (s *fakeSource) Saved(string) {}
+
 func (s *fakeSource) Lag() string { return "fake stream" }
 
 func (s *fakeSource) Close(context.Context) error {
