@@ -298,8 +298,10 @@ func TestFakeMigrationRefused(t *testing.T) {
 	refusal := errors.New("the table has no primary key; add one")
 	d.inspectErr = refusal
 	m := fakeMigration(fakeConfig(), d)
-	if err := runFake(t, context.Background(), m); !errors.Is(err, refusal) {
-		t.Fatalf("migration: %v, want the refusal", err)
+	err := runFake(t, context.Background(), m)
+	var r *RefusedError
+	if !errors.Is(err, refusal) || !errors.As(err, &r) {
+		t.Fatalf("migration: %v, want the refusal as a RefusedError", err)
 	}
 	if got := d.called(); !slices.Equal(got, []string{"Inspect"}) || d.closed != 1 || m.State() != StateFailed {
 		t.Errorf("calls %v, Close calls %d, state %s", got, d.closed, m.State())

@@ -35,22 +35,42 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// interruptedError is a run stopped by Ctrl-C, SIGTERM or the panic command.
+type interruptedError struct{ error }
+
+func (e interruptedError) Unwrap() error { return e.error }
+
+// Exit statuses: hooks and scripts rely on them (README "Flags").
+const (
+	exitFailed      = 1 // the migration failed; what it made was removed
+	exitUsage       = 2 // the command line is wrong; no database was touched
+	exitRefused     = 3 // refused before changing anything (inspection, plan, resume)
+	exitInterrupted = 4 // Ctrl-C, SIGTERM or the panic command; what it made was removed
+)
+
 // exitCode prints err and returns the process's exit status: 0 for success
-// and for --help, 2 for a command line error, 1 for a failed run.
+// and for --help, else one of the exit constants.
 func exitCode(err error, stderr io.Writer) int {
 	var usage usageError
+	var refused *engine.RefusedError
+	var interrupted interruptedError
 	switch {
 	case err == nil || errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.Is(err, errDiffer):
-		return 1 // osc verify printed the differences
+		return exitFailed // osc verify printed the differences
 	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "osc: %v (see --help)\n", usage.error)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "osc: error: %v\n", err)
-		return 1
+		return exitUsage
 	}
+	fmt.Fprintf(stderr, "osc: error: %v\n", err)
+	switch {
+	case errors.As(err, &interrupted) || errors.Is(err, engine.ErrPanic):
+		return exitInterrupted
+	case errors.As(err, &refused):
+		return exitRefused
+	}
+	return exitFailed
 }
 
 // options are the command line, before it is turned into an engine.Config and
@@ -93,6 +113,9 @@ Usage:
 
 Without --execute osc does a dry run (--noop): it inspects, creates and alters
 the shadow table, reports the plan and drops everything it made.
+
+Exit status: 0 done, 1 failed (what osc made was removed), 2 bad command line,
+3 refused before changing anything, 4 interrupted or panic.
 
 Flags:
 `)
@@ -252,7 +275,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	m := engine.New(o.cfg, d, log, stdout)
 	if err := m.Run(ctx); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; everything osc created was removed: %w", err)
+			return interruptedError{fmt.Errorf("interrupted; everything osc created was removed: %w", err)}
 		}
 		return err
 	}

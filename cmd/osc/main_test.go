@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
+
+	"osc/engine"
 )
 
 // TestExitCodes: help is not an error, a bad command line exits 2 with one
@@ -41,6 +46,25 @@ func TestExitCodes(t *testing.T) {
 		}
 		if tc.code == 2 && strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("%q: a command line error is one line, got %q", tc.args, stderr.String())
+		}
+	}
+}
+
+// TestExitCodesOfRuns: a refusal exits 3, an interruption or the panic
+// command 4, any other failure 1.
+func TestExitCodesOfRuns(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{&engine.RefusedError{Err: errors.New("no primary key")}, 3},
+		{fmt.Errorf("inspect: %w", &engine.RefusedError{Err: errors.New("binlog_format is STATEMENT")}), 3},
+		{interruptedError{errors.New("interrupted; everything osc created was removed: context canceled")}, 4},
+		{fmt.Errorf("copy chunk 3: %w", engine.ErrPanic), 4},
+		{errors.New("apply 10 changes: deadlock"), 1},
+	} {
+		if code := exitCode(tc.err, io.Discard); code != tc.code {
+			t.Errorf("%v: exit %d, want %d", tc.err, code, tc.code)
 		}
 	}
 }
