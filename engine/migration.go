@@ -80,6 +80,7 @@ type Migration struct {
 	copyStart atomic.Int64 // unix nanos the copy started
 	copyEnd   atomic.Int64 // unix nanos the copy finished, 0 while copying
 
+	retries       atomic.Int64 // statements run again after a transient failure
 	checksummed   atomic.Int64 // rows of the original the checksum pass compared
 	checksumStart atomic.Int64 // unix nanos the checksum started, 0 before
 

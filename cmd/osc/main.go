@@ -91,6 +91,7 @@ type options struct {
 	checksum              bool
 	checkpoint            bool
 	checkpointSeconds     int
+	metricsAddress        string
 	cutOverLockTimeoutS   int
 	statusIntervalS       int
 	verbose, debug, quiet bool
@@ -159,6 +160,7 @@ Flags:
 	fs.BoolVar(&o.cfg.InitiallyDropShadow, "initially-drop-ghost-table", false, "drop what a killed run of this migration left (shadow, bookkeeping, replication slot, publication) and start afresh")
 	fs.BoolVar(&o.cfg.InitiallyDropOld, "initially-drop-old-table", false, "drop the old table an earlier migration of this table kept, before starting")
 	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
+	fs.StringVar(&o.metricsAddress, "metrics-address", "", `serve Prometheus metrics at http://ADDRESS/metrics and the JSON status at /status while osc runs (host:port; ":9108" binds 127.0.0.1)`)
 	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (status lines still print)")
@@ -229,6 +231,13 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 		return nil, errors.New("--resume needs checkpoints (--checkpoint=false)")
 	}
 	o.cfg.Version = version()
+	if o.metricsAddress != "" {
+		addr, err := metricsAddress(o.metricsAddress)
+		if err != nil {
+			return nil, err
+		}
+		o.metricsAddress = addr
+	}
 	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
 	if err := ctl.apply(fs, o); err != nil {
 		return nil, err
@@ -273,6 +282,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := engine.New(o.cfg, d, log, stdout)
+	if o.metricsAddress != "" {
+		stopMetrics, err := serveMetrics(o.metricsAddress, m, metricLabels(o.cfg, fs.Changed("dsn")), log)
+		if err != nil {
+			d.Close() //nolint:errcheck // nothing was opened yet
+			return &engine.RefusedError{Err: err}
+		}
+		defer stopMetrics()
+	}
 	if err := m.Run(ctx); err != nil {
 		if ctx.Err() != nil {
 			return interruptedError{fmt.Errorf("interrupted; everything osc created was removed: %w", err)}
