@@ -24,7 +24,7 @@ func TestMetrics(t *testing.T) {
 	st := fixedStatus{
 		State: engine.StateCopying, Copied: 4200, Estimated: 10000, Applied: 17, Retries: 2,
 		Throttled: true, Throttle: "max-lag 2.1s > 1.5s",
-		Replicas: []engine.ReplicaLag{{Name: "db2:3306", Lag: 2100 * time.Millisecond, Known: true}, {Name: "db3:3306"}},
+		Replicas:      []engine.ReplicaLag{{Name: "db2:3306", Lag: 2100 * time.Millisecond, Known: true}, {Name: "db3:3306"}},
 		CheckpointAge: 3 * time.Second, CheckpointKnown: true,
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
