@@ -10,6 +10,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/spf13/pflag v1.0.10
 	golang.org/x/term v0.47.0
+	gopkg.in/ini.v1 v1.67.0
 )
 
 require (
