@@ -84,8 +84,8 @@ ensure_packages() {
 	with_services_denied apt-get install -y --no-install-recommends "${pkgs[@]}" </dev/null >&2
 }
 
-# tls_certs makes a sandbox certificate authority and a certificate for $HOST signed by it (once): the
-# MariaDB primary and the PostgreSQL primary accept TLS with it, so tests can connect with verification
+# tls_certs makes a sandbox certificate authority and a certificate for $HOST signed by it (once): every
+# sandbox server accepts TLS with it, so tests can connect with verification
 # (OSC_SANDBOX_TLS_CA). Each server reads its own copy of the key, owned by its OS user.
 tls_certs() {
 	local dir="$SANDBOX_DIR/tls"
@@ -166,9 +166,8 @@ my_write_cnf() {
 	port=$(my_port "$role")
 	if [[ $role == primary ]]; then
 		server_id=1
-		# Strict GTID mode on the primary catches out-of-order GTIDs early; TLS for the TLS tests.
-		extra=$(printf '%s\n' "gtid_strict_mode = ON" "ssl_ca = $SANDBOX_DIR/tls/mysql/ca.pem" \
-			"ssl_cert = $SANDBOX_DIR/tls/mysql/server.pem" "ssl_key = $SANDBOX_DIR/tls/mysql/server-key.pem")
+		# Strict GTID mode on the primary catches out-of-order GTIDs early.
+		extra="gtid_strict_mode = ON"
 	else
 		server_id=2
 		# The replica stays forgiving so a stray test write on it does not wedge replication.
@@ -202,6 +201,10 @@ max_allowed_packet = 64M
 character-set-server = utf8mb4
 collation-server = utf8mb4_general_ci
 performance_schema = OFF
+# TLS for the TLS tests (sandbox CA, see tls_certs); connections without TLS are accepted too.
+ssl_ca = $SANDBOX_DIR/tls/mysql/ca.pem
+ssl_cert = $SANDBOX_DIR/tls/mysql/server.pem
+ssl_key = $SANDBOX_DIR/tls/mysql/server-key.pem
 $extra
 
 [client]

@@ -23,10 +23,41 @@ func sandboxCA(t *testing.T) string {
 }
 
 // TestTLS migrates under load over TLS with the server's certificate
-// verified: on PostgreSQL the DSN's sslmode applies to every connection osc
-// opens, the replication connection included, which the test checks in
-// pg_stat_ssl while the cut-over is postponed.
+// verified: on MariaDB with --ssl --ssl-ca as a user the server accepts only
+// over TLS (REQUIRE SSL), so that any connection osc opened without TLS, the
+// binlog reader's included, would fail the run; on PostgreSQL the DSN's
+// sslmode applies to every connection osc opens, the replication connection
+// included, which the test checks in pg_stat_ssl while the cut-over is
+// postponed.
 func TestTLS(t *testing.T) {
+	t.Run("mysql", func(t *testing.T) {
+		t.Parallel()
+		d := mysqlDialect{}
+		c, err := loadCase(filepath.Join(d.dir(), "add_column"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.name = "tls"
+		admin := d.connectAdmin(t)
+		var haveSSL string
+		if err := admin.QueryRow("SELECT @@have_ssl").Scan(&haveSSL); err != nil || haveSSL != "YES" {
+			t.Fatalf("the sandbox MariaDB has no TLS (have_ssl %q, %v): restart it (bash localtests/sandbox.sh down; bash localtests/sandbox.sh up)", haveSSL, err)
+		}
+		const user, password = "osct_tls", "tls-only"
+		for _, q := range []string{
+			"DROP USER IF EXISTS " + user,
+			"CREATE USER " + user + " IDENTIFIED BY '" + password + "' REQUIRE SSL",
+			"GRANT ALL ON *.* TO " + user,
+		} {
+			if _, err := admin.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		t.Cleanup(func() { admin.Exec("DROP USER IF EXISTS " + user) }) //nolint:errcheck // best effort
+		c.extra = append(c.extra, "--user", user, "--password", password, "--ssl", "--ssl-ca", sandboxCA(t))
+		runCase(t, d, admin, requireOsc(t), c)
+	})
+
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		d := pgDialect{dsn: pgDSN()}
