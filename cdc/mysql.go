@@ -3,6 +3,7 @@ package cdc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -28,7 +29,8 @@ type MySQLConfig struct {
 	User     string
 	Password string
 	ServerID uint32
-	Flavor   string // "mariadb" or "mysql"
+	Flavor   string      // "mariadb" or "mysql"
+	TLS      *tls.Config // nil: no TLS
 }
 
 // MySQLPos is a binlog position: the file and the end offset of an event.
@@ -122,12 +124,13 @@ func (s *MySQLSource) start(ctx context.Context) error {
 
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: s.cfg.ServerID,
-		Flavor:   s.cfg.Flavor,
-		Host:     s.cfg.Host,
-		Port:     s.cfg.Port,
-		User:     s.cfg.User,
-		Password: s.cfg.Password,
+		ServerID:  s.cfg.ServerID,
+		Flavor:    s.cfg.Flavor,
+		Host:      s.cfg.Host,
+		Port:      s.cfg.Port,
+		User:      s.cfg.User,
+		Password:  s.cfg.Password,
+		TLSConfig: s.cfg.TLS,
 		// Values must reach the applier exactly as stored: temporal values as
 		// strings (TIMESTAMP rendered in UTC, the applier's session time zone,
 		// the one zone in which every instant has its own text; see
@@ -773,4 +776,8 @@ func myIsWordByte(c byte) bool {
 }
 
 // Checkpoint is not implemented yet.
-func (s *MySQLSource) Checkpoint() string { return "" }
+func (s *MySQLSource) Checkpoint(Position) string { return "" }
+
+// Saved: the binlog keeps every position until it is purged, whatever osc
+// acknowledged; nothing to bound.
+func (s *MySQLSource) Saved(string) {}

@@ -1021,27 +1021,34 @@ func changeSize(c *Change) int {
 	return n
 }
 
-// Checkpoint is the applied position (see Ack): a source resumed there
-// (ResumeFrom) streams again every transaction whose commit is at or after
-// it, which includes every change not acknowledged yet. "" before Start.
-func (s *PostgresSource) Checkpoint() string {
+// Checkpoint is where a resumed source (ResumeFrom) restarts: the applied
+// position (see Ack), or, when oldest (a change's Pos: its transaction's
+// commit LSN) is earlier, oldest itself. Resumed at an LSN, the server
+// streams again every transaction whose commit record starts at or after
+// it: every change not acknowledged yet, and oldest's transaction. "" before
+// Start.
+func (s *PostgresSource) Checkpoint(oldest Position) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.flushed == 0 {
 		return ""
 	}
-	return s.flushed.String()
+	at := s.flushed
+	if l, ok := oldest.(LSN); ok && l != 0 {
+		at = min(at, l)
+	}
+	return at.String()
 }
 
-// Saved records that a checkpoint with position pos (a Checkpoint of this
-// source) was saved: a permanent slot may now be confirmed up to it.
-func (s *PostgresSource) Saved(pos string) error {
+// Saved records that a checkpoint at pos (from Checkpoint) was saved: a
+// permanent slot may now be confirmed up to it. A position that is no LSN
+// (none comes from Checkpoint) changes nothing.
+func (s *PostgresSource) Saved(pos string) {
 	l, err := pglogrepl.ParseLSN(pos)
 	if err != nil {
-		return fmt.Errorf("checkpoint position %q: %w", pos, err)
+		return
 	}
 	s.mu.Lock()
 	s.saved = max(s.saved, LSN(l))
 	s.mu.Unlock()
-	return nil
 }

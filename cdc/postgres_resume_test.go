@@ -79,7 +79,7 @@ func TestPostgresPermanentSlot(t *testing.T) {
 	if err := src.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	start := src.Checkpoint()
+	start := src.Checkpoint(nil)
 	var temporary bool
 	if err := pool.QueryRow(ctx, "SELECT temporary FROM pg_replication_slots WHERE slot_name = $1", src.cfg.Slot).Scan(&temporary); err != nil || temporary {
 		t.Fatalf("slot temporary %v (%v)", temporary, err)
@@ -102,13 +102,19 @@ func TestPostgresPermanentSlot(t *testing.T) {
 	if got := rspgConfirmed(t, pool, src.cfg.Slot); got.String() != start {
 		t.Errorf("slot confirmed %s before any checkpoint was saved, want %s", got, start)
 	}
-	saved := src.Checkpoint()
+	saved := src.Checkpoint(nil)
 	if saved == start {
 		t.Fatalf("the checkpoint did not move past the acked change: %s", saved)
 	}
-	if err := src.Saved(saved); err != nil {
-		t.Fatal(err)
+	// The oldest change the replay window holds bounds the position.
+	// (The applied position is at or after the acked change's commit.)
+	if got := src.Checkpoint(cs[0].Pos); got != cs[0].Pos.(LSN).String() {
+		t.Errorf("Checkpoint(%s) = %s, applied %s", cs[0].Pos, got, saved)
 	}
+	if got := src.Checkpoint(LSN(1 << 62)); got != saved {
+		t.Errorf("Checkpoint(later than applied) = %s, want %s", got, saved)
+	}
+	src.Saved(saved)
 	if got := rspgConfirmed(t, pool, src.cfg.Slot); got.String() != saved {
 		t.Errorf("slot confirmed %s after the checkpoint at %s was saved", got, saved)
 	}
@@ -141,7 +147,7 @@ func TestPostgresPermanentSlot(t *testing.T) {
 	if err := resumed.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := resumed.Checkpoint(); got != saved {
+	if got := resumed.Checkpoint(nil); got != saved {
 		t.Errorf("resumed at %s, want %s", got, saved)
 	}
 	cs = next(resumed, 2)

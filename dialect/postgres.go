@@ -39,10 +39,6 @@ type postgresDialect struct {
 	// (cutover.PostgresNotValidError): Cleanup keeps the old table.
 	swapped bool
 
-	// src is the source NewSource made: SaveCheckpoint tells it which
-	// position a checkpoint saved (its permanent slot is confirmed no
-	// further).
-	src *cdc.PostgresSource
 	// resumeFrom is the checkpoint's capture position when resuming.
 	resumeFrom string
 	// resumedCutOver: Resume found the tables swapped by the killed run;
@@ -155,7 +151,6 @@ func (d *postgresDialect) NewSource() (engine.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.src = src
 	return src, nil
 }
 

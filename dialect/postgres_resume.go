@@ -90,8 +90,8 @@ func decodePostgresCheckpoint(data string) (*engine.Checkpoint, error) {
 	return ck, nil
 }
 
-// SaveCheckpoint replaces the checkpoint in one statement and then lets the
-// slot be confirmed up to its position.
+// SaveCheckpoint replaces the checkpoint in one statement (the engine then
+// lets the source confirm the slot up to its position: Source.Saved).
 func (d *postgresDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpoint) error {
 	if d.pool == nil {
 		return errors.New("postgres: SaveCheckpoint before a successful Inspect")
@@ -100,13 +100,7 @@ func (d *postgresDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpo
 	if err != nil {
 		return err
 	}
-	if err := table.SavePostgresCheckpoint(ctx, d.pool, d.names, ck.Saved, data); err != nil {
-		return err
-	}
-	if d.src != nil && ck.Position != "" {
-		return d.src.Saved(ck.Position)
-	}
-	return nil
+	return table.SavePostgresCheckpoint(ctx, d.pool, d.names, ck.Saved, data)
 }
 
 // Resume takes up what a killed run of this migration left; see the

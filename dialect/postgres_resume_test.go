@@ -132,7 +132,7 @@ func rspgKilled(t *testing.T, pool *pgxpool.Pool, cfg engine.Config, ck engine.C
 	if err := src.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ck.Position = src.Checkpoint()
+	ck.Position = src.Checkpoint(nil)
 	ck.Saved = time.Now().UTC().Truncate(time.Microsecond)
 	if err := d.SaveCheckpoint(ctx, &ck); err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestPostgresResumeRoundTrip(t *testing.T) {
 	if err := src.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := src.Checkpoint(); got != ck.Position {
+	if got := src.Checkpoint(nil); got != ck.Position {
 		t.Errorf("resumed source at %s, checkpoint %s", got, ck.Position)
 	}
 	testdb.ExecPostgresIn(t, pool, rspgSchema, "UPDATE rt SET v = 'changed' WHERE id = 5")
