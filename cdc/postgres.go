@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/table"
+	"osc/throttle"
 )
 
 // MarkerPrefix is the prefix of the logical decoding messages that carry
@@ -568,22 +569,9 @@ func (s *PostgresSource) Lag() string {
 	defer s.mu.Unlock()
 	if s.cfg.Permanent {
 		return fmt.Sprintf("lsn %s (server %s; permanent slot %s confirmed %s, retains %s+)", s.flushed, s.serverEnd,
-			s.cfg.Slot, s.confirmed, formatBytes(int64(s.serverEnd)-int64(s.confirmed)))
+			s.cfg.Slot, s.confirmed, throttle.FormatBytes(max(int64(s.serverEnd)-int64(s.confirmed), 0)))
 	}
 	return fmt.Sprintf("lsn %s (server %s)", s.flushed, s.serverEnd)
-}
-
-// formatBytes shows n bytes in the largest unit that keeps it at least 1.
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fGB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fMB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fkB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", max(n, 0))
 }
 
 // Close stops the reader, closes the replication connection, drops the slot

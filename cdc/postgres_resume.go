@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/throttle"
 )
 
 // PostgresSlot is what pg_replication_slots says of a slot.
@@ -166,7 +168,7 @@ func DropPostgresCapture(ctx context.Context, pool *pgxpool.Pool, slot, pub stri
 			}
 			return nil, fmt.Errorf("drop replication slot %s: %w", slot, err)
 		}
-		dropped = append(dropped, fmt.Sprintf("replication slot %s (retained %s)", slot, formatBytes(s.Retained)))
+		dropped = append(dropped, fmt.Sprintf("replication slot %s (retained %s)", slot, throttle.FormatBytes(s.Retained)))
 	}
 	tag, err := pool.Exec(ctx, `SELECT 1 FROM pg_publication WHERE pubname = $1`, pub)
 	if err != nil {

@@ -118,6 +118,9 @@ func TestPostgresPermanentSlot(t *testing.T) {
 	if got := rspgConfirmed(t, pool, src.cfg.Slot); got.String() != saved {
 		t.Errorf("slot confirmed %s after the checkpoint at %s was saved", got, saved)
 	}
+	if lag := src.Lag(); !strings.Contains(lag, "permanent slot "+src.cfg.Slot+" confirmed "+saved+", retains ") {
+		t.Errorf("status %q does not show the permanent slot's confirmed position", lag)
+	}
 	// Two more transactions, returned and acked but not saved: then killed
 	// (the connection ends, nothing is dropped).
 	testdb.ExecPostgresIn(t, pool, rspgSchema, "INSERT INTO p VALUES (2, 'b')")
