@@ -219,10 +219,13 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 	}
 	var resume pglogrepl.LSN
 	if s.cfg.ResumeFrom != "" {
+		// The resumed run owns the killed run's publication and slot: a
+		// failure drops them, as it drops the shadow (the dialect's Resume
+		// checked them already, changing nothing when it refused).
+		s.createdPub, s.ownSlot = true, s.cfg.Permanent
 		if resume, err = CheckPostgresResume(ctx, s.pool, s.cfg, s.plan.Source.Schema, s.plan.Source.Name); err != nil {
 			return err
 		}
-		s.createdPub, s.ownSlot = true, s.cfg.Permanent
 	} else if err := s.createPublication(ctx); err != nil {
 		return err
 	}

@@ -264,6 +264,7 @@ func TestPostgresResumeRefusals(t *testing.T) {
 			want: "publication osc_rspg_dialect_rf was changed"},
 		{name: "publication gone", setup: []string{"DROP PUBLICATION osc_rspg_dialect_rf"}, want: "publication osc_rspg_dialect_rf is gone"},
 		{name: "different alter", setup: []string{}, want: "is not what the --alter makes of rspg_dialect.rf now"},
+		{name: "slot in use", want: "replication slot osc_rspg_dialect_rf is in use by process"},
 	} {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			pool := rspgDB(t, "CREATE TABLE rf (id int PRIMARY KEY, v text)", "INSERT INTO rf SELECT i, 'v' FROM generate_series(1, 10) i")
@@ -286,6 +287,16 @@ func TestPostgresResumeRefusals(t *testing.T) {
 				}
 			}
 			testdb.ExecPostgresIn(t, pool, rspgSchema, c.setup...)
+			if c.name == "slot in use" {
+				conn, err := pgxConnectReplication(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				if err := startReplication(ctx, conn, "osc_rspg_dialect_rf", "osc_rspg_dialect_rf"); err != nil {
+					t.Fatal(err)
+				}
+			}
 			before := rspgLeft(t, pool, name)
 			if c.name == "different alter" {
 				cfg.Alter = "ADD COLUMN w bigint"
