@@ -245,9 +245,9 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("replication connection: %w", err)
 	}
 	s.conn = conn
-	start := resume
+	start, snap := resume, ""
 	if s.cfg.ResumeFrom == "" {
-		if start, err = s.createSlot(ctx, conn); err != nil {
+		if start, snap, err = s.createSlot(ctx, conn); err != nil {
 			return err
 		}
 	}
@@ -261,6 +261,13 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 	})
 	if err != nil {
 		return fmt.Errorf("start replication from slot %s: %w", s.cfg.Slot, err)
+	}
+	// Waited for once the slot is streaming: a permanent slot is inactive
+	// between its creation and START_REPLICATION, and looks abandoned then.
+	if snap != "" {
+		if err := s.waitCommittedVisible(ctx, snap); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	s.flushed, s.complete, s.received, s.idlePos, s.serverEnd = LSN(start), LSN(start), LSN(start), LSN(start), LSN(start)
@@ -291,39 +298,36 @@ func (s *PostgresSource) createPublication(ctx context.Context) error {
 }
 
 // createSlot creates the slot on the replication connection and returns its
-// consistent point, once every transaction committed before it is visible.
-func (s *PostgresSource) createSlot(ctx context.Context, conn *pgconn.PgConn) (pglogrepl.LSN, error) {
+// consistent point and the snapshot then, for waitCommittedVisible.
+func (s *PostgresSource) createSlot(ctx context.Context, conn *pgconn.PgConn) (pglogrepl.LSN, string, error) {
 	slot, err := pglogrepl.CreateReplicationSlot(ctx, conn, s.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{
 		Temporary:      !s.cfg.Permanent,
 		SnapshotAction: "NOEXPORT_SNAPSHOT",
 		Mode:           pglogrepl.LogicalReplication,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("create replication slot %s: %w", s.cfg.Slot, err)
+		return 0, "", fmt.Errorf("create replication slot %s: %w", s.cfg.Slot, err)
 	}
 	s.ownSlot = s.cfg.Permanent
 	start, err := pglogrepl.ParseLSN(slot.ConsistentPoint)
 	if err != nil {
-		return 0, fmt.Errorf("create replication slot %s: consistent point %q: %w", s.cfg.Slot, slot.ConsistentPoint, err)
+		return 0, "", fmt.Errorf("create replication slot %s: consistent point %q: %w", s.cfg.Slot, slot.ConsistentPoint, err)
 	}
-	if err := s.waitCommittedVisible(ctx); err != nil {
-		return 0, err
+	var snap string
+	if err := s.pool.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
+		return 0, "", fmt.Errorf("read the snapshot at the slot's consistent point: %w", err)
 	}
-	return start, nil
+	return start, snap, nil
 }
 
 // waitCommittedVisible returns once every transaction that was running when
-// the slot became consistent and has committed since is visible to new
-// snapshots. The slot does not stream a transaction whose commit record
+// the slot became consistent (snap: the snapshot read right after) and has
+// committed since is visible to new snapshots. The slot does not stream a transaction whose commit record
 // precedes its consistent point, so the copy must see it; one still waiting
 // for a synchronous standby's acknowledgement is committed in the WAL but
 // invisible to everybody else until then. Transactions that commit later are
 // streamed and need no wait.
-func (s *PostgresSource) waitCommittedVisible(ctx context.Context) error {
-	var snap string
-	if err := s.pool.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
-		return fmt.Errorf("read the snapshot at the slot's consistent point: %w", err)
-	}
+func (s *PostgresSource) waitCommittedVisible(ctx context.Context, snap string) error {
 	for wait := time.Now(); ; {
 		var invisible int
 		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_snapshot_xip($1::pg_snapshot) AS x
