@@ -881,3 +881,7 @@ func mySkipString(q string, i int) int {
 func myIsWordByte(c byte) bool {
 	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
+
+// Saved: the binlog keeps every position until it is purged, whatever osc
+// acknowledged; nothing to bound.
+func (s *MySQLSource) Saved(string) {}

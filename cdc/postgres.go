@@ -910,3 +910,6 @@ func changeSize(c *Change) int {
 
 // Checkpoint is not implemented yet.
 func (s *PostgresSource) Checkpoint() string { return "" }
+
+// Saved is not implemented yet.
+func (s *PostgresSource) Saved(string) {}

@@ -133,6 +133,7 @@ func (c *checkpoints) save(ctx context.Context) {
 		}
 		return
 	}
+	c.m.src.Saved(ck.Position)
 	c.m.checkpointSaved.Store(ck.Saved.UnixNano())
 }
 

@@ -63,6 +63,23 @@ type Control struct {
 // command): Run's error wraps it.
 var ErrPanic = errors.New("aborted by the operator's panic command")
 
+// RefusedError is a migration refused before it changed anything: a failed
+// precondition at inspection, a plan the shadow showed cannot be done
+// exactly, a resume that cannot be exact. Everything is as it was (a refused
+// resume keeps what the killed run left).
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// refused marks err as a refusal (nil stays nil).
+func refused(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &RefusedError{Err: err}
+}
+
 // control is the runtime side of Control: the settings the operator may
 // change while the migration runs, and what acts on them.
 type control struct {

@@ -135,6 +135,13 @@ type Source interface {
 	// the binlog position after the last transaction acked whole;
 	// PostgreSQL: the LSN confirmed to the slot).
 	Checkpoint() string
+	// Saved reports that a checkpoint whose Position is position (from
+	// Checkpoint) has been saved. A source whose server forgets what it was
+	// told was applied (a PostgreSQL slot's confirmed position, from which
+	// alone it can stream again) must, while checkpoints are on, confirm no
+	// further than the last position saved: a resumed run restarts there,
+	// and a change between it and a later confirmation would be lost.
+	Saved(position string)
 	// Lag reports how far the reader is behind the server, as a position
 	// description for status lines.
 	Lag() string

@@ -157,6 +157,9 @@ type fakePos int
 
 func (p fakePos) String() string { return "fake:" + strconv.Itoa(int(p)) }
 
+// errFakeKilled is what a killed run's writes get: they never happen.
+var errFakeKilled = errors.New("fake: killed")
+
 // errTransient is the fake's deadlock: Retryable says yes.
 var errTransient = errors.New("fake deadlock")
 
@@ -179,8 +182,11 @@ type fakeDialect struct {
 	// shadow there.
 	blocked func(shadow map[int64]int64)
 
-	// killed makes Cleanup and the source's Close leave everything, as a
-	// kill -9 would.
+	// killAfterChunk, when set, kills the run right after that chunk's
+	// write (n counts CopyChunk calls from 1).
+	killAfterChunk int
+	// killed makes every later write fail (errFakeKilled) and Cleanup
+	// leave everything, as a kill -9 would.
 	killed atomic.Bool
 
 	mu           sync.Mutex
@@ -246,12 +252,17 @@ func (d *fakeDialect) Resume(context.Context) (*Plan, *Checkpoint, error) {
 	ck := d.db.store.last()
 	d.db.mu.Lock()
 	defer d.db.mu.Unlock()
-	if d.db.shadow == nil || ck == nil {
+	plan := &Plan{Schema: "fake", Table: "t", Shadow: "t_osc_new", Old: "t_osc_old", KeyIndex: []int{0},
+		EstimatedRows: int64(len(d.db.rows))}
+	switch {
+	case ck != nil && d.db.swapped:
+		ck.CutOver = true
+		return plan, ck, nil
+	case d.db.shadow == nil || ck == nil:
 		return nil, nil, errors.New("fake: nothing to resume")
 	}
 	d.resumeAt = ck.Position
-	return &Plan{Schema: "fake", Table: "t", Shadow: "t_osc_new", Old: "t_osc_old", KeyIndex: []int{0},
-		EstimatedRows: int64(len(d.db.rows))}, ck, nil
+	return plan, ck, nil
 }
 
 // SaveCheckpoint keeps ck; a copy, as a table row would be.
@@ -260,6 +271,9 @@ func (d *fakeDialect) SaveCheckpoint(_ context.Context, ck *Checkpoint) error {
 	c.After = slices.Clone(ck.After)
 	d.db.store.mu.Lock()
 	defer d.db.store.mu.Unlock()
+	if d.killed.Load() {
+		return errFakeKilled
+	}
 	d.db.store.ck = &c
 	d.db.store.saves++
 	return nil
@@ -293,6 +307,9 @@ func (d *fakeDialect) CutOver(ctx context.Context, drain func(context.Context) e
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if d.killed.Load() {
+		return errFakeKilled
+	}
 	db.oldAtSwap, db.newAtSwap = maps.Clone(db.rows), maps.Clone(db.shadow)
 	db.rows, db.shadow = db.shadow, nil
 	db.swapped = true
@@ -402,6 +419,9 @@ func (s *fakeSource) Ack(pos change.Position) {
 
 func (s *fakeSource) Checkpoint() string { return strconv.FormatInt(s.acked.Load(), 10) }
 
+// Saved: the fake restarts at any position, as the binlog does.
+func (s *fakeSource) Saved(string) {}
+
 func (s *fakeSource) Lag() string { return "fake stream" }
 
 func (s *fakeSource) Close(context.Context) error {
@@ -461,6 +481,9 @@ func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chun
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if c.d.killed.Load() {
+		return Chunk{}, errFakeKilled
+	}
 	if db.shadow == nil {
 		return Chunk{}, errors.New("fake: copy into a dropped shadow")
 	}
@@ -468,6 +491,9 @@ func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chun
 		if _, ok := db.shadow[id]; !ok {
 			db.shadow[id] = v
 		}
+	}
+	if c.d.killAfterChunk == n {
+		c.d.killed.Store(true) // before the engine replays after the chunk
 	}
 	ch := Chunk{Rows: int64(len(keys)), Done: done}
 	if len(keys) > 0 {
@@ -492,6 +518,9 @@ func (a *fakeApplier) Apply(ctx context.Context, changes []change.Change) error 
 	db := a.d.db
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if a.d.killed.Load() {
+		return errFakeKilled
+	}
 	if db.shadow == nil {
 		return errors.New("fake: apply to a dropped shadow")
 	}
@@ -558,6 +587,9 @@ func (c *fakeChecksum) Recopy(_ context.Context, chunks []ChecksumChunk) error {
 	db := c.d.db
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if c.d.killed.Load() {
+		return errFakeKilled
+	}
 	if !db.blocked {
 		return errors.New("fake: recopy while writes are not blocked")
 	}

@@ -80,6 +80,7 @@ type Migration struct {
 	copyStart atomic.Int64 // unix nanos the copy started
 	copyEnd   atomic.Int64 // unix nanos the copy finished, 0 while copying
 
+	retries       atomic.Int64 // statements run again after a transient failure
 	checksummed   atomic.Int64 // rows of the original the checksum pass compared
 	checksumStart atomic.Int64 // unix nanos the checksum started, 0 before
 
@@ -145,10 +146,10 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 	defer func() { err = finish(err) }()
 	if err := m.d.Inspect(ctx); err != nil {
-		return err
+		return refused(err)
 	}
 	if err := m.hook(ctx, hooks.OnValidated, hooks.Env{}); err != nil {
-		return err
+		return refused(err)
 	}
 	var plan *Plan
 	var ck *Checkpoint
@@ -156,13 +157,14 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		// A refusal keeps everything the killed run left: m.plan stays nil,
 		// so nothing is cleaned up.
 		if plan, ck, err = m.d.Resume(ctx); err != nil {
-			return err
+			return refused(err)
 		}
 		if err := m.checkResumable(ck); err != nil {
-			return err
+			return refused(err)
 		}
 	} else if plan, err = m.d.CreateShadow(ctx); err != nil {
-		return err
+		// CreateShadow drops what it made when it fails.
+		return refused(err)
 	}
 	if ck != nil && ck.CutOver {
 		m.log.Info("the killed run had already cut over: the table is migrated; cleaning up what it left", "table", plan.Table, "old table", plan.Old)

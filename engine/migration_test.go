@@ -102,35 +102,7 @@ func TestFakeMigration(t *testing.T) {
 
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 7))
-			for wctx.Err() == nil {
-				id := 1 + r.Int64N(d.db.nextIDNow()+1)
-				if keys := inFlight.Load(); keys != nil && len(*keys) > 0 && r.IntN(4) != 0 {
-					id = (*keys)[r.IntN(len(*keys))]
-				}
-				var err error
-				switch r.IntN(10) {
-				case 0, 1:
-					err = d.db.insert(wctx, r.Int64N(1000))
-				case 2, 3, 4:
-					err = d.db.del(wctx, id)
-				case 5, 6:
-					err = d.db.move(wctx, id)
-				default:
-					err = d.db.update(wctx, id, r.Int64N(1000))
-				}
-				if err != nil && wctx.Err() == nil {
-					t.Errorf("writer: %v", err)
-					return
-				}
-				// Let the applier keep up: the race needs a change applied
-				// before the chunk in flight writes.
-				time.Sleep(100 * time.Microsecond)
-			}
-		})
-	}
+	fakeWriters(t, wctx, &wg, d, &inFlight, 0)
 	wg.Go(func() {
 		// Until postponed, or ended early (the test then fails on Run's error).
 		for s := m.State(); s != StatePostponed && s != StateFailed && s != StateDone; s = m.State() {
@@ -160,6 +132,41 @@ func TestFakeMigration(t *testing.T) {
 	}
 	if !slices.Equal(d.cleanups, []bool{true}) || !d.sourceClosed || d.closed != 1 {
 		t.Errorf("cleanups %v, source closed %v, Close calls %d", d.cleanups, d.sourceClosed, d.closed)
+	}
+}
+
+// fakeWriters starts 4 writers of inserts, updates, deletes and key changes
+// on d's table until ctx ends, most of them aimed at the chunk in flight
+// (inFlight, set by a between hook); seed varies their choices.
+func fakeWriters(t *testing.T, ctx context.Context, wg *sync.WaitGroup, d *fakeDialect, inFlight *atomic.Pointer[[]int64], seed uint64) {
+	for w := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 7+seed))
+			for ctx.Err() == nil {
+				id := 1 + r.Int64N(d.db.nextIDNow()+1)
+				if keys := inFlight.Load(); keys != nil && len(*keys) > 0 && r.IntN(4) != 0 {
+					id = (*keys)[r.IntN(len(*keys))]
+				}
+				var err error
+				switch r.IntN(10) {
+				case 0, 1:
+					err = d.db.insert(ctx, r.Int64N(1000))
+				case 2, 3, 4:
+					err = d.db.del(ctx, id)
+				case 5, 6:
+					err = d.db.move(ctx, id)
+				default:
+					err = d.db.update(ctx, id, r.Int64N(1000))
+				}
+				if err != nil && ctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+					return
+				}
+				// Let the applier keep up: the race needs a change applied
+				// before the chunk in flight writes.
+				time.Sleep(100 * time.Microsecond)
+			}
+		})
 	}
 }
 
@@ -291,8 +298,10 @@ func TestFakeMigrationRefused(t *testing.T) {
 	refusal := errors.New("the table has no primary key; add one")
 	d.inspectErr = refusal
 	m := fakeMigration(fakeConfig(), d)
-	if err := runFake(t, context.Background(), m); !errors.Is(err, refusal) {
-		t.Fatalf("migration: %v, want the refusal", err)
+	err := runFake(t, context.Background(), m)
+	var r *RefusedError
+	if !errors.Is(err, refusal) || !errors.As(err, &r) {
+		t.Fatalf("migration: %v, want the refusal as a RefusedError", err)
 	}
 	if got := d.called(); !slices.Equal(got, []string{"Inspect"}) || d.closed != 1 || m.State() != StateFailed {
 		t.Errorf("calls %v, Close calls %d, state %s", got, d.closed, m.State())

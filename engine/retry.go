@@ -21,6 +21,7 @@ func (m *Migration) retry(ctx context.Context, what string, fn func() error) err
 		if err == nil || attempt == retryAttempts || !m.d.Retryable(err) || ctx.Err() != nil {
 			return err
 		}
+		m.retries.Add(1)
 		m.log.Debug("transient failure, retrying", "what", what, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():

@@ -29,12 +29,29 @@ type Status struct {
 	CheckpointAge   time.Duration
 	CheckpointKnown bool
 
+	// Retries counts statements run again after a transient failure
+	// (deadlock, lock wait timeout).
+	Retries int64
+
 	// Operator control (filled by control.go).
 	Throttled bool
 	Throttle  string        // why the copy is paused
 	Lag       time.Duration // the largest replica lag read
 	LagKnown  bool
+	Replicas  []ReplicaLag  // each replica's lag, as last read
 	Backlog   time.Duration // how long a change committed now takes to reach the shadow
+	// RetainedWAL is what PostgreSQL's replication slot retains, in bytes
+	// (RetainedWALKnown: it was read).
+	RetainedWAL      int64
+	RetainedWALKnown bool
+}
+
+// ReplicaLag is one replica's lag as the throttler last read it. Name is as
+// the status shows it (no password).
+type ReplicaLag struct {
+	Name  string
+	Lag   time.Duration
+	Known bool // false: the last read failed
 }
 
 // Status returns the migration's progress now.
@@ -46,6 +63,7 @@ func (m *Migration) Status() Status {
 		State:   m.State(),
 		Copied:  m.copied.Load(),
 		Applied: m.applied.Load(),
+		Retries: m.retries.Load(),
 	}
 	if !started.IsZero() {
 		s.Elapsed = time.Since(started)

@@ -22,6 +22,10 @@ func (m *Migration) controlStatus(s *Status) {
 	}
 	ts := th.Status()
 	s.Lag, s.LagKnown = ts.Lag, ts.LagKnown
+	s.RetainedWAL, s.RetainedWALKnown = ts.RetainedWAL, ts.RetainedWALKnown
+	for _, r := range ts.Replicas {
+		s.Replicas = append(s.Replicas, ReplicaLag{Name: m.d.DisplayReplica(r.Name), Lag: r.Lag, Known: r.Err == nil})
+	}
 	if ts.Throttled {
 		s.Throttled, s.Throttle = true, ts.Reason()
 	}

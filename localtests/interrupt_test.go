@@ -125,6 +125,9 @@ func runStopped(t *testing.T, d dialect, c *testCase, stop func(*oscProcess) err
 	if osc.err == nil {
 		t.Fatal("osc exited 0 after being interrupted")
 	}
+	if code := osc.exitCode(); code != 4 {
+		t.Errorf("osc exited %d after being interrupted, want 4", code)
+	}
 	if msg := osc.lastErrorLine(); !strings.Contains(msg, "interrupted") {
 		t.Errorf("osc's last line %q does not say it was interrupted", msg)
 	}

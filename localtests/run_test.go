@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -407,6 +408,19 @@ func startOsc(ctx context.Context, bin string, args []string) (*oscProcess, erro
 // signal sends sig to osc.
 func (p *oscProcess) signal(sig os.Signal) error {
 	return p.proc.Signal(sig)
+}
+
+// exitCode is osc's exit status once it has exited (-1 when a signal
+// killed it).
+func (p *oscProcess) exitCode() int {
+	var exit *exec.ExitError
+	if errors.As(p.err, &exit) {
+		return exit.ExitCode()
+	}
+	if p.err != nil {
+		return -1
+	}
+	return 0
 }
 
 // stop terminates osc if it still runs, and waits for it.

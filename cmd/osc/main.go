@@ -35,22 +35,42 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// interruptedError is a run stopped by Ctrl-C, SIGTERM or the panic command.
+type interruptedError struct{ error }
+
+func (e interruptedError) Unwrap() error { return e.error }
+
+// Exit statuses: hooks and scripts rely on them (README "Flags").
+const (
+	exitFailed      = 1 // the migration failed; what it made was removed
+	exitUsage       = 2 // the command line is wrong; no database was touched
+	exitRefused     = 3 // refused before changing anything (inspection, plan, resume)
+	exitInterrupted = 4 // Ctrl-C, SIGTERM or the panic command; what it made was removed
+)
+
 // exitCode prints err and returns the process's exit status: 0 for success
-// and for --help, 2 for a command line error, 1 for a failed run.
+// and for --help, else one of the exit constants.
 func exitCode(err error, stderr io.Writer) int {
 	var usage usageError
+	var refused *engine.RefusedError
+	var interrupted interruptedError
 	switch {
 	case err == nil || errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.Is(err, errDiffer):
-		return 1 // osc verify printed the differences
+		return exitFailed // osc verify printed the differences
 	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "osc: %v (see --help)\n", usage.error)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "osc: error: %v\n", err)
-		return 1
+		return exitUsage
 	}
+	fmt.Fprintf(stderr, "osc: error: %v\n", err)
+	switch {
+	case errors.As(err, &interrupted) || errors.Is(err, engine.ErrPanic):
+		return exitInterrupted
+	case errors.As(err, &refused):
+		return exitRefused
+	}
+	return exitFailed
 }
 
 // options are the command line, before it is turned into an engine.Config and
@@ -71,6 +91,7 @@ type options struct {
 	checksum              bool
 	checkpoint            bool
 	checkpointSeconds     int
+	metricsAddress        string
 	cutOverLockTimeoutS   int
 	statusIntervalS       int
 	verbose, debug, quiet bool
@@ -93,6 +114,9 @@ Usage:
 
 Without --execute osc does a dry run (--noop): it inspects, creates and alters
 the shadow table, reports the plan and drops everything it made.
+
+Exit status: 0 done, 1 failed (what osc made was removed), 2 bad command line,
+3 refused before changing anything, 4 interrupted or panic.
 
 Flags:
 `)
@@ -136,17 +160,24 @@ Flags:
 	fs.BoolVar(&o.cfg.InitiallyDropShadow, "initially-drop-ghost-table", false, "drop what a killed run of this migration left (shadow, bookkeeping, replication slot, publication) and start afresh")
 	fs.BoolVar(&o.cfg.InitiallyDropOld, "initially-drop-old-table", false, "drop the old table an earlier migration of this table kept, before starting")
 	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
+	fs.StringVar(&o.metricsAddress, "metrics-address", "", `serve Prometheus metrics at http://ADDRESS/metrics and the JSON status at /status while osc runs (host:port; ":9108" binds 127.0.0.1)`)
 	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (status lines still print)")
 	ctl := addControlFlags(fs)
 
 	version := fs.Bool("version", false, "print osc's version and exit")
+	conf := fs.String("conf", "", "read flags from this file: user, password, host, port in its [client] section (gh-ost's --conf, a MySQL option file), any flag as name = value in [osc]; the command line wins")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, fs, err
 		}
 		return nil, fs, usageError{err}
+	}
+	if *conf != "" {
+		if err := applyConf(fs, *conf); err != nil {
+			return nil, fs, usageError{err}
+		}
 	}
 	if *version {
 		return nil, fs, errVersion
@@ -206,6 +237,13 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 		return nil, errors.New("--resume needs checkpoints (--checkpoint=false)")
 	}
 	o.cfg.Version = version()
+	if o.metricsAddress != "" {
+		addr, err := metricsAddress(o.metricsAddress)
+		if err != nil {
+			return nil, err
+		}
+		o.metricsAddress = addr
+	}
 	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
 	if err := ctl.apply(fs, o); err != nil {
 		return nil, err
@@ -250,9 +288,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := engine.New(o.cfg, d, log, stdout)
+	if o.metricsAddress != "" {
+		stopMetrics, err := serveMetrics(o.metricsAddress, m, metricLabels(o.cfg, fs.Changed("dsn")), log)
+		if err != nil {
+			d.Close() //nolint:errcheck // nothing was opened yet
+			return &engine.RefusedError{Err: err}
+		}
+		defer stopMetrics()
+	}
 	if err := m.Run(ctx); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; everything osc created was removed: %w", err)
+			return interruptedError{fmt.Errorf("interrupted; everything osc created was removed: %w", err)}
 		}
 		return err
 	}

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
+
+	"osc/engine"
 )
 
 // TestExitCodes: help is not an error, a bad command line exits 2 with one
@@ -21,6 +26,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"--bogus"}, 2, "", "osc: unknown flag: --bogus (see --help)\n"},
 		{[]string{"--table", "t"}, 2, "", "osc: --alter is required (see --help)\n"},
 		{[]string{"--table", "t", "--alter", "ADD c INT"}, 2, "", "--database is required"},
+		{[]string{"--table", "t", "--alter", "ADD c INT", "--resume", "--initially-drop-ghost-table"}, 2, "", "--resume and --initially-drop-ghost-table contradict"},
+		{[]string{"--table", "t", "--alter", "ADD c INT", "--resume", "--checkpoint=false"}, 2, "", "--resume needs checkpoints"},
+		{[]string{"--table", "t", "--alter", "ADD c INT", "--checkpoint-seconds", "0"}, 2, "", "--checkpoint-seconds must be at least 1"},
 		{[]string{"ctl", "--nope"}, 2, "", "unknown flag: --nope"},
 		{[]string{"ctl"}, 2, "", "no command"},
 		{[]string{"ctl", "--socket", "/nonexistent/osc.sock", "status"}, 1, "", "osc: error: "},
@@ -38,6 +46,25 @@ func TestExitCodes(t *testing.T) {
 		}
 		if tc.code == 2 && strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("%q: a command line error is one line, got %q", tc.args, stderr.String())
+		}
+	}
+}
+
+// TestExitCodesOfRuns: a refusal exits 3, an interruption or the panic
+// command 4, any other failure 1.
+func TestExitCodesOfRuns(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{&engine.RefusedError{Err: errors.New("no primary key")}, 3},
+		{fmt.Errorf("inspect: %w", &engine.RefusedError{Err: errors.New("binlog_format is STATEMENT")}), 3},
+		{interruptedError{errors.New("interrupted; everything osc created was removed: context canceled")}, 4},
+		{fmt.Errorf("copy chunk 3: %w", engine.ErrPanic), 4},
+		{errors.New("apply 10 changes: deadlock"), 1},
+	} {
+		if code := exitCode(tc.err, io.Discard); code != tc.code {
+			t.Errorf("%v: exit %d, want %d", tc.err, code, tc.code)
 		}
 	}
 }
