@@ -369,9 +369,10 @@ type rsmyKill struct{ engine.Dialect }
 
 func (rsmyKill) Cleanup(context.Context, bool) error { return nil }
 
-// TestMySQLKillAndResume kills a migration twice during its copy, under
-// writes that insert, delete and move keys, and resumes it each time from
-// its checkpoint; the final table must equal the original row by row.
+// TestMySQLKillAndResume kills a migration twice during its copy and once
+// after it (leaving a cut-over sentry), under writes that insert, delete
+// and move keys, and resumes it each time from its checkpoint; the final
+// table must equal the original row by row.
 func TestMySQLKillAndResume(t *testing.T) {
 	const name = "rsmy_e2e"
 	db := mysqlTestDB(t, name)
@@ -429,15 +430,19 @@ func TestMySQLKillAndResume(t *testing.T) {
 		wg.Wait()
 	}()
 
-	// The copy's watermark in the saved checkpoint ("" before one).
+	// The copy's watermark in the saved checkpoint ("" before one, "done"
+	// once the copy is complete).
 	watermark := func() string {
 		var ck sql.NullString
 		if err := db.QueryRow("SELECT checkpoint FROM " + ckp).Scan(&ck); err != nil {
 			return ""
 		}
 		var c mysqlCheckpoint
-		if err := json.Unmarshal([]byte(ck.String), &c); err != nil || c.CopyDone {
+		if err := json.Unmarshal([]byte(ck.String), &c); err != nil {
 			return ""
+		}
+		if c.CopyDone {
+			return "done"
 		}
 		return string(c.After)
 	}
@@ -445,14 +450,14 @@ func TestMySQLKillAndResume(t *testing.T) {
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	prev := "null"
-	for run := range 3 {
+	for run := range 4 {
 		rcfg := cfg
 		rcfg.Resume = run > 0
 		d, err := NewMySQL(rcfg, mysqlTestConn(t), log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		killed := run < 2
+		killed := run < 3
 		if killed {
 			d = rsmyKill{d}
 		}
@@ -461,8 +466,10 @@ func TestMySQLKillAndResume(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- m.Run(rctx) }()
 		if killed {
-			// Killed once a checkpoint past the last one is saved, mid-copy.
-			for w := watermark(); w == "" || w == "null" || w == prev; w = watermark() {
+			// Runs 0 and 1 are killed once a checkpoint past the last one
+			// is saved, mid-copy; run 2 once the copy is done, as if in
+			// the cut-over, before its rename (it leaves the sentry).
+			for w := watermark(); w == "" || w == "null" || w == prev || (run == 2) != (w == "done"); w = watermark() {
 				select {
 				case err := <-done:
 					kill()
@@ -475,6 +482,9 @@ func TestMySQLKillAndResume(t *testing.T) {
 			<-done
 			if left := tablesExist(t, db, shadow, changelog, ckp); len(left) != 3 {
 				t.Fatalf("run %d killed: left %v", run, left)
+			}
+			if run == 2 {
+				mustExec(t, db, "CREATE TABLE "+old+" (id INT PRIMARY KEY) ENGINE=InnoDB COMMENT='"+table.MySQLSentryComment+"'")
 			}
 			time.Sleep(100 * time.Millisecond) // writes while no osc runs
 			continue
@@ -503,8 +513,11 @@ func TestMySQLKillAndResume(t *testing.T) {
 		t.Fatalf("writer: %v", err)
 	}
 	logMu.Lock()
-	if n := strings.Count(logs.String(), "msg=resuming"); n != 2 {
-		t.Errorf("%d runs resumed, want 2", n)
+	if n := strings.Count(logs.String(), "msg=resuming"); n != 3 {
+		t.Errorf("%d runs resumed, want 3", n)
+	}
+	if !strings.Contains(logs.String(), "dropped the cut-over sentry the killed run left") {
+		t.Error("the sentry was not dropped by the resumed cut-over")
 	}
 	logMu.Unlock()
 	dump := func(q string) []string {
