@@ -246,7 +246,8 @@ func (d *mysqlDialect) dropResumedSentry(ctx context.Context, plan *table.Plan) 
 
 // initiallyDrop carries out --initially-drop-ghost-table (what a killed run
 // of this migration left) and --initially-drop-old-table (the old table an
-// earlier migration kept). The advisory lock is held: no osc owns them.
+// earlier migration kept), with --execute only. The advisory lock is held:
+// no osc owns them.
 func (d *mysqlDialect) initiallyDrop(ctx context.Context) error {
 	dropOld := d.cfg.InitiallyDropOld
 	if dropOld && d.cfg.Resume {
@@ -261,6 +262,18 @@ func (d *mysqlDialect) initiallyDrop(ctx context.Context) error {
 	l, err := table.FindMySQLLeftovers(ctx, d.db, schema, name)
 	if err != nil {
 		return err
+	}
+	if !d.cfg.Execute {
+		// A dry run changes nothing: it says what would go, and then
+		// refuses the leftovers as without the flags.
+		if d.cfg.InitiallyDropShadow && len(l.Ghost) > 0 {
+			d.log.Info("dry run (--noop): --initially-drop-ghost-table would drop what a killed run left", "tables", l.Ghost)
+		}
+		if dropOld && l.Old != "" {
+			d.log.Info("dry run (--noop): --initially-drop-old-table would drop the old table an earlier migration kept",
+				"table", schema+"."+l.Old, "estimated rows", l.OldRows)
+		}
+		return nil
 	}
 	if d.cfg.InitiallyDropShadow {
 		// The shadow first: a rename of the killed run's cut-over that may

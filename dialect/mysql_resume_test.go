@@ -326,6 +326,14 @@ func TestMySQLInitiallyDrop(t *testing.T) {
 	mustExec(t, db, "CREATE TABLE "+old+" (id INT PRIMARY KEY) ENGINE=InnoDB COMMENT='"+table.MySQLSentryComment+"'")
 	dcfg := cfg
 	dcfg.InitiallyDropShadow = true
+	dcfg.Execute = false
+	if _, err := rsmyDialect(t, dcfg); err == nil {
+		t.Error("a dry run with --initially-drop-ghost-table did not refuse the leftovers")
+	}
+	if left := tablesExist(t, db, shadow, changelog, old, ckp); len(left) != 4 {
+		t.Errorf("a dry run dropped leftovers: %v left", left)
+	}
+	dcfg.Execute = true
 	d, err := rsmyDialect(t, dcfg)
 	if err != nil {
 		t.Fatalf("Inspect with --initially-drop-ghost-table: %v", err)
