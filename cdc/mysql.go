@@ -640,8 +640,10 @@ func (s *MySQLSource) Ack(pos Position) {
 // all acked, so every change not acked is read again. A batch may end
 // inside a transaction (inside one rows event even); the next transaction
 // boundary after it counts only once the whole transaction was acked. ""
-// before Start.
-func (s *MySQLSource) Checkpoint() string {
+// before Start. oldest is ignored: a change before a chunk's marker in the
+// binlog is visible to the chunk's read (ordered commit), so an applied
+// change is never missed by a later chunk.
+func (s *MySQLSource) Checkpoint(Position) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.safe.File == "" {

@@ -21,7 +21,7 @@ func TestMySQLCheckpointBounds(t *testing.T) {
 	}
 	check := func(want string) {
 		t.Helper()
-		if got := s.Checkpoint(); got != want {
+		if got := s.Checkpoint(nil); got != want {
 			t.Errorf("checkpoint %s, want %s", got, want)
 		}
 	}
@@ -59,8 +59,8 @@ func TestMySQLCheckpointBounds(t *testing.T) {
 	if len(s.bounds) != 0 {
 		t.Errorf("bounds kept: %v", s.bounds)
 	}
-	if p, err := ParseMySQLPos(s.Checkpoint()); err != nil || p != (MySQLPos{File: "b.2", Pos: 4}) {
-		t.Errorf("parse %q: %v %v", s.Checkpoint(), p, err)
+	if p, err := ParseMySQLPos(s.Checkpoint(nil)); err != nil || p != (MySQLPos{File: "b.2", Pos: 4}) {
+		t.Errorf("parse %q: %v %v", s.Checkpoint(nil), p, err)
 	}
 	for _, bad := range []string{"", "b.1", "b.1:", ":4", "b.1:x", "b.1:2", "b.1:99999999999"} {
 		if _, err := ParseMySQLPos(bad); err == nil {
@@ -75,7 +75,7 @@ func TestMySQLCheckpointRestart(t *testing.T) {
 	db, cfg := myOpenTestDB(t)
 	p := myTestTable(t, db, "rsmy_ckpt")
 	s := myStart(t, db, cfg, p)
-	if s.Checkpoint() == "" {
+	if s.Checkpoint(nil) == "" {
 		t.Fatal("no checkpoint after Start")
 	}
 	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_rsmy_ckpt VALUES (1, 'a')")
@@ -97,9 +97,9 @@ func TestMySQLCheckpointRestart(t *testing.T) {
 	// A checkpoint is taken only from the reader's bookkeeping: give the
 	// reader time to reach the second transaction's end.
 	time.Sleep(200 * time.Millisecond)
-	afterFirst := s.Checkpoint()
+	afterFirst := s.Checkpoint(nil)
 	s.Ack(cs[2].Pos) // inside the second transaction
-	if got := s.Checkpoint(); got != afterFirst {
+	if got := s.Checkpoint(nil); got != afterFirst {
 		t.Errorf("checkpoint moved to %s inside a transaction (from %s)", got, afterFirst)
 	}
 	from, err := ParseMySQLPos(afterFirst)
@@ -129,11 +129,11 @@ func TestMySQLCheckpointRestart(t *testing.T) {
 	s.Ack(cs[4].Pos)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for ctx.Err() == nil && s.Checkpoint() == afterFirst {
+	for ctx.Err() == nil && s.Checkpoint(nil) == afterFirst {
 		time.Sleep(10 * time.Millisecond)
 	}
-	end, err := ParseMySQLPos(s.Checkpoint())
+	end, err := ParseMySQLPos(s.Checkpoint(nil))
 	if err != nil || end.File == from.File && end.Pos <= from.Pos {
-		t.Errorf("checkpoint %s after acking everything (from %s): %v", s.Checkpoint(), afterFirst, err)
+		t.Errorf("checkpoint %s after acking everything (from %s): %v", s.Checkpoint(nil), afterFirst, err)
 	}
 }
