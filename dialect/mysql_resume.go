@@ -167,7 +167,9 @@ func (d *mysqlDialect) resumeSwapped(ctx context.Context, l *table.MySQLLeftover
 	if err != nil {
 		return nil, nil, err
 	}
-	swapped := cur == row.Shadow && l.Sentry == ""
+	// An --alter that leaves the definition as it was makes the table
+	// look swapped; only the old table can tell then.
+	swapped := cur == row.Shadow && l.Sentry == "" && (l.Old != "" || row.Shadow != row.Original)
 	if swapped && l.Old != "" {
 		def, err := table.MySQLDefinition(ctx, d.db, schema, old)
 		if err != nil {
@@ -176,8 +178,9 @@ func (d *mysqlDialect) resumeSwapped(ctx context.Context, l *table.MySQLLeftover
 		swapped = def == row.Original
 	}
 	if !swapped {
-		return nil, nil, fmt.Errorf("nothing to resume on %s.%s: the shadow table %s is gone, and the tables were not swapped (%s does not have the shadow's definition): %s",
-			schema, name, shadow, name, afresh)
+		return nil, nil, fmt.Errorf("nothing to resume on %s.%s: the shadow table %s is gone, and the tables were not swapped "+
+			"(or it cannot be told: %s does not have the shadow's definition, or the --alter did not change it and %s is gone): %s",
+			schema, name, shadow, name, old, afresh)
 	}
 	d.plan = &table.Plan{
 		Source:  &table.Table{Schema: schema, Name: name},

@@ -233,6 +233,12 @@ func TestMySQLResumeRefusals(t *testing.T) {
 			rsmyKilled(t, cfg, ck())
 			mustExec(t, db, "DROP TABLE "+shadow)
 		}, "the shadow table rsmy_ref_osc_new is gone, and the tables were not swapped"},
+		{"shadow gone, --alter kept the definition", func() {
+			noop := cfg
+			noop.Alter = "ENGINE=InnoDB"
+			rsmyKilled(t, noop, ck())
+			mustExec(t, db, "DROP TABLE "+shadow)
+		}, "or the --alter did not change it and rsmy_ref_osc_old is gone"},
 		{"foreign old table", func() {
 			rsmyKilled(t, cfg, ck())
 			mustExec(t, db, "CREATE TABLE "+old+" (id INT PRIMARY KEY) ENGINE=InnoDB")
