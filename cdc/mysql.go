@@ -3,6 +3,7 @@ package cdc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -29,7 +30,8 @@ type MySQLConfig struct {
 	User     string
 	Password string
 	ServerID uint32
-	Flavor   string // "mariadb" or "mysql"
+	Flavor   string      // "mariadb" or "mysql"
+	TLS      *tls.Config // nil: no TLS
 	// From is where Start begins reading: a Checkpoint of an earlier
 	// source, at a transaction's start (zero: the server's current end).
 	From MySQLPos
@@ -158,12 +160,13 @@ func (s *MySQLSource) start(ctx context.Context) error {
 
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: s.cfg.ServerID,
-		Flavor:   s.cfg.Flavor,
-		Host:     s.cfg.Host,
-		Port:     s.cfg.Port,
-		User:     s.cfg.User,
-		Password: s.cfg.Password,
+		ServerID:  s.cfg.ServerID,
+		Flavor:    s.cfg.Flavor,
+		Host:      s.cfg.Host,
+		Port:      s.cfg.Port,
+		User:      s.cfg.User,
+		Password:  s.cfg.Password,
+		TLSConfig: s.cfg.TLS,
 		// Values must reach the applier exactly as stored: temporal values as
 		// strings (TIMESTAMP rendered in UTC, the applier's session time zone,
 		// the one zone in which every instant has its own text; see

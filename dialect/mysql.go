@@ -163,6 +163,7 @@ func (d *mysqlDialect) NewSource() (engine.Source, error) {
 		Password: d.conn.Password,
 		ServerID: d.serverID(),
 		Flavor:   d.flavor,
+		TLS:      d.conn.TLSFor(d.conn.Host),
 		From:     d.from,
 	}, d.db, plan)
 	if err != nil {

@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -30,6 +31,24 @@ type MySQLConn struct {
 	// and other types, as the session running a plain ALTER would; "" is
 	// the server's global time_zone (see MySQLTimeConversion).
 	TimeZone string
+	// TLS, when set, encrypts every connection to the server (the SQL
+	// connections and the binlog reader's); TLSFor fills in the host name
+	// to verify.
+	TLS *tls.Config
+}
+
+// TLSFor returns the TLS configuration for connecting to host (nil without
+// TLS): the connection's, verifying that host's certificate unless it
+// skips verification.
+func (c MySQLConn) TLSFor(host string) *tls.Config {
+	if c.TLS == nil {
+		return nil
+	}
+	t := c.TLS.Clone()
+	if t.ServerName == "" {
+		t.ServerName = host
+	}
+	return t
 }
 
 // mysqlSessionSQLMode is the session sql_mode of osc's connections: the
@@ -76,6 +95,7 @@ func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, erro
 	cfg.InterpolateParams = false
 	cfg.ParseTime = false
 	cfg.Timeout = 10 * time.Second
+	cfg.TLS = c.TLSFor(c.Host)
 	// time_zone stays UTC: see MySQLTimeConversion.
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
