@@ -224,27 +224,38 @@ func (d *postgresDialect) waitSlotIdle(ctx context.Context) error {
 	}
 }
 
-// initiallyDrop drops, when asked, what a killed run of this migration left
-// (--initially-drop-ghost-table: slot, publication, shadow, checkpoint
-// table; a slot in use is refused before anything is dropped) and the old
-// table an earlier migration kept (--initially-drop-old-table). The
+// initiallyDrop drops, when asked and with --execute, what a killed run of
+// this migration left (--initially-drop-ghost-table: slot, publication,
+// shadow, checkpoint table; a slot in use is refused before anything is
+// dropped) and the old table an earlier migration kept
+// (--initially-drop-old-table). A dry run drops nothing: it says what would
+// go, and Inspect then refuses the leftovers as without the flags. The
 // advisory lock is held: no live osc owns them.
 func (d *postgresDialect) initiallyDrop(ctx context.Context) error {
-	if d.cfg.Resume && d.cfg.InitiallyDropOld {
-		return fmt.Errorf("postgres: --resume and --initially-drop-old-table: %s.%s may be the old table of the run being resumed (if it swapped the tables); resume first, and drop it afterwards",
-			d.names.Schema, d.names.Old)
+	dropOld := d.cfg.InitiallyDropOld
+	if dropOld && d.cfg.Resume {
+		// The old table is then the killed run's (it swapped the tables),
+		// which Resume judges.
+		d.log.Warn("--initially-drop-old-table is ignored with --resume")
+		dropOld = false
+	}
+	if !d.cfg.InitiallyDropShadow && !dropOld {
+		return nil
+	}
+	if !d.cfg.Execute {
+		return d.wouldDrop(ctx, dropOld)
 	}
 	if d.cfg.InitiallyDropShadow {
 		dropped, err := cdc.DropPostgresCapture(ctx, d.pool, d.names.Slot, d.names.Publication)
 		for _, what := range dropped {
-			d.log.Info("dropped what a killed run left (--initially-drop-ghost-table): " + what)
+			d.log.Info("--initially-drop-ghost-table: dropped what a killed run left: " + what)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: --initially-drop-ghost-table: %w", err)
 		}
 		tables, err := table.DropPostgresRunTables(ctx, d.pool, d.names)
 		for _, what := range tables {
-			d.log.Info("dropped what a killed run left (--initially-drop-ghost-table): " + what)
+			d.log.Info("--initially-drop-ghost-table: dropped what a killed run left: " + what)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: --initially-drop-ghost-table: %w", err)
@@ -253,16 +264,55 @@ func (d *postgresDialect) initiallyDrop(ctx context.Context) error {
 			d.log.Info("--initially-drop-ghost-table: no killed run of this migration left anything")
 		}
 	}
-	if d.cfg.InitiallyDropOld {
+	if dropOld {
 		rows, dropped, err := table.DropPostgresOld(ctx, d.pool, d.names)
 		if err != nil {
 			return fmt.Errorf("postgres: --initially-drop-old-table: %w", err)
 		}
 		if dropped {
-			d.log.Info("dropped the old table an earlier migration kept (--initially-drop-old-table)", "table", d.names.Schema+"."+d.names.Old, "estimated rows", rows)
+			d.log.Info("--initially-drop-old-table: dropped the old table an earlier migration kept", "table", d.names.Schema+"."+d.names.Old, "estimated rows", rows)
 		} else {
 			d.log.Info("--initially-drop-old-table: there is no old table", "table", d.names.Schema+"."+d.names.Old)
 		}
+	}
+	return nil
+}
+
+// wouldDrop logs what initiallyDrop would drop, in a dry run.
+func (d *postgresDialect) wouldDrop(ctx context.Context, dropOld bool) error {
+	n := d.names
+	left, err := table.ReadPostgresLeftover(ctx, d.pool, n)
+	if err != nil {
+		return err
+	}
+	if d.cfg.InitiallyDropShadow {
+		var what []string
+		slot, err := cdc.ReadPostgresSlot(ctx, d.pool, n.Slot)
+		if err != nil {
+			return err
+		}
+		if slot.Exists {
+			what = append(what, fmt.Sprintf("replication slot %s (retains %s)", n.Slot, throttle.FormatBytes(slot.Retained)))
+		}
+		var pub bool
+		if err := d.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", n.Publication).Scan(&pub); err != nil {
+			return fmt.Errorf("postgres: look for publication %s: %w", n.Publication, err)
+		}
+		if pub {
+			what = append(what, "publication "+n.Publication)
+		}
+		if left.Shadow {
+			what = append(what, "shadow table "+n.Schema+"."+n.Shadow)
+		}
+		if left.CheckpointTable {
+			what = append(what, "checkpoint table "+n.Schema+"."+n.Checkpoint)
+		}
+		if len(what) > 0 {
+			d.log.Info("dry run (--noop): --initially-drop-ghost-table would drop what a killed run left: " + strings.Join(what, ", "))
+		}
+	}
+	if dropOld && left.Old {
+		d.log.Info("dry run (--noop): --initially-drop-old-table would drop the old table an earlier migration kept", "table", n.Schema+"."+n.Old)
 	}
 	return nil
 }

@@ -354,7 +354,27 @@ func TestPostgresInitiallyDrop(t *testing.T) {
 	rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter})
 	ctx := context.Background()
 
+	// A dry run drops nothing: it says what would go, and refuses.
 	cfg.InitiallyDropShadow = true
+	before := rspgLeft(t, pool, name)
+	var logs strings.Builder
+	dry, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dry.Inspect(ctx)
+	dry.Close()
+	if err == nil || !strings.Contains(err.Error(), "--initially-drop-ghost-table") {
+		t.Errorf("dry run with --initially-drop-ghost-table: %v", err)
+	}
+	if !strings.Contains(logs.String(), "would drop what a killed run left: replication slot osc_rspg_dialect_idr (retains ") {
+		t.Errorf("the dry run does not say what it would drop:\n%s", logs.String())
+	}
+	if got := rspgLeft(t, pool, name); !slices.Equal(got, before) {
+		t.Errorf("the dry run dropped something: %v, was %v", got, before)
+	}
+
+	cfg.Execute = true
 	d := rspgDialect(t, cfg, testdb.PostgresDSN())
 	if err := d.Inspect(ctx); err != nil {
 		t.Fatal(err)
@@ -369,7 +389,7 @@ func TestPostgresInitiallyDrop(t *testing.T) {
 	testdb.ExecPostgresIn(t, pool, rspgSchema, "CREATE TABLE _idr_old (id int)")
 	cfg.InitiallyDropShadow = false
 	d = rspgDialect(t, cfg, testdb.PostgresDSN())
-	err := d.Inspect(ctx)
+	err = d.Inspect(ctx)
 	d.Close()
 	if err == nil || !strings.Contains(err.Error(), "the old table an earlier migration of rspg_dialect.idr kept") ||
 		!strings.Contains(err.Error(), "--initially-drop-old-table") {
@@ -397,7 +417,7 @@ func TestPostgresInitiallyDrop(t *testing.T) {
 	if err := startReplication(ctx, conn, n.Slot, n.Publication); err != nil {
 		t.Fatal(err)
 	}
-	before := rspgLeft(t, pool, name)
+	before = rspgLeft(t, pool, name)
 	cfg.InitiallyDropShadow = true
 	d = rspgDialect(t, cfg, testdb.PostgresDSN())
 	err = d.Inspect(ctx)
