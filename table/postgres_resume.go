@@ -74,7 +74,7 @@ func pgCheckpointSaved(ctx context.Context, q PostgresQuerier, n PostgresNames) 
 	if err != nil {
 		return "", fmt.Errorf("read checkpoint: %w", err)
 	}
-	return fmt.Sprintf("%s, %s ago", saved.UTC().Format(time.RFC3339), time.Since(saved).Round(time.Second)), nil
+	return fmt.Sprintf("%s UTC, %s ago", saved.UTC().Format(time.DateTime), time.Since(saved).Round(time.Second)), nil
 }
 
 // pgDescribeSQL is an expression describing the table named by the text
