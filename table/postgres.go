@@ -420,36 +420,38 @@ type PostgresInspection struct {
 
 // pgTableFacts is what the refusals are decided on.
 type pgTableFacts struct {
-	Exists             bool
-	Kind, Persistence  string // relkind, relpersistence
-	Owner              string
-	Owns               bool // the user is (a member of) the owner
-	RowSecurity        bool // row security enabled or forced
-	Policies           []string
-	Parents, Children  int // pg_inherits both ways
-	HasKey             bool
-	HasPrimary         bool     // a primary key (usable or not)
-	ReplIdent          string   // relreplident
-	AllTablesPubs      []string // FOR ALL TABLES
-	SchemaPubs         []string // FOR TABLES IN SCHEMA of the table's schema
-	TablePubs          []string // publications listing the table
-	Triggers, Rules    []string
-	MatViews           []string // materialized views reading the table
-	OtherRules         []string // rules of other relations reading the table (not a view's _RETURN)
-	ForeignViews       []string // views reading the table that the user does not own
-	RowTypeUsers       []string // objects using the table's row type
-	Functions          []string // functions whose body is bound to the table (BEGIN ATOMIC)
-	SelfForeignKeys    []string
-	PartitionedFKs     []string // foreign keys to the table from partitioned tables
-	ForeignChildren    []string // foreign keys to the table from tables the user does not own
-	LeftoverPub        bool
-	LeftoverSlot       bool
-	LeftoverSlotPID    int32
-	LeftoverShadow     bool
-	LeftoverOld        bool
-	OldRows            int64 // the old table's row estimate
-	LeftoverCheckpoint bool
-	CheckpointSaved    string // when the killed run saved its checkpoint ("" if it saved none)
+	Exists            bool
+	Kind, Persistence string // relkind, relpersistence
+	Owner             string
+	Owns              bool // the user is (a member of) the owner
+	RowSecurity       bool // row security enabled or forced
+	Policies          []string
+	Parents, Children int // pg_inherits both ways
+	HasKey            bool
+	HasPrimary        bool     // a primary key (usable or not)
+	ReplIdent         string   // relreplident
+	AllTablesPubs     []string // FOR ALL TABLES
+	SchemaPubs        []string // FOR TABLES IN SCHEMA of the table's schema
+	TablePubs         []string // publications listing the table
+	Triggers, Rules   []string
+	MatViews          []string // materialized views reading the table
+	OtherRules        []string // rules of other relations reading the table (not a view's _RETURN)
+	ForeignViews      []string // views reading the table that the user does not own
+	RowTypeUsers      []string // objects using the table's row type
+	Functions         []string // functions whose body is bound to the table (BEGIN ATOMIC)
+	SelfForeignKeys   []string
+	PartitionedFKs    []string // foreign keys to the table from partitioned tables
+	ForeignChildren   []string // foreign keys to the table from tables the user does not own
+	LeftoverPub       bool
+	LeftoverSlot      bool
+	LeftoverSlotPID   int32
+	// LeftoverSlotRetained is the WAL the leftover slot keeps, in bytes.
+	LeftoverSlotRetained int64
+	LeftoverShadow       bool
+	LeftoverOld          bool
+	OldRows              int64 // the old table's row estimate
+	LeftoverCheckpoint   bool
+	CheckpointSaved      string // when the killed run saved its checkpoint ("" if it saved none)
 	// Resume: the user resumes the killed run, whose leftovers are then no
 	// refusal (the dialect's Resume checks them).
 	Resume bool
@@ -742,12 +744,14 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1),
 		EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2),
 		coalesce((SELECT active_pid FROM pg_replication_slots WHERE slot_name = $2), 0),
+		coalesce((SELECT (pg_current_wal_insert_lsn() - restart_lsn)::int8 FROM pg_replication_slots
+			WHERE slot_name = $2 AND NOT pg_is_in_recovery()), 0),
 		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $4),
 		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $5),
 		coalesce((SELECT reltuples::int8 FROM pg_class WHERE relnamespace = $3 AND relname = $5), 0),
 		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $6)`,
 		n.Publication, n.Slot, nsp, n.Shadow, n.Old, n.Checkpoint).Scan(&f.LeftoverPub, &f.LeftoverSlot, &f.LeftoverSlotPID,
-		&f.LeftoverShadow, &f.LeftoverOld, &f.OldRows, &f.LeftoverCheckpoint)
+		&f.LeftoverSlotRetained, &f.LeftoverShadow, &f.LeftoverOld, &f.OldRows, &f.LeftoverCheckpoint)
 	if err != nil {
 		return nil, fmt.Errorf("look for leftovers: %w", err)
 	}

@@ -35,7 +35,8 @@ func (f *pgTableFacts) leftovers(n PostgresNames) []string {
 		if f.LeftoverSlotPID != 0 {
 			drop = fmt.Sprintf("SELECT pg_terminate_backend(%d); then %s", f.LeftoverSlotPID, drop)
 		}
-		left = append(left, fmt.Sprintf("replication slot %s (it retains WAL until dropped; if abandoned, drop it by hand: %s)", n.Slot, drop))
+		left = append(left, fmt.Sprintf("replication slot %s (it retains WAL until dropped, %s now; if abandoned, drop it by hand: %s)",
+			n.Slot, pgSize(max(f.LeftoverSlotRetained, 0)), drop))
 	}
 	if f.LeftoverPub {
 		left = append(left, "publication "+n.Publication)

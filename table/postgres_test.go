@@ -184,6 +184,7 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.LeftoverPub = true }, "left publication osc_s_t: it saved no checkpoint, so it cannot be resumed; run again with --initially-drop-ghost-table"},
 		{func(f *pgTableFacts) { f.LeftoverSlot = true }, "SELECT pg_drop_replication_slot('osc_s_t')"},
 		{func(f *pgTableFacts) { f.LeftoverSlot, f.LeftoverSlotPID = true, 42 }, "pg_terminate_backend(42)"},
+		{func(f *pgTableFacts) { f.LeftoverSlot, f.LeftoverSlotRetained = true, 3<<20 }, "retains WAL until dropped, 3.0 MB now"},
 		{func(f *pgTableFacts) { f.LeftoverShadow = true }, "left shadow table s._t_osc: it saved no checkpoint"},
 		{func(f *pgTableFacts) { f.LeftoverShadow, f.LeftoverCheckpoint, f.CheckpointSaved = true, true, "T0" }, "left shadow table s._t_osc, checkpoint table s._t_osk: " +
 			"run again with --resume to continue it (checkpoint saved T0), or with --initially-drop-ghost-table to drop it and start afresh"},
