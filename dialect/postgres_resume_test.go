@@ -791,3 +791,34 @@ func startReplication(ctx context.Context, conn *pgconn.PgConn, slot, pub string
 	return pglogrepl.StartReplication(ctx, conn, slot, 0, pglogrepl.StartReplicationOptions{
 		Mode: pglogrepl.LogicalReplication, PluginArgs: []string{"proto_version '1'", "publication_names '" + pub + "'"}})
 }
+
+// TestPostgresDescriptionSearchPath: a table's description does not depend
+// on the session's search_path (a resumed run's DSN may set another).
+func TestPostgresDescriptionSearchPath(t *testing.T) {
+	pool := rspgDB(t, "CREATE TABLE dp_parent (id int PRIMARY KEY)",
+		"CREATE TABLE dp (id serial PRIMARY KEY, pid int REFERENCES dp_parent, CHECK (pid > 0))", "CREATE INDEX dp_pid ON dp (pid)")
+	ctx := context.Background()
+	plain, err := table.DescribePostgresTable(ctx, pool, rspgSchema, "dp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+rspgSchema); err != nil {
+		t.Fatal(err)
+	}
+	inSchema, err := table.DescribePostgresTable(ctx, tx, rspgSchema, "dp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain != inSchema || !strings.Contains(plain, "REFERENCES rspg_dialect.dp_parent(id)") || !strings.Contains(plain, "nextval('rspg_dialect.dp_id_seq'::regclass)") {
+		t.Errorf("descriptions differ by search_path or do not qualify names:\n%s\n---\n%s", plain, inSchema)
+	}
+	var path string
+	if err := tx.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&path); err != nil || path != rspgSchema {
+		t.Errorf("search_path after the description: %q (%v)", path, err)
+	}
+}

@@ -100,11 +100,42 @@ func pgDescribeSQL(param string) string {
 			FROM pg_class c WHERE c.oid = ` + r + `))`
 }
 
+// PostgresBeginner is a pool, a connection or a transaction (a nested Begin
+// is a savepoint).
+type PostgresBeginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// pgCatalogPath runs fn in a transaction (a savepoint in one) whose
+// search_path is pg_catalog alone, so that the catalog's deparsing functions
+// (pg_get_indexdef, pg_get_constraintdef, pg_get_expr, format_type) qualify
+// every other name, whatever the session's search_path; the search_path is
+// restored before the transaction ends.
+func pgCatalogPath(ctx context.Context, db PostgresBeginner, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var path string
+		if err := tx.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&path); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path = pg_catalog"); err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", path)
+		return err
+	})
+}
+
 // DescribePostgresTable describes schema.name as pgDescribeSQL does ("" when
-// it does not exist).
-func DescribePostgresTable(ctx context.Context, q PostgresQuerier, schema, name string) (string, error) {
+// it does not exist), names qualified (pgCatalogPath).
+func DescribePostgresTable(ctx context.Context, db PostgresBeginner, schema, name string) (string, error) {
 	var d *string
-	if err := q.QueryRow(ctx, "SELECT "+pgDescribeSQL("$1"), QuotePostgres(schema, name)).Scan(&d); err != nil {
+	err := pgCatalogPath(ctx, db, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT "+pgDescribeSQL("$1"), QuotePostgres(schema, name)).Scan(&d)
+	})
+	if err != nil {
 		return "", fmt.Errorf("describe %s.%s: %w", schema, name, err)
 	}
 	if d == nil {
@@ -144,12 +175,15 @@ func CreatePostgresCheckpointed(ctx context.Context, pool *pgxpool.Pool, in *Pos
 
 // SavePostgresCheckpoint replaces the checkpoint (the dialect's encoding)
 // in one statement, with the descriptions of the shadow and the original
-// as they are now.
-func SavePostgresCheckpoint(ctx context.Context, q PostgresQuerier, n PostgresNames, saved time.Time, checkpoint string) error {
-	_, err := q.Exec(ctx, "INSERT INTO "+QuotePostgres(n.Schema, n.Checkpoint)+" (id, saved, checkpoint, shadow, original) VALUES (1, $1, $2, "+
-		pgDescribeSQL("$3")+", "+pgDescribeSQL("$4")+`)
+// as they are now (names qualified: pgCatalogPath).
+func SavePostgresCheckpoint(ctx context.Context, db PostgresBeginner, n PostgresNames, saved time.Time, checkpoint string) error {
+	err := pgCatalogPath(ctx, db, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO "+QuotePostgres(n.Schema, n.Checkpoint)+" (id, saved, checkpoint, shadow, original) VALUES (1, $1, $2, "+
+			pgDescribeSQL("$3")+", "+pgDescribeSQL("$4")+`)
 		ON CONFLICT (id) DO UPDATE SET saved = excluded.saved, checkpoint = excluded.checkpoint, shadow = excluded.shadow, original = excluded.original`,
-		saved, checkpoint, QuotePostgres(n.Schema, n.Shadow), QuotePostgres(n.Schema, n.Table))
+			saved, checkpoint, QuotePostgres(n.Schema, n.Shadow), QuotePostgres(n.Schema, n.Table))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save checkpoint into %s.%s: %w", n.Schema, n.Checkpoint, err)
 	}
