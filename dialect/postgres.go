@@ -216,9 +216,12 @@ func (d *postgresDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	if d.pool == nil {
 		return errors.New("postgres: cleanup without a connection")
 	}
-	if err := d.dropBookkeeping(ctx); err != nil {
-		return err
-	}
+	return errors.Join(d.dropBookkeeping(ctx), d.dropTable(ctx, plan, cutOver))
+}
+
+// dropTable drops the shadow, or after the cut-over the old table when the
+// user asked for it.
+func (d *postgresDialect) dropTable(ctx context.Context, plan *table.Plan, cutOver bool) error {
 	schema := plan.Source.Schema
 	if d.swapped {
 		d.log.Info("the original table is kept: the migration did not complete", "table", schema+"."+plan.OldName)
