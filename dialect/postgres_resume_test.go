@@ -822,3 +822,59 @@ func TestPostgresDescriptionSearchPath(t *testing.T) {
 		t.Errorf("search_path after the description: %q (%v)", path, err)
 	}
 }
+
+// TestPostgresSlotAdvancesWhileThrottled: while the copy is throttled its
+// restart position keeps up with the applied changes, so the permanent slot,
+// confirmed only up to saved checkpoints, does not retain every WAL written
+// meanwhile.
+func TestPostgresSlotAdvancesWhileThrottled(t *testing.T) {
+	const name = "th"
+	pool := rspgDB(t, "CREATE TABLE th (id int PRIMARY KEY, v int)", "INSERT INTO th SELECT i, i FROM generate_series(1, 1000) i")
+	flag := filepath.Join(t.TempDir(), "throttle")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ADD COLUMN w int", Execute: true, Version: "test",
+		CheckpointInterval: 100 * time.Millisecond, StatusInterval: time.Hour, Control: engine.Control{ThrottleFlagFile: flag}}
+	d := rspgDialect(t, cfg, testdb.PostgresDSN())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	confirmed := func() (lsn string) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+			err := pool.QueryRow(ctx, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'osc_rspg_dialect_th'").Scan(&lsn)
+			if err == nil {
+				return lsn
+			}
+		}
+		t.Fatal("no slot")
+		return ""
+	}
+	first := confirmed()
+	var current string
+	for i := 0; i < 50; i++ {
+		testdb.ExecPostgresIn(t, pool, rspgSchema, fmt.Sprintf("UPDATE th SET v = v + 1 WHERE id = %d", i+1))
+		time.Sleep(60 * time.Millisecond)
+		if current = confirmed(); current != first {
+			break
+		}
+	}
+	if !m.Status().Throttled {
+		t.Error("the copy was not throttled")
+	}
+	if current == first {
+		t.Errorf("the slot stayed confirmed at %s while the throttled run applied changes", first)
+	}
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := rspgLeft(t, pool, name); fmt.Sprint(got) != "[table _th_old]" {
+		t.Errorf("after the run: %v", got)
+	}
+}
