@@ -1,0 +1,104 @@
+package dialect
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"osc/engine"
+	"osc/table"
+)
+
+// rvmyBinlogEvent describes the first binlog event at pos ("file:pos") on
+// db's server, or the error the server gives for that offset.
+func rvmyBinlogEvent(db *sql.DB, pos string) string {
+	i := strings.LastIndexByte(pos, ':')
+	rows, err := db.Query("SHOW BINLOG EVENTS IN '" + pos[:i] + "' FROM " + pos[i+1:] + " LIMIT 1")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return "no event"
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "error: " + err.Error()
+	}
+	var out []string
+	for _, v := range vals {
+		out = append(out, v.String)
+	}
+	return strings.Join(out, " | ")
+}
+
+// TestRvmyResumeOnAnotherServer: after a failover the killed run's tables
+// (checkpoint row included) are on the promoted replica, whose binlog files
+// have the same names (the sandbox's replica: binlog.0000NN, as on the
+// primary) but other contents at other offsets. The checkpoint's file:pos
+// names a place in the primary's binlog only; a resume against the other
+// server must refuse (or translate through a GTID saved with it), not
+// start reading the other server's binlog at that offset.
+func TestRvmyResumeOnAnotherServer(t *testing.T) {
+	const name = "rvmy_failover"
+	db := mysqlTestDB(t, name)
+	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY, v INT) ENGINE=InnoDB", "INSERT INTO "+name+" VALUES (1, 1)")
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT", Execute: true, Version: "test"}
+	pos := rsmyBinlogPos(t, db)
+	rsmyKilled(t, cfg, &engine.Checkpoint{Version: "test", Alter: cfg.Alter, After: []any{int64(1)}, Position: pos, Saved: time.Now()})
+
+	conn := mysqlTestConn(t)
+	port := 13307
+	if p := os.Getenv("OSC_MYSQL_REPLICA_PORT"); p != "" {
+		var err error
+		if port, err = strconv.Atoi(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Port = port
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rdb, err := table.OpenMySQL(ctx, conn, mysqlTestSchema)
+	if err != nil {
+		t.Skipf("replica: %v", err)
+	}
+	defer rdb.Close()
+	// Wait for the killed run's tables and checkpoint to reach the replica.
+	for {
+		var ck sql.NullString
+		err := rdb.QueryRowContext(ctx, "SELECT checkpoint FROM "+table.MySQLCheckpointName(name)).Scan(&ck)
+		if err == nil && ck.Valid {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the checkpoint did not reach the replica: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rcfg := cfg
+	rcfg.Resume = true
+	dd, err := NewMySQL(rcfg, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dd.(*mysqlDialect)
+	defer d.Close()
+	if err := d.Inspect(ctx); err != nil {
+		t.Fatalf("inspect on the replica: %v", err)
+	}
+	_, ck, err := d.Resume(ctx)
+	if err == nil {
+		t.Errorf("a resume on another server (port %d) accepted the checkpoint's binlog position %s of the server that saved it "+
+			"(it would restart the capture there, from %v):\n  that server's event at %s: %s\n  this server's event at %s: %s",
+			port, ck.Position, d.from, pos, rvmyBinlogEvent(db, pos), pos, rvmyBinlogEvent(rdb, pos))
+	}
+}
