@@ -102,3 +102,75 @@ func TestRvmyResumeOnAnotherServer(t *testing.T) {
 			port, ck.Position, d.from, pos, rvmyBinlogEvent(db, pos), pos, rvmyBinlogEvent(rdb, pos))
 	}
 }
+
+// TestRvmyResumeWithQueuedRename: a run killed in its cut-over after it
+// dropped the sentry but before UNLOCK TABLES (with the host lost, its
+// sessions linger: connection A keeps LOCK TABLES t WRITE, connection B's
+// RENAME waits behind it) leaves the shadow, no sentry, and a rename that
+// runs as soon as A's session goes (killed by the DBA, or wait_timeout).
+// Resume takes that for a run killed before its cut-over: the resumed run
+// re-applies changes from the checkpoint (older row images first) to the
+// shadow, and the killed run's rename then swaps that half re-applied
+// shadow in. Resume must refuse while such a rename is queued, as the
+// resumed cut-over does when a sentry was left (dropResumedSentry).
+func TestRvmyResumeWithQueuedRename(t *testing.T) {
+	const name = "rvmy_qrename"
+	db := mysqlTestDB(t, name)
+	shadow, _, old, _ := rsmyNames(name)
+	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY, v INT) ENGINE=InnoDB", "INSERT INTO "+name+" VALUES (1, 1)")
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT", Execute: true, Version: "test"}
+	rsmyKilled(t, cfg, &engine.Checkpoint{Version: "test", Alter: cfg.Alter, CopyDone: true, Position: rsmyBinlogPos(t, db), Saved: time.Now()})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var bID int64
+	if err := b.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&bID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ExecContext(ctx, "LOCK TABLES "+name+" WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	renamed := make(chan error, 1)
+	go func() {
+		_, err := b.ExecContext(context.Background(), "RENAME TABLE "+name+" TO "+old+", "+shadow+" TO "+name)
+		renamed <- err
+	}()
+	defer func() {
+		// Never let the rename run: stop it, then unlock.
+		db.Exec("KILL QUERY " + strconv.FormatInt(bID, 10)) //nolint:errcheck
+		<-renamed
+		a.ExecContext(context.Background(), "UNLOCK TABLES") //nolint:errcheck
+	}()
+	for {
+		if id, err := table.MySQLQueuedRename(ctx, db, shadow); err == nil && id == bID {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the rename was not seen queued")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	rcfg := cfg
+	rcfg.Resume = true
+	d, err := rsmyDialect(t, rcfg)
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	_, ck, err := d.Resume(rctx)
+	if err == nil {
+		t.Errorf("resume accepted (checkpoint %+v, sentry left: %v) while the killed run's RENAME (session %d) waits to swap the shadow in", *ck, d.sentry, bID)
+	}
+}
