@@ -174,3 +174,28 @@ func TestRvmyResumeWithQueuedRename(t *testing.T) {
 		t.Errorf("resume accepted (checkpoint %+v, sentry left: %v) while the killed run's RENAME (session %d) waits to swap the shadow in", *ck, d.sentry, bID)
 	}
 }
+
+// TestRvmyResumeSwappedCompressed: a run killed after its cut-over swapped
+// the tables leaves only cleanup to --resume (Resume's CutOver). But Inspect
+// runs first, on the table as it is now, the altered one: an --alter that
+// osc accepts for the shadow (here COMPRESSED columns, which it only warns
+// about) makes Inspect refuse, and the leftovers can never be cleaned up by
+// osc; the refusal even tells the operator to migrate with a plain ALTER.
+func TestRvmyResumeSwappedCompressed(t *testing.T) {
+	const name = "rvmy_swapcomp"
+	db := mysqlTestDB(t, name)
+	shadow, _, old, _ := rsmyNames(name)
+	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB", "INSERT INTO "+name+" VALUES (1, 'a')")
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "MODIFY v TEXT COMPRESSED", Execute: true, Version: "test"}
+	rsmyKilled(t, cfg, &engine.Checkpoint{Version: "test", Alter: cfg.Alter, CopyDone: true, Position: rsmyBinlogPos(t, db), Saved: time.Now()})
+	mustExec(t, db, "RENAME TABLE "+name+" TO "+old+", "+shadow+" TO "+name) // the killed run's swap
+	rcfg := cfg
+	rcfg.Resume = true
+	d, err := rsmyDialect(t, rcfg)
+	if err != nil {
+		t.Fatalf("resume after the swap refused by Inspect, so the killed run's leftovers cannot be cleaned up: %v", err)
+	}
+	if _, ck, err := d.Resume(context.Background()); err != nil || !ck.CutOver {
+		t.Errorf("resume after the swap: %v", err)
+	}
+}
