@@ -15,11 +15,11 @@ import (
 	"osc/internal/testdb"
 )
 
-// rvmyProxy forwards TCP connections to a server. Armed, it cuts the
+// myCutProxy forwards TCP connections to a server. Armed, it cuts the
 // server-to-client stream of the connection it is forwarding right after
 // the n-th whole packet that contains mark (as a network failure would),
 // and notes the end position (log_pos) of the binlog event in that packet.
-type rvmyProxy struct {
+type myCutProxy struct {
 	ln     net.Listener
 	target string
 
@@ -30,13 +30,13 @@ type rvmyProxy struct {
 	cut    chan struct{}
 }
 
-func rvmyStartProxy(t *testing.T, target string) *rvmyProxy {
+func myStartCutProxy(t *testing.T, target string) *myCutProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &rvmyProxy{ln: ln, target: target, cut: make(chan struct{})}
+	p := &myCutProxy{ln: ln, target: target, cut: make(chan struct{})}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -50,13 +50,13 @@ func rvmyStartProxy(t *testing.T, target string) *rvmyProxy {
 	return p
 }
 
-func (p *rvmyProxy) arm(mark string, n int) {
+func (p *myCutProxy) arm(mark string, n int) {
 	p.mu.Lock()
 	p.mark, p.n = []byte(mark), n
 	p.mu.Unlock()
 }
 
-func (p *rvmyProxy) serve(c net.Conn) {
+func (p *myCutProxy) serve(c net.Conn) {
 	s, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -98,20 +98,18 @@ func (p *rvmyProxy) serve(c net.Conn) {
 	}
 }
 
-// TestRvmyCheckpointAfterReconnect: the binlog reader takes every
-// RotateEvent for a transaction boundary ("A binlog file starts between
-// transactions"). But when the replication connection breaks, go-mysql
-// reconnects at the end of the last event it read (BinlogSyncer.retrySync,
-// prepareSyncPos(b.nextPos)), which may be in the middle of a transaction,
-// even of a statement, and the server starts the new stream with a fake
-// RotateEvent carrying that position. Checkpoint then returns it: a resumed
-// capture started there gets the rest of a statement without its table map
-// (and the transaction without its GTID event), and fails to decode it;
-// the resumed run then fails and drops everything the killed run did.
-func TestRvmyCheckpointAfterReconnect(t *testing.T) {
+// TestMySQLCheckpointAfterReconnect: when the replication connection
+// breaks, go-mysql reconnects at the end of the last event it read
+// (BinlogSyncer.retrySync, prepareSyncPos(b.nextPos)), which may be in the
+// middle of a transaction, even of a statement, and the server starts the
+// new stream with a rotate event naming that position. Checkpoint must
+// never return it: a resumed capture started there would get the rest of a
+// statement without its table map and fail to decode it (and the resumed
+// run would then fail and drop everything the killed run did).
+func TestMySQLCheckpointAfterReconnect(t *testing.T) {
 	db, cfg := myOpenTestDB(t)
 	p := myTestTable(t, db, "rvmy_reconn")
-	proxy := rvmyStartProxy(t, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port))
+	proxy := myStartCutProxy(t, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port))
 	pcfg := cfg
 	addr := proxy.ln.Addr().(*net.TCPAddr)
 	pcfg.Host, pcfg.Port = "127.0.0.1", uint16(addr.Port)
