@@ -13,9 +13,9 @@ import (
 	"osc/table"
 )
 
-// rvmyBinlogEvent describes the first binlog event at pos ("file:pos") on
+// rsmyBinlogEvent describes the first binlog event at pos ("file:pos") on
 // db's server, or the error the server gives for that offset.
-func rvmyBinlogEvent(db *sql.DB, pos string) string {
+func rsmyBinlogEvent(db *sql.DB, pos string) string {
 	i := strings.LastIndexByte(pos, ':')
 	rows, err := db.Query("SHOW BINLOG EVENTS IN '" + pos[:i] + "' FROM " + pos[i+1:] + " LIMIT 1")
 	if err != nil {
@@ -41,14 +41,14 @@ func rvmyBinlogEvent(db *sql.DB, pos string) string {
 	return strings.Join(out, " | ")
 }
 
-// TestRvmyResumeOnAnotherServer: after a failover the killed run's tables
+// TestMySQLResumeOnAnotherServer: after a failover the killed run's tables
 // (checkpoint row included) are on the promoted replica, whose binlog files
 // have the same names (the sandbox's replica: binlog.0000NN, as on the
 // primary) but other contents at other offsets. The checkpoint's file:pos
 // names a place in the primary's binlog only; a resume against the other
 // server must refuse (or translate through a GTID saved with it), not
 // start reading the other server's binlog at that offset.
-func TestRvmyResumeOnAnotherServer(t *testing.T) {
+func TestMySQLResumeOnAnotherServer(t *testing.T) {
 	const name = "rvmy_failover"
 	db := mysqlTestDB(t, name)
 	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY, v INT) ENGINE=InnoDB", "INSERT INTO "+name+" VALUES (1, 1)")
@@ -99,11 +99,11 @@ func TestRvmyResumeOnAnotherServer(t *testing.T) {
 	if err == nil {
 		t.Errorf("a resume on another server (port %d) accepted the checkpoint's binlog position %s of the server that saved it "+
 			"(it would restart the capture there, from %v):\n  that server's event at %s: %s\n  this server's event at %s: %s",
-			port, ck.Position, d.from, pos, rvmyBinlogEvent(db, pos), pos, rvmyBinlogEvent(rdb, pos))
+			port, ck.Position, d.from, pos, rsmyBinlogEvent(db, pos), pos, rsmyBinlogEvent(rdb, pos))
 	}
 }
 
-// TestRvmyResumeWithQueuedRename: a run killed in its cut-over after it
+// TestMySQLResumeWithQueuedRename: a run killed in its cut-over after it
 // dropped the sentry but before UNLOCK TABLES (with the host lost, its
 // sessions linger: connection A keeps LOCK TABLES t WRITE, connection B's
 // RENAME waits behind it) leaves the shadow, no sentry, and a rename that
@@ -113,7 +113,7 @@ func TestRvmyResumeOnAnotherServer(t *testing.T) {
 // shadow, and the killed run's rename then swaps that half re-applied
 // shadow in. Resume must refuse while such a rename is queued, as the
 // resumed cut-over does when a sentry was left (dropResumedSentry).
-func TestRvmyResumeWithQueuedRename(t *testing.T) {
+func TestMySQLResumeWithQueuedRename(t *testing.T) {
 	const name = "rvmy_qrename"
 	db := mysqlTestDB(t, name)
 	shadow, _, old, _ := rsmyNames(name)
@@ -175,13 +175,13 @@ func TestRvmyResumeWithQueuedRename(t *testing.T) {
 	}
 }
 
-// TestRvmyResumeSwappedCompressed: a run killed after its cut-over swapped
+// TestMySQLResumeSwappedCompressed: a run killed after its cut-over swapped
 // the tables leaves only cleanup to --resume (Resume's CutOver). But Inspect
 // runs first, on the table as it is now, the altered one: an --alter that
 // osc accepts for the shadow (here COMPRESSED columns, which it only warns
 // about) makes Inspect refuse, and the leftovers can never be cleaned up by
 // osc; the refusal even tells the operator to migrate with a plain ALTER.
-func TestRvmyResumeSwappedCompressed(t *testing.T) {
+func TestMySQLResumeSwappedCompressed(t *testing.T) {
 	const name = "rvmy_swapcomp"
 	db := mysqlTestDB(t, name)
 	shadow, _, old, _ := rsmyNames(name)
