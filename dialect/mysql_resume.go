@@ -93,6 +93,18 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	shadow, changelog, old := table.MySQLNames(name)
 	const keep = "; nothing was changed"
 	afresh := "run again without --resume and with --initially-drop-ghost-table to drop what is left and start afresh" + keep
+	// A RENAME of the killed run's cut-over still queued (its host lost, its
+	// sessions linger: one holds LOCK TABLES, the rename waits behind it)
+	// swaps the shadow in as soon as the lock goes, whatever this run has
+	// done to the shadow by then, and the sentry that would make it fail may
+	// be gone already. Refused before anything, whatever was left.
+	if id, err := table.MySQLQueuedRename(ctx, d.db, shadow); err != nil {
+		return nil, nil, err
+	} else if id != 0 {
+		return nil, nil, fmt.Errorf("a RENAME TABLE of the killed run's cut-over still waits on the server (session %d) and would swap the tables "+
+			"as soon as it gets its lock: KILL %d (and the killed run's session that holds the lock on %s.%s, if its host is gone), "+
+			"then run again with --resume%s", id, id, schema, name, keep)
+	}
 	l, err := table.FindMySQLLeftovers(ctx, d.db, schema, name)
 	if err != nil {
 		return nil, nil, err
@@ -306,9 +318,11 @@ func mysqlBinaryLogs(ctx context.Context, db *sql.DB) ([]mysqlBinlogFile, error)
 }
 
 // dropResumedSentry drops the cut-over sentry a killed run left, right
-// before this run's cut-over makes its own; refused while a rename of the
-// killed run still waits on the server (it would run once the sentry is
-// gone).
+// before this run's cut-over makes its own. Resume refused any rename of
+// the killed run still queued, and a dead run issues no new one; should
+// one wait on the server all the same, it would run once the sentry is
+// gone, so the cut-over is refused (and this run, failed, cleans up: the
+// rename then fails on the missing shadow).
 func (d *mysqlDialect) dropResumedSentry(ctx context.Context, plan *table.Plan) error {
 	if !d.sentry {
 		return nil
@@ -318,7 +332,9 @@ func (d *mysqlDialect) dropResumedSentry(ctx context.Context, plan *table.Plan) 
 		return err
 	}
 	if id != 0 {
-		return fmt.Errorf("a RENAME TABLE of the killed run's cut-over still waits on the server (session %d): KILL %d, then run again with --resume", id, id)
+		return fmt.Errorf("a RENAME TABLE that this run did not issue waits on the server (session %d) and would swap the tables once the "+
+			"killed run's cut-over sentry %s.%s is dropped: the cut-over is refused and this run cleans up as a failed one; KILL %d before migrating again",
+			id, plan.Source.Schema, plan.OldName, id)
 	}
 	if err := cutover.DropMySQLSentry(ctx, d.db, plan.Source.Schema, plan.OldName); err != nil {
 		return err

@@ -3,6 +3,7 @@ package dialect
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -111,8 +112,8 @@ func TestMySQLResumeOnAnotherServer(t *testing.T) {
 // Resume takes that for a run killed before its cut-over: the resumed run
 // re-applies changes from the checkpoint (older row images first) to the
 // shadow, and the killed run's rename then swaps that half re-applied
-// shadow in. Resume must refuse while such a rename is queued, as the
-// resumed cut-over does when a sentry was left (dropResumedSentry).
+// shadow in. Resume must refuse while such a rename is queued, naming the
+// session to KILL, before it changes anything.
 func TestMySQLResumeWithQueuedRename(t *testing.T) {
 	const name = "rvmy_qrename"
 	db := mysqlTestDB(t, name)
@@ -169,9 +170,17 @@ func TestMySQLResumeWithQueuedRename(t *testing.T) {
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer rcancel()
+	before := rsmyState(t, db, name)
 	_, ck, err := d.Resume(rctx)
-	if err == nil {
+	switch {
+	case err == nil:
 		t.Errorf("resume accepted (checkpoint %+v, sentry left: %v) while the killed run's RENAME (session %d) waits to swap the shadow in", *ck, d.sentry, bID)
+	case !strings.Contains(err.Error(), fmt.Sprintf("(session %d)", bID)) || !strings.Contains(err.Error(), fmt.Sprintf("KILL %d", bID)) ||
+		!strings.Contains(err.Error(), "nothing was changed"):
+		t.Errorf("the refusal does not name the session to KILL (%d) and that nothing was changed: %v", bID, err)
+	}
+	if after := rsmyState(t, db, name); after != before {
+		t.Errorf("the refused resume changed what the killed run left:\n%s\nnow:\n%s", before, after)
 	}
 }
 
