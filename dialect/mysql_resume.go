@@ -86,7 +86,7 @@ func (d *mysqlDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpoint
 // the table has the shadow's definition, the old table, if still there,
 // the original's), the checkpoint says CutOver.
 func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkpoint, error) {
-	if d.insp == nil {
+	if d.insp == nil && !d.cleanupOnly {
 		return nil, nil, errors.New("mysql: Resume before a successful Inspect")
 	}
 	schema, name := d.cfg.Schema, d.cfg.Table
@@ -126,6 +126,11 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	if !slices.Contains(l.Ghost, shadow) {
 		return d.resumeSwapped(ctx, l, row, ck, afresh)
 	}
+	if d.insp == nil {
+		// Inspect found the shadow gone; under the advisory lock no osc
+		// made it since.
+		return nil, nil, fmt.Errorf("the shadow table %s.%s appeared since osc inspected %s.%s: run again with --resume%s", schema, shadow, schema, name, keep)
+	}
 	switch {
 	case l.Old != "":
 		return nil, nil, fmt.Errorf("%s.%s exists and is not osc's cut-over sentry: the killed run cannot have made it; check it and rename or drop it%s", schema, old, keep)
@@ -163,6 +168,18 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	}
 	d.plan, d.from, d.sentry = plan, pos, l.Sentry != ""
 	return enginePlan(plan), ck, nil
+}
+
+// shadowGone reports whether a killed run of this migration left its
+// checkpoint table but no shadow: it swapped the tables, or lost the
+// shadow (resumeSwapped tells which).
+func (d *mysqlDialect) shadowGone(ctx context.Context) (bool, error) {
+	l, err := table.FindMySQLLeftovers(ctx, d.db, d.cfg.Schema, d.cfg.Table)
+	if err != nil {
+		return false, err
+	}
+	shadow, _, _ := table.MySQLNames(d.cfg.Table)
+	return l.Checkpoint != nil && !slices.Contains(l.Ghost, shadow), nil
 }
 
 // resumeSwapped is Resume when the shadow's name is gone: the killed run
