@@ -79,9 +79,9 @@ func (d *mysqlDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpoint
 // tables have the definitions they had when the shadow was made, the
 // server's sql_mode and the conversions' time zone are the same, and the
 // capture can restart at the checkpoint's position on this server
-// (checkResumePosition). A cut-over sentry the
-// killed run left stays until this run's cut-over (it keeps a rename of
-// the killed run that may still wait on the server from ever running).
+// (checkResumePosition); and no rename of the killed run's cut-over is
+// queued on the server. A cut-over sentry the killed run left stays until
+// this run's cut-over.
 // When the killed run had swapped the tables (the shadow's name is gone,
 // the table has the shadow's definition, the old table, if still there,
 // the original's), the checkpoint says CutOver.
