@@ -44,6 +44,11 @@ type postgresDialect struct {
 	// resumedCutOver: Resume found the tables swapped by the killed run;
 	// Cleanup drops its slot and publication too.
 	resumedCutOver bool
+	// cleanupOnly: with --resume, the killed run left its checkpoint table
+	// but no shadow (it swapped the tables, or lost the shadow): Inspect
+	// did not inspect the table, and Resume can only report the swap for
+	// cleanup, or refuse.
+	cleanupOnly bool
 }
 
 var _ engine.Dialect = (*postgresDialect)(nil)
@@ -103,6 +108,23 @@ func (d *postgresDialect) Inspect(ctx context.Context) error {
 	// The lock is held: no live osc owns what a killed run left.
 	if err := d.initiallyDrop(ctx); err != nil {
 		return err
+	}
+	if d.cfg.Resume {
+		// After a swap the table is the altered one, which the refusals
+		// of what osc cannot migrate do not concern (an --alter may make
+		// what osc refuses to migrate: ENABLE ROW LEVEL SECURITY, SET
+		// UNLOGGED), and refusing them would leave the killed run's slot
+		// retaining WAL for good.
+		left, err := table.ReadPostgresLeftover(ctx, d.pool, d.names)
+		if err != nil {
+			return err
+		}
+		if left.CheckpointTable && !left.Shadow {
+			d.cleanupOnly = true
+			d.log.Info("resuming: the killed run's shadow table is gone, so it swapped the tables (or lost the shadow): only cleanup is left",
+				"table", d.cfg.Schema+"."+d.cfg.Table)
+			return nil
+		}
 	}
 	insp, err := table.InspectPostgresTableFor(ctx, d.pool, d.names, d.cfg.Resume)
 	if err != nil {

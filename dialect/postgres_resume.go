@@ -106,7 +106,7 @@ func (d *postgresDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpo
 // Resume takes up what a killed run of this migration left; see the
 // comment at the top of the file. Every refusal changes nothing.
 func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkpoint, error) {
-	if d.insp == nil {
+	if d.insp == nil && !d.cleanupOnly {
 		return nil, nil, errors.New("postgres: Resume before a successful Inspect")
 	}
 	n := d.names
@@ -134,7 +134,11 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 		}
 		// The cut-over swapped the tables in one transaction: the new table
 		// has the original's name, the old one _<t>_old; only cleaning up
-		// is left.
+		// is left, once the killed run's walsender let go of the slot
+		// (Cleanup drops it).
+		if err := d.waitSlotIdle(ctx); err != nil {
+			return nil, nil, err
+		}
 		if err := d.warnNotValid(ctx); err != nil {
 			return nil, nil, err
 		}
@@ -143,6 +147,11 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 		d.resumedCutOver = true
 		ck.CutOver = true
 		return enginePlan(plan), ck, nil
+	}
+	if d.insp == nil {
+		// Inspect found the shadow gone; under the advisory lock no osc
+		// made it since.
+		return nil, nil, refuse("the shadow table %s.%s appeared since osc inspected %s.%s: run again with --resume", n.Schema, n.Shadow, n.Schema, n.Table)
 	}
 	if ck.Position == "" {
 		return nil, nil, refuse("the checkpoint has no capture position")
