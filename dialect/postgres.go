@@ -98,6 +98,13 @@ func (d *postgresDialect) Inspect(ctx context.Context) error {
 		}
 		d.pool = pool
 	}
+	if d.names.Database == "" {
+		var db string
+		if err := d.pool.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+			return fmt.Errorf("postgres: read the database's name: %w", err)
+		}
+		d.names = d.names.InDatabase(db)
+	}
 	if d.lock == nil {
 		lock, err := table.LockPostgres(ctx, d.pool, d.cfg.Schema, d.cfg.Table)
 		if err != nil {
@@ -218,6 +225,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, drain func(context.Contex
 		RestartedIdentity: d.shadow.RestartedIdentity,
 		AlwaysIdentity:    d.shadow.AlwaysIdentity,
 		OwnerSet:          d.shadow.OwnerSet,
+		Publication:       d.names.Publication,
 		Log:               d.log,
 	}, drain)
 	var nv *cutover.PostgresNotValidError

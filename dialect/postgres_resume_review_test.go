@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,18 @@ func pgrvDB(t *testing.T, stmts ...string) *pgxpool.Pool {
 	testdb.ResetPostgresSchema(t, pool, pgrvSchema)
 	testdb.ExecPostgresIn(t, pool, pgrvSchema, stmts...)
 	return pool
+}
+
+// pgTestNames are osc's names for schema.name in the test database.
+func pgTestNames(t *testing.T, schema, name string) table.PostgresNames {
+	t.Helper()
+	return table.NewPostgresNames(schema, name).InDatabase(testdb.PostgresConfig(t).ConnConfig.Database)
+}
+
+// rspgSlot is the slot's name for the table name of rspgSchema.
+func rspgSlot(t *testing.T, name string) string {
+	t.Helper()
+	return pgTestNames(t, rspgSchema, name).Slot
 }
 
 // pgrvSavedCheckpoint reads the checkpoint saved for table name (nil: none).
@@ -92,7 +105,7 @@ func TestPostgresResumeAfterSwapRLS(t *testing.T) {
 		t.Errorf("--resume after the swap: %v", err)
 	}
 	var slots int
-	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'osc_pgrv_dialect_rls'").Scan(&slots); err != nil {
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", pgTestNames(t, pgrvSchema, name).Slot).Scan(&slots); err != nil {
 		t.Fatal(err)
 	}
 	if slots != 0 {
@@ -100,20 +113,25 @@ func TestPostgresResumeAfterSwapRLS(t *testing.T) {
 	}
 }
 
-// TestPostgresInitiallyDropOtherDatabase: slot names are cluster-wide but osc's
-// are derived from schema and table only (osc_<schema>_<table>), and neither
-// the leftover check nor --initially-drop-ghost-table looks at the slot's
-// database. A killed run migrating the same schema.table in another database
-// of the cluster (a staging copy, a tenant per database) leaves a permanent
-// slot that this database's run reports as its own leftover, and that
-// --initially-drop-ghost-table drops: the other run can no longer be
-// resumed. (Resume itself refuses a slot of another database.)
+// TestPostgresInitiallyDropOtherDatabase: slot names are cluster-wide. A
+// killed run migrating the same schema.table in another database of the
+// cluster (a staging copy, a tenant per database) leaves a permanent slot;
+// this database's run must neither take it for its own leftover nor drop it
+// (--initially-drop-ghost-table): the other run could no longer be resumed.
+// The slot names differ per database (a hash of the database's name among
+// others); a slot of another database that has this run's name anyway (made
+// by hand) is refused, not dropped. (Before the names had the hash, the
+// other run's slot was this one's, and was dropped.)
 func TestPostgresInitiallyDropOtherDatabase(t *testing.T) {
 	const name = "od"
 	pool := pgrvDB(t, "CREATE TABLE od (id int PRIMARY KEY, v text)")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	slot := table.NewPostgresNames(pgrvSchema, name).Slot
+	ours := pgTestNames(t, pgrvSchema, name)
+	theirs := table.NewPostgresNames(pgrvSchema, name).InDatabase("pgrv_other")
+	if ours.Slot == theirs.Slot {
+		t.Fatalf("the same table in two databases has the same slot name %s", ours.Slot)
+	}
 	if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS pgrv_other"); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +139,7 @@ func TestPostgresInitiallyDropOtherDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = pool.Exec(context.Background(), "SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1 AND database = 'pgrv_other'", slot)
+		_, _ = pool.Exec(context.Background(), "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = 'pgrv_other'")
 		_, _ = pool.Exec(context.Background(), "DROP DATABASE IF EXISTS pgrv_other")
 	})
 	cfgOther := testdb.PostgresConfig(t)
@@ -130,26 +148,34 @@ func TestPostgresInitiallyDropOtherDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The other database's killed run left its permanent slot.
-	if _, err := other.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
-		other.Close()
-		t.Fatal(err)
+	defer other.Close()
+	otherLeft := func(slot string) bool {
+		t.Helper()
+		var left bool
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND database = 'pgrv_other')", slot).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		return left
 	}
-	other.Close()
-
 	cfg := engine.Config{Schema: pgrvSchema, Table: name, Alter: "ADD COLUMN w int", Version: "test", Execute: true, InitiallyDropShadow: true}
-	d := rspgDialect(t, cfg, testdb.PostgresDSN())
-	err = d.Inspect(ctx)
-	d.Close()
-	if err != nil {
-		t.Logf("Inspect: %v", err)
-	}
-	var left bool
-	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND database = 'pgrv_other')", slot).Scan(&left); err != nil {
-		t.Fatal(err)
-	}
-	if !left {
-		t.Errorf("--initially-drop-ghost-table in database %s dropped the slot %s of database pgrv_other's killed run", "osc_test", slot)
+	for _, c := range []struct {
+		slot, want string // want: Inspect's error
+	}{
+		{slot: theirs.Slot}, // the other database's killed run left its permanent slot
+		{slot: ours.Slot, want: "replication slot " + ours.Slot + ` is of database "pgrv_other", not this one: it is not a leftover of this migration, not dropped`},
+	} {
+		if _, err := other.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", c.slot); err != nil {
+			t.Fatal(err)
+		}
+		d := rspgDialect(t, cfg, testdb.PostgresDSN())
+		err = d.Inspect(ctx)
+		d.Close()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("Inspect with the slot %s of database pgrv_other: %v, want %q", c.slot, err, c.want)
+		}
+		if !otherLeft(c.slot) {
+			t.Errorf("--initially-drop-ghost-table in database %s dropped the slot %s of database pgrv_other", ours.Database, c.slot)
+		}
 	}
 }
 
@@ -175,7 +201,7 @@ func TestPostgresResumeIdleAdvanceWaitsForLastBatch(t *testing.T) {
 		PostponeCutOverFlagFile: flag, OkToDropTable: true, CutOverLockTimeout: time.Second, CutOverRetries: 5}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n := table.NewPostgresNames(pgrvSchema, name)
+	n := pgTestNames(t, pgrvSchema, name)
 	p := newPGProxy(t)
 	d := rspgDialect(t, cfg, p.dsn(t))
 	m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
@@ -343,7 +369,7 @@ func TestPostgresResumePublicationReAdded(t *testing.T) {
 	rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter, After: []any{"20"}, Copied: 20})
 	// What the killed run's copy had written.
 	testdb.ExecPostgresIn(t, pool, pgrvSchema, "INSERT INTO _pr_osc SELECT id, v FROM pr")
-	pub := table.NewPostgresNames(pgrvSchema, "pr").Publication
+	pub := pgTestNames(t, pgrvSchema, "pr").Publication
 	testdb.ExecPostgresIn(t, pool, pgrvSchema, "ALTER PUBLICATION "+pub+" DROP TABLE pr", "UPDATE pr SET v = 'changed' WHERE id = 5",
 		"ALTER PUBLICATION "+pub+" ADD TABLE pr")
 	cfg.Resume = true
