@@ -133,7 +133,8 @@ type PostgresSource struct {
 	relOID     uint32
 	columns    []pubColumn
 	createdPub bool
-	ownSlot    bool // the slot is this source's to drop (permanent: made or resumed by it)
+	pubID      string // the publication's identity when streaming began (ReadPostgresPublicationID)
+	ownSlot    bool   // the slot is this source's to drop (permanent: made or resumed by it)
 	conn       *pgconn.PgConn
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when the reader goroutine exits
@@ -232,6 +233,9 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 			return err
 		}
 	} else if err := s.createPublication(ctx); err != nil {
+		return err
+	}
+	if s.pubID, err = ReadPostgresPublicationID(ctx, s.pool, s.cfg.Publication, s.plan.Source.Schema, s.plan.Source.Name); err != nil {
 		return err
 	}
 
@@ -1043,6 +1047,10 @@ func (s *PostgresSource) Checkpoint(oldest Position) string {
 	}
 	return at.String()
 }
+
+// PublicationID is the publication's identity (ReadPostgresPublicationID)
+// as Start found it, before it streamed anything; "" before Start.
+func (s *PostgresSource) PublicationID() string { return s.pubID }
 
 // Saved records that a checkpoint at pos (from Checkpoint) was saved: a
 // permanent slot may now be confirmed up to it. A position that is no LSN

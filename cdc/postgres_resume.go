@@ -152,6 +152,29 @@ func checkPostgresPublication(ctx context.Context, pool *pgxpool.Pool, pub, sche
 	return nil
 }
 
+// ReadPostgresPublicationID identifies the publication pub and its entry for
+// schema.name as "<publication oid>/<entry oid>" ("" without the
+// publication; nothing after the slash without the entry). Both oids are new
+// when the publication is made again, or the table is dropped from it and
+// added back (ALTER PUBLICATION … DROP TABLE / ADD TABLE): pgoutput decodes a
+// transaction with the catalog as of its commit, so a change committed
+// meanwhile was never published, also not when the slot streams that WAL
+// again. The same identity now as when the capture started proves that the
+// publication published the table all along.
+func ReadPostgresPublicationID(ctx context.Context, pool *pgxpool.Pool, pub, schema, name string) (string, error) {
+	var id string
+	err := pool.QueryRow(ctx, `SELECT p.oid::text || '/' || coalesce((SELECT r.oid::text FROM pg_publication_rel r
+			WHERE r.prpubid = p.oid AND r.prrelid = to_regclass($2)), '')
+		FROM pg_publication p WHERE p.pubname = $1`, pub, pgx.Identifier{schema, name}.Sanitize()).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read publication %s: %w", pub, err)
+	}
+	return id, nil
+}
+
 // DropPostgresCapture drops a slot and a publication a killed run left
 // (--initially-drop-ghost-table); a slot something streams from, or one of
 // another database (slot names are cluster-wide: not this database's run's),

@@ -39,6 +39,9 @@ type postgresDialect struct {
 	// (cutover.PostgresNotValidError): Cleanup keeps the old table.
 	swapped bool
 
+	// src is the change capture NewSource made; checkpoints carry the
+	// identity its publication had when it started.
+	src *cdc.PostgresSource
 	// resumeFrom is the checkpoint's capture position when resuming.
 	resumeFrom string
 	// resumedCutOver: Resume found the tables swapped by the killed run;
@@ -180,6 +183,7 @@ func (d *postgresDialect) NewSource() (engine.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.src = src
 	return src, nil
 }
 

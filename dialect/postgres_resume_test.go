@@ -60,7 +60,13 @@ func rspgDB(t *testing.T, stmts ...string) *pgxpool.Pool {
 // checkpoint table, old table, slot (with its kind) and publication.
 func rspgLeft(t *testing.T, pool *pgxpool.Pool, name string) []string {
 	t.Helper()
-	n := pgTestNames(t, rspgSchema, name)
+	return rspgLeftIn(t, pool, rspgSchema, name)
+}
+
+// rspgLeftIn is rspgLeft for a table of schema.
+func rspgLeftIn(t *testing.T, pool *pgxpool.Pool, schema, name string) []string {
+	t.Helper()
+	n := pgTestNames(t, schema, name)
 	var out []string
 	err := pool.QueryRow(context.Background(), `SELECT array_remove(ARRAY[
 		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $2),
@@ -68,7 +74,7 @@ func rspgLeft(t *testing.T, pool *pgxpool.Pool, name string) []string {
 		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $4),
 		(SELECT 'slot ' || slot_name || CASE WHEN temporary THEN ' temporary' ELSE '' END FROM pg_replication_slots WHERE slot_name = $5),
 		(SELECT 'publication ' || pubname FROM pg_publication WHERE pubname = $6)], NULL)`,
-		rspgSchema, n.Shadow, n.Checkpoint, n.Old, n.Slot, n.Publication).Scan(&out)
+		schema, n.Shadow, n.Checkpoint, n.Old, n.Slot, n.Publication).Scan(&out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +95,7 @@ func TestPostgresCheckpointEncoding(t *testing.T) {
 	for _, after := range [][]any{nil, {"42"}, {"a b", "2026-01-02 03:04:05+00", `"q"`}} {
 		ck := &engine.Checkpoint{Version: "v1", Alter: "ADD COLUMN x int", After: after, Position: "0/16B3748",
 			Copied: 7, Applied: 9, Saved: saved}
-		data, err := encodePostgresCheckpoint(ck)
+		data, err := encodePostgresCheckpoint(ck, "1/2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +107,7 @@ func TestPostgresCheckpointEncoding(t *testing.T) {
 			t.Errorf("round trip of %+v gave %+v", ck, got)
 		}
 	}
-	if _, err := encodePostgresCheckpoint(&engine.Checkpoint{After: []any{int64(1)}}); err == nil || !strings.Contains(err.Error(), "int64") {
+	if _, err := encodePostgresCheckpoint(&engine.Checkpoint{After: []any{int64(1)}}, "1/2"); err == nil || !strings.Contains(err.Error(), "int64") {
 		t.Errorf("a non-text watermark: %v", err)
 	}
 	if _, err := decodePostgresCheckpoint("{"); err == nil {
@@ -263,6 +269,9 @@ func TestPostgresResumeRefusals(t *testing.T) {
 		{name: "publication changed", setup: []string{"CREATE TABLE other (id int PRIMARY KEY)", "ALTER PUBLICATION " + rspgSlot(t, name) + " ADD TABLE other"},
 			want: "publication " + rspgSlot(t, name) + " was changed"},
 		{name: "publication gone", setup: []string{"DROP PUBLICATION " + rspgSlot(t, name)}, want: "publication " + rspgSlot(t, name) + " is gone"},
+		{name: "publication made again", setup: []string{"DROP PUBLICATION " + rspgSlot(t, name),
+			"CREATE PUBLICATION " + rspgSlot(t, name) + " FOR TABLE rf WITH (publish = 'insert, update, delete, truncate')"},
+			want: "publication " + rspgSlot(t, name) + " is not the one the killed run's capture started with"},
 		{name: "different alter", setup: []string{}, want: "is not what the --alter makes of rspg_dialect.rf now"},
 		{name: "slot in use", want: "replication slot " + rspgSlot(t, name) + " is in use by process"},
 	} {
@@ -282,7 +291,15 @@ func TestPostgresResumeRefusals(t *testing.T) {
 					t.Fatal(err)
 				}
 				c.ck(ck)
-				if err := d.SaveCheckpoint(ctx, ck); err != nil {
+				saved, err := unmarshalPostgresCheckpoint(left.Checkpoint.Checkpoint)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, err := encodePostgresCheckpoint(ck, saved.Publication)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := table.SavePostgresCheckpoint(ctx, pool, d.names, ck.Saved, data); err != nil {
 					t.Fatal(err)
 				}
 			}
