@@ -145,7 +145,27 @@ func rspgKilled(t *testing.T, pool *pgxpool.Pool, cfg engine.Config, ck engine.C
 	}
 	p.kill()
 	waitSlotIdle(t, pool, d.names.Slot)
+	waitLockFree(t, pool, "osc:"+cfg.Schema+"."+cfg.Table)
 	return &ck, d.shadow
+}
+
+// waitLockFree waits until the server has ended the killed run's session
+// holding the advisory lock hashtext(key) (it may outlive the walsender).
+func waitLockFree(t *testing.T, pool *pgxpool.Pool, key string) {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		var held bool
+		err := pool.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext($1)::oid)", key).Scan(&held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !held {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("advisory lock %s still held 10 s after the kill", key)
+		}
+	}
 }
 
 // waitSlotIdle waits until the server has noticed that the killed run's
