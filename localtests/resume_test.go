@@ -137,32 +137,29 @@ func TestResume(t *testing.T) {
 		runs = n
 	}
 	for _, rt := range resumeTargets() {
-		t.Run(rt.d.dir(), func(t *testing.T) {
-			for _, sc := range resumeScenarios {
-				t.Run(sc.name, func(t *testing.T) {
-					t.Parallel()
-					for i := 1; i <= runs; i++ {
-						ns := "osct_resume_" + sc.name
-						name := "run"
-						if runs > 1 {
-							ns += fmt.Sprintf("_r%03d", i)
-							name = fmt.Sprintf("run_%03d", i)
-						}
-						t.Run(name, func(t *testing.T) {
-							e := newResumeEnv(t, rt, ns)
-							e.killAndResume(sc.kills)
-						})
+		for _, sc := range resumeScenarios {
+			t.Run(rt.d.dir()+"/"+sc.name, func(t *testing.T) {
+				t.Parallel()
+				for i := 1; i <= runs; i++ {
+					ns := "osct_resume_" + sc.name
+					name := "run"
+					if runs > 1 {
+						ns += fmt.Sprintf("_r%03d", i)
+						name = fmt.Sprintf("run_%03d", i)
 					}
-				})
-			}
-			t.Run("refusals", func(t *testing.T) {
-				t.Parallel()
-				newResumeEnv(t, rt, "osct_resume_refusals").refusals()
+					t.Run(name, func(t *testing.T) {
+						newResumeEnv(t, rt, ns).killAndResume(sc.kills)
+					})
+				}
 			})
-			t.Run("fresh_start", func(t *testing.T) {
-				t.Parallel()
-				newResumeEnv(t, rt, "osct_resume_fresh").freshStart()
-			})
+		}
+		t.Run(rt.d.dir()+"/refusals", func(t *testing.T) {
+			t.Parallel()
+			newResumeEnv(t, rt, "osct_resume_refusals").refusals()
+		})
+		t.Run(rt.d.dir()+"/fresh_start", func(t *testing.T) {
+			t.Parallel()
+			newResumeEnv(t, rt, "osct_resume_fresh").freshStart()
 		})
 	}
 }
