@@ -773,7 +773,7 @@ func myIsWordByte(c byte) bool {
 }
 
 // Checkpoint is not implemented yet.
-func (s *MySQLSource) Checkpoint() string { return "" }
+func (s *MySQLSource) Checkpoint(Position) string { return "" }
 
 // Saved: the binlog keeps every position until it is purged, whatever osc
 // acknowledged; nothing to bound.

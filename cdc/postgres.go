@@ -909,7 +909,7 @@ func changeSize(c *Change) int {
 }
 
 // Checkpoint is not implemented yet.
-func (s *PostgresSource) Checkpoint() string { return "" }
+func (s *PostgresSource) Checkpoint(Position) string { return "" }
 
 // Saved is not implemented yet.
 func (s *PostgresSource) Saved(string) {}

@@ -17,8 +17,9 @@ import (
 // before the next chunk starts: every chunk up to After has been copied and
 // replayed, and every change before Position has been applied. A chunk past
 // After, copied before the kill or after the resume, read the original after
-// every change before Position committed, so it holds nothing older than
-// them; every change at or after Position is applied again on resume (each
+// every change before Position committed and became visible (Position is no
+// later than any change the replay window still holds, which a later read
+// may not see yet), so it holds nothing older than them; every change at or after Position is applied again on resume (each
 // apply is idempotent: an upsert of the row image, or a delete by key), after
 // whatever such a chunk wrote, and the copy past After never overwrites. Once
 // the copy is done, any Position the source reports will do.
@@ -125,7 +126,7 @@ func (c *checkpoints) save(ctx context.Context) {
 	c.mu.Unlock()
 	if ck.CopyDone {
 		// Any position will do once the copy is over.
-		ck.Position = c.m.src.Checkpoint()
+		ck.Position = c.m.src.Checkpoint(nil)
 	}
 	if err := c.m.d.SaveCheckpoint(ctx, ck); err != nil {
 		if ctx.Err() == nil {
@@ -146,11 +147,16 @@ func (c *checkpoints) end() {
 }
 
 // publishChunk records the pair after a chunk's replay: the chunk's last key
-// and the source's position now, before the next chunk reads.
+// and the source's position now, before the next chunk reads, no later than
+// the oldest change the replay window still holds.
 func (c *checkpoints) publishChunk(after []any) {
-	if c != nil {
-		c.publish(after, c.m.src.Checkpoint(), false)
+	if c == nil {
+		return
 	}
+	c.m.applyMu.Lock()
+	oldest := c.m.window.oldest()
+	c.m.applyMu.Unlock()
+	c.publish(after, c.m.src.Checkpoint(oldest), false)
 }
 
 // publishCopyDone records that the copy is over (its window closed).

@@ -133,8 +133,13 @@ type Source interface {
 	// source started there (Dialect.Resume) delivers again every change
 	// not yet acknowledged through Ack, from a transaction's start (MySQL:
 	// the binlog position after the last transaction acked whole;
-	// PostgreSQL: the LSN confirmed to the slot).
-	Checkpoint() string
+	// PostgreSQL: the LSN confirmed to the slot). When oldest is not nil it
+	// is the position of an applied change that a later read of the source
+	// may still not see; a source whose reads can miss an applied change
+	// (PostgreSQL: a transaction decoded before it is visible) restarts at
+	// or before its transaction then. MySQL ignores it: a change in the
+	// binlog before a chunk's marker is visible to the chunk.
+	Checkpoint(oldest change.Position) string
 	// Saved reports that a checkpoint whose Position is position (from
 	// Checkpoint) has been saved. A source whose server forgets what it was
 	// told was applied (a PostgreSQL slot's confirmed position, from which

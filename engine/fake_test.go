@@ -417,7 +417,9 @@ func (s *fakeSource) Ack(pos change.Position) {
 	}
 }
 
-func (s *fakeSource) Checkpoint() string { return strconv.FormatInt(s.acked.Load(), 10) }
+// Checkpoint ignores oldest: in the fake, as in the binlog, a change is
+// visible once it is in the stream.
+func (s *fakeSource) Checkpoint(change.Position) string { return strconv.FormatInt(s.acked.Load(), 10) }
 
 // Saved: the fake restarts at any position, as the binlog does.
 func (s *fakeSource) Saved(string) {}

@@ -48,6 +48,11 @@ type replayWindow struct {
 type windowEntry struct {
 	change change.Change // a Delete, or a partial Update (After, Unchanged merged)
 	seq    uint64        // position in apply order of the last change merged in
+	// first and pos are the apply order and the stream position of the
+	// earliest change merged in: a resumed capture must restart at or
+	// before it to apply the entry's changes again (oldest).
+	first uint64
+	pos   change.Position
 }
 
 // newReplayWindow returns the window of a plan whose key columns are at
@@ -77,12 +82,12 @@ func (w *replayWindow) record(changes []change.Change) {
 		case change.Insert:
 			delete(w.entries, w.keyOf(c.After))
 		case change.Delete:
-			w.remember(c.Before, change.Change{Op: change.Delete, Before: c.Before, Xid: c.Xid})
+			w.remember(c.Before, change.Change{Op: change.Delete, Before: c.Before, Xid: c.Xid}, c.Pos)
 		case change.Update:
 			newKey := w.keyOf(c.After)
 			if c.Before != nil {
 				if oldKey := w.keyOf(c.Before); oldKey != newKey {
-					w.remember(c.Before, change.Change{Op: change.Delete, Before: c.Before, Xid: c.Xid})
+					w.remember(c.Before, change.Change{Op: change.Delete, Before: c.Before, Xid: c.Xid}, c.Pos)
 				}
 			}
 			if !c.Partial() {
@@ -94,8 +99,10 @@ func (w *replayWindow) record(changes []change.Change) {
 	}
 }
 
-func (w *replayWindow) remember(row change.Row, c change.Change) {
-	w.entries[w.keyOf(row)] = &windowEntry{change: c, seq: w.seq}
+// remember makes c, at stream position pos, the entry of row's key: the
+// latest change replaces what an earlier one left to replay.
+func (w *replayWindow) remember(row change.Row, c change.Change, pos change.Position) {
+	w.entries[w.keyOf(row)] = &windowEntry{change: c, seq: w.seq, first: w.seq, pos: pos}
 }
 
 // rememberPartial merges a partial update into what is remembered for its key:
@@ -106,6 +113,7 @@ func (w *replayWindow) remember(row change.Row, c change.Change) {
 func (w *replayWindow) rememberPartial(key string, c *change.Change) {
 	after := append(change.Row(nil), c.After...)
 	unchanged := append([]bool(nil), c.Unchanged...)
+	first, pos := w.seq, c.Pos
 	if prev, ok := w.entries[key]; ok && prev.change.Op == change.Update {
 		for i, u := range unchanged {
 			if u && !prev.change.Unchanged[i] {
@@ -113,8 +121,29 @@ func (w *replayWindow) rememberPartial(key string, c *change.Change) {
 				unchanged[i] = false
 			}
 		}
+		first, pos = prev.first, prev.pos
 	}
-	w.remember(after, change.Change{Op: change.Update, After: after, Unchanged: unchanged, Xid: c.Xid})
+	w.entries[key] = &windowEntry{change: change.Change{Op: change.Update, After: after, Unchanged: unchanged, Xid: c.Xid},
+		seq: w.seq, first: first, pos: pos}
+}
+
+// oldest returns the stream position of the earliest change the window
+// still holds (nil: none). Each was applied, and the last chunk's read did
+// not see it: a later chunk's may not either (PostgreSQL: a transaction
+// decoded before it became visible, waiting for a synchronous standby), so a
+// checkpoint taken now must restart the capture at or before it, or a resume
+// would not apply it again after such a chunk.
+func (w *replayWindow) oldest() change.Position {
+	var o *windowEntry
+	for _, e := range w.entries {
+		if o == nil || e.first < o.first {
+			o = e
+		}
+	}
+	if o == nil {
+		return nil
+	}
+	return o.pos
 }
 
 // replay returns the changes to apply again after a chunk that read with

@@ -138,3 +138,37 @@ func TestReplayWindowMergesPartialUpdates(t *testing.T) {
 		t.Fatalf("replay after a full update = %v, want nothing", cs)
 	}
 }
+
+// oldest is the position of the earliest change the window still holds: a
+// merged partial update keeps its first change's position, a full write of
+// the key drops its entry, and a change a chunk saw is forgotten.
+func TestReplayWindowOldest(t *testing.T) {
+	w := newReplayWindow(idKey)
+	if p := w.oldest(); p != nil {
+		t.Fatalf("empty window: oldest %v", p)
+	}
+	partial := func(id, v string, pos int, xid uint32) change.Change {
+		return change.Change{Op: change.Update, After: change.Row{id, v, nil}, Unchanged: []bool{false, false, true}, Pos: fakePos(pos), Xid: xid}
+	}
+	w.record([]change.Change{
+		{Op: change.Delete, Before: change.Row{"1", nil, nil}, Pos: fakePos(1), Xid: 1},
+		partial("2", "a", 2, 2),
+		partial("2", "b", 3, 3),
+		{Op: change.Delete, Before: change.Row{"3", nil, nil}, Pos: fakePos(4), Xid: 4},
+	})
+	if p := w.oldest(); p != fakePos(1) {
+		t.Errorf("oldest %v, want fake:1", p)
+	}
+	w.record([]change.Change{{Op: change.Insert, After: change.Row{"1", "x", "y"}, Pos: fakePos(5), Xid: 5}})
+	if p := w.oldest(); p != fakePos(2) {
+		t.Errorf("after key 1 was written whole: oldest %v, want fake:2 (the merged update's first)", p)
+	}
+	w.replay(xids{2: true, 3: true}, "")
+	if p := w.oldest(); p != fakePos(4) {
+		t.Errorf("after a chunk saw key 2's updates: oldest %v, want fake:4", p)
+	}
+	w.reset()
+	if p := w.oldest(); p != nil {
+		t.Errorf("after reset: oldest %v", p)
+	}
+}
