@@ -461,11 +461,11 @@ func (e *resumeEnv) succeed(p *oscProcess, what string) {
 }
 
 // refused runs osc with args, which must fail naming every one of want, and
-// change none of the objects osc makes (tables, replication objects, the
-// socket).
+// change none of the objects osc makes in the database (a stale socket file
+// it may replace and remove).
 func (e *resumeEnv) refused(what string, args []string, want ...string) {
 	e.t.Helper()
-	before, err := e.objects()
+	before, err := e.dbObjects()
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func (e *resumeEnv) refused(what string, args []string, want ...string) {
 		}
 	}
 	e.t.Logf("%s: %s", what, msg)
-	after, err := e.objects()
+	after, err := e.dbObjects()
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -501,6 +501,20 @@ func (e *resumeEnv) refused(what string, args []string, want ...string) {
 // objects lists the tables of the namespace, the replication objects of
 // the namespace and the socket file, sorted.
 func (e *resumeEnv) objects() ([]string, error) {
+	found, err := e.dbObjects()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(e.sock); err == nil {
+		found = append(found, "socket "+e.sock)
+	}
+	slices.Sort(found)
+	return found, nil
+}
+
+// dbObjects lists the tables and the replication objects of the namespace,
+// sorted.
+func (e *resumeEnv) dbObjects() ([]string, error) {
 	q := "SELECT table_name FROM information_schema.tables WHERE table_schema = ?"
 	if _, ok := e.d.(pgDialect); ok {
 		q = "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1"
@@ -527,9 +541,6 @@ func (e *resumeEnv) objects() ([]string, error) {
 		return nil, err
 	}
 	found = append(found, more...)
-	if _, err := os.Lstat(e.sock); err == nil {
-		found = append(found, "socket "+e.sock)
-	}
 	slices.Sort(found)
 	return found, nil
 }
