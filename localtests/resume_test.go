@@ -623,7 +623,7 @@ func (e *resumeEnv) killAndResume(kills []killPoint) {
 // --initially-drop-old-table.
 func (e *resumeEnv) refusals() {
 	alter := e.rt.v.alter
-	e.refused("--resume with nothing to resume", e.args(alter, "--resume"), "resume")
+	e.refused("--resume with nothing to resume", e.args(alter, "--resume"), "nothing to resume")
 	e.expectObjects("after --resume with nothing to resume")
 
 	e.startLoad()
