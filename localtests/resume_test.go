@@ -78,6 +78,15 @@ type resumeTarget struct {
 	// to the shadow until unlockShadow.
 	lockShadow   func(shadow string) []string
 	unlockShadow string
+	// readShadow, run on one connection, holds the lock that reading the
+	// shadow takes (MySQL: a shared metadata lock; PostgreSQL: ACCESS
+	// SHARE) until unlockShadow: the cut-over's rename of the shadow waits
+	// for it, and nothing else osc does.
+	readShadow func(shadow string) []string
+	// cutOverWaits is a query that counts osc's sessions waiting in the
+	// cut-over for the lock readShadow holds, from $1 the namespace and $2
+	// the shadow.
+	cutOverWaits string
 }
 
 func resumeTargets() []resumeTarget {
@@ -97,7 +106,14 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 			rt.otherAlter = "ADD COLUMN extra BIGINT NULL, ENGINE=InnoDB"
 			rt.nextAlter = "ADD COLUMN extra2 INT NULL"
 			rt.lockShadow = func(shadow string) []string { return []string{"LOCK TABLES " + st.d.quote(shadow) + " READ"} }
-			rt.unlockShadow = "UNLOCK TABLES"
+			rt.unlockShadow = "COMMIT; UNLOCK TABLES"
+			rt.readShadow = func(shadow string) []string {
+				return []string{"START TRANSACTION", "SELECT 1 FROM " + st.d.quote(shadow) + " LIMIT 1"}
+			}
+			// The rename waits for the original while the cut-over's lock
+			// holds it, and then for the shadow.
+			rt.cutOverWaits = `SELECT COUNT(*) FROM information_schema.PROCESSLIST
+				WHERE STATE = 'Waiting for table metadata lock' AND INFO LIKE 'RENAME TABLE%' AND INSTR(INFO, ?) > 0 AND INSTR(INFO, ?) > 0`
 		case pgDialect:
 			rt.v = stressVariant{
 				name: "resume",
@@ -113,6 +129,12 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 				return []string{"BEGIN", "LOCK TABLE " + st.d.quote(shadow) + " IN SHARE MODE"}
 			}
 			rt.unlockShadow = "COMMIT"
+			rt.readShadow = func(shadow string) []string {
+				return []string{"BEGIN", "SELECT 1 FROM " + st.d.quote(shadow) + " LIMIT 1"}
+			}
+			// After the drain, the cut-over's transaction locks the shadow.
+			rt.cutOverWaits = `SELECT count(*) FROM pg_locks
+				WHERE relation = to_regclass(quote_ident($1) || '.' || quote_ident($2)) AND mode = 'AccessExclusiveLock' AND NOT granted`
 		}
 		// One writer at full speed: the cases run in parallel, and osc's
 		// single applier must keep up with each of them.
@@ -153,6 +175,10 @@ func TestResume(t *testing.T) {
 				}
 			})
 		}
+		t.Run(rt.d.dir()+"/cutover_blocked", func(t *testing.T) {
+			t.Parallel()
+			newResumeEnv(t, rt, "osct_resume_blocked").cutOverBlocked()
+		})
 		t.Run(rt.d.dir()+"/refusals", func(t *testing.T) {
 			t.Parallel()
 			newResumeEnv(t, rt, "osct_resume_refusals").refusals()
@@ -613,6 +639,99 @@ func (e *resumeEnv) killAndResume(kills []killPoint) {
 		}
 	}
 	e.succeed(e.start(slices.Concat(args, []string{"--resume"})), "the last resume")
+	e.finish()
+	e.expectObjects("after the last resume")
+}
+
+// cutOverBlocked kills osc in the middle of its cut-over: a session reading
+// the shadow holds the cut-over where it renames the shadow (MySQL: the
+// rename, queued, has the original and waits for the shadow, the sentry
+// dropped and the table lock released; PostgreSQL: the transaction has the
+// original locked and the changes drained, and waits for the shadow). osc is
+// killed there, and resumed while the session still holds the shadow, which
+// it lets go half a second later: the killed run's statement may then
+// complete (a MySQL rename does: the swap happens after osc died). The
+// resumed run may refuse meanwhile; then a second --resume must finish.
+func (e *resumeEnv) cutOverBlocked() {
+	e.startLoad()
+	args := e.args(e.rt.v.alter, "--ok-to-drop-table")
+	if err := os.WriteFile(e.flag, nil, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	p := e.start(slices.Concat(args, []string{"--postpone-cut-over-flag-file", e.flag}))
+	if err := p.waitOutput(postponedMarker, resumeReach); err != nil {
+		e.t.Fatal(err)
+	}
+	reader, err := e.db.Conn(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer reader.Close()
+	for _, q := range e.rt.readShadow(e.shadow()) {
+		if _, err := reader.ExecContext(e.ctx, q); err != nil {
+			e.t.Fatalf("read the shadow: %s: %v", q, err)
+		}
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			if _, err := reader.ExecContext(e.ctx, e.rt.unlockShadow); err != nil {
+				e.t.Fatalf("let go of the shadow: %v", err)
+			}
+		}
+	}
+	defer release()
+	if err := os.Remove(e.flag); err != nil {
+		e.t.Fatal(err)
+	}
+	waiting := func() (bool, error) {
+		var n int
+		err := e.db.QueryRowContext(e.ctx, e.rt.cutOverWaits, e.ns, e.shadow()).Scan(&n)
+		return n > 0, err
+	}
+	for deadline := time.Now().Add(resumeReach); ; {
+		w, err := waiting()
+		if err != nil {
+			e.t.Fatalf("watch the cut-over: %v", err)
+		}
+		if w {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("osc's cut-over was not seen waiting for the shadow within %v", resumeReach)
+		}
+		select {
+		case <-p.done:
+			e.t.Fatalf("osc exited before its cut-over waited for the shadow: %v: %s", p.err, p.errorText())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	into := e.randDuration(100 * time.Millisecond)
+	time.Sleep(into)
+	if err := p.kill(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Logf("run 1 killed %v after its cut-over was seen waiting for the shadow (last lines: %s)", into.Round(time.Millisecond),
+		strings.Join(p.lastLines(2), " | "))
+
+	r := e.start(slices.Concat(args, []string{"--resume"}))
+	time.Sleep(500 * time.Millisecond)
+	release()
+	left, err := e.objects()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Logf("let go of the shadow; left: %s", strings.Join(left, ", "))
+	select {
+	case <-r.done:
+	case <-time.After(resumeFinish):
+		e.t.Fatalf("the resume started while the cut-over waited did not finish within %v", resumeFinish)
+	}
+	if r.err != nil {
+		e.t.Logf("the resume started while the killed cut-over waited failed: %s", r.errorText())
+		e.succeed(e.start(slices.Concat(args, []string{"--resume"})), "the resume after the killed cut-over's statement ended")
+	}
 	e.finish()
 	e.expectObjects("after the last resume")
 }
