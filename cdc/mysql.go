@@ -3,6 +3,7 @@ package cdc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,16 +30,37 @@ type MySQLConfig struct {
 	User     string
 	Password string
 	ServerID uint32
-	Flavor   string // "mariadb" or "mysql"
+	Flavor   string      // "mariadb" or "mysql"
+	TLS      *tls.Config // nil: no TLS
+	// From is where Start begins reading: a Checkpoint of an earlier
+	// source, at a transaction's start (zero: the server's current end).
+	From MySQLPos
 }
 
 // MySQLPos is a binlog position: the file and the end offset of an event.
+// The positions of changes also number them (seq, from 1 in the order Next
+// returns them): the rows of one event share its offset, and Ack must tell
+// which of them were applied.
 type MySQLPos struct {
 	File string
 	Pos  uint32
+	seq  uint64
 }
 
 func (p MySQLPos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Pos) }
+
+// ParseMySQLPos reads a position written by MySQLPos.String ("file:pos").
+func ParseMySQLPos(s string) (MySQLPos, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 {
+		return MySQLPos{}, fmt.Errorf("binlog position %q is not file:pos", s)
+	}
+	n, err := strconv.ParseUint(s[i+1:], 10, 32)
+	if err != nil || n < 4 {
+		return MySQLPos{}, fmt.Errorf("binlog position %q is not file:pos", s)
+	}
+	return MySQLPos{File: s[:i], Pos: uint32(n)}, nil
+}
 
 // mysqlQueue is how many decoded changes wait for Next before the binlog
 // reader stops reading; mysqlEventQueue is how many events the syncer reads
@@ -77,6 +100,18 @@ type MySQLSource struct {
 	read  MySQLPos // end of the last event read
 	acked MySQLPos // last position the engine applied (zero: none)
 	gtid  string   // last GTID seen, for display
+	// safe is the last transaction boundary before which every change was
+	// acked (Checkpoint); bounds are the boundaries read after it, each
+	// with the number of changes sent before it, in binlog order.
+	safe   MySQLPos
+	bounds []myBound
+}
+
+// myBound is a transaction boundary in the binlog: every change numbered
+// up to seq precedes it, every later one follows it.
+type myBound struct {
+	pos MySQLPos
+	seq uint64
 }
 
 // NewMySQL returns a binlog source for the plan's original table; db is used
@@ -112,22 +147,26 @@ func (s *MySQLSource) Start(ctx context.Context) error {
 }
 
 func (s *MySQLSource) start(ctx context.Context) error {
-	pos, gtid, err := s.binlogStatus(ctx)
-	if err != nil {
-		return err
+	pos, gtid := s.cfg.From, ""
+	if pos.File == "" {
+		var err error
+		if pos, gtid, err = s.binlogStatus(ctx); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
-	s.read, s.gtid = pos, gtid
+	s.read, s.gtid, s.safe = pos, gtid, pos
 	s.mu.Unlock()
 
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: s.cfg.ServerID,
-		Flavor:   s.cfg.Flavor,
-		Host:     s.cfg.Host,
-		Port:     s.cfg.Port,
-		User:     s.cfg.User,
-		Password: s.cfg.Password,
+		ServerID:  s.cfg.ServerID,
+		Flavor:    s.cfg.Flavor,
+		Host:      s.cfg.Host,
+		Port:      s.cfg.Port,
+		User:      s.cfg.User,
+		Password:  s.cfg.Password,
+		TLSConfig: s.cfg.TLS,
 		// Values must reach the applier exactly as stored: temporal values as
 		// strings (TIMESTAMP rendered in UTC, the applier's session time zone,
 		// the one zone in which every instant has its own text; see
@@ -295,6 +334,10 @@ type myReader struct {
 	// xa is set inside an XA transaction (XA START … XA PREPARE): its rows
 	// are binlogged at the prepare, before it commits or rolls back.
 	xa bool
+	// payload is set while the events of a compressed transaction are read.
+	payload bool
+	// seq numbers the changes sent (MySQLPos.seq).
+	seq uint64
 }
 
 func (r *myReader) pos() MySQLPos { return MySQLPos{File: r.file, Pos: r.lastPos} }
@@ -304,38 +347,58 @@ func (r *myReader) pos() MySQLPos { return MySQLPos{File: r.file, Pos: r.lastPos
 func (r *myReader) event(ctx context.Context, ev *replication.BinlogEvent) (end bool, err error) {
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
+		// A binlog file starts between transactions.
 		r.file = string(e.NextLogName)
 		r.setPos(uint32(e.Position), "")
+		r.boundary()
 		return false, nil
 	case *replication.HeartbeatEvent, *replication.FormatDescriptionEvent:
 		return false, nil
 	case *replication.TransactionPayloadEvent:
+		// A compressed transaction, whole: it ends at the payload's end.
+		r.payload = true
+		defer func() { r.payload = false }()
 		for _, inner := range e.Events {
 			if end, err := r.event(ctx, inner); end || err != nil {
 				return end, err
 			}
 		}
+		r.setPos(ev.Header.LogPos, "")
+		r.boundary()
 		return false, nil
 	}
 
 	gtid := ""
 	switch e := ev.Event.(type) {
 	case *replication.MariadbGTIDEvent:
+		// Every transaction starts with its GTID event (MySQL: also an
+		// anonymous one), so the position before it is a boundary.
+		r.boundary()
 		gtid = e.GTID.String()
 		// MariaDB marks the prepared part of an XA transaction in its GTID
 		// event (FL_PREPARED_XA); MySQL logs XA START (below).
 		r.xa = e.Flags&mariadbPreparedXA != 0
 	case *replication.GTIDEvent:
+		r.boundary()
 		r.xa = false
 		if set, err := e.GTIDNext(); err == nil {
 			gtid = set.String()
 		}
+	case *replication.GtidTaggedLogEvent:
+		r.boundary()
+		r.xa = false
 	case *replication.RowsEvent:
 		if err := r.rows(ctx, ev.Header, e); err != nil {
 			return false, err
 		}
 	case *replication.XIDEvent:
 		r.xa = false
+		if !r.payload {
+			// The transaction commits here.
+			r.setPos(ev.Header.LogPos, "")
+			r.boundary()
+			return false, nil
+		}
 	case *replication.QueryEvent:
 		if q := strings.ToUpper(strings.TrimSpace(string(e.Query))); strings.HasPrefix(q, "XA START") || strings.HasPrefix(q, "XA BEGIN") {
 			r.xa = true
@@ -461,6 +524,10 @@ func myTextValue(v any) string {
 }
 
 func (r *myReader) send(ctx context.Context, c Change) error {
+	r.seq++
+	p := c.Pos.(MySQLPos)
+	p.seq = r.seq
+	c.Pos = p
 	select {
 	case r.s.changes <- c:
 		return nil
@@ -530,14 +597,62 @@ func (s *MySQLSource) EmitMarker(ctx context.Context, id string) error {
 	return nil
 }
 
-// Ack records the last position applied to the shadow (shown by Lag); the
-// binlog needs no acknowledgement.
-func (s *MySQLSource) Ack(pos Position) {
-	if p, ok := pos.(MySQLPos); ok {
-		s.mu.Lock()
-		s.acked = p
-		s.mu.Unlock()
+// boundary records that the reader is at a transaction boundary: the end of
+// the last event read is the start of the next transaction.
+func (r *myReader) boundary() {
+	s := r.s
+	b := myBound{pos: r.pos(), seq: r.seq}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch n := len(s.bounds); {
+	case b.seq <= s.acked.seq:
+		// Every change before it was applied already.
+		s.safe, s.bounds = b.pos, s.bounds[:0]
+	case n > 0 && s.bounds[n-1].seq == b.seq:
+		// No change since the last boundary: the later one will do.
+		s.bounds[n-1] = b
+	default:
+		s.bounds = append(s.bounds, b)
 	}
+}
+
+// Ack records the last change applied to the shadow: it and every change
+// Next returned before it. The binlog needs no acknowledgement; Checkpoint
+// and Lag report it.
+func (s *MySQLSource) Ack(pos Position) {
+	p, ok := pos.(MySQLPos)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.seq < s.acked.seq {
+		return
+	}
+	s.acked = p
+	i := 0
+	for i < len(s.bounds) && s.bounds[i].seq <= p.seq {
+		s.safe = s.bounds[i].pos
+		i++
+	}
+	s.bounds = s.bounds[:copy(s.bounds, s.bounds[i:])]
+}
+
+// Checkpoint returns the binlog position a resumed source starts at
+// (MySQLConfig.From): the end of the last transaction whose changes were
+// all acked, so every change not acked is read again. A batch may end
+// inside a transaction (inside one rows event even); the next transaction
+// boundary after it counts only once the whole transaction was acked. ""
+// before Start. oldest is ignored: a change before a chunk's marker in the
+// binlog is visible to the chunk's read (ordered commit), so an applied
+// change is never missed by a later chunk.
+func (s *MySQLSource) Checkpoint(Position) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.safe.File == "" {
+		return ""
+	}
+	return s.safe.String()
 }
 
 // Lag describes where the reader is in the binlog.
@@ -771,9 +886,6 @@ func mySkipString(q string, i int) int {
 func myIsWordByte(c byte) bool {
 	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
-
-// Checkpoint is not implemented yet.
-func (s *MySQLSource) Checkpoint(Position) string { return "" }
 
 // Saved: the binlog keeps every position until it is purged, whatever osc
 // acknowledged; nothing to bound.

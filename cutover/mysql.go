@@ -18,7 +18,7 @@ import (
 
 // mysqlSentryComment marks the sentry table, so that osc only ever drops a
 // table named like the old table when it is its own sentry.
-const mysqlSentryComment = "osc cut-over sentry"
+const mysqlSentryComment = table.MySQLSentryComment
 
 // MySQLOptions describes one MySQL/MariaDB cut-over.
 type MySQLOptions struct {

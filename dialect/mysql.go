@@ -31,7 +31,13 @@ type mysqlDialect struct {
 	lock   *table.MySQLLock
 	flavor string // "mariadb" or "mysql"
 	insp   *table.MySQLInspection
-	plan   *table.Plan // made by CreateShadow
+	plan   *table.Plan // made by CreateShadow or Resume
+	// from is where a resumed run's capture starts (Resume; zero: the
+	// server's current position).
+	from cdc.MySQLPos
+	// sentry: the killed run that Resume took up left its cut-over
+	// sentry, which the cut-over drops first.
+	sentry bool
 }
 
 var _ engine.Dialect = (*mysqlDialect)(nil)
@@ -89,7 +95,14 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 		}
 		d.lock = lock
 	}
-	insp, err := table.InspectMySQLTable(ctx, d.db, d.cfg.Schema, d.cfg.Table, d.cfg.Alter)
+	if err := d.initiallyDrop(ctx); err != nil {
+		return err
+	}
+	inspect := table.InspectMySQLTable
+	if d.cfg.Resume {
+		inspect = table.InspectMySQLTableToResume
+	}
+	insp, err := inspect(ctx, d.db, d.cfg.Schema, d.cfg.Table, d.cfg.Alter)
 	if err != nil {
 		return err
 	}
@@ -109,6 +122,15 @@ func (d *mysqlDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 		return nil, err
 	}
 	d.plan = plan
+	if d.cfg.Execute && !d.cfg.NoCheckpoint {
+		if err := table.CreateMySQLCheckpoint(ctx, d.db, plan); err != nil {
+			if cerr := d.Cleanup(context.WithoutCancel(ctx), false); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+			d.plan = nil
+			return nil, err
+		}
+	}
 	return enginePlan(plan), nil
 }
 
@@ -141,6 +163,8 @@ func (d *mysqlDialect) NewSource() (engine.Source, error) {
 		Password: d.conn.Password,
 		ServerID: d.serverID(),
 		Flavor:   d.flavor,
+		TLS:      d.conn.TLSFor(d.conn.Host),
+		From:     d.from,
 	}, d.db, plan)
 	if err != nil {
 		return nil, err
@@ -183,6 +207,9 @@ func (d *mysqlDialect) CutOver(ctx context.Context, drain func(context.Context) 
 	if err != nil {
 		return err
 	}
+	if err := d.dropResumedSentry(ctx, plan); err != nil {
+		return err
+	}
 	return cutover.MySQL(ctx, d.db, cutover.MySQLOptions{
 		Schema:      plan.Source.Schema,
 		Table:       plan.Source.Name,
@@ -204,6 +231,14 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	}
 	schema := plan.Source.Schema
 	var errs []error
+	// The checkpoint table goes last: while it is there, what is left
+	// can be resumed or is reported as this migration's.
+	dropCheckpoint := func() {
+		if len(errs) == 0 {
+			drop := table.DropMySQLTable(ctx, d.db, schema, table.MySQLCheckpointName(plan.Source.Name))
+			errs = append(errs, drop)
+		}
+	}
 	drop := func(name, what string) bool {
 		if err := table.DropMySQLTable(ctx, d.db, schema, name); err != nil {
 			errs = append(errs, err)
@@ -221,6 +256,7 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 		} else {
 			d.log.Info("the original table is kept", "table", schema+"."+plan.OldName)
 		}
+		dropCheckpoint()
 		return errors.Join(errs...)
 	}
 	if !drop(plan.Shadow.Name, "shadow table") {
@@ -231,6 +267,7 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	if err := cutover.DropMySQLSentry(ctx, d.db, schema, plan.OldName); err != nil {
 		errs = append(errs, err)
 	}
+	dropCheckpoint()
 	return errors.Join(errs...)
 }
 
@@ -274,14 +311,4 @@ func (d *mysqlDialect) Close() error {
 		d.db = nil
 	}
 	return errors.Join(errs...)
-}
-
-// Resume is not implemented yet for MySQL.
-func (d *mysqlDialect) Resume(context.Context) (*engine.Plan, *engine.Checkpoint, error) {
-	return nil, nil, errors.New("mysql: --resume is not implemented yet")
-}
-
-// SaveCheckpoint is not implemented yet for MySQL.
-func (d *mysqlDialect) SaveCheckpoint(context.Context, *engine.Checkpoint) error {
-	return errors.New("mysql: checkpoints are not implemented yet")
 }

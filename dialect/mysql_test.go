@@ -51,7 +51,7 @@ func mysqlTestDB(t *testing.T, tables ...string) *sql.DB {
 	drop := func() {
 		for _, n := range tables {
 			shadow, changelog, old := table.MySQLNames(n)
-			for _, x := range []string{n, shadow, changelog, old} {
+			for _, x := range []string{n, shadow, changelog, old, table.MySQLCheckpointName(n)} {
 				if _, err := db.Exec("DROP TABLE IF EXISTS " + table.QuoteMySQL(x)); err != nil {
 					t.Errorf("drop %s: %v", x, err)
 				}
@@ -195,7 +195,7 @@ func TestMySQLDialectShadowAndCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d2.Close()
-	if err := d2.Inspect(ctx); err == nil || !strings.Contains(err.Error(), "tables left by an earlier osc run") {
+	if err := d2.Inspect(ctx); err == nil || !strings.Contains(err.Error(), "kept its original table there") || !strings.Contains(err.Error(), "--initially-drop-old-table") {
 		t.Errorf("Inspect with %s present: %v", old, err)
 	}
 	d2.(*mysqlDialect).plan = plan // as if d2 had made it

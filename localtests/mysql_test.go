@@ -121,7 +121,7 @@ func (mysqlDialect) writerInit() string {
 }
 
 func (mysqlDialect) helperTables(table string) ([]string, string) {
-	return []string{table + "_osc_new", table + "_osc_log"}, table + "_osc_old"
+	return []string{table + "_osc_new", table + "_osc_log", table + "_osc_ckp"}, table + "_osc_old"
 }
 
 // replicationLeftovers: osc reads the binlog as a replica; it leaves nothing

@@ -71,6 +71,9 @@ ensure_packages() {
 	if [[ ! -d /usr/share/zoneinfo ]]; then
 		pkgs+=(tzdata)
 	fi
+	if ! command -v openssl >/dev/null 2>&1; then
+		pkgs+=(openssl)
+	fi
 	if ((${#pkgs[@]} == 0)); then
 		return 0
 	fi
@@ -79,6 +82,28 @@ ensure_packages() {
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update </dev/null >&2
 	with_services_denied apt-get install -y --no-install-recommends "${pkgs[@]}" </dev/null >&2
+}
+
+# tls_certs makes a sandbox certificate authority and a certificate for $HOST signed by it (once): every
+# sandbox server accepts TLS with it, so tests can connect with verification
+# (OSC_SANDBOX_TLS_CA). Each server reads its own copy of the key, owned by its OS user.
+tls_certs() {
+	local dir="$SANDBOX_DIR/tls"
+	[[ -s $dir/server.pem && -s $dir/mysql/server-key.pem ]] && return 0
+	log "creating the sandbox TLS certificates"
+	mkdir -p "$dir/mysql"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=osc sandbox CA" \
+		-keyout "$dir/ca-key.pem" -out "$dir/ca.pem" >/dev/null 2>&1 || die "openssl: CA certificate"
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=$HOST" -keyout "$dir/server-key.pem" -out "$dir/server.csr" \
+		>/dev/null 2>&1 || die "openssl: server key"
+	printf 'subjectAltName = IP:%s, DNS:localhost\n' "$HOST" >"$dir/san.ext"
+	openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" -CAcreateserial \
+		-days 3650 -extfile "$dir/san.ext" -out "$dir/server.pem" >/dev/null 2>&1 || die "openssl: server certificate"
+	cp "$dir/ca.pem" "$dir/server.pem" "$dir/server-key.pem" "$dir/mysql/"
+	chown -R mysql:mysql "$dir/mysql"
+	chmod 600 "$dir/mysql/server-key.pem" "$dir/server-key.pem" "$dir/ca-key.pem"
+	chmod 644 "$dir/ca.pem" "$dir/server.pem"
+	chmod 755 "$dir" "$dir/mysql"
 }
 
 ensure_users() {
@@ -176,6 +201,10 @@ max_allowed_packet = 64M
 character-set-server = utf8mb4
 collation-server = utf8mb4_general_ci
 performance_schema = OFF
+# TLS for the TLS tests (sandbox CA, see tls_certs); connections without TLS are accepted too.
+ssl_ca = $SANDBOX_DIR/tls/mysql/ca.pem
+ssl_cert = $SANDBOX_DIR/tls/mysql/server.pem
+ssl_key = $SANDBOX_DIR/tls/mysql/server-key.pem
 $extra
 
 [client]
@@ -404,7 +433,12 @@ wal_keep_size = 512MB
 max_slot_wal_keep_size = 4GB
 logging_collector = off
 log_min_messages = warning
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
 EOF
+	install -o postgres -g postgres -m 644 "$SANDBOX_DIR/tls/server.pem" "$data/server.crt"
+	install -o postgres -g postgres -m 600 "$SANDBOX_DIR/tls/server-key.pem" "$data/server.key"
 	cat >"$data/pg_hba.conf" <<EOF
 # osc sandbox: trust everything local (sandbox only)
 local   all          all                  trust
@@ -540,6 +574,7 @@ export OSC_PG_PORT=$PG_PRIMARY_PORT
 export OSC_PG_USER=postgres
 export OSC_PG_STANDBY_PORT=$PG_STANDBY_PORT
 export OSC_PG_DSN=postgres://postgres@$HOST:$PG_PRIMARY_PORT/osc_test?sslmode=disable
+export OSC_SANDBOX_TLS_CA=$SANDBOX_DIR/tls/ca.pem
 EOF
 }
 
@@ -565,6 +600,7 @@ cmd_up() {
 	mkdir -p "$SANDBOX_DIR"
 	chmod 755 "$SANDBOX_DIR"
 	touch "$MARKER"
+	tls_certs
 
 	my_start primary
 	my_time_zone primary

@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -30,6 +31,24 @@ type MySQLConn struct {
 	// and other types, as the session running a plain ALTER would; "" is
 	// the server's global time_zone (see MySQLTimeConversion).
 	TimeZone string
+	// TLS, when set, encrypts every connection to the server (the SQL
+	// connections and the binlog reader's); TLSFor fills in the host name
+	// to verify.
+	TLS *tls.Config
+}
+
+// TLSFor returns the TLS configuration for connecting to host (nil without
+// TLS): the connection's, verifying that host's certificate unless it
+// skips verification.
+func (c MySQLConn) TLSFor(host string) *tls.Config {
+	if c.TLS == nil {
+		return nil
+	}
+	t := c.TLS.Clone()
+	if t.ServerName == "" {
+		t.ServerName = host
+	}
+	return t
 }
 
 // mysqlSessionSQLMode is the session sql_mode of osc's connections: the
@@ -76,6 +95,7 @@ func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, erro
 	cfg.InterpolateParams = false
 	cfg.ParseTime = false
 	cfg.Timeout = 10 * time.Second
+	cfg.TLS = c.TLSFor(c.Host)
 	// time_zone stays UTC: see MySQLTimeConversion.
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
@@ -340,6 +360,16 @@ type MySQLInspection struct {
 // InspectMySQLTable checks that schema.name can be migrated online with
 // alter and reads it. Each refusal names the fix.
 func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter string) (*MySQLInspection, error) {
+	return inspectMySQLTable(ctx, db, schema, name, alter, true)
+}
+
+// InspectMySQLTableToResume is InspectMySQLTable for a run that resumes a
+// killed one: what earlier runs left is Resume's to judge.
+func InspectMySQLTableToResume(ctx context.Context, db *sql.DB, schema, name, alter string) (*MySQLInspection, error) {
+	return inspectMySQLTable(ctx, db, schema, name, alter, false)
+}
+
+func inspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter string, leftovers bool) (*MySQLInspection, error) {
 	if n := utf8.RuneCountInString(name) + len(mysqlShadowSuffix); n > mysqlMaxIdent {
 		return nil, fmt.Errorf("table name %s is too long: osc's helper tables (%s%s) would exceed MySQL's %d-character limit; "+
 			"rename the table to at most %d characters first", name, name, mysqlShadowSuffix, mysqlMaxIdent, mysqlMaxIdent-len(mysqlShadowSuffix))
@@ -384,8 +414,10 @@ func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter stri
 	if !usable {
 		return nil, errNoKey(t)
 	}
-	if err := checkMySQLLeftovers(ctx, db, schema, name); err != nil {
-		return nil, err
+	if leftovers {
+		if err := checkMySQLLeftovers(ctx, db, schema, name); err != nil {
+			return nil, err
+		}
 	}
 	// The alter runs on a connection of the same pool, with the same sql_mode.
 	var sqlMode string
@@ -490,24 +522,11 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string)
 }
 
 func checkMySQLLeftovers(ctx context.Context, db *sql.DB, schema, name string) error {
-	shadow, changelog, old := MySQLNames(name)
-	found, err := queryStrings(ctx, db, `SELECT TABLE_NAME FROM information_schema.TABLES
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?) ORDER BY TABLE_NAME`, schema, shadow, changelog, old)
+	l, err := FindMySQLLeftovers(ctx, db, schema, name)
 	if err != nil {
-		return fmt.Errorf("look for leftover tables of %s.%s: %w", schema, name, err)
+		return err
 	}
-	if len(found) == 0 {
-		return nil
-	}
-	drops := make([]string, len(found))
-	for i, f := range found {
-		drops[i] = "DROP TABLE " + QuoteMySQL(schema) + "." + QuoteMySQL(f) + ";"
-		if f == old {
-			drops[i] += " (" + old + " may hold the data of an earlier migration's original table: check it first, or rename it)"
-		}
-	}
-	return fmt.Errorf("tables left by an earlier osc run on %s.%s exist (%s); drop them and run again: %s",
-		schema, name, strings.Join(found, ", "), strings.Join(drops, " "))
+	return l.Refusal(schema, name)
 }
 
 // readMySQLColumns reads the table's columns in ordinal order and the
@@ -622,7 +641,7 @@ hint VARCHAR(64) NOT NULL, value VARCHAR(4096) NOT NULL) ENGINE=InnoDB`
 // what it created.
 func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p *Plan, err error) {
 	schema, name := in.Table.Schema, in.Table.Name
-	shadow, changelog, old := MySQLNames(name)
+	shadow, changelog, _ := MySQLNames(name)
 	q := func(n string) string { return QuoteMySQL(schema) + "." + QuoteMySQL(n) }
 	defer func() {
 		if err == nil {
@@ -675,6 +694,14 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
 		return nil, fmt.Errorf("create changelog table %s: %w", changelog, err)
 	}
+	return planMySQLShadow(ctx, db, in, zone)
+}
+
+// planMySQLShadow reads the shadow table the --alter made and builds the
+// plan from it; zone is the conversions' time zone.
+func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone string) (*Plan, error) {
+	schema := in.Table.Schema
+	shadow, changelog, old := MySQLNames(in.Table.Name)
 	info, err := readMySQLTableInfo(ctx, db, schema, shadow)
 	if err != nil {
 		return nil, err
@@ -711,7 +738,7 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode").Scan(&globalMode); err != nil {
 		return nil, fmt.Errorf("read the server's sql_mode: %w", err)
 	}
-	p, err = BuildMySQLPlan(MySQLPlanInput{
+	p, err := BuildMySQLPlan(MySQLPlanInput{
 		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
 		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,
 		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone,

@@ -86,7 +86,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table"},
 		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB"},
 		{"hmp_compressed", "ADD COLUMN x INT", "table osc_test.hmp_compressed has COMPRESSED columns (v, b); osc reads the table's changes from the binlog"},
-		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (tbl_mysqlplan_ok_osc_new); drop them and run again: DROP TABLE `osc_test`.`tbl_mysqlplan_ok_osc_new`;"},
+		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (tbl_mysqlplan_ok_osc_new): it saved no checkpoint (--resume cannot continue it): run again with --initially-drop-ghost-table to drop them and start afresh"},
 		{"tbl_mysqlplan_" + strings.Repeat("x", 47), "ADD COLUMN x INT", "is too long"},
 	} {
 		_, err := InspectMySQLTable(ctx, db, testSchema, tc.table, tc.alter)

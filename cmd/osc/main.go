@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,9 @@ type options struct {
 	dsn            string
 	maxRetainedWAL int64 // bytes (--max-retained-wal)
 
+	tlsFlags *mysqlTLSFlags
+	mysqlTLS *tls.Config // from tlsFlags; nil: no TLS
+
 	noop                  bool
 	checksum              bool
 	checkpoint            bool
@@ -138,6 +142,7 @@ Flags:
 	fs.StringVar(&o.database, "database", "", "MySQL: database of the table")
 	fs.BoolVar(&o.allowOnMaster, "allow-on-master", false, "accepted for gh-ost compatibility; osc always works on the primary")
 	fs.Uint32Var(&o.replicaServerID, "replica-server-id", 0, "MySQL: server_id osc uses to read the binlog (default: derived from the process id, in 1000000-1999999)")
+	o.tlsFlags = addMySQLTLSFlags(fs)
 	fs.StringVar(&o.timeZone, "time-zone", "", "MySQL: time zone in which the --alter converts values to and from TIMESTAMP, as a plain ALTER in a session with this time_zone would (default: the server's global time_zone)")
 
 	// PostgreSQL connection.
@@ -237,6 +242,13 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 		return nil, errors.New("--resume needs checkpoints (--checkpoint=false)")
 	}
 	o.cfg.Version = version()
+	var err error
+	if o.mysqlTLS, err = o.tlsFlags.config(); err != nil {
+		return nil, err
+	}
+	if o.mysqlTLS != nil && fs.Changed("dsn") {
+		return nil, errors.New("--ssl is for MySQL; for PostgreSQL set sslmode (and sslrootcert, sslcert, sslkey) in --dsn")
+	}
 	if o.metricsAddress != "" {
 		addr, err := metricsAddress(o.metricsAddress)
 		if err != nil {
@@ -319,7 +331,7 @@ func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
 	o.cfg.Schema = o.database
 	return dialect.NewMySQL(o.cfg, table.MySQLConn{
 		Host: o.host, Port: o.port, User: o.user, Password: password, ReplicaServerID: o.replicaServerID,
-		TimeZone: o.timeZone,
+		TimeZone: o.timeZone, TLS: o.mysqlTLS,
 	}, log)
 }
 

@@ -67,6 +67,7 @@ Flags:
 	fs.StringVar(&o.user, "user", "", "MySQL: user")
 	fs.StringVar(&o.password, "password", "", "MySQL: password (prefer OSC_PASSWORD or --ask-pass: a command-line password is visible to other users)")
 	fs.BoolVar(&o.askPass, "ask-pass", false, "MySQL: prompt for the password")
+	o.tlsFlags = addMySQLTLSFlags(fs)
 	fs.StringVar(&o.database, "database", "", "MySQL: database of both tables")
 	fs.StringVar(&o.dsn, "dsn", "", `PostgreSQL: connection string, URL or "key=value" (libpq); PG* environment variables apply. Selects PostgreSQL.`)
 	fs.IntVar(&v.threads, "checksum-threads", 2, "chunks compared at once")
@@ -102,6 +103,10 @@ Flags:
 		return nil, fs, usageError{errors.New("--database is required for MySQL (for PostgreSQL give --dsn)")}
 	case !fs.Changed("dsn") && o.user == "":
 		return nil, fs, usageError{errors.New("--user is required for MySQL")}
+	}
+	var err error
+	if o.mysqlTLS, err = o.tlsFlags.config(); err != nil {
+		return nil, fs, usageError{err}
 	}
 	return v, fs, nil
 }
@@ -147,7 +152,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		db, err := table.OpenMySQL(ctx, table.MySQLConn{Host: v.conn.host, Port: v.conn.port, User: v.conn.user, Password: password}, v.conn.database)
+		db, err := table.OpenMySQL(ctx, table.MySQLConn{Host: v.conn.host, Port: v.conn.port, User: v.conn.user, Password: password, TLS: v.conn.mysqlTLS}, v.conn.database)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,320 @@
+package table
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MySQLSentryComment marks the cut-over's sentry table (cutover.MySQL), so
+// that osc only ever drops a table named like the old table when it is its
+// own sentry.
+const MySQLSentryComment = "osc cut-over sentry"
+
+// MySQLCheckpointName is the name of the table where a migration of table
+// name keeps its checkpoint (one row), for --resume.
+func MySQLCheckpointName(name string) string { return name + "_osc_ckp" }
+
+// mysqlCheckpointDDL defines the checkpoint table: what the migration was
+// started with (the conversions' time zone, the server's sql_mode, the
+// definitions of both tables) and, once saved, the checkpoint itself.
+const mysqlCheckpointDDL = `(id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+created TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), time_zone VARCHAR(64) NOT NULL, sql_mode VARCHAR(1024) NOT NULL,
+original_definition MEDIUMTEXT NOT NULL, shadow_definition MEDIUMTEXT NOT NULL,
+saved TIMESTAMP(6) NULL, checkpoint MEDIUMTEXT NULL) ENGINE=InnoDB`
+
+// MySQLCheckpointRow is the checkpoint table's row.
+type MySQLCheckpointRow struct {
+	TimeZone string // Plan.TimeZone
+	SQLMode  string // the server's global sql_mode
+	// Original and Shadow are the tables' definitions (MySQLDefinition)
+	// when the shadow was made.
+	Original, Shadow string
+	// Checkpoint is the dialect's encoding of the last checkpoint saved, ""
+	// before the first.
+	Checkpoint string
+	Saved      string // when it was saved, UTC, "" before the first
+}
+
+// CreateMySQLCheckpoint creates the checkpoint table of the plan's
+// migration with its row (no checkpoint yet).
+func CreateMySQLCheckpoint(ctx context.Context, db *sql.DB, p *Plan) error {
+	schema := p.Source.Schema
+	name := MySQLCheckpointName(p.Source.Name)
+	orig, err := MySQLDefinition(ctx, db, schema, p.Source.Name)
+	if err != nil {
+		return err
+	}
+	shadow, err := MySQLDefinition(ctx, db, schema, p.Shadow.Name)
+	if err != nil {
+		return err
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read the server's sql_mode: %w", err)
+	}
+	q := QuoteMySQL(schema, name)
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q+" "+mysqlCheckpointDDL); err != nil {
+		return fmt.Errorf("create checkpoint table %s: %w", name, err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+q+` (id, time_zone, sql_mode, original_definition, shadow_definition)
+		VALUES (1, ?, ?, ?, ?)`, p.TimeZone, mode, orig, shadow); err != nil {
+		return fmt.Errorf("fill checkpoint table %s: %w", name, err)
+	}
+	return nil
+}
+
+// SaveMySQLCheckpoint replaces the checkpoint in the table of the migration
+// of schema.name: one short autocommitted statement.
+func SaveMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name, checkpoint string, saved time.Time) error {
+	n := MySQLCheckpointName(name)
+	res, err := db.ExecContext(ctx, "UPDATE "+QuoteMySQL(schema, n)+" SET checkpoint = ?, saved = ? WHERE id = 1",
+		checkpoint, saved.UTC().Format("2006-01-02 15:04:05.000000"))
+	if err != nil {
+		return fmt.Errorf("save checkpoint into %s: %w", n, err)
+	}
+	if rows, err := res.RowsAffected(); err != nil || rows == 0 {
+		return fmt.Errorf("save checkpoint into %s: its row is missing (%v)", n, err)
+	}
+	return nil
+}
+
+// ReadMySQLCheckpoint reads the checkpoint table of the migration of
+// schema.name; nil when the table or its row does not exist.
+func ReadMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name string) (*MySQLCheckpointRow, error) {
+	n := MySQLCheckpointName(name)
+	var exists int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+		schema, n).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look for checkpoint table %s: %w", n, err)
+	}
+	if exists == 0 {
+		return nil, nil
+	}
+	var r MySQLCheckpointRow
+	var ck, saved sql.NullString
+	err := db.QueryRowContext(ctx, `SELECT time_zone, sql_mode, original_definition, shadow_definition, checkpoint,
+		DATE_FORMAT(saved, '%Y-%m-%d %H:%i:%s UTC') FROM `+QuoteMySQL(schema, n)+` WHERE id = 1`).
+		Scan(&r.TimeZone, &r.SQLMode, &r.Original, &r.Shadow, &ck, &saved)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read checkpoint table %s: %w", n, err)
+	}
+	r.Checkpoint, r.Saved = ck.String, saved.String
+	return &r, nil
+}
+
+// mysqlAutoIncrementOption is the table option that holds the counter,
+// which writes move.
+var mysqlAutoIncrementOption = regexp.MustCompile(` AUTO_INCREMENT=[0-9]+`)
+
+// MySQLDefinition returns SHOW CREATE TABLE of schema.name without its name
+// and its AUTO_INCREMENT counter: two tables with the same definition have
+// the same text.
+func MySQLDefinition(ctx context.Context, db *sql.DB, schema, name string) (string, error) {
+	var n, def string
+	if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE "+QuoteMySQL(schema, name)).Scan(&n, &def); err != nil {
+		return "", fmt.Errorf("read the definition of %s.%s: %w", schema, name, err)
+	}
+	def = strings.Replace(def, "CREATE TABLE "+QuoteMySQL(name)+" ", "CREATE TABLE ", 1)
+	return mysqlAutoIncrementOption.ReplaceAllString(def, ""), nil
+}
+
+// ResumeMySQLShadow builds the plan for the shadow table a killed run of
+// the same migration made (CreateMySQLShadow's plan, read back from the
+// existing shadow), in the time zone that run converted in.
+func ResumeMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone string) (*Plan, error) {
+	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
+		return nil, err
+	}
+	if in.Alter.unread != nil {
+		return nil, in.Alter.unread
+	}
+	return planMySQLShadow(ctx, db, in, zone)
+}
+
+// mysqlKeyValue is one key value of a checkpoint's copy watermark, tagged
+// with its Go type: the copier's prepared key queries return int64,
+// uint64 (as text above int64), float32, float64 or []byte, and it takes
+// them back as arguments of the same type.
+type mysqlKeyValue struct {
+	T string `json:"t"`
+	V string `json:"v,omitempty"`
+}
+
+// EncodeMySQLKey encodes key values as the copier returned them (Chunk.Last)
+// for a checkpoint; DecodeMySQLKey gives them back with the same types.
+func EncodeMySQLKey(vals []any) (json.RawMessage, error) {
+	if vals == nil {
+		return json.RawMessage("null"), nil
+	}
+	out := make([]mysqlKeyValue, len(vals))
+	for i, v := range vals {
+		switch x := v.(type) {
+		case nil:
+			out[i] = mysqlKeyValue{T: "null"}
+		case int64:
+			out[i] = mysqlKeyValue{T: "int64", V: strconv.FormatInt(x, 10)}
+		case uint64:
+			out[i] = mysqlKeyValue{T: "uint64", V: strconv.FormatUint(x, 10)}
+		case float32:
+			out[i] = mysqlKeyValue{T: "float32", V: strconv.FormatUint(uint64(math.Float32bits(x)), 10)}
+		case float64:
+			out[i] = mysqlKeyValue{T: "float64", V: strconv.FormatUint(math.Float64bits(x), 10)}
+		case []byte:
+			out[i] = mysqlKeyValue{T: "bytes", V: base64.StdEncoding.EncodeToString(x)}
+		case string:
+			out[i] = mysqlKeyValue{T: "string", V: x}
+		default:
+			return nil, fmt.Errorf("checkpoint: key value %d has type %T, which osc cannot save", i, v)
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: encode key: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeMySQLKey decodes EncodeMySQLKey's encoding.
+func DecodeMySQLKey(b json.RawMessage) ([]any, error) {
+	var in []mysqlKeyValue
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("checkpoint: decode key: %w", err)
+	}
+	if in == nil {
+		return nil, nil
+	}
+	out := make([]any, len(in))
+	for i, v := range in {
+		var err error
+		switch v.T {
+		case "null":
+		case "int64":
+			out[i], err = strconv.ParseInt(v.V, 10, 64)
+		case "uint64":
+			out[i], err = strconv.ParseUint(v.V, 10, 64)
+		case "float32":
+			var u uint64
+			u, err = strconv.ParseUint(v.V, 10, 32)
+			out[i] = math.Float32frombits(uint32(u))
+		case "float64":
+			var u uint64
+			u, err = strconv.ParseUint(v.V, 10, 64)
+			out[i] = math.Float64frombits(u)
+		case "bytes":
+			out[i], err = base64.StdEncoding.DecodeString(v.V)
+		case "string":
+			out[i] = v.V
+		default:
+			err = fmt.Errorf("unknown type %q", v.T)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: decode key value %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// MySQLLeftovers is what earlier osc runs left of the migration of a table.
+type MySQLLeftovers struct {
+	// Ghost lists what a killed run of this migration left (shadow,
+	// changelog, checkpoint table, cut-over sentry), which
+	// --initially-drop-ghost-table drops.
+	Ghost []string
+	// Sentry is the old table's name when it is a cut-over sentry (in Ghost).
+	Sentry string
+	// Old is the old table an earlier migration kept ("" when none), with
+	// its estimated rows.
+	Old     string
+	OldRows int64
+	// Checkpoint is the checkpoint table's row (nil when none).
+	Checkpoint *MySQLCheckpointRow
+}
+
+// FindMySQLLeftovers looks for what earlier runs left of the migration of
+// schema.name.
+func FindMySQLLeftovers(ctx context.Context, db *sql.DB, schema, name string) (*MySQLLeftovers, error) {
+	shadow, changelog, old := MySQLNames(name)
+	ckp := MySQLCheckpointName(name)
+	rows, err := db.QueryContext(ctx, `SELECT TABLE_NAME, COALESCE(TABLE_COMMENT, ''), COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?, ?) ORDER BY TABLE_NAME`, schema, shadow, changelog, old, ckp)
+	if err != nil {
+		return nil, fmt.Errorf("look for leftover tables of %s.%s: %w", schema, name, err)
+	}
+	defer rows.Close()
+	var l MySQLLeftovers
+	for rows.Next() {
+		var n, comment string
+		var est int64
+		if err := rows.Scan(&n, &comment, &est); err != nil {
+			return nil, fmt.Errorf("look for leftover tables of %s.%s: %w", schema, name, err)
+		}
+		switch {
+		case n == old && comment == MySQLSentryComment:
+			l.Sentry = n
+			l.Ghost = append(l.Ghost, n)
+		case n == old:
+			l.Old, l.OldRows = n, est
+		default:
+			l.Ghost = append(l.Ghost, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look for leftover tables of %s.%s: %w", schema, name, err)
+	}
+	if l.Checkpoint, err = ReadMySQLCheckpoint(ctx, db, schema, name); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// Refusal is why a new migration cannot start, naming both ways out: nil
+// when nothing is left.
+func (l *MySQLLeftovers) Refusal(schema, name string) error {
+	var msgs []string
+	if len(l.Ghost) > 0 {
+		m := fmt.Sprintf("tables left by an earlier osc run on %s.%s exist (%s): ", schema, name, strings.Join(l.Ghost, ", "))
+		if l.Checkpoint != nil && l.Checkpoint.Checkpoint != "" {
+			m += fmt.Sprintf("run again with --resume to continue it (checkpoint saved %s), or with --initially-drop-ghost-table to drop them and start afresh", l.Checkpoint.Saved)
+		} else {
+			m += "it saved no checkpoint (--resume cannot continue it): run again with --initially-drop-ghost-table to drop them and start afresh"
+		}
+		msgs = append(msgs, m)
+	}
+	if l.Old != "" {
+		msgs = append(msgs, fmt.Sprintf("%s.%s (about %d rows) exists: an earlier migration of %s.%s kept its original table there, "+
+			"and it may be the only copy of that data: check it, then run again with --initially-drop-old-table to drop it (or rename it)",
+			schema, l.Old, l.OldRows, schema, name))
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// MySQLQueuedRename returns the id of a session whose statement is a RENAME
+// TABLE naming shadow (a killed run's cut-over may leave one waiting for a
+// lock on the server), or 0.
+func MySQLQueuedRename(ctx context.Context, db *sql.DB, shadow string) (int64, error) {
+	var id int64
+	err := db.QueryRowContext(ctx, `SELECT ID FROM information_schema.PROCESSLIST
+		WHERE ID <> CONNECTION_ID() AND UPPER(INFO) LIKE 'RENAME TABLE%' AND LOCATE(?, INFO) > 0 LIMIT 1`, shadow).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("look for a cut-over rename of %s: %w", shadow, err)
+	}
+	return id, nil
+}
