@@ -3,6 +3,7 @@ package localtests
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -349,8 +350,9 @@ func (e *resumeEnv) start(args []string) *oscProcess {
 }
 
 // killedRun starts osc with args and the postpone flag file, and kills it
-// at point k.
-func (e *resumeEnv) killedRun(args []string, k killPoint) {
+// at point k. It reports whether osc finished the migration before the kill
+// came (a kill at the end of the cut-over can come too late).
+func (e *resumeEnv) killedRun(args []string, k killPoint) (finished bool) {
 	if err := os.WriteFile(e.flag, nil, 0o644); err != nil {
 		e.t.Fatal(err)
 	}
@@ -363,7 +365,7 @@ func (e *resumeEnv) killedRun(args []string, k killPoint) {
 		more = append(more, "--nice-ratio", "1")
 	}
 	p := e.start(slices.Concat(args, more))
-	where, err := e.killAt(p, k)
+	where, finished, err := e.killAt(p, k)
 	if err != nil {
 		e.t.Fatalf("run %d, kill at %s: %v", e.runs, k, err)
 	}
@@ -371,101 +373,143 @@ func (e *resumeEnv) killedRun(args []string, k killPoint) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if finished {
+		e.t.Logf("run %d finished before the kill at %s came: %s; left: %s", e.runs, k, where, strings.Join(left, ", "))
+		return true
+	}
 	e.t.Logf("run %d killed at %s: %s; left: %s", e.runs, k, where, strings.Join(left, ", "))
+	return false
 }
 
 // killAt waits for point k of osc's run, kills it at a random moment of the
-// phase, and says where the kill landed.
-func (e *resumeEnv) killAt(p *oscProcess, k killPoint) (string, error) {
+// phase, and says where the kill landed, or that osc had finished the
+// migration (exited 0) before.
+func (e *resumeEnv) killAt(p *oscProcess, k killPoint) (where string, finished bool, err error) {
 	postponed := func() error { return p.waitOutput(postponedMarker, resumeReach) }
 	// The kill comes at a random moment up to max into the phase, or as
-	// soon as osc prints end (the phase is over), if that comes first.
+	// soon as osc prints one of end (the phase is over), if that comes
+	// first.
 	var max time.Duration
-	var end string
+	var end []string
 	switch k {
 	case killCopy:
 		// A checkpoint saved by this run: a status line shows its age.
 		if err := p.waitOutput("Checkpoint: ", resumeReach); err != nil {
-			return "", err
+			return "", false, err
 		}
-		max, end = 2*time.Second, "row copy complete"
+		max, end = 2*time.Second, []string{"row copy complete"}
 	case killBacklog:
 		if err := p.waitOutput("row copy complete", resumeReach); err != nil {
-			return "", err
+			return "", false, err
 		}
-		// Keep the applier off the shadow for a while, so that it has a
-		// backlog to apply when it gets back.
-		held, err := e.holdShadow(time.Second + e.randDuration(time.Second))
+		// Keep the applier off the shadow for 1 to 2 s, so that it falls
+		// behind, and kill osc at a random moment from half-way through
+		// that until 60 ms after the lock is gone (while the applier
+		// catches up). A statement the applier had waiting for the lock
+		// may run once it is gone, after osc died.
+		hold := time.Second + e.randDuration(time.Second)
+		after := hold/2 + e.randDuration(hold/2+60*time.Millisecond)
+		unlock, err := e.lockShadow()
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
-		e.t.Logf("held the shadow for %v", held.Round(time.Millisecond))
-		max, end = 100*time.Millisecond, postponedMarker
+		if after < hold {
+			time.Sleep(after)
+			kerr := p.kill()
+			time.Sleep(hold - after)
+			if err := errors.Join(kerr, unlock()); err != nil {
+				return "", false, err
+			}
+			return fmt.Sprintf("%v after the test locked the shadow, %v before it let go", after.Round(time.Millisecond),
+				(hold - after).Round(time.Millisecond)), false, nil
+		}
+		time.Sleep(hold)
+		if err := unlock(); err != nil {
+			return "", false, err
+		}
+		time.Sleep(after - hold)
+		if err := p.kill(); err != nil {
+			return "", false, err
+		}
+		return fmt.Sprintf("%v after the test let go of the shadow it had locked for %v", (after - hold).Round(time.Millisecond),
+			hold.Round(time.Millisecond)), false, nil
 	case killPostponed:
 		if err := postponed(); err != nil {
-			return "", err
+			return "", false, err
 		}
 		max = time.Second
 	case killChecksum:
 		if err := postponed(); err != nil {
-			return "", err
+			return "", false, err
 		}
 		if err := os.Remove(e.flag); err != nil {
-			return "", err
+			return "", false, err
 		}
 		if err := p.waitOutput("state=checksumming", resumeReach); err != nil {
-			return "", err
+			return "", false, err
 		}
-		max, end = 150*time.Millisecond, "checksum: the shadow equals the table"
+		max, end = 150*time.Millisecond, []string{"checksum: the shadow equals the table"}
 	case killCutOver:
 		if err := postponed(); err != nil {
-			return "", err
+			return "", false, err
 		}
 		if err := os.Remove(e.flag); err != nil {
-			return "", err
+			return "", false, err
 		}
 		if err := p.waitOutput(`state="cutting over"`, resumeReach); err != nil {
-			return "", err
+			return "", false, err
 		}
-		// Before, during or after the swap.
-		max = 250 * time.Millisecond
+		// Before or during the swap, or right after it (before the
+		// cleanup): the cleanup and osc's exit follow within milliseconds.
+		max, end = 250*time.Millisecond, []string{"cut-over complete", "cut-over: tables swapped"}
 	}
 	reached := time.Now()
-	for until := reached.Add(e.randDuration(max)); time.Now().Before(until) && (end == "" || !p.outputContains(end)); {
+	for until := reached.Add(e.randDuration(max)); time.Now().Before(until) && !p.outputContainsAny(end); {
 		time.Sleep(2 * time.Millisecond)
 	}
 	into := time.Since(reached)
+	select {
+	case <-p.done:
+		if p.err != nil {
+			return "", false, fmt.Errorf("osc failed before the kill: %v: %s", p.err, p.errorText())
+		}
+		return fmt.Sprintf("it exited %v into the phase", into.Round(time.Millisecond)), true, nil
+	default:
+	}
 	if err := p.kill(); err != nil {
-		return "", err
+		return "", false, err
+	}
+	if p.err == nil { // it exited 0 just before the signal
+		return fmt.Sprintf("it exited %v into the phase", into.Round(time.Millisecond)), true, nil
 	}
 	return fmt.Sprintf("%v into the phase, in state %q (last lines: %s)", into.Round(time.Millisecond), p.lastState(),
-		strings.Join(p.lastLines(2), " | ")), nil
+		strings.Join(p.lastLines(2), " | ")), false, nil
 }
 
 func (e *resumeEnv) randDuration(max time.Duration) time.Duration {
 	return time.Duration(e.rng.Int64N(int64(max)))
 }
 
-// holdShadow locks the shadow for d on a connection of its own, keeping
-// osc's applier from writing to it, and returns how long it held the lock.
-func (e *resumeEnv) holdShadow(d time.Duration) (time.Duration, error) {
+// lockShadow locks the shadow on a connection of its own, keeping osc's
+// applier from writing to it, until the returned function is called.
+func (e *resumeEnv) lockShadow() (unlock func() error, err error) {
 	conn, err := e.db.Conn(e.ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer conn.Close()
-	shadow := e.shadow()
-	start := time.Now()
-	for _, q := range e.rt.lockShadow(shadow) {
+	for _, q := range e.rt.lockShadow(e.shadow()) {
 		if _, err := conn.ExecContext(e.ctx, q); err != nil {
-			return 0, fmt.Errorf("lock the shadow: %s: %w", q, err)
+			conn.Close()
+			return nil, fmt.Errorf("lock the shadow: %s: %w", q, err)
 		}
 	}
-	time.Sleep(d)
-	if _, err := conn.ExecContext(e.ctx, e.rt.unlockShadow); err != nil {
-		return 0, fmt.Errorf("unlock the shadow: %w", err)
-	}
-	return time.Since(start), nil
+	return func() error {
+		defer conn.Close()
+		if _, err := conn.ExecContext(e.ctx, e.rt.unlockShadow); err != nil {
+			return fmt.Errorf("unlock the shadow: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 func (e *resumeEnv) shadow() string {
@@ -636,14 +680,19 @@ func (e *resumeEnv) finish() {
 func (e *resumeEnv) killAndResume(kills []killPoint) {
 	e.startLoad()
 	args := e.args(e.rt.v.alter, "--ok-to-drop-table")
+	finished := false
 	for i, k := range kills {
-		if i == 0 {
-			e.killedRun(args, k)
-		} else {
-			e.killedRun(slices.Concat(args, []string{"--resume"}), k)
+		more := []string{}
+		if i > 0 {
+			more = append(more, "--resume")
+		}
+		if finished = e.killedRun(slices.Concat(args, more), k); finished {
+			break
 		}
 	}
-	e.succeed(e.start(slices.Concat(args, []string{"--resume"})), "the last resume")
+	if !finished {
+		e.succeed(e.start(slices.Concat(args, []string{"--resume"})), "the last resume")
+	}
 	e.finish()
 	e.expectObjects("after the last resume")
 }
@@ -797,6 +846,15 @@ func (p *oscProcess) waitOutput(s string, timeout time.Duration) error {
 	}
 }
 
+func (p *oscProcess) outputContainsAny(ss []string) bool {
+	for _, s := range ss {
+		if p.outputContains(s) {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *oscProcess) outputContains(s string) bool {
 	p.out.mu.Lock()
 	defer p.out.mu.Unlock()
@@ -811,7 +869,8 @@ func (p *oscProcess) kill() error {
 		return fmt.Errorf("osc exited before the kill: %v: %s", p.err, p.errorText())
 	default:
 	}
-	if err := p.signal(syscall.SIGKILL); err != nil {
+	// It may have exited meanwhile (os.ErrProcessDone).
+	if err := p.signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("kill osc: %w", err)
 	}
 	<-p.done
