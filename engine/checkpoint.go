@@ -44,12 +44,18 @@ func sameAlter(a, b string) bool {
 
 // checkResumable refuses a checkpoint the engine cannot continue from
 // exactly: another osc version (whose copy or apply may convert differently),
-// another --alter, or one older than ResumeMaxAge. Everything is kept.
+// another --alter, or one older than ResumeMaxAge. Everything is kept. When
+// the killed run had already cut over only the --alter must match: cleaning
+// up is the same for every version and at any age.
 func (m *Migration) checkResumable(ck *Checkpoint) error {
 	keep := "; nothing was changed (to start afresh instead, run without --resume and with --initially-drop-ghost-table)"
 	switch {
 	case ck == nil:
 		return fmt.Errorf("no checkpoint to resume from%s", keep)
+	case ck.CutOver && !sameAlter(ck.Alter, m.cfg.Alter):
+		return fmt.Errorf("the killed run migrated the table with --alter %q, not %q: run --resume with that --alter to clean up after it%s", ck.Alter, m.cfg.Alter, keep)
+	case ck.CutOver:
+		return nil
 	case ck.Version != m.cfg.Version:
 		return fmt.Errorf("the checkpoint was saved by osc %s, this is osc %s: resume with that version%s", ck.Version, m.cfg.Version, keep)
 	case !sameAlter(ck.Alter, m.cfg.Alter):

@@ -197,3 +197,20 @@ func TestCheckpointsOff(t *testing.T) {
 		t.Errorf("%d checkpoints saved", n)
 	}
 }
+
+// TestResumeAfterCutOverAnyVersion: cleaning up after a run killed after its
+// cut-over needs only the same --alter, not the same version or a recent
+// checkpoint.
+func TestResumeAfterCutOverAnyVersion(t *testing.T) {
+	for _, alter := range []string{"ADD COLUMN w INT", "ADD COLUMN other INT"} {
+		d := newFake(10)
+		d.db.swapped = true
+		cfg := fakeConfig()
+		cfg.Resume, cfg.Version, cfg.ResumeMaxAge, cfg.Alter = true, "v2", time.Hour, alter
+		d.db.store.ck = &Checkpoint{Version: "v1", Alter: "ADD COLUMN w INT", Position: "0", CopyDone: true, Saved: time.Now().Add(-48 * time.Hour)}
+		err := runFake(t, context.Background(), fakeMigration(cfg, d))
+		if want := alter == "ADD COLUMN w INT"; (err == nil) != want {
+			t.Errorf("--alter %q: %v", alter, err)
+		}
+	}
+}

@@ -387,7 +387,11 @@ func (m *Migration) cause(ctx context.Context, err error) error {
 func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error {
 	m.copyStart.Store(time.Now().UnixNano())
 	_, snapshots := m.cp.(snapshotCopier)
-	m.ckpt.publishChunk(after)
+	if done {
+		m.ckpt.publishCopyDone()
+	} else {
+		m.ckpt.publishChunk(after)
+	}
 	for n := 1; !done; n++ {
 		if err := m.waitThrottle(ctx); err != nil {
 			return err
