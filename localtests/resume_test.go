@@ -88,6 +88,10 @@ type resumeTarget struct {
 	// cut-over for the lock readShadow holds, from $1 the namespace and $2
 	// the shadow.
 	cutOverWaits string
+	// leftoverNames is what the refusal of a killed run's leftovers must
+	// also name, for namespace ns (PostgreSQL: how to drop the slot, which
+	// retains WAL, by hand).
+	leftoverNames func(ns string) []string
 }
 
 func resumeTargets() []resumeTarget {
@@ -130,6 +134,9 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 				return []string{"BEGIN", "LOCK TABLE " + st.d.quote(shadow) + " IN SHARE MODE"}
 			}
 			rt.unlockShadow = "COMMIT"
+			rt.leftoverNames = func(ns string) []string {
+				return []string{fmt.Sprintf("SELECT pg_drop_replication_slot('osc_%s_t')", ns)}
+			}
 			rt.readShadow = func(shadow string) []string {
 				return []string{"BEGIN", "SELECT 1 FROM " + st.d.quote(shadow) + " LIMIT 1"}
 			}
@@ -512,6 +519,15 @@ func (e *resumeEnv) lockShadow() (unlock func() error, err error) {
 	}, nil
 }
 
+// leftoverNames is what the refusal of a killed run's leftovers must name.
+func (e *resumeEnv) leftoverNames() []string {
+	names := []string{"--resume", "--initially-drop-ghost-table"}
+	if e.rt.leftoverNames != nil {
+		names = append(names, e.rt.leftoverNames(e.ns)...)
+	}
+	return names
+}
+
 func (e *resumeEnv) shadow() string {
 	names, _ := e.d.helperTables("t")
 	return names[0]
@@ -801,7 +817,7 @@ func (e *resumeEnv) refusals() {
 
 	e.startLoad()
 	e.killedRun(e.args(alter), killCopy)
-	e.refused("a killed run's leftovers without --resume", e.args(alter), "--resume", "--initially-drop-ghost-table")
+	e.refused("a killed run's leftovers without --resume", e.args(alter), e.leftoverNames()...)
 	e.refused("--resume with another --alter", e.args(e.rt.otherAlter, "--resume"), "--alter")
 	e.succeed(e.start(e.args(alter, "--resume")), "the resume after the refusals")
 	e.expectObjects("after the resume, without --ok-to-drop-table", e.oldTable())
@@ -819,7 +835,7 @@ func (e *resumeEnv) freshStart() {
 	e.startLoad()
 	// Before the cut-over: after it, what is left is the old table.
 	e.killedRun(e.args(alter), killPoint(e.rng.IntN(int(killCutOver))))
-	e.refused("a killed run's leftovers without --resume", e.args(alter), "--resume", "--initially-drop-ghost-table")
+	e.refused("a killed run's leftovers without --resume", e.args(alter), e.leftoverNames()...)
 	p := e.start(e.args(alter, "--initially-drop-ghost-table", "--ok-to-drop-table"))
 	e.succeed(p, "--initially-drop-ghost-table")
 	e.finish()
