@@ -177,7 +177,9 @@ func (s *MySQLSource) start(ctx context.Context) error {
 		TimestampStringLocation: time.UTC,
 		UseDecimal:              false,
 		RenderJSONAsMySQLText:   true,
-		// A lost connection resumes at the next event's file:pos.
+		// A lost connection resumes at the next event's file:pos, which
+		// may be inside a transaction: the reader takes the server's
+		// rotate there for no boundary (myReader.event).
 		MaxReconnectAttempts: 10,
 		HeartbeatPeriod:      5 * time.Second,
 		ReadTimeout:          30 * time.Second,
@@ -347,10 +349,17 @@ func (r *myReader) pos() MySQLPos { return MySQLPos{File: r.file, Pos: r.lastPos
 func (r *myReader) event(ctx context.Context, ev *replication.BinlogEvent) (end bool, err error) {
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
-		// A binlog file starts between transactions.
 		r.file = string(e.NextLogName)
 		r.setPos(uint32(e.Position), "")
-		r.boundary()
+		// A binlog file starts between transactions. Any other rotate is
+		// the one the server sends first on every connection, naming the
+		// position asked for: at Start that is From or the server's end,
+		// where safe already is; after a reconnect (go-mysql's retry asks
+		// for the end of the last event read) it may be inside a
+		// transaction, even inside a statement, and is no boundary.
+		if e.Position == 4 {
+			r.boundary()
+		}
 		return false, nil
 	case *replication.HeartbeatEvent, *replication.FormatDescriptionEvent:
 		return false, nil

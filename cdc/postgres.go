@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/table"
+	"osc/throttle"
 )
 
 // MarkerPrefix is the prefix of the logical decoding messages that carry
@@ -64,6 +65,16 @@ type PostgresConfig struct {
 	DSN         string
 	Slot        string
 	Publication string
+	// Permanent makes the slot a permanent one, which outlives the
+	// replication connection and osc itself, so that a killed run can be
+	// resumed from it (checkpoints on). The slot is then confirmed only up
+	// to the last saved checkpoint (Saved), and Close drops it. Otherwise
+	// the slot is temporary: the server drops it when the connection ends.
+	Permanent bool
+	// ResumeFrom, when set, is a Checkpoint a killed run saved: the slot
+	// and the publication it made exist, and Start streams from that
+	// position instead of creating them (see CheckPostgresResume).
+	ResumeFrom string
 }
 
 // LSN is a PostgreSQL WAL position. The Pos of every change a PostgresSource
@@ -82,9 +93,12 @@ type pubColumn struct {
 }
 
 // PostgresSource captures the changes to one table through logical
-// replication: a publication for the table, a temporary pgoutput slot
-// (dropped by the server when the replication connection ends, even if osc is
-// killed) and a reader goroutine that turns the stream into Changes.
+// replication: a publication for the table, a pgoutput slot and a reader
+// goroutine that turns the stream into Changes. The slot is temporary
+// (dropped by the server when the replication connection ends, even if osc
+// is killed), or, with checkpoints, permanent: it survives a killed osc, so
+// that a resumed run streams again every change after the checkpoint, and
+// Close drops it.
 //
 // Positions and acknowledgement. pgoutput (protocol 1) sends a transaction
 // only once it has committed, whole, between Begin and Commit; every Change
@@ -99,6 +113,13 @@ type pubColumn struct {
 // returned has been acked, the confirmed position advances to the last
 // position the server sent, so that transactions on other tables (which send
 // nothing) do not make the slot retain WAL.
+//
+// A permanent slot is confirmed no further than the position of the last
+// checkpoint saved (Saved): the server never streams again what it was
+// confirmed, and a resumed run must get every change from the checkpoint's
+// position on, paired as it is with the copy's watermark (see
+// engine.Checkpoint). The slot then retains the WAL of one checkpoint
+// interval more.
 type PostgresSource struct {
 	cfg  PostgresConfig
 	pool *pgxpool.Pool
@@ -108,6 +129,7 @@ type PostgresSource struct {
 	relOID     uint32
 	columns    []pubColumn
 	createdPub bool
+	ownSlot    bool // the slot is this source's to drop (permanent: made or resumed by it)
 	conn       *pgconn.PgConn
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when the reader goroutine exits
@@ -132,7 +154,9 @@ type PostgresSource struct {
 	complete   LSN    // every transaction committed at or before it was returned whole by Next
 	returned   LSN    // Pos of the last change Next returned
 	ackedPos   LSN    // highest Pos given to Ack
-	flushed    LSN    // confirmed to the server
+	flushed    LSN    // applied: confirmed to the server, unless a permanent slot waits for a checkpoint
+	saved      LSN    // permanent slot: the position of the last saved checkpoint
+	confirmed  LSN    // last flush position sent to the server
 	idlePos    LSN    // last position received outside any transaction
 	received   LSN    // highest WAL position received
 	serverEnd  LSN    // the server's WAL end as last reported
@@ -171,9 +195,12 @@ func (s *PostgresSource) displayName() string {
 	return s.plan.Source.Schema + "." + s.plan.Source.Name
 }
 
-// Start creates the publication and the temporary slot and starts streaming
-// from the slot's consistent point: every change committed after Start
-// returns is delivered by Next. On failure it drops what it created.
+// Start creates the publication and the slot and starts streaming from the
+// slot's consistent point: every change committed after Start returns is
+// delivered by Next. Resuming (ResumeFrom), it takes up the publication and
+// the slot a killed run left, checked as CheckPostgresResume checks them, and
+// streams from the checkpoint's position. On failure it drops what it created
+// (resuming: what it took up).
 func (s *PostgresSource) Start(ctx context.Context) (err error) {
 	if s.conn != nil || s.createdPub {
 		return errors.New("postgres change capture already started")
@@ -190,17 +217,18 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 	if err := s.inspect(ctx); err != nil {
 		return err
 	}
-	pub := pgx.Identifier{s.cfg.Publication}.Sanitize()
-	_, err = s.pool.Exec(ctx, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish = 'insert, update, delete, truncate')",
-		pub, s.tableName()))
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
-			return fmt.Errorf("publication %s already exists (left by an earlier run?); if no migration is running, drop it: DROP PUBLICATION %s", s.cfg.Publication, pub)
+	var resume pglogrepl.LSN
+	if s.cfg.ResumeFrom != "" {
+		// The resumed run owns the killed run's publication and slot: a
+		// failure drops them, as it drops the shadow (the dialect's Resume
+		// checked them already, changing nothing when it refused).
+		s.createdPub, s.ownSlot = true, s.cfg.Permanent
+		if resume, err = CheckPostgresResume(ctx, s.pool, s.cfg, s.plan.Source.Schema, s.plan.Source.Name); err != nil {
+			return err
 		}
-		return fmt.Errorf("create publication %s: %w", s.cfg.Publication, err)
+	} else if err := s.createPublication(ctx); err != nil {
+		return err
 	}
-	s.createdPub = true
 
 	connCfg, err := pgconn.ParseConfig(s.cfg.DSN)
 	if err != nil {
@@ -217,20 +245,11 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("replication connection: %w", err)
 	}
 	s.conn = conn
-	slot, err := pglogrepl.CreateReplicationSlot(ctx, conn, s.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{
-		Temporary:      true,
-		SnapshotAction: "NOEXPORT_SNAPSHOT",
-		Mode:           pglogrepl.LogicalReplication,
-	})
-	if err != nil {
-		return fmt.Errorf("create replication slot %s: %w", s.cfg.Slot, err)
-	}
-	start, err := pglogrepl.ParseLSN(slot.ConsistentPoint)
-	if err != nil {
-		return fmt.Errorf("create replication slot %s: consistent point %q: %w", s.cfg.Slot, slot.ConsistentPoint, err)
-	}
-	if err := s.waitCommittedVisible(ctx); err != nil {
-		return err
+	start, snap := resume, ""
+	if s.cfg.ResumeFrom == "" {
+		if start, snap, err = s.createSlot(ctx, conn); err != nil {
+			return err
+		}
 	}
 	err = pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, start, pglogrepl.StartReplicationOptions{
 		Mode: pglogrepl.LogicalReplication,
@@ -243,8 +262,16 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start replication from slot %s: %w", s.cfg.Slot, err)
 	}
+	// Waited for once the slot is streaming: a permanent slot is inactive
+	// between its creation and START_REPLICATION, and looks abandoned then.
+	if snap != "" {
+		if err := s.waitCommittedVisible(ctx, snap); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.flushed, s.complete, s.received, s.idlePos, s.serverEnd = LSN(start), LSN(start), LSN(start), LSN(start), LSN(start)
+	s.saved, s.confirmed = LSN(start), LSN(start)
 	s.mu.Unlock()
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -254,18 +281,53 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// createPublication creates the publication of the table.
+func (s *PostgresSource) createPublication(ctx context.Context) error {
+	pub := pgx.Identifier{s.cfg.Publication}.Sanitize()
+	_, err := s.pool.Exec(ctx, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish = 'insert, update, delete, truncate')",
+		pub, s.tableName()))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
+			return fmt.Errorf("publication %s already exists (left by an earlier run?); if no migration is running, drop it: DROP PUBLICATION %s", s.cfg.Publication, pub)
+		}
+		return fmt.Errorf("create publication %s: %w", s.cfg.Publication, err)
+	}
+	s.createdPub = true
+	return nil
+}
+
+// createSlot creates the slot on the replication connection and returns its
+// consistent point and the snapshot then, for waitCommittedVisible.
+func (s *PostgresSource) createSlot(ctx context.Context, conn *pgconn.PgConn) (pglogrepl.LSN, string, error) {
+	slot, err := pglogrepl.CreateReplicationSlot(ctx, conn, s.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{
+		Temporary:      !s.cfg.Permanent,
+		SnapshotAction: "NOEXPORT_SNAPSHOT",
+		Mode:           pglogrepl.LogicalReplication,
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("create replication slot %s: %w", s.cfg.Slot, err)
+	}
+	s.ownSlot = s.cfg.Permanent
+	start, err := pglogrepl.ParseLSN(slot.ConsistentPoint)
+	if err != nil {
+		return 0, "", fmt.Errorf("create replication slot %s: consistent point %q: %w", s.cfg.Slot, slot.ConsistentPoint, err)
+	}
+	var snap string
+	if err := s.pool.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
+		return 0, "", fmt.Errorf("read the snapshot at the slot's consistent point: %w", err)
+	}
+	return start, snap, nil
+}
+
 // waitCommittedVisible returns once every transaction that was running when
-// the slot became consistent and has committed since is visible to new
-// snapshots. The slot does not stream a transaction whose commit record
+// the slot became consistent (snap: the snapshot read right after) and has
+// committed since is visible to new snapshots. The slot does not stream a transaction whose commit record
 // precedes its consistent point, so the copy must see it; one still waiting
 // for a synchronous standby's acknowledgement is committed in the WAL but
 // invisible to everybody else until then. Transactions that commit later are
 // streamed and need no wait.
-func (s *PostgresSource) waitCommittedVisible(ctx context.Context) error {
-	var snap string
-	if err := s.pool.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
-		return fmt.Errorf("read the snapshot at the slot's consistent point: %w", err)
-	}
+func (s *PostgresSource) waitCommittedVisible(ctx context.Context, snap string) error {
 	for wait := time.Now(); ; {
 		var invisible int
 		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_snapshot_xip($1::pg_snapshot) AS x
@@ -506,15 +568,22 @@ func (s *PostgresSource) EmitMarker(ctx context.Context, id string) error {
 	return nil
 }
 
-// Lag describes the applied (confirmed) position and the server's WAL end.
+// Lag describes the applied position and the server's WAL end, and for a
+// permanent slot the position confirmed to it, from which the server keeps
+// the WAL until osc drops the slot, even after osc died.
 func (s *PostgresSource) Lag() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cfg.Permanent {
+		return fmt.Sprintf("lsn %s (server %s; permanent slot %s confirmed %s, retains %s+)", s.flushed, s.serverEnd,
+			s.cfg.Slot, s.confirmed, throttle.FormatBytes(max(int64(s.serverEnd)-int64(s.confirmed), 0)))
+	}
 	return fmt.Sprintf("lsn %s (server %s)", s.flushed, s.serverEnd)
 }
 
-// Close stops the reader, closes the replication connection (the server then
-// drops the temporary slot; Close waits until it is gone) and drops the
+// Close stops the reader, closes the replication connection, drops the slot
+// (temporary: the server does, and Close waits until it is gone; permanent:
+// Close drops it once the server has let go of it) and drops the
 // publication. It works on a fresh ctx after the migration's was cancelled,
 // and is a no-op for what was never created.
 func (s *PostgresSource) Close(ctx context.Context) error {
@@ -538,8 +607,17 @@ func (s *PostgresSource) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close replication connection: %w", err))
 		}
 		s.conn = nil
-		if err := s.waitSlotGone(ctx); err != nil {
+		if !s.cfg.Permanent {
+			if err := s.waitSlotGone(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if s.ownSlot {
+		if err := s.dropSlot(ctx); err != nil {
 			errs = append(errs, err)
+		} else {
+			s.ownSlot = false
 		}
 	}
 	if s.createdPub {
@@ -570,6 +648,32 @@ func (s *PostgresSource) waitSlotGone(ctx context.Context) error {
 				err = errors.New("still present")
 			}
 			return fmt.Errorf("replication slot %s not dropped: %w (check pg_replication_slots)", s.cfg.Slot, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// dropSlot drops the permanent slot, waiting (at most slotGoneTimeout) until
+// the walsender of the closed connection has let go of it.
+func (s *PostgresSource) dropSlot(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, slotGoneTimeout)
+	defer cancel()
+	for {
+		var n int
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot).Scan(&n)
+		if err == nil && n == 0 {
+			return nil
+		}
+		if err == nil {
+			// Fails while the slot is still active (55006): tried again.
+			_, err = s.pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, s.cfg.Slot)
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = errors.New("still in use")
+			}
+			return fmt.Errorf("drop replication slot %s: %w; it retains WAL: once nothing streams from it, SELECT pg_drop_replication_slot('%s')", s.cfg.Slot, err, s.cfg.Slot)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -663,6 +767,10 @@ func (s *PostgresSource) sendStatus(ctx context.Context, conn *pgconn.PgConn) er
 		s.flushed = max(s.flushed, s.idlePos)
 	}
 	flush := s.flushed
+	if s.cfg.Permanent {
+		flush = min(flush, s.saved)
+	}
+	s.confirmed = flush
 	write := max(s.received, flush)
 	s.mu.Unlock()
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{
@@ -908,8 +1016,34 @@ func changeSize(c *Change) int {
 	return n
 }
 
-// Checkpoint is not implemented yet.
-func (s *PostgresSource) Checkpoint(Position) string { return "" }
+// Checkpoint is where a resumed source (ResumeFrom) restarts: the applied
+// position (see Ack), or, when oldest (a change's Pos: its transaction's
+// commit LSN) is earlier, oldest itself. Resumed at an LSN, the server
+// streams again every transaction whose commit record starts at or after
+// it: every change not acknowledged yet, and oldest's transaction. "" before
+// Start.
+func (s *PostgresSource) Checkpoint(oldest Position) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flushed == 0 {
+		return ""
+	}
+	at := s.flushed
+	if l, ok := oldest.(LSN); ok && l != 0 {
+		at = min(at, l)
+	}
+	return at.String()
+}
 
-// Saved is not implemented yet.
-func (s *PostgresSource) Saved(string) {}
+// Saved records that a checkpoint at pos (from Checkpoint) was saved: a
+// permanent slot may now be confirmed up to it. A position that is no LSN
+// (none comes from Checkpoint) changes nothing.
+func (s *PostgresSource) Saved(pos string) {
+	l, err := pglogrepl.ParseLSN(pos)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.saved = max(s.saved, LSN(l))
+	s.mu.Unlock()
+}

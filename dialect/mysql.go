@@ -38,6 +38,10 @@ type mysqlDialect struct {
 	// sentry: the killed run that Resume took up left its cut-over
 	// sentry, which the cut-over drops first.
 	sentry bool
+	// cleanupOnly: with --resume, the killed run's shadow name is gone (it
+	// swapped the tables, or lost the shadow): Inspect did not inspect the
+	// table, and Resume can only report the swap for cleanup, or refuse.
+	cleanupOnly bool
 }
 
 var _ engine.Dialect = (*mysqlDialect)(nil)
@@ -101,6 +105,20 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	inspect := table.InspectMySQLTable
 	if d.cfg.Resume {
 		inspect = table.InspectMySQLTableToResume
+		// After a swap the table is the altered one, which the refusals
+		// of what osc cannot migrate do not concern (an --alter may make
+		// what osc refuses to migrate, COMPRESSED columns say), and
+		// refusing them would leave the killed run's leftovers for good.
+		gone, err := d.shadowGone(ctx)
+		if err != nil {
+			return err
+		}
+		if gone {
+			d.cleanupOnly = true
+			d.log.Info("resuming: the killed run's shadow table is gone, so it swapped the tables (or lost the shadow): only cleanup is left",
+				"table", d.cfg.Schema+"."+d.cfg.Table)
+			return nil
+		}
 	}
 	insp, err := inspect(ctx, d.db, d.cfg.Schema, d.cfg.Table, d.cfg.Alter)
 	if err != nil {

@@ -2,10 +2,12 @@ package dialect
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"osc/cdc"
@@ -76,20 +78,33 @@ func (d *mysqlDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpoint
 // run can continue exactly: the checkpoint table holds a checkpoint, both
 // tables have the definitions they had when the shadow was made, the
 // server's sql_mode and the conversions' time zone are the same, and the
-// binlog file the capture restarts in still exists. A cut-over sentry the
-// killed run left stays until this run's cut-over (it keeps a rename of
-// the killed run that may still wait on the server from ever running).
+// capture can restart at the checkpoint's position on this server
+// (checkResumePosition); and no rename of the killed run's cut-over is
+// queued on the server. A cut-over sentry the killed run left stays until
+// this run's cut-over.
 // When the killed run had swapped the tables (the shadow's name is gone,
 // the table has the shadow's definition, the old table, if still there,
 // the original's), the checkpoint says CutOver.
 func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkpoint, error) {
-	if d.insp == nil {
+	if d.insp == nil && !d.cleanupOnly {
 		return nil, nil, errors.New("mysql: Resume before a successful Inspect")
 	}
 	schema, name := d.cfg.Schema, d.cfg.Table
 	shadow, changelog, old := table.MySQLNames(name)
 	const keep = "; nothing was changed"
 	afresh := "run again without --resume and with --initially-drop-ghost-table to drop what is left and start afresh" + keep
+	// A RENAME of the killed run's cut-over still queued (its host lost, its
+	// sessions linger: one holds LOCK TABLES, the rename waits behind it)
+	// swaps the shadow in as soon as the lock goes, whatever this run has
+	// done to the shadow by then, and the sentry that would make it fail may
+	// be gone already. Refused before anything, whatever was left.
+	if id, err := table.MySQLQueuedRename(ctx, d.db, shadow); err != nil {
+		return nil, nil, err
+	} else if id != 0 {
+		return nil, nil, fmt.Errorf("a RENAME TABLE of the killed run's cut-over still waits on the server (session %d) and would swap the tables "+
+			"as soon as it gets its lock: KILL %d (and the killed run's session that holds the lock on %s.%s, if its host is gone), "+
+			"then run again with --resume%s", id, id, schema, name, keep)
+	}
 	l, err := table.FindMySQLLeftovers(ctx, d.db, schema, name)
 	if err != nil {
 		return nil, nil, err
@@ -110,6 +125,11 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	}
 	if !slices.Contains(l.Ghost, shadow) {
 		return d.resumeSwapped(ctx, l, row, ck, afresh)
+	}
+	if d.insp == nil {
+		// Inspect found the shadow gone; under the advisory lock no osc
+		// made it since.
+		return nil, nil, fmt.Errorf("the shadow table %s.%s appeared since osc inspected %s.%s: run again with --resume%s", schema, shadow, schema, name, keep)
 	}
 	switch {
 	case l.Old != "":
@@ -138,17 +158,9 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 		return nil, nil, fmt.Errorf("the server's sql_mode is %q, the killed run's was %q, and the copy's conversions depend on it: "+
 			"set it back to resume, or %s", mode, row.SQLMode, afresh)
 	}
-	pos, err := cdc.ParseMySQLPos(ck.Position)
-	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %w: %s", err, afresh)
-	}
-	logs, err := mysqlBinaryLogs(ctx, d)
+	pos, err := d.checkResumePosition(ctx, row, ck, afresh)
 	if err != nil {
 		return nil, nil, err
-	}
-	if !slices.Contains(logs, pos.File) {
-		return nil, nil, fmt.Errorf("the binlog file %s, where the checkpoint's capture restarts (%s), is no longer on the server (purged; it has %v): "+
-			"the changes since cannot be read again, so the run cannot be resumed: %s", pos.File, ck.Position, logs, afresh)
 	}
 	plan, err := table.ResumeMySQLShadow(ctx, d.db, d.insp, row.TimeZone)
 	if err != nil {
@@ -156,6 +168,18 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	}
 	d.plan, d.from, d.sentry = plan, pos, l.Sentry != ""
 	return enginePlan(plan), ck, nil
+}
+
+// shadowGone reports whether a killed run of this migration left its
+// checkpoint table but no shadow: it swapped the tables, or lost the
+// shadow (resumeSwapped tells which).
+func (d *mysqlDialect) shadowGone(ctx context.Context) (bool, error) {
+	l, err := table.FindMySQLLeftovers(ctx, d.db, d.cfg.Schema, d.cfg.Table)
+	if err != nil {
+		return false, err
+	}
+	shadow, _, _ := table.MySQLNames(d.cfg.Table)
+	return l.Checkpoint != nil && !slices.Contains(l.Ghost, shadow), nil
 }
 
 // resumeSwapped is Resume when the shadow's name is gone: the killed run
@@ -194,9 +218,95 @@ func (d *mysqlDialect) resumeSwapped(ctx context.Context, l *table.MySQLLeftover
 	return enginePlan(d.plan), ck, nil
 }
 
+// checkResumePosition returns where the resumed capture restarts, ck's
+// position, once it is sure that it is a place in this server's binlog
+// where an event starts: the checkpoint was saved on this server (after a
+// failover, the promoted replica's binlog files may have the same names,
+// but other contents at other offsets), the file is still there, and an
+// event starts at the offset (or the file ends there). All this before
+// anything is accepted: a resumed run that fails later cleans up, dropping
+// the killed run's work.
+func (d *mysqlDialect) checkResumePosition(ctx context.Context, row *table.MySQLCheckpointRow, ck *engine.Checkpoint, afresh string) (cdc.MySQLPos, error) {
+	pos, err := cdc.ParseMySQLPos(ck.Position)
+	if err != nil {
+		return pos, fmt.Errorf("checkpoint: %w: %s", err, afresh)
+	}
+	srv, err := table.ReadMySQLServerIdentity(ctx, d.db)
+	if err != nil {
+		return pos, err
+	}
+	if srv != row.Server {
+		return pos, fmt.Errorf("the killed run read the binlog of another server (%s; this one is %s), and its checkpoint's position %s "+
+			"names a place in that server's binlog only (after a failover, the promoted replica's binlog has other contents at other offsets): "+
+			"resume against that server if it is still the primary, or %s", row.Server, srv, ck.Position, afresh)
+	}
+	logs, err := mysqlBinaryLogs(ctx, d.db)
+	if err != nil {
+		return pos, err
+	}
+	i := slices.IndexFunc(logs, func(f mysqlBinlogFile) bool { return f.name == pos.File })
+	if i < 0 {
+		names := make([]string, len(logs))
+		for i, f := range logs {
+			names[i] = f.name
+		}
+		return pos, fmt.Errorf("the binlog file %s, where the checkpoint's capture restarts (%s), is no longer on the server (purged; it has %v): "+
+			"the changes since cannot be read again, so the run cannot be resumed: %s", pos.File, ck.Position, names, afresh)
+	}
+	if err := mysqlEventStart(ctx, d.db, pos, logs[i].size); err != nil {
+		return pos, fmt.Errorf("the checkpoint's position %s is no place in this server's binlog where the capture can restart (%v): "+
+			"the binlog was reset or rewritten since the killed run, so the run cannot be resumed: %s", ck.Position, err, afresh)
+	}
+	return pos, nil
+}
+
+// mysqlEventStart checks that an event of the binlog file pos.File (size
+// bytes when listed) starts at pos.Pos, or the file ends there.
+func mysqlEventStart(ctx context.Context, db *sql.DB, pos cdc.MySQLPos, size uint64) error {
+	if uint64(pos.Pos) > size {
+		return fmt.Errorf("the file has %d bytes", size)
+	}
+	if strings.ContainsAny(pos.File, `'\`) {
+		return fmt.Errorf("file name %q", pos.File)
+	}
+	q := fmt.Sprintf("SHOW BINLOG EVENTS IN '%s' FROM %d LIMIT 1", pos.File, pos.Pos)
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("%s: %w", q, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		// The file ends there (it grew since it was listed, or not).
+		return rows.Err()
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		return fmt.Errorf("%s: %w", q, err)
+	}
+	vals := make([]any, len(cols))
+	var at uint64
+	for i := range vals {
+		vals[i] = new(any)
+	}
+	vals[1] = &at // Log_name, Pos, Event_type, …
+	if err := rows.Scan(vals...); err != nil {
+		return fmt.Errorf("%s: %w", q, err)
+	}
+	if at != uint64(pos.Pos) {
+		return fmt.Errorf("%s: the event there starts at %d", q, at)
+	}
+	return rows.Err()
+}
+
+// mysqlBinlogFile is a binlog file the server still has.
+type mysqlBinlogFile struct {
+	name string
+	size uint64
+}
+
 // mysqlBinaryLogs lists the binlog files the server still has.
-func mysqlBinaryLogs(ctx context.Context, d *mysqlDialect) ([]string, error) {
-	rows, err := d.db.QueryContext(ctx, "SHOW BINARY LOGS")
+func mysqlBinaryLogs(ctx context.Context, db *sql.DB) ([]mysqlBinlogFile, error) {
+	rows, err := db.QueryContext(ctx, "SHOW BINARY LOGS")
 	if err != nil {
 		return nil, fmt.Errorf("SHOW BINARY LOGS: %w", err)
 	}
@@ -205,18 +315,18 @@ func mysqlBinaryLogs(ctx context.Context, d *mysqlDialect) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SHOW BINARY LOGS: %w", err)
 	}
-	var out []string
+	var out []mysqlBinlogFile
 	for rows.Next() {
 		vals := make([]any, len(cols))
-		var name string
-		vals[0] = &name
-		for i := 1; i < len(vals); i++ {
+		var f mysqlBinlogFile
+		vals[0], vals[1] = &f.name, &f.size // Log_name, File_size, …
+		for i := 2; i < len(vals); i++ {
 			vals[i] = new(any)
 		}
 		if err := rows.Scan(vals...); err != nil {
 			return nil, fmt.Errorf("SHOW BINARY LOGS: %w", err)
 		}
-		out = append(out, name)
+		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("SHOW BINARY LOGS: %w", err)
@@ -225,9 +335,11 @@ func mysqlBinaryLogs(ctx context.Context, d *mysqlDialect) ([]string, error) {
 }
 
 // dropResumedSentry drops the cut-over sentry a killed run left, right
-// before this run's cut-over makes its own; refused while a rename of the
-// killed run still waits on the server (it would run once the sentry is
-// gone).
+// before this run's cut-over makes its own. Resume refused any rename of
+// the killed run still queued, and a dead run issues no new one; should
+// one wait on the server all the same, it would run once the sentry is
+// gone, so the cut-over is refused (and this run, failed, cleans up: the
+// rename then fails on the missing shadow).
 func (d *mysqlDialect) dropResumedSentry(ctx context.Context, plan *table.Plan) error {
 	if !d.sentry {
 		return nil
@@ -237,7 +349,9 @@ func (d *mysqlDialect) dropResumedSentry(ctx context.Context, plan *table.Plan) 
 		return err
 	}
 	if id != 0 {
-		return fmt.Errorf("a RENAME TABLE of the killed run's cut-over still waits on the server (session %d): KILL %d, then run again with --resume", id, id)
+		return fmt.Errorf("a RENAME TABLE that this run did not issue waits on the server (session %d) and would swap the tables once the "+
+			"killed run's cut-over sentry %s.%s is dropped: the cut-over is refused and this run cleans up as a failed one; KILL %d before migrating again",
+			id, plan.Source.Schema, plan.OldName, id)
 	}
 	if err := cutover.DropMySQLSentry(ctx, d.db, plan.Source.Schema, plan.OldName); err != nil {
 		return err

@@ -229,6 +229,20 @@ func TestMySQLResumeRefusals(t *testing.T) {
 			c.Position = "rsmy-purged-bin.000001:4"
 			rsmyKilled(t, cfg, c)
 		}, "the binlog file rsmy-purged-bin.000001, where the checkpoint's capture restarts (rsmy-purged-bin.000001:4), is no longer on the server"},
+		{"checkpoint of another server", func() {
+			rsmyKilled(t, cfg, ck())
+			mustExec(t, db, "UPDATE "+ckp+" SET server_id = server_id + 1000")
+		}, "the killed run read the binlog of another server (server_id "},
+		{"no event starts at the position", func() {
+			c := ck() // the killed run's own statements follow it
+			p, err := cdc.ParseMySQLPos(c.Position)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Pos++
+			c.Position = p.String()
+			rsmyKilled(t, cfg, c)
+		}, "is no place in this server's binlog where the capture can restart"},
 		{"shadow gone", func() {
 			rsmyKilled(t, cfg, ck())
 			mustExec(t, db, "DROP TABLE "+shadow)

@@ -125,7 +125,12 @@ func TestMySQLDialectAdvisoryLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "another osc is migrating osc_test." + name + " (advisory lock osc:osc_test." + name + " is held)"
+	var holder int64
+	if err := db.QueryRow("SELECT IS_USED_LOCK('osc:osc_test." + name + "')").Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("another osc is migrating osc_test.%s (advisory lock osc:osc_test.%s is held by session %d; "+
+		"if that osc died with its host and the session lingers, KILL %d)", name, name, holder, holder)
 	if err := second.Inspect(ctx); err == nil || err.Error() != want {
 		t.Errorf("second Inspect: %v, want %q", err, want)
 	}

@@ -38,6 +38,12 @@ type postgresDialect struct {
 	// swapped is a cut-over that failed after swapping the tables
 	// (cutover.PostgresNotValidError): Cleanup keeps the old table.
 	swapped bool
+
+	// resumeFrom is the checkpoint's capture position when resuming.
+	resumeFrom string
+	// resumedCutOver: Resume found the tables swapped by the killed run;
+	// Cleanup drops its slot and publication too.
+	resumedCutOver bool
 }
 
 var _ engine.Dialect = (*postgresDialect)(nil)
@@ -94,11 +100,18 @@ func (d *postgresDialect) Inspect(ctx context.Context) error {
 		}
 		d.lock = lock
 	}
-	insp, err := table.InspectPostgresTable(ctx, d.pool, d.names)
+	// The lock is held: no live osc owns what a killed run left.
+	if err := d.initiallyDrop(ctx); err != nil {
+		return err
+	}
+	insp, err := table.InspectPostgresTableFor(ctx, d.pool, d.names, d.cfg.Resume)
 	if err != nil {
 		return err
 	}
 	d.insp = insp
+	if err := d.warnRetainedWAL(ctx); err != nil {
+		return err
+	}
 	d.log.Info("inspected", "server", insp.Server.Version, "table", d.cfg.Schema+"."+d.cfg.Table,
 		"estimated rows", insp.EstimatedRows)
 	return nil
@@ -108,7 +121,11 @@ func (d *postgresDialect) CreateShadow(ctx context.Context) (*engine.Plan, error
 	if d.insp == nil {
 		return nil, errors.New("postgres: CreateShadow before a successful Inspect")
 	}
-	sh, err := table.CreatePostgresShadow(ctx, d.pool, d.insp, d.cfg.Alter, d.cfg.CutOverLockTimeout)
+	create := table.CreatePostgresCheckpointed
+	if d.cfg.NoCheckpoint {
+		create = table.CreatePostgresShadow
+	}
+	sh, err := create(ctx, d.pool, d.insp, d.cfg.Alter, d.cfg.CutOverLockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +146,8 @@ func (d *postgresDialect) NewSource() (engine.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: d.names.Slot, Publication: d.names.Publication}, d.pool, plan)
+	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: d.names.Slot, Publication: d.names.Publication,
+		Permanent: !d.cfg.NoCheckpoint, ResumeFrom: d.resumeFrom}, d.pool, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -185,9 +203,11 @@ func (d *postgresDialect) CutOver(ctx context.Context, drain func(context.Contex
 	return err
 }
 
-// Cleanup drops the shadow unless the cut-over happened (after it, the
-// shadow's name is gone: the new table has the original's), and the old
-// table when the user asked for it, never cascading to other objects.
+// Cleanup drops the checkpoint table, the shadow unless the cut-over
+// happened (after it, the shadow's name is gone: the new table has the
+// original's), and the old table when the user asked for it, never
+// cascading to other objects; after a resume that found the tables swapped,
+// also the killed run's slot and publication.
 func (d *postgresDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	plan, err := d.made()
 	if err != nil {
@@ -196,6 +216,12 @@ func (d *postgresDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	if d.pool == nil {
 		return errors.New("postgres: cleanup without a connection")
 	}
+	return errors.Join(d.dropBookkeeping(ctx), d.dropTable(ctx, plan, cutOver))
+}
+
+// dropTable drops the shadow, or after the cut-over the old table when the
+// user asked for it.
+func (d *postgresDialect) dropTable(ctx context.Context, plan *table.Plan, cutOver bool) error {
 	schema := plan.Source.Schema
 	if d.swapped {
 		d.log.Info("the original table is kept: the migration did not complete", "table", schema+"."+plan.OldName)
@@ -262,14 +288,4 @@ func (d *postgresDialect) Close() error {
 		d.pool = nil
 	}
 	return errors.Join(errs...)
-}
-
-// Resume is not implemented yet for PostgreSQL.
-func (d *postgresDialect) Resume(context.Context) (*engine.Plan, *engine.Checkpoint, error) {
-	return nil, nil, errors.New("postgres: --resume is not implemented yet")
-}
-
-// SaveCheckpoint is not implemented yet for PostgreSQL.
-func (d *postgresDialect) SaveCheckpoint(context.Context, *engine.Checkpoint) error {
-	return errors.New("postgres: checkpoints are not implemented yet")
 }

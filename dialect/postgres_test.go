@@ -82,8 +82,9 @@ func pgLeftovers(t *testing.T, pool *pgxpool.Pool, name string) []string {
 		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $2),
 		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $3),
 		(SELECT 'slot ' || slot_name FROM pg_replication_slots WHERE slot_name = $4),
-		(SELECT 'publication ' || pubname FROM pg_publication WHERE pubname = $5)], NULL)`,
-		pgEngineSchema, n.Shadow, n.Old, n.Slot, n.Publication).Scan(&out)
+		(SELECT 'publication ' || pubname FROM pg_publication WHERE pubname = $5),
+		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $6)], NULL)`,
+		pgEngineSchema, n.Shadow, n.Old, n.Slot, n.Publication, n.Checkpoint).Scan(&out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -169,5 +170,33 @@ func (c *checkpoints) publishChunk(after []any) {
 func (c *checkpoints) publishCopyDone() {
 	if c != nil {
 		c.publish(nil, "", true)
+	}
+}
+
+// waitThrottleCopy holds the copy while throttled, publishing the pair
+// (after, the source's position now) again every CheckpointInterval meanwhile:
+// no chunk is in flight, so it is a pair the run may be resumed from, as
+// right after the last chunk's replay. Without it a throttled copy would keep
+// the restart position where the last chunk left it, and a PostgreSQL slot,
+// confirmed no further than the last saved position (Source.Saved), would
+// retain every WAL written while throttled, so that a --max-retained-wal
+// throttle would never lift.
+func (m *Migration) waitThrottleCopy(ctx context.Context, after []any) error {
+	if m.ckpt == nil {
+		return m.waitThrottle(ctx)
+	}
+	for {
+		wctx, cancel := context.WithTimeout(ctx, m.cfg.CheckpointInterval)
+		err := m.waitThrottle(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		case !errors.Is(err, context.DeadlineExceeded):
+			return err
+		}
+		m.ckpt.publishChunk(after)
 	}
 }

@@ -393,7 +393,7 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 		m.ckpt.publishChunk(after)
 	}
 	for n := 1; !done; n++ {
-		if err := m.waitThrottle(ctx); err != nil {
+		if err := m.waitThrottleCopy(ctx, after); err != nil {
 			return err
 		}
 		start := time.Now()

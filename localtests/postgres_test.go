@@ -114,22 +114,24 @@ func (pgDialect) duplicateKey(err error) bool {
 func (pgDialect) writerInit() string { return "" }
 
 func (pgDialect) helperTables(table string) ([]string, string) {
-	return []string{"_" + table + "_osc"}, "_" + table + "_old"
+	return []string{"_" + table + "_osc", "_" + table + "_osk"}, "_" + table + "_old"
 }
 
 // replicationLeftovers lists publications that publish a table of ns or
-// whose name contains ns, and replication slots whose name contains ns (osc
-// names its publication and slot osc_<schema>_<table>). An inactive slot of
-// another namespace is not counted: with checkpoints on, osc's slot is
-// permanent, and a run that TestResume killed leaves its slot, inactive,
-// until the resumed run takes it over.
+// whose name contains ns (osc names its publication and slot
+// osc_<schema>_<table>), and replication slots named like such a
+// publication or containing ns. A slot of another run is not judged: with
+// checkpoints osc's slot is permanent, and inactive for a moment while osc
+// runs (between its creation and the start of streaming, and before its drop
+// at exit), so an inactive slot need not be a leaked one.
 func (pgDialect) replicationLeftovers(ctx context.Context, db *sql.DB, ns string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT 'publication ' || p.pubname FROM pg_publication p
+	rows, err := db.QueryContext(ctx, `WITH pubs AS (SELECT p.pubname FROM pg_publication p
 		WHERE strpos(p.pubname, $1) > 0 OR EXISTS (SELECT 1 FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid
-			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE r.prpubid = p.oid AND n.nspname = $1)
+			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE r.prpubid = p.oid AND n.nspname = $1))
+		SELECT 'publication ' || pubname FROM pubs
 		UNION ALL
 		SELECT 'replication slot ' || slot_name FROM pg_replication_slots
-		WHERE strpos(slot_name, $1) > 0 AND database = current_database()
+		WHERE slot_name LIKE 'osc\_%' AND (strpos(slot_name, $1) > 0 OR slot_name IN (SELECT pubname FROM pubs)) AND database = current_database()
 		ORDER BY 1`, ns)
 	if err != nil {
 		return nil, fmt.Errorf("replication leftovers: %w", err)

@@ -320,8 +320,19 @@ func LockMySQL(ctx context.Context, db *sql.DB, schema, name string) (*MySQLLock
 		return nil, fmt.Errorf("advisory lock %s: %w", l.Name, err)
 	}
 	if !got.Valid || got.Int64 != 1 {
+		// Name the holder: a DBA whose osc host died can KILL the session
+		// it left behind.
+		var holder sql.NullInt64
+		err := conn.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?)", l.Name).Scan(&holder)
 		conn.Close()
-		return nil, fmt.Errorf("another osc is migrating %s.%s (advisory lock %s is held)", schema, name, l.Name)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("another osc is migrating %s.%s (advisory lock %s is held; its holder: %w)", schema, name, l.Name, err)
+		case !holder.Valid:
+			return nil, fmt.Errorf("another osc is migrating %s.%s (advisory lock %s was held, and was just released: run again)", schema, name, l.Name)
+		}
+		return nil, fmt.Errorf("another osc is migrating %s.%s (advisory lock %s is held by session %d; "+
+			"if that osc died with its host and the session lingers, KILL %d)", schema, name, l.Name, holder.Int64, holder.Int64)
 	}
 	// The lock dies with the session: keep an idle session from timing out.
 	if _, err := conn.ExecContext(ctx, "SET SESSION wait_timeout = 31536000"); err != nil {

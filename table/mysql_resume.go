@@ -24,15 +24,19 @@ const MySQLSentryComment = "osc cut-over sentry"
 func MySQLCheckpointName(name string) string { return name + "_osc_ckp" }
 
 // mysqlCheckpointDDL defines the checkpoint table: what the migration was
-// started with (the conversions' time zone, the server's sql_mode, the
-// definitions of both tables) and, once saved, the checkpoint itself.
+// started with (the server's identity, the conversions' time zone, the
+// server's sql_mode, the definitions of both tables) and, once saved, the
+// checkpoint itself.
 const mysqlCheckpointDDL = `(id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
-created TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), time_zone VARCHAR(64) NOT NULL, sql_mode VARCHAR(1024) NOT NULL,
+created TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), server_id INT UNSIGNED NOT NULL, server_uuid VARCHAR(64) NOT NULL,
+time_zone VARCHAR(64) NOT NULL, sql_mode VARCHAR(1024) NOT NULL,
 original_definition MEDIUMTEXT NOT NULL, shadow_definition MEDIUMTEXT NOT NULL,
 saved TIMESTAMP(6) NULL, checkpoint MEDIUMTEXT NULL) ENGINE=InnoDB`
 
 // MySQLCheckpointRow is the checkpoint table's row.
 type MySQLCheckpointRow struct {
+	// Server is the server whose binlog the checkpoint's position is in.
+	Server   MySQLServerIdentity
 	TimeZone string // Plan.TimeZone
 	SQLMode  string // the server's global sql_mode
 	// Original and Shadow are the tables' definitions (MySQLDefinition)
@@ -61,12 +65,16 @@ func CreateMySQLCheckpoint(ctx context.Context, db *sql.DB, p *Plan) error {
 	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode").Scan(&mode); err != nil {
 		return fmt.Errorf("read the server's sql_mode: %w", err)
 	}
+	srv, err := ReadMySQLServerIdentity(ctx, db)
+	if err != nil {
+		return err
+	}
 	q := QuoteMySQL(schema, name)
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q+" "+mysqlCheckpointDDL); err != nil {
 		return fmt.Errorf("create checkpoint table %s: %w", name, err)
 	}
-	if _, err := db.ExecContext(ctx, "INSERT INTO "+q+` (id, time_zone, sql_mode, original_definition, shadow_definition)
-		VALUES (1, ?, ?, ?, ?)`, p.TimeZone, mode, orig, shadow); err != nil {
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+q+` (id, server_id, server_uuid, time_zone, sql_mode, original_definition, shadow_definition)
+		VALUES (1, ?, ?, ?, ?, ?, ?)`, srv.ID, srv.UUID, p.TimeZone, mode, orig, shadow); err != nil {
 		return fmt.Errorf("fill checkpoint table %s: %w", name, err)
 	}
 	return nil
@@ -101,9 +109,9 @@ func ReadMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name string) (
 	}
 	var r MySQLCheckpointRow
 	var ck, saved sql.NullString
-	err := db.QueryRowContext(ctx, `SELECT time_zone, sql_mode, original_definition, shadow_definition, checkpoint,
+	err := db.QueryRowContext(ctx, `SELECT server_id, server_uuid, time_zone, sql_mode, original_definition, shadow_definition, checkpoint,
 		DATE_FORMAT(saved, '%Y-%m-%d %H:%i:%s UTC') FROM `+QuoteMySQL(schema, n)+` WHERE id = 1`).
-		Scan(&r.TimeZone, &r.SQLMode, &r.Original, &r.Shadow, &ck, &saved)
+		Scan(&r.Server.ID, &r.Server.UUID, &r.TimeZone, &r.SQLMode, &r.Original, &r.Shadow, &ck, &saved)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -112,6 +120,36 @@ func ReadMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name string) (
 	}
 	r.Checkpoint, r.Saved = ck.String, saved.String
 	return &r, nil
+}
+
+// MySQLServerIdentity tells one server from another, its replicas
+// included: @@server_id (which replication requires to differ) and, on
+// MySQL, @@server_uuid (MariaDB has none: "").
+type MySQLServerIdentity struct {
+	ID   uint32
+	UUID string
+}
+
+func (i MySQLServerIdentity) String() string {
+	if i.UUID == "" {
+		return fmt.Sprintf("server_id %d", i.ID)
+	}
+	return fmt.Sprintf("server_id %d, server_uuid %s", i.ID, i.UUID)
+}
+
+// ReadMySQLServerIdentity reads the identity of db's server.
+func ReadMySQLServerIdentity(ctx context.Context, db *sql.DB) (MySQLServerIdentity, error) {
+	var i MySQLServerIdentity
+	if err := db.QueryRowContext(ctx, "SELECT @@global.server_id").Scan(&i.ID); err != nil {
+		return i, fmt.Errorf("read the server's server_id: %w", err)
+	}
+	// SHOW rather than @@server_uuid, which MariaDB refuses as unknown.
+	var name string
+	err := db.QueryRowContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'server_uuid'").Scan(&name, &i.UUID)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return i, fmt.Errorf("read the server's server_uuid: %w", err)
+	}
+	return i, nil
 }
 
 // mysqlAutoIncrementOption is the table option that holds the counter,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -117,9 +118,14 @@ func TestLockMySQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LockMySQL(ctx, db, testSchema, "tbl_mysqlplan_lock"); err == nil ||
-		err.Error() != "another osc is migrating osc_test.tbl_mysqlplan_lock (advisory lock osc:osc_test.tbl_mysqlplan_lock is held)" {
-		t.Errorf("second lock: %v", err)
+	var id int64
+	if err := l.conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("another osc is migrating osc_test.tbl_mysqlplan_lock (advisory lock osc:osc_test.tbl_mysqlplan_lock is held by session %d; "+
+		"if that osc died with its host and the session lingers, KILL %d)", id, id)
+	if _, err := LockMySQL(ctx, db, testSchema, "tbl_mysqlplan_lock"); err == nil || err.Error() != want {
+		t.Errorf("second lock: %v, want %q", err, want)
 	}
 	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)

@@ -63,19 +63,21 @@ func QuotePostgres(parts ...string) string {
 type PostgresNames struct {
 	Schema, Table string // the original
 	Shadow, Old   string // the shadow, and the name the original gets at cut-over (same schema)
+	Checkpoint    string // the bookkeeping table holding the checkpoint (same schema)
 	Slot          string // the logical replication slot
 	Publication   string
 }
 
 // NewPostgresNames returns the names for schema.name: _<t>_osc, _<t>_old,
-// and osc_[<schema>_]<t> for the slot and the publication, made of [a-z0-9_]
+// _<t>_osk, and osc_[<schema>_]<t> for the slot and the publication, made of [a-z0-9_]
 // (with a hash of the exact name when that changed it) in at most 63 bytes.
 func NewPostgresNames(schema, name string) PostgresNames {
 	capture := pgCaptureName(schema, name)
 	return PostgresNames{
 		Schema: schema, Table: name,
 		Shadow: FitPostgresName("_"+name, "_osc"), Old: FitPostgresName("_"+name, "_old"),
-		Slot: capture, Publication: capture,
+		Checkpoint: FitPostgresName("_"+name, "_osk"),
+		Slot:       capture, Publication: capture,
 	}
 }
 
@@ -443,8 +445,16 @@ type pgTableFacts struct {
 	LeftoverPub       bool
 	LeftoverSlot      bool
 	LeftoverSlotPID   int32
-	LeftoverShadow    bool
-	LeftoverOld       bool
+	// LeftoverSlotRetained is the WAL the leftover slot keeps, in bytes.
+	LeftoverSlotRetained int64
+	LeftoverShadow       bool
+	LeftoverOld          bool
+	OldRows              int64 // the old table's row estimate
+	LeftoverCheckpoint   bool
+	CheckpointSaved      string // when the killed run saved its checkpoint ("" if it saved none)
+	// Resume: the user resumes the killed run, whose leftovers are then no
+	// refusal (the dialect's Resume checks them).
+	Resume bool
 }
 
 // problems lists every refusal, each naming its fix.
@@ -495,22 +505,8 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 		add("%s is in publication %s, which would keep publishing the old table after the swap: ALTER PUBLICATION %s DROP TABLE %s first and add the table back after the migration",
 			t, list(f.TablePubs), QuotePostgres(f.TablePubs[0]), QuotePostgres(n.Schema, n.Table))
 	}
-	if f.LeftoverPub {
-		add("publication %s is left over from an earlier osc run: DROP PUBLICATION %s", n.Publication, QuotePostgres(n.Publication))
-	}
-	if f.LeftoverSlot {
-		fix := fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", n.Slot)
-		if f.LeftoverSlotPID != 0 {
-			fix = fmt.Sprintf("SELECT pg_terminate_backend(%d); then %s", f.LeftoverSlotPID, fix)
-		}
-		add("replication slot %s is left over from an earlier osc run (it retains WAL): %s", n.Slot, fix)
-	}
-	if f.LeftoverShadow {
-		add("table %s.%s is left over from an earlier osc run: DROP TABLE %s", n.Schema, n.Shadow, QuotePostgres(n.Schema, n.Shadow))
-	}
-	if f.LeftoverOld {
-		add("table %s.%s (the name the original gets at cut-over) exists, from an earlier osc run: DROP TABLE %s, or rename it",
-			n.Schema, n.Old, QuotePostgres(n.Schema, n.Old))
+	if !f.Resume {
+		p = append(p, f.leftovers(n)...)
 	}
 	if len(f.Triggers) > 0 {
 		add("%s has triggers (%s), which osc does not carry over to the new table yet: drop them first and re-create them after the migration", t, list(f.Triggers))
@@ -563,18 +559,30 @@ func pgStrings(ctx context.Context, q PostgresQuerier, sql string, args ...any) 
 // InspectPostgresTable checks the server and the table named by n, and reads
 // the table. Every refusal names its fix; all are reported at once.
 func InspectPostgresTable(ctx context.Context, q PostgresQuerier, n PostgresNames) (*PostgresInspection, error) {
+	return InspectPostgresTableFor(ctx, q, n, false)
+}
+
+// InspectPostgresTableFor is InspectPostgresTable; resume: what a killed run
+// of this migration left is no refusal (the user resumes it).
+func InspectPostgresTableFor(ctx context.Context, q PostgresQuerier, n PostgresNames, resume bool) (*PostgresInspection, error) {
 	srv, err := ReadPostgresServer(ctx, q)
 	if err != nil {
 		return nil, err
-	}
-	var problems []string
-	if err := srv.Check(); err != nil {
-		problems = append(problems, err.Error())
 	}
 	in := &PostgresInspection{Names: n, Server: srv}
 	f, err := pgReadFacts(ctx, q, n, srv.Version, in)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s.%s: %w", n.Schema, n.Table, err)
+	}
+	f.Resume = resume
+	check := srv
+	if resume && f.LeftoverSlot {
+		// The resumed run takes up the killed run's slot: it needs no other.
+		check.ReplicationSlots--
+	}
+	var problems []string
+	if err := check.Check(); err != nil {
+		problems = append(problems, err.Error())
 	}
 	problems = append(problems, f.problems(n)...)
 	if len(problems) > 0 {
@@ -630,7 +638,7 @@ func RecheckPostgresTable(ctx context.Context, q PostgresQuerier, n PostgresName
 	if err != nil {
 		return fmt.Errorf("inspect %s.%s again: %w", n.Schema, n.Table, err)
 	}
-	f.LeftoverPub, f.LeftoverSlot, f.LeftoverShadow = false, false, false
+	f.LeftoverPub, f.LeftoverSlot, f.LeftoverShadow, f.LeftoverCheckpoint = false, false, false, false
 	if problems := f.problems(n); len(problems) > 0 {
 		return fmt.Errorf("%s.%s changed during the migration; osc cannot swap it:\n  - %s",
 			n.Schema, n.Table, strings.Join(problems, "\n  - "))
@@ -736,11 +744,21 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1),
 		EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2),
 		coalesce((SELECT active_pid FROM pg_replication_slots WHERE slot_name = $2), 0),
+		coalesce((SELECT (pg_current_wal_insert_lsn() - restart_lsn)::int8 FROM pg_replication_slots
+			WHERE slot_name = $2 AND NOT pg_is_in_recovery()), 0),
 		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $4),
-		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $5)`,
-		n.Publication, n.Slot, nsp, n.Shadow, n.Old).Scan(&f.LeftoverPub, &f.LeftoverSlot, &f.LeftoverSlotPID, &f.LeftoverShadow, &f.LeftoverOld)
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $5),
+		coalesce((SELECT reltuples::int8 FROM pg_class WHERE relnamespace = $3 AND relname = $5), 0),
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $6)`,
+		n.Publication, n.Slot, nsp, n.Shadow, n.Old, n.Checkpoint).Scan(&f.LeftoverPub, &f.LeftoverSlot, &f.LeftoverSlotPID,
+		&f.LeftoverSlotRetained, &f.LeftoverShadow, &f.LeftoverOld, &f.OldRows, &f.LeftoverCheckpoint)
 	if err != nil {
 		return nil, fmt.Errorf("look for leftovers: %w", err)
+	}
+	if f.LeftoverCheckpoint {
+		if f.CheckpointSaved, err = pgCheckpointSaved(ctx, q, n); err != nil {
+			return nil, fmt.Errorf("look for leftovers: %w", err)
+		}
 	}
 	return f, nil
 }

@@ -181,11 +181,17 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.AllTablesPubs = []string{"everything"} }, `DROP PUBLICATION "everything"`},
 		{func(f *pgTableFacts) { f.SchemaPubs = []string{"sp"} }, "DROP TABLES IN SCHEMA"},
 		{func(f *pgTableFacts) { f.TablePubs = []string{"tp"} }, `ALTER PUBLICATION "tp" DROP TABLE "s"."t"`},
-		{func(f *pgTableFacts) { f.LeftoverPub = true }, `DROP PUBLICATION "osc_s_t"`},
+		{func(f *pgTableFacts) { f.LeftoverPub = true }, "left publication osc_s_t: it saved no checkpoint, so it cannot be resumed; run again with --initially-drop-ghost-table"},
 		{func(f *pgTableFacts) { f.LeftoverSlot = true }, "SELECT pg_drop_replication_slot('osc_s_t')"},
 		{func(f *pgTableFacts) { f.LeftoverSlot, f.LeftoverSlotPID = true, 42 }, "pg_terminate_backend(42)"},
-		{func(f *pgTableFacts) { f.LeftoverShadow = true }, `DROP TABLE "s"."_t_osc"`},
+		{func(f *pgTableFacts) { f.LeftoverSlot, f.LeftoverSlotRetained = true, 3<<20 }, "retains WAL until dropped, 3.0 MB now"},
+		{func(f *pgTableFacts) { f.LeftoverShadow = true }, "left shadow table s._t_osc: it saved no checkpoint"},
+		{func(f *pgTableFacts) { f.LeftoverShadow, f.LeftoverCheckpoint, f.CheckpointSaved = true, true, "T0" }, "left shadow table s._t_osc, checkpoint table s._t_osk: " +
+			"run again with --resume to continue it (checkpoint saved T0), or with --initially-drop-ghost-table to drop it and start afresh"},
+		{func(f *pgTableFacts) { f.LeftoverOld, f.LeftoverCheckpoint, f.CheckpointSaved = true, true, "T0" }, "after it had swapped the tables (s._t_old is the old table): run again with --resume to finish it"},
 		{func(f *pgTableFacts) { f.LeftoverOld = true }, `DROP TABLE "s"."_t_old"`},
+		{func(f *pgTableFacts) { f.LeftoverOld, f.OldRows = true, 12 }, "(~12 rows): the old table an earlier migration of s.t kept"},
+		{func(f *pgTableFacts) { f.LeftoverOld = true }, "or run with --initially-drop-old-table to drop it first"},
 		{func(f *pgTableFacts) { f.Triggers = []string{"trg"} }, "triggers (trg)"},
 		{func(f *pgTableFacts) { f.RowSecurity = true }, "row level security"},
 		{func(f *pgTableFacts) { f.Policies = []string{"pol"} }, "pol"},
@@ -205,6 +211,12 @@ func TestPgFactsProblems(t *testing.T) {
 		if len(p) != 1 || !strings.Contains(p[0], c.want) {
 			t.Errorf("problems %q, want one containing %q", p, c.want)
 		}
+	}
+	// Resuming, what the killed run left is no refusal.
+	f := ok
+	f.LeftoverPub, f.LeftoverSlot, f.LeftoverShadow, f.LeftoverOld, f.LeftoverCheckpoint, f.Resume = true, true, true, true, true, true
+	if p := f.problems(n); len(p) != 0 {
+		t.Errorf("problems when resuming: %q", p)
 	}
 }
 
@@ -300,7 +312,7 @@ func TestInspectPostgresRefusals(t *testing.T) {
 		"child":    "inheritance",
 		"trig":     "triggers (trig_t)",
 		"mv_src":   "materialized views",
-		"left1":    `DROP TABLE "pgplan_test"."_left1_osc"`,
+		"left1":    "left shadow table pgplan_test._left1_osc",
 		"unl":      "SET LOGGED",
 		"selfref":  "self-referencing",
 		"rowtype":  "column r of view",
@@ -361,7 +373,8 @@ func TestInspectPostgresLeftoverSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = pgInspect(t, pool, "slotted")
-	wantErr(t, err, "replication slot "+n.Slot+" is left over", "pg_terminate_backend(", "pg_drop_replication_slot('"+n.Slot+"')")
+	wantErr(t, err, "a killed osc run of this migration left replication slot "+n.Slot, "pg_terminate_backend(", "pg_drop_replication_slot('"+n.Slot+"')",
+		"it saved no checkpoint", "--initially-drop-ghost-table")
 	if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", n.Slot); err != nil {
 		t.Fatal(err)
 	}

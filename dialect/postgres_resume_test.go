@@ -1,0 +1,880 @@
+package dialect
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/engine"
+	"osc/internal/testdb"
+	"osc/table"
+)
+
+const rspgSchema = "rspg_dialect"
+
+// rspgDB connects to the sandbox and creates the schema rspgSchema with
+// stmts run in it, dropped (with any slot and publication of its tables)
+// when the test ends.
+func rspgDB(t *testing.T, stmts ...string) *pgxpool.Pool {
+	t.Helper()
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// Slots of a killed run are permanent: drop them with the schema.
+		_, err := pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+			WHERE slot_name LIKE 'osc\_rspg\_dialect\_%' AND NOT active`)
+		if err == nil {
+			_, err = pool.Exec(ctx, `DO $$DECLARE p text; BEGIN
+				FOR p IN SELECT pubname FROM pg_publication WHERE pubname LIKE 'osc\_rspg\_dialect\_%' LOOP
+					EXECUTE format('DROP PUBLICATION %I', p); END LOOP; END$$`)
+		}
+		if err != nil {
+			t.Errorf("drop test slots and publications: %v", err)
+		}
+	}
+	drop()
+	t.Cleanup(drop)
+	testdb.ResetPostgresSchema(t, pool, rspgSchema)
+	testdb.ExecPostgresIn(t, pool, rspgSchema, stmts...)
+	return pool
+}
+
+// rspgLeft lists what osc made for table name that exists: shadow,
+// checkpoint table, old table, slot (with its kind) and publication.
+func rspgLeft(t *testing.T, pool *pgxpool.Pool, name string) []string {
+	t.Helper()
+	n := table.NewPostgresNames(rspgSchema, name)
+	var out []string
+	err := pool.QueryRow(context.Background(), `SELECT array_remove(ARRAY[
+		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $2),
+		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $3),
+		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $4),
+		(SELECT 'slot ' || slot_name || CASE WHEN temporary THEN ' temporary' ELSE '' END FROM pg_replication_slots WHERE slot_name = $5),
+		(SELECT 'publication ' || pubname FROM pg_publication WHERE pubname = $6)], NULL)`,
+		rspgSchema, n.Shadow, n.Checkpoint, n.Old, n.Slot, n.Publication).Scan(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func rspgDialect(t *testing.T, cfg engine.Config, dsn string) *postgresDialect {
+	t.Helper()
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: dsn}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.(*postgresDialect)
+}
+
+func TestPostgresCheckpointEncoding(t *testing.T) {
+	saved := time.Date(2026, 11, 29, 23, 0, 0, 123, time.UTC)
+	for _, after := range [][]any{nil, {"42"}, {"a b", "2026-01-02 03:04:05+00", `"q"`}} {
+		ck := &engine.Checkpoint{Version: "v1", Alter: "ADD COLUMN x int", After: after, Position: "0/16B3748",
+			Copied: 7, Applied: 9, Saved: saved}
+		data, err := encodePostgresCheckpoint(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodePostgresCheckpoint(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, ck) {
+			t.Errorf("round trip of %+v gave %+v", ck, got)
+		}
+	}
+	if _, err := encodePostgresCheckpoint(&engine.Checkpoint{After: []any{int64(1)}}); err == nil || !strings.Contains(err.Error(), "int64") {
+		t.Errorf("a non-text watermark: %v", err)
+	}
+	if _, err := decodePostgresCheckpoint("{"); err == nil {
+		t.Error("an unreadable checkpoint decoded")
+	}
+}
+
+// rspgKilled creates the shadow and starts the capture as a run with
+// checkpoints does, saves ck (its Position set to the source's), and
+// "kills" the run: its sessions end without cleaning up. It returns the
+// checkpoint saved and the shadow as CreateShadow planned it.
+func rspgKilled(t *testing.T, pool *pgxpool.Pool, cfg engine.Config, ck engine.Checkpoint) (*engine.Checkpoint, *table.PostgresShadow) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p := newPGProxy(t)
+	d := rspgDialect(t, cfg, p.dsn(t))
+	if err := d.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateShadow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src, err := d.NewSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ck.Position = src.Checkpoint(nil)
+	ck.Saved = time.Now().UTC().Truncate(time.Microsecond)
+	if err := d.SaveCheckpoint(ctx, &ck); err != nil {
+		t.Fatal(err)
+	}
+	p.kill()
+	waitSlotIdle(t, pool, d.names.Slot)
+	return &ck, d.shadow
+}
+
+// waitSlotIdle waits until the server has noticed that the killed run's
+// replication connection is gone.
+func waitSlotIdle(t *testing.T, pool *pgxpool.Pool, slot string) {
+	t.Helper()
+	for start := time.Now(); ; {
+		var active bool
+		err := pool.QueryRow(context.Background(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !active {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("slot %s still active 10 s after the kill", slot)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPostgresResumeRoundTrip(t *testing.T) {
+	const name = "rt"
+	pool := rspgDB(t,
+		"CREATE TABLE rt_parent (id int PRIMARY KEY)",
+		"INSERT INTO rt_parent VALUES (1)",
+		"CREATE TABLE rt (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, pid int REFERENCES rt_parent, v text)",
+		"CREATE INDEX rt_v_idx ON rt (v)",
+		"INSERT INTO rt (pid, v) SELECT 1, 'v' || i FROM generate_series(1, 100) i")
+	cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ALTER COLUMN v TYPE varchar(40), ADD COLUMN w int DEFAULT 3"}
+	saved, made := rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter, After: []any{"17"}, Copied: 17, Applied: 3})
+	if len(made.Renames) == 0 || len(made.ForeignKeys) == 0 || len(made.AlwaysIdentity) == 0 {
+		t.Fatalf("the test's plan should rename an index, set a foreign key aside and make an identity BY DEFAULT: %+v", made)
+	}
+	before := rspgLeft(t, pool, name)
+	if fmt.Sprint(before) != "[table _rt_osc table _rt_osk slot osc_rspg_dialect_rt publication osc_rspg_dialect_rt]" {
+		t.Fatalf("the killed run left %v", before)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Without --resume: refused, naming both ways out.
+	d := rspgDialect(t, cfg, testdb.PostgresDSN())
+	err := d.Inspect(ctx)
+	d.Close()
+	if err == nil || !strings.Contains(err.Error(), "run again with --resume to continue it (checkpoint saved ") ||
+		!strings.Contains(err.Error(), "--initially-drop-ghost-table") || !strings.Contains(err.Error(), "SELECT pg_drop_replication_slot('osc_rspg_dialect_rt')") {
+		t.Errorf("Inspect without --resume: %v", err)
+	}
+
+	cfg.Resume = true
+	d = rspgDialect(t, cfg, testdb.PostgresDSN())
+	defer d.Close()
+	if err := d.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	plan, ck, err := d.Resume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ck, saved) || ck.Position == "" {
+		t.Errorf("resumed checkpoint %+v, saved %+v", ck, saved)
+	}
+	if !reflect.DeepEqual(d.shadow, made) {
+		t.Errorf("resumed plan\n%+v\nmade\n%+v", d.shadow, made)
+	}
+	if plan.Shadow != "_rt_osc" || plan.Old != "_rt_old" || fmt.Sprint(plan.KeyIndex) != "[0]" {
+		t.Errorf("engine plan %+v", plan)
+	}
+	if got := rspgLeft(t, pool, name); !slices.Equal(got, before) {
+		t.Errorf("Resume changed what the killed run left: %v", got)
+	}
+	// The resumed source streams from the checkpoint's position, in the
+	// killed run's slot and publication, and its Close drops them.
+	src, err := d.NewSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := src.Checkpoint(nil); got != ck.Position {
+		t.Errorf("resumed source at %s, checkpoint %s", got, ck.Position)
+	}
+	testdb.ExecPostgresIn(t, pool, rspgSchema, "UPDATE rt SET v = 'changed' WHERE id = 5")
+	cs, err := src.Next(ctx, 10)
+	if err != nil || len(cs) != 1 || cs[0].After[2] != "changed" {
+		t.Errorf("resumed stream: %v %v", cs, err)
+	}
+	if err := src.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Cleanup(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := rspgLeft(t, pool, name); len(got) != 0 {
+		t.Errorf("cleanup after the resume left %v", got)
+	}
+}
+
+// TestPostgresResumeRefusals checks every refusal of Resume, and that each
+// keeps everything the killed run left.
+func TestPostgresResumeRefusals(t *testing.T) {
+	const name = "rf"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, c := range []struct {
+		name  string
+		setup []string // run in the schema after the kill
+		ck    func(*engine.Checkpoint)
+		want  string
+	}{
+		{name: "shadow changed", setup: []string{"ALTER TABLE _rf_osc ADD COLUMN z int"}, want: "the shadow table rspg_dialect._rf_osc changed since the checkpoint"},
+		{name: "original changed", setup: []string{"ALTER TABLE rf ADD COLUMN z int"}, want: "table rspg_dialect.rf changed since the checkpoint"},
+		{name: "no row", setup: []string{"DELETE FROM _rf_osk"}, want: "the killed run saved no checkpoint"},
+		{name: "no checkpoint table", setup: []string{"DROP TABLE _rf_osk"}, want: "nothing to resume: there is no checkpoint table rspg_dialect._rf_osk"},
+		{name: "shadow gone", setup: []string{"DROP TABLE _rf_osc"}, want: "nothing to resume: the shadow table rspg_dialect._rf_osc is gone"},
+		{name: "slot gone", setup: []string{"SELECT pg_drop_replication_slot('osc_rspg_dialect_rf')"}, want: "replication slot osc_rspg_dialect_rf is gone"},
+		{name: "slot ahead", ck: func(ck *engine.Checkpoint) { ck.Position = "0/1" }, want: "past the checkpoint's position 0/1"},
+		{name: "publication changed", setup: []string{"CREATE TABLE other (id int PRIMARY KEY)", "ALTER PUBLICATION osc_rspg_dialect_rf ADD TABLE other"},
+			want: "publication osc_rspg_dialect_rf was changed"},
+		{name: "publication gone", setup: []string{"DROP PUBLICATION osc_rspg_dialect_rf"}, want: "publication osc_rspg_dialect_rf is gone"},
+		{name: "different alter", setup: []string{}, want: "is not what the --alter makes of rspg_dialect.rf now"},
+		{name: "slot in use", want: "replication slot osc_rspg_dialect_rf is in use by process"},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			pool := rspgDB(t, "CREATE TABLE rf (id int PRIMARY KEY, v text)", "INSERT INTO rf SELECT i, 'v' FROM generate_series(1, 10) i")
+			cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ADD COLUMN w int", Version: "test"}
+			rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter})
+			if c.ck != nil {
+				d := rspgDialect(t, cfg, testdb.PostgresDSN())
+				d.pool = pool
+				left, err := table.ReadPostgresLeftover(ctx, pool, d.names)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ck, err := decodePostgresCheckpoint(left.Checkpoint.Checkpoint)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.ck(ck)
+				if err := d.SaveCheckpoint(ctx, ck); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testdb.ExecPostgresIn(t, pool, rspgSchema, c.setup...)
+			if c.name == "slot in use" {
+				conn, err := pgxConnectReplication(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				if err := startReplication(ctx, conn, "osc_rspg_dialect_rf", "osc_rspg_dialect_rf"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := rspgLeft(t, pool, name)
+			if c.name == "different alter" {
+				cfg.Alter = "ADD COLUMN w bigint"
+			}
+			cfg.Resume = true
+			d := rspgDialect(t, cfg, testdb.PostgresDSN())
+			defer d.Close()
+			if err := d.Inspect(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := d.Resume(ctx)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was changed") {
+				t.Errorf("Resume: %v, want %q", err, c.want)
+			}
+			if got := rspgLeft(t, pool, name); !slices.Equal(got, before) {
+				t.Errorf("the refusal changed what the killed run left: %v, was %v", got, before)
+			}
+		})
+	}
+}
+
+// TestPostgresResumeAfterSwap: a run killed after its cut-over swapped the
+// tables is finished by cleaning up (the engine's Run with --resume).
+func TestPostgresResumeAfterSwap(t *testing.T) {
+	const name = "sw"
+	pool := rspgDB(t, "CREATE TABLE sw (id int PRIMARY KEY, v text)", "INSERT INTO sw SELECT i, 'v' FROM generate_series(1, 10) i")
+	cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ADD COLUMN w int", Version: "test", Execute: true}
+	rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter, CopyDone: true})
+	// What the cut-over's transaction does to the names.
+	// What the cut-over's transaction does to the names, with a foreign key
+	// added NOT VALID and not validated yet.
+	testdb.ExecPostgresIn(t, pool, rspgSchema, "ALTER TABLE sw RENAME TO _sw_old", "ALTER TABLE _sw_osc RENAME TO sw",
+		"CREATE TABLE sw_p (id int PRIMARY KEY)", "ALTER TABLE sw ADD CONSTRAINT sw_fk FOREIGN KEY (id) REFERENCES sw_p NOT VALID")
+	cfg.Resume = true
+	var logs strings.Builder
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "ALTER TABLE rspg_dialect.sw VALIDATE CONSTRAINT sw_fk") {
+		t.Errorf("no warning of the foreign key not validated:\n%s", logs.String())
+	}
+	if got := rspgLeft(t, pool, name); fmt.Sprint(got) != "[table _sw_old]" {
+		t.Errorf("after resuming a swapped run: %v, want the old table only", got)
+	}
+}
+
+func TestPostgresInitiallyDrop(t *testing.T) {
+	const name = "idr"
+	pool := rspgDB(t, "CREATE TABLE idr (id int PRIMARY KEY, v text)", "INSERT INTO idr SELECT i, 'v' FROM generate_series(1, 10) i")
+	cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ADD COLUMN w int", Version: "test"}
+	rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter})
+	ctx := context.Background()
+
+	// A dry run drops nothing: it says what would go, and refuses.
+	cfg.InitiallyDropShadow = true
+	before := rspgLeft(t, pool, name)
+	var logs strings.Builder
+	dry, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dry.Inspect(ctx)
+	dry.Close()
+	if err == nil || !strings.Contains(err.Error(), "--initially-drop-ghost-table") {
+		t.Errorf("dry run with --initially-drop-ghost-table: %v", err)
+	}
+	if !strings.Contains(logs.String(), "would drop what a killed run left: replication slot osc_rspg_dialect_idr (retains ") {
+		t.Errorf("the dry run does not say what it would drop:\n%s", logs.String())
+	}
+	if got := rspgLeft(t, pool, name); !slices.Equal(got, before) {
+		t.Errorf("the dry run dropped something: %v, was %v", got, before)
+	}
+
+	cfg.Execute = true
+	d := rspgDialect(t, cfg, testdb.PostgresDSN())
+	if err := d.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if got := rspgLeft(t, pool, name); len(got) != 0 {
+		t.Errorf("--initially-drop-ghost-table left %v", got)
+	}
+
+	// An old table an earlier migration kept: refused, naming the flag,
+	// and dropped with it.
+	testdb.ExecPostgresIn(t, pool, rspgSchema, "CREATE TABLE _idr_old (id int)")
+	cfg.InitiallyDropShadow = false
+	d = rspgDialect(t, cfg, testdb.PostgresDSN())
+	err = d.Inspect(ctx)
+	d.Close()
+	if err == nil || !strings.Contains(err.Error(), "the old table an earlier migration of rspg_dialect.idr kept") ||
+		!strings.Contains(err.Error(), "--initially-drop-old-table") {
+		t.Errorf("Inspect with an old table: %v", err)
+	}
+	cfg.InitiallyDropOld = true
+	d = rspgDialect(t, cfg, testdb.PostgresDSN())
+	if err := d.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if got := rspgLeft(t, pool, name); len(got) != 0 {
+		t.Errorf("--initially-drop-old-table left %v", got)
+	}
+
+	// A slot something streams from is not dropped.
+	cfg.InitiallyDropOld = false
+	rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter})
+	n := table.NewPostgresNames(rspgSchema, name)
+	conn, err := pgxConnectReplication(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := startReplication(ctx, conn, n.Slot, n.Publication); err != nil {
+		t.Fatal(err)
+	}
+	before = rspgLeft(t, pool, name)
+	cfg.InitiallyDropShadow = true
+	d = rspgDialect(t, cfg, testdb.PostgresDSN())
+	err = d.Inspect(ctx)
+	d.Close()
+	if err == nil || !strings.Contains(err.Error(), "is in use by process") {
+		t.Errorf("--initially-drop-ghost-table with the slot in use: %v", err)
+	}
+	if got := rspgLeft(t, pool, name); !slices.Equal(got, before) {
+		t.Errorf("the refusal dropped %v", got)
+	}
+}
+
+// TestPostgresSlotDroppedOnExit: with checkpoints the slot is permanent
+// while the run lasts and dropped when it ends, by failure or success;
+// without, it is temporary.
+func TestPostgresSlotDroppedOnExit(t *testing.T) {
+	const name = "ex"
+	pool := rspgDB(t, "CREATE TABLE ex (id int PRIMARY KEY, v text)", "INSERT INTO ex SELECT i, 'v' FROM generate_series(1, 1000) i")
+	for _, c := range []struct {
+		noCheckpoint, fail bool
+		slot               string
+	}{
+		{fail: true, slot: "slot osc_rspg_dialect_ex"},
+		{noCheckpoint: true, fail: true, slot: "slot osc_rspg_dialect_ex temporary"},
+		{slot: "slot osc_rspg_dialect_ex"},
+	} {
+		flag := filepath.Join(t.TempDir(), "postpone")
+		if err := os.WriteFile(flag, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ADD COLUMN w" + fmt.Sprint(len(c.slot)) + " int", Execute: true, Version: "test",
+			NoCheckpoint: c.noCheckpoint, CheckpointInterval: 50 * time.Millisecond, PostponeCutOverFlagFile: flag, StatusInterval: time.Hour,
+			OkToDropTable: true}
+		d := rspgDialect(t, cfg, testdb.PostgresDSN())
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		for m.State() != engine.StatePostponed {
+			time.Sleep(10 * time.Millisecond)
+		}
+		left := rspgLeft(t, pool, name)
+		if !slices.Contains(left, c.slot) {
+			t.Errorf("while running (checkpoints off %v): %v, want %s", c.noCheckpoint, left, c.slot)
+		}
+		if c.fail {
+			cancel()
+		} else if err := os.Remove(flag); err != nil {
+			t.Fatal(err)
+		}
+		err := <-done
+		cancel()
+		if (err != nil) != c.fail {
+			t.Errorf("run (fail %v): %v", c.fail, err)
+		}
+		if got := rspgLeft(t, pool, name); len(got) != 0 {
+			t.Errorf("after the run (checkpoints off %v, fail %v): %v", c.noCheckpoint, c.fail, got)
+		}
+	}
+}
+
+// TestPostgresKillAndResume kills a migration (every connection of it cut,
+// as when its host is lost) while writers change the table, at several
+// points, and resumes it each time until it completes: the new table must
+// hold exactly what the writers left.
+func TestPostgresKillAndResume(t *testing.T) {
+	const name = "kr"
+	pool := rspgDB(t,
+		"CREATE TABLE kr (id bigserial PRIMARY KEY, owner int NOT NULL, v int NOT NULL DEFAULT 1, s text)",
+		"INSERT INTO kr (owner, v, s) SELECT i % 3, i, 's' || i FROM generate_series(1, 30000) i")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := engine.Config{Schema: rspgSchema, Table: name, Execute: true, ChunkSize: 200, DMLBatchSize: 50, Version: "test",
+		Alter:              "ALTER COLUMN v TYPE bigint, ADD COLUMN c int NOT NULL DEFAULT 7",
+		CutOverLockTimeout: time.Second, CutOverRetries: 10, StatusInterval: time.Hour, OkToDropTable: true,
+		CheckpointInterval: 3 * time.Second, Control: engine.Control{NiceRatio: 2}}
+	// The cut-over waits until the last run.
+	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
+	if err := os.WriteFile(cfg.PostponeCutOverFlagFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	type row struct {
+		v int64
+		s *string
+	}
+	states := []map[int64]*row{{}, {}, {}}
+	rows, err := pool.Query(ctx, "SELECT id, owner, v, s FROM "+rspgSchema+".kr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, v int64
+		var owner int
+		var s *string
+		if err := rows.Scan(&id, &owner, &v, &s); err != nil {
+			t.Fatal(err)
+		}
+		states[owner][id] = &row{v, s}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	werrs := make(chan error, 3)
+	for w := range 3 {
+		own := states[w]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 11))
+			pick := func() int64 {
+				for id := range own {
+					if r.IntN(8) == 0 {
+						return id
+					}
+				}
+				for id := range own {
+					return id
+				}
+				return 0
+			}
+			for n := 0; wctx.Err() == nil; n++ {
+				var err error
+				id := pick()
+				switch k := r.IntN(10); {
+				case k < 3 || id == 0:
+					var nid int64
+					err = pool.QueryRow(ctx, "INSERT INTO "+rspgSchema+".kr (owner, s) VALUES ($1, 'new') RETURNING id", w).Scan(&nid)
+					if err == nil {
+						s := "new"
+						own[nid] = &row{1, &s}
+					}
+				case k < 5:
+					_, err = pool.Exec(ctx, "DELETE FROM "+rspgSchema+".kr WHERE id = $1", id)
+					if err == nil {
+						delete(own, id)
+					}
+				case k < 6:
+					nid := id + 10_000_000
+					_, err = pool.Exec(ctx, "UPDATE "+rspgSchema+".kr SET id = $1 WHERE id = $2", nid, id)
+					if err == nil {
+						own[nid] = own[id]
+						delete(own, id)
+					}
+				default:
+					var s *string
+					if n%2 == 0 {
+						v := fmt.Sprintf("w%d-%d", w, n)
+						s = &v
+					}
+					_, err = pool.Exec(ctx, "UPDATE "+rspgSchema+".kr SET s = $1 WHERE id = $2", s, id)
+					if err == nil {
+						own[id].s = s
+					}
+				}
+				if err != nil {
+					werrs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+
+	n := table.NewPostgresNames(rspgSchema, name)
+	copiedSaved := func() int64 {
+		left, err := table.ReadPostgresLeftover(ctx, pool, n)
+		if err != nil || left.Checkpoint == nil {
+			return -1
+		}
+		ck, err := decodePostgresCheckpoint(left.Checkpoint.Checkpoint)
+		if err != nil {
+			return -1
+		}
+		if ck.CopyDone {
+			return 1 << 40
+		}
+		return ck.Copied
+	}
+	// Kill points: in the copy twice (by the rows the saved checkpoint
+	// counts), then once the copy is done, then no more.
+	kills := []int64{1000, 8000, 1 << 40}
+	var runErr error
+	for run := 0; ; run++ {
+		p := newPGProxy(t)
+		rcfg := cfg
+		rcfg.Resume = run > 0
+		d := rspgDialect(t, rcfg, p.dsn(t))
+		m := engine.New(rcfg, d, slog.New(slog.DiscardHandler), io.Discard)
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		if run >= len(kills) {
+			if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
+				t.Fatal(err)
+			}
+			runErr = <-done
+			break
+		}
+		killed := false
+		for !killed {
+			select {
+			case runErr = <-done:
+				t.Fatalf("run %d ended before its kill point: %v", run, runErr)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if copiedSaved() >= kills[run] {
+				// Past the source's next status update, before the next
+				// save: the slot must not have been confirmed past the
+				// checkpoint meanwhile.
+				time.Sleep(1500 * time.Millisecond)
+				p.kill()
+				killed = true
+			}
+		}
+		err := <-done // it fails: its connections are gone, and so is its cleanup
+		if err == nil {
+			t.Fatalf("run %d succeeded after its kill", run)
+		}
+		waitSlotIdle(t, pool, n.Slot)
+		if left := rspgLeft(t, pool, name); !slices.Contains(left, "table _kr_osc") || !slices.Contains(left, "slot osc_rspg_dialect_kr") {
+			t.Fatalf("run %d killed left %v", run, left)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	wg.Wait()
+	close(werrs)
+	for err := range werrs {
+		t.Error(err)
+	}
+	if runErr != nil {
+		t.Fatalf("resumed migration: %v", runErr)
+	}
+	want := map[int64]row{}
+	for _, own := range states {
+		for id, r := range own {
+			want[id] = *r
+		}
+	}
+	got := map[int64]row{}
+	rows, err = pool.Query(ctx, "SELECT id, v, s FROM "+rspgSchema+".kr WHERE c = 7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, v int64
+		var s *string
+		if err := rows.Scan(&id, &v, &s); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = row{v, s}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("new table has %d rows, want %d", len(got), len(want))
+	}
+	diffs := 0
+	for id, w := range want {
+		g, ok := got[id]
+		if !ok || g.v != w.v || (g.s == nil) != (w.s == nil) || g.s != nil && *g.s != *w.s {
+			if diffs++; diffs <= 5 {
+				t.Errorf("row %d: got %+v (present %v), want %+v", id, g, ok, w)
+			}
+		}
+	}
+	for id, g := range got {
+		if _, ok := want[id]; !ok {
+			if diffs++; diffs <= 10 {
+				t.Errorf("row %d: %+v should not be there", id, g)
+			}
+		}
+	}
+	if got := rspgLeft(t, pool, name); len(got) != 0 {
+		t.Errorf("left behind: %v", got)
+	}
+}
+
+// pgProxy forwards TCP connections to the sandbox's PostgreSQL; kill cuts
+// every one of them and refuses new ones, as if osc's host were lost.
+type pgProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	dead   bool
+}
+
+func newPGProxy(t *testing.T) *pgProxy {
+	t.Helper()
+	u, err := url.Parse(testdb.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pgProxy{ln: ln, target: u.Host}
+	t.Cleanup(p.kill)
+	go p.serve()
+	return p
+}
+
+// dsn is the sandbox's DSN through the proxy.
+func (p *pgProxy) dsn(t *testing.T) string {
+	u, err := url.Parse(testdb.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+func (p *pgProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.dead {
+			p.mu.Unlock()
+			c.Close()
+			s.Close()
+			return
+		}
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(s, c); s.Close() }()
+		go func() { _, _ = io.Copy(c, s); c.Close() }()
+	}
+}
+
+func (p *pgProxy) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return
+	}
+	p.dead = true
+	p.ln.Close()
+	for _, c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, as a lost host's connections end
+		}
+		c.Close()
+	}
+}
+
+// pgxConnectReplication opens a replication connection to the sandbox.
+func pgxConnectReplication(ctx context.Context) (*pgconn.PgConn, error) {
+	cfg, err := pgconn.ParseConfig(testdb.PostgresDSN())
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	return pgconn.ConnectConfig(ctx, cfg)
+}
+
+// startReplication streams from the slot, which makes it active.
+func startReplication(ctx context.Context, conn *pgconn.PgConn, slot, pub string) error {
+	return pglogrepl.StartReplication(ctx, conn, slot, 0, pglogrepl.StartReplicationOptions{
+		Mode: pglogrepl.LogicalReplication, PluginArgs: []string{"proto_version '1'", "publication_names '" + pub + "'"}})
+}
+
+// TestPostgresDescriptionSearchPath: a table's description does not depend
+// on the session's search_path (a resumed run's DSN may set another).
+func TestPostgresDescriptionSearchPath(t *testing.T) {
+	pool := rspgDB(t, "CREATE TABLE dp_parent (id int PRIMARY KEY)",
+		"CREATE TABLE dp (id serial PRIMARY KEY, pid int REFERENCES dp_parent, CHECK (pid > 0))", "CREATE INDEX dp_pid ON dp (pid)")
+	ctx := context.Background()
+	plain, err := table.DescribePostgresTable(ctx, pool, rspgSchema, "dp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+rspgSchema); err != nil {
+		t.Fatal(err)
+	}
+	inSchema, err := table.DescribePostgresTable(ctx, tx, rspgSchema, "dp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain != inSchema || !strings.Contains(plain, "REFERENCES rspg_dialect.dp_parent(id)") || !strings.Contains(plain, "nextval('rspg_dialect.dp_id_seq'::regclass)") {
+		t.Errorf("descriptions differ by search_path or do not qualify names:\n%s\n---\n%s", plain, inSchema)
+	}
+	var path string
+	if err := tx.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&path); err != nil || path != rspgSchema {
+		t.Errorf("search_path after the description: %q (%v)", path, err)
+	}
+}
+
+// TestPostgresSlotAdvancesWhileThrottled: while the copy is throttled its
+// restart position keeps up with the applied changes, so the permanent slot,
+// confirmed only up to saved checkpoints, does not retain every WAL written
+// meanwhile.
+func TestPostgresSlotAdvancesWhileThrottled(t *testing.T) {
+	const name = "th"
+	pool := rspgDB(t, "CREATE TABLE th (id int PRIMARY KEY, v int)", "INSERT INTO th SELECT i, i FROM generate_series(1, 1000) i")
+	flag := filepath.Join(t.TempDir(), "throttle")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ADD COLUMN w int", Execute: true, Version: "test",
+		CheckpointInterval: 100 * time.Millisecond, StatusInterval: time.Hour, Control: engine.Control{ThrottleFlagFile: flag}}
+	d := rspgDialect(t, cfg, testdb.PostgresDSN())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	confirmed := func() (lsn string) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+			err := pool.QueryRow(ctx, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'osc_rspg_dialect_th'").Scan(&lsn)
+			if err == nil {
+				return lsn
+			}
+		}
+		t.Fatal("no slot")
+		return ""
+	}
+	first := confirmed()
+	var current string
+	for i := 0; i < 50; i++ {
+		testdb.ExecPostgresIn(t, pool, rspgSchema, fmt.Sprintf("UPDATE th SET v = v + 1 WHERE id = %d", i+1))
+		time.Sleep(60 * time.Millisecond)
+		if current = confirmed(); current != first {
+			break
+		}
+	}
+	if !m.Status().Throttled {
+		t.Error("the copy was not throttled")
+	}
+	if current == first {
+		t.Errorf("the slot stayed confirmed at %s while the throttled run applied changes", first)
+	}
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := rspgLeft(t, pool, name); fmt.Sprint(got) != "[table _th_old]" {
+		t.Errorf("after the run: %v", got)
+	}
+}
