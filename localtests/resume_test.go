@@ -368,8 +368,10 @@ func (e *resumeEnv) killedRun(args []string, k killPoint) (finished bool) {
 	}
 	more := []string{"--postpone-cut-over-flag-file", e.flag}
 	if k == killCopy {
-		// A copy at half speed, for the kill to land in it.
-		more = append(more, "--nice-ratio", "1")
+		// A copy at a fifth of its speed, so that it lasts beyond the first
+		// status line that shows a checkpoint (a PostgreSQL copy of the
+		// table at full speed takes about a second).
+		more = append(more, "--chunk-size", "25", "--nice-ratio", "2")
 	}
 	p := e.start(slices.Concat(args, more))
 	where, finished, err := e.killAt(p, k)
@@ -475,6 +477,12 @@ func (e *resumeEnv) killAt(p *oscProcess, k killPoint) (where string, finished b
 		time.Sleep(2 * time.Millisecond)
 	}
 	into := time.Since(reached)
+	ended := ""
+	for _, m := range end {
+		if p.outputContains(m) {
+			ended = fmt.Sprintf(" (after the phase's end, %q)", m)
+		}
+	}
 	select {
 	case <-p.done:
 		if p.err != nil {
@@ -489,7 +497,7 @@ func (e *resumeEnv) killAt(p *oscProcess, k killPoint) (where string, finished b
 	if p.err == nil { // it exited 0 just before the signal
 		return fmt.Sprintf("it exited %v into the phase", into.Round(time.Millisecond)), true, nil
 	}
-	return fmt.Sprintf("%v into the phase, in state %q (last lines: %s)", into.Round(time.Millisecond), p.lastState(),
+	return fmt.Sprintf("%v into the phase%s, in state %q (last lines: %s)", into.Round(time.Millisecond), ended, p.lastState(),
 		strings.Join(p.lastLines(2), " | ")), false, nil
 }
 
