@@ -42,7 +42,7 @@ type killPoint int
 
 const (
 	killCopy      killPoint = iota // the copy, after this run saved a checkpoint
-	killBacklog                    // the catch-up after the copy, with a backlog the test made
+	killBacklog                    // after the copy, the applier held back by the test's lock on the shadow
 	killPostponed                  // the cut-over postponed (the flag file)
 	killChecksum                   // the checksum before the cut-over
 	killCutOver                    // the cut-over
