@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/cdc"
+	"osc/change"
 	"osc/table"
 )
 
@@ -162,6 +163,20 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 // ReportsSnapshots marks the copier's chunks as carrying the snapshot they
 // read (Chunk.Snapshot).
 func (c *Postgres) ReportsSnapshots() {}
+
+// CurrentSnapshot returns the server's snapshot now: every chunk read later
+// sees at least the transactions it sees.
+func (c *Postgres) CurrentSnapshot(ctx context.Context) (change.Snapshot, error) {
+	var text string
+	if err := c.pool.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&text); err != nil {
+		return nil, fmt.Errorf("read the current snapshot: %w", err)
+	}
+	snap, err := cdc.ParsePostgresSnapshot(text)
+	if err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
 
 // pgUniqueViolation is SQLSTATE unique_violation.
 const pgUniqueViolation = "23505"

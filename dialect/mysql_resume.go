@@ -98,7 +98,7 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	// swaps the shadow in as soon as the lock goes, whatever this run has
 	// done to the shadow by then, and the sentry that would make it fail may
 	// be gone already. Refused before anything, whatever was left.
-	if id, err := table.MySQLQueuedRename(ctx, d.db, shadow); err != nil {
+	if id, err := table.MySQLQueuedRename(ctx, d.db, d.cfg.Schema, shadow); err != nil {
 		return nil, nil, err
 	} else if id != 0 {
 		return nil, nil, fmt.Errorf("a RENAME TABLE of the killed run's cut-over still waits on the server (session %d) and would swap the tables "+
@@ -344,7 +344,7 @@ func (d *mysqlDialect) dropResumedSentry(ctx context.Context, plan *table.Plan) 
 	if !d.sentry {
 		return nil
 	}
-	id, err := table.MySQLQueuedRename(ctx, d.db, plan.Shadow.Name)
+	id, err := table.MySQLQueuedRename(ctx, d.db, plan.Source.Schema, plan.Shadow.Name)
 	if err != nil {
 		return err
 	}

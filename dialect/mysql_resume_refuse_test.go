@@ -153,7 +153,11 @@ func TestMySQLResumeWithQueuedRename(t *testing.T) {
 		a.ExecContext(context.Background(), "UNLOCK TABLES") //nolint:errcheck
 	}()
 	for {
-		if id, err := table.MySQLQueuedRename(ctx, db, shadow); err == nil && id == bID {
+		if id, err := table.MySQLQueuedRename(ctx, db, mysqlTestSchema, shadow); err == nil && id == bID {
+			// Another database's table of the same name is not this one.
+			if id, err := table.MySQLQueuedRename(ctx, db, mysqlTestSchema+"_other", shadow); err != nil || id != 0 {
+				t.Fatalf("a rename in %s was taken for one in %s_other (session %d, %v)", mysqlTestSchema, mysqlTestSchema, id, err)
+			}
 			break
 		}
 		if ctx.Err() != nil {

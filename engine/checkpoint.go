@@ -197,6 +197,28 @@ func (m *Migration) waitThrottleCopy(ctx context.Context, after []any) error {
 		case !errors.Is(err, context.DeadlineExceeded):
 			return err
 		}
+		m.forgetSeen(ctx)
 		m.ckpt.publishChunk(after)
 	}
+}
+
+// forgetSeen lets the replay window forget the changes the source's current
+// snapshot sees (snapshotTaker). Without it one delete applied after the last
+// chunk's read would hold a throttled copy's checkpoint position, and with it
+// a PostgreSQL slot's retained WAL, until the throttle lifts, which a
+// --max-retained-wal throttle then never would. A failure only leaves the
+// window as it is.
+func (m *Migration) forgetSeen(ctx context.Context) {
+	st, ok := m.cp.(snapshotTaker)
+	if !ok {
+		return
+	}
+	snap, err := st.CurrentSnapshot(ctx)
+	if err != nil {
+		m.log.Debug("read the current snapshot while throttled", "err", err)
+		return
+	}
+	m.applyMu.Lock()
+	m.window.forgetSeen(snap)
+	m.applyMu.Unlock()
 }

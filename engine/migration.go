@@ -447,6 +447,15 @@ type snapshotCopier interface {
 	ReportsSnapshots()
 }
 
+// snapshotTaker is a snapshotCopier that can take the source's current
+// snapshot between chunks: while the copy is throttled the window forgets
+// what it sees (forgetSeen), so that the oldest change the window holds, which
+// bounds a checkpoint's position, moves on without a chunk.
+type snapshotTaker interface {
+	snapshotCopier
+	CurrentSnapshot(ctx context.Context) (change.Snapshot, error)
+}
+
 func (m *Migration) replay(ctx context.Context, snap change.Snapshot, marker string) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()

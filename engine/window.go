@@ -179,6 +179,16 @@ func (w *replayWindow) replay(snap change.Snapshot, marker string) []change.Chan
 	return out
 }
 
+// forgetSeen forgets the changes snap sees: a chunk that reads later
+// (snapshots only grow) sees them too, so none needs replaying after it.
+func (w *replayWindow) forgetSeen(snap change.Snapshot) {
+	for k, e := range w.entries {
+		if snap.Sees(e.change.Xid) {
+			delete(w.entries, k)
+		}
+	}
+}
+
 // reset forgets everything: the copy is over.
 func (w *replayWindow) reset() {
 	clear(w.entries)

@@ -172,3 +172,19 @@ func TestReplayWindowOldest(t *testing.T) {
 		t.Errorf("after reset: oldest %v", p)
 	}
 }
+
+// forgetSeen drops what a snapshot sees and keeps what it does not.
+func TestReplayWindowForgetSeen(t *testing.T) {
+	w := newReplayWindow(idKey)
+	w.record([]change.Change{
+		{Op: change.Delete, Before: change.Row{"1", nil, nil}, Pos: fakePos(1), Xid: 10},
+		{Op: change.Delete, Before: change.Row{"2", nil, nil}, Pos: fakePos(2), Xid: 11},
+	})
+	w.forgetSeen(xids{10: true})
+	if p := w.oldest(); p != fakePos(2) {
+		t.Errorf("oldest %v, want fake:2 (xid 10 was seen)", p)
+	}
+	if got := ops(t, w.replay(xids{}, "")); len(got) != 1 || got["2"] != change.Delete {
+		t.Errorf("replayed %v, want only the delete of 2", got)
+	}
+}

@@ -342,12 +342,16 @@ func (l *MySQLLeftovers) Refusal(schema, name string) error {
 }
 
 // MySQLQueuedRename returns the id of a session whose statement is a RENAME
-// TABLE naming shadow (a killed run's cut-over may leave one waiting for a
-// lock on the server), or 0.
-func MySQLQueuedRename(ctx context.Context, db *sql.DB, shadow string) (int64, error) {
+// TABLE naming schema's shadow (a killed run's cut-over may leave one waiting
+// for a lock on the server), or 0: one naming it qualified, as osc's cut-over
+// does, or unqualified from a session in schema. Another database's table of
+// the same name (another migration cutting over) is not it.
+func MySQLQueuedRename(ctx context.Context, db *sql.DB, schema, shadow string) (int64, error) {
 	var id int64
 	err := db.QueryRowContext(ctx, `SELECT ID FROM information_schema.PROCESSLIST
-		WHERE ID <> CONNECTION_ID() AND UPPER(INFO) LIKE 'RENAME TABLE%' AND LOCATE(?, INFO) > 0 LIMIT 1`, shadow).Scan(&id)
+		WHERE ID <> CONNECTION_ID() AND UPPER(INFO) LIKE 'RENAME TABLE%'
+			AND (LOCATE(?, INFO) > 0 OR (DB = ? AND LOCATE(?, INFO) > 0)) LIMIT 1`,
+		QuoteMySQL(schema)+"."+QuoteMySQL(shadow), schema, shadow).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, nil
