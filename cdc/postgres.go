@@ -106,13 +106,17 @@ type pubColumn struct {
 // it arrives. The slot is confirmed (flush position of the standby status
 // updates) only up to a transaction that is complete: its Commit was received,
 // every one of its changes was returned by Next, and Ack was called with that
-// Pos or a later one. Ack(pos) is read as "every change Next returned with a
-// Pos <= pos has been applied", which is what the engine promises when it acks
-// the last change of each applied batch, even when the batch ends inside a
-// transaction. When nothing is queued, no transaction is open and everything
-// returned has been acked, the confirmed position advances to the last
-// position the server sent, so that transactions on other tables (which send
-// nothing) do not make the slot retain WAL.
+// Pos or a later one. Ack(pos) is read as "every change Next returned before
+// this call with a Pos <= pos has been applied", which is what the engine
+// promises when it acks the last change of each applied batch, even when the
+// batch ends inside a transaction. When nothing is queued, no transaction is
+// open and every change returned has been acked, the confirmed position
+// advances to the last position the server sent, so that transactions on
+// other tables (which send nothing) do not make the slot retain WAL. That
+// "every change returned has been acked" is counted in changes, not compared
+// by position: every change of a transaction has the same Pos, so the last
+// batch of a transaction, returned after its first batch was acked, has a Pos
+// an Ack already reached while it is still being applied.
 //
 // A permanent slot is confirmed no further than the position of the last
 // checkpoint saved (Saved): the server never streams again what it was
@@ -129,7 +133,8 @@ type PostgresSource struct {
 	relOID     uint32
 	columns    []pubColumn
 	createdPub bool
-	ownSlot    bool // the slot is this source's to drop (permanent: made or resumed by it)
+	pubID      string // the publication's identity when streaming began (ReadPostgresPublicationID)
+	ownSlot    bool   // the slot is this source's to drop (permanent: made or resumed by it)
 	conn       *pgconn.PgConn
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when the reader goroutine exits
@@ -153,7 +158,8 @@ type PostgresSource struct {
 	lastCommit LSN    // commit LSN of the last transaction whose Commit arrived
 	complete   LSN    // every transaction committed at or before it was returned whole by Next
 	returned   LSN    // Pos of the last change Next returned
-	ackedPos   LSN    // highest Pos given to Ack
+	returnedN  uint64 // changes Next returned
+	ackedN     uint64 // of those, the changes known applied: all returned before an Ack of the last one's Pos or later
 	flushed    LSN    // applied: confirmed to the server, unless a permanent slot waits for a checkpoint
 	saved      LSN    // permanent slot: the position of the last saved checkpoint
 	confirmed  LSN    // last flush position sent to the server
@@ -227,6 +233,9 @@ func (s *PostgresSource) Start(ctx context.Context) (err error) {
 			return err
 		}
 	} else if err := s.createPublication(ctx); err != nil {
+		return err
+	}
+	if s.pubID, err = ReadPostgresPublicationID(ctx, s.pool, s.cfg.Publication, s.plan.Source.Schema, s.plan.Source.Name); err != nil {
 		return err
 	}
 
@@ -499,6 +508,7 @@ func (s *PostgresSource) Next(ctx context.Context, limit int) ([]Change, error) 
 				s.queueBytes -= changeSize(&out[i])
 			}
 			s.returned = out[limit-1].Pos.(LSN)
+			s.returnedN += uint64(limit)
 			if len(s.queue) == 0 {
 				s.complete = max(s.complete, s.lastCommit)
 			} else {
@@ -525,9 +535,10 @@ func (s *PostgresSource) Next(ctx context.Context, limit int) ([]Change, error) 
 	}
 }
 
-// Ack confirms that every change Next returned with a Pos at or before pos
-// has been applied. The slot is confirmed up to the last complete transaction
-// at or before pos (see PostgresSource).
+// Ack confirms that every change Next returned so far with a Pos at or before
+// pos has been applied. The slot is confirmed up to the last complete
+// transaction at or before pos (see PostgresSource); a change Next returns
+// later, even with the same Pos, is applied only when a later Ack says so.
 func (s *PostgresSource) Ack(pos Position) {
 	l, ok := pos.(LSN)
 	if !ok {
@@ -535,7 +546,9 @@ func (s *PostgresSource) Ack(pos Position) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ackedPos = max(s.ackedPos, l)
+	if l >= s.returned {
+		s.ackedN = s.returnedN
+	}
 	s.flushed = max(s.flushed, min(l, s.complete))
 }
 
@@ -763,7 +776,7 @@ func (s *PostgresSource) read(ctx context.Context, conn *pgconn.PgConn) error {
 // sendStatus confirms the flushed position to the server.
 func (s *PostgresSource) sendStatus(ctx context.Context, conn *pgconn.PgConn) error {
 	s.mu.Lock()
-	if len(s.queue) == 0 && !s.inTxn && s.ackedPos >= s.returned {
+	if len(s.queue) == 0 && !s.inTxn && s.ackedN == s.returnedN {
 		s.flushed = max(s.flushed, s.idlePos)
 	}
 	flush := s.flushed
@@ -1034,6 +1047,10 @@ func (s *PostgresSource) Checkpoint(oldest Position) string {
 	}
 	return at.String()
 }
+
+// PublicationID is the publication's identity (ReadPostgresPublicationID)
+// as Start found it, before it streamed anything; "" before Start.
+func (s *PostgresSource) PublicationID() string { return s.pubID }
 
 // Saved records that a checkpoint at pos (from Checkpoint) was saved: a
 // permanent slot may now be confirmed up to it. A position that is no LSN

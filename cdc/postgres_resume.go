@@ -20,8 +20,9 @@ type PostgresSlot struct {
 	ActivePID int32
 	Temporary bool
 	Plugin    string
-	Database  bool // the slot is of the connection's database
-	Confirmed LSN  // confirmed_flush_lsn
+	Database  bool   // the slot is of the connection's database
+	DBName    string // the slot's database
+	Confirmed LSN    // confirmed_flush_lsn
 	WALStatus string
 	Retained  int64 // bytes of WAL the slot keeps (current position − restart_lsn)
 }
@@ -35,10 +36,11 @@ func ReadPostgresSlot(ctx context.Context, pool *pgxpool.Pool, slot string) (Pos
 		retained  *int64
 		pid       *int32
 		plugin    *string
+		dbName    *string
 	)
-	err := pool.QueryRow(ctx, `SELECT s.active, s.active_pid, s.temporary, s.plugin, s.database = current_database(),
+	err := pool.QueryRow(ctx, `SELECT s.active, s.active_pid, s.temporary, s.plugin, s.database = current_database(), s.database::text,
 		s.confirmed_flush_lsn::text, s.wal_status, (pg_current_wal_insert_lsn() - s.restart_lsn)::bigint
-		FROM pg_replication_slots s WHERE s.slot_name = $1`, slot).Scan(&s.Active, &pid, &s.Temporary, &plugin, &s.Database,
+		FROM pg_replication_slots s WHERE s.slot_name = $1`, slot).Scan(&s.Active, &pid, &s.Temporary, &plugin, &s.Database, &dbName,
 		&confirmed, &status, &retained)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, nil
@@ -52,6 +54,9 @@ func ReadPostgresSlot(ctx context.Context, pool *pgxpool.Pool, slot string) (Pos
 	}
 	if plugin != nil {
 		s.Plugin = *plugin
+	}
+	if dbName != nil {
+		s.DBName = *dbName
 	}
 	if status != nil {
 		s.WALStatus = *status
@@ -147,9 +152,33 @@ func checkPostgresPublication(ctx context.Context, pool *pgxpool.Pool, pub, sche
 	return nil
 }
 
+// ReadPostgresPublicationID identifies the publication pub and its entry for
+// schema.name as "<publication oid>/<entry oid>" ("" without the
+// publication; nothing after the slash without the entry). Both oids are new
+// when the publication is made again, or the table is dropped from it and
+// added back (ALTER PUBLICATION … DROP TABLE / ADD TABLE): pgoutput decodes a
+// transaction with the catalog as of its commit, so a change committed
+// meanwhile was never published, also not when the slot streams that WAL
+// again. The same identity now as when the capture started proves that the
+// publication published the table all along.
+func ReadPostgresPublicationID(ctx context.Context, pool *pgxpool.Pool, pub, schema, name string) (string, error) {
+	var id string
+	err := pool.QueryRow(ctx, `SELECT p.oid::text || '/' || coalesce((SELECT r.oid::text FROM pg_publication_rel r
+			WHERE r.prpubid = p.oid AND r.prrelid = to_regclass($2)), '')
+		FROM pg_publication p WHERE p.pubname = $1`, pub, pgx.Identifier{schema, name}.Sanitize()).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read publication %s: %w", pub, err)
+	}
+	return id, nil
+}
+
 // DropPostgresCapture drops a slot and a publication a killed run left
-// (--initially-drop-ghost-table); a slot something streams from is refused,
-// not dropped. It reports what it dropped.
+// (--initially-drop-ghost-table); a slot something streams from, or one of
+// another database (slot names are cluster-wide: not this database's run's),
+// is refused, not dropped. It reports what it dropped.
 func DropPostgresCapture(ctx context.Context, pool *pgxpool.Pool, slot, pub string) ([]string, error) {
 	var dropped []string
 	s, err := ReadPostgresSlot(ctx, pool, slot)
@@ -157,6 +186,9 @@ func DropPostgresCapture(ctx context.Context, pool *pgxpool.Pool, slot, pub stri
 		return nil, err
 	}
 	if s.Exists {
+		if !s.Database {
+			return nil, fmt.Errorf("replication slot %s is of database %q, not this one: it is not a leftover of this migration, not dropped", slot, s.DBName)
+		}
 		if s.Active {
 			return nil, fmt.Errorf("replication slot %s is in use by process %d, not dropped: if that is not a running osc, end it (SELECT pg_terminate_backend(%d)) and run again",
 				slot, s.ActivePID, s.ActivePID)

@@ -41,7 +41,11 @@ type PostgresOptions struct {
 	// OwnerSet: the --alter gave the new table its owner (OWNER TO), which
 	// the cut-over keeps; otherwise the new table gets the original's.
 	OwnerSet bool
-	Log      *slog.Logger
+	// Publication is the change capture's publication (PostgresNames'),
+	// which lists the table without being a user's publication that the
+	// inspection's refusals, checked again, refuse.
+	Publication string
+	Log         *slog.Logger
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -302,7 +306,9 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 	}
 	// The inspection's refusals again, against what was added to the table
 	// during the run (DDL on it waits for this lock now).
-	if err := table.RecheckPostgresTable(ctx, tx, table.NewPostgresNames(plan.Source.Schema, plan.Source.Name)); err != nil {
+	names := table.NewPostgresNames(plan.Source.Schema, plan.Source.Name)
+	names.Publication = opts.Publication
+	if err := table.RecheckPostgresTable(ctx, tx, names); err != nil {
 		return nil, err
 	}
 	locked := time.Now()

@@ -39,11 +39,19 @@ type postgresDialect struct {
 	// (cutover.PostgresNotValidError): Cleanup keeps the old table.
 	swapped bool
 
+	// src is the change capture NewSource made; checkpoints carry the
+	// identity its publication had when it started.
+	src *cdc.PostgresSource
 	// resumeFrom is the checkpoint's capture position when resuming.
 	resumeFrom string
 	// resumedCutOver: Resume found the tables swapped by the killed run;
 	// Cleanup drops its slot and publication too.
 	resumedCutOver bool
+	// cleanupOnly: with --resume, the killed run left its checkpoint table
+	// but no shadow (it swapped the tables, or lost the shadow): Inspect
+	// did not inspect the table, and Resume can only report the swap for
+	// cleanup, or refuse.
+	cleanupOnly bool
 }
 
 var _ engine.Dialect = (*postgresDialect)(nil)
@@ -93,6 +101,13 @@ func (d *postgresDialect) Inspect(ctx context.Context) error {
 		}
 		d.pool = pool
 	}
+	if d.names.Database == "" {
+		var db string
+		if err := d.pool.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+			return fmt.Errorf("postgres: read the database's name: %w", err)
+		}
+		d.names = d.names.InDatabase(db)
+	}
 	if d.lock == nil {
 		lock, err := table.LockPostgres(ctx, d.pool, d.cfg.Schema, d.cfg.Table)
 		if err != nil {
@@ -103,6 +118,23 @@ func (d *postgresDialect) Inspect(ctx context.Context) error {
 	// The lock is held: no live osc owns what a killed run left.
 	if err := d.initiallyDrop(ctx); err != nil {
 		return err
+	}
+	if d.cfg.Resume {
+		// After a swap the table is the altered one, which the refusals
+		// of what osc cannot migrate do not concern (an --alter may make
+		// what osc refuses to migrate: ENABLE ROW LEVEL SECURITY, SET
+		// UNLOGGED), and refusing them would leave the killed run's slot
+		// retaining WAL for good.
+		left, err := table.ReadPostgresLeftover(ctx, d.pool, d.names)
+		if err != nil {
+			return err
+		}
+		if left.CheckpointTable && !left.Shadow {
+			d.cleanupOnly = true
+			d.log.Info("resuming: the killed run's shadow table is gone, so it swapped the tables (or lost the shadow): only cleanup is left",
+				"table", d.cfg.Schema+"."+d.cfg.Table)
+			return nil
+		}
 	}
 	insp, err := table.InspectPostgresTableFor(ctx, d.pool, d.names, d.cfg.Resume)
 	if err != nil {
@@ -151,6 +183,7 @@ func (d *postgresDialect) NewSource() (engine.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.src = src
 	return src, nil
 }
 
@@ -196,6 +229,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, drain func(context.Contex
 		RestartedIdentity: d.shadow.RestartedIdentity,
 		AlwaysIdentity:    d.shadow.AlwaysIdentity,
 		OwnerSet:          d.shadow.OwnerSet,
+		Publication:       d.names.Publication,
 		Log:               d.log,
 	}, drain)
 	var nv *cutover.PostgresNotValidError

@@ -55,11 +55,14 @@ type pgCheckpoint struct {
 	Copied   int64     `json:"copied"`
 	Applied  int64     `json:"applied"`
 	Saved    time.Time `json:"saved"`
+	// Publication is the capture's publication's identity when the
+	// capture started (cdc.ReadPostgresPublicationID).
+	Publication string `json:"publication"`
 }
 
-func encodePostgresCheckpoint(ck *engine.Checkpoint) (string, error) {
+func encodePostgresCheckpoint(ck *engine.Checkpoint, publication string) (string, error) {
 	c := pgCheckpoint{Version: ck.Version, Alter: ck.Alter, HasAfter: ck.After != nil, CopyDone: ck.CopyDone,
-		Position: ck.Position, Copied: ck.Copied, Applied: ck.Applied, Saved: ck.Saved}
+		Position: ck.Position, Copied: ck.Copied, Applied: ck.Applied, Saved: ck.Saved, Publication: publication}
 	for i, v := range ck.After {
 		s, ok := v.(string)
 		if !ok {
@@ -75,9 +78,9 @@ func encodePostgresCheckpoint(ck *engine.Checkpoint) (string, error) {
 }
 
 func decodePostgresCheckpoint(data string) (*engine.Checkpoint, error) {
-	var c pgCheckpoint
-	if err := json.Unmarshal([]byte(data), &c); err != nil {
-		return nil, fmt.Errorf("the saved checkpoint is unreadable: %w", err)
+	c, err := unmarshalPostgresCheckpoint(data)
+	if err != nil {
+		return nil, err
 	}
 	ck := &engine.Checkpoint{Version: c.Version, Alter: c.Alter, CopyDone: c.CopyDone, Position: c.Position,
 		Copied: c.Copied, Applied: c.Applied, Saved: c.Saved}
@@ -90,13 +93,25 @@ func decodePostgresCheckpoint(data string) (*engine.Checkpoint, error) {
 	return ck, nil
 }
 
+func unmarshalPostgresCheckpoint(data string) (*pgCheckpoint, error) {
+	var c pgCheckpoint
+	if err := json.Unmarshal([]byte(data), &c); err != nil {
+		return nil, fmt.Errorf("the saved checkpoint is unreadable: %w", err)
+	}
+	return &c, nil
+}
+
 // SaveCheckpoint replaces the checkpoint in one statement (the engine then
-// lets the source confirm the slot up to its position: Source.Saved).
+// lets the source confirm the slot up to its position: Source.Saved), with
+// the identity the publication had when the capture started.
 func (d *postgresDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpoint) error {
 	if d.pool == nil {
 		return errors.New("postgres: SaveCheckpoint before a successful Inspect")
 	}
-	data, err := encodePostgresCheckpoint(ck)
+	if d.src == nil || d.src.PublicationID() == "" {
+		return errors.New("postgres: SaveCheckpoint before the change capture started")
+	}
+	data, err := encodePostgresCheckpoint(ck, d.src.PublicationID())
 	if err != nil {
 		return err
 	}
@@ -106,7 +121,7 @@ func (d *postgresDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpo
 // Resume takes up what a killed run of this migration left; see the
 // comment at the top of the file. Every refusal changes nothing.
 func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkpoint, error) {
-	if d.insp == nil {
+	if d.insp == nil && !d.cleanupOnly {
 		return nil, nil, errors.New("postgres: Resume before a successful Inspect")
 	}
 	n := d.names
@@ -134,7 +149,11 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 		}
 		// The cut-over swapped the tables in one transaction: the new table
 		// has the original's name, the old one _<t>_old; only cleaning up
-		// is left.
+		// is left, once the killed run's walsender let go of the slot
+		// (Cleanup drops it).
+		if err := d.waitSlotIdle(ctx); err != nil {
+			return nil, nil, err
+		}
 		if err := d.warnNotValid(ctx); err != nil {
 			return nil, nil, err
 		}
@@ -143,6 +162,11 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 		d.resumedCutOver = true
 		ck.CutOver = true
 		return enginePlan(plan), ck, nil
+	}
+	if d.insp == nil {
+		// Inspect found the shadow gone; under the advisory lock no osc
+		// made it since.
+		return nil, nil, refuse("the shadow table %s.%s appeared since osc inspected %s.%s: run again with --resume", n.Schema, n.Shadow, n.Schema, n.Table)
 	}
 	if ck.Position == "" {
 		return nil, nil, refuse("the checkpoint has no capture position")
@@ -168,6 +192,9 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 	if _, err := cdc.CheckPostgresResume(ctx, d.pool, capture, n.Schema, n.Table); err != nil {
 		return nil, nil, refuse("%v", err)
 	}
+	if err := d.checkPublicationID(ctx, left.Checkpoint.Checkpoint); err != nil {
+		return nil, nil, refuse("%v", err)
+	}
 	sh, err := table.RebuildPostgresShadow(ctx, d.pool, d.insp, d.cfg.Alter, d.cfg.CutOverLockTimeout)
 	if err != nil {
 		return nil, nil, refuse("%v", err)
@@ -181,6 +208,28 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 	d.shadow = sh
 	d.resumeFrom = ck.Position
 	return enginePlan(sh.Plan), ck, nil
+}
+
+// checkPublicationID checks that the publication is the one, publishing the
+// table through the same entry, that the killed run's capture started with:
+// the check of what it publishes now (CheckPostgresResume) says nothing of
+// the time between the kill and now, in which the table may have been out of
+// it, its changes then never published (cdc.ReadPostgresPublicationID).
+func (d *postgresDialect) checkPublicationID(ctx context.Context, data string) error {
+	c, err := unmarshalPostgresCheckpoint(data)
+	if err != nil {
+		return err
+	}
+	now, err := cdc.ReadPostgresPublicationID(ctx, d.pool, d.names.Publication, d.names.Schema, d.names.Table)
+	if err != nil {
+		return err
+	}
+	if c.Publication == "" || now != c.Publication {
+		return fmt.Errorf("publication %s is not the one the killed run's capture started with (publication/entry oids %s then, %s now): "+
+			"it was made again, or %s.%s was dropped from it and added back, and changes committed meanwhile were never published",
+			d.names.Publication, c.Publication, now, d.names.Schema, d.names.Table)
+	}
+	return nil
 }
 
 // warnNotValid names the foreign keys of the migrated table, or referencing

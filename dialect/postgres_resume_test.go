@@ -60,7 +60,13 @@ func rspgDB(t *testing.T, stmts ...string) *pgxpool.Pool {
 // checkpoint table, old table, slot (with its kind) and publication.
 func rspgLeft(t *testing.T, pool *pgxpool.Pool, name string) []string {
 	t.Helper()
-	n := table.NewPostgresNames(rspgSchema, name)
+	return rspgLeftIn(t, pool, rspgSchema, name)
+}
+
+// rspgLeftIn is rspgLeft for a table of schema.
+func rspgLeftIn(t *testing.T, pool *pgxpool.Pool, schema, name string) []string {
+	t.Helper()
+	n := pgTestNames(t, schema, name)
 	var out []string
 	err := pool.QueryRow(context.Background(), `SELECT array_remove(ARRAY[
 		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $2),
@@ -68,7 +74,7 @@ func rspgLeft(t *testing.T, pool *pgxpool.Pool, name string) []string {
 		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $4),
 		(SELECT 'slot ' || slot_name || CASE WHEN temporary THEN ' temporary' ELSE '' END FROM pg_replication_slots WHERE slot_name = $5),
 		(SELECT 'publication ' || pubname FROM pg_publication WHERE pubname = $6)], NULL)`,
-		rspgSchema, n.Shadow, n.Checkpoint, n.Old, n.Slot, n.Publication).Scan(&out)
+		schema, n.Shadow, n.Checkpoint, n.Old, n.Slot, n.Publication).Scan(&out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +95,7 @@ func TestPostgresCheckpointEncoding(t *testing.T) {
 	for _, after := range [][]any{nil, {"42"}, {"a b", "2026-01-02 03:04:05+00", `"q"`}} {
 		ck := &engine.Checkpoint{Version: "v1", Alter: "ADD COLUMN x int", After: after, Position: "0/16B3748",
 			Copied: 7, Applied: 9, Saved: saved}
-		data, err := encodePostgresCheckpoint(ck)
+		data, err := encodePostgresCheckpoint(ck, "1/2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +107,7 @@ func TestPostgresCheckpointEncoding(t *testing.T) {
 			t.Errorf("round trip of %+v gave %+v", ck, got)
 		}
 	}
-	if _, err := encodePostgresCheckpoint(&engine.Checkpoint{After: []any{int64(1)}}); err == nil || !strings.Contains(err.Error(), "int64") {
+	if _, err := encodePostgresCheckpoint(&engine.Checkpoint{After: []any{int64(1)}}, "1/2"); err == nil || !strings.Contains(err.Error(), "int64") {
 		t.Errorf("a non-text watermark: %v", err)
 	}
 	if _, err := decodePostgresCheckpoint("{"); err == nil {
@@ -139,7 +145,27 @@ func rspgKilled(t *testing.T, pool *pgxpool.Pool, cfg engine.Config, ck engine.C
 	}
 	p.kill()
 	waitSlotIdle(t, pool, d.names.Slot)
+	waitLockFree(t, pool, "osc:"+cfg.Schema+"."+cfg.Table)
 	return &ck, d.shadow
+}
+
+// waitLockFree waits until the server has ended the killed run's session
+// holding the advisory lock hashtext(key) (it may outlive the walsender).
+func waitLockFree(t *testing.T, pool *pgxpool.Pool, key string) {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		var held bool
+		err := pool.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext($1)::oid)", key).Scan(&held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !held {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("advisory lock %s still held 10 s after the kill", key)
+		}
+	}
 }
 
 // waitSlotIdle waits until the server has noticed that the killed run's
@@ -176,7 +202,7 @@ func TestPostgresResumeRoundTrip(t *testing.T) {
 		t.Fatalf("the test's plan should rename an index, set a foreign key aside and make an identity BY DEFAULT: %+v", made)
 	}
 	before := rspgLeft(t, pool, name)
-	if fmt.Sprint(before) != "[table _rt_osc table _rt_osk slot osc_rspg_dialect_rt publication osc_rspg_dialect_rt]" {
+	if fmt.Sprint(before) != "[table _rt_osc table _rt_osk slot "+rspgSlot(t, name)+" publication "+rspgSlot(t, name)+"]" {
 		t.Fatalf("the killed run left %v", before)
 	}
 
@@ -187,7 +213,7 @@ func TestPostgresResumeRoundTrip(t *testing.T) {
 	err := d.Inspect(ctx)
 	d.Close()
 	if err == nil || !strings.Contains(err.Error(), "run again with --resume to continue it (checkpoint saved ") ||
-		!strings.Contains(err.Error(), "--initially-drop-ghost-table") || !strings.Contains(err.Error(), "SELECT pg_drop_replication_slot('osc_rspg_dialect_rt')") {
+		!strings.Contains(err.Error(), "--initially-drop-ghost-table") || !strings.Contains(err.Error(), "SELECT pg_drop_replication_slot('"+rspgSlot(t, name)+"')") {
 		t.Errorf("Inspect without --resume: %v", err)
 	}
 
@@ -258,13 +284,16 @@ func TestPostgresResumeRefusals(t *testing.T) {
 		{name: "no row", setup: []string{"DELETE FROM _rf_osk"}, want: "the killed run saved no checkpoint"},
 		{name: "no checkpoint table", setup: []string{"DROP TABLE _rf_osk"}, want: "nothing to resume: there is no checkpoint table rspg_dialect._rf_osk"},
 		{name: "shadow gone", setup: []string{"DROP TABLE _rf_osc"}, want: "nothing to resume: the shadow table rspg_dialect._rf_osc is gone"},
-		{name: "slot gone", setup: []string{"SELECT pg_drop_replication_slot('osc_rspg_dialect_rf')"}, want: "replication slot osc_rspg_dialect_rf is gone"},
+		{name: "slot gone", setup: []string{"SELECT pg_drop_replication_slot('" + rspgSlot(t, name) + "')"}, want: "replication slot " + rspgSlot(t, name) + " is gone"},
 		{name: "slot ahead", ck: func(ck *engine.Checkpoint) { ck.Position = "0/1" }, want: "past the checkpoint's position 0/1"},
-		{name: "publication changed", setup: []string{"CREATE TABLE other (id int PRIMARY KEY)", "ALTER PUBLICATION osc_rspg_dialect_rf ADD TABLE other"},
-			want: "publication osc_rspg_dialect_rf was changed"},
-		{name: "publication gone", setup: []string{"DROP PUBLICATION osc_rspg_dialect_rf"}, want: "publication osc_rspg_dialect_rf is gone"},
+		{name: "publication changed", setup: []string{"CREATE TABLE other (id int PRIMARY KEY)", "ALTER PUBLICATION " + rspgSlot(t, name) + " ADD TABLE other"},
+			want: "publication " + rspgSlot(t, name) + " was changed"},
+		{name: "publication gone", setup: []string{"DROP PUBLICATION " + rspgSlot(t, name)}, want: "publication " + rspgSlot(t, name) + " is gone"},
+		{name: "publication made again", setup: []string{"DROP PUBLICATION " + rspgSlot(t, name),
+			"CREATE PUBLICATION " + rspgSlot(t, name) + " FOR TABLE rf WITH (publish = 'insert, update, delete, truncate')"},
+			want: "publication " + rspgSlot(t, name) + " is not the one the killed run's capture started with"},
 		{name: "different alter", setup: []string{}, want: "is not what the --alter makes of rspg_dialect.rf now"},
-		{name: "slot in use", want: "replication slot osc_rspg_dialect_rf is in use by process"},
+		{name: "slot in use", want: "replication slot " + rspgSlot(t, name) + " is in use by process"},
 	} {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			pool := rspgDB(t, "CREATE TABLE rf (id int PRIMARY KEY, v text)", "INSERT INTO rf SELECT i, 'v' FROM generate_series(1, 10) i")
@@ -282,7 +311,15 @@ func TestPostgresResumeRefusals(t *testing.T) {
 					t.Fatal(err)
 				}
 				c.ck(ck)
-				if err := d.SaveCheckpoint(ctx, ck); err != nil {
+				saved, err := unmarshalPostgresCheckpoint(left.Checkpoint.Checkpoint)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, err := encodePostgresCheckpoint(ck, saved.Publication)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := table.SavePostgresCheckpoint(ctx, pool, d.names, ck.Saved, data); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -293,7 +330,7 @@ func TestPostgresResumeRefusals(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer conn.Close(context.Background())
-				if err := startReplication(ctx, conn, "osc_rspg_dialect_rf", "osc_rspg_dialect_rf"); err != nil {
+				if err := startReplication(ctx, conn, rspgSlot(t, name), rspgSlot(t, name)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -367,7 +404,7 @@ func TestPostgresInitiallyDrop(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--initially-drop-ghost-table") {
 		t.Errorf("dry run with --initially-drop-ghost-table: %v", err)
 	}
-	if !strings.Contains(logs.String(), "would drop what a killed run left: replication slot osc_rspg_dialect_idr (retains ") {
+	if !strings.Contains(logs.String(), "would drop what a killed run left: replication slot "+rspgSlot(t, name)+" (retains ") {
 		t.Errorf("the dry run does not say what it would drop:\n%s", logs.String())
 	}
 	if got := rspgLeft(t, pool, name); !slices.Equal(got, before) {
@@ -408,7 +445,7 @@ func TestPostgresInitiallyDrop(t *testing.T) {
 	// A slot something streams from is not dropped.
 	cfg.InitiallyDropOld = false
 	rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter})
-	n := table.NewPostgresNames(rspgSchema, name)
+	n := pgTestNames(t, rspgSchema, name)
 	conn, err := pgxConnectReplication(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -440,9 +477,9 @@ func TestPostgresSlotDroppedOnExit(t *testing.T) {
 		noCheckpoint, fail bool
 		slot               string
 	}{
-		{fail: true, slot: "slot osc_rspg_dialect_ex"},
-		{noCheckpoint: true, fail: true, slot: "slot osc_rspg_dialect_ex temporary"},
-		{slot: "slot osc_rspg_dialect_ex"},
+		{fail: true, slot: "slot " + rspgSlot(t, name)},
+		{noCheckpoint: true, fail: true, slot: "slot " + rspgSlot(t, name) + " temporary"},
+		{slot: "slot " + rspgSlot(t, name)},
 	} {
 		flag := filepath.Join(t.TempDir(), "postpone")
 		if err := os.WriteFile(flag, nil, 0o644); err != nil {
@@ -584,7 +621,7 @@ func TestPostgresKillAndResume(t *testing.T) {
 		}()
 	}
 
-	n := table.NewPostgresNames(rspgSchema, name)
+	n := pgTestNames(t, rspgSchema, name)
 	copiedSaved := func() int64 {
 		left, err := table.ReadPostgresLeftover(ctx, pool, n)
 		if err != nil || left.Checkpoint == nil {
@@ -639,7 +676,7 @@ func TestPostgresKillAndResume(t *testing.T) {
 			t.Fatalf("run %d succeeded after its kill", run)
 		}
 		waitSlotIdle(t, pool, n.Slot)
-		if left := rspgLeft(t, pool, name); !slices.Contains(left, "table _kr_osc") || !slices.Contains(left, "slot osc_rspg_dialect_kr") {
+		if left := rspgLeft(t, pool, name); !slices.Contains(left, "table _kr_osc") || !slices.Contains(left, "slot "+rspgSlot(t, name)) {
 			t.Fatalf("run %d killed left %v", run, left)
 		}
 	}
@@ -845,7 +882,7 @@ func TestPostgresSlotAdvancesWhileThrottled(t *testing.T) {
 	confirmed := func() (lsn string) {
 		t.Helper()
 		for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
-			err := pool.QueryRow(ctx, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'osc_rspg_dialect_th'").Scan(&lsn)
+			err := pool.QueryRow(ctx, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", rspgSlot(t, name)).Scan(&lsn)
 			if err == nil {
 				return lsn
 			}

@@ -76,7 +76,7 @@ func pgEngineExec(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
 // pgLeftovers lists the osc objects of table name that exist.
 func pgLeftovers(t *testing.T, pool *pgxpool.Pool, name string) []string {
 	t.Helper()
-	n := table.NewPostgresNames(pgEngineSchema, name)
+	n := pgTestNames(t, pgEngineSchema, name)
 	var out []string
 	err := pool.QueryRow(context.Background(), `SELECT array_remove(ARRAY[
 		(SELECT 'table ' || relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $2),

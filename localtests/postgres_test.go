@@ -119,7 +119,7 @@ func (pgDialect) helperTables(table string) ([]string, string) {
 
 // replicationLeftovers lists publications that publish a table of ns or
 // whose name contains ns (osc names its publication and slot
-// osc_<schema>_<table>), and replication slots named like such a
+// osc_<schema>_<table>_<hash>), and replication slots named like such a
 // publication or containing ns. A slot of another run is not judged: with
 // checkpoints osc's slot is permanent, and inactive for a moment while osc
 // runs (between its creation and the start of streaming, and before its drop

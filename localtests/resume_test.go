@@ -135,7 +135,8 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 			}
 			rt.unlockShadow = "COMMIT"
 			rt.leftoverNames = func(ns string) []string {
-				return []string{fmt.Sprintf("SELECT pg_drop_replication_slot('osc_%s_t')", ns)}
+				// The slot's name ends in a hash of the database, schema and table.
+				return []string{fmt.Sprintf("SELECT pg_drop_replication_slot('osc_%s_t_", ns)}
 			}
 			rt.readShadow = func(shadow string) []string {
 				return []string{"BEGIN", "SELECT 1 FROM " + st.d.quote(shadow) + " LIMIT 1"}

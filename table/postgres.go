@@ -64,21 +64,36 @@ type PostgresNames struct {
 	Schema, Table string // the original
 	Shadow, Old   string // the shadow, and the name the original gets at cut-over (same schema)
 	Checkpoint    string // the bookkeeping table holding the checkpoint (same schema)
-	Slot          string // the logical replication slot
-	Publication   string
+	// The logical replication slot and the publication, set by InDatabase:
+	// slot names are cluster-wide, so they name the database too.
+	Database          string
+	Slot, Publication string
 }
 
-// NewPostgresNames returns the names for schema.name: _<t>_osc, _<t>_old,
-// _<t>_osk, and osc_[<schema>_]<t> for the slot and the publication, made of [a-z0-9_]
-// (with a hash of the exact name when that changed it) in at most 63 bytes.
+// NewPostgresNames returns the names for schema.name: _<t>_osc, _<t>_old and
+// _<t>_osk; the slot and the publication are named once the database is
+// known (InDatabase).
 func NewPostgresNames(schema, name string) PostgresNames {
-	capture := pgCaptureName(schema, name)
 	return PostgresNames{
 		Schema: schema, Table: name,
 		Shadow: FitPostgresName("_"+name, "_osc"), Old: FitPostgresName("_"+name, "_old"),
 		Checkpoint: FitPostgresName("_"+name, "_osk"),
-		Slot:       capture, Publication: capture,
 	}
+}
+
+// InDatabase returns the names with those of the slot and the publication
+// for the table in database: osc_[<schema>_]<t>_<hash>, made of [a-z0-9_] in
+// at most 63 bytes, the hash (8 hex digits) being of the database, the schema
+// and the table's exact names. A replication slot's name is unique in the
+// whole cluster, and the readable part alone is not even unique in one
+// database (public.a_b and a.b): with the hash, the migrations of the same
+// schema.table in two databases (a staging copy, a database per tenant)
+// neither take each other's slot nor report or drop it as a leftover of
+// their own.
+func (n PostgresNames) InDatabase(database string) PostgresNames {
+	capture := pgCaptureName(database, n.Schema, n.Table)
+	n.Database, n.Slot, n.Publication = database, capture, capture
+	return n
 }
 
 // FitPostgresName is base+suffix, base cut (on a character boundary) so that
@@ -92,33 +107,27 @@ func FitPostgresName(base, suffix string) string {
 	return base + suffix
 }
 
-func pgCaptureName(schema, name string) string {
+func pgCaptureName(database, schema, name string) string {
 	raw := name
 	if schema != "public" {
 		raw = schema + "_" + name
 	}
 	var b strings.Builder
 	b.WriteString("osc_")
-	changed := false
 	for _, r := range raw {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
 			b.WriteRune(r)
 		case r >= 'A' && r <= 'Z':
 			b.WriteRune(r - 'A' + 'a')
-			changed = true
 		default:
 			b.WriteByte('_')
-			changed = true
 		}
 	}
-	s := b.String()
-	if !changed && len(s) <= pgMaxIdent {
-		return s
-	}
 	h := fnv.New32a()
-	h.Write([]byte(schema + "." + name))
+	h.Write([]byte(database + "\x00" + schema + "\x00" + name))
 	suffix := fmt.Sprintf("_%08x", h.Sum32())
+	s := b.String()
 	if len(s) > pgMaxIdent-len(suffix) {
 		s = s[:pgMaxIdent-len(suffix)]
 	}
@@ -742,10 +751,10 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 	f.TablePubs = pgWithout(f.TablePubs, n.Publication)
 
 	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1),
-		EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2),
-		coalesce((SELECT active_pid FROM pg_replication_slots WHERE slot_name = $2), 0),
+		EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2 AND database = current_database()),
+		coalesce((SELECT active_pid FROM pg_replication_slots WHERE slot_name = $2 AND database = current_database()), 0),
 		coalesce((SELECT (pg_current_wal_insert_lsn() - restart_lsn)::int8 FROM pg_replication_slots
-			WHERE slot_name = $2 AND NOT pg_is_in_recovery()), 0),
+			WHERE slot_name = $2 AND database = current_database() AND NOT pg_is_in_recovery()), 0),
 		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $4),
 		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $5),
 		coalesce((SELECT reltuples::int8 FROM pg_class WHERE relnamespace = $3 AND relname = $5), 0),

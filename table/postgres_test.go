@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,32 +89,47 @@ func TestPostgresServerCheck(t *testing.T) {
 
 func TestPostgresNames(t *testing.T) {
 	n := NewPostgresNames("public", "orders")
-	if n.Shadow != "_orders_osc" || n.Old != "_orders_old" || n.Slot != "osc_orders" || n.Publication != "osc_orders" {
+	if n.Shadow != "_orders_osc" || n.Old != "_orders_old" || n.Checkpoint != "_orders_osk" || n.Slot != "" || n.Publication != "" {
 		t.Errorf("names %+v", n)
 	}
-	if s := NewPostgresNames("sales", "orders").Slot; s != "osc_sales_orders" {
+	simple := regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	capture := func(db, schema, name string) string {
+		t.Helper()
+		n := NewPostgresNames(schema, name).InDatabase(db)
+		if n.Slot != n.Publication || n.Database != db || !simple.MatchString(n.Slot) {
+			t.Errorf("names of %s.%s in %s: %+v", schema, name, db, n)
+		}
+		return n.Slot
+	}
+	hashed := regexp.MustCompile(`^osc_orders_[0-9a-f]{8}$`)
+	if s := capture("shop", "public", "orders"); !hashed.MatchString(s) {
 		t.Errorf("slot %q", s)
 	}
-	up := NewPostgresNames("public", "Orders").Slot
-	if !strings.HasPrefix(up, "osc_orders_") || len(up) != len("osc_orders_")+8 || up == NewPostgresNames("public", "orders").Slot {
-		t.Errorf("slot of a mixed-case name %q", up)
+	if s := capture("shop", "sales", "orders"); !strings.HasPrefix(s, "osc_sales_orders_") {
+		t.Errorf("slot %q", s)
 	}
+	// Slot names are cluster-wide: the same table in two databases, names
+	// that read alike (case, schema_table) and long names all differ.
+	seen := map[string]string{}
 	long := strings.Repeat("é", 40) // 80 bytes
+	for _, c := range [][3]string{
+		{"shop", "public", "orders"}, {"staging", "public", "orders"}, {"shop", "public", "Orders"},
+		{"shop", "public", "a_b"}, {"shop", "a", "b"}, {"shop", strings.Repeat("s", 70), long}, {"shop", strings.Repeat("s", 70), long + "x"},
+	} {
+		s := capture(c[0], c[1], c[2])
+		if prev, ok := seen[s]; ok {
+			t.Errorf("%v and %s have the same slot name %s", c, prev, s)
+		}
+		seen[s] = fmt.Sprint(c)
+	}
 	ln := NewPostgresNames(strings.Repeat("s", 70), long)
-	for _, name := range []string{ln.Shadow, ln.Old, ln.Slot} {
+	for _, name := range []string{ln.Shadow, ln.Old} {
 		if len(name) > 63 || !utf8Valid(name) {
 			t.Errorf("name %q: %d bytes", name, len(name))
 		}
 	}
 	if !strings.HasSuffix(ln.Shadow, "_osc") || !strings.HasSuffix(ln.Old, "_old") {
 		t.Errorf("long names %+v", ln)
-	}
-	for _, s := range []string{ln.Slot, up} {
-		for _, r := range s {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
-				t.Errorf("slot %q has %q", s, r)
-			}
-		}
 	}
 }
 
@@ -160,7 +176,7 @@ func TestPgEqualityKept(t *testing.T) {
 }
 
 func TestPgFactsProblems(t *testing.T) {
-	n := NewPostgresNames("s", "t")
+	n := NewPostgresNames("s", "t").InDatabase("db")
 	ok := pgTableFacts{Exists: true, Kind: "r", Persistence: "p", Owns: true, HasKey: true, HasPrimary: true, ReplIdent: "d"}
 	if p := ok.problems(n); len(p) != 0 {
 		t.Fatalf("problems of a good table: %q", p)
@@ -181,8 +197,8 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.AllTablesPubs = []string{"everything"} }, `DROP PUBLICATION "everything"`},
 		{func(f *pgTableFacts) { f.SchemaPubs = []string{"sp"} }, "DROP TABLES IN SCHEMA"},
 		{func(f *pgTableFacts) { f.TablePubs = []string{"tp"} }, `ALTER PUBLICATION "tp" DROP TABLE "s"."t"`},
-		{func(f *pgTableFacts) { f.LeftoverPub = true }, "left publication osc_s_t: it saved no checkpoint, so it cannot be resumed; run again with --initially-drop-ghost-table"},
-		{func(f *pgTableFacts) { f.LeftoverSlot = true }, "SELECT pg_drop_replication_slot('osc_s_t')"},
+		{func(f *pgTableFacts) { f.LeftoverPub = true }, "left publication " + n.Publication + ": it saved no checkpoint, so it cannot be resumed; run again with --initially-drop-ghost-table"},
+		{func(f *pgTableFacts) { f.LeftoverSlot = true }, "SELECT pg_drop_replication_slot('" + n.Slot + "')"},
 		{func(f *pgTableFacts) { f.LeftoverSlot, f.LeftoverSlotPID = true, 42 }, "pg_terminate_backend(42)"},
 		{func(f *pgTableFacts) { f.LeftoverSlot, f.LeftoverSlotRetained = true, 3<<20 }, "retains WAL until dropped, 3.0 MB now"},
 		{func(f *pgTableFacts) { f.LeftoverShadow = true }, "left shadow table s._t_osc: it saved no checkpoint"},
@@ -259,7 +275,7 @@ func pgInspect(t *testing.T, q PostgresQuerier, name string) (*PostgresInspectio
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return InspectPostgresTable(ctx, q, NewPostgresNames(pgTestSchema, name))
+	return InspectPostgresTable(ctx, q, NewPostgresNames(pgTestSchema, name).InDatabase(testdb.PostgresConfig(t).ConnConfig.Database))
 }
 
 func TestInspectPostgresRefusals(t *testing.T) {
@@ -362,7 +378,7 @@ func TestInspectPostgresLeftoverSlot(t *testing.T) {
 	pool := pgTestPool(t, "CREATE TABLE slotted (id int PRIMARY KEY)")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n := NewPostgresNames(pgTestSchema, "slotted")
+	n := NewPostgresNames(pgTestSchema, "slotted").InDatabase(testdb.PostgresConfig(t).ConnConfig.Database)
 	// A temporary slot dies with its session.
 	conn, err := pgx.Connect(ctx, testdb.PostgresDSN())
 	if err != nil {
