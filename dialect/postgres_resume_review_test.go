@@ -394,3 +394,64 @@ func TestPostgresResumePublicationReAdded(t *testing.T) {
 		t.Errorf("the resumed run proceeded with a publication that had been changed and lost the update committed meanwhile: v = %q", v)
 	}
 }
+
+// TestPostgresSlotAdvancesWhileThrottledAfterDelete: a DELETE applied while
+// the copy is throttled is held by the replay window (only a chunk's replay
+// forgot it), and the checkpoint position, bounded by the window's oldest
+// change, and with it the permanent slot, stayed before it for the whole
+// throttle. The engine now lets the window forget what the current snapshot
+// sees while throttled.
+func TestPostgresSlotAdvancesWhileThrottledAfterDelete(t *testing.T) {
+	const name = "thd"
+	pool := pgrvDB(t, "CREATE TABLE thd (id int PRIMARY KEY, v int)", "INSERT INTO thd SELECT i, i FROM generate_series(1, 1000) i")
+	flag := filepath.Join(t.TempDir(), "throttle")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Config{Schema: pgrvSchema, Table: name, Alter: "ADD COLUMN w int", Execute: true, Version: "test",
+		CheckpointInterval: 100 * time.Millisecond, StatusInterval: time.Hour, Control: engine.Control{ThrottleFlagFile: flag}}
+	d := rspgDialect(t, cfg, testdb.PostgresDSN())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		os.Remove(flag)
+		cancel()
+		<-done
+	}()
+	slot := pgTestNames(t, pgrvSchema, name).Slot
+	var exists bool
+	for start := time.Now(); !exists && time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", slot).Scan(&exists); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !exists {
+		t.Fatal("no slot")
+	}
+	testdb.ExecPostgresIn(t, pool, pgrvSchema, "DELETE FROM thd WHERE id = 500")
+	var afterDelete string
+	if err := pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&afterDelete); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		testdb.ExecPostgresIn(t, pool, pgrvSchema, fmt.Sprintf("UPDATE thd SET v = v + 1 WHERE id = %d", i+1))
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // a status update after the last save
+	var confirmed string
+	var past bool
+	if err := pool.QueryRow(ctx, "SELECT confirmed_flush_lsn::text, confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1",
+		slot, afterDelete).Scan(&confirmed, &past); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Status().Throttled {
+		t.Fatal("the copy was not throttled")
+	}
+	if !past {
+		t.Errorf("the throttled run applied the DELETE and 40 updates over 3.5 s, yet its slot stays confirmed at %s, before the DELETE's commit (WAL %s)",
+			confirmed, afterDelete)
+	}
+}

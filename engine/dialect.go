@@ -126,8 +126,9 @@ type Source interface {
 	// it as a change.Marker change with the same id, after every change that was
 	// committed before EmitMarker was called.
 	EmitMarker(ctx context.Context, id string) error
-	// Ack reports that every change up to and including pos has been applied
-	// to the shadow and committed (PostgreSQL confirms it to the slot).
+	// Ack reports that every change Next returned before this call, up to
+	// and including pos, has been applied to the shadow and committed
+	// (PostgreSQL confirms it to the slot).
 	Ack(pos change.Position)
 	// Checkpoint returns where a resumed run's capture can restart: a
 	// source started there (Dialect.Resume) delivers again every change
