@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -537,89 +536,7 @@ func TestPostgresKillAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	type row struct {
-		v int64
-		s *string
-	}
-	states := []map[int64]*row{{}, {}, {}}
-	rows, err := pool.Query(ctx, "SELECT id, owner, v, s FROM "+rspgSchema+".kr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, v int64
-		var owner int
-		var s *string
-		if err := rows.Scan(&id, &owner, &v, &s); err != nil {
-			t.Fatal(err)
-		}
-		states[owner][id] = &row{v, s}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	werrs := make(chan error, 3)
-	for w := range 3 {
-		own := states[w]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(w), 11))
-			pick := func() int64 {
-				for id := range own {
-					if r.IntN(8) == 0 {
-						return id
-					}
-				}
-				for id := range own {
-					return id
-				}
-				return 0
-			}
-			for n := 0; wctx.Err() == nil; n++ {
-				var err error
-				id := pick()
-				switch k := r.IntN(10); {
-				case k < 3 || id == 0:
-					var nid int64
-					err = pool.QueryRow(ctx, "INSERT INTO "+rspgSchema+".kr (owner, s) VALUES ($1, 'new') RETURNING id", w).Scan(&nid)
-					if err == nil {
-						s := "new"
-						own[nid] = &row{1, &s}
-					}
-				case k < 5:
-					_, err = pool.Exec(ctx, "DELETE FROM "+rspgSchema+".kr WHERE id = $1", id)
-					if err == nil {
-						delete(own, id)
-					}
-				case k < 6:
-					nid := id + 10_000_000
-					_, err = pool.Exec(ctx, "UPDATE "+rspgSchema+".kr SET id = $1 WHERE id = $2", nid, id)
-					if err == nil {
-						own[nid] = own[id]
-						delete(own, id)
-					}
-				default:
-					var s *string
-					if n%2 == 0 {
-						v := fmt.Sprintf("w%d-%d", w, n)
-						s = &v
-					}
-					_, err = pool.Exec(ctx, "UPDATE "+rspgSchema+".kr SET s = $1 WHERE id = $2", s, id)
-					if err == nil {
-						own[id].s = s
-					}
-				}
-				if err != nil {
-					werrs <- fmt.Errorf("writer %d: %w", w, err)
-					return
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}()
-	}
+	writers := startPGWriters(t, ctx, pool, rspgSchema+".kr", 11)
 
 	n := pgTestNames(t, rspgSchema, name)
 	copiedSaved := func() int64 {
@@ -681,56 +598,11 @@ func TestPostgresKillAndResume(t *testing.T) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
-	stop()
-	wg.Wait()
-	close(werrs)
-	for err := range werrs {
-		t.Error(err)
-	}
+	want := writers.wait(t)
 	if runErr != nil {
 		t.Fatalf("resumed migration: %v", runErr)
 	}
-	want := map[int64]row{}
-	for _, own := range states {
-		for id, r := range own {
-			want[id] = *r
-		}
-	}
-	got := map[int64]row{}
-	rows, err = pool.Query(ctx, "SELECT id, v, s FROM "+rspgSchema+".kr WHERE c = 7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, v int64
-		var s *string
-		if err := rows.Scan(&id, &v, &s); err != nil {
-			t.Fatal(err)
-		}
-		got[id] = row{v, s}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) {
-		t.Errorf("new table has %d rows, want %d", len(got), len(want))
-	}
-	diffs := 0
-	for id, w := range want {
-		g, ok := got[id]
-		if !ok || g.v != w.v || (g.s == nil) != (w.s == nil) || g.s != nil && *g.s != *w.s {
-			if diffs++; diffs <= 5 {
-				t.Errorf("row %d: got %+v (present %v), want %+v", id, g, ok, w)
-			}
-		}
-	}
-	for id, g := range got {
-		if _, ok := want[id]; !ok {
-			if diffs++; diffs <= 10 {
-				t.Errorf("row %d: %+v should not be there", id, g)
-			}
-		}
-	}
+	checkPGRows(t, ctx, pool, "SELECT id, v, s FROM "+rspgSchema+".kr WHERE c = 7", want)
 	if got := rspgLeft(t, pool, name); len(got) != 0 {
 		t.Errorf("left behind: %v", got)
 	}

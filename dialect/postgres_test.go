@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -243,97 +241,12 @@ func TestPostgresMigration(t *testing.T) {
 	}
 	m := engine.New(cfg, d, log, io.Discard)
 
-	type row struct {
-		v int64
-		s *string
-	}
-	states := []map[int64]*row{{}, {}, {}} // by owner
-	rows, err := pool.Query(ctx, "SELECT id, owner, v, s FROM "+pgEngineSchema+".e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, v int64
-		var owner int
-		var s *string
-		if err := rows.Scan(&id, &owner, &v, &s); err != nil {
-			t.Fatal(err)
-		}
-		states[owner][id] = &row{v, s}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-
 	// The writers run until the migration is over, through the cut-over:
 	// before it their changes are captured and applied, after it they land on
-	// the new table. Each one touches only its own rows and remembers them;
-	// a statement is never cancelled (it could commit unseen).
+	// the new table.
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	werrs := make(chan error, 3)
-	for w := range 3 {
-		own := states[w]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(w), 7))
-			pick := func() int64 { // one of this writer's rows
-				for id := range own {
-					if r.IntN(8) == 0 {
-						return id
-					}
-				}
-				for id := range own {
-					return id
-				}
-				return 0
-			}
-			for n := 0; wctx.Err() == nil; n++ {
-				var err error
-				id := pick()
-				switch k := r.IntN(10); {
-				case k < 3 || id == 0:
-					var nid int64
-					err = pool.QueryRow(ctx, "INSERT INTO "+pgEngineSchema+".e2e (owner, s) VALUES ($1, 'new') RETURNING id", w).Scan(&nid)
-					if err == nil {
-						s := "new"
-						own[nid] = &row{1, &s}
-					}
-				case k < 5:
-					_, err = pool.Exec(ctx, "DELETE FROM "+pgEngineSchema+".e2e WHERE id = $1", id)
-					if err == nil {
-						delete(own, id)
-					}
-				case k < 6:
-					// A fresh key: shifting by a constant never meets another row.
-					nid := id + 10_000_000
-					_, err = pool.Exec(ctx, "UPDATE "+pgEngineSchema+".e2e SET id = $1 WHERE id = $2", nid, id)
-					if err == nil {
-						own[nid] = own[id]
-						delete(own, id)
-					}
-				default:
-					var s *string
-					if n%2 == 0 {
-						v := fmt.Sprintf("w%d-%d", w, n)
-						s = &v
-					}
-					_, err = pool.Exec(ctx, "UPDATE "+pgEngineSchema+".e2e SET s = $1 WHERE id = $2", s, id)
-					if err == nil {
-						own[id].s = s
-					}
-				}
-				if err != nil {
-					werrs <- fmt.Errorf("writer %d: %w", w, err)
-					return
-				}
-				time.Sleep(time.Millisecond) // leave the 2-core sandbox some room to apply
-			}
-		}()
-	}
+	writers := startPGWriters(t, ctx, pool, pgEngineSchema+".e2e", 7)
 	var runErr error
 	select {
 	case runErr = <-done:
@@ -341,55 +254,11 @@ func TestPostgresMigration(t *testing.T) {
 		runErr = ctx.Err()
 	}
 	time.Sleep(100 * time.Millisecond) // writes to the new table
-	stop()
-	wg.Wait()
-	close(werrs)
-	for err := range werrs {
-		t.Error(err)
-	}
+	want := writers.wait(t)
 	if runErr != nil {
 		t.Fatalf("migration: %v", runErr)
 	}
-
-	want := map[int64]row{}
-	for _, own := range states {
-		for id, r := range own {
-			want[id] = *r
-		}
-	}
-	got := map[int64]row{}
-	rows, err = pool.Query(ctx, "SELECT id, val, s FROM "+pgEngineSchema+".e2e WHERE c = 7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, v int64
-		var s *string
-		if err := rows.Scan(&id, &v, &s); err != nil {
-			t.Fatal(err)
-		}
-		got[id] = row{v, s}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) {
-		t.Errorf("new table has %d rows, want %d", len(got), len(want))
-	}
-	for id, g := range got {
-		if _, ok := want[id]; !ok {
-			t.Errorf("row %d: %+v should not be there", id, g)
-		}
-	}
-	diffs := 0
-	for id, w := range want {
-		g, ok := got[id]
-		if !ok || g.v != w.v || (g.s == nil) != (w.s == nil) || g.s != nil && *g.s != *w.s {
-			if diffs++; diffs <= 5 {
-				t.Errorf("row %d: got %+v (present %v), want %+v", id, g, ok, w)
-			}
-		}
-	}
+	checkPGRows(t, ctx, pool, "SELECT id, val, s FROM "+pgEngineSchema+".e2e WHERE c = 7", want)
 	if got := pgLeftovers(t, pool, name); len(got) != 0 {
 		t.Errorf("left behind: %v", got)
 	}
