@@ -548,37 +548,7 @@ func TestMySQLKillAndResume(t *testing.T) {
 		t.Error("the sentry was not dropped by the resumed cut-over")
 	}
 	logMu.Unlock()
-	dump := func(q string) []string {
-		rows, err := db.Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var id, v int64
-			var s sql.NullString
-			if err := rows.Scan(&id, &v, &s); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmt.Sprintf("%d/%d/%v", id, v, s))
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	want := dump("SELECT id, v, s FROM " + old + " ORDER BY id")
-	got := dump("SELECT id, val, s FROM " + name + " ORDER BY id")
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("new table differs from the old one: %d rows vs %d", len(got), len(want))
-		for i := 0; i < len(got) && i < len(want); i++ {
-			if got[i] != want[i] {
-				t.Errorf("first difference at row %d: got %s want %s", i, got[i], want[i])
-				break
-			}
-		}
-	}
+	sameMySQLRows(t, db, "SELECT id, v, s FROM "+old+" ORDER BY id", "SELECT id, val, s FROM "+name+" ORDER BY id")
 	if left := tablesExist(t, db, shadow, changelog, ckp); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
 	}

@@ -297,6 +297,21 @@ func TestMySQLMigration(t *testing.T) {
 		t.Fatalf("migration: %v", err)
 	}
 
+	sameMySQLRows(t, db, "SELECT id, v, s FROM "+old+" ORDER BY id", "SELECT id, val, s FROM "+name+" ORDER BY id")
+	var bad int
+	if err := db.QueryRow("SELECT COUNT(*) FROM " + name + " WHERE c <> 7").Scan(&bad); err != nil || bad != 0 {
+		t.Errorf("added column: %d rows without its default (err %v)", bad, err)
+	}
+	shadow, changelog, _ := table.MySQLNames(name)
+	if left := tablesExist(t, db, shadow, changelog); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// sameMySQLRows fails unless the rows (id, v, s) the two queries return, in
+// order, are the same: want's the old table's, got's the new one's.
+func sameMySQLRows(t *testing.T, db *sql.DB, want, got string) {
+	t.Helper()
 	dump := func(q string) []string {
 		rows, err := db.Query(q)
 		if err != nil {
@@ -317,23 +332,14 @@ func TestMySQLMigration(t *testing.T) {
 		}
 		return out
 	}
-	want := dump("SELECT id, v, s FROM " + old + " ORDER BY id")
-	got := dump("SELECT id, val, s FROM " + name + " ORDER BY id")
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("new table differs from the old one: %d rows vs %d", len(got), len(want))
-		for i := 0; i < len(got) && i < len(want); i++ {
-			if got[i] != want[i] {
-				t.Errorf("first difference at row %d: got %s want %s", i, got[i], want[i])
+	w, g := dump(want), dump(got)
+	if strings.Join(g, " ") != strings.Join(w, " ") {
+		t.Errorf("new table differs from the old one: %d rows vs %d", len(g), len(w))
+		for i := 0; i < len(g) && i < len(w); i++ {
+			if g[i] != w[i] {
+				t.Errorf("first difference at row %d: got %s want %s", i, g[i], w[i])
 				break
 			}
 		}
-	}
-	var bad int
-	if err := db.QueryRow("SELECT COUNT(*) FROM " + name + " WHERE c <> 7").Scan(&bad); err != nil || bad != 0 {
-		t.Errorf("added column: %d rows without its default (err %v)", bad, err)
-	}
-	shadow, changelog, _ := table.MySQLNames(name)
-	if left := tablesExist(t, db, shadow, changelog); len(left) != 0 {
-		t.Errorf("left behind: %v", left)
 	}
 }
