@@ -26,26 +26,7 @@ const pgrvSchema = "pgrv_dialect"
 // pgrvDB is rspgDB for the schema pgrvSchema.
 func pgrvDB(t *testing.T, stmts ...string) *pgxpool.Pool {
 	t.Helper()
-	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
-	drop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err := pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-			WHERE slot_name LIKE 'osc\_pgrv\_dialect\_%' AND NOT active`)
-		if err == nil {
-			_, err = pool.Exec(ctx, `DO $$DECLARE p text; BEGIN
-				FOR p IN SELECT pubname FROM pg_publication WHERE pubname LIKE 'osc\_pgrv\_dialect\_%' LOOP
-					EXECUTE format('DROP PUBLICATION %I', p); END LOOP; END$$`)
-		}
-		if err != nil {
-			t.Errorf("drop test slots and publications: %v", err)
-		}
-	}
-	drop()
-	t.Cleanup(drop)
-	testdb.ResetPostgresSchema(t, pool, pgrvSchema)
-	testdb.ExecPostgresIn(t, pool, pgrvSchema, stmts...)
-	return pool
+	return pgSchemaDB(t, pgrvSchema, stmts...)
 }
 
 // pgTestNames are osc's names for schema.name in the test database.

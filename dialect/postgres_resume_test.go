@@ -32,16 +32,25 @@ const rspgSchema = "rspg_dialect"
 // when the test ends.
 func rspgDB(t *testing.T, stmts ...string) *pgxpool.Pool {
 	t.Helper()
+	return pgSchemaDB(t, rspgSchema, stmts...)
+}
+
+// pgSchemaDB connects to the sandbox and creates schema with stmts run in
+// it, dropped (with any slot and publication of its tables) when the test
+// ends.
+func pgSchemaDB(t *testing.T, schema string, stmts ...string) *pgxpool.Pool {
+	t.Helper()
 	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	like := `osc\_` + strings.ReplaceAll(schema, "_", `\_`) + `\_%`
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		// Slots of a killed run are permanent: drop them with the schema.
 		_, err := pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-			WHERE slot_name LIKE 'osc\_rspg\_dialect\_%' AND NOT active`)
+			WHERE slot_name LIKE $1 AND NOT active`, like)
 		if err == nil {
 			_, err = pool.Exec(ctx, `DO $$DECLARE p text; BEGIN
-				FOR p IN SELECT pubname FROM pg_publication WHERE pubname LIKE 'osc\_rspg\_dialect\_%' LOOP
+				FOR p IN SELECT pubname FROM pg_publication WHERE pubname LIKE '`+like+`' LOOP
 					EXECUTE format('DROP PUBLICATION %I', p); END LOOP; END$$`)
 		}
 		if err != nil {
@@ -50,8 +59,8 @@ func rspgDB(t *testing.T, stmts ...string) *pgxpool.Pool {
 	}
 	drop()
 	t.Cleanup(drop)
-	testdb.ResetPostgresSchema(t, pool, rspgSchema)
-	testdb.ExecPostgresIn(t, pool, rspgSchema, stmts...)
+	testdb.ResetPostgresSchema(t, pool, schema)
+	testdb.ExecPostgresIn(t, pool, schema, stmts...)
 	return pool
 }
 
