@@ -502,7 +502,12 @@ func TestPostgresSlotDroppedOnExit(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- m.Run(ctx) }()
 		for m.State() != engine.StatePostponed {
-			time.Sleep(10 * time.Millisecond)
+			select {
+			case err := <-done:
+				cancel()
+				t.Fatalf("the run ended before it postponed the cut-over: %v", err)
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 		left := rspgLeft(t, pool, name)
 		if !slices.Contains(left, c.slot) {
