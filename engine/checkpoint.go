@@ -79,6 +79,8 @@ type checkpoints struct {
 	position string
 	copyDone bool
 	ready    bool // a pair was published
+	// kick asks the loop to save now (publish).
+	kick chan struct{}
 
 	stop func() // ends the loop and waits for a save in flight
 }
@@ -86,8 +88,17 @@ type checkpoints struct {
 // publish records a pair the run may be resumed from (see Checkpoint).
 func (c *checkpoints) publish(after []any, position string, copyDone bool) {
 	c.mu.Lock()
+	// The first pair and the copy's end are saved at once: a run killed
+	// before the next interval is then resumable, and does not copy again.
+	now := !c.ready || copyDone && !c.copyDone
 	c.after, c.position, c.copyDone, c.ready = after, position, copyDone, true
 	c.mu.Unlock()
+	if now {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // startCheckpoints starts saving checkpoints, unless they are off. The
@@ -96,7 +107,7 @@ func (m *Migration) startCheckpoints(ctx context.Context) *checkpoints {
 	if m.cfg.NoCheckpoint {
 		return nil
 	}
-	c := &checkpoints{m: m}
+	c := &checkpoints{m: m, kick: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -106,6 +117,7 @@ func (m *Migration) startCheckpoints(ctx context.Context) *checkpoints {
 			case <-ctx.Done():
 				return
 			case <-time.After(m.cfg.CheckpointInterval):
+			case <-c.kick:
 			}
 			c.save(ctx)
 		}

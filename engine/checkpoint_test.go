@@ -214,3 +214,22 @@ func TestResumeAfterCutOverAnyVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointSavedAtOnce: the first checkpoint and the copy's end are
+// saved at once, not an interval later: a run killed within its first
+// interval is resumable, and one killed right after its copy does not copy
+// again.
+func TestCheckpointSavedAtOnce(t *testing.T) {
+	d := newFake(500)
+	cfg := fakeConfig()
+	cfg.CheckpointInterval = time.Hour
+	cfg.Version = "v1"
+	if err := runFake(t, context.Background(), fakeMigration(cfg, d)); err != nil {
+		t.Fatal(err)
+	}
+	ck := d.db.store.last()
+	// The first pair's save may fold into the copy end's (one kick).
+	if n := d.db.savesNow(); n < 1 || n > 2 || ck == nil || !ck.CopyDone {
+		t.Errorf("%d checkpoints saved, the last %+v; want 1 or 2, the last with the copy done", n, ck)
+	}
+}
