@@ -243,7 +243,11 @@ func TestPostgresResumeIdleAdvanceWaitsForLastBatch(t *testing.T) {
 	// Killed: its blocked apply never commits (the server ends the session
 	// of the lost client, or the batch had not been sent yet).
 	p.kill()
-	if _, err := pool.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))", conn.Conn().PgConn().PID()); err != nil {
+	// Only the killed run's apply, not whatever else waits on this
+	// transaction (creating a replication slot waits for every running
+	// transaction: another test's osc would be terminated).
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE $1::int = ANY (pg_blocking_pids(pid)) AND position($2 in query) > 0`, conn.Conn().PgConn().PID(), pgrvSchema); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err == nil {
