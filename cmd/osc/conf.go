@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -59,6 +60,24 @@ func applyConf(fs *pflag.FlagSet, path string) error {
 			if err := set(s.Name(), k.Name(), name, value); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// parseWithConf parses args, then sets from the --conf file (conf, which
+// Parse fills) the flags args did not set. --help is returned as is, any
+// other failure as a usage error.
+func parseWithConf(fs *pflag.FlagSet, args []string, conf *string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if *conf != "" {
+		if err := applyConf(fs, *conf); err != nil {
+			return usageError{err}
 		}
 	}
 	return nil

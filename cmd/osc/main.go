@@ -173,16 +173,8 @@ Flags:
 
 	version := fs.Bool("version", false, "print osc's version and exit")
 	conf := fs.String("conf", "", "read flags from this file: user, password, host, port in its [client] section (gh-ost's --conf, a MySQL option file), any flag as name = value in [osc]; the command line wins")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, fs, err
-		}
-		return nil, fs, usageError{err}
-	}
-	if *conf != "" {
-		if err := applyConf(fs, *conf); err != nil {
-			return nil, fs, usageError{err}
-		}
+	if err := parseWithConf(fs, args, conf); err != nil {
+		return nil, fs, err
 	}
 	if *version {
 		return nil, fs, errVersion

@@ -75,16 +75,8 @@ Flags:
 	fs.IntVar(&v.maxDiffs, "max-diffs", 20, "differences printed at most (0: only the count of differing chunks)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
 	conf := fs.String("conf", "", "read flags from this file, as osc --conf does")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, fs, err
-		}
-		return nil, fs, usageError{err}
-	}
-	if *conf != "" {
-		if err := applyConf(fs, *conf); err != nil {
-			return nil, fs, usageError{err}
-		}
+	if err := parseWithConf(fs, args, conf); err != nil {
+		return nil, fs, err
 	}
 	switch {
 	case fs.NArg() > 0:
