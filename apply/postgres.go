@@ -57,6 +57,13 @@ type Postgres struct {
 	out     []string
 	upsert  string
 	delete  string
+	// unique is the shadow's unique indexes whose clashes the applier
+	// resolves, clashUpsert the statement that resolves an upsert's, and
+	// cleared the keys of the rows it deleted for clashing that no change
+	// has written since (see postgres_clash.go).
+	unique      []pgUnique
+	clashUpsert string
+	cleared     map[string]bool
 
 	// ahead remembers, by key, the new rows moves wrote from a source read
 	// that may have seen later changes than the move (see move). Apply is
@@ -229,6 +236,12 @@ func (a *Postgres) init(ctx context.Context) error {
 	}
 	a.upsert = a.upsertSQL()
 	a.delete = a.deleteSQL()
+	if err := a.loadUnique(ctx); err != nil {
+		return err
+	}
+	if len(a.unique) > 0 {
+		a.clashUpsert = a.clashUpsertSQL()
+	}
 	a.ready = true
 	return nil
 }
@@ -322,8 +335,8 @@ type pgOp struct {
 	// row), and which columns to leave alone.
 	where     cdc.Row
 	unchanged []bool
-	xid       uint32  // move only: the transaction that made it
-	pos       cdc.LSN // move only: its commit position
+	xid       uint32  // update and move only: the transaction that made it
+	pos       cdc.LSN // update and move only: its commit position
 }
 
 // pgStmt is one statement of a batch, or a move.
@@ -331,9 +344,7 @@ type pgStmt struct {
 	query string
 	args  []any
 	desc  string
-	// move is the move the entry stands for: in Apply's list, an entry with
-	// no query, applied by move; in a batch, a moveSQL statement, whose
-	// result send returns.
+	// move is set on a moveSQL statement, whose result send returns.
 	move *pgOp
 }
 
@@ -352,38 +363,43 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	var stmts []pgStmt
 	for start := 0; start < len(ops); {
+		if err := a.redirect(ctx, ops[start:]); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
 		if ops[start].kind == pgMove {
-			stmts = append(stmts, pgStmt{move: &ops[start]})
+			if err := a.move(ctx, ops[start]); err != nil {
+				return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
+			}
 			start++
 			continue
 		}
-		end, query, args, desc, err := a.statement(ops, start)
-		if err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-		if query != "" {
-			stmts = append(stmts, pgStmt{query: query, args: args, desc: desc})
-		}
-		start = end
-	}
-	for len(stmts) > 0 {
-		if op := stmts[0].move; op != nil {
-			if err := a.move(ctx, *op); err != nil {
-				return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
+		// The operations up to the next move, in one transaction.
+		var stmts []pgStmt
+		end := start
+		for end < len(ops) && ops[end].kind != pgMove {
+			next, query, args, desc, err := a.statement(ops, end)
+			if err != nil {
+				return fmt.Errorf("apply: %w", err)
 			}
-			stmts = stmts[1:]
-			continue
+			if query != "" {
+				stmts = append(stmts, pgStmt{query: query, args: args, desc: desc})
+			}
+			end = next
 		}
-		n := 1
-		for n < len(stmts) && stmts[n].move == nil {
-			n++
+		var err error
+		if len(stmts) > 0 {
+			_, err = a.send(ctx, stmts)
 		}
-		if _, err := a.send(ctx, stmts[:n]); err != nil {
+		if isUniqueViolation(err) {
+			err = a.applyClashing(ctx, ops[start:end])
+		} else if err == nil {
+			err = a.written(ctx, ops[start:end])
+		}
+		if err != nil {
 			return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
 		}
-		stmts = stmts[n:]
+		start = end
 	}
 	return nil
 }
@@ -438,13 +454,13 @@ func (a *Postgres) ops(changes []cdc.Change) ([]pgOp, error) {
 				before = a.keyText(c.Before, nil)
 			}
 			if c.Partial() {
-				op := pgOp{kind: pgUpdate, row: c.After, where: c.After, unchanged: c.Unchanged}
+				op := pgOp{kind: pgUpdate, row: c.After, where: c.After, unchanged: c.Unchanged, xid: c.Xid}
+				op.pos, _ = c.Pos.(cdc.LSN)
 				if c.Before != nil && before != a.keyText(c.After, c.Unchanged) {
 					if c.Xid == 0 {
 						return nil, fmt.Errorf("%s: a key change with an unchanged TOAST value has no transaction id", c.Op)
 					}
-					op.kind, op.where, op.xid = pgMove, c.Before, c.Xid
-					op.pos, _ = c.Pos.(cdc.LSN)
+					op.kind, op.where = pgMove, c.Before
 				} else if a.keyUnchanged(c.Unchanged) {
 					return nil, fmt.Errorf("%s: the key was not sent (unchanged TOAST value) and no old key either", c.Op)
 				}
@@ -674,11 +690,16 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 				return fmt.Errorf("move: %w", err)
 			}
 			moved, err := a.send(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row", move: &op}})
-			if err != nil || moved == 1 {
+			if err != nil && !isUniqueViolation(err) {
 				return err
 			}
+			if err == nil && moved == 1 {
+				return a.written(ctx, []pgOp{{kind: pgUpsert, row: a.newKey(op)}})
+			}
 			// No old row in the shadow: a later change moved or deleted it,
-			// or a source read wrote it elsewhere; read the source.
+			// a source read wrote it elsewhere, or a clash deleted it; or
+			// the moved row clashes on another unique index. Read the
+			// source, which resolves clashes.
 		}
 	}
 	query, args, err := a.moveSourceSQL(op)
@@ -690,12 +711,17 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 			visible, wrote bool
 			snap           string
 			read           pgAheadRead
+			clashed        [][]string
 		)
 		stmts := []pgStmt{{query: query, args: args, desc: "move 1 row into " + a.shadow}}
-		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn); err != nil {
+		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn, &clashed); err != nil {
 			return fmt.Errorf("move: %w", err)
 		}
 		if visible {
+			a.clear(clashed)
+			if err := a.written(ctx, []pgOp{{kind: pgUpsert, row: a.newKey(op)}}); err != nil {
+				return fmt.Errorf("move: %w", err)
+			}
 			if wrote {
 				if read.snap, err = cdc.ParsePostgresSnapshot(snap); err != nil {
 					return fmt.Errorf("move: %w", err)
@@ -838,23 +864,43 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	if len(set) > 0 {
 		action = "DO UPDATE SET " + strings.Join(set, ", ")
 	}
+	newRow := make([]string, len(names))
+	for i := range names {
+		newRow[i] = vals[i] + " AS " + names[i]
+	}
+	// The rows of other keys that hold the new row's values in a unique
+	// index go first (see postgres_clash.go); their keys are returned.
+	clashes, clashNames := a.clashCTEs("osc_new")
+	after, cleared := "", "'[]'::jsonb"
+	if len(clashes) > 0 {
+		var sel []string
+		for _, n := range clashNames {
+			after += " AND (SELECT count(*) FROM " + n + ") >= 0"
+			sel = append(sel, "SELECT osc_key FROM "+n)
+		}
+		cleared = "coalesce((SELECT jsonb_agg(osc_key) FROM (" + strings.Join(sel, " UNION ") + ") AS c), '[]'::jsonb)"
+		clashes[len(clashes)-1] += ", "
+	}
 	// A data-modifying WITH runs to completion whether or not the main query
 	// reads it; every part of the statement reads the same snapshot, the one
 	// pg_current_snapshot returns. The row is rebuilt from the change's
 	// values and the source's (changeRow) for the shadow's values to be
-	// computed over it. The insert reads del, so the old row is gone before
-	// the new one is written: an unread del would run last, and the new row
-	// would clash on another unique index with the old row it replaces.
+	// computed over it. The insert reads del and the clashes, so the old row
+	// and the clashing ones are gone before the new one is written: an
+	// unread del would run last, and the new row would clash on another
+	// unique index with the old row it replaces.
 	return fmt.Sprintf("WITH snap AS (SELECT pg_current_snapshot() AS s, pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax), "+
 		"vis AS (SELECT s, pg_visible_in_snapshot(%s, s) AS ok FROM snap), "+
 		"src AS (SELECT %s FROM %s WHERE (%s) = (%s) AND (SELECT ok FROM vis)), "+
 		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis) RETURNING 1), "+
-		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s WHERE (SELECT count(*) FROM del) >= 0 ON CONFLICT (%s) %s RETURNING 1) "+
-		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint FROM vis",
+		"osc_new AS MATERIALIZED (SELECT %s FROM %s), %s"+
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE (SELECT count(*) FROM del) >= 0%s ON CONFLICT (%s) %s RETURNING 1) "+
+		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, %s FROM vis",
 		pgFullXid("$1::bigint", "xmax"),
 		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
 		a.shadow, oldKey,
-		a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), row, strings.Join(conflict, ", "), action), args, nil
+		strings.Join(newRow, ", "), row, strings.Join(clashes, ", "),
+		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, cleared), args, nil
 }
 
 // moveSQL is the move within the shadow, for the cut-over (see move): it

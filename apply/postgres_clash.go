@@ -1,0 +1,382 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Clashes on another unique index.
+//
+// The applier writes a row by its key (ON CONFLICT (key)); a unique index on
+// other columns can still refuse the write. That happens when the change is
+// older than a row the shadow already holds: a chunk read the source after
+// the change committed (the applier lags behind the copy), a move read the
+// source (see move), or a resumed run applies again, from its checkpoint, the
+// changes a killed run had applied. Say row 1 held 'x', was deleted, and row 2
+// took 'x': a chunk copies row 2 with 'x', then the applier applies the
+// insert of row 1 with 'x'. The source held both values at different times,
+// never together.
+//
+// The clashing shadow row is then newer than the change: at the change's
+// commit the source's unique index held the change's value in the changed row
+// only, so another row holds it in the shadow only in a state from after that
+// commit. Its return to that state is a later change, still to be applied.
+// MySQL's REPLACE deletes such rows before writing; the PostgreSQL applier
+// does the same once a write has failed on a unique violation: it applies
+// that batch again one statement per transaction, deleting before each write
+// the shadow rows of other keys that hold the written row's value in any
+// unique index, and remembering their keys (cleared). The later change that
+// restores such a row writes it whole (an insert or update: every column; a
+// delete), except a partial update (an unchanged TOAST value not sent), which
+// could only update a row the shadow holds: a partial update of a cleared key
+// therefore reads the source as a move does (see move), which writes the row
+// as that change left it or newer, and which deletes clashing rows too.
+//
+// A unique index is handled when its values can be compared by SQL equality:
+// its operator classes are the types' defaults (with the index's collation),
+// NULLs are distinct, and every column it reads is one the applier writes.
+// A clash on any other unique index, or one that deleting did not resolve,
+// fails the batch as before.
+
+// pgUnique is a unique index of the shadow whose clashes the applier
+// resolves.
+type pgUnique struct {
+	name  string
+	exprs []string // its key columns' values, as SQL over the shadow's columns, with the index's collations
+	pred  string   // partial index predicate, or ""
+}
+
+// loadUnique reads the shadow's unique indexes that clashes can be resolved
+// on (see pgUnique).
+func (a *Postgres) loadUnique(ctx context.Context) error {
+	rows, err := a.pool.Query(ctx, `
+		SELECT c.relname::text,
+			array(SELECT '(' || pg_get_indexdef(i.indexrelid, k, false) || ')' ||
+					CASE WHEN i.indcollation[k - 1] <> 0 THEN ' COLLATE ' || quote_ident(cn.nspname) || '.' || quote_ident(co.collname) ELSE '' END
+				FROM generate_series(1, i.indnkeyatts) k
+				LEFT JOIN pg_collation co ON co.oid = i.indcollation[k - 1]
+				LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+				ORDER BY k),
+			coalesce(pg_get_expr(i.indpred, i.indrelid, false), ''),
+			array(SELECT a.attname::text FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+				WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid AND d.refclassid = 'pg_class'::regclass
+					AND d.refobjid = i.indrelid AND d.refobjsubid > 0
+				UNION SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])),
+			coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false)
+				OR EXISTS (SELECT 1 FROM generate_series(1, i.indnkeyatts) k JOIN pg_opclass o ON o.oid = i.indclass[k - 1] WHERE NOT o.opcdefault)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid AND i.indisready AND i.indislive
+		ORDER BY c.relname`, a.shadow)
+	if err != nil {
+		return fmt.Errorf("unique indexes of %s: %w", a.shadow, err)
+	}
+	defer rows.Close()
+	written := map[string]bool{}
+	for _, c := range a.cols {
+		written[c.name] = true
+	}
+	a.unique = a.unique[:0]
+	for rows.Next() {
+		var (
+			u       pgUnique
+			cols    []string
+			exotic  bool
+			unknown bool
+		)
+		if err := rows.Scan(&u.name, &u.exprs, &u.pred, &cols, &exotic); err != nil {
+			return fmt.Errorf("unique indexes of %s: %w", a.shadow, err)
+		}
+		for _, c := range cols {
+			if !written[pgx.Identifier{c}.Sanitize()] {
+				unknown = true
+			}
+		}
+		if !exotic && !unknown {
+			a.unique = append(a.unique, u)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("unique indexes of %s: %w", a.shadow, err)
+	}
+	return nil
+}
+
+// clashCTEs returns WITH entries that delete, from the shadow, the rows that
+// hold the value of one of rel's rows in a unique index under another key
+// (rel: a relation with the shadow's mapped columns, by their names), each
+// returning the deleted rows' keys (keyTexts), and the entries' names. A row
+// rel writes under its own key with its own value is not deleted; a row can
+// match several entries and is deleted once.
+func (a *Postgres) clashCTEs(rel string) (ctes, names []string) {
+	var keys []string
+	for _, k := range a.keys {
+		keys = append(keys, k.name)
+	}
+	keyList := strings.Join(keys, ", ")
+	for i, u := range a.unique {
+		exprs := strings.Join(u.exprs, ", ")
+		in, self := "SELECT "+exprs+" FROM "+rel, ""
+		if u.pred != "" {
+			in += " WHERE " + u.pred
+			self = " AND (" + u.pred + ")"
+		}
+		name := fmt.Sprintf("osc_clash%d", i)
+		names = append(names, name)
+		// Unqualified column names resolve to the innermost relation: in the
+		// subqueries rel's, outside them the shadow's, so that the first
+		// condition can use the index. A NULL never clashes (and would make
+		// NOT IN unknown).
+		ctes = append(ctes, fmt.Sprintf("%s AS (DELETE FROM %s WHERE (%s) IN (%s)%s AND (%s, %s) NOT IN (SELECT %s, %s FROM %s WHERE ROW(%s) IS NOT NULL) RETURNING %s)",
+			name, a.shadow, exprs, in, self, exprs, keyList, exprs, keyList, rel, exprs, a.keyTexts()))
+	}
+	return ctes, names
+}
+
+// keyTexts is the SQL of a shadow row's key as text[]: each column's value of
+// the source's type, as text, the form normKeys gives a change's key.
+func (a *Postgres) keyTexts() string {
+	var parts []string
+	for _, k := range a.keys {
+		parts = append(parts, "CAST("+k.name+" AS "+k.srcType+")::text")
+	}
+	return "ARRAY[" + strings.Join(parts, ", ") + "] AS osc_key"
+}
+
+// clashUpsertSQL is the upsert statement's clashes (upsertSQL, same
+// parameters) deleted: it returns the deleted rows' keys.
+func (a *Postgres) clashUpsertSQL() string {
+	var rowVals, params, vars, vals []string
+	for i, r := range a.row {
+		v := fmt.Sprintf("v%d", i)
+		rowVals = append(rowVals, "CAST(u."+v+" AS "+r.typ+") AS "+r.name)
+		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
+		vars = append(vars, v)
+	}
+	for _, c := range a.cols {
+		vals = append(vals, c.value+" AS "+c.name)
+	}
+	ctes, names := a.clashCTEs("osc_new")
+	var sel []string
+	for _, n := range names {
+		sel = append(sel, "SELECT osc_key FROM "+n)
+	}
+	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s FROM (SELECT %s FROM unnest(%s) AS u(%s)) AS %s), %s %s",
+		strings.Join(vals, ", "), strings.Join(rowVals, ", "), strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
+		strings.Join(ctes, ", "), strings.Join(sel, " UNION "))
+}
+
+// isUniqueViolation reports whether err is a unique violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// clearedKey is the form of a key in cleared: its columns' texts.
+func clearedKey(texts []string) string { return strings.Join(texts, "\x00") }
+
+// normKeys returns the keys of rows, as keyTexts renders them in this
+// session (pgoutput's texts may differ: its session's TimeZone, DateStyle).
+func (a *Postgres) normKeys(ctx context.Context, rows [][]*string) ([]string, error) {
+	var exprs, params, vars []string
+	arrays := make([][]*string, len(a.keys))
+	for _, r := range rows {
+		for i := range a.keys {
+			arrays[i] = append(arrays[i], r[i])
+		}
+	}
+	for i, k := range a.keys {
+		v := fmt.Sprintf("v%d", i)
+		exprs = append(exprs, "CAST(u."+v+" AS "+k.srcType+")::text")
+		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
+		vars = append(vars, v)
+	}
+	q := fmt.Sprintf("SELECT ARRAY[%s] FROM unnest(%s) WITH ORDINALITY AS u(%s, n) ORDER BY n",
+		strings.Join(exprs, ", "), strings.Join(params, ", "), strings.Join(vars, ", "))
+	res, err := a.pool.Query(ctx, q, arrayArgs(arrays)...)
+	if err != nil {
+		return nil, fmt.Errorf("keys of cleared rows: %w", err)
+	}
+	texts, err := pgx.CollectRows(res, pgx.RowTo[[]string])
+	if err != nil {
+		return nil, fmt.Errorf("keys of cleared rows: %w", err)
+	}
+	out := make([]string, len(texts))
+	for i, t := range texts {
+		out[i] = clearedKey(t)
+	}
+	return out, nil
+}
+
+// keyParams is the key of r as text parameters.
+func (a *Postgres) keyParams(r []any) ([]*string, error) {
+	out := make([]*string, len(a.keys))
+	for i, k := range a.keys {
+		v, err := textValue(r[k.index])
+		if err != nil {
+			return nil, fmt.Errorf("key column %s: %w", k.name, err)
+		}
+		if v == nil {
+			return nil, fmt.Errorf("key column %s: no value", k.name)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// redirect turns the partial updates of cleared keys among ops into moves
+// to the same key, which read the source (see the comment at the top).
+func (a *Postgres) redirect(ctx context.Context, ops []pgOp) error {
+	if len(a.cleared) == 0 {
+		return nil
+	}
+	var (
+		idx  []int
+		keys [][]*string
+	)
+	for i, op := range ops {
+		if op.kind != pgUpdate {
+			continue
+		}
+		k, err := a.keyParams(op.where)
+		if err != nil {
+			return err
+		}
+		idx, keys = append(idx, i), append(keys, k)
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	norm, err := a.normKeys(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for j, i := range idx {
+		if a.cleared[norm[j]] {
+			ops[i].kind = pgMove
+		}
+	}
+	return nil
+}
+
+// written forgets, from cleared, the keys that ops wrote whole (inserts and
+// updates) or deleted.
+func (a *Postgres) written(ctx context.Context, ops []pgOp) error {
+	if len(a.cleared) == 0 {
+		return nil
+	}
+	var keys [][]*string
+	for _, op := range ops {
+		if op.kind == pgUpsert || op.kind == pgDelete {
+			k, err := a.keyParams(op.row)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	norm, err := a.normKeys(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, k := range norm {
+		delete(a.cleared, k)
+	}
+	return nil
+}
+
+// clear remembers the keys of rows deleted for clashing.
+func (a *Postgres) clear(keys [][]string) {
+	if len(keys) == 0 {
+		return
+	}
+	if a.cleared == nil {
+		a.cleared = map[string]bool{}
+	}
+	for _, k := range keys {
+		a.cleared[clearedKey(k)] = true
+	}
+}
+
+// applyClashing applies ops, whose batch failed on a unique violation, one
+// statement per transaction, deleting clashing rows before each write (see
+// the comment at the top).
+func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
+	for start := 0; start < len(ops); {
+		if err := a.redirect(ctx, ops[start:start+1]); err != nil {
+			return err
+		}
+		op := ops[start]
+		switch op.kind {
+		case pgMove:
+			if err := a.move(ctx, op); err != nil {
+				return err
+			}
+			start++
+			continue
+		case pgUpdate:
+			query, args, err := a.updateSQL(op)
+			if err != nil {
+				return err
+			}
+			if query != "" {
+				_, err = a.send(ctx, []pgStmt{{query: query, args: args, desc: "update 1 row"}})
+			}
+			if isUniqueViolation(err) {
+				// The update's new values clash: read the source, as for a
+				// cleared key.
+				err = a.move(ctx, op)
+			}
+			if err != nil {
+				return err
+			}
+			start++
+			continue
+		}
+		end, query, args, desc, err := a.statement(ops, start)
+		if err != nil {
+			return err
+		}
+		if op.kind == pgUpsert && len(a.unique) > 0 {
+			var b pgx.Batch
+			b.Queue(a.clashUpsert, args...)
+			b.Queue(query, args...)
+			br := a.pool.SendBatch(ctx, &b)
+			rows, err := br.Query()
+			var keys [][]string
+			if err == nil {
+				keys, err = pgx.CollectRows(rows, pgx.RowTo[[]string])
+			}
+			if err == nil {
+				_, err = br.Exec()
+			}
+			if err != nil {
+				br.Close()
+				return fmt.Errorf("%s into %s: %w", desc, a.shadow, err)
+			}
+			if err := br.Close(); err != nil {
+				return fmt.Errorf("commit: %w", err)
+			}
+			a.clear(keys)
+			if err := a.written(ctx, ops[start:end]); err != nil {
+				return err
+			}
+		} else {
+			if _, err := a.send(ctx, []pgStmt{{query: query, args: args, desc: desc}}); err != nil {
+				return err
+			}
+			if err := a.written(ctx, ops[start:end]); err != nil {
+				return err
+			}
+		}
+		start = end
+	}
+	return nil
+}
