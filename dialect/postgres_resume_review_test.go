@@ -278,6 +278,113 @@ func TestPostgresResumeIdleAdvanceWaitsForLastBatch(t *testing.T) {
 	}
 }
 
+// pgrvKillAfter runs a migration of name through a proxy, postponed, until a
+// checkpoint with the copy done is saved; then it blocks further saves (a
+// lock on the checkpoint table), runs writes, waits until applied(pool)
+// holds, and kills the run (every connection cut). The resumed run then
+// re-applies every change since the last save, over a shadow that already
+// holds their effects and later ones.
+func pgrvKillAfter(t *testing.T, pool *pgxpool.Pool, cfg engine.Config, writes []string, applied string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := pgTestNames(t, pgrvSchema, cfg.Table)
+	p := newPGProxy(t)
+	d := rspgDialect(t, cfg, p.dsn(t))
+	m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	for {
+		if ck := pgrvSavedCheckpoint(ctx, pool, cfg.Table); ck != nil && ck.CopyDone {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+table.QuotePostgres(n.Schema, n.Checkpoint)+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * cfg.CheckpointInterval)
+	testdb.ExecPostgresIn(t, pool, pgrvSchema, writes...)
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		var ok bool
+		if err := pool.QueryRow(ctx, applied).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("the writes were not applied")
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // a status update of the source
+	p.kill()
+	if err := <-done; err == nil {
+		t.Fatal("the killed run succeeded")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitSlotIdle(t, pool, n.Slot)
+}
+
+// rvpgRows lists the rows of schema.name (id, rest as text), ordered.
+
+// TestPostgresResumeUniqueReapply: a resumed run applies again every change from
+// the checkpoint's position over a shadow that already holds later ones. A
+// value of another UNIQUE index that moved from one row to another since the
+// checkpoint (a row deleted and its email inserted again under a new id, as
+// an application re-creating an account does) then clashes: re-applying the
+// old row's upsert meets the new row, the resumed run fails with a unique
+// violation and, failing, drops the shadow, the slot and the checkpoint,
+// unless the applier deletes the newer row first, as REPLACE does
+// (apply/postgres_clash.go).
+func TestPostgresResumeUniqueReapply(t *testing.T) {
+	const name = "uq"
+	pool := pgrvDB(t, "CREATE TABLE uq (id int PRIMARY KEY, email text NOT NULL UNIQUE, v text)",
+		"INSERT INTO uq SELECT i, 'e' || i, 'v' FROM generate_series(1, 50) i")
+	flag := filepath.Join(t.TempDir(), "postpone")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Config{Schema: pgrvSchema, Table: name, Alter: "ADD COLUMN w int", Execute: true, Version: "test",
+		CheckpointInterval: 200 * time.Millisecond, StatusInterval: time.Hour, PostponeCutOverFlagFile: flag, OkToDropTable: true,
+		CutOverLockTimeout: time.Second, CutOverRetries: 5}
+	pgrvKillAfter(t, pool, cfg, []string{
+		"UPDATE uq SET email = 'x', v = 'old' WHERE id = 3",
+		"DELETE FROM uq WHERE id = 3",
+		"INSERT INTO uq VALUES (1000, 'x', 'new')",
+	}, "SELECT EXISTS (SELECT 1 FROM "+pgrvSchema+"._uq_osc WHERE id = 1000)")
+	want := pgrvRows(t, pool, name, "id, email, v")
+
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resume = true
+	d := rspgDialect(t, cfg, testdb.PostgresDSN())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard).Run(ctx); err != nil {
+		t.Fatalf("the resumed run failed (an uninterrupted one succeeds): %v", err)
+	}
+	if got := pgrvRows(t, pool, name, "id, email, v"); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("after the resume:\n%v\nwant\n%v", got, want)
+	}
+}
+
 // TestPostgresResumeRebuildAlters: Resume plans the shadow again and must find
 // it the same for every --alter osc accepts (no spurious refusal).
 func TestPostgresResumeRebuildAlters(t *testing.T) {
