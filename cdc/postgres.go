@@ -707,12 +707,28 @@ func (s *PostgresSource) run(ctx context.Context, conn *pgconn.PgConn) {
 	if ctx.Err() != nil {
 		return
 	}
+	if decodeMapBug(err) {
+		err = fmt.Errorf("%w (a PostgreSQL bug: logical decoding can fail so shortly after a replication slot is created "+
+			"while DDL that gives a table new storage (CREATE TABLE, TRUNCATE, a rewriting ALTER TABLE) commits in the same database; "+
+			"osc has removed what it made: run it again)", err)
+	}
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = fmt.Errorf("replication stream of %s: %w", s.displayName(), err)
 	}
 	s.mu.Unlock()
 	signal(s.dataReady)
+}
+
+// decodeMapBug reports whether err is the walsender's "could not map
+// filenode" error: while a new slot builds its first snapshot, PostgreSQL
+// ignores the commits of catalog changes, and a change to a table whose
+// storage such a commit created cannot be decoded (pgsql-hackers, "Fix
+// logical decoding not track transaction during
+// SNAPBUILD_BUILDING_SNAPSHOT", unfixed in 15.18).
+func decodeMapBug(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "XX000" && strings.HasPrefix(pgErr.Message, "could not map filenode")
 }
 
 func (s *PostgresSource) full() bool {
