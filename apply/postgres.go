@@ -46,6 +46,9 @@ type Postgres struct {
 	shadow string        // quoted shadow table
 	source string        // quoted source table
 	cols   []pgColumn    // mapped columns, in source order
+	// fillNames and fills are the plan's fills (quoted shadow column, its
+	// value): written into every row the applier inserts, as the copy does.
+	fillNames, fills []string
 	keys   []pgKeyColumn // key columns, in key order
 	// row is the original's columns (generated ones excepted) that a row
 	// is rebuilt from, as the relation rowName, for the shadow's values to
@@ -220,6 +223,11 @@ func (a *Postgres) init(ctx context.Context) error {
 		})
 		a.out = append(a.out, unused(fmt.Sprintf("osc_v%d", len(a.cols)-1)))
 	}
+	a.fillNames, a.fills = a.fillNames[:0], a.fills[:0]
+	for _, f := range p.Fills {
+		a.fillNames = append(a.fillNames, pgx.Identifier{f.Shadow}.Sanitize())
+		a.fills = append(a.fills, f.Expr)
+	}
 	a.keys = a.keys[:0]
 	for n, k := range p.KeyIndex {
 		name, ok := shadowOf[k]
@@ -288,6 +296,8 @@ func (a *Postgres) upsertSQL() string {
 			set = append(set, c.name+" = EXCLUDED."+c.name)
 		}
 	}
+	names = append(names, a.fillNames...)
+	vals = append(vals, a.fills...)
 	for _, k := range a.keys {
 		conflict = append(conflict, k.name)
 	}
@@ -837,6 +847,8 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 			set = append(set, c.name+" = EXCLUDED."+c.name)
 		}
 	}
+	names = append(names, a.fillNames...)
+	vals = append(vals, a.fills...)
 	row, err := a.changeRow(op, &args, func(name string) string { return "src." + name }, " FROM src")
 	if err != nil {
 		return "", nil, err
@@ -933,6 +945,10 @@ func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 		if !c.key && !c.always {
 			set = append(set, c.name+" = EXCLUDED."+c.name)
 		}
+	}
+	for _, f := range a.fillNames {
+		names = append(names, f)
+		vals = append(vals, "moved."+f)
 	}
 	from := "moved"
 	if len(comp) > 0 {

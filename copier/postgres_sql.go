@@ -24,7 +24,8 @@ type PostgresStatements struct {
 	Types  []string // the source key columns' types
 	// Insert is "INSERT INTO shadow (cols) OVERRIDING SYSTEM VALUE SELECT
 	// values FROM source": each value the source column, or the expression
-	// the plan computes it with (ALTER … TYPE … USING), over the source row.
+	// the plan computes it with (ALTER … TYPE … USING), over the source row,
+	// then the plan's fills.
 	// A WHERE over the source's unqualified columns may follow.
 	Insert string
 }
@@ -63,6 +64,10 @@ func NewPostgresStatements(p *table.Plan) (*PostgresStatements, error) {
 		s.Keys = append(s.Keys, pgx.Identifier{p.Key[n]}.Sanitize())
 		s.Types = append(s.Types, p.Source.Columns[i].ColumnType)
 		s.SKeys = append(s.SKeys, pgx.Identifier{name}.Sanitize())
+	}
+	for _, f := range p.Fills {
+		src = append(src, f.Expr)
+		dst = append(dst, pgx.Identifier{f.Shadow}.Sanitize())
 	}
 	s.Insert = fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
 		s.Shadow, strings.Join(dst, ", "), strings.Join(src, ", "), s.Source)

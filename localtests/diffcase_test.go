@@ -23,6 +23,10 @@ type diffCase struct {
 	// writers when the table has a single integer key; noWrites: none.
 	writes   []string
 	noWrites bool
+	// then are statements run on both copies once both have their ALTER,
+	// before they are compared: to compare what is not one exact value (a
+	// now() that must be one value for all rows, say).
+	then []string
 
 	// bothRefuse: the plain ALTER fails, and osc must fail too (its message
 	// containing refuseMsg, when set) leaving the table as it was.
@@ -43,7 +47,7 @@ type diffCase struct {
 
 // diffFields are the keys a case's lines may start with; a line that starts
 // with none of them continues the field above it.
-var diffFields = []string{"use", "setup", "more", "alter", "args", "writes", "both-refuse", "osc-refuses", "known", "known-if"}
+var diffFields = []string{"use", "setup", "more", "alter", "args", "writes", "then", "both-refuse", "osc-refuses", "known", "known-if"}
 
 var diffCaseName = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 
@@ -58,6 +62,7 @@ var diffCaseName = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 //	alter: …               the --alter text (required; may span lines)
 //	args: …                more osc flags
 //	writes: none | …       no writers, or templates, one a line
+//	then: …                statements run on both tables before they are compared
 //	both-refuse: [text]    the server refuses; osc must fail (with text)
 //	osc-refuses: text      osc refuses on purpose, saying text
 //	known: reason          osc differs today, for this reason
@@ -186,6 +191,8 @@ func parseDiffCases(name, text string) ([]*diffCase, error) {
 				}
 			}
 		}
+		then, _ := get("then")
+		c.then = splitSQL(then)
 		msg, both := get("both-refuse")
 		osc, oscOnly := get("osc-refuses")
 		switch {

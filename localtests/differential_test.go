@@ -230,6 +230,11 @@ func runDiffMigration(ctx context.Context, t *testing.T, d differ, bin string, c
 	case p.err != nil:
 		return append(problems, fmt.Sprintf("osc failed: %s", p.lastErrorLine()))
 	}
+	for _, db := range []*sql.DB{plain, osc} {
+		if err := execScript(ctx, db, c.then); err != nil {
+			return append(problems, fmt.Sprintf("then: %v", err))
+		}
+	}
 	if p.logged(diffChecksumDiffers) {
 		// The recopy that followed hid it: the copy and the applier wrote
 		// a row differently.

@@ -258,18 +258,25 @@ type pgColumn struct {
 	Num        int16 // attnum
 	Identity   bool
 	HasDefault bool
+	// Missing: the column has a missing value (atthasmissing), the one its
+	// ADD COLUMN's non-volatile DEFAULT gave the rows that existed then;
+	// Default is that DEFAULT's expression.
+	Missing bool
+	Default string
 }
 
 func pgReadColumns(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgColumn, error) {
 	rows, err := q.Query(ctx, `SELECT a.attnum, a.attname, format_type(a.atttypid, NULL), format_type(a.atttypid, a.atttypmod),
-		NOT a.attnotnull, a.attgenerated <> '', a.attidentity <> '', a.atthasdef
-		FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
+		NOT a.attnotnull, a.attgenerated <> '', a.attidentity <> '', a.atthasdef, a.atthasmissing,
+		coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+		FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
 	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgColumn, error) {
 		var c pgColumn
-		err := r.Scan(&c.Num, &c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated, &c.Identity, &c.HasDefault)
+		err := r.Scan(&c.Num, &c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated, &c.Identity, &c.HasDefault, &c.Missing, &c.Default)
 		return c, err
 	})
 	if err != nil {
@@ -1241,6 +1248,21 @@ type pgPlanInput struct {
 	ReplIdent                    pgReplicaIdentity // the original's
 }
 
+// pgMissingValue is the value a plain ALTER's ADD COLUMN gives every existing
+// row when its DEFAULT is not volatile (now(), CURRENT_DATE, a constant):
+// evaluated once, for all rows, where the DEFAULT the copy's INSERT leaves to
+// the server would give each chunk its own transaction's now(). The ALTER
+// that made the shadow evaluated it once too and kept it as the column's
+// missing value (attmissingval), in the catalog, where a resumed run finds it
+// again; read back as text and cast in the same session, it is exact. Should
+// a rewrite of the shadow have cleared it, the DEFAULT is evaluated instead.
+func pgMissingValue(n PostgresNames, c *pgColumn) string {
+	lit := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	return fmt.Sprintf("coalesce((SELECT (a.attmissingval::text::%s[])[1] FROM pg_catalog.pg_attribute a "+
+		"WHERE a.attrelid = %s::regclass AND a.attname = %s AND a.atthasmissing), %s)",
+		c.ColumnType, lit(QuotePostgres(n.Schema, n.Shadow)), lit(c.Name), c.Default)
+}
+
 // pgBuildPlan maps the original's columns onto the shadow's by attnum,
 // chooses the key and refuses a shadow that would lose or reject rows:
 // a unique or exclusion constraint the original does not guarantee, a new
@@ -1309,6 +1331,9 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 			kind = "generated column"
 		}
 		notes = append(notes, fmt.Sprintf("add %s %s %s", kind, sc.Name, sc.ColumnType))
+		if sc.Missing && !sc.Generated && !sc.Identity && sc.Default != "" {
+			p.Fills = append(p.Fills, ColumnFill{Shadow: sc.Name, Expr: pgMissingValue(in.Names, &sc)})
+		}
 	}
 	typeSafe := func(shadowName string) bool {
 		orig, ok := toSource[shadowName]

@@ -99,8 +99,9 @@ type Plan struct {
 	// original column order; generated columns on either side are excluded.
 	Mapping []ColumnMap
 
-	// Fills (MySQL) are the shadow columns no original column fills whose
-	// value osc writes itself, as the ALTER would fill them.
+	// Fills are the shadow columns no original column fills whose value osc
+	// writes itself, as the ALTER would fill them (MySQL: see mysqlFill;
+	// PostgreSQL: a non-volatile DEFAULT's one value, see pgMissingValue).
 	Fills []ColumnFill
 
 	// TimeZone (MySQL) is the server's global time_zone, in which values are
