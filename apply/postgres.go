@@ -46,10 +46,10 @@ type Postgres struct {
 	shadow string        // quoted shadow table
 	source string        // quoted source table
 	cols   []pgColumn    // mapped columns, in source order
+	keys   []pgKeyColumn // key columns, in key order
 	// fillNames and fills are the plan's fills (quoted shadow column, its
 	// value): written into every row the applier inserts, as the copy does.
 	fillNames, fills []string
-	keys   []pgKeyColumn // key columns, in key order
 	// row is the original's columns (generated ones excepted) that a row
 	// is rebuilt from, as the relation rowName, for the shadow's values to
 	// be computed over it; ord and out[i] are names no column has, for the
