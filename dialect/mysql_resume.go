@@ -162,7 +162,7 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	if err != nil {
 		return nil, nil, err
 	}
-	plan, err := table.ResumeMySQLShadow(ctx, d.db, d.insp, row.TimeZone)
+	plan, err := table.ResumeMySQLShadow(ctx, d.db, d.insp, row.TimeZone, row.Created)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the shadow table %s.%s: %w%s", schema, shadow, err, keep)
 	}

@@ -107,7 +107,10 @@ func TestMySQLResumeRoundTrip(t *testing.T) {
 	db := mysqlTestDB(t, name)
 	shadow, changelog, _, ckp := rsmyNames(name)
 	mustExec(t, db, "CREATE TABLE "+name+" (a BIGINT UNSIGNED NOT NULL, b VARBINARY(10) NOT NULL, c DOUBLE NOT NULL, v INT, PRIMARY KEY (a, b, c)) ENGINE=InnoDB")
-	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT", Execute: true, Version: "test"}
+	// The added TIMESTAMP gets the ALTER's one time (a fill), which the
+	// resumed plan must give it too.
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT, ADD COLUMN ts TIMESTAMP(6) NULL DEFAULT CURRENT_TIMESTAMP(6)",
+		Execute: true, Version: "test"}
 	saved := time.Date(2026, 11, 29, 12, 0, 0, 123456000, time.UTC)
 	ck := &engine.Checkpoint{Version: "test", Alter: cfg.Alter, After: []any{uint64(1) << 63, []byte("k\x00'"), 0.1},
 		Position: rsmyBinlogPos(t, db), Copied: 1234, Applied: 56, Saved: saved}

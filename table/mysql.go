@@ -705,12 +705,17 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
 		return nil, fmt.Errorf("create changelog table %s: %w", changelog, err)
 	}
-	return planMySQLShadow(ctx, db, in, zone)
+	var now string
+	if err := db.QueryRowContext(ctx, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')").Scan(&now); err != nil {
+		return nil, fmt.Errorf("read the server's clock: %w", err)
+	}
+	return planMySQLShadow(ctx, db, in, zone, now)
 }
 
 // planMySQLShadow reads the shadow table the --alter made and builds the
-// plan from it; zone is the conversions' time zone.
-func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone string) (*Plan, error) {
+// plan from it; zone is the conversions' time zone, now the plan's
+// AlterTime.
+func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone, now string) (*Plan, error) {
 	schema := in.Table.Schema
 	shadow, changelog, old := MySQLNames(in.Table.Name)
 	info, err := readMySQLTableInfo(ctx, db, schema, shadow)
@@ -752,7 +757,7 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone 
 	p, err := BuildMySQLPlan(MySQLPlanInput{
 		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
 		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,
-		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone,
+		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone, AlterTime: now,
 	})
 	if err != nil {
 		return nil, err

@@ -332,6 +332,8 @@ type MySQLPlanInput struct {
 	SourceCollations, ShadowCollations map[string]string
 	// TimeZone is the zone of conversions to and from TIMESTAMP.
 	TimeZone string
+	// AlterTime is Plan.AlterTime.
+	AlterTime string
 }
 
 // BuildMySQLPlan maps the original's columns onto the shadow's, chooses the
@@ -342,7 +344,7 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Source: in.Source, Shadow: in.Shadow, OldName: in.OldName,
-		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone}
+		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone, AlterTime: in.AlterTime}
 	if err := checkNewUnique(in); err != nil {
 		return nil, err
 	}
@@ -388,7 +390,7 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 			return nil, errAddedAutoIncrement(sc.Name)
 		}
 		notes = append(notes, "add column "+sc.Name)
-		fill, err := mysqlFill(sc, in.TimeZone)
+		fill, err := mysqlFill(sc, in.TimeZone, in.AlterTime)
 		if err != nil {
 			return nil, err
 		}

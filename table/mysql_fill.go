@@ -25,9 +25,14 @@ import (
 //     such as MariaDB's JSON, a LONGTEXT with CHECK (json_valid(c)): an
 //     instant ADD COLUMN stores the empty string unchecked, which the copy's INSERT
 //     would have checked (checkFillChecks).
-//   - a DEFAULT CURRENT_TIMESTAMP on a column that is not a TIMESTAMP: the
-//     ALTER takes its session's clock in its time zone; osc's sessions are in
-//     UTC (see MySQLTimeConversion), so the time is converted to the zone.
+//   - a DEFAULT CURRENT_TIMESTAMP: the ALTER reads its clock once and gives
+//     every row that value, where the DEFAULT left to the copy's INSERT would
+//     give each chunk its own. osc writes one instant, Plan.AlterTime (kept in
+//     the checkpoint table, so that a resumed run writes it too), truncated to
+//     the DEFAULT's precision as CURRENT_TIMESTAMP(n) is. For a column that is
+//     not a TIMESTAMP the ALTER's clock is in its session's time zone; osc's
+//     sessions are in UTC (see MySQLTimeConversion), so the instant is
+//     converted to the zone.
 
 // mysqlImplicitDefaults is the value a plain ALTER TABLE gives existing rows
 // in a NOT NULL column added without a DEFAULT, by DATA_TYPE (MariaDB 10.11).
@@ -54,9 +59,13 @@ var mysqlImplicitDefaults = map[string]string{
 // "CURRENT_TIMESTAMP(3)").
 var mysqlCurrentTimestamp = regexp.MustCompile(`(?i)^current_timestamp(?:\((\d?)\))?$`)
 
+// mysqlAlterTime is the form of Plan.AlterTime.
+var mysqlAlterTime = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$`)
+
 // mysqlFill is the expression osc writes into the added shadow column c, or
-// "" when the server's own DEFAULT is what the ALTER gives.
-func mysqlFill(c Column, zone string) (string, error) {
+// "" when the server's own DEFAULT is what the ALTER gives; now is
+// Plan.AlterTime.
+func mysqlFill(c Column, zone, now string) (string, error) {
 	if c.Generated {
 		return "", nil
 	}
@@ -71,15 +80,26 @@ func mysqlFill(c Column, zone string) (string, error) {
 		}
 		return v, nil
 	}
-	if m := mysqlCurrentTimestamp.FindStringSubmatch(c.Default); m != nil && c.DataType != "timestamp" {
-		if !mysqlZoneName.MatchString(zone) {
-			return "", fmt.Errorf("column %s: time zone %q is not a zone name or offset", c.Name, zone)
-		}
+	if m := mysqlCurrentTimestamp.FindStringSubmatch(c.Default); m != nil {
 		fsp := 0
 		if m[1] != "" {
 			fsp, _ = strconv.Atoi(m[1])
 		}
-		return fmt.Sprintf("CONVERT_TZ(CURRENT_TIMESTAMP(%d), '+00:00', '%s')", fsp, zone), nil
+		if !mysqlAlterTime.MatchString(now) {
+			return "", fmt.Errorf("column %s: the ALTER's time %q is not YYYY-MM-DD HH:MM:SS.ffffff", c.Name, now)
+		}
+		// CURRENT_TIMESTAMP(n) truncates to n digits.
+		at := "'" + now[:len("2006-01-02 15:04:05")] + "'"
+		if fsp > 0 {
+			at = "'" + now[:len("2006-01-02 15:04:05.")+fsp] + "'"
+		}
+		if c.DataType == "timestamp" {
+			return at, nil
+		}
+		if !mysqlZoneName.MatchString(zone) {
+			return "", fmt.Errorf("column %s: time zone %q is not a zone name or offset", c.Name, zone)
+		}
+		return fmt.Sprintf("CONVERT_TZ(%s, '+00:00', '%s')", at, zone), nil
 	}
 	return "", nil
 }

@@ -38,6 +38,7 @@ type MySQLCheckpointRow struct {
 	// Server is the server whose binlog the checkpoint's position is in.
 	Server   MySQLServerIdentity
 	TimeZone string // Plan.TimeZone
+	Created  string // Plan.AlterTime
 	SQLMode  string // the server's global sql_mode
 	// Original and Shadow are the tables' definitions (MySQLDefinition)
 	// when the shadow was made.
@@ -73,8 +74,8 @@ func CreateMySQLCheckpoint(ctx context.Context, db *sql.DB, p *Plan) error {
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q+" "+mysqlCheckpointDDL); err != nil {
 		return fmt.Errorf("create checkpoint table %s: %w", name, err)
 	}
-	if _, err := db.ExecContext(ctx, "INSERT INTO "+q+` (id, server_id, server_uuid, time_zone, sql_mode, original_definition, shadow_definition)
-		VALUES (1, ?, ?, ?, ?, ?, ?)`, srv.ID, srv.UUID, p.TimeZone, mode, orig, shadow); err != nil {
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+q+` (id, created, server_id, server_uuid, time_zone, sql_mode, original_definition, shadow_definition)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, p.AlterTime, srv.ID, srv.UUID, p.TimeZone, mode, orig, shadow); err != nil {
 		return fmt.Errorf("fill checkpoint table %s: %w", name, err)
 	}
 	return nil
@@ -109,9 +110,9 @@ func ReadMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name string) (
 	}
 	var r MySQLCheckpointRow
 	var ck, saved sql.NullString
-	err := db.QueryRowContext(ctx, `SELECT server_id, server_uuid, time_zone, sql_mode, original_definition, shadow_definition, checkpoint,
-		DATE_FORMAT(saved, '%Y-%m-%d %H:%i:%s UTC') FROM `+QuoteMySQL(schema, n)+` WHERE id = 1`).
-		Scan(&r.Server.ID, &r.Server.UUID, &r.TimeZone, &r.SQLMode, &r.Original, &r.Shadow, &ck, &saved)
+	err := db.QueryRowContext(ctx, `SELECT server_id, server_uuid, time_zone, DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s.%f'), sql_mode,
+		original_definition, shadow_definition, checkpoint, DATE_FORMAT(saved, '%Y-%m-%d %H:%i:%s UTC') FROM `+QuoteMySQL(schema, n)+` WHERE id = 1`).
+		Scan(&r.Server.ID, &r.Server.UUID, &r.TimeZone, &r.Created, &r.SQLMode, &r.Original, &r.Shadow, &ck, &saved)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -171,14 +172,14 @@ func MySQLDefinition(ctx context.Context, db *sql.DB, schema, name string) (stri
 // ResumeMySQLShadow builds the plan for the shadow table a killed run of
 // the same migration made (CreateMySQLShadow's plan, read back from the
 // existing shadow), in the time zone that run converted in.
-func ResumeMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone string) (*Plan, error) {
+func ResumeMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone, alterTime string) (*Plan, error) {
 	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
 		return nil, err
 	}
 	if in.Alter.unread != nil {
 		return nil, in.Alter.unread
 	}
-	return planMySQLShadow(ctx, db, in, zone)
+	return planMySQLShadow(ctx, db, in, zone, alterTime)
 }
 
 // mysqlKeyValue is one key value of a checkpoint's copy watermark, tagged

@@ -182,14 +182,19 @@ func TestCreateMySQLShadow(t *testing.T) {
 	if want := []string{"tenant", "id", "full_name", "twice", "created", "n", "at", "ts"}; !reflect.DeepEqual(shadowNames, want) {
 		t.Errorf("shadow columns %v, want %v", shadowNames, want)
 	}
-	// The added NOT NULL column gets its implicit default, the DATETIME the
-	// clock in the server's zone; the TIMESTAMP's default needs no help.
+	// The added NOT NULL column gets its implicit default, the DATETIME and
+	// the TIMESTAMP the one time the plan was made at (the DATETIME in the
+	// server's zone), truncated to their DEFAULT's precision.
 	zone, err := ReadMySQLTimeZone(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !mysqlAlterTime.MatchString(p.AlterTime) {
+		t.Fatalf("the plan's time %q", p.AlterTime)
+	}
 	wantFills := []ColumnFill{{Shadow: "n", Expr: "0"},
-		{Shadow: "at", Expr: "CONVERT_TZ(CURRENT_TIMESTAMP(3), '+00:00', '" + zone + "')"}}
+		{Shadow: "at", Expr: "CONVERT_TZ('" + p.AlterTime[:23] + "', '+00:00', '" + zone + "')"},
+		{Shadow: "ts", Expr: "'" + p.AlterTime[:19] + "'"}}
 	if !reflect.DeepEqual(p.Fills, wantFills) || p.TimeZone != zone {
 		t.Errorf("fills %+v in zone %q, want %+v in %q", p.Fills, p.TimeZone, wantFills, zone)
 	}

@@ -57,18 +57,19 @@ func TestMySQLFill(t *testing.T) {
 		{Column{Name: "n", DataType: "int", Nullable: true, NoDefault: true}, ""},
 		{Column{Name: "l", DataType: "longtext", NoDefault: true}, "SPACE(0)"},
 		{Column{Name: "v", DataType: "int", Default: "7"}, ""},
-		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp(3)"}, "CONVERT_TZ(CURRENT_TIMESTAMP(3), '+00:00', '+02:00')"},
-		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp()"}, "CONVERT_TZ(CURRENT_TIMESTAMP(0), '+00:00', '+02:00')"},
-		{Column{Name: "ts", DataType: "timestamp", Default: "current_timestamp()"}, ""},
+		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp(3)"}, "CONVERT_TZ('2026-11-30 01:02:03.456', '+00:00', '+02:00')"},
+		{Column{Name: "at", DataType: "datetime", Default: "current_timestamp()"}, "CONVERT_TZ('2026-11-30 01:02:03', '+00:00', '+02:00')"},
+		{Column{Name: "ts", DataType: "timestamp", Default: "current_timestamp()"}, "'2026-11-30 01:02:03'"},
+		{Column{Name: "ts", DataType: "timestamp", Default: "CURRENT_TIMESTAMP(6)"}, "'2026-11-30 01:02:03.456789'"},
 		{Column{Name: "g", DataType: "int", Generated: true}, ""},
 	} {
-		got, err := mysqlFill(tc.c, "+02:00")
+		got, err := mysqlFill(tc.c, "+02:00", "2026-11-30 01:02:03.456789")
 		if err != nil || got != tc.want {
 			t.Errorf("%+v: %q, %v; want %q", tc.c, got, err, tc.want)
 		}
 	}
 	// A spatial column: the ALTER's empty value has no literal.
-	if _, err := mysqlFill(Column{Name: "g", DataType: "point", ColumnType: "point", NoDefault: true}, "+02:00"); err == nil ||
+	if _, err := mysqlFill(Column{Name: "g", DataType: "point", ColumnType: "point", NoDefault: true}, "+02:00", "2026-11-30 01:02:03.456789"); err == nil ||
 		!strings.Contains(err.Error(), "adds the column g point NOT NULL without a DEFAULT") {
 		t.Errorf("point: error %v, want a refusal", err)
 	}

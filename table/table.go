@@ -107,6 +107,10 @@ type Plan struct {
 	// TimeZone (MySQL) is the server's global time_zone, in which values are
 	// converted between TIMESTAMP and other types (see MySQLTimeConversion).
 	TimeZone string
+	// AlterTime (MySQL) is when the plain ALTER is taken to run, UTC,
+	// 'YYYY-MM-DD HH:MM:SS.ffffff': a column it adds with DEFAULT
+	// CURRENT_TIMESTAMP gets that one value in every row (see mysqlFill).
+	AlterTime string
 
 	EstimatedRows int64
 	// Notes are lines the dry run reports (added/dropped columns, renames,
