@@ -10,6 +10,10 @@ type Config struct {
 
 	Execute bool // false: dry run (create and alter the shadow, report, drop)
 
+	// Strategy is how the --alter is carried out: StrategyCopy (or ""),
+	// StrategyAuto or StrategyNative (see native.go).
+	Strategy string
+
 	ChunkSize    int // rows per copy chunk
 	DMLBatchSize int // changes per apply transaction
 

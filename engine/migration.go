@@ -151,6 +151,11 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	if err := m.hook(ctx, hooks.OnValidated, hooks.Env{}); err != nil {
 		return refused(err)
 	}
+	if !m.cfg.Resume {
+		if done, err := m.native(ctx); done || err != nil {
+			return err
+		}
+	}
 	var plan *Plan
 	var ck *Checkpoint
 	if m.cfg.Resume {

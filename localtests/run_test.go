@@ -385,6 +385,10 @@ type oscProcess struct {
 }
 
 func startOsc(ctx context.Context, bin string, args []string) (*oscProcess, error) {
+	if !slices.Contains(args, "--strategy") {
+		// The tests are of the copy; the native path's say so.
+		args = append(slices.Clip(args), "--strategy", "copy")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	// Stopped early (a failed case), osc gets SIGTERM and time to clean up.

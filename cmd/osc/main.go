@@ -132,6 +132,8 @@ Flags:
 	fs.StringVar(&o.cfg.Alter, "alter", "", `the ALTER TABLE clauses, without "ALTER TABLE t" (e.g. "ADD COLUMN c INT, DROP COLUMN d")`)
 	fs.BoolVar(&o.cfg.Execute, "execute", false, "really migrate the table (default: dry run)")
 	fs.BoolVar(&o.noop, "noop", false, "dry run: inspect, create and alter the shadow table, report, drop it (the default)")
+	fs.StringVar(&o.cfg.Strategy, "strategy", engine.StrategyAuto, `how to alter the table: "auto" runs the ALTER natively where the server changes the table `+
+		`without copying it (MySQL/MariaDB ALGORITHM=INSTANT), under the cut-over's lock timeout and retries, and copies otherwise; "copy" always copies; "native" refuses what needs a copy`)
 
 	// MySQL / MariaDB connection (gh-ost names).
 	fs.StringVar(&o.host, "host", "127.0.0.1", "MySQL: primary host")
@@ -199,6 +201,14 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	}
 	if o.cfg.Table == "" {
 		return nil, errors.New("--table is required")
+	}
+	switch o.cfg.Strategy {
+	case engine.StrategyAuto, engine.StrategyCopy, engine.StrategyNative:
+	default:
+		return nil, fmt.Errorf("--strategy %q: want auto, copy or native", o.cfg.Strategy)
+	}
+	if o.cfg.Resume && o.cfg.Strategy == engine.StrategyNative {
+		return nil, errors.New("--resume continues a copy: it contradicts --strategy native")
 	}
 	if strings.TrimSpace(o.cfg.Alter) == "" {
 		return nil, errors.New("--alter is required")

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+)
+
+// fakeNative is the fake dialect with a native path: stmt is what Native
+// answers ("" with why: the --alter needs a copy).
+type fakeNative struct {
+	*fakeDialect
+	stmt, why string
+	runErr    error
+}
+
+func (d *fakeNative) Native(context.Context) (string, string, error) {
+	d.call("Native")
+	return d.stmt, d.why, nil
+}
+
+func (d *fakeNative) RunNative(context.Context, time.Duration, int) error {
+	d.call("RunNative")
+	return d.runErr
+}
+
+// TestStrategy: which path each strategy takes, for an --alter the
+// database can carry out natively and for one that needs a copy.
+func TestStrategy(t *testing.T) {
+	for _, c := range []struct {
+		name, strategy, stmt string
+		execute              bool
+		runErr               error
+		want                 []string // the calls from Native on, up to CreateShadow
+		refused, failed      bool
+	}{
+		{name: "copy", strategy: StrategyCopy, stmt: "ALTER …", execute: true, want: []string{"CreateShadow"}},
+		{name: "zero value", strategy: "", stmt: "ALTER …", execute: true, want: []string{"CreateShadow"}},
+		{name: "auto native", strategy: StrategyAuto, stmt: "ALTER …", execute: true, want: []string{"Native", "RunNative"}},
+		{name: "auto dry run", strategy: StrategyAuto, stmt: "ALTER …", want: []string{"Native"}},
+		{name: "auto copy", strategy: StrategyAuto, execute: true, want: []string{"Native", "CreateShadow"}},
+		{name: "native refused", strategy: StrategyNative, execute: true, want: []string{"Native"}, refused: true},
+		{name: "native", strategy: StrategyNative, stmt: "ALTER …", execute: true, want: []string{"Native", "RunNative"}},
+		{name: "native fails", strategy: StrategyNative, stmt: "ALTER …", execute: true, runErr: errors.New("lock wait timeout"),
+			want: []string{"Native", "RunNative"}, failed: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := &fakeNative{fakeDialect: newFake(100), stmt: c.stmt, why: "a new index", runErr: c.runErr}
+			cfg := fakeConfig()
+			cfg.Strategy, cfg.Execute = c.strategy, c.execute
+			m := New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+			err := m.Run(context.Background())
+			var r *RefusedError
+			switch {
+			case c.refused && !errors.As(err, &r):
+				t.Errorf("err %v, want a refusal", err)
+			case c.failed && (err == nil || errors.As(err, &r)):
+				t.Errorf("err %v, want a failure", err)
+			case !c.refused && !c.failed && err != nil:
+				t.Errorf("err %v", err)
+			}
+			calls := d.called()
+			i := slices.Index(calls, "Inspect")
+			var got []string
+			for _, call := range calls[i+1:] {
+				if slices.Contains([]string{"Native", "RunNative", "CreateShadow"}, call) {
+					got = append(got, call)
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("calls %v, want %v", got, c.want)
+			}
+			if c.stmt != "" && c.strategy != StrategyCopy && c.strategy != "" && !c.failed && m.State() != StateDone {
+				t.Errorf("state %s, want done", m.State())
+			}
+		})
+	}
+}

@@ -1,0 +1,122 @@
+package table
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// The native path on MySQL/MariaDB: an --alter the server can carry out with
+// ALGORITHM=INSTANT (adding, dropping or reordering columns, changing a
+// DEFAULT, renaming...) changes only the table's metadata, in milliseconds
+// whatever the table's size, and osc runs it as the plain ALTER it is. The
+// server itself judges which --alters qualify: ALGORITHM=INSTANT makes it
+// refuse, before it changes anything, one it would have to copy or rebuild
+// the table for. osc asks it on a scratch table made like the original
+// (CREATE TABLE … LIKE, so the same row format and indexes), and runs the
+// statement on the table with ALGORITHM=INSTANT again, so that the table is
+// never copied even should the scratch table have answered otherwise.
+//
+// The statement needs the table's metadata lock for an instant: a
+// transaction that has read or written the table holds it off, and every
+// writer that comes after queues behind the waiting ALTER. So each attempt
+// waits at most the cut-over's lock timeout (lock_wait_timeout) and the
+// attempts are retried, as the cut-over's are.
+
+// MySQLNativeStatement returns the statement that carries out the --alter
+// natively, or "" and the server's reason why it cannot. It changes nothing
+// that outlives it: it tries the --alter on a scratch table with the shadow's
+// name, which it drops.
+func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection) (stmt, why string, err error) {
+	if in.Alter.unread != nil {
+		return "", in.Alter.unread.Error(), nil
+	}
+	schema, name := in.Table.Schema, in.Table.Name
+	scratch, _, _ := MySQLNames(name)
+	s, err := openMySQLNativeSession(ctx, db, in)
+	if err != nil {
+		return "", "", err
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err = errors.Join(err, DropMySQLTable(dctx, db, schema, scratch), s.discard())
+	}()
+	if err := s.exec(ctx, "CREATE TABLE "+QuoteMySQL(schema, scratch)+" LIKE "+QuoteMySQL(schema, name)); err != nil {
+		return "", "", fmt.Errorf("create a scratch table to ask the server whether the --alter is instant: %w", err)
+	}
+	if err := s.exec(ctx, mysqlNativeStatement(schema, scratch, in.Alter.Text)); err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) {
+			return "", me.Message, nil
+		}
+		return "", "", fmt.Errorf("ask the server whether the --alter is instant: %w", err)
+	}
+	return mysqlNativeStatement(schema, name, in.Alter.Text), "", nil
+}
+
+// RunMySQLNative runs the --alter natively (MySQLNativeStatement) on the
+// table, each attempt waiting at most lockTimeout for the table's lock, a
+// lock wait that times out retried up to retries times in all.
+func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, lockTimeout time.Duration, retries int) error {
+	s, err := openMySQLNativeSession(ctx, db, in)
+	if err != nil {
+		return err
+	}
+	defer s.discard()
+	secs := max(1, int(math.Ceil(lockTimeout.Seconds())))
+	if err := s.exec(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
+		return fmt.Errorf("set lock_wait_timeout: %w", err)
+	}
+	stmt := mysqlNativeStatement(in.Table.Schema, in.Table.Name, in.Alter.Text)
+	for attempt := 1; ; attempt++ {
+		err := s.exec(ctx, stmt)
+		var me *mysql.MySQLError
+		if err == nil || attempt >= retries || !errors.As(err, &me) || me.Number != 1205 {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("attempt %d: %w", attempt, err)
+			}
+			return err
+		}
+		// Whatever holds the table is given a moment before the next
+		// attempt queues writers again.
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(min(time.Duration(attempt)*100*time.Millisecond, 2*time.Second)):
+		}
+	}
+}
+
+func mysqlNativeStatement(schema, table, alter string) string {
+	return "ALTER TABLE " + QuoteMySQL(schema, table) + " " + alter + ", ALGORITHM=INSTANT"
+}
+
+// openMySQLNativeSession is a connection whose session is the plain
+// ALTER's: the ALTER's time zone (see mysql_ddl.go) and the server's global
+// sql_mode (a DBA's session has it).
+func openMySQLNativeSession(ctx context.Context, db *sql.DB, in *MySQLInspection) (*mysqlDDLSession, error) {
+	zone := in.TimeZone
+	if zone == "" {
+		var err error
+		if zone, err = ReadMySQLTimeZone(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
+		return nil, err
+	}
+	s, err := openMySQLDDLSession(ctx, db, zone)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.exec(ctx, "SET SESSION sql_mode = @@global.sql_mode"); err != nil {
+		return nil, errors.Join(fmt.Errorf("set the session's sql_mode: %w", err), s.discard())
+	}
+	return s, nil
+}
