@@ -128,8 +128,10 @@ func postgresDemo() demo {
 			}
 		},
 		oscArgs: []string{"--dsn", dsn, "--table", "public.users"},
-		alter:   "ADD COLUMN first_name text, ADD COLUMN last_name text",
-		check:   "SELECT COUNT(*), COUNT(*) FILTER (WHERE first_name IS NULL), (SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name IN ('first_name','last_name')) FROM public.users",
+		// The type change makes it a copy: added columns alone would be
+		// metadata only, which osc does natively in an instant.
+		alter: "ADD COLUMN first_name text, ADD COLUMN last_name text, ALTER COLUMN plan TYPE varchar(10)",
+		check: "SELECT COUNT(*), COUNT(*) FILTER (WHERE first_name IS NULL), (SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name IN ('first_name','last_name')) FROM public.users",
 	}
 }
 
