@@ -754,8 +754,10 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 }
 
 // Settled forgets the source reads whose commits have all been applied, every
-// change before pos having been, and reports whether none is left: then no
-// move in the shadow needs to read the source (see move).
+// change before pos having been, and reports whether none is left and no
+// row deleted for a clash waits for the change that writes it again (whose
+// partial update would read the source): then no change needs to read the
+// source (see move and postgres_clash.go).
 func (a *Postgres) Settled(pos cdc.Position) bool {
 	if p, ok := pos.(cdc.LSN); ok {
 		for k, r := range a.ahead {
@@ -764,7 +766,7 @@ func (a *Postgres) Settled(pos cdc.Position) bool {
 			}
 		}
 	}
-	return len(a.ahead) == 0
+	return len(a.ahead) == 0 && len(a.cleared) == 0
 }
 
 // CopyDone tells the applier that the copy is over and that it has applied

@@ -152,6 +152,9 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		onConf = true
 	}
 	if err != nil {
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == pgUniqueViolation && onConf {
+			return Chunk{}, fmt.Errorf("copy chunk: %w: %w", change.ErrChunkClash, table.PostgresShadowRefusal(err, c.plan))
+		}
 		return Chunk{}, fmt.Errorf("copy chunk: %w", table.PostgresShadowRefusal(err, c.plan))
 	}
 	if upper == nil {

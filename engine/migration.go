@@ -419,6 +419,18 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 			chunk, err = m.cp.CopyChunk(ctx, after, m.chunkSize())
 			return err
 		})
+		for clash := 1; errors.Is(err, change.ErrChunkClash) && clash <= chunkClashDrains; clash++ {
+			// The applier is behind the chunk's read: once it has applied
+			// every commit the read saw, the older row it wrote is current.
+			m.log.Debug("copy chunk clashed with an applied row; draining the applier and copying it again", "chunk", n, "err", err)
+			if err = m.drain(ctx); err != nil {
+				return fmt.Errorf("copy chunk %d: drain after a clash: %w", n, err)
+			}
+			err = m.retry(ctx, "copy chunk", func() (err error) {
+				chunk, err = m.cp.CopyChunk(ctx, after, m.chunkSize())
+				return err
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
 		}

@@ -31,3 +31,8 @@ func (m *Migration) retry(ctx context.Context, what string, fn func() error) err
 		backoff = min(2*backoff, time.Second)
 	}
 }
+
+// chunkClashDrains bounds how often a chunk that clashed with an applied row
+// (change.ErrChunkClash) is copied again after a drain: a clash that a
+// drained applier does not settle is a real duplicate.
+const chunkClashDrains = 3

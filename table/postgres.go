@@ -263,12 +263,18 @@ type pgColumn struct {
 	// Default is that DEFAULT's expression.
 	Missing bool
 	Default string
+	// Collation is the column's collation (0: none); Deterministic: it
+	// compares equal only equal strings (a nondeterministic ICU collation,
+	// case-insensitive say, does not).
+	Collation     uint32
+	Deterministic bool
 }
 
 func pgReadColumns(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgColumn, error) {
 	rows, err := q.Query(ctx, `SELECT a.attnum, a.attname, format_type(a.atttypid, NULL), format_type(a.atttypid, a.atttypmod),
 		NOT a.attnotnull, a.attgenerated <> '', a.attidentity <> '', a.atthasdef, a.atthasmissing,
-		coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+		coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attcollation,
+		coalesce((SELECT co.collisdeterministic FROM pg_collation co WHERE co.oid = a.attcollation), true)
 		FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
 	if err != nil {
@@ -276,7 +282,8 @@ func pgReadColumns(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgColu
 	}
 	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgColumn, error) {
 		var c pgColumn
-		err := r.Scan(&c.Num, &c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated, &c.Identity, &c.HasDefault, &c.Missing, &c.Default)
+		err := r.Scan(&c.Num, &c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Generated, &c.Identity, &c.HasDefault, &c.Missing, &c.Default,
+			&c.Collation, &c.Deterministic)
 		return c, err
 	})
 	if err != nil {
@@ -1344,7 +1351,11 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		if v, ok := in.Values[sc.Num]; ok && !v.Cast {
 			return false // a USING computes other values
 		}
-		return PostgresEqualityKept(pgFindColumn(in.Source, orig).ColumnType, sc.ColumnType)
+		src := pgFindColumn(in.Source, orig)
+		if sc.Collation != src.Collation && !sc.Deterministic {
+			return false // a nondeterministic collation makes distinct strings equal
+		}
+		return PostgresEqualityKept(src.ColumnType, sc.ColumnType)
 	}
 	if err := pgCheckNewUnique(in.SourceIndexes, in.ShadowIndexes, toSource, typeSafe); err != nil {
 		return nil, nil, err

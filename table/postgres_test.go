@@ -567,3 +567,23 @@ func TestCreatePostgresShadowRefusals(t *testing.T) {
 		t.Errorf("notes %q", sh.Plan.Notes)
 	}
 }
+
+// TestPostgresUniqueCollation: a unique index over a column the --alter
+// gives a nondeterministic collation (case-insensitive) is not implied by the
+// original's index: 'X' and 'x' are distinct there and equal here. The plan
+// refuses it, as it refuses a new unique index, rather than let the applier
+// delete one of the rows as a clash (found by the clash review); a change to
+// a deterministic collation keeps distinct strings distinct and is accepted.
+func TestPostgresUniqueCollation(t *testing.T) {
+	pool := pgTestPool(t,
+		"CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+		`CREATE TABLE uc (id int PRIMARY KEY, email text COLLATE "C" UNIQUE, v text)`,
+		"INSERT INTO uc VALUES (1, 'X', 'a'), (2, 'x', 'b')")
+	if _, err := pgShadow(t, pool, "uc", "ALTER COLUMN email TYPE text COLLATE "+pgTestSchema+".ci"); err == nil ||
+		!strings.Contains(err.Error(), "which the original does not guarantee") {
+		t.Errorf("nondeterministic collation: %v, want a refusal", err)
+	}
+	if _, err := pgShadow(t, pool, "uc", `ALTER COLUMN email TYPE text COLLATE "POSIX"`); err != nil {
+		t.Errorf("deterministic collation: %v", err)
+	}
+}
