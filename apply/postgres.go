@@ -716,6 +716,7 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 	if err != nil {
 		return fmt.Errorf("move: %w", err)
 	}
+	clashes := 0
 	for poll := time.Millisecond; ; poll = min(2*poll, pgMovePoll) {
 		var (
 			visible, wrote bool
@@ -725,7 +726,12 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		)
 		stmts := []pgStmt{{query: query, args: args, desc: "move 1 row into " + a.shadow}}
 		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn, &clashed); err != nil {
-			return fmt.Errorf("move: %w", err)
+			// A chunk's row the clash deletion could not see yet (see
+			// pgClashAttempts): the next attempt sees it.
+			if clashes++; !isUniqueViolation(err) || clashes == pgClashAttempts {
+				return fmt.Errorf("move: %w", err)
+			}
+			continue
 		}
 		if visible {
 			a.clear(clashed)

@@ -345,24 +345,9 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 			return err
 		}
 		if op.kind == pgUpsert && len(a.unique) > 0 {
-			var b pgx.Batch
-			b.Queue(a.clashUpsert, args...)
-			b.Queue(query, args...)
-			br := a.pool.SendBatch(ctx, &b)
-			rows, err := br.Query()
-			var keys [][]string
-			if err == nil {
-				keys, err = pgx.CollectRows(rows, pgx.RowTo[[]string])
-			}
-			if err == nil {
-				_, err = br.Exec()
-			}
+			keys, err := a.upsertClashing(ctx, query, args, desc)
 			if err != nil {
-				br.Close()
-				return fmt.Errorf("%s into %s: %w", desc, a.shadow, err)
-			}
-			if err := br.Close(); err != nil {
-				return fmt.Errorf("commit: %w", err)
+				return err
 			}
 			a.clear(keys)
 			if err := a.written(ctx, ops[start:end]); err != nil {
@@ -379,4 +364,41 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 		start = end
 	}
 	return nil
+}
+
+// pgClashAttempts bounds how often a write whose clashing rows were deleted
+// first meets a clash again: a row of another key that a chunk was inserting
+// meanwhile (not yet committed, so not seen by the deletion; the write then
+// waits for it and fails once it commits) is seen by the next attempt. A
+// clash that outlasts the attempts is one the deletion cannot resolve.
+const pgClashAttempts = 5
+
+// upsertClashing runs an upsert statement after the deletion of its clashing
+// rows (clashUpsert, same parameters), in one transaction, and returns the
+// deleted rows' keys.
+func (a *Postgres) upsertClashing(ctx context.Context, query string, args []any, desc string) ([][]string, error) {
+	for attempt := 1; ; attempt++ {
+		var b pgx.Batch
+		b.Queue(a.clashUpsert, args...)
+		b.Queue(query, args...)
+		br := a.pool.SendBatch(ctx, &b)
+		rows, err := br.Query()
+		var keys [][]string
+		if err == nil {
+			keys, err = pgx.CollectRows(rows, pgx.RowTo[[]string])
+		}
+		if err == nil {
+			_, err = br.Exec()
+		}
+		if err == nil {
+			if err := br.Close(); err != nil {
+				return nil, fmt.Errorf("commit: %w", err)
+			}
+			return keys, nil
+		}
+		br.Close()
+		if !isUniqueViolation(err) || attempt == pgClashAttempts {
+			return nil, fmt.Errorf("%s into %s: %w", desc, a.shadow, err)
+		}
+	}
 }
