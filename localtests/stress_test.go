@@ -54,6 +54,9 @@ type stressVariant struct {
 	// big is a column the writers never change: in a key change or an
 	// update it reaches osc as an unchanged (PostgreSQL: TOASTed) value.
 	big string
+	// unique, if set, is a nullable column with a UNIQUE index of its own
+	// whose values the writers move between rows (see stress_unique_test.go).
+	unique string
 	// writers, if set, replaces stressWriters.
 	writers int
 	// pause, if set, is a pause after each writer transaction: for a load
@@ -100,7 +103,7 @@ func stressTargets() []stressTarget {
 				return fmt.Sprintf("UPDATE {T} AS dst JOIN {T} AS src ON src.{K} = %d SET %s WHERE dst.{K} = %d", src, strings.Join(set, ", "), dst)
 			},
 			extra: []string{"--max-lag-millis", "0"},
-			variants: []stressVariant{
+			variants: append([]stressVariant{
 				{
 					name: "int_pk",
 					create: `CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT NOT NULL, s VARCHAR(100) NOT NULL, d DATETIME(6) NULL, KEY idx_n (n)) ENGINE=InnoDB;
@@ -119,7 +122,7 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 					alter: "MODIFY n BIGINT NOT NULL, MODIFY s VARCHAR(200) NOT NULL",
 					key:   "uk", cols: []string{"n", "s", "d"},
 				},
-			},
+			}, mysqlUniqueVariants()...),
 		},
 		{
 			d:    pg,
@@ -137,7 +140,7 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 			// The slot retains all the server's WAL since osc's last
 			// acknowledgement, including what concurrent tests write.
 			extra: []string{"--max-lag-millis", "0", "--max-retained-wal", "64GB"},
-			variants: []stressVariant{
+			variants: append([]stressVariant{
 				{
 					name: "int_pk",
 					create: `CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL, s text NOT NULL, d timestamptz);
@@ -181,7 +184,7 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 					// writer to race it.
 					extra: []string{"--chunk-size", "50"},
 				},
-			},
+			}, pgUniqueVariants()...),
 		},
 	}
 }
@@ -496,6 +499,8 @@ type stressWriter struct {
 	lo, hi  int64   // bounds of the keys this writer has used
 	size    int     // the number of rows to hover around
 	touched map[int64]bool
+	uniq    uniqueValues // with v.unique: the value each of its rows holds there
+	useq    int          // the number of fresh unique values it made
 }
 
 // change is one statement of a transaction, {T} standing for the table.
@@ -618,6 +623,9 @@ func inList(keys []int64) string {
 // plan returns one change and applies it to the writer's idea of the table,
 // or false when it found nothing to do.
 func (w *stressWriter) plan() (change, bool) {
+	if w.v.unique != "" && w.rng.IntN(2) == 0 {
+		return w.planUnique()
+	}
 	kind := w.rng.IntN(16)
 	switch {
 	case kind < 5 && w.own.len() > w.size*11/10:
@@ -628,12 +636,9 @@ func (w *stressWriter) plan() (change, bool) {
 	switch {
 	case kind < 2: // insert of fresh values (never a big one)
 		k := w.newKey()
-		vals := make([]string, len(w.v.cols))
-		for i, c := range w.v.cols {
-			vals[i] = w.literal(c)
-		}
+		cols, vals := w.insertValues(k)
 		w.add(k, false)
-		return change{k, fmt.Sprintf("INSERT INTO {T} ({K}, %s) VALUES (%d, %s)", strings.Join(w.v.cols, ", "), k, strings.Join(vals, ", "))}, true
+		return change{k, fmt.Sprintf("INSERT INTO {T} ({K}, %s) VALUES (%d, %s)", strings.Join(cols, ", "), k, strings.Join(vals, ", "))}, true
 	case kind < 5: // insert of a copy of another row's values (not the big one)
 		src, ok := w.pickExisting(anyRow)
 		if !ok {
@@ -673,6 +678,7 @@ func (w *stressWriter) plan() (change, bool) {
 		w.touched[old] = true
 		k := w.newKey()
 		big := w.big.has(old)
+		w.uniq.move(old, k)
 		w.remove(old)
 		w.add(k, big)
 		set := ""
@@ -714,6 +720,7 @@ func (w *stressWriter) add(k int64, big bool) {
 func (w *stressWriter) remove(k int64) {
 	w.own.remove(k)
 	w.big.remove(k)
+	w.uniq.drop(k)
 }
 
 // transaction returns the SQL of the next transaction: 1–3 changes, in the
@@ -760,7 +767,11 @@ func startStressWriters(ctx context.Context, target stressTarget, v stressVarian
 	if v.big != "" {
 		bigExpr = "CASE WHEN " + d.quote(v.big) + " IS NULL THEN 0 ELSE 1 END"
 	}
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT %s, %s FROM t", d.quote(v.key), bigExpr))
+	uniqueExpr := "NULL"
+	if v.unique != "" {
+		uniqueExpr = d.quote(v.unique)
+	}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT %s, %s, %s FROM t", d.quote(v.key), bigExpr, uniqueExpr))
 	if err != nil {
 		return nil, fmt.Errorf("read keys: %w", err)
 	}
@@ -770,17 +781,23 @@ func startStressWriters(ctx context.Context, target stressTarget, v stressVarian
 	}
 	ws := make([]*stressWriter, n)
 	for i := range ws {
-		ws[i] = &stressWriter{id: int64(i), of: n, v: v, target: target, own: newKeySet(), big: newKeySet(), touched: map[int64]bool{},
+		ws[i] = &stressWriter{id: int64(i), of: n, v: v, target: target, own: newKeySet(), big: newKeySet(), touched: map[int64]bool{}, uniq: uniqueValues{},
 			rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i))), lo: 1 << 40, hi: -(1 << 40)}
 	}
 	for rows.Next() {
-		var k, big int64
-		if err := rows.Scan(&k, &big); err != nil {
+		var (
+			k, big int64
+			u      sql.NullString
+		)
+		if err := rows.Scan(&k, &big, &u); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read keys: %w", err)
 		}
 		w := ws[((k%n)+n)%n]
 		w.add(k, big == 1)
+		if u.Valid {
+			w.uniq[k] = u.String
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
