@@ -342,7 +342,7 @@ func (d *mysqlDialect) Native(ctx context.Context) (stmt, why string, err error)
 	if d.insp == nil {
 		return "", "", errors.New("mysql: Native before a successful Inspect")
 	}
-	return table.MySQLNativeStatement(ctx, d.db, d.insp)
+	return table.MySQLNativeStatement(ctx, d.db, d.insp, d.flavor == "mariadb")
 }
 
 // RunNative runs it (table.RunMySQLNative).
@@ -350,5 +350,10 @@ func (d *mysqlDialect) RunNative(ctx context.Context, lockTimeout time.Duration,
 	if d.insp == nil {
 		return errors.New("mysql: RunNative before a successful Inspect")
 	}
-	return table.RunMySQLNative(ctx, d.db, d.insp, lockTimeout, retries)
+	err := table.RunMySQLNative(ctx, d.db, d.insp, d.flavor == "mariadb", lockTimeout, retries)
+	if table.MySQLRefused(err) {
+		// The server refused the statement: it changed nothing.
+		return &engine.NativeRejectedError{Err: err}
+	}
+	return err
 }

@@ -347,5 +347,10 @@ func (d *postgresDialect) RunNative(ctx context.Context, lockTimeout time.Durati
 	if len(d.native) == 0 {
 		return errors.New("postgres: RunNative without a native statement (Native)")
 	}
-	return table.RunPostgresNative(ctx, d.pool, d.native, lockTimeout, retries)
+	err := table.RunPostgresNative(ctx, d.pool, d.native, lockTimeout, retries)
+	if table.PostgresRefused(err) {
+		// The server refused a statement: its transaction rolled back.
+		return &engine.NativeRejectedError{Err: err}
+	}
+	return err
 }

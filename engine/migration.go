@@ -419,15 +419,19 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 			chunk, err = m.cp.CopyChunk(ctx, after, m.chunkSize())
 			return err
 		})
-		for clash := 1; errors.Is(err, change.ErrChunkClash) && clash <= chunkClashDrains; clash++ {
+		for clash, size := 1, m.chunkSize(); errors.Is(err, change.ErrChunkClash) && clash <= chunkClashDrains; clash++ {
 			// The applier is behind the chunk's read: once it has applied
 			// every commit the read saw, the older row it wrote is current.
-			m.log.Debug("copy chunk clashed with an applied row; draining the applier and copying it again", "chunk", n, "err", err)
+			// The chunk is read again after the drain, later still, and
+			// writers may have moved another value meanwhile: each attempt
+			// reads half as many rows, whose read the drain is nearer to.
+			m.log.Info("copy chunk clashed with a row the applier wrote; draining the applier and copying it again", "chunk", n, "attempt", clash, "err", err)
 			if err = m.drain(ctx); err != nil {
 				return fmt.Errorf("copy chunk %d: drain after a clash: %w", n, err)
 			}
+			size = max(1, size/2)
 			err = m.retry(ctx, "copy chunk", func() (err error) {
-				chunk, err = m.cp.CopyChunk(ctx, after, m.chunkSize())
+				chunk, err = m.cp.CopyChunk(ctx, after, size)
 				return err
 			})
 		}

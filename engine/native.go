@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"osc/hooks"
@@ -20,6 +23,16 @@ const (
 	StrategyNative = "native"
 )
 
+// NativeRejectedError is a RunNative error after which nothing changed: the
+// server refused the statement on the table (not a lock wait), although it
+// accepted it on the scratch table Native asked (a table's history: dropped
+// columns still counted, a view that reads a column). Under StrategyAuto the
+// migration copies instead.
+type NativeRejectedError struct{ Err error }
+
+func (e *NativeRejectedError) Error() string { return e.Err.Error() }
+func (e *NativeRejectedError) Unwrap() error { return e.Err }
+
 // nativeDialect is a Dialect that can carry out some --alters natively: the
 // server's own ALTER TABLE, where it changes the table without copying it
 // (MySQL ALGORITHM=INSTANT), under the cut-over's short lock waits. The
@@ -33,8 +46,46 @@ type nativeDialect interface {
 	// RunNative runs the statement on the table. Each attempt waits for
 	// the table's lock at most lockTimeout (a transaction that holds the
 	// table makes writers queue behind the waiting ALTER no longer than
-	// that); a lock wait that times out is retried, up to retries times.
+	// that); a lock wait that times out, or a deadlock, is retried, up to
+	// retries times. When the server refuses the statement otherwise it
+	// returns a *NativeRejectedError.
 	RunNative(ctx context.Context, lockTimeout time.Duration, retries int) error
+}
+
+// waitOperatorThrottle waits while the operator throttles: the throttle
+// command on the socket, or a throttle flag file. The native path runs no
+// throttler (it measures nothing over time: no copy, no replica lag to let
+// settle), so replica lag, load and the throttle query and URL do not hold
+// it; the operator's own holds do, as they hold a cut-over.
+func (m *Migration) waitOperatorThrottle(ctx context.Context) error {
+	announced := false
+	for {
+		s := m.ctl.throttleSettings()
+		var reasons []string
+		if s.Manual {
+			reasons = append(reasons, "commanded by user")
+		}
+		for _, f := range []string{s.FlagFile, s.AdditionalFlagFile} {
+			if _, err := os.Stat(f); f != "" && err == nil {
+				reasons = append(reasons, "flag-file "+f)
+			}
+		}
+		if len(reasons) == 0 {
+			if announced {
+				m.log.Info("throttle released: the native ALTER proceeds")
+			}
+			return nil
+		}
+		if !announced {
+			m.log.Info("the native ALTER waits while throttled", "reason", strings.Join(reasons, ", "))
+			announced = true
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // native carries out the --alter natively when the strategy allows and the
@@ -74,14 +125,25 @@ func (m *Migration) native(ctx context.Context) (done bool, err error) {
 	if err := m.waitPostponed(ctx); err != nil {
 		return true, err
 	}
+	if err := m.waitOperatorThrottle(ctx); err != nil {
+		return true, err
+	}
 	if err := m.hook(ctx, hooks.OnBeforeCutOver, hooks.Env{}); err != nil {
 		return true, err
 	}
 	m.setState(StateCuttingOver)
 	start := time.Now()
 	if err := nd.RunNative(ctx, m.cfg.CutOverLockTimeout, m.cfg.CutOverRetries); err != nil {
-		if ctx.Err() != nil {
+		var rej *NativeRejectedError
+		switch {
+		case ctx.Err() != nil:
 			return true, m.cause(ctx, err)
+		case errors.As(err, &rej) && s == StrategyAuto:
+			m.log.Info("the server refused the native ALTER on the table, which it is unchanged by; copying the table instead", "err", err)
+			m.setState(StateInspecting)
+			return false, nil
+		case errors.As(err, &rej):
+			return true, refused(fmt.Errorf("native ALTER: the server refused it on the table, which is unchanged: %w", err))
 		}
 		return true, fmt.Errorf("native ALTER: %w", err)
 	}

@@ -47,6 +47,10 @@ func TestStrategy(t *testing.T) {
 		{name: "native", strategy: StrategyNative, stmt: "ALTER …", execute: true, want: []string{"Native", "RunNative"}},
 		{name: "native fails", strategy: StrategyNative, stmt: "ALTER …", execute: true, runErr: errors.New("lock wait timeout"),
 			want: []string{"Native", "RunNative"}, failed: true},
+		{name: "auto refused on the table", strategy: StrategyAuto, stmt: "ALTER …", execute: true,
+			runErr: &NativeRejectedError{Err: errors.New("too many columns")}, want: []string{"Native", "RunNative", "CreateShadow"}},
+		{name: "native refused on the table", strategy: StrategyNative, stmt: "ALTER …", execute: true,
+			runErr: &NativeRejectedError{Err: errors.New("too many columns")}, want: []string{"Native", "RunNative"}, refused: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := &fakeNative{fakeDialect: newFake(100), stmt: c.stmt, why: "a new index", runErr: c.runErr}
@@ -74,7 +78,7 @@ func TestStrategy(t *testing.T) {
 			if !slices.Equal(got, c.want) {
 				t.Errorf("calls %v, want %v", got, c.want)
 			}
-			if c.stmt != "" && c.strategy != StrategyCopy && c.strategy != "" && !c.failed && m.State() != StateDone {
+			if c.stmt != "" && c.strategy != StrategyCopy && c.strategy != "" && !c.failed && !c.refused && m.State() != StateDone {
 				t.Errorf("state %s, want done", m.State())
 			}
 		})

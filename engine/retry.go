@@ -33,6 +33,8 @@ func (m *Migration) retry(ctx context.Context, what string, fn func() error) err
 }
 
 // chunkClashDrains bounds how often a chunk that clashed with an applied row
-// (change.ErrChunkClash) is copied again after a drain: a clash that a
-// drained applier does not settle is a real duplicate.
-const chunkClashDrains = 3
+// (change.ErrChunkClash) is copied again after a drain, each time half as
+// big: a clash that a drained applier does not settle is a real duplicate
+// (or writers that move values between rows faster than the drain and the
+// read of one row: see the README, step 5).
+const chunkClashDrains = 10

@@ -25,3 +25,11 @@ func MySQLTransient(err error) bool {
 	}
 	return false
 }
+
+// MySQLRefused reports whether err is the server's refusal of a statement
+// (a MySQL error that MySQLTransient does not call transient): the statement
+// had no effect, and would fail the same way again.
+func MySQLRefused(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && !MySQLTransient(err)
+}

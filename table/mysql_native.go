@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -22,6 +23,13 @@ import (
 // statement on the table with ALGORITHM=INSTANT again, so that the table is
 // never copied even should the scratch table have answered otherwise.
 //
+// On MariaDB the statement is the --alter alone, under the session's
+// alter_algorithm = INSTANT: the binlog then carries the plain ALTER, which
+// each replica carries out as its own copy of the table allows (instantly or
+// not: a replica's table need not share the primary's history), where an
+// ALGORITHM=INSTANT clause would stop a replica that cannot. MySQL has no such
+// variable: there the clause is in the statement, and in the binlog.
+//
 // The statement needs the table's metadata lock for an instant: a
 // transaction that has read or written the table holds it off, and every
 // writer that comes after queues behind the waiting ALTER. So each attempt
@@ -32,13 +40,16 @@ import (
 // natively, or "" and the server's reason why it cannot. It changes nothing
 // that outlives it: it tries the --alter on a scratch table with the shadow's
 // name, which it drops.
-func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection) (stmt, why string, err error) {
+func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool) (stmt, why string, err error) {
 	if in.Alter.unread != nil {
 		return "", in.Alter.unread.Error(), nil
 	}
+	if mysqlAlgorithmClause.MatchString(in.Alter.Text) {
+		return "", "the --alter chooses its ALGORITHM or LOCK itself", nil
+	}
 	schema, name := in.Table.Schema, in.Table.Name
 	scratch, _, _ := MySQLNames(name)
-	s, err := openMySQLNativeSession(ctx, db, in)
+	s, err := openMySQLNativeSession(ctx, db, in, mariadb)
 	if err != nil {
 		return "", "", err
 	}
@@ -50,21 +61,26 @@ func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection) 
 	if err := s.exec(ctx, "CREATE TABLE "+QuoteMySQL(schema, scratch)+" LIKE "+QuoteMySQL(schema, name)); err != nil {
 		return "", "", fmt.Errorf("create a scratch table to ask the server whether the --alter is instant: %w", err)
 	}
-	if err := s.exec(ctx, mysqlNativeStatement(schema, scratch, in.Alter.Text)); err != nil {
+	if err := s.exec(ctx, mysqlNativeStatement(schema, scratch, in.Alter.Text, mariadb)); err != nil {
 		var me *mysql.MySQLError
 		if errors.As(err, &me) {
 			return "", me.Message, nil
 		}
 		return "", "", fmt.Errorf("ask the server whether the --alter is instant: %w", err)
 	}
-	return mysqlNativeStatement(schema, name, in.Alter.Text), "", nil
+	stmt = mysqlNativeStatement(schema, name, in.Alter.Text, mariadb)
+	if mariadb {
+		stmt = "SET SESSION alter_algorithm = 'INSTANT'; " + stmt
+	}
+	return stmt, "", nil
 }
 
 // RunMySQLNative runs the --alter natively (MySQLNativeStatement) on the
-// table, each attempt waiting at most lockTimeout for the table's lock, a
-// lock wait that times out retried up to retries times in all.
-func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, lockTimeout time.Duration, retries int) error {
-	s, err := openMySQLNativeSession(ctx, db, in)
+// table, each attempt waiting at most lockTimeout for the table's lock; a
+// lock wait that times out, a deadlock or an interrupted statement
+// (MySQLTransient) is retried, up to retries attempts in all.
+func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool, lockTimeout time.Duration, retries int) error {
+	s, err := openMySQLNativeSession(ctx, db, in, mariadb)
 	if err != nil {
 		return err
 	}
@@ -73,11 +89,10 @@ func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, lockTi
 	if err := s.exec(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
 		return fmt.Errorf("set lock_wait_timeout: %w", err)
 	}
-	stmt := mysqlNativeStatement(in.Table.Schema, in.Table.Name, in.Alter.Text)
+	stmt := mysqlNativeStatement(in.Table.Schema, in.Table.Name, in.Alter.Text, mariadb)
 	for attempt := 1; ; attempt++ {
 		err := s.exec(ctx, stmt)
-		var me *mysql.MySQLError
-		if err == nil || attempt >= retries || !errors.As(err, &me) || me.Number != 1205 {
+		if err == nil || attempt >= retries || !MySQLTransient(err) {
 			if err != nil && attempt > 1 {
 				err = fmt.Errorf("attempt %d: %w", attempt, err)
 			}
@@ -93,14 +108,23 @@ func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, lockTi
 	}
 }
 
-func mysqlNativeStatement(schema, table, alter string) string {
-	return "ALTER TABLE " + QuoteMySQL(schema, table) + " " + alter + ", ALGORITHM=INSTANT"
+func mysqlNativeStatement(schema, table, alter string, mariadb bool) string {
+	stmt := "ALTER TABLE " + QuoteMySQL(schema, table) + " " + alter
+	if !mariadb {
+		stmt += ", ALGORITHM=INSTANT"
+	}
+	return stmt
 }
+
+// mysqlAlgorithmClause finds an ALGORITHM or LOCK clause (or the words in a
+// literal: then osc copies, needlessly but safely).
+var mysqlAlgorithmClause = regexp.MustCompile(`(?i)\b(ALGORITHM|LOCK)\s*=`)
 
 // openMySQLNativeSession is a connection whose session is the plain
 // ALTER's: the ALTER's time zone (see mysql_ddl.go) and the server's global
-// sql_mode (a DBA's session has it).
-func openMySQLNativeSession(ctx context.Context, db *sql.DB, in *MySQLInspection) (*mysqlDDLSession, error) {
+// sql_mode (a DBA's session has it); on MariaDB it allows only instant
+// ALTERs (alter_algorithm).
+func openMySQLNativeSession(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool) (*mysqlDDLSession, error) {
 	zone := in.TimeZone
 	if zone == "" {
 		var err error
@@ -117,6 +141,11 @@ func openMySQLNativeSession(ctx context.Context, db *sql.DB, in *MySQLInspection
 	}
 	if err := s.exec(ctx, "SET SESSION sql_mode = @@global.sql_mode"); err != nil {
 		return nil, errors.Join(fmt.Errorf("set the session's sql_mode: %w", err), s.discard())
+	}
+	if mariadb {
+		if err := s.exec(ctx, "SET SESSION alter_algorithm = 'INSTANT'"); err != nil {
+			return nil, errors.Join(fmt.Errorf("set the session's alter_algorithm: %w", err), s.discard())
+		}
 	}
 	return s, nil
 }

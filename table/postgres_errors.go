@@ -25,3 +25,11 @@ func PostgresTransient(err error) bool {
 	}
 	return false
 }
+
+// PostgresRefused reports whether err is the server's refusal of a statement
+// (a PostgreSQL error that PostgresTransient does not call transient): in a
+// transaction, which rolled back, it had no effect.
+func PostgresRefused(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && !PostgresTransient(err)
+}

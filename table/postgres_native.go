@@ -204,13 +204,24 @@ func PostgresNativeStatements(ctx context.Context, pool *pgxpool.Pool, in *Postg
 }
 
 // RunPostgresNative runs the statements (PostgresNativeStatements) in one
-// transaction, each attempt waiting at most lockTimeout for a lock, a lock
-// timeout retried up to retries times in all.
+// transaction. An attempt lasts about lockTimeout at most: lock_timeout
+// bounds each lock wait, and a deadline the attempt as a whole (a clause may wait
+// for several tables' locks, a foreign key's other table say, while holding
+// the table's); a lock timeout, a deadlock or the deadline is retried, up to
+// retries attempts in all.
 func RunPostgresNative(ctx context.Context, pool *pgxpool.Pool, stmts []string, lockTimeout time.Duration, retries int) error {
 	for attempt := 1; ; attempt++ {
-		err := runPostgresNativeOnce(ctx, pool, stmts, lockTimeout)
-		var pgErr *pgconn.PgError
-		if err == nil || attempt >= retries || !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+		// A quarter over the lock timeout: one lock wait ends by the
+		// server's lock_timeout, which says what held the lock.
+		actx, cancel := context.WithTimeoutCause(ctx, lockTimeout+lockTimeout/4, errNativeAttemptTimeout)
+		err := runPostgresNativeOnce(actx, pool, stmts, lockTimeout)
+		cancel()
+		if ctx.Err() == nil && errors.Is(context.Cause(actx), errNativeAttemptTimeout) && err != nil {
+			// Not the server's refusal (PostgresRefused): %v.
+			err = fmt.Errorf("%w (%v)", errNativeAttemptTimeout, err)
+		}
+		retry := PostgresTransient(err) || errors.Is(err, errNativeAttemptTimeout)
+		if err == nil || attempt >= retries || !retry || ctx.Err() != nil {
 			if err != nil && attempt > 1 {
 				err = fmt.Errorf("attempt %d: %w", attempt, err)
 			}
@@ -223,6 +234,10 @@ func RunPostgresNative(ctx context.Context, pool *pgxpool.Pool, stmts []string, 
 		}
 	}
 }
+
+// errNativeAttemptTimeout is the cause of an attempt that outlasted the lock
+// timeout.
+var errNativeAttemptTimeout = errors.New("the attempt outlasted the lock timeout")
 
 func runPostgresNativeOnce(ctx context.Context, pool *pgxpool.Pool, stmts []string, lockTimeout time.Duration) error {
 	tx, err := pool.Begin(ctx)
