@@ -87,12 +87,17 @@ func nativeTargets() []nativeTarget {
 	}
 }
 
-// nativeSetup makes table t and its control copy t_ctl in a fresh
-// namespace.
+// nativeSetup makes table t and its control copy t_ctl (tg.create) in a
+// fresh namespace osct_native_<name>.
 func nativeSetup(ctx context.Context, t *testing.T, tg nativeTarget, name string) (admin, db *sql.DB, ns string) {
 	t.Helper()
+	return nativeSetupWith(ctx, t, tg, "osct_native_"+name, tg.create)
+}
+
+// nativeSetupWith makes namespace ns afresh and runs create in it.
+func nativeSetupWith(ctx context.Context, t *testing.T, tg nativeTarget, ns string, create []string) (admin, db *sql.DB, _ string) {
+	t.Helper()
 	admin = tg.d.connectAdmin(t)
-	ns = "osct_native_" + name
 	if err := tg.d.resetNamespace(ctx, admin, ns); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +106,7 @@ func nativeSetup(ctx context.Context, t *testing.T, tg nativeTarget, name string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := execScript(ctx, db, tg.create); err != nil {
+	if err := execScript(ctx, db, create); err != nil {
 		t.Fatal(err)
 	}
 	return admin, db, ns

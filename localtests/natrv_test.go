@@ -12,26 +12,44 @@ import (
 )
 
 // Tests from the review of the native path (--strategy auto/native): each
-// shows a defect and fails until it is fixed. Namespaces: osct_natrv_*.
+// showed a defect (fixed in c3fc658; the comments say what the review saw).
+// Namespaces: osct_natrv_*.
 
-// natrvSetup makes table t and its control copy t_ctl (tg.create) in a
-// fresh namespace osct_natrv_<name>.
+// natrvSetup makes namespace osct_natrv_<name> afresh and runs create in it.
 func natrvSetup(ctx context.Context, t *testing.T, tg nativeTarget, name string, create []string) (admin, db *sql.DB, ns string) {
 	t.Helper()
-	admin = tg.d.connectAdmin(t)
-	ns = "osct_natrv_" + name
-	if err := tg.d.resetNamespace(ctx, admin, ns); err != nil {
-		t.Fatal(err)
+	return nativeSetupWith(ctx, t, tg, "osct_natrv_"+name, create)
+}
+
+// natrvAlterWaits returns once osc's ALTER of pid in namespace ns waits for
+// a lock.
+func natrvAlterWaits(ctx context.Context, t *testing.T, db *sql.DB, p *oscProcess, ns string) {
+	t.Helper()
+	for {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE query LIKE 'ALTER TABLE %' || $1 || '%pid TYPE%' AND wait_event_type = 'Lock'`, ns).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		select {
+		case <-p.done:
+			p.logOutput(t)
+			t.Fatalf("osc ended before its ALTER waited: %s", p.failure())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	var err error
-	if db, err = tg.d.open(ns); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := execScript(ctx, db, create); err != nil {
-		t.Fatal(err)
-	}
-	return admin, db, ns
+}
+
+// natrvForeignKey is a table t whose column pid references p: widening pid
+// is catalog only, and takes a lock on p too.
+var natrvForeignKey = []string{
+	"CREATE TABLE p (id varchar(10) PRIMARY KEY)",
+	"INSERT INTO p SELECT g::text FROM generate_series(1, 1000) g",
+	"CREATE TABLE t (id int PRIMARY KEY, pid varchar(10) REFERENCES p (id), v int)",
+	"INSERT INTO t SELECT g, g::text, g FROM generate_series(1, 1000) g",
 }
 
 // TestNatrvInstantOnScratchOnly: the scratch table (CREATE TABLE … LIKE)
@@ -150,12 +168,7 @@ func TestNatrvPostgresLockWaitPerAttempt(t *testing.T) {
 	bin := requireOsc(t)
 	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
 	defer cancel()
-	admin, db, ns := natrvSetup(ctx, t, tg, "lockwait", []string{
-		"CREATE TABLE p (id varchar(10) PRIMARY KEY)",
-		"INSERT INTO p SELECT g::text FROM generate_series(1, 1000) g",
-		"CREATE TABLE t (id int PRIMARY KEY, pid varchar(10) REFERENCES p (id), v int)",
-		"INSERT INTO t SELECT g, g::text, g FROM generate_series(1, 1000) g",
-	})
+	admin, db, ns := natrvSetup(ctx, t, tg, "lockwait", natrvForeignKey)
 	const alter = "ALTER COLUMN pid TYPE varchar(20)"
 	dry, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--strategy", "native"))
 	if err != nil {
@@ -193,22 +206,7 @@ func TestNatrvPostgresLockWaitPerAttempt(t *testing.T) {
 	}
 	defer p.stop()
 	// Wait until the ALTER waits for t's lock.
-	for {
-		var n int
-		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE query LIKE 'ALTER TABLE %osct_natrv_lockwait%pid TYPE%' AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		select {
-		case <-p.done:
-			p.logOutput(t)
-			t.Fatalf("osc ended before its ALTER waited: %s", p.failure())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	natrvAlterWaits(ctx, t, db, p, "osct_natrv_lockwait")
 	writer := make(chan time.Duration, 1)
 	go func() {
 		start := time.Now()
@@ -285,12 +283,7 @@ func TestNatrvPostgresDeadlockRetried(t *testing.T) {
 	bin := requireOsc(t)
 	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
 	defer cancel()
-	admin, db, ns := natrvSetup(ctx, t, tg, "deadlock", []string{
-		"CREATE TABLE p (id varchar(10) PRIMARY KEY)",
-		"INSERT INTO p SELECT g::text FROM generate_series(1, 1000) g",
-		"CREATE TABLE t (id int PRIMARY KEY, pid varchar(10) REFERENCES p (id), v int)",
-		"INSERT INTO t SELECT g, g::text, g FROM generate_series(1, 1000) g",
-	})
+	admin, db, ns := natrvSetup(ctx, t, tg, "deadlock", natrvForeignKey)
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -306,22 +299,7 @@ func TestNatrvPostgresDeadlockRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.stop()
-	for {
-		var n int
-		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE query LIKE 'ALTER TABLE %osct_natrv_deadlock%pid TYPE%' AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		select {
-		case <-p.done:
-			p.logOutput(t)
-			t.Fatalf("osc ended before its ALTER waited: %s", p.failure())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	natrvAlterWaits(ctx, t, db, p, "osct_natrv_deadlock")
 	// The transaction now writes t: a cycle, which the ALTER's deadlock
 	// check (it has waited longest) breaks by aborting the ALTER.
 	if _, err := tx.ExecContext(ctx, "INSERT INTO t (id, v) VALUES (100001, 1)"); err != nil {
