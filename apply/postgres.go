@@ -67,6 +67,9 @@ type Postgres struct {
 	unique      []pgUnique
 	clashUpsert string
 	cleared     map[string]bool
+	// generated is the shadow's stored generated columns: quoted name and
+	// expression.
+	generated [][2]string
 
 	// ahead remembers, by key, the new rows moves wrote from a source read
 	// that may have seen later changes than the move (see move). Apply is
@@ -97,6 +100,9 @@ type pgColumn struct {
 	// columns it reads.
 	value  string
 	inputs []int
+	// dstType is the shadow column's type ("" when unknown): a unique
+	// index's expression over the column is computed over values of it.
+	dstType string
 }
 
 // pgRowColumn is a column of the original in a rebuilt row.
@@ -219,6 +225,7 @@ func (a *Postgres) init(ctx context.Context) error {
 			key:     isKey[m.SourceIndex],
 			always:  always[m.Shadow],
 			value:   m.PostgresValue(),
+			dstType: shadowType(p.Shadow, m.Shadow),
 			inputs:  m.Inputs(),
 		})
 		a.out = append(a.out, unused(fmt.Sprintf("osc_v%d", len(a.cols)-1)))
@@ -890,7 +897,7 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	}
 	// The rows of other keys that hold the new row's values in a unique
 	// index go first (see postgres_clash.go); their keys are returned.
-	clashes, clashNames := a.clashCTEs("osc_new")
+	clashes, clashNames := a.clashCTEs("osc_cmp")
 	after, cleared := "", "'[]'::jsonb"
 	if len(clashes) > 0 {
 		var sel []string
@@ -913,13 +920,13 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 		"vis AS (SELECT s, pg_visible_in_snapshot(%s, s) AS ok FROM snap), "+
 		"src AS (SELECT %s FROM %s WHERE (%s) = (%s) AND (SELECT ok FROM vis)), "+
 		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis) RETURNING 1), "+
-		"osc_new AS MATERIALIZED (SELECT %s FROM %s), %s"+
+		"osc_new AS MATERIALIZED (SELECT %s FROM %s), osc_cmp AS (%s), %s"+
 		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE (SELECT count(*) FROM del) >= 0%s ON CONFLICT (%s) %s RETURNING 1) "+
 		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, %s FROM vis",
 		pgFullXid("$1::bigint", "xmax"),
 		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
 		a.shadow, oldKey,
-		strings.Join(newRow, ", "), row, strings.Join(clashes, ", "),
+		strings.Join(newRow, ", "), row, a.stored("osc_new"), strings.Join(clashes, ", "),
 		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, cleared), args, nil
 }
 

@@ -54,6 +54,27 @@ type pgUnique struct {
 // loadUnique reads the shadow's unique indexes that clashes can be resolved
 // on (see pgUnique).
 func (a *Postgres) loadUnique(ctx context.Context) error {
+	// The shadow's stored generated columns: an index over one is computed
+	// over its expression (see stored).
+	gen, err := a.pool.Query(ctx, `SELECT a.attname::text, pg_get_expr(d.adbin, d.adrelid)
+		FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE a.attrelid = to_regclass($1) AND a.attgenerated = 's' AND NOT a.attisdropped ORDER BY a.attnum`, a.shadow)
+	if err != nil {
+		return fmt.Errorf("generated columns of %s: %w", a.shadow, err)
+	}
+	a.generated = a.generated[:0]
+	for gen.Next() {
+		var g [2]string
+		if err := gen.Scan(&g[0], &g[1]); err != nil {
+			gen.Close()
+			return fmt.Errorf("generated columns of %s: %w", a.shadow, err)
+		}
+		g[0] = pgx.Identifier{g[0]}.Sanitize()
+		a.generated = append(a.generated, g)
+	}
+	if err := gen.Err(); err != nil {
+		return fmt.Errorf("generated columns of %s: %w", a.shadow, err)
+	}
 	rows, err := a.pool.Query(ctx, `
 		SELECT c.relname::text,
 			array(SELECT '(' || pg_get_indexdef(i.indexrelid, k, false) || ')' ||
@@ -79,6 +100,12 @@ func (a *Postgres) loadUnique(ctx context.Context) error {
 	written := map[string]bool{}
 	for _, c := range a.cols {
 		written[c.name] = true
+	}
+	for _, f := range a.fillNames {
+		written[f] = true
+	}
+	for _, g := range a.generated {
+		written[g[0]] = true
 	}
 	a.unique = a.unique[:0]
 	for rows.Next() {
@@ -160,14 +187,43 @@ func (a *Postgres) clashUpsertSQL() string {
 	for _, c := range a.cols {
 		vals = append(vals, c.value+" AS "+c.name)
 	}
-	ctes, names := a.clashCTEs("osc_new")
+	ctes, names := a.clashCTEs("osc_cmp")
 	var sel []string
 	for _, n := range names {
 		sel = append(sel, "SELECT osc_key FROM "+n)
 	}
-	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s FROM (SELECT %s FROM unnest(%s) AS u(%s)) AS %s), %s %s",
+	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s FROM (SELECT %s FROM unnest(%s) AS u(%s)) AS %s), osc_cmp AS (%s), %s %s",
 		strings.Join(vals, ", "), strings.Join(rowVals, ", "), strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
-		strings.Join(ctes, ", "), strings.Join(sel, " UNION "))
+		a.stored("osc_new"), strings.Join(ctes, ", "), strings.Join(sel, " UNION "))
+}
+
+// stored selects rel's rows (the shadow's mapped columns, by name) as the
+// shadow stores them, for a unique index's expressions to be computed over:
+// each value of its column's type (an ALTER … TYPE numeric(7,3) stores 1.50
+// as 1.500, whose text differs), the fills, and the stored generated
+// columns, computed over those. Only compared, never written: an explicit
+// cast may truncate what the assignment cast of the write refuses.
+func (a *Postgres) stored(rel string) string {
+	var cols []string
+	for _, c := range a.cols {
+		if c.dstType == "" {
+			cols = append(cols, c.name)
+		} else {
+			cols = append(cols, "CAST("+c.name+" AS "+c.dstType+") AS "+c.name)
+		}
+	}
+	for i, f := range a.fillNames {
+		cols = append(cols, a.fills[i]+" AS "+f)
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + rel
+	if len(a.generated) == 0 {
+		return q
+	}
+	gen := []string{"osc_s.*"}
+	for _, g := range a.generated {
+		gen = append(gen, "("+g[1]+") AS "+g[0])
+	}
+	return "SELECT " + strings.Join(gen, ", ") + " FROM (" + q + ") AS osc_s"
 }
 
 // isUniqueViolation reports whether err is a unique violation.
