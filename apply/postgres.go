@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/cdc"
@@ -75,8 +76,9 @@ type Postgres struct {
 	// that may have seen later changes than the move (see move). Apply is
 	// called by one goroutine at a time.
 	ahead map[string]pgAheadRead
-	// copyDone is set by CopyDone.
-	copyDone atomic.Bool
+	// copyDone is set by CopyDone; missing by CopyDone and ResumedCopyDone
+	// (see readMissing).
+	copyDone, missing atomic.Bool
 }
 
 // pgAheadRead is a source read a move wrote its new row from: the snapshot
@@ -363,6 +365,10 @@ type pgStmt struct {
 	desc  string
 	// move is set on a moveSQL statement, whose result send returns.
 	move *pgOp
+	// update is set on a partial update's statement (updateSQL): send
+	// counts the rows it updated into affected.
+	update   *pgOp
+	affected int64
 }
 
 // Apply writes the changes in order, in one transaction unless they contain
@@ -400,7 +406,11 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 				return fmt.Errorf("apply: %w", err)
 			}
 			if query != "" {
-				stmts = append(stmts, pgStmt{query: query, args: args, desc: desc})
+				st := pgStmt{query: query, args: args, desc: desc}
+				if ops[end].kind == pgUpdate {
+					st.update = &ops[end]
+				}
+				stmts = append(stmts, st)
 			}
 			end = next
 		}
@@ -411,7 +421,9 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 		if isUniqueViolation(err) {
 			err = a.applyClashing(ctx, ops[start:end])
 		} else if err == nil {
-			err = a.written(ctx, ops[start:end])
+			if err = a.written(ctx, ops[start:end]); err == nil {
+				err = a.readMissing(ctx, stmts, ops[start:])
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
@@ -433,11 +445,14 @@ func (a *Postgres) send(ctx context.Context, stmts []pgStmt) (moved int64, err e
 		b.Queue(st.query, st.args...)
 	}
 	br := a.pool.SendBatch(ctx, &b)
-	for _, st := range stmts {
+	for i := range stmts {
+		st := &stmts[i]
 		if st.move != nil {
 			err = br.QueryRow().Scan(&moved)
 		} else {
-			_, err = br.Exec()
+			var tag pgconn.CommandTag
+			tag, err = br.Exec()
+			st.affected = tag.RowsAffected()
 		}
 		if err != nil {
 			br.Close()
@@ -784,8 +799,63 @@ func (a *Postgres) Settled(pos cdc.Position) bool {
 
 // CopyDone tells the applier that the copy is over and that it has applied
 // every change up to a marker emitted after the last chunk: moves are then
-// made within the shadow (see move).
-func (a *Postgres) CopyDone() { a.copyDone.Store(true) }
+// made within the shadow (see move), and a partial update that finds no row
+// reads the source (see readMissing).
+func (a *Postgres) CopyDone() {
+	a.copyDone.Store(true)
+	a.missing.Store(true)
+}
+
+// ResumedCopyDone tells the applier of a resumed run whose copy was done that
+// a partial update that finds no row reads the source from the start (see
+// readMissing): it applies again, from the checkpoint, changes a killed run
+// had applied, over rows the killed run deleted for clashes it no longer
+// meets (postgres_clash.go keeps their keys in memory only).
+func (a *Postgres) ResumedCopyDone() { a.missing.Store(true) }
+
+// readMissing reads from the source, as a move to the same key does, the rows
+// of the partial updates among stmts that updated nothing, once missing is
+// set: the copy is over, so every row the source holds is in the shadow, and
+// a row that is not is one a clash deleted (its key lost with a killed run's
+// memory). A key that a later operation of the same Apply writes, moves or
+// deletes is left to it (ops: the operations from the statements' first on).
+func (a *Postgres) readMissing(ctx context.Context, stmts []pgStmt, ops []pgOp) error {
+	if !a.missing.Load() {
+		return nil
+	}
+	for _, st := range stmts {
+		if st.update == nil || st.affected != 0 {
+			continue
+		}
+		at := len(ops) - 1 // st.update is one of ops
+		for i := range ops {
+			if &ops[i] == st.update {
+				at = i
+			}
+		}
+		k := a.keyText(st.update.where, nil)
+		later := false
+		for _, o := range ops[at+1:] {
+			switch o.kind {
+			case pgUpsert, pgDelete:
+				later = later || o.key == k
+			case pgUpdate:
+				later = later || a.keyText(o.where, nil) == k
+			case pgMove:
+				later = later || a.keyText(o.where, nil) == k || a.keyText(a.newKey(o), nil) == k
+			}
+		}
+		if later {
+			continue
+		}
+		op := *st.update
+		op.kind = pgMove
+		if err := a.move(ctx, op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // pgMovePoll is the longest pause between looks at whether a move's
 // transaction is visible yet; it does not affect what is written.

@@ -45,8 +45,10 @@ type postgresDialect struct {
 	// src is the change capture NewSource made; checkpoints carry the
 	// identity its publication had when it started.
 	src *cdc.PostgresSource
-	// resumeFrom is the checkpoint's capture position when resuming.
-	resumeFrom string
+	// resumeFrom is the checkpoint's capture position when resuming;
+	// resumedCopyDone: the killed run's copy was done.
+	resumeFrom      string
+	resumedCopyDone bool
 	// resumedCutOver: Resume found the tables swapped by the killed run;
 	// Cleanup drops its slot and publication too.
 	resumedCutOver bool
@@ -203,7 +205,11 @@ func (d *postgresDialect) NewApplier() (engine.Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return apply.NewPostgres(d.pool, plan), nil
+	ap := apply.NewPostgres(d.pool, plan)
+	if d.resumedCopyDone {
+		ap.ResumedCopyDone()
+	}
+	return ap, nil
 }
 
 // NewChecksum compares the shadow with the original before the cut-over,
