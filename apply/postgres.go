@@ -290,14 +290,22 @@ func shadowType(t *table.Table, name string) string {
 	return ""
 }
 
-func (a *Postgres) upsertSQL() string {
-	var names, vals, rowVals, params, vars, set, conflict []string
+// unnestRow is how a batch's rows are rebuilt (upsertSQL): one text[]
+// parameter per column of the original (params), unnested as u(vars), each
+// value cast to its column's type (rowVals).
+func (a *Postgres) unnestRow() (rowVals, params, vars []string) {
 	for i, r := range a.row {
 		v := fmt.Sprintf("v%d", i)
 		rowVals = append(rowVals, "CAST(u."+v+" AS "+r.typ+") AS "+r.name)
 		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
 		vars = append(vars, v)
 	}
+	return rowVals, params, vars
+}
+
+func (a *Postgres) upsertSQL() string {
+	var names, vals, set, conflict []string
+	rowVals, params, vars := a.unnestRow()
 	for _, c := range a.cols {
 		names = append(names, c.name)
 		vals = append(vals, c.value)

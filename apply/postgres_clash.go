@@ -177,13 +177,8 @@ func (a *Postgres) keyTexts() string {
 // clashUpsertSQL is the upsert statement's clashes (upsertSQL, same
 // parameters) deleted: it returns the deleted rows' keys.
 func (a *Postgres) clashUpsertSQL() string {
-	var rowVals, params, vars, vals []string
-	for i, r := range a.row {
-		v := fmt.Sprintf("v%d", i)
-		rowVals = append(rowVals, "CAST(u."+v+" AS "+r.typ+") AS "+r.name)
-		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
-		vars = append(vars, v)
-	}
+	var vals []string
+	rowVals, params, vars := a.unnestRow()
 	for _, c := range a.cols {
 		vals = append(vals, c.value+" AS "+c.name)
 	}

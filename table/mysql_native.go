@@ -90,22 +90,7 @@ func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariad
 		return fmt.Errorf("set lock_wait_timeout: %w", err)
 	}
 	stmt := mysqlNativeStatement(in.Table.Schema, in.Table.Name, in.Alter.Text, mariadb)
-	for attempt := 1; ; attempt++ {
-		err := s.exec(ctx, stmt)
-		if err == nil || attempt >= retries || !MySQLTransient(err) {
-			if err != nil && attempt > 1 {
-				err = fmt.Errorf("attempt %d: %w", attempt, err)
-			}
-			return err
-		}
-		// Whatever holds the table is given a moment before the next
-		// attempt queues writers again.
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(min(time.Duration(attempt)*100*time.Millisecond, 2*time.Second)):
-		}
-	}
+	return retryNative(ctx, retries, func() error { return s.exec(ctx, stmt) }, MySQLTransient)
 }
 
 func mysqlNativeStatement(schema, table, alter string, mariadb bool) string {

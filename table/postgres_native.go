@@ -210,29 +210,21 @@ func PostgresNativeStatements(ctx context.Context, pool *pgxpool.Pool, in *Postg
 // the table's); a lock timeout, a deadlock or the deadline is retried, up to
 // retries attempts in all.
 func RunPostgresNative(ctx context.Context, pool *pgxpool.Pool, stmts []string, lockTimeout time.Duration, retries int) error {
-	for attempt := 1; ; attempt++ {
+	attempt := func() error {
 		// A quarter over the lock timeout: one lock wait ends by the
 		// server's lock_timeout, which says what held the lock.
 		actx, cancel := context.WithTimeoutCause(ctx, lockTimeout+lockTimeout/4, errNativeAttemptTimeout)
+		defer cancel()
 		err := runPostgresNativeOnce(actx, pool, stmts, lockTimeout)
-		cancel()
 		if ctx.Err() == nil && errors.Is(context.Cause(actx), errNativeAttemptTimeout) && err != nil {
 			// Not the server's refusal (PostgresRefused): %v.
 			err = fmt.Errorf("%w (%v)", errNativeAttemptTimeout, err)
 		}
-		retry := PostgresTransient(err) || errors.Is(err, errNativeAttemptTimeout)
-		if err == nil || attempt >= retries || !retry || ctx.Err() != nil {
-			if err != nil && attempt > 1 {
-				err = fmt.Errorf("attempt %d: %w", attempt, err)
-			}
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(min(time.Duration(attempt)*100*time.Millisecond, 2*time.Second)):
-		}
+		return err
 	}
+	return retryNative(ctx, retries, attempt, func(err error) bool {
+		return PostgresTransient(err) || errors.Is(err, errNativeAttemptTimeout)
+	})
 }
 
 // errNativeAttemptTimeout is the cause of an attempt that outlasted the lock
