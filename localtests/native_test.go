@@ -112,6 +112,19 @@ func nativeSetupWith(ctx context.Context, t *testing.T, tg nativeTarget, ns stri
 	return admin, db, ns
 }
 
+// runOscToEnd runs osc with args until it exits and logs its output (when
+// the test fails or runs with -v).
+func runOscToEnd(ctx context.Context, t *testing.T, bin string, args []string) *oscProcess {
+	t.Helper()
+	p, err := startOsc(ctx, bin, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	p.logOutput(t)
+	return p
+}
+
 // tableID is the id of ns.t's storage.
 func (tg nativeTarget) tableID(ctx context.Context, t *testing.T, db *sql.DB, ns string) int64 {
 	t.Helper()
@@ -245,12 +258,7 @@ func TestNative(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dry, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", tg.alter, "--strategy", "auto"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			<-dry.done
-			dry.logOutput(t)
+			dry := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", tg.alter, "--strategy", "auto"))
 			if dry.err != nil || !dry.logged("the --alter can run natively; nothing was changed") {
 				t.Fatalf("dry run: %s", dry.failure())
 			}
@@ -376,12 +384,7 @@ func TestNativeNeedsCopy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", tg.copy, "--execute", "--strategy", "native"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			<-p.done
-			p.logOutput(t)
+			p := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", tg.copy, "--execute", "--strategy", "native"))
 			if code := p.exitCode(); code != 3 || !p.logged("needs a copy of the table") {
 				t.Errorf("--strategy native: exit %d (%s), want 3 and a refusal", code, p.failure())
 			}
@@ -390,12 +393,7 @@ func TestNativeNeedsCopy(t *testing.T) {
 			}
 			checkLeftovers(ctx, t, tg.d, db, ns, "t", true, baseline)
 
-			p, err = startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", tg.copy, "--execute", "--strategy", "auto", "--ok-to-drop-table"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			<-p.done
-			p.logOutput(t)
+			p = runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", tg.copy, "--execute", "--strategy", "auto", "--ok-to-drop-table"))
 			if p.err != nil || !p.logged("the --alter needs a copy of the table") || !p.logged("row copy complete") {
 				t.Errorf("--strategy auto: %s, want a copy", p.failure())
 			}

@@ -89,12 +89,7 @@ func TestNatrvInstantOnScratchOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	alter := strings.Join(adds, ", ")
-	p, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", "auto", "--ok-to-drop-table"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-	p.logOutput(t)
+	p := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", "auto", "--ok-to-drop-table"))
 	if p.err != nil {
 		t.Fatalf("--strategy auto on an --alter the table cannot take instantly (the scratch table can): %s; want a copy", p.failure())
 	}
@@ -170,12 +165,7 @@ func TestNatrvPostgresLockWaitPerAttempt(t *testing.T) {
 	defer cancel()
 	admin, db, ns := natrvSetup(ctx, t, tg, "lockwait", natrvForeignKey)
 	const alter = "ALTER COLUMN pid TYPE varchar(20)"
-	dry, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--strategy", "native"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-dry.done
-	dry.logOutput(t)
+	dry := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--strategy", "native"))
 	if dry.err != nil || !dry.logged("the --alter can run natively") {
 		t.Fatalf("dry run: %s; want the native path", dry.failure())
 	}
@@ -256,12 +246,7 @@ func TestNatrvPostgresNativeRejected(t *testing.T) {
 	})
 	const alter = "ALTER COLUMN x TYPE varchar(20)"
 	for _, s := range []string{"copy", "auto"} {
-		p, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", s, "--ok-to-drop-table"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		<-p.done
-		p.logOutput(t)
+		p := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", s, "--ok-to-drop-table"))
 		if code := p.exitCode(); code != 3 {
 			t.Errorf("--strategy %s: exit %d (%s), want 3: refused, nothing changed", s, code, p.failure())
 		}
@@ -343,12 +328,7 @@ func TestNatrvMySQLReplicatedAlgorithm(t *testing.T) {
 		t.Fatalf("SHOW MASTER STATUS: %v", err)
 	}
 	const alter = "ADD COLUMN n INT NULL"
-	p, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", "native"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-	p.logOutput(t)
+	p := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", "native"))
 	if p.err != nil {
 		t.Fatalf("osc: %s", p.failure())
 	}
@@ -415,12 +395,7 @@ func TestNatrvPostgresColumnLimit(t *testing.T) {
 		"INSERT INTO t (id, c0, c99) SELECT g, g, g FROM generate_series(1, 200) g",
 	})
 	const alter = "ADD COLUMN n int"
-	p, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", "auto", "--ok-to-drop-table"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-	p.logOutput(t)
+	p := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", "auto", "--ok-to-drop-table"))
 	if p.err != nil {
 		t.Fatalf("--strategy auto on an ADD COLUMN the table's dropped columns leave no room for natively: %s; want a copy", p.failure())
 	}
