@@ -61,6 +61,7 @@ type Postgres struct {
 	out     []string
 	upsert  string
 	delete  string
+	refresh string // see Refresh
 	// unique is the shadow's unique indexes whose clashes the applier
 	// resolves, clashUpsert the statement that resolves an upsert's, and
 	// cleared the keys of the rows it deleted for clashing that no change
@@ -256,6 +257,7 @@ func (a *Postgres) init(ctx context.Context) error {
 	if err := a.loadUnique(ctx); err != nil {
 		return err
 	}
+	a.refresh = a.refreshSQL()
 	if len(a.unique) > 0 {
 		a.clashUpsert = a.clashUpsertSQL()
 	}
@@ -734,7 +736,7 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 				return err
 			}
 			if err == nil && moved == 1 {
-				return a.written(ctx, []pgOp{{kind: pgUpsert, row: a.newKey(op)}})
+				return a.written(ctx, a.moved(op))
 			}
 			// No old row in the shadow: a later change moved or deleted it,
 			// a source read wrote it elsewhere, or a clash deleted it; or
@@ -765,7 +767,7 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		}
 		if visible {
 			a.clear(clashed)
-			if err := a.written(ctx, []pgOp{{kind: pgUpsert, row: a.newKey(op)}}); err != nil {
+			if err := a.written(ctx, a.moved(op)); err != nil {
 				return fmt.Errorf("move: %w", err)
 			}
 			if wrote {
@@ -787,6 +789,14 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		case <-t.C:
 		}
 	}
+}
+
+// moved is what a move did, for written: it deleted the old key and wrote
+// the new one (or found no row to write). Both keys leave cleared: a cleared
+// key a move takes away is written by no later change, and the applier would
+// never settle.
+func (a *Postgres) moved(op pgOp) []pgOp {
+	return []pgOp{{kind: pgDelete, row: op.where}, {kind: pgUpsert, row: a.newKey(op)}}
 }
 
 // Settled forgets the source reads whose commits have all been applied, every

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"osc/change"
 )
 
 // Clashes on another unique index.
@@ -452,4 +454,119 @@ func (a *Postgres) upsertClashing(ctx context.Context, query string, args []any,
 			return nil, fmt.Errorf("%s into %s: %w", desc, a.shadow, err)
 		}
 	}
+}
+
+// Refresh writes the rows of keys (the source key columns' texts) as the
+// source holds them now, deleting first the shadow rows of other keys that
+// hold their values in a unique index (remembered as cleared), and writing
+// nothing for a key the source no longer holds. It serves a chunk's stale
+// rows (change.Chunk.Stale): rows the chunk read but skipped, because they
+// clashed with a shadow row of another key, one of the two not the latest.
+//
+// The read is the newest state of every row it reads, so the row it writes
+// is too, and what it deletes is older: a row of another key holds the value
+// in the shadow as the source held it at some earlier time, and the source
+// gave that value to the read row since, so the deleted row has a change
+// still to apply, which writes it again (or, a partial update, reads the
+// source: its key is cleared). Changes the applier has yet to apply to a
+// refreshed key write older states, then the latest, in commit order, as
+// after a chunk's read. A refresh runs while the copy does, when moves
+// always read the source: the read being ahead of the applier matters to no
+// move (see move), and the marker the engine drains after the last chunk
+// follows it.
+//
+// A clash on a unique index the applier does not resolve (see pgUnique)
+// fails the refresh with change.ErrChunkClash wrapped: the engine drains the
+// applier and refreshes again.
+func (a *Postgres) Refresh(ctx context.Context, keys [][]string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := a.init(ctx); err != nil {
+		return err
+	}
+	args := make([]any, len(a.keys))
+	for i := range a.keys {
+		col := make([]string, len(keys))
+		for j, k := range keys {
+			if len(k) != len(a.keys) {
+				return fmt.Errorf("refresh: a key of %d columns, want %d", len(k), len(a.keys))
+			}
+			col[j] = k[i]
+		}
+		args[i] = col
+	}
+	for attempt := 1; ; attempt++ {
+		var written, cleared [][]string
+		err := a.pool.QueryRow(ctx, a.refresh, args...).Scan(&written, &cleared)
+		if err == nil {
+			a.clear(cleared)
+			for _, k := range written {
+				delete(a.cleared, clearedKey(k))
+			}
+			return nil
+		}
+		// A row the applier is writing meanwhile cannot be (the engine holds
+		// it off), so a clash that outlasts the deletion is one it cannot
+		// resolve.
+		if !isUniqueViolation(err) {
+			return fmt.Errorf("refresh %d rows of %s: %w", len(keys), a.shadow, err)
+		}
+		if attempt == pgClashAttempts {
+			return fmt.Errorf("refresh %d rows of %s: %w: %w", len(keys), a.shadow, change.ErrChunkClash, err)
+		}
+	}
+}
+
+// refreshSQL is Refresh's statement: one text[] parameter per key column.
+// It returns the keys of the rows written and of the rows deleted for
+// clashing (keyTexts).
+func (a *Postgres) refreshSQL() string {
+	var src, names, vals, set, srcKeys, casts, params, vars, conflict []string
+	for _, r := range a.row {
+		src = append(src, r.name)
+	}
+	for _, c := range a.cols {
+		names = append(names, c.name)
+		vals = append(vals, c.value+" AS "+c.name)
+		if !c.key && !c.always {
+			set = append(set, c.name+" = EXCLUDED."+c.name)
+		}
+	}
+	for i, f := range a.fillNames {
+		names = append(names, f)
+		vals = append(vals, a.fills[i]+" AS "+f)
+	}
+	for i, k := range a.keys {
+		v := fmt.Sprintf("k%d", i)
+		srcKeys = append(srcKeys, k.srcName)
+		casts = append(casts, "CAST(u."+v+" AS "+k.srcType+")")
+		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
+		vars = append(vars, v)
+		conflict = append(conflict, k.name)
+	}
+	action := "DO NOTHING"
+	if len(set) > 0 {
+		action = "DO UPDATE SET " + strings.Join(set, ", ")
+	}
+	clashes, clashNames := a.clashCTEs("osc_cmp")
+	after, cleared := "", "'[]'::jsonb"
+	if len(clashes) > 0 {
+		var sel []string
+		for _, n := range clashNames {
+			after += " AND (SELECT count(*) FROM " + n + ") >= 0"
+			sel = append(sel, "SELECT osc_key FROM "+n)
+		}
+		cleared = "coalesce((SELECT jsonb_agg(osc_key) FROM (" + strings.Join(sel, " UNION ") + ") AS c), '[]'::jsonb)"
+		clashes[len(clashes)-1] += ", "
+	}
+	// As in moveSourceSQL: every part of the statement reads one snapshot,
+	// and the insert reads the clashes' deletions, so that they run first.
+	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s FROM (SELECT %s FROM %s WHERE (%s) IN (SELECT %s FROM unnest(%s) AS u(%s))) AS %s), "+
+		"osc_cmp AS (%s), %s"+
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE true%s ON CONFLICT (%s) %s RETURNING %s) "+
+		"SELECT coalesce((SELECT jsonb_agg(osc_key) FROM ins), '[]'::jsonb), %s",
+		strings.Join(vals, ", "), strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
+		a.stored("osc_new"), strings.Join(clashes, ", "),
+		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, a.keyTexts(), cleared)
 }

@@ -2,7 +2,7 @@ package apply
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/cdc"
-	"osc/change"
 	"osc/copier"
 	"osc/internal/testdb"
 	"osc/internal/testplan"
@@ -211,17 +210,20 @@ func TestClashReviewSettledIgnoresCleared(t *testing.T) {
 	}
 }
 
-// DEFECT (fixed: the copier reports change.ErrChunkClash, and the engine
-// drains the applier and copies the chunk again; the mirror image of step
-// 5's clash, on the copy's side): the applier, behind the copy,
+// DEFECT (fixed: the copier skips the clashing row and reports it
+// (Chunk.Stale), and the applier refreshes it from the source; the mirror
+// image of step 5's clash, on the copy's side): the applier, behind the copy,
 // holds row 1 with 'x' (its insert applied); since, row 1 gave 'x' up and
 // row 2 took it (neither change applied yet). A chunk reads both rows as
 // they are now: row 2 with 'x' meets the shadow's older row 1 on the unique
-// index. The copier tries the chunk three times in a row (copier/postgres.go
-// assumes the chunk's read is the stale side, which a fresh statement fixes),
-// the applier has not moved meanwhile, and the copy failed the run with 23505
+// index. The copier tried the chunk three times in a row (copier/postgres.go
+// assumed the chunk's read is the stale side, which a fresh statement fixes),
+// the applier had not moved meanwhile, and the copy failed the run with 23505
 // (not transient: the engine did not retry it). Yet the clash is only the
-// applier's lag: once it applies the next two changes the chunk fits.
+// applier's lag: once it applies the next two changes the chunk fits. (A
+// later fix drained the applier and copied the chunk again: under writers at
+// full speed, each drain waited out the applier's whole backlog, and the copy
+// crawled.)
 func TestClashReviewChunkMeetsOlderAppliedRow(t *testing.T) {
 	pool := clashrvPool(t)
 	testdb.ExecPostgres(t, pool,
@@ -239,8 +241,28 @@ func TestClashReviewChunkMeetsOlderAppliedRow(t *testing.T) {
 	}
 	x2 := sourceTx(t, pool, "UPDATE "+clashrvSchema+".t SET email = 'z' WHERE id = 1")
 	x3 := sourceTx(t, pool, "UPDATE "+clashrvSchema+".t SET email = 'x' WHERE id = 2")
-	if _, err := cp.CopyChunk(ctx, nil, 100); !errors.Is(err, change.ErrChunkClash) {
-		t.Fatalf("copy the chunk while the applier is two changes behind: %v, want change.ErrChunkClash (the engine drains and copies it again)", err)
+	chunk, err := cp.CopyChunk(ctx, nil, 100)
+	if err != nil {
+		t.Fatalf("copy the chunk while the applier is two changes behind: %v", err)
+	}
+	// Row 1 is skipped too (the shadow holds its key): its refresh is only
+	// a wasted read.
+	if got := fmt.Sprint(chunk.Stale); got != "[[1] [2]]" {
+		t.Fatalf("stale keys %s, want [[1] [2]] (row 2 clashes with the shadow's older row 1)", got)
+	}
+	if got, want := clashrvRows(t, pool, "_t_new"), "(1,x,one)"; got != want {
+		t.Errorf("shadow after the chunk %s, want %s", got, want)
+	}
+	// Row 2 alone: the refresh deletes the shadow's older row 1, whose
+	// next change writes it again.
+	if err := ap.Refresh(ctx, chunk.Stale[1:]); err != nil {
+		t.Fatalf("refresh the stale row: %v", err)
+	}
+	if got, want := clashrvRows(t, pool, "_t_new"), "(2,x,two)"; got != want {
+		t.Errorf("shadow after the refresh %s, want %s (row 1 deleted for its older 'x')", got, want)
+	}
+	if len(ap.cleared) != 1 {
+		t.Errorf("cleared keys %v, want row 1's", ap.cleared)
 	}
 	if err := ap.Apply(ctx, []cdc.Change{
 		{Op: cdc.Update, After: cdc.Row{"1", "z", "one"}, Xid: x2},
@@ -248,11 +270,11 @@ func TestClashReviewChunkMeetsOlderAppliedRow(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cp.CopyChunk(ctx, nil, 100); err != nil {
-		t.Errorf("copy the chunk again once the applier caught up: %v", err)
-	}
 	if got, want := clashrvRows(t, pool, "_t_new"), "(1,z,one);(2,x,two)"; got != want {
 		t.Errorf("shadow %s, want %s", got, want)
+	}
+	if len(ap.cleared) != 0 {
+		t.Errorf("cleared keys %v left after the change that wrote row 1 again", ap.cleared)
 	}
 }
 
@@ -402,5 +424,48 @@ func TestClashReviewClearedLostOnResume(t *testing.T) {
 				t.Errorf("shadow %.60s, want %.60s", got, want)
 			}
 		})
+	}
+}
+
+// DEFECT (fixed: a move's old key leaves cleared too): a refresh deletes the
+// shadow's row 1, which holds 'x' as the source held it before row 1 moved to
+// key 3 and gave 'x' up (a partial update: big is unchanged), and row 2 took
+// it. The move reads the source and writes row 3, but only the new key left
+// cleared: row 1's key stayed, no later change writes it, and the run waited
+// for the applier to settle until it was killed.
+func TestClashReviewMoveFromClearedKey(t *testing.T) {
+	pool := clashrvPool(t)
+	big := strings.Repeat(randomText(64), 100)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+clashrvSchema+".t (id int PRIMARY KEY, email text UNIQUE, big text)",
+		"CREATE TABLE "+clashrvSchema+"._t_new (LIKE "+clashrvSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+clashrvSchema+".t VALUES (1, 'x', '"+big+"')",
+		"INSERT INTO "+clashrvSchema+"._t_new SELECT * FROM "+clashrvSchema+".t")
+	ctx := context.Background()
+	ap := NewPostgres(pool, clashrvPlan(t, pool, "t", "_t_new"))
+	x1 := sourceTx(t, pool, "UPDATE "+clashrvSchema+".t SET id = 3, email = 'z' WHERE id = 1")
+	x2 := sourceTx(t, pool, "INSERT INTO "+clashrvSchema+".t VALUES (2, 'x', 'small')")
+	if err := ap.Refresh(ctx, [][]string{{"2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(ap.cleared) != 1 {
+		t.Fatalf("cleared keys %v after the refresh, want row 1's", ap.cleared)
+	}
+	err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Update, Before: cdc.Row{"1", nil, nil}, After: cdc.Row{"3", "z", nil}, Unchanged: []bool{false, false, true}, Xid: x1},
+		{Op: cdc.Insert, After: cdc.Row{"2", "x", "small"}, Xid: x2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(ctx, "SELECT string_agg(format('%s %s %s', id, email, big = '"+big+"'), ';' ORDER BY id) FROM "+clashrvSchema+"._t_new").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2 x f;3 z t"; got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+	if len(ap.cleared) != 0 {
+		t.Errorf("cleared keys %v left: the applier would never settle", ap.cleared)
 	}
 }

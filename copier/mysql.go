@@ -13,7 +13,12 @@ import (
 // MySQL copies chunks with INSERT ... SELECT ... ON DUPLICATE KEY UPDATE
 // k = k, a no-op on a row already in the shadow (unlike INSERT IGNORE, it
 // does not turn truncation and NOT NULL errors into warnings), in READ
-// COMMITTED transactions, which read the original without locking it.
+// COMMITTED transactions, which read the original without locking it. A
+// row that clashes, on another unique index, with a shadow row of another
+// key is skipped too (the clashing row is updated to itself): the applier is
+// behind the chunk's read, and the change that gave the chunk's row its
+// value, not yet applied, writes that row whole (README, "Why nothing is
+// lost", step 5).
 type MySQL struct {
 	db   *sql.DB
 	plan *table.Plan

@@ -2,6 +2,7 @@ package copier
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,8 +23,10 @@ import (
 // probe of the shadow's key range decides. A range that holds applied rows,
 // or a plain INSERT that meets one written meanwhile (it fails whole on the
 // duplicate key), is copied with ON CONFLICT (key) DO NOTHING: rows the
-// applier already wrote win, and a row clashing with the shadow on another
-// unique index still fails the copy instead of being skipped. Chunk bounds
+// applier already wrote win. A row that clashes with the shadow on another
+// unique index then fails that insert too; the chunk is then inserted with
+// ON CONFLICT DO NOTHING, and the rows it skipped are reported for the
+// applier to refresh (see execSkipping). Chunk bounds
 // are the key's text forms, read back with CAST(… AS <source key type>); the
 // row comparison (k1, k2) > (…) is served by the key's btree index.
 type Postgres struct {
@@ -33,8 +36,9 @@ type Postgres struct {
 	mu    sync.Mutex
 	ready bool
 	sql   *PostgresStatements
-	// onConf is " ORDER BY key ON CONFLICT (shadow key) DO NOTHING".
-	onConf string
+	// onConf is " ORDER BY key ON CONFLICT (shadow key) DO NOTHING", onAny
+	// the same without the conflict target (any unique index).
+	onConf, onAny string
 	// limit is the highest key when the copy started, as text (nil: the
 	// table was empty): rows inserted above it later reach the shadow as
 	// captured changes, so the copy stops there instead of chasing them.
@@ -64,6 +68,7 @@ func (c *Postgres) init(ctx context.Context) error {
 		order[i] = pgx.Identifier{c.plan.Source.Name}.Sanitize() + "." + k
 	}
 	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(order, ", "), strings.Join(s.SKeys, ", "))
+	c.onAny = fmt.Sprintf(" ORDER BY %s ON CONFLICT DO NOTHING", strings.Join(order, ", "))
 	// Read on the first chunk, after change capture started.
 	limit, err := s.Edge(ctx, c.pool, nil, nil, "DESC", 0)
 	if err != nil {
@@ -130,38 +135,49 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		return Chunk{}, fmt.Errorf("copy chunk: look for applied rows: %w", err)
 	}
 	var (
-		rows int64
-		snap *cdc.PostgresSnapshot
+		rows  int64
+		snap  *cdc.PostgresSnapshot
+		stale [][]string
 	)
-	onConf := applied
-	for attempt := 1; ; attempt++ {
-		q := query
-		if onConf {
-			q += c.onConf
+	mode := plainInsert
+	if applied {
+		mode = keyConflict
+	}
+	for {
+		switch mode {
+		case plainInsert:
+			rows, snap, err = c.exec(ctx, query, args)
+		case keyConflict:
+			rows, snap, err = c.exec(ctx, query+c.onConf, args)
+		case anyConflict:
+			rows, snap, stale, err = c.execSkipping(ctx, conds, args)
 		}
-		rows, snap, err = c.exec(ctx, q, args)
 		var pgErr *pgconn.PgError
-		if attempt == 3 || !errors.As(err, &pgErr) || pgErr.Code != pgUniqueViolation {
+		if mode == anyConflict || !errors.As(err, &pgErr) || pgErr.Code != pgUniqueViolation {
 			break
 		}
 		// The plain INSERT met a row the applier wrote meanwhile: skip it.
-		// Under ON CONFLICT (key), a clash on another unique index can come
-		// from a stale read (the row was deleted since and its value taken by
-		// another, both applied): a fresh statement no longer reads it, while a
-		// real duplicate fails again.
-		onConf = true
+		// Under ON CONFLICT (key), the clash is on another unique index with
+		// a shadow row of another key, one of the two not the latest: the
+		// rows that clash are skipped and reported (Chunk.Stale).
+		mode++
 	}
 	if err != nil {
-		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == pgUniqueViolation && onConf {
-			return Chunk{}, fmt.Errorf("copy chunk: %w: %w", change.ErrChunkClash, table.PostgresShadowRefusal(err, c.plan))
-		}
 		return Chunk{}, fmt.Errorf("copy chunk: %w", table.PostgresShadowRefusal(err, c.plan))
 	}
 	if upper == nil {
-		return Chunk{Rows: rows, Done: true, Snapshot: snap}, nil
+		return Chunk{Rows: rows, Done: true, Snapshot: snap, Stale: stale}, nil
 	}
-	return Chunk{Last: upper, Rows: int64(size), Done: false, Snapshot: snap}, nil
+	return Chunk{Last: upper, Rows: int64(size), Done: false, Snapshot: snap, Stale: stale}, nil
 }
+
+// The ways a chunk is inserted, each tried after the one before it failed on
+// a unique violation.
+const (
+	plainInsert = iota // no ON CONFLICT
+	keyConflict        // ON CONFLICT (key) DO NOTHING: rows the applier wrote win
+	anyConflict        // ON CONFLICT DO NOTHING: rows clashing on any unique index are skipped and reported
+)
 
 // ReportsSnapshots marks the copier's chunks as carrying the snapshot they
 // read (Chunk.Snapshot).
@@ -183,6 +199,73 @@ func (c *Postgres) CurrentSnapshot(ctx context.Context) (change.Snapshot, error)
 
 // pgUniqueViolation is SQLSTATE unique_violation.
 const pgUniqueViolation = "23505"
+
+// execSkipping inserts the chunk's rows (the source rows matching conds)
+// that clash with no shadow row in any unique index, and returns, besides
+// exec's results, the keys of the source rows it did not insert: those whose
+// key the shadow holds (the applier wrote it) and those that clash with a row
+// of another key on another unique index. Which of two clashing rows is the
+// latest the copier cannot tell (README, "Why nothing is lost", step 5): the
+// engine has the applier write the skipped keys' rows as the source holds
+// them then (Chunk.Stale). A skipped key the shadow held costs a source read,
+// never a wrong row. The keys are read in the insert's snapshot, as the
+// source's key columns' texts.
+func (c *Postgres) execSkipping(ctx context.Context, conds []string, args []any) (int64, *cdc.PostgresSnapshot, [][]string, error) {
+	var src, dst []string
+	for i, k := range c.sql.Keys {
+		src = append(src, "o."+k+"::text")
+		dst = append(dst, "CAST("+c.sql.SKeys[i]+" AS "+c.sql.Types[i]+")::text")
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	// Every part of the statement reads one snapshot: the keys the source
+	// holds are the rows the insert read.
+	q := "WITH ins AS (" + c.sql.Insert + where + c.onAny + " RETURNING ARRAY[" + strings.Join(dst, ", ") + "] AS osc_key) " +
+		"SELECT (SELECT count(*) FROM ins), pg_current_snapshot()::text, " +
+		"array(SELECT array_to_json(ARRAY[" + strings.Join(src, ", ") + "])::text FROM " + c.sql.Source + " AS o" + where +
+		andWhere(where) + "ARRAY[" + strings.Join(src, ", ") + "] NOT IN (SELECT osc_key FROM ins))"
+	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	// A no-op after Commit.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var (
+		rows    int64
+		text    string
+		skipped []string
+	)
+	if err := tx.QueryRow(ctx, q, args...).Scan(&rows, &text, &skipped); err != nil {
+		return 0, nil, nil, err
+	}
+	snap, err := cdc.ParsePostgresSnapshot(text)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, nil, nil, fmt.Errorf("commit: %w", err)
+	}
+	stale := make([][]string, 0, len(skipped))
+	for _, s := range skipped {
+		var k []string
+		if err := json.Unmarshal([]byte(s), &k); err != nil {
+			return 0, nil, nil, fmt.Errorf("skipped key %s: %w", s, err)
+		}
+		stale = append(stale, k)
+	}
+	return rows, snap, stale, nil
+}
+
+// andWhere is what joins one more condition to where: " WHERE " after no
+// condition, " AND " after some.
+func andWhere(where string) string {
+	if where == "" {
+		return " WHERE "
+	}
+	return " AND "
+}
 
 // exec runs one chunk's INSERT in its own READ COMMITTED transaction and
 // returns the rows it inserted and the snapshot it read the source with: the

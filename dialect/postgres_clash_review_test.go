@@ -1,8 +1,9 @@
 package dialect
 
 // End-to-end test of the clash review (clashrv, see
-// apply/postgres_clash_review_test.go), which failed until the engine drained
-// the applier and copied a clashing chunk again (change.ErrChunkClash).
+// apply/postgres_clash_review_test.go), which failed until a chunk's rows that
+// clash with an older applied row were dealt with (today: skipped by the
+// copier and refreshed from the source, change.Chunk.Stale).
 
 import (
 	"context"

@@ -178,6 +178,13 @@ type Applier interface {
 	Apply(ctx context.Context, changes []change.Change) error
 }
 
+// refreshingApplier is an Applier that can write rows as the source holds
+// them now (PostgreSQL), for a chunk's stale rows (Chunk.Stale).
+type refreshingApplier interface {
+	Applier
+	Refresh(ctx context.Context, keys [][]string) error
+}
+
 // settlingApplier is an Applier that may need to read the source for some
 // changes (PostgreSQL moves after an earlier read ran ahead of it): the
 // cut-over, which locks the source, waits until it is Settled — nothing it

@@ -419,27 +419,14 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 			chunk, err = m.cp.CopyChunk(ctx, after, m.chunkSize())
 			return err
 		})
-		for clash, size := 1, m.chunkSize(); errors.Is(err, change.ErrChunkClash) && clash <= chunkClashDrains; clash++ {
-			// The applier is behind the chunk's read: once it has applied
-			// every commit the read saw, the older row it wrote is current.
-			// The chunk is read again after the drain, later still, and
-			// writers may have moved another value meanwhile: each attempt
-			// reads half as many rows, whose read the drain is nearer to.
-			m.log.Info("copy chunk clashed with a row the applier wrote; draining the applier and copying it again", "chunk", n, "attempt", clash, "err", err)
-			if err = m.drain(ctx); err != nil {
-				return fmt.Errorf("copy chunk %d: drain after a clash: %w", n, err)
-			}
-			size = max(1, size/2)
-			err = m.retry(ctx, "copy chunk", func() (err error) {
-				chunk, err = m.cp.CopyChunk(ctx, after, size)
-				return err
-			})
-		}
 		if err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
 		}
 		m.copied.Add(chunk.Rows)
 		if err := m.replay(ctx, chunk.Snapshot, marker); err != nil {
+			return fmt.Errorf("copy chunk %d: %w", n, err)
+		}
+		if err := m.refresh(ctx, chunk.Stale); err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
 		}
 		if chunk.Done {
@@ -488,6 +475,36 @@ func (m *Migration) replay(ctx context.Context, snap change.Snapshot, marker str
 		return fmt.Errorf("re-apply %d changes after the chunk: %w", len(changes), err)
 	}
 	return nil
+}
+
+// refresh has the applier write the chunk's stale rows (Chunk.Stale) as the
+// source holds them now. A clash the applier cannot resolve
+// (change.ErrChunkClash) is with a shadow row the applier has not yet
+// brought up to the read: it is drained, and the rows read again, up to
+// chunkClashDrains times.
+func (m *Migration) refresh(ctx context.Context, stale [][]string) error {
+	if len(stale) == 0 {
+		return nil
+	}
+	r, ok := m.ap.(refreshingApplier)
+	if !ok {
+		return fmt.Errorf("the copier skipped %d rows that clash with the shadow, which the applier cannot refresh", len(stale))
+	}
+	for drains := 0; ; drains++ {
+		m.applyMu.Lock()
+		err := m.retry(ctx, "refresh stale rows", func() error { return r.Refresh(ctx, stale) })
+		m.applyMu.Unlock()
+		if !errors.Is(err, change.ErrChunkClash) || drains == chunkClashDrains {
+			if err != nil {
+				return fmt.Errorf("refresh %d rows that clashed: %w", len(stale), err)
+			}
+			return nil
+		}
+		m.log.Info("a row read from the source clashed with a row the applier wrote; draining the applier and reading it again", "rows", len(stale), "attempt", drains+1, "err", err)
+		if err := m.drain(ctx); err != nil {
+			return fmt.Errorf("drain after a clash: %w", err)
+		}
+	}
 }
 
 // applyLoop applies captured changes in batches until ctx ends.

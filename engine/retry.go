@@ -32,9 +32,9 @@ func (m *Migration) retry(ctx context.Context, what string, fn func() error) err
 	}
 }
 
-// chunkClashDrains bounds how often a chunk that clashed with an applied row
-// (change.ErrChunkClash) is copied again after a drain, each time half as
-// big: a clash that a drained applier does not settle is a real duplicate
-// (or writers that move values between rows faster than the drain and the
-// read of one row: see the README, step 5).
+// chunkClashDrains bounds how often a chunk's stale rows whose refresh met a
+// clash the applier cannot resolve (change.ErrChunkClash) are read again
+// after a drain: a clash that a drained applier does not settle is a real
+// duplicate (or writers that move values between rows faster than the drain
+// and the read: see the README, step 5).
 const chunkClashDrains = 10

@@ -41,17 +41,28 @@ var shadowCorruptions = []shadowCorruption{
 }
 
 // corruptShadow applies one corruption to the case's shadow and returns the
-// key it touched.
+// key it touched. The writers go on meanwhile: a key picked in a hole of the original may be
+// inserted, and applied to the shadow, before the corruption's own insert,
+// which then fails on the duplicate key; a few more picks find another.
 func corruptShadow(ctx context.Context, d dialect, db *sql.DB, table string, k shadowCorruption) (int64, error) {
-	var key int64
-	if err := db.QueryRowContext(ctx, k.pick).Scan(&key); err != nil {
-		return 0, fmt.Errorf("%s: pick a key: %w", k.name, err)
-	}
-	helpers, _ := d.helperTables(table)
-	q := k.sql(d.quote(helpers[0]), d.quote(table), key)
-	res, err := db.ExecContext(ctx, q)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %s: %w", k.name, q, err)
+	var (
+		key int64
+		res sql.Result
+		q   string
+	)
+	for attempt := 1; ; attempt++ {
+		if err := db.QueryRowContext(ctx, k.pick).Scan(&key); err != nil {
+			return 0, fmt.Errorf("%s: pick a key: %w", k.name, err)
+		}
+		helpers, _ := d.helperTables(table)
+		q = k.sql(d.quote(helpers[0]), d.quote(table), key)
+		var err error
+		if res, err = db.ExecContext(ctx, q); err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(strings.ToLower(err.Error()), "duplicate") {
+			return 0, fmt.Errorf("%s: %s: %w", k.name, q, err)
+		}
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return 0, fmt.Errorf("%s: %s changed %d rows (err %v), want 1", k.name, q, n, err)
