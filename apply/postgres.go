@@ -77,6 +77,10 @@ type Postgres struct {
 	// that may have seen later changes than the move (see move). Apply is
 	// called by one goroutine at a time.
 	ahead map[string]pgAheadRead
+	// unseen is the transactions (ids as pgoutput sends them) of the changes
+	// applied that may not be visible yet: a refresh's read must see them
+	// (see Refresh). Pruned of the visible ones as it grows (pgUnseenPrune).
+	unseen map[uint32]bool
 	// copyDone is set by CopyDone; missing by CopyDone and ResumedCopyDone
 	// (see readMissing).
 	copyDone, missing atomic.Bool
@@ -394,6 +398,9 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	}
 	ops, err := a.ops(changes)
 	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if err := a.applying(ctx, changes); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	for start := 0; start < len(ops); {
