@@ -51,7 +51,9 @@ func rrRows(t *testing.T, pool *pgxpool.Pool, name string) string {
 	return got
 }
 
-// DEFECT: a unique constraint of the original that is DEFERRABLE is on the
+// DEFECT (fixed: the copier, on such a shadow, inserts none of the chunk's
+// rows and reports them all as stale): a unique constraint of the original
+// that is DEFERRABLE is on the
 // shadow too (CREATE TABLE … LIKE … INCLUDING ALL), and PostgreSQL refuses
 // INSERT … ON CONFLICT DO NOTHING without a conflict target on a table with
 // one ("ON CONFLICT does not support deferrable unique
@@ -95,7 +97,9 @@ func TestRefreshReviewDeferrableUniqueChunk(t *testing.T) {
 	}
 }
 
-// DEFECT: the refresh's read is not the newest state the applier knows. A
+// DEFECT (fixed: Refresh waits until every transaction the applier applied
+// changes of is visible): the refresh's read is not the newest state the
+// applier knows. A
 // transaction is decoded (and applied) once its commit record is flushed,
 // before it is visible to other sessions: while a synchronous standby has
 // not acknowledged it, or between the WAL flush and the ProcArray update
