@@ -9,8 +9,10 @@ import (
 	"osc/internal/testdb"
 )
 
-// DEFECT (not fixed): the keys a refresh cleared live in memory only, and a
-// resumed run whose copy was not done forgets them. Row 1 held 'x' and gave
+// DEFECT (fixed: every resumed run's applier, not only one whose copy was
+// done, reads the source for a partial update that finds no row: the
+// dialect calls Resumed): the keys a refresh cleared live in memory only,
+// and a resumed run whose copy was not done forgets them. Row 1 held 'x' and gave
 // it up in a partial update (big unchanged, not sent); row 2 took 'x'. The
 // applier, behind, holds row 1 with 'x'; a chunk skips row 2 and its refresh
 // deletes the shadow's row 1 (cleared). The engine publishes its checkpoint
@@ -41,13 +43,13 @@ func TestRefreshReviewClearedLostOnResumeDuringCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumed := NewPostgres(pool, plan)
+	resumed.Resumed()
 	if err := resumed.Apply(ctx, []cdc.Change{
 		{Op: cdc.Update, After: cdc.Row{"1", "z", nil}, Unchanged: []bool{false, false, true}, Xid: x1},
 		{Op: cdc.Insert, After: cdc.Row{"2", "x", "small"}, Xid: x2},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	resumed.CopyDone()
 	var got string
 	if err := pool.QueryRow(ctx, "SELECT string_agg(format('%s %s %s', id, email, big = '"+big+"'), ';' ORDER BY id) FROM "+rrSchema+"._t_new").Scan(&got); err != nil {
 		t.Fatal(err)
