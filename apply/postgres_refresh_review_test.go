@@ -162,3 +162,55 @@ func TestRefreshReviewAppliedNotVisible(t *testing.T) {
 		})
 	}
 }
+
+// CHECKED (passes): a refresh computes the rows it writes and the clashes it
+// deletes as the shadow stores them: a USING expression (email || '!'), a
+// fill (n), a stored generated column with a unique index over it (g), and
+// a partial unique index (on v, but for 'free'). Row 2's refresh deletes the
+// shadow's older row 1 (its g) and row 3 (its v), leaves row 4 (v 'free'
+// is outside the partial index), and the pending changes write rows 1 and 3
+// again.
+func TestRefreshReviewComputedValues(t *testing.T) {
+	pool := rrPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+rrSchema+".t (id int PRIMARY KEY, email text UNIQUE, v text)",
+		"CREATE UNIQUE INDEX ON "+rrSchema+".t (v) WHERE v <> 'free'",
+		"CREATE TABLE "+rrSchema+"._t_new (LIKE "+rrSchema+".t INCLUDING ALL)",
+		"ALTER TABLE "+rrSchema+"._t_new ADD COLUMN n int, ADD COLUMN g text GENERATED ALWAYS AS (email || '#') STORED UNIQUE",
+		"INSERT INTO "+rrSchema+".t VALUES (1, 'x', 'a'), (3, 'w', 'p'), (4, 'q', 'free')",
+		"INSERT INTO "+rrSchema+"._t_new (id, email, v, n) SELECT id, email || '!', v, 3 + 4 FROM "+rrSchema+".t")
+	plan := rrPlan(t, pool, "t", "_t_new")
+	for i, m := range plan.Mapping {
+		if m.Source == "email" {
+			plan.Mapping[i].Expr, plan.Mapping[i].Reads = "email || '!'", []int{m.SourceIndex}
+		}
+	}
+	plan.Fills = []table.ColumnFill{{Shadow: "n", Expr: "(3 + 4)"}}
+	ctx := context.Background()
+	ap := NewPostgres(pool, plan)
+	x1 := sourceTx(t, pool, "UPDATE "+rrSchema+".t SET email = 'z', v = 'free' WHERE id = 1")
+	x3 := sourceTx(t, pool, "UPDATE "+rrSchema+".t SET v = 'free' WHERE id = 3")
+	x2 := sourceTx(t, pool, "INSERT INTO "+rrSchema+".t VALUES (2, 'x', 'p')")
+	if err := ap.Refresh(ctx, [][]string{{"2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rrRows(t, pool, "_t_new"), "(2,x!,p,7,x!#);(4,q!,free,7,q!#)"; got != want {
+		t.Errorf("shadow after the refresh %s, want %s", got, want)
+	}
+	if len(ap.cleared) != 2 {
+		t.Errorf("cleared keys %v, want rows 1 and 3", ap.cleared)
+	}
+	if err := ap.Apply(ctx, []cdc.Change{
+		{Op: cdc.Update, After: cdc.Row{"1", "z", "free"}, Xid: x1},
+		{Op: cdc.Update, After: cdc.Row{"3", "w", "free"}, Xid: x3},
+		{Op: cdc.Insert, After: cdc.Row{"2", "x", "p"}, Xid: x2},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rrRows(t, pool, "_t_new"), "(1,z!,free,7,z!#);(2,x!,p,7,x!#);(3,w!,free,7,w!#);(4,q!,free,7,q!#)"; got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+	if len(ap.cleared) != 0 {
+		t.Errorf("cleared keys %v left", ap.cleared)
+	}
+}
