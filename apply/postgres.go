@@ -77,8 +77,12 @@ type Postgres struct {
 	// that may have seen later changes than the move (see move). Apply is
 	// called by one goroutine at a time.
 	ahead map[string]pgAheadRead
-	// copyDone is set by CopyDone; missing by CopyDone and ResumedCopyDone
-	// (see readMissing).
+	// unseen is the transactions (ids as pgoutput sends them) of the changes
+	// applied that may not be visible yet: a refresh's read must see them
+	// (see Refresh). Pruned of the visible ones as it grows (pgUnseenPrune).
+	unseen map[uint32]bool
+	// copyDone is set by CopyDone; missing by CopyDone and Resumed (see
+	// readMissing).
 	copyDone, missing atomic.Bool
 }
 
@@ -394,6 +398,9 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	}
 	ops, err := a.ops(changes)
 	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if err := a.applying(ctx, changes); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	for start := 0; start < len(ops); {
@@ -824,18 +831,24 @@ func (a *Postgres) CopyDone() {
 	a.missing.Store(true)
 }
 
-// ResumedCopyDone tells the applier of a resumed run whose copy was done that
-// a partial update that finds no row reads the source from the start (see
-// readMissing): it applies again, from the checkpoint, changes a killed run
-// had applied, over rows the killed run deleted for clashes it no longer
-// meets (postgres_clash.go keeps their keys in memory only).
-func (a *Postgres) ResumedCopyDone() { a.missing.Store(true) }
+// Resumed tells the applier of a resumed run that a partial update that
+// finds no row reads the source from the start (see readMissing), whether or
+// not the killed run's copy was done: it applies again, from the checkpoint,
+// changes a killed run had applied, over rows the killed run deleted for
+// clashes it no longer meets, and applies the changes that would have
+// written again the rows a killed run's clashes and refreshes deleted
+// (postgres_clash.go keeps their keys in memory only). During the resumed
+// copy, a row the copy has yet to reach is read too: as a move's source
+// read, it is the row as the update left it or newer, which the chunk then
+// skips.
+func (a *Postgres) Resumed() { a.missing.Store(true) }
 
 // readMissing reads from the source, as a move to the same key does, the rows
 // of the partial updates among stmts that updated nothing, once missing is
 // set: the copy is over, so every row the source holds is in the shadow, and
 // a row that is not is one a clash deleted (its key lost with a killed run's
-// memory). A key that a later operation of the same Apply writes, moves or
+// memory); or the run was resumed, and the row is one the copy has yet to
+// reach or one a killed run's clash or refresh deleted. A key that a later operation of the same Apply writes, moves or
 // deletes is left to it (ops: the operations from the statements' first on).
 func (a *Postgres) readMissing(ctx context.Context, stmts []pgStmt, ops []pgOp) error {
 	if !a.missing.Load() {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"osc/cdc"
 	"osc/change"
 )
 
@@ -464,7 +466,10 @@ func (a *Postgres) upsertClashing(ctx context.Context, query string, args []any,
 // clashed with a shadow row of another key, one of the two not the latest.
 //
 // The read is the newest state of every row it reads, so the row it writes
-// is too, and what it deletes is older: a row of another key holds the value
+// is too, and what it deletes is older: it waits until every change the
+// applier applied is visible (a transaction is decoded once its commit is
+// flushed, before it is visible: a synchronous standby may not have
+// acknowledged it), so that it sees what the shadow holds or newer. a row of another key holds the value
 // in the shadow as the source held it at some earlier time, and the source
 // gave that value to the read row since, so the deleted row has a change
 // still to apply, which writes it again (or, a partial update, reads the
@@ -495,6 +500,9 @@ func (a *Postgres) Refresh(ctx context.Context, keys [][]string) error {
 			col[j] = k[i]
 		}
 		args[i] = col
+	}
+	if err := a.waitApplied(ctx); err != nil {
+		return fmt.Errorf("refresh: %w", err)
 	}
 	for attempt := 1; ; attempt++ {
 		var written, cleared [][]string
@@ -569,4 +577,67 @@ func (a *Postgres) refreshSQL() string {
 		strings.Join(vals, ", "), strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
 		a.stored("osc_new"), strings.Join(clashes, ", "),
 		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, a.keyTexts(), cleared)
+}
+
+// pgUnseenPrune is how many transactions unseen holds before Apply forgets
+// the visible ones.
+const pgUnseenPrune = 4096
+
+// applying notes the transactions of changes about to be applied (unseen).
+func (a *Postgres) applying(ctx context.Context, changes []cdc.Change) error {
+	if a.unseen == nil {
+		a.unseen = map[uint32]bool{}
+	}
+	for _, c := range changes {
+		if c.Xid != 0 {
+			a.unseen[c.Xid] = true
+		}
+	}
+	if len(a.unseen) < pgUnseenPrune {
+		return nil
+	}
+	return a.pruneUnseen(ctx)
+}
+
+// pruneUnseen forgets the transactions in unseen that are visible now (then
+// to every later snapshot too).
+func (a *Postgres) pruneUnseen(ctx context.Context) error {
+	if len(a.unseen) == 0 {
+		return nil
+	}
+	xids := make([]int64, 0, len(a.unseen))
+	for x := range a.unseen {
+		xids = append(xids, int64(x))
+	}
+	var left []int64
+	q := "WITH snap AS (SELECT pg_current_snapshot() AS s, pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax) " +
+		"SELECT coalesce(array_agg(x), '{}') FROM snap, unnest($1::bigint[]) AS x WHERE NOT pg_visible_in_snapshot(" + pgFullXid("x", "xmax") + ", s)"
+	if err := a.pool.QueryRow(ctx, q, xids).Scan(&left); err != nil {
+		return fmt.Errorf("visibility of applied transactions: %w", err)
+	}
+	clear(a.unseen)
+	for _, x := range left {
+		a.unseen[uint32(x)] = true
+	}
+	return nil
+}
+
+// waitApplied waits until every transaction the applier applied changes of
+// is visible.
+func (a *Postgres) waitApplied(ctx context.Context) error {
+	for poll := time.Millisecond; ; poll = min(2*poll, pgMovePoll) {
+		if err := a.pruneUnseen(ctx); err != nil {
+			return err
+		}
+		if len(a.unseen) == 0 {
+			return nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for %d applied transactions to be visible: %w", len(a.unseen), ctx.Err())
+		case <-t.C:
+		}
+	}
 }

@@ -416,7 +416,7 @@ func TestClashReviewClearedLostOnResume(t *testing.T) {
 			// The resumed run: a new applier, applying from its checkpoint
 			// (the killed run's copy was done).
 			resumed := NewPostgres(pool, plan)
-			resumed.ResumedCopyDone()
+			resumed.Resumed()
 			if err := resumed.Apply(ctx, changes[c.from:]); err != nil {
 				t.Fatal(err)
 			}

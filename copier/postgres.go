@@ -39,6 +39,10 @@ type Postgres struct {
 	// onConf is " ORDER BY key ON CONFLICT (shadow key) DO NOTHING", onAny
 	// the same without the conflict target (any unique index).
 	onConf, onAny string
+	// deferred: the shadow has a deferrable unique or exclusion constraint,
+	// which PostgreSQL refuses as an arbiter of ON CONFLICT without a
+	// target (see execSkipping).
+	deferred bool
 	// limit is the highest key when the copy started, as text (nil: the
 	// table was empty): rows inserted above it later reach the shadow as
 	// captured changes, so the copy stops there instead of chasing them.
@@ -69,6 +73,9 @@ func (c *Postgres) init(ctx context.Context) error {
 	}
 	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(order, ", "), strings.Join(s.SKeys, ", "))
 	c.onAny = fmt.Sprintf(" ORDER BY %s ON CONFLICT DO NOTHING", strings.Join(order, ", "))
+	if err := c.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indimmediate)", s.Shadow).Scan(&c.deferred); err != nil {
+		return fmt.Errorf("deferrable constraints of %s: %w", s.Shadow, err)
+	}
 	// Read on the first chunk, after change capture started.
 	limit, err := s.Edge(ctx, c.pool, nil, nil, "DESC", 0)
 	if err != nil {
@@ -209,7 +216,10 @@ const pgUniqueViolation = "23505"
 // engine has the applier write the skipped keys' rows as the source holds
 // them then (Chunk.Stale). A skipped key the shadow held costs a source read,
 // never a wrong row. The keys are read in the insert's snapshot, as the
-// source's key columns' texts.
+// source's key columns' texts. A shadow with a deferrable unique or
+// exclusion constraint refuses ON CONFLICT without a target (SQLSTATE
+// 55000: every index would be an arbiter): the chunk then inserts nothing
+// and reports all its rows.
 func (c *Postgres) execSkipping(ctx context.Context, conds []string, args []any) (int64, *cdc.PostgresSnapshot, [][]string, error) {
 	var src, dst []string
 	for i, k := range c.sql.Keys {
@@ -220,9 +230,13 @@ func (c *Postgres) execSkipping(ctx context.Context, conds []string, args []any)
 	if len(conds) > 0 {
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
+	ins := c.sql.Insert + where + c.onAny + " RETURNING ARRAY[" + strings.Join(dst, ", ") + "] AS osc_key"
+	if c.deferred {
+		ins = "SELECT CAST(NULL AS text[]) AS osc_key WHERE false"
+	}
 	// Every part of the statement reads one snapshot: the keys the source
 	// holds are the rows the insert read.
-	q := "WITH ins AS (" + c.sql.Insert + where + c.onAny + " RETURNING ARRAY[" + strings.Join(dst, ", ") + "] AS osc_key) " +
+	q := "WITH ins AS (" + ins + ") " +
 		"SELECT (SELECT count(*) FROM ins), pg_current_snapshot()::text, " +
 		"array(SELECT array_to_json(ARRAY[" + strings.Join(src, ", ") + "])::text FROM " + c.sql.Source + " AS o" + where +
 		andWhere(where) + "ARRAY[" + strings.Join(src, ", ") + "] NOT IN (SELECT osc_key FROM ins))"

@@ -46,9 +46,9 @@ type postgresDialect struct {
 	// identity its publication had when it started.
 	src *cdc.PostgresSource
 	// resumeFrom is the checkpoint's capture position when resuming;
-	// resumedCopyDone: the killed run's copy was done.
-	resumeFrom      string
-	resumedCopyDone bool
+	// resumed: the run resumes a killed one.
+	resumeFrom string
+	resumed    bool
 	// resumedCutOver: Resume found the tables swapped by the killed run;
 	// Cleanup drops its slot and publication too.
 	resumedCutOver bool
@@ -206,8 +206,8 @@ func (d *postgresDialect) NewApplier() (engine.Applier, error) {
 		return nil, err
 	}
 	ap := apply.NewPostgres(d.pool, plan)
-	if d.resumedCopyDone {
-		ap.ResumedCopyDone()
+	if d.resumed {
+		ap.Resumed()
 	}
 	return ap, nil
 }

@@ -206,7 +206,7 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 	d.log.Info("resuming from the killed run's replication slot", "slot", n.Slot, "from", ck.Position, "confirmed", slot.Confirmed.String(),
 		"retained WAL", throttle.FormatBytes(slot.Retained))
 	d.shadow = sh
-	d.resumeFrom, d.resumedCopyDone = ck.Position, ck.CopyDone
+	d.resumeFrom, d.resumed = ck.Position, true
 	return enginePlan(sh.Plan), ck, nil
 }
 
