@@ -848,8 +848,9 @@ func (a *Postgres) Resumed() { a.missing.Store(true) }
 // set: the copy is over, so every row the source holds is in the shadow, and
 // a row that is not is one a clash deleted (its key lost with a killed run's
 // memory); or the run was resumed, and the row is one the copy has yet to
-// reach or one a killed run's clash or refresh deleted. A key that a later operation of the same Apply writes, moves or
-// deletes is left to it (ops: the operations from the statements' first on).
+// reach or one a killed run's clash or refresh deleted. A key that a later
+// operation of the same Apply writes, moves or deletes is left to it (ops:
+// the operations from the statements' first on).
 func (a *Postgres) readMissing(ctx context.Context, stmts []pgStmt, ops []pgOp) error {
 	if !a.missing.Load() {
 		return nil

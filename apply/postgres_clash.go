@@ -466,14 +466,14 @@ func (a *Postgres) upsertClashing(ctx context.Context, query string, args []any,
 // clashed with a shadow row of another key, one of the two not the latest.
 //
 // The read is the newest state of every row it reads, so the row it writes
-// is too, and what it deletes is older: it waits until every change the
+// is too, and what it deletes is older. It waits until every change the
 // applier applied is visible (a transaction is decoded once its commit is
 // flushed, before it is visible: a synchronous standby may not have
-// acknowledged it), so that it sees what the shadow holds or newer. a row of another key holds the value
-// in the shadow as the source held it at some earlier time, and the source
-// gave that value to the read row since, so the deleted row has a change
-// still to apply, which writes it again (or, a partial update, reads the
-// source: its key is cleared). Changes the applier has yet to apply to a
+// acknowledged it), so that it sees what the shadow holds or newer. A row of
+// another key holds the value in the shadow as the source held it at some
+// earlier time, and the source gave that value to the read row since, so
+// the deleted row has a change still to apply, which writes it again (or, a
+// partial update, reads the source: its key is cleared). Changes the applier has yet to apply to a
 // refreshed key write older states, then the latest, in commit order, as
 // after a chunk's read. A refresh runs while the copy does, when moves
 // always read the source: the read being ahead of the applier matters to no
