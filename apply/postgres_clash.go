@@ -32,9 +32,10 @@ import (
 // commit. Its return to that state is a later change, still to be applied.
 // MySQL's REPLACE deletes such rows before writing; the PostgreSQL applier
 // does the same once a write has failed on a unique violation: it applies
-// that batch again one statement per transaction, deleting before each write
-// the shadow rows of other keys that hold the written row's value in any
-// unique index, and remembering their keys (cleared). The later change that
+// that batch again (in one transaction when it holds whole rows only, see
+// applyClashingBatch; else one statement per transaction), deleting before
+// each write the shadow rows of other keys that hold the written row's value
+// in any unique index, and remembering their keys (cleared). The later change that
 // restores such a row writes it whole (an insert or update: every column; a
 // delete), except a partial update (an unchanged TOAST value not sent), which
 // could only update a row the shadow holds: a partial update of a cleared key
@@ -364,6 +365,9 @@ func (a *Postgres) clear(keys [][]string) {
 // statement per transaction, deleting clashing rows before each write (see
 // the comment at the top).
 func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
+	if done, err := a.applyClashingBatch(ctx, ops); done || err != nil {
+		return err
+	}
 	for start := 0; start < len(ops); {
 		if err := a.redirect(ctx, ops[start:start+1]); err != nil {
 			return err
@@ -419,6 +423,81 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 		start = end
 	}
 	return nil
+}
+
+// applyClashingBatch is applyClashing in one transaction, for ops of whole
+// rows only (upserts and deletes): each upsert statement preceded by the
+// deletion of its clashing rows. It reports whether it applied ops: not when
+// they hold a partial update or a move (each needs a transaction of its own),
+// nor when the transaction met a unique violation (a row a chunk was
+// inserting meanwhile: see pgClashAttempts), which rolled it back whole.
+// Under writers that move values between rows faster than the applier
+// follows, most batches clash: this keeps their cost to one round trip.
+func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, error) {
+	if len(a.unique) == 0 {
+		return false, nil
+	}
+	for _, op := range ops {
+		if op.kind != pgUpsert && op.kind != pgDelete {
+			return false, nil
+		}
+	}
+	type run struct {
+		start, end int
+		upsert     bool
+		desc       string
+	}
+	var (
+		b    pgx.Batch
+		runs []run
+	)
+	for start := 0; start < len(ops); {
+		end, query, args, desc, err := a.statement(ops, start)
+		if err != nil {
+			return true, err
+		}
+		r := run{start: start, end: end, upsert: ops[start].kind == pgUpsert, desc: desc}
+		if r.upsert {
+			b.Queue(a.clashUpsert, args...)
+		}
+		b.Queue(query, args...)
+		runs = append(runs, r)
+		start = end
+	}
+	cleared := make([][][]string, len(runs))
+	br := a.pool.SendBatch(ctx, &b)
+	for i, r := range runs {
+		var err error
+		if r.upsert {
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				cleared[i], err = pgx.CollectRows(rows, pgx.RowTo[[]string])
+			}
+		}
+		if err == nil {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			br.Close()
+			if isUniqueViolation(err) {
+				return false, nil
+			}
+			return true, fmt.Errorf("%s into %s: %w", r.desc, a.shadow, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		if isUniqueViolation(err) {
+			return false, nil
+		}
+		return true, fmt.Errorf("commit: %w", err)
+	}
+	for i, r := range runs {
+		a.clear(cleared[i])
+		if err := a.written(ctx, ops[r.start:r.end]); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 // pgClashAttempts bounds how often a write whose clashing rows were deleted

@@ -43,6 +43,9 @@ type Postgres struct {
 	// which PostgreSQL refuses as an arbiter of ON CONFLICT without a
 	// target (see execSkipping).
 	deferred bool
+	// inserted is the rows the copy inserted, analyzed their number at the
+	// shadow's last ANALYZE (see analyze).
+	inserted, analyzed int64
 	// limit is the highest key when the copy started, as text (nil: the
 	// table was empty): rows inserted above it later reach the shadow as
 	// captured changes, so the copy stops there instead of chasing them.
@@ -172,11 +175,62 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: %w", table.PostgresShadowRefusal(err, c.plan))
 	}
+	if err := c.analyze(ctx, rows); err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+	}
 	if upper == nil {
 		return Chunk{Rows: rows, Done: true, Snapshot: snap, Stale: stale}, nil
 	}
 	return Chunk{Last: upper, Rows: int64(size), Done: false, Snapshot: snap, Stale: stale}, nil
 }
+
+// analyze counts the rows the copy inserted and, each time they have doubled
+// since the shadow's last ANALYZE (from pgAnalyzeFirst on), analyzes the
+// shadow. The applier's statements are prepared once per connection, and
+// after five executions PostgreSQL may keep a generic plan for good: one
+// planned while the shadow was empty scans it whole, and went on scanning it
+// for every batch as the copy filled it (the applier 10 to 30 times slower,
+// until autovacuum's ANALYZE replanned it). An ANALYZE invalidates the plans,
+// which are then made for the shadow's size; it samples the fewest rows (a
+// few milliseconds). It waits for no lock: one that another ANALYZE or a
+// vacuum holds is left to the next chunk.
+func (c *Postgres) analyze(ctx context.Context, rows int64) error {
+	c.inserted += rows
+	if c.inserted < max(pgAnalyzeFirst, 2*c.analyzed) {
+		return nil
+	}
+	tx, err := c.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("analyze %s: begin: %w", c.sql.Shadow, err)
+	}
+	// A no-op after Commit.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	// The least sample: the row count is what the plans need, and the
+	// cut-over analyzes the shadow in full before the swap.
+	for _, q := range []string{"SET LOCAL lock_timeout = 1", "SET LOCAL default_statistics_target = 1"} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("analyze %s: %w", c.sql.Shadow, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "ANALYZE "+c.sql.Shadow); err != nil {
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == pgLockNotAvailable {
+			return nil
+		}
+		return fmt.Errorf("analyze %s: %w", c.sql.Shadow, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("analyze %s: commit: %w", c.sql.Shadow, err)
+	}
+	c.analyzed = c.inserted
+	return nil
+}
+
+// pgAnalyzeFirst is how many rows the copy inserts before it first analyzes
+// the shadow (see analyze).
+const pgAnalyzeFirst = 1000
+
+// pgLockNotAvailable is SQLSTATE lock_not_available (a lock_timeout).
+const pgLockNotAvailable = "55P03"
 
 // The ways a chunk is inserted, each tried after the one before it failed on
 // a unique violation.

@@ -178,3 +178,45 @@ func TestPostgresCopyEdges(t *testing.T) {
 		t.Error("bound with too few values: no error")
 	}
 }
+
+// The copy analyzes the shadow each time the rows it inserted have doubled
+// (from 1,000 on), so that the applier's cached plans are made again for the
+// shadow's size (see Postgres.analyze).
+func TestPostgresCopyAnalyzes(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".an (id int PRIMARY KEY, v text)",
+		"INSERT INTO "+pgTestSchema+".an SELECT i, 'v' || i FROM generate_series(1, 2500) i",
+		"CREATE TABLE "+pgTestSchema+".an2 (LIKE "+pgTestSchema+".an INCLUDING ALL)",
+	)
+	c := NewPostgres(pool, pgTestPlan(t, pool, "an", "an2", "id"))
+	ctx := context.Background()
+	reltuples := func() float64 {
+		t.Helper()
+		var n float64
+		if err := pool.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE oid = '"+pgTestSchema+".an2'::regclass").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var after []any
+	for chunk := 1; ; chunk++ {
+		ch, err := c.CopyChunk(ctx, after, 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Analyzed after 1,200 rows (chunk 4), then after 2,400 (chunk 8).
+		switch n := reltuples(); {
+		case chunk < 4 && n > 0:
+			t.Fatalf("after chunk %d the shadow was analyzed (%v rows) before 1,000 rows were copied", chunk, n)
+		case chunk >= 4 && chunk < 8 && n != 1200:
+			t.Fatalf("after chunk %d the shadow's statistics count %v rows, want 1200 (analyzed at the first 1,000)", chunk, n)
+		case chunk >= 8 && n != 2400:
+			t.Fatalf("after chunk %d the shadow's statistics count %v rows, want 2400 (analyzed once they doubled)", chunk, n)
+		}
+		if ch.Done {
+			break
+		}
+		after = ch.Last
+	}
+}
