@@ -999,17 +999,7 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	}
 	// The rows of other keys that hold the new row's values in a unique
 	// index go first (see postgres_clash.go); their keys are returned.
-	clashes, clashNames := a.clashCTEs("osc_cmp")
-	after, cleared := "", "'[]'::jsonb"
-	if len(clashes) > 0 {
-		var sel []string
-		for _, n := range clashNames {
-			after += " AND (SELECT count(*) FROM " + n + ") >= 0"
-			sel = append(sel, "SELECT osc_key FROM "+n)
-		}
-		cleared = "coalesce((SELECT jsonb_agg(osc_key) FROM (" + strings.Join(sel, " UNION ") + ") AS c), '[]'::jsonb)"
-		clashes[len(clashes)-1] += ", "
-	}
+	clashes, after, cleared := a.clashDeletes("osc_cmp")
 	// A data-modifying WITH runs to completion whether or not the main query
 	// reads it; every part of the statement reads the same snapshot, the one
 	// pg_current_snapshot returns. The row is rebuilt from the change's
@@ -1028,7 +1018,7 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 		pgFullXid("$1::bigint", "xmax"),
 		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
 		a.shadow, oldKey,
-		strings.Join(newRow, ", "), row, a.stored("osc_new"), strings.Join(clashes, ", "),
+		strings.Join(newRow, ", "), row, a.stored("osc_new"), clashes,
 		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, cleared), args, nil
 }
 

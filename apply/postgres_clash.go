@@ -169,6 +169,25 @@ func (a *Postgres) clashCTEs(rel string) (ctes, names []string) {
 	return ctes, names
 }
 
+// clashDeletes is clashCTEs for a statement that writes rel's rows once
+// their clashing rows are deleted: the WITH entries, each followed by ", ";
+// the conditions (" AND …") by which the insert reads every entry, so that
+// the deletions run before it (an unread data-modifying WITH runs last); and
+// the SQL of the deleted rows' keys (keyTexts) as a jsonb array.
+func (a *Postgres) clashDeletes(rel string) (with, after, cleared string) {
+	ctes, names := a.clashCTEs(rel)
+	if len(ctes) == 0 {
+		return "", "", "'[]'::jsonb"
+	}
+	var sel []string
+	for i, n := range names {
+		with += ctes[i] + ", "
+		after += " AND (SELECT count(*) FROM " + n + ") >= 0"
+		sel = append(sel, "SELECT osc_key FROM "+n)
+	}
+	return with, after, "coalesce((SELECT jsonb_agg(osc_key) FROM (" + strings.Join(sel, " UNION ") + ") AS c), '[]'::jsonb)"
+}
+
 // keyTexts is the SQL of a shadow row's key as text[]: each column's value of
 // the source's type, as text, the form normKeys gives a change's key.
 func (a *Postgres) keyTexts() string {
@@ -636,17 +655,7 @@ func (a *Postgres) refreshSQL() string {
 	if len(set) > 0 {
 		action = "DO UPDATE SET " + strings.Join(set, ", ")
 	}
-	clashes, clashNames := a.clashCTEs("osc_cmp")
-	after, cleared := "", "'[]'::jsonb"
-	if len(clashes) > 0 {
-		var sel []string
-		for _, n := range clashNames {
-			after += " AND (SELECT count(*) FROM " + n + ") >= 0"
-			sel = append(sel, "SELECT osc_key FROM "+n)
-		}
-		cleared = "coalesce((SELECT jsonb_agg(osc_key) FROM (" + strings.Join(sel, " UNION ") + ") AS c), '[]'::jsonb)"
-		clashes[len(clashes)-1] += ", "
-	}
+	clashes, after, cleared := a.clashDeletes("osc_cmp")
 	// As in moveSourceSQL: every part of the statement reads one snapshot,
 	// and the insert reads the clashes' deletions, so that they run first.
 	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s FROM (SELECT %s FROM %s WHERE (%s) IN (SELECT %s FROM unnest(%s) AS u(%s))) AS %s), "+
@@ -654,7 +663,7 @@ func (a *Postgres) refreshSQL() string {
 		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE true%s ON CONFLICT (%s) %s RETURNING %s) "+
 		"SELECT coalesce((SELECT jsonb_agg(osc_key) FROM ins), '[]'::jsonb), %s",
 		strings.Join(vals, ", "), strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
-		a.stored("osc_new"), strings.Join(clashes, ", "),
+		a.stored("osc_new"), clashes,
 		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, a.keyTexts(), cleared)
 }
 

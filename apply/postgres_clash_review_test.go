@@ -12,7 +12,6 @@ import (
 	"osc/cdc"
 	"osc/copier"
 	"osc/internal/testdb"
-	"osc/internal/testplan"
 	"osc/table"
 )
 
@@ -36,25 +35,13 @@ func clashrvPool(t *testing.T) *pgxpool.Pool {
 // pgTestPlan does, in the review's schema.
 func clashrvPlan(t *testing.T, pool *pgxpool.Pool, src, shadow string) *table.Plan {
 	t.Helper()
-	tb, key, idx := testplan.PostgresTable(t, pool, clashrvSchema, src)
-	sh, _, _ := testplan.PostgresTable(t, pool, clashrvSchema, shadow)
-	p := &table.Plan{Source: tb, Shadow: sh, Key: key, KeyIndex: idx}
-	for i, c := range tb.Columns {
-		if j := sh.ColumnIndex(c.Name); !c.Generated && j >= 0 && !sh.Columns[j].Generated {
-			p.Mapping = append(p.Mapping, table.ColumnMap{Source: c.Name, Shadow: c.Name, SourceIndex: i})
-		}
-	}
-	return p
+	return schemaPlan(t, pool, clashrvSchema, src, shadow)
 }
 
 // clashrvRows is a table's rows as text, ordered by id.
 func clashrvRows(t *testing.T, pool *pgxpool.Pool, name string) string {
 	t.Helper()
-	var got string
-	if err := pool.QueryRow(context.Background(), "SELECT coalesce(string_agg(x::text, ';' ORDER BY id), '') FROM "+clashrvSchema+"."+name+" x").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	return got
+	return schemaRows(t, pool, clashrvSchema, name)
 }
 
 // clashrvNewerRow runs the scenario of TestPostgresApplyClashWithNewerRow on

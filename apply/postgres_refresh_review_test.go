@@ -10,7 +10,6 @@ import (
 	"osc/cdc"
 	"osc/copier"
 	"osc/internal/testdb"
-	"osc/internal/testplan"
 	"osc/table"
 )
 
@@ -30,25 +29,13 @@ func rrPool(t *testing.T) *pgxpool.Pool {
 // rrPlan maps src's columns to the same-named columns of shadow.
 func rrPlan(t *testing.T, pool *pgxpool.Pool, src, shadow string) *table.Plan {
 	t.Helper()
-	tb, key, idx := testplan.PostgresTable(t, pool, rrSchema, src)
-	sh, _, _ := testplan.PostgresTable(t, pool, rrSchema, shadow)
-	p := &table.Plan{Source: tb, Shadow: sh, Key: key, KeyIndex: idx}
-	for i, c := range tb.Columns {
-		if j := sh.ColumnIndex(c.Name); !c.Generated && j >= 0 && !sh.Columns[j].Generated {
-			p.Mapping = append(p.Mapping, table.ColumnMap{Source: c.Name, Shadow: c.Name, SourceIndex: i})
-		}
-	}
-	return p
+	return schemaPlan(t, pool, rrSchema, src, shadow)
 }
 
 // rrRows is a table's rows as text, ordered by id.
 func rrRows(t *testing.T, pool *pgxpool.Pool, name string) string {
 	t.Helper()
-	var got string
-	if err := pool.QueryRow(context.Background(), "SELECT coalesce(string_agg(x::text, ';' ORDER BY id), '') FROM "+rrSchema+"."+name+" x").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	return got
+	return schemaRows(t, pool, rrSchema, name)
 }
 
 // DEFECT (fixed: the copier, on such a shadow, inserts none of the chunk's

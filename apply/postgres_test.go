@@ -32,17 +32,17 @@ func pgTestPool(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-// pgTestTable reads a table's columns and primary key from the catalog.
-func pgTestTable(t *testing.T, pool *pgxpool.Pool, name string) (*table.Table, []string, []int) {
-	t.Helper()
-	return testplan.PostgresTable(t, pool, pgTestSchema, name)
-}
-
 // pgTestPlan maps src's columns to the same-named columns of shadow.
 func pgTestPlan(t *testing.T, pool *pgxpool.Pool, src, shadow string) *table.Plan {
 	t.Helper()
-	tb, key, idx := pgTestTable(t, pool, src)
-	sh, _, _ := pgTestTable(t, pool, shadow)
+	return schemaPlan(t, pool, pgTestSchema, src, shadow)
+}
+
+// schemaPlan is pgTestPlan in another schema.
+func schemaPlan(t *testing.T, pool *pgxpool.Pool, schema, src, shadow string) *table.Plan {
+	t.Helper()
+	tb, key, idx := testplan.PostgresTable(t, pool, schema, src)
+	sh, _, _ := testplan.PostgresTable(t, pool, schema, shadow)
 	p := &table.Plan{Source: tb, Shadow: sh, Key: key, KeyIndex: idx}
 	for i, c := range tb.Columns {
 		if j := sh.ColumnIndex(c.Name); !c.Generated && j >= 0 && !sh.Columns[j].Generated {
@@ -50,6 +50,16 @@ func pgTestPlan(t *testing.T, pool *pgxpool.Pool, src, shadow string) *table.Pla
 		}
 	}
 	return p
+}
+
+// schemaRows is the rows of schema.name as text, ordered by id.
+func schemaRows(t *testing.T, pool *pgxpool.Pool, schema, name string) string {
+	t.Helper()
+	var got string
+	if err := pool.QueryRow(context.Background(), "SELECT coalesce(string_agg(x::text, ';' ORDER BY id), '') FROM "+schema+"."+name+" x").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func pgTestName(t *testing.T) string {
