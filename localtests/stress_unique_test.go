@@ -64,16 +64,14 @@ func pgUniqueVariants() []stressVariant {
 			extra: []string{"--chunk-size", "50"},
 		},
 		{
-			// unique_moves with a writer at full speed: the applier stays
-			// further behind the copy, and chunks meet its older rows all
-			// the time. Two writers at full speed make changes faster than
-			// osc resolves their clashes on 2 cores (runs took 40 to 75 s,
-			// close to the time limit): a speed limit, not a wrong row.
+			// unique_moves with its two writers at full speed: the applier
+			// stays further behind the copy, chunks meet its older rows all
+			// the time, and most batches clash.
 			name:   "unique_moves_fast",
 			create: pgUniqueMovesCreate,
 			alter:  "ALTER COLUMN n TYPE bigint",
 			key:    "id", cols: []string{"n", "s", "d"}, unique: "u",
-			writers: 1,
+			writers: 2,
 			extra:   []string{"--chunk-size", "50"},
 		},
 		{
