@@ -2,7 +2,6 @@ package copier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -292,36 +291,12 @@ func (c *Postgres) execSkipping(ctx context.Context, conds []string, args []any)
 	// holds are the rows the insert read.
 	q := "WITH ins AS (" + ins + ") " +
 		"SELECT (SELECT count(*) FROM ins), pg_current_snapshot()::text, " +
-		"array(SELECT array_to_json(ARRAY[" + strings.Join(src, ", ") + "])::text FROM " + c.sql.Source + " AS o" + where +
-		andWhere(where) + "ARRAY[" + strings.Join(src, ", ") + "] NOT IN (SELECT osc_key FROM ins))"
-	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("begin: %w", err)
-	}
-	// A no-op after Commit.
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var (
-		rows    int64
-		text    string
-		skipped []string
-	)
-	if err := tx.QueryRow(ctx, q, args...).Scan(&rows, &text, &skipped); err != nil {
-		return 0, nil, nil, err
-	}
-	snap, err := cdc.ParsePostgresSnapshot(text)
+		"coalesce((SELECT jsonb_agg(ARRAY[" + strings.Join(src, ", ") + "]) FROM " + c.sql.Source + " AS o" + where +
+		andWhere(where) + "ARRAY[" + strings.Join(src, ", ") + "] NOT IN (SELECT osc_key FROM ins)), '[]'::jsonb)"
+	var stale [][]string
+	rows, snap, err := c.run(ctx, q, args, &stale)
 	if err != nil {
 		return 0, nil, nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, nil, nil, fmt.Errorf("commit: %w", err)
-	}
-	stale := make([][]string, 0, len(skipped))
-	for _, s := range skipped {
-		var k []string
-		if err := json.Unmarshal([]byte(s), &k); err != nil {
-			return 0, nil, nil, fmt.Errorf("skipped key %s: %w", s, err)
-		}
-		stale = append(stale, k)
 	}
 	return rows, snap, stale, nil
 }
@@ -340,6 +315,13 @@ func andWhere(where string) string {
 // statement's own, read by pg_current_snapshot() in the same statement (every
 // part of a statement with a data-modifying WITH runs on one snapshot).
 func (c *Postgres) exec(ctx context.Context, insert string, args []any) (int64, *cdc.PostgresSnapshot, error) {
+	return c.run(ctx, "WITH ins AS ("+insert+" RETURNING 1) SELECT (SELECT count(*) FROM ins), pg_current_snapshot()::text", args)
+}
+
+// run runs a chunk's statement, which returns the rows it inserted, the
+// snapshot it read (as text) and then the columns extra is scanned into, in
+// its own READ COMMITTED transaction.
+func (c *Postgres) run(ctx context.Context, q string, args []any, extra ...any) (int64, *cdc.PostgresSnapshot, error) {
 	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return 0, nil, fmt.Errorf("begin: %w", err)
@@ -350,8 +332,7 @@ func (c *Postgres) exec(ctx context.Context, insert string, args []any) (int64, 
 		rows int64
 		text string
 	)
-	q := "WITH ins AS (" + insert + " RETURNING 1) SELECT (SELECT count(*) FROM ins), pg_current_snapshot()::text"
-	if err := tx.QueryRow(ctx, q, args...).Scan(&rows, &text); err != nil {
+	if err := tx.QueryRow(ctx, q, args...).Scan(append([]any{&rows, &text}, extra...)...); err != nil {
 		return 0, nil, err
 	}
 	snap, err := cdc.ParsePostgresSnapshot(text)
