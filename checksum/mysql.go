@@ -161,7 +161,7 @@ var errLockAttempt = errors.New("checksum lock attempt timed out")
 
 // Open locks the original against writes, calls blocked, opens n snapshot
 // readers and unlocks, retrying a lock wait that times out.
-func (m *MySQL) Open(ctx context.Context, n int, blocked func(context.Context) error) ([]engine.ChecksumReader, error) {
+func (m *MySQL) Open(ctx context.Context, n int, ready, blocked func(context.Context) error) ([]engine.ChecksumReader, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("checksum: %d readers", n)
 	}
@@ -182,6 +182,11 @@ func (m *MySQL) Open(ctx context.Context, n int, blocked func(context.Context) e
 	}
 	retries := max(m.opt.Retries, 1)
 	for attempt := 1; ; attempt++ {
+		if ready != nil {
+			if err := ready(ctx); err != nil {
+				return nil, fmt.Errorf("checksum lock attempt %d: %w", attempt, err)
+			}
+		}
 		readers, err := m.open(ctx, n, blocked)
 		if err == nil {
 			return readers, nil

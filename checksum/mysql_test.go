@@ -77,7 +77,7 @@ func nothing(context.Context) error { return nil }
 func myChunks(t *testing.T, ck *checksum.MySQL, size int, blocked func(context.Context) error) (engine.ChecksumReader, []engine.ChecksumChunk) {
 	t.Helper()
 	ctx := context.Background()
-	readers, err := ck.Open(ctx, 1, blocked)
+	readers, err := ck.Open(ctx, 1, nil, blocked)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestMySQLNoFalseMismatch(t *testing.T) {
 					defer func() {
 						// Put the row back.
 						ctx := context.Background()
-						readers, err := ck.Open(ctx, 1, func(ctx context.Context) error {
+						readers, err := ck.Open(ctx, 1, nil, func(ctx context.Context) error {
 							return ck.Recopy(ctx, []engine.ChecksumChunk{{After: []any{int64(399)}, Upto: []any{int64(400)}}})
 						})
 						if err != nil {
@@ -370,7 +370,7 @@ func TestMySQLRepair(t *testing.T) {
 				if d != c.diff {
 					t.Errorf("diff: %s\nwant: %s", d, c.diff)
 				}
-				readers, err := ck.Open(ctx, 2, func(ctx context.Context) error { return ck.Recopy(ctx, []engine.ChecksumChunk{ch}) })
+				readers, err := ck.Open(ctx, 2, nil, func(ctx context.Context) error { return ck.Recopy(ctx, []engine.ChecksumChunk{ch}) })
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -407,7 +407,7 @@ func TestMySQLUnorderedKey(t *testing.T) {
 	if differ[0] != `key (k="c"): column "v" differs: original 3, shadow 5` {
 		t.Errorf("diff: %v", differ)
 	}
-	_, err := ck.Open(context.Background(), 1, func(ctx context.Context) error { return ck.Recopy(ctx, chunks[:1]) })
+	_, err := ck.Open(context.Background(), 1, nil, func(ctx context.Context) error { return ck.Recopy(ctx, chunks[:1]) })
 	if err == nil || !strings.Contains(err.Error(), "cannot be repaired") || !strings.Contains(err.Error(), "key column k") {
 		t.Errorf("recopy: %v", err)
 	}
@@ -422,7 +422,7 @@ func TestMySQLOpenBlocksWriters(t *testing.T) {
 	ck := myChecksum(t, db, plan)
 	done := make(chan error, 1)
 	var waited bool
-	readers, err := ck.Open(ctx, 2, func(ctx context.Context) error {
+	readers, err := ck.Open(ctx, 2, nil, func(ctx context.Context) error {
 		go func() {
 			_, err := db.Exec("INSERT INTO ckmy_rep VALUES (50, 'w', 'written')")
 			done <- err
@@ -473,7 +473,7 @@ func TestMySQLOpenTooManyReaders(t *testing.T) {
 	plan := myRepairTable(t, db)
 	ck := myChecksum(t, db, plan)
 	most := db.Stats().MaxOpenConnections
-	readers, err := ck.Open(context.Background(), most, func(context.Context) error { return nil })
+	readers, err := ck.Open(context.Background(), most, nil, func(context.Context) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,7 +509,7 @@ func TestMySQLOpenWaitsForWriters(t *testing.T) {
 	}
 	calls := 0
 	blocked := func(context.Context) error { calls++; return nil }
-	if _, err := one.Open(ctx, 1, blocked); err == nil || !strings.Contains(err.Error(), "Lock wait timeout") || calls != 0 {
+	if _, err := one.Open(ctx, 1, nil, blocked); err == nil || !strings.Contains(err.Error(), "Lock wait timeout") || calls != 0 {
 		t.Fatalf("one attempt with the transaction open: %v (blocked called %d times)", err, calls)
 	}
 
@@ -522,7 +522,7 @@ func TestMySQLOpenWaitsForWriters(t *testing.T) {
 		tx.Commit()
 	}()
 	start := time.Now()
-	readers, err := ck.Open(ctx, 1, blocked)
+	readers, err := ck.Open(ctx, 1, nil, blocked)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -582,7 +582,7 @@ func BenchmarkMySQLChecksum(b *testing.B) {
 			for range b.N {
 				start := time.Now()
 				// One reader bounds the chunks, the others compare them.
-				readers, err := ck.Open(ctx, c.threads+1, nothing)
+				readers, err := ck.Open(ctx, c.threads+1, nil, nothing)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -648,7 +648,7 @@ func TestMySQLRecopyRefusesRenumbered(t *testing.T) {
 	}
 	ck := myChecksum(t, db, plan)
 	testdb.ExecMySQL(t, db, "UPDATE ckmy_renum SET u = NULL WHERE id = 2")
-	_, err := ck.Open(context.Background(), 1, func(ctx context.Context) error {
+	_, err := ck.Open(context.Background(), 1, nil, func(ctx context.Context) error {
 		return ck.Recopy(ctx, []engine.ChecksumChunk{{After: []any{int64(1)}, Upto: []any{int64(2)}}})
 	})
 	if err == nil || !strings.Contains(err.Error(), "NULL") {

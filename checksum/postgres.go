@@ -191,7 +191,7 @@ func (c *Postgres) keyOrder(ctx context.Context, s *copier.PostgresStatements) (
 // wait longer than the lock timeout, a deadlock, or a blocked that takes
 // longer than the lock timeout rolls the attempt back; Open tries again
 // after a short pause, up to Retries attempts in all.
-func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context) error) ([]engine.ChecksumReader, error) {
+func (c *Postgres) Open(ctx context.Context, n int, ready, blocked func(context.Context) error) ([]engine.ChecksumReader, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("checksum: %d readers", n)
 	}
@@ -215,6 +215,11 @@ func (c *Postgres) Open(ctx context.Context, n int, blocked func(context.Context
 				return nil, err
 			}
 		} else {
+			if ready != nil {
+				if err := ready(ctx); err != nil {
+					return nil, fmt.Errorf("checksum: lock attempt %d: %w", attempt, err)
+				}
+			}
 			readers, err = c.attempt(ctx, n, blocked)
 		}
 		if err == nil {

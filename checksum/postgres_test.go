@@ -78,7 +78,7 @@ func pgckOpen(t testing.TB, ck *Postgres, n int, blocked func(context.Context) e
 	if blocked == nil {
 		blocked = func(context.Context) error { return nil }
 	}
-	rs, err := ck.Open(context.Background(), n, blocked)
+	rs, err := ck.Open(context.Background(), n, nil, blocked)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func pgckOpen(t testing.TB, ck *Postgres, n int, blocked func(context.Context) e
 // there is none.
 func pgckOpenErr(t testing.TB, ck *Postgres, n int, blocked func(context.Context) error) error {
 	t.Helper()
-	rs, err := ck.Open(context.Background(), n, blocked)
+	rs, err := ck.Open(context.Background(), n, nil, blocked)
 	pgckClose(t, rs)
 	return err
 }
@@ -150,7 +150,7 @@ func pgckDiffering(res []pgckResult) []pgckResult {
 // difference of a chunk that differs.
 func pgckRequireEqual(t testing.TB, ck *Postgres, size int) []pgckResult {
 	t.Helper()
-	rs, err := ck.Open(context.Background(), 2, func(context.Context) error { return nil })
+	rs, err := ck.Open(context.Background(), 2, nil, func(context.Context) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func TestPostgresChecksumLock(t *testing.T) {
 		t.Errorf("Open with a failing blocked: %v", err)
 	}
 	most := int(pool.Config().MaxConns)
-	if readers, err := ck.Open(ctx, most, func(context.Context) error { return nil }); err != nil || len(readers) != most-2 {
+	if readers, err := ck.Open(ctx, most, nil, func(context.Context) error { return nil }); err != nil || len(readers) != most-2 {
 		t.Errorf("Open of %d readers with a pool of %d: %d readers, %v; want %d", most, most, len(readers), err, most-2)
 	} else {
 		for _, r := range readers {

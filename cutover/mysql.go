@@ -64,7 +64,7 @@ var errAttempt = errors.New("cut-over attempt timed out")
 // sentry that still exists: the tables are never swapped before the drain.
 // A failed attempt leaves no lock and no sentry, and is retried; once the
 // rename happened there is no retry.
-func MySQL(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(context.Context) error) error {
+func MySQL(ctx context.Context, db *sql.DB, o MySQLOptions, ready, drain func(context.Context) error) error {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -78,6 +78,11 @@ func MySQL(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(context.C
 	}
 	retries := max(o.Retries, 1)
 	for attempt := 1; ; attempt++ {
+		if ready != nil {
+			if err := ready(ctx); err != nil {
+				return fmt.Errorf("cut-over attempt %d of %d: %w", attempt, retries, err)
+			}
+		}
 		log.Info("cut-over attempt", "attempt", attempt, "of", retries, "table", o.Table)
 		start := time.Now()
 		swapped, err := mysqlAttempt(ctx, db, o, drain)

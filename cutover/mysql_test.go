@@ -78,7 +78,7 @@ func TestMySQLCutOverUnderWrites(t *testing.T) {
 		return nil
 	}
 	err := MySQL(context.Background(), db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
-		LockTimeout: 2 * time.Second, Retries: 3, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}, drain)
+		LockTimeout: 2 * time.Second, Retries: 3, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}, nil, drain)
 	time.Sleep(50 * time.Millisecond)
 	stop()
 	wg.Wait()
@@ -170,7 +170,7 @@ func TestMySQLCutOverQueuedWritersReachNewTable(t *testing.T) {
 			return nil
 		}
 		err := MySQL(context.Background(), db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
-			LockTimeout: 2 * time.Second, Retries: 3}, drain)
+			LockTimeout: 2 * time.Second, Retries: 3}, nil, drain)
 		time.Sleep(20 * time.Millisecond)
 		stop()
 		wg.Wait()
@@ -227,7 +227,7 @@ func TestMySQLCutOverAnalyzesShadow(t *testing.T) {
 		t.Fatalf("the shadow's statistics say %d rows before the cut-over; the test needs them stale", n)
 	}
 	if err := MySQL(context.Background(), db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
-		LockTimeout: 2 * time.Second, Retries: 3}, func(context.Context) error { return nil }); err != nil {
+		LockTimeout: 2 * time.Second, Retries: 3}, nil, func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if n := stats(tbl); n < 4000 {
@@ -238,7 +238,7 @@ func TestMySQLCutOverAnalyzesShadow(t *testing.T) {
 // Names that sort before the table would let queued writers reach the old
 // table: the cut-over refuses them.
 func TestMySQLCutOverRefusesNamesSortingFirst(t *testing.T) {
-	err := MySQL(context.Background(), nil, MySQLOptions{Schema: "s", Table: "t", Shadow: "_t_gho", Old: "_t_del"}, nil)
+	err := MySQL(context.Background(), nil, MySQLOptions{Schema: "s", Table: "t", Shadow: "_t_gho", Old: "_t_del"}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "must sort after") {
 		t.Fatalf("err = %v, want a refusal of names sorting before the table", err)
 	}
@@ -265,7 +265,7 @@ func TestMySQLCutOverGivesUp(t *testing.T) {
 	}
 	drain := func(context.Context) error { t.Error("drain called without the lock"); return nil }
 	err = MySQL(context.Background(), db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
-		LockTimeout: time.Second, Retries: 2}, drain)
+		LockTimeout: time.Second, Retries: 2}, nil, drain)
 	if err == nil {
 		t.Fatal("cut-over succeeded under a held lock")
 	}
@@ -299,7 +299,7 @@ func TestMySQLCutOverCancelled(t *testing.T) {
 	defer cancel()
 	drain := func(context.Context) error { cancel(); return nil }
 	err := MySQL(ctx, db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
-		LockTimeout: time.Second, Retries: 3}, drain)
+		LockTimeout: time.Second, Retries: 3}, nil, drain)
 	if err == nil {
 		t.Fatal("cut-over succeeded after cancellation")
 	}

@@ -66,7 +66,7 @@ var errDrainTimeout = errors.New("the last changes were not applied within the l
 //
 // drain is called with the original locked and returns once every change
 // committed before the call has been applied to the shadow.
-func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts PostgresOptions, drain func(context.Context) error) error {
+func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts PostgresOptions, ready, drain func(context.Context) error) error {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -97,6 +97,11 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 	}
 	timeout := min(pgFirstLockTimeout, opts.LockTimeout)
 	for attempt := 1; ; attempt++ {
+		if ready != nil {
+			if err := ready(ctx); err != nil {
+				return fmt.Errorf("cut-over attempt %d: %w", attempt, err)
+			}
+		}
 		if err := CancelPostgresAutovacuum(ctx, pool, plan, log); err != nil {
 			return fmt.Errorf("cut-over attempt %d: %w", attempt, err)
 		}

@@ -25,7 +25,7 @@ func TestPostgresCutOverForeignKeyChecked(t *testing.T) {
 		t.Fatalf("foreign keys %+v: want one, checked before the cut-over", sh.ForeignKeys)
 	}
 	oldOID := pgQuery[uint32](t, pool, "SELECT 'pgcut_test.child'::regclass::oid")
-	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{LockTimeout: time.Second, Retries: 2, ForeignKeys: sh.ForeignKeys},
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{LockTimeout: time.Second, Retries: 2, ForeignKeys: sh.ForeignKeys}, nil,
 		func(context.Context) error { t.Error("drained: the check should have failed first"); return nil })
 	var v *table.PostgresForeignKeyViolation
 	if !errors.As(err, &v) || v.Name != "child_p_fk" || v.Key != "6" || v.Columns != "p" {
@@ -47,7 +47,7 @@ func TestPostgresCutOverForeignKeyNotValid(t *testing.T) {
 		"INSERT INTO child SELECT i, i FROM generate_series(1, 5) i",
 	)
 	sh := pgTestShadow(t, pool, "child", "ADD CONSTRAINT child_p_fk FOREIGN KEY (p) REFERENCES pgcut_test.parent")
-	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{LockTimeout: time.Second, Retries: 2, ForeignKeys: sh.ForeignKeys},
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{LockTimeout: time.Second, Retries: 2, ForeignKeys: sh.ForeignKeys}, nil,
 		func(ctx context.Context) error {
 			_, err := pool.Exec(ctx, "INSERT INTO pgcut_test._child_osc VALUES (7, 9)")
 			return err

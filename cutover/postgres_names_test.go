@@ -148,7 +148,7 @@ func TestPostgresSameAsPlainAlter(t *testing.T) {
 
 			sh := pgTestShadow(t, pool, "t", strings.ReplaceAll(c.alter, "{s}", pgTestSchema))
 			err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{LockTimeout: 2 * time.Second, Retries: 3, ForeignKeys: sh.ForeignKeys,
-				Checks: sh.Checks, Renames: sh.Renames, RestartedIdentity: sh.RestartedIdentity}, func(context.Context) error { return nil })
+				Checks: sh.Checks, Renames: sh.Renames, RestartedIdentity: sh.RestartedIdentity}, nil, func(context.Context) error { return nil })
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -150,7 +150,7 @@ func TestPostgresCutOverUnderWrites(t *testing.T) {
 	)
 	time.Sleep(100 * time.Millisecond)
 	drained := 0
-	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 2 * time.Second, Retries: 10, ForeignKeys: sh.ForeignKeys},
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 2 * time.Second, Retries: 10, ForeignKeys: sh.ForeignKeys}, nil,
 		func(ctx context.Context) error {
 			drained++
 			time.Sleep(50 * time.Millisecond) // writers queue up on the lock meanwhile
@@ -255,7 +255,7 @@ func TestPostgresCutOverIdentity(t *testing.T) {
 	sh := pgTestShadow(t, pool, "ident", "ALTER COLUMN id TYPE bigint")
 	w := pgStartWriters(pool, "INSERT INTO pgcut_test.ident (v) VALUES ('w')")
 	time.Sleep(50 * time.Millisecond)
-	if err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: time.Second, Retries: 5},
+	if err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: time.Second, Retries: 5}, nil,
 		func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestPostgresCutOverRetries(t *testing.T) {
 
 	release := hold()
 	var tries []time.Duration
-	err := Postgres(ctx, pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 150 * time.Millisecond, Retries: 3},
+	err := Postgres(ctx, pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 150 * time.Millisecond, Retries: 3}, nil,
 		func(context.Context) error { t.Error("drained without the lock"); return nil })
 	release()
 	if err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") || !pgRetryable(errors.Unwrap(err)) {
@@ -312,7 +312,7 @@ func TestPostgresCutOverRetries(t *testing.T) {
 		release()
 	}()
 	start := time.Now()
-	err = Postgres(ctx, pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 150 * time.Millisecond, Retries: 20},
+	err = Postgres(ctx, pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 150 * time.Millisecond, Retries: 20}, nil,
 		func(context.Context) error { tries = append(tries, time.Since(start)); return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +330,7 @@ func TestPostgresCutOverSlowDrain(t *testing.T) {
 	pool := pgTestPool(t, "CREATE TABLE slow (id int PRIMARY KEY)")
 	sh := pgTestShadow(t, pool, "slow", "ADD COLUMN c int")
 	calls := 0
-	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 100 * time.Millisecond, Retries: 5},
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 100 * time.Millisecond, Retries: 5}, nil,
 		func(ctx context.Context) error {
 			calls++
 			if calls == 1 {
@@ -353,7 +353,7 @@ func TestPostgresCutOverRefusesChangedTable(t *testing.T) {
 	pool := pgTestPool(t, "CREATE TABLE drift (id int PRIMARY KEY, v text)", "INSERT INTO drift VALUES (1, 'a')")
 	sh := pgTestShadow(t, pool, "drift", "ADD COLUMN c int")
 	testdb.ExecPostgresIn(t, pool, pgTestSchema, "ALTER TABLE pgcut_test.drift ADD COLUMN added_meanwhile int")
-	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: time.Second, Retries: 3},
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: time.Second, Retries: 3}, nil,
 		func(context.Context) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "changed during the migration") || !strings.Contains(err.Error(), "added_meanwhile") {
 		t.Fatalf("err %v, want the cut-over refused because the table changed", err)
@@ -369,7 +369,7 @@ func TestPostgresCutOverRefusesNewTrigger(t *testing.T) {
 	pool := pgTestPool(t, "CREATE TABLE trig (id int PRIMARY KEY, v text)", "INSERT INTO trig VALUES (1, 'a')")
 	sh := pgTestShadow(t, pool, "trig", "ADD COLUMN c int")
 	testdb.ExecPostgresIn(t, pool, pgTestSchema, "CREATE TRIGGER added_meanwhile BEFORE UPDATE ON pgcut_test.trig FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()")
-	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: time.Second, Retries: 3},
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: time.Second, Retries: 3}, nil,
 		func(context.Context) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "changed during the migration") || !strings.Contains(err.Error(), "added_meanwhile") {
 		t.Fatalf("err %v, want the cut-over refused because a trigger was added", err)

@@ -220,7 +220,7 @@ func (d *mysqlDialect) NewChecksum() (engine.Checksum, error) {
 	})
 }
 
-func (d *mysqlDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
+func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
 	plan, err := d.made()
 	if err != nil {
 		return err
@@ -236,7 +236,7 @@ func (d *mysqlDialect) CutOver(ctx context.Context, drain func(context.Context) 
 		LockTimeout: d.cfg.CutOverLockTimeout,
 		Retries:     d.cfg.CutOverRetries,
 		Log:         d.log,
-	}, drain)
+	}, ready, drain)
 }
 
 func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {

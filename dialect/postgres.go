@@ -224,7 +224,7 @@ func (d *postgresDialect) NewChecksum() (engine.Checksum, error) {
 	}), nil
 }
 
-func (d *postgresDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
+func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
 	plan, err := d.made()
 	if err != nil {
 		return err
@@ -240,7 +240,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, drain func(context.Contex
 		OwnerSet:          d.shadow.OwnerSet,
 		Publication:       d.names.Publication,
 		Log:               d.log,
-	}, drain)
+	}, ready, drain)
 	var nv *cutover.PostgresNotValidError
 	d.swapped = errors.As(err, &nv)
 	return err

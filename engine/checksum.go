@@ -63,11 +63,9 @@ func (m *Migration) verify(ctx context.Context) error {
 	m.checksumStart.Store(start.UnixNano())
 	var repair []ChecksumChunk // differed in the last pass: recopy, check again
 	for pass := 1; ; pass++ {
-		// Catch up first, so that the drain under the block is short.
-		if err := m.settle(ctx); err != nil {
-			return fmt.Errorf("checksum: catch up: %w", err)
-		}
-		readers, err := ck.Open(ctx, m.checksumThreads()+1, func(ctx context.Context) error {
+		// Each attempt at the lock first catches up without it, so that
+		// the drain under the lock is short.
+		readers, err := ck.Open(ctx, m.checksumThreads()+1, m.readyToLock, func(ctx context.Context) error {
 			if err := m.drain(ctx); err != nil {
 				return fmt.Errorf("catch up: %w", err)
 			}

@@ -49,10 +49,13 @@ type Dialect interface {
 	// NewChecksum returns the comparison of the shadow with the original
 	// that precedes the cut-over.
 	NewChecksum() (Checksum, error)
-	// CutOver swaps the tables atomically. While writes to the original are
-	// blocked it calls drain, which returns once every change committed before
-	// the call has been applied to the shadow. It retries lock timeouts itself.
-	CutOver(ctx context.Context, drain func(context.Context) error) error
+	// CutOver swaps the tables atomically. Before each attempt at the lock it
+	// calls ready, which returns once the applier is close enough behind
+	// the original that the drain under the lock is short. While writes to
+	// the original are blocked it calls drain, which returns once every
+	// change committed before the call has been applied to the shadow. It
+	// retries lock timeouts itself.
+	CutOver(ctx context.Context, ready, drain func(context.Context) error) error
 	// Cleanup drops what the migration made that must not outlive it: the
 	// shadow unless cutOver succeeded, bookkeeping tables, and the old table
 	// when the user asked for it. It is called once CreateShadow succeeded,
@@ -210,10 +213,12 @@ type Checksum interface {
 	// most the cut-over lock timeout per attempt, and retrying like the
 	// cut-over), calls blocked while they are blocked, opens n readers that
 	// all see both tables as they are at that moment, and lets the writers
-	// go. The engine's blocked drains the applier (every change committed
+	// go. Before each attempt at the lock it calls ready (when not nil),
+	// which returns once the applier is close enough behind the original.
+	// The engine's blocked drains the applier (every change committed
 	// before the lock is then in the shadow) and recopies chunks.
 	// Readers are closed by the caller. On error nothing stays open.
-	Open(ctx context.Context, n int, blocked func(context.Context) error) ([]ChecksumReader, error)
+	Open(ctx context.Context, n int, ready, blocked func(context.Context) error) ([]ChecksumReader, error)
 	// Recopy replaces the shadow's rows whose key is in the chunks with the
 	// original's, converted as the copy converts them, in one transaction:
 	// first it deletes the shadow's rows of every chunk, then copies the

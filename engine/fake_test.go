@@ -197,7 +197,10 @@ type fakeDialect struct {
 	copyCalls    int
 	recopied     []ChecksumChunk // Recopy calls
 	opens        int             // checksum Open calls
-	resumeAt     string          // the position Resume found
+	// locked holds how long each checksum Open's blocked and the
+	// cut-over's drain took, with writes blocked.
+	locked   []time.Duration
+	resumeAt string // the position Resume found
 }
 
 var _ Dialect = (*fakeDialect)(nil)
@@ -206,6 +209,12 @@ func (d *fakeDialect) call(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, name)
+}
+
+func (d *fakeDialect) lockedFor(took time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.locked = append(d.locked, took)
 }
 
 func (d *fakeDialect) called() []string {
@@ -295,16 +304,21 @@ func (d *fakeDialect) NewApplier() (Applier, error) {
 }
 
 // CutOver blocks writes, drains, and swaps the tables.
-func (d *fakeDialect) CutOver(ctx context.Context, drain func(context.Context) error) error {
+func (d *fakeDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
 	d.call("CutOver")
 	if d.cutOverErr != nil {
 		return d.cutOverErr
 	}
+	if err := ready(ctx); err != nil {
+		return err
+	}
 	db := d.db
 	defer db.block()()
+	start := time.Now()
 	if err := drain(ctx); err != nil {
 		return err
 	}
+	d.lockedFor(time.Since(start))
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if d.killed.Load() {
@@ -558,12 +572,17 @@ func (fakeProbe) Close() error                                     { return nil 
 // fakeChecksum compares copies of both tables taken while writes are blocked.
 type fakeChecksum struct{ d *fakeDialect }
 
-func (c *fakeChecksum) Open(ctx context.Context, n int, blocked func(context.Context) error) ([]ChecksumReader, error) {
+func (c *fakeChecksum) Open(ctx context.Context, n int, ready, blocked func(context.Context) error) ([]ChecksumReader, error) {
+	if err := ready(ctx); err != nil {
+		return nil, err
+	}
 	db := c.d.db
 	defer db.block()()
+	start := time.Now()
 	if err := blocked(ctx); err != nil {
 		return nil, err
 	}
+	c.d.lockedFor(time.Since(start))
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	c.d.mu.Lock()

@@ -357,19 +357,16 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 	if err := m.hook(ctx, hooks.OnBeforeCutOver, hooks.Env{}); err != nil {
 		return false, err
 	}
-	// Catch up once more without the lock: a long postpone or throttle can
-	// leave a backlog, which the cut-over's own drain would apply while
-	// holding writers; and wait until the applier needs nothing the
-	// cut-over's lock would block (settled).
-	if err := m.settle(ctx); err != nil {
-		return false, m.cause(ctx, fmt.Errorf("catch up: %w", err))
-	}
 	// The cut-over renames the tables: no checkpoint is saved during it. A
 	// run killed in it is resumed from the last one, or, when the tables
 	// were swapped, only cleaned up (Dialect.Resume).
 	m.ckpt.end()
 	m.setState(StateCuttingOver)
-	if err := m.d.CutOver(ctx, m.drain); err != nil {
+	// Each attempt first catches up without the lock (readyToLock): a long
+	// postpone or throttle, or writers faster than the applier, leave a
+	// backlog that the cut-over's own drain would apply while holding
+	// writers.
+	if err := m.d.CutOver(ctx, m.readyToLock, m.drain); err != nil {
 		return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
 	}
 	return true, nil
@@ -608,6 +605,49 @@ func (m *Migration) settle(ctx context.Context) error {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-time.After(wait):
+		}
+	}
+}
+
+// readyToLock's shares of the lock timeout: a lock attempt starts after a
+// drain without the lock that took at most a quarter of it, or, once osc has
+// waited lockDrainPatience for one that short, at most half of it.
+const (
+	lockDrainShare    = 4
+	lockDrainPatience = 10 * time.Second
+)
+
+// readyToLock returns once a drain without the lock, which found the
+// applier settled, was short: at most a quarter of the lock timeout, or half
+// of it after lockDrainPatience (gh-ost waits likewise for its lag to be
+// under the lock timeout). The drain under the lock that follows applies
+// only what was written meanwhile, which takes about as long when the
+// applier keeps pace, so the lock holds writers about that long, rather
+// than for the whole lock timeout of an attempt that fails because the
+// applier was far behind. While writers outpace the applier no drain is
+// that short: osc goes on applying without the lock, and says so, until
+// they slow down.
+func (m *Migration) readyToLock(ctx context.Context) error {
+	timeout := m.cfg.CutOverLockTimeout
+	began := time.Now()
+	var told time.Time
+	for {
+		start := time.Now()
+		if err := m.settle(ctx); err != nil {
+			return fmt.Errorf("catch up: %w", err)
+		}
+		took := time.Since(start)
+		budget := timeout / lockDrainShare
+		if time.Since(began) >= lockDrainPatience {
+			budget = timeout / 2
+		}
+		if took <= budget {
+			return nil
+		}
+		if time.Since(began) >= time.Second && time.Since(told) >= lockDrainPatience {
+			m.log.Warn("waiting to take the lock: writes arrive about as fast as osc applies them, and a lock now would hold writers until the applier catches up; lower the write rate, or raise --cut-over-lock-timeout-seconds",
+				"last catch-up took", took.Round(time.Millisecond).String(), "lock after one under", budget.String(), "state", m.State().String())
+			told = time.Now()
 		}
 	}
 }

@@ -446,3 +446,54 @@ func TestFakeThrottleAndPanic(t *testing.T) {
 		t.Errorf("the socket is left: %v", err)
 	}
 }
+
+// TestFakeLockWaitsForShortDrain: while writers keep an applier that is
+// barely fast enough busy, every drain takes at least one slow batch; a
+// lock taken then would hold writers for that batch. The checksum and the
+// cut-over must take their lock only once a drain without it is short
+// (readyToLock), here after the writers stop.
+func TestFakeLockWaitsForShortDrain(t *testing.T) {
+	const slowApply = 150 * time.Millisecond
+	d := newFake(200)
+	d.applyFault = func([]change.Change) error {
+		time.Sleep(slowApply)
+		return nil
+	}
+	cfg := fakeConfig()
+	// A quarter of it, 100 ms, is less than one batch takes.
+	cfg.CutOverLockTimeout = 400 * time.Millisecond
+	m := fakeMigration(cfg, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// About 100 writes a second for 1.5 s, more than the applier
+		// (10 changes per 150 ms) keeps up with: until the writers stop,
+		// a batch is always waiting.
+		r := rand.New(rand.NewPCG(1, 2))
+		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+			if err := d.db.update(ctx, 1+r.Int64N(200), r.Int64N(1000)); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	err := runFake(t, ctx, m)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.locked) < 2 {
+		t.Fatalf("writes were blocked %d times, want the checksum's and the cut-over's", len(d.locked))
+	}
+	for i, took := range d.locked {
+		if took >= slowApply {
+			t.Errorf("lock %d of %d held writers for %s: it was taken while the applier was a batch behind", i+1, len(d.locked), took)
+		}
+	}
+}

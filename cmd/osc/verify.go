@@ -229,7 +229,7 @@ type compared struct {
 // compareChunks bounds chunks on one reader and compares them on the
 // others, v.threads at once, as the engine's checksum does.
 func compareChunks(ctx context.Context, ck engine.Checksum, v *verifyOptions) (*compared, error) {
-	readers, err := ck.Open(ctx, v.threads+1, nil)
+	readers, err := ck.Open(ctx, v.threads+1, nil, nil)
 	if err != nil {
 		return nil, err
 	}
