@@ -27,6 +27,10 @@ type Config struct {
 
 	StatusInterval time.Duration
 
+	// PreflightSample is how long the preflight report samples the writes
+	// on the table (0: it does not).
+	PreflightSample time.Duration
+
 	// NoChecksum skips the comparison of the shadow with the original
 	// before the cut-over (--checksum=false).
 	NoChecksum bool

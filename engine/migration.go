@@ -151,6 +151,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	if err := m.hook(ctx, hooks.OnValidated, hooks.Env{}); err != nil {
 		return refused(err)
 	}
+	m.preflight(ctx)
 	if !m.cfg.Resume {
 		if done, err := m.native(ctx); done || err != nil {
 			return err

@@ -362,3 +362,57 @@ func (p *MySQLProbe) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Replicas lists the replicas registered with the primary (SHOW SLAVE HOSTS),
+// each with the lag it reports itself (Seconds_Behind_Master), for the
+// preflight report: the heartbeat lag the throttle reads needs the changelog
+// table, which is not made yet then. A replica osc cannot check is listed
+// with why.
+func (p *MySQLProbe) Replicas(ctx context.Context) []string {
+	hosts, err := p.replicaHosts(ctx)
+	if err != nil {
+		return []string{"cannot list them (SHOW SLAVE HOSTS): " + err.Error()}
+	}
+	var out []string
+	for _, h := range hosts {
+		if why := p.verify(ctx, h); why != "" {
+			out = append(out, h.addr+": not checked: "+why)
+			continue
+		}
+		out = append(out, h.addr+" "+p.reportedLag(ctx, h.addr))
+	}
+	return out
+}
+
+// reportedLag describes the replica's own view of its lag.
+func (p *MySQLProbe) reportedLag(ctx context.Context, addr string) string {
+	db, err := p.replica(ctx, addr)
+	if err != nil {
+		return "(cannot connect: " + err.Error() + ")"
+	}
+	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
+	if err != nil {
+		return "(SHOW SLAVE STATUS: " + err.Error() + ")"
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "(SHOW SLAVE STATUS: " + err.Error() + ")"
+	}
+	lag := slices.IndexFunc(cols, func(c string) bool { return strings.EqualFold(c, "Seconds_Behind_Master") })
+	if lag < 0 || !rows.Next() {
+		return "(not replicating)"
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "(SHOW SLAVE STATUS: " + err.Error() + ")"
+	}
+	if !vals[lag].Valid {
+		return "(replication stopped: Seconds_Behind_Master is NULL)"
+	}
+	return "lag " + vals[lag].String + "s (Seconds_Behind_Master)"
+}

@@ -167,6 +167,7 @@ Flags:
 	fs.BoolVar(&o.cfg.InitiallyDropShadow, "initially-drop-ghost-table", false, "drop what a killed run of this migration left (shadow, bookkeeping, replication slot, publication) and start afresh")
 	fs.BoolVar(&o.cfg.InitiallyDropOld, "initially-drop-old-table", false, "drop the old table an earlier migration of this table kept, before starting")
 	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
+	fs.DurationVar(&o.cfg.PreflightSample, "preflight-sample", 2*time.Second, "how long the preflight report, printed before anything is changed, samples the writes on the table (0: no sample)")
 	fs.StringVar(&o.metricsAddress, "metrics-address", "", `serve Prometheus metrics at http://ADDRESS/metrics and the JSON status at /status while osc runs (host:port; ":9108" binds 127.0.0.1)`)
 	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
@@ -238,6 +239,8 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	switch {
 	case o.cfg.ResumeMaxAge < 0:
 		return nil, errors.New("--resume-max-age must be 0 or more")
+	case o.cfg.PreflightSample < 0 || o.cfg.PreflightSample > time.Minute:
+		return nil, errors.New("--preflight-sample must be between 0 and 1m")
 	case o.cfg.Resume && o.cfg.InitiallyDropShadow:
 		return nil, errors.New("--resume and --initially-drop-ghost-table contradict each other: resume what the killed run left, or drop it and start afresh")
 	case o.cfg.Resume && o.cfg.NoCheckpoint:

@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testPreflight() *Preflight {
+	return &Preflight{Server: "PostgreSQL 15.18", Rows: 1234567, DataBytes: 3 << 30, IndexBytes: 512 << 20, ChangeLog: "WAL",
+		Writes: 41.6, WritesOver: 2 * time.Second, WritesScope: "the table",
+		Transactions: []OpenTransaction{{ID: "pid 7", Who: "app", Age: 95 * time.Second, Holds: "yes"}},
+		Retention:    "a replication slot keeps at most 4GB of WAL", Replicas: []string{"standby at 10.0.0.2 (streaming), replay lag 0s"}}
+}
+
+// TestPreflightText: the report names every figure a DBA checks, in the
+// units they read.
+func TestPreflightText(t *testing.T) {
+	cfg := Config{CutOverLockTimeout: 3 * time.Second, CutOverRetries: 60}
+	got := testPreflight().text(cfg, "public.t")
+	for _, want := range []string{
+		"Preflight: public.t on PostgreSQL 15.18\n",
+		"table:         ~1,234,567 rows; data 3.0 GiB, indexes 512.0 MiB\n",
+		"a copy needs:  about 3.5 GiB free for the new table, and about 3.0 GiB more WAL while the copy runs\n",
+		"writes now:    42 rows/s on the table (sampled over 2s)\n",
+		"transactions:  oldest open: pid 7 for 1m35s (app), holds the table: yes\n",
+		"replicas:      standby at 10.0.0.2 (streaming), replay lag 0s\n",
+		"locks:         the checksum and the cut-over each block writes at most 3s per attempt, up to 60 attempts\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	empty := (&Preflight{Server: "x", ChangeLog: "binlog"}).text(cfg, "d.t")
+	for _, want := range []string{"not sampled (--preflight-sample 0)", "transactions:  none open for a second or more", "replicas:      none found"} {
+		if !strings.Contains(empty, want) {
+			t.Errorf("report lacks %q:\n%s", want, empty)
+		}
+	}
+}
+
+// TestPreflightJSON: --output json prints the report as one object.
+func TestPreflightJSON(t *testing.T) {
+	var out bytes.Buffer
+	d := &preflightFake{fakeDialect: newFake(1), r: testPreflight()}
+	cfg := fakeConfig()
+	cfg.Control.JSONStatus = true
+	m := New(cfg, d, slog.New(slog.DiscardHandler), &out)
+	m.preflight(context.Background())
+	var j map[string]map[string]any
+	if err := json.Unmarshal(out.Bytes(), &j); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	p := j["preflight"]
+	if p["table"] != "fake.t" || p["rows_estimated"] != 1234567.0 || p["writes_per_second"] != 41.6 ||
+		p["needs_free_bytes"] != float64(3<<30+512<<20) || len(p["transactions"].([]any)) != 1 {
+		t.Errorf("preflight %v", p)
+	}
+}
+
+// preflightFake is the fake dialect with a preflight report.
+type preflightFake struct {
+	*fakeDialect
+	r *Preflight
+}
+
+func (d *preflightFake) Preflight(context.Context, time.Duration) (*Preflight, error) {
+	return d.r, nil
+}
+
+// TestPreflightUnread: a fact the server did not tell is said so on its line.
+func TestPreflightUnread(t *testing.T) {
+	r := testPreflight()
+	r.Unread = map[string]string{"transactions": "Access denied; you need the PROCESS privilege", "replicas": "denied"}
+	got := r.text(Config{CutOverLockTimeout: time.Second, CutOverRetries: 1}, "d.t")
+	for _, want := range []string{"transactions:  cannot read: Access denied; you need the PROCESS privilege\n", "replicas:      cannot read: denied\n",
+		"writes now:    42 rows/s"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+}
