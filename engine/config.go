@@ -14,7 +14,10 @@ type Config struct {
 	// StrategyAuto or StrategyNative (see native.go).
 	Strategy string
 
-	ChunkSize    int // rows per copy chunk
+	ChunkSize int // rows per copy chunk (the first, when ChunkTarget is set)
+	// ChunkTarget, when set, makes the copy's chunk size dynamic: each
+	// chunk aims at taking this long (chunksize.go).
+	ChunkTarget  time.Duration
 	DMLBatchSize int // changes per apply transaction
 
 	CutOverLockTimeout time.Duration // per attempt

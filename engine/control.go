@@ -83,7 +83,10 @@ func refused(err error) error {
 // control is the runtime side of Control: the settings the operator may
 // change while the migration runs, and what acts on them.
 type control struct {
-	chunkSize       atomic.Int64
+	chunkSize atomic.Int64
+	// copySize is the copy's chunk size now: chunkSize, or what the
+	// dynamic size made of it (chunksize.go).
+	copySize        atomic.Int64
 	batchSize       atomic.Int64
 	checksumThreads atomic.Int64
 	niceRatio       atomic.Uint64 // float64 bits
@@ -114,6 +117,7 @@ type control struct {
 func newControl(cfg *Config, d Dialect) *control {
 	c := &control{}
 	c.chunkSize.Store(int64(cfg.ChunkSize))
+	c.copySize.Store(int64(cfg.ChunkSize))
 	c.batchSize.Store(int64(cfg.DMLBatchSize))
 	c.checksumThreads.Store(int64(cfg.ChecksumThreads))
 	c.niceRatio.Store(math.Float64bits(cfg.Control.NiceRatio))

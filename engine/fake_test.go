@@ -195,6 +195,7 @@ type fakeDialect struct {
 	closed       int      // Close calls
 	sourceClosed bool
 	copyCalls    int
+	copySizes    []int           // the size of each CopyChunk call
 	recopied     []ChecksumChunk // Recopy calls
 	opens        int             // checksum Open calls
 	// locked holds how long each checksum Open's blocked and the
@@ -458,6 +459,7 @@ type fakeCopier struct {
 func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
 	c.d.mu.Lock()
 	c.d.copyCalls++
+	c.d.copySizes = append(c.d.copySizes, size)
 	n := c.d.copyCalls
 	c.d.mu.Unlock()
 	if c.d.copyFault != nil {

@@ -413,13 +413,16 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 			}
 		}
 		var chunk Chunk
+		size := m.copyChunkSize()
+		copyStart := time.Now()
 		err := m.retry(ctx, "copy chunk", func() (err error) {
-			chunk, err = m.cp.CopyChunk(ctx, after, m.chunkSize())
+			chunk, err = m.cp.CopyChunk(ctx, after, size)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
 		}
+		m.chunkCopied(size, chunk.Rows, time.Since(copyStart))
 		m.copied.Add(chunk.Rows)
 		if err := m.replay(ctx, chunk.Snapshot, marker); err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)

@@ -274,6 +274,9 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 			return "", fmt.Errorf("%s=%q: want an integer from 1 to 1000000", name, arg)
 		}
 		v.Store(n)
+		if name == "chunk-size" {
+			c.copySize.Store(n)
+		}
 		return fmt.Sprintf("%s set to %d\n", name, n), nil
 	case "checksum-threads":
 		if query {
@@ -398,6 +401,10 @@ func (m *Migration) settingsText() string {
 	line := func(name string, v any) { fmt.Fprintf(&b, "# %s: %v\n", name, v) }
 	line("migrating", m.cfg.Table)
 	line("chunk-size", c.chunkSize.Load())
+	if m.cfg.ChunkTarget > 0 {
+		line("target-chunk-time", m.cfg.ChunkTarget)
+		line("copy chunk size now", c.copySize.Load())
+	}
 	line("dml-batch-size", c.batchSize.Load())
 	line("checksum-threads", c.checksumThreads.Load())
 	line("nice-ratio", c.nice())

@@ -151,7 +151,8 @@ Flags:
 	fs.StringVar(&o.dsn, "dsn", "", `PostgreSQL: connection string, URL or "key=value" (libpq); PG* environment variables apply. Selects PostgreSQL.`)
 
 	// How.
-	fs.IntVar(&o.cfg.ChunkSize, "chunk-size", 1000, "rows per copy chunk")
+	fs.IntVar(&o.cfg.ChunkSize, "chunk-size", 1000, "rows per copy chunk: the first, then each chunk aims at --target-chunk-time; given without --target-chunk-time, every chunk's (gh-ost's fixed size)")
+	fs.DurationVar(&o.cfg.ChunkTarget, "target-chunk-time", 500*time.Millisecond, "how long each copy chunk aims to take: the chunk size follows the rows' copy rate (0: keep --chunk-size)")
 	fs.IntVar(&o.cfg.DMLBatchSize, "dml-batch-size", 100, "captured changes applied per transaction")
 	fs.IntVar(&o.cutOverLockTimeoutS, "cut-over-lock-timeout-seconds", 3, "longest a cut-over attempt may wait for (and so block writers behind) its locks")
 	fs.IntVar(&o.cfg.CutOverRetries, "cut-over-retries", 60, "cut-over attempts before giving up")
@@ -239,6 +240,8 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	switch {
 	case o.cfg.ResumeMaxAge < 0:
 		return nil, errors.New("--resume-max-age must be 0 or more")
+	case o.cfg.ChunkTarget < 0 || o.cfg.ChunkTarget > time.Minute:
+		return nil, errors.New("--target-chunk-time must be between 0 and 1m")
 	case o.cfg.PreflightSample < 0 || o.cfg.PreflightSample > time.Minute:
 		return nil, errors.New("--preflight-sample must be between 0 and 1m")
 	case o.cfg.Resume && o.cfg.InitiallyDropShadow:
@@ -262,6 +265,9 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 		o.metricsAddress = addr
 	}
 	o.cfg.StatusInterval = time.Duration(o.statusIntervalS) * time.Second
+	if fs.Changed("chunk-size") && !fs.Changed("target-chunk-time") {
+		o.cfg.ChunkTarget = 0
+	}
 	if err := ctl.apply(fs, o); err != nil {
 		return nil, err
 	}
