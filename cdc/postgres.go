@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -75,6 +76,8 @@ type PostgresConfig struct {
 	// and the publication it made exist, and Start streams from that
 	// position instead of creating them (see CheckPostgresResume).
 	ResumeFrom string
+	// Log, when set, tells what the slot's creation waits for.
+	Log *slog.Logger
 }
 
 // LSN is a PostgreSQL WAL position. The Pos of every change a PostgresSource
@@ -309,6 +312,8 @@ func (s *PostgresSource) createPublication(ctx context.Context) error {
 // createSlot creates the slot on the replication connection and returns its
 // consistent point and the snapshot then, for waitCommittedVisible.
 func (s *PostgresSource) createSlot(ctx context.Context, conn *pgconn.PgConn) (pglogrepl.LSN, string, error) {
+	stop := s.reportSlotWait(ctx)
+	defer stop()
 	slot, err := pglogrepl.CreateReplicationSlot(ctx, conn, s.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{
 		Temporary:      !s.cfg.Permanent,
 		SnapshotAction: "NOEXPORT_SNAPSHOT",
@@ -327,6 +332,70 @@ func (s *PostgresSource) createSlot(ctx context.Context, conn *pgconn.PgConn) (p
 		return 0, "", fmt.Errorf("read the snapshot at the slot's consistent point: %w", err)
 	}
 	return start, snap, nil
+}
+
+// slotWaitReport is how long the slot's creation may wait before osc says
+// what it waits for, and then how often it says it again.
+const slotWaitReport = 5 * time.Second
+
+// reportSlotWait logs, while the slot's creation is slow, the transactions it
+// is waiting for: PostgreSQL builds a logical slot's starting point only once
+// every transaction that held a transaction id when it started has ended,
+// so one long transaction holds osc up before the copy, silently otherwise.
+// The returned function stops it.
+func (s *PostgresSource) reportSlotWait(ctx context.Context) (stop func()) {
+	if s.cfg.Log == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTimer(slotWaitReport)
+		defer t.Stop()
+		for waited := slotWaitReport; ; waited += 2 * slotWaitReport {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			s.logSlotWait(ctx, waited)
+			t.Reset(2 * slotWaitReport)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// logSlotWait logs the oldest transactions that hold a transaction id.
+func (s *PostgresSource) logSlotWait(ctx context.Context, waited time.Duration) {
+	rows, err := s.pool.Query(ctx, `SELECT pid, coalesce(usename, backend_type), coalesce(application_name, ''),
+			date_trunc('second', now() - xact_start)::text, coalesce(datname, '')
+		FROM pg_catalog.pg_stat_activity
+		WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY xact_start LIMIT 3`)
+	var oldest []string
+	if err == nil {
+		for rows.Next() {
+			var pid int32
+			var user, app, age, db string
+			if err = rows.Scan(&pid, &user, &app, &age, &db); err != nil {
+				break
+			}
+			oldest = append(oldest, fmt.Sprintf("pid %d (%s %s in %s) open for %s", pid, user, app, db, age))
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		s.cfg.Log.Warn("creating the replication slot is taking long: it waits for every transaction that was running to end", "waited", waited.String(), "err", err)
+		return
+	}
+	s.cfg.Log.Warn("creating the replication slot is taking long: it waits for every transaction that was running to end (the copy starts once they have); end or commit them, or wait",
+		"waited", waited.String(), "oldest", strings.Join(oldest, "; "))
 }
 
 // waitCommittedVisible returns once every transaction that was running when

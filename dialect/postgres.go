@@ -184,7 +184,7 @@ func (d *postgresDialect) NewSource() (engine.Source, error) {
 		return nil, err
 	}
 	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: d.names.Slot, Publication: d.names.Publication,
-		Permanent: !d.cfg.NoCheckpoint, ResumeFrom: d.resumeFrom}, d.pool, plan)
+		Permanent: !d.cfg.NoCheckpoint, ResumeFrom: d.resumeFrom, Log: d.log}, d.pool, plan)
 	if err != nil {
 		return nil, err
 	}

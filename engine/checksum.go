@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"osc/hooks"
@@ -190,9 +191,13 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	type job struct {
-		n int // position in key order
-		c ChecksumChunk
+		n    int // position in key order
+		c    ChecksumChunk
+		size int // the rows asked for (0: a given chunk)
 	}
+	// size is the next chunk's, dynamic as the copy's (chunksize.go).
+	var size atomic.Int64
+	size.Store(int64(checksumChunkFactor * m.chunkSize()))
 	jobs := make(chan job)
 	// produced is closed once every job was taken (jobs is unbuffered): a
 	// worker idled by fewer threads then stops waiting.
@@ -226,10 +231,15 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 					cancel(err)
 					return
 				}
+				start := time.Now()
 				orig, shadow, err := r.Sum(ctx, j.c)
 				if err != nil {
 					cancel(fmt.Errorf("compare %s: %w", chunkText(j.c), err))
 					return
+				}
+				if j.size > 0 && m.cfg.ChunkTarget > 0 {
+					next := nextChunkSize(j.size, int(orig.Rows), time.Since(start), m.cfg.ChunkTarget, checksumChunkFactor*maxChunkSize)
+					size.CompareAndSwap(int64(j.size), int64(next))
 				}
 				m.checksummed.Add(orig.Rows)
 				mu.Lock()
@@ -253,7 +263,7 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 		}
 		if chunks != nil {
 			for n, c := range chunks {
-				if err := send(job{n, c}); err != nil {
+				if err := send(job{n: n, c: c}); err != nil {
 					return err
 				}
 			}
@@ -261,11 +271,12 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 		}
 		var after []any
 		for n := 0; ; n++ {
-			upto, err := readers[0].Bound(ctx, after, checksumChunkFactor*m.chunkSize())
+			rows := int(size.Load())
+			upto, err := readers[0].Bound(ctx, after, rows)
 			if err != nil {
 				return fmt.Errorf("chunk %d bound: %w", n+1, err)
 			}
-			if err := send(job{n, ChecksumChunk{After: after, Upto: upto}}); err != nil {
+			if err := send(job{n, ChecksumChunk{After: after, Upto: upto}, rows}); err != nil {
 				return err
 			}
 			if upto == nil {

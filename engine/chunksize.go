@@ -9,7 +9,9 @@ import (
 // chunk aims at that duration (Spirit's --target-chunk-time), so that the
 // fixed cost of a chunk (its transaction, its marker, its replay) is spread
 // over as many rows as the target allows, and a chunk of wide or slow rows
-// still ends soon. Neither database holds locks that writers wait for on
+// still ends soon. The checksum's chunks follow the same rule (checksum.go),
+// from checksumChunkFactor times --chunk-size; the parts it recopies keep
+// --chunk-size. Neither database holds locks that writers wait for on
 // the rows a chunk reads: MySQL copies under READ COMMITTED, a consistent
 // read, and PostgreSQL's reads take no row locks. What a longer chunk holds
 // longer are the shadow rows it inserts, which only the applier writes.
@@ -23,17 +25,17 @@ const (
 )
 
 // nextChunkSize is the size after a chunk of rows rows, asked for size,
-// took took, aiming at target: the rows the chunk's rate copies in target,
-// at most chunkGrowth times more or fewer than size, within the bounds. A
-// chunk that copied nothing, or too fast to time, leaves the size as it is
-// (the last chunk, a range of deleted keys).
-func nextChunkSize(size, rows int, took, target time.Duration) int {
+// took took, aiming at target: the rows the chunk's rate handles in target,
+// at most chunkGrowth times more or fewer than size, from minChunkSize to
+// most. A chunk that had no rows, or was too fast to time, leaves the size
+// as it is (the last chunk, a range of deleted keys).
+func nextChunkSize(size, rows int, took, target time.Duration, most int) int {
 	if rows <= 0 || took < time.Millisecond || target <= 0 {
 		return size
 	}
 	want := float64(rows) * float64(target) / float64(took)
 	want = math.Min(math.Max(want, float64(size)/chunkGrowth), float64(size)*chunkGrowth)
-	return min(max(int(want), minChunkSize), maxChunkSize)
+	return min(max(int(want), minChunkSize), most)
 }
 
 // copyChunkSize is the size of the copy's next chunk.
@@ -45,7 +47,7 @@ func (m *Migration) chunkCopied(size int, rows int64, took time.Duration) {
 	if m.cfg.ChunkTarget <= 0 {
 		return
 	}
-	next := nextChunkSize(size, int(rows), took, m.cfg.ChunkTarget)
+	next := nextChunkSize(size, int(rows), took, m.cfg.ChunkTarget, maxChunkSize)
 	// An operator's chunk-size= meanwhile wins.
 	m.ctl.copySize.CompareAndSwap(int64(size), int64(next))
 }

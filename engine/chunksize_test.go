@@ -26,11 +26,11 @@ func TestNextChunkSize(t *testing.T) {
 		{"upper bound", 80_000, 80_000, 100 * time.Millisecond, maxChunkSize},
 		{"lower bound", 12, 12, 10 * time.Second, minChunkSize},
 	} {
-		if got := nextChunkSize(c.size, c.rows, c.took, target); got != c.want {
+		if got := nextChunkSize(c.size, c.rows, c.took, target, maxChunkSize); got != c.want {
 			t.Errorf("%s: nextChunkSize(%d, %d, %s) = %d, want %d", c.name, c.size, c.rows, c.took, got, c.want)
 		}
 	}
-	if got := nextChunkSize(1000, 1000, 10*time.Millisecond, 0); got != 1000 {
+	if got := nextChunkSize(1000, 1000, 10*time.Millisecond, 0, maxChunkSize); got != 1000 {
 		t.Errorf("no target: %d, want the size kept", got)
 	}
 }

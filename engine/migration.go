@@ -194,8 +194,12 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	if m.cfg.NoChecksum {
 		m.log.Warn("plan: no checksum before the cut-over (--checksum=false)")
 	} else {
-		m.log.Info(fmt.Sprintf("plan: before the cut-over, compare the shadow with the table in chunks of %d rows, %d at a time; recopy chunks that differ up to %d time(s), then abort",
-			checksumChunkFactor*m.chunkSize(), m.cfg.ChecksumThreads, m.cfg.ChecksumMaxRepairs))
+		sizing := ""
+		if m.cfg.ChunkTarget > 0 {
+			sizing = fmt.Sprintf(" at first, then sized to take %s each", m.cfg.ChunkTarget)
+		}
+		m.log.Info(fmt.Sprintf("plan: before the cut-over, compare the shadow with the table in chunks of %d rows%s, %d at a time; recopy chunks that differ up to %d time(s), then abort",
+			checksumChunkFactor*m.chunkSize(), sizing, m.cfg.ChecksumThreads, m.cfg.ChecksumMaxRepairs))
 	}
 	if ck != nil {
 		m.log.Info("resuming", "checkpoint saved", ck.Saved.Format(time.RFC3339), "ago", time.Since(ck.Saved).Round(time.Second).String(),

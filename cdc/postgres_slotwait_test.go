@@ -1,0 +1,78 @@
+package cdc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"osc/internal/testdb"
+)
+
+// syncBuffer is a log sink safe for the reporting goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPostgresSlotWaitReported: a transaction that holds a transaction id
+// holds up the slot's creation; osc names it in the log, and starts once it
+// ends.
+func TestPostgresSlotWaitReported(t *testing.T) {
+	pool := pgTestPool(t)
+	const name = "slotwait"
+	testdb.ExecPostgresIn(t, pool, pgTestSchema, "CREATE TABLE "+name+" (id int PRIMARY KEY, v int)")
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var pid int
+	if err := tx.QueryRow(ctx, "SELECT pg_backend_pid() FROM pg_catalog.pg_current_xact_id()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	id := pgTestName(t)
+	src, err := NewPostgres(PostgresConfig{DSN: testdb.PostgresDSN(), Slot: id, Publication: id,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))}, pool, pgTestPlan(t, pool, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(slotWaitReport + 2*time.Second)
+		tx.Rollback(ctx)
+	}()
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = src.Start(sctx)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := src.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.String(); !strings.Contains(got, "creating the replication slot is taking long") || !strings.Contains(got, fmt.Sprintf("pid %d ", pid)) {
+		t.Errorf("the log does not name the transaction (pid %d) the slot waited for:\n%s", pid, got)
+	}
+}
