@@ -67,6 +67,9 @@ type Postgres struct {
 	unique      []pgUnique
 	clashUpsert string
 	cleared     map[string]bool
+	// verbatim is set when a key's text from pgoutput is the applier's
+	// session's too (see loadVerbatim).
+	verbatim bool
 	// clashRecent is how many more batches of whole rows go straight to
 	// the clash resolution (see clashFirst).
 	clashRecent int
@@ -260,6 +263,9 @@ func (a *Postgres) init(ctx context.Context) error {
 	a.upsert = a.upsertSQL()
 	a.delete = a.deleteSQL()
 	if err := a.loadUnique(ctx); err != nil {
+		return err
+	}
+	if err := a.loadVerbatim(ctx); err != nil {
 		return err
 	}
 	a.refresh = a.refreshSQL()

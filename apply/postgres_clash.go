@@ -308,7 +308,19 @@ func clearedKey(texts []string) string { return strings.Join(texts, "\x00") }
 
 // normKeys returns the keys of rows, as keyTexts renders them in this
 // session (pgoutput's texts may differ: its session's TimeZone, DateStyle).
+// Keys of verbatim types (see loadVerbatim) are their texts already.
 func (a *Postgres) normKeys(ctx context.Context, rows [][]*string) ([]string, error) {
+	if a.verbatim {
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			texts := make([]string, len(r))
+			for j, v := range r {
+				texts[j] = *v
+			}
+			out[i] = clearedKey(texts)
+		}
+		return out, nil
+	}
 	var exprs, params, vars []string
 	arrays := make([][]*string, len(a.keys))
 	for _, r := range rows {
@@ -337,6 +349,30 @@ func (a *Postgres) normKeys(ctx context.Context, rows [][]*string) ([]string, er
 		out[i] = clearedKey(t)
 	}
 	return out, nil
+}
+
+// pgVerbatimTypes are the types whose values' texts are the same in every
+// session (their output reads no setting) and read back unchanged by their
+// input: a key of them, as pgoutput sends it, is its text in keyTexts.
+// Not boolean ('t', but 'true' as text), character(n) (padded, but trimmed
+// as text), nor the types whose text follows a setting: dates and times
+// (TimeZone, DateStyle, IntervalStyle), floats (extra_float_digits), bytea
+// (bytea_output), money (lc_monetary).
+const pgVerbatimTypes = "'{smallint,integer,bigint,numeric,text,character varying,uuid}'::regtype[]"
+
+// loadVerbatim sets verbatim when every key column's type, as the
+// applier's casts resolve it, is one of pgVerbatimTypes: normKeys then
+// needs no query.
+func (a *Postgres) loadVerbatim(ctx context.Context) error {
+	types := make([]string, len(a.keys))
+	for i, k := range a.keys {
+		types[i] = k.srcType
+	}
+	err := a.pool.QueryRow(ctx, "SELECT coalesce(bool_and(to_regtype(t) = ANY ("+pgVerbatimTypes+")), false) FROM unnest($1::text[]) AS t", types).Scan(&a.verbatim)
+	if err != nil {
+		return fmt.Errorf("key types of %s: %w", a.shadow, err)
+	}
+	return nil
 }
 
 // keyParams is the key of r as text parameters.

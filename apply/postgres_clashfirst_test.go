@@ -16,8 +16,8 @@ import (
 )
 
 // Tests of the clash resolution's speed paths: batches sent straight to
-// applyClashingBatch (clashFirst), and the key's own index left out of the
-// clash deletion.
+// applyClashingBatch (clashFirst), keys whose text needs no query
+// (verbatim), and the key's own index left out of the clash deletion.
 
 const clashFirstSchema = "clashfirst_apply"
 
@@ -338,6 +338,71 @@ func TestPostgresUniqueLeavesKeyIndexes(t *testing.T) {
 		}
 		if strings.Join(got, ";") != c.want {
 			t.Errorf("%s %s: unique indexes %q, want %q", c.create, c.index, got, c.want)
+		}
+	}
+}
+
+// A key of a verbatim type is its text as pgoutput sends it, without a
+// query: normKeys gives what the session's casts give, in a session whose
+// settings change how dates, floats, intervals and bytea print. Keys of
+// other types (their text follows a setting, or reads back otherwise) are
+// normalised by the server.
+func TestPostgresVerbatimKeys(t *testing.T) {
+	pool := clashFirstPool(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		typ      string
+		verbatim bool
+		texts    []string // as pgoutput sends them
+	}{
+		{"smallint", true, []string{"-32768", "0", "7"}},
+		{"integer", true, []string{"-2147483648", "42"}},
+		{"bigint", true, []string{"9223372036854775807", "-1"}},
+		{"numeric", true, []string{"1.50", "-0.000100", "NaN", "Infinity", "100000000000000000000"}},
+		{"numeric(7,2)", true, []string{"12.30", "-0.05"}},
+		{"text", true, []string{"a b\tc", "ünï", "", "x  "}},
+		{"character varying(10)", true, []string{"x  ", "ab"}},
+		{"uuid", true, []string{"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}},
+		{"boolean", false, []string{"t", "f"}},
+		{"character(4)", false, []string{"ab  "}},
+		{"timestamp with time zone", false, []string{"2024-01-02 03:04:05.5+00"}},
+		{"date", false, []string{"2024-01-02"}},
+		{"interval", false, []string{"1 day 02:00:00"}},
+		{"double precision", false, []string{"0.1", "1e+300"}},
+		{"bytea", false, []string{`\x00ff`}},
+		{"clashfirst_apply.posint", false, []string{"5"}},
+	} {
+		testdb.ExecPostgres(t, pool,
+			"DROP TABLE IF EXISTS "+clashFirstSchema+".t, "+clashFirstSchema+"._t_new",
+			"DROP DOMAIN IF EXISTS "+clashFirstSchema+".posint",
+			"CREATE DOMAIN "+clashFirstSchema+".posint AS integer CHECK (VALUE > 0)",
+			"CREATE TABLE "+clashFirstSchema+".t (id "+c.typ+" PRIMARY KEY, v text)",
+			"CREATE TABLE "+clashFirstSchema+"._t_new (LIKE "+clashFirstSchema+".t INCLUDING ALL)")
+		ap := NewPostgres(pool, schemaPlan(t, pool, clashFirstSchema, "t", "_t_new"))
+		if err := ap.init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ap.verbatim != c.verbatim {
+			t.Errorf("%s: verbatim %v, want %v", c.typ, ap.verbatim, c.verbatim)
+		}
+		var rows [][]*string
+		for i := range c.texts {
+			rows = append(rows, []*string{&c.texts[i]})
+		}
+		got, err := ap.normKeys(ctx, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ap.verbatim = false
+		want, err := ap.normKeys(ctx, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: keys %q, the server's %q", c.typ, got, want)
+		}
+		if c.verbatim && strings.Join(got, "|") != strings.Join(c.texts, "|") {
+			t.Errorf("%s: keys %q, want the texts %q", c.typ, got, c.texts)
 		}
 	}
 }
