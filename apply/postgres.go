@@ -61,9 +61,10 @@ type Postgres struct {
 	delete  string
 	refresh string // see Refresh
 	// unique is the shadow's unique indexes whose clashes the applier
-	// resolves, clashUpsert the statement that resolves an upsert's, and
-	// cleared the keys of the rows it deleted for clashing that no change
-	// has written since (see postgres_clash.go).
+	// resolves (not those over the key alone: see arbiter), clashUpsert
+	// the statement that writes an upsert's rows after deleting their
+	// clashes, and cleared the keys of the rows it deleted for clashing
+	// that no change has written since (see postgres_clash.go).
 	unique      []pgUnique
 	clashUpsert string
 	cleared     map[string]bool
