@@ -61,12 +61,19 @@ type Postgres struct {
 	delete  string
 	refresh string // see Refresh
 	// unique is the shadow's unique indexes whose clashes the applier
-	// resolves, clashUpsert the statement that resolves an upsert's, and
-	// cleared the keys of the rows it deleted for clashing that no change
-	// has written since (see postgres_clash.go).
+	// resolves (not those over the key alone: see arbiter), clashUpsert
+	// the statement that writes an upsert's rows after deleting their
+	// clashes, and cleared the keys of the rows it deleted for clashing
+	// that no change has written since (see postgres_clash.go).
 	unique      []pgUnique
 	clashUpsert string
 	cleared     map[string]bool
+	// verbatim is set when a key's text from pgoutput is the applier's
+	// session's too (see loadVerbatim).
+	verbatim bool
+	// clashRecent is how many more batches of whole rows go straight to
+	// the clash resolution (see clashFirst).
+	clashRecent int
 	// generated is the shadow's stored generated columns: quoted name and
 	// expression.
 	generated [][2]string
@@ -259,6 +266,9 @@ func (a *Postgres) init(ctx context.Context) error {
 	if err := a.loadUnique(ctx); err != nil {
 		return err
 	}
+	if err := a.loadVerbatim(ctx); err != nil {
+		return err
+	}
 	a.refresh = a.refreshSQL()
 	if len(a.unique) > 0 {
 		a.clashUpsert = a.clashUpsertSQL()
@@ -414,27 +424,38 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 			continue
 		}
 		// The operations up to the next move, in one transaction.
-		var stmts []pgStmt
 		end := start
 		for end < len(ops) && ops[end].kind != pgMove {
-			next, query, args, desc, err := a.statement(ops, end)
+			end++
+		}
+		if a.clashFirst(ops[start:end]) {
+			if err := a.applyClashing(ctx, ops[start:end]); err != nil {
+				return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
+			}
+			start = end
+			continue
+		}
+		var stmts []pgStmt
+		for i := start; i < end; {
+			next, query, args, desc, err := a.statement(ops, i)
 			if err != nil {
 				return fmt.Errorf("apply: %w", err)
 			}
 			if query != "" {
 				st := pgStmt{query: query, args: args, desc: desc}
-				if ops[end].kind == pgUpdate {
-					st.update = &ops[end]
+				if ops[i].kind == pgUpdate {
+					st.update = &ops[i]
 				}
 				stmts = append(stmts, st)
 			}
-			end = next
+			i = next
 		}
 		var err error
 		if len(stmts) > 0 {
 			_, err = a.send(ctx, stmts)
 		}
 		if isUniqueViolation(err) {
+			a.clashed(true)
 			err = a.applyClashing(ctx, ops[start:end])
 		} else if err == nil {
 			if err = a.written(ctx, ops[start:end]); err == nil {

@@ -35,12 +35,14 @@ import (
 // that batch again (in one transaction when it holds whole rows only, see
 // applyClashingBatch; else one statement per transaction), deleting before
 // each write the shadow rows of other keys that hold the written row's value
-// in any unique index, and remembering their keys (cleared). The later change that
-// restores such a row writes it whole (an insert or update: every column; a
-// delete), except a partial update (an unchanged TOAST value not sent), which
-// could only update a row the shadow holds: a partial update of a cleared key
-// therefore reads the source as a move does (see move), which writes the row
-// as that change left it or newer, and which deletes clashing rows too.
+// in any unique index, and remembering their keys (cleared). While batches
+// keep clashing, it sends those of whole rows there at once (clashFirst).
+// The later change that restores such a row writes it whole (an insert or
+// update: every column; a delete), except a partial update (an unchanged
+// TOAST value not sent), which could only update a row the shadow holds: a
+// partial update of a cleared key therefore reads the source as a move does
+// (see move), which writes the row as that change left it or newer, and
+// which deletes clashing rows too.
 //
 // A unique index is handled when its values can be compared by SQL equality:
 // its operator classes are the types' defaults (with the index's collation),
@@ -94,7 +96,12 @@ func (a *Postgres) loadUnique(ctx context.Context) error {
 					AND d.refobjid = i.indrelid AND d.refobjsubid > 0
 				UNION SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])),
 			coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false)
-				OR EXISTS (SELECT 1 FROM generate_series(1, i.indnkeyatts) k JOIN pg_opclass o ON o.oid = i.indclass[k - 1] WHERE NOT o.opcdefault)
+				OR EXISTS (SELECT 1 FROM generate_series(1, i.indnkeyatts) k JOIN pg_opclass o ON o.oid = i.indclass[k - 1] WHERE NOT o.opcdefault),
+			CASE WHEN i.indexprs IS NULL AND i.indpred IS NULL AND i.indimmediate THEN
+				array(SELECT a.attname::text FROM generate_series(1, i.indnkeyatts) k
+					JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]
+					WHERE i.indcollation[k - 1] = a.attcollation)
+			END
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 		WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid AND i.indisready AND i.indislive
 		ORDER BY c.relname`, a.shadow)
@@ -115,12 +122,13 @@ func (a *Postgres) loadUnique(ctx context.Context) error {
 	a.unique = a.unique[:0]
 	for rows.Next() {
 		var (
-			u       pgUnique
-			cols    []string
-			exotic  bool
-			unknown bool
+			u        pgUnique
+			cols     []string
+			exotic   bool
+			unknown  bool
+			plainKey []string
 		)
-		if err := rows.Scan(&u.name, &u.exprs, &u.pred, &cols, &exotic); err != nil {
+		if err := rows.Scan(&u.name, &u.exprs, &u.pred, &cols, &exotic, &plainKey); err != nil {
 			return fmt.Errorf("unique indexes of %s: %w", a.shadow, err)
 		}
 		for _, c := range cols {
@@ -128,7 +136,7 @@ func (a *Postgres) loadUnique(ctx context.Context) error {
 				unknown = true
 			}
 		}
-		if !exotic && !unknown {
+		if !exotic && !unknown && !a.arbiter(plainKey) {
 			a.unique = append(a.unique, u)
 		}
 	}
@@ -136,6 +144,30 @@ func (a *Postgres) loadUnique(ctx context.Context) error {
 		return fmt.Errorf("unique indexes of %s: %w", a.shadow, err)
 	}
 	return nil
+}
+
+// arbiter reports whether a unique index is over the key columns alone, in
+// any order (cols: its columns that it compares with their own collations;
+// nil for an expression, partial or deferrable index): ON CONFLICT (key)
+// infers every such index as an arbiter, so no write of the applier fails
+// on it, and a row of another key never holds a written row's value in it.
+// Its clash deletion would delete nothing; leaving it out saves its lookups,
+// and a table whose only unique index is its key never takes the clash path.
+func (a *Postgres) arbiter(cols []string) bool {
+	if len(cols) != len(a.keys) {
+		return false
+	}
+	key := map[string]bool{}
+	for _, k := range a.keys {
+		key[k.name] = true
+	}
+	for _, c := range cols {
+		if !key[pgx.Identifier{c}.Sanitize()] {
+			return false
+		}
+		delete(key, pgx.Identifier{c}.Sanitize())
+	}
+	return true
 }
 
 // clashCTEs returns WITH entries that delete, from the shadow, the rows that
@@ -198,22 +230,42 @@ func (a *Postgres) keyTexts() string {
 	return "ARRAY[" + strings.Join(parts, ", ") + "] AS osc_key"
 }
 
-// clashUpsertSQL is the upsert statement's clashes (upsertSQL, same
-// parameters) deleted: it returns the deleted rows' keys.
+// clashUpsertSQL is the upsert statement (upsertSQL, same parameters) with
+// its clashes deleted first, in one statement: it returns the deleted rows'
+// keys (keyTexts) as a jsonb array. As in refreshSQL, the insert reads the
+// deletions, so that they run before it; the values are computed once, into
+// osc_new, and inserted from there (the assignment cast stores them), in the
+// batch's order.
 func (a *Postgres) clashUpsertSQL() string {
-	var vals []string
+	var names, vals, set, conflict []string
 	rowVals, params, vars := a.unnestRow()
 	for _, c := range a.cols {
+		names = append(names, c.name)
 		vals = append(vals, c.value+" AS "+c.name)
+		if !c.key && !c.always {
+			set = append(set, c.name+" = EXCLUDED."+c.name)
+		}
 	}
-	ctes, names := a.clashCTEs("osc_cmp")
-	var sel []string
-	for _, n := range names {
-		sel = append(sel, "SELECT osc_key FROM "+n)
+	for i, f := range a.fillNames {
+		names = append(names, f)
+		vals = append(vals, a.fills[i]+" AS "+f)
 	}
-	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s FROM (SELECT %s FROM unnest(%s) AS u(%s)) AS %s), osc_cmp AS (%s), %s %s",
-		strings.Join(vals, ", "), strings.Join(rowVals, ", "), strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
-		a.stored("osc_new"), strings.Join(ctes, ", "), strings.Join(sel, " UNION "))
+	for _, k := range a.keys {
+		conflict = append(conflict, k.name)
+	}
+	action := "DO NOTHING"
+	if len(set) > 0 {
+		action = "DO UPDATE SET " + strings.Join(set, ", ")
+	}
+	clashes, after, cleared := a.clashDeletes("osc_cmp")
+	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s, %s.%s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s), "+
+		"osc_cmp AS (%s), %s"+
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE true%s ORDER BY %s ON CONFLICT (%s) %s) "+
+		"SELECT %s",
+		strings.Join(vals, ", "), a.rowName, a.ord, strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
+		a.stored("osc_new"), clashes,
+		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, a.ord, strings.Join(conflict, ", "), action,
+		cleared)
 }
 
 // stored selects rel's rows (the shadow's mapped columns, by name) as the
@@ -256,7 +308,19 @@ func clearedKey(texts []string) string { return strings.Join(texts, "\x00") }
 
 // normKeys returns the keys of rows, as keyTexts renders them in this
 // session (pgoutput's texts may differ: its session's TimeZone, DateStyle).
+// Keys of verbatim types (see loadVerbatim) are their texts already.
 func (a *Postgres) normKeys(ctx context.Context, rows [][]*string) ([]string, error) {
+	if a.verbatim {
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			texts := make([]string, len(r))
+			for j, v := range r {
+				texts[j] = *v
+			}
+			out[i] = clearedKey(texts)
+		}
+		return out, nil
+	}
 	var exprs, params, vars []string
 	arrays := make([][]*string, len(a.keys))
 	for _, r := range rows {
@@ -285,6 +349,30 @@ func (a *Postgres) normKeys(ctx context.Context, rows [][]*string) ([]string, er
 		out[i] = clearedKey(t)
 	}
 	return out, nil
+}
+
+// pgVerbatimTypes are the types whose values' texts are the same in every
+// session (their output reads no setting) and read back unchanged by their
+// input: a key of them, as pgoutput sends it, is its text in keyTexts.
+// Not boolean ('t', but 'true' as text), character(n) (padded, but trimmed
+// as text), nor the types whose text follows a setting: dates and times
+// (TimeZone, DateStyle, IntervalStyle), floats (extra_float_digits), bytea
+// (bytea_output), money (lc_monetary).
+const pgVerbatimTypes = "'{smallint,integer,bigint,numeric,text,character varying,uuid}'::regtype[]"
+
+// loadVerbatim sets verbatim when every key column's type, as the
+// applier's casts resolve it, is one of pgVerbatimTypes: normKeys then
+// needs no query.
+func (a *Postgres) loadVerbatim(ctx context.Context) error {
+	types := make([]string, len(a.keys))
+	for i, k := range a.keys {
+		types[i] = k.srcType
+	}
+	err := a.pool.QueryRow(ctx, "SELECT coalesce(bool_and(to_regtype(t) = ANY ("+pgVerbatimTypes+")), false) FROM unnest($1::text[]) AS t", types).Scan(&a.verbatim)
+	if err != nil {
+		return fmt.Errorf("key types of %s: %w", a.shadow, err)
+	}
+	return nil
 }
 
 // keyParams is the key of r as text parameters.
@@ -344,27 +432,33 @@ func (a *Postgres) written(ctx context.Context, ops []pgOp) error {
 	if len(a.cleared) == 0 {
 		return nil
 	}
+	keys, err := a.writtenKeys(ctx, ops)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		delete(a.cleared, k)
+	}
+	return nil
+}
+
+// writtenKeys is the keys (normKeys) of the upserts and deletes among ops,
+// in order.
+func (a *Postgres) writtenKeys(ctx context.Context, ops []pgOp) ([]string, error) {
 	var keys [][]*string
 	for _, op := range ops {
 		if op.kind == pgUpsert || op.kind == pgDelete {
 			k, err := a.keyParams(op.row)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			keys = append(keys, k)
 		}
 	}
 	if len(keys) == 0 {
-		return nil
+		return nil, nil
 	}
-	norm, err := a.normKeys(ctx, keys)
-	if err != nil {
-		return err
-	}
-	for _, k := range norm {
-		delete(a.cleared, k)
-	}
-	return nil
+	return a.normKeys(ctx, keys)
 }
 
 // clear remembers the keys of rows deleted for clashing.
@@ -380,9 +474,10 @@ func (a *Postgres) clear(keys [][]string) {
 	}
 }
 
-// applyClashing applies ops, whose batch failed on a unique violation, one
-// statement per transaction, deleting clashing rows before each write (see
-// the comment at the top).
+// applyClashing applies ops, whose batch failed on a unique violation (or
+// that clashFirst sends here at once), deleting clashing rows before each
+// write (see the comment at the top): in one transaction when
+// applyClashingBatch can, else one statement per transaction.
 func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 	if done, err := a.applyClashingBatch(ctx, ops); done || err != nil {
 		return err
@@ -423,7 +518,7 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 			return err
 		}
 		if op.kind == pgUpsert && len(a.unique) > 0 {
-			keys, err := a.upsertClashing(ctx, query, args, desc)
+			keys, err := a.upsertClashing(ctx, args, desc)
 			if err != nil {
 				return err
 			}
@@ -445,21 +540,17 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 }
 
 // applyClashingBatch is applyClashing in one transaction, for ops of whole
-// rows only (upserts and deletes): each upsert statement preceded by the
-// deletion of its clashing rows. It reports whether it applied ops: not when
-// they hold a partial update or a move (each needs a transaction of its own),
-// nor when the transaction met a unique violation (a row a chunk was
-// inserting meanwhile: see pgClashAttempts), which rolled it back whole.
-// Under writers that move values between rows faster than the applier
-// follows, most batches clash: this keeps their cost to one round trip.
+// rows only (upserts and deletes): each upsert statement as clashUpsert, the
+// deletion of its clashing rows and then the upsert. It reports whether it
+// applied ops: not when they hold a partial update or a move (each needs a
+// transaction of its own), nor when the transaction met a unique violation
+// (a row a chunk was inserting meanwhile: see pgClashAttempts), which rolled
+// it back whole. Under writers that move values between rows faster than
+// the applier follows, most batches clash: this keeps their cost to one
+// round trip.
 func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, error) {
-	if len(a.unique) == 0 {
+	if !a.wholeRows(ops) {
 		return false, nil
-	}
-	for _, op := range ops {
-		if op.kind != pgUpsert && op.kind != pgDelete {
-			return false, nil
-		}
 	}
 	type run struct {
 		start, end int
@@ -477,7 +568,7 @@ func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, er
 		}
 		r := run{start: start, end: end, upsert: ops[start].kind == pgUpsert, desc: desc}
 		if r.upsert {
-			b.Queue(a.clashUpsert, args...)
+			query = a.clashUpsert
 		}
 		b.Queue(query, args...)
 		runs = append(runs, r)
@@ -488,12 +579,8 @@ func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, er
 	for i, r := range runs {
 		var err error
 		if r.upsert {
-			var rows pgx.Rows
-			if rows, err = br.Query(); err == nil {
-				cleared[i], err = pgx.CollectRows(rows, pgx.RowTo[[]string])
-			}
-		}
-		if err == nil {
+			err = br.QueryRow().Scan(&cleared[i])
+		} else {
 			_, err = br.Exec()
 		}
 		if err != nil {
@@ -510,13 +597,71 @@ func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, er
 		}
 		return true, fmt.Errorf("commit: %w", err)
 	}
-	for i, r := range runs {
-		a.clear(cleared[i])
-		if err := a.written(ctx, ops[r.start:r.end]); err != nil {
+	// Each run's deletions, then its writes, in order: a key a later run
+	// deletes for clashing stays cleared. One normKeys for all of them.
+	clashed := false
+	for _, c := range cleared {
+		clashed = clashed || len(c) > 0
+	}
+	a.clashed(clashed)
+	need := clashed || len(a.cleared) > 0
+	var keys []string
+	if need {
+		var err error
+		if keys, err = a.writtenKeys(ctx, ops); err != nil {
 			return true, err
 		}
 	}
+	for i, r := range runs {
+		a.clear(cleared[i])
+		if need {
+			for _, k := range keys[r.start:r.end] {
+				delete(a.cleared, k)
+			}
+		}
+	}
 	return true, nil
+}
+
+// wholeRows reports whether applyClashingBatch can apply ops: the shadow
+// has a unique index whose clashes the applier resolves, and ops are whole
+// rows only (upserts and deletes).
+func (a *Postgres) wholeRows(ops []pgOp) bool {
+	if len(a.unique) == 0 {
+		return false
+	}
+	for _, op := range ops {
+		if op.kind != pgUpsert && op.kind != pgDelete {
+			return false
+		}
+	}
+	return true
+}
+
+// pgClashRecent is how many batches of whole rows after one that clashed go
+// straight to applyClashingBatch (see clashFirst).
+const pgClashRecent = 8
+
+// clashFirst reports whether Apply sends ops straight to applyClashingBatch,
+// without trying them as they are first: when it can (wholeRows) and one of
+// the last pgClashRecent batches it could clashed. A batch that clashes costs
+// a failed attempt first, about as much as the batch; applyClashingBatch
+// costs its clash deletions (10–20% more, measured), which find nothing when
+// nothing clashes. Clashes come in spells (the applier behind the copy,
+// writers that move unique values between rows), and a table whose unique
+// values stay put does not pay for them.
+func (a *Postgres) clashFirst(ops []pgOp) bool {
+	return a.clashRecent > 0 && a.wholeRows(ops)
+}
+
+// clashed notes whether a batch of whole rows clashed (see clashFirst).
+func (a *Postgres) clashed(yes bool) {
+	switch {
+	case yes:
+		a.clashRecent = pgClashRecent
+	case a.clashRecent > 0:
+		a.clashRecent--
+	}
 }
 
 // pgClashAttempts bounds how often a write whose clashing rows were deleted
@@ -526,30 +671,16 @@ func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, er
 // clash that outlasts the attempts is one the deletion cannot resolve.
 const pgClashAttempts = 5
 
-// upsertClashing runs an upsert statement after the deletion of its clashing
-// rows (clashUpsert, same parameters), in one transaction, and returns the
+// upsertClashing runs an upsert statement's arguments through clashUpsert
+// (the deletion of its clashing rows, then the upsert) and returns the
 // deleted rows' keys.
-func (a *Postgres) upsertClashing(ctx context.Context, query string, args []any, desc string) ([][]string, error) {
+func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) ([][]string, error) {
 	for attempt := 1; ; attempt++ {
-		var b pgx.Batch
-		b.Queue(a.clashUpsert, args...)
-		b.Queue(query, args...)
-		br := a.pool.SendBatch(ctx, &b)
-		rows, err := br.Query()
 		var keys [][]string
+		err := a.pool.QueryRow(ctx, a.clashUpsert, args...).Scan(&keys)
 		if err == nil {
-			keys, err = pgx.CollectRows(rows, pgx.RowTo[[]string])
-		}
-		if err == nil {
-			_, err = br.Exec()
-		}
-		if err == nil {
-			if err := br.Close(); err != nil {
-				return nil, fmt.Errorf("commit: %w", err)
-			}
 			return keys, nil
 		}
-		br.Close()
 		if !isUniqueViolation(err) || attempt == pgClashAttempts {
 			return nil, fmt.Errorf("%s into %s: %w", desc, a.shadow, err)
 		}
