@@ -33,9 +33,11 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 		// One writer: InnoDB's checks of the unique index take gap locks, so
 		// two writers moving values can deadlock each other (a CI run saw
 		// it); a writer's deadlock must be one with osc. Smaller chunks: the
-		// copy lasts long enough for the one writer to race it.
+		// copy lasts long enough for the one writer to race it. Their size is
+		// dynamic (from 50 rows, aiming at 20 ms), as osc's default is, so
+		// chunks of changing sizes race the writer too.
 		writers: 1,
-		extra:   []string{"--chunk-size", "50"},
+		extra:   []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
 	}}
 }
 
@@ -60,8 +62,10 @@ func pgUniqueVariants() []stressVariant {
 			// failed within a second.
 			writers: 2, pause: time.Millisecond,
 			// Smaller chunks: the copy lasts long enough for the paced
-			// writers to race it (osc can finish within a second).
-			extra: []string{"--chunk-size", "50"},
+			// writers to race it (osc can finish within a second). Their
+			// size is dynamic (from 50 rows, aiming at 20 ms), as osc's
+			// default is, so chunks of changing sizes clash too.
+			extra: []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
 		},
 		{
 			// unique_moves with its two writers at full speed: the applier
