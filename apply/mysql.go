@@ -588,7 +588,7 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	defer tx.Rollback() // after Commit it is a no-op
 	for i, b := range batches {
 		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, b.args...); err != nil {
 			return fmt.Errorf("apply: %.60s...: %w", b.query, err)

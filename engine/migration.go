@@ -513,7 +513,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 		changes, err := m.src.Next(ctx, m.batchSize())
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return nil //nolint:nilerr // ctx ended: the loop's normal end, not a capture failure
 			}
 			return fmt.Errorf("change capture: %w", err)
 		}

@@ -309,7 +309,7 @@ func (b bench) osc(ctx context.Context, db *sql.DB, o options, alter string) (re
 		args = append(args, "--chunk-size", strconv.Itoa(o.chunkSize))
 	}
 	progress("%s %s", o.oscBin, strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, o.oscBin, args...)
+	cmd := exec.CommandContext(ctx, o.oscBin, args...) //nolint:gosec // G204: the osc binary the developer named (--osc)
 	// On Ctrl-C let osc clean up after itself.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 2 * time.Minute

@@ -162,7 +162,7 @@ func (d demo) run(oscBin string, rows, rate int) error {
 
 	args := append(append([]string{}, d.oscArgs...), "--alter", d.alter, "--execute", "--status-interval", "2")
 	fmt.Printf("=== %s: %s %s\n", d.name, oscBin, quoteArgs(args))
-	cmd := exec.Command(oscBin, args...)
+	cmd := exec.Command(oscBin, args...) //nolint:gosec // G204: the osc binary the developer named (--osc)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	start := time.Now()
 	oscErr := cmd.Run()

@@ -305,7 +305,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.metricsAddress != "" {
 		stopMetrics, err := serveMetrics(o.metricsAddress, m, metricLabels(o.cfg, fs.Changed("dsn")), log)
 		if err != nil {
-			d.Close() //nolint:errcheck // nothing was opened yet
+			d.Close() // nothing was opened yet
 			return &engine.RefusedError{Err: err}
 		}
 		defer stopMetrics()

@@ -56,7 +56,7 @@ func Start(ctx context.Context, db *sql.DB, write func(*rand.Rand) string, rate 
 		w.wg.Add(1)
 		go func(seed uint64) {
 			defer w.wg.Done()
-			r := rand.New(rand.NewPCG(seed, 42))
+			r := rand.New(rand.NewPCG(seed, 42)) //nolint:gosec // G404: test load, not security
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
