@@ -1,4 +1,3 @@
-// Package apply writes captured changes into the shadow table.
 package apply
 
 import (

@@ -1,5 +1,3 @@
-// Package cutover swaps the original table and the shadow atomically, blocking
-// writers only briefly and never failing them.
 package cutover
 
 import (

@@ -1,7 +1,3 @@
-// Package engine runs one online schema migration: the state machine that is
-// the same for MySQL and PostgreSQL, driving a Dialect.
-//
-//	inspect → shadow → capture started → copy ∥ apply → caught up → [postponed] → checksum → cut-over → cleanup
 package engine
 
 import (

@@ -1,7 +1,3 @@
-// Package probe implements throttle.Probe for each database (mysql.go,
-// postgres.go): osc's heartbeat on the primary, the lag of each replica, load
-// metrics, the throttle query and (PostgreSQL) the WAL the change capture's
-// slot retains.
 package probe
 
 import (

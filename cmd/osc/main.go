@@ -1,7 +1,3 @@
-// Command osc changes the schema of a live MySQL/MariaDB or PostgreSQL table
-// online: it builds a shadow table with the new schema, copies the rows in
-// chunks while applying the table's live changes from the binlog or logical
-// replication, and swaps the tables atomically. No triggers.
 package main
 
 import (
