@@ -1,4 +1,3 @@
-// Package apply writes captured changes into the shadow table.
 package apply
 
 import (
@@ -588,7 +587,7 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	defer tx.Rollback() // after Commit it is a no-op
 	for i, b := range batches {
 		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, b.args...); err != nil {
 			return fmt.Errorf("apply: %.60s...: %w", b.query, err)

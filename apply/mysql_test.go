@@ -89,6 +89,9 @@ func myLoadPlan(t *testing.T, db *sql.DB, src, shadow string) *table.Plan {
 		p.Key = append(p.Key, k)
 		p.KeyIndex = append(p.KeyIndex, p.Source.ColumnIndex(k))
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	for i, c := range p.Source.Columns {
 		if !c.Generated {
 			p.Mapping = append(p.Mapping, table.ColumnMap{Source: c.Name, Shadow: c.Name, SourceIndex: i})

@@ -1,6 +1,3 @@
-// Package cdc reads committed changes to one table from the database's change
-// stream (the MySQL binlog, PostgreSQL logical replication) and turns them into
-// one Change type that the engine applies to the shadow table.
 package cdc
 
 import "osc/change"

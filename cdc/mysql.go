@@ -73,8 +73,8 @@ const (
 // myMarkerHint is the changelog hint of the rows EmitMarker writes.
 const myMarkerHint = "marker"
 
-// myErrSourceClosed ends Next after Close.
-var myErrSourceClosed = errors.New("binlog reader closed")
+// errMySourceClosed ends Next after Close.
+var errMySourceClosed = errors.New("binlog reader closed")
 
 // MySQLSource reads the binlog of a MySQL or MariaDB server as a replica and
 // turns the row events of the plan's original table into Changes, and the
@@ -305,7 +305,7 @@ func (s *MySQLSource) run(ctx context.Context, streamer *replication.BinlogStrea
 		ev, err := streamer.GetEvent(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				s.err = myErrSourceClosed
+				s.err = errMySourceClosed
 			} else {
 				s.err = fmt.Errorf("binlog source: read binlog after %s: %w", r.pos(), err)
 			}
@@ -314,7 +314,7 @@ func (s *MySQLSource) run(ctx context.Context, streamer *replication.BinlogStrea
 		end, err := r.event(ctx, ev)
 		if err != nil {
 			if ctx.Err() != nil {
-				err = myErrSourceClosed
+				err = errMySourceClosed
 			}
 			s.err = err
 			return
@@ -595,7 +595,8 @@ func (s *MySQLSource) EmitMarker(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("binlog source: emit marker: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	defer tx.Rollback() // a no-op after Commit
+	//nolint:gosec // G202: the changelog's name, quoted; values are parameters
 	q := "INSERT INTO " + table.QuoteMySQL(s.plan.Source.Schema, s.plan.ChangelogName) + " (hint, value) VALUES (?, ?)"
 	if _, err := tx.ExecContext(ctx, q, myMarkerHint, id); err != nil {
 		return fmt.Errorf("binlog source: emit marker: %w", err)

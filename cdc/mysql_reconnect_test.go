@@ -64,7 +64,7 @@ func (p *myCutProxy) serve(c net.Conn) {
 	}
 	defer c.Close()
 	defer s.Close()
-	go io.Copy(s, c) //nolint:errcheck
+	go io.Copy(s, c) //nolint:errcheck // the proxy ends when either side closes
 	hdr := make([]byte, 4)
 	for {
 		if _, err := io.ReadFull(s, hdr); err != nil {

@@ -87,7 +87,7 @@ func TestMySQLChangesAndMarkers(t *testing.T) {
 	s := myStart(t, db, cfg, p)
 	ctx := context.Background()
 	testdb.ExecMySQL(t, db, "CREATE TABLE IF NOT EXISTS tbl_mysqldata_other (id INT PRIMARY KEY)")
-	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS tbl_mysqldata_other") })
+	t.Cleanup(func() { testdb.ExecMySQL(t, db, "DROP TABLE IF EXISTS tbl_mysqldata_other") })
 
 	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_cdc VALUES (1, 'a'), (2, NULL)")
 	testdb.ExecMySQL(t, db, "INSERT INTO tbl_mysqldata_other VALUES (1)") // not ours

@@ -1,8 +1,3 @@
-// Package change is what moves through a migration besides the plan: the
-// committed row changes the capture reads (Change, one type for both
-// databases) and the copy's chunks, with what each chunk's read saw
-// (Chunk, Snapshot), which the engine weighs against each other. It is data
-// only and imports no database driver.
 package change
 
 import "fmt"

@@ -335,10 +335,10 @@ func (m *MySQL) Recopy(ctx context.Context, chunks []engine.ChecksumChunk) error
 	if err != nil {
 		return fmt.Errorf("recopy: begin: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	defer tx.Rollback() // after Commit it is a no-op
 	for _, c := range chunks {
 		conds, args := chunkConds(m.copy.ShadowKey, c)
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.copy.Shadow+where(conds), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.copy.Shadow+where(conds), args...); err != nil { //nolint:gosec // G202: the quoted shadow; the chunk's bounds are parameters
 			return fmt.Errorf("recopy: delete the shadow's rows: %w", err)
 		}
 	}
@@ -482,7 +482,7 @@ func (r *mysqlReader) Diffs(ctx context.Context, c engine.ChecksumChunk, most in
 		return nil, err
 	}
 	of, oa, sf, sa := m.sides(c)
-	orig, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.original)+" "+of+" ORDER BY "+m.copy.Key.OrderBy(""), oa...)
+	orig, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.original)+" "+of+" ORDER BY "+m.copy.Key.OrderBy(""), oa...) //nolint:gosec // G202: quoted columns and table; the chunk's bounds are parameters
 	if err != nil {
 		return nil, fmt.Errorf("checksum diff: read the original: %w", err)
 	}
@@ -493,7 +493,7 @@ func (r *mysqlReader) Diffs(ctx context.Context, c engine.ChecksumChunk, most in
 	if err != nil {
 		return nil, fmt.Errorf("checksum diff: read the original: %w", err)
 	}
-	shadow, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.shadow)+" "+sf+" ORDER BY "+m.copy.ShadowKey.OrderBy(""), sa...)
+	shadow, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.shadow)+" "+sf+" ORDER BY "+m.copy.ShadowKey.OrderBy(""), sa...) //nolint:gosec // G202: quoted columns and table; the chunk's bounds are parameters
 	if err != nil {
 		return nil, fmt.Errorf("checksum diff: read the shadow: %w", err)
 	}

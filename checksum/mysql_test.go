@@ -519,7 +519,9 @@ func TestMySQLOpenWaitsForWriters(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
-		tx.Commit()
+		if err := tx.Commit(); err != nil {
+			t.Error(err)
+		}
 	}()
 	start := time.Now()
 	readers, err := ck.Open(ctx, 1, nil, blocked)

@@ -1,5 +1,3 @@
-// Package copier copies the original table into the shadow table in
-// key-ordered chunks, never overwriting a row already in the shadow.
 package copier
 
 import "osc/change"

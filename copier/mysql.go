@@ -87,7 +87,7 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: begin: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	defer tx.Rollback() // after Commit it is a no-op
 
 	cond, args := c.sql.Key.Cond(c.limit, "<", true)
 	conds := []string{cond}

@@ -78,7 +78,9 @@ func send(t *testing.T, sock, command string) string {
 		t.Fatalf("connect to %s: %v", sock, err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := io.WriteString(c, command+"\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +258,9 @@ func TestControlMySQLPanic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(c, "sup\n")
+	if _, err := io.WriteString(c, "sup\n"); err != nil {
+		t.Fatal(err)
+	}
 	reply, _ := io.ReadAll(c)
 	c.Close()
 	if !strings.Contains(string(reply), "Throttled: flag-file") {
@@ -338,7 +342,9 @@ func TestControlMySQLReplicaLag(t *testing.T) {
 	conn := mysqlTestConn(t)
 	replicaPort := 13307
 	if p := os.Getenv("OSC_MYSQL_REPLICA_PORT"); p != "" {
-		fmt.Sscan(p, &replicaPort)
+		if _, err := fmt.Sscan(p, &replicaPort); err != nil {
+			t.Fatalf("OSC_MYSQL_REPLICA_PORT=%q: %v", p, err)
+		}
 	}
 	rc := conn
 	rc.Port = replicaPort

@@ -102,7 +102,7 @@ func runExact(t *testing.T, c exactCase) {
 					if err != nil {
 						return err
 					}
-					defer tx.Rollback() //nolint:errcheck // no-op after Commit
+					defer tx.Rollback() // no-op after Commit
 					for _, n := range []string{c.name, ctl} {
 						if _, err := tx.ExecContext(wctx, fmt.Sprintf(q, n), args...); err != nil {
 							return fmt.Errorf("%s: %w", fmt.Sprintf(q, n), err)

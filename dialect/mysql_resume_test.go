@@ -52,7 +52,7 @@ func rsmyBinlogPos(t *testing.T, db *sql.DB) string {
 	defer rows.Close()
 	cols, _ := rows.Columns()
 	if !rows.Next() {
-		t.Fatal("SHOW MASTER STATUS: no row")
+		t.Fatalf("SHOW MASTER STATUS: no row (%v)", rows.Err())
 	}
 	vals := make([]sql.NullString, len(cols))
 	ptrs := make([]any, len(cols))
@@ -510,7 +510,7 @@ func TestMySQLKillAndResume(t *testing.T) {
 			}
 			prev = watermark()
 			kill()
-			<-done
+			_ = <-done // the kill's error
 			if left := tablesExist(t, db, shadow, changelog, ckp); len(left) != 3 {
 				t.Fatalf("run %d killed: left %v", run, left)
 			}

@@ -453,7 +453,7 @@ func (m *Migration) postpone() (string, error) {
 	if s := m.State(); s >= StateCuttingOver {
 		return "", fmt.Errorf("cannot postpone: the migration is %s", s)
 	}
-	fh, err := os.OpenFile(f, os.O_CREATE|os.O_WRONLY, 0o600)
+	fh, err := os.OpenFile(f, os.O_CREATE|os.O_WRONLY, 0o600) //nolint:gosec // G304: the operator's own --postpone-cut-over-flag-file
 	if err != nil {
 		return "", fmt.Errorf("create the postpone flag file: %w", err)
 	}

@@ -1,7 +1,3 @@
-// Package engine runs one online schema migration: the state machine that is
-// the same for MySQL and PostgreSQL, driving a Dialect.
-//
-//	inspect → shadow → capture started → copy ∥ apply → caught up → [postponed] → checksum → cut-over → cleanup
 package engine
 
 import (
@@ -518,7 +514,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 		changes, err := m.src.Next(ctx, m.batchSize())
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return nil //nolint:nilerr // ctx ended: the loop's normal end, not a capture failure
 			}
 			return fmt.Errorf("change capture: %w", err)
 		}

@@ -1,8 +1,3 @@
-// Package hooks runs the operator's executables at points of interest of a
-// migration, the way gh-ost does: every executable file in the hooks
-// directory whose name starts with the hook's name (on-startup,
-// on-success, …) runs, in lexical order, with the migration described in
-// OSC_* environment variables.
 package hooks
 
 import (

@@ -3,6 +3,7 @@ package localtests
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -110,7 +111,7 @@ var pgCatalog = []struct{ name, query string }{
 func (d pgDialect) state(ctx context.Context, db *sql.DB, ns string) ([]section, error) {
 	out, err := exec.CommandContext(ctx, "pg_dump", "--schema-only", "--schema="+ns, "--dbname="+d.dsn).Output()
 	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 			err = fmt.Errorf("%w: %s", err, ee.Stderr)
 		}
 		return nil, fmt.Errorf("pg_dump --schema %s: %w", ns, err)

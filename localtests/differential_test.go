@@ -255,7 +255,7 @@ const diffChecksumDiffers = "checksum: chunks differ"
 // the cut-over (or exits), replays the writes on the plain copy, runs the
 // plain ALTER there and lets osc go on until it exits. It returns osc's run,
 // the plain ALTER's error and the problems seen (leftovers included).
-func runDiffUnderWrites(ctx context.Context, t *testing.T, d differ, bin string, c *diffCase, plain, osc *sql.DB, oscNS string) (*oscProcess, error, []string) {
+func runDiffUnderWrites(ctx context.Context, t *testing.T, d differ, bin string, c *diffCase, plain, osc *sql.DB, oscNS string) (*oscProcess, error, []string) { //nolint:staticcheck // the error is a result (the plain ALTER's), not this function's failure
 	w, err := diffWorkload(ctx, d, osc, oscNS, c)
 	if err != nil {
 		t.Fatal(err)

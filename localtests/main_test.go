@@ -1,9 +1,3 @@
-// Package localtests runs osc against real MariaDB and PostgreSQL servers (the
-// sandbox: bash localtests/sandbox.sh up) while writers change the table, and
-// proves that the migrated table holds exactly the rows of the original.
-//
-// Each directory under mysql/ and postgres/ is one case; see README.md for the
-// file format.
 package localtests
 
 import (

@@ -135,7 +135,7 @@ func runMigration(ctx context.Context, t *testing.T, d dialect, db *sql.DB, ns, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.Stop()
+	defer ws.Stop() //nolint:errcheck // on an early exit; the checked Stop below reports the writers' errors
 	okBefore := w.ok.Load()
 	osc, err := startOsc(ctx, bin, args)
 	if err != nil {

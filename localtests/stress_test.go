@@ -436,8 +436,10 @@ func busyLoops(t *testing.T, n int) func() {
 	var procs []*exec.Cmd
 	stop := func() {
 		for _, p := range procs {
-			p.Process.Kill()
-			p.Wait()
+			// Killed, the loop exits with an error; a loop that already
+			// died has nothing left to stop.
+			_ = p.Process.Kill()
+			_ = p.Wait()
 		}
 		procs = nil
 	}
@@ -855,7 +857,7 @@ func (s *stressLoad) write(ctx context.Context, conn *sql.Conn, w *stressWriter)
 		q := w.transaction()
 		start := time.Now()
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
+			_, _ = conn.ExecContext(ctx, "ROLLBACK") // the statement's error is the one to report
 			return fmt.Errorf("writer %d after %v: %w\n  transaction: %s", w.id, time.Since(start).Round(time.Millisecond), err,
 				abbreviate(strings.ReplaceAll(q, "\n", " "), 600))
 		}

@@ -79,12 +79,12 @@ func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection, 
 // table, each attempt waiting at most lockTimeout for the table's lock; a
 // lock wait that times out, a deadlock or an interrupted statement
 // (MySQLTransient) is retried, up to retries attempts in all.
-func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool, lockTimeout time.Duration, retries int) error {
+func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool, lockTimeout time.Duration, retries int) (err error) {
 	s, err := openMySQLNativeSession(ctx, db, in, mariadb)
 	if err != nil {
 		return err
 	}
-	defer s.discard()
+	defer func() { err = errors.Join(err, s.discard()) }()
 	secs := max(1, int(math.Ceil(lockTimeout.Seconds())))
 	if err := s.exec(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
 		return fmt.Errorf("set lock_wait_timeout: %w", err)

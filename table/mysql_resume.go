@@ -74,6 +74,7 @@ func CreateMySQLCheckpoint(ctx context.Context, db *sql.DB, p *Plan) error {
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q+" "+mysqlCheckpointDDL); err != nil {
 		return fmt.Errorf("create checkpoint table %s: %w", name, err)
 	}
+	//nolint:gosec // G202: the checkpoint table's name, quoted; values are parameters
 	if _, err := db.ExecContext(ctx, "INSERT INTO "+q+` (id, created, server_id, server_uuid, time_zone, sql_mode, original_definition, shadow_definition)
 		VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, p.AlterTime, srv.ID, srv.UUID, p.TimeZone, mode, orig, shadow); err != nil {
 		return fmt.Errorf("fill checkpoint table %s: %w", name, err)
@@ -85,7 +86,7 @@ func CreateMySQLCheckpoint(ctx context.Context, db *sql.DB, p *Plan) error {
 // of schema.name: one short autocommitted statement.
 func SaveMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name, checkpoint string, saved time.Time) error {
 	n := MySQLCheckpointName(name)
-	res, err := db.ExecContext(ctx, "UPDATE "+QuoteMySQL(schema, n)+" SET checkpoint = ?, saved = ? WHERE id = 1",
+	res, err := db.ExecContext(ctx, "UPDATE "+QuoteMySQL(schema, n)+" SET checkpoint = ?, saved = ? WHERE id = 1", //nolint:gosec // G202: the checkpoint table's name, quoted; values are parameters
 		checkpoint, saved.UTC().Format("2006-01-02 15:04:05.000000"))
 	if err != nil {
 		return fmt.Errorf("save checkpoint into %s: %w", n, err)

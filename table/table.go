@@ -1,6 +1,3 @@
-// Package table describes tables (columns, keys) as read from the database's
-// catalog, and the migration plan: the shadow table, the chosen key and the
-// column mapping from the original to the shadow.
 package table
 
 import "errors"

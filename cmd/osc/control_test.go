@@ -98,7 +98,9 @@ func fakeOsc(t *testing.T, path, reply string) chan string {
 		defer c.Close()
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		got <- line
-		io.WriteString(c, reply)
+		// A failed write shows as a wrong reply to the client under test
+		// (this goroutine may outlive the test, so it does not report).
+		_, _ = io.WriteString(c, reply)
 	}()
 	return got
 }

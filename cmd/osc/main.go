@@ -1,7 +1,3 @@
-// Command osc changes the schema of a live MySQL/MariaDB or PostgreSQL table
-// online: it builds a shadow table with the new schema, copies the rows in
-// chunks while applying the table's live changes from the binlog or logical
-// replication, and swaps the tables atomically. No triggers.
 package main
 
 import (
@@ -314,7 +310,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.metricsAddress != "" {
 		stopMetrics, err := serveMetrics(o.metricsAddress, m, metricLabels(o.cfg, fs.Changed("dsn")), log)
 		if err != nil {
-			d.Close() //nolint:errcheck // nothing was opened yet
+			d.Close() // nothing was opened yet
 			return &engine.RefusedError{Err: err}
 		}
 		defer stopMetrics()
