@@ -398,6 +398,9 @@ func (p *MySQLProbe) reportedLag(ctx context.Context, addr string) string {
 	}
 	lag := slices.IndexFunc(cols, func(c string) bool { return strings.EqualFold(c, "Seconds_Behind_Master") })
 	if lag < 0 || !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return "(SHOW SLAVE STATUS: " + err.Error() + ")"
+		}
 		return "(not replicating)"
 	}
 	vals := make([]sql.NullString, len(cols))

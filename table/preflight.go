@@ -96,7 +96,7 @@ func ReadMySQLTransactions(ctx context.Context, db *sql.DB, n int) ([]OpenTransa
 		FROM information_schema.INNODB_TRX t LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
 		WHERE t.trx_mysql_thread_id <> CONNECTION_ID()
 			AND t.trx_started <= CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', 'SYSTEM') - INTERVAL 1 SECOND
-		ORDER BY t.trx_started LIMIT `+strconv.Itoa(n))
+		ORDER BY t.trx_started LIMIT ?`, n)
 	if err != nil {
 		return nil, fmt.Errorf("read the open transactions: %w", err)
 	}
