@@ -190,7 +190,8 @@ log_bin = $dir/data/binlog
 log_slave_updates = ON
 binlog_format = ROW
 binlog_row_image = FULL
-binlog_expire_logs_seconds = 86400
+# Stress runs write gigabytes of binlog an hour: keep two hours (resume tests need minutes).
+binlog_expire_logs_seconds = 7200
 gtid_domain_id = 0
 sync_binlog = 0
 innodb_buffer_pool_size = 256M
