@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,6 +102,19 @@ func (r *Runner) Run(ctx context.Context, name string, env []string) error {
 	return nil
 }
 
+// secretVars are the environment variables that hold a password osc may
+// connect with: osc's own, libpq's (pgx reads it) and the mysql client's.
+var secretVars = []string{"OSC_PASSWORD", "PGPASSWORD", "MYSQL_PWD"}
+
+// environ is osc's environment without the passwords: a hook gets what it
+// needs as OSC_* variables, never a secret.
+func environ() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(secretVars, name)
+	})
+}
+
 func (r *Runner) runOne(ctx context.Context, name, file string, env []string) error {
 	log := r.Log
 	if log == nil {
@@ -121,7 +135,7 @@ func (r *Runner) runOne(ctx context.Context, name, file string, env []string) er
 	defer cancel()
 	cmd := exec.CommandContext(hctx, file)
 	cmd.Dir = r.Dir
-	cmd.Env = append(append(os.Environ(), "OSC_HOOK="+name), env...)
+	cmd.Env = append(append(environ(), "OSC_HOOK="+name), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	killGroup(cmd)

@@ -94,3 +94,24 @@ func TestFailures(t *testing.T) {
 		t.Error("a file as hooks path accepted")
 	}
 }
+
+// TestRunHidesPasswords: a hook never sees a password osc connects with.
+func TestRunHidesPasswords(t *testing.T) {
+	for _, v := range secretVars {
+		t.Setenv(v, "s3cret-"+v)
+	}
+	t.Setenv("OSC_HOOKS_TEST_KEPT", "kept")
+	dir := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	writeHook(t, dir, "on-startup", "env >> "+out, 0o755)
+	if err := (&Runner{Dir: dir}).Run(context.Background(), OnStartup, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(got), "s3cret") || !strings.Contains(string(got), "OSC_HOOKS_TEST_KEPT=kept") {
+		t.Errorf("the hook's environment:\n%s", got)
+	}
+}
