@@ -50,10 +50,7 @@ func ReadMySQLTableSize(ctx context.Context, db *sql.DB, schema, name string) (T
 func ReadMySQLRowsWritten(ctx context.Context, db *sql.DB, schema, name string) (n int64, scope string, err error) {
 	var ps, us sql.NullInt64
 	if err := db.QueryRowContext(ctx, "SELECT @@performance_schema").Scan(&ps); err == nil && ps.Int64 == 1 {
-		err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(COUNT_INSERT + COUNT_UPDATE + COUNT_DELETE), 0)
-			FROM performance_schema.table_io_waits_summary_by_table
-			WHERE OBJECT_SCHEMA = ? AND OBJECT_NAME = ? AND INDEX_NAME IS NULL`, schema, name).Scan(&n)
-		if err == nil {
+		if n, err := readMySQLTableIO(ctx, db, schema, name); err == nil {
 			return n, "the table", nil
 		}
 	}
@@ -84,6 +81,21 @@ func ReadMySQLRowsWritten(ctx context.Context, db *sql.DB, schema, name string) 
 		return 0, "", fmt.Errorf("read the rows written: %w", err)
 	}
 	return n, "every table of the server (no count per table without performance_schema or userstat)", nil
+}
+
+// readMySQLTableIO returns the rows inserted, updated and deleted in the
+// table as performance_schema counts them (every row operation on it, whatever
+// index found the row; table_io_waits_summary_by_table has no INDEX_NAME,
+// table_io_waits_summary_by_index_usage counts inserts under none).
+func readMySQLTableIO(ctx context.Context, db *sql.DB, schema, name string) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(COUNT_INSERT + COUNT_UPDATE + COUNT_DELETE), 0)
+		FROM performance_schema.table_io_waits_summary_by_table
+		WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA = ? AND OBJECT_NAME = ?`, schema, name).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("read the rows written to %s from performance_schema: %w", QuoteMySQL(schema, name), err)
+	}
+	return n, nil
 }
 
 // ReadMySQLTransactions returns the oldest InnoDB transactions open for a
