@@ -175,8 +175,19 @@ func ReadPostgresRowsWritten(ctx context.Context, pool *pgxpool.Pool, schema, na
 
 // ReadPostgresTransactions returns the oldest transactions of the database
 // open for a second or more, oldest first, at most n, and whether each holds
-// a lock on the table.
+// a lock on the table. A role that is not a superuser and lacks
+// pg_read_all_stats sees other roles' sessions without their transaction
+// start (their query reads "<insufficient privilege>"): it then returns an
+// error rather than no transaction, which would read as none open.
 func ReadPostgresTransactions(ctx context.Context, pool *pgxpool.Pool, schema, name string, n int) ([]OpenTransaction, error) {
+	var hidden int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_stat_activity a
+		WHERE a.datname = current_database() AND a.xact_start IS NULL AND a.query = '<insufficient privilege>'`).Scan(&hidden); err != nil {
+		return nil, fmt.Errorf("read the open transactions: %w", err)
+	}
+	if hidden > 0 {
+		return nil, fmt.Errorf("%d session(s) of other roles are hidden from osc's role, whose transactions it cannot see: grant it pg_read_all_stats", hidden)
+	}
 	rows, err := pool.Query(ctx, `SELECT a.pid, coalesce(a.usename, a.backend_type), coalesce(a.application_name, ''),
 			greatest(extract(epoch FROM now() - a.xact_start), 0)::float8,
 			EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND l.relation = $1::regclass AND l.granted)

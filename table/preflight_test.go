@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"testing"
+	"time"
 
 	"osc/internal/testdb"
 )
@@ -17,5 +18,39 @@ func TestReadMySQLTableIO(t *testing.T) {
 	db := testdb.OpenMySQL(t, srv.Config(t, ""))
 	if _, err := readMySQLTableIO(context.Background(), db, "review7_no_such_schema", "t"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadPostgresTransactionsHidden: a role without pg_read_all_stats sees
+// other roles' sessions without their transaction start, so their
+// transactions cannot be listed: the report must say so, not "none open".
+func TestReadPostgresTransactionsHidden(t *testing.T) {
+	const role, tbl = "review7_preflight_ro", "review7_preflight_t"
+	admin := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	ctx := context.Background()
+	testdb.ExecPostgres(t, admin,
+		"DROP TABLE IF EXISTS public."+tbl, "DROP ROLE IF EXISTS "+role,
+		"CREATE ROLE "+role+" LOGIN", "CREATE TABLE public."+tbl+" (id int PRIMARY KEY)")
+	t.Cleanup(func() {
+		_, _ = admin.Exec(ctx, "DROP TABLE IF EXISTS public."+tbl)
+		_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+	})
+	// A transaction of the superuser, open for more than a second.
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // only a test's transaction
+	if _, err := tx.Exec(ctx, "SELECT count(*) FROM public."+tbl); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+
+	cfg := testdb.PostgresConfig(t)
+	cfg.ConnConfig.User = role
+	pool := testdb.OpenPostgres(t, cfg)
+	ts, err := ReadPostgresTransactions(ctx, pool, "public", tbl, 3)
+	if err == nil {
+		t.Errorf("transactions %+v and no error: the superuser's open transaction is hidden from %s, and the report would say none is open", ts, role)
 	}
 }
