@@ -15,7 +15,8 @@ import (
 // table and the server before a schema change. Each reads what the server
 // shows any user with osc's privileges.
 
-// TableSize is a table's estimated rows and its bytes of data and indexes.
+// TableSize is a table's estimated rows (-1: the server has no estimate) and
+// its bytes of data and indexes.
 type TableSize struct {
 	Rows, Data, Indexes int64
 }
@@ -148,11 +149,12 @@ func ReadMySQLBinlogRetention(ctx context.Context, db *sql.DB) (string, error) {
 	return keep, nil
 }
 
-// ReadPostgresTableSize reads the table's estimated rows (reltuples) and its
-// sizes: the heap with its TOAST table, and its indexes.
+// ReadPostgresTableSize reads the table's estimated rows (reltuples: -1, no
+// estimate, for a table never vacuumed or analyzed, which is not an empty
+// one) and its sizes: the heap with its TOAST table, and its indexes.
 func ReadPostgresTableSize(ctx context.Context, pool *pgxpool.Pool, schema, name string) (TableSize, error) {
 	var s TableSize
-	err := pool.QueryRow(ctx, `SELECT greatest(c.reltuples, 0)::int8, pg_table_size(c.oid), pg_indexes_size(c.oid)
+	err := pool.QueryRow(ctx, `SELECT CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples::int8 END, pg_table_size(c.oid), pg_indexes_size(c.oid)
 		FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass`, QuotePostgres(schema, name)).Scan(&s.Rows, &s.Data, &s.Indexes)
 	if err != nil {
 		return s, fmt.Errorf("read the size of %s: %w", QuotePostgres(schema, name), err)

@@ -54,3 +54,25 @@ func TestReadPostgresTransactionsHidden(t *testing.T) {
 		t.Errorf("transactions %+v and no error: the superuser's open transaction is hidden from %s, and the report would say none is open", ts, role)
 	}
 }
+
+// TestReadPostgresTableSizeNeverAnalyzed: a table never vacuumed or
+// analyzed has no row estimate (reltuples -1), which is not "0 rows".
+func TestReadPostgresTableSizeNeverAnalyzed(t *testing.T) {
+	const schema = "review7_preflight_size"
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	testdb.ResetPostgresSchema(t, pool, schema)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+schema+".t (id int PRIMARY KEY, pad text) WITH (autovacuum_enabled = false)",
+		"INSERT INTO "+schema+".t SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g")
+	s, err := ReadPostgresTableSize(context.Background(), pool, schema, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Rows != -1 || s.Data <= 0 {
+		t.Errorf("rows %d, data %d bytes: want no estimate (-1) and the data's size", s.Rows, s.Data)
+	}
+	testdb.ExecPostgres(t, pool, "ANALYZE "+schema+".t")
+	if s, err = ReadPostgresTableSize(context.Background(), pool, schema, "t"); err != nil || s.Rows != 5000 {
+		t.Errorf("analyzed: rows %d (%v), want 5000", s.Rows, err)
+	}
+}
