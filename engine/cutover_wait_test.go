@@ -132,3 +132,27 @@ func TestFakePostponeWhileWaitingToLock(t *testing.T) {
 		t.Error("the tables were swapped while the postpone flag file existed")
 	}
 }
+
+// TestFakeReadyToLockTimesTheSettledDrain: readyToLock locks after one
+// drain that finds the applier settled was short; the drains and pauses of
+// settle before it, while the applier was not settled yet, are no part of
+// what the lock's drain will take. An applier that settles only on every
+// fourth look, with no writes at all, must not hold the lock back.
+func TestFakeReadyToLockTimesTheSettledDrain(t *testing.T) {
+	d := newFake(200)
+	var looks atomic.Int64
+	d.settled = func() bool { return looks.Add(1)%4 == 0 }
+	cfg := fakeConfig()
+	// A quarter of it, 50 ms, is less than settle's pauses before the
+	// fourth look (10 + 20 + 40 ms); half of it, after 10 s, is not.
+	cfg.CutOverLockTimeout = 200 * time.Millisecond
+	m := fakeMigration(cfg, d)
+	start := time.Now()
+	if err := runFake(t, context.Background(), m); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the migration took %s: the checksum or the cut-over waited to lock with the applier settled and idle", took.Round(time.Millisecond))
+	}
+}

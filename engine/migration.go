@@ -594,28 +594,32 @@ func (m *Migration) drain(ctx context.Context) error {
 }
 
 // settle drains until the applier is settled (settlingApplier), or just
-// drains for an applier that always is.
-func (m *Migration) settle(ctx context.Context) error {
+// drains for an applier that always is. It returns how long the drain that
+// found it settled took: the drains and pauses before it, while it was not,
+// are no measure of what a drain takes.
+func (m *Migration) settle(ctx context.Context) (time.Duration, error) {
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		start := time.Now()
 		if err := m.drain(ctx); err != nil {
-			return err
+			return 0, err
 		}
+		took := time.Since(start)
 		s, ok := m.ap.(settlingApplier)
 		if !ok {
-			return nil
+			return took, nil
 		}
 		m.applyMu.Lock()
 		settled := s.Settled(m.markerPos)
 		m.applyMu.Unlock()
 		if settled {
-			return nil
+			return took, nil
 		}
 		if wait == 10*time.Millisecond {
 			m.log.Info("waiting for the applier to settle before the cut-over: it still has to read the source for some changes")
 		}
 		select {
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return 0, context.Cause(ctx)
 		case <-time.After(wait):
 		}
 	}
@@ -675,11 +679,10 @@ func (m *Migration) waitToLock(ctx context.Context, before func(context.Context)
 				return err
 			}
 		}
-		start := time.Now()
-		if err := m.settle(ctx); err != nil {
+		took, err := m.settle(ctx)
+		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
-		took := time.Since(start)
 		budget := timeout / lockDrainShare
 		if time.Since(began) >= lockDrainPatience {
 			budget = timeout / 2
