@@ -272,7 +272,11 @@ const pgUniqueViolation = "23505"
 // source's key columns' texts. A shadow with a deferrable unique or
 // exclusion constraint refuses ON CONFLICT without a target (SQLSTATE
 // 55000: every index would be an arbiter): the chunk then inserts nothing
-// and reports all its rows.
+// and reports all its rows. The skipped rows are found by an anti-join
+// (NOT EXISTS), which the planner hashes, spilling to disk when needed: a NOT
+// IN (subquery) is hashed only when the inserted keys fit work_mem, and is
+// otherwise rescanned for every source row, quadratic in the chunk, which
+// holds up to 100,000 rows (engine/chunksize.go).
 func (c *Postgres) execSkipping(ctx context.Context, conds []string, args []any) (int64, *cdc.PostgresSnapshot, [][]string, error) {
 	var src, dst []string
 	for i, k := range c.sql.Keys {
@@ -292,7 +296,7 @@ func (c *Postgres) execSkipping(ctx context.Context, conds []string, args []any)
 	q := "WITH ins AS (" + ins + ") " +
 		"SELECT (SELECT count(*) FROM ins), pg_current_snapshot()::text, " +
 		"coalesce((SELECT jsonb_agg(ARRAY[" + strings.Join(src, ", ") + "]) FROM " + c.sql.Source + " AS o" + where +
-		andWhere(where) + "ARRAY[" + strings.Join(src, ", ") + "] NOT IN (SELECT osc_key FROM ins)), '[]'::jsonb)"
+		andWhere(where) + "NOT EXISTS (SELECT FROM ins WHERE ins.osc_key = ARRAY[" + strings.Join(src, ", ") + "])), '[]'::jsonb)"
 	var stale [][]string
 	rows, snap, err := c.run(ctx, q, args, &stale)
 	if err != nil {

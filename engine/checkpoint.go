@@ -83,6 +83,9 @@ type checkpoints struct {
 	kick chan struct{}
 
 	stop func() // ends the loop and waits for a save in flight
+	// saving is held by a save, and by the cut-over during its attempts at
+	// the lock (hold): a save due then is skipped.
+	saving sync.Mutex
 }
 
 // publish records a pair the run may be resumed from (see Checkpoint).
@@ -132,6 +135,10 @@ func (m *Migration) startCheckpoints(ctx context.Context) *checkpoints {
 // save stores the last published pair. A failure is logged, not fatal: the
 // migration goes on, resumable from the checkpoint before.
 func (c *checkpoints) save(ctx context.Context) {
+	if !c.saving.TryLock() {
+		return // held by the cut-over
+	}
+	defer c.saving.Unlock()
 	c.mu.Lock()
 	if !c.ready {
 		c.mu.Unlock()
@@ -162,6 +169,23 @@ func (c *checkpoints) end() {
 	if c != nil && c.stop != nil {
 		c.stop()
 		c.stop = nil
+	}
+}
+
+// hold stops saving checkpoints, once a save in flight is done, until
+// release: the cut-over's attempts at the lock rename the tables.
+func (c *checkpoints) hold() {
+	if c != nil {
+		c.saving.Lock()
+	}
+}
+
+// release lets checkpoints be saved again after hold: between the cut-over's
+// attempts, while it waits to lock (readyToLock), which lasts as long as
+// writers outpace the applier.
+func (c *checkpoints) release() {
+	if c != nil {
+		c.saving.Unlock()
 	}
 }
 

@@ -173,6 +173,9 @@ type fakeDialect struct {
 	// chunk (n counts calls from 1), apply and cut-over; an error fails it.
 	copyFault  func(n int) error
 	applyFault func(changes []change.Change) error
+	// settled, when set, says whether the applier is settled
+	// (settlingApplier); unset, it always is.
+	settled    func() bool
 	cutOverErr error
 	// between runs after a chunk's read and before its write into the
 	// shadow, with the keys read.
@@ -526,6 +529,12 @@ func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chun
 // fakeApplier writes changes into the shadow: upsert, delete, and a
 // key-changing update as delete then upsert.
 type fakeApplier struct{ d *fakeDialect }
+
+// Settled asks the dialect's settled when set (a settlingApplier), else
+// reports the applier settled.
+func (a *fakeApplier) Settled(change.Position) bool {
+	return a.d.settled == nil || a.d.settled()
+}
 
 func (a *fakeApplier) Apply(ctx context.Context, changes []change.Change) error {
 	if a.d.applyFault != nil {

@@ -335,42 +335,50 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 	}
 	m.setState(StateCaughtUp)
 	m.printStatus()
-	// A postpone sent while the cut-over waited for the throttle or for the
-	// checksum holds it again: the checksum that gates the cut-over is the
-	// one after the last release.
+	// A postpone sent while the cut-over waited for the throttle, for the
+	// checksum or to lock holds it again: the checksum that gates the
+	// cut-over is the one after the last release.
 	for {
-		if err := m.waitPostponed(ctx); err != nil {
-			return false, m.cause(ctx, err)
+		for {
+			if err := m.waitPostponed(ctx); err != nil {
+				return false, m.cause(ctx, err)
+			}
+			if err := m.waitCutOverThrottle(ctx); err != nil {
+				return false, m.cause(ctx, err)
+			}
+			if m.postponeRequested() {
+				continue
+			}
+			if err := m.verify(ctx); err != nil {
+				return false, m.cause(ctx, err)
+			}
+			if !m.postponeRequested() {
+				break
+			}
 		}
-		if err := m.waitCutOverThrottle(ctx); err != nil {
-			return false, m.cause(ctx, err)
+		if err := m.hook(ctx, hooks.OnBeforeCutOver, hooks.Env{}); err != nil {
+			return false, err
 		}
-		if m.postponeRequested() {
+		// The cut-over renames the tables: no checkpoint is saved during an
+		// attempt at its lock (only while it waits to lock, cutOverReady).
+		// A run killed in one is resumed from the last one, or, when the
+		// tables were swapped, only cleaned up (Dialect.Resume).
+		m.ckpt.hold()
+		m.setState(StateCuttingOver)
+		// Each attempt first catches up without the lock (cutOverReady): a
+		// long postpone or throttle, or writers faster than the applier,
+		// leave a backlog that the cut-over's own drain would apply while
+		// holding writers.
+		err := m.d.CutOver(ctx, m.cutOverReady, m.drain)
+		if errors.Is(err, errPostponedToLock) {
+			m.ckpt.release()
 			continue
 		}
-		if err := m.verify(ctx); err != nil {
-			return false, m.cause(ctx, err)
+		if err != nil {
+			return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
 		}
-		if !m.postponeRequested() {
-			break
-		}
+		return true, nil
 	}
-	if err := m.hook(ctx, hooks.OnBeforeCutOver, hooks.Env{}); err != nil {
-		return false, err
-	}
-	// The cut-over renames the tables: no checkpoint is saved during it. A
-	// run killed in it is resumed from the last one, or, when the tables
-	// were swapped, only cleaned up (Dialect.Resume).
-	m.ckpt.end()
-	m.setState(StateCuttingOver)
-	// Each attempt first catches up without the lock (readyToLock): a long
-	// postpone or throttle, or writers faster than the applier, leave a
-	// backlog that the cut-over's own drain would apply while holding
-	// writers.
-	if err := m.d.CutOver(ctx, m.readyToLock, m.drain); err != nil {
-		return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
-	}
-	return true, nil
 }
 
 // cause prefers the error that cancelled ctx (an apply failure) over the
@@ -586,28 +594,32 @@ func (m *Migration) drain(ctx context.Context) error {
 }
 
 // settle drains until the applier is settled (settlingApplier), or just
-// drains for an applier that always is.
-func (m *Migration) settle(ctx context.Context) error {
+// drains for an applier that always is. It returns how long the drain that
+// found it settled took: the drains and pauses before it, while it was not,
+// are no measure of what a drain takes.
+func (m *Migration) settle(ctx context.Context) (time.Duration, error) {
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		start := time.Now()
 		if err := m.drain(ctx); err != nil {
-			return err
+			return 0, err
 		}
+		took := time.Since(start)
 		s, ok := m.ap.(settlingApplier)
 		if !ok {
-			return nil
+			return took, nil
 		}
 		m.applyMu.Lock()
 		settled := s.Settled(m.markerPos)
 		m.applyMu.Unlock()
 		if settled {
-			return nil
+			return took, nil
 		}
 		if wait == 10*time.Millisecond {
 			m.log.Info("waiting for the applier to settle before the cut-over: it still has to read the source for some changes")
 		}
 		select {
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return 0, context.Cause(ctx)
 		case <-time.After(wait):
 		}
 	}
@@ -632,15 +644,45 @@ const (
 // that short: osc goes on applying without the lock, and says so, until
 // they slow down.
 func (m *Migration) readyToLock(ctx context.Context) error {
+	return m.waitToLock(ctx, nil)
+}
+
+// errPostponedToLock is a cut-over postponed while it waited to lock.
+var errPostponedToLock = errors.New("cut-over postponed while it waited to lock")
+
+// cutOverReady is the cut-over's readyToLock, whose wait may be long: while
+// it waits checkpoints are saved (a run killed meanwhile resumes from a
+// recent one, and a PostgreSQL permanent slot is confirmed on instead of
+// retaining WAL for the whole wait), and a postpone requested meanwhile
+// holds the cut-over (errPostponedToLock), as does a throttle, as before
+// it.
+func (m *Migration) cutOverReady(ctx context.Context) error {
+	m.ckpt.release()
+	defer m.ckpt.hold()
+	return m.waitToLock(ctx, func(ctx context.Context) error {
+		if m.postponeRequested() {
+			return errPostponedToLock
+		}
+		return m.waitCutOverThrottle(ctx)
+	})
+}
+
+// waitToLock is readyToLock, calling before (when not nil) before each
+// drain: an error from it ends the wait.
+func (m *Migration) waitToLock(ctx context.Context, before func(context.Context) error) error {
 	timeout := m.cfg.CutOverLockTimeout
 	began := time.Now()
 	var told time.Time
 	for {
-		start := time.Now()
-		if err := m.settle(ctx); err != nil {
+		if before != nil {
+			if err := before(ctx); err != nil {
+				return err
+			}
+		}
+		took, err := m.settle(ctx)
+		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
-		took := time.Since(start)
 		budget := timeout / lockDrainShare
 		if time.Since(began) >= lockDrainPatience {
 			budget = timeout / 2

@@ -16,7 +16,7 @@ import (
 // migration alike.
 type Preflight struct {
 	Server     string // the server's product and version
-	Rows       int64  // estimated rows
+	Rows       int64  // estimated rows (-1: the server has no estimate)
 	DataBytes  int64  // the table's data (PostgreSQL: with its TOAST table)
 	IndexBytes int64  // its indexes
 	// ChangeLog names what capture reads ("binlog", "WAL"): the copy
@@ -94,7 +94,11 @@ func (r *Preflight) text(cfg Config, table string) string {
 		fmt.Fprintf(&b, "  %-14s %s\n", name+":", fmt.Sprintf(format, a...))
 	}
 	fmt.Fprintf(&b, "Preflight: %s on %s\n", table, r.Server)
-	line("table", "~%s rows; data %s, indexes %s", thousands(r.Rows), bytesText(r.DataBytes), bytesText(r.IndexBytes))
+	rows := "~" + thousands(r.Rows) + " rows"
+	if r.Rows < 0 {
+		rows = "rows unknown (never analyzed)"
+	}
+	line("table", "%s; data %s, indexes %s", rows, bytesText(r.DataBytes), bytesText(r.IndexBytes))
 	line("a copy needs", "about %s free for the new table, and about %s more %s while the copy runs",
 		bytesText(r.DataBytes+r.IndexBytes), bytesText(r.DataBytes), r.ChangeLog)
 	unread := func(name string) bool {
@@ -146,7 +150,7 @@ type preflightJSON struct {
 	Preflight struct {
 		Table               string            `json:"table"`
 		Server              string            `json:"server"`
-		Rows                int64             `json:"rows_estimated"`
+		Rows                *int64            `json:"rows_estimated"` // null: no estimate
 		DataBytes           int64             `json:"data_bytes"`
 		IndexBytes          int64             `json:"index_bytes"`
 		ChangeLog           string            `json:"change_log"`
@@ -174,7 +178,11 @@ type transactionJSON struct {
 func (r *Preflight) json(cfg Config, table string) string {
 	var j preflightJSON
 	p := &j.Preflight
-	p.Table, p.Server, p.Rows, p.DataBytes, p.IndexBytes = table, r.Server, r.Rows, r.DataBytes, r.IndexBytes
+	p.Table, p.Server, p.DataBytes, p.IndexBytes = table, r.Server, r.DataBytes, r.IndexBytes
+	if r.Rows >= 0 {
+		rows := r.Rows
+		p.Rows = &rows
+	}
 	p.ChangeLog, p.Retention = r.ChangeLog, r.Retention
 	if r.WritesOver > 0 {
 		w := r.Writes

@@ -35,6 +35,10 @@ func TestPreflightText(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, got)
 		}
 	}
+	unknown := (&Preflight{Server: "x", ChangeLog: "WAL", Rows: -1, DataBytes: 2048}).text(cfg, "d.t")
+	if want := "table:         rows unknown (never analyzed); data 2.0 KiB"; !strings.Contains(unknown, want) {
+		t.Errorf("report lacks %q:\n%s", want, unknown)
+	}
 	empty := (&Preflight{Server: "x", ChangeLog: "binlog"}).text(cfg, "d.t")
 	for _, want := range []string{"not sampled (--preflight-sample 0)", "transactions:  none open for a second or more", "replicas:      none found"} {
 		if !strings.Contains(empty, want) {
@@ -59,6 +63,18 @@ func TestPreflightJSON(t *testing.T) {
 	if p["table"] != "fake.t" || p["rows_estimated"] != 1234567.0 || p["writes_per_second"] != 41.6 ||
 		p["needs_free_bytes"] != float64(3<<30+512<<20) || len(p["transactions"].([]any)) != 1 {
 		t.Errorf("preflight %v", p)
+	}
+	// No estimate is null, not -1 or 0.
+	rows := testPreflight()
+	rows.Rows = -1
+	out.Reset()
+	m = New(cfg, &preflightFake{fakeDialect: newFake(1), r: rows}, slog.New(slog.DiscardHandler), &out)
+	m.preflight(context.Background())
+	if err := json.Unmarshal(out.Bytes(), &j); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if v, ok := j["preflight"]["rows_estimated"]; !ok || v != nil {
+		t.Errorf("rows_estimated %v (present %v) without an estimate, want null", v, ok)
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 // table and the server before a schema change. Each reads what the server
 // shows any user with osc's privileges.
 
-// TableSize is a table's estimated rows and its bytes of data and indexes.
+// TableSize is a table's estimated rows (-1: the server has no estimate) and
+// its bytes of data and indexes.
 type TableSize struct {
 	Rows, Data, Indexes int64
 }
@@ -50,10 +51,7 @@ func ReadMySQLTableSize(ctx context.Context, db *sql.DB, schema, name string) (T
 func ReadMySQLRowsWritten(ctx context.Context, db *sql.DB, schema, name string) (n int64, scope string, err error) {
 	var ps, us sql.NullInt64
 	if err := db.QueryRowContext(ctx, "SELECT @@performance_schema").Scan(&ps); err == nil && ps.Int64 == 1 {
-		err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(COUNT_INSERT + COUNT_UPDATE + COUNT_DELETE), 0)
-			FROM performance_schema.table_io_waits_summary_by_table
-			WHERE OBJECT_SCHEMA = ? AND OBJECT_NAME = ? AND INDEX_NAME IS NULL`, schema, name).Scan(&n)
-		if err == nil {
+		if n, err := readMySQLTableIO(ctx, db, schema, name); err == nil {
 			return n, "the table", nil
 		}
 	}
@@ -84,6 +82,21 @@ func ReadMySQLRowsWritten(ctx context.Context, db *sql.DB, schema, name string) 
 		return 0, "", fmt.Errorf("read the rows written: %w", err)
 	}
 	return n, "every table of the server (no count per table without performance_schema or userstat)", nil
+}
+
+// readMySQLTableIO returns the rows inserted, updated and deleted in the
+// table as performance_schema counts them (every row operation on it, whatever
+// index found the row; table_io_waits_summary_by_table has no INDEX_NAME,
+// table_io_waits_summary_by_index_usage counts inserts under none).
+func readMySQLTableIO(ctx context.Context, db *sql.DB, schema, name string) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(COUNT_INSERT + COUNT_UPDATE + COUNT_DELETE), 0)
+		FROM performance_schema.table_io_waits_summary_by_table
+		WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA = ? AND OBJECT_NAME = ?`, schema, name).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("read the rows written to %s from performance_schema: %w", QuoteMySQL(schema, name), err)
+	}
+	return n, nil
 }
 
 // ReadMySQLTransactions returns the oldest InnoDB transactions open for a
@@ -136,11 +149,12 @@ func ReadMySQLBinlogRetention(ctx context.Context, db *sql.DB) (string, error) {
 	return keep, nil
 }
 
-// ReadPostgresTableSize reads the table's estimated rows (reltuples) and its
-// sizes: the heap with its TOAST table, and its indexes.
+// ReadPostgresTableSize reads the table's estimated rows (reltuples: -1, no
+// estimate, for a table never vacuumed or analyzed, which is not an empty
+// one) and its sizes: the heap with its TOAST table, and its indexes.
 func ReadPostgresTableSize(ctx context.Context, pool *pgxpool.Pool, schema, name string) (TableSize, error) {
 	var s TableSize
-	err := pool.QueryRow(ctx, `SELECT greatest(c.reltuples, 0)::int8, pg_table_size(c.oid), pg_indexes_size(c.oid)
+	err := pool.QueryRow(ctx, `SELECT CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples::int8 END, pg_table_size(c.oid), pg_indexes_size(c.oid)
 		FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass`, QuotePostgres(schema, name)).Scan(&s.Rows, &s.Data, &s.Indexes)
 	if err != nil {
 		return s, fmt.Errorf("read the size of %s: %w", QuotePostgres(schema, name), err)
@@ -163,8 +177,19 @@ func ReadPostgresRowsWritten(ctx context.Context, pool *pgxpool.Pool, schema, na
 
 // ReadPostgresTransactions returns the oldest transactions of the database
 // open for a second or more, oldest first, at most n, and whether each holds
-// a lock on the table.
+// a lock on the table. A role that is not a superuser and lacks
+// pg_read_all_stats sees other roles' sessions without their transaction
+// start (their query reads "<insufficient privilege>"): it then returns an
+// error rather than no transaction, which would read as none open.
 func ReadPostgresTransactions(ctx context.Context, pool *pgxpool.Pool, schema, name string, n int) ([]OpenTransaction, error) {
+	var hidden int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_stat_activity a
+		WHERE a.datname = current_database() AND a.xact_start IS NULL AND a.query = '<insufficient privilege>'`).Scan(&hidden); err != nil {
+		return nil, fmt.Errorf("read the open transactions: %w", err)
+	}
+	if hidden > 0 {
+		return nil, fmt.Errorf("%d session(s) of other roles are hidden from osc's role, whose transactions it cannot see: grant it pg_read_all_stats", hidden)
+	}
 	rows, err := pool.Query(ctx, `SELECT a.pid, coalesce(a.usename, a.backend_type), coalesce(a.application_name, ''),
 			greatest(extract(epoch FROM now() - a.xact_start), 0)::float8,
 			EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND l.relation = $1::regclass AND l.granted)
