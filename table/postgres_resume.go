@@ -159,8 +159,7 @@ func CreatePostgresCheckpointed(ctx context.Context, pool *pgxpool.Pool, in *Pos
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	n := in.Names
-	if _, err := tx.Exec(ctx, "CREATE TABLE "+QuotePostgres(n.Schema, n.Checkpoint)+
-		` (id int PRIMARY KEY CHECK (id = 1), saved timestamptz NOT NULL, checkpoint text NOT NULL, shadow text NOT NULL, original text NOT NULL)`); err != nil {
+	if _, err := tx.Exec(ctx, "CREATE TABLE "+QuotePostgres(n.Schema, n.Checkpoint)+" "+pgCheckpointColumns); err != nil {
 		return nil, fmt.Errorf("create checkpoint table %s.%s: %w", n.Schema, n.Checkpoint, err)
 	}
 	sh, err := pgCreateShadow(ctx, tx, in, clauses, lockTimeout)
@@ -172,6 +171,10 @@ func CreatePostgresCheckpointed(ctx context.Context, pool *pgxpool.Pool, in *Pos
 	}
 	return sh, nil
 }
+
+// pgCheckpointColumns defines the checkpoint table's columns (and
+// constraints); it also holds the columns osc_fill_<attnum> (postgres_added.go).
+const pgCheckpointColumns = `(id int PRIMARY KEY CHECK (id = 1), saved timestamptz NOT NULL, checkpoint text NOT NULL, shadow text NOT NULL, original text NOT NULL)`
 
 // SavePostgresCheckpoint replaces the checkpoint (the dialect's encoding)
 // in one statement, with the descriptions of the shadow and the original
