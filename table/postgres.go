@@ -1358,7 +1358,7 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		notes = append(notes, fmt.Sprintf("add %s %s %s", kind, sc.Name, sc.ColumnType))
 		if expr, ok := in.AddedFills[sc.Num]; ok {
 			p.Fills = append(p.Fills, ColumnFill{Shadow: sc.Name, Expr: expr})
-		} else if sc.Missing && !sc.Generated && !sc.Identity && sc.Default != "" {
+		} else if sc.Missing && !sc.Generated && !sc.Identity {
 			p.Fills = append(p.Fills, ColumnFill{Shadow: sc.Name, Expr: pgMissingValue(in.Names, &sc)})
 		}
 	}
