@@ -1277,15 +1277,24 @@ func pgMissingValue(n PostgresNames, c *pgColumn) string {
 
 // pgMissingValueOf reads the missing value of column col of table rel (quoted,
 // qualified) as a value of type typ: read back as text and cast in the same
-// session, it is exact. Should something rewrite rel (VACUUM FULL) and clear
-// it, the expression def is evaluated instead (NULL when "").
+// session, it is exact. The one-element array's text is read as a text[]
+// whose element is cast: an array type's element is itself an array, which
+// typ[] would take for a second dimension. Should something rewrite rel
+// (VACUUM FULL) and clear it, the expression def is evaluated instead (NULL
+// when "").
 func pgMissingValueOf(rel, col, typ, def string) string {
 	if def == "" {
 		def = "NULL"
 	}
-	return fmt.Sprintf("coalesce((SELECT (a.attmissingval::text::%s[])[1] FROM pg_catalog.pg_attribute a "+
+	return fmt.Sprintf("coalesce((SELECT %s FROM pg_catalog.pg_attribute a "+
 		"WHERE a.attrelid = %s::regclass AND a.attname = %s AND a.atthasmissing), %s)",
-		typ, pgLiteral(rel), pgLiteral(col), def)
+		pgMissingElement("a.attmissingval::text", typ), pgLiteral(rel), pgLiteral(col), def)
+}
+
+// pgMissingElement is SQL for the element of the one-element array whose
+// text is the expression arr, as a value of type typ.
+func pgMissingElement(arr, typ string) string {
+	return fmt.Sprintf("CAST((%s::text[])[1] AS %s)", arr, typ)
 }
 
 // pgBuildPlan maps the original's columns onto the shadow's by attnum,

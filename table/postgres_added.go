@@ -151,7 +151,7 @@ func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, 
 		case a.missing != "":
 			// A later clause rewrote the shadow: the value this clause's
 			// ALTER kept, as a constant.
-			stored, err := pgKeepMissing(ctx, tx, n, a, fmt.Sprintf("(%s::%s[])[1]", pgLiteral(a.missing), a.scratchType))
+			stored, err := pgKeepMissing(ctx, tx, n, a, pgMissingElement(pgLiteral(a.missing), a.scratchType))
 			if err != nil {
 				return nil, err
 			}
