@@ -1048,7 +1048,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	addedFills, err := added.fills(ctx, tx, n, post)
+	addedFills, addedNotes, err := added.fills(ctx, tx, n, post)
 	if err != nil {
 		return nil, err
 	}
@@ -1057,6 +1057,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
+	plan.Notes = append(plan.Notes, addedNotes...)
 	if err := pgCheckUsing(ctx, tx, plan, in.OID, src); err != nil {
 		return nil, err
 	}

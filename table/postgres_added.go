@@ -138,9 +138,14 @@ func (t *pgAddedTracker) applied(ctx context.Context, tx pgx.Tx, n PostgresNames
 // fills returns, by shadow attnum, the expression osc writes into each
 // column the --alter adds whose value the copy's INSERT would otherwise get
 // wrong: one the shadow keeps no missing value for (pgBuildPlan reads the
-// shadow's own), post being the shadow's columns after the whole --alter.
-func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, post []pgColumn) (map[int16]string, error) {
-	out := map[int16]string{}
+// shadow's own), post being the shadow's columns after the whole --alter;
+// and the plan's notes saying so.
+func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, post []pgColumn) (out map[int16]string, notes []string, err error) {
+	out = map[int16]string{}
+	once := func(a *pgAdded) string {
+		return fmt.Sprintf("column %s: the existing rows get the one value its DEFAULT gave when osc made the shadow, as the plain ALTER evaluates it once; "+
+			"kept in %s.%s (%s), where a resumed run reads it too", a.name, n.Schema, n.Checkpoint, a.keptName())
+	}
 	for _, a := range t.added {
 		sc := pgFindColumnNum(post, a.num)
 		if sc == nil || sc.Generated || sc.Identity || sc.Missing {
@@ -153,27 +158,30 @@ func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, 
 			// ALTER kept, as a constant.
 			stored, err := pgKeepMissing(ctx, tx, n, a, pgMissingElement(pgLiteral(a.missing), a.scratchType))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if !stored {
-				return nil, fmt.Errorf("the --alter adds column %s: the server keeps no copy of its value %s", a.name, a.missing)
+				return nil, nil, fmt.Errorf("the --alter adds column %s: the server keeps no copy of its value %s", a.name, a.missing)
 			}
 			out[a.num] = kept
+			notes = append(notes, once(a))
 		case a.changed && !a.noDefault:
-			return nil, fmt.Errorf("the --alter adds column %s with a DEFAULT and changes that DEFAULT in the same ALTER TABLE statement, "+
+			return nil, nil, fmt.Errorf("the --alter adds column %s with a DEFAULT and changes that DEFAULT in the same ALTER TABLE statement, "+
 				"which keeps no value of the first DEFAULT (the statement rewrites the table, or that DEFAULT is volatile): osc cannot tell the value the existing rows get; "+
 				"change the DEFAULT in a clause of its own, after a ';'", a.name)
 		case a.changed || a.def == "":
 			// Existing rows get NULL, or the domain's DEFAULT.
 			switch {
 			case a.domainDefault && (a.changed || sc.Default != ""):
-				return nil, fmt.Errorf("the --alter adds column %s of a domain with a DEFAULT, which the existing rows get, and gives the column a DEFAULT of its own: "+
+				return nil, nil, fmt.Errorf("the --alter adds column %s of a domain with a DEFAULT, which the existing rows get, and gives the column a DEFAULT of its own: "+
 					"osc cannot write the domain's; add the column with its DEFAULT, or set that DEFAULT after the migration", a.name)
 			case sc.Default != "":
 				out[a.num] = "CAST(NULL AS " + sc.ColumnType + ")"
+				notes = append(notes, fmt.Sprintf("column %s: the existing rows get NULL, as its ADD COLUMN has no DEFAULT; new rows get the DEFAULT set after it", a.name))
 			}
 		case a.kept:
 			out[a.num] = kept
+			notes = append(notes, once(a))
 		default:
 			// Volatile: evaluated for each row, by the INSERT's DEFAULT
 			// unless a later clause replaced it; then the ADD's is, if its
@@ -182,27 +190,28 @@ func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, 
 			var same bool
 			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_attrdef WHERE oid = $1 AND adrelid = $2 AND adnum = $3)",
 				a.defOID, t.shadow, a.num).Scan(&same); err != nil {
-				return nil, fmt.Errorf("check the DEFAULT of column %s: %w", a.name, err)
+				return nil, nil, fmt.Errorf("check the DEFAULT of column %s: %w", a.name, err)
 			}
 			if same {
 				continue
 			}
 			sp, err := tx.Begin(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("check the DEFAULT of column %s: %w", a.name, err)
+				return nil, nil, fmt.Errorf("check the DEFAULT of column %s: %w", a.name, err)
 			}
 			_, err = sp.Exec(ctx, "EXPLAIN SELECT "+a.def)
 			if rerr := sp.Rollback(ctx); err == nil && rerr != nil {
-				return nil, fmt.Errorf("check the DEFAULT of column %s: %w", a.name, rerr)
+				return nil, nil, fmt.Errorf("check the DEFAULT of column %s: %w", a.name, rerr)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("the --alter adds column %s with the volatile DEFAULT %s, which the existing rows get, and sets another DEFAULT later: "+
+				return nil, nil, fmt.Errorf("the --alter adds column %s with the volatile DEFAULT %s, which the existing rows get, and sets another DEFAULT later: "+
 					"osc cannot evaluate the first one (%v); set the other DEFAULT after the migration", a.name, a.def, err)
 			}
 			out[a.num] = a.def
+			notes = append(notes, fmt.Sprintf("column %s: the existing rows get its ADD COLUMN's volatile DEFAULT %s, evaluated for each row; new rows get the DEFAULT set after it", a.name, a.def))
 		}
 	}
-	return out, nil
+	return out, notes, nil
 }
 
 // keptName is the bookkeeping table's column that keeps a's value.
