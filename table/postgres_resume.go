@@ -16,7 +16,9 @@ import (
 // dropped at cleanup: one row, replaced at every save, holding the
 // dialect's encoding of the checkpoint and the descriptions of the shadow
 // and the original at the time (PostgresDescription). It is in no
-// publication (osc's publishes the original only).
+// publication (osc's publishes the original only). It also keeps the one
+// value of a column the --alter adds that the shadow keeps none of
+// (postgres_added.go): made for that alone when checkpoints are off.
 
 // leftovers describes what a killed run of this migration left (shadow,
 // checkpoint table, slot, publication) and the old table an earlier run
