@@ -10,8 +10,9 @@ import (
 )
 
 // A column the --alter adds gets, from a plain ALTER TABLE, a value in every
-// row that exists then: the value of the DEFAULT its ADD COLUMN gives (NULL
-// without one), whatever DEFAULT a later subcommand or clause sets. PostgreSQL
+// row that exists then: the value of the DEFAULT its ADD COLUMN gives
+// (without one, its domain's DEFAULT, or NULL), whatever DEFAULT a later
+// subcommand or clause sets. PostgreSQL
 // (tablecmds.c, ATExecAddColumn) evaluates a DEFAULT that is not volatile
 // once and keeps that value as the column's missing value (atthasmissing,
 // attmissingval); a volatile one (contain_volatile_functions), an identity,
@@ -42,9 +43,10 @@ type pgAdded struct {
 	num  int16
 	name string
 	// scratchType is the column's type after its clause, a domain's base
-	// type; domainDefault: the type is a domain with a DEFAULT of its own.
+	// type; domainDefault is the DEFAULT of its type when that is a domain
+	// with one, which an ADD COLUMN without a DEFAULT gives the rows.
 	scratchType   string
-	domainDefault bool
+	domainDefault string
 	// missing is the missing value the clause left on the shadow, as the
 	// text of its one-element array; "" when it left none.
 	missing string
@@ -83,7 +85,7 @@ func (t *pgAddedTracker) applied(ctx context.Context, tx pgx.Tx, n PostgresNames
 		(WITH RECURSIVE b(typ, mod, depth) AS (SELECT a.atttypid, a.atttypmod, 0
 			UNION ALL SELECT t.typbasetype, t.typtypmod, b.depth + 1 FROM b JOIN pg_type t ON t.oid = b.typ WHERE t.typtype = 'd')
 		SELECT format_type(typ, mod) FROM b ORDER BY depth DESC LIMIT 1),
-		EXISTS (SELECT 1 FROM pg_type t WHERE t.oid = a.atttypid AND t.typtype = 'd' AND t.typdefaultbin IS NOT NULL),
+		coalesce((SELECT pg_get_expr(t.typdefaultbin, 0) FROM pg_type t WHERE t.oid = a.atttypid AND t.typtype = 'd'), ''),
 		CASE WHEN a.atthasmissing THEN a.attmissingval::text ELSE '' END,
 		coalesce(pg_get_expr(d.adbin, d.adrelid), ''), coalesce(d.oid, 0)
 		FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -123,12 +125,17 @@ func (t *pgAddedTracker) applied(ctx context.Context, tx pgx.Tx, n PostgresNames
 		} else {
 			a.noDefault = a.def == ""
 		}
-		if a.missing == "" && !a.changed && a.def != "" {
-			// Now, while the DEFAULT's text names what it names (osc
-			// renames the shadow's sequences after the --alter).
-			if a.kept, err = pgKeepMissing(ctx, tx, n, &a, a.def); err != nil {
-				return err
-			}
+		// Now, while the DEFAULT's text names what it names (osc renames
+		// the shadow's sequences after the --alter).
+		switch {
+		case a.missing != "":
+		case !a.changed && a.def != "":
+			a.kept, err = pgKeepMissing(ctx, tx, n, &a, a.def)
+		case a.noDefault && a.domainDefault != "":
+			a.kept, err = pgKeepMissing(ctx, tx, n, &a, a.domainDefault)
+		}
+		if err != nil {
+			return err
 		}
 		t.added = append(t.added, &a)
 	}
@@ -172,9 +179,14 @@ func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, 
 		case a.changed || a.def == "":
 			// Existing rows get NULL, or the domain's DEFAULT.
 			switch {
-			case a.domainDefault && (a.changed || sc.Default != ""):
-				return nil, nil, fmt.Errorf("the --alter adds column %s of a domain with a DEFAULT, which the existing rows get, and gives the column a DEFAULT of its own: "+
-					"osc cannot write the domain's; add the column with its DEFAULT, or set that DEFAULT after the migration", a.name)
+			case a.kept:
+				out[a.num] = kept
+				notes = append(notes, once(a))
+			case a.domainDefault != "" && (a.changed || sc.Default != ""):
+				// Volatile: evaluated for each row.
+				out[a.num] = a.domainDefault
+				notes = append(notes, fmt.Sprintf("column %s: the existing rows get its domain's volatile DEFAULT %s, evaluated for each row; new rows get the column's DEFAULT", a.name, a.domainDefault))
+			case a.domainDefault != "":
 			case sc.Default != "":
 				out[a.num] = "CAST(NULL AS " + sc.ColumnType + ")"
 				notes = append(notes, fmt.Sprintf("column %s: the existing rows get NULL, as its ADD COLUMN has no DEFAULT; new rows get the DEFAULT set after it", a.name))
