@@ -58,7 +58,8 @@ type pgAdded struct {
 	// changed: the clause changes the column's DEFAULT after adding it;
 	// noDefault: its ADD COLUMN gives no DEFAULT.
 	changed, noDefault bool
-	// kept: the bookkeeping table keeps the value of def (pgKeepMissing).
+	// kept: the bookkeeping table keeps the value of def, or of the
+	// domain's DEFAULT for a column added without one (pgKeepMissing).
 	kept bool
 }
 
