@@ -98,7 +98,7 @@ func runStopped(t *testing.T, d dialect, c *testCase, stop func(*oscProcess) err
 	}
 	args := append(d.oscArgs(ns, c.table), "--alter", c.alter, "--execute", "--chunk-size", chunkSize,
 		"--postpone-cut-over-flag-file", flag)
-	osc, err := startOsc(ctx, bin, args)
+	osc, err := startOsc(ctx, bin, append(args, c.extra...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -997,6 +997,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
+	added := pgNewAddedTracker(shadowOID, pre)
 	for _, c := range clauses {
 		c = pgMapConstraintNames(pgMapNewIndexNames(c, indexNames, n.Shadow), indexNames)
 		if c, err = using.prepare(c); err != nil {
@@ -1007,6 +1008,9 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 			return nil, fmt.Errorf("the --alter fails on the shadow table (ALTER TABLE %s %s): %w", shadow, c, err)
 		}
 		if err := using.applied(ctx, tx); err != nil {
+			return nil, err
+		}
+		if err := added.applied(ctx, tx, n, c); err != nil {
 			return nil, err
 		}
 	}
@@ -1044,11 +1048,16 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter, Values: using.values(),
+	addedFills, addedNotes, err := added.fills(ctx, tx, n, post)
+	if err != nil {
+		return nil, err
+	}
+	plan, kept, err := pgBuildPlan(pgPlanInput{Names: n, Source: src, Shadow: post, PreAlter: preAlter, Values: using.values(), AddedFills: addedFills,
 		SourceIndexes: srcIdx, ShadowIndexes: shIdx, EstimatedRows: in.EstimatedRows, ReplIdent: replIdent})
 	if err != nil {
 		return nil, err
 	}
+	plan.Notes = append(plan.Notes, addedNotes...)
 	if err := pgCheckUsing(ctx, tx, plan, in.OID, src); err != nil {
 		return nil, err
 	}
@@ -1253,6 +1262,7 @@ type pgPlanInput struct {
 	SourceIndexes, ShadowIndexes []pgIndex
 	EstimatedRows                int64
 	ReplIdent                    pgReplicaIdentity // the original's
+	AddedFills                   map[int16]string  // shadow attnum → what osc writes into an added column (pgAddedTracker.fills)
 }
 
 // pgMissingValue is the value a plain ALTER's ADD COLUMN gives every existing
@@ -1261,13 +1271,31 @@ type pgPlanInput struct {
 // the server would give each chunk its own transaction's now(). The ALTER
 // that made the shadow evaluated it once too and kept it as the column's
 // missing value (attmissingval), in the catalog, where a resumed run finds it
-// again; read back as text and cast in the same session, it is exact. Should
-// a rewrite of the shadow have cleared it, the DEFAULT is evaluated instead.
+// again. When a rewrite cleared it, osc keeps it elsewhere (postgres_added.go).
 func pgMissingValue(n PostgresNames, c *pgColumn) string {
-	lit := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-	return fmt.Sprintf("coalesce((SELECT (a.attmissingval::text::%s[])[1] FROM pg_catalog.pg_attribute a "+
+	return pgMissingValueOf(QuotePostgres(n.Schema, n.Shadow), c.Name, c.ColumnType, c.Default)
+}
+
+// pgMissingValueOf reads the missing value of column col of table rel (quoted,
+// qualified) as a value of type typ: read back as text and cast in the same
+// session, it is exact. The one-element array's text is read as a text[]
+// whose element is cast: an array type's element is itself an array, which
+// typ[] would take for a second dimension. Should something rewrite rel
+// (VACUUM FULL) and clear it, the expression def is evaluated instead (NULL
+// when "").
+func pgMissingValueOf(rel, col, typ, def string) string {
+	if def == "" {
+		def = "NULL"
+	}
+	return fmt.Sprintf("coalesce((SELECT %s FROM pg_catalog.pg_attribute a "+
 		"WHERE a.attrelid = %s::regclass AND a.attname = %s AND a.atthasmissing), %s)",
-		c.ColumnType, lit(QuotePostgres(n.Schema, n.Shadow)), lit(c.Name), c.Default)
+		pgMissingElement("a.attmissingval::text", typ), pgLiteral(rel), pgLiteral(col), def)
+}
+
+// pgMissingElement is SQL for the element of the one-element array whose
+// text is the expression arr, as a value of type typ.
+func pgMissingElement(arr, typ string) string {
+	return fmt.Sprintf("CAST((%s::text[])[1] AS %s)", arr, typ)
 }
 
 // pgBuildPlan maps the original's columns onto the shadow's by attnum,
@@ -1338,7 +1366,9 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 			kind = "generated column"
 		}
 		notes = append(notes, fmt.Sprintf("add %s %s %s", kind, sc.Name, sc.ColumnType))
-		if sc.Missing && !sc.Generated && !sc.Identity && sc.Default != "" {
+		if expr, ok := in.AddedFills[sc.Num]; ok {
+			p.Fills = append(p.Fills, ColumnFill{Shadow: sc.Name, Expr: expr})
+		} else if sc.Missing && !sc.Generated && !sc.Identity {
 			p.Fills = append(p.Fills, ColumnFill{Shadow: sc.Name, Expr: pgMissingValue(in.Names, &sc)})
 		}
 	}

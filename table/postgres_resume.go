@@ -16,7 +16,9 @@ import (
 // dropped at cleanup: one row, replaced at every save, holding the
 // dialect's encoding of the checkpoint and the descriptions of the shadow
 // and the original at the time (PostgresDescription). It is in no
-// publication (osc's publishes the original only).
+// publication (osc's publishes the original only). It also keeps the one
+// value of a column the --alter adds that the shadow keeps none of
+// (postgres_added.go): made for that alone when checkpoints are off.
 
 // leftovers describes what a killed run of this migration left (shadow,
 // checkpoint table, slot, publication) and the old table an earlier run
@@ -159,8 +161,7 @@ func CreatePostgresCheckpointed(ctx context.Context, pool *pgxpool.Pool, in *Pos
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	n := in.Names
-	if _, err := tx.Exec(ctx, "CREATE TABLE "+QuotePostgres(n.Schema, n.Checkpoint)+
-		` (id int PRIMARY KEY CHECK (id = 1), saved timestamptz NOT NULL, checkpoint text NOT NULL, shadow text NOT NULL, original text NOT NULL)`); err != nil {
+	if _, err := tx.Exec(ctx, "CREATE TABLE "+QuotePostgres(n.Schema, n.Checkpoint)+" "+pgCheckpointColumns); err != nil {
 		return nil, fmt.Errorf("create checkpoint table %s.%s: %w", n.Schema, n.Checkpoint, err)
 	}
 	sh, err := pgCreateShadow(ctx, tx, in, clauses, lockTimeout)
@@ -172,6 +173,10 @@ func CreatePostgresCheckpointed(ctx context.Context, pool *pgxpool.Pool, in *Pos
 	}
 	return sh, nil
 }
+
+// pgCheckpointColumns defines the checkpoint table's columns (and
+// constraints); it also holds the columns osc_fill_<attnum> (postgres_added.go).
+const pgCheckpointColumns = `(id int PRIMARY KEY CHECK (id = 1), saved timestamptz NOT NULL, checkpoint text NOT NULL, shadow text NOT NULL, original text NOT NULL)`
 
 // SavePostgresCheckpoint replaces the checkpoint (the dialect's encoding)
 // in one statement, with the descriptions of the shadow and the original

@@ -98,7 +98,8 @@ type Plan struct {
 
 	// Fills are the shadow columns no original column fills whose value osc
 	// writes itself, as the ALTER would fill them (MySQL: see mysqlFill;
-	// PostgreSQL: a non-volatile DEFAULT's one value, see pgMissingValue).
+	// PostgreSQL: the value an added column's ADD COLUMN gives existing rows,
+	// see pgMissingValue and postgres_added.go).
 	Fills []ColumnFill
 
 	// TimeZone (MySQL) is the server's global time_zone, in which values are
