@@ -40,7 +40,7 @@ func TestReadPostgresTransactionsHidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // only a test's transaction
+	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, "SELECT count(*) FROM public."+tbl); err != nil {
 		t.Fatal(err)
 	}
