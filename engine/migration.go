@@ -625,24 +625,16 @@ func (m *Migration) settle(ctx context.Context) (time.Duration, error) {
 	}
 }
 
-// readyToLock's shares of the lock timeout: a lock attempt starts after a
-// drain without the lock that took at most a quarter of it, or, once osc has
-// waited lockDrainPatience for one that short, at most half of it.
+// readyToLock waits at most lockDrainPatience for a drain at most a
+// lockDrainShare of the lock timeout long (see waitToLock).
 const (
 	lockDrainShare    = 4
 	lockDrainPatience = 10 * time.Second
 )
 
-// readyToLock returns once a drain without the lock, which found the
-// applier settled, was short: at most a quarter of the lock timeout, or half
-// of it after lockDrainPatience (gh-ost waits likewise for its lag to be
-// under the lock timeout). The drain under the lock that follows applies
-// only what was written meanwhile, which takes about as long when the
-// applier keeps pace, so the lock holds writers about that long, rather
-// than for the whole lock timeout of an attempt that fails because the
-// applier was far behind. While writers outpace the applier no drain is
-// that short: osc goes on applying without the lock, and says so, until
-// they slow down.
+// readyToLock returns once a lock attempt should start: after a drain
+// without the lock, which found the applier settled, took at most a quarter
+// of the lock timeout, or once drains stop getting shorter (see waitToLock).
 func (m *Migration) readyToLock(ctx context.Context) error {
 	return m.waitToLock(ctx, nil)
 }
@@ -669,11 +661,23 @@ func (m *Migration) cutOverReady(ctx context.Context) error {
 
 // waitToLock is readyToLock, calling before (when not nil) before each
 // drain: an error from it ends the wait.
+//
+// The drain under the lock applies what was written since the last drain
+// without it, which takes about as long as that drain when the applier keeps
+// pace: a lock after a short drain holds writers briefly, where one taken
+// while the applier is far behind holds them for its whole lock timeout and
+// may roll back. So while drains get shorter (the applier is gaining on the
+// writers), osc waits, up to lockDrainPatience, for one at most a quarter of
+// the lock timeout. Once a drain is no shorter than the one before, the
+// writers outpace the applier and waiting only lets the backlog grow: only a
+// lock, which holds the writers while the applier catches up (up to the lock
+// timeout per attempt), gets the migration done, so osc locks then, as it
+// would at once without this wait.
 func (m *Migration) waitToLock(ctx context.Context, before func(context.Context) error) error {
-	timeout := m.cfg.CutOverLockTimeout
+	budget := m.cfg.CutOverLockTimeout / lockDrainShare
 	began := time.Now()
-	var told time.Time
-	for {
+	var last time.Duration
+	for n := 0; ; n++ {
 		if before != nil {
 			if err := before(ctx); err != nil {
 				return err
@@ -683,18 +687,16 @@ func (m *Migration) waitToLock(ctx context.Context, before func(context.Context)
 		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
-		budget := timeout / lockDrainShare
-		if time.Since(began) >= lockDrainPatience {
-			budget = timeout / 2
-		}
 		if took <= budget {
 			return nil
 		}
-		if time.Since(began) >= time.Second && time.Since(told) >= lockDrainPatience {
-			m.log.Warn("waiting to take the lock: writes arrive about as fast as osc applies them, and a lock now would hold writers until the applier catches up; lower the write rate, or raise --cut-over-lock-timeout-seconds",
-				"last catch-up took", took.Round(time.Millisecond).String(), "lock after one under", budget.String(), "state", m.State().String())
-			told = time.Now()
+		if n > 0 && (took >= last || time.Since(began) >= lockDrainPatience) {
+			m.log.Warn("taking the lock with the applier behind: writes arrive about as fast as osc applies them, so the lock holds writers while it catches up (at most the lock timeout per attempt); lower the write rate for a shorter lock",
+				"last catch-up took", took.Round(time.Millisecond).String(), "the one before", last.Round(time.Millisecond).String(),
+				"waited", time.Since(began).Round(time.Millisecond).String(), "state", m.State().String())
+			return nil
 		}
+		last = took
 	}
 }
 

@@ -447,40 +447,69 @@ func TestFakeThrottleAndPanic(t *testing.T) {
 	}
 }
 
-// TestFakeLockWaitsForShortDrain: while writers keep an applier that is
-// barely fast enough busy, every drain takes at least one slow batch; a
-// lock taken then would hold writers for that batch. The checksum and the
-// cut-over must take their lock only once a drain without it is short
-// (readyToLock), here after the writers stop.
-func TestFakeLockWaitsForShortDrain(t *testing.T) {
-	const slowApply = 150 * time.Millisecond
-	d := newFake(200)
-	d.applyFault = func([]change.Change) error {
-		time.Sleep(slowApply)
+// lockTestApplier makes the fake's applier take perChange for each change
+// it writes: about 33 changes a second at 30 ms.
+func lockTestApplier(d *fakeDialect, perChange time.Duration) {
+	d.applyFault = func(changes []change.Change) error {
+		time.Sleep(time.Duration(len(changes)) * perChange)
 		return nil
 	}
-	cfg := fakeConfig()
-	// A quarter of it, 100 ms, is less than one batch takes.
-	cfg.CutOverLockTimeout = 400 * time.Millisecond
-	m := fakeMigration(cfg, d)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+}
 
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		// About 100 writes a second for 1.5 s, more than the applier
-		// (10 changes per 150 ms) keeps up with: until the writers stop,
-		// a batch is always waiting.
-		r := rand.New(rand.NewPCG(1, 2))
-		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
-			if err := d.db.update(ctx, 1+r.Int64N(200), r.Int64N(1000)); err != nil {
+// lockTestWriter updates rows at each rate for its duration, in turn, and
+// returns when done or ctx ends.
+func lockTestWriter(t *testing.T, ctx context.Context, d *fakeDialect, phases ...struct {
+	perSecond int
+	for_      time.Duration
+}) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, p := range phases {
+		for end := time.Now().Add(p.for_); time.Now().Before(end) && ctx.Err() == nil; {
+			if err := d.db.update(ctx, 1+r.Int64N(200), r.Int64N(1000)); err != nil && ctx.Err() == nil {
 				t.Errorf("writer: %v", err)
 				return
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(time.Second / time.Duration(p.perSecond))
+		}
+	}
+}
+
+type writePhase = struct {
+	perSecond int
+	for_      time.Duration
+}
+
+// TestFakeLockWaitsForShortDrain: after a burst of writes the applier is
+// behind, then gains on the writers. The checksum and the cut-over must take
+// their lock once a drain without it is short (readyToLock), not while the
+// applier is still a burst behind, which the drain under the lock would then
+// apply with writers held.
+func TestFakeLockWaitsForShortDrain(t *testing.T) {
+	d := newFake(200)
+	lockTestApplier(d, 30*time.Millisecond)
+	cfg := fakeConfig()
+	// A quarter of it, 100 ms, is less than 4 changes take.
+	cfg.CutOverLockTimeout = 400 * time.Millisecond
+	// Held until the burst is over.
+	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
+	touch(t, cfg.PostponeCutOverFlagFile)
+	m := fakeMigration(cfg, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// 100 writes a second for 1 s, more than the applier keeps up
+		// with; then 10 a second, which it gains on.
+		lockTestWriter(t, ctx, d, writePhase{100, time.Second}, writePhase{10, 6 * time.Second})
+	})
+	wg.Go(func() {
+		time.Sleep(time.Second)
+		if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
+			t.Error(err)
 		}
 	})
 	err := runFake(t, ctx, m)
+	cancel()
 	wg.Wait()
 	if err != nil {
 		t.Fatalf("migration: %v", err)
@@ -492,8 +521,41 @@ func TestFakeLockWaitsForShortDrain(t *testing.T) {
 		t.Fatalf("writes were blocked %d times, want the checksum's and the cut-over's", len(d.locked))
 	}
 	for i, took := range d.locked {
-		if took >= slowApply {
-			t.Errorf("lock %d of %d held writers for %s: it was taken while the applier was a batch behind", i+1, len(d.locked), took)
+		if took >= cfg.CutOverLockTimeout/lockDrainShare {
+			t.Errorf("lock %d of %d held writers for %s: it was taken while the applier was far behind", i+1, len(d.locked), took)
 		}
+	}
+}
+
+// TestFakeLockWhenApplierFallsBehind: writers faster than the applier keep
+// every drain long, and waiting only makes the backlog grow. The cut-over
+// must then lock (holding writers while the applier catches up) rather than
+// wait for writers that never slow down.
+func TestFakeLockWhenApplierFallsBehind(t *testing.T) {
+	d := newFake(200)
+	lockTestApplier(d, 30*time.Millisecond)
+	cfg := fakeConfig()
+	cfg.CutOverLockTimeout = 400 * time.Millisecond
+	m := fakeMigration(cfg, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var writing atomic.Bool
+	writing.Store(true)
+	wg.Go(func() {
+		// 100 writes a second for 20 s, more than the applier keeps up with.
+		lockTestWriter(t, ctx, d, writePhase{100, 20 * time.Second})
+		writing.Store(false)
+	})
+	err := runFake(t, ctx, m)
+	doneWhileWriting := writing.Load()
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	if !doneWhileWriting {
+		t.Error("the migration waited for the writers to stop")
 	}
 }

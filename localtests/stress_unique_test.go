@@ -62,10 +62,8 @@ func pgUniqueVariants() []stressVariant {
 			// failed within a second.
 			writers: 2, pause: time.Millisecond,
 			// Smaller chunks: the copy lasts long enough for the paced
-			// writers to race it (osc can finish within a second). Their
-			// size is dynamic (from 50 rows, aiming at 20 ms), as osc's
-			// default is, so chunks of changing sizes clash too.
-			extra: []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
+			// writers to race it (osc can finish within a second).
+			extra: []string{"--chunk-size", "50"},
 		},
 		{
 			// unique_moves with its two writers at full speed: the applier
@@ -76,7 +74,9 @@ func pgUniqueVariants() []stressVariant {
 			alter:  "ALTER COLUMN n TYPE bigint",
 			key:    "id", cols: []string{"n", "s", "d"}, unique: "u",
 			writers: 2,
-			extra:   []string{"--chunk-size", "50"},
+			// Chunks of dynamic size (from 50 rows, aiming at 20 ms), as
+			// osc's default is, so chunks of changing sizes clash too.
+			extra: []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
 		},
 		{
 			// Every 10th row holds 6,400 bytes of hex digits, stored out of
