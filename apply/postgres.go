@@ -332,10 +332,7 @@ func (a *Postgres) upsertSQL() string {
 	for _, k := range a.keys {
 		conflict = append(conflict, k.name)
 	}
-	action := "DO NOTHING"
-	if len(set) > 0 {
-		action = "DO UPDATE SET " + strings.Join(set, ", ")
-	}
+	action := conflictAction(set)
 	return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s "+
 		"ORDER BY %s.%s ON CONFLICT (%s) %s",
 		a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "),
@@ -1052,10 +1049,7 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	action := "DO NOTHING"
-	if len(set) > 0 {
-		action = "DO UPDATE SET " + strings.Join(set, ", ")
-	}
+	action := conflictAction(set)
 	newRow := make([]string, len(names))
 	for i := range names {
 		newRow[i] = vals[i] + " AS " + names[i]
@@ -1131,10 +1125,7 @@ func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	action := "DO NOTHING"
-	if len(set) > 0 {
-		action = "DO UPDATE SET " + strings.Join(set, ", ")
-	}
+	action := conflictAction(set)
 	// A data-modifying WITH runs to completion whether or not the main query
 	// reads it. The values the change gives are computed over a row rebuilt
 	// from it (changeRow), in a subquery that does not see the old row.
@@ -1174,4 +1165,14 @@ func textValue(v any) (*string, error) {
 		return &s, nil
 	}
 	return nil, fmt.Errorf("unexpected value type %T (want the text form)", v)
+}
+
+// conflictAction is an upsert's ON CONFLICT action: set the columns set
+// lists (DO UPDATE SET), or nothing when it lists none (a row of key
+// columns alone).
+func conflictAction(set []string) string {
+	if len(set) == 0 {
+		return "DO NOTHING"
+	}
+	return "DO UPDATE SET " + strings.Join(set, ", ")
 }

@@ -253,10 +253,7 @@ func (a *Postgres) clashUpsertSQL() string {
 	for _, k := range a.keys {
 		conflict = append(conflict, k.name)
 	}
-	action := "DO NOTHING"
-	if len(set) > 0 {
-		action = "DO UPDATE SET " + strings.Join(set, ", ")
-	}
+	action := conflictAction(set)
 	clashes, after, cleared := a.clashDeletes("osc_cmp")
 	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s, %s.%s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s), "+
 		"osc_cmp AS (%s), %s"+
@@ -782,10 +779,7 @@ func (a *Postgres) refreshSQL() string {
 		vars = append(vars, v)
 		conflict = append(conflict, k.name)
 	}
-	action := "DO NOTHING"
-	if len(set) > 0 {
-		action = "DO UPDATE SET " + strings.Join(set, ", ")
-	}
+	action := conflictAction(set)
 	clashes, after, cleared := a.clashDeletes("osc_cmp")
 	// As in moveSourceSQL: every part of the statement reads one snapshot,
 	// and the insert reads the clashes' deletions, so that they run first.
