@@ -66,7 +66,7 @@ func (m *Migration) verify(ctx context.Context) error {
 	for pass := 1; ; pass++ {
 		// Each attempt at the lock first catches up without it, so that
 		// the drain under the lock is short.
-		readers, err := ck.Open(ctx, m.checksumThreads()+1, m.readyToLock, func(ctx context.Context) error {
+		readers, err := ck.Open(ctx, m.checksumThreads()+1, m.readyToLock(), func(ctx context.Context) error {
 			if err := m.drain(ctx); err != nil {
 				return fmt.Errorf("catch up: %w", err)
 			}

@@ -365,11 +365,11 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 		// tables were swapped, only cleaned up (Dialect.Resume).
 		m.ckpt.hold()
 		m.setState(StateCuttingOver)
-		// Each attempt first catches up without the lock (cutOverReady): a
-		// long postpone or throttle, or writers faster than the applier,
-		// leave a backlog that the cut-over's own drain would apply while
-		// holding writers.
-		err := m.d.CutOver(ctx, m.cutOverReady, m.drain)
+		// The first attempt first catches up without the lock
+		// (cutOverReady): a long postpone or throttle, or writers faster
+		// than the applier, leave a backlog that the cut-over's own drain
+		// would apply while holding writers.
+		err := m.d.CutOver(ctx, m.cutOverReady(), m.drain)
 		if errors.Is(err, errPostponedToLock) {
 			m.ckpt.release()
 			continue
@@ -632,31 +632,48 @@ const (
 	lockDrainPatience = 10 * time.Second
 )
 
-// readyToLock returns once a lock attempt should start: after a drain
-// without the lock, which found the applier settled, took at most a quarter
-// of the lock timeout, or once drains stop getting shorter (see waitToLock).
-func (m *Migration) readyToLock(ctx context.Context) error {
-	return m.waitToLock(ctx, nil)
+// readyToLock returns the checksum's ready callback: before its first
+// attempt at the lock it waits until a lock attempt should start
+// (waitToLock); before a retry it returns at once. A failed attempt held the
+// writers while the applier caught up, so the backlog is then at its
+// smallest: draining first would let it grow again.
+func (m *Migration) readyToLock() func(context.Context) error {
+	first := true
+	return func(ctx context.Context) error {
+		if !first {
+			return nil
+		}
+		first = false
+		return m.waitToLock(ctx, nil)
+	}
 }
 
 // errPostponedToLock is a cut-over postponed while it waited to lock.
 var errPostponedToLock = errors.New("cut-over postponed while it waited to lock")
 
-// cutOverReady is the cut-over's readyToLock, whose wait may be long: while
-// it waits checkpoints are saved (a run killed meanwhile resumes from a
-// recent one, and a PostgreSQL permanent slot is confirmed on instead of
-// retaining WAL for the whole wait), and a postpone requested meanwhile
-// holds the cut-over (errPostponedToLock), as does a throttle, as before
-// it.
-func (m *Migration) cutOverReady(ctx context.Context) error {
-	m.ckpt.release()
-	defer m.ckpt.hold()
-	return m.waitToLock(ctx, func(ctx context.Context) error {
+// cutOverReady returns the cut-over's ready callback, readyToLock's but
+// for a wait that may be long: while it waits checkpoints are saved (a run
+// killed meanwhile resumes from a recent one, and a PostgreSQL permanent
+// slot is confirmed on instead of retaining WAL for the whole wait), and a
+// postpone requested meanwhile holds the cut-over (errPostponedToLock), as
+// does a throttle, before every attempt.
+func (m *Migration) cutOverReady() func(context.Context) error {
+	first := true
+	before := func(ctx context.Context) error {
 		if m.postponeRequested() {
 			return errPostponedToLock
 		}
 		return m.waitCutOverThrottle(ctx)
-	})
+	}
+	return func(ctx context.Context) error {
+		m.ckpt.release()
+		defer m.ckpt.hold()
+		if !first {
+			return before(ctx)
+		}
+		first = false
+		return m.waitToLock(ctx, before)
+	}
 }
 
 // waitToLock is readyToLock, calling before (when not nil) before each
