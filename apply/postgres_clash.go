@@ -237,19 +237,9 @@ func (a *Postgres) keyTexts() string {
 // osc_new, and inserted from there (the assignment cast stores them), in the
 // batch's order.
 func (a *Postgres) clashUpsertSQL() string {
-	var names, vals, set, conflict []string
+	var conflict []string
 	rowVals, params, vars := a.unnestRow()
-	for _, c := range a.cols {
-		names = append(names, c.name)
-		vals = append(vals, c.value+" AS "+c.name)
-		if !c.key && !c.always {
-			set = append(set, c.name+" = EXCLUDED."+c.name)
-		}
-	}
-	for i, f := range a.fillNames {
-		names = append(names, f)
-		vals = append(vals, a.fills[i]+" AS "+f)
-	}
+	names, vals, set := a.upsertColumns()
 	for _, k := range a.keys {
 		conflict = append(conflict, k.name)
 	}
@@ -756,21 +746,11 @@ func (a *Postgres) Refresh(ctx context.Context, keys [][]string) error {
 // It returns the keys of the rows written and of the rows deleted for
 // clashing (keyTexts).
 func (a *Postgres) refreshSQL() string {
-	var src, names, vals, set, srcKeys, casts, params, vars, conflict []string
+	var src, srcKeys, casts, params, vars, conflict []string
 	for _, r := range a.row {
 		src = append(src, r.name)
 	}
-	for _, c := range a.cols {
-		names = append(names, c.name)
-		vals = append(vals, c.value+" AS "+c.name)
-		if !c.key && !c.always {
-			set = append(set, c.name+" = EXCLUDED."+c.name)
-		}
-	}
-	for i, f := range a.fillNames {
-		names = append(names, f)
-		vals = append(vals, a.fills[i]+" AS "+f)
-	}
+	names, vals, set := a.upsertColumns()
 	for i, k := range a.keys {
 		v := fmt.Sprintf("k%d", i)
 		srcKeys = append(srcKeys, k.srcName)
@@ -853,4 +833,23 @@ func (a *Postgres) waitApplied(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// upsertColumns returns, for a statement that upserts whole rows, the
+// shadow's columns it inserts (the mapped columns, then the filled ones),
+// each one's value AS its name, and the DO UPDATE SET of the non-key,
+// non-generated ones.
+func (a *Postgres) upsertColumns() (names, vals, set []string) {
+	for _, c := range a.cols {
+		names = append(names, c.name)
+		vals = append(vals, c.value+" AS "+c.name)
+		if !c.key && !c.always {
+			set = append(set, c.name+" = EXCLUDED."+c.name)
+		}
+	}
+	for i, f := range a.fillNames {
+		names = append(names, f)
+		vals = append(vals, a.fills[i]+" AS "+f)
+	}
+	return names, vals, set
 }
