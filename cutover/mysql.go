@@ -29,7 +29,10 @@ type MySQLOptions struct {
 	// drain, and for the rename to queue up.
 	LockTimeout time.Duration
 	Retries     int // attempts in all
-	Log         *slog.Logger
+	// Attempted, when set, is called after each attempt with how long it
+	// took: its locks and waits, the longest a writer waited on it.
+	Attempted func(time.Duration)
+	Log       *slog.Logger
 }
 
 // errAttempt marks a failure worth another attempt (a wait that timed out).
@@ -84,6 +87,9 @@ func MySQL(ctx context.Context, db *sql.DB, o MySQLOptions, ready, drain func(co
 		log.Info("cut-over attempt", "attempt", attempt, "of", retries, "table", o.Table)
 		start := time.Now()
 		swapped, err := mysqlAttempt(ctx, db, o, drain)
+		if o.Attempted != nil {
+			o.Attempted(time.Since(start))
+		}
 		if swapped {
 			if err != nil {
 				log.Warn("cut-over: the tables were swapped despite an error", "err", err)

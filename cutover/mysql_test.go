@@ -264,12 +264,17 @@ func TestMySQLCutOverGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	drain := func(context.Context) error { t.Error("drain called without the lock"); return nil }
+	var attempts []time.Duration
 	err = MySQL(context.Background(), db, MySQLOptions{Schema: "osc_test", Table: tbl, Shadow: shadow, Old: old,
-		LockTimeout: time.Second, Retries: 2}, nil, drain)
+		LockTimeout: time.Second, Retries: 2, Attempted: func(d time.Duration) { attempts = append(attempts, d) }}, nil, drain)
 	if err == nil {
 		t.Fatal("cut-over succeeded under a held lock")
 	}
 	t.Logf("cut-over error: %v", err)
+	// Each attempt is reported with its wait for the lock, the lock timeout.
+	if len(attempts) != 2 || attempts[0] < time.Second || attempts[1] < time.Second {
+		t.Errorf("attempts reported: %v, want 2 of at least the 1s lock timeout", attempts)
+	}
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}

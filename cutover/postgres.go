@@ -45,7 +45,10 @@ type PostgresOptions struct {
 	// which lists the table without being a user's publication that the
 	// inspection's refusals, checked again, refuse.
 	Publication string
-	Log         *slog.Logger
+	// Attempted, when set, is called after each attempt with how long it
+	// took: its lock wait and hold, the longest a writer waited on it.
+	Attempted func(time.Duration)
+	Log       *slog.Logger
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -107,6 +110,9 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 		}
 		start := time.Now()
 		validate, err := pgAttempt(ctx, pool, plan, opts, timeout, drain)
+		if opts.Attempted != nil {
+			opts.Attempted(time.Since(start))
+		}
 		if err == nil {
 			log.Info("cut-over: tables swapped", "table", plan.Source.Schema+"."+plan.Source.Name, "old table", plan.OldName,
 				"attempt", attempt, "locked for", time.Since(start).Round(time.Millisecond).String())

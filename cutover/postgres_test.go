@@ -330,7 +330,9 @@ func TestPostgresCutOverSlowDrain(t *testing.T) {
 	pool := pgTestPool(t, "CREATE TABLE slow (id int PRIMARY KEY)")
 	sh := pgTestShadow(t, pool, "slow", "ADD COLUMN c int")
 	calls := 0
-	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 100 * time.Millisecond, Retries: 5}, nil,
+	var attempts []time.Duration
+	attempted := func(d time.Duration) { attempts = append(attempts, d) }
+	err := Postgres(context.Background(), pool, sh.Plan, PostgresOptions{Renames: sh.Renames, Checks: sh.Checks, RestartedIdentity: sh.RestartedIdentity, LockTimeout: 100 * time.Millisecond, Retries: 5, Attempted: attempted}, nil,
 		func(ctx context.Context) error {
 			calls++
 			if calls == 1 {
@@ -344,6 +346,11 @@ func TestPostgresCutOverSlowDrain(t *testing.T) {
 	}
 	if calls != 2 {
 		t.Errorf("drain called %d times, want 2", calls)
+	}
+	// Both attempts are reported; the first held the lock for its drain's
+	// whole timeout.
+	if len(attempts) != 2 || attempts[0] < 100*time.Millisecond {
+		t.Errorf("attempts reported: %v, want 2, the first at least 100ms", attempts)
 	}
 }
 

@@ -220,7 +220,7 @@ func (d *mysqlDialect) NewChecksum() (engine.Checksum, error) {
 	})
 }
 
-func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
+func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error, attempted func(time.Duration)) error {
 	plan, err := d.made()
 	if err != nil {
 		return err
@@ -235,6 +235,7 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 		Old:         plan.OldName,
 		LockTimeout: d.cfg.CutOverLockTimeout,
 		Retries:     d.cfg.CutOverRetries,
+		Attempted:   attempted,
 		Log:         d.log,
 	}, ready, drain)
 }

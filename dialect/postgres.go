@@ -224,7 +224,7 @@ func (d *postgresDialect) NewChecksum() (engine.Checksum, error) {
 	}), nil
 }
 
-func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
+func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error, attempted func(time.Duration)) error {
 	plan, err := d.made()
 	if err != nil {
 		return err
@@ -239,6 +239,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 		AlwaysIdentity:    d.shadow.AlwaysIdentity,
 		OwnerSet:          d.shadow.OwnerSet,
 		Publication:       d.names.Publication,
+		Attempted:         attempted,
 		Log:               d.log,
 	}, ready, drain)
 	var nv *cutover.PostgresNotValidError

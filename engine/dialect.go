@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"osc/change"
 	"osc/throttle"
@@ -54,8 +55,10 @@ type Dialect interface {
 	// the original that the drain under the lock is short. While writes to
 	// the original are blocked it calls drain, which returns once every
 	// change committed before the call has been applied to the shadow. It
-	// retries lock timeouts itself.
-	CutOver(ctx context.Context, ready, drain func(context.Context) error) error
+	// retries lock timeouts itself. After each attempt, swapped or not, it
+	// calls attempted with how long the attempt took from its request for
+	// the lock to the lock's release: the longest any writer waited on it.
+	CutOver(ctx context.Context, ready, drain func(context.Context) error, attempted func(time.Duration)) error
 	// Cleanup drops what the migration made that must not outlive it: the
 	// shadow unless cutOver succeeded, bookkeeping tables, and the old table
 	// when the user asked for it. It is called once CreateShadow succeeded,

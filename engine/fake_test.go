@@ -308,7 +308,7 @@ func (d *fakeDialect) NewApplier() (Applier, error) {
 }
 
 // CutOver blocks writes, drains, and swaps the tables.
-func (d *fakeDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
+func (d *fakeDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error, attempted func(time.Duration)) error {
 	d.call("CutOver")
 	if d.cutOverErr != nil {
 		return d.cutOverErr
@@ -319,6 +319,7 @@ func (d *fakeDialect) CutOver(ctx context.Context, ready, drain func(context.Con
 	db := d.db
 	defer db.block()()
 	start := time.Now()
+	defer func() { attempted(time.Since(start)) }()
 	if err := drain(ctx); err != nil {
 		return err
 	}

@@ -76,9 +76,12 @@ type Migration struct {
 	copyStart atomic.Int64 // unix nanos the copy started
 	copyEnd   atomic.Int64 // unix nanos the copy finished, 0 while copying
 
-	retries       atomic.Int64 // statements run again after a transient failure
-	checksummed   atomic.Int64 // rows of the original the checksum pass compared
-	checksumStart atomic.Int64 // unix nanos the checksum started, 0 before
+	retries atomic.Int64 // statements run again after a transient failure
+	// The cut-over's attempts at its lock: how many, and how long they
+	// took in all and at most (nanoseconds).
+	cutOverAttempts, cutOverLocked, cutOverLongest atomic.Int64
+	checksummed                                    atomic.Int64 // rows of the original the checksum pass compared
+	checksumStart                                  atomic.Int64 // unix nanos the checksum started, 0 before
 
 	// applyMu serialises applying captured changes with the replays that follow
 	// each chunk, so a replayed change is always the latest for its key.
@@ -369,7 +372,7 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 		// (cutOverReady): a long postpone or throttle, or writers faster
 		// than the applier, leave a backlog that the cut-over's own drain
 		// would apply while holding writers.
-		err := m.d.CutOver(ctx, m.cutOverReady(), m.drain)
+		err := m.d.CutOver(ctx, m.cutOverReady(), m.drain, m.cutOverAttempted)
 		if errors.Is(err, errPostponedToLock) {
 			m.ckpt.release()
 			continue
@@ -378,6 +381,19 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 			return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
 		}
 		return true, nil
+	}
+}
+
+// cutOverAttempted counts one cut-over attempt that took d, for the status
+// and the metrics.
+func (m *Migration) cutOverAttempted(d time.Duration) {
+	m.cutOverAttempts.Add(1)
+	m.cutOverLocked.Add(int64(d))
+	for {
+		longest := m.cutOverLongest.Load()
+		if int64(d) <= longest || m.cutOverLongest.CompareAndSwap(longest, int64(d)) {
+			return
+		}
 	}
 }
 

@@ -126,6 +126,13 @@ func TestFakeMigration(t *testing.T) {
 	if st := m.Status(); st.State != StateDone || st.Copied == 0 || st.Applied == 0 {
 		t.Errorf("status after the migration: %+v", st)
 	}
+	// The one attempt is counted, and it took at least the drain under
+	// the lock (the dialect's own measure of it).
+	if st := m.Status(); st.CutOverAttempts != 1 || len(d.locked) == 0 || st.CutOverLongest < d.locked[len(d.locked)-1] ||
+		st.CutOverLocked != st.CutOverLongest {
+		t.Errorf("cut-over in the status: %d attempts, longest %s, in all %s; drains under the lock %v",
+			st.CutOverAttempts, st.CutOverLongest, st.CutOverLocked, d.locked)
+	}
 	want := []string{"Inspect", "CreateShadow", "NewSource", "NewCopier", "NewApplier", "NewChecksum", "CutOver", "Cleanup"}
 	if got := d.called(); !slices.Equal(got, want) {
 		t.Errorf("calls %v, want %v", got, want)

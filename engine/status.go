@@ -33,6 +33,13 @@ type Status struct {
 	// (deadlock, lock wait timeout).
 	Retries int64
 
+	// CutOverAttempts counts the cut-over's attempts at its lock so far;
+	// CutOverLocked is how long they took in all, CutOverLongest the
+	// longest one: each is the longest a writer waited on that attempt.
+	CutOverAttempts int64
+	CutOverLocked   time.Duration
+	CutOverLongest  time.Duration
+
 	// Operator control (filled by control.go).
 	Throttled bool
 	Throttle  string        // why the copy is paused
@@ -64,6 +71,10 @@ func (m *Migration) Status() Status {
 		Copied:  m.copied.Load(),
 		Applied: m.applied.Load(),
 		Retries: m.retries.Load(),
+
+		CutOverAttempts: m.cutOverAttempts.Load(),
+		CutOverLocked:   time.Duration(m.cutOverLocked.Load()),
+		CutOverLongest:  time.Duration(m.cutOverLongest.Load()),
 	}
 	if !started.IsZero() {
 		s.Elapsed = time.Since(started)
@@ -137,6 +148,9 @@ func (s Status) String() string {
 	}
 	if s.CheckpointKnown {
 		line += "; Checkpoint: " + s.CheckpointAge.Round(time.Second).String() + " ago"
+	}
+	if s.CutOverAttempts > 0 {
+		line += fmt.Sprintf("; Cut-over: %d attempts, longest %s", s.CutOverAttempts, s.CutOverLongest.Round(time.Millisecond))
 	}
 	if s.Throttled {
 		line += "; Throttled: " + s.Throttle

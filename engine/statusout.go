@@ -50,6 +50,9 @@ type statusJSON struct {
 	Checksummed    int64    `json:"rows_checksummed"`
 	ChecksumRate   float64  `json:"checksum_rows_per_second"`
 	CheckpointAge  *float64 `json:"checkpoint_age_seconds"`
+	// The cut-over's attempts at its lock, and the longest one.
+	CutOverAttempts       int64   `json:"cut_over_attempts"`
+	CutOverLongestSeconds float64 `json:"cut_over_longest_lock_seconds"`
 }
 
 // JSON renders the status as one JSON object.
@@ -60,6 +63,7 @@ func (s Status) JSON() string {
 		BacklogSeconds: s.Backlog.Seconds(), Throttled: s.Throttled, ThrottleReason: s.Throttle,
 		Capture: s.Capture, ElapsedSeconds: s.Elapsed.Seconds(),
 		Checksummed: s.Checksummed, ChecksumRate: s.ChecksumRate,
+		CutOverAttempts: s.CutOverAttempts, CutOverLongestSeconds: s.CutOverLongest.Seconds(),
 	}
 	if s.LagKnown {
 		v := s.Lag.Seconds()

@@ -39,6 +39,7 @@ type statusCollector struct {
 	copied, estimated, rate, applied, backlog, lag, throttled, state *prometheus.Desc
 	checksummed, checksumRate, checkpointAge, elapsed, eta           *prometheus.Desc
 	retries, retainedWAL                                             *prometheus.Desc
+	cutOverAttempts, cutOverLocked, cutOverLongest                   *prometheus.Desc
 }
 
 func newStatusCollector(m statusReader, labels prometheus.Labels) *statusCollector {
@@ -47,21 +48,25 @@ func newStatusCollector(m statusReader, labels prometheus.Labels) *statusCollect
 	}
 	return &statusCollector{
 		m: m, labels: labels,
-		copied:        d("rows_copied_total", "Rows the copy has covered."),
-		estimated:     d("rows_estimated", "Rows the table is estimated to hold."),
-		rate:          d("copy_rows_per_second", "Copy rate since the copy started."),
-		applied:       d("changes_applied_total", "Captured changes applied to the shadow table."),
-		backlog:       d("backlog_seconds", "How long a change committed now takes to reach the shadow table."),
-		lag:           d("replica_lag_seconds", "Replication lag of each replica the throttler watches, as last read.", "replica"),
-		throttled:     d("throttled", "1 while the copy is throttled, with the reason.", "reason"),
-		state:         d("state", "1 for the migration's current state.", "state"),
-		checksummed:   d("rows_checksummed", "Rows of the table the current checksum pass has compared."),
-		checksumRate:  d("checksum_rows_per_second", "Checksum rate of the current pass."),
-		checkpointAge: d("checkpoint_age_seconds", "Time since the last checkpoint was saved."),
-		elapsed:       d("elapsed_seconds", "Time since the migration started."),
-		eta:           d("eta_seconds", "Estimated time to the end of the copy (or of the checksum pass)."),
-		retries:       d("retries_total", "Statements run again after a transient failure (deadlock, lock wait timeout)."),
-		retainedWAL:   d("retained_wal_bytes", "WAL the replication slot retains (PostgreSQL)."),
+		copied:          d("rows_copied_total", "Rows the copy has covered."),
+		estimated:       d("rows_estimated", "Rows the table is estimated to hold."),
+		rate:            d("copy_rows_per_second", "Copy rate since the copy started."),
+		applied:         d("changes_applied_total", "Captured changes applied to the shadow table."),
+		backlog:         d("backlog_seconds", "How long a change committed now takes to reach the shadow table."),
+		lag:             d("replica_lag_seconds", "Replication lag of each replica the throttler watches, as last read.", "replica"),
+		throttled:       d("throttled", "1 while the copy is throttled, with the reason.", "reason"),
+		state:           d("state", "1 for the migration's current state.", "state"),
+		checksummed:     d("rows_checksummed", "Rows of the table the current checksum pass has compared."),
+		checksumRate:    d("checksum_rows_per_second", "Checksum rate of the current pass."),
+		checkpointAge:   d("checkpoint_age_seconds", "Time since the last checkpoint was saved."),
+		elapsed:         d("elapsed_seconds", "Time since the migration started."),
+		eta:             d("eta_seconds", "Estimated time to the end of the copy (or of the checksum pass)."),
+		retries:         d("retries_total", "Statements run again after a transient failure (deadlock, lock wait timeout)."),
+		retainedWAL:     d("retained_wal_bytes", "WAL the replication slot retains (PostgreSQL)."),
+		cutOverAttempts: d("cutover_attempts_total", "Attempts the cut-over made at its lock, failed ones included."),
+		cutOverLocked: d("cutover_lock_seconds_total",
+			"Time the cut-over's attempts took, from the lock request to its release, in all: writers wait at most an attempt's time."),
+		cutOverLongest: d("cutover_longest_lock_seconds", "The longest cut-over attempt so far, from the lock request to its release."),
 	}
 }
 
@@ -107,6 +112,9 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.eta, s.ETA.Seconds())
 	}
 	counter(c.retries, float64(s.Retries))
+	counter(c.cutOverAttempts, float64(s.CutOverAttempts))
+	counter(c.cutOverLocked, s.CutOverLocked.Seconds())
+	gauge(c.cutOverLongest, s.CutOverLongest.Seconds())
 	if s.RetainedWALKnown {
 		gauge(c.retainedWAL, float64(s.RetainedWAL))
 	}

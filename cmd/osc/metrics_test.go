@@ -26,6 +26,7 @@ func TestMetrics(t *testing.T) {
 		Throttled: true, Throttle: "max-lag 2.1s > 1.5s",
 		Replicas:      []engine.ReplicaLag{{Name: "db2:3306", Lag: 2100 * time.Millisecond, Known: true}, {Name: "db3:3306"}},
 		CheckpointAge: 3 * time.Second, CheckpointKnown: true,
+		CutOverAttempts: 2, CutOverLocked: 1500 * time.Millisecond, CutOverLongest: 1200 * time.Millisecond,
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,6 +50,9 @@ func TestMetrics(t *testing.T) {
 		`osc_throttled{reason="max-lag 2.1s > 1.5s",schema="shop",table="orders"} 1`,
 		`osc_replica_lag_seconds{replica="db2:3306",schema="shop",table="orders"} 2.1`,
 		`osc_checkpoint_age_seconds{schema="shop",table="orders"} 3`,
+		`osc_cutover_attempts_total{schema="shop",table="orders"} 2`,
+		`osc_cutover_lock_seconds_total{schema="shop",table="orders"} 1.5`,
+		`osc_cutover_longest_lock_seconds{schema="shop",table="orders"} 1.2`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %s", want)
