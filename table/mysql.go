@@ -307,7 +307,15 @@ func mysqlLockName(schema, name string) string {
 	return "osc:" + hex.EncodeToString(sum[:])[:mysqlMaxIdent-4]
 }
 
-// LockMySQL takes the advisory lock for schema.name without waiting.
+// mysqlLockWait is how long LockMySQL waits for a held lock. A run killed
+// with SIGKILL (a lost host, a kill -9 before a --resume) leaves its lock
+// with its session, which the server ends only once it has noticed the
+// closed connection: on a loaded server that can take a moment after the
+// process is gone, and a resume started at once would be refused.
+const mysqlLockWait = 5
+
+// LockMySQL takes the advisory lock for schema.name, waiting a few seconds
+// (mysqlLockWait) for a holder that is going away.
 func LockMySQL(ctx context.Context, db *sql.DB, schema, name string) (*MySQLLock, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -315,7 +323,7 @@ func LockMySQL(ctx context.Context, db *sql.DB, schema, name string) (*MySQLLock
 	}
 	l := &MySQLLock{conn: conn, Name: mysqlLockName(schema, name)}
 	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", l.Name).Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", l.Name, mysqlLockWait).Scan(&got); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("advisory lock %s: %w", l.Name, err)
 	}

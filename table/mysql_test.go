@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"osc/internal/testdb"
 )
@@ -133,6 +134,17 @@ func TestLockMySQL(t *testing.T) {
 	l, err = LockMySQL(ctx, db, testSchema, "tbl_mysqlplan_lock")
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
+	}
+	// A holder that goes away within the wait (a killed run's session the
+	// server has not ended yet) does not refuse the next run.
+	released := make(chan error, 1)
+	time.AfterFunc(time.Second, func() { released <- l.Release(ctx) })
+	l, err = LockMySQL(ctx, db, testSchema, "tbl_mysqlplan_lock")
+	if rerr := <-released; rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatalf("lock released while waiting: %v", err)
 	}
 	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)

@@ -210,8 +210,14 @@ type PostgresLock struct {
 	key  string
 }
 
-// LockPostgres takes pg_try_advisory_lock(hashtext('osc:<schema>.<name>'))
-// without waiting.
+// postgresLockWait is how long LockPostgres waits for a held lock: a run
+// killed with SIGKILL leaves its lock with its session until the server has
+// noticed the closed connection, a moment after the process is gone on a
+// loaded server, and a --resume started at once would be refused.
+const postgresLockWait = 5 * time.Second
+
+// LockPostgres takes pg_try_advisory_lock(hashtext('osc:<schema>.<name>')),
+// trying again for a few seconds (postgresLockWait) while it is held.
 func LockPostgres(ctx context.Context, pool *pgxpool.Pool, schema, name string) (*PostgresLock, error) {
 	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
@@ -227,9 +233,20 @@ func LockPostgres(ctx context.Context, pool *pgxpool.Pool, schema, name string) 
 		}
 	}
 	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", l.key).Scan(&got); err != nil {
-		conn.Close(ctx)
-		return nil, fmt.Errorf("advisory lock %s: %w", l.key, err)
+	for deadline := time.Now().Add(postgresLockWait); ; {
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", l.key).Scan(&got); err != nil {
+			conn.Close(ctx)
+			return nil, fmt.Errorf("advisory lock %s: %w", l.key, err)
+		}
+		if got || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("advisory lock %s: %w", l.key, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	if !got {
 		conn.Close(ctx)

@@ -419,6 +419,17 @@ func TestLockPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
+	// A holder that goes away within the wait (a killed run's session the
+	// server has not ended yet) does not refuse the next run.
+	released := make(chan error, 1)
+	time.AfterFunc(time.Second, func() { released <- l.Release(ctx) })
+	l, err = LockPostgres(ctx, pool, pgTestSchema, "locked")
+	if rerr := <-released; rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatalf("lock released while waiting: %v", err)
+	}
 	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
