@@ -50,7 +50,8 @@ demo: sandbox build
 	$(WITH_SANDBOX_ENV) $(GO) run ./cmd/osc-demo --osc bin/osc
 
 # osc's copy rate against the server's raw INSERT … SELECT, with and without a
-# write load, on 1,000,000 rows per database (BENCH_ARGS="--rows 20000" for a quick run).
+# write load, and gh-ost / pg_repack when on PATH, on 1,000,000 rows per database (BENCH_ARGS="--rows 20000" for a
+# quick run). The writers' latency plot goes to osc-bench.svg.
 bench: sandbox build
 	$(WITH_SANDBOX_ENV) $(GO) run ./cmd/osc-bench --osc bin/osc $(BENCH_ARGS) </dev/null
 
