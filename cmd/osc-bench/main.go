@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -107,7 +108,21 @@ type bench struct {
 	dropHelpers       string   // drops the raw copy and osc's tables
 	oscArgs           []string // how osc reaches the table
 	write             func(*rand.Rand) string
-	peer              *peer // nil: none to compare with
+	peer              *peer   // nil: none to compare with
+	replica           *sql.DB // nil: no replica reached
+	// replicaDSN reaches the replica (standby) whose lag is measured;
+	// heartbeat writes the time (one argument) into osc_bench_hb.
+	replicaDSN, heartbeat string
+}
+
+// standbyDSN is dsn with its port replaced by the standby's.
+func standbyDSN(dsn, port string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	u.Host = u.Hostname() + ":" + port
+	return u.String()
 }
 
 func env(k, def string) string {
@@ -148,6 +163,9 @@ func mysqlBench(o options) bench {
 		oscArgs: []string{"--host", host, "--port", port, "--user", user, "--database", "osc_demo", "--table", "osc_bench"},
 		write:   writeLoad(rows),
 		peer:    ghostPeer(o.ghost, host, port, user),
+		replicaDSN: fmt.Sprintf("%s@tcp(%s:%s)/osc_demo", user, env("OSC_MYSQL_REPLICA_HOST", host),
+			env("OSC_MYSQL_REPLICA_PORT", "13307")),
+		heartbeat: "UPDATE osc_bench_hb SET v = ? WHERE id = 1",
 	}
 }
 
@@ -184,6 +202,8 @@ func postgresBench(o options) bench {
 		oscArgs:     []string{"--dsn", dsn, "--table", "public.osc_bench"},
 		write:       writeLoad(rows),
 		peer:        repackPeer(o.repack, dsn),
+		replicaDSN:  standbyDSN(dsn, env("OSC_PG_STANDBY_PORT", "15433")),
+		heartbeat:   "UPDATE osc_bench_hb SET v = $1 WHERE id = 1",
 	}
 }
 
@@ -219,6 +239,7 @@ type result struct {
 	load           *load.Stats   // nil when there was no load
 	cutStall       time.Duration // longest write in flight during the cut-over
 	applied        int64         // changes in the apply run's backlog
+	lag            time.Duration // the replica's largest lag during the run
 }
 
 func (r result) rate() float64     { return float64(r.rows) / r.copy.Seconds() }
@@ -239,7 +260,7 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 		return nil, fmt.Errorf("connect (is the sandbox up? bash localtests/sandbox.sh up): %w", err)
 	}
 	drop := func(ctx context.Context) error {
-		for _, s := range []string{b.dropHelpers, "DROP TABLE IF EXISTS osc_bench"} {
+		for _, s := range []string{b.dropHelpers, "DROP TABLE IF EXISTS osc_bench", "DROP TABLE IF EXISTS osc_bench_hb"} {
 			if _, err := db.ExecContext(ctx, s); err != nil {
 				return fmt.Errorf("drop the benchmark's tables: %w", err)
 			}
@@ -262,9 +283,22 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 		}
 	}
 
+	replica, err := sql.Open(b.driver, b.replicaDSN)
+	if err != nil {
+		return nil, err
+	}
+	defer replica.Close()
+	if err := replica.PingContext(ctx); err != nil {
+		progress("%s: no replica to measure the lag of: %v", b.name, err)
+		replica = nil
+	}
+	b.replica = replica
+
 	progress("%s (%s): building a table of %d rows", b.name, version, o.rows)
 	start := time.Now()
-	for _, s := range append(b.setup, b.settle) {
+	setup := append(append([]string{}, b.setup...), "CREATE TABLE osc_bench_hb (id INT PRIMARY KEY, v BIGINT NOT NULL)",
+		"INSERT INTO osc_bench_hb VALUES (1, 0)", b.settle)
+	for _, s := range setup {
 		if _, err := db.ExecContext(ctx, strings.ReplaceAll(s, "{rows}", strconv.Itoa(o.rows))); err != nil {
 			return nil, fmt.Errorf("build the table: %w", err)
 		}
@@ -346,16 +380,29 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 // runTool runs osc or the peer on the table with alter, and settles the new
 // table for the next run.
 func (b bench) runTool(ctx context.Context, db *sql.DB, o options, tool, alter string, watch func(string, time.Time)) (result, error) {
+	lag := b.startLag(ctx, db, b.replica)
+	var (
+		r   result
+		err error
+	)
 	if tool == "osc" {
-		return b.runOsc(ctx, db, o, alter, watch)
+		r, err = b.runOsc(ctx, db, o, alter, watch)
+	} else {
+		r = result{db: b.name, tool: tool, rows: int64(o.rows), start: time.Now()}
+		var wall time.Duration
+		if wall, err = runTool(ctx, tool, b.peer.bin, b.peer.args(alter), watch); err == nil {
+			r.wall, r.copy = wall, wall
+			err = b.afterRun(ctx, db)
+		}
 	}
-	r := result{db: b.name, tool: tool, rows: int64(o.rows), start: time.Now()}
-	wall, err := runTool(ctx, tool, b.peer.bin, b.peer.args(alter), watch)
-	if err != nil {
-		return r, err
-	}
-	r.wall, r.copy = wall, wall
-	return r, b.afterRun(ctx, db)
+	r.lag, err = lagResult(lag, err)
+	return r, err
+}
+
+// lagResult stops the lag sampler and joins its error to err.
+func lagResult(l *lagSampler, err error) (time.Duration, error) {
+	lag, lerr := l.done()
+	return lag, errors.Join(err, lerr)
 }
 
 // afterRun drops the old table a run leaves behind and settles the new one.
@@ -499,9 +546,12 @@ func printResults(o options, results []result) {
 			continue
 		default:
 			cells := []string{r.db, r.run, strconv.FormatInt(r.rows, 10), ms(r.copy), fmt.Sprintf("%.0f", r.rate()),
-				fmt.Sprintf("%.2f×", r.rate()/raw[r.db]), ms(r.wall), fmt.Sprintf("%.0f", r.wallRate())}
+				fmt.Sprintf("%.2f×", r.rate()/raw[r.db]), ms(r.wall), fmt.Sprintf("%.0f", r.wallRate()), "-", "-"}
+			if r.tool != "raw" {
+				cells[9] = ms(r.lag)
+			}
 			if p := peerRate[r.db+strconv.FormatBool(r.load != nil)]; r.tool == "osc" && p > 0 {
-				cells = append(cells, fmt.Sprintf("%.2f×", r.wallRate()/p))
+				cells[8] = fmt.Sprintf("%.2f×", r.wallRate()/p)
 			}
 			copies = append(copies, cells)
 		}
@@ -520,9 +570,13 @@ func printResults(o options, results []result) {
 		}
 		writers = append(writers, cells)
 	}
-	table([]string{"database", "run", "rows", "copy time", "rows/s", "vs raw", "wall time", "rows/s over wall", "osc vs peer"}, copies)
+	table([]string{"database", "run", "rows", "copy time", "rows/s", "vs raw", "wall time", "rows/s over wall", "osc vs peer",
+		"max replica lag"}, copies)
 	fmt.Println("rows/s = rows / copy time (osc: its \"row copy complete\" log line; raw: the INSERT … SELECT; a peer: its whole run).")
-	fmt.Println("rows/s over wall = rows / the whole run (osc: inspection, copy, checksum and cut-over); osc vs peer compares those.")
+	fmt.Println("rows/s over wall = rows / the whole run (osc: its 2s preflight sample, inspection, copy, checksum and cut-over);")
+	fmt.Println("osc vs peer compares those.")
+	fmt.Println("max replica lag = the replica's (standby's) largest lag during the run, by a heartbeat written every 100ms;")
+	fmt.Println("osc runs with --max-lag-millis 0 (no lag throttling), as the raw copy and the peers do not wait for replicas.")
 	table([]string{"database", "run", "writes", "errors", "p50", "p99", "p99 vs baseline", "max", "cut-over",
 		"max write during cut-over", "checksum", "vs copy", "checksum block", "p99 during checksum", "max during checksum"}, writers)
 	fmt.Println("Latency counts from each write's scheduled start (open loop: a stall counts in full for every write due in it).")
