@@ -37,6 +37,7 @@ type MySQL struct {
 	err error // the plan cannot be applied
 
 	replaceHead string // REPLACE INTO shadow (cols) VALUES
+	upsertTail  string // after the rows ("": none; see NewMySQLRevert)
 	deleteHead  string // DELETE FROM shadow WHERE
 	cols        []mysqlColumn
 	keys        []mysqlColumn // key columns, named as in the shadow
@@ -725,6 +726,7 @@ func (a *MySQL) query(del, exact bool, n int) string {
 			}
 			b.WriteByte(')')
 		}
+		b.WriteString(a.upsertTail)
 		return b.String()
 	}
 	b.WriteString(a.deleteHead)

@@ -50,6 +50,10 @@ type statusJSON struct {
 	Checksummed    int64    `json:"rows_checksummed"`
 	ChecksumRate   float64  `json:"checksum_rows_per_second"`
 	CheckpointAge  *float64 `json:"checkpoint_age_seconds"`
+	// The revert window's, while it is open (revert.go).
+	RevertLeft    *float64 `json:"revert_window_seconds_left,omitempty"`
+	RevertApplied *int64   `json:"reverse_events_applied,omitempty"`
+	RevertRefused *int     `json:"unrevertable_rows,omitempty"`
 }
 
 // JSON renders the status as one JSON object.
@@ -72,6 +76,10 @@ func (s Status) JSON() string {
 	if s.CheckpointKnown {
 		v := s.CheckpointAge.Seconds()
 		j.CheckpointAge = &v
+	}
+	if s.RevertWindow {
+		left, applied, refused := s.RevertLeft.Seconds(), s.RevertApplied, s.RevertRefused
+		j.RevertLeft, j.RevertApplied, j.RevertRefused = &left, &applied, &refused
 	}
 	b, err := json.Marshal(j)
 	if err != nil {
