@@ -42,7 +42,8 @@ func revertSeed(t *testing.T, db *sql.DB, rows int, names ...string) {
 	}
 }
 
-// revertWriter writes the same random changes into the migrated table and
+// revertWriter writes the same random changes (inserts, updates, key changes,
+// deletes) into the migrated table and
 // into the control table, which is never migrated: each statement runs on
 // the table first and, when it succeeded there, on the control table. It
 // names the renamed column as the table has it now (b before the cut-over
@@ -76,7 +77,11 @@ func (w *revertWriter) run() {
 		}
 		id := 1 + rng.IntN(w.next-1)
 		var stmt string
-		switch rng.IntN(5) {
+		switch rng.IntN(6) {
+		case 5:
+			// A key change: the dropped column's value moves with the row.
+			stmt = fmt.Sprintf("UPDATE %%s SET id = %d WHERE id = %d AND %%s IS NOT NULL", w.next, id)
+			w.next++
 		case 0:
 			stmt = fmt.Sprintf("INSERT INTO %%s (id, a, %%s) VALUES (%d, %d, 'n%d')", w.next, rng.IntN(1000), w.next)
 			w.next++

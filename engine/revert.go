@@ -98,6 +98,9 @@ type revertState struct {
 
 	mu      sync.Mutex
 	refused map[string]string // key → "key (…): why"
+	// moved maps the new key of a refused move to the row image the old
+	// table still holds under the old key (revertApplier).
+	moved map[string]change.Row
 
 	requests chan revertRequest
 	open     atomic.Bool
@@ -139,6 +142,13 @@ func (s *revertState) refusedKeys() int {
 // not fit is skipped and its key remembered (revertState.refused) until a
 // later change of the key is applied. The old table then differs from the
 // table in those rows only, and a revert is refused while there is one.
+//
+// A refused change that moves a row to another key leaves the row under its
+// old key in the old table, with the values of the columns only the old table
+// has, which belong to the row under its new key: the next change of the new
+// key is applied as a move from the old one (a delete, as a delete of the old
+// one). Should a change write the old key meanwhile, that row's values are
+// lost to the old table, and the refusal stays for the rest of the window.
 type revertApplier struct {
 	ap       Applier
 	unfit    func(error) bool
@@ -148,7 +158,7 @@ type revertApplier struct {
 }
 
 func (r *revertApplier) Apply(ctx context.Context, changes []change.Change) error {
-	err := r.ap.Apply(ctx, changes)
+	err := r.ap.Apply(ctx, r.rewrite(changes))
 	if err == nil {
 		r.applied(changes)
 		return nil
@@ -161,7 +171,7 @@ func (r *revertApplier) Apply(ctx context.Context, changes []change.Change) erro
 		if c.Op == change.Marker {
 			continue
 		}
-		err := r.ap.Apply(ctx, []change.Change{c})
+		err := r.ap.Apply(ctx, r.rewrite([]change.Change{c}))
 		if err == nil {
 			r.applied([]change.Change{c})
 			continue
@@ -173,33 +183,83 @@ func (r *revertApplier) Apply(ctx context.Context, changes []change.Change) erro
 		if c.Op == change.Delete {
 			row = c.Before
 		}
-		if c.Op == change.Update && c.Before != nil && r.key(c.Before) != r.key(c.After) {
-			// The row left its old key whatever its new values are.
-			del := change.Change{Op: change.Delete, Before: c.Before, Pos: c.Pos}
-			if err := r.ap.Apply(ctx, []change.Change{del}); err != nil {
-				return fmt.Errorf("delete the old key of a refused change: %w", err)
-			}
-			r.applied([]change.Change{del})
-		}
+		why := r.describe(row) + ": " + err.Error()
 		r.state.mu.Lock()
-		r.state.refused[r.key(row)] = r.describe(row) + ": " + err.Error()
+		if c.Op == change.Update && c.Before != nil && r.key(c.Before) != r.key(c.After) {
+			before := c.Before
+			if b, ok := r.state.moved[r.key(c.Before)]; ok {
+				before = b
+			}
+			delete(r.state.moved, r.key(c.Before))
+			delete(r.state.refused, r.key(c.Before))
+			r.state.moved[r.key(c.After)] = before
+		}
+		r.state.refused[r.key(row)] = why
 		r.state.mu.Unlock()
 	}
 	return nil
 }
 
-// applied forgets the refusals of the keys the changes wrote whole or
-// deleted: the old table holds those rows as the table does again.
+// rewrite returns the changes as the old table must take them: a change of a
+// key whose row a refused move left under another key (revertState.moved)
+// takes that row from there.
+func (r *revertApplier) rewrite(changes []change.Change) []change.Change {
+	r.state.mu.Lock()
+	defer r.state.mu.Unlock()
+	if len(r.state.moved) == 0 {
+		return changes
+	}
+	out := make([]change.Change, len(changes))
+	copy(out, changes)
+	olds := map[string]string{} // the old keys of the moves, to the refusal
+	for k, b := range r.state.moved {
+		olds[r.key(b)] = k
+	}
+	for i := range out {
+		c := &out[i]
+		if c.Op == change.Marker {
+			continue
+		}
+		for _, row := range []change.Row{c.Before, c.After} {
+			if row == nil {
+				continue
+			}
+			if nk, ok := olds[r.key(row)]; ok && (c.Before == nil || r.key(c.Before) != nk) {
+				// The old key is written while the moved row is still
+				// under it: the moved row's values are lost to the old
+				// table, and the row there is the old key's from now on.
+				r.state.refused["!"+nk] = r.describe(r.state.moved[nk]) + ": its row moved to another key with values the old table " +
+					"refused, and the key was written again before the move could be applied; the old table cannot be made exact"
+				delete(r.state.moved, nk)
+				delete(olds, r.key(row))
+			}
+		}
+		if c.Before != nil {
+			if b, ok := r.state.moved[r.key(c.Before)]; ok {
+				c.Before = b
+			}
+		} else if c.Op == change.Update || c.Op == change.Insert {
+			if b, ok := r.state.moved[r.key(c.After)]; ok {
+				c.Op, c.Before = change.Update, b
+			}
+		}
+	}
+	return out
+}
+
+// applied forgets the refusals and moves of the keys the changes wrote whole
+// or deleted: the old table holds those rows as the table does again.
 func (r *revertApplier) applied(changes []change.Change) {
 	r.state.mu.Lock()
 	defer r.state.mu.Unlock()
-	if len(r.state.refused) == 0 {
+	if len(r.state.refused) == 0 && len(r.state.moved) == 0 {
 		return
 	}
 	for _, c := range changes {
 		for _, row := range []change.Row{c.Before, c.After} {
 			if row != nil {
 				delete(r.state.refused, r.key(row))
+				delete(r.state.moved, r.key(row))
 			}
 		}
 	}
@@ -276,6 +336,7 @@ func (m *Migration) revertWindow(parent context.Context) (rev Reverse, reverted 
 		deadline: time.Now().Add(m.cfg.RevertWindow),
 		applied0: m.applied.Load(),
 		refused:  map[string]string{},
+		moved:    map[string]change.Row{},
 		requests: make(chan revertRequest),
 	}
 	m.src = rev.Source()
