@@ -495,6 +495,7 @@ func (m *Migration) revertStatus(s *Status) {
 		return
 	}
 	s.RevertWindow = true
+	s.CheckpointKnown = false // the migration is done: no more checkpoints
 	s.RevertLeft = max(time.Until(st.deadline), 0)
 	s.RevertRefused = st.refusedKeys()
 	s.RevertApplied = m.applied.Load() - st.applied0
