@@ -396,3 +396,36 @@ func TestMySQLRevertWindowEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestMySQLRevertWindowCopiesUnderAuto: an --alter the server could run in
+// place (MariaDB drops a column instantly) is copied when a revert window is
+// asked for, so that there is an old table to swap back.
+func TestMySQLRevertWindowCopiesUnderAuto(t *testing.T) {
+	const name = "revert_a"
+	db := mysqlTestDB(t, name)
+	revertSeed(t, db, 100, name)
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "DROP COLUMN c", RevertWindow: time.Minute,
+		Strategy: engine.StrategyAuto, Execute: true}
+	d, err := NewMySQL(cfg, mysqlTestConn(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startCtl(t, cfg, d)
+	r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+	if reply := send(t, r.sock, "revert"); !strings.HasPrefix(reply, "Reverted") {
+		t.Fatalf("revert: %q", reply)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	if got := dumpMySQL(t, db, "SELECT id, a, b, c FROM "+name+" WHERE id IN (1, 3) ORDER BY id"); strings.Join(got, " ") != "'1','1','b1','11' '3','3','b3',NULL" {
+		t.Errorf("reverted rows: %v", got)
+	}
+	shadow, changelog, _ := table.MySQLNames(name)
+	if left := tablesExist(t, db, changelog, table.MySQLCheckpointName(name)); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if kept := tablesExist(t, db, shadow); len(kept) != 1 {
+		t.Errorf("the migrated table is not kept as %s", shadow)
+	}
+}

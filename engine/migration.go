@@ -154,7 +154,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		return refused(err)
 	}
 	m.preflight(ctx)
-	if !m.cfg.Resume {
+	if !m.cfg.Resume && !m.revertNeedsCopy() {
 		if done, err := m.native(ctx); done || err != nil {
 			return err
 		}

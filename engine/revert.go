@@ -296,6 +296,18 @@ func (r *revertApplier) describe(row change.Row) string {
 	return "key (" + strings.Join(parts, ", ") + ")"
 }
 
+// revertNeedsCopy reports whether a revert window rules the native path out:
+// an ALTER the server runs in place leaves no old table to swap back.
+func (m *Migration) revertNeedsCopy() bool {
+	if m.cfg.RevertWindow <= 0 {
+		return false
+	}
+	if m.cfg.Strategy == StrategyAuto {
+		m.log.Info("plan: --revert-window: the table is copied, even if the server could alter it in place (that leaves no old table to swap back)")
+	}
+	return true
+}
+
 // planRevert plans the reverse migration when a revert window is asked for.
 func (m *Migration) planRevert(ctx context.Context) error {
 	if m.cfg.RevertWindow <= 0 {

@@ -209,6 +209,9 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	if o.cfg.Resume && o.cfg.Strategy == engine.StrategyNative {
 		return nil, errors.New("--resume continues a copy: it contradicts --strategy native")
 	}
+	if o.cfg.RevertWindow > 0 && o.cfg.Strategy == engine.StrategyNative {
+		return nil, errors.New("--revert-window keeps the copy's old table to swap back: it contradicts --strategy native")
+	}
 	if strings.TrimSpace(o.cfg.Alter) == "" {
 		return nil, errors.New("--alter is required")
 	}
