@@ -73,7 +73,7 @@ const (
 // RevertRefusedError is a revert refused because a change since the cut-over
 // does not fit the old table: the window stays open, nothing is lost.
 type RevertRefusedError struct {
-	Keys []string // "key (id=5): why", in key order, at most revertRefusalShown
+	Keys []string // "key (id=5): why", sorted, at most revertRefusalShown of them
 	N    int      // how many keys in all
 }
 
@@ -83,7 +83,7 @@ func (e *RevertRefusedError) Error() string {
 		more = fmt.Sprintf("; and %d more", e.N-len(e.Keys))
 	}
 	return fmt.Sprintf("cannot revert exactly: %d row(s) changed since the cut-over do not fit the old table: %s%s; "+
-		"the revert window stays open (a later write of such a row that fits, or its deletion, clears it)",
+		"the revert window stays open (a later write of such a row that fits, or its deletion, lifts its refusal)",
 		e.N, strings.Join(e.Keys, "; "), more)
 }
 
