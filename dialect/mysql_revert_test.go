@@ -304,8 +304,9 @@ func TestMySQLRevertFinish(t *testing.T) {
 	r, db, w := revertRun(t, name, ctl, false)
 	shadow, changelog, old := table.MySQLNames(name)
 	w.finish(t)
-	if !strings.Contains(r.m.Status().String(), "Revert window: ") {
-		t.Errorf("status line without the window: %s", r.m.Status())
+	if st := send(t, r.sock, "status"); !strings.Contains(st, "State: revert window") || !strings.Contains(st, "Revert window: ") ||
+		!strings.Contains(st, "Reverse backlog: ") || !strings.Contains(st, "# revert-window: 1m0s") {
+		t.Errorf("status without the window: %s", st)
 	}
 	// finish applies every change written before it to the old table.
 	if reply := send(t, r.sock, "finish"); !strings.HasPrefix(reply, "Finishing") {

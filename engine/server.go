@@ -428,6 +428,9 @@ func (m *Migration) settingsText() string {
 	}
 	line("postpone-cut-over-flag-file", flagState(m.cfg.PostponeCutOverFlagFile))
 	line("force-named-cut-over", m.cfg.Control.ForceNamedCutOver)
+	if m.cfg.RevertWindow > 0 {
+		line("revert-window", m.cfg.RevertWindow)
+	}
 	if th, _ := c.currentThrottler(); th != nil {
 		st := th.Status()
 		if st.RetainedWALKnown {
