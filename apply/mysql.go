@@ -37,6 +37,7 @@ type MySQL struct {
 	err error // the plan cannot be applied
 
 	replaceHead string // REPLACE INTO shadow (cols) VALUES
+	upsertTail  string // after the rows ("": none; see NewMySQLRevert)
 	deleteHead  string // DELETE FROM shadow WHERE
 	cols        []mysqlColumn
 	keys        []mysqlColumn // key columns, named as in the shadow
@@ -45,6 +46,9 @@ type MySQL struct {
 	// a plain ALTER would renumber (Plan.Renumbered; -1: none).
 	renumbered int
 	renumber   *table.MySQLRenumbered
+
+	// moves: a key-changing update also moves the row (NewMySQLRevert).
+	moves bool
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -524,6 +528,9 @@ type myOp struct {
 	del   bool
 	exact bool // del: only a row with exactly the key's bytes (cdc.Change.Replay)
 	row   cdc.Row
+	// before, when set, makes the op a move: the row under before's key
+	// gets row's key and values (NewMySQLRevert).
+	before cdc.Row
 }
 
 // myBatch is one statement to run.
@@ -549,7 +556,11 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 			ops = append(ops, myOp{row: c.After})
 		case cdc.Update:
 			if c.Before != nil && !a.sameKey(c.Before, c.After) {
-				ops = append(ops, myOp{del: true, exact: c.Replay, row: c.Before})
+				if a.moves {
+					ops = append(ops, myOp{row: c.After, before: c.Before})
+				} else {
+					ops = append(ops, myOp{del: true, exact: c.Replay, row: c.Before})
+				}
 			}
 			ops = append(ops, myOp{row: c.After})
 		case cdc.Delete:
@@ -561,7 +572,7 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	var batches []myBatch
 	for i := 0; i < len(ops); {
 		j := i + 1
-		for j < len(ops) && ops[j].del == ops[i].del && ops[j].exact == ops[i].exact {
+		for j < len(ops) && ops[j].del == ops[i].del && ops[j].exact == ops[i].exact && ops[i].before == nil && ops[j].before == nil {
 			j++
 		}
 		b, err := a.batches(ops[i:j])
@@ -617,6 +628,9 @@ func (a *MySQL) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // batches turns a run of ops of one kind into statements of 1, 2, 4...
 // rows, each under mysqlMaxBytes of values unless it has one row.
 func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
+	if ops[0].before != nil {
+		return a.move(ops[0])
+	}
 	cols := a.cols
 	if ops[0].del {
 		cols = a.keys
@@ -725,6 +739,7 @@ func (a *MySQL) query(del, exact bool, n int) string {
 			}
 			b.WriteByte(')')
 		}
+		b.WriteString(a.upsertTail)
 		return b.String()
 	}
 	b.WriteString(a.deleteHead)

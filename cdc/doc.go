@@ -4,7 +4,8 @@
 //
 //   - mysql.go reads the binlog as a replica would (go-mysql), from a
 //     position, and turns the rows of the table and osc's markers (inserts
-//     into the changelog table) into changes;
+//     into the changelog table) into changes; it ends at the cut-over's
+//     RENAME, where a revert window's reverse reader starts (mysql_revert.go);
 //   - postgres.go creates a publication for the table and a pgoutput slot,
 //     streams from it (pglogrepl) and drops both on Close;
 //     postgres_resume.go checks and drops what a killed run's capture left;

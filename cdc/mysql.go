@@ -105,6 +105,9 @@ type MySQLSource struct {
 	// with the number of changes sent before it, in binlog order.
 	safe   MySQLPos
 	bounds []myBound
+	// swapped is the end of the cut-over's RENAME in the binlog, once read
+	// (SwapPosition).
+	swapped MySQLPos
 }
 
 // myBound is a transaction boundary in the binlog: every change numbered
@@ -415,6 +418,9 @@ func (r *myReader) event(ctx context.Context, ev *replication.BinlogEvent) (end 
 		switch r.s.classify(string(e.Schema), string(e.Query)) {
 		case myQueryCutOver:
 			r.setPos(ev.Header.LogPos, "")
+			r.s.mu.Lock()
+			r.s.swapped = r.pos()
+			r.s.mu.Unlock()
 			return true, nil
 		case myQueryDDL:
 			return false, fmt.Errorf("DDL on %s.%s during migration: %s", r.s.plan.Source.Schema, r.s.plan.Source.Name, e.Query)

@@ -42,6 +42,8 @@ type mysqlDialect struct {
 	// swapped the tables, or lost the shadow): Inspect did not inspect the
 	// table, and Resume can only report the swap for cleanup, or refuse.
 	cleanupOnly bool
+	// revert is the revert window's (mysql_revert.go).
+	revert mysqlRevert
 }
 
 var _ engine.Dialect = (*mysqlDialect)(nil)
@@ -187,6 +189,7 @@ func (d *mysqlDialect) NewSource() (engine.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.revert.fwd = src
 	return src, nil
 }
 
@@ -228,7 +231,7 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 	if err := d.dropResumedSentry(ctx, plan); err != nil {
 		return err
 	}
-	return cutover.MySQL(ctx, d.db, cutover.MySQLOptions{
+	err = cutover.MySQL(ctx, d.db, cutover.MySQLOptions{
 		Schema:      plan.Source.Schema,
 		Table:       plan.Source.Name,
 		Shadow:      plan.Shadow.Name,
@@ -238,6 +241,10 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 		Attempted:   attempted,
 		Log:         d.log,
 	}, ready, drain)
+	if err == nil {
+		d.noteSwap(ctx)
+	}
+	return err
 }
 
 func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {

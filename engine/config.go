@@ -62,6 +62,10 @@ type Config struct {
 	// InitiallyDropOld drops the old table a previous migration of this
 	// table kept (--initially-drop-old-table).
 	InitiallyDropOld bool
+	// RevertWindow, when positive, keeps the old table current for this
+	// long after the cut-over, so that the operator can swap the tables
+	// back (revert.go).
+	RevertWindow time.Duration
 	// Version is osc's version: a checkpoint saved by another version is
 	// not resumed.
 	Version string

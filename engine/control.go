@@ -329,7 +329,7 @@ func (m *Migration) backlogLoop(ctx context.Context) {
 		case <-time.After(backlogInterval):
 		}
 		switch m.State() {
-		case StateCopying, StateCaughtUp, StatePostponed:
+		case StateCopying, StateCaughtUp, StatePostponed, StateRevertWindow:
 		default:
 			continue
 		}

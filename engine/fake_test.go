@@ -37,6 +37,7 @@ type fakeDB struct {
 	// newAtSwap are both tables as they were at that instant.
 	swapped              bool
 	oldAtSwap, newAtSwap map[int64]int64
+	swapLen              int // the stream's length at the swap
 
 	// store is the bookkeeping table: the checkpoint runs save.
 	store fakeStore
@@ -331,7 +332,7 @@ func (d *fakeDialect) CutOver(ctx context.Context, ready, drain func(context.Con
 	}
 	db.oldAtSwap, db.newAtSwap = maps.Clone(db.rows), maps.Clone(db.shadow)
 	db.rows, db.shadow = db.shadow, nil
-	db.swapped = true
+	db.swapped, db.swapLen = true, len(db.stream)
 	return nil
 }
 

@@ -49,6 +49,10 @@ func (s State) String() string {
 		return "done"
 	case StateFailed:
 		return "failed"
+	case StateRevertWindow:
+		return "revert window"
+	case StateReverting:
+		return "reverting"
 	}
 	return "state(" + strconv.Itoa(int(s)) + ")"
 }
@@ -102,6 +106,8 @@ type Migration struct {
 
 	ckpt            *checkpoints // nil when checkpoints are off (checkpoint.go)
 	checkpointSaved atomic.Int64 // unix nanos the last checkpoint was saved, 0 before
+
+	rev *revertState // the open revert window (revert.go), under ctl.mu; nil: none
 }
 
 // New prepares a migration; Run executes it.
@@ -151,7 +157,7 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		return refused(err)
 	}
 	m.preflight(ctx)
-	if !m.cfg.Resume {
+	if !m.cfg.Resume && !m.revertNeedsCopy() {
 		if done, err := m.native(ctx); done || err != nil {
 			return err
 		}
@@ -187,6 +193,16 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 	m.plan = plan
 	m.ctl.setPlan(plan)
+	if err := m.planRevert(ctx); err != nil {
+		// A resumed run keeps what the killed run left, as any refusal of
+		// a resume does.
+		if !m.cfg.Resume {
+			if cerr := m.cleanup(false); cerr != nil {
+				m.log.Error("cleanup after the refusal", "err", cerr)
+			}
+		}
+		return refused(err)
+	}
 	for _, n := range plan.Notes {
 		m.log.Info("plan: " + n)
 	}
@@ -219,6 +235,9 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 
 	cutOver, err := m.migrate(ctx, ck)
+	if err == nil && cutOver && m.cfg.RevertWindow > 0 {
+		return m.endRevertWindow(ctx)
+	}
 	if cerr := m.cleanup(cutOver); cerr != nil {
 		switch {
 		case cutOver:

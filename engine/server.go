@@ -198,6 +198,8 @@ no-throttle                          # end throttling by hand (other reasons may
 postpone                             # create the postpone flag file: the cut-over waits
 unpostpone                           # remove the postpone flag file: cut over when ready (cut-over=<table> alike)
 panic                                # abort now and clean up, as Ctrl-C
+revert                               # in the revert window: swap the tables back (refused, naming the rows, when it cannot be exact)
+finish                               # in the revert window: end it; the table stays migrated
 help                                 # this message
 - "name=?" prints the value of a setting instead of changing it.
 `
@@ -389,6 +391,9 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 	case "panic":
 		r, err := m.panicAbort(arg)
 		return r + "\n", err
+	case "revert", "finish":
+		r, err := m.revertCommand(name == "revert", arg, commandTimeout-5*time.Second)
+		return r + "\n", err
 	}
 	return "", fmt.Errorf("unknown command %q; try help", name)
 }
@@ -423,6 +428,9 @@ func (m *Migration) settingsText() string {
 	}
 	line("postpone-cut-over-flag-file", flagState(m.cfg.PostponeCutOverFlagFile))
 	line("force-named-cut-over", m.cfg.Control.ForceNamedCutOver)
+	if m.cfg.RevertWindow > 0 {
+		line("revert-window", m.cfg.RevertWindow)
+	}
 	if th, _ := c.currentThrottler(); th != nil {
 		st := th.Status()
 		if st.RetainedWALKnown {

@@ -51,6 +51,14 @@ type Status struct {
 	// (RetainedWALKnown: it was read).
 	RetainedWAL      int64
 	RetainedWALKnown bool
+
+	// The revert window (revert.go): open, how long it has left, the
+	// changes applied to the old table since the cut-over, and the rows the
+	// old table could not take (a revert is refused while there is one).
+	RevertWindow  bool
+	RevertLeft    time.Duration
+	RevertApplied int64
+	RevertRefused int
 }
 
 // ReplicaLag is one replica's lag as the throttler last read it. Name is as
@@ -119,6 +127,7 @@ func (m *Migration) Status() Status {
 		s.CheckpointAge, s.CheckpointKnown = time.Since(time.Unix(0, t)), true
 	}
 	m.controlStatus(&s)
+	m.revertStatus(&s)
 	return s
 }
 
@@ -155,7 +164,7 @@ func (s Status) String() string {
 	if s.Throttled {
 		line += "; Throttled: " + s.Throttle
 	}
-	return line
+	return line + s.revertText()
 }
 
 func (m *Migration) printStatus() {

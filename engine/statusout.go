@@ -53,6 +53,10 @@ type statusJSON struct {
 	// The cut-over's attempts at its lock, and the longest one.
 	CutOverAttempts       int64   `json:"cut_over_attempts"`
 	CutOverLongestSeconds float64 `json:"cut_over_longest_lock_seconds"`
+	// The revert window's, while it is open (revert.go).
+	RevertLeft    *float64 `json:"revert_window_seconds_left,omitempty"`
+	RevertApplied *int64   `json:"reverse_events_applied,omitempty"`
+	RevertRefused *int     `json:"unrevertable_rows,omitempty"`
 }
 
 // JSON renders the status as one JSON object.
@@ -76,6 +80,10 @@ func (s Status) JSON() string {
 	if s.CheckpointKnown {
 		v := s.CheckpointAge.Seconds()
 		j.CheckpointAge = &v
+	}
+	if s.RevertWindow {
+		left, applied, refused := s.RevertLeft.Seconds(), s.RevertApplied, s.RevertRefused
+		j.RevertLeft, j.RevertApplied, j.RevertRefused = &left, &applied, &refused
 	}
 	b, err := json.Marshal(j)
 	if err != nil {

@@ -33,3 +33,28 @@ func MySQLRefused(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && !MySQLTransient(err)
 }
+
+// MySQLUnfit reports whether err is the server's refusal of a row's values:
+// a value that does not fit its column (out of range, too long, truncated,
+// not a valid value of the type), a NULL into a NOT NULL column or a missing
+// value for a column without a DEFAULT, a CHECK constraint, or a duplicate in
+// a unique index. The statement had no effect; the same row fails again.
+func MySQLUnfit(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1048, // column cannot be null
+		1062, 1586, // duplicate entry
+		1264, 1690, // out of range
+		1265, 1292, 1366, 1367, 1411, // truncated or incorrect value
+		1364, // no default
+		1406, // data too long
+		3140, // invalid JSON (MySQL)
+		3819, // check constraint violated (MySQL)
+		4025: // CONSTRAINT failed (MariaDB)
+		return true
+	}
+	return false
+}

@@ -38,7 +38,8 @@ Usage:
 COMMAND is one of help, status, sup, coordinates, throttle, no-throttle,
 chunk-size=N, dml-batch-size=N, checksum-threads=N, nice-ratio=F, max-lag-millis=N, max-load=...,
 critical-load=..., throttle-query=..., throttle-http=...,
-throttle-control-replicas=..., postpone, unpostpone, cut-over=<table>, panic;
+throttle-control-replicas=..., postpone, unpostpone, cut-over=<table>, panic,
+revert, finish (in a --revert-window);
 "name=?" reads a setting.
 
 Flags:

@@ -161,6 +161,7 @@ Flags:
 	fs.IntVar(&o.checkpointSeconds, "checkpoint-seconds", 5, "seconds between checkpoints")
 	fs.BoolVar(&o.cfg.Resume, "resume", false, "continue the migration a killed osc left (same table and --alter) from its last checkpoint")
 	fs.DurationVar(&o.cfg.ResumeMaxAge, "resume-max-age", 7*24*time.Hour, "refuse to resume from a checkpoint older than this (0: any age)")
+	fs.DurationVar(&o.cfg.RevertWindow, "revert-window", 0, "after the cut-over, keep the old table current this long so that the revert command can swap the tables back (0: no window)")
 	fs.BoolVar(&o.cfg.InitiallyDropShadow, "initially-drop-ghost-table", false, "drop what a killed run of this migration left (shadow, bookkeeping, replication slot, publication) and start afresh")
 	fs.BoolVar(&o.cfg.InitiallyDropOld, "initially-drop-old-table", false, "drop the old table an earlier migration of this table kept, before starting")
 	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
@@ -208,6 +209,9 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	if o.cfg.Resume && o.cfg.Strategy == engine.StrategyNative {
 		return nil, errors.New("--resume continues a copy: it contradicts --strategy native")
 	}
+	if o.cfg.RevertWindow > 0 && o.cfg.Strategy == engine.StrategyNative {
+		return nil, errors.New("--revert-window keeps the copy's old table to swap back: it contradicts --strategy native")
+	}
 	if strings.TrimSpace(o.cfg.Alter) == "" {
 		return nil, errors.New("--alter is required")
 	}
@@ -236,6 +240,8 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	switch {
 	case o.cfg.ResumeMaxAge < 0:
 		return nil, errors.New("--resume-max-age must be 0 or more")
+	case o.cfg.RevertWindow < 0:
+		return nil, errors.New("--revert-window must be 0 or more")
 	case o.cfg.ChunkTarget < 0 || o.cfg.ChunkTarget > time.Minute:
 		return nil, errors.New("--target-chunk-time must be between 0 and 1m")
 	case o.cfg.PreflightSample < 0 || o.cfg.PreflightSample > time.Minute:

@@ -29,6 +29,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"--table", "t", "--alter", "ADD c INT", "--resume", "--initially-drop-ghost-table"}, 2, "", "--resume and --initially-drop-ghost-table contradict"},
 		{[]string{"--table", "t", "--alter", "ADD c INT", "--resume", "--checkpoint=false"}, 2, "", "--resume needs checkpoints"},
 		{[]string{"--table", "t", "--alter", "ADD c INT", "--checkpoint-seconds", "0"}, 2, "", "--checkpoint-seconds must be at least 1"},
+		{[]string{"--database", "d", "--table", "t", "--alter", "ADD c INT", "--revert-window", "1m", "--strategy", "native"}, 2, "", "contradicts --strategy native"},
+		{[]string{"--database", "d", "--table", "t", "--alter", "ADD c INT", "--revert-window", "-1s"}, 2, "", "--revert-window must be 0 or more"},
 		{[]string{"ctl", "--nope"}, 2, "", "unknown flag: --nope"},
 		{[]string{"ctl"}, 2, "", "no command"},
 		{[]string{"ctl", "--socket", "/nonexistent/osc.sock", "status"}, 1, "", "osc: error: "},

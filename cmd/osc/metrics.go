@@ -27,6 +27,7 @@ type statusReader interface {
 var allStates = []engine.State{
 	engine.StateInspecting, engine.StateCopying, engine.StateCaughtUp, engine.StatePostponed,
 	engine.StateChecksumming, engine.StateCuttingOver, engine.StateDone, engine.StateFailed,
+	engine.StateRevertWindow, engine.StateReverting,
 }
 
 // statusCollector turns the migration's status into Prometheus metrics at

@@ -1,0 +1,156 @@
+package dialect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"osc/apply"
+	"osc/cdc"
+	"osc/cutover"
+	"osc/engine"
+	"osc/table"
+)
+
+// mysqlRevert is the MySQL dialect's part of a revert window: the reverse
+// plan (PlanRevert), the forward capture, and where in the binlog the tables
+// were swapped.
+type mysqlRevert struct {
+	plan *table.Plan      // nil: no revert window
+	fwd  *cdc.MySQLSource // the forward capture (NewSource)
+	from cdc.MySQLPos     // the end of the cut-over's RENAME in the binlog
+	err  error            // why from is unknown
+}
+
+// swapPositionWait bounds the wait for the forward reader to read the
+// cut-over's RENAME: only the events written since the last drain precede it.
+const swapPositionWait = time.Minute
+
+// PlanRevert plans the reverse migration (table.PlanMySQLRevert) while the
+// tables still have their names before the swap.
+func (d *mysqlDialect) PlanRevert(ctx context.Context) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
+	}
+	if d.insp == nil || d.insp.Alter == nil {
+		return errors.New("mysql: PlanRevert without an inspection")
+	}
+	rp, err := table.PlanMySQLRevert(ctx, d.db, plan, d.insp.Alter)
+	if err != nil {
+		return err
+	}
+	d.revert.plan = rp
+	return nil
+}
+
+// noteSwap, after the cut-over swapped the tables, reads where in the binlog
+// they were swapped, for a revert window's reverse capture: the forward
+// reader ends at the RENAME (the applier still runs and takes what it reads).
+func (d *mysqlDialect) noteSwap(ctx context.Context) {
+	if d.revert.plan == nil || d.revert.fwd == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, swapPositionWait)
+	defer cancel()
+	d.revert.from, d.revert.err = d.revert.fwd.SwapPosition(wctx)
+}
+
+// Reverse returns the reverse migration, its capture starting right after
+// the cut-over's RENAME.
+func (d *mysqlDialect) Reverse(ctx context.Context) (engine.Reverse, error) {
+	rp := d.revert.plan
+	switch {
+	case rp == nil:
+		return nil, errors.New("mysql: Reverse without PlanRevert")
+	case d.revert.err != nil:
+		return nil, d.revert.err
+	case d.revert.from.File == "":
+		return nil, errors.New("mysql: Reverse before the cut-over")
+	}
+	// The migration is done: a run killed from here on is not resumed (the
+	// table is the altered one, and a killed revert may have swapped the
+	// tables back), and what it leaves is reported as leftovers.
+	schema := rp.Source.Schema
+	if err := table.DropMySQLTable(ctx, d.db, schema, table.MySQLCheckpointName(rp.Source.Name)); err != nil {
+		return nil, err
+	}
+	src, err := cdc.NewMySQL(cdc.MySQLConfig{
+		Host:     d.conn.Host,
+		Port:     uint16(d.conn.Port),
+		User:     d.conn.User,
+		Password: d.conn.Password,
+		ServerID: d.serverID(),
+		Flavor:   d.flavor,
+		TLS:      d.conn.TLSFor(d.conn.Host),
+		From:     d.revert.from,
+	}, d.db, rp)
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("reverse change capture from the swap", "position", d.revert.from.String())
+	return &mysqlReverse{d: d, plan: rp, src: src, ap: apply.NewMySQLRevert(d.db, rp)}, nil
+}
+
+// mysqlReverse is the engine.Reverse of MySQL/MariaDB.
+type mysqlReverse struct {
+	d    *mysqlDialect
+	plan *table.Plan
+	src  *cdc.MySQLSource
+	ap   *apply.MySQL
+}
+
+func (r *mysqlReverse) Source() engine.Source   { return r.src }
+func (r *mysqlReverse) Applier() engine.Applier { return r.ap }
+
+func (r *mysqlReverse) Key() ([]int, []string) { return r.plan.KeyIndex, r.plan.Key }
+
+// Unfit: the server refused the row's values (table.MySQLUnfit).
+func (r *mysqlReverse) Unfit(err error) bool { return table.MySQLUnfit(err) }
+
+// CutOver swaps back with the forward cut-over's algorithm: the table (the
+// altered one) goes to the shadow's name, which is the sentry meanwhile, and
+// the old table to the table's; both sort after the table's name.
+func (r *mysqlReverse) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
+	return cutover.MySQL(ctx, r.d.db, cutover.MySQLOptions{
+		Schema:      r.plan.Source.Schema,
+		Table:       r.plan.Source.Name,
+		Shadow:      r.plan.Shadow.Name,
+		Old:         r.plan.OldName,
+		LockTimeout: r.d.cfg.CutOverLockTimeout,
+		Retries:     r.d.cfg.CutOverRetries,
+		Log:         r.d.log,
+	}, ready, drain)
+}
+
+// Cleanup ends the window. Without a revert it is the forward migration's
+// cleanup after a cut-over. After one, the changelog and checkpoint tables go,
+// and the altered table, now under the shadow's name, is dropped with
+// --ok-to-drop-table, else kept.
+func (r *mysqlReverse) Cleanup(ctx context.Context, reverted bool) error {
+	if !reverted {
+		return r.d.Cleanup(ctx, true)
+	}
+	db, schema := r.d.db, r.plan.Source.Schema
+	var errs []error
+	if err := table.DropMySQLTable(ctx, db, schema, r.plan.ChangelogName); err != nil {
+		errs = append(errs, err)
+	}
+	if r.d.cfg.OkToDropTable {
+		if err := table.DropMySQLTable(ctx, db, schema, r.plan.OldName); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.d.log.Info("dropped the migrated table", "table", schema+"."+r.plan.OldName)
+		}
+	} else {
+		r.d.log.Info("the migrated table is kept; drop it when it is no longer needed", "table", schema+"."+r.plan.OldName)
+	}
+	if len(errs) == 0 {
+		errs = append(errs, table.DropMySQLTable(ctx, db, schema, table.MySQLCheckpointName(r.plan.Source.Name)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean up after the revert: %w", err)
+	}
+	return nil
+}
