@@ -154,7 +154,7 @@ type Backfill struct {
 
 	ctl     *control
 	state   atomic.Int32
-	started time.Time
+	started atomic.Int64 // unix nanos Run started
 
 	estimated atomic.Int64
 	scanned   atomic.Int64
@@ -202,7 +202,7 @@ func (b *Backfill) setState(s BackfillState) {
 // nothing behind: the bookkeeping table is dropped on success, failure and
 // cancellation alike (a killed run's is what --resume continues from).
 func (b *Backfill) Run(ctx context.Context) (err error) {
-	b.started = time.Now()
+	b.started.Store(time.Now().UnixNano())
 	b.setState(BackfillInspecting)
 	defer func() {
 		if err != nil {
@@ -235,10 +235,8 @@ func (b *Backfill) Run(ctx context.Context) (err error) {
 	if !b.cfg.Execute {
 		return b.dryRun(ctx, plan)
 	}
-	after, err := b.d.Begin(ctx, b.cfg.Resume)
-	if err != nil {
-		return refused(err)
-	}
+	// Cleanup drops only what Begin made or took up: a refused Begin
+	// keeps a killed run's checkpoint.
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
@@ -247,6 +245,10 @@ func (b *Backfill) Run(ctx context.Context) (err error) {
 			err = errors.Join(err, cerr)
 		}
 	}()
+	after, err := b.d.Begin(ctx, b.cfg.Resume)
+	if err != nil {
+		return refused(err)
+	}
 	if after != nil {
 		b.log.Info("resuming after the last committed chunk", "after key", fmt.Sprint(after))
 	}

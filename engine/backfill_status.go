@@ -38,8 +38,8 @@ func (b *Backfill) Status() BackfillStatus {
 		State: b.State(), Scanned: b.scanned.Load(), Estimated: b.estimated.Load(), Updated: b.updated.Load(),
 		Chunks: b.chunks.Load(), ChunkSize: b.ctl.copySize.Load(), Retries: b.retries.Load(),
 	}
-	if !b.started.IsZero() {
-		s.Elapsed = time.Since(b.started)
+	if t := b.started.Load(); t != 0 {
+		s.Elapsed = time.Since(time.Unix(0, t))
 	}
 	s.Estimated = max(s.Estimated, s.Scanned)
 	if start := b.runStart.Load(); start != 0 {
@@ -175,7 +175,7 @@ func (b *Backfill) printStatus() {
 func (b *Backfill) statusLoop(ctx context.Context) {
 	for {
 		wait := b.cfg.StatusInterval
-		if time.Since(b.started) < time.Minute && wait > time.Second {
+		if time.Since(time.Unix(0, b.started.Load())) < time.Minute && wait > time.Second {
 			wait = time.Second
 		}
 		select {
