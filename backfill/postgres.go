@@ -250,7 +250,7 @@ func (p *Postgres) UpdateChunk(ctx context.Context, after []any, size int) (engi
 	if err != nil {
 		return engine.BackfillChunk{}, fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit a no-op; a failed chunk's error is reported
+	defer tx.Rollback(context.WithoutCancel(ctx)) // after Commit a no-op; a failed chunk's error is the one reported
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", p.lockWait().Milliseconds())); err != nil {
 		return engine.BackfillChunk{}, fmt.Errorf("lock_timeout: %w", err)
 	}

@@ -411,7 +411,7 @@ func TestBackfillWaitsForLongTransaction(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer tx.Rollback() //nolint:errcheck // committed below
+			defer tx.Rollback() // committed below
 			if _, err := tx.ExecContext(ctx, b.update, "A B", "A", "B", 1500); err != nil {
 				t.Fatal(err)
 			}
