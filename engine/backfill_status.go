@@ -258,6 +258,9 @@ func (b *Backfill) command(line string) (string, error) {
 	if err == nil && !query && name != "throttle-control-replicas" {
 		b.log.Info("operator command", "command", line)
 	}
+	if err == nil && strings.HasPrefix(reply, "Throttled by hand") {
+		reply = "Throttled by hand: the backfill pauses after the chunk in progress\n"
+	}
 	return reply, err
 }
 

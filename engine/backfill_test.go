@@ -220,6 +220,7 @@ func TestBackfillCommands(t *testing.T) {
 		"sup":            "Throttled: flag-file " + flag,
 		"status":         "# set: n = n + 1",
 		"help":           "panic",
+		"throttle":       "the backfill pauses",
 	} {
 		reply, err := b.command(cmd)
 		if err != nil || !strings.Contains(reply, want) {
