@@ -110,7 +110,7 @@ type BackfillEstimate struct {
 type BackfillChunk struct {
 	Last    []any // the chunk's last key: the next chunk starts after it
 	Scanned int64 // rows of the table in the chunk's range
-	Updated int64 // rows the UPDATE changed (matched, on MySQL)
+	Updated int64 // rows the UPDATE changed (MySQL: not those it set to the values they had)
 	Done    bool  // the chunk reached the highest key
 }
 
