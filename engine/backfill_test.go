@@ -213,18 +213,18 @@ func TestBackfillCommands(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for cmd, want := range map[string]string{
-		"chunk-size=250": "chunk-size set to 250",
-		"chunk-size=?":   "250",
-		"nice-ratio=0.5": "nice-ratio set to 0.5",
-		"sup":            "Throttled: flag-file " + flag,
-		"status":         "# set: n = n + 1",
-		"help":           "panic",
-		"throttle":       "the backfill pauses",
+	for _, c := range []struct{ cmd, want string }{
+		{"chunk-size=250", "chunk-size set to 250"},
+		{"chunk-size=?", "250"},
+		{"nice-ratio=0.5", "nice-ratio set to 0.5"},
+		{"sup", "Throttled: flag-file " + flag},
+		{"status", "# set: n = n + 1"},
+		{"help", "panic"},
+		{"throttle", "the backfill pauses"},
 	} {
-		reply, err := b.command(cmd)
-		if err != nil || !strings.Contains(reply, want) {
-			t.Errorf("%s: %q, %v; want %q", cmd, reply, err, want)
+		reply, err := b.command(c.cmd)
+		if err != nil || !strings.Contains(reply, c.want) {
+			t.Errorf("%s: %q, %v; want %q", c.cmd, reply, err, c.want)
 		}
 	}
 	if _, err := b.command("postpone"); err == nil {
