@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/url"
 	"os"
@@ -276,7 +277,13 @@ func (m *Migration) startThrottle(ctx context.Context, cancel context.CancelCaus
 	if err != nil {
 		return nil, fmt.Errorf("throttle: %w", err)
 	}
-	s := m.ctl.throttleSettings()
+	return m.ctl.startThrottler(ctx, probe, m.log, cancel, m.backlogLoop)
+}
+
+// startThrottler runs the throttler over probe, and loops beside it, until
+// stop; critical load cancels ctx through cancel. stop closes the probe.
+func (c *control) startThrottler(ctx context.Context, probe throttle.Probe, log *slog.Logger, cancel context.CancelCauseFunc, loops ...func(context.Context)) (stop func(), err error) {
+	s := c.throttleSettings()
 	for _, th := range []throttle.Thresholds{s.MaxLoad, s.CriticalLoad} {
 		if len(th) == 0 {
 			continue
@@ -289,28 +296,30 @@ func (m *Migration) startThrottle(ctx context.Context, cancel context.CancelCaus
 			return nil, fmt.Errorf("throttle: load thresholds %s: %w", th, err)
 		}
 	}
-	th := throttle.New(probe, m.ctl.throttleSettings, m.log)
-	m.ctl.mu.Lock()
-	m.ctl.throttler, m.ctl.probe = th, probe
-	m.ctl.mu.Unlock()
+	th := throttle.New(probe, c.throttleSettings, log)
+	c.mu.Lock()
+	c.throttler, c.probe = th, probe
+	c.mu.Unlock()
 
 	tctx, tcancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := th.Run(tctx); err != nil {
-			m.log.Error("aborting the migration", "err", err)
+			log.Error("aborting", "err", err)
 			cancel(err)
 		}
 	})
-	wg.Go(func() { m.backlogLoop(tctx) })
+	for _, loop := range loops {
+		wg.Go(func() { loop(tctx) })
+	}
 	return func() {
 		tcancel()
 		wg.Wait()
-		m.ctl.mu.Lock()
-		m.ctl.throttler, m.ctl.probe = nil, nil
-		m.ctl.mu.Unlock()
+		c.mu.Lock()
+		c.throttler, c.probe = nil, nil
+		c.mu.Unlock()
 		if err := probe.Close(); err != nil {
-			m.log.Debug("close throttle probe", "err", err)
+			log.Debug("close throttle probe", "err", err)
 		}
 	}, nil
 }
@@ -358,8 +367,11 @@ func (c *control) backlogNow() time.Duration {
 }
 
 // waitThrottle holds the copy while the throttler says so.
-func (m *Migration) waitThrottle(ctx context.Context) error {
-	th, _ := m.ctl.currentThrottler()
+func (m *Migration) waitThrottle(ctx context.Context) error { return m.ctl.waitThrottle(ctx) }
+
+// waitThrottle returns once the throttler (if running) lets the rows go on.
+func (c *control) waitThrottle(ctx context.Context) error {
+	th, _ := c.currentThrottler()
 	if th == nil {
 		return nil
 	}
@@ -381,7 +393,12 @@ func (m *Migration) waitCutOverThrottle(ctx context.Context) error {
 
 // niceSleep sleeps nice-ratio times the chunk's duration.
 func (m *Migration) niceSleep(ctx context.Context, chunk time.Duration) error {
-	r := m.ctl.nice()
+	return m.ctl.niceSleep(ctx, chunk)
+}
+
+// niceSleep sleeps nice-ratio times the chunk's duration.
+func (c *control) niceSleep(ctx context.Context, chunk time.Duration) error {
+	r := c.nice()
 	if r <= 0 {
 		return nil
 	}

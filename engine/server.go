@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -19,11 +20,18 @@ import (
 	"osc/throttle"
 )
 
+// commander answers the operator's commands: a migration, or a backfill
+// (backfill.go).
+type commander interface {
+	command(line string) (string, error)
+}
+
 // server answers the operator on a unix socket (and optionally a TCP port)
 // with gh-ost's text protocol: one command line per connection, a reply,
 // then the connection closes.
 type server struct {
-	m        *Migration
+	cmd      commander
+	log      *slog.Logger
 	path     string // the unix socket, removed on close
 	unix     net.Listener
 	tcp      net.Listener
@@ -37,17 +45,19 @@ type server struct {
 // commandTimeout bounds reading a command and running it.
 const commandTimeout = 30 * time.Second
 
-// serve listens where Control says; nil when nothing is to be served.
-func (m *Migration) serve() (*server, error) {
-	k := m.cfg.Control
-	s := &server{m: m, conns: map[net.Conn]struct{}{}}
+// serve listens where Control says for the migration's commands.
+func (m *Migration) serve() (*server, error) { return serve(m.cfg.Control, m, m.log) }
+
+// serve listens where k says and answers with cmd.
+func serve(k Control, cmd commander, log *slog.Logger) (*server, error) {
+	s := &server{cmd: cmd, log: log, conns: map[net.Conn]struct{}{}}
 	if k.ServeSocketFile != "" {
 		l, err := listenUnix(k.ServeSocketFile)
 		if err != nil {
 			return nil, err
 		}
 		s.unix, s.path = l, k.ServeSocketFile
-		m.log.Info("serving interactive commands", "socket", k.ServeSocketFile,
+		log.Info("serving interactive commands", "socket", k.ServeSocketFile,
 			"try", "osc ctl --socket "+k.ServeSocketFile+" help")
 	}
 	if k.ServeTCPPort != 0 {
@@ -61,7 +71,7 @@ func (m *Migration) serve() (*server, error) {
 			return nil, fmt.Errorf("serve-tcp-port: %w", err)
 		}
 		s.tcp = l
-		m.log.Info("serving interactive commands", "tcp", l.Addr().String())
+		log.Info("serving interactive commands", "tcp", l.Addr().String())
 	}
 	for _, l := range []net.Listener{s.unix, s.tcp} {
 		if l != nil {
@@ -118,7 +128,7 @@ func (s *server) accept(l net.Listener) {
 		}
 		if err != nil {
 			// Out of file descriptors and the like: try again shortly.
-			s.m.log.Warn("interactive socket", "err", err)
+			s.log.Warn("interactive socket", "err", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -148,7 +158,7 @@ func (s *server) handle(c net.Conn) {
 	if err != nil && (!errors.Is(err, io.EOF) || line == "") {
 		return
 	}
-	reply, err := s.m.command(strings.TrimSpace(line))
+	reply, err := s.cmd.command(strings.TrimSpace(line))
 	if err != nil {
 		reply = "error: " + strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
 	}
@@ -173,7 +183,7 @@ func (s *server) close() {
 		s.wg.Wait()
 		if s.path != "" {
 			if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.m.log.Warn("remove the socket file", "file", s.path, "err", err)
+				s.log.Warn("remove the socket file", "file", s.path, "err", err)
 			}
 		}
 	})
@@ -263,22 +273,15 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 			return src.Lag() + "\n", nil
 		}
 		return "change capture not started\n", nil
-	case "chunk-size", "dml-batch-size":
-		v := &c.chunkSize
-		if name == "dml-batch-size" {
-			v = &c.batchSize
-		}
+	case "dml-batch-size":
 		if query {
-			return strconv.FormatInt(v.Load(), 10) + "\n", nil
+			return strconv.FormatInt(c.batchSize.Load(), 10) + "\n", nil
 		}
 		n, err := strconv.ParseInt(arg, 10, 64)
 		if err != nil || n < 1 || n > 1_000_000 {
 			return "", fmt.Errorf("%s=%q: want an integer from 1 to 1000000", name, arg)
 		}
-		v.Store(n)
-		if name == "chunk-size" {
-			c.copySize.Store(n)
-		}
+		c.batchSize.Store(n)
 		return fmt.Sprintf("%s set to %d\n", name, n), nil
 	case "checksum-threads":
 		if query {
@@ -290,95 +293,6 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 		}
 		c.checksumThreads.Store(n)
 		return fmt.Sprintf("checksum-threads set to %d\n", n), nil
-	case "nice-ratio":
-		if query {
-			return strconv.FormatFloat(c.nice(), 'g', -1, 64) + "\n", nil
-		}
-		f, err := strconv.ParseFloat(arg, 64)
-		if err != nil || f < 0 || f > maxNiceRatio {
-			return "", fmt.Errorf("nice-ratio=%q: want a number from 0 to %d", arg, maxNiceRatio)
-		}
-		c.niceRatio.Store(math.Float64bits(f))
-		return fmt.Sprintf("nice-ratio set to %g\n", f), nil
-	case "max-lag-millis":
-		if query {
-			return strconv.FormatInt(c.throttleSettings().MaxLag.Milliseconds(), 10) + "\n", nil
-		}
-		n, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil || n < 0 || n > 24*3600*1000 {
-			return "", fmt.Errorf("max-lag-millis=%q: want milliseconds, 0 (do not check) or more", arg)
-		}
-		c.updateThrottle(func(s *throttle.Settings) { s.MaxLag = time.Duration(n) * time.Millisecond })
-		return fmt.Sprintf("max-lag-millis set to %d\n", n), nil
-	case "max-load", "critical-load":
-		if query {
-			s := c.throttleSettings()
-			if name == "max-load" {
-				return s.MaxLoad.String() + "\n", nil
-			}
-			return s.CriticalLoad.String() + "\n", nil
-		}
-		th, err := throttle.ParseThresholds(arg)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", name, err)
-		}
-		if _, probe := c.currentThrottler(); probe != nil && len(th) > 0 {
-			if _, err := probe.Load(ctx, th.Names()); err != nil {
-				return "", fmt.Errorf("%s: %w", name, err)
-			}
-		}
-		c.updateThrottle(func(s *throttle.Settings) {
-			if name == "max-load" {
-				s.MaxLoad = th
-			} else {
-				s.CriticalLoad = th
-			}
-		})
-		return fmt.Sprintf("%s set to %q\n", name, th.String()), nil
-	case "throttle-query":
-		if query {
-			return c.throttleSettings().Query + "\n", nil
-		}
-		if _, probe := c.currentThrottler(); probe != nil && arg != "" {
-			if _, err := probe.Query(ctx, arg); err != nil {
-				return "", fmt.Errorf("throttle-query does not run: %w", err)
-			}
-		}
-		c.updateThrottle(func(s *throttle.Settings) { s.Query = arg })
-		return fmt.Sprintf("throttle-query set to %q\n", arg), nil
-	case "throttle-http":
-		if query {
-			return c.throttleSettings().HTTP + "\n", nil
-		}
-		if arg != "" {
-			if err := checkURL(arg); err != nil {
-				return "", fmt.Errorf("throttle-http: %w", err)
-			}
-		}
-		c.updateThrottle(func(s *throttle.Settings) { s.HTTP = arg })
-		return fmt.Sprintf("throttle-http set to %q\n", arg), nil
-	case "throttle-control-replicas":
-		if query {
-			return m.displayReplicas(c.throttleSettings().Replicas) + "\n", nil
-		}
-		r, err := m.d.ParseReplicas(arg)
-		if err != nil {
-			return "", fmt.Errorf("throttle-control-replicas: %w", err)
-		}
-		c.updateThrottle(func(s *throttle.Settings) { s.Replicas = r })
-		return fmt.Sprintf("throttle-control-replicas set to %q\n", m.displayReplicas(r)), nil
-	case "throttle", "pause", "suspend":
-		if err := noArg(); err != nil {
-			return "", err
-		}
-		c.updateThrottle(func(s *throttle.Settings) { s.Manual = true })
-		return "Throttled by hand: the copy pauses after the chunk in progress; change capture and apply go on\n", nil
-	case "no-throttle", "unthrottle", "resume", "continue":
-		if err := noArg(); err != nil {
-			return "", err
-		}
-		c.updateThrottle(func(s *throttle.Settings) { s.Manual = false })
-		return "Throttling by hand ended\n", nil
 	case "postpone", "no-cut-over":
 		if err := noArg(); err != nil {
 			return "", err
@@ -395,13 +309,136 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 		r, err := m.revertCommand(name == "revert", arg, commandTimeout-5*time.Second)
 		return r + "\n", err
 	}
+	if reply, ok, err := c.settingCommand(ctx, m.d, name, arg, hasArg, query); ok {
+		return reply, err
+	}
 	return "", fmt.Errorf("unknown command %q; try help", name)
+}
+
+// replicaNames reads and shows the entries of --throttle-control-replicas:
+// the dialect's ParseReplicas and DisplayReplica.
+type replicaNames interface {
+	ParseReplicas(list string) ([]string, error)
+	DisplayReplica(entry string) string
+}
+
+// settingCommand runs the commands that set the pace and the throttle, which
+// a migration and a backfill share; ok is false for any other command.
+func (c *control) settingCommand(ctx context.Context, names replicaNames, name, arg string, hasArg, query bool) (reply string, ok bool, err error) {
+	noArg := func() error {
+		if hasArg {
+			return fmt.Errorf("%s takes no value", name)
+		}
+		return nil
+	}
+	switch name {
+	case "chunk-size":
+		if query {
+			return strconv.FormatInt(c.chunkSize.Load(), 10) + "\n", true, nil
+		}
+		n, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return "", true, fmt.Errorf("%s=%q: want an integer from 1 to 1000000", name, arg)
+		}
+		c.chunkSize.Store(n)
+		c.copySize.Store(n)
+		return fmt.Sprintf("%s set to %d\n", name, n), true, nil
+	case "nice-ratio":
+		if query {
+			return strconv.FormatFloat(c.nice(), 'g', -1, 64) + "\n", true, nil
+		}
+		f, err := strconv.ParseFloat(arg, 64)
+		if err != nil || f < 0 || f > maxNiceRatio {
+			return "", true, fmt.Errorf("nice-ratio=%q: want a number from 0 to %d", arg, maxNiceRatio)
+		}
+		c.niceRatio.Store(math.Float64bits(f))
+		return fmt.Sprintf("nice-ratio set to %g\n", f), true, nil
+	case "max-lag-millis":
+		if query {
+			return strconv.FormatInt(c.throttleSettings().MaxLag.Milliseconds(), 10) + "\n", true, nil
+		}
+		n, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || n < 0 || n > 24*3600*1000 {
+			return "", true, fmt.Errorf("max-lag-millis=%q: want milliseconds, 0 (do not check) or more", arg)
+		}
+		c.updateThrottle(func(s *throttle.Settings) { s.MaxLag = time.Duration(n) * time.Millisecond })
+		return fmt.Sprintf("max-lag-millis set to %d\n", n), true, nil
+	case "max-load", "critical-load":
+		if query {
+			s := c.throttleSettings()
+			if name == "max-load" {
+				return s.MaxLoad.String() + "\n", true, nil
+			}
+			return s.CriticalLoad.String() + "\n", true, nil
+		}
+		th, err := throttle.ParseThresholds(arg)
+		if err != nil {
+			return "", true, fmt.Errorf("%s: %w", name, err)
+		}
+		if _, probe := c.currentThrottler(); probe != nil && len(th) > 0 {
+			if _, err := probe.Load(ctx, th.Names()); err != nil {
+				return "", true, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		c.updateThrottle(func(s *throttle.Settings) {
+			if name == "max-load" {
+				s.MaxLoad = th
+			} else {
+				s.CriticalLoad = th
+			}
+		})
+		return fmt.Sprintf("%s set to %q\n", name, th.String()), true, nil
+	case "throttle-query":
+		if query {
+			return c.throttleSettings().Query + "\n", true, nil
+		}
+		if _, probe := c.currentThrottler(); probe != nil && arg != "" {
+			if _, err := probe.Query(ctx, arg); err != nil {
+				return "", true, fmt.Errorf("throttle-query does not run: %w", err)
+			}
+		}
+		c.updateThrottle(func(s *throttle.Settings) { s.Query = arg })
+		return fmt.Sprintf("throttle-query set to %q\n", arg), true, nil
+	case "throttle-http":
+		if query {
+			return c.throttleSettings().HTTP + "\n", true, nil
+		}
+		if arg != "" {
+			if err := checkURL(arg); err != nil {
+				return "", true, fmt.Errorf("throttle-http: %w", err)
+			}
+		}
+		c.updateThrottle(func(s *throttle.Settings) { s.HTTP = arg })
+		return fmt.Sprintf("throttle-http set to %q\n", arg), true, nil
+	case "throttle-control-replicas":
+		if query {
+			return displayReplicas(names, c.throttleSettings().Replicas) + "\n", true, nil
+		}
+		r, err := names.ParseReplicas(arg)
+		if err != nil {
+			return "", true, fmt.Errorf("throttle-control-replicas: %w", err)
+		}
+		c.updateThrottle(func(s *throttle.Settings) { s.Replicas = r })
+		return fmt.Sprintf("throttle-control-replicas set to %q\n", displayReplicas(names, r)), true, nil
+	case "throttle", "pause", "suspend":
+		if err := noArg(); err != nil {
+			return "", true, err
+		}
+		c.updateThrottle(func(s *throttle.Settings) { s.Manual = true })
+		return "Throttled by hand: the copy pauses after the chunk in progress; change capture and apply go on\n", true, nil
+	case "no-throttle", "unthrottle", "resume", "continue":
+		if err := noArg(); err != nil {
+			return "", true, err
+		}
+		c.updateThrottle(func(s *throttle.Settings) { s.Manual = false })
+		return "Throttling by hand ended\n", true, nil
+	}
+	return "", false, nil
 }
 
 // settingsText lists the settings in force, one "# name: value" a line.
 func (m *Migration) settingsText() string {
 	c := m.ctl
-	s := c.throttleSettings()
 	var b strings.Builder
 	line := func(name string, v any) { fmt.Fprintf(&b, "# %s: %v\n", name, v) }
 	line("migrating", m.cfg.Table)
@@ -413,8 +450,21 @@ func (m *Migration) settingsText() string {
 	line("dml-batch-size", c.batchSize.Load())
 	line("checksum-threads", c.checksumThreads.Load())
 	line("nice-ratio", c.nice())
+	c.throttleSettingsText(line, m.d)
+	line("postpone-cut-over-flag-file", flagState(m.cfg.PostponeCutOverFlagFile))
+	line("force-named-cut-over", m.cfg.Control.ForceNamedCutOver)
+	if m.cfg.RevertWindow > 0 {
+		line("revert-window", m.cfg.RevertWindow)
+	}
+	c.throttleStateText(line)
+	return b.String()
+}
+
+// throttleSettingsText lists the throttle's settings in force with line.
+func (c *control) throttleSettingsText(line func(name string, v any), names replicaNames) {
+	s := c.throttleSettings()
 	line("max-lag-millis", s.MaxLag.Milliseconds())
-	line("throttle-control-replicas", m.displayReplicas(s.Replicas))
+	line("throttle-control-replicas", displayReplicas(names, s.Replicas))
 	line("max-load", s.MaxLoad)
 	line("critical-load", s.CriticalLoad)
 	line("critical-load-interval-millis", s.CriticalLoadInterval.Milliseconds())
@@ -426,33 +476,36 @@ func (m *Migration) settingsText() string {
 	for _, ds := range c.dialectSettings {
 		line(ds.Name, ds.Value)
 	}
-	line("postpone-cut-over-flag-file", flagState(m.cfg.PostponeCutOverFlagFile))
-	line("force-named-cut-over", m.cfg.Control.ForceNamedCutOver)
-	if m.cfg.RevertWindow > 0 {
-		line("revert-window", m.cfg.RevertWindow)
+}
+
+// throttleStateText lists what the throttler last measured with line: the
+// retained WAL and each replica's lag.
+func (c *control) throttleStateText(line func(name string, v any)) {
+	th, _ := c.currentThrottler()
+	if th == nil {
+		return
 	}
-	if th, _ := c.currentThrottler(); th != nil {
-		st := th.Status()
-		if st.RetainedWALKnown {
-			line("retained WAL now", throttle.FormatBytes(st.RetainedWAL))
-		}
-		for _, r := range st.Replicas {
-			if r.Err != nil {
-				line("replica "+r.Name, "unreadable: "+r.Err.Error())
-			} else {
-				line("replica "+r.Name, "lag "+r.Lag.Round(time.Millisecond).String())
-			}
+	st := th.Status()
+	if st.RetainedWALKnown {
+		line("retained WAL now", throttle.FormatBytes(st.RetainedWAL))
+	}
+	for _, r := range st.Replicas {
+		if r.Err != nil {
+			line("replica "+r.Name, "unreadable: "+r.Err.Error())
+		} else {
+			line("replica "+r.Name, "lag "+r.Lag.Round(time.Millisecond).String())
 		}
 	}
-	return b.String()
 }
 
 // displayReplicas lists replica entries without the passwords connection
 // strings may hold.
-func (m *Migration) displayReplicas(entries []string) string {
+func (m *Migration) displayReplicas(entries []string) string { return displayReplicas(m.d, entries) }
+
+func displayReplicas(names replicaNames, entries []string) string {
 	out := make([]string, len(entries))
 	for i, e := range entries {
-		out[i] = m.d.DisplayReplica(e)
+		out[i] = names.DisplayReplica(e)
 	}
 	return strings.Join(out, ",")
 }

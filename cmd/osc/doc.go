@@ -4,7 +4,9 @@
 // replication, and swaps the tables atomically. No triggers.
 //
 // Besides the migration, `osc ctl` sends a command to a running osc over its
-// socket and `osc verify` compares two existing tables. This package owns
+// socket, `osc verify` compares two existing tables and `osc backfill`
+// updates a table in throttled, resumable chunks (backfill.go; the runner is
+// engine/backfill.go, the SQL package backfill). This package owns
 // the command line: flags and their checks, the --conf file, where the
 // password comes from, TLS settings, the metrics endpoint and the exit
 // statuses. It picks the dialect (package dialect) and hands the migration

@@ -111,6 +111,7 @@ Usage:
   osc --dsn postgres://user@host/db --table schema.t --alter "ADD COLUMN c int" [--execute]
   osc ctl --database D --table T status      (steer a running osc; osc ctl --help)
   osc verify --table T --against OTHER ...   (compare two tables; osc verify --help)
+  osc backfill --table T --set "b = f(a)"    (batch UPDATE in chunks; osc backfill --help)
 
 Without --execute osc does a dry run (--noop): it inspects, creates and alters
 the shadow table, reports the plan and drops everything it made.
@@ -282,6 +283,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(args) > 0 && args[0] == "verify" {
 		return runVerify(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "backfill" {
+		return runBackfill(args[1:], stdout, stderr)
 	}
 	o, fs, err := parseFlags(args, stdout)
 	if errors.Is(err, errVersion) {

@@ -1,0 +1,382 @@
+package backfill
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"osc/copier"
+	"osc/engine"
+	"osc/probe"
+	"osc/table"
+	"osc/throttle"
+)
+
+// Postgres is the backfill of a PostgreSQL table.
+type Postgres struct {
+	opt Options
+	dsn string
+
+	pool   *pgxpool.Pool
+	lock   *table.PostgresLock
+	sql    *copier.PostgresStatements // the key's ranges, as the copy's
+	keys   []string
+	book   string // quoted bookkeeping table
+	bookN  string
+	made   bool
+	limit  []any // the highest key at the first chunk, as text (nil: empty table)
+	limitd bool
+}
+
+var _ engine.BackfillDialect = (*Postgres)(nil)
+
+// NewPostgres returns the backfill of o.Schema.o.Table on the server dsn
+// names.
+func NewPostgres(o Options, dsn string) *Postgres {
+	if o.Schema == "" {
+		o.Schema = "public"
+	}
+	return &Postgres{opt: o, dsn: dsn}
+}
+
+// Inspect connects, takes the table's advisory lock, reads its key and has
+// the server prepare the backfill's statements.
+func (p *Postgres) Inspect(ctx context.Context) (*engine.BackfillPlan, error) {
+	pool, err := table.OpenPostgres(ctx, p.dsn)
+	if err != nil {
+		return nil, err
+	}
+	p.pool = pool
+	pair, err := table.PairPostgres(ctx, pool, p.opt.Schema, p.opt.Table, p.opt.Schema, p.opt.Table)
+	if err != nil {
+		return nil, err
+	}
+	if p.lock, err = table.LockPostgres(ctx, pool, p.opt.Schema, p.opt.Table); err != nil {
+		return nil, fmt.Errorf("backfill: %w", err)
+	}
+	if p.sql, err = copier.NewPostgresStatements(pair.Plan); err != nil {
+		return nil, err
+	}
+	p.keys = pair.Plan.Key
+	p.bookN = table.FitPostgresName(p.opt.Table, bookkeepingSuffix)
+	p.book = table.QuotePostgres(p.opt.Schema, p.bookN)
+	size, err := table.ReadPostgresTableSize(ctx, pool, p.opt.Schema, p.opt.Table)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkStatements(ctx); err != nil {
+		return nil, err
+	}
+	plan := &engine.BackfillPlan{Schema: p.opt.Schema, Table: p.opt.Table, Key: p.keys, EstimatedRows: size.Rows, Bookkeeping: p.bookN}
+	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk waits at most %s for a lock (lock_timeout), then rolls back and is retried", p.lockWait()))
+	return plan, nil
+}
+
+func (p *Postgres) lockWait() time.Duration { return max(p.opt.LockWait, time.Millisecond) }
+
+// checkStatements checks the expressions (check.go) and has the server
+// parse the statements made of them: an unnamed prepared statement, which
+// the server refuses to make of more than one statement.
+func (p *Postgres) checkStatements(ctx context.Context) error {
+	var scs string
+	if err := p.pool.QueryRow(ctx, "SHOW standard_conforming_strings").Scan(&scs); err != nil {
+		return fmt.Errorf("read standard_conforming_strings: %w", err)
+	}
+	l := lexer{backslash: scs != "on"}
+	var stmts []string
+	if p.opt.Set != "" {
+		// At its top level a SET list could start another clause.
+		if err := l.checkFragment("--set", p.opt.Set, "FROM", "WHERE", "RETURNING"); err != nil {
+			return err
+		}
+		if p.opt.Where != "" {
+			if err := l.checkFragment("--where", p.opt.Where); err != nil {
+				return err
+			}
+		}
+		bound := make([]any, len(p.keys))
+		for i := range bound {
+			bound[i] = ""
+		}
+		q, _, err := p.update(bound, bound)
+		if err != nil {
+			return err
+		}
+		stmts = append(stmts, q)
+	}
+	if p.opt.Verify != "" {
+		if err := l.checkFragment("--verify", p.opt.Verify); err != nil {
+			return err
+		}
+		stmts = append(stmts, p.failing("count(*)"))
+	}
+	c, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("backfill: connect: %w", err)
+	}
+	defer c.Release()
+	for _, q := range stmts {
+		if _, err := c.Conn().PgConn().Prepare(ctx, "", q, nil); err != nil {
+			return fmt.Errorf("the server refuses the statement osc makes of the expressions: %w\n%s", err, q)
+		}
+	}
+	return nil
+}
+
+// update is the chunk's UPDATE of the keys in (after, upto] (after nil:
+// from the first), and its arguments.
+func (p *Postgres) update(after, upto []any) (string, []any, error) {
+	var args []any
+	conds, err := p.rangeConds(after, upto, &args)
+	if err != nil {
+		return "", nil, err
+	}
+	return "UPDATE " + p.sql.Source + " SET " + p.opt.Set + "\nWHERE " + strings.Join(conds, " AND ") + " AND (" + p.opt.where() + "\n)", args, nil
+}
+
+// rangeConds are the conditions of the keys in (after, upto].
+func (p *Postgres) rangeConds(after, upto []any, args *[]any) ([]string, error) {
+	var conds []string
+	if after != nil {
+		c, err := p.sql.Compare(p.sql.Keys, ">", after, args)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, c)
+	}
+	c, err := p.sql.Compare(p.sql.Keys, "<=", upto, args)
+	if err != nil {
+		return nil, err
+	}
+	return append(conds, c), nil
+}
+
+// failing selects what of the rows for which --verify is not true.
+func (p *Postgres) failing(what string) string {
+	return "SELECT " + what + " FROM " + p.sql.Source + " WHERE NOT COALESCE((" + p.opt.Verify + "\n), FALSE)"
+}
+
+// Estimate counts the rows the --where selects and times reading the
+// first chunk's.
+func (p *Postgres) Estimate(ctx context.Context, size int) (*engine.BackfillEstimate, error) {
+	est := &engine.BackfillEstimate{}
+	if err := p.pool.QueryRow(ctx, "SELECT count(*) FROM "+p.sql.Source+" WHERE ("+p.opt.where()+"\n)").Scan(&est.Matching); err != nil {
+		return nil, fmt.Errorf("count the rows --where selects: %w", err)
+	}
+	start := time.Now()
+	upto, err := p.sql.Edge(ctx, p.pool, nil, nil, "", size-1)
+	if err != nil {
+		return nil, fmt.Errorf("read a sample chunk: %w", err)
+	}
+	q, args := "SELECT count(*) FROM "+p.sql.Source+" WHERE ("+p.opt.where()+"\n)", []any(nil)
+	if upto != nil {
+		conds, err := p.rangeConds(nil, upto, &args)
+		if err != nil {
+			return nil, err
+		}
+		q += " AND " + strings.Join(conds, " AND ")
+	}
+	var matching int64
+	if err := p.pool.QueryRow(ctx, q, args...).Scan(&matching); err != nil {
+		return nil, fmt.Errorf("read a sample chunk: %w", err)
+	}
+	est.SampleTook, est.SampleRows = time.Since(start), int64(size)
+	return est, nil
+}
+
+// Begin creates the bookkeeping table, or takes up a killed run's.
+func (p *Postgres) Begin(ctx context.Context, resume bool) ([]any, error) {
+	var saved, v string
+	err := p.pool.QueryRow(ctx, "SELECT to_char(saved AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS UTC'), value FROM "+p.book+" WHERE id = 1").Scan(&saved, &v)
+	var pgErr *pgconn.PgError
+	missing := errors.As(err, &pgErr) && pgErr.Code == "42P01" // undefined_table
+	switch {
+	case err != nil && !missing && !errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
+	case !resume && !missing:
+		return nil, refuseLeftover(p.bookN, saved, "DROP TABLE "+p.book)
+	case resume && missing:
+		return nil, fmt.Errorf("nothing to resume: no checkpoint table %s (a backfill that ended, even by failing or Ctrl-C, removes it)", p.bookN)
+	case resume:
+		var ck checkpoint
+		if err := json.Unmarshal([]byte(v), &ck); err != nil {
+			return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
+		}
+		if ck.Set != p.opt.Set || ck.Where != p.opt.Where {
+			return nil, refuseOther(ck, p.opt)
+		}
+		p.made = true
+		var key []any
+		if err := json.Unmarshal(ck.Key, &key); err != nil {
+			return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
+		}
+		return key, nil
+	}
+	if _, err := p.pool.Exec(ctx, "CREATE TABLE "+p.book+" (id int PRIMARY KEY, saved timestamptz NOT NULL DEFAULT clock_timestamp(), value text NOT NULL)"); err != nil {
+		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
+	}
+	p.made = true
+	ck, err := json.Marshal(checkpoint{Set: p.opt.Set, Where: p.opt.Where, Key: json.RawMessage("null")})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if _, err := p.pool.Exec(ctx, "INSERT INTO "+p.book+" (id, value) VALUES (1, $1)", string(ck)); err != nil {
+		return nil, fmt.Errorf("save the first checkpoint: %w", err)
+	}
+	return nil, nil
+}
+
+// UpdateChunk updates one chunk and saves its checkpoint, in one
+// transaction.
+func (p *Postgres) UpdateChunk(ctx context.Context, after []any, size int) (engine.BackfillChunk, error) {
+	if !p.limitd {
+		limit, err := p.sql.Edge(ctx, p.pool, nil, nil, "DESC", 0)
+		if err != nil {
+			return engine.BackfillChunk{}, fmt.Errorf("highest key: %w", err)
+		}
+		p.limit, p.limitd = limit, true
+	}
+	if p.limit == nil {
+		return engine.BackfillChunk{Last: after, Done: true}, nil
+	}
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // after Commit a no-op; a failed chunk's error is the one reported
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", p.lockWait().Milliseconds())); err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("lock_timeout: %w", err)
+	}
+	var args []any
+	conds, err := p.rangeConds(after, p.limit, &args)
+	if err != nil {
+		return engine.BackfillChunk{}, err
+	}
+	upper, err := p.sql.Edge(ctx, tx, conds, args, "", size-1)
+	if err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("upper bound: %w", err)
+	}
+	ch := engine.BackfillChunk{Last: upper, Scanned: int64(size)}
+	if upper == nil {
+		ch.Last, ch.Done = p.limit, true
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+p.sql.Source+" WHERE "+strings.Join(conds, " AND "), args...).Scan(&ch.Scanned); err != nil {
+			return engine.BackfillChunk{}, fmt.Errorf("count the last chunk: %w", err)
+		}
+	}
+	uq, uargs, err := p.update(after, ch.Last)
+	if err != nil {
+		return engine.BackfillChunk{}, err
+	}
+	tag, err := tx.Exec(ctx, uq, uargs...)
+	if err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("update: %w", err)
+	}
+	ch.Updated = tag.RowsAffected()
+	key, err := json.Marshal(ch.Last)
+	if err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	ck, err := json.Marshal(checkpoint{Set: p.opt.Set, Where: p.opt.Where, Key: key})
+	if err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE "+p.book+" SET value = $1, saved = clock_timestamp() WHERE id = 1", string(ck)); err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("save the checkpoint: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("commit: %w", err)
+	}
+	return ch, nil
+}
+
+// Verify counts the rows failing --verify and reads the first keys.
+func (p *Postgres) Verify(ctx context.Context, most int) (int64, []string, error) {
+	var n int64
+	if err := p.pool.QueryRow(ctx, p.failing("count(*)")).Scan(&n); err != nil {
+		return 0, nil, err
+	}
+	if n == 0 {
+		return 0, nil, nil
+	}
+	sel := make([]string, len(p.sql.Keys))
+	for i, k := range p.sql.Keys {
+		sel[i] = k + "::text"
+	}
+	rows, err := p.pool.Query(ctx, p.failing(strings.Join(sel, ", "))+" ORDER BY "+strings.Join(p.sql.Keys, ", ")+fmt.Sprintf(" LIMIT %d", most))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		vals := make([]*string, len(p.keys))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, nil, err
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = p.keys[i] + "=NULL"
+			if v != nil {
+				parts[i] = p.keys[i] + "=" + *v
+			}
+		}
+		keys = append(keys, "("+strings.Join(parts, ", ")+")")
+	}
+	return n, keys, rows.Err()
+}
+
+// Cleanup drops the bookkeeping table.
+func (p *Postgres) Cleanup(ctx context.Context) error {
+	if !p.made {
+		return nil
+	}
+	if err := table.DropPostgresTable(ctx, p.pool, p.opt.Schema, p.bookN); err != nil {
+		return err
+	}
+	p.made = false
+	return nil
+}
+
+// Throttle returns the probe (no replication slot: no retained WAL).
+func (p *Postgres) Throttle() (throttle.Probe, error) {
+	return probe.NewPostgres(p.pool, p.dsn, "", p.opt.Log), nil
+}
+
+// Retryable: a lock timeout, a deadlock or a serialization failure.
+func (p *Postgres) Retryable(err error) bool { return table.PostgresTransient(err) }
+
+// Driver names the database for hooks.
+func (p *Postgres) Driver() string { return "postgres" }
+
+// ParseReplicas takes host:port entries and connection strings.
+func (p *Postgres) ParseReplicas(list string) ([]string, error) {
+	return throttle.ParseReplicas(list, true)
+}
+
+// DisplayReplica shows a connection string as its host:port.
+func (p *Postgres) DisplayReplica(entry string) string { return probe.DisplayReplica(entry) }
+
+// Close releases the advisory lock and the connections.
+func (p *Postgres) Close() error {
+	var err error
+	if p.lock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = p.lock.Release(ctx)
+	}
+	if p.pool != nil {
+		p.pool.Close()
+	}
+	return err
+}
