@@ -66,12 +66,16 @@ var pgCatalog = []struct{ name, query string }{
 	// nobody sees it (pg_dump and SELECT * skip dropped columns).
 	// atthasmissing is left out for the same reason: a plain ADD COLUMN with a
 	// constant default stores the value once in the catalog, a copy in every
-	// row; the rows' values are compared.
+	// row; the rows' values are compared. So is the pg_attver option
+	// (PostgreSQL 15.20 on): the server stamps each column with the WAL
+	// position it was made at, which no statement sets, and which pg_dump
+	// leaves out; a rebuilt table's columns are newer.
 	{"columns", `SELECT c.relname, a.attname,
 			row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) AS position,
 			format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull, pg_get_expr(d.adbin, d.adrelid) AS default,
 			a.attidentity, a.attgenerated, a.attstattarget, a.attstorage, a.attcompression, co.collname,
-			a.attoptions, a.attacl, col_description(c.oid, a.attnum) AS comment
+			(SELECT array_agg(o) FROM unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%') AS attoptions,
+			a.attacl, col_description(c.oid, a.attnum) AS comment
 		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 		LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		LEFT JOIN pg_collation co ON co.oid = a.attcollation

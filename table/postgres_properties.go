@@ -16,8 +16,12 @@ import (
 func pgCopyProperties(ctx context.Context, tx pgx.Tx, origOID uint32, schema, shadowName string, indexNames map[string]string) error {
 	shadow := QuotePostgres(schema, shadowName)
 	var stmts []string
-	opts, err := pgStrings(ctx, tx, `SELECT format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, array_to_string(attoptions, ', '))
-		FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attoptions IS NOT NULL
+	// pg_attver (PostgreSQL 15.20 on) is the server's own stamp of when a
+	// column was made, which no SET changes: it is not an option to copy.
+	opts, err := pgStrings(ctx, tx, `SELECT format('ALTER TABLE %s ALTER COLUMN %I SET (%s)', $2::text, attname, array_to_string(opts, ', '))
+		FROM (SELECT attname, ARRAY(SELECT o FROM unnest(attoptions) o WHERE o NOT LIKE 'pg\_attver=%') AS opts
+			FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attoptions IS NOT NULL) o
+		WHERE cardinality(opts) > 0
 		UNION ALL
 		SELECT format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2::text, attname, attstattarget)
 		FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attstattarget >= 0`, origOID, shadow)
