@@ -418,7 +418,7 @@ func TestControlHooks(t *testing.T) {
 	dir, out := t.TempDir(), t.TempDir()
 	log := filepath.Join(out, "log")
 	for _, h := range []string{"on-startup", "on-validated", "on-rowcount-complete", "on-before-row-copy",
-		"on-row-copy-complete", "on-before-cut-over", "on-success", "on-failure"} {
+		"on-row-copy-complete", "on-before-checksum", "on-checksum-complete", "on-before-cut-over", "on-success", "on-failure"} {
 		script := fmt.Sprintf("#!/bin/sh\necho \"%s $OSC_HOOK $OSC_TABLE_NAME $OSC_COPIED_ROWS $OSC_ERROR\" >> %s\n", h, log)
 		if err := os.WriteFile(filepath.Join(dir, h), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
@@ -434,7 +434,8 @@ func TestControlHooks(t *testing.T) {
 	got, _ := os.ReadFile(log)
 	want := "on-startup on-startup tbl_ctl_hooks 0 \non-validated on-validated tbl_ctl_hooks 0 \n" +
 		"on-rowcount-complete on-rowcount-complete tbl_ctl_hooks 0 \non-before-row-copy on-before-row-copy tbl_ctl_hooks 0 \n" +
-		"on-row-copy-complete on-row-copy-complete tbl_ctl_hooks 300 \non-before-cut-over on-before-cut-over tbl_ctl_hooks 300 \n" +
+		"on-row-copy-complete on-row-copy-complete tbl_ctl_hooks 300 \non-before-checksum on-before-checksum tbl_ctl_hooks 300 \n" +
+		"on-checksum-complete on-checksum-complete tbl_ctl_hooks 300 \non-before-cut-over on-before-cut-over tbl_ctl_hooks 300 \n" +
 		"on-success on-success tbl_ctl_hooks 300 \n"
 	if string(got) != want {
 		t.Errorf("hooks ran:\n%s\nwant:\n%s", got, want)

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -135,17 +138,22 @@ func TestChecksumDifferenceComesBack(t *testing.T) {
 	}
 }
 
-// TestNoChecksum: --checksum=false cuts over without comparing.
+// TestNoChecksum: --checksum=false cuts over without comparing, with a
+// warning in the log.
 func TestNoChecksum(t *testing.T) {
 	d := newFake(500)
 	d.blocked = func(shadow map[int64]int64) { t.Error("checksum opened") }
 	cfg := fakeConfig()
 	cfg.NoChecksum = true
-	if err := runFake(t, context.Background(), fakeMigration(cfg, d)); err != nil {
+	var log bytes.Buffer
+	if err := runFake(t, context.Background(), New(cfg, d, slog.New(slog.NewTextHandler(&log, nil)), io.Discard)); err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(d.called(), "NewChecksum") || !d.db.swapped {
 		t.Errorf("calls %v, swapped %v", d.called(), d.db.swapped)
+	}
+	if want := `level=WARN msg="checksum skipped (--checksum=false)`; !strings.Contains(log.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, log.String())
 	}
 }
 

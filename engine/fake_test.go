@@ -185,6 +185,9 @@ type fakeDialect struct {
 	// blocked, after the engine drained and recopied: a test corrupts the
 	// shadow there.
 	blocked func(shadow map[int64]int64)
+	// summing, when set, runs at the start of each checksum Sum, in the
+	// checksum's worker.
+	summing func()
 
 	// killAfterChunk, when set, kills the run right after that chunk's
 	// write (n counts CopyChunk calls from 1).
@@ -604,7 +607,7 @@ func (c *fakeChecksum) Open(ctx context.Context, n int, ready, blocked func(cont
 	if c.d.blocked != nil {
 		c.d.blocked(db.shadow)
 	}
-	snap := &fakeSnapshot{rows: maps.Clone(db.rows), shadow: maps.Clone(db.shadow)}
+	snap := &fakeSnapshot{rows: maps.Clone(db.rows), shadow: maps.Clone(db.shadow), summing: c.d.summing}
 	readers := make([]ChecksumReader, n)
 	for i := range readers {
 		readers[i] = snap
@@ -650,8 +653,11 @@ func (c *fakeChecksum) Recopy(_ context.Context, chunks []ChecksumChunk) error {
 func (c *fakeChecksum) Close() error { return nil }
 
 // fakeSnapshot is both tables as Open found them; it only reads, so its
-// readers share it.
-type fakeSnapshot struct{ rows, shadow map[int64]int64 }
+// readers share it. summing, when set, runs at the start of each Sum.
+type fakeSnapshot struct {
+	rows, shadow map[int64]int64
+	summing      func()
+}
 
 func (s *fakeSnapshot) Bound(_ context.Context, after []any, size int) ([]any, error) {
 	var keys []int64
@@ -679,6 +685,9 @@ func fakeSum(rows map[int64]int64, c ChecksumChunk) ChecksumSum {
 }
 
 func (s *fakeSnapshot) Sum(_ context.Context, c ChecksumChunk) (ChecksumSum, ChecksumSum, error) {
+	if s.summing != nil {
+		s.summing()
+	}
 	return fakeSum(s.rows, c), fakeSum(s.shadow, c), nil
 }
 

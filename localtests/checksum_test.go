@@ -12,7 +12,8 @@ import (
 )
 
 // shadowCorruption changes the shadow behind osc's back while the cut-over is
-// postponed (the writers have stopped); it returns the key it touched.
+// postponed, once the writers have stopped and their changes are applied
+// (waitApplied); it returns the key it touched.
 type shadowCorruption struct {
 	name string
 	// sql builds the statement from the quoted shadow, the quoted table and
@@ -41,7 +42,8 @@ var shadowCorruptions = []shadowCorruption{
 }
 
 // corruptShadow applies one corruption to the case's shadow and returns the
-// key it touched. The writers go on meanwhile: a key picked in a hole of the original may be
+// key it touched. Without waitApplied first, a change the writers committed may
+// still be applied meanwhile: a key picked in a hole of the original may be
 // inserted, and applied to the shadow, before the corruption's own insert,
 // which then fails on the duplicate key; a few more picks find another.
 func corruptShadow(ctx context.Context, d dialect, db *sql.DB, table string, k shadowCorruption) (int64, error) {
@@ -70,6 +72,38 @@ func corruptShadow(ctx context.Context, d dialect, db *sql.DB, table string, k s
 	return key, nil
 }
 
+// waitApplied returns once every change committed to table before it was
+// called is applied to the shadow: it commits a marker to the table's first
+// row and waits for it in the shadow, as the applier applies changes in
+// commit order. The marker changes the table (name of its first row), and so
+// the new table, alike.
+func waitApplied(ctx context.Context, d dialect, db *sql.DB, table string) error {
+	var key int64
+	if err := db.QueryRowContext(ctx, "SELECT MIN(id) FROM "+d.quote(table)).Scan(&key); err != nil {
+		return fmt.Errorf("wait for the applier: pick a row: %w", err)
+	}
+	marker := fmt.Sprintf("applied-%d", time.Now().UnixNano())
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET name = '%s' WHERE id = %d", d.quote(table), marker, key)); err != nil {
+		return fmt.Errorf("wait for the applier: commit a marker: %w", err)
+	}
+	helpers, _ := d.helperTables(table)
+	q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE id = %d AND name = '%s'", d.quote(helpers[0]), key, marker)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var n int
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			return fmt.Errorf("wait for the applier: %s: %w", q, err)
+		}
+		if n == 1 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("wait for the applier: the marker committed to %s row id=%d is not in the shadow after a minute", table, key)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestChecksum corrupts the shadow while the cut-over is postponed, after a
 // copy under writes: osc must find the difference before the cut-over, recopy
 // the chunk and cut over a table equal to the original, row by row. With
@@ -85,6 +119,12 @@ func TestChecksum(t *testing.T) {
 				}
 				c.name = "checksum_" + k.name
 				c.postponed = func(ctx context.Context, db *sql.DB, _ string) error {
+					// A change the writers committed before they stopped may
+					// not be applied yet: applied after the corruption, it
+					// would overwrite it (the applier always wins).
+					if err := waitApplied(ctx, d, db, c.table); err != nil {
+						return err
+					}
 					_, err := corruptShadow(ctx, d, db, c.table, k)
 					return err
 				}
