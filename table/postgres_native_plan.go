@@ -86,6 +86,9 @@ type PostgresNativeStep struct {
 	// Undo undoes the step when a later one fails (a Concurrent statement,
 	// or a blocking one).
 	Undo string
+	// Violated is what a check violation (a helper CHECK's) means, in the
+	// plain ALTER's words; "" for the server's own message.
+	Violated string
 }
 
 // PostgresNative is how the --alter runs natively on PostgreSQL: steps run
@@ -246,7 +249,8 @@ func pgNativeSteps(clauses []pgNativeClause, rel string, concurrent bool) []Post
 			steps = append(steps,
 				PostgresNativeStep{SQL: []string{alter + "ADD CONSTRAINT " + h + " CHECK (" + nn[n] + " IS NOT NULL) NOT VALID"}, Blocking: true,
 					Undo: alter + "DROP CONSTRAINT IF EXISTS " + h},
-				PostgresNativeStep{SQL: []string{alter + "VALIDATE CONSTRAINT " + h}})
+				PostgresNativeStep{SQL: []string{alter + "VALIDATE CONSTRAINT " + h},
+					Violated: fmt.Sprintf("column %s of relation %s contains null values", nn[n], rel)})
 		}
 	}
 	for _, c := range clauses {

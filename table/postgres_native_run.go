@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -104,9 +105,13 @@ func runPostgresNativeStep(ctx context.Context, pool *pgxpool.Pool, s PostgresNa
 		}
 		return err
 	}
-	return retryNative(ctx, retries, attempt, func(err error) bool {
+	err := retryNative(ctx, retries, attempt, func(err error) bool {
 		return PostgresTransient(err) || errors.Is(err, errNativeAttemptTimeout)
 	})
+	if pgErr := (*pgconn.PgError)(nil); s.Violated != "" && errors.As(err, &pgErr) && pgErr.Code == "23514" {
+		err = fmt.Errorf("%s (%w)", s.Violated, err)
+	}
+	return err
 }
 
 // errNativeAttemptTimeout is the cause of an attempt that outlasted the lock
