@@ -62,11 +62,18 @@ func undoPostgresNative(ctx context.Context, pool *pgxpool.Pool, undo []Postgres
 	if len(undo) == 0 {
 		return nil
 	}
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(time.Minute, 2*time.Duration(o.Retries)*o.LockTimeout))
+	deadline := time.Now().Add(max(time.Minute, 2*time.Duration(o.Retries)*o.LockTimeout))
+	uctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	var errs []error
 	for i := len(undo) - 1; i >= 0; i-- {
-		if err := runPostgresNativeStep(uctx, pool, undo[i], o); err != nil {
+		run := func() error { return runPostgresNativeStep(uctx, pool, undo[i], o) }
+		if undo[i].Concurrent {
+			// A DROP INDEX CONCURRENTLY waits for the transactions using
+			// the table, blocking no writer: as long as the undo may take.
+			run = func() error { return runPostgresConcurrent(uctx, pool, undo[i], time.Until(deadline)) }
+		}
+		if err := run(); err != nil {
 			errs = append(errs, fmt.Errorf("undo the earlier steps: %s failed, run it by hand: %w", undo[i].SQL[0], err))
 		}
 	}
