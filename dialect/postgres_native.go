@@ -4,17 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"osc/cutover"
 	"osc/engine"
 	"osc/table"
+	"osc/throttle"
 )
-
-var _ interface {
-	Native(context.Context) (string, string, error)
-	RunNative(context.Context, time.Duration, int) error
-} = (*postgresDialect)(nil)
 
 // Native reports whether the --alter can run natively, and how
 // (table.PostgresNativePlan).
@@ -33,7 +28,7 @@ func (d *postgresDialect) Native(ctx context.Context) (stmt, why string, err err
 // attempt it cancels an autovacuum of the table, as the cut-over does: the
 // server would cancel it for the lock only after deadlock_timeout, and every
 // attempt would time out behind it meanwhile.
-func (d *postgresDialect) RunNative(ctx context.Context, lockTimeout time.Duration, retries int) error {
+func (d *postgresDialect) RunNative(ctx context.Context, o engine.NativeRun) error {
 	if d.native == nil {
 		return errors.New("postgres: RunNative without a native plan (Native)")
 	}
@@ -41,9 +36,16 @@ func (d *postgresDialect) RunNative(ctx context.Context, lockTimeout time.Durati
 	// No shadow: to_regclass finds nothing by its name.
 	plan := &table.Plan{Source: src, Shadow: &table.Table{Schema: d.names.Schema, Name: d.names.Shadow}}
 	unchanged, err := table.RunPostgresNative(ctx, d.pool, d.native, table.PostgresNativeRun{
-		LockTimeout: lockTimeout, Retries: retries,
-		BeforeAttempt: func(ctx context.Context) error { return cutover.CancelPostgresAutovacuum(ctx, d.pool, plan, d.log) },
-		Log:           func(msg string) { d.log.Info(msg) },
+		LockTimeout: o.LockTimeout, Retries: o.Retries,
+		BeforeAttempt: func(ctx context.Context) error {
+			if o.BeforeAttempt != nil {
+				if err := o.BeforeAttempt(ctx); err != nil {
+					return err
+				}
+			}
+			return cutover.CancelPostgresAutovacuum(ctx, d.pool, plan, d.log)
+		},
+		Log: func(msg string) { d.log.Info(msg) },
 	})
 	if unchanged && table.PostgresRefused(err) {
 		// The server refused a statement; what the steps before did is undone.
@@ -51,3 +53,7 @@ func (d *postgresDialect) RunNative(ctx context.Context, lockTimeout time.Durati
 	}
 	return err
 }
+
+// NativeThrottle is the throttle's probe (its heartbeats are WAL messages:
+// no table needed).
+func (d *postgresDialect) NativeThrottle() (throttle.Probe, error) { return d.Throttle() }

@@ -276,6 +276,12 @@ func (m *Migration) startThrottle(ctx context.Context, cancel context.CancelCaus
 	if err != nil {
 		return nil, fmt.Errorf("throttle: %w", err)
 	}
+	return m.startThrottleWith(ctx, cancel, probe, true)
+}
+
+// startThrottleWith starts the throttler on probe (which stop closes), and
+// the backlog measurement when backlog is set.
+func (m *Migration) startThrottleWith(ctx context.Context, cancel context.CancelCauseFunc, probe throttle.Probe, backlog bool) (stop func(), err error) {
 	s := m.ctl.throttleSettings()
 	for _, th := range []throttle.Thresholds{s.MaxLoad, s.CriticalLoad} {
 		if len(th) == 0 {
@@ -302,7 +308,9 @@ func (m *Migration) startThrottle(ctx context.Context, cancel context.CancelCaus
 			cancel(err)
 		}
 	})
-	wg.Go(func() { m.backlogLoop(tctx) })
+	if backlog {
+		wg.Go(func() { m.backlogLoop(tctx) })
+	}
 	return func() {
 		tcancel()
 		wg.Wait()

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"osc/hooks"
+	"osc/throttle"
 )
 
 // Strategies (Config.Strategy): how the --alter is carried out.
@@ -43,49 +42,54 @@ type nativeDialect interface {
 	// would run, or "" and why not. It changes nothing that outlives it (it
 	// may try the --alter on a scratch table, dropped before it returns).
 	Native(ctx context.Context) (stmt, why string, err error)
-	// RunNative runs the statement on the table. Each attempt waits for
-	// the table's lock at most lockTimeout (a transaction that holds the
-	// table makes writers queue behind the waiting ALTER no longer than
-	// that); a lock wait that times out, or a deadlock, is retried, up to
-	// retries times. When the server refuses the statement otherwise it
-	// returns a *NativeRejectedError.
-	RunNative(ctx context.Context, lockTimeout time.Duration, retries int) error
+	// RunNative runs the statement on the table (see NativeRun). When the
+	// server refuses the statement otherwise than for a lock, leaving the
+	// table as it was, it returns a *NativeRejectedError.
+	RunNative(ctx context.Context, o NativeRun) error
+	// NativeThrottle is the probe the throttler measures the server and
+	// its replicas with on the native path, where there is no copy's
+	// bookkeeping (MySQL's changelog table) to write heartbeats to.
+	NativeThrottle() (throttle.Probe, error)
 }
 
-// waitOperatorThrottle waits while the operator throttles: the throttle
-// command on the socket, or a throttle flag file. The native path runs no
-// throttler (it measures nothing over time: no copy, no replica lag to let
-// settle), so replica lag, load and the throttle query and URL do not hold
-// it; the operator's own holds do, as they hold a cut-over.
-func (m *Migration) waitOperatorThrottle(ctx context.Context) error {
-	announced := false
-	for {
-		s := m.ctl.throttleSettings()
-		var reasons []string
-		if s.Manual {
-			reasons = append(reasons, "commanded by user")
-		}
-		for _, f := range []string{s.FlagFile, s.AdditionalFlagFile} {
-			if _, err := os.Stat(f); f != "" && err == nil {
-				reasons = append(reasons, "flag-file "+f)
-			}
-		}
-		if len(reasons) == 0 {
-			if announced {
-				m.log.Info("throttle released: the native ALTER proceeds")
-			}
-			return nil
-		}
-		if !announced {
-			m.log.Info("the native ALTER waits while throttled", "reason", strings.Join(reasons, ", "))
-			announced = true
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(250 * time.Millisecond):
-		}
+// NativeRun is how RunNative runs the --alter.
+type NativeRun struct {
+	// LockTimeout bounds each attempt's wait for a lock writers queue
+	// behind (a transaction that holds the table makes writers queue
+	// behind the waiting ALTER no longer than that); a lock wait that times
+	// out, or a deadlock, is retried, up to Retries attempts.
+	LockTimeout time.Duration
+	Retries     int
+	// BeforeAttempt runs before each attempt: it waits while the throttle
+	// holds the migration.
+	BeforeAttempt func(context.Context) error
+}
+
+// waitNativeThrottle waits while the throttler holds the migration (replica
+// lag, load, the throttle query or URL, a flag file, the operator's
+// command): a native ALTER adds to a lagging replica's backlog too (an
+// index build or a validation reads the whole table, and the replicas
+// replay what it writes).
+func (m *Migration) waitNativeThrottle(ctx context.Context) error {
+	th, _ := m.ctl.currentThrottler()
+	if th == nil {
+		return nil
 	}
+	// Wait also waits for the throttler's first decision: a hold is
+	// announced once it lasts.
+	done := make(chan error, 1)
+	go func() { done <- th.Wait(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Second):
+	}
+	m.log.Info("the native ALTER waits while throttled", "reason", th.Status().Reason())
+	if err := <-done; err != nil {
+		return err
+	}
+	m.log.Info("throttle released: the native ALTER proceeds")
+	return nil
 }
 
 // native carries out the --alter natively when the strategy allows and the
@@ -125,15 +129,27 @@ func (m *Migration) native(ctx context.Context) (done bool, err error) {
 	if err := m.waitPostponed(ctx); err != nil {
 		return true, err
 	}
-	if err := m.waitOperatorThrottle(ctx); err != nil {
+	probe, err := nd.NativeThrottle()
+	if err != nil {
+		return true, fmt.Errorf("throttle: %w", err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopThrottle, err := m.startThrottleWith(ctx, cancel, probe, false)
+	if err != nil {
 		return true, err
+	}
+	defer stopThrottle()
+	if err := m.waitNativeThrottle(ctx); err != nil {
+		return true, m.cause(ctx, err)
 	}
 	if err := m.hook(ctx, hooks.OnBeforeCutOver, hooks.Env{}); err != nil {
 		return true, err
 	}
 	m.setState(StateCuttingOver)
 	start := time.Now()
-	if err := nd.RunNative(ctx, m.cfg.CutOverLockTimeout, m.cfg.CutOverRetries); err != nil {
+	if err := nd.RunNative(ctx, NativeRun{LockTimeout: m.cfg.CutOverLockTimeout, Retries: m.cfg.CutOverRetries,
+		BeforeAttempt: m.waitNativeThrottle}); err != nil {
 		var rej *NativeRejectedError
 		switch {
 		case ctx.Err() != nil:

@@ -7,7 +7,8 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
-	"time"
+
+	"osc/throttle"
 )
 
 // fakeNative is the fake dialect with a native path: stmt is what Native
@@ -23,10 +24,15 @@ func (d *fakeNative) Native(context.Context) (string, string, error) {
 	return d.stmt, d.why, nil
 }
 
-func (d *fakeNative) RunNative(context.Context, time.Duration, int) error {
+func (d *fakeNative) RunNative(ctx context.Context, o NativeRun) error {
 	d.call("RunNative")
+	if err := o.BeforeAttempt(ctx); err != nil {
+		return err
+	}
 	return d.runErr
 }
+
+func (d *fakeNative) NativeThrottle() (throttle.Probe, error) { return d.Throttle() }
 
 // TestStrategy: which path each strategy takes, for an --alter the
 // database can carry out natively and for one that needs a copy.

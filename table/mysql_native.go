@@ -76,21 +76,36 @@ func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection, 
 }
 
 // RunMySQLNative runs the --alter natively (MySQLNativeStatement) on the
-// table, each attempt waiting at most lockTimeout for the table's lock; a
-// lock wait that times out, a deadlock or an interrupted statement
-// (MySQLTransient) is retried, up to retries attempts in all.
-func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool, lockTimeout time.Duration, retries int) (err error) {
+// table; a lock wait that times out, a deadlock or an interrupted statement
+// (MySQLTransient) is retried (see MySQLNativeRun).
+func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool, o MySQLNativeRun) (err error) {
 	s, err := openMySQLNativeSession(ctx, db, in, mariadb)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, s.discard()) }()
-	secs := max(1, int(math.Ceil(lockTimeout.Seconds())))
+	secs := max(1, int(math.Ceil(o.LockTimeout.Seconds())))
 	if err := s.exec(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
 		return fmt.Errorf("set lock_wait_timeout: %w", err)
 	}
 	stmt := mysqlNativeStatement(in.Table.Schema, in.Table.Name, in.Alter.Text, mariadb)
-	return retryNative(ctx, retries, func() error { return s.exec(ctx, stmt) }, MySQLTransient)
+	return retryNative(ctx, o.Retries, func() error {
+		if o.BeforeAttempt != nil {
+			if err := o.BeforeAttempt(ctx); err != nil {
+				return err
+			}
+		}
+		return s.exec(ctx, stmt)
+	}, MySQLTransient)
+}
+
+// MySQLNativeRun is how RunMySQLNative runs the --alter: each attempt waits
+// at most LockTimeout for the table's lock, Retries attempts in all, each
+// after BeforeAttempt (when set) returns.
+type MySQLNativeRun struct {
+	LockTimeout   time.Duration
+	Retries       int
+	BeforeAttempt func(context.Context) error
 }
 
 func mysqlNativeStatement(schema, table, alter string, mariadb bool) string {
