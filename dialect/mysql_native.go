@@ -10,13 +10,30 @@ import (
 	"osc/throttle"
 )
 
+// The native path's methods (engine's nativeDialect).
+var _ interface {
+	Native(context.Context) (*engine.NativePlan, error)
+	RunNative(context.Context, engine.NativeRun) error
+	NativeThrottle() (throttle.Probe, error)
+} = (*mysqlDialect)(nil)
+
 // Native reports whether the server can carry out the --alter without
 // copying the table (table.MySQLNativeStatement).
-func (d *mysqlDialect) Native(ctx context.Context) (stmt, why string, err error) {
+func (d *mysqlDialect) Native(ctx context.Context) (*engine.NativePlan, error) {
 	if d.insp == nil {
-		return "", "", errors.New("mysql: Native before a successful Inspect")
+		return nil, errors.New("mysql: Native before a successful Inspect")
 	}
-	return table.MySQLNativeStatement(ctx, d.db, d.insp, d.flavor == "mariadb")
+	stmt, why, err := table.MySQLNativeStatement(ctx, d.db, d.insp, d.flavor == "mariadb")
+	if err != nil {
+		return nil, err
+	}
+	if stmt == "" {
+		return &engine.NativePlan{Why: why, Clauses: []engine.ClausePlan{{Clause: d.cfg.Alter, Path: engine.PathCopy, Detail: why}}}, nil
+	}
+	return &engine.NativePlan{
+		Steps:   []engine.NativeStep{{SQL: stmt, Lock: "metadata lock, exclusive for an instant", BlocksWriters: true}},
+		Clauses: []engine.ClausePlan{{Clause: d.cfg.Alter, Path: engine.PathMetadata, Detail: "ALGORITHM=INSTANT"}},
+	}, nil
 }
 
 // RunNative runs it (table.RunMySQLNative).

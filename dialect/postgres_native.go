@@ -11,17 +11,38 @@ import (
 	"osc/throttle"
 )
 
+// The native path's methods (engine's nativeDialect).
+var _ interface {
+	Native(context.Context) (*engine.NativePlan, error)
+	RunNative(context.Context, engine.NativeRun) error
+	NativeThrottle() (throttle.Probe, error)
+} = (*postgresDialect)(nil)
+
 // Native reports whether the --alter can run natively, and how
 // (table.PostgresNativePlan).
-func (d *postgresDialect) Native(ctx context.Context) (stmt, why string, err error) {
+func (d *postgresDialect) Native(ctx context.Context) (*engine.NativePlan, error) {
 	if d.insp == nil {
-		return "", "", errors.New("postgres: Native before a successful Inspect")
+		return nil, errors.New("postgres: Native before a successful Inspect")
 	}
-	d.native, why, err = table.PostgresNativePlan(ctx, d.pool, d.insp, d.cfg.Alter, d.cfg.CutOverLockTimeout)
-	if d.native == nil {
-		return "", why, err
+	plan, why, err := table.PostgresNativePlan(ctx, d.pool, d.insp, d.cfg.Alter, d.cfg.CutOverLockTimeout)
+	if err != nil {
+		return nil, err
 	}
-	return strings.Join(d.native.Describe(), "; then "), "", nil
+	np := &engine.NativePlan{Why: why}
+	if plan == nil {
+		return np, nil
+	}
+	for _, c := range plan.Clauses {
+		np.Clauses = append(np.Clauses, engine.ClausePlan{Clause: c.Text, Path: c.Path, Detail: c.Detail})
+	}
+	if plan.Steps == nil {
+		return np, nil
+	}
+	d.native = plan
+	for _, s := range plan.Steps {
+		np.Steps = append(np.Steps, engine.NativeStep{SQL: strings.Join(s.SQL, "; "), Lock: s.Lock, BlocksWriters: s.Blocking, Reads: !s.Blocking})
+	}
+	return np, nil
 }
 
 // RunNative runs the plan Native made (table.RunPostgresNative). Before each

@@ -147,11 +147,13 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	if err := m.hook(ctx, hooks.OnValidated, hooks.Env{}); err != nil {
 		return refused(err)
 	}
-	m.preflight(ctx)
-	if !m.cfg.Resume {
-		if done, err := m.native(ctx); done || err != nil {
-			return err
-		}
+	np, err := m.planNative(ctx)
+	if err != nil {
+		return err
+	}
+	m.preflight(ctx, np)
+	if done, err := m.native(ctx, np); done || err != nil {
+		return err
 	}
 	var plan *Plan
 	var ck *Checkpoint

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"osc/hooks"
@@ -38,10 +39,10 @@ func (e *NativeRejectedError) Unwrap() error { return e.Err }
 // result is by definition the plain ALTER's.
 type nativeDialect interface {
 	Dialect
-	// Native reports whether the --alter can run natively: the statement it
-	// would run, or "" and why not. It changes nothing that outlives it (it
-	// may try the --alter on a scratch table, dropped before it returns).
-	Native(ctx context.Context) (stmt, why string, err error)
+	// Native reports whether the --alter can run natively, and how, or why
+	// not. It changes nothing that outlives it (it may try the --alter on a
+	// scratch table, dropped before it returns).
+	Native(ctx context.Context) (*NativePlan, error)
 	// RunNative runs the statement on the table (see NativeRun). When the
 	// server refuses the statement otherwise than for a lock, leaving the
 	// table as it was, it returns a *NativeRejectedError.
@@ -63,6 +64,45 @@ type NativeRun struct {
 	// BeforeAttempt runs before each attempt: it waits while the throttle
 	// holds the migration.
 	BeforeAttempt func(context.Context) error
+}
+
+// NativePlan is how the --alter runs natively (Steps), or why it needs a
+// copy (Why, Steps nil); Clauses says it clause by clause, where the dialect
+// can tell.
+type NativePlan struct {
+	Steps   []NativeStep
+	Why     string
+	Clauses []ClausePlan
+}
+
+// Native reports whether the --alter runs natively.
+func (p *NativePlan) Native() bool { return p != nil && len(p.Steps) > 0 }
+
+// NativeStep is one statement (or transaction) of the native path.
+type NativeStep struct {
+	SQL  string
+	Lock string // the locks it takes, as the server names them
+	// BlocksWriters: writers queue behind its lock while it waits (each
+	// attempt at most the lock timeout) and while it holds it (an instant:
+	// it changes the catalog only).
+	BlocksWriters bool
+	// Reads: it reads the whole table (an index build, a validation),
+	// writers going on.
+	Reads bool
+}
+
+// Paths of a clause (ClausePlan.Path).
+const (
+	PathMetadata = "metadata-only"
+	PathOnline   = "online native"
+	PathCopy     = "copy"
+)
+
+// ClausePlan is how one clause of the --alter runs.
+type ClausePlan struct {
+	Clause string
+	Path   string
+	Detail string // how (PathOnline), or why (PathCopy)
 }
 
 // waitNativeThrottle waits while the throttler holds the migration (replica
@@ -92,33 +132,51 @@ func (m *Migration) waitNativeThrottle(ctx context.Context) error {
 	return nil
 }
 
-// native carries out the --alter natively when the strategy allows and the
-// dialect can. done reports that it did (or, in a dry run, that it would):
-// the migration is then over.
-func (m *Migration) native(ctx context.Context) (done bool, err error) {
+// planNative asks the dialect how the --alter would run natively. The plan
+// says why a copy it needs where the strategy or the dialect allow no native
+// path; it is nil when resuming a copy.
+func (m *Migration) planNative(ctx context.Context) (*NativePlan, error) {
+	if m.cfg.Resume {
+		return nil, nil
+	}
 	s := m.cfg.Strategy
 	if s != StrategyAuto && s != StrategyNative {
-		return false, nil
+		return &NativePlan{Why: "--strategy copy"}, nil
 	}
 	nd, ok := m.d.(nativeDialect)
 	if !ok {
-		if s == StrategyNative {
-			return false, refused(fmt.Errorf("--strategy native: osc cannot run an ALTER natively on %s; use --strategy auto or copy", m.d.Driver()))
-		}
-		return false, nil
+		return &NativePlan{Why: "osc cannot run an ALTER natively on " + m.d.Driver()}, nil
 	}
-	stmt, why, err := nd.Native(ctx)
+	np, err := nd.Native(ctx)
 	if err != nil {
-		return false, refused(err)
+		return nil, refused(err)
 	}
-	if stmt == "" {
-		if s == StrategyNative {
-			return false, refused(fmt.Errorf("--strategy native: the --alter needs a copy of the table (%s); use --strategy auto or copy", why))
-		}
-		m.log.Info("plan: the --alter needs a copy of the table", "why", why)
+	return np, nil
+}
+
+// native carries out the --alter natively when the plan (planNative) says
+// it can. done reports that it did (or, in a dry run, that it would): the
+// migration is then over.
+func (m *Migration) native(ctx context.Context, np *NativePlan) (done bool, err error) {
+	s := m.cfg.Strategy
+	if np == nil {
 		return false, nil
 	}
-	m.log.Info("plan: native: the server alters the table in place, without copying it: " + stmt)
+	if !np.Native() {
+		if s == StrategyNative {
+			return false, refused(fmt.Errorf("--strategy native: the --alter needs a copy of the table (%s); use --strategy auto or copy", np.Why))
+		}
+		if s == StrategyAuto {
+			m.log.Info("plan: the --alter needs a copy of the table", "why", np.Why)
+		}
+		return false, nil
+	}
+	nd := m.d.(nativeDialect)
+	var stmts []string
+	for _, st := range np.Steps {
+		stmts = append(stmts, st.SQL)
+	}
+	m.log.Info("plan: native: the server alters the table in place, without copying it: " + strings.Join(stmts, "; then "))
 	m.log.Info(fmt.Sprintf("plan: native: each attempt waits at most %v for the table's lock (writers queue behind it no longer), %d attempts",
 		m.cfg.CutOverLockTimeout, m.cfg.CutOverRetries))
 	if !m.cfg.Execute {

@@ -19,9 +19,14 @@ type fakeNative struct {
 	runErr    error
 }
 
-func (d *fakeNative) Native(context.Context) (string, string, error) {
+var _ nativeDialect = (*fakeNative)(nil)
+
+func (d *fakeNative) Native(context.Context) (*NativePlan, error) {
 	d.call("Native")
-	return d.stmt, d.why, nil
+	if d.stmt == "" {
+		return &NativePlan{Why: d.why}, nil
+	}
+	return &NativePlan{Steps: []NativeStep{{SQL: d.stmt, BlocksWriters: true}}}, nil
 }
 
 func (d *fakeNative) RunNative(ctx context.Context, o NativeRun) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -133,6 +134,41 @@ func TestNativeStepsPostgres(t *testing.T) {
 	defer cancel()
 	admin, db, ns := nativeSetupWith(ctx, t, tg, "osct_native_steps", tg.create)
 	before := tg.tableID(ctx, t, db, ns)
+	// The dry run's preflight report gives the plan: the clauses, the
+	// steps with their locks, an estimate.
+	dry := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", nativeStepsAlter(ns)+", ALTER COLUMN v TYPE bigint",
+		"--strategy", "auto", "--cut-over-lock-timeout-seconds", "1", "--cut-over-retries", "5"))
+	dry.out.mu.Lock()
+	report := dry.out.stdout.String()
+	dry.out.mu.Unlock()
+	for _, want := range []string{
+		"plan:          copy the table: it rewrites the table\n",
+		"clause:        ADD UNIQUE (w): online native: CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … USING INDEX\n",
+		"clause:        ADD COLUMN n int DEFAULT 1: metadata-only\n",
+		"clause:        ALTER COLUMN v TYPE bigint: copy: it rewrites the table\n",
+		"locks:         the checksum and the cut-over each block writes at most 1s per attempt, up to 5 attempts (5s at worst)\n",
+		"estimate:      ~",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the dry run's report lacks %q:\n%s", want, report)
+		}
+	}
+	dry = runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", nativeStepsAlter(ns),
+		"--strategy", "auto", "--cut-over-lock-timeout-seconds", "1", "--cut-over-retries", "5"))
+	dry.out.mu.Lock()
+	report = dry.out.stdout.String()
+	dry.out.mu.Unlock()
+	for _, want := range []string{
+		"plan:          native, no copy: 8 step(s)\n",
+		"clause:        ALTER COLUMN w SET NOT NULL: online native: a validated CHECK (… IS NOT NULL), then SET NOT NULL without a scan\n",
+		`step 1:        CREATE UNIQUE INDEX CONCURRENTLY "t_w_key" ON "osct_native_steps"."t" USING btree (w) [SHARE UPDATE EXCLUSIVE: writers go on; reads the whole table]`,
+		`[ACCESS EXCLUSIVE: blocks writers at most 1s per attempt, up to 5 attempts (5s at worst)]`,
+		"estimate:      ~",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the dry run's report lacks %q:\n%s", want, report)
+		}
+	}
 	stop := timedWriters(ctx, db, 4, 1)
 	time.Sleep(300 * time.Millisecond)
 	p := runOscToEnd(ctx, t, bin, append(tg.d.oscArgs(ns, "t"), "--alter", nativeStepsAlter(ns), "--execute", "--strategy", "native",

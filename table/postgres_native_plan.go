@@ -61,7 +61,7 @@ type pgNativeClause struct {
 	name  string // its name on the table: the plain ALTER's
 	// def is an index's definition from USING on, or a constraint's.
 	def                  string
-	primary              bool
+	primary, foreign     bool
 	deferrable, deferred bool
 	// notNull are the columns (attnum → quoted name) the clause makes NOT
 	// NULL: SET NOT NULL's, a primary key's nullable ones.
@@ -80,8 +80,10 @@ type PostgresNativeStep struct {
 	Blocking bool
 	// Index is the index a Concurrent step builds (CREATE INDEX
 	// CONCURRENTLY): a failed build leaves it INVALID, to drop.
-	Index      string
-	Table      string // the table (quoted) of Index
+	Index string
+	Table string // the table (quoted) of Index
+	// Lock is the locks the step takes, as the server names them.
+	Lock       string
 	Concurrent bool
 	// Undo undoes the step when a later one fails (a Concurrent statement,
 	// or a blocking one).
@@ -92,9 +94,36 @@ type PostgresNativeStep struct {
 }
 
 // PostgresNative is how the --alter runs natively on PostgreSQL: steps run
-// in order.
+// in order (nil: it needs a copy); and clause by clause, as far as the probe
+// got.
 type PostgresNative struct {
-	Steps []PostgresNativeStep
+	Steps   []PostgresNativeStep
+	Clauses []PostgresNativeClause
+}
+
+// PostgresNativeClause is how one clause runs: Path is "metadata-only",
+// "online native" (Detail: how) or "copy" (Detail: why).
+type PostgresNativeClause struct {
+	Text, Path, Detail string
+}
+
+// pgClauseInfo describes how the clause c runs, or why (why != "") it needs
+// a copy.
+func pgClauseInfo(c pgNativeClause, why string) PostgresNativeClause {
+	info := PostgresNativeClause{Text: c.text, Path: "online native"}
+	switch {
+	case why != "":
+		info.Path, info.Detail = "copy", why
+	case c.kind == pgNativeCatalog:
+		info.Path = "metadata-only"
+	case c.kind == pgNativeIndex:
+		info.Detail = "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … USING INDEX"
+	case c.kind == pgNativeValidate:
+		info.Detail = "ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT"
+	case c.kind == pgNativeNotNull:
+		info.Detail = "a validated CHECK (… IS NOT NULL), then SET NOT NULL without a scan"
+	}
+	return info
 }
 
 // Describe is the plan, one line a step.
@@ -214,7 +243,7 @@ func pgClassify(clause string, before, after *pgNativeState, rename func(string)
 		c.kind, c.probe, c.def, c.primary = pgNativeIndex, newIdx[0], after.indexDefs[newIdx[0]], kind == "primary"
 		c.deferrable, c.deferred = newCons[0].deferrable, newCons[0].deferred
 	case (kind == "check" || kind == "foreign") && len(newIdx) == 0 && len(newCons) == 1 && len(c.notNull) == 0:
-		c.kind, c.probe, c.def = pgNativeValidate, newCons[0].name, newCons[0].def
+		c.kind, c.probe, c.def, c.foreign = pgNativeValidate, newCons[0].name, newCons[0].def, kind == "foreign"
 	case pgIsSetNotNull(clause) && len(newIdx) == 0 && len(newCons) == 0 && len(c.notNull) == 1:
 		c.kind = pgNativeNotNull
 	default:
@@ -248,8 +277,8 @@ func pgNativeSteps(clauses []pgNativeClause, rel string, concurrent bool) []Post
 			helpers = append(helpers, h)
 			steps = append(steps,
 				PostgresNativeStep{SQL: []string{alter + "ADD CONSTRAINT " + h + " CHECK (" + nn[n] + " IS NOT NULL) NOT VALID"}, Blocking: true,
-					Undo: alter + "DROP CONSTRAINT IF EXISTS " + h},
-				PostgresNativeStep{SQL: []string{alter + "VALIDATE CONSTRAINT " + h},
+					Lock: "ACCESS EXCLUSIVE", Undo: alter + "DROP CONSTRAINT IF EXISTS " + h},
+				PostgresNativeStep{SQL: []string{alter + "VALIDATE CONSTRAINT " + h}, Lock: "SHARE UPDATE EXCLUSIVE",
 					Violated: fmt.Sprintf("column %s of relation %s contains null values", nn[n], rel)})
 		}
 	}
@@ -265,7 +294,7 @@ func pgNativeSteps(clauses []pgNativeClause, rel string, concurrent bool) []Post
 				create += "CONCURRENTLY "
 			}
 			steps = append(steps, PostgresNativeStep{SQL: []string{create + name + " ON " + rel + " " + strings.TrimSpace(c.def)},
-				Index: c.name, Table: rel, Concurrent: concurrent, Undo: "DROP INDEX CONCURRENTLY IF EXISTS " + pgSchemaOf(rel) + name})
+				Index: c.name, Table: rel, Concurrent: concurrent, Lock: "SHARE UPDATE EXCLUSIVE", Undo: "DROP INDEX CONCURRENTLY IF EXISTS " + pgSchemaOf(rel) + name})
 			kind := "UNIQUE"
 			if c.primary {
 				kind = "PRIMARY KEY"
@@ -279,10 +308,14 @@ func pgNativeSteps(clauses []pgNativeClause, rel string, concurrent bool) []Post
 			}
 			final = append(final, stmt)
 		case pgNativeValidate:
+			add, validate := "ACCESS EXCLUSIVE", "SHARE UPDATE EXCLUSIVE"
+			if c.foreign {
+				add, validate = "SHARE ROW EXCLUSIVE on the table and the referenced one", "SHARE UPDATE EXCLUSIVE, and ROW SHARE on the referenced table"
+			}
 			steps = append(steps,
 				PostgresNativeStep{SQL: []string{alter + "ADD CONSTRAINT " + name + " " + c.def + " NOT VALID"}, Blocking: true,
-					Undo: alter + "DROP CONSTRAINT IF EXISTS " + name},
-				PostgresNativeStep{SQL: []string{alter + "VALIDATE CONSTRAINT " + name}})
+					Lock: add, Undo: alter + "DROP CONSTRAINT IF EXISTS " + name},
+				PostgresNativeStep{SQL: []string{alter + "VALIDATE CONSTRAINT " + name}, Lock: validate})
 		case pgNativeNotNull:
 			notNull(c.notNull)
 			final = append(final, alter+c.text)
@@ -292,7 +325,7 @@ func pgNativeSteps(clauses []pgNativeClause, rel string, concurrent bool) []Post
 		final = append(final, alter+"DROP CONSTRAINT "+h)
 	}
 	if len(final) > 0 {
-		steps = append(steps, PostgresNativeStep{SQL: final, Blocking: true})
+		steps = append(steps, PostgresNativeStep{SQL: final, Blocking: true, Lock: "ACCESS EXCLUSIVE"})
 	}
 	return steps
 }
@@ -333,8 +366,9 @@ func pgNativeSignature(ctx context.Context, tx pgx.Tx, rel string) (string, erro
 	return cols + "\n" + strings.Join(keys, "\n"), nil
 }
 
-// PostgresNativePlan returns how the --alter runs natively, or nil and why
-// not. It changes nothing: the probes on the scratch table run in a
+// PostgresNativePlan returns how the --alter runs natively, or why not (the
+// plan's Steps nil, its Clauses saying which clauses need the copy; a nil
+// plan when the server refuses the --alter on the scratch table). It changes nothing: the probes on the scratch table run in a
 // transaction it rolls back.
 func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresInspection, alter string, lockTimeout time.Duration) (plan *PostgresNative, why string, err error) {
 	parts := SplitPostgresAlter(alter)
@@ -405,7 +439,8 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 	}
 	// Clause by clause, what each does.
 	var clauses []pgNativeClause
-	catalogOnly := true
+	var infos []PostgresNativeClause
+	catalogOnly, copyWhy := true, ""
 	for _, p := range parts {
 		for _, sub := range pgSplitSubcommands(p) {
 			if refused, err := exec("ALTER TABLE " + scratch + " " + sub); err != nil || refused != "" {
@@ -420,12 +455,16 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 				return nil, "", err
 			}
 			c, why := pgClassify(sub, state, next, rename)
-			if why != "" {
-				return nil, why, nil
+			infos = append(infos, pgClauseInfo(c, why))
+			if why != "" && copyWhy == "" {
+				copyWhy = why
 			}
 			catalogOnly = catalogOnly && c.kind == pgNativeCatalog
 			clauses, state = append(clauses, c), next
 		}
+	}
+	if copyWhy != "" {
+		return &PostgresNative{Clauses: infos}, copyWhy, nil
 	}
 	if catalogOnly {
 		// The --alter as given, in one transaction.
@@ -433,10 +472,10 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 		for _, p := range parts {
 			stmts = append(stmts, "ALTER TABLE "+orig+" "+p)
 		}
-		return &PostgresNative{Steps: []PostgresNativeStep{{SQL: stmts, Blocking: true}}}, "", nil
+		return &PostgresNative{Steps: []PostgresNativeStep{{SQL: stmts, Blocking: true, Lock: "ACCESS EXCLUSIVE"}}, Clauses: infos}, "", nil
 	}
 	if why, err := pgNativeNames(ctx, tx, in, scratch, parts, clauses); err != nil || why != "" {
-		return nil, why, err
+		return &PostgresNative{Clauses: infos}, why, err
 	}
 	// The plan on the scratch table as it was (pgNativeNames rolled it
 	// back): the plain ALTER's result?
@@ -446,7 +485,7 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 				if err != nil {
 					return fail(err)
 				}
-				return nil, "run in steps (building and validating first) it fails: " + refused, nil
+				return &PostgresNative{Clauses: infos}, "run in steps (building and validating first) it fails: " + refused, nil
 			}
 		}
 	}
@@ -455,9 +494,9 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 		return fail(err)
 	}
 	if got != want {
-		return nil, "run in steps (building and validating first) it does not give the plain ALTER's table", nil
+		return &PostgresNative{Clauses: infos}, "run in steps (building and validating first) it does not give the plain ALTER's table", nil
 	}
-	return &PostgresNative{Steps: pgNativeSteps(clauses, orig, true)}, "", nil
+	return &PostgresNative{Steps: pgNativeSteps(clauses, orig, true), Clauses: infos}, "", nil
 }
 
 // pgNativeNames gives the clauses that add an index or a constraint the
