@@ -42,7 +42,7 @@ func (d *mysqlDialect) RunNative(ctx context.Context, o engine.NativeRun) error 
 		return errors.New("mysql: RunNative before a successful Inspect")
 	}
 	err := table.RunMySQLNative(ctx, d.db, d.insp, d.flavor == "mariadb", table.MySQLNativeRun{
-		LockTimeout: o.LockTimeout, Retries: o.Retries, BeforeAttempt: o.BeforeAttempt})
+		LockTimeout: o.LockTimeout, Retries: o.Retries, BeforeAttempt: o.BeforeAttempt, Step: o.Step})
 	if table.MySQLRefused(err) {
 		// The server refused the statement: it changed nothing.
 		return &engine.NativeRejectedError{Err: err}

@@ -3,6 +3,7 @@ package dialect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"osc/cutover"
@@ -66,7 +67,14 @@ func (d *postgresDialect) RunNative(ctx context.Context, o engine.NativeRun) err
 			}
 			return cutover.CancelPostgresAutovacuum(ctx, d.pool, plan, d.log)
 		},
-		Log: func(msg string) { d.log.Info(msg) },
+		Step: func(i, n int, sql string) {
+			if n > 1 {
+				d.log.Info(fmt.Sprintf("native step %d of %d: %s", i, n, sql))
+			}
+			if o.Step != nil {
+				o.Step(i, n, sql)
+			}
+		},
 	})
 	if unchanged && table.PostgresRefused(err) {
 		// The server refused a statement; what the steps before did is undone.

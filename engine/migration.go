@@ -76,9 +76,10 @@ type Migration struct {
 	copyStart atomic.Int64 // unix nanos the copy started
 	copyEnd   atomic.Int64 // unix nanos the copy finished, 0 while copying
 
-	retries       atomic.Int64 // statements run again after a transient failure
-	checksummed   atomic.Int64 // rows of the original the checksum pass compared
-	checksumStart atomic.Int64 // unix nanos the checksum started, 0 before
+	retries       atomic.Int64                   // statements run again after a transient failure
+	checksummed   atomic.Int64                   // rows of the original the checksum pass compared
+	checksumStart atomic.Int64                   // unix nanos the checksum started, 0 before
+	nativeAt      atomic.Pointer[nativeProgress] // the native path's step (native.go), nil on a copy
 
 	// applyMu serialises applying captured changes with the replays that follow
 	// each chunk, so a replayed change is always the latest for its key.

@@ -64,6 +64,23 @@ type NativeRun struct {
 	// BeforeAttempt runs before each attempt: it waits while the throttle
 	// holds the migration.
 	BeforeAttempt func(context.Context) error
+	// Step, when set, is told as each step (i of n) starts.
+	Step func(i, n int, sql string)
+}
+
+// nativeProgress is where the native path is, for the status line.
+type nativeProgress struct {
+	step  string // "step i of n: statement"
+	start time.Time
+}
+
+// nativeStep records the step the native path starts and prints a status
+// line.
+func (m *Migration) nativeStep(start time.Time) func(i, n int, sql string) {
+	return func(i, n int, sql string) {
+		m.nativeAt.Store(&nativeProgress{step: fmt.Sprintf("step %d of %d: %s", i, n, sql), start: start})
+		m.printStatus()
+	}
 }
 
 // NativePlan is how the --alter runs natively (Steps), or why it needs a
@@ -206,8 +223,11 @@ func (m *Migration) native(ctx context.Context, np *NativePlan) (done bool, err 
 	}
 	m.setState(StateCuttingOver)
 	start := time.Now()
+	sctx, stopStatus := context.WithCancel(ctx)
+	defer stopStatus()
+	go m.statusLoop(sctx)
 	if err := nd.RunNative(ctx, NativeRun{LockTimeout: m.cfg.CutOverLockTimeout, Retries: m.cfg.CutOverRetries,
-		BeforeAttempt: m.waitNativeThrottle}); err != nil {
+		BeforeAttempt: m.waitNativeThrottle, Step: m.nativeStep(start)}); err != nil {
 		var rej *NativeRejectedError
 		switch {
 		case ctx.Err() != nil:

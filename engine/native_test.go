@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"osc/throttle"
@@ -34,6 +36,7 @@ func (d *fakeNative) RunNative(ctx context.Context, o NativeRun) error {
 	if err := o.BeforeAttempt(ctx); err != nil {
 		return err
 	}
+	o.Step(1, 2, "CREATE UNIQUE INDEX CONCURRENTLY x")
 	return d.runErr
 }
 
@@ -93,5 +96,25 @@ func TestStrategy(t *testing.T) {
 				t.Errorf("state %s, want done", m.State())
 			}
 		})
+	}
+}
+
+// TestNativeStatus: the status line says the native path runs, and which
+// step; the JSON status names the step too.
+func TestNativeStatus(t *testing.T) {
+	d := &fakeNative{fakeDialect: newFake(100), stmt: "ALTER …"}
+	cfg := fakeConfig()
+	cfg.Strategy, cfg.Execute = StrategyNative, true
+	var out bytes.Buffer
+	m := New(cfg, d, slog.New(slog.DiscardHandler), &out)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const want = "Native (no copy): step 1 of 2: CREATE UNIQUE INDEX CONCURRENTLY x; Lag: "
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("status lines lack %q:\n%s", want, out.String())
+	}
+	if j := m.Status().JSON(); !strings.Contains(j, `"native_step":"step 1 of 2: CREATE UNIQUE INDEX CONCURRENTLY x"`) {
+		t.Errorf("JSON status %s lacks the native step", j)
 	}
 }

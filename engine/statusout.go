@@ -50,6 +50,7 @@ type statusJSON struct {
 	Checksummed    int64    `json:"rows_checksummed"`
 	ChecksumRate   float64  `json:"checksum_rows_per_second"`
 	CheckpointAge  *float64 `json:"checkpoint_age_seconds"`
+	Native         string   `json:"native_step,omitempty"` // the native path's step; absent on a copy
 }
 
 // JSON renders the status as one JSON object.
@@ -59,7 +60,7 @@ func (s Status) JSON() string {
 		Copied: s.Copied, Estimated: s.Estimated, Percent: s.percent(), Rate: s.CopyRate, Applied: s.Applied,
 		BacklogSeconds: s.Backlog.Seconds(), Throttled: s.Throttled, ThrottleReason: s.Throttle,
 		Capture: s.Capture, ElapsedSeconds: s.Elapsed.Seconds(),
-		Checksummed: s.Checksummed, ChecksumRate: s.ChecksumRate,
+		Checksummed: s.Checksummed, ChecksumRate: s.ChecksumRate, Native: s.Native,
 	}
 	if s.LagKnown {
 		v := s.Lag.Seconds()

@@ -189,6 +189,12 @@ func TestNativeStepsPostgres(t *testing.T) {
 			t.Errorf("osc did not run a step with %s", step)
 		}
 	}
+	p.out.mu.Lock()
+	status := p.out.stdout.String()
+	p.out.mu.Unlock()
+	if !strings.Contains(status, "Native (no copy): step 8 of 8: ") {
+		t.Errorf("the status lines do not say the native path runs, and its step:\n%s", status)
+	}
 	if after := tg.tableID(ctx, t, db, ns); after != before {
 		t.Errorf("the table was rewritten (relfilenode %d, then %d)", before, after)
 	}

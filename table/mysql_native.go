@@ -89,6 +89,9 @@ func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariad
 		return fmt.Errorf("set lock_wait_timeout: %w", err)
 	}
 	stmt := mysqlNativeStatement(in.Table.Schema, in.Table.Name, in.Alter.Text, mariadb)
+	if o.Step != nil {
+		o.Step(1, 1, stmt)
+	}
 	return retryNative(ctx, o.Retries, func() error {
 		if o.BeforeAttempt != nil {
 			if err := o.BeforeAttempt(ctx); err != nil {
@@ -106,6 +109,7 @@ type MySQLNativeRun struct {
 	LockTimeout   time.Duration
 	Retries       int
 	BeforeAttempt func(context.Context) error
+	Step          func(i, n int, sql string) // told as the statement starts
 }
 
 func mysqlNativeStatement(schema, table, alter string, mariadb bool) string {

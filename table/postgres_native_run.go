@@ -26,8 +26,8 @@ type PostgresNativeRun struct {
 	// BeforeAttempt, when set, runs before each attempt (cancelling an
 	// autovacuum that would hold the lock up, say).
 	BeforeAttempt func(context.Context) error
-	// Log, when set, is told of each step as it starts.
-	Log func(msg string)
+	// Step, when set, is told of each step (i of n) as it starts.
+	Step func(i, n int, sql string)
 }
 
 // RunPostgresNative runs the plan's steps in order. When a step fails, the
@@ -37,8 +37,8 @@ type PostgresNativeRun struct {
 func RunPostgresNative(ctx context.Context, pool *pgxpool.Pool, plan *PostgresNative, o PostgresNativeRun) (unchanged bool, err error) {
 	var undo []PostgresNativeStep
 	for i, s := range plan.Steps {
-		if o.Log != nil && len(plan.Steps) > 1 {
-			o.Log(fmt.Sprintf("native step %d of %d: %s", i+1, len(plan.Steps), s.SQL[0]))
+		if o.Step != nil {
+			o.Step(i+1, len(plan.Steps), s.SQL[0])
 		}
 		if err := runPostgresNativeStep(ctx, pool, s, o); err != nil {
 			if len(plan.Steps) > 1 {
