@@ -23,17 +23,22 @@ func (d *mysqlDialect) Native(ctx context.Context) (*engine.NativePlan, error) {
 	if d.insp == nil {
 		return nil, errors.New("mysql: Native before a successful Inspect")
 	}
-	stmt, why, err := table.MySQLNativeStatement(ctx, d.db, d.insp, d.flavor == "mariadb")
+	stmt, why, clauses, err := table.MySQLNativeStatement(ctx, d.db, d.insp, d.flavor == "mariadb")
 	if err != nil {
 		return nil, err
 	}
-	if stmt == "" {
-		return &engine.NativePlan{Why: why, Clauses: []engine.ClausePlan{{Clause: d.cfg.Alter, Path: engine.PathCopy, Detail: why}}}, nil
+	np := &engine.NativePlan{Why: why}
+	for _, c := range clauses {
+		cp := engine.ClausePlan{Clause: c.Text, Path: engine.PathMetadata, Detail: "ALGORITHM=INSTANT"}
+		if c.Why != "" {
+			cp.Path, cp.Detail = engine.PathCopy, c.Why
+		}
+		np.Clauses = append(np.Clauses, cp)
 	}
-	return &engine.NativePlan{
-		Steps:   []engine.NativeStep{{SQL: stmt, Lock: "metadata lock, exclusive for an instant", BlocksWriters: true}},
-		Clauses: []engine.ClausePlan{{Clause: d.cfg.Alter, Path: engine.PathMetadata, Detail: "ALGORITHM=INSTANT"}},
-	}, nil
+	if stmt != "" {
+		np.Steps = []engine.NativeStep{{SQL: stmt, Lock: "metadata lock, exclusive for an instant", BlocksWriters: true}}
+	}
+	return np, nil
 }
 
 // RunNative runs it (table.RunMySQLNative).

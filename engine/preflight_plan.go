@@ -24,6 +24,15 @@ const estimateChecksumShare = 0.3
 // planEstimate is the estimated duration of the plan, without lock waits,
 // and how it was made; ok is false when the rows are unknown.
 func planEstimate(np *NativePlan, rows int64, driver string) (d time.Duration, how string, ok bool) {
+	reads := 0
+	for _, s := range np.Steps {
+		if s.Reads {
+			reads++
+		}
+	}
+	if np.Native() && reads == 0 {
+		return 0, "catalog changes only: milliseconds once the locks are taken", true
+	}
 	if rows < 0 {
 		return 0, "the row count is unknown (the table was never analyzed)", false
 	}
@@ -31,15 +40,6 @@ func planEstimate(np *NativePlan, rows int64, driver string) (d time.Duration, h
 		return time.Duration(float64(rows) / rate * float64(time.Second))
 	}
 	if np.Native() {
-		reads := 0
-		for _, s := range np.Steps {
-			if s.Reads {
-				reads++
-			}
-		}
-		if reads == 0 {
-			return 0, "catalog changes only: milliseconds once the locks are taken", true
-		}
 		rate := estimateScanRate[driver]
 		return time.Duration(reads) * secs(rows, rate),
 			fmt.Sprintf("%d read(s) of ~%s rows at ~%s rows/s (the server's raw rate in `make bench` on a 2-core sandbox; yours differs)",
