@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -291,6 +292,55 @@ func TestNativeStepsPostgresLockWait(t *testing.T) {
 	tg.plainAlter(ctx, t, db, nativeStepsAlter(ns))
 	if a, b := tg.def(ctx, t, db, ns, "t"), tg.def(ctx, t, db, ns, "t_ctl"); a != b {
 		t.Errorf("definitions differ:\n%s\nplain ALTER:\n%s", a, b)
+	}
+	dropCase(ctx, t, tg.d, admin, ns)
+}
+
+// TestNativeStepsPostgresInterrupted: osc interrupted (SIGTERM) between the
+// steps, here while a transaction holding the table makes the first
+// blocking step wait, undoes the steps done: the index it built is dropped
+// (once the transaction ends: DROP INDEX CONCURRENTLY waits for it, holding
+// no writer), and the table is as it was.
+func TestNativeStepsPostgresInterrupted(t *testing.T) {
+	tg := nativeStepsTarget(t)
+	bin := requireOsc(t)
+	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
+	defer cancel()
+	admin, db, ns := nativeSetupWith(ctx, t, tg, "osct_native_stepsint", tg.create)
+	defBefore := tg.def(ctx, t, db, ns, "t")
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SELECT COUNT(*) FROM t WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", nativeStepsAlter(ns), "--execute", "--strategy", "native",
+		"--cut-over-lock-timeout-seconds", "1", "--cut-over-retries", "60"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.logged("native step 2 of 8") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := p.signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(3*time.Second, func() { tx.Rollback() })
+	<-p.done
+	p.logOutput(t)
+	if p.err == nil {
+		t.Error("osc interrupted succeeded")
+	}
+	if got := tg.def(ctx, t, db, ns, "t"); got != defBefore {
+		t.Errorf("the interrupted run changed the table:\n%s\nwant\n%s", got, defBefore)
+	}
+	if left := nativeStepsLeft(ctx, t, db); left != "" {
+		t.Errorf("the interrupted run left %s", left)
 	}
 	dropCase(ctx, t, tg.d, admin, ns)
 }
