@@ -131,7 +131,7 @@ func planToJSON(np *NativePlan, cfg Config, rows int64, driver string) *planJSON
 		p.Path, p.Why = "native", ""
 	}
 	for _, c := range np.Clauses {
-		p.Clauses = append(p.Clauses, clauseJSON{Clause: c.Clause, Path: c.Path, Detail: c.Detail})
+		p.Clauses = append(p.Clauses, clauseJSON(c))
 	}
 	for _, s := range np.Steps {
 		j := stepJSON{SQL: s.SQL, Lock: s.Lock, BlocksWriters: s.BlocksWriters, ReadsTable: s.Reads, Attempts: cfg.CutOverRetries}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -263,13 +264,7 @@ func pgNativeSteps(clauses []pgNativeClause, rel string, concurrent bool) []Post
 	alter := "ALTER TABLE " + rel + " "
 	var final, helpers []string
 	notNull := func(nn map[int16]string) {
-		for _, n := range slices.Sorted(func(yield func(int16) bool) {
-			for k := range nn {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, n := range slices.Sorted(maps.Keys(nn)) {
 			h := QuotePostgres(pgNativeHelper(n))
 			if slices.Contains(helpers, h) {
 				continue
