@@ -76,10 +76,9 @@ type Migration struct {
 	copyStart atomic.Int64 // unix nanos the copy started
 	copyEnd   atomic.Int64 // unix nanos the copy finished, 0 while copying
 
-	retries       atomic.Int64                   // statements run again after a transient failure
-	checksummed   atomic.Int64                   // rows of the original the checksum pass compared
-	checksumStart atomic.Int64                   // unix nanos the checksum started, 0 before
-	nativeAt      atomic.Pointer[nativeProgress] // the native path's step (native.go), nil on a copy
+	retries       atomic.Int64 // statements run again after a transient failure
+	checksummed   atomic.Int64 // rows of the original the checksum pass compared
+	checksumStart atomic.Int64 // unix nanos the checksum started, 0 before
 
 	// applyMu serialises applying captured changes with the replays that follow
 	// each chunk, so a replayed change is always the latest for its key.
@@ -97,6 +96,8 @@ type Migration struct {
 	runID string
 
 	ctl *control // the operator's runtime settings (control.go)
+
+	nativeAt atomic.Pointer[nativeProgress] // the native path's step (native.go), nil on a copy
 
 	ckpt            *checkpoints // nil when checkpoints are off (checkpoint.go)
 	checkpointSaved atomic.Int64 // unix nanos the last checkpoint was saved, 0 before

@@ -35,6 +35,7 @@ func (m *Migration) controlStatus(s *Status) {
 type statusJSON struct {
 	Time           string   `json:"time"`
 	State          string   `json:"state"`
+	Native         string   `json:"native_step,omitempty"` // the native path's step; absent on a copy
 	Copied         int64    `json:"rows_copied"`
 	Estimated      int64    `json:"rows_estimated"`
 	Percent        float64  `json:"percent"`
@@ -50,7 +51,6 @@ type statusJSON struct {
 	Checksummed    int64    `json:"rows_checksummed"`
 	ChecksumRate   float64  `json:"checksum_rows_per_second"`
 	CheckpointAge  *float64 `json:"checkpoint_age_seconds"`
-	Native         string   `json:"native_step,omitempty"` // the native path's step; absent on a copy
 }
 
 // JSON renders the status as one JSON object.
@@ -60,8 +60,9 @@ func (s Status) JSON() string {
 		Copied: s.Copied, Estimated: s.Estimated, Percent: s.percent(), Rate: s.CopyRate, Applied: s.Applied,
 		BacklogSeconds: s.Backlog.Seconds(), Throttled: s.Throttled, ThrottleReason: s.Throttle,
 		Capture: s.Capture, ElapsedSeconds: s.Elapsed.Seconds(),
-		Checksummed: s.Checksummed, ChecksumRate: s.ChecksumRate, Native: s.Native,
+		Checksummed: s.Checksummed, ChecksumRate: s.ChecksumRate,
 	}
+	j.Native = s.Native
 	if s.LagKnown {
 		v := s.Lag.Seconds()
 		j.LagSeconds = &v
