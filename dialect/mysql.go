@@ -338,30 +338,3 @@ func (d *mysqlDialect) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-var _ interface {
-	Native(context.Context) (string, string, error)
-	RunNative(context.Context, time.Duration, int) error
-} = (*mysqlDialect)(nil)
-
-// Native reports whether the server can carry out the --alter without
-// copying the table (table.MySQLNativeStatement).
-func (d *mysqlDialect) Native(ctx context.Context) (stmt, why string, err error) {
-	if d.insp == nil {
-		return "", "", errors.New("mysql: Native before a successful Inspect")
-	}
-	return table.MySQLNativeStatement(ctx, d.db, d.insp, d.flavor == "mariadb")
-}
-
-// RunNative runs it (table.RunMySQLNative).
-func (d *mysqlDialect) RunNative(ctx context.Context, lockTimeout time.Duration, retries int) error {
-	if d.insp == nil {
-		return errors.New("mysql: RunNative before a successful Inspect")
-	}
-	err := table.RunMySQLNative(ctx, d.db, d.insp, d.flavor == "mariadb", lockTimeout, retries)
-	if table.MySQLRefused(err) {
-		// The server refused the statement: it changed nothing.
-		return &engine.NativeRejectedError{Err: err}
-	}
-	return err
-}

@@ -35,9 +35,8 @@ type postgresDialect struct {
 	lock   *table.PostgresLock
 	insp   *table.PostgresInspection
 	shadow *table.PostgresShadow
-	// native is the --alter's statements when it changes only the catalog
-	// (Native).
-	native []string
+	// native is how the --alter runs natively (Native).
+	native *table.PostgresNative
 	// swapped is a cut-over that failed after swapping the tables
 	// (cutover.PostgresNotValidError): Cleanup keeps the old table.
 	swapped bool
@@ -332,32 +331,4 @@ func (d *postgresDialect) Close() error {
 		d.pool = nil
 	}
 	return errors.Join(errs...)
-}
-
-var _ interface {
-	Native(context.Context) (string, string, error)
-	RunNative(context.Context, time.Duration, int) error
-} = (*postgresDialect)(nil)
-
-// Native reports whether the --alter changes only the catalog
-// (table.PostgresNativeStatements).
-func (d *postgresDialect) Native(ctx context.Context) (stmt, why string, err error) {
-	if d.insp == nil {
-		return "", "", errors.New("postgres: Native before a successful Inspect")
-	}
-	d.native, why, err = table.PostgresNativeStatements(ctx, d.pool, d.insp, d.cfg.Alter, d.cfg.CutOverLockTimeout)
-	return strings.Join(d.native, "; "), why, err
-}
-
-// RunNative runs the statements Native returned (table.RunPostgresNative).
-func (d *postgresDialect) RunNative(ctx context.Context, lockTimeout time.Duration, retries int) error {
-	if len(d.native) == 0 {
-		return errors.New("postgres: RunNative without a native statement (Native)")
-	}
-	err := table.RunPostgresNative(ctx, d.pool, d.native, lockTimeout, retries)
-	if table.PostgresRefused(err) {
-		// The server refused a statement: its transaction rolled back.
-		return &engine.NativeRejectedError{Err: err}
-	}
-	return err
 }

@@ -104,6 +104,8 @@ type Migration struct {
 
 	ctl *control // the operator's runtime settings (control.go)
 
+	nativeAt atomic.Pointer[nativeProgress] // the native path's step (native.go), nil on a copy
+
 	ckpt            *checkpoints // nil when checkpoints are off (checkpoint.go)
 	checkpointSaved atomic.Int64 // unix nanos the last checkpoint was saved, 0 before
 
@@ -156,11 +158,13 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	if err := m.hook(ctx, hooks.OnValidated, hooks.Env{}); err != nil {
 		return refused(err)
 	}
-	m.preflight(ctx)
-	if !m.cfg.Resume && !m.revertNeedsCopy() {
-		if done, err := m.native(ctx); done || err != nil {
-			return err
-		}
+	np, err := m.planNative(ctx)
+	if err != nil {
+		return err
+	}
+	m.preflight(ctx, np)
+	if done, err := m.native(ctx, np); done || err != nil {
+		return err
 	}
 	var plan *Plan
 	var ck *Checkpoint

@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
-	"time"
+
+	"osc/throttle"
 )
 
 // fakeNative is the fake dialect with a native path: stmt is what Native
@@ -18,15 +21,26 @@ type fakeNative struct {
 	runErr    error
 }
 
-func (d *fakeNative) Native(context.Context) (string, string, error) {
+var _ nativeDialect = (*fakeNative)(nil)
+
+func (d *fakeNative) Native(context.Context) (*NativePlan, error) {
 	d.call("Native")
-	return d.stmt, d.why, nil
+	if d.stmt == "" {
+		return &NativePlan{Why: d.why}, nil
+	}
+	return &NativePlan{Steps: []NativeStep{{SQL: d.stmt, BlocksWriters: true}}}, nil
 }
 
-func (d *fakeNative) RunNative(context.Context, time.Duration, int) error {
+func (d *fakeNative) RunNative(ctx context.Context, o NativeRun) error {
 	d.call("RunNative")
+	if err := o.BeforeAttempt(ctx); err != nil {
+		return err
+	}
+	o.Step(1, 2, "CREATE UNIQUE INDEX CONCURRENTLY x")
 	return d.runErr
 }
+
+func (d *fakeNative) NativeThrottle() (throttle.Probe, error) { return d.Throttle() }
 
 // TestStrategy: which path each strategy takes, for an --alter the
 // database can carry out natively and for one that needs a copy.
@@ -82,5 +96,25 @@ func TestStrategy(t *testing.T) {
 				t.Errorf("state %s, want done", m.State())
 			}
 		})
+	}
+}
+
+// TestNativeStatus: the status line says the native path runs, and which
+// step; the JSON status names the step too.
+func TestNativeStatus(t *testing.T) {
+	d := &fakeNative{fakeDialect: newFake(100), stmt: "ALTER …"}
+	cfg := fakeConfig()
+	cfg.Strategy, cfg.Execute = StrategyNative, true
+	var out bytes.Buffer
+	m := New(cfg, d, slog.New(slog.DiscardHandler), &out)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const want = "Native (no copy): step 1 of 2: CREATE UNIQUE INDEX CONCURRENTLY x; Lag: "
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("status lines lack %q:\n%s", want, out.String())
+	}
+	if j := m.Status().JSON(); !strings.Contains(j, `"native_step":"step 1 of 2: CREATE UNIQUE INDEX CONCURRENTLY x"`) {
+		t.Errorf("JSON status %s lacks the native step", j)
 	}
 }

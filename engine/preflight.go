@@ -62,7 +62,7 @@ type preflighter interface {
 // preflight prints the preflight report. A fact the server does not tell is
 // reported as unread; a report that cannot be made at all only warns: it is
 // a report, not a precondition (Inspect checked those).
-func (m *Migration) preflight(ctx context.Context) {
+func (m *Migration) preflight(ctx context.Context, np *NativePlan) {
 	p, ok := m.d.(preflighter)
 	if !ok || m.out == nil {
 		return
@@ -73,10 +73,10 @@ func (m *Migration) preflight(ctx context.Context) {
 		return
 	}
 	if m.cfg.Control.JSONStatus {
-		fmt.Fprintln(m.out, r.json(m.cfg, m.tableName()))
+		fmt.Fprintln(m.out, r.json(m.cfg, m.tableName(), np, m.d.Driver()))
 		return
 	}
-	fmt.Fprint(m.out, r.text(m.cfg, m.tableName()))
+	fmt.Fprint(m.out, r.text(m.cfg, m.tableName(), np, m.d.Driver()))
 }
 
 // tableName is the table as the report names it.
@@ -87,8 +87,9 @@ func (m *Migration) tableName() string {
 	return m.cfg.Schema + "." + m.cfg.Table
 }
 
-// text renders the report as lines for people.
-func (r *Preflight) text(cfg Config, table string) string {
+// text renders the report as lines for people; np is the plan (nil: a
+// resumed copy), driver the dialect's.
+func (r *Preflight) text(cfg Config, table string, np *NativePlan, driver string) string {
 	var b strings.Builder
 	line := func(name, format string, a ...any) {
 		fmt.Fprintf(&b, "  %-14s %s\n", name+":", fmt.Sprintf(format, a...))
@@ -140,8 +141,7 @@ func (r *Preflight) text(cfg Config, table string) string {
 	default:
 		line("replicas", "%s", strings.Join(r.Replicas, "; "))
 	}
-	line("locks", "the checksum and the cut-over each block writes at most %s per attempt, up to %d attempts",
-		cfg.CutOverLockTimeout, cfg.CutOverRetries)
+	planText(line, np, cfg, r.Rows, driver)
 	return b.String()
 }
 
@@ -165,6 +165,7 @@ type preflightJSON struct {
 		NeedsFreeBytes      int64             `json:"needs_free_bytes"`
 		NeedsChangeLogBytes int64             `json:"needs_change_log_bytes"`
 		Unread              map[string]string `json:"unread,omitempty"`
+		Plan                *planJSON         `json:"plan"`
 	} `json:"preflight"`
 }
 
@@ -175,7 +176,7 @@ type transactionJSON struct {
 	Holds      string  `json:"holds_table,omitempty"`
 }
 
-func (r *Preflight) json(cfg Config, table string) string {
+func (r *Preflight) json(cfg Config, table string, np *NativePlan, driver string) string {
 	var j preflightJSON
 	p := &j.Preflight
 	p.Table, p.Server, p.DataBytes, p.IndexBytes = table, r.Server, r.DataBytes, r.IndexBytes
@@ -196,6 +197,7 @@ func (r *Preflight) json(cfg Config, table string) string {
 	p.LockTimeoutSeconds, p.LockAttempts = cfg.CutOverLockTimeout.Seconds(), cfg.CutOverRetries
 	p.NeedsFreeBytes, p.NeedsChangeLogBytes = r.DataBytes+r.IndexBytes, r.DataBytes
 	p.Unread = r.Unread
+	p.Plan = planToJSON(np, cfg, r.Rows, driver)
 	out, err := json.Marshal(j)
 	if err != nil {
 		return fmt.Sprintf(`{"preflight_error": %q}`, err.Error())

@@ -59,6 +59,10 @@ type Status struct {
 	RevertLeft    time.Duration
 	RevertApplied int64
 	RevertRefused int
+
+	// Native is the native path's step ("step i of n: statement"), "" on a
+	// copy.
+	Native string
 }
 
 // ReplicaLag is one replica's lag as the throttler last read it. Name is as
@@ -123,6 +127,9 @@ func (m *Migration) Status() Status {
 			s.ETAKnown = true
 		}
 	}
+	if p := m.nativeAt.Load(); p != nil {
+		s.Native, s.Elapsed = p.step, time.Since(p.start)
+	}
 	if t := m.checkpointSaved.Load(); t != 0 {
 		s.CheckpointAge, s.CheckpointKnown = time.Since(time.Unix(0, t)), true
 	}
@@ -144,6 +151,13 @@ func (s Status) String() string {
 	lag := "n/a"
 	if s.LagKnown {
 		lag = fmt.Sprintf("%.2fs", s.Lag.Seconds())
+	}
+	if s.Native != "" {
+		line := fmt.Sprintf("Native (no copy): %s; Lag: %s; State: %s; Elapsed: %s", s.Native, lag, s.State, s.Elapsed.Round(time.Second))
+		if s.Throttled {
+			line += "; Throttled: " + s.Throttle
+		}
+		return line
 	}
 	line := fmt.Sprintf("Copy: %d/%d %.1f%%; Rate: %.0f rows/s; Applied: %d; Backlog: %s; Lag: %s; Capture: %s; State: %s; Elapsed: %s; ETA: %s",
 		s.Copied, s.Estimated, pct, s.CopyRate, s.Applied, s.Backlog.Round(time.Millisecond), lag, s.Capture, s.State,

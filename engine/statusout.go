@@ -35,6 +35,7 @@ func (m *Migration) controlStatus(s *Status) {
 type statusJSON struct {
 	Time           string   `json:"time"`
 	State          string   `json:"state"`
+	Native         string   `json:"native_step,omitempty"` // the native path's step; absent on a copy
 	Copied         int64    `json:"rows_copied"`
 	Estimated      int64    `json:"rows_estimated"`
 	Percent        float64  `json:"percent"`
@@ -69,6 +70,7 @@ func (s Status) JSON() string {
 		Checksummed: s.Checksummed, ChecksumRate: s.ChecksumRate,
 		CutOverAttempts: s.CutOverAttempts, CutOverLongestSeconds: s.CutOverLongest.Seconds(),
 	}
+	j.Native = s.Native
 	if s.LagKnown {
 		v := s.Lag.Seconds()
 		j.LagSeconds = &v

@@ -81,7 +81,7 @@ func nativeTargets() []nativeTarget {
 			alter: "ADD COLUMN n int NOT NULL DEFAULT 7, DROP COLUMN x, ALTER COLUMN d SET DEFAULT '2000-01-01', " +
 				"ADD COLUMN ts timestamptz DEFAULT '2026-03-29 03:30:00+02', ADD CONSTRAINT v_pos CHECK (v >= 0) NOT VALID; " +
 				"RENAME COLUMN n TO n2",
-			copy:      "ADD COLUMN n int, ALTER COLUMN x SET NOT NULL",
+			copy:      "ADD COLUMN n int, ALTER COLUMN v TYPE bigint",
 			lockError: "canceling statement due to lock timeout",
 		},
 	}

@@ -65,6 +65,11 @@ func (p *MySQLProbe) changelogName() string {
 
 // Heartbeat upserts the heartbeat row.
 func (p *MySQLProbe) Heartbeat(ctx context.Context, now time.Time) error {
+	if p.changelog == "" {
+		// No changelog table (the native path): the replicas report
+		// their lag themselves (replicaLag).
+		return nil
+	}
 	v := strconv.FormatInt(now.UnixMicro(), 10)
 	//nolint:gosec // G202: the changelog's name, quoted; values are parameters
 	q := "INSERT INTO " + p.changelogName() + " (id, hint, value) VALUES (?, 'heartbeat', ?) " +
@@ -140,6 +145,9 @@ func (p *MySQLProbe) replica(ctx context.Context, addr string) (*sql.DB, error) 
 
 // replicaLag reads the heartbeat the replica has applied.
 func (p *MySQLProbe) replicaLag(ctx context.Context, addr string) (time.Duration, error) {
+	if p.changelog == "" {
+		return p.secondsBehind(ctx, addr)
+	}
 	db, err := p.replica(ctx, addr)
 	if err != nil {
 		return 0, err
@@ -383,36 +391,9 @@ func (p *MySQLProbe) Replicas(ctx context.Context) []string {
 
 // reportedLag describes the replica's own view of its lag.
 func (p *MySQLProbe) reportedLag(ctx context.Context, addr string) string {
-	db, err := p.replica(ctx, addr)
+	lag, err := p.secondsBehind(ctx, addr)
 	if err != nil {
-		return "(cannot connect: " + err.Error() + ")"
+		return "(" + err.Error() + ")"
 	}
-	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
-	if err != nil {
-		return "(SHOW SLAVE STATUS: " + err.Error() + ")"
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return "(SHOW SLAVE STATUS: " + err.Error() + ")"
-	}
-	lag := slices.IndexFunc(cols, func(c string) bool { return strings.EqualFold(c, "Seconds_Behind_Master") })
-	if lag < 0 || !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return "(SHOW SLAVE STATUS: " + err.Error() + ")"
-		}
-		return "(not replicating)"
-	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return "(SHOW SLAVE STATUS: " + err.Error() + ")"
-	}
-	if !vals[lag].Valid {
-		return "(replication stopped: Seconds_Behind_Master is NULL)"
-	}
-	return "lag " + vals[lag].String + "s (Seconds_Behind_Master)"
+	return fmt.Sprintf("lag %.0fs (Seconds_Behind_Master)", lag.Seconds())
 }

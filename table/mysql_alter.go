@@ -61,6 +61,8 @@ func (ix MySQLIndex) describe() string {
 // mysql_alter_lex.go).
 type MySQLAlter struct {
 	Text string // the clauses as the user gave them
+	// Clauses are its top-level clauses' texts.
+	Clauses []string
 	// Renames maps the folded name (foldName) of an original column to its new name
 	// (CHANGE COLUMN a b ..., RENAME COLUMN a TO b).
 	Renames map[string]string
@@ -136,6 +138,7 @@ func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
 		if err := a.readClause(c); err != nil {
 			return nil, err
 		}
+		a.Clauses = append(a.Clauses, c.text)
 	}
 	return a, nil
 }

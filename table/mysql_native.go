@@ -36,22 +36,30 @@ import (
 // waits at most the cut-over's lock timeout (lock_wait_timeout) and the
 // attempts are retried, as the cut-over's are.
 
+// MySQLNativeClause is whether one clause of the --alter is instant: Why
+// is the server's reason when it is not.
+type MySQLNativeClause struct {
+	Text, Why string
+}
+
 // MySQLNativeStatement returns the statement that carries out the --alter
-// natively, or "" and the server's reason why it cannot. It changes nothing
-// that outlives it: it tries the --alter on a scratch table with the shadow's
+// natively, or "" and the server's reason why it cannot; and clause by
+// clause, whether the server does each instantly (tried one by one on the
+// scratch table when the --alter as a whole is not). It changes nothing that
+// outlives it: it tries the --alter on a scratch table with the shadow's
 // name, which it drops.
-func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool) (stmt, why string, err error) {
+func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool) (stmt, why string, clauses []MySQLNativeClause, err error) {
 	if in.Alter.unread != nil {
-		return "", in.Alter.unread.Error(), nil
+		return "", in.Alter.unread.Error(), nil, nil
 	}
 	if mysqlAlgorithmClause.MatchString(in.Alter.Text) {
-		return "", "the --alter chooses its ALGORITHM or LOCK itself", nil
+		return "", "the --alter chooses its ALGORITHM or LOCK itself", nil, nil
 	}
 	schema, name := in.Table.Schema, in.Table.Name
 	scratch, _, _ := MySQLNames(name)
 	s, err := openMySQLNativeSession(ctx, db, in, mariadb)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -59,38 +67,81 @@ func MySQLNativeStatement(ctx context.Context, db *sql.DB, in *MySQLInspection, 
 		err = errors.Join(err, DropMySQLTable(dctx, db, schema, scratch), s.discard())
 	}()
 	if err := s.exec(ctx, "CREATE TABLE "+QuoteMySQL(schema, scratch)+" LIKE "+QuoteMySQL(schema, name)); err != nil {
-		return "", "", fmt.Errorf("create a scratch table to ask the server whether the --alter is instant: %w", err)
+		return "", "", nil, fmt.Errorf("create a scratch table to ask the server whether the --alter is instant: %w", err)
 	}
-	if err := s.exec(ctx, mysqlNativeStatement(schema, scratch, in.Alter.Text, mariadb)); err != nil {
-		var me *mysql.MySQLError
-		if errors.As(err, &me) {
-			return "", me.Message, nil
+	// refused runs the clauses on the scratch table, instant only, and
+	// returns the server's refusal.
+	refused := func(text string) (string, error) {
+		if err := s.exec(ctx, mysqlNativeStatement(schema, scratch, text, mariadb)); err != nil {
+			var me *mysql.MySQLError
+			if errors.As(err, &me) {
+				return me.Message, nil
+			}
+			return "", fmt.Errorf("ask the server whether the --alter is instant: %w", err)
 		}
-		return "", "", fmt.Errorf("ask the server whether the --alter is instant: %w", err)
+		return "", nil
 	}
-	stmt = mysqlNativeStatement(schema, name, in.Alter.Text, mariadb)
-	if mariadb {
-		stmt = "SET SESSION alter_algorithm = 'INSTANT'; " + stmt
+	why, err = refused(in.Alter.Text)
+	if err != nil {
+		return "", "", nil, err
 	}
-	return stmt, "", nil
+	if why == "" {
+		for _, c := range in.Alter.Clauses {
+			clauses = append(clauses, MySQLNativeClause{Text: c})
+		}
+		stmt = mysqlNativeStatement(schema, name, in.Alter.Text, mariadb)
+		if mariadb {
+			stmt = "SET SESSION alter_algorithm = 'INSTANT'; " + stmt
+		}
+		return stmt, "", clauses, nil
+	}
+	// Which clauses the copy is for: each alone (after those before it
+	// that are instant: a refused one changed nothing).
+	for _, c := range in.Alter.Clauses {
+		cwhy, err := refused(c)
+		if err != nil {
+			return "", "", nil, err
+		}
+		clauses = append(clauses, MySQLNativeClause{Text: c, Why: cwhy})
+	}
+	return "", why, clauses, nil
 }
 
 // RunMySQLNative runs the --alter natively (MySQLNativeStatement) on the
-// table, each attempt waiting at most lockTimeout for the table's lock; a
-// lock wait that times out, a deadlock or an interrupted statement
-// (MySQLTransient) is retried, up to retries attempts in all.
-func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool, lockTimeout time.Duration, retries int) (err error) {
+// table; a lock wait that times out, a deadlock or an interrupted statement
+// (MySQLTransient) is retried (see MySQLNativeRun).
+func RunMySQLNative(ctx context.Context, db *sql.DB, in *MySQLInspection, mariadb bool, o MySQLNativeRun) (err error) {
 	s, err := openMySQLNativeSession(ctx, db, in, mariadb)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, s.discard()) }()
-	secs := max(1, int(math.Ceil(lockTimeout.Seconds())))
+	secs := max(1, int(math.Ceil(o.LockTimeout.Seconds())))
 	if err := s.exec(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
 		return fmt.Errorf("set lock_wait_timeout: %w", err)
 	}
 	stmt := mysqlNativeStatement(in.Table.Schema, in.Table.Name, in.Alter.Text, mariadb)
-	return retryNative(ctx, retries, func() error { return s.exec(ctx, stmt) }, MySQLTransient)
+	if o.Step != nil {
+		o.Step(1, 1, stmt)
+	}
+	return retryNative(ctx, o.Retries, func() error {
+		if o.BeforeAttempt != nil {
+			if err := o.BeforeAttempt(ctx); err != nil {
+				return err
+			}
+		}
+		return s.exec(ctx, stmt)
+	}, MySQLTransient)
+}
+
+// MySQLNativeRun is how RunMySQLNative runs the --alter: each attempt waits
+// at most LockTimeout for the table's lock, Retries attempts in all, each
+// after BeforeAttempt (when set) returns.
+type MySQLNativeRun struct {
+	LockTimeout   time.Duration
+	Retries       int
+	BeforeAttempt func(context.Context) error
+	Step          func(i, n int, sql string) // told as the statement starts
 }
 
 func mysqlNativeStatement(schema, table, alter string, mariadb bool) string {

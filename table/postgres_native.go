@@ -2,17 +2,12 @@ package table
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The native path on PostgreSQL: many ALTER TABLE clauses change only the
@@ -38,46 +33,60 @@ import (
 type pgNativeState struct {
 	file, toast int64            // relfilenodes (toast 0: none)
 	indexes     map[string]int64 // index name → relfilenode
+	// indexDefs is each index's definition from its USING on, with its
+	// tablespace when not the default.
+	indexDefs   map[string]string
 	constraints map[uint32]pgNativeConstraint
-	notNull     map[int16]bool // attnum → attnotnull
+	notNull     map[int16]bool   // attnum → attnotnull
+	columns     map[int16]string // attnum → its name, quoted
 }
 
 type pgNativeConstraint struct {
-	name      string
-	kind      string // contype
-	validated bool
+	name                 string
+	kind                 string // contype
+	validated            bool
+	def                  string // pg_get_constraintdef
+	index                string // the index it uses (unique, primary key), else ""
+	deferrable, deferred bool
 }
 
 func readPgNativeState(ctx context.Context, tx pgx.Tx, rel string) (*pgNativeState, error) {
-	s := &pgNativeState{indexes: map[string]int64{}, constraints: map[uint32]pgNativeConstraint{}, notNull: map[int16]bool{}}
+	s := &pgNativeState{indexes: map[string]int64{}, indexDefs: map[string]string{}, constraints: map[uint32]pgNativeConstraint{},
+		notNull: map[int16]bool{}, columns: map[int16]string{}}
 	if err := tx.QueryRow(ctx, `SELECT c.relfilenode::bigint, coalesce(t.relfilenode, 0)::bigint FROM pg_class c
 		LEFT JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = $1::regclass`, rel).Scan(&s.file, &s.toast); err != nil {
 		return nil, fmt.Errorf("read %s: %w", rel, err)
 	}
-	rows, err := tx.Query(ctx, `SELECT ic.relname::text, ic.relfilenode::bigint FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+	rows, err := tx.Query(ctx, `SELECT ic.relname::text, ic.relfilenode::bigint,
+			substring(pg_get_indexdef(i.indexrelid) FROM ' USING .*$')
+			|| coalesce(' TABLESPACE ' || quote_ident((SELECT spcname FROM pg_tablespace WHERE oid = ic.reltablespace)), '')
+		FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
 		WHERE i.indrelid = $1::regclass`, rel)
 	if err != nil {
 		return nil, fmt.Errorf("read the indexes of %s: %w", rel, err)
 	}
 	for rows.Next() {
-		var n string
+		var n, def string
 		var f int64
-		if err := rows.Scan(&n, &f); err != nil {
+		if err := rows.Scan(&n, &f, &def); err != nil {
 			return nil, fmt.Errorf("read the indexes of %s: %w", rel, err)
 		}
-		s.indexes[n] = f
+		s.indexes[n], s.indexDefs[n] = f, def
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the indexes of %s: %w", rel, err)
 	}
-	rows, err = tx.Query(ctx, `SELECT oid, conname::text, contype::text, convalidated FROM pg_constraint WHERE conrelid = $1::regclass`, rel)
+	rows, err = tx.Query(ctx, `SELECT c.oid, c.conname::text, c.contype::text, c.convalidated, pg_get_constraintdef(c.oid),
+			coalesce(ic.relname::text, ''), c.condeferrable, c.condeferred
+		FROM pg_constraint c LEFT JOIN pg_class ic ON ic.oid = c.conindid AND c.contype IN ('p', 'u')
+		WHERE c.conrelid = $1::regclass`, rel)
 	if err != nil {
 		return nil, fmt.Errorf("read the constraints of %s: %w", rel, err)
 	}
 	for rows.Next() {
 		var oid uint32
 		var c pgNativeConstraint
-		if err := rows.Scan(&oid, &c.name, &c.kind, &c.validated); err != nil {
+		if err := rows.Scan(&oid, &c.name, &c.kind, &c.validated, &c.def, &c.index, &c.deferrable, &c.deferred); err != nil {
 			return nil, fmt.Errorf("read the constraints of %s: %w", rel, err)
 		}
 		s.constraints[oid] = c
@@ -85,17 +94,18 @@ func readPgNativeState(ctx context.Context, tx pgx.Tx, rel string) (*pgNativeSta
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the constraints of %s: %w", rel, err)
 	}
-	rows, err = tx.Query(ctx, `SELECT attnum, attnotnull FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, rel)
+	rows, err = tx.Query(ctx, `SELECT attnum, attnotnull, quote_ident(attname) FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, rel)
 	if err != nil {
 		return nil, fmt.Errorf("read the columns of %s: %w", rel, err)
 	}
 	for rows.Next() {
 		var n int16
 		var nn bool
-		if err := rows.Scan(&n, &nn); err != nil {
+		var name string
+		if err := rows.Scan(&n, &nn, &name); err != nil {
 			return nil, fmt.Errorf("read the columns of %s: %w", rel, err)
 		}
-		s.notNull[n] = nn
+		s.notNull[n], s.columns[n] = nn, name
 	}
 	return s, rows.Err()
 }
@@ -123,8 +133,8 @@ func pgNativeWhy(before, after *pgNativeState, rename func(string) string) strin
 	for oid, c := range after.constraints {
 		b, ok := before.constraints[oid]
 		switch {
-		case !ok && c.kind == "c" && !c.validated:
-			// CHECK … NOT VALID: checked on later writes only.
+		case !ok && (c.kind == "c" || c.kind == "f") && !c.validated:
+			// CHECK or FOREIGN KEY … NOT VALID: checked on later writes only.
 		case !ok:
 			cons = append(cons, "it adds constraint "+rename(c.name)+", which reads the table (or another) to validate it")
 		case c.validated && !b.validated:
@@ -140,110 +150,4 @@ func pgNativeWhy(before, after *pgNativeState, rename func(string) string) strin
 		}
 	}
 	return strings.Join(why, "; ")
-}
-
-// pgValidateClause finds a VALIDATE CONSTRAINT (or the words in a literal:
-// then osc copies, needlessly but safely).
-var pgValidateClause = regexp.MustCompile(`(?i)\bVALIDATE\s+CONSTRAINT\b`)
-
-// PostgresNativeStatements returns the statements that carry out the
-// --alter natively, or nil and why not. It changes nothing: the probe on the
-// scratch table runs in a transaction it rolls back.
-func PostgresNativeStatements(ctx context.Context, pool *pgxpool.Pool, in *PostgresInspection, alter string, lockTimeout time.Duration) (stmts []string, why string, err error) {
-	clauses := SplitPostgresAlter(alter)
-	if len(clauses) == 0 {
-		return nil, "", errors.New("the --alter is empty")
-	}
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return nil, "", fmt.Errorf("ask the server whether the --alter is metadata only: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	n := in.Names
-	orig, scratch := QuotePostgres(n.Schema, n.Table), QuotePostgres(n.Schema, n.Shadow)
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
-		return nil, "", fmt.Errorf("ask the server whether the --alter is metadata only: %w", err)
-	}
-	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", scratch, orig)); err != nil {
-		return nil, "", fmt.Errorf("create a scratch table (rolled back) to ask the server whether the --alter is metadata only: %w", err)
-	}
-	before, err := readPgNativeState(ctx, tx, scratch)
-	if err != nil {
-		return nil, "", err
-	}
-	for _, c := range clauses {
-		if pgValidateClause.MatchString(c) {
-			// The scratch table's constraints are all valid: validating one
-			// changes nothing there, and reads the whole table here.
-			return nil, "it validates a constraint, reading the table", nil
-		}
-		// The extended protocol runs exactly one statement.
-		if _, err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE "+scratch+" "+c, nil, nil, nil, nil).Close(); err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) {
-				return nil, "the server refuses it on a copy of the table's definition: " + pgErr.Message, nil
-			}
-			return nil, "", fmt.Errorf("ask the server whether the --alter is metadata only: %w", err)
-		}
-		stmts = append(stmts, "ALTER TABLE "+orig+" "+c)
-	}
-	after, err := readPgNativeState(ctx, tx, scratch)
-	if err != nil {
-		return nil, "", err
-	}
-	rename := func(name string) string {
-		if rest, ok := strings.CutPrefix(name, n.Shadow); ok {
-			return n.Table + rest
-		}
-		return name
-	}
-	if why := pgNativeWhy(before, after, rename); why != "" {
-		return nil, why, nil
-	}
-	return stmts, "", nil
-}
-
-// RunPostgresNative runs the statements (PostgresNativeStatements) in one
-// transaction. An attempt lasts about lockTimeout at most: lock_timeout
-// bounds each lock wait, and a deadline the attempt as a whole (a clause may wait
-// for several tables' locks, a foreign key's other table say, while holding
-// the table's); a lock timeout, a deadlock or the deadline is retried, up to
-// retries attempts in all.
-func RunPostgresNative(ctx context.Context, pool *pgxpool.Pool, stmts []string, lockTimeout time.Duration, retries int) error {
-	attempt := func() error {
-		// A quarter over the lock timeout: one lock wait ends by the
-		// server's lock_timeout, which says what held the lock.
-		actx, cancel := context.WithTimeoutCause(ctx, lockTimeout+lockTimeout/4, errNativeAttemptTimeout)
-		defer cancel()
-		err := runPostgresNativeOnce(actx, pool, stmts, lockTimeout)
-		if ctx.Err() == nil && errors.Is(context.Cause(actx), errNativeAttemptTimeout) && err != nil {
-			// Not the server's refusal (PostgresRefused): %v.
-			err = fmt.Errorf("%w (%v)", errNativeAttemptTimeout, err)
-		}
-		return err
-	}
-	return retryNative(ctx, retries, attempt, func(err error) bool {
-		return PostgresTransient(err) || errors.Is(err, errNativeAttemptTimeout)
-	})
-}
-
-// errNativeAttemptTimeout is the cause of an attempt that outlasted the lock
-// timeout.
-var errNativeAttemptTimeout = errors.New("the attempt outlasted the lock timeout")
-
-func runPostgresNativeOnce(ctx context.Context, pool *pgxpool.Pool, stmts []string, lockTimeout time.Duration) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
-		return err
-	}
-	for _, s := range stmts {
-		if _, err := tx.Conn().PgConn().ExecParams(ctx, s, nil, nil, nil, nil).Close(); err != nil {
-			return err
-		}
-	}
-	return tx.Commit(ctx)
 }

@@ -130,7 +130,7 @@ Flags:
 	fs.BoolVar(&o.cfg.Execute, "execute", false, "really migrate the table (default: dry run)")
 	fs.BoolVar(&o.noop, "noop", false, "dry run: inspect, create and alter the shadow table, report, drop it (the default)")
 	fs.StringVar(&o.cfg.Strategy, "strategy", engine.StrategyAuto, `how to alter the table: "auto" runs the ALTER natively where the server changes the table `+
-		`without copying it (MySQL/MariaDB ALGORITHM=INSTANT; PostgreSQL catalog-only clauses), under the cut-over's lock timeout and retries, and copies otherwise; "copy" always copies; "native" refuses what needs a copy`)
+		`without copying it (MySQL/MariaDB ALGORITHM=INSTANT; PostgreSQL catalog-only clauses, and unique, primary key, CHECK, FOREIGN KEY and SET NOT NULL in steps that do not hold writers), under the cut-over's lock timeout and retries, and copies otherwise; "copy" always copies; "native" refuses what needs a copy`)
 
 	// MySQL / MariaDB connection (gh-ost names).
 	fs.StringVar(&o.host, "host", "127.0.0.1", "MySQL: primary host")
