@@ -195,7 +195,9 @@ func (d *mysqlDialect) NewCopier() (engine.Copier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return copier.NewMySQL(d.db, plan), nil
+	c := copier.NewMySQL(d.db, plan)
+	c.PanicOnWarnings = d.conn.PanicOnWarnings
+	return c, nil
 }
 
 func (d *mysqlDialect) NewApplier() (engine.Applier, error) {
@@ -203,7 +205,9 @@ func (d *mysqlDialect) NewApplier() (engine.Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return apply.NewMySQL(d.db, plan), nil
+	a := apply.NewMySQL(d.db, plan)
+	a.PanicOnWarnings = d.conn.PanicOnWarnings
+	return a, nil
 }
 
 // NewChecksum returns the checksum of the original against the shadow,
@@ -217,6 +221,8 @@ func (d *mysqlDialect) NewChecksum() (engine.Checksum, error) {
 		LockTimeout: d.cfg.CutOverLockTimeout,
 		Retries:     d.cfg.CutOverRetries,
 		Log:         d.log,
+
+		PanicOnWarnings: d.conn.PanicOnWarnings,
 	})
 }
 

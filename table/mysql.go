@@ -35,6 +35,9 @@ type MySQLConn struct {
 	// connections and the binlog reader's); TLSFor fills in the host name
 	// to verify.
 	TLS *tls.Config
+	// PanicOnWarnings fails the migration when the copy or the applier
+	// makes the server warn (--panic-on-warnings, MySQLWarnings).
+	PanicOnWarnings bool
 }
 
 // TLSFor returns the TLS configuration for connecting to host (nil without
