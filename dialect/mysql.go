@@ -102,9 +102,8 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	if err := d.initiallyDrop(ctx); err != nil {
 		return err
 	}
-	inspect := table.InspectMySQLTable
+	opts := table.MySQLInspectOptions{Resume: d.cfg.Resume, DiscardForeignKeys: d.conn.DiscardForeignKeys}
 	if d.cfg.Resume {
-		inspect = table.InspectMySQLTableToResume
 		// After a swap the table is the altered one, which the refusals
 		// of what osc cannot migrate do not concern (an --alter may make
 		// what osc refuses to migrate, COMPRESSED columns say), and
@@ -120,7 +119,7 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 			return nil
 		}
 	}
-	insp, err := inspect(ctx, d.db, d.cfg.Schema, d.cfg.Table, d.cfg.Alter)
+	insp, err := table.InspectMySQL(ctx, d.db, d.cfg.Schema, d.cfg.Table, d.cfg.Alter, opts)
 	if err != nil {
 		return err
 	}
@@ -279,6 +278,7 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 			drop(plan.OldName, "old table")
 		} else {
 			d.log.Info("the original table is kept", "table", schema+"."+plan.OldName)
+			d.dropOldForeignKeys(ctx, schema, plan.OldName)
 		}
 		dropCheckpoint()
 		return errors.Join(errs...)

@@ -81,6 +81,7 @@ type options struct {
 	replicaServerID                uint32
 	timeZone                       string
 	panicOnWarnings                bool
+	discardForeignKeys             bool
 
 	dsn            string
 	maxRetainedWAL int64 // bytes (--max-retained-wal)
@@ -143,6 +144,7 @@ Flags:
 	fs.Uint32Var(&o.replicaServerID, "replica-server-id", 0, "MySQL: server_id osc uses to read the binlog (default: derived from the process id, in 1000000-1999999)")
 	o.tlsFlags = addMySQLTLSFlags(fs)
 	fs.BoolVar(&o.panicOnWarnings, "panic-on-warnings", false, "MySQL: abort the migration when the copy or an applied change makes the server warn (a value truncated or rounded on its way into the altered table)")
+	fs.BoolVar(&o.discardForeignKeys, "discard-foreign-keys", false, "MySQL: migrate a table with foreign keys of its own to a new table without them (the old table's are dropped after the cut-over)")
 	fs.StringVar(&o.timeZone, "time-zone", "", "MySQL: time zone in which the --alter converts values to and from TIMESTAMP, as a plain ALTER in a session with this time_zone would (default: the server's global time_zone)")
 
 	// PostgreSQL connection.
@@ -256,6 +258,10 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 		return nil, errors.New("--panic-on-warnings is for MySQL: PostgreSQL has no warnings for a value it changes on its way into a column; " +
 			"it fails on what does not fit (the migration fails with it), and rounds a numeric's scale or a timestamp's precision silently, as the plain ALTER does")
 	}
+	if o.discardForeignKeys && fs.Changed("dsn") {
+		return nil, errors.New("--discard-foreign-keys is for MySQL: on PostgreSQL osc carries the table's foreign keys to the new table " +
+			"(drop one in the --alter to lose it)")
+	}
 	if o.mysqlTLS != nil && fs.Changed("dsn") {
 		return nil, errors.New("--ssl is for MySQL; for PostgreSQL set sslmode (and sslrootcert, sslcert, sslkey) in --dsn")
 	}
@@ -345,6 +351,7 @@ func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
 	return dialect.NewMySQL(o.cfg, table.MySQLConn{
 		Host: o.host, Port: o.port, User: o.user, Password: password, ReplicaServerID: o.replicaServerID,
 		TimeZone: o.timeZone, TLS: o.mysqlTLS, PanicOnWarnings: o.panicOnWarnings,
+		DiscardForeignKeys: o.discardForeignKeys,
 	}, log)
 }
 
