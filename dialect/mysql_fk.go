@@ -6,21 +6,19 @@ import (
 	"osc/table"
 )
 
-// dropOldForeignKeys drops, with --discard-foreign-keys, the foreign keys of
-// the old table kept after the cut-over: they would go on checking the
+// dropOldForeignKeys drops the foreign keys of the old table kept after the
+// cut-over (a table with foreign keys migrates only when the --alter drops
+// them or with --discard-foreign-keys): they would go on checking the
 // parent's deletes and updates against the old table's rows. The migration
 // is done by then, so a failure is a warning that gives the statement to
 // run.
 func (d *mysqlDialect) dropOldForeignKeys(ctx context.Context, schema, old string) {
-	if !d.conn.DiscardForeignKeys {
-		return
-	}
 	names, err := table.DropMySQLForeignKeys(ctx, d.db, schema, old, d.cfg.CutOverLockTimeout, d.cfg.CutOverRetries)
 	if err != nil {
 		d.log.Warn("the old table keeps its foreign keys, which check the parent's deletes and updates against its rows: " + err.Error())
 		return
 	}
 	if len(names) > 0 {
-		d.log.Info("dropped the old table's foreign keys (--discard-foreign-keys)", "table", schema+"."+old, "foreign keys", names)
+		d.log.Info("dropped the old table's foreign keys", "table", schema+"."+old, "foreign keys", names)
 	}
 }

@@ -422,10 +422,6 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if err := checkMySQLTriggers(ctx, db, schema, name); err != nil {
 		return nil, err
 	}
-	fks, err := checkMySQLForeignKeys(ctx, db, schema, name, o.DiscardForeignKeys)
-	if err != nil {
-		return nil, err
-	}
 	t, colls, err := readMySQLColumns(ctx, db, schema, name)
 	if err != nil {
 		return nil, err
@@ -457,6 +453,10 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 		return nil, fmt.Errorf("read sql_mode: %w", err)
 	}
 	a, err := ParseMySQLAlter(name, alter, sqlMode)
+	if err != nil {
+		return nil, err
+	}
+	fks, err := checkMySQLForeignKeys(ctx, db, schema, name, a.DroppedForeignKeys, o.DiscardForeignKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -692,9 +692,12 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 			return nil, fmt.Errorf("carry AUTO_INCREMENT over to the shadow table: %w", err)
 		}
 	}
-	// The server judges the --alter: osc runs it as given.
-	if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
-		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
+	// The server judges the --alter: osc runs it as given, but for the
+	// foreign keys it drops, which the shadow does not have.
+	if in.Alter.ShadowText != "" {
+		if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.ShadowText); err != nil {
+			return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
+		}
 	}
 	if in.Alter.unread != nil {
 		return nil, in.Alter.unread

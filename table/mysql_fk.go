@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -85,11 +86,12 @@ func readMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, 
 // checkMySQLForeignKeys refuses a table that foreign keys reference (after
 // the swap they would reference the old table, renamed: InnoDB follows a
 // RENAME), naming the statements that drop those keys first and add them
-// back after; and a table with foreign keys of its own unless discard
-// (--discard-foreign-keys: the new table has none), or, whatever discard
-// says, when one of them cascades. It returns what the migration does with
-// the table's own foreign keys, for the preflight report ("" for none).
-func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, discard bool) (string, error) {
+// back after; and a table with foreign keys of its own that the --alter does
+// not drop, unless discard (--discard-foreign-keys: the new table has none),
+// or, whatever the --alter and discard say, when one of them cascades. It
+// returns what the migration does with the table's own foreign keys, for the
+// preflight report ("" for none).
+func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, dropped []MySQLDroppedForeignKey, discard bool) (string, error) {
 	own, err := readMySQLForeignKeys(ctx, db, schema, name, false)
 	if err != nil {
 		return "", fmt.Errorf("read foreign keys of %s.%s: %w", schema, name, err)
@@ -118,13 +120,21 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 			"its table under a lock, unless run after SET SESSION foreign_key_checks = 0); or run a plain ALTER TABLE",
 			schema, name, strings.Join(names, ", "), strings.Join(drop, " "), strings.Join(add, " "))
 	}
+	for _, d := range dropped {
+		if !d.IfExists && !slices.ContainsFunc(own, func(f MySQLForeignKey) bool { return strings.EqualFold(f.Name, d.Name) }) {
+			return "", fmt.Errorf("the --alter drops foreign key %s, which table %s.%s does not have (a plain ALTER TABLE fails on it)", d.Name, schema, name)
+		}
+	}
 	if len(own) == 0 {
 		return "", nil
 	}
-	var names, cascading []string
+	var names, kept, cascading []string
 	for _, f := range own {
 		desc := fmt.Sprintf("%s referencing %s.%s", f.Name, f.RefSchema, f.RefTable)
 		names = append(names, desc)
+		if !slices.ContainsFunc(dropped, func(d MySQLDroppedForeignKey) bool { return strings.EqualFold(f.Name, d.Name) }) {
+			kept = append(kept, desc)
+		}
 		if f.cascades() {
 			cascading = append(cascading, fmt.Sprintf("%s (ON DELETE %s ON UPDATE %s)", desc, f.OnDelete, f.OnUpdate))
 		}
@@ -134,14 +144,22 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 			"without a row event in the binlog, so osc would never see them, and the new table would keep rows the table lost; "+
 			"run a plain ALTER TABLE, or make them RESTRICT first", schema, name, strings.Join(cascading, ", "))
 	}
-	if !discard {
+	how := "dropped by the --alter"
+	switch {
+	case len(kept) > 0 && !discard:
 		return "", fmt.Errorf("table %s.%s has foreign keys (%s); osc does not carry foreign keys to the new table yet: "+
-			"drop them first, or run with --discard-foreign-keys to migrate it without them (the new table has no foreign keys, "+
-			"the old one's are dropped after the cut-over), or run a plain ALTER TABLE", schema, name, strings.Join(names, ", "))
+			"drop them first (or in the --alter: DROP FOREIGN KEY), or run with --discard-foreign-keys to migrate it without them "+
+			"(the new table has no foreign keys, the old one's are dropped after the cut-over), or run a plain ALTER TABLE",
+			schema, name, strings.Join(kept, ", "))
+	case len(kept) > 0:
+		how = "discarded (--discard-foreign-keys)"
 	}
-	return fmt.Sprintf("discarded (--discard-foreign-keys): the new table has none of %s; those of the old table are dropped after the cut-over "+
-		"(metadata only, each attempt waiting at most the cut-over's lock timeout for the parent's lock); "+
-		"an --alter the server does in place, without a copy, keeps them", strings.Join(names, ", ")), nil
+	report := fmt.Sprintf("%s: the new table has none of %s; those of the old table are dropped after the cut-over "+
+		"(metadata only, each attempt waiting at most the cut-over's lock timeout for the parent's lock)", how, strings.Join(names, ", "))
+	if len(kept) > 0 {
+		report += "; an --alter the server does in place, without a copy, keeps them"
+	}
+	return report, nil
 }
 
 // DropMySQLForeignKeys drops every foreign key of schema.name: after a
@@ -183,4 +201,29 @@ func DropMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, 
 		return nil, fmt.Errorf("drop the foreign keys of %s.%s (%s): %w; run it yourself: %s", schema, name, strings.Join(names, ", "), err, stmt)
 	}
 	return names, nil
+}
+
+// MySQLDroppedForeignKey is a DROP FOREIGN KEY [IF EXISTS] name clause.
+type MySQLDroppedForeignKey struct {
+	Name     string
+	IfExists bool
+}
+
+// droppedForeignKey reads a DROP FOREIGN KEY [IF EXISTS] name clause.
+func droppedForeignKey(c sqlClause) (MySQLDroppedForeignKey, bool) {
+	t := c.toks
+	if len(t) < 4 || !t[0].is("DROP") || !t[1].is("FOREIGN") || !t[2].is("KEY") {
+		return MySQLDroppedForeignKey{}, false
+	}
+	var d MySQLDroppedForeignKey
+	i := 3
+	if len(t) > 5 && t[3].is("IF") && t[4].is("EXISTS") {
+		i, d.IfExists = 5, true
+	}
+	if len(t) != i+1 {
+		return MySQLDroppedForeignKey{}, false
+	}
+	name, ok := t[i].ident()
+	d.Name = name
+	return d, ok
 }
