@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"database/sql"
@@ -738,6 +739,12 @@ func (s *MySQLSource) classify(defaultSchema, query string) myQueryKind {
 		// CREATE OR REPLACE TABLE drops the table it names.
 		orReplace := len(toks) > 2 && strings.EqualFold(toks[1].text, "OR") && strings.EqualFold(toks[2].text, "REPLACE")
 		verb, object := strings.ToUpper(toks[0].text), myObjectKind(toks)
+		// osc's own ALTER of the shadow (the cut-over adds the carried
+		// foreign keys to it) may name a column like the table.
+		if schema, name, ok := myAlterTarget(toks); ok && s.plan.Shadow != nil && strings.EqualFold(name, s.plan.Shadow.Name) &&
+			strings.EqualFold(cmp.Or(schema, defaultSchema), s.plan.Source.Schema) {
+			return myQueryOther
+		}
 		if myDDLOnTable(verb, object, orReplace) {
 			kind = myQueryDDL
 			if verb == "CREATE" {

@@ -71,3 +71,30 @@ func myOnTarget(toks []myToken, kind string) []myToken {
 	}
 	return toks
 }
+
+// myAlterTarget returns the table an ALTER [ONLINE] [IGNORE] TABLE [IF
+// EXISTS] [schema.]name statement alters ("" schema: the default one), or
+// ok false for another statement.
+func myAlterTarget(toks []myToken) (schema, name string, ok bool) {
+	if len(toks) == 0 || toks[0].quoted || !strings.EqualFold(toks[0].text, "ALTER") {
+		return "", "", false
+	}
+	i := 1
+	for i < len(toks) && !toks[i].quoted && (strings.EqualFold(toks[i].text, "ONLINE") || strings.EqualFold(toks[i].text, "IGNORE")) {
+		i++
+	}
+	if i >= len(toks) || toks[i].quoted || !strings.EqualFold(toks[i].text, "TABLE") {
+		return "", "", false
+	}
+	i++
+	if i+1 < len(toks) && !toks[i].quoted && strings.EqualFold(toks[i].text, "IF") && strings.EqualFold(toks[i+1].text, "EXISTS") {
+		i += 2
+	}
+	if i >= len(toks) || toks[i].punct {
+		return "", "", false
+	}
+	if i+2 < len(toks) && toks[i+1].punct && toks[i+1].text == "." && !toks[i+2].punct {
+		return toks[i].text, toks[i+2].text, true
+	}
+	return "", toks[i].text, true
+}

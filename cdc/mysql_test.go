@@ -354,6 +354,11 @@ func TestMySQLClassify(t *testing.T) {
 		{"db", "RENAME TABLE t2 TO t3", myQueryOther},
 		{"db", "CREATE OR REPLACE TEMPORARY TABLE t (id INT)", myQueryDDL},
 		{"db", "ALTER ONLINE IGNORE TABLE t ADD x INT", myQueryDDL},
+		// osc's own ALTER of the shadow at the cut-over, whose column may be named like the table.
+		{"x", "ALTER TABLE `db`.`_t_gho` ADD CONSTRAINT `_fk` FOREIGN KEY (`t`) REFERENCES `db`.`p` (`id`)", myQueryOther},
+		{"db", "ALTER TABLE _t_gho ADD CONSTRAINT fk FOREIGN KEY (t) REFERENCES p (id)", myQueryOther},
+		{"other", "ALTER TABLE _t_gho ADD CONSTRAINT fk FOREIGN KEY (t) REFERENCES db.t (id)", myQueryDDL},
+		{"db", "ALTER TABLE t2 ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES t (id)", myQueryDDL},
 	} {
 		if got := s.classify(c.schema, c.query); got != c.want {
 			t.Errorf("classify(%q, %q) = %d, want %d", c.schema, c.query, got, c.want)

@@ -30,6 +30,10 @@ type MySQLOptions struct {
 	LockTimeout time.Duration
 	Retries     int // attempts in all
 	Log         *slog.Logger
+
+	// ForeignKeys are the ADD clauses of the table's foreign keys, carried
+	// to the shadow under ForeignKeyNames once it is drained (mysql_fk.go).
+	ForeignKeys, ForeignKeyNames []string
 }
 
 // errAttempt marks a failure worth another attempt (a wait that timed out).
@@ -168,8 +172,10 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 		return false, retryable(fmt.Errorf("create sentry table %s: %w", o.Old, err))
 	}
 	// From here on, a failure leaves nothing behind: the rename is stopped
-	// first, then the lock released, then the sentry dropped.
+	// first, then the carried foreign keys dropped, then the lock released,
+	// then the sentry dropped.
 	var renameDone chan error
+	carried := false
 	defer func() {
 		if swapped || err == nil {
 			return
@@ -183,6 +189,11 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 				}
 				err = fmt.Errorf("%w (after: %v)", serr, err)
 				return
+			}
+		}
+		if carried {
+			if ferr := dropMySQLForeignKeys(bg, db, o, secs); ferr != nil {
+				err = fmt.Errorf("%w (after: %v)", ferr, err)
 			}
 		}
 		if _, uerr := a.ExecContext(bg, "UNLOCK TABLES"); uerr != nil {
@@ -209,6 +220,10 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 			return false, fmt.Errorf("%w: drain not done within %s: %v", errAttempt, o.LockTimeout, err)
 		}
 		return false, fmt.Errorf("drain under lock: %w", err)
+	}
+	if carried, err = addMySQLForeignKeys(ctx, db, o, secs); err != nil {
+		carried = true // a key added before the failure is dropped again
+		return false, err
 	}
 
 	renameDone = make(chan error, 1)

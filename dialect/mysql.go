@@ -233,6 +233,10 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 	if err := d.dropResumedSentry(ctx, plan); err != nil {
 		return err
 	}
+	fks, fkNames, err := d.carriedForeignKeys()
+	if err != nil {
+		return err
+	}
 	return cutover.MySQL(ctx, d.db, cutover.MySQLOptions{
 		Schema:      plan.Source.Schema,
 		Table:       plan.Source.Name,
@@ -241,6 +245,9 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 		LockTimeout: d.cfg.CutOverLockTimeout,
 		Retries:     d.cfg.CutOverRetries,
 		Log:         d.log,
+
+		ForeignKeys:     fks,
+		ForeignKeyNames: fkNames,
 	}, ready, drain)
 }
 

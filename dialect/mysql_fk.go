@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"context"
+	"fmt"
 
 	"osc/table"
 )
@@ -21,4 +22,26 @@ func (d *mysqlDialect) dropOldForeignKeys(ctx context.Context, schema, old strin
 	if len(names) > 0 {
 		d.log.Info("dropped the old table's foreign keys", "table", schema+"."+old, "foreign keys", names)
 	}
+}
+
+// carriedForeignKeys returns the ADD clauses and names of the foreign keys
+// the cut-over carries to the new table (table.MySQLInspection.ShadowForeignKeys).
+func (d *mysqlDialect) carriedForeignKeys() ([]string, []string, error) {
+	if d.insp == nil {
+		return nil, nil, nil
+	}
+	return d.insp.ShadowForeignKeys()
+}
+
+// dropShadowForeignKeys drops the foreign keys a killed run's cut-over added
+// to the shadow (osc's own table, which has none otherwise).
+func (d *mysqlDialect) dropShadowForeignKeys(ctx context.Context, schema, shadow string) error {
+	names, err := table.DropMySQLForeignKeys(ctx, d.db, schema, shadow, d.cfg.CutOverLockTimeout, d.cfg.CutOverRetries)
+	if err != nil {
+		return fmt.Errorf("the killed run's cut-over left foreign keys on the shadow table: %w", err)
+	}
+	if len(names) > 0 {
+		d.log.Info("dropped the foreign keys the killed run's cut-over added to the shadow", "table", schema+"."+shadow, "foreign keys", names)
+	}
+	return nil
 }

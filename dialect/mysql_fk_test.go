@@ -4,13 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"osc/engine"
 )
 
-// TestMySQLForeignKeysPreflight: a child table is refused without
-// --discard-foreign-keys, naming the flag; with it the inspection accepts the
-// table and the preflight report says what happens to its foreign keys.
+// TestMySQLForeignKeysPreflight: the preflight report says what happens to a
+// child table's foreign keys: carried under their planned names, or, with
+// --discard-foreign-keys, not.
 func TestMySQLForeignKeysPreflight(t *testing.T) {
 	const child, parent = "cov_fk_child", "cov_fk_parent"
 	db := mysqlTestDB(t, child, parent)
@@ -18,7 +19,10 @@ func TestMySQLForeignKeysPreflight(t *testing.T) {
 	mustExec(t, db, "CREATE TABLE "+child+" (id INT PRIMARY KEY, p INT, CONSTRAINT cov_fk_p FOREIGN KEY (p) REFERENCES "+parent+" (id)) ENGINE=InnoDB")
 	ctx := context.Background()
 	cfg := engine.Config{Schema: mysqlTestSchema, Table: child, Alter: "ADD COLUMN w INT"}
-	for _, discard := range []bool{false, true} {
+	for discard, want := range map[bool]string{
+		false: "carried: cov_fk_p as _cov_fk_p (InnoDB's names are schema-wide), added to the new table at the cut-over while writes are blocked",
+		true:  "the new table has none of cov_fk_p referencing osc_test.cov_fk_parent (--discard-foreign-keys)",
+	} {
 		conn := mysqlTestConn(t)
 		conn.DiscardForeignKeys = discard
 		dd, err := NewMySQL(cfg, conn, nil)
@@ -26,15 +30,8 @@ func TestMySQLForeignKeysPreflight(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := dd.(*mysqlDialect)
-		err = d.Inspect(ctx)
-		if !discard {
-			if err == nil || !strings.Contains(err.Error(), "or run with --discard-foreign-keys") {
-				t.Errorf("without --discard-foreign-keys: %v", err)
-			}
+		if err := d.Inspect(ctx); err != nil {
 			d.Close()
-			continue
-		}
-		if err != nil {
 			t.Fatal(err)
 		}
 		r, err := d.Preflight(ctx, 0)
@@ -42,8 +39,45 @@ func TestMySQLForeignKeysPreflight(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "discarded (--discard-foreign-keys): the new table has none of cov_fk_p referencing osc_test.cov_fk_parent"; !strings.Contains(r.ForeignKeys, want) {
-			t.Errorf("preflight foreign keys %q, want %q", r.ForeignKeys, want)
+		if !strings.Contains(r.ForeignKeys, want) || !strings.Contains(r.ForeignKeys, "those of the old table are dropped after the cut-over") {
+			t.Errorf("discard %v: preflight foreign keys %q, want %q", discard, r.ForeignKeys, want)
 		}
+	}
+}
+
+// TestMySQLResumeCarriedForeignKeys: a run killed in its cut-over after it
+// added the carried foreign keys to the shadow, before the swap, is resumed:
+// the foreign keys come off the shadow (they belong there only while writes
+// are blocked), and the shadow's definition is the saved one again.
+func TestMySQLResumeCarriedForeignKeys(t *testing.T) {
+	const name, parent = "rsmy_fk", "rsmy_fk_parent"
+	db := mysqlTestDB(t, name, parent)
+	shadow, changelog, _, ckp := rsmyNames(name)
+	mustExec(t, db, "CREATE TABLE "+parent+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY, p INT, CONSTRAINT rsmy_fk_p FOREIGN KEY (p) REFERENCES "+parent+" (id)) ENGINE=InnoDB")
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT", Execute: true, Version: "test"}
+	ck := &engine.Checkpoint{Version: "test", Alter: cfg.Alter, Position: rsmyBinlogPos(t, db), CopyDone: true, Saved: time.Now().UTC().Truncate(time.Second)}
+	rsmyKilled(t, cfg, ck)
+	mustExec(t, db, "SET SESSION foreign_key_checks = 0")
+	mustExec(t, db, "ALTER TABLE "+shadow+" ADD CONSTRAINT _rsmy_fk_p FOREIGN KEY (p) REFERENCES "+parent+" (id)")
+
+	cfg.Resume = true
+	d, err := rsmyDialect(t, cfg)
+	if err != nil {
+		t.Fatalf("Inspect with --resume: %v", err)
+	}
+	if _, _, err := d.Resume(context.Background()); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`,
+		mysqlTestSchema, shadow).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the shadow keeps %d foreign keys (err %v)", n, err)
+	}
+	if err := d.Cleanup(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if left := tablesExist(t, db, shadow, changelog, ckp); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

@@ -375,6 +375,9 @@ type MySQLInspection struct {
 	// ForeignKeys says what the migration does with the table's own
 	// foreign keys ("" when it has none), for the preflight report.
 	ForeignKeys string
+	// CarriedForeignKeys are the table's foreign keys the new table gets
+	// at the cut-over (ShadowForeignKeys).
+	CarriedForeignKeys []MySQLForeignKey
 }
 
 // MySQLInspectOptions are the choices that change what InspectMySQL accepts.
@@ -456,12 +459,12 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if err != nil {
 		return nil, err
 	}
-	fks, err := checkMySQLForeignKeys(ctx, db, schema, name, a.DroppedForeignKeys, o.DiscardForeignKeys)
+	fks, carried, err := checkMySQLForeignKeys(ctx, db, schema, name, a.DroppedForeignKeys, o.DiscardForeignKeys)
 	if err != nil {
 		return nil, err
 	}
 	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
-		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fks}, nil
+		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fks, CarriedForeignKeys: carried}, nil
 }
 
 // compressedColumns names the columns with MariaDB's COMPRESSED attribute,
@@ -701,6 +704,9 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	}
 	if in.Alter.unread != nil {
 		return nil, in.Alter.unread
+	}
+	if err := trialMySQLForeignKeys(ctx, db, ddl, schema, shadow, in); err != nil {
+		return nil, err
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
 		return nil, fmt.Errorf("create changelog table %s: %w", changelog, err)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MySQLForeignKey is a foreign key of a child table, as the server describes
@@ -18,11 +19,15 @@ type MySQLForeignKey struct {
 	RefSchema, RefTable string   // the parent
 	RefColumns          []string
 	OnUpdate, OnDelete  string // RESTRICT, NO ACTION, CASCADE, SET NULL, SET DEFAULT
+	// Shadow is the name it is carried under to the new table (a carried
+	// foreign key only): InnoDB's names are schema-wide, and the table
+	// keeps its own until it is the old table.
+	Shadow string
 }
 
 // Definition is the constraint's clause of an ALTER TABLE (or CREATE
-// TABLE): CONSTRAINT name FOREIGN KEY (…) REFERENCES parent (…) ON DELETE …
-// ON UPDATE ….
+// TABLE): CONSTRAINT name FOREIGN KEY (…) REFERENCES parent (…) [ON DELETE …]
+// [ON UPDATE …].
 func (f MySQLForeignKey) Definition() string {
 	quote := func(cols []string) string {
 		q := make([]string, len(cols))
@@ -31,8 +36,17 @@ func (f MySQLForeignKey) Definition() string {
 		}
 		return strings.Join(q, ", ")
 	}
-	return fmt.Sprintf("CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s) ON DELETE %s ON UPDATE %s",
-		QuoteMySQL(f.Name), quote(f.Columns), QuoteMySQL(f.RefSchema, f.RefTable), quote(f.RefColumns), f.OnDelete, f.OnUpdate)
+	def := fmt.Sprintf("CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s)", QuoteMySQL(f.Name), quote(f.Columns),
+		QuoteMySQL(f.RefSchema, f.RefTable), quote(f.RefColumns))
+	// RESTRICT is the default, and left out: MariaDB stores an explicit
+	// RESTRICT added under foreign_key_checks = 0 as NO ACTION.
+	if f.OnDelete != "RESTRICT" {
+		def += " ON DELETE " + f.OnDelete
+	}
+	if f.OnUpdate != "RESTRICT" {
+		def += " ON UPDATE " + f.OnUpdate
+	}
+	return def
 }
 
 // cascades reports whether a change to the parent changes the child's rows:
@@ -91,14 +105,14 @@ func readMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, 
 // or, whatever the --alter and discard say, when one of them cascades. It
 // returns what the migration does with the table's own foreign keys, for the
 // preflight report ("" for none).
-func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, dropped []MySQLDroppedForeignKey, discard bool) (string, error) {
+func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, dropped []MySQLDroppedForeignKey, discard bool) (string, []MySQLForeignKey, error) {
 	own, err := readMySQLForeignKeys(ctx, db, schema, name, false)
 	if err != nil {
-		return "", fmt.Errorf("read foreign keys of %s.%s: %w", schema, name, err)
+		return "", nil, fmt.Errorf("read foreign keys of %s.%s: %w", schema, name, err)
 	}
 	children, err := readMySQLForeignKeys(ctx, db, schema, name, true)
 	if err != nil {
-		return "", fmt.Errorf("read foreign keys referencing %s.%s: %w", schema, name, err)
+		return "", nil, fmt.Errorf("read foreign keys referencing %s.%s: %w", schema, name, err)
 	}
 	var ext []MySQLForeignKey // a self-reference is the table's own
 	for _, f := range children {
@@ -114,7 +128,7 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 			drop = append(drop, fmt.Sprintf("ALTER TABLE %s DROP FOREIGN KEY %s;", child, QuoteMySQL(f.Name)))
 			add = append(add, fmt.Sprintf("ALTER TABLE %s ADD %s;", child, f.Definition()))
 		}
-		return "", fmt.Errorf("table %s.%s is referenced by foreign keys (%s); after the cut-over they would reference the old table "+
+		return "", nil, fmt.Errorf("table %s.%s is referenced by foreign keys (%s); after the cut-over they would reference the old table "+
 			"(InnoDB moves a foreign key with the table it references when that is renamed), and osc cannot move them to the new one "+
 			"without rebuilding the child tables: drop them first, %s then migrate, and add them back, %s (an ADD checks every row of "+
 			"its table under a lock, unless run after SET SESSION foreign_key_checks = 0); or run a plain ALTER TABLE",
@@ -122,44 +136,111 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 	}
 	for _, d := range dropped {
 		if !d.IfExists && !slices.ContainsFunc(own, func(f MySQLForeignKey) bool { return strings.EqualFold(f.Name, d.Name) }) {
-			return "", fmt.Errorf("the --alter drops foreign key %s, which table %s.%s does not have (a plain ALTER TABLE fails on it)", d.Name, schema, name)
+			return "", nil, fmt.Errorf("the --alter drops foreign key %s, which table %s.%s does not have (a plain ALTER TABLE fails on it)", d.Name, schema, name)
 		}
 	}
 	if len(own) == 0 {
-		return "", nil
+		return "", nil, nil
 	}
-	var names, kept, cascading []string
+	var gone, cascading []string
+	var kept []MySQLForeignKey
 	for _, f := range own {
 		desc := fmt.Sprintf("%s referencing %s.%s", f.Name, f.RefSchema, f.RefTable)
-		names = append(names, desc)
-		if !slices.ContainsFunc(dropped, func(d MySQLDroppedForeignKey) bool { return strings.EqualFold(f.Name, d.Name) }) {
-			kept = append(kept, desc)
+		if slices.ContainsFunc(dropped, func(d MySQLDroppedForeignKey) bool { return strings.EqualFold(f.Name, d.Name) }) {
+			gone = append(gone, desc+" (dropped by the --alter)")
+		} else {
+			kept = append(kept, f)
 		}
 		if f.cascades() {
 			cascading = append(cascading, fmt.Sprintf("%s (ON DELETE %s ON UPDATE %s)", desc, f.OnDelete, f.OnUpdate))
 		}
 	}
 	if len(cascading) > 0 {
-		return "", fmt.Errorf("table %s.%s has foreign keys that change its rows when their parent changes (%s): InnoDB makes those changes "+
+		return "", nil, fmt.Errorf("table %s.%s has foreign keys that change its rows when their parent changes (%s): InnoDB makes those changes "+
 			"without a row event in the binlog, so osc would never see them, and the new table would keep rows the table lost; "+
 			"run a plain ALTER TABLE, or make them RESTRICT first", schema, name, strings.Join(cascading, ", "))
 	}
-	how := "dropped by the --alter"
-	switch {
-	case len(kept) > 0 && !discard:
-		return "", fmt.Errorf("table %s.%s has foreign keys (%s); osc does not carry foreign keys to the new table yet: "+
-			"drop them first (or in the --alter: DROP FOREIGN KEY), or run with --discard-foreign-keys to migrate it without them "+
-			"(the new table has no foreign keys, the old one's are dropped after the cut-over), or run a plain ALTER TABLE",
-			schema, name, strings.Join(kept, ", "))
-	case len(kept) > 0:
-		how = "discarded (--discard-foreign-keys)"
+	if discard {
+		for _, f := range kept {
+			gone = append(gone, fmt.Sprintf("%s referencing %s.%s (--discard-foreign-keys)", f.Name, f.RefSchema, f.RefTable))
+		}
+		kept = nil
 	}
-	report := fmt.Sprintf("%s: the new table has none of %s; those of the old table are dropped after the cut-over "+
-		"(metadata only, each attempt waiting at most the cut-over's lock timeout for the parent's lock)", how, strings.Join(names, ", "))
+	var parts []string
 	if len(kept) > 0 {
-		report += "; an --alter the server does in place, without a copy, keeps them"
+		var carried []string
+		for i := range kept {
+			f := &kept[i]
+			if f.RefSchema == schema && f.RefTable == name {
+				return "", nil, fmt.Errorf("table %s.%s has a foreign key that references itself (%s); osc does not carry those yet: "+
+					"drop it in the --alter (DROP FOREIGN KEY %s) or run with --discard-foreign-keys, and add it back after; or run a plain ALTER TABLE",
+					schema, name, f.Name, QuoteMySQL(f.Name))
+			}
+			if f.Shadow, err = planMySQLForeignKeyName(ctx, db, schema, name, f.Name); err != nil {
+				return "", nil, err
+			}
+			carried = append(carried, fmt.Sprintf("%s as %s", f.Name, f.Shadow))
+		}
+		parts = append(parts, fmt.Sprintf("carried: %s (InnoDB's names are schema-wide), added to the new table at the cut-over while "+
+			"writes are blocked, after the last change is applied, without checking its rows (foreign_key_checks = 0: they are the table's, "+
+			"which holds to them)", strings.Join(carried, ", ")))
 	}
-	return report, nil
+	if len(gone) > 0 {
+		parts = append(parts, "the new table has none of "+strings.Join(gone, ", "))
+	}
+	parts = append(parts, "those of the old table are dropped after the cut-over (metadata only, each attempt waiting at most the "+
+		"cut-over's lock timeout for the parent's lock)")
+	return strings.Join(parts, "; "), kept, nil
+}
+
+// planMySQLForeignKeyName returns the name a carried foreign key gets on the
+// new table, as pt-online-schema-change names it: with a leading underscore
+// added, or removed when it has one; refused when that name is taken in the
+// schema (but on table's shadow, where a killed run's cut-over may have left
+// it) or too long.
+func planMySQLForeignKeyName(ctx context.Context, db *sql.DB, schema, table, name string) (string, error) {
+	planned := "_" + name
+	if strings.HasPrefix(name, "_") {
+		planned = name[1:]
+	}
+	if utf8.RuneCountInString(planned) > mysqlMaxIdent {
+		return "", fmt.Errorf("foreign key %s: the name osc would carry it under to the new table, %s, exceeds MySQL's %d characters "+
+			"(foreign key names are schema-wide, so the new table cannot have the table's own): rename it first, or run with --discard-foreign-keys",
+			name, planned, mysqlMaxIdent)
+	}
+	shadow, _, _ := MySQLNames(table)
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS
+		WHERE CONSTRAINT_SCHEMA = ? AND CONSTRAINT_TYPE = 'FOREIGN KEY' AND CONSTRAINT_NAME = ? AND TABLE_NAME <> ?`,
+		schema, planned, shadow).Scan(&n); err != nil {
+		return "", fmt.Errorf("foreign key %s: look up the name %s: %w", name, planned, err)
+	}
+	if n > 0 {
+		return "", fmt.Errorf("foreign key %s: osc carries it to the new table as %s (foreign key names are schema-wide), "+
+			"and schema %s has a foreign key of that name: rename one of them first, or run with --discard-foreign-keys", name, planned, schema)
+	}
+	return planned, nil
+}
+
+// ShadowForeignKeys returns the clauses that add the carried foreign keys to
+// the shadow (CarriedForeignKeys, under their planned names, on the columns
+// the --alter gives their columns), and their names. A foreign key whose
+// column the --alter drops is refused: the plain ALTER fails there too.
+func (in *MySQLInspection) ShadowForeignKeys() (clauses, names []string, err error) {
+	for _, f := range in.CarriedForeignKeys {
+		g := f
+		g.Name = f.Shadow
+		g.Columns = make([]string, len(f.Columns))
+		for i, c := range f.Columns {
+			if g.Columns[i] = in.Alter.ShadowName(c); g.Columns[i] == "" {
+				return nil, nil, fmt.Errorf("the --alter drops column %s, which foreign key %s uses (a plain ALTER TABLE fails on it): "+
+					"drop the foreign key too (DROP FOREIGN KEY %s)", c, f.Name, QuoteMySQL(f.Name))
+			}
+		}
+		clauses = append(clauses, "ADD "+g.Definition())
+		names = append(names, f.Shadow)
+	}
+	return clauses, names, nil
 }
 
 // DropMySQLForeignKeys drops every foreign key of schema.name: after a
@@ -226,4 +307,99 @@ func droppedForeignKey(c sqlClause) (MySQLDroppedForeignKey, bool) {
 	name, ok := t[i].ident()
 	d.Name = name
 	return d, ok
+}
+
+// trialMySQLForeignKeys adds the carried foreign keys to the freshly altered
+// shadow and drops them again, so that one the --alter breaks (a column whose
+// type no longer matches the parent's, an index it needs dropped) fails now,
+// with the server's error, as the plain ALTER would, and not at the
+// cut-over. The shadow keeps no foreign key while rows are copied: a parent's
+// delete would be checked against shadow rows the applier has not yet
+// deleted. An index the server makes for a foreign key (the --alter dropped
+// the one it used) would outlive the trial, and the plain ALTER refuses to
+// drop it: refused too.
+func trialMySQLForeignKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession, schema, shadow string, in *MySQLInspection) error {
+	clauses, names, err := in.ShadowForeignKeys()
+	if err != nil || len(clauses) == 0 {
+		return err
+	}
+	if err := recreateMySQLForeignKeyIndexes(ctx, db, ddl, schema, shadow, in); err != nil {
+		return err
+	}
+	before, err := readMySQLIndexes(ctx, db, schema, shadow)
+	if err != nil {
+		return err
+	}
+	if err := ddl.exec(ctx, "SET SESSION foreign_key_checks = 0"); err != nil {
+		return fmt.Errorf("carry foreign keys: %w", err)
+	}
+	q := QuoteMySQL(schema, shadow)
+	if err := ddl.exec(ctx, "ALTER TABLE "+q+" "+strings.Join(clauses, ", ")); err != nil {
+		return fmt.Errorf("the table's foreign keys do not fit the altered table (%s): %w", strings.Join(names, ", "), err)
+	}
+	drops := make([]string, len(names))
+	for i, n := range names {
+		drops[i] = "DROP FOREIGN KEY " + QuoteMySQL(n)
+	}
+	if err := ddl.exec(ctx, "ALTER TABLE "+q+" "+strings.Join(drops, ", ")); err != nil {
+		return fmt.Errorf("carry foreign keys: drop them from the shadow again: %w", err)
+	}
+	after, err := readMySQLIndexes(ctx, db, schema, shadow)
+	if err != nil {
+		return err
+	}
+	for _, ix := range after {
+		if !slices.ContainsFunc(before, func(b MySQLIndex) bool { return b.Name == ix.Name }) {
+			return fmt.Errorf("the --alter drops the index one of the table's foreign keys needs (the server would make %s for it; "+
+				"a plain ALTER TABLE refuses to drop it): drop the foreign key too, or keep the index", ix.Name)
+		}
+	}
+	return nil
+}
+
+// recreateMySQLForeignKeyIndexes makes again, on the empty shadow, each plain
+// index (not unique, B-tree, whole columns, no comment, not ignored) on
+// exactly a carried foreign key's columns. The index the server made for a
+// foreign key is marked as made for it, and CREATE TABLE … LIKE keeps the
+// mark: MariaDB then replaces such an index by a new one named after the
+// next foreign key added on those columns, which at the cut-over would build
+// an index on the whole table while writes are blocked, and would rename it.
+// An index made by ADD INDEX carries no mark, and is used as it is.
+func recreateMySQLForeignKeyIndexes(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession, schema, shadow string, in *MySQLInspection) error {
+	indexes, err := readMySQLIndexes(ctx, db, schema, shadow)
+	if err != nil {
+		return err
+	}
+	var redo []string
+	for _, f := range in.CarriedForeignKeys {
+		cols := make([]string, len(f.Columns))
+		for i, c := range f.Columns {
+			cols[i] = in.Alter.ShadowName(c)
+		}
+		for _, ix := range indexes {
+			if ix.Primary || ix.Unique || ix.Ignored || len(ix.Columns) != len(cols) || slices.ContainsFunc(ix.SubParts, func(n int) bool { return n != 0 }) ||
+				!slices.EqualFunc(ix.Columns, cols, strings.EqualFold) || slices.Contains(redo, ix.Name) {
+				continue
+			}
+			var typ, comment string
+			if err := db.QueryRowContext(ctx, `SELECT MAX(INDEX_TYPE), MAX(INDEX_COMMENT) FROM information_schema.STATISTICS
+				WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = ?`, schema, shadow, ix.Name).Scan(&typ, &comment); err != nil {
+				return fmt.Errorf("read index %s of %s: %w", ix.Name, shadow, err)
+			}
+			if typ != "BTREE" || comment != "" {
+				continue
+			}
+			quoted := make([]string, len(ix.Columns))
+			for i, c := range ix.Columns {
+				quoted[i] = QuoteMySQL(c)
+			}
+			redo = append(redo, ix.Name)
+			stmt := fmt.Sprintf("ALTER TABLE %s DROP INDEX %s, ADD INDEX %s (%s)", QuoteMySQL(schema, shadow), QuoteMySQL(ix.Name),
+				QuoteMySQL(ix.Name), strings.Join(quoted, ", "))
+			if err := ddl.exec(ctx, stmt); err != nil {
+				return fmt.Errorf("carry foreign keys: make index %s again: %w", ix.Name, err)
+			}
+		}
+	}
+	return nil
 }
