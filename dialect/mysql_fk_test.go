@@ -39,7 +39,8 @@ func TestMySQLForeignKeysPreflight(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(r.ForeignKeys, want) || !strings.Contains(r.ForeignKeys, "those of the old table are dropped after the cut-over") {
+		if !strings.Contains(r.ForeignKeys, want) || !strings.Contains(r.ForeignKeys, "those of the old table are dropped after the cut-over") ||
+			!strings.Contains(r.ForeignKeys, "writes to osc_test.cov_fk_parent wait too") {
 			t.Errorf("discard %v: preflight foreign keys %q, want %q", discard, r.ForeignKeys, want)
 		}
 	}

@@ -188,8 +188,18 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 	if len(gone) > 0 {
 		parts = append(parts, "the new table has none of "+strings.Join(gone, ", "))
 	}
+	parents := map[string]bool{}
+	var parentNames []string
+	for _, f := range own {
+		if p := f.RefSchema + "." + f.RefTable; !parents[p] {
+			parents[p] = true
+			parentNames = append(parentNames, p)
+		}
+	}
 	parts = append(parts, "those of the old table are dropped after the cut-over (metadata only, each attempt waiting at most the "+
-		"cut-over's lock timeout for the parent's lock)")
+		"cut-over's lock timeout for the parent's lock)",
+		fmt.Sprintf("while the checksum and the cut-over lock the table, writes to %s wait too (LOCK TABLES on a child locks the tables its foreign keys reference)",
+			strings.Join(parentNames, ", ")))
 	return strings.Join(parts, "; "), kept, nil
 }
 
