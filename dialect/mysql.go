@@ -248,6 +248,7 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 
 		ForeignKeys:     fks,
 		ForeignKeyNames: fkNames,
+		Triggers:        d.carriedTriggers(),
 	}, ready, drain)
 }
 
@@ -286,6 +287,7 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 		} else {
 			d.log.Info("the original table is kept", "table", schema+"."+plan.OldName)
 			d.dropOldForeignKeys(ctx, schema, plan.OldName)
+			d.dropOldTriggers(ctx, schema, plan.OldName)
 		}
 		dropCheckpoint()
 		return errors.Join(errs...)

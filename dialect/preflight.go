@@ -103,8 +103,8 @@ func (d *mysqlDialect) Preflight(ctx context.Context, sample time.Duration) (*en
 	p := probe.NewMySQL(d.db, d.conn, schema, "", d.serverID(), d.log)
 	defer p.Close()
 	r.Replicas = p.Replicas(ctx)
-	if d.insp != nil && d.insp.ForeignKeys != "" {
-		r.ForeignKeys = d.insp.ForeignKeys
+	if d.insp != nil {
+		r.ForeignKeys, r.Triggers = d.insp.ForeignKeys, d.insp.Triggers
 	}
 	return r, nil
 }

@@ -39,6 +39,9 @@ type Preflight struct {
 	// ForeignKeys says what the migration does with the table's foreign
 	// keys and what that locks ("": nothing to say).
 	ForeignKeys string
+	// Triggers says what the migration does with the table's triggers
+	// ("": nothing to say).
+	Triggers string
 	// Unread holds, by the report's line ("writes now", "transactions",
 	// "change log", "replicas"), why the server did not tell (a missing
 	// privilege, say): the report says so on that line.
@@ -146,6 +149,9 @@ func (r *Preflight) text(cfg Config, table string) string {
 	if r.ForeignKeys != "" {
 		line("foreign keys", "%s", r.ForeignKeys)
 	}
+	if r.Triggers != "" {
+		line("triggers", "%s", r.Triggers)
+	}
 	line("locks", "the checksum and the cut-over each block writes at most %s per attempt, up to %d attempts",
 		cfg.CutOverLockTimeout, cfg.CutOverRetries)
 	return b.String()
@@ -167,6 +173,7 @@ type preflightJSON struct {
 		Retention           string            `json:"change_log_retention"`
 		Replicas            []string          `json:"replicas"`
 		ForeignKeys         string            `json:"foreign_keys,omitempty"`
+		Triggers            string            `json:"triggers,omitempty"`
 		LockTimeoutSeconds  float64           `json:"lock_timeout_seconds"`
 		LockAttempts        int               `json:"lock_attempts"`
 		NeedsFreeBytes      int64             `json:"needs_free_bytes"`
@@ -200,7 +207,7 @@ func (r *Preflight) json(cfg Config, table string) string {
 		p.Transactions = append(p.Transactions, transactionJSON{ID: t.ID, Who: t.Who, AgeSeconds: t.Age.Seconds(), Holds: t.Holds})
 	}
 	p.Replicas = append([]string{}, r.Replicas...)
-	p.ForeignKeys = r.ForeignKeys
+	p.ForeignKeys, p.Triggers = r.ForeignKeys, r.Triggers
 	p.LockTimeoutSeconds, p.LockAttempts = cfg.CutOverLockTimeout.Seconds(), cfg.CutOverRetries
 	p.NeedsFreeBytes, p.NeedsChangeLogBytes = r.DataBytes+r.IndexBytes, r.DataBytes
 	p.Unread = r.Unread

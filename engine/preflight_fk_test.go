@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// TestPreflightForeignKeys: the report has a foreign keys line only when the
-// dialect says something about them, in the text and the JSON.
+// TestPreflightForeignKeys: the report has a foreign keys line (and a
+// triggers line) only when the dialect says something about them, in the
+// text and the JSON.
 func TestPreflightForeignKeys(t *testing.T) {
 	cfg := Config{CutOverLockTimeout: 3 * time.Second, CutOverRetries: 60}
 	r := testPreflight()
@@ -19,6 +20,13 @@ func TestPreflightForeignKeys(t *testing.T) {
 		t.Errorf("report lacks %q:\n%s", want, got)
 	}
 	if got, want := r.json(cfg, "d.t"), `"foreign_keys":"discarded (--discard-foreign-keys): the new table has none of fk"`; !strings.Contains(got, want) {
+		t.Errorf("JSON lacks %q: %s", want, got)
+	}
+	r.Triggers = "carried: trg as _trg"
+	if got, want := r.text(cfg, "d.t"), "  triggers:      carried: trg as _trg\n"; !strings.Contains(got, want) {
+		t.Errorf("report lacks %q:\n%s", want, got)
+	}
+	if got, want := r.json(cfg, "d.t"), `"triggers":"carried: trg as _trg"`; !strings.Contains(got, want) {
 		t.Errorf("JSON lacks %q: %s", want, got)
 	}
 }

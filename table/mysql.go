@@ -378,6 +378,11 @@ type MySQLInspection struct {
 	// CarriedForeignKeys are the table's foreign keys the new table gets
 	// at the cut-over (ShadowForeignKeys).
 	CarriedForeignKeys []MySQLForeignKey
+	// Triggers says what the migration does with the table's triggers ("":
+	// it has none), for the preflight report; CarriedTriggers are those the
+	// new table gets at the cut-over.
+	Triggers        string
+	CarriedTriggers []MySQLTrigger
 }
 
 // MySQLInspectOptions are the choices that change what InspectMySQL accepts.
@@ -422,7 +427,8 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 		return nil, fmt.Errorf("table %s.%s uses the %s engine; osc needs InnoDB (transactions and row locks): "+
 			"ALTER TABLE %s ENGINE=InnoDB first", schema, name, info.engine, QuoteMySQL(name))
 	}
-	if err := checkMySQLTriggers(ctx, db, schema, name); err != nil {
+	trgs, carriedTriggers, err := checkMySQLTriggers(ctx, db, schema, name)
+	if err != nil {
 		return nil, err
 	}
 	t, colls, err := readMySQLColumns(ctx, db, schema, name)
@@ -464,7 +470,8 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 		return nil, err
 	}
 	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
-		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fks, CarriedForeignKeys: carried}, nil
+		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fks, CarriedForeignKeys: carried,
+		Triggers: trgs, CarriedTriggers: carriedTriggers}, nil
 }
 
 // compressedColumns names the columns with MariaDB's COMPRESSED attribute,
@@ -517,19 +524,6 @@ func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([
 		out = append(out, s)
 	}
 	return out, rows.Err()
-}
-
-func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) error {
-	trg, err := queryStrings(ctx, db, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
-		WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME`, schema, name)
-	if err != nil {
-		return fmt.Errorf("read triggers of %s.%s: %w", schema, name, err)
-	}
-	if len(trg) > 0 {
-		return fmt.Errorf("table %s.%s has triggers (%s); osc does not support triggers (they would not follow the table): drop them first",
-			schema, name, strings.Join(trg, ", "))
-	}
-	return nil
 }
 
 func checkMySQLLeftovers(ctx context.Context, db *sql.DB, schema, name string) error {
@@ -706,6 +700,9 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 		return nil, in.Alter.unread
 	}
 	if err := trialMySQLForeignKeys(ctx, db, ddl, schema, shadow, in); err != nil {
+		return nil, err
+	}
+	if err := trialMySQLTriggers(ctx, db, schema, shadow, in); err != nil {
 		return nil, err
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
