@@ -47,9 +47,10 @@ func TestMySQLForeignKeysPreflight(t *testing.T) {
 }
 
 // TestMySQLResumeCarriedForeignKeys: a run killed in its cut-over after it
-// added the carried foreign keys to the shadow, before the swap, is resumed:
-// the foreign keys come off the shadow (they belong there only while writes
-// are blocked), and the shadow's definition is the saved one again.
+// added the carried foreign keys and triggers to the shadow, before the swap,
+// is resumed: they come off the shadow (they belong there only while writes
+// are blocked; a trigger would fire for the applier), and the shadow's
+// definition is the saved one again.
 func TestMySQLResumeCarriedForeignKeys(t *testing.T) {
 	const name, parent = "rsmy_fk", "rsmy_fk_parent"
 	db := mysqlTestDB(t, name, parent)
@@ -61,6 +62,7 @@ func TestMySQLResumeCarriedForeignKeys(t *testing.T) {
 	rsmyKilled(t, cfg, ck)
 	mustExec(t, db, "SET SESSION foreign_key_checks = 0")
 	mustExec(t, db, "ALTER TABLE "+shadow+" ADD CONSTRAINT _rsmy_fk_p FOREIGN KEY (p) REFERENCES "+parent+" (id)")
+	mustExec(t, db, "CREATE TRIGGER _rsmy_fk_trg BEFORE INSERT ON "+shadow+" FOR EACH ROW SET NEW.p = NEW.p")
 
 	cfg.Resume = true
 	d, err := rsmyDialect(t, cfg)
@@ -74,6 +76,10 @@ func TestMySQLResumeCarriedForeignKeys(t *testing.T) {
 	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`,
 		mysqlTestSchema, shadow).Scan(&n); err != nil || n != 0 {
 		t.Errorf("the shadow keeps %d foreign keys (err %v)", n, err)
+	}
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`,
+		mysqlTestSchema, shadow).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the shadow keeps %d triggers (err %v)", n, err)
 	}
 	if err := d.Cleanup(context.Background(), false); err != nil {
 		t.Fatal(err)
