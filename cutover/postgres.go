@@ -46,6 +46,9 @@ type PostgresOptions struct {
 	// inspection's refusals, checked again, refuse.
 	Publication string
 	Log         *slog.Logger
+	// Triggers are the table's triggers, made on the shadow in the swap's
+	// transaction (postgres_trigger.go).
+	Triggers []table.PostgresTrigger
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -456,6 +459,10 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 				grants[i].grantee = newOwner
 			}
 		}
+	}
+
+	if err := s.carryTriggers(); err != nil {
+		return nil, err
 	}
 
 	// The swap.
