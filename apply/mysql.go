@@ -35,6 +35,9 @@ const (
 type MySQL struct {
 	db  *sql.DB
 	err error // the plan cannot be applied
+	// PanicOnWarnings fails a batch whose statements made the server warn
+	// (--panic-on-warnings, table.MySQLWarnings).
+	PanicOnWarnings bool
 
 	replaceHead string // REPLACE INTO shadow (cols) VALUES
 	upsertTail  string // after the rows ("": none; see NewMySQLRevert)
@@ -602,6 +605,11 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	for i, b := range batches {
 		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, b.args...); err != nil {
 			return fmt.Errorf("apply: %.60s...: %w", b.query, err)
+		}
+		if a.PanicOnWarnings {
+			if err := table.MySQLWarnings(ctx, tx, "writing captured changes into the shadow ("+strings.Fields(b.query)[0]+")"); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"database/sql"
@@ -722,8 +723,9 @@ const (
 )
 
 // classify looks at a statement of a QueryEvent: a crude tokenizer finds the
-// first keyword and every (schema.)name mentioned. It errs on the side of
-// reporting DDL.
+// first keyword, the kind of object DDL acts on (an event or a procedure of
+// the table's name is not the table), and every (schema.)name mentioned. It
+// errs on the side of reporting DDL.
 func (s *MySQLSource) classify(defaultSchema, query string) myQueryKind {
 	toks := myStatementBody(myTokenize(query))
 	if len(toks) == 0 || toks[0].quoted {
@@ -739,12 +741,21 @@ func (s *MySQLSource) classify(defaultSchema, query string) myQueryKind {
 				break
 			}
 		}
-	case "ALTER", "DROP", "RENAME", "TRUNCATE":
-		kind = myQueryDDL
-	case "CREATE":
+	case "ALTER", "DROP", "RENAME", "TRUNCATE", "CREATE":
 		// CREATE OR REPLACE TABLE drops the table it names.
-		if len(toks) > 2 && strings.EqualFold(toks[1].text, "OR") && strings.EqualFold(toks[2].text, "REPLACE") {
+		orReplace := len(toks) > 2 && strings.EqualFold(toks[1].text, "OR") && strings.EqualFold(toks[2].text, "REPLACE")
+		verb, object := strings.ToUpper(toks[0].text), myObjectKind(toks)
+		// osc's own ALTER of the shadow (the cut-over adds the carried
+		// foreign keys to it) may name a column like the table.
+		if schema, name, ok := myAlterTarget(toks); ok && s.plan.Shadow != nil && strings.EqualFold(name, s.plan.Shadow.Name) &&
+			strings.EqualFold(cmp.Or(schema, defaultSchema), s.plan.Source.Schema) {
+			return myQueryOther
+		}
+		if myDDLOnTable(verb, object, orReplace) {
 			kind = myQueryDDL
+			if verb == "CREATE" {
+				toks = myOnTarget(toks, object)
+			}
 		}
 	case "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD":
 		kind = myQueryDML

@@ -331,6 +331,34 @@ func TestMySQLClassify(t *testing.T) {
 		{"x", "DROP DATABASE IF EXISTS db2", myQueryOther},
 		{"db", "WITH x AS (SELECT 1) UPDATE t SET v = 1", myQueryDML},
 		{"db", "WITH x AS (SELECT 1) SELECT * FROM t", myQueryOther},
+		// Another object of the table's name is not the table.
+		{"db", "ALTER EVENT t DISABLE", myQueryOther},
+		{"db", "ALTER DEFINER=`root`@`localhost` EVENT `t` ON SCHEDULE EVERY 1 HOUR", myQueryOther},
+		{"db", "DROP EVENT IF EXISTS db.t", myQueryOther},
+		{"db", "DROP PROCEDURE t", myQueryOther},
+		{"db", "CREATE DEFINER=`root`@`localhost` PROCEDURE `t`() SELECT 1", myQueryOther},
+		{"db", "ALTER FUNCTION t COMMENT 'x'", myQueryOther},
+		{"db", "CREATE OR REPLACE ALGORITHM=MERGE DEFINER=root@localhost SQL SECURITY INVOKER VIEW v AS SELECT * FROM t", myQueryOther},
+		{"db", "RENAME USER t TO u", myQueryOther},
+		{"db", "DROP USER t", myQueryOther},
+		{"db", "DROP TRIGGER t", myQueryOther},
+		// DDL that changes the table without ALTER TABLE.
+		{"db", "CREATE INDEX i ON t (v)", myQueryDDL},
+		{"db", "CREATE UNIQUE INDEX i ON db.t (v)", myQueryDDL},
+		{"db", "CREATE INDEX i ON t2 (v)", myQueryOther},
+		{"db", "DROP INDEX i ON t", myQueryDDL},
+		{"db", "CREATE DEFINER=`root`@`localhost` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.v = 1", myQueryDDL},
+		{"db", "CREATE TRIGGER tr BEFORE INSERT ON t2 FOR EACH ROW INSERT INTO t VALUES (1)", myQueryOther},
+		{"db", "CREATE TRIGGER t BEFORE INSERT ON t2 FOR EACH ROW SET NEW.v = 1", myQueryOther},
+		{"x", "CREATE TRIGGER tr AFTER DELETE ON db.t FOR EACH ROW DELETE FROM x.t2", myQueryDDL},
+		{"db", "RENAME TABLE t2 TO t3", myQueryOther},
+		{"db", "CREATE OR REPLACE TEMPORARY TABLE t (id INT)", myQueryDDL},
+		{"db", "ALTER ONLINE IGNORE TABLE t ADD x INT", myQueryDDL},
+		// osc's own ALTER of the shadow at the cut-over, whose column may be named like the table.
+		{"x", "ALTER TABLE `db`.`_t_gho` ADD CONSTRAINT `_fk` FOREIGN KEY (`t`) REFERENCES `db`.`p` (`id`)", myQueryOther},
+		{"db", "ALTER TABLE _t_gho ADD CONSTRAINT fk FOREIGN KEY (t) REFERENCES p (id)", myQueryOther},
+		{"other", "ALTER TABLE _t_gho ADD CONSTRAINT fk FOREIGN KEY (t) REFERENCES db.t (id)", myQueryDDL},
+		{"db", "ALTER TABLE t2 ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES t (id)", myQueryDDL},
 	} {
 		if got := s.classify(c.schema, c.query); got != c.want {
 			t.Errorf("classify(%q, %q) = %d, want %d", c.schema, c.query, got, c.want)

@@ -26,6 +26,9 @@ type Options struct {
 	// their own consistent snapshot of both tables, at moments apart by
 	// the time it takes to open them.
 	Unlocked bool
+	// PanicOnWarnings (MySQL) fails a recopy that made the server warn
+	// (--panic-on-warnings, table.MySQLWarnings).
+	PanicOnWarnings bool
 }
 
 // defaults fills what was left zero: the cut-over's defaults, one attempt,

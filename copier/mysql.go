@@ -22,6 +22,9 @@ import (
 type MySQL struct {
 	db   *sql.DB
 	plan *table.Plan
+	// PanicOnWarnings fails a chunk whose copy made the server warn
+	// (--panic-on-warnings, table.MySQLWarnings).
+	PanicOnWarnings bool
 
 	mu    sync.Mutex
 	ready bool
@@ -117,6 +120,11 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
 	}
+	if c.PanicOnWarnings {
+		if err := table.MySQLWarnings(ctx, tx, chunkName(after)); err != nil {
+			return Chunk{}, err
+		}
+	}
 	chunk := Chunk{Last: upper, Rows: int64(size)}
 	if upper == nil {
 		chunk.Last, chunk.Done = after, true
@@ -144,4 +152,12 @@ func (c *MySQL) upper(ctx context.Context, tx *sql.Tx, conds []string, args []an
 		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
 	}
 	return vals, nil
+}
+
+// chunkName names the chunk after the key after in a message.
+func chunkName(after []any) string {
+	if after == nil {
+		return "the copy of the first chunk"
+	}
+	return fmt.Sprintf("the copy of the chunk after key %v", after)
 }

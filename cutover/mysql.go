@@ -33,6 +33,13 @@ type MySQLOptions struct {
 	// took: its locks and waits, the longest a writer waited on it.
 	Attempted func(time.Duration)
 	Log       *slog.Logger
+
+	// ForeignKeys are the ADD clauses of the table's foreign keys, carried
+	// to the shadow under ForeignKeyNames once it is drained (mysql_fk.go).
+	ForeignKeys, ForeignKeyNames []string
+	// Triggers are the table's triggers, made on the shadow under their
+	// planned names once it is drained (mysql_trigger.go).
+	Triggers []table.MySQLTrigger
 }
 
 // errAttempt marks a failure worth another attempt (a wait that timed out).
@@ -174,8 +181,10 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 		return false, retryable(fmt.Errorf("create sentry table %s: %w", o.Old, err))
 	}
 	// From here on, a failure leaves nothing behind: the rename is stopped
-	// first, then the lock released, then the sentry dropped.
+	// first, then the carried triggers and foreign keys dropped, then the
+	// lock released, then the sentry dropped.
 	var renameDone chan error
+	carried, triggers := false, false
 	defer func() {
 		if swapped || err == nil {
 			return
@@ -189,6 +198,16 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 				}
 				err = fmt.Errorf("%w (after: %v)", serr, err)
 				return
+			}
+		}
+		if triggers {
+			if terr := dropMySQLTriggers(bg, db, o); terr != nil {
+				err = fmt.Errorf("%w (after: %v)", terr, err)
+			}
+		}
+		if carried {
+			if ferr := dropMySQLForeignKeys(bg, db, o, secs); ferr != nil {
+				err = fmt.Errorf("%w (after: %v)", ferr, err)
 			}
 		}
 		if _, uerr := a.ExecContext(bg, "UNLOCK TABLES"); uerr != nil {
@@ -215,6 +234,13 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 			return false, fmt.Errorf("%w: drain not done within %s: %v", errAttempt, o.LockTimeout, err)
 		}
 		return false, fmt.Errorf("drain under lock: %w", err)
+	}
+	if carried, err = addMySQLForeignKeys(ctx, db, o, secs); err != nil {
+		carried = true // a key added before the failure is dropped again
+		return false, err
+	}
+	if triggers, err = createMySQLTriggers(ctx, db, o, secs); err != nil {
+		return false, err
 	}
 
 	renameDone = make(chan error, 1)

@@ -49,6 +49,9 @@ type PostgresOptions struct {
 	// took: its lock wait and hold, the longest a writer waited on it.
 	Attempted func(time.Duration)
 	Log       *slog.Logger
+	// Triggers are the table's triggers, made on the shadow in the swap's
+	// transaction (postgres_trigger.go).
+	Triggers []table.PostgresTrigger
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -462,6 +465,10 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 				grants[i].grantee = newOwner
 			}
 		}
+	}
+
+	if err := s.carryTriggers(); err != nil {
+		return nil, err
 	}
 
 	// The swap.

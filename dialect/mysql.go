@@ -104,9 +104,8 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	if err := d.initiallyDrop(ctx); err != nil {
 		return err
 	}
-	inspect := table.InspectMySQLTable
+	opts := table.MySQLInspectOptions{Resume: d.cfg.Resume, DiscardForeignKeys: d.conn.DiscardForeignKeys}
 	if d.cfg.Resume {
-		inspect = table.InspectMySQLTableToResume
 		// After a swap the table is the altered one, which the refusals
 		// of what osc cannot migrate do not concern (an --alter may make
 		// what osc refuses to migrate, COMPRESSED columns say), and
@@ -122,7 +121,7 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 			return nil
 		}
 	}
-	insp, err := inspect(ctx, d.db, d.cfg.Schema, d.cfg.Table, d.cfg.Alter)
+	insp, err := table.InspectMySQL(ctx, d.db, d.cfg.Schema, d.cfg.Table, d.cfg.Alter, opts)
 	if err != nil {
 		return err
 	}
@@ -198,7 +197,9 @@ func (d *mysqlDialect) NewCopier() (engine.Copier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return copier.NewMySQL(d.db, plan), nil
+	c := copier.NewMySQL(d.db, plan)
+	c.PanicOnWarnings = d.conn.PanicOnWarnings
+	return c, nil
 }
 
 func (d *mysqlDialect) NewApplier() (engine.Applier, error) {
@@ -206,7 +207,9 @@ func (d *mysqlDialect) NewApplier() (engine.Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return apply.NewMySQL(d.db, plan), nil
+	a := apply.NewMySQL(d.db, plan)
+	a.PanicOnWarnings = d.conn.PanicOnWarnings
+	return a, nil
 }
 
 // NewChecksum returns the checksum of the original against the shadow,
@@ -220,6 +223,8 @@ func (d *mysqlDialect) NewChecksum() (engine.Checksum, error) {
 		LockTimeout: d.cfg.CutOverLockTimeout,
 		Retries:     d.cfg.CutOverRetries,
 		Log:         d.log,
+
+		PanicOnWarnings: d.conn.PanicOnWarnings,
 	})
 }
 
@@ -231,6 +236,10 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 	if err := d.dropResumedSentry(ctx, plan); err != nil {
 		return err
 	}
+	fks, fkNames, err := d.carriedForeignKeys()
+	if err != nil {
+		return err
+	}
 	err = cutover.MySQL(ctx, d.db, cutover.MySQLOptions{
 		Schema:      plan.Source.Schema,
 		Table:       plan.Source.Name,
@@ -240,6 +249,10 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 		Retries:     d.cfg.CutOverRetries,
 		Attempted:   attempted,
 		Log:         d.log,
+
+		ForeignKeys:     fks,
+		ForeignKeyNames: fkNames,
+		Triggers:        d.carriedTriggers(),
 	}, ready, drain)
 	if err == nil {
 		d.noteSwap(ctx)
@@ -281,6 +294,8 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 			drop(plan.OldName, "old table")
 		} else {
 			d.log.Info("the original table is kept", "table", schema+"."+plan.OldName)
+			d.dropOldForeignKeys(ctx, schema, plan.OldName)
+			d.dropOldTriggers(ctx, schema, plan.OldName)
 		}
 		dropCheckpoint()
 		return errors.Join(errs...)

@@ -137,6 +137,16 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	case !slices.Contains(l.Ghost, changelog):
 		return nil, nil, fmt.Errorf("the changelog table %s.%s of the killed run is gone: %s", schema, changelog, afresh)
 	}
+	// A run killed in its cut-over between adding the carried foreign keys
+	// and triggers to the shadow and the swap left them there: they belong
+	// on the shadow only while writes are blocked (cutover/mysql_fk.go,
+	// cutover/mysql_trigger.go); a trigger would fire for the applier.
+	if err := d.dropShadowForeignKeys(ctx, schema, shadow); err != nil {
+		return nil, nil, err
+	}
+	if err := d.dropShadowTriggers(ctx, schema, shadow); err != nil {
+		return nil, nil, err
+	}
 	for _, t := range []struct{ name, saved, what string }{{name, row.Original, "table"}, {shadow, row.Shadow, "shadow table"}} {
 		def, err := table.MySQLDefinition(ctx, d.db, schema, t.name)
 		if err != nil {

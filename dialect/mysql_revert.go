@@ -37,6 +37,14 @@ func (d *mysqlDialect) PlanRevert(ctx context.Context) error {
 	if d.insp == nil || d.insp.Alter == nil {
 		return errors.New("mysql: PlanRevert without an inspection")
 	}
+	// The cut-over carries the table's foreign keys and triggers to the new
+	// table and drops them from the old one; the window's writes to the old
+	// table would fire its triggers a second time, and a revert would bring
+	// back a table without them.
+	if d.insp.ForeignKeys != "" || d.insp.Triggers != "" {
+		return fmt.Errorf("--revert-window: %s.%s has foreign keys or triggers of its own, which osc carries to the new table but not back to the old one yet: "+
+			"migrate it without --revert-window", d.cfg.Schema, d.cfg.Table)
+	}
 	rp, err := table.PlanMySQLRevert(ctx, d.db, plan, d.insp.Alter)
 	if err != nil {
 		return err

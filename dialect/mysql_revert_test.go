@@ -348,6 +348,31 @@ func TestMySQLRevertWindowRefusal(t *testing.T) {
 	}
 }
 
+// TestMySQLRevertWindowTriggers: a table with a trigger (which the cut-over
+// carries to the new table and drops from the old one) is refused a revert
+// window before anything is made.
+func TestMySQLRevertWindowTriggers(t *testing.T) {
+	const name = "revert_trg"
+	db := mysqlTestDB(t, name)
+	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY, u INT NOT NULL) ENGINE=InnoDB",
+		"CREATE TRIGGER "+name+"_bi BEFORE INSERT ON "+name+" FOR EACH ROW SET NEW.u = NEW.u + 1")
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN v INT", RevertWindow: time.Minute, Execute: true}
+	d, err := NewMySQL(cfg, mysqlTestConn(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = engine.New(cfg, d, slog.New(slog.DiscardHandler), nil).Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "--revert-window") || !strings.Contains(err.Error(), "triggers") {
+		t.Fatalf("want a refusal naming the triggers, got %v", err)
+	}
+	shadow, changelog, old := table.MySQLNames(name)
+	if left := tablesExist(t, db, shadow, changelog, old, table.MySQLCheckpointName(name)); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
 // TestMySQLRevertWindowEnds: a window that elapses ends as finish does, and
 // so does an interruption (the panic command, as Ctrl-C): the table stays
 // migrated, and nothing is left behind but the old table, when kept.

@@ -240,6 +240,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 		Publication:       d.names.Publication,
 		Attempted:         attempted,
 		Log:               d.log,
+		Triggers:          d.shadow.Triggers,
 	}, ready, drain)
 	var nv *cutover.PostgresNotValidError
 	d.swapped = errors.As(err, &nv)

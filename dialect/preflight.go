@@ -103,6 +103,9 @@ func (d *mysqlDialect) Preflight(ctx context.Context, sample time.Duration) (*en
 	p := probe.NewMySQL(d.db, d.conn, schema, "", d.serverID(), d.log)
 	defer p.Close()
 	r.Replicas = p.Replicas(ctx)
+	if d.insp != nil {
+		r.ForeignKeys, r.Triggers = d.insp.ForeignKeys, d.insp.Triggers
+	}
 	return r, nil
 }
 

@@ -36,6 +36,12 @@ type Preflight struct {
 	// Replicas are the replicas found, with their lag where the server
 	// reports it.
 	Replicas []string
+	// ForeignKeys says what the migration does with the table's foreign
+	// keys and what that locks ("": nothing to say).
+	ForeignKeys string
+	// Triggers says what the migration does with the table's triggers
+	// ("": nothing to say).
+	Triggers string
 	// Unread holds, by the report's line ("writes now", "transactions",
 	// "change log", "replicas"), why the server did not tell (a missing
 	// privilege, say): the report says so on that line.
@@ -141,6 +147,12 @@ func (r *Preflight) text(cfg Config, table string, np *NativePlan, driver string
 	default:
 		line("replicas", "%s", strings.Join(r.Replicas, "; "))
 	}
+	if r.ForeignKeys != "" {
+		line("foreign keys", "%s", r.ForeignKeys)
+	}
+	if r.Triggers != "" {
+		line("triggers", "%s", r.Triggers)
+	}
 	planText(line, np, cfg, r.Rows, driver)
 	return b.String()
 }
@@ -160,6 +172,8 @@ type preflightJSON struct {
 		Transactions        []transactionJSON `json:"transactions"`
 		Retention           string            `json:"change_log_retention"`
 		Replicas            []string          `json:"replicas"`
+		ForeignKeys         string            `json:"foreign_keys,omitempty"`
+		Triggers            string            `json:"triggers,omitempty"`
 		LockTimeoutSeconds  float64           `json:"lock_timeout_seconds"`
 		LockAttempts        int               `json:"lock_attempts"`
 		NeedsFreeBytes      int64             `json:"needs_free_bytes"`
@@ -194,6 +208,7 @@ func (r *Preflight) json(cfg Config, table string, np *NativePlan, driver string
 		p.Transactions = append(p.Transactions, transactionJSON{ID: t.ID, Who: t.Who, AgeSeconds: t.Age.Seconds(), Holds: t.Holds})
 	}
 	p.Replicas = append([]string{}, r.Replicas...)
+	p.ForeignKeys, p.Triggers = r.ForeignKeys, r.Triggers
 	p.LockTimeoutSeconds, p.LockAttempts = cfg.CutOverLockTimeout.Seconds(), cfg.CutOverRetries
 	p.NeedsFreeBytes, p.NeedsChangeLogBytes = r.DataBytes+r.IndexBytes, r.DataBytes
 	p.Unread = r.Unread

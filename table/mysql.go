@@ -35,6 +35,12 @@ type MySQLConn struct {
 	// connections and the binlog reader's); TLSFor fills in the host name
 	// to verify.
 	TLS *tls.Config
+	// PanicOnWarnings fails the migration when the copy or the applier
+	// makes the server warn (--panic-on-warnings, MySQLWarnings).
+	PanicOnWarnings bool
+	// DiscardForeignKeys migrates a table with foreign keys of its own to
+	// a new table without them (--discard-foreign-keys).
+	DiscardForeignKeys bool
 }
 
 // TLSFor returns the TLS configuration for connecting to host (nil without
@@ -374,21 +380,43 @@ type MySQLInspection struct {
 	// MySQLTimeConversion); CreateMySQLShadow reads the server's global
 	// time_zone when it is "".
 	TimeZone string
+	// ForeignKeys says what the migration does with the table's own
+	// foreign keys ("" when it has none), for the preflight report.
+	ForeignKeys string
+	// CarriedForeignKeys are the table's foreign keys the new table gets
+	// at the cut-over (ShadowForeignKeys).
+	CarriedForeignKeys []MySQLForeignKey
+	// Triggers says what the migration does with the table's triggers ("":
+	// it has none), for the preflight report; CarriedTriggers are those the
+	// new table gets at the cut-over.
+	Triggers        string
+	CarriedTriggers []MySQLTrigger
+}
+
+// MySQLInspectOptions are the choices that change what InspectMySQL accepts.
+type MySQLInspectOptions struct {
+	// Resume: the run resumes a killed one, and what earlier runs left is
+	// Resume's to judge.
+	Resume bool
+	// DiscardForeignKeys accepts a table with foreign keys of its own
+	// (--discard-foreign-keys): the new table has none.
+	DiscardForeignKeys bool
 }
 
 // InspectMySQLTable checks that schema.name can be migrated online with
 // alter and reads it. Each refusal names the fix.
 func InspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter string) (*MySQLInspection, error) {
-	return inspectMySQLTable(ctx, db, schema, name, alter, true)
+	return InspectMySQL(ctx, db, schema, name, alter, MySQLInspectOptions{})
 }
 
 // InspectMySQLTableToResume is InspectMySQLTable for a run that resumes a
 // killed one: what earlier runs left is Resume's to judge.
 func InspectMySQLTableToResume(ctx context.Context, db *sql.DB, schema, name, alter string) (*MySQLInspection, error) {
-	return inspectMySQLTable(ctx, db, schema, name, alter, false)
+	return InspectMySQL(ctx, db, schema, name, alter, MySQLInspectOptions{Resume: true})
 }
 
-func inspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter string, leftovers bool) (*MySQLInspection, error) {
+// InspectMySQL is InspectMySQLTable with options.
+func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o MySQLInspectOptions) (*MySQLInspection, error) {
 	if n := utf8.RuneCountInString(name) + len(mysqlShadowSuffix); n > mysqlMaxIdent {
 		return nil, fmt.Errorf("table name %s is too long: osc's helper tables (%s%s) would exceed MySQL's %d-character limit; "+
 			"rename the table to at most %d characters first", name, name, mysqlShadowSuffix, mysqlMaxIdent, mysqlMaxIdent-len(mysqlShadowSuffix))
@@ -407,10 +435,8 @@ func inspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter stri
 		return nil, fmt.Errorf("table %s.%s uses the %s engine; osc needs InnoDB (transactions and row locks): "+
 			"ALTER TABLE %s ENGINE=InnoDB first", schema, name, info.engine, QuoteMySQL(name))
 	}
-	if err := checkMySQLTriggers(ctx, db, schema, name); err != nil {
-		return nil, err
-	}
-	if err := checkMySQLForeignKeys(ctx, db, schema, name); err != nil {
+	trgs, carriedTriggers, err := checkMySQLTriggers(ctx, db, schema, name)
+	if err != nil {
 		return nil, err
 	}
 	t, colls, err := readMySQLColumns(ctx, db, schema, name)
@@ -433,7 +459,7 @@ func inspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter stri
 	if !usable {
 		return nil, errNoKey(t)
 	}
-	if leftovers {
+	if !o.Resume {
 		if err := checkMySQLLeftovers(ctx, db, schema, name); err != nil {
 			return nil, err
 		}
@@ -447,8 +473,13 @@ func inspectMySQLTable(ctx context.Context, db *sql.DB, schema, name, alter stri
 	if err != nil {
 		return nil, err
 	}
+	fks, carried, err := checkMySQLForeignKeys(ctx, db, schema, name, a.DroppedForeignKeys, o.DiscardForeignKeys)
+	if err != nil {
+		return nil, err
+	}
 	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
-		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a}, nil
+		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fks, CarriedForeignKeys: carried,
+		Triggers: trgs, CarriedTriggers: carriedTriggers}, nil
 }
 
 // compressedColumns names the columns with MariaDB's COMPRESSED attribute,
@@ -501,43 +532,6 @@ func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([
 		out = append(out, s)
 	}
 	return out, rows.Err()
-}
-
-func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) error {
-	trg, err := queryStrings(ctx, db, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
-		WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME`, schema, name)
-	if err != nil {
-		return fmt.Errorf("read triggers of %s.%s: %w", schema, name, err)
-	}
-	if len(trg) > 0 {
-		return fmt.Errorf("table %s.%s has triggers (%s); osc does not support triggers (they would not follow the table): drop them first",
-			schema, name, strings.Join(trg, ", "))
-	}
-	return nil
-}
-
-func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string) error {
-	child, err := queryStrings(ctx, db, `SELECT DISTINCT CONCAT(CONSTRAINT_NAME, ' referencing ', REFERENCED_TABLE_SCHEMA, '.', REFERENCED_TABLE_NAME)
-		FROM information_schema.KEY_COLUMN_USAGE
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND REFERENCED_TABLE_NAME IS NOT NULL`, schema, name)
-	if err != nil {
-		return fmt.Errorf("read foreign keys of %s.%s: %w", schema, name, err)
-	}
-	if len(child) > 0 {
-		return fmt.Errorf("table %s.%s has foreign keys (%s); osc does not support foreign keys: drop them first",
-			schema, name, strings.Join(child, ", "))
-	}
-	parent, err := queryStrings(ctx, db, `SELECT DISTINCT CONCAT(CONSTRAINT_NAME, ' of ', TABLE_SCHEMA, '.', TABLE_NAME)
-		FROM information_schema.KEY_COLUMN_USAGE
-		WHERE REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?`, schema, name)
-	if err != nil {
-		return fmt.Errorf("read foreign keys referencing %s.%s: %w", schema, name, err)
-	}
-	if len(parent) > 0 {
-		return fmt.Errorf("table %s.%s is referenced by foreign keys (%s); osc does not support foreign keys "+
-			"(after the cut-over they would reference the old table): drop them first", schema, name, strings.Join(parent, ", "))
-	}
-	return nil
 }
 
 func checkMySQLLeftovers(ctx context.Context, db *sql.DB, schema, name string) error {
@@ -703,12 +697,21 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 			return nil, fmt.Errorf("carry AUTO_INCREMENT over to the shadow table: %w", err)
 		}
 	}
-	// The server judges the --alter: osc runs it as given.
-	if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.Text); err != nil {
-		return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
+	// The server judges the --alter: osc runs it as given, but for the
+	// foreign keys it drops, which the shadow does not have.
+	if in.Alter.ShadowText != "" {
+		if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.ShadowText); err != nil {
+			return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
+		}
 	}
 	if in.Alter.unread != nil {
 		return nil, in.Alter.unread
+	}
+	if err := trialMySQLForeignKeys(ctx, db, ddl, schema, shadow, in); err != nil {
+		return nil, err
+	}
+	if err := trialMySQLTriggers(ctx, db, schema, shadow, in); err != nil {
+		return nil, err
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
 		return nil, fmt.Errorf("create changelog table %s: %w", changelog, err)

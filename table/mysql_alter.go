@@ -69,6 +69,11 @@ type MySQLAlter struct {
 	// Dropped holds the folded names of the original columns the alter
 	// drops. A column dropped and added again under the same name is new.
 	Dropped map[string]bool
+	// DroppedForeignKeys are the foreign keys the alter drops (DROP FOREIGN
+	// KEY [IF EXISTS] name), and ShadowText the clauses without those: the
+	// shadow, made LIKE the table, has no foreign keys to drop (mysql_fk.go).
+	DroppedForeignKeys []MySQLDroppedForeignKey
+	ShadowText         string
 	// unread is why osc could not read a CHANGE, RENAME COLUMN or DROP
 	// clause. The alter still runs on the shadow, so that the server's own
 	// error reaches the user when the text is wrong; if the server accepts
@@ -134,12 +139,19 @@ func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
 		first.toks = first.toks[1:]
 	}
 	a := &MySQLAlter{Text: text, Renames: map[string]string{}, Dropped: map[string]bool{}}
+	var shadow []string
 	for _, c := range clauses {
 		if err := a.readClause(c); err != nil {
 			return nil, err
 		}
 		a.Clauses = append(a.Clauses, c.text)
+		if fk, ok := droppedForeignKey(c); ok {
+			a.DroppedForeignKeys = append(a.DroppedForeignKeys, fk)
+			continue
+		}
+		shadow = append(shadow, c.text)
 	}
+	a.ShadowText = strings.Join(shadow, ", ")
 	return a, nil
 }
 

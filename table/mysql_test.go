@@ -66,12 +66,15 @@ func TestOpenMySQLSession(t *testing.T) {
 func TestInspectMySQLRefusals(t *testing.T) {
 	db := testMySQL(t)
 	ctx := context.Background()
-	setup(t, db, []string{"tbl_mysqlplan_parent", "tbl_mysqlplan_child", "tbl_mysqlplan_trg", "tbl_mysqlplan_nokey",
+	setup(t, db, []string{"tbl_mysqlplan_parent", "tbl_mysqlplan_child", "tbl_mysqlplan_trg", "tbl_mysqlplan_trg2", "tbl_mysqlplan_nokey",
 		"tbl_mysqlplan_view", "tbl_mysqlplan_myisam", "tbl_mysqlplan_ok", "hmp_compressed"},
 		"CREATE TABLE tbl_mysqlplan_parent (id INT PRIMARY KEY) ENGINE=InnoDB",
-		"CREATE TABLE tbl_mysqlplan_child (id INT PRIMARY KEY, pid INT, CONSTRAINT fk_mysqlplan FOREIGN KEY (pid) REFERENCES tbl_mysqlplan_parent (id)) ENGINE=InnoDB",
+		"CREATE TABLE tbl_mysqlplan_child (id INT PRIMARY KEY, pid INT, CONSTRAINT fk_mysqlplan FOREIGN KEY (pid) REFERENCES tbl_mysqlplan_parent (id) ON DELETE CASCADE) ENGINE=InnoDB",
 		"CREATE TABLE tbl_mysqlplan_trg (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
 		"CREATE TRIGGER trg_mysqlplan BEFORE INSERT ON tbl_mysqlplan_trg FOR EACH ROW SET NEW.v = 1",
+		// Takes the name trg_mysqlplan would be carried under.
+		"CREATE TABLE tbl_mysqlplan_trg2 (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+		"CREATE TRIGGER _trg_mysqlplan BEFORE INSERT ON tbl_mysqlplan_trg2 FOR EACH ROW SET NEW.v = 2",
 		"CREATE TABLE tbl_mysqlplan_nokey (id INT NULL, v INT, UNIQUE KEY (id)) ENGINE=InnoDB",
 		"CREATE VIEW tbl_mysqlplan_view AS SELECT 1 AS x",
 		"CREATE TABLE tbl_mysqlplan_myisam (id INT PRIMARY KEY) ENGINE=MyISAM",
@@ -81,8 +84,8 @@ func TestInspectMySQLRefusals(t *testing.T) {
 	)
 	for _, tc := range []struct{ table, alter, want string }{
 		{"tbl_mysqlplan_missing", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_missing does not exist"},
-		{"tbl_mysqlplan_trg", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_trg has triggers (trg_mysqlplan); osc does not support triggers"},
-		{"tbl_mysqlplan_child", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_child has foreign keys (fk_mysqlplan referencing osc_test.tbl_mysqlplan_parent)"},
+		{"tbl_mysqlplan_trg", "ADD COLUMN x INT", "trigger trg_mysqlplan: osc carries it to the new table as _trg_mysqlplan (trigger names are schema-wide), and schema osc_test has a trigger of that name"},
+		{"tbl_mysqlplan_child", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_child has foreign keys that change its rows when their parent changes (fk_mysqlplan referencing osc_test.tbl_mysqlplan_parent (ON DELETE CASCADE ON UPDATE RESTRICT))"},
 		{"tbl_mysqlplan_parent", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_parent is referenced by foreign keys (fk_mysqlplan of osc_test.tbl_mysqlplan_child)"},
 		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns"},
 		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table"},

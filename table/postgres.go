@@ -473,7 +473,7 @@ type pgTableFacts struct {
 	AllTablesPubs     []string // FOR ALL TABLES
 	SchemaPubs        []string // FOR TABLES IN SCHEMA of the table's schema
 	TablePubs         []string // publications listing the table
-	Triggers, Rules   []string
+	Rules             []string
 	MatViews          []string // materialized views reading the table
 	OtherRules        []string // rules of other relations reading the table (not a view's _RETURN)
 	ForeignViews      []string // views reading the table that the user does not own
@@ -547,9 +547,6 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	}
 	if !f.Resume {
 		p = append(p, f.leftovers(n)...)
-	}
-	if len(f.Triggers) > 0 {
-		add("%s has triggers (%s), which osc does not carry over to the new table yet: drop them first and re-create them after the migration", t, list(f.Triggers))
 	}
 	if f.RowSecurity || len(f.Policies) > 0 {
 		add("%s has row level security enabled or policies (%s), which osc does not carry over yet: disable and drop them first and re-create them after the migration",
@@ -665,7 +662,7 @@ func InspectPostgresTableFor(ctx context.Context, q PostgresQuerier, n PostgresN
 }
 
 // RecheckPostgresTable repeats the inspection's refusals on a table being
-// migrated, for the cut-over to run with the table locked: a trigger, rule,
+// migrated, for the cut-over to run with the table locked: a rule,
 // policy, publication or dependent object added during the run would
 // otherwise be left on the old table or break the swap. osc's own
 // publication, slot and shadow exist by now and are not refusals.
@@ -739,7 +736,6 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 		{&f.AllTablesPubs, "publications", `SELECT pubname FROM pg_publication WHERE puballtables ORDER BY 1`, nil},
 		{&f.TablePubs, "publications", `SELECT p.pubname FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid
 			WHERE r.prrelid = $1 ORDER BY 1`, []any{oid}},
-		{&f.Triggers, "triggers", `SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY 1`, []any{oid}},
 		{&f.Policies, "policies", `SELECT polname FROM pg_policy WHERE polrelid = $1 ORDER BY 1`, []any{oid}},
 		{&f.Rules, "rules", `SELECT rulename FROM pg_rewrite WHERE ev_class = $1 ORDER BY 1`, []any{oid}},
 		{&f.MatViews, "materialized views", `SELECT DISTINCT v.oid::regclass::text FROM pg_depend d
@@ -866,6 +862,10 @@ type PostgresShadow struct {
 	// OwnerSet: the --alter gives the table an owner (OWNER TO), which the
 	// cut-over keeps.
 	OwnerSet bool
+	// Triggers are the original's triggers as the --alter left them on the
+	// shadow, kept off it while rows are copied and applied and made on it
+	// in the cut-over's transaction.
+	Triggers []PostgresTrigger
 }
 
 // SplitPostgresAlter splits the --alter at top-level semicolons (outside
@@ -984,6 +984,10 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		}
 	}
 	if err := pgCopyCheckValidity(ctx, tx, in.OID, shadow); err != nil {
+		return nil, err
+	}
+	origTriggers, err := pgCopyTriggers(ctx, tx, in.OID, n)
+	if err != nil {
 		return nil, err
 	}
 	identity, err := pgPrepareIdentity(ctx, tx, in.OID, shadowOID)
@@ -1111,6 +1115,13 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	}
 	if out.Checks, err = pgSetAsideChecks(ctx, tx, shadowOID, shadow); err != nil {
 		return nil, err
+	}
+	if out.Triggers, err = pgSetAsideTriggers(ctx, tx, shadowOID, shadow, origTriggers); err != nil {
+		return nil, err
+	}
+	for _, t := range out.Triggers {
+		plan.Notes = append(plan.Notes, fmt.Sprintf("trigger %s made on the new table at cut-over, in the transaction that swaps the tables: "+
+			"it fires for the application's writes, never for the copy and the applier", t.Name))
 	}
 	for _, c := range out.Checks {
 		plan.Notes = append(plan.Notes, fmt.Sprintf("check constraint %s added to the new table at cut-over, NOT VALID: it checks the writes after the cut-over, not the rows copied", c.Name))

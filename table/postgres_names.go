@@ -247,7 +247,7 @@ func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 
 // pgGiveOriginalNames gives the scratch table's copies of the original's
 // indexes, identity sequences and statistics the original's names, and
-// adds the original's foreign keys, so that the scratch table is named like
+// adds the original's foreign keys and triggers, so that the scratch table is named like
 // the original throughout before the --alter runs on it.
 func pgGiveOriginalNames(ctx context.Context, tx pgx.Tx, origOID, scratchOID uint32, schema, name string) error {
 	orig, err := pgReadNamed(ctx, tx, origOID)
@@ -275,6 +275,10 @@ func pgGiveOriginalNames(ctx context.Context, tx pgx.Tx, origOID, scratchOID uin
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", QuotePostgres(schema, name), QuotePostgres(fk.Name), fk.Definition)); err != nil {
 			return fmt.Errorf("learn names: copy foreign key %s: %w", fk.Name, err)
 		}
+	}
+	// An --alter may name a trigger (ENABLE/DISABLE TRIGGER).
+	if _, err := pgCopyTriggersTo(ctx, tx, origOID, schema, name); err != nil {
+		return fmt.Errorf("learn names: %w", err)
 	}
 	return nil
 }

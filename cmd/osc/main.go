@@ -80,6 +80,8 @@ type options struct {
 	askPass, allowOnMaster         bool
 	replicaServerID                uint32
 	timeZone                       string
+	panicOnWarnings                bool
+	discardForeignKeys             bool
 
 	dsn            string
 	maxRetainedWAL int64 // bytes (--max-retained-wal)
@@ -142,6 +144,8 @@ Flags:
 	fs.BoolVar(&o.allowOnMaster, "allow-on-master", false, "accepted for gh-ost compatibility; osc always works on the primary")
 	fs.Uint32Var(&o.replicaServerID, "replica-server-id", 0, "MySQL: server_id osc uses to read the binlog (default: derived from the process id, in 1000000-1999999)")
 	o.tlsFlags = addMySQLTLSFlags(fs)
+	fs.BoolVar(&o.panicOnWarnings, "panic-on-warnings", false, "MySQL: abort the migration when the copy or an applied change makes the server warn (a value truncated or rounded on its way into the altered table)")
+	fs.BoolVar(&o.discardForeignKeys, "discard-foreign-keys", false, "MySQL: migrate a table with foreign keys of its own to a new table without them (the old table's are dropped after the cut-over)")
 	fs.StringVar(&o.timeZone, "time-zone", "", "MySQL: time zone in which the --alter converts values to and from TIMESTAMP, as a plain ALTER in a session with this time_zone would (default: the server's global time_zone)")
 
 	// PostgreSQL connection.
@@ -257,6 +261,14 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	if o.mysqlTLS, err = o.tlsFlags.config(); err != nil {
 		return nil, err
 	}
+	if o.panicOnWarnings && fs.Changed("dsn") {
+		return nil, errors.New("--panic-on-warnings is for MySQL: PostgreSQL has no warnings for a value it changes on its way into a column; " +
+			"it fails on what does not fit (the migration fails with it), and rounds a numeric's scale or a timestamp's precision silently, as the plain ALTER does")
+	}
+	if o.discardForeignKeys && fs.Changed("dsn") {
+		return nil, errors.New("--discard-foreign-keys is for MySQL: on PostgreSQL osc carries the table's foreign keys to the new table " +
+			"(drop one in the --alter to lose it)")
+	}
 	if o.mysqlTLS != nil && fs.Changed("dsn") {
 		return nil, errors.New("--ssl is for MySQL; for PostgreSQL set sslmode (and sslrootcert, sslcert, sslkey) in --dsn")
 	}
@@ -348,7 +360,8 @@ func mysqlDialect(o *options, log *slog.Logger) (engine.Dialect, error) {
 	o.cfg.Schema = o.database
 	return dialect.NewMySQL(o.cfg, table.MySQLConn{
 		Host: o.host, Port: o.port, User: o.user, Password: password, ReplicaServerID: o.replicaServerID,
-		TimeZone: o.timeZone, TLS: o.mysqlTLS,
+		TimeZone: o.timeZone, TLS: o.mysqlTLS, PanicOnWarnings: o.panicOnWarnings,
+		DiscardForeignKeys: o.discardForeignKeys,
 	}, log)
 }
 

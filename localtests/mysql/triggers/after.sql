@@ -1,0 +1,3 @@
+-- Writes on the new table fire its triggers.
+UPDATE t SET v = v + 1 WHERE id <= 5;
+INSERT INTO t (id, name) VALUES (1000000, 'after');

@@ -1,0 +1,172 @@
+package table
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// MySQLTrigger is a trigger of the table, as information_schema.TRIGGERS
+// describes it: enough to make it again on another table.
+type MySQLTrigger struct {
+	Name                string
+	Timing, Event       string // BEFORE/AFTER, INSERT/UPDATE/DELETE
+	Statement           string // the body
+	Definer             string // user@host
+	SQLMode             string
+	CharsetClient       string
+	CollationConnection string
+	// Shadow is the name it is carried under to the new table: trigger
+	// names are schema-wide, and the table keeps its own until it is the
+	// old table.
+	Shadow string
+}
+
+// readMySQLTriggers returns the table's triggers, in the order they fire
+// for each event and timing.
+func readMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) ([]MySQLTrigger, error) {
+	rows, err := db.QueryContext(ctx, `SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT, DEFINER, SQL_MODE,
+			CHARACTER_SET_CLIENT, COLLATION_CONNECTION
+		FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?
+		ORDER BY EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER`, schema, name)
+	if err != nil {
+		return nil, fmt.Errorf("read triggers of %s.%s: %w", schema, name, err)
+	}
+	defer rows.Close()
+	var out []MySQLTrigger
+	for rows.Next() {
+		var t MySQLTrigger
+		if err := rows.Scan(&t.Name, &t.Timing, &t.Event, &t.Statement, &t.Definer, &t.SQLMode, &t.CharsetClient, &t.CollationConnection); err != nil {
+			return nil, fmt.Errorf("read triggers of %s.%s: %w", schema, name, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read triggers of %s.%s: %w", schema, name, err)
+	}
+	return out, nil
+}
+
+// checkMySQLTriggers plans the table's triggers for the new table: each is
+// carried under a planned name (as its foreign keys are, plannedMySQLName),
+// refused when that name is taken in the schema (but on the table's shadow,
+// where a killed run's cut-over may have left it) or too long. It returns
+// what the migration does with them, for the preflight report.
+func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (string, []MySQLTrigger, error) {
+	trgs, err := readMySQLTriggers(ctx, db, schema, name)
+	if err != nil || len(trgs) == 0 {
+		return "", nil, err
+	}
+	shadow, _, _ := MySQLNames(name)
+	var carried []string
+	for i := range trgs {
+		t := &trgs[i]
+		t.Shadow = plannedMySQLName(t.Name)
+		if utf8.RuneCountInString(t.Shadow) > mysqlMaxIdent {
+			return "", nil, fmt.Errorf("trigger %s: the name osc would carry it under to the new table, %s, exceeds MySQL's %d characters "+
+				"(trigger names are schema-wide, so the new table cannot have the table's own): rename it first", t.Name, t.Shadow, mysqlMaxIdent)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TRIGGERS
+			WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ? AND EVENT_OBJECT_TABLE <> ?`, schema, t.Shadow, shadow).Scan(&n); err != nil {
+			return "", nil, fmt.Errorf("trigger %s: look up the name %s: %w", t.Name, t.Shadow, err)
+		}
+		if n > 0 {
+			return "", nil, fmt.Errorf("trigger %s: osc carries it to the new table as %s (trigger names are schema-wide), "+
+				"and schema %s has a trigger of that name: rename one of them first", t.Name, t.Shadow, schema)
+		}
+		carried = append(carried, fmt.Sprintf("%s as %s", t.Name, t.Shadow))
+	}
+	return fmt.Sprintf("carried: %s (trigger names are schema-wide), made on the new table at the cut-over while writes are blocked, "+
+		"after the last change is applied, so that each fires once per write of the application and never for osc's; "+
+		"those of the old table are dropped after the cut-over", strings.Join(carried, ", ")), trgs, nil
+}
+
+// plannedMySQLName is the name a carried foreign key or trigger gets on the
+// new table, as pt-online-schema-change names foreign keys: a leading
+// underscore added, or removed when it has one.
+func plannedMySQLName(name string) string {
+	if strings.HasPrefix(name, "_") {
+		return name[1:]
+	}
+	return "_" + name
+}
+
+// quoteMySQLDefiner quotes user@host as 'user'@'host'.
+func quoteMySQLDefiner(definer string) string {
+	q := func(s string) string {
+		return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
+	}
+	i := strings.LastIndexByte(definer, '@')
+	if i < 0 {
+		return q(definer)
+	}
+	return q(definer[:i]) + "@" + q(definer[i+1:])
+}
+
+// CreateMySQLTriggers makes the triggers on schema.table under their
+// planned names, each in a session with the sql_mode and character set it
+// was made with, in their firing order. The connection's session settings
+// are changed: the caller discards it.
+func CreateMySQLTriggers(ctx context.Context, c *sql.Conn, schema, table string, trgs []MySQLTrigger) error {
+	for _, t := range trgs {
+		if _, err := c.ExecContext(ctx, "SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?",
+			t.SQLMode, t.CharsetClient, t.CollationConnection); err != nil {
+			return fmt.Errorf("make trigger %s: %w", t.Shadow, err)
+		}
+		stmt := fmt.Sprintf("CREATE DEFINER=%s TRIGGER %s %s %s ON %s FOR EACH ROW %s", quoteMySQLDefiner(t.Definer),
+			QuoteMySQL(schema, t.Shadow), t.Timing, t.Event, QuoteMySQL(schema, table), t.Statement)
+		if _, err := c.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("make trigger %s (for %s) on %s: %w", t.Shadow, t.Name, table, err)
+		}
+	}
+	return nil
+}
+
+// DropMySQLTriggers drops every trigger of schema.table and returns their
+// names.
+func DropMySQLTriggers(ctx context.Context, db *sql.DB, schema, table string) ([]string, error) {
+	trgs, err := readMySQLTriggers(ctx, db, schema, table)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, t := range trgs {
+		if _, err := db.ExecContext(ctx, "DROP TRIGGER IF EXISTS "+QuoteMySQL(schema, t.Name)); err != nil {
+			return names, fmt.Errorf("drop trigger %s of %s.%s: %w", t.Name, schema, table, err)
+		}
+		names = append(names, t.Name)
+	}
+	return names, nil
+}
+
+// trialMySQLTriggers makes the carried triggers on the freshly altered
+// shadow and drops them again, so that one the --alter breaks (its body names
+// a column the --alter drops or renames) fails now rather than at the
+// cut-over. The plain ALTER leaves such a trigger broken, failing each write
+// it fires for: osc refuses, naming it.
+func trialMySQLTriggers(ctx context.Context, db *sql.DB, schema, shadow string, in *MySQLInspection) error {
+	if len(in.CarriedTriggers) == 0 {
+		return nil
+	}
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("carry triggers: %w", err)
+	}
+	defer func() {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn }) // its session settings go with it
+		_ = c.Close()
+	}()
+	err = CreateMySQLTriggers(ctx, c, schema, shadow, in.CarriedTriggers)
+	if _, derr := DropMySQLTriggers(ctx, db, schema, shadow); derr != nil {
+		return derr
+	}
+	if err != nil {
+		return fmt.Errorf("the table's triggers do not fit the altered table (a plain ALTER TABLE would leave them failing each write "+
+			"they fire for): %w; change or drop them first", err)
+	}
+	return nil
+}
