@@ -57,6 +57,8 @@ type postgresDialect struct {
 	// did not inspect the table, and Resume can only report the swap for
 	// cleanup, or refuse.
 	cleanupOnly bool
+	// revert is the revert window's (postgres_revert.go).
+	revert pgRevert
 }
 
 var _ engine.Dialect = (*postgresDialect)(nil)
@@ -229,6 +231,9 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 	if err != nil {
 		return err
 	}
+	if err := d.startReverse(ctx); err != nil {
+		return err
+	}
 	err = cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
 		LockTimeout:       d.cfg.CutOverLockTimeout,
 		Retries:           d.cfg.CutOverRetries,
@@ -239,11 +244,15 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 		AlwaysIdentity:    d.shadow.AlwaysIdentity,
 		OwnerSet:          d.shadow.OwnerSet,
 		Publication:       d.names.Publication,
+		SwapMessage:       d.revert.swap,
 		Attempted:         attempted,
 		Log:               d.log,
 	}, ready, drain)
 	var nv *cutover.PostgresNotValidError
 	d.swapped = errors.As(err, &nv)
+	if err != nil {
+		d.stopReverse()
+	}
 	return err
 }
 
