@@ -375,3 +375,51 @@ func TestPostgresRevertWindowRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresRevertPartialKeepsRefusal: a value the old table refuses that
+// is TOASTed (too long for the old varchar) stays refused through later
+// updates that leave it alone, which pgoutput sends without it: the old
+// table still lacks it, so the revert is refused until it is written again.
+// A refused insert stays refused the same way.
+func TestPostgresRevertPartialKeepsRefusal(t *testing.T) {
+	const name = "rvp"
+	pool := pgSchemaDB(t, pgRevertSchema, "CREATE TABLE rvp (id int PRIMARY KEY, a int, t varchar(3000))",
+		"INSERT INTO rvp SELECT g, g, 'short' FROM generate_series(1, 100) g")
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), `DO $$DECLARE p text; BEGIN
+			FOR p IN SELECT pubname FROM pg_publication WHERE pubname LIKE 'oscr\_pgrevert\_test\_%' LOOP
+				EXECUTE format('DROP PUBLICATION %I', p); END LOOP; END$$`); err != nil {
+			t.Errorf("drop test publications: %v", err)
+		}
+	})
+	cfg := engine.Config{Schema: pgRevertSchema, Table: name, Alter: "ALTER COLUMN t TYPE text", RevertWindow: time.Minute}
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startCtl(t, cfg, d)
+	r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+	long := "(SELECT string_agg(md5(x::text), '') FROM generate_series(1, 200) x)" // 6400 characters, stored out of line
+	testdb.ExecPostgresIn(t, pool, pgRevertSchema, "UPDATE rvp SET t = "+long+" WHERE id = 5",
+		"INSERT INTO rvp VALUES (500, 500, "+long+")")
+	r.until(t, "the long values to be refused", func() bool { return r.m.Status().RevertRefused == 2 })
+	testdb.ExecPostgresIn(t, pool, pgRevertSchema, "UPDATE rvp SET a = 55 WHERE id = 5", "UPDATE rvp SET a = 555 WHERE id = 500")
+	r.until(t, "the partial updates", func() bool { return r.m.Status().RevertApplied >= 4 })
+	if reply := send(t, r.sock, "revert"); !strings.Contains(reply, "cannot revert exactly: 2 row(s)") ||
+		!strings.Contains(reply, "key (id=5)") || !strings.Contains(reply, "key (id=500)") {
+		t.Fatalf("revert after partial updates of refused rows: %q", reply)
+	}
+	testdb.ExecPostgresIn(t, pool, pgRevertSchema, "UPDATE rvp SET t = 'fits' WHERE id IN (5, 500)")
+	r.until(t, "the refusals to be lifted", func() bool { return r.m.Status().RevertRefused == 0 })
+	if reply := send(t, r.sock, "revert"); !strings.HasPrefix(reply, "Reverted") {
+		t.Fatalf("revert: %q", reply)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	got := pgRows(t, pool, "SELECT format('%s|%s|%s|%s', id, a, t, format_type(atttypid, atttypmod)) FROM "+pgRevertSchema+
+		".rvp, pg_attribute WHERE attrelid = '"+pgRevertSchema+".rvp'::regclass AND attname = 't' AND id IN (5, 500) ORDER BY id")
+	if want := "5|55|fits|character varying(3000) 500|555|fits|character varying(3000)"; strings.Join(got, " ") != want {
+		t.Errorf("reverted rows: %v, want %s", got, want)
+	}
+}
