@@ -329,6 +329,9 @@ func (d *postgresDialect) ThrottleSettings(s *throttle.Settings) []engine.Settin
 }
 
 func (d *postgresDialect) Close() error {
+	// A revert window's capture the engine did not take over (a cut-over
+	// or a Reverse that failed), or closed already (Close again is a no-op).
+	d.stopReverse()
 	var errs []error
 	if d.lock != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

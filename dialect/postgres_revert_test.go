@@ -423,3 +423,33 @@ func TestPostgresRevertPartialKeepsRefusal(t *testing.T) {
 		t.Errorf("reverted rows: %v, want %s", got, want)
 	}
 }
+
+// TestPostgresRevertKilledLeftover: a run killed in its revert window leaves
+// the reverse capture's publication, which lists the table: the next
+// migration of the table refuses it, naming it, and
+// --initially-drop-ghost-table drops it.
+func TestPostgresRevertKilledLeftover(t *testing.T) {
+	const name = "rvk"
+	pool := pgRevertDB(t, 20, name)
+	pub := pgTestNames(t, pgRevertSchema, name).ReverseCapture()
+	testdb.ExecPostgres(t, pool, "CREATE PUBLICATION "+pub+" FOR TABLE "+pgRevertSchema+"."+name)
+	run := func(initiallyDrop bool) error {
+		cfg := engine.Config{Schema: pgRevertSchema, Table: name, Alter: "ADD COLUMN e int", Execute: true, InitiallyDropShadow: initiallyDrop}
+		d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return engine.New(cfg, d, slog.New(slog.DiscardHandler), nil).Run(ctx)
+	}
+	if err := run(false); err == nil || !strings.Contains(err.Error(), pub) {
+		t.Fatalf("want a refusal naming %s, got %v", pub, err)
+	}
+	if err := run(true); err != nil {
+		t.Fatalf("with --initially-drop-ghost-table: %v", err)
+	}
+	if left := pgRevertLeft(t, pool, name); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
