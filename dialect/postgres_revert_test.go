@@ -453,3 +453,63 @@ func TestPostgresRevertKilledLeftover(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// TestPostgresRevertCarries: the revert's cut-over gives the original table
+// back what the forward cut-over moved to the migrated one: the view reading
+// it, the foreign key referencing it, its serial sequence, its identity
+// sequence's position (advanced by inserts during the window), its grants
+// and its comment.
+func TestPostgresRevertCarries(t *testing.T) {
+	const name = "rvc"
+	pool := pgSchemaDB(t, pgRevertSchema,
+		"CREATE TABLE rvc (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n serial, a int, c int)",
+		"INSERT INTO rvc (a, c) SELECT g, g * 2 FROM generate_series(1, 50) g",
+		"CREATE VIEW rvc_v AS SELECT id, a FROM rvc",
+		"CREATE TABLE rvc_child (id int PRIMARY KEY, pid int REFERENCES rvc (id))",
+		"INSERT INTO rvc_child VALUES (1, 1)",
+		"GRANT SELECT ON rvc TO PUBLIC",
+		"COMMENT ON TABLE rvc IS 'kept'")
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), `DO $$DECLARE p text; BEGIN
+			FOR p IN SELECT pubname FROM pg_publication WHERE pubname LIKE 'oscr\_pgrevert\_test\_%' LOOP
+				EXECUTE format('DROP PUBLICATION %I', p); END LOOP; END$$`); err != nil {
+			t.Errorf("drop test publications: %v", err)
+		}
+	})
+	before := pgDefinition(t, pool, name, name)
+	cfg := engine.Config{Schema: pgRevertSchema, Table: name, Alter: "DROP COLUMN c", RevertWindow: time.Minute, OkToDropTable: true}
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startCtl(t, cfg, d)
+	r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+	testdb.ExecPostgresIn(t, pool, pgRevertSchema, "INSERT INTO rvc (a) SELECT g FROM generate_series(51, 60) g", "DELETE FROM rvc WHERE id = 2")
+	r.until(t, "the window's writes", func() bool { return r.m.Status().RevertApplied >= 11 })
+	if reply := send(t, r.sock, "revert"); !strings.HasPrefix(reply, "Reverted") {
+		t.Fatalf("revert: %q", reply)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	if after := pgDefinition(t, pool, name, name); after != before {
+		t.Errorf("the reverted table's definition:\n%s\nwant\n%s", after, before)
+	}
+	testdb.ExecPostgresIn(t, pool, pgRevertSchema, "INSERT INTO rvc (a) VALUES (61)")
+	var got string
+	q := strings.NewReplacer("S.", pgRevertSchema+".").Replace(`SELECT concat_ws(' | ',
+		(SELECT string_agg(format('%s:%s:%s', id, n, coalesce(c::text, '-')), ',' ORDER BY id) FROM S.rvc WHERE id IN (1, 3, 60, 61)),
+		(SELECT count(*) FROM S.rvc_v),
+		EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite w ON w.oid = d.objid WHERE w.ev_class = 'S.rvc_v'::regclass AND d.refobjid = 'S.rvc'::regclass),
+		(SELECT confrelid = 'S.rvc'::regclass FROM pg_constraint WHERE conrelid = 'S.rvc_child'::regclass AND contype = 'f'),
+		pg_get_serial_sequence('S.rvc', 'n') IS NOT NULL,
+		has_table_privilege('public', 'S.rvc', 'SELECT'),
+		obj_description('S.rvc'::regclass, 'pg_class'),
+		to_regclass('S._rvc_osc') IS NULL)`)
+	if err := pool.QueryRow(context.Background(), q).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1:1:2,3:3:6,60:60:-,61:61:- | 60 | t | t | t | t | kept | t"; got != want {
+		t.Errorf("after the revert: %s\nwant %s", got, want)
+	}
+}

@@ -151,6 +151,9 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 		return nil, fmt.Errorf("read the identity columns: %w", err)
 	}
 	for _, i := range idents {
+		if i.new == "d" && slices.Contains(sh.AlwaysIdentity, shadowOf[i.col]) {
+			i.new = "a" // BY DEFAULT while rows are copied and applied, ALWAYS again at the cut-over
+		}
 		if i.old != i.new && shadowOf[i.col] != "" {
 			return nil, refuse("the --alter changes the identity of column %s", i.col)
 		}
