@@ -99,7 +99,7 @@ func (d *postgresDialect) Reverse(ctx context.Context) (engine.Reverse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgReverse{d: d, plan: r.Plan, src: d.revert.src, renames: renames, ap: apply.NewPostgresRevert(d.pool, r.Plan)}, nil
+	return &pgReverse{d: d, plan: r.Plan, src: d.revert.src, renames: renames, fks: r.ForeignKeys, ap: apply.NewPostgresRevert(d.pool, r.Plan)}, nil
 }
 
 // pgReverse is the engine.Reverse of PostgreSQL.
@@ -108,6 +108,7 @@ type pgReverse struct {
 	plan    *table.Plan
 	src     *cdc.PostgresSource
 	renames []table.PostgresRename
+	fks     []table.PostgresForeignKey
 	ap      *apply.PostgresRevert
 }
 
@@ -126,16 +127,26 @@ func (r *pgReverse) Unfit(err error) bool { return table.PostgresUnfit(err) }
 
 // CutOver swaps back with the forward cut-over: the altered table goes to
 // the shadow's name, the old table to the table's, taking back its objects'
-// names, the views, the foreign keys referencing the table, the sequences,
-// the grants and the comment.
+// names, its own foreign keys (which the forward cut-over dropped from it),
+// the views, the foreign keys referencing the table, the sequences, the
+// grants and the comment. Foreign keys that do not validate after the swap
+// stay NOT VALID, which the log says: the tables are swapped back.
 func (r *pgReverse) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
-	return cutover.Postgres(ctx, r.d.pool, r.plan, cutover.PostgresOptions{
+	err := cutover.Postgres(ctx, r.d.pool, r.plan, cutover.PostgresOptions{
 		LockTimeout: r.d.cfg.CutOverLockTimeout,
 		Retries:     r.d.cfg.CutOverRetries,
+		ForeignKeys: r.fks,
 		Renames:     r.renames,
 		Publication: r.d.names.ReverseCapture(),
 		Log:         r.d.log,
 	}, ready, drain)
+	var nv *cutover.PostgresNotValidError
+	if errors.As(err, &nv) {
+		// The tables are swapped back; the keys check new rows.
+		r.d.log.Warn("reverted, but foreign keys of the original table could not be validated", "err", err)
+		return nil
+	}
+	return err
 }
 
 // Cleanup ends the window (the engine closed the reverse capture, dropping

@@ -344,16 +344,18 @@ func TestPostgresRevertFinish(t *testing.T) {
 func TestPostgresRevertWindowRefusals(t *testing.T) {
 	const name = "rvu"
 	pool := pgRevertDB(t, 10, name)
-	testdb.ExecPostgresIn(t, pool, pgRevertSchema, "CREATE UNIQUE INDEX rvu_b ON rvu (b)")
+	testdb.ExecPostgresIn(t, pool, pgRevertSchema, "CREATE UNIQUE INDEX rvu_b ON rvu (b)",
+		"CREATE TABLE rvu_p (id int PRIMARY KEY)", "INSERT INTO rvu_p SELECT generate_series(1, 100)")
 	for _, tc := range []struct{ alter, want string }{
 		{"ALTER COLUMN a TYPE bigint USING a * 2", "USING expression"},
 		{"ALTER COLUMN b TYPE int USING length(b)", "USING expression"},
 		{"ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY", "identity of column id"},
 		{"ADD COLUMN e int", "unique indexes or exclusion constraints besides its key (rvu_b)"},
+		{"ADD CONSTRAINT rvu_fk FOREIGN KEY (a) REFERENCES " + pgRevertSchema + ".rvu_p (id)", "changes foreign key rvu_fk"},
 	} {
 		for _, execute := range []bool{false, true} {
 			cfg := engine.Config{Schema: pgRevertSchema, Table: name, Alter: tc.alter, RevertWindow: time.Minute, Execute: execute}
-			if tc.want == "USING expression" || strings.Contains(tc.want, "identity") {
+			if !strings.Contains(tc.want, "rvu_b") {
 				testdb.ExecPostgresIn(t, pool, pgRevertSchema, "DROP INDEX IF EXISTS rvu_b")
 			} else {
 				testdb.ExecPostgresIn(t, pool, pgRevertSchema, "CREATE UNIQUE INDEX IF NOT EXISTS rvu_b ON rvu (b)")
@@ -461,14 +463,16 @@ func TestPostgresRevertKilledLeftover(t *testing.T) {
 }
 
 // TestPostgresRevertCarries: the revert's cut-over gives the original table
-// back what the forward cut-over moved to the migrated one: the view reading
-// it, the foreign key referencing it, its serial sequence, its identity
+// back what the forward cut-over moved to the migrated one: its foreign key
+// (validated), the view reading it, the foreign key referencing it, its serial sequence, its identity
 // sequence's position (advanced by inserts during the window), its grants
 // and its comment.
 func TestPostgresRevertCarries(t *testing.T) {
 	const name = "rvc"
 	pool := pgSchemaDB(t, pgRevertSchema,
-		"CREATE TABLE rvc (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n serial, a int, c int)",
+		"CREATE TABLE rvc_parent (id int PRIMARY KEY)",
+		"INSERT INTO rvc_parent SELECT generate_series(1, 100)",
+		"CREATE TABLE rvc (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n serial, a int REFERENCES rvc_parent (id), c int)",
 		"INSERT INTO rvc (a, c) SELECT g, g * 2 FROM generate_series(1, 50) g",
 		"CREATE VIEW rvc_v AS SELECT id, a FROM rvc",
 		"CREATE TABLE rvc_child (id int PRIMARY KEY, pid int REFERENCES rvc (id))",

@@ -41,6 +41,10 @@ type PostgresRevert struct {
 	// Capture is Plan with Source named as the shadow, as the reverse
 	// capture starts before the swap.
 	Capture *Plan
+	// ForeignKeys are the original's foreign keys, which the cut-over drops
+	// from the old table: a revert adds them back (NOT VALID, then
+	// validated, as the forward cut-over adds the altered table's).
+	ForeignKeys []PostgresForeignKey
 	// held are the original's objects that gave their names up at the
 	// cut-over: their kind, oid and name (PostgresRename.Name).
 	held []pgHeld
@@ -76,8 +80,6 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 	switch {
 	case len(sh.Checks) > 0:
 		return nil, refuse("the --alter adds NOT VALID constraints (%s), which a revert would have to carry back", sh.Checks[0].Name)
-	case len(sh.ForeignKeys) > 0:
-		return nil, refuse("the table has foreign keys (%s): the cut-over drops them from the old table, and a revert does not carry them back yet", sh.ForeignKeys[0].Name)
 	case len(sh.RestartedIdentity) > 0:
 		return nil, refuse("the --alter restarts the identity sequence of %s", sh.RestartedIdentity[0])
 	case sh.OwnerSet:
@@ -161,6 +163,10 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 	if err := pgRevertCasts(ctx, pool, fwd, refuse); err != nil {
 		return nil, err
 	}
+	fks, err := pgRevertForeignKeys(ctx, pool, orig, sh.ForeignKeys, refuse)
+	if err != nil {
+		return nil, err
+	}
 
 	// The reverse plan.
 	src := *fwd.Shadow
@@ -189,7 +195,7 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 	capture.Source = &csrc
 
 	// The original's objects whose names the shadow's take at the cut-over.
-	r := &PostgresRevert{Plan: p, Capture: &capture}
+	r := &PostgresRevert{Plan: p, Capture: &capture, ForeignKeys: fks}
 	for _, rn := range sh.Renames {
 		var oid uint32
 		q := `SELECT coalesce((SELECT c.oid FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relname = $2), 0)`
@@ -261,6 +267,53 @@ func pgRevertCasts(ctx context.Context, pool *pgxpool.Pool, fwd *Plan, refuse fu
 		return fmt.Errorf("check the type changes: %w", err)
 	}
 	return nil
+}
+
+// pgRevertForeignKeys returns the original's foreign keys, for the revert to
+// add back, and refuses an --alter that changes them (the revert would have
+// to carry the change back) or a key referencing the table itself.
+func pgRevertForeignKeys(ctx context.Context, pool *pgxpool.Pool, orig string, altered []PostgresForeignKey, refuse func(string, ...any) error) ([]PostgresForeignKey, error) {
+	rows, err := pool.Query(ctx, `SELECT conname::text, regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', ''), confrelid::regclass::text,
+		convalidated, confrelid = conrelid FROM pg_constraint
+		WHERE conrelid = to_regclass($1) AND contype = 'f' AND conparentid = 0 ORDER BY conname`, orig)
+	if err != nil {
+		return nil, fmt.Errorf("read the foreign keys of %s: %w", orig, err)
+	}
+	var fks []PostgresForeignKey
+	var self []string
+	for rows.Next() {
+		var fk PostgresForeignKey
+		var isSelf bool
+		if err := rows.Scan(&fk.Name, &fk.Definition, &fk.References, &fk.Validate, &isSelf); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read the foreign keys of %s: %w", orig, err)
+		}
+		if isSelf {
+			self = append(self, fk.Name)
+		}
+		fks = append(fks, fk)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the foreign keys of %s: %w", orig, err)
+	}
+	if len(self) > 0 {
+		return nil, refuse("foreign key %s references the table itself, which a revert does not carry back", self[0])
+	}
+	same := len(fks) == len(altered)
+	for _, a := range altered {
+		found := false
+		for _, fk := range fks {
+			found = found || (fk.Name == a.Name && fk.Definition == a.Definition && fk.Validate == a.Validate && a.Check == nil)
+		}
+		if !found {
+			return nil, refuse("the --alter changes foreign key %s, which a revert would have to carry back", a.Name)
+		}
+	}
+	if !same {
+		return nil, refuse("the --alter drops a foreign key, which a revert would have to carry back")
+	}
+	return fks, nil
 }
 
 // PostgresUnfit reports whether err is the server's refusal of a row's
