@@ -523,3 +523,53 @@ func TestPostgresRevertCarries(t *testing.T) {
 		t.Errorf("after the revert: %s\nwant %s", got, want)
 	}
 }
+
+// TestPostgresRevertWindowEnds: a window that elapses ends as finish does,
+// and so does an interruption (the panic command, as Ctrl-C): the table
+// stays migrated, the old table is current (kept) or dropped
+// (--ok-to-drop-table), and nothing else is left: no slot, publication or
+// checkpoint table.
+func TestPostgresRevertWindowEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		panic bool
+	}{{"rve", false}, {"rvx", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := pgRevertDB(t, 100, tc.name)
+			window := 2 * time.Second
+			if tc.panic {
+				window = time.Hour
+			}
+			cfg := engine.Config{Schema: pgRevertSchema, Table: tc.name, Alter: pgRevertAlter, RevertWindow: window, OkToDropTable: !tc.panic}
+			d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := startCtl(t, cfg, d)
+			r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+			testdb.ExecPostgresIn(t, pool, pgRevertSchema, "UPDATE "+tc.name+" SET a = 1000, bb = 'w' WHERE id = 5")
+			if tc.panic {
+				send(t, r.sock, "panic")
+			}
+			if err := r.wait(t); err != nil {
+				t.Fatalf("migration: %v", err)
+			}
+			if cols := pgRows(t, pool, "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = '"+
+				pgRevertSchema+"' AND table_name = '"+tc.name+"'"); len(cols) != 1 || cols[0] != "id,a,bb,big,d" {
+				t.Fatalf("the table is not the migrated one: %v", cols)
+			}
+			if left := pgRevertLeft(t, pool, tc.name); len(left) != 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			old := pgTestNames(t, pgRevertSchema, tc.name).Old
+			got := pgRows(t, pool, "SELECT coalesce(to_regclass('"+pgRevertSchema+"."+old+"')::text, 'dropped')")
+			if tc.panic {
+				got = pgRows(t, pool, "SELECT format('%s|%s|%s', a, b, c) FROM "+pgRevertSchema+"."+old+" WHERE id = 5")
+			}
+			want := map[bool]string{true: "1000|w|55", false: "dropped"}[tc.panic]
+			if len(got) != 1 || got[0] != want {
+				t.Errorf("the old table: %v, want %s", got, want)
+			}
+		})
+	}
+}
