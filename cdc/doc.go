@@ -7,7 +7,9 @@
 //     into the changelog table) into changes; it ends at the cut-over's
 //     RENAME, where a revert window's reverse reader starts (mysql_revert.go);
 //   - postgres.go creates a publication for the table and a pgoutput slot,
-//     streams from it (pglogrepl) and drops both on Close;
+//     streams from it (pglogrepl) and drops both on Close; a revert
+//     window's reverse capture, started before the swap, skips everything
+//     up to the swap's transaction (PostgresConfig.SkipThrough);
 //     postgres_resume.go checks and drops what a killed run's capture left;
 //   - snapshot.go tells whether a PostgreSQL snapshot saw a transaction.
 //

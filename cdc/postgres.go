@@ -78,6 +78,11 @@ type PostgresConfig struct {
 	ResumeFrom string
 	// Log, when set, tells what the slot's creation waits for.
 	Log *slog.Logger
+	// SkipThrough, when set, is the id of a revert window's swap message
+	// (table.PostgresSwapPrefix, emitted in the cut-over's swap transaction):
+	// nothing decoded up to and including that message's transaction is
+	// returned — the forward applier's writes into the shadow.
+	SkipThrough string
 }
 
 // LSN is a PostgreSQL WAL position. The Pos of every change a PostgresSource
@@ -169,6 +174,9 @@ type PostgresSource struct {
 	idlePos    LSN    // last position received outside any transaction
 	received   LSN    // highest WAL position received
 	serverEnd  LSN    // the server's WAL end as last reported
+	// skipping: SkipThrough's transaction has not committed yet; swapTxn:
+	// the open transaction is the one that emitted it.
+	skipping, swapTxn bool
 }
 
 // NewPostgres returns a source for plan.Source. Start begins the capture.
@@ -193,6 +201,7 @@ func NewPostgres(cfg PostgresConfig, pool *pgxpool.Pool, plan *table.Plan) (*Pos
 		plan:       plan,
 		dataReady:  make(chan struct{}, 1),
 		spaceReady: make(chan struct{}, 1),
+		skipping:   cfg.SkipThrough != "",
 	}, nil
 }
 
@@ -931,6 +940,9 @@ func (s *PostgresSource) handleMessage(msg pglogrepl.Message) error {
 	case *pglogrepl.CommitMessage:
 		s.mu.Lock()
 		s.inTxn = false
+		if s.swapTxn {
+			s.skipping, s.swapTxn = false, false
+		}
 		s.lastCommit = max(s.lastCommit, s.txnLSN)
 		s.idlePos = max(s.idlePos, LSN(m.TransactionEndLSN))
 		if len(s.queue) == 0 {
@@ -995,6 +1007,11 @@ func (s *PostgresSource) handleMessage(msg pglogrepl.Message) error {
 			}
 		}
 	case *pglogrepl.LogicalDecodingMessage:
+		if m.Prefix == table.PostgresSwapPrefix && m.Transactional && s.cfg.SkipThrough != "" && string(m.Content) == s.cfg.SkipThrough {
+			s.mu.Lock()
+			s.swapTxn = s.skipping
+			s.mu.Unlock()
+		}
 		if m.Prefix == MarkerPrefix && m.Transactional {
 			id := string(m.Content)
 			s.mu.Lock()
@@ -1093,6 +1110,10 @@ func (s *PostgresSource) decodeTuple(t *pglogrepl.TupleData) (Row, []bool, error
 // push queues a change of the open transaction for Next.
 func (s *PostgresSource) push(c Change) {
 	s.mu.Lock()
+	if s.skipping {
+		s.mu.Unlock()
+		return
+	}
 	c.Pos, c.Xid = s.txnLSN, s.txnXid
 	s.queue = append(s.queue, c)
 	s.queueBytes += changeSize(&c)

@@ -45,6 +45,11 @@ type PostgresOptions struct {
 	// which lists the table without being a user's publication that the
 	// inspection's refusals, checked again, refuse.
 	Publication string
+	// SwapMessage, when set, is emitted in the swap's transaction as a
+	// transactional logical decoding message with prefix
+	// table.PostgresSwapPrefix: a revert window's reverse capture, started
+	// before the swap, skips everything up to and including it.
+	SwapMessage string
 	// Attempted, when set, is called after each attempt with how long it
 	// took: its lock wait and hold, the longest a writer waited on it.
 	Attempted func(time.Duration)
@@ -322,6 +327,9 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 	// during the run (DDL on it waits for this lock now).
 	names := table.NewPostgresNames(plan.Source.Schema, plan.Source.Name)
 	names.Publication = opts.Publication
+	// The plan's names: a revert's are the forward migration's the other
+	// way round.
+	names.Shadow, names.Old = plan.Shadow.Name, plan.OldName
 	if err := table.RecheckPostgresTable(ctx, tx, names); err != nil {
 		return nil, err
 	}
@@ -570,6 +578,11 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 		if clause == "" {
 			s.opts.Log.Warn("cut-over: the original's replica identity index has no counterpart on the new table; it keeps the default replica identity", "index", replIndex)
 		} else if err := s.exec(fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY %s", newTable, clause)); err != nil {
+			return nil, err
+		}
+	}
+	if s.opts.SwapMessage != "" {
+		if err := s.exec("SELECT pg_logical_emit_message(true, $1::text, $2::text)", table.PostgresSwapPrefix, s.opts.SwapMessage); err != nil {
 			return nil, err
 		}
 	}

@@ -4,8 +4,9 @@
 // per-database parts the engine drives from the concept packages (table,
 // cdc, copier, apply, cutover, throttle). It is the only place the engine's
 // interfaces meet the database drivers, so engine stays free of them; the
-// command line (cmd/osc) picks the dialect. mysql_revert.go adds MySQL's
-// revert window (engine.Reverse): the reverse plan, capture and cut-over.
+// command line (cmd/osc) picks the dialect. mysql_revert.go and
+// postgres_revert.go add the revert window (engine.Reverse): the reverse
+// plan, capture and cut-over.
 //
 // Its tests run whole migrations through the engine against the sandbox
 // (localtests/sandbox.sh).

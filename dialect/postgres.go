@@ -56,6 +56,8 @@ type postgresDialect struct {
 	// did not inspect the table, and Resume can only report the swap for
 	// cleanup, or refuse.
 	cleanupOnly bool
+	// revert is the revert window's (postgres_revert.go).
+	revert pgRevert
 }
 
 var _ engine.Dialect = (*postgresDialect)(nil)
@@ -228,6 +230,9 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 	if err != nil {
 		return err
 	}
+	if err := d.startReverse(ctx); err != nil {
+		return err
+	}
 	err = cutover.Postgres(ctx, d.pool, plan, cutover.PostgresOptions{
 		LockTimeout:       d.cfg.CutOverLockTimeout,
 		Retries:           d.cfg.CutOverRetries,
@@ -238,12 +243,16 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 		AlwaysIdentity:    d.shadow.AlwaysIdentity,
 		OwnerSet:          d.shadow.OwnerSet,
 		Publication:       d.names.Publication,
+		SwapMessage:       d.revert.swap,
 		Attempted:         attempted,
 		Log:               d.log,
 		Triggers:          d.shadow.Triggers,
 	}, ready, drain)
 	var nv *cutover.PostgresNotValidError
 	d.swapped = errors.As(err, &nv)
+	if err != nil {
+		d.stopReverse()
+	}
 	return err
 }
 
@@ -320,6 +329,9 @@ func (d *postgresDialect) ThrottleSettings(s *throttle.Settings) []engine.Settin
 }
 
 func (d *postgresDialect) Close() error {
+	// A revert window's capture the engine did not take over (a cut-over
+	// or a Reverse that failed), or closed already (Close again is a no-op).
+	d.stopReverse()
 	var errs []error
 	if d.lock != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -296,6 +296,13 @@ func (d *postgresDialect) initiallyDrop(ctx context.Context) error {
 	}
 	if d.cfg.InitiallyDropShadow {
 		dropped, err := cdc.DropPostgresCapture(ctx, d.pool, d.names.Slot, d.names.Publication)
+		if err == nil {
+			// A run killed in its revert window leaves the reverse
+			// capture's publication (its slot is temporary).
+			var rev []string
+			rev, err = cdc.DropPostgresCapture(ctx, d.pool, d.names.ReverseCapture(), d.names.ReverseCapture())
+			dropped = append(dropped, rev...)
+		}
 		for _, what := range dropped {
 			d.log.Info("--initially-drop-ghost-table: dropped what a killed run left: " + what)
 		}
@@ -349,6 +356,12 @@ func (d *postgresDialect) wouldDrop(ctx context.Context, dropOld bool) error {
 		}
 		if pub {
 			what = append(what, "publication "+n.Publication)
+		}
+		if err := d.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", n.ReverseCapture()).Scan(&pub); err != nil {
+			return fmt.Errorf("postgres: look for publication %s: %w", n.ReverseCapture(), err)
+		}
+		if pub {
+			what = append(what, "publication "+n.ReverseCapture()+" (a revert window's)")
 		}
 		if left.Shadow {
 			what = append(what, "shadow table "+n.Schema+"."+n.Shadow)

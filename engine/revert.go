@@ -248,7 +248,11 @@ func (r *revertApplier) rewrite(changes []change.Change) []change.Change {
 }
 
 // applied forgets the refusals and moves of the keys the changes wrote whole
-// or deleted: the old table holds those rows as the table does again.
+// or deleted: the old table holds those rows as the table does again. A
+// partial change (PostgreSQL: unchanged TOAST values, not sent) writes some
+// columns only, and keeps them: the value refused may be among the others,
+// or the refused row absent from the old table (its UPDATE then updates
+// nothing).
 func (r *revertApplier) applied(changes []change.Change) {
 	r.state.mu.Lock()
 	defer r.state.mu.Unlock()
@@ -256,6 +260,9 @@ func (r *revertApplier) applied(changes []change.Change) {
 		return
 	}
 	for _, c := range changes {
+		if c.Partial() {
+			continue
+		}
 		for _, row := range []change.Row{c.Before, c.After} {
 			if row != nil {
 				delete(r.state.refused, r.key(row))

@@ -119,8 +119,8 @@ func (pgDialect) helperTables(table string) ([]string, string) {
 
 // replicationLeftovers lists publications that publish a table of ns or
 // whose name contains ns (osc names its publication and slot
-// osc_<schema>_<table>_<hash>), and replication slots named like such a
-// publication or containing ns. A slot of another run is not judged: with
+// osc_<schema>_<table>_<hash>, a revert window's oscr_…), and replication
+// slots named like such a publication or containing ns. A slot of another run is not judged: with
 // checkpoints osc's slot is permanent, and inactive for a moment while osc
 // runs (between its creation and the start of streaming, and before its drop
 // at exit), so an inactive slot need not be a leaked one.
@@ -131,7 +131,7 @@ func (pgDialect) replicationLeftovers(ctx context.Context, db *sql.DB, ns string
 		SELECT 'publication ' || pubname FROM pubs
 		UNION ALL
 		SELECT 'replication slot ' || slot_name FROM pg_replication_slots
-		WHERE slot_name LIKE 'osc\_%' AND (strpos(slot_name, $1) > 0 OR slot_name IN (SELECT pubname FROM pubs)) AND database = current_database()
+		WHERE (slot_name LIKE 'osc\_%' OR slot_name LIKE 'oscr\_%') AND (strpos(slot_name, $1) > 0 OR slot_name IN (SELECT pubname FROM pubs)) AND database = current_database()
 		ORDER BY 1`, ns)
 	if err != nil {
 		return nil, fmt.Errorf("replication leftovers: %w", err)
