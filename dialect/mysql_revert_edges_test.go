@@ -1,6 +1,9 @@
 package dialect
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +78,39 @@ func TestMySQLRevertStaleRowUniqueClash(t *testing.T) {
 	want := dumpMySQL(t, db, "SELECT id, u, a, c FROM "+ctl+" ORDER BY id")
 	if got := dumpMySQL(t, db, "SELECT id, u, a, c FROM "+name+" ORDER BY id"); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("reverted table:\n%s\nwant (the control table):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMySQLRevertWindowRoundingRefusal: an --alter whose type change the
+// server carries out by rounding (1.25 to 1.3) is refused with a revert
+// window, before anything is copied: a row written during the window would
+// go back into the old table rounded in a column the write left alone (on
+// main a revert gave back 1.30 and a DATETIME without its fraction where a
+// table never migrated kept 1.25 and .4).
+func TestMySQLRevertWindowRoundingRefusal(t *testing.T) {
+	const name = "rvreview_lo"
+	db := mysqlTestDB(t, name)
+	mustExec(t, db, "CREATE TABLE "+name+" (id INT NOT NULL PRIMARY KEY, p DECIMAL(10,2) NOT NULL, ts DATETIME(6) NOT NULL, a INT NOT NULL) ENGINE=InnoDB",
+		"INSERT INTO "+name+" VALUES (1, 1.25, '2020-01-01 00:00:00.400000', 1)")
+	for _, tc := range []struct{ alter, want string }{
+		{"MODIFY COLUMN p DECIMAL(10,1) NOT NULL", "column p from decimal(10,2) to decimal(10,1), which rounds to fewer decimal places"},
+		{"MODIFY COLUMN ts DATETIME NOT NULL", "column ts from datetime(6) to datetime, which drops fractional seconds"},
+	} {
+		cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: tc.alter, RevertWindow: time.Minute, Execute: true}
+		d, err := NewMySQL(cfg, mysqlTestConn(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err = engine.New(cfg, d, slog.New(slog.DiscardHandler), nil).Run(ctx)
+		cancel()
+		var refused *engine.RefusedError
+		if !errors.As(err, &refused) || !strings.Contains(err.Error(), "--revert-window") || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: want a refusal naming %q, got %v", tc.alter, tc.want, err)
+		}
+		shadow, changelog, old := table.MySQLNames(name)
+		if left := tablesExist(t, db, shadow, changelog, old, table.MySQLCheckpointName(name)); len(left) != 0 {
+			t.Fatalf("%s: left behind: %v", tc.alter, left)
+		}
 	}
 }
