@@ -2,7 +2,9 @@ package dialect
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -112,5 +114,57 @@ func TestMySQLRevertWindowRoundingRefusal(t *testing.T) {
 		if left := tablesExist(t, db, shadow, changelog, old, table.MySQLCheckpointName(name)); len(left) != 0 {
 			t.Fatalf("%s: left behind: %v", tc.alter, left)
 		}
+	}
+}
+
+// TestMySQLRevertTypeChangesAndMoves: an --alter that reorders an ENUM's
+// and a SET's members, converts a column's character set, renames a column
+// and drops one, with writes during the window that move rows to other keys
+// (the dropped column's values go with them), delete a key and insert it
+// again, and insert new rows: the reverted table equals a control table
+// that took the same writes and was never migrated.
+func TestMySQLRevertTypeChangesAndMoves(t *testing.T) {
+	const name, ctl = "rvreview_ty", "rvreview_ty_ctl"
+	db := mysqlTestDB(t, name, ctl)
+	for _, n := range []string{name, ctl} {
+		mustExec(t, db, "CREATE TABLE "+n+" (id INT NOT NULL PRIMARY KEY, e ENUM('a','b','c') NOT NULL, s SET('x','y','z') NOT NULL, "+
+			"l VARCHAR(20) CHARACTER SET latin1 NULL, b VARCHAR(20) NULL, c INT NOT NULL DEFAULT 42) ENGINE=InnoDB",
+			"INSERT INTO "+n+" VALUES (1, 'a', 'x,z', 'caf\u00e9', 'b1', 101), (2, 'b', '', NULL, 'b2', 102), (3, 'c', 'y', 'l3', NULL, 103), (4, 'a', 'z', 'l4', 'b4', 104)")
+	}
+	r := revertWindowRun(t, name, "MODIFY COLUMN e ENUM('c','b','a','d') NOT NULL, MODIFY COLUMN s SET('z','y','x') NOT NULL, "+
+		"MODIFY COLUMN l VARCHAR(20) CHARACTER SET utf8mb4 NULL, CHANGE COLUMN b bb VARCHAR(20) NULL, DROP COLUMN c")
+	_, _, old := table.MySQLNames(name)
+	for _, q := range []string{
+		"UPDATE %s SET id = 10, e = 'b' WHERE id = 1",  // a move: c = 101 goes with it
+		"UPDATE %s SET id = 11 WHERE id = 10",          // and again
+		"UPDATE %s SET id = 1, s = 'x,y' WHERE id = 2", // a move onto the first key freed
+		"DELETE FROM %s WHERE id = 3",                  // deleted, then inserted again: c = 42
+		"INSERT INTO %s (id, e, s, l, %s) VALUES (3, 'c', 'x', 'n\u00e8', 'new')",
+		"UPDATE %s SET l = CONCAT(l, '\u00ff'), e = 'c' WHERE id = 4",
+		"INSERT INTO %s (id, e, s, l, %s) VALUES (5, 'b', 'z,x', NULL, 'b5')",
+		"UPDATE %s SET %s = 'done' WHERE id = 5",
+	} {
+		if strings.Count(q, "%s") == 2 {
+			mustExec(t, db, fmt.Sprintf(q, name, "bb"), fmt.Sprintf(q, ctl, "b"))
+		} else {
+			mustExec(t, db, fmt.Sprintf(q, name), fmt.Sprintf(q, ctl))
+		}
+	}
+	r.until(t, "the last write in the old table", func() bool {
+		var b sql.NullString
+		return db.QueryRow("SELECT b FROM "+old+" WHERE id = 5").Scan(&b) == nil && b.String == "done"
+	})
+	if reply := send(t, r.sock, "revert"); !strings.HasPrefix(reply, "Reverted") {
+		t.Fatalf("revert: %q", reply)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	if got, want := createTable(t, db, name, "x"), createTable(t, db, ctl, "x"); got != want {
+		t.Errorf("the reverted table's definition differs from the original's:\n%s\nwant\n%s", got, want)
+	}
+	want := dumpMySQL(t, db, "SELECT id, e, s, HEX(l), b, c FROM "+ctl+" ORDER BY id")
+	if got := dumpMySQL(t, db, "SELECT id, e, s, HEX(l), b, c FROM "+name+" ORDER BY id"); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("reverted table:\n%s\nwant (the control table):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
