@@ -481,7 +481,11 @@ func (m *Migration) revertCommand(revert bool, arg string, wait time.Duration) (
 	if revert {
 		name = "revert"
 	}
-	if arg != "" && !m.tableMatches(arg) {
+	switch {
+	case revert && arg == "" && m.cfg.Control.ForceNamedCutOver:
+		// The revert is a cut-over.
+		return "", fmt.Errorf("--force-named-cut-over is set: name the table, revert=%s", m.cfg.Table)
+	case arg != "" && !m.tableMatches(arg):
 		return "", fmt.Errorf("this osc migrates %s, not %s; nothing done", m.cfg.Table, arg)
 	}
 	m.ctl.mu.Lock()

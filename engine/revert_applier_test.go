@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"strings"
 	"testing"
+	"time"
 
 	"osc/change"
 )
@@ -102,5 +104,20 @@ func TestRevertApplierTransientInFallback(t *testing.T) {
 	}
 	if err := st.refusal(); err != nil {
 		t.Errorf("a refusal stays: %v", err)
+	}
+}
+
+// TestRevertCommandForceNamed: the revert is a cut-over: with
+// --force-named-cut-over it must name the table, as cut-over=<table> must.
+func TestRevertCommandForceNamed(t *testing.T) {
+	cfg := fakeConfig()
+	cfg.RevertWindow = time.Minute
+	cfg.Control.ForceNamedCutOver = true
+	m := fakeMigration(cfg, newFake(1))
+	if _, err := m.revertCommand(true, "", time.Second); err == nil || !strings.Contains(err.Error(), "revert=t") {
+		t.Errorf("revert without the table's name: %v", err)
+	}
+	if _, err := m.revertCommand(false, "", time.Second); err == nil || strings.Contains(err.Error(), "force-named") {
+		t.Errorf("finish without the table's name: %v (want the window's absence)", err)
 	}
 }
