@@ -70,6 +70,10 @@ const (
 	StateReverting
 )
 
+// stateReverted is the on-success hook's OSC_STATE after a revert: the
+// run succeeded, and the table is the original again.
+const stateReverted = "reverted"
+
 // RevertRefusedError is a revert refused because a change since the cut-over
 // does not fit the old table: the window stays open, nothing is lost.
 type RevertRefusedError struct {
@@ -563,6 +567,7 @@ func (m *Migration) endRevertWindow(ctx context.Context) error {
 	}
 	m.setState(StateDone)
 	if reverted {
+		m.reverted.Store(true)
 		m.log.Info("migration reverted", "table", m.plan.Table, "migrated table", m.plan.Shadow,
 			"elapsed", time.Since(m.started).Round(time.Millisecond).String())
 		return nil

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +121,38 @@ func TestRevertCommandForceNamed(t *testing.T) {
 	}
 	if _, err := m.revertCommand(false, "", time.Second); err == nil || strings.Contains(err.Error(), "force-named") {
 		t.Errorf("finish without the table's name: %v (want the window's absence)", err)
+	}
+}
+
+// TestFakeRevertOnSuccessState: the on-success hook after a revert says so
+// (OSC_STATE=reverted): the run succeeded, but the table is the original
+// again; after finish it is done, as after a run without a window.
+func TestFakeRevertOnSuccessState(t *testing.T) {
+	for _, revert := range []bool{true, false} {
+		dir, out := t.TempDir(), filepath.Join(t.TempDir(), "state")
+		if err := os.WriteFile(filepath.Join(dir, "on-success"), []byte("#!/bin/sh\necho \"state=$OSC_STATE\" > "+out+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d := &fakeReverter{fakeDialect: newFake(50)}
+		cfg := fakeConfig()
+		cfg.RevertWindow = time.Minute
+		cfg.Control.HooksPath = dir
+		m := fakeMigration(cfg, d.fakeDialect)
+		m.d = d
+		done := startFake(context.Background(), m)
+		until(t, m, "the revert window", func() bool { return m.State() == StateRevertWindow })
+		command, want := "finish", "state=done\n"
+		if revert {
+			command, want = "revert", "state=reverted\n"
+		}
+		if _, err := m.command(command); err != nil {
+			t.Fatalf("%s: %v", command, err)
+		}
+		if err := waitFake(t, m, done); err != nil {
+			t.Fatalf("migration: %v", err)
+		}
+		if got, err := os.ReadFile(out); err != nil || string(got) != want {
+			t.Errorf("after %s, the on-success hook saw %q (%v), want %q", command, got, err, want)
+		}
 	}
 }
