@@ -59,10 +59,13 @@ func mysqlConversionRounds(from, to Column, zone string) string {
 		return "drops fractional seconds"
 	case (f.base == "datetime" || f.base == "timestamp") && (t.base == "date" || t.base == "time"):
 		return "drops part of the date and time"
-	case text(f.base) && !text(t.base) && !strings.HasSuffix(t.base, "binary") && !strings.HasSuffix(t.base, "blob"):
+	case text(f.base) && !text(t.base) && t.base != "varbinary" && !strings.HasSuffix(t.base, "blob") && t.base != "binary":
 		return "reads the text as a value of another type"
 	case f.base != "char" && text(f.base) && t.base == "char":
 		return "drops trailing spaces"
+	case t.base == "binary" && (f.base != "binary" || t.arg(0, 1) > f.arg(0, 1)):
+		// The zero bytes stay part of the value: it no longer fits back.
+		return "pads with zero bytes"
 	}
 	return ""
 }

@@ -32,6 +32,10 @@ func TestMySQLConversionRounds(t *testing.T) {
 		{"varchar(10)", "varchar(40)", "UTC", false},
 		{"varchar(10)", "text", "UTC", false},
 		{"varchar(10)", "varbinary(40)", "UTC", false},
+		{"varchar(10)", "binary(10)", "UTC", true},
+		{"varbinary(10)", "binary(10)", "UTC", true},
+		{"binary(10)", "binary(20)", "UTC", true},
+		{"binary(10)", "varbinary(20)", "UTC", false},
 		{"int(11)", "varchar(20)", "UTC", false},
 		{"enum('a','b')", "enum('b','a')", "UTC", false},
 	} {
