@@ -52,6 +52,9 @@ type MySQL struct {
 
 	// moves: a key-changing update also moves the row (NewMySQLRevert).
 	moves bool
+	// guard is the column the upsert sets to NULL when it meets another
+	// key's row (NewMySQLRevert; "": none).
+	guard string
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -604,7 +607,7 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	defer tx.Rollback() // after Commit it is a no-op
 	for i, b := range batches {
 		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, b.args...); err != nil {
-			return fmt.Errorf("apply: %.60s...: %w", b.query, err)
+			return fmt.Errorf("apply: %.60s...: %w", b.query, a.clash(err))
 		}
 		if a.PanicOnWarnings {
 			if err := table.MySQLWarnings(ctx, tx, "writing captured changes into the shadow ("+strings.Fields(b.query)[0]+")"); err != nil {

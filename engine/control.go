@@ -216,7 +216,11 @@ func (m *Migration) startControl(ctx context.Context) (context.Context, func(err
 	}
 	finish := func(err error) error {
 		if err == nil {
-			if herr := m.hook(context.Background(), hooks.OnSuccess, hooks.Env{}); herr != nil {
+			env := hooks.Env{}
+			if m.reverted.Load() {
+				env.State = stateReverted
+			}
+			if herr := m.hook(context.Background(), hooks.OnSuccess, env); herr != nil {
 				m.log.Error("on-success hook failed (the migration succeeded)", "err", herr)
 			}
 		} else {

@@ -109,7 +109,8 @@ type Migration struct {
 	ckpt            *checkpoints // nil when checkpoints are off (checkpoint.go)
 	checkpointSaved atomic.Int64 // unix nanos the last checkpoint was saved, 0 before
 
-	rev *revertState // the open revert window (revert.go), under ctl.mu; nil: none
+	rev      *revertState // the open revert window (revert.go), under ctl.mu; nil: none
+	reverted atomic.Bool  // a revert window swapped the tables back (the on-success hook's OSC_STATE)
 }
 
 // New prepares a migration; Run executes it.

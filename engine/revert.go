@@ -70,6 +70,10 @@ const (
 	StateReverting
 )
 
+// stateReverted is the on-success hook's OSC_STATE after a revert: the
+// run succeeded, and the table is the original again.
+const stateReverted = "reverted"
+
 // RevertRefusedError is a revert refused because a change since the cut-over
 // does not fit the old table: the window stays open, nothing is lost.
 type RevertRefusedError struct {
@@ -149,9 +153,17 @@ func (s *revertState) refusedKeys() int {
 // key is applied as a move from the old one (a delete, as a delete of the old
 // one). Should a change write the old key meanwhile, that row's values are
 // lost to the old table, and the refusal stays for the rest of the window.
+//
+// The changes of such a batch are each applied in a transaction of their
+// own, each retried on a transient failure (retry: Migration.retry) and
+// never applied again once applied: a move applied a second time could take
+// a row a later change of the batch wrote under its old key. An error that
+// outlasts the retries ends the window, and is returned so that the engine's
+// retry, which would apply the whole batch again, does not take it.
 type revertApplier struct {
 	ap       Applier
 	unfit    func(error) bool
+	retry    func(ctx context.Context, what string, fn func() error) error
 	keyIndex []int
 	keyNames []string
 	state    *revertState
@@ -171,13 +183,14 @@ func (r *revertApplier) Apply(ctx context.Context, changes []change.Change) erro
 		if c.Op == change.Marker {
 			continue
 		}
-		err := r.ap.Apply(ctx, r.rewrite([]change.Change{c}))
+		one := r.rewrite([]change.Change{c})
+		err := r.retry(ctx, "apply a change to the old table", func() error { return r.ap.Apply(ctx, one) })
 		if err == nil {
 			r.applied([]change.Change{c})
 			continue
 		}
 		if !r.unfit(err) {
-			return err
+			return fmt.Errorf("apply a change to the old table, after the changes before it in its batch: %v", err)
 		}
 		row := c.After
 		if c.Op == change.Delete {
@@ -359,7 +372,7 @@ func (m *Migration) revertWindow(parent context.Context) (rev Reverse, reverted 
 		requests: make(chan revertRequest),
 	}
 	m.src = rev.Source()
-	m.ap = &revertApplier{ap: rev.Applier(), unfit: rev.Unfit, keyIndex: keyIndex, keyNames: keyNames, state: st}
+	m.ap = &revertApplier{ap: rev.Applier(), unfit: rev.Unfit, retry: m.retry, keyIndex: keyIndex, keyNames: keyNames, state: st}
 	m.ctl.setSource(m.src)
 	m.ctl.backlog.Store(0)
 	if err := m.src.Start(parent); err != nil {
@@ -479,7 +492,11 @@ func (m *Migration) revertCommand(revert bool, arg string, wait time.Duration) (
 	if revert {
 		name = "revert"
 	}
-	if arg != "" && !m.tableMatches(arg) {
+	switch {
+	case revert && arg == "" && m.cfg.Control.ForceNamedCutOver:
+		// The revert is a cut-over.
+		return "", fmt.Errorf("--force-named-cut-over is set: name the table, revert=%s", m.cfg.Table)
+	case arg != "" && !m.tableMatches(arg):
 		return "", fmt.Errorf("this osc migrates %s, not %s; nothing done", m.cfg.Table, arg)
 	}
 	m.ctl.mu.Lock()
@@ -557,6 +574,7 @@ func (m *Migration) endRevertWindow(ctx context.Context) error {
 	}
 	m.setState(StateDone)
 	if reverted {
+		m.reverted.Store(true)
 		m.log.Info("migration reverted", "table", m.plan.Table, "migrated table", m.plan.Shadow,
 			"elapsed", time.Since(m.started).Round(time.Millisecond).String())
 		return nil

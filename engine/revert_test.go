@@ -55,6 +55,7 @@ func idv(id, v int) change.Row { return change.Row{id, v} }
 func newRevertApplier(old Applier) (*revertApplier, *revertState) {
 	st := &revertState{refused: map[string]string{}, moved: map[string]change.Row{}}
 	return &revertApplier{ap: old, unfit: func(err error) bool { return errors.Is(err, errUnfit) },
+		retry:    func(_ context.Context, _ string, fn func() error) error { return fn() },
 		keyIndex: []int{0}, keyNames: []string{"id"}, state: st}, st
 }
 
