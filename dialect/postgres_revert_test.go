@@ -350,6 +350,7 @@ func TestPostgresRevertWindowRefusals(t *testing.T) {
 		{"ALTER COLUMN a TYPE bigint USING a * 2", "USING expression"},
 		{"ALTER COLUMN b TYPE int USING length(b)", "USING expression"},
 		{"ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY", "identity of column id"},
+		{"ALTER COLUMN c TYPE real", "may round or reformat"},
 		{"ADD COLUMN e int", "unique indexes or exclusion constraints besides its key (rvu_b)"},
 		{"ADD CONSTRAINT rvu_fk FOREIGN KEY (a) REFERENCES " + pgRevertSchema + ".rvu_p (id)", "changes foreign key rvu_fk"},
 	} {

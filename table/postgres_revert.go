@@ -244,6 +244,10 @@ func pgRevertCasts(ctx context.Context, pool *pgxpool.Pool, fwd *Plan, refuse fu
 		if st == nt {
 			continue
 		}
+		if !pgRevertExact(st, nt) {
+			return refuse("the type change of %s (%s to %s) may round or reformat its values: a row written during the window would go back "+
+				"changed also in that column when a write left it alone", m.Shadow, st, nt)
+		}
 		cols = append(cols, fmt.Sprintf("c%d %s", len(cols), st))
 		vals = append(vals, "CAST(NULL AS "+nt+")")
 		changed = append(changed, fmt.Sprintf("%s (%s back to %s)", m.Shadow, nt, st))
@@ -267,6 +271,37 @@ func pgRevertCasts(ctx context.Context, pool *pgxpool.Pool, fwd *Plan, refuse fu
 		return fmt.Errorf("check the type changes: %w", err)
 	}
 	return nil
+}
+
+// pgRevertExact reports whether a column's change from type from to type to
+// keeps every value that survives it as it was, so that writing a row back
+// in full leaves a column the write did not touch as it was: integers and
+// text-like types within their kind, whose narrowings fail on a value that
+// does not fit rather than change it, and a numeric whose scale does not
+// shrink (a smaller precision fails too). Anything else may round or
+// reformat (a numeric's scale, floats, a time's precision or zone, a text
+// rendering).
+func pgRevertExact(from, to string) bool {
+	ints := map[string]bool{"smallint": true, "integer": true, "bigint": true}
+	if ints[from] && ints[to] {
+		return true
+	}
+	isText := func(t string) bool {
+		return t == "text" || t == "character varying" || strings.HasPrefix(t, "character varying(")
+	}
+	if isText(from) && isText(to) {
+		return true
+	}
+	var p1, s1, p2, s2 int
+	if _, err := fmt.Sscanf(from, "numeric(%d,%d)", &p1, &s1); err == nil {
+		if to == "numeric" {
+			return true
+		}
+		if _, err := fmt.Sscanf(to, "numeric(%d,%d)", &p2, &s2); err == nil {
+			return s2 >= s1
+		}
+	}
+	return false
 }
 
 // pgRevertForeignKeys returns the original's foreign keys, for the revert to
