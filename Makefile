@@ -32,10 +32,15 @@ lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT):
 	GOBIN=$(CURDIR)/$(@D) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) </dev/null
 
-# Lint first: it needs no database and fails faster than the tests.
-test: lint sandbox
-	$(WITH_SANDBOX_ENV) $(GO) vet ./...
-	$(WITH_SANDBOX_ENV) $(GO) test ./... -count=1 -timeout 25m
+# Lint runs beside the tests (building golangci-lint takes minutes with empty Go caches, while the
+# real-database tests mostly wait on the servers); its output follows theirs, and either failing fails.
+test: sandbox
+	mkdir -p bin
+	$(MAKE) --no-print-directory lint >bin/lint.log 2>&1 & lint=$$!; \
+	rc=0; { $(WITH_SANDBOX_ENV) $(GO) vet ./... && $(WITH_SANDBOX_ENV) $(GO) test ./... -count=1 -timeout 25m; } || rc=$$?; \
+	lrc=0; wait $$lint || lrc=$$?; \
+	echo "==> make lint (exit $$lrc):"; cat bin/lint.log; \
+	if ((rc != 0)); then exit $$rc; fi; exit $$lrc
 
 # The stress cases (localtests/stress_test.go) STRESS_RUNS times per database and table variant, with
 # busy loops on every core, ending with runs / failed runs per variant. STRESS_CASES narrows them down
