@@ -35,52 +35,57 @@ func (l lexer) checkFragment(what, text string, forbidden ...string) error {
 		return fmt.Errorf("%s %q: %s", what, text, fmt.Sprintf(format, args...))
 	}
 	depth := 0
+	// litEnd is where the last string, quoted name or comment ended: a
+	// word may start right there, after a dollar quote's closing '$' too.
+	litEnd := -1
+	wordStart := func(i int) bool { return i == 0 || i == litEnd || !identChar(text[i-1]) }
 	for i := 0; i < len(text); {
 		c := text[i]
 		switch {
 		case c == '\'':
-			end, ok := l.quoted(text, i, '\'', l.backslash || (!l.mysql && pgEscapeString(text, i)))
+			// PostgreSQL: E'…' (the E not ending a longer name) is an
+			// escape string.
+			escape := !l.mysql && i > 0 && (text[i-1] == 'E' || text[i-1] == 'e') && wordStart(i-1)
+			end, ok := l.quoted(text, i, '\'', l.backslash || escape)
 			if !ok {
 				return bad("a string is not closed")
 			}
-			i = end
+			i, litEnd = end, end
 			continue
 		case c == '"':
 			end, ok := l.quoted(text, i, '"', l.mysql && !l.ansiQuotes && l.backslash)
 			if !ok {
 				return bad("a quoted name or string is not closed")
 			}
-			i = end
+			i, litEnd = end, end
 			continue
 		case c == '`' && l.mysql:
 			end, ok := l.quoted(text, i, '`', false)
 			if !ok {
 				return bad("a quoted name is not closed")
 			}
-			i = end
+			i, litEnd = end, end
 			continue
-		case c == '$' && !l.mysql && (i == 0 || !identChar(text[i-1])):
+		case c == '$' && !l.mysql && wordStart(i):
 			if tag, ok := pgDollarTag(text[i:]); ok {
 				end := strings.Index(text[i+len(tag):], tag)
 				if end < 0 {
 					return bad("a dollar-quoted string is not closed")
 				}
 				i += len(tag) + end + len(tag)
+				litEnd = i
 				continue
 			}
-		case c == '-' && strings.HasPrefix(text[i:], "--") && (!l.mysql || i+2 == len(text) || text[i+2] <= ' '):
+		case c == '-' && strings.HasPrefix(text[i:], "--") && (!l.mysql || i+2 == len(text) || text[i+2] <= ' ' || text[i+2] == 0x7f),
+			c == '#' && l.mysql:
 			// MySQL: "--" starts a comment only before a space or a
-			// control character.
+			// control character (DEL too, for MariaDB). The comment runs
+			// to the end of the line, or of the fragment (osc ends every
+			// fragment with a newline): a parenthesis open before it is
+			// still open.
 			end := strings.IndexByte(text[i:], '\n')
 			if end < 0 {
-				return nil // osc ends every fragment with a newline
-			}
-			i += end
-			continue
-		case c == '#' && l.mysql:
-			end := strings.IndexByte(text[i:], '\n')
-			if end < 0 {
-				return nil
+				end = len(text) - i
 			}
 			i += end
 			continue
@@ -92,7 +97,7 @@ func (l lexer) checkFragment(what, text string, forbidden ...string) error {
 			if !ok {
 				return bad("a comment is not closed")
 			}
-			i = end
+			i, litEnd = end, end
 			continue
 		case c == ';':
 			return bad("one expression, not statements: ';' is not accepted outside strings")
@@ -103,7 +108,7 @@ func (l lexer) checkFragment(what, text string, forbidden ...string) error {
 			if depth < 0 {
 				return bad("a ')' closes a parenthesis the expression did not open")
 			}
-		case depth == 0 && identStart(c) && (i == 0 || !identChar(text[i-1])):
+		case depth == 0 && identStart(c) && wordStart(i):
 			j := i
 			for j < len(text) && identChar(text[j]) {
 				j++
@@ -164,12 +169,6 @@ func (l lexer) comment(text string, i int) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-// pgEscapeString reports whether the string starting at text[i] is an
-// escape string, E'…' (the E not ending a longer name).
-func pgEscapeString(text string, i int) bool {
-	return i > 0 && (text[i-1] == 'E' || text[i-1] == 'e') && (i == 1 || !identChar(text[i-2]))
 }
 
 // pgDollarTag returns the opening tag of a dollar-quoted string at the

@@ -59,6 +59,17 @@ func TestCheckFragment(t *testing.T) {
 		{"pg from inside parentheses", pg, "a = (SELECT max(x) FROM b)", []string{"FROM", "WHERE", "RETURNING"}, ""},
 		{"pg from in a name", pg, "a = from_b", []string{"FROM", "WHERE", "RETURNING"}, ""},
 		{"pg substring from", pg, "last_name = substring(full_name from position(' ' in full_name) + 1)", []string{"FROM", "WHERE", "RETURNING"}, ""},
+		// A comment running to the fragment's end does not hide a
+		// parenthesis left open before it.
+		{"open paren before a dash comment", my, "(a = 1 -- x", nil, "is not closed"},
+		{"open paren before a hash comment", my, "(a = 1 # x", nil, "is not closed"},
+		{"pg open paren before a comment", pg, "a = (SELECT 1 -- x", nil, "is not closed"},
+		// MariaDB starts a "--" comment before a control character,
+		// DEL (0x7f) included.
+		{"dash comment before DEL", my, "a = 1 --\x7f )\n", nil, ""},
+		// A keyword right after a dollar-quoted string is a keyword.
+		{"pg set from after a dollar quote", pg, "a = $$x$$FROM b", []string{"FROM", "WHERE", "RETURNING"}, "FROM is not accepted"},
+		{"pg name after a dollar quote", pg, "a = $$x$$ || from_b", []string{"FROM", "WHERE", "RETURNING"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.l.checkFragment("--x", tc.text, tc.forbid...)
