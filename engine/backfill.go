@@ -328,7 +328,7 @@ func (b *Backfill) retry(ctx context.Context, fn func() error) error {
 		err := fn()
 		if err == nil || attempt >= b.cfg.Retries || !b.d.Retryable(err) || ctx.Err() != nil {
 			if err != nil && b.d.Retryable(err) && ctx.Err() == nil {
-				return fmt.Errorf("a chunk still waits for other transactions' locks after %d attempts (run again with --resume to continue after the last committed chunk): %w", attempt, err)
+				return fmt.Errorf("a chunk still waits for other transactions' locks after %d attempts (the chunks committed stay updated; the checkpoint goes with this run: run again, with a --where that selects only the rows still to do to skip them): %w", attempt, err)
 			}
 			return err
 		}
@@ -392,6 +392,12 @@ func (b *Backfill) verify(ctx context.Context) error {
 		fmt.Fprintf(b.out, "verify: every row satisfies %s\n", b.cfg.Verify)
 		b.setState(BackfillDone)
 		return nil
+	}
+	if len(keys) == 0 {
+		// Writers fixed the rows between the count and the read of their
+		// keys: the count stands, there is no key to show.
+		fmt.Fprintf(b.out, "verify: %d rows did not satisfy %s, but none failed it any more when osc read their keys\n", failing, b.cfg.Verify)
+		return fmt.Errorf("%w: %d rows (fixed meanwhile: run --verify again)", ErrVerify, failing)
 	}
 	fmt.Fprintf(b.out, "verify: %d rows do not satisfy %s; the first:\n", failing, b.cfg.Verify)
 	for _, k := range keys {

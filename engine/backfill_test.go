@@ -140,8 +140,9 @@ func TestBackfillRun(t *testing.T) {
 }
 
 // TestBackfillFailureCleansUp: a chunk's failure fails the run, which still
-// drops its bookkeeping; a lock wait timeout that lasts fails it naming
-// --resume.
+// drops its bookkeeping; a lock wait timeout that lasts fails it too, and
+// the error does not send the user to a --resume that its dropped
+// checkpoint makes impossible.
 func TestBackfillFailureCleansUp(t *testing.T) {
 	f := newFakeBackfill(500)
 	f.failAt = 200
@@ -152,7 +153,7 @@ func TestBackfillFailureCleansUp(t *testing.T) {
 	g := newFakeBackfill(500)
 	g.lockWaits = 100
 	err = NewBackfill(backfillConfig(), g, slog.New(slog.DiscardHandler), nil).Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "--resume") || !g.cleaned {
+	if err == nil || !strings.Contains(err.Error(), "after 5 attempts") || strings.Contains(err.Error(), "--resume") || !g.cleaned {
 		t.Fatalf("err %v, cleaned %v", err, g.cleaned)
 	}
 }
@@ -241,5 +242,24 @@ func TestBackfillCommands(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, ErrPanic) || !f.cleaned {
 		t.Fatalf("after panic: %v, cleaned %v", err, f.cleaned)
+	}
+}
+
+// vanishingFailures is a table whose failing rows are fixed between
+// --verify's count and its read of their keys.
+type vanishingFailures struct{ *fakeBackfill }
+
+func (vanishingFailures) Verify(context.Context, int) (int64, []string, error) { return 3, nil, nil }
+
+// TestBackfillVerifyRowsFixedMeanwhile: rows counted as failing that a
+// writer fixes before their keys are read fail the run, listing no key,
+// without a panic.
+func TestBackfillVerifyRowsFixedMeanwhile(t *testing.T) {
+	cfg := backfillConfig()
+	cfg.Set, cfg.Verify = "", "n = 1"
+	var out bytes.Buffer
+	err := NewBackfill(cfg, vanishingFailures{newFakeBackfill(10)}, slog.New(slog.DiscardHandler), &out).Run(context.Background())
+	if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "3 rows") {
+		t.Fatalf("verify: %v, output %q", err, out.String())
 	}
 }
