@@ -28,12 +28,22 @@ type lexer struct {
 // */, whose text the server runs), or one of the keywords forbidden at its
 // top level (outside any parenthesis). what names the flag.
 func (l lexer) checkFragment(what, text string, forbidden ...string) error {
+	_, err := l.items(what, text, forbidden...)
+	return err
+}
+
+// items checks text as checkFragment does and splits it at the commas
+// outside any parenthesis, string, quoted name or comment: a SET list's
+// assignments.
+func (l lexer) items(what, text string, forbidden ...string) ([]string, error) {
 	if strings.TrimSpace(text) == "" {
-		return fmt.Errorf("%s is empty", what)
+		return nil, fmt.Errorf("%s is empty", what)
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%s %q: %s", what, text, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) ([]string, error) {
+		return nil, fmt.Errorf("%s %q: %s", what, text, fmt.Sprintf(format, args...))
 	}
+	var items []string
+	from := 0 // where the current item starts
 	depth := 0
 	// litEnd is where the last string, quoted name or comment ended: a
 	// word may start right there, after a dollar quote's closing '$' too.
@@ -99,6 +109,9 @@ func (l lexer) checkFragment(what, text string, forbidden ...string) error {
 			}
 			i, litEnd = end, end
 			continue
+		case c == ',' && depth == 0:
+			items = append(items, text[from:i])
+			from = i + 1
 		case c == ';':
 			return bad("one expression, not statements: ';' is not accepted outside strings")
 		case c == '(':
@@ -127,7 +140,7 @@ func (l lexer) checkFragment(what, text string, forbidden ...string) error {
 	if depth != 0 {
 		return bad("a '(' is not closed")
 	}
-	return nil
+	return append(items, text[from:]), nil
 }
 
 // quoted returns the index after the quoted text starting at text[i] (a
@@ -190,3 +203,92 @@ func identStart(c byte) bool {
 }
 
 func identChar(c byte) bool { return identStart(c) || c >= '0' && c <= '9' || c == '$' }
+
+// pgSetTargets returns the columns a PostgreSQL SET list's items (items)
+// assign: "col = …", "col.field = …", "col[i] = …" or "(col, …) = …", each
+// name as the server folds it (unquoted: ASCII lower case).
+func pgSetTargets(items []string) []string {
+	var out []string
+	for _, it := range items {
+		s := pgSkipSpace(it)
+		if !strings.HasPrefix(s, "(") {
+			if name, _ := pgName(s); name != "" {
+				out = append(out, name)
+			}
+			continue
+		}
+		s = s[1:]
+		for {
+			name, rest := pgName(pgSkipSpace(s))
+			if name != "" {
+				out = append(out, name)
+			}
+			// Past the name's indirection (.field, [i]) to the next ',' or
+			// the list's ')'.
+			depth, next := 0, -1
+			for j := 0; j < len(rest) && next < 0; j++ {
+				switch c := rest[j]; {
+				case c == '(' || c == '[':
+					depth++
+				case (c == ')' || c == ']') && depth > 0:
+					depth--
+				case (c == ',' || c == ')') && depth == 0:
+					next = j
+				}
+			}
+			if next < 0 || rest[next] == ')' {
+				break
+			}
+			s = rest[next+1:]
+		}
+	}
+	return out
+}
+
+// pgSkipSpace skips white space and comments.
+func pgSkipSpace(s string) string {
+	for {
+		t := strings.TrimLeft(s, " \t\r\n\f\v")
+		switch {
+		case strings.HasPrefix(t, "--"):
+			end := strings.IndexByte(t, '\n')
+			if end < 0 {
+				return ""
+			}
+			t = t[end:]
+		case strings.HasPrefix(t, "/*"):
+			end, ok := lexer{}.comment(t, 0)
+			if !ok {
+				return ""
+			}
+			t = t[end:]
+		default:
+			return t
+		}
+		s = t
+	}
+}
+
+// pgName reads the name at the start of s, quoted or not, and returns it as
+// the server folds it ("" when s does not start with one), and what follows.
+func pgName(s string) (string, string) {
+	if strings.HasPrefix(s, `"`) {
+		end, ok := lexer{}.quoted(s, 0, '"', false)
+		if !ok {
+			return "", s
+		}
+		return strings.ReplaceAll(s[1:end-1], `""`, `"`), s[end:]
+	}
+	j := 0
+	for j < len(s) && (identChar(s[j]) && (j > 0 || identStart(s[j]))) {
+		j++
+	}
+	var b strings.Builder
+	for _, c := range []byte(s[:j]) {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), s[j:]
+}

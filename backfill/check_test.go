@@ -102,8 +102,12 @@ func TestMySQLParserShape(t *testing.T) {
 		{"a = 1", "1 = 1; DROP TABLE t", false},
 		{"a = 1 WHERE TRUE OR TRUE", "TRUE", false},
 		{"a = ';'", "b = ')'", true},
+		// The key the backfill walks by is not the SET's to move.
+		{"a = 1, ID = id + 1", "TRUE", false},
+		{"`t`.`id` = 2", "TRUE", false},
+		{"a = id + 1", "TRUE", true},
 	} {
-		if err := p.checkUpdate(update(tc.set, tc.where)); (err == nil) != tc.ok {
+		if err := p.checkUpdate(update(tc.set, tc.where), []string{"id"}); (err == nil) != tc.ok {
 			t.Errorf("--set %q --where %q: %v, want ok=%v", tc.set, tc.where, err, tc.ok)
 		}
 	}
@@ -119,7 +123,25 @@ func TestMySQLParserShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nb.checkUpdate(update("a = 1", `b = 'x\' ) OR (TRUE OR '`)); err == nil {
+	if err := nb.checkUpdate(update("a = 1", `b = 'x\' ) OR (TRUE OR '`), []string{"id"}); err == nil {
 		t.Error("a --where that escapes under NO_BACKSLASH_ESCAPES accepted")
+	}
+}
+
+func TestPgSetTargets(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"first_name = split_part(full_name, ' ', 1), last_name = 'a,b'", "first_name last_name"},
+		{`"Id" = 1, ID = 2`, "Id id"},
+		{"/* c */ a.f = 1, -- c\n b[1] = 2", "a b"},
+		{`(a, "B"[1], c.f) = (1, 2, 3), d = (SELECT 1, 2)`, "a B c d"},
+		{"(a, b) = (SELECT x, y FROM t)", "a b"},
+	} {
+		items, err := lexer{}.items("--set", tc.set)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.set, err)
+		}
+		if got := strings.Join(pgSetTargets(items), " "); got != tc.want {
+			t.Errorf("%q assigns %q, want %q", tc.set, got, tc.want)
+		}
 	}
 }

@@ -61,6 +61,14 @@ func refuseOther(ck checkpoint, o Options) error {
 		ck.Set, ck.Where, o.Set, o.Where)
 }
 
+// refuseKeyAssignment refuses a --set that assigns col, a column of the key
+// the backfill walks the table by: a row it moved ahead of the walk would be
+// updated again by a later chunk, and again.
+func refuseKeyAssignment(col string, keys []string) error {
+	return fmt.Errorf("--set assigns %s, a column of the key (%s) osc walks the table by: a row the UPDATE moves ahead of the walk would be updated again by a later chunk; update the key with a plain UPDATE",
+		col, strings.Join(keys, ", "))
+}
+
 // MySQL is the backfill of a MySQL or MariaDB table.
 type MySQL struct {
 	opt  Options
@@ -163,7 +171,7 @@ func (m *MySQL) checkStatements(ctx context.Context, mode string) error {
 			}
 		}
 		q, _ := m.update(make([]any, len(m.keys)), make([]any, len(m.keys)))
-		if err := m.parser.checkUpdate(q); err != nil {
+		if err := m.parser.checkUpdate(q, m.keys); err != nil {
 			return err
 		}
 		stmts = append(stmts, q)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,8 +94,14 @@ func (p *Postgres) checkStatements(ctx context.Context) error {
 	var stmts []string
 	if p.opt.Set != "" {
 		// At its top level a SET list could start another clause.
-		if err := l.checkFragment("--set", p.opt.Set, "FROM", "WHERE", "RETURNING"); err != nil {
+		items, err := l.items("--set", p.opt.Set, "FROM", "WHERE", "RETURNING")
+		if err != nil {
 			return err
+		}
+		for _, c := range pgSetTargets(items) {
+			if slices.Contains(p.keys, c) {
+				return refuseKeyAssignment(c, p.keys)
+			}
 		}
 		if p.opt.Where != "" {
 			if err := l.checkFragment("--where", p.opt.Where); err != nil {
@@ -305,11 +312,15 @@ func (p *Postgres) Verify(ctx context.Context, most int) (int64, []string, error
 	if n == 0 {
 		return 0, nil, nil
 	}
+	// ORDER BY names the table's columns qualified: unqualified, they
+	// would be the text output columns, ordered as text (10 before 9).
 	sel := make([]string, len(p.sql.Keys))
+	order := make([]string, len(p.sql.Keys))
 	for i, k := range p.sql.Keys {
 		sel[i] = k + "::text"
+		order[i] = p.sql.Source + "." + k
 	}
-	rows, err := p.pool.Query(ctx, p.failing(strings.Join(sel, ", "))+" ORDER BY "+strings.Join(p.sql.Keys, ", ")+fmt.Sprintf(" LIMIT %d", most))
+	rows, err := p.pool.Query(ctx, p.failing(strings.Join(sel, ", "))+" ORDER BY "+strings.Join(order, ", ")+fmt.Sprintf(" LIMIT %d", most))
 	if err != nil {
 		return 0, nil, err
 	}
