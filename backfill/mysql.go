@@ -225,17 +225,17 @@ func (m *MySQL) Estimate(ctx context.Context, size int) (*engine.BackfillEstimat
 	if err != nil {
 		return nil, fmt.Errorf("read a sample chunk: %w", err)
 	}
-	q, args := "SELECT COUNT(*) FROM "+m.from+" WHERE ("+m.opt.where()+"\n)", []any(nil)
+	// The sample's rows: fewer than size in a smaller table.
+	q, args := "SELECT COUNT(*) FROM "+m.from, []any(nil)
 	if upto != nil {
 		var cond string
 		cond, args = m.key.Cond(upto, "<", true)
-		q += " AND " + cond
+		q += " WHERE " + cond
 	}
-	var matching int64
-	if err := m.work.QueryRowContext(ctx, q, args...).Scan(&matching); err != nil {
+	if err := m.work.QueryRowContext(ctx, q, args...).Scan(&est.SampleRows); err != nil {
 		return nil, fmt.Errorf("read a sample chunk: %w", err)
 	}
-	est.SampleTook, est.SampleRows = time.Since(start), int64(size)
+	est.SampleTook = time.Since(start)
 	return est, nil
 }
 

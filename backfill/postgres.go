@@ -72,6 +72,13 @@ func (p *Postgres) Inspect(ctx context.Context) (*engine.BackfillPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if size.Rows < 0 {
+		// Never analyzed: no estimate (reltuples -1), which is not an
+		// empty table. Count, as a migration's inspection does.
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+p.sql.Source).Scan(&size.Rows); err != nil {
+			return nil, fmt.Errorf("count the rows of %s: %w", p.sql.Source, err)
+		}
+	}
 	if err := p.checkStatements(ctx); err != nil {
 		return nil, err
 	}
@@ -182,19 +189,19 @@ func (p *Postgres) Estimate(ctx context.Context, size int) (*engine.BackfillEsti
 	if err != nil {
 		return nil, fmt.Errorf("read a sample chunk: %w", err)
 	}
-	q, args := "SELECT count(*) FROM "+p.sql.Source+" WHERE ("+p.opt.where()+"\n)", []any(nil)
+	// The sample's rows: fewer than size in a smaller table.
+	q, args := "SELECT count(*) FROM "+p.sql.Source, []any(nil)
 	if upto != nil {
 		conds, err := p.rangeConds(nil, upto, &args)
 		if err != nil {
 			return nil, err
 		}
-		q += " AND " + strings.Join(conds, " AND ")
+		q += " WHERE " + strings.Join(conds, " AND ")
 	}
-	var matching int64
-	if err := p.pool.QueryRow(ctx, q, args...).Scan(&matching); err != nil {
+	if err := p.pool.QueryRow(ctx, q, args...).Scan(&est.SampleRows); err != nil {
 		return nil, fmt.Errorf("read a sample chunk: %w", err)
 	}
-	est.SampleTook, est.SampleRows = time.Since(start), int64(size)
+	est.SampleTook = time.Since(start)
 	return est, nil
 }
 

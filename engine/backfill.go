@@ -60,7 +60,7 @@ type BackfillDialect interface {
 	// statements made of the expressions, running none of them.
 	Inspect(ctx context.Context) (*BackfillPlan, error)
 	// Estimate counts the rows the --where selects and times the read of a
-	// sample chunk of size rows, for the dry run.
+	// sample chunk of (at most) size rows, for the dry run.
 	Estimate(ctx context.Context, size int) (*BackfillEstimate, error)
 	// Begin creates the bookkeeping table, or with resume takes up the one a
 	// killed run of the same backfill left and returns the key its last

@@ -62,3 +62,59 @@ func TestBackfillVerifyFirstKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestBackfillNoEstimate: on a PostgreSQL table never analyzed (reltuples
+// -1, no estimate) the plan and the status count the table's rows rather
+// than report -1 of them; a table smaller than a chunk is sampled whole, and
+// the plan says how many rows its sample read.
+func TestBackfillNoEstimate(t *testing.T) {
+	d := pgDialect{dsn: pgDSN()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns, db, _ := setupBackfill(ctx, t, d, "bfreview_noest", 0)
+	// Autovacuum must not analyze the table before osc reads it.
+	for _, q := range []string{"DROP TABLE users",
+		"CREATE TABLE users (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0) WITH (autovacuum_enabled = false)",
+		"INSERT INTO users (id) SELECT g FROM generate_series(1, 500) g"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var reltuples float64
+	if err := db.QueryRowContext(ctx, "SELECT reltuples FROM pg_class WHERE oid = 'users'::regclass").Scan(&reltuples); err != nil || reltuples >= 0 {
+		t.Fatalf("reltuples %v (%v): the case needs a table without an estimate", reltuples, err)
+	}
+	p := startBackfill(ctx, t, d, ns, "--set", "n = n + 1")
+	if code := waitBackfill(t, p, time.Minute); code != 0 {
+		t.Fatalf("osc backfill --noop exited %d: %s", code, p.lastErrorLine())
+	}
+	if out := p.stdout(); !strings.Contains(out, "of about 500 in the table") || !strings.Contains(out, "(sample: 500 rows in") {
+		t.Fatalf("the plan does not count the table's 500 rows, or its sample's:\n%s", out)
+	}
+	p = startBackfill(ctx, t, d, ns, "--set", "n = n + 1", "--chunk-size", "100", "--execute")
+	if code := waitBackfill(t, p, time.Minute); code != 0 {
+		t.Fatalf("osc backfill exited %d: %s", code, p.lastErrorLine())
+	}
+	if out := p.stdout(); !strings.Contains(out, "Backfill: 500/500 100.0%") {
+		t.Fatalf("the status does not end at 500 rows of 500:\n%s", out)
+	}
+}
+
+// TestBackfillPlanSample: the plan of a backfill of a table smaller than a
+// chunk says how many rows its sample read: the table's, not a chunk's.
+func TestBackfillPlanSample(t *testing.T) {
+	for _, d := range dialects() {
+		t.Run(d.dir(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			ns, _, _ := setupBackfill(ctx, t, d, "bfreview_plan", 20)
+			p := startBackfill(ctx, t, d, ns, "--set", "n = n + 1", "--where", "id > 5", "--noop")
+			if code := waitBackfill(t, p, time.Minute); code != 0 {
+				t.Fatalf("osc backfill --noop exited %d: %s", code, p.lastErrorLine())
+			}
+			if out := p.stdout(); !strings.Contains(out, "rows:     15 match now") || !strings.Contains(out, "(sample: 20 rows in") {
+				t.Fatalf("the plan does not say 15 rows match and its sample read 20:\n%s", out)
+			}
+		})
+	}
+}
