@@ -40,9 +40,21 @@ func (o Options) where() string {
 // checkpoint is what the bookkeeping table keeps: the backfill it belongs to
 // and the last committed chunk's upper key.
 type checkpoint struct {
+	// Table is the table backfilled, schema.table: on PostgreSQL two long
+	// names may share the bookkeeping table's (FitPostgresName).
+	Table string          `json:"table"`
 	Set   string          `json:"set"`
 	Where string          `json:"where"`
 	Key   json.RawMessage `json:"key"` // null before the first chunk
+}
+
+func newCheckpoint(o Options, key json.RawMessage) checkpoint {
+	return checkpoint{Table: o.Schema + "." + o.Table, Set: o.Set, Where: o.Where, Key: key}
+}
+
+// of reports whether the checkpoint is of the backfill o.
+func (ck checkpoint) of(o Options) bool {
+	return ck.Table == o.Schema+"."+o.Table && ck.Set == o.Set && ck.Where == o.Where
 }
 
 // bookkeepingSuffix names the bookkeeping table after the table.
@@ -57,6 +69,10 @@ func refuseLeftover(name, saved, drop string) error {
 
 // refuseOther refuses to resume a checkpoint of another backfill.
 func refuseOther(ck checkpoint, o Options) error {
+	if t := o.Schema + "." + o.Table; ck.Table != t {
+		return fmt.Errorf("the checkpoint is of a backfill of another table, %s, not of %s (their names share the bookkeeping table's): resume that one, or drop the table to backfill this one",
+			ck.Table, t)
+	}
 	return fmt.Errorf("the checkpoint is of another backfill (--set %q --where %q), not of --set %q --where %q: resume it with the same expressions",
 		ck.Set, ck.Where, o.Set, o.Where)
 }
@@ -260,7 +276,7 @@ func (m *MySQL) Begin(ctx context.Context, resume bool) ([]any, error) {
 		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", m.bookN, err)
 	}
 	m.made = true
-	ck, err := json.Marshal(checkpoint{Set: m.opt.Set, Where: m.opt.Where, Key: json.RawMessage("null")})
+	ck, err := json.Marshal(newCheckpoint(m.opt, json.RawMessage("null")))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -280,7 +296,7 @@ func (m *MySQL) resume(ctx context.Context) ([]any, error) {
 	if err := json.Unmarshal([]byte(v), &ck); err != nil {
 		return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
 	}
-	if ck.Set != m.opt.Set || ck.Where != m.opt.Where {
+	if !ck.of(m.opt) {
 		return nil, refuseOther(ck, m.opt)
 	}
 	m.made = true
@@ -342,7 +358,7 @@ func (m *MySQL) UpdateChunk(ctx context.Context, after []any, size int) (engine.
 	if err != nil {
 		return engine.BackfillChunk{}, err
 	}
-	ck, err := json.Marshal(checkpoint{Set: m.opt.Set, Where: m.opt.Where, Key: key})
+	ck, err := json.Marshal(newCheckpoint(m.opt, key))
 	if err != nil {
 		return engine.BackfillChunk{}, fmt.Errorf("checkpoint: %w", err)
 	}

@@ -223,7 +223,7 @@ func (p *Postgres) Begin(ctx context.Context, resume bool) ([]any, error) {
 		if err := json.Unmarshal([]byte(v), &ck); err != nil {
 			return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
 		}
-		if ck.Set != p.opt.Set || ck.Where != p.opt.Where {
+		if !ck.of(p.opt) {
 			return nil, refuseOther(ck, p.opt)
 		}
 		p.made = true
@@ -237,7 +237,7 @@ func (p *Postgres) Begin(ctx context.Context, resume bool) ([]any, error) {
 		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
 	}
 	p.made = true
-	ck, err := json.Marshal(checkpoint{Set: p.opt.Set, Where: p.opt.Where, Key: json.RawMessage("null")})
+	ck, err := json.Marshal(newCheckpoint(p.opt, json.RawMessage("null")))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -297,7 +297,7 @@ func (p *Postgres) UpdateChunk(ctx context.Context, after []any, size int) (engi
 	if err != nil {
 		return engine.BackfillChunk{}, fmt.Errorf("checkpoint: %w", err)
 	}
-	ck, err := json.Marshal(checkpoint{Set: p.opt.Set, Where: p.opt.Where, Key: key})
+	ck, err := json.Marshal(newCheckpoint(p.opt, key))
 	if err != nil {
 		return engine.BackfillChunk{}, fmt.Errorf("checkpoint: %w", err)
 	}

@@ -2,7 +2,9 @@ package localtests
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -116,5 +118,95 @@ func TestBackfillPlanSample(t *testing.T) {
 				t.Fatalf("the plan does not say 15 rows match and its sample read 20:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestBackfillCollatedCompositeKey: a key of a string in a collation whose
+// order is not the bytes' (MySQL case- and accent-insensitive, PostgreSQL
+// ICU) and an integer, walked a row per chunk and three rows per chunk:
+// every row is updated exactly once.
+func TestBackfillCollatedCompositeKey(t *testing.T) {
+	for _, d := range dialects() {
+		t.Run(d.dir(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			ns, db, _ := setupBackfill(ctx, t, d, "bfreview_coll", 0)
+			create := `CREATE TABLE users (name VARCHAR(10) COLLATE utf8mb4_general_ci NOT NULL, k INT NOT NULL, n INT NOT NULL DEFAULT 0, PRIMARY KEY (name, k))`
+			if _, ok := d.(pgDialect); ok {
+				create = `CREATE TABLE users (name text COLLATE "en-x-icu" NOT NULL, k int NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (name, k))`
+			}
+			rows := "('a', 1), ('A', 2), ('B', 1), ('b', 2), ('ä', 3), ('x', 1), ('x ', 2), ('Ab', 1), ('aB', 2), ('', 1), (' ', 2), ('z', 1)"
+			for _, q := range []string{"DROP TABLE users", create, "INSERT INTO users (name, k) VALUES " + rows} {
+				if _, err := db.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			for round, size := range []string{"1", "3"} {
+				p := startBackfill(ctx, t, d, ns, "--set", "n = n + 1", "--chunk-size", size, "--execute")
+				if code := waitBackfill(t, p, time.Minute); code != 0 {
+					t.Fatalf("osc backfill exited %d: %s", code, p.lastErrorLine())
+				}
+				var total, wrong int64
+				q := fmt.Sprintf("SELECT COUNT(*), SUM(CASE WHEN n = %d THEN 0 ELSE 1 END) FROM users", round+1)
+				if err := db.QueryRowContext(ctx, q).Scan(&total, &wrong); err != nil {
+					t.Fatal(err)
+				}
+				if total != 12 || wrong != 0 {
+					t.Fatalf("chunks of %s rows: %d of %d rows not updated exactly once", size, wrong, total)
+				}
+			}
+		})
+	}
+}
+
+// TestBackfillLongNamesShareNoCheckpoint: two PostgreSQL tables whose names
+// share the 56 bytes the bookkeeping table's name keeps share its name; a
+// --resume of one refuses the checkpoint a killed backfill of the other
+// left, rather than skip the rows up to its key.
+func TestBackfillLongNamesShareNoCheckpoint(t *testing.T) {
+	d := pgDialect{dsn: pgDSN()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns, db, _ := setupBackfill(ctx, t, d, "bfreview_long", 0)
+	prefix := "t" + strings.Repeat("x", 55)
+	a, b := prefix+"_a", prefix+"_b"
+	for _, name := range []string{a, b} {
+		for _, q := range []string{
+			"CREATE TABLE " + name + " (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)",
+			"INSERT INTO " + name + " (id) SELECT g FROM generate_series(1, 2000) g",
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	set := []string{"--set", "n = n + 1", "--chunk-size", "50", "--execute"}
+	p := startBackfill(ctx, t, d, ns, append(append([]string{"--table", ns + "." + a}, set...), "--nice-ratio", "30")...)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var done int64
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+a+" WHERE n > 0").Scan(&done); err != nil {
+			t.Fatal(err)
+		}
+		if done >= 100 {
+			break
+		}
+		if exited(p) || time.Now().After(deadline) {
+			t.Fatalf("the backfill of %s updated only %d rows in a minute", a, done)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := p.signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	r := startBackfill(ctx, t, d, ns, append(append([]string{"--table", ns + "." + b}, set...), "--resume")...)
+	code := waitBackfill(t, r, time.Minute)
+	var skipped int64
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+b+" WHERE n = 0").Scan(&skipped); err != nil {
+		t.Fatal(err)
+	}
+	if code != 3 || skipped != 2000 {
+		t.Fatalf("--resume of %s over the checkpoint of %s exited %d, left %d rows not updated: want a refusal (exit 3)", b, a, code, skipped)
 	}
 }
