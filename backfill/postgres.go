@@ -310,6 +310,29 @@ func (p *Postgres) UpdateChunk(ctx context.Context, after []any, size int) (engi
 	return ch, nil
 }
 
+// Behind estimates the rows with keys up to after, from the planner's
+// estimate of the range (EXPLAIN: statistics, no scan).
+func (p *Postgres) Behind(ctx context.Context, after []any) (int64, error) {
+	var args []any
+	cond, err := p.sql.Compare(p.sql.Keys, "<=", after, &args)
+	if err != nil {
+		return 0, err
+	}
+	var raw []byte
+	if err := p.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM "+p.sql.Source+" WHERE "+cond, args...).Scan(&raw); err != nil {
+		return 0, fmt.Errorf("explain: %w", err)
+	}
+	var plans []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		}
+	}
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) == 0 {
+		return 0, fmt.Errorf("explain: no rows estimate in %s (%v)", raw, err)
+	}
+	return int64(plans[0].Plan.Rows), nil
+}
+
 // Verify counts the rows failing --verify and reads the first keys.
 func (p *Postgres) Verify(ctx context.Context, most int) (int64, []string, error) {
 	var n int64

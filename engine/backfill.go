@@ -73,6 +73,10 @@ type BackfillDialect interface {
 	// table had at the first chunk, and saves the chunk's last key as the
 	// checkpoint in the same transaction.
 	UpdateChunk(ctx context.Context, after []any, size int) (BackfillChunk, error)
+	// Behind estimates, from the server's statistics (no scan), the rows
+	// whose keys are up to after: what the killed run a resume continues
+	// had walked.
+	Behind(ctx context.Context, after []any) (int64, error)
 	// Verify counts the rows for which the --verify expression is not true
 	// and returns the first most of their keys, rendered.
 	Verify(ctx context.Context, most int) (failing int64, keys []string, err error)
@@ -157,6 +161,7 @@ type Backfill struct {
 	started atomic.Int64 // unix nanos Run started
 
 	estimated atomic.Int64
+	behind    atomic.Int64 // rows a resumed run's killed one walked, estimated
 	scanned   atomic.Int64
 	updated   atomic.Int64
 	chunks    atomic.Int64
@@ -251,6 +256,13 @@ func (b *Backfill) Run(ctx context.Context) (err error) {
 	}
 	if after != nil {
 		b.log.Info("resuming after the last committed chunk", "after key", fmt.Sprint(after))
+		// The status counts from where the killed run stopped: its
+		// rows, its ETA the rest's.
+		if n, err := b.d.Behind(ctx, after); err != nil {
+			b.log.Warn("cannot estimate the rows the killed run walked: the status counts from 0", "err", err)
+		} else {
+			b.behind.Store(n)
+		}
 	}
 	if err := b.run(ctx, after); err != nil {
 		return err

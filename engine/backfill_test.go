@@ -74,6 +74,11 @@ func (f *fakeBackfill) UpdateChunk(_ context.Context, after []any, size int) (Ba
 	return BackfillChunk{Last: []any{last}, Scanned: last - from, Updated: last - from, Done: last == f.rows}, nil
 }
 
+// Behind: keys 1..rows, so the rows up to key k are k.
+func (f *fakeBackfill) Behind(_ context.Context, after []any) (int64, error) {
+	return after[0].(int64), nil
+}
+
 func (f *fakeBackfill) Verify(context.Context, int) (int64, []string, error) {
 	return 1, []string{"(id=7)"}, nil
 }
@@ -131,11 +136,16 @@ func TestBackfillRun(t *testing.T) {
 	r.resume = []any{int64(700)}
 	cfg := backfillConfig()
 	cfg.Resume = true
-	if err := NewBackfill(cfg, r, slog.New(slog.DiscardHandler), nil).Run(context.Background()); err != nil {
+	out.Reset()
+	if err := NewBackfill(cfg, r, slog.New(slog.DiscardHandler), &out).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if r.updates[700] != 0 || r.updates[701] != 1 || len(r.updates) != 350 {
 		t.Errorf("a resume after key 700 updated %d keys (700: %d, 701: %d)", len(r.updates), r.updates[700], r.updates[701])
+	}
+	// The status of the resumed run counts the killed run's 700 rows.
+	if !strings.Contains(out.String(), "Backfill: 1050/1050 100.0%; Updated: 350;") {
+		t.Errorf("the resumed run's final status does not count the killed run's rows: %q", out.String())
 	}
 }
 

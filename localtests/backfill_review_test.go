@@ -210,3 +210,19 @@ func TestBackfillLongNamesShareNoCheckpoint(t *testing.T) {
 		t.Fatalf("--resume of %s over the checkpoint of %s exited %d, left %d rows not updated: want a refusal (exit 3)", b, a, code, skipped)
 	}
 }
+
+// lastBackfillScanned reads the rows scanned of the last status line osc
+// backfill printed ("Backfill: <scanned>/<estimated> ...").
+func lastBackfillScanned(t *testing.T, p *oscProcess) int64 {
+	t.Helper()
+	out := p.stdout()
+	i := strings.LastIndex(out, "Backfill: ")
+	var n, of int64
+	if i < 0 {
+		t.Fatalf("no status line:\n%s", out)
+	}
+	if _, err := fmt.Sscanf(out[i:], "Backfill: %d/%d", &n, &of); err != nil {
+		t.Fatalf("status line %q: %v", out[i:], err)
+	}
+	return n
+}
