@@ -277,20 +277,32 @@ func (m *MySQL) Begin(ctx context.Context, resume bool) ([]any, error) {
 		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", m.bookN, err)
 	}
 	m.made = true
+	return nil, m.saveFirst(ctx)
+}
+
+// saveFirst saves the checkpoint of no chunk committed.
+func (m *MySQL) saveFirst(ctx context.Context) error {
 	ck, err := json.Marshal(newCheckpoint(m.opt, json.RawMessage("null")))
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if _, err := m.db.ExecContext(ctx, "INSERT INTO "+m.book+" (id, hint, value) VALUES (1, 'checkpoint', ?)", string(ck)); err != nil { //nolint:gosec // G202: the quoted bookkeeping table; the value is a parameter
-		return nil, fmt.Errorf("save the first checkpoint: %w", err)
+		return fmt.Errorf("save the first checkpoint: %w", err)
 	}
-	return nil, nil
+	return nil
 }
 
 // resume reads the killed run's checkpoint.
 func (m *MySQL) resume(ctx context.Context) ([]any, error) {
 	var v string
-	if err := m.db.QueryRowContext(ctx, "SELECT value FROM "+m.book+" WHERE id = 1").Scan(&v); err != nil {
+	err := m.db.QueryRowContext(ctx, "SELECT value FROM "+m.book+" WHERE id = 1").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Killed between creating the table and saving its first
+		// checkpoint: no chunk committed, start from the first.
+		m.made = true
+		return nil, m.saveFirst(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
 	}
 	var ck checkpoint

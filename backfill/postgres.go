@@ -233,17 +233,27 @@ func (p *Postgres) Begin(ctx context.Context, resume bool) ([]any, error) {
 		}
 		return key, nil
 	}
-	if _, err := p.pool.Exec(ctx, "CREATE TABLE "+p.book+" (id int PRIMARY KEY, saved timestamptz NOT NULL DEFAULT clock_timestamp(), value text NOT NULL)"); err != nil {
-		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
-	}
-	p.made = true
 	ck, err := json.Marshal(newCheckpoint(p.opt, json.RawMessage("null")))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	if _, err := p.pool.Exec(ctx, "INSERT INTO "+p.book+" (id, value) VALUES (1, $1)", string(ck)); err != nil {
+	// The table and its first checkpoint in one transaction: a run killed
+	// in between leaves neither.
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // after Commit a no-op
+	if _, err := tx.Exec(ctx, "CREATE TABLE "+p.book+" (id int PRIMARY KEY, saved timestamptz NOT NULL DEFAULT clock_timestamp(), value text NOT NULL)"); err != nil {
+		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+p.book+" (id, value) VALUES (1, $1)", string(ck)); err != nil {
 		return nil, fmt.Errorf("save the first checkpoint: %w", err)
 	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
+	}
+	p.made = true
 	return nil, nil
 }
 

@@ -226,3 +226,29 @@ func lastBackfillScanned(t *testing.T, p *oscProcess) int64 {
 	}
 	return n
 }
+
+// TestBackfillResumeBeforeFirstCheckpoint: MySQL creates the bookkeeping
+// table, then saves its first checkpoint; a run killed in between leaves
+// the table without one, which --resume takes for no chunk committed.
+func TestBackfillResumeBeforeFirstCheckpoint(t *testing.T) {
+	d := mysqlDialect{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns, db, b := setupBackfill(ctx, t, d, "bfreview_first", 300)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE users_osc_bf (id BIGINT PRIMARY KEY,
+		ts TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+		hint VARCHAR(64) NOT NULL, value TEXT NOT NULL) ENGINE=InnoDB`); err != nil {
+		t.Fatal(err)
+	}
+	p := startBackfill(ctx, t, d, ns, "--set", "n = n + 1", "--chunk-size", "50", "--execute", "--resume")
+	if code := waitBackfill(t, p, time.Minute); code != 0 {
+		t.Fatalf("--resume over a bookkeeping table without a checkpoint exited %d: %s", code, p.lastErrorLine())
+	}
+	var wrong int64
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE n <> 1").Scan(&wrong); err != nil || wrong != 0 {
+		t.Fatalf("%d rows not updated exactly once (%v)", wrong, err)
+	}
+	if tableExists(ctx, d, db, ns, b.checkpoint) {
+		t.Errorf("%s is left", b.checkpoint)
+	}
+}
