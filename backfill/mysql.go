@@ -169,7 +169,7 @@ func (m *MySQL) Inspect(ctx context.Context) (*engine.BackfillPlan, error) {
 		return nil, err
 	}
 	plan := &engine.BackfillPlan{Schema: m.opt.Schema, Table: m.opt.Table, Key: m.keys, EstimatedRows: size.Rows, Bookkeeping: m.bookN}
-	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk waits at most %ds for a lock (innodb_lock_wait_timeout, lock_wait_timeout), then rolls back and is retried", wait))
+	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk locks its rows without waiting (FOR UPDATE NOWAIT) and waits at most %ds for other locks (innodb_lock_wait_timeout, lock_wait_timeout); a row an application holds makes it roll back and retry", wait))
 	return plan, nil
 }
 
@@ -191,7 +191,9 @@ func (m *MySQL) checkStatements(ctx context.Context, mode string) error {
 		if err := m.parser.checkUpdate(q, m.keys); err != nil {
 			return err
 		}
-		stmts = append(stmts, q)
+		// The lock's WHERE is the UPDATE's, which the parser checked.
+		lq, _ := m.lockRows(make([]any, len(m.keys)), make([]any, len(m.keys)))
+		stmts = append(stmts, q, lq)
 	}
 	if m.opt.Verify != "" {
 		if err := l.checkFragment("--verify", m.opt.Verify); err != nil {
@@ -213,15 +215,32 @@ func (m *MySQL) checkStatements(ctx context.Context, mode string) error {
 	return nil
 }
 
-// update is the chunk's UPDATE of the keys in (after, upto] (after nil:
-// from the first), and its arguments.
-func (m *MySQL) update(after, upto []any) (string, []any) {
+// chunkRows is the condition of the rows of the keys in (after, upto]
+// (after nil: from the first) that match the --where, and its arguments.
+func (m *MySQL) chunkRows(after, upto []any) (string, []any) {
 	cond, args := m.key.Cond(upto, "<", true)
 	if after != nil {
 		c, a := m.key.Cond(after, ">", false)
 		cond, args = c+" AND "+cond, append(a, args...)
 	}
-	return "UPDATE " + m.from + " SET " + m.opt.Set + "\nWHERE (" + cond + ") AND (" + m.opt.where() + "\n)", args
+	return "(" + cond + ") AND (" + m.opt.where() + "\n)", args
+}
+
+// update is the chunk's UPDATE of the keys in (after, upto], and its
+// arguments.
+func (m *MySQL) update(after, upto []any) (string, []any) {
+	cond, args := m.chunkRows(after, upto)
+	return "UPDATE " + m.from + " SET " + m.opt.Set + "\nWHERE " + cond, args
+}
+
+// lockRows locks, without waiting (NOWAIT), the rows update changes: a
+// chunk that waited for an application's row while holding the rows it
+// had updated would make InnoDB pick the application's transaction, the
+// smaller, as the victim of a deadlock in which it then asked for one of
+// them.
+func (m *MySQL) lockRows(after, upto []any) (string, []any) {
+	cond, args := m.chunkRows(after, upto)
+	return "SELECT COUNT(*) FROM " + m.from + " WHERE " + cond + " FOR UPDATE NOWAIT", args
 }
 
 // failing selects what of the rows for which --verify is not true.
@@ -359,6 +378,10 @@ func (m *MySQL) UpdateChunk(ctx context.Context, after []any, size int) (engine.
 			return engine.BackfillChunk{}, fmt.Errorf("count the last chunk: %w", err)
 		}
 	}
+	lq, largs := m.lockRows(after, ch.Last)
+	if err := tx.QueryRowContext(ctx, lq, largs...).Scan(new(int64)); err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("lock the chunk's rows: %w", err)
+	}
 	uq, uargs := m.update(after, ch.Last)
 	res, err := tx.ExecContext(ctx, uq, uargs...)
 	if err != nil {
@@ -476,8 +499,13 @@ func (m *MySQL) Throttle() (throttle.Probe, error) {
 	return probe.NewMySQL(m.db, m.conn, m.opt.Schema, m.bookN, 0, m.opt.Log), nil
 }
 
-// Retryable: a lock wait timeout or a deadlock.
-func (m *MySQL) Retryable(err error) bool { return table.MySQLTransient(err) }
+// Retryable: a lock wait timeout, a deadlock, or a row the chunk's NOWAIT
+// lock found taken (MySQL 8: 3572, ER_LOCK_NOWAIT; MariaDB: a lock wait
+// timeout).
+func (m *MySQL) Retryable(err error) bool {
+	var me *gomysql.MySQLError
+	return table.MySQLTransient(err) || errors.As(err, &me) && me.Number == 3572
+}
 
 // Driver names the database for hooks.
 func (m *MySQL) Driver() string { return "mysql" }

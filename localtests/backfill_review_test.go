@@ -252,3 +252,54 @@ func TestBackfillResumeBeforeFirstCheckpoint(t *testing.T) {
 		t.Errorf("%s is left", b.checkpoint)
 	}
 }
+
+// TestBackfillDeadlockSparesApplication: an application's transaction holds
+// a row ahead in a chunk, which waits for it; then it updates a row the
+// chunk already changed. The application must not be the deadlock's
+// victim: the backfill gives way, the application's transaction commits.
+func TestBackfillDeadlockSparesApplication(t *testing.T) {
+	for _, d := range dialects() {
+		t.Run(d.dir(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			ns, db, b := setupBackfill(ctx, t, d, "bfreview_deadlock", 2000)
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback() // committed below
+			if _, err := tx.ExecContext(ctx, b.update, "A B", "A", "B", 150); err != nil {
+				t.Fatal(err)
+			}
+			p := startBackfill(ctx, t, d, ns, "--set", "n = n + 1", "--chunk-size", "200", "--lock-wait-timeout", "3s", "--execute")
+			// The first chunk has changed rows 1..149 and waits for 150.
+			deadline := time.Now().Add(time.Minute)
+			for {
+				var waiting int64
+				q := "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'"
+				if _, ok := d.(pgDialect); ok {
+					q = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE %users%SET n = n + 1%'"
+				}
+				if err := db.QueryRowContext(ctx, q).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+				if waiting > 0 {
+					break
+				}
+				if exited(p) || time.Now().After(deadline) {
+					t.Fatal("the backfill's first chunk never waited for the application's row")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if _, err := tx.ExecContext(ctx, b.update, "C D", "C", "D", 100); err != nil {
+				t.Fatalf("the application's transaction fails: %v", err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatalf("the application's transaction fails: %v", err)
+			}
+			if code := waitBackfill(t, p, time.Minute); code != 0 {
+				t.Fatalf("osc backfill exited %d: %s", code, p.lastErrorLine())
+			}
+		})
+	}
+}
