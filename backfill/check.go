@@ -28,59 +28,74 @@ type lexer struct {
 // */, whose text the server runs), or one of the keywords forbidden at its
 // top level (outside any parenthesis). what names the flag.
 func (l lexer) checkFragment(what, text string, forbidden ...string) error {
+	_, err := l.items(what, text, forbidden...)
+	return err
+}
+
+// items checks text as checkFragment does and splits it at the commas
+// outside any parenthesis, string, quoted name or comment: a SET list's
+// assignments.
+func (l lexer) items(what, text string, forbidden ...string) ([]string, error) {
 	if strings.TrimSpace(text) == "" {
-		return fmt.Errorf("%s is empty", what)
+		return nil, fmt.Errorf("%s is empty", what)
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%s %q: %s", what, text, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) ([]string, error) {
+		return nil, fmt.Errorf("%s %q: %s", what, text, fmt.Sprintf(format, args...))
 	}
+	var items []string
+	from := 0 // where the current item starts
 	depth := 0
+	// litEnd is where the last string, quoted name or comment ended: a
+	// word may start right there, after a dollar quote's closing '$' too.
+	litEnd := -1
+	wordStart := func(i int) bool { return i == 0 || i == litEnd || !identChar(text[i-1]) }
 	for i := 0; i < len(text); {
 		c := text[i]
 		switch {
 		case c == '\'':
-			end, ok := l.quoted(text, i, '\'', l.backslash || (!l.mysql && pgEscapeString(text, i)))
+			// PostgreSQL: E'…' (the E not ending a longer name) is an
+			// escape string.
+			escape := !l.mysql && i > 0 && (text[i-1] == 'E' || text[i-1] == 'e') && wordStart(i-1)
+			end, ok := l.quoted(text, i, '\'', l.backslash || escape)
 			if !ok {
 				return bad("a string is not closed")
 			}
-			i = end
+			i, litEnd = end, end
 			continue
 		case c == '"':
 			end, ok := l.quoted(text, i, '"', l.mysql && !l.ansiQuotes && l.backslash)
 			if !ok {
 				return bad("a quoted name or string is not closed")
 			}
-			i = end
+			i, litEnd = end, end
 			continue
 		case c == '`' && l.mysql:
 			end, ok := l.quoted(text, i, '`', false)
 			if !ok {
 				return bad("a quoted name is not closed")
 			}
-			i = end
+			i, litEnd = end, end
 			continue
-		case c == '$' && !l.mysql && (i == 0 || !identChar(text[i-1])):
+		case c == '$' && !l.mysql && wordStart(i):
 			if tag, ok := pgDollarTag(text[i:]); ok {
 				end := strings.Index(text[i+len(tag):], tag)
 				if end < 0 {
 					return bad("a dollar-quoted string is not closed")
 				}
 				i += len(tag) + end + len(tag)
+				litEnd = i
 				continue
 			}
-		case c == '-' && strings.HasPrefix(text[i:], "--") && (!l.mysql || i+2 == len(text) || text[i+2] <= ' '):
+		case c == '-' && strings.HasPrefix(text[i:], "--") && (!l.mysql || i+2 == len(text) || text[i+2] <= ' ' || text[i+2] == 0x7f),
+			c == '#' && l.mysql:
 			// MySQL: "--" starts a comment only before a space or a
-			// control character.
+			// control character (DEL too, for MariaDB). The comment runs
+			// to the end of the line, or of the fragment (osc ends every
+			// fragment with a newline): a parenthesis open before it is
+			// still open.
 			end := strings.IndexByte(text[i:], '\n')
 			if end < 0 {
-				return nil // osc ends every fragment with a newline
-			}
-			i += end
-			continue
-		case c == '#' && l.mysql:
-			end := strings.IndexByte(text[i:], '\n')
-			if end < 0 {
-				return nil
+				end = len(text) - i
 			}
 			i += end
 			continue
@@ -92,8 +107,11 @@ func (l lexer) checkFragment(what, text string, forbidden ...string) error {
 			if !ok {
 				return bad("a comment is not closed")
 			}
-			i = end
+			i, litEnd = end, end
 			continue
+		case c == ',' && depth == 0:
+			items = append(items, text[from:i])
+			from = i + 1
 		case c == ';':
 			return bad("one expression, not statements: ';' is not accepted outside strings")
 		case c == '(':
@@ -103,7 +121,7 @@ func (l lexer) checkFragment(what, text string, forbidden ...string) error {
 			if depth < 0 {
 				return bad("a ')' closes a parenthesis the expression did not open")
 			}
-		case depth == 0 && identStart(c) && (i == 0 || !identChar(text[i-1])):
+		case depth == 0 && identStart(c) && wordStart(i):
 			j := i
 			for j < len(text) && identChar(text[j]) {
 				j++
@@ -122,7 +140,7 @@ func (l lexer) checkFragment(what, text string, forbidden ...string) error {
 	if depth != 0 {
 		return bad("a '(' is not closed")
 	}
-	return nil
+	return append(items, text[from:]), nil
 }
 
 // quoted returns the index after the quoted text starting at text[i] (a
@@ -166,12 +184,6 @@ func (l lexer) comment(text string, i int) (int, bool) {
 	return 0, false
 }
 
-// pgEscapeString reports whether the string starting at text[i] is an
-// escape string, E'…' (the E not ending a longer name).
-func pgEscapeString(text string, i int) bool {
-	return i > 0 && (text[i-1] == 'E' || text[i-1] == 'e') && (i == 1 || !identChar(text[i-2]))
-}
-
 // pgDollarTag returns the opening tag of a dollar-quoted string at the
 // start of s ($$ or $name$), if there is one.
 func pgDollarTag(s string) (string, bool) {
@@ -191,3 +203,92 @@ func identStart(c byte) bool {
 }
 
 func identChar(c byte) bool { return identStart(c) || c >= '0' && c <= '9' || c == '$' }
+
+// pgSetTargets returns the columns a PostgreSQL SET list's items (items)
+// assign: "col = …", "col.field = …", "col[i] = …" or "(col, …) = …", each
+// name as the server folds it (unquoted: ASCII lower case).
+func pgSetTargets(items []string) []string {
+	var out []string
+	for _, it := range items {
+		s := pgSkipSpace(it)
+		if !strings.HasPrefix(s, "(") {
+			if name, _ := pgName(s); name != "" {
+				out = append(out, name)
+			}
+			continue
+		}
+		s = s[1:]
+		for {
+			name, rest := pgName(pgSkipSpace(s))
+			if name != "" {
+				out = append(out, name)
+			}
+			// Past the name's indirection (.field, [i]) to the next ',' or
+			// the list's ')'.
+			depth, next := 0, -1
+			for j := 0; j < len(rest) && next < 0; j++ {
+				switch c := rest[j]; {
+				case c == '(' || c == '[':
+					depth++
+				case (c == ')' || c == ']') && depth > 0:
+					depth--
+				case (c == ',' || c == ')') && depth == 0:
+					next = j
+				}
+			}
+			if next < 0 || rest[next] == ')' {
+				break
+			}
+			s = rest[next+1:]
+		}
+	}
+	return out
+}
+
+// pgSkipSpace skips white space and comments.
+func pgSkipSpace(s string) string {
+	for {
+		t := strings.TrimLeft(s, " \t\r\n\f\v")
+		switch {
+		case strings.HasPrefix(t, "--"):
+			end := strings.IndexByte(t, '\n')
+			if end < 0 {
+				return ""
+			}
+			t = t[end:]
+		case strings.HasPrefix(t, "/*"):
+			end, ok := lexer{}.comment(t, 0)
+			if !ok {
+				return ""
+			}
+			t = t[end:]
+		default:
+			return t
+		}
+		s = t
+	}
+}
+
+// pgName reads the name at the start of s, quoted or not, and returns it as
+// the server folds it ("" when s does not start with one), and what follows.
+func pgName(s string) (string, string) {
+	if strings.HasPrefix(s, `"`) {
+		end, ok := lexer{}.quoted(s, 0, '"', false)
+		if !ok {
+			return "", s
+		}
+		return strings.ReplaceAll(s[1:end-1], `""`, `"`), s[end:]
+	}
+	j := 0
+	for j < len(s) && (identChar(s[j]) && (j > 0 || identStart(s[j]))) {
+		j++
+	}
+	var b strings.Builder
+	for _, c := range []byte(s[:j]) {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), s[j:]
+}

@@ -59,6 +59,17 @@ func TestCheckFragment(t *testing.T) {
 		{"pg from inside parentheses", pg, "a = (SELECT max(x) FROM b)", []string{"FROM", "WHERE", "RETURNING"}, ""},
 		{"pg from in a name", pg, "a = from_b", []string{"FROM", "WHERE", "RETURNING"}, ""},
 		{"pg substring from", pg, "last_name = substring(full_name from position(' ' in full_name) + 1)", []string{"FROM", "WHERE", "RETURNING"}, ""},
+		// A comment running to the fragment's end does not hide a
+		// parenthesis left open before it.
+		{"open paren before a dash comment", my, "(a = 1 -- x", nil, "is not closed"},
+		{"open paren before a hash comment", my, "(a = 1 # x", nil, "is not closed"},
+		{"pg open paren before a comment", pg, "a = (SELECT 1 -- x", nil, "is not closed"},
+		// MariaDB starts a "--" comment before a control character,
+		// DEL (0x7f) included.
+		{"dash comment before DEL", my, "a = 1 --\x7f )\n", nil, ""},
+		// A keyword right after a dollar-quoted string is a keyword.
+		{"pg set from after a dollar quote", pg, "a = $$x$$FROM b", []string{"FROM", "WHERE", "RETURNING"}, "FROM is not accepted"},
+		{"pg name after a dollar quote", pg, "a = $$x$$ || from_b", []string{"FROM", "WHERE", "RETURNING"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.l.checkFragment("--x", tc.text, tc.forbid...)
@@ -91,8 +102,12 @@ func TestMySQLParserShape(t *testing.T) {
 		{"a = 1", "1 = 1; DROP TABLE t", false},
 		{"a = 1 WHERE TRUE OR TRUE", "TRUE", false},
 		{"a = ';'", "b = ')'", true},
+		// The key the backfill walks by is not the SET's to move.
+		{"a = 1, ID = id + 1", "TRUE", false},
+		{"`t`.`id` = 2", "TRUE", false},
+		{"a = id + 1", "TRUE", true},
 	} {
-		if err := p.checkUpdate(update(tc.set, tc.where)); (err == nil) != tc.ok {
+		if err := p.checkUpdate(update(tc.set, tc.where), []string{"id"}); (err == nil) != tc.ok {
 			t.Errorf("--set %q --where %q: %v, want ok=%v", tc.set, tc.where, err, tc.ok)
 		}
 	}
@@ -108,7 +123,25 @@ func TestMySQLParserShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nb.checkUpdate(update("a = 1", `b = 'x\' ) OR (TRUE OR '`)); err == nil {
+	if err := nb.checkUpdate(update("a = 1", `b = 'x\' ) OR (TRUE OR '`), []string{"id"}); err == nil {
 		t.Error("a --where that escapes under NO_BACKSLASH_ESCAPES accepted")
+	}
+}
+
+func TestPgSetTargets(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"first_name = split_part(full_name, ' ', 1), last_name = 'a,b'", "first_name last_name"},
+		{`"Id" = 1, ID = 2`, "Id id"},
+		{"/* c */ a.f = 1, -- c\n b[1] = 2", "a b"},
+		{`(a, "B"[1], c.f) = (1, 2, 3), d = (SELECT 1, 2)`, "a B c d"},
+		{"(a, b) = (SELECT x, y FROM t)", "a b"},
+	} {
+		items, err := lexer{}.items("--set", tc.set)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.set, err)
+		}
+		if got := strings.Join(pgSetTargets(items), " "); got != tc.want {
+			t.Errorf("%q assigns %q, want %q", tc.set, got, tc.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,9 +41,21 @@ func (o Options) where() string {
 // checkpoint is what the bookkeeping table keeps: the backfill it belongs to
 // and the last committed chunk's upper key.
 type checkpoint struct {
+	// Table is the table backfilled, schema.table: on PostgreSQL two long
+	// names may share the bookkeeping table's (FitPostgresName).
+	Table string          `json:"table"`
 	Set   string          `json:"set"`
 	Where string          `json:"where"`
 	Key   json.RawMessage `json:"key"` // null before the first chunk
+}
+
+func newCheckpoint(o Options, key json.RawMessage) checkpoint {
+	return checkpoint{Table: o.Schema + "." + o.Table, Set: o.Set, Where: o.Where, Key: key}
+}
+
+// of reports whether the checkpoint is of the backfill o.
+func (ck checkpoint) of(o Options) bool {
+	return ck.Table == o.Schema+"."+o.Table && ck.Set == o.Set && ck.Where == o.Where
 }
 
 // bookkeepingSuffix names the bookkeeping table after the table.
@@ -57,8 +70,20 @@ func refuseLeftover(name, saved, drop string) error {
 
 // refuseOther refuses to resume a checkpoint of another backfill.
 func refuseOther(ck checkpoint, o Options) error {
+	if t := o.Schema + "." + o.Table; ck.Table != t {
+		return fmt.Errorf("the checkpoint is of a backfill of another table, %s, not of %s (their names share the bookkeeping table's): resume that one, or drop the table to backfill this one",
+			ck.Table, t)
+	}
 	return fmt.Errorf("the checkpoint is of another backfill (--set %q --where %q), not of --set %q --where %q: resume it with the same expressions",
 		ck.Set, ck.Where, o.Set, o.Where)
+}
+
+// refuseKeyAssignment refuses a --set that assigns col, a column of the key
+// the backfill walks the table by: a row it moved ahead of the walk would be
+// updated again by a later chunk, and again.
+func refuseKeyAssignment(col string, keys []string) error {
+	return fmt.Errorf("--set assigns %s, a column of the key (%s) osc walks the table by: a row the UPDATE moves ahead of the walk would be updated again by a later chunk; update the key with a plain UPDATE",
+		col, strings.Join(keys, ", "))
 }
 
 // MySQL is the backfill of a MySQL or MariaDB table.
@@ -144,7 +169,7 @@ func (m *MySQL) Inspect(ctx context.Context) (*engine.BackfillPlan, error) {
 		return nil, err
 	}
 	plan := &engine.BackfillPlan{Schema: m.opt.Schema, Table: m.opt.Table, Key: m.keys, EstimatedRows: size.Rows, Bookkeeping: m.bookN}
-	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk waits at most %ds for a lock (innodb_lock_wait_timeout, lock_wait_timeout), then rolls back and is retried", wait))
+	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk locks its rows without waiting (FOR UPDATE NOWAIT) and waits at most %ds for other locks (innodb_lock_wait_timeout, lock_wait_timeout); a row an application holds makes it roll back and retry", wait))
 	return plan, nil
 }
 
@@ -163,10 +188,12 @@ func (m *MySQL) checkStatements(ctx context.Context, mode string) error {
 			}
 		}
 		q, _ := m.update(make([]any, len(m.keys)), make([]any, len(m.keys)))
-		if err := m.parser.checkUpdate(q); err != nil {
+		if err := m.parser.checkUpdate(q, m.keys); err != nil {
 			return err
 		}
-		stmts = append(stmts, q)
+		// The lock's WHERE is the UPDATE's, which the parser checked.
+		lq, _ := m.lockRows(make([]any, len(m.keys)), make([]any, len(m.keys)))
+		stmts = append(stmts, q, lq)
 	}
 	if m.opt.Verify != "" {
 		if err := l.checkFragment("--verify", m.opt.Verify); err != nil {
@@ -188,15 +215,32 @@ func (m *MySQL) checkStatements(ctx context.Context, mode string) error {
 	return nil
 }
 
-// update is the chunk's UPDATE of the keys in (after, upto] (after nil:
-// from the first), and its arguments.
-func (m *MySQL) update(after, upto []any) (string, []any) {
+// chunkRows is the condition of the rows of the keys in (after, upto]
+// (after nil: from the first) that match the --where, and its arguments.
+func (m *MySQL) chunkRows(after, upto []any) (string, []any) {
 	cond, args := m.key.Cond(upto, "<", true)
 	if after != nil {
 		c, a := m.key.Cond(after, ">", false)
 		cond, args = c+" AND "+cond, append(a, args...)
 	}
-	return "UPDATE " + m.from + " SET " + m.opt.Set + "\nWHERE (" + cond + ") AND (" + m.opt.where() + "\n)", args
+	return "(" + cond + ") AND (" + m.opt.where() + "\n)", args
+}
+
+// update is the chunk's UPDATE of the keys in (after, upto], and its
+// arguments.
+func (m *MySQL) update(after, upto []any) (string, []any) {
+	cond, args := m.chunkRows(after, upto)
+	return "UPDATE " + m.from + " SET " + m.opt.Set + "\nWHERE " + cond, args
+}
+
+// lockRows locks, without waiting (NOWAIT), the rows update changes: a
+// chunk that waited for an application's row while holding the rows it
+// had updated would make InnoDB pick the application's transaction, the
+// smaller, as the victim of a deadlock in which it then asked for one of
+// them.
+func (m *MySQL) lockRows(after, upto []any) (string, []any) {
+	cond, args := m.chunkRows(after, upto)
+	return "SELECT COUNT(*) FROM " + m.from + " WHERE " + cond + " FOR UPDATE NOWAIT", args
 }
 
 // failing selects what of the rows for which --verify is not true.
@@ -217,17 +261,17 @@ func (m *MySQL) Estimate(ctx context.Context, size int) (*engine.BackfillEstimat
 	if err != nil {
 		return nil, fmt.Errorf("read a sample chunk: %w", err)
 	}
-	q, args := "SELECT COUNT(*) FROM "+m.from+" WHERE ("+m.opt.where()+"\n)", []any(nil)
+	// The sample's rows: fewer than size in a smaller table.
+	q, args := "SELECT COUNT(*) FROM "+m.from, []any(nil)
 	if upto != nil {
 		var cond string
 		cond, args = m.key.Cond(upto, "<", true)
-		q += " AND " + cond
+		q += " WHERE " + cond
 	}
-	var matching int64
-	if err := m.work.QueryRowContext(ctx, q, args...).Scan(&matching); err != nil {
+	if err := m.work.QueryRowContext(ctx, q, args...).Scan(&est.SampleRows); err != nil {
 		return nil, fmt.Errorf("read a sample chunk: %w", err)
 	}
-	est.SampleTook, est.SampleRows = time.Since(start), int64(size)
+	est.SampleTook = time.Since(start)
 	return est, nil
 }
 
@@ -252,27 +296,39 @@ func (m *MySQL) Begin(ctx context.Context, resume bool) ([]any, error) {
 		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", m.bookN, err)
 	}
 	m.made = true
-	ck, err := json.Marshal(checkpoint{Set: m.opt.Set, Where: m.opt.Where, Key: json.RawMessage("null")})
+	return nil, m.saveFirst(ctx)
+}
+
+// saveFirst saves the checkpoint of no chunk committed.
+func (m *MySQL) saveFirst(ctx context.Context) error {
+	ck, err := json.Marshal(newCheckpoint(m.opt, json.RawMessage("null")))
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if _, err := m.db.ExecContext(ctx, "INSERT INTO "+m.book+" (id, hint, value) VALUES (1, 'checkpoint', ?)", string(ck)); err != nil { //nolint:gosec // G202: the quoted bookkeeping table; the value is a parameter
-		return nil, fmt.Errorf("save the first checkpoint: %w", err)
+		return fmt.Errorf("save the first checkpoint: %w", err)
 	}
-	return nil, nil
+	return nil
 }
 
 // resume reads the killed run's checkpoint.
 func (m *MySQL) resume(ctx context.Context) ([]any, error) {
 	var v string
-	if err := m.db.QueryRowContext(ctx, "SELECT value FROM "+m.book+" WHERE id = 1").Scan(&v); err != nil {
+	err := m.db.QueryRowContext(ctx, "SELECT value FROM "+m.book+" WHERE id = 1").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Killed between creating the table and saving its first
+		// checkpoint: no chunk committed, start from the first.
+		m.made = true
+		return nil, m.saveFirst(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
 	}
 	var ck checkpoint
 	if err := json.Unmarshal([]byte(v), &ck); err != nil {
 		return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
 	}
-	if ck.Set != m.opt.Set || ck.Where != m.opt.Where {
+	if !ck.of(m.opt) {
 		return nil, refuseOther(ck, m.opt)
 	}
 	m.made = true
@@ -322,6 +378,10 @@ func (m *MySQL) UpdateChunk(ctx context.Context, after []any, size int) (engine.
 			return engine.BackfillChunk{}, fmt.Errorf("count the last chunk: %w", err)
 		}
 	}
+	lq, largs := m.lockRows(after, ch.Last)
+	if err := tx.QueryRowContext(ctx, lq, largs...).Scan(new(int64)); err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("lock the chunk's rows: %w", err)
+	}
 	uq, uargs := m.update(after, ch.Last)
 	res, err := tx.ExecContext(ctx, uq, uargs...)
 	if err != nil {
@@ -334,7 +394,7 @@ func (m *MySQL) UpdateChunk(ctx context.Context, after []any, size int) (engine.
 	if err != nil {
 		return engine.BackfillChunk{}, err
 	}
-	ck, err := json.Marshal(checkpoint{Set: m.opt.Set, Where: m.opt.Where, Key: key})
+	ck, err := json.Marshal(newCheckpoint(m.opt, key))
 	if err != nil {
 		return engine.BackfillChunk{}, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -345,6 +405,39 @@ func (m *MySQL) UpdateChunk(ctx context.Context, after []any, size int) (engine.
 		return engine.BackfillChunk{}, fmt.Errorf("commit: %w", err)
 	}
 	return ch, nil
+}
+
+// Behind estimates the rows with keys up to after, from the optimizer's
+// estimate of the range (EXPLAIN: index dives, no scan).
+func (m *MySQL) Behind(ctx context.Context, after []any) (int64, error) {
+	cond, args := m.key.Cond(after, "<", true)
+	rows, err := m.work.QueryContext(ctx, "EXPLAIN SELECT 1 FROM "+m.from+" WHERE "+cond, args...)
+	if err != nil {
+		return 0, fmt.Errorf("explain: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, fmt.Errorf("explain: %w", err)
+	}
+	at := slices.Index(cols, "rows")
+	if at < 0 || !rows.Next() {
+		return 0, fmt.Errorf("explain: no rows estimate (columns %v)", cols)
+	}
+	vals := make([]sql.NullInt64, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for i := range ptrs {
+		if i != at {
+			ptrs[i] = new(any)
+		}
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return 0, fmt.Errorf("explain: %w", err)
+	}
+	return vals[at].Int64, nil
 }
 
 // Verify counts the rows failing --verify and reads the first keys.
@@ -406,8 +499,13 @@ func (m *MySQL) Throttle() (throttle.Probe, error) {
 	return probe.NewMySQL(m.db, m.conn, m.opt.Schema, m.bookN, 0, m.opt.Log), nil
 }
 
-// Retryable: a lock wait timeout or a deadlock.
-func (m *MySQL) Retryable(err error) bool { return table.MySQLTransient(err) }
+// Retryable: a lock wait timeout, a deadlock, or a row the chunk's NOWAIT
+// lock found taken (MySQL 8: 3572, ER_LOCK_NOWAIT; MariaDB: a lock wait
+// timeout).
+func (m *MySQL) Retryable(err error) bool {
+	var me *gomysql.MySQLError
+	return table.MySQLTransient(err) || errors.As(err, &me) && me.Number == 3572
+}
 
 // Driver names the database for hooks.
 func (m *MySQL) Driver() string { return "mysql" }

@@ -53,8 +53,9 @@ func (p *mysqlParser) parse(what, q string) (ast.StmtNode, error) {
 
 // checkUpdate checks that q, made as "UPDATE t … SET <set> WHERE (<key
 // range>) AND (<where>)", is one single-table UPDATE whose WHERE is still
-// that conjunction: the expressions did not reach outside their places.
-func (p *mysqlParser) checkUpdate(q string) error {
+// that conjunction: the expressions did not reach outside their places;
+// and that the SET assigns none of the key's columns keys.
+func (p *mysqlParser) checkUpdate(q string, keys []string) error {
 	st, err := p.parse("--set/--where", q)
 	if err != nil {
 		return err
@@ -66,6 +67,13 @@ func (p *mysqlParser) checkUpdate(q string) error {
 	and, ok := u.Where.(*ast.BinaryOperationExpr)
 	if !ok || and.Op != opcode.LogicAnd || !isParen(and.L) || !isParen(and.R) {
 		return fmt.Errorf("--where reaches outside its parentheses in the statement osc makes of it")
+	}
+	for _, a := range u.List {
+		for _, k := range keys {
+			if strings.EqualFold(a.Column.Name.O, k) {
+				return refuseKeyAssignment(a.Column.Name.O, keys)
+			}
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +72,13 @@ func (p *Postgres) Inspect(ctx context.Context) (*engine.BackfillPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if size.Rows < 0 {
+		// Never analyzed: no estimate (reltuples -1), which is not an
+		// empty table. Count, as a migration's inspection does.
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+p.sql.Source).Scan(&size.Rows); err != nil {
+			return nil, fmt.Errorf("count the rows of %s: %w", p.sql.Source, err)
+		}
+	}
 	if err := p.checkStatements(ctx); err != nil {
 		return nil, err
 	}
@@ -93,8 +101,14 @@ func (p *Postgres) checkStatements(ctx context.Context) error {
 	var stmts []string
 	if p.opt.Set != "" {
 		// At its top level a SET list could start another clause.
-		if err := l.checkFragment("--set", p.opt.Set, "FROM", "WHERE", "RETURNING"); err != nil {
+		items, err := l.items("--set", p.opt.Set, "FROM", "WHERE", "RETURNING")
+		if err != nil {
 			return err
+		}
+		for _, c := range pgSetTargets(items) {
+			if slices.Contains(p.keys, c) {
+				return refuseKeyAssignment(c, p.keys)
+			}
 		}
 		if p.opt.Where != "" {
 			if err := l.checkFragment("--where", p.opt.Where); err != nil {
@@ -175,19 +189,19 @@ func (p *Postgres) Estimate(ctx context.Context, size int) (*engine.BackfillEsti
 	if err != nil {
 		return nil, fmt.Errorf("read a sample chunk: %w", err)
 	}
-	q, args := "SELECT count(*) FROM "+p.sql.Source+" WHERE ("+p.opt.where()+"\n)", []any(nil)
+	// The sample's rows: fewer than size in a smaller table.
+	q, args := "SELECT count(*) FROM "+p.sql.Source, []any(nil)
 	if upto != nil {
 		conds, err := p.rangeConds(nil, upto, &args)
 		if err != nil {
 			return nil, err
 		}
-		q += " AND " + strings.Join(conds, " AND ")
+		q += " WHERE " + strings.Join(conds, " AND ")
 	}
-	var matching int64
-	if err := p.pool.QueryRow(ctx, q, args...).Scan(&matching); err != nil {
+	if err := p.pool.QueryRow(ctx, q, args...).Scan(&est.SampleRows); err != nil {
 		return nil, fmt.Errorf("read a sample chunk: %w", err)
 	}
-	est.SampleTook, est.SampleRows = time.Since(start), int64(size)
+	est.SampleTook = time.Since(start)
 	return est, nil
 }
 
@@ -209,7 +223,7 @@ func (p *Postgres) Begin(ctx context.Context, resume bool) ([]any, error) {
 		if err := json.Unmarshal([]byte(v), &ck); err != nil {
 			return nil, fmt.Errorf("read the backfill's checkpoint: %w", err)
 		}
-		if ck.Set != p.opt.Set || ck.Where != p.opt.Where {
+		if !ck.of(p.opt) {
 			return nil, refuseOther(ck, p.opt)
 		}
 		p.made = true
@@ -219,17 +233,27 @@ func (p *Postgres) Begin(ctx context.Context, resume bool) ([]any, error) {
 		}
 		return key, nil
 	}
-	if _, err := p.pool.Exec(ctx, "CREATE TABLE "+p.book+" (id int PRIMARY KEY, saved timestamptz NOT NULL DEFAULT clock_timestamp(), value text NOT NULL)"); err != nil {
-		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
-	}
-	p.made = true
-	ck, err := json.Marshal(checkpoint{Set: p.opt.Set, Where: p.opt.Where, Key: json.RawMessage("null")})
+	ck, err := json.Marshal(newCheckpoint(p.opt, json.RawMessage("null")))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	if _, err := p.pool.Exec(ctx, "INSERT INTO "+p.book+" (id, value) VALUES (1, $1)", string(ck)); err != nil {
+	// The table and its first checkpoint in one transaction: a run killed
+	// in between leaves neither.
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // after Commit a no-op
+	if _, err := tx.Exec(ctx, "CREATE TABLE "+p.book+" (id int PRIMARY KEY, saved timestamptz NOT NULL DEFAULT clock_timestamp(), value text NOT NULL)"); err != nil {
+		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+p.book+" (id, value) VALUES (1, $1)", string(ck)); err != nil {
 		return nil, fmt.Errorf("save the first checkpoint: %w", err)
 	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
+	}
+	p.made = true
 	return nil, nil
 }
 
@@ -283,7 +307,7 @@ func (p *Postgres) UpdateChunk(ctx context.Context, after []any, size int) (engi
 	if err != nil {
 		return engine.BackfillChunk{}, fmt.Errorf("checkpoint: %w", err)
 	}
-	ck, err := json.Marshal(checkpoint{Set: p.opt.Set, Where: p.opt.Where, Key: key})
+	ck, err := json.Marshal(newCheckpoint(p.opt, key))
 	if err != nil {
 		return engine.BackfillChunk{}, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -296,6 +320,29 @@ func (p *Postgres) UpdateChunk(ctx context.Context, after []any, size int) (engi
 	return ch, nil
 }
 
+// Behind estimates the rows with keys up to after, from the planner's
+// estimate of the range (EXPLAIN: statistics, no scan).
+func (p *Postgres) Behind(ctx context.Context, after []any) (int64, error) {
+	var args []any
+	cond, err := p.sql.Compare(p.sql.Keys, "<=", after, &args)
+	if err != nil {
+		return 0, err
+	}
+	var raw []byte
+	if err := p.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM "+p.sql.Source+" WHERE "+cond, args...).Scan(&raw); err != nil {
+		return 0, fmt.Errorf("explain: %w", err)
+	}
+	var plans []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		}
+	}
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) == 0 {
+		return 0, fmt.Errorf("explain: no rows estimate in %s (%v)", raw, err)
+	}
+	return int64(plans[0].Plan.Rows), nil
+}
+
 // Verify counts the rows failing --verify and reads the first keys.
 func (p *Postgres) Verify(ctx context.Context, most int) (int64, []string, error) {
 	var n int64
@@ -305,11 +352,15 @@ func (p *Postgres) Verify(ctx context.Context, most int) (int64, []string, error
 	if n == 0 {
 		return 0, nil, nil
 	}
+	// ORDER BY names the table's columns qualified: unqualified, they
+	// would be the text output columns, ordered as text (10 before 9).
 	sel := make([]string, len(p.sql.Keys))
+	order := make([]string, len(p.sql.Keys))
 	for i, k := range p.sql.Keys {
 		sel[i] = k + "::text"
+		order[i] = p.sql.Source + "." + k
 	}
-	rows, err := p.pool.Query(ctx, p.failing(strings.Join(sel, ", "))+" ORDER BY "+strings.Join(p.sql.Keys, ", ")+fmt.Sprintf(" LIMIT %d", most))
+	rows, err := p.pool.Query(ctx, p.failing(strings.Join(sel, ", "))+" ORDER BY "+strings.Join(order, ", ")+fmt.Sprintf(" LIMIT %d", most))
 	if err != nil {
 		return 0, nil, err
 	}

@@ -60,7 +60,7 @@ type BackfillDialect interface {
 	// statements made of the expressions, running none of them.
 	Inspect(ctx context.Context) (*BackfillPlan, error)
 	// Estimate counts the rows the --where selects and times the read of a
-	// sample chunk of size rows, for the dry run.
+	// sample chunk of (at most) size rows, for the dry run.
 	Estimate(ctx context.Context, size int) (*BackfillEstimate, error)
 	// Begin creates the bookkeeping table, or with resume takes up the one a
 	// killed run of the same backfill left and returns the key its last
@@ -73,6 +73,10 @@ type BackfillDialect interface {
 	// table had at the first chunk, and saves the chunk's last key as the
 	// checkpoint in the same transaction.
 	UpdateChunk(ctx context.Context, after []any, size int) (BackfillChunk, error)
+	// Behind estimates, from the server's statistics (no scan), the rows
+	// whose keys are up to after: what the killed run a resume continues
+	// had walked.
+	Behind(ctx context.Context, after []any) (int64, error)
 	// Verify counts the rows for which the --verify expression is not true
 	// and returns the first most of their keys, rendered.
 	Verify(ctx context.Context, most int) (failing int64, keys []string, err error)
@@ -157,6 +161,7 @@ type Backfill struct {
 	started atomic.Int64 // unix nanos Run started
 
 	estimated atomic.Int64
+	behind    atomic.Int64 // rows a resumed run's killed one walked, estimated
 	scanned   atomic.Int64
 	updated   atomic.Int64
 	chunks    atomic.Int64
@@ -251,6 +256,13 @@ func (b *Backfill) Run(ctx context.Context) (err error) {
 	}
 	if after != nil {
 		b.log.Info("resuming after the last committed chunk", "after key", fmt.Sprint(after))
+		// The status counts from where the killed run stopped: its
+		// rows, its ETA the rest's.
+		if n, err := b.d.Behind(ctx, after); err != nil {
+			b.log.Warn("cannot estimate the rows the killed run walked: the status counts from 0", "err", err)
+		} else {
+			b.behind.Store(n)
+		}
 	}
 	if err := b.run(ctx, after); err != nil {
 		return err
@@ -328,7 +340,7 @@ func (b *Backfill) retry(ctx context.Context, fn func() error) error {
 		err := fn()
 		if err == nil || attempt >= b.cfg.Retries || !b.d.Retryable(err) || ctx.Err() != nil {
 			if err != nil && b.d.Retryable(err) && ctx.Err() == nil {
-				return fmt.Errorf("a chunk still waits for other transactions' locks after %d attempts (run again with --resume to continue after the last committed chunk): %w", attempt, err)
+				return fmt.Errorf("a chunk still waits for other transactions' locks after %d attempts (the chunks committed stay updated; the checkpoint goes with this run: run again, with a --where that selects only the rows still to do to skip them): %w", attempt, err)
 			}
 			return err
 		}
@@ -392,6 +404,12 @@ func (b *Backfill) verify(ctx context.Context) error {
 		fmt.Fprintf(b.out, "verify: every row satisfies %s\n", b.cfg.Verify)
 		b.setState(BackfillDone)
 		return nil
+	}
+	if len(keys) == 0 {
+		// Writers fixed the rows between the count and the read of their
+		// keys: the count stands, there is no key to show.
+		fmt.Fprintf(b.out, "verify: %d rows did not satisfy %s, but none failed it any more when osc read their keys\n", failing, b.cfg.Verify)
+		return fmt.Errorf("%w: %d rows (fixed meanwhile: run --verify again)", ErrVerify, failing)
 	}
 	fmt.Fprintf(b.out, "verify: %d rows do not satisfy %s; the first:\n", failing, b.cfg.Verify)
 	for _, k := range keys {

@@ -15,7 +15,7 @@ import (
 // BackfillStatus is a snapshot of a backfill's progress.
 type BackfillStatus struct {
 	State     BackfillState
-	Scanned   int64 // rows of the table the chunks covered
+	Scanned   int64 // rows of the table the chunks covered (a resume: with the killed run's, estimated)
 	Estimated int64 // rows in the table, estimated
 	Updated   int64 // rows the chunks updated
 	Chunks    int64
@@ -34,8 +34,9 @@ type BackfillStatus struct {
 
 // Status returns the backfill's progress now.
 func (b *Backfill) Status() BackfillStatus {
+	scanned := b.scanned.Load() // by this run
 	s := BackfillStatus{
-		State: b.State(), Scanned: b.scanned.Load(), Estimated: b.estimated.Load(), Updated: b.updated.Load(),
+		State: b.State(), Scanned: b.behind.Load() + scanned, Estimated: b.estimated.Load(), Updated: b.updated.Load(),
 		Chunks: b.chunks.Load(), ChunkSize: b.ctl.copySize.Load(), Retries: b.retries.Load(),
 	}
 	if t := b.started.Load(); t != 0 {
@@ -48,7 +49,7 @@ func (b *Backfill) Status() BackfillStatus {
 			end, done = time.Unix(0, e), true
 		}
 		if d := end.Sub(time.Unix(0, start)); d > 0 {
-			s.Rate = float64(s.Scanned) / d.Seconds()
+			s.Rate = float64(scanned) / d.Seconds()
 		}
 		switch {
 		case done:

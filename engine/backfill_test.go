@@ -74,6 +74,11 @@ func (f *fakeBackfill) UpdateChunk(_ context.Context, after []any, size int) (Ba
 	return BackfillChunk{Last: []any{last}, Scanned: last - from, Updated: last - from, Done: last == f.rows}, nil
 }
 
+// Behind: keys 1..rows, so the rows up to key k are k.
+func (f *fakeBackfill) Behind(_ context.Context, after []any) (int64, error) {
+	return after[0].(int64), nil
+}
+
 func (f *fakeBackfill) Verify(context.Context, int) (int64, []string, error) {
 	return 1, []string{"(id=7)"}, nil
 }
@@ -131,17 +136,23 @@ func TestBackfillRun(t *testing.T) {
 	r.resume = []any{int64(700)}
 	cfg := backfillConfig()
 	cfg.Resume = true
-	if err := NewBackfill(cfg, r, slog.New(slog.DiscardHandler), nil).Run(context.Background()); err != nil {
+	out.Reset()
+	if err := NewBackfill(cfg, r, slog.New(slog.DiscardHandler), &out).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if r.updates[700] != 0 || r.updates[701] != 1 || len(r.updates) != 350 {
 		t.Errorf("a resume after key 700 updated %d keys (700: %d, 701: %d)", len(r.updates), r.updates[700], r.updates[701])
 	}
+	// The status of the resumed run counts the killed run's 700 rows.
+	if !strings.Contains(out.String(), "Backfill: 1050/1050 100.0%; Updated: 350;") {
+		t.Errorf("the resumed run's final status does not count the killed run's rows: %q", out.String())
+	}
 }
 
 // TestBackfillFailureCleansUp: a chunk's failure fails the run, which still
-// drops its bookkeeping; a lock wait timeout that lasts fails it naming
-// --resume.
+// drops its bookkeeping; a lock wait timeout that lasts fails it too, and
+// the error does not send the user to a --resume that its dropped
+// checkpoint makes impossible.
 func TestBackfillFailureCleansUp(t *testing.T) {
 	f := newFakeBackfill(500)
 	f.failAt = 200
@@ -152,7 +163,7 @@ func TestBackfillFailureCleansUp(t *testing.T) {
 	g := newFakeBackfill(500)
 	g.lockWaits = 100
 	err = NewBackfill(backfillConfig(), g, slog.New(slog.DiscardHandler), nil).Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "--resume") || !g.cleaned {
+	if err == nil || !strings.Contains(err.Error(), "after 5 attempts") || strings.Contains(err.Error(), "--resume") || !g.cleaned {
 		t.Fatalf("err %v, cleaned %v", err, g.cleaned)
 	}
 }
@@ -241,5 +252,24 @@ func TestBackfillCommands(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, ErrPanic) || !f.cleaned {
 		t.Fatalf("after panic: %v, cleaned %v", err, f.cleaned)
+	}
+}
+
+// vanishingFailures is a table whose failing rows are fixed between
+// --verify's count and its read of their keys.
+type vanishingFailures struct{ *fakeBackfill }
+
+func (vanishingFailures) Verify(context.Context, int) (int64, []string, error) { return 3, nil, nil }
+
+// TestBackfillVerifyRowsFixedMeanwhile: rows counted as failing that a
+// writer fixes before their keys are read fail the run, listing no key,
+// without a panic.
+func TestBackfillVerifyRowsFixedMeanwhile(t *testing.T) {
+	cfg := backfillConfig()
+	cfg.Set, cfg.Verify = "", "n = 1"
+	var out bytes.Buffer
+	err := NewBackfill(cfg, vanishingFailures{newFakeBackfill(10)}, slog.New(slog.DiscardHandler), &out).Run(context.Background())
+	if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "3 rows") {
+		t.Fatalf("verify: %v, output %q", err, out.String())
 	}
 }
