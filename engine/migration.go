@@ -744,14 +744,22 @@ func (m *Migration) waitToLock(ctx context.Context, before func(context.Context)
 		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
-		if took <= budget {
+		// A postpone or a throttle that came during the last drain still
+		// holds the lock back.
+		lock := func() error {
+			if before != nil {
+				return before(ctx)
+			}
 			return nil
+		}
+		if took <= budget {
+			return lock()
 		}
 		if n > 0 && (took >= last || time.Since(began) >= lockDrainPatience) {
 			m.log.Warn("taking the lock with the applier behind: writes arrive about as fast as osc applies them, so the lock holds writers while it catches up (at most the lock timeout per attempt); lower the write rate for a shorter lock",
 				"last catch-up took", took.Round(time.Millisecond).String(), "the one before", last.Round(time.Millisecond).String(),
 				"waited", time.Since(began).Round(time.Millisecond).String(), "state", m.State().String())
-			return nil
+			return lock()
 		}
 		last = took
 	}

@@ -272,7 +272,7 @@ func DropMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, 
 		names[i] = f.Name
 		drops[i] = "DROP FOREIGN KEY " + QuoteMySQL(f.Name)
 	}
-	stmt := "ALTER TABLE " + QuoteMySQL(schema, name) + " " + strings.Join(drops, ", ")
+	stmt := "ALTER TABLE " + QuoteMySQL(schema, name) + " " + strings.Join(drops, ", ") //nolint:gosec // G202: quoted names only
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("drop the foreign keys of %s.%s: %w", schema, name, err)
