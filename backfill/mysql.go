@@ -422,6 +422,9 @@ func (m *MySQL) Behind(ctx context.Context, after []any) (int64, error) {
 	}
 	at := slices.Index(cols, "rows")
 	if at < 0 || !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("explain: %w", err)
+		}
 		return 0, fmt.Errorf("explain: no rows estimate (columns %v)", cols)
 	}
 	vals := make([]sql.NullInt64, len(cols))
@@ -435,6 +438,9 @@ func (m *MySQL) Behind(ctx context.Context, after []any) (int64, error) {
 		}
 	}
 	if err := rows.Scan(ptrs...); err != nil {
+		return 0, fmt.Errorf("explain: %w", err)
+	}
+	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("explain: %w", err)
 	}
 	return vals[at].Int64, nil
