@@ -3,9 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -208,14 +206,9 @@ help                                 # this message
 
 // command runs one operator command (server.go) and returns the reply.
 func (b *Backfill) command(line string) (string, error) {
-	name, arg, hasArg := strings.Cut(line, "=")
-	name, arg = strings.TrimSpace(name), strings.TrimSpace(arg)
-	if u, err := strconv.Unquote(arg); err == nil {
-		arg = u
-	}
-	query := hasArg && arg == "?"
-	if name == "" {
-		return "", errors.New("empty command; try help")
+	name, arg, hasArg, query, err := parseCommand(line)
+	if err != nil {
+		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()

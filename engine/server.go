@@ -214,17 +214,26 @@ help                                 # this message
 - "name=?" prints the value of a setting instead of changing it.
 `
 
-// command runs one operator command and returns the reply. An error changes
-// nothing.
-func (m *Migration) command(line string) (string, error) {
-	name, arg, hasArg := strings.Cut(line, "=")
+// parseCommand splits an operator command, name or name=value (the value
+// may be a quoted Go string); query is name=?, which asks for a setting.
+func parseCommand(line string) (name, arg string, hasArg, query bool, err error) {
+	name, arg, hasArg = strings.Cut(line, "=")
 	name, arg = strings.TrimSpace(name), strings.TrimSpace(arg)
 	if u, err := strconv.Unquote(arg); err == nil {
 		arg = u
 	}
-	query := hasArg && arg == "?"
 	if name == "" {
-		return "", errors.New("empty command; try help")
+		return "", "", false, false, errors.New("empty command; try help")
+	}
+	return name, arg, hasArg, hasArg && arg == "?", nil
+}
+
+// command runs one operator command and returns the reply. An error changes
+// nothing.
+func (m *Migration) command(line string) (string, error) {
+	name, arg, hasArg, query, err := parseCommand(line)
+	if err != nil {
+		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
