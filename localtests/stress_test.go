@@ -450,6 +450,7 @@ func busyLoops(t *testing.T, n int) func() {
 	}
 	for range n {
 		cmd := exec.Command("sh", "-c", "while :; do :; done")
+		dieWithTest(cmd)
 		if err := cmd.Start(); err != nil {
 			stop()
 			t.Fatalf("start a busy loop: %v", err)
