@@ -576,6 +576,13 @@ func TestFakeLockWhenApplierFallsBehind(t *testing.T) {
 	}
 }
 
+// markerSince reports whether the stream holds a marker at or after from.
+func markerSince(db *fakeDB, from int) bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return slices.ContainsFunc(db.stream[from:], func(c change.Change) bool { return c.Op == change.Marker })
+}
+
 // TestFakeLockWaitStopsAtTheLastDrain: once a drain without the lock lasts
 // as long as the one before, the applier is not gaining on the writers and
 // osc locks: it does not wait the drain out, which, with writers faster than
@@ -607,19 +614,32 @@ func TestFakeLockWaitStopsAtTheLastDrain(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		// A backlog of about half a second's work for the checksum's
-		// first drain.
-		lockTestWriter(t, ctx, d, writePhase{100, time.Second / 2})
+		// While postponed, a backlog of about a second's work for the
+		// checksum's first drain.
+		for m.State() != StatePostponed && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		for i := range int64(30) {
+			if err := d.db.update(ctx, 1+i, i); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		d.db.mu.Lock()
+		from := len(d.db.stream)
+		d.db.mu.Unlock()
 		if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
 			t.Error(err)
 			return
 		}
-		for m.State() != StateChecksumming && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-		}
 		// After the first drain's marker, six seconds' work for the
 		// second.
-		time.Sleep(50 * time.Millisecond)
+		for !markerSince(d.db, from) {
+			if ctx.Err() != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
 		for i := range int64(burst) {
 			if err := d.db.update(ctx, 1+i%200, 1000+i); err != nil {
 				if ctx.Err() == nil {
