@@ -2,8 +2,12 @@ package dialect
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 
 	"osc/apply"
@@ -129,7 +133,66 @@ func (r *mysqlReverse) CutOver(ctx context.Context, ready, drain func(context.Co
 		LockTimeout: r.d.cfg.CutOverLockTimeout,
 		Retries:     r.d.cfg.CutOverRetries,
 		Log:         r.d.log,
-	}, ready, drain)
+	}, ready, func(ctx context.Context) error {
+		if err := drain(ctx); err != nil {
+			return err
+		}
+		return r.carryAutoIncrement(ctx)
+	})
+}
+
+// carryAutoIncrement raises the old table's AUTO_INCREMENT counter to the
+// table's, under the revert's lock after its drain (writers of the table
+// wait; the RENAME is not queued yet, so nothing holds the old table). The
+// old table took every row inserted during the window with its id, which
+// moved its counter past it, but not the ids the table handed out to a row
+// the old table refused and that was then deleted (the refusal lifts), nor
+// to a rolled-back insert: after the revert the old table would hand out
+// those ids again, ids the application has seen. The counter goes back with
+// the revert as a forward cut-over carries it.
+func (r *mysqlReverse) carryAutoIncrement(ctx context.Context) error {
+	schema := r.plan.Source.Schema
+	c, err := r.d.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("carry AUTO_INCREMENT back: %w", err)
+	}
+	// Its session settings must not reach the pool.
+	defer func() {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+		_ = c.Close()
+	}()
+	secs := max(int(math.Ceil(r.d.cfg.CutOverLockTimeout.Seconds())), 1)
+	set := fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)
+	if r.d.flavor == "mysql" {
+		// MySQL 8 reads AUTO_INCREMENT from cached statistics otherwise.
+		set += ", information_schema_stats_expiry = 0"
+	}
+	if _, err := c.ExecContext(ctx, set); err != nil {
+		return fmt.Errorf("carry AUTO_INCREMENT back: %w", err)
+	}
+	counter := func(name string) (sql.NullInt64, error) {
+		var n sql.NullInt64
+		err := c.QueryRowContext(ctx, "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+			schema, name).Scan(&n)
+		if err != nil {
+			return n, fmt.Errorf("carry AUTO_INCREMENT back: read %s's: %w", name, err)
+		}
+		return n, nil
+	}
+	next, err := counter(r.plan.Source.Name)
+	if err != nil {
+		return err
+	}
+	old, err := counter(r.plan.Shadow.Name)
+	if err != nil || !next.Valid || !old.Valid || next.Int64 <= old.Int64 {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, "ALTER TABLE "+table.QuoteMySQL(schema, r.plan.Shadow.Name)+" AUTO_INCREMENT = "+strconv.FormatInt(next.Int64, 10)); err != nil {
+		return fmt.Errorf("carry AUTO_INCREMENT back to %s: %w", r.plan.Shadow.Name, err)
+	}
+	r.d.log.Info("revert: the old table's AUTO_INCREMENT raised to the table's", "old table", r.plan.Shadow.Name,
+		"from", old.Int64, "to", next.Int64)
+	return nil
 }
 
 // Cleanup ends the window. Without a revert it is the forward migration's
