@@ -149,18 +149,24 @@ func metricsAddress(addr string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// serveMetrics serves /metrics (Prometheus text format) and /status (the
-// JSON status line) on addr until stop is called.
+// serveMetrics serves a migration's /metrics (Prometheus text format) and
+// /status (the JSON status line) on addr until stop is called.
 func serveMetrics(addr string, m statusReader, labels prometheus.Labels, log *slog.Logger) (stop func(), err error) {
+	return serveCollector(addr, newStatusCollector(m, labels), func() string { return m.Status().JSON() }, log)
+}
+
+// serveCollector serves c's metrics at /metrics and status's JSON at
+// /status on addr until stop is called.
+func serveCollector(addr string, c prometheus.Collector, status func() string, log *slog.Logger) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newStatusCollector(m, labels)); err != nil {
+	if err := reg.Register(c); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, m.Status().JSON()+"\n") //nolint:errcheck // the client went away
+		io.WriteString(w, status()+"\n") //nolint:errcheck // the client went away
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
