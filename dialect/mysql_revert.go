@@ -42,12 +42,13 @@ func (d *mysqlDialect) PlanRevert(ctx context.Context) error {
 		return errors.New("mysql: PlanRevert without an inspection")
 	}
 	// The cut-over carries the table's foreign keys and triggers to the new
-	// table and drops them from the old one; the window's writes to the old
-	// table would fire its triggers a second time, and a revert would bring
-	// back a table without them.
-	if d.insp.ForeignKeys != "" || d.insp.Triggers != "" {
-		return fmt.Errorf("--revert-window: %s.%s has foreign keys or triggers of its own, which osc carries to the new table but not back to the old one yet: "+
-			"migrate it without --revert-window", d.cfg.Schema, d.cfg.Table)
+	// table; the window takes them off the old one (takeOldLinks) and the
+	// revert carries them back (CutOver). Foreign keys the migration
+	// discards are not enforced on the new table meanwhile: the old
+	// table's rows need not satisfy them at the revert.
+	if d.insp.ForeignKeys != "" && d.conn.DiscardForeignKeys {
+		return fmt.Errorf("--revert-window: %s.%s has foreign keys of its own, which --discard-foreign-keys leaves off the new table: "+
+			"a revert could not add them back to rows written meanwhile; migrate it without one of the two", d.cfg.Schema, d.cfg.Table)
 	}
 	rp, err := table.PlanMySQLRevert(ctx, d.db, plan, d.insp.Alter)
 	if err != nil {
@@ -88,6 +89,9 @@ func (d *mysqlDialect) Reverse(ctx context.Context) (engine.Reverse, error) {
 	if err := table.DropMySQLTable(ctx, d.db, schema, table.MySQLCheckpointName(rp.Source.Name)); err != nil {
 		return nil, err
 	}
+	if err := d.takeOldLinks(ctx, schema, rp.Shadow.Name); err != nil {
+		return nil, err
+	}
 	src, err := cdc.NewMySQL(cdc.MySQLConfig{
 		Host:     d.conn.Host,
 		Port:     uint16(d.conn.Port),
@@ -125,6 +129,7 @@ func (r *mysqlReverse) Unfit(err error) bool { return table.MySQLUnfit(err) }
 // altered one) goes to the shadow's name, which is the sentry meanwhile, and
 // the old table to the table's; both sort after the table's name.
 func (r *mysqlReverse) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
+	fks, fkNames, trgs := r.d.linksBack()
 	return cutover.MySQL(ctx, r.d.db, cutover.MySQLOptions{
 		Schema:      r.plan.Source.Schema,
 		Table:       r.plan.Source.Name,
@@ -133,6 +138,10 @@ func (r *mysqlReverse) CutOver(ctx context.Context, ready, drain func(context.Co
 		LockTimeout: r.d.cfg.CutOverLockTimeout,
 		Retries:     r.d.cfg.CutOverRetries,
 		Log:         r.d.log,
+
+		ForeignKeys:     fks,
+		ForeignKeyNames: fkNames,
+		Triggers:        trgs,
 	}, ready, func(ctx context.Context) error {
 		if err := drain(ctx); err != nil {
 			return err
@@ -204,6 +213,12 @@ func (r *mysqlReverse) Cleanup(ctx context.Context, reverted bool) error {
 		return r.d.Cleanup(ctx, true)
 	}
 	db, schema := r.d.db, r.plan.Source.Schema
+	if !r.d.cfg.OkToDropTable {
+		// The migrated table, kept, must not check its parents' deletes
+		// against its rows, nor hold the names a later migration plans.
+		r.d.dropOldForeignKeys(ctx, schema, r.plan.OldName)
+		r.d.dropOldTriggers(ctx, schema, r.plan.OldName)
+	}
 	var errs []error
 	if err := table.DropMySQLTable(ctx, db, schema, r.plan.ChangelogName); err != nil {
 		errs = append(errs, err)
@@ -224,4 +239,38 @@ func (r *mysqlReverse) Cleanup(ctx context.Context, reverted bool) error {
 		return fmt.Errorf("clean up after the revert: %w", err)
 	}
 	return nil
+}
+
+// takeOldLinks, as the window opens, drops the old table's foreign keys and
+// triggers, which the new table has under their planned names since the
+// cut-over: the window's writes to the old table would fire the triggers a
+// second time, and its foreign keys would refuse a parent's delete that
+// comes before the window has applied the delete of its child.
+func (d *mysqlDialect) takeOldLinks(ctx context.Context, schema, old string) error {
+	if len(d.insp.CarriedForeignKeys) > 0 {
+		if _, err := table.DropMySQLForeignKeys(ctx, d.db, schema, old, d.cfg.CutOverLockTimeout, d.cfg.CutOverRetries); err != nil {
+			return fmt.Errorf("the revert window takes the old table's foreign keys off: %w", err)
+		}
+	}
+	if len(d.insp.CarriedTriggers) > 0 {
+		if _, err := table.DropMySQLTriggers(ctx, d.db, schema, old); err != nil {
+			return fmt.Errorf("the revert window takes the old table's triggers off: %w", err)
+		}
+	}
+	return nil
+}
+
+// linksBack returns what a revert carries back to the old table: the
+// table's foreign keys and triggers as they were before the migration, under
+// their own names (the new table's are its planned ones).
+func (d *mysqlDialect) linksBack() (fks, fkNames []string, trgs []table.MySQLTrigger) {
+	for _, f := range d.insp.CarriedForeignKeys {
+		fks = append(fks, "ADD "+f.Definition())
+		fkNames = append(fkNames, f.Name)
+	}
+	for _, t := range d.insp.CarriedTriggers {
+		t.Shadow = t.Name
+		trgs = append(trgs, t)
+	}
+	return fks, fkNames, trgs
 }
