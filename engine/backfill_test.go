@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -230,19 +231,18 @@ func TestBackfillDryRunAndVerify(t *testing.T) {
 	}
 }
 
-// TestBackfillCommands: the socket's commands, the shared ones included,
-// and a throttle flag file holding the chunks.
-func TestBackfillCommands(t *testing.T) {
-	f := newFakeBackfill(1000)
-	cfg := backfillConfig()
-	flag := filepath.Join(t.TempDir(), "flag")
+// startThrottledBackfill runs the backfill held by a throttle flag file
+// (flag) and returns once it is throttled; Run's error arrives on done.
+func startThrottledBackfill(t *testing.T, cfg BackfillConfig, f *fakeBackfill, out io.Writer) (b *Backfill, flag string, done <-chan error) {
+	t.Helper()
+	flag = filepath.Join(t.TempDir(), "flag")
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Control.ThrottleFlagFile = flag
-	b := NewBackfill(cfg, f, slog.New(slog.DiscardHandler), nil)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
+	b = NewBackfill(cfg, f, slog.New(slog.DiscardHandler), out)
+	ch := make(chan error, 1)
+	go func() { ch <- b.Run(context.Background()) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for !b.Status().Throttled {
 		if time.Now().After(deadline) {
@@ -250,6 +250,14 @@ func TestBackfillCommands(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return b, flag, ch
+}
+
+// TestBackfillCommands: the socket's commands, the shared ones included,
+// and a throttle flag file holding the chunks.
+func TestBackfillCommands(t *testing.T) {
+	f := newFakeBackfill(1000)
+	b, flag, done := startThrottledBackfill(t, backfillConfig(), f, nil)
 	for _, c := range []struct{ cmd, want string }{
 		{"chunk-size=250", "chunk-size set to 250"},
 		{"chunk-size=?", "250"},
@@ -310,22 +318,8 @@ func TestBackfillVerifyInChunks(t *testing.T) {
 	f.fails = map[int64]bool{7: true, 500: true, 1049: true}
 	cfg := backfillConfig()
 	cfg.Set, cfg.Verify, cfg.VerifyMaxKeys, cfg.ChunkTarget = "", "n = 1", 2, time.Second
-	flag := filepath.Join(t.TempDir(), "flag")
-	if err := os.WriteFile(flag, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Control.ThrottleFlagFile = flag
 	var out bytes.Buffer
-	b := NewBackfill(cfg, f, slog.New(slog.DiscardHandler), &out)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !b.Status().Throttled {
-		if time.Now().After(deadline) {
-			t.Fatal("never throttled by the flag file")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	b, flag, done := startThrottledBackfill(t, cfg, f, &out)
 	f.mu.Lock()
 	counted := len(f.counts)
 	f.mu.Unlock()

@@ -53,12 +53,8 @@ func (c *backfillCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.De
 
 func (c *backfillCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.b.Status()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
-	}
+	e := emitter(ch)
+	gauge, counter := e.gauge, e.counter
 	counter(c.scanned, float64(s.Scanned))
 	gauge(c.estimated, float64(s.Estimated))
 	counter(c.updated, float64(s.Updated))
@@ -70,18 +66,12 @@ func (c *backfillCollector) Collect(ch chan<- prometheus.Metric) {
 	if s.LagKnown {
 		gauge(c.lag, s.Lag.Seconds())
 	}
-	throttled := 0.0
-	if s.Throttled {
-		throttled = 1
+	gauge(c.throttled, flag(s.Throttled), s.Throttle)
+	states := make([]string, len(allBackfillStates))
+	for i, st := range allBackfillStates {
+		states[i] = st.String()
 	}
-	gauge(c.throttled, throttled, s.Throttle)
-	for _, st := range allBackfillStates {
-		v := 0.0
-		if st == s.State {
-			v = 1
-		}
-		gauge(c.state, v, st.String())
-	}
+	e.oneOf(c.state, states, s.State.String())
 	gauge(c.elapsed, s.Elapsed.Seconds())
 	if s.ETAKnown {
 		gauge(c.eta, s.ETA.Seconds())

@@ -73,14 +73,31 @@ func newStatusCollector(m statusReader, labels prometheus.Labels) *statusCollect
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
+// emitter sends a collector's constant metrics at a scrape.
+type emitter chan<- prometheus.Metric
+
+func (e emitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	e <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func (e emitter) counter(d *prometheus.Desc, v float64) {
+	e <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+}
+
+// oneOf sends d as 1 for the label value current and 0 for the others.
+func (e emitter) oneOf(d *prometheus.Desc, all []string, current string) {
+	for _, v := range all {
+		e.gauge(d, map[bool]float64{true: 1}[v == current], v)
+	}
+}
+
+// flag is 1 for true.
+func flag(b bool) float64 { return map[bool]float64{true: 1}[b] }
+
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.m.Status()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
-	}
+	e := emitter(ch)
+	gauge, counter := e.gauge, e.counter
 	counter(c.copied, float64(s.Copied))
 	gauge(c.estimated, float64(s.Estimated))
 	gauge(c.rate, s.CopyRate)
@@ -91,18 +108,12 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.lag, r.Lag.Seconds(), r.Name)
 		}
 	}
-	throttled := 0.0
-	if s.Throttled {
-		throttled = 1
+	gauge(c.throttled, flag(s.Throttled), s.Throttle)
+	states := make([]string, len(allStates))
+	for i, st := range allStates {
+		states[i] = st.String()
 	}
-	gauge(c.throttled, throttled, s.Throttle)
-	for _, st := range allStates {
-		v := 0.0
-		if st == s.State {
-			v = 1
-		}
-		gauge(c.state, v, st.String())
-	}
+	e.oneOf(c.state, states, s.State.String())
 	gauge(c.checksummed, float64(s.Checksummed))
 	gauge(c.checksumRate, s.ChecksumRate)
 	if s.CheckpointKnown {
