@@ -38,6 +38,12 @@ func (o Options) where() string {
 	return o.Where
 }
 
+// fails is the condition of the rows for which --verify is not true (a
+// NULL fails it too).
+func (o Options) fails() string {
+	return "NOT COALESCE((" + o.Verify + "\n), FALSE)"
+}
+
 // checkpoint is what the bookkeeping table keeps: the backfill it belongs to
 // and the last committed chunk's upper key.
 type checkpoint struct {
@@ -245,16 +251,12 @@ func (m *MySQL) lockRows(after, upto []any) (string, []any) {
 
 // failing selects what of the rows for which --verify is not true.
 func (m *MySQL) failing(what string) string {
-	return "SELECT " + what + " FROM " + m.from + " WHERE NOT COALESCE((" + m.opt.Verify + "\n), FALSE)"
+	return "SELECT " + what + " FROM " + m.from + " WHERE " + m.opt.fails()
 }
 
-// Estimate counts the rows the --where selects and times reading the
-// first chunk.
+// Estimate times reading the first chunk.
 func (m *MySQL) Estimate(ctx context.Context, size int) (*engine.BackfillEstimate, error) {
 	est := &engine.BackfillEstimate{}
-	if err := m.work.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+m.from+" WHERE ("+m.opt.where()+"\n)").Scan(&est.Matching); err != nil {
-		return nil, fmt.Errorf("count the rows --where selects: %w", err)
-	}
 	start := time.Now()
 	q := "SELECT " + strings.Join(m.key.Select(), ", ") + " FROM " + m.from + " ORDER BY " + m.key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
 	upto, err := m.key.QueryKey(ctx, m.work, q)
@@ -446,21 +448,46 @@ func (m *MySQL) Behind(ctx context.Context, after []any) (int64, error) {
 	return vals[at].Int64, nil
 }
 
-// Verify counts the rows failing --verify and reads the first keys.
-func (m *MySQL) Verify(ctx context.Context, most int) (int64, []string, error) {
-	var n int64
-	if err := m.work.QueryRowContext(ctx, m.failing("COUNT(*)")).Scan(&n); err != nil {
-		return 0, nil, err
+// CountChunk counts the rows the --where selects, or that fail --verify,
+// among the size rows after after.
+func (m *MySQL) CountChunk(ctx context.Context, after []any, size int, failing bool, most int) (engine.BackfillCount, error) {
+	cond, args := "TRUE", []any(nil)
+	if after != nil {
+		cond, args = m.key.Cond(after, ">", false)
 	}
-	if n == 0 {
-		return 0, nil, nil
-	}
-	rows, err := m.work.QueryContext(ctx, m.failing(strings.Join(m.key.Select(), ", "))+" ORDER BY "+m.key.OrderBy("")+fmt.Sprintf(" LIMIT %d", most))
+	q := "SELECT " + strings.Join(m.key.Select(), ", ") + " FROM " + m.from + " WHERE " + cond +
+		" ORDER BY " + m.key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
+	upper, err := m.key.QueryKey(ctx, m.work, q, args...)
 	if err != nil {
-		return 0, nil, err
+		return engine.BackfillCount{}, fmt.Errorf("upper bound: %w", err)
 	}
-	keys, err := renderKeys(rows, m.keys)
-	return n, keys, err
+	c := engine.BackfillCount{Last: upper, Scanned: int64(size)}
+	if upper == nil {
+		c.Done = true
+		if err := m.work.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+m.from+" WHERE "+cond, args...).Scan(&c.Scanned); err != nil {
+			return engine.BackfillCount{}, fmt.Errorf("count the last chunk: %w", err)
+		}
+	} else {
+		u, uargs := m.key.Cond(upper, "<", true)
+		cond, args = "("+cond+") AND "+u, append(args, uargs...)
+	}
+	pred := "(" + m.opt.where() + "\n)"
+	if failing {
+		pred = m.opt.fails()
+	}
+	where := " FROM " + m.from + " WHERE (" + cond + ") AND " + pred
+	if err := m.work.QueryRowContext(ctx, "SELECT COUNT(*)"+where, args...).Scan(&c.Counted); err != nil {
+		return engine.BackfillCount{}, err
+	}
+	if !failing || c.Counted == 0 || most <= 0 {
+		return c, nil
+	}
+	rows, err := m.work.QueryContext(ctx, "SELECT "+strings.Join(m.key.Select(), ", ")+where+" ORDER BY "+m.key.OrderBy("")+fmt.Sprintf(" LIMIT %d", most), args...) //nolint:gosec // G202: the quoted table and key columns and the user's own --verify; the key's values are parameters
+	if err != nil {
+		return engine.BackfillCount{}, err
+	}
+	c.Keys, err = renderKeys(rows, m.keys)
+	return c, err
 }
 
 // renderKeys reads rows of key values as "(k1=v1, k2=v2)".

@@ -174,16 +174,12 @@ func (p *Postgres) rangeConds(after, upto []any, args *[]any) ([]string, error) 
 
 // failing selects what of the rows for which --verify is not true.
 func (p *Postgres) failing(what string) string {
-	return "SELECT " + what + " FROM " + p.sql.Source + " WHERE NOT COALESCE((" + p.opt.Verify + "\n), FALSE)"
+	return "SELECT " + what + " FROM " + p.sql.Source + " WHERE " + p.opt.fails()
 }
 
-// Estimate counts the rows the --where selects and times reading the
-// first chunk's.
+// Estimate times reading the first chunk's rows.
 func (p *Postgres) Estimate(ctx context.Context, size int) (*engine.BackfillEstimate, error) {
 	est := &engine.BackfillEstimate{}
-	if err := p.pool.QueryRow(ctx, "SELECT count(*) FROM "+p.sql.Source+" WHERE ("+p.opt.where()+"\n)").Scan(&est.Matching); err != nil {
-		return nil, fmt.Errorf("count the rows --where selects: %w", err)
-	}
 	start := time.Now()
 	upto, err := p.sql.Edge(ctx, p.pool, nil, nil, "", size-1)
 	if err != nil {
@@ -343,15 +339,59 @@ func (p *Postgres) Behind(ctx context.Context, after []any) (int64, error) {
 	return int64(plans[0].Plan.Rows), nil
 }
 
-// Verify counts the rows failing --verify and reads the first keys.
-func (p *Postgres) Verify(ctx context.Context, most int) (int64, []string, error) {
-	var n int64
-	if err := p.pool.QueryRow(ctx, p.failing("count(*)")).Scan(&n); err != nil {
-		return 0, nil, err
+// CountChunk counts the rows the --where selects, or that fail --verify,
+// among the size rows after after.
+func (p *Postgres) CountChunk(ctx context.Context, after []any, size int, failing bool, most int) (engine.BackfillCount, error) {
+	var args []any
+	var conds []string
+	if after != nil {
+		c, err := p.sql.Compare(p.sql.Keys, ">", after, &args)
+		if err != nil {
+			return engine.BackfillCount{}, err
+		}
+		conds = append(conds, c)
 	}
-	if n == 0 {
-		return 0, nil, nil
+	upper, err := p.sql.Edge(ctx, p.pool, conds, args, "", size-1)
+	if err != nil {
+		return engine.BackfillCount{}, fmt.Errorf("upper bound: %w", err)
 	}
+	c := engine.BackfillCount{Last: upper, Scanned: int64(size)}
+	where := func() string {
+		if len(conds) == 0 {
+			return "TRUE"
+		}
+		return strings.Join(conds, " AND ")
+	}
+	if upper == nil {
+		c.Done = true
+		if err := p.pool.QueryRow(ctx, "SELECT count(*) FROM "+p.sql.Source+" WHERE "+where(), args...).Scan(&c.Scanned); err != nil {
+			return engine.BackfillCount{}, fmt.Errorf("count the last chunk: %w", err)
+		}
+	} else {
+		u, err := p.sql.Compare(p.sql.Keys, "<=", upper, &args)
+		if err != nil {
+			return engine.BackfillCount{}, err
+		}
+		conds = append(conds, u)
+	}
+	pred := "(" + p.opt.where() + "\n)"
+	if failing {
+		pred = p.opt.fails()
+	}
+	rows := " FROM " + p.sql.Source + " WHERE " + where() + " AND " + pred
+	if err := p.pool.QueryRow(ctx, "SELECT count(*)"+rows, args...).Scan(&c.Counted); err != nil {
+		return engine.BackfillCount{}, err
+	}
+	if !failing || c.Counted == 0 || most <= 0 {
+		return c, nil
+	}
+	c.Keys, err = p.readKeys(ctx, rows, args, most)
+	return c, err
+}
+
+// readKeys renders the keys of the first most rows of rows (" FROM … WHERE
+// …") as "(k1=v1, k2=v2)".
+func (p *Postgres) readKeys(ctx context.Context, rows string, args []any, most int) ([]string, error) {
 	// ORDER BY names the table's columns qualified: unqualified, they
 	// would be the text output columns, ordered as text (10 before 9).
 	sel := make([]string, len(p.sql.Keys))
@@ -360,20 +400,20 @@ func (p *Postgres) Verify(ctx context.Context, most int) (int64, []string, error
 		sel[i] = k + "::text"
 		order[i] = p.sql.Source + "." + k
 	}
-	rows, err := p.pool.Query(ctx, p.failing(strings.Join(sel, ", "))+" ORDER BY "+strings.Join(order, ", ")+fmt.Sprintf(" LIMIT %d", most))
+	res, err := p.pool.Query(ctx, "SELECT "+strings.Join(sel, ", ")+rows+" ORDER BY "+strings.Join(order, ", ")+fmt.Sprintf(" LIMIT %d", most), args...)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	defer rows.Close()
+	defer res.Close()
 	var keys []string
-	for rows.Next() {
+	for res.Next() {
 		vals := make([]*string, len(p.keys))
 		ptrs := make([]any, len(vals))
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return 0, nil, err
+		if err := res.Scan(ptrs...); err != nil {
+			return nil, err
 		}
 		parts := make([]string, len(vals))
 		for i, v := range vals {
@@ -384,7 +424,7 @@ func (p *Postgres) Verify(ctx context.Context, most int) (int64, []string, error
 		}
 		keys = append(keys, "("+strings.Join(parts, ", ")+")")
 	}
-	return n, keys, rows.Err()
+	return keys, res.Err()
 }
 
 // Cleanup drops the bookkeeping table.

@@ -2,8 +2,12 @@ package dialect
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 
 	"osc/apply"
@@ -38,12 +42,13 @@ func (d *mysqlDialect) PlanRevert(ctx context.Context) error {
 		return errors.New("mysql: PlanRevert without an inspection")
 	}
 	// The cut-over carries the table's foreign keys and triggers to the new
-	// table and drops them from the old one; the window's writes to the old
-	// table would fire its triggers a second time, and a revert would bring
-	// back a table without them.
-	if d.insp.ForeignKeys != "" || d.insp.Triggers != "" {
-		return fmt.Errorf("--revert-window: %s.%s has foreign keys or triggers of its own, which osc carries to the new table but not back to the old one yet: "+
-			"migrate it without --revert-window", d.cfg.Schema, d.cfg.Table)
+	// table; the window takes them off the old one (takeOldLinks) and the
+	// revert carries them back (CutOver). Foreign keys the migration
+	// discards are not enforced on the new table meanwhile: the old
+	// table's rows need not satisfy them at the revert.
+	if d.insp.ForeignKeys != "" && d.conn.DiscardForeignKeys {
+		return fmt.Errorf("--revert-window: %s.%s has foreign keys of its own, which --discard-foreign-keys leaves off the new table: "+
+			"a revert could not add them back to rows written meanwhile; migrate it without one of the two", d.cfg.Schema, d.cfg.Table)
 	}
 	rp, err := table.PlanMySQLRevert(ctx, d.db, plan, d.insp.Alter)
 	if err != nil {
@@ -84,6 +89,9 @@ func (d *mysqlDialect) Reverse(ctx context.Context) (engine.Reverse, error) {
 	if err := table.DropMySQLTable(ctx, d.db, schema, table.MySQLCheckpointName(rp.Source.Name)); err != nil {
 		return nil, err
 	}
+	if err := d.takeOldLinks(ctx, schema, rp.Shadow.Name); err != nil {
+		return nil, err
+	}
 	src, err := cdc.NewMySQL(cdc.MySQLConfig{
 		Host:     d.conn.Host,
 		Port:     uint16(d.conn.Port),
@@ -121,6 +129,7 @@ func (r *mysqlReverse) Unfit(err error) bool { return table.MySQLUnfit(err) }
 // altered one) goes to the shadow's name, which is the sentry meanwhile, and
 // the old table to the table's; both sort after the table's name.
 func (r *mysqlReverse) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
+	fks, fkNames, trgs := r.d.linksBack()
 	return cutover.MySQL(ctx, r.d.db, cutover.MySQLOptions{
 		Schema:      r.plan.Source.Schema,
 		Table:       r.plan.Source.Name,
@@ -129,7 +138,70 @@ func (r *mysqlReverse) CutOver(ctx context.Context, ready, drain func(context.Co
 		LockTimeout: r.d.cfg.CutOverLockTimeout,
 		Retries:     r.d.cfg.CutOverRetries,
 		Log:         r.d.log,
-	}, ready, drain)
+
+		ForeignKeys:     fks,
+		ForeignKeyNames: fkNames,
+		Triggers:        trgs,
+	}, ready, func(ctx context.Context) error {
+		if err := drain(ctx); err != nil {
+			return err
+		}
+		return r.carryAutoIncrement(ctx)
+	})
+}
+
+// carryAutoIncrement raises the old table's AUTO_INCREMENT counter to the
+// table's, under the revert's lock after its drain (writers of the table
+// wait; the RENAME is not queued yet, so nothing holds the old table). The
+// old table took every row inserted during the window with its id, which
+// moved its counter past it, but not the ids the table handed out to a row
+// the old table refused and that was then deleted (the refusal lifts), nor
+// to a rolled-back insert: after the revert the old table would hand out
+// those ids again, ids the application has seen. The counter goes back with
+// the revert as a forward cut-over carries it.
+func (r *mysqlReverse) carryAutoIncrement(ctx context.Context) error {
+	schema := r.plan.Source.Schema
+	c, err := r.d.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("carry AUTO_INCREMENT back: %w", err)
+	}
+	// Its session settings must not reach the pool.
+	defer func() {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+		_ = c.Close()
+	}()
+	secs := max(int(math.Ceil(r.d.cfg.CutOverLockTimeout.Seconds())), 1)
+	set := fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)
+	if r.d.flavor == "mysql" {
+		// MySQL 8 reads AUTO_INCREMENT from cached statistics otherwise.
+		set += ", information_schema_stats_expiry = 0"
+	}
+	if _, err := c.ExecContext(ctx, set); err != nil {
+		return fmt.Errorf("carry AUTO_INCREMENT back: %w", err)
+	}
+	counter := func(name string) (sql.NullInt64, error) {
+		var n sql.NullInt64
+		err := c.QueryRowContext(ctx, "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+			schema, name).Scan(&n)
+		if err != nil {
+			return n, fmt.Errorf("carry AUTO_INCREMENT back: read %s's: %w", name, err)
+		}
+		return n, nil
+	}
+	next, err := counter(r.plan.Source.Name)
+	if err != nil {
+		return err
+	}
+	old, err := counter(r.plan.Shadow.Name)
+	if err != nil || !next.Valid || !old.Valid || next.Int64 <= old.Int64 {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, "ALTER TABLE "+table.QuoteMySQL(schema, r.plan.Shadow.Name)+" AUTO_INCREMENT = "+strconv.FormatInt(next.Int64, 10)); err != nil {
+		return fmt.Errorf("carry AUTO_INCREMENT back to %s: %w", r.plan.Shadow.Name, err)
+	}
+	r.d.log.Info("revert: the old table's AUTO_INCREMENT raised to the table's", "old table", r.plan.Shadow.Name,
+		"from", old.Int64, "to", next.Int64)
+	return nil
 }
 
 // Cleanup ends the window. Without a revert it is the forward migration's
@@ -141,6 +213,12 @@ func (r *mysqlReverse) Cleanup(ctx context.Context, reverted bool) error {
 		return r.d.Cleanup(ctx, true)
 	}
 	db, schema := r.d.db, r.plan.Source.Schema
+	if !r.d.cfg.OkToDropTable {
+		// The migrated table, kept, must not check its parents' deletes
+		// against its rows, nor hold the names a later migration plans.
+		r.d.dropOldForeignKeys(ctx, schema, r.plan.OldName)
+		r.d.dropOldTriggers(ctx, schema, r.plan.OldName)
+	}
 	var errs []error
 	if err := table.DropMySQLTable(ctx, db, schema, r.plan.ChangelogName); err != nil {
 		errs = append(errs, err)
@@ -161,4 +239,38 @@ func (r *mysqlReverse) Cleanup(ctx context.Context, reverted bool) error {
 		return fmt.Errorf("clean up after the revert: %w", err)
 	}
 	return nil
+}
+
+// takeOldLinks, as the window opens, drops the old table's foreign keys and
+// triggers, which the new table has under their planned names since the
+// cut-over: the window's writes to the old table would fire the triggers a
+// second time, and its foreign keys would refuse a parent's delete that
+// comes before the window has applied the delete of its child.
+func (d *mysqlDialect) takeOldLinks(ctx context.Context, schema, old string) error {
+	if len(d.insp.CarriedForeignKeys) > 0 {
+		if _, err := table.DropMySQLForeignKeys(ctx, d.db, schema, old, d.cfg.CutOverLockTimeout, d.cfg.CutOverRetries); err != nil {
+			return fmt.Errorf("the revert window takes the old table's foreign keys off: %w", err)
+		}
+	}
+	if len(d.insp.CarriedTriggers) > 0 {
+		if _, err := table.DropMySQLTriggers(ctx, d.db, schema, old); err != nil {
+			return fmt.Errorf("the revert window takes the old table's triggers off: %w", err)
+		}
+	}
+	return nil
+}
+
+// linksBack returns what a revert carries back to the old table: the
+// table's foreign keys and triggers as they were before the migration, under
+// their own names (the new table's are its planned ones).
+func (d *mysqlDialect) linksBack() (fks, fkNames []string, trgs []table.MySQLTrigger) {
+	for _, f := range d.insp.CarriedForeignKeys {
+		fks = append(fks, "ADD "+f.Definition())
+		fkNames = append(fkNames, f.Name)
+	}
+	for _, t := range d.insp.CarriedTriggers {
+		t.Shadow = t.Name
+		trgs = append(trgs, t)
+	}
+	return fks, fkNames, trgs
 }

@@ -348,28 +348,86 @@ func TestMySQLRevertWindowRefusal(t *testing.T) {
 	}
 }
 
-// TestMySQLRevertWindowTriggers: a table with a trigger (which the cut-over
-// carries to the new table and drops from the old one) is refused a revert
-// window before anything is made.
+// TestMySQLRevertWindowTriggers: a table with a foreign key and a trigger of
+// its own gets a revert window. While it is open the old table has neither:
+// its trigger would fire a second time for the window's writes (a row would
+// come back with u incremented twice), and its foreign key would refuse the
+// parent's delete that follows the child's in one transaction, before the
+// window has applied the child's delete. The revert carries both back under
+// their own names: the reverted table equals a control table that took the
+// same writes, fires its trigger once, and the migrated table, kept, has
+// neither left.
 func TestMySQLRevertWindowTriggers(t *testing.T) {
-	const name = "revert_trg"
-	db := mysqlTestDB(t, name)
-	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY, u INT NOT NULL) ENGINE=InnoDB",
-		"CREATE TRIGGER "+name+"_bi BEFORE INSERT ON "+name+" FOR EACH ROW SET NEW.u = NEW.u + 1")
+	const name, ctl = "leftovers_rvt", "leftovers_rvt_ctl"
+	parent := map[string]string{name: "leftovers_rvt_p", ctl: "leftovers_rvt_cp"}
+	db := mysqlTestDB(t, name, ctl, parent[name], parent[ctl])
+	for _, n := range []string{name, ctl} {
+		mustExec(t, db, "CREATE TABLE "+parent[n]+" (id INT PRIMARY KEY) ENGINE=InnoDB", "INSERT INTO "+parent[n]+" VALUES (1), (2), (3)",
+			"CREATE TABLE "+n+" (id INT PRIMARY KEY, pid INT NOT NULL, u INT NOT NULL, CONSTRAINT "+n+"_fk FOREIGN KEY (pid) REFERENCES "+parent[n]+" (id)) ENGINE=InnoDB",
+			"CREATE TRIGGER "+n+"_bi BEFORE INSERT ON "+n+" FOR EACH ROW SET NEW.u = NEW.u + 1",
+			"INSERT INTO "+n+" VALUES (1, 1, 0), (2, 2, 0), (3, 3, 0)")
+	}
 	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN v INT", RevertWindow: time.Minute, Execute: true}
 	d, err := NewMySQL(cfg, mysqlTestConn(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err = engine.New(cfg, d, slog.New(slog.DiscardHandler), nil).Run(ctx)
-	if err == nil || !strings.Contains(err.Error(), "--revert-window") || !strings.Contains(err.Error(), "triggers") {
-		t.Fatalf("want a refusal naming the triggers, got %v", err)
+	r := startCtl(t, cfg, d)
+	r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+	for _, n := range []string{name, ctl} {
+		mustExec(t, db, "INSERT INTO "+n+" (id, pid, u) VALUES (10, 2, 1)")
 	}
-	shadow, changelog, old := table.MySQLNames(name)
-	if left := tablesExist(t, db, shadow, changelog, old, table.MySQLCheckpointName(name)); len(left) != 0 {
-		t.Errorf("left behind: %v", left)
+	for _, n := range []string{name, ctl} {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("DELETE FROM " + n + " WHERE pid = 3"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("DELETE FROM " + parent[n] + " WHERE id = 3"); err != nil {
+			t.Fatalf("the parent's delete after its child's in %s: %v", n, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, old := table.MySQLNames(name)
+	r.until(t, "the window's writes in the old table", func() bool {
+		var n int
+		return db.QueryRow("SELECT COUNT(*) FROM "+old+" WHERE id IN (3, 10)").Scan(&n) == nil && n == 1
+	})
+	if reply := send(t, r.sock, "revert"); !strings.HasPrefix(reply, "Reverted") {
+		t.Fatalf("revert: %q", reply)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	for _, n := range []string{name, ctl} {
+		mustExec(t, db, "INSERT INTO "+n+" (id, pid, u) VALUES (11, 2, 1)")
+	}
+	want := dumpMySQL(t, db, "SELECT id, pid, u FROM "+ctl+" ORDER BY id")
+	if got := dumpMySQL(t, db, "SELECT id, pid, u FROM "+name+" ORDER BY id"); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("reverted table:\n%s\nwant (the control table):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	links := func(tbl string) string {
+		var fks, trgs string
+		if err := db.QueryRow(`SELECT COALESCE(GROUP_CONCAT(CONSTRAINT_NAME ORDER BY CONSTRAINT_NAME), '') FROM information_schema.REFERENTIAL_CONSTRAINTS
+			WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, mysqlTestSchema, tbl).Scan(&fks); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(`SELECT COALESCE(GROUP_CONCAT(TRIGGER_NAME ORDER BY TRIGGER_NAME), '') FROM information_schema.TRIGGERS
+			WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`, mysqlTestSchema, tbl).Scan(&trgs); err != nil {
+			t.Fatal(err)
+		}
+		return "foreign keys [" + fks + "], triggers [" + trgs + "]"
+	}
+	if got, want := links(name), "foreign keys ["+name+"_fk], triggers ["+name+"_bi]"; got != want {
+		t.Errorf("the reverted table has %s, want %s", got, want)
+	}
+	migrated, _, _ := table.MySQLNames(name)
+	if got := links(migrated); got != "foreign keys [], triggers []" {
+		t.Errorf("the migrated table, kept, has %s", got)
 	}
 }
 

@@ -59,8 +59,8 @@ type BackfillDialect interface {
 	// reads the key the table is walked by and has the server check the
 	// statements made of the expressions, running none of them.
 	Inspect(ctx context.Context) (*BackfillPlan, error)
-	// Estimate counts the rows the --where selects and times the read of a
-	// sample chunk of (at most) size rows, for the dry run.
+	// Estimate times the read of a sample chunk of (at most) size rows,
+	// for the dry run.
 	Estimate(ctx context.Context, size int) (*BackfillEstimate, error)
 	// Begin creates the bookkeeping table, or with resume takes up the one a
 	// killed run of the same backfill left and returns the key its last
@@ -77,9 +77,12 @@ type BackfillDialect interface {
 	// whose keys are up to after: what the killed run a resume continues
 	// had walked.
 	Behind(ctx context.Context, after []any) (int64, error)
-	// Verify counts the rows for which the --verify expression is not true
-	// and returns the first most of their keys, rendered.
-	Verify(ctx context.Context, most int) (failing int64, keys []string, err error)
+	// CountChunk counts, among the size rows after after (nil: from the
+	// first) in key order, those the --where selects, or with failing
+	// those for which the --verify expression is not true, and returns
+	// the first most (0: none) of the latter's keys, rendered. It reads,
+	// in one statement at a time, and locks nothing.
+	CountChunk(ctx context.Context, after []any, size int, failing bool, most int) (BackfillCount, error)
 	// Cleanup drops the bookkeeping table; it works on a fresh context after
 	// the run's was cancelled.
 	Cleanup(ctx context.Context) error
@@ -105,9 +108,17 @@ type BackfillPlan struct {
 
 // BackfillEstimate is the dry run's measure of the work.
 type BackfillEstimate struct {
-	Matching   int64         // rows the --where selects now
 	SampleRows int64         // rows of the sample chunk
 	SampleTook time.Duration // how long reading it took
+}
+
+// BackfillCount is one counted chunk (CountChunk).
+type BackfillCount struct {
+	Last    []any    // the chunk's last key: the next chunk starts after it
+	Scanned int64    // rows of the table in the chunk
+	Counted int64    // rows the --where selects, or that fail --verify
+	Keys    []string // the first failing rows' keys, rendered
+	Done    bool     // the chunk reached the last key
 }
 
 // BackfillChunk is one chunk's result.
@@ -166,6 +177,7 @@ type Backfill struct {
 	updated   atomic.Int64
 	chunks    atomic.Int64
 	retries   atomic.Int64
+	counted   atomic.Int64 // rows the dry run's or --verify's count walked
 	runStart  atomic.Int64 // unix nanos the chunks started, 0 before
 	runEnd    atomic.Int64 // unix nanos they ended, 0 while running
 
@@ -274,8 +286,8 @@ func (b *Backfill) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// run updates the table chunk by chunk after key after.
-func (b *Backfill) run(ctx context.Context, after []any) error {
+// throttled runs fn with the throttler (and the status lines) running.
+func (b *Backfill) throttled(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	probe, err := b.d.Throttle()
@@ -287,6 +299,16 @@ func (b *Backfill) run(ctx context.Context, after []any) error {
 		return err
 	}
 	defer stopThrottle()
+	return fn(ctx)
+}
+
+// run updates the table chunk by chunk after key after.
+func (b *Backfill) run(ctx context.Context, after []any) error {
+	return b.throttled(ctx, func(ctx context.Context) error { return b.update(ctx, after) })
+}
+
+// update is run's loop.
+func (b *Backfill) update(ctx context.Context, after []any) error {
 	if err := b.hook(ctx, hooks.OnBeforeRowCopy, hooks.Env{}); err != nil {
 		return err
 	}
@@ -362,6 +384,10 @@ func (b *Backfill) dryRun(ctx context.Context, plan *BackfillPlan) error {
 	if err != nil {
 		return refused(err)
 	}
+	matching, _, err := b.count(ctx, false)
+	if err != nil {
+		return fmt.Errorf("count the rows --where selects: %w", err)
+	}
 	rows := max(plan.EstimatedRows, est.SampleRows)
 	chunks := (rows + int64(size) - 1) / int64(size)
 	fmt.Fprintf(b.out, "Backfill plan: %s.%s, key (%s)\n", plan.Schema, plan.Table, strings.Join(plan.Key, ", "))
@@ -369,7 +395,7 @@ func (b *Backfill) dryRun(ctx context.Context, plan *BackfillPlan) error {
 	if b.cfg.Where != "" {
 		fmt.Fprintf(b.out, "  where:    %s\n", b.cfg.Where)
 	}
-	fmt.Fprintf(b.out, "  rows:     %d match now, of about %d in the table\n", est.Matching, plan.EstimatedRows)
+	fmt.Fprintf(b.out, "  rows:     %d match now, of about %d in the table\n", matching, plan.EstimatedRows)
 	sizing := "each"
 	if b.cfg.ChunkTarget > 0 {
 		sizing = fmt.Sprintf("at first, then sized to take %s each", b.cfg.ChunkTarget)
@@ -396,7 +422,7 @@ func (b *Backfill) verify(ctx context.Context) error {
 		return nil
 	}
 	b.setState(BackfillVerifying)
-	failing, keys, err := b.d.Verify(ctx, b.cfg.VerifyMaxKeys)
+	failing, keys, err := b.count(ctx, true)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -406,8 +432,8 @@ func (b *Backfill) verify(ctx context.Context) error {
 		return nil
 	}
 	if len(keys) == 0 {
-		// Writers fixed the rows between the count and the read of their
-		// keys: the count stands, there is no key to show.
+		// Writers fixed the rows between a chunk's count and the read of
+		// its keys: the count stands, there is no key to show.
 		fmt.Fprintf(b.out, "verify: %d rows did not satisfy %s, but none failed it any more when osc read their keys\n", failing, b.cfg.Verify)
 		return fmt.Errorf("%w: %d rows (fixed meanwhile: run --verify again)", ErrVerify, failing)
 	}

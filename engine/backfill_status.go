@@ -19,6 +19,7 @@ type BackfillStatus struct {
 	Chunks    int64
 	ChunkSize int64 // the next chunk's
 	Retries   int64 // chunks run again after a lock wait timeout or a deadlock
+	Counted   int64 // rows the count (--verify's, or the dry run's) walked
 	Elapsed   time.Duration
 	Rate      float64 // rows scanned per second since the chunks started
 	ETA       time.Duration
@@ -35,7 +36,7 @@ func (b *Backfill) Status() BackfillStatus {
 	scanned := b.scanned.Load() // by this run
 	s := BackfillStatus{
 		State: b.State(), Scanned: b.behind.Load() + scanned, Estimated: b.estimated.Load(), Updated: b.updated.Load(),
-		Chunks: b.chunks.Load(), ChunkSize: b.ctl.copySize.Load(), Retries: b.retries.Load(),
+		Chunks: b.chunks.Load(), ChunkSize: b.ctl.copySize.Load(), Retries: b.retries.Load(), Counted: b.counted.Load(),
 	}
 	if t := b.started.Load(); t != 0 {
 		s.Elapsed = time.Since(time.Unix(0, t))
@@ -89,6 +90,9 @@ func (s BackfillStatus) String() string {
 	if s.Retries > 0 {
 		line += fmt.Sprintf("; Retries: %d", s.Retries)
 	}
+	if s.Counted > 0 {
+		line += fmt.Sprintf("; Counted: %d", s.Counted)
+	}
 	if s.Throttled {
 		line += "; Throttled: " + s.Throttle
 	}
@@ -107,6 +111,7 @@ type backfillJSON struct {
 	Chunks         int64    `json:"chunks"`
 	ChunkSize      int64    `json:"chunk_size"`
 	Retries        int64    `json:"retries"`
+	Counted        int64    `json:"rows_counted"`
 	LagSeconds     *float64 `json:"replica_lag_seconds"`
 	Throttled      bool     `json:"throttled"`
 	ThrottleReason string   `json:"throttle_reason,omitempty"`
@@ -119,7 +124,7 @@ func (s BackfillStatus) JSON() string {
 	j := backfillJSON{
 		Time: time.Now().UTC().Format(time.RFC3339Nano), State: s.State.String(),
 		Scanned: s.Scanned, Estimated: s.Estimated, Percent: s.percent(), Updated: s.Updated, Rate: s.Rate,
-		Chunks: s.Chunks, ChunkSize: s.ChunkSize, Retries: s.Retries,
+		Chunks: s.Chunks, ChunkSize: s.ChunkSize, Retries: s.Retries, Counted: s.Counted,
 		Throttled: s.Throttled, ThrottleReason: s.Throttle, ElapsedSeconds: s.Elapsed.Seconds(),
 	}
 	if s.LagKnown {

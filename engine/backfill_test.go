@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +33,8 @@ type fakeBackfill struct {
 	began     bool
 	resume    []any // Begin's answer for a resume
 	cleaned   bool
+	fails     map[int64]bool // keys failing --verify
+	counts    []int          // CountChunk's sizes
 }
 
 func (f *fakeBackfill) Inspect(context.Context) (*BackfillPlan, error) {
@@ -38,7 +42,7 @@ func (f *fakeBackfill) Inspect(context.Context) (*BackfillPlan, error) {
 }
 
 func (f *fakeBackfill) Estimate(context.Context, int) (*BackfillEstimate, error) {
-	return &BackfillEstimate{Matching: f.rows, SampleRows: 10, SampleTook: time.Millisecond}, nil
+	return &BackfillEstimate{SampleRows: 10, SampleTook: time.Millisecond}, nil
 }
 
 func (f *fakeBackfill) Begin(_ context.Context, resume bool) ([]any, error) {
@@ -79,8 +83,31 @@ func (f *fakeBackfill) Behind(_ context.Context, after []any) (int64, error) {
 	return after[0].(int64), nil
 }
 
-func (f *fakeBackfill) Verify(context.Context, int) (int64, []string, error) {
-	return 1, []string{"(id=7)"}, nil
+// CountChunk: every row matches the --where; the keys of fails fail
+// --verify.
+func (f *fakeBackfill) CountChunk(_ context.Context, after []any, size int, failing bool, most int) (BackfillCount, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counts = append(f.counts, size)
+	var from int64
+	if after != nil {
+		from = after[0].(int64)
+	}
+	last := min(from+int64(size), f.rows)
+	c := BackfillCount{Last: []any{last}, Scanned: last - from, Done: last == f.rows}
+	time.Sleep(time.Millisecond)
+	for k := from + 1; k <= last; k++ {
+		switch {
+		case !failing:
+			c.Counted++
+		case f.fails[k]:
+			c.Counted++
+			if len(c.Keys) < most {
+				c.Keys = append(c.Keys, fmt.Sprintf("(id=%d)", k))
+			}
+		}
+	}
+	return c, nil
 }
 
 func (f *fakeBackfill) Cleanup(context.Context) error {
@@ -98,7 +125,7 @@ func (f *fakeBackfill) DisplayReplica(entry string) string          { return ent
 func (f *fakeBackfill) Close() error                                { return nil }
 
 func newFakeBackfill(rows int64) *fakeBackfill {
-	return &fakeBackfill{rows: rows, updates: map[int64]int{}}
+	return &fakeBackfill{rows: rows, updates: map[int64]int{}, fails: map[int64]bool{7: true}}
 }
 
 func backfillConfig() BackfillConfig {
@@ -204,19 +231,18 @@ func TestBackfillDryRunAndVerify(t *testing.T) {
 	}
 }
 
-// TestBackfillCommands: the socket's commands, the shared ones included,
-// and a throttle flag file holding the chunks.
-func TestBackfillCommands(t *testing.T) {
-	f := newFakeBackfill(1000)
-	cfg := backfillConfig()
-	flag := filepath.Join(t.TempDir(), "flag")
+// startThrottledBackfill runs the backfill held by a throttle flag file
+// (flag) and returns once it is throttled; Run's error arrives on done.
+func startThrottledBackfill(t *testing.T, cfg BackfillConfig, f *fakeBackfill, out io.Writer) (b *Backfill, flag string, done <-chan error) {
+	t.Helper()
+	flag = filepath.Join(t.TempDir(), "flag")
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Control.ThrottleFlagFile = flag
-	b := NewBackfill(cfg, f, slog.New(slog.DiscardHandler), nil)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
+	b = NewBackfill(cfg, f, slog.New(slog.DiscardHandler), out)
+	ch := make(chan error, 1)
+	go func() { ch <- b.Run(context.Background()) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for !b.Status().Throttled {
 		if time.Now().After(deadline) {
@@ -224,6 +250,14 @@ func TestBackfillCommands(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return b, flag, ch
+}
+
+// TestBackfillCommands: the socket's commands, the shared ones included,
+// and a throttle flag file holding the chunks.
+func TestBackfillCommands(t *testing.T) {
+	f := newFakeBackfill(1000)
+	b, flag, done := startThrottledBackfill(t, backfillConfig(), f, nil)
 	for _, c := range []struct{ cmd, want string }{
 		{"chunk-size=250", "chunk-size set to 250"},
 		{"chunk-size=?", "250"},
@@ -259,7 +293,9 @@ func TestBackfillCommands(t *testing.T) {
 // --verify's count and its read of their keys.
 type vanishingFailures struct{ *fakeBackfill }
 
-func (vanishingFailures) Verify(context.Context, int) (int64, []string, error) { return 3, nil, nil }
+func (vanishingFailures) CountChunk(context.Context, []any, int, bool, int) (BackfillCount, error) {
+	return BackfillCount{Scanned: 10, Counted: 3, Done: true}, nil
+}
 
 // TestBackfillVerifyRowsFixedMeanwhile: rows counted as failing that a
 // writer fixes before their keys are read fail the run, listing no key,
@@ -271,5 +307,37 @@ func TestBackfillVerifyRowsFixedMeanwhile(t *testing.T) {
 	err := NewBackfill(cfg, vanishingFailures{newFakeBackfill(10)}, slog.New(slog.DiscardHandler), &out).Run(context.Background())
 	if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "3 rows") {
 		t.Fatalf("verify: %v, output %q", err, out.String())
+	}
+}
+
+// TestBackfillVerifyInChunks: --verify counts in chunks, as the update
+// runs (sized to the target time, held by a throttle), and lists the first
+// failing keys across chunks.
+func TestBackfillVerifyInChunks(t *testing.T) {
+	f := newFakeBackfill(1050)
+	f.fails = map[int64]bool{7: true, 500: true, 1049: true}
+	cfg := backfillConfig()
+	cfg.Set, cfg.Verify, cfg.VerifyMaxKeys, cfg.ChunkTarget = "", "n = 1", 2, time.Second
+	var out bytes.Buffer
+	b, flag, done := startThrottledBackfill(t, cfg, f, &out)
+	f.mu.Lock()
+	counted := len(f.counts)
+	f.mu.Unlock()
+	if counted != 0 {
+		t.Fatalf("%d chunks counted while throttled", counted)
+	}
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if !errors.Is(err, ErrVerify) || !strings.Contains(out.String(), "3 rows do not satisfy") ||
+		!strings.Contains(out.String(), "key (id=7)\n  key (id=500)\n") || strings.Contains(out.String(), "1049") {
+		t.Fatalf("verify: %v, output %q", err, out.String())
+	}
+	if len(f.counts) < 2 || f.counts[0] != 100 || f.counts[1] <= 100 {
+		t.Errorf("chunk sizes %v: want chunks growing from 100", f.counts)
+	}
+	if s := b.Status(); s.Counted != 1050 {
+		t.Errorf("status: %d rows counted, want 1050", s.Counted)
 	}
 }

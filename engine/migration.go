@@ -612,6 +612,14 @@ func (m *Migration) applyBatch(ctx context.Context, rows []change.Change) error 
 // applied to the shadow: it emits a marker into the change stream and waits
 // for the apply loop to reach it.
 func (m *Migration) drain(ctx context.Context) error {
+	_, err := m.drainWithin(ctx, 0)
+	return err
+}
+
+// drainWithin is drain that stops waiting after limit (none when 0): it
+// reports whether the applier reached the marker in time. A marker given up
+// on is passed later like any other.
+func (m *Migration) drainWithin(ctx context.Context, limit time.Duration) (bool, error) {
 	id := m.markerID()
 	ch := make(chan struct{})
 	m.markerMu.Lock()
@@ -623,46 +631,65 @@ func (m *Migration) drain(ctx context.Context) error {
 		m.markerMu.Unlock()
 	}()
 	if err := m.src.EmitMarker(ctx, id); err != nil {
-		return fmt.Errorf("emit marker: %w", err)
+		return false, fmt.Errorf("emit marker: %w", err)
+	}
+	var expired <-chan time.Time
+	if limit > 0 {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		expired = t.C
 	}
 	select {
 	case <-ch:
-		return nil
+		return true, nil
+	case <-expired:
+		return false, nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return false, context.Cause(ctx)
 	}
 }
 
 // settle drains until the applier is settled (settlingApplier), or just
 // drains for an applier that always is. It returns how long the drain that
 // found it settled took: the drains and pauses before it, while it was not,
-// are no measure of what a drain takes.
-func (m *Migration) settle(ctx context.Context) (time.Duration, error) {
+// are no measure of what a drain takes. A drain that lasts longer than limit
+// (when not 0) is given up on: settle then returns limit and false, the
+// applier neither drained nor known to be settled.
+func (m *Migration) settle(ctx context.Context, limit time.Duration) (time.Duration, bool, error) {
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		start := time.Now()
-		if err := m.drain(ctx); err != nil {
-			return 0, err
+		drained, err := m.drainWithin(ctx, limit)
+		if err != nil {
+			return 0, false, err
+		}
+		if !drained {
+			return limit, false, nil
 		}
 		took := time.Since(start)
-		s, ok := m.ap.(settlingApplier)
-		if !ok {
-			return took, nil
-		}
-		m.applyMu.Lock()
-		settled := s.Settled(m.markerPos)
-		m.applyMu.Unlock()
-		if settled {
-			return took, nil
+		if m.settled() {
+			return took, true, nil
 		}
 		if wait == 10*time.Millisecond {
 			m.log.Info("waiting for the applier to settle before the cut-over: it still has to read the source for some changes")
 		}
 		select {
 		case <-ctx.Done():
-			return 0, context.Cause(ctx)
+			return 0, false, context.Cause(ctx)
 		case <-time.After(wait):
 		}
 	}
+}
+
+// settled reports whether the applier is settled (settlingApplier): always,
+// for an applier that needs no reads of the source.
+func (m *Migration) settled() bool {
+	s, ok := m.ap.(settlingApplier)
+	if !ok {
+		return true
+	}
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	return s.Settled(m.markerPos)
 }
 
 // readyToLock waits at most lockDrainPatience for a drain at most a
@@ -729,7 +756,11 @@ func (m *Migration) cutOverReady() func(context.Context) error {
 // writers outpace the applier and waiting only lets the backlog grow: only a
 // lock, which holds the writers while the applier catches up (up to the lock
 // timeout per attempt), gets the migration done, so osc locks then, as it
-// would at once without this wait.
+// would at once without this wait. A drain is not waited out past the length
+// of the one before, nor past the patience: by then it is known to be no
+// shorter, and with writers that outpace the applier each drain would be
+// longer than the last (the wait, and the backlog the lock then applies,
+// would grow without bound).
 func (m *Migration) waitToLock(ctx context.Context, before func(context.Context) error) error {
 	budget := m.cfg.CutOverLockTimeout / lockDrainShare
 	began := time.Now()
@@ -740,7 +771,11 @@ func (m *Migration) waitToLock(ctx context.Context, before func(context.Context)
 				return err
 			}
 		}
-		took, err := m.settle(ctx)
+		limit := max(lockDrainPatience-time.Since(began), time.Millisecond)
+		if n > 0 {
+			limit = min(limit, last)
+		}
+		took, drained, err := m.settle(ctx, limit)
 		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
@@ -752,17 +787,33 @@ func (m *Migration) waitToLock(ctx context.Context, before func(context.Context)
 			}
 			return nil
 		}
-		if took <= budget {
+		if drained && took <= budget {
 			return lock()
 		}
-		if n > 0 && (took >= last || time.Since(began) >= lockDrainPatience) {
+		if !drained || n > 0 && (took >= last || time.Since(began) >= lockDrainPatience) {
 			m.log.Warn("taking the lock with the applier behind: writes arrive about as fast as osc applies them, so the lock holds writers while it catches up (at most the lock timeout per attempt); lower the write rate for a shorter lock",
-				"last catch-up took", took.Round(time.Millisecond).String(), "the one before", last.Round(time.Millisecond).String(),
+				"last catch-up took", catchUpText(took, drained), "the one before", last.Round(time.Millisecond).String(),
 				"waited", time.Since(began).Round(time.Millisecond).String(), "state", m.State().String())
+			if !drained && !m.settled() {
+				// The applier must still read the source for some changes,
+				// which the lock would block: it settles first.
+				if _, _, err := m.settle(ctx, 0); err != nil {
+					return fmt.Errorf("catch up: %w", err)
+				}
+			}
 			return lock()
 		}
 		last = took
 	}
+}
+
+// catchUpText describes a drain that took took, or was given up on then.
+func catchUpText(took time.Duration, drained bool) string {
+	s := took.Round(time.Millisecond).String()
+	if !drained {
+		return "more than " + s
+	}
+	return s
 }
 
 // markerID returns a marker id unique to this run.

@@ -537,32 +537,126 @@ func TestFakeLockWaitsForShortDrain(t *testing.T) {
 // TestFakeLockWhenApplierFallsBehind: writers faster than the applier keep
 // every drain long, and waiting only makes the backlog grow. The cut-over
 // must then lock (holding writers while the applier catches up) rather than
-// wait for writers that never slow down.
+// wait for writers that never slow down: they write until the migration ends.
+// A postpone leaves the applier a backlog first, so that the checksum's
+// first drain is long: without it the drains may start short and the lock
+// be taken at once, never behind.
 func TestFakeLockWhenApplierFallsBehind(t *testing.T) {
 	d := newFake(200)
 	lockTestApplier(d, 30*time.Millisecond)
 	cfg := fakeConfig()
 	cfg.CutOverLockTimeout = 400 * time.Millisecond
+	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
+	touch(t, cfg.PostponeCutOverFlagFile)
 	m := fakeMigration(cfg, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
-	var writing atomic.Bool
-	writing.Store(true)
 	wg.Go(func() {
-		// 100 writes a second for 20 s, more than the applier keeps up with.
-		lockTestWriter(t, ctx, d, writePhase{100, 20 * time.Second})
-		writing.Store(false)
+		// About 66 writes a second, twice what the applier keeps up with.
+		lockTestWriter(t, ctx, d, writePhase{66, time.Hour})
+	})
+	wg.Go(func() {
+		time.Sleep(time.Second)
+		if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
+			t.Error(err)
+		}
 	})
 	err := runFake(t, ctx, m)
-	doneWhileWriting := writing.Load()
 	cancel()
 	wg.Wait()
 	if err != nil {
 		t.Fatalf("migration: %v", err)
 	}
 	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
-	if !doneWhileWriting {
-		t.Error("the migration waited for the writers to stop")
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.locked) == 0 || d.locked[0] <= cfg.CutOverLockTimeout/lockDrainShare {
+		t.Errorf("writes were blocked for %v: the checksum's lock was not taken with the applier behind", d.locked)
+	}
+}
+
+// markerSince reports whether the stream holds a marker at or after from.
+func markerSince(db *fakeDB, from int) bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return slices.ContainsFunc(db.stream[from:], func(c change.Change) bool { return c.Op == change.Marker })
+}
+
+// TestFakeLockWaitStopsAtTheLastDrain: once a drain without the lock lasts
+// as long as the one before, the applier is not gaining on the writers and
+// osc locks: it does not wait the drain out, which, with writers faster than
+// the applier, takes longer each time (the wait and the backlog grew without
+// bound; TestFakeLockWhenApplierFallsBehind got stuck on it). Here a burst
+// of writes makes the checksum's second drain some ten times longer than
+// the first: the lock must be taken before the applier is through it.
+func TestFakeLockWaitStopsAtTheLastDrain(t *testing.T) {
+	d := newFake(200)
+	const burst = 200
+	var lockedInBurst atomic.Bool
+	d.applyFault = func(changes []change.Change) error {
+		time.Sleep(time.Duration(len(changes)) * 30 * time.Millisecond)
+		for _, c := range changes {
+			if c.After != nil && c.After[1].(int64) == 1000+burst-1 {
+				d.db.mu.Lock()
+				lockedInBurst.Store(d.db.blocked)
+				d.db.mu.Unlock()
+			}
+		}
+		return nil
+	}
+	cfg := fakeConfig()
+	cfg.CutOverLockTimeout = 400 * time.Millisecond
+	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
+	touch(t, cfg.PostponeCutOverFlagFile)
+	m := fakeMigration(cfg, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// While postponed, a backlog of about a second's work for the
+		// checksum's first drain.
+		for m.State() != StatePostponed && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		for i := range int64(30) {
+			if err := d.db.update(ctx, 1+i, i); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		d.db.mu.Lock()
+		from := len(d.db.stream)
+		d.db.mu.Unlock()
+		if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
+			t.Error(err)
+			return
+		}
+		// After the first drain's marker, six seconds' work for the
+		// second.
+		for !markerSince(d.db, from) {
+			if ctx.Err() != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		for i := range int64(burst) {
+			if err := d.db.update(ctx, 1+i%200, 1000+i); err != nil {
+				if ctx.Err() == nil {
+					t.Error(err)
+				}
+				return
+			}
+		}
+	})
+	err := runFake(t, ctx, m)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	if !lockedInBurst.Load() {
+		t.Error("the lock was taken only after the applier was through the burst: osc waited the drain out")
 	}
 }

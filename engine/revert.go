@@ -438,6 +438,11 @@ func (m *Migration) revertWindow(parent context.Context) (rev Reverse, reverted 
 				return rev, true, nil
 			}
 			req.reply <- revertReply{err: err}
+			if errors.Is(err, errRevertWindowElapsed) {
+				m.log.Info("the revert window elapsed while the revert waited to lock: ending it as finish does; the table stays migrated")
+				m.finishDrain(ctx)
+				return rev, false, nil
+			}
 			if ctx.Err() != nil || parent.Err() != nil {
 				continue // the loop's cases say why
 			}
@@ -466,7 +471,7 @@ func (m *Migration) revertNow(ctx context.Context, rev Reverse, st *revertState)
 		return err
 	}
 	m.setState(StateReverting)
-	err := rev.CutOver(ctx, m.readyToLock(), func(ctx context.Context) error {
+	err := rev.CutOver(ctx, windowReady(st.deadline, m.readyToLock()), func(ctx context.Context) error {
 		if err := m.drain(ctx); err != nil {
 			return err
 		}
@@ -482,6 +487,28 @@ func (m *Migration) revertNow(ctx context.Context, rev Reverse, st *revertState)
 	}
 	m.log.Info("reverted: the tables are swapped back", "table", m.plan.Table, "migrated table", m.plan.Shadow)
 	return nil
+}
+
+// errRevertWindowElapsed is a revert stopped by the window's end before
+// an attempt at its lock.
+var errRevertWindowElapsed = errors.New("the revert window elapsed before the revert could lock; the window ends as finish ends it, and the table stays migrated")
+
+// windowReady returns the revert's ready callback: ready, which waits to
+// lock, stopped by the window's end (errRevertWindowElapsed) while it
+// waits and before each attempt at the lock. An attempt under way when the
+// window ends runs to its end: it holds the writers no longer than the lock
+// timeout, and its swap, if it swaps, is the revert the operator asked for
+// in time.
+func windowReady(deadline time.Time, ready func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		wctx, cancel := context.WithDeadlineCause(ctx, deadline, errRevertWindowElapsed)
+		defer cancel()
+		err := ready(wctx)
+		if cause := context.Cause(wctx); errors.Is(cause, errRevertWindowElapsed) {
+			return cause
+		}
+		return err
+	}
 }
 
 // revertCommand runs the revert or finish command: it asks the window and

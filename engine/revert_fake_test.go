@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ type fakeReverter struct {
 	*fakeDialect
 	// beforeLock runs before each attempt at the revert's lock.
 	beforeLock func()
+	// oldStall, when set, runs before each write into the old table.
+	oldStall func()
 
 	mu           sync.Mutex
 	reverts      int             // revert cut-overs that swapped back
@@ -55,7 +58,7 @@ func (r *fakeReverse) Source() Source {
 	return &fakeSource{d: r.d.fakeDialect, resumeAt: strconv.Itoa(db.swapLen)}
 }
 
-func (r *fakeReverse) Applier() Applier { return fakeOldApplier{db: r.d.db} }
+func (r *fakeReverse) Applier() Applier { return fakeOldApplier{db: r.d.db, stall: r.d.oldStall} }
 
 func (r *fakeReverse) Key() ([]int, []string) { return []int{0}, []string{"id"} }
 
@@ -92,9 +95,15 @@ func (r *fakeReverse) Cleanup(_ context.Context, reverted bool) error {
 }
 
 // fakeOldApplier writes changes into the old table, all or nothing.
-type fakeOldApplier struct{ db *fakeDB }
+type fakeOldApplier struct {
+	db    *fakeDB
+	stall func()
+}
 
 func (a fakeOldApplier) Apply(_ context.Context, changes []change.Change) error {
+	if a.stall != nil {
+		a.stall()
+	}
 	a.db.mu.Lock()
 	defer a.db.mu.Unlock()
 	next := maps.Clone(a.db.oldAtSwap)
@@ -208,6 +217,48 @@ func TestFakeRevertWindow(t *testing.T) {
 		t.Fatal("the reverse source did not start at the swap")
 	}
 	sameRows(t, d.oldAtRevert, d.newAtRevert)
+}
+
+// TestFakeRevertWindowElapsesWhileWaitingToLock: a revert whose wait to
+// lock outlasts the window (here the reverse applier stalls, so its drain
+// cannot finish) is stopped by the window's end: the reply says so, the
+// tables are not swapped back, and the window ends as finish ends it.
+func TestFakeRevertWindowElapsesWhileWaitingToLock(t *testing.T) {
+	d := &fakeReverter{fakeDialect: newFake(100)}
+	release := make(chan struct{})
+	var stalling atomic.Bool
+	d.oldStall = func() {
+		if stalling.Load() {
+			<-release
+		}
+	}
+	cfg := fakeConfig()
+	cfg.RevertWindow = 2 * time.Second
+	m := fakeMigration(cfg, d.fakeDialect)
+	m.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := startFake(ctx, m)
+	until(t, m, "the revert window", func() bool { return m.State() == StateRevertWindow })
+	stalling.Store(true)
+	if err := setRow(ctx, d.db, 1_000_001, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Past the window's end the applier goes on: a revert that still
+	// waits then would lock and swap.
+	time.AfterFunc(cfg.RevertWindow+time.Second, func() { close(release) })
+	reply, err := m.revertCommand(true, "", 10*time.Second)
+	if !errors.Is(err, errRevertWindowElapsed) {
+		t.Errorf("revert: %q, %v; want the window's end", reply, err)
+	}
+	if err := waitFake(t, m, done); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.reverts != 0 || !slices.Equal(d.endCleanups, []bool{false}) || m.reverted.Load() {
+		t.Fatalf("reverts %d, cleanups %v, reverted %v: want the window ended as finish ends it", d.reverts, d.endCleanups, m.reverted.Load())
+	}
 }
 
 // TestFakeRevertCommandsOutsideWindow: revert and finish are refused

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"osc/backfill"
@@ -73,6 +74,7 @@ Flags:
 	fs.IntVar(&b.cfg.Retries, "chunk-retries", 60, "attempts at a chunk that keeps meeting lock wait timeouts or deadlocks before the backfill gives up")
 	fs.IntVar(&b.cfg.VerifyMaxKeys, "verify-max-keys", 10, "keys of rows failing --verify listed at most")
 	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
+	fs.StringVar(&o.metricsAddress, "metrics-address", "", `serve Prometheus metrics (osc_backfill_*) at http://ADDRESS/metrics and the JSON status at /status while the backfill runs (host:port; ":9108" binds 127.0.0.1)`)
 	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (status lines still print)")
@@ -126,6 +128,11 @@ func (b *backfillOptions) check(fs *pflag.FlagSet, ctl *controlFlags) error {
 	if o.mysqlTLS != nil && fs.Changed("dsn") {
 		return errors.New("--ssl is for MySQL; for PostgreSQL set sslmode (and sslrootcert, sslcert, sslkey) in --dsn")
 	}
+	if o.metricsAddress != "" {
+		if o.metricsAddress, err = metricsAddress(o.metricsAddress); err != nil {
+			return err
+		}
+	}
 	o.cfg.Table = b.cfg.Table
 	if err := ctl.apply(fs, o); err != nil {
 		return err
@@ -171,7 +178,17 @@ func runBackfill(args []string, stdout, stderr io.Writer) error {
 	b.cfg.Schema, b.cfg.Table = opt.Schema, opt.Table
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := engine.NewBackfill(b.cfg, d, log, stdout).Run(ctx); err != nil {
+	bf := engine.NewBackfill(b.cfg, d, log, stdout)
+	if o.metricsAddress != "" {
+		labels := prometheus.Labels{"schema": opt.Schema, "table": opt.Table}
+		stopMetrics, err := serveCollector(o.metricsAddress, newBackfillCollector(bf, labels), func() string { return bf.Status().JSON() }, log)
+		if err != nil {
+			d.Close() // nothing was opened yet
+			return &engine.RefusedError{Err: err}
+		}
+		defer stopMetrics()
+	}
+	if err := bf.Run(ctx); err != nil {
 		if ctx.Err() != nil {
 			return interruptedError{fmt.Errorf("interrupted; the backfill's bookkeeping table was removed (committed chunks stay updated): %w", err)}
 		}

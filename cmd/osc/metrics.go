@@ -73,14 +73,31 @@ func newStatusCollector(m statusReader, labels prometheus.Labels) *statusCollect
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
+// emitter sends a collector's constant metrics at a scrape.
+type emitter chan<- prometheus.Metric
+
+func (e emitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	e <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func (e emitter) counter(d *prometheus.Desc, v float64) {
+	e <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+}
+
+// oneOf sends d as 1 for the label value current and 0 for the others.
+func (e emitter) oneOf(d *prometheus.Desc, all []string, current string) {
+	for _, v := range all {
+		e.gauge(d, map[bool]float64{true: 1}[v == current], v)
+	}
+}
+
+// flag is 1 for true.
+func flag(b bool) float64 { return map[bool]float64{true: 1}[b] }
+
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.m.Status()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
-	}
+	e := emitter(ch)
+	gauge, counter := e.gauge, e.counter
 	counter(c.copied, float64(s.Copied))
 	gauge(c.estimated, float64(s.Estimated))
 	gauge(c.rate, s.CopyRate)
@@ -91,18 +108,12 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.lag, r.Lag.Seconds(), r.Name)
 		}
 	}
-	throttled := 0.0
-	if s.Throttled {
-		throttled = 1
+	gauge(c.throttled, flag(s.Throttled), s.Throttle)
+	states := make([]string, len(allStates))
+	for i, st := range allStates {
+		states[i] = st.String()
 	}
-	gauge(c.throttled, throttled, s.Throttle)
-	for _, st := range allStates {
-		v := 0.0
-		if st == s.State {
-			v = 1
-		}
-		gauge(c.state, v, st.String())
-	}
+	e.oneOf(c.state, states, s.State.String())
 	gauge(c.checksummed, float64(s.Checksummed))
 	gauge(c.checksumRate, s.ChecksumRate)
 	if s.CheckpointKnown {
@@ -149,18 +160,24 @@ func metricsAddress(addr string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// serveMetrics serves /metrics (Prometheus text format) and /status (the
-// JSON status line) on addr until stop is called.
+// serveMetrics serves a migration's /metrics (Prometheus text format) and
+// /status (the JSON status line) on addr until stop is called.
 func serveMetrics(addr string, m statusReader, labels prometheus.Labels, log *slog.Logger) (stop func(), err error) {
+	return serveCollector(addr, newStatusCollector(m, labels), func() string { return m.Status().JSON() }, log)
+}
+
+// serveCollector serves c's metrics at /metrics and status's JSON at
+// /status on addr until stop is called.
+func serveCollector(addr string, c prometheus.Collector, status func() string, log *slog.Logger) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newStatusCollector(m, labels)); err != nil {
+	if err := reg.Register(c); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, m.Status().JSON()+"\n") //nolint:errcheck // the client went away
+		io.WriteString(w, status()+"\n") //nolint:errcheck // the client went away
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
