@@ -49,6 +49,9 @@ type Postgres struct {
 	// table was empty): rows inserted above it later reach the shadow as
 	// captured changes, so the copy stops there instead of chasing them.
 	limit []any
+	// indexes are the shadow's indexes set aside until the copy is over
+	// (BuildIndexes).
+	indexes []table.PostgresIndex
 }
 
 // NewPostgres returns the chunk copier of the plan.

@@ -348,6 +348,9 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 	if err := m.copyLoop(ctx, after, copyDone); err != nil {
 		return false, m.cause(ctx, err)
 	}
+	if err := m.buildIndexes(ctx); err != nil {
+		return false, m.cause(ctx, err)
+	}
 	if err := m.hook(ctx, hooks.OnRowCopyComplete, hooks.Env{}); err != nil {
 		return false, err
 	}
@@ -494,6 +497,25 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 	m.ckpt.publishCopyDone()
 	m.log.Info("row copy complete", "rows", m.copied.Load(),
 		"elapsed", time.Duration(m.copyEnd.Load()-m.copyStart.Load()).Round(time.Millisecond).String())
+	return nil
+}
+
+// buildIndexes has an indexBuildingCopier build the indexes it left out. The
+// applier keeps running: its writes to the shadow wait for each build, and
+// the changes wait in the capture meanwhile.
+func (m *Migration) buildIndexes(ctx context.Context) error {
+	b, ok := m.cp.(indexBuildingCopier)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	n, err := b.BuildIndexes(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		m.log.Info("indexes built after the copy", "indexes", n, "elapsed", time.Since(start).Round(time.Millisecond).String())
+	}
 	return nil
 }
 
