@@ -59,6 +59,7 @@ type Postgres struct {
 	// anti-join's condition (postgres_antijoin.go).
 	antiKeys []string
 	antiOn   string
+	alias    string // the shadow's alias in the anti-join
 }
 
 // NewPostgres returns the chunk copier of the plan.

@@ -26,8 +26,16 @@ import (
 // the applier held off (see above).
 func (c *Postgres) HoldsApplier() {}
 
-// antiAlias is the shadow's alias in the anti-join.
-const antiAlias = "osc_s"
+// antiAlias returns the shadow's alias in the anti-join, other than the
+// source's name, by which the condition names the source's columns: inside
+// the subquery an alias of the same name would hide the source.
+func antiAlias(source string) string {
+	alias := "osc_s"
+	for alias == source {
+		alias += "_"
+	}
+	return alias
+}
 
 // initAntiJoin sets antiKeys and antiOn when the key is exact.
 func (c *Postgres) initAntiJoin(ctx context.Context) error {
@@ -42,9 +50,10 @@ func (c *Postgres) initAntiJoin(ctx context.Context) error {
 	for i, k := range c.sql.Keys {
 		src[i] = pgx.Identifier{c.plan.Source.Name}.Sanitize() + "." + k
 	}
+	c.alias = antiAlias(c.plan.Source.Name)
 	c.antiKeys = make([]string, len(shadowKey))
 	for i, k := range shadowKey {
-		c.antiKeys[i] = antiAlias + "." + pgx.Identifier{k}.Sanitize()
+		c.antiKeys[i] = pgx.Identifier{c.alias}.Sanitize() + "." + pgx.Identifier{k}.Sanitize()
 	}
 	c.antiOn = "(" + strings.Join(c.antiKeys, ", ") + ") = (" + strings.Join(src, ", ") + ")"
 	return nil
@@ -59,7 +68,7 @@ func (c *Postgres) antiJoin(hasConds bool, anti []string) string {
 		join = " AND "
 	}
 	cond := append(append([]string{}, anti...), c.antiOn)
-	return join + "NOT EXISTS (SELECT FROM " + c.sql.Shadow + " AS " + antiAlias + " WHERE " + strings.Join(cond, " AND ") + ")"
+	return join + "NOT EXISTS (SELECT FROM " + c.sql.Shadow + " AS " + pgx.Identifier{c.alias}.Sanitize() + " WHERE " + strings.Join(cond, " AND ") + ")"
 }
 
 // pgExactKey reports whether the shadow's key compares as the source's: each
