@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -79,7 +80,16 @@ func pgSetAsideIndexes(ctx context.Context, tx pgx.Tx, shadowOID uint32, schema 
 // pgBuildIndex builds one set-aside index in tx, with its properties and
 // its columns' names.
 func pgBuildIndex(ctx context.Context, tx pgx.Tx, schema, shadowName string, x PostgresIndex) error {
-	stmts := []string{"SELECT set_config('default_tablespace', $1, true)", x.Create}
+	if _, err := tx.Exec(ctx, "SELECT set_config('default_tablespace', $1, true)", x.Tablespace); err != nil {
+		return fmt.Errorf("build index %s on the shadow: set its tablespace: %w", x.Name, err)
+	}
+	if _, err := tx.Exec(ctx, x.Create); err != nil {
+		return fmt.Errorf("build index %s on the shadow (%s): %w", x.Name, x.Create, err)
+	}
+	if err := pgNameIndexColumns(ctx, tx, schema, x); err != nil {
+		return err
+	}
+	var stmts []string
 	if x.Comment != "" {
 		stmts = append(stmts, "COMMENT ON INDEX "+QuotePostgres(schema, x.Name)+" IS "+x.Comment)
 	}
@@ -89,18 +99,9 @@ func pgBuildIndex(ctx context.Context, tx pgx.Tx, schema, shadowName string, x P
 	for _, s := range x.Stats {
 		stmts = append(stmts, "ALTER INDEX "+QuotePostgres(schema, x.Name)+" "+s)
 	}
-	for i, s := range stmts {
-		var args []any
-		if i == 0 {
-			args = []any{x.Tablespace}
-		}
-		if _, err := tx.Exec(ctx, s, args...); err != nil {
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
 			return fmt.Errorf("build index %s on the shadow (%s): %w", x.Name, s, err)
-		}
-		if i == 1 {
-			if err := pgNameIndexColumns(ctx, tx, schema, x); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -165,29 +166,24 @@ func BuildPostgresIndexes(ctx context.Context, pool *pgxpool.Pool, schema, shado
 	close(todo)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	errs := make(chan error, sessions)
+	var wg sync.WaitGroup
 	for range max(1, min(sessions, len(idx))) {
-		go func() {
+		wg.Go(func() {
 			for x := range todo {
 				if ctx.Err() != nil {
-					break
+					return
 				}
 				if err := pgBuildMissingIndex(ctx, pool, schema, shadowName, x); err != nil {
 					cancel(err)
-					errs <- err
 					return
 				}
 			}
-			errs <- nil
-		}()
+		})
 	}
-	var first error
-	for range max(1, min(sessions, len(idx))) {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	wg.Wait()
+	// The first failure, or the caller's cancellation: the builds it
+	// cancelled fail with it too.
+	return context.Cause(ctx)
 }
 
 // pgBuildMissingIndex builds x in its own transaction unless an index of its

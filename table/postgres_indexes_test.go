@@ -124,7 +124,9 @@ func TestPostgresIndexBuildFails(t *testing.T) {
 	if _, err := pool.Exec(ctx, "INSERT INTO "+pgTestSchema+"."+shadow+" SELECT id, a - 1 FROM "+pgTestSchema+".f"); err != nil {
 		t.Fatal(err)
 	}
-	err = BuildPostgresIndexes(ctx, pool, pgTestSchema, shadow, sh.Indexes, 1)
+	// Two at once: the error is the failed build's, not the cancellation of
+	// the other.
+	err = BuildPostgresIndexes(ctx, pool, pgTestSchema, shadow, sh.Indexes, 2)
 	wantErr(t, err, "division by zero", "build index")
 	if n := pgQueryOne[int](t, pool, "SELECT count(*) FROM pg_index WHERE indrelid = '"+pgTestSchema+"."+shadow+"'::regclass AND NOT indisunique AND pg_get_indexdef(indexrelid) LIKE '%100 / a%'"); n != 0 {
 		t.Errorf("the failed build left its index behind")
