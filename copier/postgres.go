@@ -18,8 +18,10 @@ import (
 
 // Postgres copies chunks with INSERT … SELECT in short READ COMMITTED
 // transactions. A plain INSERT is about twice as fast as ON CONFLICT's
-// speculative insertion, and most chunks meet no row the applier wrote: a
-// probe of the shadow's key range decides. A range that holds applied rows,
+// speculative insertion: with an exact key it leaves out the rows the
+// applier wrote by an anti-join (postgres_antijoin.go); otherwise most chunks
+// meet no row the applier wrote, and a probe of the shadow's key range
+// decides. A range that holds applied rows,
 // or a plain INSERT that meets one written meanwhile (it fails whole on the
 // duplicate key), is copied with ON CONFLICT (key) DO NOTHING: rows the
 // applier already wrote win. A row that clashes with the shadow on another
@@ -49,6 +51,15 @@ type Postgres struct {
 	// table was empty): rows inserted above it later reach the shadow as
 	// captured changes, so the copy stops there instead of chasing them.
 	limit []any
+	// indexes are the shadow's indexes set aside until the copy is over
+	// (BuildIndexes).
+	indexes []table.PostgresIndex
+	// antiKeys are the shadow's key columns qualified by the anti-join's
+	// alias when the key is exact (pgExactKey), else nil; antiOn is the
+	// anti-join's condition (postgres_antijoin.go).
+	antiKeys []string
+	antiOn   string
+	alias    string // the shadow's alias in the anti-join
 }
 
 // NewPostgres returns the chunk copier of the plan.
@@ -78,6 +89,9 @@ func (c *Postgres) init(ctx context.Context) error {
 	if err := c.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indimmediate)", s.Shadow).Scan(&c.deferred); err != nil {
 		return fmt.Errorf("deferrable constraints of %s: %w", s.Shadow, err)
 	}
+	if err := c.initAntiJoin(ctx); err != nil {
+		return err
+	}
 	// Read on the first chunk, after change capture started.
 	limit, err := s.Edge(ctx, c.pool, nil, nil, "DESC", 0)
 	if err != nil {
@@ -103,13 +117,18 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 	var (
 		conds, probe    []string // the chunk's range on the source's and on the shadow's key
 		args, probeArgs []any
+		anti            []string // conds on the anti-join's shadow key (c.antiKeys), same parameters
 	)
+	srcKey := "(" + strings.Join(c.sql.Keys, ", ") + ")"
 	bound := func(op string, key []any) error {
 		cond, err := c.sql.Compare(c.sql.Keys, op, key, &args)
 		if err != nil {
 			return err
 		}
 		conds = append(conds, cond)
+		if c.antiKeys != nil {
+			anti = append(anti, "("+strings.Join(c.antiKeys, ", ")+")"+strings.TrimPrefix(cond, srcKey))
+		}
 		cond, err = c.sql.Compare(c.sql.SKeys, op, key, &probeArgs)
 		probe = append(probe, cond)
 		return err
@@ -136,26 +155,33 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		query += " WHERE " + strings.Join(conds, " AND ")
 		probeQuery += " WHERE " + strings.Join(probe, " AND ")
 	}
-	// A range the applier already wrote rows into goes straight to ON
-	// CONFLICT; otherwise the plain INSERT is tried first and only a row the
-	// applier writes meanwhile sends it there.
-	var applied bool
-	if err := c.pool.QueryRow(ctx, probeQuery+")", probeArgs...).Scan(&applied); err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: look for applied rows: %w", err)
+	// With an exact key the plain INSERT leaves out the keys the shadow
+	// holds (antiJoin). Otherwise a range the applier already wrote rows
+	// into goes straight to ON CONFLICT, and the plain INSERT is tried
+	// first elsewhere. Either way a row the applier writes meanwhile sends
+	// the chunk to ON CONFLICT.
+	plain := query
+	mode := plainInsert
+	if c.antiKeys != nil {
+		plain += c.antiJoin(len(conds) > 0, anti)
+	} else {
+		var applied bool
+		if err := c.pool.QueryRow(ctx, probeQuery+")", probeArgs...).Scan(&applied); err != nil {
+			return Chunk{}, fmt.Errorf("copy chunk: look for applied rows: %w", err)
+		}
+		if applied {
+			mode = keyConflict
+		}
 	}
 	var (
 		rows  int64
 		snap  *cdc.PostgresSnapshot
 		stale [][]string
 	)
-	mode := plainInsert
-	if applied {
-		mode = keyConflict
-	}
 	for {
 		switch mode {
 		case plainInsert:
-			rows, snap, err = c.exec(ctx, query, args)
+			rows, snap, err = c.exec(ctx, plain, args)
 		case keyConflict:
 			rows, snap, err = c.exec(ctx, query+c.onConf, args)
 		case anyConflict:

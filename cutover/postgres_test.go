@@ -54,8 +54,8 @@ func pgQuery[T any](t *testing.T, pool *pgxpool.Pool, sql string, args ...any) T
 	return v
 }
 
-// pgTestShadow inspects the table, creates the shadow with alter and copies
-// the rows into it (what the copier would do).
+// pgTestShadow inspects the table, creates the shadow with alter, copies
+// the rows into it and builds its indexes (what the copier would do).
 func pgTestShadow(t *testing.T, pool *pgxpool.Pool, name, alter string) *table.PostgresShadow {
 	t.Helper()
 	ctx := context.Background()
@@ -74,6 +74,10 @@ func pgTestShadow(t *testing.T, pool *pgxpool.Pool, name, alter string) *table.P
 	testdb.ExecPostgresIn(t, pool, pgTestSchema, fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
 		table.QuotePostgres(pgTestSchema, sh.Plan.Shadow.Name), strings.Join(cols, ", "), strings.Join(src, ", "),
 		table.QuotePostgres(pgTestSchema, name)))
+	// The indexes the engine builds after the copy.
+	if err := table.BuildPostgresIndexes(ctx, pool, pgTestSchema, sh.Plan.Shadow.Name, sh.Indexes, 2); err != nil {
+		t.Fatal(err)
+	}
 	return sh
 }
 

@@ -198,7 +198,7 @@ func (d *postgresDialect) NewCopier() (engine.Copier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return copier.NewPostgres(d.pool, plan), nil
+	return copier.NewPostgres(d.pool, plan).WithIndexes(d.shadow.Indexes), nil
 }
 
 func (d *postgresDialect) NewApplier() (engine.Applier, error) {

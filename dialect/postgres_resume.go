@@ -182,7 +182,9 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 	if err != nil {
 		return nil, nil, err
 	}
-	if shadow != left.Checkpoint.Shadow {
+	// The indexes built after the copy may have been built since the
+	// checkpoint; RebuildPostgresShadow compares them exactly.
+	if table.WithoutPlainIndexes(shadow) != table.WithoutPlainIndexes(left.Checkpoint.Shadow) {
 		return nil, nil, refuse("the shadow table %s.%s changed since the checkpoint: %s", n.Schema, n.Shadow, table.FirstDescriptionDifference(left.Checkpoint.Shadow, shadow))
 	}
 	capture := cdc.PostgresConfig{DSN: d.opts.DSN, Slot: n.Slot, Publication: n.Publication, Permanent: true, ResumeFrom: ck.Position}

@@ -171,6 +171,14 @@ type Copier interface {
 	CopyChunk(ctx context.Context, after []any, size int) (Chunk, error)
 }
 
+// indexBuildingCopier is a Copier that leaves some of the shadow's indexes
+// out while it copies (PostgreSQL's non-unique ones): BuildIndexes builds
+// them once every row is copied, and returns how many it built.
+type indexBuildingCopier interface {
+	Copier
+	BuildIndexes(ctx context.Context) (int, error)
+}
+
 // Chunk is the result of one CopyChunk. It is defined in package change,
 // which the copiers import, so that they implement Copier directly.
 type Chunk = change.Chunk

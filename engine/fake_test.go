@@ -181,6 +181,9 @@ type fakeDialect struct {
 	// between runs after a chunk's read and before its write into the
 	// shadow, with the keys read.
 	between func(keys []int64)
+	// holdsApplier makes the copier one the engine holds the applier off
+	// for (applierHoldingCopier).
+	holdsApplier bool
 	// blocked, when set, runs at each checksum Open while writes are
 	// blocked, after the engine drained and recopied: a test corrupts the
 	// shadow there.
@@ -303,8 +306,16 @@ func (d *fakeDialect) NewSource() (Source, error) {
 
 func (d *fakeDialect) NewCopier() (Copier, error) {
 	d.call("NewCopier")
+	if d.holdsApplier {
+		return &fakeHoldingCopier{fakeCopier{d: d}}, nil
+	}
 	return &fakeCopier{d: d}, nil
 }
+
+// fakeHoldingCopier is a fakeCopier the engine holds the applier off for.
+type fakeHoldingCopier struct{ fakeCopier }
+
+func (*fakeHoldingCopier) HoldsApplier() {}
 
 func (d *fakeDialect) NewApplier() (Applier, error) {
 	d.call("NewApplier")

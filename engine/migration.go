@@ -90,7 +90,10 @@ type Migration struct {
 	// applyMu serialises applying captured changes with the replays that follow
 	// each chunk, so a replayed change is always the latest for its key.
 	applyMu sync.Mutex
-	window  *replayWindow
+	// applyIdle: the apply loop waits for changes (Source.Next) rather than
+	// applying them (see yieldToApplier).
+	applyIdle atomic.Bool
+	window    *replayWindow
 	// markerPos is the position of the last marker the applier passed.
 	markerPos change.Position
 
@@ -348,6 +351,9 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 	if err := m.copyLoop(ctx, after, copyDone); err != nil {
 		return false, m.cause(ctx, err)
 	}
+	if err := m.buildIndexes(ctx); err != nil {
+		return false, m.cause(ctx, err)
+	}
 	if err := m.hook(ctx, hooks.OnRowCopyComplete, hooks.Env{}); err != nil {
 		return false, err
 	}
@@ -438,6 +444,8 @@ func (m *Migration) cause(ctx context.Context, err error) error {
 func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error {
 	m.copyStart.Store(time.Now().UnixNano())
 	_, snapshots := m.cp.(snapshotCopier)
+	_, holds := m.cp.(applierHoldingCopier)
+	var lastChunk time.Duration // how long the last chunk's copy took
 	if done {
 		m.ckpt.publishCopyDone()
 	} else {
@@ -462,15 +470,25 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 		}
 		var chunk Chunk
 		size := m.copyChunkSize()
+		if holds {
+			if err := m.yieldToApplier(ctx, lastChunk); err != nil {
+				return err
+			}
+		}
 		copyStart := time.Now()
 		err := m.retry(ctx, "copy chunk", func() (err error) {
+			if holds {
+				m.applyMu.Lock()
+				defer m.applyMu.Unlock()
+			}
 			chunk, err = m.cp.CopyChunk(ctx, after, size)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
 		}
-		m.chunkCopied(size, chunk.Rows, time.Since(copyStart))
+		lastChunk = time.Since(copyStart)
+		m.chunkCopied(size, chunk.Rows, lastChunk)
 		m.copied.Add(chunk.Rows)
 		if err := m.replay(ctx, chunk.Snapshot, marker); err != nil {
 			return fmt.Errorf("copy chunk %d: %w", n, err)
@@ -497,11 +515,57 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 	return nil
 }
 
+// buildIndexes has an indexBuildingCopier build the indexes it left out. The
+// applier keeps running: its writes to the shadow wait for each build, and
+// the changes wait in the capture meanwhile.
+func (m *Migration) buildIndexes(ctx context.Context) error {
+	b, ok := m.cp.(indexBuildingCopier)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	n, err := b.BuildIndexes(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		m.log.Info("indexes built after the copy", "indexes", n, "elapsed", time.Since(start).Round(time.Millisecond).String())
+	}
+	return nil
+}
+
 // snapshotCopier is a Copier whose chunks report the snapshot they read
 // (Chunk.Snapshot): the replay window then needs no marker per chunk.
 type snapshotCopier interface {
 	Copier
 	ReportsSnapshots()
+}
+
+// yieldToApplier, before a chunk that holds the applier off, waits until the
+// apply loop has applied what the capture had for it (it waits for more), at
+// most as long as the last chunk held it off: the applier keeps up with
+// writers while the copy runs, and gets at least half the time when it
+// cannot. Only when the chunk runs depends on it.
+func (m *Migration) yieldToApplier(ctx context.Context, most time.Duration) error {
+	deadline := time.Now().Add(most)
+	for !m.applyIdle.Load() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// applierHoldingCopier is a Copier whose chunks are cheaper when the
+// applier writes nothing to the shadow meanwhile (PostgreSQL's anti-join):
+// the engine holds the applier off (applyMu) while each chunk is copied. The
+// copy's correctness does not rest on it: it only narrows which of the
+// interleavings the argument (README, "Why nothing is lost") covers happen.
+type applierHoldingCopier interface {
+	Copier
+	HoldsApplier()
 }
 
 // snapshotTaker is a snapshotCopier that can take the source's current
@@ -559,7 +623,9 @@ func (m *Migration) refresh(ctx context.Context, stale [][]string) error {
 // applyLoop applies captured changes in batches until ctx ends.
 func (m *Migration) applyLoop(ctx context.Context) error {
 	for {
+		m.applyIdle.Store(true)
 		changes, err := m.src.Next(ctx, m.batchSize())
+		m.applyIdle.Store(false)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil //nolint:nilerr // ctx ended: the loop's normal end, not a capture failure

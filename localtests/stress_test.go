@@ -144,6 +144,7 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 				{
 					name: "int_pk",
 					create: `CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL, s text NOT NULL, d timestamptz);
+CREATE INDEX t_n_idx ON t (n);
 INSERT INTO t SELECT g, g % 1000, md5(g::text), CASE WHEN g % 7 <> 0 THEN '2026-01-01'::timestamptz + g * interval '1 second' END FROM generate_series(1, 25000) g WHERE g % 5 <> 0;
 CREATE TABLE t_ctl (LIKE t INCLUDING ALL);
 INSERT INTO t_ctl SELECT * FROM t;`,

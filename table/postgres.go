@@ -866,6 +866,9 @@ type PostgresShadow struct {
 	// shadow, kept off it while rows are copied and applied and made on it
 	// in the cut-over's transaction.
 	Triggers []PostgresTrigger
+	// Indexes are the shadow's non-unique indexes, kept off it while rows
+	// are copied and built once the copy is over (postgres_indexes.go).
+	Indexes []PostgresIndex
 }
 
 // SplitPostgresAlter splits the --alter at top-level semicolons (outside
@@ -1133,6 +1136,12 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, err
 	}
 	out.Renames = renames
+	if out.Indexes, err = pgSetAsideIndexes(ctx, tx, shadowOID, n.Schema); err != nil {
+		return nil, err
+	}
+	for _, x := range out.Indexes {
+		plan.Notes = append(plan.Notes, fmt.Sprintf("index %s built on the new table once the rows are copied", x.Name))
+	}
 
 	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
 	plan.Notes = append(plan.Notes, in.Notes...)

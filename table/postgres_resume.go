@@ -241,7 +241,9 @@ func ReadPostgresLeftover(ctx context.Context, q PostgresQuerier, n PostgresName
 // names: the bookkeeping table was there then too), and compares the fresh
 // shadow's description with the existing one's. Equal, the fresh plan is the
 // existing shadow's (names, renames, foreign keys and checks set aside,
-// identity columns); otherwise it refuses, naming the first difference.
+// identity columns); otherwise it refuses, naming the first difference. The
+// fresh shadow gets the set-aside indexes (PostgresShadow.Indexes) the
+// existing one has: the killed run built them after its copy.
 // Nothing is changed either way.
 func RebuildPostgresShadow(ctx context.Context, pool *pgxpool.Pool, in *PostgresInspection, alter string, lockTimeout time.Duration) (*PostgresShadow, error) {
 	clauses := SplitPostgresAlter(alter)
@@ -267,6 +269,11 @@ func RebuildPostgresShadow(ctx context.Context, pool *pgxpool.Pool, in *Postgres
 	sh, err := pgCreateShadow(ctx, tx, in, clauses, lockTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("plan the shadow again: %w", err)
+	}
+	// A killed run may have built some of the indexes set aside until the
+	// copy is over: the fresh shadow gets those too.
+	if err := pgBuildExisting(ctx, tx, n, existing, sh.Indexes); err != nil {
+		return nil, err
 	}
 	fresh, err := DescribePostgresTable(ctx, tx, n.Schema, n.Shadow)
 	if err != nil {

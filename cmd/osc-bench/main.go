@@ -37,6 +37,7 @@ const (
 
 type options struct {
 	rows, rate, chunkSize, applyRows int
+	indexes                          int
 	baseline                         time.Duration
 	oscBin, ghost, repack, plot      string
 }
@@ -52,11 +53,12 @@ func main() {
 	flag.StringVar(&o.ghost, "gh-ost", "", `gh-ost binary to compare with on MySQL (default: gh-ost on PATH; "none" to skip)`)
 	flag.StringVar(&o.repack, "pg-repack", "", `pg_repack binary to compare with on PostgreSQL (default: pg_repack on PATH; "none" to skip)`)
 	flag.StringVar(&o.plot, "plot", "osc-bench.svg", `SVG file for the writers' latency over the loaded runs ("" to skip)`)
+	flag.IntVar(&o.indexes, "indexes", 0, fmt.Sprintf("secondary indexes on the benchmark table, 0 to %d", len(benchIndexes())))
 	only := flag.String("only", "", `run only "mysql" or "postgres"`)
 	flag.Parse()
 	o.ghost, o.repack = lookPeer(o.ghost, "gh-ost"), lookPeer(o.repack, "pg_repack")
-	if o.rows < 1 || o.rate < 1 || o.chunkSize < 0 || o.applyRows < 0 {
-		fmt.Fprintln(os.Stderr, "osc-bench: --rows and --rate must be at least 1, --chunk-size and --apply-rows at least 0")
+	if o.rows < 1 || o.rate < 1 || o.chunkSize < 0 || o.applyRows < 0 || o.indexes < 0 || o.indexes > len(benchIndexes()) {
+		fmt.Fprintf(os.Stderr, "osc-bench: --rows and --rate must be at least 1, --chunk-size and --apply-rows at least 0, --indexes 0 to %d\n", len(benchIndexes()))
 		os.Exit(2)
 	}
 	if *only != "" && *only != "mysql" && *only != "postgres" {
@@ -140,7 +142,7 @@ func mysqlBench(o options) bench {
 		driver:  "mysql",
 		dsn:     fmt.Sprintf("%s@tcp(%s:%s)/osc_demo", user, host, port),
 		version: "SELECT VERSION()",
-		setup: []string{
+		setup: append([]string{
 			`CREATE TABLE osc_bench (
 				id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
 				account_id INT NOT NULL,
@@ -155,7 +157,7 @@ func mysqlBench(o options) bench {
 				       CONCAT('item ', seq, ' ', MD5(seq)), (seq % 100000) / 100,
 				       '2024-01-01' + INTERVAL seq SECOND, '2024-01-01' + INTERVAL seq SECOND
 				FROM seq_1_to_{rows}`,
-		},
+		}, benchIndexes()[:o.indexes]...),
 		settle:     "ANALYZE TABLE osc_bench",
 		createCopy: "CREATE TABLE osc_bench_copy LIKE osc_bench",
 		dropHelpers: "DROP TABLE IF EXISTS osc_bench_copy, osc_bench_osc_new, osc_bench_osc_log, osc_bench_osc_old, " +
@@ -169,6 +171,16 @@ func mysqlBench(o options) bench {
 	}
 }
 
+// benchIndexes are the secondary indexes --indexes adds to the benchmark
+// table, after its rows (the same SQL on both databases).
+func benchIndexes() []string {
+	return []string{
+		"CREATE INDEX osc_bench_account ON osc_bench (account_id)",
+		"CREATE INDEX osc_bench_created ON osc_bench (created_at)",
+		"CREATE INDEX osc_bench_status ON osc_bench (status, updated_at)",
+	}
+}
+
 func postgresBench(o options) bench {
 	rows := o.rows
 	dsn := env("OSC_PG_DSN", "postgres://postgres@127.0.0.1:15432/osc_test?sslmode=disable")
@@ -177,7 +189,7 @@ func postgresBench(o options) bench {
 		driver:  "pgx",
 		dsn:     dsn,
 		version: "SHOW server_version",
-		setup: []string{
+		setup: append([]string{
 			`CREATE TABLE public.osc_bench (
 				id bigserial PRIMARY KEY,
 				account_id int NOT NULL,
@@ -192,7 +204,7 @@ func postgresBench(o options) bench {
 				       'item ' || g || ' ' || md5(g::text), (g % 100000) / 100.0,
 				       timestamp '2024-01-01' + g * interval '1 second', timestamp '2024-01-01' + g * interval '1 second'
 				FROM generate_series(1, {rows}) g`,
-		},
+		}, benchIndexes()[:o.indexes]...),
 		// Sets hint bits and the visibility map, so that the first copy
 		// does not pay for them, and keeps autovacuum (due on a freshly
 		// filled table) from running beside a measured run.
