@@ -556,16 +556,20 @@ func (m *Migration) refresh(ctx context.Context, stale [][]string) error {
 	}
 }
 
-// applyLoop applies captured changes in batches until ctx ends.
+// applyLoop applies captured changes in batches until ctx ends; batches
+// grow while a backlog lasts (batchLimit).
 func (m *Migration) applyLoop(ctx context.Context) error {
+	var limit batchLimit
+	n := m.batchSize()
 	for {
-		changes, err := m.src.Next(ctx, m.batchSize())
+		changes, err := m.src.Next(ctx, n)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil //nolint:nilerr // ctx ended: the loop's normal end, not a capture failure
 			}
 			return fmt.Errorf("change capture: %w", err)
 		}
+		start := time.Now()
 		// Rows before a marker are applied before the marker is released.
 		rows := changes[:0:0]
 		for _, c := range changes {
@@ -589,6 +593,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 		if len(changes) > 0 {
 			m.src.Ack(changes[len(changes)-1].Pos)
 		}
+		n = limit.next(m.batchSize(), len(changes), time.Since(start))
 	}
 }
 
