@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"osc/apply"
+	"osc/cdc"
 	"osc/internal/testdb"
 )
 
@@ -36,19 +36,9 @@ func BenchmarkMySQLApply(b *testing.B) {
 	}
 	changes := myReadUntil(b, src, "bench")
 	changes = changes[:len(changes)-1]
-	for _, size := range []int{100, 1000, 6400} {
-		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			a := apply.NewMySQL(db, p)
-			ctx := context.Background()
-			start := time.Now()
-			for range b.N {
-				for i := 0; i < len(changes); i += size {
-					if err := a.Apply(ctx, changes[i:min(i+size, len(changes))]); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			b.ReportMetric(float64(b.N*len(changes))/time.Since(start).Seconds(), "changes/s")
-		})
-	}
+	apply.BenchBatches(b, changes, func() interface {
+		Apply(context.Context, []cdc.Change) error
+	} {
+		return apply.NewMySQL(db, p)
+	})
 }

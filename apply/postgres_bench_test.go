@@ -43,18 +43,9 @@ func BenchmarkPostgresApply(b *testing.B) {
 		src.Ack(cs[len(cs)-1].Pos)
 	}
 	changes = changes[:len(changes)-1]
-	for _, size := range []int{100, 1000, 6400} {
-		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			a := NewPostgres(pool, p)
-			start := time.Now()
-			for range b.N {
-				for i := 0; i < len(changes); i += size {
-					if err := a.Apply(ctx, changes[i:min(i+size, len(changes))]); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			b.ReportMetric(float64(b.N*len(changes))/time.Since(start).Seconds(), "changes/s")
-		})
-	}
+	BenchBatches(b, changes, func() interface {
+		Apply(context.Context, []cdc.Change) error
+	} {
+		return NewPostgres(pool, p)
+	})
 }
