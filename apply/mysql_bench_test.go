@@ -17,6 +17,7 @@ func BenchmarkMySQLApply(b *testing.B) {
 	db, cfg := myOpenDB(b)
 	const orig, shadow, rows = "applyspeed_bench", "_applyspeed_bench_gho", 20000
 	testdb.DropMySQLTables(b, db, orig, shadow)
+	b.Cleanup(func() { testdb.DropMySQLTables(b, db, orig, shadow, "_"+orig+"_ghc") })
 	testdb.ExecMySQL(b, db, "CREATE TABLE "+orig+` (
 		id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, account_id INT NOT NULL, qty INT NOT NULL,
 		status VARCHAR(16) NOT NULL, label VARCHAR(64) NOT NULL, price DECIMAL(12,2) NOT NULL,
