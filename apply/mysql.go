@@ -545,7 +545,8 @@ type myBatch struct {
 	args  []any
 }
 
-// Apply writes the changes in order in one transaction. Markers are skipped.
+// Apply writes, in one transaction, what the changes leave (myCollapse; in
+// order for the reverse applier). Markers are skipped.
 func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	if a.err != nil {
 		return a.err
@@ -574,6 +575,9 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 		default:
 			return fmt.Errorf("apply: unexpected change %s", c.Op)
 		}
+	}
+	if !a.moves {
+		ops = myCollapse(ops, a.keyOf)
 	}
 	var batches []myBatch
 	for i := 0; i < len(ops); {

@@ -27,7 +27,7 @@ var (
 )
 
 // myOpenDB opens osc_test the way the engine does.
-func myOpenDB(t *testing.T) (*sql.DB, cdc.MySQLConfig) {
+func myOpenDB(t testing.TB) (*sql.DB, cdc.MySQLConfig) {
 	t.Helper()
 	srv := testdb.MySQL(t)
 	cfg := srv.Config(t, "osc_test")
@@ -46,7 +46,7 @@ func myOpenDB(t *testing.T) (*sql.DB, cdc.MySQLConfig) {
 
 // myLoadPlan builds the plan of copying src into shadow (same columns) from
 // information_schema, with a changelog table created here.
-func myLoadPlan(t *testing.T, db *sql.DB, src, shadow string) *table.Plan {
+func myLoadPlan(t testing.TB, db *sql.DB, src, shadow string) *table.Plan {
 	t.Helper()
 	ghc := "_" + src + "_ghc"
 	testdb.DropMySQLTables(t, db, ghc)
@@ -179,7 +179,7 @@ func myShow(b []byte) string {
 }
 
 // myReadUntil reads changes until the marker id.
-func myReadUntil(t *testing.T, src *cdc.MySQLSource, id string) []cdc.Change {
+func myReadUntil(t testing.TB, src *cdc.MySQLSource, id string) []cdc.Change {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -198,7 +198,7 @@ func myReadUntil(t *testing.T, src *cdc.MySQLSource, id string) []cdc.Change {
 	}
 }
 
-func myStartSource(t *testing.T, db *sql.DB, cfg cdc.MySQLConfig, p *table.Plan) *cdc.MySQLSource {
+func myStartSource(t testing.TB, db *sql.DB, cfg cdc.MySQLConfig, p *table.Plan) *cdc.MySQLSource {
 	t.Helper()
 	src, err := cdc.NewMySQL(cfg, db, p)
 	if err != nil {

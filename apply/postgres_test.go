@@ -39,7 +39,7 @@ func pgTestPlan(t *testing.T, pool *pgxpool.Pool, src, shadow string) *table.Pla
 }
 
 // schemaPlan is pgTestPlan in another schema.
-func schemaPlan(t *testing.T, pool *pgxpool.Pool, schema, src, shadow string) *table.Plan {
+func schemaPlan(t testing.TB, pool *pgxpool.Pool, schema, src, shadow string) *table.Plan {
 	t.Helper()
 	tb, key, idx := testplan.PostgresTable(t, pool, schema, src)
 	sh, _, _ := testplan.PostgresTable(t, pool, schema, shadow)
@@ -62,7 +62,7 @@ func schemaRows(t *testing.T, pool *pgxpool.Pool, schema, name string) string {
 	return got
 }
 
-func pgTestName(t *testing.T) string {
+func pgTestName(t testing.TB) string {
 	n := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
 			return r
@@ -73,7 +73,7 @@ func pgTestName(t *testing.T) string {
 }
 
 // startSource starts capturing the plan's source; it is closed when the test ends.
-func startSource(t *testing.T, pool *pgxpool.Pool, plan *table.Plan) *cdc.PostgresSource {
+func startSource(t testing.TB, pool *pgxpool.Pool, plan *table.Plan) *cdc.PostgresSource {
 	t.Helper()
 	name := pgTestName(t)
 	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: testdb.PostgresDSN(), Slot: name, Publication: name}, pool, plan)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -63,11 +64,14 @@ func ParseMySQLPos(s string) (MySQLPos, error) {
 	return MySQLPos{File: s[:i], Pos: uint32(n)}, nil
 }
 
-// mysqlQueue is how many decoded changes wait for Next before the binlog
-// reader stops reading; mysqlEventQueue is how many events the syncer reads
-// ahead of the reader. Both bound memory by count: rows may be large.
+// mysqlQueue and mysqlQueueBytes bound the decoded changes that wait for
+// Next (their number, and their size as changeSize counts it) before the
+// binlog reader stops reading: enough for the engine's largest batches
+// while a backlog lasts; mysqlEventQueue is how many events the syncer reads
+// ahead of the reader (by count: rows may be large).
 const (
-	mysqlQueue      = 1024
+	mysqlQueue      = 16384
+	mysqlQueueBytes = 64 << 20
 	mysqlEventQueue = 256
 )
 
@@ -87,8 +91,12 @@ type MySQLSource struct {
 	plan *table.Plan
 
 	changes chan Change
-	done    chan struct{} // closed when the reader goroutine ends
-	err     error         // why the reader ended; read only after done is closed
+	// queued is the size of the changes in changes (changeSize); space is
+	// signalled when Next takes some.
+	queued atomic.Int64
+	space  chan struct{}
+	done   chan struct{} // closed when the reader goroutine ends
+	err    error         // why the reader ended; read only after done is closed
 
 	startOnce sync.Once
 	started   chan struct{} // closed when Start has launched the reader
@@ -136,6 +144,7 @@ func NewMySQL(cfg MySQLConfig, db *sql.DB, plan *table.Plan) (*MySQLSource, erro
 		db:      db,
 		plan:    plan,
 		changes: make(chan Change, mysqlQueue),
+		space:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		started: make(chan struct{}),
 		closed:  make(chan struct{}),
@@ -544,6 +553,15 @@ func (r *myReader) send(ctx context.Context, c Change) error {
 	p := c.Pos.(MySQLPos)
 	p.seq = r.seq
 	c.Pos = p
+	size := int64(changeSize(&c))
+	for q := r.s.queued.Load(); q > 0 && q+size > mysqlQueueBytes; q = r.s.queued.Load() {
+		select {
+		case <-r.s.space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.s.queued.Add(size)
 	select {
 	case r.s.changes <- c:
 		return nil
@@ -581,13 +599,23 @@ func (s *MySQLSource) Next(ctx context.Context, limit int) ([]Change, error) {
 	}
 	out := make([]Change, 1, min(limit, 1+len(s.changes)))
 	out[0] = first
+fill:
 	for len(out) < limit {
 		select {
 		case c := <-s.changes:
 			out = append(out, c)
 		default:
-			return out, nil
+			break fill
 		}
+	}
+	var size int64
+	for i := range out {
+		size += int64(changeSize(&out[i]))
+	}
+	s.queued.Add(-size)
+	select {
+	case s.space <- struct{}{}:
+	default:
 	}
 	return out, nil
 }

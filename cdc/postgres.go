@@ -1121,20 +1121,6 @@ func (s *PostgresSource) push(c Change) {
 	signal(s.dataReady)
 }
 
-// changeSize estimates the memory a queued change holds.
-func changeSize(c *Change) int {
-	n := 64 + len(c.Marker)
-	for _, r := range []Row{c.Before, c.After} {
-		for _, v := range r {
-			n += 16
-			if str, ok := v.(string); ok {
-				n += len(str)
-			}
-		}
-	}
-	return n
-}
-
 // Checkpoint is where a resumed source (ResumeFrom) restarts: the applied
 // position (see Ack), or, when oldest (a change's Pos: its transaction's
 // commit LSN) is earlier, oldest itself. Resumed at an LSN, the server

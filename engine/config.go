@@ -18,7 +18,7 @@ type Config struct {
 	// ChunkTarget, when set, makes the copy's chunk size dynamic: each
 	// chunk aims at taking this long (chunksize.go).
 	ChunkTarget  time.Duration
-	DMLBatchSize int // changes per apply transaction
+	DMLBatchSize int // changes per apply transaction (up to maxBatchGrowth times as many while a backlog lasts)
 
 	CutOverLockTimeout time.Duration // per attempt
 	CutOverRetries     int

@@ -620,11 +620,14 @@ func (m *Migration) refresh(ctx context.Context, stale [][]string) error {
 	}
 }
 
-// applyLoop applies captured changes in batches until ctx ends.
+// applyLoop applies captured changes in batches until ctx ends; batches
+// grow while a backlog lasts (batchLimit).
 func (m *Migration) applyLoop(ctx context.Context) error {
+	var limit batchLimit
+	n := m.batchSize()
 	for {
 		m.applyIdle.Store(true)
-		changes, err := m.src.Next(ctx, m.batchSize())
+		changes, err := m.src.Next(ctx, n)
 		m.applyIdle.Store(false)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -632,6 +635,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 			}
 			return fmt.Errorf("change capture: %w", err)
 		}
+		start := time.Now()
 		// Rows before a marker are applied before the marker is released.
 		rows := changes[:0:0]
 		for _, c := range changes {
@@ -655,6 +659,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 		if len(changes) > 0 {
 			m.src.Ack(changes[len(changes)-1].Pos)
 		}
+		n = limit.next(m.batchSize(), len(changes), time.Since(start))
 	}
 }
 

@@ -15,12 +15,13 @@ import (
 	"time"
 )
 
-// applyBacklog measures osc's applier on a captured backlog: osc migrates
-// the table with its cut-over postponed; once it waits there, one statement
+// applyBacklog measures the applier of the osc binary bin on a captured
+// backlog: it migrates the table (alter) with its cut-over postponed; once
+// it waits there, one statement
 // updates n rows in one transaction, and the backlog's n changes are timed
 // from that commit until osc reports them applied (its /status). The flag
 // file then goes and osc finishes.
-func (b bench) applyBacklog(ctx context.Context, db *sql.DB, o options, n int) (result, error) {
+func (b bench) applyBacklog(ctx context.Context, db *sql.DB, o options, bin, alter string, n int) (result, error) {
 	dir, err := os.MkdirTemp("", "osc-bench-")
 	if err != nil {
 		return result{}, err
@@ -34,7 +35,7 @@ func (b bench) applyBacklog(ctx context.Context, db *sql.DB, o options, n int) (
 	if err != nil {
 		return result{}, err
 	}
-	r := result{db: b.name, run: fmt.Sprintf("osc applies %d changes", n), tool: "apply"}
+	r := result{db: b.name, run: bin + " applies the backlog", tool: "apply"}
 	postponed := make(chan struct{})
 	watch := func(line string, _ time.Time) {
 		if strings.Contains(line, "msg=state state=postponed") {
@@ -47,7 +48,7 @@ func (b bench) applyBacklog(ctx context.Context, db *sql.DB, o options, n int) (
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := b.runOsc(ctx, db, o, "ADD COLUMN bench_c INT NULL", watch,
+		_, err := b.runOscBin(ctx, db, o, bin, alter, watch,
 			"--postpone-cut-over-flag-file", flag, "--metrics-address", addr)
 		done <- err
 	}()

@@ -40,6 +40,10 @@ type options struct {
 	indexes                          int
 	baseline                         time.Duration
 	oscBin, ghost, repack, plot      string
+	// applyOnly skips everything but the applier's backlog; applyOsc are
+	// the osc binaries whose appliers are timed on it, in turn.
+	applyOnly bool
+	applyOsc  []string
 }
 
 func main() {
@@ -55,7 +59,13 @@ func main() {
 	flag.StringVar(&o.plot, "plot", "osc-bench.svg", `SVG file for the writers' latency over the loaded runs ("" to skip)`)
 	flag.IntVar(&o.indexes, "indexes", 0, fmt.Sprintf("secondary indexes on the benchmark table, 0 to %d", len(benchIndexes())))
 	only := flag.String("only", "", `run only "mysql" or "postgres"`)
+	flag.BoolVar(&o.applyOnly, "apply-only", false, "run only the applier's backlog (no raw copy, baseline, or copy runs)")
+	applyOsc := flag.String("apply-osc", "", "comma-separated osc binaries whose appliers are timed on the backlog in turn, in the same run, to compare them (default: --osc)")
 	flag.Parse()
+	o.applyOsc = []string{o.oscBin}
+	if *applyOsc != "" {
+		o.applyOsc = strings.Split(*applyOsc, ",")
+	}
 	o.ghost, o.repack = lookPeer(o.ghost, "gh-ost"), lookPeer(o.repack, "pg_repack")
 	if o.rows < 1 || o.rate < 1 || o.chunkSize < 0 || o.applyRows < 0 || o.indexes < 0 || o.indexes > len(benchIndexes()) {
 		fmt.Fprintf(os.Stderr, "osc-bench: --rows and --rate must be at least 1, --chunk-size and --apply-rows at least 0, --indexes 0 to %d\n", len(benchIndexes()))
@@ -137,10 +147,11 @@ func env(k, def string) string {
 func mysqlBench(o options) bench {
 	rows := o.rows
 	host, port, user := env("OSC_MYSQL_HOST", "127.0.0.1"), env("OSC_MYSQL_PORT", "13306"), env("OSC_MYSQL_USER", "root")
+	dbName := env("OSC_BENCH_MYSQL_DATABASE", "osc_demo")
 	return bench{
 		name:    "mysql",
 		driver:  "mysql",
-		dsn:     fmt.Sprintf("%s@tcp(%s:%s)/osc_demo", user, host, port),
+		dsn:     fmt.Sprintf("%s@tcp(%s:%s)/%s", user, host, port, dbName),
 		version: "SELECT VERSION()",
 		setup: append([]string{
 			`CREATE TABLE osc_bench (
@@ -162,11 +173,11 @@ func mysqlBench(o options) bench {
 		createCopy: "CREATE TABLE osc_bench_copy LIKE osc_bench",
 		dropHelpers: "DROP TABLE IF EXISTS osc_bench_copy, osc_bench_osc_new, osc_bench_osc_log, osc_bench_osc_old, " +
 			"_osc_bench_gho, _osc_bench_ghc, _osc_bench_del",
-		oscArgs: []string{"--host", host, "--port", port, "--user", user, "--database", "osc_demo", "--table", "osc_bench"},
+		oscArgs: []string{"--host", host, "--port", port, "--user", user, "--database", dbName, "--table", "osc_bench"},
 		write:   writeLoad(rows),
 		peer:    ghostPeer(o.ghost, host, port, user),
-		replicaDSN: fmt.Sprintf("%s@tcp(%s:%s)/osc_demo", user, env("OSC_MYSQL_REPLICA_HOST", host),
-			env("OSC_MYSQL_REPLICA_PORT", "13307")),
+		replicaDSN: fmt.Sprintf("%s@tcp(%s:%s)/%s", user, env("OSC_MYSQL_REPLICA_HOST", host),
+			env("OSC_MYSQL_REPLICA_PORT", "13307"), dbName),
 		heartbeat: "UPDATE osc_bench_hb SET v = ? WHERE id = 1",
 	}
 }
@@ -317,6 +328,9 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 	}
 	progress("%s: built in %s", b.name, time.Since(start).Round(time.Millisecond))
 
+	if o.applyOnly {
+		return b.applyRuns(ctx, db, o)
+	}
 	progress("%s: raw copy: INSERT INTO osc_bench_copy SELECT * FROM osc_bench", b.name)
 	raw, err := b.rawCopy(ctx, db)
 	if err != nil {
@@ -375,15 +389,25 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 		}
 	}
 
-	if o.applyRows > 0 {
-		n := min(o.applyRows, o.rows)
-		progress("%s: osc's applier on a backlog of %d changes (one UPDATE while the cut-over is postponed)", b.name, n)
-		r, err := b.applyBacklog(ctx, db, o, n)
+	more, err := b.applyRuns(ctx, db, o)
+	return append(res, more...), err
+}
+
+// applyRuns times each of o.applyOsc's appliers on a backlog of o.applyRows
+// changes (none when it is 0).
+func (b bench) applyRuns(ctx context.Context, db *sql.DB, o options) (res []result, err error) {
+	if o.applyRows == 0 {
+		return nil, nil
+	}
+	n := min(o.applyRows, o.rows)
+	for i, bin := range o.applyOsc {
+		progress("%s: %s's applier on a backlog of %d changes (one UPDATE while the cut-over is postponed)", b.name, bin, n)
+		r, err := b.applyBacklog(ctx, db, o, bin, fmt.Sprintf("ADD COLUMN bench_c%d INT NULL", i), n)
 		if r.applied > 0 {
 			res = append(res, r)
 		}
 		if err != nil {
-			return res, fmt.Errorf("apply backlog: %w", err)
+			return res, fmt.Errorf("apply backlog (%s): %w", bin, err)
 		}
 	}
 	return res, nil
@@ -450,6 +474,11 @@ func (b bench) rawCopy(ctx context.Context, db *sql.DB) (result, error) {
 // output to stderr and to watch, then drops the old table it leaves behind
 // and settles the new one for the next run.
 func (b bench) runOsc(ctx context.Context, db *sql.DB, o options, alter string, watch func(string, time.Time), more ...string) (result, error) {
+	return b.runOscBin(ctx, db, o, o.oscBin, alter, watch, more...)
+}
+
+// runOscBin is runOsc with the osc binary bin.
+func (b bench) runOscBin(ctx context.Context, db *sql.DB, o options, bin, alter string, watch func(string, time.Time), more ...string) (result, error) {
 	// Replica-lag throttling is off: it would measure how fast the sandbox's
 	// single-threaded replica replays the copy, not the copy itself (the raw
 	// INSERT … SELECT does not wait for replicas either).
@@ -460,7 +489,7 @@ func (b bench) runOsc(ctx context.Context, db *sql.DB, o options, alter string, 
 	}
 	args = append(args, more...)
 	r := result{db: b.name, tool: "osc", start: time.Now()}
-	wall, err := runTool(ctx, "osc", o.oscBin, args, func(line string, at time.Time) {
+	wall, err := runTool(ctx, "osc", bin, args, func(line string, at time.Time) {
 		r.observe(line, at)
 		if watch != nil {
 			watch(line, at)
@@ -553,7 +582,7 @@ func printResults(o options, results []result) {
 		switch r.tool {
 		case "baseline":
 		case "apply":
-			applies = append(applies, []string{r.db, strconv.FormatInt(r.applied, 10), ms(r.copy),
+			applies = append(applies, []string{r.db, r.run, strconv.FormatInt(r.applied, 10), ms(r.copy),
 				fmt.Sprintf("%.0f", float64(r.applied)/r.copy.Seconds())})
 			continue
 		default:
@@ -596,7 +625,7 @@ func printResults(o options, results []result) {
 	fmt.Println("checksum block = the longest the checksum blocked writes (its log). The table is analyzed (PostgreSQL: vacuumed)")
 	fmt.Println("before each run.")
 	if len(applies) > 0 {
-		table([]string{"database", "changes applied", "time", "changes/s"}, applies)
+		table([]string{"database", "run", "changes applied", "time", "changes/s"}, applies)
 		fmt.Println("One UPDATE of that many rows, committed while osc's cut-over is postponed; time from its commit until osc's")
 		fmt.Println("/status counts the changes applied (capture included).")
 	}
@@ -606,7 +635,7 @@ func printResults(o options, results []result) {
 		switch {
 		case r.tool == "apply":
 			rate := float64(r.applied) / r.copy.Seconds()
-			fmt.Printf("  %-8s apply %.0f changes/s ≥ %d: %s\n", r.db, rate, minApplyRate, met(rate >= minApplyRate))
+			fmt.Printf("  %-8s %s: %.0f changes/s ≥ %d: %s\n", r.db, r.run, rate, minApplyRate, met(rate >= minApplyRate))
 		case r.tool != "osc":
 		case r.load == nil:
 			fmt.Printf("  %-8s %-22s %.2f× raw ≥ %.1f: %s\n", r.db, r.run, r.rate()/raw[r.db], minRatio, met(r.rate()/raw[r.db] >= minRatio))

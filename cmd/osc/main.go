@@ -154,7 +154,7 @@ Flags:
 	// How.
 	fs.IntVar(&o.cfg.ChunkSize, "chunk-size", 1000, "rows per copy chunk: the first, then each chunk aims at --target-chunk-time; given without --target-chunk-time, every chunk's (gh-ost's fixed size)")
 	fs.DurationVar(&o.cfg.ChunkTarget, "target-chunk-time", 500*time.Millisecond, "how long each copy chunk aims to take: the chunk size follows the rows' copy rate (0: keep --chunk-size)")
-	fs.IntVar(&o.cfg.DMLBatchSize, "dml-batch-size", 100, "captured changes applied per transaction")
+	fs.IntVar(&o.cfg.DMLBatchSize, "dml-batch-size", 100, "captured changes applied per transaction (while a backlog lasts, up to 64 times as many)")
 	fs.IntVar(&o.cutOverLockTimeoutS, "cut-over-lock-timeout-seconds", 3, "longest a cut-over attempt may wait for (and so block writers behind) its locks")
 	fs.IntVar(&o.cfg.CutOverRetries, "cut-over-retries", 60, "cut-over attempts before giving up")
 	fs.BoolVar(&o.cfg.OkToDropTable, "ok-to-drop-table", false, "drop the old table after a successful cut-over (default: keep it)")
