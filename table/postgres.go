@@ -484,9 +484,9 @@ type pgTableFacts struct {
 	RowTypeUsers      []string // objects using the table's row type
 	Functions         []string // functions whose body is bound to the table (BEGIN ATOMIC)
 	SelfForeignKeys   []string
-	PartitionedFKs    []string // foreign keys to the table from partitioned tables
+	PartitionedFKs    []string        // foreign keys to the table from partitioned tables
 	Partitioning      *pgPartitioning // a partitioned table's key and partitions
-	ForeignChildren   []string // foreign keys to the table from tables the user does not own
+	ForeignChildren   []string        // foreign keys to the table from tables the user does not own
 	LeftoverPub       bool
 	LeftoverSlot      bool
 	LeftoverSlotPID   int32
