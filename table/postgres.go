@@ -1166,6 +1166,14 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	}
 	out.Renames = renames
 
+	if in.Partitioned() {
+		names := make([]string, len(in.Partitions))
+		for i, p := range in.Partitions {
+			names[i] = p.Name
+		}
+		plan.Notes = append(plan.Notes, fmt.Sprintf("partitioned (%s): the shadow is a partition tree with a shadow partition for each of %s, copied, captured (publish_via_partition_root) and compared through the root; "+
+			"at cut-over each partition becomes _<partition>_old and its shadow partition takes its name", in.PartitionKey, strings.Join(names, ", ")))
+	}
 	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
 	plan.Notes = append(plan.Notes, in.Notes...)
 	plan.Notes = append(plan.Notes, fmt.Sprintf("cut-over: LOCK TABLE %s and then %s IN ACCESS EXCLUSIVE MODE (with the views reading it and, through them, their tables, "+

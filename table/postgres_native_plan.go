@@ -473,7 +473,13 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 		// CREATE INDEX CONCURRENTLY cannot build an index on a partitioned
 		// table, nor does the scratch table (an ordinary one) show what
 		// validating a constraint does to each partition.
-		return &PostgresNative{Clauses: infos}, "the table is partitioned: osc runs natively on a partitioned table only what changes the catalog alone, not index builds or validations in steps", nil
+		why := "the table is partitioned: osc runs natively on a partitioned table only what changes the catalog alone, not index builds or validations in steps"
+		for i, c := range clauses {
+			if c.kind != pgNativeCatalog {
+				infos[i] = pgClauseInfo(c, why)
+			}
+		}
+		return &PostgresNative{Clauses: infos}, why, nil
 	}
 	if why, err := pgNativeNames(ctx, tx, in, scratch, parts, clauses); err != nil || why != "" {
 		return &PostgresNative{Clauses: infos}, why, err
