@@ -117,7 +117,8 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 			FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 			WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal AND t.tgparentid = 0
 		UNION ALL
-		SELECT c.relname || ': ' || concat_ws(', ',
+		SELECT w.relname || ': ' || w.what || ' of its own, which osc does not carry to the shadow partition yet (remove them, or alter the tree with ALTER TABLE directly)', w.relname, 5
+			FROM (SELECT c.relname, concat_ws(', ',
 				CASE WHEN c.relacl IS NOT NULL THEN 'privileges granted on it' END,
 				CASE WHEN c.reloptions IS NOT NULL THEN 'storage parameters' END,
 				CASE WHEN c.relrowsecurity OR c.relforcerowsecurity THEN 'row level security' END,
@@ -129,17 +130,11 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 				CASE WHEN EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite w ON d.classid = 'pg_rewrite'::regclass AND w.oid = d.objid
 					WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND w.ev_class <> c.oid) THEN 'views reading it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = c.oid AND conparentid = 0) THEN 'foreign keys referencing it' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) THEN 'publications listing it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND (attacl IS NOT NULL OR attstattarget >= 0 OR attoptions IS NOT NULL AND attoptions::text NOT LIKE '{pg_attver=%}'))
-					THEN 'column privileges or settings' END) ||
-				' of its own, which osc does not carry to the shadow partition yet (remove them, or alter the tree with ALTER TABLE directly)', c.relname, 5
-			FROM pg_class c WHERE c.oid = ANY($1) AND (c.relacl IS NOT NULL OR c.reloptions IS NOT NULL OR c.relrowsecurity OR c.relforcerowsecurity
-				OR EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = c.oid) OR EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = c.oid)
-				OR c.relreplident NOT IN ('d', 'f') OR c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = c.oid AND indisprimary)
-				OR EXISTS (SELECT 1 FROM pg_statistic_ext WHERE stxrelid = c.oid)
-				OR EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite w ON d.classid = 'pg_rewrite'::regclass AND w.oid = d.objid
-					WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND w.ev_class <> c.oid)
-				OR EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = c.oid AND conparentid = 0)
-				OR EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND (attacl IS NOT NULL OR attstattarget >= 0 OR attoptions IS NOT NULL AND attoptions::text NOT LIKE '{pg_attver=%}')))
+					THEN 'column privileges or settings' END) AS what
+				FROM pg_class c WHERE c.oid = ANY($1)) w
+			WHERE w.what <> ''
 		) l ORDER BY r, o, x`, oids, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read what the partitions have of their own: %w", err)
