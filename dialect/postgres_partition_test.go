@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +192,57 @@ func TestPostgresPartitionTruncated(t *testing.T) {
 				t.Errorf("the failed migration changed the table: %d columns (%v)", cols, err)
 			}
 		})
+	}
+}
+
+// TestPostgresPartitionedResumeRefused: a killed run of a partitioned
+// table's migration cannot be resumed (a TRUNCATE of one partition while no
+// osc ran would go unseen): without --resume the refusal names
+// --initially-drop-ghost-table, not --resume; with it, Resume refuses and
+// keeps what the killed run left; --initially-drop-ghost-table drops it all,
+// shadow partitions included.
+func TestPostgresPartitionedResumeRefused(t *testing.T) {
+	const schema, name = "partition_rs", "pr"
+	pool := pgSchemaDB(t, schema, pgPartitionSetup(name)...)
+	cfg := engine.Config{Schema: schema, Table: name, Alter: "ADD COLUMN c int"}
+	rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter, After: []any{"17"}, Copied: 17})
+	before := rspgLeftIn(t, pool, schema, name)
+	slot := pgTestNames(t, schema, name).Slot
+	if fmt.Sprint(before) != "[table _pr_osc table _pr_osk slot "+slot+" publication "+slot+"]" {
+		t.Fatalf("the killed run left %v", before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d := rspgDialect(t, cfg, pgEngineDSN())
+	err := d.Inspect(ctx)
+	d.Close()
+	if err == nil || strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "osc does not resume the migration of a partitioned table") {
+		t.Errorf("Inspect without --resume: %v", err)
+	}
+	cfg.Resume = true
+	d = rspgDialect(t, cfg, pgEngineDSN())
+	if err := d.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = d.Resume(ctx)
+	d.Close()
+	if err == nil || !strings.Contains(err.Error(), "osc does not resume the migration of a partitioned table") {
+		t.Errorf("Resume: %v", err)
+	}
+	if got := rspgLeftIn(t, pool, schema, name); !slices.Equal(got, before) {
+		t.Errorf("the refused resume changed what the killed run left: %v", got)
+	}
+	cfg.Resume, cfg.InitiallyDropShadow, cfg.Execute = false, true, true
+	d = rspgDialect(t, cfg, pgEngineDSN())
+	defer d.Close()
+	if err := d.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rspgLeftIn(t, pool, schema, name); len(got) != 0 {
+		t.Errorf("--initially-drop-ghost-table left %v", got)
+	}
+	var left string
+	if err := pool.QueryRow(ctx, `SELECT coalesce(string_agg(relname, ' '), '') FROM pg_class WHERE relnamespace = $1::regnamespace AND relname LIKE '\_%'`, schema).Scan(&left); err != nil || left != "" {
+		t.Errorf("shadow partitions left: %q (%v)", left, err)
 	}
 }
