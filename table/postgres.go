@@ -514,6 +514,10 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	switch f.Kind {
 	case "r":
 	case "p":
+		if f.Partitioning == nil {
+			add("%s is a partitioned table whose partitions were not read", t)
+			break
+		}
 		for _, problem := range f.Partitioning.Problems {
 			add("%s is a partitioned table and %s", t, problem)
 		}
