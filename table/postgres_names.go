@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -157,8 +156,12 @@ func pgLearnNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clause
 		if len(self) > 0 {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", strings.Join(self, ", "))
 		}
+		all := slices.Clone(named)
+		for _, p := range parts {
+			all = append(all, p...)
+		}
 		var rels, cons []string
-		for _, o := range slices.Concat(append([][]pgNamed{named}, slices.Collect(maps.Values(parts))...)...) {
+		for _, o := range all {
 			switch {
 			case origNames[o.kind+" "+o.name], o.kind == "statistics":
 			case o.kind == "constraint":
