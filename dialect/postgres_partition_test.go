@@ -77,26 +77,7 @@ func TestPostgresPartitionedMigration(t *testing.T) {
 	cfg := engine.Config{Schema: pgEngineSchema, Table: name, Execute: true, ChunkSize: 500, DMLBatchSize: 50,
 		Alter:              "RENAME COLUMN v TO val; ALTER COLUMN val TYPE bigint, DROP COLUMN junk, ADD COLUMN c int NOT NULL DEFAULT 7",
 		CutOverLockTimeout: time.Second, CutOverRetries: 10, StatusInterval: time.Hour, OkToDropTable: true}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := engine.New(cfg, d, log, io.Discard)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	writers := startPGWriters(t, ctx, pool, pgEngineSchema+"."+name, 11)
-	var runErr error
-	select {
-	case runErr = <-done:
-	case <-ctx.Done():
-		runErr = ctx.Err()
-	}
-	time.Sleep(100 * time.Millisecond) // writes to the new table
-	want := writers.wait(t)
-	if runErr != nil {
-		t.Fatalf("migration: %v", runErr)
-	}
+	want := migrateUnderPGWriters(t, ctx, pool, cfg, 11)
 	checkPGRows(t, ctx, pool, "SELECT id, val, s FROM "+pgEngineSchema+"."+name+" WHERE c = 7", want)
 	// Every row is in the partition its key belongs to, under the
 	// partition's name.
@@ -160,15 +141,7 @@ func TestPostgresPartitionTruncated(t *testing.T) {
 			m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
 			done := make(chan error, 1)
 			go func() { done <- m.Run(ctx) }()
-			for m.State() != engine.StatePostponed {
-				select {
-				case err := <-done:
-					t.Fatalf("migration ended before its cut-over: %v", err)
-				case <-ctx.Done():
-					t.Fatal(ctx.Err())
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
+			waitPostponed(t, ctx, m, done)
 			if got := pgRelations(t, pool, "_"); got != "_ptt_hi_osc _ptt_lo_osc _ptt_mid_osc _ptt_osc _ptt_osk _ptt_rest_osc" {
 				t.Errorf("shadow tree: %s", got)
 			}
@@ -244,5 +217,50 @@ func TestPostgresPartitionedResumeRefused(t *testing.T) {
 	var left string
 	if err := pool.QueryRow(ctx, `SELECT coalesce(string_agg(relname, ' '), '') FROM pg_class WHERE relnamespace = $1::regnamespace AND relname LIKE '\_%'`, schema).Scan(&left); err != nil || left != "" {
 		t.Errorf("shadow partitions left: %q (%v)", left, err)
+	}
+}
+
+// migrateUnderPGWriters runs the migration cfg describes while the writers
+// (startPGWriters) write to the table, through the cut-over and a moment
+// after it, and returns what they wrote.
+func migrateUnderPGWriters(t *testing.T, ctx context.Context, pool *pgxpool.Pool, cfg engine.Config, seed uint64) map[int64]pgRow {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := engine.New(cfg, d, log, io.Discard)
+	// Before the cut-over their changes are captured and applied, after
+	// it they land on the new table.
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	writers := startPGWriters(t, ctx, pool, cfg.Schema+"."+cfg.Table, seed)
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-ctx.Done():
+		runErr = ctx.Err()
+	}
+	time.Sleep(100 * time.Millisecond) // writes to the new table
+	want := writers.wait(t)
+	if runErr != nil {
+		t.Fatalf("migration: %v", runErr)
+	}
+	return want
+}
+
+// waitPostponed waits until the migration m, running into done, postpones
+// its cut-over.
+func waitPostponed(t *testing.T, ctx context.Context, m *engine.Migration, done <-chan error) {
+	t.Helper()
+	for m.State() != engine.StatePostponed {
+		select {
+		case err := <-done:
+			t.Fatalf("migration ended before its cut-over: %v", err)
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
