@@ -57,6 +57,9 @@ type PostgresOptions struct {
 	// Triggers are the table's triggers, made on the shadow in the swap's
 	// transaction (postgres_trigger.go).
 	Triggers []table.PostgresTrigger
+	// Partitions are a partitioned table's partitions as inspected, with
+	// their shadow partitions, which take their names (postgres_partition.go).
+	Partitions []table.PostgresPartition
 }
 
 // pgFirstLockTimeout is the first attempt's lock_timeout; each retry doubles
@@ -156,7 +159,8 @@ func CancelPostgresAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *tab
 		SELECT a.pid, a.query FROM pg_stat_activity a
 		WHERE a.backend_type = 'autovacuum worker'
 		  AND a.query NOT LIKE '%to prevent wraparound%'
-		  AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation IN (to_regclass($1), to_regclass($2)))`,
+		  AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND (l.relation IN (to_regclass($1), to_regclass($2))
+			OR l.relation IN (SELECT inhrelid FROM pg_inherits WHERE inhparent IN (to_regclass($1), to_regclass($2)))))`,
 		table.QuotePostgres(plan.Source.Schema, plan.Source.Name), table.QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name))
 	if err != nil {
 		return fmt.Errorf("find autovacuum workers: %w", err)
@@ -323,6 +327,9 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 	if err := s.checkColumns(); err != nil {
 		return nil, err
 	}
+	if err := s.checkPartitions(); err != nil {
+		return nil, err
+	}
 	// The inspection's refusals again, against what was added to the table
 	// during the run (DDL on it waits for this lock now).
 	names := table.NewPostgresNames(plan.Source.Schema, plan.Source.Name)
@@ -487,6 +494,9 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 		return nil, err
 	}
 	newTable := s.orig // the original's name now names the new table
+	if err := s.swapPartitions(); err != nil {
+		return nil, err
+	}
 
 	// Ownership first: it moves the owner's privileges and owned sequences.
 	// An owner the --alter set (OWNER TO) is kept.

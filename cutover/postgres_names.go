@@ -18,17 +18,17 @@ func (s *pgSwap) rename() error {
 		var holderKind string // an original's object of another kind may hold the name
 		if err := s.tx.QueryRow(s.ctx, `
 			WITH holder AS (
-				SELECT c.oid, (EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = c.oid AND i.indrelid = $3)
+				SELECT c.oid, (EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = c.oid AND i.indrelid = ANY($3))
 					OR EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-						AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $3 AND d.deptype IN ('a', 'i'))) AS old,
+						AND d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY($3) AND d.deptype IN ('a', 'i'))) AS old,
 					CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'sequence' END AS kind
 				FROM pg_class c WHERE $4::text <> 'statistics' AND c.relnamespace = $1 AND c.relname = $2
 				UNION ALL
-				SELECT x.oid, x.stxrelid = $3, 'statistics' FROM pg_statistic_ext x WHERE $4::text = 'statistics' AND x.stxnamespace = $1 AND x.stxname = $2)
+				SELECT x.oid, x.stxrelid = ANY($3), 'statistics' FROM pg_statistic_ext x WHERE $4::text = 'statistics' AND x.stxnamespace = $1 AND x.stxname = $2)
 			SELECT EXISTS (SELECT 1 FROM holder WHERE old), coalesce((SELECT kind FROM holder WHERE old LIMIT 1), ''), EXISTS (SELECT 1 FROM holder WHERE NOT old),
 				EXISTS (SELECT 1 FROM pg_class WHERE $4::text <> 'statistics' AND relnamespace = $1 AND relname = $5)
 				OR EXISTS (SELECT 1 FROM pg_statistic_ext WHERE $4::text = 'statistics' AND stxnamespace = $1 AND stxname = $5)`,
-			s.nsp, r.Name, s.oldOID, r.Kind, r.Shadow).Scan(&holderOld, &holderKind, &holderOther, &present); err != nil {
+			s.nsp, r.Name, s.oldTree(), r.Kind, r.Shadow).Scan(&holderOld, &holderKind, &holderOther, &present); err != nil {
 			return fmt.Errorf("find the holder of %s %s: %w", r.Kind, r.Name, err)
 		}
 		switch {

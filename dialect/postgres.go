@@ -185,7 +185,7 @@ func (d *postgresDialect) NewSource() (engine.Source, error) {
 		return nil, err
 	}
 	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: d.names.Slot, Publication: d.names.Publication,
-		Permanent: !d.cfg.NoCheckpoint, ResumeFrom: d.resumeFrom, Log: d.log}, d.pool, plan)
+		Permanent: !d.cfg.NoCheckpoint, ResumeFrom: d.resumeFrom, Log: d.log, PartitionRoot: len(d.shadow.Partitions) > 0}, d.pool, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +247,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 		Attempted:         attempted,
 		Log:               d.log,
 		Triggers:          d.shadow.Triggers,
+		Partitions:        d.shadow.Partitions,
 	}, ready, drain)
 	var nv *cutover.PostgresNotValidError
 	d.swapped = errors.As(err, &nv)

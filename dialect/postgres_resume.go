@@ -168,6 +168,12 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 		// made it since.
 		return nil, nil, refuse("the shadow table %s.%s appeared since osc inspected %s.%s: run again with --resume", n.Schema, n.Shadow, n.Schema, n.Table)
 	}
+	if d.insp.Partitioned() {
+		// A partition truncated, attached or detached while no osc ran
+		// would go unnoticed: the cut-over checks the partitions against
+		// the resumed run's inspection.
+		return nil, nil, refuse("%s.%s is partitioned, and osc does not resume the migration of a partitioned table: a TRUNCATE of one partition while osc was not running is published as the partition's own and would not reach the new table", n.Schema, n.Table)
+	}
 	if ck.Position == "" {
 		return nil, nil, refuse("the checkpoint has no capture position")
 	}

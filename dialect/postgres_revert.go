@@ -37,6 +37,10 @@ func (d *postgresDialect) PlanRevert(ctx context.Context) error {
 		return fmt.Errorf("--revert-window: %s has triggers, which osc carries to the new table but not back to the old one yet: "+
 			"migrate it without --revert-window", table.QuotePostgres(d.shadow.Plan.Source.Schema, d.shadow.Plan.Source.Name))
 	}
+	if len(d.shadow.Partitions) > 0 {
+		return fmt.Errorf("--revert-window: %s is partitioned, and osc does not keep an old partition tree current after the cut-over yet: migrate it without --revert-window",
+			table.QuotePostgres(d.shadow.Plan.Source.Schema, d.shadow.Plan.Source.Name))
+	}
 	r, err := table.PlanPostgresRevert(ctx, d.pool, d.shadow)
 	if err != nil {
 		return err

@@ -234,30 +234,7 @@ func TestPostgresMigration(t *testing.T) {
 	cfg := engine.Config{Schema: pgEngineSchema, Table: name, Execute: true, ChunkSize: 500, DMLBatchSize: 50,
 		Alter:              "RENAME COLUMN v TO val; ALTER COLUMN val TYPE bigint, DROP COLUMN junk, ADD COLUMN c int NOT NULL DEFAULT 7",
 		CutOverLockTimeout: time.Second, CutOverRetries: 10, StatusInterval: time.Hour, OkToDropTable: true}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := engine.New(cfg, d, log, io.Discard)
-
-	// The writers run until the migration is over, through the cut-over:
-	// before it their changes are captured and applied, after it they land on
-	// the new table.
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	writers := startPGWriters(t, ctx, pool, pgEngineSchema+".e2e", 7)
-	var runErr error
-	select {
-	case runErr = <-done:
-	case <-ctx.Done():
-		runErr = ctx.Err()
-	}
-	time.Sleep(100 * time.Millisecond) // writes to the new table
-	want := writers.wait(t)
-	if runErr != nil {
-		t.Fatalf("migration: %v", runErr)
-	}
+	want := migrateUnderPGWriters(t, ctx, pool, cfg, 7)
 	checkPGRows(t, ctx, pool, "SELECT id, val, s FROM "+pgEngineSchema+".e2e WHERE c = 7", want)
 	if got := pgLeftovers(t, pool, name); len(got) != 0 {
 		t.Errorf("left behind: %v", got)

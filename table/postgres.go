@@ -456,6 +456,10 @@ type PostgresInspection struct {
 	EstimatedRows int64
 	SizeBytes     int64
 	Notes         []string // long transactions, views re-created and foreign keys moved at cut-over
+	// PartitionKey is a partitioned table's (pg_get_partkeydef; "" for an
+	// ordinary table), Partitions its partitions (postgres_partition.go).
+	PartitionKey string
+	Partitions   []PostgresPartition
 }
 
 // pgTableFacts is what the refusals are decided on.
@@ -480,8 +484,9 @@ type pgTableFacts struct {
 	RowTypeUsers      []string // objects using the table's row type
 	Functions         []string // functions whose body is bound to the table (BEGIN ATOMIC)
 	SelfForeignKeys   []string
-	PartitionedFKs    []string // foreign keys to the table from partitioned tables
-	ForeignChildren   []string // foreign keys to the table from tables the user does not own
+	PartitionedFKs    []string        // foreign keys to the table from partitioned tables
+	Partitioning      *pgPartitioning // a partitioned table's key and partitions
+	ForeignChildren   []string        // foreign keys to the table from tables the user does not own
 	LeftoverPub       bool
 	LeftoverSlot      bool
 	LeftoverSlotPID   int32
@@ -509,7 +514,13 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	switch f.Kind {
 	case "r":
 	case "p":
-		add("%s is a partitioned table: osc does not migrate partitioned tables yet; alter each partition, or use ALTER TABLE directly", t)
+		if f.Partitioning == nil {
+			add("%s is a partitioned table whose partitions were not read", t)
+			break
+		}
+		for _, problem := range f.Partitioning.Problems {
+			add("%s is a partitioned table and %s", t, problem)
+		}
 	default:
 		add("%s is not an ordinary table (relkind %q)", t, f.Kind)
 	}
@@ -520,7 +531,7 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	if !f.Owns {
 		add("%s is owned by %s: run osc as the owner (or a member of its role), as the swap renames the table", t, f.Owner)
 	}
-	if f.Parents > 0 || f.Children > 0 {
+	if f.Parents > 0 || f.Children > 0 && f.Kind != "p" {
 		add("%s takes part in inheritance (%d parents, %d children): osc does not migrate inherited tables or partitions", t, f.Parents, f.Children)
 	}
 	if !f.HasKey {
@@ -709,6 +720,22 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 		(SELECT count(*) FROM pg_inherits WHERE inhparent = $1)::int`, oid).Scan(&f.Parents, &f.Children); err != nil {
 		return nil, fmt.Errorf("read inheritance: %w", err)
 	}
+	if f.Kind == "p" {
+		var unknown bool
+		if f.Partitioning, err = pgReadPartitioning(ctx, q, oid); err != nil {
+			return nil, err
+		}
+		in.PartitionKey, in.Partitions = f.Partitioning.Key, f.Partitioning.Partitions
+		// The root holds no rows: the partitions' estimates and sizes.
+		if err := q.QueryRow(ctx, `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::int8, coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8,
+			coalesce(bool_or(c.reltuples < 0), false) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1`, oid).Scan(
+			&in.EstimatedRows, &in.SizeBytes, &unknown); err != nil {
+			return nil, fmt.Errorf("read the partitions' sizes: %w", err)
+		}
+		if unknown { // a partition never analyzed: counted
+			in.EstimatedRows = -1
+		}
+	}
 	cols, err := pgReadColumns(ctx, q, oid)
 	if err != nil {
 		return nil, err
@@ -869,6 +896,9 @@ type PostgresShadow struct {
 	// Indexes are the shadow's non-unique indexes, kept off it while rows
 	// are copied and built once the copy is over (postgres_indexes.go).
 	Indexes []PostgresIndex
+	// Partitions are a partitioned table's partitions, each with its shadow
+	// partition, which takes the partition's name at cut-over.
+	Partitions []PostgresPartition
 }
 
 // SplitPostgresAlter splits the --alter at top-level semicolons (outside
@@ -932,6 +962,9 @@ func CreatePostgresShadow(ctx context.Context, pool *pgxpool.Pool, in *PostgresI
 }
 
 func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clauses []string, lockTimeout time.Duration) (*PostgresShadow, error) {
+	if c := pgPartitionClause(clauses); c != "" {
+		return nil, fmt.Errorf("the --alter has %s: osc copies the rows a table holds and cannot follow rows that arrive or leave with a partition; run ALTER TABLE … %s directly (it is a catalog change, with DETACH PARTITION … CONCURRENTLY or an ATTACH over a validated CHECK constraint matching the bound taking no long lock)", c, c)
+	}
 	n := in.Names
 	orig, shadow := QuotePostgres(n.Schema, n.Table), QuotePostgres(n.Schema, n.Shadow)
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
@@ -944,12 +977,15 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		FROM pg_class c WHERE c.oid = $1`, in.OID).Scan(&tablespace, &reloptions); err != nil {
 		return nil, fmt.Errorf("create shadow: read table options: %w", err)
 	}
-	create := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", shadow, orig)
+	create := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)%s", shadow, orig, in.pgPartitionBy())
 	if tablespace != "" {
 		create += " TABLESPACE " + QuotePostgres(tablespace)
 	}
 	if _, err := tx.Exec(ctx, create); err != nil {
 		return nil, fmt.Errorf("create shadow %s: %w", shadow, err)
+	}
+	if err := pgCreateShadowPartitions(ctx, tx, in); err != nil {
+		return nil, err
 	}
 	if len(reloptions) > 0 {
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s SET (%s)", shadow, PostgresRelOptions(reloptions))); err != nil {
@@ -1047,7 +1083,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if relname != n.Shadow || nspname != n.Schema {
 		return nil, errors.New("the --alter renames the table or moves it to another schema; osc changes a table in place: rename it with ALTER TABLE directly")
 	}
-	if relkind != "r" || inherits {
+	if relkind != map[bool]string{false: "r", true: "p"}[in.Partitioned()] || inherits {
 		return nil, errors.New("the --alter makes the table partitioned or inherit from another; osc does not support that")
 	}
 	renames, err := pgApplyNames(ctx, tx, in, shadowOID, naming)
@@ -1095,7 +1131,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	out := &PostgresShadow{Plan: plan, OwnerSet: pgAlterSetsOwner(clauses)}
+	out := &PostgresShadow{Plan: plan, OwnerSet: pgAlterSetsOwner(clauses), Partitions: in.Partitions}
 	for _, fk := range shFKs {
 		if fk.ReferencesOID == shadowOID {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", fk.Name)
@@ -1136,13 +1172,26 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, err
 	}
 	out.Renames = renames
-	if out.Indexes, err = pgSetAsideIndexes(ctx, tx, shadowOID, n.Schema); err != nil {
-		return nil, err
+	// A partitioned shadow keeps its indexes: built again on the root, the
+	// partitions' indexes would take names of the server's choosing, not
+	// those the cut-over gives them (pgLearnNames).
+	if !in.Partitioned() {
+		if out.Indexes, err = pgSetAsideIndexes(ctx, tx, shadowOID, n.Schema); err != nil {
+			return nil, err
+		}
 	}
 	for _, x := range out.Indexes {
 		plan.Notes = append(plan.Notes, fmt.Sprintf("index %s built on the new table once the rows are copied", x.Name))
 	}
 
+	if in.Partitioned() {
+		names := make([]string, len(in.Partitions))
+		for i, p := range in.Partitions {
+			names[i] = p.Name
+		}
+		plan.Notes = append(plan.Notes, fmt.Sprintf("partitioned (%s): the shadow is a partition tree with a shadow partition for each of %s, copied, captured (publish_via_partition_root) and compared through the root; "+
+			"at cut-over each partition becomes _<partition>_old and its shadow partition takes its name", in.PartitionKey, strings.Join(names, ", ")))
+	}
 	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
 	plan.Notes = append(plan.Notes, in.Notes...)
 	plan.Notes = append(plan.Notes, fmt.Sprintf("cut-over: LOCK TABLE %s and then %s IN ACCESS EXCLUSIVE MODE (with the views reading it and, through them, their tables, "+

@@ -111,6 +111,9 @@ func pgMatchNamed(a, b []pgNamed) map[pgNamed]string {
 // copy of the original, named like it, after the --alter.
 type pgNaming struct {
 	named []pgNamed
+	// parts are a partitioned table's partitions' named objects, by the
+	// partition's name.
+	parts map[string][]pgNamed
 }
 
 // pgLearnNames applies the clauses to an empty copy of the original named
@@ -133,21 +136,32 @@ func pgLearnNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clause
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range in.Partitions {
+		named, err := pgReadNamed(ctx, tx, p.OID)
+		if err != nil {
+			return nil, err
+		}
+		orig = append(orig, named...)
+	}
 	origNames := map[string]bool{}
 	for _, o := range orig {
 		origNames[o.kind+" "+o.name] = true
 	}
 	var takenRels, takenCons []string
 	for range 5 {
-		named, self, err := pgScratchNames(ctx, tx, in, clauses, takenRels, takenCons)
+		named, parts, self, err := pgScratchNames(ctx, tx, in, clauses, takenRels, takenCons)
 		if err != nil {
 			return nil, err
 		}
 		if len(self) > 0 {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", strings.Join(self, ", "))
 		}
+		all := slices.Clone(named)
+		for _, p := range parts {
+			all = append(all, p...)
+		}
 		var rels, cons []string
-		for _, o := range named {
+		for _, o := range all {
 			switch {
 			case origNames[o.kind+" "+o.name], o.kind == "statistics":
 			case o.kind == "constraint":
@@ -159,20 +173,22 @@ func pgLearnNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clause
 		// New names held in the real schema by objects other than the
 		// original's (which the copy has too) and the shadow's.
 		moreRels, err := pgStrings(ctx, tx, `SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = $1 AND c.relname = ANY($2)
-			AND c.oid <> $3 AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = c.oid AND i.indrelid = $3)
+			AND c.oid <> ALL($3) AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = c.oid AND i.indrelid = ANY($3))
 			AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-				AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $3 AND d.deptype IN ('a', 'i'))`,
-			nsp, rels, in.OID)
+				AND d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY($3) AND d.deptype IN ('a', 'i'))`,
+			nsp, rels, in.treeOIDs())
 		if err != nil {
 			return nil, fmt.Errorf("learn names: %w", err)
 		}
 		moreCons, err := pgStrings(ctx, tx, `SELECT conname::text FROM pg_constraint WHERE connamespace = $1 AND conname = ANY($2)
-			AND conrelid NOT IN ($3, coalesce(to_regclass($4)::oid, 0))`, nsp, cons, in.OID, QuotePostgres(in.Names.Schema, in.Names.Shadow))
+			AND conrelid <> ALL($3) AND conrelid <> coalesce(to_regclass($4)::oid, 0)
+			AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = conrelid AND inhparent = coalesce(to_regclass($4)::oid, 0))`,
+			nsp, cons, in.treeOIDs(), QuotePostgres(in.Names.Schema, in.Names.Shadow))
 		if err != nil {
 			return nil, fmt.Errorf("learn names: %w", err)
 		}
 		if len(moreRels) == 0 && len(moreCons) == 0 {
-			return &pgNaming{named: named}, nil
+			return &pgNaming{named: named, parts: parts}, nil
 		}
 		takenRels, takenCons = append(takenRels, moreRels...), append(takenCons, moreCons...)
 	}
@@ -184,9 +200,9 @@ func pgLearnNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clause
 // foreign keys, all within a savepoint it rolls back. takenRels and
 // takenCons are relation and constraint names to hold in the scratch schema,
 // as other objects hold them in the real one.
-func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clauses, takenRels, takenCons []string) (named []pgNamed, selfFKs []string, err error) {
+func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clauses, takenRels, takenCons []string) (named []pgNamed, parts map[string][]pgNamed, selfFKs []string, err error) {
 	if _, err := tx.Exec(ctx, "SAVEPOINT osc_names"); err != nil {
-		return nil, nil, fmt.Errorf("learn names: %w", err)
+		return nil, nil, nil, fmt.Errorf("learn names: %w", err)
 	}
 	defer func() {
 		_, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT osc_names; RELEASE SAVEPOINT osc_names")
@@ -197,7 +213,7 @@ func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	var pid int32
 	var path string
 	if err := tx.QueryRow(ctx, "SELECT pg_backend_pid(), current_setting('search_path')").Scan(&pid, &path); err != nil {
-		return nil, nil, fmt.Errorf("learn names: %w", err)
+		return nil, nil, nil, fmt.Errorf("learn names: %w", err)
 	}
 	schema := fmt.Sprintf("_osc_names_%d", pid)
 	scratch := QuotePostgres(schema, in.Names.Table)
@@ -206,7 +222,10 @@ func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		// The --alter's unqualified table names find the scratch table first:
 		// a reference to the table itself is one to the scratch table.
 		"SET LOCAL search_path = " + QuotePostgres(schema) + ", " + path,
-		fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", scratch, QuotePostgres(in.Names.Schema, in.Names.Table)),
+		fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)%s", scratch, QuotePostgres(in.Names.Schema, in.Names.Table), in.pgPartitionBy()),
+	}
+	for _, p := range in.Partitions {
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s PARTITION OF %s %s", QuotePostgres(schema, p.Name), scratch, p.Bound))
 	}
 	for _, name := range takenRels {
 		stmts = append(stmts, "CREATE SEQUENCE "+QuotePostgres(schema, name))
@@ -220,29 +239,46 @@ func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s); err != nil {
-			return nil, nil, fmt.Errorf("learn names: %s: %w", s, err)
+			return nil, nil, nil, fmt.Errorf("learn names: %s: %w", s, err)
 		}
 	}
 	var scratchOID uint32
 	if err := tx.QueryRow(ctx, "SELECT $1::regclass::oid", scratch).Scan(&scratchOID); err != nil {
-		return nil, nil, fmt.Errorf("learn names: %w", err)
+		return nil, nil, nil, fmt.Errorf("learn names: %w", err)
 	}
 	if err := pgGiveOriginalNames(ctx, tx, in.OID, scratchOID, schema, in.Names.Table); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	scratchParts := map[string]uint32{}
+	for _, p := range in.Partitions {
+		var oid uint32
+		if err := tx.QueryRow(ctx, "SELECT $1::regclass::oid", QuotePostgres(schema, p.Name)).Scan(&oid); err != nil {
+			return nil, nil, nil, fmt.Errorf("learn names: %w", err)
+		}
+		if err := pgGivePartitionNames(ctx, tx, p.OID, oid, schema, p.Name); err != nil {
+			return nil, nil, nil, err
+		}
+		scratchParts[p.Name] = oid
 	}
 	for _, c := range clauses {
 		// The copy is named like the original but lives in another schema.
 		if _, err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE "+scratch+" "+pgUsingUnqualified(c, in.Names), nil, nil, nil, nil).Close(); err != nil {
-			return nil, nil, fmt.Errorf("the --alter fails on an empty copy of the table (ALTER TABLE %s %s): %w", QuotePostgres(in.Names.Table), c, err)
+			return nil, nil, nil, fmt.Errorf("the --alter fails on an empty copy of the table (ALTER TABLE %s %s): %w", QuotePostgres(in.Names.Table), c, err)
 		}
 	}
 	if named, err = pgReadNamed(ctx, tx, scratchOID); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	parts = map[string][]pgNamed{}
+	for name, oid := range scratchParts {
+		if parts[name], err = pgReadNamed(ctx, tx, oid); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	if selfFKs, err = pgStrings(ctx, tx, `SELECT conname::text FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid = $1 ORDER BY 1`, scratchOID); err != nil {
-		return nil, nil, fmt.Errorf("learn names: read foreign keys: %w", err)
+		return nil, nil, nil, fmt.Errorf("learn names: read foreign keys: %w", err)
 	}
-	return named, selfFKs, nil
+	return named, parts, selfFKs, nil
 }
 
 // pgGiveOriginalNames gives the scratch table's copies of the original's
@@ -250,6 +286,29 @@ func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 // adds the original's foreign keys and triggers, so that the scratch table is named like
 // the original throughout before the --alter runs on it.
 func pgGiveOriginalNames(ctx context.Context, tx pgx.Tx, origOID, scratchOID uint32, schema, name string) error {
+	if err := pgGivePartitionNames(ctx, tx, origOID, scratchOID, schema, name); err != nil {
+		return err
+	}
+	fks, err := pgReadForeignKeys(ctx, tx, origOID)
+	if err != nil {
+		return err
+	}
+	for _, fk := range fks {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", QuotePostgres(schema, name), QuotePostgres(fk.Name), fk.Definition)); err != nil {
+			return fmt.Errorf("learn names: copy foreign key %s: %w", fk.Name, err)
+		}
+	}
+	// An --alter may name a trigger (ENABLE/DISABLE TRIGGER).
+	if _, err := pgCopyTriggersTo(ctx, tx, origOID, schema, name); err != nil {
+		return fmt.Errorf("learn names: %w", err)
+	}
+	return nil
+}
+
+// pgGivePartitionNames gives the scratch relation's copies of the original
+// relation's indexes, identity sequences and statistics the original's names
+// (a partition's, or the table's as the first step of pgGiveOriginalNames).
+func pgGivePartitionNames(ctx context.Context, tx pgx.Tx, origOID, scratchOID uint32, schema, name string) error {
 	orig, err := pgReadNamed(ctx, tx, origOID)
 	if err != nil {
 		return err
@@ -264,20 +323,7 @@ func pgGiveOriginalNames(ctx context.Context, tx pgx.Tx, origOID, scratchOID uin
 			renames = append(renames, PostgresRename{Kind: c.kind, Shadow: c.name, Name: to})
 		}
 	}
-	if err := pgRenameInPlace(ctx, tx, schema, "", renames); err != nil {
-		return fmt.Errorf("learn names: %w", err)
-	}
-	fks, err := pgReadForeignKeys(ctx, tx, origOID)
-	if err != nil {
-		return err
-	}
-	for _, fk := range fks {
-		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", QuotePostgres(schema, name), QuotePostgres(fk.Name), fk.Definition)); err != nil {
-			return fmt.Errorf("learn names: copy foreign key %s: %w", fk.Name, err)
-		}
-	}
-	// An --alter may name a trigger (ENABLE/DISABLE TRIGGER).
-	if _, err := pgCopyTriggersTo(ctx, tx, origOID, schema, name); err != nil {
+	if err := pgRenameInPlace(ctx, tx, schema, name, renames); err != nil {
 		return fmt.Errorf("learn names: %w", err)
 	}
 	return nil
@@ -327,12 +373,38 @@ func pgRenameInPlace(ctx context.Context, tx pgx.Tx, schema, table string, renam
 // sequence names free in the schema, at once; it returns the renames left to
 // the cut-over, of names the original holds.
 func pgApplyNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, shadowOID uint32, naming *pgNaming) ([]PostgresRename, error) {
-	shadowNamed, err := pgReadNamed(ctx, tx, shadowOID)
+	deferred, err := pgApplyNamesTo(ctx, tx, in.Names.Schema, in.Names.Shadow, shadowOID, naming.named)
+	if err != nil {
+		return nil, err
+	}
+	// A shadow partition's objects get the names the partition's
+	// counterpart got (the shadow partition takes the partition's name at
+	// cut-over).
+	for _, p := range in.Partitions {
+		var oid uint32
+		if err := tx.QueryRow(ctx, "SELECT $1::regclass::oid", QuotePostgres(in.Names.Schema, p.Shadow)).Scan(&oid); err != nil {
+			return nil, fmt.Errorf("create shadow: %w", err)
+		}
+		more, err := pgApplyNamesTo(ctx, tx, in.Names.Schema, p.Shadow, oid, naming.parts[p.Name])
+		if err != nil {
+			return nil, err
+		}
+		deferred = append(deferred, more...)
+	}
+	sort.Slice(deferred, func(i, j int) bool { return deferred[i].Shadow < deferred[j].Shadow })
+	return deferred, nil
+}
+
+// pgApplyNamesTo gives the named objects of one relation of the shadow (its
+// root or a partition, named rel) the names of their counterparts in want,
+// and returns the renames left to the cut-over.
+func pgApplyNamesTo(ctx context.Context, tx pgx.Tx, schema, rel string, oid uint32, want []pgNamed) ([]PostgresRename, error) {
+	shadowNamed, err := pgReadNamed(ctx, tx, oid)
 	if err != nil {
 		return nil, err
 	}
 	var now, cons, deferred []PostgresRename
-	for sh, name := range pgMatchNamed(shadowNamed, naming.named) {
+	for sh, name := range pgMatchNamed(shadowNamed, want) {
 		if name == sh.name {
 			continue
 		}
@@ -346,7 +418,7 @@ func pgApplyNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, shadow
 			continue
 		}
 		var free bool
-		if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NULL", QuotePostgres(in.Names.Schema, name)).Scan(&free); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NULL", QuotePostgres(schema, name)).Scan(&free); err != nil {
 			return nil, fmt.Errorf("create shadow: %w", err)
 		}
 		if free {
@@ -355,13 +427,12 @@ func pgApplyNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, shadow
 			deferred = append(deferred, r)
 		}
 	}
-	if err := pgRenameInPlace(ctx, tx, in.Names.Schema, in.Names.Shadow, cons); err != nil {
+	if err := pgRenameInPlace(ctx, tx, schema, rel, cons); err != nil {
 		return nil, fmt.Errorf("create shadow: name constraints: %w", err)
 	}
-	if err := pgRenameInPlace(ctx, tx, in.Names.Schema, "", now); err != nil {
+	if err := pgRenameInPlace(ctx, tx, schema, "", now); err != nil {
 		return nil, fmt.Errorf("create shadow: name indexes and sequences: %w", err)
 	}
-	sort.Slice(deferred, func(i, j int) bool { return deferred[i].Shadow < deferred[j].Shadow })
 	return deferred, nil
 }
 

@@ -469,6 +469,18 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 		}
 		return &PostgresNative{Steps: []PostgresNativeStep{{SQL: stmts, Blocking: true, Lock: "ACCESS EXCLUSIVE"}}, Clauses: infos}, "", nil
 	}
+	if in.Partitioned() {
+		// CREATE INDEX CONCURRENTLY cannot build an index on a partitioned
+		// table, nor does the scratch table (an ordinary one) show what
+		// validating a constraint does to each partition.
+		why := "the table is partitioned: osc runs natively on a partitioned table only what changes the catalog alone, not index builds or validations in steps"
+		for i, c := range clauses {
+			if c.kind != pgNativeCatalog {
+				infos[i] = pgClauseInfo(c, why)
+			}
+		}
+		return &PostgresNative{Clauses: infos}, why, nil
+	}
 	if why, err := pgNativeNames(ctx, tx, in, scratch, parts, clauses); err != nil || why != "" {
 		return &PostgresNative{Clauses: infos}, why, err
 	}

@@ -186,7 +186,9 @@ func TestPgFactsProblems(t *testing.T) {
 		want string
 	}{
 		{func(f *pgTableFacts) { f.Exists = false }, "does not exist"},
-		{func(f *pgTableFacts) { f.Kind = "p" }, "partitioned"},
+		{func(f *pgTableFacts) {
+			f.Kind, f.Children, f.Partitioning = "p", 2, &pgPartitioning{Problems: []string{"partition p1 is itself partitioned"}}
+		}, "s.t is a partitioned table and partition p1 is itself partitioned"},
 		{func(f *pgTableFacts) { f.Kind = "v" }, "not an ordinary table"},
 		{func(f *pgTableFacts) { f.Persistence = "u" }, "SET LOGGED"},
 		{func(f *pgTableFacts) { f.Owns, f.Owner = false, "bob" }, "owned by bob"},
@@ -227,8 +229,19 @@ func TestPgFactsProblems(t *testing.T) {
 			t.Errorf("problems %q, want one containing %q", p, c.want)
 		}
 	}
-	// Resuming, what the killed run left is no refusal.
+	// A partitioned table's partitions are no inheritance; a killed run
+	// of its migration is not resumed.
 	f := ok
+	f.Kind, f.Children, f.Partitioning = "p", 3, &pgPartitioning{}
+	if p := f.problems(n); len(p) != 0 {
+		t.Errorf("problems of a good partitioned table: %q", p)
+	}
+	f.LeftoverShadow, f.LeftoverCheckpoint, f.CheckpointSaved = true, true, "T0"
+	if p := f.problems(n); len(p) != 1 || strings.Contains(p[0], "--resume") || !strings.Contains(p[0], "osc does not resume the migration of a partitioned table") {
+		t.Errorf("problems of a partitioned table's killed run: %q", p)
+	}
+	// Resuming, what the killed run left is no refusal.
+	f = ok
 	f.LeftoverPub, f.LeftoverSlot, f.LeftoverShadow, f.LeftoverOld, f.LeftoverCheckpoint, f.Resume = true, true, true, true, true, true
 	if p := f.problems(n); len(p) != 0 {
 		t.Errorf("problems when resuming: %q", p)

@@ -149,13 +149,20 @@ func ReadMySQLBinlogRetention(ctx context.Context, db *sql.DB) (string, error) {
 	return keep, nil
 }
 
+// pgTree is the relation $1 names with its partitions (a partitioned
+// table's rows, sizes and writes are its partitions'), as a FROM item named
+// tree with one column, oid.
+const pgTree = `(SELECT $1::regclass::oid AS oid UNION ALL
+	SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = $1::regclass) tree`
+
 // ReadPostgresTableSize reads the table's estimated rows (reltuples: -1, no
 // estimate, for a table never vacuumed or analyzed, which is not an empty
 // one) and its sizes: the heap with its TOAST table, and its indexes.
 func ReadPostgresTableSize(ctx context.Context, pool *pgxpool.Pool, schema, name string) (TableSize, error) {
 	var s TableSize
-	err := pool.QueryRow(ctx, `SELECT CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples::int8 END, pg_table_size(c.oid), pg_indexes_size(c.oid)
-		FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass`, QuotePostgres(schema, name)).Scan(&s.Rows, &s.Data, &s.Indexes)
+	err := pool.QueryRow(ctx, `SELECT CASE WHEN bool_or(c.reltuples < 0 AND c.relkind <> 'p') THEN -1 ELSE coalesce(sum(greatest(c.reltuples, 0)), 0)::int8 END,
+			coalesce(sum(pg_table_size(c.oid)), 0)::int8, coalesce(sum(pg_indexes_size(c.oid)), 0)::int8
+		FROM `+pgTree+` JOIN pg_catalog.pg_class c ON c.oid = tree.oid`, QuotePostgres(schema, name)).Scan(&s.Rows, &s.Data, &s.Indexes)
 	if err != nil {
 		return s, fmt.Errorf("read the size of %s: %w", QuotePostgres(schema, name), err)
 	}
@@ -167,8 +174,8 @@ func ReadPostgresTableSize(ctx context.Context, pool *pgxpool.Pool, schema, name
 // report their counts when a transaction ends, at most once a second.
 func ReadPostgresRowsWritten(ctx context.Context, pool *pgxpool.Pool, schema, name string) (int64, error) {
 	var n int64
-	err := pool.QueryRow(ctx, `SELECT coalesce(pg_stat_get_tuples_inserted(c.oid) + pg_stat_get_tuples_updated(c.oid) + pg_stat_get_tuples_deleted(c.oid), 0)
-		FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass`, QuotePostgres(schema, name)).Scan(&n)
+	err := pool.QueryRow(ctx, `SELECT coalesce(sum(pg_stat_get_tuples_inserted(tree.oid) + pg_stat_get_tuples_updated(tree.oid) + pg_stat_get_tuples_deleted(tree.oid)), 0)::int8
+		FROM `+pgTree, QuotePostgres(schema, name)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("read the rows written to %s: %w", QuotePostgres(schema, name), err)
 	}
@@ -192,7 +199,7 @@ func ReadPostgresTransactions(ctx context.Context, pool *pgxpool.Pool, schema, n
 	}
 	rows, err := pool.Query(ctx, `SELECT a.pid, coalesce(a.usename, a.backend_type), coalesce(a.application_name, ''),
 			greatest(extract(epoch FROM now() - a.xact_start), 0)::float8,
-			EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND l.relation = $1::regclass AND l.granted)
+			EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND l.relation IN (SELECT oid FROM `+pgTree+`) AND l.granted)
 		FROM pg_catalog.pg_stat_activity a
 		WHERE a.xact_start < now() - interval '1 second' AND a.pid <> pg_backend_pid() AND a.datname = current_database()
 		ORDER BY a.xact_start LIMIT $2`, QuotePostgres(schema, name), n)

@@ -1,0 +1,79 @@
+package cutover
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"osc/table"
+)
+
+// oldTree is the original's oid and its partitions' (the objects that give
+// up their names at the swap belong to one of them).
+func (s *pgSwap) oldTree() []uint32 {
+	oids := []uint32{s.oldOID}
+	for _, p := range s.opts.Partitions {
+		oids = append(oids, p.OID)
+	}
+	return oids
+}
+
+// checkPartitions fails the cut-over when the original's partitions are no
+// longer those the shadow tree was made from, or one of them got new storage
+// since the inspection: rows that arrive with an ATTACH PARTITION or leave
+// with a DETACH, and those a TRUNCATE of one partition removes, are not
+// published through the root (pgoutput publishes a partition's TRUNCATE only
+// as the partition's own), so the shadow would miss the change. A VACUUM FULL
+// or CLUSTER of a partition gives it new storage too, and fails the cut-over
+// as well: osc cannot tell it from a TRUNCATE.
+func (s *pgSwap) checkPartitions() error {
+	if len(s.opts.Partitions) == 0 {
+		return nil
+	}
+	now, err := s.strings(`SELECT c.oid::text || ' ' || c.relname || ' ' || c.relfilenode::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = $1 ORDER BY c.relname`, s.oldOID)
+	if err != nil {
+		return fmt.Errorf("read the partitions of %s: %w", s.orig, err)
+	}
+	var planned []string
+	for _, p := range s.opts.Partitions {
+		planned = append(planned, fmt.Sprintf("%d %s %d", p.OID, p.Name, p.File))
+	}
+	slices.Sort(now)
+	slices.Sort(planned)
+	if !slices.Equal(now, planned) {
+		return fmt.Errorf("the partitions of %s changed during the migration (a partition attached, detached, renamed, truncated, or rewritten by VACUUM FULL or CLUSTER: "+
+			"now %s; planned %s): rows that arrive or leave so are not published through the table, and the new table would miss them; run osc again",
+			s.orig, strings.Join(now, ", "), strings.Join(planned, ", "))
+	}
+	return nil
+}
+
+// swapPartitions gives each shadow partition its partition's name (and
+// comment), the partition taking a free name with an _old suffix: a plain
+// ALTER TABLE leaves the partitions' names as they were. Their indexes'
+// names follow with the table's (rename).
+func (s *pgSwap) swapPartitions() error {
+	for _, p := range s.opts.Partitions {
+		var comment string
+		if err := s.tx.QueryRow(s.ctx, "SELECT coalesce(quote_literal(obj_description($1, 'pg_class')), '')", p.OID).Scan(&comment); err != nil {
+			return fmt.Errorf("read the comment of partition %s: %w", p.Name, err)
+		}
+		free, err := s.freeName("_" + p.Name)
+		if err != nil {
+			return err
+		}
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s RENAME TO %s", table.QuotePostgres(s.schema, p.Name), table.QuotePostgres(free))); err != nil {
+			return err
+		}
+		if err := s.exec(fmt.Sprintf("ALTER TABLE %s RENAME TO %s", table.QuotePostgres(s.schema, p.Shadow), table.QuotePostgres(p.Name))); err != nil {
+			return err
+		}
+		if comment != "" {
+			if err := s.exec(fmt.Sprintf("COMMENT ON TABLE %s IS %s", table.QuotePostgres(s.schema, p.Name), comment)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package table
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A declaratively partitioned table (one level: RANGE, LIST or HASH, with or
+// without a DEFAULT partition) is migrated as a shadow partition tree: the
+// shadow is made LIKE the original's root and PARTITION BY its partition
+// key, with one shadow partition per partition of the original, bounded as
+// it is and named _<partition>_osc, before the --alter runs on the shadow's
+// root (which recurses to the partitions, as the plain ALTER does). Rows are
+// copied, changes applied and the two trees compared through their roots:
+// the capture's publication publishes the changes of every partition as the
+// root's (publish_via_partition_root), the root routes what osc writes to the
+// partition its bound chooses. At cut-over each original partition gives up
+// its name (to _<partition>_old) and its indexes' names to its shadow
+// partition, in the transaction that swaps the roots.
+
+// PostgresPartition is one partition of the original and its shadow
+// partition.
+type PostgresPartition struct {
+	OID    uint32
+	Name   string // in the table's schema
+	Bound  string // pg_get_expr(relpartbound): FOR VALUES … or DEFAULT
+	Shadow string // the shadow partition's name, in the table's schema
+	// File is the partition's relfilenode at the inspection. A TRUNCATE of
+	// a partition alone is not published through the root, and it gives
+	// the partition a new relfilenode: the cut-over refuses one that
+	// changed.
+	File int64
+	// Tablespace is the partition's, when not the database's default.
+	Tablespace string
+}
+
+// pgPartitioning is what the inspection reads of a partitioned table.
+type pgPartitioning struct {
+	Key        string // pg_get_partkeydef
+	Partitions []PostgresPartition
+	Problems   []string // what osc does not migrate in the tree, each naming why and the way out
+}
+
+// pgReadPartitioning reads a partitioned table's key, its partitions and
+// what in them osc does not carry to the shadow tree.
+func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pgPartitioning, error) {
+	p := &pgPartitioning{}
+	if err := q.QueryRow(ctx, "SELECT pg_get_partkeydef($1)", oid).Scan(&p.Key); err != nil {
+		return nil, fmt.Errorf("read the partition key: %w", err)
+	}
+	rows, err := q.Query(ctx, `SELECT c.oid, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relfilenode::int8,
+			coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = c.reltablespace), ''),
+			c.relkind::text, c.relpersistence::text, c.relnamespace = p.relnamespace
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+		WHERE i.inhparent = $1 ORDER BY c.relname`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read the partitions: %w", err)
+	}
+	for rows.Next() {
+		var part PostgresPartition
+		var kind, persistence string
+		var sameSchema bool
+		if err := rows.Scan(&part.OID, &part.Name, &part.Bound, &part.File, &part.Tablespace, &kind, &persistence, &sameSchema); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read the partitions: %w", err)
+		}
+		switch {
+		case kind == "p":
+			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is itself partitioned: osc migrates one level of partitions only; alter the tree with ALTER TABLE directly", part.Name))
+		case kind == "f":
+			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is a foreign table, whose rows live on another server: osc cannot copy it; alter the tree with ALTER TABLE directly", part.Name))
+		case kind != "r":
+			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is not an ordinary table (relkind %q)", part.Name, kind))
+		}
+		if persistence != "p" {
+			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is unlogged: its changes are not written to the WAL, so logical decoding cannot capture them; ALTER TABLE %s SET LOGGED first", part.Name, QuotePostgres(part.Name)))
+		}
+		if !sameSchema {
+			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is in another schema than the table: osc does not migrate such a tree yet; alter it with ALTER TABLE directly", part.Name))
+		}
+		part.Shadow = FitPostgresName("_"+part.Name, "_osc")
+		p.Partitions = append(p.Partitions, part)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the partitions: %w", err)
+	}
+	if len(p.Partitions) == 0 {
+		p.Problems = append(p.Problems, "it has no partitions, so it holds no rows: run the ALTER TABLE directly")
+	}
+	oids := make([]uint32, len(p.Partitions))
+	for i, part := range p.Partitions {
+		oids[i] = part.OID
+	}
+	// What a partition has of its own, beyond what it inherits from the
+	// root: the shadow partitions get only what the root gives them.
+	local, err := pgStrings(ctx, q, `SELECT x FROM (
+		SELECT c.relname || ': its columns are not the table''s, in its order (' ||
+				(SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped) ||
+				'): the shadow partition would be laid out as the table; a plain ALTER TABLE keeps the partition''s layout' AS x, c.relname AS r, 1 AS o
+			FROM pg_class c WHERE c.oid = ANY($1)
+			AND (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped)
+				IS DISTINCT FROM (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute WHERE attrelid = $2 AND attnum > 0 AND NOT attisdropped)
+		UNION ALL
+		SELECT c.relname || ': index ' || x.relname || ' is its own, not the table''s (CREATE INDEX it on the table, or drop it)', c.relname, 2
+			FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class x ON x.oid = i.indexrelid
+			WHERE i.indrelid = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+		UNION ALL
+		SELECT c.relname || ': constraint ' || k.conname || ' is its own, not the table''s (add it to the table, or drop it)', c.relname, 3
+			FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+			WHERE k.conrelid = ANY($1) AND k.conislocal AND k.contype IN ('c', 'f', 'x', 't')
+		UNION ALL
+		SELECT c.relname || ': trigger ' || t.tgname || ' is its own, not the table''s (create it on the table, or drop it)', c.relname, 4
+			FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+			WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal AND t.tgparentid = 0
+		UNION ALL
+		SELECT w.relname || ': ' || w.what || ' of its own, which osc does not carry to the shadow partition yet (remove them, or alter the tree with ALTER TABLE directly)', w.relname, 5
+			FROM (SELECT c.relname, concat_ws(', ',
+				CASE WHEN c.relacl IS NOT NULL THEN 'privileges granted on it' END,
+				CASE WHEN c.reloptions IS NOT NULL THEN 'storage parameters' END,
+				CASE WHEN c.relrowsecurity OR c.relforcerowsecurity THEN 'row level security' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = c.oid) THEN 'policies' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = c.oid) THEN 'rules' END,
+				CASE WHEN c.relreplident NOT IN ('d', 'f') OR c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = c.oid AND indisprimary)
+					THEN 'a replica identity that is not its primary key' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_statistic_ext WHERE stxrelid = c.oid) THEN 'extended statistics' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite w ON d.classid = 'pg_rewrite'::regclass AND w.oid = d.objid
+					WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND w.ev_class <> c.oid) THEN 'views reading it' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = c.oid AND conparentid = 0) THEN 'foreign keys referencing it' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) THEN 'publications listing it' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND (attacl IS NOT NULL OR attstattarget >= 0 OR attoptions IS NOT NULL AND attoptions::text NOT LIKE '{pg_attver=%}'))
+					THEN 'column privileges or settings' END) AS what
+				FROM pg_class c WHERE c.oid = ANY($1)) w
+			WHERE w.what <> ''
+		) l ORDER BY r, o, x`, oids, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read what the partitions have of their own: %w", err)
+	}
+	for _, l := range local {
+		p.Problems = append(p.Problems, "partition "+l)
+	}
+	fks, err := pgStrings(ctx, q, `SELECT conname::text FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 ORDER BY 1`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	if len(fks) > 0 {
+		p.Problems = append(p.Problems, fmt.Sprintf("it has foreign keys (%s), which PostgreSQL cannot add NOT VALID to a partitioned table, as the cut-over adds them: drop them first and add them back after the migration",
+			strings.Join(fks, ", ")))
+	}
+	in, err := pgStrings(ctx, q, `SELECT conname || ' on ' || conrelid::regclass::text FROM pg_constraint
+		WHERE contype = 'f' AND confrelid = $1 AND conparentid = 0 ORDER BY 1`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	if len(in) > 0 {
+		p.Problems = append(p.Problems, fmt.Sprintf("foreign keys reference it (%s), which osc does not move to a new partition tree yet: drop them first and add them back after the migration",
+			strings.Join(in, ", ")))
+	}
+	return p, nil
+}
+
+// Partitioned reports whether the original is a partitioned table.
+func (in *PostgresInspection) Partitioned() bool { return in.PartitionKey != "" }
+
+// pgCreateShadowPartitions makes the shadow partitioned by the original's
+// key, with a shadow partition per partition of the original, bounded as it
+// is (DEFAULT included), in its tablespace.
+func pgCreateShadowPartitions(ctx context.Context, tx pgx.Tx, in *PostgresInspection) error {
+	shadow := QuotePostgres(in.Names.Schema, in.Names.Shadow)
+	for _, p := range in.Partitions {
+		stmt := fmt.Sprintf("CREATE TABLE %s PARTITION OF %s %s", QuotePostgres(in.Names.Schema, p.Shadow), shadow, p.Bound)
+		if p.Tablespace != "" {
+			stmt += " TABLESPACE " + QuotePostgres(p.Tablespace)
+		}
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("create shadow partition %s for %s: %w", p.Shadow, p.Name, err)
+		}
+	}
+	return nil
+}
+
+// pgPartitionBy is the clause that makes a table made LIKE the original
+// partitioned as it is ("" for an ordinary table).
+func (in *PostgresInspection) pgPartitionBy() string {
+	if in.PartitionKey == "" {
+		return ""
+	}
+	return " PARTITION BY " + in.PartitionKey
+}
+
+// pgPartitionClause returns the first --alter subcommand that attaches or
+// detaches a partition ("" if none): on the shadow it would move a table of
+// the user's into the shadow tree, or find no such partition; and the copy
+// cannot follow rows that arrive or leave with a partition.
+func pgPartitionClause(clauses []string) string {
+	for _, c := range clauses {
+		for _, sub := range pgSubcommands(pgLex(c)) {
+			if len(sub) >= 2 && (sub[0].is("attach") || sub[0].is("detach")) && sub[1].is("partition") {
+				return sub[0].Text + " " + sub[1].Text
+			}
+		}
+	}
+	return ""
+}
+
+// treeOIDs are the original's oid and its partitions'.
+func (in *PostgresInspection) treeOIDs() []uint32 {
+	oids := []uint32{in.OID}
+	for _, p := range in.Partitions {
+		oids = append(oids, p.OID)
+	}
+	return oids
+}
