@@ -1172,13 +1172,10 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, err
 	}
 	out.Renames = renames
-	// A partitioned shadow keeps its indexes: built again on the root, the
-	// partitions' indexes would take names of the server's choosing, not
-	// those the cut-over gives them (pgLearnNames).
-	if !in.Partitioned() {
-		if out.Indexes, err = pgSetAsideIndexes(ctx, tx, shadowOID, n.Schema); err != nil {
-			return nil, err
-		}
+	// A partitioned shadow keeps its indexes: its partitions' indexes depend
+	// on them (pg_depend), which pgSetAsideIndexes leaves alone.
+	if out.Indexes, err = pgSetAsideIndexes(ctx, tx, shadowOID, n.Schema); err != nil {
+		return nil, err
 	}
 	for _, x := range out.Indexes {
 		plan.Notes = append(plan.Notes, fmt.Sprintf("index %s built on the new table once the rows are copied", x.Name))
