@@ -52,6 +52,8 @@ type MySQL struct {
 
 	// moves: a key-changing update also moves the row (NewMySQLRevert).
 	moves bool
+	// intKey: every key column is an integer (see deletesFirst).
+	intKey bool
 	// guard is the column the upsert sets to NULL when it meets another
 	// key's row (NewMySQLRevert; "": none).
 	guard string
@@ -143,6 +145,7 @@ func (a *MySQL) init(plan *table.Plan) error {
 				}
 				c.exact = exact
 				a.keys = append(a.keys, c)
+				a.intKey = (i == 0 || a.intKey) && myIntegerTypes[plan.Source.Columns[c.index].DataType]
 				found = true
 				break
 			}
@@ -578,6 +581,7 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 			return fmt.Errorf("apply: unexpected change %s", c.Op)
 		}
 	}
+	ops = a.deletesFirst(ops)
 	var batches []myBatch
 	for i := 0; i < len(ops); {
 		j := i + 1

@@ -122,6 +122,18 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 					alter: "MODIFY n BIGINT NOT NULL, MODIFY s VARCHAR(200) NOT NULL",
 					key:   "uk", cols: []string{"n", "s", "d"},
 				},
+				{
+					// The key widened: osc copies by id and tells the new
+					// table's rows apart by (id, n), whose n the writers
+					// change all the time.
+					name: "widen_pk",
+					create: `CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT NOT NULL, s VARCHAR(100) NOT NULL, d DATETIME(6) NULL, KEY idx_n (n)) ENGINE=InnoDB;
+INSERT INTO t SELECT seq, seq % 1000, MD5(seq), IF(seq % 7 = 0, NULL, '2026-01-01' + INTERVAL seq SECOND) FROM seq_1_to_25000 WHERE seq % 5 <> 0;
+CREATE TABLE t_ctl LIKE t;
+INSERT INTO t_ctl SELECT * FROM t;`,
+					alter: "DROP PRIMARY KEY, ADD PRIMARY KEY (id, n)",
+					key:   "id", cols: []string{"n", "s", "d"},
+				},
 			}, mysqlUniqueVariants()...),
 		},
 		{
@@ -159,6 +171,20 @@ CREATE TABLE t_ctl (LIKE t INCLUDING ALL);
 INSERT INTO t_ctl SELECT * FROM t;`,
 					alter: "ALTER COLUMN n TYPE bigint, ALTER COLUMN s TYPE text",
 					key:   "uk", cols: []string{"n", "s", "d"},
+				},
+				{
+					// The key widened: osc copies by id and tells the new
+					// table's rows apart by (id, n), whose n the writers
+					// change all the time; the replica identity (FULL)
+					// carries n in every old row.
+					name: "widen_pk",
+					create: `CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL, s text NOT NULL, d timestamptz);
+ALTER TABLE t REPLICA IDENTITY FULL;
+INSERT INTO t SELECT g, g % 1000, md5(g::text), CASE WHEN g % 7 <> 0 THEN '2026-01-01'::timestamptz + g * interval '1 second' END FROM generate_series(1, 25000) g WHERE g % 5 <> 0;
+CREATE TABLE t_ctl (LIKE t INCLUDING ALL);
+INSERT INTO t_ctl SELECT * FROM t;`,
+					alter: "DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (id, n)",
+					key:   "id", cols: []string{"n", "s", "d"},
 				},
 				{
 					// Every 20th row holds 12,800 bytes of hex digits (md5
