@@ -130,10 +130,13 @@ func (a *MySQL) init(plan *table.Plan) error {
 		names = append(names, table.QuoteMySQL(f.Shadow))
 		a.fills = append(a.fills, f.Expr)
 	}
-	for i, k := range plan.Key {
+	// Rows of the shadow are told apart by its key (Plan.Identity): a
+	// change of its values is a key-changing update.
+	keyNames, keyIndex := plan.Identity()
+	for i, k := range keyNames {
 		found := false
 		for j, c := range a.cols {
-			if c.index == plan.KeyIndex[i] {
+			if c.index == keyIndex[i] {
 				exact, err := myExactCondition(c, plan.Source.Columns[c.index], plan.Shadow, plan.Mapping[j].Shadow)
 				if err != nil {
 					return err

@@ -192,8 +192,11 @@ func (a *Postgres) init(ctx context.Context) error {
 		return err
 	}
 
+	// Rows of the shadow are told apart by its key (Plan.Identity): a
+	// change of its values is a key-changing update.
+	keyNames, keyIndex := p.Identity()
 	isKey := map[int]bool{}
-	for _, k := range p.KeyIndex {
+	for _, k := range keyIndex {
 		isKey[k] = true
 	}
 	shadowOf := map[int]string{}
@@ -248,10 +251,10 @@ func (a *Postgres) init(ctx context.Context) error {
 		a.fills = append(a.fills, f.Expr)
 	}
 	a.keys = a.keys[:0]
-	for n, k := range p.KeyIndex {
+	for n, k := range keyIndex {
 		name, ok := shadowOf[k]
 		if !ok {
-			return fmt.Errorf("key column %q is not copied to the shadow", p.Key[n])
+			return fmt.Errorf("key column %q is not copied to the shadow", keyNames[n])
 		}
 		a.keys = append(a.keys, pgKeyColumn{
 			name:    pgx.Identifier{name}.Sanitize(),

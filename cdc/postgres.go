@@ -483,11 +483,14 @@ func (s *PostgresSource) inspect(ctx context.Context) error {
 		for _, c := range identCol {
 			have[c] = true
 		}
-		for _, k := range s.plan.Key {
+		// The key the shadow's rows are told apart by (Plan.Identity),
+		// which holds the original's.
+		key, _ := s.plan.Identity()
+		for _, k := range key {
 			if !have[k] {
 				return fmt.Errorf("the replica identity of %s (%s) does not include key column %q: updates and deletes could not be captured; "+
 					"give the table a primary key or run ALTER TABLE %s REPLICA IDENTITY USING INDEX <unique index on (%s)>",
-					s.displayName(), identityDesc(ident, identCol), k, s.tableName(), strings.Join(s.plan.Key, ", "))
+					s.displayName(), identityDesc(ident, identCol), k, s.tableName(), strings.Join(key, ", "))
 			}
 		}
 	}
@@ -1061,7 +1064,8 @@ func (s *PostgresSource) checkRelation(m *pglogrepl.RelationMessage) error {
 		keyFlag[c.Name] = c.Flags&1 != 0
 	}
 	if m.ReplicaIdentity != 'f' {
-		for _, k := range s.plan.Key {
+		key, _ := s.plan.Identity()
+		for _, k := range key {
 			if !keyFlag[k] {
 				return fmt.Errorf("the replica identity of %s changed during migration and no longer includes key column %q; the migration is aborted",
 					s.displayName(), k)
@@ -1085,9 +1089,10 @@ func (s *PostgresSource) checkChange(rel uint32) error {
 
 // checkKey verifies that an old-row image carries the key.
 func (s *PostgresSource) checkKey(row Row) error {
-	for n, i := range s.plan.KeyIndex {
+	key, index := s.plan.Identity()
+	for n, i := range index {
 		if row[i] == nil {
-			return fmt.Errorf("the old row has no value for key column %q", s.plan.Key[n])
+			return fmt.Errorf("the old row has no value for key column %q", key[n])
 		}
 	}
 	return nil

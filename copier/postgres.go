@@ -84,7 +84,7 @@ func (c *Postgres) init(ctx context.Context) error {
 	for i, k := range s.Keys {
 		order[i] = pgx.Identifier{c.plan.Source.Name}.Sanitize() + "." + k
 	}
-	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(order, ", "), strings.Join(s.SKeys, ", "))
+	c.onConf = fmt.Sprintf(" ORDER BY %s ON CONFLICT (%s) DO NOTHING", strings.Join(order, ", "), strings.Join(s.RowKeys, ", "))
 	c.onAny = fmt.Sprintf(" ORDER BY %s ON CONFLICT DO NOTHING", strings.Join(order, ", "))
 	if err := c.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indimmediate)", s.Shadow).Scan(&c.deferred); err != nil {
 		return fmt.Errorf("deferrable constraints of %s: %w", s.Shadow, err)
@@ -288,7 +288,7 @@ const pgUniqueViolation = "23505"
 
 // execSkipping inserts the chunk's rows (the source rows matching conds)
 // that clash with no shadow row in any unique index, and returns, besides
-// exec's results, the keys of the source rows it did not insert: those whose
+// exec's results, the keys (RowKeys) of the source rows it did not insert: those whose
 // key the shadow holds (the applier wrote it) and those that clash with a row
 // of another key on another unique index. Which of two clashing rows is the
 // latest the copier cannot tell (README, "Why nothing is lost", step 5): the
@@ -305,9 +305,10 @@ const pgUniqueViolation = "23505"
 // holds up to 100,000 rows (engine/chunksize.go).
 func (c *Postgres) execSkipping(ctx context.Context, conds []string, args []any) (int64, *cdc.PostgresSnapshot, [][]string, error) {
 	var src, dst []string
-	for i, k := range c.sql.Keys {
+	// The keys the applier refreshes rows by (RowKeys).
+	for i, k := range c.sql.RowKeySrc {
 		src = append(src, "o."+k+"::text")
-		dst = append(dst, "CAST("+c.sql.SKeys[i]+" AS "+c.sql.Types[i]+")::text")
+		dst = append(dst, "CAST("+c.sql.RowKeys[i]+" AS "+c.sql.RowKeyTypes[i]+")::text")
 	}
 	where := ""
 	if len(conds) > 0 {

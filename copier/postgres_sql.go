@@ -22,6 +22,13 @@ type PostgresStatements struct {
 	Keys   []string // quoted source key columns
 	SKeys  []string // the same columns in the shadow (renamed by the ALTER, maybe)
 	Types  []string // the source key columns' types
+	// RowKeys are the shadow's columns of the key its rows are told apart
+	// by (Plan.Identity): SKeys, or a wider key of the shadow that holds
+	// them when the --alter widens the key. ON CONFLICT names them, and the
+	// keys of rows a chunk skipped are theirs (the applier refreshes rows
+	// by them). RowKeySrc and RowKeyTypes are the same columns in the source
+	// and their types there.
+	RowKeys, RowKeySrc, RowKeyTypes []string
 	// Insert is "INSERT INTO shadow (cols) OVERRIDING SYSTEM VALUE SELECT
 	// values FROM source": each value the source column, or the expression
 	// the plan computes it with (ALTER … TYPE … USING), over the source row,
@@ -64,6 +71,19 @@ func NewPostgresStatements(p *table.Plan) (*PostgresStatements, error) {
 		s.Keys = append(s.Keys, pgx.Identifier{p.Key[n]}.Sanitize())
 		s.Types = append(s.Types, p.Source.Columns[i].ColumnType)
 		s.SKeys = append(s.SKeys, pgx.Identifier{name}.Sanitize())
+	}
+	rowKey, rowKeyIndex := p.Identity()
+	for n, i := range rowKeyIndex {
+		if i < 0 || i >= len(p.Source.Columns) || p.Source.Columns[i].Name != rowKey[n] {
+			return nil, fmt.Errorf("key column %q is not at position %d of the source", rowKey[n], i)
+		}
+		name, ok := shadowOf[i]
+		if !ok {
+			return nil, fmt.Errorf("key column %q is not copied to the shadow", rowKey[n])
+		}
+		s.RowKeys = append(s.RowKeys, pgx.Identifier{name}.Sanitize())
+		s.RowKeySrc = append(s.RowKeySrc, pgx.Identifier{rowKey[n]}.Sanitize())
+		s.RowKeyTypes = append(s.RowKeyTypes, p.Source.Columns[i].ColumnType)
 	}
 	for _, f := range p.Fills {
 		src = append(src, f.Expr)

@@ -13,8 +13,16 @@ func enginePlan(p *table.Plan) *engine.Plan {
 		Table:         p.Source.Name,
 		Shadow:        p.Shadow.Name,
 		Old:           p.OldName,
-		KeyIndex:      p.KeyIndex,
+		KeyIndex:      rowKeyIndex(p),
 		EstimatedRows: p.EstimatedRows,
 		Notes:         p.Notes,
 	}
+}
+
+// rowKeyIndex is where the key that tells rows of the shadow apart lies in
+// row images: the replay window keys its entries by it, as the applier
+// deletes and upserts by it.
+func rowKeyIndex(p *table.Plan) []int {
+	_, index := p.Identity()
+	return index
 }

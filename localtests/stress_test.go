@@ -44,6 +44,19 @@ const (
 	controlTable = "t_ctl"
 )
 
+// The int_pk variants' table t, 20,000 rows, and its control table t_ctl.
+const (
+	mysqlIntPKTable = `CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT NOT NULL, s VARCHAR(100) NOT NULL, d DATETIME(6) NULL, KEY idx_n (n)) ENGINE=InnoDB;
+INSERT INTO t SELECT seq, seq % 1000, MD5(seq), IF(seq % 7 = 0, NULL, '2026-01-01' + INTERVAL seq SECOND) FROM seq_1_to_25000 WHERE seq % 5 <> 0;
+CREATE TABLE t_ctl LIKE t;
+INSERT INTO t_ctl SELECT * FROM t;`
+	pgIntPKTable = `CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL, s text NOT NULL, d timestamptz);
+CREATE INDEX t_n_idx ON t (n);
+INSERT INTO t SELECT g, g % 1000, md5(g::text), CASE WHEN g % 7 <> 0 THEN '2026-01-01'::timestamptz + g * interval '1 second' END FROM generate_series(1, 25000) g WHERE g % 5 <> 0;
+CREATE TABLE t_ctl (LIKE t INCLUDING ALL);
+INSERT INTO t_ctl SELECT * FROM t;`
+)
+
 // stressVariant is one table shape under the stress load.
 type stressVariant struct {
 	name   string
@@ -105,13 +118,10 @@ func stressTargets() []stressTarget {
 			extra: []string{"--max-lag-millis", "0"},
 			variants: append([]stressVariant{
 				{
-					name: "int_pk",
-					create: `CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT NOT NULL, s VARCHAR(100) NOT NULL, d DATETIME(6) NULL, KEY idx_n (n)) ENGINE=InnoDB;
-INSERT INTO t SELECT seq, seq % 1000, MD5(seq), IF(seq % 7 = 0, NULL, '2026-01-01' + INTERVAL seq SECOND) FROM seq_1_to_25000 WHERE seq % 5 <> 0;
-CREATE TABLE t_ctl LIKE t;
-INSERT INTO t_ctl SELECT * FROM t;`,
-					alter: "ADD COLUMN extra INT NULL, ENGINE=InnoDB",
-					key:   "id", cols: []string{"n", "s", "d"},
+					name:   "int_pk",
+					create: mysqlIntPKTable,
+					alter:  "ADD COLUMN extra INT NULL, ENGINE=InnoDB",
+					key:    "id", cols: []string{"n", "s", "d"},
 				},
 				{
 					name: "unique_key",
@@ -121,6 +131,15 @@ CREATE TABLE t_ctl LIKE t;
 INSERT INTO t_ctl SELECT * FROM t;`,
 					alter: "MODIFY n BIGINT NOT NULL, MODIFY s VARCHAR(200) NOT NULL",
 					key:   "uk", cols: []string{"n", "s", "d"},
+				},
+				{
+					// The key widened: osc copies by id and tells the new
+					// table's rows apart by (id, n), whose n the writers
+					// change all the time.
+					name:   "widen_pk",
+					create: mysqlIntPKTable,
+					alter:  "DROP PRIMARY KEY, ADD PRIMARY KEY (id, n)",
+					key:    "id", cols: []string{"n", "s", "d"},
 				},
 			}, mysqlUniqueVariants()...),
 		},
@@ -142,14 +161,10 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 			extra: []string{"--max-lag-millis", "0", "--max-retained-wal", "64GB"},
 			variants: append([]stressVariant{
 				{
-					name: "int_pk",
-					create: `CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL, s text NOT NULL, d timestamptz);
-CREATE INDEX t_n_idx ON t (n);
-INSERT INTO t SELECT g, g % 1000, md5(g::text), CASE WHEN g % 7 <> 0 THEN '2026-01-01'::timestamptz + g * interval '1 second' END FROM generate_series(1, 25000) g WHERE g % 5 <> 0;
-CREATE TABLE t_ctl (LIKE t INCLUDING ALL);
-INSERT INTO t_ctl SELECT * FROM t;`,
-					alter: "ADD COLUMN extra int",
-					key:   "id", cols: []string{"n", "s", "d"},
+					name:   "int_pk",
+					create: pgIntPKTable,
+					alter:  "ADD COLUMN extra int",
+					key:    "id", cols: []string{"n", "s", "d"},
 				},
 				{
 					name: "unique_key",
@@ -160,6 +175,16 @@ CREATE TABLE t_ctl (LIKE t INCLUDING ALL);
 INSERT INTO t_ctl SELECT * FROM t;`,
 					alter: "ALTER COLUMN n TYPE bigint, ALTER COLUMN s TYPE text",
 					key:   "uk", cols: []string{"n", "s", "d"},
+				},
+				{
+					// The key widened: osc copies by id and tells the new
+					// table's rows apart by (id, n), whose n the writers
+					// change all the time; the replica identity (FULL)
+					// carries n in every old row.
+					name:   "widen_pk",
+					create: pgIntPKTable + "\nALTER TABLE t REPLICA IDENTITY FULL;",
+					alter:  "DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (id, n)",
+					key:    "id", cols: []string{"n", "s", "d"},
 				},
 				{
 					// Every 20th row holds 12,800 bytes of hex digits (md5

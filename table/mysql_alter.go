@@ -417,7 +417,7 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		notes = append(notes, "warning: the altered table has COMPRESSED columns ("+strings.Join(cols, ", ")+
 			"); osc cannot migrate it again while it has (its binlog reader cannot decode them)")
 	}
-	key, err := chooseKey(in, p.Mapping)
+	key, rowKey, err := chooseKey(in, p.Mapping)
 	if err != nil {
 		return nil, err
 	}
@@ -427,6 +427,13 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		p.KeyIndex = append(p.KeyIndex, columnIndexFold(in.Source, k))
 	}
 	notes = append(notes, "key: "+key.describe())
+	for _, k := range rowKey {
+		p.RowKey = append(p.RowKey, k)
+		p.RowKeyIndex = append(p.RowKeyIndex, columnIndexFold(in.Source, k))
+	}
+	if rowKey != nil {
+		notes = append(notes, "rows of the altered table identified by ("+strings.Join(rowKey, ", ")+"), which holds the key")
+	}
 	notes = append(notes, fmt.Sprintf("rows: ~%d", in.EstimatedRows))
 	p.Notes = notes
 	return p, nil
@@ -545,8 +552,10 @@ func errColumnLost(col, sh string) error {
 
 // chooseKey returns the original's PRIMARY KEY, or else its first UNIQUE key
 // over NOT NULL columns that is not ignored, whose columns all reach the
-// shadow with distinct values kept distinct and form a PRIMARY KEY or NOT NULL UNIQUE key there too.
-func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
+// shadow with distinct values kept distinct and form a PRIMARY KEY or NOT NULL UNIQUE key there too;
+// else one the shadow has only within a wider key, and that key's columns
+// (see mysqlSharedKey).
+func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, []string, error) {
 	shadowOf := map[string]string{}
 	for _, m := range mapping {
 		shadowOf[foldName(m.Source)] = m.Shadow
@@ -580,16 +589,14 @@ func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, error) {
 		}
 		for _, six := range in.ShadowIndexes {
 			if six.keyUsable() && sameParts(want, six) {
-				return ix, nil
+				return ix, nil, nil
 			}
 		}
 	}
 	if len(candidates) == 0 {
-		return MySQLIndex{}, errNoKey(in.Source)
+		return MySQLIndex{}, nil, errNoKey(in.Source)
 	}
-	return MySQLIndex{}, fmt.Errorf("no key is usable in both tables: osc needs the original's %s to keep its columns "+
-		"and stay a PRIMARY KEY or a UNIQUE key on NOT NULL columns in the altered table, and the --alter changes it",
-		candidates[0].describe())
+	return mysqlSharedKey(in, mapping, candidates)
 }
 
 func errNoKey(t *Table) error {

@@ -33,6 +33,9 @@ func PlanMySQLRevert(ctx context.Context, db *sql.DB, fwd *Plan, alter *MySQLAlt
 	if alter == nil {
 		return nil, fmt.Errorf("plan the revert: no --alter")
 	}
+	if err := fwd.RowKeyRevertRefusal(); err != nil {
+		return nil, err
+	}
 	if err := revertRoundingRefusal(fwd); err != nil {
 		return nil, fmt.Errorf("--revert-window: the old table could not be kept exactly current after the cut-over: %w", err)
 	}

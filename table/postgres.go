@@ -1473,7 +1473,7 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 	if err := pgCheckNewUnique(in.SourceIndexes, in.ShadowIndexes, toSource, typeSafe); err != nil {
 		return nil, nil, err
 	}
-	key, err := pgChooseKey(in, shadowOf, typeSafe)
+	key, rowKey, err := pgChooseKey(in, shadowOf, typeSafe)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -1482,6 +1482,13 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		p.KeyIndex = append(p.KeyIndex, p.Source.ColumnIndex(k))
 	}
 	notes = append(notes, "key: "+key.describe())
+	for _, k := range rowKey {
+		p.RowKey = append(p.RowKey, k)
+		p.RowKeyIndex = append(p.RowKeyIndex, p.Source.ColumnIndex(k))
+	}
+	if rowKey != nil {
+		notes = append(notes, "rows of the altered table identified by ("+strings.Join(rowKey, ", ")+"), which holds the key")
+	}
 	p.Notes = notes
 	return p, kept, nil
 }
@@ -1585,8 +1592,9 @@ func pgSubset(o, u []string, rename func(string) (string, bool)) bool {
 // pgChooseKey returns the original's primary key, or else its unique index
 // with the fewest columns, that is usable as a key in the original and whose
 // columns reach the shadow (types keeping equality) and form a usable key
-// there too.
-func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(string) bool) (pgIndex, error) {
+// there too; else one the shadow has only within a wider key, and that
+// key's columns (see pgSharedKey).
+func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(string) bool) (pgIndex, []string, error) {
 	var cands []pgIndex
 	for _, ix := range in.SourceIndexes {
 		if ix.keyUsable(in.Source) {
@@ -1619,18 +1627,17 @@ func pgChooseKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 		for _, u := range in.ShadowIndexes {
 			if u.keyUsable(in.Shadow) && pgSameSet(u.Columns, want) {
 				if !in.ReplIdent.covers(ix.Columns) {
-					return pgIndex{}, in.ReplIdent.refusal(in.Names, ix)
+					return pgIndex{}, nil, in.ReplIdent.refusal(in.Names, ix)
 				}
-				return ix, nil
+				return ix, nil, nil
 			}
 		}
 	}
 	if len(cands) == 0 {
-		return pgIndex{}, fmt.Errorf("table %s.%s has no PRIMARY KEY and no usable UNIQUE index; osc needs one to copy and apply rows: add a PRIMARY KEY first",
+		return pgIndex{}, nil, fmt.Errorf("table %s.%s has no PRIMARY KEY and no usable UNIQUE index; osc needs one to copy and apply rows: add a PRIMARY KEY first",
 			in.Names.Schema, in.Names.Table)
 	}
-	return pgIndex{}, fmt.Errorf("no key is usable in both tables: osc needs the original's %s to keep its columns (their types, and their values: no USING other than a cast) "+
-		"and stay a PRIMARY KEY or a UNIQUE index on NOT NULL columns in the altered table, and the --alter changes it", cands[0].describe())
+	return pgSharedKey(in, shadowOf, typeSafe, cands)
 }
 
 // pgPairIndexes pairs each old index with a new one of the same definition

@@ -69,6 +69,9 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 	if err := fwd.Usable(); err != nil {
 		return nil, err
 	}
+	if err := fwd.RowKeyRevertRefusal(); err != nil {
+		return nil, err
+	}
 	refuse := func(format string, args ...any) error {
 		return fmt.Errorf("--revert-window: the old table could not be kept exactly current after the cut-over, or not swapped back as it was: "+format, args...)
 	}

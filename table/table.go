@@ -84,6 +84,14 @@ type Plan struct {
 	Key []string
 	// KeyIndex holds the positions of Key in Source.Columns (and row images).
 	KeyIndex []int
+	// RowKey, when set, is the key that identifies a row in the shadow,
+	// as column names of the original, where Key is the original's only:
+	// an --alter that widens the key leaves no key in both tables, and the
+	// applier and the replay window then tell rows apart by a unique key of
+	// the shadow whose columns contain Key's (see sharedKey). nil: Key.
+	RowKey []string
+	// RowKeyIndex holds the positions of RowKey in Source.Columns.
+	RowKeyIndex []int
 	// Renumbered (MySQL) is the original's column that becomes
 	// AUTO_INCREMENT, when a plain ALTER would give some of its values new
 	// numbers (see MySQLRenumbered); nil otherwise.
@@ -122,5 +130,5 @@ func (p *Plan) Usable() error {
 	if p == nil || p.Source == nil || p.Shadow == nil || len(p.Key) == 0 || len(p.Key) != len(p.KeyIndex) || len(p.Mapping) == 0 {
 		return errors.New("the plan has no source, shadow, key or column mapping")
 	}
-	return nil
+	return p.identityUsable()
 }
