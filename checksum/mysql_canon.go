@@ -40,10 +40,13 @@ const (
 	// (half the cost of a length: the fingerprint evaluates it for every
 	// column of every row).
 	mysqlPlain
-	// mysqlDigest: the length and two CRCs (CRC32, CRC32C) of the bytes,
-	// for TEXT and BLOB columns, whose values concatenated could exceed
-	// max_allowed_packet (CONCAT then returns NULL, and the row's content
-	// would count for nothing).
+	// mysqlDigest: the length and the CRC32 of the bytes, for TEXT and BLOB
+	// columns, whose values concatenated could exceed max_allowed_packet
+	// (CONCAT then returns NULL, and the row's content would count for
+	// nothing). A change of the value is lost when its CRC32 stays: never
+	// within 32 consecutive bits of a value of the same length, else with
+	// probability 2^-32, as for the row's own CRC32 (doc.go). (MariaDB's
+	// CRC32C would add 32 bits, but MySQL has none.)
 	mysqlDigest
 )
 
@@ -310,7 +313,7 @@ func mysqlRowText(vals []string, encs []mysqlEncoding, nullable []bool) string {
 		case mysqlPlain:
 			parts = append(parts, v)
 		case mysqlDigest:
-			parts = append(parts, "LENGTH("+v+")", "CRC32("+v+")", "CRC32C("+v+")")
+			parts = append(parts, "LENGTH("+v+")", "CRC32("+v+")")
 		default:
 			// LENGTH counts v's bytes as they are, with no cast.
 			parts = append(parts, "LENGTH("+v+")", "CAST("+v+" AS BINARY)")
