@@ -619,17 +619,15 @@ func printResults(o options, results []result) {
 
 	fmt.Println("\nTargets (issue 12; the checksum's, issue 10):")
 	for _, r := range results {
+		if r.tool == "osc" {
+			fmt.Printf("  %-8s %-22s checksum %.0f%% of the copy time ≤ %.0f%%: %s\n", r.db, r.run, 100*r.checksumShare(),
+				100*maxChecksumShare, met(r.checksumShare() <= maxChecksumShare))
+		}
 		switch {
 		case r.tool == "apply":
 			rate := float64(r.applied) / r.copy.Seconds()
 			fmt.Printf("  %-8s apply %.0f changes/s ≥ %d: %s\n", r.db, rate, minApplyRate, met(rate >= minApplyRate))
-			continue
 		case r.tool != "osc":
-			continue
-		}
-		fmt.Printf("  %-8s %-22s checksum %.0f%% of the copy time ≤ %.0f%%: %s\n", r.db, r.run, 100*r.checksumShare(),
-			100*maxChecksumShare, met(r.checksumShare() <= maxChecksumShare))
-		switch {
 		case r.load == nil:
 			fmt.Printf("  %-8s %-22s %.2f× raw ≥ %.1f: %s\n", r.db, r.run, r.rate()/raw[r.db], minRatio, met(r.rate()/raw[r.db] >= minRatio))
 			if p := peerRate[r.db+"false"]; p > 0 {
