@@ -4,6 +4,53 @@
 // readers opened on both tables at that moment, and chunk fingerprints
 // computed by the server (each mapped column converted as the copy converts
 // it), so that the engine can recopy a chunk that differs and check it again.
+//
+// # What a fingerprint misses
+//
+// Within one side of a chunk no two rows are alike (the key is unique), so
+// what can cancel out are changes to several rows. Changes that come in
+// pairs are the likely ones: a conversion or replay defect writes the same
+// wrong value into every row that held one value; changes applied to the
+// wrong keys swap two rows' values; a row is missing and another is extra.
+//
+// MySQL/MariaDB: a chunk's fingerprint is its count and the exact sums of c
+// and c² over its rows, c the CRC32 of the row's unambiguous rendering
+// (mysql_canon.go), folded into 64 bits by SHA-256 (sumsHash: 2^-64).
+//
+//   - A different count is always found.
+//   - One row changed (or one missing and another extra): found unless the
+//     new rendering's CRC32 equals the old one's; never when both renderings
+//     have the same length and differ within 32 consecutive bits (a CRC of
+//     degree 32 finds every such burst), otherwise with probability 2^-32.
+//   - Two rows changed, whatever the change (the same one to both, a swap):
+//     c1+c2 and c1²+c2² determine {c1, c2}, so the sums stay only when the
+//     two new rows' CRCs are the old rows' CRCs: a collision of CRC32s as
+//     above (2^-32), not a cancellation.
+//   - An odd number of rows changed by the same bits: always found (their
+//     CRCs change by the same bits E; at E's lowest bit the changes to Σc
+//     add up to an odd multiple of it).
+//   - More rows: no systematic case is known; both sums staying is a
+//     coincidence of two sums of large numbers, below 2^-32.
+//
+// CRC32 is cheap (with the rendering, a third of the MD5 per row this
+// replaced), but it is affine over XOR: renderings of one length changed by
+// the same bits change their CRCs by the same bits. So BIT_XOR(CRC32(row))
+// (pt-table-checksum's, Spirit's) misses, with certainty, the same change
+// to an even number of rows and a swap of two values of one length;
+// SUM(CRC32(row)) alone misses them when the rows' CRCs differ at every bit
+// the change flips (about one pair in 2^16). A second CRC does not help:
+// CRC32C and a salted CRC32(CONCAT(row, salt)) are affine too, with the same
+// cancellations. mysql_cancel_test.go has data that both miss. The MD5 had
+// 2^-64 against any difference; this has 2^-32 against a random change of
+// one row, as pt-table-checksum and Spirit have, and certainty against
+// short ones.
+//
+// PostgreSQL: count and BIT_XOR of hash_record_extended(row), which adds up
+// the fields' hashes (31·h + field hash, mod 2^64); each field's hash mixes
+// its bits (the types' extended hash functions). The same change to two
+// rows adds the same D to both rows' hashes, a swap adds D and -D: those
+// cancel in the XOR only when adding D carries alike in both rows' hashes,
+// about 2^-32; a change of one row is missed with probability 2^-64.
 package checksum
 
 import (

@@ -23,8 +23,9 @@ import (
 // <original> READ on a connection of its own (writers wait, readers do not;
 // it is granted once every transaction that wrote the table has ended),
 // calls blocked, starts the readers' consistent-snapshot transactions and
-// unlocks. Fingerprints are count and BIT_XOR of a 64-bit hash per row
-// (the first 64 bits of the MD5 of the row's rendering, see mysql_canon.go).
+// unlocks. A chunk's fingerprint is its count and the sums of c and c² over
+// its rows, c the CRC32 of the row's rendering (see mysql_canon.go, and
+// doc.go for what it finds).
 type MySQL struct {
 	db   *sql.DB
 	plan *table.Plan
@@ -35,10 +36,12 @@ type MySQL struct {
 	ready bool
 	copy  *table.MySQLCopy
 	// original and shadow render each copied column (see mysql_canon.go);
-	// columns are their names, encodings how they enter the row's.
+	// columns are their names, encodings how they enter the row's, and
+	// nullable whether either side's may be NULL.
 	original, shadow []string
 	columns          []string
 	encodings        []mysqlEncoding
+	nullable         []bool
 	// keyAt holds the positions in columns of the key's columns.
 	keyAt []int
 	// unordered says why the shadow's key may order rows otherwise than
@@ -82,7 +85,7 @@ func (m *MySQL) init(ctx context.Context) error {
 		return err
 	}
 	m.copy = c
-	m.original, m.shadow, m.columns, m.encodings, m.keyAt = nil, nil, nil, nil, make([]int, len(p.Key))
+	m.original, m.shadow, m.columns, m.encodings, m.nullable, m.keyAt = nil, nil, nil, nil, nil, make([]int, len(p.Key))
 	for k := range m.keyAt {
 		m.keyAt[k] = -1
 	}
@@ -105,6 +108,10 @@ func (m *MySQL) init(ctx context.Context) error {
 		m.shadow = append(m.shadow, r.Shadow)
 		m.columns = append(m.columns, col.Shadow.Name)
 		m.encodings = append(m.encodings, r.Encoding)
+		// A column NOT NULL on both sides, compared as it is, needs no
+		// NULL mark.
+		m.nullable = append(m.nullable, col.Source == nil || col.Source.Nullable || col.Shadow.Nullable ||
+			r.Original != table.QuoteMySQL(col.Source.Name) || r.Shadow != table.QuoteMySQL(col.Shadow.Name))
 		if col.Source == nil {
 			continue
 		}
@@ -126,13 +133,6 @@ func (m *MySQL) init(ctx context.Context) error {
 	m.ready = true
 	return nil
 }
-
-// mysqlRowHash is the hash of a row's rendering %[1]s: the first 64 bits of
-// its MD5. A CRC (CRC32, CRC32C) would be cheaper, but it is affine over XOR:
-// two rows of the same layout changed by the same bits (a value swapped
-// between them, one wrong UPDATE of two rows) change their CRCs by the same
-// bits, which cancel in the chunk's BIT_XOR.
-const mysqlRowHash = "CAST(CONV(LEFT(MD5(%[1]s), 16), 16, 10) AS UNSIGNED)"
 
 // collations reads the collation of each text column of t.
 func (m *MySQL) collations(ctx context.Context, t *table.Table) (map[string]string, error) {
@@ -406,14 +406,17 @@ func (r *mysqlReader) Sum(ctx context.Context, c engine.ChecksumChunk) (original
 	}
 	of, oa, sf, sa := m.sides(c)
 	sum := func(cols []string, from string, args []any) (engine.ChecksumSum, error) {
-		enc := make([]string, len(cols))
-		for i, c := range cols {
-			enc[i] = mysqlEncoded(c, m.encodings[i])
-		}
-		hash := fmt.Sprintf(mysqlRowHash, "CONCAT("+strings.Join(enc, ", ")+")")
+		// The derived table, which LIMIT keeps from being merged into the
+		// query, computes each row's CRC once for both sums.
+		q := "SELECT COUNT(*), COALESCE(SUM(c), 0), COALESCE(SUM(c * c), 0) FROM (SELECT CRC32(" +
+			mysqlRowText(cols, m.encodings, m.nullable) + ") AS c " + from + " LIMIT 18446744073709551615) AS rows_crc"
 		var s engine.ChecksumSum
-		err := r.conn.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(BIT_XOR("+hash+"), 0) "+from, args...).Scan(&s.Rows, &s.Hash)
-		return s, err
+		var sum, squares []byte
+		if err := r.conn.QueryRowContext(ctx, q, args...).Scan(&s.Rows, &sum, &squares); err != nil {
+			return s, err
+		}
+		s.Hash = sumsHash(sum, squares)
+		return s, nil
 	}
 	if original, err = sum(m.original, of, oa); err != nil {
 		return original, shadow, fmt.Errorf("checksum of the original: %w", err)

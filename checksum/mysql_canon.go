@@ -1,7 +1,6 @@
 package checksum
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,23 +27,26 @@ type mysqlCanonical struct {
 	Encoding         mysqlEncoding
 }
 
-// mysqlEncoding is how a column's rendering enters the row's, each one
-// self-delimiting (no encoding of a value is the prefix of another's), so
-// that no two rows of distinct values concatenate alike; NULL is "N".
+// mysqlEncoding is how a column's rendering enters the row's (mysqlRowText):
+// the row's rendering is the columns' encodings joined by zero bytes, in
+// which no two rows of distinct values render alike.
 type mysqlEncoding int
 
 const (
-	// mysqlBytes: the bytes, prefixed with their length ("3:abc").
+	// mysqlBytes: the bytes' length, then the bytes (which may hold zero
+	// bytes: the length says where they end).
 	mysqlBytes mysqlEncoding = iota
 	// mysqlPlain: the text of a number or a time, which holds no zero byte
-	// and does not start with N, ended by a zero byte (half the cost of a
-	// length prefix: the fingerprint evaluates it for every column of every
-	// row).
+	// (half the cost of a length: the fingerprint evaluates it for every
+	// column of every row).
 	mysqlPlain
-	// mysqlDigest: the length and the row hash of the bytes, for TEXT and
-	// BLOB columns, whose values concatenated could exceed
-	// max_allowed_packet (CONCAT then returns NULL, and the row's content
-	// would count for nothing).
+	// mysqlDigest: the length and the CRC32 of the bytes, for TEXT and BLOB
+	// columns, whose values concatenated could exceed max_allowed_packet
+	// (CONCAT then returns NULL, and the row's content would count for
+	// nothing). A change of the value is lost when its CRC32 stays: never
+	// within 32 consecutive bits of a value of the same length, else with
+	// probability 2^-32, as for the row's own CRC32 (doc.go). (MariaDB's
+	// CRC32C would add 32 bits, but MySQL has none.)
 	mysqlDigest
 )
 
@@ -298,17 +300,36 @@ func mysqlMembers(columnType string) ([]string, bool) {
 	return out, len(out) > 0
 }
 
-// mysqlEncoded is the rendering v encoded as e; a digest is the row hash's
-// (mysqlRowHash) of v.
-func mysqlEncoded(v string, e mysqlEncoding) string {
-	switch e {
-	case mysqlPlain:
-		return "COALESCE(CONCAT(" + v + ", 0x00), 'N')"
-	case mysqlDigest:
-		return "COALESCE(CONCAT(LENGTH(" + v + "), ':', " + fmt.Sprintf(mysqlRowHash, v) + ", 0x00), 'N')"
+// mysqlRowText renders a row: each column's rendering vals[i] by its
+// encoding encs[i], joined by zero bytes (CONCAT_WS, which skips a NULL),
+// then, when a column may be NULL (nullable[i]), one digit per such column,
+// 1 when it is NULL: with those digits, the fixed layout of the columns
+// and the lengths of the bytes, the rendering reads back as one row only
+// (a NULL, the empty string and 'NULL' render apart).
+func mysqlRowText(vals []string, encs []mysqlEncoding, nullable []bool) string {
+	var parts, nulls []string
+	for i, v := range vals {
+		switch encs[i] {
+		case mysqlPlain:
+			parts = append(parts, v)
+		case mysqlDigest:
+			parts = append(parts, "LENGTH("+v+")", "CRC32("+v+")")
+		default:
+			// LENGTH counts v's bytes as they are, with no cast.
+			parts = append(parts, "LENGTH("+v+")", "CAST("+v+" AS BINARY)")
+		}
+		if nullable[i] {
+			nulls = append(nulls, "("+v+") IS NULL")
+		}
 	}
-	// LENGTH counts v's bytes as they are, with no cast.
-	return "COALESCE(CONCAT(LENGTH(" + v + "), ':', CAST(" + v + " AS BINARY)), 'N')"
+	switch len(nulls) {
+	case 0:
+	case 1:
+		parts = append(parts, nulls[0])
+	default:
+		parts = append(parts, "CONCAT("+strings.Join(nulls, ", ")+")")
+	}
+	return "CONCAT_WS(0x00, " + strings.Join(parts, ", ") + ")"
 }
 
 // mysqlOrderKept reports whether the shadow's column to, receiving the

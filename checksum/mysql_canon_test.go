@@ -1,6 +1,7 @@
 package checksum
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -83,8 +84,6 @@ func TestMySQLCanonical(t *testing.T) {
 	}
 }
 
-// TestMySQLEncoding: NULL, the empty string and 'NULL' render apart, and so
-// do values that concatenate alike.
 func TestMySQLMembers(t *testing.T) {
 	for _, c := range []struct {
 		columnType string
@@ -103,31 +102,35 @@ func TestMySQLMembers(t *testing.T) {
 	}
 }
 
+// TestMySQLEncoding: NULL, the empty string and 'NULL' render apart, and so
+// do values that concatenate alike.
 func TestMySQLEncoding(t *testing.T) {
 	cfg := testdb.MySQL(t).Config(t, "osc_test")
 	db := testdb.OpenMySQL(t, cfg)
 	// Values of numbers and times are plain, quoted ones bytes, those
-	// marked T digests.
-	row := func(vals ...string) string {
-		q := "SELECT HEX(CONCAT("
+	// marked T digests. Columns that hold no NULL are rendered without a
+	// NULL mark too. A rendering reads back within one layout (the columns'
+	// encodings and marks), which it is returned with.
+	row := func(marked bool, vals ...string) string {
+		var encs []mysqlEncoding
+		var nullable []bool
 		for i, v := range vals {
-			if i > 0 {
-				q += ", "
-			}
 			e := mysqlPlain
 			switch {
 			case strings.HasPrefix(v, "'"):
 				e = mysqlBytes
 			case strings.HasPrefix(v, "T"): // a TEXT
-				e, v = mysqlDigest, v[1:]
+				e, vals[i] = mysqlDigest, v[1:]
 			}
-			q += mysqlEncoded(v, e)
+			encs = append(encs, e)
+			nullable = append(nullable, marked)
 		}
+		q := "SELECT HEX(" + mysqlRowText(vals, encs, nullable) + ")"
 		var out string
-		if err := db.QueryRow(q + "))").Scan(&out); err != nil {
+		if err := db.QueryRow(q).Scan(&out); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
-		return out
+		return fmt.Sprint(encs, nullable, " ", out)
 	}
 	seen := map[string][]string{}
 	for _, vals := range [][]string{
@@ -137,9 +140,16 @@ func TestMySQLEncoding(t *testing.T) {
 		{"0", "NULL"}, {"NULL", "0"}, {"NULL", "NULL"}, {"0", "0"},
 		{"T'ab'", "T'c'"}, {"T'a'", "T'bc'"}, {"T''", "TNULL"}, {"TNULL", "T''"}, {"T'NULL'", "TNULL"}, {"T'x'", "1"}, {"T'x'", "NULL"},
 	} {
-		r := row(vals...)
+		r := row(true, slices.Clone(vals)...)
 		if other, ok := seen[r]; ok {
 			t.Errorf("%v and %v render alike: %s", vals, other, r)
+		}
+		if !slices.ContainsFunc(vals, func(v string) bool { return strings.HasSuffix(v, "NULL") }) {
+			u := row(false, slices.Clone(vals)...)
+			if other, ok := seen[u]; ok {
+				t.Errorf("%v (no NULL mark) and %v render alike: %s", vals, other, u)
+			}
+			seen[u] = vals
 		}
 		seen[r] = vals
 	}

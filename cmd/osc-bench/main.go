@@ -33,6 +33,12 @@ const (
 	maxP99Rise   = 10 * time.Millisecond
 	minApplyRate = 100000
 	maxCutStall  = time.Second
+	// maxChecksumShare is issue 10's: the checksum takes at most this
+	// share of the copy's time.
+	maxChecksumShare = 0.15
+	// maxChecksumBlock is issue 10's longest the checksum's lock blocks
+	// writes.
+	maxChecksumBlock = 50 * time.Millisecond
 )
 
 type options struct {
@@ -44,6 +50,9 @@ type options struct {
 	// the osc binaries whose appliers are timed on it, in turn.
 	applyOnly bool
 	applyOsc  []string
+	// checksumOsc are more osc binaries run with no load, in turn, to
+	// compare their checksums' time against their copies' in one run.
+	checksumOsc []string
 }
 
 func main() {
@@ -61,10 +70,14 @@ func main() {
 	only := flag.String("only", "", `run only "mysql" or "postgres"`)
 	flag.BoolVar(&o.applyOnly, "apply-only", false, "run only the applier's backlog (no raw copy, baseline, or copy runs)")
 	applyOsc := flag.String("apply-osc", "", "comma-separated osc binaries whose appliers are timed on the backlog in turn, in the same run, to compare them (default: --osc)")
+	checksumOsc := flag.String("checksum-osc", "", "comma-separated osc binaries run once more each with no load, in turn, to compare their checksum's share of the copy time in the same run")
 	flag.Parse()
 	o.applyOsc = []string{o.oscBin}
 	if *applyOsc != "" {
 		o.applyOsc = strings.Split(*applyOsc, ",")
+	}
+	if *checksumOsc != "" {
+		o.checksumOsc = strings.Split(*checksumOsc, ",")
 	}
 	o.ghost, o.repack = lookPeer(o.ghost, "gh-ost"), lookPeer(o.repack, "pg_repack")
 	if o.rows < 1 || o.rate < 1 || o.chunkSize < 0 || o.applyRows < 0 || o.indexes < 0 || o.indexes > len(benchIndexes()) {
@@ -265,8 +278,10 @@ type result struct {
 	lag            time.Duration // the replica's largest lag during the run
 }
 
-func (r result) rate() float64     { return float64(r.rows) / r.copy.Seconds() }
-func (r result) wallRate() float64 { return float64(r.rows) / r.wall.Seconds() }
+func (r result) rate() float64           { return float64(r.rows) / r.copy.Seconds() }
+func (r result) checksum() time.Duration { return r.ckTo.Sub(r.ckFrom) }
+func (r result) checksumShare() float64  { return r.checksum().Seconds() / r.copy.Seconds() }
+func (r result) wallRate() float64       { return float64(r.rows) / r.wall.Seconds() }
 
 // run benchmarks one database: the raw copy, the writers alone, osc and its
 // peer with no load and under load, and osc's applier on a backlog. It
@@ -363,6 +378,17 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 			return res, fmt.Errorf("%s, no load: %w", tool, err)
 		}
 		r.run = tool + ", no load"
+		res = append(res, r)
+	}
+	for i, bin := range o.checksumOsc {
+		progress("%s: %s, no write load", b.name, bin)
+		ob := o
+		ob.oscBin = bin
+		r, err := b.runOsc(ctx, db, ob, fmt.Sprintf("ADD COLUMN bench_k%d INT NULL", i), nil)
+		if err != nil {
+			return res, fmt.Errorf("%s, no load: %w", bin, err)
+		}
+		r.run = bin + ", no load"
 		res = append(res, r)
 	}
 	for i, tool := range tools {
@@ -587,9 +613,12 @@ func printResults(o options, results []result) {
 			continue
 		default:
 			cells := []string{r.db, r.run, strconv.FormatInt(r.rows, 10), ms(r.copy), fmt.Sprintf("%.0f", r.rate()),
-				fmt.Sprintf("%.2f×", r.rate()/raw[r.db]), ms(r.wall), fmt.Sprintf("%.0f", r.wallRate()), "-", "-"}
+				fmt.Sprintf("%.2f×", r.rate()/raw[r.db]), ms(r.wall), fmt.Sprintf("%.0f", r.wallRate()), "-", "-", "-", "-"}
 			if r.tool != "raw" {
 				cells[9] = ms(r.lag)
+			}
+			if r.tool == "osc" {
+				cells[10], cells[11] = ms(r.checksum()), fmt.Sprintf("%.0f%%", 100*r.checksumShare())
 			}
 			if p := peerRate[r.db+strconv.FormatBool(r.load != nil)]; r.tool == "osc" && p > 0 {
 				cells[8] = fmt.Sprintf("%.2f×", r.wallRate()/p)
@@ -605,17 +634,16 @@ func printResults(o options, results []result) {
 			cells[6] = fmt.Sprintf("%+dms", (r.load.P99 - b).Milliseconds())
 		}
 		if r.tool == "osc" {
-			ck := r.ckTo.Sub(r.ckFrom)
-			cells = append(cells, ms(r.cutTo.Sub(r.cutFrom)), ms(r.cutStall), ms(ck),
-				fmt.Sprintf("%.0f%%", 100*ck.Seconds()/r.copy.Seconds()), ms(r.ckBlocked), ms(r.ckP99), ms(r.ckStall))
+			cells = append(cells, ms(r.cutTo.Sub(r.cutFrom)), ms(r.cutStall), ms(r.checksum()),
+				fmt.Sprintf("%.0f%%", 100*r.checksumShare()), ms(r.ckBlocked), ms(r.ckP99), ms(r.ckStall))
 		}
 		writers = append(writers, cells)
 	}
 	table([]string{"database", "run", "rows", "copy time", "rows/s", "vs raw", "wall time", "rows/s over wall", "osc vs peer",
-		"max replica lag"}, copies)
+		"max replica lag", "checksum", "vs copy"}, copies)
 	fmt.Println("rows/s = rows / copy time (osc: its \"row copy complete\" log line; raw: the INSERT … SELECT; a peer: its whole run).")
 	fmt.Println("rows/s over wall = rows / the whole run (osc: its 2s preflight sample, inspection, copy, checksum and cut-over);")
-	fmt.Println("osc vs peer compares those.")
+	fmt.Println("osc vs peer compares those. checksum = osc's time in its checksumming state (its log); vs copy = that / copy time.")
 	fmt.Println("max replica lag = the replica's (standby's) largest lag during the run, by a heartbeat written every 100ms;")
 	fmt.Println("osc runs with --max-lag-millis 0 (no lag throttling), as the raw copy and the peers do not wait for replicas.")
 	table([]string{"database", "run", "writes", "errors", "p50", "p99", "p99 vs baseline", "max", "cut-over",
@@ -630,8 +658,12 @@ func printResults(o options, results []result) {
 		fmt.Println("/status counts the changes applied (capture included).")
 	}
 
-	fmt.Println("\nTargets (issue 12):")
+	fmt.Println("\nTargets (issue 12; the checksum's, issue 10):")
 	for _, r := range results {
+		if r.tool == "osc" {
+			fmt.Printf("  %-8s %-22s checksum %.0f%% of the copy time ≤ %.0f%%: %s\n", r.db, r.run, 100*r.checksumShare(),
+				100*maxChecksumShare, met(r.checksumShare() <= maxChecksumShare))
+		}
 		switch {
 		case r.tool == "apply":
 			rate := float64(r.applied) / r.copy.Seconds()
@@ -649,7 +681,10 @@ func printResults(o options, results []result) {
 			if b, ok := baseline[r.db]; ok {
 				d := r.load.P99 - b
 				fmt.Printf("  %-8s %-22s writers' p99 %s over the baseline ≤ %s: %s\n", r.db, r.run, ms(d), maxP99Rise, met(d <= maxP99Rise))
+				d = r.ckP99 - b
+				fmt.Printf("  %-8s %-22s writers' p99 during the checksum %s over the baseline ≤ %s: %s\n", r.db, r.run, ms(d), maxP99Rise, met(d <= maxP99Rise))
 			}
+			fmt.Printf("  %-8s %-22s checksum block %s ≤ %s: %s\n", r.db, r.run, ms(r.ckBlocked), maxChecksumBlock, met(r.ckBlocked <= maxChecksumBlock))
 			fmt.Printf("  %-8s %-22s cut-over stall %s < %s: %s\n", r.db, r.run, ms(r.cutStall), maxCutStall, met(r.cutStall < maxCutStall))
 		}
 	}
