@@ -110,7 +110,7 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 func (a *Postgres) Refresh(ctx context.Context, keys [][]string) error {
 	a.newUnique.init(a.plan)
 	err := a.refreshRows(ctx, keys)
-	return a.afterUnique(ctx, err, func() [][]string { return keys }, "refreshing the rows a chunk skipped for a clash")
+	return a.afterUnique(ctx, err, func() [][]string { return keys }, "the copy of a chunk (refreshing the rows it skipped for a clash)")
 }
 
 // keyStrings is the key of row r as texts, or nil when r has none (no row,
