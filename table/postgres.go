@@ -1510,7 +1510,11 @@ func pgCheckNewUnique(src, sh []pgIndex, toSource map[string]string, typeSafe, u
 			}
 		}
 		if !implied {
-			if nu, ok := pgNewUnique(u, toSource, unchanged); ok {
+			nu, ok, err := pgNewUnique(u, toSource, unchanged)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
 				out = append(out, nu)
 				continue
 			}

@@ -264,8 +264,8 @@ func TestPgCheckNewUnique(t *testing.T) {
 	}{
 		{pgIndex{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"b"}, Method: "btree"},
 			UniqueKey{Name: "x", Columns: []string{"b"}, Shadow: []string{"b"}}},
-		{pgIndex{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"a2", "b"}, NullsNot: true, Method: "btree"},
-			UniqueKey{Name: "x", Columns: []string{"a", "b"}, Shadow: []string{"a2", "b"}, NullsNotDistinct: true}},
+		{pgIndex{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"b", "c"}, Method: "btree"},
+			UniqueKey{Name: "x", Columns: []string{"b", "c"}, Shadow: []string{"b", "c"}}},
 		// The original's is invalid: the shadow's is new.
 		{pgIndex{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"c"}, Include: []string{"new"}, Method: "btree"},
 			UniqueKey{Name: "x", Columns: []string{"c"}, Shadow: []string{"c"}}},
@@ -287,8 +287,11 @@ func TestPgCheckNewUnique(t *testing.T) {
 		_, err := pgCheckNewUnique(src, sh, toSource, safe, unchanged)
 		wantErr(t, err, "which the original does not guarantee")
 	}
+	_, err := pgCheckNewUnique(src, []pgIndex{{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"b"}, NullsNot: true, Method: "btree"}},
+		toSource, safe, unchanged)
+	wantErr(t, err, "only with NULLs distinct")
 	never := func(string) bool { return false }
-	_, err := pgCheckNewUnique(src, []pgIndex{src[1]}, map[string]string{"a": "a"}, never, never)
+	_, err = pgCheckNewUnique(src, []pgIndex{src[1]}, map[string]string{"a": "a"}, never, never)
 	wantErr(t, err, "whose type, collation or values (USING) it changes")
 }
 

@@ -14,20 +14,28 @@ import (
 // its values as the shadow does (see UniqueKey): an immediate, valid UNIQUE
 // index or constraint, not the primary key, without expressions or a
 // predicate, over columns of the original that the --alter leaves as they
-// are (unchanged); its INCLUDE columns do not matter.
-func pgNewUnique(u pgIndex, toSource map[string]string, unchanged func(string) bool) (UniqueKey, bool) {
+// are (unchanged); its INCLUDE columns do not matter. It refuses one with
+// NULLS NOT DISTINCT: the applier's clash resolution compares values by SQL
+// equality, under which NULLs never clash (see apply/postgres_clash.go), so
+// a NULL passed from one row to another could fail the run.
+func pgNewUnique(u pgIndex, toSource map[string]string, unchanged func(string) bool) (UniqueKey, bool, error) {
 	if !u.Unique || u.Exclusion || u.Primary || !u.Immediate || !u.Valid || u.Exprs != "" || u.Pred != "" {
-		return UniqueKey{}, false
+		return UniqueKey{}, false, nil
 	}
-	nu := UniqueKey{Name: u.Name, NullsNotDistinct: u.NullsNot}
+	nu := UniqueKey{Name: u.Name}
 	for _, c := range u.Columns {
 		if c == "" || !unchanged(c) {
-			return UniqueKey{}, false
+			return UniqueKey{}, false, nil
 		}
 		nu.Columns = append(nu.Columns, toSource[c])
 		nu.Shadow = append(nu.Shadow, c)
 	}
-	return nu, true
+	if u.NullsNot {
+		return UniqueKey{}, false, fmt.Errorf("the shadow table would have %s NULLS NOT DISTINCT, which the original does not guarantee: "+
+			"osc adds a new unique key, checking every clash with the original, only with NULLs distinct (the default); "+
+			"add this one with a plain ALTER TABLE, or afterwards with CREATE UNIQUE INDEX CONCURRENTLY … NULLS NOT DISTINCT", u.describe())
+	}
+	return nu, true, nil
 }
 
 // pgQuoteIdent quotes one identifier.

@@ -18,20 +18,12 @@ import (
 type UniqueKey struct {
 	Name    string   // the shadow's index (PostgreSQL: also its constraint's) name
 	Columns []string // the original's columns, in the key's order
-	Shadow  []string // the same columns as the shadow names them
-	// NullsNotDistinct (PostgreSQL 15's NULLS NOT DISTINCT): NULLs are equal,
-	// so a row with a NULL in the key duplicates another; otherwise a row
-	// with any NULL in the key duplicates none.
-	NullsNotDistinct bool
+	Shadow  []string // the same columns as the shadow names them; NULLs are distinct
 }
 
 // Describe is the key as messages name it: "email_u (email)".
 func (u UniqueKey) Describe() string {
-	s := u.Name + " (" + strings.Join(u.Shadow, ", ") + ")"
-	if u.NullsNotDistinct {
-		s += " NULLS NOT DISTINCT"
-	}
-	return s
+	return u.Name + " (" + strings.Join(u.Shadow, ", ") + ")"
 }
 
 // Duplicate is one value of a new unique key that several rows of the
@@ -76,7 +68,7 @@ const uniqueDuplicatesLimit = 10
 // of the table from (quoted, with any FORCE INDEX) hold, with their count,
 // at most uniqueDuplicatesLimit of them, among the rows matching where (""
 // for all). quote quotes a column; text renders one as text. Rows with a
-// NULL in the key duplicate none unless NullsNotDistinct.
+// NULL in the key duplicate none.
 func duplicateScanQuery(u UniqueKey, from, where string, quote func(string) string, text func(string) string) string {
 	sel := make([]string, len(u.Columns))
 	group := make([]string, len(u.Columns))
@@ -87,9 +79,7 @@ func duplicateScanQuery(u UniqueKey, from, where string, quote func(string) stri
 	for i, c := range u.Columns {
 		q := quote(c)
 		sel[i], group[i] = text(q), q
-		if !u.NullsNotDistinct {
-			conds = append(conds, q+" IS NOT NULL")
-		}
+		conds = append(conds, q+" IS NOT NULL")
 	}
 	q := "SELECT " + strings.Join(sel, ", ") + ", COUNT(*) FROM " + from
 	if len(conds) > 0 {
