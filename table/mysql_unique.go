@@ -72,28 +72,7 @@ func mysqlDuplicateRows(ctx context.Context, q mysqlQuerier, n int, query string
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Duplicate
-	for rows.Next() {
-		vals := make([]sql.NullString, n)
-		ptrs := make([]any, n+1)
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		var d Duplicate
-		ptrs[n] = &d.Rows
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		for _, v := range vals {
-			if v.Valid {
-				d.Values = append(d.Values, v.String)
-			} else {
-				d.Values = append(d.Values, "NULL")
-			}
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return scanDuplicates(rows, n)
 }
 
 // MySQLUniqueCheck asks the original, at a clash under a new unique key,

@@ -70,28 +70,7 @@ func pgDuplicateRows(ctx context.Context, q PostgresQuerier, n int, query string
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Duplicate
-	for rows.Next() {
-		vals := make([]*string, n)
-		ptrs := make([]any, n+1)
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		var d Duplicate
-		ptrs[n] = &d.Rows
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		for _, v := range vals {
-			if v == nil {
-				d.Values = append(d.Values, "NULL")
-			} else {
-				d.Values = append(d.Values, *v)
-			}
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return scanDuplicates(rows, n)
 }
 
 // PostgresUniqueCheck asks the original, at a clash under a new unique key

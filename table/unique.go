@@ -1,6 +1,7 @@
 package table
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -100,4 +101,37 @@ func DuplicatesNote(err error, keys []UniqueKey) string {
 	}
 	return "new unique key " + strings.Join(names, ", ") + ": the original holds no duplicates now; " +
 		"one written during the migration stops it (the copy and the applier check every clash with the original)"
+}
+
+// duplicateRows is a query's rows: *sql.Rows or pgx.Rows.
+type duplicateRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanDuplicates reads rows of n values and a count as duplicates.
+func scanDuplicates(rows duplicateRows, n int) ([]Duplicate, error) {
+	var out []Duplicate
+	for rows.Next() {
+		vals := make([]sql.NullString, n)
+		ptrs := make([]any, n+1)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		var d Duplicate
+		ptrs[n] = &d.Rows
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for _, v := range vals {
+			if v.Valid {
+				d.Values = append(d.Values, v.String)
+			} else {
+				d.Values = append(d.Values, "NULL")
+			}
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
