@@ -150,7 +150,7 @@ func (a *MySQL) init(plan *table.Plan) error {
 			return fmt.Errorf("apply: key column %s is not copied to the shadow table", k)
 		}
 	}
-	u, err := newMyUnique(plan, shadow)
+	u, err := newMyUnique(a.db, plan)
 	if err != nil {
 		return err
 	}

@@ -14,15 +14,15 @@ import (
 // another key that holds a value a written row holds, as it must under the
 // original's own unique keys (README, "Why nothing is lost", step 5), but
 // under a new one the two rows may both be the original's. So the original
-// is asked, in the batch's transaction before its writes, whether any two of
-// the rows the batch writes and the shadow rows that hold their values (read
-// through the shadow's index of the key) hold one value now; the batch
-// fails with a *table.DuplicateError if they do. Otherwise the clash is
-// with a row older or newer than the original's, which a later change
-// writes again whole, or between rows of the batch in their commit order.
+// is asked, in the batch's transaction before its writes and in one
+// statement, whether any two of the rows the batch writes and the shadow rows
+// that hold their values (read through the shadow's index of the key) hold
+// one value now; the batch fails with a *table.DuplicateError if they do.
+// Otherwise the clash is with a row older or newer than the original's,
+// which a later change writes again whole, or between rows of the batch in
+// their commit order.
 type myUnique struct {
-	check  *table.MySQLUniqueCheck
-	shadow string
+	check *table.MySQLUniqueCheck
 	// cols holds, per new unique key, the positions in MySQL.cols of its
 	// columns.
 	cols [][]int
@@ -30,7 +30,7 @@ type myUnique struct {
 
 // newMyUnique returns the check of the plan's new unique keys, or nil when
 // it has none.
-func newMyUnique(plan *table.Plan, shadow string) (*myUnique, error) {
+func newMyUnique(db *sql.DB, plan *table.Plan) (*myUnique, error) {
 	if len(plan.NewUnique) == 0 {
 		return nil, nil
 	}
@@ -38,7 +38,7 @@ func newMyUnique(plan *table.Plan, shadow string) (*myUnique, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-	u := &myUnique{check: table.NewMySQLUniqueCheck(cp, plan), shadow: shadow}
+	u := &myUnique{check: table.NewMySQLUniqueCheck(db, cp, plan)}
 	for _, k := range plan.NewUnique {
 		pos := make([]int, len(k.Columns))
 		for i, c := range k.Columns {
@@ -57,8 +57,9 @@ func newMyUnique(plan *table.Plan, shadow string) (*myUnique, error) {
 	return u, nil
 }
 
-// myUniqueTerms bounds the rows one look-up in the shadow names.
-const myUniqueTerms = 256
+// myUniqueRows bounds the rows one check names; it is padded to a power of
+// two (repeating its last row), so that few statement shapes are prepared.
+const myUniqueRows = 128
 
 // checkUnique checks the rows the ops write (see myUnique), in tx.
 func (a *MySQL) checkUnique(ctx context.Context, tx *sql.Tx, ops []myOp) error {
@@ -76,98 +77,66 @@ func (a *MySQL) checkUnique(ctx context.Context, tx *sql.Tx, ops []myOp) error {
 		}
 		return c.conv(v)
 	}
-	var keys [][]any
 	var written []myOp
 	for _, o := range ops {
-		if o.del {
-			continue
+		if !o.del {
+			written = append(written, o)
 		}
-		k := make([]any, len(a.keys))
-		for i, c := range a.keys {
-			v, err := conv(o, c)
-			if err != nil {
-				return err
-			}
-			k[i] = v
-		}
-		keys, written = append(keys, k), append(written, o)
 	}
-	if len(written) == 0 {
-		return nil
-	}
-	sel := make([]string, len(a.keys))
-	for i, c := range a.keys {
-		sel[i] = c.name
-	}
-	for _, pos := range u.cols {
-		var terms []string
-		var args []any
-		look := func() error {
-			if len(terms) == 0 {
-				return nil
-			}
-			q := "SELECT " + strings.Join(sel, ", ") + " FROM " + u.shadow + " WHERE " + strings.Join(terms, " OR ")
-			found, err := myQueryRows(ctx, tx, q, args, len(sel))
-			if err != nil {
-				return fmt.Errorf("apply: look up clashes under a new unique key: %w", err)
-			}
-			keys = append(keys, found...)
-			terms, args = terms[:0], args[:0]
-			return nil
-		}
-	rows:
-		for _, o := range written {
-			t := make([]string, len(pos))
-			var targs []any
-			for i, p := range pos {
-				c := a.cols[p]
+	for start := 0; start < len(written); start += myUniqueRows {
+		part := written[start:min(len(written), start+myUniqueRows)]
+		keys := make([][]any, len(part))
+		for r, o := range part {
+			keys[r] = make([]any, len(a.keys))
+			for i, c := range a.keys {
 				v, err := conv(o, c)
 				if err != nil {
 					return err
 				}
-				if v == nil {
-					continue rows // a NULL duplicates nothing
-				}
-				t[i] = c.name + " = " + c.param
-				for range strings.Count(c.param, "?") {
-					targs = append(targs, v)
-				}
-			}
-			terms, args = append(terms, "("+strings.Join(t, " AND ")+")"), append(args, targs...)
-			if len(terms) == myUniqueTerms {
-				if err := look(); err != nil {
-					return err
-				}
+				keys[r][i] = v
 			}
 		}
-		if err := look(); err != nil {
-			return err
+		for k, pos := range u.cols {
+			// The shadow rows holding a value the part writes: a
+			// NULL duplicates nothing.
+			var terms []string
+			var args []any
+		rows:
+			for _, o := range part {
+				t := make([]string, len(pos))
+				var targs []any
+				for i, p := range pos {
+					c := a.cols[p]
+					v, err := conv(o, c)
+					if err != nil {
+						return err
+					}
+					if v == nil {
+						continue rows
+					}
+					t[i] = "d." + c.name + " = " + c.param
+					for range strings.Count(c.param, "?") {
+						targs = append(targs, v)
+					}
+				}
+				terms, args = append(terms, "("+strings.Join(t, " AND ")+")"), append(args, targs...)
+			}
+			cond := ""
+			if len(terms) > 0 {
+				n := len(args) / len(terms)
+				for len(terms)&(len(terms)-1) != 0 {
+					terms, args = append(terms, terms[len(terms)-1]), append(args, args[len(args)-n:]...)
+				}
+				cond = strings.Join(terms, " OR ")
+			}
+			padded := keys
+			for len(padded)&(len(padded)-1) != 0 {
+				padded = append(padded, padded[len(padded)-1])
+			}
+			if err := u.check.BatchCheck(ctx, tx, k, padded, cond, args, "applying captured changes"); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
 		}
-	}
-	if err := u.check.Check(ctx, tx, keys, "applying captured changes"); err != nil {
-		return fmt.Errorf("apply: %w", err)
 	}
 	return nil
-}
-
-// myQueryRows runs q and returns its rows of n values.
-func myQueryRows(ctx context.Context, tx *sql.Tx, q string, args []any, n int) ([][]any, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out [][]any
-	for rows.Next() {
-		vals := make([]any, n)
-		ptrs := make([]any, n)
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		out = append(out, vals)
-	}
-	return out, rows.Err()
 }

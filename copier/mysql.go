@@ -53,7 +53,7 @@ func (c *MySQL) init(ctx context.Context) error {
 	if c.sql, err = table.NewMySQLCopy(c.plan); err != nil {
 		return fmt.Errorf("copy chunk: %w", err)
 	}
-	c.unique = table.NewMySQLUniqueCheck(c.sql, c.plan)
+	c.unique = table.NewMySQLUniqueCheck(c.db, c.sql, c.plan)
 	// Read on the first chunk, after change capture started.
 	if c.limit, err = c.last(ctx); err != nil {
 		return err
