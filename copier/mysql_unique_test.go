@@ -30,7 +30,7 @@ func TestMySQLCopyNewUnique(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS uniq_copy_src, uniq_copy_dst") }) //nolint:errcheck
+	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS uniq_copy_src, uniq_copy_dst") }) //nolint:errcheck // best effort: the next run drops them first
 	plan := func() *table.Plan {
 		p := myPlan(t, db, "uniq_copy_src", "uniq_copy_dst", 1)
 		p.NewUnique = []table.UniqueKey{{Name: "uq", Columns: []string{"email"}, Shadow: []string{"email"}}}

@@ -221,6 +221,9 @@ func (c *MySQLUniqueCheck) run(ctx context.Context, tx *sql.Tx, u UniqueKey, q s
 	}
 	defer rows.Close()
 	dups, err := scanDuplicates(rows, len(u.Columns))
+	if err == nil {
+		err = rows.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("ask the original about a clash under the new unique key %s: %w", u.Describe(), err)
 	}
@@ -238,5 +241,9 @@ func mysqlDuplicateRows(ctx context.Context, db *sql.DB, n int, query string, ar
 		return nil, err
 	}
 	defer rows.Close()
-	return scanDuplicates(rows, n)
+	dups, err := scanDuplicates(rows, n)
+	if err != nil {
+		return nil, err
+	}
+	return dups, rows.Err()
 }

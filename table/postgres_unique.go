@@ -70,7 +70,11 @@ func pgDuplicateRows(ctx context.Context, q PostgresQuerier, n int, query string
 		return nil, err
 	}
 	defer rows.Close()
-	return scanDuplicates(rows, n)
+	dups, err := scanDuplicates(rows, n)
+	if err != nil {
+		return nil, err
+	}
+	return dups, rows.Err()
 }
 
 // PostgresUniqueCheck asks the original, at a clash under a new unique key
