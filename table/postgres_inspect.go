@@ -1,0 +1,421 @@
+package table
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PostgresInspection is what InspectPostgresTable found out about the original.
+type PostgresInspection struct {
+	Names         PostgresNames
+	Server        PostgresServer
+	OID           uint32
+	Source        *Table
+	EstimatedRows int64
+	SizeBytes     int64
+	Notes         []string // long transactions, views re-created and foreign keys moved at cut-over
+	// PartitionKey is a partitioned table's (pg_get_partkeydef; "" for an
+	// ordinary table), Partitions its partitions (postgres_partition.go).
+	PartitionKey string
+	Partitions   []PostgresPartition
+}
+
+// pgTableFacts is what the refusals are decided on.
+type pgTableFacts struct {
+	Exists            bool
+	Kind, Persistence string // relkind, relpersistence
+	Owner             string
+	Owns              bool // the user is (a member of) the owner
+	RowSecurity       bool // row security enabled or forced
+	Policies          []string
+	Parents, Children int // pg_inherits both ways
+	HasKey            bool
+	HasPrimary        bool     // a primary key (usable or not)
+	ReplIdent         string   // relreplident
+	AllTablesPubs     []string // FOR ALL TABLES
+	SchemaPubs        []string // FOR TABLES IN SCHEMA of the table's schema
+	TablePubs         []string // publications listing the table
+	Rules             []string
+	MatViews          []string // materialized views reading the table
+	OtherRules        []string // rules of other relations reading the table (not a view's _RETURN)
+	ForeignViews      []string // views reading the table that the user does not own
+	RowTypeUsers      []string // objects using the table's row type
+	Functions         []string // functions whose body is bound to the table (BEGIN ATOMIC)
+	SelfForeignKeys   []string
+	PartitionedFKs    []string        // foreign keys to the table from partitioned tables
+	Partitioning      *pgPartitioning // a partitioned table's key and partitions
+	ForeignChildren   []string        // foreign keys to the table from tables the user does not own
+	LeftoverPub       bool
+	LeftoverSlot      bool
+	LeftoverSlotPID   int32
+	// LeftoverSlotRetained is the WAL the leftover slot keeps, in bytes.
+	LeftoverSlotRetained int64
+	LeftoverShadow       bool
+	LeftoverOld          bool
+	OldRows              int64 // the old table's row estimate
+	LeftoverCheckpoint   bool
+	CheckpointSaved      string // when the killed run saved its checkpoint ("" if it saved none)
+	// Resume: the user resumes the killed run, whose leftovers are then no
+	// refusal (the dialect's Resume checks them).
+	Resume bool
+}
+
+// problems lists every refusal, each naming its fix.
+func (f *pgTableFacts) problems(n PostgresNames) []string {
+	t := n.Schema + "." + n.Table
+	if !f.Exists {
+		return []string{fmt.Sprintf("table %s does not exist", t)}
+	}
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	list := func(s []string) string { return strings.Join(s, ", ") }
+	switch f.Kind {
+	case "r":
+	case "p":
+		if f.Partitioning == nil {
+			add("%s is a partitioned table whose partitions were not read", t)
+			break
+		}
+		for _, problem := range f.Partitioning.Problems {
+			add("%s is a partitioned table and %s", t, problem)
+		}
+	default:
+		add("%s is not an ordinary table (relkind %q)", t, f.Kind)
+	}
+	if f.Persistence != "p" {
+		add("%s is unlogged or temporary: its changes are not written to the WAL, so logical decoding cannot capture them; ALTER TABLE %s SET LOGGED first",
+			t, QuotePostgres(n.Schema, n.Table))
+	}
+	if !f.Owns {
+		add("%s is owned by %s: run osc as the owner (or a member of its role), as the swap renames the table", t, f.Owner)
+	}
+	if f.Parents > 0 || f.Children > 0 && f.Kind != "p" {
+		add("%s takes part in inheritance (%d parents, %d children): osc does not migrate inherited tables or partitions", t, f.Parents, f.Children)
+	}
+	if !f.HasKey {
+		add("%s has no PRIMARY KEY and no usable UNIQUE index (valid, not deferrable, not partial, no expression, all columns NOT NULL); "+
+			"osc needs one to copy and apply rows: add a PRIMARY KEY first", t)
+	}
+	switch {
+	case f.ReplIdent == "n", f.ReplIdent == "d" && !f.HasPrimary:
+		add("the replica identity of %s carries no key (%s), so logical replication cannot tell which row an UPDATE or DELETE changed: "+
+			"ALTER TABLE %s REPLICA IDENTITY USING INDEX <a unique index on NOT NULL columns> (or REPLICA IDENTITY FULL)",
+			t, map[string]string{"n": "NOTHING", "d": "DEFAULT, and no primary key"}[f.ReplIdent], QuotePostgres(n.Schema, n.Table))
+	}
+	if len(f.AllTablesPubs) > 0 {
+		add("publication %s is FOR ALL TABLES: it would publish osc's shadow table too; osc refuses to run while one exists (DROP PUBLICATION %s, or migrate outside osc)",
+			list(f.AllTablesPubs), QuotePostgres(f.AllTablesPubs[0]))
+	}
+	if len(f.SchemaPubs) > 0 {
+		add("publication %s publishes every table of schema %s (FOR TABLES IN SCHEMA): it would publish osc's shadow table too; ALTER PUBLICATION %s DROP TABLES IN SCHEMA %s first",
+			list(f.SchemaPubs), n.Schema, QuotePostgres(f.SchemaPubs[0]), QuotePostgres(n.Schema))
+	}
+	if len(f.TablePubs) > 0 {
+		add("%s is in publication %s, which would keep publishing the old table after the swap: ALTER PUBLICATION %s DROP TABLE %s first and add the table back after the migration",
+			t, list(f.TablePubs), QuotePostgres(f.TablePubs[0]), QuotePostgres(n.Schema, n.Table))
+	}
+	if !f.Resume {
+		p = append(p, f.leftovers(n)...)
+	}
+	if f.RowSecurity || len(f.Policies) > 0 {
+		add("%s has row level security enabled or policies (%s), which osc does not carry over yet: disable and drop them first and re-create them after the migration",
+			t, list(f.Policies))
+	}
+	if len(f.Rules) > 0 {
+		add("%s has rules (%s), which osc does not carry over yet: drop them first and re-create them after the migration", t, list(f.Rules))
+	}
+	if len(f.MatViews) > 0 {
+		add("materialized views read %s (%s), which osc does not carry over yet: drop them first and re-create them after the migration", t, list(f.MatViews))
+	}
+	if len(f.OtherRules) > 0 {
+		add("rules of other relations read %s (%s), which osc does not carry over yet: drop them first", t, list(f.OtherRules))
+	}
+	if len(f.ForeignViews) > 0 {
+		add("views read %s (%s) that the user does not own; osc re-creates them on the new table at cut-over and must own them: run osc as their owner or ALTER VIEW ... OWNER TO the user",
+			t, list(f.ForeignViews))
+	}
+	if len(f.RowTypeUsers) > 0 {
+		add("the row type of %s is used by %s, which would stay bound to the old table: drop them first", t, list(f.RowTypeUsers))
+	}
+	if len(f.Functions) > 0 {
+		add("functions %s have bodies bound to %s (BEGIN ATOMIC), which would keep using the old table: drop them first and re-create them after the migration", list(f.Functions), t)
+	}
+	if len(f.SelfForeignKeys) > 0 {
+		add("%s has self-referencing foreign keys (%s), which osc does not carry over yet: drop them first and re-add them after the migration", t, list(f.SelfForeignKeys))
+	}
+	if len(f.ForeignChildren) > 0 {
+		add("foreign keys reference %s from tables the user does not own (%s); osc moves them to the new table at cut-over and must own those tables: run osc as their owner",
+			t, list(f.ForeignChildren))
+	}
+	if len(f.PartitionedFKs) > 0 {
+		add("partitioned tables reference %s (%s), which osc cannot move to the new table yet: drop those foreign keys first", t, list(f.PartitionedFKs))
+	}
+	return p
+}
+
+// InspectPostgresTable checks the server and the table named by n, and reads
+// the table. Every refusal names its fix; all are reported at once.
+func InspectPostgresTable(ctx context.Context, q PostgresQuerier, n PostgresNames) (*PostgresInspection, error) {
+	return InspectPostgresTableFor(ctx, q, n, false)
+}
+
+// InspectPostgresTableFor is InspectPostgresTable; resume: what a killed run
+// of this migration left is no refusal (the user resumes it).
+func InspectPostgresTableFor(ctx context.Context, q PostgresQuerier, n PostgresNames, resume bool) (*PostgresInspection, error) {
+	srv, err := ReadPostgresServer(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	in := &PostgresInspection{Names: n, Server: srv}
+	f, err := pgReadFacts(ctx, q, n, srv.Version, in)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s.%s: %w", n.Schema, n.Table, err)
+	}
+	f.Resume = resume
+	check := srv
+	if resume && f.LeftoverSlot {
+		// The resumed run takes up the killed run's slot: it needs no other.
+		check.ReplicationSlots--
+	}
+	var problems []string
+	if err := check.Check(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	problems = append(problems, f.problems(n)...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("osc cannot migrate %s.%s:\n  - %s", n.Schema, n.Table, strings.Join(problems, "\n  - "))
+	}
+	cols, err := pgReadColumns(ctx, q, in.OID)
+	if err != nil {
+		return nil, err
+	}
+	in.Source = pgTable(n.Schema, n.Table, cols)
+	if in.EstimatedRows < 0 {
+		if err := q.QueryRow(ctx, "SELECT count(*) FROM "+QuotePostgres(n.Schema, n.Table)).Scan(&in.EstimatedRows); err != nil {
+			return nil, fmt.Errorf("count rows: %w", err)
+		}
+	}
+	notes, err := pgLongTransactions(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	in.Notes = append(in.Notes, notes...)
+	views, err := pgStrings(ctx, q, `SELECT DISTINCT v.oid::regclass::text FROM pg_depend d
+		JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+		JOIN pg_class v ON v.oid = r.ev_class
+		WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v' ORDER BY 1`, in.OID)
+	if err != nil {
+		return nil, fmt.Errorf("read views: %w", err)
+	}
+	if len(views) > 0 {
+		in.Notes = append(in.Notes, "views re-created on the new table at cut-over: "+strings.Join(views, ", "))
+	}
+	fks, err := pgStrings(ctx, q, `SELECT con.conname || ' on ' || con.conrelid::regclass::text FROM pg_constraint con
+		WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conrelid <> $1 AND con.conparentid = 0 ORDER BY 1`, in.OID)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	if len(fks) > 0 {
+		in.Notes = append(in.Notes, "foreign keys moved to the new table at cut-over (NOT VALID, validated right after): "+strings.Join(fks, ", "))
+	}
+	return in, nil
+}
+
+// RecheckPostgresTable repeats the inspection's refusals on a table being
+// migrated, for the cut-over to run with the table locked: a rule,
+// policy, publication or dependent object added during the run would
+// otherwise be left on the old table or break the swap. osc's own
+// publication, slot and shadow exist by now and are not refusals.
+func RecheckPostgresTable(ctx context.Context, q PostgresQuerier, n PostgresNames) error {
+	srv, err := ReadPostgresServer(ctx, q)
+	if err != nil {
+		return err
+	}
+	f, err := pgReadFacts(ctx, q, n, srv.Version, &PostgresInspection{Names: n})
+	if err != nil {
+		return fmt.Errorf("inspect %s.%s again: %w", n.Schema, n.Table, err)
+	}
+	f.LeftoverPub, f.LeftoverSlot, f.LeftoverShadow, f.LeftoverCheckpoint = false, false, false, false
+	if problems := f.problems(n); len(problems) > 0 {
+		return fmt.Errorf("%s.%s changed during the migration; osc cannot swap it:\n  - %s",
+			n.Schema, n.Table, strings.Join(problems, "\n  - "))
+	}
+	return nil
+}
+
+func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, version int, in *PostgresInspection) (*pgTableFacts, error) {
+	f := &pgTableFacts{}
+	var reltuples float64
+	var nsp uint32
+	err := q.QueryRow(ctx, `SELECT c.oid, n.oid, c.relkind::text, c.relpersistence::text, pg_get_userbyid(c.relowner),
+		pg_has_role(c.relowner, 'USAGE'), c.relrowsecurity OR c.relforcerowsecurity, c.reltuples::float8,
+		pg_total_relation_size(c.oid), c.relreplident::text
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+		n.Schema, n.Table).Scan(&in.OID, &nsp, &f.Kind, &f.Persistence, &f.Owner, &f.Owns, &f.RowSecurity, &reltuples, &in.SizeBytes, &f.ReplIdent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read table: %w", err)
+	}
+	f.Exists = true
+	in.EstimatedRows = int64(reltuples)
+	if reltuples < 0 {
+		in.EstimatedRows = -1
+	}
+	oid := in.OID
+
+	if err := q.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_inherits WHERE inhrelid = $1)::int,
+		(SELECT count(*) FROM pg_inherits WHERE inhparent = $1)::int`, oid).Scan(&f.Parents, &f.Children); err != nil {
+		return nil, fmt.Errorf("read inheritance: %w", err)
+	}
+	if f.Kind == "p" {
+		var unknown bool
+		if f.Partitioning, err = pgReadPartitioning(ctx, q, oid); err != nil {
+			return nil, err
+		}
+		in.PartitionKey, in.Partitions = f.Partitioning.Key, f.Partitioning.Partitions
+		// The root holds no rows: the partitions' estimates and sizes.
+		if err := q.QueryRow(ctx, `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::int8, coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8,
+			coalesce(bool_or(c.reltuples < 0), false) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1`, oid).Scan(
+			&in.EstimatedRows, &in.SizeBytes, &unknown); err != nil {
+			return nil, fmt.Errorf("read the partitions' sizes: %w", err)
+		}
+		if unknown { // a partition never analyzed: counted
+			in.EstimatedRows = -1
+		}
+	}
+	cols, err := pgReadColumns(ctx, q, oid)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := pgReadIndexes(ctx, q, oid, version)
+	if err != nil {
+		return nil, err
+	}
+	for _, ix := range idx {
+		if ix.keyUsable(cols) {
+			f.HasKey = true
+		}
+		if ix.Primary {
+			f.HasPrimary = true
+		}
+	}
+
+	type list struct {
+		dst  *[]string
+		what string
+		sql  string
+		args []any
+	}
+	lists := []list{
+		{&f.AllTablesPubs, "publications", `SELECT pubname FROM pg_publication WHERE puballtables ORDER BY 1`, nil},
+		{&f.TablePubs, "publications", `SELECT p.pubname FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid
+			WHERE r.prrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.Policies, "policies", `SELECT polname FROM pg_policy WHERE polrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.Rules, "rules", `SELECT rulename FROM pg_rewrite WHERE ev_class = $1 ORDER BY 1`, []any{oid}},
+		{&f.MatViews, "materialized views", `SELECT DISTINCT v.oid::regclass::text FROM pg_depend d
+			JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+			JOIN pg_class v ON v.oid = r.ev_class
+			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'm' ORDER BY 1`, []any{oid}},
+		{&f.OtherRules, "rules", `SELECT DISTINCT r.rulename || ' on ' || v.oid::regclass::text FROM pg_depend d
+			JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+			JOIN pg_class v ON v.oid = r.ev_class
+			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind <> 'm'
+			AND r.rulename <> '_RETURN' ORDER BY 1`, []any{oid}},
+		{&f.ForeignViews, "views", `SELECT DISTINCT v.oid::regclass::text || ' (owner ' || pg_get_userbyid(v.relowner) || ')' FROM pg_depend d
+			JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+			JOIN pg_class v ON v.oid = r.ev_class
+			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'
+			AND NOT pg_has_role(v.relowner, 'USAGE') ORDER BY 1`, []any{oid}},
+		{&f.RowTypeUsers, "row type users", `SELECT pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend d
+			WHERE d.refclassid = 'pg_type'::regclass AND d.refobjid = (SELECT reltype FROM pg_class WHERE oid = $1)
+			AND d.deptype = 'n' ORDER BY 1`, []any{oid}},
+		{&f.Functions, "functions", `SELECT DISTINCT d.objid::regprocedure::text FROM pg_depend d
+			WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 ORDER BY 1`, []any{oid}},
+		{&f.SelfForeignKeys, "foreign keys", `SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.PartitionedFKs, "foreign keys", `SELECT con.conname || ' on ' || con.conrelid::regclass::text FROM pg_constraint con
+			JOIN pg_class c ON c.oid = con.conrelid
+			WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conrelid <> $1 AND (c.relkind = 'p' OR c.relispartition) ORDER BY 1`, []any{oid}},
+		{&f.ForeignChildren, "foreign keys", `SELECT con.conname || ' on ' || con.conrelid::regclass::text || ' (owner ' || pg_get_userbyid(c.relowner) || ')'
+			FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+			WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conrelid <> $1 AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1`, []any{oid}},
+	}
+	if version >= 150000 {
+		lists = append(lists, list{&f.SchemaPubs, "publications", `SELECT p.pubname FROM pg_publication p JOIN pg_publication_namespace s ON s.pnpubid = p.oid
+			WHERE s.pnnspid = $1 ORDER BY 1`, []any{nsp}})
+	}
+	for _, l := range lists {
+		if *l.dst, err = pgStrings(ctx, q, l.sql, l.args...); err != nil {
+			return nil, fmt.Errorf("read %s: %w", l.what, err)
+		}
+	}
+	// osc's own publication is reported as a leftover, not as a user's.
+	f.TablePubs = pgWithout(f.TablePubs, n.Publication)
+
+	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1),
+		EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2 AND database = current_database()),
+		coalesce((SELECT active_pid FROM pg_replication_slots WHERE slot_name = $2 AND database = current_database()), 0),
+		coalesce((SELECT (pg_current_wal_insert_lsn() - restart_lsn)::int8 FROM pg_replication_slots
+			WHERE slot_name = $2 AND database = current_database() AND NOT pg_is_in_recovery()), 0),
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $4),
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $5),
+		coalesce((SELECT reltuples::int8 FROM pg_class WHERE relnamespace = $3 AND relname = $5), 0),
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $6)`,
+		n.Publication, n.Slot, nsp, n.Shadow, n.Old, n.Checkpoint).Scan(&f.LeftoverPub, &f.LeftoverSlot, &f.LeftoverSlotPID,
+		&f.LeftoverSlotRetained, &f.LeftoverShadow, &f.LeftoverOld, &f.OldRows, &f.LeftoverCheckpoint)
+	if err != nil {
+		return nil, fmt.Errorf("look for leftovers: %w", err)
+	}
+	if f.LeftoverCheckpoint {
+		if f.CheckpointSaved, err = pgCheckpointSaved(ctx, q, n); err != nil {
+			return nil, fmt.Errorf("look for leftovers: %w", err)
+		}
+	}
+	return f, nil
+}
+
+func pgWithout(s []string, drop string) []string {
+	out := s[:0:0]
+	for _, v := range s {
+		if v != drop {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// pgLongTransactions describes transactions open for more than a minute.
+func pgLongTransactions(ctx context.Context, q PostgresQuerier) ([]string, error) {
+	notes, err := pgStrings(ctx, q, `SELECT format('long transaction: pid %s (%s, %s) open for %s: %s',
+			pid, coalesce(usename, backend_type), coalesce(state, ''), date_trunc('second', now() - xact_start),
+			left(regexp_replace(coalesce(query, ''), '\s+', ' ', 'g'), 80))
+		FROM pg_stat_activity WHERE xact_start < now() - interval '1 minute' AND pid <> pg_backend_pid()
+		ORDER BY xact_start`)
+	if err != nil {
+		return nil, fmt.Errorf("read long transactions: %w", err)
+	}
+	if len(notes) > 0 {
+		notes = append(notes,
+			"change capture starts only once transactions open now have ended (creating a logical replication slot waits for them)",
+			"long transactions holding locks on the table will hold the cut-over lock queue: the cut-over retries until they end")
+	}
+	return notes, nil
+}
+
+func pgSize(b int64) string {
+	units := []string{"bytes", "kB", "MB", "GB", "TB"}
+	v, u := float64(b), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d bytes", b)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[u])
+}
