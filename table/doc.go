@@ -12,12 +12,12 @@
 // holds what the other packages share: identifier quoting (QuoteMySQL,
 // QuotePostgres), key ranges, and which errors are transient or refusals.
 //
-// The PostgreSQL side is cut by concept: postgres_server.go (connecting,
-// naming, the server's checks, the advisory lock), postgres_catalog.go (the
-// catalog readers), postgres_inspect.go (the table's facts and refusals),
-// postgres_shadow.go (creating the shadow), postgres_plan.go (the Plan and
-// the key), and one file per feature beside them (postgres_names.go,
-// postgres_using.go, postgres_partition.go, ...).
+// Both databases' files are cut by the same concepts: *_server.go
+// (connecting, naming, the server's checks, the advisory lock),
+// *_catalog.go (the catalog readers), *_inspect.go (the table's facts and
+// refusals), *_shadow.go (creating the shadow), *_plan.go (the Plan and the
+// key); mysql_alter.go reads MySQL's --alter, and one file per feature sits
+// beside them (postgres_names.go, postgres_using.go, mysql_fk.go, ...).
 //
 // It moves no data (copier, cdc, apply, checksum and cutover do) and
 // imports no other osc package.

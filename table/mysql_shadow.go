@@ -1,0 +1,180 @@
+package table
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var mysqlModeName = regexp.MustCompile(`^[A-Z0-9_,]*$`)
+
+// mysqlMinWriteLockCount is the smallest max_write_lock_count osc accepts.
+const mysqlMinWriteLockCount = 1000
+
+// mysqlShadowSuffix is the longest suffix MySQLNames adds.
+const mysqlShadowSuffix = "_osc_new"
+
+// mysqlMaxIdent is MySQL's identifier length limit.
+const mysqlMaxIdent = 64
+
+// mysqlLockWait is how long LockMySQL waits for a held lock. A run killed
+// with SIGKILL (a lost host, a kill -9 before a --resume) leaves its lock
+// with its session, which the server ends only once it has noticed the
+// closed connection: on a loaded server that can take a moment after the
+// process is gone, and a resume started at once would be refused.
+const mysqlLockWait = 5
+
+// mysqlChangelogDDL defines the changelog table, where the binlog reader's
+// markers are inserted.
+const mysqlChangelogDDL = `(id BIGINT AUTO_INCREMENT PRIMARY KEY, ts TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+hint VARCHAR(64) NOT NULL, value VARCHAR(4096) NOT NULL) ENGINE=InnoDB`
+
+// CreateMySQLShadow creates the shadow table (CREATE TABLE ... LIKE, then the
+// --alter) and the changelog table, and returns the plan. On failure it drops
+// what it created.
+func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p *Plan, err error) {
+	schema, name := in.Table.Schema, in.Table.Name
+	shadow, changelog, _ := MySQLNames(name)
+	q := func(n string) string { return QuoteMySQL(schema) + "." + QuoteMySQL(n) }
+	defer func() {
+		if err == nil {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for _, n := range []string{shadow, changelog} {
+			if derr := DropMySQLTable(dctx, db, schema, n); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+	}()
+	zone := in.TimeZone
+	if zone == "" {
+		if zone, err = ReadMySQLTimeZone(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckMySQLTimeZone(ctx, db, zone); err != nil {
+		return nil, err
+	}
+	// The shadow's definition is read in the ALTER's time zone (mysql_ddl.go).
+	ddl, err := openMySQLDDLSession(ctx, db, zone)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if derr := ddl.discard(); derr != nil {
+			err = errors.Join(err, derr)
+		}
+	}()
+	if err := ddl.exec(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
+		return nil, fmt.Errorf("create shadow table %s: %w", shadow, err)
+	}
+	// The counter first: an AUTO_INCREMENT option of the --alter then
+	// overrides it, as it would on the original (ALTER TABLE keeps it).
+	if in.AutoIncrement > 1 {
+		if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(in.AutoIncrement, 10)); err != nil {
+			return nil, fmt.Errorf("carry AUTO_INCREMENT over to the shadow table: %w", err)
+		}
+	}
+	// The server judges the --alter: osc runs it as given, but for the
+	// foreign keys it drops, which the shadow does not have.
+	if in.Alter.ShadowText != "" {
+		if err := ddl.exec(ctx, "ALTER TABLE "+q(shadow)+" "+in.Alter.ShadowText); err != nil {
+			return nil, fmt.Errorf("the --alter fails on the shadow table: %w", err)
+		}
+	}
+	if in.Alter.unread != nil {
+		return nil, in.Alter.unread
+	}
+	if err := trialMySQLForeignKeys(ctx, db, ddl, schema, shadow, in); err != nil {
+		return nil, err
+	}
+	if err := trialMySQLTriggers(ctx, db, schema, shadow, in); err != nil {
+		return nil, err
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q(changelog)+" "+mysqlChangelogDDL); err != nil {
+		return nil, fmt.Errorf("create changelog table %s: %w", changelog, err)
+	}
+	var now string
+	if err := db.QueryRowContext(ctx, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')").Scan(&now); err != nil {
+		return nil, fmt.Errorf("read the server's clock: %w", err)
+	}
+	return planMySQLShadow(ctx, db, in, zone, now)
+}
+
+// planMySQLShadow reads the shadow table the --alter made and builds the
+// plan from it; zone is the conversions' time zone, now the plan's
+// AlterTime.
+func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone, now string) (*Plan, error) {
+	schema := in.Table.Schema
+	shadow, changelog, old := MySQLNames(in.Table.Name)
+	info, err := readMySQLTableInfo(ctx, db, schema, shadow)
+	if err != nil {
+		return nil, err
+	}
+	if info == nil {
+		return nil, fmt.Errorf("shadow table %s.%s vanished", schema, shadow)
+	}
+	if info.tableType != "BASE TABLE" {
+		return nil, fmt.Errorf("the --alter makes the table a %s table; osc migrates base tables only "+
+			"(it would fill a SYSTEM VERSIONED table's history with its own copy and apply): run it with a plain ALTER TABLE", info.tableType)
+	}
+	if !strings.EqualFold(info.engine, "InnoDB") {
+		return nil, fmt.Errorf("the --alter makes the table use the %s engine; osc needs InnoDB", info.engine)
+	}
+	fks, err := queryStrings(ctx, db, `SELECT CONCAT(CONSTRAINT_NAME, ' referencing ', UNIQUE_CONSTRAINT_SCHEMA, '.', REFERENCED_TABLE_NAME)
+		FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? ORDER BY CONSTRAINT_NAME`, schema, shadow)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys of the shadow table %s: %w", shadow, err)
+	}
+	if len(fks) > 0 {
+		return nil, fmt.Errorf("the --alter adds a foreign key (%s); osc does not support foreign keys "+
+			"(the cut-over would leave them pointing at the old table): drop the FOREIGN KEY or REFERENCES clause", strings.Join(fks, ", "))
+	}
+	st, scolls, err := readMySQLColumns(ctx, db, schema, shadow)
+	if err != nil {
+		return nil, err
+	}
+	sidx, err := readMySQLIndexes(ctx, db, schema, shadow)
+	if err != nil {
+		return nil, err
+	}
+	// The plain ALTER's session has the server's global sql_mode.
+	var globalMode string
+	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode").Scan(&globalMode); err != nil {
+		return nil, fmt.Errorf("read the server's sql_mode: %w", err)
+	}
+	p, err := BuildMySQLPlan(MySQLPlanInput{
+		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
+		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,
+		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone, AlterTime: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.Renumbered = mysqlRenumbered(p.Source, p.Shadow, p.Mapping, globalMode)
+	if err := checkFillChecks(ctx, db, schema, shadow, p); err != nil {
+		return nil, err
+	}
+	if err := padCharRefusal(globalMode, p); err != nil {
+		return nil, err
+	}
+	if err := checkZoneExpressions(ctx, db, schema, shadow, p, zone); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DropMySQLTable drops schema.name if it exists.
+func DropMySQLTable(ctx context.Context, db *sql.DB, schema, name string) error {
+	if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+QuoteMySQL(schema)+"."+QuoteMySQL(name)); err != nil {
+		return fmt.Errorf("drop table %s.%s: %w", schema, name, err)
+	}
+	return nil
+}
