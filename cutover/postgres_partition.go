@@ -19,9 +19,11 @@ func (s *pgSwap) oldTree() []uint32 {
 }
 
 // checkPartitions fails the cut-over when the original's partitions are no
-// longer those the shadow tree was made from, or one of them got new storage
-// since the inspection: rows that arrive with an ATTACH PARTITION or leave
-// with a DETACH, and those a TRUNCATE of one partition removes, are not
+// longer those the shadow tree was made from, one of them was attached again
+// (its pg_inherits row is new: the writes it took while detached were not
+// published through the root), or one of them got new storage since the
+// inspection: rows that arrive with an ATTACH PARTITION or leave with a
+// DETACH, and those a TRUNCATE of one partition removes, are not
 // published through the root (pgoutput publishes a partition's TRUNCATE only
 // as the partition's own), so the shadow would miss the change. A VACUUM FULL
 // or CLUSTER of a partition gives it new storage too, and fails the cut-over
@@ -30,19 +32,19 @@ func (s *pgSwap) checkPartitions() error {
 	if len(s.opts.Partitions) == 0 {
 		return nil
 	}
-	now, err := s.strings(`SELECT c.oid::text || ' ' || c.relname || ' ' || c.relfilenode::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	now, err := s.strings(`SELECT c.oid::text || ' ' || c.relname || ' ' || c.relfilenode::text || ' ' || i.xmin::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = $1 ORDER BY c.relname`, s.oldOID)
 	if err != nil {
 		return fmt.Errorf("read the partitions of %s: %w", s.orig, err)
 	}
 	var planned []string
 	for _, p := range s.opts.Partitions {
-		planned = append(planned, fmt.Sprintf("%d %s %d", p.OID, p.Name, p.File))
+		planned = append(planned, fmt.Sprintf("%d %s %d %s", p.OID, p.Name, p.File, p.Link))
 	}
 	slices.Sort(now)
 	slices.Sort(planned)
 	if !slices.Equal(now, planned) {
-		return fmt.Errorf("the partitions of %s changed during the migration (a partition attached, detached, renamed, truncated, or rewritten by VACUUM FULL or CLUSTER: "+
+		return fmt.Errorf("the partitions of %s changed during the migration (a partition attached, detached (and attached again), renamed, truncated, or rewritten by VACUUM FULL or CLUSTER: "+
 			"now %s; planned %s): rows that arrive or leave so are not published through the table, and the new table would miss them; run osc again",
 			s.orig, strings.Join(now, ", "), strings.Join(planned, ", "))
 	}

@@ -33,6 +33,11 @@ type PostgresPartition struct {
 	// the partition a new relfilenode: the cut-over refuses one that
 	// changed.
 	File int64
+	// Link is the transaction that attached the partition (its pg_inherits
+	// row's xmin): a partition detached and attached again keeps its oid,
+	// name and storage, but not this, and the writes it took while detached
+	// were not published through the root.
+	Link string
 	// Tablespace is the partition's, when not the database's default.
 	Tablespace string
 }
@@ -51,7 +56,7 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 	if err := q.QueryRow(ctx, "SELECT pg_get_partkeydef($1)", oid).Scan(&p.Key); err != nil {
 		return nil, fmt.Errorf("read the partition key: %w", err)
 	}
-	rows, err := q.Query(ctx, `SELECT c.oid, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relfilenode::int8,
+	rows, err := q.Query(ctx, `SELECT c.oid, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relfilenode::int8, i.xmin::text,
 			coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = c.reltablespace), ''),
 			c.relkind::text, c.relpersistence::text, c.relnamespace = p.relnamespace
 		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
@@ -63,7 +68,7 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 		var part PostgresPartition
 		var kind, persistence string
 		var sameSchema bool
-		if err := rows.Scan(&part.OID, &part.Name, &part.Bound, &part.File, &part.Tablespace, &kind, &persistence, &sameSchema); err != nil {
+		if err := rows.Scan(&part.OID, &part.Name, &part.Bound, &part.File, &part.Link, &part.Tablespace, &kind, &persistence, &sameSchema); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the partitions: %w", err)
 		}

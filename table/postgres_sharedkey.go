@@ -41,11 +41,17 @@ func pgSharedKey(in pgPlanInput, shadowOf map[string]*pgColumn, typeSafe func(st
 			if !containsAll(rowKey, ix.Columns, same) {
 				continue
 			}
-			if !in.ReplIdent.covers(rowKey) {
+			if l := in.ReplIdent.lacking(rowKey); l != nil {
+				whose := "the original's"
+				if l.Table != "" {
+					// ALTER TABLE … REPLICA IDENTITY on the root does
+					// not recurse to its partitions, which log the rows.
+					whose = "its partition " + l.Table + "'s"
+				}
 				return pgIndex{}, nil, fmt.Errorf("the --alter changes the key: osc would copy by the original's %s and tell rows of the altered table apart by its %s, "+
-					"but the original's replica identity (%s) does not carry all of (%s): logical replication would not say which row an UPDATE of them left; "+
+					"but %s replica identity (%s) does not carry all of (%s): logical replication would not say which row an UPDATE of them left; "+
 					"ALTER TABLE %s REPLICA IDENTITY FULL first (it makes every UPDATE and DELETE log the whole old row), or keep the old key as a UNIQUE constraint in the --alter",
-					ix.describe(), u.describe(), pgReplicaIdentityText(in.ReplIdent), strings.Join(rowKey, ", "), QuotePostgres(in.Names.Schema, in.Names.Table))
+					ix.describe(), u.describe(), whose, pgReplicaIdentityText(*l), strings.Join(rowKey, ", "), l.tableName(in.Names))
 			}
 			return ix, rowKey, nil
 		}
