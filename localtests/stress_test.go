@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -358,7 +359,21 @@ func runStress(t *testing.T, target stressTarget, v stressVariant, admin *sql.DB
 	time.Sleep(200 * time.Millisecond) // the load is running when osc starts
 	txBefore := ws.committed.Load()
 
-	args := append(d.oscArgs(ns, "t"), "--alter", v.alter, "--execute", "--chunk-size", stressChunkSize)
+	// The cut-over waits until the writers have committed stressMinTx
+	// transactions while osc ran: a fast osc would otherwise finish before
+	// the load it is tested under.
+	postpone := filepath.Join(t.TempDir(), "postpone-cut-over")
+	if err := os.WriteFile(postpone, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for ws.committed.Load()-txBefore < stressMinTx && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		_ = os.Remove(postpone) // a failure leaves osc postponed: the run times out, named
+	}()
+	args := append(d.oscArgs(ns, "t"), "--alter", v.alter, "--execute", "--chunk-size", stressChunkSize,
+		"--postpone-cut-over-flag-file", postpone)
 	args = append(args, target.extra...)
 	args = append(args, v.extra...)
 	start := time.Now()
