@@ -39,7 +39,7 @@ func (s *pgSwap) checkPartitions() error {
 	}
 	var planned []string
 	for _, p := range s.opts.Partitions {
-		planned = append(planned, fmt.Sprintf("%d %s %d %s", p.OID, p.Name, p.File, p.Link))
+		planned = append(planned, p.Fingerprint())
 	}
 	slices.Sort(now)
 	slices.Sort(planned)

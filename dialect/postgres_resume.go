@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,11 +59,25 @@ type pgCheckpoint struct {
 	// Publication is the capture's publication's identity when the
 	// capture started (cdc.ReadPostgresPublicationID).
 	Publication string `json:"publication"`
+	// Partitions are a partitioned table's partitions as the killed run's
+	// inspection found them (table.PostgresPartition.Fingerprint), sorted.
+	Partitions []string `json:"partitions,omitempty"`
 }
 
-func encodePostgresCheckpoint(ck *engine.Checkpoint, publication string) (string, error) {
+// partitionFingerprints returns the fingerprints of ps, sorted.
+func partitionFingerprints(ps []table.PostgresPartition) []string {
+	var f []string
+	for _, p := range ps {
+		f = append(f, p.Fingerprint())
+	}
+	slices.Sort(f)
+	return f
+}
+
+func encodePostgresCheckpoint(ck *engine.Checkpoint, publication string, partitions []table.PostgresPartition) (string, error) {
 	c := pgCheckpoint{Version: ck.Version, Alter: ck.Alter, HasAfter: ck.After != nil, CopyDone: ck.CopyDone,
-		Position: ck.Position, Copied: ck.Copied, Applied: ck.Applied, Saved: ck.Saved, Publication: publication}
+		Position: ck.Position, Copied: ck.Copied, Applied: ck.Applied, Saved: ck.Saved, Publication: publication,
+		Partitions: partitionFingerprints(partitions)}
 	for i, v := range ck.After {
 		s, ok := v.(string)
 		if !ok {
@@ -111,7 +126,7 @@ func (d *postgresDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpo
 	if d.src == nil || d.src.PublicationID() == "" {
 		return errors.New("postgres: SaveCheckpoint before the change capture started")
 	}
-	data, err := encodePostgresCheckpoint(ck, d.src.PublicationID())
+	data, err := encodePostgresCheckpoint(ck, d.src.PublicationID(), d.shadow.Partitions)
 	if err != nil {
 		return err
 	}
@@ -168,11 +183,8 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 		// made it since.
 		return nil, nil, refuse("the shadow table %s.%s appeared since osc inspected %s.%s: run again with --resume", n.Schema, n.Shadow, n.Schema, n.Table)
 	}
-	if d.insp.Partitioned() {
-		// A partition truncated, attached or detached while no osc ran
-		// would go unnoticed: the cut-over checks the partitions against
-		// the resumed run's inspection.
-		return nil, nil, refuse("%s.%s is partitioned, and osc does not resume the migration of a partitioned table: a TRUNCATE of one partition while osc was not running is published as the partition's own and would not reach the new table", n.Schema, n.Table)
+	if err := d.checkPartitions(left.Checkpoint.Checkpoint); err != nil {
+		return nil, nil, refuse("%v", err)
 	}
 	if ck.Position == "" {
 		return nil, nil, refuse("the checkpoint has no capture position")
@@ -216,6 +228,31 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 	d.shadow = sh
 	d.resumeFrom, d.resumed = ck.Position, true
 	return enginePlan(sh.Plan), ck, nil
+}
+
+// checkPartitions checks that a partitioned table's partitions are those
+// the killed run's inspection found: the same oids and names, storage, and
+// the transactions that attached them. Rows that a partition's own TRUNCATE
+// removes, or that arrive or leave with ATTACH or DETACH PARTITION, are not
+// published through the table, so such a change while no osc ran would not
+// reach the new table; the resumed run's cut-over compares the partitions
+// with its own inspection, which this makes the killed run's.
+func (d *postgresDialect) checkPartitions(data string) error {
+	c, err := unmarshalPostgresCheckpoint(data)
+	if err != nil {
+		return err
+	}
+	now := partitionFingerprints(d.insp.Partitions)
+	if slices.Equal(now, c.Partitions) {
+		return nil
+	}
+	if len(c.Partitions) == 0 {
+		return fmt.Errorf("%s.%s is partitioned, and the checkpoint does not list its partitions (an osc that did not resume partitioned tables saved it): "+
+			"a partition truncated, attached or detached since would go unnoticed", d.names.Schema, d.names.Table)
+	}
+	return fmt.Errorf("the partitions of %s.%s changed since the killed run inspected them (a partition truncated, attached, detached, renamed, or rewritten by VACUUM FULL or CLUSTER: "+
+		"oid, name, relfilenode and attaching transaction then %s; now %s): rows that arrive or leave so are not published through the table, and the new table would miss them",
+		d.names.Schema, d.names.Table, strings.Join(c.Partitions, ", "), strings.Join(now, ", "))
 }
 
 // checkPublicationID checks that the publication is the one, publishing the

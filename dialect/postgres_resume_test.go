@@ -103,7 +103,7 @@ func TestPostgresCheckpointEncoding(t *testing.T) {
 	for _, after := range [][]any{nil, {"42"}, {"a b", "2026-01-02 03:04:05+00", `"q"`}} {
 		ck := &engine.Checkpoint{Version: "v1", Alter: "ADD COLUMN x int", After: after, Position: "0/16B3748",
 			Copied: 7, Applied: 9, Saved: saved}
-		data, err := encodePostgresCheckpoint(ck, "1/2")
+		data, err := encodePostgresCheckpoint(ck, "1/2", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestPostgresCheckpointEncoding(t *testing.T) {
 			t.Errorf("round trip of %+v gave %+v", ck, got)
 		}
 	}
-	if _, err := encodePostgresCheckpoint(&engine.Checkpoint{After: []any{int64(1)}}, "1/2"); err == nil || !strings.Contains(err.Error(), "int64") {
+	if _, err := encodePostgresCheckpoint(&engine.Checkpoint{After: []any{int64(1)}}, "1/2", nil); err == nil || !strings.Contains(err.Error(), "int64") {
 		t.Errorf("a non-text watermark: %v", err)
 	}
 	if _, err := decodePostgresCheckpoint("{"); err == nil {
@@ -323,7 +323,7 @@ func TestPostgresResumeRefusals(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				data, err := encodePostgresCheckpoint(ck, saved.Publication)
+				data, err := encodePostgresCheckpoint(ck, saved.Publication, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -534,10 +534,26 @@ func TestPostgresSlotDroppedOnExit(t *testing.T) {
 // points, and resumes it each time until it completes: the new table must
 // hold exactly what the writers left.
 func TestPostgresKillAndResume(t *testing.T) {
-	const name = "kr"
-	pool := rspgDB(t,
-		"CREATE TABLE kr (id bigserial PRIMARY KEY, owner int NOT NULL, v int NOT NULL DEFAULT 1, s text)",
-		"INSERT INTO kr (owner, v, s) SELECT i % 3, i, 's' || i FROM generate_series(1, 30000) i")
+	t.Run("plain", func(t *testing.T) {
+		pgKillAndResume(t, "kr", "CREATE TABLE kr (id bigserial PRIMARY KEY, owner int NOT NULL, v int NOT NULL DEFAULT 1, s text)")
+	})
+	// A partitioned table: the resumed runs check that its partitions are
+	// those the first run inspected (nothing truncated, attached or
+	// detached meanwhile), and its cut-over compares them again. The
+	// writers' new rows go to the DEFAULT partition, their updates and
+	// deletes everywhere.
+	t.Run("partitioned", func(t *testing.T) {
+		pgKillAndResume(t, "krp", "CREATE TABLE krp (id bigserial PRIMARY KEY, owner int NOT NULL, v int NOT NULL DEFAULT 1, s text) PARTITION BY RANGE (id)",
+			"CREATE TABLE krp_lo PARTITION OF krp FOR VALUES FROM (MINVALUE) TO (10000)",
+			"CREATE TABLE krp_hi PARTITION OF krp FOR VALUES FROM (10000) TO (30001)",
+			"CREATE TABLE krp_rest PARTITION OF krp DEFAULT")
+	})
+}
+
+// pgKillAndResume is TestPostgresKillAndResume on the table name that the
+// statements create.
+func pgKillAndResume(t *testing.T, name string, create ...string) {
+	pool := rspgDB(t, append(create, "INSERT INTO "+name+" (owner, v, s) SELECT i % 3, i, 's' || i FROM generate_series(1, 30000) i")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := engine.Config{Schema: rspgSchema, Table: name, Execute: true, ChunkSize: 200, DMLBatchSize: 50, Version: "test",
@@ -550,7 +566,7 @@ func TestPostgresKillAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	writers := startPGWriters(t, ctx, pool, rspgSchema+".kr", 11)
+	writers := startPGWriters(t, ctx, pool, rspgSchema+"."+name, 11)
 
 	n := pgTestNames(t, rspgSchema, name)
 	copiedSaved := func() int64 {
@@ -607,7 +623,7 @@ func TestPostgresKillAndResume(t *testing.T) {
 			t.Fatalf("run %d succeeded after its kill", run)
 		}
 		waitSlotIdle(t, pool, n.Slot)
-		if left := rspgLeft(t, pool, name); !slices.Contains(left, "table _kr_osc") || !slices.Contains(left, "slot "+rspgSlot(t, name)) {
+		if left := rspgLeft(t, pool, name); !slices.Contains(left, "table _"+name+"_osc") || !slices.Contains(left, "slot "+rspgSlot(t, name)) {
 			t.Fatalf("run %d killed left %v", run, left)
 		}
 	}
@@ -616,7 +632,7 @@ func TestPostgresKillAndResume(t *testing.T) {
 	if runErr != nil {
 		t.Fatalf("resumed migration: %v", runErr)
 	}
-	checkPGRows(t, ctx, pool, "SELECT id, v, s FROM "+rspgSchema+".kr WHERE c = 7", want)
+	checkPGRows(t, ctx, pool, "SELECT id, v, s FROM "+rspgSchema+"."+name+" WHERE c = 7", want)
 	if got := rspgLeft(t, pool, name); len(got) != 0 {
 		t.Errorf("left behind: %v", got)
 	}

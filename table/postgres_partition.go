@@ -42,6 +42,13 @@ type PostgresPartition struct {
 	Tablespace string
 }
 
+// Fingerprint is what the cut-over compares of the partition with the
+// inspection's, and a resume with the killed run's: its oid, name, storage
+// and the transaction that attached it.
+func (p PostgresPartition) Fingerprint() string {
+	return fmt.Sprintf("%d %s %d %s", p.OID, p.Name, p.File, p.Link)
+}
+
 // pgPartitioning is what the inspection reads of a partitioned table.
 type pgPartitioning struct {
 	Key        string // pg_get_partkeydef

@@ -51,8 +51,6 @@ func (f *pgTableFacts) leftovers(n PostgresNames) []string {
 			p = append(p, fmt.Sprintf("%s after it had swapped the tables (%s.%s is the old table): run again with --resume to finish it (checkpoint saved %s), "+
 				"or with --initially-drop-ghost-table to drop it", what, n.Schema, n.Old, f.CheckpointSaved))
 			return p
-		case f.Kind == "p":
-			p = append(p, what+": osc does not resume the migration of a partitioned table (a TRUNCATE of one partition while no osc ran would go unseen); run again with --initially-drop-ghost-table to drop it and start afresh")
 		case f.CheckpointSaved != "":
 			p = append(p, fmt.Sprintf("%s: run again with --resume to continue it (checkpoint saved %s), or with --initially-drop-ghost-table to drop it and start afresh",
 				what, f.CheckpointSaved))
