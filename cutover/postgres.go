@@ -160,7 +160,7 @@ func CancelPostgresAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *tab
 		WHERE a.backend_type = 'autovacuum worker'
 		  AND a.query NOT LIKE '%to prevent wraparound%'
 		  AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND (l.relation IN (to_regclass($1), to_regclass($2))
-			OR l.relation IN (SELECT inhrelid FROM pg_inherits WHERE inhparent IN (to_regclass($1), to_regclass($2)))))`,
+			OR l.relation IN (SELECT relid::oid FROM pg_partition_tree(to_regclass($1)) UNION ALL SELECT relid::oid FROM pg_partition_tree(to_regclass($2)))))`,
 		table.QuotePostgres(plan.Source.Schema, plan.Source.Name), table.QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name))
 	if err != nil {
 		return fmt.Errorf("find autovacuum workers: %w", err)

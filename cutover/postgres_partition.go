@@ -32,8 +32,8 @@ func (s *pgSwap) checkPartitions() error {
 	if len(s.opts.Partitions) == 0 {
 		return nil
 	}
-	now, err := s.strings(`SELECT c.oid::text || ' ' || c.relname || ' ' || c.relfilenode::text || ' ' || i.xmin::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = $1 ORDER BY c.relname`, s.oldOID)
+	now, err := s.strings(`SELECT c.oid::text || ' ' || c.relname || ' ' || c.relfilenode::text || ' ' || tree.link FROM `+table.PostgresPartitionTree+`
+		JOIN pg_class c ON c.oid = tree.relid ORDER BY c.relname`, s.oldOID)
 	if err != nil {
 		return fmt.Errorf("read the partitions of %s: %w", s.orig, err)
 	}

@@ -113,19 +113,28 @@ func TestPostgresPartitionedMigration(t *testing.T) {
 // storage and fails; with it, the checksum finds the rows the shadow still
 // has (or, had it repaired them, the cut-over would fail as well). osc leaves
 // nothing behind (no slot, publication, shadow tree or shadow partition), the
-// table as it was.
+// table as it was. So does a TRUNCATE of a sub-partition.
 func TestPostgresPartitionTruncated(t *testing.T) {
+	// ptt_mid partitioned in turn: its sub-partition ptt_mid1 is truncated.
+	sub := pgPartitionSetup("ptt")
+	sub[2] = "CREATE TABLE ptt_mid PARTITION OF ptt FOR VALUES FROM (5000) TO (12000) PARTITION BY HASH (id)"
+	sub = slices.Insert(sub, 3, "CREATE TABLE ptt_mid0 PARTITION OF ptt_mid FOR VALUES WITH (MODULUS 2, REMAINDER 0)",
+		"CREATE TABLE ptt_mid1 PARTITION OF ptt_mid FOR VALUES WITH (MODULUS 2, REMAINDER 1)")
 	for _, tc := range []struct {
 		name       string
+		setup      []string
+		truncate   string
+		tree       string
 		noChecksum bool
 		want       string
 	}{
-		{"cut-over", true, "the partitions of"},
-		{"checksum", false, "is in the shadow but not in the original"},
+		{"cut-over", pgPartitionSetup("ptt"), "ptt_mid", "_ptt_hi_osc _ptt_lo_osc _ptt_mid_osc _ptt_osc _ptt_osk _ptt_rest_osc", true, "the partitions of"},
+		{"checksum", pgPartitionSetup("ptt"), "ptt_mid", "_ptt_hi_osc _ptt_lo_osc _ptt_mid_osc _ptt_osc _ptt_osk _ptt_rest_osc", false, "is in the shadow but not in the original"},
+		{"sub-partition", sub, "ptt_mid1", "_ptt_hi_osc _ptt_lo_osc _ptt_mid0_osc _ptt_mid1_osc _ptt_mid_osc _ptt_osc _ptt_osk _ptt_rest_osc", true, "the partitions of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const name = "ptt"
-			pool := pgEngineDB(t, pgPartitionSetup(name)...)
+			pool := pgEngineDB(t, tc.setup...)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			flag := filepath.Join(t.TempDir(), "postpone")
@@ -142,10 +151,10 @@ func TestPostgresPartitionTruncated(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- m.Run(ctx) }()
 			waitPostponed(t, ctx, m, done)
-			if got := pgRelations(t, pool, "_"); got != "_ptt_hi_osc _ptt_lo_osc _ptt_mid_osc _ptt_osc _ptt_osk _ptt_rest_osc" {
+			if got := pgRelations(t, pool, "_"); got != tc.tree {
 				t.Errorf("shadow tree: %s", got)
 			}
-			pgEngineExec(t, pool, "TRUNCATE ptt_mid")
+			pgEngineExec(t, pool, "TRUNCATE "+tc.truncate)
 			if err := os.Remove(flag); err != nil {
 				t.Fatal(err)
 			}

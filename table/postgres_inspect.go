@@ -279,9 +279,9 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 			return nil, err
 		}
 		in.PartitionKey, in.Partitions = f.Partitioning.Key, f.Partitioning.Partitions
-		// The root holds no rows: the partitions' estimates and sizes.
+		// The root holds no rows: the leaf partitions' estimates and sizes.
 		if err := q.QueryRow(ctx, `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::int8, coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8,
-			coalesce(bool_or(c.reltuples < 0), false) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1`, oid).Scan(
+			coalesce(bool_or(c.reltuples < 0), false) FROM pg_partition_tree($1::oid) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf`, oid).Scan(
 			&in.EstimatedRows, &in.SizeBytes, &unknown); err != nil {
 			return nil, fmt.Errorf("read the partitions' sizes: %w", err)
 		}

@@ -225,7 +225,15 @@ func pgScratchNames(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)%s", scratch, QuotePostgres(in.Names.Schema, in.Names.Table), in.pgPartitionBy()),
 	}
 	for _, p := range in.Partitions {
-		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s PARTITION OF %s %s", QuotePostgres(schema, p.Name), scratch, p.Bound))
+		parent := scratch
+		if p.Parent != "" {
+			parent = QuotePostgres(schema, p.Parent)
+		}
+		stmt := fmt.Sprintf("CREATE TABLE %s PARTITION OF %s %s", QuotePostgres(schema, p.Name), parent, p.Bound)
+		if p.Key != "" {
+			stmt += " PARTITION BY " + p.Key
+		}
+		stmts = append(stmts, stmt)
 	}
 	for _, name := range takenRels {
 		stmts = append(stmts, "CREATE SEQUENCE "+QuotePostgres(schema, name))

@@ -3,16 +3,19 @@ package table
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// A declaratively partitioned table (one level: RANGE, LIST or HASH, with or
-// without a DEFAULT partition) is migrated as a shadow partition tree: the
-// shadow is made LIKE the original's root and PARTITION BY its partition
-// key, with one shadow partition per partition of the original, bounded as
-// it is and named _<partition>_osc, before the --alter runs on the shadow's
+// A declaratively partitioned table (RANGE, LIST or HASH, with or without a
+// DEFAULT partition, its partitions themselves partitioned or not, to any
+// depth) is migrated as a shadow partition tree: the shadow is made LIKE the
+// original's root and PARTITION BY its partition key, with one shadow
+// partition per partition of the original at every level, bounded (and
+// partitioned) as it is, under its parent's shadow, and named
+// _<partition>_osc, before the --alter runs on the shadow's
 // root (which recurses to the partitions, as the plain ALTER does). Rows are
 // copied, changes applied and the two trees compared through their roots:
 // the capture's publication publishes the changes of every partition as the
@@ -40,7 +43,20 @@ type PostgresPartition struct {
 	Link string
 	// Tablespace is the partition's, when not the database's default.
 	Tablespace string
+	// Parent is the partition's parent: "" for the table itself, else the
+	// Name of another partition, itself partitioned (a sub-partition).
+	Parent string
+	// Key is the partition key of a partition that is itself partitioned
+	// (pg_get_partkeydef), "" for a leaf.
+	Key string
 }
+
+// PostgresPartitionTree is a FROM item, tree(relid, parentrelid, level,
+// link), over every partition in the tree of the partitioned table $1 at
+// every level (the table itself left out), each with its pg_inherits row's
+// xmin (link).
+const PostgresPartitionTree = `(SELECT t.relid::oid AS relid, t.parentrelid::oid AS parentrelid, t.level, i.xmin::text AS link
+	FROM pg_partition_tree($1::oid) t JOIN pg_inherits i ON i.inhrelid = t.relid AND i.inhparent = t.parentrelid WHERE t.level > 0) tree`
 
 // Fingerprint is what the cut-over compares of the partition with the
 // inspection's, and a resume with the killed run's: its oid, name, storage
@@ -63,11 +79,14 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 	if err := q.QueryRow(ctx, "SELECT pg_get_partkeydef($1)", oid).Scan(&p.Key); err != nil {
 		return nil, fmt.Errorf("read the partition key: %w", err)
 	}
-	rows, err := q.Query(ctx, `SELECT c.oid, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relfilenode::int8, i.xmin::text,
+	// Parents before their partitions: the shadow tree is made in this
+	// order.
+	rows, err := q.Query(ctx, `SELECT c.oid, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relfilenode::int8, tree.link,
 			coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = c.reltablespace), ''),
-			c.relkind::text, c.relpersistence::text, c.relnamespace = p.relnamespace
-		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-		WHERE i.inhparent = $1 ORDER BY c.relname`, oid)
+			c.relkind::text, c.relpersistence::text, c.relnamespace = r.relnamespace,
+			CASE WHEN tree.level > 1 THEN p.relname::text ELSE '' END, CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) ELSE '' END
+		FROM `+PostgresPartitionTree+` JOIN pg_class c ON c.oid = tree.relid JOIN pg_class p ON p.oid = tree.parentrelid JOIN pg_class r ON r.oid = $1
+		ORDER BY tree.level, c.relname`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read the partitions: %w", err)
 	}
@@ -75,16 +94,15 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 		var part PostgresPartition
 		var kind, persistence string
 		var sameSchema bool
-		if err := rows.Scan(&part.OID, &part.Name, &part.Bound, &part.File, &part.Link, &part.Tablespace, &kind, &persistence, &sameSchema); err != nil {
+		if err := rows.Scan(&part.OID, &part.Name, &part.Bound, &part.File, &part.Link, &part.Tablespace, &kind, &persistence, &sameSchema,
+			&part.Parent, &part.Key); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the partitions: %w", err)
 		}
 		switch {
-		case kind == "p":
-			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is itself partitioned: osc migrates one level of partitions only; alter the tree with ALTER TABLE directly", part.Name))
 		case kind == "f":
 			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is a foreign table, whose rows live on another server: osc cannot copy it; alter the tree with ALTER TABLE directly", part.Name))
-		case kind != "r":
+		case kind != "r" && kind != "p":
 			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is not an ordinary table (relkind %q)", part.Name, kind))
 		}
 		if persistence != "p" {
@@ -100,8 +118,8 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the partitions: %w", err)
 	}
-	if len(p.Partitions) == 0 {
-		p.Problems = append(p.Problems, "it has no partitions, so it holds no rows: run the ALTER TABLE directly")
+	if !slices.ContainsFunc(p.Partitions, func(part PostgresPartition) bool { return part.Key == "" }) {
+		p.Problems = append(p.Problems, "it has no partitions that hold rows: run the ALTER TABLE directly")
 	}
 	oids := make([]uint32, len(p.Partitions))
 	for i, part := range p.Partitions {
@@ -181,9 +199,15 @@ func (in *PostgresInspection) Partitioned() bool { return in.PartitionKey != "" 
 // key, with a shadow partition per partition of the original, bounded as it
 // is (DEFAULT included), in its tablespace.
 func pgCreateShadowPartitions(ctx context.Context, tx pgx.Tx, in *PostgresInspection) error {
-	shadow := QuotePostgres(in.Names.Schema, in.Names.Shadow)
+	shadowOf := map[string]string{"": in.Names.Shadow}
 	for _, p := range in.Partitions {
-		stmt := fmt.Sprintf("CREATE TABLE %s PARTITION OF %s %s", QuotePostgres(in.Names.Schema, p.Shadow), shadow, p.Bound)
+		shadowOf[p.Name] = p.Shadow
+	}
+	for _, p := range in.Partitions {
+		stmt := fmt.Sprintf("CREATE TABLE %s PARTITION OF %s %s", QuotePostgres(in.Names.Schema, p.Shadow), QuotePostgres(in.Names.Schema, shadowOf[p.Parent]), p.Bound)
+		if p.Key != "" {
+			stmt += " PARTITION BY " + p.Key
+		}
 		if p.Tablespace != "" {
 			stmt += " TABLESPACE " + QuotePostgres(p.Tablespace)
 		}

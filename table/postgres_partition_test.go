@@ -29,8 +29,13 @@ func TestInspectPostgresPartitioned(t *testing.T) {
 		more []string
 		want string
 	}{
-		"pgood":    {[]string{"CREATE INDEX ON %[1]s (a)", "COMMENT ON TABLE %[1]s_2 IS 'c'"}, ""},
-		"psub":     {[]string{"CREATE TABLE %[1]s_s PARTITION OF %[1]s FOR VALUES FROM (100) TO (200) PARTITION BY RANGE (id)"}, "partition psub_s is itself partitioned"},
+		"pgood": {[]string{"CREATE INDEX ON %[1]s (a)", "COMMENT ON TABLE %[1]s_2 IS 'c'"}, ""},
+		"psub": {[]string{"CREATE TABLE %[1]s_s PARTITION OF %[1]s FOR VALUES FROM (100) TO (200) PARTITION BY HASH (id)",
+			"CREATE TABLE %[1]s_s0 PARTITION OF %[1]s_s FOR VALUES WITH (MODULUS 2, REMAINDER 0)",
+			"CREATE TABLE %[1]s_s1 PARTITION OF %[1]s_s FOR VALUES WITH (MODULUS 2, REMAINDER 1)"}, ""},
+		"psubidx": {[]string{"CREATE TABLE %[1]s_s PARTITION OF %[1]s FOR VALUES FROM (100) TO (200) PARTITION BY RANGE (id)",
+			"CREATE TABLE %[1]s_s1 PARTITION OF %[1]s_s FOR VALUES FROM (100) TO (150)", "CREATE INDEX psubidx_local ON %[1]s_s1 (b)"},
+			"partition psubidx_s1: index psubidx_local is its own"},
 		"punl":     {[]string{"CREATE UNLOGGED TABLE %[1]s_u PARTITION OF %[1]s FOR VALUES FROM (100) TO (200)"}, "partition punl_u is unlogged"},
 		"pidx":     {[]string{"CREATE INDEX pidx_local ON %[1]s_1 (b)"}, "partition pidx_1: index pidx_local is its own"},
 		"pcheck":   {[]string{"ALTER TABLE %[1]s_2 ADD CONSTRAINT pos CHECK (a > 0)"}, "partition pcheck_2: constraint pos is its own"},
@@ -70,10 +75,17 @@ func TestInspectPostgresPartitioned(t *testing.T) {
 			}
 			var parts []string
 			for _, p := range in.Partitions {
-				parts = append(parts, p.Name+" "+p.Bound+" "+p.Shadow)
+				parts = append(parts, strings.TrimSpace(p.Name+" "+p.Bound+" "+p.Shadow+" "+p.Parent+" "+p.Key))
 			}
-			if got := strings.Join(parts, "; "); got != "pgood_1 FOR VALUES FROM (MINVALUE) TO (10) _pgood_1_osc; pgood_2 FOR VALUES FROM (10) TO (20) _pgood_2_osc; pgood_d DEFAULT _pgood_d_osc" ||
-				in.PartitionKey != "RANGE (id)" || in.EstimatedRows != 30 {
+			want := map[string]string{
+				"pgood": "pgood_1 FOR VALUES FROM (MINVALUE) TO (10) _pgood_1_osc; pgood_2 FOR VALUES FROM (10) TO (20) _pgood_2_osc; pgood_d DEFAULT _pgood_d_osc",
+				// Parents first; a sub-partition names its parent, a
+				// partitioned partition its key.
+				"psub": "psub_1 FOR VALUES FROM (MINVALUE) TO (10) _psub_1_osc; psub_2 FOR VALUES FROM (10) TO (20) _psub_2_osc; psub_d DEFAULT _psub_d_osc; " +
+					"psub_s FOR VALUES FROM (100) TO (200) _psub_s_osc  HASH (id); " +
+					"psub_s0 FOR VALUES WITH (modulus 2, remainder 0) _psub_s0_osc psub_s; psub_s1 FOR VALUES WITH (modulus 2, remainder 1) _psub_s1_osc psub_s",
+			}[name]
+			if got := strings.Join(parts, "; "); got != want || in.PartitionKey != "RANGE (id)" || in.EstimatedRows != 30 {
 				t.Errorf("%s: key %q, partitions %s, rows %d", name, in.PartitionKey, got, in.EstimatedRows)
 			}
 			continue

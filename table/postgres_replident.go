@@ -32,8 +32,8 @@ func pgReadReplicaIdentity(ctx context.Context, q PostgresQuerier, oid uint32) (
 	if err != nil {
 		return r, err
 	}
-	rows, err := q.Query(ctx, `SELECT i.inhrelid, c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = $1 ORDER BY c.relname`, oid)
+	rows, err := q.Query(ctx, `SELECT t.relid::oid, c.relname::text FROM pg_partition_tree($1::oid) t JOIN pg_class c ON c.oid = t.relid
+		WHERE t.level > 0 ORDER BY c.relname`, oid)
 	if err != nil {
 		return r, fmt.Errorf("read replica identity: partitions: %w", err)
 	}

@@ -187,8 +187,8 @@ func TestPgFactsProblems(t *testing.T) {
 	}{
 		{func(f *pgTableFacts) { f.Exists = false }, "does not exist"},
 		{func(f *pgTableFacts) {
-			f.Kind, f.Children, f.Partitioning = "p", 2, &pgPartitioning{Problems: []string{"partition p1 is itself partitioned"}}
-		}, "s.t is a partitioned table and partition p1 is itself partitioned"},
+			f.Kind, f.Children, f.Partitioning = "p", 2, &pgPartitioning{Problems: []string{"partition p1 is a foreign table"}}
+		}, "s.t is a partitioned table and partition p1 is a foreign table"},
 		{func(f *pgTableFacts) { f.Kind = "v" }, "not an ordinary table"},
 		{func(f *pgTableFacts) { f.Persistence = "u" }, "SET LOGGED"},
 		{func(f *pgTableFacts) { f.Owns, f.Owner = false, "bob" }, "owned by bob"},

@@ -153,7 +153,7 @@ func ReadMySQLBinlogRetention(ctx context.Context, db *sql.DB) (string, error) {
 // table's rows, sizes and writes are its partitions'), as a FROM item named
 // tree with one column, oid.
 const pgTree = `(SELECT $1::regclass::oid AS oid UNION ALL
-	SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = $1::regclass) tree`
+	SELECT relid::oid FROM pg_catalog.pg_partition_tree($1::regclass) WHERE level > 0) tree`
 
 // ReadPostgresTableSize reads the table's estimated rows (reltuples: -1, no
 // estimate, for a table never vacuumed or analyzed, which is not an empty
