@@ -37,10 +37,6 @@ func (d *postgresDialect) PlanRevert(ctx context.Context) error {
 		return fmt.Errorf("--revert-window: %s has triggers, which osc carries to the new table but not back to the old one yet: "+
 			"migrate it without --revert-window", table.QuotePostgres(d.shadow.Plan.Source.Schema, d.shadow.Plan.Source.Name))
 	}
-	if len(d.shadow.Partitions) > 0 {
-		return fmt.Errorf("--revert-window: %s is partitioned, and osc does not keep an old partition tree current after the cut-over yet: migrate it without --revert-window",
-			table.QuotePostgres(d.shadow.Plan.Source.Schema, d.shadow.Plan.Source.Name))
-	}
 	r, err := table.PlanPostgresRevert(ctx, d.pool, d.shadow)
 	if err != nil {
 		return err
@@ -68,7 +64,7 @@ func (d *postgresDialect) startReverse(ctx context.Context) error {
 	d.revert.swap = hex.EncodeToString(id)
 	name := d.names.ReverseCapture()
 	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: name, Publication: name,
-		SkipThrough: d.revert.swap, Log: d.log}, d.pool, d.revert.plan.Capture)
+		SkipThrough: d.revert.swap, Log: d.log, PartitionRoot: len(d.shadow.Partitions) > 0}, d.pool, d.revert.plan.Capture)
 	if err != nil {
 		return err
 	}
@@ -110,7 +106,12 @@ func (d *postgresDialect) Reverse(ctx context.Context) (engine.Reverse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgReverse{d: d, plan: r.Plan, src: d.revert.src, renames: renames, fks: r.ForeignKeys, ap: apply.NewPostgresRevert(d.pool, r.Plan)}, nil
+	parts, err := r.Partitions(ctx, d.pool)
+	if err != nil {
+		return nil, err
+	}
+	return &pgReverse{d: d, plan: r.Plan, src: d.revert.src, renames: renames, partitions: parts, fks: r.ForeignKeys,
+		ap: apply.NewPostgresRevert(d.pool, r.Plan)}, nil
 }
 
 // pgReverse is the engine.Reverse of PostgreSQL.
@@ -119,8 +120,11 @@ type pgReverse struct {
 	plan    *table.Plan
 	src     *cdc.PostgresSource
 	renames []table.PostgresRename
-	fks     []table.PostgresForeignKey
-	ap      *apply.PostgresRevert
+	// partitions are the altered table's, each with its old partition's
+	// name (table.PostgresRevert.Partitions).
+	partitions []table.PostgresPartition
+	fks        []table.PostgresForeignKey
+	ap         *apply.PostgresRevert
 }
 
 // pgStarted is a source that startReverse started before the swap.
@@ -140,7 +144,8 @@ func (r *pgReverse) Unfit(err error) bool { return table.PostgresUnfit(err) }
 // the shadow's name, the old table to the table's, taking back its objects'
 // names, its own foreign keys (which the forward cut-over dropped from it),
 // the views, the foreign keys referencing the table, the sequences, the
-// grants and the comment. Foreign keys that do not validate after the swap
+// grants and the comment; a partitioned table's partitions take their names
+// back too. Foreign keys that do not validate after the swap
 // stay NOT VALID, which the log says: the tables are swapped back.
 func (r *pgReverse) CutOver(ctx context.Context, ready, drain func(context.Context) error) error {
 	err := cutover.Postgres(ctx, r.d.pool, r.plan, cutover.PostgresOptions{
@@ -148,6 +153,7 @@ func (r *pgReverse) CutOver(ctx context.Context, ready, drain func(context.Conte
 		Retries:     r.d.cfg.CutOverRetries,
 		ForeignKeys: r.fks,
 		Renames:     r.renames,
+		Partitions:  r.partitions,
 		Publication: r.d.names.ReverseCapture(),
 		Log:         r.d.log,
 	}, ready, drain)

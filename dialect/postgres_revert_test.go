@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -335,6 +336,87 @@ func TestPostgresRevertFinish(t *testing.T) {
 	pgSameRows(t, pool, ctl, old)
 	if left := pgRevertLeft(t, pool, name); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestPostgresRevertPartitioned: the revert window of a partitioned table
+// (partitions at two levels, a DEFAULT one) keeps the old partition tree
+// current under writes that move rows between partitions, and the revert
+// swaps every partition back: the reverted tree has its partitions' names,
+// bounds and indexes as before the migration, and the rows of a control
+// table that took the same writes and was never migrated. An --alter that
+// drops a column is refused.
+func TestPostgresRevertPartitioned(t *testing.T) {
+	const name, ctl, rows = "rvp", "rvp_ctl", 2000
+	pool := pgRevertDB(t, rows, ctl)
+	q := func(s string) string { return strings.ReplaceAll(s, "T.", pgRevertSchema+".") }
+	testdb.ExecPostgres(t, pool,
+		q("CREATE TABLE T.rvp (id int PRIMARY KEY, a int NOT NULL, b varchar(20), c int, big text) PARTITION BY RANGE (id)"),
+		q("CREATE TABLE T.rvp_lo PARTITION OF T.rvp FOR VALUES FROM (MINVALUE) TO (700)"),
+		q("CREATE TABLE T.rvp_mid PARTITION OF T.rvp FOR VALUES FROM (700) TO (1500) PARTITION BY HASH (id)"),
+		q("CREATE TABLE T.rvp_mid0 PARTITION OF T.rvp_mid FOR VALUES WITH (MODULUS 2, REMAINDER 0)"),
+		q("CREATE TABLE T.rvp_mid1 PARTITION OF T.rvp_mid FOR VALUES WITH (MODULUS 2, REMAINDER 1)"),
+		q("CREATE TABLE T.rvp_rest PARTITION OF T.rvp DEFAULT"),
+		q("CREATE INDEX ON T.rvp (a)"),
+		q("INSERT INTO T.rvp SELECT * FROM T.rvp_ctl"))
+	tree := func() string {
+		t.Helper()
+		var out string
+		if err := pool.QueryRow(context.Background(), `SELECT string_agg(c.relname || ' < ' || p.relname || ' ' || coalesce(pg_get_expr(c.relpartbound, c.oid), '') || ' ' ||
+				(SELECT coalesce(string_agg(x.relname, ',' ORDER BY x.relname), '') FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid WHERE i.indrelid = c.oid),
+				E'\n' ORDER BY c.relname)
+			FROM pg_partition_tree($1::regclass) t JOIN pg_class c ON c.oid = t.relid JOIN pg_class p ON p.oid = t.parentrelid`, q("T.rvp")).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	treeBefore, defBefore := tree(), pgDefinition(t, pool, name, "x")
+
+	// Dropping c is refused: a row moved to another partition arrives as a
+	// delete and an insert, which cannot carry c's value.
+	cfg := engine.Config{Schema: pgRevertSchema, Table: name, Alter: pgRevertAlter, RevertWindow: time.Minute, OkToDropTable: true, ChunkSize: 200}
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "the --alter drops column c, whose values the old table keeps during the window, but") {
+		t.Fatalf("dropping a column: %v", err)
+	}
+	cfg.Alter = strings.Replace(pgRevertAlter, "DROP COLUMN c, ", "", 1)
+	if d, err = NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w := startPGRevertWriter(t, pool, name, ctl, rows)
+	r := startCtl(t, cfg, d)
+	r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+	before := w.writes.Load()
+	r.until(t, "writes after the cut-over", func() bool { return w.writes.Load() > before+200 })
+	if reply := send(t, r.sock, "revert"); !strings.HasPrefix(reply, "Reverted") {
+		t.Fatalf("revert: %q", reply)
+	}
+	before = w.writes.Load()
+	for deadline := time.Now().Add(20 * time.Second); w.writes.Load() < before+100 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.finish(t)
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	if got := tree(); got != treeBefore {
+		t.Errorf("the reverted partition tree differs from the original's:\n%s\nwant\n%s", got, treeBefore)
+	}
+	if got := pgDefinition(t, pool, name, "x"); got != defBefore {
+		t.Errorf("the reverted table's definition differs from the original's:\n%s\nwant\n%s", got, defBefore)
+	}
+	pgSameRows(t, pool, ctl, name)
+	if left := pgRevertLeft(t, pool, name); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	var others string
+	if err := pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(relname, ' ' ORDER BY relname), '') FROM pg_class
+		WHERE relnamespace = $1::regnamespace AND relname LIKE '\_rvp%'`, pgRevertSchema).Scan(&others); err != nil || others != "" {
+		t.Errorf("tables left: %q (%v)", others, err)
 	}
 }
 

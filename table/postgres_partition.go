@@ -161,7 +161,7 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 					WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND w.ev_class <> c.oid) THEN 'views reading it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = c.oid AND conparentid = 0) THEN 'foreign keys referencing it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) THEN 'publications listing it' END,
-				CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND (attacl IS NOT NULL OR attstattarget >= 0 OR attoptions IS NOT NULL AND attoptions::text NOT LIKE '{pg_attver=%}'))
+				CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND (attacl IS NOT NULL OR attstattarget >= 0 OR attoptions IS NOT NULL AND attoptions::text NOT LIKE '{pg_attver=%}'))
 					THEN 'column privileges or settings' END) AS what
 				FROM pg_class c WHERE c.oid = ANY($1)) w
 			WHERE w.what <> ''

@@ -48,6 +48,13 @@ type PostgresRevert struct {
 	// held are the original's objects that gave their names up at the
 	// cut-over: their kind, oid and name (PostgresRename.Name).
 	held []pgHeld
+	// partitions are, for a partitioned table, the altered table's
+	// partitions (the shadow partitions) as the plan found them, each under
+	// the name it takes at the cut-over, and oldOIDs their old partitions'
+	// oids: the revert's cut-over checks the altered tree against them and
+	// gives the old partitions their names back (Partitions).
+	partitions []PostgresPartition
+	oldOIDs    []uint32
 }
 
 type pgHeld struct {
@@ -192,6 +199,18 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 	if err := p.Usable(); err != nil {
 		return nil, refuse("%v", err)
 	}
+	if len(sh.Partitions) > 0 {
+		// A row that an UPDATE moves to another partition is published as
+		// a delete and an insert (publish_via_partition_root): the insert
+		// has only the altered table's columns, so the values of one that
+		// only the old table has would be lost with the delete.
+		for _, c := range dst.Columns {
+			if !slices.ContainsFunc(p.Mapping, func(m ColumnMap) bool { return m.Shadow == c.Name }) && !c.Generated {
+				return nil, refuse("the --alter drops column %s, whose values the old table keeps during the window, but %s is partitioned: "+
+					"an UPDATE that moves a row to another partition reaches osc as a delete and an insert, which cannot carry them", c.Name, orig)
+			}
+		}
+	}
 	capture := *p
 	csrc := src
 	csrc.Name = fwd.Shadow.Name
@@ -199,6 +218,9 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 
 	// The original's objects whose names the shadow's take at the cut-over.
 	r := &PostgresRevert{Plan: p, Capture: &capture, ForeignKeys: fks}
+	if err := r.readPartitions(ctx, pool, sh); err != nil {
+		return nil, err
+	}
 	for _, rn := range sh.Renames {
 		var oid uint32
 		q := `SELECT coalesce((SELECT c.oid FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relname = $2), 0)`
@@ -213,6 +235,72 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 		}
 	}
 	return r, nil
+}
+
+// readPartitions reads the shadow partitions of a partitioned table as the
+// revert's cut-over will compare them: oid, storage and the transaction
+// that attached each, under the name it takes at the cut-over. A TRUNCATE
+// of one of them during the window (not published through the root, so not
+// in the old table) then fails the revert's cut-over, as a TRUNCATE of a
+// partition fails the forward one.
+func (r *PostgresRevert) readPartitions(ctx context.Context, pool *pgxpool.Pool, sh *PostgresShadow) error {
+	if len(sh.Partitions) == 0 {
+		return nil
+	}
+	type part struct {
+		oid  uint32
+		file int64
+		link string
+	}
+	var shadowOID uint32
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1)::oid", QuotePostgres(sh.Plan.Shadow.Schema, sh.Plan.Shadow.Name)).Scan(&shadowOID); err != nil {
+		return fmt.Errorf("read the shadow partitions: %w", err)
+	}
+	rows, err := pool.Query(ctx, `SELECT c.relname::text, c.oid, c.relfilenode::int8, tree.link FROM `+PostgresPartitionTree+`
+		JOIN pg_class c ON c.oid = tree.relid`, shadowOID)
+	if err != nil {
+		return fmt.Errorf("read the shadow partitions: %w", err)
+	}
+	byName := map[string]part{}
+	for rows.Next() {
+		var name string
+		var p part
+		if err := rows.Scan(&name, &p.oid, &p.file, &p.link); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the shadow partitions: %w", err)
+		}
+		byName[name] = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the shadow partitions: %w", err)
+	}
+	for _, old := range sh.Partitions {
+		p, ok := byName[old.Shadow]
+		if !ok {
+			return fmt.Errorf("shadow partition %s of %s is gone", old.Shadow, old.Name)
+		}
+		np := old
+		np.OID, np.File, np.Link, np.Shadow = p.oid, p.file, p.link, ""
+		r.partitions = append(r.partitions, np)
+		r.oldOIDs = append(r.oldOIDs, old.OID)
+	}
+	return nil
+}
+
+// Partitions returns, after the cut-over, the altered table's partitions
+// for the revert's cut-over, each with the name its old partition has now
+// (taken at the cut-over) as its Shadow: the old partition takes the name
+// back.
+func (r *PostgresRevert) Partitions(ctx context.Context, pool *pgxpool.Pool) ([]PostgresPartition, error) {
+	out := make([]PostgresPartition, len(r.partitions))
+	for i, p := range r.partitions {
+		if err := pool.QueryRow(ctx, "SELECT relname::text FROM pg_class WHERE oid = $1", r.oldOIDs[i]).Scan(&p.Shadow); err != nil {
+			return nil, fmt.Errorf("read the name of the old partition of %s: %w", p.Name, err)
+		}
+		out[i] = p
+	}
+	return out, nil
 }
 
 // Renames returns, after the cut-over, what the revert's cut-over renames:
