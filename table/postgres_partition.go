@@ -84,18 +84,24 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 	rows, err := q.Query(ctx, `SELECT c.oid, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relfilenode::int8, tree.link,
 			coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = c.reltablespace), ''),
 			c.relkind::text, c.relpersistence::text, c.relnamespace = r.relnamespace,
-			CASE WHEN tree.level > 1 THEN p.relname::text ELSE '' END, CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) ELSE '' END
+			CASE WHEN tree.level > 1 THEN p.relname::text ELSE '' END, CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) ELSE '' END,
+			r.relname::text, pg_get_userbyid(c.relowner), pg_has_role(c.relowner, 'USAGE')
 		FROM `+PostgresPartitionTree+` JOIN pg_class c ON c.oid = tree.relid JOIN pg_class p ON p.oid = tree.parentrelid JOIN pg_class r ON r.oid = $1
 		ORDER BY tree.level, c.relname`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read the partitions: %w", err)
 	}
+	// The shadow partitions' names: _<partition>_osc, cut to fit; two long
+	// names alike in their first 58 bytes (or one like the table's, whose
+	// shadow, bookkeeping table and old table are named so too) would cut
+	// to the same name, so a later one takes a number.
+	taken := map[string]bool{}
 	for rows.Next() {
 		var part PostgresPartition
-		var kind, persistence string
-		var sameSchema bool
+		var kind, persistence, root, owner string
+		var sameSchema, owns bool
 		if err := rows.Scan(&part.OID, &part.Name, &part.Bound, &part.File, &part.Link, &part.Tablespace, &kind, &persistence, &sameSchema,
-			&part.Parent, &part.Key); err != nil {
+			&part.Parent, &part.Key, &root, &owner, &owns); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the partitions: %w", err)
 		}
@@ -111,7 +117,20 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 		if !sameSchema {
 			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is in another schema than the table: osc does not migrate such a tree yet; alter it with ALTER TABLE directly", part.Name))
 		}
+		if !owns {
+			// The cut-over gives each new partition its partition's owner
+			// (the table's OWNER TO does not reach its partitions).
+			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is owned by %s: run osc as a member of its role, as the cut-over gives the new partition its owner", part.Name, owner))
+		}
+		if len(taken) == 0 {
+			n := NewPostgresNames("", root)
+			taken[n.Shadow], taken[n.Checkpoint], taken[n.Old] = true, true, true
+		}
 		part.Shadow = FitPostgresName("_"+part.Name, "_osc")
+		for i := 2; taken[part.Shadow]; i++ {
+			part.Shadow = FitPostgresName("_"+part.Name, fmt.Sprintf("_osc%d", i))
+		}
+		taken[part.Shadow] = true
 		p.Partitions = append(p.Partitions, part)
 	}
 	rows.Close()
@@ -214,6 +233,49 @@ func pgCreateShadowPartitions(ctx context.Context, tx pgx.Tx, in *PostgresInspec
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("create shadow partition %s for %s: %w", p.Shadow, p.Name, err)
 		}
+		if err := pgCarryPartitionColumns(ctx, tx, in.Names.Schema, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pgCarryPartitionColumns gives a new shadow partition what the partition
+// has of its own on its columns (its parent's, which PARTITION OF gives the
+// shadow partition, may differ: a table made otherwise and attached, or
+// ALTER TABLE run on the partition): DEFAULT, NOT NULL, storage and
+// compression. A plain ALTER TABLE keeps them, and changes them where its
+// subcommands recurse to the partitions, as the --alter, run on the shadow
+// after this, does. The shadow partition has no partitions yet: those made
+// after it under it get what it has, and then their own.
+func pgCarryPartitionColumns(ctx context.Context, tx pgx.Tx, schema string, p PostgresPartition) error {
+	stmts, err := pgStrings(ctx, tx, `SELECT concat_ws(', ',
+			CASE WHEN od.adbin IS NULL AND nd.adbin IS NOT NULL THEN 'ALTER COLUMN ' || quote_ident(o.attname) || ' DROP DEFAULT'
+				WHEN od.adbin IS NOT NULL AND pg_get_expr(od.adbin, od.adrelid) IS DISTINCT FROM pg_get_expr(nd.adbin, nd.adrelid)
+				THEN 'ALTER COLUMN ' || quote_ident(o.attname) || ' SET DEFAULT ' || pg_get_expr(od.adbin, od.adrelid) END,
+			CASE WHEN o.attnotnull AND NOT n.attnotnull THEN 'ALTER COLUMN ' || quote_ident(o.attname) || ' SET NOT NULL' END,
+			CASE WHEN o.attstorage <> n.attstorage THEN 'ALTER COLUMN ' || quote_ident(o.attname) || ' SET STORAGE ' ||
+				CASE o.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END END,
+			CASE WHEN o.attcompression <> n.attcompression THEN 'ALTER COLUMN ' || quote_ident(o.attname) || ' SET COMPRESSION ' ||
+				CASE o.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' ELSE 'default' END END)
+		FROM pg_attribute o JOIN pg_attribute n ON n.attrelid = to_regclass($2) AND n.attname = o.attname AND NOT n.attisdropped
+		LEFT JOIN pg_attrdef od ON od.adrelid = o.attrelid AND od.adnum = o.attnum
+		LEFT JOIN pg_attrdef nd ON nd.adrelid = n.attrelid AND nd.adnum = n.attnum
+		WHERE o.attrelid = $1 AND o.attnum > 0 AND NOT o.attisdropped AND o.attgenerated = '' ORDER BY o.attnum`, p.OID, QuotePostgres(schema, p.Shadow))
+	if err != nil {
+		return fmt.Errorf("read the columns of partition %s: %w", p.Name, err)
+	}
+	var subs []string
+	for _, s := range stmts {
+		if s != "" {
+			subs = append(subs, s)
+		}
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "ALTER TABLE "+QuotePostgres(schema, p.Shadow)+" "+strings.Join(subs, ", ")); err != nil {
+		return fmt.Errorf("create shadow partition %s for %s: its columns as the partition's: %w", p.Shadow, p.Name, err)
 	}
 	return nil
 }
