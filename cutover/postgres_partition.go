@@ -51,19 +51,19 @@ func (s *pgSwap) checkPartitions() error {
 	return nil
 }
 
-// swapPartitions gives each shadow partition its partition's name, comment
-// and owner, the partition taking a free name with an _old suffix: a plain
+// swapPartitions gives each shadow partition its partition's name, comment,
+// replica identity and owner, the partition taking a free name with an _old suffix: a plain
 // ALTER TABLE leaves the partitions' names as they were, and its OWNER TO
 // changes the table's owner, not its partitions'. Their indexes' names
 // follow with the table's (rename).
 func (s *pgSwap) swapPartitions() error {
 	for _, p := range s.opts.Partitions {
 		var comment, owner string
-		var sameOwner bool
+		var sameOwner, full bool
 		if err := s.tx.QueryRow(s.ctx, `SELECT coalesce(quote_literal(obj_description(o.oid, 'pg_class')), ''), quote_ident(pg_get_userbyid(o.relowner)),
-			o.relowner = n.relowner FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = to_regclass($2)`,
-			p.OID, table.QuotePostgres(s.schema, p.Shadow)).Scan(&comment, &owner, &sameOwner); err != nil {
-			return fmt.Errorf("read the comment and owner of partition %s: %w", p.Name, err)
+			o.relowner = n.relowner, o.relreplident = 'f' AND n.relreplident <> 'f' FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = to_regclass($2)`,
+			p.OID, table.QuotePostgres(s.schema, p.Shadow)).Scan(&comment, &owner, &sameOwner, &full); err != nil {
+			return fmt.Errorf("read the comment, owner and replica identity of partition %s: %w", p.Name, err)
 		}
 		free, err := s.freeName("_" + p.Name)
 		if err != nil {
@@ -77,6 +77,13 @@ func (s *pgSwap) swapPartitions() error {
 		}
 		if comment != "" {
 			if err := s.exec(fmt.Sprintf("COMMENT ON TABLE %s IS %s", table.QuotePostgres(s.schema, p.Name), comment)); err != nil {
+				return err
+			}
+		}
+		// The inspection refuses a partition's replica identity other than
+		// its primary key or FULL.
+		if full {
+			if err := s.exec(fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY FULL", table.QuotePostgres(s.schema, p.Name))); err != nil {
 				return err
 			}
 		}
