@@ -157,10 +157,13 @@ const pgTree = `(SELECT $1::regclass::oid AS oid UNION ALL
 
 // ReadPostgresTableSize reads the table's estimated rows (reltuples: -1, no
 // estimate, for a table never vacuumed or analyzed, which is not an empty
-// one) and its sizes: the heap with its TOAST table, and its indexes.
+// one) and its sizes: the heap with its TOAST table, and its indexes. A
+// partitioned table's rows are its leaf partitions': ANALYZE gives a
+// partitioned table (the root, a partition partitioned in turn) an estimate
+// of the rows under it, counted once already.
 func ReadPostgresTableSize(ctx context.Context, pool *pgxpool.Pool, schema, name string) (TableSize, error) {
 	var s TableSize
-	err := pool.QueryRow(ctx, `SELECT CASE WHEN bool_or(c.reltuples < 0 AND c.relkind <> 'p') THEN -1 ELSE coalesce(sum(greatest(c.reltuples, 0)), 0)::int8 END,
+	err := pool.QueryRow(ctx, `SELECT CASE WHEN bool_or(c.reltuples < 0 AND c.relkind <> 'p') THEN -1 ELSE coalesce(sum(greatest(c.reltuples, 0)) FILTER (WHERE c.relkind <> 'p'), 0)::int8 END,
 			coalesce(sum(pg_table_size(c.oid)), 0)::int8, coalesce(sum(pg_indexes_size(c.oid)), 0)::int8
 		FROM `+pgTree+` JOIN pg_catalog.pg_class c ON c.oid = tree.oid`, QuotePostgres(schema, name)).Scan(&s.Rows, &s.Data, &s.Indexes)
 	if err != nil {

@@ -76,3 +76,28 @@ func TestReadPostgresTableSizeNeverAnalyzed(t *testing.T) {
 		t.Errorf("analyzed: rows %d (%v), want 5000", s.Rows, err)
 	}
 }
+
+// TestReadPostgresTableSizePartitioned: a partitioned table's rows are its
+// leaf partitions'. ANALYZE of the root gives the root and every partition
+// that is partitioned in turn a row estimate of the rows under it too, which
+// must not be added to the leaves'.
+func TestReadPostgresTableSizePartitioned(t *testing.T) {
+	const schema = "partition_size"
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	testdb.ResetPostgresSchema(t, pool, schema)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+schema+".t (id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (id)",
+		"CREATE TABLE "+schema+".t_1 PARTITION OF "+schema+".t FOR VALUES FROM (0) TO (2000) PARTITION BY LIST (k)",
+		"CREATE TABLE "+schema+".t_1a PARTITION OF "+schema+".t_1 FOR VALUES IN (1, 2)",
+		"CREATE TABLE "+schema+".t_1b PARTITION OF "+schema+".t_1 DEFAULT",
+		"CREATE TABLE "+schema+".t_2 PARTITION OF "+schema+".t DEFAULT",
+		"INSERT INTO "+schema+".t SELECT g, g % 5 FROM generate_series(1, 3000) g",
+		"ANALYZE "+schema+".t")
+	s, err := ReadPostgresTableSize(context.Background(), pool, schema, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Rows != 3000 {
+		t.Errorf("rows %d, want 3000 (the leaf partitions')", s.Rows)
+	}
+}
