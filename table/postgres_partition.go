@@ -181,7 +181,15 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 				CASE WHEN EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = c.oid AND conparentid = 0) THEN 'foreign keys referencing it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) THEN 'publications listing it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND (attacl IS NOT NULL OR attstattarget >= 0 OR attoptions IS NOT NULL AND attoptions::text NOT LIKE '{pg_attver=%}'))
-					THEN 'column privileges or settings' END) AS what
+					THEN 'column privileges or settings' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_description WHERE classoid = 'pg_class'::regclass AND objoid = c.oid AND objsubid > 0) THEN 'column comments' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_description d ON d.classoid = 'pg_constraint'::regclass AND d.objoid = k.oid WHERE k.conrelid = c.oid)
+					OR EXISTS (SELECT 1 FROM pg_index i JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = i.indexrelid WHERE i.indrelid = c.oid)
+					THEN 'comments on its indexes or constraints' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_index WHERE indrelid = c.oid AND indisclustered) THEN 'a CLUSTER ON index' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_inherits h ON h.inhrelid = i.indexrelid
+					JOIN pg_class px ON px.oid = h.inhparent WHERE i.indrelid = c.oid AND x.reloptions IS DISTINCT FROM px.reloptions)
+					THEN 'index storage parameters' END) AS what
 				FROM pg_class c WHERE c.oid = ANY($1)) w
 			WHERE w.what <> ''
 		) l ORDER BY r, o, x`, oids, oid)
