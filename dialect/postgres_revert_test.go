@@ -682,3 +682,47 @@ func TestPostgresRevertWindowEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresRevertPartitionTruncated: a TRUNCATE of a sub-partition of the
+// altered table during the revert window is published only as the
+// sub-partition's own, never through the table, so the old table still
+// holds its rows: the revert's cut-over must refuse (naming the partitions)
+// and leave the table migrated; finish then ends the window.
+func TestPostgresRevertPartitionTruncated(t *testing.T) {
+	const name, ctl = "rvt", "rvt_ctl"
+	pool := pgRevertDB(t, 1500, ctl)
+	q := func(s string) string { return strings.ReplaceAll(s, "T.", pgRevertSchema+".") }
+	testdb.ExecPostgres(t, pool,
+		q("CREATE TABLE T.rvt (id int PRIMARY KEY, a int NOT NULL, b varchar(20), c int, big text) PARTITION BY RANGE (id)"),
+		q("CREATE TABLE T.rvt_lo PARTITION OF T.rvt FOR VALUES FROM (MINVALUE) TO (700)"),
+		q("CREATE TABLE T.rvt_mid PARTITION OF T.rvt FOR VALUES FROM (700) TO (1500) PARTITION BY HASH (id)"),
+		q("CREATE TABLE T.rvt_mid0 PARTITION OF T.rvt_mid FOR VALUES WITH (MODULUS 2, REMAINDER 0)"),
+		q("CREATE TABLE T.rvt_mid1 PARTITION OF T.rvt_mid FOR VALUES WITH (MODULUS 2, REMAINDER 1)"),
+		q("CREATE TABLE T.rvt_rest PARTITION OF T.rvt DEFAULT"),
+		q("INSERT INTO T.rvt SELECT * FROM T.rvt_ctl"))
+	cfg := engine.Config{Schema: pgRevertSchema, Table: name, Alter: "ALTER COLUMN a TYPE bigint", RevertWindow: time.Minute, OkToDropTable: true, ChunkSize: 200}
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startCtl(t, cfg, d)
+	r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+	testdb.ExecPostgres(t, pool, q("TRUNCATE T.rvt_mid1"))
+	if reply := send(t, r.sock, "revert"); strings.HasPrefix(reply, "Reverted") || !strings.Contains(reply, "the partitions of") || !strings.Contains(reply, "rvt_mid1") {
+		t.Fatalf("revert after a sub-partition's TRUNCATE: %q", reply)
+	}
+	if reply := send(t, r.sock, "finish"); !strings.HasPrefix(reply, "Finishing") {
+		t.Fatalf("finish: %q", reply)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	var typ string
+	if err := pool.QueryRow(context.Background(), "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'a'",
+		q("T.rvt")).Scan(&typ); err != nil || typ != "bigint" {
+		t.Errorf("the table after the refused revert: a is %q (%v), want the migrated bigint", typ, err)
+	}
+	if left := pgRevertLeft(t, pool, name); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
