@@ -91,14 +91,10 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 	if err != nil {
 		return nil, fmt.Errorf("read the partitions: %w", err)
 	}
-	// The shadow partitions' names: _<partition>_osc, cut to fit; two long
-	// names alike in their first 58 bytes (or one like the table's, whose
-	// shadow, bookkeeping table and old table are named so too) would cut
-	// to the same name, so a later one takes a number.
-	taken := map[string]bool{}
+	var root string
 	for rows.Next() {
 		var part PostgresPartition
-		var kind, persistence, root, owner string
+		var kind, persistence, owner string
 		var sameSchema, owns bool
 		if err := rows.Scan(&part.OID, &part.Name, &part.Bound, &part.File, &part.Link, &part.Tablespace, &kind, &persistence, &sameSchema,
 			&part.Parent, &part.Key, &root, &owner, &owns); err != nil {
@@ -122,20 +118,28 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 			// (the table's OWNER TO does not reach its partitions).
 			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is owned by %s: run osc as a member of its role, as the cut-over gives the new partition its owner", part.Name, owner))
 		}
-		if len(taken) == 0 {
-			n := NewPostgresNames("", root)
-			taken[n.Shadow], taken[n.Checkpoint], taken[n.Old] = true, true, true
-		}
-		part.Shadow = FitPostgresName("_"+part.Name, "_osc")
-		for i := 2; taken[part.Shadow]; i++ {
-			part.Shadow = FitPostgresName("_"+part.Name, fmt.Sprintf("_osc%d", i))
-		}
-		taken[part.Shadow] = true
 		p.Partitions = append(p.Partitions, part)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the partitions: %w", err)
+	}
+	// The shadow partitions' names: _<partition>_osc, cut to fit; one that
+	// another partition has, that the table's shadow, bookkeeping or old
+	// table has, or that two long names alike in their first 58 bytes cut
+	// to, takes a number instead.
+	n := NewPostgresNames("", root)
+	taken := map[string]bool{root: true, n.Shadow: true, n.Checkpoint: true, n.Old: true}
+	for _, part := range p.Partitions {
+		taken[part.Name] = true
+	}
+	for i := range p.Partitions {
+		part := &p.Partitions[i]
+		part.Shadow = FitPostgresName("_"+part.Name, "_osc")
+		for i := 2; taken[part.Shadow]; i++ {
+			part.Shadow = FitPostgresName("_"+part.Name, fmt.Sprintf("_osc%d", i))
+		}
+		taken[part.Shadow] = true
 	}
 	if !slices.ContainsFunc(p.Partitions, func(part PostgresPartition) bool { return part.Key == "" }) {
 		p.Problems = append(p.Problems, "it has no partitions that hold rows: run the ALTER TABLE directly")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"osc/internal/testdb"
 )
 
 // pgPartitioned is a partitioned table name, RANGE on id, with two
@@ -121,5 +123,38 @@ func TestPgPartitionClause(t *testing.T) {
 		if got := pgPartitionClause(SplitPostgresAlter(alter)); got != want {
 			t.Errorf("%q: %q, want %q", alter, got, want)
 		}
+	}
+}
+
+// TestPostgresPartitionOwnerRefused: the cut-over gives each new partition
+// its partition's owner, which osc's user can do only as a member of that
+// role: a partition owned by another role is refused at inspection, as a
+// table of another role is.
+func TestPostgresPartitionOwnerRefused(t *testing.T) {
+	const role, schema = "partition_owner_ro", "partition_owner"
+	ctx := context.Background()
+	admin := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	testdb.ExecPostgres(t, admin, "DROP SCHEMA IF EXISTS "+schema+" CASCADE", "DROP ROLE IF EXISTS "+role, "CREATE ROLE "+role+" LOGIN")
+	t.Cleanup(func() { _, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS "+role) })
+	testdb.ResetPostgresSchema(t, admin, schema)
+	testdb.ExecPostgres(t, admin,
+		"CREATE TABLE "+schema+".t (id int PRIMARY KEY) PARTITION BY RANGE (id)",
+		"CREATE TABLE "+schema+".t_1 PARTITION OF "+schema+".t FOR VALUES FROM (0) TO (10)",
+		"CREATE TABLE "+schema+".t_2 PARTITION OF "+schema+".t FOR VALUES FROM (10) TO (20)",
+		"ALTER TABLE "+schema+".t OWNER TO "+role, "ALTER TABLE "+schema+".t_1 OWNER TO "+role,
+		"GRANT USAGE ON SCHEMA "+schema+" TO "+role)
+	cfg := testdb.PostgresConfig(t)
+	cfg.ConnConfig.User = role
+	pool := testdb.OpenPostgres(t, cfg)
+	var oid uint32
+	if err := pool.QueryRow(ctx, "SELECT $1::regclass::oid", schema+".t").Scan(&oid); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pgReadPartitioning(ctx, pool, oid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(p.Problems, "; "); !strings.Contains(got, "partition t_2 is owned by postgres") || strings.Contains(got, "t_1") {
+		t.Errorf("problems: %s", got)
 	}
 }
