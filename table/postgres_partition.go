@@ -85,7 +85,8 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 			coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = c.reltablespace), ''),
 			c.relkind::text, c.relpersistence::text, c.relnamespace = r.relnamespace,
 			CASE WHEN tree.level > 1 THEN p.relname::text ELSE '' END, CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) ELSE '' END,
-			r.relname::text, pg_get_userbyid(c.relowner), pg_has_role(c.relowner, 'USAGE')
+			r.relname::text, pg_get_userbyid(c.relowner), pg_has_role(c.relowner, 'USAGE'),
+			CASE WHEN c.relkind = 'p' AND c.reltablespace = 0 THEN coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = p.reltablespace), '') ELSE '' END
 		FROM `+PostgresPartitionTree+` JOIN pg_class c ON c.oid = tree.relid JOIN pg_class p ON p.oid = tree.parentrelid JOIN pg_class r ON r.oid = $1
 		ORDER BY tree.level, c.relname`, oid)
 	if err != nil {
@@ -94,10 +95,10 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 	var root string
 	for rows.Next() {
 		var part PostgresPartition
-		var kind, persistence, owner string
+		var kind, persistence, owner, parentSpace string
 		var sameSchema, owns bool
 		if err := rows.Scan(&part.OID, &part.Name, &part.Bound, &part.File, &part.Link, &part.Tablespace, &kind, &persistence, &sameSchema,
-			&part.Parent, &part.Key, &root, &owner, &owns); err != nil {
+			&part.Parent, &part.Key, &root, &owner, &owns, &parentSpace); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the partitions: %w", err)
 		}
@@ -112,6 +113,14 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 		}
 		if !sameSchema {
 			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is in another schema than the table: osc does not migrate such a tree yet; alter it with ALTER TABLE directly", part.Name))
+		}
+		if parentSpace != "" {
+			// A partitioned table made under a parent in a tablespace is
+			// in it too, and PostgreSQL refuses to name the database's
+			// default for one.
+			p.Problems = append(p.Problems, fmt.Sprintf("partition %s is partitioned and in the database's default tablespace, its parent in tablespace %s, "+
+				"and osc cannot make its shadow partition so: ALTER TABLE %s SET TABLESPACE %s (it holds no rows: only where its new partitions go), or alter the tree with ALTER TABLE directly",
+				part.Name, parentSpace, QuotePostgres(part.Name), QuotePostgres(parentSpace)))
 		}
 		if !owns {
 			// The cut-over gives each new partition its partition's owner
@@ -234,13 +243,25 @@ func pgCreateShadowPartitions(ctx context.Context, tx pgx.Tx, in *PostgresInspec
 	for _, p := range in.Partitions {
 		shadowOf[p.Name] = p.Shadow
 	}
+	// A partition made without TABLESPACE is made in its parent's, which
+	// a partition in the database's default one (reltablespace 0) under a
+	// parent in another need not be: a leaf is given the default by name
+	// (stored as 0). PostgreSQL refuses to name the default for a
+	// partitioned table; the inspection refuses one that needs it.
+	var dbDefault string
+	if err := tx.QueryRow(ctx, `SELECT spcname::text FROM pg_tablespace WHERE oid = (SELECT dattablespace FROM pg_database WHERE datname = current_database())`).Scan(&dbDefault); err != nil {
+		return fmt.Errorf("create shadow partitions: read the database's tablespace: %w", err)
+	}
 	for _, p := range in.Partitions {
 		stmt := fmt.Sprintf("CREATE TABLE %s PARTITION OF %s %s", QuotePostgres(in.Names.Schema, p.Shadow), QuotePostgres(in.Names.Schema, shadowOf[p.Parent]), p.Bound)
 		if p.Key != "" {
 			stmt += " PARTITION BY " + p.Key
 		}
-		if p.Tablespace != "" {
+		switch {
+		case p.Tablespace != "":
 			stmt += " TABLESPACE " + QuotePostgres(p.Tablespace)
+		case p.Key == "":
+			stmt += " TABLESPACE " + QuotePostgres(dbDefault)
 		}
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("create shadow partition %s for %s: %w", p.Shadow, p.Name, err)

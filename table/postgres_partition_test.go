@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -156,5 +157,48 @@ func TestPostgresPartitionOwnerRefused(t *testing.T) {
 	}
 	if got := strings.Join(p.Problems, "; "); !strings.Contains(got, "partition t_2 is owned by postgres") || strings.Contains(got, "t_1") {
 		t.Errorf("problems: %s", got)
+	}
+}
+
+// TestPostgresPartitionTablespaces: a partition in the database's default
+// tablespace under a parent in another keeps its place: PARTITION OF
+// without TABLESPACE would make its shadow partition in the parent's. A
+// partition that is partitioned in turn cannot be made so, and is refused.
+// It needs a tablespace other than the default, named by
+// OSC_TEST_TABLESPACE: the shared sandbox has none, since CREATE TABLESPACE
+// on its primary, replayed by the standby on the same host and path, would
+// remove the primary's directory.
+func TestPostgresPartitionTablespaces(t *testing.T) {
+	space := os.Getenv("OSC_TEST_TABLESPACE")
+	if space == "" {
+		t.Skip("OSC_TEST_TABLESPACE names no tablespace other than the database's default")
+	}
+	// The root is given the tablespace once its first partitions exist:
+	// they stay in the default one; one made later is in the root's.
+	tree := []string{
+		"CREATE TABLE ptsp (id int PRIMARY KEY, a int) PARTITION BY RANGE (id)",
+		"CREATE TABLE ptsp_1 PARTITION OF ptsp FOR VALUES FROM (0) TO (10)",
+		"ALTER TABLE ptsp SET TABLESPACE " + space,
+		"CREATE TABLE ptsp_2 PARTITION OF ptsp FOR VALUES FROM (10) TO (20)",
+		"CREATE TABLE ptsp_d PARTITION OF ptsp DEFAULT",
+		"CREATE TABLE ptspsub (id int PRIMARY KEY, a int) PARTITION BY RANGE (id)",
+		"CREATE TABLE ptspsub_1 PARTITION OF ptspsub FOR VALUES FROM (0) TO (10) PARTITION BY RANGE (id)",
+		"CREATE TABLE ptspsub_1a PARTITION OF ptspsub_1 FOR VALUES FROM (0) TO (5)",
+		"ALTER TABLE ptspsub SET TABLESPACE " + space,
+	}
+	pool := pgTestPool(t, tree...)
+	if _, err := pgShadow(t, pool, "ptsp", "ADD COLUMN c int"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(context.Background(), `SELECT string_agg(c.relname || ' ' || coalesce(s.spcname, '-'), ', ' ORDER BY c.relname) FROM pg_class c
+		LEFT JOIN pg_tablespace s ON s.oid = c.reltablespace WHERE c.relnamespace = $1::regnamespace AND c.relname LIKE '%ptsp%osc'`, pgTestSchema).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("_ptsp_1_osc -, _ptsp_2_osc %[1]s, _ptsp_d_osc %[1]s, _ptsp_osc %[1]s", space); got != want {
+		t.Errorf("the shadow tree's tablespaces: %s, want %s", got, want)
+	}
+	if _, err := pgInspect(t, pool, "ptspsub"); err == nil || !strings.Contains(err.Error(), "partition ptspsub_1 is partitioned and in the database's default tablespace") {
+		t.Errorf("a partitioned partition in the default tablespace under the root in %s: %v", space, err)
 	}
 }
