@@ -548,6 +548,19 @@ func TestPostgresKillAndResume(t *testing.T) {
 			"CREATE TABLE krp_hi PARTITION OF krp FOR VALUES FROM (10000) TO (30001)",
 			"CREATE TABLE krp_rest PARTITION OF krp DEFAULT")
 	})
+	// Partitions partitioned in turn, a DEFAULT one at both levels: the
+	// resumed runs check every level's partitions, and plan the shadow tree
+	// again level by level.
+	t.Run("subpartitioned", func(t *testing.T) {
+		pgKillAndResume(t, "krs", "CREATE TABLE krs (id bigserial, owner int NOT NULL, v int NOT NULL DEFAULT 1, s text, PRIMARY KEY (id, owner)) PARTITION BY RANGE (id)",
+			"CREATE TABLE krs_lo PARTITION OF krs FOR VALUES FROM (MINVALUE) TO (10000) PARTITION BY HASH (owner)",
+			"CREATE TABLE krs_lo0 PARTITION OF krs_lo FOR VALUES WITH (MODULUS 2, REMAINDER 0)",
+			"CREATE TABLE krs_lo1 PARTITION OF krs_lo FOR VALUES WITH (MODULUS 2, REMAINDER 1)",
+			"CREATE TABLE krs_hi PARTITION OF krs FOR VALUES FROM (10000) TO (30001) PARTITION BY LIST (owner)",
+			"CREATE TABLE krs_hi0 PARTITION OF krs_hi FOR VALUES IN (0)",
+			"CREATE TABLE krs_hirest PARTITION OF krs_hi DEFAULT",
+			"CREATE TABLE krs_rest PARTITION OF krs DEFAULT")
+	})
 }
 
 // pgKillAndResume is TestPostgresKillAndResume on the table name that the
