@@ -55,6 +55,8 @@ type MySQL struct {
 	// guard is the column the upsert sets to NULL when it meets another
 	// key's row (NewMySQLRevert; "": none).
 	guard string
+	// unique checks clashes under the plan's new unique keys (nil: none).
+	unique *myUnique
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -151,6 +153,11 @@ func (a *MySQL) init(plan *table.Plan) error {
 			return fmt.Errorf("apply: key column %s is not copied to the shadow table", k)
 		}
 	}
+	u, err := newMyUnique(a.db, plan)
+	if err != nil {
+		return err
+	}
+	a.unique = u
 	a.replaceHead = "REPLACE INTO " + shadow + " (" + strings.Join(names, ", ") + ") VALUES "
 	a.deleteHead = "DELETE FROM " + shadow + " WHERE "
 	return nil
@@ -612,6 +619,9 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
 	defer tx.Rollback() // after Commit it is a no-op
+	if err := a.checkUnique(ctx, tx, ops); err != nil {
+		return err
+	}
 	for i, b := range batches {
 		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, b.args...); err != nil {
 			return fmt.Errorf("apply: %.60s...: %w", b.query, a.clash(err))

@@ -29,6 +29,8 @@ type MySQL struct {
 	mu    sync.Mutex
 	ready bool
 	sql   *table.MySQLCopy
+	// unique checks clashes under the plan's new unique keys (nil: none).
+	unique *table.MySQLUniqueCheck
 	// limit is the highest key when the copy started (nil: the table was
 	// empty): rows inserted above it later reach the shadow as captured
 	// changes, so the copy stops there instead of chasing them.
@@ -51,6 +53,7 @@ func (c *MySQL) init(ctx context.Context) error {
 	if c.sql, err = table.NewMySQLCopy(c.plan); err != nil {
 		return fmt.Errorf("copy chunk: %w", err)
 	}
+	c.unique = table.NewMySQLUniqueCheck(c.db, c.sql, c.plan)
 	// Read on the first chunk, after change capture started.
 	if c.limit, err = c.last(ctx); err != nil {
 		return err
@@ -124,6 +127,9 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 		if err := table.MySQLWarnings(ctx, tx, chunkName(after)); err != nil {
 			return Chunk{}, err
 		}
+	}
+	if err := c.checkUnique(ctx, tx, conds, args, after); err != nil {
+		return Chunk{}, err
 	}
 	chunk := Chunk{Last: upper, Rows: int64(size)}
 	if upper == nil {

@@ -141,6 +141,13 @@ func (d *mysqlDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 		return nil, err
 	}
 	d.plan = plan
+	if err := checkNewUnique(d.cfg, plan, func() error { return table.MySQLDuplicates(ctx, d.db, plan) }); err != nil {
+		if cerr := d.Cleanup(context.WithoutCancel(ctx), false); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		d.plan = nil
+		return nil, err
+	}
 	if d.cfg.Execute && !d.cfg.NoCheckpoint {
 		if err := table.CreateMySQLCheckpoint(ctx, d.db, plan); err != nil {
 			if cerr := d.Cleanup(context.WithoutCancel(ctx), false); cerr != nil {
