@@ -26,6 +26,10 @@ type myUnique struct {
 	// cols holds, per new unique key, the positions in MySQL.cols of its
 	// columns.
 	cols [][]int
+	// key holds the positions in MySQL.cols of the original's key columns
+	// (Plan.Key), by which the check asks the original: not the shadow's
+	// (Plan.Identity), which is wider when the --alter widens the key.
+	key []int
 }
 
 // newMyUnique returns the check of the plan's new unique keys, or nil when
@@ -39,6 +43,18 @@ func newMyUnique(db *sql.DB, plan *table.Plan) (*myUnique, error) {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
 	u := &myUnique{check: table.NewMySQLUniqueCheck(db, cp, plan)}
+	for n, i := range plan.KeyIndex {
+		pos := -1
+		for j, m := range plan.Mapping {
+			if m.SourceIndex == i {
+				pos = j
+			}
+		}
+		if pos < 0 {
+			return nil, fmt.Errorf("apply: key column %s is not copied", plan.Key[n])
+		}
+		u.key = append(u.key, pos)
+	}
 	for _, k := range plan.NewUnique {
 		pos := make([]int, len(k.Columns))
 		for i, c := range k.Columns {
@@ -87,9 +103,9 @@ func (a *MySQL) checkUnique(ctx context.Context, tx *sql.Tx, ops []myOp) error {
 		part := written[start:min(len(written), start+myUniqueRows)]
 		keys := make([][]any, len(part))
 		for r, o := range part {
-			keys[r] = make([]any, len(a.keys))
-			for i, c := range a.keys {
-				v, err := conv(o, c)
+			keys[r] = make([]any, len(u.key))
+			for i, p := range u.key {
+				v, err := conv(o, a.cols[p])
 				if err != nil {
 					return err
 				}

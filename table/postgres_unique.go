@@ -94,11 +94,15 @@ func NewPostgresUniqueCheck(p *Plan) *PostgresUniqueCheck {
 		return nil
 	}
 	from := QuotePostgres(p.Source.Schema, p.Source.Name)
-	keys := make([]string, len(p.Key))
-	casts := make([]string, len(p.Key))
-	for i, k := range p.Key {
+	// The rows are named by the key the applier and the copy tell the
+	// shadow's rows apart by (Plan.Identity), whose values are unique in
+	// the original too (it holds Plan.Key).
+	key, keyIndex := p.Identity()
+	keys := make([]string, len(key))
+	casts := make([]string, len(key))
+	for i, k := range key {
 		keys[i] = pgQuoteIdent(k)
-		casts[i] = fmt.Sprintf("CAST(x ->> %d AS %s)", i, p.Source.Columns[p.KeyIndex[i]].ColumnType)
+		casts[i] = fmt.Sprintf("CAST(x ->> %d AS %s)", i, p.Source.Columns[keyIndex[i]].ColumnType)
 	}
 	where := "(" + strings.Join(keys, ", ") + ") IN (SELECT " + strings.Join(casts, ", ") + " FROM jsonb_array_elements($1::jsonb) AS x)"
 	c := &PostgresUniqueCheck{keys: p.NewUnique}
