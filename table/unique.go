@@ -8,11 +8,12 @@ import (
 
 // UniqueKey is a unique key the shadow has and no unique key of the
 // original implies: a new unique key (an --alter's ADD UNIQUE). The original
-// may hold rows that duplicate each other under it. The copy and the applier
-// resolve a clash under it as under the original's own unique keys (README,
-// "Why nothing is lost", step 5), but first ask the original whether the two
-// rows hold the value now: if they do, the migration fails with a
-// *DuplicateError instead of dropping one of them. Its columns are columns
+// may hold rows that duplicate each other under it, for a moment or for
+// good. A row the shadow's index turns away waits aside (MySQL: MySQLAside)
+// until it fits again, and one that still does not fit once every change is
+// applied with writes blocked is a duplicate of the original: the migration
+// fails with a *DuplicateError instead of dropping it (README, "Why nothing
+// is lost", step 5). Its columns are columns
 // of the original that reach the shadow with their type, collation and
 // values unchanged, so the original compares them as the shadow's index
 // does.
@@ -32,6 +33,9 @@ func (u UniqueKey) Describe() string {
 type Duplicate struct {
 	Values []string // the key's columns' values as text ("NULL" for a NULL)
 	Rows   int64    // how many rows of the original hold it
+	// Keys, when known, names the rows holding it by their keys:
+	// "(3000), (4000)".
+	Keys string
 }
 
 // DuplicateError is the original holding rows that a new unique key of the
@@ -55,6 +59,9 @@ func (e *DuplicateError) Error() string {
 			}
 		}
 		vals[i] = fmt.Sprintf("(%s) in %d rows", strings.Join(q, ", "), d.Rows)
+		if d.Keys != "" {
+			vals[i] += " (keys " + d.Keys + ")"
+		}
 	}
 	return fmt.Sprintf("the original holds rows that duplicate the new unique key %s (met %s): %s; "+
 		"the migration stops rather than drop one of them: remove the duplicates and run osc again",
@@ -100,7 +107,7 @@ func DuplicatesNote(err error, keys []UniqueKey) string {
 		names[i] = u.Describe()
 	}
 	return "new unique key " + strings.Join(names, ", ") + ": the original holds no duplicates now; " +
-		"one written during the migration stops it (the copy and the applier check every clash with the original)"
+		"one still held when the cut-over blocks writes stops the migration (a row the new key turns away meanwhile waits aside)"
 }
 
 // duplicateRows is a query's rows: *sql.Rows or pgx.Rows.
