@@ -47,7 +47,7 @@ func mysqlUniqueVariants() []stressVariant {
 		key:    "id", cols: []string{"n", "s", "d"}, unique: "u",
 		writers: 1,
 		extra:   []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
-	}}
+	}, mysqlTransientVariant()}
 }
 
 // mysqlUniqueMovesCreate creates the MySQL unique_moves table.
@@ -211,6 +211,9 @@ func (w *stressWriter) pickValued(which int) (int64, bool) {
 // rows, and applies it to the writer's idea of the table, or false when it
 // found nothing to do.
 func (w *stressWriter) planUnique() (change, bool) {
+	if w.v.transient && w.rng.IntN(4) == 0 {
+		return w.planTransient()
+	}
 	u := w.target.d.quote(w.v.unique)
 	switch kind := w.rng.IntN(8); {
 	case kind < 3: // a and b swap their values, via NULL, in key order

@@ -14,7 +14,10 @@ import (
 // (exit 1, nothing left, the table as it was) and names the value and the
 // key, never dropping one of the rows: a duplicate written while the copy is
 // held back (the copy or the applier meets it, whichever writes second), and
-// one written after the copy passed both rows (the applier meets it).
+// one written after the copy passed both rows, while the cut-over is
+// postponed (the applier meets it). The row turned away waits aside; once
+// writes are blocked (the checksum's lock, the cut-over's) and every change
+// is applied, a row still aside is a duplicate the original holds.
 func TestNewUniqueDuplicate(t *testing.T) {
 	for _, d := range []dialect{mysqlDialect{}, pgDialect{dsn: pgDSN()}} {
 		for _, when := range []string{"copy", "after_copy"} {
@@ -90,6 +93,11 @@ INSERT INTO t SELECT g, 'user' || g || '@example.com', g FROM generate_series(1,
 			t.Fatalf("osc did not postpone the cut-over within %v", postponeTimeout)
 		}
 		if _, err := db.ExecContext(ctx, dup); err != nil {
+			t.Fatal(err)
+		}
+		// The duplicate is one only if it is still there when writes are
+		// blocked: the cut-over's lock finds it.
+		if err := os.Remove(postpone); err != nil {
 			t.Fatal(err)
 		}
 	}
