@@ -620,10 +620,12 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
-	defer tx.Rollback() // after Commit it is a no-op
-	var put int64       // candidates put aside (myAside.before)
+	defer tx.Rollback()    // after Commit it is a no-op
+	var put, removed int64 // rows put aside and removed from it (asideBefore)
+	held := false          // rows may have been aside before the batch
 	if a.aside != nil {
-		if put, err = a.asideBefore(ctx, tx, ops); err != nil {
+		held = a.aside.t.MayHoldRows()
+		if put, removed, err = a.asideBefore(ctx, tx, ops); err != nil {
 			return err
 		}
 	}
@@ -634,7 +636,7 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	}
 	holds := false
 	if a.aside != nil {
-		if holds, err = a.asideAfter(ctx, tx, ops, put); err != nil {
+		if holds, err = a.asideAfter(ctx, tx, ops, held, put, removed); err != nil {
 			return err
 		}
 	}

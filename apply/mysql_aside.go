@@ -92,10 +92,9 @@ func (a *MySQL) UseAside(t *table.MySQLAside) {
 // (compared by the shadow, with the expression the REPLACE writes: as the
 // index compares), then removes from it every key the batch writes or
 // deletes (the copies of rows the batch writes again or deletes among
-// them). It returns how many rows it copied.
-func (a *MySQL) asideBefore(ctx context.Context, tx *sql.Tx, ops []myOp) (int64, error) {
+// them). It returns how many rows it copied and how many it removed.
+func (a *MySQL) asideBefore(ctx context.Context, tx *sql.Tx, ops []myOp) (put, removed int64, err error) {
 	x := a.aside
-	var put int64
 	written := make([]myOp, 0, len(ops))
 	for _, o := range ops {
 		if !o.del {
@@ -105,19 +104,19 @@ func (a *MySQL) asideBefore(ctx context.Context, tx *sql.Tx, ops []myOp) (int64,
 	for start := 0; start < len(written); start += myAsideRows {
 		cond, args, err := a.asideCond(written[start:min(len(written), start+myAsideRows)])
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if cond == "" {
 			continue
 		}
 		n, err := a.asideExec(ctx, tx, myBatch{query: x.candidates + cond + x.candidatesTail, args: args})
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		put += n
 	}
 	if put == 0 && !x.t.MayHoldRows() {
-		return 0, nil
+		return 0, 0, nil
 	}
 	var plain, exact []myOp
 	for _, o := range ops {
@@ -130,11 +129,13 @@ func (a *MySQL) asideBefore(ctx context.Context, tx *sql.Tx, ops []myOp) (int64,
 	}
 	del := func(_, exact bool, n int) string { return x.deleteHead + a.keyCond(exact, n) }
 	for _, keys := range [][]myOp{plain, exact} {
-		if _, err := a.asideRun(ctx, tx, keys, del); err != nil {
-			return 0, err
+		n, err := a.asideRun(ctx, tx, keys, del)
+		if err != nil {
+			return 0, 0, err
 		}
+		removed += n
 	}
-	return put, nil
+	return put, removed, nil
 }
 
 // asideAfter runs, in the batch's transaction after its writes, the last
@@ -144,9 +145,14 @@ func (a *MySQL) asideBefore(ctx context.Context, tx *sql.Tx, ops []myOp) (int64,
 // holding its value under a new unique key, displaced it), the rows the
 // batch writes last are written into the aside table as well, by the same
 // statements, and those the shadow holds leave it again. It returns whether
-// rows are aside then.
-func (a *MySQL) asideAfter(ctx context.Context, tx *sql.Tx, ops []myOp, put int64) (bool, error) {
+// rows may be aside then: held tells whether they might before the batch,
+// put and removed are asideBefore's counts. The rows affected tell it
+// exactly but when the aside table may have held rows and this batch
+// removed some, or rows displaced within the batch were put aside: then it
+// looks.
+func (a *MySQL) asideAfter(ctx context.Context, tx *sql.Tx, ops []myOp, held bool, put, removed int64) (bool, error) {
 	x := a.aside
+	net := put - removed
 	if put > 0 {
 		written := make([]myOp, 0, len(ops))
 		for _, o := range ops {
@@ -162,9 +168,11 @@ func (a *MySQL) asideAfter(ctx context.Context, tx *sql.Tx, ops []myOp, put int6
 			if cond == "" {
 				continue
 			}
-			if _, err := a.asideExec(ctx, tx, myBatch{query: x.deleteHead + "(" + cond + ") AND " + x.t.InShadow(), args: args}); err != nil {
+			n, err := a.asideExec(ctx, tx, myBatch{query: x.deleteHead + "(" + cond + ") AND " + x.t.InShadow(), args: args})
+			if err != nil {
 				return false, err
 			}
+			net -= n
 		}
 	}
 	last := a.writtenLast(ops)
@@ -204,12 +212,18 @@ func (a *MySQL) asideAfter(ctx context.Context, tx *sql.Tx, ops []myOp, put int6
 			}
 		}
 	}
-	if put == 0 && !displaced && !x.t.MayHoldRows() {
-		return false, nil
-	}
-	if put > 0 || displaced {
+	if net > 0 || displaced {
 		// Should the commit's outcome be unknown, rows may be aside.
 		x.t.Holds(true)
+	}
+	switch {
+	case displaced:
+	case net > 0:
+		return true, nil
+	case !held:
+		return false, nil // net == 0: the table was empty and is again
+	case removed == 0:
+		return true, nil // as it was
 	}
 	var holds bool
 	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+x.t.Table+")").Scan(&holds); err != nil {
