@@ -478,12 +478,16 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 				return err
 			}
 		}
-		copyStart := time.Now()
+		var copyStart time.Time
 		err := m.retry(ctx, "copy chunk", func() (err error) {
 			if holds {
 				m.applyMu.Lock()
 				defer m.applyMu.Unlock()
 			}
+			// The chunk's own time, without its wait for the applier's
+			// batch: counted, it would shrink the chunks, and lengthen
+			// the next yield, the slower the applier.
+			copyStart = time.Now()
 			chunk, err = m.cp.CopyChunk(ctx, after, size)
 			return err
 		})
