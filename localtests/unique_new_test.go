@@ -20,7 +20,12 @@ import (
 // is applied, a row still aside is a duplicate the original holds.
 func TestNewUniqueDuplicate(t *testing.T) {
 	for _, d := range []dialect{mysqlDialect{}, pgDialect{dsn: pgDSN()}} {
-		for _, when := range []string{"copy", "after_copy"} {
+		whens := []string{"copy", "after_copy"}
+		if d.dir() == "mysql" {
+			// Without the checksum's lock, the cut-over's finds it.
+			whens = append(whens, "after_copy_no_checksum")
+		}
+		for _, when := range whens {
 			t.Run(d.dir()+"/"+when, func(t *testing.T) { newUniqueDuplicate(t, d, when) })
 		}
 	}
@@ -37,7 +42,7 @@ INSERT INTO t SELECT g, 'user' || g || '@example.com', g FROM generate_series(1,
 		alter = "ALTER COLUMN n TYPE bigint, ADD CONSTRAINT t_email_key UNIQUE (email)"
 		key = "t_email_key (email)"
 	}
-	c := &testCase{name: "uniq_dup_" + when, table: "t", create: create, alter: alter}
+	c := &testCase{name: "uniq_dup_" + strings.TrimSuffix(when, "_no_checksum"), table: "t", create: create, alter: alter}
 	bin := requireOsc(t)
 	admin := d.connectAdmin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
@@ -75,7 +80,10 @@ INSERT INTO t SELECT g, 'user' || g || '@example.com', g FROM generate_series(1,
 		if err := os.Remove(throttle); err != nil {
 			t.Fatal(err)
 		}
-	case "after_copy":
+	case "after_copy", "after_copy_no_checksum":
+		if when == "after_copy_no_checksum" {
+			args = append(args, "--checksum=false")
+		}
 		postpone := filepath.Join(dir, "postpone")
 		if err := os.WriteFile(postpone, nil, 0o644); err != nil {
 			t.Fatal(err)
