@@ -101,19 +101,21 @@ func (a *MySQL) asideBefore(ctx context.Context, tx *sql.Tx, ops []myOp) (put, r
 			written = append(written, o)
 		}
 	}
-	for start := 0; start < len(written); start += myAsideRows {
-		cond, args, err := a.asideCond(written[start:min(len(written), start+myAsideRows)])
-		if err != nil {
-			return 0, 0, err
+	for k := range x.uniq {
+		for start := 0; start < len(written); start += myAsideRows {
+			cond, args, err := a.asideCond(written[start:min(len(written), start+myAsideRows)], k)
+			if err != nil {
+				return 0, 0, err
+			}
+			if cond == "" {
+				continue
+			}
+			n, err := a.asideExec(ctx, tx, myBatch{query: x.candidates + cond + x.candidatesTail, args: args})
+			if err != nil {
+				return 0, 0, err
+			}
+			put += n
 		}
-		if cond == "" {
-			continue
-		}
-		n, err := a.asideExec(ctx, tx, myBatch{query: x.candidates + cond + x.candidatesTail, args: args})
-		if err != nil {
-			return 0, 0, err
-		}
-		put += n
 	}
 	if put == 0 && !x.t.MayHoldRows() {
 		return 0, 0, nil
@@ -160,19 +162,21 @@ func (a *MySQL) asideAfter(ctx context.Context, tx *sql.Tx, ops []myOp, held boo
 				written = append(written, o)
 			}
 		}
-		for start := 0; start < len(written); start += myAsideRows {
-			cond, args, err := a.asideCond(written[start:min(len(written), start+myAsideRows)])
-			if err != nil {
-				return false, err
+		for k := range x.uniq {
+			for start := 0; start < len(written); start += myAsideRows {
+				cond, args, err := a.asideCond(written[start:min(len(written), start+myAsideRows)], k)
+				if err != nil {
+					return false, err
+				}
+				if cond == "" {
+					continue
+				}
+				n, err := a.asideExec(ctx, tx, myBatch{query: x.deleteHead + "(" + cond + ") AND " + x.t.InShadow(), args: args})
+				if err != nil {
+					return false, err
+				}
+				net -= n
 			}
-			if cond == "" {
-				continue
-			}
-			n, err := a.asideExec(ctx, tx, myBatch{query: x.deleteHead + "(" + cond + ") AND " + x.t.InShadow(), args: args})
-			if err != nil {
-				return false, err
-			}
-			net -= n
 		}
 	}
 	last := a.writtenLast(ops)
@@ -252,39 +256,40 @@ func (a *MySQL) writtenLast(ops []myOp) []myOp {
 }
 
 // asideCond is the condition that a row (of the shadow or of the aside
-// table, which compare alike) holds, under a new unique key, a value that
-// one of ops writes (a NULL duplicates nothing), with its arguments: ""
-// when no op writes a value but NULLs. Its terms are padded to a power of
-// two (repeating the last), so that few statement shapes are prepared.
-func (a *MySQL) asideCond(ops []myOp) (string, []any, error) {
+// table, which compare alike) holds, under the k-th new unique key, a value
+// that one of ops writes (a NULL duplicates nothing), with its arguments:
+// "" when no op writes a value but NULLs. One key per statement, so that
+// the server looks the values up in its index. Its terms are padded to a
+// power of two (repeating the last), so that few statement shapes are
+// prepared.
+func (a *MySQL) asideCond(ops []myOp, k int) (string, []any, error) {
 	var terms []string
 	var args []any
 	n := 0 // arguments of the last term
+	pos := a.aside.uniq[k]
+rows:
 	for _, o := range ops {
-	keys:
-		for _, pos := range a.aside.uniq {
-			t := make([]string, len(pos))
-			var targs []any
-			for i, p := range pos {
-				c := a.cols[p]
-				if c.index >= len(o.row) {
-					return "", nil, fmt.Errorf("apply: row image has %d columns, want column %d", len(o.row), c.index+1)
-				}
-				v := o.row[c.index]
-				if v == nil {
-					continue keys
-				}
-				x, err := c.conv(v)
-				if err != nil {
-					return "", nil, fmt.Errorf("apply: column %s: %w", c.name, err)
-				}
-				t[i] = c.name + " = " + c.param
-				for range strings.Count(c.param, "?") {
-					targs = append(targs, x)
-				}
+		t := make([]string, len(pos))
+		var targs []any
+		for i, p := range pos {
+			c := a.cols[p]
+			if c.index >= len(o.row) {
+				return "", nil, fmt.Errorf("apply: row image has %d columns, want column %d", len(o.row), c.index+1)
 			}
-			terms, args, n = append(terms, "("+strings.Join(t, " AND ")+")"), append(args, targs...), len(targs)
+			v := o.row[c.index]
+			if v == nil {
+				continue rows
+			}
+			x, err := c.conv(v)
+			if err != nil {
+				return "", nil, fmt.Errorf("apply: column %s: %w", c.name, err)
+			}
+			t[i] = c.name + " = " + c.param
+			for range strings.Count(c.param, "?") {
+				targs = append(targs, x)
+			}
 		}
+		terms, args, n = append(terms, "("+strings.Join(t, " AND ")+")"), append(args, targs...), len(targs)
 	}
 	if len(terms) == 0 {
 		return "", nil, nil
