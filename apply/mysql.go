@@ -55,6 +55,9 @@ type MySQL struct {
 	// guard is the column the upsert sets to NULL when it meets another
 	// key's row (NewMySQLRevert; "": none).
 	guard string
+	// aside keeps the rows that the plan's new unique keys turn away (nil:
+	// the plan adds none).
+	aside *myAside
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -151,6 +154,11 @@ func (a *MySQL) init(plan *table.Plan) error {
 			return fmt.Errorf("apply: key column %s is not copied to the shadow table", k)
 		}
 	}
+	asd, err := newMyAside(plan, a.cols)
+	if err != nil {
+		return err
+	}
+	a.aside = asd
 	a.replaceHead = "REPLACE INTO " + shadow + " (" + strings.Join(names, ", ") + ") VALUES "
 	a.deleteHead = "DELETE FROM " + shadow + " WHERE "
 	return nil
@@ -546,6 +554,7 @@ type myOp struct {
 type myBatch struct {
 	query string
 	args  []any
+	rows  int // rows or keys it writes or names
 }
 
 // Apply writes, in one transaction, what the changes leave (myCollapse; in
@@ -611,19 +620,45 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
-	defer tx.Rollback() // after Commit it is a no-op
-	for i, b := range batches {
-		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, b.args...); err != nil {
-			return fmt.Errorf("apply: %.60s...: %w", b.query, a.clash(err))
+	defer tx.Rollback()    // after Commit it is a no-op
+	var put, removed int64 // rows put aside and removed from it (asideBefore)
+	held := false          // rows may have been aside before the batch
+	if a.aside != nil {
+		held = a.aside.t.MayHoldRows()
+		if put, removed, err = a.asideBefore(ctx, tx, ops); err != nil {
+			return err
 		}
-		if a.PanicOnWarnings {
-			if err := table.MySQLWarnings(ctx, tx, "writing captured changes into the shadow ("+strings.Fields(b.query)[0]+")"); err != nil {
-				return fmt.Errorf("apply: %w", err)
-			}
+	}
+	for i, b := range batches {
+		if err := a.exec(ctx, tx, stmts[i], b); err != nil {
+			return err
+		}
+	}
+	holds := false
+	if a.aside != nil {
+		if holds, err = a.asideAfter(ctx, tx, ops, held, put, removed); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply: commit: %w", err)
+	}
+	if a.aside != nil {
+		a.aside.t.Holds(holds)
+	}
+	return nil
+}
+
+// exec runs one statement of a batch in tx (with --panic-on-warnings, fails
+// on a warning it leaves).
+func (a *MySQL) exec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch) error {
+	if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
+		return fmt.Errorf("apply: %.60s...: %w", b.query, a.clash(err))
+	}
+	if a.PanicOnWarnings {
+		if err := table.MySQLWarnings(ctx, tx, "writing captured changes into the shadow ("+strings.Fields(b.query)[0]+")"); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
 	}
 	return nil
 }
@@ -649,6 +684,12 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 	if ops[0].before != nil {
 		return a.move(ops[0])
 	}
+	return a.batchesWith(ops, a.query)
+}
+
+// batchesWith is batches with the statement of n rows or keys made by
+// query (del, exact, n), for the shadow or for another table of its form.
+func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) string) ([]myBatch, error) {
 	cols := a.cols
 	if ops[0].del {
 		cols = a.keys
@@ -718,7 +759,7 @@ func (a *MySQL) batches(ops []myOp) ([]myBatch, error) {
 		for _, r := range rows[start : start+n] {
 			args = append(args, r...)
 		}
-		out = append(out, myBatch{query: a.query(ops[0].del, exact, n), args: args})
+		out = append(out, myBatch{query: query(ops[0].del, exact, n), args: args, rows: n})
 		start += n
 	}
 	return out, nil
@@ -738,29 +779,39 @@ func (a *MySQL) hasExact() bool {
 // deletes also require the byte-exact condition of every key column that has
 // one.
 func (a *MySQL) query(del, exact bool, n int) string {
+	if del {
+		return a.deleteHead + a.keyCond(exact, n)
+	}
+	return a.rows(a.replaceHead, n) + a.upsertTail
+}
+
+// rows is head followed by n rows of values.
+func (a *MySQL) rows(head string, n int) string {
 	var b strings.Builder
-	if !del {
-		b.WriteString(a.replaceHead)
-		for i := range n {
-			if i > 0 {
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j, c := range a.cols {
+			if j > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteByte('(')
-			for j, c := range a.cols {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString(c.param)
-			}
-			for _, f := range a.fills {
-				b.WriteString(", " + f)
-			}
-			b.WriteByte(')')
+			b.WriteString(c.param)
 		}
-		b.WriteString(a.upsertTail)
-		return b.String()
+		for _, f := range a.fills {
+			b.WriteString(", " + f)
+		}
+		b.WriteByte(')')
 	}
-	b.WriteString(a.deleteHead)
+	return b.String()
+}
+
+// keyCond is the condition that a row has one of n keys (exact: also the
+// bytes of each key column that has a byte-exact condition).
+func (a *MySQL) keyCond(exact bool, n int) string {
+	var b strings.Builder
 	if len(a.keys) == 1 && !exact {
 		b.WriteString(a.keys[0].name + " IN (")
 		for i := range n {

@@ -51,6 +51,9 @@ func NewMySQLRevert(db *sql.DB, plan *table.Plan) *MySQL {
 	a.replaceHead = "INSERT " + strings.TrimPrefix(a.replaceHead, "REPLACE ")
 	a.upsertTail = " ON DUPLICATE KEY UPDATE " + strings.Join(set, ", ")
 	a.moves = true
+	// The reverse plan refuses a unique index of the old table that the
+	// altered table's do not imply: nothing is turned away.
+	a.aside = nil
 	return a
 }
 

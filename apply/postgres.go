@@ -68,6 +68,9 @@ type Postgres struct {
 	unique      []pgUnique
 	clashUpsert string
 	cleared     map[string]bool
+	// newUnique checks clashes under the plan's new unique keys (see
+	// postgres_unique.go).
+	newUnique pgNewUnique
 	// verbatim is set when a key's text from pgoutput is the applier's
 	// session's too (see loadVerbatim).
 	verbatim bool
@@ -393,14 +396,15 @@ type pgStmt struct {
 	affected int64
 }
 
-// Apply writes the changes in order, in one transaction unless they contain
-// a move (a partial update that changes the key): a move is applied in a
+// applyChanges is Apply but for the check of new unique keys (see
+// postgres_unique.go): it writes the changes in order, in one transaction
+// unless they contain a move (a partial update that changes the key): a move is applied in a
 // transaction of its own, see move. Each transaction holds a prefix of what
 // is left, so a failed Apply leaves the shadow as if a prefix of the changes
 // was applied, and applying all of them again (the engine's retry) is
 // harmless: every statement is idempotent and they run again in the same
 // order.
-func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
+func (a *Postgres) applyChanges(ctx context.Context, changes []cdc.Change) error {
 	if err := a.init(ctx); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}

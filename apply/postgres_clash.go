@@ -453,6 +453,7 @@ func (a *Postgres) clear(keys [][]string) {
 	if len(keys) == 0 {
 		return
 	}
+	a.newUnique.clashed(keys)
 	if a.cleared == nil {
 		a.cleared = map[string]bool{}
 	}
@@ -674,8 +675,9 @@ func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) 
 	}
 }
 
-// Refresh writes the rows of keys (the source key columns' texts) as the
-// source holds them now, deleting first the shadow rows of other keys that
+// refreshRows is Refresh but for the check of new unique keys (see
+// postgres_unique.go): it writes the rows of keys (the source key columns'
+// texts) as the source holds them now, deleting first the shadow rows of other keys that
 // hold their values in a unique index (remembered as cleared), and writing
 // nothing for a key the source no longer holds. It serves a chunk's stale
 // rows (change.Chunk.Stale): rows the chunk read but skipped, because they
@@ -699,7 +701,7 @@ func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) 
 // A clash on a unique index the applier does not resolve (see pgUnique)
 // fails the refresh with change.ErrChunkClash wrapped: the engine drains the
 // applier and refreshes again.
-func (a *Postgres) Refresh(ctx context.Context, keys [][]string) error {
+func (a *Postgres) refreshRows(ctx context.Context, keys [][]string) error {
 	if len(keys) == 0 {
 		return nil
 	}

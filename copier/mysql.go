@@ -18,7 +18,10 @@ import (
 // key is skipped too (the clashing row is updated to itself): the applier is
 // behind the chunk's read, and the change that gave the chunk's row its
 // value, not yet applied, writes that row whole (README, "Why nothing is
-// lost", step 5).
+// lost", step 5). Under a new unique key the two rows may both be the
+// original's: with a plan that adds one, a chunk leaves out the keys that
+// wait aside (table.MySQLAside) and puts aside the rows of its range that
+// neither the shadow nor the aside table holds after its insert.
 type MySQL struct {
 	db   *sql.DB
 	plan *table.Plan
@@ -29,6 +32,8 @@ type MySQL struct {
 	mu    sync.Mutex
 	ready bool
 	sql   *table.MySQLCopy
+	// aside is the aside table of a plan with new unique keys (nil: none).
+	aside *table.MySQLAside
 	// limit is the highest key when the copy started (nil: the table was
 	// empty): rows inserted above it later reach the shadow as captured
 	// changes, so the copy stops there instead of chasing them.
@@ -50,6 +55,11 @@ func (c *MySQL) init(ctx context.Context) error {
 	var err error
 	if c.sql, err = table.NewMySQLCopy(c.plan); err != nil {
 		return fmt.Errorf("copy chunk: %w", err)
+	}
+	if c.aside == nil {
+		if c.aside, err = table.NewMySQLAside(c.plan); err != nil {
+			return fmt.Errorf("copy chunk: %w", err)
+		}
 	}
 	// Read on the first chunk, after change capture started.
 	if c.limit, err = c.last(ctx); err != nil {
@@ -112,10 +122,13 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 	if err := c.sql.RefuseRenumbered(ctx, tx, conds, args); err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
 	}
-	q := c.sql.Insert() + c.sql.From
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
+	insert := conds
+	if c.aside != nil {
+		// The keys aside are rows of the shadow: the copy never
+		// overwrites.
+		insert = append(insert[:len(insert):len(insert)], c.aside.SourceAbsent(false))
 	}
+	q := c.sql.Insert() + c.sql.From + " WHERE " + strings.Join(insert, " AND ")
 	res, err := tx.ExecContext(ctx, q+c.sql.OnDuplicate, args...)
 	if err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
@@ -124,6 +137,9 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 		if err := table.MySQLWarnings(ctx, tx, chunkName(after)); err != nil {
 			return Chunk{}, err
 		}
+	}
+	if err := c.putAside(ctx, tx, conds, args); err != nil {
+		return Chunk{}, err
 	}
 	chunk := Chunk{Last: upper, Rows: int64(size)}
 	if upper == nil {

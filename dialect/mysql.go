@@ -44,6 +44,11 @@ type mysqlDialect struct {
 	cleanupOnly bool
 	// revert is the revert window's (mysql_revert.go).
 	revert mysqlRevert
+	// aside is the aside table of a plan with new unique keys (nil: none),
+	// shared by the copy and the applier; asideLeft: a resumed run found a
+	// killed run's, which the cleanup drops.
+	aside     *table.MySQLAside
+	asideLeft bool
 }
 
 var _ engine.Dialect = (*mysqlDialect)(nil)
@@ -141,6 +146,20 @@ func (d *mysqlDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 		return nil, err
 	}
 	d.plan = plan
+	if err := d.createAside(ctx, plan); err != nil {
+		if cerr := d.Cleanup(context.WithoutCancel(ctx), false); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		d.plan = nil
+		return nil, err
+	}
+	if err := checkNewUnique(d.cfg, plan, func() error { return table.MySQLDuplicates(ctx, d.db, plan) }); err != nil {
+		if cerr := d.Cleanup(context.WithoutCancel(ctx), false); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		d.plan = nil
+		return nil, err
+	}
 	if d.cfg.Execute && !d.cfg.NoCheckpoint {
 		if err := table.CreateMySQLCheckpoint(ctx, d.db, plan); err != nil {
 			if cerr := d.Cleanup(context.WithoutCancel(ctx), false); cerr != nil {
@@ -151,6 +170,20 @@ func (d *mysqlDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 		}
 	}
 	return enginePlan(plan), nil
+}
+
+// createAside creates the aside table of a plan with new unique keys
+// (table.MySQLAside), with the shadow.
+func (d *mysqlDialect) createAside(ctx context.Context, plan *table.Plan) error {
+	a, err := table.NewMySQLAside(plan)
+	if err != nil || a == nil {
+		return err
+	}
+	if err := a.Create(ctx, d.db); err != nil {
+		return err
+	}
+	d.aside = a
+	return nil
 }
 
 // made returns the plan CreateShadow made.
@@ -199,6 +232,10 @@ func (d *mysqlDialect) NewCopier() (engine.Copier, error) {
 	}
 	c := copier.NewMySQL(d.db, plan)
 	c.PanicOnWarnings = d.conn.PanicOnWarnings
+	if d.aside != nil {
+		c.UseAside(d.aside)
+		return copier.MySQLHolding{MySQL: c}, nil
+	}
 	return c, nil
 }
 
@@ -209,6 +246,7 @@ func (d *mysqlDialect) NewApplier() (engine.Applier, error) {
 	}
 	a := apply.NewMySQL(d.db, plan)
 	a.PanicOnWarnings = d.conn.PanicOnWarnings
+	a.UseAside(d.aside)
 	return a, nil
 }
 
@@ -288,6 +326,9 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	}
 	if plan.ChangelogName != "" {
 		drop(plan.ChangelogName, "changelog table")
+	}
+	if len(plan.NewUnique) > 0 || d.asideLeft {
+		drop(table.MySQLAsideName(plan.Source.Name), "aside table")
 	}
 	if cutOver {
 		if d.cfg.OkToDropTable {

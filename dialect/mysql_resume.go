@@ -176,6 +176,18 @@ func (d *mysqlDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Checkp
 	if err != nil {
 		return nil, nil, fmt.Errorf("the shadow table %s.%s: %w%s", schema, shadow, err, keep)
 	}
+	// The rows the new unique keys turned away wait in the aside table,
+	// which the killed run made with the shadow and wrote in the same
+	// transactions: the shadow without it is not the killed run's.
+	aside, err := table.NewMySQLAside(plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	if aside != nil && !slices.Contains(l.Ghost, table.MySQLAsideName(name)) {
+		return nil, nil, fmt.Errorf("the aside table %s.%s of the killed run, where the rows its new unique key turned away wait, is gone: %s",
+			schema, table.MySQLAsideName(name), afresh)
+	}
+	d.aside, d.asideLeft = aside, slices.Contains(l.Ghost, table.MySQLAsideName(name))
 	d.plan, d.from, d.sentry = plan, pos, l.Sentry != ""
 	return enginePlan(plan), ck, nil
 }
@@ -224,6 +236,7 @@ func (d *mysqlDialect) resumeSwapped(ctx context.Context, l *table.MySQLLeftover
 	if slices.Contains(l.Ghost, changelog) {
 		d.plan.ChangelogName = changelog
 	}
+	d.asideLeft = slices.Contains(l.Ghost, table.MySQLAsideName(name))
 	ck.CutOver = true
 	return enginePlan(d.plan), ck, nil
 }

@@ -89,6 +89,12 @@ func (d *mysqlDialect) Reverse(ctx context.Context) (engine.Reverse, error) {
 	if err := table.DropMySQLTable(ctx, d.db, schema, table.MySQLCheckpointName(rp.Source.Name)); err != nil {
 		return nil, err
 	}
+	// The cut-over's final restore emptied the aside table (step 5).
+	if d.aside != nil {
+		if err := table.DropMySQLTable(ctx, d.db, schema, table.MySQLAsideName(rp.Source.Name)); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.takeOldLinks(ctx, schema, rp.Shadow.Name); err != nil {
 		return nil, err
 	}

@@ -168,6 +168,13 @@ func (d *postgresDialect) CreateShadow(ctx context.Context) (*engine.Plan, error
 		return nil, err
 	}
 	d.shadow = sh
+	if err := checkNewUnique(d.cfg, sh.Plan, func() error { return table.PostgresDuplicates(ctx, d.pool, sh.Plan) }); err != nil {
+		if cerr := d.Cleanup(context.WithoutCancel(ctx), false); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		d.shadow = nil
+		return nil, err
+	}
 	return enginePlan(sh.Plan), nil
 }
 

@@ -67,7 +67,7 @@ func (m *Migration) verify(ctx context.Context) error {
 		// Each attempt at the lock first catches up without it, so that
 		// the drain under the lock is short.
 		readers, err := ck.Open(ctx, m.checksumThreads()+1, m.readyToLock(), func(ctx context.Context) error {
-			if err := m.drain(ctx); err != nil {
+			if err := m.drainLocked(ctx); err != nil {
 				return fmt.Errorf("catch up: %w", err)
 			}
 			if len(repair) == 0 {

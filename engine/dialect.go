@@ -216,6 +216,24 @@ type copyDoneApplier interface {
 	CopyDone()
 }
 
+// restoringApplier is an Applier for a plan that adds a unique key the
+// original does not imply (table.Plan.NewUnique). Where the shadow's new
+// unique index turns a row away (the copy's insert skips it, or an applied
+// write displaces the shadow row that held its value), the row waits aside,
+// in the migration's bookkeeping, until Restore moves it back: the two rows
+// may both be the original's now, or one of them may have a change still to
+// apply. Rows waiting aside are rows of the shadow for every other step
+// (the copy skips their keys, a change to their key takes them back).
+type restoringApplier interface {
+	Applier
+	// Restore moves the rows waiting aside that no longer clash back into
+	// the shadow. With final, every change to the original is applied and
+	// its writes are blocked, so the shadow and the rows aside are the
+	// original: a row that still clashes is one the original duplicates
+	// under the new key, returned as a *table.DuplicateError.
+	Restore(ctx context.Context, final bool) error
+}
+
 // Checksum proves the shadow equal to the original before the cut-over. The
 // engine opens consistent views of both tables, compares them chunk by chunk
 // in key order, recopies the chunks that differ and checks them again.

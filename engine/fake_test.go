@@ -191,6 +191,9 @@ type fakeDialect struct {
 	// summing, when set, runs at the start of each checksum Sum, in the
 	// checksum's worker.
 	summing func()
+	// restore, when set, answers the applier's Restore (restoringApplier),
+	// told whether the original's writes are blocked.
+	restore func(final, blocked bool) error
 
 	// killAfterChunk, when set, kills the run right after that chunk's
 	// write (n counts CopyChunk calls from 1).
@@ -550,6 +553,17 @@ type fakeApplier struct{ d *fakeDialect }
 // reports the applier settled.
 func (a *fakeApplier) Settled(change.Position) bool {
 	return a.d.settled == nil || a.d.settled()
+}
+
+// Restore asks the dialect's restore when set.
+func (a *fakeApplier) Restore(_ context.Context, final bool) error {
+	if a.d.restore == nil {
+		return nil
+	}
+	a.d.db.mu.Lock()
+	blocked := a.d.db.blocked
+	a.d.db.mu.Unlock()
+	return a.d.restore(final, blocked)
 }
 
 func (a *fakeApplier) Apply(ctx context.Context, changes []change.Change) error {

@@ -366,6 +366,9 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 		cd.CopyDone()
 		m.applyMu.Unlock()
 	}
+	if err := m.restore(ctx, false); err != nil {
+		return false, m.cause(ctx, err)
+	}
 	m.setState(StateCaughtUp)
 	m.printStatus()
 	// A postpone sent while the cut-over waited for the throttle, for the
@@ -402,7 +405,7 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 		// (cutOverReady): a long postpone or throttle, or writers faster
 		// than the applier, leave a backlog that the cut-over's own drain
 		// would apply while holding writers.
-		err := m.d.CutOver(ctx, m.cutOverReady(), m.drain, m.cutOverAttempted)
+		err := m.d.CutOver(ctx, m.cutOverReady(), m.drainLocked, m.cutOverAttempted)
 		if errors.Is(err, errPostponedToLock) {
 			m.ckpt.release()
 			continue
@@ -475,12 +478,16 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 				return err
 			}
 		}
-		copyStart := time.Now()
+		var copyStart time.Time
 		err := m.retry(ctx, "copy chunk", func() (err error) {
 			if holds {
 				m.applyMu.Lock()
 				defer m.applyMu.Unlock()
 			}
+			// The chunk's own time, without its wait for the applier's
+			// batch: counted, it would shrink the chunks, and lengthen
+			// the next yield, the slower the applier.
+			copyStart = time.Now()
 			chunk, err = m.cp.CopyChunk(ctx, after, size)
 			return err
 		})
@@ -687,6 +694,32 @@ func (m *Migration) drain(ctx context.Context) error {
 	return err
 }
 
+// drainLocked is drain for a caller that holds the original's writes
+// blocked (the cut-over's lock, the checksum's): once the applier has passed
+// the marker, the rows a new unique key turned away go back into the shadow
+// (restore, final), so that the shadow then equals the original.
+func (m *Migration) drainLocked(ctx context.Context) error {
+	if err := m.drain(ctx); err != nil {
+		return err
+	}
+	return m.restore(ctx, true)
+}
+
+// restore moves the rows a new unique key turned away back into the shadow
+// (restoringApplier; final as there), holding the applier off.
+func (m *Migration) restore(ctx context.Context, final bool) error {
+	r, ok := m.ap.(restoringApplier)
+	if !ok {
+		return nil
+	}
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	if err := m.retry(ctx, "restore", func() error { return r.Restore(ctx, final) }); err != nil {
+		return fmt.Errorf("move back the rows the new unique key turned away: %w", err)
+	}
+	return nil
+}
+
 // drainWithin is drain that stops waiting after limit (none when 0): it
 // reports whether the applier reached the marker in time. A marker given up
 // on is passed later like any other.
@@ -806,11 +839,17 @@ func (m *Migration) cutOverReady() func(context.Context) error {
 	return func(ctx context.Context) error {
 		m.ckpt.release()
 		defer m.ckpt.hold()
-		if !first {
-			return before(ctx)
+		wait := before
+		if first {
+			first = false
+			wait = func(ctx context.Context) error { return m.waitToLock(ctx, before) }
 		}
-		first = false
-		return m.waitToLock(ctx, before)
+		if err := wait(ctx); err != nil {
+			return err
+		}
+		// What the lock's final restore has to move back is then only
+		// what was turned away since.
+		return m.restore(ctx, false)
 	}
 }
 

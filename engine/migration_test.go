@@ -416,6 +416,64 @@ func TestFakeCutOverFails(t *testing.T) {
 	}
 }
 
+// TestFakeRestore: the rows a new unique key turned away are moved back
+// once the copy is done and before each attempt at the cut-over's lock, and
+// under the checksum's and the cut-over's lock after their drain; a
+// duplicate the final restore finds fails the run, leaving the original
+// in place.
+func TestFakeRestore(t *testing.T) {
+	type call struct{ final, blocked bool }
+	d := newFake(100)
+	var calls []call
+	d.restore = func(final, blocked bool) error {
+		calls = append(calls, call{final, blocked})
+		return nil
+	}
+	if err := runFake(t, context.Background(), fakeMigration(fakeConfig(), d)); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	// After the copy; under the checksum's lock; before the cut-over's
+	// lock; under it.
+	want := []call{{false, false}, {true, true}, {false, false}, {true, true}}
+	if !slices.Equal(calls, want) || !d.db.swapped {
+		t.Fatalf("restores %v, want %v; swapped %v", calls, want, d.db.swapped)
+	}
+
+	d = newFake(100)
+	dup := errors.New("duplicate under the new key")
+	d.restore = func(final, _ bool) error {
+		if final {
+			return dup
+		}
+		return nil
+	}
+	err := runFake(t, context.Background(), fakeMigration(fakeConfig(), d))
+	if !errors.Is(err, dup) || !strings.HasPrefix(err.Error(), "checksum pass 1: ") {
+		t.Fatalf("migration: %v", err)
+	}
+	if d.db.swapped || !slices.Equal(d.cleanups, []bool{false}) {
+		t.Errorf("swapped %v, cleanups %v", d.db.swapped, d.cleanups)
+	}
+
+	// Without the checksum, the cut-over's restore finds it.
+	cfg := fakeConfig()
+	cfg.NoChecksum = true
+	d = newFake(100)
+	d.restore = func(final, _ bool) error {
+		if final {
+			return dup
+		}
+		return nil
+	}
+	err = runFake(t, context.Background(), fakeMigration(cfg, d))
+	if !errors.Is(err, dup) || !strings.HasPrefix(err.Error(), "cut-over: ") {
+		t.Fatalf("migration without the checksum: %v", err)
+	}
+	if d.db.swapped || !slices.Equal(d.cleanups, []bool{false}) {
+		t.Errorf("without the checksum: swapped %v, cleanups %v", d.db.swapped, d.cleanups)
+	}
+}
+
 // TestFakeThrottleAndPanic: the throttle flag file holds the copy; the
 // socket answers while it waits, and panic aborts and cleans up.
 func TestFakeThrottleAndPanic(t *testing.T) {

@@ -71,6 +71,9 @@ type stressVariant struct {
 	// unique, if set, is a nullable column with a UNIQUE index of its own
 	// whose values the writers move between rows (see stress_unique_test.go).
 	unique string
+	// transient: the writers also hold a value of unique twice for a
+	// moment (see stress_unique_mysql_test.go).
+	transient bool
 	// writers, if set, replaces stressWriters.
 	writers int
 	// pause, if set, is a pause after each writer transaction: for a load
@@ -370,6 +373,12 @@ func runStress(t *testing.T, target stressTarget, v stressVariant, admin *sql.DB
 		for ws.committed.Load()-txBefore < stressMinTx && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
+		// A variant's transient duplicates end before the cut-over may
+		// come: one still held when it blocks writes is one the table holds.
+		ws.calm.Store(true)
+		for ws.calmed.Load() < int64(ws.writers) && ctx.Err() == nil && !ws.failed() {
+			time.Sleep(10 * time.Millisecond)
+		}
 		_ = os.Remove(postpone) // a failure leaves osc postponed: the run times out, named
 	}()
 	args := append(d.oscArgs(ns, "t"), "--alter", v.alter, "--execute", "--chunk-size", stressChunkSize,
@@ -550,6 +559,7 @@ type stressWriter struct {
 	touched map[int64]bool
 	uniq    uniqueValues // with v.unique: the value each of its rows holds there
 	useq    int          // the number of fresh unique values it made
+	calm    bool         // it makes no transient duplicates (stressLoad.calm)
 }
 
 // change is one statement of a transaction, {T} standing for the table.
@@ -806,6 +816,19 @@ type stressLoad struct {
 	mu        sync.Mutex
 	maxTx     time.Duration
 	stopOnce  sync.Once
+	// calm: the writers make no more transient duplicates
+	// (stressVariant.transient); calmed counts those that committed a
+	// transaction planned after it, of writers.
+	calm    atomic.Bool
+	calmed  atomic.Int64
+	writers int
+}
+
+// failed reports whether a writer met an error.
+func (s *stressLoad) failed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.errs) > 0
 }
 
 // startStressWriters reads the table's keys, hands them to the variant's
@@ -853,7 +876,7 @@ func startStressWriters(ctx context.Context, target stressTarget, v stressVarian
 		return nil, fmt.Errorf("read keys: %w", err)
 	}
 
-	s := &stressLoad{done: make(chan struct{})}
+	s := &stressLoad{done: make(chan struct{}), writers: len(ws)}
 	conns := make([]*sql.Conn, 0, n)
 	for _, w := range ws {
 		w.size = w.own.len()
@@ -895,12 +918,14 @@ func (s *stressLoad) write(ctx context.Context, conn *sql.Conn, w *stressWriter)
 	// A transaction is never cancelled half-way: it would still commit on the
 	// server, possibly after the writers were declared stopped.
 	ctx = context.WithoutCancel(ctx)
+	calmed := false
 	for {
 		select {
 		case <-s.done:
 			return nil
 		default:
 		}
+		w.calm = s.calm.Load()
 		q := w.transaction()
 		start := time.Now()
 		if _, err := conn.ExecContext(ctx, q); err != nil {
@@ -910,6 +935,10 @@ func (s *stressLoad) write(ctx context.Context, conn *sql.Conn, w *stressWriter)
 		}
 		elapsed := time.Since(start)
 		s.committed.Add(1)
+		if w.calm && !calmed {
+			calmed = true
+			s.calmed.Add(1)
+		}
 		s.mu.Lock()
 		s.maxTx = max(s.maxTx, elapsed)
 		s.mu.Unlock()

@@ -23,13 +23,10 @@ import (
 // mysqlUniqueVariants are the MySQL unique_moves variants.
 func mysqlUniqueVariants() []stressVariant {
 	return []stressVariant{{
-		name: "unique_moves",
-		create: `CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT NOT NULL, s VARCHAR(100) NOT NULL, d DATETIME(6) NULL, u VARCHAR(40) NULL, UNIQUE KEY uq_u (u)) ENGINE=InnoDB;
-INSERT INTO t SELECT seq, seq % 1000, MD5(seq), IF(seq % 7 = 0, NULL, '2026-01-01' + INTERVAL seq SECOND), IF(seq % 11 = 0, NULL, CONCAT('u', seq)) FROM seq_1_to_25000 WHERE seq % 5 <> 0;
-CREATE TABLE t_ctl LIKE t;
-INSERT INTO t_ctl SELECT * FROM t;`,
-		alter: "ADD COLUMN extra INT NULL",
-		key:   "id", cols: []string{"n", "s", "d"}, unique: "u",
+		name:   "unique_moves",
+		create: mysqlUniqueMovesCreate,
+		alter:  "ADD COLUMN extra INT NULL",
+		key:    "id", cols: []string{"n", "s", "d"}, unique: "u",
 		// One writer: InnoDB's checks of the unique index take gap locks, so
 		// two writers moving values can deadlock each other (a CI run saw
 		// it); a writer's deadlock must be one with osc. Smaller chunks: the
@@ -38,8 +35,26 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 		// chunks of changing sizes race the writer too.
 		writers: 1,
 		extra:   []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
-	}}
+	}, {
+		// unique_moves where the original does not keep u unique (the
+		// writers still never duplicate a value) and the --alter adds the
+		// unique key: every clash the copy or the applier meets under it is
+		// asked of the original, which never holds a value twice, so the
+		// migration must succeed with every row.
+		name:   "unique_new",
+		create: strings.Replace(mysqlUniqueMovesCreate, "UNIQUE KEY uq_u (u)", "KEY idx_u (u)", 1),
+		alter:  "ADD UNIQUE KEY uq_u (u), ADD COLUMN extra INT NULL",
+		key:    "id", cols: []string{"n", "s", "d"}, unique: "u",
+		writers: 1,
+		extra:   []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
+	}, mysqlTransientVariant()}
 }
+
+// mysqlUniqueMovesCreate creates the MySQL unique_moves table.
+const mysqlUniqueMovesCreate = `CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT NOT NULL, s VARCHAR(100) NOT NULL, d DATETIME(6) NULL, u VARCHAR(40) NULL, UNIQUE KEY uq_u (u)) ENGINE=InnoDB;
+INSERT INTO t SELECT seq, seq % 1000, MD5(seq), IF(seq % 7 = 0, NULL, '2026-01-01' + INTERVAL seq SECOND), IF(seq % 11 = 0, NULL, CONCAT('u', seq)) FROM seq_1_to_25000 WHERE seq % 5 <> 0;
+CREATE TABLE t_ctl LIKE t;
+INSERT INTO t_ctl SELECT * FROM t;`
 
 // pgUniqueMovesCreate creates the PostgreSQL unique_moves table.
 const pgUniqueMovesCreate = `CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL, s text NOT NULL, d timestamptz, u text, CONSTRAINT t_u UNIQUE (u));
@@ -77,6 +92,18 @@ func pgUniqueVariants() []stressVariant {
 			// Chunks of dynamic size (from 50 rows, aiming at 20 ms), as
 			// osc's default is, so chunks of changing sizes clash too.
 			extra: []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
+		},
+		{
+			// unique_moves where the original does not keep u unique (the
+			// writers still never duplicate a value) and the --alter adds
+			// the constraint (see the MySQL unique_new); its writers at full
+			// speed, as unique_moves_fast's.
+			name:   "unique_new",
+			create: strings.Replace(pgUniqueMovesCreate, ", CONSTRAINT t_u UNIQUE (u)", "", 1),
+			alter:  "ADD CONSTRAINT t_u UNIQUE (u), ALTER COLUMN n TYPE bigint",
+			key:    "id", cols: []string{"n", "s", "d"}, unique: "u",
+			writers: 2,
+			extra:   []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
 		},
 		{
 			// Every 10th row holds 6,400 bytes of hex digits, stored out of
@@ -184,6 +211,9 @@ func (w *stressWriter) pickValued(which int) (int64, bool) {
 // rows, and applies it to the writer's idea of the table, or false when it
 // found nothing to do.
 func (w *stressWriter) planUnique() (change, bool) {
+	if w.v.transient && w.rng.IntN(4) == 0 {
+		return w.planTransient()
+	}
 	u := w.target.d.quote(w.v.unique)
 	switch kind := w.rng.IntN(8); {
 	case kind < 3: // a and b swap their values, via NULL, in key order

@@ -47,14 +47,18 @@ type MySQLCopyColumn struct {
 
 // Insert is "INSERT INTO shadow (cols) SELECT exprs ": followed by From,
 // the conditions and OnDuplicate it is the copy of a chunk.
-func (c *MySQLCopy) Insert() string {
+func (c *MySQLCopy) Insert() string { return c.InsertInto(c.Shadow) }
+
+// InsertInto is Insert into another table of the shadow's form, quoted
+// (MySQLAside).
+func (c *MySQLCopy) InsertInto(target string) string {
 	dst := make([]string, len(c.Columns))
 	src := make([]string, len(c.Columns))
 	for i, col := range c.Columns {
 		dst[i] = QuoteMySQL(col.Shadow.Name)
 		src[i] = col.Expr
 	}
-	return "INSERT INTO " + c.Shadow + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
+	return "INSERT INTO " + target + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " "
 }
 
 var mysqlDecimalType = regexp.MustCompile(`^decimal\((\d+)(?:,(\d+))?\)`)

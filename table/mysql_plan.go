@@ -5,14 +5,15 @@ import (
 	"strings"
 )
 
-func errNewUnique(u MySQLIndex) error {
+func errNewUnique(u MySQLIndex, why string) error {
 	kind := "a UNIQUE key " + u.describe()
 	if u.Primary {
 		kind = "a PRIMARY KEY " + u.describe()
 	}
-	return fmt.Errorf("the --alter adds %s that no existing unique key of the original implies; "+
-		"rows that duplicate it would be lost silently during the copy. osc refuses a new unique key: "+
-		"check for duplicates and add it with a plain ALTER TABLE, or make it contain an existing unique key's columns", kind)
+	return fmt.Errorf("the --alter adds %s that no existing unique key of the original implies, and %s; "+
+		"osc adds a new unique key (checking every clash with the original, so that no duplicate is dropped) only as a UNIQUE key "+
+		"over whole columns that the --alter leaves as they are (type and collation): add this one with a plain ALTER TABLE, "+
+		"or change the columns first and add the key in a second migration", kind, why)
 }
 
 // impliedUnique reports whether every set of rows distinct under some unique
@@ -77,9 +78,11 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 	}
 	p := &Plan{Source: in.Source, Shadow: in.Shadow, OldName: in.OldName,
 		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone, AlterTime: in.AlterTime}
-	if err := checkNewUnique(in); err != nil {
+	newUnique, err := checkNewUnique(in)
+	if err != nil {
 		return nil, err
 	}
+	p.NewUnique = newUnique
 
 	shadowUsed := make([]bool, len(in.Shadow.Columns))
 	var notes []string
@@ -168,13 +171,15 @@ func errAddedAutoIncrement(col string) error {
 		"yourself, then MODIFY it to AUTO_INCREMENT", col, QuoteMySQL(col), QuoteMySQL(col))
 }
 
-// checkNewUnique refuses a unique index of the shadow that no unique index
-// of the original implies, with its columns' type changes taken into
-// account (see mysqlEqualityKept): the copy and the applier would drop the
-// rows that duplicate others under it silently.
-func checkNewUnique(in MySQLPlanInput) error {
+// checkNewUnique returns the unique indexes of the shadow that no unique
+// index of the original implies, with its columns' type changes taken into
+// account (see mysqlEqualityKept), as new unique keys (mysqlNewUnique), and
+// refuses one that cannot be: one implied but for a type change, which
+// could merge values that the original keeps apart.
+func checkNewUnique(in MySQLPlanInput) ([]UniqueKey, error) {
 	toSource := in.Alter.shadowToSource(in.Source)
 	kept := in.equalityKept
+	var out []UniqueKey
 	for _, ix := range in.ShadowIndexes {
 		if !ix.Unique || impliedUnique(ix, toSource, in.SourceIndexes, kept) {
 			continue
@@ -186,14 +191,18 @@ func checkNewUnique(in MySQLPlanInput) error {
 				if ok && !kept(src) {
 					sc := in.Source.Columns[columnIndexFold(in.Source, src)]
 					dc := in.Shadow.Columns[columnIndexFold(in.Shadow, c)]
-					return errEqualityLost(ix, dc.Name, sc, dc, in.SourceCollations[foldName(sc.Name)],
+					return nil, errEqualityLost(ix, dc.Name, sc, dc, in.SourceCollations[foldName(sc.Name)],
 						in.ShadowCollations[foldName(dc.Name)])
 				}
 			}
 		}
-		return errNewUnique(ix)
+		u, err := mysqlNewUnique(in, ix, toSource)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
 	}
-	return nil
+	return out, nil
 }
 
 // equalityKept reports whether the original column col reaches the shadow

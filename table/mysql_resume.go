@@ -288,7 +288,7 @@ func FindMySQLLeftovers(ctx context.Context, db *sql.DB, schema, name string) (*
 	shadow, changelog, old := MySQLNames(name)
 	ckp := MySQLCheckpointName(name)
 	rows, err := db.QueryContext(ctx, `SELECT TABLE_NAME, COALESCE(TABLE_COMMENT, ''), COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?, ?) ORDER BY TABLE_NAME`, schema, shadow, changelog, old, ckp)
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?, ?, ?) ORDER BY TABLE_NAME`, schema, shadow, changelog, old, ckp, MySQLAsideName(name))
 	if err != nil {
 		return nil, fmt.Errorf("look for leftover tables of %s.%s: %w", schema, name, err)
 	}

@@ -72,6 +72,10 @@ func PlanMySQLRevert(ctx context.Context, db *sql.DB, fwd *Plan, alter *MySQLAlt
 	if err != nil {
 		return nil, fmt.Errorf("--revert-window: the old table could not be kept exactly current after the cut-over: %w", err)
 	}
+	if len(p.NewUnique) > 0 {
+		return nil, fmt.Errorf("--revert-window: the old table could not be kept exactly current after the cut-over: it has the UNIQUE key %s, "+
+			"which no unique key of the altered table implies", p.NewUnique[0].Describe())
+	}
 	// A dropped column with a DEFAULT CURRENT_TIMESTAMP gets the insert's
 	// time, as any INSERT gives it: no single ALTER time applies to rows
 	// inserted over the window.

@@ -258,7 +258,8 @@ func TestCreateMySQLShadowFailingAlter(t *testing.T) {
 	for _, tc := range []struct{ alter, want string }{
 		{"DROP COLUMN nosuch", "the --alter fails on the shadow table: Error 1091 (42000): Can't DROP COLUMN `nosuch`"},
 		{"DROP PRIMARY KEY, ADD PRIMARY KEY (id, v)", "no key is usable in both tables: osc needs the original's PRIMARY (id)"},
-		{"ADD UNIQUE KEY (v)", "the --alter adds a UNIQUE key v (v) that no existing unique key of the original implies"},
+		{"ADD UNIQUE KEY (v), MODIFY v BIGINT", "the --alter adds a UNIQUE key v (v) that no existing unique key of the original implies, " +
+			"and the --alter changes its column v (int(11) -> bigint(20))"},
 		// The server judges the syntax: MySQL's (and TiDB's) syntax that
 		// MariaDB refuses, which osc's former parser accepted, and text osc
 		// cannot read that the server refuses too.

@@ -156,9 +156,19 @@ func pgBuildPlan(in pgPlanInput) (plan *Plan, kept map[string]string, err error)
 		}
 		return PostgresEqualityKept(src.ColumnType, sc.ColumnType)
 	}
-	if err := pgCheckNewUnique(in.SourceIndexes, in.ShadowIndexes, toSource, typeSafe); err != nil {
+	unchanged := func(shadowName string) bool {
+		orig, ok := toSource[shadowName]
+		if !ok || !typeSafe(shadowName) {
+			return false
+		}
+		sc, src := shadowOf[orig], pgFindColumn(in.Source, orig)
+		return sc.ColumnType == src.ColumnType && sc.Collation == src.Collation
+	}
+	newUnique, err := pgCheckNewUnique(in.SourceIndexes, in.ShadowIndexes, toSource, typeSafe, unchanged)
+	if err != nil {
 		return nil, nil, err
 	}
+	p.NewUnique = newUnique
 	key, rowKey, err := pgChooseKey(in, shadowOf, typeSafe)
 	if err != nil {
 		return nil, nil, err
@@ -215,7 +225,8 @@ func PostgresEqualityKept(from, to string) bool {
 // CONFLICT DO NOTHING would drop the rows violating it silently. A shadow
 // index is implied by an original one with the same definition, or (plain
 // unique indexes) by a non-partial unique index on a subset of its columns.
-func pgCheckNewUnique(src, sh []pgIndex, toSource map[string]string, typeSafe func(string) bool) error {
+func pgCheckNewUnique(src, sh []pgIndex, toSource map[string]string, typeSafe, unchanged func(string) bool) ([]UniqueKey, error) {
+	var out []UniqueKey
 	rename := func(s string) (string, bool) { n, ok := toSource[s]; return n, ok }
 	same := func(s string) (string, bool) { return s, true }
 	for _, u := range sh {
@@ -247,13 +258,23 @@ func pgCheckNewUnique(src, sh []pgIndex, toSource map[string]string, typeSafe fu
 			}
 		}
 		if !implied {
-			return fmt.Errorf("the shadow table would have %s, which the original does not guarantee (a new unique or exclusion constraint, one over a column whose type or values (USING) the --alter changes, "+
-				"or the copy of an invalid index of the original, which must then be dropped first): "+
-				"copying with ON CONFLICT DO NOTHING would silently drop the rows that violate it; migrate without it and add it afterwards (CREATE UNIQUE INDEX CONCURRENTLY)",
+			nu, ok, err := pgNewUnique(u, toSource, unchanged)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, nu)
+				continue
+			}
+			return nil, fmt.Errorf("the shadow table would have %s, which the original does not guarantee (a new exclusion constraint or primary key, a new unique index that is "+
+				"partial, over an expression or deferrable, one over a column that the --alter adds or whose type, collation or values (USING) it changes, "+
+				"or the copy of an invalid index of the original, which must then be dropped first): copying with ON CONFLICT DO NOTHING would silently "+
+				"drop the rows that violate it, and osc adds a new unique key, checking every clash "+
+				"with the original, only as an immediate UNIQUE over columns the --alter leaves as they are; migrate without it and add it afterwards (CREATE UNIQUE INDEX CONCURRENTLY)",
 				u.describe())
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // pgSubset reports whether every column of o (original names) is among the

@@ -265,23 +265,48 @@ func TestPgCheckNewUnique(t *testing.T) {
 		{{Name: "x", Unique: true, Valid: true, Columns: []string{"id"}, Pred: "b > ''", Method: "btree"}},       // partial of a key
 		{src[2]},
 	}
+	unchanged := func(c string) bool { return c != "new" }
 	for _, sh := range ok {
-		if err := pgCheckNewUnique(src, sh, toSource, safe); err != nil {
-			t.Errorf("%v: %v", sh, err)
+		if nu, err := pgCheckNewUnique(src, sh, toSource, safe, unchanged); err != nil || len(nu) != 0 {
+			t.Errorf("%v: %v %v", sh, nu, err)
+		}
+	}
+	// New unique keys: plain, immediate UNIQUE over unchanged columns.
+	for _, c := range []struct {
+		ix   pgIndex
+		want UniqueKey
+	}{
+		{pgIndex{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"b"}, Method: "btree"},
+			UniqueKey{Name: "x", Columns: []string{"b"}, Shadow: []string{"b"}}},
+		{pgIndex{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"b", "c"}, Method: "btree"},
+			UniqueKey{Name: "x", Columns: []string{"b", "c"}, Shadow: []string{"b", "c"}}},
+		// The original's is invalid: the shadow's is new.
+		{pgIndex{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"c"}, Include: []string{"new"}, Method: "btree"},
+			UniqueKey{Name: "x", Columns: []string{"c"}, Shadow: []string{"c"}}},
+	} {
+		nu, err := pgCheckNewUnique(src, []pgIndex{c.ix}, toSource, safe, unchanged)
+		if err != nil || len(nu) != 1 || fmt.Sprint(nu[0]) != fmt.Sprint(c.want) {
+			t.Errorf("%v: %+v %v, want %+v", c.ix, nu, err, c.want)
 		}
 	}
 	bad := [][]pgIndex{
-		{{Name: "x", Unique: true, Valid: true, Columns: []string{"b"}, Method: "btree"}},                             // new
-		{{Name: "x", Unique: true, Valid: true, Columns: []string{"c"}, Method: "btree"}},                             // the original's is invalid
-		{{Name: "x", Unique: true, Valid: true, Columns: []string{"new"}, Method: "btree"}},                           // new column
-		{{Name: "x", Unique: true, Valid: true, Columns: []string{"a2"}, NullsNot: true, Method: "btree"}},            // NULLS NOT DISTINCT
+		{{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"new"}, Method: "btree"}},               // new column
+		{{Name: "x", Unique: true, Valid: true, Columns: []string{"b"}, Method: "btree"}},                                  // deferrable
+		{{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"b"}, Pred: "a2 > 0", Method: "btree"}}, // partial
+		{{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{""}, Exprs: "upper(b)", Method: "btree"}},
+		{{Name: "x", Primary: true, Unique: true, Immediate: true, Valid: true, Columns: []string{"b"}, Method: "btree"}},
 		{{Name: "x", Exclusion: true, Valid: true, Columns: []string{"b"}, Method: "gist", ConstraintDef: "EXCLUDE"}}, // exclusion
 	}
 	for _, sh := range bad {
-		wantErr(t, pgCheckNewUnique(src, sh, toSource, safe), "ON CONFLICT DO NOTHING")
+		_, err := pgCheckNewUnique(src, sh, toSource, safe, unchanged)
+		wantErr(t, err, "which the original does not guarantee")
 	}
-	wantErr(t, pgCheckNewUnique(src, []pgIndex{src[1]}, map[string]string{"a": "a"}, func(string) bool { return false }),
-		"whose type or values (USING) the --alter changes")
+	_, err := pgCheckNewUnique(src, []pgIndex{{Name: "x", Unique: true, Immediate: true, Valid: true, Columns: []string{"b"}, NullsNot: true, Method: "btree"}},
+		toSource, safe, unchanged)
+	wantErr(t, err, "only with NULLs distinct")
+	never := func(string) bool { return false }
+	_, err = pgCheckNewUnique(src, []pgIndex{src[1]}, map[string]string{"a": "a"}, never, never)
+	wantErr(t, err, "whose type, collation or values (USING) it changes")
 }
 
 func pgInspect(t *testing.T, q PostgresQuerier, name string) (*PostgresInspection, error) {
@@ -538,7 +563,7 @@ func TestCreatePostgresShadowRefusals(t *testing.T) {
 	for alter, want := range map[string]string{
 		"ADD COLUMN x nosuchtype":                        "the --alter fails",
 		"ADD COLUMN x int; SELECT 1":                     "the --alter fails",
-		"ADD CONSTRAINT r_a_key UNIQUE (a)":              "ON CONFLICT DO NOTHING",
+		"ADD CONSTRAINT r_a_key UNIQUE (a) DEFERRABLE":   "ON CONFLICT DO NOTHING",
 		"ALTER COLUMN u TYPE smallint":                   "ON CONFLICT DO NOTHING",
 		"ADD COLUMN z int NOT NULL":                      "NOT NULL without a default",
 		"RENAME TO r2":                                   "renames the table",
@@ -553,7 +578,7 @@ func TestCreatePostgresShadowRefusals(t *testing.T) {
 		// would name the original).
 		"ADD COLUMN s int REFERENCES r": "self-referencing foreign key r_s_fkey",
 		// Refused with the user's names, not the shadow's.
-		"ADD UNIQUE (a)": "unique index r_a_key (a)",
+		"ADD UNIQUE (a) DEFERRABLE": "unique index r_a_key (a)",
 		// The original's constraint name is mapped to the shadow's; the drop then reaches the checks.
 		"DROP CONSTRAINT r_u_key; ALTER COLUMN a TYPE text":                                  "view pgplan_test.r_v reads column a, whose type",
 		"ADD COLUMN q int GENERATED ALWAYS AS (a + 1) STORED; ADD CONSTRAINT q_u UNIQUE (q)": "ON CONFLICT DO NOTHING",

@@ -100,6 +100,9 @@ type Plan struct {
 	// reads through (FORCE INDEX): the one the plan chose, never an IGNORED
 	// index on the same columns.
 	KeyIndexName string
+	// NewUnique lists the shadow's unique keys that no unique key of the
+	// original implies (see UniqueKey).
+	NewUnique []UniqueKey
 	// Mapping lists every column copied from the original to the shadow, in
 	// original column order; generated columns on either side are excluded.
 	Mapping []ColumnMap

@@ -1,6 +1,6 @@
--- A new UNIQUE key that nothing in the original guarantees: INSERT IGNORE
--- would drop the duplicates silently, REPLACE would delete the rows they
--- clash with.
+-- A new UNIQUE key that the original's rows duplicate: osc looks for duplicates
+-- before the copy and refuses, naming them (never INSERT IGNORE, which would drop
+-- them silently, nor REPLACE, which would delete the rows they clash with).
 CREATE TABLE t (
   id INT NOT NULL PRIMARY KEY,
   email VARCHAR(60) NOT NULL

@@ -1,5 +1,6 @@
--- A new UNIQUE key that nothing in the original guarantees: copying with ON
--- CONFLICT DO NOTHING would drop the duplicates silently.
+-- A new UNIQUE key that the original's rows duplicate: osc looks for duplicates
+-- before the copy and refuses, naming them (copying with ON CONFLICT DO NOTHING
+-- would drop them silently).
 CREATE TABLE t (
   id int PRIMARY KEY,
   email text NOT NULL
