@@ -849,27 +849,13 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 			fromShadow = !r.snap.Sees(op.xid)
 		}
 		if fromShadow {
-			q, args, err := a.moveSQL(op)
-			if err != nil {
-				return fmt.Errorf("move: %w", err)
-			}
-			var (
-				moved, asided int64
-				clashed       [][]string
-			)
-			err = a.sendScan(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row in " + a.shadow}}, &moved, &clashed, &asided)
-			if err != nil && !isUniqueViolation(err) {
+			if done, err := a.moveInShadow(ctx, op); done || err != nil {
 				return err
-			}
-			if err == nil && moved == 1 {
-				a.setAside(asided)
-				a.clear(clashed)
-				return a.written(ctx, a.moved(op))
 			}
 			// No old row in the shadow: a later change moved or deleted it,
 			// a source read wrote it elsewhere, or a clash deleted it; or
-			// the moved row clashes on another unique index. Read the
-			// source, which resolves clashes.
+			// the moved row clashes on a unique index the move cannot
+			// resolve. Read the source, which resolves clashes.
 		}
 	}
 	query, args, err := a.moveSourceSQL(op)
@@ -919,6 +905,31 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		case <-t.C:
 		}
 	}
+}
+
+// moveInShadow makes the move within the shadow (moveSQL) and reports
+// whether it did: not when the old key has no row in the shadow nor aside,
+// nor when the moved row clashes on a unique index the move does not
+// resolve (see move).
+func (a *Postgres) moveInShadow(ctx context.Context, op pgOp) (bool, error) {
+	q, args, err := a.moveSQL(op)
+	if err != nil {
+		return false, fmt.Errorf("move: %w", err)
+	}
+	var (
+		moved, asided int64
+		clashed       [][]string
+	)
+	err = a.sendScan(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row in " + a.shadow}}, &moved, &clashed, &asided)
+	if isUniqueViolation(err) {
+		return false, nil // a clash it cannot resolve: the caller reads the source
+	}
+	if err != nil || moved != 1 {
+		return false, err
+	}
+	a.setAside(asided)
+	a.clear(clashed)
+	return true, a.written(ctx, a.moved(op))
 }
 
 // moved is what a move did, for written: it deleted the old key and wrote

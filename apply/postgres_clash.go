@@ -541,9 +541,16 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 				err = a.send(ctx, []pgStmt{{query: query, args: args, desc: "update 1 row", count: a.asideAny}})
 			}
 			if isUniqueViolation(err) {
-				// The update's new values clash: read the source, as for a
-				// cleared key.
-				err = a.move(ctx, op)
+				// The update's new values clash: the same update within the
+				// shadow (a move to its own key), deleting, or setting
+				// aside, the rows it clashes with first; it takes the
+				// values the change lacks from the row as the update
+				// would. No row there, or a clash it cannot resolve: read
+				// the source, as for a cleared key.
+				var done bool
+				if done, err = a.moveInShadow(ctx, op); err == nil && !done {
+					err = a.move(ctx, op)
+				}
 			}
 			if err != nil {
 				return err

@@ -77,6 +77,10 @@ type stressVariant struct {
 	// osc applies more slowly than a writer at full speed makes it.
 	pause time.Duration
 	extra []string // more osc flags, after the database's
+	// transient, if set, is for how many of its transactions after the copy
+	// started each writer makes transient duplicates in the unique column
+	// (see stress_unique_pg_test.go).
+	transient int
 }
 
 // stressTarget is a database the stress cases run on.
@@ -211,7 +215,7 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 					// writer to race it.
 					extra: []string{"--chunk-size", "50"},
 				},
-			}, pgUniqueVariants()...),
+			}, append(pgUniqueVariants(), pgTransientVariants()...)...),
 		},
 	}
 }
@@ -367,7 +371,7 @@ func runStress(t *testing.T, target stressTarget, v stressVariant, admin *sql.DB
 		t.Fatal(err)
 	}
 	go func() {
-		for ws.committed.Load()-txBefore < stressMinTx && ctx.Err() == nil {
+		for (ws.committed.Load()-txBefore < stressMinTx || ws.transient()) && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		_ = os.Remove(postpone) // a failure leaves osc postponed: the run times out, named
@@ -550,6 +554,8 @@ type stressWriter struct {
 	touched map[int64]bool
 	uniq    uniqueValues // with v.unique: the value each of its rows holds there
 	useq    int          // the number of fresh unique values it made
+	// With v.transient: its duplicates (see stress_unique_pg_test.go).
+	dup transientDup
 }
 
 // change is one statement of a transaction, {T} standing for the table.
@@ -672,6 +678,9 @@ func inList(keys []int64) string {
 // plan returns one change and applies it to the writer's idea of the table,
 // or false when it found nothing to do.
 func (w *stressWriter) plan() (change, bool) {
+	if c, ok := w.planTransient(); ok {
+		return c, true
+	}
 	if w.v.unique != "" && w.rng.IntN(2) == 0 {
 		return w.planUnique()
 	}
@@ -777,6 +786,7 @@ func (w *stressWriter) remove(k int64) {
 // cannot deadlock with it), each applied to t and then to the control table.
 func (w *stressWriter) transaction() string {
 	clear(w.touched)
+	w.dup.tx++
 	var changes []change
 	for range 1 + w.rng.IntN(3) {
 		if c, ok := w.plan(); ok {
@@ -806,6 +816,7 @@ type stressLoad struct {
 	mu        sync.Mutex
 	maxTx     time.Duration
 	stopOnce  sync.Once
+	writers   []*stressWriter
 }
 
 // startStressWriters reads the table's keys, hands them to the variant's
@@ -856,6 +867,7 @@ func startStressWriters(ctx context.Context, target stressTarget, v stressVarian
 	s := &stressLoad{done: make(chan struct{})}
 	conns := make([]*sql.Conn, 0, n)
 	for _, w := range ws {
+		s.writers = append(s.writers, w)
 		w.size = w.own.len()
 		if w.size == 0 {
 			return nil, errors.New("the table has no rows to write to")
@@ -900,6 +912,9 @@ func (s *stressLoad) write(ctx context.Context, conn *sql.Conn, w *stressWriter)
 		case <-s.done:
 			return nil
 		default:
+		}
+		if err := w.watchCopy(ctx, conn); err != nil {
+			return err
 		}
 		q := w.transaction()
 		start := time.Now()
