@@ -68,9 +68,18 @@ type Postgres struct {
 	unique      []pgUnique
 	clashUpsert string
 	cleared     map[string]bool
-	// newUnique checks clashes under the plan's new unique keys (see
-	// postgres_unique.go).
-	newUnique pgNewUnique
+	// aside is the quoted table of rows set aside of a plan with new unique
+	// keys ("" without one), asideCols its columns (the mapped ones, then
+	// the fills), asideAny whether it may hold rows: while it cannot, the
+	// statements that take written keys out of it are left out (see
+	// postgres_aside.go). upsertAside, deleteAside and clashUpsertAside are
+	// upsert, delete and clashUpsert that also take their keys out of it.
+	aside                                      string
+	asideCols                                  []string
+	asideAny                                   bool
+	upsertAside, deleteAside, clashUpsertAside string
+	// keyRow is, for each key column, its position in row.
+	keyRow []int
 	// verbatim is set when a key's text from pgoutput is the applier's
 	// session's too (see loadVerbatim).
 	verbatim bool
@@ -267,17 +276,35 @@ func (a *Postgres) init(ctx context.Context) error {
 			dstType: shadowType(p.Shadow, name),
 		})
 	}
-	a.upsert = a.upsertSQL()
-	a.delete = a.deleteSQL()
+	a.keyRow = a.keyRow[:0]
+	for _, k := range a.keys {
+		at := -1
+		for j, r := range a.row {
+			if r.index == k.index {
+				at = j
+			}
+		}
+		if at < 0 {
+			return fmt.Errorf("key column %s is generated", k.srcName)
+		}
+		a.keyRow = append(a.keyRow, at)
+	}
 	if err := a.loadUnique(ctx); err != nil {
+		return err
+	}
+	if err := a.initAside(ctx); err != nil {
 		return err
 	}
 	if err := a.loadVerbatim(ctx); err != nil {
 		return err
 	}
+	a.upsert, a.delete = a.upsertSQL(false), a.deleteSQL(false)
 	a.refresh = a.refreshSQL()
 	if len(a.unique) > 0 {
-		a.clashUpsert = a.clashUpsertSQL()
+		a.clashUpsert = a.clashUpsertSQL(false)
+	}
+	if a.aside != "" {
+		a.upsertAside, a.deleteAside, a.clashUpsertAside = a.upsertSQL(true), a.deleteSQL(true), a.clashUpsertSQL(true)
 	}
 	a.ready = true
 	return nil
@@ -323,9 +350,15 @@ func (a *Postgres) unnestRow() (rowVals, params, vars []string) {
 	return rowVals, params, vars
 }
 
-func (a *Postgres) upsertSQL() string {
+// upsertSQL is the batch's upsert; with unaside it first takes the rows'
+// keys out of the table of rows set aside (postgres_aside.go).
+func (a *Postgres) upsertSQL(unaside bool) string {
 	var names, vals, set, conflict []string
 	rowVals, params, vars := a.unnestRow()
+	with := ""
+	if unaside {
+		with = "WITH " + a.unasideRows(params, vars) + " "
+	}
 	for _, c := range a.cols {
 		names = append(names, c.name)
 		vals = append(vals, c.value)
@@ -339,13 +372,15 @@ func (a *Postgres) upsertSQL() string {
 		conflict = append(conflict, k.name)
 	}
 	action := conflictAction(set)
-	return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s "+
+	return fmt.Sprintf("%sINSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s "+
 		"ORDER BY %s.%s ON CONFLICT (%s) %s",
-		a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "),
+		with, a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "),
 		a.rowName, a.rowName, a.ord, strings.Join(conflict, ", "), action)
 }
 
-func (a *Postgres) deleteSQL() string {
+// deleteSQL is the batch's delete; with unaside it also takes the keys out
+// of the table of rows set aside (postgres_aside.go).
+func (a *Postgres) deleteSQL(unaside bool) string {
 	var names, casts, params, vars []string
 	for i, k := range a.keys {
 		v := fmt.Sprintf("v%d", i)
@@ -354,8 +389,12 @@ func (a *Postgres) deleteSQL() string {
 		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
 		vars = append(vars, v)
 	}
-	return fmt.Sprintf("DELETE FROM %s WHERE (%s) IN (SELECT %s FROM unnest(%s) AS u(%s))",
-		a.shadow, strings.Join(names, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "))
+	in := fmt.Sprintf("SELECT %s FROM unnest(%s) AS u(%s)", strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "))
+	with := ""
+	if unaside {
+		with = "WITH " + a.unaside(in) + " "
+	}
+	return fmt.Sprintf("%sDELETE FROM %s WHERE (%s) IN (%s)", with, a.shadow, strings.Join(names, ", "), in)
 }
 
 // pgOpKind is what one statement of a batch does.
@@ -388,23 +427,23 @@ type pgStmt struct {
 	query string
 	args  []any
 	desc  string
-	// move is set on a moveSQL statement, whose result send returns.
-	move *pgOp
 	// update is set on a partial update's statement (updateSQL): send
-	// counts the rows it updated into affected.
+	// counts the rows it updated into affected, which the statement
+	// returns when count is set (it updates the table of rows set aside
+	// too).
 	update   *pgOp
 	affected int64
+	count    bool
 }
 
-// applyChanges is Apply but for the check of new unique keys (see
-// postgres_unique.go): it writes the changes in order, in one transaction
-// unless they contain a move (a partial update that changes the key): a move is applied in a
+// Apply writes the changes in order, in one transaction unless they contain
+// a move (a partial update that changes the key): a move is applied in a
 // transaction of its own, see move. Each transaction holds a prefix of what
 // is left, so a failed Apply leaves the shadow as if a prefix of the changes
 // was applied, and applying all of them again (the engine's retry) is
 // harmless: every statement is idempotent and they run again in the same
 // order.
-func (a *Postgres) applyChanges(ctx context.Context, changes []cdc.Change) error {
+func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err := a.init(ctx); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -448,7 +487,7 @@ func (a *Postgres) applyChanges(ctx context.Context, changes []cdc.Change) error
 			if query != "" {
 				st := pgStmt{query: query, args: args, desc: desc}
 				if ops[i].kind == pgUpdate {
-					st.update = &ops[i]
+					st.update, st.count = &ops[i], a.asideAny
 				}
 				stmts = append(stmts, st)
 			}
@@ -456,7 +495,7 @@ func (a *Postgres) applyChanges(ctx context.Context, changes []cdc.Change) error
 		}
 		var err error
 		if len(stmts) > 0 {
-			_, err = a.send(ctx, stmts)
+			err = a.send(ctx, stmts)
 		}
 		if isUniqueViolation(err) {
 			a.clashed(true)
@@ -474,9 +513,8 @@ func (a *Postgres) applyChanges(ctx context.Context, changes []cdc.Change) error
 	return nil
 }
 
-// send writes the statements in one transaction and returns how many rows
-// the last one moved when it is a shadow move (moveSQL).
-func (a *Postgres) send(ctx context.Context, stmts []pgStmt) (moved int64, err error) {
+// send writes the statements in one transaction.
+func (a *Postgres) send(ctx context.Context, stmts []pgStmt) error {
 	// The statements of one batch form one implicit transaction (they are
 	// pipelined with a single Sync, at which PostgreSQL commits them, or rolls
 	// all of them back after an error): atomic like BEGIN … COMMIT, without
@@ -488,22 +526,24 @@ func (a *Postgres) send(ctx context.Context, stmts []pgStmt) (moved int64, err e
 	br := a.pool.SendBatch(ctx, &b)
 	for i := range stmts {
 		st := &stmts[i]
-		if st.move != nil {
-			err = br.QueryRow().Scan(&moved)
-		} else {
+		var err error
+		switch {
+		case st.count:
+			err = br.QueryRow().Scan(&st.affected)
+		default:
 			var tag pgconn.CommandTag
 			tag, err = br.Exec()
 			st.affected = tag.RowsAffected()
 		}
 		if err != nil {
 			br.Close()
-			return 0, fmt.Errorf("%s into %s: %w", st.desc, a.shadow, err)
+			return fmt.Errorf("%s into %s: %w", st.desc, a.shadow, err)
 		}
 	}
 	if err := br.Close(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
-	return moved, nil
+	return nil
 }
 
 // collapse keeps, of each run of whole-row operations (upserts and deletes,
@@ -654,7 +694,7 @@ func (a *Postgres) statement(ops []pgOp, start int) (end int, query string, args
 				arrays[i] = append(arrays[i], v)
 			}
 		}
-		return end, a.upsert, arrayArgs(arrays), fmt.Sprintf("upsert %d rows", end-start), nil
+		return end, a.withAside(a.upsert, a.upsertAside), arrayArgs(arrays), fmt.Sprintf("upsert %d rows", end-start), nil
 	default:
 		seen := map[string]bool{}
 		arrays := make([][]*string, len(a.keys))
@@ -675,7 +715,7 @@ func (a *Postgres) statement(ops []pgOp, start int) (end int, query string, args
 				arrays[i] = append(arrays[i], v)
 			}
 		}
-		return end, a.delete, arrayArgs(arrays), fmt.Sprintf("delete %d rows", len(seen)), nil
+		return end, a.withAside(a.delete, a.deleteAside), arrayArgs(arrays), fmt.Sprintf("delete %d rows", len(seen)), nil
 	}
 }
 
@@ -690,7 +730,10 @@ func arrayArgs(arrays [][]*string) []any {
 // updateSQL writes the columns whose values a partial change gives (the
 // others keep their value in the shadow) to the row with the where-row's
 // key, which may not have been copied yet: then it updates nothing, and the
-// engine applies the change again once the row's chunk has landed.
+// engine applies the change again once the row's chunk has landed. While
+// the table of rows set aside may hold rows, it updates the key's row there
+// too (a key is in one of the two: that row is the key's whole image, see
+// postgres_aside.go) and returns the number of rows it updated in both.
 func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 	var (
 		set, vals []string
@@ -719,6 +762,11 @@ func (a *Postgres) updateSQL(op pgOp) (string, []any, error) {
 	where, err := a.keyMatch(op.where, &args)
 	if err != nil {
 		return "", nil, err
+	}
+	if a.asideAny {
+		return fmt.Sprintf("WITH osc_e AS (SELECT %s FROM %s), osc_us AS (UPDATE %s SET %s FROM osc_e WHERE %s RETURNING 1), "+
+			"osc_ua AS (UPDATE %s SET %s FROM osc_e WHERE %s RETURNING 1) SELECT (SELECT count(*) FROM osc_us) + (SELECT count(*) FROM osc_ua)",
+			strings.Join(vals, ", "), row, a.shadow, strings.Join(set, ", "), where, a.aside, strings.Join(set, ", "), where), args, nil
 	}
 	return fmt.Sprintf("UPDATE %s SET %s FROM (SELECT %s FROM %s) AS osc_e WHERE %s",
 		a.shadow, strings.Join(set, ", "), strings.Join(vals, ", "), row, where), args, nil
@@ -801,21 +849,13 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 			fromShadow = !r.snap.Sees(op.xid)
 		}
 		if fromShadow {
-			q, args, err := a.moveSQL(op)
-			if err != nil {
-				return fmt.Errorf("move: %w", err)
-			}
-			moved, err := a.send(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row", move: &op}})
-			if err != nil && !isUniqueViolation(err) {
+			if done, err := a.moveInShadow(ctx, op); done || err != nil {
 				return err
-			}
-			if err == nil && moved == 1 {
-				return a.written(ctx, a.moved(op))
 			}
 			// No old row in the shadow: a later change moved or deleted it,
 			// a source read wrote it elsewhere, or a clash deleted it; or
-			// the moved row clashes on another unique index. Read the
-			// source, which resolves clashes.
+			// the moved row clashes on a unique index the move cannot
+			// resolve. Read the source, which resolves clashes.
 		}
 	}
 	query, args, err := a.moveSourceSQL(op)
@@ -829,9 +869,10 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 			snap           string
 			read           pgAheadRead
 			clashed        [][]string
+			asided         int64
 		)
 		stmts := []pgStmt{{query: query, args: args, desc: "move 1 row into " + a.shadow}}
-		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn, &clashed); err != nil {
+		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn, &clashed, &asided); err != nil {
 			// A chunk's row the clash deletion could not see yet (see
 			// pgClashAttempts): the next attempt sees it.
 			if clashes++; !isUniqueViolation(err) || clashes == pgClashAttempts {
@@ -840,6 +881,7 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 			continue
 		}
 		if visible {
+			a.setAside(asided)
 			a.clear(clashed)
 			if err := a.written(ctx, a.moved(op)); err != nil {
 				return fmt.Errorf("move: %w", err)
@@ -863,6 +905,31 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		case <-t.C:
 		}
 	}
+}
+
+// moveInShadow makes the move within the shadow (moveSQL) and reports
+// whether it did: not when the old key has no row in the shadow nor aside,
+// nor when the moved row clashes on a unique index the move does not
+// resolve (see move).
+func (a *Postgres) moveInShadow(ctx context.Context, op pgOp) (bool, error) {
+	q, args, err := a.moveSQL(op)
+	if err != nil {
+		return false, fmt.Errorf("move: %w", err)
+	}
+	var (
+		moved, asided int64
+		clashed       [][]string
+	)
+	err = a.sendScan(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row in " + a.shadow}}, &moved, &clashed, &asided)
+	if isUniqueViolation(err) {
+		return false, nil // a clash it cannot resolve: the caller reads the source
+	}
+	if err != nil || moved != 1 {
+		return false, err
+	}
+	a.setAside(asided)
+	a.clear(clashed)
+	return true, a.written(ctx, a.moved(op))
 }
 
 // moved is what a move did, for written: it deleted the old key and wrote
@@ -1056,14 +1123,27 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	// Both keys leave the table of rows set aside: the old one is moved
+	// away, the new one written (or, no row there, moved on since).
+	unaside := ""
+	if a.aside != "" {
+		newMatch, err := a.keyMatch(newKey, &args)
+		if err != nil {
+			return "", nil, err
+		}
+		unaside = fmt.Sprintf("osc_unaside AS (DELETE FROM %s WHERE (%s OR %s) AND (SELECT ok FROM vis)), ", a.aside, oldKey, newMatch)
+	}
 	action := conflictAction(set)
 	newRow := make([]string, len(names))
 	for i := range names {
 		newRow[i] = vals[i] + " AS " + names[i]
 	}
 	// The rows of other keys that hold the new row's values in a unique
-	// index go first (see postgres_clash.go); their keys are returned.
-	clashes, after, cleared := a.clashDeletes("osc_cmp")
+	// index go first (see postgres_clash.go); their keys are returned. The
+	// old key's row is del's alone: a row two parts of one statement
+	// delete is deleted by either, and the clash deletion would set it
+	// aside.
+	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", "NOT "+oldKey)
 	// A data-modifying WITH runs to completion whether or not the main query
 	// reads it; every part of the statement reads the same snapshot, the one
 	// pg_current_snapshot returns. The row is rebuilt from the change's
@@ -1075,22 +1155,27 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	return fmt.Sprintf("WITH snap AS (SELECT pg_current_snapshot() AS s, pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax), "+
 		"vis AS (SELECT s, pg_visible_in_snapshot(%s, s) AS ok FROM snap), "+
 		"src AS (SELECT %s FROM %s WHERE (%s) = (%s) AND (SELECT ok FROM vis)), "+
-		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis) RETURNING 1), "+
+		"del AS (DELETE FROM %s WHERE %s AND (SELECT ok FROM vis) RETURNING 1), %s"+
 		"osc_new AS MATERIALIZED (SELECT %s FROM %s), osc_cmp AS (%s), %s"+
 		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE (SELECT count(*) FROM del) >= 0%s ON CONFLICT (%s) %s RETURNING 1) "+
-		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, %s FROM vis",
+		"SELECT ok, EXISTS (SELECT 1 FROM ins), s::text, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, %s, %s FROM vis",
 		pgFullXid("$1::bigint", "xmax"),
 		strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(newVals, ", "),
-		a.shadow, oldKey,
+		a.shadow, oldKey, unaside,
 		strings.Join(newRow, ", "), row, a.stored("osc_new"), clashes,
-		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, cleared), args, nil
+		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, cleared, asided), args, nil
 }
 
 // moveSQL is the move within the shadow, for the cut-over (see move): it
 // deletes the old row and inserts it under the new key with the columns the
 // change carries, the others taken from the old row; should the shadow hold
-// the new key, it updates that row with the carried columns instead. The
-// statement returns the number of rows it moved (0 or 1).
+// the new key, it updates that row with the carried columns instead. The old
+// row may wait in the table of rows set aside (postgres_aside.go): it is
+// taken from there, whole, as from the shadow, and the new key leaves that
+// table too. The rows of other keys that hold the written row's values in a
+// unique index are deleted first, as an upsert's are (postgres_clash.go). The
+// statement returns the number of rows it moved (0 or 1), the keys of the
+// rows it deleted for clashing and the number it set aside.
 func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	var (
 		args                   []any
@@ -1132,12 +1217,37 @@ func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	cols := strings.Join(names, ", ")
+	moved := fmt.Sprintf("moved AS (DELETE FROM %s WHERE %s RETURNING %s), ", a.shadow, where, cols)
+	if a.aside != "" {
+		newKey, err := a.keyMatch(a.newKey(op), &args)
+		if err != nil {
+			return "", nil, err
+		}
+		// A key is in one table or the other: moved holds one row at most.
+		// The new key leaves the aside table unless it is the old one,
+		// which osc_ma alone deletes (a row two parts of one statement
+		// delete is deleted by either, and returned by that one only).
+		moved = fmt.Sprintf("osc_ms AS (DELETE FROM %s WHERE %s RETURNING %s), osc_ma AS (DELETE FROM %s WHERE %s RETURNING %s), "+
+			"osc_unaside AS (DELETE FROM %s WHERE %s AND NOT %s), moved AS (SELECT * FROM osc_ms UNION ALL SELECT * FROM osc_ma), ",
+			a.shadow, where, cols, a.aside, where, cols, a.aside, newKey, where)
+	}
+	newRow := make([]string, len(names))
+	for i := range names {
+		newRow[i] = vals[i] + " AS " + names[i]
+	}
 	action := conflictAction(set)
+	// The old key's row is moved's alone (see moveSourceSQL).
+	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", "NOT "+where)
 	// A data-modifying WITH runs to completion whether or not the main query
 	// reads it. The values the change gives are computed over a row rebuilt
-	// from it (changeRow), in a subquery that does not see the old row.
-	return fmt.Sprintf("WITH moved AS (DELETE FROM %s WHERE %s RETURNING *), ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s ON CONFLICT (%s) %s RETURNING 1) SELECT count(*) FROM moved",
-		a.shadow, where, a.shadow, strings.Join(names, ", "), strings.Join(vals, ", "), from, strings.Join(conflict, ", "), action), args, nil
+	// from it (changeRow), in a subquery that does not see the old row; the
+	// insert reads the deletions, so that they run before it.
+	return fmt.Sprintf("WITH %sosc_new AS MATERIALIZED (SELECT %s FROM %s), osc_cmp AS (%s), %s"+
+		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE true%s ON CONFLICT (%s) %s RETURNING 1) "+
+		"SELECT (SELECT count(*) FROM moved), %s, %s",
+		moved, strings.Join(newRow, ", "), from, a.stored("osc_new"), clashes,
+		a.shadow, cols, cols, after, strings.Join(conflict, ", "), action, cleared, asided), args, nil
 }
 
 // keyMatch is the condition "the key equals r's key", its values appended to

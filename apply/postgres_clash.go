@@ -56,6 +56,10 @@ type pgUnique struct {
 	name  string
 	exprs []string // its key columns' values, as SQL over the shadow's columns, with the index's collations
 	pred  string   // partial index predicate, or ""
+	// aside marks a new unique key (table.Plan.NewUnique): the rows its
+	// clashes delete are set aside (postgres_aside.go), not trusted to be
+	// written again.
+	aside bool
 }
 
 // loadUnique reads the shadow's unique indexes that clashes can be resolved
@@ -172,16 +176,24 @@ func (a *Postgres) arbiter(cols []string) bool {
 
 // clashCTEs returns WITH entries that delete, from the shadow, the rows that
 // hold the value of one of rel's rows in a unique index under another key
-// (rel: a relation with the shadow's mapped columns, by their names), each
-// returning the deleted rows' keys (keyTexts), and the entries' names. A row
-// rel writes under its own key with its own value is not deleted; a row can
-// match several entries and is deleted once.
-func (a *Postgres) clashCTEs(rel string) (ctes, names []string) {
+// (rel: a relation with the shadow's mapped columns, by their names), and
+// match except (a condition over the shadow's columns, "" for none); each
+// entry of an index the original has returns the deleted rows' keys
+// (keyTexts), and is named in cleared; the rows an entry of a new unique
+// key deletes are inserted into the table of rows set aside by a further
+// entry, named in asided, which returns a row for each (postgres_aside.go).
+// deletes names every deleting entry. A row rel writes under its own key
+// with its own value is not deleted; a row can match several entries and
+// is deleted once.
+func (a *Postgres) clashCTEs(rel, except string) (ctes, deletes, cleared, asided []string) {
 	var keys []string
 	for _, k := range a.keys {
 		keys = append(keys, k.name)
 	}
 	keyList := strings.Join(keys, ", ")
+	if except != "" {
+		except = " AND " + except
+	}
 	for i, u := range a.unique {
 		exprs := strings.Join(u.exprs, ", ")
 		in, self := "SELECT "+exprs+" FROM "+rel, ""
@@ -190,34 +202,68 @@ func (a *Postgres) clashCTEs(rel string) (ctes, names []string) {
 			self = " AND (" + u.pred + ")"
 		}
 		name := fmt.Sprintf("osc_clash%d", i)
-		names = append(names, name)
+		deletes = append(deletes, name)
+		ret := a.keyTexts()
+		if u.aside {
+			ret = strings.Join(a.asideCols, ", ")
+		}
 		// Unqualified column names resolve to the innermost relation: in the
 		// subqueries rel's, outside them the shadow's, so that the first
 		// condition can use the index. A NULL never clashes (and would make
 		// NOT IN unknown).
-		ctes = append(ctes, fmt.Sprintf("%s AS (DELETE FROM %s WHERE (%s) IN (%s)%s AND (%s, %s) NOT IN (SELECT %s, %s FROM %s WHERE ROW(%s) IS NOT NULL) RETURNING %s)",
-			name, a.shadow, exprs, in, self, exprs, keyList, exprs, keyList, rel, exprs, a.keyTexts()))
+		ctes = append(ctes, fmt.Sprintf("%s AS (DELETE FROM %s WHERE (%s) IN (%s)%s AND (%s, %s) NOT IN (SELECT %s, %s FROM %s WHERE ROW(%s) IS NOT NULL)%s RETURNING %s)",
+			name, a.shadow, exprs, in, self, exprs, keyList, exprs, keyList, rel, exprs, except, ret))
+		if !u.aside {
+			cleared = append(cleared, name)
+			continue
+		}
+		// A row of a key rel writes itself (giving the value up) is
+		// deleted and written again, not set aside. The others' keys are
+		// in the shadow, so not aside: the conflict cannot happen; should
+		// it, the row deleted is the key's latest.
+		set := make([]string, 0, len(a.asideCols))
+		for _, c := range a.asideCols {
+			set = append(set, c+" = EXCLUDED."+c)
+		}
+		put := fmt.Sprintf("osc_aside%d", i)
+		asided = append(asided, put)
+		ctes = append(ctes, fmt.Sprintf("%s AS (INSERT INTO %s (%s) SELECT %s FROM %s WHERE (%s) NOT IN (SELECT %s FROM %s) ON CONFLICT (%s) DO UPDATE SET %s RETURNING 1)",
+			put, a.aside, strings.Join(a.asideCols, ", "), strings.Join(a.asideCols, ", "), name, keyList, keyList, rel, keyList, strings.Join(set, ", ")))
 	}
-	return ctes, names
+	return ctes, deletes, cleared, asided
 }
 
 // clashDeletes is clashCTEs for a statement that writes rel's rows once
 // their clashing rows are deleted: the WITH entries, each followed by ", ";
-// the conditions (" AND …") by which the insert reads every entry, so that
-// the deletions run before it (an unread data-modifying WITH runs last); and
-// the SQL of the deleted rows' keys (keyTexts) as a jsonb array.
-func (a *Postgres) clashDeletes(rel string) (with, after, cleared string) {
-	ctes, names := a.clashCTEs(rel)
-	if len(ctes) == 0 {
-		return "", "", "'[]'::jsonb"
+// the conditions (" AND …") by which the insert reads every deletion, so
+// that they run before it (an unread data-modifying WITH runs last); the SQL
+// of the keys deleted from the shadow and not set aside (keyTexts) as a
+// jsonb array, and that of the number of rows set aside.
+func (a *Postgres) clashDeletes(rel, except string) (with, after, cleared, asided string) {
+	ctes, deletes, clearedNames, asideNames := a.clashCTEs(rel, except)
+	for _, c := range ctes {
+		with += c + ", "
 	}
-	var sel []string
-	for i, n := range names {
-		with += ctes[i] + ", "
+	for _, n := range deletes {
 		after += " AND (SELECT count(*) FROM " + n + ") >= 0"
-		sel = append(sel, "SELECT osc_key FROM "+n)
 	}
-	return with, after, "coalesce((SELECT jsonb_agg(osc_key) FROM (" + strings.Join(sel, " UNION ") + ") AS c), '[]'::jsonb)"
+	cleared = "'[]'::jsonb"
+	if len(clearedNames) > 0 {
+		sel := make([]string, len(clearedNames))
+		for i, n := range clearedNames {
+			sel[i] = "SELECT osc_key FROM " + n
+		}
+		cleared = "coalesce((SELECT jsonb_agg(osc_key) FROM (" + strings.Join(sel, " UNION ") + ") AS c), '[]'::jsonb)"
+	}
+	asided = "0::bigint"
+	if len(asideNames) > 0 {
+		sel := make([]string, len(asideNames))
+		for i, n := range asideNames {
+			sel[i] = "(SELECT count(*) FROM " + n + ")"
+		}
+		asided = "(" + strings.Join(sel, " + ") + ")"
+	}
+	return with, after, cleared, asided
 }
 
 // keyTexts is the SQL of a shadow row's key as text[]: each column's value of
@@ -232,11 +278,12 @@ func (a *Postgres) keyTexts() string {
 
 // clashUpsertSQL is the upsert statement (upsertSQL, same parameters) with
 // its clashes deleted first, in one statement: it returns the deleted rows'
-// keys (keyTexts) as a jsonb array. As in refreshSQL, the insert reads the
-// deletions, so that they run before it; the values are computed once, into
-// osc_new, and inserted from there (the assignment cast stores them), in the
-// batch's order.
-func (a *Postgres) clashUpsertSQL() string {
+// keys (keyTexts) as a jsonb array, and the number of rows it set aside. As
+// in refreshSQL, the insert reads the deletions, so that they run before it;
+// the values are computed once, into osc_new, and inserted from there (the
+// assignment cast stores them), in the batch's order. With unaside it also
+// takes the rows' keys out of the table of rows set aside.
+func (a *Postgres) clashUpsertSQL(unaside bool) string {
 	var conflict []string
 	rowVals, params, vars := a.unnestRow()
 	names, vals, set := a.upsertColumns()
@@ -244,15 +291,19 @@ func (a *Postgres) clashUpsertSQL() string {
 		conflict = append(conflict, k.name)
 	}
 	action := conflictAction(set)
-	clashes, after, cleared := a.clashDeletes("osc_cmp")
-	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s, %s.%s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s), "+
+	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", "")
+	with := "WITH "
+	if unaside {
+		with += a.unasideRows(params, vars) + ", "
+	}
+	return fmt.Sprintf("%sosc_new AS MATERIALIZED (SELECT %s, %s.%s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s), "+
 		"osc_cmp AS (%s), %s"+
 		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE true%s ORDER BY %s ON CONFLICT (%s) %s) "+
-		"SELECT %s",
-		strings.Join(vals, ", "), a.rowName, a.ord, strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
+		"SELECT %s, %s",
+		with, strings.Join(vals, ", "), a.rowName, a.ord, strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
 		a.stored("osc_new"), clashes,
 		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, a.ord, strings.Join(conflict, ", "), action,
-		cleared)
+		cleared, asided)
 }
 
 // stored selects rel's rows (the shadow's mapped columns, by name) as the
@@ -453,7 +504,6 @@ func (a *Postgres) clear(keys [][]string) {
 	if len(keys) == 0 {
 		return
 	}
-	a.newUnique.clashed(keys)
 	if a.cleared == nil {
 		a.cleared = map[string]bool{}
 	}
@@ -488,12 +538,19 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 				return err
 			}
 			if query != "" {
-				_, err = a.send(ctx, []pgStmt{{query: query, args: args, desc: "update 1 row"}})
+				err = a.send(ctx, []pgStmt{{query: query, args: args, desc: "update 1 row", count: a.asideAny}})
 			}
 			if isUniqueViolation(err) {
-				// The update's new values clash: read the source, as for a
-				// cleared key.
-				err = a.move(ctx, op)
+				// The update's new values clash: the same update within the
+				// shadow (a move to its own key), deleting, or setting
+				// aside, the rows it clashes with first; it takes the
+				// values the change lacks from the row as the update
+				// would. No row there, or a clash it cannot resolve: read
+				// the source, as for a cleared key.
+				var done bool
+				if done, err = a.moveInShadow(ctx, op); err == nil && !done {
+					err = a.move(ctx, op)
+				}
 			}
 			if err != nil {
 				return err
@@ -515,7 +572,7 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 				return err
 			}
 		} else {
-			if _, err := a.send(ctx, []pgStmt{{query: query, args: args, desc: desc}}); err != nil {
+			if err := a.send(ctx, []pgStmt{{query: query, args: args, desc: desc}}); err != nil {
 				return err
 			}
 			if err := a.written(ctx, ops[start:end]); err != nil {
@@ -556,18 +613,19 @@ func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, er
 		}
 		r := run{start: start, end: end, upsert: ops[start].kind == pgUpsert, desc: desc}
 		if r.upsert {
-			query = a.clashUpsert
+			query = a.withAside(a.clashUpsert, a.clashUpsertAside)
 		}
 		b.Queue(query, args...)
 		runs = append(runs, r)
 		start = end
 	}
 	cleared := make([][][]string, len(runs))
+	asided := make([]int64, len(runs))
 	br := a.pool.SendBatch(ctx, &b)
 	for i, r := range runs {
 		var err error
 		if r.upsert {
-			err = br.QueryRow().Scan(&cleared[i])
+			err = br.QueryRow().Scan(&cleared[i], &asided[i])
 		} else {
 			_, err = br.Exec()
 		}
@@ -588,8 +646,9 @@ func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, er
 	// Each run's deletions, then its writes, in order: a key a later run
 	// deletes for clashing stays cleared. One normKeys for all of them.
 	clashed := false
-	for _, c := range cleared {
-		clashed = clashed || len(c) > 0
+	for i, c := range cleared {
+		clashed = clashed || len(c) > 0 || asided[i] > 0
+		a.setAside(asided[i])
 	}
 	a.clashed(clashed)
 	need := clashed || len(a.cleared) > 0
@@ -660,12 +719,25 @@ func (a *Postgres) clashed(yes bool) {
 const pgClashAttempts = 5
 
 // upsertClashing runs an upsert statement's arguments through clashUpsert
-// (the deletion of its clashing rows, then the upsert) and returns the
-// deleted rows' keys.
+// (the deletion of its clashing rows, then the upsert) and returns the keys
+// of the rows it deleted and did not set aside. Rows of the statement that
+// hold one value of a new unique key (the original holds it twice, for a
+// moment or for good) clash with each other, which no deletion before the
+// statement resolves: once a plan with new unique keys meets a clash again,
+// the rows are written one statement each, in order, in one transaction,
+// each deleting the earlier ones it clashes with (and setting them aside).
 func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) ([][]string, error) {
 	for attempt := 1; ; attempt++ {
-		var keys [][]string
-		err := a.pool.QueryRow(ctx, a.clashUpsert, args...).Scan(&keys)
+		var (
+			keys   [][]string
+			asided int64
+			err    error
+		)
+		if attempt > 1 && a.aside != "" {
+			keys, err = a.upsertClashingRows(ctx, args)
+		} else if err = a.pool.QueryRow(ctx, a.withAside(a.clashUpsert, a.clashUpsertAside), args...).Scan(&keys, &asided); err == nil {
+			a.setAside(asided)
+		}
 		if err == nil {
 			return keys, nil
 		}
@@ -675,11 +747,47 @@ func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) 
 	}
 }
 
-// refreshRows is Refresh but for the check of new unique keys (see
-// postgres_unique.go): it writes the rows of keys (the source key columns'
-// texts) as the source holds them now, deleting first the shadow rows of other keys that
-// hold their values in a unique index (remembered as cleared), and writing
-// nothing for a key the source no longer holds. It serves a chunk's stale
+// upsertClashingRows is upsertClashing one row per statement, in one
+// transaction (see there). Each statement takes its key out of the table of
+// rows set aside, where an earlier one may have put it.
+func (a *Postgres) upsertClashingRows(ctx context.Context, args []any) ([][]string, error) {
+	n := 0
+	if len(args) > 0 {
+		n = len(args[0].([]*string))
+	}
+	var b pgx.Batch
+	for r := range n {
+		row := make([]any, len(args))
+		for i, col := range args {
+			row[i] = []*string{col.([]*string)[r]}
+		}
+		b.Queue(a.clashUpsertAside, row...)
+	}
+	br := a.pool.SendBatch(ctx, &b)
+	var all [][]string
+	for range n {
+		var (
+			keys   [][]string
+			asided int64
+		)
+		if err := br.QueryRow().Scan(&keys, &asided); err != nil {
+			br.Close()
+			return nil, err
+		}
+		all = append(all, keys...)
+		a.setAside(asided)
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// Refresh writes the rows of keys (the source key columns' texts) as the
+// source holds them now, deleting first the shadow rows of other keys that
+// hold their values in a unique index (remembered as cleared; under a new
+// unique key set aside, see postgres_aside.go), and writing nothing for a
+// key the source no longer holds. It serves a chunk's stale
 // rows (change.Chunk.Stale): rows the chunk read but skipped, because they
 // clashed with a shadow row of another key, one of the two not the latest.
 //
@@ -701,7 +809,7 @@ func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) 
 // A clash on a unique index the applier does not resolve (see pgUnique)
 // fails the refresh with change.ErrChunkClash wrapped: the engine drains the
 // applier and refreshes again.
-func (a *Postgres) refreshRows(ctx context.Context, keys [][]string) error {
+func (a *Postgres) Refresh(ctx context.Context, keys [][]string) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -723,9 +831,13 @@ func (a *Postgres) refreshRows(ctx context.Context, keys [][]string) error {
 		return fmt.Errorf("refresh: %w", err)
 	}
 	for attempt := 1; ; attempt++ {
-		var written, cleared [][]string
-		err := a.pool.QueryRow(ctx, a.refresh, args...).Scan(&written, &cleared)
+		var (
+			written, cleared [][]string
+			asided           int64
+		)
+		err := a.pool.QueryRow(ctx, a.refresh, args...).Scan(&written, &cleared, &asided)
 		if err == nil {
+			a.setAside(asided)
 			a.clear(cleared)
 			for _, k := range written {
 				delete(a.cleared, clearedKey(k))
@@ -738,6 +850,17 @@ func (a *Postgres) refreshRows(ctx context.Context, keys [][]string) error {
 		if !isUniqueViolation(err) {
 			return fmt.Errorf("refresh %d rows of %s: %w", len(keys), a.shadow, err)
 		}
+		if a.aside != "" && len(keys) > 1 {
+			// Rows read that hold one value of a new unique key clash with
+			// each other (see upsertClashing): one at a time, each
+			// setting aside the earlier ones it clashes with.
+			for _, k := range keys {
+				if err := a.Refresh(ctx, [][]string{k}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		if attempt == pgClashAttempts {
 			return fmt.Errorf("refresh %d rows of %s: %w: %w", len(keys), a.shadow, change.ErrChunkClash, err)
 		}
@@ -746,7 +869,8 @@ func (a *Postgres) refreshRows(ctx context.Context, keys [][]string) error {
 
 // refreshSQL is Refresh's statement: one text[] parameter per key column.
 // It returns the keys of the rows written and of the rows deleted for
-// clashing (keyTexts).
+// clashing and not set aside (keyTexts), and the number of rows set aside.
+// The keys written leave the table of rows set aside.
 func (a *Postgres) refreshSQL() string {
 	var src, srcKeys, casts, params, vars, conflict []string
 	for _, r := range a.row {
@@ -762,16 +886,20 @@ func (a *Postgres) refreshSQL() string {
 		conflict = append(conflict, k.name)
 	}
 	action := conflictAction(set)
-	clashes, after, cleared := a.clashDeletes("osc_cmp")
+	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", "")
+	unaside := ""
+	if a.aside != "" {
+		unaside = a.unaside("SELECT "+strings.Join(conflict, ", ")+" FROM osc_new") + ", "
+	}
 	// As in moveSourceSQL: every part of the statement reads one snapshot,
 	// and the insert reads the clashes' deletions, so that they run first.
 	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s FROM (SELECT %s FROM %s WHERE (%s) IN (SELECT %s FROM unnest(%s) AS u(%s))) AS %s), "+
-		"osc_cmp AS (%s), %s"+
+		"%sosc_cmp AS (%s), %s"+
 		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE true%s ON CONFLICT (%s) %s RETURNING %s) "+
-		"SELECT coalesce((SELECT jsonb_agg(osc_key) FROM ins), '[]'::jsonb), %s",
+		"SELECT coalesce((SELECT jsonb_agg(osc_key) FROM ins), '[]'::jsonb), %s, %s",
 		strings.Join(vals, ", "), strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
-		a.stored("osc_new"), clashes,
-		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, a.keyTexts(), cleared)
+		unaside, a.stored("osc_new"), clashes,
+		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, a.keyTexts(), cleared, asided)
 }
 
 // pgUnseenPrune is how many transactions unseen holds before Apply forgets

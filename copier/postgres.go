@@ -60,6 +60,11 @@ type Postgres struct {
 	antiKeys []string
 	antiOn   string
 	alias    string // the shadow's alias in the anti-join
+	// notAside is the condition, over the source's unqualified columns,
+	// that a row's key is not in the table of rows set aside of a plan with
+	// new unique keys ("" without one): those keys are rows of the shadow
+	// (see apply/postgres_aside.go), which a chunk does not overwrite.
+	notAside string
 }
 
 // NewPostgres returns the chunk copier of the plan.
@@ -92,6 +97,7 @@ func (c *Postgres) init(ctx context.Context) error {
 	if err := c.initAntiJoin(ctx); err != nil {
 		return err
 	}
+	c.initNotAside()
 	// Read on the first chunk, after change capture started.
 	limit, err := s.Edge(ctx, c.pool, nil, nil, "DESC", 0)
 	if err != nil {
@@ -150,9 +156,16 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 			return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
 		}
 	}
+	// The rows the chunk reads: the range's, but for the keys set aside.
+	rowConds := conds
+	if c.notAside != "" {
+		rowConds = append(conds[:len(conds):len(conds)], c.notAside)
+	}
 	query, probeQuery := c.sql.Insert, "SELECT EXISTS (SELECT 1 FROM "+c.sql.Shadow
-	if len(conds) > 0 {
-		query += " WHERE " + strings.Join(conds, " AND ")
+	if len(rowConds) > 0 {
+		query += " WHERE " + strings.Join(rowConds, " AND ")
+	}
+	if len(probe) > 0 {
 		probeQuery += " WHERE " + strings.Join(probe, " AND ")
 	}
 	// With an exact key the plain INSERT leaves out the keys the shadow
@@ -163,7 +176,7 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 	plain := query
 	mode := plainInsert
 	if c.antiKeys != nil {
-		plain += c.antiJoin(len(conds) > 0, anti)
+		plain += c.antiJoin(len(rowConds) > 0, anti)
 	} else {
 		var applied bool
 		if err := c.pool.QueryRow(ctx, probeQuery+")", probeArgs...).Scan(&applied); err != nil {
@@ -185,7 +198,7 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		case keyConflict:
 			rows, snap, err = c.exec(ctx, query+c.onConf, args)
 		case anyConflict:
-			rows, snap, stale, err = c.execSkipping(ctx, conds, args)
+			rows, snap, stale, err = c.execSkipping(ctx, rowConds, args)
 		}
 		var pgErr *pgconn.PgError
 		if mode == anyConflict || !errors.As(err, &pgErr) || pgErr.Code != pgUniqueViolation {
@@ -264,6 +277,33 @@ const (
 	keyConflict        // ON CONFLICT (key) DO NOTHING: rows the applier wrote win
 	anyConflict        // ON CONFLICT DO NOTHING: rows clashing on any unique index are skipped and reported
 )
+
+// initNotAside sets notAside for a plan with new unique keys: the key as
+// the shadow stores it (the copy's value of each key column, as the
+// shadow's type) is not among the keys set aside. The condition is NOT IN
+// a subquery (the aside table is small, and hashed), its left side over
+// the source's columns, which inside a subquery the aside table's columns
+// of the same names would hide; neither side holds a NULL.
+func (c *Postgres) initNotAside() {
+	aside := table.PostgresAside(c.plan)
+	if aside == "" {
+		return
+	}
+	_, keyIndex := c.plan.Identity()
+	vals := make([]string, len(keyIndex))
+	for i, k := range keyIndex {
+		for _, m := range c.plan.Mapping {
+			if m.SourceIndex != k {
+				continue
+			}
+			vals[i] = m.PostgresValue()
+			if j := c.plan.Shadow.ColumnIndex(m.Shadow); j >= 0 && c.plan.Shadow.Columns[j].ColumnType != "" {
+				vals[i] = "CAST(" + vals[i] + " AS " + c.plan.Shadow.Columns[j].ColumnType + ")"
+			}
+		}
+	}
+	c.notAside = "(" + strings.Join(vals, ", ") + ") NOT IN (SELECT " + strings.Join(c.sql.RowKeys, ", ") + " FROM " + aside + ")"
+}
 
 // ReportsSnapshots marks the copier's chunks as carrying the snapshot they
 // read (Chunk.Snapshot).

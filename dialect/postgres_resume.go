@@ -444,8 +444,9 @@ func (d *postgresDialect) warnRetainedWAL(ctx context.Context) error {
 	return nil
 }
 
-// dropBookkeeping drops the checkpoint table and, after a resume that found
-// the tables swapped, the killed run's slot and publication.
+// dropBookkeeping drops the checkpoint table, the table of rows set aside
+// and, after a resume that found the tables swapped, the killed run's slot
+// and publication.
 func (d *postgresDialect) dropBookkeeping(ctx context.Context) error {
 	if d.resumedCutOver {
 		dropped, err := cdc.DropPostgresCapture(ctx, d.pool, d.names.Slot, d.names.Publication)
@@ -455,6 +456,11 @@ func (d *postgresDialect) dropBookkeeping(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+	}
+	// The table of rows set aside (a plan with new unique keys): empty
+	// after a cut-over, its rows of no use after a failure.
+	if err := table.DropPostgresTable(ctx, d.pool, d.names.Schema, d.names.Aside); err != nil {
+		return err
 	}
 	if err := table.DropPostgresTable(ctx, d.pool, d.names.Schema, d.names.Checkpoint); err != nil {
 		return err

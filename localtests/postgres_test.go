@@ -114,7 +114,7 @@ func (pgDialect) duplicateKey(err error) bool {
 func (pgDialect) writerInit() string { return "" }
 
 func (pgDialect) helperTables(table string) ([]string, string) {
-	return []string{"_" + table + "_osc", "_" + table + "_osk"}, "_" + table + "_old"
+	return []string{"_" + table + "_osc", "_" + table + "_osk", "_" + table + "_osd"}, "_" + table + "_old"
 }
 
 // replicationLeftovers lists publications that publish a table of ns or

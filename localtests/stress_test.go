@@ -71,15 +71,19 @@ type stressVariant struct {
 	// unique, if set, is a nullable column with a UNIQUE index of its own
 	// whose values the writers move between rows (see stress_unique_test.go).
 	unique string
-	// transient: the writers also hold a value of unique twice for a
-	// moment (see stress_unique_mysql_test.go).
-	transient bool
+	// dupPairs: the writers also hold a value of unique twice for a
+	// moment, between two commits (see stress_unique_mysql_test.go).
+	dupPairs bool
 	// writers, if set, replaces stressWriters.
 	writers int
 	// pause, if set, is a pause after each writer transaction: for a load
 	// osc applies more slowly than a writer at full speed makes it.
 	pause time.Duration
 	extra []string // more osc flags, after the database's
+	// transient, if set, is for how many of its transactions after the copy
+	// started each writer makes transient duplicates in the unique column
+	// (see stress_unique_pg_test.go).
+	transient int
 }
 
 // stressTarget is a database the stress cases run on.
@@ -214,7 +218,7 @@ INSERT INTO t_ctl SELECT * FROM t;`,
 					// writer to race it.
 					extra: []string{"--chunk-size", "50"},
 				},
-			}, pgUniqueVariants()...),
+			}, append(pgUniqueVariants(), pgTransientVariants()...)...),
 		},
 	}
 }
@@ -370,13 +374,13 @@ func runStress(t *testing.T, target stressTarget, v stressVariant, admin *sql.DB
 		t.Fatal(err)
 	}
 	go func() {
-		for ws.committed.Load()-txBefore < stressMinTx && ctx.Err() == nil {
+		for (ws.committed.Load()-txBefore < stressMinTx || ws.transient()) && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		// A variant's transient duplicates end before the cut-over may
 		// come: one still held when it blocks writes is one the table holds.
 		ws.calm.Store(true)
-		for ws.calmed.Load() < int64(ws.writers) && ctx.Err() == nil && !ws.failed() {
+		for ws.calmed.Load() < int64(len(ws.writers)) && ctx.Err() == nil && !ws.failed() {
 			time.Sleep(10 * time.Millisecond)
 		}
 		_ = os.Remove(postpone) // a failure leaves osc postponed: the run times out, named
@@ -560,6 +564,8 @@ type stressWriter struct {
 	uniq    uniqueValues // with v.unique: the value each of its rows holds there
 	useq    int          // the number of fresh unique values it made
 	calm    bool         // it makes no transient duplicates (stressLoad.calm)
+	// With v.transient: its duplicates (see stress_unique_pg_test.go).
+	dup transientDup
 }
 
 // change is one statement of a transaction, {T} standing for the table.
@@ -682,6 +688,9 @@ func inList(keys []int64) string {
 // plan returns one change and applies it to the writer's idea of the table,
 // or false when it found nothing to do.
 func (w *stressWriter) plan() (change, bool) {
+	if c, ok := w.planTransient(); ok {
+		return c, true
+	}
 	if w.v.unique != "" && w.rng.IntN(2) == 0 {
 		return w.planUnique()
 	}
@@ -787,6 +796,7 @@ func (w *stressWriter) remove(k int64) {
 // cannot deadlock with it), each applied to t and then to the control table.
 func (w *stressWriter) transaction() string {
 	clear(w.touched)
+	w.dup.tx++
 	var changes []change
 	for range 1 + w.rng.IntN(3) {
 		if c, ok := w.plan(); ok {
@@ -816,12 +826,12 @@ type stressLoad struct {
 	mu        sync.Mutex
 	maxTx     time.Duration
 	stopOnce  sync.Once
+	writers   []*stressWriter
 	// calm: the writers make no more transient duplicates
-	// (stressVariant.transient); calmed counts those that committed a
+	// (stressVariant.dupPairs); calmed counts those that committed a
 	// transaction planned after it, of writers.
-	calm    atomic.Bool
-	calmed  atomic.Int64
-	writers int
+	calm   atomic.Bool
+	calmed atomic.Int64
 }
 
 // failed reports whether a writer met an error.
@@ -876,9 +886,10 @@ func startStressWriters(ctx context.Context, target stressTarget, v stressVarian
 		return nil, fmt.Errorf("read keys: %w", err)
 	}
 
-	s := &stressLoad{done: make(chan struct{}), writers: len(ws)}
+	s := &stressLoad{done: make(chan struct{})}
 	conns := make([]*sql.Conn, 0, n)
 	for _, w := range ws {
+		s.writers = append(s.writers, w)
 		w.size = w.own.len()
 		if w.size == 0 {
 			return nil, errors.New("the table has no rows to write to")
@@ -926,6 +937,9 @@ func (s *stressLoad) write(ctx context.Context, conn *sql.Conn, w *stressWriter)
 		default:
 		}
 		w.calm = s.calm.Load()
+		if err := w.watchCopy(ctx, conn); err != nil {
+			return err
+		}
 		q := w.transaction()
 		start := time.Now()
 		if _, err := conn.ExecContext(ctx, q); err != nil {

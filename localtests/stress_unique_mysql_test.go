@@ -23,17 +23,17 @@ func mysqlTransientVariant() stressVariant {
 		create: strings.Replace(mysqlUniqueMovesCreate, "UNIQUE KEY uq_u (u)", "KEY idx_u (u)", 1),
 		alter:  "ADD UNIQUE KEY uq_u (u), ADD COLUMN extra INT NULL",
 		key:    "id", cols: []string{"n", "s", "d"}, unique: "u",
-		transient: true,
-		writers:   1,
-		extra:     []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
+		dupPairs: true,
+		writers:  1,
+		extra:    []string{"--chunk-size", "50", "--target-chunk-time", "20ms"},
 	}
 }
 
-// planTransient returns a change that makes a duplicate of the unique
+// planDupPair returns a change that makes a duplicate of the unique
 // column and, after a commit, resolves it (see mysqlTransientVariant), and
 // applies it to the writer's idea of the table; false when it found
 // nothing to do.
-func (w *stressWriter) planTransient() (change, bool) {
+func (w *stressWriter) planDupPair() (change, bool) {
 	if w.calm {
 		// The cut-over may come: a duplicate held when it blocks writes
 		// is one the table holds, and fails the migration.

@@ -211,8 +211,8 @@ func (w *stressWriter) pickValued(which int) (int64, bool) {
 // rows, and applies it to the writer's idea of the table, or false when it
 // found nothing to do.
 func (w *stressWriter) planUnique() (change, bool) {
-	if w.v.transient && w.rng.IntN(4) == 0 {
-		return w.planTransient()
+	if w.v.dupPairs && w.rng.IntN(4) == 0 {
+		return w.planDupPair()
 	}
 	u := w.target.d.quote(w.v.unique)
 	switch kind := w.rng.IntN(8); {

@@ -129,7 +129,12 @@ INSERT INTO t SELECT g, 'user' || g || '@example.com', g FROM generate_series(1,
 		}
 	}
 	met := "applying captured changes"
-	if when == "copy" && !strings.Contains(msg, met) {
+	switch {
+	case d.dir() == "postgres":
+		// The row the duplicate turned away waited aside; under the
+		// cut-over's lock it still clashes.
+		met = "with the table's writes blocked"
+	case when == "copy" && !strings.Contains(msg, met):
 		met = "the copy of"
 	}
 	if !strings.Contains(msg, "(met "+met) {

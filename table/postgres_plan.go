@@ -269,9 +269,20 @@ func pgCheckNewUnique(src, sh []pgIndex, toSource map[string]string, typeSafe, u
 			return nil, fmt.Errorf("the shadow table would have %s, which the original does not guarantee (a new exclusion constraint or primary key, a new unique index that is "+
 				"partial, over an expression or deferrable, one over a column that the --alter adds or whose type, collation or values (USING) it changes, "+
 				"or the copy of an invalid index of the original, which must then be dropped first): copying with ON CONFLICT DO NOTHING would silently "+
-				"drop the rows that violate it, and osc adds a new unique key, checking every clash "+
-				"with the original, only as an immediate UNIQUE over columns the --alter leaves as they are; migrate without it and add it afterwards (CREATE UNIQUE INDEX CONCURRENTLY)",
+				"drop the rows that violate it, and osc adds a new unique key, setting aside the rows that clash "+
+				"under it, only as an immediate UNIQUE over columns the --alter leaves as they are; migrate without it and add it afterwards (CREATE UNIQUE INDEX CONCURRENTLY)",
 				u.describe())
+		}
+	}
+	if len(out) > 0 {
+		// The rows set aside go back with ON CONFLICT DO NOTHING without a
+		// target (apply/postgres_aside.go), which refuses a deferrable
+		// arbiter.
+		for _, u := range sh {
+			if (u.Unique || u.Exclusion) && !u.Immediate {
+				return nil, fmt.Errorf("the --alter adds the unique key %s to a table with the deferrable constraint %s: osc adds a new unique key only to a table "+
+					"whose unique and exclusion constraints are immediate; add it with a plain ALTER TABLE, or afterwards with CREATE UNIQUE INDEX CONCURRENTLY", out[0].Describe(), u.describe())
+			}
 		}
 	}
 	return out, nil

@@ -266,6 +266,11 @@ func RebuildPostgresShadow(ctx context.Context, pool *pgxpool.Pool, in *Postgres
 	if _, err := tx.Exec(ctx, "DROP TABLE "+QuotePostgres(n.Schema, n.Shadow)+" RESTRICT"); err != nil {
 		return nil, fmt.Errorf("plan the shadow again: set the existing shadow aside (rolled back): %w", err)
 	}
+	// Its table of rows set aside too, which the resumed run takes up as
+	// the killed run left it (the drop is rolled back).
+	if _, err := tx.Exec(ctx, "DROP TABLE IF EXISTS "+QuotePostgres(n.Schema, n.Aside)+" RESTRICT"); err != nil {
+		return nil, fmt.Errorf("plan the shadow again: drop the existing table of rows set aside (rolled back): %w", err)
+	}
 	sh, err := pgCreateShadow(ctx, tx, in, clauses, lockTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("plan the shadow again: %w", err)
@@ -303,12 +308,13 @@ func FirstDescriptionDifference(was, now string) string {
 	return "no difference"
 }
 
-// DropPostgresRunTables drops the shadow and the checkpoint table a killed
+// DropPostgresRunTables drops the shadow, its table of rows set aside
+// (postgres_aside.go) and the checkpoint table a killed
 // run left (--initially-drop-ghost-table), never cascading, and reports what
 // it dropped.
 func DropPostgresRunTables(ctx context.Context, q PostgresQuerier, n PostgresNames) ([]string, error) {
 	var dropped []string
-	for _, t := range []struct{ name, what string }{{n.Shadow, "shadow table"}, {n.Checkpoint, "checkpoint table"}} {
+	for _, t := range []struct{ name, what string }{{n.Aside, "table of rows set aside"}, {n.Shadow, "shadow table"}, {n.Checkpoint, "checkpoint table"}} {
 		var exists bool
 		if err := q.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", QuotePostgres(n.Schema, t.name)).Scan(&exists); err != nil {
 			return dropped, fmt.Errorf("look for %s %s.%s: %w", t.what, n.Schema, t.name, err)

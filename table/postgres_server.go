@@ -62,20 +62,23 @@ type PostgresNames struct {
 	Schema, Table string // the original
 	Shadow, Old   string // the shadow, and the name the original gets at cut-over (same schema)
 	Checkpoint    string // the bookkeeping table holding the checkpoint (same schema)
+	// Aside holds the rows a new unique key turned away from the shadow
+	// (same schema; only for a plan with new unique keys: postgres_aside.go).
+	Aside string
 	// The logical replication slot and the publication, set by InDatabase:
 	// slot names are cluster-wide, so they name the database too.
 	Database          string
 	Slot, Publication string
 }
 
-// NewPostgresNames returns the names for schema.name: _<t>_osc, _<t>_old and
-// _<t>_osk; the slot and the publication are named once the database is
+// NewPostgresNames returns the names for schema.name: _<t>_osc, _<t>_old,
+// _<t>_osk and _<t>_osd; the slot and the publication are named once the database is
 // known (InDatabase).
 func NewPostgresNames(schema, name string) PostgresNames {
 	return PostgresNames{
 		Schema: schema, Table: name,
 		Shadow: FitPostgresName("_"+name, "_osc"), Old: FitPostgresName("_"+name, "_old"),
-		Checkpoint: FitPostgresName("_"+name, "_osk"),
+		Checkpoint: FitPostgresName("_"+name, "_osk"), Aside: FitPostgresName("_"+name, "_osd"),
 	}
 }
 

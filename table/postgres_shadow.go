@@ -338,6 +338,9 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	for _, x := range out.Indexes {
 		plan.Notes = append(plan.Notes, fmt.Sprintf("index %s built on the new table once the rows are copied", x.Name))
 	}
+	if err := CreatePostgresAside(ctx, tx, plan); err != nil {
+		return nil, err
+	}
 
 	if in.Partitioned() {
 		names := make([]string, len(in.Partitions))

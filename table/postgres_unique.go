@@ -2,9 +2,7 @@ package table
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -32,7 +30,7 @@ func pgNewUnique(u pgIndex, toSource map[string]string, unchanged func(string) b
 	}
 	if u.NullsNot {
 		return UniqueKey{}, false, fmt.Errorf("the shadow table would have %s NULLS NOT DISTINCT, which the original does not guarantee: "+
-			"osc adds a new unique key, checking every clash with the original, only with NULLs distinct (the default); "+
+			"osc adds a new unique key, setting aside the rows that clash under it, only with NULLs distinct (the default); "+
 			"add this one with a plain ALTER TABLE, or afterwards with CREATE UNIQUE INDEX CONCURRENTLY … NULLS NOT DISTINCT", u.describe())
 	}
 	return nu, true, nil
@@ -75,61 +73,4 @@ func pgDuplicateRows(ctx context.Context, q PostgresQuerier, n int, query string
 		return nil, err
 	}
 	return dups, rows.Err()
-}
-
-// PostgresUniqueCheck asks the original, at a clash under a new unique key
-// (or one that any unique index resolved by deleting rows, see
-// apply/postgres_clash.go), whether rows it holds now duplicate each other:
-// the rows with the keys given (the key columns' texts, of the original's
-// types), grouped by each new unique key. See MySQLUniqueCheck.
-type PostgresUniqueCheck struct {
-	keys    []UniqueKey
-	queries []string // per new unique key; $1 is a jsonb array of keys
-}
-
-// NewPostgresUniqueCheck returns the check of the plan's new unique keys, or
-// nil when it has none.
-func NewPostgresUniqueCheck(p *Plan) *PostgresUniqueCheck {
-	if len(p.NewUnique) == 0 {
-		return nil
-	}
-	from := QuotePostgres(p.Source.Schema, p.Source.Name)
-	// The rows are named by the key the applier and the copy tell the
-	// shadow's rows apart by (Plan.Identity), whose values are unique in
-	// the original too (it holds Plan.Key).
-	key, keyIndex := p.Identity()
-	keys := make([]string, len(key))
-	casts := make([]string, len(key))
-	for i, k := range key {
-		keys[i] = pgQuoteIdent(k)
-		casts[i] = fmt.Sprintf("CAST(x ->> %d AS %s)", i, p.Source.Columns[keyIndex[i]].ColumnType)
-	}
-	where := "(" + strings.Join(keys, ", ") + ") IN (SELECT " + strings.Join(casts, ", ") + " FROM jsonb_array_elements($1::jsonb) AS x)"
-	c := &PostgresUniqueCheck{keys: p.NewUnique}
-	for _, u := range p.NewUnique {
-		c.queries = append(c.queries, duplicateScanQuery(u, from, where, pgQuoteIdent, pgText))
-	}
-	return c
-}
-
-// Check fails with a *DuplicateError (when: where the clash was met) if two
-// of the rows with the given keys hold one value of a new unique key now.
-func (c *PostgresUniqueCheck) Check(ctx context.Context, q PostgresQuerier, keys [][]string, when string) error {
-	if len(keys) < 2 {
-		return nil
-	}
-	arg, err := json.Marshal(keys)
-	if err != nil {
-		return fmt.Errorf("ask the original about a clash: %w", err)
-	}
-	for i, u := range c.keys {
-		dups, err := pgDuplicateRows(ctx, q, len(u.Columns), c.queries[i], string(arg))
-		if err != nil {
-			return fmt.Errorf("ask the original about a clash under the new unique key %s: %w", u.Describe(), err)
-		}
-		if len(dups) > 0 {
-			return &DuplicateError{Key: u, Duplicates: dups, When: when}
-		}
-	}
-	return nil
 }

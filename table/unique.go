@@ -9,14 +9,13 @@ import (
 // UniqueKey is a unique key the shadow has and no unique key of the
 // original implies: a new unique key (an --alter's ADD UNIQUE). The original
 // may hold rows that duplicate each other under it, for a moment or for
-// good. A row the shadow's index turns away waits aside (MySQL: MySQLAside)
-// until it fits again, and one that still does not fit once every change is
-// applied with writes blocked is a duplicate of the original: the migration
-// fails with a *DuplicateError instead of dropping it (README, "Why nothing
-// is lost", step 5). Its columns are columns
-// of the original that reach the shadow with their type, collation and
-// values unchanged, so the original compares them as the shadow's index
-// does.
+// good. A row the shadow's index turns away waits aside (MySQLAside,
+// PostgresAside) until it fits again, and one that still does not fit once
+// every change is applied with writes blocked is a duplicate of the
+// original: the migration fails with a *DuplicateError instead of dropping
+// it (README, "Why nothing is lost", step 5). Its columns are columns of
+// the original that reach the shadow with their type, collation and values
+// unchanged, so the original compares them as the shadow's index does.
 type UniqueKey struct {
 	Name    string   // the shadow's index (PostgreSQL: also its constraint's) name
 	Columns []string // the original's columns, in the key's order
