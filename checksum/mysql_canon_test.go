@@ -60,10 +60,22 @@ func TestMySQLCanonical(t *testing.T) {
 			mysqlCanonical{"`c`", "`d`", true, mysqlPlain}},
 		{"charset", table.MySQLCopyColumn{Shadow: myCol("c", "varchar", "varchar(5)", "utf8mb4"),
 			Source: src(myCol("c", "varchar", "varchar(5)", "latin1")), Expr: "`c`"}, "latin1_swedish_ci", "utf8mb4_general_ci",
-			mysqlCanonical{"CONVERT(`c` USING utf8mb4)", "`c`", true, mysqlBytes}},
+			mysqlCanonical{"CONVERT(`c` USING utf8mb4)", "`c`", true, mysqlUTF8}},
+		{"identical utf8mb4: as its bytes", table.MySQLCopyColumn{Shadow: myCol("c", "varchar", "varchar(5)", "utf8mb4"),
+			Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_bin", "utf8mb4_bin",
+			mysqlCanonical{"`c`", "`c`", true, mysqlUTF8}},
+		{"identical enum in utf8mb3: as its bytes", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('a')", "utf8mb3"),
+			Source: src(myCol("c", "enum", "enum('a')", "utf8mb3")), Expr: "`c`"}, "utf8mb3_general_ci", "utf8mb3_general_ci",
+			mysqlCanonical{"`c`", "`c`", true, mysqlUTF8}},
+		{"into varbinary: as its bytes", table.MySQLCopyColumn{Shadow: myCol("c", "varbinary", "varbinary(5)", ""),
+			Source: src(myCol("c", "varchar", "varchar(5)", "latin1")), Expr: "`c`"}, "latin1_swedish_ci", "",
+			mysqlCanonical{"CAST(`c` AS BINARY)", "`c`", true, mysqlUTF8}},
+		{"identical bit: cast", table.MySQLCopyColumn{Shadow: myCol("c", "bit", "bit(5)", ""),
+			Source: src(myCol("c", "bit", "bit(5)", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"`c`", "`c`", true, mysqlBytes}},
 		{"into char", table.MySQLCopyColumn{Shadow: myCol("c", "char", "char(5)", "utf8mb4"),
 			Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "utf8mb4_general_ci",
-			mysqlCanonical{"TRIM(TRAILING ' ' FROM CONVERT(`c` USING utf8mb4))", "`c`", true, mysqlBytes}},
+			mysqlCanonical{"TRIM(TRAILING ' ' FROM CONVERT(`c` USING utf8mb4))", "`c`", true, mysqlUTF8}},
 		{"narrowed decimal", table.MySQLCopyColumn{Shadow: myCol("c", "decimal", "decimal(10,1)", ""), Source: src(myCol("c", "decimal", "decimal(10,2)", "")), Expr: "`c`"}, "", "",
 			mysqlCanonical{"CAST(`c` AS DECIMAL(10,1))", "`c`", true, mysqlPlain}},
 		{"into enum by label", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('a','b')", "utf8mb4"), Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"},
@@ -108,7 +120,7 @@ func TestMySQLEncoding(t *testing.T) {
 	cfg := testdb.MySQL(t).Config(t, "osc_test")
 	db := testdb.OpenMySQL(t, cfg)
 	// Values of numbers and times are plain, quoted ones bytes, those
-	// marked T digests. Columns that hold no NULL are rendered without a
+	// marked T digests, those marked U bytes taken as they are. Columns that hold no NULL are rendered without a
 	// NULL mark too. A rendering reads back within one layout (the columns'
 	// encodings and marks), which it is returned with.
 	row := func(marked bool, vals ...string) string {
@@ -121,6 +133,8 @@ func TestMySQLEncoding(t *testing.T) {
 				e = mysqlBytes
 			case strings.HasPrefix(v, "T"): // a TEXT
 				e, vals[i] = mysqlDigest, v[1:]
+			case strings.HasPrefix(v, "U"): // utf8mb4 or binary
+				e, vals[i] = mysqlUTF8, v[1:]
 			}
 			encs = append(encs, e)
 			nullable = append(nullable, marked)
@@ -139,6 +153,12 @@ func TestMySQLEncoding(t *testing.T) {
 		{"12", "3"}, {"1", "23"}, {"123", "NULL"}, {"NULL", "123"}, {"12", "'3'"}, {"1", "'23'"}, {"'1'", "23"}, {"-1.5e30", "0"}, {"CAST('2020-01-01' AS DATE)", "NULL"},
 		{"0", "NULL"}, {"NULL", "0"}, {"NULL", "NULL"}, {"0", "0"},
 		{"T'ab'", "T'c'"}, {"T'a'", "T'bc'"}, {"T''", "TNULL"}, {"TNULL", "T''"}, {"T'NULL'", "TNULL"}, {"T'x'", "1"}, {"T'x'", "NULL"},
+		{"U'ab'", "U'c'"}, {"U'a'", "U'bc'"}, {"U''", "UNULL"}, {"UNULL", "U''"}, {"U'NULL'", "UNULL"}, {"U'1'", "2"}, {"U'1'", "U'2'"},
+		{"U0x610062", "U''"}, {"U0x61", "U0x0062"}, {"U0x6100", "U0x62"}, {"U'é'", "U0x00"},
+		// The last bytes, without their length, after the other columns.
+		{"U'x'", "1"}, {"U'1'", "NULL"}, {"UNULL", "1"}, {"U0x0031", "NULL"}, {"U''", "1"}, {"UNULL", "NULL"}, {"U''", "NULL"},
+		{"U0x00", "NULL"}, {"U'1'", "0"}, {"U'0'", "1"}, {"'a'", "U'b'", "1"}, {"'a'", "U0x620031", "NULL"}, {"'a'", "UNULL", "1"},
+		{"NULL", "U'1'", "1"}, {"'ab'", "U''", "1"}, {"'a'", "U'b'", "NULL"},
 	} {
 		r := row(true, slices.Clone(vals)...)
 		if other, ok := seen[r]; ok {
@@ -152,6 +172,18 @@ func TestMySQLEncoding(t *testing.T) {
 			seen[u] = vals
 		}
 		seen[r] = vals
+	}
+	// A string of another character set, cast to BINARY, keeps its bytes
+	// beside a utf8mb4 one, which keeps its own: each as long as its
+	// length says, the last one the rest.
+	var got string
+	q := "SELECT HEX(" + mysqlRowText([]string{"CONVERT('é' USING latin1)", "'é'", "0x00e9"},
+		[]mysqlEncoding{mysqlBytes, mysqlUTF8, mysqlUTF8}, []bool{false, false, false}) + ")"
+	if err := db.QueryRow(q).Scan(&got); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	if want := "31" + "00" + "E9" + "00" + "32" + "00" + "C3A9" + "00" + "00E9"; got != want {
+		t.Errorf("%s: %s, want %s", q, got, want)
 	}
 }
 

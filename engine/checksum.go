@@ -17,6 +17,19 @@ import (
 // reads, two aggregates per chunk, so larger chunks cost less per row.
 const checksumChunkFactor = 10
 
+// checksumTimeDivisor: a checksum chunk aims at this fraction of the copy's
+// chunk time (Config.ChunkTarget). The pass ends when its slowest reader
+// does, and the last chunks run while the other readers have nothing left:
+// on average half a chunk's time is lost per reader. A chunk's fixed cost is
+// a few milliseconds (its bound and two prepared statements), so shorter
+// chunks cost little.
+const checksumTimeDivisor = 4
+
+// checksumChunkTarget is how long a checksum chunk aims to take.
+func (m *Migration) checksumChunkTarget() time.Duration {
+	return m.cfg.ChunkTarget / checksumTimeDivisor
+}
+
 // maxRecopyChunks bounds the chunks recopied while writes are blocked: more
 // differences than that are no stray row but a defect (or a conversion the
 // fingerprint does not reproduce), and recopying them would block writers
@@ -237,8 +250,8 @@ func (m *Migration) checksumPass(ctx context.Context, readers []ChecksumReader, 
 					cancel(fmt.Errorf("compare %s: %w", chunkText(j.c), err))
 					return
 				}
-				if j.size > 0 && m.cfg.ChunkTarget > 0 {
-					next := nextChunkSize(j.size, int(orig.Rows), time.Since(start), m.cfg.ChunkTarget, checksumChunkFactor*maxChunkSize)
+				if j.size > 0 && m.checksumChunkTarget() > 0 {
+					next := nextChunkSize(j.size, int(orig.Rows), time.Since(start), m.checksumChunkTarget(), checksumChunkFactor*maxChunkSize)
 					size.CompareAndSwap(int64(j.size), int64(next))
 				}
 				m.checksummed.Add(orig.Rows)

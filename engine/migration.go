@@ -218,8 +218,8 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 		m.log.Warn("plan: no checksum before the cut-over (--checksum=false)")
 	} else {
 		sizing := ""
-		if m.cfg.ChunkTarget > 0 {
-			sizing = fmt.Sprintf(" at first, then sized to take %s each", m.cfg.ChunkTarget)
+		if m.checksumChunkTarget() > 0 {
+			sizing = fmt.Sprintf(" at first, then sized to take %s each", m.checksumChunkTarget())
 		}
 		m.log.Info(fmt.Sprintf("plan: before the cut-over, compare the shadow with the table in chunks of %d rows%s, %d at a time; recopy chunks that differ up to %d time(s), then abort",
 			checksumChunkFactor*m.chunkSize(), sizing, m.cfg.ChecksumThreads, m.cfg.ChecksumMaxRepairs))
