@@ -17,13 +17,19 @@ import (
 // key on email (rows dst), and the aside table, and returns the applier.
 func myAsideSetup(t *testing.T, src, dst string) *apply.MySQL {
 	t.Helper()
+	return myAsideSetupColumn(t, "VARCHAR(20)", src, dst)
+}
+
+// myAsideSetupColumn is myAsideSetup with email of type col in both tables.
+func myAsideSetupColumn(t *testing.T, col, src, dst string) *apply.MySQL {
+	t.Helper()
 	db, _ := myOpenDB(t)
 	ctx := context.Background()
 	aside := table.MySQLAsideName("uniq_ap_src")
 	testdb.DropMySQLTables(t, db, "uniq_ap_src", "uniq_ap_dst", aside)
 	t.Cleanup(func() { testdb.DropMySQLTables(t, db, "uniq_ap_src", "uniq_ap_dst", aside, "_uniq_ap_src_ghc") })
-	testdb.ExecMySQL(t, db, "CREATE TABLE uniq_ap_src (id INT NOT NULL PRIMARY KEY, email VARCHAR(20) NULL) ENGINE=InnoDB")
-	testdb.ExecMySQL(t, db, "CREATE TABLE uniq_ap_dst (id INT NOT NULL PRIMARY KEY, email VARCHAR(20) NULL, UNIQUE KEY uq (email)) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TABLE uniq_ap_src (id INT NOT NULL PRIMARY KEY, email "+col+" NULL) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TABLE uniq_ap_dst (id INT NOT NULL PRIMARY KEY, email "+col+" NULL, UNIQUE KEY uq (email)) ENGINE=InnoDB")
 	if src != "" {
 		testdb.ExecMySQL(t, db, "INSERT INTO uniq_ap_src VALUES "+src)
 	}
@@ -31,7 +37,12 @@ func myAsideSetup(t *testing.T, src, dst string) *apply.MySQL {
 		testdb.ExecMySQL(t, db, "INSERT INTO uniq_ap_dst VALUES "+dst)
 	}
 	p := myLoadPlan(t, db, "uniq_ap_src", "uniq_ap_dst")
-	p.NewUnique = []table.UniqueKey{{Name: "uq", Columns: []string{"email"}, Shadow: []string{"email"}}}
+	var coll string
+	if err := db.QueryRow(`SELECT COLLATION_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = 'osc_test' AND TABLE_NAME = 'uniq_ap_dst' AND COLUMN_NAME = 'email'`).Scan(&coll); err != nil {
+		t.Fatal(err)
+	}
+	p.NewUnique = []table.UniqueKey{{Name: "uq", Columns: []string{"email"}, Shadow: []string{"email"}, Collations: []string{coll}}}
 	x, err := table.NewMySQLAside(p)
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +172,34 @@ func TestMySQLApplyNewUniqueDuplicate(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
 			}
+		})
+	}
+}
+
+// TestMySQLApplyNewUniqueCollation: the new unique key's column is in
+// another character set than the connection's, under a collation that is
+// not the character set's default (utf8mb3_bin, latin1_general_cs; also
+// a case-insensitive one, whose equal values must displace). The applier
+// writes its values converted to the character set (whose default
+// collation the conversion carries); the look for the shadow rows holding
+// a written value must compare under the column's collation, as the index
+// does, not fail on a mix of collations nor miss a row.
+func TestMySQLApplyNewUniqueCollation(t *testing.T) {
+	for _, col := range []string{
+		"VARCHAR(20) CHARACTER SET utf8mb3 COLLATE utf8mb3_bin",
+		"VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_general_cs",
+		"VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_general_ci",
+	} {
+		t.Run(col, func(t *testing.T) {
+			a := myAsideSetupColumn(t, col, "(1, 'v'), (2, 'w')", "(1, 'v'), (2, 'a')")
+			to := "v"
+			if strings.HasSuffix(col, "_ci") {
+				to = "V"
+			}
+			if err := myApplyAll(t, a, []cdc.Change{myUpd(2, "a", to)}, []cdc.Change{myUpd(2, to, "w")}); err != nil {
+				t.Fatalf("final restore: %v", err)
+			}
+			myCheckSame(t)
 		})
 	}
 }

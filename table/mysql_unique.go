@@ -36,6 +36,7 @@ func mysqlNewUnique(in MySQLPlanInput, ix MySQLIndex, toSource map[string]string
 		}
 		u.Columns = append(u.Columns, sc.Name)
 		u.Shadow = append(u.Shadow, dc.Name)
+		u.Collations = append(u.Collations, in.ShadowCollations[foldName(dc.Name)])
 	}
 	return u, nil
 }
