@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -59,10 +60,20 @@ func myAsideSetupColumn(t *testing.T, col, src, dst string) *apply.MySQL {
 // final set (writes blocked, every change applied).
 func myApplyAll(t *testing.T, a *apply.MySQL, batches ...[]cdc.Change) error {
 	t.Helper()
+	return myApplyAllRestoring(t, a, true, batches...)
+}
+
+// myApplyAllRestoring is myApplyAll, restoring between batches only when
+// between is set (rows then stay aside across batches until the end).
+func myApplyAllRestoring(t *testing.T, a *apply.MySQL, between bool, batches ...[]cdc.Change) error {
+	t.Helper()
 	ctx := context.Background()
 	for i, b := range batches {
 		if err := a.Apply(ctx, b); err != nil {
 			t.Fatalf("batch %d: %v", i, err)
+		}
+		if !between {
+			continue
 		}
 		if err := a.Restore(ctx, false); err != nil {
 			t.Fatalf("restore after batch %d: %v", i, err)
@@ -130,14 +141,26 @@ func TestMySQLApplyNewUniqueTransient(t *testing.T) {
 			[][]cdc.Change{{myIns(1, "x"), myIns(3, nil), myUpd(1, "x", "w"), myUpd(2, "y", "x")}}},
 		{"a collation's equal values", "(1, 'v'), (2, 'w')", "(1, 'v'), (2, 'a')",
 			[][]cdc.Change{{myUpd(2, "a", "V")}, {myUpd(2, "V", "w")}}},
+		{"displaced within the batch across a replayed delete", "(1, 'v'), (2, 'd')", "(1, 'a'), (2, 'b'), (3, 'c')",
+			[][]cdc.Change{{myUpd(1, "a", "v"), {Op: cdc.Delete, Before: cdc.Row{int64(3), "c"}, Replay: true}, myUpd(2, "b", "v")},
+				{myUpd(2, "v", "d")}}},
+		{"a key change takes the value", "(1, 'v'), (5, 'w')", "(1, 'v'), (2, 'a')",
+			[][]cdc.Change{{{Op: cdc.Update, Before: cdc.Row{int64(2), "a"}, After: cdc.Row{int64(5), "v"}}}, {myUpd(5, "v", "w")}}},
+		{"a key change moves the row aside", "(1, 'w'), (6, 'v')", "(1, 'v'), (2, 'a')",
+			[][]cdc.Change{{myUpd(2, "a", "v")}, {{Op: cdc.Update, Before: cdc.Row{int64(1), "v"}, After: cdc.Row{int64(6), "v"}}},
+				{myUpd(2, "v", "w")}, {{Op: cdc.Update, Before: cdc.Row{int64(2), "w"}, After: cdc.Row{int64(1), "w"}}}}},
+		{"three rows, one value", "(1, 'v'), (2, 'x'), (3, 'y')", "(1, 'v'), (2, 'b'), (3, 'c')",
+			[][]cdc.Change{{myUpd(2, "b", "v")}, {myUpd(3, "c", "v")}, {myUpd(3, "v", "y"), myUpd(2, "v", "x")}}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			a := myAsideSetup(t, c.src, c.dst)
-			if err := myApplyAll(t, a, c.batches...); err != nil {
-				t.Fatalf("final restore: %v", err)
-			}
-			myCheckSame(t)
-		})
+		for _, between := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/restore_between=%v", c.name, between), func(t *testing.T) {
+				a := myAsideSetup(t, c.src, c.dst)
+				if err := myApplyAllRestoring(t, a, between, c.batches...); err != nil {
+					t.Fatalf("final restore: %v", err)
+				}
+				myCheckSame(t)
+			})
+		}
 	}
 }
 
