@@ -25,7 +25,8 @@ type myAside struct {
 	// columns; same, per key and column, the condition that the column
 	// holds the value its parameter writes, compared under the column's
 	// collation as the index compares (a text written through CONVERT …
-	// USING carries the character set's default collation).
+	// USING carries the character set's default collation, an ENUM's
+	// label the connection's).
 	uniq [][]int
 	same [][]string
 	// candidates copies the shadow rows that match the condition appended
@@ -70,11 +71,17 @@ func newMyAside(plan *table.Plan, cols []mysqlColumn) (*myAside, error) {
 				return nil, fmt.Errorf("apply: column %s of the new unique key %s is not copied", c, k.Describe())
 			}
 			same[i] = cols[pos[i]].name + " = " + cols[pos[i]].param
-			if i < len(k.Collations) && k.Collations[i] != "" {
-				if !myCharsetName.MatchString(k.Collations[i]) {
-					return nil, fmt.Errorf("apply: column %s of the new unique key %s: unexpected collation %q", c, k.Describe(), k.Collations[i])
+			cs := ""
+			if d := plan.Shadow.ColumnIndex(plan.Mapping[pos[i]].Shadow); d >= 0 {
+				cs = strings.ToLower(plan.Shadow.Columns[d].Charset)
+			}
+			if i < len(k.Collations) && k.Collations[i] != "" && cs != "" && cs != "binary" {
+				// Converted to the column's character set first: an ENUM's
+				// or a SET's label is written as the connection's text.
+				if !myCharsetName.MatchString(k.Collations[i]) || !myCharsetName.MatchString(cs) {
+					return nil, fmt.Errorf("apply: column %s of the new unique key %s: unexpected collation %q (%q)", c, k.Describe(), k.Collations[i], cs)
 				}
-				same[i] += " COLLATE " + k.Collations[i]
+				same[i] = cols[pos[i]].name + " = CONVERT(" + cols[pos[i]].param + " USING " + cs + ") COLLATE " + k.Collations[i]
 			}
 		}
 		x.uniq, x.same = append(x.uniq, pos), append(x.same, same)

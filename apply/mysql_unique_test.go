@@ -226,3 +226,22 @@ func TestMySQLApplyNewUniqueCollation(t *testing.T) {
 		})
 	}
 }
+
+// TestMySQLApplyNewUniqueEnum: a new unique key over an ENUM of another
+// character set than the connection's, whose values the applier writes as
+// their labels (the binlog sends their numbers).
+func TestMySQLApplyNewUniqueEnum(t *testing.T) {
+	for _, col := range []string{
+		"ENUM('a', 'v', 'w') CHARACTER SET latin1",
+		"ENUM('a', 'v', 'w') CHARACTER SET latin1 COLLATE latin1_general_cs",
+		"ENUM('a', 'v', 'w')",
+	} {
+		t.Run(col, func(t *testing.T) {
+			a := myAsideSetupColumn(t, col, "(1, 'v'), (2, 'w')", "(1, 'v'), (2, 'a')")
+			if err := myApplyAll(t, a, []cdc.Change{myUpd(2, int64(1), int64(2))}, []cdc.Change{myUpd(2, int64(2), int64(3))}); err != nil {
+				t.Fatalf("final restore: %v", err)
+			}
+			myCheckSame(t)
+		})
+	}
+}
