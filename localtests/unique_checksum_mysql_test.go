@@ -38,7 +38,7 @@ CREATE TABLE ref SELECT * FROM t;`,
 	hook := func(name, stmt string) {
 		script := "#!/bin/sh\nexec mysql -h'" + env("OSC_MYSQL_HOST", "127.0.0.1") + "' -P'" + env("OSC_MYSQL_PORT", "13306") +
 			"' -u'" + env("OSC_MYSQL_USER", "root") + "' '" + ns + "' -e \"" + stmt + "\"\n"
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil { //nolint:gosec // G306: a hook must be executable
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
