@@ -183,8 +183,8 @@ func TestCreateMySQLShadow(t *testing.T) {
 	wantSource := []Column{
 		{Name: "tenant", DataType: "int", ColumnType: "int(10) unsigned", Unsigned: true, NoDefault: true},
 		{Name: "id", DataType: "bigint", ColumnType: "bigint(20)", AutoIncrement: true},
-		{Name: "name", DataType: "varchar", ColumnType: "varchar(50)", Charset: "latin1", NoDefault: true},
-		{Name: "obsolete", DataType: "text", ColumnType: "text", Nullable: true, Charset: "utf8mb4", Default: "NULL"},
+		{Name: "name", DataType: "varchar", ColumnType: "varchar(50)", Charset: "latin1", Collation: "latin1_swedish_ci", NoDefault: true},
+		{Name: "obsolete", DataType: "text", ColumnType: "text", Nullable: true, Charset: "utf8mb4", Collation: "utf8mb4_general_ci", Default: "NULL"},
 		{Name: "twice", DataType: "int", ColumnType: "int(11)", Nullable: true, Generated: true, Expression: "`tenant` * 2"},
 	}
 	if !reflect.DeepEqual(p.Source.Columns, wantSource) {
