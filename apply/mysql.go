@@ -69,6 +69,12 @@ type mysqlColumn struct {
 	name  string                 // quoted shadow column name
 	param string                 // placeholder expression (each "?" takes the value)
 	conv  func(any) (any, error) // binlog value -> driver argument (never nil value)
+	// cmp, for a key column, is the expression its condition compares
+	// the column with: param, converted to the column's character set
+	// under its collation where param's own would clash with it (a text
+	// written through CONVERT … USING another character set carries that
+	// set's default collation).
+	cmp string
 	// exact, for a text key column compared under a collation, is the
 	// condition that the column holds exactly the parameter's bytes (as the
 	// copy would have written them); "" otherwise.
@@ -145,6 +151,9 @@ func (a *MySQL) init(plan *table.Plan) error {
 					return err
 				}
 				c.exact = exact
+				if c.cmp, err = myKeyCompare(c, plan.Shadow, plan.Mapping[j].Shadow); err != nil {
+					return err
+				}
 				a.keys = append(a.keys, c)
 				found = true
 				break
@@ -283,6 +292,32 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		c.conv = myTextual
 	}
 	return c, nil
+}
+
+// myKeyCompare is what the key column c is compared with (mysqlColumn.cmp):
+// its parameter, or, for a text column in another character set than the
+// connection's, the parameter converted to it under the column's
+// collation: CONVERT(… USING latin1) carries latin1_swedish_ci, which the
+// server refuses to compare with a latin1_general_cs column.
+func myKeyCompare(c mysqlColumn, shadow *table.Table, shadowName string) (string, error) {
+	i := shadow.ColumnIndex(shadowName)
+	if i < 0 {
+		return c.param, nil
+	}
+	col := shadow.Columns[i]
+	cs := strings.ToLower(col.Charset)
+	switch col.DataType {
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+	default:
+		return c.param, nil
+	}
+	if cs == "" || cs == "utf8mb4" || cs == "binary" || col.Collation == "" {
+		return c.param, nil
+	}
+	if !myCharsetName.MatchString(cs) || !myCharsetName.MatchString(col.Collation) {
+		return "", fmt.Errorf("apply: column %s: unexpected character set %q or collation %q", shadowName, cs, col.Collation)
+	}
+	return "CONVERT(" + c.param + " USING " + cs + ") COLLATE " + col.Collation, nil
 }
 
 // myExactCondition is the byte-exact condition of a key column whose source
@@ -818,7 +853,7 @@ func (a *MySQL) keyCond(exact bool, n int) string {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(a.keys[0].param)
+			b.WriteString(a.keys[0].cmp)
 		}
 		b.WriteByte(')')
 		return b.String()
@@ -832,7 +867,7 @@ func (a *MySQL) keyCond(exact bool, n int) string {
 			if j > 0 {
 				b.WriteString(" AND ")
 			}
-			b.WriteString(k.name + " = " + k.param)
+			b.WriteString(k.name + " = " + k.cmp)
 		}
 		if exact {
 			for _, k := range a.keys {

@@ -22,8 +22,13 @@ import (
 type myAside struct {
 	t *table.MySQLAside
 	// uniq holds, per new unique key, the positions in MySQL.cols of its
-	// columns.
+	// columns; same, per key and column, the condition that the column
+	// holds the value its parameter writes, compared under the column's
+	// collation as the index compares (a text written through CONVERT …
+	// USING carries the character set's default collation, an ENUM's
+	// label the connection's).
 	uniq [][]int
+	same [][]string
 	// candidates copies the shadow rows that match the condition appended
 	// to it into the aside table (a row already there is left as it is).
 	candidates, candidatesTail string
@@ -54,6 +59,7 @@ func newMyAside(plan *table.Plan, cols []mysqlColumn) (*myAside, error) {
 	x := &myAside{t: t}
 	for _, k := range plan.NewUnique {
 		pos := make([]int, len(k.Columns))
+		same := make([]string, len(k.Columns))
 		for i, c := range k.Columns {
 			pos[i] = -1
 			for j, m := range plan.Mapping {
@@ -64,8 +70,21 @@ func newMyAside(plan *table.Plan, cols []mysqlColumn) (*myAside, error) {
 			if pos[i] < 0 {
 				return nil, fmt.Errorf("apply: column %s of the new unique key %s is not copied", c, k.Describe())
 			}
+			same[i] = cols[pos[i]].name + " = " + cols[pos[i]].param
+			cs := ""
+			if d := plan.Shadow.ColumnIndex(plan.Mapping[pos[i]].Shadow); d >= 0 {
+				cs = strings.ToLower(plan.Shadow.Columns[d].Charset)
+			}
+			if i < len(k.Collations) && k.Collations[i] != "" && cs != "" && cs != "binary" {
+				// Converted to the column's character set first: an ENUM's
+				// or a SET's label is written as the connection's text.
+				if !myCharsetName.MatchString(k.Collations[i]) || !myCharsetName.MatchString(cs) {
+					return nil, fmt.Errorf("apply: column %s of the new unique key %s: unexpected collation %q (%q)", c, k.Describe(), k.Collations[i], cs)
+				}
+				same[i] = cols[pos[i]].name + " = CONVERT(" + cols[pos[i]].param + " USING " + cs + ") COLLATE " + k.Collations[i]
+			}
 		}
-		x.uniq = append(x.uniq, pos)
+		x.uniq, x.same = append(x.uniq, pos), append(x.same, same)
 	}
 	list := strings.Join(t.Columns, ", ")
 	x.candidates = "INSERT INTO " + t.Table + " (" + list + ") SELECT " + list + " FROM " + t.Shadow + " WHERE "
@@ -284,7 +303,7 @@ rows:
 			if err != nil {
 				return "", nil, fmt.Errorf("apply: column %s: %w", c.name, err)
 			}
-			t[i] = c.name + " = " + c.param
+			t[i] = a.aside.same[k][i]
 			for range strings.Count(c.param, "?") {
 				targs = append(targs, x)
 			}

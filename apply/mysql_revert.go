@@ -84,7 +84,7 @@ func (a *MySQL) move(o myOp) ([]myBatch, error) {
 		if j > 0 {
 			b.WriteString(" AND ")
 		}
-		b.WriteString(k.name + " = " + k.param)
+		b.WriteString(k.name + " = " + k.cmp)
 	}
 	return []myBatch{{query: b.String(), args: append(append([]any{}, vals[0].args...), keys[0].args...)}}, nil
 }

@@ -54,7 +54,7 @@ func myLoadPlan(t testing.TB, db *sql.DB, src, shadow string) *table.Plan {
 		ts TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), hint VARCHAR(64) NOT NULL, value VARCHAR(4096) NOT NULL)`)
 	read := func(name string) *table.Table {
 		rows, err := db.Query(`SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE = 'YES',
-			COALESCE(CHARACTER_SET_NAME, ''), EXTRA LIKE '%GENERATED%'
+			COALESCE(CHARACTER_SET_NAME, ''), EXTRA LIKE '%GENERATED%', COALESCE(COLLATION_NAME, '')
 			FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'osc_test' AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, name)
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +63,7 @@ func myLoadPlan(t testing.TB, db *sql.DB, src, shadow string) *table.Plan {
 		tbl := &table.Table{Schema: "osc_test", Name: name}
 		for rows.Next() {
 			var c table.Column
-			if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Charset, &c.Generated); err != nil {
+			if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Nullable, &c.Charset, &c.Generated, &c.Collation); err != nil {
 				t.Fatal(err)
 			}
 			c.Unsigned = strings.Contains(c.ColumnType, "unsigned")

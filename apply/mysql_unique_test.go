@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -17,13 +18,19 @@ import (
 // key on email (rows dst), and the aside table, and returns the applier.
 func myAsideSetup(t *testing.T, src, dst string) *apply.MySQL {
 	t.Helper()
+	return myAsideSetupColumn(t, "VARCHAR(20)", src, dst)
+}
+
+// myAsideSetupColumn is myAsideSetup with email of type col in both tables.
+func myAsideSetupColumn(t *testing.T, col, src, dst string) *apply.MySQL {
+	t.Helper()
 	db, _ := myOpenDB(t)
 	ctx := context.Background()
 	aside := table.MySQLAsideName("uniq_ap_src")
 	testdb.DropMySQLTables(t, db, "uniq_ap_src", "uniq_ap_dst", aside)
 	t.Cleanup(func() { testdb.DropMySQLTables(t, db, "uniq_ap_src", "uniq_ap_dst", aside, "_uniq_ap_src_ghc") })
-	testdb.ExecMySQL(t, db, "CREATE TABLE uniq_ap_src (id INT NOT NULL PRIMARY KEY, email VARCHAR(20) NULL) ENGINE=InnoDB")
-	testdb.ExecMySQL(t, db, "CREATE TABLE uniq_ap_dst (id INT NOT NULL PRIMARY KEY, email VARCHAR(20) NULL, UNIQUE KEY uq (email)) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TABLE uniq_ap_src (id INT NOT NULL PRIMARY KEY, email "+col+" NULL) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TABLE uniq_ap_dst (id INT NOT NULL PRIMARY KEY, email "+col+" NULL, UNIQUE KEY uq (email)) ENGINE=InnoDB")
 	if src != "" {
 		testdb.ExecMySQL(t, db, "INSERT INTO uniq_ap_src VALUES "+src)
 	}
@@ -31,7 +38,12 @@ func myAsideSetup(t *testing.T, src, dst string) *apply.MySQL {
 		testdb.ExecMySQL(t, db, "INSERT INTO uniq_ap_dst VALUES "+dst)
 	}
 	p := myLoadPlan(t, db, "uniq_ap_src", "uniq_ap_dst")
-	p.NewUnique = []table.UniqueKey{{Name: "uq", Columns: []string{"email"}, Shadow: []string{"email"}}}
+	var coll string
+	if err := db.QueryRow(`SELECT COLLATION_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = 'osc_test' AND TABLE_NAME = 'uniq_ap_dst' AND COLUMN_NAME = 'email'`).Scan(&coll); err != nil {
+		t.Fatal(err)
+	}
+	p.NewUnique = []table.UniqueKey{{Name: "uq", Columns: []string{"email"}, Shadow: []string{"email"}, Collations: []string{coll}}}
 	x, err := table.NewMySQLAside(p)
 	if err != nil {
 		t.Fatal(err)
@@ -48,10 +60,20 @@ func myAsideSetup(t *testing.T, src, dst string) *apply.MySQL {
 // final set (writes blocked, every change applied).
 func myApplyAll(t *testing.T, a *apply.MySQL, batches ...[]cdc.Change) error {
 	t.Helper()
+	return myApplyAllRestoring(t, a, true, batches...)
+}
+
+// myApplyAllRestoring is myApplyAll, restoring between batches only when
+// between is set (rows then stay aside across batches until the end).
+func myApplyAllRestoring(t *testing.T, a *apply.MySQL, between bool, batches ...[]cdc.Change) error {
+	t.Helper()
 	ctx := context.Background()
 	for i, b := range batches {
 		if err := a.Apply(ctx, b); err != nil {
 			t.Fatalf("batch %d: %v", i, err)
+		}
+		if !between {
+			continue
 		}
 		if err := a.Restore(ctx, false); err != nil {
 			t.Fatalf("restore after batch %d: %v", i, err)
@@ -119,14 +141,26 @@ func TestMySQLApplyNewUniqueTransient(t *testing.T) {
 			[][]cdc.Change{{myIns(1, "x"), myIns(3, nil), myUpd(1, "x", "w"), myUpd(2, "y", "x")}}},
 		{"a collation's equal values", "(1, 'v'), (2, 'w')", "(1, 'v'), (2, 'a')",
 			[][]cdc.Change{{myUpd(2, "a", "V")}, {myUpd(2, "V", "w")}}},
+		{"displaced within the batch across a replayed delete", "(1, 'v'), (2, 'd')", "(1, 'a'), (2, 'b'), (3, 'c')",
+			[][]cdc.Change{{myUpd(1, "a", "v"), {Op: cdc.Delete, Before: cdc.Row{int64(3), "c"}, Replay: true}, myUpd(2, "b", "v")},
+				{myUpd(2, "v", "d")}}},
+		{"a key change takes the value", "(1, 'v'), (5, 'w')", "(1, 'v'), (2, 'a')",
+			[][]cdc.Change{{{Op: cdc.Update, Before: cdc.Row{int64(2), "a"}, After: cdc.Row{int64(5), "v"}}}, {myUpd(5, "v", "w")}}},
+		{"a key change moves the row aside", "(1, 'w'), (6, 'v')", "(1, 'v'), (2, 'a')",
+			[][]cdc.Change{{myUpd(2, "a", "v")}, {{Op: cdc.Update, Before: cdc.Row{int64(1), "v"}, After: cdc.Row{int64(6), "v"}}},
+				{myUpd(2, "v", "w")}, {{Op: cdc.Update, Before: cdc.Row{int64(2), "w"}, After: cdc.Row{int64(1), "w"}}}}},
+		{"three rows, one value", "(1, 'v'), (2, 'x'), (3, 'y')", "(1, 'v'), (2, 'b'), (3, 'c')",
+			[][]cdc.Change{{myUpd(2, "b", "v")}, {myUpd(3, "c", "v")}, {myUpd(3, "v", "y"), myUpd(2, "v", "x")}}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			a := myAsideSetup(t, c.src, c.dst)
-			if err := myApplyAll(t, a, c.batches...); err != nil {
-				t.Fatalf("final restore: %v", err)
-			}
-			myCheckSame(t)
-		})
+		for _, between := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/restore_between=%v", c.name, between), func(t *testing.T) {
+				a := myAsideSetup(t, c.src, c.dst)
+				if err := myApplyAllRestoring(t, a, between, c.batches...); err != nil {
+					t.Fatalf("final restore: %v", err)
+				}
+				myCheckSame(t)
+			})
+		}
 	}
 }
 
@@ -161,6 +195,53 @@ func TestMySQLApplyNewUniqueDuplicate(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
 			}
+		})
+	}
+}
+
+// TestMySQLApplyNewUniqueCollation: the new unique key's column is in
+// another character set than the connection's, under a collation that is
+// not the character set's default (utf8mb3_bin, latin1_general_cs; also
+// a case-insensitive one, whose equal values must displace). The applier
+// writes its values converted to the character set (whose default
+// collation the conversion carries); the look for the shadow rows holding
+// a written value must compare under the column's collation, as the index
+// does, not fail on a mix of collations nor miss a row.
+func TestMySQLApplyNewUniqueCollation(t *testing.T) {
+	for _, col := range []string{
+		"VARCHAR(20) CHARACTER SET utf8mb3 COLLATE utf8mb3_bin",
+		"VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_general_cs",
+		"VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_general_ci",
+	} {
+		t.Run(col, func(t *testing.T) {
+			a := myAsideSetupColumn(t, col, "(1, 'v'), (2, 'w')", "(1, 'v'), (2, 'a')")
+			to := "v"
+			if strings.HasSuffix(col, "_ci") {
+				to = "V"
+			}
+			if err := myApplyAll(t, a, []cdc.Change{myUpd(2, "a", to)}, []cdc.Change{myUpd(2, to, "w")}); err != nil {
+				t.Fatalf("final restore: %v", err)
+			}
+			myCheckSame(t)
+		})
+	}
+}
+
+// TestMySQLApplyNewUniqueEnum: a new unique key over an ENUM of another
+// character set than the connection's, whose values the applier writes as
+// their labels (the binlog sends their numbers).
+func TestMySQLApplyNewUniqueEnum(t *testing.T) {
+	for _, col := range []string{
+		"ENUM('a', 'v', 'w') CHARACTER SET latin1",
+		"ENUM('a', 'v', 'w') CHARACTER SET latin1 COLLATE latin1_general_cs",
+		"ENUM('a', 'v', 'w')",
+	} {
+		t.Run(col, func(t *testing.T) {
+			a := myAsideSetupColumn(t, col, "(1, 'v'), (2, 'w')", "(1, 'v'), (2, 'a')")
+			if err := myApplyAll(t, a, []cdc.Change{myUpd(2, int64(1), int64(2))}, []cdc.Change{myUpd(2, int64(2), int64(3))}); err != nil {
+				t.Fatalf("final restore: %v", err)
+			}
+			myCheckSame(t)
 		})
 	}
 }

@@ -62,6 +62,7 @@ func readMySQLColumns(ctx context.Context, db *sql.DB, schema, name string) (*Ta
 		if collation != "" {
 			colls[foldName(c.Name)] = collation
 		}
+		c.Collation = collation
 		t.Columns = append(t.Columns, c)
 	}
 	if err := rows.Err(); err != nil {

@@ -12,7 +12,7 @@ func errNewUnique(u MySQLIndex, why string) error {
 	}
 	return fmt.Errorf("the --alter adds %s that no existing unique key of the original implies, and %s; "+
 		"osc adds a new unique key (checking every clash with the original, so that no duplicate is dropped) only as a UNIQUE key "+
-		"over whole columns that the --alter leaves as they are (type and collation): add this one with a plain ALTER TABLE, "+
+		"over whole, not generated columns that the --alter leaves as they are (type and collation): add this one with a plain ALTER TABLE, "+
 		"or change the columns first and add the key in a second migration", kind, why)
 }
 

@@ -183,8 +183,8 @@ func TestCreateMySQLShadow(t *testing.T) {
 	wantSource := []Column{
 		{Name: "tenant", DataType: "int", ColumnType: "int(10) unsigned", Unsigned: true, NoDefault: true},
 		{Name: "id", DataType: "bigint", ColumnType: "bigint(20)", AutoIncrement: true},
-		{Name: "name", DataType: "varchar", ColumnType: "varchar(50)", Charset: "latin1", NoDefault: true},
-		{Name: "obsolete", DataType: "text", ColumnType: "text", Nullable: true, Charset: "utf8mb4", Default: "NULL"},
+		{Name: "name", DataType: "varchar", ColumnType: "varchar(50)", Charset: "latin1", Collation: "latin1_swedish_ci", NoDefault: true},
+		{Name: "obsolete", DataType: "text", ColumnType: "text", Nullable: true, Charset: "utf8mb4", Collation: "utf8mb4_general_ci", Default: "NULL"},
 		{Name: "twice", DataType: "int", ColumnType: "int(11)", Nullable: true, Generated: true, Expression: "`tenant` * 2"},
 	}
 	if !reflect.DeepEqual(p.Source.Columns, wantSource) {
@@ -253,13 +253,17 @@ func TestCreateMySQLShadowFailingAlter(t *testing.T) {
 	ctx := context.Background()
 	const name = "tbl_mysqlplan_bad"
 	setup(t, db, []string{"hmp_parent", name}, "CREATE TABLE hmp_parent (id INT PRIMARY KEY) ENGINE=InnoDB",
-		"CREATE TABLE tbl_mysqlplan_bad (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+		"CREATE TABLE tbl_mysqlplan_bad (id INT PRIMARY KEY, v INT, gs INT AS (v + 1) STORED, gv INT AS (v * 2) VIRTUAL) ENGINE=InnoDB")
 	const syntax = "the --alter fails on the shadow table: Error 1064 (42000): You have an error in your SQL syntax"
 	for _, tc := range []struct{ alter, want string }{
 		{"DROP COLUMN nosuch", "the --alter fails on the shadow table: Error 1091 (42000): Can't DROP COLUMN `nosuch`"},
 		{"DROP PRIMARY KEY, ADD PRIMARY KEY (id, v)", "no key is usable in both tables: osc needs the original's PRIMARY (id)"},
 		{"ADD UNIQUE KEY (v), MODIFY v BIGINT", "the --alter adds a UNIQUE key v (v) that no existing unique key of the original implies, " +
 			"and the --alter changes its column v (int(11) -> bigint(20))"},
+		// A generated column's value is computed by the shadow, not written:
+		// the applier cannot look for the rows holding a value it writes.
+		{"ADD UNIQUE KEY (gs)", "the --alter adds a UNIQUE key gs (gs) that no existing unique key of the original implies, and its column gs is generated"},
+		{"ADD UNIQUE KEY (v, gv)", "the --alter adds a UNIQUE key v (v, gv) that no existing unique key of the original implies, and its column gv is generated"},
 		// The server judges the syntax: MySQL's (and TiDB's) syntax that
 		// MariaDB refuses, which osc's former parser accepted, and text osc
 		// cannot read that the server refuses too.

@@ -11,7 +11,7 @@ import (
 // of the original implies, as a new unique key, or refuses it when the
 // original cannot compare its values as the shadow does: a PRIMARY KEY, an
 // expression or a prefix part, or a column that the --alter adds or whose
-// type or collation it changes.
+// type or collation it changes, or a generated column.
 func mysqlNewUnique(in MySQLPlanInput, ix MySQLIndex, toSource map[string]string) (UniqueKey, error) {
 	if ix.Primary {
 		return UniqueKey{}, errNewUnique(ix, "it is the PRIMARY KEY")
@@ -30,12 +30,18 @@ func mysqlNewUnique(in MySQLPlanInput, ix MySQLIndex, toSource map[string]string
 		}
 		sc := in.Source.Columns[columnIndexFold(in.Source, src)]
 		dc := in.Shadow.Columns[columnIndexFold(in.Shadow, c)]
+		if sc.Generated || dc.Generated {
+			// The shadow computes its value; the applier, which writes the
+			// other columns, could not look for the rows holding it.
+			return UniqueKey{}, errNewUnique(ix, fmt.Sprintf("its column %s is generated", c))
+		}
 		if !in.equalityKept(src) || !strings.EqualFold(sc.ColumnType, dc.ColumnType) ||
 			in.SourceCollations[foldName(sc.Name)] != in.ShadowCollations[foldName(dc.Name)] {
 			return UniqueKey{}, errNewUnique(ix, fmt.Sprintf("the --alter changes its column %s (%s -> %s)", c, sc.ColumnType, dc.ColumnType))
 		}
 		u.Columns = append(u.Columns, sc.Name)
 		u.Shadow = append(u.Shadow, dc.Name)
+		u.Collations = append(u.Collations, in.ShadowCollations[foldName(dc.Name)])
 	}
 	return u, nil
 }

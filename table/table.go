@@ -10,7 +10,9 @@ type Column struct {
 	Nullable   bool
 	Unsigned   bool   // MySQL integer UNSIGNED
 	Charset    string // MySQL character set of a text column ("" otherwise)
-	Generated  bool   // computed by the database: never written by osc
+	// Collation (MySQL) is a text column's collation ("" otherwise).
+	Collation string
+	Generated bool // computed by the database: never written by osc
 	// Default (MySQL) is the column's DEFAULT as information_schema shows it;
 	// NoDefault is set when it has none (nor AUTO_INCREMENT).
 	Default   string

@@ -20,6 +20,9 @@ type UniqueKey struct {
 	Name    string   // the shadow's index (PostgreSQL: also its constraint's) name
 	Columns []string // the original's columns, in the key's order
 	Shadow  []string // the same columns as the shadow names them; NULLs are distinct
+	// Collations (MySQL) are the shadow columns' collations ("" for a
+	// column without one), under which the index compares their values.
+	Collations []string
 }
 
 // Describe is the key as messages name it: "email_u (email)".
