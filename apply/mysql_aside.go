@@ -114,27 +114,9 @@ func (a *MySQL) UseAside(t *table.MySQLAside) {
 // them). It returns how many rows it copied and how many it removed.
 func (a *MySQL) asideBefore(ctx context.Context, tx *sql.Tx, ops []myOp) (put, removed int64, err error) {
 	x := a.aside
-	written := make([]myOp, 0, len(ops))
-	for _, o := range ops {
-		if !o.del {
-			written = append(written, o)
-		}
-	}
-	for k := range x.uniq {
-		for start := 0; start < len(written); start += myAsideRows {
-			cond, args, err := a.asideCond(written[start:min(len(written), start+myAsideRows)], k)
-			if err != nil {
-				return 0, 0, err
-			}
-			if cond == "" {
-				continue
-			}
-			n, err := a.asideExec(ctx, tx, myBatch{query: x.candidates + cond + x.candidatesTail, args: args})
-			if err != nil {
-				return 0, 0, err
-			}
-			put += n
-		}
+	put, err = a.asideByValue(ctx, tx, ops, func(cond string) string { return x.candidates + cond + x.candidatesTail })
+	if err != nil {
+		return 0, 0, err
 	}
 	if put == 0 && !x.t.MayHoldRows() {
 		return 0, 0, nil
@@ -159,6 +141,37 @@ func (a *MySQL) asideBefore(ctx context.Context, tx *sql.Tx, ops []myOp) (put, r
 	return put, removed, nil
 }
 
+// asideByValue runs, for each new unique key and each myAsideRows of the
+// rows the ops write, the statement stmt makes of the condition that a row
+// holds, under that key, a value one of those rows writes (asideCond), and
+// returns the rows the statements affected.
+func (a *MySQL) asideByValue(ctx context.Context, tx *sql.Tx, ops []myOp, stmt func(cond string) string) (int64, error) {
+	written := make([]myOp, 0, len(ops))
+	for _, o := range ops {
+		if !o.del {
+			written = append(written, o)
+		}
+	}
+	var affected int64
+	for k := range a.aside.uniq {
+		for start := 0; start < len(written); start += myAsideRows {
+			cond, args, err := a.asideCond(written[start:min(len(written), start+myAsideRows)], k)
+			if err != nil {
+				return 0, err
+			}
+			if cond == "" {
+				continue
+			}
+			n, err := a.asideExec(ctx, tx, myBatch{query: stmt(cond), args: args})
+			if err != nil {
+				return 0, err
+			}
+			affected += n
+		}
+	}
+	return affected, nil
+}
+
 // asideAfter runs, in the batch's transaction after its writes, the last
 // steps of myAside: the rows asideBefore copied that are still in the
 // shadow (nothing displaced them) leave the aside table; and when a row the
@@ -175,28 +188,11 @@ func (a *MySQL) asideAfter(ctx context.Context, tx *sql.Tx, ops []myOp, held boo
 	x := a.aside
 	net := put - removed
 	if put > 0 {
-		written := make([]myOp, 0, len(ops))
-		for _, o := range ops {
-			if !o.del {
-				written = append(written, o)
-			}
+		n, err := a.asideByValue(ctx, tx, ops, func(cond string) string { return x.deleteHead + "(" + cond + ") AND " + x.t.InShadow() })
+		if err != nil {
+			return false, err
 		}
-		for k := range x.uniq {
-			for start := 0; start < len(written); start += myAsideRows {
-				cond, args, err := a.asideCond(written[start:min(len(written), start+myAsideRows)], k)
-				if err != nil {
-					return false, err
-				}
-				if cond == "" {
-					continue
-				}
-				n, err := a.asideExec(ctx, tx, myBatch{query: x.deleteHead + "(" + cond + ") AND " + x.t.InShadow(), args: args})
-				if err != nil {
-					return false, err
-				}
-				net -= n
-			}
-		}
+		net -= n
 	}
 	last := a.writtenLast(ops)
 	displaced := false

@@ -327,10 +327,13 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	if plan.ChangelogName != "" {
 		drop(plan.ChangelogName, "changelog table")
 	}
-	if len(plan.NewUnique) > 0 || d.asideLeft {
-		drop(table.MySQLAsideName(plan.Source.Name), "aside table")
+	dropAside := func() {
+		if len(plan.NewUnique) > 0 || d.asideLeft {
+			drop(table.MySQLAsideName(plan.Source.Name), "aside table")
+		}
 	}
 	if cutOver {
+		dropAside()
 		if d.cfg.OkToDropTable {
 			drop(plan.OldName, "old table")
 		} else {
@@ -343,9 +346,12 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	}
 	if !drop(plan.Shadow.Name, "shadow table") {
 		// A cut-over RENAME that osc could not kill may still be queued: the
-		// sentry makes it fail, so it stays while the shadow does.
+		// sentry makes it fail, so it stays while the shadow does, and so
+		// do the aside table and the checkpoint, which a resume of the
+		// shadow needs.
 		return errors.Join(errs...)
 	}
+	dropAside()
 	if err := cutover.DropMySQLSentry(ctx, d.db, schema, plan.OldName); err != nil {
 		errs = append(errs, err)
 	}

@@ -59,15 +59,24 @@ type transientDup struct {
 	done atomic.Bool
 }
 
-// watchCopy notes, with v.transient, when the copy has started: the shadow
-// has rows (osc looked for duplicates before). Until then it looks before
-// each transaction.
+// watchCopy notes, with v.transient or v.dupPairs, when the copy has
+// started: the shadow has rows (osc looked for duplicates before). Until
+// then it looks before each transaction.
 func (w *stressWriter) watchCopy(ctx context.Context, conn *sql.Conn) error {
-	if w.v.transient == 0 || w.dup.started > 0 {
+	if w.v.transient == 0 && !w.v.dupPairs || w.dup.started > 0 {
 		return nil
 	}
 	var copying bool
-	err := conn.QueryRowContext(ctx, "SELECT coalesce((SELECT n_tup_ins > 0 FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = '_t_osc'), false)").Scan(&copying)
+	var err error
+	if _, pg := w.target.d.(pgDialect); pg {
+		err = conn.QueryRowContext(ctx, "SELECT coalesce((SELECT n_tup_ins > 0 FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = '_t_osc'), false)").Scan(&copying)
+	} else {
+		var shadow bool
+		err = conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 't_osc_new')").Scan(&shadow)
+		if err == nil && shadow {
+			err = conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM t_osc_new)").Scan(&copying)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("writer %d: has the copy started: %w", w.id, err)
 	}
