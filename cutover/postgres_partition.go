@@ -37,12 +37,8 @@ func (s *pgSwap) checkPartitions() error {
 	if err != nil {
 		return fmt.Errorf("read the partitions of %s: %w", s.orig, err)
 	}
-	var planned []string
-	for _, p := range s.opts.Partitions {
-		planned = append(planned, p.Fingerprint())
-	}
+	planned := table.PostgresPartitionFingerprints(s.opts.Partitions)
 	slices.Sort(now)
-	slices.Sort(planned)
 	if !slices.Equal(now, planned) {
 		return fmt.Errorf("the partitions of %s changed during the migration (a partition attached, detached (and attached again), renamed, truncated, or rewritten by VACUUM FULL or CLUSTER: "+
 			"now %s; planned %s): rows that arrive or leave so are not published through the table, and the new table would miss them; run osc again",

@@ -64,20 +64,10 @@ type pgCheckpoint struct {
 	Partitions []string `json:"partitions,omitempty"`
 }
 
-// partitionFingerprints returns the fingerprints of ps, sorted.
-func partitionFingerprints(ps []table.PostgresPartition) []string {
-	var f []string
-	for _, p := range ps {
-		f = append(f, p.Fingerprint())
-	}
-	slices.Sort(f)
-	return f
-}
-
 func encodePostgresCheckpoint(ck *engine.Checkpoint, publication string, partitions []table.PostgresPartition) (string, error) {
 	c := pgCheckpoint{Version: ck.Version, Alter: ck.Alter, HasAfter: ck.After != nil, CopyDone: ck.CopyDone,
 		Position: ck.Position, Copied: ck.Copied, Applied: ck.Applied, Saved: ck.Saved, Publication: publication,
-		Partitions: partitionFingerprints(partitions)}
+		Partitions: table.PostgresPartitionFingerprints(partitions)}
 	for i, v := range ck.After {
 		s, ok := v.(string)
 		if !ok {
@@ -242,7 +232,7 @@ func (d *postgresDialect) checkPartitions(data string) error {
 	if err != nil {
 		return err
 	}
-	now := partitionFingerprints(d.insp.Partitions)
+	now := table.PostgresPartitionFingerprints(d.insp.Partitions)
 	if slices.Equal(now, c.Partitions) {
 		return nil
 	}

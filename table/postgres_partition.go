@@ -51,6 +51,16 @@ type PostgresPartition struct {
 	Key string
 }
 
+// PostgresPartitionFingerprints returns the fingerprints of ps, sorted.
+func PostgresPartitionFingerprints(ps []PostgresPartition) []string {
+	var f []string
+	for _, p := range ps {
+		f = append(f, p.Fingerprint())
+	}
+	slices.Sort(f)
+	return f
+}
+
 // PostgresPartitionTree is a FROM item, tree(relid, parentrelid, level,
 // link), over every partition in the tree of the partitioned table $1 at
 // every level (the table itself left out), each with its pg_inherits row's
