@@ -120,7 +120,7 @@ func (r *Preflight) text(cfg Config, table string, np *NativePlan, driver string
 	case r.WritesOver > 0:
 		line("writes now", "%s rows/s on %s (sampled over %s)", thousands(int64(r.Writes+0.5)), r.WritesScope, r.WritesOver)
 	default:
-		line("writes now", "not sampled (--preflight-sample 0)")
+		line("writes now", "not sampled (--preflight-sample 0: by default a dry run samples 2s, an --execute run none)")
 	}
 	switch {
 	case unread("transactions"):

@@ -43,7 +43,7 @@ func TestPreflightText(t *testing.T) {
 		t.Errorf("report lacks %q:\n%s", want, unknown)
 	}
 	empty := (&Preflight{Server: "x", ChangeLog: "binlog"}).text(cfg, "d.t", &NativePlan{Why: "--strategy copy"}, "mysql")
-	for _, want := range []string{"not sampled (--preflight-sample 0)", "transactions:  none open for a second or more", "replicas:      none found"} {
+	for _, want := range []string{"not sampled (--preflight-sample 0: by default a dry run samples 2s, an --execute run none)", "transactions:  none open for a second or more", "replicas:      none found"} {
 		if !strings.Contains(empty, want) {
 			t.Errorf("report lacks %q:\n%s", want, empty)
 		}

@@ -642,7 +642,7 @@ func printResults(o options, results []result) {
 	table([]string{"database", "run", "rows", "copy time", "rows/s", "vs raw", "wall time", "rows/s over wall", "osc vs peer",
 		"max replica lag", "checksum", "vs copy"}, copies)
 	fmt.Println("rows/s = rows / copy time (osc: its \"row copy complete\" log line; raw: the INSERT … SELECT; a peer: its whole run).")
-	fmt.Println("rows/s over wall = rows / the whole run (osc: its 2s preflight sample, inspection, copy, checksum and cut-over);")
+	fmt.Println("rows/s over wall = rows / the whole run (osc: inspection, copy, checksum and cut-over);")
 	fmt.Println("osc vs peer compares those. checksum = osc's time in its checksumming state (its log); vs copy = that / copy time.")
 	fmt.Println("max replica lag = the replica's (standby's) largest lag during the run, by a heartbeat written every 100ms;")
 	fmt.Println("osc runs with --max-lag-millis 0 (no lag throttling), as the raw copy and the peers do not wait for replicas.")

@@ -167,3 +167,25 @@ func TestCtlFindsDefaultSocket(t *testing.T) {
 		t.Errorf("printed %q", out.String())
 	}
 }
+
+// A dry run samples the writes for its report; an --execute run does not
+// wait for them unless told to.
+func TestPreflightSampleDefault(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 2 * time.Second},
+		{[]string{"--execute"}, 0},
+		{[]string{"--execute", "--preflight-sample", "3s"}, 3 * time.Second},
+		{[]string{"--preflight-sample", "0"}, 0},
+	} {
+		o, err := parse(t, append([]string{"--database", "d"}, c.args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.cfg.PreflightSample != c.want {
+			t.Errorf("%v: --preflight-sample %s, want %s", c.args, o.cfg.PreflightSample, c.want)
+		}
+	}
+}

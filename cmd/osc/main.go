@@ -170,7 +170,7 @@ Flags:
 	fs.BoolVar(&o.cfg.InitiallyDropShadow, "initially-drop-ghost-table", false, "drop what a killed run of this migration left (shadow, bookkeeping, replication slot, publication) and start afresh")
 	fs.BoolVar(&o.cfg.InitiallyDropOld, "initially-drop-old-table", false, "drop the old table an earlier migration of this table kept, before starting")
 	fs.IntVar(&o.statusIntervalS, "status-interval", 5, "seconds between status lines")
-	fs.DurationVar(&o.cfg.PreflightSample, "preflight-sample", 2*time.Second, "how long the preflight report, printed before anything is changed, samples the writes on the table (0: no sample)")
+	fs.DurationVar(&o.cfg.PreflightSample, "preflight-sample", 2*time.Second, "how long the preflight report, printed before anything is changed, samples the writes on the table (0: no sample; default 2s in a dry run, none with --execute, where it would delay the migration)")
 	fs.StringVar(&o.metricsAddress, "metrics-address", "", `serve Prometheus metrics at http://ADDRESS/metrics and the JSON status at /status while osc runs (host:port; ":9108" binds 127.0.0.1)`)
 	fs.BoolVar(&o.verbose, "verbose", false, "log more (same as --debug for now)")
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
@@ -205,6 +205,12 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	}
 	if o.cfg.Table == "" {
 		return nil, errors.New("--table is required")
+	}
+	if o.cfg.Execute && !fs.Changed("preflight-sample") {
+		// The dry run, osc's default, samples the writes; a real run
+		// shows them in its status (changes applied) and does not wait
+		// seconds for a report line, however quick its ALTER.
+		o.cfg.PreflightSample = 0
 	}
 	switch o.cfg.Strategy {
 	case engine.StrategyAuto, engine.StrategyCopy, engine.StrategyNative:
