@@ -151,27 +151,13 @@ func DescribePostgresTable(ctx context.Context, db PostgresBeginner, schema, nam
 // schema then holds the same names whenever the shadow is planned again
 // (RebuildPostgresShadow).
 func CreatePostgresCheckpointed(ctx context.Context, pool *pgxpool.Pool, in *PostgresInspection, alter string, lockTimeout time.Duration) (*PostgresShadow, error) {
-	clauses := SplitPostgresAlter(alter)
-	if len(clauses) == 0 {
-		return nil, errors.New("the --alter is empty")
-	}
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("create shadow: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
 	n := in.Names
-	if _, err := tx.Exec(ctx, "CREATE TABLE "+QuotePostgres(n.Schema, n.Checkpoint)+" "+pgCheckpointColumns); err != nil {
-		return nil, fmt.Errorf("create checkpoint table %s.%s: %w", n.Schema, n.Checkpoint, err)
-	}
-	sh, err := pgCreateShadow(ctx, tx, in, clauses, lockTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("create shadow: commit: %w", err)
-	}
-	return sh, nil
+	return createPostgresShadow(ctx, pool, in, alter, lockTimeout, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "CREATE TABLE "+QuotePostgres(n.Schema, n.Checkpoint)+" "+pgCheckpointColumns); err != nil {
+			return fmt.Errorf("create checkpoint table %s.%s: %w", n.Schema, n.Checkpoint, err)
+		}
+		return nil
+	})
 }
 
 // pgCheckpointColumns defines the checkpoint table's columns (and

@@ -100,6 +100,12 @@ func pgDollarTag(s string) bool {
 // bounds its waits for locks (on the original, and on the tables its foreign
 // keys reference).
 func CreatePostgresShadow(ctx context.Context, pool *pgxpool.Pool, in *PostgresInspection, alter string, lockTimeout time.Duration) (*PostgresShadow, error) {
+	return createPostgresShadow(ctx, pool, in, alter, lockTimeout, nil)
+}
+
+// createPostgresShadow is CreatePostgresShadow, running first (when not
+// nil) in the same transaction before the shadow is created.
+func createPostgresShadow(ctx context.Context, pool *pgxpool.Pool, in *PostgresInspection, alter string, lockTimeout time.Duration, first func(pgx.Tx) error) (*PostgresShadow, error) {
 	clauses := SplitPostgresAlter(alter)
 	if len(clauses) == 0 {
 		return nil, errors.New("the --alter is empty")
@@ -109,6 +115,11 @@ func CreatePostgresShadow(ctx context.Context, pool *pgxpool.Pool, in *PostgresI
 		return nil, fmt.Errorf("create shadow: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	if first != nil {
+		if err := first(tx); err != nil {
+			return nil, err
+		}
+	}
 	sh, err := pgCreateShadow(ctx, tx, in, clauses, lockTimeout)
 	if err != nil {
 		return nil, err
