@@ -150,12 +150,15 @@ func (a *MySQLAside) SourceAbsent(inShadowToo bool) string {
 func (a *MySQLAside) Duplicates(ctx context.Context, q interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }, aside int64, when string) error {
+	// A row's key is its columns' values separated by asideKeyColumns,
+	// the rows' keys are separated by asideKeyRows (a text key holding one
+	// of these control characters is shown split: the message only).
 	keyText := func(alias string) string {
 		parts := make([]string, len(a.Keys))
 		for i, k := range a.Keys {
 			parts[i] = alias + "." + k
 		}
-		return "CONCAT('(', CONCAT_WS(', ', " + strings.Join(parts, ", ") + "), ')')"
+		return "CONCAT_WS('" + asideKeyColumns + "', " + strings.Join(parts, ", ") + ")"
 	}
 	for _, u := range a.Unique {
 		sel := func(alias string) string {
@@ -173,7 +176,7 @@ func (a *MySQLAside) Duplicates(ctx context.Context, q interface {
 			same[i] = "osc_y." + QuoteMySQL(c) + " = osc_s." + QuoteMySQL(c)
 			group[i] = fmt.Sprintf("osc_u%d", i)
 		}
-		stmt := "SELECT " + strings.Join(group, ", ") + ", COUNT(*), GROUP_CONCAT(osc_k ORDER BY osc_k SEPARATOR ', ') FROM (" +
+		stmt := "SELECT " + strings.Join(group, ", ") + ", COUNT(*), GROUP_CONCAT(osc_k ORDER BY osc_k SEPARATOR '" + asideKeyRows + "') FROM (" +
 			"SELECT " + sel("osc_x") + " FROM " + a.Table + " AS osc_x WHERE " + strings.Join(notNull, " AND ") +
 			" UNION ALL SELECT " + sel("osc_s") + " FROM " + a.Shadow + " AS osc_s WHERE EXISTS (SELECT 1 FROM " + a.Table +
 			" AS osc_y WHERE " + strings.Join(same, " AND ") + ")) AS osc_d GROUP BY " + strings.Join(group, ", ") +
@@ -190,8 +193,16 @@ func (a *MySQLAside) Duplicates(ctx context.Context, q interface {
 		"the migration stops rather than drop them (they are in %s until the cleanup)", aside, a.Table)
 }
 
+// The separators of the rows' keys Duplicates reads (ASCII unit and record
+// separators).
+const (
+	asideKeyColumns = "\x1f"
+	asideKeyRows    = "\x1e"
+)
+
 // asideDuplicateRows runs a query selecting n values, a count and the
-// rows' keys, and returns its rows as duplicates.
+// rows' keys (asideKeyColumns, asideKeyRows), and returns its rows as
+// duplicates.
 func asideDuplicateRows(ctx context.Context, q interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }, stmt string, n int) ([]Duplicate, error) {
@@ -217,7 +228,9 @@ func asideDuplicateRows(ctx context.Context, q interface {
 			d.Values = append(d.Values, nullText(v))
 		}
 		if keys.Valid {
-			d.Keys = keys.String
+			for _, k := range strings.Split(keys.String, asideKeyRows) {
+				d.Keys = append(d.Keys, strings.Split(k, asideKeyColumns))
+			}
 		}
 		out = append(out, d)
 	}
