@@ -42,9 +42,6 @@ type myAside struct {
 // for in the shadow.
 const myAsideRows = 128
 
-// asideWhen is where a duplicate the final Restore finds was met.
-const asideWhen = "applying captured changes, with writes to the table blocked"
-
 // newMyAside returns the aside handling of the plan's new unique keys, or
 // nil when it has none; cols are the applier's columns, in Plan.Mapping's
 // order.
@@ -386,7 +383,7 @@ func (a *MySQL) Restore(ctx context.Context, final bool) error {
 		return fmt.Errorf("restore: count the rows aside: %w", err)
 	}
 	if final && left > 0 {
-		return x.t.Duplicates(ctx, tx, left, asideWhen)
+		return x.t.Duplicates(ctx, tx, left, table.DuplicateAtCutOver)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("restore: commit: %w", err)

@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -72,5 +73,9 @@ func TestMySQLApplyNewUniqueWidenedKey(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "(keys (1, 10), (2, 20))") {
 		t.Errorf("error %q does not name the rows by (id, b)", err)
+	}
+	// The keys are structured, as PostgreSQL's (postgres_aside_test.go).
+	if len(dup.Duplicates) != 1 || !reflect.DeepEqual(dup.Duplicates[0].Keys, [][]string{{"1", "10"}, {"2", "20"}}) || dup.When != table.DuplicateAtCutOver {
+		t.Errorf("duplicates %+v met %q, want keys [[1 10] [2 20]] met %q", dup.Duplicates, dup.When, table.DuplicateAtCutOver)
 	}
 }

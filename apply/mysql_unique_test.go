@@ -190,7 +190,7 @@ func TestMySQLApplyNewUniqueDuplicate(t *testing.T) {
 			if !errors.As(err, &dup) {
 				t.Fatalf("%v, want a DuplicateError", err)
 			}
-			for _, want := range []string{"uq (email)", "in 2 rows (keys (1), (2))", "applying captured changes"} {
+			for _, want := range []string{"uq (email)", "in 2 rows (keys (1), (2))", table.DuplicateAtCutOver} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q lacks %q", err, want)
 				}

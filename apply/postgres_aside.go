@@ -166,7 +166,7 @@ func (a *Postgres) duplicates(ctx context.Context, left int64) error {
 		}
 		list := strings.Join(cols, ", ")
 		q := fmt.Sprintf("WITH held AS (SELECT %s, %s FROM %s WHERE (%s) IN (SELECT %s FROM %s) UNION ALL SELECT %s, %s FROM %s) "+
-			"SELECT ARRAY[%s], count(*), array_agg(array_to_string(osc_key, ', ') ORDER BY osc_key) FROM held WHERE ROW(%s) IS NOT NULL "+
+			"SELECT ARRAY[%s], count(*), array_agg(osc_key ORDER BY osc_key) FROM held WHERE ROW(%s) IS NOT NULL "+
 			"GROUP BY %s HAVING count(*) > 1 ORDER BY %s LIMIT %d",
 			list, a.keyTexts(), a.shadow, list, list, a.aside, list, a.keyTexts(), a.aside,
 			strings.Join(texts, ", "), list, list, list, pgDuplicatesShown)
@@ -174,28 +174,20 @@ func (a *Postgres) duplicates(ctx context.Context, left int64) error {
 		if err != nil {
 			return fmt.Errorf("restore: read the rows left aside in %s: %w", a.aside, err)
 		}
-		var (
-			dups  []table.Duplicate
-			names []string
-		)
+		var dups []table.Duplicate
 		for rows.Next() {
-			var (
-				d    table.Duplicate
-				keys []string
-			)
-			if err := rows.Scan(&d.Values, &d.Rows, &keys); err != nil {
+			var d table.Duplicate
+			if err := rows.Scan(&d.Values, &d.Rows, &d.Keys); err != nil {
 				rows.Close()
 				return fmt.Errorf("restore: read the rows left aside in %s: %w", a.aside, err)
 			}
 			dups = append(dups, d)
-			names = append(names, "("+strings.Join(keys, "), (")+")")
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("restore: read the rows left aside in %s: %w", a.aside, err)
 		}
 		if len(dups) > 0 {
-			return fmt.Errorf("apply: %w", &table.DuplicateError{Key: u, Duplicates: dups,
-				When: "with the table's writes blocked and every change applied, before the cut-over; the rows holding them have the keys " + strings.Join(names, "; ")})
+			return fmt.Errorf("apply: %w", &table.DuplicateError{Key: u, Duplicates: dups, When: table.DuplicateAtCutOver})
 		}
 	}
 	return fmt.Errorf("restore: %d rows set aside in %s still clash with the shadow %s, on no new unique key", left, a.aside, a.shadow)

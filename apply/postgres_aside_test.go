@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -222,7 +223,12 @@ func TestPostgresAsideDuplicate(t *testing.T) {
 	}
 	err := ap.Restore(ctx, true)
 	var dup *table.DuplicateError
-	if !errors.As(err, &dup) || !strings.Contains(err.Error(), "keys (100, 1), (200, 2)") {
+	if !errors.As(err, &dup) || !strings.Contains(err.Error(), "('x') in 2 rows (keys (100, 1), (200, 2))") {
 		t.Errorf("widened key: %v, want a DuplicateError naming keys (100, 1), (200, 2)", err)
+	}
+	// The keys are structured, as MySQL's (mysql_unique_rowkey_test.go),
+	// and the message the same.
+	if dup != nil && (len(dup.Duplicates) != 1 || !reflect.DeepEqual(dup.Duplicates[0].Keys, [][]string{{"100", "1"}, {"200", "2"}}) || dup.When != table.DuplicateAtCutOver) {
+		t.Errorf("duplicates %+v met %q, want keys [[100 1] [200 2]] met %q", dup.Duplicates, dup.When, table.DuplicateAtCutOver)
 	}
 }

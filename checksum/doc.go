@@ -5,6 +5,11 @@
 // computed by the server (each mapped column converted as the copy converts
 // it), so that the engine can recopy a chunk that differs and check it again.
 //
+// With a new unique key the shadow's side of a chunk is the shadow and the
+// table of rows aside together (a UNION ALL over the chunk's key range,
+// only when a reader's snapshot shows rows aside): count, sums and XOR add
+// up over the union, so the odds below are those of one table.
+//
 // # What a fingerprint misses
 //
 // Within one side of a chunk no two rows are alike (the key is unique), so

@@ -47,6 +47,11 @@ type MySQL struct {
 	// unordered says why the shadow's key may order rows otherwise than
 	// the original's ("" when it does not): one chunk, no repair.
 	unordered string
+	// aside is the aside table of a plan with new unique keys (quoted;
+	// "" for other plans and osc verify): its rows are rows of the shadow
+	// (README, "Why nothing is lost", step 5), so the shadow's side of a
+	// chunk is the shadow and the aside table together.
+	aside string
 }
 
 var _ engine.Checksum = (*MySQL)(nil)
@@ -85,6 +90,16 @@ func (m *MySQL) init(ctx context.Context) error {
 		return err
 	}
 	m.copy = c
+	m.aside = ""
+	if !m.opt.Unlocked {
+		a, err := table.NewMySQLAside(p)
+		if err != nil {
+			return fmt.Errorf("checksum: %w", err)
+		}
+		if a != nil {
+			m.aside = a.Table
+		}
+	}
 	m.original, m.shadow, m.columns, m.encodings, m.nullable, m.keyAt = nil, nil, nil, nil, nil, make([]int, len(p.Key))
 	for k := range m.keyAt {
 		m.keyAt[k] = -1
@@ -283,7 +298,16 @@ func (m *MySQL) reader(ctx context.Context) (*mysqlReader, error) {
 			return nil, fmt.Errorf("checksum reader: %s: %w", q, err)
 		}
 	}
-	return &mysqlReader{m: m, conn: conn}, nil
+	r := &mysqlReader{m: m, conn: conn}
+	if m.aside != "" {
+		// In the snapshot: whether the shadow's side reads the aside
+		// table too (none of its rows in an empty one).
+		if err := conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+m.aside+")").Scan(&r.aside); err != nil {
+			discard(conn)
+			return nil, fmt.Errorf("checksum reader: read the aside table %s: %w", m.aside, err)
+		}
+	}
+	return r, nil
 }
 
 // chunkConds returns the conditions of the chunk's range on key.
@@ -317,8 +341,8 @@ func (m *MySQL) checkChunk(c engine.ChecksumChunk) error {
 	return nil
 }
 
-// Recopy deletes the shadow's rows of every chunk, then copies the
-// original's again, as the copy does, in one transaction.
+// Recopy deletes the shadow's rows of every chunk (and the aside table's),
+// then copies the original's again, as the copy does, in one transaction.
 func (m *MySQL) Recopy(ctx context.Context, chunks []engine.ChecksumChunk) error {
 	if err := m.init(ctx); err != nil {
 		return err
@@ -340,6 +364,16 @@ func (m *MySQL) Recopy(ctx context.Context, chunks []engine.ChecksumChunk) error
 		conds, args := chunkConds(m.copy.ShadowKey, c)
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.copy.Shadow+where(conds), args...); err != nil { //nolint:gosec // G202: the quoted shadow; the chunk's bounds are parameters
 			return fmt.Errorf("recopy: delete the shadow's rows: %w", err)
+		}
+		// The rows aside are the shadow's: the chunk's keys leave both
+		// tables, and come back into the shadow. A row the new unique
+		// key then refuses is missing from both, which the next pass
+		// finds: the run fails rather than set aside under the lock what
+		// the applier does not know of.
+		if m.aside != "" {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+m.aside+where(conds), args...); err != nil { //nolint:gosec // G202: the quoted aside table; the chunk's bounds are parameters
+				return fmt.Errorf("recopy: delete the aside table's rows: %w", err)
+			}
 		}
 	}
 	for _, c := range chunks {
@@ -369,6 +403,9 @@ func (m *MySQL) Close() error { return nil }
 type mysqlReader struct {
 	m    *MySQL
 	conn *sql.Conn
+	// aside: the aside table holds rows in the snapshot, which the
+	// shadow's side of every chunk then includes.
+	aside bool
 }
 
 // Bound returns the size-th key of the original after after, or nil.
@@ -391,11 +428,17 @@ func (r *mysqlReader) Bound(ctx context.Context, after []any, size int) ([]any, 
 	return vals, nil
 }
 
-// sides returns the original's and the shadow's FROM … WHERE of the chunk.
-func (m *MySQL) sides(c engine.ChecksumChunk) (origFrom string, origArgs []any, shadowFrom string, shadowArgs []any) {
+// sides returns the original's and the shadow's FROM … WHERE of the chunk,
+// and the aside table's when the reader sees rows there ("" otherwise:
+// its arguments are the shadow's).
+func (r *mysqlReader) sides(c engine.ChecksumChunk) (origFrom string, origArgs []any, shadowFrom string, shadowArgs []any, asideFrom string) {
+	m := r.m
 	conds, args := chunkConds(m.copy.Key, c)
 	sconds, sargs := chunkConds(m.copy.ShadowKey, c)
-	return m.copy.From + where(conds), args, "FROM " + m.copy.Shadow + where(sconds), sargs
+	if r.aside {
+		asideFrom = "FROM " + m.aside + where(sconds)
+	}
+	return m.copy.From + where(conds), args, "FROM " + m.copy.Shadow + where(sconds), sargs, asideFrom
 }
 
 // Sum fingerprints the chunk on both sides.
@@ -404,12 +447,20 @@ func (r *mysqlReader) Sum(ctx context.Context, c engine.ChecksumChunk) (original
 	if err := m.checkChunk(c); err != nil {
 		return original, shadow, err
 	}
-	of, oa, sf, sa := m.sides(c)
-	sum := func(cols []string, from string, args []any) (engine.ChecksumSum, error) {
+	of, oa, sf, sa, af := r.sides(c)
+	sum := func(cols []string, from string, args []any, aside string) (engine.ChecksumSum, error) {
 		// The derived table, which LIMIT keeps from being merged into the
-		// query, computes each row's CRC once for both sums.
-		q := "SELECT COUNT(*), COALESCE(SUM(c), 0), COALESCE(SUM(c * c), 0) FROM (SELECT CRC32(" +
-			mysqlRowText(cols, m.encodings, m.nullable) + ") AS c " + from + " LIMIT 18446744073709551615) AS rows_crc"
+		// query, computes each row's CRC once for both sums. The rows
+		// aside are the shadow's too: their CRCs join the shadow's (the
+		// sums and the count add up, so the fingerprint is the one of
+		// the two tables' rows together, doc.go's odds unchanged).
+		crc := "SELECT CRC32(" + mysqlRowText(cols, m.encodings, m.nullable) + ") AS c "
+		inner := crc + from + " LIMIT 18446744073709551615"
+		if aside != "" {
+			inner = crc + from + " UNION ALL " + crc + aside
+			args = append(args[:len(args):len(args)], args...)
+		}
+		q := "SELECT COUNT(*), COALESCE(SUM(c), 0), COALESCE(SUM(c * c), 0) FROM (" + inner + ") AS rows_crc"
 		var s engine.ChecksumSum
 		var sum, squares []byte
 		if err := r.conn.QueryRowContext(ctx, q, args...).Scan(&s.Rows, &sum, &squares); err != nil {
@@ -418,10 +469,10 @@ func (r *mysqlReader) Sum(ctx context.Context, c engine.ChecksumChunk) (original
 		s.Hash = sumsHash(sum, squares)
 		return s, nil
 	}
-	if original, err = sum(m.original, of, oa); err != nil {
+	if original, err = sum(m.original, of, oa, ""); err != nil {
 		return original, shadow, fmt.Errorf("checksum of the original: %w", err)
 	}
-	if shadow, err = sum(m.shadow, sf, sa); err != nil {
+	if shadow, err = sum(m.shadow, sf, sa, af); err != nil {
 		return original, shadow, fmt.Errorf("checksum of the shadow: %w", err)
 	}
 	return original, shadow, nil
@@ -489,7 +540,7 @@ func (r *mysqlReader) Diffs(ctx context.Context, c engine.ChecksumChunk, most in
 	if err := m.checkChunk(c); err != nil {
 		return nil, err
 	}
-	of, oa, sf, sa := m.sides(c)
+	of, oa, sf, sa, af := r.sides(c)
 	orig, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.original)+" "+of+" ORDER BY "+m.copy.Key.OrderBy(""), oa...) //nolint:gosec // G202: quoted columns and table; the chunk's bounds are parameters
 	if err != nil {
 		return nil, fmt.Errorf("checksum diff: read the original: %w", err)
@@ -509,6 +560,20 @@ func (r *mysqlReader) Diffs(ctx context.Context, c engine.ChecksumChunk, most in
 	shadowRows, err := scanRows(shadow, len(m.shadow))
 	if err != nil {
 		return nil, fmt.Errorf("checksum diff: read the shadow: %w", err)
+	}
+	if af != "" {
+		// After the shadow's rows, out of key order: diffRows finds a
+		// key by its value where the orders differ.
+		aside, err := r.conn.QueryContext(ctx, "SELECT "+binaries(m.shadow)+" "+af+" ORDER BY "+m.copy.ShadowKey.OrderBy(""), sa...) //nolint:gosec // G202: quoted columns and table; the chunk's bounds are parameters
+		if err != nil {
+			return nil, fmt.Errorf("checksum diff: read the aside table: %w", err)
+		}
+		defer aside.Close()
+		asideRows, err := scanRows(aside, len(m.shadow))
+		if err != nil {
+			return nil, fmt.Errorf("checksum diff: read the aside table: %w", err)
+		}
+		shadowRows = append(shadowRows, asideRows...)
 	}
 	return m.diffRows(origRows, shadowRows, most), nil
 }

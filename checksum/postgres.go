@@ -55,6 +55,11 @@ type Postgres struct {
 	// original's ("" when it does not): chunks are then the whole table,
 	// and cannot be recopied.
 	unordered string
+	// aside is the table of rows set aside of a plan with new unique keys
+	// ("" for other plans and osc verify): its rows are rows of the
+	// shadow (README, "Why nothing is lost", step 5), so the shadow's
+	// side of a chunk is the shadow and that table together.
+	aside string
 }
 
 var (
@@ -97,6 +102,10 @@ func (c *Postgres) init(ctx context.Context) error {
 	unordered, err := c.keyOrder(ctx, s)
 	if err != nil {
 		return err
+	}
+	c.aside = ""
+	if !c.opts.Unlocked {
+		c.aside = table.PostgresAside(p)
 	}
 	c.sql, c.unordered, c.ready = s, unordered, true
 	return nil
@@ -349,7 +358,15 @@ func (c *Postgres) openReaders(ctx context.Context, n int) ([]*pgReader, error) 
 			if !pgSnapshotID.MatchString(snapshot) {
 				return readers, fmt.Errorf("checksum: unexpected snapshot id %q", snapshot)
 			}
+			if c.aside != "" {
+				// In the snapshot: whether the shadow's side reads the
+				// table of rows set aside too.
+				if err := r.tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM "+c.aside+")").Scan(&r.aside); err != nil {
+					return readers, fmt.Errorf("checksum: read the table of rows set aside %s: %w", c.aside, err)
+				}
+			}
 		}
+		r.aside = readers[0].aside
 	}
 	return readers, nil
 }
@@ -380,8 +397,8 @@ func (c *Postgres) openReader(ctx context.Context, snapshot string) (*pgReader, 
 	return r, nil
 }
 
-// Recopy deletes the shadow's rows in the chunk and copies the original's
-// into it with the copy's INSERT, in one transaction.
+// Recopy deletes the shadow's rows in the chunk (and those set aside) and
+// copies the original's into it with the copy's INSERT, in one transaction.
 func (c *Postgres) Recopy(ctx context.Context, chunks []engine.ChecksumChunk) error {
 	if err := c.init(ctx); err != nil {
 		return fmt.Errorf("checksum: recopy: %w", err)
@@ -405,6 +422,12 @@ func (c *Postgres) Recopy(ctx context.Context, chunks []engine.ChecksumChunk) er
 			return fmt.Errorf("checksum: recopy: %w", err)
 		}
 		dels = append(dels, stmt{"DELETE FROM " + c.sql.Shadow + pgWhere(sconds), sargs})
+		if c.aside != "" {
+			// The rows set aside are the shadow's: the chunk's keys leave
+			// both tables and come back into the shadow (a row a unique
+			// index then refuses fails the recopy, as a clash does).
+			dels = append(dels, stmt{"DELETE FROM " + c.aside + pgWhere(sconds), sargs})
+		}
 		inss = append(inss, stmt{c.sql.Insert + pgWhere(conds), args})
 	}
 	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
@@ -466,6 +489,9 @@ type pgReader struct {
 	c    *Postgres
 	conn *pgxpool.Conn
 	tx   pgx.Tx
+	// aside: the table of rows set aside holds rows in the snapshot,
+	// which the shadow's side of every chunk then includes.
+	aside bool
 }
 
 func (r *pgReader) Bound(ctx context.Context, after []any, size int) ([]any, error) {
@@ -498,21 +524,33 @@ func (r *pgReader) Sum(ctx context.Context, ch engine.ChecksumChunk) (original, 
 	if err != nil {
 		return original, shadow, fmt.Errorf("checksum: sum: %w", err)
 	}
-	sum := func(vals []string, from string, conds []string, args []any) (engine.ChecksumSum, error) {
+	sum := func(vals []string, from string, conds []string, args []any, aside string) (engine.ChecksumSum, error) {
 		var s engine.ChecksumSum
 		var hash int64
 		q := "SELECT count(*), coalesce(bit_xor(hash_record_extended(ROW(" + strings.Join(vals, ", ") + "), 0)), 0) FROM " +
 			from + pgWhere(conds)
+		if aside != "" {
+			// The rows set aside are the shadow's: their hashes join
+			// the shadow's (count and XOR combine, so the fingerprint
+			// is the two tables' rows together, doc.go's odds unchanged).
+			h := "SELECT hash_record_extended(ROW(" + strings.Join(vals, ", ") + "), 0) AS h FROM "
+			q = "SELECT count(*), coalesce(bit_xor(h), 0) FROM (" + h + from + pgWhere(conds) + " UNION ALL " +
+				h + aside + pgWhere(conds) + ") AS osc_rows"
+		}
 		if err := r.tx.QueryRow(ctx, q, args...).Scan(&s.Rows, &hash); err != nil {
 			return s, err
 		}
 		s.Hash = uint64(hash)
 		return s, nil
 	}
-	if original, err = sum(r.c.origHash, r.c.sql.Source, conds, args); err != nil {
+	aside := ""
+	if r.aside {
+		aside = r.c.aside
+	}
+	if original, err = sum(r.c.origHash, r.c.sql.Source, conds, args, ""); err != nil {
 		return original, shadow, fmt.Errorf("checksum: sum of the original: %w", err)
 	}
-	if shadow, err = sum(r.c.shadHash, r.c.sql.Shadow, sconds, sargs); err != nil {
+	if shadow, err = sum(r.c.shadHash, r.c.sql.Shadow, sconds, sargs, aside); err != nil {
 		return original, shadow, fmt.Errorf("checksum: sum of the shadow: %w", err)
 	}
 	return original, shadow, nil
@@ -567,8 +605,13 @@ func (r *pgReader) Diffs(ctx context.Context, ch engine.ChecksumChunk, most int)
 	for i := range c.origVals {
 		out = append(out, fmt.Sprintf("u.v%d", i))
 	}
+	shadowSide := side(1, c.shadKeys, c.shadVals, c.sql.Shadow, sconds)
+	if r.aside {
+		// The rows set aside are the shadow's (same parameters).
+		shadowSide += " UNION ALL " + side(1, c.shadKeys, c.shadVals, c.aside, sconds)
+	}
 	q := "SELECT u.s, " + strings.Join(out, ", ") + " FROM (" + side(0, c.origKeys, c.origVals, c.sql.Source, conds) +
-		" UNION ALL " + side(1, c.shadKeys, c.shadVals, c.sql.Shadow, sconds) + ") AS u(s" + pgColumnList(len(c.origKeys), len(c.origVals)) +
+		" UNION ALL " + shadowSide + ") AS u(s" + pgColumnList(len(c.origKeys), len(c.origVals)) +
 		") ORDER BY " + strings.Join(order, ", ") + ", u.s"
 	rows, err := r.tx.Query(ctx, q, args...)
 	if err != nil {

@@ -347,13 +347,26 @@ func TestMySQLInitiallyDrop(t *testing.T) {
 	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT", Execute: true, Version: "test"}
 	rsmyKilled(t, cfg, &engine.Checkpoint{Version: "test", Alter: cfg.Alter, Position: rsmyBinlogPos(t, db), Saved: time.Now()})
 	mustExec(t, db, "CREATE TABLE "+old+" (id INT PRIMARY KEY) ENGINE=InnoDB COMMENT='"+table.MySQLSentryComment+"'")
+	// A killed run of a plan with a new unique key leaves its aside table.
+	aside := table.MySQLAsideName(name)
+	mustExec(t, db, "CREATE TABLE "+aside+" (id INT PRIMARY KEY) ENGINE=InnoDB")
 	dcfg := cfg
 	dcfg.InitiallyDropShadow = true
 	dcfg.Execute = false
-	if _, err := rsmyDialect(t, dcfg); err == nil {
+	var logs strings.Builder
+	dry, err := NewMySQL(dcfg, mysqlTestConn(t), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dry.Inspect(context.Background())
+	dry.Close()
+	if err == nil {
 		t.Error("a dry run with --initially-drop-ghost-table did not refuse the leftovers")
 	}
-	if left := tablesExist(t, db, shadow, changelog, old, ckp); len(left) != 4 {
+	if !strings.Contains(logs.String(), "would drop what a killed run left") || !strings.Contains(logs.String(), aside) {
+		t.Errorf("the dry run does not name the aside table %s among what it would drop:\n%s", aside, logs.String())
+	}
+	if left := tablesExist(t, db, shadow, changelog, old, ckp, aside); len(left) != 5 {
 		t.Errorf("a dry run dropped leftovers: %v left", left)
 	}
 	dcfg.Execute = true
@@ -362,7 +375,7 @@ func TestMySQLInitiallyDrop(t *testing.T) {
 		t.Fatalf("Inspect with --initially-drop-ghost-table: %v", err)
 	}
 	d.Close()
-	if left := tablesExist(t, db, shadow, changelog, old, ckp); len(left) != 0 {
+	if left := tablesExist(t, db, shadow, changelog, old, ckp, aside); len(left) != 0 {
 		t.Errorf("left: %v", left)
 	}
 

@@ -401,6 +401,9 @@ func (d *postgresDialect) wouldDrop(ctx context.Context, dropOld bool) error {
 		if left.Shadow {
 			what = append(what, "shadow table "+n.Schema+"."+n.Shadow)
 		}
+		if left.Aside {
+			what = append(what, "table of rows set aside "+n.Schema+"."+n.Aside)
+		}
 		if left.CheckpointTable {
 			what = append(what, "checkpoint table "+n.Schema+"."+n.Checkpoint)
 		}

@@ -399,7 +399,10 @@ func TestPostgresInitiallyDrop(t *testing.T) {
 	rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter})
 	ctx := context.Background()
 
-	// A dry run drops nothing: it says what would go, and refuses.
+	// A dry run drops nothing: it says what would go, and refuses. A
+	// killed run of a plan with a new unique key leaves its table of rows
+	// set aside too.
+	testdb.ExecPostgresIn(t, pool, rspgSchema, "CREATE TABLE _idr_osd (id int PRIMARY KEY)")
 	cfg.InitiallyDropShadow = true
 	before := rspgLeft(t, pool, name)
 	var logs strings.Builder
@@ -412,7 +415,8 @@ func TestPostgresInitiallyDrop(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--initially-drop-ghost-table") {
 		t.Errorf("dry run with --initially-drop-ghost-table: %v", err)
 	}
-	if !strings.Contains(logs.String(), "would drop what a killed run left: replication slot "+rspgSlot(t, name)+" (retains ") {
+	if !strings.Contains(logs.String(), "would drop what a killed run left: replication slot "+rspgSlot(t, name)+" (retains ") ||
+		!strings.Contains(logs.String(), ", table of rows set aside "+rspgSchema+"._idr_osd") {
 		t.Errorf("the dry run does not say what it would drop:\n%s", logs.String())
 	}
 	if got := rspgLeft(t, pool, name); !slices.Equal(got, before) {
@@ -427,6 +431,10 @@ func TestPostgresInitiallyDrop(t *testing.T) {
 	d.Close()
 	if got := rspgLeft(t, pool, name); len(got) != 0 {
 		t.Errorf("--initially-drop-ghost-table left %v", got)
+	}
+	var aside bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", rspgSchema+"._idr_osd").Scan(&aside); err != nil || aside {
+		t.Errorf("--initially-drop-ghost-table left the table of rows set aside (%v)", err)
 	}
 
 	// An old table an earlier migration kept: refused, naming the flag,

@@ -237,6 +237,9 @@ type restoringApplier interface {
 // Checksum proves the shadow equal to the original before the cut-over. The
 // engine opens consistent views of both tables, compares them chunk by chunk
 // in key order, recopies the chunks that differ and checks them again.
+// With a new unique key (restoringApplier) the rows waiting aside are rows of
+// the shadow: the readers compare the original with both, and a recopy
+// replaces the chunk's rows in both.
 type Checksum interface {
 	// Open blocks writes to the original table (waiting for its lock at
 	// most the cut-over lock timeout per attempt, and retrying like the

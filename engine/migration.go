@@ -694,10 +694,11 @@ func (m *Migration) drain(ctx context.Context) error {
 	return err
 }
 
-// drainLocked is drain for a caller that holds the original's writes
-// blocked (the cut-over's lock, the checksum's): once the applier has passed
-// the marker, the rows a new unique key turned away go back into the shadow
-// (restore, final), so that the shadow then equals the original.
+// drainLocked is drain for the cut-over, which holds the original's writes
+// blocked until the swap: once the applier has passed the marker, the rows a
+// new unique key turned away go back into the shadow (restore, final), so
+// that the shadow then equals the original. (The checksum's lock, which the
+// writers outlive, restores without final: verify.)
 func (m *Migration) drainLocked(ctx context.Context) error {
 	if err := m.drain(ctx); err != nil {
 		return err

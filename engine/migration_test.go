@@ -417,10 +417,11 @@ func TestFakeCutOverFails(t *testing.T) {
 }
 
 // TestFakeRestore: the rows a new unique key turned away are moved back
-// once the copy is done and before each attempt at the cut-over's lock, and
-// under the checksum's and the cut-over's lock after their drain; a
-// duplicate the final restore finds fails the run, leaving the original
-// in place.
+// once the copy is done, under the checksum's lock after its drain and
+// before each attempt at the cut-over's lock, and, final, under the
+// cut-over's lock after its drain: a duplicate the final restore finds fails
+// the run, leaving the original in place. The checksum's lock, which the
+// writers outlive, never restores with final.
 func TestFakeRestore(t *testing.T) {
 	type call struct{ final, blocked bool }
 	d := newFake(100)
@@ -432,9 +433,9 @@ func TestFakeRestore(t *testing.T) {
 	if err := runFake(t, context.Background(), fakeMigration(fakeConfig(), d)); err != nil {
 		t.Fatalf("migration: %v", err)
 	}
-	// After the copy; under the checksum's lock; before the cut-over's
-	// lock; under it.
-	want := []call{{false, false}, {true, true}, {false, false}, {true, true}}
+	// After the copy; under the checksum's lock (not final); before the
+	// cut-over's lock; under it.
+	want := []call{{false, false}, {false, true}, {false, false}, {true, true}}
 	if !slices.Equal(calls, want) || !d.db.swapped {
 		t.Fatalf("restores %v, want %v; swapped %v", calls, want, d.db.swapped)
 	}
@@ -448,7 +449,7 @@ func TestFakeRestore(t *testing.T) {
 		return nil
 	}
 	err := runFake(t, context.Background(), fakeMigration(fakeConfig(), d))
-	if !errors.Is(err, dup) || !strings.HasPrefix(err.Error(), "checksum pass 1: ") {
+	if !errors.Is(err, dup) || !strings.HasPrefix(err.Error(), "cut-over: ") {
 		t.Fatalf("migration: %v", err)
 	}
 	if d.db.swapped || !slices.Equal(d.cleanups, []bool{false}) {

@@ -40,6 +40,11 @@ type MySQLAside struct {
 	// Unique are the plan's new unique keys.
 	Unique []UniqueKey
 
+	// schema, shadow and names are the shadow's schema and name and the
+	// written columns' names, unquoted (Create reads their definitions).
+	schema, shadow string
+	names          []string
+
 	maybe atomic.Bool // rows may be aside (true until known)
 }
 
@@ -57,13 +62,16 @@ func NewMySQLAside(p *Plan) (*MySQLAside, error) {
 		schema = p.Source.Schema
 	}
 	a := &MySQLAside{Table: QuoteMySQL(schema, MySQLAsideName(p.Source.Name)), Shadow: QuoteMySQL(schema, p.Shadow.Name),
-		Source: QuoteMySQL(p.Source.Schema, p.Source.Name), Unique: p.NewUnique}
+		Source: QuoteMySQL(p.Source.Schema, p.Source.Name), Unique: p.NewUnique, schema: schema, shadow: p.Shadow.Name}
 	a.maybe.Store(true)
 	for _, m := range p.Mapping {
-		a.Columns = append(a.Columns, QuoteMySQL(m.Shadow))
+		a.names = append(a.names, m.Shadow)
 	}
 	for _, f := range p.Fills {
-		a.Columns = append(a.Columns, QuoteMySQL(f.Shadow))
+		a.names = append(a.names, f.Shadow)
+	}
+	for _, n := range a.names {
+		a.Columns = append(a.Columns, QuoteMySQL(n))
 	}
 	names, _ := p.Identity()
 	for _, k := range names {
@@ -91,18 +99,83 @@ func (a *MySQLAside) MayHoldRows() bool { return a.maybe.Load() }
 // commit, whose outcome an error leaves unknown).
 func (a *MySQLAside) Holds(rows bool) { a.maybe.Store(rows) }
 
+// MySQLExecQuerier runs statements and queries: a *sql.DB.
+type MySQLExecQuerier interface {
+	MySQLQuerier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // Create creates the empty aside table: the written columns of the shadow
-// as the shadow defines them (CREATE TABLE … SELECT keeps each column's
-// type, character set, collation and nullability), keyed by the shadow's
-// identity.
-func (a *MySQLAside) Create(ctx context.Context, db *sql.DB) error {
-	q := "CREATE TABLE " + a.Table + " (PRIMARY KEY (" + strings.Join(a.Keys, ", ") + ")) ENGINE=InnoDB SELECT " + //nolint:gosec // G202: quoted names only
-		strings.Join(a.Columns, ", ") + " FROM " + a.Shadow + " LIMIT 0"
-	if _, err := db.ExecContext(ctx, q); err != nil {
+// with the shadow's type, character set, collation and nullability, keyed by
+// the shadow's identity, with no other index. The definition is spelled out
+// from the shadow's (information_schema.COLUMNS), not made by CREATE TABLE …
+// SELECT, which MySQL before 8.0.21 refuses under enforce_gtid_consistency.
+func (a *MySQLAside) Create(ctx context.Context, q MySQLExecQuerier) error {
+	stmt, err := a.createStatement(ctx, q)
+	if err != nil {
+		return fmt.Errorf("create the aside table %s: %w", a.Table, err)
+	}
+	if _, err := q.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("create the aside table %s: %w", a.Table, err)
 	}
 	a.Holds(false)
 	return nil
+}
+
+// createStatement is the aside table's CREATE TABLE, each written column
+// defined as the shadow defines it. A TIMESTAMP column gets an explicit
+// DEFAULT, so that no server (MySQL 5.7 with explicit_defaults_for_timestamp
+// off) gives it an ON UPDATE CURRENT_TIMESTAMP: the aside table holds the
+// values written to it.
+func (a *MySQLAside) createStatement(ctx context.Context, q MySQLQuerier) (string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, IS_NULLABLE, DATA_TYPE, DATETIME_PRECISION
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, a.schema, a.shadow)
+	if err != nil {
+		return "", fmt.Errorf("read the shadow's columns: %w", err)
+	}
+	defer rows.Close()
+	defs := map[string]string{}
+	for rows.Next() {
+		var (
+			name, typ, nullable, dataType string
+			charset, collation            sql.NullString
+			precision                     sql.NullInt64
+		)
+		if err := rows.Scan(&name, &typ, &charset, &collation, &nullable, &dataType, &precision); err != nil {
+			return "", fmt.Errorf("read the shadow's columns: %w", err)
+		}
+		def := QuoteMySQL(name) + " " + typ
+		if charset.Valid && collation.Valid && dataType != "json" {
+			def += " CHARACTER SET " + charset.String + " COLLATE " + collation.String
+		}
+		switch {
+		case nullable == "YES" && dataType == "timestamp":
+			def += " NULL DEFAULT NULL"
+		case nullable == "YES":
+			def += " NULL"
+		case dataType == "timestamp":
+			now := "CURRENT_TIMESTAMP"
+			if precision.Valid && precision.Int64 > 0 {
+				now += fmt.Sprintf("(%d)", precision.Int64)
+			}
+			def += " NOT NULL DEFAULT " + now
+		default:
+			def += " NOT NULL"
+		}
+		defs[name] = def
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read the shadow's columns: %w", err)
+	}
+	cols := make([]string, len(a.names))
+	for i, n := range a.names {
+		def, ok := defs[n]
+		if !ok {
+			return "", fmt.Errorf("the shadow %s has no column %s", a.Shadow, QuoteMySQL(n))
+		}
+		cols[i] = def
+	}
+	return "CREATE TABLE " + a.Table + " (" + strings.Join(cols, ", ") + ", PRIMARY KEY (" + strings.Join(a.Keys, ", ") + ")) ENGINE=InnoDB", nil
 }
 
 // SameKey is the condition that the row of alias x (the aside or the
@@ -150,12 +223,15 @@ func (a *MySQLAside) SourceAbsent(inShadowToo bool) string {
 func (a *MySQLAside) Duplicates(ctx context.Context, q interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }, aside int64, when string) error {
+	// A row's key is its columns' values separated by asideKeyColumns,
+	// the rows' keys are separated by asideKeyRows (a text key holding one
+	// of these control characters is shown split: the message only).
 	keyText := func(alias string) string {
 		parts := make([]string, len(a.Keys))
 		for i, k := range a.Keys {
 			parts[i] = alias + "." + k
 		}
-		return "CONCAT('(', CONCAT_WS(', ', " + strings.Join(parts, ", ") + "), ')')"
+		return "CONCAT_WS('" + asideKeyColumns + "', " + strings.Join(parts, ", ") + ")"
 	}
 	for _, u := range a.Unique {
 		sel := func(alias string) string {
@@ -173,7 +249,7 @@ func (a *MySQLAside) Duplicates(ctx context.Context, q interface {
 			same[i] = "osc_y." + QuoteMySQL(c) + " = osc_s." + QuoteMySQL(c)
 			group[i] = fmt.Sprintf("osc_u%d", i)
 		}
-		stmt := "SELECT " + strings.Join(group, ", ") + ", COUNT(*), GROUP_CONCAT(osc_k ORDER BY osc_k SEPARATOR ', ') FROM (" +
+		stmt := "SELECT " + strings.Join(group, ", ") + ", COUNT(*), GROUP_CONCAT(osc_k ORDER BY osc_k SEPARATOR '" + asideKeyRows + "') FROM (" +
 			"SELECT " + sel("osc_x") + " FROM " + a.Table + " AS osc_x WHERE " + strings.Join(notNull, " AND ") +
 			" UNION ALL SELECT " + sel("osc_s") + " FROM " + a.Shadow + " AS osc_s WHERE EXISTS (SELECT 1 FROM " + a.Table +
 			" AS osc_y WHERE " + strings.Join(same, " AND ") + ")) AS osc_d GROUP BY " + strings.Join(group, ", ") +
@@ -190,8 +266,16 @@ func (a *MySQLAside) Duplicates(ctx context.Context, q interface {
 		"the migration stops rather than drop them (they are in %s until the cleanup)", aside, a.Table)
 }
 
+// The separators of the rows' keys Duplicates reads (ASCII unit and record
+// separators).
+const (
+	asideKeyColumns = "\x1f"
+	asideKeyRows    = "\x1e"
+)
+
 // asideDuplicateRows runs a query selecting n values, a count and the
-// rows' keys, and returns its rows as duplicates.
+// rows' keys (asideKeyColumns, asideKeyRows), and returns its rows as
+// duplicates.
 func asideDuplicateRows(ctx context.Context, q interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }, stmt string, n int) ([]Duplicate, error) {
@@ -217,7 +301,9 @@ func asideDuplicateRows(ctx context.Context, q interface {
 			d.Values = append(d.Values, nullText(v))
 		}
 		if keys.Valid {
-			d.Keys = keys.String
+			for _, k := range strings.Split(keys.String, asideKeyRows) {
+				d.Keys = append(d.Keys, strings.Split(k, asideKeyColumns))
+			}
 		}
 		out = append(out, d)
 	}

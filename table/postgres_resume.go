@@ -191,6 +191,8 @@ type PostgresSavedCheckpoint struct {
 // PostgresLeftover is what a killed run of the migration left.
 type PostgresLeftover struct {
 	Shadow, Old, CheckpointTable bool
+	// Aside: the table of rows set aside (a plan with new unique keys).
+	Aside bool
 	// Checkpoint is the saved one, nil when the table holds none.
 	Checkpoint *PostgresSavedCheckpoint
 }
@@ -199,8 +201,9 @@ type PostgresLeftover struct {
 // saved checkpoint.
 func ReadPostgresLeftover(ctx context.Context, q PostgresQuerier, n PostgresNames) (*PostgresLeftover, error) {
 	var l PostgresLeftover
-	err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL`,
-		QuotePostgres(n.Schema, n.Shadow), QuotePostgres(n.Schema, n.Old), QuotePostgres(n.Schema, n.Checkpoint)).Scan(&l.Shadow, &l.Old, &l.CheckpointTable)
+	err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL, to_regclass($4) IS NOT NULL`,
+		QuotePostgres(n.Schema, n.Shadow), QuotePostgres(n.Schema, n.Old), QuotePostgres(n.Schema, n.Checkpoint), QuotePostgres(n.Schema, n.Aside)).
+		Scan(&l.Shadow, &l.Old, &l.CheckpointTable, &l.Aside)
 	if err != nil {
 		return nil, fmt.Errorf("look for what the killed run left: %w", err)
 	}

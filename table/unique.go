@@ -35,10 +35,15 @@ func (u UniqueKey) Describe() string {
 type Duplicate struct {
 	Values []string // the key's columns' values as text ("NULL" for a NULL)
 	Rows   int64    // how many rows of the original hold it
-	// Keys, when known, names the rows holding it by their keys:
-	// "(3000), (4000)".
-	Keys string
+	// Keys, when known, are the keys of the rows holding it (each the
+	// row identity's values as text, in its columns' order), in key order;
+	// the message shows them as "(keys (3000), (4000))".
+	Keys [][]string
 }
+
+// DuplicateAtCutOver is where the final restore met a duplicate (When of a
+// DuplicateError), on either database.
+const DuplicateAtCutOver = "with the table's writes blocked and every change applied, before the cut-over"
 
 // DuplicateError is the original holding rows that a new unique key of the
 // shadow refuses: the migration cannot copy them both, and fails rather than
@@ -61,8 +66,12 @@ func (e *DuplicateError) Error() string {
 			}
 		}
 		vals[i] = fmt.Sprintf("(%s) in %d rows", strings.Join(q, ", "), d.Rows)
-		if d.Keys != "" {
-			vals[i] += " (keys " + d.Keys + ")"
+		if len(d.Keys) > 0 {
+			keys := make([]string, len(d.Keys))
+			for j, k := range d.Keys {
+				keys[j] = "(" + strings.Join(k, ", ") + ")"
+			}
+			vals[i] += " (keys " + strings.Join(keys, ", ") + ")"
 		}
 	}
 	return fmt.Sprintf("the original holds rows that duplicate the new unique key %s (met %s): %s; "+

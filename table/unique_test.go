@@ -24,4 +24,12 @@ func TestDuplicateError(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("got  %s\nwant %s", err, want)
 	}
+	// The rows' keys, as both databases' final restore fills them.
+	err = &DuplicateError{Key: UniqueKey{Name: "u", Columns: []string{"a"}, Shadow: []string{"a"}},
+		Duplicates: []Duplicate{{Values: []string{"x"}, Rows: 2, Keys: [][]string{{"1", "10"}, {"2", "20"}}}}, When: DuplicateAtCutOver}
+	want = "the original holds rows that duplicate the new unique key u (a) (met with the table's writes blocked and every change applied, before the cut-over): " +
+		"('x') in 2 rows (keys (1, 10), (2, 20)); the migration stops rather than drop one of them: remove the duplicates and run osc again"
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
 }
