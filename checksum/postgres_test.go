@@ -699,6 +699,32 @@ func TestPostgresChecksumFindsChanges(t *testing.T) {
 	}
 }
 
+// TestPostgresChecksumManyNullable: past 62 nullable columns the mask
+// takes a second word; a NULL there still differs from the zero it is
+// hashed as.
+func TestPostgresChecksumManyNullable(t *testing.T) {
+	cols := make([]string, 70)
+	for i := range cols {
+		cols[i] = fmt.Sprintf("c%d int", i)
+	}
+	pool := pgckPool(t, "CREATE TABLE mn (id int PRIMARY KEY, "+strings.Join(cols, ", ")+")",
+		"INSERT INTO mn (id, c0, c69) SELECT i, i, i FROM generate_series(1, 20) i")
+	plan := pgckMigrate(t, pool, "mn", "ADD COLUMN z int")
+	ck := pgckNew(pool, plan, nil)
+	pgckRequireEqual(t, ck, 10)
+	shadow := table.QuotePostgres(pgckSchema, plan.Shadow.Name)
+	for _, col := range []string{"c1", "c61", "c62", "c65"} {
+		testdb.ExecPostgres(t, pool, "UPDATE "+shadow+" SET "+col+" = 0 WHERE id = 15")
+		rs := pgckOpen(t, ck, 1, nil)
+		if bad := pgckDiffering(pgckSums(t, rs, 10)); len(bad) != 1 {
+			t.Errorf("%s NULL in the original, 0 in the shadow: %d chunks differ, want 1", col, len(bad))
+		}
+		pgckClose(t, rs)
+		testdb.ExecPostgres(t, pool, "UPDATE "+shadow+" SET "+col+" = NULL WHERE id = 15")
+	}
+	pgckRequireEqual(t, ck, 10)
+}
+
 // TestPostgresRecopyOtherUnique: a shadow row under a wrong key makes two
 // chunks differ; recopying the earlier chunk before the later one's stray
 // row is deleted met it on another unique index. Recopy deletes every
