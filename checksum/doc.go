@@ -60,9 +60,10 @@
 //   - One row changed (or one missing and another extra): found unless the
 //     new row's hash equals the old one's, about 2^-64; but the hash of an
 //     8-byte integer (bigint, timestamp, time) XORs its two halves into 32
-//     bits first, so a change of such a value that flips the same bits in
-//     both halves (the halves swapped) is never found by that column, and
-//     another change confined to it is missed with probability 2^-32.
+//     bits first (the high half complemented when negative), so a change
+//     of such a value that flips the same bits in both halves (a positive
+//     value's halves swapped) is never found by that column, and another
+//     change confined to it is missed with probability 2^-32.
 //   - Several rows changed, whatever the change (the same one to all, a
 //     swap of values between them): their old and new hashes XOR to zero
 //     with probability about 2^-64 (the changes to the hashes depend on
@@ -71,9 +72,9 @@
 //     equates -0 and 0): the mask holds it. A NULL is hashed as the type's
 //     zero (the empty string, 0, the epoch) with its mask bit set.
 //
-// A type whose hash is not exact (numeric without a scale, jsonb, char(n),
-// arrays, dates…) is hashed by its text form, which differs wherever the
-// values do.
+// A type whose hash is not exact, or that SQL cannot call on the type's
+// values (numeric without a scale, jsonb, char(n), arrays, dates, bytea…),
+// is hashed by its text form, which differs wherever the values do.
 package checksum
 
 import (

@@ -142,9 +142,9 @@ var (
 // numeric and float hashes ignore the sign (hash_numeric_extended hashes
 // the digits and the weight; hashfloat8extended equates -0 and 0): the
 // sign is in the row's mask. Every other type (numeric without a scale,
-// where 1.0 = 1.00, jsonb, char(n), arrays, domains, dates, whose hash
-// function SQL cannot call…) is hashed by its text form in the "C"
-// collation, which costs more.
+// where 1.0 = 1.00, jsonb, char(n), arrays, domains, dates and bytea,
+// whose hash functions SQL cannot call on them…) is hashed by its text
+// form in the "C" collation, which costs more.
 func pgColumnHashOf(typ string) pgColumnHash {
 	switch {
 	case typ == "smallint":
