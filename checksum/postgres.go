@@ -23,13 +23,13 @@ import (
 // drain the applier, and opens REPEATABLE READ READ ONLY readers on one
 // exported snapshot (pg_export_snapshot, SET TRANSACTION SNAPSHOT) before
 // committing the lock. A chunk's fingerprint is count(*) and the bit_xor of
-// hash_record_extended(ROW(…), 0) over its rows (each field hashed exactly,
-// see pgHashed): on the original each mapped column as the copy computes it (the column or the ALTER's USING
-// expression), cast to the shadow column's type when the types differ
-// (an explicit cast gives what the copy's assignment stored, for every
-// value the assignment accepts); on the shadow the stored columns. A NULL
-// field adds nothing to its row's hash and a value's hash is not 0, so
-// NULL, the empty string and 'NULL' differ.
+// the rows' hashes (pgRowHash: the columns' hashes chained, each value
+// hashed exactly, see pgColumnHashOf): on the original each mapped column
+// as the copy computes it (the column or the ALTER's USING expression),
+// cast to the shadow column's type when the types differ (an explicit cast
+// gives what the copy's assignment stored, for every value the assignment
+// accepts); on the shadow the stored columns. A NULL is marked in the row's
+// mask, so NULL, the empty string, 0 and 'NULL' differ.
 //
 // It uses the pool's connections, so that readers have the copy's session
 // settings (TimeZone, DateStyle, extra_float_digits…), on which conversions
@@ -45,9 +45,8 @@ type Postgres struct {
 	// origVals and shadVals are each mapped column's value on the
 	// original (converted as the copy converts it) and on the shadow.
 	origVals, shadVals []string
-	// origHash and shadHash are the same values as the row hash takes
-	// them (pgHashed).
-	origHash, shadHash []string
+	// origHash and shadHash are the row's hash on each side (pgRowHash).
+	origHash, shadHash string
 	// origKeys and shadKeys are the key columns in the shadow's types,
 	// for ordering both tables' rows together (Diff).
 	origKeys, shadKeys []string
@@ -87,18 +86,22 @@ func (c *Postgres) init(ctx context.Context) error {
 		return err
 	}
 	p := c.plan
-	c.origVals, c.shadVals, c.origHash, c.shadHash = nil, nil, nil, nil
+	c.origVals, c.shadVals = nil, nil
+	var types []string
+	var nullable []bool
 	for _, m := range p.Mapping {
 		j := p.Shadow.ColumnIndex(m.Shadow)
 		if j < 0 || m.SourceIndex < 0 || m.SourceIndex >= len(p.Source.Columns) {
 			return fmt.Errorf("column %s of the mapping is not in the plan's tables", m.Shadow)
 		}
-		c.origVals = append(c.origVals, pgValue(m, p.Source.Columns[m.SourceIndex].ColumnType, p.Shadow.Columns[j].ColumnType))
+		src, sh := p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j]
+		c.origVals = append(c.origVals, pgValue(m, src.ColumnType, sh.ColumnType))
 		c.shadVals = append(c.shadVals, table.QuotePostgres(m.Shadow))
-		typ := p.Shadow.Columns[j].ColumnType
-		c.origHash = append(c.origHash, pgHashed(c.origVals[len(c.origVals)-1], typ))
-		c.shadHash = append(c.shadHash, pgHashed(c.shadVals[len(c.shadVals)-1], typ))
+		types = append(types, sh.ColumnType)
+		// A value computed or cast may be NULL where the column is not.
+		nullable = append(nullable, src.Nullable || sh.Nullable || m.Expr != "" || src.ColumnType != sh.ColumnType)
 	}
+	c.origHash, c.shadHash = pgRowHash(c.origVals, types, nullable), pgRowHash(c.shadVals, types, nullable)
 	unordered, err := c.keyOrder(ctx, s)
 	if err != nil {
 		return err
@@ -121,36 +124,119 @@ func pgValue(m table.ColumnMap, from, to string) string {
 	return "CAST((" + m.PostgresValue() + ") AS " + to + ")"
 }
 
-// pgExactHash matches the types whose hash function tells every two
-// distinct stored values apart (equality is identity: integers, booleans,
-// uuids, dates and times, bytes, text under the "C" collation, and a numeric
-// with a scale, whose every value is stored with that scale). Others
-// (numeric without a scale 1.0 = 1.00, float -0 = 0, jsonb, char(n) padding,
-// arrays, domains…) are hashed by their text form, which costs more: a
-// numeric(12,2)'s text form took a quarter of the checksum's time on the
-// benchmark's table.
-var pgExactHash = regexp.MustCompile(`^(smallint|integer|bigint|boolean|uuid|date|bytea|text|character varying(\(\d+\))?|` +
-	`numeric\(\d+,\d+\)|time(stamp)?(\(\d\))? with(out)? time zone)$`)
+// pgColumnHash is how a column's value enters the row's hash (pgRowHash):
+// fn(arg, seed), fn an extended hash function of the value's type that
+// tells every two distinct stored values apart, but for the sign where
+// sign is set; zero is a value of arg's type (typed: coalesce would take
+// an integer for a smallint and 0) that stands for NULL. The
+// templates take the value as %[1]s.
+type pgColumnHash struct {
+	fn, arg, zero, sign string
+}
 
-// pgHashed is a column's value v, of the shadow's type typ, as the row hash
-// takes it: itself when its type's hash is exact (text in the "C"
-// collation, so that a nondeterministic one cannot equate two strings),
-// else its text form. The row's hash (hash_record_extended) combines the
-// fields' hashes in order; a NULL field adds 0. Hashing binary values this
-// way costs a third of rendering the row as text (timestamps above all).
-func pgHashed(v, typ string) string {
+var (
+	pgVarchar     = regexp.MustCompile(`^character varying(\(\d+\))?$`)
+	pgScaled      = regexp.MustCompile(`^numeric\(\d+,\d+\)$`)
+	pgTimestamp   = regexp.MustCompile(`^timestamp(\(\d\))? without time zone$`)
+	pgTimestampTZ = regexp.MustCompile(`^timestamp(\(\d\))? with time zone$`)
+	pgTime        = regexp.MustCompile(`^time(\(\d\))? without time zone$`)
+	pgTimeTZ      = regexp.MustCompile(`^time(\(\d\))? with time zone$`)
+)
+
+// pgColumnHashOf is the hash of a value of the shadow's type typ. Where
+// equality is identity (integers, uuids, times, text under the "C"
+// collation, a numeric with a scale, whose every value is stored with that
+// scale) the type's own hash function takes the value; a timestamptz is
+// taken at UTC (one timestamp per instant), a boolean as 0 or 1. The
+// numeric and float hashes ignore the sign (hash_numeric_extended hashes
+// the digits and the weight; hashfloat8extended equates -0 and 0): the
+// sign is in the row's mask. Every other type (numeric without a scale,
+// where 1.0 = 1.00, jsonb, char(n), arrays, domains, dates and bytea,
+// whose hash functions SQL cannot call on them…) is hashed by its text
+// form in the "C" collation, which costs more.
+func pgColumnHashOf(typ string) pgColumnHash {
 	switch {
-	case typ == "text" || strings.HasPrefix(typ, "character varying"):
-		return "(" + v + ") COLLATE \"C\""
-	case pgExactHash.MatchString(typ):
-		return v
-	case typ == "real" || typ == "double precision":
-		// Their bytes: the text form depends on extra_float_digits (at 0
-		// or below, 1.0000001 and 1.0000002 both show as 1), and their
-		// hash equates -0 and 0.
-		return map[string]string{"real": "float4send", "double precision": "float8send"}[typ] + "(" + v + ")"
+	case typ == "smallint":
+		return pgColumnHash{fn: "hashint2extended", arg: "%[1]s", zero: "0::smallint"}
+	case typ == "integer":
+		return pgColumnHash{fn: "hashint4extended", arg: "%[1]s", zero: "0::integer"}
+	case typ == "bigint":
+		return pgColumnHash{fn: "hashint8extended", arg: "%[1]s", zero: "0::bigint"}
+	case typ == "boolean":
+		return pgColumnHash{fn: "hashint4extended", arg: "(%[1]s)::integer", zero: "0::integer"}
+	case typ == "uuid":
+		return pgColumnHash{fn: "uuid_hash_extended", arg: "%[1]s", zero: "'00000000-0000-0000-0000-000000000000'::uuid"}
+	case typ == "text" || pgVarchar.MatchString(typ):
+		return pgColumnHash{fn: "hashtextextended", arg: `(%[1]s) COLLATE "C"`, zero: "''"}
+	case pgScaled.MatchString(typ):
+		return pgColumnHash{fn: "hash_numeric_extended", arg: "%[1]s", zero: "0::numeric", sign: "(%[1]s) < 0"}
+	case pgTimestamp.MatchString(typ):
+		return pgColumnHash{fn: "timestamp_hash_extended", arg: "%[1]s", zero: "'epoch'::timestamp"}
+	case pgTimestampTZ.MatchString(typ):
+		return pgColumnHash{fn: "timestamp_hash_extended", arg: "(%[1]s) AT TIME ZONE 'UTC'", zero: "'epoch'::timestamp"}
+	case pgTime.MatchString(typ):
+		return pgColumnHash{fn: "time_hash_extended", arg: "%[1]s", zero: "'00:00'::time"}
+	case pgTimeTZ.MatchString(typ):
+		return pgColumnHash{fn: "timetz_hash_extended", arg: "%[1]s", zero: "'00:00+00'::timetz"}
+	case typ == "real":
+		return pgColumnHash{fn: "hashfloat4extended", arg: "%[1]s", zero: "0::real", sign: `float4send(%[1]s) >= '\x80'::bytea`}
+	case typ == "double precision":
+		return pgColumnHash{fn: "hashfloat8extended", arg: "%[1]s", zero: "0::double precision", sign: `float8send(%[1]s) >= '\x80'::bytea`}
 	}
-	return "((" + v + ")::text) COLLATE \"C\""
+	return pgColumnHash{fn: "hashtextextended", arg: `((%[1]s)::text) COLLATE "C"`, zero: "''"}
+}
+
+// pgMaskBits is how many bits of a bigint one word of a row's mask uses:
+// their sum stays below 2^62.
+const pgMaskBits = 62
+
+// pgRowHash is the hash of a row of the values vals, of the shadow's types
+// types, of which those marked nullable may be NULL: a chain of the
+// columns' hashes (pgColumnHashOf), each seeded with the hash of the
+// columns before it, h_i = fn_i(v_i, h_(i-1)), so that every bit of the
+// row's hash depends on every column and on its position. The chain starts
+// from the row's mask: one bit per nullable column, set when it is NULL
+// (its value is then hashed as the type's zero), and one per numeric or
+// float column, set when it is negative (the bits past 62 in further
+// words, hashed first). Extended hash functions are strict: without the
+// zero a NULL would make the row's hash NULL, which bit_xor skips.
+func pgRowHash(vals, types []string, nullable []bool) string {
+	var bits []string
+	for i, v := range vals {
+		if nullable[i] {
+			bits = append(bits, "("+v+") IS NULL")
+		}
+		if s := pgColumnHashOf(types[i]).sign; s != "" {
+			bits = append(bits, fmt.Sprintf(s, v))
+		}
+	}
+	var words []string
+	for len(bits) > 0 {
+		n := min(len(bits), pgMaskBits)
+		terms := make([]string, n)
+		for k, b := range bits[:n] {
+			terms[k] = fmt.Sprintf("CASE WHEN %s THEN %d::bigint ELSE 0::bigint END", b, int64(1)<<k)
+		}
+		words = append(words, "("+strings.Join(terms, " + ")+")")
+		bits = bits[n:]
+	}
+	h := "0::bigint"
+	for k, w := range words {
+		if k == 0 {
+			h = w
+			continue
+		}
+		h = "hashint8extended(" + w + ", " + h + ")"
+	}
+	for i, v := range vals {
+		ch := pgColumnHashOf(types[i])
+		arg := fmt.Sprintf(ch.arg, v)
+		if nullable[i] {
+			arg = "coalesce(" + arg + ", " + ch.zero + ")"
+		}
+		h = ch.fn + "(" + arg + ", " + h + ")"
+	}
+	return h
 }
 
 // keyOrder compares the key columns' types and collations in both tables,
@@ -524,16 +610,15 @@ func (r *pgReader) Sum(ctx context.Context, ch engine.ChecksumChunk) (original, 
 	if err != nil {
 		return original, shadow, fmt.Errorf("checksum: sum: %w", err)
 	}
-	sum := func(vals []string, from string, conds []string, args []any, aside string) (engine.ChecksumSum, error) {
+	sum := func(row, from string, conds []string, args []any, aside string) (engine.ChecksumSum, error) {
 		var s engine.ChecksumSum
 		var hash int64
-		q := "SELECT count(*), coalesce(bit_xor(hash_record_extended(ROW(" + strings.Join(vals, ", ") + "), 0)), 0) FROM " +
-			from + pgWhere(conds)
+		q := "SELECT count(*), coalesce(bit_xor(" + row + "), 0) FROM " + from + pgWhere(conds)
 		if aside != "" {
 			// The rows set aside are the shadow's: their hashes join
 			// the shadow's (count and XOR combine, so the fingerprint
 			// is the two tables' rows together, doc.go's odds unchanged).
-			h := "SELECT hash_record_extended(ROW(" + strings.Join(vals, ", ") + "), 0) AS h FROM "
+			h := "SELECT " + row + " AS h FROM "
 			q = "SELECT count(*), coalesce(bit_xor(h), 0) FROM (" + h + from + pgWhere(conds) + " UNION ALL " +
 				h + aside + pgWhere(conds) + ") AS osc_rows"
 		}

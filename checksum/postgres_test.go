@@ -611,31 +611,118 @@ func pgckParallelSums(b *testing.B, rs []engine.ChecksumReader, size int) {
 	wg.Wait()
 }
 
-// TestPgHashed: the row hash takes exactly-hashed types as they are (text in
-// the "C" collation) and every other type by its text form.
-func TestPgHashed(t *testing.T) {
+// TestPgRowHash: each type's value enters the chain by its own hash where
+// equality is identity (text in the "C" collation), else by its text form;
+// a nullable value as the type's zero with its mask bit, a numeric's or a
+// float's sign in the mask.
+func TestPgRowHash(t *testing.T) {
 	for typ, want := range map[string]string{
-		"integer":                        "v",
-		"bigint":                         "v",
-		"timestamp(3) without time zone": "v",
-		"timestamp with time zone":       "v",
-		"uuid":                           "v",
-		"text":                           `(v) COLLATE "C"`,
-		"character varying(40)":          `(v) COLLATE "C"`,
-		"numeric(10,2)":                  "v",
-		"numeric(12,0)":                  "v",
-		"numeric":                        `((v)::text) COLLATE "C"`,
-		"double precision":               "float8send(v)",
-		"real":                           "float4send(v)",
-		"character(3)":                   `((v)::text) COLLATE "C"`,
-		"jsonb":                          `((v)::text) COLLATE "C"`,
-		"integer[]":                      `((v)::text) COLLATE "C"`,
-		"citext":                         `((v)::text) COLLATE "C"`,
+		"integer":                        "hashint4extended(v, 0::bigint)",
+		"bigint":                         "hashint8extended(v, 0::bigint)",
+		"smallint":                       "hashint2extended(v, 0::bigint)",
+		"boolean":                        "hashint4extended((v)::integer, 0::bigint)",
+		"timestamp(3) without time zone": "timestamp_hash_extended(v, 0::bigint)",
+		"timestamp with time zone":       "timestamp_hash_extended((v) AT TIME ZONE 'UTC', 0::bigint)",
+		"time without time zone":         "time_hash_extended(v, 0::bigint)",
+		"time(2) with time zone":         "timetz_hash_extended(v, 0::bigint)",
+		"uuid":                           "uuid_hash_extended(v, 0::bigint)",
+		"text":                           `hashtextextended((v) COLLATE "C", 0::bigint)`,
+		"character varying(40)":          `hashtextextended((v) COLLATE "C", 0::bigint)`,
+		"numeric(10,2)":                  "hash_numeric_extended(v, (CASE WHEN (v) < 0 THEN 1::bigint ELSE 0::bigint END))",
+		"numeric":                        `hashtextextended(((v)::text) COLLATE "C", 0::bigint)`,
+		"double precision":               `hashfloat8extended(v, (CASE WHEN float8send(v) >= '\x80'::bytea THEN 1::bigint ELSE 0::bigint END))`,
+		"real":                           `hashfloat4extended(v, (CASE WHEN float4send(v) >= '\x80'::bytea THEN 1::bigint ELSE 0::bigint END))`,
+		"date":                           `hashtextextended(((v)::text) COLLATE "C", 0::bigint)`,
+		"character(3)":                   `hashtextextended(((v)::text) COLLATE "C", 0::bigint)`,
+		"jsonb":                          `hashtextextended(((v)::text) COLLATE "C", 0::bigint)`,
+		"integer[]":                      `hashtextextended(((v)::text) COLLATE "C", 0::bigint)`,
 	} {
-		if got := pgHashed("v", typ); got != want {
-			t.Errorf("pgHashed(v, %q) = %s, want %s", typ, got, want)
+		if got := pgRowHash([]string{"v"}, []string{typ}, []bool{false}); got != want {
+			t.Errorf("%s: %s, want %s", typ, got, want)
 		}
 	}
+	got := pgRowHash([]string{"a", "b", "c"}, []string{"integer", "numeric(5,1)", "text"}, []bool{true, false, true})
+	want := `hashtextextended(coalesce((c) COLLATE "C", ''), hash_numeric_extended(b, hashint4extended(coalesce(a, 0::integer), ` +
+		`(CASE WHEN (a) IS NULL THEN 1::bigint ELSE 0::bigint END + CASE WHEN (b) < 0 THEN 2::bigint ELSE 0::bigint END + ` +
+		`CASE WHEN (c) IS NULL THEN 4::bigint ELSE 0::bigint END))))`
+	if got != want {
+		t.Errorf("nullable columns:\n%s\nwant\n%s", got, want)
+	}
+	// More than a word's bits: the further words are hashed first.
+	var vals, types []string
+	var nullable []bool
+	for i := range pgMaskBits + 1 {
+		vals, types, nullable = append(vals, fmt.Sprintf("v%d", i)), append(types, "integer"), append(nullable, true)
+	}
+	h := pgRowHash(vals, types, nullable)
+	if !strings.Contains(h, "hashint8extended((CASE WHEN (v62) IS NULL THEN 1::bigint ELSE 0::bigint END), (CASE WHEN (v0) IS NULL") {
+		t.Errorf("63 nullable columns: the second word is not chained after the first: %s", h)
+	}
+}
+
+// TestPostgresChecksumFindsChanges: differences the hashes of the values
+// alone do not tell apart (hash_numeric_extended ignores the sign, the
+// float hash equates -0 and 0, a NULL must differ from the zero it is
+// hashed as), the same change to two rows, and two rows' values swapped,
+// are each found, in a table the copy made equal.
+func TestPostgresChecksumFindsChanges(t *testing.T) {
+	pool := pgckPool(t, "CREATE TABLE fc (id bigint PRIMARY KEY, n numeric(8,2), d double precision, r real, i int, t text, ts timestamp, tz timestamptz, b boolean)",
+		`INSERT INTO fc VALUES (1, 5.00, 0, 0, 0, '', 'epoch', '2024-01-01 00:00+00', false), (2, -7.25, 1.5, 1.5, NULL, NULL, NULL, NULL, NULL),
+		(3, 5.00, 2.5, 2.5, 3, 'x', '2024-01-01', '2024-06-01 12:00+00', true), (4, 5.00, 2.5, 2.5, 3, 'y', '2024-01-02', '2024-06-01 13:00+00', true)`)
+	plan := pgckMigrate(t, pool, "fc", "ADD COLUMN z int")
+	ck := pgckNew(pool, plan, nil)
+	pgckRequireEqual(t, ck, 10)
+	shadow := table.QuotePostgres(pgckSchema, plan.Shadow.Name)
+	for _, tc := range []struct{ name, change, undo string }{
+		{"numeric sign", "UPDATE %s SET n = -n WHERE id = 1", "UPDATE %s SET n = -n WHERE id = 1"},
+		{"numeric sign, negative", "UPDATE %s SET n = -n WHERE id = 2", "UPDATE %s SET n = -n WHERE id = 2"},
+		{"double -0", "UPDATE %s SET d = '-0' WHERE id = 1", "UPDATE %s SET d = 0 WHERE id = 1"},
+		{"real -0", "UPDATE %s SET r = '-0' WHERE id = 1", "UPDATE %s SET r = 0 WHERE id = 1"},
+		{"NULL int as 0", "UPDATE %s SET i = 0 WHERE id = 2", "UPDATE %s SET i = NULL WHERE id = 2"},
+		{"NULL text as empty", "UPDATE %s SET t = '' WHERE id = 2", "UPDATE %s SET t = NULL WHERE id = 2"},
+		{"NULL timestamp as epoch", "UPDATE %s SET ts = 'epoch' WHERE id = 2", "UPDATE %s SET ts = NULL WHERE id = 2"},
+		{"NULL boolean as false", "UPDATE %s SET b = false WHERE id = 2", "UPDATE %s SET b = NULL WHERE id = 2"},
+		{"0 as NULL", "UPDATE %s SET i = NULL WHERE id = 1", "UPDATE %s SET i = 0 WHERE id = 1"},
+		{"same change to two rows", "UPDATE %s SET n = 6.00 WHERE id IN (3, 4)", "UPDATE %s SET n = 5.00 WHERE id IN (3, 4)"},
+		{"two values swapped", "UPDATE %s SET t = CASE id WHEN 3 THEN 'y' ELSE 'x' END WHERE id IN (3, 4)",
+			"UPDATE %s SET t = CASE id WHEN 3 THEN 'x' ELSE 'y' END WHERE id IN (3, 4)"},
+		{"timestamptz an hour off", "UPDATE %s SET tz = tz + interval '1 hour' WHERE id = 3", "UPDATE %s SET tz = tz - interval '1 hour' WHERE id = 3"},
+	} {
+		testdb.ExecPostgres(t, pool, fmt.Sprintf(tc.change, shadow))
+		rs := pgckOpen(t, ck, 1, nil)
+		if bad := pgckDiffering(pgckSums(t, rs, 10)); len(bad) != 1 {
+			t.Errorf("%s: %d chunks differ, want 1", tc.name, len(bad))
+		}
+		pgckClose(t, rs)
+		testdb.ExecPostgres(t, pool, fmt.Sprintf(tc.undo, shadow))
+		pgckRequireEqual(t, ck, 10)
+	}
+}
+
+// TestPostgresChecksumManyNullable: past 62 nullable columns the mask
+// takes a second word; a NULL there still differs from the zero it is
+// hashed as.
+func TestPostgresChecksumManyNullable(t *testing.T) {
+	cols := make([]string, 70)
+	for i := range cols {
+		cols[i] = fmt.Sprintf("c%d int", i)
+	}
+	pool := pgckPool(t, "CREATE TABLE mn (id int PRIMARY KEY, "+strings.Join(cols, ", ")+")",
+		"INSERT INTO mn (id, c0, c69) SELECT i, i, i FROM generate_series(1, 20) i")
+	plan := pgckMigrate(t, pool, "mn", "ADD COLUMN z int")
+	ck := pgckNew(pool, plan, nil)
+	pgckRequireEqual(t, ck, 10)
+	shadow := table.QuotePostgres(pgckSchema, plan.Shadow.Name)
+	for _, col := range []string{"c1", "c61", "c62", "c65"} {
+		testdb.ExecPostgres(t, pool, "UPDATE "+shadow+" SET "+col+" = 0 WHERE id = 15")
+		rs := pgckOpen(t, ck, 1, nil)
+		if bad := pgckDiffering(pgckSums(t, rs, 10)); len(bad) != 1 {
+			t.Errorf("%s NULL in the original, 0 in the shadow: %d chunks differ, want 1", col, len(bad))
+		}
+		pgckClose(t, rs)
+		testdb.ExecPostgres(t, pool, "UPDATE "+shadow+" SET "+col+" = NULL WHERE id = 15")
+	}
+	pgckRequireEqual(t, ck, 10)
 }
 
 // TestPostgresRecopyOtherUnique: a shadow row under a wrong key makes two
