@@ -1,0 +1,53 @@
+package apply
+
+import (
+	"context"
+	"testing"
+
+	"osc/internal/testdb"
+	"osc/table"
+)
+
+// TestPostgresAsideKeyCollation: the --alter moves the key column from one
+// collation to another (both deterministic: the plan allows it) and adds a
+// unique key. A chunk's row that clashes under the new key is refreshed
+// from the original, whose key column has the original's collation: the
+// statement compares it with the shadow's and the aside table's keys, of
+// the shadow's collation, and must not fail for two implicit collations
+// (SQLSTATE 42P22, "could not determine which collation to use").
+func TestPostgresAsideKeyCollation(t *testing.T) {
+	schema := pgTestName(t)
+	ctx := context.Background()
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	t.Cleanup(func() { testdb.ExecPostgres(t, pool, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	testdb.ResetPostgresSchema(t, pool, schema)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+schema+`.t (id text COLLATE "C" PRIMARY KEY, email text, note text)`,
+		"CREATE TABLE "+schema+`._t_new (id text COLLATE "en-x-icu" PRIMARY KEY, email text, note text, CONSTRAINT t_email_key UNIQUE (email))`,
+		// Row a took 'v' from row b, which moved on to 'w'; the shadow
+		// holds b's older row, and a chunk skipped a.
+		"INSERT INTO "+schema+".t VALUES ('a', 'v', 'q'), ('b', 'w', 'k')",
+		"INSERT INTO "+schema+"._t_new VALUES ('b', 'v', 'k')")
+	p := schemaPlan(t, pool, schema, "t", "_t_new")
+	p.NewUnique = []table.UniqueKey{{Name: "t_email_key", Columns: []string{"email"}, Shadow: []string{"email"}}}
+	if err := table.CreatePostgresAside(ctx, pool, p); err != nil {
+		t.Fatal(err)
+	}
+	ap := NewPostgres(pool, p)
+	if err := ap.Refresh(ctx, [][]string{{"a"}}); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if got := schemaRows(t, pool, schema, "_t_osd"); got != "(b,v,k)" {
+		t.Errorf("rows set aside %q, want (b,v,k)", got)
+	}
+	// The refresh of b takes it out of the aside table.
+	if err := ap.Refresh(ctx, [][]string{{"b"}}); err != nil {
+		t.Fatalf("refresh of a row set aside: %v", err)
+	}
+	if err := ap.Restore(ctx, true); err != nil {
+		t.Fatalf("final restore: %v", err)
+	}
+	if got := schemaRows(t, pool, schema, "_t_new") + " / " + schemaRows(t, pool, schema, "_t_osd"); got != "(a,v,q);(b,w,k) / " {
+		t.Errorf("shadow / aside %q, want (a,v,q);(b,w,k) / ", got)
+	}
+}
