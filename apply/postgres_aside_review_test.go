@@ -2,8 +2,11 @@ package apply
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
+	"osc/cdc"
 	"osc/internal/testdb"
 	"osc/table"
 )
@@ -49,5 +52,44 @@ func TestPostgresAsideKeyCollation(t *testing.T) {
 	}
 	if got := schemaRows(t, pool, schema, "_t_new") + " / " + schemaRows(t, pool, schema, "_t_osd"); got != "(a,v,q);(b,w,k) / " {
 		t.Errorf("shadow / aside %q, want (a,v,q);(b,w,k) / ", got)
+	}
+}
+
+// TestPostgresAsideGeneratedKey: the new unique key is over a stored
+// generated column of the original, which the shadow computes (the aside
+// table does not hold it). A duplicate the original holds fails the final
+// restore with a *table.DuplicateError naming the value and the rows.
+func TestPostgresAsideGeneratedKey(t *testing.T) {
+	schema := pgTestName(t)
+	ctx := context.Background()
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	t.Cleanup(func() { testdb.ExecPostgres(t, pool, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	testdb.ResetPostgresSchema(t, pool, schema)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+schema+".t (id int PRIMARY KEY, email text, g text GENERATED ALWAYS AS (lower(email)) STORED)",
+		"CREATE TABLE "+schema+"._t_new (id int PRIMARY KEY, email text, g text GENERATED ALWAYS AS (lower(email)) STORED, CONSTRAINT t_g_key UNIQUE (g))",
+		"INSERT INTO "+schema+".t VALUES (1, 'X'), (2, 'x')",
+		"INSERT INTO "+schema+"._t_new VALUES (1, 'X')")
+	p := schemaPlan(t, pool, schema, "t", "_t_new")
+	p.NewUnique = []table.UniqueKey{{Name: "t_g_key", Columns: []string{"g"}, Shadow: []string{"g"}}}
+	if err := table.CreatePostgresAside(ctx, pool, p); err != nil {
+		t.Fatal(err)
+	}
+	ap := NewPostgres(pool, p)
+	if err := ap.Apply(ctx, []cdc.Change{{Op: cdc.Insert, After: cdc.Row{"2", "x", nil}}}); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	if got := schemaRows(t, pool, schema, "_t_osd"); got != "(1,X)" {
+		t.Errorf("rows set aside %q, want (1,X)", got)
+	}
+	err := ap.Restore(ctx, true)
+	var dup *table.DuplicateError
+	if !errors.As(err, &dup) {
+		t.Fatalf("final restore: %v, want a DuplicateError", err)
+	}
+	for _, want := range []string{"t_g_key (g)", "('x') in 2 rows", "keys (1), (2)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 }
