@@ -544,10 +544,17 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 			if err != nil {
 				return err
 			}
-			if query != "" {
-				err = a.send(ctx, []pgStmt{{query: query, args: args, desc: "update 1 row", count: a.asideAny}})
+			if query == "" {
+				start++
+				continue
 			}
-			if isUniqueViolation(err) {
+			stmts := []pgStmt{{query: query, args: args, desc: "update 1 row", update: &ops[start], count: a.asideAny}}
+			err = a.send(ctx, stmts)
+			if err == nil {
+				// No row to update: read it as a batch that did not clash
+				// would (readMissing).
+				err = a.readMissing(ctx, stmts, ops[start:])
+			} else if isUniqueViolation(err) {
 				// The update's new values clash: the same update within the
 				// shadow (a move to its own key), deleting, or setting
 				// aside, the rows it clashes with first; it takes the
