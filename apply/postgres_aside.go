@@ -120,11 +120,15 @@ func (a *Postgres) unasideRows(params, vars []string) string {
 // inserted leaves the aside table. With final (the original's writes
 // blocked and every change applied: see the comment at the top) a row left
 // aside is a duplicate of the original, returned as a *table.DuplicateError.
+// The final restore reads the table whatever asideAny says: the flag comes
+// from the results the applier read, and a statement that set rows aside
+// and committed may have lost its result (the connection lost after the
+// commit); the rows it left there are rows of the original.
 func (a *Postgres) Restore(ctx context.Context, final bool) error {
 	if err := a.init(ctx); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if a.aside == "" || !a.asideAny {
+	if a.aside == "" || !a.asideAny && !final {
 		return nil
 	}
 	keys := make([]string, len(a.keys))

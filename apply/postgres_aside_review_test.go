@@ -133,3 +133,38 @@ func TestPostgresClashingBatchReadsMissing(t *testing.T) {
 		t.Errorf("shadow %.40s, want %.40s", got, want)
 	}
 }
+
+// TestPostgresAsideFinalRestoreReadsTable: the applier keeps in memory
+// whether the table of rows set aside may hold rows (asideAny), from the
+// results of its statements. A statement that set a row aside and committed,
+// whose result the applier never read (the connection lost after the
+// commit, the engine then retrying the batch, which no longer clashes),
+// leaves the flag unset. The final restore, which decides that the shadow
+// and the rows aside are the original, must not trust it: it moves the row
+// back (or fails naming a duplicate), never leaves it aside for the cleanup
+// to drop.
+func TestPostgresAsideFinalRestoreReadsTable(t *testing.T) {
+	schema := pgTestName(t)
+	ctx := context.Background()
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	t.Cleanup(func() { testdb.ExecPostgres(t, pool, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	ap := asideSetup(t, pool, schema, "(1, 'v', 'q'), (2, 'w', 'k')", "(1, 'v', 'q'), (2, 'a', 'k')")
+	if err := ap.Restore(ctx, false); err != nil { // reads the (empty) table of rows set aside
+		t.Fatal(err)
+	}
+	// Another applier stands for the statement whose result was lost: row
+	// 2 takes 'v', row 1 goes aside.
+	lost := NewPostgres(pool, ap.plan)
+	if err := lost.Apply(ctx, []cdc.Change{asideUpd("2", "v", "k")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ap.Apply(ctx, []cdc.Change{asideUpd("2", "v", "k"), asideUpd("2", "w", "k")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ap.Restore(ctx, true); err != nil {
+		t.Fatalf("final restore: %v", err)
+	}
+	if got := schemaRows(t, pool, schema, "_t_new") + " / " + schemaRows(t, pool, schema, "_t_osd"); got != "(1,v,q);(2,w,k) / " {
+		t.Errorf("shadow / aside %q, want (1,v,q);(2,w,k) / : row 1 back", got)
+	}
+}
