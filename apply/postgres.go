@@ -127,6 +127,9 @@ type pgColumn struct {
 	// dstType is the shadow column's type ("" when unknown): a unique
 	// index's expression over the column is computed over values of it.
 	dstType string
+	// collate is, for a key column of a collatable type, " COLLATE " and
+	// the shadow column's collation (see stored).
+	collate string
 }
 
 // pgRowColumn is a column of the original in a rebuilt row.
@@ -289,6 +292,9 @@ func (a *Postgres) init(ctx context.Context) error {
 		}
 		a.keyRow = append(a.keyRow, at)
 	}
+	if err := a.loadKeyCollations(ctx); err != nil {
+		return err
+	}
 	if err := a.loadUnique(ctx); err != nil {
 		return err
 	}
@@ -307,6 +313,23 @@ func (a *Postgres) init(ctx context.Context) error {
 		a.upsertAside, a.deleteAside, a.clashUpsertAside = a.upsertSQL(true), a.deleteSQL(true), a.clashUpsertSQL(true)
 	}
 	a.ready = true
+	return nil
+}
+
+// loadKeyCollations sets the collate of the key columns (see stored).
+func (a *Postgres) loadKeyCollations(ctx context.Context) error {
+	for i := range a.cols {
+		c := &a.cols[i]
+		if !c.key {
+			continue
+		}
+		err := a.pool.QueryRow(ctx, `SELECT coalesce((SELECT ' COLLATE ' || quote_ident(n.nspname) || '.' || quote_ident(co.collname)
+			FROM pg_attribute a JOIN pg_collation co ON co.oid = a.attcollation JOIN pg_namespace n ON n.oid = co.collnamespace
+			WHERE a.attrelid = to_regclass($1) AND '"' || replace(a.attname, '"', '""') || '"' = $2), '')`, a.shadow, c.name).Scan(&c.collate)
+		if err != nil {
+			return fmt.Errorf("collation of %s in %s: %w", c.name, a.shadow, err)
+		}
+	}
 	return nil
 }
 

@@ -120,11 +120,15 @@ func (a *Postgres) unasideRows(params, vars []string) string {
 // inserted leaves the aside table. With final (the original's writes
 // blocked and every change applied: see the comment at the top) a row left
 // aside is a duplicate of the original, returned as a *table.DuplicateError.
+// The final restore reads the table whatever asideAny says: the flag comes
+// from the results the applier read, and a statement that set rows aside
+// and committed may have lost its result (the connection lost after the
+// commit); the rows it left there are rows of the original.
 func (a *Postgres) Restore(ctx context.Context, final bool) error {
 	if err := a.init(ctx); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if a.aside == "" || !a.asideAny {
+	if a.aside == "" || !a.asideAny && !final {
 		return nil
 	}
 	keys := make([]string, len(a.keys))
@@ -155,8 +159,17 @@ const pgDuplicatesShown = 10
 // final Restore: for the first new unique key under which one clashes, the
 // values that rows of the shadow and rows set aside hold together, how many
 // rows hold each, and their keys. It reads the shadow and the aside table
-// only.
+// only. The aside table lacks the shadow's stored generated columns, which
+// a new unique key may be over: they are computed over its rows.
 func (a *Postgres) duplicates(ctx context.Context, left int64) error {
+	aside := a.aside
+	if len(a.generated) > 0 {
+		gen := []string{"osc_x.*"}
+		for _, g := range a.generated {
+			gen = append(gen, "("+g[1]+") AS "+g[0])
+		}
+		aside = "(SELECT " + strings.Join(gen, ", ") + " FROM " + a.aside + " AS osc_x) AS osc_a"
+	}
 	for _, u := range a.plan.NewUnique {
 		cols := make([]string, len(u.Shadow))
 		texts := make([]string, len(u.Shadow))
@@ -168,7 +181,7 @@ func (a *Postgres) duplicates(ctx context.Context, left int64) error {
 		q := fmt.Sprintf("WITH held AS (SELECT %s, %s FROM %s WHERE (%s) IN (SELECT %s FROM %s) UNION ALL SELECT %s, %s FROM %s) "+
 			"SELECT ARRAY[%s], count(*), array_agg(osc_key ORDER BY osc_key) FROM held WHERE ROW(%s) IS NOT NULL "+
 			"GROUP BY %s HAVING count(*) > 1 ORDER BY %s LIMIT %d",
-			list, a.keyTexts(), a.shadow, list, list, a.aside, list, a.keyTexts(), a.aside,
+			list, a.keyTexts(), a.shadow, list, list, aside, list, a.keyTexts(), aside,
 			strings.Join(texts, ", "), list, list, list, pgDuplicatesShown)
 		rows, err := a.pool.Query(ctx, q)
 		if err != nil {

@@ -311,13 +311,20 @@ func (a *Postgres) clashUpsertSQL(unaside bool) string {
 // each value of its column's type (an ALTER … TYPE numeric(7,3) stores 1.50
 // as 1.500, whose text differs), the fills, and the stored generated
 // columns, computed over those. Only compared, never written: an explicit
-// cast may truncate what the assignment cast of the write refuses.
+// cast may truncate what the assignment cast of the write refuses. A key
+// column's value is under the shadow column's collation: rel's may be the
+// original's (a refresh reads the original), which an --alter may have
+// changed, and the clash resolution compares rel's keys with the shadow's
+// and the aside table's, which two collations would fail (SQLSTATE 42P22).
 func (a *Postgres) stored(rel string) string {
 	var cols []string
 	for _, c := range a.cols {
-		if c.dstType == "" {
+		switch {
+		case c.dstType == "":
 			cols = append(cols, c.name)
-		} else {
+		case c.collate != "":
+			cols = append(cols, "CAST("+c.name+" AS "+c.dstType+")"+c.collate+" AS "+c.name)
+		default:
 			cols = append(cols, "CAST("+c.name+" AS "+c.dstType+") AS "+c.name)
 		}
 	}
@@ -537,10 +544,17 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 			if err != nil {
 				return err
 			}
-			if query != "" {
-				err = a.send(ctx, []pgStmt{{query: query, args: args, desc: "update 1 row", count: a.asideAny}})
+			if query == "" {
+				start++
+				continue
 			}
-			if isUniqueViolation(err) {
+			stmts := []pgStmt{{query: query, args: args, desc: "update 1 row", update: &ops[start], count: a.asideAny}}
+			err = a.send(ctx, stmts)
+			if err == nil {
+				// No row to update: read it as a batch that did not clash
+				// would (readMissing).
+				err = a.readMissing(ctx, stmts, ops[start:])
+			} else if isUniqueViolation(err) {
 				// The update's new values clash: the same update within the
 				// shadow (a move to its own key), deleting, or setting
 				// aside, the rows it clashes with first; it takes the
@@ -889,16 +903,17 @@ func (a *Postgres) refreshSQL() string {
 	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", "")
 	unaside := ""
 	if a.aside != "" {
-		unaside = a.unaside("SELECT "+strings.Join(conflict, ", ")+" FROM osc_new") + ", "
+		// Its keys as osc_cmp holds them: under the shadow's collation.
+		unaside = a.unaside("SELECT "+strings.Join(conflict, ", ")+" FROM osc_cmp") + ", "
 	}
 	// As in moveSourceSQL: every part of the statement reads one snapshot,
 	// and the insert reads the clashes' deletions, so that they run first.
 	return fmt.Sprintf("WITH osc_new AS MATERIALIZED (SELECT %s FROM (SELECT %s FROM %s WHERE (%s) IN (SELECT %s FROM unnest(%s) AS u(%s))) AS %s), "+
-		"%sosc_cmp AS (%s), %s"+
+		"osc_cmp AS (%s), %s%s"+
 		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE true%s ON CONFLICT (%s) %s RETURNING %s) "+
 		"SELECT coalesce((SELECT jsonb_agg(osc_key) FROM ins), '[]'::jsonb), %s, %s",
 		strings.Join(vals, ", "), strings.Join(src, ", "), a.source, strings.Join(srcKeys, ", "), strings.Join(casts, ", "), strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
-		unaside, a.stored("osc_new"), clashes,
+		a.stored("osc_new"), unaside, clashes,
 		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, strings.Join(conflict, ", "), action, a.keyTexts(), cleared, asided)
 }
 

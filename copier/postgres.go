@@ -97,7 +97,9 @@ func (c *Postgres) init(ctx context.Context) error {
 	if err := c.initAntiJoin(ctx); err != nil {
 		return err
 	}
-	c.initNotAside()
+	if err := c.initNotAside(ctx); err != nil {
+		return err
+	}
 	// Read on the first chunk, after change capture started.
 	limit, err := s.Edge(ctx, c.pool, nil, nil, "DESC", 0)
 	if err != nil {
@@ -280,14 +282,17 @@ const (
 
 // initNotAside sets notAside for a plan with new unique keys: the key as
 // the shadow stores it (the copy's value of each key column, as the
-// shadow's type) is not among the keys set aside. The condition is NOT IN
-// a subquery (the aside table is small, and hashed), its left side over
-// the source's columns, which inside a subquery the aside table's columns
-// of the same names would hide; neither side holds a NULL.
-func (c *Postgres) initNotAside() {
+// shadow's type, under the shadow's collation) is not among the keys set
+// aside. The condition is NOT IN a subquery (the aside table is small, and
+// hashed), its left side over the source's columns, which inside a
+// subquery the aside table's columns of the same names would hide; neither
+// side holds a NULL. The collation is explicit: an --alter may move a key
+// column to another (deterministic) collation, and two columns of
+// different collations compare under neither (SQLSTATE 42P22).
+func (c *Postgres) initNotAside(ctx context.Context) error {
 	aside := table.PostgresAside(c.plan)
 	if aside == "" {
-		return
+		return nil
 	}
 	_, keyIndex := c.plan.Identity()
 	vals := make([]string, len(keyIndex))
@@ -300,9 +305,17 @@ func (c *Postgres) initNotAside() {
 			if j := c.plan.Shadow.ColumnIndex(m.Shadow); j >= 0 && c.plan.Shadow.Columns[j].ColumnType != "" {
 				vals[i] = "CAST(" + vals[i] + " AS " + c.plan.Shadow.Columns[j].ColumnType + ")"
 			}
+			var collate string
+			if err := c.pool.QueryRow(ctx, `SELECT coalesce((SELECT ' COLLATE ' || quote_ident(n.nspname) || '.' || quote_ident(co.collname)
+				FROM pg_attribute a JOIN pg_collation co ON co.oid = a.attcollation JOIN pg_namespace n ON n.oid = co.collnamespace
+				WHERE a.attrelid = to_regclass($1) AND a.attname = $2), '')`, aside, m.Shadow).Scan(&collate); err != nil {
+				return fmt.Errorf("collation of %s in %s: %w", m.Shadow, aside, err)
+			}
+			vals[i] += collate
 		}
 	}
 	c.notAside = "(" + strings.Join(vals, ", ") + ") NOT IN (SELECT " + strings.Join(c.sql.RowKeys, ", ") + " FROM " + aside + ")"
+	return nil
 }
 
 // ReportsSnapshots marks the copier's chunks as carrying the snapshot they
@@ -335,7 +348,9 @@ const pgUniqueViolation = "23505"
 // engine has the applier write the skipped keys' rows as the source holds
 // them then (Chunk.Stale). A skipped key the shadow held costs a source read,
 // never a wrong row. The keys are read in the insert's snapshot, as the
-// source's key columns' texts. A shadow with a deferrable unique or
+// source's key columns' texts, compared byte for byte (COLLATE "C": an
+// --alter may move a key column to another collation, and texts of two
+// collations compare under neither, SQLSTATE 42P22). A shadow with a deferrable unique or
 // exclusion constraint refuses ON CONFLICT without a target (SQLSTATE
 // 55000: every index would be an arbiter): the chunk then inserts nothing
 // and reports all its rows. The skipped rows are found by an anti-join
@@ -347,8 +362,8 @@ func (c *Postgres) execSkipping(ctx context.Context, conds []string, args []any)
 	var src, dst []string
 	// The keys the applier refreshes rows by (RowKeys).
 	for i, k := range c.sql.RowKeySrc {
-		src = append(src, "o."+k+"::text")
-		dst = append(dst, "CAST("+c.sql.RowKeys[i]+" AS "+c.sql.RowKeyTypes[i]+")::text")
+		src = append(src, "o."+k+"::text COLLATE \"C\"")
+		dst = append(dst, "CAST("+c.sql.RowKeys[i]+" AS "+c.sql.RowKeyTypes[i]+")::text COLLATE \"C\"")
 	}
 	where := ""
 	if len(conds) > 0 {

@@ -58,7 +58,10 @@ type pgTableFacts struct {
 	LeftoverOld          bool
 	OldRows              int64 // the old table's row estimate
 	LeftoverCheckpoint   bool
-	CheckpointSaved      string // when the killed run saved its checkpoint ("" if it saved none)
+	// LeftoverAside: the table of rows set aside of a plan with new unique
+	// keys (postgres_aside.go), which the run creates with its shadow.
+	LeftoverAside   bool
+	CheckpointSaved string // when the killed run saved its checkpoint ("" if it saved none)
 	// Resume: the user resumes the killed run, whose leftovers are then no
 	// refusal (the dialect's Resume checks them).
 	Resume bool
@@ -239,7 +242,7 @@ func RecheckPostgresTable(ctx context.Context, q PostgresQuerier, n PostgresName
 	if err != nil {
 		return fmt.Errorf("inspect %s.%s again: %w", n.Schema, n.Table, err)
 	}
-	f.LeftoverPub, f.LeftoverSlot, f.LeftoverShadow, f.LeftoverCheckpoint = false, false, false, false
+	f.LeftoverPub, f.LeftoverSlot, f.LeftoverShadow, f.LeftoverCheckpoint, f.LeftoverAside = false, false, false, false, false
 	if problems := f.problems(n); len(problems) > 0 {
 		return fmt.Errorf("%s.%s changed during the migration; osc cannot swap it:\n  - %s",
 			n.Schema, n.Table, strings.Join(problems, "\n  - "))
@@ -365,9 +368,10 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $4),
 		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $5),
 		coalesce((SELECT reltuples::int8 FROM pg_class WHERE relnamespace = $3 AND relname = $5), 0),
-		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $6)`,
-		n.Publication, n.Slot, nsp, n.Shadow, n.Old, n.Checkpoint).Scan(&f.LeftoverPub, &f.LeftoverSlot, &f.LeftoverSlotPID,
-		&f.LeftoverSlotRetained, &f.LeftoverShadow, &f.LeftoverOld, &f.OldRows, &f.LeftoverCheckpoint)
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $6),
+		EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = $3 AND relname = $7)`,
+		n.Publication, n.Slot, nsp, n.Shadow, n.Old, n.Checkpoint, n.Aside).Scan(&f.LeftoverPub, &f.LeftoverSlot, &f.LeftoverSlotPID,
+		&f.LeftoverSlotRetained, &f.LeftoverShadow, &f.LeftoverOld, &f.OldRows, &f.LeftoverCheckpoint, &f.LeftoverAside)
 	if err != nil {
 		return nil, fmt.Errorf("look for leftovers: %w", err)
 	}

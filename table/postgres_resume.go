@@ -21,8 +21,8 @@ import (
 // (postgres_added.go): made for that alone when checkpoints are off.
 
 // leftovers describes what a killed run of this migration left (shadow,
-// checkpoint table, slot, publication) and the old table an earlier run
-// kept, each with the ways out.
+// checkpoint table, table of rows set aside, slot, publication) and the
+// old table an earlier run kept, each with the ways out.
 func (f *pgTableFacts) leftovers(n PostgresNames) []string {
 	var p []string
 	var left []string
@@ -31,6 +31,9 @@ func (f *pgTableFacts) leftovers(n PostgresNames) []string {
 	}
 	if f.LeftoverCheckpoint {
 		left = append(left, "checkpoint table "+n.Schema+"."+n.Checkpoint)
+	}
+	if f.LeftoverAside {
+		left = append(left, "table of rows set aside "+n.Schema+"."+n.Aside)
 	}
 	if f.LeftoverSlot {
 		drop := fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", n.Slot)

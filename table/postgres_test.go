@@ -433,6 +433,16 @@ func TestInspectPostgresLeftoverSlot(t *testing.T) {
 	}
 }
 
+// TestInspectPostgresLeftoverAside: a table of rows set aside that a run
+// left (its drop failed at cleanup, after which the shadow's succeeded) is
+// named with the way out, not met later as "relation already exists" when
+// a new unique key's run creates its own.
+func TestInspectPostgresLeftoverAside(t *testing.T) {
+	pool := pgTestPool(t, "CREATE TABLE asided (id int PRIMARY KEY, email text)", "CREATE TABLE _asided_osd (id int PRIMARY KEY, email text)")
+	_, err := pgInspect(t, pool, "asided")
+	wantErr(t, err, "a killed osc run of this migration left table of rows set aside "+pgTestSchema+"._asided_osd", "--initially-drop-ghost-table")
+}
+
 func TestLockPostgres(t *testing.T) {
 	pool := pgTestPool(t)
 	ctx := context.Background()
