@@ -466,7 +466,8 @@ type pgStmt struct {
 // was applied, and applying all of them again (the engine's retry) is
 // harmless: every statement is idempotent and they run again in the same
 // order.
-func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) error {
+func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) {
+	defer a.unsure(&err)
 	if err := a.init(ctx); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}

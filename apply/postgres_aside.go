@@ -93,6 +93,18 @@ func (a *Postgres) setAside(n int64) {
 	}
 }
 
+// unsure, deferred by the calls that may set rows aside, notes that the
+// table of rows set aside may hold rows when the call failed: a statement
+// that set rows aside may have committed and lost its result (the
+// connection lost after the commit), and the engine's retry of the call
+// must then take its keys out of that table as it writes them (withAside),
+// or a key would be in both tables.
+func (a *Postgres) unsure(err *error) {
+	if *err != nil && a.aside != "" {
+		a.asideAny = true
+	}
+}
+
 // unaside is a WITH entry deleting from the table of rows set aside the
 // keys in (a query of the key's values, in key order).
 func (a *Postgres) unaside(in string) string {

@@ -168,3 +168,39 @@ func TestPostgresAsideFinalRestoreReadsTable(t *testing.T) {
 		t.Errorf("shadow / aside %q, want (1,v,q);(2,w,k) / : row 1 back", got)
 	}
 }
+
+// TestPostgresAsideUnsureAfterError: a call that failed may have set rows
+// aside in a statement that committed before the failure (its result lost),
+// so the applier then takes keys out of the table of rows set aside as it
+// writes them: else row 1, written again after the failure, would be in the
+// shadow and, stale, in the aside table, and the final restore would take it
+// for a duplicate.
+func TestPostgresAsideUnsureAfterError(t *testing.T) {
+	schema := pgTestName(t)
+	ctx := context.Background()
+	pool := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
+	t.Cleanup(func() { testdb.ExecPostgres(t, pool, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	ap := asideSetup(t, pool, schema, "(1, 'v', 'q'), (2, 'w', 'k')", "(1, 'v', 'q'), (2, 'a', 'k')")
+	if err := ap.Restore(ctx, false); err != nil { // reads the (empty) table of rows set aside
+		t.Fatal(err)
+	}
+	// Another applier stands for the failed call's statement that
+	// committed: row 2 takes 'v', row 1 goes aside.
+	if err := NewPostgres(pool, ap.plan).Apply(ctx, []cdc.Change{asideUpd("2", "v", "k")}); err != nil {
+		t.Fatal(err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := ap.Apply(canceled, []cdc.Change{asideUpd("2", "v", "k")}); err == nil {
+		t.Fatal("apply with a canceled context succeeded")
+	}
+	if err := ap.Apply(ctx, []cdc.Change{asideUpd("2", "v", "k"), asideUpd("1", "x", "q")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ap.Restore(ctx, true); err != nil {
+		t.Fatalf("final restore: %v", err)
+	}
+	if got := schemaRows(t, pool, schema, "_t_new") + " / " + schemaRows(t, pool, schema, "_t_osd"); got != "(1,x,q);(2,v,k) / " {
+		t.Errorf("shadow / aside %q, want (1,x,q);(2,v,k) / ", got)
+	}
+}

@@ -823,10 +823,11 @@ func (a *Postgres) upsertClashingRows(ctx context.Context, args []any) ([][]stri
 // A clash on a unique index the applier does not resolve (see pgUnique)
 // fails the refresh with change.ErrChunkClash wrapped: the engine drains the
 // applier and refreshes again.
-func (a *Postgres) Refresh(ctx context.Context, keys [][]string) error {
+func (a *Postgres) Refresh(ctx context.Context, keys [][]string) (err error) {
 	if len(keys) == 0 {
 		return nil
 	}
+	defer a.unsure(&err)
 	if err := a.init(ctx); err != nil {
 		return err
 	}
