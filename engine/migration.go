@@ -88,12 +88,17 @@ type Migration struct {
 	checksumStart                                  atomic.Int64 // unix nanos the checksum started, 0 before
 
 	// applyMu serialises applying captured changes with the replays that follow
-	// each chunk, so a replayed change is always the latest for its key.
-	applyMu sync.Mutex
+	// each chunk, so a replayed change is always the latest for its key; it
+	// guards the replay window and the copy's ranges (ranges). Chunks of an
+	// applierHoldingCopier hold it shared while they copy: they run at once,
+	// the applier not meanwhile (a waiting Lock blocks new RLocks, so the
+	// chunks do not starve it).
+	applyMu sync.RWMutex
+	window  *replayWindow
+	ranges  *rangeTracker // the copy's ranges in flight (copyrange.go)
 	// applyIdle: the apply loop waits for changes (Source.Next) rather than
 	// applying them (see yieldToApplier).
 	applyIdle atomic.Bool
-	window    *replayWindow
 	// markerPos is the position of the last marker the applier passed.
 	markerPos change.Position
 
@@ -439,76 +444,21 @@ func (m *Migration) cause(ctx context.Context, err error) error {
 	return err
 }
 
-// copyLoop copies the table chunk by chunk, from after (nil: the first row;
-// done: nothing is left, a resumed run's copy was complete); after each
-// chunk it re-applies the changes the chunk may have overwritten with an
-// older row (see replayWindow), and publishes the checkpoint it may be
-// resumed from.
+// copyLoop copies the table in ranges of keys, from after (nil: the first
+// row; done: nothing is left, a resumed run's copy was complete), up to
+// --copy-threads at once (copyRanges); after each range's chunk it
+// re-applies the changes the chunk may have overwritten with an older row
+// (see replayWindow), and publishes the checkpoint it may be resumed from.
 func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error {
 	m.copyStart.Store(time.Now().UnixNano())
-	_, snapshots := m.cp.(snapshotCopier)
-	_, holds := m.cp.(applierHoldingCopier)
-	var lastChunk time.Duration // how long the last chunk's copy took
+	m.applyMu.Lock()
+	m.ranges = newRangeTracker(after, m.copied.Load())
+	m.applyMu.Unlock()
 	if done {
 		m.ckpt.publishCopyDone()
 	} else {
-		m.ckpt.publishChunk(after)
-	}
-	for n := 1; !done; n++ {
-		if err := m.waitThrottleCopy(ctx, after); err != nil {
-			return err
-		}
-		start := time.Now()
-		marker := ""
-		if !snapshots {
-			// Committed before the chunk reads: what precedes it in the
-			// change stream is visible to the read (see replayWindow).
-			marker = m.markerID()
-			m.applyMu.Lock()
-			m.window.expect(marker)
-			m.applyMu.Unlock()
-			if err := m.src.EmitMarker(ctx, marker); err != nil {
-				return fmt.Errorf("copy chunk %d: emit marker: %w", n, err)
-			}
-		}
-		var chunk Chunk
-		size := m.copyChunkSize()
-		if holds {
-			if err := m.yieldToApplier(ctx, lastChunk); err != nil {
-				return err
-			}
-		}
-		var copyStart time.Time
-		err := m.retry(ctx, "copy chunk", func() (err error) {
-			if holds {
-				m.applyMu.Lock()
-				defer m.applyMu.Unlock()
-			}
-			// The chunk's own time, without its wait for the applier's
-			// batch: counted, it would shrink the chunks, and lengthen
-			// the next yield, the slower the applier.
-			copyStart = time.Now()
-			chunk, err = m.cp.CopyChunk(ctx, after, size)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("copy chunk %d: %w", n, err)
-		}
-		lastChunk = time.Since(copyStart)
-		m.chunkCopied(size, chunk.Rows, lastChunk)
-		m.copied.Add(chunk.Rows)
-		if err := m.replay(ctx, chunk.Snapshot, marker); err != nil {
-			return fmt.Errorf("copy chunk %d: %w", n, err)
-		}
-		if err := m.refresh(ctx, chunk.Stale); err != nil {
-			return fmt.Errorf("copy chunk %d: %w", n, err)
-		}
-		if chunk.Done {
-			break
-		}
-		after = chunk.Last
-		m.ckpt.publishChunk(after)
-		if err := m.niceSleep(ctx, time.Since(start)); err != nil {
+		m.publishCopy()
+		if err := m.copyRanges(ctx, after); err != nil {
 			return err
 		}
 	}
@@ -584,10 +534,12 @@ type snapshotTaker interface {
 	CurrentSnapshot(ctx context.Context) (change.Snapshot, error)
 }
 
-func (m *Migration) replay(ctx context.Context, snap change.Snapshot, marker string) error {
+// replay re-applies, after the chunk stamped tick (replayWindow.start)
+// committed, the changes it may not have seen (replayWindow.finish).
+func (m *Migration) replay(ctx context.Context, tick uint64, snap change.Snapshot, marker string) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
-	changes := m.window.replay(snap, marker)
+	changes := m.window.finish(tick, snap, marker)
 	if len(changes) == 0 {
 		return nil
 	}
