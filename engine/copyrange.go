@@ -34,6 +34,9 @@ type rangeTracker struct {
 	ranges []*copyRange // handed out and above the watermark, in key order
 	after  []any        // the watermark (nil: no range is done)
 	copied int64        // rows the ranges up to the watermark covered, and before them
+	// inFlight is the number of ranges handed out and not done, most the
+	// largest it was (the copy's log line says it).
+	inFlight, most int
 }
 
 // newRangeTracker returns the tracker of a copy that starts after after,
@@ -43,7 +46,11 @@ func newRangeTracker(after []any, copied int64) *rangeTracker {
 }
 
 // add notes a range handed out, the next in key order.
-func (t *rangeTracker) add(r *copyRange) { t.ranges = append(t.ranges, r) }
+func (t *rangeTracker) add(r *copyRange) {
+	t.ranges = append(t.ranges, r)
+	t.inFlight++
+	t.most = max(t.most, t.inFlight)
+}
 
 // complete notes r copied and replayed, having covered rows rows, and moves
 // the watermark over the done ranges at the front. It reports whether the
@@ -51,6 +58,7 @@ func (t *rangeTracker) add(r *copyRange) { t.ranges = append(t.ranges, r) }
 // over once it and every range before it are done.
 func (t *rangeTracker) complete(r *copyRange, rows int64) bool {
 	r.done, r.rows = true, rows
+	t.inFlight--
 	moved := false
 	for len(t.ranges) > 0 && t.ranges[0].done && t.ranges[0].upto != nil {
 		t.after = t.ranges[0].upto

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,5 +117,40 @@ func TestFakeMigrationCopyThreads(t *testing.T) {
 				t.Errorf("%d chunks, want many", len(sizes))
 			}
 		})
+	}
+}
+
+// TestFakeCopyThreadsFailure: a chunk that fails ends the copy with its
+// error, naming it, once the chunks in flight with it have stopped; the
+// migration cleans up.
+func TestFakeCopyThreadsFailure(t *testing.T) {
+	d := newFake(2000)
+	broken := errors.New("disk full")
+	var after atomic.Int64 // CopyRange calls after the failure's
+	var failedAt atomic.Int64
+	d.copyFault = func(n int) error {
+		if failedAt.Load() > 0 {
+			after.Add(1)
+		}
+		if n == 5 {
+			failedAt.Store(int64(n))
+			return broken
+		}
+		time.Sleep(5 * time.Millisecond)
+		return nil
+	}
+	cfg := fakeConfig()
+	cfg.ChunkSize = 50
+	cfg.CopyThreads = 3
+	m := fakeMigration(cfg, d)
+	err := runFake(t, context.Background(), m)
+	if !errors.Is(err, broken) || !strings.Contains(err.Error(), "copy chunk ") {
+		t.Fatalf("migration: %v, want the chunk's failure, named", err)
+	}
+	if !slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil {
+		t.Errorf("cleanups %v, shadow left %v", d.cleanups, d.db.shadow != nil)
+	}
+	if n := after.Load(); n > 3 {
+		t.Errorf("%d chunks started after the failure, want at most the ones in flight", n)
 	}
 }

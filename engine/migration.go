@@ -465,10 +465,11 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 	m.applyMu.Lock()
 	m.copyEnd.Store(time.Now().UnixNano())
 	m.window.reset()
+	most := m.ranges.most
 	m.applyMu.Unlock()
 	m.ckpt.publishCopyDone()
 	m.log.Info("row copy complete", "rows", m.copied.Load(),
-		"elapsed", time.Duration(m.copyEnd.Load()-m.copyStart.Load()).Round(time.Millisecond).String())
+		"elapsed", time.Duration(m.copyEnd.Load()-m.copyStart.Load()).Round(time.Millisecond).String(), "chunks at once", most)
 	return nil
 }
 
