@@ -206,10 +206,10 @@ func (m *Migration) publishCopy() {
 	if m.ckpt == nil {
 		return
 	}
-	m.applyMu.Lock()
+	m.windowMu.Lock()
 	after, pos, copied, inFlight := m.ranges.pair()
 	oldest := m.window.oldest()
-	m.applyMu.Unlock()
+	m.windowMu.Unlock()
 	if !inFlight {
 		pos = m.src.Checkpoint(oldest)
 	}
@@ -268,7 +268,7 @@ func (m *Migration) forgetSeen(ctx context.Context) {
 		m.log.Debug("read the current snapshot while throttled", "err", err)
 		return
 	}
-	m.applyMu.Lock()
+	m.windowMu.Lock()
 	m.window.observe(snap)
-	m.applyMu.Unlock()
+	m.windowMu.Unlock()
 }

@@ -29,7 +29,7 @@ type copyRange struct {
 
 // rangeTracker follows the ranges handed out, in key order (the order they
 // are handed out in), for the checkpoint: its watermark is the upper bound
-// of the last range of the done prefix. Guarded by Migration.applyMu.
+// of the last range of the done prefix. Guarded by Migration.windowMu.
 type rangeTracker struct {
 	ranges []*copyRange // handed out and above the watermark, in key order
 	after  []any        // the watermark (nil: no range is done)
@@ -125,13 +125,13 @@ func (m *Migration) copyRanges(ctx context.Context, after []any) error {
 			break
 		}
 		r := &copyRange{n: n, after: after, upto: upto, size: size}
-		m.applyMu.Lock()
+		m.windowMu.Lock()
 		r.tick = m.window.start()
 		if m.ckpt != nil {
 			r.pos = m.src.Checkpoint(m.window.oldest())
 		}
 		m.ranges.add(r)
-		m.applyMu.Unlock()
+		m.windowMu.Unlock()
 		active++
 		go func() {
 			took, err := m.copyOne(ctx, r, snapshots, holds, time.Duration(lastChunk.Load()))
@@ -168,9 +168,9 @@ func (m *Migration) copyOne(ctx context.Context, r *copyRange, snapshots, holds 
 		// Committed before the chunk reads: what precedes it in the
 		// change stream is visible to the read (see replayWindow).
 		marker = m.markerID()
-		m.applyMu.Lock()
+		m.windowMu.Lock()
 		m.window.expect(marker)
-		m.applyMu.Unlock()
+		m.windowMu.Unlock()
 		if err := m.src.EmitMarker(ctx, marker); err != nil {
 			return 0, fmt.Errorf("copy chunk %d: emit marker: %w", r.n, err)
 		}
@@ -213,9 +213,9 @@ func (m *Migration) copyOne(ctx context.Context, r *copyRange, snapshots, holds 
 	if err := m.refresh(ctx, chunk.Stale); err != nil {
 		return 0, fmt.Errorf("copy chunk %d: %w", r.n, err)
 	}
-	m.applyMu.Lock()
+	m.windowMu.Lock()
 	moved := m.ranges.complete(r, rows)
-	m.applyMu.Unlock()
+	m.windowMu.Unlock()
 	if moved {
 		m.publishCopy()
 	}

@@ -88,14 +88,17 @@ type Migration struct {
 	checksumStart                                  atomic.Int64 // unix nanos the checksum started, 0 before
 
 	// applyMu serialises applying captured changes with the replays that follow
-	// each chunk, so a replayed change is always the latest for its key; it
-	// guards the replay window and the copy's ranges (ranges). Chunks of an
-	// applierHoldingCopier hold it shared while they copy: they run at once,
-	// the applier not meanwhile (a waiting Lock blocks new RLocks, so the
-	// chunks do not starve it).
+	// each chunk, so a replayed change is always the latest for its key.
+	// Chunks of an applierHoldingCopier hold it shared while they copy: they
+	// run at once, the applier not meanwhile (a waiting Lock blocks new
+	// RLocks, so the chunks do not starve it).
 	applyMu sync.RWMutex
-	window  *replayWindow
-	ranges  *rangeTracker // the copy's ranges in flight (copyrange.go)
+	// windowMu guards the replay window and the copy's ranges; taken after
+	// applyMu when both are, and alone where applyMu, held shared by the
+	// chunks copying, would wait for them (handing out the next range).
+	windowMu sync.Mutex
+	window   *replayWindow
+	ranges   *rangeTracker // the copy's ranges in flight (copyrange.go)
 	// applyIdle: the apply loop waits for changes (Source.Next) rather than
 	// applying them (see yieldToApplier).
 	applyIdle atomic.Bool
@@ -451,9 +454,9 @@ func (m *Migration) cause(ctx context.Context, err error) error {
 // (see replayWindow), and publishes the checkpoint it may be resumed from.
 func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error {
 	m.copyStart.Store(time.Now().UnixNano())
-	m.applyMu.Lock()
+	m.windowMu.Lock()
 	m.ranges = newRangeTracker(after, m.copied.Load())
-	m.applyMu.Unlock()
+	m.windowMu.Unlock()
 	if done {
 		m.ckpt.publishCopyDone()
 	} else {
@@ -464,8 +467,10 @@ func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error 
 	}
 	m.applyMu.Lock()
 	m.copyEnd.Store(time.Now().UnixNano())
+	m.windowMu.Lock()
 	m.window.reset()
 	most := m.ranges.most
+	m.windowMu.Unlock()
 	m.applyMu.Unlock()
 	m.ckpt.publishCopyDone()
 	m.log.Info("row copy complete", "rows", m.copied.Load(),
@@ -540,7 +545,9 @@ type snapshotTaker interface {
 func (m *Migration) replay(ctx context.Context, tick uint64, snap change.Snapshot, marker string) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
+	m.windowMu.Lock()
 	changes := m.window.finish(tick, snap, marker)
+	m.windowMu.Unlock()
 	if len(changes) == 0 {
 		return nil
 	}
@@ -608,7 +615,9 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 			}
 			rows = rows[:0]
 			m.applyMu.Lock()
+			m.windowMu.Lock()
 			m.window.passed(c.Marker)
+			m.windowMu.Unlock()
 			m.markerPos = c.Pos
 			m.applyMu.Unlock()
 			m.releaseMarker(c.Marker)
@@ -633,7 +642,9 @@ func (m *Migration) applyBatch(ctx context.Context, rows []change.Change) error 
 		return fmt.Errorf("apply %d changes: %w", len(rows), err)
 	}
 	if m.copyEnd.Load() == 0 {
+		m.windowMu.Lock()
 		m.window.record(rows)
+		m.windowMu.Unlock()
 	}
 	m.applied.Add(int64(len(rows)))
 	return nil

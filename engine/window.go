@@ -48,7 +48,7 @@ import (
 // earlier one in the binlog), so every chunk in flight and every later
 // chunk sees what the floor saw. With one chunk at a time the floor is the
 // chunk that just finished, as it was before chunks ran at once. Start and
-// return are stamped with one counter under the applier's lock: a chunk
+// return are stamped with one counter under one lock (windowMu): a chunk
 // stamped started after a read was stamped returned began its own read
 // later.
 type replayWindow struct {
