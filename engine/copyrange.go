@@ -96,12 +96,16 @@ func (m *Migration) copyRanges(ctx context.Context, after []any) error {
 	done := make(chan error, MaxCopyThreads)
 	active := 0
 	var failed error
-	end := func(err error) {
-		active--
+	// fail records the copy's first error and stops the chunks in flight.
+	fail := func(err error) {
 		if err != nil && failed == nil {
 			failed = err
 			cancel(err)
 		}
+	}
+	end := func(err error) {
+		active--
+		fail(err)
 	}
 	var lastChunk atomic.Int64 // how long the last chunk's copy took (holding copiers)
 	for n := 1; failed == nil; n++ {
@@ -112,7 +116,7 @@ func (m *Migration) copyRanges(ctx context.Context, after []any) error {
 			break
 		}
 		if err := m.waitThrottleCopy(ctx); err != nil {
-			failed = err
+			fail(err)
 			break
 		}
 		size := m.copyChunkSize()
@@ -121,7 +125,7 @@ func (m *Migration) copyRanges(ctx context.Context, after []any) error {
 			upto, err = m.cp.Bound(ctx, after, size)
 			return err
 		}); err != nil {
-			failed = fmt.Errorf("copy chunk %d: %w", n, err)
+			fail(fmt.Errorf("copy chunk %d: %w", n, err))
 			break
 		}
 		r := &copyRange{n: n, after: after, upto: upto, size: size}
