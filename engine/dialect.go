@@ -187,7 +187,7 @@ type indexBuildingCopier interface {
 	BuildIndexes(ctx context.Context) (int, error)
 }
 
-// Chunk is the result of one CopyChunk. It is defined in package change,
+// Chunk is the result of one CopyRange. It is defined in package change,
 // which the copiers import, so that they implement Copier directly.
 type Chunk = change.Chunk
 

@@ -196,7 +196,7 @@ type fakeDialect struct {
 	restore func(final, blocked bool) error
 
 	// killAfterChunk, when set, kills the run right after that chunk's
-	// write (n counts CopyChunk calls from 1).
+	// write (n counts CopyRange calls from 1).
 	killAfterChunk int
 	// killed makes every later write fail (errFakeKilled) and Cleanup
 	// leave everything, as a kill -9 would.
@@ -208,7 +208,7 @@ type fakeDialect struct {
 	closed       int      // Close calls
 	sourceClosed bool
 	copyCalls    int
-	copySizes    []int           // the size of each CopyChunk call
+	copySizes    []int           // the size of each Bound call (a range)
 	recopied     []ChecksumChunk // Recopy calls
 	opens        int             // checksum Open calls
 	// locked holds how long each checksum Open's blocked and the
