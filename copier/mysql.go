@@ -82,16 +82,69 @@ func (c *MySQL) last(ctx context.Context) ([]any, error) {
 
 // CopyChunk copies the rows whose key is in (after, the size-th key after
 // it], or all the rows past after up to the highest key the table had when
-// the copy started when fewer remain (Done).
+// the copy started when fewer remain (Done): Bound, then CopyRange.
 func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
-	if size < 1 {
-		return Chunk{}, fmt.Errorf("copy chunk: size %d", size)
+	upto, err := c.Bound(ctx, after, size)
+	if err != nil {
+		return Chunk{}, err
 	}
+	chunk, err := c.CopyRange(ctx, after, upto)
+	if err == nil && upto != nil {
+		chunk.Rows = int64(size)
+	}
+	return chunk, err
+}
+
+// Bound returns the key of the size-th row past after (nil: from the first
+// row), up to the highest key the table had when the copy started, or nil
+// when fewer rows remain: the next range is (after, Bound]. It reads the
+// key's index only.
+func (c *MySQL) Bound(ctx context.Context, after []any, size int) ([]any, error) {
+	if size < 1 {
+		return nil, fmt.Errorf("copy chunk: size %d", size)
+	}
+	if err := c.init(ctx); err != nil {
+		return nil, err
+	}
+	if after != nil && len(after) != c.sql.Key.Len() {
+		return nil, fmt.Errorf("copy chunk: %d key values for a %d-column key", len(after), c.sql.Key.Len())
+	}
+	if c.limit == nil {
+		return nil, nil
+	}
+	conds, args := c.rangeConds(after, nil)
+	return c.upper(ctx, c.db, conds, args, size)
+}
+
+// rangeConds returns the conditions of the range (after, upto] (nil after:
+// from the first row; nil upto: to the highest key the table had when the
+// copy started), with their arguments.
+func (c *MySQL) rangeConds(after, upto []any) ([]string, []any) {
+	cond, args := c.sql.Key.Cond(c.limit, "<", true)
+	conds := []string{cond}
+	if after != nil {
+		cond, a := c.sql.Key.Cond(after, ">", false)
+		conds, args = append(conds, cond), append(args, a...)
+	}
+	if upto != nil {
+		cond, a := c.sql.Key.Cond(upto, "<", true)
+		conds, args = append(conds, cond), append(args, a...)
+	}
+	return conds, args
+}
+
+// CopyRange copies the rows whose key is in (after, upto] (nil after: from
+// the first row; nil upto: up to the highest key the table had when the copy
+// started, and the chunk is the last, Done), in one READ COMMITTED
+// transaction. Its Rows are the rows it inserted.
+func (c *MySQL) CopyRange(ctx context.Context, after, upto []any) (Chunk, error) {
 	if err := c.init(ctx); err != nil {
 		return Chunk{}, err
 	}
-	if after != nil && len(after) != c.sql.Key.Len() {
-		return Chunk{}, fmt.Errorf("copy chunk: %d key values for a %d-column key", len(after), c.sql.Key.Len())
+	for _, k := range [][]any{after, upto} {
+		if k != nil && len(k) != c.sql.Key.Len() {
+			return Chunk{}, fmt.Errorf("copy chunk: %d key values for a %d-column key", len(k), c.sql.Key.Len())
+		}
 	}
 	if c.limit == nil {
 		return Chunk{Last: after, Done: true}, nil
@@ -102,20 +155,7 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 	}
 	defer tx.Rollback() // after Commit it is a no-op
 
-	cond, args := c.sql.Key.Cond(c.limit, "<", true)
-	conds := []string{cond}
-	if after != nil {
-		cond, a := c.sql.Key.Cond(after, ">", false)
-		conds, args = append(conds, cond), append(args, a...)
-	}
-	upper, err := c.upper(ctx, tx, conds, args, size)
-	if err != nil {
-		return Chunk{}, err
-	}
-	if upper != nil {
-		cond, a := c.sql.Key.Cond(upper, "<", true)
-		conds, args = append(conds, cond), append(args, a...)
-	}
+	conds, args := c.rangeConds(after, upto)
 	// A row that comes to hold a value the ALTER renumbers after this read
 	// does so by a change committed after change capture started, which
 	// the applier refuses.
@@ -141,12 +181,12 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 	if err := c.putAside(ctx, tx, conds, args); err != nil {
 		return Chunk{}, err
 	}
-	chunk := Chunk{Last: upper, Rows: int64(size)}
-	if upper == nil {
+	chunk := Chunk{Last: upto}
+	if upto == nil {
 		chunk.Last, chunk.Done = after, true
-		if chunk.Rows, err = res.RowsAffected(); err != nil {
-			return Chunk{}, fmt.Errorf("copy chunk: %w", err)
-		}
+	}
+	if chunk.Rows, err = res.RowsAffected(); err != nil {
+		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: commit: %w", err)
@@ -157,13 +197,13 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 // upper returns the size-th key past the conditions, or nil when fewer rows
 // remain. It runs as a prepared statement, whose binary results keep each
 // key value's type (int64, float64...) for the next queries' arguments.
-func (c *MySQL) upper(ctx context.Context, tx *sql.Tx, conds []string, args []any, size int) ([]any, error) {
-	q := "SELECT " + strings.Join(c.sql.Key.Select(), ", ") + " " + c.sql.From
+func (c *MySQL) upper(ctx context.Context, q table.MySQLPreparer, conds []string, args []any, size int) ([]any, error) {
+	sel := "SELECT " + strings.Join(c.sql.Key.Select(), ", ") + " " + c.sql.From
 	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
+		sel += " WHERE " + strings.Join(conds, " AND ")
 	}
-	q += " ORDER BY " + c.sql.Key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
-	vals, err := c.sql.Key.QueryKey(ctx, tx, q, args...)
+	sel += " ORDER BY " + c.sql.Key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
+	vals, err := c.sql.Key.QueryKey(ctx, q, sel, args...)
 	if err != nil {
 		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
 	}

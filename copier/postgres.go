@@ -45,7 +45,9 @@ type Postgres struct {
 	// target (see execSkipping).
 	deferred bool
 	// inserted is the rows the copy inserted, analyzed their number at the
-	// shadow's last ANALYZE (see analyze).
+	// shadow's last ANALYZE (see analyze), under statsMu: chunks run
+	// concurrently (--copy-threads).
+	statsMu            sync.Mutex
 	inserted, analyzed int64
 	// limit is the highest key when the copy started, as text (nil: the
 	// table was empty): rows inserted above it later reach the shadow as
@@ -111,16 +113,64 @@ func (c *Postgres) init(ctx context.Context) error {
 }
 
 // CopyChunk copies the rows with a key after after (nil: from the first row)
-// up to the size-th such row into the shadow.
+// up to the size-th such row into the shadow: Bound, then CopyRange.
 func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
+	upto, err := c.Bound(ctx, after, size)
+	if err != nil {
+		return Chunk{}, err
+	}
+	chunk, err := c.CopyRange(ctx, after, upto)
+	if err == nil && upto != nil {
+		chunk.Rows = int64(size)
+	}
+	return chunk, err
+}
+
+// Bound returns the key of the size-th row past after (nil: from the first
+// row), up to the highest key the table had when the copy started, or nil
+// when fewer rows remain: the next range is (after, Bound]. It reads the
+// key's index only.
+func (c *Postgres) Bound(ctx context.Context, after []any, size int) ([]any, error) {
+	if err := c.init(ctx); err != nil {
+		return nil, fmt.Errorf("copy chunk: %w", err)
+	}
+	if c.limit == nil {
+		return nil, nil
+	}
+	var (
+		conds []string
+		args  []any
+	)
+	for _, b := range []struct {
+		op  string
+		key []any
+	}{{"<=", c.limit}, {">", after}} {
+		if b.key == nil {
+			continue
+		}
+		cond, err := c.sql.Compare(c.sql.Keys, b.op, b.key, &args)
+		if err != nil {
+			return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
+		}
+		conds = append(conds, cond)
+	}
+	upper, err := c.sql.Edge(ctx, c.pool, conds, args, "", max(size, 1)-1)
+	if err != nil {
+		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
+	}
+	return upper, nil
+}
+
+// CopyRange copies the rows with a key in (after, upto] (nil after: from the
+// first row; nil upto: up to the highest key the table had when the copy
+// started, and the chunk is the last, Done) into the shadow. Its Rows are
+// the rows it inserted.
+func (c *Postgres) CopyRange(ctx context.Context, after, upto []any) (Chunk, error) {
 	if err := c.init(ctx); err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
 	}
 	if c.limit == nil {
 		return Chunk{Last: after, Done: true}, nil
-	}
-	if size < 1 {
-		size = 1
 	}
 	var (
 		conds, probe    []string // the chunk's range on the source's and on the shadow's key
@@ -149,12 +199,8 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 			return Chunk{}, fmt.Errorf("copy chunk: lower bound: %w", err)
 		}
 	}
-	upper, err := c.sql.Edge(ctx, c.pool, conds, args, "", size-1)
-	if err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
-	}
-	if upper != nil {
-		if err := bound("<=", upper); err != nil {
+	if upto != nil {
+		if err := bound("<=", upto); err != nil {
 			return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
 		}
 	}
@@ -192,6 +238,7 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 		rows  int64
 		snap  *cdc.PostgresSnapshot
 		stale [][]string
+		err   error
 	)
 	for {
 		switch mode {
@@ -218,10 +265,10 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 	if err := c.analyze(ctx, rows); err != nil {
 		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
 	}
-	if upper == nil {
-		return Chunk{Rows: rows, Done: true, Snapshot: snap, Stale: stale}, nil
+	if upto == nil {
+		return Chunk{Last: after, Rows: rows, Done: true, Snapshot: snap, Stale: stale}, nil
 	}
-	return Chunk{Last: upper, Rows: int64(size), Done: false, Snapshot: snap, Stale: stale}, nil
+	return Chunk{Last: upto, Rows: rows, Snapshot: snap, Stale: stale}, nil
 }
 
 // analyze counts the rows the copy inserted and, each time they have doubled
@@ -235,6 +282,8 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 // few milliseconds). It waits for no lock: one that another ANALYZE or a
 // vacuum holds is left to the next chunk.
 func (c *Postgres) analyze(ctx context.Context, rows int64) error {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
 	c.inserted += rows
 	if c.inserted < max(pgAnalyzeFirst, 2*c.analyzed) {
 		return nil

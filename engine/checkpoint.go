@@ -14,16 +14,21 @@ import (
 // can restart, such that restarting the capture at Position and the copy
 // after After leaves the shadow exactly as an uninterrupted run would.
 //
-// Why the pair is safe. The copy loop takes it after a chunk's replay and
-// before the next chunk starts: every chunk up to After has been copied and
-// replayed, and every change before Position has been applied. A chunk past
-// After, copied before the kill or after the resume, read the original after
-// every change before Position committed and became visible (Position is no
-// later than any change the replay window still holds, which a later read
-// may not see yet), so it holds nothing older than them; every change at or after Position is applied again on resume (each
-// apply is idempotent: an upsert of the row image, or a delete by key), after
-// whatever such a chunk wrote, and the copy past After never overwrites. Once
-// the copy is done, any Position the source reports will do.
+// Why the pair is safe. The copy publishes it whenever its watermark moves
+// (publishCopy): every range up to After has been copied and replayed.
+// Position is the source's position when the oldest range still in flight
+// was handed out (now, when none is), no later than any change the replay
+// window held then; every change before it has been applied. A range past
+// After either finished before the kill (copied and replayed: as good as one
+// up to After), or was copied, before the kill or after the resume, by a
+// chunk that read the original after every change before Position committed
+// and became visible (one a later read may not see yet is held by the
+// window until every chunk in flight sees it, and Position precedes it), so
+// it holds nothing older than them; every change at or after Position is
+// applied again on resume (each apply is idempotent: an upsert of the row
+// image, or a delete by key), after whatever such a chunk wrote, and the copy
+// past After never overwrites. Once the copy is done, any Position the source
+// reports will do.
 type Checkpoint struct {
 	Version  string // osc's version that saved it
 	Alter    string // the --alter
@@ -77,6 +82,7 @@ type checkpoints struct {
 	mu       sync.Mutex
 	after    []any
 	position string
+	copied   int64 // rows copied up to after
 	copyDone bool
 	ready    bool // a pair was published
 	// kick asks the loop to save now (publish).
@@ -88,13 +94,14 @@ type checkpoints struct {
 	saving sync.Mutex
 }
 
-// publish records a pair the run may be resumed from (see Checkpoint).
-func (c *checkpoints) publish(after []any, position string, copyDone bool) {
+// publish records a pair the run may be resumed from (see Checkpoint), with
+// the rows copied up to after.
+func (c *checkpoints) publish(after []any, position string, copied int64, copyDone bool) {
 	c.mu.Lock()
 	// The first pair and the copy's end are saved at once: a run killed
 	// before the next interval is then resumable, and does not copy again.
 	now := !c.ready || copyDone && !c.copyDone
-	c.after, c.position, c.copyDone, c.ready = after, position, copyDone, true
+	c.after, c.position, c.copied, c.copyDone, c.ready = after, position, copied, copyDone, true
 	c.mu.Unlock()
 	if now {
 		select {
@@ -147,10 +154,11 @@ func (c *checkpoints) save(ctx context.Context) {
 	ck := &Checkpoint{
 		Version: c.m.cfg.Version, Alter: c.m.cfg.Alter,
 		After: c.after, CopyDone: c.copyDone, Position: c.position,
-		Copied: c.m.copied.Load(), Applied: c.m.applied.Load(), Saved: time.Now(),
+		Copied: c.copied, Applied: c.m.applied.Load(), Saved: time.Now(),
 	}
 	c.mu.Unlock()
 	if ck.CopyDone {
+		ck.Copied = c.m.copied.Load()
 		// Any position will do once the copy is over.
 		ck.Position = c.m.src.Checkpoint(nil)
 	}
@@ -189,35 +197,40 @@ func (c *checkpoints) release() {
 	}
 }
 
-// publishChunk records the pair after a chunk's replay: the chunk's last key
-// and the source's position now, before the next chunk reads, no later than
-// the oldest change the replay window still holds.
-func (c *checkpoints) publishChunk(after []any) {
-	if c == nil {
+// publishCopy records the pair the copy may now be resumed from: the
+// watermark (every range up to it copied and replayed) and, while ranges
+// are in flight, the position the oldest of them was handed out at, else
+// the source's position now, no later than the oldest change the replay
+// window still holds (rangeTracker.pair).
+func (m *Migration) publishCopy() {
+	if m.ckpt == nil {
 		return
 	}
-	c.m.applyMu.Lock()
-	oldest := c.m.window.oldest()
-	c.m.applyMu.Unlock()
-	c.publish(after, c.m.src.Checkpoint(oldest), false)
+	m.windowMu.Lock()
+	after, pos, copied, inFlight := m.ranges.pair()
+	oldest := m.window.oldest()
+	m.windowMu.Unlock()
+	if !inFlight {
+		pos = m.src.Checkpoint(oldest)
+	}
+	m.ckpt.publish(after, pos, copied, false)
 }
 
 // publishCopyDone records that the copy is over (its window closed).
 func (c *checkpoints) publishCopyDone() {
 	if c != nil {
-		c.publish(nil, "", true)
+		c.publish(nil, "", 0, true)
 	}
 }
 
-// waitThrottleCopy holds the copy while throttled, publishing the pair
-// (after, the source's position now) again every CheckpointInterval meanwhile:
-// no chunk is in flight, so it is a pair the run may be resumed from, as
-// right after the last chunk's replay. Without it a throttled copy would keep
-// the restart position where the last chunk left it, and a PostgreSQL slot,
-// confirmed no further than the last saved position (Source.Saved), would
-// retain every WAL written while throttled, so that a --max-retained-wal
-// throttle would never lift.
-func (m *Migration) waitThrottleCopy(ctx context.Context, after []any) error {
+// waitThrottleCopy holds the copy while throttled (no range is handed out;
+// those in flight run to their end), publishing the pair the copy may be
+// resumed from (publishCopy) again every CheckpointInterval meanwhile.
+// Without it a throttled copy would keep the restart position where the last
+// chunk left it, and a PostgreSQL slot, confirmed no further than the last
+// saved position (Source.Saved), would retain every WAL written while
+// throttled, so that a --max-retained-wal throttle would never lift.
+func (m *Migration) waitThrottleCopy(ctx context.Context) error {
 	if m.ckpt == nil {
 		return m.waitThrottle(ctx)
 	}
@@ -234,12 +247,13 @@ func (m *Migration) waitThrottleCopy(ctx context.Context, after []any) error {
 			return err
 		}
 		m.forgetSeen(ctx)
-		m.ckpt.publishChunk(after)
+		m.publishCopy()
 	}
 }
 
 // forgetSeen lets the replay window forget the changes the source's current
-// snapshot sees (snapshotTaker). Without it one delete applied after the last
+// snapshot sees (snapshotTaker), once no chunk in flight read before it
+// (replayWindow.observe). Without it one delete applied after the last
 // chunk's read would hold a throttled copy's checkpoint position, and with it
 // a PostgreSQL slot's retained WAL, until the throttle lifts, which a
 // --max-retained-wal throttle then never would. A failure only leaves the
@@ -254,7 +268,7 @@ func (m *Migration) forgetSeen(ctx context.Context) {
 		m.log.Debug("read the current snapshot while throttled", "err", err)
 		return
 	}
-	m.applyMu.Lock()
-	m.window.forgetSeen(snap)
-	m.applyMu.Unlock()
+	m.windowMu.Lock()
+	m.window.observe(snap)
+	m.windowMu.Unlock()
 }

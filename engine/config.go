@@ -17,7 +17,10 @@ type Config struct {
 	ChunkSize int // rows per copy chunk (the first, when ChunkTarget is set)
 	// ChunkTarget, when set, makes the copy's chunk size dynamic: each
 	// chunk aims at taking this long (chunksize.go).
-	ChunkTarget  time.Duration
+	ChunkTarget time.Duration
+	// CopyThreads is the number of chunks copied at once, each its own
+	// range of keys (copyrange.go).
+	CopyThreads  int
 	DMLBatchSize int // changes per apply transaction (up to maxBatchGrowth times as many while a backlog lasts)
 
 	CutOverLockTimeout time.Duration // per attempt
@@ -80,6 +83,10 @@ func (c *Config) Defaults() {
 	if c.ChunkSize <= 0 {
 		c.ChunkSize = 1000
 	}
+	if c.CopyThreads <= 0 {
+		c.CopyThreads = 1
+	}
+	c.CopyThreads = min(c.CopyThreads, MaxCopyThreads)
 	if c.DMLBatchSize <= 0 {
 		c.DMLBatchSize = 100
 	}

@@ -90,6 +90,7 @@ type control struct {
 	copySize        atomic.Int64
 	batchSize       atomic.Int64
 	checksumThreads atomic.Int64
+	copyThreads     atomic.Int64
 	niceRatio       atomic.Uint64 // float64 bits
 
 	mu        sync.Mutex
@@ -121,6 +122,7 @@ func newControl(cfg *Config, d Dialect) *control {
 	c.copySize.Store(int64(cfg.ChunkSize))
 	c.batchSize.Store(int64(cfg.DMLBatchSize))
 	c.checksumThreads.Store(int64(cfg.ChecksumThreads))
+	c.copyThreads.Store(int64(cfg.CopyThreads))
 	c.niceRatio.Store(math.Float64bits(cfg.Control.NiceRatio))
 	k := cfg.Control
 	c.settings = throttle.Settings{

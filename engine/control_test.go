@@ -29,6 +29,9 @@ func TestControlCommands(t *testing.T) {
 		{"nice-ratio=0.5", "nice-ratio set to 0.5\n"},
 		{"nice-ratio=?", "0.5\n"},
 		{"max-lag-millis=?", "1500\n"},
+		{"copy-threads=?", "1\n"},
+		{"copy-threads=3", "copy-threads set to 3\n"},
+		{"copy-threads=65", "error: copy-threads=\"65\": want an integer from 1 to 64"},
 		{"checksum-threads=?", "2\n"},
 		{"checksum-threads=4", "checksum-threads set to 4\n"},
 		{"checksum-threads=0", "error: checksum-threads=\"0\": want an integer from 1 to 64"},
@@ -68,7 +71,7 @@ func TestControlCommands(t *testing.T) {
 		t.Errorf("settings after the commands: %+v chunk %d batch %d", s, m.chunkSize(), m.batchSize())
 	}
 	status, _ := m.command("status")
-	for _, want := range []string{"State: inspecting", "# chunk-size: 250", "# max-lag-millis: 2000", "# max-load: Threads_running=30", "# nice-ratio: 0.5", "# checksum-threads: 4"} {
+	for _, want := range []string{"State: inspecting", "# chunk-size: 250", "# max-lag-millis: 2000", "# max-load: Threads_running=30", "# nice-ratio: 0.5", "# checksum-threads: 4", "# copy-threads: 3"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status lacks %q:\n%s", want, status)
 		}

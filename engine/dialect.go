@@ -161,14 +161,22 @@ type Source interface {
 	Close(ctx context.Context) error
 }
 
-// Copier copies the original table into the shadow in key-ordered chunks.
+// Copier copies the original table into the shadow in key-ordered chunks,
+// several at once when --copy-threads asks for it: the engine hands out
+// disjoint ranges of keys, each (after, Bound(after, size)].
 type Copier interface {
-	// CopyChunk copies the rows whose key is greater than after (nil: from the
-	// first row), at most about size of them, into the shadow without
-	// overwriting rows already there, in one short transaction. It stops at
-	// the highest key the table had at its first call (made after change
-	// capture started): rows above it arrive as captured changes.
-	CopyChunk(ctx context.Context, after []any, size int) (Chunk, error)
+	// Bound returns the key of the size-th row whose key is greater than
+	// after (nil: counting from the first row), or nil when fewer rows
+	// remain up to the highest key the table had at the copier's first
+	// call (made after change capture started): rows above it arrive as
+	// captured changes.
+	Bound(ctx context.Context, after []any, size int) ([]any, error)
+	// CopyRange copies the rows whose key is greater than after (nil: from
+	// the first row) and at most upto (nil: up to that highest key; the
+	// chunk is then Done) into the shadow without overwriting rows already
+	// there, in one short transaction. Ranges that do not overlap may be
+	// copied at once.
+	CopyRange(ctx context.Context, after, upto []any) (Chunk, error)
 }
 
 // indexBuildingCopier is a Copier that leaves some of the shadow's indexes
@@ -179,7 +187,7 @@ type indexBuildingCopier interface {
 	BuildIndexes(ctx context.Context) (int, error)
 }
 
-// Chunk is the result of one CopyChunk. It is defined in package change,
+// Chunk is the result of one CopyRange. It is defined in package change,
 // which the copiers import, so that they implement Copier directly.
 type Chunk = change.Chunk
 

@@ -196,7 +196,7 @@ type fakeDialect struct {
 	restore func(final, blocked bool) error
 
 	// killAfterChunk, when set, kills the run right after that chunk's
-	// write (n counts CopyChunk calls from 1).
+	// write (n counts CopyRange calls from 1).
 	killAfterChunk int
 	// killed makes every later write fail (errFakeKilled) and Cleanup
 	// leave everything, as a kill -9 would.
@@ -208,7 +208,7 @@ type fakeDialect struct {
 	closed       int      // Close calls
 	sourceClosed bool
 	copyCalls    int
-	copySizes    []int           // the size of each CopyChunk call
+	copySizes    []int           // the size of each Bound call (a range)
 	recopied     []ChecksumChunk // Recopy calls
 	opens        int             // checksum Open calls
 	// locked holds how long each checksum Open's blocked and the
@@ -478,10 +478,51 @@ type fakeCopier struct {
 	fixed bool
 }
 
-func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
+// Bound returns the size-th key after after, up to the highest key the
+// table had at the first call; nil when fewer remain.
+func (c *fakeCopier) Bound(_ context.Context, after []any, size int) ([]any, error) {
+	c.d.mu.Lock()
+	c.d.copySizes = append(c.d.copySizes, size)
+	c.d.mu.Unlock()
+	c.d.db.mu.Lock()
+	keys := c.keys(after, nil)
+	c.d.db.mu.Unlock()
+	if len(keys) < size {
+		return nil, nil
+	}
+	return []any{keys[size-1]}, nil
+}
+
+// keys returns the table's keys in (after, upto], upto nil: up to the
+// highest key it had at the first call, in order; db.mu is held.
+func (c *fakeCopier) keys(after, upto []any) []int64 {
+	db := c.d.db
+	if !c.fixed {
+		for id := range db.rows {
+			c.hi = max(c.hi, id)
+		}
+		c.fixed = true
+	}
+	lo, hi := int64(0), c.hi
+	if after != nil {
+		lo = after[0].(int64)
+	}
+	if upto != nil {
+		hi = upto[0].(int64)
+	}
+	var keys []int64
+	for id := range db.rows {
+		if id > lo && id <= hi {
+			keys = append(keys, id)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (c *fakeCopier) CopyRange(ctx context.Context, after, upto []any) (Chunk, error) {
 	c.d.mu.Lock()
 	c.d.copyCalls++
-	c.d.copySizes = append(c.d.copySizes, size)
 	n := c.d.copyCalls
 	c.d.mu.Unlock()
 	if c.d.copyFault != nil {
@@ -491,25 +532,7 @@ func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chun
 	}
 	db := c.d.db
 	db.mu.Lock()
-	if !c.fixed {
-		for id := range db.rows {
-			c.hi = max(c.hi, id)
-		}
-		c.fixed = true
-	}
-	lo := int64(0)
-	if after != nil {
-		lo = after[0].(int64)
-	}
-	var keys []int64
-	for id := range db.rows {
-		if id > lo && id <= c.hi {
-			keys = append(keys, id)
-		}
-	}
-	slices.Sort(keys)
-	done := len(keys) <= size
-	keys = keys[:min(len(keys), size)]
+	keys := c.keys(after, upto)
 	read := map[int64]int64{}
 	for _, id := range keys {
 		read[id] = db.rows[id]
@@ -535,14 +558,7 @@ func (c *fakeCopier) CopyChunk(ctx context.Context, after []any, size int) (Chun
 	if c.d.killAfterChunk == n {
 		c.d.killed.Store(true) // before the engine replays after the chunk
 	}
-	ch := Chunk{Rows: int64(len(keys)), Done: done}
-	if len(keys) > 0 {
-		ch.Last = []any{keys[len(keys)-1]}
-	}
-	if ch.Last == nil && !done {
-		return Chunk{}, fmt.Errorf("fake: empty chunk after %v that is not the last", after)
-	}
-	return ch, nil
+	return Chunk{Last: upto, Rows: int64(len(keys)), Done: upto == nil}, nil
 }
 
 // fakeApplier writes changes into the shadow: upsert, delete, and a

@@ -89,11 +89,19 @@ type Migration struct {
 
 	// applyMu serialises applying captured changes with the replays that follow
 	// each chunk, so a replayed change is always the latest for its key.
-	applyMu sync.Mutex
+	// Chunks of an applierHoldingCopier hold it shared while they copy: they
+	// run at once, the applier not meanwhile (a waiting Lock blocks new
+	// RLocks, so the chunks do not starve it).
+	applyMu sync.RWMutex
+	// windowMu guards the replay window and the copy's ranges; taken after
+	// applyMu when both are, and alone where applyMu, held shared by the
+	// chunks copying, would wait for them (handing out the next range).
+	windowMu sync.Mutex
+	window   *replayWindow
+	ranges   *rangeTracker // the copy's ranges in flight (copyrange.go)
 	// applyIdle: the apply loop waits for changes (Source.Next) rather than
 	// applying them (see yieldToApplier).
 	applyIdle atomic.Bool
-	window    *replayWindow
 	// markerPos is the position of the last marker the applier passed.
 	markerPos change.Position
 
@@ -439,86 +447,34 @@ func (m *Migration) cause(ctx context.Context, err error) error {
 	return err
 }
 
-// copyLoop copies the table chunk by chunk, from after (nil: the first row;
-// done: nothing is left, a resumed run's copy was complete); after each
-// chunk it re-applies the changes the chunk may have overwritten with an
-// older row (see replayWindow), and publishes the checkpoint it may be
-// resumed from.
+// copyLoop copies the table in ranges of keys, from after (nil: the first
+// row; done: nothing is left, a resumed run's copy was complete), up to
+// --copy-threads at once (copyRanges); after each range's chunk it
+// re-applies the changes the chunk may have overwritten with an older row
+// (see replayWindow), and publishes the checkpoint it may be resumed from.
 func (m *Migration) copyLoop(ctx context.Context, after []any, done bool) error {
 	m.copyStart.Store(time.Now().UnixNano())
-	_, snapshots := m.cp.(snapshotCopier)
-	_, holds := m.cp.(applierHoldingCopier)
-	var lastChunk time.Duration // how long the last chunk's copy took
+	m.windowMu.Lock()
+	m.ranges = newRangeTracker(after, m.copied.Load())
+	m.windowMu.Unlock()
 	if done {
 		m.ckpt.publishCopyDone()
 	} else {
-		m.ckpt.publishChunk(after)
-	}
-	for n := 1; !done; n++ {
-		if err := m.waitThrottleCopy(ctx, after); err != nil {
-			return err
-		}
-		start := time.Now()
-		marker := ""
-		if !snapshots {
-			// Committed before the chunk reads: what precedes it in the
-			// change stream is visible to the read (see replayWindow).
-			marker = m.markerID()
-			m.applyMu.Lock()
-			m.window.expect(marker)
-			m.applyMu.Unlock()
-			if err := m.src.EmitMarker(ctx, marker); err != nil {
-				return fmt.Errorf("copy chunk %d: emit marker: %w", n, err)
-			}
-		}
-		var chunk Chunk
-		size := m.copyChunkSize()
-		if holds {
-			if err := m.yieldToApplier(ctx, lastChunk); err != nil {
-				return err
-			}
-		}
-		var copyStart time.Time
-		err := m.retry(ctx, "copy chunk", func() (err error) {
-			if holds {
-				m.applyMu.Lock()
-				defer m.applyMu.Unlock()
-			}
-			// The chunk's own time, without its wait for the applier's
-			// batch: counted, it would shrink the chunks, and lengthen
-			// the next yield, the slower the applier.
-			copyStart = time.Now()
-			chunk, err = m.cp.CopyChunk(ctx, after, size)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("copy chunk %d: %w", n, err)
-		}
-		lastChunk = time.Since(copyStart)
-		m.chunkCopied(size, chunk.Rows, lastChunk)
-		m.copied.Add(chunk.Rows)
-		if err := m.replay(ctx, chunk.Snapshot, marker); err != nil {
-			return fmt.Errorf("copy chunk %d: %w", n, err)
-		}
-		if err := m.refresh(ctx, chunk.Stale); err != nil {
-			return fmt.Errorf("copy chunk %d: %w", n, err)
-		}
-		if chunk.Done {
-			break
-		}
-		after = chunk.Last
-		m.ckpt.publishChunk(after)
-		if err := m.niceSleep(ctx, time.Since(start)); err != nil {
+		m.publishCopy()
+		if err := m.copyRanges(ctx, after); err != nil {
 			return err
 		}
 	}
 	m.applyMu.Lock()
 	m.copyEnd.Store(time.Now().UnixNano())
+	m.windowMu.Lock()
 	m.window.reset()
+	most := m.ranges.most
+	m.windowMu.Unlock()
 	m.applyMu.Unlock()
 	m.ckpt.publishCopyDone()
 	m.log.Info("row copy complete", "rows", m.copied.Load(),
-		"elapsed", time.Duration(m.copyEnd.Load()-m.copyStart.Load()).Round(time.Millisecond).String())
+		"elapsed", time.Duration(m.copyEnd.Load()-m.copyStart.Load()).Round(time.Millisecond).String(), "chunks at once", most)
 	return nil
 }
 
@@ -584,10 +540,14 @@ type snapshotTaker interface {
 	CurrentSnapshot(ctx context.Context) (change.Snapshot, error)
 }
 
-func (m *Migration) replay(ctx context.Context, snap change.Snapshot, marker string) error {
+// replay re-applies, after the chunk stamped tick (replayWindow.start)
+// committed, the changes it may not have seen (replayWindow.finish).
+func (m *Migration) replay(ctx context.Context, tick uint64, snap change.Snapshot, marker string) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
-	changes := m.window.replay(snap, marker)
+	m.windowMu.Lock()
+	changes := m.window.finish(tick, snap, marker)
+	m.windowMu.Unlock()
 	if len(changes) == 0 {
 		return nil
 	}
@@ -655,7 +615,9 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 			}
 			rows = rows[:0]
 			m.applyMu.Lock()
+			m.windowMu.Lock()
 			m.window.passed(c.Marker)
+			m.windowMu.Unlock()
 			m.markerPos = c.Pos
 			m.applyMu.Unlock()
 			m.releaseMarker(c.Marker)
@@ -680,7 +642,9 @@ func (m *Migration) applyBatch(ctx context.Context, rows []change.Change) error 
 		return fmt.Errorf("apply %d changes: %w", len(rows), err)
 	}
 	if m.copyEnd.Load() == 0 {
+		m.windowMu.Lock()
 		m.window.record(rows)
+		m.windowMu.Unlock()
 	}
 	m.applied.Add(int64(len(rows)))
 	return nil

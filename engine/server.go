@@ -195,6 +195,7 @@ sup                                  # print the status line
 coordinates                          # print the change capture position
 chunk-size=<rows>                    # set the copy's chunk size
 dml-batch-size=<changes>             # set the number of changes applied per transaction
+copy-threads=<n>                     # set the number of chunks the copy runs at once (each its own range of keys)
 checksum-threads=<n>                 # set the number of chunks the checksum compares at once (more than at its start: from its next pass)
 nice-ratio=<ratio>                   # sleep ratio × each chunk's duration after it (0: none, 1: copy half as fast)
 max-lag-millis=<ms>                  # throttle while a replica lags more (0: do not check)
@@ -292,6 +293,16 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 		}
 		c.batchSize.Store(n)
 		return fmt.Sprintf("%s set to %d\n", name, n), nil
+	case "copy-threads":
+		if query {
+			return strconv.FormatInt(c.copyThreads.Load(), 10) + "\n", nil
+		}
+		n, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || n < 1 || n > MaxCopyThreads {
+			return "", fmt.Errorf("copy-threads=%q: want an integer from 1 to %d", arg, MaxCopyThreads)
+		}
+		c.copyThreads.Store(n)
+		return fmt.Sprintf("copy-threads set to %d\n", n), nil
 	case "checksum-threads":
 		if query {
 			return strconv.FormatInt(c.checksumThreads.Load(), 10) + "\n", nil
@@ -456,6 +467,7 @@ func (m *Migration) settingsText() string {
 		line("target-chunk-time", m.cfg.ChunkTarget)
 		line("copy chunk size now", c.copySize.Load())
 	}
+	line("copy-threads", c.copyThreads.Load())
 	line("dml-batch-size", c.batchSize.Load())
 	line("checksum-threads", c.checksumThreads.Load())
 	line("nice-ratio", c.nice())

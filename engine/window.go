@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"osc/change"
@@ -29,13 +30,27 @@ import (
 //     read; a change after it may not be.
 //
 // A change the chunk saw cannot be undone by it (the chunk read the row
-// without it: absent, or with its values), and every later chunk reads later,
-// so it is forgotten. A change the chunk may not have seen is applied again
-// and kept for the next chunk. Re-applying is always correct because the
-// replayed change is still the latest change applied for its key: a full
-// upsert of the key removes the entry, and replay runs under the same lock as
-// apply. Re-applying a change whose key lies outside the chunk is harmless for
-// the same reason, so no key comparison (and no collation) is involved.
+// without it: absent, or with its values). A change the chunk may not have
+// seen is applied again and kept for the chunks after it. Re-applying is
+// always correct because the replayed change is still the latest change
+// applied for its key: a full upsert of the key removes the entry, and replay
+// runs under the same lock as apply. Re-applying a change whose key lies
+// outside the chunk is harmless for the same reason, so no key comparison
+// (and no collation) is involved.
+//
+// Forgetting is where chunks copied at once (--copy-threads) matter: a
+// change the finishing chunk saw may be unseen by another chunk still in
+// flight whose read is older, which must replay it when it finishes. So an
+// entry is forgotten only when the floor sees it: the last read that
+// returned before every chunk still in flight started (start). Visibility
+// only grows with time (a PostgreSQL snapshot taken later sees every
+// transaction an earlier one saw; a MySQL marker committed later follows the
+// earlier one in the binlog), so every chunk in flight and every later
+// chunk sees what the floor saw. With one chunk at a time the floor is the
+// chunk that just finished, as it was before chunks ran at once. Start and
+// return are stamped with one counter under one lock (windowMu): a chunk
+// stamped started after a read was stamped returned began its own read
+// later.
 type replayWindow struct {
 	keyIndex []int
 	seq      uint64 // changes recorded so far
@@ -43,6 +58,38 @@ type replayWindow struct {
 	// markers maps the id of a chunk's marker to seq when the applier
 	// passed it; only expected ids are kept.
 	markers map[string]*uint64
+	// clock stamps the starts and the returns of chunks' reads; reading
+	// holds the start stamps of the chunks in flight, and reads the reads
+	// that returned, in order, from the floor on (see forget).
+	clock   uint64
+	reading map[uint64]bool
+	reads   []stampedRead
+}
+
+// chunkRead is what one read of the original saw: the transactions its
+// snapshot sees (PostgreSQL), or the changes recorded up to upto, which
+// preceded its marker (MySQL, when marker is set); neither: nothing.
+type chunkRead struct {
+	snap   change.Snapshot
+	marker bool
+	upto   uint64
+}
+
+// sees reports whether the read saw the entry's change.
+func (r chunkRead) sees(e *windowEntry) bool {
+	switch {
+	case r.snap != nil:
+		return r.snap.Sees(e.change.Xid)
+	case r.marker:
+		return e.seq <= r.upto
+	}
+	return false
+}
+
+// stampedRead is a read that returned, stamped when it was noted.
+type stampedRead struct {
+	at   uint64
+	read chunkRead
 }
 
 type windowEntry struct {
@@ -58,7 +105,15 @@ type windowEntry struct {
 // newReplayWindow returns the window of a plan whose key columns are at
 // keyIndex in row images.
 func newReplayWindow(keyIndex []int) *replayWindow {
-	return &replayWindow{keyIndex: keyIndex, entries: map[string]*windowEntry{}, markers: map[string]*uint64{}}
+	return &replayWindow{keyIndex: keyIndex, entries: map[string]*windowEntry{}, markers: map[string]*uint64{}, reading: map[uint64]bool{}}
+}
+
+// start notes a chunk about to read the original, before its marker (MySQL)
+// and its read: it returns the chunk's stamp, which finish takes.
+func (w *replayWindow) start() uint64 {
+	w.clock++
+	w.reading[w.clock] = true
+	return w.clock
 }
 
 // expect registers the marker a chunk is about to emit.
@@ -146,44 +201,76 @@ func (w *replayWindow) oldest() change.Position {
 	return o.pos
 }
 
-// replay returns the changes to apply again after a chunk that read with
-// snapshot snap (PostgreSQL), or that emitted marker before reading (MySQL;
-// snap is nil), marked Replay (the keys are remembered byte for byte, so a
-// replayed delete must match its key's bytes exactly). It forgets the changes
-// the chunk saw, and the marker.
-func (w *replayWindow) replay(snap change.Snapshot, marker string) []change.Change {
-	var seen func(e *windowEntry) bool
+// finish returns the changes to apply again after the chunk stamped tick
+// (start), which read with snapshot snap (PostgreSQL), or emitted marker
+// before reading (MySQL; snap is nil): those it may not have seen, marked
+// Replay (the keys are remembered byte for byte, so a replayed delete must
+// match its key's bytes exactly). It forgets the marker, and the changes the
+// floor now sees (forget).
+func (w *replayWindow) finish(tick uint64, snap change.Snapshot, marker string) []change.Change {
+	delete(w.reading, tick)
+	var r chunkRead
 	switch {
 	case snap != nil:
-		seen = func(e *windowEntry) bool { return snap.Sees(e.change.Xid) }
+		r.snap = snap
 	case marker != "":
 		at, ok := w.markers[marker]
 		delete(w.markers, marker)
 		// A marker the applier has not reached yet follows every change
-		// applied so far.
-		seen = func(e *windowEntry) bool { return ok && (at == nil || e.seq <= *at) }
-	default:
-		// Nothing tells what the chunk saw: replay everything, forget nothing.
-		seen = func(*windowEntry) bool { return false }
+		// applied so far. One never expected tells nothing: the read
+		// saw nothing, as far as the window knows.
+		r.marker, r.upto = ok, w.seq
+		if ok && at != nil {
+			r.upto = *at
+		}
 	}
 	var out []change.Change
-	for k, e := range w.entries {
-		if seen(e) {
-			delete(w.entries, k)
+	for _, e := range w.entries {
+		if r.sees(e) {
 			continue
 		}
 		c := e.change
 		c.Replay = true
 		out = append(out, c)
 	}
+	w.forget(r)
 	return out
 }
 
-// forgetSeen forgets the changes snap sees: a chunk that reads later
-// (snapshots only grow) sees them too, so none needs replaying after it.
-func (w *replayWindow) forgetSeen(snap change.Snapshot) {
+// observe notes a read of the source's current snapshot between chunks (a
+// throttled copy): once no chunk in flight is older, the changes it sees are
+// forgotten, as a chunk's (forget).
+func (w *replayWindow) observe(snap change.Snapshot) {
+	w.forget(chunkRead{snap: snap})
+}
+
+// forget stamps r, a read that has just returned, and forgets the changes the
+// floor sees: the floor is the last read stamped before the start of every
+// chunk still in flight (all of them, when none is), so every chunk in
+// flight, and every chunk started later, sees what it saw. Reads stamped
+// before the floor are dropped; the floor is kept, since a change applied
+// later may still be one it saw (a PostgreSQL transaction decoded after the
+// read).
+func (w *replayWindow) forget(r chunkRead) {
+	w.clock++
+	w.reads = append(w.reads, stampedRead{at: w.clock, read: r})
+	oldest := uint64(math.MaxUint64)
+	for t := range w.reading {
+		oldest = min(oldest, t)
+	}
+	floor := -1
+	for i, sr := range w.reads {
+		if sr.at < oldest {
+			floor = i
+		}
+	}
+	if floor < 0 {
+		return
+	}
+	w.reads = w.reads[floor:]
+	f := w.reads[0].read
 	for k, e := range w.entries {
-		if snap.Sees(e.change.Xid) {
+		if f.sees(e) {
 			delete(w.entries, k)
 		}
 	}
@@ -193,6 +280,8 @@ func (w *replayWindow) forgetSeen(snap change.Snapshot) {
 func (w *replayWindow) reset() {
 	clear(w.entries)
 	clear(w.markers)
+	clear(w.reading)
+	w.reads = nil
 }
 
 // keyOf identifies a row's key: each column's type and value, length-prefixed

@@ -27,6 +27,11 @@ func ops(t *testing.T, cs []change.Change) map[string]change.Op {
 	return out
 }
 
+// replayOne is finish for a chunk that starts and returns alone.
+func (w *replayWindow) replayOne(snap change.Snapshot, marker string) []change.Change {
+	return w.finish(w.start(), snap, marker)
+}
+
 // xids is a snapshot that sees the listed transactions.
 type xids map[uint32]bool
 
@@ -49,7 +54,7 @@ func TestReplayWindowMarker(t *testing.T) {
 		{Op: change.Delete, Before: change.Row{"8", nil, nil}},
 		{Op: change.Insert, After: change.Row{"8", "x", "y"}}, // re-inserted: nothing to replay
 	})
-	got := ops(t, w.replay(nil, "m1"))
+	got := ops(t, w.replayOne(nil, "m1"))
 	if len(got) != 2 || got["50"] != change.Delete || got["4"] != change.Delete {
 		t.Fatalf("replay after m1 = %v, want the deletes of 50 and 4 (after the marker) only", got)
 	}
@@ -59,7 +64,7 @@ func TestReplayWindowMarker(t *testing.T) {
 	// The next chunk's marker, not reached by the applier yet, follows
 	// every change applied so far: all were visible to that chunk.
 	w.expect("m2")
-	if got := w.replay(nil, "m2"); len(got) != 0 || len(w.entries) != 0 {
+	if got := w.replayOne(nil, "m2"); len(got) != 0 || len(w.entries) != 0 {
 		t.Fatalf("replay before the applier reached m2 = %v (entries %d), want nothing left", got, len(w.entries))
 	}
 	// A marker the applier passed and nothing after it: nothing to replay.
@@ -67,7 +72,7 @@ func TestReplayWindowMarker(t *testing.T) {
 	w.record([]change.Change{{Op: change.Delete, Before: change.Row{"9", nil, nil}}})
 	w.passed("m3")
 	w.passed("unrelated") // the drain's and the status line's markers are ignored
-	if got := w.replay(nil, "m3"); len(got) != 0 || len(w.entries) != 0 || len(w.markers) != 0 {
+	if got := w.replayOne(nil, "m3"); len(got) != 0 || len(w.entries) != 0 || len(w.markers) != 0 {
 		t.Fatalf("replay = %v, entries %d, markers %v: want nothing", got, len(w.entries), w.markers)
 	}
 }
@@ -81,26 +86,26 @@ func TestReplayWindowSnapshot(t *testing.T) {
 		{Op: change.Delete, Before: change.Row{"2", nil, nil}, Xid: 101},
 		{Op: change.Update, After: change.Row{"3", "v", nil}, Unchanged: []bool{false, false, true}, Xid: 102},
 	})
-	got := ops(t, w.replay(xids{100: true}, ""))
+	got := ops(t, w.replayOne(xids{100: true}, ""))
 	if len(got) != 2 || got["2"] != change.Delete || got["3"] != change.Update {
 		t.Fatalf("replay = %v, want the delete of 2 and the partial update of 3", got)
 	}
-	got = ops(t, w.replay(xids{100: true, 101: true}, ""))
+	got = ops(t, w.replayOne(xids{100: true, 101: true}, ""))
 	if len(got) != 1 || got["3"] != change.Update {
 		t.Fatalf("second replay = %v, want only the partial update of 3", got)
 	}
-	if got := w.replay(xids{102: true}, ""); len(got) != 0 || len(w.entries) != 0 {
+	if got := w.replayOne(xids{102: true}, ""); len(got) != 0 || len(w.entries) != 0 {
 		t.Fatalf("third replay = %v, want nothing left", got)
 	}
 	// Without a snapshot or a marker nothing is known: replay all, keep all.
 	w.record([]change.Change{{Op: change.Delete, Before: change.Row{"4", nil, nil}, Xid: 103}})
 	for range 2 {
-		if got := w.replay(nil, ""); len(got) != 1 {
+		if got := w.replayOne(nil, ""); len(got) != 1 {
 			t.Fatalf("replay without a snapshot = %v, want the delete of 4", got)
 		}
 	}
 	w.reset()
-	if got := w.replay(nil, ""); len(got) != 0 {
+	if got := w.replayOne(nil, ""); len(got) != 0 {
 		t.Fatalf("replay after reset = %v", got)
 	}
 }
@@ -121,7 +126,7 @@ func TestReplayWindowMergesPartialUpdates(t *testing.T) {
 		{Op: change.Update, After: change.Row{"9", "v1", nil}, Unchanged: []bool{false, false, true}, Xid: 1},
 		{Op: change.Update, After: change.Row{"9", nil, "big2"}, Unchanged: []bool{false, true, false}, Xid: 2},
 	})
-	cs := w.replay(xids{1: true}, "")
+	cs := w.replayOne(xids{1: true}, "")
 	if len(cs) != 1 {
 		t.Fatalf("replay = %v, want one merged update", cs)
 	}
@@ -134,7 +139,7 @@ func TestReplayWindowMergesPartialUpdates(t *testing.T) {
 	}
 	// A full update afterwards supersedes it.
 	w.record([]change.Change{{Op: change.Update, After: change.Row{"9", "v3", "big3"}, Xid: 3}})
-	if cs := w.replay(xids{}, ""); len(cs) != 0 {
+	if cs := w.replayOne(xids{}, ""); len(cs) != 0 {
 		t.Fatalf("replay after a full update = %v, want nothing", cs)
 	}
 }
@@ -163,7 +168,7 @@ func TestReplayWindowOldest(t *testing.T) {
 	if p := w.oldest(); p != fakePos(2) {
 		t.Errorf("after key 1 was written whole: oldest %v, want fake:2 (the merged update's first)", p)
 	}
-	w.replay(xids{2: true, 3: true}, "")
+	w.replayOne(xids{2: true, 3: true}, "")
 	if p := w.oldest(); p != fakePos(4) {
 		t.Errorf("after a chunk saw key 2's updates: oldest %v, want fake:4", p)
 	}
@@ -173,18 +178,98 @@ func TestReplayWindowOldest(t *testing.T) {
 	}
 }
 
-// forgetSeen drops what a snapshot sees and keeps what it does not.
+// observe, with no chunk in flight, drops what a snapshot sees and keeps
+// what it does not.
 func TestReplayWindowForgetSeen(t *testing.T) {
 	w := newReplayWindow(idKey)
 	w.record([]change.Change{
 		{Op: change.Delete, Before: change.Row{"1", nil, nil}, Pos: fakePos(1), Xid: 10},
 		{Op: change.Delete, Before: change.Row{"2", nil, nil}, Pos: fakePos(2), Xid: 11},
 	})
-	w.forgetSeen(xids{10: true})
+	w.observe(xids{10: true})
 	if p := w.oldest(); p != fakePos(2) {
 		t.Errorf("oldest %v, want fake:2 (xid 10 was seen)", p)
 	}
-	if got := ops(t, w.replay(xids{}, "")); len(got) != 1 || got["2"] != change.Delete {
+	if got := ops(t, w.replayOne(xids{}, "")); len(got) != 1 || got["2"] != change.Delete {
 		t.Errorf("replayed %v, want only the delete of 2", got)
+	}
+}
+
+// Chunks in flight at once (PostgreSQL): a delete the newer chunk saw is not
+// forgotten while an older chunk, whose snapshot did not see it, is in
+// flight; that chunk replays it when it finishes. Forgetting what each
+// finishing chunk saw (the rule of one chunk at a time) would lose the
+// delete, and the older chunk's stale row would stay in the shadow.
+func TestReplayWindowConcurrentSnapshots(t *testing.T) {
+	w := newReplayWindow(idKey)
+	a := w.start() // its snapshot will predate xid 5
+	b := w.start()
+	w.record([]change.Change{{Op: change.Delete, Before: change.Row{"7", nil, nil}, Pos: fakePos(1), Xid: 5}})
+	if got := w.finish(b, xids{5: true}, ""); len(got) != 0 {
+		t.Fatalf("chunk b saw the delete: replayed %v, want nothing", got)
+	}
+	if len(w.entries) != 1 {
+		t.Fatal("chunk b forgot the delete of 7 while the older chunk a is in flight")
+	}
+	if got := ops(t, w.finish(a, xids{}, "")); len(got) != 1 || got["7"] != change.Delete {
+		t.Fatalf("chunk a did not see the delete: replayed %v, want the delete of 7", got)
+	}
+	// Neither chunk is in flight: the floor is a's read, which did not see
+	// it; the next chunk's, which does, forgets it.
+	if len(w.entries) != 1 {
+		t.Fatal("the delete a did not see was forgotten")
+	}
+	if got := w.replayOne(xids{5: true}, ""); len(got) != 0 || len(w.entries) != 0 {
+		t.Fatalf("a later chunk that saw it: replayed %v, entries %d; want nothing left", got, len(w.entries))
+	}
+}
+
+// The floor is the last read that returned before every chunk in flight
+// started: what it saw, every chunk in flight sees.
+func TestReplayWindowFloor(t *testing.T) {
+	w := newReplayWindow(idKey)
+	a := w.start()
+	b := w.start()
+	w.record([]change.Change{{Op: change.Delete, Before: change.Row{"7", nil, nil}, Xid: 5}})
+	w.finish(b, xids{5: true}, "") // b returns; a is older and in flight
+	c := w.start()                 // c starts after b's read returned: it sees xid 5
+	if got := w.finish(a, xids{5: true}, ""); len(got) != 0 {
+		t.Fatalf("replayed %v, want nothing", got)
+	}
+	// a's read returned after c started, so a is no floor for c; b's is.
+	if len(w.entries) != 0 {
+		t.Fatalf("entries %d: b's read, before c started, saw the delete: want it forgotten", len(w.entries))
+	}
+	w.record([]change.Change{{Op: change.Delete, Before: change.Row{"8", nil, nil}, Xid: 6}})
+	// A snapshot read while c is in flight (a throttled copy's) is no
+	// floor for c.
+	w.observe(xids{5: true, 6: true})
+	if len(w.entries) != 1 {
+		t.Fatal("observe forgot a delete while chunk c, which may not see it, is in flight")
+	}
+	if got := ops(t, w.finish(c, xids{5: true}, "")); len(got) != 1 || got["8"] != change.Delete {
+		t.Fatalf("chunk c replayed %v, want the delete of 8", got)
+	}
+}
+
+// Chunks in flight at once (MySQL): a chunk whose marker precedes a delete
+// replays it, even when a chunk whose marker follows it finished first.
+func TestReplayWindowConcurrentMarkers(t *testing.T) {
+	w := newReplayWindow(idKey)
+	a := w.start()
+	w.expect("ma")
+	w.passed("ma")
+	b := w.start()
+	w.expect("mb")
+	w.record([]change.Change{{Op: change.Delete, Before: change.Row{"7", nil, nil}}})
+	w.passed("mb")
+	if got := w.finish(b, nil, "mb"); len(got) != 0 || len(w.entries) != 1 {
+		t.Fatalf("chunk b: replayed %v, entries %d; want nothing replayed and the delete kept for a", got, len(w.entries))
+	}
+	if got := ops(t, w.finish(a, nil, "ma")); len(got) != 1 || got["7"] != change.Delete {
+		t.Fatalf("chunk a: replayed %v, want the delete of 7", got)
+	}
+	if len(w.markers) != 0 || len(w.reading) != 0 {
+		t.Errorf("markers %v, reading %v left", w.markers, w.reading)
 	}
 }

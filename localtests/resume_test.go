@@ -58,14 +58,19 @@ func (k killPoint) String() string {
 var resumeScenarios = []struct {
 	name  string
 	kills []killPoint
+	extra []string // more osc flags, for every run
 }{
-	{"copy", []killPoint{killCopy}},
-	{"backlog", []killPoint{killBacklog}},
-	{"postponed", []killPoint{killPostponed}},
-	{"checksum", []killPoint{killChecksum}},
-	{"cutover", []killPoint{killCutOver}},
+	{"copy", []killPoint{killCopy}, nil},
+	{"backlog", []killPoint{killBacklog}, nil},
+	{"postponed", []killPoint{killPostponed}, nil},
+	{"checksum", []killPoint{killChecksum}, nil},
+	{"cutover", []killPoint{killCutOver}, nil},
 	// The resumed run is killed too.
-	{"twice", []killPoint{killCopy, killAny}},
+	{"twice", []killPoint{killCopy, killAny}, nil},
+	// Chunks copied at once: ranges above the checkpoint's watermark may
+	// be copied, or in flight, when osc is killed.
+	{"copy_threads", []killPoint{killCopy}, []string{"--copy-threads", "2"}},
+	{"twice_threads", []killPoint{killCopy, killCopy}, []string{"--copy-threads", "3"}},
 }
 
 // resumeTarget is a database the resume cases run on: the stress cases'
@@ -179,7 +184,7 @@ func TestResume(t *testing.T) {
 						name = fmt.Sprintf("run_%03d", i)
 					}
 					t.Run(name, func(t *testing.T) {
-						newResumeEnv(t, rt, ns).killAndResume(sc.kills)
+						newResumeEnv(t, rt, ns).killAndResume(sc.kills, sc.extra...)
 					})
 				}
 			})
@@ -701,10 +706,11 @@ func (e *resumeEnv) finish() {
 }
 
 // killAndResume kills a run at each of kills in turn (each after the first
-// resuming), resumes once more to the end, and checks the result.
-func (e *resumeEnv) killAndResume(kills []killPoint) {
+// resuming), resumes once more to the end, and checks the result; every run
+// with extra flags.
+func (e *resumeEnv) killAndResume(kills []killPoint, extra ...string) {
 	e.startLoad()
-	args := e.args(e.rt.v.alter, "--ok-to-drop-table")
+	args := e.args(e.rt.v.alter, append([]string{"--ok-to-drop-table"}, extra...)...)
 	finished := false
 	for i, k := range kills {
 		more := []string{}

@@ -101,7 +101,36 @@ type stressTarget struct {
 	variants []stressVariant
 }
 
+// stressCopyThreads is the --copy-threads of the variants named
+// <variant>_threads, which run these variants with chunks copied at once:
+// OSC_STRESS_COPY_THREADS, else 2.
+func stressCopyThreads() string {
+	return cmp.Or(os.Getenv("OSC_STRESS_COPY_THREADS"), "2")
+}
+
+// threadedVariants returns the variants of vs named in names, renamed
+// <name>_threads and run with --copy-threads stressCopyThreads().
+func threadedVariants(vs []stressVariant, names ...string) []stressVariant {
+	var out []stressVariant
+	for _, v := range vs {
+		if slices.Contains(names, v.name) {
+			v.name += "_threads"
+			v.extra = append(slices.Clip(v.extra), "--copy-threads", stressCopyThreads())
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func stressTargets() []stressTarget {
+	ts := stressBaseTargets()
+	for i := range ts {
+		ts[i].variants = append(ts[i].variants, threadedVariants(ts[i].variants, "int_pk", "widen_pk", "toast", "unique_moves", "unique_new")...)
+	}
+	return ts
+}
+
+func stressBaseTargets() []stressTarget {
 	my := mysqlDialect{}
 	pg := pgDialect{dsn: pgDSN()}
 	return []stressTarget{

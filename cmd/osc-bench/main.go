@@ -53,6 +53,10 @@ type options struct {
 	// checksumOsc are more osc binaries run with no load, in turn, to
 	// compare their checksums' time against their copies' in one run.
 	checksumOsc []string
+	// copyThreads, when set, replaces the runs after the raw copy: osc
+	// with no load, once with each --copy-threads in turn, rounds times.
+	copyThreads []int
+	rounds      int
 }
 
 func main() {
@@ -70,6 +74,8 @@ func main() {
 	only := flag.String("only", "", `run only "mysql" or "postgres"`)
 	flag.BoolVar(&o.applyOnly, "apply-only", false, "run only the applier's backlog (no raw copy, baseline, or copy runs)")
 	applyOsc := flag.String("apply-osc", "", "comma-separated osc binaries whose appliers are timed on the backlog in turn, in the same run, to compare them (default: --osc)")
+	copyThreads := flag.String("copy-threads", "", "comma-separated osc --copy-threads values: after the raw copy, run only osc with no load, once with each in turn, --rounds times, to compare them in one run")
+	flag.IntVar(&o.rounds, "rounds", 2, "rounds of the --copy-threads runs")
 	checksumOsc := flag.String("checksum-osc", "", "comma-separated osc binaries run once more each with no load, in turn, to compare their checksum's share of the copy time in the same run")
 	flag.Parse()
 	o.applyOsc = []string{o.oscBin}
@@ -78,6 +84,16 @@ func main() {
 	}
 	if *checksumOsc != "" {
 		o.checksumOsc = strings.Split(*checksumOsc, ",")
+	}
+	if *copyThreads != "" {
+		for _, f := range strings.Split(*copyThreads, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintf(os.Stderr, "osc-bench: --copy-threads %q: want positive numbers, comma-separated\n", *copyThreads)
+				os.Exit(2)
+			}
+			o.copyThreads = append(o.copyThreads, n)
+		}
 	}
 	o.ghost, o.repack = lookPeer(o.ghost, "gh-ost"), lookPeer(o.repack, "pg_repack")
 	if o.rows < 1 || o.rate < 1 || o.chunkSize < 0 || o.applyRows < 0 || o.indexes < 0 || o.indexes > len(benchIndexes()) {
@@ -353,6 +369,10 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 	}
 	raw.db, raw.run, raw.tool, raw.rows = b.name, "raw INSERT … SELECT", "raw", int64(o.rows)
 	res = append(res, raw)
+	if len(o.copyThreads) > 0 {
+		more, err := b.threadRuns(ctx, db, o)
+		return append(res, more...), err
+	}
 
 	if o.baseline > 0 {
 		progress("%s: the write load alone for %s (the writers' baseline)", b.name, o.baseline)
@@ -417,6 +437,24 @@ func (b bench) run(ctx context.Context, o options) (res []result, err error) {
 
 	more, err := b.applyRuns(ctx, db, o)
 	return append(res, more...), err
+}
+
+// threadRuns runs osc with no load once with each of o.copyThreads in turn,
+// o.rounds times: alternating, so that a change in the machine's load
+// colours every setting alike.
+func (b bench) threadRuns(ctx context.Context, db *sql.DB, o options) (res []result, err error) {
+	for round := 1; round <= o.rounds; round++ {
+		for _, n := range o.copyThreads {
+			progress("%s: osc --copy-threads %d, no write load (round %d of %d)", b.name, n, round, o.rounds)
+			r, err := b.runOsc(ctx, db, o, fmt.Sprintf("ADD COLUMN bench_t%d_%d INT NULL", round, n), nil, "--copy-threads", strconv.Itoa(n))
+			if err != nil {
+				return res, fmt.Errorf("osc --copy-threads %d, no load: %w", n, err)
+			}
+			r.run = fmt.Sprintf("osc --copy-threads %d, no load (round %d)", n, round)
+			res = append(res, r)
+		}
+	}
+	return res, nil
 }
 
 // applyRuns times each of o.applyOsc's appliers on a backlog of o.applyRows

@@ -36,7 +36,7 @@ Usage:
   osc ctl --tcp 127.0.0.1:PORT COMMAND
 
 COMMAND is one of help, status, sup, coordinates, throttle, no-throttle,
-chunk-size=N, dml-batch-size=N, checksum-threads=N, nice-ratio=F, max-lag-millis=N, max-load=...,
+chunk-size=N, copy-threads=N, dml-batch-size=N, checksum-threads=N, nice-ratio=F, max-lag-millis=N, max-load=...,
 critical-load=..., throttle-query=..., throttle-http=...,
 throttle-control-replicas=..., postpone, unpostpone, cut-over=<table>, panic,
 revert, finish (in a --revert-window);

@@ -154,6 +154,7 @@ Flags:
 	// How.
 	fs.IntVar(&o.cfg.ChunkSize, "chunk-size", 1000, "rows per copy chunk: the first, then each chunk aims at --target-chunk-time; given without --target-chunk-time, every chunk's (gh-ost's fixed size)")
 	fs.DurationVar(&o.cfg.ChunkTarget, "target-chunk-time", 500*time.Millisecond, "how long each copy chunk aims to take: the chunk size follows the rows' copy rate (0: keep --chunk-size)")
+	fs.IntVar(&o.cfg.CopyThreads, "copy-threads", 1, "chunks copied at once, each its own range of keys (Spirit's --threads; the copy-threads command changes it while osc runs)")
 	fs.IntVar(&o.cfg.DMLBatchSize, "dml-batch-size", 100, "captured changes applied per transaction (while a backlog lasts, up to 64 times as many)")
 	fs.IntVar(&o.cutOverLockTimeoutS, "cut-over-lock-timeout-seconds", 3, "longest a cut-over attempt may wait for (and so block writers behind) its locks")
 	fs.IntVar(&o.cfg.CutOverRetries, "cut-over-retries", 60, "cut-over attempts before giving up")
@@ -228,6 +229,9 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	}
 	if o.cfg.ChunkSize < 1 {
 		return nil, errors.New("--chunk-size must be at least 1")
+	}
+	if o.cfg.CopyThreads < 1 || o.cfg.CopyThreads > engine.MaxCopyThreads {
+		return nil, fmt.Errorf("--copy-threads must be from 1 to %d", engine.MaxCopyThreads)
 	}
 	if o.cfg.DMLBatchSize < 1 {
 		return nil, errors.New("--dml-batch-size must be at least 1")

@@ -1,0 +1,156 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The watermark moves over the done prefix of the ranges only, a range done
+// out of order waits for those before it, and while ranges are in flight the
+// checkpoint's position is the one the oldest of them was handed out at.
+func TestRangeTracker(t *testing.T) {
+	tr := newRangeTracker([]any{int64(100)}, 7)
+	r := []*copyRange{
+		{n: 1, after: []any{int64(100)}, upto: []any{int64(200)}, pos: "p1"},
+		{n: 2, after: []any{int64(200)}, upto: []any{int64(300)}, pos: "p2"},
+		{n: 3, after: []any{int64(300)}, upto: nil, pos: "p3"},
+	}
+	for _, x := range r {
+		tr.add(x)
+	}
+	check := func(what string, wantAfter any, wantPos string, wantCopied int64, wantInFlight bool) {
+		t.Helper()
+		after, pos, copied, inFlight := tr.pair()
+		var a any
+		if after != nil {
+			a = after[0]
+		}
+		if a != wantAfter || pos != wantPos || copied != wantCopied || inFlight != wantInFlight {
+			t.Errorf("%s: pair (%v, %q, %d, %v), want (%v, %q, %d, %v)", what, a, pos, copied, inFlight, wantAfter, wantPos, wantCopied, wantInFlight)
+		}
+	}
+	check("none done", int64(100), "p1", 7, true)
+	if tr.complete(r[1], 100) {
+		t.Error("range 2 done before range 1 moved the watermark")
+	}
+	check("range 2 done", int64(100), "p1", 7, true)
+	if !tr.complete(r[0], 100) {
+		t.Error("range 1 done did not move the watermark")
+	}
+	check("ranges 1, 2 done", int64(300), "p3", 207, true)
+	if tr.complete(r[2], 40) {
+		t.Error("the last range moved the watermark")
+	}
+	check("all done", int64(300), "", 207, false)
+}
+
+// TestFakeMigrationCopyThreads: chunks copied at once, under writes that
+// delete, insert and update rows while chunks read, end with the shadow
+// equal to the table; chunks did overlap; and copy-threads can change while
+// the copy runs.
+func TestFakeMigrationCopyThreads(t *testing.T) {
+	for _, threads := range []int{2, 4} {
+		t.Run(string(rune('0'+threads)), func(t *testing.T) {
+			d := newFake(3000)
+			var m *Migration
+			var inFlight, most atomic.Int64
+			var seen sync.Map
+			var chunk atomic.Pointer[[]int64]
+			d.between = func(keys []int64) {
+				chunk.Store(&keys)
+				n := inFlight.Add(1)
+				defer inFlight.Add(-1)
+				for {
+					if old := most.Load(); n <= old || most.CompareAndSwap(old, n) {
+						break
+					}
+				}
+				for _, k := range keys {
+					if _, dup := seen.LoadOrStore(k, true); dup {
+						t.Errorf("key %d read by two chunks", k)
+					}
+				}
+				if len(keys) > 0 {
+					// A delete of a row the chunk read, applied before
+					// the chunk's insert: the window must replay it.
+					if err := d.db.del(context.Background(), keys[len(keys)/2]); err != nil {
+						t.Error(err)
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			cfg := fakeConfig()
+			cfg.ChunkSize = 50
+			cfg.CopyThreads = threads
+			m = fakeMigration(cfg, d)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			wctx, stop := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			fakeWriters(t, wctx, &wg, d, &chunk, 0)
+			done := startFake(ctx, m)
+			for s := m.State(); s == StateInspecting || s == StateCopying; s = m.State() {
+				if m.copied.Load() > 1500 {
+					m.ctl.copyThreads.Store(1)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			stop()
+			wg.Wait()
+			if err := waitFake(t, m, done); err != nil {
+				t.Fatalf("migration: %v", err)
+			}
+			sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+			if most.Load() < 2 {
+				t.Errorf("at most %d chunks in flight at once, want several", most.Load())
+			}
+			d.mu.Lock()
+			sizes := slices.Clone(d.copySizes)
+			d.mu.Unlock()
+			if len(sizes) < 10 {
+				t.Errorf("%d chunks, want many", len(sizes))
+			}
+		})
+	}
+}
+
+// TestFakeCopyThreadsFailure: a chunk that fails ends the copy with its
+// error, naming it, once the chunks in flight with it have stopped; the
+// migration cleans up.
+func TestFakeCopyThreadsFailure(t *testing.T) {
+	d := newFake(2000)
+	broken := errors.New("disk full")
+	var after atomic.Int64 // CopyRange calls after the failure's
+	var failedAt atomic.Int64
+	d.copyFault = func(n int) error {
+		if failedAt.Load() > 0 {
+			after.Add(1)
+		}
+		if n == 5 {
+			failedAt.Store(int64(n))
+			return broken
+		}
+		time.Sleep(5 * time.Millisecond)
+		return nil
+	}
+	cfg := fakeConfig()
+	cfg.ChunkSize = 50
+	cfg.CopyThreads = 3
+	m := fakeMigration(cfg, d)
+	err := runFake(t, context.Background(), m)
+	if !errors.Is(err, broken) || !strings.Contains(err.Error(), "copy chunk ") {
+		t.Fatalf("migration: %v, want the chunk's failure, named", err)
+	}
+	if !slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil {
+		t.Errorf("cleanups %v, shadow left %v", d.cleanups, d.db.shadow != nil)
+	}
+	if n := after.Load(); n > 3 {
+		t.Errorf("%d chunks started after the failure, want at most the ones in flight", n)
+	}
+}
