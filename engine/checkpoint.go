@@ -208,11 +208,14 @@ func (m *Migration) publishCopy() {
 	}
 	m.windowMu.Lock()
 	after, pos, copied, inFlight := m.ranges.pair()
-	oldest := m.window.oldest()
-	m.windowMu.Unlock()
 	if !inFlight {
-		pos = m.src.Checkpoint(oldest)
+		// Under windowMu, as a range's own position (copyRanges): a
+		// range handed out after this look would otherwise be in flight
+		// with a position earlier than the one published, and a resume
+		// would not apply again a change its chunk may not have seen.
+		pos = m.src.Checkpoint(m.window.oldest())
 	}
+	m.windowMu.Unlock()
 	m.ckpt.publish(after, pos, copied, false)
 }
 

@@ -28,7 +28,23 @@ func TestResumeAfterKill(t *testing.T) {
 	for round := range rounds {
 		t.Run("", func(t *testing.T) {
 			t.Parallel()
-			resumeAfterKill(t, uint64(round), round%2 == 1)
+			resumeAfterKill(t, uint64(round), round%2 == 1, 1)
+		})
+	}
+}
+
+// TestResumeAfterKillCopyThreads: TestResumeAfterKill with chunks copied at
+// once (--copy-threads), so that a checkpoint is taken, and the kill comes,
+// with ranges above the watermark done or in flight.
+func TestResumeAfterKillCopyThreads(t *testing.T) {
+	rounds := 16
+	if testing.Short() {
+		rounds = 4
+	}
+	for round := range rounds {
+		t.Run("", func(t *testing.T) {
+			t.Parallel()
+			resumeAfterKill(t, uint64(100+round), round%2 == 1, 2+round%3)
 		})
 	}
 }
@@ -36,7 +52,7 @@ func TestResumeAfterKill(t *testing.T) {
 // resumeAfterKill runs one round; afterChunk kills right after a chunk's
 // write, with chunks slow enough for checkpoints to be saved while they
 // read and write.
-func resumeAfterKill(t *testing.T, seed uint64, afterChunk bool) {
+func resumeAfterKill(t *testing.T, seed uint64, afterChunk bool, threads int) {
 	r := rand.New(rand.NewPCG(seed, 99))
 	db := newFakeDB(3000)
 	var inFlight atomic.Pointer[[]int64]
@@ -46,10 +62,19 @@ func resumeAfterKill(t *testing.T, seed uint64, afterChunk bool) {
 	}
 	between := func(keys []int64) {
 		inFlight.Store(&keys)
+		if len(keys) > 0 {
+			// A delete of a row the chunk read, applied before the
+			// chunk's write: until the chunk's replay, a checkpoint
+			// must restart the capture before it.
+			if err := db.del(context.Background(), keys[len(keys)/2]); err != nil {
+				t.Error(err)
+			}
+		}
 		time.Sleep(gap)
 	}
 	cfg := fakeConfig()
 	cfg.CheckpointInterval = time.Millisecond
+	cfg.CopyThreads = threads
 	cfg.Version = "test"
 	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
 	if r.IntN(3) == 0 {

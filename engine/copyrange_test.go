@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"osc/change"
 )
 
 // The watermark moves over the done prefix of the ranges only, a range done
@@ -152,5 +155,57 @@ func TestFakeCopyThreadsFailure(t *testing.T) {
 	}
 	if n := after.Load(); n > 3 {
 		t.Errorf("%d chunks started after the failure, want at most the ones in flight", n)
+	}
+}
+
+// hookSource is a Source whose Checkpoint runs hook first, then returns the
+// position pos.
+type hookSource struct {
+	Source
+	pos  atomic.Int64
+	hook func()
+}
+
+func (s *hookSource) Checkpoint(change.Position) string {
+	if h := s.hook; h != nil {
+		s.hook = nil
+		h()
+	}
+	return strconv.FormatInt(s.pos.Load(), 10)
+}
+
+// A pair published with no range in flight takes the source's position in
+// the same look as the ranges: a range handed out meanwhile (by the copy's
+// own goroutine, while a chunk's goroutine publishes) reads the original
+// after the position it was handed out at only, so a later position, past a
+// delete its chunk may have missed, would resume without that delete.
+func TestPublishCopyPositionNoLaterThanRangesInFlight(t *testing.T) {
+	m := &Migration{window: newReplayWindow([]int{0}), ranges: newRangeTracker(nil, 0)}
+	m.ckpt = &checkpoints{m: m, kick: make(chan struct{}, 1)}
+	src := &hookSource{}
+	src.pos.Store(5)
+	m.src = src
+	first := &copyRange{n: 1, upto: []any{int64(100)}, pos: "0"}
+	m.ranges.add(first)
+	m.ranges.complete(first, 100)
+	var handedOut *copyRange
+	src.hook = func() {
+		// The copy's goroutine hands out the next range now, if it can
+		// (it takes windowMu), and a delete in it is applied after its
+		// chunk read.
+		if !m.windowMu.TryLock() {
+			return
+		}
+		handedOut = &copyRange{n: 2, after: []any{int64(100)}, pos: strconv.FormatInt(src.pos.Load(), 10)}
+		m.ranges.add(handedOut)
+		m.windowMu.Unlock()
+		src.pos.Store(9)
+	}
+	m.publishCopy()
+	if handedOut == nil {
+		return
+	}
+	if got, want := m.ckpt.position, handedOut.pos; got != want {
+		t.Errorf("published position %s with range 2 in flight, handed out at %s: a resume would not apply again the changes between", got, want)
 	}
 }
