@@ -215,8 +215,11 @@ func (m *Migration) publishCopy() {
 		// would not apply again a change its chunk may not have seen.
 		pos = m.src.Checkpoint(m.window.oldest())
 	}
-	m.windowMu.Unlock()
+	// Published under windowMu too: chunks finishing at once publish
+	// their pairs in the order they read them, never an older pair over
+	// a newer one.
 	m.ckpt.publish(after, pos, copied, false)
+	m.windowMu.Unlock()
 }
 
 // publishCopyDone records that the copy is over (its window closed).
