@@ -10,7 +10,7 @@ import "errors"
 // refreshes again; a real duplicate fails every time.
 var ErrChunkClash = errors.New("a row read from the source clashes in a unique index with a row of another key in the shadow")
 
-// Chunk is the result of one chunk of the copy (engine.Copier.CopyChunk;
+// Chunk is the result of one chunk of the copy (engine.Copier.CopyRange;
 // engine.Chunk is an alias of it).
 type Chunk struct {
 	Last []any // the chunk's upper bound, the next call's after

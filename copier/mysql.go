@@ -84,15 +84,7 @@ func (c *MySQL) last(ctx context.Context) ([]any, error) {
 // it], or all the rows past after up to the highest key the table had when
 // the copy started when fewer remain (Done): Bound, then CopyRange.
 func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
-	upto, err := c.Bound(ctx, after, size)
-	if err != nil {
-		return Chunk{}, err
-	}
-	chunk, err := c.CopyRange(ctx, after, upto)
-	if err == nil && upto != nil {
-		chunk.Rows = int64(size)
-	}
-	return chunk, err
+	return copyChunk(ctx, c, after, size)
 }
 
 // Bound returns the key of the size-th row past after (nil: from the first

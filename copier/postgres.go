@@ -115,15 +115,7 @@ func (c *Postgres) init(ctx context.Context) error {
 // CopyChunk copies the rows with a key after after (nil: from the first row)
 // up to the size-th such row into the shadow: Bound, then CopyRange.
 func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk, error) {
-	upto, err := c.Bound(ctx, after, size)
-	if err != nil {
-		return Chunk{}, err
-	}
-	chunk, err := c.CopyRange(ctx, after, upto)
-	if err == nil && upto != nil {
-		chunk.Rows = int64(size)
-	}
-	return chunk, err
+	return copyChunk(ctx, c, after, size)
 }
 
 // Bound returns the key of the size-th row past after (nil: from the first
