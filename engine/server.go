@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"osc/hooks"
@@ -262,6 +263,19 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 		}
 		return nil
 	}
+	// intSetting answers a query of the setting v, or sets it to arg, an
+	// integer from 1 to most.
+	intSetting := func(v *atomic.Int64, most int64) (string, error) {
+		if query {
+			return strconv.FormatInt(v.Load(), 10) + "\n", nil
+		}
+		n, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || n < 1 || n > most {
+			return "", fmt.Errorf("%s=%q: want an integer from 1 to %d", name, arg, most)
+		}
+		v.Store(n)
+		return fmt.Sprintf("%s set to %d\n", name, n), nil
+	}
 	switch name {
 	case "help":
 		return helpText, noArg()
@@ -284,35 +298,11 @@ func (m *Migration) runCommand(ctx context.Context, name, arg string, hasArg, qu
 		}
 		return "change capture not started\n", nil
 	case "dml-batch-size":
-		if query {
-			return strconv.FormatInt(c.batchSize.Load(), 10) + "\n", nil
-		}
-		n, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil || n < 1 || n > 1_000_000 {
-			return "", fmt.Errorf("%s=%q: want an integer from 1 to 1000000", name, arg)
-		}
-		c.batchSize.Store(n)
-		return fmt.Sprintf("%s set to %d\n", name, n), nil
+		return intSetting(&c.batchSize, 1_000_000)
 	case "copy-threads":
-		if query {
-			return strconv.FormatInt(c.copyThreads.Load(), 10) + "\n", nil
-		}
-		n, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil || n < 1 || n > MaxCopyThreads {
-			return "", fmt.Errorf("copy-threads=%q: want an integer from 1 to %d", arg, MaxCopyThreads)
-		}
-		c.copyThreads.Store(n)
-		return fmt.Sprintf("copy-threads set to %d\n", n), nil
+		return intSetting(&c.copyThreads, MaxCopyThreads)
 	case "checksum-threads":
-		if query {
-			return strconv.FormatInt(c.checksumThreads.Load(), 10) + "\n", nil
-		}
-		n, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil || n < 1 || n > MaxChecksumThreads {
-			return "", fmt.Errorf("checksum-threads=%q: want an integer from 1 to %d", arg, MaxChecksumThreads)
-		}
-		c.checksumThreads.Store(n)
-		return fmt.Sprintf("checksum-threads set to %d\n", n), nil
+		return intSetting(&c.checksumThreads, MaxChecksumThreads)
 	case "postpone", "no-cut-over":
 		if err := noArg(); err != nil {
 			return "", err
