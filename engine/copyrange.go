@@ -163,8 +163,9 @@ func (m *Migration) copyRanges(ctx context.Context, after []any) error {
 // copyOne copies range r with one chunk: it emits the chunk's marker (unless
 // the copier reports snapshots), copies (with the applier held off, shared
 // with other chunks, for a holding copier, after yielding to it at most
-// yield), re-applies what the chunk may not have seen, refreshes its stale
-// rows, and notes the range done. It returns how long the chunk's copy took.
+// yield; a retry after a transient failure with no other chunk in flight,
+// see chunkMu), re-applies what the chunk may not have seen, refreshes its
+// stale rows, and notes the range done. It returns how long the chunk's copy took.
 func (m *Migration) copyOne(ctx context.Context, r *copyRange, snapshots, holds bool, yield time.Duration) (time.Duration, error) {
 	start := time.Now()
 	marker := ""
@@ -187,8 +188,17 @@ func (m *Migration) copyOne(ctx context.Context, r *copyRange, snapshots, holds 
 	var (
 		chunk     Chunk
 		copyStart time.Time
+		alone     bool // a retry: copy with no other chunk in flight (chunkMu)
 	)
 	err := m.retry(ctx, "copy chunk", func() (err error) {
+		if alone {
+			m.chunkMu.Lock()
+			defer m.chunkMu.Unlock()
+		} else {
+			m.chunkMu.RLock()
+			defer m.chunkMu.RUnlock()
+		}
+		alone = true
 		if holds {
 			m.applyMu.RLock()
 			defer m.applyMu.RUnlock()

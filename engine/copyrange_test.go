@@ -209,3 +209,49 @@ func TestPublishCopyPositionNoLaterThanRangesInFlight(t *testing.T) {
 		t.Errorf("published position %s with range 2 in flight, handed out at %s: a resume would not apply again the changes between", got, want)
 	}
 }
+
+// TestFakeCopyThreadsDeadlockRetriedAlone: chunks that deadlock whenever
+// they copy at the same time (writers moving values of a unique index
+// between their ranges, at its worst) end the copy all the same: a chunk
+// retried after a deadlock copies with no other chunk in flight. Retried
+// beside the others, the same chunks deadlock again until the retries run
+// out.
+func TestFakeCopyThreadsDeadlockRetriedAlone(t *testing.T) {
+	d := newFake(1000)
+	var (
+		mu        sync.Mutex
+		inFlight  = map[int]bool{} // call: another call overlapped it
+		deadlocks int
+	)
+	d.copyFault = func(n int) error {
+		mu.Lock()
+		for other := range inFlight {
+			inFlight[other] = true
+		}
+		inFlight[n] = len(inFlight) > 0
+		mu.Unlock()
+		time.Sleep(3 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		overlapped := inFlight[n]
+		delete(inFlight, n)
+		if overlapped {
+			deadlocks++
+			return errTransient
+		}
+		return nil
+	}
+	cfg := fakeConfig()
+	cfg.ChunkSize = 50
+	cfg.CopyThreads = 3
+	m := fakeMigration(cfg, d)
+	if err := runFake(t, context.Background(), m); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	mu.Lock()
+	defer mu.Unlock()
+	if deadlocks == 0 {
+		t.Error("no chunk deadlocked: the chunks did not copy at once")
+	}
+}

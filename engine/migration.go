@@ -93,6 +93,13 @@ type Migration struct {
 	// run at once, the applier not meanwhile (a waiting Lock blocks new
 	// RLocks, so the chunks do not starve it).
 	applyMu sync.RWMutex
+	// chunkMu lets a chunk copy alone: chunks hold it shared while they
+	// copy, and a chunk retried after a transient failure (a deadlock, a
+	// lock wait timeout) holds it exclusive, so that two chunks whose rows
+	// wait on each other in a unique index (writers moving values between
+	// their ranges) cannot deadlock again on the retry. Taken before
+	// applyMu, which the applier takes alone.
+	chunkMu sync.RWMutex
 	// windowMu guards the replay window and the copy's ranges; taken after
 	// applyMu when both are, and alone where applyMu, held shared by the
 	// chunks copying, would wait for them (handing out the next range).
