@@ -83,7 +83,7 @@ func (p *Postgres) Inspect(ctx context.Context) (*engine.BackfillPlan, error) {
 		return nil, err
 	}
 	plan := &engine.BackfillPlan{Schema: p.opt.Schema, Table: p.opt.Table, Key: p.keys, EstimatedRows: size.Rows, Bookkeeping: p.bookN}
-	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk waits at most %s for a lock (lock_timeout), then rolls back and is retried", p.lockWait()))
+	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk locks its rows without waiting (FOR NO KEY UPDATE NOWAIT) and waits at most %s for other locks (lock_timeout); a row an application holds makes it roll back and retry", p.lockWait()))
 	return plan, nil
 }
 
@@ -123,7 +123,11 @@ func (p *Postgres) checkStatements(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		stmts = append(stmts, q)
+		lq, _, err := p.lockRows(bound, bound)
+		if err != nil {
+			return err
+		}
+		stmts = append(stmts, q, lq)
 	}
 	if p.opt.Verify != "" {
 		if err := l.checkFragment("--verify", p.opt.Verify); err != nil {
@@ -147,12 +151,38 @@ func (p *Postgres) checkStatements(ctx context.Context) error {
 // update is the chunk's UPDATE of the keys in (after, upto] (after nil:
 // from the first), and its arguments.
 func (p *Postgres) update(after, upto []any) (string, []any, error) {
+	where, args, err := p.chunkRows(after, upto)
+	if err != nil {
+		return "", nil, err
+	}
+	return "UPDATE " + p.sql.Source + " SET " + p.opt.Set + "\nWHERE " + where, args, nil
+}
+
+// lockRows locks, without waiting (NOWAIT), the rows update changes. A
+// chunk that waited for an application's row while holding the rows it
+// had updated would make the application the victim of the deadlock in
+// which it then asked for one of them, once the chunk had waited longer
+// than deadlock_timeout: PostgreSQL checks a wait for a deadlock once, at
+// that timeout, so the later waiter, the application, finds the cycle and
+// is rolled back. FOR NO KEY UPDATE is the lock an UPDATE that keeps the
+// key takes: foreign key checks (FOR KEY SHARE) go on meanwhile.
+func (p *Postgres) lockRows(after, upto []any) (string, []any, error) {
+	where, args, err := p.chunkRows(after, upto)
+	if err != nil {
+		return "", nil, err
+	}
+	return "SELECT count(*) FROM (SELECT FROM " + p.sql.Source + " WHERE " + where + "\nFOR NO KEY UPDATE NOWAIT) AS l", args, nil
+}
+
+// chunkRows is the condition of the rows of the keys in (after, upto]
+// (after nil: from the first) that match the --where, and its arguments.
+func (p *Postgres) chunkRows(after, upto []any) (string, []any, error) {
 	var args []any
 	conds, err := p.rangeConds(after, upto, &args)
 	if err != nil {
 		return "", nil, err
 	}
-	return "UPDATE " + p.sql.Source + " SET " + p.opt.Set + "\nWHERE " + strings.Join(conds, " AND ") + " AND (" + p.opt.where() + "\n)", args, nil
+	return strings.Join(conds, " AND ") + " AND (" + p.opt.where() + "\n)", args, nil
 }
 
 // rangeConds are the conditions of the keys in (after, upto].
@@ -289,6 +319,13 @@ func (p *Postgres) UpdateChunk(ctx context.Context, after []any, size int) (engi
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+p.sql.Source+" WHERE "+strings.Join(conds, " AND "), args...).Scan(&ch.Scanned); err != nil {
 			return engine.BackfillChunk{}, fmt.Errorf("count the last chunk: %w", err)
 		}
+	}
+	lq, largs, err := p.lockRows(after, ch.Last)
+	if err != nil {
+		return engine.BackfillChunk{}, err
+	}
+	if err := tx.QueryRow(ctx, lq, largs...).Scan(new(int64)); err != nil {
+		return engine.BackfillChunk{}, fmt.Errorf("lock the chunk's rows: %w", err)
 	}
 	uq, uargs, err := p.update(after, ch.Last)
 	if err != nil {

@@ -292,6 +292,12 @@ func TestBackfillDeadlockSparesApplication(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			// Past the server's deadlock check of a chunk still waiting
+			// (PostgreSQL: deadlock_timeout, 1 s, after its wait began,
+			// once): the application's wait below then closes the cycle
+			// and its own check, later, would pick it. A busy machine
+			// makes that gap anyway.
+			time.Sleep(1500 * time.Millisecond)
 			if _, err := tx.ExecContext(ctx, b.update, "C D", "C", "D", 100); err != nil {
 				t.Fatalf("the application's transaction fails: %v", err)
 			}
