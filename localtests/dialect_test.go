@@ -45,8 +45,8 @@ type dialect interface {
 	// cut-over leaves.
 	helperTables(table string) (temporary []string, old string)
 	// replicationLeftovers lists replication objects (publications, slots)
-	// osc may have left behind for tables in ns.
-	replicationLeftovers(ctx context.Context, db *sql.DB, ns string) ([]string, error)
+	// osc may have left behind for ns.table.
+	replicationLeftovers(ctx context.Context, db *sql.DB, ns, table string) ([]string, error)
 }
 
 func dialects() []dialect {
@@ -133,7 +133,7 @@ func leftovers(ctx context.Context, d dialect, db *sql.DB, ns, table string, wit
 			found = append(found, "table "+name)
 		}
 	}
-	more, err := d.replicationLeftovers(ctx, db, ns)
+	more, err := d.replicationLeftovers(ctx, db, ns, table)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -111,8 +112,17 @@ func runStopped(t *testing.T, d dialect, c *testCase, stop func(*oscProcess) err
 	case <-time.After(postponeTimeout):
 		t.Fatalf("osc did not postpone the cut-over within %v", postponeTimeout)
 	}
-	if found, err := leftovers(ctx, d, db, ns, c.table, true); err != nil || len(found) == len(baseline) {
+	found, err := leftovers(ctx, d, db, ns, c.table, true)
+	if err != nil || len(found) == len(baseline) {
 		t.Fatalf("while osc runs, its objects should exist: found %v (err %v)", found, err)
+	}
+	// The leftover check knows osc's replication objects by their names.
+	if _, ok := d.(pgDialect); ok {
+		for _, kind := range []string{"publication ", "replication slot "} {
+			if !slices.ContainsFunc(found, func(s string) bool { return strings.HasPrefix(s, kind) }) {
+				t.Fatalf("while osc runs, the leftover check finds no %s: found %v", strings.TrimSpace(kind), found)
+			}
+		}
 	}
 	if err := stop(osc); err != nil {
 		t.Fatal(err)

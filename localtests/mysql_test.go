@@ -126,6 +126,6 @@ func (mysqlDialect) helperTables(table string) ([]string, string) {
 
 // replicationLeftovers: osc reads the binlog as a replica; it leaves nothing
 // on the server.
-func (mysqlDialect) replicationLeftovers(context.Context, *sql.DB, string) ([]string, error) {
+func (mysqlDialect) replicationLeftovers(context.Context, *sql.DB, string, string) ([]string, error) {
 	return nil, nil
 }

@@ -118,21 +118,21 @@ func (pgDialect) helperTables(table string) ([]string, string) {
 }
 
 // replicationLeftovers lists publications that publish a table of ns or
-// whose name contains ns (osc names its publication and slot
-// osc_<schema>_<table>_<hash>, a revert window's oscr_…), and replication
-// slots named like such a publication or containing ns. A slot of another run is not judged: with
-// checkpoints osc's slot is permanent, and inactive for a moment while osc
-// runs (between its creation and the start of streaming, and before its drop
-// at exit), so an inactive slot need not be a leaked one.
-func (pgDialect) replicationLeftovers(ctx context.Context, db *sql.DB, ns string) ([]string, error) {
+// are named as osc names those of ns.table, and replication slots named like
+// such a publication. A slot of another run is not judged: with checkpoints
+// osc's slot is permanent, and inactive for a moment while osc runs (between
+// its creation and the start of streaming, and before its drop at exit), so
+// an inactive slot need not be a leaked one.
+func (pgDialect) replicationLeftovers(ctx context.Context, db *sql.DB, ns, table string) ([]string, error) {
+	capture, revert := pgCaptureNames(ns, table)
 	rows, err := db.QueryContext(ctx, `WITH pubs AS (SELECT p.pubname FROM pg_publication p
-		WHERE strpos(p.pubname, $1) > 0 OR EXISTS (SELECT 1 FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid
+		WHERE `+pgIsCaptureName("p.pubname", "$2", "$3")+` OR EXISTS (SELECT 1 FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid
 			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE r.prpubid = p.oid AND n.nspname = $1))
 		SELECT 'publication ' || pubname FROM pubs
 		UNION ALL
 		SELECT 'replication slot ' || slot_name FROM pg_replication_slots
-		WHERE (slot_name LIKE 'osc\_%' OR slot_name LIKE 'oscr\_%') AND (strpos(slot_name, $1) > 0 OR slot_name IN (SELECT pubname FROM pubs)) AND database = current_database()
-		ORDER BY 1`, ns)
+		WHERE (`+pgIsCaptureName("slot_name", "$2", "$3")+` OR slot_name IN (SELECT pubname FROM pubs)) AND database = current_database()
+		ORDER BY 1`, ns, capture, revert)
 	if err != nil {
 		return nil, fmt.Errorf("replication leftovers: %w", err)
 	}
@@ -146,4 +146,41 @@ func (pgDialect) replicationLeftovers(ctx context.Context, db *sql.DB, ns string
 		found = append(found, s)
 	}
 	return found, rows.Err()
+}
+
+// pgCaptureNames are the readable parts of the names osc gives the slot and
+// the publication of ns.table (osc_<schema>_<table>), and those of a revert
+// window (oscr_…); a hash of 8 hex digits follows each (table.InDatabase).
+// Matched exactly, not as a part of a name: the names of osct_resume_copy's
+// objects are a part of osct_resume_copy_threads's, whose test runs at the
+// same time.
+func pgCaptureNames(ns, table string) (capture, revert string) {
+	var b strings.Builder
+	b.WriteString("osc_")
+	for _, r := range ns + "_" + table {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			b.WriteRune(r)
+		case r >= 'A' && r <= 'Z':
+			b.WriteRune(r - 'A' + 'a')
+		default:
+			b.WriteByte('_')
+		}
+	}
+	capture = b.String()
+	if len(capture) > pgMaxIdent-pgCaptureHash {
+		capture = capture[:pgMaxIdent-pgCaptureHash]
+	}
+	return capture, "oscr_" + strings.TrimPrefix(capture, "osc_")
+}
+
+const (
+	pgMaxIdent    = 63 // bytes in an identifier
+	pgCaptureHash = 9  // "_" and 8 hex digits
+)
+
+// pgIsCaptureName is the SQL condition that col is one of the names whose
+// readable parts are the parameters capture and revert (pgCaptureNames).
+func pgIsCaptureName(col, capture, revert string) string {
+	return fmt.Sprintf("(left(%s, -%d) IN (%s, %s) AND %s ~ '_[0-9a-f]{8}$')", col, pgCaptureHash, capture, revert, col)
 }

@@ -274,8 +274,12 @@ func (e *resumeEnv) dropReplication(ctx context.Context, admin *sql.DB) error {
 	if _, ok := e.d.(pgDialect); !ok {
 		return nil
 	}
+	// Exactly the names of t's slot and publication: a test whose
+	// namespace's name contains this one's may run at the same time.
+	capture, revert := pgCaptureNames(e.ns, "t")
+	mine := pgIsCaptureName("slot_name", "$1", "$2") + " AND database = current_database()"
 	slots, err := scanRows(ctx, admin, `SELECT slot_name, active, confirmed_flush_lsn, restart_lsn, wal_status FROM pg_replication_slots
-		WHERE strpos(slot_name, $1) > 0 AND database = current_database()`, -1, func(v value) string { return v.String() }, e.ns)
+		WHERE `+mine, -1, func(v value) string { return v.String() }, capture, revert)
 	if err != nil {
 		return fmt.Errorf("list slots: %w", err)
 	}
@@ -284,8 +288,7 @@ func (e *resumeEnv) dropReplication(ctx context.Context, admin *sql.DB) error {
 	}
 	// A walsender may take a moment to notice its osc is gone.
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		_, err = admin.ExecContext(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-			WHERE strpos(slot_name, $1) > 0 AND database = current_database()`, e.ns)
+		_, err = admin.ExecContext(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE `+mine, capture, revert)
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
@@ -294,7 +297,7 @@ func (e *resumeEnv) dropReplication(ctx context.Context, admin *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("drop the slots of %s: %w", e.ns, err)
 	}
-	rows, err := admin.QueryContext(ctx, `SELECT pubname FROM pg_publication WHERE strpos(pubname, $1) > 0`, e.ns)
+	rows, err := admin.QueryContext(ctx, `SELECT pubname FROM pg_publication WHERE `+pgIsCaptureName("pubname", "$1", "$2"), capture, revert)
 	if err != nil {
 		return fmt.Errorf("list publications: %w", err)
 	}
@@ -641,7 +644,7 @@ func (e *resumeEnv) dbObjects() ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
-	more, err := e.d.replicationLeftovers(e.ctx, e.db, e.ns)
+	more, err := e.d.replicationLeftovers(e.ctx, e.db, e.ns, "t")
 	if err != nil {
 		return nil, err
 	}
