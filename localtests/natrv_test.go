@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,13 @@ func TestNatrvThrottleHoldsNative(t *testing.T) {
 // on that table holds off: writers of the table wait for both lock waits,
 // up to twice the lock timeout (and one more lock timeout per further table
 // the --alter's clauses lock).
+//
+// A reader of t makes the ALTER wait for t's lock until release, and an open
+// write transaction on p then for p's lock: the attempt's deadline (a
+// quarter over the lock timeout) must end it, where p's lock timeout alone
+// would end it at release plus the lock timeout. release is well within the
+// lock timeout, so that t's lock timeout does not end the attempt first on a
+// busy machine; the writer's wait is judged half-way between the two ends.
 func TestNatrvPostgresLockWaitPerAttempt(t *testing.T) {
 	tg := nativeTargets()[1]
 	bin := requireOsc(t)
@@ -178,7 +186,7 @@ func TestNatrvPostgresLockWaitPerAttempt(t *testing.T) {
 	if _, err := onP.ExecContext(ctx, "INSERT INTO p VALUES ('held')"); err != nil {
 		t.Fatal(err)
 	}
-	// A reader of t, for 1.5 s after the ALTER starts waiting.
+	// A reader of t, until release after the ALTER starts waiting.
 	onT, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -187,9 +195,14 @@ func TestNatrvPostgresLockWaitPerAttempt(t *testing.T) {
 	if _, err := onT.ExecContext(ctx, "SELECT count(*) FROM t"); err != nil {
 		t.Fatal(err)
 	}
-	const lockTimeout = 2 * time.Second
+	const (
+		lockTimeout = 4 * time.Second
+		release     = lockTimeout * 5 / 8
+		attempt     = lockTimeout + lockTimeout/4 // the attempt's deadline
+		perLock     = release + lockTimeout       // the writer's wait without it
+	)
 	p, err := startOsc(ctx, bin, append(tg.d.oscArgs(ns, "t"), "--alter", alter, "--execute", "--strategy", "native",
-		"--cut-over-lock-timeout-seconds", "2", "--cut-over-retries", "1"))
+		"--cut-over-lock-timeout-seconds", strconv.Itoa(int(lockTimeout/time.Second)), "--cut-over-retries", "1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,18 +218,22 @@ func TestNatrvPostgresLockWaitPerAttempt(t *testing.T) {
 		}
 		writer <- time.Since(start)
 	}()
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(release)
 	if err := onT.Rollback(); err != nil {
 		t.Fatal(err)
 	}
 	blocked := <-writer
 	<-p.done
 	p.logOutput(t)
-	if blocked > lockTimeout+700*time.Millisecond {
+	t.Logf("a writer of t waited %v (the attempt's deadline %v, p's lock timeout %v after the release)", blocked.Round(time.Millisecond), attempt, perLock)
+	if blocked > (attempt+perLock)/2 {
 		t.Errorf("a writer of t waited %v behind one attempt of the native ALTER; the lock timeout is %v", blocked.Round(time.Millisecond), lockTimeout)
 	}
 	if code := p.exitCode(); code != 1 {
 		t.Errorf("osc: exit %d (%s), want 1 (the write transaction on p outlasts the attempt)", code, p.failure())
+	}
+	if !p.logged("the attempt outlasted the lock timeout") {
+		t.Errorf("osc: %s; want the attempt's deadline to have ended it, not a lock timeout", p.failure())
 	}
 	if err := onP.Rollback(); err != nil {
 		t.Fatal(err)
