@@ -125,6 +125,31 @@ func nativeStepsLeft(ctx context.Context, t *testing.T, db *sql.DB) string {
 	return left
 }
 
+// untilLockWait returns once a statement like pattern waits for a lock, or
+// osc has exited, or after postponeTimeout (the checks that follow say what
+// went wrong).
+func untilLockWait(ctx context.Context, t *testing.T, db *sql.DB, p *oscProcess, pattern string) {
+	t.Helper()
+	for limit := time.After(postponeTimeout); ; {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND wait_event_type = 'Lock'`,
+			pattern).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		select {
+		case <-p.done:
+			return
+		case <-limit:
+			t.Errorf("no statement like %q waited for a lock within %v", pattern, postponeTimeout)
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // TestNativeStepsPostgres: under writers at full speed the --alter runs in
 // its steps, no writer fails, the table is not rewritten (its relfilenode
 // stays) and comes out as the plain ALTER leaves the control table.
@@ -246,11 +271,15 @@ func TestNativeStepsPostgresLockWait(t *testing.T) {
 
 	// Held throughout the attempts: the first blocking step gives up (in
 	// about 2 × 1.25 s); dropping the index built before waits for the
-	// transaction (blocking no writer), which ends at 5 s; nothing is left.
+	// transaction (blocking no writer), which ends only then, however long
+	// osc took to get there; nothing is left.
 	tx := hold()
 	stop := timedWriters(ctx, db, 2, 1)
 	p := run("2")
-	time.AfterFunc(5*time.Second, func() { tx.Rollback() })
+	untilLockWait(ctx, t, db, p, "DROP INDEX CONCURRENTLY %"+ns+"%")
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
 	<-p.done
 	p.logOutput(t)
 	_, longest, werr := stop()
