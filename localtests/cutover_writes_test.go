@@ -75,7 +75,11 @@ func runThroughCutOver(t *testing.T, d dialect, c *testCase) {
 	if osc.err != nil {
 		t.Fatalf("osc failed: %s", osc.failure())
 	}
-	time.Sleep(writeAfterPostpone) // writes on the new table
+	// Writes on the new table, and until minWrites succeeded since osc
+	// started.
+	if err := ws.keepWriting(w, okBefore, minWrites, writeAfterPostpone); err != nil {
+		t.Fatalf("after the cut-over: %v", err)
+	}
 	if err := ws.Stop(); err != nil {
 		t.Fatalf("a writer failed: %v", err)
 	}

@@ -24,7 +24,8 @@ const (
 	cutOverTimeout  = 2 * time.Minute // from the flag file's removal until osc exits
 	failureTimeout  = 2 * time.Minute // for osc to fail in an expect_failure case
 	// writeAfterPostpone: the writers keep going this long once osc is
-	// caught up, so that changes reach it in the postponed state too.
+	// caught up, so that changes reach it in the postponed state too (and
+	// longer, until minWrites succeeded while osc ran).
 	writeAfterPostpone = 300 * time.Millisecond
 	// minWrites is the least number of writes that must succeed while osc
 	// runs (before the cut-over): a case cannot pass without load.
@@ -154,7 +155,9 @@ func runMigration(ctx context.Context, t *testing.T, d dialect, db *sql.DB, ns, 
 		t.Fatalf("osc did not postpone the cut-over within %v", postponeTimeout)
 	}
 	copying := w.ok.Load() - okBefore
-	time.Sleep(writeAfterPostpone)
+	if err := ws.keepWriting(w, okBefore, minWrites, writeAfterPostpone); err != nil {
+		t.Fatalf("while osc was postponed: %v", err)
+	}
 	if err := ws.Stop(); err != nil {
 		t.Fatalf("a writer failed while osc ran: %v", err)
 	}

@@ -277,6 +277,29 @@ func (ws *writers) Stop() error {
 	return ws.stopErr
 }
 
+// keepWriting lets the writers go on for at least d, and then until n writes
+// have succeeded since the count was since (w.ok): on a busy machine osc may
+// finish a phase before the writers made many writes, and a case must not
+// pass, or fail, by how fast the machine is. It returns the first writer
+// error, or an error if the writes do not come within postponeTimeout.
+func (ws *writers) keepWriting(w *workload, since, n int64, d time.Duration) error {
+	limit := time.After(postponeTimeout)
+	for least := time.After(d); ; {
+		select {
+		case err := <-ws.errs:
+			return err
+		case <-limit:
+			return fmt.Errorf("only %d writes succeeded (want at least %d) in %v: the writers hardly write", w.ok.Load()-since, n, postponeTimeout)
+		case <-least:
+			least = nil
+		case <-time.After(10 * time.Millisecond):
+		}
+		if least == nil && w.ok.Load()-since >= n {
+			return nil
+		}
+	}
+}
+
 // abbreviate shortens s to about n bytes for messages.
 func abbreviate(s string, n int) string {
 	if len(s) <= n {
