@@ -46,10 +46,14 @@ func TestRevert(t *testing.T) {
 			if err := p.waitOutput("revert window open", resumeReach); err != nil {
 				t.Fatal(err)
 			}
+			// At least a second of writes in the window, and at least 50
+			// of them, however slowly a busy machine runs the writers.
 			before := e.load.committed.Load()
 			time.Sleep(time.Second)
-			if n := e.load.committed.Load() - before; n < 50 {
-				t.Fatalf("only %d writer transactions during the window", n)
+			for limit := time.Now().Add(resumeReach); e.load.committed.Load()-before < 50; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(limit) {
+					t.Fatalf("only %d writer transactions during the window in %v", e.load.committed.Load()-before, resumeReach)
+				}
 			}
 			ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 			defer cancel()
