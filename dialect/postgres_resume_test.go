@@ -814,9 +814,12 @@ func TestPostgresSlotAdvancesWhileThrottled(t *testing.T) {
 		return ""
 	}
 	first := confirmed()
+	// Changes until the slot moves (about a second on a quiet machine): the
+	// applier, a save and the source's status update must follow them, as
+	// long as a busy machine takes; without the fix it never moves.
 	var current string
-	for i := 0; i < 50; i++ {
-		testdb.ExecPostgresIn(t, pool, rspgSchema, fmt.Sprintf("UPDATE th SET v = v + 1 WHERE id = %d", i+1))
+	for i, start := 0, time.Now(); time.Since(start) < 20*time.Second; i++ {
+		testdb.ExecPostgresIn(t, pool, rspgSchema, fmt.Sprintf("UPDATE th SET v = v + 1 WHERE id = %d", i%1000+1))
 		time.Sleep(60 * time.Millisecond)
 		if current = confirmed(); current != first {
 			break
