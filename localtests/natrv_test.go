@@ -177,13 +177,16 @@ func TestNatrvPostgresLockWaitPerAttempt(t *testing.T) {
 		t.Fatalf("dry run: %s; want the native path", dry.failure())
 	}
 
-	// An open write transaction on p, throughout.
+	// A write transaction's lock on p, throughout: taken by LOCK TABLE, not
+	// a write, so that the transaction has no id. Creating a logical slot
+	// waits for every transaction with one on the server, and other tests
+	// (other packages too) create slots meanwhile.
 	onP, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer onP.Rollback()
-	if _, err := onP.ExecContext(ctx, "INSERT INTO p VALUES ('held')"); err != nil {
+	if _, err := onP.ExecContext(ctx, "LOCK TABLE p IN ROW EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
 	// A reader of t, until release after the ALTER starts waiting.
