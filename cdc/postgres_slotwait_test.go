@@ -55,8 +55,13 @@ func TestPostgresSlotWaitReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The transaction ends once osc has named it (after slotWaitReport of
+	// waiting), however late a busy machine starts the slot's creation; or
+	// after a minute, for the check below to fail.
 	go func() {
-		time.Sleep(slotWaitReport + 2*time.Second)
+		for start := time.Now(); !strings.Contains(logs.String(), "creating the replication slot is taking long") &&
+			time.Since(start) < time.Minute; time.Sleep(50 * time.Millisecond) {
+		}
 		tx.Rollback(ctx)
 	}()
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
