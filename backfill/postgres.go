@@ -34,6 +34,8 @@ type Postgres struct {
 	made   bool
 	limit  []any // the highest key at the first chunk, as text (nil: empty table)
 	limitd bool
+	// setsUnique: the --set assigns a column of a unique index (rowLock).
+	setsUnique bool
 }
 
 var _ engine.BackfillDialect = (*Postgres)(nil)
@@ -83,7 +85,7 @@ func (p *Postgres) Inspect(ctx context.Context) (*engine.BackfillPlan, error) {
 		return nil, err
 	}
 	plan := &engine.BackfillPlan{Schema: p.opt.Schema, Table: p.opt.Table, Key: p.keys, EstimatedRows: size.Rows, Bookkeeping: p.bookN}
-	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk locks its rows without waiting (FOR NO KEY UPDATE NOWAIT) and waits at most %s for other locks (lock_timeout); a row an application holds makes it roll back and retry", p.lockWait()))
+	plan.Notes = append(plan.Notes, fmt.Sprintf("each chunk locks its rows without waiting (%s NOWAIT) and waits at most %s for other locks (lock_timeout); a row an application holds makes it roll back and retry", p.rowLock(), p.lockWait()))
 	return plan, nil
 }
 
@@ -105,10 +107,18 @@ func (p *Postgres) checkStatements(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, c := range pgSetTargets(items) {
+		targets := pgSetTargets(items)
+		for _, c := range targets {
 			if slices.Contains(p.keys, c) {
 				return refuseKeyAssignment(c, p.keys)
 			}
+		}
+		// Any unique index's columns: PostgreSQL's own rule (those of
+		// unique indexes without predicate or expressions) is narrower,
+		// and a stronger lock than the UPDATE's only blocks a little more.
+		if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+			WHERE i.indrelid = $1::regclass AND i.indisunique AND a.attname = ANY ($2))`, p.sql.Source, targets).Scan(&p.setsUnique); err != nil {
+			return fmt.Errorf("read the table's unique indexes: %w", err)
 		}
 		if p.opt.Where != "" {
 			if err := l.checkFragment("--where", p.opt.Where); err != nil {
@@ -123,11 +133,7 @@ func (p *Postgres) checkStatements(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		lq, _, err := p.lockRows(bound, bound)
-		if err != nil {
-			return err
-		}
-		stmts = append(stmts, q, lq)
+		stmts = append(stmts, q)
 	}
 	if p.opt.Verify != "" {
 		if err := l.checkFragment("--verify", p.opt.Verify); err != nil {
@@ -150,28 +156,35 @@ func (p *Postgres) checkStatements(ctx context.Context) error {
 
 // update is the chunk's UPDATE of the keys in (after, upto] (after nil:
 // from the first), and its arguments.
+//
+// Before it changes a row, the statement locks the rows it changes without
+// waiting (NOWAIT), in a sub-select its WHERE evaluates once, first (an
+// InitPlan, uncorrelated), on the statement's own snapshot, so that the
+// rows locked are the rows updated. A chunk that waited for an
+// application's row while holding the rows it had updated would make the
+// application the victim of the deadlock in which it then asked for one of
+// them, once the chunk had waited longer than deadlock_timeout: PostgreSQL
+// checks a wait for a deadlock once, at that timeout, so the later waiter,
+// the application, finds the cycle and is rolled back. The lock is the one
+// the UPDATE takes (rowLock), so that it never waits for a stronger one.
 func (p *Postgres) update(after, upto []any) (string, []any, error) {
 	where, args, err := p.chunkRows(after, upto)
 	if err != nil {
 		return "", nil, err
 	}
-	return "UPDATE " + p.sql.Source + " SET " + p.opt.Set + "\nWHERE " + where, args, nil
+	locked := "(SELECT count(*) FROM (SELECT FROM " + p.sql.Source + " WHERE " + where + "\n" + p.rowLock() + " NOWAIT) AS osc_locked)"
+	return "UPDATE " + p.sql.Source + " SET " + p.opt.Set + "\nWHERE " + where + "\nAND " + locked + " >= 0", args, nil
 }
 
-// lockRows locks, without waiting (NOWAIT), the rows update changes. A
-// chunk that waited for an application's row while holding the rows it
-// had updated would make the application the victim of the deadlock in
-// which it then asked for one of them, once the chunk had waited longer
-// than deadlock_timeout: PostgreSQL checks a wait for a deadlock once, at
-// that timeout, so the later waiter, the application, finds the cycle and
-// is rolled back. FOR NO KEY UPDATE is the lock an UPDATE that keeps the
-// key takes: foreign key checks (FOR KEY SHARE) go on meanwhile.
-func (p *Postgres) lockRows(after, upto []any) (string, []any, error) {
-	where, args, err := p.chunkRows(after, upto)
-	if err != nil {
-		return "", nil, err
+// rowLock is the row lock the chunk's UPDATE takes: FOR UPDATE when the
+// --set assigns a column of a unique index (a key a foreign key may
+// reference), else FOR NO KEY UPDATE, which lets foreign key checks (FOR
+// KEY SHARE) go on meanwhile.
+func (p *Postgres) rowLock() string {
+	if p.setsUnique {
+		return "FOR UPDATE"
 	}
-	return "SELECT count(*) FROM (SELECT FROM " + p.sql.Source + " WHERE " + where + "\nFOR NO KEY UPDATE NOWAIT) AS l", args, nil
+	return "FOR NO KEY UPDATE"
 }
 
 // chunkRows is the condition of the rows of the keys in (after, upto]
@@ -319,13 +332,6 @@ func (p *Postgres) UpdateChunk(ctx context.Context, after []any, size int) (engi
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+p.sql.Source+" WHERE "+strings.Join(conds, " AND "), args...).Scan(&ch.Scanned); err != nil {
 			return engine.BackfillChunk{}, fmt.Errorf("count the last chunk: %w", err)
 		}
-	}
-	lq, largs, err := p.lockRows(after, ch.Last)
-	if err != nil {
-		return engine.BackfillChunk{}, err
-	}
-	if err := tx.QueryRow(ctx, lq, largs...).Scan(new(int64)); err != nil {
-		return engine.BackfillChunk{}, fmt.Errorf("lock the chunk's rows: %w", err)
 	}
 	uq, uargs, err := p.update(after, ch.Last)
 	if err != nil {
