@@ -767,13 +767,13 @@ func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) 
 func (a *Postgres) upsertClashingRows(ctx context.Context, args []any) ([][]string, error) {
 	n := 0
 	if len(args) > 0 {
-		n = len(args[0].([]*string))
+		n = len(args[0].(pgTextArray))
 	}
 	var b pgx.Batch
 	for r := range n {
 		row := make([]any, len(args))
 		for i, col := range args {
-			row[i] = []*string{col.([]*string)[r]}
+			row[i] = pgTextArray{col.(pgTextArray)[r]}
 		}
 		b.Queue(a.clashUpsertAside, row...)
 	}

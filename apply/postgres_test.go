@@ -782,3 +782,30 @@ func TestPostgresFullXid(t *testing.T) {
 		}
 	}
 }
+
+// The batch statements' text[] parameters (pgTextArray) carry a value as
+// pgoutput sends it: NULL stays NULL, an empty string stays empty, and a
+// []byte is its text, in upserts and in deletes' keys alike.
+func TestPostgresApplyTextForms(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, a text, b text)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (4, 'x', 'y')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	if err := ap.Apply(context.Background(), []cdc.Change{
+		{Op: cdc.Insert, After: cdc.Row{"1", nil, ""}},
+		{Op: cdc.Insert, After: cdc.Row{[]byte("2"), []byte("two"), []byte(nil)}},
+		{Op: cdc.Insert, After: cdc.Row{"3", "", nil}},
+		{Op: cdc.Delete, Before: cdc.Row{[]byte("4"), nil, nil}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(context.Background(), "SELECT string_agg(format('%s,%s,%s', id, coalesce(a, 'NULL'), coalesce(b, 'NULL')), ';' ORDER BY id) FROM "+pgTestSchema+"._t_new").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1,NULL,;2,two,;3,,NULL"; got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+}
