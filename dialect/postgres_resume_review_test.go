@@ -495,12 +495,12 @@ func TestPostgresResumePublicationReAdded(t *testing.T) {
 // sees while throttled.
 func TestPostgresSlotAdvancesWhileThrottledAfterDelete(t *testing.T) {
 	const name = "thd"
-	pool := pgrvDB(t, "CREATE TABLE thd (id int PRIMARY KEY, v int)", "INSERT INTO thd SELECT i, i FROM generate_series(1, 1000) i")
+	pool := pgrvDB(t, "CREATE TABLE thd (id int PRIMARY KEY, v int)", "INSERT INTO thd SELECT i, i FROM generate_series(1, 200000) i")
 	flag := filepath.Join(t.TempDir(), "throttle")
-	if err := os.WriteFile(flag, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := engine.Config{Schema: pgrvSchema, Table: name, Alter: "ADD COLUMN w int", Execute: true, Version: "test",
+	// Small fixed chunks: the copy is throttled after its first chunks,
+	// far from the DELETE's key (a copy throttled before any chunk holds
+	// nothing in its window, and the test could not fail).
+	cfg := engine.Config{Schema: pgrvSchema, Table: name, Alter: "ADD COLUMN w int", Execute: true, Version: "test", ChunkSize: 100,
 		CheckpointInterval: 100 * time.Millisecond, StatusInterval: time.Hour, Control: engine.Control{ThrottleFlagFile: flag}}
 	d := rspgDialect(t, cfg, testdb.PostgresDSN())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -523,7 +523,23 @@ func TestPostgresSlotAdvancesWhileThrottledAfterDelete(t *testing.T) {
 	if !exists {
 		t.Fatal("no slot")
 	}
-	testdb.ExecPostgresIn(t, pool, pgrvSchema, "DELETE FROM thd WHERE id = 500")
+	for start := time.Now(); m.Status().Copied == 0; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("the copy copied no chunk")
+		}
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); !m.Status().Throttled; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("the copy was not throttled")
+		}
+	}
+	if c := m.Status().Copied; c > 100000 {
+		t.Fatalf("the copy had copied %d rows when throttled, past the DELETE's key", c)
+	}
+	testdb.ExecPostgresIn(t, pool, pgrvSchema, "DELETE FROM thd WHERE id = 150000")
 	var afterDelete string
 	if err := pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&afterDelete); err != nil {
 		t.Fatal(err)
