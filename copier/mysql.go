@@ -54,11 +54,11 @@ func (c *MySQL) init(ctx context.Context) error {
 	}
 	var err error
 	if c.sql, err = table.NewMySQLCopy(c.plan); err != nil {
-		return fmt.Errorf("copy chunk: %w", err)
+		return err
 	}
 	if c.aside == nil {
 		if c.aside, err = table.NewMySQLAside(c.plan); err != nil {
-			return fmt.Errorf("copy chunk: %w", err)
+			return err
 		}
 	}
 	// Read on the first chunk, after change capture started.
@@ -93,13 +93,13 @@ func (c *MySQL) CopyChunk(ctx context.Context, after []any, size int) (Chunk, er
 // key's index only.
 func (c *MySQL) Bound(ctx context.Context, after []any, size int) ([]any, error) {
 	if size < 1 {
-		return nil, fmt.Errorf("copy chunk: size %d", size)
+		return nil, fmt.Errorf("chunk size %d", size)
 	}
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
 	if after != nil && len(after) != c.sql.Key.Len() {
-		return nil, fmt.Errorf("copy chunk: %d key values for a %d-column key", len(after), c.sql.Key.Len())
+		return nil, fmt.Errorf("%d key values for a %d-column key", len(after), c.sql.Key.Len())
 	}
 	if c.limit == nil {
 		return nil, nil
@@ -135,7 +135,7 @@ func (c *MySQL) CopyRange(ctx context.Context, after, upto []any) (Chunk, error)
 	}
 	for _, k := range [][]any{after, upto} {
 		if k != nil && len(k) != c.sql.Key.Len() {
-			return Chunk{}, fmt.Errorf("copy chunk: %d key values for a %d-column key", len(k), c.sql.Key.Len())
+			return Chunk{}, fmt.Errorf("%d key values for a %d-column key", len(k), c.sql.Key.Len())
 		}
 	}
 	if c.limit == nil {
@@ -143,7 +143,7 @@ func (c *MySQL) CopyRange(ctx context.Context, after, upto []any) (Chunk, error)
 	}
 	tx, err := c.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: begin: %w", err)
+		return Chunk{}, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() // after Commit it is a no-op
 
@@ -152,7 +152,7 @@ func (c *MySQL) CopyRange(ctx context.Context, after, upto []any) (Chunk, error)
 	// does so by a change committed after change capture started, which
 	// the applier refuses.
 	if err := c.sql.RefuseRenumbered(ctx, tx, conds, args); err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+		return Chunk{}, err
 	}
 	insert := conds
 	if c.aside != nil {
@@ -163,7 +163,7 @@ func (c *MySQL) CopyRange(ctx context.Context, after, upto []any) (Chunk, error)
 	q := c.sql.Insert() + c.sql.From + " WHERE " + strings.Join(insert, " AND ")
 	res, err := tx.ExecContext(ctx, q+c.sql.OnDuplicate, args...)
 	if err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+		return Chunk{}, err
 	}
 	if c.PanicOnWarnings {
 		if err := table.MySQLWarnings(ctx, tx, chunkName(after)); err != nil {
@@ -178,10 +178,10 @@ func (c *MySQL) CopyRange(ctx context.Context, after, upto []any) (Chunk, error)
 		chunk.Last, chunk.Done = after, true
 	}
 	if chunk.Rows, err = res.RowsAffected(); err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+		return Chunk{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: commit: %w", err)
+		return Chunk{}, fmt.Errorf("commit: %w", err)
 	}
 	return chunk, nil
 }
@@ -197,7 +197,7 @@ func (c *MySQL) upper(ctx context.Context, q table.MySQLPreparer, conds []string
 	sel += " ORDER BY " + c.sql.Key.OrderBy("") + fmt.Sprintf(" LIMIT 1 OFFSET %d", size-1)
 	vals, err := c.sql.Key.QueryKey(ctx, q, sel, args...)
 	if err != nil {
-		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
+		return nil, fmt.Errorf("upper bound: %w", err)
 	}
 	return vals, nil
 }

@@ -31,11 +31,11 @@ func (c *MySQL) putAside(ctx context.Context, tx *sql.Tx, conds []string, args [
 	q := c.sql.InsertInto(c.aside.Table) + c.sql.From + " WHERE " + strings.Join(append(conds[:len(conds):len(conds)], c.aside.SourceAbsent(true)), " AND ") //nolint:gosec // G202: quoted names; the chunk's bounds are parameters
 	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("copy chunk: put aside the rows the shadow refuses: %w", err)
+		return fmt.Errorf("put aside the rows the shadow refuses: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("copy chunk: put aside the rows the shadow refuses: %w", err)
+		return fmt.Errorf("put aside the rows the shadow refuses: %w", err)
 	}
 	if n > 0 {
 		// Set before the commit, whose outcome an error leaves unknown.

@@ -124,7 +124,7 @@ func (c *Postgres) CopyChunk(ctx context.Context, after []any, size int) (Chunk,
 // key's index only.
 func (c *Postgres) Bound(ctx context.Context, after []any, size int) ([]any, error) {
 	if err := c.init(ctx); err != nil {
-		return nil, fmt.Errorf("copy chunk: %w", err)
+		return nil, err
 	}
 	if c.limit == nil {
 		return nil, nil
@@ -142,13 +142,13 @@ func (c *Postgres) Bound(ctx context.Context, after []any, size int) ([]any, err
 		}
 		cond, err := c.sql.Compare(c.sql.Keys, b.op, b.key, &args)
 		if err != nil {
-			return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
+			return nil, fmt.Errorf("upper bound: %w", err)
 		}
 		conds = append(conds, cond)
 	}
 	upper, err := c.sql.Edge(ctx, c.pool, conds, args, "", max(size, 1)-1)
 	if err != nil {
-		return nil, fmt.Errorf("copy chunk: upper bound: %w", err)
+		return nil, fmt.Errorf("upper bound: %w", err)
 	}
 	return upper, nil
 }
@@ -159,7 +159,7 @@ func (c *Postgres) Bound(ctx context.Context, after []any, size int) ([]any, err
 // the rows it inserted.
 func (c *Postgres) CopyRange(ctx context.Context, after, upto []any) (Chunk, error) {
 	if err := c.init(ctx); err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+		return Chunk{}, err
 	}
 	if c.limit == nil {
 		return Chunk{Last: after, Done: true}, nil
@@ -184,16 +184,16 @@ func (c *Postgres) CopyRange(ctx context.Context, after, upto []any) (Chunk, err
 		return err
 	}
 	if err := bound("<=", c.limit); err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: highest key: %w", err)
+		return Chunk{}, fmt.Errorf("highest key: %w", err)
 	}
 	if after != nil {
 		if err := bound(">", after); err != nil {
-			return Chunk{}, fmt.Errorf("copy chunk: lower bound: %w", err)
+			return Chunk{}, fmt.Errorf("lower bound: %w", err)
 		}
 	}
 	if upto != nil {
 		if err := bound("<=", upto); err != nil {
-			return Chunk{}, fmt.Errorf("copy chunk: upper bound: %w", err)
+			return Chunk{}, fmt.Errorf("upper bound: %w", err)
 		}
 	}
 	// The rows the chunk reads: the range's, but for the keys set aside.
@@ -220,7 +220,7 @@ func (c *Postgres) CopyRange(ctx context.Context, after, upto []any) (Chunk, err
 	} else {
 		var applied bool
 		if err := c.pool.QueryRow(ctx, probeQuery+")", probeArgs...).Scan(&applied); err != nil {
-			return Chunk{}, fmt.Errorf("copy chunk: look for applied rows: %w", err)
+			return Chunk{}, fmt.Errorf("look for applied rows: %w", err)
 		}
 		if applied {
 			mode = keyConflict
@@ -252,10 +252,10 @@ func (c *Postgres) CopyRange(ctx context.Context, after, upto []any) (Chunk, err
 		mode++
 	}
 	if err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: %w", table.PostgresShadowRefusal(err, c.plan))
+		return Chunk{}, table.PostgresShadowRefusal(err, c.plan)
 	}
 	if err := c.analyze(ctx, rows); err != nil {
-		return Chunk{}, fmt.Errorf("copy chunk: %w", err)
+		return Chunk{}, err
 	}
 	if upto == nil {
 		return Chunk{Last: after, Rows: rows, Done: true, Snapshot: snap, Stale: stale}, nil
