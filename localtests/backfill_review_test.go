@@ -2,6 +2,7 @@ package localtests
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"syscall"
@@ -262,51 +263,85 @@ func TestBackfillDeadlockSparesApplication(t *testing.T) {
 		t.Run(d.dir(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			ns, db, b := setupBackfill(ctx, t, d, "bfreview_deadlock", 2000)
-			tx, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback() // committed below
-			if _, err := tx.ExecContext(ctx, b.update, "A B", "A", "B", 150); err != nil {
-				t.Fatal(err)
-			}
-			p := startBackfill(ctx, t, d, ns, "--set", "n = n + 1", "--chunk-size", "200", "--lock-wait-timeout", "3s", "--execute")
-			// The first chunk meets row 150: it waits for it, having
-			// changed rows 1..149, or it gives way at once and retries.
-			deadline := time.Now().Add(time.Minute)
-			for {
-				var waiting int64
-				q := "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE '%bfreview_deadlock%SET n = n + 1%'"
-				if _, ok := d.(pgDialect); ok {
-					q = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%bfreview_deadlock%SET n = n + 1%'"
-				}
-				if err := db.QueryRowContext(ctx, q).Scan(&waiting); err != nil {
-					t.Fatal(err)
-				}
-				if waiting > 0 || p.logged("retrying") {
-					break
-				}
-				if exited(p) || time.Now().After(deadline) {
-					t.Fatal("the backfill's first chunk never met the application's row")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			// Past the server's deadlock check of a chunk still waiting
-			// (PostgreSQL: deadlock_timeout, 1 s, after its wait began,
-			// once): the application's wait below then closes the cycle
-			// and its own check, later, would pick it. A busy machine
-			// makes that gap anyway.
-			time.Sleep(1500 * time.Millisecond)
-			if _, err := tx.ExecContext(ctx, b.update, "C D", "C", "D", 100); err != nil {
-				t.Fatalf("the application's transaction fails: %v", err)
-			}
-			if err := tx.Commit(); err != nil {
-				t.Fatalf("the application's transaction fails: %v", err)
-			}
-			if code := waitBackfill(t, p, time.Minute); code != 0 {
-				t.Fatalf("osc backfill exited %d: %s", code, p.lastErrorLine())
-			}
+			const name = "bfreview_deadlock"
+			ns, db, b := setupBackfill(ctx, t, d, name, 2000)
+			spareApplication(ctx, t, d, db, b, ns, name, "n = n + 1", []any{b.update, "A B", "A", "B", 150})
 		})
+	}
+}
+
+// TestBackfillDeadlockSparesApplicationUniqueSet: as
+// TestBackfillDeadlockSparesApplication, on PostgreSQL, with a --set that
+// changes a column of a unique index in a table other tables reference, and
+// the application's row held by a foreign key check (FOR KEY SHARE). Such an
+// UPDATE takes FOR UPDATE, which the check blocks and FOR NO KEY UPDATE
+// does not: a chunk that locked its rows only that strongly would then wait
+// in its UPDATE for the application's row while holding the rows it
+// changed.
+func TestBackfillDeadlockSparesApplicationUniqueSet(t *testing.T) {
+	d := pgDialect{dsn: pgDSN()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const name = "bf_unique_set"
+	ns, db, b := setupBackfill(ctx, t, d, name, 2000)
+	for _, q := range []string{
+		"ALTER TABLE users ADD COLUMN code bigint UNIQUE",
+		"CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users (id))",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	spareApplication(ctx, t, d, db, b, ns, name, "code = id", []any{"INSERT INTO orders (user_id) VALUES (150)"})
+}
+
+// spareApplication runs the deadlock of the tests above: a transaction
+// holds row 150 (hold: a statement and its arguments), a backfill of --set
+// set starts with 200-row chunks, and once its first chunk has met the row
+// (it waits for it, having changed rows 1..149, or it gave way at once and
+// retries) the transaction updates row 100 and commits, which must succeed,
+// as the backfill must.
+func spareApplication(ctx context.Context, t *testing.T, d dialect, db *sql.DB, b backfillSQL, ns, name, set string, hold []any) {
+	t.Helper()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() // committed below
+	if _, err := tx.ExecContext(ctx, hold[0].(string), hold[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	p := startBackfill(ctx, t, d, ns, "--set", set, "--chunk-size", "200", "--lock-wait-timeout", "3s", "--execute")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting int64
+		q := "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE '%" + name + "%SET " + set + "%'"
+		if _, ok := d.(pgDialect); ok {
+			q = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%" + name + "%SET " + set + "%'"
+		}
+		if err := db.QueryRowContext(ctx, q).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 || p.logged("retrying") {
+			break
+		}
+		if exited(p) || time.Now().After(deadline) {
+			t.Fatal("the backfill's first chunk never met the application's row")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Past the server's deadlock check of a chunk still waiting
+	// (PostgreSQL: deadlock_timeout, 1 s, after its wait began, once): the
+	// application's wait below then closes the cycle and its own check,
+	// later, would pick it. A busy machine makes that gap anyway.
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := tx.ExecContext(ctx, b.update, "C D", "C", "D", 100); err != nil {
+		t.Fatalf("the application's transaction fails: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("the application's transaction fails: %v", err)
+	}
+	if code := waitBackfill(t, p, time.Minute); code != 0 {
+		t.Fatalf("osc backfill exited %d: %s", code, p.lastErrorLine())
 	}
 }

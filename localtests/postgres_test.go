@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	osctable "osc/table"
 )
 
 // TestPostgres runs every case under postgres/ against the sandbox's
@@ -123,15 +125,18 @@ func (pgDialect) helperTables(table string) ([]string, string) {
 // osc's slot is permanent, and inactive for a moment while osc runs (between
 // its creation and the start of streaming, and before its drop at exit), so
 // an inactive slot need not be a leaked one.
-func (pgDialect) replicationLeftovers(ctx context.Context, db *sql.DB, ns, table string) ([]string, error) {
-	capture, revert := pgCaptureNames(ns, table)
+func (d pgDialect) replicationLeftovers(ctx context.Context, db *sql.DB, ns, table string) ([]string, error) {
+	capture, revert, err := d.captureNames(ns, table)
+	if err != nil {
+		return nil, fmt.Errorf("replication leftovers: %w", err)
+	}
 	rows, err := db.QueryContext(ctx, `WITH pubs AS (SELECT p.pubname FROM pg_publication p
-		WHERE `+pgIsCaptureName("p.pubname", "$2", "$3")+` OR EXISTS (SELECT 1 FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid
+		WHERE p.pubname IN ($2, $3) OR EXISTS (SELECT 1 FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid
 			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE r.prpubid = p.oid AND n.nspname = $1))
 		SELECT 'publication ' || pubname FROM pubs
 		UNION ALL
 		SELECT 'replication slot ' || slot_name FROM pg_replication_slots
-		WHERE (`+pgIsCaptureName("slot_name", "$2", "$3")+` OR slot_name IN (SELECT pubname FROM pubs)) AND database = current_database()
+		WHERE (slot_name IN ($2, $3) OR slot_name IN (SELECT pubname FROM pubs)) AND database = current_database()
 		ORDER BY 1`, ns, capture, revert)
 	if err != nil {
 		return nil, fmt.Errorf("replication leftovers: %w", err)
@@ -148,39 +153,16 @@ func (pgDialect) replicationLeftovers(ctx context.Context, db *sql.DB, ns, table
 	return found, rows.Err()
 }
 
-// pgCaptureNames are the readable parts of the names osc gives the slot and
-// the publication of ns.table (osc_<schema>_<table>), and those of a revert
-// window (oscr_…); a hash of 8 hex digits follows each (table.InDatabase).
-// Matched exactly, not as a part of a name: the names of osct_resume_copy's
-// objects are a part of osct_resume_copy_threads's, whose test runs at the
-// same time.
-func pgCaptureNames(ns, table string) (capture, revert string) {
-	var b strings.Builder
-	b.WriteString("osc_")
-	for _, r := range ns + "_" + table {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
-			b.WriteRune(r)
-		case r >= 'A' && r <= 'Z':
-			b.WriteRune(r - 'A' + 'a')
-		default:
-			b.WriteByte('_')
-		}
+// captureNames are the names osc gives the slot and the publication of
+// ns.table in the cases' database (table.PostgresNames.InDatabase), and those
+// of its revert window's reverse capture. Matched exactly, not as a part of a
+// name: the names of osct_resume_copy's objects are a part of
+// osct_resume_copy_threads's, whose test runs at the same time.
+func (d pgDialect) captureNames(ns, table string) (capture, revert string, err error) {
+	cfg, err := pgconn.ParseConfig(d.dsn)
+	if err != nil {
+		return "", "", fmt.Errorf("parse the DSN: %w", err)
 	}
-	capture = b.String()
-	if len(capture) > pgMaxIdent-pgCaptureHash {
-		capture = capture[:pgMaxIdent-pgCaptureHash]
-	}
-	return capture, "oscr_" + strings.TrimPrefix(capture, "osc_")
-}
-
-const (
-	pgMaxIdent    = 63 // bytes in an identifier
-	pgCaptureHash = 9  // "_" and 8 hex digits
-)
-
-// pgIsCaptureName is the SQL condition that col is one of the names whose
-// readable parts are the parameters capture and revert (pgCaptureNames).
-func pgIsCaptureName(col, capture, revert string) string {
-	return fmt.Sprintf("(left(%s, -%d) IN (%s, %s) AND %s ~ '_[0-9a-f]{8}$')", col, pgCaptureHash, capture, revert, col)
+	n := osctable.NewPostgresNames(ns, table).InDatabase(cfg.Database)
+	return n.Slot, n.ReverseCapture(), nil
 }

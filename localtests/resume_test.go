@@ -271,13 +271,17 @@ func newResumeEnv(t *testing.T, rt resumeTarget, ns string) *resumeEnv {
 // dropReplication drops the publication and the slot of the case's
 // namespace (PostgreSQL), logging the slot's state first.
 func (e *resumeEnv) dropReplication(ctx context.Context, admin *sql.DB) error {
-	if _, ok := e.d.(pgDialect); !ok {
+	pg, ok := e.d.(pgDialect)
+	if !ok {
 		return nil
 	}
 	// Exactly the names of t's slot and publication: a test whose
 	// namespace's name contains this one's may run at the same time.
-	capture, revert := pgCaptureNames(e.ns, "t")
-	mine := pgIsCaptureName("slot_name", "$1", "$2") + " AND database = current_database()"
+	capture, revert, err := pg.captureNames(e.ns, "t")
+	if err != nil {
+		return err
+	}
+	mine := "slot_name IN ($1, $2) AND database = current_database()"
 	slots, err := scanRows(ctx, admin, `SELECT slot_name, active, confirmed_flush_lsn, restart_lsn, wal_status FROM pg_replication_slots
 		WHERE `+mine, -1, func(v value) string { return v.String() }, capture, revert)
 	if err != nil {
@@ -297,7 +301,7 @@ func (e *resumeEnv) dropReplication(ctx context.Context, admin *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("drop the slots of %s: %w", e.ns, err)
 	}
-	rows, err := admin.QueryContext(ctx, `SELECT pubname FROM pg_publication WHERE `+pgIsCaptureName("pubname", "$1", "$2"), capture, revert)
+	rows, err := admin.QueryContext(ctx, "SELECT pubname FROM pg_publication WHERE pubname IN ($1, $2)", capture, revert)
 	if err != nil {
 		return fmt.Errorf("list publications: %w", err)
 	}
