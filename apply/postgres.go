@@ -745,7 +745,7 @@ func (a *Postgres) statement(ops []pgOp, start int) (end int, query string, args
 				arrays[i] = append(arrays[i], v)
 			}
 		}
-		return end, a.withAside(a.upsert, a.upsertAside), textArrayArgs(arrays), fmt.Sprintf("upsert %d rows", end-start), nil
+		return end, a.withAside(a.upsert, a.upsertAside), arrayArgs(arrays), fmt.Sprintf("upsert %d rows", end-start), nil
 	default:
 		seen := map[string]bool{}
 		arrays := textArrays(len(a.keys), ops[start:])
@@ -766,7 +766,7 @@ func (a *Postgres) statement(ops []pgOp, start int) (end int, query string, args
 				arrays[i] = append(arrays[i], v)
 			}
 		}
-		return end, a.withAside(a.delete, a.deleteAside), textArrayArgs(arrays), fmt.Sprintf("delete %d rows", len(seen)), nil
+		return end, a.withAside(a.delete, a.deleteAside), arrayArgs(arrays), fmt.Sprintf("delete %d rows", len(seen)), nil
 	}
 }
 
@@ -793,7 +793,7 @@ func (t pgTextArray) Index(i int) any { return t[i] }
 func (t pgTextArray) IndexType() any { return "" }
 
 // textElem is a row value as an element of a pgTextArray: a string, or nil
-// for NULL (textValue's, without its allocation for the pointer).
+// for NULL (pgoutput sends strings).
 func textElem(v any) (any, error) {
 	switch x := v.(type) {
 	case nil, string:
@@ -818,15 +818,8 @@ func textArrays(n int, ops []pgOp) []pgTextArray {
 	return out
 }
 
-func textArrayArgs(arrays []pgTextArray) []any {
-	args := make([]any, len(arrays))
-	for i, a := range arrays {
-		args[i] = a
-	}
-	return args
-}
-
-func arrayArgs(arrays [][]*string) []any {
+// arrayArgs is a statement's arguments, one array parameter each.
+func arrayArgs[T any](arrays []T) []any {
 	args := make([]any, len(arrays))
 	for i, a := range arrays {
 		args[i] = a
@@ -1379,16 +1372,12 @@ func (a *Postgres) keyMatch(r cdc.Row, args *[]any) (string, error) {
 // textValue is a row value as a text parameter: pgoutput sends strings; nil
 // is NULL.
 func textValue(v any) (*string, error) {
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case string:
-		return &x, nil
-	case []byte:
-		s := string(x)
-		return &s, nil
+	e, err := textElem(v)
+	if e == nil || err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unexpected value type %T (want the text form)", v)
+	s := e.(string)
+	return &s, nil
 }
 
 // conflictAction is an upsert's ON CONFLICT action: set the columns set

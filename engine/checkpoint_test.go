@@ -21,6 +21,11 @@ import (
 // resumes it from its last checkpoint: at the swap the shadow holds exactly
 // the original's rows. Each round kills at another moment.
 func TestResumeAfterKill(t *testing.T) {
+	killRounds(t, func(t *testing.T, round int) { resumeAfterKill(t, uint64(round), round%2 == 1, 1) })
+}
+
+// killRounds runs kill(t, round) for 16 rounds (4 with -short), in parallel.
+func killRounds(t *testing.T, kill func(t *testing.T, round int)) {
 	rounds := 16
 	if testing.Short() {
 		rounds = 4
@@ -28,7 +33,7 @@ func TestResumeAfterKill(t *testing.T) {
 	for round := range rounds {
 		t.Run("", func(t *testing.T) {
 			t.Parallel()
-			resumeAfterKill(t, uint64(round), round%2 == 1, 1)
+			kill(t, round)
 		})
 	}
 }
@@ -37,16 +42,7 @@ func TestResumeAfterKill(t *testing.T) {
 // once (--copy-threads), so that a checkpoint is taken, and the kill comes,
 // with ranges above the watermark done or in flight.
 func TestResumeAfterKillCopyThreads(t *testing.T) {
-	rounds := 16
-	if testing.Short() {
-		rounds = 4
-	}
-	for round := range rounds {
-		t.Run("", func(t *testing.T) {
-			t.Parallel()
-			resumeAfterKill(t, uint64(100+round), round%2 == 1, 2+round%3)
-		})
-	}
+	killRounds(t, func(t *testing.T, round int) { resumeAfterKill(t, uint64(100+round), round%2 == 1, 2+round%3) })
 }
 
 // resumeAfterKill runs one round; afterChunk kills right after a chunk's
