@@ -232,6 +232,16 @@ func (d *postgresDialect) NewChecksum() (engine.Checksum, error) {
 	}), nil
 }
 
+// BlockWrites blocks writes to the original, not reads, while hold runs,
+// with the cut-over's lock timeout and attempts (cutover.BlockPostgresWrites).
+func (d *postgresDialect) BlockWrites(ctx context.Context, hold func(context.Context) error) error {
+	plan, err := d.made()
+	if err != nil {
+		return err
+	}
+	return cutover.BlockPostgresWrites(ctx, d.pool, plan, d.cfg.CutOverLockTimeout, d.cfg.CutOverRetries, d.log, hold)
+}
+
 func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context.Context) error, attempted func(time.Duration)) error {
 	plan, err := d.made()
 	if err != nil {

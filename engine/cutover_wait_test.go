@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -154,5 +156,60 @@ func TestFakeReadyToLockTimesTheSettledDrain(t *testing.T) {
 	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("the migration took %s: the checksum or the cut-over waited to lock with the applier settled and idle", took.Round(time.Millisecond))
+	}
+}
+
+// blockingFake is a fake dialect that can block writes alone
+// (writeBlockingDialect), as PostgreSQL's SHARE lock does.
+type blockingFake struct {
+	*fakeDialect
+	blocks atomic.Int64
+}
+
+func (d *blockingFake) BlockWrites(ctx context.Context, hold func(context.Context) error) error {
+	d.blocks.Add(1)
+	defer d.db.block()()
+	return hold(ctx)
+}
+
+// TestFakeCutOverSettlesWithWritesBlocked: an applier that settles only
+// while no write comes (a PostgreSQL applier whose moves read the source,
+// under writers that keep moving keys of rows with TOAST values) is settled
+// with writes blocked, and the cut-over follows while the writers go on.
+// Before, the cut-over waited for the writers to pause, here forever.
+func TestFakeCutOverSettlesWithWritesBlocked(t *testing.T) {
+	d := &blockingFake{fakeDialect: newFake(200)}
+	d.settled = func() bool {
+		d.db.mu.Lock()
+		defer d.db.mu.Unlock()
+		return d.db.blocked
+	}
+	cfg := fakeConfig()
+	cfg.CutOverLockTimeout = time.Second
+	m := New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+	m.settlePatience = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		r := rand.New(rand.NewPCG(3, 4))
+		for wctx.Err() == nil {
+			if err := d.db.update(wctx, 1+r.Int64N(200), r.Int64N(1000)); err != nil && wctx.Err() == nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	err := runFake(t, ctx, m)
+	stop()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	if d.blocks.Load() == 0 {
+		t.Error("the writes were never blocked for the applier to settle")
 	}
 }

@@ -216,6 +216,20 @@ type settlingApplier interface {
 	Settled(pos change.Position) bool
 }
 
+// writeBlockingDialect is a Dialect that can block writes to the original
+// while reads of it go on (PostgreSQL: LOCK … IN SHARE MODE). A
+// settlingApplier may not settle while writes go on, each drain bringing
+// more changes that need a read of the source; with writes blocked it
+// does, and the cut-over, whose lock blocks reads too, follows at once
+// (settleBlocked).
+type writeBlockingDialect interface {
+	// BlockWrites blocks writes to the original, waiting for its lock at
+	// most the cut-over's lock timeout per attempt and retrying like the
+	// cut-over, calls hold with a context that ends after the lock
+	// timeout, and lets the writers go.
+	BlockWrites(ctx context.Context, hold func(context.Context) error) error
+}
+
 // copyDoneApplier is an Applier told when the copy is over and it has applied
 // every change the chunks' reads saw: the shadow then equals the source as of
 // the change being applied (PostgreSQL moves rely on it).

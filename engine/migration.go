@@ -84,8 +84,11 @@ type Migration struct {
 	// The cut-over's attempts at its lock: how many, and how long they
 	// took in all and at most (nanoseconds).
 	cutOverAttempts, cutOverLocked, cutOverLongest atomic.Int64
-	checksummed                                    atomic.Int64 // rows of the original the checksum pass compared
-	checksumStart                                  atomic.Int64 // unix nanos the checksum started, 0 before
+	// settlePatience is settlePatience, shorter in tests.
+	settlePatience time.Duration
+
+	checksummed   atomic.Int64 // rows of the original the checksum pass compared
+	checksumStart atomic.Int64 // unix nanos the checksum started, 0 before
 
 	// applyMu serialises applying captured changes with the replays that follow
 	// each chunk, so a replayed change is always the latest for its key.
@@ -134,7 +137,8 @@ type Migration struct {
 // New prepares a migration; Run executes it.
 func New(cfg Config, d Dialect, log *slog.Logger, statusOut io.Writer) *Migration {
 	cfg.Defaults()
-	m := &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}, runID: rand.Text()}
+	m := &Migration{cfg: cfg, d: d, log: log, out: statusOut, markers: map[string]chan struct{}{}, runID: rand.Text(),
+		settlePatience: settlePatience}
 	m.ctl = newControl(&m.cfg, d)
 	return m
 }
@@ -725,13 +729,20 @@ func (m *Migration) drainWithin(ctx context.Context, limit time.Duration) (bool,
 	}
 }
 
+// settlePatience is how long settle drains an applier that does not
+// settle while writes go on before it leaves it to settleBlocked.
+const settlePatience = 5 * time.Second
+
 // settle drains until the applier is settled (settlingApplier), or just
 // drains for an applier that always is. It returns how long the drain that
 // found it settled took: the drains and pauses before it, while it was not,
 // are no measure of what a drain takes. A drain that lasts longer than limit
 // (when not 0) is given up on: settle then returns limit and false, the
-// applier neither drained nor known to be settled.
-func (m *Migration) settle(ctx context.Context, limit time.Duration) (time.Duration, bool, error) {
+// applier neither drained nor known to be settled. After patience (when not
+// 0) of drains that did not find it settled, settle returns the last one's
+// time and true: drained, not settled.
+func (m *Migration) settle(ctx context.Context, limit, patience time.Duration) (time.Duration, bool, error) {
+	began := time.Now()
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		start := time.Now()
 		drained, err := m.drainWithin(ctx, limit)
@@ -742,7 +753,7 @@ func (m *Migration) settle(ctx context.Context, limit time.Duration) (time.Durat
 			return limit, false, nil
 		}
 		took := time.Since(start)
-		if m.settled() {
+		if m.settled() || patience > 0 && time.Since(began) >= patience {
 			return took, true, nil
 		}
 		if wait == 10*time.Millisecond {
@@ -754,6 +765,36 @@ func (m *Migration) settle(ctx context.Context, limit time.Duration) (time.Durat
 		case <-time.After(wait):
 		}
 	}
+}
+
+// settleBlocked settles the applier before the cut-over's lock, which
+// blocks its reads of the source. One that did not settle while writes went
+// on settles with writes blocked (writeBlockingDialect): no change then comes
+// that needs another read, and a drain or two settle it. Without a dialect
+// that can block writes alone, or when blocking them fails, it waits for the
+// applier to settle while writes go on.
+func (m *Migration) settleBlocked(ctx context.Context) error {
+	if m.settled() {
+		return nil
+	}
+	if b, ok := m.d.(writeBlockingDialect); ok {
+		m.log.Info("the applier still has to read the source for changes that keep coming: blocking writes (not reads) until it has settled")
+		start := time.Now()
+		err := b.BlockWrites(ctx, func(ctx context.Context) error {
+			_, _, err := m.settle(ctx, 0, 0)
+			return err
+		})
+		if err == nil {
+			m.log.Info("the applier settled with writes blocked", "blocked for", time.Since(start).Round(time.Millisecond).String())
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		m.log.Warn("could not settle the applier with writes blocked: waiting for it to settle while they go on", "err", err)
+	}
+	_, _, err := m.settle(ctx, 0, 0)
+	return err
 }
 
 // settled reports whether the applier is settled (settlingApplier): always,
@@ -819,6 +860,9 @@ func (m *Migration) cutOverReady() func(context.Context) error {
 		if err := wait(ctx); err != nil {
 			return err
 		}
+		if err := m.settleBlocked(ctx); err != nil {
+			return fmt.Errorf("catch up: %w", err)
+		}
 		// What the lock's final restore has to move back is then only
 		// what was turned away since.
 		return m.restore(ctx, false)
@@ -857,7 +901,7 @@ func (m *Migration) waitToLock(ctx context.Context, before func(context.Context)
 		if n > 0 {
 			limit = min(limit, last)
 		}
-		took, drained, err := m.settle(ctx, limit)
+		took, drained, err := m.settle(ctx, limit, m.settlePatience)
 		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
@@ -876,13 +920,6 @@ func (m *Migration) waitToLock(ctx context.Context, before func(context.Context)
 			m.log.Warn("taking the lock with the applier behind: writes arrive about as fast as osc applies them, so the lock holds writers while it catches up (at most the lock timeout per attempt); lower the write rate for a shorter lock",
 				"last catch-up took", catchUpText(took, drained), "the one before", last.Round(time.Millisecond).String(),
 				"waited", time.Since(began).Round(time.Millisecond).String(), "state", m.State().String())
-			if !drained && !m.settled() {
-				// The applier must still read the source for some changes,
-				// which the lock would block: it settles first.
-				if _, _, err := m.settle(ctx, 0); err != nil {
-					return fmt.Errorf("catch up: %w", err)
-				}
-			}
 			return lock()
 		}
 		last = took
