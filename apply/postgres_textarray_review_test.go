@@ -43,11 +43,7 @@ func pgarrayDiff(t *testing.T, pool *pgxpool.Pool, schema, a, b string) string {
 func TestPostgresApplyTextArrayEdgeValues(t *testing.T) {
 	for _, identity := range []string{"DEFAULT", "FULL"} {
 		t.Run(identity, func(t *testing.T) {
-			cfg := testdb.PostgresConfig(t)
-			cfg.ConnConfig.RuntimeParams["TimeZone"] = "America/St_Johns"
-			pool := testdb.OpenPostgres(t, cfg)
-			s := pgarraySchema
-			testdb.ResetPostgresSchema(t, pool, s)
+			pool, s := pgarrayPool(t), pgarraySchema
 			testdb.ExecPostgres(t, pool,
 				"CREATE TYPE "+s+".pair AS (a int, b text)",
 				"CREATE TABLE "+s+".t (k text PRIMARY KEY, v text, vc varchar(40), ch \"char\", comp "+s+".pair, "+
@@ -121,11 +117,7 @@ func TestPostgresApplyTextArrayEdgeValues(t *testing.T) {
 func TestPostgresApplyToastedKeyUnchanged(t *testing.T) {
 	for _, identity := range []string{"DEFAULT", "FULL"} {
 		t.Run(identity, func(t *testing.T) {
-			cfg := testdb.PostgresConfig(t)
-			cfg.ConnConfig.RuntimeParams["TimeZone"] = "America/St_Johns"
-			pool := testdb.OpenPostgres(t, cfg)
-			s := pgarraySchema
-			testdb.ResetPostgresSchema(t, pool, s)
+			pool, s := pgarrayPool(t), pgarraySchema
 			// A 2,500-byte key that does not compress fits a btree entry and
 			// is stored out of line in the row; so is big.
 			k1, k2, big := randomText(2500), randomText(2500), randomText(20000)
@@ -166,4 +158,15 @@ func TestPostgresApplyToastedKeyUnchanged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pgarrayPool connects in a session of a time zone not UTC and empties
+// pgarraySchema.
+func pgarrayPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	cfg := testdb.PostgresConfig(t)
+	cfg.ConnConfig.RuntimeParams["TimeZone"] = "America/St_Johns"
+	pool := testdb.OpenPostgres(t, cfg)
+	testdb.ResetPostgresSchema(t, pool, pgarraySchema)
+	return pool
 }
