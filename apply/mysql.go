@@ -277,6 +277,17 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 			c.param = "CONVERT(CONVERT(? USING binary) USING " + cs + ")"
 			c.conv = myBinaryValue
 		}
+	case "uuid", "inet4", "inet6":
+		// MariaDB's binlog gives these types' binary form (a UUID's bytes
+		// in its text's order, an address in network order), without its
+		// trailing zero bytes, as BINARY's. A parameter is read in the
+		// connection's character set, as the text form, which these bytes
+		// are not: pad them, and cast them back to the type, whose value
+		// the server then converts to the shadow column's type as the
+		// copy's INSERT … SELECT does.
+		n := map[string]int{"uuid": 16, "inet4": 4, "inet6": 16}[col.DataType]
+		c.conv = func(v any) (any, error) { return myPadBinary(v, n) }
+		c.param = "CAST(CONVERT(? USING binary) AS " + strings.ToUpper(col.DataType) + ")"
 	case "binary":
 		// The binlog drops BINARY's trailing zero bytes; put them back so
 		// that a shadow column changed to VARBINARY gets what the copy gives.

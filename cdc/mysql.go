@@ -483,9 +483,15 @@ func (r *myReader) rows(ctx context.Context, h *replication.EventHeader, e *repl
 		return fmt.Errorf("binlog source: an XA transaction changed %s at %s; osc cannot migrate a table written by XA transactions", name, pos)
 	}
 
-	if n := len(r.s.plan.Source.Columns); int(e.ColumnCount) != n {
-		return fmt.Errorf("binlog source: row of %s at %s has %d columns, the table had %d when the migration started",
-			name, pos, e.ColumnCount, n)
+	n := len(r.s.plan.Source.Columns)
+	if hashes := r.s.plan.Source.HashColumns; int(e.ColumnCount) != n+hashes {
+		return fmt.Errorf("binlog source: row of %s at %s has %d columns, the table had %d (and %d hidden hash columns) when the migration started",
+			name, pos, e.ColumnCount, n, hashes)
+	}
+	// The hidden hash columns of MariaDB's long unique keys come last: the
+	// server computes them, osc neither reads nor writes them.
+	for i, row := range e.Rows {
+		e.Rows[i] = row[:n:n]
 	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:

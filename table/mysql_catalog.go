@@ -109,7 +109,7 @@ func readMySQLIndexes(ctx context.Context, db *sql.DB, schema, name string) ([]M
 		ixName := get("INDEX_NAME")
 		if len(out) == 0 || out[len(out)-1].Name != ixName {
 			out = append(out, MySQLIndex{Name: ixName, Primary: ixName == "PRIMARY", Unique: get("NON_UNIQUE") == "0",
-				Ignored: get("IGNORED") == "YES" || get("IS_VISIBLE") == "NO"})
+				Ignored: get("IGNORED") == "YES" || get("IS_VISIBLE") == "NO", Hash: get("INDEX_TYPE") == "HASH"})
 		}
 		sub := 0
 		if s := get("SUB_PART"); s != "" {
@@ -139,6 +139,22 @@ type MySQLIndex struct {
 	// Ignored: the optimizer may not use the index (MariaDB's IGNORED,
 	// MySQL's INVISIBLE), nor may FORCE INDEX name it.
 	Ignored bool
+	// Hash: the index's type is HASH. On InnoDB, which has no hash
+	// indexes, that is MariaDB's long unique: a UNIQUE key kept as a hash
+	// of its values in a hidden column of the table (see Table.HashColumns).
+	Hash bool
+}
+
+// mysqlHashColumns counts the hidden hash columns that the UNIQUE keys
+// among indexes (an InnoDB table's) add to the table's binlog row images.
+func mysqlHashColumns(indexes []MySQLIndex) int {
+	n := 0
+	for _, ix := range indexes {
+		if ix.Unique && ix.Hash {
+			n++
+		}
+	}
+	return n
 }
 
 // keyUsable reports whether the index identifies rows: a PRIMARY KEY or a

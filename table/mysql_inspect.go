@@ -93,6 +93,7 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if err != nil {
 		return nil, err
 	}
+	t.HashColumns = mysqlHashColumns(indexes)
 	usable := false
 	for _, ix := range indexes {
 		usable = usable || ix.keyUsable()

@@ -62,6 +62,7 @@ func PlanMySQLRevert(ctx context.Context, db *sql.DB, fwd *Plan, alter *MySQLAlt
 	// revert.
 	src := *newCols
 	src.Name = fwd.Source.Name
+	src.HashColumns = mysqlHashColumns(newIdx)
 	dst := *oldCols
 	dst.Name = fwd.OldName
 	p, err := BuildMySQLPlan(MySQLPlanInput{

@@ -128,6 +128,15 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 	if !strings.EqualFold(info.engine, "InnoDB") {
 		return nil, fmt.Errorf("the --alter makes the table use the %s engine; osc needs InnoDB", info.engine)
 	}
+	def, err := MySQLDefinition(ctx, db, schema, shadow)
+	if err != nil {
+		return nil, err
+	}
+	if keys := mysqlWithoutOverlaps(def); len(keys) > 0 {
+		return nil, fmt.Errorf("the table would have the key %s WITHOUT OVERLAPS, into which MariaDB refuses the copy's "+
+			"INSERT … ON DUPLICATE KEY UPDATE and the applier's REPLACE: run the --alter with a plain ALTER TABLE, "+
+			"or drop the key first and add it after the migration", strings.Join(keys, ", "))
+	}
 	fks, err := queryStrings(ctx, db, `SELECT CONCAT(CONSTRAINT_NAME, ' referencing ', UNIQUE_CONSTRAINT_SCHEMA, '.', REFERENCED_TABLE_NAME)
 		FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? ORDER BY CONSTRAINT_NAME`, schema, shadow)
 	if err != nil {
@@ -169,6 +178,25 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 		return nil, err
 	}
 	return p, nil
+}
+
+// mysqlWithoutOverlapsKey is a key line of SHOW CREATE TABLE whose parts
+// end with an application-time period WITHOUT OVERLAPS (MariaDB); its
+// parts, before any COMMENT, hold no quote.
+var mysqlWithoutOverlapsKey = regexp.MustCompile("(?m)^  (?:PRIMARY KEY|UNIQUE KEY (`(?:[^`]|``)*`)) \\([^'\n]* WITHOUT OVERLAPS\\)")
+
+// mysqlWithoutOverlaps names the keys WITHOUT OVERLAPS of a table's
+// definition.
+func mysqlWithoutOverlaps(def string) []string {
+	var out []string
+	for _, m := range mysqlWithoutOverlapsKey.FindAllStringSubmatch(def, -1) {
+		name := m[1]
+		if name == "" {
+			name = "PRIMARY"
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // DropMySQLTable drops schema.name if it exists.

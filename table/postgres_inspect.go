@@ -32,7 +32,8 @@ type pgTableFacts struct {
 	Owns              bool // the user is (a member of) the owner
 	RowSecurity       bool // row security enabled or forced
 	Policies          []string
-	Parents, Children int // pg_inherits both ways
+	Parents, Children int    // pg_inherits both ways
+	OfType            string // a typed table's composite type (CREATE TABLE … OF); "" otherwise
 	HasKey            bool
 	HasPrimary        bool     // a primary key (usable or not)
 	ReplIdent         string   // relreplident
@@ -98,6 +99,10 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	}
 	if f.Parents > 0 || f.Children > 0 && f.Kind != "p" {
 		add("%s takes part in inheritance (%d parents, %d children): osc does not migrate inherited tables or partitions", t, f.Parents, f.Children)
+	}
+	if f.OfType != "" {
+		add("%s is a typed table (OF %s), which osc's new table would not be: ALTER TABLE %s NOT OF first (and OF %s again after the migration, if the columns still match)",
+			t, f.OfType, QuotePostgres(n.Schema, n.Table), f.OfType)
 	}
 	if !f.HasKey {
 		add("%s has no PRIMARY KEY and no usable UNIQUE index (valid, not deferrable, not partial, no expression, all columns NOT NULL); "+
@@ -256,9 +261,9 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 	var nsp uint32
 	err := q.QueryRow(ctx, `SELECT c.oid, n.oid, c.relkind::text, c.relpersistence::text, pg_get_userbyid(c.relowner),
 		pg_has_role(c.relowner, 'USAGE'), c.relrowsecurity OR c.relforcerowsecurity, c.reltuples::float8,
-		pg_total_relation_size(c.oid), c.relreplident::text
+		pg_total_relation_size(c.oid), c.relreplident::text, CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text ELSE '' END
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-		n.Schema, n.Table).Scan(&in.OID, &nsp, &f.Kind, &f.Persistence, &f.Owner, &f.Owns, &f.RowSecurity, &reltuples, &in.SizeBytes, &f.ReplIdent)
+		n.Schema, n.Table).Scan(&in.OID, &nsp, &f.Kind, &f.Persistence, &f.Owner, &f.Owns, &f.RowSecurity, &reltuples, &in.SizeBytes, &f.ReplIdent, &f.OfType)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, nil
 	}

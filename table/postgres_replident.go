@@ -117,7 +117,7 @@ func (r pgReplicaIdentity) refusal(n PostgresNames, key pgIndex) error {
 	if key.Primary {
 		fix = "DEFAULT"
 	}
-	what := map[string]string{"d": "DEFAULT (the primary key", "i": "USING INDEX " + r.Index + " ("}[r.Kind] + strings.Join(r.Columns, ", ") + ")"
+	what := map[string]string{"d": "DEFAULT (the primary key ", "i": "USING INDEX " + r.Index + " ("}[r.Kind] + strings.Join(r.Columns, ", ") + ")"
 	return fmt.Errorf("the replica identity of %s is %s, which lacks columns of the key osc copies and applies rows by, %s: "+
 		"logical replication would not say which row an UPDATE or DELETE changed; ALTER TABLE %s REPLICA IDENTITY %s (or FULL) first",
 		r.tableText(n), what, key.describe(), r.tableName(n), fix)

@@ -193,6 +193,7 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.Persistence = "u" }, "SET LOGGED"},
 		{func(f *pgTableFacts) { f.Owns, f.Owner = false, "bob" }, "owned by bob"},
 		{func(f *pgTableFacts) { f.Children = 1 }, "inheritance"},
+		{func(f *pgTableFacts) { f.OfType = "trow" }, `typed table (OF trow), which osc's new table would not be: ALTER TABLE "s"."t" NOT OF first`},
 		{func(f *pgTableFacts) { f.HasKey = false }, "add a PRIMARY KEY"},
 		{func(f *pgTableFacts) { f.HasPrimary = false }, "REPLICA IDENTITY USING INDEX"},
 		{func(f *pgTableFacts) { f.ReplIdent = "n" }, "carries no key (NOTHING)"},

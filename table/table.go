@@ -29,6 +29,12 @@ type Table struct {
 	Schema  string // MySQL database or PostgreSQL schema
 	Name    string
 	Columns []Column
+	// HashColumns (MariaDB) counts the hidden columns that follow Columns
+	// in the table's binlog row images: one hash (DB_ROW_HASH_n) for each
+	// UNIQUE key the server keeps as a hash (a "long unique": over a
+	// TEXT/BLOB column or declared USING HASH). The catalog does not list
+	// them; nothing but the binlog shows them.
+	HashColumns int
 }
 
 // ColumnIndex returns the position of the named column, or -1.
