@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,10 +166,16 @@ func TestFakeReadyToLockTimesTheSettledDrain(t *testing.T) {
 type blockingFake struct {
 	*fakeDialect
 	blocks atomic.Int64
+	// blockErr, when set, is what BlockWrites fails with, without
+	// blocking (a lock it could not get within its attempts).
+	blockErr error
 }
 
 func (d *blockingFake) BlockWrites(ctx context.Context, hold func(context.Context) error) error {
 	d.blocks.Add(1)
+	if d.blockErr != nil {
+		return d.blockErr
+	}
 	defer d.db.block()()
 	return hold(ctx)
 }
@@ -211,5 +219,48 @@ func TestFakeCutOverSettlesWithWritesBlocked(t *testing.T) {
 	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
 	if d.blocks.Load() == 0 {
 		t.Error("the writes were never blocked for the applier to settle")
+	}
+}
+
+// TestFakeCutOverFailsWhenWritesCannotBeBlocked: an applier that settles
+// only with writes blocked, and writes that cannot be blocked (an open
+// writer's transaction outlasts every attempt at the lock): the cut-over
+// fails with the block's error, as it does when its own lock cannot be
+// had, and the shadow is dropped. Waiting for the applier to settle while
+// the writes go on instead waited for as long as they did.
+func TestFakeCutOverFailsWhenWritesCannotBeBlocked(t *testing.T) {
+	errBlock := errors.New("fake: block writes: gave up after 3 attempts: lock timeout")
+	d := &blockingFake{fakeDialect: newFake(200), blockErr: errBlock}
+	d.settled = func() bool {
+		d.db.mu.Lock()
+		defer d.db.mu.Unlock()
+		return d.db.blocked
+	}
+	cfg := fakeConfig()
+	cfg.CutOverLockTimeout = time.Second
+	m := New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+	m.settlePatience = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		r := rand.New(rand.NewPCG(5, 6))
+		for wctx.Err() == nil {
+			if err := d.db.update(wctx, 1+r.Int64N(200), r.Int64N(1000)); err != nil && wctx.Err() == nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	err := runFake(t, ctx, m)
+	stop()
+	wg.Wait()
+	if !errors.Is(err, errBlock) {
+		t.Fatalf("migration: %v, want the block's error", err)
+	}
+	if d.db.swapped || !slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil {
+		t.Errorf("swapped %v, cleanups %v, shadow left %v", d.db.swapped, d.cleanups, d.db.shadow != nil)
 	}
 }

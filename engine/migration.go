@@ -770,31 +770,42 @@ func (m *Migration) settle(ctx context.Context, limit, patience time.Duration) (
 // settleBlocked settles the applier before the cut-over's lock, which
 // blocks its reads of the source. One that did not settle while writes went
 // on settles with writes blocked (writeBlockingDialect): no change then comes
-// that needs another read, and a drain or two settle it. Without a dialect
-// that can block writes alone, or when blocking them fails, it waits for the
-// applier to settle while writes go on.
+// that needs another read, and a drain or two settle it. When blocking them
+// fails (its attempts at the lock ran out, as the cut-over's may), it drains
+// while writes go on for settlePatience more, and fails with the block's
+// error unless that settled the applier: waiting longer may wait for as long
+// as the writes go on. Without a dialect that can block writes alone, it
+// waits for the applier to settle while writes go on.
 func (m *Migration) settleBlocked(ctx context.Context) error {
 	if m.settled() {
 		return nil
 	}
-	if b, ok := m.d.(writeBlockingDialect); ok {
-		m.log.Info("the applier still has to read the source for changes that keep coming: blocking writes (not reads) until it has settled")
-		start := time.Now()
-		err := b.BlockWrites(ctx, func(ctx context.Context) error {
-			_, _, err := m.settle(ctx, 0, 0)
-			return err
-		})
-		if err == nil {
-			m.log.Info("the applier settled with writes blocked", "blocked for", time.Since(start).Round(time.Millisecond).String())
-			return nil
-		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		m.log.Warn("could not settle the applier with writes blocked: waiting for it to settle while they go on", "err", err)
+	b, ok := m.d.(writeBlockingDialect)
+	if !ok {
+		_, _, err := m.settle(ctx, 0, 0)
+		return err
 	}
-	_, _, err := m.settle(ctx, 0, 0)
-	return err
+	m.log.Info("the applier still has to read the source for changes that keep coming: blocking writes (not reads) until it has settled")
+	start := time.Now()
+	err := b.BlockWrites(ctx, func(ctx context.Context) error {
+		_, _, err := m.settle(ctx, 0, 0)
+		return err
+	})
+	if err == nil {
+		m.log.Info("the applier settled with writes blocked", "blocked for", time.Since(start).Round(time.Millisecond).String())
+		return nil
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	m.log.Warn("could not settle the applier with writes blocked: draining while they go on", "err", err)
+	if _, _, serr := m.settle(ctx, 0, m.settlePatience); serr != nil {
+		return serr
+	}
+	if m.settled() {
+		return nil
+	}
+	return fmt.Errorf("the applier must still read the source, which the cut-over's lock blocks, and writes could not be blocked for it to settle: %w", err)
 }
 
 // settled reports whether the applier is settled (settlingApplier): always,
