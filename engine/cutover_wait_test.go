@@ -187,33 +187,7 @@ func (d *blockingFake) BlockWrites(ctx context.Context, hold func(context.Contex
 // Before, the cut-over waited for the writers to pause, here forever.
 func TestFakeCutOverSettlesWithWritesBlocked(t *testing.T) {
 	d := &blockingFake{fakeDialect: newFake(200)}
-	d.settled = func() bool {
-		d.db.mu.Lock()
-		defer d.db.mu.Unlock()
-		return d.db.blocked
-	}
-	cfg := fakeConfig()
-	cfg.CutOverLockTimeout = time.Second
-	m := New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
-	m.settlePatience = 100 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		r := rand.New(rand.NewPCG(3, 4))
-		for wctx.Err() == nil {
-			if err := d.db.update(wctx, 1+r.Int64N(200), r.Int64N(1000)); err != nil && wctx.Err() == nil {
-				t.Errorf("writer: %v", err)
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
-	err := runFake(t, ctx, m)
-	stop()
-	wg.Wait()
-	if err != nil {
+	if err := runSettlingUnderWrites(t, d, 30*time.Second); err != nil {
 		t.Fatalf("migration: %v", err)
 	}
 	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
@@ -231,6 +205,19 @@ func TestFakeCutOverSettlesWithWritesBlocked(t *testing.T) {
 func TestFakeCutOverFailsWhenWritesCannotBeBlocked(t *testing.T) {
 	errBlock := errors.New("fake: block writes: gave up after 3 attempts: lock timeout")
 	d := &blockingFake{fakeDialect: newFake(200), blockErr: errBlock}
+	if err := runSettlingUnderWrites(t, d, 15*time.Second); !errors.Is(err, errBlock) {
+		t.Fatalf("migration: %v, want the block's error", err)
+	}
+	if d.db.swapped || !slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil {
+		t.Errorf("swapped %v, cleanups %v, shadow left %v", d.db.swapped, d.cleanups, d.db.shadow != nil)
+	}
+}
+
+// runSettlingUnderWrites migrates d's table, whose applier settles only
+// while writes are blocked, under a writer that goes on until osc ends
+// (within timeout), and returns the migration's error.
+func runSettlingUnderWrites(t *testing.T, d *blockingFake, timeout time.Duration) error {
+	t.Helper()
 	d.settled = func() bool {
 		d.db.mu.Lock()
 		defer d.db.mu.Unlock()
@@ -240,12 +227,12 @@ func TestFakeCutOverFailsWhenWritesCannotBeBlocked(t *testing.T) {
 	cfg.CutOverLockTimeout = time.Second
 	m := New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
 	m.settlePatience = 100 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		r := rand.New(rand.NewPCG(5, 6))
+		r := rand.New(rand.NewPCG(3, 4))
 		for wctx.Err() == nil {
 			if err := d.db.update(wctx, 1+r.Int64N(200), r.Int64N(1000)); err != nil && wctx.Err() == nil {
 				t.Errorf("writer: %v", err)
@@ -257,10 +244,5 @@ func TestFakeCutOverFailsWhenWritesCannotBeBlocked(t *testing.T) {
 	err := runFake(t, ctx, m)
 	stop()
 	wg.Wait()
-	if !errors.Is(err, errBlock) {
-		t.Fatalf("migration: %v, want the block's error", err)
-	}
-	if d.db.swapped || !slices.Equal(d.cleanups, []bool{false}) || d.db.shadow != nil {
-		t.Errorf("swapped %v, cleanups %v, shadow left %v", d.db.swapped, d.cleanups, d.db.shadow != nil)
-	}
+	return err
 }
