@@ -217,7 +217,7 @@ func pgDefinition(t *testing.T, pool *pgxpool.Pool, name, as string) string {
 			pg_get_expr(d.adbin, d.adrelid)), E'\n' ORDER BY attnum)
 		 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		 WHERE a.attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped),
-		(SELECT string_agg(pg_get_indexdef(indexrelid), E'\n' ORDER BY 1) FROM pg_index WHERE indrelid = $1::regclass),
+		(SELECT string_agg(pg_get_indexdef(indexrelid), E'\n' ORDER BY pg_get_indexdef(indexrelid)) FROM pg_index WHERE indrelid = $1::regclass),
 		(SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), E'\n' ORDER BY conname) FROM pg_constraint WHERE conrelid = $1::regclass))`,
 		pgRevertSchema+"."+name).Scan(&def)
 	if err != nil {
