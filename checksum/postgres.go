@@ -358,19 +358,12 @@ func (c *Postgres) attempt(ctx context.Context, n int, blocked func(context.Cont
 	if err := cutover.CancelPostgresAutovacuum(ctx, c.pool, c.plan, c.opts.Log); err != nil {
 		return nil, fmt.Errorf("checksum: %w", err)
 	}
-	conn, lock, err := c.lockAttempt(ctx)
+	lock, release, err := cutover.LockPostgresShare(ctx, c.pool, c.sql.Source, c.opts.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	defer func() {
-		// A no-op after Commit; a connection whose rollback failed is in
-		// an unknown state and does not go back to the pool.
-		if err := lock.Rollback(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
-		conn.Release()
-	}()
+	defer release()
 	// Like the cut-over's drain, blocked has the lock timeout: writers
 	// then wait at most about twice that (the lock's wait, then blocked).
 	bctx, cancel := context.WithTimeout(ctx, c.opts.LockTimeout)
@@ -397,34 +390,6 @@ func (c *Postgres) attempt(ctx context.Context, n int, blocked func(context.Cont
 	c.opts.Log.Info("checksum: writes blocked", "for", time.Since(start).Round(time.Millisecond).String(),
 		"table", c.plan.Source.Schema+"."+c.plan.Source.Name, "readers", n)
 	return readers, nil
-}
-
-func (c *Postgres) lockAttempt(ctx context.Context) (*pgxpool.Conn, pgx.Tx, error) {
-	conn, err := c.pool.Acquire(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("acquire a connection: %w", err)
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		conn.Release()
-		return nil, nil, fmt.Errorf("begin: %w", err)
-	}
-	for _, q := range []string{
-		fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", max(c.opts.LockTimeout.Milliseconds(), 1)),
-		"LOCK TABLE " + c.sql.Source + " IN SHARE MODE",
-	} {
-		if _, err = tx.Exec(ctx, q); err != nil {
-			break
-		}
-	}
-	if err != nil {
-		if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil {
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
-		conn.Release()
-		return nil, nil, err
-	}
-	return conn, tx, nil
 }
 
 // openReaders opens the readers on one snapshot, with the lock held.

@@ -52,30 +52,11 @@ func BlockPostgresWrites(ctx context.Context, pool *pgxpool.Pool, plan *table.Pl
 
 // pgBlockAttempt is one attempt of BlockPostgresWrites.
 func pgBlockAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, wait, lockTimeout time.Duration, hold func(context.Context) error) error {
-	conn, err := pool.Acquire(ctx)
+	tx, release, err := LockPostgresShare(ctx, pool, table.QuotePostgres(plan.Source.Schema, plan.Source.Name), wait)
 	if err != nil {
-		return fmt.Errorf("acquire a connection: %w", err)
+		return err
 	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		// A no-op after Commit; a connection whose rollback failed is in an
-		// unknown state and does not go back to the pool.
-		if err := tx.Rollback(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
-	}()
-	for _, q := range []string{
-		fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", max(wait.Milliseconds(), 1)),
-		"LOCK TABLE " + table.QuotePostgres(plan.Source.Schema, plan.Source.Name) + " IN SHARE MODE",
-	} {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			return err
-		}
-	}
+	defer release()
 	hctx, cancel := context.WithTimeout(ctx, lockTimeout)
 	err = hold(hctx)
 	cancel()
@@ -89,4 +70,37 @@ func pgBlockAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, w
 		return fmt.Errorf("release the lock: %w", err)
 	}
 	return nil
+}
+
+// LockPostgresShare begins a transaction on a connection of its own and
+// locks the table (quoted) IN SHARE MODE in it, waiting at most wait:
+// writers then wait, readers do not. Commit releases the lock; release
+// rolls back what was not committed and returns the connection to the pool,
+// or closes it when the rollback failed (its state is then unknown).
+func LockPostgresShare(ctx context.Context, pool *pgxpool.Pool, quoted string, wait time.Duration) (pgx.Tx, func(), error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("acquire a connection: %w", err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		conn.Release()
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	release := func() {
+		if err := tx.Rollback(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}
+	for _, q := range []string{
+		fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", max(wait.Milliseconds(), 1)),
+		"LOCK TABLE " + quoted + " IN SHARE MODE",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			release()
+			return nil, nil, err
+		}
+	}
+	return tx, release, nil
 }
