@@ -112,6 +112,18 @@ func mysqlFsp(columnType string) string {
 	return "0"
 }
 
+// mysqlLonger reports whether a text column of the type may hold more
+// characters than n: a CHAR or VARCHAR longer than n, or a TEXT.
+func mysqlLonger(columnType, n string) bool {
+	a := mysqlArgs(columnType)
+	if len(a) != 1 {
+		return true
+	}
+	m, err1 := strconv.Atoi(a[0])
+	k, err2 := strconv.Atoi(n)
+	return err1 != nil || err2 != nil || m > k
+}
+
 var mysqlIntTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true}
 
 var mysqlTextTypes = map[string]bool{"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true}
@@ -225,9 +237,18 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 			return inexact
 		}
 		o := "CONVERT(" + xs + " USING " + dst.Charset + ")"
-		if t == "char" {
-			// A CHAR drops its trailing spaces.
+		switch t {
+		case "char":
+			// A CHAR drops its trailing spaces (also those past its
+			// length, which the copy cuts off with a note).
 			o = "TRIM(TRAILING ' ' FROM " + o + ")"
+		case "varchar":
+			// A VARCHAR shorter than the original's text cuts off the
+			// trailing spaces past its length, with a note (longer
+			// values fail the copy in strict mode).
+			if n := mysqlArgs(dst.ColumnType); len(n) == 1 && src != nil && mysqlTextTypes[srcType] && mysqlLonger(src.ColumnType, n[0]) {
+				o = "LEFT(" + o + ", " + n[0] + ")"
+			}
 		}
 		return conv(o)
 	case t == "binary":

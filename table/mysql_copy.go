@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -34,6 +35,17 @@ type MySQLCopy struct {
 	// there are none to find.
 	renumbered string
 	renumber   *MySQLRenumbered
+	// shortened holds the VARCHAR columns the ALTER shortens without a
+	// new character set or collation, by shadow name (see
+	// RefuseCutSpaces).
+	shortened map[string]mysqlShortened
+}
+
+// mysqlShortened is a VARCHAR column the ALTER shortens: the original's
+// column, quoted, and the shadow's length in characters.
+type mysqlShortened struct {
+	source string
+	length int
 }
 
 // MySQLCopyColumn is one shadow column the copy writes.
@@ -100,6 +112,12 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 			}
 			// Rounded into an ENUM or a SET, as the ALTER converts.
 			expr = MySQLEnumRounding(expr, src, dst)
+			if n, ok := mysqlShortenedVarchar(src, dst); ok {
+				if c.shortened == nil {
+					c.shortened = map[string]mysqlShortened{}
+				}
+				c.shortened[dst.Name] = mysqlShortened{source: expr, length: n}
+			}
 		}
 		col.Expr = expr
 		c.Columns = append(c.Columns, col)
@@ -180,6 +198,74 @@ func (c *MySQLCopy) RefuseRenumbered(ctx context.Context, tx *sql.Tx, conds []st
 	return c.renumber.Refusal("0")
 }
 
+var mysqlVarcharType = regexp.MustCompile(`^varchar\((\d+)\)`)
+
+// mysqlShortenedVarchar returns the shadow column's length when the ALTER
+// turns a VARCHAR into a shorter VARCHAR of the same character set and
+// collation: the one conversion in which MariaDB's ALTER fails, in strict
+// mode, on a value whose trailing spaces do not fit (error 1265, "Data
+// truncated"), where an INSERT, and the ALTER of any other type or
+// character set or collation into the shorter column, cuts them off with a
+// note.
+func mysqlShortenedVarchar(src, dst Column) (int, bool) {
+	if src.DataType != "varchar" || dst.DataType != "varchar" || src.Charset != dst.Charset || src.Collation != dst.Collation {
+		return 0, false
+	}
+	from := mysqlVarcharType.FindStringSubmatch(strings.ToLower(src.ColumnType))
+	to := mysqlVarcharType.FindStringSubmatch(strings.ToLower(dst.ColumnType))
+	if from == nil || to == nil {
+		return 0, false
+	}
+	m, err1 := strconv.Atoi(from[1])
+	n, err2 := strconv.Atoi(to[1])
+	if err1 != nil || err2 != nil || n >= m {
+		return 0, false
+	}
+	return n, true
+}
+
+// RefuseCutSpaces fails when the copy of the original's rows that match
+// conds (all of them when there are none), the statement tx ran last, cut
+// the trailing spaces off a value of a VARCHAR the ALTER shortens: the
+// server only notes it (1265, "Data truncated for column 'c' at row n"),
+// and a plain ALTER would fail on the value (mysqlShortenedVarchar). The
+// error names the first such row's key. It reads nothing when the plan
+// shortens no VARCHAR.
+func (c *MySQLCopy) RefuseCutSpaces(ctx context.Context, tx *sql.Tx, conds []string, args []any) error {
+	if len(c.shortened) == 0 {
+		return nil
+	}
+	warnings, err := mysqlReadWarnings(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("read the copy's warnings: %w", err)
+	}
+	for _, w := range warnings {
+		name, ok := mysqlTruncatedColumn(w)
+		col, shortened := c.shortened[name]
+		if !ok || !shortened {
+			continue
+		}
+		where := "CHAR_LENGTH(" + col.source + ") > " + strconv.Itoa(col.length)
+		if len(conds) > 0 {
+			where = strings.Join(conds, " AND ") + " AND " + where
+		}
+		q := "SELECT " + strings.Join(c.Key.Select(), ", ") + " " + c.From + " WHERE " + where + " ORDER BY " + c.Key.OrderBy("") + " LIMIT 1"
+		key, err := c.Key.QueryKey(ctx, tx, q, args...)
+		if err != nil {
+			return fmt.Errorf("look for the value the copy cut: %w", err)
+		}
+		row := "a row"
+		if key != nil {
+			row = "the row " + c.Key.text(key)
+		}
+		return fmt.Errorf("column %s: %s holds a value longer than the new VARCHAR(%d), whose trailing spaces the copy would cut off; "+
+			"a plain ALTER TABLE fails on it in strict mode (1265, Data truncated), so osc stops: shorten the values "+
+			"(UPDATE … SET %s = RTRIM(%s) WHERE CHAR_LENGTH(%s) > %d) or keep a longer column",
+			QuoteMySQL(name), row, col.length, col.source, col.source, col.source, col.length)
+	}
+	return nil
+}
+
 // MySQLKeyRange compares a key's columns with key values, as the copy
 // passes them from one chunk to the next.
 type MySQLKeyRange struct {
@@ -224,6 +310,27 @@ type mysqlKeyColumn struct {
 
 // Len is the number of the key's columns.
 func (k MySQLKeyRange) Len() int { return len(k.cols) }
+
+// text renders key values of the key's columns for a message:
+// "(`a`, `b`) = (1, "x")".
+func (k MySQLKeyRange) text(vals []any) string {
+	names := make([]string, len(k.cols))
+	for i, c := range k.cols {
+		names[i] = c.name
+	}
+	shown := make([]string, len(vals))
+	for i, v := range vals {
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		if s, ok := v.(string); ok {
+			shown[i] = strconv.Quote(s)
+		} else {
+			shown[i] = fmt.Sprint(v)
+		}
+	}
+	return "(" + strings.Join(names, ", ") + ") = (" + strings.Join(shown, ", ") + ")"
+}
 
 // Select is what a query reading key values selects: the key's columns,
 // ENUM, SET and BIT ones as numbers.

@@ -29,28 +29,60 @@ var mysqlHarmlessWarnings = map[int]bool{1287: true, 1592: true}
 // 1265 "Data truncated" for a DECIMAL rounded to a smaller scale, and for a
 // VARCHAR's trailing spaces cut off, where a plain ALTER fails).
 func MySQLWarnings(ctx context.Context, q MySQLQuerier, what string) error {
-	rows, err := q.QueryContext(ctx, "SHOW WARNINGS")
+	warnings, err := mysqlReadWarnings(ctx, q)
 	if err != nil {
 		return fmt.Errorf("%s: read its warnings: %w", what, err)
 	}
-	defer rows.Close()
 	var found []string
-	for rows.Next() {
-		var level, msg string
-		var code int
-		if err := rows.Scan(&level, &code, &msg); err != nil {
-			return fmt.Errorf("%s: read its warnings: %w", what, err)
+	for _, w := range warnings {
+		if !mysqlHarmlessWarnings[w.code] {
+			found = append(found, fmt.Sprintf("%s %d: %s", w.level, w.code, w.message))
 		}
-		if !mysqlHarmlessWarnings[code] {
-			found = append(found, fmt.Sprintf("%s %d: %s", level, code, msg))
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%s: read its warnings: %w", what, err)
 	}
 	if len(found) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%s made the server warn (%s); a value may have changed on its way into the altered table, "+
 		"and --panic-on-warnings aborts the migration", what, strings.Join(found, "; "))
+}
+
+// mysqlWarning is a row of SHOW WARNINGS.
+type mysqlWarning struct {
+	level   string
+	code    int
+	message string
+}
+
+// mysqlReadWarnings returns the warnings and notes the last statement on
+// q's connection left.
+func mysqlReadWarnings(ctx context.Context, q MySQLQuerier) ([]mysqlWarning, error) {
+	rows, err := q.QueryContext(ctx, "SHOW WARNINGS")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []mysqlWarning
+	for rows.Next() {
+		var w mysqlWarning
+		if err := rows.Scan(&w.level, &w.code, &w.message); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// mysqlTruncatedColumn returns the column a 1265 warning or note names
+// ("Data truncated for column 'c' at row 1").
+func mysqlTruncatedColumn(w mysqlWarning) (string, bool) {
+	const prefix = "Data truncated for column '"
+	if w.code != 1265 || !strings.HasPrefix(w.message, prefix) {
+		return "", false
+	}
+	rest := w.message[len(prefix):]
+	end := strings.LastIndex(rest, "' at row ")
+	if end < 0 {
+		return "", false
+	}
+	return rest[:end], true
 }
