@@ -23,7 +23,21 @@ import (
 )
 
 func main() {
+	gcPercent()
 	os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// gcPercent lets the heap grow to five times what is live before a
+// collection (GOGC=400), unless the GOGC environment variable says
+// otherwise: decoding the binlog or pgoutput allocates for every change, and
+// at Go's default the collector took a sixth of osc's CPU. It applied a
+// backlog about 18% (MariaDB) and 29% (PostgreSQL) faster with it, in
+// cmd/osc-bench runs side by side, for a peak resident memory of about
+// 200 MB instead of 100 MB (README, Performance).
+func gcPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 // usageError is a command line osc cannot run: an unknown flag, a missing
