@@ -75,6 +75,9 @@ func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p 
 	if err := ddl.exec(ctx, "CREATE TABLE "+q(shadow)+" LIKE "+q(name)); err != nil {
 		return nil, fmt.Errorf("create shadow table %s: %w", shadow, err)
 	}
+	if err := restoreMySQLHashKeys(ctx, db, ddl, schema, name, shadow); err != nil {
+		return nil, err
+	}
 	// The counter first: an AUTO_INCREMENT option of the --alter then
 	// overrides it, as it would on the original (ALTER TABLE keeps it).
 	if in.AutoIncrement > 1 {
@@ -178,6 +181,44 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 		return nil, err
 	}
 	return p, nil
+}
+
+// mysqlHashKey is a UNIQUE key line of SHOW CREATE TABLE declared USING
+// HASH, without its comma: the key's quoted name and the line.
+var mysqlHashKey = regexp.MustCompile("(?m)^  (UNIQUE KEY (`(?:[^`]|``)*`) \\(.*\\) USING HASH.*?),?$")
+
+// restoreMySQLHashKeys gives the shadow back the USING HASH of the
+// original's unique keys that CREATE TABLE … LIKE dropped: MariaDB copies a
+// unique key declared USING HASH over short columns (one it could keep in a
+// B-tree) as a B-tree key, where a plain ALTER keeps its hash, and its
+// place among the keys.
+func restoreMySQLHashKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession, schema, name, shadow string) error {
+	orig, err := MySQLDefinition(ctx, db, schema, name)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(orig, " USING HASH") {
+		return nil
+	}
+	def, err := MySQLDefinition(ctx, db, schema, shadow)
+	if err != nil {
+		return err
+	}
+	var clauses []string
+	for _, m := range mysqlHashKey.FindAllStringSubmatch(orig, -1) {
+		for _, l := range strings.Split(def, "\n") {
+			if strings.HasPrefix(l, "  UNIQUE KEY "+m[2]+" (") && !strings.Contains(l, ") USING HASH") {
+				clauses = append(clauses, "DROP INDEX "+m[2], "ADD "+m[1])
+			}
+		}
+	}
+	if len(clauses) == 0 {
+		return nil
+	}
+	if err := ddl.exec(ctx, "ALTER TABLE "+QuoteMySQL(schema, shadow)+" "+strings.Join(clauses, ", ")); err != nil {
+		return fmt.Errorf("give the shadow table the original's USING HASH keys: %w", err)
+	}
+	return nil
 }
 
 // mysqlWithoutOverlapsKey is a key line of SHOW CREATE TABLE whose parts
