@@ -49,6 +49,11 @@ type MySQL struct {
 	// a plain ALTER would renumber (Plan.Renumbered; -1: none).
 	renumbered int
 	renumber   *table.MySQLRenumbered
+	// shortened holds the new lengths of the VARCHAR columns the ALTER
+	// shortens in their own character set and collation, by shadow name
+	// (table.MySQLShortenedVarchar): a statement that cuts such a value's
+	// trailing whitespace fails (table.MySQLCutNoted).
+	shortened map[string]int
 
 	// moves: a key-changing update also moves the row (NewMySQLRevert).
 	moves bool
@@ -126,6 +131,12 @@ func (a *MySQL) init(plan *table.Plan) error {
 			}
 			// Rounded into an ENUM or a SET, as the copy rounds.
 			c.param = table.MySQLEnumRounding(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+			if n, ok := table.MySQLShortenedVarchar(plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j]); ok {
+				if a.shortened == nil {
+					a.shortened = map[string]int{}
+				}
+				a.shortened[m.Shadow] = n
+			}
 		}
 		if plan.Renumbered != nil && plan.Renumbered.Column == m.Source {
 			a.renumbered, a.renumber = len(a.cols), plan.Renumbered
@@ -666,7 +677,14 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
-	defer tx.Rollback()    // after Commit it is a no-op
+	defer tx.Rollback() // after Commit it is a no-op
+	if len(a.shortened) > 0 {
+		// Every note of a statement of up to mysqlMaxRows rows kept, for
+		// table.MySQLCutNoted (the default keeps 64).
+		if _, err := tx.ExecContext(ctx, "SET SESSION max_error_count = 65535"); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+	}
 	var put, removed int64 // rows put aside and removed from it (asideBefore)
 	held := false          // rows may have been aside before the batch
 	if a.aside != nil {
@@ -695,15 +713,27 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	return nil
 }
 
-// exec runs one statement of a batch in tx (with --panic-on-warnings, fails
-// on a warning it leaves).
+// exec runs one statement of a batch in tx and checks its notes (noted).
 func (a *MySQL) exec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch) error {
 	if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
 		return fmt.Errorf("apply: %.60s...: %w", b.query, a.clash(err))
 	}
+	return a.noted(ctx, tx, "writing captured changes into the shadow ("+strings.Fields(b.query)[0]+")")
+}
+
+// noted fails on what the statement tx ran last (what it is) left in SHOW
+// WARNINGS that osc must not let pass: the trailing whitespace of a
+// shortened VARCHAR cut off (table.MySQLCutNoted), and, first, with
+// --panic-on-warnings any warning or note.
+func (a *MySQL) noted(ctx context.Context, tx *sql.Tx, what string) error {
 	if a.PanicOnWarnings {
-		if err := table.MySQLWarnings(ctx, tx, "writing captured changes into the shadow ("+strings.Fields(b.query)[0]+")"); err != nil {
+		if err := table.MySQLWarnings(ctx, tx, what); err != nil {
 			return fmt.Errorf("apply: %w", err)
+		}
+	}
+	if len(a.shortened) > 0 {
+		if err := table.MySQLCutNoted(ctx, tx, a.shortened); err != nil {
+			return fmt.Errorf("apply: %s: %w", what, err)
 		}
 	}
 	return nil

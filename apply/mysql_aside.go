@@ -344,6 +344,9 @@ func (a *MySQL) asideExec(ctx context.Context, tx *sql.Tx, b myBatch) (int64, er
 	if err != nil {
 		return 0, fmt.Errorf("apply: keep the rows the new unique key turns away (%.60s...): %w", b.query, err)
 	}
+	if err := a.noted(ctx, tx, "keeping the rows the new unique key turns away"); err != nil {
+		return 0, err
+	}
 	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, fmt.Errorf("apply: keep the rows the new unique key turns away: %w", err)

@@ -16,9 +16,27 @@ import (
 // osc leaves the table as it was. The writers run all along; the copy
 // itself meets no such value (fail_panic_on_warnings is the copy's case).
 func TestPanicOnWarningsApply(t *testing.T) {
+	testApplyCutSpaces(t, "panic_on_warnings_apply", []string{"--panic-on-warnings"},
+		"writing captured changes into the shadow", "Note 1265: Data truncated for column 's'", "--panic-on-warnings")
+}
+
+// TestCutSpacesApply: without --panic-on-warnings too, such a change fails
+// the migration in the applier, as the plain ALTER after it would fail (the
+// copy's refusal, MySQLCopy.RefuseCutSpaces, sees only the rows it copies,
+// and the checksum compares the cut value as equal).
+func TestCutSpacesApply(t *testing.T) {
+	testApplyCutSpaces(t, "cut_spaces_apply", nil,
+		"column `s`: a change written while osc ran", "Note 1265: Data truncated for column 's'", "plain ALTER TABLE fails")
+}
+
+// testApplyCutSpaces runs osc (with args) on a table whose VARCHAR the
+// --alter shortens, writes a value with trailing spaces past the new length
+// while the cut-over is postponed, and expects osc to fail with an error
+// that holds each of want and to leave the table as it was.
+func testApplyCutSpaces(t *testing.T, name string, args []string, want ...string) {
 	d := mysqlDialect{}
 	c := &testCase{
-		name:  "panic_on_warnings_apply",
+		name:  name,
 		table: "t",
 		create: `CREATE TABLE t (id INT NOT NULL PRIMARY KEY, s VARCHAR(10) NOT NULL) ENGINE=InnoDB;
 INSERT INTO t (id, s) SELECT seq, CONCAT('s', seq % 100) FROM seq_1_to_2000;`,
@@ -50,8 +68,8 @@ INSERT INTO t (id, s) SELECT seq, CONCAT('s', seq % 100) FROM seq_1_to_2000;`,
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	osc, err := startOsc(ctx, bin, append(d.oscArgs(ns, c.table), "--alter", c.alter, "--execute",
-		"--chunk-size", chunkSize, "--postpone-cut-over-flag-file", flag, "--panic-on-warnings"))
+	osc, err := startOsc(ctx, bin, append(append(d.oscArgs(ns, c.table), "--alter", c.alter, "--execute",
+		"--chunk-size", chunkSize, "--postpone-cut-over-flag-file", flag), args...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +107,7 @@ INSERT INTO t (id, s) SELECT seq, CONCAT('s', seq % 100) FROM seq_1_to_2000;`,
 		t.Errorf("osc exited %d, want 1", code)
 	}
 	msg := osc.lastErrorLine()
-	for _, want := range []string{"writing captured changes into the shadow", "Note 1265: Data truncated for column 's'", "--panic-on-warnings"} {
+	for _, want := range want {
 		if !strings.Contains(msg, want) {
 			t.Errorf("osc's error %q lacks %q", msg, want)
 		}

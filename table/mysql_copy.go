@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -112,7 +113,7 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 			}
 			// Rounded into an ENUM or a SET, as the ALTER converts.
 			expr = MySQLEnumRounding(expr, src, dst)
-			if n, ok := mysqlShortenedVarchar(src, dst); ok {
+			if n, ok := MySQLShortenedVarchar(src, dst); ok {
 				if c.shortened == nil {
 					c.shortened = map[string]mysqlShortened{}
 				}
@@ -200,14 +201,14 @@ func (c *MySQLCopy) RefuseRenumbered(ctx context.Context, tx *sql.Tx, conds []st
 
 var mysqlVarcharType = regexp.MustCompile(`^varchar\((\d+)\)`)
 
-// mysqlShortenedVarchar returns the shadow column's length when the ALTER
+// MySQLShortenedVarchar returns the shadow column's length when the ALTER
 // turns a VARCHAR into a shorter VARCHAR of the same character set and
 // collation: the one conversion in which MariaDB's ALTER fails, in strict
-// mode, on a value whose trailing spaces do not fit (error 1265, "Data
-// truncated"), where an INSERT, and the ALTER of any other type or
-// character set or collation into the shorter column, cuts them off with a
-// note.
-func mysqlShortenedVarchar(src, dst Column) (int, bool) {
+// mode, on a value whose trailing whitespace (spaces, tabs, newlines) does
+// not fit (error 1265, "Data truncated"), where an INSERT, and the ALTER of
+// any other type or character set or collation into the shorter column,
+// cuts it off with a note.
+func MySQLShortenedVarchar(src, dst Column) (int, bool) {
 	if src.DataType != "varchar" || dst.DataType != "varchar" || src.Charset != dst.Charset || src.Collation != dst.Collation {
 		return 0, false
 	}
@@ -226,25 +227,46 @@ func mysqlShortenedVarchar(src, dst Column) (int, bool) {
 
 // RefuseCutSpaces fails when the copy of the original's rows that match
 // conds (all of them when there are none), the statement tx ran last, cut
-// the trailing spaces off a value of a VARCHAR the ALTER shortens: the
+// the trailing whitespace off a value of a VARCHAR the ALTER shortens: the
 // server only notes it (1265, "Data truncated for column 'c' at row n"),
-// and a plain ALTER would fail on the value (mysqlShortenedVarchar). The
-// error names the first such row's key. It reads nothing when the plan
-// shortens no VARCHAR.
+// and a plain ALTER would fail on the value (MySQLShortenedVarchar). When
+// the statement left more notes than the server kept (max_error_count), it
+// looks for such a value among the rows. The error names the first such
+// row's key. It reads nothing when the plan shortens no VARCHAR.
 func (c *MySQLCopy) RefuseCutSpaces(ctx context.Context, tx *sql.Tx, conds []string, args []any) error {
 	if len(c.shortened) == 0 {
 		return nil
 	}
-	warnings, err := mysqlReadWarnings(ctx, tx)
+	warnings, count, err := mysqlReadWarnings(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("read the copy's warnings: %w", err)
 	}
+	noted := ""
 	for _, w := range warnings {
-		name, ok := mysqlTruncatedColumn(w)
-		col, shortened := c.shortened[name]
-		if !ok || !shortened {
-			continue
+		if name, ok := mysqlTruncatedColumn(w); ok {
+			if _, shortened := c.shortened[name]; shortened {
+				noted = name
+				break
+			}
 		}
+	}
+	if noted == "" && count <= len(warnings) {
+		return nil
+	}
+	// The noted column first, then the others (in a fixed order), when
+	// notes were dropped.
+	names := make([]string, 0, len(c.shortened))
+	for name := range c.shortened {
+		if name != noted {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	if noted != "" {
+		names = append([]string{noted}, names...)
+	}
+	for _, name := range names {
+		col := c.shortened[name]
 		where := "CHAR_LENGTH(" + col.source + ") > " + strconv.Itoa(col.length)
 		if len(conds) > 0 {
 			where = strings.Join(conds, " AND ") + " AND " + where
@@ -254,14 +276,16 @@ func (c *MySQLCopy) RefuseCutSpaces(ctx context.Context, tx *sql.Tx, conds []str
 		if err != nil {
 			return fmt.Errorf("look for the value the copy cut: %w", err)
 		}
+		if key == nil && name != noted {
+			continue
+		}
 		row := "a row"
 		if key != nil {
 			row = "the row " + c.Key.text(key)
 		}
-		return fmt.Errorf("column %s: %s holds a value longer than the new VARCHAR(%d), whose trailing spaces the copy would cut off; "+
-			"a plain ALTER TABLE fails on it in strict mode (1265, Data truncated), so osc stops: shorten the values "+
-			"(UPDATE … SET %s = RTRIM(%s) WHERE CHAR_LENGTH(%s) > %d) or keep a longer column",
-			QuoteMySQL(name), row, col.length, col.source, col.source, col.source, col.length)
+		return fmt.Errorf("column %s: %s holds a value longer than the new VARCHAR(%d), whose trailing whitespace the copy would cut off; "+
+			"%s: shorten the values (UPDATE … SET %s = REGEXP_REPLACE(%s, '[[:space:]]+$', '') WHERE CHAR_LENGTH(%s) > %d) or keep a longer column",
+			QuoteMySQL(name), row, col.length, mysqlCutAdvice, col.source, col.source, col.source, col.length)
 	}
 	return nil
 }

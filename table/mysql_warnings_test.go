@@ -34,7 +34,7 @@ func TestMySQLShortenedVarchar(t *testing.T) {
 		{Column{DataType: "varchar", ColumnType: "varchar(3)", Charset: "latin1", Collation: "latin1_swedish_ci"}, 0, false},
 		{Column{DataType: "char", ColumnType: "char(3)", Charset: "utf8mb4", Collation: "utf8mb4_general_ci"}, 0, false},
 	} {
-		n, ok := mysqlShortenedVarchar(v20, c.dst)
+		n, ok := MySQLShortenedVarchar(v20, c.dst)
 		if n != c.n || ok != c.want {
 			t.Errorf("varchar(20) into %s %s: got %d %v, want %d %v", c.dst.ColumnType, c.dst.Collation, n, ok, c.n, c.want)
 		}
