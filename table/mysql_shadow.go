@@ -184,36 +184,50 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 }
 
 // mysqlHashKey is a UNIQUE key line of SHOW CREATE TABLE declared USING
-// HASH, without its comma: the key's quoted name and the line.
-var mysqlHashKey = regexp.MustCompile("(?m)^  (UNIQUE KEY (`(?:[^`]|``)*`) \\(.*\\) USING HASH.*?),?$")
+// HASH, without its comma: the line and the key's quoted name. The parts
+// are quoted names, each with an optional prefix length and order, so that
+// a COMMENT that reads ") USING HASH" does not make a key one.
+var mysqlHashKey = regexp.MustCompile("(?m)^  (UNIQUE KEY (`(?:[^`]|``)*`) \\((?:`(?:[^`]|``)*`(?:\\(\\d+\\))?(?: DESC| ASC)?,?)+\\) USING HASH.*?),?$")
 
 // restoreMySQLHashKeys gives the shadow back the USING HASH of the
-// original's unique keys that CREATE TABLE … LIKE dropped: MariaDB copies a
-// unique key declared USING HASH over short columns (one it could keep in a
-// B-tree) as a B-tree key, where a plain ALTER keeps its hash, and its
-// place among the keys.
+// original's unique keys that CREATE TABLE … LIKE dropped, and their order:
+// MariaDB copies a unique key declared USING HASH over short columns (one it
+// could keep in a B-tree) as a B-tree key, sorted before the keys that keep
+// their hash (the long unique keys), where a plain ALTER keeps the order (and
+// turns the short ones into B-tree keys then, unless it adds an index: then
+// it sorts them first). When one lost its hash, every unique key USING HASH
+// is dropped and added again as the original declares it, in its order: an
+// added key goes after the unique keys already there, the B-tree ones.
 func restoreMySQLHashKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession, schema, name, shadow string) error {
 	orig, err := MySQLDefinition(ctx, db, schema, name)
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(orig, " USING HASH") {
+	keys := mysqlHashKey.FindAllStringSubmatch(orig, -1)
+	if len(keys) == 0 {
 		return nil
 	}
 	def, err := MySQLDefinition(ctx, db, schema, shadow)
 	if err != nil {
 		return err
 	}
-	var clauses []string
-	for _, m := range mysqlHashKey.FindAllStringSubmatch(orig, -1) {
-		for _, l := range strings.Split(def, "\n") {
-			if strings.HasPrefix(l, "  UNIQUE KEY "+m[2]+" (") && !strings.Contains(l, ") USING HASH") {
-				clauses = append(clauses, "DROP INDEX "+m[2], "ADD "+m[1])
-			}
-		}
+	have := map[string]bool{}
+	for _, l := range strings.Split(def, "\n") {
+		have[strings.TrimSuffix(l, ",")] = true
 	}
-	if len(clauses) == 0 {
+	lost := false
+	for _, m := range keys {
+		lost = lost || !have["  "+m[1]]
+	}
+	if !lost {
 		return nil
+	}
+	clauses := make([]string, 0, 2*len(keys))
+	for _, m := range keys {
+		clauses = append(clauses, "DROP INDEX "+m[2])
+	}
+	for _, m := range keys {
+		clauses = append(clauses, "ADD "+m[1])
 	}
 	if err := ddl.exec(ctx, "ALTER TABLE "+QuoteMySQL(schema, shadow)+" "+strings.Join(clauses, ", ")); err != nil {
 		return fmt.Errorf("give the shadow table the original's USING HASH keys: %w", err)
