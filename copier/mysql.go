@@ -165,13 +165,14 @@ func (c *MySQL) CopyRange(ctx context.Context, after, upto []any) (Chunk, error)
 	if err != nil {
 		return Chunk{}, err
 	}
-	if err := c.sql.RefuseCutSpaces(ctx, tx, conds, args); err != nil {
-		return Chunk{}, fmt.Errorf("%s: %w", chunkName(after), err)
-	}
+	// --panic-on-warnings' message first: it names the flag the user gave.
 	if c.PanicOnWarnings {
 		if err := table.MySQLWarnings(ctx, tx, chunkName(after)); err != nil {
 			return Chunk{}, err
 		}
+	}
+	if err := c.sql.RefuseCutSpaces(ctx, tx, conds, args); err != nil {
+		return Chunk{}, fmt.Errorf("%s: %w", chunkName(after), err)
 	}
 	if err := c.putAside(ctx, tx, conds, args); err != nil {
 		return Chunk{}, err
