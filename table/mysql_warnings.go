@@ -58,6 +58,11 @@ type mysqlWarning struct {
 // more than it lists when they were more than max_error_count (64 by
 // default), which the server keeps the first of.
 func mysqlReadWarnings(ctx context.Context, q MySQLQuerier) ([]mysqlWarning, int, error) {
+	// Diagnostic statements: they clear neither the list nor the count.
+	count, err := mysqlWarningCount(ctx, q)
+	if err != nil || count == 0 {
+		return nil, 0, err
+	}
 	rows, err := q.QueryContext(ctx, "SHOW WARNINGS")
 	if err != nil {
 		return nil, 0, err
@@ -72,11 +77,6 @@ func mysqlReadWarnings(ctx context.Context, q MySQLQuerier) ([]mysqlWarning, int
 		out = append(out, w)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	// A diagnostic statement: it clears neither the list nor the count.
-	count, err := mysqlWarningCount(ctx, q)
-	if err != nil {
 		return nil, 0, err
 	}
 	return out, count, nil
