@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// TestMySQLHashKey: the unique keys USING HASH of a SHOW CREATE TABLE, as
-// MariaDB 10.11 prints them, and not a key whose COMMENT reads like one.
+// TestMySQLHashKey: the unique keys of a SHOW CREATE TABLE, as MariaDB
+// 10.11 prints them, and which are USING HASH (not a key whose COMMENT reads
+// like one).
 func TestMySQLHashKey(t *testing.T) {
 	def := "CREATE TABLE `t` (\n" +
 		"  `id` int(11) NOT NULL,\n" +
@@ -20,16 +21,20 @@ func TestMySQLHashKey(t *testing.T) {
 		"  KEY `k` (`a`) USING HASH,\n" +
 		"  UNIQUE KEY `last` (`id`) USING HASH COMMENT 'z,'\n" +
 		") ENGINE=InnoDB"
-	var got [][2]string
-	for _, m := range mysqlHashKey.FindAllStringSubmatch(def, -1) {
-		got = append(got, [2]string{m[1], m[2]})
+	var got [][3]string
+	for _, m := range mysqlUniqueKey.FindAllStringSubmatch(def, -1) {
+		if m[1] != m[2]+m[4]+m[5] {
+			t.Errorf("%q: parts %q %q %q", m[1], m[2], m[4], m[5])
+		}
+		got = append(got, [3]string{m[1], m[3], m[4]})
 	}
-	want := [][2]string{
-		{"UNIQUE KEY `u 1,x` (`b`(5),`a`) USING HASH", "`u 1,x`"},
-		{"UNIQUE KEY `uh` (`h`) USING HASH", "`uh`"},
-		{"UNIQUE KEY `it``s` (`id`,`a) USING HASH`) USING HASH COMMENT 'x, y'", "`it``s`"},
-		{"UNIQUE KEY `ud` (`id`,`a` DESC) USING HASH IGNORED", "`ud`"},
-		{"UNIQUE KEY `last` (`id`) USING HASH COMMENT 'z,'", "`last`"},
+	want := [][3]string{
+		{"UNIQUE KEY `u 1,x` (`b`(5),`a`) USING HASH", "`u 1,x`", " USING HASH"},
+		{"UNIQUE KEY `uh` (`h`) USING HASH", "`uh`", " USING HASH"},
+		{"UNIQUE KEY `it``s` (`id`,`a) USING HASH`) USING HASH COMMENT 'x, y'", "`it``s`", " USING HASH"},
+		{"UNIQUE KEY `ud` (`id`,`a` DESC) USING HASH IGNORED", "`ud`", " USING HASH"},
+		{"UNIQUE KEY `uc` (`id`) COMMENT 'x) USING HASH'", "`uc`", ""},
+		{"UNIQUE KEY `last` (`id`) USING HASH COMMENT 'z,'", "`last`", " USING HASH"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)

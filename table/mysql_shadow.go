@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -183,54 +184,54 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 	return p, nil
 }
 
-// mysqlHashKey is a UNIQUE key line of SHOW CREATE TABLE declared USING
-// HASH, without its comma: the line and the key's quoted name. The parts
-// are quoted names, each with an optional prefix length and order, so that
-// a COMMENT that reads ") USING HASH" does not make a key one.
-var mysqlHashKey = regexp.MustCompile("(?m)^  (UNIQUE KEY (`(?:[^`]|``)*`) \\((?:`(?:[^`]|``)*`(?:\\(\\d+\\))?(?: DESC| ASC)?,?)+\\) USING HASH.*?),?$")
+// mysqlUniqueKey is a UNIQUE key line of SHOW CREATE TABLE, without its
+// comma: the line; the key's quoted name; the line up to its parts; " USING
+// HASH" when it says so; the rest. The parts are quoted names, each with an
+// optional prefix length and order, so that a COMMENT that reads ") USING
+// HASH" does not make a key a hash key.
+var mysqlUniqueKey = regexp.MustCompile("(?m)^  ((UNIQUE KEY (`(?:[^`]|``)*`) \\((?:`(?:[^`]|``)*`(?:\\(\\d+\\))?(?: DESC| ASC)?,?)+\\))( USING HASH)?(.*?)),?$")
 
-// restoreMySQLHashKeys gives the shadow back the USING HASH of the
-// original's unique keys that CREATE TABLE … LIKE dropped, and their order:
-// MariaDB copies a unique key declared USING HASH over short columns (one it
-// could keep in a B-tree) as a B-tree key, sorted before the keys that keep
-// their hash (the long unique keys), where a plain ALTER keeps the order (and
-// turns the short ones into B-tree keys then, unless it adds an index: then
-// it sorts them first). When one lost its hash, every unique key USING HASH
-// is dropped and added again as the original declares it, in its order: an
-// added key goes after the unique keys already there, the B-tree ones.
+// restoreMySQLHashKeys gives the shadow back the order of the original's
+// unique keys, and the USING HASH of those over short columns, that CREATE
+// TABLE … LIKE changes: MariaDB copies a unique key declared USING HASH over
+// short columns (one it could keep in a B-tree) as a B-tree key, and sorts
+// the B-tree unique keys before those that keep their hash (the long unique
+// keys). A plain ALTER keeps the keys' order, turning the short hash keys
+// into B-tree keys in place (unless it adds an index: then it sorts them
+// first), so that an original may also hold a B-tree unique key after a
+// hash one. When the shadow's unique keys differ, those from the original's
+// first hash key on are dropped and added again in the original's order,
+// each USING HASH (an added key goes after the unique keys already there,
+// and a hash key after the B-tree ones): the --alter then turns the short
+// ones into B-tree keys as the plain ALTER does.
 func restoreMySQLHashKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession, schema, name, shadow string) error {
 	orig, err := MySQLDefinition(ctx, db, schema, name)
 	if err != nil {
 		return err
 	}
-	keys := mysqlHashKey.FindAllStringSubmatch(orig, -1)
-	if len(keys) == 0 {
+	keys := mysqlUniqueKey.FindAllStringSubmatch(orig, -1)
+	first := slices.IndexFunc(keys, func(m []string) bool { return m[4] != "" })
+	if first < 0 {
 		return nil
 	}
 	def, err := MySQLDefinition(ctx, db, schema, shadow)
 	if err != nil {
 		return err
 	}
-	have := map[string]bool{}
-	for _, l := range strings.Split(def, "\n") {
-		have[strings.TrimSuffix(l, ",")] = true
-	}
-	lost := false
-	for _, m := range keys {
-		lost = lost || !have["  "+m[1]]
-	}
-	if !lost {
+	have := mysqlUniqueKey.FindAllStringSubmatch(def, -1)
+	if slices.EqualFunc(keys, have, func(a, b []string) bool { return a[1] == b[1] }) {
 		return nil
 	}
-	clauses := make([]string, 0, 2*len(keys))
-	for _, m := range keys {
-		clauses = append(clauses, "DROP INDEX "+m[2])
+	tail := keys[first:]
+	clauses := make([]string, 0, 2*len(tail))
+	for _, m := range tail {
+		clauses = append(clauses, "DROP INDEX "+m[3])
 	}
-	for _, m := range keys {
-		clauses = append(clauses, "ADD "+m[1])
+	for _, m := range tail {
+		clauses = append(clauses, "ADD "+m[2]+" USING HASH"+m[5])
 	}
 	if err := ddl.exec(ctx, "ALTER TABLE "+QuoteMySQL(schema, shadow)+" "+strings.Join(clauses, ", ")); err != nil {
-		return fmt.Errorf("give the shadow table the original's USING HASH keys: %w", err)
+		return fmt.Errorf("give the shadow table the order of the original's unique keys: %w", err)
 	}
 	return nil
 }
