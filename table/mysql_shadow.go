@@ -202,8 +202,9 @@ var mysqlUniqueKey = regexp.MustCompile("(?m)^  ((UNIQUE KEY (`(?:[^`]|``)*`) \\
 // hash one. When the shadow's unique keys differ, those from the original's
 // first hash key on are dropped and added again in the original's order,
 // each USING HASH (an added key goes after the unique keys already there,
-// and a hash key after the B-tree ones): the --alter then turns the short
-// ones into B-tree keys as the plain ALTER does.
+// and a hash key after the B-tree ones), and an ALTER … FORCE turns the
+// short ones into B-tree keys in place, as the plain ALTER does: whatever
+// the --alter, a short unique key is never left USING HASH.
 func restoreMySQLHashKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession, schema, name, shadow string) error {
 	orig, err := MySQLDefinition(ctx, db, schema, name)
 	if err != nil {
@@ -231,6 +232,11 @@ func restoreMySQLHashKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession,
 		clauses = append(clauses, "ADD "+m[2]+" USING HASH"+m[5])
 	}
 	if err := ddl.exec(ctx, "ALTER TABLE "+QuoteMySQL(schema, shadow)+" "+strings.Join(clauses, ", ")); err != nil {
+		return fmt.Errorf("give the shadow table the order of the original's unique keys: %w", err)
+	}
+	// As any plain ALTER does, also one that leaves the shadow as it is
+	// (a foreign key dropped): the short ones become B-tree keys in place.
+	if err := ddl.exec(ctx, "ALTER TABLE "+QuoteMySQL(schema, shadow)+" FORCE"); err != nil {
 		return fmt.Errorf("give the shadow table the order of the original's unique keys: %w", err)
 	}
 	return nil
