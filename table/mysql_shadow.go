@@ -229,7 +229,8 @@ func restoreMySQLHashKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession,
 		clauses = append(clauses, "DROP INDEX "+m[3])
 	}
 	for _, m := range tail {
-		clauses = append(clauses, "ADD "+m[2]+" USING HASH"+m[5])
+		// A key declared USING BTREE says so where USING HASH goes.
+		clauses = append(clauses, "ADD "+m[2]+" USING HASH"+strings.TrimPrefix(m[5], " USING BTREE"))
 	}
 	if err := ddl.exec(ctx, "ALTER TABLE "+QuoteMySQL(schema, shadow)+" "+strings.Join(clauses, ", ")); err != nil {
 		return fmt.Errorf("give the shadow table the order of the original's unique keys: %w", err)
