@@ -124,6 +124,10 @@ func mysqlLonger(columnType, n string) bool {
 	return err1 != nil || err2 != nil || m > k
 }
 
+// mysqlTextLimit is the length in bytes of the TEXT types a value can
+// outgrow.
+var mysqlTextLimit = map[string]int{"tinytext": 255, "text": 65535, "mediumtext": 1<<24 - 1}
+
 var mysqlIntTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "integer": true, "bigint": true}
 
 var mysqlTextTypes = map[string]bool{"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true}
@@ -248,6 +252,15 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 			// values fail the copy in strict mode).
 			if n := mysqlArgs(dst.ColumnType); len(n) == 1 && src != nil && mysqlTextTypes[srcType] && mysqlLonger(src.ColumnType, n[0]) {
 				o = "LEFT(" + o + ", " + n[0] + ")"
+			}
+		case "tinytext", "text", "mediumtext":
+			// A TEXT cuts off, with a note, the trailing whitespace past
+			// its length in bytes (longer values fail the copy in strict
+			// mode, and so does a cut inside a character: UTF-16's spaces
+			// are 2 bytes, the lengths odd): one character a byte.
+			if src != nil && mysqlTextTypes[srcType] {
+				limit := strconv.Itoa(mysqlTextLimit[t])
+				o = "IF(OCTET_LENGTH(" + o + ") > " + limit + ", LEFT(" + o + ", CHAR_LENGTH(" + o + ") - (OCTET_LENGTH(" + o + ") - " + limit + ")), " + o + ")"
 			}
 		}
 		return conv(o)

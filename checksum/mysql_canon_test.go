@@ -64,6 +64,10 @@ func TestMySQLCanonical(t *testing.T) {
 		{"shortened: spaces past the length cut off", table.MySQLCopyColumn{Shadow: myCol("c", "varchar", "varchar(3)", "utf8mb4"),
 			Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "utf8mb4_bin",
 			mysqlCanonical{"LEFT(CONVERT(`c` USING utf8mb4), 3)", "`c`", true, mysqlUTF8}},
+		{"into a TINYTEXT: spaces past its bytes cut off", table.MySQLCopyColumn{Shadow: myCol("c", "tinytext", "tinytext", "utf8mb4"),
+			Source: src(myCol("c", "varchar", "varchar(300)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "utf8mb4_general_ci",
+			mysqlCanonical{"IF(OCTET_LENGTH(CONVERT(`c` USING utf8mb4)) > 255, LEFT(CONVERT(`c` USING utf8mb4), CHAR_LENGTH(CONVERT(`c` USING utf8mb4)) - " +
+				"(OCTET_LENGTH(CONVERT(`c` USING utf8mb4)) - 255)), CONVERT(`c` USING utf8mb4))", "`c`", true, mysqlUTF8}},
 		{"from a TEXT", table.MySQLCopyColumn{Shadow: myCol("c", "varchar", "varchar(3)", "utf8mb4"),
 			Source: src(myCol("c", "text", "text", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "utf8mb4_general_ci",
 			mysqlCanonical{"LEFT(CONVERT(`c` USING utf8mb4), 3)", "`c`", true, mysqlUTF8}},
