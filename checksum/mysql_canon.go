@@ -134,6 +134,25 @@ var mysqlTextTypes = map[string]bool{"char": true, "varchar": true, "tinytext": 
 
 var mysqlBlobTypes = map[string]bool{"varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
 
+// mysqlCut returns left, a LEFT of a string converted into charset, as a
+// string of its own: MariaDB's LEFT (and SUBSTRING) returns a view into
+// its argument's converted buffer, and CONCAT_WS, given it last, writes the
+// row's rendering into that buffer and keeps the bytes past the cut
+// (measured on 10.11: 'ab' and 280 spaces from a VARBINARY, cut to 255
+// characters, renders all 282 in mysqlRowText), so the fingerprints differ
+// where the rows are equal. CONVERT copies the value.
+func mysqlCut(left, charset string) string {
+	return "CONVERT(" + left + " USING " + charset + ")"
+}
+
+// mysqlCutSource reports whether a column of type srcType holds strings
+// that a shorter VARCHAR or TEXT cuts the trailing whitespace of, with a
+// note, as the plain ALTER does: text, and binary strings too (a BLOB or a
+// VARBINARY of 'ab' and 290 spaces into a TINYTEXT leaves 255 bytes).
+func mysqlCutSource(srcType string) bool {
+	return mysqlTextTypes[srcType] || mysqlBlobTypes[srcType] || srcType == "binary"
+}
+
 // mysqlBlobStored are the string types that store a BIT's bytes.
 var mysqlBlobStored = map[string]bool{"tinytext": true, "text": true, "mediumtext": true, "longtext": true,
 	"tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
@@ -250,17 +269,18 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 			// A VARCHAR shorter than the original's text cuts off the
 			// trailing spaces past its length, with a note (longer
 			// values fail the copy in strict mode).
-			if n := mysqlArgs(dst.ColumnType); len(n) == 1 && src != nil && mysqlTextTypes[srcType] && mysqlLonger(src.ColumnType, n[0]) {
-				o = "LEFT(" + o + ", " + n[0] + ")"
+			if n := mysqlArgs(dst.ColumnType); len(n) == 1 && src != nil && mysqlCutSource(srcType) && mysqlLonger(src.ColumnType, n[0]) {
+				o = mysqlCut("LEFT("+o+", "+n[0]+")", dst.Charset)
 			}
 		case "tinytext", "text", "mediumtext":
 			// A TEXT cuts off, with a note, the trailing whitespace past
 			// its length in bytes (longer values fail the copy in strict
 			// mode, and so does a cut inside a character: UTF-16's spaces
 			// are 2 bytes, the lengths odd): one character a byte.
-			if src != nil && mysqlTextTypes[srcType] {
+			if src != nil && mysqlCutSource(srcType) {
 				limit := strconv.Itoa(mysqlTextLimit[t])
-				o = "IF(OCTET_LENGTH(" + o + ") > " + limit + ", LEFT(" + o + ", CHAR_LENGTH(" + o + ") - (OCTET_LENGTH(" + o + ") - " + limit + ")), " + o + ")"
+				cut := mysqlCut("LEFT("+o+", CHAR_LENGTH("+o+") - (OCTET_LENGTH("+o+") - "+limit+"))", dst.Charset)
+				o = "IF(OCTET_LENGTH(" + o + ") > " + limit + ", " + cut + ", " + o + ")"
 			}
 		}
 		return conv(o)
