@@ -86,9 +86,9 @@ func mysqlSessionSQLMode(global string) string {
 }
 
 // OpenMySQL opens a pool of connections to database with osc's session
-// settings (utf8mb4, time_zone +00:00, the server's global sql_mode with
-// NO_AUTO_VALUE_ON_ZERO, no client-side interpolation, times as text) and
-// checks that the server answers.
+// settings (utf8mb4, time_zone +00:00, notes recorded, the server's global
+// sql_mode with NO_AUTO_VALUE_ON_ZERO, no client-side interpolation, times
+// as text) and checks that the server answers.
 func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User = c.User
@@ -100,8 +100,11 @@ func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, erro
 	cfg.ParseTime = false
 	cfg.Timeout = 10 * time.Second
 	cfg.TLS = c.TLSFor(c.Host)
-	// time_zone stays UTC: see MySQLTimeConversion.
-	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	// time_zone stays UTC: see MySQLTimeConversion. sql_notes keeps the
+	// notes by which the server says it changed a value, which osc reads
+	// (MySQLWarnings, MySQLCopy.RefuseCutSpaces, MySQLCutNoted), also on a
+	// server whose global sql_notes is 0.
+	cfg.Params = map[string]string{"time_zone": "'+00:00'", "sql_notes": "1"}
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
 		return nil, fmt.Errorf("mysql config: %w", err)
 	}
