@@ -340,8 +340,11 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 			JOIN pg_class v ON v.oid = r.ev_class
 			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'
 			AND NOT pg_has_role(v.relowner, 'USAGE') ORDER BY 1`, []any{oid}},
+		// Its array type (t[]) too: a function or column of type t[]
+		// depends on the array type only.
 		{&f.RowTypeUsers, "row type users", `SELECT pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend d
-			WHERE d.refclassid = 'pg_type'::regclass AND d.refobjid = (SELECT reltype FROM pg_class WHERE oid = $1)
+			JOIN pg_type rt ON rt.oid = (SELECT reltype FROM pg_class WHERE oid = $1)
+			WHERE d.refclassid = 'pg_type'::regclass AND d.refobjid IN (rt.oid, rt.typarray)
 			AND d.deptype = 'n' ORDER BY 1`, []any{oid}},
 		{&f.Functions, "functions", `SELECT DISTINCT d.objid::regprocedure::text FROM pg_depend d
 			WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 ORDER BY 1`, []any{oid}},
