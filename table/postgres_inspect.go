@@ -40,6 +40,7 @@ type pgTableFacts struct {
 	AllTablesPubs     []string // FOR ALL TABLES
 	SchemaPubs        []string // FOR TABLES IN SCHEMA of the table's schema
 	TablePubs         []string // publications listing the table
+	Subscriptions     []string // subscriptions applying changes into the table
 	Rules             []string
 	MatViews          []string // materialized views reading the table
 	OtherRules        []string // rules of other relations reading the table (not a view's _RETURN)
@@ -125,6 +126,11 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	if len(f.TablePubs) > 0 {
 		add("%s is in publication %s, which would keep publishing the old table after the swap: ALTER PUBLICATION %s DROP TABLE %s first and add the table back after the migration",
 			t, list(f.TablePubs), QuotePostgres(f.TablePubs[0]), QuotePostgres(n.Schema, n.Table))
+	}
+	if len(f.Subscriptions) > 0 {
+		add("%s is a table of subscription %s, whose apply worker would skip every change for the new table after the swap (the subscription "+
+			"lists the table by its oid, in pg_subscription_rel): run the ALTER TABLE directly (on a subscriber it holds up only the apply worker)",
+			t, list(f.Subscriptions))
 	}
 	if !f.Resume {
 		p = append(p, f.leftovers(n)...)
@@ -324,6 +330,8 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 		{&f.AllTablesPubs, "publications", `SELECT pubname FROM pg_publication WHERE puballtables ORDER BY 1`, nil},
 		{&f.TablePubs, "publications", `SELECT p.pubname FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid
 			WHERE r.prrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.Subscriptions, "subscriptions", `SELECT s.subname FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+			WHERE r.srrelid = $1 ORDER BY 1`, []any{oid}},
 		{&f.Policies, "policies", `SELECT polname FROM pg_policy WHERE polrelid = $1 ORDER BY 1`, []any{oid}},
 		{&f.Rules, "rules", `SELECT rulename FROM pg_rewrite WHERE ev_class = $1 ORDER BY 1`, []any{oid}},
 		{&f.MatViews, "materialized views", `SELECT DISTINCT v.oid::regclass::text FROM pg_depend d

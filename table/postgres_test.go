@@ -218,6 +218,7 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.OtherRules = []string{"r on v"} }, "r on v"},
 		{func(f *pgTableFacts) { f.ForeignViews = []string{"v (owner bob)"} }, "must own them"},
 		{func(f *pgTableFacts) { f.RowTypeUsers = []string{"function f(t)"} }, "row type"},
+		{func(f *pgTableFacts) { f.Subscriptions = []string{"sub"} }, "table of subscription sub, whose apply worker would skip"},
 		{func(f *pgTableFacts) { f.Functions = []string{"f()"} }, "BEGIN ATOMIC"},
 		{func(f *pgTableFacts) { f.SelfForeignKeys = []string{"fk"} }, "self-referencing"},
 		{func(f *pgTableFacts) { f.PartitionedFKs = []string{"fk on p"} }, "partitioned tables reference"},
@@ -651,4 +652,40 @@ func TestPostgresUniqueCollation(t *testing.T) {
 	if _, err := pgShadow(t, pool, "uc", `ALTER COLUMN email TYPE text COLLATE "POSIX"`); err != nil {
 		t.Errorf("deterministic collation: %v", err)
 	}
+}
+
+// A table that a subscription applies changes into, and a partitioned
+// table one of whose partitions it applies into: the subscription names
+// them by oid, so after the swap its apply worker would skip their changes.
+// The subscription is created, inspected and rolled back in one
+// transaction (it neither connects again nor has a slot); its publication,
+// which the subscription reads over a connection of its own, is committed
+// and dropped after the publication's refusal is out of the way.
+func TestInspectPostgresSubscribedTable(t *testing.T) {
+	pool := pgTestPool(t, append([]string{"CREATE TABLE subbed (id int PRIMARY KEY)"}, pgPartitioned("subparted")...)...)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "CREATE PUBLICATION pgplan_test_subpub FOR TABLE "+pgTestSchema+".subbed, "+pgTestSchema+".subparted_2"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), "DROP PUBLICATION IF EXISTS pgplan_test_subpub"); err != nil {
+			t.Error(err)
+		}
+	})
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "CREATE SUBSCRIPTION pgplan_test_sub CONNECTION '"+testdb.PostgresDSN()+"' PUBLICATION pgplan_test_subpub "+
+		"WITH (enabled = false, create_slot = false, slot_name = NONE, copy_data = false)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "DROP PUBLICATION pgplan_test_subpub"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgInspect(t, tx, "subbed")
+	wantErr(t, err, "is a table of subscription pgplan_test_sub, whose apply worker would skip every change", "run the ALTER TABLE directly")
+	_, err = pgInspect(t, tx, "subparted")
+	wantErr(t, err, "partition subparted_2: subscriptions applying into it of its own")
 }
