@@ -684,6 +684,11 @@ func (s *pgSwap) carrySequences(newTable, newOwner string, oldSeqs, newSeqs []pg
 				oq = &oldSeqs[i]
 			}
 		}
+		if oq != nil {
+			if err := s.carrySequenceACLAndComment(oq.oid, nq.oid); err != nil {
+				return err
+			}
+		}
 		switch {
 		case slices.Contains(s.opts.RestartedIdentity, nq.column):
 		case oq != nil:
@@ -711,6 +716,41 @@ func (s *pgSwap) carrySequences(newTable, newOwner string, oldSeqs, newSeqs []pg
 			}
 		}
 		if err := s.exec(fmt.Sprintf("ALTER SEQUENCE %s OWNED BY %s.%s", oq.regclass, newTable, table.QuotePostgres(sh))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// carrySequenceACLAndComment gives an identity column's new sequence (LIKE
+// made it afresh: the owner's default privileges, no comment) the privileges
+// and the comment of the original's, as a plain ALTER TABLE keeps them. The
+// original owner's own privileges go to the new owner (an OWNER TO in the
+// --alter), as ALTER … OWNER TO moves them. The grants follow the
+// original's list, whose order the catalog keeps.
+func (s *pgSwap) carrySequenceACLAndComment(oldOID, newOID uint32) error {
+	stmts, err := s.strings(`SELECT x FROM (
+		SELECT 1 AS o, 0::bigint AS i, format('REVOKE ALL ON SEQUENCE %s FROM %s', $2::oid::regclass, string_agg(DISTINCT
+				CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, ', ')) AS x
+			FROM pg_class n, aclexplode(coalesce(n.relacl, acldefault('s', n.relowner))) a
+			WHERE n.oid = $2 AND (SELECT relacl FROM pg_class WHERE oid = $1) IS NOT NULL
+			HAVING count(*) > 0
+		UNION ALL
+		SELECT 2, a.i, format('GRANT %s ON SEQUENCE %s TO %s%s', a.privilege_type, $2::oid::regclass,
+				CASE WHEN a.grantee = 0 THEN 'PUBLIC' WHEN a.grantee = o.relowner THEN quote_ident(pg_get_userbyid(n.relowner))
+					ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+				CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+			FROM pg_class o, pg_class n, aclexplode(o.relacl) WITH ORDINALITY a(grantor, grantee, privilege_type, is_grantable, i)
+			WHERE o.oid = $1 AND n.oid = $2
+		UNION ALL
+		SELECT 3, 0, format('COMMENT ON SEQUENCE %s IS %L', $2::oid::regclass, d.description)
+			FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objoid = $1 AND d.objsubid = 0
+		) s ORDER BY o, i`, oldOID, newOID)
+	if err != nil {
+		return fmt.Errorf("read the privileges and comment of sequence %d: %w", oldOID, err)
+	}
+	for _, stmt := range stmts {
+		if err := s.exec(stmt); err != nil {
 			return err
 		}
 	}
