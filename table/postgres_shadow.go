@@ -250,7 +250,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, fmt.Errorf("read shadow: %w", err)
 	}
 	if relname != n.Shadow || nspname != n.Schema {
-		return nil, errors.New("the --alter renames the table or moves it to another schema; osc changes a table in place: rename it with ALTER TABLE directly")
+		return nil, errPgAlterMovesTable
 	}
 	if relkind != map[bool]string{false: "r", true: "p"}[in.Partitioned()] || inherits {
 		return nil, errors.New("the --alter makes the table partitioned or inherit from another; osc does not support that")
