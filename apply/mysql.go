@@ -126,7 +126,7 @@ func (a *MySQL) init(plan *table.Plan) error {
 			}
 			// A NULL into a TIMESTAMP NOT NULL as the ALTER's time, as the
 			// copy writes it.
-			if c.param, err = table.MySQLNullToTimestamp(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.AlterTime); err != nil {
+			if c.param, err = table.MySQLNullToTimestamp(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.NullTimestampTime()); err != nil {
 				return fmt.Errorf("apply: %w", err)
 			}
 			// Rounded into an ENUM or a SET, as the copy rounds.

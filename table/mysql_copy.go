@@ -99,7 +99,7 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 				return nil, err
 			}
 			// A NULL into a TIMESTAMP NOT NULL as the ALTER's time.
-			if expr, err = MySQLNullToTimestamp(expr, src, dst, p.AlterTime); err != nil {
+			if expr, err = MySQLNullToTimestamp(expr, src, dst, p.NullTimestampTime()); err != nil {
 				return nil, err
 			}
 			// Rounded into an ENUM or a SET, as the ALTER converts.

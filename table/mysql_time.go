@@ -109,9 +109,12 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 // NULL: a NULL becomes the time of the ALTER (Field_timestamp::set_time,
 // whatever the DEFAULT), one instant for every row, which osc takes to be
 // now, Plan.AlterTime (UTC, as osc's sessions are), truncated to dst's
-// precision.
+// precision. now is "" where the server's ALTER does not do so
+// (Plan.NullTimestampNow false: MySQL under explicit_defaults_for_timestamp,
+// whose ALTER fails, as osc's copy then does) or where no ALTER ran (osc
+// verify pairs two tables).
 func MySQLNullToTimestamp(expr string, src, dst Column, now string) (string, error) {
-	if !src.Nullable || dst.Nullable || dst.DataType != "timestamp" || dst.Generated {
+	if now == "" || !src.Nullable || dst.Nullable || dst.DataType != "timestamp" || dst.Generated {
 		return expr, nil
 	}
 	if !mysqlAlterTime.MatchString(now) {

@@ -54,6 +54,10 @@ func TestMySQLNullToTimestamp(t *testing.T) {
 			t.Errorf("%s (nullable %v) -> %s: %q, %v; want %q", tc.src.ColumnType, tc.src.Nullable, tc.dst.ColumnType, got, err, tc.want)
 		}
 	}
+	// No ALTER time: the server's ALTER gives no time (or none ran).
+	if got, err := MySQLNullToTimestamp("?", tsNull, ts, ""); err != nil || got != "?" {
+		t.Errorf("without an ALTER time: %q, %v; want ?", got, err)
+	}
 	if _, err := MySQLNullToTimestamp("?", tsNull, ts, "now'); DROP"); err == nil {
 		t.Error("an ALTER time that is not a time was accepted")
 	}
