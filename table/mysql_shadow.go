@@ -172,6 +172,7 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 		return nil, err
 	}
 	p.NullTimestampNow = nullTimestampNow
+	p.CarryAutoIncrement = in.AutoIncrement > 0 && !in.Alter.SetsAutoIncrement
 	p.Renumbered = mysqlRenumbered(p.Source, p.Shadow, p.Mapping, globalMode)
 	if err := checkFillChecks(ctx, db, schema, shadow, p); err != nil {
 		return nil, err

@@ -133,6 +133,10 @@ type Plan struct {
 	// (MariaDB; MySQL only under explicit_defaults_for_timestamp=OFF):
 	// see MySQLNullToTimestamp.
 	NullTimestampNow bool
+	// CarryAutoIncrement (MySQL): the new table takes the original's
+	// AUTO_INCREMENT counter at the cut-over, as a plain ALTER TABLE keeps
+	// it: the original has one and the --alter sets none.
+	CarryAutoIncrement bool
 
 	EstimatedRows int64
 	// Notes are lines the dry run reports (added/dropped columns, renames,
