@@ -19,6 +19,10 @@ import (
 
 // PostgresOptions tunes the PostgreSQL cut-over.
 type PostgresOptions struct {
+	// SourceDefinition describes the original as the shadow was made from
+	// it (table.PostgresShadow.SourceDefinition): a change to it since, which
+	// the new table would not have, fails the cut-over. "" skips the check.
+	SourceDefinition string
 	// LockTimeout is the longest one attempt waits for a lock, and for the
 	// drain: writers queued behind the cut-over wait at most about twice that.
 	LockTimeout time.Duration
@@ -327,6 +331,9 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 	if err := s.checkColumns(); err != nil {
 		return nil, err
 	}
+	if err := s.checkDefinition(); err != nil {
+		return nil, err
+	}
 	if err := s.checkPartitions(); err != nil {
 		return nil, err
 	}
@@ -374,6 +381,25 @@ func (s *pgSwap) checkColumns() error {
 	if !slices.Equal(now, planned) {
 		return fmt.Errorf("%s changed during the migration (columns now: %s; planned: %s): the shadow no longer matches it; run osc again",
 			s.orig, strings.Join(now, ", "), strings.Join(planned, ", "))
+	}
+	return nil
+}
+
+// checkDefinition refuses an original whose definition changed since the
+// shadow was made from it (an index, a constraint, a trigger, a column's
+// comment or statistics target…): the new table would silently not have
+// it, where a plain ALTER TABLE run after the change keeps it.
+func (s *pgSwap) checkDefinition() error {
+	if s.opts.SourceDefinition == "" {
+		return nil
+	}
+	now, err := table.DescribePostgresDefinition(s.ctx, s.tx, s.schema, s.name)
+	if err != nil {
+		return err
+	}
+	if now != s.opts.SourceDefinition {
+		return fmt.Errorf("%s changed during the migration (%s), which the new table, made before, would not have; run osc again",
+			s.orig, table.FirstDescriptionDifference(s.opts.SourceDefinition, now))
 	}
 	return nil
 }
