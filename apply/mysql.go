@@ -129,6 +129,11 @@ func (a *MySQL) init(plan *table.Plan) error {
 			if c.param, err = table.MySQLTimeConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.TimeZone); err != nil {
 				return fmt.Errorf("apply: %w", err)
 			}
+			// A NULL into a TIMESTAMP NOT NULL as the ALTER's time, as the
+			// copy writes it.
+			if c.param, err = table.MySQLNullToTimestamp(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j], plan.NullTimestampTime()); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
 			// Rounded into an ENUM or a SET, as the copy rounds.
 			c.param = table.MySQLEnumRounding(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			if n, ok := table.MySQLShortenedVarchar(plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j]); ok {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ type MySQLOptions struct {
 	// Triggers are the table's triggers, made on the shadow under their
 	// planned names once it is drained (mysql_trigger.go).
 	Triggers []table.MySQLTrigger
+	// CarryAutoIncrement raises the shadow's AUTO_INCREMENT counter to the
+	// table's once it is drained (table.Plan.CarryAutoIncrement).
+	CarryAutoIncrement bool
 }
 
 // errAttempt marks a failure worth another attempt (a wait that timed out).
@@ -235,6 +239,9 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 		}
 		return false, fmt.Errorf("drain under lock: %w", err)
 	}
+	if err := carryMySQLAutoIncrement(ctx, db, o, secs); err != nil {
+		return false, err
+	}
 	if carried, err = addMySQLForeignKeys(ctx, db, o, secs); err != nil {
 		carried = true // a key added before the failure is dropped again
 		return false, err
@@ -283,6 +290,48 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 // table it asks for (see MySQL). A wait for another kind of lock (the schema's,
 // behind a queued ALTER DATABASE; the backup lock) is not enough: the writers
 // take none of those and would reach the table first.
+// carryMySQLAutoIncrement raises the drained shadow's AUTO_INCREMENT counter
+// to the table's, which writes are waiting on: the shadow got the table's
+// counter when it was made, and since then only the ids of the rows the
+// applier wrote, not those of inserts the binlog never showed (rolled back,
+// or deleted in their transaction), which a plain ALTER TABLE, keeping the
+// table's counter, never hands out again. A counter the --alter sets is
+// left alone (CarryAutoIncrement false).
+func carryMySQLAutoIncrement(ctx context.Context, db *sql.DB, o MySQLOptions, secs int) error {
+	if !o.CarryAutoIncrement {
+		return nil
+	}
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("carry AUTO_INCREMENT: %w", err)
+	}
+	defer discard(c)
+	counter := func(name string) (sql.NullInt64, error) {
+		var n sql.NullInt64
+		err := c.QueryRowContext(ctx, "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+			o.Schema, name).Scan(&n)
+		if err != nil {
+			return n, fmt.Errorf("carry AUTO_INCREMENT: read %s's: %w", name, err)
+		}
+		return n, nil
+	}
+	next, err := counter(o.Table)
+	if err != nil {
+		return err
+	}
+	have, err := counter(o.Shadow)
+	if err != nil || !next.Valid || !have.Valid || next.Int64 <= have.Int64 {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
+		return fmt.Errorf("carry AUTO_INCREMENT: %w", err)
+	}
+	if _, err := c.ExecContext(ctx, "ALTER TABLE "+table.QuoteMySQL(o.Schema, o.Shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(next.Int64, 10)); err != nil {
+		return retryable(fmt.Errorf("carry AUTO_INCREMENT %d to %s: %w", next.Int64, o.Shadow, err))
+	}
+	return nil
+}
+
 func waitRenameQueued(ctx context.Context, db *sql.DB, id int64, timeout time.Duration, renameDone chan error) error {
 	deadline := time.Now().Add(timeout)
 	wait := 2 * time.Millisecond

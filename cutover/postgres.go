@@ -19,6 +19,10 @@ import (
 
 // PostgresOptions tunes the PostgreSQL cut-over.
 type PostgresOptions struct {
+	// SourceDefinition describes the original as the shadow was made from
+	// it (table.PostgresShadow.SourceDefinition): a change to it since, which
+	// the new table would not have, fails the cut-over. "" skips the check.
+	SourceDefinition string
 	// LockTimeout is the longest one attempt waits for a lock, and for the
 	// drain: writers queued behind the cut-over wait at most about twice that.
 	LockTimeout time.Duration
@@ -327,6 +331,9 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 	if err := s.checkColumns(); err != nil {
 		return nil, err
 	}
+	if err := s.checkDefinition(); err != nil {
+		return nil, err
+	}
 	if err := s.checkPartitions(); err != nil {
 		return nil, err
 	}
@@ -374,6 +381,25 @@ func (s *pgSwap) checkColumns() error {
 	if !slices.Equal(now, planned) {
 		return fmt.Errorf("%s changed during the migration (columns now: %s; planned: %s): the shadow no longer matches it; run osc again",
 			s.orig, strings.Join(now, ", "), strings.Join(planned, ", "))
+	}
+	return nil
+}
+
+// checkDefinition refuses an original whose definition changed since the
+// shadow was made from it (an index, a constraint, a trigger, a column's
+// comment or statistics target…): the new table would silently not have
+// it, where a plain ALTER TABLE run after the change keeps it.
+func (s *pgSwap) checkDefinition() error {
+	if s.opts.SourceDefinition == "" {
+		return nil
+	}
+	now, err := table.DescribePostgresDefinition(s.ctx, s.tx, s.schema, s.name)
+	if err != nil {
+		return err
+	}
+	if now != s.opts.SourceDefinition {
+		return fmt.Errorf("%s changed during the migration (%s), which the new table, made before, would not have; run osc again",
+			s.orig, table.FirstDescriptionDifference(s.opts.SourceDefinition, now))
 	}
 	return nil
 }
@@ -432,6 +458,9 @@ type pgSequence struct {
 type pgGrant struct {
 	column, grantee, privilege string
 	grantable                  bool
+	// grantor is the role that granted it (quoted) when that is not the
+	// table's owner: a role holding the privilege with GRANT OPTION.
+	grantor string
 }
 
 func (s *pgSwap) swap() ([]pgValidation, error) {
@@ -684,6 +713,11 @@ func (s *pgSwap) carrySequences(newTable, newOwner string, oldSeqs, newSeqs []pg
 				oq = &oldSeqs[i]
 			}
 		}
+		if oq != nil {
+			if err := s.carrySequenceACLAndComment(oq.oid, nq.oid); err != nil {
+				return err
+			}
+		}
 		switch {
 		case slices.Contains(s.opts.RestartedIdentity, nq.column):
 		case oq != nil:
@@ -717,6 +751,51 @@ func (s *pgSwap) carrySequences(newTable, newOwner string, oldSeqs, newSeqs []pg
 	return nil
 }
 
+// carrySequenceACLAndComment gives an identity column's new sequence (LIKE
+// made it afresh: the owner's default privileges, no comment) the privileges
+// and the comment of the original's, as a plain ALTER TABLE keeps them. The
+// original owner's own privileges go to the new owner (an OWNER TO in the
+// --alter), as ALTER … OWNER TO moves them. The grants follow the
+// original's list, whose order the catalog keeps, each made by its grantor
+// (grantAs).
+func (s *pgSwap) carrySequenceACLAndComment(oldOID, newOID uint32) error {
+	rows, err := s.tx.Query(s.ctx, `SELECT x, g FROM (
+		SELECT 1 AS o, 0::bigint AS i, format('REVOKE ALL ON SEQUENCE %s FROM %s', $2::oid::regclass, string_agg(DISTINCT
+				CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, ', ')) AS x, '' AS g
+			FROM pg_class n, aclexplode(coalesce(n.relacl, acldefault('s', n.relowner))) a
+			WHERE n.oid = $2 AND (SELECT relacl FROM pg_class WHERE oid = $1) IS NOT NULL
+			HAVING count(*) > 0
+		UNION ALL
+		SELECT 2, a.i, format('GRANT %s ON SEQUENCE %s TO %s%s', a.privilege_type, $2::oid::regclass,
+				CASE WHEN a.grantee = 0 THEN 'PUBLIC' WHEN a.grantee = o.relowner THEN quote_ident(pg_get_userbyid(n.relowner))
+					ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+				CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END),
+				CASE WHEN a.grantor <> o.relowner THEN quote_ident(pg_get_userbyid(a.grantor)) ELSE '' END
+			FROM pg_class o, pg_class n, aclexplode(o.relacl) WITH ORDINALITY a(grantor, grantee, privilege_type, is_grantable, i)
+			WHERE o.oid = $1 AND n.oid = $2
+		UNION ALL
+		SELECT 3, 0, format('COMMENT ON SEQUENCE %s IS %L', $2::oid::regclass, d.description), ''
+			FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objoid = $1 AND d.objsubid = 0
+		) s ORDER BY o, i`, oldOID, newOID)
+	if err != nil {
+		return fmt.Errorf("read the privileges and comment of sequence %d: %w", oldOID, err)
+	}
+	type stmt struct{ sql, grantor string }
+	stmts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stmt, error) {
+		var st stmt
+		return st, r.Scan(&st.sql, &st.grantor)
+	})
+	if err != nil {
+		return fmt.Errorf("read the privileges and comment of sequence %d: %w", oldOID, err)
+	}
+	for _, st := range stmts {
+		if err := s.grantAs(st.grantor, st.sql); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // freeName returns name with an _old suffix (and a number if needed) that no
 // relation or statistics object of the schema has.
 func (s *pgSwap) freeName(name string) (string, error) {
@@ -744,18 +823,19 @@ var pgPrivilege = regexp.MustCompile(`^[A-Z][A-Z ]*$`)
 // NULL) and its columns'.
 func (s *pgSwap) grants(oid uint32) ([]pgGrant, error) {
 	rows, err := s.tx.Query(s.ctx, `SELECT '', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
-			a.privilege_type, a.is_grantable
+			a.privilege_type, a.is_grantable, CASE WHEN a.grantor <> c.relowner THEN quote_ident(pg_get_userbyid(a.grantor)) ELSE '' END
 		FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a WHERE c.oid = $1
 		UNION ALL
 		SELECT t.attname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
-			a.privilege_type, a.is_grantable
-		FROM pg_attribute t, aclexplode(t.attacl) a WHERE t.attrelid = $1 AND t.attnum > 0 AND NOT t.attisdropped AND t.attacl IS NOT NULL`, oid)
+			a.privilege_type, a.is_grantable, CASE WHEN a.grantor <> c.relowner THEN quote_ident(pg_get_userbyid(a.grantor)) ELSE '' END
+		FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid, aclexplode(t.attacl) a
+		WHERE c.oid = $1 AND t.attnum > 0 AND NOT t.attisdropped AND t.attacl IS NOT NULL`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read privileges: %w", err)
 	}
 	gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgGrant, error) {
 		var g pgGrant
-		return g, r.Scan(&g.column, &g.grantee, &g.privilege, &g.grantable)
+		return g, r.Scan(&g.column, &g.grantee, &g.privilege, &g.grantable, &g.grantor)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read privileges: %w", err)
@@ -803,7 +883,28 @@ func (s *pgSwap) carryGrants(newTable string, grants []pgGrant) error {
 		if g.grantable {
 			stmt += " WITH GRANT OPTION"
 		}
-		if err := s.exec(stmt); err != nil {
+		if err := s.grantAs(g.grantor, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// grantAs runs a GRANT as grantor (quoted; "" for the table's owner, whom
+// osc's user stands for), so that the privilege keeps the grantor the
+// original's has: a role that holds it WITH GRANT OPTION, which alone can
+// revoke it, and whose loss of the option revokes it (CASCADE). The
+// inspection refuses a grantor osc's user cannot become.
+func (s *pgSwap) grantAs(grantor, stmt string) error {
+	if grantor == "" {
+		return s.exec(stmt)
+	}
+	var self string
+	if err := s.tx.QueryRow(s.ctx, "SELECT quote_ident(current_user)").Scan(&self); err != nil {
+		return fmt.Errorf("read the current user: %w", err)
+	}
+	for _, st := range []string{"SET LOCAL ROLE " + grantor, stmt, "SET LOCAL ROLE " + self} {
+		if err := s.exec(st); err != nil {
 			return err
 		}
 	}

@@ -291,6 +291,8 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 		ForeignKeys:     fks,
 		ForeignKeyNames: fkNames,
 		Triggers:        d.carriedTriggers(),
+
+		CarryAutoIncrement: plan.CarryAutoIncrement,
 	}, ready, drain)
 	if err == nil {
 		d.noteSwap(ctx)

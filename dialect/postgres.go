@@ -265,6 +265,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 		Log:               d.log,
 		Triggers:          d.shadow.Triggers,
 		Partitions:        d.shadow.Partitions,
+		SourceDefinition:  d.shadow.SourceDefinition,
 	}, ready, drain)
 	var nv *cutover.PostgresNotValidError
 	d.swapped = errors.As(err, &nv)

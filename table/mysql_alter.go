@@ -25,6 +25,10 @@ type MySQLAlter struct {
 	// shadow, made LIKE the table, has no foreign keys to drop (mysql_fk.go).
 	DroppedForeignKeys []MySQLDroppedForeignKey
 	ShadowText         string
+	// SetsAutoIncrement: a clause sets the table option AUTO_INCREMENT
+	// (AUTO_INCREMENT [=] n), which the new table then has instead of the
+	// original's counter.
+	SetsAutoIncrement bool
 	// unread is why osc could not read a CHANGE, RENAME COLUMN or DROP
 	// clause. The alter still runs on the shadow, so that the server's own
 	// error reaches the user when the text is wrong; if the server accepts
@@ -96,6 +100,14 @@ func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
 			return nil, err
 		}
 		a.Clauses = append(a.Clauses, c.text)
+		// The column attribute AUTO_INCREMENT is followed by another
+		// attribute, a comma or nothing; the table option by = or its value.
+		for i := 0; i+1 < len(c.toks); i++ {
+			next := c.toks[i+1]
+			if c.toks[i].is("AUTO_INCREMENT") && (next.isPunct("=") || next.kind == tokWord && next.text[0] >= '0' && next.text[0] <= '9') {
+				a.SetsAutoIncrement = true
+			}
+		}
 		if fk, ok := droppedForeignKey(c); ok {
 			a.DroppedForeignKeys = append(a.DroppedForeignKeys, fk)
 			continue

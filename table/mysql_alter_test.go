@@ -101,6 +101,29 @@ func TestParseMySQLAlterClauses(t *testing.T) {
 // TestParseMySQLAlterUnread: a clause osc needs and cannot read is not an
 // error yet (the server's error comes first), but is kept for after the
 // server accepted the alter.
+// The table option AUTO_INCREMENT, not the column attribute.
+func TestParseMySQLAlterSetsAutoIncrement(t *testing.T) {
+	for alter, want := range map[string]bool{
+		"AUTO_INCREMENT = 1000":                              true,
+		"ADD COLUMN n INT, auto_increment=5":                 true,
+		"ENGINE=InnoDB AUTO_INCREMENT 7":                     true,
+		"MODIFY id INT NOT NULL AUTO_INCREMENT":              false,
+		"MODIFY id INT AUTO_INCREMENT, ADD COLUMN n INT":     false,
+		"ADD COLUMN id2 INT AUTO_INCREMENT PRIMARY KEY":      false,
+		"ADD COLUMN n INT COMMENT 'AUTO_INCREMENT = 5'":      false,
+		"MODIFY id BIGINT AUTO_INCREMENT, AUTO_INCREMENT=10": true,
+	} {
+		a, err := ParseMySQLAlter("t", alter, testSQLMode)
+		if err != nil {
+			t.Errorf("%s: %v", alter, err)
+			continue
+		}
+		if a.SetsAutoIncrement != want {
+			t.Errorf("%s: SetsAutoIncrement %v, want %v", alter, a.SetsAutoIncrement, want)
+		}
+	}
+}
+
 func TestParseMySQLAlterUnread(t *testing.T) {
 	for _, tc := range []struct{ alter, want string }{
 		{"CHANGE COLUMN a", "CHANGE [COLUMN] old_name new_name definition"},

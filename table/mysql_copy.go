@@ -111,6 +111,10 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 			if expr, err = MySQLTimeConversion(expr, src, dst, p.TimeZone); err != nil {
 				return nil, err
 			}
+			// A NULL into a TIMESTAMP NOT NULL as the ALTER's time.
+			if expr, err = MySQLNullToTimestamp(expr, src, dst, p.NullTimestampTime()); err != nil {
+				return nil, err
+			}
 			// Rounded into an ENUM or a SET, as the ALTER converts.
 			expr = MySQLEnumRounding(expr, src, dst)
 			expr = mysqlBlobCopy(expr, src, dst)

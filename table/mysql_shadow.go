@@ -158,9 +158,13 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 	if err != nil {
 		return nil, err
 	}
-	// The plain ALTER's session has the server's global sql_mode.
+	// The plain ALTER's session has the server's global sql_mode, and its
+	// explicit_defaults_for_timestamp, which on MySQL decides whether a NULL
+	// into a TIMESTAMP NOT NULL becomes the clock's time (MariaDB: always).
 	var globalMode string
-	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode").Scan(&globalMode); err != nil {
+	var nullTimestampNow bool
+	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode, VERSION() LIKE '%MariaDB%' OR @@global.explicit_defaults_for_timestamp = 0").
+		Scan(&globalMode, &nullTimestampNow); err != nil {
 		return nil, fmt.Errorf("read the server's sql_mode: %w", err)
 	}
 	p, err := BuildMySQLPlan(MySQLPlanInput{
@@ -171,6 +175,8 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 	if err != nil {
 		return nil, err
 	}
+	p.NullTimestampNow = nullTimestampNow
+	p.CarryAutoIncrement = in.AutoIncrement > 0 && !in.Alter.SetsAutoIncrement
 	p.Renumbered = mysqlRenumbered(p.Source, p.Shadow, p.Mapping, globalMode)
 	if err := checkFillChecks(ctx, db, schema, shadow, p); err != nil {
 		return nil, err

@@ -103,6 +103,30 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 	return "IF(" + zero + ", " + expr + ", IF(" + back + ", " + conv + ", " + bad + "))", nil
 }
 
+// MySQLNullToTimestamp returns the expression that turns expr, a value of
+// the nullable source column src already converted to the shadow column
+// dst's type, into what MariaDB's ALTER stores when dst is a TIMESTAMP NOT
+// NULL: a NULL becomes the time of the ALTER (Field_timestamp::set_time,
+// whatever the DEFAULT), one instant for every row, which osc takes to be
+// now, Plan.AlterTime (UTC, as osc's sessions are), truncated to dst's
+// precision. now is "" where the server's ALTER does not do so
+// (Plan.NullTimestampNow false: MySQL under explicit_defaults_for_timestamp,
+// whose ALTER fails, as osc's copy then does) or where no ALTER ran (osc
+// verify pairs two tables).
+func MySQLNullToTimestamp(expr string, src, dst Column, now string) (string, error) {
+	if now == "" || !src.Nullable || dst.Nullable || dst.DataType != "timestamp" || dst.Generated {
+		return expr, nil
+	}
+	if !mysqlAlterTime.MatchString(now) {
+		return "", fmt.Errorf("column %s: the ALTER's time %q is not YYYY-MM-DD HH:MM:SS.ffffff", dst.Name, now)
+	}
+	at := now[:len("2006-01-02 15:04:05")]
+	if fsp := mysqlFraction(dst.ColumnType); fsp > 0 {
+		at = now[:len("2006-01-02 15:04:05.")+fsp]
+	}
+	return "COALESCE(" + expr + ", '" + at + "')", nil
+}
+
 var mysqlFractionDigits = regexp.MustCompile(`\((\d)\)`)
 
 // mysqlFraction is the fractional seconds precision of a temporal column

@@ -29,6 +29,40 @@ func TestMySQLTimeConversion(t *testing.T) {
 	}
 }
 
+func TestMySQLNullToTimestamp(t *testing.T) {
+	now := "2026-12-01 03:52:20.123456"
+	tsNull := Column{Name: "a", DataType: "timestamp", ColumnType: "timestamp", Nullable: true}
+	ts := Column{Name: "a", DataType: "timestamp", ColumnType: "timestamp"}
+	ts3 := Column{Name: "a", DataType: "timestamp", ColumnType: "timestamp(3)"}
+	dtNull := Column{Name: "b", DataType: "datetime", ColumnType: "datetime(3)", Nullable: true}
+	dt := Column{Name: "b", DataType: "datetime", ColumnType: "datetime"}
+	for _, tc := range []struct {
+		src, dst Column
+		want     string
+	}{
+		{tsNull, ts, "COALESCE(?, '2026-12-01 03:52:20')"},
+		{dtNull, ts3, "COALESCE(?, '2026-12-01 03:52:20.123')"},
+		// Nothing to fill: the source holds no NULL, or the shadow
+		// takes it, or a DATETIME NOT NULL, which refuses it as the
+		// ALTER does.
+		{ts, ts, "?"},
+		{tsNull, tsNull, "?"},
+		{dtNull, dt, "?"},
+	} {
+		got, err := MySQLNullToTimestamp("?", tc.src, tc.dst, now)
+		if err != nil || got != tc.want {
+			t.Errorf("%s (nullable %v) -> %s: %q, %v; want %q", tc.src.ColumnType, tc.src.Nullable, tc.dst.ColumnType, got, err, tc.want)
+		}
+	}
+	// No ALTER time: the server's ALTER gives no time (or none ran).
+	if got, err := MySQLNullToTimestamp("?", tsNull, ts, ""); err != nil || got != "?" {
+		t.Errorf("without an ALTER time: %q, %v; want ?", got, err)
+	}
+	if _, err := MySQLNullToTimestamp("?", tsNull, ts, "now'); DROP"); err == nil {
+		t.Error("an ALTER time that is not a time was accepted")
+	}
+}
+
 func TestMySQLSessionSQLMode(t *testing.T) {
 	for global, want := range map[string]string{
 		"":                                 "STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO",

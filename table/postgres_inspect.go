@@ -40,19 +40,26 @@ type pgTableFacts struct {
 	AllTablesPubs     []string // FOR ALL TABLES
 	SchemaPubs        []string // FOR TABLES IN SCHEMA of the table's schema
 	TablePubs         []string // publications listing the table
-	Rules             []string
-	MatViews          []string // materialized views reading the table
-	OtherRules        []string // rules of other relations reading the table (not a view's _RETURN)
-	ForeignViews      []string // views reading the table that the user does not own
-	RowTypeUsers      []string // objects using the table's row type
-	Functions         []string // functions whose body is bound to the table (BEGIN ATOMIC)
-	SelfForeignKeys   []string
-	PartitionedFKs    []string        // foreign keys to the table from partitioned tables
-	Partitioning      *pgPartitioning // a partitioned table's key and partitions
-	ForeignChildren   []string        // foreign keys to the table from tables the user does not own
-	LeftoverPub       bool
-	LeftoverSlot      bool
-	LeftoverSlotPID   int32
+	Subscriptions     []string // subscriptions applying changes into the table
+	// Grantors are the roles, other than the owner, that granted
+	// privileges on the table, its columns or its identity sequences
+	// (which the new table has afresh) and that the cut-over cannot
+	// grant them again as: osc's user is not a member, or the role has no
+	// USAGE on the schema (it names the table).
+	Grantors        []string
+	Rules           []string
+	MatViews        []string // materialized views reading the table
+	OtherRules      []string // rules of other relations reading the table (not a view's _RETURN)
+	ForeignViews    []string // views reading the table that the user does not own
+	RowTypeUsers    []string // objects using the table's row type
+	Functions       []string // functions whose body is bound to the table (BEGIN ATOMIC)
+	SelfForeignKeys []string
+	PartitionedFKs  []string        // foreign keys to the table from partitioned tables
+	Partitioning    *pgPartitioning // a partitioned table's key and partitions
+	ForeignChildren []string        // foreign keys to the table from tables the user does not own
+	LeftoverPub     bool
+	LeftoverSlot    bool
+	LeftoverSlotPID int32
 	// LeftoverSlotRetained is the WAL the leftover slot keeps, in bytes.
 	LeftoverSlotRetained int64
 	LeftoverShadow       bool
@@ -125,6 +132,16 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	if len(f.TablePubs) > 0 {
 		add("%s is in publication %s, which would keep publishing the old table after the swap: ALTER PUBLICATION %s DROP TABLE %s first and add the table back after the migration",
 			t, list(f.TablePubs), QuotePostgres(f.TablePubs[0]), QuotePostgres(n.Schema, n.Table))
+	}
+	if len(f.Grantors) > 0 {
+		add("privileges on %s were granted by %s, through a grant option; the cut-over grants them again on the new table as that role "+
+			"(SET ROLE), so that it keeps its grants, which it cannot here: grant osc's user membership in the role (and the role USAGE on the schema), "+
+			"or revoke those privileges and grant them again after the migration", t, list(f.Grantors))
+	}
+	if len(f.Subscriptions) > 0 {
+		add("%s is a table of subscription %s, whose apply worker would skip every change for the new table after the swap (the subscription "+
+			"lists the table by its oid, in pg_subscription_rel): run the ALTER TABLE directly (on a subscriber it holds up only the apply worker)",
+			t, list(f.Subscriptions))
 	}
 	if !f.Resume {
 		p = append(p, f.leftovers(n)...)
@@ -324,6 +341,17 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 		{&f.AllTablesPubs, "publications", `SELECT pubname FROM pg_publication WHERE puballtables ORDER BY 1`, nil},
 		{&f.TablePubs, "publications", `SELECT p.pubname FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid
 			WHERE r.prrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.Subscriptions, "subscriptions", `SELECT s.subname FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+			WHERE r.srrelid = $1 ORDER BY 1`, []any{oid}},
+		{&f.Grantors, "grantors", `SELECT DISTINCT pg_get_userbyid(a.grantor) || CASE WHEN NOT pg_has_role(a.grantor, 'MEMBER')
+				THEN ' (osc''s user is not a member of it)' ELSE ' (it has no USAGE on the schema)' END
+			FROM pg_class c, LATERAL (SELECT x.grantor FROM aclexplode(c.relacl) x
+				UNION ALL SELECT x.grantor FROM pg_attribute t, aclexplode(t.attacl) x
+				WHERE t.attrelid = c.oid AND t.attnum > 0 AND NOT t.attisdropped
+				UNION ALL SELECT x.grantor FROM pg_depend d JOIN pg_class q ON q.oid = d.objid AND q.relkind = 'S', aclexplode(q.relacl) x
+				WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND d.deptype = 'i') a
+			WHERE c.oid = $1 AND a.grantor <> c.relowner
+			AND (NOT pg_has_role(a.grantor, 'MEMBER') OR NOT has_schema_privilege(a.grantor, c.relnamespace, 'USAGE')) ORDER BY 1`, []any{oid}},
 		{&f.Policies, "policies", `SELECT polname FROM pg_policy WHERE polrelid = $1 ORDER BY 1`, []any{oid}},
 		{&f.Rules, "rules", `SELECT rulename FROM pg_rewrite WHERE ev_class = $1 ORDER BY 1`, []any{oid}},
 		{&f.MatViews, "materialized views", `SELECT DISTINCT v.oid::regclass::text FROM pg_depend d
@@ -340,8 +368,11 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 			JOIN pg_class v ON v.oid = r.ev_class
 			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'
 			AND NOT pg_has_role(v.relowner, 'USAGE') ORDER BY 1`, []any{oid}},
+		// Its array type (t[]) too: a function or column of type t[]
+		// depends on the array type only.
 		{&f.RowTypeUsers, "row type users", `SELECT pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend d
-			WHERE d.refclassid = 'pg_type'::regclass AND d.refobjid = (SELECT reltype FROM pg_class WHERE oid = $1)
+			JOIN pg_type rt ON rt.oid = (SELECT reltype FROM pg_class WHERE oid = $1)
+			WHERE d.refclassid = 'pg_type'::regclass AND d.refobjid IN (rt.oid, rt.typarray)
 			AND d.deptype = 'n' ORDER BY 1`, []any{oid}},
 		{&f.Functions, "functions", `SELECT DISTINCT d.objid::regprocedure::text FROM pg_depend d
 			WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 ORDER BY 1`, []any{oid}},

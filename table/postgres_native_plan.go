@@ -361,6 +361,12 @@ func pgNativeSignature(ctx context.Context, tx pgx.Tx, rel string) (string, erro
 	return cols + "\n" + strings.Join(keys, "\n"), nil
 }
 
+// errPgAlterMovesTable refuses an --alter that renames the table or moves
+// it to another schema (RENAME TO, SET SCHEMA): catalog changes that osc's
+// swap of two tables under one name cannot make.
+var errPgAlterMovesTable = errors.New("the --alter renames the table or moves it to another schema (RENAME TO, SET SCHEMA); " +
+	"osc changes a table in place: run that ALTER TABLE directly (it changes the catalog only)")
+
 // PostgresNativePlan returns how the --alter runs natively, or why not (the
 // plan's Steps nil, its Clauses saying which clauses need the copy; a nil
 // plan when the server refuses the --alter on the scratch table). It changes nothing: the probes on the scratch table run in a
@@ -385,6 +391,10 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 	}
 	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", scratch, orig)); err != nil {
 		return nil, "", fmt.Errorf("create a scratch table (rolled back) to ask the server whether the --alter can run natively: %w", err)
+	}
+	var scratchOID uint32
+	if err := tx.QueryRow(ctx, "SELECT $1::regclass::oid", scratch).Scan(&scratchOID); err != nil {
+		return fail(err)
 	}
 	if _, err := tx.Exec(ctx, "SAVEPOINT osc_native"); err != nil {
 		return fail(err)
@@ -420,6 +430,14 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 			}
 			return nil, "the server refuses it on a copy of the table's definition: " + refused, nil
 		}
+	}
+	var moved bool
+	if err := tx.QueryRow(ctx, "SELECT relname <> $2 OR relnamespace <> $3::regnamespace FROM pg_class WHERE oid = $1",
+		scratchOID, n.Shadow, QuotePostgres(n.Schema)).Scan(&moved); err != nil {
+		return fail(err)
+	}
+	if moved {
+		return nil, "", errPgAlterMovesTable
 	}
 	want, err := pgNativeSignature(ctx, tx, scratch)
 	if err != nil {

@@ -46,6 +46,11 @@ func TestPostgresNativePlan(t *testing.T) {
 			t.Errorf("%s: %q (plan %v), want %q", c.alter, why, plan, c.why)
 		}
 	}
+	// Renaming or moving the table is refused, before the copy too.
+	for _, alter := range []string{"SET SCHEMA public", "RENAME TO nat2", "ADD COLUMN n int; RENAME TO nat2"} {
+		_, _, err := PostgresNativePlan(context.Background(), pool, in, alter, time.Second)
+		wantErr(t, err, "renames the table or moves it to another schema (RENAME TO, SET SCHEMA)", "run that ALTER TABLE directly")
+	}
 	if pgTestExists(t, pool, "_nat_osc") {
 		t.Error("the scratch table is left")
 	}

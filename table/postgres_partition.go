@@ -189,6 +189,12 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 			FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 			WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal AND t.tgparentid = 0
 		UNION ALL
+		SELECT c.relname || ': its row type is used by ' || pg_describe_object(d.classid, d.objid, d.objsubid) ||
+				', which would stay bound to the old partition: drop it first', c.relname, 6
+			FROM pg_class c JOIN pg_type rt ON rt.oid = c.reltype
+			JOIN pg_depend d ON d.refclassid = 'pg_type'::regclass AND d.refobjid IN (rt.oid, rt.typarray) AND d.deptype = 'n'
+			WHERE c.oid = ANY($1)
+		UNION ALL
 		SELECT w.relname || ': ' || w.what || ' of its own, which osc does not carry to the shadow partition yet (remove them, or alter the tree with ALTER TABLE directly)', w.relname, 5
 			FROM (SELECT c.relname, concat_ws(', ',
 				CASE WHEN c.relacl IS NOT NULL THEN 'privileges granted on it' END,
@@ -203,6 +209,7 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 					WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND w.ev_class <> c.oid) THEN 'views reading it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = c.oid AND conparentid = 0) THEN 'foreign keys referencing it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) THEN 'publications listing it' END,
+				CASE WHEN EXISTS (SELECT 1 FROM pg_subscription_rel WHERE srrelid = c.oid) THEN 'subscriptions applying into it' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND (attacl IS NOT NULL OR attstattarget >= 0 OR attoptions IS NOT NULL AND attoptions::text NOT LIKE '{pg_attver=%}'))
 					THEN 'column privileges or settings' END,
 				CASE WHEN EXISTS (SELECT 1 FROM pg_description WHERE classoid = 'pg_class'::regclass AND objoid = c.oid AND objsubid > 0) THEN 'column comments' END,

@@ -51,6 +51,8 @@ func TestInspectPostgresPartitioned(t *testing.T) {
 		"pother":   {[]string{"CREATE TABLE %[1]s_x (b text, a int, id int NOT NULL)", "ALTER TABLE %[1]s ATTACH PARTITION %[1]s_x FOR VALUES FROM (100) TO (200)"}, "partition pother_x: its columns are not the table's, in its order (b, a, id)"},
 		"preplid":  {[]string{"ALTER TABLE %[1]s_2 REPLICA IDENTITY NOTHING"}, "partition preplid_2: a replica identity that is not its primary key of its own"},
 		"pstorage": {[]string{"ALTER TABLE %[1]s_2 SET (fillfactor = 50)"}, "partition pstorage_2: storage parameters of its own"},
+		"prowtype": {[]string{"CREATE FUNCTION %[1]s_f(x %[1]s_1[]) RETURNS int LANGUAGE sql AS 'SELECT cardinality(x)'"},
+			"partition prowtype_1: its row type is used by function pgplan_test.prowtype_f(pgplan_test.prowtype_1[]), which would stay bound to the old partition"},
 	}
 	for name, c := range cases {
 		setup = append(setup, pgPartitioned(name, c.more...)...)

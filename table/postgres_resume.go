@@ -133,6 +133,47 @@ func pgCatalogPath(ctx context.Context, db PostgresBeginner, fn func(tx pgx.Tx) 
 	})
 }
 
+// pgDefinitionExtrasSQL describes, beyond pgDescribeSQL, what the shadow
+// takes from the table when it is made (LIKE … INCLUDING ALL, the triggers)
+// and the cut-over does not read again: each column's statistics target,
+// storage, compression, options and comment, each index's comment and
+// statistics targets, each constraint's comment, the extended statistics
+// and the triggers.
+func pgDefinitionExtrasSQL(param string) string {
+	r := "to_regclass(" + param + ")"
+	return `concat_ws(E'\n',
+		(SELECT string_agg(format('column %s stattarget=%s storage=%s compression=%s options=%s comment=%s',
+				quote_ident(a.attname), a.attstattarget, a.attstorage, a.attcompression, coalesce(a.attoptions::text, ''),
+				coalesce(col_description(a.attrelid, a.attnum), '')), E'\n' ORDER BY a.attnum)
+			FROM pg_attribute a WHERE a.attrelid = ` + r + ` AND a.attnum > 0 AND NOT a.attisdropped),
+		(SELECT string_agg(format('index %s comment=%s stattargets=%s', quote_ident(x.relname), coalesce(obj_description(x.oid, 'pg_class'), ''),
+				(SELECT string_agg(ia.attstattarget::text, ',' ORDER BY ia.attnum) FROM pg_attribute ia WHERE ia.attrelid = x.oid)), E'\n' ORDER BY x.relname)
+			FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid WHERE i.indrelid = ` + r + `),
+		(SELECT string_agg(format('constraint %s comment=%s', quote_ident(c.conname), coalesce(obj_description(c.oid, 'pg_constraint'), '')), E'\n' ORDER BY c.conname)
+			FROM pg_constraint c WHERE c.conrelid = ` + r + `),
+		(SELECT string_agg(format('statistics %s target=%s', pg_get_statisticsobjdef(x.oid), x.stxstattarget), E'\n' ORDER BY x.stxname)
+			FROM pg_statistic_ext x WHERE x.stxrelid = ` + r + `),
+		(SELECT string_agg(format('trigger %s enabled=%s', pg_get_triggerdef(g.oid), g.tgenabled), E'\n' ORDER BY g.tgname)
+			FROM pg_trigger g WHERE g.tgrelid = ` + r + ` AND NOT g.tgisinternal))`
+}
+
+// DescribePostgresDefinition describes schema.name as pgDescribeSQL and
+// pgDefinitionExtrasSQL do, names qualified (pgCatalogPath): what the
+// shadow was made from, which must not change until the cut-over.
+func DescribePostgresDefinition(ctx context.Context, db PostgresBeginner, schema, name string) (string, error) {
+	var d *string
+	err := pgCatalogPath(ctx, db, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT concat_ws(E'\n', "+pgDescribeSQL("$1")+", "+pgDefinitionExtrasSQL("$1")+")", QuotePostgres(schema, name)).Scan(&d)
+	})
+	if err != nil {
+		return "", fmt.Errorf("describe %s.%s: %w", schema, name, err)
+	}
+	if d == nil {
+		return "", nil
+	}
+	return *d, nil
+}
+
 // DescribePostgresTable describes schema.name as pgDescribeSQL does ("" when
 // it does not exist), names qualified (pgCatalogPath).
 func DescribePostgresTable(ctx context.Context, db PostgresBeginner, schema, name string) (string, error) {

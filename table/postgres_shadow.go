@@ -27,6 +27,10 @@ type PostgresForeignKey struct {
 // know of it beyond the plan.
 type PostgresShadow struct {
 	Plan *Plan
+	// SourceDefinition describes the original as the shadow was made from
+	// it (DescribePostgresDefinition): the cut-over refuses to swap a table
+	// whose definition changed since, which the new table would not have.
+	SourceDefinition string
 	// ForeignKeys are the shadow's own foreign keys (the original's, as
 	// changed by the --alter), kept off the shadow while rows are copied and
 	// added to the new table at cut-over.
@@ -146,6 +150,12 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		FROM pg_class c WHERE c.oid = $1`, in.OID).Scan(&tablespace, &reloptions); err != nil {
 		return nil, fmt.Errorf("create shadow: read table options: %w", err)
 	}
+	// The original's definition before LIKE reads it: a change committed
+	// in between makes the cut-over refuse, never miss it.
+	definition, err := DescribePostgresDefinition(ctx, tx, n.Schema, n.Table)
+	if err != nil {
+		return nil, fmt.Errorf("create shadow: describe %s: %w", orig, err)
+	}
 	create := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)%s", shadow, orig, in.pgPartitionBy())
 	if tablespace != "" {
 		create += " TABLESPACE " + QuotePostgres(tablespace)
@@ -250,7 +260,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, fmt.Errorf("read shadow: %w", err)
 	}
 	if relname != n.Shadow || nspname != n.Schema {
-		return nil, errors.New("the --alter renames the table or moves it to another schema; osc changes a table in place: rename it with ALTER TABLE directly")
+		return nil, errPgAlterMovesTable
 	}
 	if relkind != map[bool]string{false: "r", true: "p"}[in.Partitioned()] || inherits {
 		return nil, errors.New("the --alter makes the table partitioned or inherit from another; osc does not support that")
@@ -300,7 +310,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	out := &PostgresShadow{Plan: plan, OwnerSet: pgAlterSetsOwner(clauses), Partitions: in.Partitions}
+	out := &PostgresShadow{Plan: plan, SourceDefinition: definition, OwnerSet: pgAlterSetsOwner(clauses), Partitions: in.Partitions}
 	for _, fk := range shFKs {
 		if fk.ReferencesOID == shadowOID {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", fk.Name)

@@ -218,6 +218,8 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.OtherRules = []string{"r on v"} }, "r on v"},
 		{func(f *pgTableFacts) { f.ForeignViews = []string{"v (owner bob)"} }, "must own them"},
 		{func(f *pgTableFacts) { f.RowTypeUsers = []string{"function f(t)"} }, "row type"},
+		{func(f *pgTableFacts) { f.Subscriptions = []string{"sub"} }, "table of subscription sub, whose apply worker would skip"},
+		{func(f *pgTableFacts) { f.Grantors = []string{"alice (osc's user is not a member of it)"} }, "granted by alice (osc's user is not a member of it), through a grant option"},
 		{func(f *pgTableFacts) { f.Functions = []string{"f()"} }, "BEGIN ATOMIC"},
 		{func(f *pgTableFacts) { f.SelfForeignKeys = []string{"fk"} }, "self-referencing"},
 		{func(f *pgTableFacts) { f.PartitionedFKs = []string{"fk on p"} }, "partitioned tables reference"},
@@ -337,6 +339,17 @@ func TestInspectPostgresRefusals(t *testing.T) {
 		"CREATE TABLE selfref (id int PRIMARY KEY, parent_id int REFERENCES selfref)",
 		"CREATE TABLE rowtype (id int PRIMARY KEY)",
 		"CREATE VIEW rowtype_v AS SELECT r FROM rowtype r",
+		"CREATE TABLE granted (id int PRIMARY KEY, a int)",
+		"GRANT USAGE ON SCHEMA pgplan_test TO pg_monitor",
+		"GRANT SELECT, UPDATE (a) ON granted TO pg_monitor WITH GRANT OPTION",
+		"SET ROLE pg_monitor",
+		"GRANT UPDATE (a) ON granted TO pg_read_all_stats",
+		"RESET ROLE",
+		"REVOKE USAGE ON SCHEMA pgplan_test FROM pg_monitor",
+		"CREATE TABLE rowarr (id int PRIMARY KEY)",
+		"CREATE FUNCTION rowarr_n(x rowarr[]) RETURNS int LANGUAGE sql AS 'SELECT cardinality(x)'",
+		"CREATE TABLE rowarr_col (id int PRIMARY KEY)",
+		"CREATE TABLE rowarr_holder (id int PRIMARY KEY, xs rowarr_col[])",
 		"CREATE TABLE fn_t (id int PRIMARY KEY)",
 		"CREATE FUNCTION fn_count() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM fn_t; END",
 		"CREATE TABLE pol (id int PRIMARY KEY)",
@@ -358,23 +371,26 @@ func TestInspectPostgresRefusals(t *testing.T) {
 		t.Errorf("inspection %+v, source %+v", in, in.Source)
 	}
 	for name, want := range map[string]string{
-		"missing":  "does not exist",
-		"nokey":    "no PRIMARY KEY",
-		"nullkey":  "no PRIMARY KEY",
-		"partkey":  "no PRIMARY KEY",
-		"parted":   "partitioned",
-		"parent":   "inheritance",
-		"child":    "inheritance",
-		"mv_src":   "materialized views",
-		"left1":    "left shadow table pgplan_test._left1_osc",
-		"unl":      "SET LOGGED",
-		"selfref":  "self-referencing",
-		"rowtype":  "column r of view",
-		"fn_t":     "functions pgplan_test.fn_count() have bodies bound",
-		"pol":      "row level security",
-		"ruled":    "rules (ruled_r)",
-		"uniq":     "REPLICA IDENTITY USING INDEX",
-		"_left1_o": "does not exist",
+		"missing":    "does not exist",
+		"nokey":      "no PRIMARY KEY",
+		"nullkey":    "no PRIMARY KEY",
+		"partkey":    "no PRIMARY KEY",
+		"parted":     "partitioned",
+		"parent":     "inheritance",
+		"child":      "inheritance",
+		"mv_src":     "materialized views",
+		"left1":      "left shadow table pgplan_test._left1_osc",
+		"unl":        "SET LOGGED",
+		"selfref":    "self-referencing",
+		"rowtype":    "column r of view",
+		"rowarr":     "function pgplan_test.rowarr_n(pgplan_test.rowarr[])",
+		"granted":    "privileges on pgplan_test.granted were granted by pg_monitor (it has no USAGE on the schema), through a grant option",
+		"rowarr_col": "column xs of table pgplan_test.rowarr_holder",
+		"fn_t":       "functions pgplan_test.fn_count() have bodies bound",
+		"pol":        "row level security",
+		"ruled":      "rules (ruled_r)",
+		"uniq":       "REPLICA IDENTITY USING INDEX",
+		"_left1_o":   "does not exist",
 	} {
 		_, err := pgInspect(t, pool, name)
 		if err == nil {
@@ -645,4 +661,40 @@ func TestPostgresUniqueCollation(t *testing.T) {
 	if _, err := pgShadow(t, pool, "uc", `ALTER COLUMN email TYPE text COLLATE "POSIX"`); err != nil {
 		t.Errorf("deterministic collation: %v", err)
 	}
+}
+
+// A table that a subscription applies changes into, and a partitioned
+// table one of whose partitions it applies into: the subscription names
+// them by oid, so after the swap its apply worker would skip their changes.
+// The subscription is created, inspected and rolled back in one
+// transaction (it neither connects again nor has a slot); its publication,
+// which the subscription reads over a connection of its own, is committed
+// and dropped after the publication's refusal is out of the way.
+func TestInspectPostgresSubscribedTable(t *testing.T) {
+	pool := pgTestPool(t, append([]string{"CREATE TABLE subbed (id int PRIMARY KEY)"}, pgPartitioned("subparted")...)...)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "CREATE PUBLICATION pgplan_test_subpub FOR TABLE "+pgTestSchema+".subbed, "+pgTestSchema+".subparted_2"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), "DROP PUBLICATION IF EXISTS pgplan_test_subpub"); err != nil {
+			t.Error(err)
+		}
+	})
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "CREATE SUBSCRIPTION pgplan_test_sub CONNECTION '"+testdb.PostgresDSN()+"' PUBLICATION pgplan_test_subpub "+
+		"WITH (enabled = false, create_slot = false, slot_name = NONE, copy_data = false)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "DROP PUBLICATION pgplan_test_subpub"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgInspect(t, tx, "subbed")
+	wantErr(t, err, "is a table of subscription pgplan_test_sub, whose apply worker would skip every change", "run the ALTER TABLE directly")
+	_, err = pgInspect(t, tx, "subparted")
+	wantErr(t, err, "partition subparted_2: subscriptions applying into it of its own")
 }

@@ -764,6 +764,26 @@ func (m ColumnMap) PostgresValue() string {
 	return QuotePostgres(m.Source)
 }
 
+// pgToastPointerBytes is the size of a TOAST pointer, MAXALIGN(18): 20 where
+// the server aligns to 4 bytes, 24 where to 8. PostgreSQL stores a value out
+// of line only when it is larger than that (toast_helper.c,
+// toast_tuple_find_biggest_attribute); 20 holds on both.
+const pgToastPointerBytes = "20"
+
+// pgMaxBytes is the largest size in memory (its 4-byte header included) of
+// a value of column a, NULL where it is not bounded, as PostgreSQL's
+// type_maximum_size (format_type.c) computes it for the types with a
+// length or precision: numeric(p,s) at most 8 + 2*((p+6)/4) bytes,
+// character(n) and character varying(n) n characters of the database's
+// encoding, bit(n) and bit varying(n) 8 + n/8 bytes. A domain over one
+// is left unbounded.
+const pgMaxBytes = `(CASE
+	WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod >= 4 THEN 8 + 2 * (((((a.atttypmod - 4) >> 16) & 65535) + 6) / 4)
+	WHEN a.atttypid IN ('bpchar'::regtype, 'varchar'::regtype) AND a.atttypmod >= 4
+		THEN 4 + (a.atttypmod - 4) * pg_encoding_max_length((SELECT encoding FROM pg_database WHERE datname = current_database()))
+	WHEN a.atttypid IN ('bit'::regtype, 'varbit'::regtype) AND a.atttypmod >= 0 THEN 8 + (a.atttypmod + 7) / 8
+	END)`
+
 // pgCheckUsing checks, on the created shadow, the plan's USING values: each
 // one must be computable where osc computes it — over the original table (the
 // copy) and over a row built from captured values (the applier), stored into
@@ -775,7 +795,9 @@ func (m ColumnMap) PostgresValue() string {
 // built-ins that only depend on settings (to_char…) are allowed. It sets each value's Reads, and refuses a value reading several
 // columns one of which can be stored out of line: a change leaving such a
 // value unchanged does not carry it (pgoutput's "unchanged TOAST"), so the
-// applier could not compute the value.
+// applier could not compute the value. A column whose values are never
+// larger than pgToastPointerBytes is never stored out of line
+// (pgMaxBytes).
 func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, srcCols []pgColumn) error {
 	src := QuotePostgres(plan.Source.Schema, plan.Source.Name)
 	shadow := QuotePostgres(plan.Source.Schema, plan.Shadow.Name)
@@ -794,7 +816,7 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		// The columns it reads are recorded as the view's dependencies; the
 		// functions are not (built-in ones never are), so they are read from
 		// the view's parsed query.
-		rows, err := tx.Query(ctx, `SELECT a.attnum, a.attlen = -1 AND a.attstorage <> 'p', ''
+		rows, err := tx.Query(ctx, `SELECT a.attnum, a.attlen = -1 AND a.attstorage <> 'p' AND coalesce(`+pgMaxBytes+` > `+pgToastPointerBytes+`, true), ''
 			FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
 			JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 			WHERE r.ev_class = $1::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $2 AND d.refobjsubid > 0

@@ -74,7 +74,8 @@ func TestPgUsingIsColumn(t *testing.T) {
 // column, the key judged by them, the notes, and the refusals.
 func TestCreatePostgresShadowUsing(t *testing.T) {
 	pool := pgTestPool(t,
-		"CREATE TABLE ut (id int PRIMARY KEY, a int, b boolean, n int UNIQUE, m int, big text, v varchar(5), s text)")
+		"CREATE TABLE ut (id int PRIMARY KEY, a int, b boolean, n int UNIQUE, m int, big text, v varchar(5), s text, "+
+			"d numeric(21,2), w numeric(22,2), ch char(4), c5 char(5), bt bit(96), vb varbit(97))")
 	for _, c := range []struct {
 		alter, mapping, key string
 	}{
@@ -91,6 +92,10 @@ func TestCreatePostgresShadowUsing(t *testing.T) {
 		{"ALTER v TYPE varchar(3); ALTER a TYPE text USING v",
 			`a=(SELECT (v) FROM (SELECT pg_catalog.varcharin(CAST(CAST(("v") AS text) AS cstring), 1043, 7) AS "v") AS "ut") [6]`, "id"},
 		{"ALTER s TYPE char(2); ALTER s TYPE text", `s=pg_catalog.bpcharin(CAST(CAST(("s") AS text) AS cstring), 1042, 6) [7]`, "id"},
+		// Columns whose values are never stored out of line (at most 20
+		// bytes), read beside others.
+		{"ALTER COLUMN a TYPE numeric USING a + d", "a=a + d [1 8]", "id"},
+		{"ALTER COLUMN a TYPE text USING a::text || ch || bt::text", "a=a::text || ch || bt::text [1 10 12]", "id"},
 	} {
 		sh, err := pgShadow(t, pool, "ut", c.alter)
 		if err != nil {
@@ -120,6 +125,10 @@ func TestCreatePostgresShadowUsing(t *testing.T) {
 		{"ALTER COLUMN a TYPE float8 USING extract(epoch from now())", "to the next (now()"},
 		{"ALTER COLUMN a TYPE text USING a::text || current_timestamp", "to the next (CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP"},
 		{"ALTER COLUMN s TYPE text USING s || big", "can be stored out of line"},
+		{"ALTER COLUMN a TYPE numeric USING a + w", "and w can be stored out of line"},
+		{"ALTER COLUMN a TYPE text USING a::text || c5", "and c5 can be stored out of line"},
+		{"ALTER COLUMN a TYPE text USING a::text || vb::text", "and vb can be stored out of line"},
+		{"ALTER COLUMN a TYPE text USING a::text || v", "and v can be stored out of line"},
 		{"ALTER COLUMN s TYPE text USING ut::text", "refers to the whole row (ut)"},
 		{"ADD COLUMN c int; ALTER a TYPE int USING c", "which an earlier clause of the --alter adds"},
 		{"ALTER v TYPE varchar(3)[] USING ARRAY[v]; ALTER v TYPE text", "an array of a length-limited type, or a domain over one"},

@@ -128,6 +128,15 @@ type Plan struct {
 	// 'YYYY-MM-DD HH:MM:SS.ffffff': a column it adds with DEFAULT
 	// CURRENT_TIMESTAMP gets that one value in every row (see mysqlFill).
 	AlterTime string
+	// NullTimestampNow (MySQL) says that the server's ALTER stores a NULL
+	// into a TIMESTAMP NOT NULL column as its clock's time, AlterTime
+	// (MariaDB; MySQL only under explicit_defaults_for_timestamp=OFF):
+	// see MySQLNullToTimestamp.
+	NullTimestampNow bool
+	// CarryAutoIncrement (MySQL): the new table takes the original's
+	// AUTO_INCREMENT counter at the cut-over, as a plain ALTER TABLE keeps
+	// it: the original has one and the --alter sets none.
+	CarryAutoIncrement bool
 
 	EstimatedRows int64
 	// Notes are lines the dry run reports (added/dropped columns, renames,
@@ -142,4 +151,14 @@ func (p *Plan) Usable() error {
 		return errors.New("the plan has no source, shadow, key or column mapping")
 	}
 	return p.identityUsable()
+}
+
+// NullTimestampTime is the time a NULL into a TIMESTAMP NOT NULL column
+// becomes (MySQLNullToTimestamp): AlterTime where the server's ALTER gives
+// such a NULL its clock's time, else "".
+func (p *Plan) NullTimestampTime() string {
+	if !p.NullTimestampNow {
+		return ""
+	}
+	return p.AlterTime
 }
