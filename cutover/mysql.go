@@ -285,11 +285,6 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 	return true, renameErr
 }
 
-// waitRenameQueued waits until connection id is seen waiting for a table
-// metadata lock with the RENAME: the lock on the original table, the first
-// table it asks for (see MySQL). A wait for another kind of lock (the schema's,
-// behind a queued ALTER DATABASE; the backup lock) is not enough: the writers
-// take none of those and would reach the table first.
 // carryMySQLAutoIncrement raises the drained shadow's AUTO_INCREMENT counter
 // to the table's, which writes are waiting on: the shadow got the table's
 // counter when it was made, and since then only the ids of the rows the
@@ -332,6 +327,11 @@ func carryMySQLAutoIncrement(ctx context.Context, db *sql.DB, o MySQLOptions, se
 	return nil
 }
 
+// waitRenameQueued waits until connection id is seen waiting for a table
+// metadata lock with the RENAME: the lock on the original table, the first
+// table it asks for (see MySQL). A wait for another kind of lock (the schema's,
+// behind a queued ALTER DATABASE; the backup lock) is not enough: the writers
+// take none of those and would reach the table first.
 func waitRenameQueued(ctx context.Context, db *sql.DB, id int64, timeout time.Duration, renameDone chan error) error {
 	deadline := time.Now().Add(timeout)
 	wait := 2 * time.Millisecond

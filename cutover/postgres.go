@@ -759,14 +759,19 @@ func (s *pgSwap) carrySequences(newTable, newOwner string, oldSeqs, newSeqs []pg
 // original's list, whose order the catalog keeps, each made by its grantor
 // (grantAs).
 func (s *pgSwap) carrySequenceACLAndComment(oldOID, newOID uint32) error {
-	rows, err := s.tx.Query(s.ctx, `SELECT x, g FROM (
-		SELECT 1 AS o, 0::bigint AS i, format('REVOKE ALL ON SEQUENCE %s FROM %s', $2::oid::regclass, string_agg(DISTINCT
+	// The statements name the sequence with its schema: a grant runs as its
+	// grantor (SET ROLE), under whom a search_path's "$user" is another
+	// schema, which may hold a sequence of that name.
+	rows, err := s.tx.Query(s.ctx, `WITH seq AS (SELECT format('%I.%I', ns.nspname, q.relname) AS name
+			FROM pg_class q JOIN pg_namespace ns ON ns.oid = q.relnamespace WHERE q.oid = $2)
+		SELECT x, g FROM (
+		SELECT 1 AS o, 0::bigint AS i, format('REVOKE ALL ON SEQUENCE %s FROM %s', (SELECT name FROM seq), string_agg(DISTINCT
 				CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, ', ')) AS x, '' AS g
 			FROM pg_class n, aclexplode(coalesce(n.relacl, acldefault('s', n.relowner))) a
 			WHERE n.oid = $2 AND (SELECT relacl FROM pg_class WHERE oid = $1) IS NOT NULL
 			HAVING count(*) > 0
 		UNION ALL
-		SELECT 2, a.i, format('GRANT %s ON SEQUENCE %s TO %s%s', a.privilege_type, $2::oid::regclass,
+		SELECT 2, a.i, format('GRANT %s ON SEQUENCE %s TO %s%s', a.privilege_type, (SELECT name FROM seq),
 				CASE WHEN a.grantee = 0 THEN 'PUBLIC' WHEN a.grantee = o.relowner THEN quote_ident(pg_get_userbyid(n.relowner))
 					ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
 				CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END),
@@ -774,7 +779,7 @@ func (s *pgSwap) carrySequenceACLAndComment(oldOID, newOID uint32) error {
 			FROM pg_class o, pg_class n, aclexplode(o.relacl) WITH ORDINALITY a(grantor, grantee, privilege_type, is_grantable, i)
 			WHERE o.oid = $1 AND n.oid = $2
 		UNION ALL
-		SELECT 3, 0, format('COMMENT ON SEQUENCE %s IS %L', $2::oid::regclass, d.description), ''
+		SELECT 3, 0, format('COMMENT ON SEQUENCE %s IS %L', (SELECT name FROM seq), d.description), ''
 			FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objoid = $1 AND d.objsubid = 0
 		) s ORDER BY o, i`, oldOID, newOID)
 	if err != nil {

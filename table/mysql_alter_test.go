@@ -98,10 +98,8 @@ func TestParseMySQLAlterClauses(t *testing.T) {
 	}
 }
 
-// TestParseMySQLAlterUnread: a clause osc needs and cannot read is not an
-// error yet (the server's error comes first), but is kept for after the
-// server accepted the alter.
-// The table option AUTO_INCREMENT, not the column attribute.
+// TestParseMySQLAlterSetsAutoIncrement: the table option AUTO_INCREMENT,
+// not the column attribute.
 func TestParseMySQLAlterSetsAutoIncrement(t *testing.T) {
 	for alter, want := range map[string]bool{
 		"AUTO_INCREMENT = 1000":                              true,
@@ -124,6 +122,9 @@ func TestParseMySQLAlterSetsAutoIncrement(t *testing.T) {
 	}
 }
 
+// TestParseMySQLAlterUnread: a clause osc needs and cannot read is not an
+// error yet (the server's error comes first), but is kept for after the
+// server accepted the alter.
 func TestParseMySQLAlterUnread(t *testing.T) {
 	for _, tc := range []struct{ alter, want string }{
 		{"CHANGE COLUMN a", "CHANGE [COLUMN] old_name new_name definition"},

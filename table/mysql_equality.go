@@ -174,6 +174,9 @@ func errEqualityLost(u MySQLIndex, col string, from, to Column, fromColl, toColl
 	if from.Generated || to.Generated {
 		change += fmt.Sprintf(", generated as %q -> %q, or a column it may read changes", from.Expression, to.Expression)
 	}
+	if mysqlNullsToTime(from, to) {
+		change += ", NULL -> NOT NULL: the ALTER may give every NULL its time, one value"
+	}
 	return fmt.Errorf("the --alter changes column %s (%s) of the %s in a way that may make distinct values equal; "+
 		"a plain ALTER TABLE fails on the duplicates, but osc's copy would lose the rows that duplicate others silently, "+
 		"so osc treats the key as a new unique key and refuses it: check for duplicates under the new type and run the change "+

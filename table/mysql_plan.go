@@ -67,6 +67,10 @@ type MySQLPlanInput struct {
 	TimeZone string
 	// AlterTime is Plan.AlterTime.
 	AlterTime string
+	// NullTimestampNow is Plan.NullTimestampNow: the NULLs of a column
+	// that becomes a TIMESTAMP NOT NULL all become AlterTime, so that a
+	// unique key over it may hold them no longer (equalityKept).
+	NullTimestampNow bool
 }
 
 // BuildMySQLPlan maps the original's columns onto the shadow's, chooses the
@@ -77,7 +81,8 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Source: in.Source, Shadow: in.Shadow, OldName: in.OldName,
-		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone, AlterTime: in.AlterTime}
+		ChangelogName: in.ChangelogName, EstimatedRows: in.EstimatedRows, TimeZone: in.TimeZone, AlterTime: in.AlterTime,
+		NullTimestampNow: in.NullTimestampNow}
 	newUnique, err := checkNewUnique(in)
 	if err != nil {
 		return nil, err
@@ -214,6 +219,10 @@ func (in MySQLPlanInput) equalityKept(col string) bool {
 		return false
 	}
 	sc, dc := in.Source.Columns[i], in.Shadow.Columns[j]
+	if in.NullTimestampNow && mysqlNullsToTime(sc, dc) {
+		// Its NULLs, distinct in a unique key, become one time.
+		return false
+	}
 	if !mysqlEqualityKept(sc, dc, in.SourceCollations[foldName(sc.Name)], in.ShadowCollations[foldName(dc.Name)], in.TimeZone) {
 		return false
 	}

@@ -170,12 +170,11 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 	p, err := BuildMySQLPlan(MySQLPlanInput{
 		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
 		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,
-		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone, AlterTime: now,
+		SourceCollations: in.Collations, ShadowCollations: scolls, TimeZone: zone, AlterTime: now, NullTimestampNow: nullTimestampNow,
 	})
 	if err != nil {
 		return nil, err
 	}
-	p.NullTimestampNow = nullTimestampNow
 	p.CarryAutoIncrement = in.AutoIncrement > 0 && !in.Alter.SetsAutoIncrement
 	p.Renumbered = mysqlRenumbered(p.Source, p.Shadow, p.Mapping, globalMode)
 	if err := checkFillChecks(ctx, db, schema, shadow, p); err != nil {

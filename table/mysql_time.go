@@ -103,6 +103,13 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 	return "IF(" + zero + ", " + expr + ", IF(" + back + ", " + conv + ", " + bad + "))", nil
 }
 
+// mysqlNullsToTime reports whether src's NULLs go into dst, a TIMESTAMP NOT
+// NULL column, where an ALTER that gives them its time (MySQLNullToTimestamp)
+// makes them one value.
+func mysqlNullsToTime(src, dst Column) bool {
+	return src.Nullable && !dst.Nullable && dst.DataType == "timestamp" && !dst.Generated
+}
+
 // MySQLNullToTimestamp returns the expression that turns expr, a value of
 // the nullable source column src already converted to the shadow column
 // dst's type, into what MariaDB's ALTER stores when dst is a TIMESTAMP NOT
@@ -114,7 +121,7 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 // whose ALTER fails, as osc's copy then does) or where no ALTER ran (osc
 // verify pairs two tables).
 func MySQLNullToTimestamp(expr string, src, dst Column, now string) (string, error) {
-	if now == "" || !src.Nullable || dst.Nullable || dst.DataType != "timestamp" || dst.Generated {
+	if now == "" || !mysqlNullsToTime(src, dst) {
 		return expr, nil
 	}
 	if !mysqlAlterTime.MatchString(now) {
