@@ -682,14 +682,7 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
-	defer tx.Rollback() // after Commit it is a no-op
-	if len(a.shortened) > 0 {
-		// Every note of a statement of up to mysqlMaxRows rows kept, for
-		// table.MySQLCutNoted (the default keeps 64).
-		if _, err := tx.ExecContext(ctx, "SET SESSION max_error_count = 65535"); err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-	}
+	defer tx.Rollback()    // after Commit it is a no-op
 	var put, removed int64 // rows put aside and removed from it (asideBefore)
 	held := false          // rows may have been aside before the batch
 	if a.aside != nil {

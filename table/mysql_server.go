@@ -103,8 +103,10 @@ func OpenMySQL(ctx context.Context, c MySQLConn, database string) (*sql.DB, erro
 	// time_zone stays UTC: see MySQLTimeConversion. sql_notes keeps the
 	// notes by which the server says it changed a value, which osc reads
 	// (MySQLWarnings, MySQLCopy.RefuseCutSpaces, MySQLCutNoted), also on a
-	// server whose global sql_notes is 0.
-	cfg.Params = map[string]string{"time_zone": "'+00:00'", "sql_notes": "1"}
+	// server whose global sql_notes is 0; max_error_count keeps as many of a
+	// statement's as the server can (the default keeps 64), so that every
+	// note of an applier statement (at most 256 rows) is listed.
+	cfg.Params = map[string]string{"time_zone": "'+00:00'", "sql_notes": "1", "max_error_count": "65535"}
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
 		return nil, fmt.Errorf("mysql config: %w", err)
 	}
