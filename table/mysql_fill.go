@@ -62,12 +62,28 @@ var mysqlCurrentTimestamp = regexp.MustCompile(`(?i)^current_timestamp(?:\((\d?)
 // mysqlAlterTime is the form of Plan.AlterTime.
 var mysqlAlterTime = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$`)
 
+// mysqlSequenceDefault matches a DEFAULT that reads a sequence, as
+// information_schema shows it (MariaDB writes NEXT VALUE FOR s as
+// nextval(`db`.`s`) and PREVIOUS VALUE FOR s as lastval(`db`.`s`)).
+var mysqlSequenceDefault = regexp.MustCompile(`(?i)\b(nextval|lastval|setval)\(`)
+
 // mysqlFill is the expression osc writes into the added shadow column c, or
 // "" when the server's own DEFAULT is what the ALTER gives; now is
 // Plan.AlterTime.
 func mysqlFill(c Column, zone, now string) (string, error) {
 	if c.Generated {
 		return "", nil
+	}
+	if mysqlSequenceDefault.MatchString(c.Default) {
+		// The ALTER draws one value per existing row, in one pass; the
+		// copy and the applier, which leave the column to its DEFAULT,
+		// would draw one per row each time they write it. And MariaDB
+		// 10.11 crashed (signal 11, Item_func_nextval::val_int) running
+		// the copy's INSERT … SELECT into such a column.
+		return "", fmt.Errorf("the --alter adds the column %s with DEFAULT %s, which reads a sequence: a plain ALTER TABLE draws one "+
+			"value per existing row in one pass, where osc's copy and applier would draw one each time they write a row (and MariaDB "+
+			"has crashed evaluating that DEFAULT in the copy's INSERT … SELECT): add the column without that DEFAULT, then set it "+
+			"with ALTER TABLE … ALTER COLUMN %s SET DEFAULT … (no copy) and fill the existing rows with batched UPDATEs", c.Name, c.Default, c.Name)
 	}
 	if c.NoDefault && !c.Nullable {
 		v, ok := mysqlImplicitDefaults[c.DataType]

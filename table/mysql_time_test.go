@@ -102,6 +102,17 @@ func TestMySQLFill(t *testing.T) {
 			t.Errorf("%+v: %q, %v; want %q", tc.c, got, err, tc.want)
 		}
 	}
+	// A DEFAULT that reads a sequence: refused, as information_schema
+	// shows NEXT VALUE FOR and PREVIOUS VALUE FOR.
+	for _, def := range []string{"nextval(`d`.`s`)", "(1 + nextval(`d`.`s`))", "lastval(`d`.`s`)"} {
+		if _, err := mysqlFill(Column{Name: "n", DataType: "int", Nullable: true, Default: def}, "+02:00", "2026-11-30 01:02:03.456789"); err == nil ||
+			!strings.Contains(err.Error(), "which reads a sequence") {
+			t.Errorf("DEFAULT %s: error %v, want a refusal", def, err)
+		}
+	}
+	if got, err := mysqlFill(Column{Name: "n", DataType: "varchar", Nullable: true, Default: "'nextval'"}, "+02:00", "2026-11-30 01:02:03.456789"); err != nil || got != "" {
+		t.Errorf("DEFAULT 'nextval': %q, %v; want no fill", got, err)
+	}
 	// A spatial column: the ALTER's empty value has no literal.
 	if _, err := mysqlFill(Column{Name: "g", DataType: "point", ColumnType: "point", NoDefault: true}, "+02:00", "2026-11-30 01:02:03.456789"); err == nil ||
 		!strings.Contains(err.Error(), "adds the column g point NOT NULL without a DEFAULT") {
