@@ -15,8 +15,9 @@ import (
 // then fails with a duplicate key error, where osc's copy (ON DUPLICATE KEY
 // UPDATE) and applier (REPLACE) would drop one of the two rows silently. So
 // osc treats such an index as a new unique key and refuses it.
-// mysqlEqualityKept decides, conservatively: the same type and collation,
-// or a change that clearly widens the type; anything else may merge values.
+// mysqlEqualityKept decides, conservatively: the same type and collation
+// (or one that tells more apart, collationKept), or a change that clearly
+// widens the type; anything else may merge values.
 
 // mysqlColumnType is a column type as mysqlEqualityKept reads it from
 // information_schema's COLUMN_TYPE.
@@ -145,19 +146,36 @@ func mysqlEqualityKept(from, to Column, fromColl, toColl, zone string) bool {
 }
 
 // collationKept reports whether values equal under collation to were equal
-// under from too: the same collation, or the same one for utf8mb4 instead of
-// utf8mb3 (which holds a subset of its characters, with the same weights).
+// under from too: the same collation; the same one for utf8mb4 instead of
+// utf8mb3 (which holds a subset of its characters, with the same weights);
+// or, in the same character set, one that tells more apart: the binary
+// collation (`_nopad_bin` equals only the same characters; `_bin` also
+// ignores trailing spaces, as every PAD SPACE collation does, so not from a
+// NO PAD one) or from's own NO PAD variant (its weights, trailing spaces
+// counted: `utf8mb4_general_ci` to `utf8mb4_general_nopad_ci`).
 func collationKept(from, to string) bool {
 	from, to = strings.ToLower(from), strings.ToLower(to)
+	if strings.HasPrefix(to, "utf8mb4_") {
+		for _, p := range []string{"utf8mb3_", "utf8_"} {
+			if suffix, ok := strings.CutPrefix(from, p); ok {
+				from = "utf8mb4_" + suffix
+			}
+		}
+	}
 	if from == to {
 		return true
 	}
-	for _, p := range []string{"utf8mb3_", "utf8_"} {
-		if suffix, ok := strings.CutPrefix(from, p); ok && to == "utf8mb4_"+suffix {
-			return true
-		}
+	charset, _, ok := strings.Cut(from, "_")
+	if !ok || charset == "" || !strings.HasPrefix(to, charset+"_") {
+		return false
 	}
-	return false
+	switch to {
+	case charset + "_nopad_bin":
+		return true
+	case charset + "_bin":
+		return !strings.Contains(from, "_nopad_")
+	}
+	return strings.Replace(to, "_nopad_", "_", 1) == from
 }
 
 // errEqualityLost refuses a unique index over a column whose type change
