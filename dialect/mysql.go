@@ -3,6 +3,7 @@ package dialect
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -379,6 +380,57 @@ func (d *mysqlDialect) Throttle() (throttle.Probe, error) {
 func (d *mysqlDialect) Retryable(err error) bool { return table.MySQLTransient(err) }
 
 func (d *mysqlDialect) Driver() string { return "mysql" }
+
+// CountRows counts the original's rows in a consistent read of its own.
+// When ctx ends first, the count is killed and CountRows returns once it
+// ended: the driver would only drop the connection, and the server would
+// go on counting, holding the table's metadata lock, which the checksum's
+// and the cut-over's locks wait for (and the writers behind them).
+func (d *mysqlDialect) CountRows(ctx context.Context) (int64, error) {
+	plan, err := d.made()
+	if err != nil {
+		return 0, err
+	}
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count the rows of %s: %w", plan.Source.Name, err)
+	}
+	defer conn.Close()
+	var id int64
+	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		return 0, fmt.Errorf("count the rows of %s: %w", plan.Source.Name, err)
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-done:
+		case <-ctx.Done():
+			// MySQL's error 1094 (unknown thread): it already ended.
+			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, err := d.db.ExecContext(kctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+				d.log.Warn("stop the row count", "connection", id, "err", err)
+			}
+		}
+	}()
+	var n int64
+	err = conn.QueryRowContext(context.WithoutCancel(ctx), "SELECT COUNT(*) FROM "+table.QuoteMySQL(plan.Source.Schema, plan.Source.Name)).Scan(&n)
+	close(done)
+	<-stopped
+	if ctx.Err() != nil {
+		// A kill that came after the count may still be pending in its
+		// session: the connection is not for another use.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("count the rows of %s: %w", plan.Source.Name, ctx.Err())
+		}
+		return 0, fmt.Errorf("count the rows of %s: %w", plan.Source.Name, err)
+	}
+	return n, nil
+}
 
 // ParseReplicas takes host:port entries only.
 func (d *mysqlDialect) ParseReplicas(list string) ([]string, error) {

@@ -333,6 +333,57 @@ func (d *postgresDialect) Retryable(err error) bool { return table.PostgresTrans
 
 func (d *postgresDialect) Driver() string { return "postgres" }
 
+// CountRows counts the original's rows (a partitioned table's, in all its
+// partitions) in a snapshot of its own. When ctx ends first, the count is
+// cancelled and CountRows returns once it ended: the driver would only drop
+// the connection, and the server would go on counting, holding the ACCESS
+// SHARE lock that the checksum's and the cut-over's locks wait for (and the
+// writers behind them).
+func (d *postgresDialect) CountRows(ctx context.Context) (int64, error) {
+	plan, err := d.made()
+	if err != nil {
+		return 0, err
+	}
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count the rows of %s: %w", plan.Source.Name, err)
+	}
+	defer conn.Release()
+	var pid uint32
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		return 0, fmt.Errorf("count the rows of %s: %w", plan.Source.Name, err)
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-done:
+		case <-ctx.Done():
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, err := d.pool.Exec(cctx, "SELECT pg_cancel_backend($1)", pid); err != nil {
+				d.log.Warn("stop the row count", "pid", pid, "err", err)
+			}
+		}
+	}()
+	var n int64
+	err = conn.QueryRow(context.WithoutCancel(ctx), "SELECT count(*) FROM "+table.QuotePostgres(plan.Source.Schema, plan.Source.Name)).Scan(&n)
+	close(done)
+	<-stopped
+	if ctx.Err() != nil {
+		// A cancel that came after the count may still reach its
+		// session: the connection is not for another use.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = conn.Conn().Close(cctx)
+		return 0, fmt.Errorf("count the rows of %s: %w", plan.Source.Name, ctx.Err())
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count the rows of %s: %w", plan.Source.Name, err)
+	}
+	return n, nil
+}
+
 // ParseReplicas takes host:port entries and connection strings.
 func (d *postgresDialect) ParseReplicas(list string) ([]string, error) {
 	return throttle.ParseReplicas(list, true)

@@ -448,6 +448,9 @@ func (b *Backfill) verify(ctx context.Context) error {
 // migration's does; finish runs on-success or on-failure and stops serving.
 func (b *Backfill) startControl(ctx context.Context) (context.Context, func(error) error, error) {
 	k := b.cfg.Control
+	if err := checkPanicFlag(k.PanicFlagFile); err != nil {
+		return ctx, nil, err
+	}
 	b.ctl.hooks = hooks.Runner{Dir: k.HooksPath, Timeout: k.HooksTimeout, Log: b.log}
 	if err := b.ctl.hooks.Check(); err != nil {
 		return ctx, nil, err
@@ -459,7 +462,9 @@ func (b *Backfill) startControl(ctx context.Context) (context.Context, func(erro
 		abort(nil)
 		return ctx, nil, err
 	}
+	stopWatch := watchPanicFlag(k.PanicFlagFile, abort, b.log)
 	finish := func(err error) error {
+		stopWatch()
 		if err == nil {
 			if herr := b.hook(context.Background(), hooks.OnSuccess, hooks.Env{}); herr != nil {
 				b.log.Error("on-success hook failed (the backfill succeeded)", "err", herr)

@@ -278,6 +278,7 @@ func (b *Backfill) settingsText() string {
 	}
 	line("nice-ratio", c.nice())
 	c.throttleSettingsText(line, b.d)
+	line("panic-flag-file", flagState(b.cfg.Control.PanicFlagFile))
 	c.throttleStateText(line)
 	return sb.String()
 }

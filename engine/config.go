@@ -25,7 +25,10 @@ type Config struct {
 
 	CutOverLockTimeout time.Duration // per attempt
 	CutOverRetries     int
-	OkToDropTable      bool // drop the old table after cut-over
+	// Retries bounds the attempts of a chunk copy or an apply batch that
+	// fails transiently (a deadlock, a lock wait timeout); 0: retryAttempts.
+	Retries       int
+	OkToDropTable bool // drop the old table after cut-over
 
 	// PostponeCutOverFlagFile: while this file exists, the migration keeps
 	// applying changes and does not cut over.
@@ -36,6 +39,13 @@ type Config struct {
 	// PreflightSample is how long the preflight report samples the writes
 	// on the table (0: it does not).
 	PreflightSample time.Duration
+
+	// ExactRowCount counts the original's rows (a full scan) for the
+	// status's total and ETA instead of the statistics' estimate;
+	// ConcurrentRowCount counts while the copy runs rather than before it
+	// starts (gh-ost's --exact-rowcount and --concurrent-rowcount).
+	ExactRowCount      bool
+	ConcurrentRowCount bool
 
 	// NoChecksum skips the comparison of the shadow with the original
 	// before the cut-over (--checksum=false).

@@ -45,6 +45,10 @@ type Control struct {
 	ServeTCPAddress   string // the address to bind the TCP port to ("" is 127.0.0.1)
 	ForceNamedCutOver bool   // unpostpone/cut-over must name the table
 	ForceNamedPanic   bool   // panic must name the table
+	// PanicFlagFile: once this file exists, abort as the panic command
+	// does (gh-ost's --panic-flag-file, though gh-ost leaves what it made
+	// and osc removes it). A file there at the start is a refusal.
+	PanicFlagFile string
 
 	HooksPath    string
 	HooksTimeout time.Duration
@@ -205,6 +209,9 @@ func (m *Migration) startControl(ctx context.Context) (context.Context, func(err
 	if err := m.checkControl(); err != nil {
 		return ctx, nil, err
 	}
+	if err := checkPanicFlag(k.PanicFlagFile); err != nil {
+		return ctx, nil, err
+	}
 	m.ctl.hooks = hooks.Runner{Dir: k.HooksPath, Timeout: k.HooksTimeout, Log: m.log}
 	if err := m.ctl.hooks.Check(); err != nil {
 		return ctx, nil, err
@@ -216,7 +223,9 @@ func (m *Migration) startControl(ctx context.Context) (context.Context, func(err
 		abort(nil)
 		return ctx, nil, err
 	}
+	stopWatch := watchPanicFlag(k.PanicFlagFile, abort, m.log)
 	finish := func(err error) error {
+		stopWatch()
 		if err == nil {
 			env := hooks.Env{}
 			if m.reverted.Load() {
@@ -238,6 +247,51 @@ func (m *Migration) startControl(ctx context.Context) (context.Context, func(err
 		return ctx, nil, finish(err)
 	}
 	return ctx, finish, nil
+}
+
+// panicFlagPoll is how often osc looks for the panic flag file.
+const panicFlagPoll = time.Second
+
+// checkPanicFlag refuses to start while the panic flag file exists: osc
+// would abort at its first look, after making the shadow.
+func checkPanicFlag(file string) error {
+	if file == "" {
+		return nil
+	}
+	if _, err := os.Stat(file); err == nil {
+		return refused(fmt.Errorf("the panic flag file %s exists (--panic-flag-file): remove it to start; osc aborts as soon as it appears", file))
+	}
+	return nil
+}
+
+// watchPanicFlag aborts with ErrPanic once file exists, looking every
+// panicFlagPoll until stop returns.
+func watchPanicFlag(file string, abort context.CancelCauseFunc, log *slog.Logger) (stop func()) {
+	if file == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(panicFlagPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if _, err := os.Stat(file); err == nil {
+				log.Warn("the panic flag file exists: aborting and cleaning up", "file", file)
+				abort(fmt.Errorf("%w: the panic flag file %s exists", ErrPanic, file))
+				return
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // checkControl validates what the Config says of control.

@@ -75,6 +75,9 @@ type Dialect interface {
 	// Driver names the database for hooks (OSC_DRIVER): "mysql" or
 	// "postgres".
 	Driver() string
+	// CountRows counts the original's rows (--exact-rowcount), after
+	// CreateShadow or Resume.
+	CountRows(ctx context.Context) (int64, error)
 	// ParseReplicas checks a comma-separated list of replicas to watch
 	// (--throttle-control-replicas, and the socket command of that name) and
 	// returns its entries: host:port, and for PostgreSQL also connection

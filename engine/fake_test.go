@@ -381,6 +381,12 @@ func (d *fakeDialect) Retryable(err error) bool { return errors.Is(err, errTrans
 
 func (d *fakeDialect) Driver() string { return "fake" }
 
+func (d *fakeDialect) CountRows(ctx context.Context) (int64, error) {
+	d.db.mu.Lock()
+	defer d.db.mu.Unlock()
+	return int64(len(d.db.rows)), nil
+}
+
 func (d *fakeDialect) ParseReplicas(list string) ([]string, error) {
 	return throttle.ParseReplicas(list, false)
 }

@@ -79,6 +79,10 @@ type Migration struct {
 	applied   atomic.Int64 // changes applied
 	copyStart atomic.Int64 // unix nanos the copy started
 	copyEnd   atomic.Int64 // unix nanos the copy finished, 0 while copying
+	// exactRows is the original's rows as counted (--exact-rowcount),
+	// once exactKnown.
+	exactRows  atomic.Int64
+	exactKnown atomic.Bool
 
 	retries atomic.Int64 // statements run again after a transient failure
 	// The cut-over's attempts at its lock: how many, and how long they
@@ -307,11 +311,53 @@ func (m *Migration) cleanup(cutOver bool) error {
 	return errors.Join(errs...)
 }
 
+// countRows counts the original's rows for the status's total and ETA
+// (--exact-rowcount): before the copy, or with ConcurrentRowCount alongside
+// it, until stop (which may be called again) cancels the count and waits
+// for it to end. The copy's end calls it: the count's statement would hold
+// the lock the checksum and the cut-over wait for (MySQL's metadata lock,
+// PostgreSQL's ACCESS SHARE). A count that fails leaves the estimate; the
+// error is ctx's, when it ended a count made before the copy.
+func (m *Migration) countRows(ctx context.Context) (stop func(), err error) {
+	if !m.cfg.ExactRowCount {
+		return func() {}, nil
+	}
+	count := func(ctx context.Context) {
+		start := time.Now()
+		n, err := m.d.CountRows(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Warn("exact row count failed: progress keeps the estimate", "err", err)
+			}
+			return
+		}
+		m.exactRows.Store(n)
+		m.exactKnown.Store(true)
+		m.log.Info("exact row count", "rows", n, "elapsed", time.Since(start).Round(time.Millisecond).String())
+	}
+	if !m.cfg.ConcurrentRowCount {
+		count(ctx)
+		return func() {}, ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { count(ctx) })
+	return sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+	}), nil
+}
+
 // migrate runs capture, copy and apply, waits for the cut-over to be allowed
 // and cuts over; from ck when resuming (nil: from the start). It reports
 // whether the tables were swapped.
 func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error) {
 	var err error
+	stopCount, err := m.countRows(parent)
+	defer stopCount()
+	if err != nil {
+		return false, err
+	}
 	if err := m.hook(parent, hooks.OnRowCountComplete, hooks.Env{}); err != nil {
 		return false, err
 	}
@@ -367,7 +413,9 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 		return false, err
 	}
 	m.setState(StateCopying)
-	if err := m.copyLoop(ctx, after, copyDone); err != nil {
+	err = m.copyLoop(ctx, after, copyDone)
+	stopCount()
+	if err != nil {
 		return false, m.cause(ctx, err)
 	}
 	if err := m.buildIndexes(ctx); err != nil {

@@ -5,20 +5,24 @@ import (
 	"time"
 )
 
-// retryAttempts bounds how often a chunk copy or an apply batch is run again
-// after a transient failure (deadlock, lock wait timeout). The copy and the
-// applier write the same shadow rows concurrently, so InnoDB and PostgreSQL
-// may pick one as a deadlock victim; the statement rolled back whole and is
-// simply run again, as gh-ost does.
+// retryAttempts is the default of Config.Retries: how often in all a chunk
+// copy or an apply batch runs after a transient failure (deadlock, lock wait
+// timeout). The copy and the applier write the same shadow rows
+// concurrently, so InnoDB and PostgreSQL may pick one as a deadlock victim;
+// the statement rolled back whole and is simply run again, as gh-ost does.
 const retryAttempts = 20
 
 // retry runs fn until it succeeds, fails in a way the dialect does not call
 // transient, or the attempts run out.
 func (m *Migration) retry(ctx context.Context, what string, fn func() error) error {
+	attempts := m.cfg.Retries
+	if attempts <= 0 {
+		attempts = retryAttempts
+	}
 	backoff := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || attempt == retryAttempts || !m.d.Retryable(err) || ctx.Err() != nil {
+		if err == nil || attempt >= attempts || !m.d.Retryable(err) || ctx.Err() != nil {
 			return err
 		}
 		m.retries.Add(1)

@@ -463,6 +463,7 @@ func (m *Migration) settingsText() string {
 	line("nice-ratio", c.nice())
 	c.throttleSettingsText(line, m.d)
 	line("postpone-cut-over-flag-file", flagState(m.cfg.PostponeCutOverFlagFile))
+	line("panic-flag-file", flagState(m.cfg.Control.PanicFlagFile))
 	line("force-named-cut-over", m.cfg.Control.ForceNamedCutOver)
 	if m.cfg.RevertWindow > 0 {
 		line("revert-window", m.cfg.RevertWindow)

@@ -94,6 +94,9 @@ func (m *Migration) Status() Status {
 	if plan != nil {
 		s.Estimated = plan.EstimatedRows
 	}
+	if m.exactKnown.Load() {
+		s.Estimated = m.exactRows.Load()
+	}
 	if s.Copied > s.Estimated {
 		s.Estimated = s.Copied
 	}

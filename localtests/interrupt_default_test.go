@@ -26,7 +26,7 @@ func TestInterruptAddedDefault(t *testing.T) {
 			c.name = "interrupt_added_default"
 			c.alter = "ADD COLUMN at timestamptz DEFAULT now(), ALTER COLUMN qty TYPE bigint"
 			c.extra = []string{"--checkpoint=false"}
-			runStopped(t, d, c, func(p *oscProcess) error {
+			runStopped(t, d, c, "interrupted", func(p *oscProcess) error {
 				db, err := d.open("osct_" + c.name)
 				if err != nil {
 					return err

@@ -25,7 +25,7 @@ func TestInterrupt(t *testing.T) {
 					t.Fatal(err)
 				}
 				c.name = "interrupt_" + name
-				runStopped(t, d, c, func(p *oscProcess) error { return p.signal(sig) })
+				runStopped(t, d, c, "interrupted", func(p *oscProcess) error { return p.signal(sig) })
 			})
 		}
 	}
@@ -78,8 +78,9 @@ func TestDryRun(t *testing.T) {
 }
 
 // runStopped runs osc on the case's table until it postpones the cut-over,
-// stops it with stop, and checks that nothing osc made is left.
-func runStopped(t *testing.T, d dialect, c *testCase, stop func(*oscProcess) error) {
+// stops it with stop, and checks that osc exits 4 with say in its last line
+// and that nothing osc made is left.
+func runStopped(t *testing.T, d dialect, c *testCase, say string, stop func(*oscProcess) error) {
 	bin := requireOsc(t)
 	admin := d.connectAdmin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
@@ -138,8 +139,8 @@ func runStopped(t *testing.T, d dialect, c *testCase, stop func(*oscProcess) err
 	if code := osc.exitCode(); code != 4 {
 		t.Errorf("osc exited %d after being interrupted, want 4", code)
 	}
-	if msg := osc.lastErrorLine(); !strings.Contains(msg, "interrupted") {
-		t.Errorf("osc's last line %q does not say it was interrupted", msg)
+	if msg := osc.lastErrorLine(); !strings.Contains(msg, say) {
+		t.Errorf("osc's last line %q does not say %q", msg, say)
 	}
 	checkLeftovers(ctx, t, d, db, ns, c.table, true, baseline)
 	if after, err := snapshot(ctx, d, db, ns, c.table); err != nil || after != before {

@@ -39,6 +39,7 @@ type controlFlags struct {
 	tcpAddress        string
 	forceNamedCutOver bool
 	forceNamedPanic   bool
+	panicFlagFile     string
 
 	hooksPath            string
 	hooksTimeoutS        int
@@ -68,6 +69,7 @@ func addControlFlags(fs *pflag.FlagSet) *controlFlags {
 	fs.StringVar(&f.tcpAddress, "serve-tcp-address", "127.0.0.1", "address the TCP port binds to (anyone who reaches it can control the migration)")
 	fs.BoolVar(&f.forceNamedCutOver, "force-named-cut-over", false, "the unpostpone / cut-over command must name the table: cut-over=<table>")
 	fs.BoolVar(&f.forceNamedPanic, "force-named-panic", false, "the panic command must name the table: panic=<table>")
+	fs.StringVar(&f.panicFlagFile, "panic-flag-file", "", "abort as the panic command does (removing what osc made) as soon as this file exists; osc refuses to start while it does")
 	// Hooks.
 	fs.StringVar(&f.hooksPath, "hooks-path", "", "directory of hook executables (on-startup*, on-success*, …; see README)")
 	fs.IntVar(&f.hooksTimeoutS, "hooks-timeout-seconds", int(hooks.DefaultTimeout/time.Second), "longest a hook may run before it is killed (and fails)")
@@ -122,6 +124,7 @@ func (f *controlFlags) apply(fs *pflag.FlagSet, o *options) error {
 	}
 	k.ServeTCPPort, k.ServeTCPAddress = f.tcpPort, f.tcpAddress
 	k.ForceNamedCutOver, k.ForceNamedPanic = f.forceNamedCutOver, f.forceNamedPanic
+	k.PanicFlagFile = f.panicFlagFile
 
 	if f.hooksTimeoutS < 1 {
 		bad("--hooks-timeout-seconds must be at least 1")

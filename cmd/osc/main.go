@@ -172,6 +172,8 @@ Flags:
 	fs.IntVar(&o.cfg.DMLBatchSize, "dml-batch-size", 100, "captured changes applied per transaction (while a backlog lasts, up to 64 times as many)")
 	fs.IntVar(&o.cutOverLockTimeoutS, "cut-over-lock-timeout-seconds", 3, "longest a cut-over attempt may wait for (and so block writers behind) its locks")
 	fs.IntVar(&o.cfg.CutOverRetries, "cut-over-retries", 60, "cut-over attempts before giving up")
+	fs.BoolVar(&o.cfg.ExactRowCount, "exact-rowcount", false, "count the table's rows (SELECT COUNT(*), a full scan) for the progress and ETA, instead of the statistics' estimate (gh-ost's name)")
+	fs.BoolVar(&o.cfg.ConcurrentRowCount, "concurrent-rowcount", true, "with --exact-rowcount, count while the copy runs (cancelled when the copy ends); false: count before it starts")
 	fs.BoolVar(&o.cfg.OkToDropTable, "ok-to-drop-table", false, "drop the old table after a successful cut-over (default: keep it)")
 	fs.StringVar(&o.cfg.PostponeCutOverFlagFile, "postpone-cut-over-flag-file", "", "while this file exists, keep the shadow in sync and do not cut over")
 	fs.BoolVar(&o.checksum, "checksum", true, "before the cut-over, compare the shadow with the table chunk by chunk, recopy what differs, and cut over only when they are equal")
@@ -191,6 +193,7 @@ Flags:
 	fs.BoolVar(&o.debug, "debug", false, "log everything")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (status lines still print)")
 	ctl := addControlFlags(fs)
+	ghost := addGhostFlags(fs)
 
 	version := fs.Bool("version", false, "print osc's version and exit")
 	conf := fs.String("conf", "", "read flags from this file: user, password, host, port in its [client] section (gh-ost's --conf, a MySQL option file), any flag as name = value in [osc]; the command line wins")
@@ -200,7 +203,13 @@ Flags:
 	if *version {
 		return nil, fs, errVersion
 	}
-	o, err := checkFlags(fs, o, ctl)
+	if ghost.checkFlag {
+		if err := ghost.refusal(fs); err != nil {
+			return nil, fs, usageError{err}
+		}
+		return nil, fs, errCheckFlag
+	}
+	o, err := checkFlags(fs, o, ctl, ghost)
 	if err != nil {
 		return nil, fs, usageError{err}
 	}
@@ -211,7 +220,7 @@ Flags:
 var errVersion = errors.New("version requested")
 
 // checkFlags validates the parsed command line and completes the options.
-func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, error) {
+func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags, ghost *ghostFlags) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags take the form --name value)", fs.Arg(0))
 	}
@@ -310,6 +319,9 @@ func checkFlags(fs *pflag.FlagSet, o *options, ctl *controlFlags) (*options, err
 	if err := ctl.apply(fs, o); err != nil {
 		return nil, err
 	}
+	if err := ghost.apply(fs, o); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -327,6 +339,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if errors.Is(err, errVersion) {
 		_, err = fmt.Fprintln(stdout, "osc", version())
 		return err
+	}
+	if errors.Is(err, errCheckFlag) {
+		return nil
 	}
 	if err != nil {
 		return err
