@@ -382,10 +382,11 @@ func (d *mysqlDialect) Retryable(err error) bool { return table.MySQLTransient(e
 func (d *mysqlDialect) Driver() string { return "mysql" }
 
 // CountRows counts the original's rows in a consistent read of its own.
-// When ctx ends first, the count is killed and CountRows returns once it
-// ended: the driver would only drop the connection, and the server would
-// go on counting, holding the table's metadata lock, which the checksum's
-// and the cut-over's locks wait for (and the writers behind them).
+// When ctx ends first, the count is killed (stopCountOnServer) and
+// CountRows returns once it ended: the driver would only drop the
+// connection, and the server would go on counting, holding the table's
+// metadata lock, which the cut-over's lock waits for (and the writers
+// behind it).
 func (d *mysqlDialect) CountRows(ctx context.Context) (int64, error) {
 	plan, err := d.made()
 	if err != nil {
@@ -403,16 +404,10 @@ func (d *mysqlDialect) CountRows(ctx context.Context) (int64, error) {
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		select {
-		case <-done:
-		case <-ctx.Done():
-			// MySQL's error 1094 (unknown thread): it already ended.
-			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if _, err := d.db.ExecContext(kctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
-				d.log.Warn("stop the row count", "connection", id, "err", err)
-			}
-		}
+		stopCountOnServer(ctx, done, func(ctx context.Context) error {
+			_, err := d.db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
+			return err
+		}, d.log, id)
 	}()
 	var n int64
 	err = conn.QueryRowContext(context.WithoutCancel(ctx), "SELECT COUNT(*) FROM "+table.QuoteMySQL(plan.Source.Schema, plan.Source.Name)).Scan(&n)

@@ -335,10 +335,10 @@ func (d *postgresDialect) Driver() string { return "postgres" }
 
 // CountRows counts the original's rows (a partitioned table's, in all its
 // partitions) in a snapshot of its own. When ctx ends first, the count is
-// cancelled and CountRows returns once it ended: the driver would only drop
-// the connection, and the server would go on counting, holding the ACCESS
-// SHARE lock that the checksum's and the cut-over's locks wait for (and the
-// writers behind them).
+// cancelled (stopCountOnServer) and CountRows returns once it ended: the
+// driver would only drop the connection, and the server would go on
+// counting, holding the ACCESS SHARE lock that the cut-over's lock waits for
+// (and the writers behind it).
 func (d *postgresDialect) CountRows(ctx context.Context) (int64, error) {
 	plan, err := d.made()
 	if err != nil {
@@ -356,15 +356,10 @@ func (d *postgresDialect) CountRows(ctx context.Context) (int64, error) {
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		select {
-		case <-done:
-		case <-ctx.Done():
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if _, err := d.pool.Exec(cctx, "SELECT pg_cancel_backend($1)", pid); err != nil {
-				d.log.Warn("stop the row count", "pid", pid, "err", err)
-			}
-		}
+		stopCountOnServer(ctx, done, func(ctx context.Context) error {
+			_, err := d.pool.Exec(ctx, "SELECT pg_cancel_backend($1)", pid)
+			return err
+		}, d.log, pid)
 	}()
 	var n int64
 	err = conn.QueryRow(context.WithoutCancel(ctx), "SELECT count(*) FROM "+table.QuotePostgres(plan.Source.Schema, plan.Source.Name)).Scan(&n)
