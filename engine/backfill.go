@@ -465,6 +465,7 @@ func (b *Backfill) startControl(ctx context.Context) (context.Context, func(erro
 	stopWatch := watchPanicFlag(k.PanicFlagFile, abort, b.log)
 	finish := func(err error) error {
 		stopWatch()
+		err = panicked(ctx, err)
 		if err == nil {
 			if herr := b.hook(context.Background(), hooks.OnSuccess, hooks.Env{}); herr != nil {
 				b.log.Error("on-success hook failed (the backfill succeeded)", "err", herr)

@@ -226,6 +226,7 @@ func (m *Migration) startControl(ctx context.Context) (context.Context, func(err
 	stopWatch := watchPanicFlag(k.PanicFlagFile, abort, m.log)
 	finish := func(err error) error {
 		stopWatch()
+		err = panicked(ctx, err)
 		if err == nil {
 			env := hooks.Env{}
 			if m.reverted.Load() {
@@ -247,6 +248,21 @@ func (m *Migration) startControl(ctx context.Context) (context.Context, func(err
 		return ctx, nil, finish(err)
 	}
 	return ctx, finish, nil
+}
+
+// panicked returns err, naming the panic (the command or the flag file)
+// when one ended ctx and err does not: a step that returns its context's
+// error rather than its cause (an exact row count before the copy, the
+// change capture's start, a hook) would otherwise end the run as a failure
+// (exit 1) saying only "context canceled".
+func panicked(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, ErrPanic) {
+		return err
+	}
+	if c := context.Cause(ctx); errors.Is(c, ErrPanic) {
+		return fmt.Errorf("%w (%w)", c, err)
+	}
+	return err
 }
 
 // panicFlagPoll is how often osc looks for the panic flag file.

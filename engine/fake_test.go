@@ -194,6 +194,8 @@ type fakeDialect struct {
 	// restore, when set, answers the applier's Restore (restoringApplier),
 	// told whether the original's writes are blocked.
 	restore func(final, blocked bool) error
+	// counting, when set, answers CountRows (--exact-rowcount).
+	counting func(ctx context.Context) (int64, error)
 
 	// killAfterChunk, when set, kills the run right after that chunk's
 	// write (n counts CopyRange calls from 1).
@@ -382,6 +384,9 @@ func (d *fakeDialect) Retryable(err error) bool { return errors.Is(err, errTrans
 func (d *fakeDialect) Driver() string { return "fake" }
 
 func (d *fakeDialect) CountRows(ctx context.Context) (int64, error) {
+	if d.counting != nil {
+		return d.counting(ctx)
+	}
 	d.db.mu.Lock()
 	defer d.db.mu.Unlock()
 	return int64(len(d.db.rows)), nil
