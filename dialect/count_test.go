@@ -9,9 +9,8 @@ import (
 )
 
 // The count of --exact-rowcount runs alongside the copy and is stopped when
-// the copy ends. Its statement holds the table's lock that the checksum's
-// and the cut-over's locks wait for (MySQL's metadata lock, PostgreSQL's
-// ACCESS SHARE), so a count that ctx ends must end on the server too, not
+// the copy ends. Its statement holds the table's lock that the cut-over's
+// lock waits for (MySQL's metadata lock, PostgreSQL's ACCESS SHARE), so a count that ctx ends must end on the server too, not
 // only be abandoned by the driver. The tests make the count wait on a lock
 // another session holds, end ctx, and look for the count's statement.
 

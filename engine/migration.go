@@ -315,8 +315,8 @@ func (m *Migration) cleanup(cutOver bool) error {
 // (--exact-rowcount): before the copy, or with ConcurrentRowCount alongside
 // it, until stop (which may be called again) cancels the count and waits
 // for it to end. The copy's end calls it: the count's statement would hold
-// the lock the checksum and the cut-over wait for (MySQL's metadata lock,
-// PostgreSQL's ACCESS SHARE). A count that fails leaves the estimate; the
+// a lock the cut-over's waits for (MySQL's metadata lock, PostgreSQL's
+// ACCESS SHARE), and the checksum would read the table alongside it. A count that fails leaves the estimate; the
 // error is ctx's, when it ended a count made before the copy.
 func (m *Migration) countRows(ctx context.Context) (stop func(), err error) {
 	if !m.cfg.ExactRowCount {

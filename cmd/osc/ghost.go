@@ -44,7 +44,7 @@ func addGhostFlags(fs *pflag.FlagSet) *ghostFlags {
 	fs.BoolVar(&g.approveRenamedColumns, "approve-renamed-columns", false, "accepted for gh-ost compatibility: osc copies a column the --alter renames into its new name")
 	fs.StringVar(&g.cutOver, "cut-over", "atomic", `accepted for gh-ost compatibility: "atomic" or "default", osc's one cut-over (both names swapped in one step); "two-step" is refused`)
 	fs.IntVar(&g.defaultRetries, "default-retries", 0, "gh-ost's: attempts of a chunk copy or an apply batch that fails on a deadlock or a lock wait timeout "+
-		"(default 20), and, unless --cut-over-retries is given, of the cut-over")
+		"(default 20), and, unless --cut-over-retries is given, its value (the cut-over's, the checksum's, a native ALTER's attempts at their locks)")
 	fs.BoolVar(&g.checkFlag, "check-flag", false, "only check the other flags given: exit 0 when osc takes them all, 2 otherwise (gh-ost's, for scripts that serve several versions)")
 	fs.BoolVar(&g.switchToRBR, "switch-to-rbr", false, "")
 	fs.BoolVar(&g.testOnReplica, "test-on-replica", false, "")
