@@ -64,10 +64,11 @@ func addGhostFlags(fs *pflag.FlagSet) *ghostFlags {
 var errCheckFlag = errors.New("flags checked")
 
 // refusal returns why osc refuses a gh-ost flag given on the command line, or
-// nil.
+// nil. A refused flag given its default (--test-on-replica=false,
+// --critical-load-hibernate-seconds 0) asks for nothing osc lacks.
 func (g *ghostFlags) refusal(fs *pflag.FlagSet) error {
 	for _, r := range ghostRefusals {
-		if fs.Changed(r.name) {
+		if f := fs.Lookup(r.name); f.Changed && f.Value.String() != f.DefValue {
 			return fmt.Errorf("--%s is gh-ost's: %s", r.name, r.why)
 		}
 	}

@@ -27,6 +27,13 @@ func TestGhostFlags(t *testing.T) {
 		t.Errorf("defaults: %+v, %v", o.cfg, err)
 	}
 
+	// A refused flag given the value that asks for nothing (gh-ost's
+	// default, as generated command lines spell it out) is accepted.
+	if _, err := parse(t, "--database", "d", "--switch-to-rbr=false", "--test-on-replica=false", "--migrate-on-replica=false",
+		"--skip-renamed-columns=false", "--timestamp-old-table=false", "--critical-load-hibernate-seconds", "0"); err != nil {
+		t.Errorf("refused flags at their defaults: %v", err)
+	}
+
 	// Refused, saying why.
 	for _, tc := range []struct {
 		args []string
