@@ -42,3 +42,25 @@ func TestFakePanicFlagFileDuringCount(t *testing.T) {
 		t.Errorf("cleanups %v, shadow left %v", d.cleanups, d.db.shadow != nil)
 	}
 }
+
+// TestFakeConcurrentCountStoppedBeforeLocks: a count alongside the copy
+// (--concurrent-rowcount) that has not ended when the copy does is stopped
+// and waited for before the checksum and the cut-over lock the table.
+func TestFakeConcurrentCountStoppedBeforeLocks(t *testing.T) {
+	d := newFake(100)
+	d.counting = func(ctx context.Context) (int64, error) {
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // the server takes a moment to stop it
+		d.call("CountRows ended")
+		return 0, ctx.Err()
+	}
+	cfg := fakeConfig()
+	cfg.ExactRowCount, cfg.ConcurrentRowCount = true, true
+	if err := runFake(t, context.Background(), fakeMigration(cfg, d)); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	ended, checksum, cutOver := slices.Index(d.calls, "CountRows ended"), slices.Index(d.calls, "NewChecksum"), slices.Index(d.calls, "CutOver")
+	if ended < 0 || checksum < ended || cutOver < ended {
+		t.Errorf("calls %v: the count must end before the checksum and the cut-over", d.calls)
+	}
+}
