@@ -73,7 +73,7 @@ func (g *ghostFlags) refusal(fs *pflag.FlagSet) error {
 		}
 	}
 	switch g.cutOver {
-	case "atomic", "default":
+	case "atomic", "default", "": // gh-ost takes "" as atomic too
 	case "two-step":
 		return errors.New("--cut-over two-step is gh-ost's: osc cuts over in one step only (--cut-over atomic), without the moment in which the table is missing")
 	default:

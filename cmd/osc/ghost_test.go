@@ -28,9 +28,10 @@ func TestGhostFlags(t *testing.T) {
 	}
 
 	// A refused flag given the value that asks for nothing (gh-ost's
-	// default, as generated command lines spell it out) is accepted.
+	// default, as generated command lines spell it out) is accepted, and
+	// so is --cut-over "", which gh-ost takes as atomic.
 	if _, err := parse(t, "--database", "d", "--switch-to-rbr=false", "--test-on-replica=false", "--migrate-on-replica=false",
-		"--skip-renamed-columns=false", "--timestamp-old-table=false", "--critical-load-hibernate-seconds", "0"); err != nil {
+		"--skip-renamed-columns=false", "--timestamp-old-table=false", "--critical-load-hibernate-seconds", "0", "--cut-over="); err != nil {
 		t.Errorf("refused flags at their defaults: %v", err)
 	}
 
