@@ -69,6 +69,9 @@ type Postgres struct {
 	unique      []pgUnique
 	clashUpsert string
 	cleared     map[string]bool
+	// duplicated finds rows of an upsert that hold one value of such an
+	// index (see duplicatedSQL).
+	duplicated string
 	// aside is the quoted table of rows set aside of a plan with new unique
 	// keys ("" without one), asideCols its columns (the mapped ones, then
 	// the fills), asideAny whether it may hold rows: while it cannot, the
@@ -308,7 +311,7 @@ func (a *Postgres) init(ctx context.Context) error {
 	a.upsert, a.delete = a.upsertSQL(false), a.deleteSQL(false)
 	a.refresh = a.refreshSQL()
 	if len(a.unique) > 0 {
-		a.clashUpsert = a.clashUpsertSQL(false)
+		a.clashUpsert, a.duplicated = a.clashUpsertSQL(false), a.duplicatedSQL()
 	}
 	if a.aside != "" {
 		a.upsertAside, a.deleteAside, a.clashUpsertAside = a.upsertSQL(true), a.deleteSQL(true), a.clashUpsertSQL(true)
@@ -512,7 +515,7 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 			end++
 		}
 		if a.clashFirst(ops[start:end]) {
-			if err := a.applyClashing(ctx, ops[start:end]); err != nil {
+			if err := a.applyClashing(ctx, ops[start:end], end == len(ops)); err != nil {
 				return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
 			}
 			start = end
@@ -539,7 +542,7 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 		}
 		if isUniqueViolation(err) {
 			a.clashed(true)
-			err = a.applyClashing(ctx, ops[start:end])
+			err = a.applyClashing(ctx, ops[start:end], end == len(ops))
 		} else if err == nil {
 			if err = a.written(ctx, ops[start:end]); err == nil {
 				err = a.readMissing(ctx, stmts, ops[start:])
@@ -596,9 +599,12 @@ func (a *Postgres) send(ctx context.Context, stmts []pgStmt) error {
 // rows written last hold the source's values as of the run's last change, so
 // they clash with none of each other in a unique index except as the source
 // allows: a swap of two values, which the clash resolution writes in one
-// statement (postgres_clash.go). Under writers that rewrite the same rows,
-// swap values and re-create rows, a batch of a hundred changes was about
-// fifty statements; it is now two or three per run.
+// statement (postgres_clash.go), and, inside a statement or transaction
+// that a DEFERRABLE constraint checks at its end, one value in two rows,
+// which no statement can write (see upsertClashing). Under writers that
+// rewrite the same rows, swap values and re-create rows, a batch of a
+// hundred changes was about fifty statements; it is now two or three per
+// run.
 func collapse(ops []pgOp) []pgOp {
 	out := make([]pgOp, 0, len(ops))
 	for i := 0; i < len(ops); {

@@ -285,8 +285,8 @@ func (a *Postgres) keyTexts() string {
 // takes the rows' keys out of the table of rows set aside.
 func (a *Postgres) clashUpsertSQL(unaside bool) string {
 	var conflict []string
-	rowVals, params, vars := a.unnestRow()
-	names, vals, set := a.upsertColumns()
+	_, params, vars := a.unnestRow()
+	names, _, set := a.upsertColumns()
 	for _, k := range a.keys {
 		conflict = append(conflict, k.name)
 	}
@@ -296,14 +296,44 @@ func (a *Postgres) clashUpsertSQL(unaside bool) string {
 	if unaside {
 		with += a.unasideRows(params, vars) + ", "
 	}
-	return fmt.Sprintf("%sosc_new AS MATERIALIZED (SELECT %s, %s.%s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s), "+
+	return fmt.Sprintf("%s%s, "+
 		"osc_cmp AS (%s), %s"+
 		"ins AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM osc_new WHERE true%s ORDER BY %s ON CONFLICT (%s) %s) "+
 		"SELECT %s, %s",
-		with, strings.Join(vals, ", "), a.rowName, a.ord, strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName,
-		a.stored("osc_new"), clashes,
+		with, a.newRows(), a.stored("osc_new"), clashes,
 		a.shadow, strings.Join(names, ", "), strings.Join(names, ", "), after, a.ord, strings.Join(conflict, ", "), action,
 		cleared, asided)
+}
+
+// newRows is the WITH entry osc_new of an upsert statement's rows (its
+// parameters as upsertSQL's), each shadow column's value by its name, and
+// their order (ord), its values computed once.
+func (a *Postgres) newRows() string {
+	rowVals, params, vars := a.unnestRow()
+	_, vals, _ := a.upsertColumns()
+	return fmt.Sprintf("osc_new AS MATERIALIZED (SELECT %s, %s.%s FROM (SELECT %s, u.n AS %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)) AS %s)",
+		strings.Join(vals, ", "), a.rowName, a.ord, strings.Join(rowVals, ", "), a.ord, strings.Join(params, ", "), strings.Join(vars, ", "), a.rowName)
+}
+
+// duplicatedSQL is the statement that finds, among an upsert statement's
+// rows (same parameters), two that hold one value of a unique index the
+// clash resolution covers (unique): it returns the position in unique of
+// the first such index, or -1. Rows of one key are never two rows of a
+// statement (collapse), so such rows are of two keys, and deleting no
+// shadow row lets both be written: the source held the value twice, in the
+// middle of a statement or transaction that a DEFERRABLE constraint checks
+// only at its end (see upsertClashing).
+func (a *Postgres) duplicatedSQL() string {
+	found := make([]string, len(a.unique))
+	for i, u := range a.unique {
+		exprs := strings.Join(u.exprs, ", ")
+		where := "ROW(" + exprs + ") IS NOT NULL"
+		if u.pred != "" {
+			where += " AND (" + u.pred + ")"
+		}
+		found[i] = fmt.Sprintf("(SELECT %d FROM osc_cmp WHERE %s GROUP BY %s HAVING count(*) > 1 LIMIT 1)", i, where, exprs)
+	}
+	return fmt.Sprintf("WITH %s, osc_cmp AS (%s) SELECT coalesce(%s, -1)", a.newRows(), a.stored("osc_new"), strings.Join(found, ", "))
 }
 
 // stored selects rel's rows (the shadow's mapped columns, by name) as the
@@ -523,7 +553,11 @@ func (a *Postgres) clear(keys [][]string) {
 // that clashFirst sends here at once), deleting clashing rows before each
 // write (see the comment at the top): in one transaction when
 // applyClashingBatch can, else one statement per transaction.
-func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
+//
+// With last, ops end the batch: rows of its last statement that hold one
+// value of a unique index (the batch ends inside a source transaction, see
+// upsertClashing) fail it with change.ErrMidTransaction wrapped.
+func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp, last bool) error {
 	if done, err := a.applyClashingBatch(ctx, ops); done || err != nil {
 		return err
 	}
@@ -577,7 +611,7 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp) error {
 			return err
 		}
 		if op.kind == pgUpsert && len(a.unique) > 0 {
-			keys, err := a.upsertClashing(ctx, args, desc)
+			keys, err := a.upsertClashing(ctx, args, desc, last && end == len(ops))
 			if err != nil {
 				return err
 			}
@@ -740,7 +774,19 @@ const pgClashAttempts = 5
 // statement resolves: once a plan with new unique keys meets a clash again,
 // the rows are written one statement each, in order, in one transaction,
 // each deleting the earlier ones it clashes with (and setting them aside).
-func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) ([][]string, error) {
+//
+// Two rows of the statement that hold one value of an index of the
+// original's (the clash deletion leaves both: each is written under its own
+// key) are a duplicate the source held for a moment: a DEFERRABLE unique
+// constraint checks a statement (INITIALLY IMMEDIATE) or a transaction
+// (DEFERRED) only at its end, and the batch ends, or this statement is
+// followed by a partial update or a move, before the change that gives the
+// value up. Which of the rows gives it up is in changes still to come:
+// deleting either could lose a row that no later change writes. So the
+// statement fails; with last (it ends the batch) its error wraps
+// change.ErrMidTransaction, and the engine applies the batch again with the
+// changes that follow it.
+func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string, last bool) ([][]string, error) {
 	for attempt := 1; ; attempt++ {
 		var (
 			keys   [][]string
@@ -757,6 +803,18 @@ func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string) 
 		}
 		if !isUniqueViolation(err) || attempt == pgClashAttempts {
 			return nil, fmt.Errorf("%s into %s: %w", desc, a.shadow, err)
+		}
+		if attempt == 1 && a.aside == "" {
+			var i int
+			if err := a.pool.QueryRow(ctx, a.duplicated, args...).Scan(&i); err != nil {
+				return nil, fmt.Errorf("%s into %s: look for rows holding one value twice: %w", desc, a.shadow, err)
+			}
+			if i >= 0 && last {
+				return nil, fmt.Errorf("%s into %s: rows of two keys hold one value of %s: %w: %w", desc, a.shadow, a.unique[i].name, change.ErrMidTransaction, err)
+			}
+			if i >= 0 {
+				return nil, fmt.Errorf("%s into %s: rows of two keys hold one value of %s, and a partial update or a move follows them in the batch: %w", desc, a.shadow, a.unique[i].name, err)
+			}
 		}
 	}
 }

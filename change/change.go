@@ -1,6 +1,9 @@
 package change
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Op is the kind of a Change.
 type Op uint8
@@ -78,3 +81,14 @@ func (c *Change) Partial() bool {
 	}
 	return false
 }
+
+// ErrMidTransaction is the error (wrapped) of an Apply whose changes end
+// inside a source transaction, at a point where rows of the batch hold one
+// value of a unique key twice: a PostgreSQL DEFERRABLE unique constraint
+// lets a statement (INITIALLY IMMEDIATE) or a transaction (DEFERRED) hold a
+// value in two rows until it ends, and the shadow, whose constraint is
+// checked at its commit at the latest, cannot hold that state. The batch
+// applies once it reaches a point where the duplicate is resolved: the
+// engine applies it again with the changes that follow it, which the source
+// has since it sends only committed transactions, each whole.
+var ErrMidTransaction = errors.New("the changes end inside a transaction, where rows of the batch hold one value of a unique key twice")

@@ -648,11 +648,24 @@ func (m *Migration) refresh(ctx context.Context, stale [][]string) error {
 
 // applyLoop applies captured changes in batches until ctx ends; batches
 // grow while a backlog lasts (batchLimit).
+//
+// A batch the applier cannot write because it ends inside a transaction
+// (change.ErrMidTransaction: rows hold a value twice that a DEFERRABLE
+// unique constraint lets the source hold until the statement or transaction
+// ends) is held, unacknowledged, and applied again with the changes that
+// follow. The source sends only committed transactions, each whole, so the
+// rest of that transaction follows at once; when the next change is of
+// another transaction (Xid) the batch ended where the source's constraints
+// held, and the error is the applier's to report.
 func (m *Migration) applyLoop(ctx context.Context) error {
-	var limit batchLimit
+	var (
+		limit   batchLimit
+		held    []change.Change
+		heldErr error
+	)
 	n := m.batchSize()
 	for {
-		m.applyIdle.Store(true)
+		m.applyIdle.Store(len(held) == 0)
 		changes, err := m.src.Next(ctx, n)
 		m.applyIdle.Store(false)
 		if err != nil {
@@ -660,6 +673,13 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 				return nil //nolint:nilerr // ctx ended: the loop's normal end, not a capture failure
 			}
 			return fmt.Errorf("change capture: %w", err)
+		}
+		if len(held) > 0 {
+			if x := held[len(held)-1].Xid; x == 0 || changes[0].Xid != x {
+				return heldErr
+			}
+			changes = append(held, changes...)
+			held, heldErr = nil, nil
 		}
 		start := time.Now()
 		// Rows before a marker are applied before the marker is released.
@@ -681,11 +701,16 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 			m.applyMu.Unlock()
 			m.releaseMarker(c.Marker)
 		}
-		if err := m.applyBatch(ctx, rows); err != nil {
+		done := len(changes)
+		if err := m.applyBatch(ctx, rows); errors.Is(err, change.ErrMidTransaction) {
+			held, heldErr = rows, err
+			done -= len(rows)
+			m.log.Info("the batch ends inside a transaction, where its rows hold a value twice; applying it with the changes that follow", "changes", len(rows), "err", err)
+		} else if err != nil {
 			return err
 		}
-		if len(changes) > 0 {
-			m.src.Ack(changes[len(changes)-1].Pos)
+		if done > 0 {
+			m.src.Ack(changes[done-1].Pos)
 		}
 		n = limit.next(m.batchSize(), len(changes), time.Since(start))
 	}

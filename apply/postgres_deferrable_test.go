@@ -1,0 +1,113 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"osc/cdc"
+	"osc/change"
+	"osc/internal/testdb"
+)
+
+// A DEFERRABLE INITIALLY IMMEDIATE unique key lets one statement swap two
+// rows' values: between its two row changes both rows hold 'B'. A batch cut
+// there, whose rows hold both (row 2's earlier change is in it too), cannot
+// be written, and deleting either row would lose one that no later change
+// may write (which of the two gives the value up is in the changes to
+// come): Apply fails with change.ErrMidTransaction and leaves the shadow as
+// it was, and the batch applies with the change after it. Where the rows
+// are followed by a partial update in the batch, more changes do not help:
+// that fails, naming the index.
+func TestPostgresApplyDeferrableSwapCut(t *testing.T) {
+	for _, retyped := range []bool{false, true} {
+		name := "same_type"
+		if retyped {
+			name = "retyped"
+		}
+		t.Run(name, func(t *testing.T) {
+			pool := pgTestPool(t)
+			testdb.ExecPostgres(t, pool,
+				"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, a int, b text, big text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY IMMEDIATE)",
+				"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)")
+			if retyped {
+				testdb.ExecPostgres(t, pool, "ALTER TABLE "+pgTestSchema+"._t_new ALTER COLUMN b TYPE varchar(60)")
+			}
+			testdb.ExecPostgres(t, pool, "INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 0, 'A', 'x'), (2, 0, 'B', 'y'), (3, 0, 'C', 'z')")
+			ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+			changes := []cdc.Change{
+				{Op: cdc.Update, After: cdc.Row{"2", "1", "B", "y"}, Xid: 10},
+				{Op: cdc.Update, After: cdc.Row{"1", "0", "B", "x"}, Xid: 11},
+				{Op: cdc.Update, After: cdc.Row{"2", "1", "A", "y"}, Xid: 11},
+			}
+			ctx := context.Background()
+			before := shadowRows(t, ap)
+			err := ap.Apply(ctx, changes[:2])
+			if !errors.Is(err, change.ErrMidTransaction) {
+				t.Fatalf("apply of the cut batch: %v, want change.ErrMidTransaction", err)
+			}
+			if got := shadowRows(t, ap); got != before {
+				t.Errorf("shadow after the failed apply %s, want %s", got, before)
+			}
+			partial := append(changes[:2:2], cdc.Change{Op: cdc.Update, After: cdc.Row{"3", "1", "C", nil}, Unchanged: []bool{false, false, false, true}, Xid: 11})
+			err = ap.Apply(ctx, partial)
+			if err == nil || errors.Is(err, change.ErrMidTransaction) || !strings.Contains(err.Error(), "_t_new_b_key") {
+				t.Fatalf("apply of rows holding a value twice before a partial update: %v, want a failure naming the index", err)
+			}
+			if err := ap.Apply(ctx, changes); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := shadowRows(t, ap), "(1,0,B,x);(2,1,A,y);(3,0,C,z)"; got != want {
+				t.Errorf("shadow %s, want %s", got, want)
+			}
+			if len(ap.cleared) != 0 {
+				t.Errorf("keys still cleared: %v", ap.cleared)
+			}
+		})
+	}
+}
+
+// The same cut in changes as the capture delivers them: row 2 updated, then
+// one statement swapping rows 1 and 2, read two changes at a time. The
+// change after the cut is of the cut's transaction (the engine's test for
+// holding the batch), and the batch with it applies.
+func TestPostgresApplyDeferrableSwapCaptured(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, a int, b text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY IMMEDIATE)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (1, 0, 'A'), (2, 0, 'B')",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new SELECT * FROM "+pgTestSchema+".t")
+	plan := pgTestPlan(t, pool, "t", "_t_new")
+	src := startSource(t, pool, plan)
+	ap := NewPostgres(pool, plan)
+	tbl := pgTestSchema + ".t"
+	sourceTx(t, pool, "UPDATE "+tbl+" SET a = a + 1 WHERE id = 2")
+	sourceTx(t, pool, "UPDATE "+tbl+" SET b = CASE id WHEN 1 THEN 'B' ELSE 'A' END WHERE id IN (1, 2)")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var batch []cdc.Change
+	for len(batch) < 2 {
+		cs, err := src.Next(ctx, 2-len(batch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, cs...)
+	}
+	if err := ap.Apply(ctx, batch); !errors.Is(err, change.ErrMidTransaction) {
+		t.Fatalf("apply of %+v: %v, want change.ErrMidTransaction", batch, err)
+	}
+	rest, err := src.Next(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rest[0].Xid != batch[1].Xid {
+		t.Fatalf("the change after the cut is of transaction %d, the cut's is %d", rest[0].Xid, batch[1].Xid)
+	}
+	if err := ap.Apply(ctx, append(batch, rest...)); err != nil {
+		t.Fatal(err)
+	}
+	assertSameRows(t, pool, "t", "_t_new", "id")
+}
