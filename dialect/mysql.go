@@ -130,6 +130,10 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d.cfg.Resume && insp.CopyRefusal != nil {
+		// A resumed run copies: no native path.
+		return insp.CopyRefusal
+	}
 	insp.TimeZone = d.conn.TimeZone
 	d.insp = insp
 	d.log.Info("inspected", "server", srv.Version, "flavor", d.flavor,

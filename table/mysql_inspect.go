@@ -32,6 +32,12 @@ type MySQLInspection struct {
 	// new table gets at the cut-over.
 	Triggers        string
 	CarriedTriggers []MySQLTrigger
+	// CopyRefusal is why osc cannot copy the table (no usable key, foreign
+	// keys that reference it or that cascade, COMPRESSED columns...), nil
+	// when it can: a refusal of the copy alone, since an --alter the server
+	// does in place (the native path) is the plain ALTER, which none of
+	// them concerns. CreateMySQLShadow returns it.
+	CopyRefusal error
 }
 
 // MySQLInspectOptions are the choices that change what InspectMySQL accepts.
@@ -84,8 +90,9 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if err != nil {
 		return nil, err
 	}
+	var copyRefusal error
 	if cols := compressedColumns(t); len(cols) > 0 {
-		return nil, fmt.Errorf("table %s.%s has COMPRESSED columns (%s); osc reads the table's changes from the binlog, "+
+		copyRefusal = fmt.Errorf("table %s.%s has COMPRESSED columns (%s); osc reads the table's changes from the binlog, "+
 			"and its binlog reader cannot decode compressed columns: migrate it with a plain ALTER TABLE, "+
 			"or MODIFY the columns without COMPRESSED first", schema, name, strings.Join(cols, ", "))
 	}
@@ -98,8 +105,8 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	for _, ix := range indexes {
 		usable = usable || ix.keyUsable()
 	}
-	if !usable {
-		return nil, errNoKey(t)
+	if !usable && copyRefusal == nil {
+		copyRefusal = errNoKey(t)
 	}
 	if !o.Resume {
 		if err := checkMySQLLeftovers(ctx, db, schema, name); err != nil {
@@ -115,13 +122,16 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if err != nil {
 		return nil, err
 	}
-	fks, carried, err := checkMySQLForeignKeys(ctx, db, schema, name, a.DroppedForeignKeys, o.DiscardForeignKeys)
+	fk, err := checkMySQLForeignKeys(ctx, db, schema, name, a.DroppedForeignKeys, o.DiscardForeignKeys)
 	if err != nil {
 		return nil, err
 	}
+	if copyRefusal == nil {
+		copyRefusal = fk.refusal
+	}
 	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
-		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fks, CarriedForeignKeys: carried,
-		Triggers: trgs, CarriedTriggers: carriedTriggers}, nil
+		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fk.report, CarriedForeignKeys: fk.carried,
+		Triggers: trgs, CarriedTriggers: carriedTriggers, CopyRefusal: copyRefusal}, nil
 }
 
 // compressedColumns names the columns with MariaDB's COMPRESSED attribute,
