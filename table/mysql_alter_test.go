@@ -383,8 +383,8 @@ func TestBuildMySQLPlan(t *testing.T) {
 		t.Errorf("error %v, want the collation change refused", err)
 	}
 	in.ShadowCollations = map[string]string{"full_name": "utf8mb4_bin"}
-	shadow.Columns[0].ColumnType = "smallint(6)"
-	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), "changes column id (int(11) -> smallint(6)) of the PRIMARY KEY PRIMARY (id)") {
+	shadow.Columns[0].ColumnType = "float"
+	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), "changes column id (int(11) -> float) of the PRIMARY KEY PRIMARY (id)") {
 		t.Errorf("error %v, want the narrowed PRIMARY KEY refused", err)
 	}
 	in.ShadowIndexes = sidx[1:]
