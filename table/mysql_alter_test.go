@@ -488,7 +488,13 @@ func TestMySQLEqualityKept(t *testing.T) {
 		{"varbinary(4)", "binary(4)", "", "", "", false},
 		{"enum('a','b')", "enum('a','b','c')", "utf8mb4_bin", "utf8mb4_bin", "", true},
 		{"enum('a','b')", "enum('b','a')", "utf8mb4_bin", "utf8mb4_bin", "", false},
-		{"int(11)", "varchar(20)", "", "utf8mb4_bin", "", false},
+		// An integer's decimal digits, in any collation.
+		{"int(11)", "varchar(20)", "", "utf8mb4_bin", "", true},
+		{"bigint(20) unsigned", "char(5)", "", "utf8mb4_general_ci", "", true},
+		{"int(5) unsigned zerofill", "text", "", "latin1_swedish_ci", "", true},
+		{"smallint(6)", "binary(8)", "", "", "", true},
+		{"decimal(10,2)", "varchar(20)", "", "utf8mb4_bin", "", false},
+		{"varchar(20)", "int(11)", "utf8mb4_bin", "", "", false},
 	} {
 		got := mysqlEqualityKept(Column{ColumnType: tc.from}, Column{ColumnType: tc.to}, tc.fromColl, tc.toColl, tc.tz)
 		if got != tc.want {

@@ -76,6 +76,9 @@ func mysqlEqualityKept(from, to Column, fromColl, toColl, zone string) bool {
 	if kept, ok := mysqlEnumNumberKept(from, to); ok {
 		return kept
 	}
+	if mysqlIntegerToString(from, to) {
+		return true
+	}
 	if !collationKept(fromColl, toColl) {
 		return false
 	}
@@ -190,6 +193,24 @@ func errEqualityLost(u MySQLIndex, col string, from, to Column, fromColl, toColl
 		"a plain ALTER TABLE fails on the duplicates, but osc's copy would lose the rows that duplicate others silently, "+
 		"so osc treats the key as a new unique key and refuses it: check for duplicates under the new type and run the change "+
 		"with a plain ALTER TABLE, or keep the column's type (or widen it)", col, change, kind)
+}
+
+// mysqlStringTypes are the types an integer becomes the text of its decimal
+// digits in.
+var mysqlStringTypes = map[string]bool{
+	"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true,
+	"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true,
+}
+
+// mysqlIntegerToString reports whether an integer column becomes a string:
+// distinct integers have distinct decimal spellings (ZEROFILL's too), told
+// apart by every collation (digits and '-' never fold together, and carry no
+// trailing spaces; BINARY pads them with zero bytes alike); one too long for
+// the column fails, osc's sessions being strict, as the strict ALTER fails.
+func mysqlIntegerToString(from, to Column) bool {
+	f, ok1 := parseMySQLColumnType(from.ColumnType)
+	t, ok2 := parseMySQLColumnType(to.ColumnType)
+	return ok1 && ok2 && mysqlIntBits[f.base] > 0 && mysqlStringTypes[t.base]
 }
 
 // mysqlEnumNumberKept judges an ENUM or SET going into an integer column
