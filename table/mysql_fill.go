@@ -74,6 +74,11 @@ var mysqlSequenceDefault = regexp.MustCompile(`(?i)\b(nextval|lastval|setval)\(`
 // row's own time in the ALTER too; UNIX_TIMESTAMP(x) reads x.)
 var mysqlStatementClock = regexp.MustCompile(`(?i)(^|[^a-z0-9_$])((current_timestamp|now|curdate|curtime|current_date|current_time|localtime|localtimestamp|utc_timestamp|utc_date|utc_time)\s*\(|unix_timestamp\s*\(\s*\))`)
 
+// mysqlSessionFunction matches, in a DEFAULT expression as mysqlStatementClock
+// reads it, a function whose value is the writing session's: its user,
+// role, connection or current database.
+var mysqlSessionFunction = regexp.MustCompile(`(?i)(^|[^a-z0-9_$])(user|current_user|session_user|system_user|current_role|connection_id|database|schema)\s*\(`)
+
 // mysqlQuoted matches a string literal or a quoted name.
 var mysqlQuoted = regexp.MustCompile("'(?:[^'\\\\]|\\\\.|'')*'|\"(?:[^\"\\\\]|\\\\.|\"\")*\"|`(?:[^`]|``)*`")
 
@@ -139,6 +144,12 @@ func mysqlFill(c Column, zone, now string) (string, error) {
 			"each write they apply (only a bare DEFAULT CURRENT_TIMESTAMP is written as one time): add the column without that DEFAULT "+
 			"(or with DEFAULT CURRENT_TIMESTAMP), then set it with ALTER TABLE … ALTER COLUMN %s SET DEFAULT … (no copy) and fill the "+
 			"existing rows with batched UPDATEs", c.Name, c.Default, c.Name)
+	}
+	if mysqlSessionFunction.MatchString(mysqlQuoted.ReplaceAllString(c.Default, "''")) {
+		return "", fmt.Errorf("the --alter adds the column %s with DEFAULT %s, which reads the writing session (its user, role, "+
+			"connection or database): a plain ALTER TABLE gives every existing row the value of the session that runs it, where osc's "+
+			"copy and applier would give the values of their own sessions: add the column without that DEFAULT, then set it with "+
+			"ALTER TABLE … ALTER COLUMN %s SET DEFAULT … (no copy) and fill the existing rows with batched UPDATEs", c.Name, c.Default, c.Name)
 	}
 	return "", nil
 }
