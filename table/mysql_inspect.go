@@ -82,7 +82,7 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 		return nil, fmt.Errorf("table %s.%s uses the %s engine; osc needs InnoDB (transactions and row locks): "+
 			"ALTER TABLE %s ENGINE=InnoDB first", schema, name, info.engine, QuoteMySQL(name))
 	}
-	trgs, carriedTriggers, err := checkMySQLTriggers(ctx, db, schema, name)
+	trg, err := checkMySQLTriggers(ctx, db, schema, name)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +90,8 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if err != nil {
 		return nil, err
 	}
-	var copyRefusal error
-	if cols := compressedColumns(t); len(cols) > 0 {
+	copyRefusal := trg.refusal
+	if cols := compressedColumns(t); len(cols) > 0 && copyRefusal == nil {
 		copyRefusal = fmt.Errorf("table %s.%s has COMPRESSED columns (%s); osc reads the table's changes from the binlog, "+
 			"and its binlog reader cannot decode compressed columns: migrate it with a plain ALTER TABLE, "+
 			"or MODIFY the columns without COMPRESSED first", schema, name, strings.Join(cols, ", "))
@@ -131,7 +131,7 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	}
 	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
 		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fk.report, CarriedForeignKeys: fk.carried,
-		Triggers: trgs, CarriedTriggers: carriedTriggers, CopyRefusal: copyRefusal}, nil
+		Triggers: trg.report, CarriedTriggers: trg.carried, CopyRefusal: copyRefusal}, nil
 }
 
 // compressedColumns names the columns with MariaDB's COMPRESSED attribute,

@@ -89,7 +89,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		copy               bool
 	}{
 		{"tbl_mysqlplan_missing", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_missing does not exist", false},
-		{"tbl_mysqlplan_trg", "ADD COLUMN x INT", "trigger trg_mysqlplan: osc carries it to the new table as _trg_mysqlplan (trigger names are schema-wide), and schema osc_test has a trigger of that name", false},
+		{"tbl_mysqlplan_trg", "ADD COLUMN x INT", "trigger trg_mysqlplan: osc carries it to the new table as _trg_mysqlplan (trigger names are schema-wide), and schema osc_test has a trigger of that name", true},
 		{"tbl_mysqlplan_child", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_child has foreign keys that change its rows when their parent changes (fk_mysqlplan referencing osc_test.tbl_mysqlplan_parent (ON DELETE CASCADE ON UPDATE RESTRICT))", true},
 		{"tbl_mysqlplan_parent", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_parent is referenced by foreign keys (fk_mysqlplan of osc_test.tbl_mysqlplan_child)", true},
 		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns", true},
