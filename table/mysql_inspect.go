@@ -32,8 +32,9 @@ type MySQLInspection struct {
 	// new table gets at the cut-over.
 	Triggers        string
 	CarriedTriggers []MySQLTrigger
-	// CopyRefusal is why osc cannot copy the table (no usable key, foreign
-	// keys that reference it or that cascade, COMPRESSED columns...), nil
+	// CopyRefusal is why osc cannot copy the table (not InnoDB, no usable
+	// key, foreign keys that reference it or that cascade, COMPRESSED
+	// columns, a trigger it cannot carry...), nil
 	// when it can: a refusal of the copy alone, since an --alter the server
 	// does in place (the native path) is the plain ALTER, which none of
 	// them concerns. CreateMySQLShadow returns it.
@@ -78,19 +79,22 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if info.tableType != "BASE TABLE" {
 		return nil, fmt.Errorf("%s.%s is a %s, not a base table; osc migrates base tables only", schema, name, info.tableType)
 	}
+	var copyRefusal error
 	if !strings.EqualFold(info.engine, "InnoDB") {
-		return nil, fmt.Errorf("table %s.%s uses the %s engine; osc needs InnoDB (transactions and row locks): "+
+		copyRefusal = fmt.Errorf("table %s.%s uses the %s engine; osc needs InnoDB (transactions and row locks): "+
 			"ALTER TABLE %s ENGINE=InnoDB first", schema, name, info.engine, QuoteMySQL(name))
 	}
 	trg, err := checkMySQLTriggers(ctx, db, schema, name)
 	if err != nil {
 		return nil, err
 	}
+	if copyRefusal == nil {
+		copyRefusal = trg.refusal
+	}
 	t, colls, err := readMySQLColumns(ctx, db, schema, name)
 	if err != nil {
 		return nil, err
 	}
-	copyRefusal := trg.refusal
 	if cols := compressedColumns(t); len(cols) > 0 && copyRefusal == nil {
 		copyRefusal = fmt.Errorf("table %s.%s has COMPRESSED columns (%s); osc reads the table's changes from the binlog, "+
 			"and its binlog reader cannot decode compressed columns: migrate it with a plain ALTER TABLE, "+

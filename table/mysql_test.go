@@ -94,7 +94,7 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		{"tbl_mysqlplan_parent", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_parent is referenced by foreign keys (fk_mysqlplan of osc_test.tbl_mysqlplan_child)", true},
 		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns", true},
 		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table", false},
-		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB", false},
+		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB", true},
 		{"hmp_compressed", "ADD COLUMN x INT", "table osc_test.hmp_compressed has COMPRESSED columns (v, b); osc reads the table's changes from the binlog", true},
 		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (tbl_mysqlplan_ok_osc_new): it saved no checkpoint (--resume cannot continue it): run again with --initially-drop-ghost-table to drop them and start afresh", false},
 		{"tbl_mysqlplan_" + strings.Repeat("x", 47), "ADD COLUMN x INT", "is too long", false},
