@@ -74,11 +74,22 @@ func checkZoneExpressions(ctx context.Context, db *sql.DB, schema, shadow string
 			return fmt.Errorf("read the expressions of %s: %w", shadow, err)
 		}
 		up := strings.ToUpper(extra)
+		// A TIMESTAMP column stores an expression's local time as the
+		// instant it is in the session's zone.
+		i := columnIndexFold(p.Shadow, name)
+		ts := i >= 0 && p.Shadow.Columns[i].DataType == "timestamp"
+		stored := strings.Contains(up, "STORED") || strings.Contains(up, "PERSISTENT")
+		expr := gen == "" && !filled[foldName(name)] && def != "" && !strings.HasPrefix(def, "'") && !strings.EqualFold(def, "NULL") &&
+			!mysqlTimestampClock(p.Shadow, name, def)
 		switch {
-		case gen != "" && (strings.Contains(up, "STORED") || strings.Contains(up, "PERSISTENT")) && depends(gen):
+		case gen != "" && stored && depends(gen):
 			return refuse(fmt.Sprintf("the STORED generated column %s AS (%s), recomputed for every row osc writes,", name, gen))
-		case gen == "" && !filled[foldName(name)] && def != "" && !strings.HasPrefix(def, "'") && depends(def) && !mysqlTimestampClock(p.Shadow, name, def):
+		case gen != "" && stored && ts:
+			return refuse(fmt.Sprintf("the STORED generated TIMESTAMP column %s AS (%s), a local time made an instant for every row osc writes,", name, gen))
+		case expr && depends(def):
 			return refuse(fmt.Sprintf("the DEFAULT (%s) of column %s, evaluated for every row osc writes,", def, name))
+		case expr && ts:
+			return refuse(fmt.Sprintf("the DEFAULT (%s) of the TIMESTAMP column %s, a local time made an instant for every row osc writes,", def, name))
 		}
 	}
 	if err := rows.Err(); err != nil {
