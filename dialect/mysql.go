@@ -131,6 +131,13 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if insp.CopyRefusal != nil && (d.cfg.Resume || d.cfg.RevertWindow > 0 ||
+		d.cfg.Strategy != engine.StrategyAuto && d.cfg.Strategy != engine.StrategyNative) {
+		// The run copies (a resumed one, one that keeps the old table
+		// to swap back, --strategy copy): refused now, as the native
+		// path (engine.planNative) is not asked.
+		return insp.CopyRefusal
+	}
 	insp.TimeZone = d.conn.TimeZone
 	d.insp = insp
 	d.log.Info("inspected", "server", srv.Version, "flavor", d.flavor,

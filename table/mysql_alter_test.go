@@ -383,8 +383,8 @@ func TestBuildMySQLPlan(t *testing.T) {
 		t.Errorf("error %v, want the collation change refused", err)
 	}
 	in.ShadowCollations = map[string]string{"full_name": "utf8mb4_bin"}
-	shadow.Columns[0].ColumnType = "smallint(6)"
-	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), "changes column id (int(11) -> smallint(6)) of the PRIMARY KEY PRIMARY (id)") {
+	shadow.Columns[0].ColumnType = "float"
+	if _, err := BuildMySQLPlan(in); err == nil || !strings.Contains(err.Error(), "changes column id (int(11) -> float) of the PRIMARY KEY PRIMARY (id)") {
 		t.Errorf("error %v, want the narrowed PRIMARY KEY refused", err)
 	}
 	in.ShadowIndexes = sidx[1:]
@@ -426,14 +426,22 @@ func TestMySQLEqualityKept(t *testing.T) {
 		{"int(11)", "int(11)", "", "", "Europe/Berlin", true},
 		{"int(11)", "bigint(20)", "", "", "", true},
 		{"int(10) unsigned", "bigint(20)", "", "", "", true},
-		{"int(10) unsigned", "int(11)", "", "", "", false},
-		{"int(11)", "int(10) unsigned", "", "", "", false},
-		{"bigint(20)", "int(11)", "", "", "", false},
+		// Narrower integers and DECIMALs keep every value that fits, and
+		// fail (strict) on one that does not.
+		{"int(10) unsigned", "int(11)", "", "", "", true},
+		{"int(11)", "int(10) unsigned", "", "", "", true},
+		{"bigint(20)", "int(11)", "", "", "", true},
+		{"int(11)", "smallint(6)", "", "", "", true},
 		{"int(11)", "decimal(10,0)", "", "", "", true},
-		{"int(11)", "decimal(12,3)", "", "", "", false},
+		{"int(11)", "decimal(12,3)", "", "", "", true},
+		{"bigint(20)", "decimal(5,2) unsigned", "", "", "", true},
+		{"int(11)", "double", "", "", "", false},
+		{"bigint(20)", "float", "", "", "", false},
 		{"decimal(10,2)", "decimal(10,1)", "", "", "", false},
 		{"decimal(10,2)", "decimal(12,3)", "", "", "", true},
-		{"decimal(10,2)", "decimal(9,2)", "", "", "", false},
+		{"decimal(10,2)", "decimal(9,2)", "", "", "", true},
+		{"decimal(10,2)", "decimal(6,2) unsigned", "", "", "", true},
+		{"decimal(10,2) unsigned", "decimal(6,1)", "", "", "", false},
 		{"decimal(10,2)", "int(11)", "", "", "", false},
 		{"float", "double", "", "", "", true},
 		{"double", "float", "", "", "", false},
@@ -480,7 +488,13 @@ func TestMySQLEqualityKept(t *testing.T) {
 		{"varbinary(4)", "binary(4)", "", "", "", false},
 		{"enum('a','b')", "enum('a','b','c')", "utf8mb4_bin", "utf8mb4_bin", "", true},
 		{"enum('a','b')", "enum('b','a')", "utf8mb4_bin", "utf8mb4_bin", "", false},
-		{"int(11)", "varchar(20)", "", "utf8mb4_bin", "", false},
+		// An integer's decimal digits, in any collation.
+		{"int(11)", "varchar(20)", "", "utf8mb4_bin", "", true},
+		{"bigint(20) unsigned", "char(5)", "", "utf8mb4_general_ci", "", true},
+		{"int(5) unsigned zerofill", "text", "", "latin1_swedish_ci", "", true},
+		{"smallint(6)", "binary(8)", "", "", "", true},
+		{"decimal(10,2)", "varchar(20)", "", "utf8mb4_bin", "", false},
+		{"varchar(20)", "int(11)", "utf8mb4_bin", "", "", false},
 	} {
 		got := mysqlEqualityKept(Column{ColumnType: tc.from}, Column{ColumnType: tc.to}, tc.fromColl, tc.toColl, tc.tz)
 		if got != tc.want {

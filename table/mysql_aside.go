@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -147,6 +148,12 @@ func (a *MySQLAside) createStatement(ctx context.Context, q MySQLQuerier) (strin
 		def := QuoteMySQL(name) + " " + typ
 		if charset.Valid && collation.Valid && dataType != "json" {
 			def += " CHARACTER SET " + charset.String + " COLLATE " + collation.String
+		}
+		if slices.Contains(a.Keys, QuoteMySQL(name)) {
+			// A key column the --alter made nullable holds the
+			// original's NOT NULL values (chooseKey); MySQL refuses a
+			// nullable PRIMARY KEY column, which MariaDB makes NOT NULL.
+			nullable = "NO"
 		}
 		switch {
 		case nullable == "YES" && dataType == "timestamp":

@@ -16,8 +16,9 @@ import (
 // UPDATE) and applier (REPLACE) would drop one of the two rows silently. So
 // osc treats such an index as a new unique key and refuses it.
 // mysqlEqualityKept decides, conservatively: the same type and collation
-// (or one that tells more apart, collationKept), or a change that clearly
-// widens the type; anything else may merge values.
+// (or one that tells more apart, collationKept), a change that clearly
+// widens the type, or one of an exact number whose values stay exact or fail
+// out of range; anything else may merge values.
 
 // mysqlColumnType is a column type as mysqlEqualityKept reads it from
 // information_schema's COLUMN_TYPE.
@@ -58,12 +59,6 @@ func (t mysqlColumnType) arg(i, def int) int {
 // mysqlIntBits is the storage width of each integer type.
 var mysqlIntBits = map[string]uint{"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
 
-// mysqlIntDigits is the number of decimal digits of each integer type's
-// largest magnitude (signed, unsigned).
-var mysqlIntDigits = map[string][2]int{
-	"tinyint": {3, 3}, "smallint": {5, 5}, "mediumint": {7, 8}, "int": {10, 10}, "integer": {10, 10}, "bigint": {19, 20},
-}
-
 // mysqlTextBytes is the byte capacity of the TEXT and BLOB types.
 var mysqlTextBytes = map[string]int64{
 	"tinytext": 255, "text": 65535, "mediumtext": 1<<24 - 1, "longtext": 1<<32 - 1,
@@ -81,6 +76,9 @@ func mysqlEqualityKept(from, to Column, fromColl, toColl, zone string) bool {
 	if kept, ok := mysqlEnumNumberKept(from, to); ok {
 		return kept
 	}
+	if mysqlIntegerToString(from, to) {
+		return true
+	}
 	if !collationKept(fromColl, toColl) {
 		return false
 	}
@@ -94,21 +92,17 @@ func mysqlEqualityKept(from, to Column, fromColl, toColl, zone string) bool {
 	}
 	fb, tb := mysqlIntBits[f.base], mysqlIntBits[t.base]
 	switch {
-	case fb > 0 && tb > 0:
-		// The target's range contains the source's.
-		if f.unsigned {
-			return t.unsigned && tb >= fb || !t.unsigned && tb > fb
-		}
-		return !t.unsigned && tb >= fb
-	case fb > 0 && (t.base == "decimal" || t.base == "numeric"):
-		digits := mysqlIntDigits[f.base][0]
-		if f.unsigned {
-			digits = mysqlIntDigits[f.base][1]
-		}
-		return (f.unsigned || !t.unsigned) && t.arg(0, 10)-t.arg(1, 0) >= digits
+	case fb > 0 && tb > 0, fb > 0 && (t.base == "decimal" || t.base == "numeric"):
+		// An integer is kept exactly by any integer or DECIMAL type whose
+		// range holds it; one out of range (a negative into UNSIGNED, 70000
+		// into SMALLINT) is an error in osc's sessions, which are strict
+		// (mysqlSessionSQLMode), in the copy and the applier alike, as in a
+		// strict ALTER: never clamped onto another row's value.
+		return true
 	case (f.base == "decimal" || f.base == "numeric") && (t.base == "decimal" || t.base == "numeric"):
-		p1, s1, p2, s2 := f.arg(0, 10), f.arg(1, 0), t.arg(0, 10), t.arg(1, 0)
-		return (f.unsigned || !t.unsigned) && s2 >= s1 && p2-s2 >= p1-s1
+		// Fewer fractional digits round (1.25 and 1.3 become 1.3); fewer
+		// integer digits or UNSIGNED fail on a value out of range, as above.
+		return t.arg(1, 0) >= f.arg(1, 0)
 	case f.base == "float" && len(f.args) == 0 && t.base == "double" && len(t.args) == 0:
 		return f.unsigned || !t.unsigned
 	case f.base == "bit" && t.base == "bit":
@@ -199,6 +193,24 @@ func errEqualityLost(u MySQLIndex, col string, from, to Column, fromColl, toColl
 		"a plain ALTER TABLE fails on the duplicates, but osc's copy would lose the rows that duplicate others silently, "+
 		"so osc treats the key as a new unique key and refuses it: check for duplicates under the new type and run the change "+
 		"with a plain ALTER TABLE, or keep the column's type (or widen it)", col, change, kind)
+}
+
+// mysqlStringTypes are the types an integer becomes the text of its decimal
+// digits in.
+var mysqlStringTypes = map[string]bool{
+	"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true,
+	"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true,
+}
+
+// mysqlIntegerToString reports whether an integer column becomes a string:
+// distinct integers have distinct decimal spellings (ZEROFILL's too), told
+// apart by every collation (digits and '-' never fold together, and carry no
+// trailing spaces; BINARY pads them with zero bytes alike); one too long for
+// the column fails, osc's sessions being strict, as the strict ALTER fails.
+func mysqlIntegerToString(from, to Column) bool {
+	f, ok1 := parseMySQLColumnType(from.ColumnType)
+	t, ok2 := parseMySQLColumnType(to.ColumnType)
+	return ok1 && ok2 && mysqlIntBits[f.base] > 0 && mysqlStringTypes[t.base]
 }
 
 // mysqlEnumNumberKept judges an ENUM or SET going into an integer column

@@ -67,6 +67,27 @@ var mysqlAlterTime = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$
 // nextval(`db`.`s`) and PREVIOUS VALUE FOR s as lastval(`db`.`s`)).
 var mysqlSequenceDefault = regexp.MustCompile(`(?i)\b(nextval|lastval|setval)\(`)
 
+// mysqlStatementClock matches, in a DEFAULT expression as information_schema
+// shows it (string literals and quoted names taken out), a function whose
+// value is the statement's time: one time for every row of a plain ALTER, the
+// time of each chunk and each applied write for osc. (SYSDATE() is each
+// row's own time in the ALTER too; UNIX_TIMESTAMP(x) reads x.)
+var mysqlStatementClock = regexp.MustCompile(`(?i)(^|[^a-z0-9_$])((current_timestamp|now|curdate|curtime|current_date|current_time|localtime|localtimestamp|utc_timestamp|utc_date|utc_time)\s*\(|unix_timestamp\s*\(\s*\))`)
+
+// mysqlSessionFunction matches, in a DEFAULT expression as mysqlStatementClock
+// reads it, a function whose value is the writing session's: its user,
+// role, connection or current database.
+var mysqlSessionFunction = regexp.MustCompile(`(?i)(^|[^a-z0-9_$])(user|current_user|session_user|system_user|current_role|connection_id|database|schema)\s*\(`)
+
+// mysqlQuoted matches a string literal or a quoted name.
+var mysqlQuoted = regexp.MustCompile("'(?:[^'\\\\]|\\\\.|'')*'|\"(?:[^\"\\\\]|\\\\.|\"\")*\"|`(?:[^`]|``)*`")
+
+// mysqlReadsClock reports whether the DEFAULT expression def reads the
+// statement's time.
+func mysqlReadsClock(def string) bool {
+	return mysqlStatementClock.MatchString(mysqlQuoted.ReplaceAllString(def, "''"))
+}
+
 // mysqlFill is the expression osc writes into the added shadow column c, or
 // "" when the server's own DEFAULT is what the ALTER gives; now is
 // Plan.AlterTime.
@@ -116,6 +137,19 @@ func mysqlFill(c Column, zone, now string) (string, error) {
 			return "", fmt.Errorf("column %s: time zone %q is not a zone name or offset", c.Name, zone)
 		}
 		return fmt.Sprintf("CONVERT_TZ(%s, '+00:00', '%s')", at, zone), nil
+	}
+	if mysqlReadsClock(c.Default) {
+		return "", fmt.Errorf("the --alter adds the column %s with DEFAULT %s, which reads the clock: a plain ALTER TABLE evaluates it "+
+			"at one statement time, the same for every existing row, where osc's copy and applier would evaluate it at each chunk and "+
+			"each write they apply (only a bare DEFAULT CURRENT_TIMESTAMP is written as one time): add the column without that DEFAULT "+
+			"(or with DEFAULT CURRENT_TIMESTAMP), then set it with ALTER TABLE … ALTER COLUMN %s SET DEFAULT … (no copy) and fill the "+
+			"existing rows with batched UPDATEs", c.Name, c.Default, c.Name)
+	}
+	if mysqlSessionFunction.MatchString(mysqlQuoted.ReplaceAllString(c.Default, "''")) {
+		return "", fmt.Errorf("the --alter adds the column %s with DEFAULT %s, which reads the writing session (its user, role, "+
+			"connection or database): a plain ALTER TABLE gives every existing row the value of the session that runs it, where osc's "+
+			"copy and applier would give the values of their own sessions: add the column without that DEFAULT, then set it with "+
+			"ALTER TABLE … ALTER COLUMN %s SET DEFAULT … (no copy) and fill the existing rows with batched UPDATEs", c.Name, c.Default, c.Name)
 	}
 	return "", nil
 }

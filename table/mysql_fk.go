@@ -97,23 +97,34 @@ func readMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, 
 	return fks, rows.Err()
 }
 
+// mysqlForeignKeyCheck is what checkMySQLForeignKeys found: what the
+// migration does with the table's own foreign keys, for the preflight report
+// ("" for none), those it carries to the new table, and why the table cannot
+// be copied (MySQLInspection.CopyRefusal; nil when it can).
+type mysqlForeignKeyCheck struct {
+	report  string
+	carried []MySQLForeignKey
+	refusal error
+}
+
 // checkMySQLForeignKeys refuses a table that foreign keys reference (after
 // the swap they would reference the old table, renamed: InnoDB follows a
 // RENAME), naming the statements that drop those keys first and add them
 // back after; and a table with foreign keys of its own that the --alter does
 // not drop, unless discard (--discard-foreign-keys: the new table has none),
-// or, whatever the --alter and discard say, when one of them cascades. It
-// returns what the migration does with the table's own foreign keys, for the
-// preflight report ("" for none).
-func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, dropped []MySQLDroppedForeignKey, discard bool) (string, []MySQLForeignKey, error) {
+// or, whatever the --alter and discard say, when one of them cascades: a
+// refusal of the copy (mysqlForeignKeyCheck.refusal), not an error, which
+// only a failure to read them is.
+func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, dropped []MySQLDroppedForeignKey, discard bool) (mysqlForeignKeyCheck, error) {
 	own, err := readMySQLForeignKeys(ctx, db, schema, name, false)
 	if err != nil {
-		return "", nil, fmt.Errorf("read foreign keys of %s.%s: %w", schema, name, err)
+		return mysqlForeignKeyCheck{}, fmt.Errorf("read foreign keys of %s.%s: %w", schema, name, err)
 	}
 	children, err := readMySQLForeignKeys(ctx, db, schema, name, true)
 	if err != nil {
-		return "", nil, fmt.Errorf("read foreign keys referencing %s.%s: %w", schema, name, err)
+		return mysqlForeignKeyCheck{}, fmt.Errorf("read foreign keys referencing %s.%s: %w", schema, name, err)
 	}
+	refusal := func(err error) (mysqlForeignKeyCheck, error) { return mysqlForeignKeyCheck{refusal: err}, nil }
 	var ext []MySQLForeignKey // a self-reference is the table's own
 	for _, f := range children {
 		if f.Schema != schema || f.Table != name {
@@ -128,19 +139,19 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 			drop = append(drop, fmt.Sprintf("ALTER TABLE %s DROP FOREIGN KEY %s;", child, QuoteMySQL(f.Name)))
 			add = append(add, fmt.Sprintf("ALTER TABLE %s ADD %s;", child, f.Definition()))
 		}
-		return "", nil, fmt.Errorf("table %s.%s is referenced by foreign keys (%s); after the cut-over they would reference the old table "+
+		return refusal(fmt.Errorf("table %s.%s is referenced by foreign keys (%s); after the cut-over they would reference the old table "+
 			"(InnoDB moves a foreign key with the table it references when that is renamed), and osc cannot move them to the new one "+
 			"without rebuilding the child tables: drop them first, %s then migrate, and add them back, %s (an ADD checks every row of "+
 			"its table under a lock, unless run after SET SESSION foreign_key_checks = 0); or run a plain ALTER TABLE",
-			schema, name, strings.Join(names, ", "), strings.Join(drop, " "), strings.Join(add, " "))
+			schema, name, strings.Join(names, ", "), strings.Join(drop, " "), strings.Join(add, " ")))
 	}
 	for _, d := range dropped {
 		if !d.IfExists && !slices.ContainsFunc(own, func(f MySQLForeignKey) bool { return strings.EqualFold(f.Name, d.Name) }) {
-			return "", nil, fmt.Errorf("the --alter drops foreign key %s, which table %s.%s does not have (a plain ALTER TABLE fails on it)", d.Name, schema, name)
+			return refusal(fmt.Errorf("the --alter drops foreign key %s, which table %s.%s does not have (a plain ALTER TABLE fails on it)", d.Name, schema, name))
 		}
 	}
 	if len(own) == 0 {
-		return "", nil, nil
+		return mysqlForeignKeyCheck{}, nil
 	}
 	var gone, cascading []string
 	var kept []MySQLForeignKey
@@ -156,9 +167,9 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 		}
 	}
 	if len(cascading) > 0 {
-		return "", nil, fmt.Errorf("table %s.%s has foreign keys that change its rows when their parent changes (%s): InnoDB makes those changes "+
+		return refusal(fmt.Errorf("table %s.%s has foreign keys that change its rows when their parent changes (%s): InnoDB makes those changes "+
 			"without a row event in the binlog, so osc would never see them, and the new table would keep rows the table lost; "+
-			"run a plain ALTER TABLE, or make them RESTRICT first", schema, name, strings.Join(cascading, ", "))
+			"run a plain ALTER TABLE, or make them RESTRICT first", schema, name, strings.Join(cascading, ", ")))
 	}
 	if discard {
 		for _, f := range kept {
@@ -172,12 +183,12 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 		for i := range kept {
 			f := &kept[i]
 			if f.RefSchema == schema && f.RefTable == name {
-				return "", nil, fmt.Errorf("table %s.%s has a foreign key that references itself (%s); osc does not carry those yet: "+
+				return refusal(fmt.Errorf("table %s.%s has a foreign key that references itself (%s); osc does not carry those yet: "+
 					"drop it in the --alter (DROP FOREIGN KEY %s) or run with --discard-foreign-keys, and add it back after; or run a plain ALTER TABLE",
-					schema, name, f.Name, QuoteMySQL(f.Name))
+					schema, name, f.Name, QuoteMySQL(f.Name)))
 			}
 			if f.Shadow, err = planMySQLForeignKeyName(ctx, db, schema, name, f.Name); err != nil {
-				return "", nil, err
+				return refusal(err)
 			}
 			carried = append(carried, fmt.Sprintf("%s as %s", f.Name, f.Shadow))
 		}
@@ -200,7 +211,7 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 		"cut-over's lock timeout for the parent's lock)",
 		fmt.Sprintf("while the checksum and the cut-over lock the table, writes to %s wait too (LOCK TABLES on a child locks the tables its foreign keys reference)",
 			strings.Join(parentNames, ", ")))
-	return strings.Join(parts, "; "), kept, nil
+	return mysqlForeignKeyCheck{report: strings.Join(parts, "; "), carried: kept}, nil
 }
 
 // planMySQLForeignKeyName returns the name a carried foreign key gets on the

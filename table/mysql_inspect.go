@@ -32,6 +32,13 @@ type MySQLInspection struct {
 	// new table gets at the cut-over.
 	Triggers        string
 	CarriedTriggers []MySQLTrigger
+	// CopyRefusal is why osc cannot copy the table (not InnoDB, no usable
+	// key, foreign keys that reference it or that cascade, COMPRESSED
+	// columns, a trigger it cannot carry...), nil
+	// when it can: a refusal of the copy alone, since an --alter the server
+	// does in place (the native path) is the plain ALTER, which none of
+	// them concerns. CreateMySQLShadow returns it.
+	CopyRefusal error
 }
 
 // MySQLInspectOptions are the choices that change what InspectMySQL accepts.
@@ -72,20 +79,24 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if info.tableType != "BASE TABLE" {
 		return nil, fmt.Errorf("%s.%s is a %s, not a base table; osc migrates base tables only", schema, name, info.tableType)
 	}
+	var copyRefusal error
 	if !strings.EqualFold(info.engine, "InnoDB") {
-		return nil, fmt.Errorf("table %s.%s uses the %s engine; osc needs InnoDB (transactions and row locks): "+
+		copyRefusal = fmt.Errorf("table %s.%s uses the %s engine; osc needs InnoDB (transactions and row locks): "+
 			"ALTER TABLE %s ENGINE=InnoDB first", schema, name, info.engine, QuoteMySQL(name))
 	}
-	trgs, carriedTriggers, err := checkMySQLTriggers(ctx, db, schema, name)
+	trg, err := checkMySQLTriggers(ctx, db, schema, name)
 	if err != nil {
 		return nil, err
+	}
+	if copyRefusal == nil {
+		copyRefusal = trg.refusal
 	}
 	t, colls, err := readMySQLColumns(ctx, db, schema, name)
 	if err != nil {
 		return nil, err
 	}
-	if cols := compressedColumns(t); len(cols) > 0 {
-		return nil, fmt.Errorf("table %s.%s has COMPRESSED columns (%s); osc reads the table's changes from the binlog, "+
+	if cols := compressedColumns(t); len(cols) > 0 && copyRefusal == nil {
+		copyRefusal = fmt.Errorf("table %s.%s has COMPRESSED columns (%s); osc reads the table's changes from the binlog, "+
 			"and its binlog reader cannot decode compressed columns: migrate it with a plain ALTER TABLE, "+
 			"or MODIFY the columns without COMPRESSED first", schema, name, strings.Join(cols, ", "))
 	}
@@ -98,8 +109,8 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	for _, ix := range indexes {
 		usable = usable || ix.keyUsable()
 	}
-	if !usable {
-		return nil, errNoKey(t)
+	if !usable && copyRefusal == nil {
+		copyRefusal = errNoKey(t)
 	}
 	if !o.Resume {
 		if err := checkMySQLLeftovers(ctx, db, schema, name); err != nil {
@@ -115,13 +126,16 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if err != nil {
 		return nil, err
 	}
-	fks, carried, err := checkMySQLForeignKeys(ctx, db, schema, name, a.DroppedForeignKeys, o.DiscardForeignKeys)
+	fk, err := checkMySQLForeignKeys(ctx, db, schema, name, a.DroppedForeignKeys, o.DiscardForeignKeys)
 	if err != nil {
 		return nil, err
 	}
+	if copyRefusal == nil {
+		copyRefusal = fk.refusal
+	}
 	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
-		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fks, CarriedForeignKeys: carried,
-		Triggers: trgs, CarriedTriggers: carriedTriggers}, nil
+		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fk.report, CarriedForeignKeys: fk.carried,
+		Triggers: trg.report, CarriedTriggers: trg.carried, CopyRefusal: copyRefusal}, nil
 }
 
 // compressedColumns names the columns with MariaDB's COMPRESSED attribute,

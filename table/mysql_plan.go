@@ -287,7 +287,9 @@ func errColumnLost(col, sh string) error {
 
 // chooseKey returns the original's PRIMARY KEY, or else its first UNIQUE key
 // over NOT NULL columns that is not ignored, whose columns all reach the
-// shadow with distinct values kept distinct and form a PRIMARY KEY or NOT NULL UNIQUE key there too;
+// shadow with distinct values kept distinct and form a PRIMARY KEY or UNIQUE
+// key there too (over columns made nullable, maybe: the values are the
+// original's);
 // else one the shadow has only within a wider key, and that key's columns
 // (see mysqlSharedKey).
 func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, []string, error) {
@@ -323,6 +325,10 @@ func chooseKey(in MySQLPlanInput, mapping []ColumnMap) (MySQLIndex, []string, er
 			continue
 		}
 		for _, six := range in.ShadowIndexes {
+			// A UNIQUE key whose columns the --alter makes nullable
+			// still tells the rows apart: their values are the
+			// original's NOT NULL ones.
+			six.Nullable = false
 			if six.keyUsable() && sameParts(want, six) {
 				return ix, nil, nil
 			}

@@ -37,8 +37,12 @@ hint VARCHAR(64) NOT NULL, value VARCHAR(4096) NOT NULL) ENGINE=InnoDB`
 
 // CreateMySQLShadow creates the shadow table (CREATE TABLE ... LIKE, then the
 // --alter) and the changelog table, and returns the plan. On failure it drops
-// what it created.
+// what it created. A table osc cannot copy (MySQLInspection.CopyRefusal) is
+// refused before anything is made.
 func CreateMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection) (p *Plan, err error) {
+	if in.CopyRefusal != nil {
+		return nil, in.CopyRefusal
+	}
 	schema, name := in.Table.Schema, in.Table.Name
 	shadow, changelog, _ := MySQLNames(name)
 	q := func(n string) string { return QuoteMySQL(schema) + "." + QuoteMySQL(n) }

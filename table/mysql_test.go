@@ -82,19 +82,35 @@ func TestInspectMySQLRefusals(t *testing.T) {
 		"CREATE TABLE hmp_compressed (id INT PRIMARY KEY, v VARCHAR(10) COMPRESSED, b BLOB COMPRESSED) ENGINE=InnoDB",
 		"CREATE TABLE tbl_mysqlplan_ok_osc_new (id INT PRIMARY KEY) ENGINE=InnoDB",
 	)
-	for _, tc := range []struct{ table, alter, want string }{
-		{"tbl_mysqlplan_missing", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_missing does not exist"},
-		{"tbl_mysqlplan_trg", "ADD COLUMN x INT", "trigger trg_mysqlplan: osc carries it to the new table as _trg_mysqlplan (trigger names are schema-wide), and schema osc_test has a trigger of that name"},
-		{"tbl_mysqlplan_child", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_child has foreign keys that change its rows when their parent changes (fk_mysqlplan referencing osc_test.tbl_mysqlplan_parent (ON DELETE CASCADE ON UPDATE RESTRICT))"},
-		{"tbl_mysqlplan_parent", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_parent is referenced by foreign keys (fk_mysqlplan of osc_test.tbl_mysqlplan_child)"},
-		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns"},
-		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table"},
-		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB"},
-		{"hmp_compressed", "ADD COLUMN x INT", "table osc_test.hmp_compressed has COMPRESSED columns (v, b); osc reads the table's changes from the binlog"},
-		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (tbl_mysqlplan_ok_osc_new): it saved no checkpoint (--resume cannot continue it): run again with --initially-drop-ghost-table to drop them and start afresh"},
-		{"tbl_mysqlplan_" + strings.Repeat("x", 47), "ADD COLUMN x INT", "is too long"},
+	// copy: a refusal of the copy alone (MySQLInspection.CopyRefusal), which
+	// the native path does not concern.
+	for _, tc := range []struct {
+		table, alter, want string
+		copy               bool
+	}{
+		{"tbl_mysqlplan_missing", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_missing does not exist", false},
+		{"tbl_mysqlplan_trg", "ADD COLUMN x INT", "trigger trg_mysqlplan: osc carries it to the new table as _trg_mysqlplan (trigger names are schema-wide), and schema osc_test has a trigger of that name", true},
+		{"tbl_mysqlplan_child", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_child has foreign keys that change its rows when their parent changes (fk_mysqlplan referencing osc_test.tbl_mysqlplan_parent (ON DELETE CASCADE ON UPDATE RESTRICT))", true},
+		{"tbl_mysqlplan_parent", "ADD COLUMN x INT", "table osc_test.tbl_mysqlplan_parent is referenced by foreign keys (fk_mysqlplan of osc_test.tbl_mysqlplan_child)", true},
+		{"tbl_mysqlplan_nokey", "ADD COLUMN x INT", "has no PRIMARY KEY and no UNIQUE key on NOT NULL columns", true},
+		{"tbl_mysqlplan_view", "ADD COLUMN x INT", "osc_test.tbl_mysqlplan_view is a VIEW, not a base table", false},
+		{"tbl_mysqlplan_myisam", "ADD COLUMN x INT", "uses the MyISAM engine; osc needs InnoDB", true},
+		{"hmp_compressed", "ADD COLUMN x INT", "table osc_test.hmp_compressed has COMPRESSED columns (v, b); osc reads the table's changes from the binlog", true},
+		{"tbl_mysqlplan_ok", "ADD COLUMN x INT", "tables left by an earlier osc run on osc_test.tbl_mysqlplan_ok exist (tbl_mysqlplan_ok_osc_new): it saved no checkpoint (--resume cannot continue it): run again with --initially-drop-ghost-table to drop them and start afresh", false},
+		{"tbl_mysqlplan_" + strings.Repeat("x", 47), "ADD COLUMN x INT", "is too long", false},
 	} {
-		_, err := InspectMySQLTable(ctx, db, testSchema, tc.table, tc.alter)
+		in, err := InspectMySQLTable(ctx, db, testSchema, tc.table, tc.alter)
+		if tc.copy {
+			if err != nil {
+				t.Errorf("%s: error %v, want the copy refused, not the inspection", tc.table, err)
+				continue
+			}
+			if err = in.CopyRefusal; err != nil {
+				if _, serr := CreateMySQLShadow(ctx, db, in); serr != err { //nolint:errorlint // the very refusal
+					t.Errorf("%s: CreateMySQLShadow: %v, want %v", tc.table, serr, err)
+				}
+			}
+		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.table, err, tc.want)
 		}

@@ -110,6 +110,30 @@ func TestMySQLFill(t *testing.T) {
 			t.Errorf("DEFAULT %s: error %v, want a refusal", def, err)
 		}
 	}
+	// A DEFAULT expression that reads the statement's time: refused (the
+	// ALTER's one time for all rows cannot be told from a chunk's).
+	for _, def := range []string{"(current_timestamp(6) + interval 1 day)", "unix_timestamp()", "curdate()", "utc_timestamp()",
+		"concat('x',current_timestamp())", "hour(now())"} {
+		if _, err := mysqlFill(Column{Name: "n", DataType: "int", Nullable: true, Default: def}, "+02:00", "2026-11-30 01:02:03.456789"); err == nil ||
+			!strings.Contains(err.Error(), "which reads the clock") {
+			t.Errorf("DEFAULT %s: error %v, want a refusal", def, err)
+		}
+	}
+	// A DEFAULT that reads the writing session: refused.
+	for _, def := range []string{"User()", "current_user()", "concat(connection_id(),'')", "database()", "current_role()"} {
+		if _, err := mysqlFill(Column{Name: "n", DataType: "varchar", Nullable: true, Default: def}, "+02:00", "2026-11-30 01:02:03.456789"); err == nil ||
+			!strings.Contains(err.Error(), "which reads the writing session") {
+			t.Errorf("DEFAULT %s: error %v, want a refusal", def, err)
+		}
+	}
+	// Not the statement's clock: a literal or a quoted name that reads
+	// like one, UNIX_TIMESTAMP of a column, SYSDATE() (each row's own time
+	// in the ALTER too).
+	for _, def := range []string{"'now()'", "concat('now(','it\\'s',`a`)", "unix_timestamp(`e`)", "sysdate()", "(`a` * 2)", "`now`(`x`)", "'user()'", "`user`(1)", "uuid()"} {
+		if got, err := mysqlFill(Column{Name: "n", DataType: "varchar", Nullable: true, Default: def}, "+02:00", "2026-11-30 01:02:03.456789"); err != nil || got != "" {
+			t.Errorf("DEFAULT %s: %q, %v; want no fill", def, got, err)
+		}
+	}
 	if got, err := mysqlFill(Column{Name: "n", DataType: "varchar", Nullable: true, Default: "'nextval'"}, "+02:00", "2026-11-30 01:02:03.456789"); err != nil || got != "" {
 		t.Errorf("DEFAULT 'nextval': %q, %v; want no fill", got, err)
 	}

@@ -50,15 +50,25 @@ func readMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) ([]
 	return out, nil
 }
 
+// mysqlTriggerCheck is what checkMySQLTriggers found: what the migration
+// does with the table's triggers, for the preflight report ("" for none),
+// the triggers it carries, and why the table cannot be copied
+// (MySQLInspection.CopyRefusal; nil when it can).
+type mysqlTriggerCheck struct {
+	report  string
+	carried []MySQLTrigger
+	refusal error
+}
+
 // checkMySQLTriggers plans the table's triggers for the new table: each is
 // carried under a planned name (as its foreign keys are, plannedMySQLName),
-// refused when that name is taken in the schema (but on the table's shadow,
-// where a killed run's cut-over may have left it) or too long. It returns
-// what the migration does with them, for the preflight report.
-func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (string, []MySQLTrigger, error) {
+// a refusal of the copy when that name is taken in the schema (but on the
+// table's shadow, where a killed run's cut-over may have left it) or too long;
+// an error is a failure to read them.
+func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (mysqlTriggerCheck, error) {
 	trgs, err := readMySQLTriggers(ctx, db, schema, name)
 	if err != nil || len(trgs) == 0 {
-		return "", nil, err
+		return mysqlTriggerCheck{}, err
 	}
 	shadow, _, _ := MySQLNames(name)
 	var carried []string
@@ -66,23 +76,23 @@ func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (s
 		t := &trgs[i]
 		t.Shadow = plannedMySQLName(t.Name)
 		if utf8.RuneCountInString(t.Shadow) > mysqlMaxIdent {
-			return "", nil, fmt.Errorf("trigger %s: the name osc would carry it under to the new table, %s, exceeds MySQL's %d characters "+
-				"(trigger names are schema-wide, so the new table cannot have the table's own): rename it first", t.Name, t.Shadow, mysqlMaxIdent)
+			return mysqlTriggerCheck{refusal: fmt.Errorf("trigger %s: the name osc would carry it under to the new table, %s, exceeds MySQL's %d characters "+
+				"(trigger names are schema-wide, so the new table cannot have the table's own): rename it first", t.Name, t.Shadow, mysqlMaxIdent)}, nil
 		}
 		var n int
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TRIGGERS
 			WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ? AND EVENT_OBJECT_TABLE <> ?`, schema, t.Shadow, shadow).Scan(&n); err != nil {
-			return "", nil, fmt.Errorf("trigger %s: look up the name %s: %w", t.Name, t.Shadow, err)
+			return mysqlTriggerCheck{}, fmt.Errorf("trigger %s: look up the name %s: %w", t.Name, t.Shadow, err)
 		}
 		if n > 0 {
-			return "", nil, fmt.Errorf("trigger %s: osc carries it to the new table as %s (trigger names are schema-wide), "+
-				"and schema %s has a trigger of that name: rename one of them first", t.Name, t.Shadow, schema)
+			return mysqlTriggerCheck{refusal: fmt.Errorf("trigger %s: osc carries it to the new table as %s (trigger names are schema-wide), "+
+				"and schema %s has a trigger of that name: rename one of them first", t.Name, t.Shadow, schema)}, nil
 		}
 		carried = append(carried, fmt.Sprintf("%s as %s", t.Name, t.Shadow))
 	}
-	return fmt.Sprintf("carried: %s (trigger names are schema-wide), made on the new table at the cut-over while writes are blocked, "+
+	return mysqlTriggerCheck{report: fmt.Sprintf("carried: %s (trigger names are schema-wide), made on the new table at the cut-over while writes are blocked, "+
 		"after the last change is applied, so that each fires once per write of the application and never for osc's; "+
-		"those of the old table are dropped after the cut-over", strings.Join(carried, ", ")), trgs, nil
+		"those of the old table are dropped after the cut-over", strings.Join(carried, ", ")), carried: trgs}, nil
 }
 
 // plannedMySQLName is the name a carried foreign key or trigger gets on the
