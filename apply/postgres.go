@@ -90,6 +90,11 @@ type Postgres struct {
 	// generated is the shadow's stored generated columns: quoted name and
 	// expression.
 	generated [][2]string
+	// ordered: the original or the shadow has an exclusion constraint that
+	// is not deferrable, which PostgreSQL checks at each row a statement
+	// writes: the changes are written in their order, not collapsed (see
+	// collapse).
+	ordered bool
 
 	// ahead remembers, by key, the new rows moves wrote from a source read
 	// that may have seen later changes than the move (see move). Apply is
@@ -299,6 +304,10 @@ func (a *Postgres) init(ctx context.Context) error {
 	if err := a.loadUnique(ctx); err != nil {
 		return err
 	}
+	if err := a.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid IN (to_regclass($1), to_regclass($2)) AND indisexclusion AND indimmediate)`,
+		a.source, a.shadow).Scan(&a.ordered); err != nil {
+		return fmt.Errorf("exclusion constraints of %s: %w", a.source, err)
+	}
 	if err := a.initAside(ctx); err != nil {
 		return err
 	}
@@ -491,7 +500,9 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	ops = collapse(ops)
+	if !a.ordered {
+		ops = collapse(ops)
+	}
 	if err := a.applying(ctx, changes); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -537,7 +548,7 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 		if len(stmts) > 0 {
 			err = a.send(ctx, stmts)
 		}
-		if isUniqueViolation(err) {
+		if isClash(err) {
 			a.clashed(true)
 			err = a.applyClashing(ctx, ops[start:end])
 		} else if err == nil {
@@ -596,7 +607,15 @@ func (a *Postgres) send(ctx context.Context, stmts []pgStmt) error {
 // rows written last hold the source's values as of the run's last change, so
 // they clash with none of each other in a unique index except as the source
 // allows: a swap of two values, which the clash resolution writes in one
-// statement (postgres_clash.go). Under writers that rewrite the same rows,
+// statement (postgres_clash.go). Not so in an exclusion constraint, which
+// the clash resolution leaves alone and PostgreSQL checks at each row of the
+// statement: the rows of a collapsed run are written in the order of their
+// last changes, so a row can take a value another row gives up only in an
+// earlier change of its own that the run dropped (row 6 takes row 5's
+// range, then row 5 takes row 4's: row 6 is written first, while row 5
+// still holds it). Apply does not collapse the changes of a table with one
+// (ordered): it writes them in their order, each statement a run of one
+// kind that holds each key once (statement), as the source wrote them. Under writers that rewrite the same rows,
 // swap values and re-create rows, a batch of a hundred changes was about
 // fifty statements; it is now two or three per run.
 func collapse(ops []pgOp) []pgOp {
@@ -975,7 +994,7 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn, &clashed, &asided); err != nil {
 			// A chunk's row the clash deletion could not see yet (see
 			// pgClashAttempts): the next attempt sees it.
-			if clashes++; !isUniqueViolation(err) || clashes == pgClashAttempts {
+			if clashes++; !isClash(err) || clashes == pgClashAttempts {
 				return fmt.Errorf("move: %w", err)
 			}
 			continue
@@ -1021,7 +1040,7 @@ func (a *Postgres) moveInShadow(ctx context.Context, op pgOp) (bool, error) {
 		clashed       [][]string
 	)
 	err = a.sendScan(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row in " + a.shadow}}, &moved, &clashed, &asided)
-	if isUniqueViolation(err) {
+	if isClash(err) {
 		return false, nil // a clash it cannot resolve: the caller reads the source
 	}
 	if err != nil || moved != 1 {
