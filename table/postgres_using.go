@@ -793,9 +793,10 @@ var pgRelativeTimeWord = regexp.MustCompile(`(?i)\b(now|today|tomorrow|yesterday
 // pgRelativeTimeLiterals returns the string constants of expr that the
 // parser turned into a value of a date or time type (or of an array, range,
 // domain or row type holding one) read from the time of the transaction:
-// 'now'::timestamptz, date 'today', '[today,tomorrow)'::daterange. Such a
-// value is fixed when the text is parsed, like now() is fixed in a
-// transaction, so no function call shows it. view is the view made of the
+// 'now'::timestamptz, date 'today', '[today,tomorrow)'::daterange, or that
+// a cast turns into one when the statement runs ('now'::text::timestamptz).
+// Such a value is fixed when the text is parsed or the statement runs, like
+// now() is fixed in a transaction, so no function call shows it. view is the view made of the
 // statement whose text has expr at offset at: the constants of its parsed
 // query carry the offset of their literal in that text.
 func pgRelativeTimeLiterals(ctx context.Context, tx pgx.Tx, view string, at int, expr string) ([]string, error) {
@@ -811,11 +812,18 @@ func pgRelativeTimeLiterals(ctx context.Context, tx pgx.Tx, view string, at int,
 	if len(locs) == 0 {
 		return nil, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT DISTINCT c.m[2]::int4
-		FROM pg_rewrite r, regexp_matches(r.ev_action::text, '\{CONST :consttype (\d+) [^{}]*:location (\d+) ', 'g') AS c(m)
-		WHERE r.ev_class = $1::regclass AND c.m[2]::int4 = ANY ($2::int4[]) AND EXISTS (
+	// A constant of a date or time type, or one (of a text type) that a
+	// cast turns into one when the statement runs (CoerceViaIO: 'now'::text::
+	// timestamptz), which reads the time of each statement's transaction.
+	rows, err := tx.Query(ctx, `SELECT DISTINCT c.loc
+		FROM pg_rewrite r, LATERAL (
+			SELECT m[1]::oid, m[2]::int4 FROM regexp_matches(r.ev_action::text, '\{CONST :consttype (\d+) [^{}]*:location (\d+) ', 'g') AS m
+			UNION ALL
+			SELECT m[2]::oid, m[1]::int4 FROM regexp_matches(r.ev_action::text, '\{COERCEVIAIO :arg \{CONST :consttype \d+ [^{}]*:location (\d+) [^{}]*\} :resulttype (\d+) ', 'g') AS m
+		) AS c(typ, loc)
+		WHERE r.ev_class = $1::regclass AND c.loc = ANY ($2::int4[]) AND EXISTS (
 			WITH RECURSIVE u(t) AS (
-				SELECT c.m[1]::oid
+				SELECT c.typ
 				UNION
 				SELECT s.x FROM u JOIN pg_type ty ON ty.oid = u.t
 				LEFT JOIN pg_range rg ON ty.oid IN (rg.rngtypid, rg.rngmultitypid)
