@@ -267,9 +267,10 @@ func (a *Postgres) clashCTEs(rel, except string) (ctes, deletes, cleared, asided
 		}
 		if u.ops != nil {
 			// An exclusion constraint: the rows under another key whose
-			// values clash with one of rel's under its operators. In the
-			// subquery, rel's values and key are osc_r's columns; the
-			// unqualified names resolve to the shadow.
+			// values clash with one of rel's under its operators. rel's
+			// values and keys are osc_r's columns, joined (USING) so that
+			// the constraint's index can find the shadow's rows for each;
+			// the unqualified names resolve to the shadow.
 			var sel, cond, rkeys []string
 			for j, e := range u.exprs {
 				sel = append(sel, fmt.Sprintf("%s AS osc_x%d", e, j))
@@ -283,7 +284,7 @@ func (a *Postgres) clashCTEs(rel, except string) (ctes, deletes, cleared, asided
 			if u.pred != "" {
 				from += " WHERE " + u.pred
 			}
-			ctes = append(ctes, fmt.Sprintf("%s AS (DELETE FROM %s WHERE EXISTS (SELECT FROM (%s) AS osc_r WHERE %s AND (%s) IS DISTINCT FROM (%s))%s%s RETURNING %s)",
+			ctes = append(ctes, fmt.Sprintf("%s AS (DELETE FROM %s USING (%s) AS osc_r WHERE %s AND (%s) IS DISTINCT FROM (%s)%s%s RETURNING %s)",
 				name, a.shadow, from, strings.Join(cond, " AND "), keyList, strings.Join(rkeys, ", "), self, except, ret))
 			cleared = append(cleared, name)
 			continue
