@@ -93,6 +93,11 @@ type Postgres struct {
 	// generated is the shadow's stored generated columns: quoted name and
 	// expression.
 	generated [][2]string
+	// ordered: the original or the shadow has an exclusion constraint that
+	// is not deferrable, which PostgreSQL checks at each row a statement
+	// writes: the changes are written in their order, not collapsed (see
+	// collapse).
+	ordered bool
 
 	// ahead remembers, by key, the new rows moves wrote from a source read
 	// that may have seen later changes than the move (see move). Apply is
@@ -302,6 +307,10 @@ func (a *Postgres) init(ctx context.Context) error {
 	if err := a.loadUnique(ctx); err != nil {
 		return err
 	}
+	if err := a.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid IN (to_regclass($1), to_regclass($2)) AND indisexclusion AND indimmediate)`,
+		a.source, a.shadow).Scan(&a.ordered); err != nil {
+		return fmt.Errorf("exclusion constraints of %s: %w", a.source, err)
+	}
 	if err := a.initAside(ctx); err != nil {
 		return err
 	}
@@ -494,7 +503,9 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	ops = collapse(ops)
+	if !a.ordered {
+		ops = collapse(ops)
+	}
 	if err := a.applying(ctx, changes); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -540,7 +551,7 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 		if len(stmts) > 0 {
 			err = a.send(ctx, stmts)
 		}
-		if isUniqueViolation(err) {
+		if isClash(err) {
 			a.clashed(true)
 			err = a.applyClashing(ctx, ops[start:end], end == len(ops))
 		} else if err == nil {
@@ -601,10 +612,18 @@ func (a *Postgres) send(ctx context.Context, stmts []pgStmt) error {
 // allows: a swap of two values, which the clash resolution writes in one
 // statement (postgres_clash.go), and, inside a statement or transaction
 // that a DEFERRABLE constraint checks at its end, one value in two rows,
-// which no statement can write (see upsertClashing). Under writers that
-// rewrite the same rows, swap values and re-create rows, a batch of a
-// hundred changes was about fifty statements; it is now two or three per
-// run.
+// which no statement can write (see upsertClashing). Not so in an exclusion
+// constraint, which the clash resolution leaves alone and PostgreSQL checks
+// at each row of the statement: the rows of a collapsed run are written in
+// the order of their last changes, so a row can take a value another row
+// gives up only in an earlier change of its own that the run dropped (row 6
+// takes row 5's range, then row 5 takes row 4's: row 6 is written first,
+// while row 5 still holds it). Apply does not collapse the changes of a
+// table with one (ordered): it writes them in their order, each statement a
+// run of one kind that holds each key once (statement), as the source wrote
+// them. Under writers that rewrite the same rows, swap values and re-create
+// rows, a batch of a hundred changes was about fifty statements; it is now
+// two or three per run.
 func collapse(ops []pgOp) []pgOp {
 	out := make([]pgOp, 0, len(ops))
 	for i := 0; i < len(ops); {
@@ -981,7 +1000,7 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn, &clashed, &asided); err != nil {
 			// A chunk's row the clash deletion could not see yet (see
 			// pgClashAttempts): the next attempt sees it.
-			if clashes++; !isUniqueViolation(err) || clashes == pgClashAttempts {
+			if clashes++; !isClash(err) || clashes == pgClashAttempts {
 				return fmt.Errorf("move: %w", err)
 			}
 			continue
@@ -1027,7 +1046,7 @@ func (a *Postgres) moveInShadow(ctx context.Context, op pgOp) (bool, error) {
 		clashed       [][]string
 	)
 	err = a.sendScan(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row in " + a.shadow}}, &moved, &clashed, &asided)
-	if isUniqueViolation(err) {
+	if isClash(err) {
 		return false, nil // a clash it cannot resolve: the caller reads the source
 	}
 	if err != nil || moved != 1 {

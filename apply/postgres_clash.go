@@ -56,6 +56,10 @@ type pgUnique struct {
 	name  string
 	exprs []string // its key columns' values, as SQL over the shadow's columns, with the index's collations
 	pred  string   // partial index predicate, or ""
+	// ops are an exclusion constraint's operators (OPERATOR(schema.op)),
+	// one for each of exprs: two rows clash when each operator holds
+	// between their values. nil for a unique index (equality).
+	ops []string
 	// aside marks a new unique key (table.Plan.NewUnique): the rows its
 	// clashes delete are set aside (postgres_aside.go), not trusted to be
 	// written again.
@@ -147,6 +151,60 @@ func (a *Postgres) loadUnique(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("unique indexes of %s: %w", a.shadow, err)
 	}
+	return a.loadExclusion(ctx, written)
+}
+
+// loadExclusion adds to unique the shadow's exclusion constraints whose
+// columns the applier writes: their clashes are resolved as a unique
+// index's, under the constraint's operators (README, "Why nothing is lost",
+// step 5: the original never held two rows that clash in it, at least not
+// at a commit, so a shadow row a written row clashes with under another key
+// is newer than the change, and a later change writes it again).
+func (a *Postgres) loadExclusion(ctx context.Context, written map[string]bool) error {
+	rows, err := a.pool.Query(ctx, `
+		SELECT c.relname::text,
+			array(SELECT '(' || pg_get_indexdef(i.indexrelid, k, false) || ')' ||
+					CASE WHEN i.indcollation[k - 1] <> 0 THEN ' COLLATE ' || quote_ident(cn.nspname) || '.' || quote_ident(co.collname) ELSE '' END
+				FROM generate_series(1, i.indnkeyatts) k
+				LEFT JOIN pg_collation co ON co.oid = i.indcollation[k - 1]
+				LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+				ORDER BY k),
+			array(SELECT format('OPERATOR(%I.%s)', o.oprnamespace::regnamespace::text, o.oprname)
+				FROM generate_series(1, i.indnkeyatts) k JOIN pg_operator o ON o.oid = x.conexclop[k] ORDER BY k),
+			coalesce(pg_get_expr(i.indpred, i.indrelid, false), ''),
+			array(SELECT a.attname::text FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+				WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid AND d.refclassid = 'pg_class'::regclass
+					AND d.refobjid = i.indrelid AND d.refobjsubid > 0
+				UNION SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[]))
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_constraint x ON x.conindid = i.indexrelid AND x.conrelid = i.indrelid AND x.contype = 'x'
+		WHERE i.indrelid = to_regclass($1) AND i.indisexclusion AND i.indisvalid AND i.indisready AND i.indislive
+		ORDER BY c.relname`, a.shadow)
+	if err != nil {
+		return fmt.Errorf("exclusion constraints of %s: %w", a.shadow, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			u    pgUnique
+			cols []string
+		)
+		if err := rows.Scan(&u.name, &u.exprs, &u.ops, &u.pred, &cols); err != nil {
+			return fmt.Errorf("exclusion constraints of %s: %w", a.shadow, err)
+		}
+		unknown := len(u.ops) != len(u.exprs)
+		for _, c := range cols {
+			if !written[pgx.Identifier{c}.Sanitize()] {
+				unknown = true
+			}
+		}
+		if !unknown {
+			a.unique = append(a.unique, u)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("exclusion constraints of %s: %w", a.shadow, err)
+	}
 	return nil
 }
 
@@ -206,6 +264,30 @@ func (a *Postgres) clashCTEs(rel, except string) (ctes, deletes, cleared, asided
 		ret := a.keyTexts()
 		if u.aside {
 			ret = strings.Join(a.asideCols, ", ")
+		}
+		if u.ops != nil {
+			// An exclusion constraint: the rows under another key whose
+			// values clash with one of rel's under its operators. rel's
+			// values and keys are osc_r's columns, joined (USING) so that
+			// the constraint's index can find the shadow's rows for each;
+			// the unqualified names resolve to the shadow.
+			var sel, cond, rkeys []string
+			for j, e := range u.exprs {
+				sel = append(sel, fmt.Sprintf("%s AS osc_x%d", e, j))
+				cond = append(cond, fmt.Sprintf("%s %s osc_r.osc_x%d", e, u.ops[j], j))
+			}
+			for j, k := range keys {
+				sel = append(sel, fmt.Sprintf("%s AS osc_k%d", k, j))
+				rkeys = append(rkeys, fmt.Sprintf("osc_r.osc_k%d", j))
+			}
+			from := "SELECT " + strings.Join(sel, ", ") + " FROM " + rel
+			if u.pred != "" {
+				from += " WHERE " + u.pred
+			}
+			ctes = append(ctes, fmt.Sprintf("%s AS (DELETE FROM %s USING (%s) AS osc_r WHERE %s AND (%s) IS DISTINCT FROM (%s)%s%s RETURNING %s)",
+				name, a.shadow, from, strings.Join(cond, " AND "), keyList, strings.Join(rkeys, ", "), self, except, ret))
+			cleared = append(cleared, name)
+			continue
 		}
 		// Unqualified column names resolve to the innermost relation: in the
 		// subqueries rel's, outside them the shadow's, so that the first
@@ -372,10 +454,11 @@ func (a *Postgres) stored(rel string) string {
 	return "SELECT " + strings.Join(gen, ", ") + " FROM (" + q + ") AS osc_s"
 }
 
-// isUniqueViolation reports whether err is a unique violation.
-func isUniqueViolation(err error) bool {
+// isClash reports whether err is a unique violation or an exclusion
+// constraint's (the applier resolves both: see pgUnique).
+func isClash(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+	return errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "23P01")
 }
 
 // clearedKey is the form of a key in cleared: its columns' texts.
@@ -588,7 +671,7 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp, last bool) err
 				// No row to update: read it as a batch that did not clash
 				// would (readMissing).
 				err = a.readMissing(ctx, stmts, ops[start:])
-			} else if isUniqueViolation(err) {
+			} else if isClash(err) {
 				// The update's new values clash: the same update within the
 				// shadow (a move to its own key), deleting, or setting
 				// aside, the rows it clashes with first; it takes the
@@ -679,14 +762,14 @@ func (a *Postgres) applyClashingBatch(ctx context.Context, ops []pgOp) (bool, er
 		}
 		if err != nil {
 			br.Close()
-			if isUniqueViolation(err) {
+			if isClash(err) {
 				return false, nil
 			}
 			return true, fmt.Errorf("%s into %s: %w", r.desc, a.shadow, err)
 		}
 	}
 	if err := br.Close(); err != nil {
-		if isUniqueViolation(err) {
+		if isClash(err) {
 			return false, nil
 		}
 		return true, fmt.Errorf("commit: %w", err)
@@ -801,7 +884,7 @@ func (a *Postgres) upsertClashing(ctx context.Context, args []any, desc string, 
 		if err == nil {
 			return keys, nil
 		}
-		if !isUniqueViolation(err) || attempt == pgClashAttempts {
+		if !isClash(err) || attempt == pgClashAttempts {
 			return nil, fmt.Errorf("%s into %s: %w", desc, a.shadow, err)
 		}
 		if attempt == 1 && a.aside == "" {
@@ -878,9 +961,9 @@ func (a *Postgres) upsertClashingRows(ctx context.Context, args []any) ([][]stri
 // move (see move), and the marker the engine drains after the last chunk
 // follows it.
 //
-// A clash on a unique index the applier does not resolve (see pgUnique)
-// fails the refresh with change.ErrChunkClash wrapped: the engine drains the
-// applier and refreshes again.
+// A clash on a unique index or exclusion constraint the applier does not
+// resolve (see pgUnique) fails the refresh with change.ErrChunkClash
+// wrapped: the engine drains the applier and refreshes again.
 func (a *Postgres) Refresh(ctx context.Context, keys [][]string) (err error) {
 	if len(keys) == 0 {
 		return nil
@@ -920,7 +1003,7 @@ func (a *Postgres) Refresh(ctx context.Context, keys [][]string) (err error) {
 		// A row the applier is writing meanwhile cannot be (the engine holds
 		// it off), so a clash that outlasts the deletion is one it cannot
 		// resolve.
-		if !isUniqueViolation(err) {
+		if !isClash(err) {
 			return fmt.Errorf("refresh %d rows of %s: %w", len(keys), a.shadow, err)
 		}
 		if a.aside != "" && len(keys) > 1 {

@@ -118,13 +118,14 @@ type pubColumn struct {
 // Positions and acknowledgement. pgoutput (protocol 1) sends a transaction
 // only once it has committed, whole, between Begin and Commit; every Change
 // gets the transaction's commit LSN as Pos, and is queued for Next as soon as
-// it arrives. The slot is confirmed (flush position of the standby status
+// it arrives; Next returns it once the Commit arrived, with the rest of its
+// transaction (wholeTransactions). The slot is confirmed (flush position of the standby status
 // updates) only up to a transaction that is complete: its Commit was received,
 // every one of its changes was returned by Next, and Ack was called with that
 // Pos or a later one. Ack(pos) is read as "every change Next returned before
 // this call with a Pos <= pos has been applied", which is what the engine
 // promises when it acks the last change of each applied batch, even when the
-// batch ends inside a transaction. When nothing is queued, no transaction is
+// batch ends inside a transaction (one too large for the queue). When nothing is queued, no transaction is
 // open and every change returned has been acked, the confirmed position
 // advances to the last position the server sent, so that transactions on
 // other tables (which send nothing) do not make the slot retain WAL. That
@@ -574,8 +575,10 @@ func (s *PostgresSource) changedError(now []string) error {
 		s.displayName(), strings.Join(now, ", "))
 }
 
-// Next returns up to limit queued changes in commit order, waiting for at
-// least one. A failure of the reader is returned as soon as it happens.
+// Next returns queued changes in commit order, waiting for at least one:
+// whole transactions, up to limit changes and then the rest of the last
+// transaction (wholeTransactions). A failure of the reader is returned as
+// soon as it happens.
 func (s *PostgresSource) Next(ctx context.Context, limit int) ([]Change, error) {
 	for {
 		s.mu.Lock()
@@ -584,10 +587,8 @@ func (s *PostgresSource) Next(ctx context.Context, limit int) ([]Change, error) 
 			s.mu.Unlock()
 			return nil, err
 		}
-		if n := len(s.queue); n > 0 {
-			if limit <= 0 || limit > n {
-				limit = n
-			}
+		if n := s.wholeTransactions(limit); n > 0 {
+			limit = n
 			out := make([]Change, limit)
 			copy(out, s.queue)
 			clear(s.queue[:limit])
@@ -624,6 +625,41 @@ func (s *PostgresSource) Next(ctx context.Context, limit int) ([]Change, error) 
 		case <-s.dataReady:
 		}
 	}
+}
+
+// wholeTransactions returns how many of the queued changes Next returns for
+// limit (0: wait): the queued changes of transactions whose Commit arrived,
+// up to limit, and then the rest of the last one, so that a batch the
+// engine applies in one transaction of the shadow holds whole transactions
+// of the original. A transaction that was cut would commit on the shadow a
+// state the original never committed, which a deferred unique or exclusion
+// constraint of the shadow refuses (two rows swapping their values). Only
+// when the queue is full, and the reader waits for room before it can read
+// the Commit, is the open transaction's head returned (up to limit).
+// Called with mu held.
+func (s *PostgresSource) wholeTransactions(limit int) int {
+	n := len(s.queue)
+	if n == 0 {
+		return 0
+	}
+	if limit <= 0 || limit > n {
+		limit = n
+	}
+	whole := 0
+	for whole < n && s.queue[whole].Pos.(LSN) <= s.lastCommit {
+		whole++
+	}
+	if whole == 0 {
+		if n >= maxQueuedChanges || s.queueBytes >= maxQueuedBytes {
+			return limit
+		}
+		return 0
+	}
+	out := min(limit, whole)
+	for out < whole && s.queue[out].Pos == s.queue[out-1].Pos {
+		out++
+	}
+	return out
 }
 
 // Ack confirms that every change Next returned so far with a Pos at or before
@@ -964,6 +1000,8 @@ func (s *PostgresSource) handleMessage(msg pglogrepl.Message) error {
 			s.complete = max(s.complete, s.txnLSN)
 		}
 		s.mu.Unlock()
+		// Next returns a transaction's changes once its Commit arrived.
+		signal(s.dataReady)
 	case *pglogrepl.RelationMessage:
 		if m.RelationID != s.relOID && s.cfg.PartitionRoot {
 			// pgoutput describes the partition a change was made in after

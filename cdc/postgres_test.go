@@ -90,8 +90,13 @@ func untilMarker(t *testing.T, src *PostgresSource, id string, limit int) []Chan
 		if err != nil {
 			t.Fatalf("next: %v", err)
 		}
-		if len(cs) == 0 || len(cs) > limit {
+		// Up to limit changes, and then the rest of the last transaction:
+		// never part of one.
+		if len(cs) == 0 || len(cs) > limit && cs[limit].Pos != cs[limit-1].Pos {
 			t.Fatalf("next returned %d changes (limit %d)", len(cs), limit)
+		}
+		if len(out) > 0 && out[len(out)-1].Pos == cs[0].Pos {
+			t.Fatalf("a transaction (%s) split across two batches", cs[0].Pos)
 		}
 		out = append(out, cs...)
 		src.Ack(cs[len(cs)-1].Pos)
@@ -205,7 +210,7 @@ func TestPostgresSourceAck(t *testing.T) {
 	testdb.ExecPostgres(t, pool,
 		"INSERT INTO "+pgTestSchema+".t SELECT generate_series(1, 3)",
 		"INSERT INTO "+pgTestSchema+".t SELECT generate_series(4, 6)")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for src.queued() < 6 {
 		if ctx.Err() != nil {
@@ -214,37 +219,25 @@ func TestPostgresSourceAck(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	// The first transaction is split: acking its position after only two of
-	// its three changes confirms none of it. (The flushed position may have
-	// moved before it: WAL other sessions write elsewhere is confirmed while
+	// A limit inside a transaction returns the transaction whole: acking
+	// its position confirms it. (The flushed position may have moved
+	// before it: WAL other sessions write elsewhere is confirmed while
 	// nothing is pending.)
 	a, err := src.Next(ctx, 2)
-	if err != nil || len(a) != 2 {
+	if err != nil || len(a) != 3 || a[0].Pos != a[2].Pos {
 		t.Fatalf("next: %d changes, %v", len(a), err)
 	}
-	src.Ack(a[1].Pos)
-	if f := src.flushedPos(); f >= a[0].Pos.(LSN) {
-		t.Errorf("acked a split transaction: flushed %s, its position %s", f, a[0].Pos)
-	}
-	// Its last change and the first of the second transaction.
-	b, err := src.Next(ctx, 2)
-	if err != nil || len(b) != 2 {
-		t.Fatalf("next: %d changes, %v", len(b), err)
-	}
-	if b[0].Pos != a[0].Pos || b[1].Pos == a[0].Pos {
-		t.Fatalf("positions %s %s, first transaction %s", b[0].Pos, b[1].Pos, a[0].Pos)
-	}
-	src.Ack(b[1].Pos)
+	src.Ack(a[2].Pos)
 	if f := src.flushedPos(); f != a[0].Pos {
 		t.Errorf("flushed %s, want the first transaction's %s", f, a[0].Pos)
 	}
 	c, err := src.Next(ctx, 10)
-	if err != nil || len(c) != 2 {
+	if err != nil || len(c) != 3 || c[0].Pos == a[0].Pos {
 		t.Fatalf("next: %d changes, %v", len(c), err)
 	}
-	src.Ack(c[1].Pos)
-	if f := src.flushedPos(); f < c[1].Pos.(LSN) {
-		t.Errorf("flushed %s, want at least %s", f, c[1].Pos)
+	src.Ack(c[2].Pos)
+	if f := src.flushedPos(); f < c[2].Pos.(LSN) {
+		t.Errorf("flushed %s, want at least %s", f, c[2].Pos)
 	}
 	// The server hears of it with the next status update.
 	deadline := time.Now().Add(5 * time.Second)
@@ -258,13 +251,47 @@ func TestPostgresSourceAck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if LSN(confirmed) >= c[1].Pos.(LSN) {
+		if LSN(confirmed) >= c[2].Pos.(LSN) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("confirmed_flush_lsn %s, want %s", confirmed, c[1].Pos)
+			t.Fatalf("confirmed_flush_lsn %s, want %s", confirmed, c[2].Pos)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A transaction larger than the queue: the reader waits for room
+	// before it reads the Commit, so Next returns part of it; acking the
+	// part confirms none of it, acking its last change all of it.
+	big := maxQueuedChanges + 5
+	testdb.ExecPostgres(t, pool, fmt.Sprintf("INSERT INTO "+pgTestSchema+".t SELECT generate_series(101, %d)", 100+big))
+	for src.queued() < maxQueuedChanges {
+		if ctx.Err() != nil {
+			t.Fatalf("%d changes queued", src.queued())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d, err := src.Next(ctx, 2)
+	if err != nil || len(d) != 2 {
+		t.Fatalf("next: %d changes, %v", len(d), err)
+	}
+	src.Ack(d[1].Pos)
+	if f := src.flushedPos(); f >= d[0].Pos.(LSN) {
+		t.Errorf("acked a split transaction: flushed %s, its position %s", f, d[0].Pos)
+	}
+	for got := len(d); got < big; {
+		e, err := src.Next(ctx, big)
+		if err != nil {
+			t.Fatalf("next after %d of %d changes: %v", got, big, err)
+		}
+		if e[0].Pos != d[0].Pos {
+			t.Fatalf("position %s after %d of %d changes, want %s", e[0].Pos, got, big, d[0].Pos)
+		}
+		got += len(e)
+		src.Ack(e[len(e)-1].Pos)
+	}
+	if f := src.flushedPos(); f < d[0].Pos.(LSN) {
+		t.Errorf("flushed %s, want at least the large transaction's %s", f, d[0].Pos)
 	}
 }
 

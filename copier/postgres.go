@@ -242,13 +242,15 @@ func (c *Postgres) CopyRange(ctx context.Context, after, upto []any) (Chunk, err
 			rows, snap, stale, err = c.execSkipping(ctx, rowConds, args)
 		}
 		var pgErr *pgconn.PgError
-		if mode == anyConflict || !errors.As(err, &pgErr) || pgErr.Code != pgUniqueViolation {
+		if mode == anyConflict || !errors.As(err, &pgErr) || pgErr.Code != pgUniqueViolation && pgErr.Code != pgExclusionViolation {
 			break
 		}
 		// The plain INSERT met a row the applier wrote meanwhile: skip it.
-		// Under ON CONFLICT (key), the clash is on another unique index with
-		// a shadow row of another key, one of the two not the latest: the
-		// rows that clash are skipped and reported (Chunk.Stale).
+		// Under ON CONFLICT (key), the clash is on another unique index or
+		// an exclusion constraint with a shadow row of another key, one of
+		// the two not the latest: the rows that clash are skipped and
+		// reported (Chunk.Stale). A deferrable constraint's clash comes
+		// at the commit, with the same code.
 		mode++
 	}
 	if err != nil {
@@ -377,8 +379,12 @@ func (c *Postgres) CurrentSnapshot(ctx context.Context) (change.Snapshot, error)
 	return snap, nil
 }
 
-// pgUniqueViolation is SQLSTATE unique_violation.
-const pgUniqueViolation = "23505"
+// pgUniqueViolation and pgExclusionViolation are SQLSTATE unique_violation
+// and exclusion_violation.
+const (
+	pgUniqueViolation    = "23505"
+	pgExclusionViolation = "23P01"
+)
 
 // execSkipping inserts the chunk's rows (the source rows matching conds)
 // that clash with no shadow row in any unique index, and returns, besides

@@ -752,8 +752,11 @@ func (s *pgSwap) carrySequences(newTable, newOwner string, oldSeqs, newSeqs []pg
 }
 
 // carrySequenceACLAndComment gives an identity column's new sequence (LIKE
-// made it afresh: the owner's default privileges, no comment) the privileges
-// and the comment of the original's, as a plain ALTER TABLE keeps them. The
+// made it afresh: no comment, and the privileges the schema's or the
+// owner's default privileges, ALTER DEFAULT PRIVILEGES, give a new sequence)
+// the privileges and the comment of the original's, as a plain ALTER TABLE
+// keeps them: the owner's defaults when the original has none of its own
+// (NULL), spelled out if the new one has others. The
 // original owner's own privileges go to the new owner (an OWNER TO in the
 // --alter), as ALTER … OWNER TO moves them. The grants follow the
 // original's list, whose order the catalog keeps, each made by its grantor
@@ -768,7 +771,7 @@ func (s *pgSwap) carrySequenceACLAndComment(oldOID, newOID uint32) error {
 		SELECT 1 AS o, 0::bigint AS i, format('REVOKE ALL ON SEQUENCE %s FROM %s', (SELECT name FROM seq), string_agg(DISTINCT
 				CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, ', ')) AS x, '' AS g
 			FROM pg_class n, aclexplode(coalesce(n.relacl, acldefault('s', n.relowner))) a
-			WHERE n.oid = $2 AND (SELECT relacl FROM pg_class WHERE oid = $1) IS NOT NULL
+			WHERE n.oid = $2 AND (n.relacl IS NOT NULL OR (SELECT relacl FROM pg_class WHERE oid = $1) IS NOT NULL)
 			HAVING count(*) > 0
 		UNION ALL
 		SELECT 2, a.i, format('GRANT %s ON SEQUENCE %s TO %s%s', a.privilege_type, (SELECT name FROM seq),
@@ -776,8 +779,8 @@ func (s *pgSwap) carrySequenceACLAndComment(oldOID, newOID uint32) error {
 					ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
 				CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END),
 				CASE WHEN a.grantor <> o.relowner THEN quote_ident(pg_get_userbyid(a.grantor)) ELSE '' END
-			FROM pg_class o, pg_class n, aclexplode(o.relacl) WITH ORDINALITY a(grantor, grantee, privilege_type, is_grantable, i)
-			WHERE o.oid = $1 AND n.oid = $2
+			FROM pg_class o, pg_class n, aclexplode(coalesce(o.relacl, acldefault('s', o.relowner))) WITH ORDINALITY a(grantor, grantee, privilege_type, is_grantable, i)
+			WHERE o.oid = $1 AND n.oid = $2 AND (n.relacl IS NOT NULL OR o.relacl IS NOT NULL)
 		UNION ALL
 		SELECT 3, 0, format('COMMENT ON SEQUENCE %s IS %L', (SELECT name FROM seq), d.description), ''
 			FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objoid = $1 AND d.objsubid = 0

@@ -48,7 +48,7 @@ func (s *pgSwap) checkPartitions() error {
 }
 
 // swapPartitions gives each shadow partition its partition's name, comment,
-// replica identity and owner, the partition taking a free name with an _old suffix: a plain
+// replica identity, owner and privileges (defaultPartitionACL), the partition taking a free name with an _old suffix: a plain
 // ALTER TABLE leaves the partitions' names as they were, and its OWNER TO
 // changes the table's owner, not its partitions'. Their indexes' names
 // follow with the table's (rename).
@@ -87,6 +87,35 @@ func (s *pgSwap) swapPartitions() error {
 			if err := s.exec(fmt.Sprintf("ALTER TABLE %s OWNER TO %s", table.QuotePostgres(s.schema, p.Name), owner)); err != nil {
 				return err
 			}
+		}
+		if err := s.defaultPartitionACL(table.QuotePostgres(s.schema, p.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// defaultPartitionACL gives a shadow partition, now named name, its owner's
+// default privileges, those a partition of the original has (the inspection
+// refuses a partition with privileges of its own), when CREATE TABLE gave it
+// others: the schema's or the creating role's default privileges (ALTER
+// DEFAULT PRIVILEGES … ON TABLES), which a plain ALTER TABLE never applies.
+func (s *pgSwap) defaultPartitionACL(name string) error {
+	stmts, err := s.strings(`SELECT x FROM (
+		SELECT 1 AS o, format('REVOKE ALL ON TABLE %s FROM %s', $2::text, string_agg(DISTINCT
+				CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, ', ')) AS x
+			FROM pg_class n, aclexplode(n.relacl) a WHERE n.oid = $1::regclass
+			HAVING count(*) > 0
+		UNION ALL
+		SELECT 2, format('GRANT %s ON TABLE %s TO %s', string_agg(a.privilege_type, ', '), $2::text, quote_ident(pg_get_userbyid(n.relowner)))
+			FROM pg_class n, aclexplode(acldefault('r', n.relowner)) a WHERE n.oid = $1::regclass AND n.relacl IS NOT NULL
+			GROUP BY n.relowner) s ORDER BY o`, name, name)
+	if err != nil {
+		return fmt.Errorf("read the privileges of partition %s: %w", name, err)
+	}
+	for _, st := range stmts {
+		if err := s.exec(st); err != nil {
+			return err
 		}
 	}
 	return nil

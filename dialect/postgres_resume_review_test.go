@@ -164,15 +164,17 @@ func TestPostgresInitiallyDropOtherDatabase(t *testing.T) {
 // position to the last position received ("idle") when nothing is queued,
 // no transaction is open and ackedPos >= returned. But every change of a
 // transaction has the same Pos (its commit LSN): once the first batch of a
-// transaction larger than --dml-batch-size is acked, the last batch, taken
-// by Next after the Commit arrived, satisfies ackedPos >= returned while it
-// is still being applied. The applied position then jumps past the
+// transaction larger than the capture's queue (Next returns whole
+// transactions, but the reader cannot read this one's Commit before the
+// applier takes some of it) is acked, the last batch, taken by Next after the
+// Commit arrived, satisfies ackedPos >= returned while it is still being
+// applied. The applied position then jumps past the
 // transaction, a checkpoint saves it, the permanent slot is confirmed past
 // it, and a run killed before that batch commits resumes after the
 // transaction: its last batch is lost.
 func TestPostgresResumeIdleAdvanceWaitsForLastBatch(t *testing.T) {
 	const name = "ib"
-	pool := pgrvDB(t, "CREATE TABLE ib (id int PRIMARY KEY, v text)", "INSERT INTO ib SELECT i, 'old' FROM generate_series(1, 200) i")
+	pool := pgrvDB(t, "CREATE TABLE ib (id int PRIMARY KEY, v text)", "INSERT INTO ib SELECT i, 'old' FROM generate_series(1, 10200) i")
 	flag := filepath.Join(t.TempDir(), "postpone")
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -198,7 +200,8 @@ func TestPostgresResumeIdleAdvanceWaitsForLastBatch(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	// Hold the applier on the transaction's last batch (the one with id 100).
+	// Hold the applier on the transaction's last batch (the one with id
+	// 10100: the transaction holds more changes than the queue).
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -208,10 +211,10 @@ func TestPostgresResumeIdleAdvanceWaitsForLastBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lock.Exec(ctx, "SELECT 1 FROM "+pgrvSchema+"._ib_osc WHERE id = 100 FOR UPDATE"); err != nil {
+	if _, err := lock.Exec(ctx, "SELECT 1 FROM "+pgrvSchema+"._ib_osc WHERE id = 10100 FOR UPDATE"); err != nil {
 		t.Fatal(err)
 	}
-	testdb.ExecPostgresIn(t, pool, pgrvSchema, "UPDATE ib SET v = 'new' WHERE id <= 100")
+	testdb.ExecPostgresIn(t, pool, pgrvSchema, "UPDATE ib SET v = 'new' WHERE id <= 10100")
 	var afterT1 string
 	if err := pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&afterT1); err != nil {
 		t.Fatal(err)
@@ -221,9 +224,10 @@ func TestPostgresResumeIdleAdvanceWaitsForLastBatch(t *testing.T) {
 		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgrvSchema+"._ib_osc WHERE v = 'new'").Scan(&applied); err != nil {
 			t.Fatal(err)
 		}
-		// The first batches (Next returns what is queued, up to 50) are
-		// applied; the one holding id 100 waits for the lock.
-		if applied >= 50 && applied < 100 {
+		// The first batches (Next returns part of the transaction, up to
+		// the batch limit, once the queue is full) are applied; the one
+		// holding id 10100 waits for the lock.
+		if applied >= 50 && applied < 10100 {
 			break
 		}
 		if time.Since(start) > 20*time.Second {

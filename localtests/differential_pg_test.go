@@ -53,10 +53,11 @@ func (d pgDialect) oscSessionArgs(ns string) ([]string, error) {
 // state of sequences, the validity flags of indexes and constraints, index
 // columns' statistics targets. $1 is the schema.
 var pgCatalog = []struct{ name, query string }{
-	// acl: NULL stands for the owner's default privileges, which a table that
-	// osc created and granted them to spells out; both grant the same.
+	// acl: NULL stands for the owner's default privileges (a sequence's are
+	// not a table's), which a table or sequence that osc created and granted
+	// them to spells out; both grant the same.
 	{"relations", `SELECT c.relname, c.relkind, c.relpersistence, c.relreplident, c.reloptions,
-			tc.reloptions AS toast_options, coalesce(c.relacl, acldefault('r', c.relowner)) AS acl,
+			tc.reloptions AS toast_options, coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS acl,
 			pg_get_userbyid(c.relowner) AS owner,
 			c.relrowsecurity, c.relforcerowsecurity, obj_description(c.oid, 'pg_class') AS comment
 		FROM pg_class c LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid

@@ -120,6 +120,33 @@ func (ix pgIndex) keyUsable(cols []pgColumn) bool {
 	return true
 }
 
+// unusable is why a unique index (a primary key too) is not keyUsable, ""
+// when it is, or is not unique.
+func (ix pgIndex) unusable(cols []pgColumn) string {
+	if !ix.Unique || ix.keyUsable(cols) {
+		return ""
+	}
+	var why []string
+	if !ix.Valid {
+		why = append(why, "is not valid")
+	}
+	if !ix.Immediate {
+		why = append(why, "is DEFERRABLE (ON CONFLICT cannot use it)")
+	}
+	if ix.Exprs != "" {
+		why = append(why, "has an expression")
+	}
+	if ix.Pred != "" {
+		why = append(why, "is partial")
+	}
+	for _, name := range ix.Columns {
+		if c := pgFindColumn(cols, name); c != nil && c.Nullable {
+			why = append(why, "column "+name+" allows NULL")
+		}
+	}
+	return ix.describe() + " " + strings.Join(why, ", ")
+}
+
 func (ix pgIndex) describe() string {
 	kind := "unique index"
 	switch {

@@ -35,6 +35,7 @@ type pgTableFacts struct {
 	Parents, Children int    // pg_inherits both ways
 	OfType            string // a typed table's composite type (CREATE TABLE … OF); "" otherwise
 	HasKey            bool
+	UnusableKeys      []string // unique indexes and a primary key osc cannot key rows by, with why
 	HasPrimary        bool     // a primary key (usable or not)
 	ReplIdent         string   // relreplident
 	AllTablesPubs     []string // FOR ALL TABLES
@@ -111,7 +112,12 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 		add("%s is a typed table (OF %s), which osc's new table would not be: ALTER TABLE %s NOT OF first (and OF %s again after the migration, if the columns still match)",
 			t, f.OfType, QuotePostgres(n.Schema, n.Table), f.OfType)
 	}
-	if !f.HasKey {
+	switch {
+	case f.HasKey:
+	case len(f.UnusableKeys) > 0:
+		add("%s has no PRIMARY KEY or UNIQUE index osc can use (valid, not deferrable, not partial, no expression, all columns NOT NULL): %s; "+
+			"osc needs one to copy and apply rows: add one first", t, strings.Join(f.UnusableKeys, "; "))
+	default:
 		add("%s has no PRIMARY KEY and no usable UNIQUE index (valid, not deferrable, not partial, no expression, all columns NOT NULL); "+
 			"osc needs one to copy and apply rows: add a PRIMARY KEY first", t)
 	}
@@ -325,6 +331,9 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 	for _, ix := range idx {
 		if ix.keyUsable(cols) {
 			f.HasKey = true
+		}
+		if why := ix.unusable(cols); why != "" {
+			f.UnusableKeys = append(f.UnusableKeys, why)
 		}
 		if ix.Primary {
 			f.HasPrimary = true

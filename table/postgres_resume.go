@@ -134,11 +134,14 @@ func pgCatalogPath(ctx context.Context, db PostgresBeginner, fn func(tx pgx.Tx) 
 }
 
 // pgDefinitionExtrasSQL describes, beyond pgDescribeSQL, what the shadow
-// takes from the table when it is made (LIKE … INCLUDING ALL, the triggers)
-// and the cut-over does not read again: each column's statistics target,
-// storage, compression, options and comment, each index's comment and
-// statistics targets, each constraint's comment, the extended statistics
-// and the triggers.
+// takes from the table when it is made (LIKE … INCLUDING ALL, the triggers,
+// the storage parameters, CLUSTER ON) and the cut-over does not read again:
+// each column's statistics target, storage, compression, options and
+// comment, each index's comment, statistics targets and CLUSTER ON mark,
+// each constraint's comment, the extended statistics, the triggers and
+// their comments, the TOAST table's storage parameters, and the options of
+// each identity column's sequence (LIKE makes the new one with them; the
+// cut-over carries its position, privileges and comment).
 func pgDefinitionExtrasSQL(param string) string {
 	r := "to_regclass(" + param + ")"
 	return `concat_ws(E'\n',
@@ -146,15 +149,23 @@ func pgDefinitionExtrasSQL(param string) string {
 				quote_ident(a.attname), a.attstattarget, a.attstorage, a.attcompression, coalesce(a.attoptions::text, ''),
 				coalesce(col_description(a.attrelid, a.attnum), '')), E'\n' ORDER BY a.attnum)
 			FROM pg_attribute a WHERE a.attrelid = ` + r + ` AND a.attnum > 0 AND NOT a.attisdropped),
-		(SELECT string_agg(format('index %s comment=%s stattargets=%s', quote_ident(x.relname), coalesce(obj_description(x.oid, 'pg_class'), ''),
-				(SELECT string_agg(ia.attstattarget::text, ',' ORDER BY ia.attnum) FROM pg_attribute ia WHERE ia.attrelid = x.oid)), E'\n' ORDER BY x.relname)
+		(SELECT string_agg(format('index %s comment=%s stattargets=%s clustered=%s', quote_ident(x.relname), coalesce(obj_description(x.oid, 'pg_class'), ''),
+				(SELECT string_agg(ia.attstattarget::text, ',' ORDER BY ia.attnum) FROM pg_attribute ia WHERE ia.attrelid = x.oid), i.indisclustered), E'\n' ORDER BY x.relname)
 			FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid WHERE i.indrelid = ` + r + `),
 		(SELECT string_agg(format('constraint %s comment=%s', quote_ident(c.conname), coalesce(obj_description(c.oid, 'pg_constraint'), '')), E'\n' ORDER BY c.conname)
 			FROM pg_constraint c WHERE c.conrelid = ` + r + `),
 		(SELECT string_agg(format('statistics %s target=%s', pg_get_statisticsobjdef(x.oid), x.stxstattarget), E'\n' ORDER BY x.stxname)
 			FROM pg_statistic_ext x WHERE x.stxrelid = ` + r + `),
-		(SELECT string_agg(format('trigger %s enabled=%s', pg_get_triggerdef(g.oid), g.tgenabled), E'\n' ORDER BY g.tgname)
-			FROM pg_trigger g WHERE g.tgrelid = ` + r + ` AND NOT g.tgisinternal))`
+		(SELECT string_agg(format('trigger %s enabled=%s comment=%s', pg_get_triggerdef(g.oid), g.tgenabled, coalesce(obj_description(g.oid, 'pg_trigger'), '')), E'\n' ORDER BY g.tgname)
+			FROM pg_trigger g WHERE g.tgrelid = ` + r + ` AND NOT g.tgisinternal),
+		(SELECT format('toast options=%s', coalesce(tc.reloptions::text, ''))
+			FROM pg_class c JOIN pg_class tc ON tc.oid = c.reltoastrelid WHERE c.oid = ` + r + `),
+		(SELECT string_agg(format('identity %s sequence %s type=%s start=%s increment=%s min=%s max=%s cache=%s cycle=%s', quote_ident(a.attname),
+				quote_ident(q.relname), format_type(sq.seqtypid, NULL), sq.seqstart, sq.seqincrement, sq.seqmin, sq.seqmax, sq.seqcache, sq.seqcycle), E'\n' ORDER BY a.attnum)
+			FROM pg_attribute a JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum
+				AND d.classid = 'pg_class'::regclass AND d.deptype = 'i'
+			JOIN pg_class q ON q.oid = d.objid AND q.relkind = 'S' JOIN pg_sequence sq ON sq.seqrelid = q.oid
+			WHERE a.attrelid = ` + r + ` AND a.attidentity <> '' AND NOT a.attisdropped))`
 }
 
 // DescribePostgresDefinition describes schema.name as pgDescribeSQL and

@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -784,12 +785,74 @@ const pgMaxBytes = `(CASE
 	WHEN a.atttypid IN ('bit'::regtype, 'varbit'::regtype) AND a.atttypmod >= 0 THEN 8 + (a.atttypmod + 7) / 8
 	END)`
 
+// pgRelativeTimeWord matches the date/time input words whose value is the
+// time of the transaction (datetime.c: DTK_NOW, DTK_TODAY, DTK_TOMORROW,
+// DTK_YESTERDAY).
+var pgRelativeTimeWord = regexp.MustCompile(`(?i)\b(now|today|tomorrow|yesterday)\b`)
+
+// pgRelativeTimeLiterals returns the string constants of expr that the
+// parser turned into a value of a date or time type (or of an array, range,
+// domain or row type holding one) read from the time of the transaction:
+// 'now'::timestamptz, date 'today', '[today,tomorrow)'::daterange, or that
+// a cast turns into one when the statement runs ('now'::text::timestamptz).
+// Such a value is fixed when the text is parsed or the statement runs, like
+// now() is fixed in a transaction, so no function call shows it. view is the view made of the
+// statement whose text has expr at offset at: the constants of its parsed
+// query carry the offset of their literal in that text.
+func pgRelativeTimeLiterals(ctx context.Context, tx pgx.Tx, view string, at int, expr string) ([]string, error) {
+	var locs []int32
+	texts := map[int32]string{}
+	for _, t := range pgLex(expr) {
+		if t.Kind == pgString && pgRelativeTimeWord.MatchString(t.Text) {
+			loc := int32(at + t.Start)
+			locs = append(locs, loc)
+			texts[loc] = t.Text
+		}
+	}
+	if len(locs) == 0 {
+		return nil, nil
+	}
+	// A constant of a date or time type, or one (of a text type) that a
+	// cast turns into one when the statement runs (CoerceViaIO: 'now'::text::
+	// timestamptz), which reads the time of each statement's transaction.
+	rows, err := tx.Query(ctx, `SELECT DISTINCT c.loc
+		FROM pg_rewrite r, LATERAL (
+			SELECT m[1]::oid, m[2]::int4 FROM regexp_matches(r.ev_action::text, '\{CONST :consttype (\d+) [^{}]*:location (\d+) ', 'g') AS m
+			UNION ALL
+			SELECT m[2]::oid, m[1]::int4 FROM regexp_matches(r.ev_action::text, '\{COERCEVIAIO :arg \{CONST :consttype \d+ [^{}]*:location (\d+) [^{}]*\} :resulttype (\d+) ', 'g') AS m
+		) AS c(typ, loc)
+		WHERE r.ev_class = $1::regclass AND c.loc = ANY ($2::int4[]) AND EXISTS (
+			WITH RECURSIVE u(t) AS (
+				SELECT c.typ
+				UNION
+				SELECT s.x FROM u JOIN pg_type ty ON ty.oid = u.t
+				LEFT JOIN pg_range rg ON ty.oid IN (rg.rngtypid, rg.rngmultitypid)
+				CROSS JOIN LATERAL (SELECT ty.typbasetype UNION ALL SELECT ty.typelem UNION ALL SELECT rg.rngsubtype
+					UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ty.typrelid AND a.attnum > 0) AS s(x)
+				WHERE s.x <> 0)
+			SELECT FROM u WHERE u.t IN ('date'::regtype, 'time'::regtype, 'timetz'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype))
+		ORDER BY 1`, view, locs)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(found))
+	for i, loc := range found {
+		out[i] = texts[loc]
+	}
+	return out, nil
+}
+
 // pgCheckUsing checks, on the created shadow, the plan's USING values: each
 // one must be computable where osc computes it — over the original table (the
 // copy) and over a row built from captured values (the applier), stored into
 // the shadow — and must not call a function whose value changes between
 // calls or transactions: a volatile one, the time of the transaction
-// (now(), CURRENT_TIMESTAMP…), its id, or a stable function of the user's
+// (now(), CURRENT_TIMESTAMP…, a literal such as 'now'::timestamptz, age(x),
+// which reads the current date), its id, or a stable function of the user's
 // (which may read tables). osc evaluates it when it copies the row and again
 // at each change, where the ALTER evaluates it in one transaction. Stable
 // built-ins that only depend on settings (to_char…) are allowed. It sets each value's Reads, and refuses a value reading several
@@ -810,8 +873,18 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		}
 		found = true
 		what := fmt.Sprintf("the value the --alter's USING gives column %s", m.Shadow)
-		if _, err := tx.Exec(ctx, "CREATE VIEW "+view+" AS SELECT ("+m.Expr+") AS v FROM "+src); err != nil {
+		head := "CREATE VIEW " + view + " AS SELECT ("
+		if _, err := tx.Exec(ctx, head+m.Expr+") AS v FROM "+src); err != nil {
 			return fmt.Errorf("%s cannot be computed from the original table's rows: %w", what, err)
+		}
+		relative, err := pgRelativeTimeLiterals(ctx, tx, view, len(head), m.Expr)
+		if err != nil {
+			return fmt.Errorf("read the literals of %s: %w", what, err)
+		}
+		if len(relative) > 0 {
+			return fmt.Errorf("%s reads the current date or time through the literal %s, whose value PostgreSQL fixes when it parses the expression: "+
+				"a plain ALTER parses it once, osc when it copies each chunk and again at each change to a row, so the values would differ; "+
+				"compute the value after the migration (UPDATE), or give the date or time itself instead", what, strings.Join(relative, ", "))
 		}
 		// The columns it reads are recorded as the view's dependencies; the
 		// functions are not (built-in ones never are), so they are read from
@@ -825,7 +898,8 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 			FROM pg_rewrite r, regexp_matches(r.ev_action::text, ':(?:funcid|opfuncid) (\d+)', 'g') AS f(m)
 			JOIN pg_proc p ON p.oid = f.m[1]::oid
 			WHERE r.ev_class = $1::regclass AND (p.provolatile = 'v' OR p.provolatile = 's' AND (p.oid >= 16384 OR p.proname IN
-				('now', 'statement_timestamp', 'transaction_timestamp', 'txid_current', 'txid_current_if_assigned', 'pg_current_xact_id', 'pg_current_xact_id_if_assigned')))
+				('now', 'statement_timestamp', 'transaction_timestamp', 'txid_current', 'txid_current_if_assigned', 'pg_current_xact_id', 'pg_current_xact_id_if_assigned')
+				OR p.provolatile = 's' AND p.proname = 'age' AND p.pronargs = 1))
 			UNION
 			SELECT 0, false, 'CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP, LOCALTIME or LOCALTIMESTAMP'
 			FROM pg_rewrite r WHERE r.ev_class = $1::regclass AND r.ev_action::text ~ 'SQLVALUEFUNCTION :op [0-8] '`,
