@@ -104,3 +104,42 @@ func TestPostgresApplyDeferrableSwapCaptured(t *testing.T) {
 	}
 	assertSameRows(t, pool, "t", "_t_new", "id")
 }
+
+// A DEFERRED unique key lets a transaction give row 1 the value row 2
+// holds and then another: row 2, which the transaction never touches, holds
+// 'B' at every commit. A batch cut after row 1's first change (a
+// transaction larger than the capture's queue is cut at its bound) leaves
+// both holding 'B' at the batch's commit (the source marks its last change
+// Cut). The shadow row of row 2 is older
+// than the change, not newer: deleting it for clashing would lose it, as no
+// later change writes it. Apply fails with change.ErrMidTransaction, the
+// shadow as it was, and the batch applies with the rest of the transaction.
+func TestPostgresApplyDeferredCutClashWithUntouchedRow(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, b text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY DEFERRED)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'A'), (2, 'B')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	changes := []cdc.Change{
+		{Op: cdc.Update, After: cdc.Row{"1", "B"}, Xid: 11},
+		{Op: cdc.Update, After: cdc.Row{"1", "C"}, Xid: 11},
+	}
+	ctx := context.Background()
+	before := shadowRows(t, ap)
+	cut := []cdc.Change{changes[0]}
+	cut[0].Cut = true
+	err := ap.Apply(ctx, cut)
+	if !errors.Is(err, change.ErrMidTransaction) {
+		t.Errorf("apply of the cut batch: %v, want change.ErrMidTransaction", err)
+	}
+	if got := shadowRows(t, ap); got != before {
+		t.Errorf("shadow after the failed apply %s, want %s", got, before)
+	}
+	if err := ap.Apply(ctx, changes); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := shadowRows(t, ap), "(1,C);(2,B)"; got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+}
