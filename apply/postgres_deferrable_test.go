@@ -143,3 +143,33 @@ func TestPostgresApplyDeferredCutClashWithUntouchedRow(t *testing.T) {
 		t.Errorf("shadow %s, want %s", got, want)
 	}
 }
+
+// The same under a DEFERRED unique key within one whole batch: a move (a
+// key change that leaves an out-of-line value unchanged) between row 1's
+// two changes commits what comes before it in a transaction of its own,
+// where rows 1 and 2 hold 'B'. Row 2, which the transaction never writes
+// again, must not be deleted for it: more changes do not help there (the
+// move commits on its own), so Apply fails, naming the index, and loses
+// nothing.
+func TestPostgresApplyDeferredClashBeforeMove(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, b text, big text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY DEFERRED)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'A', 'x'), (2, 'B', 'y'), (30, 'C', 'z')",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'A', 'x'), (2, 'B', 'y'), (3, 'C', 'z')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ap.CopyDone()
+	changes := []cdc.Change{
+		{Op: cdc.Update, After: cdc.Row{"1", "B", "x"}, Xid: 11},
+		{Op: cdc.Update, Before: cdc.Row{"3", "C", nil}, After: cdc.Row{"30", "C", nil}, Unchanged: []bool{false, false, true}, Xid: 11},
+		{Op: cdc.Update, After: cdc.Row{"1", "A2", "x"}, Xid: 11},
+	}
+	err := ap.Apply(context.Background(), changes)
+	if err == nil || errors.Is(err, change.ErrMidTransaction) || !strings.Contains(err.Error(), "_t_new_b_key") {
+		t.Errorf("apply: %v, want a failure naming the index", err)
+	}
+	if got, want := shadowRows(t, ap), "(1,A,x);(2,B,y);(3,C,z)"; got != want {
+		t.Errorf("shadow %s, want it as it was, %s", got, want)
+	}
+}
