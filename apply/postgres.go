@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"osc/cdc"
+	"osc/change"
 	"osc/table"
 )
 
@@ -98,6 +99,10 @@ type Postgres struct {
 	// writes: the changes are written in their order, not collapsed (see
 	// collapse).
 	ordered bool
+	// deferrable: the shadow has a unique or exclusion constraint that is
+	// DEFERRABLE, which lets the source hold one value in two rows until
+	// its transaction ends (see Apply, cut).
+	deferrable bool
 
 	// ahead remembers, by key, the new rows moves wrote from a source read
 	// that may have seen later changes than the move (see move). Apply is
@@ -311,6 +316,10 @@ func (a *Postgres) init(ctx context.Context) error {
 		a.source, a.shadow).Scan(&a.ordered); err != nil {
 		return fmt.Errorf("exclusion constraints of %s: %w", a.source, err)
 	}
+	if err := a.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND (indisunique OR indisexclusion) AND NOT indimmediate)`,
+		a.shadow).Scan(&a.deferrable); err != nil {
+		return fmt.Errorf("deferrable constraints of %s: %w", a.shadow, err)
+	}
 	if err := a.initAside(ctx); err != nil {
 		return err
 	}
@@ -469,7 +478,7 @@ type pgOp struct {
 	// row), and which columns to leave alone.
 	where     cdc.Row
 	unchanged []bool
-	xid       uint32  // update and move only: the transaction that made it
+	xid       uint32  // the transaction that made it
 	pos       cdc.LSN // update and move only: its commit position
 }
 
@@ -509,6 +518,17 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 	if err := a.applying(ctx, changes); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
+	// cut: the batch ends inside a source transaction (Change.Cut), which
+	// may hold a value of a deferrable constraint in two rows there: the
+	// shadow row the batch's last rows clash with may be one the
+	// transaction never writes again (it gave a row the value and then
+	// another), older than the change, not newer, and deleting it would
+	// lose it. Such a clash fails the batch with change.ErrMidTransaction:
+	// the engine applies it again with the rest of the transaction. The
+	// operations before a move of a transaction they are of end inside it
+	// too (the move is a transaction of its own); more changes do not help
+	// there: such a clash fails the batch (midTransaction).
+	cut := a.deferrable && len(changes) > 0 && changes[len(changes)-1].Cut
 	for start := 0; start < len(ops); {
 		if err := a.redirect(ctx, ops[start:]); err != nil {
 			return fmt.Errorf("apply: %w", err)
@@ -525,7 +545,8 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 		for end < len(ops) && ops[end].kind != pgMove {
 			end++
 		}
-		if a.clashFirst(ops[start:end]) {
+		mid := a.midTransaction(ops, start, end)
+		if a.clashFirst(ops[start:end]) && !(cut && end == len(ops)) && !mid {
 			if err := a.applyClashing(ctx, ops[start:end], end == len(ops)); err != nil {
 				return fmt.Errorf("apply: %w", table.PostgresShadowRefusal(err, a.plan))
 			}
@@ -551,6 +572,13 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 		if len(stmts) > 0 {
 			err = a.send(ctx, stmts)
 		}
+		if isClash(err) && cut && end == len(ops) {
+			return fmt.Errorf("apply: the batch ends inside a transaction and clashes with a row it may not write again: %w: %w", change.ErrMidTransaction, err)
+		}
+		if isClash(err) && mid {
+			return fmt.Errorf("apply: the changes before a move of their transaction clash on a deferrable constraint with a row the transaction may not write again: %w",
+				table.PostgresShadowRefusal(err, a.plan))
+		}
 		if isClash(err) {
 			a.clashed(true)
 			err = a.applyClashing(ctx, ops[start:end], end == len(ops))
@@ -565,6 +593,21 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 		start = end
 	}
 	return nil
+}
+
+// midTransaction reports whether ops[start:end], the operations before the
+// move ops[end], on a shadow with a deferrable constraint, end inside the
+// move's transaction: one of them is of it.
+func (a *Postgres) midTransaction(ops []pgOp, start, end int) bool {
+	if !a.deferrable || end == len(ops) || ops[end].xid == 0 {
+		return false
+	}
+	for _, op := range ops[start:end] {
+		if op.xid == ops[end].xid {
+			return true
+		}
+	}
+	return false
 }
 
 // send writes the statements in one transaction.
@@ -690,14 +733,14 @@ func (a *Postgres) ops(changes []cdc.Change) ([]pgOp, error) {
 			}
 			after := a.keyText(c.After, nil)
 			if c.Before != nil && before != after {
-				ops = append(ops, pgOp{kind: pgDelete, row: c.Before, key: before})
+				ops = append(ops, pgOp{kind: pgDelete, row: c.Before, key: before, xid: c.Xid})
 			}
-			ops = append(ops, pgOp{kind: pgUpsert, row: c.After, key: after})
+			ops = append(ops, pgOp{kind: pgUpsert, row: c.After, key: after, xid: c.Xid})
 		case cdc.Delete:
 			if err := a.checkRow(c.Before); err != nil {
 				return nil, fmt.Errorf("delete: old row: %w", err)
 			}
-			ops = append(ops, pgOp{kind: pgDelete, row: c.Before, key: a.keyText(c.Before, nil)})
+			ops = append(ops, pgOp{kind: pgDelete, row: c.Before, key: a.keyText(c.Before, nil), xid: c.Xid})
 		case cdc.Marker:
 		default:
 			return nil, fmt.Errorf("unknown change %s", c.Op)

@@ -644,6 +644,7 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp, last bool) err
 	if done, err := a.applyClashingBatch(ctx, ops); done || err != nil {
 		return err
 	}
+	inside := a.insideTransaction(ops)
 	for start := 0; start < len(ops); {
 		if err := a.redirect(ctx, ops[start:start+1]); err != nil {
 			return err
@@ -678,6 +679,12 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp, last bool) err
 				// values the change lacks from the row as the update
 				// would. No row there, or a clash it cannot resolve: read
 				// the source, as for a cleared key.
+				// Inside its transaction on a deferrable shadow, the
+				// rows it clashes with may be older than it (see
+				// insideTransaction), and deleting them could lose them.
+				if inside(start, start+1) {
+					return fmt.Errorf("update 1 row of %s inside a source transaction, on a shadow with a deferrable constraint: %w", a.shadow, err)
+				}
 				var done bool
 				if done, err = a.moveInShadow(ctx, op); err == nil && !done {
 					err = a.move(ctx, op)
@@ -693,7 +700,16 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp, last bool) err
 		if err != nil {
 			return err
 		}
-		if op.kind == pgUpsert && len(a.unique) > 0 {
+		if op.kind == pgUpsert && len(a.unique) > 0 && inside(start, end) {
+			// The rows it clashes with may be older than it (see
+			// insideTransaction), and deleting them could lose them.
+			if err := a.send(ctx, []pgStmt{{query: query, args: args, desc: desc}}); err != nil {
+				return fmt.Errorf("%s into %s inside a source transaction, on a shadow with a deferrable constraint: %w", desc, a.shadow, err)
+			}
+			if err := a.written(ctx, ops[start:end]); err != nil {
+				return err
+			}
+		} else if op.kind == pgUpsert && len(a.unique) > 0 {
 			keys, err := a.upsertClashing(ctx, args, desc, last && end == len(ops))
 			if err != nil {
 				return err
@@ -713,6 +729,34 @@ func (a *Postgres) applyClashing(ctx context.Context, ops []pgOp, last bool) err
 		start = end
 	}
 	return nil
+}
+
+// insideTransaction returns, for a shadow with a deferrable unique or
+// exclusion constraint, whether the statement of ops[start:end], written
+// in a transaction of its own, ends inside a source transaction: one of its
+// operations is of a transaction a later one of ops is of too. The source
+// may hold a value of such a constraint in two rows there, one of them a
+// row the transaction never writes again (a row given its value and then
+// another): a clash there may be with an older row, not a newer one, which
+// the clash resolution must not delete.
+func (a *Postgres) insideTransaction(ops []pgOp) func(start, end int) bool {
+	if !a.deferrable {
+		return func(int, int) bool { return false }
+	}
+	lastOf := map[uint32]int{}
+	for i, op := range ops {
+		if op.xid != 0 {
+			lastOf[op.xid] = i
+		}
+	}
+	return func(start, end int) bool {
+		for _, op := range ops[start:end] {
+			if op.xid != 0 && lastOf[op.xid] >= end {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // applyClashingBatch is applyClashing in one transaction, for ops of whole

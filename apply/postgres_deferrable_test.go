@@ -104,3 +104,130 @@ func TestPostgresApplyDeferrableSwapCaptured(t *testing.T) {
 	}
 	assertSameRows(t, pool, "t", "_t_new", "id")
 }
+
+// A DEFERRED unique key lets a transaction give row 1 the value row 2
+// holds and then another: row 2, which the transaction never touches, holds
+// 'B' at every commit. A batch cut after row 1's first change (a
+// transaction larger than the capture's queue is cut at its bound) leaves
+// both holding 'B' at the batch's commit (the source marks its last change
+// Cut). The shadow row of row 2 is older
+// than the change, not newer: deleting it for clashing would lose it, as no
+// later change writes it. Apply fails with change.ErrMidTransaction, the
+// shadow as it was, and the batch applies with the rest of the transaction.
+func TestPostgresApplyDeferredCutClashWithUntouchedRow(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, b text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY DEFERRED)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'A'), (2, 'B')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	changes := []cdc.Change{
+		{Op: cdc.Update, After: cdc.Row{"1", "B"}, Xid: 11},
+		{Op: cdc.Update, After: cdc.Row{"1", "C"}, Xid: 11},
+	}
+	ctx := context.Background()
+	before := shadowRows(t, ap)
+	cut := []cdc.Change{changes[0]}
+	cut[0].Cut = true
+	err := ap.Apply(ctx, cut)
+	if !errors.Is(err, change.ErrMidTransaction) {
+		t.Errorf("apply of the cut batch: %v, want change.ErrMidTransaction", err)
+	}
+	if got := shadowRows(t, ap); got != before {
+		t.Errorf("shadow after the failed apply %s, want %s", got, before)
+	}
+	if err := ap.Apply(ctx, changes); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := shadowRows(t, ap), "(1,C);(2,B)"; got != want {
+		t.Errorf("shadow %s, want %s", got, want)
+	}
+}
+
+// The same under a DEFERRED unique key within one whole batch: a move (a
+// key change that leaves an out-of-line value unchanged) between row 1's
+// two changes commits what comes before it in a transaction of its own,
+// where rows 1 and 2 hold 'B'. Row 2, which the transaction never writes
+// again, must not be deleted for it: more changes do not help there (the
+// move commits on its own), so Apply fails, naming the index, and loses
+// nothing.
+func TestPostgresApplyDeferredClashBeforeMove(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, b text, big text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY DEFERRED)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'A', 'x'), (2, 'B', 'y'), (30, 'C', 'z')",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'A', 'x'), (2, 'B', 'y'), (3, 'C', 'z')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	ap.CopyDone()
+	changes := []cdc.Change{
+		{Op: cdc.Update, After: cdc.Row{"1", "B", "x"}, Xid: 11},
+		{Op: cdc.Update, Before: cdc.Row{"3", "C", nil}, After: cdc.Row{"30", "C", nil}, Unchanged: []bool{false, false, true}, Xid: 11},
+		{Op: cdc.Update, After: cdc.Row{"1", "A2", "x"}, Xid: 11},
+	}
+	err := ap.Apply(context.Background(), changes)
+	if err == nil || errors.Is(err, change.ErrMidTransaction) || !strings.Contains(err.Error(), "_t_new_b_key") {
+		t.Errorf("apply: %v, want a failure naming the index", err)
+	}
+	if got, want := shadowRows(t, ap), "(1,A,x);(2,B,y);(3,C,z)"; got != want {
+		t.Errorf("shadow %s, want it as it was, %s", got, want)
+	}
+}
+
+// The same when the batch, one transaction of the shadow, clashes with a
+// newer row (row 5, which a chunk copied after it took 'D' from row 6) and
+// holds a partial update: the clash resolution then writes one statement
+// per transaction, and the one before the partial update ends inside row
+// 1's transaction, where rows 1 and 2 hold 'B'. Row 2 must not be deleted:
+// the statement is written without the clash deletion, and its clash fails
+// the batch, the shadow as it was (row 5's deletion is in the statement).
+func TestPostgresApplyDeferredClashBeforePartialUpdate(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, b text, big text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY DEFERRED)",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'A', 'x'), (2, 'B', 'y'), (3, 'C', 'z'), (5, 'D', 'w')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	changes := []cdc.Change{
+		{Op: cdc.Insert, After: cdc.Row{"6", "D", "v"}, Xid: 10},
+		{Op: cdc.Update, After: cdc.Row{"1", "B", "x"}, Xid: 11},
+		{Op: cdc.Update, Before: cdc.Row{"3", nil, nil}, After: cdc.Row{"3", "C2", nil}, Unchanged: []bool{false, false, true}, Xid: 11},
+		{Op: cdc.Update, After: cdc.Row{"1", "A2", "x"}, Xid: 11},
+	}
+	err := ap.Apply(context.Background(), changes)
+	if err == nil || !strings.Contains(err.Error(), "_t_new_b_key") {
+		t.Errorf("apply: %v, want a failure naming the index", err)
+	}
+	if got, want := shadowRows(t, ap), "(1,A,x);(2,B,y);(3,C,z);(5,D,w)"; got != want {
+		t.Errorf("shadow %s, want it as it was, %s", got, want)
+	}
+}
+
+// A partial update inside its transaction whose new value clashes, under a
+// DEFERRED unique key, with a row the transaction never writes again (row
+// 1 takes 'B', its out-of-line value unchanged, and then 'A2'), in a batch
+// the clash resolution writes one statement per transaction (row 5 is a
+// newer row a chunk copied): the update must not delete row 2, within the
+// shadow or as a move (which writes the change's values, 'B', with the
+// source's unsent ones). It fails, naming the index, and loses nothing.
+func TestPostgresApplyDeferredPartialUpdateInsideTransaction(t *testing.T) {
+	pool := pgTestPool(t)
+	testdb.ExecPostgres(t, pool,
+		"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, b text, big text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY DEFERRED)",
+		"INSERT INTO "+pgTestSchema+".t VALUES (1, 'A2', 'x'), (2, 'B', 'y'), (6, 'D', 'v')",
+		"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+		"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'A', 'x'), (2, 'B', 'y'), (5, 'D', 'w')")
+	ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+	changes := []cdc.Change{
+		{Op: cdc.Insert, After: cdc.Row{"6", "D", "v"}, Xid: 10},
+		{Op: cdc.Update, Before: cdc.Row{"1", nil, nil}, After: cdc.Row{"1", "B", nil}, Unchanged: []bool{false, false, true}, Xid: 11},
+		{Op: cdc.Update, After: cdc.Row{"1", "A2", "x"}, Xid: 11},
+	}
+	err := ap.Apply(context.Background(), changes)
+	if err == nil || !strings.Contains(err.Error(), "_t_new_b_key") {
+		t.Errorf("apply: %v, want a failure naming the index", err)
+	}
+	if got := shadowRows(t, ap); !strings.Contains(got, "(2,B,y)") {
+		t.Errorf("shadow %s, want row 2 in it", got)
+	}
+}

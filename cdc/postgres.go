@@ -587,10 +587,11 @@ func (s *PostgresSource) Next(ctx context.Context, limit int) ([]Change, error) 
 			s.mu.Unlock()
 			return nil, err
 		}
-		if n := s.wholeTransactions(limit); n > 0 {
+		if n, cut := s.wholeTransactions(limit); n > 0 {
 			limit = n
 			out := make([]Change, limit)
 			copy(out, s.queue)
+			out[limit-1].Cut = cut
 			clear(s.queue[:limit])
 			s.queue = s.queue[limit:]
 			if len(s.queue) == 0 {
@@ -635,12 +636,13 @@ func (s *PostgresSource) Next(ctx context.Context, limit int) ([]Change, error) 
 // state the original never committed, which a deferred unique or exclusion
 // constraint of the shadow refuses (two rows swapping their values). Only
 // when the queue is full, and the reader waits for room before it can read
-// the Commit, is the open transaction's head returned (up to limit).
+// the Commit, is the open transaction's head returned (up to limit), with
+// cut: its last change is marked Change.Cut.
 // Called with mu held.
-func (s *PostgresSource) wholeTransactions(limit int) int {
+func (s *PostgresSource) wholeTransactions(limit int) (int, bool) {
 	n := len(s.queue)
 	if n == 0 {
-		return 0
+		return 0, false
 	}
 	if limit <= 0 || limit > n {
 		limit = n
@@ -651,15 +653,15 @@ func (s *PostgresSource) wholeTransactions(limit int) int {
 	}
 	if whole == 0 {
 		if n >= maxQueuedChanges || s.queueBytes >= maxQueuedBytes {
-			return limit
+			return limit, true
 		}
-		return 0
+		return 0, false
 	}
 	out := min(limit, whole)
 	for out < whole && s.queue[out].Pos == s.queue[out-1].Pos {
 		out++
 	}
-	return out
+	return out, false
 }
 
 // Ack confirms that every change Next returned so far with a Pos at or before

@@ -275,6 +275,9 @@ func TestPostgresSourceAck(t *testing.T) {
 	if err != nil || len(d) != 2 {
 		t.Fatalf("next: %d changes, %v", len(d), err)
 	}
+	if d[0].Cut || !d[1].Cut {
+		t.Errorf("the split transaction's head: Cut %v, %v, want false, true (its last change only)", d[0].Cut, d[1].Cut)
+	}
 	src.Ack(d[1].Pos)
 	if f := src.flushedPos(); f >= d[0].Pos.(LSN) {
 		t.Errorf("acked a split transaction: flushed %s, its position %s", f, d[0].Pos)
@@ -288,6 +291,14 @@ func TestPostgresSourceAck(t *testing.T) {
 			t.Fatalf("position %s after %d of %d changes, want %s", e[0].Pos, got, big, d[0].Pos)
 		}
 		got += len(e)
+		for i, c := range e[:len(e)-1] {
+			if c.Cut {
+				t.Fatalf("change %d of a batch of %d marked Cut", i, len(e))
+			}
+		}
+		if got == big && e[len(e)-1].Cut {
+			t.Errorf("the large transaction's last change, returned after its Commit, marked Cut")
+		}
 		src.Ack(e[len(e)-1].Pos)
 	}
 	if f := src.flushedPos(); f < d[0].Pos.(LSN) {

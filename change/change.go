@@ -70,6 +70,11 @@ type Change struct {
 	// ignores it, since its deterministic collations compare equal only equal
 	// bytes.
 	Replay bool
+	// Cut marks the last change of a batch that a PostgreSQL source returned
+	// while the change's transaction was still being read (one larger than
+	// the capture's queue): the transaction may go on after it, so the
+	// batch may end in a state the source never committed.
+	Cut bool
 }
 
 // Partial reports whether the change leaves some columns unwritten.

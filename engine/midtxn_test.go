@@ -134,6 +134,52 @@ func TestFakeMigrationMidTransaction(t *testing.T) {
 		}
 		sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
 	})
+	t.Run("cut where the transaction ended", func(t *testing.T) {
+		// The source marks a batch's last change Cut when it returned it
+		// before the transaction's Commit arrived (a transaction larger
+		// than its queue), which may be the transaction's last change: the
+		// held batch, followed by another transaction, is whole, and
+		// applies with it.
+		d := newFake(200)
+		var held atomic.Bool
+		d.applyFault = func(changes []change.Change) error {
+			last := &changes[len(changes)-1]
+			if last.Xid != 0 && !cut(d, changes) && held.CompareAndSwap(false, true) {
+				last.Cut = true
+				return midTx
+			}
+			return nil
+		}
+		cfg := fakeConfig()
+		cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
+		touch(t, cfg.PostponeCutOverFlagFile)
+		m := fakeMigration(cfg, d)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		done := startFake(ctx, m)
+		for m.State() < StateCopying {
+			time.Sleep(time.Millisecond)
+		}
+		rotateWriters(t, wctx, &wg, d)
+		for deadline := time.Now().Add(10 * time.Second); !held.Load() && m.State() != StateFailed && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		stop()
+		wg.Wait()
+		if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitFake(t, m, done); err != nil {
+			t.Fatalf("migration: %v", err)
+		}
+		if !held.Load() {
+			t.Error("no batch was held")
+		}
+		sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
+	})
 	t.Run("not cut", func(t *testing.T) {
 		d := newFake(200)
 		var once sync.Once

@@ -675,9 +675,15 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 			return fmt.Errorf("change capture: %w", err)
 		}
 		if len(held) > 0 {
-			if x := held[len(held)-1].Xid; x == 0 || changes[0].Xid != x {
-				return heldErr
+			last := &held[len(held)-1]
+			if x := last.Xid; x == 0 || changes[0].Xid != x {
+				if !last.Cut {
+					return heldErr
+				}
+				// The transaction the source was still reading ended
+				// with the held batch: it is whole, and applies as such.
 			}
+			last.Cut = false
 			changes = append(held, changes...)
 			held, heldErr = nil, nil
 		}
