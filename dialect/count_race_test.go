@@ -58,17 +58,7 @@ func TestMySQLCountRowsStopRace(t *testing.T) {
 	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY) ENGINE=InnoDB", "INSERT INTO "+name+" SELECT seq FROM seq_1_to_100")
 	ctx := context.Background()
 	d, err := NewMySQL(engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT"}, mysqlTestConn(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Inspect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.CreateShadow(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer d.Cleanup(ctx, false) //nolint:errcheck // mysqlTestDB drops what is left
+	d = madeDialect(t, d, err)
 	holder, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -93,17 +83,7 @@ func TestPostgresCountRowsStopRace(t *testing.T) {
 	pool := pgEngineDB(t, "CREATE TABLE count_race (id int PRIMARY KEY)", "INSERT INTO count_race SELECT generate_series(1, 100)")
 	ctx := context.Background()
 	d, err := NewPostgres(engine.Config{Schema: pgEngineSchema, Table: name, Alter: "ADD COLUMN w int"}, PostgresOptions{DSN: pgEngineDSN()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Inspect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.CreateShadow(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer d.Cleanup(ctx, false) //nolint:errcheck // pgEngineDB drops the schema
+	d = madeDialect(t, d, err)
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -14,23 +14,34 @@ import (
 // only be abandoned by the driver. The tests make the count wait on a lock
 // another session holds, end ctx, and look for the count's statement.
 
-func TestMySQLCountRowsStopsItsStatement(t *testing.T) {
-	const name = "tbl_count_rows"
-	db := mysqlTestDB(t, name)
-	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY) ENGINE=InnoDB", "INSERT INTO "+name+" SELECT seq FROM seq_1_to_1234")
-	ctx := context.Background()
-	d, err := NewMySQL(engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT"}, mysqlTestConn(t), nil)
+// madeDialect runs d's Inspect and CreateShadow (err is its constructor's),
+// and cleans up and closes it when the test ends.
+func madeDialect(t *testing.T, d engine.Dialect, err error) engine.Dialect {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	ctx := context.Background()
+	t.Cleanup(func() {
+		_ = d.Cleanup(ctx, false) // the test's schema goes with what is left
+		_ = d.Close()
+	})
 	if err := d.Inspect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.CreateShadow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer d.Cleanup(ctx, false) //nolint:errcheck // mysqlTestDB drops what is left
+	return d
+}
+
+func TestMySQLCountRowsStopsItsStatement(t *testing.T) {
+	const name = "tbl_count_rows"
+	db := mysqlTestDB(t, name)
+	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY) ENGINE=InnoDB", "INSERT INTO "+name+" SELECT seq FROM seq_1_to_1234")
+	ctx := context.Background()
+	d, err := NewMySQL(engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT"}, mysqlTestConn(t), nil)
+	d = madeDialect(t, d, err)
 	if n, err := d.CountRows(ctx); err != nil || n != 1234 {
 		t.Fatalf("CountRows: %d, %v; want 1234", n, err)
 	}
@@ -68,17 +79,7 @@ func TestPostgresCountRowsStopsItsStatement(t *testing.T) {
 	pool := pgEngineDB(t, "CREATE TABLE count_rows (id int PRIMARY KEY)", "INSERT INTO count_rows SELECT generate_series(1, 1234)")
 	ctx := context.Background()
 	d, err := NewPostgres(engine.Config{Schema: pgEngineSchema, Table: name, Alter: "ADD COLUMN w int"}, PostgresOptions{DSN: pgEngineDSN()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Inspect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.CreateShadow(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer d.Cleanup(ctx, false) //nolint:errcheck // pgEngineDB drops the schema
+	d = madeDialect(t, d, err)
 	if n, err := d.CountRows(ctx); err != nil || n != 1234 {
 		t.Fatalf("CountRows: %d, %v; want 1234", n, err)
 	}
