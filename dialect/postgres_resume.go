@@ -62,12 +62,19 @@ type pgCheckpoint struct {
 	// Partitions are a partitioned table's partitions as the killed run's
 	// inspection found them (table.PostgresPartition.Fingerprint), sorted.
 	Partitions []string `json:"partitions,omitempty"`
+	// Definition describes the original as the killed run's shadow was
+	// made from it (table.PostgresShadow.SourceDefinition): a change since,
+	// which the shadow does not have, refuses the resume, and the resumed
+	// cut-over compares with it, not with the definition at the resume.
+	Definition string `json:"definition,omitempty"`
 }
 
-func encodePostgresCheckpoint(ck *engine.Checkpoint, publication string, partitions []table.PostgresPartition) (string, error) {
+func encodePostgresCheckpoint(ck *engine.Checkpoint, publication string, sh *table.PostgresShadow) (string, error) {
 	c := pgCheckpoint{Version: ck.Version, Alter: ck.Alter, HasAfter: ck.After != nil, CopyDone: ck.CopyDone,
-		Position: ck.Position, Copied: ck.Copied, Applied: ck.Applied, Saved: ck.Saved, Publication: publication,
-		Partitions: table.PostgresPartitionFingerprints(partitions)}
+		Position: ck.Position, Copied: ck.Copied, Applied: ck.Applied, Saved: ck.Saved, Publication: publication}
+	if sh != nil {
+		c.Partitions, c.Definition = table.PostgresPartitionFingerprints(sh.Partitions), sh.SourceDefinition
+	}
 	for i, v := range ck.After {
 		s, ok := v.(string)
 		if !ok {
@@ -116,7 +123,7 @@ func (d *postgresDialect) SaveCheckpoint(ctx context.Context, ck *engine.Checkpo
 	if d.src == nil || d.src.PublicationID() == "" {
 		return errors.New("postgres: SaveCheckpoint before the change capture started")
 	}
-	data, err := encodePostgresCheckpoint(ck, d.src.PublicationID(), d.shadow.Partitions)
+	data, err := encodePostgresCheckpoint(ck, d.src.PublicationID(), d.shadow)
 	if err != nil {
 		return err
 	}
@@ -186,6 +193,24 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 	if orig != left.Checkpoint.Original {
 		return nil, nil, refuse("table %s.%s changed since the checkpoint: %s", n.Schema, n.Table, table.FirstDescriptionDifference(left.Checkpoint.Original, orig))
 	}
+	saved, err := unmarshalPostgresCheckpoint(left.Checkpoint.Checkpoint)
+	if err != nil {
+		return nil, nil, refuse("%v", err)
+	}
+	if saved.Definition != "" {
+		// The descriptions saved with each checkpoint are as of that save:
+		// a comment, statistics target, trigger, statistics object… added
+		// to the original after the shadow was made would pass them, and
+		// the new table would silently lack it.
+		def, err := table.DescribePostgresDefinition(ctx, d.pool, n.Schema, n.Table)
+		if err != nil {
+			return nil, nil, err
+		}
+		if def != saved.Definition {
+			return nil, nil, refuse("table %s.%s changed since the killed run made the shadow from it (%s), which the shadow would not have",
+				n.Schema, n.Table, table.FirstDescriptionDifference(saved.Definition, def))
+		}
+	}
 	shadow, err := table.DescribePostgresTable(ctx, d.pool, n.Schema, n.Shadow)
 	if err != nil {
 		return nil, nil, err
@@ -215,6 +240,9 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 	}
 	d.log.Info("resuming from the killed run's replication slot", "slot", n.Slot, "from", ck.Position, "confirmed", slot.Confirmed.String(),
 		"retained WAL", throttle.FormatBytes(slot.Retained))
+	if saved.Definition != "" {
+		sh.SourceDefinition = saved.Definition
+	}
 	d.shadow = sh
 	d.resumeFrom, d.resumed = ck.Position, true
 	return enginePlan(sh.Plan), ck, nil

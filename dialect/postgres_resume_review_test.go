@@ -429,11 +429,12 @@ func TestPostgresResumeRebuildAlters(t *testing.T) {
 	}
 }
 
-// TestPostgresResumeStatisticsAdded (passes: checked): the descriptions Resume compares leave out
-// extended statistics, while the plan made again from the original renames
-// each of the shadow's statistics objects at cut-over: one created on the
-// original between the kill and the resume is in the fresh plan but not on
-// the existing shadow.
+// TestPostgresResumeStatisticsAdded: the descriptions saved with each
+// checkpoint leave out extended statistics, so a statistics object created on
+// the original between the kill and the resume passed them, and the resumed
+// run swapped in a table without it (the existing shadow, made before, lacks
+// it). The resume compares the original with its definition as the shadow was
+// made from it, saved with the checkpoint, and refuses, changing nothing.
 func TestPostgresResumeStatisticsAdded(t *testing.T) {
 	pool := pgrvDB(t, "CREATE TABLE sa (id int PRIMARY KEY, a int, b int)", "INSERT INTO sa SELECT i, i, i FROM generate_series(1, 20) i")
 	cfg := engine.Config{Schema: pgrvSchema, Table: "sa", Alter: "ADD COLUMN w int", Version: "test", Execute: true, OkToDropTable: true,
@@ -444,8 +445,16 @@ func TestPostgresResumeStatisticsAdded(t *testing.T) {
 	d := rspgDialect(t, cfg, testdb.PostgresDSN())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard).Run(ctx); err != nil {
-		t.Errorf("resume after a statistics object was added to the original: %v", err)
+	err := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard).Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "changed since the killed run made the shadow from it") || !strings.Contains(err.Error(), "statistics") {
+		t.Errorf("resume after a statistics object was added to the original: %v, want a refusal naming the statistics", err)
+	}
+	var shadow bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", pgrvSchema+"._sa_osc").Scan(&shadow); err != nil {
+		t.Fatal(err)
+	}
+	if !shadow {
+		t.Error("the refused resume removed the killed run's shadow")
 	}
 }
 

@@ -289,6 +289,10 @@ func TestPostgresResumeRefusals(t *testing.T) {
 	}{
 		{name: "shadow changed", setup: []string{"ALTER TABLE _rf_osc ADD COLUMN z int"}, want: "the shadow table rspg_dialect._rf_osc changed since the checkpoint"},
 		{name: "original changed", setup: []string{"ALTER TABLE rf ADD COLUMN z int"}, want: "table rspg_dialect.rf changed since the checkpoint"},
+		// Not in the descriptions saved with each checkpoint: compared with
+		// the definition the shadow was made from.
+		{name: "column comment", setup: []string{"COMMENT ON COLUMN rf.v IS 'added after the shadow'"},
+			want: "table rspg_dialect.rf changed since the killed run made the shadow from it (\"column v"},
 		{name: "no row", setup: []string{"DELETE FROM _rf_osk"}, want: "the killed run saved no checkpoint"},
 		{name: "no checkpoint table", setup: []string{"DROP TABLE _rf_osk"}, want: "nothing to resume: there is no checkpoint table rspg_dialect._rf_osk"},
 		{name: "shadow gone", setup: []string{"DROP TABLE _rf_osc"}, want: "nothing to resume: the shadow table rspg_dialect._rf_osc is gone"},
