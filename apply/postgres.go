@@ -480,6 +480,11 @@ type pgOp struct {
 	unchanged []bool
 	xid       uint32  // the transaction that made it
 	pos       cdc.LSN // update and move only: its commit position
+	// update and move only, on a shadow with a deferrable constraint (see
+	// markInside): later, a later operation of the batch, of the same
+	// transaction, writes, moves or deletes the row the move writes; open,
+	// the batch ends inside its transaction.
+	later, open bool
 }
 
 // pgStmt is one statement of a batch, or a move.
@@ -527,8 +532,14 @@ func (a *Postgres) Apply(ctx context.Context, changes []cdc.Change) (err error) 
 	// the engine applies it again with the rest of the transaction. The
 	// operations before a move of a transaction they are of end inside it
 	// too (the move is a transaction of its own); more changes do not help
-	// there: such a clash fails the batch (midTransaction).
+	// there: such a clash fails the batch (midTransaction). So may a move
+	// whose row a later change of its transaction writes again, or whose
+	// transaction goes on after the batch: it deletes no row for a clash
+	// (markInside, clashInside).
 	cut := a.deferrable && len(changes) > 0 && changes[len(changes)-1].Cut
+	if a.deferrable && len(changes) > 0 {
+		a.markInside(ops, cut, changes[len(changes)-1].Xid)
+	}
 	for start := 0; start < len(ops); {
 		if err := a.redirect(ctx, ops[start:]); err != nil {
 			return fmt.Errorf("apply: %w", err)
@@ -608,6 +619,32 @@ func (a *Postgres) midTransaction(ops []pgOp, start, end int) bool {
 		}
 	}
 	return false
+}
+
+// markInside marks, on a shadow with a deferrable constraint, the moves
+// and the partial updates (which redirect may make moves) that a move
+// applies inside its source transaction, see move: later when an operation
+// after it, of the same transaction, writes, moves or deletes the row it
+// writes (its new key); open when the batch is cut (cut) inside its
+// transaction (lastXid, the batch's last change's), whose rest may do so.
+func (a *Postgres) markInside(ops []pgOp, cut bool, lastXid uint32) {
+	touched := map[uint32]map[string]bool{} // by transaction, the keys of the operations after i
+	for i := len(ops) - 1; i >= 0; i-- {
+		op := &ops[i]
+		if op.xid == 0 {
+			continue
+		}
+		k := op.key
+		if op.kind == pgUpdate || op.kind == pgMove {
+			op.open = cut && op.xid == lastXid
+			op.later = touched[op.xid][a.keyText(a.newKey(*op), nil)]
+			k = a.keyText(op.where, nil)
+		}
+		if touched[op.xid] == nil {
+			touched[op.xid] = map[string]bool{}
+		}
+		touched[op.xid][k] = true
+	}
 }
 
 // send writes the statements in one transaction.
@@ -1041,6 +1078,9 @@ func (a *Postgres) move(ctx context.Context, op pgOp) error {
 		)
 		stmts := []pgStmt{{query: query, args: args, desc: "move 1 row into " + a.shadow}}
 		if err := a.sendScan(ctx, stmts, &visible, &wrote, &snap, &read.lsn, &clashed, &asided); err != nil {
+			if isClash(err) && (op.later || op.open) {
+				return a.clashInside(ctx, op, err)
+			}
 			// A chunk's row the clash deletion could not see yet (see
 			// pgClashAttempts): the next attempt sees it.
 			if clashes++; !isClash(err) || clashes == pgClashAttempts {
@@ -1089,6 +1129,9 @@ func (a *Postgres) moveInShadow(ctx context.Context, op pgOp) (bool, error) {
 		clashed       [][]string
 	)
 	err = a.sendScan(ctx, []pgStmt{{query: q, args: args, desc: "move 1 row in " + a.shadow}}, &moved, &clashed, &asided)
+	if isClash(err) && (op.later || op.open) {
+		return true, a.clashInside(ctx, op, err)
+	}
 	if isClash(err) {
 		return false, nil // a clash it cannot resolve: the caller reads the source
 	}
@@ -1098,6 +1141,49 @@ func (a *Postgres) moveInShadow(ctx context.Context, op pgOp) (bool, error) {
 	a.setAside(asided)
 	a.clear(clashed)
 	return true, a.written(ctx, a.moved(op))
+}
+
+// clashInside handles the clash of a move inside its source
+// transaction on a shadow with a deferrable constraint (op.later or
+// op.open), which moveSQL and moveSourceSQL write without the clash
+// deletion. The source may hold the moved row's value in another row too
+// until later in the transaction, and that row may be one the transaction
+// never writes again (the moved row gives the value up later): older than
+// the move, not newer, and deleting it would lose it. With op.later, an
+// operation after the move, of its transaction, writes, moves or deletes the
+// moved row (the row's state at the commit is that operation's, not the
+// move's): the move only deletes the old key and leaves the new one
+// cleared, as a row deleted for a clash is (postgres_clash.go), so that the
+// operation writes it, whole, or, a partial update or a move, from the
+// source (redirect). Else (op.open) the batch ends inside the transaction,
+// whose rest may do so: the move fails with change.ErrMidTransaction, and
+// the engine applies the batch again with the rest.
+func (a *Postgres) clashInside(ctx context.Context, op pgOp, clash error) error {
+	if !op.later {
+		return fmt.Errorf("move: the batch ends inside the move's transaction, and the moved row clashes with a row the transaction may not write again: %w: %w", change.ErrMidTransaction, clash)
+	}
+	var args []any
+	where, err := a.keyMatch(op.where, &args)
+	if err != nil {
+		return fmt.Errorf("move: %w", err)
+	}
+	if _, err := a.pool.Exec(ctx, "DELETE FROM "+a.shadow+" WHERE "+where, args...); err != nil {
+		return fmt.Errorf("move: delete 1 row from %s: %w", a.shadow, err)
+	}
+	if err := a.written(ctx, a.moved(op)[:1]); err != nil {
+		return fmt.Errorf("move: %w", err)
+	}
+	keys, err := a.writtenKeys(ctx, a.moved(op)[1:])
+	if err != nil {
+		return fmt.Errorf("move: %w", err)
+	}
+	if a.cleared == nil {
+		a.cleared = map[string]bool{}
+	}
+	for _, k := range keys {
+		a.cleared[k] = true
+	}
+	return nil
 }
 
 // moved is what a move did, for written: it deleted the old key and wrote
@@ -1311,7 +1397,7 @@ func (a *Postgres) moveSourceSQL(op pgOp) (string, []any, error) {
 	// old key's row is del's alone: a row two parts of one statement
 	// delete is deleted by either, and the clash deletion would set it
 	// aside.
-	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", "NOT "+oldKey)
+	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", a.moveExcept(op, oldKey))
 	// A data-modifying WITH runs to completion whether or not the main query
 	// reads it; every part of the statement reads the same snapshot, the one
 	// pg_current_snapshot returns. The row is rebuilt from the change's
@@ -1406,7 +1492,7 @@ func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 	}
 	action := conflictAction(set)
 	// The old key's row is moved's alone (see moveSourceSQL).
-	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", "NOT "+where)
+	clashes, after, cleared, asided := a.clashDeletes("osc_cmp", a.moveExcept(op, where))
 	// A data-modifying WITH runs to completion whether or not the main query
 	// reads it. The values the change gives are computed over a row rebuilt
 	// from it (changeRow), in a subquery that does not see the old row; the
@@ -1416,6 +1502,18 @@ func (a *Postgres) moveSQL(op pgOp) (string, []any, error) {
 		"SELECT (SELECT count(*) FROM moved), %s, %s",
 		moved, strings.Join(newRow, ", "), from, a.stored("osc_new"), clashes,
 		a.shadow, cols, cols, after, strings.Join(conflict, ", "), action, cleared, asided), args, nil
+}
+
+// moveExcept is the condition, over the shadow's columns, on the rows a
+// move's clash deletion may delete (clashCTEs): not the old key's row
+// (oldKey, its keyMatch), which the move deletes itself; none inside the
+// move's source transaction on a shadow with a deferrable constraint (see
+// clashInside).
+func (a *Postgres) moveExcept(op pgOp, oldKey string) string {
+	if op.later || op.open {
+		return "false"
+	}
+	return "NOT " + oldKey
 }
 
 // keyMatch is the condition "the key equals r's key", its values appended to

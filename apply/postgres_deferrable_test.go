@@ -231,3 +231,91 @@ func TestPostgresApplyDeferredPartialUpdateInsideTransaction(t *testing.T) {
 		t.Errorf("shadow %s, want row 2 in it", got)
 	}
 }
+
+// A move (a key change that leaves an out-of-line value unchanged) commits
+// in a transaction of its own. Under a DEFERRED unique key the source may
+// hold the moved row's new value in another row too until later in the
+// transaction: row 3 moves to 30 taking 'B', which row 2 holds, and then
+// either row 30 gives 'B' up (to 'C2', by a whole or a partial update, or
+// moving on to 40: row
+// 2, never written by the transaction, holds it at the commit, and the move
+// must not delete it, as nothing writes it again; it was deleted, and lost)
+// or row 2 does (it takes 'C', row 30 keeps 'B': its later change writes it
+// again; also when row 30 changes later too). A batch cut after the move
+// (the rest of the transaction not read yet) fails with
+// change.ErrMidTransaction, the shadow as it was, and applies with the
+// rest. Both with the copy running (the move reads the source) and over (it
+// moves within the shadow).
+func TestPostgresApplyDeferredMoveInsideTransaction(t *testing.T) {
+	move := cdc.Change{Op: cdc.Update, Before: cdc.Row{"3", "C", nil}, After: cdc.Row{"30", "B", nil}, Unchanged: []bool{false, false, true}, Xid: 11}
+	for _, c := range []struct {
+		name   string
+		source string // the source's rows after the transaction
+		rest   []cdc.Change
+		want   string // the shadow after applying
+		// gone: the source holds no row 30, so while the copy runs the
+		// cut batch's move, reading the source, writes none and applies
+		gone bool
+	}{
+		{"moved_row_gives_up", "(1, 'A', 'x'), (2, 'B', 'y'), (30, 'C2', 'z')",
+			[]cdc.Change{{Op: cdc.Update, After: cdc.Row{"30", "C2", "z"}, Xid: 11}}, "(1,A,x);(2,B,y);(30,C2,z)", false},
+		{"moved_row_gives_up_partial", "(1, 'A', 'x'), (2, 'B', 'y'), (30, 'C2', 'z')",
+			[]cdc.Change{{Op: cdc.Update, Before: cdc.Row{"30", nil, nil}, After: cdc.Row{"30", "C2", nil}, Unchanged: []bool{false, false, true}, Xid: 11}}, "(1,A,x);(2,B,y);(30,C2,z)", false},
+		{"moved_row_moves_on", "(1, 'A', 'x'), (2, 'B', 'y'), (40, 'C2', 'z')",
+			[]cdc.Change{{Op: cdc.Update, Before: cdc.Row{"30", nil, nil}, After: cdc.Row{"40", "C2", nil}, Unchanged: []bool{false, false, true}, Xid: 11}},
+			"(1,A,x);(2,B,y);(40,C2,z)", true},
+		{"other_row_gives_up", "(1, 'A', 'x'), (2, 'C', 'y'), (30, 'B', 'z')",
+			[]cdc.Change{{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"2", "C", nil}, Unchanged: []bool{false, false, true}, Xid: 11}},
+			"(1,A,x);(2,C,y);(30,B,z)", false},
+		{"both_change", "(1, 'A', 'x'), (2, 'C', 'y'), (30, 'B2', 'z')",
+			[]cdc.Change{
+				{Op: cdc.Update, Before: cdc.Row{"2", nil, nil}, After: cdc.Row{"2", "C", nil}, Unchanged: []bool{false, false, true}, Xid: 11},
+				{Op: cdc.Update, After: cdc.Row{"30", "B2", "z"}, Xid: 11},
+			},
+			"(1,A,x);(2,C,y);(30,B2,z)", false},
+	} {
+		for _, done := range []bool{false, true} {
+			name := c.name + "/copying"
+			if done {
+				name = c.name + "/copy_done"
+			}
+			t.Run(name, func(t *testing.T) {
+				pool := pgTestPool(t)
+				testdb.ExecPostgres(t, pool,
+					"CREATE TABLE "+pgTestSchema+".t (id int PRIMARY KEY, b text, big text, CONSTRAINT t_b_u UNIQUE (b) DEFERRABLE INITIALLY DEFERRED)",
+					"INSERT INTO "+pgTestSchema+".t VALUES "+c.source,
+					"CREATE TABLE "+pgTestSchema+"._t_new (LIKE "+pgTestSchema+".t INCLUDING ALL)",
+					"INSERT INTO "+pgTestSchema+"._t_new VALUES (1, 'A', 'x'), (2, 'B', 'y'), (3, 'C', 'z')")
+				ap := NewPostgres(pool, pgTestPlan(t, pool, "t", "_t_new"))
+				if done {
+					ap.CopyDone()
+				}
+				ctx := context.Background()
+				before := shadowRows(t, ap)
+				cut := move
+				cut.Cut = true
+				err := ap.Apply(ctx, []cdc.Change{cut})
+				if c.gone && !done {
+					if err != nil {
+						t.Fatal(err)
+					}
+					before = "(1,A,x);(2,B,y)"
+				} else if !errors.Is(err, change.ErrMidTransaction) {
+					t.Errorf("apply of the batch cut after the move: %v, want change.ErrMidTransaction", err)
+				}
+				if got := shadowRows(t, ap); got != before {
+					t.Errorf("shadow after the cut batch %s, want it as it was, %s", got, before)
+				}
+				if err := ap.Apply(ctx, append([]cdc.Change{move}, c.rest...)); err != nil {
+					t.Fatal(err)
+				}
+				if got := shadowRows(t, ap); got != c.want {
+					t.Errorf("shadow %s, want %s", got, c.want)
+				}
+				if len(ap.cleared) != 0 {
+					t.Errorf("keys still cleared: %v", ap.cleared)
+				}
+			})
+		}
+	}
+}
