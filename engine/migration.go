@@ -656,7 +656,10 @@ func (m *Migration) refresh(ctx context.Context, stale [][]string) error {
 // follow. The source sends only committed transactions, each whole, so the
 // rest of that transaction follows at once; when the next change is of
 // another transaction (Xid) the batch ended where the source's constraints
-// held, and the error is the applier's to report.
+// held, and the error is the applier's to report. The held batch is
+// applied again only with at least as many changes as it holds, so that a
+// transaction of many batches is applied a few times (its size doubling
+// each time), not once per batch that follows it.
 func (m *Migration) applyLoop(ctx context.Context) error {
 	var (
 		limit   batchLimit
@@ -666,7 +669,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 	n := m.batchSize()
 	for {
 		m.applyIdle.Store(len(held) == 0)
-		changes, err := m.src.Next(ctx, n)
+		changes, err := m.src.Next(ctx, max(n, len(held)))
 		m.applyIdle.Store(false)
 		if err != nil {
 			if ctx.Err() != nil {
