@@ -581,9 +581,12 @@ func pgKillAndResume(t *testing.T, name string, create ...string) {
 	pool := rspgDB(t, append(create, "INSERT INTO "+name+" (owner, v, s) SELECT i % 3, i, 's' || i FROM generate_series(1, 30000) i")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// 11 writers at full speed outpace the applier on a loaded 2-core
+	// machine: the checksum's and the cut-over's locks get 30 attempts, each
+	// holding the writers up to a second while the applier catches up.
 	cfg := engine.Config{Schema: rspgSchema, Table: name, Execute: true, ChunkSize: 200, DMLBatchSize: 50, Version: "test",
 		Alter:              "ALTER COLUMN v TYPE bigint, ADD COLUMN c int NOT NULL DEFAULT 7",
-		CutOverLockTimeout: time.Second, CutOverRetries: 10, StatusInterval: time.Hour, OkToDropTable: true,
+		CutOverLockTimeout: time.Second, CutOverRetries: 30, StatusInterval: time.Hour, OkToDropTable: true,
 		CheckpointInterval: 3 * time.Second, Control: engine.Control{NiceRatio: 2}}
 	// The cut-over waits until the last run.
 	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
