@@ -151,6 +151,9 @@ type pgRowColumn struct {
 	name  string // quoted
 	typ   string
 	index int // position in the row images
+	// collate is " COLLATE <collation>" when the original's column has a
+	// collation other than its type's default (loadRowCollations).
+	collate string
 }
 
 // fromChange reports whether a partial change (unchanged: the columns it
@@ -309,6 +312,9 @@ func (a *Postgres) init(ctx context.Context) error {
 	if err := a.loadKeyCollations(ctx); err != nil {
 		return err
 	}
+	if err := a.loadRowCollations(ctx); err != nil {
+		return err
+	}
 	if err := a.loadUnique(ctx); err != nil {
 		return err
 	}
@@ -355,6 +361,34 @@ func (a *Postgres) loadKeyCollations(ctx context.Context) error {
 	return nil
 }
 
+// loadRowCollations sets the collate of the rebuilt row's columns whose
+// collation is not their type's default (COLLATE "C", an ICU collation): a
+// USING expression reading one (upper(), a comparison, ORDER BY in a
+// subquery) follows the column's collation, as the ALTER and the copy,
+// which read the original's columns, do; a value cast from text would
+// take the type's.
+func (a *Postgres) loadRowCollations(ctx context.Context) error {
+	rows, err := a.pool.Query(ctx, `SELECT '"' || replace(a.attname, '"', '""') || '"', ' COLLATE ' || quote_ident(n.nspname) || '.' || quote_ident(co.collname)
+		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_collation co ON co.oid = a.attcollation
+		JOIN pg_namespace n ON n.oid = co.collnamespace
+		WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attcollation <> t.typcollation`, a.source)
+	if err != nil {
+		return fmt.Errorf("collations of %s: %w", a.source, err)
+	}
+	collate := map[string]string{}
+	var name, c string
+	if _, err := pgx.ForEachRow(rows, []any{&name, &c}, func() error {
+		collate[name] = c
+		return nil
+	}); err != nil {
+		return fmt.Errorf("collations of %s: %w", a.source, err)
+	}
+	for i := range a.row {
+		a.row[i].collate = collate[a.row[i].name]
+	}
+	return nil
+}
+
 // alwaysIdentity returns the shadow's GENERATED ALWAYS identity columns: the
 // upsert must insert them with OVERRIDING SYSTEM VALUE and cannot update them.
 func (a *Postgres) alwaysIdentity(ctx context.Context) (map[string]bool, error) {
@@ -388,7 +422,7 @@ func shadowType(t *table.Table, name string) string {
 func (a *Postgres) unnestRow() (rowVals, params, vars []string) {
 	for i, r := range a.row {
 		v := fmt.Sprintf("v%d", i)
-		rowVals = append(rowVals, "CAST(u."+v+" AS "+r.typ+") AS "+r.name)
+		rowVals = append(rowVals, "CAST(u."+v+" AS "+r.typ+")"+r.collate+" AS "+r.name)
 		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
 		vars = append(vars, v)
 	}
@@ -991,14 +1025,14 @@ func (a *Postgres) changeRow(op pgOp, args *[]any, unchanged func(name string) s
 		case op.unchanged[r.index] && unchanged != nil:
 			vals = append(vals, unchanged(r.name)+" AS "+r.name)
 		case op.unchanged[r.index]:
-			vals = append(vals, "CAST(NULL AS "+r.typ+") AS "+r.name)
+			vals = append(vals, "CAST(NULL AS "+r.typ+")"+r.collate+" AS "+r.name)
 		default:
 			v, err := textValue(op.row[r.index])
 			if err != nil {
 				return "", fmt.Errorf("column %s: %w", r.name, err)
 			}
 			*args = append(*args, v)
-			vals = append(vals, fmt.Sprintf("CAST($%d::text AS %s) AS %s", len(*args), r.typ, r.name))
+			vals = append(vals, fmt.Sprintf("CAST($%d::text AS %s)%s AS %s", len(*args), r.typ, r.collate, r.name))
 		}
 	}
 	return "(SELECT " + strings.Join(vals, ", ") + from + ") AS " + a.rowName, nil

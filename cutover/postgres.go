@@ -23,6 +23,11 @@ type PostgresOptions struct {
 	// it (table.PostgresShadow.SourceDefinition): a change to it since, which
 	// the new table would not have, fails the cut-over. "" skips the check.
 	SourceDefinition string
+	// EnumLabels are the values of the enum types the columns hold, as they
+	// were before the change capture started
+	// (table.PostgresShadow.EnumLabels): one renamed since fails the
+	// cut-over.
+	EnumLabels []table.PostgresEnumLabel
 	// LockTimeout is the longest one attempt waits for a lock, and for the
 	// drain: writers queued behind the cut-over wait at most about twice that.
 	LockTimeout time.Duration
@@ -358,6 +363,11 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 		return nil, fmt.Errorf("drain: %w", err)
 	}
 	opts.Log.Debug("cut-over: drained with the original locked", "drain", time.Since(locked).String(), "locked", append(others, s.orig))
+	// ALTER TYPE … RENAME VALUE waits for no lock of the table: checked
+	// last, once every change before the lock is applied.
+	if err := table.CheckPostgresEnumLabels(ctx, tx, opts.EnumLabels); err != nil {
+		return nil, err
+	}
 	if err := s.exec(fmt.Sprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", s.shadow)); err != nil {
 		return nil, err
 	}

@@ -217,7 +217,28 @@ func (d *postgresDialect) NewApplier() (engine.Applier, error) {
 	if d.resumed {
 		ap.Resumed()
 	}
-	return ap, nil
+	return pgEnumApplier{Postgres: ap, pool: d.pool, labels: d.shadow.EnumLabels}, nil
+}
+
+// pgEnumApplier is the applier, whose failure says so when an enum value
+// of the table's columns was renamed since the capture started: a change
+// decoded before the rename carries the old label, which the type no
+// longer accepts (table.PostgresEnumLabel).
+type pgEnumApplier struct {
+	*apply.Postgres
+	pool   *pgxpool.Pool
+	labels []table.PostgresEnumLabel
+}
+
+func (a pgEnumApplier) Apply(ctx context.Context, changes []cdc.Change) error {
+	err := a.Postgres.Apply(ctx, changes)
+	if err == nil || !table.PostgresRefused(err) {
+		return err
+	}
+	if cerr := table.CheckPostgresEnumLabels(ctx, a.pool, a.labels); cerr != nil {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
 }
 
 // NewChecksum compares the shadow with the original before the cut-over,
@@ -266,6 +287,7 @@ func (d *postgresDialect) CutOver(ctx context.Context, ready, drain func(context
 		Triggers:          d.shadow.Triggers,
 		Partitions:        d.shadow.Partitions,
 		SourceDefinition:  d.shadow.SourceDefinition,
+		EnumLabels:        d.shadow.EnumLabels,
 	}, ready, drain)
 	var nv *cutover.PostgresNotValidError
 	d.swapped = errors.As(err, &nv)

@@ -67,13 +67,18 @@ type pgCheckpoint struct {
 	// which the shadow does not have, refuses the resume, and the resumed
 	// cut-over compares with it, not with the definition at the resume.
 	Definition string `json:"definition,omitempty"`
+	// EnumLabels are the values of the enum types the columns hold, as the
+	// killed run read them before its capture started
+	// (table.PostgresShadow.EnumLabels): one renamed since refuses the
+	// resume, and the resumed cut-over checks them again.
+	EnumLabels []table.PostgresEnumLabel `json:"enum_labels,omitempty"`
 }
 
 func encodePostgresCheckpoint(ck *engine.Checkpoint, publication string, sh *table.PostgresShadow) (string, error) {
 	c := pgCheckpoint{Version: ck.Version, Alter: ck.Alter, HasAfter: ck.After != nil, CopyDone: ck.CopyDone,
 		Position: ck.Position, Copied: ck.Copied, Applied: ck.Applied, Saved: ck.Saved, Publication: publication}
 	if sh != nil {
-		c.Partitions, c.Definition = table.PostgresPartitionFingerprints(sh.Partitions), sh.SourceDefinition
+		c.Partitions, c.Definition, c.EnumLabels = table.PostgresPartitionFingerprints(sh.Partitions), sh.SourceDefinition, sh.EnumLabels
 	}
 	for i, v := range ck.After {
 		s, ok := v.(string)
@@ -211,6 +216,11 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 				n.Schema, n.Table, table.FirstDescriptionDifference(saved.Definition, def))
 		}
 	}
+	// A value renamed while no osc ran: the rows copied and the changes
+	// captured before carry the old label.
+	if err := table.CheckPostgresEnumLabels(ctx, d.pool, saved.EnumLabels); err != nil {
+		return nil, nil, refuse("%v", err)
+	}
 	shadow, err := table.DescribePostgresTable(ctx, d.pool, n.Schema, n.Shadow)
 	if err != nil {
 		return nil, nil, err
@@ -243,6 +253,7 @@ func (d *postgresDialect) Resume(ctx context.Context) (*engine.Plan, *engine.Che
 	if saved.Definition != "" {
 		sh.SourceDefinition = saved.Definition
 	}
+	sh.EnumLabels = saved.EnumLabels
 	d.shadow = sh
 	d.resumeFrom, d.resumed = ck.Position, true
 	return enginePlan(sh.Plan), ck, nil

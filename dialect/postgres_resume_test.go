@@ -367,6 +367,56 @@ func TestPostgresResumeRefusals(t *testing.T) {
 	}
 }
 
+// TestPostgresResumeEnumRenamed: a value of an enum the table's columns
+// hold renamed while no osc ran refuses the resume (the rows copied and the
+// changes captured before carry the old label); values added, also BEFORE
+// the others, do not, and the resumed run keeps the killed run's values for
+// its cut-over.
+func TestPostgresResumeEnumRenamed(t *testing.T) {
+	const name = "re"
+	for _, c := range []struct {
+		name, change, want string
+	}{
+		{name: "renamed", change: "ALTER TYPE re_mood RENAME VALUE 'sad' TO 'blue'", want: "re_mood value 'sad' renamed to 'blue'"},
+		{name: "added before", change: "ALTER TYPE re_mood ADD VALUE 'meh' BEFORE 'sad'"},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			pool := rspgDB(t, "CREATE TYPE re_mood AS ENUM ('sad', 'ok')", "CREATE TABLE re (id int PRIMARY KEY, m re_mood[])",
+				"INSERT INTO re SELECT i, ARRAY['sad']::re_mood[] FROM generate_series(1, 10) i")
+			cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ALTER COLUMN m TYPE text[]", Version: "test"}
+			_, made := rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: cfg.Alter})
+			if len(made.EnumLabels) != 2 {
+				t.Fatalf("the killed run read the enum values %+v, want sad and ok", made.EnumLabels)
+			}
+			testdb.ExecPostgresIn(t, pool, rspgSchema, c.change)
+			cfg.Resume = true
+			d := rspgDialect(t, cfg, testdb.PostgresDSN())
+			defer d.Close()
+			if err := d.Inspect(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := d.Resume(ctx)
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was changed") {
+					t.Errorf("Resume: %v, want %q", err, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(d.shadow.EnumLabels, made.EnumLabels) {
+				t.Errorf("resumed with the enum values %+v, the killed run read %+v", d.shadow.EnumLabels, made.EnumLabels)
+			}
+			if err := d.Cleanup(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 // TestPostgresResumeAfterSwap: a run killed after its cut-over swapped the
 // tables is finished by cleaning up (the engine's Run with --resume).
 func TestPostgresResumeAfterSwap(t *testing.T) {

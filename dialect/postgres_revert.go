@@ -22,6 +22,10 @@ type pgRevert struct {
 	plan *table.PostgresRevert // nil: no revert window
 	src  *cdc.PostgresSource   // the reverse capture, once started
 	swap string                // the id of the cut-over's swap message
+	// labels are the values of the enum types both tables' columns hold,
+	// read before the reverse capture started: the revert's cut-over
+	// refuses when one was renamed since (table.PostgresEnumLabel).
+	labels []table.PostgresEnumLabel
 }
 
 // PlanRevert plans the reverse migration (table.PlanPostgresRevert) while
@@ -62,6 +66,13 @@ func (d *postgresDialect) startReverse(ctx context.Context) error {
 		return fmt.Errorf("postgres: swap message id: %w", err)
 	}
 	d.revert.swap = hex.EncodeToString(id)
+	plan := d.shadow.Plan
+	labels, err := table.ReadPostgresEnumLabels(ctx, d.pool, table.QuotePostgres(plan.Source.Schema, plan.Source.Name),
+		table.QuotePostgres(plan.Shadow.Schema, plan.Shadow.Name))
+	if err != nil {
+		return fmt.Errorf("postgres: start the revert window's capture: %w", err)
+	}
+	d.revert.labels = labels
 	name := d.names.ReverseCapture()
 	src, err := cdc.NewPostgres(cdc.PostgresConfig{DSN: d.opts.DSN, Slot: name, Publication: name,
 		SkipThrough: d.revert.swap, Log: d.log, PartitionRoot: len(d.shadow.Partitions) > 0}, d.pool, d.revert.plan.Capture)
@@ -155,6 +166,7 @@ func (r *pgReverse) CutOver(ctx context.Context, ready, drain func(context.Conte
 		Renames:     r.renames,
 		Partitions:  r.partitions,
 		Publication: r.d.names.ReverseCapture(),
+		EnumLabels:  r.d.revert.labels,
 		Log:         r.d.log,
 	}, ready, drain)
 	var nv *cutover.PostgresNotValidError

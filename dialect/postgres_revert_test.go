@@ -726,3 +726,36 @@ func TestPostgresRevertPartitionTruncated(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// TestPostgresRevertEnumRenamed: an enum value renamed during the revert
+// window refuses the revert, naming it (the reverse capture decoded the
+// altered table's rows with the old label); the migration can still finish.
+func TestPostgresRevertEnumRenamed(t *testing.T) {
+	const name, ctl = "rve", "rve_ctl"
+	pool := pgRevertDB(t, 10, ctl)
+	q := func(s string) string { return strings.ReplaceAll(s, "T.", pgRevertSchema+".") }
+	testdb.ExecPostgres(t, pool,
+		q("CREATE TYPE T.rve_mood AS ENUM ('sad', 'ok')"),
+		q("CREATE TABLE T.rve (id int PRIMARY KEY, m T.rve_mood, a int)"),
+		q("INSERT INTO T.rve SELECT i, 'sad', i FROM generate_series(1, 100) i"))
+	cfg := engine.Config{Schema: pgRevertSchema, Table: name, Alter: "ALTER COLUMN a TYPE bigint", RevertWindow: time.Minute, OkToDropTable: true, ChunkSize: 20}
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startCtl(t, cfg, d)
+	r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+	testdb.ExecPostgres(t, pool, q("ALTER TYPE T.rve_mood ADD VALUE 'meh' BEFORE 'sad'"), q("ALTER TYPE T.rve_mood RENAME VALUE 'sad' TO 'blue'"))
+	if reply := send(t, r.sock, "revert"); strings.HasPrefix(reply, "Reverted") || !strings.Contains(reply, "rve_mood value 'sad' renamed to 'blue'") {
+		t.Fatalf("revert after an enum value's rename: %q", reply)
+	}
+	if reply := send(t, r.sock, "finish"); !strings.HasPrefix(reply, "Finishing") {
+		t.Fatalf("finish: %q", reply)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	if left := pgRevertLeft(t, pool, name); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}

@@ -185,9 +185,16 @@ func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, 
 				notes = append(notes, once(a))
 			case a.domainDefault != "" && (a.changed || sc.Default != ""):
 				// Volatile: evaluated for each row.
+				if err := pgCheckPerRowDefault(ctx, tx, n, a.name, a.domainDefault); err != nil {
+					return nil, nil, err
+				}
 				out[a.num] = a.domainDefault
 				notes = append(notes, fmt.Sprintf("column %s: the existing rows get its domain's volatile DEFAULT %s, evaluated for each row; new rows get the column's DEFAULT", a.name, a.domainDefault))
 			case a.domainDefault != "":
+				// Volatile: the copy's INSERT evaluates it for each row.
+				if err := pgCheckPerRowDefault(ctx, tx, n, a.name, a.domainDefault); err != nil {
+					return nil, nil, err
+				}
 			case sc.Default != "":
 				out[a.num] = "CAST(NULL AS " + sc.ColumnType + ")"
 				notes = append(notes, fmt.Sprintf("column %s: the existing rows get NULL, as its ADD COLUMN has no DEFAULT; new rows get the DEFAULT set after it", a.name))
@@ -200,6 +207,9 @@ func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, 
 			// unless a later clause replaced it; then the ADD's is, if its
 			// text still names what it named (osc renames the shadow's
 			// sequences after the --alter).
+			if err := pgCheckPerRowDefault(ctx, tx, n, a.name, a.def); err != nil {
+				return nil, nil, err
+			}
 			var same bool
 			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_attrdef WHERE oid = $1 AND adrelid = $2 AND adnum = $3)",
 				a.defOID, t.shadow, a.num).Scan(&same); err != nil {
@@ -225,6 +235,53 @@ func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, 
 		}
 	}
 	return out, notes, nil
+}
+
+// pgCheckPerRowDefault refuses a volatile DEFAULT def, which the existing
+// rows get evaluated for each row, that also calls a built-in whose value
+// depends on the transaction or the session evaluating it (the
+// transaction's time or id, a backend's pid, a setting…: pgSessionFunctions,
+// and those pgCheckUsing refuses as the transaction's): the plain ALTER
+// evaluates it in one transaction of the user's session, the copy and the
+// applier in each chunk's transaction and at each change, in osc's
+// sessions. It reads the functions from a view of def (named as
+// pgCheckUsing's) made in a savepoint it rolls back.
+func pgCheckPerRowDefault(ctx context.Context, tx pgx.Tx, n PostgresNames, column, def string) error {
+	view := QuotePostgres(n.Schema, FitPostgresName("_"+n.Table, "_osc_using"))
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
+	}
+	defer sp.Rollback(ctx)
+	if _, err := sp.Exec(ctx, "CREATE VIEW "+view+" AS SELECT ("+def+") AS v"); err != nil {
+		// Text that no longer parses here (a sequence the shadow's
+		// renamed): what evaluates it (fills) tells.
+		return nil
+	}
+	rows, err := sp.Query(ctx, `SELECT DISTINCT p.oid::regprocedure::text
+		FROM pg_rewrite r, regexp_matches(r.ev_action::text, ':(?:funcid|opfuncid) (\d+)', 'g') AS f(m)
+		JOIN pg_proc p ON p.oid = f.m[1]::oid
+		WHERE r.ev_class = $2::regclass AND p.oid < 16384 AND p.provolatile = 's' AND (p.proname = ANY($1::text[])
+			OR p.proname IN ('now', 'statement_timestamp', 'transaction_timestamp', 'txid_current', 'txid_current_if_assigned', 'pg_current_xact_id', 'pg_current_xact_id_if_assigned')
+			OR p.proname = 'age' AND p.pronargs = 1)
+		UNION
+		SELECT 'CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP, LOCALTIME or LOCALTIMESTAMP'
+		FROM pg_rewrite r WHERE r.ev_class = $2::regclass AND r.ev_action::text ~ 'SQLVALUEFUNCTION :op [0-8] '
+		ORDER BY 1`, pgSessionFunctions, view)
+	if err != nil {
+		return fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the --alter adds column %s, whose existing rows get the volatile DEFAULT %s evaluated for each row, and it calls %s, whose value depends on "+
+		"the transaction or session evaluating it: a plain ALTER evaluates it in one transaction of your session, osc in each chunk's transaction and at each "+
+		"change, in its own sessions, so the values would differ; add the column without that DEFAULT and fill it after the migration (UPDATE), or give a DEFAULT "+
+		"that is not volatile (evaluated once)", column, def, strings.Join(found, ", "))
 }
 
 // keptName is the bookkeeping table's column that keeps a's value.

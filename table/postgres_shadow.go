@@ -31,6 +31,10 @@ type PostgresShadow struct {
 	// it (DescribePostgresDefinition): the cut-over refuses to swap a table
 	// whose definition changed since, which the new table would not have.
 	SourceDefinition string
+	// EnumLabels are the values of the enum types the columns of both
+	// tables hold, as they were before the change capture started: the
+	// cut-over refuses when one was renamed since (PostgresEnumLabel).
+	EnumLabels []PostgresEnumLabel
 	// ForeignKeys are the shadow's own foreign keys (the original's, as
 	// changed by the --alter), kept off the shadow while rows are copied and
 	// added to the new table at cut-over.
@@ -310,7 +314,13 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, err
 	}
-	out := &PostgresShadow{Plan: plan, SourceDefinition: definition, OwnerSet: pgAlterSetsOwner(clauses), Partitions: in.Partitions}
+	// The enum values of both tables' columns, before the change capture
+	// starts (after this transaction): one renamed since fails the cut-over.
+	enumLabels, err := ReadPostgresEnumLabels(ctx, tx, orig, shadow)
+	if err != nil {
+		return nil, fmt.Errorf("create shadow: %w", err)
+	}
+	out := &PostgresShadow{Plan: plan, SourceDefinition: definition, EnumLabels: enumLabels, OwnerSet: pgAlterSetsOwner(clauses), Partitions: in.Partitions}
 	for _, fk := range shFKs {
 		if fk.ReferencesOID == shadowOID {
 			return nil, fmt.Errorf("the --alter adds a self-referencing foreign key %s; osc does not carry those over yet: add it after the migration", fk.Name)

@@ -861,6 +861,18 @@ func pgRelativeTimeLiterals(ctx context.Context, tx pgx.Tx, view string, at int,
 // applier could not compute the value. A column whose values are never
 // larger than pgToastPointerBytes is never stored out of line
 // (pgMaxBytes).
+// pgStorageFunctions are the built-ins whose value depends on how a value
+// is stored, which the copy and the applier change: pgCheckUsing refuses
+// them.
+var pgStorageFunctions = []string{"pg_column_size", "pg_column_compression", "pg_column_toast_chunk_id"}
+
+// pgSessionFunctions are the stable built-ins whose value depends on the
+// session or transaction that evaluates them (its backend, client,
+// settings, snapshot), where osc's differ from the plain ALTER's:
+// pgCheckUsing refuses them, as it refuses the transaction's time and id.
+var pgSessionFunctions = []string{"pg_backend_pid", "current_setting", "inet_client_addr", "inet_client_port", "inet_server_addr", "inet_server_port",
+	"pg_current_snapshot", "txid_current_snapshot", "pg_trigger_depth", "pg_my_temp_schema", "pg_listening_channels", "mxid_age", "pg_conf_load_time"}
+
 func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, srcCols []pgColumn) error {
 	src := QuotePostgres(plan.Source.Schema, plan.Source.Name)
 	shadow := QuotePostgres(plan.Source.Schema, plan.Shadow.Name)
@@ -889,32 +901,34 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		// The columns it reads are recorded as the view's dependencies; the
 		// functions are not (built-in ones never are), so they are read from
 		// the view's parsed query.
-		rows, err := tx.Query(ctx, `SELECT a.attnum, a.attlen = -1 AND a.attstorage <> 'p' AND coalesce(`+pgMaxBytes+` > `+pgToastPointerBytes+`, true), ''
+		rows, err := tx.Query(ctx, `SELECT a.attnum, a.attlen = -1 AND a.attstorage <> 'p' AND coalesce(`+pgMaxBytes+` > `+pgToastPointerBytes+`, true), '', ''
 			FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
 			JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 			WHERE r.ev_class = $1::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $2 AND d.refobjsubid > 0
 			UNION
-			SELECT 0, false, p.oid::regprocedure::text
+			SELECT 0, false, p.oid::regprocedure::text, CASE WHEN p.oid < 16384 AND p.proname = ANY($3::text[]) THEN 'storage'
+				WHEN p.provolatile = 's' AND p.oid < 16384 AND p.proname = ANY($4::text[]) THEN 'session' ELSE 'volatile' END
 			FROM pg_rewrite r, regexp_matches(r.ev_action::text, ':(?:funcid|opfuncid) (\d+)', 'g') AS f(m)
 			JOIN pg_proc p ON p.oid = f.m[1]::oid
 			WHERE r.ev_class = $1::regclass AND (p.provolatile = 'v' OR p.provolatile = 's' AND (p.oid >= 16384 OR p.proname IN
 				('now', 'statement_timestamp', 'transaction_timestamp', 'txid_current', 'txid_current_if_assigned', 'pg_current_xact_id', 'pg_current_xact_id_if_assigned')
+				OR p.proname = ANY($3::text[]) OR p.proname = ANY($4::text[])
 				OR p.provolatile = 's' AND p.proname = 'age' AND p.pronargs = 1))
 			UNION
-			SELECT 0, false, 'CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP, LOCALTIME or LOCALTIMESTAMP'
+			SELECT 0, false, 'CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP, LOCALTIME or LOCALTIMESTAMP', 'volatile'
 			FROM pg_rewrite r WHERE r.ev_class = $1::regclass AND r.ev_action::text ~ 'SQLVALUEFUNCTION :op [0-8] '`,
-			view, srcOID)
+			view, srcOID, pgStorageFunctions, pgSessionFunctions)
 		if err != nil {
 			return fmt.Errorf("read what %s depends on: %w", what, err)
 		}
 		type dep struct {
-			num      int16
-			toast    bool
-			volatile string
+			num            int16
+			toast          bool
+			function, kind string
 		}
 		deps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dep, error) {
 			var d dep
-			return d, r.Scan(&d.num, &d.toast, &d.volatile)
+			return d, r.Scan(&d.num, &d.toast, &d.function, &d.kind)
 		})
 		if err != nil {
 			return fmt.Errorf("read what %s depends on: %w", what, err)
@@ -922,11 +936,18 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		if _, err := tx.Exec(ctx, "DROP VIEW "+view); err != nil {
 			return fmt.Errorf("drop view %s: %w", view, err)
 		}
-		var volatile, toast []string
+		var volatile, storage, session, toast []string
 		m.Reads = nil
 		for _, d := range deps {
-			if d.volatile != "" {
-				volatile = append(volatile, d.volatile)
+			switch d.kind {
+			case "volatile":
+				volatile = append(volatile, d.function)
+				continue
+			case "storage":
+				storage = append(storage, d.function)
+				continue
+			case "session":
+				session = append(session, d.function)
 				continue
 			}
 			c := plan.Source.Columns
@@ -941,6 +962,16 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		}
 		sort.Ints(m.Reads)
 		sort.Strings(toast)
+		if len(storage) > 0 {
+			return fmt.Errorf("%s calls %s, whose value depends on how the value is stored (its header, compression, TOAST): osc's copy and applier write "+
+				"every value anew (the applier from the change's text), so the sizes would differ from the plain ALTER's; run the ALTER TABLE directly, "+
+				"or compute the value after the migration (UPDATE)", what, strings.Join(storage, ", "))
+		}
+		if len(session) > 0 {
+			return fmt.Errorf("%s calls %s, whose value depends on the session or transaction that evaluates it (its process, client, settings, snapshot): "+
+				"a plain ALTER evaluates it in your session, osc in its own, in each chunk's transaction and at each change to a row, so the values would differ; "+
+				"compute the value after the migration (UPDATE), or give a constant instead", what, strings.Join(session, ", "))
+		}
 		if len(volatile) > 0 {
 			return fmt.Errorf("%s calls functions whose value changes from one call or transaction to the next (%s): a plain ALTER evaluates it in one "+
 				"transaction, osc when it copies each chunk and again at each change to a row, so the values would differ; "+
