@@ -326,9 +326,10 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 
 // myKeyCompare is what the key column c, of source column src, is compared
 // with (mysqlColumn.cmp): its parameter, or, for a text column in another
-// character set than the connection's, the parameter converted to it under
-// the column's collation: CONVERT(… USING latin1) carries latin1_swedish_ci,
-// which the server refuses to compare with a latin1_general_cs column. A
+// character set than the connection's or an integer made a text column, the
+// parameter converted to it under the column's collation: CONVERT(… USING
+// latin1) carries latin1_swedish_ci, which the server refuses to compare
+// with a latin1_general_cs column. A
 // DECIMAL's parameter (its text, as the binlog gives it) is cast to the
 // source column's DECIMAL(p,s): compared with a DECIMAL column as a string,
 // the server compares them as doubles wherever it reads the rows by a scan
@@ -359,7 +360,11 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 	default:
 		return param, nil
 	}
-	if cs == "" || cs == "utf8mb4" || cs == "binary" || col.Collation == "" {
+	// An integer made a string is compared as the text the shadow holds:
+	// the server compares a string column with a number as numbers, which
+	// reads every row of the shadow (no index orders the text by number).
+	_, integer := myIntegerTypes[src.DataType]
+	if cs == "" || cs == "binary" || col.Collation == "" || cs == "utf8mb4" && !integer {
 		return param, nil
 	}
 	if !myCharsetName.MatchString(cs) || !myCharsetName.MatchString(col.Collation) {
@@ -367,6 +372,9 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 	}
 	return "CONVERT(" + param + " USING " + cs + ") COLLATE " + col.Collation, nil
 }
+
+// myIntegerTypes are the integer column types.
+var myIntegerTypes = map[string]struct{}{"tinyint": {}, "smallint": {}, "mediumint": {}, "int": {}, "integer": {}, "bigint": {}}
 
 // myExactCondition is the byte-exact condition of a key column whose source
 // values are text in a character set and whose shadow column compares them
