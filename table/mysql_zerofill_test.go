@@ -21,7 +21,12 @@ func TestMySQLZerofillText(t *testing.T) {
 		{col("int", "int(5) unsigned zerofill"), to("enum"), "?"},
 		{col("int", "int(5) unsigned"), to("varchar"), "?"},
 		{col("decimal", "decimal(6,2)"), to("varchar"), "?"},
-		{col("double", "double unsigned zerofill"), to("varchar"), "?"},
+		{col("double", "double unsigned zerofill"), to("varchar"), pad("22")},
+		{col("float", "float unsigned zerofill"), to("varchar"), pad("12")},
+		{col("float", "float(7,2) unsigned zerofill"), to("char"), pad("7")},
+		{col("double", "double(10,3) unsigned zerofill"), to("text"), pad("10")},
+		{col("double", "double"), to("varchar"), "?"},
+		{col("date", "date"), to("varchar"), "?"},
 	} {
 		if got := MySQLZerofillText("?", tc.src, tc.dst); got != tc.want {
 			t.Errorf("%s -> %s: %q, want %q", tc.src.ColumnType, tc.dst.DataType, got, tc.want)
