@@ -326,16 +326,16 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 
 // myKeyCompare is what the key column c, of source column src, is compared
 // with (mysqlColumn.cmp): its parameter, or, for a text column in another
-// character set than the connection's or an integer made a text column, the
-// parameter converted to it under the column's collation: CONVERT(… USING
+// character set than the connection's or an integer made a string, the
+// parameter converted to it (under the column's collation): CONVERT(… USING
 // latin1) carries latin1_swedish_ci, which the server refuses to compare
-// with a latin1_general_cs column. A
-// DECIMAL's parameter (its text, as the binlog gives it) is cast to the
-// source column's DECIMAL(p,s): compared with a DECIMAL column as a string,
-// the server compares them as doubles wherever it reads the rows by a scan
-// rather than the key's ranges (a delete of four keys or more in a small
-// table, k IN (?, ?, ?, ?)), and 12345678901234567.1 equals .2 there: the
-// delete took the neighbours of its keys out of the shadow.
+// with a latin1_general_cs column. A DECIMAL's parameter (its text, as the
+// binlog gives it) is cast to the source column's DECIMAL(p,s): compared
+// with a DECIMAL column as a string, the server compares them as doubles
+// wherever it reads the rows by a scan rather than the key's ranges (a
+// delete of four keys or more in a small table, k IN (?, ?, ?, ?)), and
+// 12345678901234567.1 equals .2 there: the delete took the neighbours of
+// its keys out of the shadow.
 func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowName string) (string, error) {
 	param := c.param
 	if (src.DataType == "decimal" || src.DataType == "numeric") && param == "?" {
@@ -355,15 +355,31 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 	}
 	col := shadow.Columns[i]
 	cs := strings.ToLower(col.Charset)
-	switch col.DataType {
-	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
-	default:
-		return param, nil
-	}
 	// An integer made a string is compared as the text the shadow holds:
 	// the server compares a string column with a number as numbers, which
 	// reads every row of the shadow (no index orders the text by number).
+	// A BINARY holds the text padded with zero bytes: so is the parameter
+	// (a ZEROFILL number's text would miss it otherwise).
 	_, integer := myIntegerTypes[src.DataType]
+	switch col.DataType {
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+	case "binary":
+		if !integer {
+			return param, nil
+		}
+		n, err := myBinaryLength(col.ColumnType)
+		if err != nil {
+			return "", fmt.Errorf("apply: column %s: %w", shadowName, err)
+		}
+		return "CAST(" + param + " AS BINARY(" + strconv.Itoa(n) + "))", nil
+	case "varbinary":
+		if !integer {
+			return param, nil
+		}
+		return "CAST(" + param + " AS BINARY)", nil
+	default:
+		return param, nil
+	}
 	if cs == "" || cs == "binary" || col.Collation == "" || cs == "utf8mb4" && !integer {
 		return param, nil
 	}
