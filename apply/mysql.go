@@ -119,6 +119,9 @@ func (a *MySQL) init(plan *table.Plan) error {
 		if j >= 0 {
 			// A FLOAT into a string rendered as the copy renders it.
 			c.param = table.MySQLFloatConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+			// A ZEROFILL number into a string zero-padded, as the copy
+			// pads it.
+			c.param = table.MySQLZerofillText(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			c.param = table.MySQLTimeText(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			// A YEAR into a string or a number as the copy converts it.
 			c.param = table.MySQLYearConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
@@ -167,7 +170,7 @@ func (a *MySQL) init(plan *table.Plan) error {
 					return err
 				}
 				c.exact = exact
-				if c.cmp, err = myKeyCompare(c, plan.Shadow, plan.Mapping[j].Shadow); err != nil {
+				if c.cmp, err = myKeyCompare(c, plan.Source.Columns[c.index], plan.Shadow, plan.Mapping[j].Shadow); err != nil {
 					return err
 				}
 				a.keys = append(a.keys, c)
@@ -321,31 +324,73 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 	return c, nil
 }
 
-// myKeyCompare is what the key column c is compared with (mysqlColumn.cmp):
-// its parameter, or, for a text column in another character set than the
-// connection's, the parameter converted to it under the column's
-// collation: CONVERT(… USING latin1) carries latin1_swedish_ci, which the
-// server refuses to compare with a latin1_general_cs column.
-func myKeyCompare(c mysqlColumn, shadow *table.Table, shadowName string) (string, error) {
+// myKeyCompare is what the key column c, of source column src, is compared
+// with (mysqlColumn.cmp): its parameter, or, for a text column in another
+// character set than the connection's or an integer made a string, the
+// parameter converted to it (under the column's collation): CONVERT(… USING
+// latin1) carries latin1_swedish_ci, which the server refuses to compare
+// with a latin1_general_cs column. A DECIMAL's parameter (its text, as the
+// binlog gives it) is cast to the source column's DECIMAL(p,s): compared
+// with a DECIMAL column as a string, the server compares them as doubles
+// wherever it reads the rows by a scan rather than the key's ranges (a
+// delete of four keys or more in a small table, k IN (?, ?, ?, ?)), and
+// 12345678901234567.1 equals .2 there: the delete took the neighbours of
+// its keys out of the shadow.
+func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowName string) (string, error) {
+	param := c.param
+	if (src.DataType == "decimal" || src.DataType == "numeric") && param == "?" {
+		m := myDecimalType.FindStringSubmatch(strings.ToLower(src.ColumnType))
+		if m == nil {
+			return "", fmt.Errorf("apply: column %s: cannot read the precision of %q", src.Name, src.ColumnType)
+		}
+		scale := m[2]
+		if scale == "" {
+			scale = "0"
+		}
+		param = "CAST(? AS DECIMAL(" + m[1] + "," + scale + "))"
+	}
 	i := shadow.ColumnIndex(shadowName)
 	if i < 0 {
-		return c.param, nil
+		return param, nil
 	}
 	col := shadow.Columns[i]
 	cs := strings.ToLower(col.Charset)
+	// An integer made a string is compared as the text the shadow holds:
+	// the server compares a string column with a number as numbers, which
+	// reads every row of the shadow (no index orders the text by number).
+	// A BINARY holds the text padded with zero bytes: so is the parameter
+	// (a ZEROFILL number's text would miss it otherwise).
+	_, integer := myIntegerTypes[src.DataType]
 	switch col.DataType {
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+	case "binary":
+		if !integer {
+			return param, nil
+		}
+		n, err := myBinaryLength(col.ColumnType)
+		if err != nil {
+			return "", fmt.Errorf("apply: column %s: %w", shadowName, err)
+		}
+		return "CAST(" + param + " AS BINARY(" + strconv.Itoa(n) + "))", nil
+	case "varbinary":
+		if !integer {
+			return param, nil
+		}
+		return "CAST(" + param + " AS BINARY)", nil
 	default:
-		return c.param, nil
+		return param, nil
 	}
-	if cs == "" || cs == "utf8mb4" || cs == "binary" || col.Collation == "" {
-		return c.param, nil
+	if cs == "" || cs == "binary" || col.Collation == "" || cs == "utf8mb4" && !integer {
+		return param, nil
 	}
 	if !myCharsetName.MatchString(cs) || !myCharsetName.MatchString(col.Collation) {
 		return "", fmt.Errorf("apply: column %s: unexpected character set %q or collation %q", shadowName, cs, col.Collation)
 	}
-	return "CONVERT(" + c.param + " USING " + cs + ") COLLATE " + col.Collation, nil
+	return "CONVERT(" + param + " USING " + cs + ") COLLATE " + col.Collation, nil
 }
+
+// myIntegerTypes are the integer column types.
+var myIntegerTypes = map[string]struct{}{"tinyint": {}, "smallint": {}, "mediumint": {}, "int": {}, "integer": {}, "bigint": {}}
 
 // myExactCondition is the byte-exact condition of a key column whose source
 // values are text in a character set and whose shadow column compares them

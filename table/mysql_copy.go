@@ -99,6 +99,8 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 			col.Shadow, col.Source = dst, &src
 			// A FLOAT into a string rendered as the ALTER renders it.
 			expr = MySQLFloatConversion(expr, src, dst)
+			// A ZEROFILL number into a string as its zero-padded text.
+			expr = MySQLZerofillText(expr, src, dst)
 			expr = MySQLTimeText(expr, src, dst)
 			// A YEAR into a string as its zero-padded text ("0000"), a
 			// YEAR(2) into a number as its two digits.
