@@ -84,6 +84,10 @@ type mysqlColumn struct {
 	// condition that the column holds exactly the parameter's bytes (as the
 	// copy would have written them); "" otherwise.
 	exact string
+	// errorValue, when the source and shadow columns are ENUMs, is the
+	// shadow column's name: its error value (index 0) is written as 0 in
+	// a statement run without strict mode (table.MySQLNotStrict).
+	errorValue string
 }
 
 // NewMySQL returns the applier of changes into the plan's shadow table. A plan
@@ -281,6 +285,9 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		}
 		if col.DataType == "enum" {
 			c.conv = func(v any) (any, error) { return myEnumValue(v, labels) }
+			if dst != nil && dst.DataType == "enum" {
+				c.errorValue = m.Shadow
+			}
 		} else {
 			c.conv = func(v any) (any, error) { return mySetValue(v, labels) }
 		}
@@ -662,6 +669,9 @@ type myBatch struct {
 	query string
 	args  []any
 	rows  int // rows or keys it writes or names
+	// errorValues are the warnings of the ENUM error values it writes
+	// (table.MySQLErrorValueWarning): it runs without strict mode.
+	errorValues []string
 }
 
 // Apply writes, in one transaction, what the changes leave (myCollapse; in
@@ -758,18 +768,55 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 
 // exec runs one statement of a batch in tx and checks its notes (noted).
 func (a *MySQL) exec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch) error {
-	if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
+	what := "writing captured changes into the shadow (" + strings.Fields(b.query)[0] + ")"
+	if _, err := a.run(ctx, tx, st, b); err != nil {
 		return fmt.Errorf("apply: %.60s...: %w", b.query, a.clash(err))
 	}
-	return a.noted(ctx, tx, "writing captured changes into the shadow ("+strings.Fields(b.query)[0]+")")
+	return a.noted(ctx, tx, what, len(b.errorValues) > 0)
+}
+
+// run runs the statement st of b in tx; one that writes ENUM error values
+// without strict mode, its warnings checked (table.MySQLErrorValuesWarned),
+// and the session's sql_mode set back.
+func (a *MySQL) run(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch) (res sql.Result, err error) {
+	if len(b.errorValues) == 0 {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, b.args...)
+	}
+	var mode string
+	if err := tx.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("read the session's sql_mode: %w", err)
+	}
+	lenient, err := table.MySQLNotStrict(mode)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "SET SESSION sql_mode = "+lenient); err != nil {
+		return nil, fmt.Errorf("leave strict mode to write the ENUM error value: %w", err)
+	}
+	defer func() {
+		// Set back also when the statement failed: the connection goes
+		// back to the pool.
+		// mode is MySQLNotStrict's, which checked its characters.
+		if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "SET SESSION sql_mode = '"+mode+"'"); rerr != nil && err == nil {
+			res, err = nil, fmt.Errorf("set the session's sql_mode back: %w", rerr)
+		}
+	}()
+	if res, err = tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
+		return nil, err
+	}
+	if err := table.MySQLErrorValuesWarned(ctx, tx, b.errorValues, a.PanicOnWarnings); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // noted fails on what the statement tx ran last (what it is) left in SHOW
 // WARNINGS that osc must not let pass: the trailing whitespace of a
 // shortened VARCHAR cut off (table.MySQLCutNoted), and, first, with
-// --panic-on-warnings any warning or note.
-func (a *MySQL) noted(ctx context.Context, tx *sql.Tx, what string) error {
-	if a.PanicOnWarnings {
+// --panic-on-warnings any warning or note, unless checked (run checked
+// them already: the statement wrote ENUM error values).
+func (a *MySQL) noted(ctx context.Context, tx *sql.Tx, what string, checked bool) error {
+	if a.PanicOnWarnings && !checked {
 		if err := table.MySQLWarnings(ctx, tx, what); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
@@ -815,7 +862,8 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 	}
 	exact := ops[0].del && ops[0].exact && a.hasExact()
 	rows := make([][]any, len(ops))
-	size := make([]int, len(ops)+1) // size[i]: bytes of rows[:i]
+	size := make([]int, len(ops)+1)           // size[i]: bytes of rows[:i]
+	errorValues := make([][]string, len(ops)) // the ENUM error values' columns, by row
 	for i, o := range ops {
 		vals := make([]any, len(cols))
 		n := 0
@@ -838,6 +886,10 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 			}
 			if renumbered && a.renumber.Zero && myIsZero(x) {
 				return nil, fmt.Errorf("apply: %w", a.renumber.Refusal("0"))
+			}
+			if c.errorValue != "" && !ops[0].del && myIsZero(v) {
+				x = int64(0)
+				errorValues[i] = append(errorValues[i], c.errorValue)
 			}
 			vals[j] = x
 			switch y := x.(type) {
@@ -875,10 +927,14 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 			n /= 2
 		}
 		args := make([]any, 0, n*len(rows[0]))
-		for _, r := range rows[start : start+n] {
+		var warned []string
+		for i, r := range rows[start : start+n] {
 			args = append(args, r...)
+			for _, name := range errorValues[start+i] {
+				warned = append(warned, table.MySQLErrorValueWarning(name, i+1))
+			}
 		}
-		out = append(out, myBatch{query: query(ops[0].del, exact, n), args: args, rows: n})
+		out = append(out, myBatch{query: query(ops[0].del, exact, n), args: args, rows: n, errorValues: warned})
 		start += n
 	}
 	return out, nil

@@ -340,11 +340,11 @@ func (a *MySQL) asideExec(ctx context.Context, tx *sql.Tx, b myBatch) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.StmtContext(ctx, st).ExecContext(ctx, b.args...)
+	res, err := a.run(ctx, tx, st, b)
 	if err != nil {
 		return 0, fmt.Errorf("apply: keep the rows the new unique key turns away (%.60s...): %w", b.query, err)
 	}
-	if err := a.noted(ctx, tx, "keeping the rows the new unique key turns away"); err != nil {
+	if err := a.noted(ctx, tx, "keeping the rows the new unique key turns away", len(b.errorValues) > 0); err != nil {
 		return 0, err
 	}
 	n, err := res.RowsAffected()

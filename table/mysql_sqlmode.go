@@ -1,7 +1,9 @@
 package table
 
 import (
+	"context"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -39,6 +41,85 @@ func padCharRefusal(globalMode string, p *Plan) error {
 			"column %s with spaces as it changes it to %s; the binlog carries them unpadded, so osc cannot write what the ALTER "+
 			"would: remove PAD_CHAR_TO_FULL_LENGTH from the global sql_mode (it is deprecated), or run a plain ALTER TABLE",
 			src.Name, p.Shadow.Columns[j].ColumnType)
+	}
+	return nil
+}
+
+// The ENUM error value. A non-strict session stores, for a text that is no
+// member of an ENUM, the error value: index 0, read as ''. A plain ALTER
+// that keeps the column an ENUM keeps index 0 (the server copies an ENUM
+// field's index 0 as index 0), and so does the copy's INSERT … SELECT; but
+// a value written by the applier, '' or 0, is no member, and a strict
+// session refuses it (1265, Data truncated), where a non-strict one stores
+// index 0 with that warning. The applier writes such a row's error value
+// as 0 in a statement run without strict mode (MySQLNotStrict), and then
+// requires the statement's warnings to be exactly one 1265 per error value
+// written (MySQLErrorValuesWarned): any other is a value the strict session
+// would have refused, and fails the migration as it would have.
+
+var mysqlModeList = regexp.MustCompile(`^[A-Za-z0-9_,]*$`)
+
+// MySQLNotStrict returns the sql_mode mode without STRICT_TRANS_TABLES and
+// STRICT_ALL_TABLES, as a quoted SQL string.
+func MySQLNotStrict(mode string) (string, error) {
+	if !mysqlModeList.MatchString(mode) {
+		return "", fmt.Errorf("unexpected sql_mode %q", mode)
+	}
+	var kept []string
+	for _, m := range strings.Split(mode, ",") {
+		switch strings.ToUpper(m) {
+		case "", "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES":
+			continue
+		}
+		kept = append(kept, m)
+	}
+	return "'" + strings.Join(kept, ",") + "'", nil
+}
+
+// MySQLErrorValueWarning is the warning of the ENUM error value written as
+// 0 into the column in the row'th row (from 1) of a statement run without
+// strict mode.
+func MySQLErrorValueWarning(column string, row int) string {
+	return fmt.Sprintf("Data truncated for column '%s' at row %d", column, row)
+}
+
+// MySQLErrorValuesWarned checks the last statement on q's connection, run
+// without strict mode to write ENUM error values: its warnings must be
+// exactly want (MySQLErrorValueWarning, code 1265), each once; notes pass
+// unless anyNote (--panic-on-warnings). Any other warning is a value the
+// strict session would have refused, and fails as the strict statement
+// would have.
+func MySQLErrorValuesWarned(ctx context.Context, q MySQLQuerier, want []string, anyNote bool) error {
+	warnings, count, err := mysqlReadWarnings(ctx, q)
+	if err != nil {
+		return fmt.Errorf("read the warnings of a statement that wrote the ENUM error value: %w", err)
+	}
+	if count > len(warnings) {
+		return fmt.Errorf("a statement that wrote the ENUM error value left %d warnings, of which the server kept %d (max_error_count)",
+			count, len(warnings))
+	}
+	left := map[string]int{}
+	for _, w := range want {
+		left[w]++
+	}
+	var other []string
+	for _, w := range warnings {
+		switch {
+		case w.code == 1265 && left[w.message] > 0:
+			left[w.message]--
+		case mysqlHarmlessWarnings[w.code], strings.EqualFold(w.level, "Note") && !anyNote:
+		default:
+			other = append(other, fmt.Sprintf("%s %d: %s", w.level, w.code, w.message))
+		}
+	}
+	if len(other) > 0 {
+		return fmt.Errorf("a statement that wrote the ENUM error value (written without strict mode) made the server warn of "+
+			"another value, which a strict session refuses: %s", strings.Join(other, "; "))
+	}
+	for w, n := range left {
+		if n > 0 {
+			return fmt.Errorf("a statement that wrote the ENUM error value did not warn %q: the server stored another value", w)
+		}
 	}
 	return nil
 }
