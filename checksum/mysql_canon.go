@@ -313,8 +313,9 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		}
 		// The members equal to the value's labels under the column's
 		// collation; a text that names none and is a number is the
-		// member's number or the set's bits.
-		v := "CONVERT(" + x + " USING " + dst.Charset + ") COLLATE " + dstColl
+		// member's number or the set's bits. The collation is quoted:
+		// binary is a keyword, which an expression's COLLATE refuses bare.
+		v := "CONVERT(" + x + " USING " + dst.Charset + ") COLLATE " + table.QuoteMySQL(dstColl)
 		var found string
 		if t == "enum" {
 			found = "FIELD(" + v + ", " + strings.Join(members, ", ") + ")"
