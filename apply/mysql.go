@@ -283,6 +283,13 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		if err != nil {
 			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
 		}
+		if col.Members != nil {
+			// A CHARACTER SET binary column's members, read exactly
+			// (table.Column.Members): their bytes, not the connection's
+			// text.
+			labels = col.Members
+			c.param = "CONVERT(? USING binary)"
+		}
 		if col.DataType == "enum" {
 			c.conv = func(v any) (any, error) { return myEnumValue(v, labels) }
 			if dst != nil && dst.DataType == "enum" {

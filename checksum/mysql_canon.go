@@ -1,6 +1,7 @@
 package checksum
 
 import (
+	"encoding/hex"
 	"regexp"
 	"strconv"
 	"strings"
@@ -300,6 +301,13 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		return conv("CAST(" + xs + " AS BINARY)")
 	case t == "enum" || t == "set":
 		members, ok := mysqlMembers(dst.ColumnType)
+		if dst.Members != nil {
+			// A CHARACTER SET binary column's members, exactly.
+			members = make([]string, len(dst.Members))
+			for i, m := range dst.Members {
+				members[i] = "X'" + hex.EncodeToString([]byte(m)) + "'"
+			}
+		}
 		labels := srcType == "enum" || srcType == "set" || mysqlTextTypes[srcType]
 		switch {
 		case numeric || srcType == "decimal" || srcType == "float" || srcType == "double":

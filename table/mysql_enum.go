@@ -1,5 +1,14 @@
 package table
 
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
 // A fractional number into an ENUM or a SET. A plain ALTER converts a
 // DECIMAL, FLOAT or DOUBLE column into an ENUM's index or a SET's bitmask by
 // rounding it to the nearest integer (a DECIMAL half away from zero, a
@@ -21,4 +30,94 @@ func MySQLEnumRounding(expr string, src, dst Column) string {
 		return "ROUND(" + expr + ")"
 	}
 	return expr
+}
+
+// The members of a CHARACTER SET binary ENUM or SET. information_schema and
+// SHOW CREATE TABLE render an ENUM's or SET's members as UTF-8, with a '?'
+// for each byte that is not UTF-8: a binary column's members 0xFF and '?'
+// both read '?', so the applier, which writes a binlog index or bitmask as
+// its members' text, would write another member, or none. The copy, the
+// plain ALTER and the checksum's conversions go column to column, by the
+// members' bytes; the checksum, comparing a value with the shadow's
+// members, names them. readMySQLMembers reads those bytes (Column.Members): it
+// stores each index (each bit of a SET) in a temporary table that has the
+// column's type, and reads it back.
+
+// readMySQLMembers sets Members of the mapped columns, of the original and
+// of the shadow, that are CHARACTER SET binary ENUMs or SETs.
+func readMySQLMembers(ctx context.Context, db *sql.DB, p *Plan) error {
+	shadowSchema := p.Shadow.Schema
+	if shadowSchema == "" {
+		shadowSchema = p.Source.Schema
+	}
+	for _, m := range p.Mapping {
+		cols := []*Column{&p.Source.Columns[m.SourceIndex]}
+		tables := [][2]string{{p.Source.Schema, p.Source.Name}}
+		if j := p.Shadow.ColumnIndex(m.Shadow); j >= 0 {
+			cols = append(cols, &p.Shadow.Columns[j])
+			tables = append(tables, [2]string{shadowSchema, p.Shadow.Name})
+		}
+		for i, c := range cols {
+			if (c.DataType != "enum" && c.DataType != "set") || !strings.EqualFold(c.Charset, "binary") {
+				continue
+			}
+			members, err := readMySQLColumnMembers(ctx, db, tables[i][0], tables[i][1], *c)
+			if err != nil {
+				return fmt.Errorf("read the members of %s.%s: %w", QuoteMySQL(tables[i][1]), QuoteMySQL(c.Name), err)
+			}
+			c.Members = members
+		}
+	}
+	return nil
+}
+
+func readMySQLColumnMembers(ctx context.Context, db *sql.DB, schema, name string, c Column) (members []string, err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	tmp := QuoteMySQL("_osc_members_" + strconv.FormatInt(time.Now().UnixNano(), 36))
+	if _, err := conn.ExecContext(ctx, "CREATE TEMPORARY TABLE "+tmp+" SELECT "+QuoteMySQL(c.Name)+" AS m FROM "+
+		QuoteMySQL(schema, name)+" LIMIT 0"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if _, derr := conn.ExecContext(context.WithoutCancel(ctx), "DROP TEMPORARY TABLE "+tmp); derr != nil && err == nil {
+			err = derr
+		}
+	}()
+	n := mysqlMembers(c.ColumnType)
+	values := make([]string, n)
+	for i := range values {
+		v := uint64(i + 1)
+		if c.DataType == "set" {
+			v = 1 << i
+		}
+		values[i] = "(" + strconv.FormatUint(v, 10) + ")"
+	}
+	if n > 0 {
+		if _, err := conn.ExecContext(ctx, "INSERT INTO "+tmp+" (m) VALUES "+strings.Join(values, ", ")); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT CAST(m AS BINARY) FROM "+tmp+" ORDER BY m+0")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		members = append(members, string(b))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(members) != n {
+		return nil, fmt.Errorf("read %d members, want %d", len(members), n)
+	}
+	return members, nil
 }
