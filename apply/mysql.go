@@ -55,6 +55,11 @@ type MySQL struct {
 	// trailing whitespace fails (table.MySQLCutNoted).
 	shortened map[string]int
 
+	// keepsInvalidDates: dates their months lack are written with
+	// ALLOW_INVALID_DATES (table.MySQLKeepsInvalidDates); otherwise they
+	// fail the batch.
+	keepsInvalidDates bool
+
 	// moves: a key-changing update also moves the row (NewMySQLRevert).
 	moves bool
 	// guard is the column the upsert sets to NULL when it meets another
@@ -86,8 +91,11 @@ type mysqlColumn struct {
 	exact string
 	// errorValue, when the source and shadow columns are ENUMs, is the
 	// shadow column's name: its error value (index 0) is written as 0 in
-	// a statement run without strict mode (table.MySQLNotStrict).
+	// a statement run without strict mode (table.MySQLStatementMode).
 	errorValue string
+	// dates: the source column is a DATE or DATETIME, whose value may be
+	// a date its month lacks (table.MySQLInvalidDate).
+	dates bool
 }
 
 // NewMySQL returns the applier of changes into the plan's shadow table. A plan
@@ -107,6 +115,7 @@ func (a *MySQL) init(plan *table.Plan) error {
 		shadow = table.QuoteMySQL(plan.Source.Schema, plan.Shadow.Name)
 	}
 	names := make([]string, 0, len(plan.Mapping))
+	a.keepsInvalidDates = table.MySQLKeepsInvalidDates(plan)
 	for _, m := range plan.Mapping {
 		if m.SourceIndex < 0 || m.SourceIndex >= len(plan.Source.Columns) {
 			return fmt.Errorf("apply: column %s has no source position", m.Source)
@@ -270,6 +279,9 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		}
 	case "year":
 		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, false) }
+	case "date", "datetime":
+		c.conv = myTextual
+		c.dates = true
 	case "enum", "set":
 		// Binlog gives the ENUM index / SET bitmask. A numeric shadow
 		// column takes that number, as the copy stores it; any other gets
@@ -679,6 +691,9 @@ type myBatch struct {
 	// errorValues are the warnings of the ENUM error values it writes
 	// (table.MySQLErrorValueWarning): it runs without strict mode.
 	errorValues []string
+	// invalidDates: it writes a date its month lacks, with
+	// ALLOW_INVALID_DATES.
+	invalidDates bool
 }
 
 // Apply writes, in one transaction, what the changes leave (myCollapse; in
@@ -776,34 +791,44 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 // exec runs one statement of a batch in tx and checks its notes (noted).
 func (a *MySQL) exec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch) error {
 	what := "writing captured changes into the shadow (" + strings.Fields(b.query)[0] + ")"
-	if _, err := a.run(ctx, tx, st, b); err != nil {
+	var noted error
+	if _, err := a.run(ctx, tx, st, b, func() error {
+		noted = a.noted(ctx, tx, what, len(b.errorValues) > 0)
+		return nil
+	}); err != nil {
 		return fmt.Errorf("apply: %.60s...: %w", b.query, a.clash(err))
 	}
-	return a.noted(ctx, tx, what, len(b.errorValues) > 0)
+	return noted
 }
 
 // run runs the statement st of b in tx; one that writes ENUM error values
 // without strict mode, its warnings checked (table.MySQLErrorValuesWarned),
-// and the session's sql_mode set back.
-func (a *MySQL) run(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch) (res sql.Result, err error) {
-	if len(b.errorValues) == 0 {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, b.args...)
+// one that writes dates their months lack with ALLOW_INVALID_DATES, and
+// the session's sql_mode then set back. then, which reads the statement's
+// warnings, runs after it succeeded, before the sql_mode is set back (a
+// SET clears them).
+func (a *MySQL) run(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch, then func() error) (res sql.Result, err error) {
+	if len(b.errorValues) == 0 && !b.invalidDates {
+		if res, err = tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
+			return nil, err
+		}
+		return res, then()
 	}
 	var mode string
 	if err := tx.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
 		return nil, fmt.Errorf("read the session's sql_mode: %w", err)
 	}
-	lenient, err := table.MySQLNotStrict(mode)
+	stmtMode, err := table.MySQLStatementMode(mode, len(b.errorValues) > 0, b.invalidDates)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, "SET SESSION sql_mode = "+lenient); err != nil {
-		return nil, fmt.Errorf("leave strict mode to write the ENUM error value: %w", err)
+	if _, err := tx.ExecContext(ctx, "SET SESSION sql_mode = "+stmtMode); err != nil {
+		return nil, fmt.Errorf("set the sql_mode of a statement that writes the ENUM error value or an invalid date: %w", err)
 	}
 	defer func() {
 		// Set back also when the statement failed: the connection goes
 		// back to the pool.
-		// mode is MySQLNotStrict's, which checked its characters.
+		// mode is MySQLStatementMode's, which checked its characters.
 		if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "SET SESSION sql_mode = '"+mode+"'"); rerr != nil && err == nil {
 			res, err = nil, fmt.Errorf("set the session's sql_mode back: %w", rerr)
 		}
@@ -811,10 +836,12 @@ func (a *MySQL) run(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch) (r
 	if res, err = tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
 		return nil, err
 	}
-	if err := table.MySQLErrorValuesWarned(ctx, tx, b.errorValues, a.PanicOnWarnings); err != nil {
-		return nil, err
+	if len(b.errorValues) > 0 {
+		if err := table.MySQLErrorValuesWarned(ctx, tx, b.errorValues, a.PanicOnWarnings); err != nil {
+			return nil, err
+		}
 	}
-	return res, nil
+	return res, then()
 }
 
 // noted fails on what the statement tx ran last (what it is) left in SHOW
@@ -871,6 +898,7 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 	rows := make([][]any, len(ops))
 	size := make([]int, len(ops)+1)           // size[i]: bytes of rows[:i]
 	errorValues := make([][]string, len(ops)) // the ENUM error values' columns, by row
+	invalidDates := make([]bool, len(ops))    // the row has a date its month lacks
 	for i, o := range ops {
 		vals := make([]any, len(cols))
 		n := 0
@@ -897,6 +925,14 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 			if c.errorValue != "" && !ops[0].del && myIsZero(v) {
 				x = int64(0)
 				errorValues[i] = append(errorValues[i], c.errorValue)
+			}
+			if c.dates {
+				if t, ok := x.(string); ok && table.MySQLInvalidDate(t) {
+					if !a.keepsInvalidDates {
+						return nil, fmt.Errorf("apply: column %s: %w", c.name, table.ErrMySQLInvalidDates)
+					}
+					invalidDates[i] = true
+				}
 			}
 			vals[j] = x
 			switch y := x.(type) {
@@ -935,13 +971,15 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 		}
 		args := make([]any, 0, n*len(rows[0]))
 		var warned []string
+		invalid := false
 		for i, r := range rows[start : start+n] {
 			args = append(args, r...)
 			for _, name := range errorValues[start+i] {
 				warned = append(warned, table.MySQLErrorValueWarning(name, i+1))
 			}
+			invalid = invalid || invalidDates[start+i]
 		}
-		out = append(out, myBatch{query: query(ops[0].del, exact, n), args: args, rows: n, errorValues: warned})
+		out = append(out, myBatch{query: query(ops[0].del, exact, n), args: args, rows: n, errorValues: warned, invalidDates: invalid})
 		start += n
 	}
 	return out, nil

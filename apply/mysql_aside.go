@@ -340,12 +340,16 @@ func (a *MySQL) asideExec(ctx context.Context, tx *sql.Tx, b myBatch) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	res, err := a.run(ctx, tx, st, b)
+	var noted error
+	res, err := a.run(ctx, tx, st, b, func() error {
+		noted = a.noted(ctx, tx, "keeping the rows the new unique key turns away", len(b.errorValues) > 0)
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("apply: keep the rows the new unique key turns away (%.60s...): %w", b.query, err)
 	}
-	if err := a.noted(ctx, tx, "keeping the rows the new unique key turns away", len(b.errorValues) > 0); err != nil {
-		return 0, err
+	if noted != nil {
+		return 0, noted
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
