@@ -333,6 +333,11 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		n := map[string]int{"uuid": 16, "inet4": 4, "inet6": 16}[col.DataType]
 		c.conv = func(v any) (any, error) { return myPadBinary(v, n) }
 		c.param = "CAST(CONVERT(? USING binary) AS " + strings.ToUpper(col.DataType) + ")"
+		if dst != nil && myBinaryStrings[dst.DataType] {
+			// A binary string takes the binary form, in the ALTER as in
+			// the copy, where the type cast would give its text.
+			c.param = "?"
+		}
 	case "binary":
 		// The binlog drops BINARY's trailing zero bytes; put them back so
 		// that a shadow column changed to VARBINARY gets what the copy gives.
@@ -341,6 +346,10 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
 		}
 		c.conv = func(v any) (any, error) { return myPadBinary(v, n) }
+		c.param = myIntoAddressType(c.param, dst)
+	case "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
+		c.conv = myTextual
+		c.param = myIntoAddressType(c.param, dst)
 	default:
 		// Temporal types (strings), binary strings and BLOBs ([]byte or
 		// string of raw bytes), JSON (text) and spatial types (internal
@@ -348,6 +357,25 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		c.conv = myTextual
 	}
 	return c, nil
+}
+
+// myBinaryStrings are the binary string types, into which the server
+// converts a UUID, INET4 or INET6 by its binary form.
+var myBinaryStrings = map[string]bool{"binary": true, "varbinary": true,
+	"tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+
+// myIntoAddressType is the parameter param of a binary string going into
+// dst: into a UUID, INET4 or INET6 as that type's binary form (the ALTER
+// and the copy read it so), which the parameter, read as text, is not.
+func myIntoAddressType(param string, dst *table.Column) string {
+	if dst == nil {
+		return param
+	}
+	switch dst.DataType {
+	case "uuid", "inet4", "inet6":
+		return "CAST(CONVERT(" + param + " USING binary) AS " + strings.ToUpper(dst.DataType) + ")"
+	}
+	return param
 }
 
 // myKeyCompare is what the key column c, of source column src, is compared
