@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Three sql_mode flags would make osc's copy and applier disagree with each
@@ -115,6 +117,7 @@ func MySQLErrorValuesWarned(ctx context.Context, q MySQLQuerier, want []string, 
 		left[w]++
 	}
 	var other []string
+	var first *mysql.MySQLError
 	for _, w := range warnings {
 		switch {
 		case w.code == 1265 && left[w.message] > 0:
@@ -122,11 +125,16 @@ func MySQLErrorValuesWarned(ctx context.Context, q MySQLQuerier, want []string, 
 		case mysqlHarmlessWarnings[w.code], strings.EqualFold(w.level, "Note") && !anyNote:
 		default:
 			other = append(other, fmt.Sprintf("%s %d: %s", w.level, w.code, w.message))
+			if first == nil {
+				first = &mysql.MySQLError{Number: uint16(w.code), Message: w.message}
+			}
 		}
 	}
 	if len(other) > 0 {
+		// The first as the server's error, as the strict statement would
+		// have failed (MySQLUnfit).
 		return fmt.Errorf("a statement that wrote the ENUM error value (written without strict mode) made the server warn of "+
-			"another value, which a strict session refuses: %s", strings.Join(other, "; "))
+			"another value, which a strict session refuses (%s): %w", strings.Join(other, "; "), first)
 	}
 	for w, n := range left {
 		if n > 0 {
