@@ -44,18 +44,15 @@ func MySQLEnumRounding(expr string, src, dst Column) string {
 // column's type, and reads it back.
 
 // readMySQLMembers sets Members of the mapped columns, of the original and
-// of the shadow, that are CHARACTER SET binary ENUMs or SETs.
-func readMySQLMembers(ctx context.Context, db *sql.DB, p *Plan) error {
-	shadowSchema := p.Shadow.Schema
-	if shadowSchema == "" {
-		shadowSchema = p.Source.Schema
-	}
+// of the shadow, that are CHARACTER SET binary ENUMs or SETs, read from the
+// tables that now hold them: src and shadow, each a schema and a name.
+func readMySQLMembers(ctx context.Context, db *sql.DB, p *Plan, src, shadow [2]string) error {
 	for _, m := range p.Mapping {
 		cols := []*Column{&p.Source.Columns[m.SourceIndex]}
-		tables := [][2]string{{p.Source.Schema, p.Source.Name}}
+		tables := [][2]string{src}
 		if j := p.Shadow.ColumnIndex(m.Shadow); j >= 0 {
 			cols = append(cols, &p.Shadow.Columns[j])
-			tables = append(tables, [2]string{shadowSchema, p.Shadow.Name})
+			tables = append(tables, shadow)
 		}
 		for i, c := range cols {
 			if (c.DataType != "enum" && c.DataType != "set") || !strings.EqualFold(c.Charset, "binary") {
