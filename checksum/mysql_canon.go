@@ -334,6 +334,11 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 			}
 			found = "(" + strings.Join(bits, " | ") + ")"
 		}
+		if srcType == "enum" && t == "enum" {
+			// The error value (index 0, read as '') stays index 0,
+			// also where the shadow has a member ''.
+			return asNumber("IF(" + x + " IS NULL, NULL, IF(" + x + "+0 = 0, 0, IF(" + found + " > 0, " + found + ", CAST(" + x + " AS UNSIGNED))))")
+		}
 		return asNumber("IF(" + x + " IS NULL, NULL, IF(" + found + " > 0, " + found + ", CAST(" + x + " AS UNSIGNED)))")
 	case t == "uuid" || t == "inet4" || t == "inet6":
 		return conv("CAST(" + x + " AS " + strings.ToUpper(t) + ")")
