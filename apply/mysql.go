@@ -950,9 +950,14 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 			if renumbered && a.renumber.Zero && myIsZero(x) {
 				return nil, fmt.Errorf("apply: %w", a.renumber.Refusal("0"))
 			}
-			if c.errorValue != "" && !ops[0].del && myIsZero(v) {
+			if c.errorValue != "" && myIsZero(v) {
+				// The error value as 0: written without strict mode,
+				// and, in a key's condition, compared by number, which
+				// '' is not where the ENUM has a member ''.
 				x = int64(0)
-				errorValues[i] = append(errorValues[i], c.errorValue)
+				if !ops[0].del {
+					errorValues[i] = append(errorValues[i], c.errorValue)
+				}
 			}
 			if c.dates {
 				if t, ok := x.(string); ok && table.MySQLInvalidDate(t) {

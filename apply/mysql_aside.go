@@ -296,6 +296,11 @@ rows:
 			if err != nil {
 				return "", nil, fmt.Errorf("apply: column %s: %w", c.name, err)
 			}
+			if c.errorValue != "" && myIsZero(v) {
+				// The ENUM error value, by number: '' is a member's too.
+				t[i] = c.name + "+0 = 0"
+				continue
+			}
 			t[i] = a.aside.same[k][i]
 			for range strings.Count(c.param, "?") {
 				targs = append(targs, x)
