@@ -33,39 +33,47 @@ func TestMySQLEnumErrorValue(t *testing.T) {
 	testdb.ExecMySQL(t, db, "SET SESSION sql_mode = ''")
 	testdb.ExecMySQL(t, db, "INSERT INTO "+orig+" VALUES (1, 'a', 'x'), (2, 'nope', 'zz'), (3, 'c', NULL), (4, 'b', 'no')")
 	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET k = 'nix' WHERE id = 3")
+	testdb.ExecMySQL(t, db, "UPDATE "+orig+" SET id = 7 WHERE id = 2") // a key change: the reverse applier's move
 	testdb.ExecMySQL(t, db, "SET SESSION sql_mode = '"+mode+"'")
 	if err := src.EmitMarker(ctx, "e1"); err != nil {
 		t.Fatal(err)
 	}
 	changes := myReadUntil(t, src, "e1")
-	if err := apply.NewMySQL(db, p).Apply(ctx, changes); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := db.Query("SELECT CONCAT(id, ':', k + 0, ':', COALESCE(n + 0, 'null')) FROM " + shadow + " ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var all []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+	// The forward applier, and the reverse one's upserts and moves.
+	for _, a := range []struct {
+		name string
+		ap   *apply.MySQL
+	}{{"applier", apply.NewMySQL(db, p)}, {"reverse applier", apply.NewMySQLRevert(db, p)}} {
+		testdb.ExecMySQL(t, db, "DELETE FROM "+shadow)
+		if err := a.ap.Apply(ctx, changes); err != nil {
+			t.Fatalf("%s: %v", a.name, err)
+		}
+		rows, err := db.Query("SELECT CONCAT(id, ':', k + 0, ':', COALESCE(n + 0, 'null')) FROM " + shadow + " ORDER BY id")
+		if err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rows.Close()
-	if want := "1:3:2 2:0:0 3:0:null 4:2:0"; strings.Join(all, " ") != want {
-		t.Errorf("shadow rows (id:k index:n index) %q, want %q", strings.Join(all, " "), want)
-	}
-	var after string
-	if err := db.QueryRow("SELECT @@SESSION.sql_mode").Scan(&after); err != nil {
-		t.Fatal(err)
-	}
-	if after != mode {
-		t.Errorf("the session's sql_mode after the applier is %q, want %q", after, mode)
+		var all []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, s)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if want := "1:3:2 3:0:null 4:2:0 7:0:0"; strings.Join(all, " ") != want {
+			t.Errorf("%s: shadow rows (id:k index:n index) %q, want %q", a.name, strings.Join(all, " "), want)
+		}
+		var after string
+		if err := db.QueryRow("SELECT @@SESSION.sql_mode").Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		if after != mode {
+			t.Errorf("%s: the session's sql_mode after it is %q, want %q", a.name, after, mode)
+		}
 	}
 
 	// A member the shadow lacks, next to an error value: strict mode
@@ -80,10 +88,11 @@ func TestMySQLEnumErrorValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	changes = myReadUntil(t, src, "e2")
-	err = apply.NewMySQL(db, p).Apply(ctx, changes)
+	err := apply.NewMySQL(db, p).Apply(ctx, changes)
 	if err == nil || !strings.Contains(err.Error(), "Data truncated for column 'k'") || !table.MySQLUnfit(err) {
 		t.Fatalf("a member the shadow lacks: %v, want the strict session's refusal (table.MySQLUnfit)", err)
 	}
+	var after string
 	if err := db.QueryRow("SELECT @@SESSION.sql_mode").Scan(&after); err != nil {
 		t.Fatal(err)
 	}
