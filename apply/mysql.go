@@ -300,7 +300,6 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 			// (table.Column.Members): their bytes, not the connection's
 			// text.
 			labels = col.Members
-			c.param = "CONVERT(? USING binary)"
 		}
 		if col.DataType == "enum" {
 			c.conv = func(v any) (any, error) { return myEnumValue(v, labels) }
