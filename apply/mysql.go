@@ -55,6 +55,11 @@ type MySQL struct {
 	// trailing whitespace fails (table.MySQLCutNoted).
 	shortened map[string]int
 
+	// keepsInvalidDates: dates their months lack are written with
+	// ALLOW_INVALID_DATES (table.MySQLKeepsInvalidDates); otherwise they
+	// fail the batch.
+	keepsInvalidDates bool
+
 	// moves: a key-changing update also moves the row (NewMySQLRevert).
 	moves bool
 	// guard is the column the upsert sets to NULL when it meets another
@@ -84,6 +89,13 @@ type mysqlColumn struct {
 	// condition that the column holds exactly the parameter's bytes (as the
 	// copy would have written them); "" otherwise.
 	exact string
+	// errorValue, when the source and shadow columns are ENUMs, is the
+	// shadow column's name: its error value (index 0) is written as 0 in
+	// a statement run without strict mode (table.MySQLStatementMode).
+	errorValue string
+	// dates: the source column is a DATE or DATETIME, whose value may be
+	// a date its month lacks (table.MySQLInvalidDate).
+	dates bool
 }
 
 // NewMySQL returns the applier of changes into the plan's shadow table. A plan
@@ -103,6 +115,7 @@ func (a *MySQL) init(plan *table.Plan) error {
 		shadow = table.QuoteMySQL(plan.Source.Schema, plan.Shadow.Name)
 	}
 	names := make([]string, 0, len(plan.Mapping))
+	a.keepsInvalidDates = table.MySQLKeepsInvalidDates(plan)
 	for _, m := range plan.Mapping {
 		if m.SourceIndex < 0 || m.SourceIndex >= len(plan.Source.Columns) {
 			return fmt.Errorf("apply: column %s has no source position", m.Source)
@@ -266,6 +279,9 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		}
 	case "year":
 		c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, false) }
+	case "date", "datetime":
+		c.conv = myTextual
+		c.dates = true
 	case "enum", "set":
 		// Binlog gives the ENUM index / SET bitmask. A numeric shadow
 		// column takes that number, as the copy stores it; any other gets
@@ -279,8 +295,17 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		if err != nil {
 			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
 		}
+		if col.Members != nil {
+			// A CHARACTER SET binary column's members, read exactly
+			// (table.Column.Members): their bytes, not the connection's
+			// text.
+			labels = col.Members
+		}
 		if col.DataType == "enum" {
 			c.conv = func(v any) (any, error) { return myEnumValue(v, labels) }
+			if dst != nil && dst.DataType == "enum" {
+				c.errorValue = m.Shadow
+			}
 		} else {
 			c.conv = func(v any) (any, error) { return mySetValue(v, labels) }
 		}
@@ -307,6 +332,11 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		n := map[string]int{"uuid": 16, "inet4": 4, "inet6": 16}[col.DataType]
 		c.conv = func(v any) (any, error) { return myPadBinary(v, n) }
 		c.param = "CAST(CONVERT(? USING binary) AS " + strings.ToUpper(col.DataType) + ")"
+		if dst != nil && myBinaryStrings[dst.DataType] {
+			// A binary string takes the binary form, in the ALTER as in
+			// the copy, where the type cast would give its text.
+			c.param = "?"
+		}
 	case "binary":
 		// The binlog drops BINARY's trailing zero bytes; put them back so
 		// that a shadow column changed to VARBINARY gets what the copy gives.
@@ -315,6 +345,10 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
 		}
 		c.conv = func(v any) (any, error) { return myPadBinary(v, n) }
+		c.param = myIntoAddressType(c.param, dst)
+	case "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
+		c.conv = myTextual
+		c.param = myIntoAddressType(c.param, dst)
 	default:
 		// Temporal types (strings), binary strings and BLOBs ([]byte or
 		// string of raw bytes), JSON (text) and spatial types (internal
@@ -322,6 +356,25 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		c.conv = myTextual
 	}
 	return c, nil
+}
+
+// myBinaryStrings are the binary string types, into which the server
+// converts a UUID, INET4 or INET6 by its binary form.
+var myBinaryStrings = map[string]bool{"binary": true, "varbinary": true,
+	"tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+
+// myIntoAddressType is the parameter param of a binary string going into
+// dst: into a UUID, INET4 or INET6 as that type's binary form (the ALTER
+// and the copy read it so), which the parameter, read as text, is not.
+func myIntoAddressType(param string, dst *table.Column) string {
+	if dst == nil {
+		return param
+	}
+	switch dst.DataType {
+	case "uuid", "inet4", "inet6":
+		return "CAST(CONVERT(" + param + " USING binary) AS " + strings.ToUpper(dst.DataType) + ")"
+	}
+	return param
 }
 
 // myKeyCompare is what the key column c, of source column src, is compared
@@ -662,6 +715,12 @@ type myBatch struct {
 	query string
 	args  []any
 	rows  int // rows or keys it writes or names
+	// errorValues are the warnings of the ENUM error values it writes
+	// (table.MySQLErrorValueWarning): it runs without strict mode.
+	errorValues []string
+	// invalidDates: it writes a date its month lacks, with
+	// ALLOW_INVALID_DATES.
+	invalidDates bool
 }
 
 // Apply writes, in one transaction, what the changes leave (myCollapse; in
@@ -758,18 +817,67 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 
 // exec runs one statement of a batch in tx and checks its notes (noted).
 func (a *MySQL) exec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch) error {
-	if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
+	what := "writing captured changes into the shadow (" + strings.Fields(b.query)[0] + ")"
+	var noted error
+	if _, err := a.run(ctx, tx, st, b, func() error {
+		noted = a.noted(ctx, tx, what, len(b.errorValues) > 0)
+		return nil
+	}); err != nil {
 		return fmt.Errorf("apply: %.60s...: %w", b.query, a.clash(err))
 	}
-	return a.noted(ctx, tx, "writing captured changes into the shadow ("+strings.Fields(b.query)[0]+")")
+	return noted
+}
+
+// run runs the statement st of b in tx; one that writes ENUM error values
+// without strict mode, its warnings checked (table.MySQLErrorValuesWarned),
+// one that writes dates their months lack with ALLOW_INVALID_DATES, and
+// the session's sql_mode then set back. then, which reads the statement's
+// warnings, runs after it succeeded, before the sql_mode is set back (a
+// SET clears them).
+func (a *MySQL) run(ctx context.Context, tx *sql.Tx, st *sql.Stmt, b myBatch, then func() error) (res sql.Result, err error) {
+	if len(b.errorValues) == 0 && !b.invalidDates {
+		if res, err = tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
+			return nil, err
+		}
+		return res, then()
+	}
+	var mode string
+	if err := tx.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("read the session's sql_mode: %w", err)
+	}
+	stmtMode, err := table.MySQLStatementMode(mode, len(b.errorValues) > 0, b.invalidDates)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "SET SESSION sql_mode = "+stmtMode); err != nil {
+		return nil, fmt.Errorf("set the sql_mode of a statement that writes the ENUM error value or an invalid date: %w", err)
+	}
+	defer func() {
+		// Set back also when the statement failed: the connection goes
+		// back to the pool.
+		// mode is MySQLStatementMode's, which checked its characters.
+		if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "SET SESSION sql_mode = '"+mode+"'"); rerr != nil && err == nil {
+			res, err = nil, fmt.Errorf("set the session's sql_mode back: %w", rerr)
+		}
+	}()
+	if res, err = tx.StmtContext(ctx, st).ExecContext(ctx, b.args...); err != nil {
+		return nil, err
+	}
+	if len(b.errorValues) > 0 {
+		if err := table.MySQLErrorValuesWarned(ctx, tx, b.errorValues, a.PanicOnWarnings); err != nil {
+			return nil, err
+		}
+	}
+	return res, then()
 }
 
 // noted fails on what the statement tx ran last (what it is) left in SHOW
 // WARNINGS that osc must not let pass: the trailing whitespace of a
 // shortened VARCHAR cut off (table.MySQLCutNoted), and, first, with
-// --panic-on-warnings any warning or note.
-func (a *MySQL) noted(ctx context.Context, tx *sql.Tx, what string) error {
-	if a.PanicOnWarnings {
+// --panic-on-warnings any warning or note, unless checked (run checked
+// them already: the statement wrote ENUM error values).
+func (a *MySQL) noted(ctx context.Context, tx *sql.Tx, what string, checked bool) error {
+	if a.PanicOnWarnings && !checked {
 		if err := table.MySQLWarnings(ctx, tx, what); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
@@ -815,7 +923,9 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 	}
 	exact := ops[0].del && ops[0].exact && a.hasExact()
 	rows := make([][]any, len(ops))
-	size := make([]int, len(ops)+1) // size[i]: bytes of rows[:i]
+	size := make([]int, len(ops)+1)           // size[i]: bytes of rows[:i]
+	errorValues := make([][]string, len(ops)) // the ENUM error values' columns, by row
+	invalidDates := make([]bool, len(ops))    // the row has a date its month lacks
 	for i, o := range ops {
 		vals := make([]any, len(cols))
 		n := 0
@@ -838,6 +948,23 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 			}
 			if renumbered && a.renumber.Zero && myIsZero(x) {
 				return nil, fmt.Errorf("apply: %w", a.renumber.Refusal("0"))
+			}
+			if c.errorValue != "" && myIsZero(v) {
+				// The error value as 0: written without strict mode,
+				// and, in a key's condition, compared by number, which
+				// '' is not where the ENUM has a member ''.
+				x = int64(0)
+				if !ops[0].del {
+					errorValues[i] = append(errorValues[i], c.errorValue)
+				}
+			}
+			if c.dates {
+				if t, ok := x.(string); ok && table.MySQLInvalidDate(t) {
+					if !a.keepsInvalidDates {
+						return nil, fmt.Errorf("apply: column %s: %w", c.name, table.ErrMySQLInvalidDates)
+					}
+					invalidDates[i] = true
+				}
 			}
 			vals[j] = x
 			switch y := x.(type) {
@@ -875,10 +1002,16 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 			n /= 2
 		}
 		args := make([]any, 0, n*len(rows[0]))
-		for _, r := range rows[start : start+n] {
+		var warned []string
+		invalid := false
+		for i, r := range rows[start : start+n] {
 			args = append(args, r...)
+			for _, name := range errorValues[start+i] {
+				warned = append(warned, table.MySQLErrorValueWarning(name, i+1))
+			}
+			invalid = invalid || invalidDates[start+i]
 		}
-		out = append(out, myBatch{query: query(ops[0].del, exact, n), args: args, rows: n})
+		out = append(out, myBatch{query: query(ops[0].del, exact, n), args: args, rows: n, errorValues: warned, invalidDates: invalid})
 		start += n
 	}
 	return out, nil

@@ -296,6 +296,11 @@ rows:
 			if err != nil {
 				return "", nil, fmt.Errorf("apply: column %s: %w", c.name, err)
 			}
+			if c.errorValue != "" && myIsZero(v) {
+				// The ENUM error value, by number: '' is a member's too.
+				t[i] = c.name + "+0 = 0"
+				continue
+			}
 			t[i] = a.aside.same[k][i]
 			for range strings.Count(c.param, "?") {
 				targs = append(targs, x)
@@ -340,12 +345,16 @@ func (a *MySQL) asideExec(ctx context.Context, tx *sql.Tx, b myBatch) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.StmtContext(ctx, st).ExecContext(ctx, b.args...)
+	var noted error
+	res, err := a.run(ctx, tx, st, b, func() error {
+		noted = a.noted(ctx, tx, "keeping the rows the new unique key turns away", len(b.errorValues) > 0)
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("apply: keep the rows the new unique key turns away (%.60s...): %w", b.query, err)
 	}
-	if err := a.noted(ctx, tx, "keeping the rows the new unique key turns away"); err != nil {
-		return 0, err
+	if noted != nil {
+		return 0, noted
 	}
 	n, err := res.RowsAffected()
 	if err != nil {

@@ -86,7 +86,8 @@ func (a *MySQL) move(o myOp) ([]myBatch, error) {
 		}
 		b.WriteString(k.name + " = " + k.cmp)
 	}
-	return []myBatch{{query: b.String(), args: append(append([]any{}, vals[0].args...), keys[0].args...)}}, nil
+	return []myBatch{{query: b.String(), args: append(append([]any{}, vals[0].args...), keys[0].args...), errorValues: vals[0].errorValues,
+		invalidDates: vals[0].invalidDates}}, nil
 }
 
 // clash explains the guard's refusal (NewMySQLRevert): the row is not

@@ -381,16 +381,15 @@ func (m *MySQL) Recopy(ctx context.Context, chunks []engine.ChecksumChunk) error
 		if err := m.copy.RefuseRenumbered(ctx, tx, conds, args); err != nil {
 			return fmt.Errorf("recopy: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, m.copy.Insert()+m.copy.From+where(conds)+m.copy.OnDuplicate, args...); err != nil {
-			return fmt.Errorf("recopy: %w", err)
-		}
-		// --panic-on-warnings' message first, as in the copy.
-		if m.opt.PanicOnWarnings {
-			if err := table.MySQLWarnings(ctx, tx, "the recopy of a chunk that differed"); err != nil {
-				return fmt.Errorf("recopy: %w", err)
+		if _, err := m.copy.Exec(ctx, tx, m.copy.Insert()+m.copy.From+where(conds)+m.copy.OnDuplicate, args, func() error {
+			// --panic-on-warnings' message first, as in the copy.
+			if m.opt.PanicOnWarnings {
+				if err := table.MySQLWarnings(ctx, tx, "the recopy of a chunk that differed"); err != nil {
+					return err
+				}
 			}
-		}
-		if err := m.copy.RefuseCutSpaces(ctx, tx, conds, args); err != nil {
+			return m.copy.RefuseCutSpaces(ctx, tx, conds, args)
+		}); err != nil {
 			return fmt.Errorf("recopy: %w", err)
 		}
 	}

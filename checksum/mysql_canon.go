@@ -1,6 +1,7 @@
 package checksum
 
 import (
+	"encoding/hex"
 	"regexp"
 	"strconv"
 	"strings"
@@ -300,6 +301,13 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		return conv("CAST(" + xs + " AS BINARY)")
 	case t == "enum" || t == "set":
 		members, ok := mysqlMembers(dst.ColumnType)
+		if dst.Members != nil {
+			// A CHARACTER SET binary column's members, exactly.
+			members = make([]string, len(dst.Members))
+			for i, m := range dst.Members {
+				members[i] = "X'" + hex.EncodeToString([]byte(m)) + "'"
+			}
+		}
 		labels := srcType == "enum" || srcType == "set" || mysqlTextTypes[srcType]
 		switch {
 		case numeric || srcType == "decimal" || srcType == "float" || srcType == "double":
@@ -313,8 +321,9 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		}
 		// The members equal to the value's labels under the column's
 		// collation; a text that names none and is a number is the
-		// member's number or the set's bits.
-		v := "CONVERT(" + x + " USING " + dst.Charset + ") COLLATE " + dstColl
+		// member's number or the set's bits. The collation is quoted:
+		// binary is a keyword, which an expression's COLLATE refuses bare.
+		v := "CONVERT(" + x + " USING " + dst.Charset + ") COLLATE " + table.QuoteMySQL(dstColl)
 		var found string
 		if t == "enum" {
 			found = "FIELD(" + v + ", " + strings.Join(members, ", ") + ")"
@@ -324,6 +333,11 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 				bits[i] = "(FIND_IN_SET(" + m + ", " + v + ") > 0) << " + strconv.Itoa(i)
 			}
 			found = "(" + strings.Join(bits, " | ") + ")"
+		}
+		if srcType == "enum" && t == "enum" {
+			// The error value (index 0, read as '') stays index 0,
+			// also where the shadow has a member ''.
+			return asNumber("IF(" + x + " IS NULL, NULL, IF(" + x + "+0 = 0, 0, IF(" + found + " > 0, " + found + ", CAST(" + x + " AS UNSIGNED))))")
 		}
 		return asNumber("IF(" + x + " IS NULL, NULL, IF(" + found + " > 0, " + found + ", CAST(" + x + " AS UNSIGNED)))")
 	case t == "uuid" || t == "inet4" || t == "inet6":

@@ -93,8 +93,16 @@ func TestMySQLCanonical(t *testing.T) {
 			mysqlCanonical{"CAST(`c` AS DECIMAL(10,1))", "`c`", true, mysqlPlain}},
 		{"into enum by label", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('a','b')", "utf8mb4"), Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"},
 			"utf8mb4_general_ci", "utf8mb4_general_ci",
-			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b') > 0, " +
-				"FIELD(CONVERT(`c` USING utf8mb4) COLLATE utf8mb4_general_ci, 'a', 'b'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
+			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, 'a', 'b') > 0, " +
+				"FIELD(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, 'a', 'b'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
+		{"enum into enum: its error value stays 0", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('','a')", "utf8mb4"),
+			Source: src(myCol("c", "enum", "enum('a')", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "utf8mb4_general_ci",
+			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(`c`+0 = 0, 0, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, '', 'a') > 0, " +
+				"FIELD(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, '', 'a'), CAST(`c` AS UNSIGNED))))", "`c`+0", true, mysqlPlain}},
+		{"into a binary enum: its members' bytes", table.MySQLCopyColumn{Shadow: table.Column{Name: "c", DataType: "enum", ColumnType: "enum('?','?')",
+			Charset: "binary", Members: []string{"\xff", "?"}}, Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "binary",
+			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING binary) COLLATE `binary`, X'ff', X'3f') > 0, " +
+				"FIELD(CONVERT(`c` USING binary) COLLATE `binary`, X'ff', X'3f'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
 		{"fill of a number", table.MySQLCopyColumn{Shadow: myCol("z", "int", "int(11)", ""), Expr: "0"}, "", "",
 			mysqlCanonical{"CAST(0 AS SIGNED)", "`z`", true, mysqlPlain}},
 		{"fill of the clock", table.MySQLCopyColumn{Shadow: myCol("z", "datetime", "datetime", ""),

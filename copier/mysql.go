@@ -161,18 +161,20 @@ func (c *MySQL) CopyRange(ctx context.Context, after, upto []any) (Chunk, error)
 		insert = append(insert[:len(insert):len(insert)], c.aside.SourceAbsent(false))
 	}
 	q := c.sql.Insert() + c.sql.From + " WHERE " + strings.Join(insert, " AND ")
-	res, err := tx.ExecContext(ctx, q+c.sql.OnDuplicate, args...)
+	res, err := c.sql.Exec(ctx, tx, q+c.sql.OnDuplicate, args, func() error {
+		// --panic-on-warnings' message first: it names the flag the user gave.
+		if c.PanicOnWarnings {
+			if err := table.MySQLWarnings(ctx, tx, chunkName(after)); err != nil {
+				return err
+			}
+		}
+		if err := c.sql.RefuseCutSpaces(ctx, tx, conds, args); err != nil {
+			return fmt.Errorf("%s: %w", chunkName(after), err)
+		}
+		return nil
+	})
 	if err != nil {
 		return Chunk{}, err
-	}
-	// --panic-on-warnings' message first: it names the flag the user gave.
-	if c.PanicOnWarnings {
-		if err := table.MySQLWarnings(ctx, tx, chunkName(after)); err != nil {
-			return Chunk{}, err
-		}
-	}
-	if err := c.sql.RefuseCutSpaces(ctx, tx, conds, args); err != nil {
-		return Chunk{}, fmt.Errorf("%s: %w", chunkName(after), err)
 	}
 	if err := c.putAside(ctx, tx, conds, args); err != nil {
 		return Chunk{}, err

@@ -577,3 +577,27 @@ func TestMySQLLockName(t *testing.T) {
 		t.Errorf("long lock name %q", long)
 	}
 }
+
+// TestMySQLAddressKept: a UUID, INET4 or INET6 into a binary string or a
+// text, and a binary string into one of them, keep distinct values
+// distinct; a text into one of them does not.
+func TestMySQLAddressKept(t *testing.T) {
+	col := func(dataType, columnType string) Column { return Column{DataType: dataType, ColumnType: columnType} }
+	for _, tc := range []struct {
+		from, to Column
+		toColl   string
+		want     bool
+	}{
+		{col("uuid", "uuid"), col("binary", "binary(16)"), "", true},
+		{col("inet6", "inet6"), col("varchar", "varchar(39)"), "utf8mb4_general_ci", true},
+		{col("inet4", "inet4"), col("blob", "blob"), "", true},
+		{col("binary", "binary(16)"), col("uuid", "uuid"), "", true},
+		{col("varbinary", "varbinary(4)"), col("inet4", "inet4"), "", true},
+		{col("char", "char(36)"), col("uuid", "uuid"), "", false},
+		{col("uuid", "uuid"), col("int", "int(11)"), "", false},
+	} {
+		if got := mysqlEqualityKept(tc.from, tc.to, "", tc.toColl, "Europe/Berlin"); got != tc.want {
+			t.Errorf("%s -> %s: %v, want %v", tc.from.ColumnType, tc.to.ColumnType, got, tc.want)
+		}
+	}
+}

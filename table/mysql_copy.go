@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // MySQLCopy is the SQL of copying rows of the original into the shadow, as
@@ -40,6 +42,10 @@ type MySQLCopy struct {
 	// new character set or collation, by shadow name (see
 	// RefuseCutSpaces).
 	shortened map[string]mysqlShortened
+	// invalidDates: the statements run with ALLOW_INVALID_DATES
+	// (mysqlCopiesInvalidDates); datesChecked: they cannot, though a DATE
+	// becomes a DATETIME or back (ErrMySQLInvalidDates).
+	invalidDates, datesChecked bool
 }
 
 // mysqlShortened is a VARCHAR column the ALTER shortens: the original's
@@ -88,7 +94,8 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 	if shadowSchema == "" {
 		shadowSchema = p.Source.Schema
 	}
-	c := &MySQLCopy{Shadow: QuoteMySQL(shadowSchema, p.Shadow.Name)}
+	c := &MySQLCopy{Shadow: QuoteMySQL(shadowSchema, p.Shadow.Name), invalidDates: mysqlCopiesInvalidDates(p),
+		datesChecked: mysqlDateChanges(p) && !MySQLKeepsInvalidDates(p)}
 	shadowKey := ""
 	shadowOf := map[string]string{}
 	for _, m := range p.Mapping {
@@ -429,4 +436,39 @@ func (k MySQLKeyRange) Cond(vals []any, op string, inclusive bool) (string, []an
 	// A leading bound on the first column gives the optimiser a range.
 	first := k.cols[0].name + " " + op + "= " + k.cols[0].param
 	return first + " AND (" + strings.Join(terms, " OR ") + ")", append([]any{vals[0]}, args...)
+}
+
+// Exec runs q, a statement of the copy (a chunk's INSERT … SELECT), with
+// args in tx, and then then, which reads its warnings; with
+// ALLOW_INVALID_DATES in the session's sql_mode when the plan changes a DATE
+// to a DATETIME or back (mysqlCopiesInvalidDates), set back after then (a
+// SET clears the warnings).
+func (c *MySQLCopy) Exec(ctx context.Context, tx *sql.Tx, q string, args []any, then func() error) (res sql.Result, err error) {
+	if c.invalidDates {
+		var mode string
+		if err := tx.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+			return nil, fmt.Errorf("read the session's sql_mode: %w", err)
+		}
+		stmtMode, err := MySQLStatementMode(mode, false, true)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, "SET SESSION sql_mode = "+stmtMode); err != nil {
+			return nil, fmt.Errorf("allow the invalid dates the ALTER keeps: %w", err)
+		}
+		defer func() {
+			// mode is MySQLStatementMode's, which checked its characters.
+			if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "SET SESSION sql_mode = '"+mode+"'"); rerr != nil && err == nil {
+				res, err = nil, fmt.Errorf("set the session's sql_mode back: %w", rerr)
+			}
+		}()
+	}
+	if res, err = tx.ExecContext(ctx, q, args...); err != nil {
+		var me *mysql.MySQLError
+		if c.datesChecked && errors.As(err, &me) && me.Number == 1292 {
+			return nil, fmt.Errorf("%w (%w)", ErrMySQLInvalidDates, err)
+		}
+		return nil, err
+	}
+	return res, then()
 }

@@ -76,7 +76,7 @@ func mysqlEqualityKept(from, to Column, fromColl, toColl, zone string) bool {
 	if kept, ok := mysqlEnumNumberKept(from, to); ok {
 		return kept
 	}
-	if mysqlIntegerToString(from, to) {
+	if mysqlIntegerToString(from, to) || mysqlAddressKept(from, to) {
 		return true
 	}
 	if !collationKept(fromColl, toColl) {
@@ -258,3 +258,33 @@ func mysqlMembers(columnType string) int {
 	}
 	return n
 }
+
+// mysqlAddressTypes are MariaDB's UUID, INET4 and INET6.
+var mysqlAddressTypes = map[string]bool{"uuid": true, "inet4": true, "inet6": true}
+
+// mysqlAddressKept reports whether from and to are a UUID, INET4 or INET6
+// and a string, either way, whose conversion keeps distinct values
+// distinct: into a binary string a value goes as its binary form, into a
+// text as its one canonical text (lower-case hexadecimal digits, which no
+// collation equates), and a binary string comes out of one of these types'
+// binary form, which holds one value each (another length fails). A text
+// going into one of them is not: 'A' and 'a', or a UUID with and without
+// its dashes, are one value.
+func mysqlAddressKept(from, to Column) bool {
+	f, t := strings.ToLower(from.DataType), strings.ToLower(to.DataType)
+	switch {
+	case mysqlAddressTypes[f]:
+		return mysqlBinaryOrText[t]
+	case mysqlAddressTypes[t]:
+		return mysqlBinaryTypes[f]
+	}
+	return false
+}
+
+// mysqlBinaryTypes are the binary string types; mysqlBinaryOrText those and
+// the text types.
+var (
+	mysqlBinaryTypes  = map[string]bool{"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+	mysqlBinaryOrText = map[string]bool{"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true,
+		"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true}
+)

@@ -97,6 +97,11 @@ func PlanMySQLRevert(ctx context.Context, db *sql.DB, fwd *Plan, alter *MySQLAlt
 	if err := checkFillChecks(ctx, db, schema, fwd.Source.Name, p); err != nil {
 		return nil, fmt.Errorf("--revert-window: %w", err)
 	}
+	// Before the swap: the altered table is the shadow, the old table the
+	// table.
+	if err := readMySQLMembers(ctx, db, p, [2]string{schema, fwd.Shadow.Name}, [2]string{schema, fwd.Source.Name}); err != nil {
+		return nil, fmt.Errorf("--revert-window: %w", err)
+	}
 	return p, nil
 }
 

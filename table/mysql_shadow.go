@@ -187,6 +187,9 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 	if err := padCharRefusal(globalMode, p); err != nil {
 		return nil, err
 	}
+	if err := readMySQLMembers(ctx, db, p, [2]string{schema, in.Table.Name}, [2]string{schema, shadow}); err != nil {
+		return nil, err
+	}
 	if err := checkZoneExpressions(ctx, db, schema, shadow, p, zone); err != nil {
 		return nil, err
 	}

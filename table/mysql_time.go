@@ -100,6 +100,14 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 	conv := "CONVERT_TZ(" + expr + ", '" + zone + "', '+00:00')"
 	back := "CONVERT_TZ(" + conv + ", '+00:00', '" + zone + "') <=> CAST(" + expr + " AS DATETIME(6))"
 	bad := "CONCAT(" + expr + ", ' is not a time in " + zone + "')"
+	if src.DataType == "datetime" || src.DataType == "date" {
+		// A DATE or DATETIME whose day its month lacks (stored under
+		// ALLOW_INVALID_DATES, '2023-04-31 10:00:00') becomes the zero
+		// TIMESTAMP in the ALTER. Read from its text: DAY() of a text
+		// gives NULL for it.
+		invalid := "SUBSTRING(" + expr + ", 9, 2) > DAY(LAST_DAY(CONCAT(LEFT(" + expr + ", 8), '01')))"
+		return "IF(" + zero + ", " + expr + ", IF(" + invalid + ", '0000-00-00 00:00:00', IF(" + back + ", " + conv + ", " + bad + ")))", nil
+	}
 	return "IF(" + zero + ", " + expr + ", IF(" + back + ", " + conv + ", " + bad + "))", nil
 }
 

@@ -22,6 +22,10 @@ type Column struct {
 	// Expression (MySQL) is a generated column's expression as
 	// information_schema shows it.
 	Expression string
+	// Members (MySQL) are the exact bytes of a CHARACTER SET binary ENUM's
+	// or SET's members, which information_schema shows lossily
+	// (readMySQLMembers); nil otherwise.
+	Members []string
 }
 
 // Table is a table and its columns in ordinal order.
