@@ -78,7 +78,8 @@ type mysqlColumn struct {
 	// the column with: param, converted to the column's character set
 	// under its collation where param's own would clash with it (a text
 	// written through CONVERT … USING another character set carries that
-	// set's default collation).
+	// set's default collation); each of its "?" takes the key's value, as
+	// param's do.
 	cmp string
 	// exact, for a text key column compared under a collation, is the
 	// condition that the column holds exactly the parameter's bytes (as the
@@ -359,7 +360,10 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 	// the server compares a string column with a number as numbers, which
 	// reads every row of the shadow (no index orders the text by number).
 	// A BINARY holds the text padded with zero bytes: so is the parameter
-	// (a ZEROFILL number's text would miss it otherwise).
+	// (a ZEROFILL number's text would miss it otherwise), but never cut to
+	// the column's length, as CAST(… AS BINARY(n)) cuts it: the key of a row
+	// too long for the column (deleted before the copy read it) was another
+	// key's, whose row its delete took out of the shadow.
 	_, integer := myIntegerTypes[src.DataType]
 	switch col.DataType {
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
@@ -371,7 +375,8 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 		if err != nil {
 			return "", fmt.Errorf("apply: column %s: %w", shadowName, err)
 		}
-		return "CAST(" + param + " AS BINARY(" + strconv.Itoa(n) + "))", nil
+		b := "CAST(" + param + " AS BINARY)"
+		return "CONCAT(" + b + ", REPEAT(0x00, " + strconv.Itoa(n) + " - LENGTH(" + b + ")))", nil
 	case "varbinary":
 		if !integer {
 			return param, nil
@@ -849,11 +854,16 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 				n += 8
 			}
 		}
-		// Each column's value once per placeholder of its expression, then,
-		// for exact deletes, those of the byte-exact conditions.
+		// Each column's value once per placeholder of its expression (a
+		// key's comparison, cmp, for deletes), then, for exact deletes,
+		// those of the byte-exact conditions.
 		args := make([]any, 0, len(cols))
 		for j, c := range cols {
-			for range strings.Count(c.param, "?") {
+			expr := c.param
+			if ops[0].del {
+				expr = c.cmp
+			}
+			for range strings.Count(expr, "?") {
 				args = append(args, vals[j])
 			}
 		}
