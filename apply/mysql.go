@@ -355,37 +355,21 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 		return param, nil
 	}
 	col := shadow.Columns[i]
+	// An integer made a string is compared as the text the shadow holds
+	// (table.MySQLIntegerKeyText; a ZEROFILL number's text is padded in
+	// param already).
+	if cmp, ok, err := table.MySQLIntegerKeyText(param, src, col); err != nil {
+		return "", fmt.Errorf("apply: %w", err)
+	} else if ok {
+		return cmp, nil
+	}
 	cs := strings.ToLower(col.Charset)
-	// An integer made a string is compared as the text the shadow holds:
-	// the server compares a string column with a number as numbers, which
-	// reads every row of the shadow (no index orders the text by number).
-	// A BINARY holds the text padded with zero bytes: so is the parameter
-	// (a ZEROFILL number's text would miss it otherwise), but never cut to
-	// the column's length, as CAST(… AS BINARY(n)) cuts it: the key of a row
-	// too long for the column (deleted before the copy read it) was another
-	// key's, whose row its delete took out of the shadow.
-	_, integer := myIntegerTypes[src.DataType]
 	switch col.DataType {
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
-	case "binary":
-		if !integer {
-			return param, nil
-		}
-		n, err := myBinaryLength(col.ColumnType)
-		if err != nil {
-			return "", fmt.Errorf("apply: column %s: %w", shadowName, err)
-		}
-		b := "CAST(" + param + " AS BINARY)"
-		return "CONCAT(" + b + ", REPEAT(0x00, " + strconv.Itoa(n) + " - LENGTH(" + b + ")))", nil
-	case "varbinary":
-		if !integer {
-			return param, nil
-		}
-		return "CAST(" + param + " AS BINARY)", nil
 	default:
 		return param, nil
 	}
-	if cs == "" || cs == "binary" || col.Collation == "" || cs == "utf8mb4" && !integer {
+	if cs == "" || cs == "utf8mb4" || cs == "binary" || col.Collation == "" {
 		return param, nil
 	}
 	if !myCharsetName.MatchString(cs) || !myCharsetName.MatchString(col.Collation) {
@@ -393,9 +377,6 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 	}
 	return "CONVERT(" + param + " USING " + cs + ") COLLATE " + col.Collation, nil
 }
-
-// myIntegerTypes are the integer column types.
-var myIntegerTypes = map[string]struct{}{"tinyint": {}, "smallint": {}, "mediumint": {}, "int": {}, "integer": {}, "bigint": {}}
 
 // myExactCondition is the byte-exact condition of a key column whose source
 // values are text in a character set and whose shadow column compares them
