@@ -83,7 +83,8 @@ type mysqlColumn struct {
 	// the column with: param, converted to the column's character set
 	// under its collation where param's own would clash with it (a text
 	// written through CONVERT … USING another character set carries that
-	// set's default collation).
+	// set's default collation); each of its "?" takes the key's value, as
+	// param's do.
 	cmp string
 	// exact, for a text key column compared under a collation, is the
 	// condition that the column holds exactly the parameter's bytes (as the
@@ -407,33 +408,21 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 		return param, nil
 	}
 	col := shadow.Columns[i]
+	// An integer made a string is compared as the text the shadow holds
+	// (table.MySQLIntegerKeyText; a ZEROFILL number's text is padded in
+	// param already).
+	if cmp, ok, err := table.MySQLIntegerKeyText(param, src, col); err != nil {
+		return "", fmt.Errorf("apply: %w", err)
+	} else if ok {
+		return cmp, nil
+	}
 	cs := strings.ToLower(col.Charset)
-	// An integer made a string is compared as the text the shadow holds:
-	// the server compares a string column with a number as numbers, which
-	// reads every row of the shadow (no index orders the text by number).
-	// A BINARY holds the text padded with zero bytes: so is the parameter
-	// (a ZEROFILL number's text would miss it otherwise).
-	_, integer := myIntegerTypes[src.DataType]
 	switch col.DataType {
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
-	case "binary":
-		if !integer {
-			return param, nil
-		}
-		n, err := myBinaryLength(col.ColumnType)
-		if err != nil {
-			return "", fmt.Errorf("apply: column %s: %w", shadowName, err)
-		}
-		return "CAST(" + param + " AS BINARY(" + strconv.Itoa(n) + "))", nil
-	case "varbinary":
-		if !integer {
-			return param, nil
-		}
-		return "CAST(" + param + " AS BINARY)", nil
 	default:
 		return param, nil
 	}
-	if cs == "" || cs == "binary" || col.Collation == "" || cs == "utf8mb4" && !integer {
+	if cs == "" || cs == "utf8mb4" || cs == "binary" || col.Collation == "" {
 		return param, nil
 	}
 	if !myCharsetName.MatchString(cs) || !myCharsetName.MatchString(col.Collation) {
@@ -441,9 +430,6 @@ func myKeyCompare(c mysqlColumn, src table.Column, shadow *table.Table, shadowNa
 	}
 	return "CONVERT(" + param + " USING " + cs + ") COLLATE " + col.Collation, nil
 }
-
-// myIntegerTypes are the integer column types.
-var myIntegerTypes = map[string]struct{}{"tinyint": {}, "smallint": {}, "mediumint": {}, "int": {}, "integer": {}, "bigint": {}}
 
 // myExactCondition is the byte-exact condition of a key column whose source
 // values are text in a character set and whose shadow column compares them
@@ -976,11 +962,16 @@ func (a *MySQL) batchesWith(ops []myOp, query func(del, exact bool, n int) strin
 				n += 8
 			}
 		}
-		// Each column's value once per placeholder of its expression, then,
-		// for exact deletes, those of the byte-exact conditions.
+		// Each column's value once per placeholder of its expression (a
+		// key's comparison, cmp, for deletes), then, for exact deletes,
+		// those of the byte-exact conditions.
 		args := make([]any, 0, len(cols))
 		for j, c := range cols {
-			for range strings.Count(c.param, "?") {
+			expr := c.param
+			if ops[0].del {
+				expr = c.cmp
+			}
+			for range strings.Count(expr, "?") {
 				args = append(args, vals[j])
 			}
 		}

@@ -211,13 +211,24 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 	asNumber := func(o string) mysqlCanonical {
 		return mysqlCanonical{Original: o, Shadow: q + "+0", Exact: true, Encoding: mysqlPlain}
 	}
+	// A number cast to the shadow's type. A ZEROFILL shadow column renders
+	// its value zero-padded to its display width ('00042'), which the cast
+	// leaves out: its value is cast alike.
+	zerofill := strings.Contains(strings.ToLower(dst.ColumnType), "zerofill")
+	cast := func(as string) mysqlCanonical {
+		c := conv("CAST(" + x + " AS " + as + ")")
+		if zerofill {
+			c.Shadow = "CAST(" + q + " AS " + as + ")"
+		}
+		return c
+	}
 	t := dst.DataType
 	switch {
 	case mysqlIntTypes[t]:
 		if dst.Unsigned {
-			return conv("CAST(" + x + " AS UNSIGNED)")
+			return cast("UNSIGNED")
 		}
-		return conv("CAST(" + x + " AS SIGNED)")
+		return cast("SIGNED")
 	case t == "decimal" || t == "numeric":
 		a := mysqlArgs(dst.ColumnType)
 		if len(a) == 0 {
@@ -226,17 +237,17 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		if len(a) == 1 {
 			a = append(a, "0")
 		}
-		return conv("CAST(" + x + " AS DECIMAL(" + a[0] + "," + a[1] + "))")
+		return cast("DECIMAL(" + a[0] + "," + a[1] + ")")
 	case t == "double" || t == "real":
 		if mysqlArgs(dst.ColumnType) != nil {
 			return inexact // DOUBLE(M,D) rounds to D decimals
 		}
-		return conv("CAST(" + x + " AS DOUBLE)")
+		return cast("DOUBLE")
 	case t == "float":
 		if mysqlArgs(dst.ColumnType) != nil {
 			return inexact
 		}
-		return conv("CAST(" + x + " AS FLOAT)")
+		return cast("FLOAT")
 	case t == "bit":
 		if !numeric && srcType != "enum" && srcType != "set" {
 			return inexact // a string goes into a BIT as its bytes

@@ -47,6 +47,7 @@ func TestMySQLOrderKept(t *testing.T) {
 
 func TestMySQLCanonical(t *testing.T) {
 	src := func(c table.Column) *table.Column { return &c }
+	unsigned := func(c table.Column) table.Column { c.Unsigned = true; return c }
 	for _, c := range []struct {
 		name             string
 		col              table.MySQLCopyColumn
@@ -91,6 +92,15 @@ func TestMySQLCanonical(t *testing.T) {
 			mysqlCanonical{"TRIM(TRAILING ' ' FROM CONVERT(`c` USING utf8mb4))", "`c`", true, mysqlUTF8}},
 		{"narrowed decimal", table.MySQLCopyColumn{Shadow: myCol("c", "decimal", "decimal(10,1)", ""), Source: src(myCol("c", "decimal", "decimal(10,2)", "")), Expr: "`c`"}, "", "",
 			mysqlCanonical{"CAST(`c` AS DECIMAL(10,1))", "`c`", true, mysqlPlain}},
+		{"into a ZEROFILL integer: its padded text cast too", table.MySQLCopyColumn{Shadow: unsigned(myCol("c", "bigint", "bigint(12) unsigned zerofill", "")),
+			Source: src(unsigned(myCol("c", "int", "int(5) unsigned zerofill", ""))), Expr: "`c`"}, "", "",
+			mysqlCanonical{"CAST(`c` AS UNSIGNED)", "CAST(`c` AS UNSIGNED)", true, mysqlPlain}},
+		{"into a ZEROFILL decimal", table.MySQLCopyColumn{Shadow: unsigned(myCol("c", "decimal", "decimal(40,12) unsigned zerofill", "")),
+			Source: src(myCol("c", "int", "int(11)", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"CAST(`c` AS DECIMAL(40,12))", "CAST(`c` AS DECIMAL(40,12))", true, mysqlPlain}},
+		{"into a ZEROFILL double", table.MySQLCopyColumn{Shadow: unsigned(myCol("c", "double", "double unsigned zerofill", "")),
+			Source: src(myCol("c", "float", "float", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"CAST(`c` AS DOUBLE)", "CAST(`c` AS DOUBLE)", true, mysqlPlain}},
 		{"into enum by label", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('a','b')", "utf8mb4"), Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"},
 			"utf8mb4_general_ci", "utf8mb4_general_ci",
 			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, 'a', 'b') > 0, " +

@@ -34,10 +34,13 @@ type MySQLAside struct {
 	Columns []string
 	// Keys are the shadow's identity columns, quoted.
 	Keys []string
-	// Source is the original, quoted and schema-qualified; SourceKeys the
-	// columns the identity's values come from there, quoted.
-	Source     string
-	SourceKeys []string
+	// Source is the original, quoted and schema-qualified.
+	Source string
+	// sourceCmp are what each key column is compared with in a row of the
+	// original (SourceAbsent): the column the identity's values come from
+	// there, the text of an integer made a string converted as the shadow
+	// holds it (MySQLIntegerKeyText).
+	sourceCmp []string
 	// Unique are the plan's new unique keys.
 	Unique []UniqueKey
 
@@ -79,7 +82,15 @@ func NewMySQLAside(p *Plan) (*MySQLAside, error) {
 		found := false
 		for _, m := range p.Mapping {
 			if m.Source == k {
-				a.Keys, a.SourceKeys = append(a.Keys, QuoteMySQL(m.Shadow)), append(a.SourceKeys, QuoteMySQL(k))
+				a.Keys = append(a.Keys, QuoteMySQL(m.Shadow))
+				cmp := a.Source + "." + QuoteMySQL(k)
+				if j := p.Shadow.ColumnIndex(m.Shadow); j >= 0 && m.SourceIndex >= 0 && m.SourceIndex < len(p.Source.Columns) {
+					var err error
+					if cmp, _, err = MySQLIntegerKeyText(cmp, p.Source.Columns[m.SourceIndex], p.Shadow.Columns[j]); err != nil {
+						return nil, err
+					}
+				}
+				a.sourceCmp = append(a.sourceCmp, cmp)
 				found = true
 				break
 			}
@@ -204,12 +215,15 @@ func (a *MySQLAside) InShadow() string {
 
 // SourceAbsent is the condition that neither the shadow nor the aside
 // table holds the key of the original's row (the statement's own, read
-// through MySQLCopy.From), compared as the shadow's key compares it.
+// through MySQLCopy.From), compared as the shadow's key compares it (an
+// integer made a string as the text the shadow holds: compared as numbers,
+// each row of the chunk read the whole shadow, and a BINARY's zero bytes
+// failed the copy, MySQLIntegerKeyText).
 func (a *MySQLAside) SourceAbsent(inShadowToo bool) string {
 	same := func(alias string) string {
 		t := make([]string, len(a.Keys))
 		for i, k := range a.Keys {
-			t[i] = alias + "." + k + " = " + a.Source + "." + a.SourceKeys[i]
+			t[i] = alias + "." + k + " = " + a.sourceCmp[i]
 		}
 		return strings.Join(t, " AND ")
 	}
