@@ -885,8 +885,12 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		}
 		found = true
 		what := fmt.Sprintf("the value the --alter's USING gives column %s", m.Shadow)
+		// The view holds whether the value is NULL, not the value: a view
+		// column of a collatable type needs a collation, which a value
+		// combining columns of two collations (a || b) has not, while the
+		// ALTER and osc store it into the column, which has one.
 		head := "CREATE VIEW " + view + " AS SELECT ("
-		if _, err := tx.Exec(ctx, head+m.Expr+") AS v FROM "+src); err != nil {
+		if _, err := tx.Exec(ctx, head+m.Expr+") IS NULL AS v FROM "+src); err != nil {
 			return fmt.Errorf("%s cannot be computed from the original table's rows: %w", what, err)
 		}
 		relative, err := pgRelativeTimeLiterals(ctx, tx, view, len(head), m.Expr)
