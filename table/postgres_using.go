@@ -888,9 +888,16 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		// The view holds whether the value is NULL, not the value: a view
 		// column of a collatable type needs a collation, which a value
 		// combining columns of two collations (a || b) has not, while the
-		// ALTER and osc store it into the column, which has one.
-		head := "CREATE VIEW " + view + " AS SELECT ("
-		if _, err := tx.Exec(ctx, head+m.Expr+") IS NULL AS v FROM "+src); err != nil {
+		// ALTER and osc store it into the column, which has one. The value
+		// is cast to the column's type, as the ALTER's assignment does: a
+		// bare literal ('now') becomes a constant of that type there, not
+		// text (the postfix cast keeps the literal's location on it).
+		cast := ""
+		if j := plan.Shadow.ColumnIndex(m.Shadow); j >= 0 {
+			cast = "::" + plan.Shadow.Columns[j].ColumnType
+		}
+		head := "CREATE VIEW " + view + " AS SELECT (("
+		if _, err := tx.Exec(ctx, head+m.Expr+")"+cast+") IS NULL AS v FROM "+src); err != nil {
 			return fmt.Errorf("%s cannot be computed from the original table's rows: %w", what, err)
 		}
 		relative, err := pgRelativeTimeLiterals(ctx, tx, view, len(head), m.Expr)
