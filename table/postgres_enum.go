@@ -27,7 +27,8 @@ import (
 // copied or applied in between carry the other one. Its pg_enum row then
 // has a new xmin (the transaction that wrote it last) and its sort order
 // unchanged: the only other writer of an existing value's row is the
-// renumbering of ADD VALUE BEFORE or AFTER, which changes the sort order.
+// renumbering of ADD VALUE BEFORE or AFTER, which changes the sort order
+// (so a value renumbered too, besides renamed and back, is not told apart).
 // Order and XMin are 0 in a checkpoint saved before they were read (no
 // such check).
 type PostgresEnumLabel struct {
