@@ -168,6 +168,11 @@ var errTransient = errors.New("fake deadlock")
 // to inject) and what it checks afterwards (calls made).
 type fakeDialect struct {
 	db *fakeDB
+	// queue, when set, is the most changes the source's Next returns,
+	// whatever its limit, marking the last Cut when it ends inside a
+	// transaction: PostgreSQL's source returns at most what its queue
+	// holds, a transaction larger than it in parts.
+	queue int
 
 	inspectErr error
 	// copyFault, applyFault and cutOverErr, when set, are asked before each
@@ -434,8 +439,14 @@ func (s *fakeSource) Next(ctx context.Context, max int) ([]change.Change, error)
 	for {
 		db.mu.Lock()
 		if n := min(len(db.stream)-s.pos, max); n > 0 {
+			if q := s.d.queue; q > 0 {
+				n = min(n, q)
+			}
 			out := slices.Clone(db.stream[s.pos : s.pos+n])
 			s.pos += n
+			if last := &out[n-1]; s.d.queue > 0 && last.Xid != 0 && s.pos < len(db.stream) && db.stream[s.pos].Xid == last.Xid {
+				last.Cut = true
+			}
 			db.mu.Unlock()
 			return out, nil
 		}

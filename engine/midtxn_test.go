@@ -180,58 +180,9 @@ func TestFakeMigrationMidTransaction(t *testing.T) {
 		}
 		sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
 	})
-	t.Run("a transaction of many batches", func(t *testing.T) {
-		// A transaction far larger than a batch is held batch after
-		// batch; each attempt takes at least as many changes again as
-		// the held batch holds, so the attempts are a few (its size
-		// doubles), not one per batch (20,000 changes at a batch
-		// limit of at most 640: over 30).
-		const size = 20000
-		d := newFake(size)
-		var attempts atomic.Int64
-		d.applyFault = func(changes []change.Change) error {
-			if changes[len(changes)-1].Xid != 1 {
-				return nil
-			}
-			attempts.Add(1)
-			if cut(d, changes) {
-				return midTx
-			}
-			return nil
-		}
-		cfg := fakeConfig()
-		cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-		touch(t, cfg.PostponeCutOverFlagFile)
-		m := fakeMigration(cfg, d)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		done := startFake(ctx, m)
-		for m.State() < StateCopying {
-			time.Sleep(time.Millisecond)
-		}
-		err := d.db.write(ctx, func(rows map[int64]int64) []change.Change {
-			var out []change.Change
-			for id := int64(1); id <= size; id++ {
-				v := rows[id]
-				rows[id] = v + 1
-				out = append(out, change.Change{Op: change.Update, Before: row(id, v), After: row(id, v+1), Xid: 1})
-			}
-			return out
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
-			t.Fatal(err)
-		}
-		if err := waitFake(t, m, done); err != nil {
-			t.Fatalf("migration: %v", err)
-		}
-		if n := attempts.Load(); n > 16 {
-			t.Errorf("the transaction took %d attempts to apply, want at most 16", n)
-		}
-		sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
-	})
+	for _, queue := range []int{0, 640} {
+		t.Run(fmt.Sprintf("a transaction of many batches, queue %d", queue), func(t *testing.T) { manyBatches(t, queue, cut, midTx) })
+	}
 	t.Run("not cut", func(t *testing.T) {
 		d := newFake(200)
 		var once sync.Once
@@ -265,4 +216,59 @@ func TestFakeMigrationMidTransaction(t *testing.T) {
 			t.Error("swapped")
 		}
 	})
+}
+
+// manyBatches: a transaction far larger than a batch is held batch after
+// batch; each attempt takes at least as many changes again as the held
+// batch holds, so the attempts are a few (its size doubles), not one per
+// batch (20,000 changes at a batch limit of at most 640: over 30). A
+// source that returns at most queue changes at a time (PostgreSQL's)
+// makes no difference.
+func manyBatches(t *testing.T, queue int, cut func(*fakeDialect, []change.Change) bool, midTx error) {
+	const size = 20000
+	d := newFake(size)
+	d.queue = queue
+	var attempts atomic.Int64
+	d.applyFault = func(changes []change.Change) error {
+		if changes[len(changes)-1].Xid != 1 {
+			return nil
+		}
+		attempts.Add(1)
+		if cut(d, changes) {
+			return midTx
+		}
+		return nil
+	}
+	cfg := fakeConfig()
+	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
+	touch(t, cfg.PostponeCutOverFlagFile)
+	m := fakeMigration(cfg, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := startFake(ctx, m)
+	for m.State() < StateCopying {
+		time.Sleep(time.Millisecond)
+	}
+	err := d.db.write(ctx, func(rows map[int64]int64) []change.Change {
+		var out []change.Change
+		for id := int64(1); id <= size; id++ {
+			v := rows[id]
+			rows[id] = v + 1
+			out = append(out, change.Change{Op: change.Update, Before: row(id, v), After: row(id, v+1), Xid: 1})
+		}
+		return out
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cfg.PostponeCutOverFlagFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFake(t, m, done); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	if n := attempts.Load(); n > 16 {
+		t.Errorf("the transaction took %d attempts to apply, want at most 16", n)
+	}
+	sameRows(t, d.db.newAtSwap, d.db.oldAtSwap)
 }

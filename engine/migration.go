@@ -657,9 +657,10 @@ func (m *Migration) refresh(ctx context.Context, stale [][]string) error {
 // rest of that transaction follows at once; when the next change is of
 // another transaction (Xid) the batch ended where the source's constraints
 // held, and the error is the applier's to report. The held batch is
-// applied again only with at least as many changes as it holds, so that a
-// transaction of many batches is applied a few times (its size doubling
-// each time), not once per batch that follows it.
+// applied again only with at least as many changes as it holds, or with the
+// rest of its transaction (moreChanges), so that a transaction of many
+// batches is applied a few times (its size doubling each time), not once
+// per batch that follows it.
 func (m *Migration) applyLoop(ctx context.Context) error {
 	var (
 		limit   batchLimit
@@ -669,7 +670,7 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 	n := m.batchSize()
 	for {
 		m.applyIdle.Store(len(held) == 0)
-		changes, err := m.src.Next(ctx, max(n, len(held)))
+		changes, err := m.moreChanges(ctx, max(n, len(held)), held)
 		m.applyIdle.Store(false)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -723,6 +724,31 @@ func (m *Migration) applyLoop(ctx context.Context) error {
 		}
 		n = limit.next(m.batchSize(), len(changes), time.Since(start))
 	}
+}
+
+// moreChanges returns the source's next changes, up to limit; after a held
+// batch (applyLoop) it takes changes until it has limit of them or its
+// last ends the held batch's transaction. The source may return fewer than
+// limit while some are still to come: PostgreSQL's returns at most what its
+// queue holds, a transaction larger than the queue in parts, each ending
+// with a change marked Cut.
+func (m *Migration) moreChanges(ctx context.Context, limit int, held []change.Change) ([]change.Change, error) {
+	changes, err := m.src.Next(ctx, limit)
+	if err != nil || len(held) == 0 {
+		return changes, err
+	}
+	xid := held[len(held)-1].Xid
+	for len(changes) < limit {
+		if last := changes[len(changes)-1]; xid == 0 || last.Xid != xid || !last.Cut {
+			break
+		}
+		more, err := m.src.Next(ctx, limit-len(changes))
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, more...)
+	}
+	return changes, nil
 }
 
 func (m *Migration) applyBatch(ctx context.Context, rows []change.Change) error {

@@ -13,19 +13,31 @@ import (
 )
 
 func TestPgEnumLabelChanges(t *testing.T) {
-	labels := []PostgresEnumLabel{{OID: 10, Type: "mood", Label: "sad"}, {OID: 12, Type: "mood", Label: "it's ok"}, {OID: 20, Type: "s.color", Label: "red"}}
+	labels := []PostgresEnumLabel{{OID: 10, Type: "mood", Label: "sad", Order: 1, XMin: 700}, {OID: 12, Type: "mood", Label: "it's ok", Order: 2, XMin: 700},
+		{OID: 20, Type: "s.color", Label: "red", Order: 1, XMin: 800}}
+	same := func(l string, order float32, xmin uint32) pgEnumValue {
+		return pgEnumValue{label: l, order: order, xmin: xmin}
+	}
 	for _, c := range []struct {
-		name string
-		now  map[uint32]string
-		want []string // none: no error
+		name   string
+		labels []PostgresEnumLabel // labels when nil
+		now    map[uint32]pgEnumValue
+		want   []string // none: no error
 	}{
-		{name: "same", now: map[uint32]string{10: "sad", 12: "it's ok", 20: "red"}},
-		{name: "values added", now: map[uint32]string{10: "sad", 11: "meh", 12: "it's ok", 20: "red", 21: "blue"}},
-		{name: "renamed", now: map[uint32]string{10: "blue", 12: "it's ok", 20: "red"}, want: []string{"mood value 'sad' renamed to 'blue'", "run osc again"}},
-		{name: "quoted", now: map[uint32]string{10: "sad", 12: "fine", 20: "red"}, want: []string{"mood value 'it''s ok' renamed to 'fine'"}},
-		{name: "type gone", now: map[uint32]string{10: "sad", 12: "it's ok"}, want: []string{"s.color value 'red' is gone"}},
+		{name: "same", now: map[uint32]pgEnumValue{10: same("sad", 1, 700), 12: same("it's ok", 2, 700), 20: same("red", 1, 800)}},
+		{name: "values added", now: map[uint32]pgEnumValue{10: same("sad", 1, 700), 11: same("meh", 1.5, 900), 12: same("it's ok", 2, 700), 20: same("red", 1, 800), 21: same("blue", 2, 900)}},
+		{name: "renumbered", now: map[uint32]pgEnumValue{10: same("sad", 1, 700), 11: same("meh", 2, 900), 12: same("it's ok", 3, 900), 20: same("red", 1, 800)}},
+		{name: "renamed", now: map[uint32]pgEnumValue{10: same("blue", 1, 900), 12: same("it's ok", 2, 700), 20: same("red", 1, 800)}, want: []string{"mood value 'sad' renamed to 'blue'", "run osc again"}},
+		{name: "quoted", now: map[uint32]pgEnumValue{10: same("sad", 1, 700), 12: same("fine", 2, 900), 20: same("red", 1, 800)}, want: []string{"mood value 'it''s ok' renamed to 'fine'"}},
+		{name: "type gone", now: map[uint32]pgEnumValue{10: same("sad", 1, 700), 12: same("it's ok", 2, 700)}, want: []string{"s.color value 'red' is gone"}},
+		{name: "renamed back", now: map[uint32]pgEnumValue{10: same("sad", 1, 950), 12: same("it's ok", 2, 700), 20: same("red", 1, 800)}, want: []string{"mood value 'sad' renamed and renamed back"}},
+		{name: "checkpoint without xmin", labels: []PostgresEnumLabel{{OID: 10, Type: "mood", Label: "sad"}}, now: map[uint32]pgEnumValue{10: same("sad", 1, 950)}},
 	} {
-		err := pgEnumLabelChanges(labels, c.now)
+		l := labels
+		if c.labels != nil {
+			l = c.labels
+		}
+		err := pgEnumLabelChanges(l, c.now)
 		if len(c.want) == 0 {
 			if err != nil {
 				t.Errorf("%s: %v", c.name, err)
@@ -86,5 +98,9 @@ func TestPostgresEnumLabels(t *testing.T) {
 	testdb.ExecPostgres(t, pool, q("ALTER TYPE S.e3 RENAME VALUE 'a3' TO 'z3'"))
 	if err := CheckPostgresEnumLabels(ctx, pool, labels); err == nil || !strings.Contains(err.Error(), q("S.e3 value 'a3' renamed to 'z3'")) {
 		t.Errorf("value renamed: %v", err)
+	}
+	testdb.ExecPostgres(t, pool, q("ALTER TYPE S.e3 RENAME VALUE 'z3' TO 'a3'"))
+	if err := CheckPostgresEnumLabels(ctx, pool, labels); err == nil || !strings.Contains(err.Error(), q("S.e3 value 'a3' renamed and renamed back")) {
+		t.Errorf("value renamed back: %v", err)
 	}
 }

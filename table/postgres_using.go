@@ -498,6 +498,11 @@ type pgTracked struct {
 	castable bool
 	orig     string // the original column ("" for one a clause added)
 	origTyp  string
+	// coll is the column's current collation, quoted with its schema (""
+	// for a type without one), origColl the original's: a clause may change
+	// only the collation (TYPE text COLLATE "C"), which a later clause's
+	// USING reads the column with.
+	coll, origColl string
 	// val is the value as SQL over the original row, stored in typ with the
 	// assignment cast; valTyp is the type val yields when known. A column
 	// no USING touched has val "" (the original column, which is stored with
@@ -519,6 +524,7 @@ type pgUsingTracker struct {
 type pgTrackedCol struct {
 	num            int16
 	name, typ      string
+	coll           string
 	limited, dom   bool
 	input, inputOf string
 	castable       bool
@@ -526,7 +532,7 @@ type pgTrackedCol struct {
 
 // track starts following a column as it is now.
 func (c pgTrackedCol) track() *pgTracked {
-	return &pgTracked{name: c.name, typ: c.typ, limited: c.limited || c.dom, input: c.input, inputOf: c.inputOf, castable: c.castable}
+	return &pgTracked{name: c.name, typ: c.typ, coll: c.coll, limited: c.limited || c.dom, input: c.input, inputOf: c.inputOf, castable: c.castable}
 }
 
 func pgReadTracked(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgTrackedCol, error) {
@@ -541,7 +547,9 @@ func pgReadTracked(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgTrac
 				IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype))
 			AND (t.typtype <> 'd' OR b.typtype <> 'd' AND NOT (t.typtypmod <> -1
 				AND (CASE WHEN b.typelem <> 0 AND b.typlen = -1 THEN b.typelem ELSE b.oid END)
-					IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype)))
+					IN ('bpchar'::regtype, 'varchar'::regtype, 'bit'::regtype, 'varbit'::regtype))),
+		coalesce((SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+			WHERE co.oid = a.attcollation), '')
 		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type b ON b.oid = t.typbasetype
 		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
 	if err != nil {
@@ -549,7 +557,7 @@ func pgReadTracked(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgTrac
 	}
 	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgTrackedCol, error) {
 		var c pgTrackedCol
-		return c, r.Scan(&c.num, &c.name, &c.typ, &c.limited, &c.dom, &c.input, &c.inputOf, &c.castable)
+		return c, r.Scan(&c.num, &c.name, &c.typ, &c.limited, &c.dom, &c.input, &c.inputOf, &c.castable, &c.coll)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read shadow columns: %w", err)
@@ -567,28 +575,34 @@ func pgNewUsingTracker(ctx context.Context, q PostgresQuerier, n PostgresNames, 
 	t := &pgUsingTracker{names: n, shadow: shadowOID, cols: map[int16]*pgTracked{}}
 	for _, c := range cols {
 		tc := c.track()
-		tc.orig, tc.origTyp = preAlter[c.num], c.typ
+		tc.orig, tc.origTyp, tc.origColl = preAlter[c.num], c.typ, c.coll
 		t.cols[c.num] = tc
 	}
 	return t, nil
 }
 
 // read is SQL for the column's current value over the original row, in its
-// current type; ok is false for a column an earlier clause added, which the
-// original row cannot give.
+// current type and collation; ok is false for a column an earlier clause
+// added, which the original row cannot give.
 func (c *pgTracked) read() (expr string, ok bool, err error) {
 	val, valTyp := c.val, c.valTyp
-	if val == "" {
+	orig := val == ""
+	if orig {
 		if c.orig == "" {
 			return "", false, nil
 		}
 		val, valTyp = QuotePostgres(c.orig), c.origTyp
 	}
-	if valTyp == c.typ {
-		return val, true, nil
+	if valTyp != c.typ {
+		if val, err = c.assign(val); err != nil {
+			return "", true, err
+		}
+		orig = false
 	}
-	v, err := c.assign(val)
-	return v, true, err
+	if c.coll != "" && (!orig || c.coll != c.origColl) {
+		val = "(" + val + ") COLLATE " + c.coll
+	}
+	return val, true, nil
 }
 
 // assign is SQL for val stored in a column of the column's current type, as
@@ -622,7 +636,7 @@ func (t *pgUsingTracker) prepare(clause string) (string, error) {
 	identity := true
 	for num, c := range t.cols {
 		byName[c.name] = num
-		if c.orig != "" && (c.val != "" || c.typ != c.origTyp || c.name != c.orig) {
+		if c.orig != "" && (c.val != "" || c.typ != c.origTyp || c.coll != c.origColl || c.name != c.orig) {
 			identity = false
 		}
 	}
@@ -719,7 +733,7 @@ func (t *pgUsingTracker) applied(ctx context.Context, q pgx.Tx) error {
 			cur.val, cur.valTyp = v, old.typ
 			cur.castCand = false
 		}
-		cur.name, cur.typ, cur.limited = c.name, c.typ, c.limited || c.dom
+		cur.name, cur.typ, cur.coll, cur.limited = c.name, c.typ, c.coll, c.limited || c.dom
 		cur.input, cur.inputOf, cur.castable = c.input, c.inputOf, c.castable
 		next[c.num] = &cur
 	}
@@ -885,8 +899,19 @@ func pgCheckUsing(ctx context.Context, tx pgx.Tx, plan *Plan, srcOID uint32, src
 		}
 		found = true
 		what := fmt.Sprintf("the value the --alter's USING gives column %s", m.Shadow)
-		head := "CREATE VIEW " + view + " AS SELECT ("
-		if _, err := tx.Exec(ctx, head+m.Expr+") AS v FROM "+src); err != nil {
+		// The view holds whether the value is NULL, not the value: a view
+		// column of a collatable type needs a collation, which a value
+		// combining columns of two collations (a || b) has not, while the
+		// ALTER and osc store it into the column, which has one. The value
+		// is cast to the column's type, as the ALTER's assignment does: a
+		// bare literal ('now') becomes a constant of that type there, not
+		// text (the postfix cast keeps the literal's location on it).
+		cast := ""
+		if j := plan.Shadow.ColumnIndex(m.Shadow); j >= 0 {
+			cast = "::" + plan.Shadow.Columns[j].ColumnType
+		}
+		head := "CREATE VIEW " + view + " AS SELECT (("
+		if _, err := tx.Exec(ctx, head+m.Expr+")"+cast+") IS NULL AS v FROM "+src); err != nil {
 			return fmt.Errorf("%s cannot be computed from the original table's rows: %w", what, err)
 		}
 		relative, err := pgRelativeTimeLiterals(ctx, tx, view, len(head), m.Expr)

@@ -90,8 +90,11 @@ func TestCreatePostgresShadowUsing(t *testing.T) {
 		{"ALTER m TYPE smallint; ALTER m TYPE numeric", `m=CAST(("m") AS smallint) [4]`, "id"},
 		// Into a length-limited type as the column stores it: too long fails.
 		{"ALTER v TYPE varchar(3); ALTER a TYPE text USING v",
-			`a=(SELECT (v) FROM (SELECT pg_catalog.varcharin(CAST(CAST(("v") AS text) AS cstring), 1043, 7) AS "v") AS "ut") [6]`, "id"},
-		{"ALTER s TYPE char(2); ALTER s TYPE text", `s=pg_catalog.bpcharin(CAST(CAST(("s") AS text) AS cstring), 1042, 6) [7]`, "id"},
+			`a=(SELECT (v) FROM (SELECT (pg_catalog.varcharin(CAST(CAST(("v") AS text) AS cstring), 1043, 7)) COLLATE pg_catalog."default" AS "v") AS "ut") [6]`, "id"},
+		{"ALTER s TYPE char(2); ALTER s TYPE text", `s=(pg_catalog.bpcharin(CAST(CAST(("s") AS text) AS cstring), 1042, 6)) COLLATE pg_catalog."default" [7]`, "id"},
+		// A clause that changes only the collation: a later USING reads the
+		// column with it.
+		{`ALTER s TYPE text COLLATE "C"; ALTER a TYPE text USING upper(s)`, `a=(SELECT (upper(s)) FROM (SELECT ("s") COLLATE pg_catalog."C" AS "s") AS "ut") [7]`, "id"},
 		// Columns whose values are never stored out of line (at most 20
 		// bytes), read beside others.
 		{"ALTER COLUMN a TYPE numeric USING a + d", "a=a + d [1 8]", "id"},
