@@ -138,6 +138,22 @@ func (t *pgAddedTracker) applied(ctx context.Context, tx pgx.Tx, n PostgresNames
 		if err != nil {
 			return err
 		}
+		// A value evaluated once, in osc's session: the ADD's DEFAULT (as
+		// the clause gives it when the clause replaces it), or its
+		// domain's without one.
+		if a.missing != "" || a.kept {
+			what, once := "the DEFAULT", a.def
+			if a.noDefault {
+				what, once = "its domain's DEFAULT", a.domainDefault
+			} else if a.changed {
+				once = subs.exprs[a.name]
+			}
+			if once != "" {
+				if err := pgCheckOnceDefault(ctx, tx, n, a.name, what, once); err != nil {
+					return err
+				}
+			}
+		}
 		t.added = append(t.added, &a)
 	}
 	return nil
@@ -240,48 +256,88 @@ func (t *pgAddedTracker) fills(ctx context.Context, tx pgx.Tx, n PostgresNames, 
 // pgCheckPerRowDefault refuses a volatile DEFAULT def, which the existing
 // rows get evaluated for each row, that also calls a built-in whose value
 // depends on the transaction or the session evaluating it (the
-// transaction's time or id, a backend's pid, a setting…: pgSessionFunctions,
-// and those pgCheckUsing refuses as the transaction's): the plain ALTER
-// evaluates it in one transaction of the user's session, the copy and the
-// applier in each chunk's transaction and at each change, in osc's
-// sessions. It reads the functions from a view of def (named as
-// pgCheckUsing's) made in a savepoint it rolls back.
+// transaction's time or id, a backend's pid, a setting, the user…): the
+// plain ALTER evaluates it in one transaction of the user's session, the
+// copy and the applier in each chunk's transaction and at each change, in
+// osc's sessions.
 func pgCheckPerRowDefault(ctx context.Context, tx pgx.Tx, n PostgresNames, column, def string) error {
-	view := QuotePostgres(n.Schema, FitPostgresName("_"+n.Table, "_osc_using"))
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
-	}
-	defer sp.Rollback(ctx)
-	if _, err := sp.Exec(ctx, "CREATE VIEW "+view+" AS SELECT ("+def+") AS v"); err != nil {
-		// Text that no longer parses here (a sequence the shadow's
-		// renamed): what evaluates it (fills) tells.
-		return nil
-	}
-	rows, err := sp.Query(ctx, `SELECT DISTINCT p.oid::regprocedure::text
-		FROM pg_rewrite r, regexp_matches(r.ev_action::text, ':(?:funcid|opfuncid) (\d+)', 'g') AS f(m)
-		JOIN pg_proc p ON p.oid = f.m[1]::oid
-		WHERE r.ev_class = $2::regclass AND p.oid < 16384 AND p.provolatile = 's' AND (p.proname = ANY($1::text[])
-			OR p.proname IN ('now', 'statement_timestamp', 'transaction_timestamp', 'txid_current', 'txid_current_if_assigned', 'pg_current_xact_id', 'pg_current_xact_id_if_assigned')
-			OR p.proname = 'age' AND p.pronargs = 1)
-		UNION
-		SELECT 'CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP, LOCALTIME or LOCALTIMESTAMP'
-		FROM pg_rewrite r WHERE r.ev_class = $2::regclass AND r.ev_action::text ~ 'SQLVALUEFUNCTION :op [0-8] '
-		ORDER BY 1`, pgSessionFunctions, view)
-	if err != nil {
-		return fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
-	}
-	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
-	}
-	if len(found) == 0 {
-		return nil
+	found, err := pgDefaultSessionCalls(ctx, tx, n, column, def, true)
+	if err != nil || len(found) == 0 {
+		return err
 	}
 	return fmt.Errorf("the --alter adds column %s, whose existing rows get the volatile DEFAULT %s evaluated for each row, and it calls %s, whose value depends on "+
 		"the transaction or session evaluating it: a plain ALTER evaluates it in one transaction of your session, osc in each chunk's transaction and at each "+
 		"change, in its own sessions, so the values would differ; add the column without that DEFAULT and fill it after the migration (UPDATE), or give a DEFAULT "+
 		"that is not volatile (evaluated once)", column, def, strings.Join(found, ", "))
+}
+
+// pgCheckOnceDefault refuses a DEFAULT def that is not volatile, which the
+// server evaluates once for the existing rows, when it calls a built-in
+// whose value depends on the session evaluating it (its backend, client,
+// settings, user): the plain ALTER gives every row the value in the user's
+// session, osc the value in its own, where it made the shadow or its
+// bookkeeping column (application_name 'osc', osc's backend pid). The
+// transaction's time or id is not refused: any session's transaction gives
+// one value, as the ALTER's does, only another one.
+func pgCheckOnceDefault(ctx context.Context, tx pgx.Tx, n PostgresNames, column, what, def string) error {
+	found, err := pgDefaultSessionCalls(ctx, tx, n, column, def, false)
+	if err != nil || len(found) == 0 {
+		return err
+	}
+	return fmt.Errorf("the --alter adds column %s with %s %s, which the existing rows get evaluated once, and it calls %s, whose value depends on "+
+		"the session evaluating it (its process, client, settings, user): a plain ALTER gives every row your session's value, osc would give its own "+
+		"session's; run the ALTER TABLE directly, or add the column without that DEFAULT and fill it after the migration (UPDATE, then SET DEFAULT)",
+		column, what, def, strings.Join(found, ", "))
+}
+
+// pgUserFunctions are the built-ins, as PostgreSQL 16 and later parse
+// CURRENT_USER, SESSION_USER, CURRENT_ROLE, USER and CURRENT_SCHEMA, whose
+// value is the session's user or search_path (older servers parse the
+// keywords as SQLValueFunctions, ops 9 to 12 and 14).
+var pgUserFunctions = []string{"current_user", "session_user", "current_schema", "current_schemas"}
+
+// pgDefaultSessionCalls returns the built-ins the DEFAULT def of column
+// calls whose value depends on the session evaluating it
+// (pgSessionFunctions, the user and search_path) and, with transaction, on
+// its transaction's time or id (those pgCheckUsing refuses as changing from
+// one transaction to the next). It reads them from a view of def (named as
+// pgCheckUsing's) made in a savepoint it rolls back.
+func pgDefaultSessionCalls(ctx context.Context, tx pgx.Tx, n PostgresNames, column, def string, transaction bool) ([]string, error) {
+	view := QuotePostgres(n.Schema, FitPostgresName("_"+n.Table, "_osc_using"))
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
+	}
+	defer sp.Rollback(context.WithoutCancel(ctx))
+	if _, err := sp.Exec(ctx, "CREATE VIEW "+view+" AS SELECT ("+def+") AS v"); err != nil {
+		// Text that no longer parses here (a sequence the shadow's
+		// renamed): what evaluates it (fills) tells.
+		return nil, nil
+	}
+	rows, err := sp.Query(ctx, `SELECT DISTINCT p.oid::regprocedure::text
+		FROM pg_rewrite r, regexp_matches(r.ev_action::text, ':(?:funcid|opfuncid) (\d+)', 'g') AS f(m)
+		JOIN pg_proc p ON p.oid = f.m[1]::oid
+		WHERE r.ev_class = $2::regclass AND p.oid < 16384 AND p.provolatile = 's' AND (p.proname = ANY($1::text[]) OR p.proname = ANY($3::text[])
+			OR $4 AND (p.proname IN ('now', 'statement_timestamp', 'transaction_timestamp', 'txid_current', 'txid_current_if_assigned', 'pg_current_xact_id', 'pg_current_xact_id_if_assigned')
+				OR p.proname = 'age' AND p.pronargs = 1))
+		UNION
+		SELECT 'CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP, LOCALTIME or LOCALTIMESTAMP'
+		FROM pg_rewrite r WHERE $4 AND r.ev_class = $2::regclass AND r.ev_action::text ~ 'SQLVALUEFUNCTION :op [0-8] '
+		UNION
+		SELECT 'CURRENT_USER, CURRENT_ROLE, SESSION_USER or USER'
+		FROM pg_rewrite r WHERE r.ev_class = $2::regclass AND r.ev_action::text ~ 'SQLVALUEFUNCTION :op (9|1[0-2]) '
+		UNION
+		SELECT 'CURRENT_SCHEMA'
+		FROM pg_rewrite r WHERE r.ev_class = $2::regclass AND r.ev_action::text ~ 'SQLVALUEFUNCTION :op 14 '
+		ORDER BY 1`, pgSessionFunctions, view, pgUserFunctions, transaction)
+	if err != nil {
+		return nil, fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("check the DEFAULT of column %s: %w", column, err)
+	}
+	return found, nil
 }
 
 // keptName is the bookkeeping table's column that keeps a's value.
@@ -340,11 +396,13 @@ func pgFindColumnNum(cols []pgColumn, num int16) *pgColumn {
 func pgLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // pgDefaultSubcommands is what one clause's subcommands do to DEFAULTs:
-// added maps each column an ADD [COLUMN] adds to whether it gives a DEFAULT;
-// changed holds the columns an ALTER [COLUMN] … SET DEFAULT or DROP DEFAULT
-// names. Names are as PostgreSQL folds them.
+// added maps each column an ADD [COLUMN] adds to whether it gives a DEFAULT,
+// and exprs to that DEFAULT's text; changed holds the columns an ALTER
+// [COLUMN] … SET DEFAULT or DROP DEFAULT names. Names are as PostgreSQL
+// folds them.
 type pgDefaultSubcommands struct {
 	added   map[string]bool
+	exprs   map[string]string
 	changed map[string]bool
 }
 
@@ -354,7 +412,7 @@ type pgDefaultSubcommands struct {
 // column; a column definition gives a DEFAULT when a DEFAULT keyword stands
 // in it outside parentheses, other than in GENERATED BY DEFAULT.
 func pgParseDefaultSubcommands(clause string) pgDefaultSubcommands {
-	out := pgDefaultSubcommands{added: map[string]bool{}, changed: map[string]bool{}}
+	out := pgDefaultSubcommands{added: map[string]bool{}, exprs: map[string]string{}, changed: map[string]bool{}}
 	for _, sub := range pgSubcommands(pgLex(clause)) {
 		if len(sub) < 2 {
 			continue
@@ -387,6 +445,9 @@ func pgParseDefaultSubcommands(clause string) pgDefaultSubcommands {
 					depth--
 				case depth == 0 && t.is("default") && !sub[j-1].is("by"):
 					has = true
+					if e := pgDefaultExpr(clause, sub[j+1:]); e != "" {
+						out.exprs[name] = e
+					}
 				}
 			}
 			out.added[name] = has
@@ -403,4 +464,31 @@ func pgParseDefaultSubcommands(clause string) pgDefaultSubcommands {
 		}
 	}
 	return out
+}
+
+// pgDefaultExpr is the text, in clause, of the DEFAULT expression toks
+// start with: up to the column constraint that follows it (NOT NULL, NULL,
+// CHECK…, COLLATE) or the subcommand's end. A DEFAULT is a b_expr, which
+// holds NOT only after IS, and NULL only as itself or after IS [NOT]
+// DISTINCT FROM.
+func pgDefaultExpr(clause string, toks []pgToken) string {
+	end, depth := len(toks), 0
+	for i, t := range toks {
+		switch {
+		case t.Kind == pgPunct && (t.Text == "(" || t.Text == "["):
+			depth++
+		case t.Kind == pgPunct && (t.Text == ")" || t.Text == "]"):
+			depth--
+		case depth == 0 && i > 0 && (t.is("not") && !toks[i-1].is("is") || t.is("null") && !toks[i-1].is("from") ||
+			slices.ContainsFunc([]string{"constraint", "check", "unique", "primary", "references", "generated", "default", "collate", "deferrable", "initially"}, t.is)):
+			end = i
+		}
+		if end < len(toks) {
+			break
+		}
+	}
+	if end == 0 {
+		return ""
+	}
+	return clause[toks[0].Start:toks[end-1].End]
 }
