@@ -69,8 +69,14 @@ type MySQL struct {
 	// the plan adds none).
 	aside *myAside
 
+	// schema and name are the table written, to look up its indexes.
+	schema, name string
+
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+	// level is the isolation level of a batch's transaction, once known
+	// (isolation; 0: not yet).
+	level sql.IsolationLevel
 }
 
 // mysqlColumn is how one source column is written.
@@ -111,10 +117,11 @@ func (a *MySQL) init(plan *table.Plan) error {
 	if err := plan.Usable(); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	shadow := table.QuoteMySQL(plan.Shadow.Schema, plan.Shadow.Name)
-	if plan.Shadow.Schema == "" {
-		shadow = table.QuoteMySQL(plan.Source.Schema, plan.Shadow.Name)
+	a.schema, a.name = plan.Shadow.Schema, plan.Shadow.Name
+	if a.schema == "" {
+		a.schema = plan.Source.Schema
 	}
+	shadow := table.QuoteMySQL(a.schema, a.name)
 	names := make([]string, 0, len(plan.Mapping))
 	a.keepsInvalidDates = table.MySQLKeepsInvalidDates(plan)
 	for _, m := range plan.Mapping {
@@ -768,7 +775,11 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 		}
 		stmts[i] = st
 	}
-	tx, err := a.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	level, err := a.isolation(ctx)
+	if err != nil {
+		return err
+	}
+	tx, err := a.db.BeginTx(ctx, &sql.TxOptions{Isolation: level})
 	if err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
@@ -799,6 +810,48 @@ func (a *MySQL) Apply(ctx context.Context, changes []cdc.Change) error {
 		a.aside.t.Holds(holds)
 	}
 	return nil
+}
+
+// isolation is the isolation level of a batch's transaction, looked up
+// once: READ COMMITTED, unless the applier REPLACEs rows of a table with a
+// long unique key (MariaDB keeps a UNIQUE key over a BLOB or TEXT column,
+// or one declared USING HASH, as a hash of its values: INDEX_TYPE HASH on
+// InnoDB, which has no hash indexes). Under READ COMMITTED such a REPLACE
+// fails with a duplicate-key error on the hash key where the row it writes
+// meets one row in another unique key (its own old version by the primary
+// key, say) and another row in the hash key (MariaDB 10.11): a row taking
+// a value another row gave up, written before that row's own change
+// (myCollapse writes each key's last row in the order of those last
+// writes), or a change behind a newer row the copy read. Under REPEATABLE
+// READ it deletes both, as REPLACE does. The isolation level decides no
+// value a statement writes or deletes (the applier's writes and the aside
+// table's INSERT … SELECT read the latest committed rows, and the batch's
+// own, at either level, and the plain reads of asideAfter come after the
+// batch's writes, only with a new unique key, whose chunks never copy
+// meanwhile: copier.MySQLHolding); it adds gap locks (a delete of a key the
+// shadow lacks), whose waits and deadlocks with a chunk's insert roll one
+// of the two back, to run again (engine's retry). The reverse applier's
+// upsert (NewMySQLRevert) is no REPLACE and keeps READ COMMITTED.
+func (a *MySQL) isolation(ctx context.Context) (sql.IsolationLevel, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.level != 0 {
+		return a.level, nil
+	}
+	if a.moves {
+		a.level = sql.LevelReadCommitted
+		return a.level, nil
+	}
+	var hashed bool
+	if err := a.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_TYPE = 'HASH')`, a.schema, a.name).Scan(&hashed); err != nil {
+		return 0, fmt.Errorf("apply: look for long unique keys of %s: %w", table.QuoteMySQL(a.schema, a.name), err)
+	}
+	a.level = sql.LevelReadCommitted
+	if hashed {
+		a.level = sql.LevelRepeatableRead
+	}
+	return a.level, nil
 }
 
 // exec runs one statement of a batch in tx and checks its notes (noted).
