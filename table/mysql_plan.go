@@ -172,11 +172,8 @@ func BuildMySQLPlan(in MySQLPlanInput) (*Plan, error) {
 // MariaDB keeps as a hash (a long unique key). The rows a new unique key
 // turns away wait in the aside table keyed by the identity, which no
 // PRIMARY KEY can take whole ("BLOB/TEXT column used in key specification
-// without a key length": osc failed creating it); and the applier's REPLACE
-// that displaces a shadow row holding the new key's value while the row's
-// own identity is in the shadow fails on MariaDB with a duplicate-key error
-// on such a key (seen under READ COMMITTED, 10.11), so a hash key there is
-// no way out either.
+// without a key length": osc failed creating it), and osc does not key it
+// by a hash unique key instead.
 func checkAsideKey(p *Plan) error {
 	if len(p.NewUnique) == 0 {
 		return nil
@@ -193,8 +190,8 @@ func checkAsideKey(p *Plan) error {
 			}
 			if dt := p.Shadow.Columns[j].DataType; strings.HasSuffix(dt, "blob") || strings.HasSuffix(dt, "text") {
 				return fmt.Errorf("the --alter makes the key column %s a %s and adds the unique key %s: osc keeps the rows a new unique key turns away "+
-					"in a table keyed by the row's key, which cannot be a %s (MariaDB keeps a unique key over it as a hash, which osc cannot key that "+
-					"table by, nor replace rows through): run the ALTER TABLE directly, or make %s a VARCHAR or VARBINARY instead",
+					"in a table keyed by the row's key, which cannot be a %s (MariaDB keeps a unique key over it as a hash, which osc does not key that "+
+					"table by): run the ALTER TABLE directly, or make %s a VARCHAR or VARBINARY instead",
 					QuoteMySQL(m.Shadow), strings.ToUpper(dt), p.NewUnique[0].Describe(), strings.ToUpper(dt), QuoteMySQL(m.Shadow))
 			}
 		}
