@@ -59,7 +59,10 @@ type pgTableFacts struct {
 	// swap does not move: a constraint trigger of another table FROM it,
 	// another table's default, CHECK or policy naming it, a function
 	// calling an identity sequence.
-	BoundElsewhere  []string
+	BoundElsewhere []string
+	// OtherSchema are the table's extended statistics objects in another
+	// schema than its own: LIKE makes the new table's in its own schema.
+	OtherSchema     []string
 	SelfForeignKeys []string
 	PartitionedFKs  []string        // foreign keys to the table from partitioned tables
 	Partitioning    *pgPartitioning // a partitioned table's key and partitions
@@ -184,6 +187,11 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	if len(f.BoundElsewhere) > 0 {
 		add("objects bound to %s or to its identity sequences by oid (%s) would stay on the old table, or be dropped with it: drop them first and re-create them after the migration",
 			t, list(f.BoundElsewhere))
+	}
+	if len(f.OtherSchema) > 0 {
+		add("%s has extended statistics in another schema (%s), which osc's new table would have in its own schema: "+
+			"ALTER STATISTICS … SET SCHEMA %s first, or drop them and re-create them after the migration",
+			t, list(f.OtherSchema), QuotePostgres(n.Schema))
 	}
 	if len(f.SelfForeignKeys) > 0 {
 		add("%s has self-referencing foreign keys (%s), which osc does not carry over yet: drop them first and re-add them after the migration", t, list(f.SelfForeignKeys))
@@ -415,6 +423,9 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 			AND NOT (d.classid = 'pg_rewrite'::regclass AND d.objid IN (SELECT v.objid FROM pg_depend v
 				WHERE v.classid = 'pg_rewrite'::regclass AND v.refclassid = 'pg_class'::regclass AND v.refobjid = $1))
 			ORDER BY 1`, []any{oid}},
+		{&f.OtherSchema, "extended statistics", `SELECT format('%I.%I', n.nspname, s.stxname) FROM pg_statistic_ext s
+			JOIN pg_namespace n ON n.oid = s.stxnamespace
+			WHERE s.stxrelid = $1 AND s.stxnamespace <> (SELECT relnamespace FROM pg_class WHERE oid = $1) ORDER BY 1`, []any{oid}},
 		{&f.SelfForeignKeys, "foreign keys", `SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid = $1 ORDER BY 1`, []any{oid}},
 		{&f.PartitionedFKs, "foreign keys", `SELECT con.conname || ' on ' || con.conrelid::regclass::text FROM pg_constraint con
 			JOIN pg_class c ON c.oid = con.conrelid

@@ -222,6 +222,7 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.Grantors = []string{"alice (osc's user is not a member of it)"} }, "granted by alice (osc's user is not a member of it), through a grant option"},
 		{func(f *pgTableFacts) { f.Functions = []string{"f()"} }, "BEGIN ATOMIC"},
 		{func(f *pgTableFacts) { f.BoundElsewhere = []string{"trigger x on table o"} }, "objects bound to s.t or to its identity sequences by oid (trigger x on table o) would stay on the old table"},
+		{func(f *pgTableFacts) { f.OtherSchema = []string{"x.st"} }, `extended statistics in another schema (x.st), which osc's new table would have in its own schema: ALTER STATISTICS … SET SCHEMA "s" first`},
 		{func(f *pgTableFacts) { f.SelfForeignKeys = []string{"fk"} }, "self-referencing"},
 		{func(f *pgTableFacts) { f.PartitionedFKs = []string{"fk on p"} }, "partitioned tables reference"},
 		{func(f *pgTableFacts) { f.ForeignChildren = []string{"fk on c (owner bob)"} }, "must own those tables"},
