@@ -30,7 +30,8 @@ type pgTableFacts struct {
 	Kind, Persistence string // relkind, relpersistence
 	Owner             string
 	Owns              bool // the user is (a member of) the owner
-	RowSecurity       bool // row security enabled or forced
+	RowSecurity       bool // row security enabled (ENABLE ROW LEVEL SECURITY)
+	ForceRowSecurity  bool // row security forced on the owner (FORCE ROW LEVEL SECURITY)
 	Policies          []string
 	Parents, Children int    // pg_inherits both ways
 	OfType            string // a typed table's composite type (CREATE TABLE … OF); "" otherwise
@@ -161,9 +162,25 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	if !f.Resume {
 		p = append(p, f.leftovers(n)...)
 	}
-	if f.RowSecurity || len(f.Policies) > 0 {
-		add("%s has row level security enabled or policies (%s), which osc does not carry over yet: disable and drop them first and re-create them after the migration",
-			t, list(f.Policies))
+	if f.RowSecurity || f.ForceRowSecurity || len(f.Policies) > 0 {
+		var what, undo []string
+		if f.RowSecurity {
+			what, undo = append(what, "enabled"), append(undo, "DISABLE ROW LEVEL SECURITY")
+		}
+		if f.ForceRowSecurity {
+			what, undo = append(what, "forced"), append(undo, "NO FORCE ROW LEVEL SECURITY")
+		}
+		way := "ALTER TABLE " + QuotePostgres(n.Schema, n.Table) + " " + strings.Join(undo, ", ")
+		if len(f.Policies) > 0 {
+			what = append(what, "policies "+list(f.Policies))
+			if len(undo) == 0 {
+				way = "drop the policies"
+			} else {
+				way += " and drop the policies"
+			}
+		}
+		add("%s has row level security (%s), which osc does not carry over yet: %s first, and restore it after the migration",
+			t, strings.Join(what, ", "), way)
 	}
 	if len(f.Rules) > 0 {
 		add("%s has rules (%s), which osc does not carry over yet: drop them first and re-create them after the migration", t, list(f.Rules))
@@ -301,10 +318,10 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 	var reltuples float64
 	var nsp uint32
 	err := q.QueryRow(ctx, `SELECT c.oid, n.oid, c.relkind::text, c.relpersistence::text, pg_get_userbyid(c.relowner),
-		pg_has_role(c.relowner, 'USAGE'), c.relrowsecurity OR c.relforcerowsecurity, c.reltuples::float8,
+		pg_has_role(c.relowner, 'USAGE'), c.relrowsecurity, c.relforcerowsecurity, c.reltuples::float8,
 		pg_total_relation_size(c.oid), c.relreplident::text, CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text ELSE '' END
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-		n.Schema, n.Table).Scan(&in.OID, &nsp, &f.Kind, &f.Persistence, &f.Owner, &f.Owns, &f.RowSecurity, &reltuples, &in.SizeBytes, &f.ReplIdent, &f.OfType)
+		n.Schema, n.Table).Scan(&in.OID, &nsp, &f.Kind, &f.Persistence, &f.Owner, &f.Owns, &f.RowSecurity, &f.ForceRowSecurity, &reltuples, &in.SizeBytes, &f.ReplIdent, &f.OfType)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, nil
 	}

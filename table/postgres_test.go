@@ -211,8 +211,13 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.LeftoverOld = true }, `DROP TABLE "s"."_t_old"`},
 		{func(f *pgTableFacts) { f.LeftoverOld, f.OldRows = true, 12 }, "(~12 rows): the old table an earlier migration of s.t kept"},
 		{func(f *pgTableFacts) { f.LeftoverOld = true }, "or run with --initially-drop-old-table to drop it first"},
-		{func(f *pgTableFacts) { f.RowSecurity = true }, "row level security"},
-		{func(f *pgTableFacts) { f.Policies = []string{"pol"} }, "pol"},
+		{func(f *pgTableFacts) { f.RowSecurity = true }, `row level security (enabled), which osc does not carry over yet: ALTER TABLE "s"."t" DISABLE ROW LEVEL SECURITY first`},
+		{func(f *pgTableFacts) { f.ForceRowSecurity = true }, `row level security (forced), which osc does not carry over yet: ALTER TABLE "s"."t" NO FORCE ROW LEVEL SECURITY first`},
+		{func(f *pgTableFacts) { f.Policies = []string{"pol"} }, "row level security (policies pol), which osc does not carry over yet: drop the policies first"},
+		{func(f *pgTableFacts) {
+			f.RowSecurity, f.ForceRowSecurity, f.Policies = true, true, []string{"p1", "p2"}
+		},
+			`row level security (enabled, forced, policies p1, p2), which osc does not carry over yet: ALTER TABLE "s"."t" DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY and drop the policies first`},
 		{func(f *pgTableFacts) { f.Rules = []string{"r"} }, "rules (r)"},
 		{func(f *pgTableFacts) { f.MatViews = []string{"mv"} }, "materialized views"},
 		{func(f *pgTableFacts) { f.OtherRules = []string{"r on v"} }, "r on v"},
