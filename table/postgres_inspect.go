@@ -30,7 +30,8 @@ type pgTableFacts struct {
 	Kind, Persistence string // relkind, relpersistence
 	Owner             string
 	Owns              bool // the user is (a member of) the owner
-	RowSecurity       bool // row security enabled or forced
+	RowSecurity       bool // row security enabled (ENABLE ROW LEVEL SECURITY)
+	ForceRowSecurity  bool // row security forced on the owner (FORCE ROW LEVEL SECURITY)
 	Policies          []string
 	Parents, Children int    // pg_inherits both ways
 	OfType            string // a typed table's composite type (CREATE TABLE … OF); "" otherwise
@@ -47,13 +48,22 @@ type pgTableFacts struct {
 	// (which the new table has afresh) and that the cut-over cannot
 	// grant them again as: osc's user is not a member, or the role has no
 	// USAGE on the schema (it names the table).
-	Grantors        []string
-	Rules           []string
-	MatViews        []string // materialized views reading the table
-	OtherRules      []string // rules of other relations reading the table (not a view's _RETURN)
-	ForeignViews    []string // views reading the table that the user does not own
-	RowTypeUsers    []string // objects using the table's row type
-	Functions       []string // functions whose body is bound to the table (BEGIN ATOMIC)
+	Grantors     []string
+	Rules        []string
+	MatViews     []string // materialized views reading the table
+	OtherRules   []string // rules of other relations reading the table (not a view's _RETURN)
+	ForeignViews []string // views reading the table that the user does not own
+	RowTypeUsers []string // objects using the table's row type
+	Functions    []string // functions whose body is bound to the table (BEGIN ATOMIC)
+	// BoundElsewhere are objects outside the table bound to its oid, or to
+	// its identity sequences' (which the new table has afresh), that the
+	// swap does not move: a constraint trigger of another table FROM it,
+	// another table's default, CHECK or policy naming it, a function
+	// calling an identity sequence.
+	BoundElsewhere []string
+	// OtherSchema are the table's extended statistics objects in another
+	// schema than its own: LIKE makes the new table's in its own schema.
+	OtherSchema     []string
 	SelfForeignKeys []string
 	PartitionedFKs  []string        // foreign keys to the table from partitioned tables
 	Partitioning    *pgPartitioning // a partitioned table's key and partitions
@@ -152,9 +162,25 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	if !f.Resume {
 		p = append(p, f.leftovers(n)...)
 	}
-	if f.RowSecurity || len(f.Policies) > 0 {
-		add("%s has row level security enabled or policies (%s), which osc does not carry over yet: disable and drop them first and re-create them after the migration",
-			t, list(f.Policies))
+	if f.RowSecurity || f.ForceRowSecurity || len(f.Policies) > 0 {
+		var what, undo []string
+		if f.RowSecurity {
+			what, undo = append(what, "enabled"), append(undo, "DISABLE ROW LEVEL SECURITY")
+		}
+		if f.ForceRowSecurity {
+			what, undo = append(what, "forced"), append(undo, "NO FORCE ROW LEVEL SECURITY")
+		}
+		way := "ALTER TABLE " + QuotePostgres(n.Schema, n.Table) + " " + strings.Join(undo, ", ")
+		if len(f.Policies) > 0 {
+			what = append(what, "policies "+list(f.Policies))
+			if len(undo) == 0 {
+				way = "drop the policies"
+			} else {
+				way += " and drop the policies"
+			}
+		}
+		add("%s has row level security (%s), which osc does not carry over yet: %s first, and restore it after the migration",
+			t, strings.Join(what, ", "), way)
 	}
 	if len(f.Rules) > 0 {
 		add("%s has rules (%s), which osc does not carry over yet: drop them first and re-create them after the migration", t, list(f.Rules))
@@ -174,6 +200,15 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 	}
 	if len(f.Functions) > 0 {
 		add("functions %s have bodies bound to %s (BEGIN ATOMIC), which would keep using the old table: drop them first and re-create them after the migration", list(f.Functions), t)
+	}
+	if len(f.BoundElsewhere) > 0 {
+		add("objects bound to %s or to its identity sequences by oid (%s) would stay on the old table, or be dropped with it: drop them first and re-create them after the migration",
+			t, list(f.BoundElsewhere))
+	}
+	if len(f.OtherSchema) > 0 {
+		add("%s has extended statistics in another schema (%s), which osc's new table would have in its own schema: "+
+			"ALTER STATISTICS … SET SCHEMA %s first, or drop them and re-create them after the migration",
+			t, list(f.OtherSchema), QuotePostgres(n.Schema))
 	}
 	if len(f.SelfForeignKeys) > 0 {
 		add("%s has self-referencing foreign keys (%s), which osc does not carry over yet: drop them first and re-add them after the migration", t, list(f.SelfForeignKeys))
@@ -283,10 +318,10 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 	var reltuples float64
 	var nsp uint32
 	err := q.QueryRow(ctx, `SELECT c.oid, n.oid, c.relkind::text, c.relpersistence::text, pg_get_userbyid(c.relowner),
-		pg_has_role(c.relowner, 'USAGE'), c.relrowsecurity OR c.relforcerowsecurity, c.reltuples::float8,
+		pg_has_role(c.relowner, 'USAGE'), c.relrowsecurity, c.relforcerowsecurity, c.reltuples::float8,
 		pg_total_relation_size(c.oid), c.relreplident::text, CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text ELSE '' END
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-		n.Schema, n.Table).Scan(&in.OID, &nsp, &f.Kind, &f.Persistence, &f.Owner, &f.Owns, &f.RowSecurity, &reltuples, &in.SizeBytes, &f.ReplIdent, &f.OfType)
+		n.Schema, n.Table).Scan(&in.OID, &nsp, &f.Kind, &f.Persistence, &f.Owner, &f.Owns, &f.RowSecurity, &f.ForceRowSecurity, &reltuples, &in.SizeBytes, &f.ReplIdent, &f.OfType)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, nil
 	}
@@ -385,6 +420,29 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 			AND d.deptype = 'n' ORDER BY 1`, []any{oid}},
 		{&f.Functions, "functions", `SELECT DISTINCT d.objid::regprocedure::text FROM pg_depend d
 			WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 ORDER BY 1`, []any{oid}},
+		// What depends on the table besides its own parts and what other
+		// lists cover (views and rules, functions, publications,
+		// foreign keys, inheritance), and what depends on its identity
+		// sequences besides views re-created on the new table by name.
+		{&f.BoundElsewhere, "dependent objects", `SELECT DISTINCT pg_describe_object(d.classid, d.objid, 0) FROM pg_depend d
+			WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.deptype IN ('n', 'a')
+			AND d.classid NOT IN ('pg_rewrite'::regclass, 'pg_proc'::regclass, 'pg_publication_rel'::regclass, 'pg_statistic_ext'::regclass)
+			AND NOT (d.classid = 'pg_class'::regclass AND (d.deptype = 'a' OR d.objid IN (SELECT indexrelid FROM pg_index WHERE indrelid = $1)
+				OR d.objid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1)))
+			AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid IN (SELECT oid FROM pg_constraint WHERE conrelid = $1 OR contype = 'f' AND confrelid = $1))
+			AND NOT (d.classid = 'pg_trigger'::regclass AND d.objid IN (SELECT oid FROM pg_trigger WHERE tgrelid = $1))
+			AND NOT (d.classid = 'pg_attrdef'::regclass AND d.objid IN (SELECT oid FROM pg_attrdef WHERE adrelid = $1))
+			AND NOT (d.classid = 'pg_policy'::regclass AND d.objid IN (SELECT oid FROM pg_policy WHERE polrelid = $1))
+			UNION SELECT pg_describe_object(d.classid, d.objid, 0) FROM pg_depend i
+			JOIN pg_class q ON q.oid = i.objid AND q.relkind = 'S'
+			JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = q.oid AND d.deptype = 'n'
+			WHERE i.classid = 'pg_class'::regclass AND i.refclassid = 'pg_class'::regclass AND i.refobjid = $1 AND i.deptype = 'i'
+			AND NOT (d.classid = 'pg_rewrite'::regclass AND d.objid IN (SELECT v.objid FROM pg_depend v
+				WHERE v.classid = 'pg_rewrite'::regclass AND v.refclassid = 'pg_class'::regclass AND v.refobjid = $1))
+			ORDER BY 1`, []any{oid}},
+		{&f.OtherSchema, "extended statistics", `SELECT format('%I.%I', n.nspname, s.stxname) FROM pg_statistic_ext s
+			JOIN pg_namespace n ON n.oid = s.stxnamespace
+			WHERE s.stxrelid = $1 AND s.stxnamespace <> (SELECT relnamespace FROM pg_class WHERE oid = $1) ORDER BY 1`, []any{oid}},
 		{&f.SelfForeignKeys, "foreign keys", `SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid = $1 ORDER BY 1`, []any{oid}},
 		{&f.PartitionedFKs, "foreign keys", `SELECT con.conname || ' on ' || con.conrelid::regclass::text FROM pg_constraint con
 			JOIN pg_class c ON c.oid = con.conrelid

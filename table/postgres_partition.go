@@ -195,6 +195,15 @@ func pgReadPartitioning(ctx context.Context, q PostgresQuerier, oid uint32) (*pg
 			JOIN pg_depend d ON d.refclassid = 'pg_type'::regclass AND d.refobjid IN (rt.oid, rt.typarray) AND d.deptype = 'n'
 			WHERE c.oid = ANY($1)
 		UNION ALL
+		SELECT c.relname || ': ' || pg_describe_object(d.classid, d.objid, 0) ||
+				' is bound to it by oid and would stay on the old partition, or be dropped with it: drop it first and re-create it after the migration', c.relname, 7
+			FROM pg_class c JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND d.deptype IN ('n', 'a')
+			WHERE c.oid = ANY($1) AND (d.classid = 'pg_proc'::regclass
+				OR d.classid = 'pg_trigger'::regclass AND d.objid NOT IN (SELECT oid FROM pg_trigger WHERE tgrelid = c.oid)
+				OR d.classid = 'pg_attrdef'::regclass AND d.objid NOT IN (SELECT oid FROM pg_attrdef WHERE adrelid = c.oid)
+				OR d.classid = 'pg_policy'::regclass AND d.objid NOT IN (SELECT oid FROM pg_policy WHERE polrelid = c.oid)
+				OR d.classid = 'pg_constraint'::regclass AND d.objid IN (SELECT oid FROM pg_constraint WHERE contype <> 'f' AND conrelid <> c.oid))
+		UNION ALL
 		SELECT w.relname || ': ' || w.what || ' of its own, which osc does not carry to the shadow partition yet (remove them, or alter the tree with ALTER TABLE directly)', w.relname, 5
 			FROM (SELECT c.relname, concat_ws(', ',
 				CASE WHEN c.relacl IS NOT NULL THEN 'privileges granted on it' END,

@@ -269,6 +269,18 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if relkind != map[bool]string{false: "r", true: "p"}[in.Partitioned()] || inherits {
 		return nil, errors.New("the --alter makes the table partitioned or inherit from another; osc does not support that")
 	}
+	// Copied from the original or set by the --alter: the server refuses
+	// INSERT … ON CONFLICT, which the apply writes with, on a table
+	// logical decoding reads as a catalog.
+	var catalog bool
+	if err := tx.QueryRow(ctx, `SELECT coalesce(bool_or(o.option_value::bool), false) FROM pg_class c, pg_options_to_table(c.reloptions) o
+		WHERE c.oid = $1 AND o.option_name = 'user_catalog_table'`, shadowOID).Scan(&catalog); err != nil {
+		return nil, fmt.Errorf("read shadow: %w", err)
+	}
+	if catalog {
+		return nil, fmt.Errorf("the new table would have user_catalog_table = true: osc writes changes into it with INSERT … ON CONFLICT, which PostgreSQL refuses on a table used as a catalog; "+
+			"ALTER TABLE %s RESET (user_catalog_table) first (or leave it out of the --alter) and set it again after the migration", orig)
+	}
 	renames, err := pgApplyNames(ctx, tx, in, shadowOID, naming)
 	if err != nil {
 		return nil, err

@@ -67,13 +67,21 @@ func ReadPostgresTriggers(ctx context.Context, q PostgresQuerier, oid uint32) ([
 
 // pgTriggerOn rewrites a trigger definition of pg_get_triggerdef, which
 // names its table schema-qualified ("… ON schema.table FOR EACH …"), to make
-// it on the table qualified to instead.
-func pgTriggerOn(def, from, to string) (string, error) {
+// it on the table qualified to instead. A constraint trigger's FROM naming
+// the table itself (self: as pg_get_triggerdef names it there, qualified
+// only where the search_path does not find it) names to too: left as it
+// is, it would bind the new table's trigger to the old table, and the old
+// table's drop would drop the trigger with it.
+func pgTriggerOn(def, from, self, to string) (string, error) {
 	i := strings.Index(def, " ON "+from+" ")
 	if i < 0 {
 		return "", fmt.Errorf("trigger definition %q does not name %s", def, from)
 	}
-	return def[:i] + " ON " + to + " " + def[i+len(" ON "+from+" "):], nil
+	rest := def[i+len(" ON "+from+" "):]
+	if r, ok := strings.CutPrefix(rest, "FROM "+self+" "); ok {
+		rest = "FROM " + to + " " + r
+	}
+	return def[:i] + " ON " + to + " " + rest, nil
 }
 
 // pgCopyTriggers makes the original's triggers on the shadow before the
@@ -93,13 +101,17 @@ func pgCopyTriggersTo(ctx context.Context, tx PostgresQuerier, origOID uint32, s
 	}
 	// pg_get_triggerdef qualifies the table as quote_qualified_identifier
 	// does: each part quoted only where it must be.
-	var from, to string
-	if err := tx.QueryRow(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), quote_ident($2) || '.' || quote_ident($3)
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`, origOID, schema, table).Scan(&from, &to); err != nil {
+	// Its FROM clause, as generate_relation_name does: qualified only
+	// where the search_path does not find the table.
+	var from, self, to string
+	if err := tx.QueryRow(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+		CASE WHEN pg_table_is_visible(c.oid) THEN quote_ident(c.relname) ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END,
+		quote_ident($2) || '.' || quote_ident($3)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`, origOID, schema, table).Scan(&from, &self, &to); err != nil {
 		return nil, fmt.Errorf("copy triggers: %w", err)
 	}
 	for _, t := range trgs {
-		def, err := pgTriggerOn(t.Def, from, to)
+		def, err := pgTriggerOn(t.Def, from, self, to)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,26 @@
+package table
+
+import "testing"
+
+func TestPgTriggerOn(t *testing.T) {
+	for _, c := range []struct{ def, self, want string }{
+		{"CREATE TRIGGER g BEFORE INSERT ON s.t FOR EACH ROW EXECUTE FUNCTION f()", "t",
+			"CREATE TRIGGER g BEFORE INSERT ON s._t_osc FOR EACH ROW EXECUTE FUNCTION f()"},
+		// FROM the table itself: the shadow too.
+		{"CREATE CONSTRAINT TRIGGER g AFTER INSERT ON s.t FROM t DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION f()", "t",
+			"CREATE CONSTRAINT TRIGGER g AFTER INSERT ON s._t_osc FROM s._t_osc DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION f()"},
+		{"CREATE CONSTRAINT TRIGGER g AFTER INSERT ON s.t FROM s.t NOT DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION f()", "s.t",
+			"CREATE CONSTRAINT TRIGGER g AFTER INSERT ON s._t_osc FROM s._t_osc NOT DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION f()"},
+		// FROM another table (of the same name in another schema, or whose
+		// name starts with the table's): kept.
+		{"CREATE CONSTRAINT TRIGGER g AFTER INSERT ON s.t FROM o.t DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION f()", "t",
+			"CREATE CONSTRAINT TRIGGER g AFTER INSERT ON s._t_osc FROM o.t DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION f()"},
+		{"CREATE CONSTRAINT TRIGGER g AFTER INSERT ON s.t FROM t2 DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION f()", "t",
+			"CREATE CONSTRAINT TRIGGER g AFTER INSERT ON s._t_osc FROM t2 DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION f()"},
+	} {
+		got, err := pgTriggerOn(c.def, "s.t", c.self, "s._t_osc")
+		if err != nil || got != c.want {
+			t.Errorf("pgTriggerOn(%q) = %q, %v; want %q", c.def, got, err, c.want)
+		}
+	}
+}
