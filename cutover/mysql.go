@@ -44,9 +44,10 @@ type MySQLOptions struct {
 	// CarryAutoIncrement raises the shadow's AUTO_INCREMENT counter to the
 	// table's once it is drained (table.Plan.CarryAutoIncrement).
 	CarryAutoIncrement bool
-	// SetAutoIncrement, when not 0, is set again as the drained shadow's
-	// AUTO_INCREMENT counter (table.Plan.SetAutoIncrement).
-	SetAutoIncrement uint64
+	// SetAutoIncrement is set again as the drained shadow's AUTO_INCREMENT
+	// counter when SetsAutoIncrement (table.Plan.SetAutoIncrement).
+	SetsAutoIncrement bool
+	SetAutoIncrement  uint64
 }
 
 // errAttempt marks a failure worth another attempt (a wait that timed out).
@@ -293,13 +294,13 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 // counter when it was made, and since then only the ids of the rows the
 // applier wrote, not those of inserts the binlog never showed (rolled back,
 // or deleted in their transaction), which a plain ALTER TABLE, keeping the
-// table's counter, never hands out again. A counter the --alter sets is set
-// again instead (SetAutoIncrement): the shadow's counter passed the ids of
+// table's counter, never hands out again. A counter the --alter sets (0
+// too) is set again instead (SetAutoIncrement): the shadow's counter passed the ids of
 // the rows the applier wrote, also of rows deleted since, where the plain
 // ALTER's new table, which never held those, counts from its highest id.
 // InnoDB makes the counter set at least the highest id + 1 in both.
 func carryMySQLAutoIncrement(ctx context.Context, db *sql.DB, o MySQLOptions, secs int) error {
-	if !o.CarryAutoIncrement && o.SetAutoIncrement == 0 {
+	if !o.CarryAutoIncrement && !o.SetsAutoIncrement {
 		return nil
 	}
 	c, err := db.Conn(ctx)

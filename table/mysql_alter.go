@@ -28,7 +28,8 @@ type MySQLAlter struct {
 	ShadowText         string
 	// SetsAutoIncrement: a clause sets the table option AUTO_INCREMENT
 	// (AUTO_INCREMENT [=] n), which the new table then has instead of the
-	// original's counter; AutoIncrement is n (the last one given).
+	// original's counter; AutoIncrement is n (the last one given; 0 is a
+	// value: InnoDB makes it the highest id + 1).
 	SetsAutoIncrement bool
 	AutoIncrement     uint64
 	// unread is why osc could not read a CHANGE, RENAME COLUMN or DROP
