@@ -44,6 +44,10 @@ type MySQLOptions struct {
 	// CarryAutoIncrement raises the shadow's AUTO_INCREMENT counter to the
 	// table's once it is drained (table.Plan.CarryAutoIncrement).
 	CarryAutoIncrement bool
+	// SetAutoIncrement is set again as the drained shadow's AUTO_INCREMENT
+	// counter when SetsAutoIncrement (table.Plan.SetAutoIncrement).
+	SetsAutoIncrement bool
+	SetAutoIncrement  uint64
 }
 
 // errAttempt marks a failure worth another attempt (a wait that timed out).
@@ -290,10 +294,13 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 // counter when it was made, and since then only the ids of the rows the
 // applier wrote, not those of inserts the binlog never showed (rolled back,
 // or deleted in their transaction), which a plain ALTER TABLE, keeping the
-// table's counter, never hands out again. A counter the --alter sets is
-// left alone (CarryAutoIncrement false).
+// table's counter, never hands out again. A counter the --alter sets (0
+// too) is set again instead (SetAutoIncrement): the shadow's counter passed the ids of
+// the rows the applier wrote, also of rows deleted since, where the plain
+// ALTER's new table, which never held those, counts from its highest id.
+// InnoDB makes the counter set at least the highest id + 1 in both.
 func carryMySQLAutoIncrement(ctx context.Context, db *sql.DB, o MySQLOptions, secs int) error {
-	if !o.CarryAutoIncrement {
+	if !o.CarryAutoIncrement && !o.SetsAutoIncrement {
 		return nil
 	}
 	c, err := db.Conn(ctx)
@@ -301,28 +308,32 @@ func carryMySQLAutoIncrement(ctx context.Context, db *sql.DB, o MySQLOptions, se
 		return fmt.Errorf("carry AUTO_INCREMENT: %w", err)
 	}
 	defer discard(c)
-	counter := func(name string) (sql.NullInt64, error) {
-		var n sql.NullInt64
-		err := c.QueryRowContext(ctx, "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-			o.Schema, name).Scan(&n)
-		if err != nil {
-			return n, fmt.Errorf("carry AUTO_INCREMENT: read %s's: %w", name, err)
+	next := o.SetAutoIncrement
+	if o.CarryAutoIncrement {
+		counter := func(name string) (sql.NullInt64, error) {
+			var n sql.NullInt64
+			err := c.QueryRowContext(ctx, "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+				o.Schema, name).Scan(&n)
+			if err != nil {
+				return n, fmt.Errorf("carry AUTO_INCREMENT: read %s's: %w", name, err)
+			}
+			return n, nil
 		}
-		return n, nil
-	}
-	next, err := counter(o.Table)
-	if err != nil {
-		return err
-	}
-	have, err := counter(o.Shadow)
-	if err != nil || !next.Valid || !have.Valid || next.Int64 <= have.Int64 {
-		return err
+		want, err := counter(o.Table)
+		if err != nil {
+			return err
+		}
+		have, err := counter(o.Shadow)
+		if err != nil || !want.Valid || !have.Valid || want.Int64 <= have.Int64 {
+			return err
+		}
+		next = uint64(want.Int64)
 	}
 	if _, err := c.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
 		return fmt.Errorf("carry AUTO_INCREMENT: %w", err)
 	}
-	if _, err := c.ExecContext(ctx, "ALTER TABLE "+table.QuoteMySQL(o.Schema, o.Shadow)+" AUTO_INCREMENT = "+strconv.FormatInt(next.Int64, 10)); err != nil {
-		return retryable(fmt.Errorf("carry AUTO_INCREMENT %d to %s: %w", next.Int64, o.Shadow, err))
+	if _, err := c.ExecContext(ctx, "ALTER TABLE "+table.QuoteMySQL(o.Schema, o.Shadow)+" AUTO_INCREMENT = "+strconv.FormatUint(next, 10)); err != nil {
+		return retryable(fmt.Errorf("carry AUTO_INCREMENT %d to %s: %w", next, o.Shadow, err))
 	}
 	return nil
 }

@@ -301,6 +301,8 @@ func (d *mysqlDialect) CutOver(ctx context.Context, ready, drain func(context.Co
 		Triggers:        d.carriedTriggers(),
 
 		CarryAutoIncrement: plan.CarryAutoIncrement,
+		SetsAutoIncrement:  plan.SetsAutoIncrement,
+		SetAutoIncrement:   plan.SetAutoIncrement,
 	}, ready, drain)
 	if err == nil {
 		d.noteSwap(ctx)

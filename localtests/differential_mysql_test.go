@@ -28,7 +28,9 @@ func (d mysqlDialect) oscSessionArgs(ns string) ([]string, error) {
 // mysqlCatalog is what information_schema says of the database's tables
 // besides SHOW CREATE TABLE: the same facts in another form, and a few that
 // SHOW CREATE TABLE leaves out (a column's generation expression as stored,
-// an index's IGNORED flag, check constraints' levels). Statistics that
+// an index's IGNORED flag, check constraints' levels), and the privileges
+// granted on the tables and their columns, which a DBA's ALTER keeps (they
+// go by name: a table renamed in their place has them). Statistics that
 // change with the data (TABLE_ROWS, DATA_LENGTH, CARDINALITY, times) are
 // left out. ? is the database.
 var mysqlCatalog = []struct{ name, query string }{
@@ -49,6 +51,10 @@ var mysqlCatalog = []struct{ name, query string }{
 		LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS rc ON rc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA
 			AND rc.TABLE_NAME = tc.TABLE_NAME AND rc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
 		WHERE tc.CONSTRAINT_SCHEMA = ? ORDER BY tc.TABLE_NAME, tc.CONSTRAINT_NAME, tc.CONSTRAINT_TYPE`},
+	{"table privileges", `SELECT TABLE_NAME, GRANTEE, PRIVILEGE_TYPE, IS_GRANTABLE
+		FROM information_schema.TABLE_PRIVILEGES WHERE TABLE_SCHEMA = ? ORDER BY 1, 2, 3`},
+	{"column privileges", `SELECT TABLE_NAME, COLUMN_NAME, GRANTEE, PRIVILEGE_TYPE, IS_GRANTABLE
+		FROM information_schema.COLUMN_PRIVILEGES WHERE TABLE_SCHEMA = ? ORDER BY 1, 2, 3, 4`},
 	{"triggers", `SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT
 		FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY 1`},
 }

@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -27,8 +28,10 @@ type MySQLAlter struct {
 	ShadowText         string
 	// SetsAutoIncrement: a clause sets the table option AUTO_INCREMENT
 	// (AUTO_INCREMENT [=] n), which the new table then has instead of the
-	// original's counter.
+	// original's counter; AutoIncrement is n (the last one given; 0 is a
+	// value: InnoDB makes it the highest id + 1).
 	SetsAutoIncrement bool
+	AutoIncrement     uint64
 	// unread is why osc could not read a CHANGE, RENAME COLUMN or DROP
 	// clause. The alter still runs on the shadow, so that the server's own
 	// error reaches the user when the text is wrong; if the server accepts
@@ -106,6 +109,13 @@ func ParseMySQLAlter(name, alter, sqlMode string) (*MySQLAlter, error) {
 			next := c.toks[i+1]
 			if c.toks[i].is("AUTO_INCREMENT") && (next.isPunct("=") || next.kind == tokWord && next.text[0] >= '0' && next.text[0] <= '9') {
 				a.SetsAutoIncrement = true
+				if next.isPunct("=") && i+2 < len(c.toks) {
+					next = c.toks[i+2]
+				}
+				// A value the server refuses fails the shadow's ALTER.
+				if n, err := strconv.ParseUint(next.text, 10, 64); err == nil {
+					a.AutoIncrement = n
+				}
 			}
 		}
 		if fk, ok := droppedForeignKey(c); ok {

@@ -99,25 +99,32 @@ func TestParseMySQLAlterClauses(t *testing.T) {
 }
 
 // TestParseMySQLAlterSetsAutoIncrement: the table option AUTO_INCREMENT,
-// not the column attribute.
+// not the column attribute, and its value (-1: none set).
 func TestParseMySQLAlterSetsAutoIncrement(t *testing.T) {
-	for alter, want := range map[string]bool{
-		"AUTO_INCREMENT = 1000":                              true,
-		"ADD COLUMN n INT, auto_increment=5":                 true,
-		"ENGINE=InnoDB AUTO_INCREMENT 7":                     true,
-		"MODIFY id INT NOT NULL AUTO_INCREMENT":              false,
-		"MODIFY id INT AUTO_INCREMENT, ADD COLUMN n INT":     false,
-		"ADD COLUMN id2 INT AUTO_INCREMENT PRIMARY KEY":      false,
-		"ADD COLUMN n INT COMMENT 'AUTO_INCREMENT = 5'":      false,
-		"MODIFY id BIGINT AUTO_INCREMENT, AUTO_INCREMENT=10": true,
+	for alter, want := range map[string]int64{
+		"AUTO_INCREMENT = 1000":                              1000,
+		"ADD COLUMN n INT, auto_increment=5":                 5,
+		"ENGINE=InnoDB AUTO_INCREMENT 7":                     7,
+		"MODIFY id INT NOT NULL AUTO_INCREMENT":              -1,
+		"MODIFY id INT AUTO_INCREMENT, ADD COLUMN n INT":     -1,
+		"ADD COLUMN id2 INT AUTO_INCREMENT PRIMARY KEY":      -1,
+		"ADD COLUMN n INT COMMENT 'AUTO_INCREMENT = 5'":      -1,
+		"MODIFY id BIGINT AUTO_INCREMENT, AUTO_INCREMENT=10": 10,
+		"AUTO_INCREMENT = 1":                                 1,
+		"ADD COLUMN n INT, AUTO_INCREMENT = 0":               0,
+		"MODIFY id INT AUTO_INCREMENT":                       -1,
 	} {
 		a, err := ParseMySQLAlter("t", alter, testSQLMode)
 		if err != nil {
 			t.Errorf("%s: %v", alter, err)
 			continue
 		}
-		if a.SetsAutoIncrement != want {
-			t.Errorf("%s: SetsAutoIncrement %v, want %v", alter, a.SetsAutoIncrement, want)
+		got := int64(-1)
+		if a.SetsAutoIncrement {
+			got = int64(a.AutoIncrement)
+		}
+		if got != want {
+			t.Errorf("%s: AUTO_INCREMENT %d, want %d", alter, got, want)
 		}
 	}
 }

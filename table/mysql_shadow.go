@@ -180,6 +180,7 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 		return nil, err
 	}
 	p.CarryAutoIncrement = in.AutoIncrement > 0 && !in.Alter.SetsAutoIncrement
+	p.SetsAutoIncrement, p.SetAutoIncrement = in.Alter.SetsAutoIncrement, in.Alter.AutoIncrement
 	p.Renumbered = mysqlRenumbered(p.Source, p.Shadow, p.Mapping, globalMode)
 	if err := checkFillChecks(ctx, db, schema, shadow, p); err != nil {
 		return nil, err

@@ -141,6 +141,13 @@ type Plan struct {
 	// AUTO_INCREMENT counter at the cut-over, as a plain ALTER TABLE keeps
 	// it: the original has one and the --alter sets none.
 	CarryAutoIncrement bool
+	// SetsAutoIncrement (MySQL): the --alter sets AUTO_INCREMENT to
+	// SetAutoIncrement (0 too). The cut-over sets it again on the drained
+	// shadow: InnoDB then makes the counter the highest id + 1 where that is
+	// more, as the plain ALTER does over its rows, and not past the ids of
+	// rows the shadow held and the writers deleted since.
+	SetsAutoIncrement bool
+	SetAutoIncrement  uint64
 
 	EstimatedRows int64
 	// Notes are lines the dry run reports (added/dropped columns, renames,
