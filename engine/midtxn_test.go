@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -105,8 +104,7 @@ func TestFakeMigrationMidTransaction(t *testing.T) {
 		}
 		cfg := fakeConfig()
 		cfg.DMLBatchSize = 3
-		cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-		touch(t, cfg.PostponeCutOverFlagFile)
+		postponeCutOver(t, &cfg)
 		m := fakeMigration(cfg, d)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -151,8 +149,7 @@ func TestFakeMigrationMidTransaction(t *testing.T) {
 			return nil
 		}
 		cfg := fakeConfig()
-		cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-		touch(t, cfg.PostponeCutOverFlagFile)
+		postponeCutOver(t, &cfg)
 		m := fakeMigration(cfg, d)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -193,8 +190,7 @@ func TestFakeMigrationMidTransaction(t *testing.T) {
 			return err
 		}
 		cfg := fakeConfig()
-		cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-		touch(t, cfg.PostponeCutOverFlagFile)
+		postponeCutOver(t, &cfg)
 		m := fakeMigration(cfg, d)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -240,8 +236,7 @@ func manyBatches(t *testing.T, queue int, cut func(*fakeDialect, []change.Change
 		return nil
 	}
 	cfg := fakeConfig()
-	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-	touch(t, cfg.PostponeCutOverFlagFile)
+	postponeCutOver(t, &cfg)
 	m := fakeMigration(cfg, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

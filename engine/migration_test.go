@@ -94,8 +94,7 @@ func TestFakeMigration(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	cfg := fakeConfig()
-	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-	touch(t, cfg.PostponeCutOverFlagFile)
+	postponeCutOver(t, &cfg)
 	m := fakeMigration(cfg, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -175,6 +174,14 @@ func fakeWriters(t *testing.T, ctx context.Context, wg *sync.WaitGroup, d *fakeD
 			}
 		})
 	}
+}
+
+// postponeCutOver sets cfg's postpone flag file to a new file, which the
+// test removes to let the cut-over go.
+func postponeCutOver(t *testing.T, cfg *Config) {
+	t.Helper()
+	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
+	touch(t, cfg.PostponeCutOverFlagFile)
 }
 
 // touch creates an empty file.
@@ -557,8 +564,7 @@ func TestFakeLockWaitsForShortDrain(t *testing.T) {
 	// A quarter of it, 100 ms, is less than 4 changes take.
 	cfg.CutOverLockTimeout = 400 * time.Millisecond
 	// Held until the burst is over.
-	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-	touch(t, cfg.PostponeCutOverFlagFile)
+	postponeCutOver(t, &cfg)
 	m := fakeMigration(cfg, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -605,8 +611,7 @@ func TestFakeLockWhenApplierFallsBehind(t *testing.T) {
 	lockTestApplier(d, 30*time.Millisecond)
 	cfg := fakeConfig()
 	cfg.CutOverLockTimeout = 400 * time.Millisecond
-	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-	touch(t, cfg.PostponeCutOverFlagFile)
+	postponeCutOver(t, &cfg)
 	m := fakeMigration(cfg, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -666,8 +671,7 @@ func TestFakeLockWaitStopsAtTheLastDrain(t *testing.T) {
 	}
 	cfg := fakeConfig()
 	cfg.CutOverLockTimeout = 400 * time.Millisecond
-	cfg.PostponeCutOverFlagFile = filepath.Join(t.TempDir(), "postpone")
-	touch(t, cfg.PostponeCutOverFlagFile)
+	postponeCutOver(t, &cfg)
 	m := fakeMigration(cfg, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
