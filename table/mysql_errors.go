@@ -11,7 +11,13 @@ import (
 // victim (1213, the server rolled the transaction back), a lock wait
 // timeout (1205) or an interrupted statement (1317, KILL QUERY, which the
 // cut-over sends its own queued RENAME), both of which roll the statement
-// back. The callers roll their transaction back before running it again.
+// back; or MariaDB's report that the transaction was rolled back: 4060
+// (ER_ROLLBACK_ONLY, a deadlock inside a statement that the server reports
+// at its next step, as a chunk's INSERT … SELECT into a shadow with a long
+// unique key did in a CI run) or 1020 (ER_CHECKREAD, a REPEATABLE READ
+// transaction meeting a row changed after its snapshot when
+// innodb_snapshot_isolation is ON). The callers roll their transaction back
+// and run all of it again.
 // It is osc's one classification of MySQL errors as transient: the copy's
 // and the applier's retries and the cut-over's attempts use it.
 func MySQLTransient(err error) bool {
@@ -20,7 +26,8 @@ func MySQLTransient(err error) bool {
 		return false
 	}
 	switch me.Number {
-	case 1205, 1213, 1317: // lock wait timeout, deadlock, query interrupted
+	case 1205, 1213, 1317, // lock wait timeout, deadlock, query interrupted
+		4060, 1020: // transaction rolled back (MariaDB), record changed since the snapshot
 		return true
 	}
 	return false

@@ -21,7 +21,9 @@ func TestTransient(t *testing.T) {
 		{&mysql.MySQLError{Number: 1213}, true},
 		{wrap(&mysql.MySQLError{Number: 1205}), true},
 		{wrap(&mysql.MySQLError{Number: 1317}), true},
-		{&mysql.MySQLError{Number: 1062}, false}, // duplicate key
+		{wrap(&mysql.MySQLError{Number: 4060}), true}, // ER_ROLLBACK_ONLY (MariaDB)
+		{&mysql.MySQLError{Number: 1020}, true},       // ER_CHECKREAD
+		{&mysql.MySQLError{Number: 1062}, false},      // duplicate key
 		{errors.New("1213"), false},
 	} {
 		if got := MySQLTransient(tc.err); got != tc.want {
