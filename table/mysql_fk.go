@@ -21,7 +21,8 @@ type MySQLForeignKey struct {
 	OnUpdate, OnDelete  string // RESTRICT, NO ACTION, CASCADE, SET NULL, SET DEFAULT
 	// Shadow is the name it is carried under to the new table (a carried
 	// foreign key only): InnoDB's names are schema-wide, and the table
-	// keeps its own until it is the old table.
+	// keeps its own until it is the old table. The new table takes the own
+	// name back once the old table's is dropped (cutover.MySQLOwnNames).
 	Shadow string
 }
 
@@ -58,10 +59,16 @@ func (f MySQLForeignKey) cascades() bool {
 	return !inert(f.OnDelete) || !inert(f.OnUpdate)
 }
 
+// ReadMySQLForeignKeys returns the foreign keys of schema.name, as a child,
+// by name.
+func ReadMySQLForeignKeys(ctx context.Context, db MySQLQuerier, schema, name string) ([]MySQLForeignKey, error) {
+	return readMySQLForeignKeys(ctx, db, schema, name, false)
+}
+
 // readMySQLForeignKeys returns the foreign keys of schema.name (referencing
 // false: the table's own, as a child) or those that reference it
 // (referencing true: its children's), by child and name.
-func readMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, referencing bool) ([]MySQLForeignKey, error) {
+func readMySQLForeignKeys(ctx context.Context, db MySQLQuerier, schema, name string, referencing bool) ([]MySQLForeignKey, error) {
 	where := "rc.CONSTRAINT_SCHEMA = ? AND rc.TABLE_NAME = ?"
 	if referencing {
 		where = "rc.UNIQUE_CONSTRAINT_SCHEMA = ? AND rc.REFERENCED_TABLE_NAME = ?"
@@ -208,7 +215,12 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 		}
 	}
 	parts = append(parts, "those of the old table are dropped after the cut-over (metadata only, each attempt waiting at most the "+
-		"cut-over's lock timeout for the parent's lock)",
+		"cut-over's lock timeout for the parent's lock)")
+	if len(kept) > 0 {
+		parts = append(parts, "then the new table's take their own names back (one ALTER TABLE, metadata only, under a LOCK TABLES of the "+
+			"table that writers wait for, as for the cut-over's)")
+	}
+	parts = append(parts,
 		fmt.Sprintf("while the checksum and the cut-over lock the table, writes to %s wait too (LOCK TABLES on a child locks the tables its foreign keys reference)",
 			strings.Join(parentNames, ", ")))
 	return mysqlForeignKeyCheck{report: strings.Join(parts, "; "), carried: kept}, nil
