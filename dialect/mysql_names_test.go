@@ -124,3 +124,58 @@ func TestMySQLRevertWindowFinishOwnNames(t *testing.T) {
 		t.Errorf("rows written in and after the window: %v, want u = 2 (the trigger fired once)", got)
 	}
 }
+
+// TestMySQLResumeSwappedOwnNames: a run killed after its cut-over swapped
+// the tables, before its cleanup, is resumed without an inspection (only the
+// cleanup is left): the own names are read from the old table's triggers
+// before they are dropped, and the migrated table takes them back. (With a
+// carried foreign key, which SHOW CREATE TABLE shows, such a resume cannot
+// tell the tables swapped, and refuses, naming --initially-drop-ghost-table.)
+func TestMySQLResumeSwappedOwnNames(t *testing.T) {
+	const name = "rsmy_on"
+	db := mysqlTestDB(t, name)
+	shadow, _, old, _ := rsmyNames(name)
+	ctx := context.Background()
+	mustExec(t, db, "CREATE TABLE "+name+" (id INT PRIMARY KEY, n INT) ENGINE=InnoDB",
+		"CREATE TRIGGER rsmy_on_bi BEFORE INSERT ON "+name+" FOR EACH ROW SET NEW.n = NEW.id + 1",
+		"CREATE TRIGGER _rsmy_on_bi2 BEFORE INSERT ON "+name+" FOR EACH ROW SET NEW.n = NEW.n * 2")
+	cfg := engine.Config{Schema: mysqlTestSchema, Table: name, Alter: "ADD COLUMN w INT", Execute: true, Version: "test", Resume: true,
+		CutOverLockTimeout: time.Second, CutOverRetries: 2}
+	kcfg := cfg
+	kcfg.Resume = false
+	rsmyKilled(t, kcfg, &engine.Checkpoint{Version: "test", Alter: cfg.Alter, CopyDone: true, Position: rsmyBinlogPos(t, db), Saved: time.Now()})
+	// The killed run's cut-over: the triggers on the shadow under their
+	// planned names, then the swap.
+	mustExec(t, db, "CREATE TRIGGER _rsmy_on_bi BEFORE INSERT ON "+shadow+" FOR EACH ROW SET NEW.n = NEW.id + 1",
+		"CREATE TRIGGER rsmy_on_bi2 BEFORE INSERT ON "+shadow+" FOR EACH ROW SET NEW.n = NEW.n * 2",
+		"RENAME TABLE "+name+" TO "+old+", "+shadow+" TO "+name)
+	d, err := rsmyDialect(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ck, err := d.Resume(ctx); err != nil || !ck.CutOver {
+		t.Fatalf("resume after the swap: %+v, %v", ck, err)
+	}
+	if err := d.Cleanup(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	triggers := func(tbl string) string {
+		var trgs string
+		if err := db.QueryRow(`SELECT COALESCE(GROUP_CONCAT(TRIGGER_NAME ORDER BY ACTION_ORDER), '') FROM information_schema.TRIGGERS
+			WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`, mysqlTestSchema, tbl).Scan(&trgs); err != nil {
+			t.Fatal(err)
+		}
+		return trgs
+	}
+	if got, want := triggers(name), "rsmy_on_bi,_rsmy_on_bi2"; got != want {
+		t.Errorf("the migrated table has triggers %s, want %s", got, want)
+	}
+	if got := triggers(old); got != "" {
+		t.Errorf("the old table, kept, has triggers %s", got)
+	}
+	mustExec(t, db, "INSERT INTO "+name+" (id) VALUES (5)")
+	var n int
+	if err := db.QueryRow("SELECT n FROM " + name + " WHERE id = 5").Scan(&n); err != nil || n != 12 {
+		t.Errorf("n = %d (err %v), want 12: the triggers fire out of order", n, err)
+	}
+}
