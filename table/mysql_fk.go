@@ -394,12 +394,22 @@ func trialMySQLForeignKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession
 // mark: MariaDB then replaces such an index by a new one named after the
 // next foreign key added on those columns, which at the cut-over would build
 // an index on the whole table while writes are blocked, and would rename it.
-// An index made by ADD INDEX carries no mark, and is used as it is.
+// An index made by ADD INDEX carries no mark, and is used as it is. On
+// MariaDB, RENAME INDEX to its own name takes the mark off and leaves the
+// index where it is among the table's (10.11); DROP INDEX, ADD INDEX would
+// list it after those the --alter added, where the plain ALTER keeps it
+// before them. Should the mark stay, trialMySQLForeignKeys sees the index
+// replaced and refuses.
 func recreateMySQLForeignKeyIndexes(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession, schema, shadow string, in *MySQLInspection) error {
 	indexes, err := readMySQLIndexes(ctx, db, schema, shadow)
 	if err != nil {
 		return err
 	}
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return fmt.Errorf("carry foreign keys: read the server's version: %w", err)
+	}
+	mariadb := strings.Contains(strings.ToLower(version), "mariadb")
 	var redo []string
 	for _, f := range in.CarriedForeignKeys {
 		cols := make([]string, len(f.Columns))
@@ -426,6 +436,9 @@ func recreateMySQLForeignKeyIndexes(ctx context.Context, db *sql.DB, ddl *mysqlD
 			redo = append(redo, ix.Name)
 			stmt := fmt.Sprintf("ALTER TABLE %s DROP INDEX %s, ADD INDEX %s (%s)", QuoteMySQL(schema, shadow), QuoteMySQL(ix.Name),
 				QuoteMySQL(ix.Name), strings.Join(quoted, ", "))
+			if mariadb {
+				stmt = fmt.Sprintf("ALTER TABLE %s RENAME INDEX %s TO %s", QuoteMySQL(schema, shadow), QuoteMySQL(ix.Name), QuoteMySQL(ix.Name))
+			}
 			if err := ddl.exec(ctx, stmt); err != nil {
 				return fmt.Errorf("carry foreign keys: make index %s again: %w", ix.Name, err)
 			}
