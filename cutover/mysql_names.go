@@ -31,9 +31,9 @@ type MySQLNamesOptions struct {
 // their own names back, once the old table no longer holds them (it is
 // dropped, or its foreign keys and triggers are): the table is then what a
 // plain ALTER TABLE leaves, names included. MariaDB has no RENAME TRIGGER nor
-// RENAME CONSTRAINT, so, under one LOCK TABLES of the table (writers wait
-// for it, as for the cut-over's; it also locks the parents and the tables the
-// triggers write), one ALTER TABLE drops each carried foreign key and adds it
+// RENAME CONSTRAINT, so, under one LOCK TABLES of the table (its readers and
+// writers, and its parents' writers, wait for it, as for the cut-over's), one
+// ALTER TABLE drops each carried foreign key and adds it
 // back under its own name with its rules (foreign_key_checks = 0, in place:
 // metadata only, no row is read, the index it uses is kept), and every
 // trigger of the table is dropped and made again in firing order, the
