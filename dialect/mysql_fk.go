@@ -63,15 +63,19 @@ func (d *mysqlDialect) carriedNames(ctx context.Context, schema, old string) (fk
 		}
 		return fks, trgs
 	}
-	if own, err := table.ReadMySQLForeignKeys(ctx, d.db, schema, old); err == nil {
-		for _, f := range own {
-			fks[table.PlannedMySQLName(f.Name)] = f.Name
-		}
+	ownFKs, err := table.ReadMySQLForeignKeys(ctx, d.db, schema, old)
+	if err != nil {
+		d.log.Warn("cannot tell the migrated table's foreign keys' own names (it keeps those they were carried under)", "err", err)
 	}
-	if own, err := table.ReadMySQLTriggers(ctx, d.db, schema, old); err == nil {
-		for _, t := range own {
-			trgs[table.PlannedMySQLName(t.Name)] = t.Name
-		}
+	for _, f := range ownFKs {
+		fks[table.PlannedMySQLName(f.Name)] = f.Name
+	}
+	ownTrgs, err := table.ReadMySQLTriggers(ctx, d.db, schema, old)
+	if err != nil {
+		d.log.Warn("cannot tell the migrated table's triggers' own names (it keeps those they were carried under)", "err", err)
+	}
+	for _, t := range ownTrgs {
+		trgs[table.PlannedMySQLName(t.Name)] = t.Name
 	}
 	return fks, trgs
 }
