@@ -5,6 +5,8 @@
 //
 //   - mysql.go: gh-ost's two-connection sentry algorithm (LOCK TABLES, a
 //     queued RENAME TABLE, the sentry dropped, UNLOCK TABLES);
+//     mysql_names.go gives the new table's carried foreign keys and
+//     triggers their own names back once the old table's are gone;
 //   - postgres.go: the renames in one transaction under the original's
 //     lock, carrying over what binds to the original's oid (index and
 //     sequence names, views, foreign keys, ownership, grants, the comment,

@@ -346,6 +346,7 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 	}
 	if cutOver {
 		dropAside()
+		fks, trgs := d.carriedNames(ctx, schema, plan.OldName)
 		if d.cfg.OkToDropTable {
 			drop(plan.OldName, "old table")
 		} else {
@@ -353,6 +354,8 @@ func (d *mysqlDialect) Cleanup(ctx context.Context, cutOver bool) error {
 			d.dropOldForeignKeys(ctx, schema, plan.OldName)
 			d.dropOldTriggers(ctx, schema, plan.OldName)
 		}
+		// The names are free now: the new table takes them back.
+		d.ownNames(ctx, schema, plan.Source.Name, fks, trgs)
 		dropCheckpoint()
 		return errors.Join(errs...)
 	}

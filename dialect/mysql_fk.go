@@ -3,7 +3,9 @@ package dialect
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"osc/cutover"
 	"osc/table"
 )
 
@@ -44,4 +46,65 @@ func (d *mysqlDialect) dropShadowForeignKeys(ctx context.Context, schema, shadow
 		d.log.Info("dropped the foreign keys the killed run's cut-over added to the shadow", "table", schema+"."+shadow, "foreign keys", names)
 	}
 	return nil
+}
+
+// carriedNames returns, by planned name, the own names of the foreign keys
+// and triggers the cut-over carried to the new table: the inspection's; or,
+// in a run resumed after the killed run swapped the tables (no inspection),
+// those the old table still has.
+func (d *mysqlDialect) carriedNames(ctx context.Context, schema, old string) (fks, trgs map[string]string) {
+	fks, trgs = map[string]string{}, map[string]string{}
+	if d.insp != nil {
+		for _, f := range d.insp.CarriedForeignKeys {
+			fks[f.Shadow] = f.Name
+		}
+		for _, t := range d.insp.CarriedTriggers {
+			trgs[t.Shadow] = t.Name
+		}
+		return fks, trgs
+	}
+	ownFKs, err := table.ReadMySQLForeignKeys(ctx, d.db, schema, old)
+	if err != nil {
+		d.log.Warn("cannot tell the migrated table's foreign keys' own names (it keeps those they were carried under)", "err", err)
+	}
+	for _, f := range ownFKs {
+		fks[table.PlannedMySQLName(f.Name)] = f.Name
+	}
+	ownTrgs, err := table.ReadMySQLTriggers(ctx, d.db, schema, old)
+	if err != nil {
+		d.log.Warn("cannot tell the migrated table's triggers' own names (it keeps those they were carried under)", "err", err)
+	}
+	for _, t := range ownTrgs {
+		trgs[table.PlannedMySQLName(t.Name)] = t.Name
+	}
+	return fks, trgs
+}
+
+// ownNames gives the new table's carried foreign keys and triggers their
+// own names back (cutover.MySQLOwnNames), once the old table no longer holds
+// them. The migration is done by then: a failure is a warning that gives
+// the statements to run. It takes at most half the time left to ctx, so
+// that the cleanup after it still runs.
+func (d *mysqlDialect) ownNames(ctx context.Context, schema, name string, fks, trgs map[string]string) {
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+		defer cancel()
+	}
+	names, err := cutover.MySQLOwnNames(ctx, d.db, cutover.MySQLNamesOptions{
+		Schema:      schema,
+		Table:       name,
+		ForeignKeys: fks,
+		Triggers:    trgs,
+		LockTimeout: d.cfg.CutOverLockTimeout,
+		Retries:     d.cfg.CutOverRetries,
+		Log:         d.log,
+	})
+	if err != nil {
+		d.log.Warn("the migrated table keeps the names its foreign keys and triggers were carried under (it is otherwise complete): " + err.Error())
+		return
+	}
+	if len(names) > 0 {
+		d.log.Info("the carried foreign keys and triggers have their own names again", "table", schema+"."+name, "names", names)
+	}
 }

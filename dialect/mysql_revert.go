@@ -249,7 +249,8 @@ func (r *mysqlReverse) Cleanup(ctx context.Context, reverted bool) error {
 
 // takeOldLinks, as the window opens, drops the old table's foreign keys and
 // triggers, which the new table has under their planned names since the
-// cut-over: the window's writes to the old table would fire the triggers a
+// cut-over (it takes their own names back only once the window ends without
+// a revert, Cleanup; a revert gives them to the old table again, linksBack): the window's writes to the old table would fire the triggers a
 // second time, and its foreign keys would refuse a parent's delete that
 // comes before the window has applied the delete of its child.
 func (d *mysqlDialect) takeOldLinks(ctx context.Context, schema, old string) error {

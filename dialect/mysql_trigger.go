@@ -16,8 +16,9 @@ func (d *mysqlDialect) carriedTriggers() []table.MySQLTrigger {
 }
 
 // dropOldTriggers drops the triggers of the old table kept after the
-// cut-over: the new table has them under their planned names, and a
-// migration of it later plans the old names again. A failure is a warning.
+// cut-over: its writes would fire them, and the new table, which has them
+// under their planned names, takes their names back after (ownNames). A
+// failure is a warning.
 func (d *mysqlDialect) dropOldTriggers(ctx context.Context, schema, old string) {
 	names, err := table.DropMySQLTriggers(ctx, d.db, schema, old)
 	if err != nil {

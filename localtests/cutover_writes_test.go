@@ -16,7 +16,10 @@ import (
 // the shadow while the table is locked, which holds the parent's writers too.
 // triggers (both databases): the triggers, made on the shadow in the
 // cut-over, fire exactly once per write, before the swap on the table, after
-// it on the new table. toast_hot_moves (PostgreSQL): the applier settles
+// it on the new table. child_triggers (MySQL): a child with triggers whose
+// foreign keys and triggers get their own names back after the cut-over,
+// under a lock of their own, while the writers go on: each write fires each
+// trigger once throughout. toast_hot_moves (PostgreSQL): the applier settles
 // only with writes blocked, which the cut-over then does; without the
 // checksum, whose lock (which blocks writes too) would settle the applier
 // before the cut-over, so that the cut-over never blocked writes for it.
@@ -30,6 +33,7 @@ func TestCutOverUnderWrites(t *testing.T) {
 	}{
 		{mysqlDialect{}, "foreign_key_child", nil},
 		{mysqlDialect{}, "triggers", nil},
+		{mysqlDialect{}, "child_triggers", nil},
 		{pgDialect{dsn: pgDSN()}, "triggers", nil},
 		{pgDialect{dsn: pgDSN()}, "toast_hot_moves", []string{"--checksum=false"}},
 	} {

@@ -21,7 +21,8 @@ type MySQLForeignKey struct {
 	OnUpdate, OnDelete  string // RESTRICT, NO ACTION, CASCADE, SET NULL, SET DEFAULT
 	// Shadow is the name it is carried under to the new table (a carried
 	// foreign key only): InnoDB's names are schema-wide, and the table
-	// keeps its own until it is the old table.
+	// keeps its own until it is the old table. The new table takes the own
+	// name back once the old table's is dropped (cutover.MySQLOwnNames).
 	Shadow string
 }
 
@@ -58,10 +59,16 @@ func (f MySQLForeignKey) cascades() bool {
 	return !inert(f.OnDelete) || !inert(f.OnUpdate)
 }
 
+// ReadMySQLForeignKeys returns the foreign keys of schema.name, as a child,
+// by name.
+func ReadMySQLForeignKeys(ctx context.Context, db MySQLQuerier, schema, name string) ([]MySQLForeignKey, error) {
+	return readMySQLForeignKeys(ctx, db, schema, name, false)
+}
+
 // readMySQLForeignKeys returns the foreign keys of schema.name (referencing
 // false: the table's own, as a child) or those that reference it
 // (referencing true: its children's), by child and name.
-func readMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string, referencing bool) ([]MySQLForeignKey, error) {
+func readMySQLForeignKeys(ctx context.Context, db MySQLQuerier, schema, name string, referencing bool) ([]MySQLForeignKey, error) {
 	where := "rc.CONSTRAINT_SCHEMA = ? AND rc.TABLE_NAME = ?"
 	if referencing {
 		where = "rc.UNIQUE_CONSTRAINT_SCHEMA = ? AND rc.REFERENCED_TABLE_NAME = ?"
@@ -208,7 +215,12 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 		}
 	}
 	parts = append(parts, "those of the old table are dropped after the cut-over (metadata only, each attempt waiting at most the "+
-		"cut-over's lock timeout for the parent's lock)",
+		"cut-over's lock timeout for the parent's lock)")
+	if len(kept) > 0 {
+		parts = append(parts, "then the new table's take their own names back (one ALTER TABLE, metadata only, under a LOCK TABLES of the "+
+			"table that writers wait for, as for the cut-over's)")
+	}
+	parts = append(parts,
 		fmt.Sprintf("while the checksum and the cut-over lock the table, writes to %s wait too (LOCK TABLES on a child locks the tables its foreign keys reference)",
 			strings.Join(parentNames, ", ")))
 	return mysqlForeignKeyCheck{report: strings.Join(parts, "; "), carried: kept}, nil
@@ -382,12 +394,22 @@ func trialMySQLForeignKeys(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession
 // mark: MariaDB then replaces such an index by a new one named after the
 // next foreign key added on those columns, which at the cut-over would build
 // an index on the whole table while writes are blocked, and would rename it.
-// An index made by ADD INDEX carries no mark, and is used as it is.
+// An index made by ADD INDEX carries no mark, and is used as it is. On
+// MariaDB, RENAME INDEX to its own name takes the mark off and leaves the
+// index where it is among the table's (10.11); DROP INDEX, ADD INDEX would
+// list it after those the --alter added, where the plain ALTER keeps it
+// before them. Should the mark stay, trialMySQLForeignKeys sees the index
+// replaced and refuses.
 func recreateMySQLForeignKeyIndexes(ctx context.Context, db *sql.DB, ddl *mysqlDDLSession, schema, shadow string, in *MySQLInspection) error {
 	indexes, err := readMySQLIndexes(ctx, db, schema, shadow)
 	if err != nil {
 		return err
 	}
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return fmt.Errorf("carry foreign keys: read the server's version: %w", err)
+	}
+	mariadb := strings.Contains(strings.ToLower(version), "mariadb")
 	var redo []string
 	for _, f := range in.CarriedForeignKeys {
 		cols := make([]string, len(f.Columns))
@@ -414,6 +436,9 @@ func recreateMySQLForeignKeyIndexes(ctx context.Context, db *sql.DB, ddl *mysqlD
 			redo = append(redo, ix.Name)
 			stmt := fmt.Sprintf("ALTER TABLE %s DROP INDEX %s, ADD INDEX %s (%s)", QuoteMySQL(schema, shadow), QuoteMySQL(ix.Name),
 				QuoteMySQL(ix.Name), strings.Join(quoted, ", "))
+			if mariadb {
+				stmt = fmt.Sprintf("ALTER TABLE %s RENAME INDEX %s TO %s", QuoteMySQL(schema, shadow), QuoteMySQL(ix.Name), QuoteMySQL(ix.Name))
+			}
 			if err := ddl.exec(ctx, stmt); err != nil {
 				return fmt.Errorf("carry foreign keys: make index %s again: %w", ix.Name, err)
 			}

@@ -21,13 +21,14 @@ type MySQLTrigger struct {
 	CollationConnection string
 	// Shadow is the name it is carried under to the new table: trigger
 	// names are schema-wide, and the table keeps its own until it is the
-	// old table.
+	// old table. The new table takes the own name back once the old
+	// table's trigger is dropped (cutover.MySQLOwnNames).
 	Shadow string
 }
 
-// readMySQLTriggers returns the table's triggers, in the order they fire
+// ReadMySQLTriggers returns the table's triggers, in the order they fire
 // for each event and timing.
-func readMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) ([]MySQLTrigger, error) {
+func ReadMySQLTriggers(ctx context.Context, db MySQLQuerier, schema, name string) ([]MySQLTrigger, error) {
 	rows, err := db.QueryContext(ctx, `SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT, DEFINER, SQL_MODE,
 			CHARACTER_SET_CLIENT, COLLATION_CONNECTION
 		FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?
@@ -66,7 +67,7 @@ type mysqlTriggerCheck struct {
 // table's shadow, where a killed run's cut-over may have left it) or too long;
 // an error is a failure to read them.
 func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (mysqlTriggerCheck, error) {
-	trgs, err := readMySQLTriggers(ctx, db, schema, name)
+	trgs, err := ReadMySQLTriggers(ctx, db, schema, name)
 	if err != nil || len(trgs) == 0 {
 		return mysqlTriggerCheck{}, err
 	}
@@ -92,7 +93,8 @@ func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (m
 	}
 	return mysqlTriggerCheck{report: fmt.Sprintf("carried: %s (trigger names are schema-wide), made on the new table at the cut-over while writes are blocked, "+
 		"after the last change is applied, so that each fires once per write of the application and never for osc's; "+
-		"those of the old table are dropped after the cut-over", strings.Join(carried, ", ")), carried: trgs}, nil
+		"those of the old table are dropped after the cut-over, then the new table's made again under their own names, in their "+
+		"firing order, under a LOCK TABLES of the table that writers wait for, as for the cut-over's", strings.Join(carried, ", ")), carried: trgs}, nil
 }
 
 // plannedMySQLName is the name a carried foreign key or trigger gets on the
@@ -105,16 +107,37 @@ func plannedMySQLName(name string) string {
 	return "_" + name
 }
 
+// PlannedMySQLName is plannedMySQLName, for the code that gives carried
+// foreign keys and triggers their own names back after the cut-over.
+func PlannedMySQLName(name string) string { return plannedMySQLName(name) }
+
+// quoteMySQLString quotes s as a string literal.
+func quoteMySQLString(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
+}
+
 // quoteMySQLDefiner quotes user@host as 'user'@'host'.
 func quoteMySQLDefiner(definer string) string {
-	q := func(s string) string {
-		return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
-	}
 	i := strings.LastIndexByte(definer, '@')
 	if i < 0 {
-		return q(definer)
+		return quoteMySQLString(definer)
 	}
-	return q(definer[:i]) + "@" + q(definer[i+1:])
+	return quoteMySQLString(definer[:i]) + "@" + quoteMySQLString(definer[i+1:])
+}
+
+// Session is the statement that sets the session as the trigger was made
+// (its sql_mode and character set), to be run before Create.
+func (t MySQLTrigger) Session() string {
+	return fmt.Sprintf("SET SESSION sql_mode = %s, character_set_client = %s, collation_connection = %s",
+		quoteMySQLString(t.SQLMode), quoteMySQLString(t.CharsetClient), quoteMySQLString(t.CollationConnection))
+}
+
+// Create is the statement that makes the trigger, under the name Shadow, on
+// schema.table, with its definer; it fires after the table's triggers of its
+// event and timing.
+func (t MySQLTrigger) Create(schema, table string) string {
+	return fmt.Sprintf("CREATE DEFINER=%s TRIGGER %s %s %s ON %s FOR EACH ROW %s", quoteMySQLDefiner(t.Definer),
+		QuoteMySQL(schema, t.Shadow), t.Timing, t.Event, QuoteMySQL(schema, table), t.Statement)
 }
 
 // CreateMySQLTriggers makes the triggers on schema.table under their
@@ -127,9 +150,7 @@ func CreateMySQLTriggers(ctx context.Context, c *sql.Conn, schema, table string,
 			t.SQLMode, t.CharsetClient, t.CollationConnection); err != nil {
 			return fmt.Errorf("make trigger %s: %w", t.Shadow, err)
 		}
-		stmt := fmt.Sprintf("CREATE DEFINER=%s TRIGGER %s %s %s ON %s FOR EACH ROW %s", quoteMySQLDefiner(t.Definer),
-			QuoteMySQL(schema, t.Shadow), t.Timing, t.Event, QuoteMySQL(schema, table), t.Statement)
-		if _, err := c.ExecContext(ctx, stmt); err != nil {
+		if _, err := c.ExecContext(ctx, t.Create(schema, table)); err != nil {
 			return fmt.Errorf("make trigger %s (for %s) on %s: %w", t.Shadow, t.Name, table, err)
 		}
 	}
@@ -139,7 +160,7 @@ func CreateMySQLTriggers(ctx context.Context, c *sql.Conn, schema, table string,
 // DropMySQLTriggers drops every trigger of schema.table and returns their
 // names.
 func DropMySQLTriggers(ctx context.Context, db *sql.DB, schema, table string) ([]string, error) {
-	trgs, err := readMySQLTriggers(ctx, db, schema, table)
+	trgs, err := ReadMySQLTriggers(ctx, db, schema, table)
 	if err != nil {
 		return nil, err
 	}

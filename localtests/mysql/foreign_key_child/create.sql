@@ -1,6 +1,7 @@
 -- t references a parent table (RESTRICT); writers change both. osc carries
 -- the foreign key to the new table as _fk_parent (InnoDB's names are
--- schema-wide) and drops the old table's after the cut-over.
+-- schema-wide), drops the old table's after the cut-over and then gives the
+-- new table's its own name back.
 CREATE TABLE parent (id INT NOT NULL PRIMARY KEY, name VARCHAR(20) NOT NULL) ENGINE=InnoDB;
 INSERT INTO parent SELECT seq, CONCAT('p', seq) FROM seq_1_to_20;
 CREATE TABLE t (

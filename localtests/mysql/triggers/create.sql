@@ -1,5 +1,6 @@
 -- Triggers that write an audit table and one that sets a column: osc carries
--- them to the new table (as _t_ai, _t_au, _t_bi), and each must fire exactly
+-- them to the new table (as _t_ai, _t_au, _t_bi, given their own names back
+-- after the cut-over, under writes), and each must fire exactly
 -- once per write of the application, before the cut-over on the table and
 -- after it on the new one, and never for osc's own writes to the shadow.
 CREATE TABLE t (

@@ -1,0 +1,206 @@
+package cutover
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"osc/internal/testdb"
+)
+
+// nmyChild makes a parent and a child table as a cut-over leaves the child:
+// its foreign keys and triggers under their planned names, over indexes made
+// by ADD INDEX as the shadow's are (_nmy_fk for
+// nmy_fk, nmy_fk2 for _nmy_fk2; _nmy_ai for nmy_ai, two BEFORE UPDATE
+// triggers whose order shows in b), and an audit table its AFTER INSERT
+// trigger writes. It returns the maps of planned names to own names.
+func nmyChild(t *testing.T, db *sql.DB, child, parent, audit string) (fks, trgs map[string]string) {
+	t.Helper()
+	testdb.DropMySQLTables(t, db, child, parent, audit, "nmy_other")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+parent+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+parent+" VALUES (1), (2)")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+audit+" (seq INT AUTO_INCREMENT PRIMARY KEY, id INT) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+child+" (id INT PRIMARY KEY, p INT, q INT, a INT, b VARCHAR(20), KEY by_p (p), KEY by_q (q), "+
+		"CONSTRAINT _nmy_fk FOREIGN KEY (p) REFERENCES "+parent+" (id), "+
+		"CONSTRAINT nmy_fk2 FOREIGN KEY (q) REFERENCES "+parent+" (id) ON UPDATE NO ACTION) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+child+" VALUES (1, 1, 1, 0, '')")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER _nmy_ai AFTER INSERT ON "+child+" FOR EACH ROW INSERT INTO "+audit+" (id) VALUES (NEW.id)")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER _nmy_bu1 BEFORE UPDATE ON "+child+" FOR EACH ROW SET NEW.b = CONCAT('x', NEW.a)")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER _nmy_bu2 BEFORE UPDATE ON "+child+" FOR EACH ROW SET NEW.b = CONCAT(LEFT(NEW.b, 5), 'y')")
+	t.Cleanup(func() { testdb.DropMySQLTables(t, db, child, parent, audit, "nmy_other") })
+	return map[string]string{"_nmy_fk": "nmy_fk", "nmy_fk2": "_nmy_fk2"},
+		map[string]string{"_nmy_ai": "nmy_ai", "_nmy_bu1": "nmy_bu1", "_nmy_bu2": "nmy_bu2"}
+}
+
+// nmyNames returns the table's foreign keys (name:update rule) and triggers
+// (name:event:timing:order), each sorted, and its index names.
+func nmyNames(t *testing.T, db *sql.DB, tbl string) (fks, trgs, indexes string) {
+	t.Helper()
+	q := func(query string) string {
+		var s sql.NullString
+		if err := db.QueryRow(query, "osc_test", tbl).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s.String
+	}
+	return q(`SELECT GROUP_CONCAT(CONCAT(CONSTRAINT_NAME, ':', UPDATE_RULE) ORDER BY BINARY CONSTRAINT_NAME)
+			FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`),
+		q(`SELECT GROUP_CONCAT(CONCAT(TRIGGER_NAME, ':', EVENT_MANIPULATION, ':', ACTION_TIMING, ':', ACTION_ORDER) ORDER BY BINARY TRIGGER_NAME)
+			FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`),
+		q(`SELECT GROUP_CONCAT(DISTINCT INDEX_NAME ORDER BY BINARY INDEX_NAME)
+			FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`)
+}
+
+// TestMySQLOwnNames: the carried foreign keys and triggers get their own
+// names back while writers insert: each insert fires the AFTER INSERT
+// trigger exactly once (under one name or the other), the BEFORE UPDATE
+// triggers keep their order, the foreign keys their rules and the indexes
+// they use their names.
+func TestMySQLOwnNames(t *testing.T) {
+	db := testMySQL(t)
+	const child, parent, audit = "nmy_child", "nmy_parent", "nmy_audit"
+	fks, trgs := nmyChild(t, db, child, parent, audit)
+	_, _, indexes := nmyNames(t, db, child)
+
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var inserts atomic.Int64
+	errs := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for id := 100; ctx.Err() == nil; id++ {
+			if _, err := db.Exec("INSERT INTO "+child+" (id, p, q) VALUES (?, 1, 2)", id); err != nil {
+				errs <- err
+				return
+			}
+			inserts.Add(1)
+		}
+	}()
+	for inserts.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	names, err := MySQLOwnNames(context.Background(), db, MySQLNamesOptions{Schema: "osc_test", Table: child,
+		ForeignKeys: fks, Triggers: trgs, LockTimeout: 2 * time.Second, Retries: 3})
+	at := inserts.Load()
+	for inserts.Load() < at+20 {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	close(errs)
+	if werr := <-errs; werr != nil {
+		t.Fatalf("a writer failed: %v", werr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names, ","); got != "_nmy_fk2,nmy_fk,nmy_ai,nmy_bu1,nmy_bu2" {
+		t.Errorf("renamed %s", got)
+	}
+	gotFKs, gotTrgs, gotIndexes := nmyNames(t, db, child)
+	if want := "_nmy_fk2:NO ACTION,nmy_fk:RESTRICT"; gotFKs != want {
+		t.Errorf("foreign keys %s, want %s", gotFKs, want)
+	}
+	if want := "nmy_ai:INSERT:AFTER:1,nmy_bu1:UPDATE:BEFORE:1,nmy_bu2:UPDATE:BEFORE:2"; gotTrgs != want {
+		t.Errorf("triggers %s, want %s", gotTrgs, want)
+	}
+	if gotIndexes != indexes {
+		t.Errorf("indexes %s, were %s", gotIndexes, indexes)
+	}
+	var audited, rows int64
+	if err := db.QueryRow("SELECT (SELECT COUNT(*) FROM "+audit+"), (SELECT COUNT(*) FROM "+child+" WHERE id >= 100)").Scan(&audited, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if audited != inserts.Load() || rows != inserts.Load() {
+		t.Errorf("%d inserts, %d rows, %d audited", inserts.Load(), rows, audited)
+	}
+	testdb.ExecMySQL(t, db, "UPDATE "+child+" SET a = 7 WHERE id = 1")
+	var b string
+	if err := db.QueryRow("SELECT b FROM " + child + " WHERE id = 1").Scan(&b); err != nil || b != "x7y" {
+		t.Errorf("b = %q (err %v), want x7y: the BEFORE UPDATE triggers fire out of order", b, err)
+	}
+	// Nothing left to rename: a second call changes nothing.
+	if names, err := MySQLOwnNames(context.Background(), db, MySQLNamesOptions{Schema: "osc_test", Table: child,
+		ForeignKeys: fks, Triggers: trgs, LockTimeout: time.Second, Retries: 1}); err != nil || len(names) != 0 {
+		t.Errorf("again: renamed %v (err %v)", names, err)
+	}
+}
+
+// TestMySQLOwnNamesLockTimeout: a transaction holding the table outlasts
+// every attempt's lock wait: nothing changes, and the error gives the
+// statements to run.
+func TestMySQLOwnNamesLockTimeout(t *testing.T) {
+	db := testMySQL(t)
+	const child, parent, audit = "nmy_child", "nmy_parent", "nmy_audit"
+	fks, trgs := nmyChild(t, db, child, parent, audit)
+	fksBefore, trgsBefore, _ := nmyNames(t, db, child)
+
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // only ends the transaction
+	if _, err := tx.Exec("UPDATE " + child + " SET a = 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = MySQLOwnNames(ctx, db, MySQLNamesOptions{Schema: "osc_test", Table: child,
+		ForeignKeys: fks, Triggers: trgs, LockTimeout: time.Second, Retries: 2})
+	if err == nil {
+		t.Fatal("renamed while a transaction held the table")
+	}
+	for _, want := range []string{"attempt 2 of 2", "Lock wait timeout", "run yourself", "LOCK TABLES `osc_test`.`nmy_child` WRITE",
+		"DROP FOREIGN KEY `_nmy_fk`, ADD CONSTRAINT `nmy_fk` FOREIGN KEY (`p`) REFERENCES `osc_test`.`nmy_parent` (`id`)",
+		"DROP TRIGGER `osc_test`.`_nmy_bu1`", "TRIGGER `osc_test`.`nmy_bu2` BEFORE UPDATE ON `osc_test`.`nmy_child`", "UNLOCK TABLES"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if fksAfter, trgsAfter, _ := nmyNames(t, db, child); fksAfter != fksBefore || trgsAfter != trgsBefore {
+		t.Errorf("changed: foreign keys %s (were %s), triggers %s (were %s)", fksAfter, fksBefore, trgsAfter, trgsBefore)
+	}
+}
+
+// TestMySQLOwnNamesPutsBack: a trigger's own name is taken (by another
+// table's trigger), so making it fails under the lock: the triggers are put
+// back as they were, in their order, before the lock goes; the foreign keys,
+// renamed in a statement of their own, keep their own names.
+func TestMySQLOwnNamesPutsBack(t *testing.T) {
+	db := testMySQL(t)
+	const child, parent, audit = "nmy_child", "nmy_parent", "nmy_audit"
+	fks, trgs := nmyChild(t, db, child, parent, audit)
+	_, trgsBefore, _ := nmyNames(t, db, child)
+	testdb.ExecMySQL(t, db, "CREATE TABLE nmy_other (id INT PRIMARY KEY) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER nmy_bu2 BEFORE UPDATE ON nmy_other FOR EACH ROW SET NEW.id = NEW.id")
+
+	_, err := MySQLOwnNames(context.Background(), db, MySQLNamesOptions{Schema: "osc_test", Table: child,
+		ForeignKeys: fks, Triggers: trgs, LockTimeout: time.Second, Retries: 2})
+	if err == nil || !strings.Contains(err.Error(), "nmy_bu2") || !strings.Contains(err.Error(), "attempt 1 of 2") {
+		t.Fatalf("err %v, want the failure to make nmy_bu2, not retried", err)
+	}
+	fksAfter, trgsAfter, _ := nmyNames(t, db, child)
+	if want := "_nmy_fk2:NO ACTION,nmy_fk:RESTRICT"; fksAfter != want {
+		t.Errorf("foreign keys %s, want %s", fksAfter, want)
+	}
+	if trgsAfter != trgsBefore {
+		t.Errorf("triggers %s, were %s", trgsAfter, trgsBefore)
+	}
+	testdb.ExecMySQL(t, db, "INSERT INTO "+child+" (id, p, q) VALUES (50, 1, 1)")
+	testdb.ExecMySQL(t, db, "UPDATE "+child+" SET a = 3 WHERE id = 1")
+	var audited int
+	var b string
+	if err := db.QueryRow("SELECT (SELECT COUNT(*) FROM "+audit+" WHERE id = 50), (SELECT b FROM "+child+" WHERE id = 1)").Scan(&audited, &b); err != nil {
+		t.Fatal(err)
+	}
+	if audited != 1 || b != "x3y" {
+		t.Errorf("after the put-back: insert audited %d times, b = %q (want 1, x3y)", audited, b)
+	}
+}
