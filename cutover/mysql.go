@@ -209,7 +209,7 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 			}
 		}
 		if triggers {
-			if terr := dropMySQLTriggers(bg, db, o); terr != nil {
+			if terr := dropMySQLTriggers(bg, db, o, secs); terr != nil {
 				err = fmt.Errorf("%w (after: %v)", terr, err)
 			}
 		}
@@ -231,7 +231,25 @@ func mysqlAttempt(ctx context.Context, db *sql.DB, o MySQLOptions, drain func(co
 		}
 	}()
 
-	if _, err := a.ExecContext(ctx, "LOCK TABLES "+q(o.Table)+" WRITE, "+q(o.Old)+" WRITE"); err != nil {
+	lock := "LOCK TABLES " + q(o.Table) + " WRITE, " + q(o.Old) + " WRITE"
+	if len(o.ForeignKeys) > 0 {
+		// The parents too, READ: their writers then wait for the parent
+		// itself, holding no lock. Otherwise a parent's writer waits for
+		// the table (its child) holding a lock on the shadow, a child too
+		// once the carried foreign keys are added to it, and the
+		// shadow's next DDL (a carried trigger, or the failed attempt's
+		// cleanup) waits for that writer while the writer waits for this
+		// lock: each attempt timed out, and a cleanup without a timeout
+		// kept the writers waiting. Their reads still run.
+		parents, err := mysqlParents(ctx, a, o.Schema, o.Table)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range parents {
+			lock += ", " + p + " READ"
+		}
+	}
+	if _, err := a.ExecContext(ctx, lock); err != nil {
 		return false, retryable(fmt.Errorf("lock %s: %w", o.Table, err))
 	}
 	dctx, cancel := context.WithTimeout(ctx, o.LockTimeout)

@@ -97,3 +97,27 @@ func mysqlForeignKeyNames(ctx context.Context, c *sql.Conn, schema, name string)
 	}
 	return have, rows.Err()
 }
+
+// mysqlParents returns the tables the foreign keys of schema.name reference,
+// quoted, each once: the cut-over's lock holds them READ (see mysqlAttempt).
+func mysqlParents(ctx context.Context, c *sql.Conn, schema, name string) ([]string, error) {
+	rows, err := c.QueryContext(ctx, `SELECT DISTINCT UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME
+		FROM information_schema.REFERENTIAL_CONSTRAINTS
+		WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? ORDER BY 1, 2`, schema, name)
+	if err != nil {
+		return nil, fmt.Errorf("read the parent tables of %s: %w", name, err)
+	}
+	defer rows.Close()
+	var parents []string
+	for rows.Next() {
+		var ps, pn string
+		if err := rows.Scan(&ps, &pn); err != nil {
+			return nil, fmt.Errorf("read the parent tables of %s: %w", name, err)
+		}
+		if ps == schema && pn == name {
+			continue // a foreign key to its own table is refused before
+		}
+		parents = append(parents, table.QuoteMySQL(ps, pn))
+	}
+	return parents, rows.Err()
+}

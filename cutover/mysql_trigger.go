@@ -18,7 +18,7 @@ func createMySQLTriggers(ctx context.Context, db *sql.DB, o MySQLOptions, secs i
 	if len(o.Triggers) == 0 {
 		return false, nil
 	}
-	if err := dropMySQLTriggers(ctx, db, o); err != nil {
+	if err := dropMySQLTriggers(ctx, db, o, secs); err != nil {
 		return false, err
 	}
 	c, err := db.Conn(ctx)
@@ -37,9 +37,18 @@ func createMySQLTriggers(ctx context.Context, db *sql.DB, o MySQLOptions, secs i
 
 // dropMySQLTriggers drops the shadow's triggers: after a failed attempt,
 // before writes resume, or the applier's writes to the shadow would fire
-// them.
-func dropMySQLTriggers(ctx context.Context, db *sql.DB, o MySQLOptions) error {
-	if _, err := table.DropMySQLTriggers(ctx, db, o.Schema, o.Shadow); err != nil {
+// them. Each statement waits at most secs for the shadow's lock, as the
+// attempt's others do: writers wait until it is done.
+func dropMySQLTriggers(ctx context.Context, db *sql.DB, o MySQLOptions, secs int) error {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("drop the triggers made on the shadow: %w", err)
+	}
+	defer discard(c)
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
+		return fmt.Errorf("drop the triggers made on the shadow: %w", err)
+	}
+	if _, err := table.DropMySQLTriggers(ctx, c, o.Schema, o.Shadow); err != nil {
 		return fmt.Errorf("drop the triggers made on the shadow: %w", err)
 	}
 	return nil

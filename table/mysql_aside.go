@@ -111,7 +111,8 @@ func (a *MySQLAside) MayHoldRows() bool { return a.maybe.Load() }
 // commit, whose outcome an error leaves unknown).
 func (a *MySQLAside) Holds(rows bool) { a.maybe.Store(rows) }
 
-// MySQLExecQuerier runs statements and queries: a *sql.DB.
+// MySQLExecQuerier runs statements and queries: a *sql.DB, or a *sql.Conn
+// whose session settings (a lock_wait_timeout) they need.
 type MySQLExecQuerier interface {
 	MySQLQuerier
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

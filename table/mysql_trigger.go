@@ -159,7 +159,7 @@ func CreateMySQLTriggers(ctx context.Context, c *sql.Conn, schema, table string,
 
 // DropMySQLTriggers drops every trigger of schema.table and returns their
 // names.
-func DropMySQLTriggers(ctx context.Context, db *sql.DB, schema, table string) ([]string, error) {
+func DropMySQLTriggers(ctx context.Context, db MySQLExecQuerier, schema, table string) ([]string, error) {
 	trgs, err := ReadMySQLTriggers(ctx, db, schema, table)
 	if err != nil {
 		return nil, err
