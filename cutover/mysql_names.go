@@ -98,10 +98,17 @@ func mysqlOwnNamesAttempt(ctx context.Context, db *sql.DB, o MySQLNamesOptions, 
 	if _, err := c.ExecContext(ctx, "LOCK TABLES "+table.QuoteMySQL(o.Schema, o.Table)+" WRITE"); err != nil {
 		return nil, script, retryable(fmt.Errorf("lock %s: %w", o.Table, err))
 	}
+	// Once the lock is held the statements run to their end, whatever
+	// happens to ctx (they change metadata only, each waits at most
+	// lock_wait_timeout): the driver closes the connection of a statement
+	// cancelled in flight, and the server would then release the lock with
+	// the triggers dropped and not yet made again, for writes to run
+	// without them.
+	ctx = context.WithoutCancel(ctx)
 	defer func() {
 		// A failed UNLOCK leaves the session broken: discard ends it, and
 		// its locks with it.
-		_, _ = c.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+		_, _ = c.ExecContext(ctx, "UNLOCK TABLES")
 	}()
 	// Read again under the lock: what the statements below change.
 	if r, err = readMySQLOwnNames(ctx, c, o); err != nil {
@@ -198,22 +205,23 @@ func (r mysqlOwnNames) script(o MySQLNamesOptions) []string {
 
 // remakeMySQLTriggers drops the table's triggers (trgs, in firing order) and
 // makes them again under their Shadow names, on c, which holds the table's
-// write lock. On a failure it puts back what was there: the triggers made so
-// far are dropped, and those dropped made again under their names.
+// write lock (ctx is not cancelled: a statement cancelled in flight would end
+// the session, and the lock). On a failure it puts back what was there: the
+// triggers made so far are dropped, and those dropped made again under their
+// names.
 func remakeMySQLTriggers(ctx context.Context, c *sql.Conn, o MySQLNamesOptions, trgs []table.MySQLTrigger) error {
 	var dropped []table.MySQLTrigger
 	var made []string
 	restore := func(cause error) error {
-		bg := context.WithoutCancel(ctx)
 		var errs []error
 		for _, n := range made {
-			if _, err := c.ExecContext(bg, "DROP TRIGGER IF EXISTS "+table.QuoteMySQL(o.Schema, n)); err != nil {
+			if _, err := c.ExecContext(ctx, "DROP TRIGGER IF EXISTS "+table.QuoteMySQL(o.Schema, n)); err != nil {
 				errs = append(errs, fmt.Errorf("drop trigger %s: %w", n, err))
 			}
 		}
 		for _, t := range dropped {
 			t.Shadow = t.Name
-			if err := table.CreateMySQLTriggers(bg, c, o.Schema, o.Table, []table.MySQLTrigger{t}); err != nil {
+			if err := table.CreateMySQLTriggers(ctx, c, o.Schema, o.Table, []table.MySQLTrigger{t}); err != nil {
 				errs = append(errs, err)
 			}
 		}

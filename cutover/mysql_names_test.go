@@ -3,6 +3,7 @@ package cutover
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,5 +203,59 @@ func TestMySQLOwnNamesPutsBack(t *testing.T) {
 	}
 	if audited != 1 || b != "x3y" {
 		t.Errorf("after the put-back: insert audited %d times, b = %q (want 1, x3y)", audited, b)
+	}
+}
+
+// TestMySQLOwnNamesCancelled: the migration is interrupted (Ctrl-C) while
+// the triggers are made again under the lock. Cancelling a statement in
+// flight closes its connection, and the server then releases the lock with
+// the triggers dropped and not yet made again: writes would run without
+// them. Once the lock is held the renaming runs to its end (metadata only):
+// every trigger is there afterwards, under one name or the other, each firing
+// once.
+func TestMySQLOwnNamesCancelled(t *testing.T) {
+	db := testMySQL(t)
+	const tbl, n = "rvn_cancel", 40
+	testdb.DropMySQLTables(t, db, tbl)
+	t.Cleanup(func() { testdb.DropMySQLTables(t, db, tbl) })
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0) ENGINE=InnoDB")
+	trgs := map[string]string{}
+	for i := range n {
+		planned := fmt.Sprintf("_rvn_cancel_%d", i)
+		testdb.ExecMySQL(t, db, "CREATE TRIGGER "+planned+" BEFORE INSERT ON "+tbl+" FOR EACH ROW SET NEW.n = NEW.n + 1")
+		trgs[planned] = planned[1:]
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Interrupt once the first trigger is made under its own name: the
+	// others are dropped, and being made again.
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		defer cancel()
+		for ctx.Err() == nil {
+			var own int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'osc_test'
+				AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME LIKE 'rvn\_cancel\_%'`, tbl).Scan(&own); err != nil || own > 0 {
+				return
+			}
+		}
+	}()
+	_, err := MySQLOwnNames(ctx, db, MySQLNamesOptions{Schema: "osc_test", Table: tbl, Triggers: trgs, LockTimeout: 5 * time.Second, Retries: 1})
+	cancel()
+	<-watched
+	t.Logf("renaming: %v", err)
+	var made int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'osc_test' AND EVENT_OBJECT_TABLE = ?`,
+		tbl).Scan(&made); err != nil {
+		t.Fatal(err)
+	}
+	if made != n {
+		t.Errorf("%d triggers after the interrupted renaming, want %d", made, n)
+	}
+	testdb.ExecMySQL(t, db, "INSERT INTO "+tbl+" (id) VALUES (1)")
+	var fired int
+	if err := db.QueryRow("SELECT n FROM " + tbl + " WHERE id = 1").Scan(&fired); err != nil || fired != n {
+		t.Errorf("an insert fired %d triggers (err %v), want %d", fired, err, n)
 	}
 }
