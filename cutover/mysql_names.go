@@ -42,8 +42,10 @@ type MySQLNamesOptions struct {
 // one twice; a trigger statement that fails puts back the triggers as they
 // were before the lock is released. Each attempt waits at most LockTimeout
 // for the lock, and one stopped by a lock wait or a deadlock is retried up to
-// Retries attempts in all. It returns the names given back; its error says
-// which statements to run: the table is right but for the names.
+// Retries attempts in all. It returns the names given back (with an error
+// too: the foreign keys' ALTER commits before the triggers are made again);
+// its error says which statements to run for the rest: the table is right
+// but for the names.
 func MySQLOwnNames(ctx context.Context, db *sql.DB, o MySQLNamesOptions) ([]string, error) {
 	if len(o.ForeignKeys)+len(o.Triggers) == 0 {
 		return nil, nil
@@ -54,33 +56,40 @@ func MySQLOwnNames(ctx context.Context, db *sql.DB, o MySQLNamesOptions) ([]stri
 	}
 	secs := max(int(math.Ceil(o.LockTimeout.Seconds())), 1)
 	retries := max(o.Retries, 1)
-	fail := func(attempt int, err error, script []string) error {
+	var given []string
+	fail := func(attempt int, err error, script []string) ([]string, error) {
+		if len(given) > 0 {
+			err = fmt.Errorf("%w; %s have their own names already", err, strings.Join(given, ", "))
+		}
 		if len(script) > 0 {
 			err = fmt.Errorf("%w; run yourself (one session): %s", err, strings.Join(script, "; "))
 		}
-		return fmt.Errorf("give %s.%s's foreign keys and triggers their own names (attempt %d of %d): %w", o.Schema, o.Table, attempt, retries, err)
+		return given, fmt.Errorf("give %s.%s's foreign keys and triggers their own names (attempt %d of %d): %w", o.Schema, o.Table, attempt, retries, err)
 	}
 	for attempt := 1; ; attempt++ {
 		names, script, err := mysqlOwnNamesAttempt(ctx, db, o, secs)
+		given = append(given, names...)
 		if err == nil {
-			return names, nil
+			return given, nil
 		}
 		if !errors.Is(err, errAttempt) || attempt >= retries || ctx.Err() != nil {
-			return nil, fail(attempt, err, script)
+			return fail(attempt, err, script)
 		}
 		backoff := min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)
 		log.Warn("giving the foreign keys and triggers their own names failed; retrying", "attempt", attempt, "err", err, "backoff", backoff.String())
 		select {
 		case <-ctx.Done():
-			return nil, fail(attempt, ctx.Err(), script)
+			return fail(attempt, ctx.Err(), script)
 		case <-time.After(backoff):
 		}
 	}
 }
 
 // mysqlOwnNamesAttempt runs one attempt. It returns the names given back,
-// and the statements that would do what is left to do, read before the
-// lock, for the error's message.
+// and the statements that would do what is left to do, for the error's
+// message: read before the lock, again under it, and without the foreign
+// keys' ALTER once it has run (the script would fail at it, before the
+// triggers).
 func mysqlOwnNamesAttempt(ctx context.Context, db *sql.DB, o MySQLNamesOptions, secs int) (names, script []string, err error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
@@ -114,11 +123,14 @@ func mysqlOwnNamesAttempt(ctx context.Context, db *sql.DB, o MySQLNamesOptions, 
 	if r, err = readMySQLOwnNames(ctx, c, o); err != nil {
 		return nil, script, err
 	}
+	script = r.script(o)
 	if r.fkAlter != "" {
 		if _, err := c.ExecContext(ctx, r.fkAlter); err != nil {
 			return nil, script, retryable(fmt.Errorf("rename the foreign keys %s: %w", strings.Join(r.fkNames, ", "), err))
 		}
 		names = append(names, r.fkNames...)
+		r.fkAlter = ""
+		script = r.script(o)
 	}
 	if len(r.trgNames) > 0 {
 		if err := remakeMySQLTriggers(ctx, c, o, r.triggers); err != nil {

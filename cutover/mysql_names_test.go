@@ -187,6 +187,11 @@ func TestMySQLOwnNamesPutsBack(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nmy_bu2") || !strings.Contains(err.Error(), "attempt 1 of 2") {
 		t.Fatalf("err %v, want the failure to make nmy_bu2, not retried", err)
 	}
+	// The foreign keys have their own names: the statements to run are the
+	// triggers' only (the foreign keys' ALTER would fail, before them).
+	if strings.Contains(err.Error(), "FOREIGN KEY") || !strings.Contains(err.Error(), "_nmy_fk2, nmy_fk have their own names already") {
+		t.Errorf("err %v: want the foreign keys said renamed, and no statement for them", err)
+	}
 	fksAfter, trgsAfter, _ := nmyNames(t, db, child)
 	if want := "_nmy_fk2:NO ACTION,nmy_fk:RESTRICT"; fksAfter != want {
 		t.Errorf("foreign keys %s, want %s", fksAfter, want)
