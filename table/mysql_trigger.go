@@ -62,7 +62,7 @@ type mysqlTriggerCheck struct {
 }
 
 // checkMySQLTriggers plans the table's triggers for the new table: each is
-// carried under a planned name (as its foreign keys are, plannedMySQLName),
+// carried under a planned name (as its foreign keys are, PlannedMySQLName),
 // a refusal of the copy when that name is taken in the schema (but on the
 // table's shadow, where a killed run's cut-over may have left it) or too long;
 // an error is a failure to read them.
@@ -75,7 +75,7 @@ func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (m
 	var carried []string
 	for i := range trgs {
 		t := &trgs[i]
-		t.Shadow = plannedMySQLName(t.Name)
+		t.Shadow = PlannedMySQLName(t.Name)
 		if utf8.RuneCountInString(t.Shadow) > mysqlMaxIdent {
 			return mysqlTriggerCheck{refusal: fmt.Errorf("trigger %s: the name osc would carry it under to the new table, %s, exceeds MySQL's %d characters "+
 				"(trigger names are schema-wide, so the new table cannot have the table's own): rename it first", t.Name, t.Shadow, mysqlMaxIdent)}, nil
@@ -97,19 +97,16 @@ func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (m
 		"firing order, under a LOCK TABLES of the table that writers wait for, as for the cut-over's", strings.Join(carried, ", ")), carried: trgs}, nil
 }
 
-// plannedMySQLName is the name a carried foreign key or trigger gets on the
+// PlannedMySQLName is the name a carried foreign key or trigger gets on the
 // new table, as pt-online-schema-change names foreign keys: a leading
-// underscore added, or removed when it has one.
-func plannedMySQLName(name string) string {
+// underscore added, or removed when it has one. The new table takes the own
+// name back after the cut-over (cutover.MySQLOwnNames).
+func PlannedMySQLName(name string) string {
 	if strings.HasPrefix(name, "_") {
 		return name[1:]
 	}
 	return "_" + name
 }
-
-// PlannedMySQLName is plannedMySQLName, for the code that gives carried
-// foreign keys and triggers their own names back after the cut-over.
-func PlannedMySQLName(name string) string { return plannedMySQLName(name) }
 
 // quoteMySQLString quotes s as a string literal.
 func quoteMySQLString(s string) string {
