@@ -220,7 +220,8 @@ func (r mysqlOwnNames) script(o MySQLNamesOptions) []string {
 // write lock (ctx is not cancelled: a statement cancelled in flight would end
 // the session, and the lock). On a failure it puts back what was there: the
 // triggers made so far are dropped, and those dropped made again under their
-// names.
+// names, each before the first left of its event and timing (a DROP that
+// failed midway leaves the later ones, which the dropped fired before).
 func remakeMySQLTriggers(ctx context.Context, c *sql.Conn, o MySQLNamesOptions, trgs []table.MySQLTrigger) error {
 	var dropped []table.MySQLTrigger
 	var made []string
@@ -231,10 +232,25 @@ func remakeMySQLTriggers(ctx context.Context, c *sql.Conn, o MySQLNamesOptions, 
 				errs = append(errs, fmt.Errorf("drop trigger %s: %w", n, err))
 			}
 		}
+		left, err := table.ReadMySQLTriggers(ctx, c, o.Schema, o.Table)
+		if err != nil {
+			errs = append(errs, err)
+		}
 		for _, t := range dropped {
 			t.Shadow = t.Name
-			if err := table.CreateMySQLTriggers(ctx, c, o.Schema, o.Table, []table.MySQLTrigger{t}); err != nil {
-				errs = append(errs, err)
+			stmt := t.Create(o.Schema, o.Table)
+			for _, l := range left {
+				if l.Event == t.Event && l.Timing == t.Timing {
+					stmt = t.CreateBefore(o.Schema, o.Table, l.Name)
+					break
+				}
+			}
+			if _, err := c.ExecContext(ctx, t.Session()); err != nil {
+				errs = append(errs, fmt.Errorf("make trigger %s: %w", t.Name, err))
+				continue
+			}
+			if _, err := c.ExecContext(ctx, stmt); err != nil {
+				errs = append(errs, fmt.Errorf("make trigger %s: %w", t.Name, err))
 			}
 		}
 		if len(errs) > 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"osc/internal/testdb"
+	"osc/table"
 )
 
 // nmyChild makes a parent and a child table as a cut-over leaves the child:
@@ -262,5 +263,56 @@ func TestMySQLOwnNamesCancelled(t *testing.T) {
 	var fired int
 	if err := db.QueryRow("SELECT n FROM " + tbl + " WHERE id = 1").Scan(&fired); err != nil || fired != n {
 		t.Errorf("an insert fired %d triggers (err %v), want %d", fired, err, n)
+	}
+}
+
+// TestMySQLOwnNamesDropFailsPutsBackInOrder: a DROP TRIGGER fails midway
+// (here, of a trigger that is not there), after the first of two BEFORE
+// UPDATE triggers was dropped: putting it back must make it fire before the
+// second again, as it did, not after it.
+func TestMySQLOwnNamesDropFailsPutsBackInOrder(t *testing.T) {
+	db := testMySQL(t)
+	const tbl = "rvn_order"
+	testdb.DropMySQLTables(t, db, tbl)
+	t.Cleanup(func() { testdb.DropMySQLTables(t, db, tbl) })
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY, a INT, b VARCHAR(20)) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+tbl+" VALUES (1, 0, '')")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER _rvn_o1 BEFORE UPDATE ON "+tbl+" FOR EACH ROW SET NEW.b = CONCAT('x', NEW.a)")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER _rvn_o2 BEFORE UPDATE ON "+tbl+" FOR EACH ROW SET NEW.b = CONCAT(LEFT(NEW.b, 5), 'y')")
+	ctx := context.Background()
+	trgs, err := table.ReadMySQLTriggers(ctx, db, "osc_test", tbl)
+	if err != nil || len(trgs) != 2 {
+		t.Fatalf("triggers %+v, %v", trgs, err)
+	}
+	ghost := trgs[0]
+	ghost.Name = "rvn_ghost"
+	trgs = []table.MySQLTrigger{trgs[0], ghost, trgs[1]}
+	for i := range trgs {
+		trgs[i].Shadow = trgs[i].Name[1:]
+	}
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer discard(c)
+	testdb.ExecMySQL(t, db, "SELECT 1") // the pool has a connection besides c
+	if _, err := c.ExecContext(ctx, "LOCK TABLES "+tbl+" WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	err = remakeMySQLTriggers(ctx, c, MySQLNamesOptions{Schema: "osc_test", Table: tbl}, trgs)
+	if _, uerr := c.ExecContext(ctx, "UNLOCK TABLES"); uerr != nil {
+		t.Fatal(uerr)
+	}
+	if err == nil || !strings.Contains(err.Error(), "rvn_ghost") || strings.Contains(err.Error(), "putting the triggers back failed") {
+		t.Fatalf("err %v, want the failure to drop rvn_ghost, the triggers put back", err)
+	}
+	_, got, _ := nmyNames(t, db, tbl)
+	if want := "_rvn_o1:UPDATE:BEFORE:1,_rvn_o2:UPDATE:BEFORE:2"; got != want {
+		t.Errorf("triggers %s, want %s", got, want)
+	}
+	testdb.ExecMySQL(t, db, "UPDATE "+tbl+" SET a = 3 WHERE id = 1")
+	var b string
+	if err := db.QueryRow("SELECT b FROM " + tbl + " WHERE id = 1").Scan(&b); err != nil || b != "x3y" {
+		t.Errorf("b = %q (err %v), want x3y: the triggers fire out of order", b, err)
 	}
 }

@@ -133,8 +133,18 @@ func (t MySQLTrigger) Session() string {
 // schema.table, with its definer; it fires after the table's triggers of its
 // event and timing.
 func (t MySQLTrigger) Create(schema, table string) string {
-	return fmt.Sprintf("CREATE DEFINER=%s TRIGGER %s %s %s ON %s FOR EACH ROW %s", quoteMySQLDefiner(t.Definer),
-		QuoteMySQL(schema, t.Shadow), t.Timing, t.Event, QuoteMySQL(schema, table), t.Statement)
+	return t.create(schema, table, "")
+}
+
+// CreateBefore is Create, the trigger firing just before next, a trigger of
+// the table of its event and timing.
+func (t MySQLTrigger) CreateBefore(schema, table, next string) string {
+	return t.create(schema, table, "PRECEDES "+QuoteMySQL(next)+" ")
+}
+
+func (t MySQLTrigger) create(schema, table, order string) string {
+	return fmt.Sprintf("CREATE DEFINER=%s TRIGGER %s %s %s ON %s FOR EACH ROW %s%s", quoteMySQLDefiner(t.Definer),
+		QuoteMySQL(schema, t.Shadow), t.Timing, t.Event, QuoteMySQL(schema, table), order, t.Statement)
 }
 
 // CreateMySQLTriggers makes the triggers on schema.table under their
