@@ -238,19 +238,15 @@ func remakeMySQLTriggers(ctx context.Context, c *sql.Conn, o MySQLNamesOptions, 
 		}
 		for _, t := range dropped {
 			t.Shadow = t.Name
-			stmt := t.Create(o.Schema, o.Table)
+			next := ""
 			for _, l := range left {
 				if l.Event == t.Event && l.Timing == t.Timing {
-					stmt = t.CreateBefore(o.Schema, o.Table, l.Name)
+					next = l.Name
 					break
 				}
 			}
-			if _, err := c.ExecContext(ctx, t.Session()); err != nil {
-				errs = append(errs, fmt.Errorf("make trigger %s: %w", t.Name, err))
-				continue
-			}
-			if _, err := c.ExecContext(ctx, stmt); err != nil {
-				errs = append(errs, fmt.Errorf("make trigger %s: %w", t.Name, err))
+			if err := table.CreateMySQLTrigger(ctx, c, o.Schema, o.Table, t, next); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if len(errs) > 0 {
@@ -266,7 +262,7 @@ func remakeMySQLTriggers(ctx context.Context, c *sql.Conn, o MySQLNamesOptions, 
 		dropped = append(dropped, t)
 	}
 	for _, t := range trgs {
-		if err := table.CreateMySQLTriggers(ctx, c, o.Schema, o.Table, []table.MySQLTrigger{t}); err != nil {
+		if err := table.CreateMySQLTrigger(ctx, c, o.Schema, o.Table, t, ""); err != nil {
 			return restore(err)
 		}
 		made = append(made, t.Shadow)
