@@ -206,7 +206,9 @@ func (r mysqlOwnNames) script(o MySQLNamesOptions) []string {
 	}
 	if len(r.trgNames) > 0 {
 		for _, t := range r.triggers {
-			s = append(s, "DROP TRIGGER "+table.QuoteMySQL(o.Schema, t.Name))
+			// IF EXISTS: the statements also make a trigger lost by a
+			// renaming whose session died between its DROP and CREATE.
+			s = append(s, "DROP TRIGGER IF EXISTS "+table.QuoteMySQL(o.Schema, t.Name))
 		}
 		for _, t := range r.triggers {
 			s = append(s, t.Session(), t.Create(o.Schema, o.Table))
