@@ -42,8 +42,10 @@ type MySQLNamesOptions struct {
 // one twice; a trigger statement that fails puts back the triggers as they
 // were before the lock is released. Each attempt waits at most LockTimeout
 // for the lock, and one stopped by a lock wait or a deadlock is retried up to
-// Retries attempts in all. It returns the names given back; its error says
-// which statements to run: the table is right but for the names.
+// Retries attempts in all. It returns the names given back (with an error
+// too: the foreign keys' ALTER commits before the triggers are made again);
+// its error says which statements to run for the rest: the table is right
+// but for the names.
 func MySQLOwnNames(ctx context.Context, db *sql.DB, o MySQLNamesOptions) ([]string, error) {
 	if len(o.ForeignKeys)+len(o.Triggers) == 0 {
 		return nil, nil
@@ -54,33 +56,40 @@ func MySQLOwnNames(ctx context.Context, db *sql.DB, o MySQLNamesOptions) ([]stri
 	}
 	secs := max(int(math.Ceil(o.LockTimeout.Seconds())), 1)
 	retries := max(o.Retries, 1)
-	fail := func(attempt int, err error, script []string) error {
+	var given []string
+	fail := func(attempt int, err error, script []string) ([]string, error) {
+		if len(given) > 0 {
+			err = fmt.Errorf("%w; %s have their own names already", err, strings.Join(given, ", "))
+		}
 		if len(script) > 0 {
 			err = fmt.Errorf("%w; run yourself (one session): %s", err, strings.Join(script, "; "))
 		}
-		return fmt.Errorf("give %s.%s's foreign keys and triggers their own names (attempt %d of %d): %w", o.Schema, o.Table, attempt, retries, err)
+		return given, fmt.Errorf("give %s.%s's foreign keys and triggers their own names (attempt %d of %d): %w", o.Schema, o.Table, attempt, retries, err)
 	}
 	for attempt := 1; ; attempt++ {
 		names, script, err := mysqlOwnNamesAttempt(ctx, db, o, secs)
+		given = append(given, names...)
 		if err == nil {
-			return names, nil
+			return given, nil
 		}
 		if !errors.Is(err, errAttempt) || attempt >= retries || ctx.Err() != nil {
-			return nil, fail(attempt, err, script)
+			return fail(attempt, err, script)
 		}
 		backoff := min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)
 		log.Warn("giving the foreign keys and triggers their own names failed; retrying", "attempt", attempt, "err", err, "backoff", backoff.String())
 		select {
 		case <-ctx.Done():
-			return nil, fail(attempt, ctx.Err(), script)
+			return fail(attempt, ctx.Err(), script)
 		case <-time.After(backoff):
 		}
 	}
 }
 
 // mysqlOwnNamesAttempt runs one attempt. It returns the names given back,
-// and the statements that would do what is left to do, read before the
-// lock, for the error's message.
+// and the statements that would do what is left to do, for the error's
+// message: read before the lock, again under it, and without the foreign
+// keys' ALTER once it has run (the script would fail at it, before the
+// triggers).
 func mysqlOwnNamesAttempt(ctx context.Context, db *sql.DB, o MySQLNamesOptions, secs int) (names, script []string, err error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
@@ -98,20 +107,30 @@ func mysqlOwnNamesAttempt(ctx context.Context, db *sql.DB, o MySQLNamesOptions, 
 	if _, err := c.ExecContext(ctx, "LOCK TABLES "+table.QuoteMySQL(o.Schema, o.Table)+" WRITE"); err != nil {
 		return nil, script, retryable(fmt.Errorf("lock %s: %w", o.Table, err))
 	}
+	// Once the lock is held the statements run to their end, whatever
+	// happens to ctx (they change metadata only, each waits at most
+	// lock_wait_timeout): the driver closes the connection of a statement
+	// cancelled in flight, and the server would then release the lock with
+	// the triggers dropped and not yet made again, for writes to run
+	// without them.
+	ctx = context.WithoutCancel(ctx)
 	defer func() {
 		// A failed UNLOCK leaves the session broken: discard ends it, and
 		// its locks with it.
-		_, _ = c.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+		_, _ = c.ExecContext(ctx, "UNLOCK TABLES")
 	}()
 	// Read again under the lock: what the statements below change.
 	if r, err = readMySQLOwnNames(ctx, c, o); err != nil {
 		return nil, script, err
 	}
+	script = r.script(o)
 	if r.fkAlter != "" {
 		if _, err := c.ExecContext(ctx, r.fkAlter); err != nil {
 			return nil, script, retryable(fmt.Errorf("rename the foreign keys %s: %w", strings.Join(r.fkNames, ", "), err))
 		}
 		names = append(names, r.fkNames...)
+		r.fkAlter = ""
+		script = r.script(o)
 	}
 	if len(r.trgNames) > 0 {
 		if err := remakeMySQLTriggers(ctx, c, o, r.triggers); err != nil {
@@ -187,7 +206,9 @@ func (r mysqlOwnNames) script(o MySQLNamesOptions) []string {
 	}
 	if len(r.trgNames) > 0 {
 		for _, t := range r.triggers {
-			s = append(s, "DROP TRIGGER "+table.QuoteMySQL(o.Schema, t.Name))
+			// IF EXISTS: the statements also make a trigger lost by a
+			// renaming whose session died between its DROP and CREATE.
+			s = append(s, "DROP TRIGGER IF EXISTS "+table.QuoteMySQL(o.Schema, t.Name))
 		}
 		for _, t := range r.triggers {
 			s = append(s, t.Session(), t.Create(o.Schema, o.Table))
@@ -198,22 +219,35 @@ func (r mysqlOwnNames) script(o MySQLNamesOptions) []string {
 
 // remakeMySQLTriggers drops the table's triggers (trgs, in firing order) and
 // makes them again under their Shadow names, on c, which holds the table's
-// write lock. On a failure it puts back what was there: the triggers made so
-// far are dropped, and those dropped made again under their names.
+// write lock (ctx is not cancelled: a statement cancelled in flight would end
+// the session, and the lock). On a failure it puts back what was there: the
+// triggers made so far are dropped, and those dropped made again under their
+// names, each before the first left of its event and timing (a DROP that
+// failed midway leaves the later ones, which the dropped fired before).
 func remakeMySQLTriggers(ctx context.Context, c *sql.Conn, o MySQLNamesOptions, trgs []table.MySQLTrigger) error {
 	var dropped []table.MySQLTrigger
 	var made []string
 	restore := func(cause error) error {
-		bg := context.WithoutCancel(ctx)
 		var errs []error
 		for _, n := range made {
-			if _, err := c.ExecContext(bg, "DROP TRIGGER IF EXISTS "+table.QuoteMySQL(o.Schema, n)); err != nil {
+			if _, err := c.ExecContext(ctx, "DROP TRIGGER IF EXISTS "+table.QuoteMySQL(o.Schema, n)); err != nil {
 				errs = append(errs, fmt.Errorf("drop trigger %s: %w", n, err))
 			}
 		}
+		left, err := table.ReadMySQLTriggers(ctx, c, o.Schema, o.Table)
+		if err != nil {
+			errs = append(errs, err)
+		}
 		for _, t := range dropped {
 			t.Shadow = t.Name
-			if err := table.CreateMySQLTriggers(bg, c, o.Schema, o.Table, []table.MySQLTrigger{t}); err != nil {
+			next := ""
+			for _, l := range left {
+				if l.Event == t.Event && l.Timing == t.Timing {
+					next = l.Name
+					break
+				}
+			}
+			if err := table.CreateMySQLTrigger(ctx, c, o.Schema, o.Table, t, next); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -230,7 +264,7 @@ func remakeMySQLTriggers(ctx context.Context, c *sql.Conn, o MySQLNamesOptions, 
 		dropped = append(dropped, t)
 	}
 	for _, t := range trgs {
-		if err := table.CreateMySQLTriggers(ctx, c, o.Schema, o.Table, []table.MySQLTrigger{t}); err != nil {
+		if err := table.CreateMySQLTrigger(ctx, c, o.Schema, o.Table, t, ""); err != nil {
 			return restore(err)
 		}
 		made = append(made, t.Shadow)

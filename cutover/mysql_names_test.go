@@ -3,6 +3,7 @@ package cutover
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"osc/internal/testdb"
+	"osc/table"
 )
 
 // nmyChild makes a parent and a child table as a cut-over leaves the child:
@@ -156,7 +158,7 @@ func TestMySQLOwnNamesLockTimeout(t *testing.T) {
 	}
 	for _, want := range []string{"attempt 2 of 2", "Lock wait timeout", "run yourself", "LOCK TABLES `osc_test`.`nmy_child` WRITE",
 		"DROP FOREIGN KEY `_nmy_fk`, ADD CONSTRAINT `nmy_fk` FOREIGN KEY (`p`) REFERENCES `osc_test`.`nmy_parent` (`id`)",
-		"DROP TRIGGER `osc_test`.`_nmy_bu1`", "TRIGGER `osc_test`.`nmy_bu2` BEFORE UPDATE ON `osc_test`.`nmy_child`", "UNLOCK TABLES"} {
+		"DROP TRIGGER IF EXISTS `osc_test`.`_nmy_bu1`", "TRIGGER `osc_test`.`nmy_bu2` BEFORE UPDATE ON `osc_test`.`nmy_child`", "UNLOCK TABLES"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -166,6 +168,25 @@ func TestMySQLOwnNamesLockTimeout(t *testing.T) {
 	}
 	if fksAfter, trgsAfter, _ := nmyNames(t, db, child); fksAfter != fksBefore || trgsAfter != trgsBefore {
 		t.Errorf("changed: foreign keys %s (were %s), triggers %s (were %s)", fksAfter, fksBefore, trgsAfter, trgsBefore)
+	}
+	// The statements, run as given, also make a trigger lost meanwhile
+	// (a renaming whose connection died under its lock loses those it had
+	// dropped): they run in one session and give every name back.
+	testdb.ExecMySQL(t, db, "DROP TRIGGER _nmy_bu1")
+	_, script, _ := strings.Cut(err.Error(), "run yourself (one session): ")
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer discard(c)
+	for _, stmt := range strings.Split(script, "; ") {
+		if _, err := c.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if fksAfter, trgsAfter, _ := nmyNames(t, db, child); fksAfter != "_nmy_fk2:NO ACTION,nmy_fk:RESTRICT" ||
+		trgsAfter != "nmy_ai:INSERT:AFTER:1,nmy_bu1:UPDATE:BEFORE:1,nmy_bu2:UPDATE:BEFORE:2" {
+		t.Errorf("after the statements: foreign keys %s, triggers %s", fksAfter, trgsAfter)
 	}
 }
 
@@ -186,6 +207,11 @@ func TestMySQLOwnNamesPutsBack(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nmy_bu2") || !strings.Contains(err.Error(), "attempt 1 of 2") {
 		t.Fatalf("err %v, want the failure to make nmy_bu2, not retried", err)
 	}
+	// The foreign keys have their own names: the statements to run are the
+	// triggers' only (the foreign keys' ALTER would fail, before them).
+	if strings.Contains(err.Error(), "FOREIGN KEY") || !strings.Contains(err.Error(), "_nmy_fk2, nmy_fk have their own names already") {
+		t.Errorf("err %v: want the foreign keys said renamed, and no statement for them", err)
+	}
 	fksAfter, trgsAfter, _ := nmyNames(t, db, child)
 	if want := "_nmy_fk2:NO ACTION,nmy_fk:RESTRICT"; fksAfter != want {
 		t.Errorf("foreign keys %s, want %s", fksAfter, want)
@@ -202,5 +228,110 @@ func TestMySQLOwnNamesPutsBack(t *testing.T) {
 	}
 	if audited != 1 || b != "x3y" {
 		t.Errorf("after the put-back: insert audited %d times, b = %q (want 1, x3y)", audited, b)
+	}
+}
+
+// TestMySQLOwnNamesCancelled: the migration is interrupted (Ctrl-C) while
+// the triggers are made again under the lock. Cancelling a statement in
+// flight closes its connection, and the server then releases the lock with
+// the triggers dropped and not yet made again: writes would run without
+// them. Once the lock is held the renaming runs to its end (metadata only):
+// every trigger is there afterwards, under one name or the other, each firing
+// once.
+func TestMySQLOwnNamesCancelled(t *testing.T) {
+	db := testMySQL(t)
+	const tbl, n = "rvn_cancel", 40
+	testdb.DropMySQLTables(t, db, tbl)
+	t.Cleanup(func() { testdb.DropMySQLTables(t, db, tbl) })
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0) ENGINE=InnoDB")
+	trgs := map[string]string{}
+	for i := range n {
+		planned := fmt.Sprintf("_rvn_cancel_%d", i)
+		testdb.ExecMySQL(t, db, "CREATE TRIGGER "+planned+" BEFORE INSERT ON "+tbl+" FOR EACH ROW SET NEW.n = NEW.n + 1")
+		trgs[planned] = planned[1:]
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Interrupt once the first trigger is made under its own name: the
+	// others are dropped, and being made again.
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		defer cancel()
+		for ctx.Err() == nil {
+			var own int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'osc_test'
+				AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME LIKE 'rvn\_cancel\_%'`, tbl).Scan(&own); err != nil || own > 0 {
+				return
+			}
+		}
+	}()
+	_, err := MySQLOwnNames(ctx, db, MySQLNamesOptions{Schema: "osc_test", Table: tbl, Triggers: trgs, LockTimeout: 5 * time.Second, Retries: 1})
+	cancel()
+	<-watched
+	t.Logf("renaming: %v", err)
+	var made int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'osc_test' AND EVENT_OBJECT_TABLE = ?`,
+		tbl).Scan(&made); err != nil {
+		t.Fatal(err)
+	}
+	if made != n {
+		t.Errorf("%d triggers after the interrupted renaming, want %d", made, n)
+	}
+	testdb.ExecMySQL(t, db, "INSERT INTO "+tbl+" (id) VALUES (1)")
+	var fired int
+	if err := db.QueryRow("SELECT n FROM " + tbl + " WHERE id = 1").Scan(&fired); err != nil || fired != n {
+		t.Errorf("an insert fired %d triggers (err %v), want %d", fired, err, n)
+	}
+}
+
+// TestMySQLOwnNamesDropFailsPutsBackInOrder: a DROP TRIGGER fails midway
+// (here, of a trigger that is not there), after the first of two BEFORE
+// UPDATE triggers was dropped: putting it back must make it fire before the
+// second again, as it did, not after it.
+func TestMySQLOwnNamesDropFailsPutsBackInOrder(t *testing.T) {
+	db := testMySQL(t)
+	const tbl = "rvn_order"
+	testdb.DropMySQLTables(t, db, tbl)
+	t.Cleanup(func() { testdb.DropMySQLTables(t, db, tbl) })
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY, a INT, b VARCHAR(20)) ENGINE=InnoDB")
+	testdb.ExecMySQL(t, db, "INSERT INTO "+tbl+" VALUES (1, 0, '')")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER _rvn_o1 BEFORE UPDATE ON "+tbl+" FOR EACH ROW SET NEW.b = CONCAT('x', NEW.a)")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER _rvn_o2 BEFORE UPDATE ON "+tbl+" FOR EACH ROW SET NEW.b = CONCAT(LEFT(NEW.b, 5), 'y')")
+	ctx := context.Background()
+	trgs, err := table.ReadMySQLTriggers(ctx, db, "osc_test", tbl)
+	if err != nil || len(trgs) != 2 {
+		t.Fatalf("triggers %+v, %v", trgs, err)
+	}
+	ghost := trgs[0]
+	ghost.Name = "rvn_ghost"
+	trgs = []table.MySQLTrigger{trgs[0], ghost, trgs[1]}
+	for i := range trgs {
+		trgs[i].Shadow = trgs[i].Name[1:]
+	}
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer discard(c)
+	testdb.ExecMySQL(t, db, "SELECT 1") // the pool has a connection besides c
+	if _, err := c.ExecContext(ctx, "LOCK TABLES "+tbl+" WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	err = remakeMySQLTriggers(ctx, c, MySQLNamesOptions{Schema: "osc_test", Table: tbl}, trgs)
+	if _, uerr := c.ExecContext(ctx, "UNLOCK TABLES"); uerr != nil {
+		t.Fatal(uerr)
+	}
+	if err == nil || !strings.Contains(err.Error(), "rvn_ghost") || strings.Contains(err.Error(), "putting the triggers back failed") {
+		t.Fatalf("err %v, want the failure to drop rvn_ghost, the triggers put back", err)
+	}
+	_, got, _ := nmyNames(t, db, tbl)
+	if want := "_rvn_o1:UPDATE:BEFORE:1,_rvn_o2:UPDATE:BEFORE:2"; got != want {
+		t.Errorf("triggers %s, want %s", got, want)
+	}
+	testdb.ExecMySQL(t, db, "UPDATE "+tbl+" SET a = 3 WHERE id = 1")
+	var b string
+	if err := db.QueryRow("SELECT b FROM " + tbl + " WHERE id = 1").Scan(&b); err != nil || b != "x3y" {
+		t.Errorf("b = %q (err %v), want x3y: the triggers fire out of order", b, err)
 	}
 }

@@ -101,7 +101,7 @@ func (d *mysqlDialect) ownNames(ctx context.Context, schema, name string, fks, t
 		Log:         d.log,
 	})
 	if err != nil {
-		d.log.Warn("the migrated table keeps the names its foreign keys and triggers were carried under (it is otherwise complete): " + err.Error())
+		d.log.Warn("the migrated table keeps the names some of its foreign keys and triggers were carried under (it is otherwise complete): " + err.Error())
 		return
 	}
 	if len(names) > 0 {

@@ -53,8 +53,8 @@ func TestMySQLOwnNamesWarns(t *testing.T) {
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"level=WARN", "keeps the names its foreign keys and triggers were carried under", "run yourself",
-		"DROP FOREIGN KEY `_nmyd_fk`, ADD CONSTRAINT `nmyd_fk`", "DROP TRIGGER `osc_test`.`_nmyd_trg`"} {
+	for _, want := range []string{"level=WARN", "keeps the names some of its foreign keys and triggers were carried under", "run yourself",
+		"DROP FOREIGN KEY `_nmyd_fk`, ADD CONSTRAINT `nmyd_fk`", "DROP TRIGGER IF EXISTS `osc_test`.`_nmyd_trg`"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}

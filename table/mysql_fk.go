@@ -232,7 +232,7 @@ func checkMySQLForeignKeys(ctx context.Context, db *sql.DB, schema, name string,
 // schema (but on table's shadow, where a killed run's cut-over may have left
 // it) or too long.
 func planMySQLForeignKeyName(ctx context.Context, db *sql.DB, schema, table, name string) (string, error) {
-	planned := plannedMySQLName(name)
+	planned := PlannedMySQLName(name)
 	if utf8.RuneCountInString(planned) > mysqlMaxIdent {
 		return "", fmt.Errorf("foreign key %s: the name osc would carry it under to the new table, %s, exceeds MySQL's %d characters "+
 			"(foreign key names are schema-wide, so the new table cannot have the table's own): rename it first, or run with --discard-foreign-keys",

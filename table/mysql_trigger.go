@@ -62,7 +62,7 @@ type mysqlTriggerCheck struct {
 }
 
 // checkMySQLTriggers plans the table's triggers for the new table: each is
-// carried under a planned name (as its foreign keys are, plannedMySQLName),
+// carried under a planned name (as its foreign keys are, PlannedMySQLName),
 // a refusal of the copy when that name is taken in the schema (but on the
 // table's shadow, where a killed run's cut-over may have left it) or too long;
 // an error is a failure to read them.
@@ -75,7 +75,7 @@ func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (m
 	var carried []string
 	for i := range trgs {
 		t := &trgs[i]
-		t.Shadow = plannedMySQLName(t.Name)
+		t.Shadow = PlannedMySQLName(t.Name)
 		if utf8.RuneCountInString(t.Shadow) > mysqlMaxIdent {
 			return mysqlTriggerCheck{refusal: fmt.Errorf("trigger %s: the name osc would carry it under to the new table, %s, exceeds MySQL's %d characters "+
 				"(trigger names are schema-wide, so the new table cannot have the table's own): rename it first", t.Name, t.Shadow, mysqlMaxIdent)}, nil
@@ -97,19 +97,16 @@ func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (m
 		"firing order, under a LOCK TABLES of the table that writers wait for, as for the cut-over's", strings.Join(carried, ", ")), carried: trgs}, nil
 }
 
-// plannedMySQLName is the name a carried foreign key or trigger gets on the
+// PlannedMySQLName is the name a carried foreign key or trigger gets on the
 // new table, as pt-online-schema-change names foreign keys: a leading
-// underscore added, or removed when it has one.
-func plannedMySQLName(name string) string {
+// underscore added, or removed when it has one. The new table takes the own
+// name back after the cut-over (cutover.MySQLOwnNames).
+func PlannedMySQLName(name string) string {
 	if strings.HasPrefix(name, "_") {
 		return name[1:]
 	}
 	return "_" + name
 }
-
-// PlannedMySQLName is plannedMySQLName, for the code that gives carried
-// foreign keys and triggers their own names back after the cut-over.
-func PlannedMySQLName(name string) string { return plannedMySQLName(name) }
 
 // quoteMySQLString quotes s as a string literal.
 func quoteMySQLString(s string) string {
@@ -134,27 +131,81 @@ func (t MySQLTrigger) Session() string {
 
 // Create is the statement that makes the trigger, under the name Shadow, on
 // schema.table, with its definer; it fires after the table's triggers of its
-// event and timing.
+// event and timing. It is UTF-8, as information_schema gives the body: see
+// CreateMySQLTriggers for a trigger made by a client of another character
+// set.
 func (t MySQLTrigger) Create(schema, table string) string {
-	return fmt.Sprintf("CREATE DEFINER=%s TRIGGER %s %s %s ON %s FOR EACH ROW %s", quoteMySQLDefiner(t.Definer),
-		QuoteMySQL(schema, t.Shadow), t.Timing, t.Event, QuoteMySQL(schema, table), t.Statement)
+	return t.create(schema, table, "")
+}
+
+func (t MySQLTrigger) create(schema, table, order string) string {
+	return fmt.Sprintf("CREATE DEFINER=%s TRIGGER %s %s %s ON %s FOR EACH ROW %s%s", quoteMySQLDefiner(t.Definer),
+		QuoteMySQL(schema, t.Shadow), t.Timing, t.Event, QuoteMySQL(schema, table), order, t.Statement)
 }
 
 // CreateMySQLTriggers makes the triggers on schema.table under their
-// planned names, each in a session with the sql_mode and character set it
-// was made with, in their firing order. The connection's session settings
-// are changed: the caller discards it.
+// planned names, in their firing order, as CreateMySQLTrigger does. The
+// connection's session settings are changed: the caller discards it.
 func CreateMySQLTriggers(ctx context.Context, c *sql.Conn, schema, table string, trgs []MySQLTrigger) error {
 	for _, t := range trgs {
-		if _, err := c.ExecContext(ctx, "SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?",
-			t.SQLMode, t.CharsetClient, t.CollationConnection); err != nil {
-			return fmt.Errorf("make trigger %s: %w", t.Shadow, err)
-		}
-		if _, err := c.ExecContext(ctx, t.Create(schema, table)); err != nil {
-			return fmt.Errorf("make trigger %s (for %s) on %s: %w", t.Shadow, t.Name, table, err)
+		if err := CreateMySQLTrigger(ctx, c, schema, table, t, ""); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// CreateMySQLTrigger makes t on schema.table under its Shadow name, in a
+// session with the sql_mode and character set it was made with, to fire
+// just before next (a trigger of the table of its event and timing) or, next
+// "", after them. The statement is built in UTF-8 (information_schema gives
+// the body so) and the server reads it in the trigger's
+// character_set_client: when that is another and the statement is not
+// ASCII, the server first converts it back, or a literal of the body made by
+// a latin1 client would change its characters (é written as Ã©). The
+// connection's session settings are changed: the caller discards it.
+func CreateMySQLTrigger(ctx context.Context, c *sql.Conn, schema, table string, t MySQLTrigger, next string) error {
+	order := ""
+	if next != "" {
+		order = "PRECEDES " + QuoteMySQL(next) + " "
+	}
+	stmt := t.create(schema, table, order)
+	if !isASCII(stmt) && !utf8MySQLCharset(t.CharsetClient) {
+		if !mysqlCharsetName.MatchString(t.CharsetClient) {
+			return fmt.Errorf("make trigger %s (for %s) on %s: unexpected client character set %q", t.Shadow, t.Name, table, t.CharsetClient)
+		}
+		var b []byte
+		if err := c.QueryRowContext(ctx, "SELECT CAST(CONVERT(CONVERT(? USING utf8mb4) USING "+t.CharsetClient+") AS BINARY)",
+			[]byte(stmt)).Scan(&b); err != nil {
+			return fmt.Errorf("make trigger %s (for %s) on %s: convert it to %s: %w", t.Shadow, t.Name, table, t.CharsetClient, err)
+		}
+		stmt = string(b)
+	}
+	if _, err := c.ExecContext(ctx, t.Session()); err != nil {
+		return fmt.Errorf("make trigger %s: %w", t.Shadow, err)
+	}
+	if _, err := c.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("make trigger %s (for %s) on %s: %w", t.Shadow, t.Name, table, err)
+	}
+	return nil
+}
+
+// utf8MySQLCharset reports whether cs is one of MySQL's names of UTF-8.
+func utf8MySQLCharset(cs string) bool {
+	switch strings.ToLower(cs) {
+	case "utf8", "utf8mb3", "utf8mb4":
+		return true
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // DropMySQLTriggers drops every trigger of schema.table and returns their
