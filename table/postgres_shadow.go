@@ -160,6 +160,19 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, fmt.Errorf("create shadow: describe %s: %w", orig, err)
 	}
+	// The shadow and what LIKE clones are made where the original and its
+	// indexes are: with the session's default_tablespace (postgresql.conf,
+	// ALTER ROLE or DATABASE … SET) they would go to that tablespace when
+	// they are in the database's default one, where a plain ALTER TABLE
+	// leaves them. The --alter runs under the session's setting again: a
+	// UNIQUE or PRIMARY KEY it adds goes where the plain ALTER puts it.
+	var defaultSpace string
+	if err := tx.QueryRow(ctx, "SELECT current_setting('default_tablespace')").Scan(&defaultSpace); err != nil {
+		return nil, fmt.Errorf("create shadow: read default_tablespace: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL default_tablespace = ''"); err != nil {
+		return nil, fmt.Errorf("create shadow: %w", err)
+	}
 	create := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)%s", shadow, orig, in.pgPartitionBy())
 	if tablespace != "" {
 		create += " TABLESPACE " + QuotePostgres(tablespace)
@@ -241,6 +254,9 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, err
 	}
 	added := pgNewAddedTracker(shadowOID, pre)
+	if _, err := tx.Exec(ctx, "SELECT set_config('default_tablespace', $1, true)", defaultSpace); err != nil {
+		return nil, fmt.Errorf("create shadow: restore default_tablespace: %w", err)
+	}
 	for _, c := range clauses {
 		c = pgMapConstraintNames(pgMapNewIndexNames(c, indexNames, n.Shadow), indexNames)
 		if c, err = using.prepare(c); err != nil {
