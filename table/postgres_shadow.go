@@ -147,11 +147,12 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
 		return nil, fmt.Errorf("create shadow: %w", err)
 	}
-	var tablespace string
+	var tablespace, method string
 	var reloptions []string
 	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace), ''),
-		coalesce(c.reloptions, '{}') || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) o WHERE t.oid = c.reltoastrelid)
-		FROM pg_class c WHERE c.oid = $1`, in.OID).Scan(&tablespace, &reloptions); err != nil {
+		coalesce(c.reloptions, '{}') || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) o WHERE t.oid = c.reltoastrelid),
+		coalesce((SELECT amname::text FROM pg_am WHERE oid = c.relam), '')
+		FROM pg_class c WHERE c.oid = $1`, in.OID).Scan(&tablespace, &reloptions, &method); err != nil {
 		return nil, fmt.Errorf("create shadow: read table options: %w", err)
 	}
 	// The original's definition before LIKE reads it: a change committed
@@ -174,6 +175,12 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, fmt.Errorf("create shadow: %w", err)
 	}
 	create := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)%s", shadow, orig, in.pgPartitionBy())
+	// LIKE copies no access method: the shadow would get the session's
+	// default_table_access_method. A partitioned table has none; its
+	// partitions are made with theirs.
+	if method != "" {
+		create += " USING " + QuotePostgres(method)
+	}
 	if tablespace != "" {
 		create += " TABLESPACE " + QuotePostgres(tablespace)
 	}
