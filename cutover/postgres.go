@@ -81,8 +81,9 @@ var errDrainTimeout = errors.New("the last changes were not applied within the l
 // Postgres swaps plan.Shadow in for plan.Source in one transaction and
 // carries over what binds to the original's oid rather than its name: index
 // and identity-sequence names, sequences owned by its columns, identity
-// positions, views, foreign keys both ways, ownership, grants, the table
-// comment and the replica identity. Writers wait on the original's lock and,
+// positions, views, foreign keys both ways, ownership, grants and the table
+// comment (the replica identity is the shadow's from its start, before the
+// --alter ran on it). Writers wait on the original's lock and,
 // once the transaction commits, resolve the name again and write to the new
 // table. Lock timeouts (and deadlocks, and a drain that takes too long) roll
 // the attempt back and retry with a longer timeout.
@@ -497,14 +498,13 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	if err != nil {
 		return nil, err
 	}
-	var owner, newOwner, comment, replIdent, newReplIdent, replIndex string
+	var owner, newOwner, comment string
 	var changeOwner bool
 	if err := tx.QueryRow(ctx, `SELECT quote_ident(pg_get_userbyid(o.relowner)), quote_ident(pg_get_userbyid(n.relowner)),
 		o.relowner <> n.relowner AND NOT $3,
-		coalesce(quote_literal(obj_description(o.oid, 'pg_class')), ''), o.relreplident::text, n.relreplident::text,
-		coalesce((SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = o.oid AND i.indisreplident), '')
+		coalesce(quote_literal(obj_description(o.oid, 'pg_class')), '')
 		FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = $2`, s.oldOID, s.newOID, s.opts.OwnerSet).Scan(
-		&owner, &newOwner, &changeOwner, &comment, &replIdent, &newReplIdent, &replIndex); err != nil {
+		&owner, &newOwner, &changeOwner, &comment); err != nil {
 		return nil, fmt.Errorf("read table properties: %w", err)
 	}
 	grants, err := s.grants(s.oldOID)
@@ -606,27 +606,6 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	}
 	if comment != "" { // LIKE does not copy the table's comment, and ALTER TABLE cannot set one
 		if err := s.exec(fmt.Sprintf("COMMENT ON TABLE %s IS %s", newTable, comment)); err != nil {
-			return nil, err
-		}
-	}
-	if newReplIdent == "d" && replIdent != "d" {
-		var clause string
-		switch replIdent {
-		case "f":
-			clause = "FULL"
-		case "i": // (NOTHING is refused before the migration starts)
-			var found bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-				WHERE i.indrelid = $1 AND c.relname = $2)`, s.newOID, replIndex).Scan(&found); err != nil {
-				return nil, fmt.Errorf("find the replica identity index: %w", err)
-			}
-			if found {
-				clause = "USING INDEX " + table.QuotePostgres(replIndex)
-			}
-		}
-		if clause == "" {
-			s.opts.Log.Warn("cut-over: the original's replica identity index has no counterpart on the new table; it keeps the default replica identity", "index", replIndex)
-		} else if err := s.exec(fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY %s", newTable, clause)); err != nil {
 			return nil, err
 		}
 	}

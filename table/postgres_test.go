@@ -645,8 +645,15 @@ func TestCreatePostgresShadowRefusals(t *testing.T) {
 			t.Errorf("%s: refusal %q does not contain %q", alter, err, want)
 		}
 	}
-	// The replica identity carries the key osc chooses, or the plan refuses.
+	// The shadow has the original's replica identity when the --alter runs:
+	// the server refuses what it refuses on the original.
 	_, err := pgShadow(t, pool, "ri", "ALTER COLUMN a DROP NOT NULL")
+	if err == nil || !strings.Contains(err.Error(), `column "a" is in index used as replica identity`) {
+		t.Errorf("replica identity: %v", err)
+	}
+	// The replica identity carries the key osc chooses, or the plan refuses:
+	// with a dropped, the key is the primary key.
+	_, err = pgShadow(t, pool, "ri", "DROP COLUMN a")
 	if err == nil || !strings.Contains(err.Error(), `replica identity of pgplan_test.ri is USING INDEX ri_a (a), which lacks columns of the key osc copies and applies rows by, primary key ri_pkey (id): `+
 		`logical replication would not say which row an UPDATE or DELETE changed; ALTER TABLE "pgplan_test"."ri" REPLICA IDENTITY DEFAULT (or FULL) first`) {
 		t.Errorf("replica identity: %v", err)
