@@ -276,6 +276,15 @@ func (s *pgSwap) exec(sql string, args ...any) error {
 	return nil
 }
 
+// commentConstraint gives a constraint the cut-over made again its comment
+// (a quoted literal; "" for none).
+func (s *pgSwap) commentConstraint(rel, name, comment string) error {
+	if comment == "" {
+		return nil
+	}
+	return s.exec(fmt.Sprintf("COMMENT ON CONSTRAINT %s ON %s IS %s", table.QuotePostgres(name), rel, comment))
+}
+
 func (s *pgSwap) strings(sql string, args ...any) ([]string, error) {
 	rows, err := s.tx.Query(s.ctx, sql, args...)
 	if err != nil {
@@ -451,6 +460,7 @@ type pgView struct {
 // pgIncoming is a foreign key of another table referencing the original.
 type pgIncoming struct {
 	table, name, def string
+	comment          string // a quoted literal, "" for none
 	validated        bool
 }
 
@@ -578,6 +588,9 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", fk.table, table.QuotePostgres(fk.name), fk.def)); err != nil {
 			return nil, err
 		}
+		if err := s.commentConstraint(fk.table, fk.name, fk.comment); err != nil {
+			return nil, err
+		}
 		if fk.validated {
 			validate = append(validate, pgValidation{fk.table, fk.name})
 		}
@@ -591,9 +604,15 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", newTable, table.QuotePostgres(c.Name), c.Definition)); err != nil {
 			return nil, err
 		}
+		if err := s.commentConstraint(newTable, c.Name, c.Comment); err != nil {
+			return nil, err
+		}
 	}
 	for _, fk := range s.opts.ForeignKeys {
 		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", newTable, table.QuotePostgres(fk.Name), fk.Definition)); err != nil {
+			return nil, err
+		}
+		if err := s.commentConstraint(newTable, fk.Name, fk.Comment); err != nil {
 			return nil, err
 		}
 		if fk.Validate {
@@ -642,14 +661,15 @@ func (s *pgSwap) views() ([]pgView, error) {
 }
 
 func (s *pgSwap) incoming() ([]pgIncoming, error) {
-	rows, err := s.tx.Query(s.ctx, `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated
+	rows, err := s.tx.Query(s.ctx, `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated,
+			coalesce(quote_literal(obj_description(oid, 'pg_constraint')), '')
 		FROM pg_constraint WHERE contype = 'f' AND confrelid = $1 AND conrelid <> $1 AND conparentid = 0 ORDER BY 1, 2`, s.oldOID)
 	if err != nil {
 		return nil, fmt.Errorf("read foreign keys: %w", err)
 	}
 	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgIncoming, error) {
 		var f pgIncoming
-		err := r.Scan(&f.table, &f.name, &f.def, &f.validated)
+		err := r.Scan(&f.table, &f.name, &f.def, &f.validated, &f.comment)
 		f.def = strings.TrimSuffix(f.def, " NOT VALID")
 		return f, err
 	})

@@ -18,6 +18,7 @@ type PostgresForeignKey struct {
 	Definition string // pg_get_constraintdef text, without NOT VALID
 	References string // the referenced table (regclass text)
 	Validate   bool   // validate after the swap (false: it was NOT VALID on the original)
+	Comment    string // a quoted literal, "" for none
 	// Check, when set, finds the rows a plain ALTER TABLE would refuse the
 	// key for: the cut-over runs it first and fails if it finds one.
 	Check *PostgresForeignKeyCheck
@@ -223,6 +224,11 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		}
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create shadow: copy foreign key %s: %w", fk.Name, err)
+		}
+		if fk.Comment != "" {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("COMMENT ON CONSTRAINT %s ON %s IS %s", QuotePostgres(fk.Name), shadow, fk.Comment)); err != nil {
+				return nil, fmt.Errorf("create shadow: copy the comment of foreign key %s: %w", fk.Name, err)
+			}
 		}
 	}
 	if err := pgCopyCheckValidity(ctx, tx, in.OID, shadow); err != nil {
