@@ -188,8 +188,21 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if _, err := tx.Exec(ctx, create); err != nil {
 		return nil, fmt.Errorf("create shadow %s: %w", shadow, err)
 	}
+	// Before the partitions are made, or they would be made with clones
+	// of the root's.
+	madeNotes, err := pgDropMadeTriggers(ctx, tx, shadow)
+	if err != nil {
+		return nil, err
+	}
 	if err := pgCreateShadowPartitions(ctx, tx, in); err != nil {
 		return nil, err
+	}
+	if in.Partitioned() {
+		more, err := pgDropMadeTriggers(ctx, tx, shadow)
+		if err != nil {
+			return nil, err
+		}
+		madeNotes = append(madeNotes, more...)
 	}
 	if len(reloptions) > 0 {
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s SET (%s)", shadow, PostgresRelOptions(reloptions))); err != nil {
@@ -422,6 +435,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		plan.Notes = append(plan.Notes, fmt.Sprintf("partitioned (%s): the shadow is a partition tree with a shadow partition for each of %s, copied, captured (publish_via_partition_root) and compared through the root; "+
 			"at cut-over each partition becomes _<partition>_old and its shadow partition takes its name", in.PartitionKey, strings.Join(names, ", ")))
 	}
+	plan.Notes = append(plan.Notes, madeNotes...)
 	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
 	plan.Notes = append(plan.Notes, in.Notes...)
 	plan.Notes = append(plan.Notes, fmt.Sprintf("cut-over: LOCK TABLE %s and then %s IN ACCESS EXCLUSIVE MODE (with the views reading it and, through them, their tables, "+
@@ -547,4 +561,36 @@ func DropPostgresTable(ctx context.Context, q PostgresQuerier, schema, name stri
 		return fmt.Errorf("drop table %s.%s: %w", schema, name, err)
 	}
 	return nil
+}
+
+// pgDropMadeTriggers drops the triggers on the just created shadow tree:
+// CREATE TABLE … LIKE and PARTITION OF copy none, so an event trigger made
+// them (one that adds an audit trigger to every new table, say). They
+// would fire for every row osc copies and applies, and stay on the new
+// table besides the original's, which the cut-over makes: two audit
+// triggers where the plain ALTER TABLE, which creates no table, leaves one.
+// It returns a note for each.
+func pgDropMadeTriggers(ctx context.Context, tx pgx.Tx, shadow string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT format('DROP TRIGGER %I ON %s', g.tgname, g.tgrelid::regclass), g.tgname::text, g.tgrelid::regclass::text
+		FROM pg_trigger g WHERE (g.tgrelid = $1::regclass OR g.tgrelid IN (SELECT relid FROM pg_partition_tree($1::regclass)))
+			AND NOT g.tgisinternal AND g.tgparentid = 0 ORDER BY 1`, shadow)
+	if err != nil {
+		return nil, fmt.Errorf("create shadow: read the triggers event triggers made on it: %w", err)
+	}
+	type made struct{ drop, name, rel string }
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (made, error) {
+		var m made
+		return m, r.Scan(&m.drop, &m.name, &m.rel)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create shadow: read the triggers event triggers made on it: %w", err)
+	}
+	var notes []string
+	for _, m := range all {
+		if _, err := tx.Exec(ctx, m.drop); err != nil {
+			return nil, fmt.Errorf("create shadow: drop trigger %s, which an event trigger made on %s: %w", m.name, m.rel, err)
+		}
+		notes = append(notes, fmt.Sprintf("trigger %s, which an event trigger made on %s as osc created it, dropped: it would fire for osc's copy, and the new table gets the original's triggers", m.name, m.rel))
+	}
+	return notes, nil
 }
