@@ -190,7 +190,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	}
 	// Before the partitions are made, or they would be made with clones
 	// of the root's.
-	madeNotes, err := pgDropMadeTriggers(ctx, tx, shadow)
+	madeNotes, err := pgUndoEventTriggers(ctx, tx, shadow)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, err
 	}
 	if in.Partitioned() {
-		more, err := pgDropMadeTriggers(ctx, tx, shadow)
+		more, err := pgUndoEventTriggers(ctx, tx, shadow)
 		if err != nil {
 			return nil, err
 		}
@@ -563,34 +563,49 @@ func DropPostgresTable(ctx context.Context, q PostgresQuerier, schema, name stri
 	return nil
 }
 
-// pgDropMadeTriggers drops the triggers on the just created shadow tree:
-// CREATE TABLE … LIKE and PARTITION OF copy none, so an event trigger made
-// them (one that adds an audit trigger to every new table, say). They
-// would fire for every row osc copies and applies, and stay on the new
-// table besides the original's, which the cut-over makes: two audit
-// triggers where the plain ALTER TABLE, which creates no table, leaves one.
-// It returns a note for each.
-func pgDropMadeTriggers(ctx context.Context, tx pgx.Tx, shadow string) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT format('DROP TRIGGER %I ON %s', g.tgname, g.tgrelid::regclass), g.tgname::text, g.tgrelid::regclass::text
-		FROM pg_trigger g WHERE (g.tgrelid = $1::regclass OR g.tgrelid IN (SELECT relid FROM pg_partition_tree($1::regclass)))
-			AND NOT g.tgisinternal AND g.tgparentid = 0 ORDER BY 1`, shadow)
+// pgUndoEventTriggers undoes what an event trigger did to the just created
+// shadow tree: CREATE TABLE … LIKE and PARTITION OF make no trigger, no
+// policy, no comment of the table, and put it in no publication, so an
+// event trigger on CREATE TABLE made them (one that adds an audit trigger,
+// or every new table to a publication). A trigger would fire for every row
+// osc copies and applies, and stay on the new table besides the original's,
+// which the cut-over makes: two audit triggers where the plain ALTER TABLE,
+// which creates no table, leaves one. A publication would send osc's copy
+// to its subscribers (as one FOR ALL TABLES would, which osc refuses) and
+// go on publishing the new table, which the original was not in. Row level
+// security and policies (the original has none: osc refuses such a table)
+// and a comment would stay on the new table. It returns a note for each.
+func pgUndoEventTriggers(ctx context.Context, tx pgx.Tx, shadow string) ([]string, error) {
+	rows, err := tx.Query(ctx, `WITH tree AS (SELECT $1::regclass AS relid UNION SELECT relid FROM pg_partition_tree($1::regclass))
+		SELECT format('DROP TRIGGER %I ON %s', g.tgname, g.tgrelid::regclass), format('trigger %s', g.tgname), g.tgrelid::regclass::text
+			FROM pg_trigger g JOIN tree ON tree.relid = g.tgrelid WHERE NOT g.tgisinternal AND g.tgparentid = 0
+		UNION ALL SELECT format('ALTER PUBLICATION %I DROP TABLE %s', p.pubname, r.prrelid::regclass), format('publication %s', p.pubname), r.prrelid::regclass::text
+			FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid JOIN tree ON tree.relid = r.prrelid
+		UNION ALL SELECT format('DROP POLICY %I ON %s', y.polname, y.polrelid::regclass), format('policy %s', y.polname), y.polrelid::regclass::text
+			FROM pg_policy y JOIN tree ON tree.relid = y.polrelid
+		UNION ALL SELECT format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY', c.oid::regclass), 'row level security', c.oid::regclass::text
+			FROM pg_class c JOIN tree ON tree.relid = c.oid WHERE c.relrowsecurity OR c.relforcerowsecurity
+		UNION ALL SELECT format('COMMENT ON TABLE %s IS NULL', c.oid::regclass), 'a comment', c.oid::regclass::text
+			FROM pg_class c JOIN tree ON tree.relid = c.oid WHERE obj_description(c.oid, 'pg_class') IS NOT NULL
+		ORDER BY 3, 2`, shadow)
 	if err != nil {
-		return nil, fmt.Errorf("create shadow: read the triggers event triggers made on it: %w", err)
+		return nil, fmt.Errorf("create shadow: read what event triggers made on it: %w", err)
 	}
-	type made struct{ drop, name, rel string }
+	type made struct{ undo, what, rel string }
 	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (made, error) {
 		var m made
-		return m, r.Scan(&m.drop, &m.name, &m.rel)
+		return m, r.Scan(&m.undo, &m.what, &m.rel)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create shadow: read the triggers event triggers made on it: %w", err)
+		return nil, fmt.Errorf("create shadow: read what event triggers made on it: %w", err)
 	}
 	var notes []string
 	for _, m := range all {
-		if _, err := tx.Exec(ctx, m.drop); err != nil {
-			return nil, fmt.Errorf("create shadow: drop trigger %s, which an event trigger made on %s: %w", m.name, m.rel, err)
+		if _, err := tx.Exec(ctx, m.undo); err != nil {
+			return nil, fmt.Errorf("create shadow: an event trigger gave %s %s as osc created it, which osc cannot undo (%s): "+
+				"disable the event trigger while osc runs (ALTER EVENT TRIGGER … DISABLE): %w", m.rel, m.what, m.undo, err)
 		}
-		notes = append(notes, fmt.Sprintf("trigger %s, which an event trigger made on %s as osc created it, dropped: it would fire for osc's copy, and the new table gets the original's triggers", m.name, m.rel))
+		notes = append(notes, fmt.Sprintf("%s, which an event trigger gave %s as osc created it, undone: the plain ALTER TABLE creates no table", m.what, m.rel))
 	}
 	return notes, nil
 }
