@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPostgresShadowUndoesEventTriggers: an event trigger on CREATE TABLE
@@ -24,6 +25,7 @@ func TestPostgresShadowUndoesEventTriggers(t *testing.T) {
 		"CREATE TRIGGER audited AFTER INSERT OR UPDATE OR DELETE ON aud FOR EACH ROW EXECUTE FUNCTION audit_row()",
 		"CREATE TABLE paud (id int PRIMARY KEY, a int) PARTITION BY RANGE (id)",
 		"CREATE TABLE paud_1 PARTITION OF paud FOR VALUES FROM (0) TO (10)",
+		"CREATE TABLE kaud (id int PRIMARY KEY, a int)",
 		"CREATE PUBLICATION pgplan_test_every",
 		`CREATE FUNCTION every_table() RETURNS event_trigger LANGUAGE plpgsql AS $$
 		DECLARE r record;
@@ -47,6 +49,20 @@ func TestPostgresShadowUndoesEventTriggers(t *testing.T) {
 	})
 	undone := func(what, rel string) string {
 		return what + ", which an event trigger gave " + pgTestSchema + "." + rel + " as osc created it, undone"
+	}
+	// osc's checkpoint table and table of rows set aside (a new unique key)
+	// too.
+	in, err := pgInspect(t, pool, "kaud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksh, err := CreatePostgresCheckpointed(context.Background(), pool, in, "ADD CONSTRAINT kaud_a UNIQUE (a)", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	knotes := strings.Join(ksh.Plan.Notes, "\n")
+	if !strings.Contains(knotes, undone("trigger audited", "_kaud_osc")) {
+		t.Errorf("kaud: notes %q", knotes)
 	}
 	for _, tc := range []struct {
 		table    string

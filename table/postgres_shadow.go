@@ -575,7 +575,9 @@ func DropPostgresTable(ctx context.Context, q PostgresQuerier, schema, name stri
 // go on publishing the new table, which the original was not in. Row level
 // security and policies (the original has none: osc refuses such a table)
 // and a comment would stay on the new table. It returns a note for each.
-func pgUndoEventTriggers(ctx context.Context, tx pgx.Tx, shadow string) ([]string, error) {
+// osc's checkpoint table and table of rows set aside get the same: their
+// writes would fire such a trigger and be published.
+func pgUndoEventTriggers(ctx context.Context, tx PostgresQuerier, shadow string) ([]string, error) {
 	rows, err := tx.Query(ctx, `WITH tree AS (SELECT $1::regclass AS relid UNION SELECT relid FROM pg_partition_tree($1::regclass))
 		SELECT format('DROP TRIGGER %I ON %s', g.tgname, g.tgrelid::regclass), format('trigger %s', g.tgname), g.tgrelid::regclass::text
 			FROM pg_trigger g JOIN tree ON tree.relid = g.tgrelid WHERE NOT g.tgisinternal AND g.tgparentid = 0
@@ -589,7 +591,7 @@ func pgUndoEventTriggers(ctx context.Context, tx pgx.Tx, shadow string) ([]strin
 			FROM pg_class c JOIN tree ON tree.relid = c.oid WHERE obj_description(c.oid, 'pg_class') IS NOT NULL
 		ORDER BY 3, 2`, shadow)
 	if err != nil {
-		return nil, fmt.Errorf("create shadow: read what event triggers made on it: %w", err)
+		return nil, fmt.Errorf("read what event triggers gave %s as osc created it: %w", shadow, err)
 	}
 	type made struct{ undo, what, rel string }
 	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (made, error) {
@@ -597,12 +599,12 @@ func pgUndoEventTriggers(ctx context.Context, tx pgx.Tx, shadow string) ([]strin
 		return m, r.Scan(&m.undo, &m.what, &m.rel)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create shadow: read what event triggers made on it: %w", err)
+		return nil, fmt.Errorf("read what event triggers gave %s as osc created it: %w", shadow, err)
 	}
 	var notes []string
 	for _, m := range all {
 		if _, err := tx.Exec(ctx, m.undo); err != nil {
-			return nil, fmt.Errorf("create shadow: an event trigger gave %s %s as osc created it, which osc cannot undo (%s): "+
+			return nil, fmt.Errorf("an event trigger gave %s %s as osc created it, which osc cannot undo (%s): "+
 				"disable the event trigger while osc runs (ALTER EVENT TRIGGER … DISABLE): %w", m.rel, m.what, m.undo, err)
 		}
 		notes = append(notes, fmt.Sprintf("%s, which an event trigger gave %s as osc created it, undone: the plain ALTER TABLE creates no table", m.what, m.rel))
