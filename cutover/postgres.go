@@ -81,8 +81,9 @@ var errDrainTimeout = errors.New("the last changes were not applied within the l
 // Postgres swaps plan.Shadow in for plan.Source in one transaction and
 // carries over what binds to the original's oid rather than its name: index
 // and identity-sequence names, sequences owned by its columns, identity
-// positions, views, foreign keys both ways, ownership, grants, the table
-// comment and the replica identity. Writers wait on the original's lock and,
+// positions, views, foreign keys both ways, ownership, grants and the table
+// comment (the replica identity is the shadow's from its start, before the
+// --alter ran on it). Writers wait on the original's lock and,
 // once the transaction commits, resolve the name again and write to the new
 // table. Lock timeouts (and deadlocks, and a drain that takes too long) roll
 // the attempt back and retry with a longer timeout.
@@ -275,6 +276,15 @@ func (s *pgSwap) exec(sql string, args ...any) error {
 	return nil
 }
 
+// commentConstraint gives a constraint the cut-over made again its comment
+// (a quoted literal; "" for none).
+func (s *pgSwap) commentConstraint(rel, name, comment string) error {
+	if comment == "" {
+		return nil
+	}
+	return s.exec(fmt.Sprintf("COMMENT ON CONSTRAINT %s ON %s IS %s", table.QuotePostgres(name), rel, comment))
+}
+
 func (s *pgSwap) strings(sql string, args ...any) ([]string, error) {
 	rows, err := s.tx.Query(s.ctx, sql, args...)
 	if err != nil {
@@ -450,6 +460,7 @@ type pgView struct {
 // pgIncoming is a foreign key of another table referencing the original.
 type pgIncoming struct {
 	table, name, def string
+	comment          string // a quoted literal, "" for none
 	validated        bool
 }
 
@@ -497,14 +508,13 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	if err != nil {
 		return nil, err
 	}
-	var owner, newOwner, comment, replIdent, newReplIdent, replIndex string
+	var owner, newOwner, comment string
 	var changeOwner bool
 	if err := tx.QueryRow(ctx, `SELECT quote_ident(pg_get_userbyid(o.relowner)), quote_ident(pg_get_userbyid(n.relowner)),
 		o.relowner <> n.relowner AND NOT $3,
-		coalesce(quote_literal(obj_description(o.oid, 'pg_class')), ''), o.relreplident::text, n.relreplident::text,
-		coalesce((SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = o.oid AND i.indisreplident), '')
+		coalesce(quote_literal(obj_description(o.oid, 'pg_class')), '')
 		FROM pg_class o, pg_class n WHERE o.oid = $1 AND n.oid = $2`, s.oldOID, s.newOID, s.opts.OwnerSet).Scan(
-		&owner, &newOwner, &changeOwner, &comment, &replIdent, &newReplIdent, &replIndex); err != nil {
+		&owner, &newOwner, &changeOwner, &comment); err != nil {
 		return nil, fmt.Errorf("read table properties: %w", err)
 	}
 	grants, err := s.grants(s.oldOID)
@@ -578,6 +588,9 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", fk.table, table.QuotePostgres(fk.name), fk.def)); err != nil {
 			return nil, err
 		}
+		if err := s.commentConstraint(fk.table, fk.name, fk.comment); err != nil {
+			return nil, err
+		}
 		if fk.validated {
 			validate = append(validate, pgValidation{fk.table, fk.name})
 		}
@@ -591,9 +604,15 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", newTable, table.QuotePostgres(c.Name), c.Definition)); err != nil {
 			return nil, err
 		}
+		if err := s.commentConstraint(newTable, c.Name, c.Comment); err != nil {
+			return nil, err
+		}
 	}
 	for _, fk := range s.opts.ForeignKeys {
 		if err := s.exec(fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", newTable, table.QuotePostgres(fk.Name), fk.Definition)); err != nil {
+			return nil, err
+		}
+		if err := s.commentConstraint(newTable, fk.Name, fk.Comment); err != nil {
 			return nil, err
 		}
 		if fk.Validate {
@@ -606,27 +625,6 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 	}
 	if comment != "" { // LIKE does not copy the table's comment, and ALTER TABLE cannot set one
 		if err := s.exec(fmt.Sprintf("COMMENT ON TABLE %s IS %s", newTable, comment)); err != nil {
-			return nil, err
-		}
-	}
-	if newReplIdent == "d" && replIdent != "d" {
-		var clause string
-		switch replIdent {
-		case "f":
-			clause = "FULL"
-		case "i": // (NOTHING is refused before the migration starts)
-			var found bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-				WHERE i.indrelid = $1 AND c.relname = $2)`, s.newOID, replIndex).Scan(&found); err != nil {
-				return nil, fmt.Errorf("find the replica identity index: %w", err)
-			}
-			if found {
-				clause = "USING INDEX " + table.QuotePostgres(replIndex)
-			}
-		}
-		if clause == "" {
-			s.opts.Log.Warn("cut-over: the original's replica identity index has no counterpart on the new table; it keeps the default replica identity", "index", replIndex)
-		} else if err := s.exec(fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY %s", newTable, clause)); err != nil {
 			return nil, err
 		}
 	}
@@ -663,14 +661,15 @@ func (s *pgSwap) views() ([]pgView, error) {
 }
 
 func (s *pgSwap) incoming() ([]pgIncoming, error) {
-	rows, err := s.tx.Query(s.ctx, `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated
+	rows, err := s.tx.Query(s.ctx, `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated,
+			coalesce(quote_literal(obj_description(oid, 'pg_constraint')), '')
 		FROM pg_constraint WHERE contype = 'f' AND confrelid = $1 AND conrelid <> $1 AND conparentid = 0 ORDER BY 1, 2`, s.oldOID)
 	if err != nil {
 		return nil, fmt.Errorf("read foreign keys: %w", err)
 	}
 	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgIncoming, error) {
 		var f pgIncoming
-		err := r.Scan(&f.table, &f.name, &f.def, &f.validated)
+		err := r.Scan(&f.table, &f.name, &f.def, &f.validated, &f.comment)
 		f.def = strings.TrimSuffix(f.def, " NOT VALID")
 		return f, err
 	})

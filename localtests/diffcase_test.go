@@ -43,11 +43,15 @@ type diffCase struct {
 	// on this server (a difference that shows only where the server's
 	// time zone is not UTC, say); when false the case must compare equal.
 	knownIf string
+	// skipUnless is a query whose one value says whether the server has
+	// what the case needs (a tablespace other than the default, which the
+	// shared sandbox cannot have); when false the case is skipped.
+	skipUnless string
 }
 
 // diffFields are the keys a case's lines may start with; a line that starts
 // with none of them continues the field above it.
-var diffFields = []string{"use", "setup", "more", "alter", "args", "writes", "then", "both-refuse", "osc-refuses", "known", "known-if"}
+var diffFields = []string{"use", "setup", "more", "alter", "args", "writes", "then", "both-refuse", "osc-refuses", "known", "known-if", "skip-unless"}
 
 var diffCaseName = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 
@@ -67,6 +71,7 @@ var diffCaseName = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 //	osc-refuses: text      osc refuses on purpose, saying text
 //	known: reason          osc differs today, for this reason
 //	known-if: query        … only where this query returns true
+//	skip-unless: query     the case runs only where this query returns true
 func parseDiffCases(name, text string) ([]*diffCase, error) {
 	type block struct {
 		kind, name string
@@ -211,6 +216,7 @@ func parseDiffCases(name, text string) ([]*diffCase, error) {
 		if c.knownIf, _ = get("known-if"); c.knownIf != "" && c.known == "" {
 			return nil, fmt.Errorf("%s: known-if without known", where)
 		}
+		c.skipUnless, _ = get("skip-unless")
 		cases = append(cases, c)
 	}
 	if len(cases) == 0 {
@@ -263,6 +269,7 @@ use: default
 alter: DROP COLUMN a
 known: r
 known-if: SELECT 1
+skip-unless: SELECT 2
 writes: none
 osc-refuses: not supported
 args: --chunk-size 1
@@ -284,7 +291,7 @@ args: --chunk-size 1
 		t.Errorf("case two: %+v", two)
 	}
 	if !three.noWrites || !three.oscRefuses || three.refuseMsg != "not supported" || !slices.Equal(three.args, []string{"--chunk-size", "1"}) ||
-		three.known != "r" || three.knownIf != "SELECT 1" {
+		three.known != "r" || three.knownIf != "SELECT 1" || three.skipUnless != "SELECT 2" || one.skipUnless != "" {
 		t.Errorf("case three: %+v", three)
 	}
 	for _, bad := range []string{

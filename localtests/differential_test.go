@@ -141,6 +141,15 @@ func diffPgDSN(t *testing.T) string {
 func runDiffCase(t *testing.T, d differ, admin *sql.DB, bin string, c *diffCase) (stillKnown bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), diffTimeout)
 	defer cancel()
+	if c.skipUnless != "" {
+		holds, err := queryBool(ctx, admin, c.skipUnless)
+		if err != nil {
+			t.Fatalf("skip-unless: %v", err)
+		}
+		if !holds {
+			t.Skipf("the server lacks what the case needs (skip-unless: %s)", c.skipUnless)
+		}
+	}
 	plainNS, oscNS := diffPrefix+c.name+"_p", diffPrefix+c.name+"_o"
 	var (
 		plain, osc *sql.DB

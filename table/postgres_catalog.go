@@ -230,14 +230,15 @@ type pgForeignKey struct {
 // pgReadForeignKeys reads the table's foreign keys (its own constraints, not
 // those of partitions), with NOT VALID cut off the definition.
 func pgReadForeignKeys(ctx context.Context, q PostgresQuerier, oid uint32) ([]pgForeignKey, error) {
-	rows, err := q.Query(ctx, `SELECT conname, pg_get_constraintdef(oid), convalidated, confrelid, confrelid::regclass::text
+	rows, err := q.Query(ctx, `SELECT conname, pg_get_constraintdef(oid), convalidated, confrelid, confrelid::regclass::text,
+			coalesce(quote_literal(obj_description(oid, 'pg_constraint')), '')
 		FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND conparentid = 0 ORDER BY conname`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read foreign keys: %w", err)
 	}
 	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgForeignKey, error) {
 		var fk pgForeignKey
-		err := r.Scan(&fk.Name, &fk.Definition, &fk.Validate, &fk.ReferencesOID, &fk.References)
+		err := r.Scan(&fk.Name, &fk.Definition, &fk.Validate, &fk.ReferencesOID, &fk.References, &fk.Comment)
 		fk.Definition = strings.TrimSuffix(fk.Definition, " NOT VALID")
 		return fk, err
 	})

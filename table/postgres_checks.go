@@ -23,6 +23,7 @@ import (
 type PostgresCheck struct {
 	Name       string
 	Definition string // pg_get_constraintdef text, without NOT VALID
+	Comment    string // a quoted literal, "" for none
 }
 
 // pgCopyCheckValidity makes the shadow's copies of the original's NOT VALID
@@ -38,6 +39,11 @@ func pgCopyCheckValidity(ctx context.Context, tx pgx.Tx, origOID uint32, shadow 
 		stmt := fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s, ADD CONSTRAINT %s %s NOT VALID", shadow, QuotePostgres(c.Name), QuotePostgres(c.Name), c.Definition)
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("create shadow: copy NOT VALID check constraint %s: %w", c.Name, err)
+		}
+		if c.Comment != "" {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("COMMENT ON CONSTRAINT %s ON %s IS %s", QuotePostgres(c.Name), shadow, c.Comment)); err != nil {
+				return fmt.Errorf("create shadow: copy the comment of check constraint %s: %w", c.Name, err)
+			}
 		}
 	}
 	return nil
@@ -60,14 +66,14 @@ func pgSetAsideChecks(ctx context.Context, tx pgx.Tx, shadowOID uint32, shadow s
 
 // pgReadNotValidChecks reads the table's NOT VALID CHECK constraints.
 func pgReadNotValidChecks(ctx context.Context, q PostgresQuerier, oid uint32) ([]PostgresCheck, error) {
-	rows, err := q.Query(ctx, `SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-		WHERE conrelid = $1 AND contype = 'c' AND NOT convalidated ORDER BY conname`, oid)
+	rows, err := q.Query(ctx, `SELECT conname, pg_get_constraintdef(oid), coalesce(quote_literal(obj_description(oid, 'pg_constraint')), '')
+		FROM pg_constraint WHERE conrelid = $1 AND contype = 'c' AND NOT convalidated ORDER BY conname`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("read check constraints: %w", err)
 	}
 	checks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PostgresCheck, error) {
 		var c PostgresCheck
-		err := r.Scan(&c.Name, &c.Definition)
+		err := r.Scan(&c.Name, &c.Definition, &c.Comment)
 		c.Definition = strings.TrimSuffix(c.Definition, " NOT VALID")
 		return c, err
 	})

@@ -42,7 +42,11 @@ type pgTableFacts struct {
 	AllTablesPubs     []string // FOR ALL TABLES
 	SchemaPubs        []string // FOR TABLES IN SCHEMA of the table's schema
 	TablePubs         []string // publications listing the table
-	Subscriptions     []string // subscriptions applying changes into the table
+	// TablePubsReAdd are the ALTER PUBLICATION … ADD TABLE statements that
+	// list the table again with its column list or row filter, for the
+	// publications that have one (PostgreSQL 15 on).
+	TablePubsReAdd []string
+	Subscriptions  []string // subscriptions applying changes into the table
 	// Grantors are the roles, other than the owner, that granted
 	// privileges on the table, its columns or its identity sequences
 	// (which the new table has afresh) and that the cut-over cannot
@@ -146,8 +150,12 @@ func (f *pgTableFacts) problems(n PostgresNames) []string {
 			list(f.SchemaPubs), n.Schema, QuotePostgres(f.SchemaPubs[0]), QuotePostgres(n.Schema))
 	}
 	if len(f.TablePubs) > 0 {
-		add("%s is in publication %s, which would keep publishing the old table after the swap: ALTER PUBLICATION %s DROP TABLE %s first and add the table back after the migration",
-			t, list(f.TablePubs), QuotePostgres(f.TablePubs[0]), QuotePostgres(n.Schema, n.Table))
+		back := "add the table back after the migration"
+		if len(f.TablePubsReAdd) > 0 {
+			back += " with its column list or row filter: " + strings.Join(f.TablePubsReAdd, "; ")
+		}
+		add("%s is in publication %s, which would keep publishing the old table after the swap: ALTER PUBLICATION %s DROP TABLE %s first and %s",
+			t, list(f.TablePubs), QuotePostgres(f.TablePubs[0]), QuotePostgres(n.Schema, n.Table), back)
 	}
 	if len(f.Grantors) > 0 {
 		add("privileges on %s were granted by %s, through a grant option; the cut-over grants them again on the new table as that role "+
@@ -452,6 +460,13 @@ func pgReadFacts(ctx context.Context, q PostgresQuerier, n PostgresNames, versio
 			WHERE con.contype = 'f' AND con.confrelid = $1 AND con.conrelid <> $1 AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1`, []any{oid}},
 	}
 	if version >= 150000 {
+		// As pg_dump spells them; osc's own publication has neither.
+		lists = append(lists, list{&f.TablePubsReAdd, "publications", `SELECT format('ALTER PUBLICATION %I ADD TABLE %I.%I', p.pubname, n.nspname, c.relname)
+				|| coalesce(' (' || (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.i)
+					FROM unnest(r.prattrs::int2[]) WITH ORDINALITY k(num, i) JOIN pg_attribute a ON a.attrelid = r.prrelid AND a.attnum = k.num) || ')', '')
+				|| coalesce(' WHERE (' || pg_get_expr(r.prqual, r.prrelid) || ')', '')
+			FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE r.prrelid = $1 AND (r.prattrs IS NOT NULL OR r.prqual IS NOT NULL) ORDER BY 1`, []any{oid}})
 		lists = append(lists, list{&f.SchemaPubs, "publications", `SELECT p.pubname FROM pg_publication p JOIN pg_publication_namespace s ON s.pnpubid = p.oid
 			WHERE s.pnnspid = $1 ORDER BY 1`, []any{nsp}})
 	}

@@ -283,6 +283,15 @@ func pgCreateShadowPartitions(ctx context.Context, tx pgx.Tx, in *PostgresInspec
 		if p.Key != "" {
 			stmt += " PARTITION BY " + p.Key
 		}
+		// A leaf's access method, which PARTITION OF does not take from
+		// anywhere but default_table_access_method.
+		var method string
+		if err := tx.QueryRow(ctx, "SELECT coalesce((SELECT amname::text FROM pg_am WHERE oid = c.relam), '') FROM pg_class c WHERE c.oid = $1", p.OID).Scan(&method); err != nil {
+			return fmt.Errorf("create shadow partition %s for %s: read its access method: %w", p.Shadow, p.Name, err)
+		}
+		if method != "" {
+			stmt += " USING " + QuotePostgres(method)
+		}
 		switch {
 		case p.Tablespace != "":
 			stmt += " TABLESPACE " + QuotePostgres(p.Tablespace)

@@ -128,6 +128,25 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 	if !slices.Equal(pk, sortedKey) {
 		return nil, refuse("the altered table's primary key is not on the key columns (%s)", strings.Join(key, ", "))
 	}
+	// The shadow has the replica identity the --alter left it (NOTHING, or
+	// USING INDEX of an index without the key, or none left): the reverse
+	// capture must find the key in every update's and delete's old row,
+	// and PostgreSQL refuses updates and deletes of a published table
+	// without a replica identity.
+	var replident string
+	var identCols []string
+	if err := pool.QueryRow(ctx, `SELECT c.relreplident::text, coalesce((SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i
+			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+			WHERE i.indrelid = c.oid AND i.indisreplident), '{}')
+		FROM pg_class c WHERE c.oid = to_regclass($1)`, shadow).Scan(&replident, &identCols); err != nil {
+		return nil, fmt.Errorf("read the replica identity of %s: %w", shadow, err)
+	}
+	switch {
+	case replident == "n", replident == "i" && len(identCols) == 0:
+		return nil, refuse("the altered table would have no replica identity, and its updates and deletes must be captured during the window (PostgreSQL would refuse them)")
+	case replident == "i" && !pgCoversAll(identCols, key):
+		return nil, refuse("the altered table's replica identity (USING INDEX on %s) lacks key columns (%s)", strings.Join(identCols, ", "), strings.Join(key, ", "))
+	}
 
 	// The old table's unique indexes and exclusion constraints other than
 	// the key's: a row the reverse applier writes could meet another row in
@@ -480,4 +499,14 @@ func mappedShadow(p *Plan) []string {
 		out[i] = m.Shadow
 	}
 	return out
+}
+
+// pgCoversAll reports whether have holds every name of want.
+func pgCoversAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }

@@ -18,6 +18,7 @@ type PostgresForeignKey struct {
 	Definition string // pg_get_constraintdef text, without NOT VALID
 	References string // the referenced table (regclass text)
 	Validate   bool   // validate after the swap (false: it was NOT VALID on the original)
+	Comment    string // a quoted literal, "" for none
 	// Check, when set, finds the rows a plain ALTER TABLE would refuse the
 	// key for: the cut-over runs it first and fails if it finds one.
 	Check *PostgresForeignKeyCheck
@@ -147,11 +148,12 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
 		return nil, fmt.Errorf("create shadow: %w", err)
 	}
-	var tablespace string
+	var tablespace, method string
 	var reloptions []string
 	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace), ''),
-		coalesce(c.reloptions, '{}') || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) o WHERE t.oid = c.reltoastrelid)
-		FROM pg_class c WHERE c.oid = $1`, in.OID).Scan(&tablespace, &reloptions); err != nil {
+		coalesce(c.reloptions, '{}') || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) o WHERE t.oid = c.reltoastrelid),
+		coalesce((SELECT amname::text FROM pg_am WHERE oid = c.relam), '')
+		FROM pg_class c WHERE c.oid = $1`, in.OID).Scan(&tablespace, &reloptions, &method); err != nil {
 		return nil, fmt.Errorf("create shadow: read table options: %w", err)
 	}
 	// The original's definition before LIKE reads it: a change committed
@@ -160,15 +162,47 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	if err != nil {
 		return nil, fmt.Errorf("create shadow: describe %s: %w", orig, err)
 	}
+	// The shadow and what LIKE clones are made where the original and its
+	// indexes are: with the session's default_tablespace (postgresql.conf,
+	// ALTER ROLE or DATABASE … SET) they would go to that tablespace when
+	// they are in the database's default one, where a plain ALTER TABLE
+	// leaves them. The --alter runs under the session's setting again: a
+	// UNIQUE or PRIMARY KEY it adds goes where the plain ALTER puts it.
+	var defaultSpace string
+	if err := tx.QueryRow(ctx, "SELECT current_setting('default_tablespace')").Scan(&defaultSpace); err != nil {
+		return nil, fmt.Errorf("create shadow: read default_tablespace: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL default_tablespace = ''"); err != nil {
+		return nil, fmt.Errorf("create shadow: %w", err)
+	}
 	create := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)%s", shadow, orig, in.pgPartitionBy())
+	// LIKE copies no access method: the shadow would get the session's
+	// default_table_access_method. A partitioned table has none; its
+	// partitions are made with theirs.
+	if method != "" {
+		create += " USING " + QuotePostgres(method)
+	}
 	if tablespace != "" {
 		create += " TABLESPACE " + QuotePostgres(tablespace)
 	}
 	if _, err := tx.Exec(ctx, create); err != nil {
 		return nil, fmt.Errorf("create shadow %s: %w", shadow, err)
 	}
+	// Before the partitions are made, or they would be made with clones
+	// of the root's.
+	madeNotes, err := pgUndoEventTriggers(ctx, tx, shadow)
+	if err != nil {
+		return nil, err
+	}
 	if err := pgCreateShadowPartitions(ctx, tx, in); err != nil {
 		return nil, err
+	}
+	if in.Partitioned() {
+		more, err := pgUndoEventTriggers(ctx, tx, shadow)
+		if err != nil {
+			return nil, err
+		}
+		madeNotes = append(madeNotes, more...)
 	}
 	if len(reloptions) > 0 {
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s SET (%s)", shadow, PostgresRelOptions(reloptions))); err != nil {
@@ -203,6 +237,11 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		}
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create shadow: copy foreign key %s: %w", fk.Name, err)
+		}
+		if fk.Comment != "" {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("COMMENT ON CONSTRAINT %s ON %s IS %s", QuotePostgres(fk.Name), shadow, fk.Comment)); err != nil {
+				return nil, fmt.Errorf("create shadow: copy the comment of foreign key %s: %w", fk.Name, err)
+			}
 		}
 	}
 	if err := pgCopyCheckValidity(ctx, tx, in.OID, shadow); err != nil {
@@ -241,6 +280,9 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, err
 	}
 	added := pgNewAddedTracker(shadowOID, pre)
+	if _, err := tx.Exec(ctx, "SELECT set_config('default_tablespace', $1, true)", defaultSpace); err != nil {
+		return nil, fmt.Errorf("create shadow: restore default_tablespace: %w", err)
+	}
 	for _, c := range clauses {
 		c = pgMapConstraintNames(pgMapNewIndexNames(c, indexNames, n.Shadow), indexNames)
 		if c, err = using.prepare(c); err != nil {
@@ -393,6 +435,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		plan.Notes = append(plan.Notes, fmt.Sprintf("partitioned (%s): the shadow is a partition tree with a shadow partition for each of %s, copied, captured (publish_via_partition_root) and compared through the root; "+
 			"at cut-over each partition becomes _<partition>_old and its shadow partition takes its name", in.PartitionKey, strings.Join(names, ", ")))
 	}
+	plan.Notes = append(plan.Notes, madeNotes...)
 	plan.Notes = append(plan.Notes, fmt.Sprintf("rows: ~%d, size %s", in.EstimatedRows, pgSize(in.SizeBytes)))
 	plan.Notes = append(plan.Notes, in.Notes...)
 	plan.Notes = append(plan.Notes, fmt.Sprintf("cut-over: LOCK TABLE %s and then %s IN ACCESS EXCLUSIVE MODE (with the views reading it and, through them, their tables, "+
@@ -518,4 +561,53 @@ func DropPostgresTable(ctx context.Context, q PostgresQuerier, schema, name stri
 		return fmt.Errorf("drop table %s.%s: %w", schema, name, err)
 	}
 	return nil
+}
+
+// pgUndoEventTriggers undoes what an event trigger did to the just created
+// shadow tree: CREATE TABLE … LIKE and PARTITION OF make no trigger, no
+// policy, no comment of the table, and put it in no publication, so an
+// event trigger on CREATE TABLE made them (one that adds an audit trigger,
+// or every new table to a publication). A trigger would fire for every row
+// osc copies and applies, and stay on the new table besides the original's,
+// which the cut-over makes: two audit triggers where the plain ALTER TABLE,
+// which creates no table, leaves one. A publication would send osc's copy
+// to its subscribers (as one FOR ALL TABLES would, which osc refuses) and
+// go on publishing the new table, which the original was not in. Row level
+// security and policies (the original has none: osc refuses such a table)
+// and a comment would stay on the new table. It returns a note for each.
+// osc's checkpoint table and table of rows set aside get the same: their
+// writes would fire such a trigger and be published.
+func pgUndoEventTriggers(ctx context.Context, tx PostgresQuerier, shadow string) ([]string, error) {
+	rows, err := tx.Query(ctx, `WITH tree AS (SELECT $1::regclass AS relid UNION SELECT relid FROM pg_partition_tree($1::regclass))
+		SELECT format('DROP TRIGGER %I ON %s', g.tgname, g.tgrelid::regclass), format('trigger %s', g.tgname), g.tgrelid::regclass::text
+			FROM pg_trigger g JOIN tree ON tree.relid = g.tgrelid WHERE NOT g.tgisinternal AND g.tgparentid = 0
+		UNION ALL SELECT format('ALTER PUBLICATION %I DROP TABLE %s', p.pubname, r.prrelid::regclass), format('publication %s', p.pubname), r.prrelid::regclass::text
+			FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid JOIN tree ON tree.relid = r.prrelid
+		UNION ALL SELECT format('DROP POLICY %I ON %s', y.polname, y.polrelid::regclass), format('policy %s', y.polname), y.polrelid::regclass::text
+			FROM pg_policy y JOIN tree ON tree.relid = y.polrelid
+		UNION ALL SELECT format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY', c.oid::regclass), 'row level security', c.oid::regclass::text
+			FROM pg_class c JOIN tree ON tree.relid = c.oid WHERE c.relrowsecurity OR c.relforcerowsecurity
+		UNION ALL SELECT format('COMMENT ON TABLE %s IS NULL', c.oid::regclass), 'a comment', c.oid::regclass::text
+			FROM pg_class c JOIN tree ON tree.relid = c.oid WHERE obj_description(c.oid, 'pg_class') IS NOT NULL
+		ORDER BY 3, 2`, shadow)
+	if err != nil {
+		return nil, fmt.Errorf("read what event triggers gave %s as osc created it: %w", shadow, err)
+	}
+	type made struct{ undo, what, rel string }
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (made, error) {
+		var m made
+		return m, r.Scan(&m.undo, &m.what, &m.rel)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read what event triggers gave %s as osc created it: %w", shadow, err)
+	}
+	var notes []string
+	for _, m := range all {
+		if _, err := tx.Exec(ctx, m.undo); err != nil {
+			return nil, fmt.Errorf("an event trigger gave %s %s as osc created it, which osc cannot undo (%s): "+
+				"disable the event trigger while osc runs (ALTER EVENT TRIGGER … DISABLE): %w", m.rel, m.what, m.undo, err)
+		}
+		notes = append(notes, fmt.Sprintf("%s, which an event trigger gave %s as osc created it, undone: the plain ALTER TABLE creates no table", m.what, m.rel))
+	}
+	return notes, nil
 }

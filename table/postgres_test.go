@@ -200,6 +200,9 @@ func TestPgFactsProblems(t *testing.T) {
 		{func(f *pgTableFacts) { f.AllTablesPubs = []string{"everything"} }, `DROP PUBLICATION "everything"`},
 		{func(f *pgTableFacts) { f.SchemaPubs = []string{"sp"} }, "DROP TABLES IN SCHEMA"},
 		{func(f *pgTableFacts) { f.TablePubs = []string{"tp"} }, `ALTER PUBLICATION "tp" DROP TABLE "s"."t"`},
+		{func(f *pgTableFacts) {
+			f.TablePubs, f.TablePubsReAdd = []string{"tp"}, []string{"ALTER PUBLICATION tp ADD TABLE s.t (id) WHERE ((id > 0))"}
+		}, "after the migration with its column list or row filter: ALTER PUBLICATION tp ADD TABLE s.t (id) WHERE ((id > 0))"},
 		{func(f *pgTableFacts) { f.LeftoverPub = true }, "left publication " + n.Publication + ": it saved no checkpoint, so it cannot be resumed; run again with --initially-drop-ghost-table"},
 		{func(f *pgTableFacts) { f.LeftoverSlot = true }, "SELECT pg_drop_replication_slot('" + n.Slot + "')"},
 		{func(f *pgTableFacts) { f.LeftoverSlot, f.LeftoverSlotPID = true, 42 }, "pg_terminate_backend(42)"},
@@ -435,6 +438,20 @@ func TestInspectPostgresAllTablesPublication(t *testing.T) {
 	}
 	_, err = pgInspect(t, tx, "good")
 	wantErr(t, err, "is in publication pgplan_test_one")
+	if strings.Contains(err.Error(), "column list") {
+		t.Errorf("a publication of every column and row named as one with a column list or row filter: %v", err)
+	}
+	// A column list and a row filter are named with the statement that
+	// adds the table back with them.
+	if _, err := tx.Exec(ctx, `CREATE TABLE `+pgTestSchema+`.filtered (id int PRIMARY KEY, a int, "B c" text)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE PUBLICATION pgplan_test_some FOR TABLE `+pgTestSchema+`.filtered (id, "B c") WHERE (id > 0 AND a IS NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgInspect(t, tx, "filtered")
+	wantErr(t, err, "is in publication pgplan_test_some", `add the table back after the migration with its column list or row filter: `+
+		`ALTER PUBLICATION pgplan_test_some ADD TABLE `+pgTestSchema+`.filtered (id, "B c") WHERE (((id > 0) AND (a IS NOT NULL)))`)
 }
 
 func TestInspectPostgresLeftoverSlot(t *testing.T) {
@@ -628,8 +645,15 @@ func TestCreatePostgresShadowRefusals(t *testing.T) {
 			t.Errorf("%s: refusal %q does not contain %q", alter, err, want)
 		}
 	}
-	// The replica identity carries the key osc chooses, or the plan refuses.
+	// The shadow has the original's replica identity when the --alter runs:
+	// the server refuses what it refuses on the original.
 	_, err := pgShadow(t, pool, "ri", "ALTER COLUMN a DROP NOT NULL")
+	if err == nil || !strings.Contains(err.Error(), `column "a" is in index used as replica identity`) {
+		t.Errorf("replica identity: %v", err)
+	}
+	// The replica identity carries the key osc chooses, or the plan refuses:
+	// with a dropped, the key is the primary key.
+	_, err = pgShadow(t, pool, "ri", "DROP COLUMN a")
 	if err == nil || !strings.Contains(err.Error(), `replica identity of pgplan_test.ri is USING INDEX ri_a (a), which lacks columns of the key osc copies and applies rows by, primary key ri_pkey (id): `+
 		`logical replication would not say which row an UPDATE or DELETE changed; ALTER TABLE "pgplan_test"."ri" REPLICA IDENTITY DEFAULT (or FULL) first`) {
 		t.Errorf("replica identity: %v", err)
