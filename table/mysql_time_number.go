@@ -11,7 +11,10 @@ import "strconv"
 // truncated"), so it is typed as the source column, which the server then
 // converts as it converts the column; into a BIT a time goes as its text's
 // bytes, in an INSERT … SELECT of the column too (which fails: "Data too
-// long"), so both take its number. Other columns (a TIMESTAMP is typed by
+// long"), so both take its number. A DATE or DATETIME going into a TIME is
+// typed too: the ALTER takes the time of day (00:00:00 for a DATE, the zero
+// date included), where the text of a DATE, '2024-05-06' or '0000-00-00', is
+// no time ("Incorrect time value"). Other columns (a TIMESTAMP is typed by
 // MySQLTimeConversion), and other shadow columns, get expr as it is.
 func MySQLTimeNumber(expr string, src, dst Column) string {
 	n := strconv.Itoa(mysqlFraction(src.ColumnType))
@@ -31,6 +34,10 @@ func MySQLTimeNumber(expr string, src, dst Column) string {
 		return typed
 	case "bit":
 		return "TRUNCATE(" + typed + " + 0, 0)"
+	case "time":
+		if src.DataType != "time" {
+			return typed
+		}
 	}
 	return expr
 }
