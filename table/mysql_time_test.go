@@ -18,6 +18,9 @@ func TestMySQLTimeConversion(t *testing.T) {
 		{ts, dt, "IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin'))"},
 		{vc, ts, "IF(? LIKE '0000-00-00%', ?, IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
 			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
+		// A number's 0 is the zero TIMESTAMP.
+		{Column{Name: "d", DataType: "decimal", ColumnType: "decimal(20,1)"}, ts, "IF(? = 0, '0000-00-00 00:00:00', IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
+			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
 		// A day its month lacks: the zero TIMESTAMP, as the ALTER gives.
 		{dt, ts, "IF(? LIKE '0000-00-00%', ?, IF(SUBSTRING(?, 9, 2) > DAY(LAST_DAY(CONCAT(LEFT(?, 8), '01'))), '0000-00-00 00:00:00', " +
 			"IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
