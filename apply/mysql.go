@@ -217,6 +217,12 @@ var myCharsetName = regexp.MustCompile(`^[a-z0-9_]+$`)
 
 var myDecimalType = regexp.MustCompile(`^decimal\((\d+)(?:,(\d+))?\)`)
 
+// myDecimalTyped are the types into which a DECIMAL, text in the binlog,
+// goes typed as its column (newMySQLColumn), as the ALTER and the copy's
+// INSERT … SELECT convert it.
+var myDecimalTyped = map[string]bool{"enum": true, "set": true, "bit": true,
+	"date": true, "datetime": true, "timestamp": true, "time": true}
+
 // myNumericTypes are the types into which the server converts an ENUM or a
 // SET by its number (the member's index, the members' bitmask), in an ALTER
 // as in the copy's INSERT … SELECT; into any other type (strings, another
@@ -259,10 +265,13 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		c.conv = myFloatValue
 	case "decimal", "numeric":
 		c.conv = myTextual
-		if dst != nil && (dst.DataType == "enum" || dst.DataType == "set" || dst.DataType == "bit") {
+		if dst != nil && myDecimalTyped[dst.DataType] {
 			// A number, not a text, for MySQLEnumRounding: ROUND of a
 			// text rounds a double, half to even. A BIT takes a text as
-			// its bytes, and a DECIMAL rounded half away from zero.
+			// its bytes, and a DECIMAL rounded half away from zero. A
+			// date or a time reads a number as its digits (20240506.5
+			// is 2024-05-06), where the text with a fraction is no date
+			// ("Incorrect date value").
 			m := myDecimalType.FindStringSubmatch(strings.ToLower(col.ColumnType))
 			if m == nil {
 				return c, fmt.Errorf("apply: column %s: cannot read the precision of %q", col.Name, col.ColumnType)
