@@ -113,6 +113,10 @@ func TestMySQLCanonical(t *testing.T) {
 			Charset: "binary", Members: []string{"\xff", "?"}}, Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "binary",
 			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING binary) COLLATE `binary`, X'ff', X'3f') > 0, " +
 				"FIELD(CONVERT(`c` USING binary) COLLATE `binary`, X'ff', X'3f'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
+		{"a YEAR into a TIME: its number", table.MySQLCopyColumn{Shadow: myCol("c", "time", "time", ""), Source: src(myCol("c", "year", "year(4)", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"CAST((`c`+0) AS TIME(0))", "`c`", true, mysqlPlain}},
+		{"a BIT into a DATE: its number", table.MySQLCopyColumn{Shadow: myCol("c", "date", "date", ""), Source: src(myCol("c", "bit", "bit(32)", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"CAST((`c`+0) AS DATE)", "`c`", true, mysqlPlain}},
 		{"fill of a number", table.MySQLCopyColumn{Shadow: myCol("z", "int", "int(11)", ""), Expr: "0"}, "", "",
 			mysqlCanonical{"CAST(0 AS SIGNED)", "`z`", true, mysqlPlain}},
 		{"fill of the clock", table.MySQLCopyColumn{Shadow: myCol("z", "datetime", "datetime", ""),
