@@ -91,7 +91,14 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 		// Typed with the source's precision: a parameter would otherwise
 		// become a DATETIME(6), which a string column shows with six digits.
 		v := "CAST(" + expr + " AS DATETIME(" + strconv.Itoa(mysqlFraction(src.ColumnType)) + "))"
-		return "IF(" + zero + ", " + v + ", CONVERT_TZ(" + v + ", '+00:00', '" + zone + "'))", nil
+		local := "IF(" + zero + ", " + v + ", CONVERT_TZ(" + v + ", '+00:00', '" + zone + "'))"
+		if dst.DataType == "bit" {
+			// Into a BIT as its number, its fraction truncated, as the
+			// ALTER stores it (see MySQLTimeNumber): the time itself
+			// would go in as its text's bytes, too long for any BIT.
+			return "TRUNCATE(" + local + " + 0, 0)", nil
+		}
+		return local, nil
 	}
 	// The zero date stays as it is. An integer's or a DECIMAL's 0 is the
 	// zero TIMESTAMP in the ALTER, where an INSERT refuses the number
