@@ -33,6 +33,12 @@ func MySQLTimeNumber(expr string, src, dst Column) string {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float", "double", "real":
 		return typed
 	case "bit":
+		if src.DataType == "time" {
+			// A negative TIME goes into a BIT(64) as its number's two's
+			// complement in the ALTER (-00:00:01 is all ones), where the
+			// number itself is out of the BIT's range.
+			return "CAST(CAST(TRUNCATE(" + typed + " + 0, 0) AS SIGNED) AS UNSIGNED)"
+		}
 		return "TRUNCATE(" + typed + " + 0, 0)"
 	case "time":
 		if src.DataType != "time" {

@@ -13,7 +13,7 @@ func TestMySQLTimeNumber(t *testing.T) {
 		{Column{DataType: "time", ColumnType: "time"}, to("int"), "CAST(? AS TIME(0))"},
 		{Column{DataType: "datetime", ColumnType: "datetime(6)"}, to("double"), "CAST(? AS DATETIME(6))"},
 		{Column{DataType: "date", ColumnType: "date"}, to("bigint"), "CAST(? AS DATE)"},
-		{Column{DataType: "time", ColumnType: "time(3)"}, to("bit"), "TRUNCATE(CAST(? AS TIME(3)) + 0, 0)"},
+		{Column{DataType: "time", ColumnType: "time(3)"}, to("bit"), "CAST(CAST(TRUNCATE(CAST(? AS TIME(3)) + 0, 0) AS SIGNED) AS UNSIGNED)"},
 		{Column{DataType: "date", ColumnType: "date"}, to("bit"), "TRUNCATE(CAST(? AS DATE) + 0, 0)"},
 		{Column{DataType: "timestamp", ColumnType: "timestamp(3)"}, to("bigint"), "?"},
 		{Column{DataType: "date", ColumnType: "date"}, to("time"), "CAST(? AS DATE)"},
