@@ -362,10 +362,10 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
 		}
 		c.conv = func(v any) (any, error) { return myPadBinary(v, n) }
-		c.param = myIntoAddressType(c.param, dst)
+		c.param = myIntoText(myIntoAddressType(c.param, dst), dst)
 	case "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
 		c.conv = myTextual
-		c.param = myIntoAddressType(c.param, dst)
+		c.param = myIntoText(myIntoAddressType(c.param, dst), dst)
 	default:
 		// Temporal types (strings), binary strings and BLOBs ([]byte or
 		// string of raw bytes), JSON (text) and spatial types (internal
@@ -392,6 +392,22 @@ func myIntoAddressType(param string, dst *table.Column) string {
 		return "CAST(CONVERT(" + param + " USING binary) AS " + strings.ToUpper(dst.DataType) + ")"
 	}
 	return param
+}
+
+// myIntoText is the parameter param of a binary string going into dst: into
+// a text of a character set other than the connection's utf8mb4 as its
+// bytes, which the ALTER and the copy take as that set's (0xFF is latin1's
+// ÿ, 0x6162 one UTF-16 character), where the parameter would be read as
+// utf8mb4 text and converted (and fail where its bytes are no UTF-8).
+func myIntoText(param string, dst *table.Column) string {
+	if dst == nil {
+		return param
+	}
+	switch cs := strings.ToLower(dst.Charset); cs {
+	case "", "utf8mb4", "binary":
+		return param
+	}
+	return "CONVERT(" + param + " USING binary)"
 }
 
 // myKeyCompare is what the key column c, of source column src, is compared
