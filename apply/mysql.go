@@ -140,6 +140,8 @@ func (a *MySQL) init(plan *table.Plan) error {
 		if j >= 0 {
 			// A FLOAT into a string rendered as the copy renders it.
 			c.param = table.MySQLFloatConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+			// A text into a number as the copy converts it.
+			c.param = table.MySQLTextNumber(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			// A ZEROFILL number into a string zero-padded, as the copy
 			// pads it.
 			c.param = table.MySQLZerofillText(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
