@@ -346,9 +346,16 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		if t == "enum" {
 			found = "FIELD(" + v + ", " + strings.Join(members, ", ") + ")"
 		} else {
+			// Under a PAD SPACE collation the server takes each label
+			// without its trailing spaces ('a ,b ' is a and b), which
+			// FIND_IN_SET compares.
+			in := v
+			if !strings.Contains(dstColl, "nopad") && dstColl != "binary" {
+				in = "TRIM(TRAILING ' ' FROM REGEXP_REPLACE(" + v + ", ' +,', ','))"
+			}
 			bits := make([]string, len(members))
 			for i, m := range members {
-				bits[i] = "(FIND_IN_SET(" + m + ", " + v + ") > 0) << " + strconv.Itoa(i)
+				bits[i] = "(FIND_IN_SET(" + m + ", " + in + ") > 0) << " + strconv.Itoa(i)
 			}
 			found = "(" + strings.Join(bits, " | ") + ")"
 		}
