@@ -10,6 +10,13 @@ package table
 //     INTEGER value: '12.5'"), where an INSERT rounds 12.5 to 13 and takes
 //     1e3 as 1000: any other text is turned into one that no number
 //     starts with, which the INSERT refuses too;
+//   - into a BIT, the ALTER takes the text as a BIGINT likewise (an
+//     integer's text in BIGINT's range, else "Truncated incorrect INTEGER
+//     value") and stores its 64 bits ('-1' is all ones), where an INSERT
+//     stores the text's bytes ('2024' is 0x32303234, too long for a
+//     BIT(16)): the number's two's complement, or a sum that overflows
+//     and so fails the statement (each branch an integer: a text branch
+//     would make the number a text, stored as its bytes again);
 //   - a binary string (BINARY, VARBINARY, a BLOB) going into any number is
 //     read as latin1 text (every byte a character): the ALTER takes its
 //     trailing whitespace ('12 ', '12\n'), which an INSERT of the binary
@@ -18,10 +25,12 @@ package table
 // Other columns, and other shadow columns, get expr as it is. The pattern
 // holds no question mark: the applier counts them as its parameters.
 func MySQLTextNumber(expr string, src, dst Column) string {
-	integer := false
+	integer, bit := false, false
 	switch dst.DataType {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
 		integer = true
+	case "bit":
+		bit = true
 	case "decimal", "numeric", "float", "double", "real":
 	default:
 		return expr
@@ -33,8 +42,14 @@ func MySQLTextNumber(expr string, src, dst Column) string {
 	default:
 		return expr
 	}
-	if !integer {
-		return expr
+	isInteger := expr + " REGEXP '^[[:space:]]*[-+]{0,1}[0-9]+[[:space:]]*$'"
+	switch {
+	case integer:
+		return "IF(" + isInteger + ", " + expr + ", CONCAT('not an integer: ', " + expr + "))"
+	case bit:
+		inRange := "CAST(" + expr + " AS DECIMAL(65,0)) BETWEEN -9223372036854775808 AND 9223372036854775807"
+		return "IF(" + isInteger + " AND " + inRange + ", CAST(CAST(" + expr + " AS SIGNED) AS UNSIGNED), CAST(" + expr +
+			" AS UNSIGNED) + 18446744073709551615 + 1)"
 	}
-	return "IF(" + expr + " REGEXP '^[[:space:]]*[-+]{0,1}[0-9]+[[:space:]]*$', " + expr + ", CONCAT('not an integer: ', " + expr + "))"
+	return expr
 }
