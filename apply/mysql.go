@@ -140,6 +140,8 @@ func (a *MySQL) init(plan *table.Plan) error {
 		if j >= 0 {
 			// A FLOAT into a string rendered as the copy renders it.
 			c.param = table.MySQLFloatConversion(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
+			// A text into a number as the copy converts it.
+			c.param = table.MySQLTextNumber(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
 			// A ZEROFILL number into a string zero-padded, as the copy
 			// pads it.
 			c.param = table.MySQLZerofillText(c.param, plan.Source.Columns[m.SourceIndex], plan.Shadow.Columns[j])
@@ -217,6 +219,12 @@ var myCharsetName = regexp.MustCompile(`^[a-z0-9_]+$`)
 
 var myDecimalType = regexp.MustCompile(`^decimal\((\d+)(?:,(\d+))?\)`)
 
+// myDecimalTyped are the types into which a DECIMAL, text in the binlog,
+// goes typed as its column (newMySQLColumn), as the ALTER and the copy's
+// INSERT … SELECT convert it.
+var myDecimalTyped = map[string]bool{"enum": true, "set": true, "bit": true,
+	"date": true, "datetime": true, "timestamp": true, "time": true}
+
 // myNumericTypes are the types into which the server converts an ENUM or a
 // SET by its number (the member's index, the members' bitmask), in an ALTER
 // as in the copy's INSERT … SELECT; into any other type (strings, another
@@ -259,10 +267,13 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		c.conv = myFloatValue
 	case "decimal", "numeric":
 		c.conv = myTextual
-		if dst != nil && (dst.DataType == "enum" || dst.DataType == "set" || dst.DataType == "bit") {
+		if dst != nil && myDecimalTyped[dst.DataType] {
 			// A number, not a text, for MySQLEnumRounding: ROUND of a
 			// text rounds a double, half to even. A BIT takes a text as
-			// its bytes, and a DECIMAL rounded half away from zero.
+			// its bytes, and a DECIMAL rounded half away from zero. A
+			// date or a time reads a number as its digits (20240506.5
+			// is 2024-05-06), where the text with a fraction is no date
+			// ("Incorrect date value").
 			m := myDecimalType.FindStringSubmatch(strings.ToLower(col.ColumnType))
 			if m == nil {
 				return c, fmt.Errorf("apply: column %s: cannot read the precision of %q", col.Name, col.ColumnType)
@@ -353,10 +364,10 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 			return c, fmt.Errorf("apply: column %s: %w", col.Name, err)
 		}
 		c.conv = func(v any) (any, error) { return myPadBinary(v, n) }
-		c.param = myIntoAddressType(c.param, dst)
+		c.param = myIntoText(myIntoAddressType(c.param, dst), dst)
 	case "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
 		c.conv = myTextual
-		c.param = myIntoAddressType(c.param, dst)
+		c.param = myIntoText(myIntoAddressType(c.param, dst), dst)
 	default:
 		// Temporal types (strings), binary strings and BLOBs ([]byte or
 		// string of raw bytes), JSON (text) and spatial types (internal
@@ -383,6 +394,22 @@ func myIntoAddressType(param string, dst *table.Column) string {
 		return "CAST(CONVERT(" + param + " USING binary) AS " + strings.ToUpper(dst.DataType) + ")"
 	}
 	return param
+}
+
+// myIntoText is the parameter param of a binary string going into dst: into
+// a text of a character set other than the connection's utf8mb4 as its
+// bytes, which the ALTER and the copy take as that set's (0xFF is latin1's
+// ÿ, 0x6162 one UTF-16 character), where the parameter would be read as
+// utf8mb4 text and converted (and fail where its bytes are no UTF-8).
+func myIntoText(param string, dst *table.Column) string {
+	if dst == nil {
+		return param
+	}
+	switch cs := strings.ToLower(dst.Charset); cs {
+	case "", "utf8mb4", "binary":
+		return param
+	}
+	return "CONVERT(" + param + " USING binary)"
 }
 
 // myKeyCompare is what the key column c, of source column src, is compared

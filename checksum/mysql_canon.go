@@ -202,6 +202,13 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 	if srcType == "bit" && !mysqlBlobStored[dst.DataType] {
 		xs = "(" + x + "+0)"
 	}
+	// A YEAR or a BIT goes into a date or a time as its number (2001 is
+	// 00:20:01, b'11110001001000000' 12:34:56), where CAST reads a YEAR as
+	// no time (00:00:00) and a BIT's bytes as a text (NULL).
+	xt := x
+	if srcType == "year" || srcType == "bit" {
+		xt = "(" + x + "+0)"
+	}
 	// Types whose conversion into a string osc has not checked.
 	unchecked := srcType == "uuid" || srcType == "inet4" || srcType == "inet6" || mysqlSpatialTypes[srcType]
 	inexact := mysqlCanonical{Original: x + " IS NULL", Shadow: q + " IS NULL", Encoding: mysqlPlain}
@@ -260,13 +267,13 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		// 1 to 69 are 2001 to 2069, 70 to 99 1970 to 1999.
 		return asNumber("IF(" + xn + " BETWEEN 1 AND 69, " + xn + " + 2000, IF(" + xn + " BETWEEN 70 AND 99, " + xn + " + 1900, " + xn + "+0))")
 	case t == "date":
-		return conv("CAST(" + x + " AS DATE)")
+		return conv("CAST(" + xt + " AS DATE)")
 	case t == "datetime" || t == "timestamp":
 		// A TIMESTAMP shows as a DATETIME in osc's UTC sessions; the copy's
 		// expression already converted a value of another type to UTC.
-		return conv("CAST(" + x + " AS DATETIME(" + mysqlFsp(dst.ColumnType) + "))")
+		return conv("CAST(" + xt + " AS DATETIME(" + mysqlFsp(dst.ColumnType) + "))")
 	case t == "time":
-		return conv("CAST(" + x + " AS TIME(" + mysqlFsp(dst.ColumnType) + "))")
+		return conv("CAST(" + xt + " AS TIME(" + mysqlFsp(dst.ColumnType) + "))")
 	case mysqlTextTypes[t]:
 		if dst.Charset == "" || unchecked {
 			return inexact
@@ -339,9 +346,16 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		if t == "enum" {
 			found = "FIELD(" + v + ", " + strings.Join(members, ", ") + ")"
 		} else {
+			// Under a PAD SPACE collation the server takes each label
+			// without its trailing spaces ('a ,b ' is a and b), which
+			// FIND_IN_SET compares.
+			in := v
+			if !strings.Contains(dstColl, "nopad") && dstColl != "binary" {
+				in = "TRIM(TRAILING ' ' FROM REGEXP_REPLACE(" + v + ", ' +,', ','))"
+			}
 			bits := make([]string, len(members))
 			for i, m := range members {
-				bits[i] = "(FIND_IN_SET(" + m + ", " + v + ") > 0) << " + strconv.Itoa(i)
+				bits[i] = "(FIND_IN_SET(" + m + ", " + in + ") > 0) << " + strconv.Itoa(i)
 			}
 			found = "(" + strings.Join(bits, " | ") + ")"
 		}

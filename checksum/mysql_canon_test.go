@@ -105,6 +105,12 @@ func TestMySQLCanonical(t *testing.T) {
 			"utf8mb4_general_ci", "utf8mb4_general_ci",
 			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, 'a', 'b') > 0, " +
 				"FIELD(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, 'a', 'b'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
+		{"into set by labels, without their trailing spaces", table.MySQLCopyColumn{Shadow: myCol("c", "set", "set('a','b')", "utf8mb4"), Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"},
+			"utf8mb4_general_ci", "utf8mb4_general_ci",
+			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(((FIND_IN_SET('a', TRIM(TRAILING ' ' FROM REGEXP_REPLACE(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, ' +,', ','))) > 0) << 0 | " +
+				"(FIND_IN_SET('b', TRIM(TRAILING ' ' FROM REGEXP_REPLACE(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, ' +,', ','))) > 0) << 1) > 0, " +
+				"((FIND_IN_SET('a', TRIM(TRAILING ' ' FROM REGEXP_REPLACE(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, ' +,', ','))) > 0) << 0 | " +
+				"(FIND_IN_SET('b', TRIM(TRAILING ' ' FROM REGEXP_REPLACE(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, ' +,', ','))) > 0) << 1), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
 		{"enum into enum: its error value stays 0", table.MySQLCopyColumn{Shadow: myCol("c", "enum", "enum('','a')", "utf8mb4"),
 			Source: src(myCol("c", "enum", "enum('a')", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "utf8mb4_general_ci",
 			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(`c`+0 = 0, 0, IF(FIELD(CONVERT(`c` USING utf8mb4) COLLATE `utf8mb4_general_ci`, '', 'a') > 0, " +
@@ -113,6 +119,10 @@ func TestMySQLCanonical(t *testing.T) {
 			Charset: "binary", Members: []string{"\xff", "?"}}, Source: src(myCol("c", "varchar", "varchar(5)", "utf8mb4")), Expr: "`c`"}, "utf8mb4_general_ci", "binary",
 			mysqlCanonical{"IF(`c` IS NULL, NULL, IF(FIELD(CONVERT(`c` USING binary) COLLATE `binary`, X'ff', X'3f') > 0, " +
 				"FIELD(CONVERT(`c` USING binary) COLLATE `binary`, X'ff', X'3f'), CAST(`c` AS UNSIGNED)))", "`c`+0", true, mysqlPlain}},
+		{"a YEAR into a TIME: its number", table.MySQLCopyColumn{Shadow: myCol("c", "time", "time", ""), Source: src(myCol("c", "year", "year(4)", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"CAST((`c`+0) AS TIME(0))", "`c`", true, mysqlPlain}},
+		{"a BIT into a DATE: its number", table.MySQLCopyColumn{Shadow: myCol("c", "date", "date", ""), Source: src(myCol("c", "bit", "bit(32)", "")), Expr: "`c`"}, "", "",
+			mysqlCanonical{"CAST((`c`+0) AS DATE)", "`c`", true, mysqlPlain}},
 		{"fill of a number", table.MySQLCopyColumn{Shadow: myCol("z", "int", "int(11)", ""), Expr: "0"}, "", "",
 			mysqlCanonical{"CAST(0 AS SIGNED)", "`z`", true, mysqlPlain}},
 		{"fill of the clock", table.MySQLCopyColumn{Shadow: myCol("z", "datetime", "datetime", ""),

@@ -106,6 +106,9 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 			col.Shadow, col.Source = dst, &src
 			// A FLOAT into a string rendered as the ALTER renders it.
 			expr = MySQLFloatConversion(expr, src, dst)
+			// A text into a number: an integer's text only, a binary
+			// string read as latin1.
+			expr = MySQLTextNumber(expr, src, dst)
 			// A ZEROFILL number into a string as its zero-padded text.
 			expr = MySQLZerofillText(expr, src, dst)
 			expr = MySQLTimeText(expr, src, dst)

@@ -17,6 +17,12 @@ var mysqlFloatDecimals = regexp.MustCompile(`^(?:float|double|real)\(\d+,(\d+)\)
 // as a double (1.4285714626312256, 1.4290000200271606). Other columns, and
 // numeric shadow columns, get expr as it is.
 func MySQLFloatConversion(expr string, src, dst Column) string {
+	if src.DataType == "float" && dst.DataType == "bigint" {
+		return mysqlFloatBigint(expr, dst.Unsigned)
+	}
+	if (src.DataType == "float" || src.DataType == "double") && dst.DataType == "bit" {
+		return mysqlFloatBit(expr, src.DataType == "float")
+	}
 	if !mysqlStringType(dst.DataType) {
 		return expr
 	}
@@ -27,6 +33,35 @@ func MySQLFloatConversion(expr string, src, dst Column) string {
 		return "CONCAT(CAST(" + expr + " AS FLOAT))"
 	}
 	return expr
+}
+
+// mysqlFloatBigint is a FLOAT's value expr as the ALTER stores it in a
+// BIGINT: rounded half to even, and, out of BIGINT's range, the nearest of
+// its bounds, where an INSERT fails ("Out of range value"). A BIGINT
+// UNSIGNED gets the signed upper bound too (MariaDB 10.11's ALTER stores
+// 1e19 as 9223372036854775807) and fails on a negative value, as the ALTER
+// does. Each branch is an integer, so that no bound goes through a double.
+func mysqlFloatBigint(expr string, unsigned bool) string {
+	v := "CAST(ROUND(" + expr + ") AS SIGNED)"
+	if !unsigned {
+		v = "IF(" + expr + " < -9223372036854775808, -9223372036854775808, " + v + ")"
+	}
+	return "IF(" + expr + " >= 9223372036854775807, 9223372036854775807, " + v + ")"
+}
+
+// mysqlFloatBit is a FLOAT's or DOUBLE's value expr as the ALTER stores it
+// in a BIT: its BIGINT (rounded half to even; a FLOAT's clamped to BIGINT's
+// bounds, see mysqlFloatBigint) as the 64 bits of its two's complement
+// (-1.5 is FFFFFFFFFFFFFFFE), where an INSERT … SELECT of the column
+// truncates (123456.7 is 123456, -1.5 all ones). A DOUBLE beyond BIGINT's
+// range fails the ALTER ("Got overflow"): the unsigned sum overflows then,
+// which fails the statement, where the cast alone would clamp it.
+func mysqlFloatBit(expr string, float bool) string {
+	if float {
+		return "CAST(" + mysqlFloatBigint(expr, false) + " AS UNSIGNED)"
+	}
+	return "CAST(CAST(ROUND(" + expr + ") AS SIGNED) AS UNSIGNED) + IF(" + expr + " >= 9223372036854775807 OR " + expr +
+		" < -9223372036854775808, 18446744073709551615, 0)"
 }
 
 // MySQLTimeText returns the expression that turns expr, a value of the TIME

@@ -91,7 +91,23 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 		// Typed with the source's precision: a parameter would otherwise
 		// become a DATETIME(6), which a string column shows with six digits.
 		v := "CAST(" + expr + " AS DATETIME(" + strconv.Itoa(mysqlFraction(src.ColumnType)) + "))"
-		return "IF(" + zero + ", " + v + ", CONVERT_TZ(" + v + ", '+00:00', '" + zone + "'))", nil
+		local := "IF(" + zero + ", " + v + ", CONVERT_TZ(" + v + ", '+00:00', '" + zone + "'))"
+		if dst.DataType == "bit" {
+			// Into a BIT as its number, its fraction truncated, as the
+			// ALTER stores it (see MySQLTimeNumber): the time itself
+			// would go in as its text's bytes, too long for any BIT.
+			return "TRUNCATE(" + local + " + 0, 0)", nil
+		}
+		return local, nil
+	}
+	// The zero date stays as it is. An integer's or a DECIMAL's 0 is the
+	// zero TIMESTAMP in the ALTER, where an INSERT refuses the number
+	// ("Incorrect datetime value: '0.0'") and CONVERT_TZ gives NULL (a
+	// DOUBLE's 0 fails the ALTER too).
+	expr0 := expr
+	switch src.DataType {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric":
+		zero, expr0 = expr+" = 0", "'0000-00-00 00:00:00'"
 	}
 	// A local time the zone skips, or one whose instant is outside
 	// TIMESTAMP's range, does not come back from UTC as it was (CONVERT_TZ
@@ -106,9 +122,9 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 		// TIMESTAMP in the ALTER. Read from its text: DAY() of a text
 		// gives NULL for it.
 		invalid := "SUBSTRING(" + expr + ", 9, 2) > DAY(LAST_DAY(CONCAT(LEFT(" + expr + ", 8), '01')))"
-		return "IF(" + zero + ", " + expr + ", IF(" + invalid + ", '0000-00-00 00:00:00', IF(" + back + ", " + conv + ", " + bad + ")))", nil
+		return "IF(" + zero + ", " + expr0 + ", IF(" + invalid + ", '0000-00-00 00:00:00', IF(" + back + ", " + conv + ", " + bad + ")))", nil
 	}
-	return "IF(" + zero + ", " + expr + ", IF(" + back + ", " + conv + ", " + bad + "))", nil
+	return "IF(" + zero + ", " + expr0 + ", IF(" + back + ", " + conv + ", " + bad + "))", nil
 }
 
 // mysqlNullsToTime reports whether src's NULLs go into dst, a TIMESTAMP NOT

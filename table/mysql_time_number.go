@@ -11,7 +11,10 @@ import "strconv"
 // truncated"), so it is typed as the source column, which the server then
 // converts as it converts the column; into a BIT a time goes as its text's
 // bytes, in an INSERT … SELECT of the column too (which fails: "Data too
-// long"), so both take its number. Other columns (a TIMESTAMP is typed by
+// long"), so both take its number. A DATE or DATETIME going into a TIME is
+// typed too: the ALTER takes the time of day (00:00:00 for a DATE, the zero
+// date included), where the text of a DATE, '2024-05-06' or '0000-00-00', is
+// no time ("Incorrect time value"). Other columns (a TIMESTAMP is typed by
 // MySQLTimeConversion), and other shadow columns, get expr as it is.
 func MySQLTimeNumber(expr string, src, dst Column) string {
 	n := strconv.Itoa(mysqlFraction(src.ColumnType))
@@ -30,7 +33,17 @@ func MySQLTimeNumber(expr string, src, dst Column) string {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float", "double", "real":
 		return typed
 	case "bit":
+		if src.DataType == "time" {
+			// A negative TIME goes into a BIT(64) as its number's two's
+			// complement in the ALTER (-00:00:01 is all ones), where the
+			// number itself is out of the BIT's range.
+			return "CAST(CAST(TRUNCATE(" + typed + " + 0, 0) AS SIGNED) AS UNSIGNED)"
+		}
 		return "TRUNCATE(" + typed + " + 0, 0)"
+	case "time":
+		if src.DataType != "time" {
+			return typed
+		}
 	}
 	return expr
 }
