@@ -74,4 +74,16 @@ func TestPostgresNativePlanTablespace(t *testing.T) {
 	// And from sessions whose default_tablespace is the database's.
 	plain := testdb.OpenPostgres(t, testdb.PostgresConfig(t))
 	pgWantNativeCopy(t, plain, "nts_in", "SET TABLESPACE pg_default")
+	// A partitioned table's tablespace is where its new partitions go:
+	// moving it to the default one changes the catalog only.
+	testdb.ExecPostgresIn(t, plain, pgTestSchema,
+		"CREATE TABLE nts_p (id int PRIMARY KEY, a int) PARTITION BY RANGE (id) TABLESPACE "+QuotePostgres(space),
+		"CREATE TABLE nts_p1 PARTITION OF nts_p FOR VALUES FROM (0) TO (100)")
+	in, err := pgInspect(t, plain, "nts_p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, why, err := PostgresNativePlan(context.Background(), plain, in, "SET TABLESPACE pg_default", time.Second); err != nil || plan == nil || len(plan.Steps) != 1 {
+		t.Errorf("SET TABLESPACE pg_default on a partitioned table: %q (plan %+v, %v), want native", why, plan, err)
+	}
 }

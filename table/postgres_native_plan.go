@@ -395,7 +395,11 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 	// where the scratch table already is would change nothing on it, and
 	// pass for catalog-only, where on the original it copies the table
 	// under an ACCESS EXCLUSIVE lock. The --alter then runs under the
-	// session's default_tablespace, as the plain ALTER does.
+	// session's default_tablespace, as the plain ALTER does. (A partitioned
+	// table's tablespace is only where its new partitions go: SET
+	// TABLESPACE moves no rows, and the scratch table, which is not
+	// partitioned, stays in the default one, where moving it to the
+	// default is a no-op.)
 	var tablespace, method, defaultSpace string
 	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = c.reltablespace), ''),
 		coalesce((SELECT amname::text FROM pg_am WHERE oid = c.relam), ''), current_setting('default_tablespace')
@@ -409,7 +413,7 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 	if method != "" {
 		create += " USING " + QuotePostgres(method)
 	}
-	if tablespace != "" {
+	if tablespace != "" && !in.Partitioned() {
 		create += " TABLESPACE " + QuotePostgres(tablespace)
 	}
 	if _, err := tx.Exec(ctx, create); err != nil {
