@@ -286,6 +286,12 @@ func (p *Postgres) Begin(ctx context.Context, resume bool) ([]any, error) {
 	if _, err := tx.Exec(ctx, "CREATE TABLE "+p.book+" (id int PRIMARY KEY, saved timestamptz NOT NULL DEFAULT clock_timestamp(), value text NOT NULL)"); err != nil {
 		return nil, fmt.Errorf("create the backfill's checkpoint table %s: %w", p.bookN, err)
 	}
+	// What an event trigger gives a new table (an audit trigger firing
+	// for every checkpoint, a publication sending them to its
+	// subscribers), as osc undoes on its other tables.
+	if _, err := table.UndoPostgresEventTriggers(ctx, tx, p.book); err != nil {
+		return nil, err
+	}
 	if _, err := tx.Exec(ctx, "INSERT INTO "+p.book+" (id, value) VALUES (1, $1)", string(ck)); err != nil {
 		return nil, fmt.Errorf("save the first checkpoint: %w", err)
 	}

@@ -467,7 +467,7 @@ func (s *PostgresSource) inspect(ctx context.Context) error {
 		SELECT c.oid, c.relreplident::text,
 		       coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum)
 		                 FROM pg_index i
-		                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])
 		                 WHERE i.indrelid = c.oid
 		                   AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))),
 		                '{}')

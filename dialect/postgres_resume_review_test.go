@@ -585,3 +585,36 @@ func TestPostgresSlotAdvancesWhileThrottledAfterDelete(t *testing.T) {
 			advanceLimit, confirmed, afterDelete)
 	}
 }
+
+// TestPostgresResumeRebuildReplicaIdentity: the shadow has the original's
+// replica identity (FULL, USING INDEX) before the --alter runs on it, which
+// the --alter may change or leave without an index; a resumed run makes the
+// shadow again the same way, and its description (replica identity
+// included) equals the killed run's.
+func TestPostgresResumeRebuildReplicaIdentity(t *testing.T) {
+	for i, tc := range []struct{ ident, alter string }{
+		{"FULL", "ALTER COLUMN v TYPE varchar(50)"},
+		{"FULL", "REPLICA IDENTITY DEFAULT, ALTER COLUMN v TYPE varchar(50)"},
+		{"USING INDEX rb_id_v", "ALTER COLUMN v TYPE varchar(50)"},
+		{"USING INDEX rb_id_v", "DROP COLUMN v"},
+		{"USING INDEX rb_id_v", "REPLICA IDENTITY FULL, ADD COLUMN n int"},
+	} {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			pool := pgrvDB(t, "CREATE TABLE rb (id int PRIMARY KEY, v text NOT NULL)",
+				"CREATE UNIQUE INDEX rb_id_v ON rb (id, v)", "ALTER TABLE rb REPLICA IDENTITY "+tc.ident,
+				"INSERT INTO rb SELECT i, 'v' || i FROM generate_series(1, 20) i")
+			cfg := engine.Config{Schema: pgrvSchema, Table: "rb", Alter: tc.alter, Version: "test"}
+			rspgKilled(t, pool, cfg, engine.Checkpoint{Version: "test", Alter: tc.alter, After: []any{"5"}})
+			cfg.Resume = true
+			d := rspgDialect(t, cfg, testdb.PostgresDSN())
+			defer d.Close()
+			ctx := context.Background()
+			if err := d.Inspect(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := d.Resume(ctx); err != nil {
+				t.Errorf("replica identity %s, --alter %q: %v", tc.ident, tc.alter, err)
+			}
+		})
+	}
+}

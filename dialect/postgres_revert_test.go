@@ -759,3 +759,43 @@ func TestPostgresRevertEnumRenamed(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// TestPostgresRevertReplicaIdentityFull: the shadow has the original's
+// replica identity FULL from its start (it used to get it at the cut-over):
+// the reverse capture publishes the new table, whose updates and deletes log
+// whole old rows (the TOASTed column among them) during the window; the
+// reverted table equals the control table that took the same writes.
+func TestPostgresRevertReplicaIdentityFull(t *testing.T) {
+	const name, ctl, rows = "rvf", "rvf_ctl", 2000
+	pool := pgRevertDB(t, rows, name, ctl)
+	testdb.ExecPostgres(t, pool, "ALTER TABLE "+pgRevertSchema+"."+name+" REPLICA IDENTITY FULL")
+	cfg := engine.Config{Schema: pgRevertSchema, Table: name, Alter: pgRevertAlter, RevertWindow: time.Minute,
+		OkToDropTable: true, ChunkSize: 200}
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: testdb.PostgresDSN()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startPGRevertWriter(t, pool, name, ctl, rows)
+	r := startCtl(t, cfg, d)
+	r.until(t, "the revert window", func() bool { return r.m.State() == engine.StateRevertWindow })
+	var ident string
+	if err := pool.QueryRow(context.Background(), "SELECT relreplident::text FROM pg_class WHERE oid = $1::regclass", pgRevertSchema+"."+name).Scan(&ident); err != nil || ident != "f" {
+		t.Errorf("the migrated table's replica identity: %q (%v), want f", ident, err)
+	}
+	before := w.writes.Load()
+	r.until(t, "writes after the cut-over", func() bool { return w.writes.Load() > before+300 })
+	if reply := send(t, r.sock, "revert"); !strings.HasPrefix(reply, "Reverted") {
+		t.Fatalf("revert: %q", reply)
+	}
+	w.finish(t)
+	if err := r.wait(t); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	pgSameRows(t, pool, ctl, name)
+	if err := pool.QueryRow(context.Background(), "SELECT relreplident::text FROM pg_class WHERE oid = $1::regclass", pgRevertSchema+"."+name).Scan(&ident); err != nil || ident != "f" {
+		t.Errorf("the reverted table's replica identity: %q (%v), want f", ident, err)
+	}
+	if left := pgRevertLeft(t, pool, name); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}

@@ -66,7 +66,7 @@ func CreatePostgresAside(ctx context.Context, q PostgresQuerier, p *Plan) error 
 			return fmt.Errorf("create the table of rows set aside %s: %w", aside, err)
 		}
 	}
-	if _, err := pgUndoEventTriggers(ctx, q, aside); err != nil {
+	if _, err := UndoPostgresEventTriggers(ctx, q, aside); err != nil {
 		return err
 	}
 	p.Notes = append(p.Notes, fmt.Sprintf("rows the new unique key turns away from the shadow while the copy and the applier run wait in %s, and go back before the cut-over; "+

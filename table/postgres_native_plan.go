@@ -389,8 +389,38 @@ func PostgresNativePlan(ctx context.Context, pool *pgxpool.Pool, in *PostgresIns
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
 		return fail(err)
 	}
-	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", scratch, orig)); err != nil {
+	// The scratch table where the original is and in its access method,
+	// which LIKE does not copy (it takes default_tablespace and
+	// default_table_access_method): SET TABLESPACE or SET ACCESS METHOD to
+	// where the scratch table already is would change nothing on it, and
+	// pass for catalog-only, where on the original it copies the table
+	// under an ACCESS EXCLUSIVE lock. The --alter then runs under the
+	// session's default_tablespace, as the plain ALTER does. (A partitioned
+	// table's tablespace is only where its new partitions go: SET
+	// TABLESPACE moves no rows, and the scratch table, which is not
+	// partitioned, stays in the default one, where moving it to the
+	// default is a no-op.)
+	var tablespace, method, defaultSpace string
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = c.reltablespace), ''),
+		coalesce((SELECT amname::text FROM pg_am WHERE oid = c.relam), ''), current_setting('default_tablespace')
+		FROM pg_class c WHERE c.oid = $1`, in.OID).Scan(&tablespace, &method, &defaultSpace); err != nil {
+		return fail(err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL default_tablespace = ''"); err != nil {
+		return fail(err)
+	}
+	create := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", scratch, orig)
+	if method != "" {
+		create += " USING " + QuotePostgres(method)
+	}
+	if tablespace != "" && !in.Partitioned() {
+		create += " TABLESPACE " + QuotePostgres(tablespace)
+	}
+	if _, err := tx.Exec(ctx, create); err != nil {
 		return nil, "", fmt.Errorf("create a scratch table (rolled back) to ask the server whether the --alter can run natively: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT set_config('default_tablespace', $1, true)", defaultSpace); err != nil {
+		return fail(err)
 	}
 	var scratchOID uint32
 	if err := tx.QueryRow(ctx, "SELECT $1::regclass::oid", scratch).Scan(&scratchOID); err != nil {

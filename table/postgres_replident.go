@@ -20,7 +20,7 @@ import (
 type pgReplicaIdentity struct {
 	Kind    string   // relreplident: d (the primary key), i (an index), f (every column); "" when unknown
 	Index   string   // the index, for d and i
-	Columns []string // its columns, for d and i
+	Columns []string // its key columns, for d and i (not its INCLUDE columns, which are not logged)
 	// Table is the partition this identity is of ("": the table's own).
 	Table string
 	// Partitions are the partitions' identities, for a partitioned table.
@@ -62,7 +62,8 @@ func pgReadReplicaIdentity(ctx context.Context, q PostgresQuerier, oid uint32) (
 func pgReadOneReplicaIdentity(ctx context.Context, q PostgresQuerier, oid uint32) (pgReplicaIdentity, error) {
 	var r pgReplicaIdentity
 	err := q.QueryRow(ctx, `SELECT c.relreplident::text, coalesce(x.relname::text, ''),
-			coalesce(ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) k JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k), '{}')
+			coalesce(ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord) JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.num
+				WHERE k.ord <= i.indnkeyatts ORDER BY k.ord), '{}')
 		FROM pg_class c LEFT JOIN pg_index i ON i.indrelid = c.oid
 			AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))
 		LEFT JOIN pg_class x ON x.oid = i.indexrelid

@@ -211,7 +211,7 @@ func CreatePostgresCheckpointed(ctx context.Context, pool *pgxpool.Pool, in *Pos
 		if _, err := tx.Exec(ctx, "CREATE TABLE "+QuotePostgres(n.Schema, n.Checkpoint)+" "+pgCheckpointColumns); err != nil {
 			return fmt.Errorf("create checkpoint table %s.%s: %w", n.Schema, n.Checkpoint, err)
 		}
-		_, err := pgUndoEventTriggers(ctx, tx, QuotePostgres(n.Schema, n.Checkpoint))
+		_, err := UndoPostgresEventTriggers(ctx, tx, QuotePostgres(n.Schema, n.Checkpoint))
 		return err
 	})
 }

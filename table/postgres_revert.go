@@ -119,7 +119,7 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 	}
 	var pk []string
 	if err := pool.QueryRow(ctx, `SELECT coalesce((SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i
-		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])
 		WHERE i.indrelid = to_regclass($1) AND i.indisprimary), '{}')`, shadow).Scan(&pk); err != nil {
 		return nil, fmt.Errorf("read the primary key of %s: %w", shadow, err)
 	}
@@ -136,7 +136,7 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 	var replident string
 	var identCols []string
 	if err := pool.QueryRow(ctx, `SELECT c.relreplident::text, coalesce((SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i
-			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])
 			WHERE i.indrelid = c.oid AND i.indisreplident), '{}')
 		FROM pg_class c WHERE c.oid = to_regclass($1)`, shadow).Scan(&replident, &identCols); err != nil {
 		return nil, fmt.Errorf("read the replica identity of %s: %w", shadow, err)
@@ -158,7 +158,7 @@ func PlanPostgresRevert(ctx context.Context, pool *pgxpool.Pool, sh *PostgresSha
 		WHERE i.indrelid = to_regclass($1) AND (i.indisunique OR i.indisexclusion)
 		AND NOT (i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
 			AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a
-				WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) = $2::text[])`, orig, sortedOf(fwd.Key)).Scan(&others); err != nil {
+				WHERE a.attrelid = i.indrelid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])) = $2::text[])`, orig, sortedOf(fwd.Key)).Scan(&others); err != nil {
 		return nil, fmt.Errorf("read the unique indexes of %s: %w", orig, err)
 	}
 	if len(others) > 0 {

@@ -190,7 +190,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 	}
 	// Before the partitions are made, or they would be made with clones
 	// of the root's.
-	madeNotes, err := pgUndoEventTriggers(ctx, tx, shadow)
+	madeNotes, err := UndoPostgresEventTriggers(ctx, tx, shadow)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func pgCreateShadow(ctx context.Context, tx pgx.Tx, in *PostgresInspection, clau
 		return nil, err
 	}
 	if in.Partitioned() {
-		more, err := pgUndoEventTriggers(ctx, tx, shadow)
+		more, err := UndoPostgresEventTriggers(ctx, tx, shadow)
 		if err != nil {
 			return nil, err
 		}
@@ -563,8 +563,8 @@ func DropPostgresTable(ctx context.Context, q PostgresQuerier, schema, name stri
 	return nil
 }
 
-// pgUndoEventTriggers undoes what an event trigger did to the just created
-// shadow tree: CREATE TABLE … LIKE and PARTITION OF make no trigger, no
+// UndoPostgresEventTriggers undoes what an event trigger did to the just
+// created shadow tree: CREATE TABLE … LIKE and PARTITION OF make no trigger, no
 // policy, no comment of the table, and put it in no publication, so an
 // event trigger on CREATE TABLE made them (one that adds an audit trigger,
 // or every new table to a publication). A trigger would fire for every row
@@ -575,9 +575,10 @@ func DropPostgresTable(ctx context.Context, q PostgresQuerier, schema, name stri
 // go on publishing the new table, which the original was not in. Row level
 // security and policies (the original has none: osc refuses such a table)
 // and a comment would stay on the new table. It returns a note for each.
-// osc's checkpoint table and table of rows set aside get the same: their
-// writes would fire such a trigger and be published.
-func pgUndoEventTriggers(ctx context.Context, tx PostgresQuerier, shadow string) ([]string, error) {
+// osc's checkpoint table and table of rows set aside, and the backfill's
+// bookkeeping table, get the same: their writes would fire such a trigger
+// and be published.
+func UndoPostgresEventTriggers(ctx context.Context, tx PostgresQuerier, shadow string) ([]string, error) {
 	rows, err := tx.Query(ctx, `WITH tree AS (SELECT $1::regclass AS relid UNION SELECT relid FROM pg_partition_tree($1::regclass))
 		SELECT format('DROP TRIGGER %I ON %s', g.tgname, g.tgrelid::regclass), format('trigger %s', g.tgname), g.tgrelid::regclass::text
 			FROM pg_trigger g JOIN tree ON tree.relid = g.tgrelid WHERE NOT g.tgisinternal AND g.tgparentid = 0
