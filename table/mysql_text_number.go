@@ -18,9 +18,12 @@ package table
 //     and so fails the statement (each branch an integer: a text branch
 //     would make the number a text, stored as its bytes again);
 //   - a binary string (BINARY, VARBINARY, a BLOB) going into any number is
-//     read as latin1 text (every byte a character): the ALTER takes its
-//     trailing whitespace ('12 ', '12\n'), which an INSERT of the binary
-//     string refuses ("Data truncated").
+//     read as ascii text: the ALTER takes its ASCII whitespace ('12 ',
+//     '12\n'), which an INSERT of the binary string refuses ("Data
+//     truncated"), and no other byte; read as latin1 text, 0xA0 (its
+//     no-break space) was taken too, where the ALTER fails ("Truncated
+//     incorrect INTEGER value: '12\xA0'"). Bytes from 0x80 become '?',
+//     which no number takes.
 //
 // Other columns, and other shadow columns, get expr as it is. The pattern
 // holds no question mark: the applier counts them as its parameters.
@@ -37,7 +40,7 @@ func MySQLTextNumber(expr string, src, dst Column) string {
 	}
 	switch src.DataType {
 	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
-		expr = "CONVERT(" + expr + " USING latin1)"
+		expr = "CONVERT(" + expr + " USING ascii)"
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
 	default:
 		return expr
