@@ -182,7 +182,10 @@ func TestMySQLFloatConversion(t *testing.T) {
 		{Column{DataType: "float", ColumnType: "float"}, Column{DataType: "bit", ColumnType: "bit(64)"},
 			"CAST(IF(? >= 9223372036854775807, 9223372036854775807, IF(? < -9223372036854775808, -9223372036854775808, CAST(ROUND(?) AS SIGNED))) AS UNSIGNED)"},
 		{Column{DataType: "double", ColumnType: "double"}, Column{DataType: "bit", ColumnType: "bit(64)"},
-			"CAST(CAST(ROUND(?) AS SIGNED) AS UNSIGNED) + IF(? >= 9223372036854775807 OR ? < -9223372036854775808, 18446744073709551615, 0)"},
+			"CAST(IF(? >= 9223372036854775807, 9223372036854775807, IF(? < -9223372036854775808, -9223372036854775808, CAST(ROUND(?) AS SIGNED))) AS UNSIGNED) + " +
+				"IF(? > 9223372036854775807 OR ? < -9223372036854775808, 18446744073709551615, 0)"},
+		{Column{DataType: "double", ColumnType: "double"}, Column{DataType: "bigint", ColumnType: "bigint(20) unsigned", Unsigned: true},
+			"IF(? >= 9223372036854775807, 9223372036854775807, CAST(ROUND(?) AS SIGNED)) + IF(? > 9223372036854775807, 18446744073709551615, 0)"},
 	} {
 		if got := MySQLFloatConversion("?", tc.src, tc.dst); got != tc.want {
 			t.Errorf("%s -> %s: %q, want %q", tc.src.ColumnType, tc.dst.ColumnType, got, tc.want)
