@@ -268,9 +268,12 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		return asNumber("IF(" + xn + " BETWEEN 1 AND 69, " + xn + " + 2000, IF(" + xn + " BETWEEN 70 AND 99, " + xn + " + 1900, " + xn + "+0))")
 	case t == "date":
 		return conv("CAST(" + xt + " AS DATE)")
-	case t == "datetime" || t == "timestamp":
+	case t == "timestamp":
 		// A TIMESTAMP shows as a DATETIME in osc's UTC sessions; the copy's
-		// expression already converted a value of another type to UTC.
+		// expression already converted a value of another type to UTC, a
+		// BIT's by its number (its text, read as a number, was the year).
+		return conv("CAST(" + x + " AS DATETIME(" + mysqlFsp(dst.ColumnType) + "))")
+	case t == "datetime":
 		return conv("CAST(" + xt + " AS DATETIME(" + mysqlFsp(dst.ColumnType) + "))")
 	case t == "time":
 		return conv("CAST(" + xt + " AS TIME(" + mysqlFsp(dst.ColumnType) + "))")

@@ -19,6 +19,9 @@ func TestMySQLTimeConversion(t *testing.T) {
 		{vc, ts, "IF(? LIKE '0000-00-00%', ?, IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
 			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
 		{ts, Column{Name: "b", DataType: "bit", ColumnType: "bit(64)"}, "TRUNCATE(IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin')) + 0, 0)"},
+		// A BIT by its number, its 0 the zero TIMESTAMP.
+		{Column{Name: "d", DataType: "bit", ColumnType: "bit(64)"}, ts, "IF((? + 0) = 0, '0000-00-00 00:00:00', IF(CONVERT_TZ(CONVERT_TZ((? + 0), 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
+			"CAST((? + 0) AS DATETIME(6)), CONVERT_TZ((? + 0), 'Europe/Berlin', '+00:00'), CONCAT((? + 0), ' is not a time in Europe/Berlin')))"},
 		// A number's 0 is the zero TIMESTAMP.
 		{Column{Name: "d", DataType: "decimal", ColumnType: "decimal(20,1)"}, ts, "IF(? = 0, '0000-00-00 00:00:00', IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
 			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
