@@ -349,9 +349,11 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		if t == "enum" {
 			found = "FIELD(" + v + ", " + strings.Join(members, ", ") + ")"
 		} else {
-			// Under a PAD SPACE collation the server takes each label
-			// without its trailing spaces ('a ,b ' is a and b), which
-			// FIND_IN_SET compares.
+			// Under a PAD SPACE collation the server takes the text
+			// without its trailing spaces ('a,b ' is a and b), which
+			// FIND_IN_SET compares. (A space before a comma, 'a ,b',
+			// fails the copy's INSERT as it fails the ALTER: no such row
+			// is compared.)
 			in := v
 			if !strings.Contains(dstColl, "nopad") && dstColl != "binary" {
 				in = "TRIM(TRAILING ' ' FROM REGEXP_REPLACE(" + v + ", ' +,', ','))"
