@@ -268,9 +268,12 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		return asNumber("IF(" + xn + " BETWEEN 1 AND 69, " + xn + " + 2000, IF(" + xn + " BETWEEN 70 AND 99, " + xn + " + 1900, " + xn + "+0))")
 	case t == "date":
 		return conv("CAST(" + xt + " AS DATE)")
-	case t == "datetime" || t == "timestamp":
+	case t == "timestamp":
 		// A TIMESTAMP shows as a DATETIME in osc's UTC sessions; the copy's
-		// expression already converted a value of another type to UTC.
+		// expression already converted a value of another type to UTC, a
+		// BIT's by its number (its text, read as a number, was the year).
+		return conv("CAST(" + x + " AS DATETIME(" + mysqlFsp(dst.ColumnType) + "))")
+	case t == "datetime":
 		return conv("CAST(" + xt + " AS DATETIME(" + mysqlFsp(dst.ColumnType) + "))")
 	case t == "time":
 		return conv("CAST(" + xt + " AS TIME(" + mysqlFsp(dst.ColumnType) + "))")
@@ -346,9 +349,11 @@ func mysqlCanonicalOf(c table.MySQLCopyColumn, srcColl, dstColl string) mysqlCan
 		if t == "enum" {
 			found = "FIELD(" + v + ", " + strings.Join(members, ", ") + ")"
 		} else {
-			// Under a PAD SPACE collation the server takes each label
-			// without its trailing spaces ('a ,b ' is a and b), which
-			// FIND_IN_SET compares.
+			// Under a PAD SPACE collation the server takes the text
+			// without its trailing spaces ('a,b ' is a and b), which
+			// FIND_IN_SET compares. (A space before a comma, 'a ,b',
+			// fails the copy's INSERT as it fails the ALTER: no such row
+			// is compared.)
 			in := v
 			if !strings.Contains(dstColl, "nopad") && dstColl != "binary" {
 				in = "TRIM(TRAILING ' ' FROM REGEXP_REPLACE(" + v + ", ' +,', ','))"

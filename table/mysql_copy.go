@@ -107,7 +107,7 @@ func NewMySQLCopy(p *Plan) (*MySQLCopy, error) {
 			// A FLOAT into a string rendered as the ALTER renders it.
 			expr = MySQLFloatConversion(expr, src, dst)
 			// A text into a number: an integer's text only, a binary
-			// string read as latin1.
+			// string read as ascii.
 			expr = MySQLTextNumber(expr, src, dst)
 			// A ZEROFILL number into a string as its zero-padded text.
 			expr = MySQLZerofillText(expr, src, dst)

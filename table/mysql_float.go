@@ -20,6 +20,9 @@ func MySQLFloatConversion(expr string, src, dst Column) string {
 	if src.DataType == "float" && dst.DataType == "bigint" {
 		return mysqlFloatBigint(expr, dst.Unsigned)
 	}
+	if src.DataType == "double" && dst.DataType == "bigint" && dst.Unsigned {
+		return mysqlDoubleUnsigned(expr)
+	}
 	if (src.DataType == "float" || src.DataType == "double") && dst.DataType == "bit" {
 		return mysqlFloatBit(expr, src.DataType == "float")
 	}
@@ -49,19 +52,33 @@ func mysqlFloatBigint(expr string, unsigned bool) string {
 	return "IF(" + expr + " >= 9223372036854775807, 9223372036854775807, " + v + ")"
 }
 
+// mysqlDoubleUnsigned is a DOUBLE's value expr as MariaDB 10.11's ALTER
+// stores it in a BIGINT UNSIGNED: converted as a signed BIGINT, so that 2^63
+// (which 9223372036854775807 is as a double) is 9223372036854775807, and a
+// value beyond it fails ("Got overflow when converting '9.3e18' to INT"),
+// where an INSERT stores 9223372036854775808 and 9300000000000000000: the
+// unsigned sum overflows then, which fails the statement. A negative value
+// that does not round to 0 fails in both, "Out of range value".
+func mysqlDoubleUnsigned(expr string) string {
+	return "IF(" + expr + " >= 9223372036854775807, 9223372036854775807, CAST(ROUND(" + expr + ") AS SIGNED)) + IF(" + expr +
+		" > 9223372036854775807, 18446744073709551615, 0)"
+}
+
 // mysqlFloatBit is a FLOAT's or DOUBLE's value expr as the ALTER stores it
-// in a BIT: its BIGINT (rounded half to even; a FLOAT's clamped to BIGINT's
-// bounds, see mysqlFloatBigint) as the 64 bits of its two's complement
-// (-1.5 is FFFFFFFFFFFFFFFE), where an INSERT … SELECT of the column
-// truncates (123456.7 is 123456, -1.5 all ones). A DOUBLE beyond BIGINT's
-// range fails the ALTER ("Got overflow"): the unsigned sum overflows then,
-// which fails the statement, where the cast alone would clamp it.
+// in a BIT: its BIGINT (rounded half to even, clamped to BIGINT's bounds,
+// see mysqlFloatBigint) as the 64 bits of its two's complement (-1.5 is
+// FFFFFFFFFFFFFFFE), where an INSERT … SELECT of the column truncates
+// (123456.7 is 123456, -1.5 all ones). A DOUBLE beyond BIGINT's range fails
+// the ALTER ("Got overflow"): the unsigned sum overflows then, which fails
+// the statement. Its bounds themselves (2^63, which 9223372036854775807 is
+// as a double, and -2^63) are no overflow: the ALTER stores 2^63 as
+// 7FFFFFFFFFFFFFFF.
 func mysqlFloatBit(expr string, float bool) string {
+	clamped := "CAST(" + mysqlFloatBigint(expr, false) + " AS UNSIGNED)"
 	if float {
-		return "CAST(" + mysqlFloatBigint(expr, false) + " AS UNSIGNED)"
+		return clamped
 	}
-	return "CAST(CAST(ROUND(" + expr + ") AS SIGNED) AS UNSIGNED) + IF(" + expr + " >= 9223372036854775807 OR " + expr +
-		" < -9223372036854775808, 18446744073709551615, 0)"
+	return clamped + " + IF(" + expr + " > 9223372036854775807 OR " + expr + " < -9223372036854775808, 18446744073709551615, 0)"
 }
 
 // MySQLTimeText returns the expression that turns expr, a value of the TIME

@@ -9,9 +9,12 @@ func TestMySQLTextNumber(t *testing.T) {
 		want     string
 	}{
 		{to("varchar"), to("int"), "IF(? REGEXP '^[[:space:]]*[-+]{0,1}[0-9]+[[:space:]]*$', ?, CONCAT('not an integer: ', ?))"},
-		{to("varbinary"), to("bigint"), "IF(CONVERT(? USING latin1) REGEXP '^[[:space:]]*[-+]{0,1}[0-9]+[[:space:]]*$', CONVERT(? USING latin1), " +
-			"CONCAT('not an integer: ', CONVERT(? USING latin1)))"},
-		{to("blob"), to("decimal"), "CONVERT(? USING latin1)"},
+		{to("varbinary"), to("bigint"), "IF(CONVERT(? USING ascii) REGEXP '^[[:space:]]*[-+]{0,1}[0-9]+[[:space:]]*$', CONVERT(? USING ascii), " +
+			"CONCAT('not an integer: ', CONVERT(? USING ascii)))"},
+		{to("blob"), to("decimal"), "CONVERT(? USING ascii)"},
+		{to("varchar"), Column{DataType: "bigint", Unsigned: true}, "IF(? REGEXP '^[[:space:]]*[-+]{0,1}[0-9]+[[:space:]]*$' AND " +
+			"CAST(? AS DECIMAL(65,0)) BETWEEN -9223372036854775808 AND 9223372036854775807, ?, CONCAT('not a BIGINT: ', ?))"},
+		{to("varchar"), Column{DataType: "int", Unsigned: true}, "IF(? REGEXP '^[[:space:]]*[-+]{0,1}[0-9]+[[:space:]]*$', ?, CONCAT('not an integer: ', ?))"},
 		{to("char"), to("bit"), "IF(? REGEXP '^[[:space:]]*[-+]{0,1}[0-9]+[[:space:]]*$' AND CAST(? AS DECIMAL(65,0)) BETWEEN -9223372036854775808 AND 9223372036854775807, " +
 			"CAST(CAST(? AS SIGNED) AS UNSIGNED), CAST(? AS UNSIGNED) + 18446744073709551615 + 1)"},
 		{to("varchar"), to("double"), "?"},

@@ -100,13 +100,19 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 		}
 		return local, nil
 	}
-	// The zero date stays as it is. An integer's or a DECIMAL's 0 is the
-	// zero TIMESTAMP in the ALTER, where an INSERT refuses the number
-	// ("Incorrect datetime value: '0.0'") and CONVERT_TZ gives NULL (a
-	// DOUBLE's 0 fails the ALTER too).
+	// A BIT goes into a TIMESTAMP as its number, as the ALTER reads it
+	// (20240506070809); CONVERT_TZ of the column would read its bytes, no
+	// time, and the copy failed ("Incorrect datetime value").
+	if src.DataType == "bit" {
+		expr = "(" + expr + " + 0)"
+	}
+	// The zero date stays as it is. An integer's, a DECIMAL's or a BIT's 0
+	// is the zero TIMESTAMP in the ALTER, where an INSERT refuses the
+	// number ("Incorrect datetime value: '0.0'") and CONVERT_TZ gives NULL
+	// (a DOUBLE's 0 fails the ALTER too).
 	expr0 := expr
 	switch src.DataType {
-	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric":
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "bit":
 		zero, expr0 = expr+" = 0", "'0000-00-00 00:00:00'"
 	}
 	// A local time the zone skips, or one whose instant is outside

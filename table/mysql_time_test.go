@@ -19,6 +19,9 @@ func TestMySQLTimeConversion(t *testing.T) {
 		{vc, ts, "IF(? LIKE '0000-00-00%', ?, IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
 			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
 		{ts, Column{Name: "b", DataType: "bit", ColumnType: "bit(64)"}, "TRUNCATE(IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin')) + 0, 0)"},
+		// A BIT by its number, its 0 the zero TIMESTAMP.
+		{Column{Name: "d", DataType: "bit", ColumnType: "bit(64)"}, ts, "IF((? + 0) = 0, '0000-00-00 00:00:00', IF(CONVERT_TZ(CONVERT_TZ((? + 0), 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
+			"CAST((? + 0) AS DATETIME(6)), CONVERT_TZ((? + 0), 'Europe/Berlin', '+00:00'), CONCAT((? + 0), ' is not a time in Europe/Berlin')))"},
 		// A number's 0 is the zero TIMESTAMP.
 		{Column{Name: "d", DataType: "decimal", ColumnType: "decimal(20,1)"}, ts, "IF(? = 0, '0000-00-00 00:00:00', IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
 			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
@@ -182,7 +185,10 @@ func TestMySQLFloatConversion(t *testing.T) {
 		{Column{DataType: "float", ColumnType: "float"}, Column{DataType: "bit", ColumnType: "bit(64)"},
 			"CAST(IF(? >= 9223372036854775807, 9223372036854775807, IF(? < -9223372036854775808, -9223372036854775808, CAST(ROUND(?) AS SIGNED))) AS UNSIGNED)"},
 		{Column{DataType: "double", ColumnType: "double"}, Column{DataType: "bit", ColumnType: "bit(64)"},
-			"CAST(CAST(ROUND(?) AS SIGNED) AS UNSIGNED) + IF(? >= 9223372036854775807 OR ? < -9223372036854775808, 18446744073709551615, 0)"},
+			"CAST(IF(? >= 9223372036854775807, 9223372036854775807, IF(? < -9223372036854775808, -9223372036854775808, CAST(ROUND(?) AS SIGNED))) AS UNSIGNED) + " +
+				"IF(? > 9223372036854775807 OR ? < -9223372036854775808, 18446744073709551615, 0)"},
+		{Column{DataType: "double", ColumnType: "double"}, Column{DataType: "bigint", ColumnType: "bigint(20) unsigned", Unsigned: true},
+			"IF(? >= 9223372036854775807, 9223372036854775807, CAST(ROUND(?) AS SIGNED)) + IF(? > 9223372036854775807, 18446744073709551615, 0)"},
 	} {
 		if got := MySQLFloatConversion("?", tc.src, tc.dst); got != tc.want {
 			t.Errorf("%s -> %s: %q, want %q", tc.src.ColumnType, tc.dst.ColumnType, got, tc.want)

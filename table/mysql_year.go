@@ -11,22 +11,26 @@ import "strings"
 // the applier write the same expression over either: into a string the
 // padded text, LPAD(y, 4, '0') (a YEAR(2): LPAD(MOD(y, 100), 2, '0')); into
 // a number a YEAR(2)'s MOD(y, 100). Into an ENUM or a SET the ALTER converts
-// a YEAR by its number, as the INSERT does.
+// a YEAR by its number, as the INSERT does. Into a DATE or a DATETIME the
+// ALTER takes the padded text too, which is no date, and fails on every
+// YEAR ("Incorrect date value: '0000'"), where an INSERT of the number 0
+// stores the zero date: both write the text, and fail as the ALTER does.
 
 // MySQLYearConversion returns the expression that turns expr, a value of
 // the YEAR source column src (a column reference, or a parameter that the
 // applier passes as the binlog's number), into what the server's ALTER
-// stores in a shadow column dst of a string type, or for a YEAR(2) of a
-// numeric type; expr itself otherwise.
+// stores in a shadow column dst of a string type, a DATE or a DATETIME, or
+// for a YEAR(2) of a numeric type; expr itself otherwise.
 func MySQLYearConversion(expr string, src, dst Column) string {
 	if src.DataType != "year" {
 		return expr
 	}
 	two := strings.EqualFold(src.ColumnType, "year(2)")
+	text := mysqlStringType(dst.DataType) || dst.DataType == "date" || dst.DataType == "datetime"
 	switch {
-	case mysqlStringType(dst.DataType) && two:
+	case text && two:
 		return "LPAD(MOD(" + expr + ", 100), 2, '0')"
-	case mysqlStringType(dst.DataType):
+	case text:
 		return "LPAD(" + expr + ", 4, '0')"
 	case two && mysqlNumberType(dst.DataType):
 		return "MOD(" + expr + ", 100)"

@@ -22,6 +22,10 @@ func TestMySQLYearConversion(t *testing.T) {
 		{year, to("enum"), "?"},
 		{year, to("year"), "?"},
 		{year, to("timestamp"), "?"},
+		{year, to("date"), "LPAD(?, 4, '0')"},
+		{year, to("datetime"), "LPAD(?, 4, '0')"},
+		{year2, to("date"), "LPAD(MOD(?, 100), 2, '0')"},
+		{year, to("time"), "?"},
 		{Column{DataType: "int", ColumnType: "int(11)"}, to("varchar"), "?"},
 	} {
 		if got := MySQLYearConversion("?", tc.src, tc.dst); got != tc.want {
