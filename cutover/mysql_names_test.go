@@ -147,7 +147,7 @@ func TestMySQLOwnNamesLockTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // only ends the transaction
+	defer tx.Rollback() // only ends the transaction
 	if _, err := tx.Exec("UPDATE " + child + " SET a = 1 WHERE id = 1"); err != nil {
 		t.Fatal(err)
 	}

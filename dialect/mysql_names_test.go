@@ -44,7 +44,7 @@ func TestMySQLOwnNamesWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // only ends the transaction
+	defer tx.Rollback() // only ends the transaction
 	if _, err := tx.Exec("SELECT COUNT(*) FROM " + name); err != nil {
 		t.Fatal(err)
 	}
