@@ -551,42 +551,54 @@ func TestPostgresSlotDroppedOnExit(t *testing.T) {
 		{noCheckpoint: true, fail: true, slot: "slot " + rspgSlot(t, name) + " temporary"},
 		{slot: "slot " + rspgSlot(t, name)},
 	} {
-		flag := filepath.Join(t.TempDir(), "postpone")
-		if err := os.WriteFile(flag, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ADD COLUMN w" + fmt.Sprint(len(c.slot)) + " int", Execute: true, Version: "test",
-			NoCheckpoint: c.noCheckpoint, CheckpointInterval: 50 * time.Millisecond, PostponeCutOverFlagFile: flag, StatusInterval: time.Hour,
-			OkToDropTable: true}
-		d := rspgDialect(t, cfg, testdb.PostgresDSN())
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
-		for m.State() != engine.StatePostponed {
-			select {
-			case err := <-done:
-				cancel()
-				t.Fatalf("the run ended before it postponed the cut-over: %v", err)
-			case <-time.After(10 * time.Millisecond):
+	attempts:
+		for try := 1; ; try++ {
+			flag := filepath.Join(t.TempDir(), "postpone")
+			if err := os.WriteFile(flag, nil, 0o644); err != nil {
+				t.Fatal(err)
 			}
-		}
-		left := rspgLeft(t, pool, name)
-		if !slices.Contains(left, c.slot) {
-			t.Errorf("while running (checkpoints off %v): %v, want %s", c.noCheckpoint, left, c.slot)
-		}
-		if c.fail {
+			cfg := engine.Config{Schema: rspgSchema, Table: name, Alter: "ADD COLUMN w" + fmt.Sprint(len(c.slot)) + " int", Execute: true, Version: "test",
+				NoCheckpoint: c.noCheckpoint, CheckpointInterval: 50 * time.Millisecond, PostponeCutOverFlagFile: flag, StatusInterval: time.Hour,
+				OkToDropTable: true}
+			d := rspgDialect(t, cfg, testdb.PostgresDSN())
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			m := engine.New(cfg, d, slog.New(slog.DiscardHandler), io.Discard)
+			done := make(chan error, 1)
+			go func() { done <- m.Run(ctx) }()
+			for m.State() != engine.StatePostponed {
+				select {
+				case err := <-done:
+					cancel()
+					if err != nil && try == 1 && strings.Contains(err.Error(), "could not map filenode") {
+						// PostgreSQL's decoding bug right after a slot's
+						// creation, while other tests run DDL in the
+						// database (cdc.decodeMapBug): osc removed what
+						// it made; run the case again.
+						t.Logf("osc hit PostgreSQL's decoding bug; running the case again: %v", err)
+						continue attempts
+					}
+					t.Fatalf("the run ended before it postponed the cut-over: %v", err)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			left := rspgLeft(t, pool, name)
+			if !slices.Contains(left, c.slot) {
+				t.Errorf("while running (checkpoints off %v): %v, want %s", c.noCheckpoint, left, c.slot)
+			}
+			if c.fail {
+				cancel()
+			} else if err := os.Remove(flag); err != nil {
+				t.Fatal(err)
+			}
+			err := <-done
 			cancel()
-		} else if err := os.Remove(flag); err != nil {
-			t.Fatal(err)
-		}
-		err := <-done
-		cancel()
-		if (err != nil) != c.fail {
-			t.Errorf("run (fail %v): %v", c.fail, err)
-		}
-		if got := rspgLeft(t, pool, name); len(got) != 0 {
-			t.Errorf("after the run (checkpoints off %v, fail %v): %v", c.noCheckpoint, c.fail, got)
+			if (err != nil) != c.fail {
+				t.Errorf("run (fail %v): %v", c.fail, err)
+			}
+			if got := rspgLeft(t, pool, name); len(got) != 0 {
+				t.Errorf("after the run (checkpoints off %v, fail %v): %v", c.noCheckpoint, c.fail, got)
+			}
+			break
 		}
 	}
 }
