@@ -2,7 +2,6 @@ package table
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -58,13 +57,8 @@ func TestPostgresNativePlanAccessMethod(t *testing.T) {
 // other than the database's default, OSC_TEST_TABLESPACE (see
 // TestPostgresShadowDefaultTablespace).
 func TestPostgresNativePlanTablespace(t *testing.T) {
-	space := os.Getenv("OSC_TEST_TABLESPACE")
-	if space == "" {
-		t.Skip("OSC_TEST_TABLESPACE names no tablespace other than the database's default")
-	}
-	cfg := testdb.PostgresConfig(t)
-	cfg.ConnConfig.RuntimeParams["default_tablespace"] = space
-	pool := testdb.OpenPostgres(t, cfg)
+	space := testTablespace(t)
+	pool := testdb.OpenPostgres(t, defaultTablespaceConfig(t, space))
 	testdb.ResetPostgresSchema(t, pool, pgTestSchema)
 	testdb.ExecPostgresIn(t, pool, pgTestSchema, "SET search_path = "+pgTestSchema,
 		"CREATE TABLE nts_in (id int PRIMARY KEY, a int) TABLESPACE "+QuotePostgres(space),

@@ -3,7 +3,6 @@ package table
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -166,15 +165,9 @@ func TestPostgresPartitionOwnerRefused(t *testing.T) {
 // tablespace under a parent in another keeps its place: PARTITION OF
 // without TABLESPACE would make its shadow partition in the parent's. A
 // partition that is partitioned in turn cannot be made so, and is refused.
-// It needs a tablespace other than the default, named by
-// OSC_TEST_TABLESPACE: the shared sandbox has none, since CREATE TABLESPACE
-// on its primary, replayed by the standby on the same host and path, would
-// remove the primary's directory.
+// It needs a tablespace other than the default (testTablespace).
 func TestPostgresPartitionTablespaces(t *testing.T) {
-	space := os.Getenv("OSC_TEST_TABLESPACE")
-	if space == "" {
-		t.Skip("OSC_TEST_TABLESPACE names no tablespace other than the database's default")
-	}
+	space := testTablespace(t)
 	// The root is given the tablespace once its first partitions exist:
 	// they stay in the default one; one made later is in the root's.
 	tree := []string{

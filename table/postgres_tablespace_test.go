@@ -5,8 +5,32 @@ import (
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"osc/internal/testdb"
 )
+
+// testTablespace returns the tablespace OSC_TEST_TABLESPACE names, other
+// than the database's default, or skips the test: the shared sandbox has
+// none, since CREATE TABLESPACE on its primary, replayed by the standby on
+// the same host and path, would remove the primary's directory.
+func testTablespace(t *testing.T) string {
+	t.Helper()
+	space := os.Getenv("OSC_TEST_TABLESPACE")
+	if space == "" {
+		t.Skip("OSC_TEST_TABLESPACE names no tablespace other than the database's default")
+	}
+	return space
+}
+
+// defaultTablespaceConfig is the test server's configuration with the
+// sessions' default_tablespace set to space.
+func defaultTablespaceConfig(t *testing.T, space string) *pgxpool.Config {
+	t.Helper()
+	cfg := testdb.PostgresConfig(t)
+	cfg.ConnConfig.RuntimeParams["default_tablespace"] = space
+	return cfg
+}
 
 // TestPostgresShadowDefaultTablespace: a session whose default_tablespace
 // names another tablespace (postgresql.conf, ALTER ROLE or DATABASE … SET)
@@ -16,13 +40,8 @@ import (
 // plain ALTER's does. Like TestPostgresPartitionTablespaces it needs the
 // tablespace OSC_TEST_TABLESPACE (other than the database's default).
 func TestPostgresShadowDefaultTablespace(t *testing.T) {
-	space := os.Getenv("OSC_TEST_TABLESPACE")
-	if space == "" {
-		t.Skip("OSC_TEST_TABLESPACE names no tablespace other than the database's default")
-	}
-	cfg := testdb.PostgresConfig(t)
-	cfg.ConnConfig.RuntimeParams["default_tablespace"] = space
-	pool := testdb.OpenPostgres(t, cfg)
+	space := testTablespace(t)
+	pool := testdb.OpenPostgres(t, defaultTablespaceConfig(t, space))
 	testdb.ResetPostgresSchema(t, pool, pgTestSchema)
 	// The table is moved to the database's default tablespace, where one
 	// made before default_tablespace was set is.
