@@ -307,7 +307,13 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		// the labels, which stay right when the ALTER reorders or extends
 		// the list.
 		if dst != nil && myNumericTypes[dst.DataType] {
-			c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, true) }
+			// The server reads a SET's bitmask as a signed BIGINT: a
+			// 64-member SET's last member is its sign bit, and the
+			// ALTER stores -2^62 where 2^64-2^62 would be out of a
+			// BIGINT's range (into a DECIMAL, another number). A BIT
+			// takes the bits either way.
+			unsigned := col.DataType == "enum" || dst.DataType == "bit"
+			c.conv = func(v any) (any, error) { return myIntegerValue(v, 64, unsigned) }
 			break
 		}
 		labels, err := myParseLabels(col.ColumnType)
@@ -317,8 +323,19 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 		if col.Members != nil {
 			// A CHARACTER SET binary column's members, read exactly
 			// (table.Column.Members): their bytes, not the connection's
-			// text.
+			// text; a text of another character set takes them as its
+			// own, as the ALTER does (0xE9 is latin1's é).
 			labels = col.Members
+			c.param = myIntoText(c.param, dst)
+		} else if cs := strings.ToLower(col.Charset); myIntoBytes(dst) && cs != "" && !strings.HasPrefix(cs, "utf8") {
+			// A binary string (or a CHARACTER SET binary ENUM or SET)
+			// takes the member's bytes in the column's character set
+			// (latin1's ü is 0xFC, utf16's a 0x0061), where the label is
+			// the connection's utf8mb4 text.
+			if !myCharsetName.MatchString(cs) {
+				return c, fmt.Errorf("apply: column %s: unexpected character set %q", col.Name, col.Charset)
+			}
+			c.param = "CONVERT(? USING " + cs + ")"
 		}
 		if col.DataType == "enum" {
 			c.conv = func(v any) (any, error) { return myEnumValue(v, labels) }
@@ -381,6 +398,19 @@ func newMySQLColumn(col table.Column, dst *table.Column, m table.ColumnMap) (mys
 // converts a UUID, INET4 or INET6 by its binary form.
 var myBinaryStrings = map[string]bool{"binary": true, "varbinary": true,
 	"tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+
+// myIntoBytes reports whether dst takes a text's bytes: a binary string, or
+// an ENUM or SET of CHARACTER SET binary, whose members are bytes.
+func myIntoBytes(dst *table.Column) bool {
+	if dst == nil {
+		return false
+	}
+	switch dst.DataType {
+	case "enum", "set":
+		return strings.EqualFold(dst.Charset, "binary")
+	}
+	return myBinaryStrings[dst.DataType]
+}
 
 // myIntoAddressType is the parameter param of a binary string going into
 // dst: into a UUID, INET4 or INET6 as that type's binary form (the ALTER

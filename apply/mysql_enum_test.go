@@ -30,7 +30,10 @@ func TestMySQLEnumSetConversion(t *testing.T) {
 		{"enum error value to varchar", enum, to("varchar"), int64(0), ""},
 		{"enum without shadow column", enum, nil, int64(1), "a"},
 		{"set to bit", set, to("bit"), int64(5), uint64(5)},
-		{"set to double", set, to("double"), int64(6), uint64(6)},
+		{"set to double", set, to("double"), int64(6), int64(6)},
+		{"set's sign bit to decimal", set, to("decimal"), int64(-1 << 62), int64(-1 << 62)},
+		{"set's sign bit to bigint", set, to("bigint"), uint64(1<<63 | 1), int64(-1<<63 | 1)},
+		{"set's sign bit to bit", set, to("bit"), int64(-1 << 62), uint64(3 << 62)},
 		{"set to text", set, to("text"), int64(5), "x,z"},
 		{"set to set", set, to("set"), int64(0), ""},
 	} {

@@ -492,6 +492,11 @@ func (r *myReader) rows(ctx context.Context, h *replication.EventHeader, e *repl
 	// server computes them, osc neither reads nor writes them.
 	for i, row := range e.Rows {
 		e.Rows[i] = row[:n:n]
+		for j, c := range r.s.plan.Source.Columns {
+			if c.DataType == "timestamp" {
+				row[j] = myEpochFraction(row[j])
+			}
+		}
 	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
@@ -519,6 +524,24 @@ func (r *myReader) rows(ctx context.Context, h *replication.EventHeader, e *repl
 		return fmt.Errorf("binlog source: unexpected rows event %s for %s at %s", h.EventType, name, pos)
 	}
 	return nil
+}
+
+// myEpochFraction is the text of a TIMESTAMP value as go-mysql decodes it
+// (in UTC), except in the first second of the epoch: MariaDB stores a
+// TIMESTAMP as its seconds since 1970-01-01 00:00:00 UTC and a fraction, and
+// its zero value is 0 seconds without a fraction, where go-mysql renders any
+// 0 seconds as the zero value, fraction kept ('0000-00-00 00:00:00.000001'
+// for 1970-01-01 00:00:00.000001), which the applier wrote as such.
+func myEpochFraction(v any) any {
+	s, ok := v.(string)
+	if !ok {
+		return v
+	}
+	frac, ok := strings.CutPrefix(s, "0000-00-00 00:00:00.")
+	if !ok || strings.Trim(frac, "0") == "" {
+		return v
+	}
+	return "1970-01-01 00:00:00." + frac
 }
 
 // markers turns the marker rows inserted into the changelog table

@@ -836,10 +836,11 @@ func (s *PostgresSource) run(ctx context.Context, conn *pgconn.PgConn) {
 	if ctx.Err() != nil {
 		return
 	}
-	if decodeMapBug(err) {
+	if DecodeMapBug(err) {
 		err = fmt.Errorf("%w (a PostgreSQL bug: logical decoding can fail so shortly after a replication slot is created "+
-			"while DDL that gives a table new storage (CREATE TABLE, TRUNCATE, a rewriting ALTER TABLE) commits in the same database; "+
-			"osc has removed what it made: run it again)", err)
+			"while DDL (CREATE TABLE, TRUNCATE, a rewriting ALTER TABLE, a GRANT) commits in the same database; "+
+			"a slot made later does not meet it: until the cut-over swaps the tables, osc drops what it made and starts over by itself; "+
+			"a resumed run does not, and drops what it resumed: run osc again without --resume)", err)
 	}
 	s.mu.Lock()
 	if s.err == nil {
@@ -849,15 +850,21 @@ func (s *PostgresSource) run(ctx context.Context, conn *pgconn.PgConn) {
 	signal(s.dataReady)
 }
 
-// decodeMapBug reports whether err is the walsender's "could not map
-// filenode" error: while a new slot builds its first snapshot, PostgreSQL
-// ignores the commits of catalog changes, and a change to a table whose
-// storage such a commit created cannot be decoded (pgsql-hackers, "Fix
-// logical decoding not track transaction during
-// SNAPBUILD_BUILDING_SNAPSHOT", unfixed in 15.18).
-func decodeMapBug(err error) bool {
+// DecodeMapBug reports whether err is one of the walsender's errors of a
+// PostgreSQL bug: while a new slot builds its first snapshot, PostgreSQL
+// ignores the commits of catalog changes, and decodes the transactions that
+// began before the slot was ready and committed after with a snapshot that
+// lacks them (pgsql-hackers, "Fix logical decoding not track transaction
+// during SNAPBUILD_BUILDING_SNAPSHOT", unfixed in 15.18). A change to a table
+// whose storage such a commit created cannot be mapped to it ("could not map
+// filenode"); one to a table whose catalog row such a commit replaced (a
+// GRANT, say) maps to both versions of the row ("unexpected duplicate for
+// tablespace"). Only the transactions open when the slot became ready can
+// meet it.
+func DecodeMapBug(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "XX000" && strings.HasPrefix(pgErr.Message, "could not map filenode")
+	return errors.As(err, &pgErr) && pgErr.Code == "XX000" &&
+		(strings.HasPrefix(pgErr.Message, "could not map filenode") || strings.HasPrefix(pgErr.Message, "unexpected duplicate for tablespace"))
 }
 
 func (s *PostgresSource) full() bool {

@@ -16,11 +16,12 @@ func TestDecodeMapBug(t *testing.T) {
 	}{
 		{bug, true},
 		{fmt.Errorf("receive: %w", bug), true},
+		{&pgconn.PgError{Code: "XX000", Message: "unexpected duplicate for tablespace 0, relfilenode 49500"}, true},
 		{&pgconn.PgError{Code: "XX000", Message: "cache lookup failed for relation 1"}, false},
 		{errors.New(`could not map filenode "base/1/2" to relation OID`), false},
 	} {
-		if got := decodeMapBug(c.err); got != c.want {
-			t.Errorf("decodeMapBug(%v) = %v", c.err, got)
+		if got := DecodeMapBug(c.err); got != c.want {
+			t.Errorf("DecodeMapBug(%v) = %v", c.err, got)
 		}
 	}
 }

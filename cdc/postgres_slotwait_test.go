@@ -1,35 +1,15 @@
 package cdc
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"osc/internal/testdb"
 )
-
-// syncBuffer is a log sink safe for the reporting goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestPostgresSlotWaitReported: a transaction that holds a transaction id
 // holds up the slot's creation; osc names it in the log, and starts once it
@@ -48,7 +28,7 @@ func TestPostgresSlotWaitReported(t *testing.T) {
 	if err := tx.QueryRow(ctx, "SELECT pg_backend_pid() FROM pg_catalog.pg_current_xact_id()").Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testdb.Logs
 	id := pgTestName(t)
 	src, err := NewPostgres(PostgresConfig{DSN: testdb.PostgresDSN(), Slot: id, Publication: id,
 		Log: slog.New(slog.NewTextHandler(&logs, nil))}, pool, pgTestPlan(t, pool, name))

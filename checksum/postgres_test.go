@@ -1,7 +1,6 @@
 package checksum
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -347,29 +346,11 @@ func TestPostgresChecksumRepairs(t *testing.T) {
 	}
 }
 
-// pgckLog collects the log's lines.
-type pgckLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *pgckLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *pgckLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 func TestPostgresChecksumLock(t *testing.T) {
 	pool, plan := pgckSimple(t, "ckpg_lock")
 	ctx := context.Background()
 	orig := pgckSchema + ".ckpg_lock"
-	var log pgckLog
+	var log testdb.Logs
 	ck := pgckNew(pool, plan, slog.New(slog.NewTextHandler(&log, nil)))
 	ck.opts.LockTimeout = 2 * time.Second
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"osc/internal/testdb"
-	"osc/table"
 )
 
 // nmyChild makes a parent and a child table as a cut-over leaves the child:
@@ -158,7 +157,8 @@ func TestMySQLOwnNamesLockTimeout(t *testing.T) {
 	}
 	for _, want := range []string{"attempt 2 of 2", "Lock wait timeout", "run yourself", "LOCK TABLES `osc_test`.`nmy_child` WRITE",
 		"DROP FOREIGN KEY `_nmy_fk`, ADD CONSTRAINT `nmy_fk` FOREIGN KEY (`p`) REFERENCES `osc_test`.`nmy_parent` (`id`)",
-		"DROP TRIGGER IF EXISTS `osc_test`.`_nmy_bu1`", "TRIGGER `osc_test`.`nmy_bu2` BEFORE UPDATE ON `osc_test`.`nmy_child`", "UNLOCK TABLES"} {
+		"TRIGGER `osc_test`.`nmy_bu2` BEFORE UPDATE ON `osc_test`.`nmy_child` FOR EACH ROW FOLLOWS `_nmy_bu2`",
+		"DROP TRIGGER `osc_test`.`_nmy_bu1`", "UNLOCK TABLES"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -169,10 +169,7 @@ func TestMySQLOwnNamesLockTimeout(t *testing.T) {
 	if fksAfter, trgsAfter, _ := nmyNames(t, db, child); fksAfter != fksBefore || trgsAfter != trgsBefore {
 		t.Errorf("changed: foreign keys %s (were %s), triggers %s (were %s)", fksAfter, fksBefore, trgsAfter, trgsBefore)
 	}
-	// The statements, run as given, also make a trigger lost meanwhile
-	// (a renaming whose connection died under its lock loses those it had
-	// dropped): they run in one session and give every name back.
-	testdb.ExecMySQL(t, db, "DROP TRIGGER _nmy_bu1")
+	// The statements, run as given in one session, give every name back.
 	_, script, _ := strings.Cut(err.Error(), "run yourself (one session): ")
 	c, err := db.Conn(ctx)
 	if err != nil {
@@ -190,34 +187,37 @@ func TestMySQLOwnNamesLockTimeout(t *testing.T) {
 	}
 }
 
-// TestMySQLOwnNamesPutsBack: a trigger's own name is taken (by another
-// table's trigger), so making it fails under the lock: the triggers are put
-// back as they were, in their order, before the lock goes; the foreign keys,
-// renamed in a statement of their own, keep their own names.
-func TestMySQLOwnNamesPutsBack(t *testing.T) {
+// TestMySQLOwnNamesOneTaken: a trigger's own name is taken (by another
+// table's trigger), so making it fails under the lock: that trigger keeps its
+// planned name, in its place in the firing order; the foreign keys and the
+// other triggers take their own names, each firing once; the error gives the
+// statements for that trigger only, not retried.
+func TestMySQLOwnNamesOneTaken(t *testing.T) {
 	db := testMySQL(t)
 	const child, parent, audit = "nmy_child", "nmy_parent", "nmy_audit"
 	fks, trgs := nmyChild(t, db, child, parent, audit)
-	_, trgsBefore, _ := nmyNames(t, db, child)
 	testdb.ExecMySQL(t, db, "CREATE TABLE nmy_other (id INT PRIMARY KEY) ENGINE=InnoDB")
-	testdb.ExecMySQL(t, db, "CREATE TRIGGER nmy_bu2 BEFORE UPDATE ON nmy_other FOR EACH ROW SET NEW.id = NEW.id")
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER nmy_bu1 BEFORE UPDATE ON nmy_other FOR EACH ROW SET NEW.id = NEW.id")
 
-	_, err := MySQLOwnNames(context.Background(), db, MySQLNamesOptions{Schema: "osc_test", Table: child,
+	names, err := MySQLOwnNames(context.Background(), db, MySQLNamesOptions{Schema: "osc_test", Table: child,
 		ForeignKeys: fks, Triggers: trgs, LockTimeout: time.Second, Retries: 2})
-	if err == nil || !strings.Contains(err.Error(), "nmy_bu2") || !strings.Contains(err.Error(), "attempt 1 of 2") {
-		t.Fatalf("err %v, want the failure to make nmy_bu2, not retried", err)
+	if err == nil || !strings.Contains(err.Error(), "nmy_bu1") || !strings.Contains(err.Error(), "attempt 1 of 2") {
+		t.Fatalf("err %v, want the failure to make nmy_bu1, not retried", err)
 	}
-	// The foreign keys have their own names: the statements to run are the
-	// triggers' only (the foreign keys' ALTER would fail, before them).
-	if strings.Contains(err.Error(), "FOREIGN KEY") || !strings.Contains(err.Error(), "_nmy_fk2, nmy_fk have their own names already") {
-		t.Errorf("err %v: want the foreign keys said renamed, and no statement for them", err)
+	if got := strings.Join(names, ","); got != "_nmy_fk2,nmy_fk,nmy_ai,nmy_bu2" {
+		t.Errorf("renamed %s", got)
+	}
+	_, script, _ := strings.Cut(err.Error(), "run yourself (one session): ")
+	if strings.Contains(script, "FOREIGN KEY") || strings.Contains(script, "nmy_bu2") || strings.Contains(script, "nmy_ai") ||
+		!strings.Contains(script, "DROP TRIGGER `osc_test`.`_nmy_bu1`") {
+		t.Errorf("statements %q: want those of nmy_bu1 only", script)
 	}
 	fksAfter, trgsAfter, _ := nmyNames(t, db, child)
 	if want := "_nmy_fk2:NO ACTION,nmy_fk:RESTRICT"; fksAfter != want {
 		t.Errorf("foreign keys %s, want %s", fksAfter, want)
 	}
-	if trgsAfter != trgsBefore {
-		t.Errorf("triggers %s, were %s", trgsAfter, trgsBefore)
+	if want := "_nmy_bu1:UPDATE:BEFORE:1,nmy_ai:INSERT:AFTER:1,nmy_bu2:UPDATE:BEFORE:2"; trgsAfter != want {
+		t.Errorf("triggers %s, want %s", trgsAfter, want)
 	}
 	testdb.ExecMySQL(t, db, "INSERT INTO "+child+" (id, p, q) VALUES (50, 1, 1)")
 	testdb.ExecMySQL(t, db, "UPDATE "+child+" SET a = 3 WHERE id = 1")
@@ -227,7 +227,54 @@ func TestMySQLOwnNamesPutsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if audited != 1 || b != "x3y" {
-		t.Errorf("after the put-back: insert audited %d times, b = %q (want 1, x3y)", audited, b)
+		t.Errorf("insert audited %d times, b = %q (want 1, x3y)", audited, b)
+	}
+}
+
+// TestMySQLOwnNamesFKFailsTriggersRenamed: the foreign keys' ALTER fails for
+// good (an own name is taken, by another table's foreign key): the triggers
+// take their own names all the same, and the error's statements are the
+// foreign keys' only.
+func TestMySQLOwnNamesFKFailsTriggersRenamed(t *testing.T) {
+	db := testMySQL(t)
+	const child, parent, audit = "nmy_child", "nmy_parent", "nmy_audit"
+	fks, trgs := nmyChild(t, db, child, parent, audit)
+	ctx := context.Background()
+	testdb.ExecMySQL(t, db, "CREATE TABLE nmy_other (id INT PRIMARY KEY, p INT, CONSTRAINT nmy_fk FOREIGN KEY (p) REFERENCES "+parent+" (id)) ENGINE=InnoDB")
+	names, err := MySQLOwnNames(ctx, db, MySQLNamesOptions{Schema: "osc_test", Table: child,
+		ForeignKeys: fks, Triggers: trgs, LockTimeout: time.Second, Retries: 2})
+	if err == nil {
+		t.Fatalf("the foreign keys were renamed to a name taken (renamed %v)", names)
+	}
+	if got := strings.Join(names, ","); got != "nmy_ai,nmy_bu1,nmy_bu2" || !strings.Contains(err.Error(), "attempt 1 of 2") {
+		t.Errorf("renamed %s (err %v), want the triggers, not retried", got, err)
+	}
+	_, script, _ := strings.Cut(err.Error(), "run yourself (one session): ")
+	if !strings.Contains(script, "DROP FOREIGN KEY `_nmy_fk`, ADD CONSTRAINT `nmy_fk`") || strings.Contains(script, "TRIGGER") {
+		t.Errorf("statements %q: want the foreign keys' only", script)
+	}
+	fksAfter, trgsAfter, _ := nmyNames(t, db, child)
+	if want := "_nmy_fk:RESTRICT,nmy_fk2:NO ACTION"; fksAfter != want {
+		t.Errorf("foreign keys %s, want %s", fksAfter, want)
+	}
+	if want := "nmy_ai:INSERT:AFTER:1,nmy_bu1:UPDATE:BEFORE:1,nmy_bu2:UPDATE:BEFORE:2"; trgsAfter != want {
+		t.Errorf("triggers %s, want %s", trgsAfter, want)
+	}
+	// The statements, run as given in one session once the name is free,
+	// rename the foreign keys.
+	testdb.ExecMySQL(t, db, "DROP TABLE nmy_other")
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer discard(c)
+	for _, stmt := range strings.Split(script, "; ") {
+		if _, err := c.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if fksAfter, _, _ := nmyNames(t, db, child); fksAfter != "_nmy_fk2:NO ACTION,nmy_fk:RESTRICT" {
+		t.Errorf("after the statements: foreign keys %s", fksAfter)
 	}
 }
 
@@ -285,11 +332,11 @@ func TestMySQLOwnNamesCancelled(t *testing.T) {
 	}
 }
 
-// TestMySQLOwnNamesDropFailsPutsBackInOrder: a DROP TRIGGER fails midway
-// (here, of a trigger that is not there), after the first of two BEFORE
-// UPDATE triggers was dropped: putting it back must make it fire before the
-// second again, as it did, not after it.
-func TestMySQLOwnNamesDropFailsPutsBackInOrder(t *testing.T) {
+// TestMySQLOwnNamesMadeTwice: a renaming killed between a trigger's CREATE
+// under its own name and its DROP under its planned one leaves it there
+// twice, the own one right after the planned one; renaming again drops the
+// planned one only: the triggers keep their order and fire once.
+func TestMySQLOwnNamesMadeTwice(t *testing.T) {
 	db := testMySQL(t)
 	const tbl = "rvn_order"
 	testdb.DropMySQLTables(t, db, tbl)
@@ -298,40 +345,142 @@ func TestMySQLOwnNamesDropFailsPutsBackInOrder(t *testing.T) {
 	testdb.ExecMySQL(t, db, "INSERT INTO "+tbl+" VALUES (1, 0, '')")
 	testdb.ExecMySQL(t, db, "CREATE TRIGGER _rvn_o1 BEFORE UPDATE ON "+tbl+" FOR EACH ROW SET NEW.b = CONCAT('x', NEW.a)")
 	testdb.ExecMySQL(t, db, "CREATE TRIGGER _rvn_o2 BEFORE UPDATE ON "+tbl+" FOR EACH ROW SET NEW.b = CONCAT(LEFT(NEW.b, 5), 'y')")
-	ctx := context.Background()
-	trgs, err := table.ReadMySQLTriggers(ctx, db, "osc_test", tbl)
-	if err != nil || len(trgs) != 2 {
-		t.Fatalf("triggers %+v, %v", trgs, err)
-	}
-	ghost := trgs[0]
-	ghost.Name = "rvn_ghost"
-	trgs = []table.MySQLTrigger{trgs[0], ghost, trgs[1]}
-	for i := range trgs {
-		trgs[i].Shadow = trgs[i].Name[1:]
-	}
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer discard(c)
-	testdb.ExecMySQL(t, db, "SELECT 1") // the pool has a connection besides c
-	if _, err := c.ExecContext(ctx, "LOCK TABLES "+tbl+" WRITE"); err != nil {
-		t.Fatal(err)
-	}
-	err = remakeMySQLTriggers(ctx, c, MySQLNamesOptions{Schema: "osc_test", Table: tbl}, trgs)
-	if _, uerr := c.ExecContext(ctx, "UNLOCK TABLES"); uerr != nil {
-		t.Fatal(uerr)
-	}
-	if err == nil || !strings.Contains(err.Error(), "rvn_ghost") || strings.Contains(err.Error(), "putting the triggers back failed") {
-		t.Fatalf("err %v, want the failure to drop rvn_ghost, the triggers put back", err)
+	testdb.ExecMySQL(t, db, "CREATE TRIGGER rvn_o1 BEFORE UPDATE ON "+tbl+" FOR EACH ROW FOLLOWS _rvn_o1 SET NEW.b = CONCAT('x', NEW.a)")
+	names, err := MySQLOwnNames(context.Background(), db, MySQLNamesOptions{Schema: "osc_test", Table: tbl,
+		Triggers: map[string]string{"_rvn_o1": "rvn_o1", "_rvn_o2": "rvn_o2"}, LockTimeout: time.Second, Retries: 1})
+	if err != nil || strings.Join(names, ",") != "rvn_o1,rvn_o2" {
+		t.Fatalf("renamed %v, %v", names, err)
 	}
 	_, got, _ := nmyNames(t, db, tbl)
-	if want := "_rvn_o1:UPDATE:BEFORE:1,_rvn_o2:UPDATE:BEFORE:2"; got != want {
+	if want := "rvn_o1:UPDATE:BEFORE:1,rvn_o2:UPDATE:BEFORE:2"; got != want {
 		t.Errorf("triggers %s, want %s", got, want)
 	}
 	testdb.ExecMySQL(t, db, "UPDATE "+tbl+" SET a = 3 WHERE id = 1")
 	var b string
 	if err := db.QueryRow("SELECT b FROM " + tbl + " WHERE id = 1").Scan(&b); err != nil || b != "x3y" {
-		t.Errorf("b = %q (err %v), want x3y: the triggers fire out of order", b, err)
+		t.Errorf("b = %q (err %v), want x3y: the triggers fire out of order or twice", b, err)
 	}
+}
+
+// TestMySQLOwnNamesKilled: the renaming's session is killed on the server
+// (as when osc is killed: its connection goes) while it makes the triggers
+// again under the lock. The server releases the lock there; every trigger
+// is still on the table, under one name or the other, at most one of them
+// under both; renaming again (a resumed run) leaves each once, under its
+// own name, firing in its order.
+func TestMySQLOwnNamesKilled(t *testing.T) {
+	db := testMySQL(t)
+	const tbl, n = "rvn_kill", 30
+	trgs, order := mysqlKillTriggers(t, db, tbl, n)
+	ctx := context.Background()
+	killed := killRenamingOnce(db, tbl)
+	_, err := MySQLOwnNames(ctx, db, MySQLNamesOptions{Schema: "osc_test", Table: tbl, Triggers: trgs, LockTimeout: 5 * time.Second, Retries: 1})
+	id, ok := <-killed
+	if !ok {
+		t.Fatalf("the renaming's session was not killed (renaming: %v)", err)
+	}
+	if err == nil || strings.Count(err.Error(), "make trigger") > 1 {
+		t.Errorf("renaming killed: %v; want the failure of the trigger it was making, and no attempt at the others", err)
+	}
+	t.Logf("killed session %d", id)
+	names := map[string]int{}
+	rows, qerr := db.Query(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'osc_test' AND EVENT_OBJECT_TABLE = ?`, tbl)
+	if qerr != nil {
+		t.Fatal(qerr)
+	}
+	var twice []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		names[strings.TrimPrefix(name, "_")]++
+		if names[strings.TrimPrefix(name, "_")] > 1 {
+			twice = append(twice, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if len(names) != n || len(twice) > 1 {
+		t.Errorf("after the kill: %d of %d triggers there, %v twice (at most one may be)", len(names), n, twice)
+	}
+	if _, err := MySQLOwnNames(ctx, db, MySQLNamesOptions{Schema: "osc_test", Table: tbl, Triggers: trgs, LockTimeout: 5 * time.Second, Retries: 1}); err != nil {
+		t.Fatalf("renaming again: %v", err)
+	}
+	own, all := mysqlOwnTriggers(t, db, tbl)
+	if own != n || all != n {
+		t.Errorf("after renaming again: %d triggers, %d under their own names, want %d", all, own, n)
+	}
+	testdb.ExecMySQL(t, db, "INSERT INTO "+tbl+" (id) VALUES (1)")
+	var s string
+	if err := db.QueryRow("SELECT s FROM " + tbl + " WHERE id = 1").Scan(&s); err != nil || s != strings.Join(order, ",")+"," {
+		t.Errorf("an insert fired %q (err %v), want each trigger once in order", s, err)
+	}
+}
+
+// mysqlKillTriggers makes table tbl of osc_test with n BEFORE INSERT
+// triggers under planned names (_<tbl>_NN), dropped when the test ends, each
+// appending its number to s; it returns their planned and own names and
+// their numbers in firing order.
+func mysqlKillTriggers(t *testing.T, db *sql.DB, tbl string, n int) (map[string]string, []string) {
+	t.Helper()
+	testdb.DropMySQLTables(t, db, tbl)
+	t.Cleanup(func() { testdb.DropMySQLTables(t, db, tbl) })
+	testdb.ExecMySQL(t, db, "CREATE TABLE "+tbl+" (id INT PRIMARY KEY, s VARCHAR(200) NOT NULL DEFAULT '') ENGINE=InnoDB")
+	trgs := map[string]string{}
+	var order []string
+	for i := range n {
+		planned := fmt.Sprintf("_%s_%02d", tbl, i)
+		testdb.ExecMySQL(t, db, "CREATE TRIGGER "+planned+" BEFORE INSERT ON "+tbl+fmt.Sprintf(" FOR EACH ROW SET NEW.s = CONCAT(NEW.s, '%d,')", i))
+		trgs[planned] = planned[1:]
+		order = append(order, fmt.Sprint(i))
+	}
+	return trgs, order
+}
+
+// mysqlOwnLike is the LIKE pattern of the own names mysqlKillTriggers gives
+// tbl's triggers.
+func mysqlOwnLike(tbl string) string { return strings.ReplaceAll(tbl, "_", `\_`) + `\_%` }
+
+// killRenamingOnce kills the session renaming tbl's triggers once it has
+// made five of them again under their own names: the channel gets the
+// killed session's id, or is closed without one after 20 s.
+func killRenamingOnce(db *sql.DB, tbl string) <-chan int64 {
+	killed := make(chan int64, 1)
+	go func() {
+		defer close(killed)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+			var own int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'osc_test'
+				AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME LIKE ?`, tbl, mysqlOwnLike(tbl)).Scan(&own); err != nil {
+				return
+			}
+			if own < 5 {
+				continue
+			}
+			var id int64
+			if err := db.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? LIMIT 1",
+				"%TRIGGER `osc_test`.`%"+mysqlOwnLike(tbl)).Scan(&id); err != nil {
+				continue
+			}
+			if _, err := db.Exec(fmt.Sprintf("KILL CONNECTION %d", id)); err == nil {
+				killed <- id
+				return
+			}
+		}
+	}()
+	return killed
+}
+
+// mysqlOwnTriggers returns how many of tbl's triggers are under their own
+// names (mysqlKillTriggers), and how many it has.
+func mysqlOwnTriggers(t *testing.T, db *sql.DB, tbl string) (own, all int) {
+	t.Helper()
+	if err := db.QueryRow(`SELECT COALESCE(SUM(TRIGGER_NAME LIKE ?), 0), COUNT(*) FROM information_schema.TRIGGERS
+		WHERE TRIGGER_SCHEMA = 'osc_test' AND EVENT_OBJECT_TABLE = ?`, mysqlOwnLike(tbl), tbl).Scan(&own, &all); err != nil {
+		t.Fatal(err)
+	}
+	return own, all
 }

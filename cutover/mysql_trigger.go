@@ -38,7 +38,14 @@ func createMySQLTriggers(ctx context.Context, db *sql.DB, o MySQLOptions, secs i
 // dropMySQLTriggers drops the shadow's triggers: after a failed attempt,
 // before writes resume, or the applier's writes to the shadow would fire
 // them. Each statement waits at most secs for the shadow's lock, as the
-// attempt's others do: writers wait until it is done.
+// attempt's others do: writers wait until it is done. The shadow is flushed
+// from the server's table cache first: an attempt whose session or
+// statement was killed while it made a trigger may have left there a copy
+// of the shadow with its triggers half parsed (see mysqlOwnNamesAttempt), on
+// which writes fail and a DROP TRIGGER may keep the trigger. The flush
+// waits, at most secs, for the transactions using the shadow (the
+// applier's, which a DROP TRIGGER waits for too). Without the RELOAD
+// privilege it is skipped.
 func dropMySQLTriggers(ctx context.Context, db *sql.DB, o MySQLOptions, secs int) error {
 	c, err := db.Conn(ctx)
 	if err != nil {
@@ -47,6 +54,9 @@ func dropMySQLTriggers(ctx context.Context, db *sql.DB, o MySQLOptions, secs int
 	defer discard(c)
 	if _, err := c.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
 		return fmt.Errorf("drop the triggers made on the shadow: %w", err)
+	}
+	if _, err := c.ExecContext(ctx, "FLUSH LOCAL TABLES "+table.QuoteMySQL(o.Schema, o.Shadow)); err != nil && !mysqlNoReload(err) {
+		return retryable(fmt.Errorf("drop the triggers made on the shadow: flush it from the table cache: %w", err))
 	}
 	if _, err := table.DropMySQLTriggers(ctx, c, o.Schema, o.Shadow); err != nil {
 		return fmt.Errorf("drop the triggers made on the shadow: %w", err)

@@ -127,10 +127,10 @@ func Postgres(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts Po
 			}
 		}
 		if err := CancelPostgresAutovacuum(ctx, pool, plan, log); err != nil {
-			return fmt.Errorf("cut-over attempt %d: %w", attempt, err)
+			return fmt.Errorf("cut-over attempt %d: %w", attempt, pgCause(ctx, err))
 		}
 		start := time.Now()
-		validate, err := pgAttempt(ctx, pool, plan, opts, timeout, drain)
+		validate, err := pgAttempt(ctx, pool, plan, opts, attempt, timeout, drain)
 		if opts.Attempted != nil {
 			opts.Attempted(time.Since(start))
 		}
@@ -200,6 +200,15 @@ func CancelPostgresAutovacuum(ctx context.Context, pool *pgxpool.Pool, plan *tab
 		log.Info("cancelled an autovacuum that would block the table locks", "pid", w.pid, "query", w.query)
 	}
 	return nil
+}
+
+// pgCause is err, or the cause of ctx once it has ended: a statement its
+// end cancelled says only "context canceled".
+func pgCause(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // pgRetryable reports whether an attempt failed only because it waited too
@@ -293,7 +302,9 @@ func (s *pgSwap) strings(sql string, args ...any) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts PostgresOptions, timeout time.Duration, drain func(context.Context) error) ([]pgValidation, error) {
+// pgAttempt is cut-over attempt number attempt, its lock waits bounded by
+// timeout.
+func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts PostgresOptions, attempt int, timeout time.Duration, drain func(context.Context) error) ([]pgValidation, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -322,24 +333,42 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 	// view while it waits for the original, and the swap would otherwise wait
 	// for it in turn, a deadlock PostgreSQL resolves by failing the session.
 	// Waiting for those locks can still meet a session in the middle of
-	// taking them; the lock_timeout is kept under deadlock_timeout divided by
-	// the number of relations, so that this attempt gives up first.
+	// taking them, and either order of the list closes a cycle with some
+	// sessions: the original last, with a delete (or key change) of its rows,
+	// which then checks the referencing tables the attempt holds; the
+	// original first, with an insert into a referencing table (or a view's
+	// reader), which then checks the original. The lock_timeout is kept under
+	// deadlock_timeout divided by the number of relations, so that this
+	// attempt gives up first, and the attempts alternate the two orders: a
+	// workload whose transactions take those tables in one order closes no
+	// cycle with one of them (one that takes them both ways cycles with both).
 	others, err := s.lockList()
 	if err != nil {
 		return nil, fmt.Errorf("list tables to lock: %w", err)
 	}
-	var deadlockMS int64
-	if err := tx.QueryRow(ctx, "SELECT setting::bigint FROM pg_settings WHERE name = 'deadlock_timeout'").Scan(&deadlockMS); err != nil {
+	// The statement waits once per relation it locks: those listed, each
+	// one's partitions, and what each view reads.
+	var deadlockMS, n int64
+	if err := tx.QueryRow(ctx, `SELECT (SELECT setting::bigint FROM pg_settings WHERE name = 'deadlock_timeout'),
+		(SELECT coalesce(sum(greatest(1, (SELECT count(*) FROM pg_partition_tree(c.oid))) +
+			(SELECT count(DISTINCT d.refobjid) FROM pg_rewrite rw JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+				WHERE rw.ev_class = c.oid AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> c.oid)), 0)
+		FROM unnest($1::text[]) AS r(name) JOIN pg_class c ON c.oid = to_regclass(r.name))`,
+		append(others, s.orig)).Scan(&deadlockMS, &n); err != nil {
 		return nil, fmt.Errorf("read deadlock_timeout: %w", err)
 	}
 	lockTimeout := timeout
-	if n := int64(len(others) + 1); n > 1 {
+	if n > 1 {
 		lockTimeout = min(lockTimeout, max(time.Duration(deadlockMS/n)*time.Millisecond, 10*time.Millisecond))
 	}
 	if err := s.exec(fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockTimeout.Milliseconds(), 1))); err != nil {
 		return nil, err
 	}
-	if err := s.exec(fmt.Sprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", strings.Join(append(others, s.orig), ", "))); err != nil {
+	order := append(others, s.orig)
+	if attempt%2 == 0 {
+		order = append([]string{s.orig}, others...)
+	}
+	if err := s.exec(fmt.Sprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", strings.Join(order, ", "))); err != nil {
 		return nil, err
 	}
 
@@ -372,7 +401,7 @@ func pgAttempt(ctx context.Context, pool *pgxpool.Pool, plan *table.Plan, opts P
 		}
 		return nil, fmt.Errorf("drain: %w", err)
 	}
-	opts.Log.Debug("cut-over: drained with the original locked", "drain", time.Since(locked).String(), "locked", append(others, s.orig))
+	opts.Log.Debug("cut-over: drained with the original locked", "drain", time.Since(locked).String(), "locked", order)
 	// ALTER TYPE … RENAME VALUE waits for no lock of the table: checked
 	// last, once every change before the lock is applied.
 	if err := table.CheckPostgresEnumLabels(ctx, tx, opts.EnumLabels); err != nil {
@@ -434,15 +463,19 @@ func (s *pgSwap) lockList() ([]string, error) {
 	for _, fk := range s.opts.ForeignKeys {
 		refs = append(refs, fk.References)
 	}
-	// Locking a view locks the relations it reads too (as its owner): a view
-	// reading a table the user may not lock is left out.
+	// Locking a view locks the relations it reads too, with the rights of
+	// its owner (of the user, for a security_invoker view), even when the
+	// user is a superuser: a view reading a table that the user or the
+	// view's owner may not lock is left out (the swap's CREATE OR REPLACE
+	// VIEW locks it alone).
 	return s.strings(`SELECT x.oid::regclass::text FROM (
 			SELECT r.ev_class AS oid, 1 AS ord FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
 				WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND r.ev_class <> $1
 				AND NOT EXISTS (SELECT 1 FROM pg_depend d2 JOIN pg_rewrite r2 ON d2.classid = 'pg_rewrite'::regclass AND r2.oid = d2.objid
-					JOIN pg_class b ON b.oid = d2.refobjid
+					JOIN pg_class b ON b.oid = d2.refobjid JOIN pg_class v ON v.oid = r2.ev_class
 					WHERE r2.ev_class = r.ev_class AND d2.refclassid = 'pg_class'::regclass AND b.oid <> r.ev_class
-					AND NOT (pg_has_role(b.relowner, 'USAGE') OR has_table_privilege(b.oid, 'UPDATE, DELETE, TRUNCATE')))
+					AND NOT ((pg_has_role(b.relowner, 'USAGE') OR has_table_privilege(b.oid, 'UPDATE, DELETE, TRUNCATE'))
+						AND has_table_privilege(v.relowner, b.oid, 'UPDATE, DELETE, TRUNCATE')))
 			UNION SELECT conrelid, 2 FROM pg_constraint WHERE contype = 'f' AND confrelid = $1 AND conrelid <> $1
 			UNION SELECT confrelid, 3 FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid <> $1
 			UNION SELECT to_regclass(r)::oid, 3 FROM unnest($2::text[]) AS r) x
@@ -633,11 +666,22 @@ func (s *pgSwap) swap() ([]pgValidation, error) {
 			return nil, err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// The COMMIT is not abandoned when ctx ends meanwhile (an apply or
+	// capture failure cancels it, or Ctrl-C): the server commits what it
+	// received, and a driver that gave up on the answer would report a
+	// swap that happened as failed, which osc would then clean up, or start
+	// over from, as if the tables had their names.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgCommitTimeout)
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return validate, nil
 }
+
+// pgCommitTimeout bounds the swap's COMMIT, which ctx's end does not
+// interrupt (a synchronous standby that never answers).
+const pgCommitTimeout = time.Minute
 
 func (s *pgSwap) views() ([]pgView, error) {
 	rows, err := s.tx.Query(s.ctx, `SELECT v.oid::regclass::text, pg_get_viewdef(v.oid), coalesce(v.reloptions, '{}')

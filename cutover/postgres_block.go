@@ -30,7 +30,7 @@ func BlockPostgresWrites(ctx context.Context, pool *pgxpool.Pool, plan *table.Pl
 	wait := min(pgFirstLockTimeout, lockTimeout)
 	for attempt := 1; ; attempt++ {
 		if err := CancelPostgresAutovacuum(ctx, pool, plan, log); err != nil {
-			return fmt.Errorf("block writes, attempt %d: %w", attempt, err)
+			return fmt.Errorf("block writes, attempt %d: %w", attempt, pgCause(ctx, err))
 		}
 		err := pgBlockAttempt(ctx, pool, plan, wait, lockTimeout, hold)
 		if err == nil {

@@ -43,6 +43,10 @@ type mysqlDialect struct {
 	// swapped the tables, or lost the shadow): Inspect did not inspect the
 	// table, and Resume can only report the swap for cleanup, or refuse.
 	cleanupOnly bool
+	// carried: in a run resumed after the killed run's swap, the names of
+	// the foreign keys and triggers its cut-over carried, as its checkpoint
+	// table keeps them (nil: made by an osc that did not keep them).
+	carried *table.MySQLCarriedNames
 	// revert is the revert window's (mysql_revert.go).
 	revert mysqlRevert
 	// aside is the aside table of a plan with new unique keys (nil: none),
@@ -110,7 +114,7 @@ func (d *mysqlDialect) Inspect(ctx context.Context) error {
 	if err := d.initiallyDrop(ctx); err != nil {
 		return err
 	}
-	opts := table.MySQLInspectOptions{Resume: d.cfg.Resume, DiscardForeignKeys: d.conn.DiscardForeignKeys}
+	opts := table.MySQLInspectOptions{Resume: d.cfg.Resume, DiscardForeignKeys: d.conn.DiscardForeignKeys, Flavor: d.flavor}
 	if d.cfg.Resume {
 		// After a swap the table is the altered one, which the refusals
 		// of what osc cannot migrate do not concern (an --alter may make
@@ -169,7 +173,7 @@ func (d *mysqlDialect) CreateShadow(ctx context.Context) (*engine.Plan, error) {
 		return nil, err
 	}
 	if d.cfg.Execute && !d.cfg.NoCheckpoint {
-		if err := table.CreateMySQLCheckpoint(ctx, d.db, plan); err != nil {
+		if err := table.CreateMySQLCheckpoint(ctx, d.db, plan, d.insp.CarriedNames()); err != nil {
 			if cerr := d.Cleanup(context.WithoutCancel(ctx), false); cerr != nil {
 				err = errors.Join(err, cerr)
 			}

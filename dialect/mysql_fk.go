@@ -51,18 +51,17 @@ func (d *mysqlDialect) dropShadowForeignKeys(ctx context.Context, schema, shadow
 // carriedNames returns, by planned name, the own names of the foreign keys
 // and triggers the cut-over carried to the new table: the inspection's; or,
 // in a run resumed after the killed run swapped the tables (no inspection),
-// those the old table still has.
+// those its checkpoint table keeps, or, made by an osc that did not keep
+// them, those the old table still has.
 func (d *mysqlDialect) carriedNames(ctx context.Context, schema, old string) (fks, trgs map[string]string) {
-	fks, trgs = map[string]string{}, map[string]string{}
-	if d.insp != nil {
-		for _, f := range d.insp.CarriedForeignKeys {
-			fks[f.Shadow] = f.Name
-		}
-		for _, t := range d.insp.CarriedTriggers {
-			trgs[t.Shadow] = t.Name
-		}
-		return fks, trgs
+	switch {
+	case d.insp != nil:
+		n := d.insp.CarriedNames()
+		return n.ForeignKeys, n.Triggers
+	case d.carried != nil:
+		return d.carried.ForeignKeys, d.carried.Triggers
 	}
+	fks, trgs = map[string]string{}, map[string]string{}
 	ownFKs, err := table.ReadMySQLForeignKeys(ctx, d.db, schema, old)
 	if err != nil {
 		d.log.Warn("cannot tell the migrated table's foreign keys' own names (it keeps those they were carried under)", "err", err)

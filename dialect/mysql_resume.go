@@ -213,19 +213,36 @@ func (d *mysqlDialect) resumeSwapped(ctx context.Context, l *table.MySQLLeftover
 	if err != nil {
 		return nil, nil, err
 	}
-	// An --alter that leaves the definition as it was makes the table
-	// look swapped; only the old table can tell then.
-	swapped := cur == row.Shadow && l.Sentry == "" && (l.Old != "" || row.Shadow != row.Original)
+	// The definitions are compared without their foreign keys: the swapped
+	// table has those the cut-over carried (under their planned names, or
+	// their own once the cleanup gave them back), and the old table may
+	// have lost its own to the cleanup.
+	bare := table.MySQLDefinitionWithoutForeignKeys
+	// An --alter that leaves the definition as it was (but for its
+	// foreign keys: one that only drops some) makes the table look
+	// swapped; only the old table can tell then, or, once it is dropped,
+	// a carried foreign key or trigger still under its planned name: the
+	// table cannot have had one before the swap (the inspection refuses a
+	// planned name taken in the schema).
+	swapped := bare(cur) == bare(row.Shadow) && l.Sentry == "" && l.Old != ""
+	if !swapped && bare(cur) == bare(row.Shadow) && l.Sentry == "" {
+		if bare(row.Shadow) != bare(row.Original) {
+			swapped = true
+		} else if swapped, err = d.hasPlannedNames(ctx, schema, name, row.Carried); err != nil {
+			return nil, nil, err
+		}
+	}
 	if swapped && l.Old != "" {
 		def, err := table.MySQLDefinition(ctx, d.db, schema, old)
 		if err != nil {
 			return nil, nil, err
 		}
-		swapped = def == row.Original
+		swapped = bare(def) == bare(row.Original)
 	}
 	if !swapped {
 		return nil, nil, fmt.Errorf("nothing to resume on %s.%s: the shadow table %s is gone, and the tables were not swapped "+
-			"(or it cannot be told: %s does not have the shadow's definition, or the --alter did not change it and %s is gone): %s",
+			"(or it cannot be told: %s does not have the shadow's definition, or the --alter did not change it but for its foreign keys, "+
+			"%s is gone and no carried foreign key or trigger is under its planned name): %s",
 			schema, name, shadow, name, old, afresh)
 	}
 	d.plan = &table.Plan{
@@ -237,8 +254,36 @@ func (d *mysqlDialect) resumeSwapped(ctx context.Context, l *table.MySQLLeftover
 		d.plan.ChangelogName = changelog
 	}
 	d.asideLeft = slices.Contains(l.Ghost, table.MySQLAsideName(name))
+	d.carried = row.Carried
 	ck.CutOver = true
 	return enginePlan(d.plan), ck, nil
+}
+
+// hasPlannedNames reports whether schema.name has a foreign key or trigger
+// under one of the planned names carried keeps (nil: none known).
+func (d *mysqlDialect) hasPlannedNames(ctx context.Context, schema, name string, carried *table.MySQLCarriedNames) (bool, error) {
+	if carried == nil {
+		return false, nil
+	}
+	fks, err := table.ReadMySQLForeignKeys(ctx, d.db, schema, name)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range fks {
+		if _, ok := carried.ForeignKeys[f.Name]; ok {
+			return true, nil
+		}
+	}
+	trgs, err := table.ReadMySQLTriggers(ctx, d.db, schema, name)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range trgs {
+		if _, ok := carried.Triggers[t.Name]; ok {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // checkResumePosition returns where the resumed capture restarts, ck's

@@ -255,7 +255,7 @@ func TestMySQLResumeRefusals(t *testing.T) {
 			noop.Alter = "ENGINE=InnoDB"
 			rsmyKilled(t, noop, ck())
 			mustExec(t, db, "DROP TABLE "+shadow)
-		}, "or the --alter did not change it and rsmy_ref_osc_old is gone"},
+		}, "or the --alter did not change it but for its foreign keys, rsmy_ref_osc_old is gone"},
 		{"foreign old table", func() {
 			rsmyKilled(t, cfg, ck())
 			mustExec(t, db, "CREATE TABLE "+old+" (id INT PRIMARY KEY) ENGINE=InnoDB")
@@ -558,7 +558,7 @@ func TestMySQLKillAndResume(t *testing.T) {
 	}
 	logMu.Lock()
 	if n := strings.Count(logs.String(), "msg=resuming"); n != 3 {
-		t.Errorf("%d runs resumed, want 3", n)
+		t.Errorf("%d runs resumed, want 3; the runs' log:\n%s", n, logs.String())
 	}
 	if !strings.Contains(logs.String(), "dropped the cut-over sentry the killed run left") {
 		t.Error("the sentry was not dropped by the resumed cut-over")

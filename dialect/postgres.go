@@ -340,6 +340,16 @@ func (d *postgresDialect) dropTable(ctx context.Context, plan *table.Plan, cutOv
 	return nil
 }
 
+// StartOver: PostgreSQL's decoding bug (cdc.DecodeMapBug) meets only the
+// transactions open when a new slot became ready, which a new slot made
+// later does not see; the migration starts over unless the tables were
+// swapped. A resumed run does not: it was inspected as a resume, and what
+// it resumed is gone once cleaned up (the error says to run osc again
+// without --resume).
+func (d *postgresDialect) StartOver(err error) bool {
+	return !d.swapped && !d.resumed && cdc.DecodeMapBug(err)
+}
+
 // Throttle measures through WAL heartbeats, the standbys streaming from the
 // primary and the retained WAL of the change capture's slot.
 func (d *postgresDialect) Throttle() (throttle.Probe, error) {

@@ -241,38 +241,28 @@ func TestPostgresPartitionedResumeRefused(t *testing.T) {
 func migrateUnderPGWriters(t *testing.T, ctx context.Context, pool *pgxpool.Pool, cfg engine.Config, seed uint64) map[int64]pgRow {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	for attempt := 1; ; attempt++ {
-		d, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := engine.New(cfg, d, log, io.Discard)
-		// Before the cut-over their changes are captured and applied, after
-		// it they land on the new table.
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
-		writers := startPGWriters(t, ctx, pool, cfg.Schema+"."+cfg.Table, seed)
-		var runErr error
-		select {
-		case runErr = <-done:
-		case <-ctx.Done():
-			runErr = ctx.Err()
-		}
-		time.Sleep(100 * time.Millisecond) // writes to the new table
-		want := writers.wait(t)
-		if runErr != nil && attempt == 1 && strings.Contains(runErr.Error(), "could not map filenode") {
-			// PostgreSQL's decoding bug right after a slot's creation,
-			// while other tests run DDL in the database (cdc.decodeMapBug):
-			// osc removed what it made, and the writers' rows are in the
-			// original; run it again.
-			t.Logf("osc hit PostgreSQL's decoding bug; running it again: %v", runErr)
-			continue
-		}
-		if runErr != nil {
-			t.Fatalf("migration: %v", runErr)
-		}
-		return want
+	d, err := NewPostgres(cfg, PostgresOptions{DSN: pgEngineDSN()}, log)
+	if err != nil {
+		t.Fatal(err)
 	}
+	m := engine.New(cfg, d, log, io.Discard)
+	// Before the cut-over their changes are captured and applied, after
+	// it they land on the new table.
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	writers := startPGWriters(t, ctx, pool, cfg.Schema+"."+cfg.Table, seed)
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-ctx.Done():
+		runErr = ctx.Err()
+	}
+	time.Sleep(100 * time.Millisecond) // writes to the new table
+	want := writers.wait(t)
+	if runErr != nil {
+		t.Fatalf("migration: %v", runErr)
+	}
+	return want
 }
 
 // waitPostponed waits until the migration m, running into done, postpones

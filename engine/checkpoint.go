@@ -85,6 +85,9 @@ type checkpoints struct {
 	copied   int64 // rows copied up to after
 	copyDone bool
 	ready    bool // a pair was published
+	// due: a pair published to be saved at once (publish) is not saved
+	// yet; the cut-over's hold saves it if the loop has not.
+	due bool
 	// kick asks the loop to save now (publish).
 	kick chan struct{}
 
@@ -102,6 +105,7 @@ func (c *checkpoints) publish(after []any, position string, copied int64, copyDo
 	// before the next interval is then resumable, and does not copy again.
 	now := !c.ready || copyDone && !c.copyDone
 	c.after, c.position, c.copied, c.copyDone, c.ready = after, position, copied, copyDone, true
+	c.due = c.due || now
 	c.mu.Unlock()
 	if now {
 		select {
@@ -128,6 +132,9 @@ func (m *Migration) startCheckpoints(ctx context.Context) *checkpoints {
 				return
 			case <-time.After(m.cfg.CheckpointInterval):
 			case <-c.kick:
+				if !c.isDue() {
+					continue // the cut-over's hold saved it
+				}
 			}
 			c.save(ctx)
 		}
@@ -143,14 +150,28 @@ func (m *Migration) startCheckpoints(ctx context.Context) *checkpoints {
 // migration goes on, resumable from the checkpoint before.
 func (c *checkpoints) save(ctx context.Context) {
 	if !c.saving.TryLock() {
-		return // held by the cut-over
+		return // held by the cut-over, which saved what was due (hold)
 	}
 	defer c.saving.Unlock()
+	c.saveHeld(ctx)
+}
+
+// isDue reports whether a pair due at once is not saved yet.
+func (c *checkpoints) isDue() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.due
+}
+
+// saveHeld is save with saving held.
+func (c *checkpoints) saveHeld(ctx context.Context) {
 	c.mu.Lock()
 	if !c.ready {
 		c.mu.Unlock()
 		return
 	}
+	due := c.due
+	c.due = false
 	ck := &Checkpoint{
 		Version: c.m.cfg.Version, Alter: c.m.cfg.Alter,
 		After: c.after, CopyDone: c.copyDone, Position: c.position,
@@ -163,6 +184,12 @@ func (c *checkpoints) save(ctx context.Context) {
 		ck.Position = c.m.src.Checkpoint(nil)
 	}
 	if err := c.m.d.SaveCheckpoint(ctx, ck); err != nil {
+		if due {
+			// Still due: the cut-over's next hold tries again.
+			c.mu.Lock()
+			c.due = true
+			c.mu.Unlock()
+		}
 		if ctx.Err() == nil {
 			c.m.log.Warn("saving the checkpoint failed; a resume would start from the one before", "err", err)
 		}
@@ -181,10 +208,17 @@ func (c *checkpoints) end() {
 }
 
 // hold stops saving checkpoints, once a save in flight is done, until
-// release: the cut-over's attempts at the lock rename the tables.
-func (c *checkpoints) hold() {
-	if c != nil {
-		c.saving.Lock()
+// release: the cut-over's attempts at the lock rename the tables. A pair
+// due at once that the loop has not saved yet (the copy's end, published
+// right before the cut-over) is saved first: the loop's save would be
+// skipped, and a run killed in the cut-over would copy again.
+func (c *checkpoints) hold(ctx context.Context) {
+	if c == nil {
+		return
+	}
+	c.saving.Lock()
+	if c.isDue() {
+		c.saveHeld(ctx)
 	}
 }
 

@@ -67,7 +67,7 @@ type Dialect interface {
 	Cleanup(ctx context.Context, cutOver bool) error
 	// Throttle returns the probe the throttler measures the server and its
 	// replicas with (heartbeat, replica lag, load, retained WAL). It is
-	// called after NewSource and Start, once per migration.
+	// called after NewSource and Start, once per start of the migration (startOverDialect).
 	Throttle() (throttle.Probe, error)
 	// Retryable reports whether err is transient (a deadlock, a lock wait
 	// timeout): the statement rolled back whole and may simply run again.
@@ -116,6 +116,19 @@ type throttleSettingsDialect interface {
 	// ThrottleSettings sets the dialect's thresholds in s and returns them
 	// as the status command lists them, in order.
 	ThrottleSettings(s *throttle.Settings) []Setting
+}
+
+// startOverDialect is a Dialect some of whose failures before the cut-over
+// a new start of the same migration would not meet (PostgreSQL: a decoding
+// bug that only a slot made at a bad moment meets). The engine then drops
+// what the migration made, as after any failure, and starts it over from
+// CreateShadow, a few times at most (maxStartOvers).
+type startOverDialect interface {
+	Dialect
+	// StartOver reports whether the migration, failed with err, is to
+	// start over; the dialect is then ready for Cleanup and CreateShadow
+	// again. It says no to a failure that left the tables swapped.
+	StartOver(err error) bool
 }
 
 // Setting is one line of the settings the status command lists: "# Name: Value".

@@ -266,6 +266,18 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 	}
 
 	cutOver, err := m.migrate(ctx, ck)
+	for n := 1; err != nil && !cutOver && m.mayStartOver(ctx, err); n++ {
+		if n > maxStartOvers {
+			// The error says so: its own words (PostgreSQL's: a new slot
+			// does not meet it) read as if nothing had been tried.
+			err = fmt.Errorf("the migration started over %d times and failed each time: %w", maxStartOvers, err)
+			break
+		}
+		if err = m.startOver(ctx, err, n); err != nil {
+			break
+		}
+		cutOver, err = m.migrate(ctx, nil)
+	}
 	if err == nil && cutOver && m.cfg.RevertWindow > 0 {
 		return m.endRevertWindow(ctx)
 	}
@@ -288,6 +300,48 @@ func (m *Migration) Run(ctx context.Context) (err error) {
 			"elapsed", time.Since(m.started).Round(time.Millisecond).String())
 	}
 	return err
+}
+
+// maxStartOvers bounds how many times a migration starts over after a
+// failure its dialect says another start would not meet (startOverDialect).
+const maxStartOvers = 3
+
+// mayStartOver reports whether the migration, which failed with err before
+// its cut-over, is to start over: the dialect says a new start would not
+// meet the failure, and the operator did not stop it (Run bounds how many
+// times, maxStartOvers).
+func (m *Migration) mayStartOver(ctx context.Context, err error) bool {
+	so, ok := m.d.(startOverDialect)
+	return ok && ctx.Err() == nil && so.StartOver(err)
+}
+
+// startOver drops what the failed migration made, the shadow included, and
+// makes a new shadow to migrate into from the start, as a new run of osc
+// would. The counters of the copy, the apply, the checksum and the cut-over start
+// again from zero.
+func (m *Migration) startOver(ctx context.Context, cause error, n int) error {
+	m.log.Warn(fmt.Sprintf("starting the migration over with a new shadow table (%d of %d)", n, maxStartOvers), "err", cause)
+	if err := m.cleanup(false); err != nil {
+		return errors.Join(cause, fmt.Errorf("start over: %w", err))
+	}
+	// The dialect's own cleanup is done: Run's must not drop anything
+	// again unless a new shadow is made.
+	m.plan = nil
+	for _, c := range []*atomic.Int64{&m.copied, &m.applied, &m.copyStart, &m.copyEnd, &m.checksummed, &m.checksumStart,
+		&m.checkpointSaved, &m.cutOverAttempts, &m.cutOverLocked, &m.cutOverLongest} {
+		c.Store(0)
+	}
+	m.markerPos = nil
+	plan, err := m.d.CreateShadow(ctx)
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("start over: %w", err))
+	}
+	m.plan = plan
+	m.ctl.setPlan(plan)
+	if err := m.planRevert(ctx); err != nil {
+		return errors.Join(cause, fmt.Errorf("start over: %w", err))
+	}
+	return nil
 }
 
 // cleanup drops what must not outlive the migration, on a context of its own.
@@ -466,7 +520,7 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 		// attempt at its lock (only while it waits to lock, cutOverReady).
 		// A run killed in one is resumed from the last one, or, when the
 		// tables were swapped, only cleaned up (Dialect.Resume).
-		m.ckpt.hold()
+		m.ckpt.hold(ctx)
 		m.setState(StateCuttingOver)
 		// The first attempt first catches up without the lock
 		// (cutOverReady): a long postpone or throttle, or writers faster
@@ -478,7 +532,7 @@ func (m *Migration) migrate(parent context.Context, ck *Checkpoint) (bool, error
 			continue
 		}
 		if err != nil {
-			return false, m.cause(ctx, fmt.Errorf("cut-over: %w", err))
+			return false, m.cutOverCause(ctx, fmt.Errorf("cut-over: %w", err))
 		}
 		return true, nil
 	}
@@ -504,6 +558,21 @@ func (m *Migration) cause(ctx context.Context, err error) error {
 		return c
 	}
 	return err
+}
+
+// cutOverCause is cause for the cut-over's error, which is kept with the
+// error that cancelled ctx unless it already holds it: a cut-over that
+// swapped the tables and then failed (PostgreSQL: foreign keys left NOT
+// VALID, which the validation cancelled by ctx leaves too) says so and what
+// to run, while the error that cancelled ctx (an apply or capture failure
+// after the swap) would tell the operator to run osc again. A cut-over
+// error that is only ctx's end adds nothing.
+func (m *Migration) cutOverCause(ctx context.Context, err error) error {
+	c := m.cause(ctx, err)
+	if errors.Is(err, c) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return c
+	}
+	return errors.Join(c, err)
 }
 
 // copyLoop copies the table in ranges of keys, from after (nil: the first
@@ -970,7 +1039,7 @@ func (m *Migration) cutOverReady() func(context.Context) error {
 	}
 	return func(ctx context.Context) error {
 		m.ckpt.release()
-		defer m.ckpt.hold()
+		defer m.ckpt.hold(ctx)
 		wait := before
 		if first {
 			first = false

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"osc/internal/testdb"
 	osctable "osc/table"
 )
 
@@ -30,6 +31,9 @@ func (d pgDialect) connectAdmin(t *testing.T) *sql.DB {
 }
 
 func (d pgDialect) resetNamespace(ctx context.Context, admin *sql.DB, ns string) error {
+	if err := d.dropLeftCapture(ctx, admin, ns); err != nil {
+		return err
+	}
 	if err := d.dropNamespace(ctx, admin, ns); err != nil {
 		return err
 	}
@@ -37,6 +41,21 @@ func (d pgDialect) resetNamespace(ctx context.Context, admin *sql.DB, ns string)
 		return fmt.Errorf("create schema %s: %w", ns, err)
 	}
 	return nil
+}
+
+// dropLeftCapture drops the slots (inactive) and publications that osc
+// runs on ns's tables left when a test process was killed.
+func (d pgDialect) dropLeftCapture(ctx context.Context, admin *sql.DB, ns string) error {
+	var database string
+	if err := admin.QueryRowContext(ctx, "SELECT current_database()").Scan(&database); err != nil {
+		return err
+	}
+	return testdb.DropPostgresCapture(ctx, database, ns, func(ctx context.Context, q string) ([]string, error) {
+		return queryStrings(ctx, admin, q)
+	}, func(ctx context.Context, q string) error {
+		_, err := admin.ExecContext(ctx, q)
+		return err
+	})
 }
 
 func (d pgDialect) dropNamespace(ctx context.Context, admin *sql.DB, ns string) error {

@@ -9,7 +9,8 @@
 # Servers (all bound to 127.0.0.1, never the default ports 3306/5432):
 #   MariaDB primary 13306 (root, no password, binlog ROW/FULL, GTID), replica 13307 (GTID, read_only),
 #     both with time zone tables and the global time_zone $OSC_SANDBOX_MYSQL_TZ (default Europe/Berlin)
-#   PostgreSQL 15 primary 15432 (postgres, trust, wal_level=logical), physical standby 15433
+#   PostgreSQL 15 primary 15432 (postgres, trust, wal_level=logical), physical standby 15433,
+#     and a second primary 15434 ("quiet") for tests that need a server no other test uses at the same time
 # State lives in $OSC_SANDBOX_DIR (default /tmp/osc-sandbox). Sandbox use only: no passwords, no fsync.
 set -euo pipefail
 
@@ -26,6 +27,7 @@ MY_PRIMARY_PORT=13306
 MY_REPLICA_PORT=13307
 PG_PRIMARY_PORT=15432
 PG_STANDBY_PORT=15433
+PG_QUIET_PORT=15434
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_SOCK_DIR="$SANDBOX_DIR/pg-sock"
 DATABASES=(osc_test osc_demo)
@@ -373,8 +375,14 @@ my_stop() {
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL
 
-pg_data() { echo "$SANDBOX_DIR/pg-$1/data"; } # $1 = primary | standby
-pg_port() { if [[ $1 == primary ]]; then echo $PG_PRIMARY_PORT; else echo $PG_STANDBY_PORT; fi; }
+pg_data() { echo "$SANDBOX_DIR/pg-$1/data"; } # $1 = primary | standby | quiet
+pg_port() {
+	case $1 in
+	primary) echo $PG_PRIMARY_PORT ;;
+	standby) echo $PG_STANDBY_PORT ;;
+	quiet) echo $PG_QUIET_PORT ;;
+	esac
+}
 
 pg_sql() {
 	local role=$1
@@ -401,13 +409,14 @@ pg_ready() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$(pg_port "$1")" -U postgres
 
 pg_up() { pg_pid_alive "$1" && pg_ready "$1"; }
 
-pg_init_primary() {
-	local data
-	data=$(pg_data primary)
+# pg_init ROLE: a primary (primary | quiet), each its own cluster.
+pg_init() {
+	local role=$1 data
+	data=$(pg_data "$role")
 	mkdir -p "$PG_SOCK_DIR" "$(dirname "$data")"
 	chown postgres:postgres "$PG_SOCK_DIR" "$(dirname "$data")"
 	[[ -f $data/PG_VERSION ]] && return 0
-	log "initialising PostgreSQL primary"
+	log "initialising PostgreSQL $role"
 	rm -rf "$data"
 	if ! as_postgres "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
 		>"$(dirname "$data")/initdb.log" 2>&1; then
@@ -418,7 +427,7 @@ pg_init_primary() {
 
 # --- osc sandbox (speed over durability; never use these settings for real data) ---
 listen_addresses = '$HOST'
-port = $PG_PRIMARY_PORT
+port = $(pg_port "$role")
 unix_socket_directories = '$PG_SOCK_DIR'
 wal_level = logical
 max_replication_slots = 20
@@ -506,11 +515,12 @@ pg_start() {
 	die "PostgreSQL $role does not accept connections on port $(pg_port "$role")"
 }
 
-pg_setup_primary() {
+# pg_setup ROLE: the databases on a primary (primary | quiet).
+pg_setup() {
 	local db
 	for db in "${DATABASES[@]}"; do
-		if [[ -z $(pg_sql primary -c "SELECT 1 FROM pg_database WHERE datname = '$db'") ]]; then
-			pg_sql primary -c "CREATE DATABASE $db"
+		if [[ -z $(pg_sql "$1" -c "SELECT 1 FROM pg_database WHERE datname = '$db'") ]]; then
+			pg_sql "$1" -c "CREATE DATABASE $db"
 		fi
 	done
 }
@@ -541,7 +551,7 @@ pg_stop() {
 # ---------------------------------------------------------------------------------------------
 # commands
 
-all_up() { my_up primary && my_up replica && pg_up primary && pg_up standby; }
+all_up() { my_up primary && my_up replica && pg_up primary && pg_up standby && pg_up quiet; }
 
 # my_zone_ok: both MariaDB servers have the sandbox's global time_zone.
 my_zone_ok() {
@@ -574,6 +584,7 @@ export OSC_PG_HOST=$HOST
 export OSC_PG_PORT=$PG_PRIMARY_PORT
 export OSC_PG_USER=postgres
 export OSC_PG_STANDBY_PORT=$PG_STANDBY_PORT
+export OSC_PG_QUIET_PORT=$PG_QUIET_PORT
 export OSC_PG_DSN=postgres://postgres@$HOST:$PG_PRIMARY_PORT/osc_test?sslmode=disable
 export OSC_SANDBOX_TLS_CA=$SANDBOX_DIR/tls/ca.pem
 EOF
@@ -582,14 +593,14 @@ EOF
 summary() {
 	echo "osc sandbox up ($SANDBOX_DIR):"
 	echo "  MariaDB    primary $HOST:$MY_PRIMARY_PORT  replica $HOST:$MY_REPLICA_PORT  (user root, no password)"
-	echo "  PostgreSQL primary $HOST:$PG_PRIMARY_PORT  standby $HOST:$PG_STANDBY_PORT  (user postgres, trust)"
+	echo "  PostgreSQL primary $HOST:$PG_PRIMARY_PORT  standby $HOST:$PG_STANDBY_PORT  quiet $HOST:$PG_QUIET_PORT  (user postgres, trust)"
 	echo "  databases: ${DATABASES[*]}"
 	cmd_env
 }
 
 cmd_up() {
 	with_lock
-	if [[ -f $MARKER ]] && all_up && replication_ok && my_zone_ok && pg_current primary && pg_current standby; then
+	if [[ -f $MARKER ]] && all_up && replication_ok && my_zone_ok && pg_current primary && pg_current standby && pg_current quiet; then
 		summary
 		return 0
 	fi
@@ -611,12 +622,15 @@ cmd_up() {
 	my_setup_replica
 	my_wait_replica
 
-	pg_init_primary
+	pg_init primary
 	pg_start primary
-	pg_setup_primary
+	pg_setup primary
 	pg_init_standby
 	pg_start standby
 	pg_wait_streaming
+	pg_init quiet
+	pg_start quiet
+	pg_setup quiet
 
 	summary
 }
@@ -628,6 +642,7 @@ cmd_down() {
 		return 0
 	fi
 	[[ -f $MARKER ]] || die "$SANDBOX_DIR is not an osc sandbox (no $MARKER); refusing to touch it"
+	pg_stop quiet
 	pg_stop standby
 	pg_stop primary
 	my_stop replica
@@ -650,6 +665,7 @@ cmd_status() {
 	report "mariadb replica" my_up replica $MY_REPLICA_PORT
 	report "postgres primary" pg_up primary $PG_PRIMARY_PORT
 	report "postgres standby" pg_up standby $PG_STANDBY_PORT
+	report "postgres quiet" pg_up quiet $PG_QUIET_PORT
 	return $ok
 }
 

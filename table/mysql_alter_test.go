@@ -502,6 +502,13 @@ func TestMySQLEqualityKept(t *testing.T) {
 		{"smallint(6)", "binary(8)", "", "", "", true},
 		{"decimal(10,2)", "varchar(20)", "", "utf8mb4_bin", "", false},
 		{"varchar(20)", "int(11)", "utf8mb4_bin", "", "", false},
+		// A text's bytes, in any collation; not padded with zero bytes.
+		{"varchar(100)", "blob", "utf8mb4_general_ci", "", "", true},
+		{"char(10)", "varbinary(40)", "latin1_swedish_ci", "", "", true},
+		{"text", "tinyblob", "utf16_general_ci", "", "", true},
+		{"varchar(10)", "varbinary(5)", "utf8mb4_general_nopad_ci", "", "", true},
+		{"char(10)", "binary(40)", "utf8mb4_bin", "", "", false},
+		{"enum('a')", "blob", "utf8mb4_bin", "", "", false},
 	} {
 		got := mysqlEqualityKept(Column{ColumnType: tc.from}, Column{ColumnType: tc.to}, tc.fromColl, tc.toColl, tc.tz)
 		if got != tc.want {

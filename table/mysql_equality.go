@@ -76,7 +76,7 @@ func mysqlEqualityKept(from, to Column, fromColl, toColl, zone string) bool {
 	if kept, ok := mysqlEnumNumberKept(from, to); ok {
 		return kept
 	}
-	if mysqlIntegerToString(from, to) || mysqlAddressKept(from, to) {
+	if mysqlIntegerToString(from, to) || mysqlAddressKept(from, to) || mysqlTextToBytes(from, to) {
 		return true
 	}
 	if !collationKept(fromColl, toColl) {
@@ -211,6 +211,25 @@ func mysqlIntegerToString(from, to Column) bool {
 	f, ok1 := parseMySQLColumnType(from.ColumnType)
 	t, ok2 := parseMySQLColumnType(to.ColumnType)
 	return ok1 && ok2 && mysqlIntBits[f.base] > 0 && mysqlStringTypes[t.base]
+}
+
+// mysqlTextToBytes reports whether a text column becomes a VARBINARY or a
+// BLOB: the ALTER keeps each value's bytes, which differ for any two values
+// its collation tells apart (equal bytes are an equal text), whatever that
+// collation; a value too long fails osc's strict sessions as the strict
+// ALTER. Not a BINARY, whose zero bytes of padding would make 'a' and 'a\0'
+// (distinct in a PAD SPACE collation, '\0' sorting before the space) equal.
+func mysqlTextToBytes(from, to Column) bool {
+	f, ok1 := parseMySQLColumnType(from.ColumnType)
+	t, ok2 := parseMySQLColumnType(to.ColumnType)
+	if !ok1 || !ok2 {
+		return false
+	}
+	switch f.base {
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+		return t.base == "varbinary" || strings.HasSuffix(t.base, "blob")
+	}
+	return false
 }
 
 // mysqlEnumNumberKept judges an ENUM or SET going into an integer column

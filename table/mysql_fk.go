@@ -405,11 +405,7 @@ func recreateMySQLForeignKeyIndexes(ctx context.Context, db *sql.DB, ddl *mysqlD
 	if err != nil {
 		return err
 	}
-	var version string
-	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return fmt.Errorf("carry foreign keys: read the server's version: %w", err)
-	}
-	mariadb := strings.Contains(strings.ToLower(version), "mariadb")
+	mariadb := in.Flavor == "mariadb"
 	var redo []string
 	for _, f := range in.CarriedForeignKeys {
 		cols := make([]string, len(f.Columns))

@@ -32,6 +32,9 @@ type MySQLInspection struct {
 	// new table gets at the cut-over.
 	Triggers        string
 	CarriedTriggers []MySQLTrigger
+	// Flavor is the server's, as MySQLServer.Flavor says: "mariadb" or
+	// "mysql".
+	Flavor string
 	// CopyRefusal is why osc cannot copy the table (not InnoDB, no usable
 	// key, foreign keys that reference it or that cascade, COMPRESSED
 	// columns, a trigger it cannot carry...), nil
@@ -49,6 +52,9 @@ type MySQLInspectOptions struct {
 	// DiscardForeignKeys accepts a table with foreign keys of its own
 	// (--discard-foreign-keys): the new table has none.
 	DiscardForeignKeys bool
+	// Flavor is the server's (MySQLServer.Flavor), when the caller has read
+	// it already; "": InspectMySQL reads the server's version.
+	Flavor string
 }
 
 // InspectMySQLTable checks that schema.name can be migrated online with
@@ -133,7 +139,15 @@ func InspectMySQL(ctx context.Context, db *sql.DB, schema, name, alter string, o
 	if copyRefusal == nil {
 		copyRefusal = fk.refusal
 	}
-	return &MySQLInspection{Table: t, Indexes: indexes, Collations: colls,
+	flavor := o.Flavor
+	if flavor == "" {
+		var srv MySQLServer
+		if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&srv.Version); err != nil {
+			return nil, fmt.Errorf("read the server's version: %w", err)
+		}
+		flavor = srv.Flavor()
+	}
+	return &MySQLInspection{Flavor: flavor, Table: t, Indexes: indexes, Collations: colls,
 		EstimatedRows: info.rows, AutoIncrement: info.autoIncrement, Alter: a, ForeignKeys: fk.report, CarriedForeignKeys: fk.carried,
 		Triggers: trg.report, CarriedTriggers: trg.carried, CopyRefusal: copyRefusal}, nil
 }

@@ -20,15 +20,17 @@ func errNewUnique(u MySQLIndex, why string) error {
 // index of the original is also distinct under u (given by shadow column
 // names): u contains all the parts of that index, each at least as long,
 // and the alter's type changes keep distinct values of each part distinct
-// (kept, by original column name; nil: every column's do).
-func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLIndex, kept func(string) bool) bool {
+// (kept, by original column name and whether u indexes a prefix of it; nil:
+// every column's do).
+func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLIndex, kept func(col string, prefix bool) bool) bool {
 	for _, ix := range indexes {
 		if !ix.Unique || len(ix.Columns) == 0 {
 			continue
 		}
 		all := true
 		for i, col := range ix.Columns {
-			if col == "" || !containsPart(u, toSource, col, ix.SubParts[i]) || kept != nil && !kept(col) {
+			found, prefix := containsPart(u, toSource, col, ix.SubParts[i])
+			if col == "" || !found || kept != nil && !kept(col, prefix) {
 				all = false
 				break
 			}
@@ -40,17 +42,19 @@ func impliedUnique(u MySQLIndex, toSource map[string]string, indexes []MySQLInde
 	return false
 }
 
-func containsPart(u MySQLIndex, toSource map[string]string, col string, sub int) bool {
+// containsPart reports whether u has a part of the original column col at
+// least sub long (0: the whole value), and whether that part is a prefix.
+func containsPart(u MySQLIndex, toSource map[string]string, col string, sub int) (found, prefix bool) {
 	for j, c := range u.Columns {
 		src, ok := toSource[foldName(c)]
 		if c == "" || !ok || !sameName(src, col) {
 			continue
 		}
 		if u.SubParts[j] == 0 || (sub > 0 && u.SubParts[j] >= sub) {
-			return true
+			return true, u.SubParts[j] > 0
 		}
 	}
-	return false
+	return false, false
 }
 
 // MySQLPlanInput is what BuildMySQLPlan needs: both tables and their indexes
@@ -218,7 +222,9 @@ func errAddedAutoIncrement(col string) error {
 // could merge values that the original keeps apart.
 func checkNewUnique(in MySQLPlanInput) ([]UniqueKey, error) {
 	toSource := in.Alter.shadowToSource(in.Source)
-	kept := in.equalityKept
+	kept := func(col string, prefix bool) bool {
+		return in.equalityKept(col) && !(prefix && in.textMadeBytes(col))
+	}
 	var out []UniqueKey
 	for _, ix := range in.ShadowIndexes {
 		if !ix.Unique || impliedUnique(ix, toSource, in.SourceIndexes, kept) {
@@ -226,9 +232,9 @@ func checkNewUnique(in MySQLPlanInput) ([]UniqueKey, error) {
 		}
 		if impliedUnique(ix, toSource, in.SourceIndexes, nil) {
 			// Implied but for a type change: name the column.
-			for _, c := range ix.Columns {
+			for j, c := range ix.Columns {
 				src, ok := toSource[foldName(c)]
-				if ok && !kept(src) {
+				if ok && !kept(src, ix.SubParts[j] > 0) {
 					sc := in.Source.Columns[columnIndexFold(in.Source, src)]
 					dc := in.Shadow.Columns[columnIndexFold(in.Shadow, c)]
 					return nil, errEqualityLost(ix, dc.Name, sc, dc, in.SourceCollations[foldName(sc.Name)],
@@ -243,6 +249,17 @@ func checkNewUnique(in MySQLPlanInput) ([]UniqueKey, error) {
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// textMadeBytes reports whether the original column col is a text that the
+// shadow makes a binary string: a prefix of it counts characters in the
+// original's keys and bytes in the shadow's, so UNIQUE KEY (h(10)) keeps the
+// first 10 bytes of 'ääääääääa' and of 'ääääääääb', equal, where the
+// original's first 10 characters differ.
+func (in MySQLPlanInput) textMadeBytes(col string) bool {
+	i := columnIndexFold(in.Source, col)
+	j := columnIndexFold(in.Shadow, in.Alter.ShadowName(col))
+	return i >= 0 && j >= 0 && mysqlTextToBytes(in.Source.Columns[i], in.Shadow.Columns[j])
 }
 
 // equalityKept reports whether the original column col reaches the shadow

@@ -25,13 +25,16 @@ func MySQLCheckpointName(name string) string { return name + "_osc_ckp" }
 
 // mysqlCheckpointDDL defines the checkpoint table: what the migration was
 // started with (the server's identity, the conversions' time zone, the
-// server's sql_mode, the definitions of both tables) and, once saved, the
-// checkpoint itself.
+// server's sql_mode, the definitions of both tables, the names of the
+// foreign keys and triggers it carries) and, once saved, the checkpoint
+// itself. It is utf8mb4 whatever the schema's default: identifiers, and so
+// the definitions and the names, are UTF-8 (a trigger named in CJK in a
+// latin1 schema).
 const mysqlCheckpointDDL = `(id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
 created TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), server_id INT UNSIGNED NOT NULL, server_uuid VARCHAR(64) NOT NULL,
 time_zone VARCHAR(64) NOT NULL, sql_mode VARCHAR(1024) NOT NULL,
 original_definition MEDIUMTEXT NOT NULL, shadow_definition MEDIUMTEXT NOT NULL,
-saved TIMESTAMP(6) NULL, checkpoint MEDIUMTEXT NULL) ENGINE=InnoDB`
+saved TIMESTAMP(6) NULL, checkpoint MEDIUMTEXT NULL, carried_names MEDIUMTEXT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`
 
 // MySQLCheckpointRow is the checkpoint table's row.
 type MySQLCheckpointRow struct {
@@ -47,11 +50,39 @@ type MySQLCheckpointRow struct {
 	// before the first.
 	Checkpoint string
 	Saved      string // when it was saved, UTC, "" before the first
+	// Carried are the names of the foreign keys and triggers the cut-over
+	// carries to the new table; nil in a checkpoint table made by an osc
+	// that did not keep them.
+	Carried *MySQLCarriedNames
+}
+
+// MySQLCarriedNames maps the planned name of each foreign key and trigger
+// the cut-over carries to the new table to its own name
+// (MySQLInspection.CarriedNames): what a run resumed after the swap gives
+// back (cutover.MySQLOwnNames) once the old table, and so its own, may be
+// gone.
+type MySQLCarriedNames struct {
+	ForeignKeys map[string]string `json:"foreign_keys"`
+	Triggers    map[string]string `json:"triggers"`
+}
+
+// CarriedNames returns the names of the foreign keys and triggers the
+// cut-over carries, by planned name.
+func (in *MySQLInspection) CarriedNames() MySQLCarriedNames {
+	n := MySQLCarriedNames{ForeignKeys: map[string]string{}, Triggers: map[string]string{}}
+	for _, f := range in.CarriedForeignKeys {
+		n.ForeignKeys[f.Shadow] = f.Name
+	}
+	for _, t := range in.CarriedTriggers {
+		n.Triggers[t.Shadow] = t.Name
+	}
+	return n
 }
 
 // CreateMySQLCheckpoint creates the checkpoint table of the plan's
-// migration with its row (no checkpoint yet).
-func CreateMySQLCheckpoint(ctx context.Context, db *sql.DB, p *Plan) error {
+// migration with its row (no checkpoint yet) and the names of what its
+// cut-over carries.
+func CreateMySQLCheckpoint(ctx context.Context, db *sql.DB, p *Plan, carried MySQLCarriedNames) error {
 	schema := p.Source.Schema
 	name := MySQLCheckpointName(p.Source.Name)
 	orig, err := MySQLDefinition(ctx, db, schema, p.Source.Name)
@@ -70,13 +101,17 @@ func CreateMySQLCheckpoint(ctx context.Context, db *sql.DB, p *Plan) error {
 	if err != nil {
 		return err
 	}
+	names, err := json.Marshal(carried)
+	if err != nil {
+		return fmt.Errorf("encode the carried names: %w", err)
+	}
 	q := QuoteMySQL(schema, name)
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+q+" "+mysqlCheckpointDDL); err != nil {
 		return fmt.Errorf("create checkpoint table %s: %w", name, err)
 	}
 	//nolint:gosec // G202: the checkpoint table's name, quoted; values are parameters
-	if _, err := db.ExecContext(ctx, "INSERT INTO "+q+` (id, created, server_id, server_uuid, time_zone, sql_mode, original_definition, shadow_definition)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, p.AlterTime, srv.ID, srv.UUID, p.TimeZone, mode, orig, shadow); err != nil {
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+q+` (id, created, server_id, server_uuid, time_zone, sql_mode, original_definition, shadow_definition, carried_names)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`, p.AlterTime, srv.ID, srv.UUID, p.TimeZone, mode, orig, shadow, string(names)); err != nil {
 		return fmt.Errorf("fill checkpoint table %s: %w", name, err)
 	}
 	return nil
@@ -101,19 +136,26 @@ func SaveMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name, checkpoi
 // schema.name; nil when the table or its row does not exist.
 func ReadMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name string) (*MySQLCheckpointRow, error) {
 	n := MySQLCheckpointName(name)
-	var exists int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
-		schema, n).Scan(&exists); err != nil {
+	var exists, hasNames int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), (SELECT COUNT(*) FROM information_schema.COLUMNS
+			WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = 'carried_names')
+		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+		schema, n, schema, n).Scan(&exists, &hasNames); err != nil {
 		return nil, fmt.Errorf("look for checkpoint table %s: %w", n, err)
 	}
 	if exists == 0 {
 		return nil, nil
 	}
+	// A table an earlier osc made has no carried_names.
+	namesCol := "NULL"
+	if hasNames > 0 {
+		namesCol = "carried_names"
+	}
 	var r MySQLCheckpointRow
-	var ck, saved sql.NullString
+	var ck, saved, names sql.NullString
 	err := db.QueryRowContext(ctx, `SELECT server_id, server_uuid, time_zone, DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s.%f'), sql_mode,
-		original_definition, shadow_definition, checkpoint, DATE_FORMAT(saved, '%Y-%m-%d %H:%i:%s UTC') FROM `+QuoteMySQL(schema, n)+` WHERE id = 1`).
-		Scan(&r.Server.ID, &r.Server.UUID, &r.TimeZone, &r.Created, &r.SQLMode, &r.Original, &r.Shadow, &ck, &saved)
+		original_definition, shadow_definition, checkpoint, DATE_FORMAT(saved, '%Y-%m-%d %H:%i:%s UTC'), `+namesCol+` FROM `+QuoteMySQL(schema, n)+` WHERE id = 1`).
+		Scan(&r.Server.ID, &r.Server.UUID, &r.TimeZone, &r.Created, &r.SQLMode, &r.Original, &r.Shadow, &ck, &saved, &names)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -121,6 +163,12 @@ func ReadMySQLCheckpoint(ctx context.Context, db *sql.DB, schema, name string) (
 		return nil, fmt.Errorf("read checkpoint table %s: %w", n, err)
 	}
 	r.Checkpoint, r.Saved = ck.String, saved.String
+	if names.Valid {
+		r.Carried = &MySQLCarriedNames{}
+		if err := json.Unmarshal([]byte(names.String), r.Carried); err != nil {
+			return nil, fmt.Errorf("read checkpoint table %s: the carried names: %w", n, err)
+		}
+	}
 	return &r, nil
 }
 
@@ -168,6 +216,22 @@ func MySQLDefinition(ctx context.Context, db *sql.DB, schema, name string) (stri
 	}
 	def = strings.Replace(def, "CREATE TABLE "+QuoteMySQL(name)+" ", "CREATE TABLE ", 1)
 	return mysqlAutoIncrementOption.ReplaceAllString(def, ""), nil
+}
+
+// mysqlForeignKeyLine is a foreign key's line of SHOW CREATE TABLE.
+var mysqlForeignKeyLine = regexp.MustCompile("^\\s*CONSTRAINT `(?:[^`]|``)*` FOREIGN KEY ")
+
+// MySQLDefinitionWithoutForeignKeys is def (MySQLDefinition) without its
+// foreign keys: what the cut-over's carrying of them, their renaming and
+// the dropping of the old table's leave as it was.
+func MySQLDefinitionWithoutForeignKeys(def string) string {
+	var out []string
+	for _, l := range strings.Split(def, "\n") {
+		if !mysqlForeignKeyLine.MatchString(l) {
+			out = append(out, strings.TrimSuffix(l, ","))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // ResumeMySQLShadow builds the plan for the shadow table a killed run of

@@ -167,10 +167,11 @@ func planMySQLShadow(ctx context.Context, db *sql.DB, in *MySQLInspection, zone,
 	// into a TIMESTAMP NOT NULL becomes the clock's time (MariaDB: always).
 	var globalMode string
 	var nullTimestampNow bool
-	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode, VERSION() LIKE '%MariaDB%' OR @@global.explicit_defaults_for_timestamp = 0").
+	if err := db.QueryRowContext(ctx, "SELECT @@global.sql_mode, @@global.explicit_defaults_for_timestamp = 0").
 		Scan(&globalMode, &nullTimestampNow); err != nil {
 		return nil, fmt.Errorf("read the server's sql_mode: %w", err)
 	}
+	nullTimestampNow = nullTimestampNow || in.Flavor == "mariadb"
 	p, err := BuildMySQLPlan(MySQLPlanInput{
 		Source: in.Table, Shadow: st, SourceIndexes: in.Indexes, ShadowIndexes: sidx, Alter: in.Alter,
 		OldName: old, ChangelogName: changelog, EstimatedRows: in.EstimatedRows,

@@ -131,6 +131,44 @@ func TestInspectMySQLRefusals(t *testing.T) {
 	}
 }
 
+// TestInspectMySQLTriggerCollation: a trigger made under another default
+// collation of its schema than the schema's now refuses the copy (osc's copy
+// of the trigger would take the new default, and compare strings otherwise);
+// the trigger made again under the new default does not.
+func TestInspectMySQLTriggerCollation(t *testing.T) {
+	db := testMySQL(t)
+	ctx := context.Background()
+	const schema = "tbl_mysqlplan_coll"
+	drop := func() { testdb.ExecMySQL(t, db, "DROP DATABASE IF EXISTS "+schema) }
+	drop()
+	t.Cleanup(drop)
+	trigger := "CREATE TRIGGER " + schema + ".t_bi BEFORE INSERT ON " + schema + ".t FOR EACH ROW SET NEW.r = IF(NEW.v = 'a', 'eq', 'ne')"
+	for _, s := range []string{
+		"CREATE DATABASE " + schema + " CHARACTER SET latin1 COLLATE latin1_bin",
+		"CREATE TABLE " + schema + ".t (id INT PRIMARY KEY, v VARCHAR(10), r VARCHAR(10)) ENGINE=InnoDB",
+		trigger,
+		"ALTER DATABASE " + schema + " CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+	} {
+		testdb.ExecMySQL(t, db, s)
+	}
+	in, err := InspectMySQLTable(ctx, db, schema, "t", "ADD COLUMN x INT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "trigger t_bi was made while schema " + schema + "'s default collation was latin1_bin; it is utf8mb4_general_ci now"
+	if in.CopyRefusal == nil || !strings.Contains(in.CopyRefusal.Error(), want) {
+		t.Errorf("copy refusal %v, want one containing %q", in.CopyRefusal, want)
+	}
+	testdb.ExecMySQL(t, db, "DROP TRIGGER "+schema+".t_bi")
+	testdb.ExecMySQL(t, db, trigger)
+	if in, err = InspectMySQLTable(ctx, db, schema, "t", "ADD COLUMN x INT"); err != nil {
+		t.Fatal(err)
+	}
+	if in.CopyRefusal != nil {
+		t.Errorf("the trigger made again: copy refusal %v", in.CopyRefusal)
+	}
+}
+
 func TestLockMySQL(t *testing.T) {
 	db := testMySQL(t)
 	ctx := context.Background()

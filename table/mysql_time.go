@@ -91,7 +91,14 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 		// Typed with the source's precision: a parameter would otherwise
 		// become a DATETIME(6), which a string column shows with six digits.
 		v := "CAST(" + expr + " AS DATETIME(" + strconv.Itoa(mysqlFraction(src.ColumnType)) + "))"
-		local := "IF(" + zero + ", " + v + ", CONVERT_TZ(" + v + ", '+00:00', '" + zone + "'))"
+		// CONVERT_TZ leaves a time before 1970-01-01 00:00:01 as it is
+		// (out of TIMESTAMP's range as it checks it), where a TIMESTAMP
+		// holds the epoch's first second (0 seconds and a fraction,
+		// 1970-01-01 00:00:00.5 UTC), which the ALTER converts: that one
+		// is converted a second later, and the second taken off again.
+		conv := "IF(" + v + " < '1970-01-01 00:00:01', CONVERT_TZ(" + v + " + INTERVAL 1 SECOND, '+00:00', '" + zone +
+			"') - INTERVAL 1 SECOND, CONVERT_TZ(" + v + ", '+00:00', '" + zone + "'))"
+		local := "IF(" + zero + ", " + v + ", " + conv + ")"
 		if dst.DataType == "bit" {
 			// Into a BIT as its number, its fraction truncated, as the
 			// ALTER stores it (see MySQLTimeNumber): the time itself
@@ -122,15 +129,22 @@ func MySQLTimeConversion(expr string, src, dst Column, zone string) (string, err
 	conv := "CONVERT_TZ(" + expr + ", '" + zone + "', '+00:00')"
 	back := "CONVERT_TZ(" + conv + ", '+00:00', '" + zone + "') <=> CAST(" + expr + " AS DATETIME(6))"
 	bad := "CONCAT(" + expr + ", ' is not a time in " + zone + "')"
+	// The epoch's first second after 0 (1970-01-01 00:00:00.5 UTC), which
+	// a TIMESTAMP holds and the ALTER stores, is out of CONVERT_TZ's range:
+	// converted a second later, less the second, checked the same way.
+	conv1 := "CONVERT_TZ(" + expr + " + INTERVAL 1 SECOND, '" + zone + "', '+00:00') - INTERVAL 1 SECOND"
+	back1 := conv1 + " > '1970-01-01 00:00:00' AND " + conv1 + " < '1970-01-01 00:00:01' AND CONVERT_TZ(" + conv1 +
+		" + INTERVAL 1 SECOND, '+00:00', '" + zone + "') - INTERVAL 1 SECOND <=> CAST(" + expr + " AS DATETIME(6))"
+	converted := "IF(" + back + ", " + conv + ", IF(" + back1 + ", " + conv1 + ", " + bad + "))"
 	if src.DataType == "datetime" || src.DataType == "date" {
 		// A DATE or DATETIME whose day its month lacks (stored under
 		// ALLOW_INVALID_DATES, '2023-04-31 10:00:00') becomes the zero
 		// TIMESTAMP in the ALTER. Read from its text: DAY() of a text
 		// gives NULL for it.
 		invalid := "SUBSTRING(" + expr + ", 9, 2) > DAY(LAST_DAY(CONCAT(LEFT(" + expr + ", 8), '01')))"
-		return "IF(" + zero + ", " + expr0 + ", IF(" + invalid + ", '0000-00-00 00:00:00', IF(" + back + ", " + conv + ", " + bad + ")))", nil
+		return "IF(" + zero + ", " + expr0 + ", IF(" + invalid + ", '0000-00-00 00:00:00', " + converted + "))", nil
 	}
-	return "IF(" + zero + ", " + expr0 + ", IF(" + back + ", " + conv + ", " + bad + "))", nil
+	return "IF(" + zero + ", " + expr0 + ", " + converted + ")", nil
 }
 
 // mysqlNullsToTime reports whether src's NULLs go into dst, a TIMESTAMP NOT

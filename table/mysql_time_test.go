@@ -15,20 +15,30 @@ func TestMySQLTimeConversion(t *testing.T) {
 	}{
 		{ts, ts, "?"},
 		{dt, vc, "?"},
-		{ts, dt, "IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin'))"},
+		{ts, dt, "IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), IF(CAST(? AS DATETIME(3)) < '1970-01-01 00:00:01', CONVERT_TZ(CAST(? AS DATETIME(3)) + INTERVAL 1 SECOND, '+00:00', 'Europe/Berlin') - INTERVAL 1 SECOND, " +
+			"CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin')))"},
 		{vc, ts, "IF(? LIKE '0000-00-00%', ?, IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
-			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
-		{ts, Column{Name: "b", DataType: "bit", ColumnType: "bit(64)"}, "TRUNCATE(IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin')) + 0, 0)"},
+			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), " +
+			"IF(CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND > '1970-01-01 00:00:00' AND CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND < '1970-01-01 00:00:01' AND CONVERT_TZ(CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND + INTERVAL 1 SECOND, '+00:00', 'Europe/Berlin') - INTERVAL 1 SECOND <=> CAST(? AS DATETIME(6)), " +
+			"CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND, CONCAT(?, ' is not a time in Europe/Berlin'))))"},
+		{ts, Column{Name: "b", DataType: "bit", ColumnType: "bit(64)"}, "TRUNCATE(IF(? LIKE '0000-00-00%', CAST(? AS DATETIME(3)), IF(CAST(? AS DATETIME(3)) < '1970-01-01 00:00:01', CONVERT_TZ(CAST(? AS DATETIME(3)) + INTERVAL 1 SECOND, '+00:00', 'Europe/Berlin') - INTERVAL 1 SECOND, " +
+			"CONVERT_TZ(CAST(? AS DATETIME(3)), '+00:00', 'Europe/Berlin'))) + 0, 0)"},
 		// A BIT by its number, its 0 the zero TIMESTAMP.
 		{Column{Name: "d", DataType: "bit", ColumnType: "bit(64)"}, ts, "IF((? + 0) = 0, '0000-00-00 00:00:00', IF(CONVERT_TZ(CONVERT_TZ((? + 0), 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
-			"CAST((? + 0) AS DATETIME(6)), CONVERT_TZ((? + 0), 'Europe/Berlin', '+00:00'), CONCAT((? + 0), ' is not a time in Europe/Berlin')))"},
+			"CAST((? + 0) AS DATETIME(6)), CONVERT_TZ((? + 0), 'Europe/Berlin', '+00:00'), " +
+			"IF(CONVERT_TZ((? + 0) + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND > '1970-01-01 00:00:00' AND CONVERT_TZ((? + 0) + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND < '1970-01-01 00:00:01' AND CONVERT_TZ(CONVERT_TZ((? + 0) + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND + INTERVAL 1 SECOND, '+00:00', 'Europe/Berlin') - INTERVAL 1 SECOND <=> CAST((? + 0) AS DATETIME(6)), " +
+			"CONVERT_TZ((? + 0) + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND, CONCAT((? + 0), ' is not a time in Europe/Berlin'))))"},
 		// A number's 0 is the zero TIMESTAMP.
 		{Column{Name: "d", DataType: "decimal", ColumnType: "decimal(20,1)"}, ts, "IF(? = 0, '0000-00-00 00:00:00', IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
-			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin')))"},
+			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), " +
+			"IF(CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND > '1970-01-01 00:00:00' AND CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND < '1970-01-01 00:00:01' AND CONVERT_TZ(CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND + INTERVAL 1 SECOND, '+00:00', 'Europe/Berlin') - INTERVAL 1 SECOND <=> CAST(? AS DATETIME(6)), " +
+			"CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND, CONCAT(?, ' is not a time in Europe/Berlin'))))"},
 		// A day its month lacks: the zero TIMESTAMP, as the ALTER gives.
 		{dt, ts, "IF(? LIKE '0000-00-00%', ?, IF(SUBSTRING(?, 9, 2) > DAY(LAST_DAY(CONCAT(LEFT(?, 8), '01'))), '0000-00-00 00:00:00', " +
 			"IF(CONVERT_TZ(CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), '+00:00', 'Europe/Berlin') <=> " +
-			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), CONCAT(?, ' is not a time in Europe/Berlin'))))"},
+			"CAST(? AS DATETIME(6)), CONVERT_TZ(?, 'Europe/Berlin', '+00:00'), " +
+			"IF(CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND > '1970-01-01 00:00:00' AND CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND < '1970-01-01 00:00:01' AND CONVERT_TZ(CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND + INTERVAL 1 SECOND, '+00:00', 'Europe/Berlin') - INTERVAL 1 SECOND <=> CAST(? AS DATETIME(6)), " +
+			"CONVERT_TZ(? + INTERVAL 1 SECOND, 'Europe/Berlin', '+00:00') - INTERVAL 1 SECOND, CONCAT(?, ' is not a time in Europe/Berlin')))))"},
 	} {
 		got, err := MySQLTimeConversion("?", tc.src, tc.dst, "Europe/Berlin")
 		if err != nil || got != tc.want {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -71,6 +72,24 @@ func checkMySQLTriggers(ctx context.Context, db *sql.DB, schema, name string) (m
 	if err != nil || len(trgs) == 0 {
 		return mysqlTriggerCheck{}, err
 	}
+	var stale, then, now string
+	err = db.QueryRowContext(ctx, `SELECT t.TRIGGER_NAME, t.DATABASE_COLLATION, s.DEFAULT_COLLATION_NAME
+		FROM information_schema.TRIGGERS t JOIN information_schema.SCHEMATA s ON s.SCHEMA_NAME = t.TRIGGER_SCHEMA
+		WHERE t.EVENT_OBJECT_SCHEMA = ? AND t.EVENT_OBJECT_TABLE = ? AND t.DATABASE_COLLATION <> s.DEFAULT_COLLATION_NAME
+		ORDER BY t.TRIGGER_NAME LIMIT 1`, schema, name).Scan(&stale, &then, &now)
+	switch {
+	case err == nil:
+		// The server records the schema's default collation when a trigger
+		// is made, and its body's string variables and literals take it:
+		// made again on the new table, the trigger would compare strings
+		// otherwise, where the plain ALTER TABLE keeps it as it is.
+		return mysqlTriggerCheck{refusal: fmt.Errorf("trigger %s was made while schema %s's default collation was %s; it is %s now, which osc's copy of the trigger on the new table "+
+			"would take (the server records the schema's default when a trigger is made), and string comparisons in its body could change, where a plain ALTER TABLE keeps the trigger as it is: "+
+			"make the trigger again first (DROP TRIGGER, CREATE TRIGGER) if its body is meant for %s, or set the schema's default back while osc runs (ALTER DATABASE %s COLLATE %s)",
+			stale, schema, then, now, now, QuoteMySQL(schema), then)}, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return mysqlTriggerCheck{}, fmt.Errorf("read the collation the triggers of %s.%s were made under: %w", schema, name, err)
+	}
 	shadow, _, _ := MySQLNames(name)
 	var carried []string
 	for i := range trgs {
@@ -131,14 +150,14 @@ func (t MySQLTrigger) Session() string {
 
 // Create is the statement that makes the trigger, under the name Shadow, on
 // schema.table, with its definer; it fires after the table's triggers of its
-// event and timing. It is UTF-8, as information_schema gives the body: see
-// CreateMySQLTriggers for a trigger made by a client of another character
-// set.
-func (t MySQLTrigger) Create(schema, table string) string {
-	return t.create(schema, table, "")
-}
-
-func (t MySQLTrigger) create(schema, table, order string) string {
+// event and timing or, follows not "", right after that one of them. It is
+// UTF-8, as information_schema gives the body: see CreateMySQLTrigger for a
+// trigger made by a client of another character set.
+func (t MySQLTrigger) Create(schema, table, follows string) string {
+	order := ""
+	if follows != "" {
+		order = "FOLLOWS " + QuoteMySQL(follows) + " "
+	}
 	return fmt.Sprintf("CREATE DEFINER=%s TRIGGER %s %s %s ON %s FOR EACH ROW %s%s", quoteMySQLDefiner(t.Definer),
 		QuoteMySQL(schema, t.Shadow), t.Timing, t.Event, QuoteMySQL(schema, table), order, t.Statement)
 }
@@ -157,19 +176,15 @@ func CreateMySQLTriggers(ctx context.Context, c *sql.Conn, schema, table string,
 
 // CreateMySQLTrigger makes t on schema.table under its Shadow name, in a
 // session with the sql_mode and character set it was made with, to fire
-// just before next (a trigger of the table of its event and timing) or, next
-// "", after them. The statement is built in UTF-8 (information_schema gives
+// right after follows (a trigger of the table of its event and timing) or,
+// follows "", after them all. The statement is built in UTF-8 (information_schema gives
 // the body so) and the server reads it in the trigger's
 // character_set_client: when that is another and the statement is not
 // ASCII, the server first converts it back, or a literal of the body made by
 // a latin1 client would change its characters (é written as Ã©). The
 // connection's session settings are changed: the caller discards it.
-func CreateMySQLTrigger(ctx context.Context, c *sql.Conn, schema, table string, t MySQLTrigger, next string) error {
-	order := ""
-	if next != "" {
-		order = "PRECEDES " + QuoteMySQL(next) + " "
-	}
-	stmt := t.create(schema, table, order)
+func CreateMySQLTrigger(ctx context.Context, c *sql.Conn, schema, table string, t MySQLTrigger, follows string) error {
+	stmt := t.Create(schema, table, follows)
 	if !isASCII(stmt) && !utf8MySQLCharset(t.CharsetClient) {
 		if !mysqlCharsetName.MatchString(t.CharsetClient) {
 			return fmt.Errorf("make trigger %s (for %s) on %s: unexpected client character set %q", t.Shadow, t.Name, table, t.CharsetClient)

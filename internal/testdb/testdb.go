@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"os"
 	"strconv"
@@ -147,16 +148,30 @@ func DropMySQLTables(t testing.TB, db *sql.DB, names ...string) {
 // sandbox's PostgreSQL primary, from OSC_PG_USER, OSC_PG_HOST and OSC_PG_PORT
 // (by default postgres, 127.0.0.1 and 15432). OSC_PG_DSN, which names the
 // database postgres, is not used: the tests work in osc_test.
-func PostgresDSN() string {
+func PostgresDSN() string { return postgresDSN(env("OSC_PG_PORT", "15432")) }
+
+// PostgresQuietDSN is PostgresDSN on the sandbox's quiet PostgreSQL primary
+// (OSC_PG_QUIET_PORT, by default 15434), a server of its own for the tests
+// that need one no other test uses meanwhile: PostgreSQL's decoding bug,
+// which they provoke, is not met while another logical slot is active. Only
+// one package's tests may use it, one test at a time.
+func PostgresQuietDSN() string { return postgresDSN(env("OSC_PG_QUIET_PORT", "15434")) }
+
+func postgresDSN(port string) string {
 	return fmt.Sprintf("postgres://%s@%s:%s/osc_test?sslmode=disable",
-		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), env("OSC_PG_PORT", "15432"))
+		env("OSC_PG_USER", "postgres"), env("OSC_PG_HOST", "127.0.0.1"), port)
 }
 
 // PostgresConfig is the pool configuration of PostgresDSN, for the caller to
 // adjust (runtime parameters, say) before OpenPostgres.
-func PostgresConfig(t testing.TB) *pgxpool.Config {
+func PostgresConfig(t testing.TB) *pgxpool.Config { return postgresConfig(t, PostgresDSN()) }
+
+// PostgresQuietConfig is PostgresConfig on the quiet primary (PostgresQuietDSN).
+func PostgresQuietConfig(t testing.TB) *pgxpool.Config { return postgresConfig(t, PostgresQuietDSN()) }
+
+func postgresConfig(t testing.TB, dsn string) *pgxpool.Config {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(PostgresDSN())
+	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatalf("postgres connection string: %v", err)
 	}
@@ -195,6 +210,53 @@ func ResetPostgresSchema(t testing.TB, pool *pgxpool.Pool, schema string) {
 		}
 	})
 	ExecPostgres(t, pool, drop, "CREATE SCHEMA "+schema)
+}
+
+// DropPostgresCapture drops the replication slots (those not in use) and
+// the publications that osc runs on tables of schema in database left when
+// their test process was killed (a go test timeout): the next run's osc
+// would refuse to start beside them. list runs a query returning names;
+// exec runs a statement. A name is osc's for a table of schema when it is
+// osc_<schema>_<table>_<hash of database, schema and table> (table's
+// pgCaptureName, for names of [a-z0-9_] within 63 bytes): the prefix alone
+// would also take the capture of a table of a schema whose name starts with
+// this one's and an underscore (twice and twice_threads).
+func DropPostgresCapture(ctx context.Context, database, schema string, list func(ctx context.Context, query string) ([]string, error),
+	exec func(ctx context.Context, stmt string) error) error {
+	prefix := "osc_" + schema + "_"
+	like := "'" + strings.ReplaceAll(strings.ReplaceAll(prefix, "_", `\_`), "'", "''") + "%'"
+	for _, kind := range []struct{ list, drop string }{
+		{"SELECT slot_name::text FROM pg_replication_slots WHERE NOT active AND slot_name LIKE " + like, "SELECT pg_drop_replication_slot('%s')"},
+		{"SELECT pubname::text FROM pg_publication WHERE pubname LIKE " + like, `DROP PUBLICATION IF EXISTS "%s"`},
+	} {
+		names, err := list(ctx, kind.list)
+		if err != nil {
+			return fmt.Errorf("capture left on %s: %w", schema, err)
+		}
+		for _, n := range names {
+			if !postgresCaptureOf(n, database, schema) {
+				continue
+			}
+			if err := exec(ctx, fmt.Sprintf(kind.drop, n)); err != nil {
+				return fmt.Errorf("drop the capture %s left on %s: %w", n, schema, err)
+			}
+		}
+	}
+	return nil
+}
+
+// postgresCaptureOf reports whether name is the capture (slot and
+// publication) osc names for some table of schema in database.
+func postgresCaptureOf(name, database, schema string) bool {
+	prefix := "osc_" + schema + "_"
+	const hashLen = len("_01234567")
+	if !strings.HasPrefix(name, prefix) || len(name) <= len(prefix)+hashLen {
+		return false
+	}
+	tbl := name[len(prefix) : len(name)-hashLen]
+	h := fnv.New32a()
+	h.Write([]byte(database + "\x00" + schema + "\x00" + tbl))
+	return name[len(name)-hashLen:] == fmt.Sprintf("_%08x", h.Sum32())
 }
 
 // ExecPostgres runs the statements in order, failing the test on an error.
