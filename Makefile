@@ -16,7 +16,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := bin/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
 .DEFAULT_GOAL := build
-.PHONY: build sandbox lint test stress demo bench down
+.PHONY: build sandbox lint test differential stress demo bench down
 
 build:
 	$(GO) build -buildvcs=auto -o bin/osc ./cmd/osc
@@ -45,6 +45,11 @@ test: sandbox
 	lrc=0; wait $$lint || lrc=$$?; \
 	echo "==> make lint (exit $$lrc):"; cat bin/lint.log; \
 	if ((rc != 0)); then exit $$rc; fi; exit $$lrc
+
+# Every differential case (localtests/differential/*.cases); make test runs a fixed half of them. A change
+# to the copy, the applier, the checksum, the cut-over or the shadow's definition runs this before it lands.
+differential: sandbox
+	$(WITH_SANDBOX_ENV) OSC_DIFF_ALL=1 $(GO) test ./localtests -run 'TestDifferential' -count=1 -timeout 60m </dev/null
 
 # The stress cases (localtests/stress_test.go) STRESS_RUNS times per database and table variant, with
 # busy loops on every core, ending with runs / failed runs per variant. STRESS_CASES narrows them down

@@ -96,6 +96,7 @@ func TestDifferential(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("plain ALTERs and writes run under %s", info)
+			all := os.Getenv("OSC_DIFF_ALL") == "1"
 			start := time.Now()
 			var (
 				wg    sync.WaitGroup
@@ -113,6 +114,9 @@ func TestDifferential(t *testing.T) {
 					// t.Parallel: the cases wait more than they compute, and
 					// -parallel (the number of CPUs) would leave the CPUs idle.
 					t.Run(c.name, func(t *testing.T) {
+						if !all && !diffInSuite(c.name) {
+							t.Skip("not in the suite's half of the cases; OSC_DIFF_ALL=1 (make differential) runs every case")
+						}
 						if runDiffCase(t, d, admin, bin, c) {
 							mu.Lock()
 							known = append(known, c.name+": "+c.known)
@@ -123,18 +127,54 @@ func TestDifferential(t *testing.T) {
 			}
 			wg.Wait()
 			slices.Sort(known)
-			t.Logf("%d cases (before -run) in %v; %d known differences:\n  %s", len(cases), time.Since(start).Round(time.Second),
-				len(known), strings.Join(known, "\n  "))
+			share := "every case (OSC_DIFF_ALL=1)"
+			if !all {
+				share = "the suite's half (OSC_DIFF_ALL=1 runs every case)"
+			}
+			t.Logf("%d cases (before -run), %s, in %v; %d known differences among those run:\n  %s", len(cases), share,
+				time.Since(start).Round(time.Second), len(known), strings.Join(known, "\n  "))
 		})
 	}
 }
 
-// diffPgDSN is the PostgreSQL connection of the differential test: every
-// session, osc's included, in a time zone that is not UTC, has a half-hour
-// offset and daylight saving time, so that a conversion done in another zone
-// shows.
+// diffInSuite reports whether the case named name is in the half of the
+// cases that the suite (make test) runs, a fixed half by the name's hash: the
+// whole corpus, well over a thousand osc runs, would take most of the suite's
+// time on its own. make differential (OSC_DIFF_ALL=1) runs every case, as a
+// change to the data path must before it lands.
+func diffInSuite(name string) bool {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return h.Sum32()%2 == 0
+}
+
+// diffPgDatabase is the database of the PostgreSQL differential cases, made
+// on the sandbox's server when missing: a logical slot decodes every change
+// of its database, so the cases' slots would decode the other tests' writes
+// in osc_test (full-speed writers among them) and theirs the cases', each
+// change once per slot active at the time; changes to another database are
+// skipped before they are decoded.
+const diffPgDatabase = "osc_diff"
+
+// diffPgDSN is the PostgreSQL connection of the differential test, in
+// diffPgDatabase: every session, osc's included, in a time zone that is not
+// UTC, has a half-hour offset and daylight saving time, so that a conversion
+// done in another zone shows.
 func diffPgDSN(t *testing.T) string {
-	dsn, err := withDSNParam(pgDSN(), "options", "-c TimeZone=America/St_Johns")
+	admin := connect(t, "PostgreSQL", "pgx", pgDSN())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	exists, err := queryBool(ctx, admin, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = '"+diffPgDatabase+"')")
+	if err == nil && !exists {
+		_, err = admin.ExecContext(ctx, "CREATE DATABASE "+diffPgDatabase)
+	}
+	if err != nil {
+		t.Fatalf("database %s: %v", diffPgDatabase, err)
+	}
+	dsn, err := withDatabase(pgDSN(), diffPgDatabase)
+	if err == nil {
+		dsn, err = withDSNParam(dsn, "options", "-c TimeZone=America/St_Johns")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,6 +156,20 @@ func withSearchPath(dsn, schema string) (string, error) {
 	return withDSNParam(dsn, "search_path", schema)
 }
 
+// withDatabase returns dsn (URL or key=value form) connecting to database
+// instead of its own.
+func withDatabase(dsn, database string) (string, error) {
+	if !strings.Contains(dsn, "://") {
+		return withDSNParam(dsn, "dbname", database) // the last dbname counts
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("parse OSC_PG_DSN: %w", err)
+	}
+	u.Path = "/" + database
+	return u.String(), nil
+}
+
 // withDSNParam returns dsn (URL or key=value form) with one more parameter.
 func withDSNParam(dsn, key, value string) (string, error) {
 	if !strings.Contains(dsn, "://") {
