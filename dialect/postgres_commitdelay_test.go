@@ -168,12 +168,7 @@ func (p *commitDelayProxy) fromServer(s, c net.Conn, hold *atomic.Bool) {
 func TestPostgresDecodingBugDuringSwapCommit(t *testing.T) {
 	pool := pgQuietSchemaDB(t, pgStartOverReviewSchema)
 	var prov pgProvocation
-	for attempt := 1; prov.more(attempt); attempt++ {
-		if pgDecodingBugDuringSwapCommit(t, pool, &prov, attempt) {
-			return
-		}
-	}
-	prov.giveUp(t, "the capture never met PostgreSQL's decoding bug during the swap's commit")
+	prov.provoke(t, "the capture never met PostgreSQL's decoding bug during the swap's commit", func(attempt int) bool { return pgDecodingBugDuringSwapCommit(t, pool, &prov, attempt) })
 }
 
 // pgDecodingBugDuringSwapCommit runs one attempt of

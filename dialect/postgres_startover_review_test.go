@@ -213,12 +213,7 @@ func TestPostgresResumedRunMeetsDecodingBug(t *testing.T) {
 func TestPostgresDecodingBugAfterSwapSaysSwapped(t *testing.T) {
 	pool := pgQuietSchemaDB(t, pgStartOverReviewSchema)
 	var prov pgProvocation
-	for attempt := 1; prov.more(attempt); attempt++ {
-		if pgDecodingBugAfterSwap(t, pool, &prov, attempt) {
-			return
-		}
-	}
-	prov.giveUp(t, "the capture never met PostgreSQL's decoding bug after the swap")
+	prov.provoke(t, "the capture never met PostgreSQL's decoding bug after the swap", func(attempt int) bool { return pgDecodingBugAfterSwap(t, pool, &prov, attempt) })
 }
 
 // pgDecodingBugAfterSwap runs one attempt of

@@ -56,6 +56,18 @@ func (p *pgProvocation) giveUp(t *testing.T, what string) {
 	t.Fatal(what + ", though an attempt ran while no other logical slot was active: the test no longer provokes it")
 }
 
+// provoke runs attempt (its number from 1) as long as more allows, until
+// one reports that it met the bug; then gives up saying what never happened.
+func (p *pgProvocation) provoke(t *testing.T, what string, attempt func(n int) bool) {
+	t.Helper()
+	for n := 1; p.more(n); n++ {
+		if attempt(n) {
+			return
+		}
+	}
+	p.giveUp(t, what)
+}
+
 // pgOtherSlots lists the active logical slots but slot.
 func pgOtherSlots(t *testing.T, ctx context.Context, pool *pgxpool.Pool, slot string) []string {
 	t.Helper()
@@ -171,13 +183,13 @@ func TestPostgresStartsOverOnDecodingBug(t *testing.T) {
 		"CREATE TABLE so (id bigserial PRIMARY KEY, owner int NOT NULL, v int NOT NULL DEFAULT 1, s text)",
 		"INSERT INTO so (owner, v, s) SELECT i % 3, i, 's' || i FROM generate_series(1, 5000) i")
 	var prov pgProvocation
-	for attempt := 1; prov.more(attempt); attempt++ {
+	prov.provoke(t, "osc never met PostgreSQL's decoding bug", func(attempt int) bool {
 		if pgStartOverRun(t, pool, &prov, name, attempt) {
-			return
+			return true
 		}
 		t.Logf("attempt %d: osc did not meet the decoding bug (other active logical slots: %v)", attempt, prov.others)
-	}
-	prov.giveUp(t, "osc never met PostgreSQL's decoding bug")
+		return false
+	})
 }
 
 // pgStartOverRun runs one migration of name through the provocation and
