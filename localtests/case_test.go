@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testCase is one directory under mysql/ or postgres/. See README.md.
@@ -30,8 +31,11 @@ type testCase struct {
 	ignore  map[string]bool   // ignore_columns: not compared (old or new name)
 
 	workload []string // workload: SQL templates; nil = generic writers
-	after    []string // after.sql: statements that must succeed after cut-over
-	verify   []string // verify.sql: queries that must return no row at the end
+	// writerPause (writer_pause, a Go duration): the longest pause between
+	// two writes of one writer; 0: writerPause.
+	writerPause time.Duration
+	after       []string // after.sql: statements that must succeed after cut-over
+	verify      []string // verify.sql: queries that must return no row at the end
 
 	// plainAlter (plain_alter, MySQL): the old table, altered with a plain
 	// ALTER TABLE after the cut-over, must equal the new one.
@@ -80,7 +84,7 @@ func loadCase(dir string) (*testCase, error) {
 	var err error
 	files := map[string]string{}
 	for _, name := range []string{"create.sql", "alter", "table", "extra_args", "expect_failure", "renamed",
-		"ignore_columns", "workload", "after.sql", "verify.sql"} {
+		"ignore_columns", "workload", "writer_pause", "after.sql", "verify.sql"} {
 		required := name == "create.sql" || name == "alter"
 		if files[name], err = read(name, required); err != nil {
 			return nil, err
@@ -106,6 +110,11 @@ func loadCase(dir string) (*testCase, error) {
 		c.ignore[col] = true
 	}
 	c.workload = lines(files["workload"])
+	if p := strings.TrimSpace(files["writer_pause"]); p != "" {
+		if c.writerPause, err = time.ParseDuration(p); err != nil || c.writerPause <= 0 {
+			return nil, fmt.Errorf("case %s: writer_pause: want a positive Go duration (50ms), got %q", c.name, p)
+		}
+	}
 	c.after = splitSQL(files["after.sql"])
 	c.verify = splitSQL(files["verify.sql"])
 	_, err = os.Stat(filepath.Join(dir, "plain_alter"))

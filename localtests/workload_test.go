@@ -1,6 +1,7 @@
 package localtests
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -34,8 +35,11 @@ const (
 // lo and hi start as the minimum and maximum of the table's first key column.
 type workload struct {
 	groups [][]string
-	lo     int64
-	hi     atomic.Int64
+	// pause is the longest random pause between two writes of one writer
+	// (0: writerPause).
+	pause time.Duration
+	lo    int64
+	hi    atomic.Int64
 
 	ok   atomic.Int64 // writes that changed at least one row
 	noop atomic.Int64 // no row matched, or a duplicate key
@@ -159,6 +163,7 @@ func caseWorkload(ctx context.Context, d dialect, db *sql.DB, c *testCase, info 
 		}
 		w = generic
 	}
+	w.pause = c.writerPause
 	if err := w.initRange(ctx, db, d, info); err != nil {
 		return nil, err
 	}
@@ -260,7 +265,7 @@ func (w *workload) write(ctx context.Context, conn *sql.Conn, d dialect, rng *ra
 			return nil
 		case <-ctx.Done():
 			return nil
-		case <-time.After(time.Duration(rng.Int64N(int64(writerPause)))):
+		case <-time.After(time.Duration(rng.Int64N(int64(cmp.Or(w.pause, writerPause))))):
 		}
 		q, n, err := w.execOne(ctx, conn, rng)
 		switch {
