@@ -88,6 +88,9 @@ func TestDifferential(t *testing.T) {
 				t.Fatal(err)
 			}
 			bin := requireOsc(t)
+			if _, ok := d.(pgDialect); ok {
+				makeDiffPgDatabase(t)
+			}
 			admin := d.connectAdmin(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			info, err := d.sessionInfo(ctx, admin)
@@ -156,11 +159,9 @@ func diffInSuite(name string) bool {
 // skipped before they are decoded.
 const diffPgDatabase = "osc_diff"
 
-// diffPgDSN is the PostgreSQL connection of the differential test, in
-// diffPgDatabase: every session, osc's included, in a time zone that is not
-// UTC, has a half-hour offset and daylight saving time, so that a conversion
-// done in another zone shows.
-func diffPgDSN(t *testing.T) string {
+// makeDiffPgDatabase makes diffPgDatabase on the sandbox's server when it is
+// missing.
+func makeDiffPgDatabase(t *testing.T) {
 	admin := connect(t, "PostgreSQL", "pgx", pgDSN())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -171,6 +172,13 @@ func diffPgDSN(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("database %s: %v", diffPgDatabase, err)
 	}
+}
+
+// diffPgDSN is the PostgreSQL connection of the differential test, in
+// diffPgDatabase (makeDiffPgDatabase): every session, osc's included, in a
+// time zone that is not UTC, has a half-hour offset and daylight saving
+// time, so that a conversion done in another zone shows.
+func diffPgDSN(t *testing.T) string {
 	dsn, err := withDatabase(pgDSN(), diffPgDatabase)
 	if err == nil {
 		dsn, err = withDSNParam(dsn, "options", "-c TimeZone=America/St_Johns")
