@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,73 +23,28 @@ import (
 	"osc/table"
 )
 
-// commitDelayProxy forwards TCP connections to the sandbox's PostgreSQL and
-// holds back, by delay, the server's answer to the COMMIT of a transaction
-// whose statements held marker: the server has committed, the client does
-// not know yet. committing is closed when that COMMIT is sent on.
+// commitDelayProxy forwards TCP connections to the sandbox's quiet
+// PostgreSQL (a pgProxy) and holds back, by delay, the server's answer to
+// the COMMIT of a transaction whose statements held marker: the server has
+// committed, the client does not know yet. committing is closed when that
+// COMMIT is sent on.
 type commitDelayProxy struct {
-	ln         net.Listener
-	target     string
+	*pgProxy
 	marker     []byte
 	delay      time.Duration
 	committing chan struct{}
 	once       sync.Once
-	mu         sync.Mutex
-	conns      []net.Conn
 }
 
 func newCommitDelayProxy(t *testing.T, marker string, delay time.Duration) *commitDelayProxy {
 	t.Helper()
-	u, err := url.Parse(testdb.PostgresQuietDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &commitDelayProxy{ln: ln, target: u.Host, marker: []byte(marker), delay: delay, committing: make(chan struct{})}
-	t.Cleanup(p.close)
-	go p.serve()
-	return p
-}
-
-func (p *commitDelayProxy) dsn(t *testing.T) string {
-	u, err := url.Parse(testdb.PostgresQuietDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = p.ln.Addr().String()
-	return u.String()
-}
-
-func (p *commitDelayProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *commitDelayProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, s)
-		p.mu.Unlock()
+	p := &commitDelayProxy{marker: []byte(marker), delay: delay, committing: make(chan struct{})}
+	p.pgProxy = newPGProxyPiped(t, testdb.PostgresQuietDSN(), func(c, s net.Conn) {
 		var hold atomic.Bool
 		go func() { p.fromClient(c, s, &hold); s.Close() }()
 		go func() { p.fromServer(s, c, &hold); c.Close() }()
-	}
+	})
+	return p
 }
 
 // fromClient forwards the client's messages, parsing them: the startup

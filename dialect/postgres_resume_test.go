@@ -735,9 +735,13 @@ type pgProxy struct {
 	ln     net.Listener
 	base   string // the DSN proxied
 	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	dead   bool
+	// pipe forwards between an accepted connection c and its connection s
+	// to the server, both ways, closing each once the other ends; nil: the
+	// bytes as they come.
+	pipe  func(c, s net.Conn)
+	mu    sync.Mutex
+	conns []net.Conn
+	dead  bool
 }
 
 func newPGProxy(t *testing.T) *pgProxy {
@@ -748,6 +752,12 @@ func newPGProxy(t *testing.T) *pgProxy {
 // newPGProxyTo is newPGProxy to the server of dsn.
 func newPGProxyTo(t *testing.T, dsn string) *pgProxy {
 	t.Helper()
+	return newPGProxyPiped(t, dsn, nil)
+}
+
+// newPGProxyPiped is newPGProxyTo forwarding through pipe (pgProxy.pipe).
+func newPGProxyPiped(t *testing.T, dsn string, pipe func(c, s net.Conn)) *pgProxy {
+	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -756,7 +766,7 @@ func newPGProxyTo(t *testing.T, dsn string) *pgProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pgProxy{ln: ln, base: dsn, target: u.Host}
+	p := &pgProxy{ln: ln, base: dsn, target: u.Host, pipe: pipe}
 	t.Cleanup(p.kill)
 	go p.serve()
 	return p
@@ -792,6 +802,10 @@ func (p *pgProxy) serve() {
 		}
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
+		if p.pipe != nil {
+			p.pipe(c, s)
+			continue
+		}
 		go func() { _, _ = io.Copy(s, c); s.Close() }()
 		go func() { _, _ = io.Copy(c, s); c.Close() }()
 	}
